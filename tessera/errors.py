@@ -1,0 +1,57 @@
+"""The one exception tree of Tessera; the API maps it to HTTP in one table.
+
+    TesseraError
+    ├── BadRequest          400  the request is well-formed JSON but asks for something invalid
+    │   └── UnprocessableEntity  422  the body does not parse into the expected shape
+    ├── NotFound            404  a collection, point or field that does not exist
+    ├── Conflict            409  a collection that already exists
+    ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
+    └── InternalError       500  a bug; never raised for user input
+"""
+
+from __future__ import annotations
+
+
+class TesseraError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(TesseraError):
+    status_code = 400
+
+
+class UnprocessableEntity(BadRequest):
+    status_code = 422
+
+
+class NotFound(TesseraError):
+    status_code = 404
+
+
+class Conflict(TesseraError):
+    status_code = 409
+
+
+class ServiceUnavailable(TesseraError):
+    status_code = 503
+
+
+class InternalError(TesseraError):
+    status_code = 500
+
+
+def bad_input(message: str) -> BadRequest:
+    """Qdrant prefixes validation failures with 'Wrong input: '."""
+    return BadRequest(f"Wrong input: {message}")
+
+
+def collection_not_found(name: str) -> NotFound:
+    return NotFound(f"Not found: Collection `{name}` doesn't exist!")
+
+
+def point_not_found(point_id: object) -> NotFound:
+    return NotFound(f"Not found: No point with id {point_id} found")
