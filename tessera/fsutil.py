@@ -37,7 +37,4 @@ def fsync_file(path: Path) -> None:
 
 
 def remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)

@@ -1,0 +1,127 @@
+"""Collection routes: create, info, list, exists, delete, payload index create/delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.collection.collection import Collection
+from tessera.collection.config import parse_create_collection
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.segment.field_index import parse_field_schema
+from tessera.shard import operations as ops
+from tessera.shard.holder import SegmentHolder
+from tessera.storage.toc import TableOfContents, validate_collection_name
+
+
+def toc_of(request: Request) -> TableOfContents:
+    toc: TableOfContents = request.app.state.toc
+    return toc
+
+
+def collection_of(request: Request) -> Collection:
+    return toc_of(request).get(request.path_params["collection_name"])
+
+
+async def list_collections(request: Request) -> Callable[[], Any]:
+    toc = toc_of(request)
+    return lambda: {"collections": [{"name": n} for n in toc.names()]}
+
+
+async def create_collection(request: Request) -> Callable[[], Any]:
+    name = request.path_params["collection_name"]
+    validate_collection_name(name)
+    body = await read_json(request, required=False)
+    config = parse_create_collection(body)
+    toc = toc_of(request)
+
+    def run() -> bool:
+        toc.create(name, config)
+        return True
+
+    return run
+
+
+async def update_collection(request: Request) -> Callable[[], Any]:
+    collection_of(request)
+    await read_json(request, required=False)
+    return lambda: True
+
+
+async def delete_collection(request: Request) -> Callable[[], Any]:
+    name = request.path_params["collection_name"]
+    toc = toc_of(request)
+    return lambda: toc.delete(name)
+
+
+async def collection_exists(request: Request) -> Callable[[], Any]:
+    name = request.path_params["collection_name"]
+    toc = toc_of(request)
+    return lambda: {"exists": name in toc.collections}
+
+
+def collection_info(collection: Collection) -> dict[str, Any]:
+    with collection.shard.read() as holder:
+        points = holder.live_count()
+        segments = len(holder.segments)
+        indexed = sum(s.live_count() for s in holder.segments if s.vector_indexes)
+        schema: dict[str, Any] = {}
+        for key, raw in holder.index_schemas.items():
+            info = parse_field_schema(raw).to_json()
+            info["points"] = sum(
+                idx.points_count()
+                for idx in (s.field_index(key) for s in holder.segments)
+                if idx is not None
+            )
+            schema[key] = info
+        optimizing = getattr(collection, "optimizing", False)
+    return {
+        "status": "yellow" if optimizing else "green",
+        "optimizer_status": "ok",
+        "indexed_vectors_count": indexed,
+        "points_count": points,
+        "segments_count": max(segments, 1),
+        "config": collection.config.to_json(),
+        "payload_schema": schema,
+        "update_queue": {"length": 0},
+    }
+
+
+async def get_collection(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    return lambda: collection_info(collection)
+
+
+async def create_index(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = query_flag(request, "wait")
+    body = expect_object(await read_json(request))
+    field = body.get("field_name")
+    if not isinstance(field, str) or not field:
+        raise UnprocessableEntity("Format error in JSON body: missing field `field_name`")
+    schema_raw = body.get("field_schema")
+    if schema_raw is None:
+        raise BadRequest(
+            "Bad request: Can't auto-detect field type, "
+            "please specify `field_schema` in the request"
+        )
+    parse_field_schema(schema_raw)
+
+    def prepare(holder: SegmentHolder) -> ops.Record:
+        return ops.CreateFieldIndex(field, schema_raw)
+
+    return lambda: collection.update(prepare, wait).to_json()
+
+
+async def delete_index(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = query_flag(request, "wait")
+    field = request.path_params["field_name"]
+
+    def prepare(holder: SegmentHolder) -> ops.Record:
+        return ops.DeleteFieldIndex(field)
+
+    return lambda: collection.update(prepare, wait).to_json()

@@ -1,0 +1,89 @@
+"""Qdrant's response envelope and the one mapping from Tessera errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tessera.errors import BadRequest, TesseraError, UnprocessableEntity
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def ok(result: Any, started: float) -> Response:
+    return json_response({"result": result, "status": "ok", "time": time.perf_counter() - started})
+
+
+def error(status_code: int, message: str, started: float) -> Response:
+    return json_response(
+        {"status": {"error": message}, "time": time.perf_counter() - started}, status_code
+    )
+
+
+async def read_json(request: Request, required: bool = True) -> Any:
+    body = await request.body()
+    if not body.strip():
+        if required:
+            raise BadRequest("Json deserialize error: EOF while parsing a value at line 1 column 0")
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Json deserialize error: {exc}") from exc
+
+
+def expect_object(raw: Any, what: str = "body") -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise UnprocessableEntity(f"Format error in JSON body: {what} must be a JSON object")
+    return raw
+
+
+def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"Query deserialize error: invalid value `{raw}` for `{name}`")
+
+
+def endpoint(
+    work: Callable[[Request], Awaitable[Callable[[], Any]]],
+) -> Handler:
+    """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
+    worker thread; its result is rendered in the envelope, errors in Qdrant's error shape."""
+
+    async def handle(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            call = await work(request)
+            result = await run_in_threadpool(call)
+        except TesseraError as exc:
+            return error(exc.status_code, exc.message, started)
+        except Exception as exc:  # a bug: answer 500 in Qdrant's shape, keep serving
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            return error(500, f"Service internal error: {exc}", started)
+        if isinstance(result, Response):
+            return result
+        return ok(result, started)
+
+    return handle

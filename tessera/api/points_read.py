@@ -1,0 +1,212 @@
+"""Read routes over points: retrieve, get one, scroll, count, search (and plain query)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+
+from tessera.api.collections import collection_of
+from tessera.api.envelope import expect_object, read_json
+from tessera.api.render import (
+    PayloadSelector,
+    VectorSelector,
+    parse_payload_selector,
+    parse_vector_selector,
+    render_record,
+    render_scored,
+)
+from tessera.api.vectors_parse import parse_one_vector
+from tessera.collection.collection import Collection
+from tessera.collection.config import CollectionConfig
+from tessera.errors import BadRequest, UnprocessableEntity, point_not_found
+from tessera.ids import parse_point_id, render_point_id
+from tessera.query.filter_parse import parse_filter
+from tessera.shard import read
+from tessera.shard.search import ScoredRef, VectorQuery, search
+
+
+def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise UnprocessableEntity(
+            f"Format error in JSON body: `{name}` must be a non-negative integer"
+        )
+    return raw
+
+
+async def retrieve_points(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    body = expect_object(await read_json(request))
+    raw_ids = body.get("ids")
+    if not isinstance(raw_ids, list):
+        raise UnprocessableEntity("Format error in JSON body: missing field `ids`")
+    ids = [parse_point_id(x) for x in raw_ids]
+    payload = parse_payload_selector(body.get("with_payload"), default=True)
+    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
+    unnamed = collection.config.unnamed
+
+    def run() -> Any:
+        with collection.shard.read() as holder:
+            refs = read.retrieve(holder, ids)
+            return [render_record(r, payload, vectors, unnamed) for r in refs]
+
+    return run
+
+
+async def get_point(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    raw = request.path_params["point_id"]
+    pid = parse_point_id(int(raw) if raw.isdigit() else raw)
+    unnamed = collection.config.unnamed
+
+    def run() -> Any:
+        with collection.shard.read() as holder:
+            refs = read.retrieve(holder, [pid])
+            if not refs:
+                raise point_not_found(render_point_id(pid))
+            return render_record(refs[0], PayloadSelector(True), VectorSelector(True), unnamed)
+
+    return run
+
+
+async def scroll_points(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    body = expect_object(await read_json(request, required=False) or {})
+    filt = parse_filter(body.get("filter"))
+    limit = parse_limit(body.get("limit"), 10)
+    start = parse_point_id(body["offset"]) if body.get("offset") is not None else None
+    payload = parse_payload_selector(body.get("with_payload"), default=True)
+    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
+    order_by = _parse_order_by(body.get("order_by"))
+    unnamed = collection.config.unnamed
+
+    def run() -> Any:
+        with collection.shard.read() as holder:
+            if order_by is not None:
+                key, descending, start_from = order_by
+                rows = read.scroll_by_payload(holder, filt, key, descending, start_from, limit)
+                points = []
+                for ref, value in rows:
+                    rec = render_record(ref, payload, vectors, unnamed)
+                    rec["order_value"] = value
+                    points.append(rec)
+                return {"points": points, "next_page_offset": None}
+            refs, next_id = read.scroll_by_id(holder, filt, start, limit)
+            return {
+                "points": [render_record(r, payload, vectors, unnamed) for r in refs],
+                "next_page_offset": None if next_id is None else render_point_id(next_id),
+            }
+
+    return run
+
+
+def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw, False, None
+    if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
+        raise UnprocessableEntity("Format error in JSON body: `order_by` needs a `key`")
+    direction = raw.get("direction") or "asc"
+    if direction not in ("asc", "desc"):
+        raise UnprocessableEntity(
+            f"Format error in JSON body: unknown variant `{direction}`, expected `asc` or `desc`"
+        )
+    start = raw.get("start_from")
+    start_value: float | None = None
+    if start is not None:
+        if isinstance(start, (int, float)) and not isinstance(start, bool):
+            start_value = float(start)
+        elif isinstance(start, str):
+            from tessera.query.filter_parse import parse_datetime_value
+
+            start_value = parse_datetime_value(start)
+        else:
+            raise UnprocessableEntity("Format error in JSON body: invalid `start_from`")
+    return raw["key"], direction == "desc", start_value
+
+
+async def count_points(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    body = expect_object(await read_json(request, required=False) or {})
+    filt = parse_filter(body.get("filter"))
+    exact = body.get("exact", True)
+    if not isinstance(exact, bool):
+        raise UnprocessableEntity("Format error in JSON body: `exact` must be a boolean")
+
+    def run() -> Any:
+        with collection.shard.read() as holder:
+            return {"count": read.count(holder, filt, exact)}
+
+    return run
+
+
+def parse_vector_query(config: CollectionConfig, using: str, raw: Any) -> VectorQuery:
+    value = parse_one_vector(config, using, raw)
+    if using in config.sparse_vectors:
+        return VectorQuery(using, "sparse", value)
+    params = config.vectors[using]
+    if params.multivector:
+        return VectorQuery(using, "multi", value.astype(np.float32))
+    return VectorQuery(using, "dense", value)
+
+
+def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorQuery:
+    """`vector` of a search request: a list, or {name, vector} for named dense/sparse."""
+    if isinstance(raw, list):
+        if "" not in config.vectors:
+            raise BadRequest("Wrong input: Not existing vector name error: ")
+        return parse_vector_query(config, "", raw)
+    if isinstance(raw, dict) and "name" in raw and "vector" in raw:
+        return parse_vector_query(config, str(raw["name"]), raw["vector"])
+    raise UnprocessableEntity("Format error in JSON body: invalid `vector`")
+
+
+def parse_search_params(raw: Any) -> tuple[bool, int | None]:
+    if raw is None:
+        return False, None
+    params = expect_object(raw, "params")
+    exact = bool(params.get("exact", False))
+    ef = params.get("hnsw_ef")
+    return exact, ef if isinstance(ef, int) else None
+
+
+def run_search(
+    collection: Collection, body: dict[str, Any], query: VectorQuery, default_limit: int | None
+) -> Callable[[], list[dict[str, Any]]]:
+    filt = parse_filter(body.get("filter"))
+    if default_limit is None and body.get("limit") is None and body.get("top") is None:
+        raise UnprocessableEntity("Format error in JSON body: missing field `limit`")
+    limit = parse_limit(body.get("limit", body.get("top")), default_limit or 10)
+    offset = parse_limit(body.get("offset"), 0, "offset")
+    threshold = body.get("score_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+    ):
+        raise UnprocessableEntity("Format error in JSON body: `score_threshold` must be a number")
+    payload = parse_payload_selector(body.get("with_payload"), default=False)
+    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
+    exact, ef = parse_search_params(body.get("params"))
+    unnamed = collection.config.unnamed
+
+    def run() -> list[dict[str, Any]]:
+        with collection.shard.read() as holder:
+            hits: list[ScoredRef] = search(
+                holder, query, filt, limit, offset, threshold, exact=exact, hnsw_ef=ef
+            )
+            return [render_scored(h.ref, h.score, payload, vectors, unnamed) for h in hits]
+
+    return run
+
+
+async def search_points(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    body = expect_object(await read_json(request))
+    if "vector" not in body:
+        raise UnprocessableEntity("Format error in JSON body: missing field `vector`")
+    query = parse_named_vector(collection.config, body["vector"])
+    return run_search(collection, body, query, default_limit=None)

@@ -1,0 +1,50 @@
+"""Write routes over points; each parses fully, then hands a `prepare` to the collection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera.api import points_parse as parse
+from tessera.api.collections import collection_of
+from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.errors import UnprocessableEntity
+
+
+def _writer(build: Callable[[Any, dict[str, Any]], parse.Prepare]) -> Callable[[Request], Any]:
+    async def work(request: Request) -> Callable[[], Any]:
+        collection = collection_of(request)
+        wait = query_flag(request, "wait")
+        body = expect_object(await read_json(request))
+        prepare = build(collection.config, body)
+        return lambda: collection.update(prepare, wait).to_json()
+
+    return work
+
+
+upsert_points = _writer(parse.parse_upsert)
+delete_points = _writer(lambda config, body: parse.parse_delete(body))
+set_payload = _writer(lambda config, body: parse.parse_set_payload(body, overwrite=False))
+overwrite_payload = _writer(lambda config, body: parse.parse_set_payload(body, overwrite=True))
+delete_payload = _writer(lambda config, body: parse.parse_delete_payload(body))
+clear_payload = _writer(lambda config, body: parse.parse_clear_payload(body))
+update_vectors = _writer(parse.parse_update_vectors)
+delete_vectors = _writer(parse.parse_delete_vectors)
+
+
+async def batch_update(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = query_flag(request, "wait")
+    body = expect_object(await read_json(request))
+    operations = body.get("operations")
+    if not isinstance(operations, list):
+        raise UnprocessableEntity("Format error in JSON body: missing field `operations`")
+    prepares = [parse.parse_batch_operation(collection.config, op) for op in operations]
+
+    def run() -> list[dict[str, Any]]:
+        # One WAL record per operation, applied in order, as Qdrant answers one result each.
+        return [collection.update(p, wait).to_json() for p in prepares]
+
+    return run

@@ -1,0 +1,157 @@
+"""Turning the JSON vectors of a request into columnar, validated operation columns.
+
+Everything a point carries is checked against the collection config here, before anything
+reaches the WAL: names, dimensions, sparse index rules, multivector shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tessera.collection.config import CollectionConfig
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
+
+UNNAMED = ""
+
+
+def unknown_name(name: str) -> BadRequest:
+    return BadRequest(f"Wrong input: Not existing vector name error: {name}")
+
+
+def dim_error(expected: int, got: int) -> BadRequest:
+    return BadRequest(f"Wrong input: Vector dimension error: expected dim: {expected}, got {got}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
+    if not isinstance(raw, list) or not all(_is_number(x) for x in raw):
+        raise UnprocessableEntity("Format error in JSON body: vector must be a list of numbers")
+    if len(raw) != size:
+        raise dim_error(size, len(raw))
+    return np.asarray(raw, dtype=np.float32)
+
+
+def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    if not isinstance(raw, dict) or "indices" not in raw or "values" not in raw:
+        raise UnprocessableEntity(
+            "Format error in JSON body: sparse vector must have `indices` and `values`"
+        )
+    indices, values = raw["indices"], raw["values"]
+    if not isinstance(indices, list) or not isinstance(values, list):
+        raise UnprocessableEntity("Format error in JSON body: sparse vector fields must be lists")
+    if len(indices) != len(values):
+        raise BadRequest(
+            "Validation error in JSON body: [vector: indices and values must have the same length]"
+        )
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**32 for i in indices):
+        raise UnprocessableEntity(
+            "Format error in JSON body: sparse vector indices must be unsigned 32-bit integers"
+        )
+    if not all(_is_number(v) for v in values):
+        raise UnprocessableEntity("Format error in JSON body: sparse vector values must be numbers")
+    idx = np.asarray(indices, dtype=np.uint32)
+    if len(np.unique(idx)) != len(idx):
+        raise BadRequest("Validation error in JSON body: [vector: indices must be unique]")
+    order = np.argsort(idx, kind="stable")
+    return idx[order].astype(np.int32), np.asarray(values, dtype=np.float32)[order]
+
+
+def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("Validation error in JSON body: [vector: multivector must not be empty]")
+    rows = [_dense_array(r, size) if isinstance(r, list) else _bad_multi() for r in raw]
+    return np.stack(rows)
+
+
+def _bad_multi() -> np.ndarray[Any, Any]:
+    raise UnprocessableEntity("Format error in JSON body: multivector must be a list of lists")
+
+
+def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
+    """One named vector value, validated: np array (dense), (idx, vals) sparse, (m,d) multi."""
+    dense = config.vectors.get(name)
+    if dense is not None:
+        if isinstance(raw, dict):
+            if "indices" in raw:
+                raise BadRequest(
+                    f"Wrong input: Conversion between sparse and regular vectors "
+                    f"failed for vector `{name or 'default'}`"
+                )
+            raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
+        if dense.multivector:
+            if isinstance(raw, list) and raw and not isinstance(raw[0], list):
+                raise BadRequest(
+                    f"Wrong input: vector `{name}` is a multivector: send a list of vectors"
+                )
+            return parse_multi(raw, dense.size)
+        if isinstance(raw, list) and raw and isinstance(raw[0], list):
+            raise BadRequest(f"Wrong input: vector `{name}` is not a multivector")
+        return _dense_array(raw, dense.size)
+    if name in config.sparse_vectors:
+        if isinstance(raw, list):
+            raise BadRequest(
+                f"Wrong input: Conversion between sparse and regular vectors "
+                f"failed for vector `{name}`"
+            )
+        return parse_sparse(raw)
+    raise unknown_name(name)
+
+
+def normalize_vector_struct(raw: Any) -> dict[str, Any]:
+    """VectorStruct -> {name: raw value}; a bare list is the unnamed vector."""
+    if isinstance(raw, list):
+        return {UNNAMED: raw}
+    if isinstance(raw, dict):
+        if "indices" in raw and "values" in raw:
+            raise BadRequest("Wrong input: a sparse vector must be given under its name")
+        return raw
+    if raw is None:
+        return {}
+    raise UnprocessableEntity("Format error in JSON body: invalid vector")
+
+
+def build_columns(
+    config: CollectionConfig, per_point: list[dict[str, Any]]
+) -> dict[str, VectorColumn]:
+    """Columns for a batch of points, one per vector name present anywhere in the batch."""
+    names: set[str] = set()
+    for vectors in per_point:
+        names.update(vectors)
+    columns: dict[str, VectorColumn] = {}
+    for name in names:
+        params = config.vectors.get(name)
+        if params is not None and not params.multivector:
+            columns[name] = _dense_column(
+                config, name, [v.get(name) for v in per_point], params.size
+            )
+            continue
+        values = [
+            None if v.get(name) is None else parse_one_vector(config, name, v[name])
+            for v in per_point
+        ]
+        if params is None and name not in config.sparse_vectors:
+            raise unknown_name(name)
+        columns[name] = ObjectColumn(values)
+    return columns
+
+
+def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: int) -> DenseColumn:
+    present = np.fromiter((r is not None for r in raws), dtype=bool, count=len(raws))
+    if present.all():
+        try:
+            block = np.asarray(raws)
+            if block.ndim == 2 and block.shape[1] == size and block.dtype.kind in "fiu":
+                return DenseColumn(present, block.astype(np.float32))
+        except (ValueError, TypeError):
+            pass
+    values = np.zeros((len(raws), size), dtype=np.float32)
+    for i, raw in enumerate(raws):
+        if raw is not None:
+            values[i] = parse_one_vector(config, name, raw)
+    return DenseColumn(present, values)

@@ -1,0 +1,310 @@
+"""A collection's configuration: parsed from a create request, persisted, rendered in info.
+
+The engine reads the typed parts (vector params); the rest is kept as Qdrant's JSON with
+defaults filled in, so that `GET /collections/{name}` echoes what Qdrant would.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.errors import BadRequest, UnprocessableEntity
+
+DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
+DATATYPES = ("float32", "float16", "uint8")
+
+DEFAULT_HNSW: dict[str, Any] = {
+    "m": 16,
+    "ef_construct": 100,
+    "full_scan_threshold": 10000,
+    "max_indexing_threads": 0,
+    "on_disk": False,
+}
+DEFAULT_OPTIMIZERS: dict[str, Any] = {
+    "deleted_threshold": 0.2,
+    "vacuum_min_vector_number": 1000,
+    "default_segment_number": 0,
+    "max_segment_size": None,
+    "memmap_threshold": None,
+    "indexing_threshold": 10000,
+    "flush_interval_sec": 5,
+    "max_optimization_threads": None,
+}
+DEFAULT_WAL: dict[str, Any] = {
+    "wal_capacity_mb": 32,
+    "wal_segments_ahead": 0,
+    "wal_retain_closed": 1,
+}
+
+
+@dataclass(frozen=True)
+class DenseVectorParams:
+    size: int
+    distance: str
+    datatype: str = "float32"
+    multivector: bool = False
+    on_disk: bool | None = None
+    hnsw_config: dict[str, Any] | None = None
+    quantization_config: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"size": self.size, "distance": self.distance}
+        if self.hnsw_config is not None:
+            out["hnsw_config"] = self.hnsw_config
+        if self.quantization_config is not None:
+            out["quantization_config"] = self.quantization_config
+        if self.on_disk is not None:
+            out["on_disk"] = self.on_disk
+        if self.datatype != "float32":
+            out["datatype"] = self.datatype
+        if self.multivector:
+            out["multivector_config"] = {"comparator": "max_sim"}
+        return out
+
+
+@dataclass(frozen=True)
+class SparseVectorParams:
+    modifier: str | None = None
+    index: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.modifier is not None:
+            out["modifier"] = self.modifier
+        return out
+
+
+@dataclass
+class CollectionConfig:
+    # '' is the unnamed (default) vector; `unnamed` says the create request used that form.
+    vectors: dict[str, DenseVectorParams]
+    sparse_vectors: dict[str, SparseVectorParams]
+    unnamed: bool
+    hnsw_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HNSW))
+    optimizer_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZERS))
+    wal_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WAL))
+    params_extra: dict[str, Any] = field(default_factory=dict)
+    quantization_config: dict[str, Any] | None = None
+    strict_mode_config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `config` object of CollectionInfo."""
+        if self.unnamed:
+            vectors: Any = self.vectors[""].to_json()
+        else:
+            vectors = {name: p.to_json() for name, p in self.vectors.items()}
+        params: dict[str, Any] = {"vectors": vectors, **self.params_extra}
+        if self.sparse_vectors:
+            params["sparse_vectors"] = {n: p.to_json() for n, p in self.sparse_vectors.items()}
+        out: dict[str, Any] = {
+            "params": params,
+            "hnsw_config": self.hnsw_config,
+            "optimizer_config": self.optimizer_config,
+            "wal_config": self.wal_config,
+            "quantization_config": self.quantization_config,
+            "strict_mode_config": self.strict_mode_config or {"enabled": False},
+        }
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        return out
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "create": self.to_json(),
+            "unnamed": self.unnamed,
+        }
+
+    @classmethod
+    def from_storage(cls, raw: dict[str, Any]) -> CollectionConfig:
+        cfg = raw["create"]
+        params = cfg["params"]
+        create: dict[str, Any] = {
+            "vectors": params.get("vectors"),
+            "sparse_vectors": params.get("sparse_vectors"),
+            "hnsw_config": cfg.get("hnsw_config"),
+            "optimizers_config": cfg.get("optimizer_config"),
+            "wal_config": cfg.get("wal_config"),
+            "quantization_config": cfg.get("quantization_config"),
+            "strict_mode_config": cfg.get("strict_mode_config"),
+            "metadata": cfg.get("metadata"),
+        }
+        for key in ("shard_number", "replication_factor", "write_consistency_factor"):
+            if key in params:
+                create[key] = params[key]
+        if "on_disk_payload" in params:
+            create["on_disk_payload"] = params["on_disk_payload"]
+        parsed = parse_create_collection(create)
+        parsed.unnamed = bool(raw.get("unnamed", parsed.unnamed))
+        return parsed
+
+    def vector_params(self, name: str) -> DenseVectorParams | None:
+        return self.vectors.get(name)
+
+    def hnsw_for(self, name: str) -> dict[str, Any]:
+        merged = dict(self.hnsw_config)
+        params = self.vectors.get(name)
+        if params is not None and params.hnsw_config:
+            merged.update({k: v for k, v in params.hnsw_config.items() if v is not None})
+        return merged
+
+
+def _expect_dict(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise UnprocessableEntity(f"Format error in JSON body: {what} must be an object")
+    return raw
+
+
+def _positive_int(raw: Any, what: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise UnprocessableEntity(f"Format error in JSON body: {what} must be an integer")
+    if raw < 1:
+        raise BadRequest(
+            f"Validation error in JSON body: [{what}: value {raw} invalid, must be 1 or larger]"
+        )
+    return raw
+
+
+def parse_dense_params(raw: Any, where: str) -> DenseVectorParams:
+    body = _expect_dict(raw, where)
+    if "size" not in body or "distance" not in body:
+        missing = "size" if "size" not in body else "distance"
+        raise UnprocessableEntity(f"Format error in JSON body: {where}: missing field `{missing}`")
+    size = _positive_int(body["size"], f"{where}.size")
+    if size > 65536:
+        raise BadRequest(
+            f"Validation error in JSON body: [{where}.size: value {size} invalid, "
+            "must be 65536 or smaller]"
+        )
+    distance = body["distance"]
+    if distance not in DISTANCES:
+        raise UnprocessableEntity(
+            f"Format error in JSON body: {where}.distance: unknown variant `{distance}`, "
+            "expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`"
+        )
+    datatype = body.get("datatype") or "float32"
+    if datatype not in DATATYPES:
+        raise UnprocessableEntity(
+            f"Format error in JSON body: {where}.datatype: unknown variant `{datatype}`, "
+            "expected one of `float32`, `uint8`, `float16`"
+        )
+    multi = body.get("multivector_config")
+    if multi is not None:
+        multi = _expect_dict(multi, f"{where}.multivector_config")
+        if multi.get("comparator") != "max_sim":
+            raise UnprocessableEntity(
+                f"Format error in JSON body: {where}.multivector_config.comparator: "
+                "expected `max_sim`"
+            )
+    on_disk = body.get("on_disk")
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise UnprocessableEntity(f"Format error in JSON body: {where}.on_disk must be a boolean")
+    hnsw = body.get("hnsw_config")
+    return DenseVectorParams(
+        size=size,
+        distance=distance,
+        datatype=datatype,
+        multivector=multi is not None,
+        on_disk=on_disk,
+        hnsw_config=_merge_hnsw(None, hnsw, f"{where}.hnsw_config") if hnsw else None,
+        quantization_config=body.get("quantization_config"),
+    )
+
+
+def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str, Any]:
+    diff = _expect_dict(diff, where)
+    out = dict(base) if base is not None else {}
+    for key, value in diff.items():
+        if value is None:
+            continue
+        if key in ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadRequest(f"Validation error in JSON body: [{where}.{key}: must be >= 0]")
+            if key == "ef_construct" and value < 4:
+                raise BadRequest(
+                    f"Validation error in JSON body: [{where}.ef_construct: value {value} "
+                    "invalid, must be 4 or larger]"
+                )
+        out[key] = value
+    return out
+
+
+def _parse_sparse(raw: Any) -> dict[str, SparseVectorParams]:
+    if raw is None:
+        return {}
+    body = _expect_dict(raw, "sparse_vectors")
+    out: dict[str, SparseVectorParams] = {}
+    for name, params in body.items():
+        p = _expect_dict(params or {}, f"sparse_vectors.{name}")
+        modifier = p.get("modifier")
+        if modifier not in (None, "none", "idf"):
+            raise UnprocessableEntity(
+                f"Format error in JSON body: sparse_vectors.{name}.modifier: unknown variant "
+                f"`{modifier}`, expected `none` or `idf`"
+            )
+        out[name] = SparseVectorParams(modifier=modifier, index=p.get("index"))
+    return out
+
+
+def parse_create_collection(raw: Any) -> CollectionConfig:
+    body = _expect_dict(raw if raw is not None else {}, "body")
+    vectors_raw = body.get("vectors")
+    vectors: dict[str, DenseVectorParams] = {}
+    unnamed = False
+    if vectors_raw is None:
+        pass
+    elif isinstance(vectors_raw, dict) and "size" in vectors_raw and "distance" in vectors_raw:
+        vectors[""] = parse_dense_params(vectors_raw, "vectors")
+        unnamed = True
+    elif isinstance(vectors_raw, dict):
+        for name, params in vectors_raw.items():
+            if not name:
+                raise BadRequest("Validation error in JSON body: vector name must not be empty")
+            vectors[name] = parse_dense_params(params, f"vectors.{name}")
+    else:
+        raise UnprocessableEntity("Format error in JSON body: vectors must be an object")
+    sparse = _parse_sparse(body.get("sparse_vectors"))
+    clash = set(vectors) & set(sparse)
+    if clash:
+        raise BadRequest(
+            f"Wrong input: Vector name {sorted(clash)[0]} is used for both dense and sparse vectors"
+        )
+    hnsw = dict(DEFAULT_HNSW)
+    if body.get("hnsw_config") is not None:
+        hnsw = _merge_hnsw(hnsw, body["hnsw_config"], "hnsw_config")
+    optimizers = dict(DEFAULT_OPTIMIZERS)
+    if body.get("optimizers_config") is not None:
+        diff = _expect_dict(body["optimizers_config"], "optimizers_config")
+        optimizers.update(
+            {k: v for k, v in diff.items() if k in DEFAULT_OPTIMIZERS or v is not None}
+        )
+    wal = dict(DEFAULT_WAL)
+    if body.get("wal_config") is not None:
+        diff = _expect_dict(body["wal_config"], "wal_config")
+        wal.update({k: v for k, v in diff.items() if v is not None})
+    extra: dict[str, Any] = {
+        "shard_number": body.get("shard_number") or 1,
+        "replication_factor": body.get("replication_factor") or 1,
+        "write_consistency_factor": body.get("write_consistency_factor") or 1,
+        "on_disk_payload": body["on_disk_payload"]
+        if body.get("on_disk_payload") is not None
+        else True,
+    }
+    for key in ("shard_number", "replication_factor", "write_consistency_factor"):
+        _positive_int(extra[key], key)
+    return CollectionConfig(
+        vectors=vectors,
+        sparse_vectors=sparse,
+        unnamed=unnamed,
+        hnsw_config=hnsw,
+        optimizer_config=optimizers,
+        wal_config=wal,
+        params_extra=extra,
+        quantization_config=copy.deepcopy(body.get("quantization_config")),
+        strict_mode_config=body.get("strict_mode_config"),
+        metadata=body.get("metadata"),
+    )

@@ -1,0 +1,273 @@
+"""One segment: id tracker, vector storages, payloads and payload indexes, by offset.
+
+A segment is either appendable (takes new points, rewritten whole at each flush, kept small
+by the optimizer) or immutable (built by the optimizer; afterwards only its deleted bits and
+versions change). Points are addressed by offset; `id_map` holds live points only.
+
+Thread safety: a segment has no lock of its own. The shard's lock guards every call: writers
+hold it exclusively, readers shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.collection.config import CollectionConfig
+from tessera.ids import PointId
+from tessera.segment.field_index import make_field_index, parse_field_schema
+from tessera.segment.vector_storage import (
+    DenseStorage,
+    ObjectStorage,
+    _grow,
+    normalize_rows,
+)
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+Storage = DenseStorage | ObjectStorage
+
+
+def id_keys(
+    ids: list[PointId],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    n = len(ids)
+    if all(type(pid) is int for pid in ids):
+        hi = np.fromiter(ids, dtype=np.uint64, count=n)  # type: ignore[arg-type]
+        return np.zeros(n, dtype=np.uint8), hi, np.zeros(n, dtype=np.uint64)
+    kind = np.zeros(n, dtype=np.uint8)
+    hi = np.zeros(n, dtype=np.uint64)
+    lo = np.zeros(n, dtype=np.uint64)
+    for i, pid in enumerate(ids):
+        if isinstance(pid, int):
+            hi[i] = pid
+        else:
+            kind[i] = 1
+            hi[i] = pid.int >> 64
+            lo[i] = pid.int & 0xFFFFFFFFFFFFFFFF
+    return kind, hi, lo
+
+
+def make_storages(config: CollectionConfig) -> dict[str, Storage]:
+    storages: dict[str, Storage] = {}
+    for name, p in config.vectors.items():
+        if p.multivector:
+            storages[name] = ObjectStorage("multi", p.size, p.datatype)
+        else:
+            storages[name] = DenseStorage(p.size, p.datatype)
+    for name in config.sparse_vectors:
+        storages[name] = ObjectStorage("sparse", 0)
+    return storages
+
+
+class Segment:
+    def __init__(self, segment_id: str, config: CollectionConfig, appendable: bool) -> None:
+        self.segment_id = segment_id
+        self.config = config
+        self.appendable = appendable
+        self.size = 0  # offsets in use, deleted included
+        self.ext_ids: list[PointId] = []
+        self.id_map: dict[PointId, int] = {}
+        self.versions = np.zeros(0, dtype=np.uint64)
+        self.deleted = np.zeros(0, dtype=bool)
+        # Sort keys of the external ids by offset (see tessera.ids.id_sort_key): kind 0 for
+        # numbers (hi = the number), 1 for UUIDs (hi, lo = the 128 bits), so scroll can
+        # order and page points with numpy instead of sorting Python objects.
+        self.key_kind = np.zeros(0, dtype=np.uint8)
+        self.key_hi = np.zeros(0, dtype=np.uint64)
+        self.key_lo = np.zeros(0, dtype=np.uint64)
+        self.storages: dict[str, Storage] = make_storages(config)
+        self.payloads: list[dict[str, Any] | None] = []
+        self.field_indexes: dict[str, Any] = {}
+        self.index_schemas: dict[str, Any] = {}
+        # Components changed since the last flush: "ids", "payload", "vec:<name>".
+        self.dirty: set[str] = set()
+        # Files of the last flush, per component (see segment/persist.py).
+        self.files_by_component: dict[str, list[str]] = {}
+        # ANN indexes per dense vector name, attached by the optimizer (issue 5).
+        self.vector_indexes: dict[str, Any] = {}
+
+    # ---- reading (FilterTarget protocol) -------------------------------------------
+
+    def point_count(self) -> int:
+        return self.size
+
+    def live_count(self) -> int:
+        return len(self.id_map)
+
+    def live_mask(self) -> BoolArray:
+        return ~self.deleted[: self.size]
+
+    def payload_at(self, offset: int) -> dict[str, Any]:
+        return self.payloads[offset] or {}
+
+    def external_id_at(self, offset: int) -> PointId:
+        return self.ext_ids[offset]
+
+    def offsets_of(self, ids: Iterable[PointId]) -> IntArray:
+        get = self.id_map.get
+        found = [off for off in (get(i) for i in ids) if off is not None]
+        return np.asarray(found, dtype=np.int64)
+
+    def offset_of(self, pid: PointId) -> int | None:
+        return self.id_map.get(pid)
+
+    def vector_mask(self, name: str) -> BoolArray:
+        storage = self.storages.get(name)
+        if storage is None:
+            return np.zeros(self.size, dtype=bool)
+        return storage.has(self.size)
+
+    def field_index(self, key: str) -> Any | None:
+        return self.field_indexes.get(key)
+
+    def vector_at(self, offset: int, name: str) -> Any:
+        storage = self.storages.get(name)
+        return None if storage is None else storage.get(offset)
+
+    def vectors_at(self, offset: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, storage in self.storages.items():
+            value = storage.get(offset)
+            if value is not None:
+                out[name] = value
+        return out
+
+    # ---- writing --------------------------------------------------------------------
+
+    def _ensure(self, size: int) -> None:
+        if size > self.versions.shape[0]:
+            self.versions = _grow(self.versions, size)
+            self.deleted = _grow(self.deleted, size)
+        elif not self.deleted.flags.writeable:
+            self.versions = np.array(self.versions)
+            self.deleted = np.array(self.deleted)
+
+    def allocate(self, ids: list[PointId], seq: int) -> IntArray:
+        """Offsets for these ids: the existing one for a live point, a new one otherwise."""
+        offsets = np.empty(len(ids), dtype=np.int64)
+        new_ids: list[PointId] = []
+        get = self.id_map.get
+        for i, pid in enumerate(ids):
+            off = get(pid)
+            if off is None:
+                off = self.size + len(new_ids)
+                new_ids.append(pid)
+                self.id_map[pid] = off
+            offsets[i] = off
+        if new_ids:
+            self._ensure(self.size + len(new_ids))
+            self._set_keys(self.size, new_ids)
+            self.ext_ids.extend(new_ids)
+            self.payloads.extend([None] * len(new_ids))
+            self.size += len(new_ids)
+        self.versions[offsets] = seq
+        self.dirty.add("ids")
+        return offsets
+
+    def _set_keys(self, start: int, ids: list[PointId]) -> None:
+        end = start + len(ids)
+        if end > self.key_kind.shape[0]:
+            self.key_kind = _grow(self.key_kind, end)
+            self.key_hi = _grow(self.key_hi, end)
+            self.key_lo = _grow(self.key_lo, end)
+        kind, hi, lo = id_keys(ids)
+        self.key_kind[start:end] = kind
+        self.key_hi[start:end] = hi
+        self.key_lo[start:end] = lo
+
+    def touch(self, offsets: IntArray, seq: int) -> None:
+        self._ensure(self.size)
+        self.versions[offsets] = seq
+        self.dirty.add("ids")
+
+    def write_dense(self, name: str, offsets: IntArray, values: npt.NDArray[np.float32]) -> None:
+        storage = self.storages[name]
+        assert isinstance(storage, DenseStorage)
+        params = self.config.vectors[name]
+        if params.distance == "Cosine" and params.datatype != "uint8":
+            values = normalize_rows(values)
+        storage.write(offsets, values)
+        self.dirty.add(f"vec:{name}")
+
+    def write_objects(self, name: str, offsets: IntArray, values: list[Any]) -> None:
+        storage = self.storages[name]
+        assert isinstance(storage, ObjectStorage)
+        if storage.kind == "multi":
+            params = self.config.vectors[name]
+            if params.distance == "Cosine" and params.datatype != "uint8":
+                values = [None if v is None else normalize_rows(v) for v in values]
+        storage.write_items(offsets, values)
+        self.dirty.add(f"vec:{name}")
+
+    def clear_vectors(self, name: str, offsets: IntArray) -> None:
+        storage = self.storages.get(name)
+        if storage is not None and len(offsets):
+            storage.clear(offsets)
+            self.dirty.add(f"vec:{name}")
+
+    def set_payloads(self, offsets: IntArray, payloads: list[dict[str, Any] | None]) -> None:
+        """Payload dicts are replaced, never mutated, so a flush snapshot can share them."""
+        for off, payload in zip(offsets.tolist(), payloads, strict=True):
+            self.payloads[off] = payload or None
+            for index in self.field_indexes.values():
+                index.add(off, payload or {})
+        self.dirty.add("payload")
+
+    def delete(self, offsets: IntArray, seq: int) -> None:
+        if not len(offsets):
+            return
+        self._ensure(self.size)
+        self.deleted[offsets] = True
+        self.versions[offsets] = seq
+        for off in offsets.tolist():
+            pid = self.ext_ids[off]
+            if self.id_map.get(pid) == off:
+                del self.id_map[pid]
+            for index in self.field_indexes.values():
+                index.remove(off)
+        self.dirty.add("ids")
+
+    def copy_point_from(self, source: Segment, src_offset: int, seq: int) -> int:
+        """Copy-on-write: bring a point from an immutable segment into this appendable one."""
+        pid = source.ext_ids[src_offset]
+        offsets = self.allocate([pid], seq)
+        for name, storage in source.storages.items():
+            value = storage.get(src_offset)
+            if value is None:
+                self.clear_vectors(name, offsets)
+            elif isinstance(storage, DenseStorage):
+                row = storage.matrix[src_offset : src_offset + 1].astype(np.float32)
+                target = self.storages[name]
+                assert isinstance(target, DenseStorage)
+                target.write(offsets, row)
+                self.dirty.add(f"vec:{name}")
+            else:
+                target_obj = self.storages[name]
+                assert isinstance(target_obj, ObjectStorage)
+                target_obj.write_items(offsets, [storage.items[src_offset]])
+                self.dirty.add(f"vec:{name}")
+        self.set_payloads(offsets, [source.payloads[src_offset]])
+        return int(offsets[0])
+
+    # ---- payload indexes ------------------------------------------------------------
+
+    def create_field_index(self, key: str, schema_json: Any) -> None:
+        schema = parse_field_schema(schema_json)
+        index = make_field_index(key, schema)
+        live = self.live_mask()
+        for off in np.flatnonzero(live).tolist():
+            payload = self.payloads[off]
+            if payload:
+                index.add(off, payload)
+        self.field_indexes[key] = index
+        self.index_schemas[key] = schema_json
+        self.dirty.add("ids")
+
+    def drop_field_index(self, key: str) -> None:
+        self.field_indexes.pop(key, None)
+        self.index_schemas.pop(key, None)
+        self.dirty.add("ids")

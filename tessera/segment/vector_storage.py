@@ -1,0 +1,184 @@
+"""Vector storages of one segment, addressed by offset.
+
+Dense vectors live in one growable numpy matrix per name (in the configured datatype) with a
+`present` mask, so scoring a segment is one matrix product. Sparse vectors and multivectors
+are kept per offset and packed into a CSR matrix / flat matrix on demand for scoring; the
+packed form is cached until the next write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.shard.operations import SparseValue
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+_NP_DTYPE = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+
+
+def _grow(arr: npt.NDArray[Any], needed: int) -> npt.NDArray[Any]:
+    if needed <= arr.shape[0]:
+        return arr
+    cap = max(needed, arr.shape[0] * 2, 64)
+    out = np.zeros((cap, *arr.shape[1:]), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+def normalize_rows(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Cosine vectors are stored normalised, as Qdrant does; zero vectors stay zero."""
+    norms = np.linalg.norm(values, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (values / norms).astype(np.float32, copy=False)
+
+
+def to_storage_dtype(values: npt.NDArray[np.float32], datatype: str) -> npt.NDArray[Any]:
+    if datatype == "uint8":
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return values.astype(_NP_DTYPE[datatype], copy=False)
+
+
+class DenseStorage:
+    kind = "dense"
+
+    def __init__(
+        self,
+        dim: int,
+        datatype: str,
+        matrix: npt.NDArray[Any] | None = None,
+        present: BoolArray | None = None,
+    ) -> None:
+        self.dim = dim
+        self.datatype = datatype
+        self.matrix: npt.NDArray[Any] = (
+            matrix if matrix is not None else np.zeros((0, dim), dtype=_NP_DTYPE[datatype])
+        )
+        self.present: BoolArray = present if present is not None else np.zeros(0, dtype=bool)
+
+    def ensure(self, size: int) -> None:
+        if size > self.matrix.shape[0] or not self.matrix.flags.writeable:
+            self.matrix = _grow(np.array(self.matrix), size)
+        if size > self.present.shape[0] or not self.present.flags.writeable:
+            self.present = _grow(np.array(self.present), size)
+
+    def write(self, offsets: IntArray, values: npt.NDArray[np.float32]) -> None:
+        self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
+        self.matrix[offsets] = to_storage_dtype(values, self.datatype)
+        self.present[offsets] = True
+
+    def clear(self, offsets: IntArray) -> None:
+        if len(offsets):
+            self.ensure(int(offsets.max()) + 1)
+            self.present[offsets] = False
+
+    def has(self, size: int) -> BoolArray:
+        out = np.zeros(size, dtype=bool)
+        n = min(size, self.present.shape[0])
+        out[:n] = self.present[:n]
+        return out
+
+    def get(self, offset: int) -> Any:
+        if offset < self.present.shape[0] and self.present[offset]:
+            return self.matrix[offset].astype(np.float32).tolist()
+        return None
+
+    def rows(self, size: int) -> npt.NDArray[Any]:
+        self.ensure(size)
+        return self.matrix[:size]
+
+
+class ObjectStorage:
+    """Sparse vectors ((indices, values) per offset) or multivectors ((m, d) per offset)."""
+
+    def __init__(
+        self, kind: str, dim: int, datatype: str = "float32", items: list[Any] | None = None
+    ) -> None:
+        self.kind = kind
+        self.dim = dim
+        self.datatype = datatype
+        self.items: list[Any] = items if items is not None else []
+        self._packed: Any = None
+
+    def ensure(self, size: int) -> None:
+        if size > len(self.items):
+            self.items.extend([None] * (size - len(self.items)))
+
+    def write_items(self, offsets: IntArray, values: list[Any]) -> None:
+        self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
+        for off, val in zip(offsets.tolist(), values, strict=True):
+            if self.kind == "multi" and val is not None:
+                val = to_storage_dtype(val, self.datatype)
+            self.items[off] = val
+        self._packed = None
+
+    def clear(self, offsets: IntArray) -> None:
+        self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
+        for off in offsets.tolist():
+            self.items[off] = None
+        self._packed = None
+
+    def has(self, size: int) -> BoolArray:
+        out = np.zeros(size, dtype=bool)
+        n = min(size, len(self.items))
+        if n:
+            out[:n] = np.fromiter((x is not None for x in self.items[:n]), dtype=bool, count=n)
+        return out
+
+    def get(self, offset: int) -> Any:
+        if offset >= len(self.items) or self.items[offset] is None:
+            return None
+        val = self.items[offset]
+        if self.kind == "sparse":
+            idx, vals = val
+            return {"indices": idx.tolist(), "values": vals.tolist()}
+        return np.asarray(val, dtype=np.float32).tolist()
+
+    def packed(self, size: int) -> Any:
+        """CSR matrix (sparse) or (flat rows, row starts) (multi), cached until a write."""
+        if self._packed is not None and self._packed[0] == size:
+            return self._packed[1]
+        self.ensure(size)
+        if self.kind == "sparse":
+            packed: Any = pack_sparse(self.items[:size])
+        else:
+            packed = pack_multi(self.items[:size], self.dim)
+        self._packed = (size, packed)
+        return packed
+
+
+def pack_sparse(items: list[SparseValue | None]) -> Any:
+    from scipy.sparse import csr_matrix
+
+    lengths = np.fromiter(
+        (0 if x is None else len(x[0]) for x in items), dtype=np.int64, count=len(items)
+    )
+    indptr = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    present = [x for x in items if x is not None and len(x[0])]
+    if present:
+        indices = np.concatenate([x[0] for x in present]).astype(np.int64)
+        data = np.concatenate([x[1] for x in present]).astype(np.float32)
+    else:
+        indices = np.zeros(0, dtype=np.int64)
+        data = np.zeros(0, dtype=np.float32)
+    width = int(indices.max()) + 1 if len(indices) else 1
+    return csr_matrix((data, indices, indptr), shape=(len(items), width))
+
+
+def pack_multi(items: list[Any], dim: int) -> tuple[npt.NDArray[np.float32], IntArray]:
+    counts = np.fromiter(
+        (0 if x is None else len(x) for x in items), dtype=np.int64, count=len(items)
+    )
+    starts = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    present = [x for x in items if x is not None]
+    if present:
+        flat = np.concatenate(present).astype(np.float32)
+    else:
+        flat = np.zeros((0, dim), dtype=np.float32)
+    return flat, starts

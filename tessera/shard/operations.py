@@ -1,0 +1,153 @@
+"""The closed set of update operations. Each one is a WAL record, exactly as applied.
+
+Operations are columnar (one array per vector name for a whole batch) so that applying an
+upsert of many points copies blocks, not points. Filters are resolved to explicit ids before
+an operation is built, so replaying a record can never touch points written after it.
+
+Byte format of a record payload: a one-byte format tag (1) followed by a pickle (protocol 5)
+of the operation dataclass. Only Tessera itself writes and reads these files.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.ids import PointId
+
+FloatArray = npt.NDArray[np.float32]
+SparseValue = tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class DenseColumn:
+    """Dense vectors of one name for a batch; rows where `present` is False are ignored."""
+
+    present: npt.NDArray[np.bool_]
+    values: FloatArray
+
+
+@dataclass(frozen=True)
+class ObjectColumn:
+    """Sparse (indices, values) or multivector (m, d) arrays of one name, None where absent."""
+
+    values: list[Any]
+
+
+VectorColumn = DenseColumn | ObjectColumn
+
+
+@dataclass(frozen=True)
+class UpsertPoints:
+    ids: list[PointId]
+    vectors: dict[str, VectorColumn]
+    payloads: list[dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class UpdateVectors:
+    ids: list[PointId]
+    vectors: dict[str, VectorColumn]
+
+
+@dataclass(frozen=True)
+class DeleteVectors:
+    ids: list[PointId]
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class SetPayload:
+    ids: list[PointId]
+    payload: dict[str, Any]
+    key: str | None
+
+
+@dataclass(frozen=True)
+class OverwritePayload:
+    ids: list[PointId]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeletePayload:
+    ids: list[PointId]
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class ClearPayload:
+    ids: list[PointId]
+
+
+@dataclass(frozen=True)
+class DeletePoints:
+    ids: list[PointId]
+
+
+@dataclass(frozen=True)
+class CreateFieldIndex:
+    key: str
+    schema: Any
+
+
+@dataclass(frozen=True)
+class DeleteFieldIndex:
+    key: str
+
+
+PointOperation = (
+    UpsertPoints
+    | UpdateVectors
+    | DeleteVectors
+    | SetPayload
+    | OverwritePayload
+    | DeletePayload
+    | ClearPayload
+    | DeletePoints
+)
+Operation = PointOperation | CreateFieldIndex | DeleteFieldIndex
+
+
+@dataclass(frozen=True)
+class OperationBatch:
+    """Several operations that must be applied in order as one WAL record (batch update)."""
+
+    operations: list[Operation]
+
+
+Record = Operation | OperationBatch
+
+_FORMAT = b"\x01"
+
+
+def encode(record: Record) -> bytes:
+    return _FORMAT + pickle.dumps(record, protocol=5)
+
+
+def decode(data: bytes) -> Record:
+    if data[:1] != _FORMAT:
+        raise ValueError(f"unknown WAL record format {data[:1]!r}")
+    record = pickle.loads(data[1:])
+    if not isinstance(
+        record,
+        (
+            UpsertPoints,
+            UpdateVectors,
+            DeleteVectors,
+            SetPayload,
+            OverwritePayload,
+            DeletePayload,
+            ClearPayload,
+            DeletePoints,
+            CreateFieldIndex,
+            DeleteFieldIndex,
+            OperationBatch,
+        ),
+    ):
+        raise ValueError(f"unexpected WAL record type {type(record).__name__}")
+    return record

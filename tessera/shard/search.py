@@ -1,0 +1,152 @@
+"""Nearest-neighbour search over the segment holder: per segment, then merged.
+
+Per segment the candidates are the live points that match the filter and have the vector;
+they are scored in one vectorised call (exact), or by the segment's ANN index when the
+planner prefers it. The shard merges each segment's best `offset + limit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.query.filter_model import Filter
+from tessera.query.scoring import higher_is_better, passes_threshold, score_dense, top_k
+from tessera.segment.segment import Segment
+from tessera.segment.vector_storage import DenseStorage, ObjectStorage
+from tessera.shard.holder import SegmentHolder
+from tessera.shard.read import PointRef, segment_mask
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A query vector for one vector name: dense (d,), sparse (indices, values) or multi (m, d)."""
+
+    using: str
+    kind: str  # "dense" | "sparse" | "multi"
+    value: Any
+
+
+@dataclass(frozen=True)
+class ScoredRef:
+    score: float
+    ref: PointRef
+
+
+def candidate_mask(segment: Segment, using: str, filt: Filter | None) -> npt.NDArray[np.bool_]:
+    return segment_mask(segment, filt) & segment.vector_mask(using)
+
+
+def score_candidates(
+    segment: Segment,
+    query: VectorQuery,
+    candidates: npt.NDArray[np.int64],
+    distance: str,
+    sparse_idf: FloatArray | None = None,
+) -> FloatArray:
+    storage = segment.storages[query.using]
+    if isinstance(storage, DenseStorage):
+        if len(candidates) == segment.size:
+            stored = storage.rows(segment.size)
+        else:
+            stored = storage.matrix[candidates]
+        return score_dense(distance, query.value, stored.astype(np.float32, copy=False))
+    assert isinstance(storage, ObjectStorage)
+    packed = storage.packed(segment.size)
+    if storage.kind == "sparse":
+        from tessera.query.sparse import score_sparse
+
+        idx, vals = query.value
+        if sparse_idf is not None:
+            vals = vals * sparse_idf
+        return score_sparse(idx, vals, packed[candidates])  # type: ignore[no-any-return]
+    from tessera.query.multivector import max_sim
+
+    flat, starts = packed
+    return max_sim(distance, query.value, flat, starts, candidates)  # type: ignore[no-any-return]
+
+
+def query_distance(holder: SegmentHolder, using: str) -> str:
+    params = holder.config.vectors.get(using)
+    return params.distance if params is not None else "Dot"
+
+
+def search(
+    holder: SegmentHolder,
+    query: VectorQuery,
+    filt: Filter | None,
+    limit: int,
+    offset: int = 0,
+    score_threshold: float | None = None,
+    exact: bool = False,
+    hnsw_ef: int | None = None,
+) -> list[ScoredRef]:
+    distance = query_distance(holder, query.using)
+    better_high = higher_is_better(distance) if query.kind != "sparse" else True
+    want = limit + offset
+    merged: list[ScoredRef] = []
+    idf = sparse_idf_for(holder, query)
+    for segment in holder.segments:
+        if want <= 0:
+            break
+        mask = candidate_mask(segment, query.using, filt)
+        candidates = np.flatnonzero(mask)
+        if not len(candidates):
+            continue
+        scores = score_candidates(segment, query, candidates, distance, idf)
+        if query.kind == "sparse":
+            # Qdrant only returns sparse results that share at least one index.
+            keep = _shares_index(segment, query, candidates)
+            candidates, scores = candidates[keep], scores[keep]
+        if score_threshold is not None:
+            keep = passes_threshold(
+                scores, score_threshold, distance if query.kind != "sparse" else "Dot"
+            )
+            candidates, scores = candidates[keep], scores[keep]
+        best = top_k(scores, want, better_high)
+        merged.extend(
+            ScoredRef(float(scores[i]), PointRef(segment, int(candidates[i]))) for i in best
+        )
+    merged.sort(key=lambda s: -s.score if better_high else s.score)
+    return merged[offset:want]
+
+
+def _shares_index(
+    segment: Segment, query: VectorQuery, candidates: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    storage = segment.storages[query.using]
+    assert isinstance(storage, ObjectStorage)
+    csr = storage.packed(segment.size)[candidates]
+    idx = np.asarray(query.value[0], dtype=np.int64)
+    idx = idx[idx < csr.shape[1]]
+    if not len(idx):
+        return np.zeros(len(candidates), dtype=bool)
+    return np.asarray((csr[:, idx] != 0).sum(axis=1)).ravel() > 0
+
+
+def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | None:
+    if query.kind != "sparse":
+        return None
+    params = holder.config.sparse_vectors.get(query.using)
+    if params is None or params.modifier != "idf":
+        return None
+    from tessera.query.sparse import idf_weights
+
+    idx = query.value[0]
+    total = 0
+    df = np.zeros(len(idx), dtype=np.float64)
+    for segment in holder.segments:
+        storage = segment.storages[query.using]
+        assert isinstance(storage, ObjectStorage)
+        live = segment.live_mask() & storage.has(segment.size)
+        csr = storage.packed(segment.size)[np.flatnonzero(live)]
+        total += csr.shape[0]
+        inside = idx < csr.shape[1]
+        if inside.any():
+            df[inside] += np.asarray((csr[:, idx[inside]] != 0).sum(axis=0)).ravel()
+    return idf_weights(df, total)  # type: ignore[no-any-return]
