@@ -77,7 +77,7 @@ def collection_info(collection: Collection) -> dict[str, Any]:
                 if idx is not None
             )
             schema[key] = info
-        optimizing = getattr(collection, "optimizing", False)
+    optimizing = collection.shard.optimizer.pending()
     return {
         "status": "yellow" if optimizing else "green",
         "optimizer_status": "ok",

@@ -9,6 +9,7 @@ generation that wrote it, and the shard manifest names the files that make up th
     vec<i>.<gen>.npy       dense matrix of the i-th vector name (sorted), rows by offset
     vec<i>.<gen>.has.npy   bool mask: which offsets have that vector
     vec<i>.<gen>.pkl       sparse / multi vectors: list by offset
+    hnsw<i>.<gen>.faiss    the faiss HNSW index of the i-th vector name (immutable segments)
 
 A component is rewritten only when it changed since the last flush, so an immutable segment
 costs one small `ids` file per flush. Files are fsynced before the manifest refers to them.
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from tessera.collection.config import CollectionConfig
+from tessera.fsutil import fsync_file
+from tessera.segment.ann_index import HnswIndex
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 
@@ -52,6 +55,8 @@ def take_snapshot(segment: Segment) -> SegmentSnapshot:
             }
         elif component == "payload":
             parts["payload"] = list(segment.payloads)
+        elif component.startswith("hnsw:"):
+            parts[component] = segment.vector_indexes[component[5:]]
         elif component.startswith("vec:"):
             storage = segment.storages[component[4:]]
             if isinstance(storage, DenseStorage):
@@ -91,6 +96,12 @@ def write_snapshot(
         if component in ("ids", "payload"):
             fname = f"{component}.{gen}.pkl"
             _fsync_write(directory / fname, lambda f, d=data: pickle.dump(d, f, protocol=5))
+            files[component] = [fname]
+        elif component.startswith("hnsw:"):
+            i = names.index(component[5:])
+            fname = f"hnsw{i}.{gen}.faiss"
+            data.save(directory / fname)
+            fsync_file(directory / fname)
             files[component] = [fname]
         else:
             i = names.index(component[4:])
@@ -134,6 +145,11 @@ def load_segment(
         elif isinstance(storage, ObjectStorage):
             with open(directory / names[0], "rb") as f:
                 storage.items = pickle.load(f)
+    for component, names in files.items():
+        if component.startswith("hnsw:"):
+            name = component[5:]
+            distance = config.vectors[name].distance
+            segment.vector_indexes[name] = HnswIndex.load(directory / names[0], distance)
     for key, schema in ids["index_schemas"].items():
         segment.create_field_index(key, schema)
     segment.files_by_component = dict(files)

@@ -95,6 +95,19 @@ def search(
         if want <= 0:
             break
         mask = candidate_mask(segment, query.using, filt)
+        index = None if exact or query.kind != "dense" else segment.vector_indexes.get(query.using)
+        if index is not None and _graph_pays_off(holder, query.using, mask, index.size):
+            hits = _graph_search(holder, index, query, mask, want, hnsw_ef)
+            if score_threshold is not None:
+                hits = (
+                    hits[0][passes_threshold(hits[0], score_threshold, distance)],
+                    hits[1][passes_threshold(hits[0], score_threshold, distance)],
+                )
+            merged.extend(
+                ScoredRef(float(sc), PointRef(segment, int(off)))
+                for sc, off in zip(hits[0].tolist(), hits[1].tolist(), strict=True)
+            )
+            continue
         candidates = np.flatnonzero(mask)
         if not len(candidates):
             continue
@@ -114,6 +127,40 @@ def search(
         )
     merged.sort(key=lambda s: -s.score if better_high else s.score)
     return merged[offset:want]
+
+
+def _graph_pays_off(
+    holder: SegmentHolder, using: str, mask: npt.NDArray[np.bool_], indexed: int
+) -> bool:
+    """Qdrant's planner: below `full_scan_threshold` (KB of vectors) candidates are scored
+    exactly, which is both faster and exact; above it the graph is walked with the filter."""
+    params = holder.config.vectors[using]
+    threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
+    threshold_points = threshold_kb * 1024 // max(params.size * 4, 1)
+    return int(np.count_nonzero(mask)) > threshold_points
+
+
+def _graph_search(
+    holder: SegmentHolder,
+    index: Any,
+    query: VectorQuery,
+    mask: npt.NDArray[np.bool_],
+    want: int,
+    hnsw_ef: int | None,
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    distance = query_distance(holder, query.using)
+    ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
+    # A filter makes the graph sparser: widen the beam as the filter narrows.
+    selectivity = max(int(np.count_nonzero(mask)) / max(index.size, 1), 1e-3)
+    if selectivity < 0.5:
+        ef = int(min(ef / selectivity, ef * 8))
+    q = np.asarray(query.value, dtype=np.float32)
+    if distance == "Cosine":
+        norm = float(np.linalg.norm(q))
+        if norm > 0:
+            q = q / norm
+    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, want, ef, mask)
+    return result
 
 
 def _shares_index(

@@ -32,6 +32,7 @@ from tessera.segment.persist import load_segment, take_snapshot, write_snapshot
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
+from tessera.shard.optimizer import Optimizer
 from tessera.shard.rwlock import RWLock
 from tessera.shard.wal import Wal
 
@@ -57,6 +58,7 @@ class LocalShard:
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
+        self.optimizer = Optimizer(self.holder, self.lock, config, self.flush)
 
     # ---- recovery -----------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class LocalShard:
             finally:
                 self.applied_seq = seq
         self.wal.sync(seq)
+        self.optimizer.poke()
         return seq
 
     @contextmanager
@@ -170,6 +173,7 @@ class LocalShard:
             return
         self._closed = True
         self._stop.set()
+        self.optimizer.stop()
         self._flusher.join(timeout=30)
         if flush:
             self.flush()
