@@ -54,7 +54,7 @@ class HnswIndex:
         n = self.size
         bitmap = np.packbits(mask[:n], bitorder="little")
         selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         distances, labels = self.index.search(q, k, params=params)
         labels = labels[0]

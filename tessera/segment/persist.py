@@ -139,8 +139,11 @@ def load_segment(
         if names is None:
             continue
         if isinstance(storage, DenseStorage):
-            mmap = None if segment.appendable else "r"
-            storage.matrix = np.load(directory / names[0], mmap_mode=mmap)
+            # Immutable segments map their vectors; the page cache holds them, not the heap.
+            if segment.appendable:
+                storage.matrix = np.load(directory / names[0])
+            else:
+                storage.matrix = np.load(directory / names[0], mmap_mode="r")
             storage.present = np.load(directory / names[1])
         elif isinstance(storage, ObjectStorage):
             with open(directory / names[0], "rb") as f:

@@ -18,12 +18,12 @@ import numpy.typing as npt
 
 from tessera.collection.config import CollectionConfig
 from tessera.ids import PointId
+from tessera.query.scoring import check_datatype, check_distance, prepare_stored
 from tessera.segment.field_index import make_field_index, parse_field_schema
 from tessera.segment.vector_storage import (
     DenseStorage,
     ObjectStorage,
     _grow,
-    normalize_rows,
 )
 
 BoolArray = npt.NDArray[np.bool_]
@@ -188,9 +188,12 @@ class Segment:
         storage = self.storages[name]
         assert isinstance(storage, DenseStorage)
         params = self.config.vectors[name]
-        if params.distance == "Cosine" and params.datatype != "uint8":
-            values = normalize_rows(values)
-        storage.write(offsets, values)
+        storage.write(
+            offsets,
+            prepare_stored(
+                check_distance(params.distance), values, check_datatype(params.datatype)
+            ),
+        )
         self.dirty.add(f"vec:{name}")
 
     def write_objects(self, name: str, offsets: IntArray, values: list[Any]) -> None:
@@ -198,8 +201,9 @@ class Segment:
         assert isinstance(storage, ObjectStorage)
         if storage.kind == "multi":
             params = self.config.vectors[name]
-            if params.distance == "Cosine" and params.datatype != "uint8":
-                values = [None if v is None else normalize_rows(v) for v in values]
+            distance = check_distance(params.distance)
+            datatype = check_datatype(params.datatype)
+            values = [None if v is None else prepare_stored(distance, v, datatype) for v in values]
         storage.write_items(offsets, values)
         self.dirty.add(f"vec:{name}")
 
@@ -240,10 +244,9 @@ class Segment:
             if value is None:
                 self.clear_vectors(name, offsets)
             elif isinstance(storage, DenseStorage):
-                row = storage.matrix[src_offset : src_offset + 1].astype(np.float32)
                 target = self.storages[name]
                 assert isinstance(target, DenseStorage)
-                target.write(offsets, row)
+                target.write(offsets, storage.matrix[src_offset : src_offset + 1])
                 self.dirty.add(f"vec:{name}")
             else:
                 target_obj = self.storages[name]

@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.shard.operations import SparseValue
-
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -28,19 +26,6 @@ def _grow(arr: npt.NDArray[Any], needed: int) -> npt.NDArray[Any]:
     out = np.zeros((cap, *arr.shape[1:]), dtype=arr.dtype)
     out[: arr.shape[0]] = arr
     return out
-
-
-def normalize_rows(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Cosine vectors are stored normalised, as Qdrant does; zero vectors stay zero."""
-    norms = np.linalg.norm(values, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (values / norms).astype(np.float32, copy=False)
-
-
-def to_storage_dtype(values: npt.NDArray[np.float32], datatype: str) -> npt.NDArray[Any]:
-    if datatype == "uint8":
-        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return values.astype(_NP_DTYPE[datatype], copy=False)
 
 
 class DenseStorage:
@@ -66,9 +51,10 @@ class DenseStorage:
         if size > self.present.shape[0] or not self.present.flags.writeable:
             self.present = _grow(np.array(self.present), size)
 
-    def write(self, offsets: IntArray, values: npt.NDArray[np.float32]) -> None:
+    def write(self, offsets: IntArray, values: npt.NDArray[Any]) -> None:
+        """`values` are already in the storage dtype (see query.scoring.prepare_stored)."""
         self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
-        self.matrix[offsets] = to_storage_dtype(values, self.datatype)
+        self.matrix[offsets] = values
         self.present[offsets] = True
 
     def clear(self, offsets: IntArray) -> None:
@@ -111,8 +97,6 @@ class ObjectStorage:
     def write_items(self, offsets: IntArray, values: list[Any]) -> None:
         self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
         for off, val in zip(offsets.tolist(), values, strict=True):
-            if self.kind == "multi" and val is not None:
-                val = to_storage_dtype(val, self.datatype)
             self.items[off] = val
         self._packed = None
 
@@ -144,30 +128,14 @@ class ObjectStorage:
             return self._packed[1]
         self.ensure(size)
         if self.kind == "sparse":
-            packed: Any = pack_sparse(self.items[:size])
+            from tessera.query.sparse import build_sparse
+
+            # An inverted index (CSC over the used indices): a query touches only its columns.
+            packed: Any = build_sparse(self.items[:size])
         else:
             packed = pack_multi(self.items[:size], self.dim)
         self._packed = (size, packed)
         return packed
-
-
-def pack_sparse(items: list[SparseValue | None]) -> Any:
-    from scipy.sparse import csr_matrix
-
-    lengths = np.fromiter(
-        (0 if x is None else len(x[0]) for x in items), dtype=np.int64, count=len(items)
-    )
-    indptr = np.zeros(len(items) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    present = [x for x in items if x is not None and len(x[0])]
-    if present:
-        indices = np.concatenate([x[0] for x in present]).astype(np.int64)
-        data = np.concatenate([x[1] for x in present]).astype(np.float32)
-    else:
-        indices = np.zeros(0, dtype=np.int64)
-        data = np.zeros(0, dtype=np.float32)
-    width = int(indices.max()) + 1 if len(indices) else 1
-    return csr_matrix((data, indices, indptr), shape=(len(items), width))
 
 
 def pack_multi(items: list[Any], dim: int) -> tuple[npt.NDArray[np.float32], IntArray]:

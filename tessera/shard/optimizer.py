@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.collection.config import CollectionConfig
+from tessera.query.scoring import as_float32
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
@@ -130,7 +131,7 @@ def build_segment(
             if params.multivector or not isinstance(storage, DenseStorage):
                 continue
             hnsw = config.hnsw_for(name)
-            vectors = storage.matrix[:n].astype(np.float32, copy=False)
+            vectors = as_float32(storage.matrix[:n])
             new.vector_indexes[name] = HnswIndex.build(
                 vectors, params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
             )

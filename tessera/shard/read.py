@@ -36,7 +36,8 @@ def segment_mask(segment: Segment, filt: Filter | None) -> BoolArray:
     live = segment.live_mask()
     if filt is None:
         return live
-    return evaluate(filt, segment) & live
+    matched: BoolArray = evaluate(filt, segment) & live
+    return matched
 
 
 def select_ids(holder: SegmentHolder, filt: Filter | None) -> list[PointId]:
@@ -72,7 +73,8 @@ def _at_or_after(segment: Segment, start: PointId) -> BoolArray:
     kind, hi, lo = (a[0] for a in id_keys([start]))
     size = segment.size
     sk, sh, sl = segment.key_kind[:size], segment.key_hi[:size], segment.key_lo[:size]
-    return (sk > kind) | ((sk == kind) & ((sh > hi) | ((sh == hi) & (sl >= lo))))
+    after: BoolArray = (sk > kind) | ((sk == kind) & ((sh > hi) | ((sh == hi) & (sl >= lo))))
+    return after
 
 
 def _smallest(segment: Segment, offsets: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:

@@ -14,7 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.query.filter_model import Filter
-from tessera.query.scoring import higher_is_better, passes_threshold, score_dense, top_k
+from tessera.query.scoring import (
+    check_datatype,
+    check_distance,
+    higher_is_better,
+    passes_threshold,
+    score_dense,
+    top_k,
+)
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder
@@ -55,7 +62,9 @@ def score_candidates(
             stored = storage.rows(segment.size)
         else:
             stored = storage.matrix[candidates]
-        return score_dense(distance, query.value, stored.astype(np.float32, copy=False))
+        return score_dense(
+            check_distance(distance), query.value, stored, check_datatype(storage.datatype)
+        )
     assert isinstance(storage, ObjectStorage)
     packed = storage.packed(segment.size)
     if storage.kind == "sparse":
@@ -64,11 +73,18 @@ def score_candidates(
         idx, vals = query.value
         if sparse_idf is not None:
             vals = vals * sparse_idf
-        return score_sparse(idx, vals, packed[candidates])  # type: ignore[no-any-return]
+        return score_sparse(idx, vals, packed)[candidates]
     from tessera.query.multivector import max_sim
 
     flat, starts = packed
-    return max_sim(distance, query.value, flat, starts, candidates)  # type: ignore[no-any-return]
+    return max_sim(
+        check_distance(distance),
+        query.value,
+        flat,
+        starts,
+        candidates,
+        check_datatype(storage.datatype),
+    )
 
 
 def query_distance(holder: SegmentHolder, using: str) -> str:
@@ -86,8 +102,8 @@ def search(
     exact: bool = False,
     hnsw_ef: int | None = None,
 ) -> list[ScoredRef]:
-    distance = query_distance(holder, query.using)
-    better_high = higher_is_better(distance) if query.kind != "sparse" else True
+    distance = check_distance(query_distance(holder, query.using))
+    better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
     want = limit + offset
     merged: list[ScoredRef] = []
     idf = sparse_idf_for(holder, query)
@@ -166,14 +182,11 @@ def _graph_search(
 def _shares_index(
     segment: Segment, query: VectorQuery, candidates: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
+    from tessera.query.sparse import shares_index
+
     storage = segment.storages[query.using]
     assert isinstance(storage, ObjectStorage)
-    csr = storage.packed(segment.size)[candidates]
-    idx = np.asarray(query.value[0], dtype=np.int64)
-    idx = idx[idx < csr.shape[1]]
-    if not len(idx):
-        return np.zeros(len(candidates), dtype=bool)
-    return np.asarray((csr[:, idx] != 0).sum(axis=1)).ravel() > 0
+    return shares_index(query.value[0], storage.packed(segment.size))[candidates]
 
 
 def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | None:
@@ -182,7 +195,7 @@ def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | No
     params = holder.config.sparse_vectors.get(query.using)
     if params is None or params.modifier != "idf":
         return None
-    from tessera.query.sparse import idf_weights
+    from tessera.query.sparse import document_frequencies, idf_weights
 
     idx = query.value[0]
     total = 0
@@ -191,9 +204,7 @@ def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | No
         storage = segment.storages[query.using]
         assert isinstance(storage, ObjectStorage)
         live = segment.live_mask() & storage.has(segment.size)
-        csr = storage.packed(segment.size)[np.flatnonzero(live)]
-        total += csr.shape[0]
-        inside = idx < csr.shape[1]
-        if inside.any():
-            df[inside] += np.asarray((csr[:, idx[inside]] != 0).sum(axis=0)).ravel()
-    return idf_weights(df, total)  # type: ignore[no-any-return]
+        seg_df, seg_n = document_frequencies(storage.packed(segment.size), idx, live)
+        df += seg_df
+        total += seg_n
+    return np.asarray(idf_weights(df, total), dtype=np.float32)

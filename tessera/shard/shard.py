@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from tessera.collection.config import CollectionConfig
+from tessera.errors import ServiceUnavailable
 from tessera.fsutil import write_durable
 from tessera.segment.persist import load_segment, take_snapshot, write_snapshot
 from tessera.shard import operations as ops
@@ -94,12 +95,18 @@ class LocalShard:
             record = prepare(self.holder)
             if record is None:
                 return self.applied_seq
-            seq = self.wal.append(ops.encode(record))
+            try:
+                seq = self.wal.append(ops.encode(record))
+            except OSError as exc:
+                raise ServiceUnavailable(f"Service unavailable: WAL write failed: {exc}") from exc
             try:
                 apply_record(self.holder, seq, record)
             finally:
                 self.applied_seq = seq
-        self.wal.sync(seq)
+        try:
+            self.wal.sync(seq)
+        except OSError as exc:
+            raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
         self.optimizer.poke()
         return seq
 
@@ -134,6 +141,9 @@ class LocalShard:
                     "segments": entries,
                     "index_schemas": index_schemas,
                 }
+                # The manifest must not claim a seq the WAL could still lose.
+                if seq:
+                    self.wal.sync(seq)
                 write_durable(self.path / "manifest.json", orjson.dumps(manifest))
             except BaseException:
                 # The snapshot consumed the dirty marks: make the next flush rewrite all.

@@ -1,0 +1,303 @@
+"""Dense vector scoring, as Qdrant computes and reports it.
+
+Two score scales exist, as in Qdrant's core:
+
+- the *similarity* (`similarity`): what the engine ranks by, bigger is always better.
+  Cosine and Dot: the dot product; Euclid: minus the squared distance; Manhattan: minus
+  the L1 distance. Recommend (best_score / sum_scores), discover, context and max_sim
+  work on this scale, and its values are what those queries report.
+- the *reported* score (`score_dense`): what a nearest query returns. Euclid turns the
+  similarity back into a distance (sqrt of its absolute value), Manhattan into the L1
+  distance; for those two, smaller is better.
+
+Storage datatypes follow Qdrant: `float32`; `float16` (vectors rounded to half precision
+after Cosine normalisation, and the query rounded the same way); `uint8` (every value
+truncated and saturated into 0..255 like Rust's `as u8`, never normalised: Cosine on bytes
+is the true cosine of the two byte vectors, and the query is converted the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.errors import BadRequest
+
+Distance = Literal["Cosine", "Euclid", "Dot", "Manhattan"]
+Datatype = Literal["float32", "float16", "uint8"]
+
+FloatArray = npt.NDArray[np.float32]
+IndexArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+DISTANCES: tuple[Distance, ...] = get_args(Distance)
+DATATYPES: tuple[Datatype, ...] = get_args(Datatype)
+
+# Rust's f32::EPSILON: Qdrant leaves a vector whose norm is below it unnormalised.
+EPSILON = np.float32(1.1920929e-7)
+
+# Bound on the temporaries of the element-wise distances (Euclid, Manhattan, converted
+# datatypes): about 16 MiB of float32 per chunk, whatever the segment size.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def higher_is_better(distance: Distance) -> bool:
+    """Whether a bigger *reported* nearest score is a better match."""
+    return distance in ("Cosine", "Dot")
+
+
+def check_distance(distance: str) -> Distance:
+    if distance not in DISTANCES:
+        raise BadRequest(f"Unknown distance: {distance!r}, expected one of {list(DISTANCES)}")
+    return distance  # type: ignore[return-value]
+
+
+def check_datatype(datatype: str) -> Datatype:
+    if datatype not in DATATYPES:
+        raise BadRequest(f"Unsupported datatype: {datatype!r}, expected one of {list(DATATYPES)}")
+    return datatype  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
+    """Unit-normalise each row (or a single vector), leaving near-zero ones as they are."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    # Qdrant keeps a vector with norm < EPSILON untouched rather than dividing by ~0.
+    safe = np.where(norms < EPSILON, np.float32(1.0), norms)
+    return (arr / safe).astype(np.float32, copy=False)
+
+
+def to_uint8(vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """Rust's `f32 as u8`: truncate toward zero, saturate at 0 and 255, NaN becomes 0."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    clean = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.trunc(clean), 0.0, 255.0).astype(np.uint8)
+
+
+def prepare_stored(
+    distance: Distance, vectors: npt.ArrayLike, datatype: Datatype = "float32"
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.uint8]:
+    """Vectors (n, d) or (d,) as Qdrant stores them on insert, in the storage dtype."""
+    if datatype == "uint8":
+        return to_uint8(vectors)
+    arr = np.asarray(vectors, dtype=np.float32)
+    if distance == "Cosine":
+        arr = normalize_rows(arr)
+    if datatype == "float16":
+        return arr.astype(np.float16)
+    return np.ascontiguousarray(arr)
+
+
+def prepare_query(
+    distance: Distance, query: npt.ArrayLike, datatype: Datatype = "float32"
+) -> FloatArray:
+    """A query vector (d,) or batch (q, d) as the engine compares it, returned as float32.
+
+    Qdrant converts the query into the storage's element type before comparing, so a
+    float16 collection sees a half-precision query and a uint8 one a byte query.
+    """
+    return as_float32(prepare_stored(distance, query, datatype))
+
+
+def as_float32(vectors: npt.ArrayLike) -> FloatArray:
+    """Stored vectors (any datatype) as float32, which is how Qdrant returns them."""
+    return np.asarray(vectors, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- similarity
+
+
+def _chunks(stored: npt.NDArray[Any]) -> Iterator[tuple[int, npt.NDArray[Any]]]:
+    """(start, rows) blocks of a stored matrix, each of about _CHUNK_ELEMENTS values."""
+    step = max(1, _CHUNK_ELEMENTS // max(1, stored.shape[1]))
+    for start in range(0, stored.shape[0], step):
+        yield start, stored[start : start + step]
+
+
+def _dot_like(queries: FloatArray, stored: npt.NDArray[Any], exact: bool) -> FloatArray:
+    """queries (q, d) @ stored.T -> (q, n); bytes go through float64, where their sums are exact."""
+    if stored.dtype == np.float32:
+        return np.asarray(queries @ stored.T, dtype=np.float32)
+    work = np.float64 if exact else np.float32
+    q = queries.astype(work)
+    out = np.empty((queries.shape[0], stored.shape[0]), dtype=np.float32)
+    for start, chunk in _chunks(stored):
+        out[:, start : start + chunk.shape[0]] = np.matmul(q, chunk.astype(work).T)
+    return out
+
+
+def _elementwise(
+    queries: FloatArray, stored: npt.NDArray[Any], squared: bool, exact: bool
+) -> FloatArray:
+    """Minus the squared L2 (or the L1) distance, from explicit differences.
+
+    The expansion |a|^2 - 2ab + |b|^2 would be one matrix product, but it cancels
+    catastrophically near zero, and a query equal to a stored vector must score exactly 0.
+    """
+    work = np.float64 if exact else np.float32
+    out = np.empty((queries.shape[0], stored.shape[0]), dtype=np.float32)
+    q_work = queries.astype(work)
+    for start, raw in _chunks(stored):
+        chunk = raw.astype(work, copy=False)
+        stop = start + chunk.shape[0]
+        for row, q in enumerate(q_work):
+            diff = chunk - q
+            if squared:
+                dist = np.einsum("ij,ij->i", diff, diff)
+            else:
+                dist = np.abs(diff).sum(axis=1)
+            out[row, start:stop] = -dist
+    return out
+
+
+def _cosine_bytes(queries: FloatArray, stored: npt.NDArray[Any], exact: bool) -> FloatArray:
+    """True cosine of byte vectors; 0 when either side is all zeros (as Qdrant answers)."""
+    dots = _dot_like(queries, stored, exact).astype(np.float64)
+    q64 = queries.astype(np.float64)
+    q_norm2 = np.einsum("ij,ij->i", q64, q64)
+    s_norm2 = np.empty(stored.shape[0], dtype=np.float64)
+    for start, chunk in _chunks(stored):
+        c: npt.NDArray[np.floating[Any]] = chunk.astype(np.float64 if exact else np.float32)
+        s_norm2[start : start + chunk.shape[0]] = np.einsum("ij,ij->i", c, c)
+    denom = np.sqrt(np.outer(q_norm2, s_norm2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.where(denom > 0.0, dots / np.where(denom > 0.0, denom, 1.0), 0.0)
+    return cos.astype(np.float32)
+
+
+def similarity(
+    distance: Distance,
+    query: npt.ArrayLike,
+    stored: npt.NDArray[Any],
+    datatype: Datatype = "float32",
+    *,
+    query_prepared: bool = False,
+) -> FloatArray:
+    """Core similarity (bigger is better) of a query (d,) or queries (q, d) to stored (n, d).
+
+    `stored` is what `prepare_stored` returned (any storage dtype). The query is raw user
+    input unless `query_prepared`: it is converted like a stored vector first.
+    Returns (n,) for one query, (q, n) for a batch.
+    """
+    q = (
+        np.asarray(query, dtype=np.float32)
+        if query_prepared
+        else prepare_query(distance, query, datatype)
+    )
+    single = q.ndim == 1
+    queries = q[np.newaxis, :] if single else q
+    if stored.ndim != 2 or queries.shape[1] != stored.shape[1]:
+        raise BadRequest(
+            f"Vector dimension error: expected dim: {stored.shape[-1]}, got {queries.shape[-1]}"
+        )
+    # Byte arithmetic is integer arithmetic in Qdrant; float32 sums stay exact while every
+    # partial sum is below 2^24 (d * 255^2), beyond that float64 takes over.
+    exact = datatype == "uint8" and stored.shape[1] * 255 * 255 >= 2**24
+    if distance in ("Dot", "Cosine"):
+        if distance == "Cosine" and datatype == "uint8":
+            out = _cosine_bytes(queries, stored, exact)
+        else:
+            out = _dot_like(queries, stored, exact)
+    elif distance == "Euclid":
+        out = _elementwise(queries, stored, squared=True, exact=exact)
+    else:
+        out = _elementwise(queries, stored, squared=False, exact=exact)
+    return out[0] if single else out
+
+
+def to_reported(distance: Distance, sim: npt.ArrayLike) -> FloatArray:
+    """Core similarity -> the score a nearest query reports (Qdrant's postprocess)."""
+    arr = np.asarray(sim, dtype=np.float32)
+    if distance == "Euclid":
+        return np.sqrt(np.abs(arr))
+    if distance == "Manhattan":
+        return np.abs(arr)
+    return arr
+
+
+def score_dense(
+    distance: Distance,
+    query: npt.ArrayLike,
+    stored: npt.NDArray[Any],
+    datatype: Datatype = "float32",
+) -> FloatArray:
+    """Nearest-query scores as Qdrant reports them: (n,) for a query (d,), (q, n) for (q, d)."""
+    return to_reported(distance, similarity(distance, query, stored, datatype))
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _sort_key(scores: npt.ArrayLike, higher_is_better: bool) -> npt.NDArray[np.floating[Any]]:
+    """Ascending-is-better keys, in the scores' own float width (no float64 copy)."""
+    key = np.asarray(scores)
+    if not np.issubdtype(key.dtype, np.floating):
+        key = key.astype(np.float64)
+    key = -key if higher_is_better else key
+    nan = np.isnan(key)
+    if nan.any():
+        # NaN never wins: it sorts after every real score.
+        key = np.where(nan, np.inf, key)
+    return key
+
+
+def top_k(scores: npt.ArrayLike, k: int, higher_is_better: bool, offset: int = 0) -> IndexArray:
+    """Indices of the best scores at ranks [offset, offset + k), best first.
+
+    Equal scores keep index order (smaller index first), deterministically; Qdrant leaves
+    ties unspecified, and local mode's reversed argsort usually puts the later one first.
+    Costs one argpartition plus a sort of the k + offset winners (and their ties).
+    """
+    key = _sort_key(scores, higher_is_better)
+    n = key.shape[0]
+    m = min(n, max(0, k) + max(0, offset))
+    if m == 0:
+        return np.empty(0, dtype=np.int64)
+    if m >= n:
+        order = np.argsort(key, kind="stable")
+    else:
+        kth = key[np.argpartition(key, m - 1)[:m]].max()
+        # Every candidate tied with the k-th best, in index order, so the cut is stable.
+        candidates = np.flatnonzero(key <= kth)
+        order = candidates[np.argsort(key[candidates], kind="stable")]
+    return order[offset:m].astype(np.int64, copy=False)
+
+
+def passes_threshold(
+    scores: npt.ArrayLike, threshold: float | None, distance: Distance
+) -> BoolArray:
+    """Which reported nearest scores pass `score_threshold`.
+
+    Strict, as in Qdrant and local mode: bigger-is-better scores must exceed the threshold,
+    Euclid / Manhattan distances must stay below it (the threshold is an upper bound).
+    """
+    arr = np.asarray(scores)
+    if threshold is None:
+        return np.ones(arr.shape, dtype=np.bool_)
+    if higher_is_better(distance):
+        return np.asarray(arr > threshold)
+    return np.asarray(arr < threshold)
+
+
+def threshold_prefix(
+    ordered_scores: npt.ArrayLike, threshold: float | None, distance: Distance
+) -> int:
+    """How many leading results (already in result order) survive `score_threshold`.
+
+    Qdrant and local mode both walk the ordered results and stop at the first one that
+    fails the distance's comparison. For a nearest query that equals `passes_threshold`;
+    for recommend / discover / context, which always rank bigger-first, a Euclid or
+    Manhattan collection then keeps everything if the best score is below the threshold
+    and nothing otherwise. That is what both answer, so it is what we answer.
+    """
+    arr = np.asarray(ordered_scores)
+    if threshold is None:
+        return int(arr.shape[0])
+    failing = np.flatnonzero(~passes_threshold(arr, threshold, distance))
+    return int(failing[0]) if failing.size else int(arr.shape[0])
