@@ -1,12 +1,12 @@
 """The one exception tree of Tessera; the API maps it to HTTP in one table.
 
-    TesseraError
-    ├── BadRequest          400  the request is well-formed JSON but asks for something invalid
-    │   └── UnprocessableEntity  422  the body does not parse into the expected shape
-    ├── NotFound            404  a collection, point or field that does not exist
-    ├── Conflict            409  a collection that already exists
-    ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
-    └── InternalError       500  a bug; never raised for user input
+TesseraError
+├── BadRequest          400  the request is well-formed JSON but asks for something invalid
+│   └── UnprocessableEntity  422  the body does not parse into the expected shape
+├── NotFound            404  a collection, point or field that does not exist
+├── Conflict            409  a collection that already exists
+├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
+└── InternalError       500  a bug; never raised for user input
 """
 
 from __future__ import annotations
