@@ -1,8 +1,8 @@
 """The one exception tree of Tessera; the API maps it to HTTP in one table.
 
 TesseraError
-├── BadRequest          400  the request is well-formed JSON but asks for something invalid
-│   └── UnprocessableEntity  422  the body does not parse into the expected shape
+├── BadRequest          400  the body does not parse, or has the wrong shape ("Format error")
+│   └── UnprocessableEntity  422  it parses but a value is invalid ("Validation error")
 ├── NotFound            404  a collection, point or field that does not exist
 ├── Conflict            409  a collection that already exists
 ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
@@ -55,3 +55,8 @@ def collection_not_found(name: str) -> NotFound:
 
 def point_not_found(point_id: object) -> NotFound:
     return NotFound(f"Not found: No point with id {point_id} found")
+
+
+def point_does_not_exist(point_id: object) -> NotFound:
+    """The wording (and typo) of Qdrant's GET /points/{id}."""
+    return NotFound(f"Not found: Point with id {point_id} does not exists!")

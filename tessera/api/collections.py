@@ -10,7 +10,7 @@ from starlette.requests import Request
 from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.collection.collection import Collection
 from tessera.collection.config import parse_create_collection
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
@@ -101,7 +101,7 @@ async def create_index(request: Request) -> Callable[[], Any]:
     body = expect_object(await read_json(request))
     field = body.get("field_name")
     if not isinstance(field, str) or not field:
-        raise UnprocessableEntity("Format error in JSON body: missing field `field_name`")
+        raise BadRequest("Format error in JSON body: missing field `field_name`")
     schema_raw = body.get("field_schema")
     if schema_raw is None:
         raise BadRequest(

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera.errors import BadRequest, TesseraError, UnprocessableEntity
+from tessera.errors import BadRequest, TesseraError
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +41,19 @@ async def read_json(request: Request, required: bool = True) -> Any:
     body = await request.body()
     if not body.strip():
         if required:
-            raise BadRequest("Json deserialize error: EOF while parsing a value at line 1 column 0")
+            raise BadRequest(
+                "Format error in JSON body: EOF while parsing a value at line 1 column 0"
+            )
         return None
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"Json deserialize error: {exc}") from exc
+        raise BadRequest(f"Format error in JSON body: {exc}") from exc
 
 
 def expect_object(raw: Any, what: str = "body") -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise UnprocessableEntity(f"Format error in JSON body: {what} must be a JSON object")
+        raise BadRequest(f"Format error in JSON body: {what} must be a JSON object")
     return raw
 
 

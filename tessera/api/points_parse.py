@@ -12,7 +12,7 @@ from typing import Any
 
 from tessera.api.vectors_parse import build_columns, normalize_vector_struct, parse_one_vector
 from tessera.collection.config import CollectionConfig
-from tessera.errors import BadRequest, UnprocessableEntity, point_not_found
+from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, parse_point_id, render_point_id
 from tessera.query.filter_parse import parse_filter
 from tessera.shard import operations as ops
@@ -24,7 +24,7 @@ Prepare = Callable[[SegmentHolder], ops.Record | None]
 
 def _obj(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise UnprocessableEntity(f"Format error in JSON body: {what} must be an object")
+        raise BadRequest(f"Format error in JSON body: {what} must be an object")
     return raw
 
 
@@ -32,13 +32,13 @@ def _payload(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise UnprocessableEntity("Format error in JSON body: payload must be a JSON object")
+        raise BadRequest("Format error in JSON body: payload must be a JSON object")
     return raw
 
 
 def parse_ids(raw: Any) -> list[PointId]:
     if not isinstance(raw, list):
-        raise UnprocessableEntity("Format error in JSON body: `points` must be a list of ids")
+        raise BadRequest("Format error in JSON body: `points` must be a list of ids")
     return [parse_point_id(x) for x in raw]
 
 
@@ -52,21 +52,21 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
     if "points" in body and "batch" not in body:
         points = body["points"]
         if not isinstance(points, list):
-            raise UnprocessableEntity("Format error in JSON body: `points` must be a list")
+            raise BadRequest("Format error in JSON body: `points` must be a list")
         ids: list[PointId] = []
         vectors: list[dict[str, Any]] = []
         payloads: list[dict[str, Any] | None] = []
         for p in points:
             p = _obj(p, "point")
             if "id" not in p:
-                raise UnprocessableEntity("Format error in JSON body: missing field `id`")
+                raise BadRequest("Format error in JSON body: missing field `id`")
             ids.append(parse_point_id(p["id"]))
             vectors.append(normalize_vector_struct(p.get("vector", p.get("vectors"))))
             payloads.append(_payload(p.get("payload")))
     elif "batch" in body:
         ids, vectors, payloads = _parse_batch(_obj(body["batch"], "batch"))
     else:
-        raise UnprocessableEntity("Format error in JSON body: expected `points` or `batch`")
+        raise BadRequest("Format error in JSON body: expected `points` or `batch`")
     columns = build_columns(config, vectors)
     update_filter = parse_filter(body.get("update_filter"))
     op = ops.UpsertPoints(ids=ids, vectors=columns, payloads=payloads)
@@ -121,7 +121,7 @@ def _parse_batch(
     elif raw_vectors is None:
         vectors = [{} for _ in range(n)]
     else:
-        raise UnprocessableEntity("Format error in JSON body: invalid batch vectors")
+        raise BadRequest("Format error in JSON body: invalid batch vectors")
     raw_payloads = batch.get("payloads")
     if raw_payloads is None:
         payloads: list[dict[str, Any] | None] = [None] * n
@@ -139,7 +139,7 @@ def _selection(body: dict[str, Any]) -> Callable[[SegmentHolder], list[PointId]]
     if "filter" in body:
         filt = parse_filter(body["filter"])
         return lambda holder: select_ids(holder, filt)
-    raise UnprocessableEntity("Format error in JSON body: expected `points` or `filter`")
+    raise BadRequest("Format error in JSON body: expected `points` or `filter`")
 
 
 def _with_ids(
@@ -166,10 +166,10 @@ def parse_delete(body: dict[str, Any]) -> Prepare:
 def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
     payload = _payload(body.get("payload"))
     if payload is None:
-        raise UnprocessableEntity("Format error in JSON body: missing field `payload`")
+        raise BadRequest("Format error in JSON body: missing field `payload`")
     key = body.get("key")
     if key is not None and not isinstance(key, str):
-        raise UnprocessableEntity("Format error in JSON body: `key` must be a string")
+        raise BadRequest("Format error in JSON body: `key` must be a string")
     if overwrite:
         return _with_ids(body, lambda ids: ops.OverwritePayload(ids, payload), must_exist=True)
     if key is not None:
@@ -182,7 +182,7 @@ def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
 def parse_delete_payload(body: dict[str, Any]) -> Prepare:
     keys = body.get("keys")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise UnprocessableEntity("Format error in JSON body: `keys` must be a list of strings")
+        raise BadRequest("Format error in JSON body: `keys` must be a list of strings")
     return _with_ids(body, lambda ids: ops.DeletePayload(ids, list(keys)), must_exist=True)
 
 
@@ -193,7 +193,7 @@ def parse_clear_payload(body: dict[str, Any]) -> Prepare:
 def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
     points = body.get("points")
     if not isinstance(points, list):
-        raise UnprocessableEntity("Format error in JSON body: `points` must be a list")
+        raise BadRequest("Format error in JSON body: `points` must be a list")
     ids: list[PointId] = []
     vectors: list[dict[str, Any]] = []
     for p in points:
@@ -222,7 +222,7 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
 def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
     names = body.get("vector")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise UnprocessableEntity("Format error in JSON body: `vector` must be a list of names")
+        raise BadRequest("Format error in JSON body: `vector` must be a list of names")
     for name in names:
         if name not in config.vectors and name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
@@ -244,7 +244,7 @@ BATCH_KINDS = (
 def parse_batch_operation(config: CollectionConfig, raw: Any) -> Prepare:
     item = _obj(raw, "operation")
     if len(item) != 1 or next(iter(item)) not in BATCH_KINDS:
-        raise UnprocessableEntity(
+        raise BadRequest(
             "Format error in JSON body: each operation must be one of " + ", ".join(BATCH_KINDS)
         )
     kind, inner = next(iter(item.items()))

@@ -21,7 +21,7 @@ from tessera.api.render import (
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
 from tessera.collection.config import CollectionConfig
-from tessera.errors import BadRequest, UnprocessableEntity, point_not_found
+from tessera.errors import BadRequest, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query.filter_parse import parse_filter
 from tessera.shard import read
@@ -32,9 +32,7 @@ def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
     if raw is None:
         return default
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise UnprocessableEntity(
-            f"Format error in JSON body: `{name}` must be a non-negative integer"
-        )
+        raise BadRequest(f"Format error in JSON body: `{name}` must be a non-negative integer")
     return raw
 
 
@@ -43,7 +41,7 @@ async def retrieve_points(request: Request) -> Callable[[], Any]:
     body = expect_object(await read_json(request))
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
-        raise UnprocessableEntity("Format error in JSON body: missing field `ids`")
+        raise BadRequest("Format error in JSON body: missing field `ids`")
     ids = [parse_point_id(x) for x in raw_ids]
     payload = parse_payload_selector(body.get("with_payload"), default=True)
     vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
@@ -60,14 +58,17 @@ async def retrieve_points(request: Request) -> Callable[[], Any]:
 async def get_point(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     raw = request.path_params["point_id"]
-    pid = parse_point_id(int(raw) if raw.isdigit() else raw)
+    try:
+        pid = parse_point_id(int(raw) if raw.isdigit() else raw)
+    except BadRequest:
+        raise BadRequest(f'Wrong input: Can not recognize "{raw}" as point id') from None
     unnamed = collection.config.unnamed
 
     def run() -> Any:
         with collection.shard.read() as holder:
             refs = read.retrieve(holder, [pid])
             if not refs:
-                raise point_not_found(render_point_id(pid))
+                raise point_does_not_exist(render_point_id(pid))
             return render_record(refs[0], PayloadSelector(True), VectorSelector(True), unnamed)
 
     return run
@@ -110,10 +111,10 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
     if isinstance(raw, str):
         return raw, False, None
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
-        raise UnprocessableEntity("Format error in JSON body: `order_by` needs a `key`")
+        raise BadRequest("Format error in JSON body: `order_by` needs a `key`")
     direction = raw.get("direction") or "asc"
     if direction not in ("asc", "desc"):
-        raise UnprocessableEntity(
+        raise BadRequest(
             f"Format error in JSON body: unknown variant `{direction}`, expected `asc` or `desc`"
         )
     start = raw.get("start_from")
@@ -126,7 +127,7 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
 
             start_value = parse_datetime_value(start)
         else:
-            raise UnprocessableEntity("Format error in JSON body: invalid `start_from`")
+            raise BadRequest("Format error in JSON body: invalid `start_from`")
     return raw["key"], direction == "desc", start_value
 
 
@@ -136,7 +137,7 @@ async def count_points(request: Request) -> Callable[[], Any]:
     filt = parse_filter(body.get("filter"))
     exact = body.get("exact", True)
     if not isinstance(exact, bool):
-        raise UnprocessableEntity("Format error in JSON body: `exact` must be a boolean")
+        raise BadRequest("Format error in JSON body: `exact` must be a boolean")
 
     def run() -> Any:
         with collection.shard.read() as holder:
@@ -163,7 +164,7 @@ def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorQuery:
         return parse_vector_query(config, "", raw)
     if isinstance(raw, dict) and "name" in raw and "vector" in raw:
         return parse_vector_query(config, str(raw["name"]), raw["vector"])
-    raise UnprocessableEntity("Format error in JSON body: invalid `vector`")
+    raise BadRequest("Format error in JSON body: invalid `vector`")
 
 
 def parse_search_params(raw: Any) -> tuple[bool, int | None]:
@@ -180,14 +181,14 @@ def run_search(
 ) -> Callable[[], list[dict[str, Any]]]:
     filt = parse_filter(body.get("filter"))
     if default_limit is None and body.get("limit") is None and body.get("top") is None:
-        raise UnprocessableEntity("Format error in JSON body: missing field `limit`")
+        raise BadRequest("Format error in JSON body: missing field `limit`")
     limit = parse_limit(body.get("limit", body.get("top")), default_limit or 10)
     offset = parse_limit(body.get("offset"), 0, "offset")
     threshold = body.get("score_threshold")
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, (int, float))
     ):
-        raise UnprocessableEntity("Format error in JSON body: `score_threshold` must be a number")
+        raise BadRequest("Format error in JSON body: `score_threshold` must be a number")
     payload = parse_payload_selector(body.get("with_payload"), default=False)
     vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
     exact, ef = parse_search_params(body.get("params"))
@@ -207,6 +208,6 @@ async def search_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request))
     if "vector" not in body:
-        raise UnprocessableEntity("Format error in JSON body: missing field `vector`")
+        raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])
     return run_search(collection, body, query, default_limit=None)

@@ -7,7 +7,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.errors import UnprocessableEntity
+from tessera.errors import BadRequest
 from tessera.ids import render_point_id
 from tessera.shard.read import PointRef
 
@@ -82,7 +82,7 @@ def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
             return PayloadSelector(True, include=list(raw["include"]))
         if isinstance(raw.get("exclude"), list):
             return PayloadSelector(True, exclude=list(raw["exclude"]))
-    raise UnprocessableEntity(
+    raise BadRequest(
         "Format error in JSON body: with_payload must be a bool, a list of keys or "
         "{include|exclude: [...]}"
     )
@@ -101,9 +101,7 @@ def parse_vector_selector(raw: Any) -> VectorSelector:
         return VectorSelector(raw)
     if isinstance(raw, list) and all(isinstance(k, str) for k in raw):
         return VectorSelector(True, list(raw))
-    raise UnprocessableEntity(
-        "Format error in JSON body: with_vector must be a bool or a list of names"
-    )
+    raise BadRequest("Format error in JSON body: with_vector must be a bool or a list of names")
 
 
 def render_vectors(ref: PointRef, selector: VectorSelector, unnamed: bool) -> Any:

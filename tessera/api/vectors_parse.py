@@ -31,7 +31,7 @@ def _is_number(x: Any) -> bool:
 
 def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
     if not isinstance(raw, list) or not all(_is_number(x) for x in raw):
-        raise UnprocessableEntity("Format error in JSON body: vector must be a list of numbers")
+        raise BadRequest("Format error in JSON body: vector must be a list of numbers")
     if len(raw) != size:
         raise dim_error(size, len(raw))
     return np.asarray(raw, dtype=np.float32)
@@ -39,38 +39,40 @@ def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
 
 def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     if not isinstance(raw, dict) or "indices" not in raw or "values" not in raw:
-        raise UnprocessableEntity(
+        raise BadRequest(
             "Format error in JSON body: sparse vector must have `indices` and `values`"
         )
     indices, values = raw["indices"], raw["values"]
     if not isinstance(indices, list) or not isinstance(values, list):
-        raise UnprocessableEntity("Format error in JSON body: sparse vector fields must be lists")
+        raise BadRequest("Format error in JSON body: sparse vector fields must be lists")
     if len(indices) != len(values):
-        raise BadRequest(
-            "Validation error in JSON body: [vector: indices and values must have the same length]"
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [vector.values: must be the same length as indices]"
         )
     if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**32 for i in indices):
-        raise UnprocessableEntity(
+        raise BadRequest(
             "Format error in JSON body: sparse vector indices must be unsigned 32-bit integers"
         )
     if not all(_is_number(v) for v in values):
-        raise UnprocessableEntity("Format error in JSON body: sparse vector values must be numbers")
+        raise BadRequest("Format error in JSON body: sparse vector values must be numbers")
     idx = np.asarray(indices, dtype=np.uint32)
     if len(np.unique(idx)) != len(idx):
-        raise BadRequest("Validation error in JSON body: [vector: indices must be unique]")
+        raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
     order = np.argsort(idx, kind="stable")
     return idx[order].astype(np.int32), np.asarray(values, dtype=np.float32)[order]
 
 
 def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
     if not isinstance(raw, list) or not raw:
-        raise BadRequest("Validation error in JSON body: [vector: multivector must not be empty]")
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [vector: multivector must not be empty]"
+        )
     rows = [_dense_array(r, size) if isinstance(r, list) else _bad_multi() for r in raw]
     return np.stack(rows)
 
 
 def _bad_multi() -> np.ndarray[Any, Any]:
-    raise UnprocessableEntity("Format error in JSON body: multivector must be a list of lists")
+    raise BadRequest("Format error in JSON body: multivector must be a list of lists")
 
 
 def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
@@ -113,7 +115,7 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
         return raw
     if raw is None:
         return {}
-    raise UnprocessableEntity("Format error in JSON body: invalid vector")
+    raise BadRequest("Format error in JSON body: invalid vector")
 
 
 def build_columns(

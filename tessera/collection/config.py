@@ -155,15 +155,15 @@ class CollectionConfig:
 
 def _expect_dict(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise UnprocessableEntity(f"Format error in JSON body: {what} must be an object")
+        raise BadRequest(f"Format error in JSON body: {what} must be an object")
     return raw
 
 
 def _positive_int(raw: Any, what: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise UnprocessableEntity(f"Format error in JSON body: {what} must be an integer")
+        raise BadRequest(f"Format error in JSON body: {what} must be an integer")
     if raw < 1:
-        raise BadRequest(
+        raise UnprocessableEntity(
             f"Validation error in JSON body: [{what}: value {raw} invalid, must be 1 or larger]"
         )
     return raw
@@ -173,22 +173,22 @@ def parse_dense_params(raw: Any, where: str) -> DenseVectorParams:
     body = _expect_dict(raw, where)
     if "size" not in body or "distance" not in body:
         missing = "size" if "size" not in body else "distance"
-        raise UnprocessableEntity(f"Format error in JSON body: {where}: missing field `{missing}`")
+        raise BadRequest(f"Format error in JSON body: {where}: missing field `{missing}`")
     size = _positive_int(body["size"], f"{where}.size")
     if size > 65536:
-        raise BadRequest(
+        raise UnprocessableEntity(
             f"Validation error in JSON body: [{where}.size: value {size} invalid, "
             "must be 65536 or smaller]"
         )
     distance = body["distance"]
     if distance not in DISTANCES:
-        raise UnprocessableEntity(
+        raise BadRequest(
             f"Format error in JSON body: {where}.distance: unknown variant `{distance}`, "
             "expected one of `Cosine`, `Euclid`, `Dot`, `Manhattan`"
         )
     datatype = body.get("datatype") or "float32"
     if datatype not in DATATYPES:
-        raise UnprocessableEntity(
+        raise BadRequest(
             f"Format error in JSON body: {where}.datatype: unknown variant `{datatype}`, "
             "expected one of `float32`, `uint8`, `float16`"
         )
@@ -196,13 +196,13 @@ def parse_dense_params(raw: Any, where: str) -> DenseVectorParams:
     if multi is not None:
         multi = _expect_dict(multi, f"{where}.multivector_config")
         if multi.get("comparator") != "max_sim":
-            raise UnprocessableEntity(
+            raise BadRequest(
                 f"Format error in JSON body: {where}.multivector_config.comparator: "
                 "expected `max_sim`"
             )
     on_disk = body.get("on_disk")
     if on_disk is not None and not isinstance(on_disk, bool):
-        raise UnprocessableEntity(f"Format error in JSON body: {where}.on_disk must be a boolean")
+        raise BadRequest(f"Format error in JSON body: {where}.on_disk must be a boolean")
     hnsw = body.get("hnsw_config")
     return DenseVectorParams(
         size=size,
@@ -223,9 +223,11 @@ def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str,
             continue
         if key in ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise BadRequest(f"Validation error in JSON body: [{where}.{key}: must be >= 0]")
+                raise UnprocessableEntity(
+                    f"Validation error in JSON body: [{where}.{key}: must be >= 0]"
+                )
             if key == "ef_construct" and value < 4:
-                raise BadRequest(
+                raise UnprocessableEntity(
                     f"Validation error in JSON body: [{where}.ef_construct: value {value} "
                     "invalid, must be 4 or larger]"
                 )
@@ -242,7 +244,7 @@ def _parse_sparse(raw: Any) -> dict[str, SparseVectorParams]:
         p = _expect_dict(params or {}, f"sparse_vectors.{name}")
         modifier = p.get("modifier")
         if modifier not in (None, "none", "idf"):
-            raise UnprocessableEntity(
+            raise BadRequest(
                 f"Format error in JSON body: sparse_vectors.{name}.modifier: unknown variant "
                 f"`{modifier}`, expected `none` or `idf`"
             )
@@ -263,10 +265,12 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
     elif isinstance(vectors_raw, dict):
         for name, params in vectors_raw.items():
             if not name:
-                raise BadRequest("Validation error in JSON body: vector name must not be empty")
+                raise UnprocessableEntity(
+                    "Validation error in JSON body: vector name must not be empty"
+                )
             vectors[name] = parse_dense_params(params, f"vectors.{name}")
     else:
-        raise UnprocessableEntity("Format error in JSON body: vectors must be an object")
+        raise BadRequest("Format error in JSON body: vectors must be an object")
     sparse = _parse_sparse(body.get("sparse_vectors"))
     clash = set(vectors) & set(sparse)
     if clash:

@@ -1,15 +1,14 @@
 """The table of contents: which collections exist on disk, created and dropped atomically.
 
 Layout: `<storage>/collections/<name>/config.json` plus the collection's shard directory.
-A collection is created in a `.creating-*` directory and renamed into place, and dropped by
-renaming it to `.deleting-*` before removal, so a crash never leaves half a collection that
+A collection is created in a `:creating-*` directory and renamed into place, and dropped by
+renaming it to `:deleting-*` before removal, so a crash never leaves half a collection that
 refuses to start; leftovers of either kind are removed at start-up.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import uuid
@@ -19,19 +18,31 @@ import orjson
 
 from tessera.collection.collection import Collection
 from tessera.collection.config import CollectionConfig
-from tessera.errors import BadRequest, Conflict, collection_not_found
+from tessera.errors import Conflict, UnprocessableEntity, collection_not_found
 from tessera.fsutil import fsync_dir, write_durable
 
 log = logging.getLogger(__name__)
 
-_VALID_NAME = re.compile(r"^[^/\\\x00]{1,255}$")
+# Staging directories start with a character no collection name may contain.
+_STAGING = ":"
+_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
 
 
 def validate_collection_name(name: str) -> None:
-    if not _VALID_NAME.match(name) or name in (".", "..") or name.startswith("."):
-        raise BadRequest(
-            f"Validation error in path parameters: [name: collection name `{name}` is invalid: "
-            "it must be 1-255 characters, not start with '.', and contain no '/', '\\' or NUL]"
+    """Qdrant's rule: 1-255 characters, none of `<>:"/\\|?*`, NUL or 0x1F."""
+    if not 1 <= len(name) <= 255:
+        raise UnprocessableEntity(
+            "Validation error in path parameters: [name: length must be between 1 and 255]"
+        )
+    for ch in name:
+        if ch in _FORBIDDEN:
+            raise UnprocessableEntity(
+                f"Validation error in path parameters: [name: collection name cannot contain "
+                f'"{ch}" char]'
+            )
+    if name in (".", ".."):
+        raise UnprocessableEntity(
+            "Validation error in path parameters: [name: collection name cannot be `.` or `..`]"
         )
 
 
@@ -42,7 +53,7 @@ class TableOfContents:
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
         for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith("."):
+            if entry.name.startswith(_STAGING):
                 shutil.rmtree(entry, ignore_errors=True)
                 continue
             config_path = entry / "config.json"
@@ -66,7 +77,7 @@ class TableOfContents:
         with self._lock:
             if name in self.collections:
                 raise Conflict(f"Wrong input: Collection `{name}` already exists!")
-            staging = self.root / f".creating-{uuid.uuid4().hex}"
+            staging = self.root / f"{_STAGING}creating-{uuid.uuid4().hex}"
             staging.mkdir()
             write_durable(staging / "config.json", orjson.dumps(config.to_storage()))
             final = self.root / name
@@ -80,7 +91,7 @@ class TableOfContents:
             if collection is None:
                 return False
             collection.close(flush=False)
-            doomed = self.root / f".deleting-{uuid.uuid4().hex}"
+            doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
             collection.path.rename(doomed)
             fsync_dir(self.root)
         shutil.rmtree(doomed, ignore_errors=True)

@@ -1,0 +1,673 @@
+"""The wire, where the client hides it: envelopes, status codes, exact error strings, wait modes.
+
+Plain HTTP (httpx) against the server; every successful response is validated against the
+route's schema in Qdrant's OpenAPI document. Skipped in local mode.
+
+Status codes follow Qdrant's actix layer (src/actix/mod.rs, src/actix/helpers.rs):
+a body that does not deserialize is 400 "Format error in JSON body: ...", a body that parses but
+fails validation is 422 "Validation error in JSON body: [...]", a bad path parameter is 422
+"Validation error in path parameters: [...]"; storage errors map BadInput -> 400 "Wrong input: ",
+NotFound -> 404 "Not found: ", AlreadyExists -> 409 "Wrong input: ", BadRequest -> 400
+"Bad request: ".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.openapi_check import assert_error, assert_ok, validate_component
+
+pytestmark = pytest.mark.server_only(reason="plain HTTP checks need a server")
+
+C = "/collections/{collection_name}"
+UUID_CANON = "936da01f-9abd-4d9d-80c7-02af85c822a8"
+UUID_SPELLINGS = [
+    "936DA01F9ABD4d9d80C702AF85C822A8",
+    "936DA01F-9ABD-4D9D-80C7-02AF85C822A8",
+    "urn:uuid:936da01f-9abd-4d9d-80c7-02af85c822a8",
+    "{936da01f-9abd-4d9d-80c7-02af85c822a8}",
+]
+# Qdrant answers an unparseable or wrongly shaped JSON body with 400 (actix JsonPayloadError ->
+# "Format error in JSON body"); 422 is reserved for bodies that parse but fail validation.
+UNPARSEABLE_STATUS = 400
+
+
+def create(http: httpx.Client, name: str, body: dict[str, Any] | None = None) -> None:
+    body = body or {"vectors": {"size": 3, "distance": "Dot"}}
+    assert assert_ok(http.put(f"/collections/{name}", json=body), "put", C) is True
+
+
+def upsert(http: httpx.Client, name: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = assert_ok(
+        http.put(f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}),
+        "put",
+        f"{C}/points",
+    )
+    return result
+
+
+def count(http: httpx.Client, name: str) -> int:
+    result = assert_ok(
+        http.post(f"/collections/{name}/points/count", json={"exact": True}),
+        "post",
+        f"{C}/points/count",
+    )
+    n: int = result["count"]
+    return n
+
+
+def scroll(http: httpx.Client, name: str, **body: Any) -> dict[str, Any]:
+    result: dict[str, Any] = assert_ok(
+        http.post(f"/collections/{name}/points/scroll", json=body), "post", f"{C}/points/scroll"
+    )
+    return result
+
+
+@pytest.fixture
+def coll(http: httpx.Client, collection) -> str:
+    """A fresh collection with one unnamed 3-d Dot vector."""
+    name: str = collection()
+    create(http, name)
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# Service
+
+
+def test_root_and_health(http: httpx.Client) -> None:
+    response = http.get("/")
+    assert response.status_code == 200
+    body = response.json()
+    validate_component("VersionInfo", body)
+    assert "tessera" in body["title"].lower()
+    assert body["version"].startswith("1.")
+    for probe in ("/healthz", "/livez", "/readyz"):
+        assert http.get(probe).status_code == 200, probe
+
+
+# --------------------------------------------------------------------------------------------
+# Collections
+
+
+def test_collection_lifecycle_envelopes(http: httpx.Client, collection) -> None:
+    name = collection()
+    body = {
+        "vectors": {
+            "dense": {"size": 4, "distance": "Cosine", "on_disk": True},
+            "half": {"size": 2, "distance": "Euclid", "datatype": "float16"},
+            "multi": {
+                "size": 2,
+                "distance": "Dot",
+                "multivector_config": {"comparator": "max_sim"},
+            },
+        },
+        "sparse_vectors": {"bm25": {"modifier": "idf"}},
+    }
+    assert assert_ok(http.put(f"/collections/{name}", json=body), "put", C) is True
+
+    info = assert_ok(http.get(f"/collections/{name}"), "get", C)
+    assert info["status"] == "green"
+    assert info["points_count"] == 0
+    assert info["payload_schema"] == {}
+    vectors = info["config"]["params"]["vectors"]
+    assert vectors["dense"]["size"] == 4
+    assert vectors["dense"]["distance"] == "Cosine"
+    assert vectors["dense"]["on_disk"] is True
+    assert vectors["half"]["datatype"] == "float16"
+    assert vectors["multi"]["multivector_config"] == {"comparator": "max_sim"}
+    assert info["config"]["params"]["sparse_vectors"]["bm25"]["modifier"] == "idf"
+
+    listed = assert_ok(http.get("/collections"), "get", "/collections")
+    assert {"name": name} in listed["collections"]
+    exists = assert_ok(http.get(f"/collections/{name}/exists"), "get", f"{C}/exists")
+    assert exists == {"exists": True}
+
+    assert assert_ok(http.delete(f"/collections/{name}"), "delete", C) is True
+    assert_error(
+        http.get(f"/collections/{name}"), 404, f"Not found: Collection `{name}` doesn't exist!"
+    )
+    assert assert_ok(http.get(f"/collections/{name}/exists")) == {"exists": False}
+    # Deleting a collection that is not there: 200 with result false, as Qdrant does.
+    assert assert_ok(http.delete(f"/collections/{name}"), "delete", C) is False
+
+
+def test_duplicate_create_is_409(http: httpx.Client, coll: str) -> None:
+    message = assert_error(
+        http.put(f"/collections/{coll}", json={"vectors": {"size": 8, "distance": "Cosine"}}),
+        409,
+    )
+    assert message == f"Wrong input: Collection `{coll}` already exists!"
+    vectors = assert_ok(http.get(f"/collections/{coll}"))["config"]["params"]["vectors"]
+    assert (vectors["size"], vectors["distance"]) == (3, "Dot")
+
+
+@pytest.mark.parametrize(
+    ("raw", "char"),
+    [
+        ("bad:name", ":"),
+        ("bad*name", "*"),
+        ("bad%3Fname", "?"),
+        ("bad%7Cname", "|"),
+        ("bad%3Cname", "<"),
+        ("bad%3Ename", ">"),
+        ("bad%22name", '"'),
+        ("bad%5Cname", "\\"),
+    ],
+)
+def test_bad_collection_names_are_422(http: httpx.Client, raw: str, char: str) -> None:
+    response = http.put(f"/collections/{raw}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    if response.status_code == 200:  # leave nothing behind for the other cases
+        http.delete(f"/collections/{raw}")
+    message = assert_error(response, 422)
+    assert message.startswith("Validation error in path parameters: [name: "), message
+    assert f'collection name cannot contain "{char}" char' in message
+    names = {c["name"] for c in assert_ok(http.get("/collections"))["collections"]}
+    assert not any(n.startswith("bad") for n in names), names
+
+
+def test_too_long_collection_name_is_422(http: httpx.Client) -> None:
+    response = http.put(
+        f"/collections/{'a' * 256}", json={"vectors": {"size": 2, "distance": "Dot"}}
+    )
+    if response.status_code == 200:
+        http.delete(f"/collections/{'a' * 256}")
+    message = assert_error(response, 422)
+    assert message.startswith("Validation error in path parameters: [name: "), message
+
+
+@pytest.mark.parametrize("raw", ["%2E%2E", "%2E", "evil%2F..%2F..%2Fescape", "%2Fabs"])
+def test_path_tricks_create_nothing(http: httpx.Client, server, raw: str) -> None:
+    storage = getattr(server, "storage", None)
+    outside_before = sorted(p.name for p in storage.parent.iterdir()) if storage else None
+    listed_before = assert_ok(http.get("/collections"))["collections"]
+    response = http.put(f"/collections/{raw}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    if response.status_code == 200:
+        http.delete(f"/collections/{raw}")
+    assert response.status_code in (400, 404, 405, 422), response.text
+    assert assert_ok(http.get("/collections"))["collections"] == listed_before
+    if storage is not None:
+        assert sorted(p.name for p in storage.parent.iterdir()) == outside_before
+
+
+def test_missing_collection_is_404_everywhere(http: httpx.Client, collection) -> None:
+    name = collection()
+    expected = f"Not found: Collection `{name}` doesn't exist!"
+    base = f"/collections/{name}"
+    requests = [
+        http.get(base),
+        http.put(f"{base}/points?wait=true", json={"points": [{"id": 1, "vector": [1, 2]}]}),
+        http.post(f"{base}/points", json={"ids": [1]}),
+        http.get(f"{base}/points/1"),
+        http.post(f"{base}/points/scroll", json={}),
+        http.post(f"{base}/points/count", json={}),
+        http.post(f"{base}/points/delete?wait=true", json={"points": [1]}),
+        http.post(f"{base}/points/payload?wait=true", json={"payload": {}, "points": [1]}),
+        http.post(f"{base}/points/query", json={"query": [1, 2]}),
+        http.post(f"{base}/points/search", json={"vector": [1, 2], "limit": 1}),
+        http.put(f"{base}/index?wait=true", json={"field_name": "a", "field_schema": "integer"}),
+    ]
+    for response in requests:
+        assert_error(response, 404, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Bodies that do not parse, or do not validate
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"", b'{"points": "nope"}', b'{"points": [{"id": 1, "vector": "abc"}]}', b"[]"],
+    ids=["syntax", "empty", "points-not-list", "vector-not-list", "array"],
+)
+def test_unparseable_upsert_body(http: httpx.Client, coll: str, content: bytes) -> None:
+    response = http.put(
+        f"/collections/{coll}/points?wait=true",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    message = assert_error(response, UNPARSEABLE_STATUS)
+    assert message.startswith("Format error in JSON body: "), message
+    assert count(http, coll) == 0
+
+
+def test_unparseable_create_body(http: httpx.Client, collection) -> None:
+    name = collection()
+    response = http.put(
+        f"/collections/{name}",
+        content=b'{"vectors": {"size": ',
+        headers={"content-type": "application/json"},
+    )
+    assert_error(response, UNPARSEABLE_STATUS)
+    response = http.put(f"/collections/{name}", json={"vectors": {"size": 3, "distance": "Nope"}})
+    assert_error(response, UNPARSEABLE_STATUS)
+    assert assert_ok(http.get(f"/collections/{name}/exists")) == {"exists": False}
+
+
+@pytest.mark.parametrize(
+    ("sparse", "fragment"),
+    [
+        ({"indices": [1, 2, 3], "values": [0.1, 0.2]}, "must be the same length as indices"),
+        ({"indices": [4, 4], "values": [0.1, 0.2]}, "must be unique"),
+    ],
+)
+def test_bad_sparse_vector_is_422(http: httpx.Client, collection, sparse, fragment) -> None:
+    name = collection()
+    create(http, name, {"sparse_vectors": {"text": {}}})
+    response = http.put(
+        f"/collections/{name}/points?wait=true",
+        json={
+            "points": [
+                {"id": 1, "vector": {"text": {"indices": [1], "values": [1.0]}}},
+                {"id": 2, "vector": {"text": sparse}},
+            ]
+        },
+    )
+    message = assert_error(response, 422)
+    assert message.startswith("Validation error in JSON body: ["), message
+    assert fragment in message
+    assert count(http, name) == 0
+
+
+def test_wrong_dimension_and_unknown_name_are_400(http: httpx.Client, coll: str) -> None:
+    response = http.put(
+        f"/collections/{coll}/points?wait=true",
+        json={"points": [{"id": 1, "vector": [1, 2, 3]}, {"id": 2, "vector": [1, 2]}]},
+    )
+    message = assert_error(response, 400)
+    assert message == "Wrong input: Vector dimension error: expected dim: 3, got 2"
+    response = http.put(
+        f"/collections/{coll}/points?wait=true",
+        json={"points": [{"id": 1, "vector": {"nope": [1, 2, 3]}}]},
+    )
+    message = assert_error(response, 400)
+    assert message.startswith("Wrong input: ") and "nope" in message, message
+    assert count(http, coll) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Point ids
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [-1, 1.5, 1.0, 2**64, "not-a-uuid", "12", "", True, None, [1], {"id": 1}],
+    ids=lambda v: repr(v)[:20],
+)
+def test_invalid_point_ids_are_refused(http: httpx.Client, coll: str, bad_id: Any) -> None:
+    points = [{"id": 1, "vector": [1, 2, 3]}, {"id": bad_id, "vector": [1, 2, 3]}]
+    response = http.put(f"/collections/{coll}/points?wait=true", json={"points": points})
+    assert_error(response, 400)
+    response = http.put(
+        f"/collections/{coll}/points?wait=true",
+        json={"batch": {"ids": [1, bad_id], "vectors": [[1, 2, 3], [1, 2, 3]]}},
+    )
+    assert_error(response, 400)
+    assert_error(http.post(f"/collections/{coll}/points", json={"ids": [bad_id]}), 400)
+    assert count(http, coll) == 0
+
+
+def test_max_u64_id_roundtrips_exactly(http: httpx.Client, coll: str) -> None:
+    upsert(http, coll, [{"id": 2**64 - 1, "vector": [1, 2, 3]}, {"id": 0, "vector": [1, 1, 1]}])
+    points = scroll(http, coll)["points"]
+    assert [p["id"] for p in points] == [0, 2**64 - 1]
+    record = assert_ok(
+        http.get(f"/collections/{coll}/points/{2**64 - 1}"), "get", f"{C}/points/{{id}}"
+    )
+    assert record["id"] == 2**64 - 1
+
+
+def test_uuid_spellings_on_the_wire(http: httpx.Client, coll: str) -> None:
+    for n, spelling in enumerate(UUID_SPELLINGS):
+        upsert(http, coll, [{"id": spelling, "vector": [1, 2, 3], "payload": {"n": n}}])
+    assert count(http, coll) == 1
+    (point,) = scroll(http, coll)["points"]
+    assert point["id"] == UUID_CANON
+    assert point["payload"] == {"n": 3}
+    got = assert_ok(
+        http.post(f"/collections/{coll}/points", json={"ids": UUID_SPELLINGS[:2]}),
+        "post",
+        f"{C}/points",
+    )
+    assert [p["id"] for p in got] == [UUID_CANON]
+    for spelling in [*UUID_SPELLINGS, UUID_CANON]:
+        response = http.get(f"/collections/{coll}/points/{quote(spelling, safe='')}")
+        assert assert_ok(response, "get", f"{C}/points/{{id}}")["id"] == UUID_CANON, spelling
+
+
+def test_get_point_by_id(http: httpx.Client, coll: str) -> None:
+    upsert(http, coll, [{"id": 5, "vector": [1, 2, 3], "payload": {"color": "red"}}])
+    record = assert_ok(http.get(f"/collections/{coll}/points/5"), "get", f"{C}/points/{{id}}")
+    assert record["id"] == 5
+    assert record["payload"] == {"color": "red"}
+    assert record["vector"] == pytest.approx([1, 2, 3])
+    message = assert_error(http.get(f"/collections/{coll}/points/42"), 404)
+    assert message == "Not found: Point with id 42 does not exists!"
+    missing = str(uuid.UUID(int=7))
+    message = assert_error(http.get(f"/collections/{coll}/points/{missing}"), 404)
+    assert message == f"Not found: Point with id {missing} does not exists!"
+    for bad in ("abc", "-1", "1.5", str(2**64)):
+        message = assert_error(http.get(f"/collections/{coll}/points/{bad}"), 400)
+        assert message == f'Wrong input: Can not recognize "{bad}" as point id'
+
+
+# --------------------------------------------------------------------------------------------
+# wait=false / wait=true
+
+
+def test_wait_modes_and_operation_ids(http: httpx.Client, coll: str) -> None:
+    op_ids = []
+    for i, params in enumerate([{"wait": "false"}, {}, {"wait": "false"}, {"wait": "false"}]):
+        response = http.put(
+            f"/collections/{coll}/points",
+            params=params,
+            json={"points": [{"id": i, "vector": [i, 1, 1], "payload": {"i": i}}]},
+        )
+        result = assert_ok(response, "put", f"{C}/points")
+        # Without ?wait the default is false, as in Qdrant.
+        assert set(result) == {"operation_id", "status"}, result
+        assert result["status"] == "acknowledged"
+        op_ids.append(result["operation_id"])
+    response = http.post(
+        f"/collections/{coll}/points/payload",
+        params={"wait": "false"},
+        json={"payload": {"x": 1}, "points": [0]},
+    )
+    result = assert_ok(response, "post", f"{C}/points/payload")
+    assert result["status"] == "acknowledged"
+    op_ids.append(result["operation_id"])
+    result = upsert(http, coll, [{"id": 10, "vector": [1, 1, 1]}])
+    assert result["status"] == "completed"
+    op_ids.append(result["operation_id"])
+    assert all(isinstance(op, int) for op in op_ids), op_ids
+    assert op_ids == sorted(op_ids) and len(set(op_ids)) == len(op_ids), op_ids
+    # Applied strictly in order: after the wait=true write, every earlier one is visible.
+    assert count(http, coll) == 5
+    assert scroll(http, coll, limit=1)["points"][0]["payload"] == {"i": 0, "x": 1}
+
+
+# --------------------------------------------------------------------------------------------
+# Every update route, and its documented response
+
+
+def test_update_routes_answer_update_results(http: httpx.Client, collection) -> None:
+    name = collection()
+    create(
+        http,
+        name,
+        {
+            "vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}},
+            "sparse_vectors": {"s": {}},
+        },
+    )
+    base = f"/collections/{name}"
+    w = {"wait": "true"}
+    calls = [
+        (
+            "put",
+            "/points",
+            {
+                "batch": {
+                    "ids": [1, 2, 3],
+                    "vectors": {"a": [[1, 0], [0, 1], [1, 1]]},
+                    "payloads": [{"k": 1}, {"k": 2}, None],
+                }
+            },
+        ),
+        ("put", "/points/vectors", {"points": [{"id": 1, "vector": {"b": [5, 5]}}]}),
+        ("post", "/points/vectors/delete", {"points": [2], "vector": ["a"]}),
+        ("post", "/points/payload", {"payload": {"n": {"m": 1}}, "points": [1, 3]}),
+        ("post", "/points/payload", {"payload": {"z": 0}, "points": [1], "key": "n"}),
+        (
+            "put",
+            "/points/payload",
+            {"payload": {"only": True}, "filter": {"must": [{"has_id": [3]}]}},
+        ),
+        ("post", "/points/payload/delete", {"keys": ["k"], "points": [2]}),
+        ("post", "/points/payload/clear", {"filter": {"must": [{"has_id": [3]}]}}),
+        ("put", "/index", {"field_name": "k", "field_schema": "integer"}),
+    ]
+    for method, route, body in calls:
+        response = http.request(method.upper(), f"{base}{route}", params=w, json=body)
+        result = assert_ok(response, method, f"{C}{route}")
+        assert result["status"] == "completed", (route, result)
+        assert isinstance(result["operation_id"], int), (route, result)
+    response = http.delete(f"{base}/index/k", params=w)
+    assert assert_ok(response, "delete", f"{C}/index/{{field_name}}")["status"] == "completed"
+
+    records = {
+        p["id"]: p
+        for p in assert_ok(
+            http.post(
+                f"{base}/points", json={"ids": [1, 2, 3], "with_vector": True, "with_payload": True}
+            ),
+            "post",
+            f"{C}/points",
+        )
+    }
+    assert records[1]["vector"] == {"a": [1, 0], "b": [5, 5]}
+    assert records[1]["payload"] == {"k": 1, "n": {"m": 1, "z": 0}}
+    assert not records[2].get("vector")
+    assert records[2]["payload"] == {}
+    assert records[3]["payload"] == {}
+
+    batch = {
+        "operations": [
+            {"upsert": {"points": [{"id": 9, "vector": {"a": [1, 2]}, "payload": {}}]}},
+            {"update_vectors": {"points": [{"id": 9, "vector": {"b": [3, 4]}}]}},
+            {"delete_vectors": {"points": [9], "vector": ["a"]}},
+            {"overwrite_payload": {"payload": {"t": "1"}, "points": [9]}},
+            {"set_payload": {"payload": {"t2": "2", "t3": "3"}, "points": [9]}},
+            {"delete_payload": {"keys": ["t2"], "points": [9]}},
+            {"clear_payload": {"points": [1]}},
+            {"delete": {"points": [2]}},
+        ]
+    }
+    results = assert_ok(
+        http.post(f"{base}/points/batch", params=w, json=batch), "post", f"{C}/points/batch"
+    )
+    assert [r["status"] for r in results] == ["completed"] * 8
+    nine = assert_ok(http.get(f"{base}/points/9"))
+    assert nine["vector"] == {"b": [3, 4]}
+    assert nine["payload"] == {"t": "1", "t3": "3"}
+    assert_error(http.get(f"{base}/points/2"), 404)
+
+    result = assert_ok(
+        http.post(f"{base}/points/delete", params=w, json={"filter": {"must": [{"has_id": [9]}]}}),
+        "post",
+        f"{C}/points/delete",
+    )
+    assert result["status"] == "completed"
+    assert count(http, name) == 2
+
+
+def test_update_vectors_of_missing_point_is_404(http: httpx.Client, coll: str) -> None:
+    upsert(http, coll, [{"id": 1, "vector": [1, 1, 1]}])
+    response = http.put(
+        f"/collections/{coll}/points/vectors?wait=true",
+        json={"points": [{"id": 1, "vector": [2, 2, 2]}, {"id": 99, "vector": [3, 3, 3]}]},
+    )
+    assert assert_error(response, 404) == "Not found: No point with id 99 found"
+    # Nothing changes (issue 2; stronger than Qdrant, which updates the points that exist).
+    assert assert_ok(http.get(f"/collections/{coll}/points/1"))["vector"] == [1, 1, 1]
+    assert count(http, coll) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Reads and their documented responses
+
+
+@pytest.fixture
+def filled(http: httpx.Client, coll: str) -> str:
+    upsert(
+        http,
+        coll,
+        [
+            {"id": i, "vector": [i, 1, 0], "payload": {"i": i, "odd": i % 2 == 1}}
+            for i in range(1, 13)
+        ]
+        + [{"id": UUID_CANON, "vector": [0, 0, 1]}],
+    )
+    return coll
+
+
+def test_retrieve_scroll_count_shapes(http: httpx.Client, filled: str) -> None:
+    base = f"/collections/{filled}"
+    got = assert_ok(
+        http.post(f"{base}/points", json={"ids": [3, 100, UUID_CANON]}), "post", f"{C}/points"
+    )
+    by_id = {p["id"]: p for p in got}
+    assert set(by_id) == {3, UUID_CANON}
+    assert by_id[3]["payload"] == {"i": 3, "odd": True}  # default: payload, no vector
+    assert by_id[3].get("vector") is None
+    assert by_id[UUID_CANON]["payload"] == {}
+
+    page = scroll(http, filled, limit=5)
+    assert [p["id"] for p in page["points"]] == [1, 2, 3, 4, 5]
+    assert page["next_page_offset"] == 6
+    assert page["points"][0]["payload"] == {"i": 1, "odd": True}
+    assert page["points"][0].get("vector") is None
+    page = scroll(http, filled, limit=10, offset=6, with_payload=False, with_vector=True)
+    assert [p["id"] for p in page["points"]] == [6, 7, 8, 9, 10, 11, 12, UUID_CANON]
+    assert page["next_page_offset"] is None
+    assert page["points"][0].get("payload") is None
+    assert page["points"][0]["vector"] == [6, 1, 0]
+    # `with_vectors` is accepted as an alias of `with_vector`.
+    page = scroll(http, filled, limit=1, with_vectors=True)
+    assert page["points"][0]["vector"] == [1, 1, 0]
+    odd = {"must": [{"key": "odd", "match": {"value": True}}]}
+    page = scroll(http, filled, limit=2, filter=odd, offset=4)
+    assert [p["id"] for p in page["points"]] == [5, 7]
+    assert page["next_page_offset"] == 9
+
+    result = assert_ok(
+        http.post(f"{base}/points/count", json={"filter": odd, "exact": True}),
+        "post",
+        f"{C}/points/count",
+    )
+    assert result == {"count": 6}
+    assert count(http, filled) == 13
+    assert assert_ok(http.post(f"{base}/points/count", json={})) == {"count": 13}
+
+
+def test_scroll_order_by_on_the_wire(http: httpx.Client, filled: str) -> None:
+    base = f"/collections/{filled}"
+    message = assert_error(http.post(f"{base}/points/scroll", json={"order_by": "i"}), 400)
+    assert "No range index for `order_by` key" in message, message
+    assert message.startswith("Bad request: ") or message.startswith("Wrong input: "), message
+    assert_ok(
+        http.put(f"{base}/index?wait=true", json={"field_name": "i", "field_schema": "integer"})
+    )
+    info = assert_ok(http.get(base), "get", C)
+    assert info["payload_schema"]["i"]["data_type"] == "integer"
+    assert info["payload_schema"]["i"]["points"] == 12
+
+    page = scroll(
+        http, filled, order_by={"key": "i", "direction": "desc", "start_from": 10}, limit=3
+    )
+    assert [p["id"] for p in page["points"]] == [10, 9, 8]
+    assert [p["order_value"] for p in page["points"]] == [10, 9, 8]
+    assert page.get("next_page_offset") is None
+    page = scroll(http, filled, order_by="i", limit=2)
+    assert [p["id"] for p in page["points"]] == [1, 2]
+    assert page.get("next_page_offset") is None
+
+
+def oracle_order(
+    distance: str, data: np.ndarray, query: np.ndarray
+) -> tuple[list[int], np.ndarray]:
+    d, q = data.astype(np.float64), query.astype(np.float64)
+    if distance == "Cosine":
+        s = (d / np.linalg.norm(d, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
+    elif distance == "Dot":
+        s = d @ q
+    elif distance == "Euclid":
+        s = np.sqrt(((d - q) ** 2).sum(axis=1))
+    else:
+        s = np.abs(d - q).sum(axis=1)
+    higher = distance in ("Cosine", "Dot")
+    order = sorted(range(len(s)), key=lambda i: -s[i] if higher else s[i])
+    return order, s
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid", "Manhattan"])
+def test_search_and_query_endpoints(http: httpx.Client, collection, distance: str) -> None:
+    rng = np.random.default_rng(99)
+    data = rng.normal(size=(40, 6)).astype(np.float32)
+    query = rng.normal(size=6).astype(np.float32)
+    name = collection()
+    create(http, name, {"vectors": {"v": {"size": 6, "distance": distance}}})
+    upsert(
+        http,
+        name,
+        [
+            {"id": i, "vector": {"v": row.tolist()}, "payload": {"g": i % 3}}
+            for i, row in enumerate(data)
+        ],
+    )
+    order, scores = oracle_order(distance, data, query)
+    base = f"/collections/{name}"
+
+    response = http.post(
+        f"{base}/points/search",
+        json={"vector": {"name": "v", "vector": query.tolist()}, "limit": 5, "with_payload": True},
+    )
+    hits = assert_ok(response)
+    assert isinstance(hits, list)
+    for hit in hits:
+        validate_component("ScoredPoint", hit)
+    assert [h["id"] for h in hits] == order[:5]
+    assert [h["score"] for h in hits] == pytest.approx(
+        scores[order[:5]].tolist(), rel=1e-4, abs=1e-4
+    )
+    assert all(h["payload"] == {"g": h["id"] % 3} for h in hits)
+
+    g0 = {"must": [{"key": "g", "match": {"value": 0}}]}
+    response = http.post(
+        f"{base}/points/search",
+        json={
+            "vector": {"name": "v", "vector": query.tolist()},
+            "limit": 3,
+            "offset": 1,
+            "filter": g0,
+            "with_vector": True,
+        },
+    )
+    hits = assert_ok(response)
+    assert [h["id"] for h in hits] == [i for i in order if i % 3 == 0][1:4]
+    assert all(set(h["vector"]) == {"v"} for h in hits)
+
+    threshold = float((scores[order[3]] + scores[order[4]]) / 2)
+    response = http.post(
+        f"{base}/points/search",
+        json={
+            "vector": {"name": "v", "vector": query.tolist()},
+            "limit": 20,
+            "score_threshold": threshold,
+        },
+    )
+    assert [h["id"] for h in assert_ok(response)] == order[:4]
+
+    response = http.post(
+        f"{base}/points/query",
+        json={"query": query.tolist(), "using": "v", "limit": 5, "with_payload": False},
+    )
+    result = assert_ok(response, "post", f"{C}/points/query")
+    assert [p["id"] for p in result["points"]] == order[:5]
+    assert all(p.get("payload") is None for p in result["points"])
+    assert [p["score"] for p in result["points"]] == pytest.approx(
+        scores[order[:5]].tolist(), rel=1e-4, abs=1e-4
+    )
+
+    response = http.post(
+        f"{base}/points/search", json={"vector": {"name": "v", "vector": [1, 2]}, "limit": 1}
+    )
+    assert (
+        assert_error(response, 400) == "Wrong input: Vector dimension error: expected dim: 6, got 2"
+    )
