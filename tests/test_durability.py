@@ -35,7 +35,7 @@ def _create(client: QdrantClient, name: str, flush_interval: int = 1) -> None:
 
 
 def _writer(url: str, name: str, first: int, acked: list[int], stop: threading.Event) -> None:
-    client = QdrantClient(url=url, prefer_grpc=False, timeout=10)
+    client = QdrantClient(url=url, prefer_grpc=False, timeout=10, check_compatibility=False)
     pid = first
     while not stop.is_set():
         ids = list(range(pid, pid + 7))
@@ -69,7 +69,7 @@ def _check_all_present(client: QdrantClient, name: str, acked: list[int]) -> Non
 
 def test_acknowledged_writes_survive_kill_9(server_factory: Any) -> None:
     server: ServerProcess = server_factory()
-    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30, check_compatibility=False)
     _create(client, "durable")
     acked: list[int] = []
     for cycle in range(3):
@@ -93,7 +93,9 @@ def test_acknowledged_writes_survive_kill_9(server_factory: Any) -> None:
             acked.extend(chunk)
         assert acked, "no write was acknowledged before the kill"
         server.start()
-        client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+        client = QdrantClient(
+            url=server.url, prefer_grpc=False, timeout=30, check_compatibility=False
+        )
         _check_all_present(client, "durable", acked)
         count = client.count("durable", exact=True).count
         assert count >= len(set(acked))
@@ -115,7 +117,7 @@ def _last_record_start(wal_file: Path) -> int:
 
 def test_torn_wal_tail_is_cut_and_earlier_writes_survive(server_factory: Any) -> None:
     server: ServerProcess = server_factory()
-    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30, check_compatibility=False)
     _create(client, "torn", flush_interval=3600)  # keep everything in the WAL
     for i in range(10):
         client.upsert(
@@ -130,7 +132,7 @@ def test_torn_wal_tail_is_cut_and_earlier_writes_survive(server_factory: Any) ->
     with open(wal_file, "r+b") as f:
         f.truncate(cut)
     server.start()
-    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30, check_compatibility=False)
     ids = {r.id for r in client.scroll("torn", limit=100)[0]}
     assert ids == set(range(9)), ids
     # The server goes on writing after the tear, and that survives another crash.
@@ -139,6 +141,6 @@ def test_torn_wal_tail_is_cut_and_earlier_writes_survive(server_factory: Any) ->
     )
     server.kill()
     server.start()
-    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30, check_compatibility=False)
     ids = {r.id for r in client.scroll("torn", limit=100)[0]}
     assert ids == {*range(9), 99}

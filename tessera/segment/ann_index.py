@@ -64,6 +64,16 @@ class HnswIndex:
             scores = np.sqrt(np.maximum(scores, 0))
         return scores.astype(np.float32), labels[found].astype(np.int64)
 
+    def vectors_view(self) -> FloatArray:
+        """The vectors faiss stores, as a numpy view (no copy): a segment with a graph keeps
+        one copy of its vectors, not two."""
+        n, d = self.size, int(self.index.d)
+        storage = faiss.downcast_index(self.index.storage)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), n * d)  # type: ignore[attr-defined]
+        view: FloatArray = np.asarray(flat).reshape(n, d)
+        view.flags.writeable = False
+        return view
+
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 

@@ -152,7 +152,11 @@ def load_segment(
         if component.startswith("hnsw:"):
             name = component[5:]
             distance = config.vectors[name].distance
-            segment.vector_indexes[name] = HnswIndex.load(directory / names[0], distance)
+            index = HnswIndex.load(directory / names[0], distance)
+            segment.vector_indexes[name] = index
+            dense = segment.storages[name]
+            if isinstance(dense, DenseStorage) and dense.matrix.dtype == np.float32:
+                dense.matrix = index.vectors_view()
     for key, schema in ids["index_schemas"].items():
         segment.create_field_index(key, schema)
     segment.files_by_component = dict(files)

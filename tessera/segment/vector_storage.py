@@ -74,8 +74,10 @@ class DenseStorage:
         return None
 
     def rows(self, size: int) -> npt.NDArray[Any]:
-        self.ensure(size)
-        return self.matrix[:size]
+        """The first `size` rows for reading (never copies a mapped or shared matrix)."""
+        if self.matrix.shape[0] >= size:
+            return self.matrix[:size]
+        return _grow(np.array(self.matrix), size)[:size]
 
 
 class ObjectStorage:

@@ -132,9 +132,12 @@ def build_segment(
                 continue
             hnsw = config.hnsw_for(name)
             vectors = as_float32(storage.matrix[:n])
-            new.vector_indexes[name] = HnswIndex.build(
+            index = HnswIndex.build(
                 vectors, params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
             )
+            new.vector_indexes[name] = index
+            if storage.matrix.dtype == np.float32:
+                storage.matrix = index.vectors_view()
             new.dirty.add(f"hnsw:{name}")
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new

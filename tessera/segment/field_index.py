@@ -1,0 +1,361 @@
+"""Payload field indexes: what a condition on an indexed key is answered from.
+
+Every index, whatever its type, keeps per-offset facts about the key, taken on `add`:
+whether it is empty, whether it holds a null, its `values_count` counts, and which *kinds*
+of non-null values it holds that this index does not store (`other_kinds`: a float under an
+integer index, a string under a geo index, ...). The typed part stores the values of its own
+type in sorted columns (`postings.Postings`) and answers matches, ranges and geo shapes with
+binary searches and vectorised tests, never a Python loop over points.
+
+The evaluator turns an index answer into the exact answer of the unindexed condition by
+checking on payloads only the offsets whose `other_kinds` could still satisfy the condition;
+that set is empty whenever the payloads follow the index's type. So indexed and unindexed
+filtering return the same points, as Qdrant's local mode defines them. The one deliberate
+exception is full text: a text index tokenizes with its own configuration, like Qdrant.
+
+Call `add(offset, payload)` for every point written (a point without the key just records
+"missing"); an offset never added reads as a point without the key. Reads may run
+concurrently with each other; writes must be serialised against reads (the segment's lock).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.errors import BadRequest
+from tessera.segment.datetime_parse import parse_datetime_micros
+from tessera.segment.field_schema import FieldSchema, parse_field_schema
+from tessera.segment.payload_path import (
+    is_empty_values,
+    is_null_values,
+    parse_path,
+    raw_values,
+    value_counts,
+)
+from tessera.segment.postings import I64, KeyArray
+
+__all__ = [
+    "K_ALL",
+    "K_ARR",
+    "K_BOOL",
+    "K_FLOAT",
+    "K_INT",
+    "K_OBJ",
+    "K_STR",
+    "FieldIndex",
+    "FieldSchema",
+    "kind_of",
+    "make_field_index",
+    "parse_field_schema",
+]
+
+BoolMask = npt.NDArray[np.bool_]
+
+# Kinds of JSON values, as bits of `other_kinds`.
+K_STR, K_INT, K_FLOAT, K_BOOL, K_OBJ, K_ARR = 1, 2, 4, 8, 16, 32
+K_ALL = 63
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def kind_of(value: Any) -> int:
+    if isinstance(value, bool):
+        return K_BOOL
+    if isinstance(value, int):
+        return K_INT
+    if isinstance(value, float):
+        return K_FLOAT
+    if isinstance(value, str):
+        return K_STR
+    if isinstance(value, dict):
+        return K_OBJ
+    if isinstance(value, list):
+        return K_ARR
+    return 0
+
+
+def owners_mask(owners: I64, n: int) -> BoolMask:
+    mask = np.zeros(n, dtype=np.bool_)
+    mask[owners[owners < n]] = True
+    return mask
+
+
+def _fit(arr: npt.NDArray[Any], n: int, fill: Any) -> npt.NDArray[Any]:
+    """A copy of the first n entries, padded with `fill` past the end."""
+    if len(arr) >= n:
+        return arr[:n].copy()
+    return np.concatenate([arr, np.full(n - len(arr), fill, dtype=arr.dtype)])
+
+
+def int_bounds(
+    gt: float | None, gte: float | None, lt: float | None, lte: float | None
+) -> tuple[int, int] | None:
+    """The inclusive integer interval equal to the bounds, clamped to int64; None if empty.
+    Exact for any float bound, unlike comparing int64 keys with floats in numpy."""
+    lo, hi = _I64_MIN, _I64_MAX
+    for bound, open_ in ((gt, True), (gte, False)):
+        if bound is None or bound == -math.inf:
+            continue
+        if bound == math.inf:
+            return None
+        lo = max(lo, math.floor(bound) + 1 if open_ else math.ceil(bound))
+    for bound, open_ in ((lt, True), (lte, False)):
+        if bound is None or bound == math.inf:
+            continue
+        if bound == -math.inf:
+            return None
+        hi = min(hi, math.ceil(bound) - 1 if open_ else math.floor(bound))
+    return (lo, hi) if lo <= hi else None
+
+
+def float_bounds(
+    gt: float | None, gte: float | None, lt: float | None, lte: float | None
+) -> tuple[float | None, bool, float | None, bool]:
+    """(lo, lo_open, hi, hi_open): the tighter of each pair of bounds."""
+    lo: float | None = None
+    lo_open = False
+    if gte is not None:
+        lo = gte
+    if gt is not None and (lo is None or gt >= lo):
+        lo, lo_open = gt, True
+    hi: float | None = None
+    hi_open = False
+    if lte is not None:
+        hi = lte
+    if lt is not None and (hi is None or lt <= hi):
+        hi, hi_open = lt, True
+    return lo, lo_open, hi, hi_open
+
+
+class FieldIndex:
+    """Base: per-offset facts shared by every index type; typed queries default to None
+    ("this index cannot answer that"), and the evaluator then reads payloads."""
+
+    data_type: ClassVar[str] = ""
+
+    def __init__(self, key: str, schema: FieldSchema) -> None:
+        self.key = key
+        self._path = parse_path(key)
+        self._schema = schema
+        self._empty: BoolMask = np.ones(0, dtype=np.bool_)
+        self._null: BoolMask = np.zeros(0, dtype=np.bool_)
+        # One values_count count per offset; -1 marks an offset whose counts are in _multi.
+        self._count: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._multi: dict[int, tuple[int, ...]] = {}
+        self._other: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
+        self._has: BoolMask = np.zeros(0, dtype=np.bool_)
+        self._points = 0
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _ensure(self, offset: int) -> None:
+        size = len(self._empty)
+        if offset < size:
+            return
+        new = max(offset + 1, 2 * size, 64)
+        self._empty = _fit(self._empty, new, True)
+        self._null = _fit(self._null, new, False)
+        self._count = _fit(self._count, new, 0)
+        self._other = _fit(self._other, new, 0)
+        self._has = _fit(self._has, new, False)
+
+    def add(self, offset: int, payload: dict[str, Any]) -> None:
+        """Index the point's values at the key, replacing whatever the offset had."""
+        self._ensure(offset)
+        raw = raw_values(payload, self._path)
+        self._empty[offset] = is_empty_values(raw)
+        self._null[offset] = is_null_values(raw)
+        counts = value_counts(raw)
+        if len(counts) == 1:
+            self._count[offset] = counts[0]
+            self._multi.pop(offset, None)
+        else:
+            self._count[offset] = -1
+            self._multi[offset] = tuple(counts)
+        other = 0
+        kept: list[Any] = []
+        for value in raw:
+            for v in value if isinstance(value, list) else (value,):
+                if v is None:
+                    continue
+                converted = self._convert(v)
+                if converted is None:
+                    other |= kind_of(v)
+                else:
+                    kept.append(converted)
+        self._other[offset] = other
+        self._store(offset, kept)
+        self._set_has(offset, bool(kept))
+
+    def remove(self, offset: int) -> None:
+        if offset >= len(self._empty):
+            return
+        self._empty[offset] = True
+        self._null[offset] = False
+        self._count[offset] = 0
+        self._multi.pop(offset, None)
+        self._other[offset] = 0
+        self._drop(offset)
+        self._set_has(offset, False)
+
+    def _set_has(self, offset: int, has: bool) -> None:
+        if bool(self._has[offset]) != has:
+            self._points += 1 if has else -1
+            self._has[offset] = has
+
+    def _convert(self, value: Any) -> Any | None:
+        """The stored form of a value of this index's type, None for any other value."""
+        return None
+
+    def _store(self, offset: int, values: list[Any]) -> None:
+        pass
+
+    def _drop(self, offset: int) -> None:
+        pass
+
+    # --- facts --------------------------------------------------------------------------
+
+    def schema(self) -> FieldSchema:
+        return self._schema
+
+    def schema_type(self) -> str:
+        return self.data_type
+
+    def points_count(self) -> int:
+        """Points holding at least one value of this index's type."""
+        return self._points
+
+    def is_empty_mask(self, n: int) -> BoolMask:
+        return _fit(self._empty, n, True)
+
+    def is_null_mask(self, n: int) -> BoolMask:
+        return _fit(self._null, n, False)
+
+    def other_kinds(self, n: int) -> npt.NDArray[np.uint8]:
+        return _fit(self._other, n, 0)
+
+    def values_count_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask:
+        counts = _fit(self._count, n, 0)
+        mask = counts >= 0
+        if gt is not None:
+            mask &= counts > gt
+        if gte is not None:
+            mask &= counts >= gte
+        if lt is not None:
+            mask &= counts < lt
+        if lte is not None:
+            mask &= counts <= lte
+        for offset, many in self._multi.items():
+            if offset < n:
+                mask[offset] = any(
+                    (gt is None or c > gt)
+                    and (gte is None or c >= gte)
+                    and (lt is None or c < lt)
+                    and (lte is None or c <= lte)
+                    for c in many
+                )
+        return mask
+
+    # --- typed queries: None means "not answerable by this index" -----------------------
+
+    def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
+        return None
+
+    def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        return None
+
+    def match_prefix(self, prefix: str, n: int) -> BoolMask | None:
+        return None
+
+    def match_substring(self, substring: str, n: int) -> BoolMask | None:
+        return None
+
+    def match_text(self, text: str, any_token: bool, n: int) -> BoolMask | None:
+        return None
+
+    def match_phrase(self, phrase: str, n: int) -> BoolMask | None:
+        return None
+
+    def range_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask | None:
+        return None
+
+    def datetime_range_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask | None:
+        return None
+
+    def geo_radius(self, lat: float, lon: float, radius: float, n: int) -> BoolMask | None:
+        return None
+
+    def geo_bbox(
+        self, top_left: tuple[float, float], bottom_right: tuple[float, float], n: int
+    ) -> BoolMask | None:
+        return None
+
+    def geo_polygon(
+        self,
+        exterior: tuple[tuple[float, float], ...],
+        interiors: tuple[tuple[tuple[float, float], ...], ...],
+        n: int,
+    ) -> BoolMask | None:
+        return None
+
+    def ordered_offsets(self, descending: bool, start_from: float | None) -> tuple[KeyArray, I64]:
+        """(values, offsets) for scroll `order_by`; integer, float and datetime only."""
+        raise BadRequest(
+            f"Bad request: order_by requires an integer, float or datetime index on "
+            f"`{self.key}`, it has a {self.data_type} index"
+        )
+
+    def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
+        """How many points under the mask hold each value; keyword, integer, bool, uuid."""
+        raise BadRequest(
+            f"Bad request: facet requires a keyword, integer, bool or uuid index on "
+            f"`{self.key}`, it has a {self.data_type} index"
+        )
+
+
+def make_field_index(key: str, schema: FieldSchema) -> FieldIndex:
+    # Imported here: the typed indexes build on this module's base class.
+    from tessera.segment.field_index_geo import GeoIndex
+    from tessera.segment.field_index_scalar import (
+        BoolIndex,
+        DatetimeIndex,
+        FloatIndex,
+        IntegerIndex,
+        KeywordIndex,
+        UuidIndex,
+    )
+    from tessera.segment.field_index_text import TextIndex
+
+    classes: dict[str, type[FieldIndex]] = {
+        "keyword": KeywordIndex,
+        "integer": IntegerIndex,
+        "float": FloatIndex,
+        "bool": BoolIndex,
+        "datetime": DatetimeIndex,
+        "uuid": UuidIndex,
+        "geo": GeoIndex,
+        "text": TextIndex,
+    }
+    return classes[schema.data_type](key, schema)
+
+
+def parse_uuid_text(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def datetime_key(value: str) -> int | None:
+    return parse_datetime_micros(value)

@@ -1,0 +1,234 @@
+"""Scalar field indexes: keyword, uuid, integer, float, bool and datetime.
+
+All keep one `Postings` of (value, offset). Strings are interned to integer ids first, so
+every column is numeric; prefix and substring matches scan the (small) dictionary of
+distinct strings, then look the matching ids up. Integer bounds are converted to an exact
+integer interval before the binary search (`int_bounds`), so `gt: 2.5` on an integer field
+is decided exactly, as on the payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tessera.segment.field_index import (
+    BoolMask,
+    FieldIndex,
+    datetime_key,
+    float_bounds,
+    int_bounds,
+    owners_mask,
+    parse_uuid_text,
+)
+from tessera.segment.field_schema import FieldSchema
+from tessera.segment.postings import I64, KeyArray, Postings
+
+_FLOAT_EXACT = 2**53
+
+
+class _PostingsIndex(FieldIndex):
+    _dtype: type[np.int64] | type[np.float64] = np.int64
+
+    def __init__(self, key: str, schema: FieldSchema) -> None:
+        super().__init__(key, schema)
+        self._postings = Postings(self._dtype)
+
+    def _store(self, offset: int, values: list[Any]) -> None:
+        self._postings.replace(offset, list(dict.fromkeys(values)))
+
+    def _drop(self, offset: int) -> None:
+        self._postings.remove(offset)
+
+    def _keys_mask(self, keys: Sequence[float], n: int) -> BoolMask:
+        return owners_mask(self._postings.owners_of_keys(keys), n)
+
+    def _except_mask(self, keys: Sequence[float], n: int) -> BoolMask:
+        if not keys:
+            return owners_mask(
+                self._postings.owners_where(lambda k, _x: np.ones(len(k), dtype=np.bool_)), n
+            )
+        excluded = np.asarray(keys, dtype=self._dtype)
+        return owners_mask(self._postings.owners_where(lambda k, _x: ~np.isin(k, excluded)), n)
+
+    def _counts(self, mask: BoolMask) -> tuple[KeyArray, I64]:
+        keys, owners = self._postings.sorted_live()
+        inside = owners < len(mask)
+        keys, owners = keys[inside], owners[inside]
+        values, counts = np.unique(keys[mask[owners]], return_counts=True)
+        return values, counts.astype(np.int64)
+
+
+class _OrderedMixin(_PostingsIndex):
+    def ordered_offsets(self, descending: bool, start_from: float | None) -> tuple[KeyArray, I64]:
+        keys, owners = self._postings.sorted_live()
+        if not descending:
+            if start_from is not None:
+                start = int(np.searchsorted(keys, start_from, "left"))
+                keys, owners = keys[start:], owners[start:]
+            return keys, owners
+        if start_from is not None:
+            stop = int(np.searchsorted(keys, start_from, "right"))
+            keys, owners = keys[:stop], owners[:stop]
+        keys, owners = keys[::-1], owners[::-1]
+        if len(keys) > 1:
+            # reversed, equal values list their offsets descending; put them back ascending
+            group = np.concatenate([[0], np.cumsum(keys[1:] != keys[:-1])])
+            order = np.lexsort((owners, group))
+            keys, owners = keys[order], owners[order]
+        return keys, owners
+
+
+class _InternedIndex(_PostingsIndex):
+    """Strings interned to ids; ids are never reused, dead strings stay in the dictionary."""
+
+    def __init__(self, key: str, schema: FieldSchema) -> None:
+        super().__init__(key, schema)
+        self._ids: dict[str, int] = {}
+        self._strings: list[str] = []
+
+    def _intern(self, value: str) -> int:
+        found = self._ids.get(value)
+        if found is None:
+            found = self._ids[value] = len(self._strings)
+            self._strings.append(value)
+        return found
+
+    def _known(self, values: Sequence[Any]) -> list[float]:
+        return [self._ids[v] for v in values if isinstance(v, str) and v in self._ids]
+
+    def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
+        return self._keys_mask(self._known(values), n)
+
+    def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        return self._except_mask(self._known(values), n)
+
+
+class KeywordIndex(_InternedIndex):
+    data_type = "keyword"
+
+    def _convert(self, value: Any) -> Any | None:
+        return self._intern(value) if isinstance(value, str) else None
+
+    def match_prefix(self, prefix: str, n: int) -> BoolMask | None:
+        ids = [i for s, i in self._ids.items() if s.startswith(prefix)]
+        return self._keys_mask(ids, n)
+
+    def match_substring(self, substring: str, n: int) -> BoolMask | None:
+        ids = [i for s, i in self._ids.items() if substring in s]
+        return self._keys_mask(ids, n)
+
+    def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
+        values, counts = self._counts(mask)
+        return {self._strings[int(v)]: int(c) for v, c in zip(values, counts)}
+
+
+class UuidIndex(_InternedIndex):
+    """Strings that read as UUIDs, matched by their exact spelling (as on the payload);
+    facets render them in canonical form."""
+
+    data_type = "uuid"
+
+    def _convert(self, value: Any) -> Any | None:
+        if isinstance(value, str) and parse_uuid_text(value) is not None:
+            return self._intern(value)
+        return None
+
+    def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
+        values, counts = self._counts(mask)
+        out: dict[Any, int] = {}
+        for v, c in zip(values, counts):
+            canonical = parse_uuid_text(self._strings[int(v)])
+            out[canonical] = out.get(canonical, 0) + int(c)
+        return out
+
+
+class IntegerIndex(_OrderedMixin):
+    data_type = "integer"
+
+    def _convert(self, value: Any) -> Any | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+        return value if ok else None
+
+    @staticmethod
+    def _ints(values: Sequence[Any]) -> list[float]:
+        return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+    def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
+        return self._keys_mask(self._ints(values), n)
+
+    def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        return self._except_mask(self._ints(values), n)
+
+    def range_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask | None:
+        interval = int_bounds(gt, gte, lt, lte)
+        if interval is None:
+            return np.zeros(n, dtype=np.bool_)
+        lo, hi = interval
+        return owners_mask(self._postings.owners_in_range(lo, False, hi, False), n)
+
+    def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
+        values, counts = self._counts(mask)
+        return {int(v): int(c) for v, c in zip(values, counts)}
+
+
+class FloatIndex(_OrderedMixin):
+    """Numbers as float64; integers beyond 2**53 (inexact as floats) stay on the payload."""
+
+    data_type = "float"
+    _dtype = np.float64
+
+    def _convert(self, value: Any) -> Any | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return float(value) if -_FLOAT_EXACT <= value <= _FLOAT_EXACT else None
+        if isinstance(value, float) and value == value:
+            return value
+        return None
+
+    def range_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask | None:
+        lo, lo_open, hi, hi_open = float_bounds(gt, gte, lt, lte)
+        return owners_mask(self._postings.owners_in_range(lo, lo_open, hi, hi_open), n)
+
+
+class BoolIndex(_PostingsIndex):
+    data_type = "bool"
+
+    def _convert(self, value: Any) -> Any | None:
+        return int(value) if isinstance(value, bool) else None
+
+    def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
+        return self._keys_mask([int(v) for v in values if isinstance(v, bool)], n)
+
+    def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        # `except` lists hold strings or integers, never booleans: every bool qualifies
+        return self._except_mask([], n)
+
+    def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
+        values, counts = self._counts(mask)
+        return {bool(v): int(c) for v, c in zip(values, counts)}
+
+
+class DatetimeIndex(_OrderedMixin):
+    """Datetime strings as microseconds since the epoch."""
+
+    data_type = "datetime"
+
+    def _convert(self, value: Any) -> Any | None:
+        return datetime_key(value) if isinstance(value, str) else None
+
+    def datetime_range_mask(
+        self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+    ) -> BoolMask | None:
+        interval = int_bounds(gt, gte, lt, lte)
+        if interval is None:
+            return np.zeros(n, dtype=np.bool_)
+        lo, hi = interval
+        return owners_mask(self._postings.owners_in_range(lo, False, hi, False), n)
