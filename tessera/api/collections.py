@@ -46,9 +46,14 @@ async def create_collection(request: Request) -> Callable[[], Any]:
 
 
 async def update_collection(request: Request) -> Callable[[], Any]:
-    collection_of(request)
-    await read_json(request, required=False)
-    return lambda: True
+    collection = collection_of(request)
+    body = await read_json(request, required=False)
+
+    def run() -> bool:
+        collection.update_config(body)
+        return True
+
+    return run
 
 
 async def delete_collection(request: Request) -> Callable[[], Any]:

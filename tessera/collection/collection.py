@@ -7,12 +7,16 @@ than Qdrant's and answers the same shape (`acknowledged`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.collection.config import CollectionConfig
+import orjson
+
+from tessera.collection.config import CollectionConfig, apply_config_diff
+from tessera.fsutil import write_durable
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.shard import LocalShard
@@ -42,6 +46,14 @@ class Collection:
     ) -> UpdateResult:
         seq = self.shard.update(prepare)
         return UpdateResult(operation_id=seq, completed=wait)
+
+    def update_config(self, diff: Any) -> None:
+        """Validate the whole diff on a copy first, so a bad PATCH changes nothing."""
+        trial = copy.deepcopy(self.config)
+        apply_config_diff(trial, diff)
+        apply_config_diff(self.config, diff)
+        write_durable(self.path / "config.json", orjson.dumps(self.config.to_storage()))
+        self.shard.optimizer.poke()
 
     def close(self, flush: bool = True) -> None:
         self.shard.close(flush=flush)

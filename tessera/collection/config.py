@@ -7,6 +7,7 @@ defaults filled in, so that `GET /collections/{name}` echoes what Qdrant would.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -312,3 +313,55 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
         strict_mode_config=body.get("strict_mode_config"),
         metadata=body.get("metadata"),
     )
+
+
+def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
+    """PATCH /collections/{name}: merge the given parts into the live config, in place."""
+    body = _expect_dict(raw if raw is not None else {}, "body")
+    if body.get("optimizers_config") is not None:
+        diff = _expect_dict(body["optimizers_config"], "optimizers_config")
+        config.optimizer_config.update({k: v for k, v in diff.items() if v is not None})
+    if body.get("hnsw_config") is not None:
+        config.hnsw_config = _merge_hnsw(config.hnsw_config, body["hnsw_config"], "hnsw_config")
+    if body.get("quantization_config") is not None:
+        config.quantization_config = body["quantization_config"]
+    if body.get("strict_mode_config") is not None:
+        config.strict_mode_config = body["strict_mode_config"]
+    if body.get("metadata") is not None:
+        config.metadata = {**(config.metadata or {}), **body["metadata"]}
+    params = body.get("params")
+    if params is not None:
+        for key, value in _expect_dict(params, "params").items():
+            if value is not None and key in (
+                "replication_factor",
+                "write_consistency_factor",
+                "on_disk_payload",
+            ):
+                config.params_extra[key] = value
+    vectors = body.get("vectors")
+    if vectors is not None:
+        for name, diff in _expect_dict(vectors, "vectors").items():
+            if name not in config.vectors:
+                raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
+            d = _expect_dict(diff, f"vectors.{name}")
+            current = config.vectors[name]
+            hnsw = current.hnsw_config
+            if d.get("hnsw_config") is not None:
+                hnsw = _merge_hnsw(hnsw, d["hnsw_config"], f"vectors.{name}.hnsw_config")
+            config.vectors[name] = dataclasses.replace(
+                current,
+                hnsw_config=hnsw,
+                on_disk=d.get("on_disk", current.on_disk),
+                quantization_config=d.get("quantization_config", current.quantization_config),
+            )
+    sparse = body.get("sparse_vectors")
+    if sparse is not None:
+        for name, diff in _expect_dict(sparse, "sparse_vectors").items():
+            if name not in config.sparse_vectors:
+                raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
+            parsed = _parse_sparse({name: diff})[name]
+            current_sparse = config.sparse_vectors[name]
+            config.sparse_vectors[name] = SparseVectorParams(
+                modifier=parsed.modifier if "modifier" in (diff or {}) else current_sparse.modifier,
+                index=parsed.index if parsed.index is not None else current_sparse.index,
+            )

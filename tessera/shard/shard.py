@@ -17,6 +17,7 @@ Layout: `<shard>/manifest.json`, `<shard>/wal/`, `<shard>/segments/<segment_id>/
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -38,6 +39,9 @@ from tessera.shard.rwlock import RWLock
 from tessera.shard.wal import Wal
 
 log = logging.getLogger(__name__)
+
+# Head room kept free for checkpoints and WAL segment files; writes beyond it are refused.
+MIN_FREE_BYTES = int(os.environ.get("TESSERA_MIN_FREE_BYTES", 64 * 1024 * 1024))
 
 
 class LocalShard:
@@ -95,8 +99,10 @@ class LocalShard:
             record = prepare(self.holder)
             if record is None:
                 return self.applied_seq
+            data = ops.encode(record)
+            self._check_disk(len(data))
             try:
-                seq = self.wal.append(ops.encode(record))
+                seq = self.wal.append(data)
             except OSError as exc:
                 raise ServiceUnavailable(f"Service unavailable: WAL write failed: {exc}") from exc
             try:
@@ -109,6 +115,15 @@ class LocalShard:
             raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
         self.optimizer.poke()
         return seq
+
+    def _check_disk(self, need: int) -> None:
+        """Refuse a write the disk cannot hold, before it is logged; reads go on."""
+        free = shutil.disk_usage(self.path).free
+        if free < need + MIN_FREE_BYTES:
+            raise ServiceUnavailable(
+                f"Service unavailable: no space left on device for the WAL: {free} bytes free, "
+                f"{need + MIN_FREE_BYTES} needed"
+            )
 
     @contextmanager
     def read(self) -> Iterator[SegmentHolder]:

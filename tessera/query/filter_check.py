@@ -1,0 +1,212 @@
+"""Conditions checked against one payload: the path for fields without a usable index.
+
+`compile_predicate` turns a condition into a closure over its precomputed operands (sets,
+tokens, parsed bounds), so checking a candidate costs one extraction and a few comparisons.
+The semantics are Qdrant's as its local mode states them; in particular:
+
+- exact matches keep bool, integer, float and string apart (`1` never matches `true` or
+  `1.0`), and `except` needs a non-null value outside the list (a missing or null field
+  does not qualify, an object or nested array does);
+- `range` sees numbers only (not booleans), a datetime range strings that parse as datetimes;
+- full text without an index compares lowercased alphanumeric runs within one string value.
+
+Inside a `nested` filter the "payload" is one array element; `has_id`, `has_vector` and
+`slice` never match there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, assert_never
+
+from tessera.query import filter_model as m
+from tessera.segment.datetime_parse import parse_datetime_micros
+from tessera.segment.geo_math import geo_point_of, haversine_m, in_bbox, in_polygon
+from tessera.segment.payload_path import (
+    extract_values,
+    is_empty_values,
+    is_null_values,
+    nested_elements,
+    raw_values,
+    value_counts,
+)
+from tessera.segment.text_tokenizer import default_tokens
+
+Payload = dict[str, Any]
+Predicate = Callable[[Payload], bool]
+TypedKey = tuple[str, Any]
+
+
+def typed_key(value: Any) -> TypedKey | None:
+    """A hashable key under which equal JSON scalars of the same JSON type coincide."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, int):
+        return ("i", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, float):
+        return ("f", value)
+    return None
+
+
+def bounds_test(b: m.Bounds) -> Callable[[Any], bool]:
+    gt, gte, lt, lte = b.gt, b.gte, b.lt, b.lte
+
+    def test(v: Any) -> bool:
+        return (
+            (gt is None or v > gt)
+            and (gte is None or v >= gte)
+            and (lt is None or v < lt)
+            and (lte is None or v <= lte)
+        )
+
+    return test
+
+
+def _any_value(cond_key: Any, test: Callable[[Any], bool]) -> Predicate:
+    def pred(payload: Payload) -> bool:
+        return any(test(v) for v in extract_values(payload, cond_key))
+
+    return pred
+
+
+def _text_test(cond: m.MatchText) -> Callable[[Any], bool]:
+    query = default_tokens(cond.text)
+    wanted = set(query)
+    if cond.any_token:
+        return lambda v: isinstance(v, str) and not wanted.isdisjoint(default_tokens(v))
+    if not query:
+        return lambda v: False
+    return lambda v: isinstance(v, str) and wanted.issubset(default_tokens(v))
+
+
+def _phrase_test(cond: m.MatchPhrase) -> Callable[[Any], bool]:
+    phrase = default_tokens(cond.phrase)
+    k = len(phrase)
+
+    def test(v: Any) -> bool:
+        if not isinstance(v, str) or k == 0:
+            return False
+        words = default_tokens(v)
+        return any(words[i : i + k] == phrase for i in range(len(words) - k + 1))
+
+    return test
+
+
+def value_test(cond: m.FieldTest) -> Callable[[Any], bool] | None:
+    """The per-value test of a field condition, or None for whole-field ones."""
+    match cond:
+        case m.MatchValue():
+            want = typed_key(cond.value)
+            return lambda v: typed_key(v) == want
+        case m.MatchAny():
+            keys = {typed_key(x) for x in cond.values}
+            return lambda v: typed_key(v) in keys
+        case m.MatchExcept():
+            keys = {typed_key(x) for x in cond.values}
+            return lambda v: v is not None and typed_key(v) not in keys
+        case m.MatchText():
+            return _text_test(cond)
+        case m.MatchPhrase():
+            return _phrase_test(cond)
+        case m.MatchPrefix():
+            prefix = cond.prefix
+            return lambda v: isinstance(v, str) and v.startswith(prefix)
+        case m.MatchSubstring():
+            sub = cond.substring
+            return lambda v: isinstance(v, str) and sub in v
+        case m.NumericRange():
+            ok = bounds_test(cond.bounds)
+            return lambda v: not isinstance(v, bool) and isinstance(v, int | float) and ok(v)
+        case m.DatetimeRange():
+            ok = bounds_test(cond.bounds)
+
+            def dt_test(v: Any) -> bool:
+                if not isinstance(v, str):
+                    return False
+                us = parse_datetime_micros(v)
+                return us is not None and ok(us)
+
+            return dt_test
+        case m.GeoRadius():
+            (c_lat, c_lon), radius = cond.center, cond.radius
+
+            def radius_test(v: Any) -> bool:
+                p = geo_point_of(v)
+                return p is not None and haversine_m(p[0], p[1], c_lat, c_lon) < radius
+
+            return radius_test
+        case m.GeoBoundingBox():
+            tl, br = cond.top_left, cond.bottom_right
+
+            def bbox_test(v: Any) -> bool:
+                p = geo_point_of(v)
+                return p is not None and in_bbox(p[0], p[1], tl, br)
+
+            return bbox_test
+        case m.GeoPolygon():
+            ext, holes = cond.exterior, cond.interiors
+
+            def polygon_test(v: Any) -> bool:
+                p = geo_point_of(v)
+                return p is not None and in_polygon(p[0], p[1], ext, holes)
+
+            return polygon_test
+        case m.ValuesCount() | m.IsEmpty() | m.IsNull():
+            return None
+        case _:
+            assert_never(cond)
+
+
+def _field_predicate(cond: m.FieldTest) -> Predicate:
+    key = cond.key
+    if isinstance(cond, m.ValuesCount):
+        ok = bounds_test(cond.bounds)
+        return lambda p: any(ok(c) for c in value_counts(raw_values(p, key)))
+    if isinstance(cond, m.IsEmpty):
+        expected = cond.expected
+        return lambda p: is_empty_values(raw_values(p, key)) == expected
+    if isinstance(cond, m.IsNull):
+        expected_null = cond.expected
+        return lambda p: is_null_values(raw_values(p, key)) == expected_null
+    test = value_test(cond)
+    assert test is not None
+    return _any_value(key, test)
+
+
+def _all(preds: Iterable[Predicate]) -> Predicate:
+    ps = tuple(preds)
+    return lambda p: all(f(p) for f in ps)
+
+
+def compile_predicate(cond: m.Condition) -> Predicate:
+    """A payload-only check of the condition (id/vector conditions never match)."""
+    match cond:
+        case m.HasId() | m.HasVector() | m.Slice():
+            return lambda p: False
+        case m.Nested():
+            inner = compile_filter_predicate(cond.filter)
+            key = cond.key
+            return lambda p: any(inner(e) for e in nested_elements(p, key))
+        case m.Filter():
+            return compile_filter_predicate(cond)
+        case _:
+            return _field_predicate(cond)
+
+
+def compile_filter_predicate(f: m.Filter) -> Predicate:
+    parts: list[Predicate] = []
+    if f.must is not None:
+        parts.append(_all(compile_predicate(c) for c in f.must))
+    if f.must_not is not None:
+        negs = tuple(compile_predicate(c) for c in f.must_not)
+        parts.append(lambda p: not any(g(p) for g in negs))
+    if f.should:
+        alts = tuple(compile_predicate(c) for c in f.should)
+        parts.append(lambda p: any(g(p) for g in alts))
+    if f.min_should is not None:
+        opts = tuple(compile_predicate(c) for c in f.min_should.conditions)
+        need = f.min_should.min_count
+        parts.append(lambda p: sum(1 for g in opts if g(p)) >= need)
+    return _all(parts)

@@ -1,0 +1,190 @@
+"""The filter language as frozen dataclasses, one class per condition kind.
+
+`filter_parse.parse_filter` builds these from Qdrant's JSON; `filter_eval.evaluate` runs them.
+A Qdrant `FieldCondition` carries exactly one test here: when a request sets several (say
+`match` and `range` under one key), the first in Qdrant's local-mode order wins: values_count,
+is_empty, is_null, match, range, geo_bounding_box, geo_radius, geo_polygon.
+
+Datetime bounds are kept as microseconds since the epoch (UTC); geo points as (lat, lon).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tessera.ids import PointId
+from tessera.segment.payload_path import PayloadPath
+
+# A MatchValue operand; Qdrant has no float variant, so a float payload never matches one.
+MatchScalar = str | int | bool
+
+
+@dataclass(frozen=True)
+class MatchValue:
+    key: PayloadPath
+    value: MatchScalar
+
+
+@dataclass(frozen=True)
+class MatchAny:
+    key: PayloadPath
+    values: tuple[str, ...] | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MatchExcept:
+    key: PayloadPath
+    values: tuple[str, ...] | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MatchText:
+    """Every query token in one string value (`text`); any token (`text_any`)."""
+
+    key: PayloadPath
+    text: str
+    any_token: bool = False
+
+
+@dataclass(frozen=True)
+class MatchPhrase:
+    key: PayloadPath
+    phrase: str
+
+
+@dataclass(frozen=True)
+class MatchPrefix:
+    key: PayloadPath
+    prefix: str
+
+
+@dataclass(frozen=True)
+class MatchSubstring:
+    key: PayloadPath
+    substring: str
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Open/closed bounds; a None bound is absent. Shared by ranges and values_count."""
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+
+@dataclass(frozen=True)
+class NumericRange:
+    key: PayloadPath
+    bounds: Bounds
+
+
+@dataclass(frozen=True)
+class DatetimeRange:
+    """Bounds in microseconds since the epoch."""
+
+    key: PayloadPath
+    bounds: Bounds
+
+
+@dataclass(frozen=True)
+class GeoBoundingBox:
+    key: PayloadPath
+    top_left: tuple[float, float]
+    bottom_right: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class GeoRadius:
+    key: PayloadPath
+    center: tuple[float, float]
+    radius: float
+
+
+@dataclass(frozen=True)
+class GeoPolygon:
+    key: PayloadPath
+    exterior: tuple[tuple[float, float], ...]
+    interiors: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class ValuesCount:
+    key: PayloadPath
+    bounds: Bounds
+
+
+@dataclass(frozen=True)
+class IsEmpty:
+    """`is_empty` condition; `expected=False` is the FieldCondition `is_empty: false` form."""
+
+    key: PayloadPath
+    expected: bool = True
+
+
+@dataclass(frozen=True)
+class IsNull:
+    key: PayloadPath
+    expected: bool = True
+
+
+@dataclass(frozen=True)
+class HasId:
+    ids: frozenset[PointId]
+
+
+@dataclass(frozen=True)
+class HasVector:
+    name: str
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Points whose SipHash-2-4 id hash modulo `total` equals `index`."""
+
+    total: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Nested:
+    key: PayloadPath
+    filter: Filter
+
+
+@dataclass(frozen=True)
+class MinShould:
+    conditions: tuple[Condition, ...]
+    min_count: int
+
+
+@dataclass(frozen=True)
+class Filter:
+    """None means the clause was absent; an empty `should` is no constraint."""
+
+    must: tuple[Condition, ...] | None = None
+    should: tuple[Condition, ...] | None = None
+    must_not: tuple[Condition, ...] | None = None
+    min_should: MinShould | None = None
+
+
+FieldTest = (
+    MatchValue
+    | MatchAny
+    | MatchExcept
+    | MatchText
+    | MatchPhrase
+    | MatchPrefix
+    | MatchSubstring
+    | NumericRange
+    | DatetimeRange
+    | GeoBoundingBox
+    | GeoRadius
+    | GeoPolygon
+    | ValuesCount
+    | IsEmpty
+    | IsNull
+)
+
+Condition = FieldTest | HasId | HasVector | Slice | Nested | Filter

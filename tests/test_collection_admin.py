@@ -1,0 +1,77 @@
+"""Collection updates (PATCH), the optimizer's visible effects, and refusing writes on a full disk."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+pytestmark = pytest.mark.server_only(reason="restarts servers and reads optimizer state")
+
+
+def _client(url: str) -> QdrantClient:
+    return QdrantClient(url=url, prefer_grpc=False, timeout=60, check_compatibility=False)
+
+
+def test_patch_collection_persists_and_drives_the_optimizer(server_factory: Any) -> None:
+    server = server_factory()
+    client = _client(server.url)
+    client.create_collection(
+        "patched", vectors_config=models.VectorParams(size=16, distance=models.Distance.DOT)
+    )
+    rng = np.random.default_rng(3)
+    vectors = rng.random((3000, 16)).astype(np.float32)
+    client.upsert(
+        "patched",
+        points=models.Batch(ids=list(range(3000)), vectors=vectors.tolist()),
+        wait=True,
+    )
+    info = client.get_collection("patched")
+    assert info.indexed_vectors_count == 0  # 3000 x 16 floats is under the default threshold
+    client.update_collection(
+        "patched",
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
+        hnsw_config=models.HnswConfigDiff(m=8, full_scan_threshold=1),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = client.get_collection("patched")
+        if info.indexed_vectors_count == 3000 and info.status == models.CollectionStatus.GREEN:
+            break
+        time.sleep(0.2)
+    assert info.indexed_vectors_count == 3000
+    assert info.config.optimizer_config.indexing_threshold == 10
+    assert info.config.hnsw_config.m == 8
+    # Graph search on the indexed segment agrees with exact search on the nearest point.
+    query = vectors[42]
+    exact = client.query_points(
+        "patched", query=query.tolist(), limit=5, search_params=models.SearchParams(exact=True)
+    ).points
+    approx = client.query_points("patched", query=query.tolist(), limit=5).points
+    assert approx[0].id == exact[0].id
+    server.kill()
+    server.start()
+    client = _client(server.url)
+    info = client.get_collection("patched")
+    assert info.config.optimizer_config.indexing_threshold == 10
+    assert info.config.hnsw_config.m == 8
+    assert info.points_count == 3000
+    assert info.indexed_vectors_count == 3000  # the graph was persisted, not rebuilt
+
+
+def test_writes_are_refused_when_the_disk_is_full(
+    server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSERA_MIN_FREE_BYTES", str(10**18))  # no disk is this big
+    server = server_factory()
+    client = _client(server.url)
+    client.create_collection(
+        "full", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    with pytest.raises(Exception) as raised:
+        client.upsert("full", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])], wait=True)
+    assert "503" in str(raised.value) and "no space left" in str(raised.value)
+    assert client.count("full").count == 0  # reads go on, nothing was written
