@@ -52,9 +52,14 @@ class HnswIndex:
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """Best k offsets among `mask` (length >= index size) and their scores, best first."""
         n = self.size
-        bitmap = np.packbits(mask[:n], bitorder="little")
-        selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
+        candidates = mask[:n]
+        if candidates.all():
+            # Nothing to exclude: a plain graph walk, no selector test per visited node.
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))  # type: ignore[attr-defined]
+        else:
+            bitmap = np.packbits(candidates, bitorder="little")
+            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         distances, labels = self.index.search(q, k, params=params)
         labels = labels[0]
@@ -63,6 +68,14 @@ class HnswIndex:
         if self.distance == "Euclid":
             scores = np.sqrt(np.maximum(scores, 0))
         return scores.astype(np.float32), labels[found].astype(np.int64)
+
+    def extended(self, vectors: FloatArray) -> HnswIndex:
+        """A copy of this graph with more vectors inserted (ids continue from `size`); the
+        original stays untouched for the searches still running on it."""
+        index = faiss.clone_index(self.index)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return HnswIndex(index, self.distance)
 
     def vectors_view(self) -> FloatArray:
         """The vectors faiss stores, as a numpy view (no copy): a segment with a graph keeps

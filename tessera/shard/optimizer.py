@@ -18,7 +18,6 @@ the manifest until the next flush names the new segment, so a crash loses nothin
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -46,11 +45,21 @@ class Plan:
     reason: str
     sources: list[Segment]
     build_index: bool
+    # An indexed source whose graph is extended (cloned, then the other sources' points added)
+    # instead of rebuilding from scratch: each point is inserted into a graph once.
+    base: Segment | None = None
+
+
+# Qdrant picks a maximum segment size from the machine when none is configured.
+DEFAULT_MAX_SEGMENT_KB = 512 * 1024
+
+
+def _point_bytes(config: CollectionConfig) -> int:
+    return sum(p.size * 4 for p in config.vectors.values() if not p.multivector)
 
 
 def vector_bytes(segment: Segment, config: CollectionConfig) -> int:
-    per_point = sum(p.size * 4 for p in config.vectors.values() if not p.multivector)
-    return segment.live_count() * per_point
+    return segment.live_count() * _point_bytes(config)
 
 
 def _index_wanted(config: CollectionConfig, points_bytes: int) -> bool:
@@ -63,10 +72,34 @@ def _index_wanted(config: CollectionConfig, points_bytes: int) -> bool:
     return points_bytes >= threshold_kb * 1024
 
 
+def _max_bytes(config: CollectionConfig) -> int:
+    max_kb = config.optimizer_config.get("max_segment_size") or DEFAULT_MAX_SEGMENT_KB
+    return int(max_kb) * 1024
+
+
+def _extendable(base: Segment, config: CollectionConfig) -> bool:
+    dense = [n for n, p in config.vectors.items() if not p.multivector]
+    return bool(dense) and all(n in base.vector_indexes for n in dense)
+
+
+def _pick_base(
+    candidates: list[Segment], extra_bytes: int, config: CollectionConfig
+) -> Segment | None:
+    room = _max_bytes(config) - extra_bytes
+    fitting = [
+        s for s in candidates if _extendable(s, config) and s.size * _point_bytes(config) <= room
+    ]
+    return max(fitting, key=lambda s: s.size, default=None)
+
+
 def plan_optimization(holder: SegmentHolder, config: CollectionConfig) -> Plan | None:
     opt = config.optimizer_config
+    indexed = [s for s in holder.segments if s.vector_indexes and not s.appendable]
     for segment in holder.segments:
         if not segment.vector_indexes and _index_wanted(config, vector_bytes(segment, config)):
+            base = _pick_base(indexed, vector_bytes(segment, config), config)
+            if base is not None:
+                return Plan("indexing", [base, segment], True, base)
             return Plan("indexing", [segment], True)
     deleted_threshold = float(opt.get("deleted_threshold") or 0.2)
     vacuum_min = int(opt.get("vacuum_min_vector_number") or 1000)
@@ -76,14 +109,19 @@ def plan_optimization(holder: SegmentHolder, config: CollectionConfig) -> Plan |
         deleted = segment.size - segment.live_count()
         if deleted >= vacuum_min and deleted / segment.size > deleted_threshold:
             return Plan("vacuum", [segment], bool(segment.vector_indexes))
-    target = int(opt.get("default_segment_number") or 0) or max(os.cpu_count() or 2, 2)
+    # Segments are searched one after another here, so fewer is faster: by default merge
+    # toward a single sealed segment, within the maximum segment size.
+    target = int(opt.get("default_segment_number") or 0) or 1
     sealed = [s for s in holder.segments if not s.appendable]
     if len(sealed) > target:
         smallest = sorted(sealed, key=lambda s: s.live_count())[:2]
         total = sum(vector_bytes(s, config) for s in smallest)
-        max_kb = opt.get("max_segment_size")
-        if max_kb is None or total <= int(max_kb) * 1024:
-            return Plan("merge", smallest, _index_wanted(config, total))
+        if total <= _max_bytes(config):
+            wanted = _index_wanted(config, total)
+            larger = max(smallest, key=lambda s: s.size)
+            base = larger if wanted and _extendable(larger, config) else None
+            order = [larger, *[s for s in smallest if s is not larger]] if base else smallest
+            return Plan("merge", order, wanted, base)
     return None
 
 
@@ -92,7 +130,13 @@ def build_segment(
     config: CollectionConfig,
     index_schemas: dict[str, Any],
     build_index: bool,
+    base: Segment | None = None,
 ) -> Segment:
+    """A new immutable segment from the given offsets of each source, in order.
+
+    With a `base` (the first source, taken whole: deleted offsets included, so its graph ids
+    stay valid), the base's graph is cloned and the other sources' points are added to it.
+    """
     new = Segment(uuid.uuid4().hex, config, appendable=False)
     ext_ids = [src.ext_ids[o] for src, offs in sources for o in offs.tolist()]
     n = len(ext_ids)
@@ -100,9 +144,11 @@ def build_segment(
     new.size = n
     new.ext_ids = ext_ids
     new._set_keys(0, ext_ids)
-    new.id_map = dict(zip(ext_ids, range(n), strict=True))
     if n:
         new.versions[:n] = np.concatenate([src.versions[offs] for src, offs in sources])
+        new.deleted[:n] = np.concatenate([src.deleted[offs] for src, offs in sources])
+    live = np.flatnonzero(~new.deleted[:n]).tolist()
+    new.id_map = {ext_ids[off]: off for off in live}
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
     for name, storage in new.storages.items():
         if isinstance(storage, DenseStorage):
@@ -130,11 +176,14 @@ def build_segment(
             storage = new.storages[name]
             if params.multivector or not isinstance(storage, DenseStorage):
                 continue
-            hnsw = config.hnsw_for(name)
             vectors = as_float32(storage.matrix[:n])
-            index = HnswIndex.build(
-                vectors, params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
-            )
+            if base is not None and name in base.vector_indexes:
+                index = base.vector_indexes[name].extended(vectors[base.size :])
+            else:
+                hnsw = config.hnsw_for(name)
+                index = HnswIndex.build(
+                    vectors, params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
+                )
             new.vector_indexes[name] = index
             if storage.matrix.dtype == np.float32:
                 storage.matrix = index.vectors_view()
@@ -192,10 +241,14 @@ class Optimizer:
                 if segment.appendable:
                     segment.appendable = False
                     segment.dirty.add("ids")
-                taken.append((segment, np.flatnonzero(segment.live_mask()).astype(np.int64)))
+                if segment is plan.base:
+                    offsets = np.arange(segment.size, dtype=np.int64)
+                else:
+                    offsets = np.flatnonzero(segment.live_mask()).astype(np.int64)
+                taken.append((segment, offsets))
             schemas = dict(self.holder.index_schemas)
         try:
-            new = build_segment(taken, self.config, schemas, plan.build_index)
+            new = build_segment(taken, self.config, schemas, plan.build_index, plan.base)
             with self.lock.write():
                 self._swap(plan.sources, taken, new)
             self.flush()
