@@ -25,7 +25,7 @@ from tessera.errors import BadRequest, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query.filter_parse import parse_filter
 from tessera.shard import read
-from tessera.shard.search import ScoredRef, VectorQuery, search
+from tessera.shard.search import QuantizationParams, ScoredRef, VectorQuery, search
 
 
 def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
@@ -167,13 +167,24 @@ def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorQuery:
     raise BadRequest("Format error in JSON body: invalid `vector`")
 
 
-def parse_search_params(raw: Any) -> tuple[bool, int | None]:
+def parse_search_params(raw: Any) -> tuple[bool, int | None, QuantizationParams]:
     if raw is None:
-        return False, None
+        return False, None, QuantizationParams()
     params = expect_object(raw, "params")
     exact = bool(params.get("exact", False))
     ef = params.get("hnsw_ef")
-    return exact, ef if isinstance(ef, int) else None
+    quant = params.get("quantization")
+    quantization = QuantizationParams()
+    if isinstance(quant, dict):
+        oversampling = quant.get("oversampling")
+        quantization = QuantizationParams(
+            ignore=bool(quant.get("ignore", False)),
+            rescore=True if quant.get("rescore") is None else bool(quant["rescore"]),
+            oversampling=float(oversampling) if isinstance(oversampling, (int, float)) else 1.0,
+        )
+        if quantization.ignore:
+            quantization = QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
+    return exact, ef if isinstance(ef, int) else None, quantization
 
 
 def run_search(
@@ -191,13 +202,21 @@ def run_search(
         raise BadRequest("Format error in JSON body: `score_threshold` must be a number")
     payload = parse_payload_selector(body.get("with_payload"), default=False)
     vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
-    exact, ef = parse_search_params(body.get("params"))
+    exact, ef, quantization = parse_search_params(body.get("params"))
     unnamed = collection.config.unnamed
 
     def run() -> list[dict[str, Any]]:
         with collection.shard.read() as holder:
             hits: list[ScoredRef] = search(
-                holder, query, filt, limit, offset, threshold, exact=exact, hnsw_ef=ef
+                holder,
+                query,
+                filt,
+                limit,
+                offset,
+                threshold,
+                exact=exact,
+                hnsw_ef=ef,
+                quantization=quantization,
             )
             return [render_scored(h.ref, h.score, payload, vectors, unnamed) for h in hits]
 

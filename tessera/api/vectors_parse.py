@@ -30,11 +30,18 @@ def _is_number(x: Any) -> bool:
 
 
 def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
-    if not isinstance(raw, list) or not all(_is_number(x) for x in raw):
+    if not isinstance(raw, list):
+        raise BadRequest("Format error in JSON body: vector must be a list of numbers")
+    try:
+        # One C pass; JSON numbers give an integer or float array, anything else does not.
+        arr = np.asarray(raw)
+    except (ValueError, TypeError):
+        arr = np.asarray([None])
+    if arr.ndim != 1 or (arr.dtype.kind not in "fiu" and len(raw)):
         raise BadRequest("Format error in JSON body: vector must be a list of numbers")
     if len(raw) != size:
         raise dim_error(size, len(raw))
-    return np.asarray(raw, dtype=np.float32)
+    return arr.astype(np.float32)
 
 
 def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -21,31 +21,70 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 
+# Dot is not a metric: its graph is built in L2 over vectors lifted by one dimension
+# (x -> [x, sqrt(M^2 - |x|^2)], q -> [q, 0]), where nearest in L2 is largest dot product.
+# A plain inner-product graph loses most of its filtered recall on clustered data.
 _METRIC = {
     "Cosine": faiss.METRIC_INNER_PRODUCT,
-    "Dot": faiss.METRIC_INNER_PRODUCT,
+    "Dot": faiss.METRIC_L2,
     "Euclid": faiss.METRIC_L2,
     "Manhattan": faiss.METRIC_L1,
 }
 
 
+def _lift(vectors: FloatArray, norm2: float) -> FloatArray:
+    lengths = np.einsum("ij,ij->i", vectors, vectors)
+    extra = np.sqrt(np.maximum(norm2 - lengths, 0)).astype(np.float32)
+    return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]), dtype=np.float32)
+
+
 class HnswIndex:
-    def __init__(self, index: Any, distance: str) -> None:
+    def __init__(self, index: Any, distance: str, lift_norm2: float | None = None) -> None:
         self.index = index
         self.distance = distance
+        # Dot only: M^2 of the lifting (see _METRIC); every stored row has this squared norm.
+        self.lift_norm2 = lift_norm2
+        # int8 scalar quantization: the graph walks quantized vectors, results are approximate
+        # and the caller rescores them with the original vectors.
+        self.quantized = isinstance(index, faiss.IndexHNSWSQ)
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
     @classmethod
-    def build(cls, vectors: FloatArray, distance: str, m: int, ef_construct: int) -> HnswIndex:
-        dim = vectors.shape[1]
-        index = faiss.IndexHNSWFlat(dim, max(m, 2), _METRIC[distance])
-        index.hnsw.efConstruction = max(ef_construct, 4)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index, distance)
+    def build(
+        cls,
+        vectors: FloatArray,
+        distance: str,
+        m: int,
+        ef_construct: int,
+        quantization: dict[str, Any] | None = None,
+    ) -> HnswIndex:
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
+        lift_norm2 = None
+        if distance == "Dot":
+            lengths = np.einsum("ij,ij->i", data, data) if len(data) else np.zeros(1)
+            lift_norm2 = float(lengths.max(initial=0.0)) * 1.0001 + 1e-12
+            data = _lift(data, lift_norm2)
+        dim = data.shape[1]
+        # faiss's scalar quantizer has no L1 distance: Manhattan graphs stay unquantized.
+        index: Any
+        if quantization and "scalar" in quantization and distance != "Manhattan":
+            index = faiss.IndexHNSWSQ(
+                dim,
+                faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
+                max(m, 2),
+                _METRIC[distance],
+            )
+            index.hnsw.efConstruction = max(ef_construct, 4)
+            index.train(data if len(data) else np.zeros((1, dim), dtype=np.float32))
+        else:
+            index = faiss.IndexHNSWFlat(dim, max(m, 2), _METRIC[distance])
+            index.hnsw.efConstruction = max(ef_construct, 4)
+        if len(data):
+            index.add(data)
+        return cls(index, distance, lift_norm2)
 
     def search(
         self, query: FloatArray, k: int, ef: int, mask: BoolArray
@@ -61,25 +100,37 @@ class HnswIndex:
             selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
             params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if self.lift_norm2 is not None:
+            q = np.hstack([q, np.zeros((1, 1), dtype=np.float32)])
         distances, labels = self.index.search(q, k, params=params)
         labels = labels[0]
         found = labels >= 0
         scores = distances[0][found]
-        if self.distance == "Euclid":
+        if self.lift_norm2 is not None:
+            scores = (float(q[0] @ q[0]) + self.lift_norm2 - scores) / 2
+        elif self.distance == "Euclid":
             scores = np.sqrt(np.maximum(scores, 0))
         return scores.astype(np.float32), labels[found].astype(np.int64)
 
-    def extended(self, vectors: FloatArray) -> HnswIndex:
+    def extended(self, vectors: FloatArray) -> HnswIndex | None:
         """A copy of this graph with more vectors inserted (ids continue from `size`); the
-        original stays untouched for the searches still running on it."""
+        original stays untouched for the searches still running on it. None when the new
+        vectors do not fit the Dot lifting: the caller rebuilds."""
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.lift_norm2 is not None:
+            if len(data) and float(np.einsum("ij,ij->i", data, data).max()) > self.lift_norm2:
+                return None
+            data = _lift(data, self.lift_norm2)
         index = faiss.clone_index(self.index)
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return HnswIndex(index, self.distance)
+        if len(data):
+            index.add(data)
+        return HnswIndex(index, self.distance, self.lift_norm2)
 
-    def vectors_view(self) -> FloatArray:
+    def vectors_view(self) -> FloatArray | None:
         """The vectors faiss stores, as a numpy view (no copy): a segment with a graph keeps
         one copy of its vectors, not two."""
+        if self.quantized or self.lift_norm2 is not None:
+            return None
         n, d = self.size, int(self.index.d)
         storage = faiss.downcast_index(self.index.storage)
         flat = faiss.rev_swig_ptr(storage.get_xb(), n * d)  # type: ignore[attr-defined]
@@ -92,4 +143,9 @@ class HnswIndex:
 
     @classmethod
     def load(cls, path: Path, distance: str) -> HnswIndex:
-        return cls(faiss.read_index(str(path)), distance)
+        index = faiss.read_index(str(path))
+        lift_norm2 = None
+        if distance == "Dot":
+            first = index.reconstruct(0) if index.ntotal else np.zeros(1, dtype=np.float32)
+            lift_norm2 = float(first @ first)
+        return cls(index, distance, lift_norm2)

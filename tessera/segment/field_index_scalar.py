@@ -9,6 +9,7 @@ is decided exactly, as on the payload.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,18 +132,52 @@ class UuidIndex(_InternedIndex):
 
     data_type = "uuid"
 
+    def __init__(self, key: str, schema: FieldSchema) -> None:
+        super().__init__(key, schema)
+        # Canonical spellings for facets, filled lazily (readers share it under the lock).
+        self._canon_text: list[str] = []
+        self._canon_ids: dict[str, int] = {}
+        self._canon: I64 = np.zeros(0, dtype=np.int64)
+        self._canon_lock = threading.Lock()
+
     def _convert(self, value: Any) -> Any | None:
         if isinstance(value, str) and parse_uuid_text(value) is not None:
             return self._intern(value)
         return None
 
     def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
-        values, counts = self._counts(mask)
-        out: dict[Any, int] = {}
-        for v, c in zip(values, counts):
-            canonical = parse_uuid_text(self._strings[int(v)])
-            out[canonical] = out.get(canonical, 0) + int(c)
-        return out
+        """Counts per canonical UUID: a point holding two spellings of one UUID counts once."""
+        keys, owners = self._postings.sorted_live()
+        inside = owners < len(mask)
+        keys, owners = keys[inside], owners[inside]
+        keep = mask[owners]
+        keys, owners = keys[keep], owners[keep]
+        if not len(keys):
+            return {}
+        canon = self._canonical_ids()
+        pairs = np.unique(np.stack([canon[keys], owners]), axis=1)
+        values, counts = np.unique(pairs[0], return_counts=True)
+        return {self._canon_text[int(v)]: int(c) for v, c in zip(values, counts)}
+
+    def _canonical_ids(self) -> I64:
+        """Interned id -> id of its canonical spelling; strings are only ever appended."""
+        with self._canon_lock:
+            self._extend_canonical()
+            return self._canon
+
+    def _extend_canonical(self) -> None:
+        done = len(self._canon)
+        if done < len(self._strings):
+            ids = self._canon_ids
+            extra = []
+            for text in self._strings[done:]:
+                canonical = str(parse_uuid_text(text))
+                found = ids.get(canonical)
+                if found is None:
+                    found = ids[canonical] = len(self._canon_text)
+                    self._canon_text.append(canonical)
+                extra.append(found)
+            self._canon = np.concatenate([self._canon, np.asarray(extra, dtype=np.int64)])
 
 
 class IntegerIndex(_OrderedMixin):

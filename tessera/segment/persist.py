@@ -155,8 +155,9 @@ def load_segment(
             index = HnswIndex.load(directory / names[0], distance)
             segment.vector_indexes[name] = index
             dense = segment.storages[name]
-            if isinstance(dense, DenseStorage) and dense.matrix.dtype == np.float32:
-                dense.matrix = index.vectors_view()
+            view = index.vectors_view()
+            if view is not None and isinstance(dense, DenseStorage):
+                dense.matrix = view if dense.matrix.dtype == np.float32 else dense.matrix
     for key, schema in ids["index_schemas"].items():
         segment.create_field_index(key, schema)
     segment.files_by_component = dict(files)

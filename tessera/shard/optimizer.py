@@ -177,16 +177,22 @@ def build_segment(
             if params.multivector or not isinstance(storage, DenseStorage):
                 continue
             vectors = as_float32(storage.matrix[:n])
+            index = None
             if base is not None and name in base.vector_indexes:
                 index = base.vector_indexes[name].extended(vectors[base.size :])
-            else:
+            if index is None:
                 hnsw = config.hnsw_for(name)
                 index = HnswIndex.build(
-                    vectors, params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
+                    vectors,
+                    params.distance,
+                    int(hnsw["m"]),
+                    int(hnsw["ef_construct"]),
+                    params.quantization_config or config.quantization_config,
                 )
             new.vector_indexes[name] = index
-            if storage.matrix.dtype == np.float32:
-                storage.matrix = index.vectors_view()
+            view = index.vectors_view()
+            if view is not None and storage.matrix.dtype == np.float32:
+                storage.matrix = view
             new.dirty.add(f"hnsw:{name}")
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new

@@ -40,6 +40,16 @@ class VectorQuery:
 
 
 @dataclass(frozen=True)
+class QuantizationParams:
+    """`params.quantization` of a search: rescoring with the original vectors (Qdrant's
+    default) and how many more candidates the quantized graph walk returns for it."""
+
+    ignore: bool = False
+    rescore: bool = True
+    oversampling: float = 1.0
+
+
+@dataclass(frozen=True)
 class ScoredRef:
     score: float
     ref: PointRef
@@ -74,10 +84,10 @@ def score_candidates(
         if sparse_idf is not None:
             vals = vals * sparse_idf
         return score_sparse(idx, vals, packed)[candidates]
-    from tessera.query.multivector import max_sim
+    from tessera.query.multivector import score_multi
 
     flat, starts = packed
-    return max_sim(
+    return score_multi(
         check_distance(distance),
         query.value,
         flat,
@@ -101,7 +111,9 @@ def search(
     score_threshold: float | None = None,
     exact: bool = False,
     hnsw_ef: int | None = None,
+    quantization: QuantizationParams | None = None,
 ) -> list[ScoredRef]:
+    quantization = quantization or QuantizationParams()
     distance = check_distance(query_distance(holder, query.using))
     better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
     want = limit + offset
@@ -113,7 +125,11 @@ def search(
         mask = candidate_mask(segment, query.using, filt)
         index = None if exact or query.kind != "dense" else segment.vector_indexes.get(query.using)
         if index is not None and _graph_pays_off(holder, query.using, mask, index.size):
-            hits = _graph_search(holder, index, query, mask, want, hnsw_ef)
+            hits = _graph_search(holder, index, query, mask, want, hnsw_ef, quantization)
+            if index.quantized and quantization.rescore:
+                scores = score_candidates(segment, query, hits[1], distance)
+                best = top_k(scores, want, better_high)
+                hits = (scores[best], hits[1][best])
             if score_threshold is not None:
                 hits = (
                     hits[0][passes_threshold(hits[0], score_threshold, distance)],
@@ -163,6 +179,7 @@ def _graph_search(
     mask: npt.NDArray[np.bool_],
     want: int,
     hnsw_ef: int | None,
+    quantization: QuantizationParams,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
     ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
@@ -175,7 +192,10 @@ def _graph_search(
         norm = float(np.linalg.norm(q))
         if norm > 0:
             q = q / norm
-    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, want, ef, mask)
+    k = want
+    if index.quantized and quantization.rescore:
+        k = max(want, int(np.ceil(want * quantization.oversampling)))
+    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, k, ef, mask)
     return result
 
 

@@ -1,0 +1,165 @@
+"""The older endpoints clients still call, answered by the Query API's engine.
+
+`/points/search/batch`, `/search/groups`, `/points/recommend` (+ `/batch`, `/groups`),
+`/points/discover` (+ `/batch`): each body (shapes as in qdrant-client's
+`http/models/models.py`: SearchRequest, RecommendRequest, DiscoverRequest,
+SearchGroupsRequest, RecommendGroupsRequest) becomes a one-node query plan. Their answers
+are Qdrant's older shapes: a list of scored points (a list of lists for a batch), or
+`{"groups": [...]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from tessera.api.collections import collection_of
+from tessera.api.envelope import endpoint, expect_object, read_json
+from tessera.api.points_read import parse_limit, parse_named_vector
+from tessera.api.query_parse import (
+    InputParser,
+    Rendering,
+    parse_lookup_from,
+    parse_params,
+    parse_rendering,
+    parse_threshold,
+    parse_with_lookup,
+    positive_int,
+    shape_error,
+)
+from tessera.api.query_routes import run_groups, run_plans
+from tessera.collection.config import CollectionConfig
+from tessera.errors import BadRequest
+from tessera.query import query_model as qm
+from tessera.query.filter_parse import parse_filter
+from tessera.query.recommend import check_examples
+
+Parser = Callable[[dict[str, Any], CollectionConfig], qm.QueryNode]
+
+
+def _node(body: dict[str, Any], query: qm.Query, using: str) -> qm.QueryNode:
+    limit = body.get("limit", body.get("top"))  # `top` is the field's old alias
+    if limit is None:
+        raise shape_error("missing field `limit`")
+    exact, ef = parse_params(body.get("params"))
+    return qm.QueryNode(
+        query=query,
+        using=using,
+        filter=parse_filter(body.get("filter")),
+        score_threshold=parse_threshold(body.get("score_threshold")),
+        limit=positive_int(limit, 10, "limit"),
+        lookup_from=parse_lookup_from(body.get("lookup_from")),
+        exact=exact,
+        hnsw_ef=ef,
+    )
+
+
+def _using(body: dict[str, Any]) -> str:
+    using = body.get("using")
+    if using is not None and not isinstance(using, str):
+        raise shape_error("`using` must be a string")
+    return using or ""
+
+
+def search_node(body: dict[str, Any], config: CollectionConfig) -> qm.QueryNode:
+    if "vector" not in body:
+        raise shape_error("missing field `vector`")
+    query = parse_named_vector(config, body["vector"])
+    value = query.value if query.kind == "sparse" else query.value.astype("float32")
+    return _node(body, qm.Nearest(value), query.using)
+
+
+def recommend_node(body: dict[str, Any], config: CollectionConfig) -> qm.QueryNode:
+    using = _using(body)
+    inputs = InputParser(config, using)
+    positive = inputs.inputs(body.get("positive"), "positive")
+    negative = inputs.inputs(body.get("negative"), "negative")
+    strategy = check_examples(body.get("strategy"), len(positive), len(negative))
+    return _node(body, qm.Recommend(positive, negative, strategy), using)
+
+
+def discover_node(body: dict[str, Any], config: CollectionConfig) -> qm.QueryNode:
+    using = _using(body)
+    inputs = InputParser(config, using)
+    pairs = inputs.pairs(body.get("context"))
+    target = body.get("target")
+    if target is None:
+        if not pairs:
+            raise BadRequest("Bad request: discover needs a target or at least one context pair")
+        return _node(body, qm.Context(pairs), using)
+    return _node(body, qm.Discover(inputs.input(target), pairs), using)
+
+
+def _prepared(
+    body: dict[str, Any], config: CollectionConfig, parse: Parser
+) -> tuple[qm.Plan, Rendering]:
+    node = parse(body, config)
+    offset = parse_limit(body.get("offset"), 0, "offset")
+    return qm.Plan(node, offset), parse_rendering(body)
+
+
+def _single(parse: Parser) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Callable[[], Any]:
+        collection = collection_of(request)
+        body = expect_object(await read_json(request))
+        run = run_plans(request, collection, [_prepared(body, collection.config, parse)])
+        return lambda: run()[0]
+
+    return handle
+
+
+def _batch(parse: Parser) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Callable[[], Any]:
+        collection = collection_of(request)
+        body = expect_object(await read_json(request))
+        searches = body.get("searches")
+        if not isinstance(searches, list):
+            raise shape_error("missing field `searches`")
+        prepared = [
+            _prepared(expect_object(s, "search"), collection.config, parse) for s in searches
+        ]
+        return run_plans(request, collection, prepared)
+
+    return handle
+
+
+def _groups(parse: Parser) -> Callable[[Request], Any]:
+    async def handle(request: Request) -> Callable[[], Any]:
+        collection = collection_of(request)
+        body = expect_object(await read_json(request))
+        group_by = body.get("group_by")
+        if not isinstance(group_by, str) or not group_by:
+            raise shape_error("missing field `group_by`")
+        if body.get("group_size") is None:
+            raise shape_error("missing field `group_size`")
+        node = parse(body, collection.config)
+        spec = qm.GroupSpec(
+            group_by,
+            positive_int(body.get("group_size"), 1, "group_size"),
+            positive_int(body.get("limit"), 10, "limit"),
+        )
+        return run_groups(
+            request,
+            collection,
+            qm.Plan(node, 0, spec),
+            parse_rendering(body),
+            parse_with_lookup(body.get("with_lookup")),
+        )
+
+    return handle
+
+
+def routes(points: str) -> list[Route]:
+    e = endpoint
+    return [
+        Route(points + "/search/batch", e(_batch(search_node)), methods=["POST"]),
+        Route(points + "/search/groups", e(_groups(search_node)), methods=["POST"]),
+        Route(points + "/recommend", e(_single(recommend_node)), methods=["POST"]),
+        Route(points + "/recommend/batch", e(_batch(recommend_node)), methods=["POST"]),
+        Route(points + "/recommend/groups", e(_groups(recommend_node)), methods=["POST"]),
+        Route(points + "/discover", e(_single(discover_node)), methods=["POST"]),
+        Route(points + "/discover/batch", e(_batch(discover_node)), methods=["POST"]),
+    ]

@@ -1,0 +1,387 @@
+"""Query API bodies (QueryRequest, Prefetch, QueryGroupsRequest) parsed into `query_model`.
+
+Everything is validated against the collection config before the engine runs: raw vectors
+against the node's `using` vector (kind, size), filters, formulas, strategies, limits, and
+the rules Qdrant checks on each node (no prefetch without a query, no score_threshold with
+order_by, no `using` with fusion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.api.envelope import expect_object
+from tessera.api.points_read import _parse_order_by, parse_limit
+from tessera.api.render import (
+    PayloadSelector,
+    VectorSelector,
+    parse_payload_selector,
+    parse_vector_selector,
+)
+from tessera.api.vectors_parse import parse_one_vector
+from tessera.collection.config import CollectionConfig
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.ids import parse_point_id
+from tessera.query import query_model as qm
+from tessera.query.filter_parse import parse_filter
+from tessera.query.formula import parse_formula
+from tessera.query.query_vectors import space_of
+from tessera.query.recommend import check_examples
+
+MMR_CANDIDATES_MAX = 16384
+
+_QUERY_KEYS = (
+    "nearest",
+    "recommend",
+    "discover",
+    "context",
+    "order_by",
+    "fusion",
+    "rrf",
+    "formula",
+    "sample",
+    "relevance_feedback",
+)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    payload: PayloadSelector
+    vectors: VectorSelector
+
+
+@dataclass(frozen=True)
+class WithLookup:
+    collection: str
+    payload: PayloadSelector
+    vectors: VectorSelector
+
+
+def shape_error(message: str) -> BadRequest:
+    return BadRequest(f"Format error in JSON body: {message}")
+
+
+def validation_error(field: str, message: str) -> UnprocessableEntity:
+    return UnprocessableEntity(f"Validation error in JSON body: [{field}: {message}]")
+
+
+def positive_int(raw: Any, default: int, field: str) -> int:
+    value = parse_limit(raw, default, field)
+    if value < 1:
+        raise validation_error(field, f"value {value} invalid, must be 1 or larger")
+    return value
+
+
+def parse_threshold(raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise shape_error("`score_threshold` must be a number")
+    return float(raw)
+
+
+def parse_params(raw: Any) -> tuple[bool, int | None]:
+    if raw is None:
+        return False, None
+    params = expect_object(raw, "params")
+    exact = params.get("exact", False)
+    if not isinstance(exact, bool):
+        raise shape_error("`params.exact` must be a boolean")
+    ef = params.get("hnsw_ef")
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
+        raise shape_error("`params.hnsw_ef` must be a non-negative integer")
+    return exact, ef
+
+
+def parse_rendering(body: dict[str, Any], payload_default: bool = False) -> Rendering:
+    return Rendering(
+        parse_payload_selector(body.get("with_payload"), default=payload_default),
+        parse_vector_selector(body.get("with_vector", body.get("with_vectors"))),
+    )
+
+
+def parse_lookup_from(raw: Any) -> qm.LookupFrom | None:
+    if raw is None:
+        return None
+    obj = expect_object(raw, "lookup_from")
+    collection = obj.get("collection")
+    vector = obj.get("vector")
+    if not isinstance(collection, str):
+        raise shape_error("`lookup_from` needs a `collection`")
+    if vector is not None and not isinstance(vector, str):
+        raise shape_error("`lookup_from.vector` must be a string")
+    return qm.LookupFrom(collection, vector)
+
+
+def parse_with_lookup(raw: Any) -> WithLookup | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return WithLookup(raw, PayloadSelector(True), VectorSelector(False))
+    obj = expect_object(raw, "with_lookup")
+    if not isinstance(obj.get("collection"), str):
+        raise shape_error("`with_lookup` needs a `collection`")
+    return WithLookup(
+        obj["collection"],
+        parse_payload_selector(obj.get("with_payload"), default=True),
+        parse_vector_selector(obj.get("with_vectors", obj.get("with_vector"))),
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class InputParser:
+    """Vector inputs of one node: raw vectors checked against its `using` vector."""
+
+    def __init__(self, config: CollectionConfig, using: str) -> None:
+        self.config = config
+        self.using = using
+
+    def input(self, raw: Any) -> Any:
+        if isinstance(raw, bool):
+            raise shape_error("a vector input must be a vector or a point id")
+        if isinstance(raw, int | str):
+            space_of(self.config, self.using)
+            return qm.PointInput(parse_point_id(raw))
+        if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
+            if raw.keys() & {"text", "image", "object"}:
+                raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
+            raise shape_error("data did not match any variant of untagged enum VectorInput")
+        value = parse_one_vector(self.config, self.using, raw)
+        if isinstance(value, tuple):
+            return value
+        return value.astype("float32", copy=False)
+
+    def pair(self, raw: Any) -> qm.ContextPair:
+        obj = expect_object(raw, "context pair")
+        if "positive" not in obj or "negative" not in obj:
+            raise shape_error("a context pair needs `positive` and `negative`")
+        return qm.ContextPair(self.input(obj["positive"]), self.input(obj["negative"]))
+
+    def pairs(self, raw: Any) -> tuple[qm.ContextPair, ...]:
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        return tuple(self.pair(p) for p in items)
+
+    def inputs(self, raw: Any, field: str) -> tuple[Any, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise shape_error(f"`{field}` must be a list")
+        return tuple(self.input(x) for x in raw)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def parse_query(raw: Any, config: CollectionConfig, using: str) -> qm.Query | None:
+    if raw is None:
+        return None
+    inputs = InputParser(config, using)
+    if not isinstance(raw, dict) or ("indices" in raw and "values" in raw):
+        return qm.Nearest(inputs.input(raw))
+    found = [k for k in _QUERY_KEYS if k in raw]
+    if not found:
+        return qm.Nearest(inputs.input(raw))
+    kind = found[0]
+    body = raw[kind]
+    if kind == "nearest":
+        return _nearest(inputs, body, raw.get("mmr"))
+    if kind == "recommend":
+        return _recommend(inputs, expect_object(body, "recommend"))
+    if kind == "discover":
+        obj = expect_object(body, "discover")
+        if "target" not in obj:
+            raise shape_error("missing field `target`")
+        return qm.Discover(inputs.input(obj["target"]), inputs.pairs(obj.get("context")))
+    if kind == "context":
+        pairs = inputs.pairs(body)
+        if not pairs:
+            raise BadRequest("Bad request: context query needs at least one pair")
+        return qm.Context(pairs)
+    if kind == "order_by":
+        parsed = _parse_order_by(body)
+        assert parsed is not None
+        return qm.OrderBy(*parsed)
+    if kind == "fusion":
+        if body not in ("rrf", "dbsf"):
+            raise shape_error(f"unknown variant `{body}`, expected `rrf` or `dbsf`")
+        return qm.Fusion(body)
+    if kind == "rrf":
+        return _rrf(expect_object(body or {}, "rrf"))
+    if kind == "formula":
+        return _formula(body, raw.get("defaults"))
+    if kind == "sample":
+        if body != "random":
+            raise shape_error(f"unknown variant `{body}`, expected `random`")
+        return qm.Sample()
+    return _feedback(inputs, expect_object(body, "relevance_feedback"))
+
+
+def _nearest(inputs: InputParser, body: Any, mmr: Any) -> qm.Nearest:
+    vector = inputs.input(body)
+    if mmr is None:
+        return qm.Nearest(vector)
+    obj = expect_object(mmr, "mmr")
+    diversity = obj.get("diversity")
+    if diversity is not None:
+        if isinstance(diversity, bool) or not isinstance(diversity, int | float):
+            raise shape_error("`mmr.diversity` must be a number")
+        if not 0.0 <= diversity <= 1.0:
+            raise validation_error(
+                "mmr.diversity", f"value {diversity} invalid, must be from 0.0 to 1.0"
+            )
+        diversity = float(diversity)
+    candidates = obj.get("candidates_limit")
+    if candidates is not None:
+        candidates = parse_limit(candidates, 0, "candidates_limit")
+        if candidates > MMR_CANDIDATES_MAX:
+            raise validation_error(
+                "mmr.candidates_limit",
+                f"value {candidates} invalid, must be {MMR_CANDIDATES_MAX} or smaller",
+            )
+    return qm.Nearest(vector, diversity, candidates, mmr=True)
+
+
+def _recommend(inputs: InputParser, obj: dict[str, Any]) -> qm.Recommend:
+    positive = inputs.inputs(obj.get("positive"), "positive")
+    negative = inputs.inputs(obj.get("negative"), "negative")
+    strategy = check_examples(obj.get("strategy"), len(positive), len(negative))
+    return qm.Recommend(positive, negative, strategy)
+
+
+def _rrf(obj: dict[str, Any]) -> qm.Fusion:
+    k = obj.get("k")
+    if k is not None:
+        k = parse_limit(k, 0, "k")
+        if k < 1:
+            raise validation_error("rrf.k", f"value {k} invalid, must be 1 or larger")
+    weights = obj.get("weights")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) for w in weights
+        ):
+            raise shape_error("`rrf.weights` must be a list of numbers")
+        weights = tuple(float(w) for w in weights)
+    return qm.Fusion("rrf", k, weights)
+
+
+def _formula(body: Any, defaults: Any) -> qm.FormulaQuery:
+    formula = parse_formula(body, defaults)
+    conditions = []
+    for cond in formula.conditions:
+        parsed = parse_filter({"must": [cond]}, "formula")
+        assert parsed is not None
+        conditions.append(parsed)
+    return qm.FormulaQuery(formula, tuple(conditions))
+
+
+def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
+    if "target" not in obj:
+        raise shape_error("missing field `target`")
+    items = []
+    for raw in obj.get("feedback") or []:
+        item = expect_object(raw, "feedback item")
+        score = item.get("score")
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise shape_error("a feedback item needs a numeric `score`")
+        items.append(qm.FeedbackItem(inputs.input(item.get("example")), float(score)))
+    strategy = expect_object(obj.get("strategy"), "strategy")
+    naive = expect_object(strategy.get("naive"), "strategy.naive")
+    coefficients = []
+    for name in ("a", "b", "c"):
+        value = naive.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise shape_error(f"`naive.{name}` must be a number")
+        coefficients.append(float(value))
+    if coefficients[1] < 0:
+        raise validation_error("naive.b", f"value {coefficients[1]} invalid, must be 0 or larger")
+    return qm.RelevanceFeedback(inputs.input(obj["target"]), tuple(items), *coefficients)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def parse_node(
+    body: dict[str, Any], config: CollectionConfig, default_limit: int = 10
+) -> qm.QueryNode:
+    using = body.get("using")
+    if using is not None and not isinstance(using, str):
+        raise shape_error("`using` must be a string")
+    using = using or ""
+    raw_prefetch = body.get("prefetch")
+    if raw_prefetch is None:
+        prefetch: tuple[qm.QueryNode, ...] = ()
+    else:
+        items = raw_prefetch if isinstance(raw_prefetch, list) else [raw_prefetch]
+        prefetch = tuple(parse_node(expect_object(p, "prefetch"), config) for p in items)
+    query = parse_query(body.get("query"), config, using)
+    threshold = parse_threshold(body.get("score_threshold"))
+    exact, ef = parse_params(body.get("params"))
+    node = qm.QueryNode(
+        query=query,
+        prefetch=prefetch,
+        using=using,
+        filter=parse_filter(body.get("filter")),
+        score_threshold=threshold,
+        limit=positive_int(body.get("limit"), default_limit, "limit"),
+        lookup_from=parse_lookup_from(body.get("lookup_from")),
+        exact=exact,
+        hnsw_ef=ef,
+    )
+    validate_node(node)
+    return node
+
+
+def validate_node(node: qm.QueryNode) -> None:
+    query = node.query
+    if node.prefetch and query is None:
+        raise BadRequest(
+            "Bad request: A query is needed to merge the prefetches. "
+            "Can't have prefetches without defining a query."
+        )
+    if node.score_threshold is not None:
+        if query is None:
+            raise BadRequest(
+                "Bad request: A query is needed to use the score_threshold. "
+                "Can't have score_threshold without defining a query."
+            )
+        if isinstance(query, qm.OrderBy):
+            raise BadRequest("Bad request: Can't use score_threshold with an order_by query.")
+    if isinstance(query, qm.Fusion) and node.using:
+        raise BadRequest("Bad request: Fusion queries cannot be combined with the 'using' field.")
+    weights = query.weights if isinstance(query, qm.Fusion) else None
+    if weights is not None and len(weights) != len(node.prefetch):
+        raise BadRequest(
+            "Bad request: Number of weights in RRF should match number of pre-fetches: "
+            f"got {len(weights)}, expected {len(node.prefetch)}"
+        )
+
+
+def parse_query_request(
+    body: dict[str, Any], config: CollectionConfig
+) -> tuple[qm.Plan, Rendering]:
+    node = parse_node(body, config)
+    offset = parse_limit(body.get("offset"), 0, "offset")
+    if isinstance(node.query, qm.Sample) and not node.prefetch:
+        offset = 0  # Qdrant ignores the offset of a random sample: its output is not stable
+    return qm.Plan(node, offset), parse_rendering(body)
+
+
+def parse_groups_request(
+    body: dict[str, Any], config: CollectionConfig
+) -> tuple[qm.Plan, Rendering, WithLookup | None]:
+    group_by = body.get("group_by")
+    if not isinstance(group_by, str) or not group_by:
+        raise shape_error("missing field `group_by`")
+    node = parse_node(body, config)
+    groups = qm.GroupSpec(
+        group_by,
+        positive_int(body.get("group_size"), 3, "group_size"),
+        positive_int(body.get("limit"), 10, "limit"),
+    )
+    rendering = parse_rendering(body)
+    return qm.Plan(node, 0, groups), rendering, parse_with_lookup(body.get("with_lookup"))

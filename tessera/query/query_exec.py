@@ -1,0 +1,328 @@
+"""Executing a parsed query tree over a segment holder (the caller holds the read lock).
+
+The semantics are Qdrant's, as qdrant-client's local mode reproduces them:
+
+- a node with prefetches runs them first, each under the filters of every node above it
+  plus its own; its query then merges their results: fusion (rrf / dbsf) and formulas
+  rescore the union of the prefetched points, any other query runs over that union only;
+- a node without prefetches queries the whole collection (under its filters);
+- the ids a node uses as query inputs (in the searched collection) are excluded from that
+  node's results and from everything below it;
+- `limit + offset` best points are kept, `score_threshold` cuts the ordered results at the
+  first point that fails it (for vector queries) or keeps scores >= it (fusion, formula),
+  then `offset` points are skipped.
+
+Results are `Hit`s: a score, the point (segment, offset) and, for order_by, the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tessera.collection.config import CollectionConfig
+from tessera.errors import BadRequest
+from tessera.ids import PointId
+from tessera.query import filter_model as fm
+from tessera.query import fusion
+from tessera.query import query_model as qm
+from tessera.query.filter_eval import evaluate
+from tessera.query.formula_eval import evaluate as evaluate_formula
+from tessera.query.query_mmr import mmr
+from tessera.query.query_score import score_vector_query
+from tessera.query.query_vectors import Space, check_value, space_of, stored_vector
+from tessera.query.scoring import threshold_prefix, top_k
+from tessera.segment.payload_path import extract_values
+from tessera.shard import read
+from tessera.shard.holder import SegmentHolder
+from tessera.shard.read import PointRef
+from tessera.shard.search import VectorQuery, search
+
+# Vectors of points in other collections (`lookup_from`), fetched before the read lock:
+# (collection, vector name, point id) -> vector.
+ExternalVectors = dict[tuple[str, str, PointId], Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    ref: PointRef
+    order_value: Any = None
+
+
+@dataclass
+class Context:
+    holder: SegmentHolder
+    config: CollectionConfig
+    collection: str
+    external: ExternalVectors
+
+
+def execute(ctx: Context, plan: qm.Plan) -> list[Hit]:
+    root = plan.root
+    return _run(ctx, root, (), root.limit, plan.offset)
+
+
+def group_points(ctx: Context, plan: qm.Plan) -> list[Hit]:
+    """The results a groups request groups, best first: the root's own limit, but every
+    prefetch limit raised to the collection size (as local mode does)."""
+    everything = max(ctx.holder.live_count(), 1)
+    root = plan.root
+    prefetch = tuple(_with_limits(p, everything) for p in root.prefetch)
+    return _run(ctx, replace(root, prefetch=prefetch), (), root.limit, 0)
+
+
+def _with_limits(node: qm.QueryNode, limit: int) -> qm.QueryNode:
+    return replace(node, limit=limit, prefetch=tuple(_with_limits(p, limit) for p in node.prefetch))
+
+
+# --------------------------------------------------------------------------- tree
+
+
+def _run(
+    ctx: Context,
+    node: qm.QueryNode,
+    inherited: tuple[fm.Filter, ...],
+    limit: int,
+    offset: int,
+) -> list[Hit]:
+    filters = inherited
+    if node.filter is not None:
+        filters = (*filters, node.filter)
+    excluded = _excluded_ids(ctx, node)
+    if excluded:
+        filters = (*filters, fm.Filter(must_not=(fm.HasId(frozenset(excluded)),)))
+    if not node.prefetch:
+        return _query_collection(ctx, node, filters, limit, offset)
+    sources = [_run(ctx, p, filters, p.limit, 0) for p in node.prefetch]
+    query = node.query
+    if isinstance(query, qm.Fusion):
+        return _fuse(query, sources, limit, offset, node.score_threshold)
+    if isinstance(query, qm.FormulaQuery):
+        return _formula(query, sources, limit, offset, node.score_threshold)
+    ids = {hit.ref.id for source in sources for hit in source}
+    if not ids:
+        return []
+    scope = (*filters, fm.Filter(must=(fm.HasId(frozenset(ids)),)))
+    return _query_collection(ctx, node, scope, limit, offset)
+
+
+def _excluded_ids(ctx: Context, node: qm.QueryNode) -> list[PointId]:
+    lookup = node.lookup_from
+    if lookup is not None and lookup.collection != ctx.collection:
+        return []
+    return qm.referenced_ids(node.query)
+
+
+def _combined(filters: tuple[fm.Filter, ...]) -> fm.Filter | None:
+    if not filters:
+        return None
+    if len(filters) == 1:
+        return filters[0]
+    return fm.Filter(must=filters)
+
+
+def _query_collection(
+    ctx: Context,
+    node: qm.QueryNode,
+    filters: tuple[fm.Filter, ...],
+    limit: int,
+    offset: int,
+) -> list[Hit]:
+    query = node.query
+    filt = _combined(filters)
+    want = limit + offset
+    if query is None:
+        refs, _ = read.scroll_by_id(ctx.holder, filt, None, want)
+        return [Hit(1.0, ref) for ref in refs[offset:]]
+    if isinstance(query, qm.OrderBy):
+        rows = read.scroll_by_payload(
+            ctx.holder, filt, query.key, query.descending, query.start_from, want
+        )
+        return [Hit(1.0, ref, value) for ref, value in rows[offset:]]
+    if isinstance(query, qm.Sample):
+        return _sample(ctx.holder, filt, limit)
+    if isinstance(query, qm.Fusion | qm.FormulaQuery):
+        what = "Fusion" if isinstance(query, qm.Fusion) else "Formula"
+        raise BadRequest(f"Bad request: cannot apply {what} without prefetches")
+    space = space_of(ctx.config, node.using)
+    resolve = _resolver(ctx, node, space)
+    threshold = node.score_threshold
+    if isinstance(query, qm.Nearest) and query.mmr:
+        # MMR re-ranks the nearest candidates, then the offset applies to its picks.
+        plain = qm.Nearest(query.vector)
+        pool = query.mmr_candidates if query.mmr_candidates is not None else limit
+        hits = _vector_search(ctx, space, plain, resolve, filt, pool, 0, threshold)
+        picks = mmr(space, resolve(query.vector), [h.ref for h in hits], query.mmr_diversity, want)
+        return [hits[i] for i in picks][offset:]
+    if isinstance(query, qm.Nearest) and space.kind == "dense":
+        # The shard's search: exact here, and the ANN index where the planner prefers it.
+        found = search(
+            ctx.holder,
+            VectorQuery(space.name, "dense", resolve(query.vector)),
+            filt,
+            limit,
+            offset,
+            threshold,
+            exact=node.exact,
+            hnsw_ef=node.hnsw_ef,
+        )
+        return [Hit(hit.score, hit.ref) for hit in found]
+    return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold)
+
+
+# --------------------------------------------------------------------------- vector queries
+
+
+def _resolver(ctx: Context, node: qm.QueryNode, space: Space) -> Callable[[Any], Any]:
+    """Vector inputs -> vectors of `space`: point ids through their stored vector."""
+    lookup = node.lookup_from
+    name = node.using if lookup is None or lookup.vector is None else lookup.vector
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, qm.PointInput):
+            return value
+        if lookup is not None and lookup.collection != ctx.collection:
+            found = ctx.external[(lookup.collection, name, value.id)]
+        else:
+            found = stored_vector(ctx.holder, name, value.id)
+        return check_value(space, found)
+
+    return resolve
+
+
+def _vector_search(
+    ctx: Context,
+    space: Space,
+    query: qm.VectorQuery,
+    resolve: Callable[[Any], Any],
+    filt: fm.Filter | None,
+    limit: int,
+    offset: int,
+    threshold: float | None,
+) -> list[Hit]:
+    want = limit + offset
+    scorer = score_vector_query(ctx.holder, space, query, resolve)
+    rows: list[tuple[float, float, PointRef]] = []
+    for segment in ctx.holder.segments:
+        if not segment.size:
+            continue
+        mask = read.segment_mask(segment, filt) & segment.vector_mask(space.name)
+        candidates = np.flatnonzero(mask)
+        if not len(candidates):
+            continue
+        rank, reported, keep = scorer(segment, candidates)
+        if not keep.all():
+            candidates, rank, reported = candidates[keep], rank[keep], reported[keep]
+        for i in top_k(rank, want, True).tolist():
+            rows.append((float(rank[i]), float(reported[i]), PointRef(segment, int(candidates[i]))))
+    rows.sort(key=lambda r: -r[0])
+    rows = rows[:want]
+    cut = threshold_prefix(
+        np.asarray([r[1] for r in rows], dtype=np.float32), threshold, space.threshold_distance
+    )
+    return [Hit(reported, ref) for _, reported, ref in rows[:cut][offset:]]
+
+
+# --------------------------------------------------------------------------- other queries
+
+
+def _sample(holder: SegmentHolder, filt: fm.Filter | None, limit: int) -> list[Hit]:
+    pools: list[tuple[Any, npt.NDArray[np.int64]]] = []
+    for segment in holder.segments:
+        offsets = np.flatnonzero(read.segment_mask(segment, filt))
+        if len(offsets):
+            pools.append((segment, offsets))
+    total = sum(len(o) for _, o in pools)
+    if not total:
+        return []
+    picks = np.random.default_rng().choice(total, size=min(limit, total), replace=False)
+    starts = np.cumsum([0, *(len(o) for _, o in pools)])
+    hits = []
+    for pick in picks.tolist():
+        which = int(np.searchsorted(starts, pick, side="right")) - 1
+        segment, offsets = pools[which]
+        hits.append(Hit(1.0, PointRef(segment, int(offsets[pick - starts[which]]))))
+    return hits
+
+
+def _by_id(sources: list[list[Hit]]) -> dict[PointId, PointRef]:
+    refs: dict[PointId, PointRef] = {}
+    for source in sources:
+        for hit in source:
+            refs.setdefault(hit.ref.id, hit.ref)
+    return refs
+
+
+def _fuse(
+    query: qm.Fusion,
+    sources: list[list[Hit]],
+    limit: int,
+    offset: int,
+    threshold: float | None,
+) -> list[Hit]:
+    refs = _by_id(sources)
+    ranked = [([h.ref.id for h in s], [h.score for h in s]) for s in sources]
+    if query.method == "rrf":
+        ids, scores = fusion.rrf(ranked, limit=limit + offset, k=query.k, weights=query.weights)
+    else:
+        ids, scores = fusion.dbsf(ranked, limit=limit + offset)
+    hits = [
+        Hit(float(score), refs[_native_id(pid)])
+        for pid, score in zip(ids.tolist(), scores.tolist(), strict=True)
+    ]
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return hits[offset:]
+
+
+def _native_id(pid: Any) -> PointId:
+    return int(pid) if isinstance(pid, int | np.integer) else pid  # type: ignore[no-any-return]
+
+
+def _formula(
+    query: qm.FormulaQuery,
+    sources: list[list[Hit]],
+    limit: int,
+    offset: int,
+    threshold: float | None,
+) -> list[Hit]:
+    refs = list(_by_id(sources).values())
+    if not refs:
+        return []
+    position = {ref.id: i for i, ref in enumerate(refs)}
+    scores = []
+    for source in sources:
+        column = np.full(len(refs), np.nan)
+        for hit in source:
+            column[position[hit.ref.id]] = hit.score
+        scores.append(column)
+    payloads = [ref.segment.payload_at(ref.offset) for ref in refs]
+
+    def payload_values(path: str) -> list[Any]:
+        return [extract_values(p, path) for p in payloads]
+
+    segments = list({id(ref.segment): ref.segment for ref in refs}.values())
+    which = np.asarray([segments.index(ref.segment) for ref in refs], dtype=np.int64)
+    offsets = np.asarray([ref.offset for ref in refs], dtype=np.int64)
+
+    def condition_mask(condition: Any) -> npt.NDArray[np.bool_]:
+        index = next(i for i, c in enumerate(query.formula.conditions) if c is condition)
+        out = np.zeros(len(refs), dtype=np.bool_)
+        for number, segment in enumerate(segments):
+            selected = which == number
+            out[selected] = evaluate(query.conditions[index], segment)[offsets[selected]]
+        return out
+
+    values = evaluate_formula(
+        query.formula, scores, payload_values, condition_mask, num_candidates=len(refs)
+    )
+    order = np.argsort(-values.astype(np.float64), kind="stable")[: limit + offset]
+    hits = [Hit(float(values[i]), refs[i]) for i in order.tolist()]
+    if threshold is not None:
+        hits = [h for h in hits if h.score >= threshold]
+    return hits[offset:]

@@ -1,0 +1,101 @@
+"""Grouped results (`group_by`) and the distance matrix of a random sample.
+
+Groups follow local mode and Qdrant: results are walked best first; a point joins the
+group of every distinct value its `group_by` path holds (ints and strings only: a point
+with any other value, booleans and floats included, joins no group); a group keeps its
+first `group_size` hits; groups come in the order they were first seen, `limit` of them.
+
+The matrix samples `sample` points that have the vector (under the filter), sorts them by
+id and, for each, finds its `limit` nearest among the other sampled points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from tessera.ids import PointId, id_sort_key
+from tessera.query import filter_model as fm
+from tessera.query import query_model as qm
+from tessera.query.query_exec import Context, Hit, group_points
+from tessera.query.query_vectors import idf_weighted, pair_sims, space_of, stored_vector
+from tessera.query.scoring import to_reported
+from tessera.segment.payload_path import extract_values
+from tessera.shard import read
+from tessera.shard.read import PointRef
+
+GroupId = int | str
+Groups = list[tuple[GroupId, list[Hit]]]
+
+
+def group_ids(payload: dict[str, Any], path: str) -> list[GroupId]:
+    values = extract_values(payload, path)
+    if any(type(v) not in (int, str) for v in values):
+        return []
+    return list(dict.fromkeys(values))
+
+
+def build_groups(hits: list[Hit], spec: qm.GroupSpec) -> tuple[Groups, bool]:
+    """(groups, complete): complete when more hits could not change the answer."""
+    groups: dict[GroupId, list[Hit]] = {}
+    for hit in hits:
+        for gid in group_ids(hit.ref.segment.payload_at(hit.ref.offset), spec.group_by):
+            members = groups.setdefault(gid, [])
+            if len(members) < spec.group_size:
+                members.append(hit)
+    chosen = list(groups.items())[: spec.limit]
+    complete = len(chosen) == spec.limit and all(len(m) == spec.group_size for _, m in chosen)
+    return chosen, complete
+
+
+def execute_groups(ctx: Context, plan: qm.Plan) -> Groups:
+    spec = plan.groups
+    assert spec is not None
+    everything = max(ctx.holder.live_count(), 1)
+    # The results for a smaller root limit are a prefix of those for a bigger one, so fetch
+    # a few more than the groups need and grow until they are complete or exhausted.
+    limit = min(everything, max(64, spec.limit * spec.group_size * 4))
+    while True:
+        hits = group_points(ctx, replace(plan, root=replace(plan.root, limit=limit)))
+        groups, complete = build_groups(hits, spec)
+        if complete or len(hits) < limit or limit >= everything:
+            return groups
+        limit = min(everything, limit * 4)
+
+
+# --------------------------------------------------------------------------- matrix
+
+
+def _sample(ctx: Context, using: str, filt: fm.Filter | None, size: int) -> list[PointRef]:
+    pools: list[PointRef] = []
+    for segment in ctx.holder.segments:
+        mask = read.segment_mask(segment, filt) & segment.vector_mask(using)
+        pools.extend(PointRef(segment, int(o)) for o in np.flatnonzero(mask).tolist())
+    if len(pools) > size:
+        picks = np.random.default_rng().choice(len(pools), size=size, replace=False)
+        pools = [pools[i] for i in picks.tolist()]
+    return sorted(pools, key=lambda ref: id_sort_key(ref.id))
+
+
+def distance_matrix(
+    ctx: Context, using: str, filt: fm.Filter | None, sample: int, limit: int
+) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+    """(sampled ids sorted, per sampled point its nearest (column, score) among the others)."""
+    space = space_of(ctx.config, using)
+    refs = _sample(ctx, using, filt, sample)
+    if len(refs) < 2:
+        return [], []
+    ids = [ref.id for ref in refs]
+    vectors = [stored_vector(ctx.holder, using, pid) for pid in ids]
+    queries = [idf_weighted(ctx.holder, space, v) for v in vectors]
+    sims, keep = pair_sims(space, vectors, queries)
+    np.fill_diagonal(keep, False)
+    reported = sims if space.kind == "sparse" else to_reported(space.distance, sims)
+    rows = []
+    for i in range(len(refs)):
+        cols = np.flatnonzero(keep[i])
+        order = cols[np.argsort(-sims[i, cols], kind="stable")][:limit]
+        rows.append([(int(j), float(reported[i, j])) for j in order.tolist()])
+    return ids, rows

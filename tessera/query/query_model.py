@@ -1,0 +1,167 @@
+"""A parsed Query API request: a tree of nodes, each with its query and its prefetches.
+
+`api/query_parse.py` builds these from Qdrant's JSON (and `api/query_legacy.py` from the
+older search / recommend / discover bodies); `query_exec.execute` runs them over a segment
+holder. Everything here is validated already: raw vectors have the right kind and size for
+the node's `using` vector, filters and formulas are parsed.
+
+A vector input is either a value (`VectorValue`) or a `PointInput`, a point whose stored
+vector stands in for it, looked up in the searched collection or in `lookup_from`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tessera.ids import PointId
+from tessera.query.filter_model import Filter
+from tessera.query.formula import Formula
+
+# A dense vector (d,) float32 array, a multivector (m, d) array, or a sparse vector as
+# (indices int array, values float32 array).
+VectorValue = Any
+
+
+@dataclass(frozen=True)
+class PointInput:
+    """The vector of an existing point used as a query input."""
+
+    id: PointId
+
+
+VectorInput = PointInput | VectorValue
+
+
+@dataclass(frozen=True)
+class ContextPair:
+    positive: VectorInput
+    negative: VectorInput
+
+
+@dataclass(frozen=True)
+class Nearest:
+    vector: VectorInput
+    mmr_diversity: float | None = None
+    mmr_candidates: int | None = None
+    mmr: bool = False
+
+
+@dataclass(frozen=True)
+class Recommend:
+    positive: tuple[VectorInput, ...]
+    negative: tuple[VectorInput, ...]
+    strategy: Literal["average_vector", "best_score", "sum_scores"] = "average_vector"
+
+
+@dataclass(frozen=True)
+class Discover:
+    target: VectorInput
+    pairs: tuple[ContextPair, ...]
+
+
+@dataclass(frozen=True)
+class Context:
+    pairs: tuple[ContextPair, ...]
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    example: VectorInput
+    score: float
+
+
+@dataclass(frozen=True)
+class RelevanceFeedback:
+    target: VectorInput
+    feedback: tuple[FeedbackItem, ...]
+    a: float
+    b: float
+    c: float
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    key: str
+    descending: bool = False
+    start_from: float | None = None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    method: Literal["rrf", "dbsf"]
+    k: int | None = None
+    weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FormulaQuery:
+    formula: Formula
+    # The parsed filter of each `ConditionVar` of the formula, by index.
+    conditions: tuple[Filter, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    pass
+
+
+VectorQuery = Nearest | Recommend | Discover | Context | RelevanceFeedback
+Query = VectorQuery | OrderBy | Fusion | FormulaQuery | Sample
+
+
+@dataclass(frozen=True)
+class LookupFrom:
+    collection: str
+    vector: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryNode:
+    """The root request or one prefetch."""
+
+    query: Query | None = None
+    prefetch: tuple[QueryNode, ...] = ()
+    using: str = ""
+    filter: Filter | None = None
+    score_threshold: float | None = None
+    limit: int = 10
+    lookup_from: LookupFrom | None = None
+    exact: bool = False
+    hnsw_ef: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    group_by: str
+    group_size: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One request to execute: the tree, the root's offset and, for groups, the grouping."""
+
+    root: QueryNode
+    offset: int = 0
+    groups: GroupSpec | None = None
+
+
+def vector_inputs(query: Query | None) -> list[VectorInput]:
+    """Every vector input of a query, in order."""
+    match query:
+        case Nearest(vector=v):
+            return [v]
+        case Recommend(positive=pos, negative=neg):
+            return [*pos, *neg]
+        case Discover(target=t, pairs=pairs):
+            return [t, *(x for p in pairs for x in (p.positive, p.negative))]
+        case Context(pairs=pairs):
+            return [x for p in pairs for x in (p.positive, p.negative)]
+        case RelevanceFeedback(target=t, feedback=items):
+            return [t, *(i.example for i in items)]
+    return []
+
+
+def referenced_ids(query: Query | None) -> list[PointId]:
+    return [v.id for v in vector_inputs(query) if isinstance(v, PointInput)]

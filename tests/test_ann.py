@@ -1,0 +1,144 @@
+"""HNSW segments against exact search: recall per distance, under filters, with quantization,
+through optimizer rebuilds (indexing, extension, vacuum) and a restart. In-process engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tessera.engine import Engine
+
+N, DIM = 4000, 24
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path / "storage")
+    yield eng
+    eng.close()
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray[Any, Any], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((20, DIM))
+    labels = rng.integers(0, 20, N)
+    vectors = (centers[labels] + 0.3 * rng.standard_normal((N, DIM))).astype(np.float32)
+    payloads = [{"tag": f"t{i % 10}", "rare": i % 200 == 0, "x": float(i)} for i in range(N)]
+    return vectors, payloads
+
+
+def _create(engine: Engine, name: str, distance: str, **extra: Any) -> None:
+    body: dict[str, Any] = {
+        "vectors": {"size": DIM, "distance": distance},
+        # Index from ~100 points on, and walk the graph for anything above 50 candidates.
+        "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+        "hnsw_config": {"full_scan_threshold": 5, "m": 16, "ef_construct": 64},
+    }
+    body.update(extra)
+    engine.create_collection(name, body)
+
+
+def _load(engine: Engine, name: str, vectors: np.ndarray[Any, Any], payloads: list[Any]) -> None:
+    for start in range(0, N, 500):
+        ids = list(range(start, min(N, start + 500)))
+        engine.upsert_arrays(name, ids, vectors[ids], [payloads[i] for i in ids])
+    engine.create_field_index(name, "tag", "keyword")
+    engine.create_field_index(name, "rare", "bool")
+    engine.wait_optimized(name)
+
+
+def _recall(engine: Engine, name: str, queries: np.ndarray[Any, Any], filt: Any = None) -> float:
+    found = 0
+    total = 0
+    for q in queries:
+        exact = [pid for pid, _ in engine.search(name, q, 10, filter=filt, exact=True)]
+        approx = [pid for pid, _ in engine.search(name, q, 10, filter=filt, hnsw_ef=128)]
+        found += len(set(exact) & set(approx))
+        total += len(exact)
+    return found / max(total, 1)
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid", "Manhattan"])
+def test_graph_matches_exact_search(engine: Engine, distance: str) -> None:
+    vectors, payloads = _data()
+    _create(engine, "c", distance)
+    _load(engine, "c", vectors, payloads)
+    info = engine.info("c")
+    assert info["indexed_vectors_count"] == N
+    assert info["status"] == "green"
+    queries = vectors[:30] + 0.05
+    assert _recall(engine, "c", queries) >= 0.95
+    tag = {"must": [{"key": "tag", "match": {"value": "t3"}}]}
+    assert _recall(engine, "c", queries, tag) >= 0.95
+    rare = {"must": [{"key": "rare", "match": {"value": True}}]}
+    assert _recall(engine, "c", queries, rare) == 1.0  # under the threshold: exact
+    hits = engine.search("c", queries[0], 10, filter=tag)
+    assert all(payloads[int(pid)]["tag"] == "t3" for pid, _ in hits)  # type: ignore[call-overload]
+
+
+def test_scalar_quantization_rescores_to_exact_scores(engine: Engine) -> None:
+    vectors, payloads = _data(1)
+    _create(engine, "q", "Cosine", quantization_config={"scalar": {"type": "int8"}})
+    _load(engine, "q", vectors, payloads)
+    segment = engine.toc.get("q").shard.holder.segments[0]
+    assert segment.vector_indexes[""].quantized
+    queries = vectors[:20] + 0.05
+    assert _recall(engine, "q", queries) >= 0.9
+    exact = engine.search("q", queries[0], 5, exact=True)
+    approx = engine.search("q", queries[0], 5)
+    common = {pid for pid, _ in exact} & {pid for pid, _ in approx}
+    assert common
+    exact_scores = dict(exact)
+    for pid, score in approx:
+        if pid in common:
+            assert abs(score - exact_scores[pid]) < 1e-5  # rescored with the originals
+
+
+def test_updates_and_deletes_after_indexing_stay_correct(engine: Engine, tmp_path: Path) -> None:
+    vectors, payloads = _data(2)
+    _create(
+        engine,
+        "u",
+        "Euclid",
+        optimizers_config={
+            "indexing_threshold": 10,
+            "default_segment_number": 1,
+            "deleted_threshold": 0.1,
+            "vacuum_min_vector_number": 100,
+        },
+    )
+    _load(engine, "u", vectors, payloads)
+    collection = engine.toc.get("u")
+    # Delete a third of the points, and move some others far away.
+    collection.update(lambda holder: _delete_op(list(range(0, N, 3))))
+    moved = list(range(1, 300, 3))
+    far = np.full((len(moved), DIM), 100.0, dtype=np.float32)
+    engine.upsert_arrays("u", moved, far, [{"tag": "moved"}] * len(moved))
+    engine.wait_optimized("u")
+    info = engine.info("u")
+    assert info["points_count"] == N - len(range(0, N, 3))
+    holder = collection.shard.holder
+    assert all(s.live_count() == s.size for s in holder.segments if not s.appendable)  # vacuumed
+    hits = engine.search("u", far[0], 5)
+    assert {pid for pid, _ in hits} <= set(moved)
+    deleted = set(range(0, N, 3))
+    for q in vectors[:10]:
+        assert not deleted & {pid for pid, _ in engine.search("u", q, 20)}
+    engine.close()
+    reopened = Engine(tmp_path / "storage")
+    try:
+        assert reopened.info("u")["points_count"] == info["points_count"]
+        assert {pid for pid, _ in reopened.search("u", far[0], 5)} <= set(moved)
+    finally:
+        reopened.close()
+    engine.toc = Engine(tmp_path / "storage2").toc  # the fixture closes something valid
+
+
+def _delete_op(ids: list[int]) -> Any:
+    from tessera.shard import operations as ops
+
+    return ops.DeletePoints(ids)  # type: ignore[arg-type]
