@@ -21,6 +21,8 @@ from tessera.shard.read import select_ids
 
 Prepare = Callable[[SegmentHolder], ops.Record | None]
 
+UPDATE_MODES = ("upsert", "insert_only", "update_only")
+
 
 def _obj(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
@@ -69,14 +71,27 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
         raise BadRequest("Format error in JSON body: expected `points` or `batch`")
     columns = build_columns(config, vectors)
     update_filter = parse_filter(body.get("update_filter"))
+    mode = body.get("update_mode") or "upsert"
+    if mode not in UPDATE_MODES:
+        raise BadRequest(
+            f"Format error in JSON body: unknown variant `{mode}`, expected one of "
+            "`upsert`, `insert_only`, `update_only`"
+        )
     op = ops.UpsertPoints(ids=ids, vectors=columns, payloads=payloads)
-    if update_filter is None:
+    if update_filter is None and mode == "upsert":
         return lambda holder: op
 
     def prepare(holder: SegmentHolder) -> ops.Record | None:
-        # Conditional upsert: existing points are replaced only where the filter matches.
-        allowed = set(select_ids(holder, update_filter))
-        keep = [i for i, pid in enumerate(ids) if pid in allowed or not holder.contains(pid)]
+        # Existing points are replaced only where the mode and the filter allow it; new
+        # points are inserted unless the mode is update_only.
+        allowed = set(select_ids(holder, update_filter)) if update_filter is not None else None
+        keep = []
+        for i, pid in enumerate(ids):
+            if holder.contains(pid):
+                if mode != "insert_only" and (allowed is None or pid in allowed):
+                    keep.append(i)
+            elif mode != "update_only":
+                keep.append(i)
         if not keep:
             return None
         return _subset_upsert(op, keep)
