@@ -142,3 +142,37 @@ def _delete_op(ids: list[int]) -> Any:
     from tessera.shard import operations as ops
 
     return ops.DeletePoints(ids)  # type: ignore[arg-type]
+
+
+def test_multivector_first_stage_finds_the_exact_best(engine: Engine) -> None:
+    rng = np.random.default_rng(5)
+    engine.create_collection(
+        "m",
+        {
+            "vectors": {
+                "size": 16,
+                "distance": "Cosine",
+                "multivector_config": {"comparator": "max_sim"},
+            },
+            "optimizers_config": {"indexing_threshold": 1, "default_segment_number": 1},
+            "hnsw_config": {"full_scan_threshold": 1},
+        },
+    )
+    multis = [rng.standard_normal((int(rng.integers(1, 5)), 16)).tolist() for _ in range(1500)]
+    engine.upsert("m", {"points": [{"id": i, "vector": v} for i, v in enumerate(multis)]})
+    engine.wait_optimized("m")
+    collection = engine.toc.get("m")
+    with collection.shard.read() as holder:
+        assert any("" in s.vector_indexes for s in holder.segments)
+    from tessera.shard.search import VectorQuery, search
+
+    hits_found = 0
+    for i in range(20):
+        query = np.asarray(multis[i], dtype=np.float32) + 0.01
+        vq = VectorQuery("", "multi", query)
+        with collection.shard.read() as holder:
+            exact = [h.ref.id for h in search(holder, vq, None, 5, exact=True)]
+            approx = [h.ref.id for h in search(holder, vq, None, 5)]
+        hits_found += len(set(exact) & set(approx))
+        assert approx[0] == exact[0] == i
+    assert hits_found >= 0.9 * 100

@@ -147,7 +147,7 @@ def load_segment(
             storage.present = np.load(directory / names[1])
         elif isinstance(storage, ObjectStorage):
             with open(directory / names[0], "rb") as f:
-                storage.items = pickle.load(f)
+                storage.set_items(pickle.load(f))
     for component, names in files.items():
         if component.startswith("hnsw:"):
             name = component[5:]

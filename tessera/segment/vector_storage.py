@@ -91,6 +91,13 @@ class ObjectStorage:
         self.datatype = datatype
         self.items: list[Any] = items if items is not None else []
         self._packed: Any = None
+        # Multivector rows held, kept up to date on write: the optimizer sizes segments by it.
+        self.rows_total = sum(len(x) for x in self.items if x is not None) if kind == "multi" else 0
+
+    def set_items(self, items: list[Any]) -> None:
+        self.items = items
+        self._packed = None
+        self.rows_total = sum(len(x) for x in items if x is not None) if self.kind == "multi" else 0
 
     def ensure(self, size: int) -> None:
         if size > len(self.items):
@@ -99,12 +106,20 @@ class ObjectStorage:
     def write_items(self, offsets: IntArray, values: list[Any]) -> None:
         self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
         for off, val in zip(offsets.tolist(), values, strict=True):
+            if self.kind == "multi":
+                old = self.items[off]
+                self.rows_total += (0 if val is None else len(val)) - (
+                    0 if old is None else len(old)
+                )
             self.items[off] = val
         self._packed = None
 
     def clear(self, offsets: IntArray) -> None:
         self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
         for off in offsets.tolist():
+            old = self.items[off]
+            if self.kind == "multi" and old is not None:
+                self.rows_total -= len(old)
             self.items[off] = None
         self._packed = None
 

@@ -59,15 +59,19 @@ def _point_bytes(config: CollectionConfig) -> int:
 
 
 def vector_bytes(segment: Segment, config: CollectionConfig) -> int:
-    return segment.live_count() * _point_bytes(config)
+    multi = 0
+    for name, params in config.vectors.items():
+        storage = segment.storages.get(name)
+        if params.multivector and isinstance(storage, ObjectStorage):
+            multi += storage.rows_total * params.size * 4
+    return segment.live_count() * _point_bytes(config) + multi
 
 
 def _index_wanted(config: CollectionConfig, points_bytes: int) -> bool:
     threshold_kb = config.optimizer_config.get("indexing_threshold")
     if threshold_kb is None:
         threshold_kb = 10000
-    dense = [p for p in config.vectors.values() if not p.multivector]
-    if not threshold_kb or not dense:
+    if not threshold_kb or not config.vectors:
         return False
     return points_bytes >= threshold_kb * 1024
 
@@ -168,7 +172,7 @@ def build_segment(
                 assert isinstance(src_storage, ObjectStorage)
                 src_storage.ensure(src.size)
                 items.extend(src_storage.items[o] for o in offs.tolist())
-            storage.items = items
+            storage.set_items(items)
     for key, schema in index_schemas.items():
         new.create_field_index(key, schema)
     if build_index:
@@ -194,6 +198,17 @@ def build_segment(
             if view is not None and storage.matrix.dtype == np.float32:
                 storage.matrix = view
             new.dirty.add(f"hnsw:{name}")
+        for name, params in config.vectors.items():
+            multi = new.storages[name]
+            if params.multivector and isinstance(multi, ObjectStorage):
+                # A graph over every row of every multivector: the first stage of a
+                # multivector search, rescored with exact max_sim.
+                hnsw = config.hnsw_for(name)
+                rows, _ = multi.packed(n)
+                new.vector_indexes[name] = HnswIndex.build(
+                    as_float32(rows), params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
+                )
+                new.dirty.add(f"hnsw:{name}")
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new
 

@@ -143,6 +143,13 @@ def search(
         candidates = np.flatnonzero(mask)
         if not len(candidates):
             continue
+        multi_index = None if exact else segment.vector_indexes.get(query.using)
+        if (
+            query.kind == "multi"
+            and multi_index is not None
+            and _graph_pays_off(holder, query.using, mask, len(candidates) + 1)
+        ):
+            candidates = _multi_first_stage(segment, multi_index, query, mask, want, hnsw_ef)
         scores = score_candidates(segment, query, candidates, distance, idf)
         if query.kind == "sparse":
             # Qdrant only returns sparse results that share at least one index.
@@ -170,6 +177,35 @@ def _graph_pays_off(
     threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
     threshold_points = threshold_kb * 1024 // max(params.size * 4, 1)
     return int(np.count_nonzero(mask)) > threshold_points
+
+
+def _multi_first_stage(
+    segment: Segment,
+    index: Any,
+    query: VectorQuery,
+    mask: npt.NDArray[np.bool_],
+    want: int,
+    hnsw_ef: int | None,
+) -> npt.NDArray[np.int64]:
+    """Candidates for a multivector query: the points owning the nearest rows of each
+    query row in the graph over all rows; the caller rescores them with exact max_sim."""
+    storage = segment.storages[query.using]
+    assert isinstance(storage, ObjectStorage)
+    _, starts = storage.packed(segment.size)
+    counts = np.diff(starts)
+    row_mask = np.repeat(mask, counts)
+    row_owner = np.repeat(np.arange(segment.size, dtype=np.int64), counts)
+    k = max(4 * want, 32)
+    ef = max(hnsw_ef or 0, 2 * k)
+    found: list[npt.NDArray[np.int64]] = []
+    for row in np.asarray(query.value, dtype=np.float32):
+        q = row
+        if index.distance == "Cosine":
+            norm = float(np.linalg.norm(q))
+            q = q / norm if norm > 0 else q
+        _, rows = index.search(q, k, ef, row_mask)
+        found.append(row_owner[rows])
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 def _graph_search(
