@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.collection.config import CollectionConfig
+from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.segment import Segment
@@ -273,11 +274,14 @@ class Optimizer:
             with self.lock.write():
                 self._swap(plan.sources, taken, new)
             self.flush()
+            points = new.live_count()
+            del new, taken
+            release_free_memory(collect=True)
             log.info(
                 "optimizer: %s of %d segment(s) -> %d points",
                 plan.reason,
                 len(plan.sources),
-                new.live_count(),
+                points,
             )
         finally:
             self.running = False

@@ -30,6 +30,7 @@ import orjson
 from tessera.collection.config import CollectionConfig
 from tessera.errors import ServiceUnavailable
 from tessera.fsutil import write_durable
+from tessera.memory import release_free_memory
 from tessera.segment.persist import load_segment, take_snapshot, write_snapshot
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
@@ -170,6 +171,8 @@ class LocalShard:
             self._flushed_seq = seq
             self.wal.truncate_before(seq + 1)
             self._remove_unreferenced(entries)
+            del snapshots
+            release_free_memory()
 
     def _remove_unreferenced(self, entries: list[dict[str, Any]]) -> None:
         referenced = {e["id"]: {f for fs in e["files"].values() for f in fs} for e in entries}
