@@ -1,4 +1,4 @@
-"""Collection updates (PATCH), the optimizer's visible effects, and refusing writes on a full disk."""
+"""Collection updates (PATCH), the optimizer's visible effects, refusing writes on a full disk."""
 
 from __future__ import annotations
 

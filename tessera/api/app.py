@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from tessera import QDRANT_API_VERSION, __version__
 from tessera.api import collections as coll
+from tessera.api import facet as facet
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes
@@ -76,6 +77,7 @@ def _routes() -> list[Route]:
         Route(c + "/points/scroll", e(reads.scroll_points), methods=["POST"]),
         Route(c + "/points/count", e(reads.count_points), methods=["POST"]),
         Route(c + "/points/search", e(reads.search_points), methods=["POST"]),
+        Route(c + "/facet", e(facet.facet), methods=["POST"]),
         *query_routes.routes(c),
         Route(c + "/points/{point_id}", e(reads.get_point), methods=["GET"]),
     ]

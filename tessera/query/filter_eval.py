@@ -98,7 +98,7 @@ class _IndexNode(_Node):
     ) -> None:
         self.ctx, self.answer, self.kinds, self.cond = ctx, answer, kinds, cond
         self.fallback: BoolMask | None = None
-        if kinds:
+        if kinds and index.has_other_kinds(kinds):
             self.fallback = (index.other_kinds(ctx.n) & np.uint8(kinds)) != 0
             self.fallback &= ~answer
             if not self.fallback.any():
@@ -175,8 +175,8 @@ class _FilterNode(_Node):
         res = cand.copy()
         scan = self.ctx.scan
         fixed, preds = _split(self.must)
-        for node in fixed:
-            if not res.any():
+        for i, node in enumerate(fixed):
+            if i and not res.any():
                 return res
             res = node.mask(res)
         if preds and res.any():

@@ -148,6 +148,9 @@ class FieldIndex:
         self._count: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._multi: dict[int, tuple[int, ...]] = {}
         self._other: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
+        # How many offsets have each nonzero `_other` value, so that a query can tell
+        # without a pass over the points whether any could need a payload check.
+        self._other_hist = [0] * (K_ALL + 1)
         self._has: BoolMask = np.zeros(0, dtype=np.bool_)
         self._points = 0
 
@@ -188,7 +191,7 @@ class FieldIndex:
                     other |= kind_of(v)
                 else:
                     kept.append(converted)
-        self._other[offset] = other
+        self._set_other(offset, other)
         self._store(offset, kept)
         self._set_has(offset, bool(kept))
 
@@ -199,9 +202,16 @@ class FieldIndex:
         self._null[offset] = False
         self._count[offset] = 0
         self._multi.pop(offset, None)
-        self._other[offset] = 0
+        self._set_other(offset, 0)
         self._drop(offset)
         self._set_has(offset, False)
+
+    def _set_other(self, offset: int, other: int) -> None:
+        old = int(self._other[offset])
+        if old != other:
+            self._other_hist[old] -= 1
+            self._other_hist[other] += 1
+            self._other[offset] = other
 
     def _set_has(self, offset: int, has: bool) -> None:
         if bool(self._has[offset]) != has:
@@ -238,6 +248,10 @@ class FieldIndex:
 
     def other_kinds(self, n: int) -> npt.NDArray[np.uint8]:
         return _fit(self._other, n, 0)
+
+    def has_other_kinds(self, kinds: int) -> bool:
+        """Whether any offset holds a value of one of these kinds that the index leaves out."""
+        return any(count for value, count in enumerate(self._other_hist) if value & kinds)
 
     def values_count_mask(
         self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int

@@ -6,8 +6,11 @@ results are merged across segments here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import functools
+import itertools
+import weakref
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +25,9 @@ from tessera.shard.holder import SegmentHolder
 BoolArray = npt.NDArray[np.bool_]
 
 
-@dataclass(frozen=True)
-class PointRef:
+class PointRef(NamedTuple):
+    """A point by where it lives: its segment and offset there."""
+
     segment: Segment
     offset: int
 
@@ -32,12 +36,20 @@ class PointRef:
         return self.segment.ext_ids[self.offset]
 
 
+# PointRef((segment, offset)) without NamedTuple's Python-level __new__: pages of scroll
+# results build thousands of these.
+_new_ref: Callable[[tuple[Segment, int]], PointRef] = functools.partial(tuple.__new__, PointRef)  # type: ignore[assignment]
+
+
+def refs_in(segment: Segment, offsets: list[int]) -> list[PointRef]:
+    return list(map(_new_ref, zip(itertools.repeat(segment), offsets)))
+
+
 def segment_mask(segment: Segment, filt: Filter | None) -> BoolArray:
-    live = segment.live_mask()
+    """The segment's live points matching the filter, as a fresh mask the caller may change."""
     if filt is None:
-        return live
-    matched: BoolArray = evaluate(filt, segment) & live
-    return matched
+        return segment.live_mask()
+    return evaluate(filt, segment)  # already ANDed with the live mask
 
 
 def select_ids(holder: SegmentHolder, filt: Filter | None) -> list[PointId]:
@@ -66,7 +78,7 @@ def count(holder: SegmentHolder, filt: Filter | None, exact: bool) -> int:
         return holder.live_count()
     if not exact:
         return sum(estimate_cardinality(filt, s)[1] for s in holder.segments)
-    return sum(int(segment_mask(s, filt).sum()) for s in holder.segments)
+    return sum(int(np.count_nonzero(segment_mask(s, filt))) for s in holder.segments)
 
 
 def _at_or_after(segment: Segment, start: PointId) -> BoolArray:
@@ -77,8 +89,47 @@ def _at_or_after(segment: Segment, start: PointId) -> BoolArray:
     return after
 
 
-def _smallest(segment: Segment, offsets: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
-    """The k offsets with the smallest ids, in id order."""
+# Segment -> (offsets checked, whether ids increase with offsets over them). The id at an
+# offset never changes, so the answer for a prefix stays true and only new offsets are checked.
+_ID_ORDER: weakref.WeakKeyDictionary[Segment, tuple[int, bool]] = weakref.WeakKeyDictionary()
+
+
+def _id_ordered(segment: Segment) -> bool:
+    """Whether the segment's offsets are in id order (points written in id order: the usual
+    bulk load, and every segment the optimizer builds from such)."""
+    size = segment.size
+    checked, ordered = _ID_ORDER.get(segment, (0, True))
+    if checked >= size or not ordered:
+        return ordered
+    begin = max(checked - 1, 0)
+    k, h, lo = (a[begin:size] for a in (segment.key_kind, segment.key_hi, segment.key_lo))
+    same_kind, same_hi = k[1:] == k[:-1], h[1:] == h[:-1]
+    rising = (k[1:] > k[:-1]) | (same_kind & ((h[1:] > h[:-1]) | (same_hi & (lo[1:] > lo[:-1]))))
+    ordered = bool(rising.all())
+    _ID_ORDER[segment] = (size, ordered)
+    return ordered
+
+
+def _first_set(mask: BoolArray, k: int) -> npt.NDArray[np.int64]:
+    """The first k set positions of the mask, scanning only as far as it takes."""
+    found: list[npt.NDArray[np.int64]] = []
+    total, begin, step = 0, 0, 1 << 16
+    while begin < len(mask) and total < k:
+        hits = np.flatnonzero(mask[begin : begin + step]) + begin
+        found.append(hits)
+        total += len(hits)
+        begin += step
+        step *= 2
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate(found)[:k]
+
+
+def _smallest(segment: Segment, mask: BoolArray, k: int) -> npt.NDArray[np.int64]:
+    """The k offsets under the mask with the smallest ids, in id order."""
+    if _id_ordered(segment):
+        return _first_set(mask, k)
+    offsets = np.flatnonzero(mask)
     kinds = segment.key_kind[offsets]
     if not kinds.any():
         keys = segment.key_hi[offsets]
@@ -93,19 +144,42 @@ def _smallest(segment: Segment, offsets: npt.NDArray[np.int64], k: int) -> npt.N
 def scroll_by_id(
     holder: SegmentHolder, filt: Filter | None, start: PointId | None, limit: int
 ) -> tuple[list[PointRef], PointId | None]:
-    candidates: list[tuple[tuple[int, int, int], PointRef]] = []
+    """One page of the matching points in id order from `start`, and the next page's id."""
+    parts: list[tuple[Segment, npt.NDArray[np.int64]]] = []
     for segment in holder.segments:
         mask = segment_mask(segment, filt)
         if start is not None:
             mask &= _at_or_after(segment, start)
-        offsets = np.flatnonzero(mask)
-        for off in _smallest(segment, offsets, limit + 1).tolist():
-            key = (int(segment.key_kind[off]), int(segment.key_hi[off]), int(segment.key_lo[off]))
-            candidates.append((key, PointRef(segment, off)))
-    candidates.sort(key=lambda kv: kv[0])
-    page = [ref for _, ref in candidates[:limit]]
-    next_id = candidates[limit][1].id if len(candidates) > limit else None
-    return page, next_id
+        chosen = _smallest(segment, mask, limit + 1)
+        if len(chosen):
+            parts.append((segment, chosen))
+    if not parts:
+        return [], None
+    if len(parts) == 1:
+        segment, offsets = parts[0]
+        refs = refs_in(segment, offsets.tolist())
+    else:
+        refs = _merge_by_id(parts, limit + 1)
+    next_id = refs[limit].id if len(refs) > limit else None
+    return refs[:limit], next_id
+
+
+def _merge_by_id(parts: list[tuple[Segment, npt.NDArray[np.int64]]], k: int) -> list[PointRef]:
+    """The k smallest ids over several segments' id-ordered offsets."""
+    kinds = np.concatenate([s.key_kind[o] for s, o in parts])
+    his = np.concatenate([s.key_hi[o] for s, o in parts])
+    offsets = np.concatenate([o for _, o in parts])
+    which = np.repeat(np.arange(len(parts)), [len(o) for _, o in parts])
+    if kinds.any():
+        los = np.concatenate([s.key_lo[o] for s, o in parts])
+        order = np.lexsort((los, his, kinds))[:k]
+    else:
+        order = np.argsort(his, kind="stable")[:k]
+    segments = [s for s, _ in parts]
+    return [
+        _new_ref((segments[w], o))
+        for w, o in zip(which[order].tolist(), offsets[order].tolist(), strict=True)
+    ]
 
 
 ORDERABLE = ("integer", "float", "datetime")

@@ -1,0 +1,56 @@
+"""`POST /collections/{name}/facet`: counts of points per value of a payload key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera.api.collections import collection_of
+from tessera.api.envelope import expect_object, read_json
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.query.filter_parse import parse_filter
+from tessera.shard.facet import facet as facet_counts
+
+DEFAULT_LIMIT = 10
+
+
+def _limit(raw: Any) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadRequest(
+            f"Format error in JSON body: invalid type for `limit`: expected usize, got {raw!r}"
+        )
+    if raw < 0:
+        raise BadRequest(
+            f"Format error in JSON body: invalid value: integer `{raw}`, expected usize"
+        )
+    if raw < 1:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [limit: value {raw} invalid, must be 1 or larger]"
+        )
+    return raw
+
+
+async def facet(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    body = expect_object(await read_json(request))
+    key = body.get("key")
+    if key is None:
+        raise BadRequest("Format error in JSON body: missing field `key`")
+    if not isinstance(key, str):
+        raise BadRequest("Format error in JSON body: invalid type for `key`: expected a string")
+    limit = _limit(body.get("limit"))
+    exact = body.get("exact")
+    if exact is not None and not isinstance(exact, bool):
+        raise BadRequest("Format error in JSON body: invalid type for `exact`: expected a boolean")
+    filt = parse_filter(body.get("filter"))
+
+    def run() -> dict[str, Any]:
+        with collection.shard.read() as holder:
+            hits = facet_counts(holder, key, filt, limit, bool(exact))
+        return {"hits": [{"value": value, "count": count} for value, count in hits]}
+
+    return run
