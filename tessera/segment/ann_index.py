@@ -11,6 +11,8 @@ Dot, the Euclidean distance (faiss gives its square) and the Manhattan distance.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,26 @@ _METRIC = {
     "Euclid": faiss.METRIC_L2,
     "Manhattan": faiss.METRIC_L1,
 }
+
+
+_CHUNK = 8192
+_CPUS = os.cpu_count() or 1
+_last_write = 0.0  # monotonic time of the last update anywhere in the process
+
+
+def note_write() -> None:
+    """Called by the write path. While updates arrive, graph building uses one core so that
+    ingest keeps the others; when writes pause it takes every core again."""
+    global _last_write
+    _last_write = time.monotonic()
+
+
+def add_in_chunks(index: Any, data: FloatArray) -> None:
+    for start in range(0, len(data), _CHUNK):
+        busy = time.monotonic() - _last_write < 1.0
+        faiss.omp_set_num_threads(1 if busy else _CPUS)
+        index.add(data[start : start + _CHUNK])
+    faiss.omp_set_num_threads(_CPUS)
 
 
 def _lift(vectors: FloatArray, norm2: float) -> FloatArray:
@@ -82,8 +104,7 @@ class HnswIndex:
         else:
             index = faiss.IndexHNSWFlat(dim, max(m, 2), _METRIC[distance])
             index.hnsw.efConstruction = max(ef_construct, 4)
-        if len(data):
-            index.add(data)
+        add_in_chunks(index, data)
         return cls(index, distance, lift_norm2)
 
     def search(
@@ -122,8 +143,7 @@ class HnswIndex:
                 return None
             data = _lift(data, self.lift_norm2)
         index = faiss.clone_index(self.index)
-        if len(data):
-            index.add(data)
+        add_in_chunks(index, data)
         return HnswIndex(index, self.distance, self.lift_norm2)
 
     def vectors_view(self) -> FloatArray | None:

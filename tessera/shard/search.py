@@ -219,10 +219,13 @@ def _graph_search(
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
     ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
-    # A filter makes the graph sparser: widen the beam as the filter narrows.
-    selectivity = max(int(np.count_nonzero(mask)) / max(index.size, 1), 1e-3)
-    if selectivity < 0.5:
-        ef = int(min(ef / selectivity, ef * 8))
+    # faiss walks the unfiltered path and keeps the matches it meets: measured on 200k x 96,
+    # recall@10 holds at ef 128 down to ~3% selectivity (0.97) and collapses near 0.5%. So
+    # widen the beam only below 10%, by sqrt(0.1 / selectivity), at most 8x; the planner has
+    # sent the smallest candidate sets to the exact scan already.
+    selectivity = max(int(np.count_nonzero(mask)) / max(index.size, 1), 1e-4)
+    if selectivity < 0.1:
+        ef = int(ef * min(np.sqrt(0.1 / selectivity), 8.0))
     q = np.asarray(query.value, dtype=np.float32)
     if distance == "Cosine":
         norm = float(np.linalg.norm(q))

@@ -31,6 +31,7 @@ from tessera.collection.config import CollectionConfig
 from tessera.errors import ServiceUnavailable
 from tessera.fsutil import write_durable
 from tessera.memory import release_free_memory
+from tessera.segment.ann_index import note_write
 from tessera.segment.persist import load_segment, take_snapshot, write_snapshot
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
@@ -114,6 +115,7 @@ class LocalShard:
             self.wal.sync(seq)
         except OSError as exc:
             raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
+        note_write()
         self.optimizer.poke()
         return seq
 
