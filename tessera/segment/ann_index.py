@@ -12,6 +12,7 @@ Dot, the Euclidean distance (faiss gives its square) and the Manhattan distance.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ _METRIC = {
 }
 
 
+_search_thread = threading.local()
 _CHUNK = 8192
 _CPUS = os.cpu_count() or 1
 _last_write = 0.0  # monotonic time of the last update anywhere in the process
@@ -111,6 +113,11 @@ class HnswIndex:
         self, query: FloatArray, k: int, ef: int, mask: BoolArray
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """Best k offsets among `mask` (length >= index size) and their scores, best first."""
+        if not getattr(_search_thread, "single", False):
+            # One query per call: an OpenMP team per search only makes concurrent searches
+            # fight over the cores. The setting is per thread, so builds keep theirs.
+            faiss.omp_set_num_threads(1)
+            _search_thread.single = True
         n = self.size
         candidates = mask[:n]
         if candidates.all():

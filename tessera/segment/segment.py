@@ -89,6 +89,9 @@ class Segment:
         self.files_by_component: dict[str, list[str]] = {}
         # ANN indexes per dense vector name, attached by the optimizer (issue 5).
         self.vector_indexes: dict[str, Any] = {}
+        # Bumped by every change to liveness or vectors; keys the search masks cached below.
+        self.generation = 0
+        self._base_masks: dict[str, tuple[int, BoolArray, int]] = {}
 
     # ---- reading (FilterTarget protocol) -------------------------------------------
 
@@ -114,6 +117,23 @@ class Segment:
 
     def offset_of(self, pid: PointId) -> int | None:
         return self.id_map.get(pid)
+
+    def _changed(self, component: str) -> None:
+        self.dirty.add(component)
+        self.generation += 1
+
+    def base_mask(self, name: str) -> tuple[BoolArray, int]:
+        """Live points that have vector `name`, and how many: cached until the next change.
+        The mask is shared: callers must not modify it."""
+        cached = self._base_masks.get(name)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1], cached[2]
+        generation = self.generation
+        mask = self.live_mask() & self.vector_mask(name)
+        mask.flags.writeable = False
+        count = int(np.count_nonzero(mask))
+        self._base_masks[name] = (generation, mask, count)
+        return mask, count
 
     def vector_mask(self, name: str) -> BoolArray:
         storage = self.storages.get(name)
@@ -165,7 +185,7 @@ class Segment:
             self.payloads.extend([None] * len(new_ids))
             self.size += len(new_ids)
         self.versions[offsets] = seq
-        self.dirty.add("ids")
+        self._changed("ids")
         return offsets
 
     def _set_keys(self, start: int, ids: list[PointId]) -> None:
@@ -182,7 +202,7 @@ class Segment:
     def touch(self, offsets: IntArray, seq: int) -> None:
         self._ensure(self.size)
         self.versions[offsets] = seq
-        self.dirty.add("ids")
+        self._changed("ids")
 
     def write_dense(self, name: str, offsets: IntArray, values: npt.NDArray[np.float32]) -> None:
         storage = self.storages[name]
@@ -194,7 +214,7 @@ class Segment:
                 check_distance(params.distance), values, check_datatype(params.datatype)
             ),
         )
-        self.dirty.add(f"vec:{name}")
+        self._changed(f"vec:{name}")
 
     def write_objects(self, name: str, offsets: IntArray, values: list[Any]) -> None:
         storage = self.storages[name]
@@ -205,13 +225,13 @@ class Segment:
             datatype = check_datatype(params.datatype)
             values = [None if v is None else prepare_stored(distance, v, datatype) for v in values]
         storage.write_items(offsets, values)
-        self.dirty.add(f"vec:{name}")
+        self._changed(f"vec:{name}")
 
     def clear_vectors(self, name: str, offsets: IntArray) -> None:
         storage = self.storages.get(name)
         if storage is not None and len(offsets):
             storage.clear(offsets)
-            self.dirty.add(f"vec:{name}")
+            self._changed(f"vec:{name}")
 
     def set_payloads(self, offsets: IntArray, payloads: list[dict[str, Any] | None]) -> None:
         """Payload dicts are replaced, never mutated, so a flush snapshot can share them."""
@@ -219,7 +239,7 @@ class Segment:
             self.payloads[off] = payload or None
             for index in self.field_indexes.values():
                 index.add(off, payload or {})
-        self.dirty.add("payload")
+        self._changed("payload")
 
     def delete(self, offsets: IntArray, seq: int) -> None:
         if not len(offsets):
@@ -233,7 +253,7 @@ class Segment:
                 del self.id_map[pid]
             for index in self.field_indexes.values():
                 index.remove(off)
-        self.dirty.add("ids")
+        self._changed("ids")
 
     def copy_point_from(self, source: Segment, src_offset: int, seq: int) -> int:
         """Copy-on-write: bring a point from an immutable segment into this appendable one."""
@@ -247,12 +267,12 @@ class Segment:
                 target = self.storages[name]
                 assert isinstance(target, DenseStorage)
                 target.write(offsets, storage.matrix[src_offset : src_offset + 1])
-                self.dirty.add(f"vec:{name}")
+                self._changed(f"vec:{name}")
             else:
                 target_obj = self.storages[name]
                 assert isinstance(target_obj, ObjectStorage)
                 target_obj.write_items(offsets, [storage.items[src_offset]])
-                self.dirty.add(f"vec:{name}")
+                self._changed(f"vec:{name}")
         self.set_payloads(offsets, [source.payloads[src_offset]])
         return int(offsets[0])
 
@@ -268,9 +288,9 @@ class Segment:
                 index.add(off, payload)
         self.field_indexes[key] = index
         self.index_schemas[key] = schema_json
-        self.dirty.add("ids")
+        self._changed("ids")
 
     def drop_field_index(self, key: str) -> None:
         self.field_indexes.pop(key, None)
         self.index_schemas.pop(key, None)
-        self.dirty.add("ids")
+        self._changed("ids")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tessera.query.filter_eval import evaluate
 from tessera.query.filter_model import Filter
 from tessera.query.scoring import (
     check_datatype,
@@ -25,7 +26,7 @@ from tessera.query.scoring import (
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.read import PointRef, segment_mask
+from tessera.shard.read import PointRef
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -56,7 +57,12 @@ class ScoredRef:
 
 
 def candidate_mask(segment: Segment, using: str, filt: Filter | None) -> npt.NDArray[np.bool_]:
-    return segment_mask(segment, filt) & segment.vector_mask(using)
+    """Live points with the vector that match the filter (read-only when unfiltered)."""
+    base, _ = segment.base_mask(using)
+    if filt is None:
+        return base
+    matched: npt.NDArray[np.bool_] = evaluate(filt, segment) & base
+    return matched
 
 
 def score_candidates(
