@@ -48,6 +48,11 @@ def note_write() -> None:
     _last_write = time.monotonic()
 
 
+def idle_since(seconds: float) -> bool:
+    """No update anywhere in the process for `seconds`."""
+    return time.monotonic() - _last_write >= seconds
+
+
 def add_in_chunks(index: Any, data: FloatArray) -> None:
     for start in range(0, len(data), _CHUNK):
         busy = time.monotonic() - _last_write < 1.0

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from tessera.collection.config import CollectionConfig
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32
-from tessera.segment.ann_index import HnswIndex
+from tessera.segment.ann_index import HnswIndex, idle_since
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder
@@ -50,6 +50,9 @@ class Plan:
     # instead of rebuilding from scratch: each point is inserted into a graph once.
     base: Segment | None = None
 
+
+# Seconds without an update after which the appendable leftovers are indexed too.
+IDLE_SECONDS = 2.0
 
 # Qdrant picks a maximum segment size from the machine when none is configured.
 DEFAULT_MAX_SEGMENT_KB = 512 * 1024
@@ -97,15 +100,29 @@ def _pick_base(
     return max(fitting, key=lambda s: s.size, default=None)
 
 
-def plan_optimization(holder: SegmentHolder, config: CollectionConfig) -> Plan | None:
+def plan_optimization(
+    holder: SegmentHolder, config: CollectionConfig, idle: bool = False
+) -> Plan | None:
+    """`idle`: no update for a while. Then the points left in the appendable segment under
+    the indexing threshold (1000 or more, and 1% of the base or more) are added to an
+    indexed segment's graph too, so that searches walk one graph instead of also scanning
+    the leftovers."""
     opt = config.optimizer_config
     indexed = [s for s in holder.segments if s.vector_indexes and not s.appendable]
     for segment in holder.segments:
-        if not segment.vector_indexes and _index_wanted(config, vector_bytes(segment, config)):
-            base = _pick_base(indexed, vector_bytes(segment, config), config)
-            if base is not None:
+        if segment.vector_indexes:
+            continue
+        size = vector_bytes(segment, config)
+        wanted = _index_wanted(config, size)
+        leftovers = idle and _index_wanted(config, 1 << 62) and segment.live_count() >= 1000
+        if wanted or leftovers:
+            base = _pick_base(indexed, size, config)
+            # Extending copies the base's graph and rewrites the segment at the next flush:
+            # for leftovers, only worth it when they are a noticeable share of the base.
+            if base is not None and (wanted or segment.live_count() * 100 >= base.size):
                 return Plan("indexing", [base, segment], True, base)
-            return Plan("indexing", [segment], True)
+            if wanted:
+                return Plan("indexing", [segment], True)
     deleted_threshold = float(opt.get("deleted_threshold") or 0.2)
     vacuum_min = int(opt.get("vacuum_min_vector_number") or 1000)
     for segment in holder.segments:
@@ -237,7 +254,8 @@ class Optimizer:
 
     def pending(self) -> bool:
         with self.lock.read():
-            return self.running or plan_optimization(self.holder, self.config) is not None
+            plan = plan_optimization(self.holder, self.config, idle_since(IDLE_SECONDS))
+            return self.running or plan is not None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -254,7 +272,7 @@ class Optimizer:
 
     def run_once(self) -> bool:
         with self.lock.write():
-            plan = plan_optimization(self.holder, self.config)
+            plan = plan_optimization(self.holder, self.config, idle_since(IDLE_SECONDS))
             if plan is None:
                 return False
             self.running = True
