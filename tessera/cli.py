@@ -1,8 +1,9 @@
-"""`tessera serve [--host H] [--port P] [--storage DIR] [--config FILE]`.
+"""`tessera serve [--host H] [--port P] [--grpc-port G] [--storage DIR] [--config FILE]`.
 
 Settings come from, in rising priority: defaults, the config file (JSON or a flat
 `key: value` YAML subset), environment variables (TESSERA_HOST, TESSERA_PORT,
-TESSERA_STORAGE), command-line flags.
+TESSERA_GRPC_PORT, TESSERA_STORAGE), command-line flags. REST listens on `port` (6333),
+gRPC on `grpc_port` (6334) of the same host; a gRPC port of 0 turns gRPC off.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Any
 
 import orjson
 
-DEFAULTS: dict[str, Any] = {"host": "0.0.0.0", "port": 6333, "storage": "./storage"}
+DEFAULTS: dict[str, Any] = {
+    "host": "0.0.0.0",
+    "port": 6333,
+    "grpc_port": 6334,
+    "storage": "./storage",
+}
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -36,9 +42,10 @@ def _read_config(path: str) -> dict[str, Any]:
 def settings(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="tessera")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the REST server")
+    serve = sub.add_parser("serve", help="run the REST and gRPC server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 6334, 0: no gRPC)")
     serve.add_argument("--storage")
     serve.add_argument("--config")
     args = parser.parse_args(argv)
@@ -54,6 +61,7 @@ def settings(argv: list[str] | None = None) -> dict[str, Any]:
         if value is not None:
             merged[key] = value
     merged["port"] = int(merged["port"])
+    merged["grpc_port"] = int(merged["grpc_port"])
     return merged
 
 
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     storage = Path(conf["storage"])
     storage.mkdir(parents=True, exist_ok=True)
-    app = build_app(storage)
+    app = build_app(storage, grpc_port=conf["grpc_port"], grpc_host=conf["host"])
     uvicorn.run(
         app,
         host=conf["host"],

@@ -112,6 +112,8 @@ class ServerProcess:
             self.host,
             "--port",
             str(self.port),
+            "--grpc-port",
+            "0",
             "--storage",
             str(self.storage),
         ]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -83,13 +84,23 @@ def _routes() -> list[Route]:
     ]
 
 
-def build_app(storage: Path) -> Starlette:
+def build_app(storage: Path, grpc_port: int = 0, grpc_host: str = "0.0.0.0") -> Starlette:
+    """The REST app; with a `grpc_port` its lifespan also serves Qdrant's gRPC API there,
+    over the same table of contents (started after it opens, stopped before it closes)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.toc = TableOfContents(storage)
+        grpc_server = None
         try:
+            if grpc_port:
+                from tessera.api.grpc_server import GrpcServer
+
+                grpc_server = GrpcServer(app.state.toc, grpc_host, grpc_port)
             yield
         finally:
+            if grpc_server is not None:
+                await run_in_threadpool(grpc_server.stop)
             app.state.toc.close()
 
     return Starlette(

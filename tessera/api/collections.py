@@ -35,8 +35,13 @@ async def create_collection(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     validate_collection_name(name)
     body = await read_json(request, required=False)
+    return prepare_create(toc_of(request), name, body)
+
+
+def prepare_create(toc: TableOfContents, name: str, body: Any) -> Callable[[], bool]:
+    """A create request (REST or gRPC) checked completely; the call creates the collection."""
+    validate_collection_name(name)
     config = parse_create_collection(body)
-    toc = toc_of(request)
 
     def run() -> bool:
         toc.create(name, config)
@@ -48,7 +53,10 @@ async def create_collection(request: Request) -> Callable[[], Any]:
 async def update_collection(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = await read_json(request, required=False)
+    return prepare_update(collection, body)
 
+
+def prepare_update(collection: Collection, body: Any) -> Callable[[], bool]:
     def run() -> bool:
         collection.update_config(body)
         return True
@@ -104,6 +112,12 @@ async def create_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
     body = expect_object(await read_json(request))
+    return prepare_create_index(collection, body, wait)
+
+
+def prepare_create_index(
+    collection: Collection, body: dict[str, Any], wait: bool
+) -> Callable[[], dict[str, Any]]:
     field = body.get("field_name")
     if not isinstance(field, str) or not field:
         raise BadRequest("Format error in JSON body: missing field `field_name`")
@@ -124,8 +138,12 @@ async def create_index(request: Request) -> Callable[[], Any]:
 async def delete_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    field = request.path_params["field_name"]
+    return prepare_delete_index(collection, request.path_params["field_name"], wait)
 
+
+def prepare_delete_index(
+    collection: Collection, field: str, wait: bool
+) -> Callable[[], dict[str, Any]]:
     def prepare(holder: SegmentHolder) -> ops.Record:
         return ops.DeleteFieldIndex(field)
 

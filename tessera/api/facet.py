@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
+from tessera.collection.collection import Collection
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.query.filter_parse import parse_filter
 from tessera.shard.facet import facet as facet_counts
@@ -36,7 +37,10 @@ def _limit(raw: Any) -> int:
 
 async def facet(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    body = expect_object(await read_json(request))
+    return prepare_facet(collection, expect_object(await read_json(request)))
+
+
+def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     key = body.get("key")
     if key is None:
         raise BadRequest("Format error in JSON body: missing field `key`")

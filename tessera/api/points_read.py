@@ -38,7 +38,10 @@ def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
 
 async def retrieve_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    body = expect_object(await read_json(request))
+    return prepare_retrieve(collection, expect_object(await read_json(request)))
+
+
+def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
@@ -77,6 +80,10 @@ async def get_point(request: Request) -> Callable[[], Any]:
 async def scroll_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
+    return prepare_scroll(collection, body)
+
+
+def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
     filt = parse_filter(body.get("filter"))
     limit = parse_limit(body.get("limit"), 10)
     start = parse_point_id(body["offset"]) if body.get("offset") is not None else None
@@ -134,6 +141,10 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
 async def count_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
+    return prepare_count(collection, body)
+
+
+def prepare_count(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
     filt = parse_filter(body.get("filter"))
     exact = body.get("exact", True)
     if not isinstance(exact, bool):
@@ -225,7 +236,12 @@ def run_search(
 
 async def search_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    body = expect_object(await read_json(request))
+    return prepare_search(collection, expect_object(await read_json(request)))
+
+
+def prepare_search(
+    collection: Collection, body: dict[str, Any]
+) -> Callable[[], list[dict[str, Any]]]:
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from tessera.api import points_parse as parse
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.collection.collection import Collection
 from tessera.errors import UnprocessableEntity
 
 
@@ -37,7 +38,12 @@ delete_vectors = _writer(parse.parse_delete_vectors)
 async def batch_update(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    body = expect_object(await read_json(request))
+    return prepare_batch(collection, expect_object(await read_json(request)), wait)
+
+
+def prepare_batch(
+    collection: Collection, body: dict[str, Any], wait: bool
+) -> Callable[[], list[dict[str, Any]]]:
     operations = body.get("operations")
     if not isinstance(operations, list):
         raise UnprocessableEntity("Format error in JSON body: missing field `operations`")

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from tessera.api.collections import collection_of
+from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.points_read import parse_limit, parse_named_vector
 from tessera.api.query_parse import (
@@ -31,11 +31,13 @@ from tessera.api.query_parse import (
     shape_error,
 )
 from tessera.api.query_routes import run_groups, run_plans
+from tessera.collection.collection import Collection
 from tessera.collection.config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
 from tessera.query.recommend import check_examples
+from tessera.storage.toc import TableOfContents
 
 Parser = Callable[[dict[str, Any], CollectionConfig], qm.QueryNode]
 
@@ -101,53 +103,54 @@ def _prepared(
     return qm.Plan(node, offset), parse_rendering(body)
 
 
-def _single(parse: Parser) -> Callable[[Request], Any]:
+def prepare_single(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
+) -> Callable[[], list[dict[str, Any]]]:
+    run = run_plans(toc, collection, [_prepared(body, collection.config, parse)])
+    return lambda: run()[0]
+
+
+def prepare_batch(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
+) -> Callable[[], list[list[dict[str, Any]]]]:
+    searches = body.get("searches")
+    if not isinstance(searches, list):
+        raise shape_error("missing field `searches`")
+    prepared = [_prepared(expect_object(s, "search"), collection.config, parse) for s in searches]
+    return run_plans(toc, collection, prepared)
+
+
+def prepare_groups(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
+) -> Callable[[], dict[str, Any]]:
+    group_by = body.get("group_by")
+    if not isinstance(group_by, str) or not group_by:
+        raise shape_error("missing field `group_by`")
+    if body.get("group_size") is None:
+        raise shape_error("missing field `group_size`")
+    node = parse(body, collection.config)
+    spec = qm.GroupSpec(
+        group_by,
+        positive_int(body.get("group_size"), 1, "group_size"),
+        positive_int(body.get("limit"), 10, "limit"),
+    )
+    return run_groups(
+        toc,
+        collection,
+        qm.Plan(node, 0, spec),
+        parse_rendering(body),
+        parse_with_lookup(body.get("with_lookup")),
+    )
+
+
+Prepare = Callable[[TableOfContents, Collection, dict[str, Any], Parser], Callable[[], Any]]
+
+
+def _route(prepare: Prepare, parse: Parser) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Callable[[], Any]:
         collection = collection_of(request)
         body = expect_object(await read_json(request))
-        run = run_plans(request, collection, [_prepared(body, collection.config, parse)])
-        return lambda: run()[0]
-
-    return handle
-
-
-def _batch(parse: Parser) -> Callable[[Request], Any]:
-    async def handle(request: Request) -> Callable[[], Any]:
-        collection = collection_of(request)
-        body = expect_object(await read_json(request))
-        searches = body.get("searches")
-        if not isinstance(searches, list):
-            raise shape_error("missing field `searches`")
-        prepared = [
-            _prepared(expect_object(s, "search"), collection.config, parse) for s in searches
-        ]
-        return run_plans(request, collection, prepared)
-
-    return handle
-
-
-def _groups(parse: Parser) -> Callable[[Request], Any]:
-    async def handle(request: Request) -> Callable[[], Any]:
-        collection = collection_of(request)
-        body = expect_object(await read_json(request))
-        group_by = body.get("group_by")
-        if not isinstance(group_by, str) or not group_by:
-            raise shape_error("missing field `group_by`")
-        if body.get("group_size") is None:
-            raise shape_error("missing field `group_size`")
-        node = parse(body, collection.config)
-        spec = qm.GroupSpec(
-            group_by,
-            positive_int(body.get("group_size"), 1, "group_size"),
-            positive_int(body.get("limit"), 10, "limit"),
-        )
-        return run_groups(
-            request,
-            collection,
-            qm.Plan(node, 0, spec),
-            parse_rendering(body),
-            parse_with_lookup(body.get("with_lookup")),
-        )
+        return prepare(toc_of(request), collection, body, parse)
 
     return handle
 
@@ -155,11 +158,19 @@ def _groups(parse: Parser) -> Callable[[Request], Any]:
 def routes(points: str) -> list[Route]:
     e = endpoint
     return [
-        Route(points + "/search/batch", e(_batch(search_node)), methods=["POST"]),
-        Route(points + "/search/groups", e(_groups(search_node)), methods=["POST"]),
-        Route(points + "/recommend", e(_single(recommend_node)), methods=["POST"]),
-        Route(points + "/recommend/batch", e(_batch(recommend_node)), methods=["POST"]),
-        Route(points + "/recommend/groups", e(_groups(recommend_node)), methods=["POST"]),
-        Route(points + "/discover", e(_single(discover_node)), methods=["POST"]),
-        Route(points + "/discover/batch", e(_batch(discover_node)), methods=["POST"]),
+        Route(points + "/search/batch", e(_route(prepare_batch, search_node)), methods=["POST"]),
+        Route(points + "/search/groups", e(_route(prepare_groups, search_node)), methods=["POST"]),
+        Route(points + "/recommend", e(_route(prepare_single, recommend_node)), methods=["POST"]),
+        Route(
+            points + "/recommend/batch", e(_route(prepare_batch, recommend_node)), methods=["POST"]
+        ),
+        Route(
+            points + "/recommend/groups",
+            e(_route(prepare_groups, recommend_node)),
+            methods=["POST"],
+        ),
+        Route(points + "/discover", e(_route(prepare_single, discover_node)), methods=["POST"]),
+        Route(
+            points + "/discover/batch", e(_route(prepare_batch, discover_node)), methods=["POST"]
+        ),
     ]

@@ -80,10 +80,9 @@ def render_hits(hits: list[Hit], rendering: Rendering, unnamed: bool) -> list[di
 
 
 def run_plans(
-    request: Request, collection: Collection, prepared: list[Prepared]
+    toc: TableOfContents, collection: Collection, prepared: list[Prepared]
 ) -> Callable[[], list[list[dict[str, Any]]]]:
     """The engine call answering several plans: one list of rendered points per plan."""
-    toc = toc_of(request)
     unnamed = collection.config.unnamed
 
     def run() -> list[list[dict[str, Any]]]:
@@ -96,13 +95,12 @@ def run_plans(
 
 
 def run_groups(
-    request: Request,
+    toc: TableOfContents,
     collection: Collection,
     plan: qm.Plan,
     rendering: Rendering,
     with_lookup: WithLookup | None,
 ) -> Callable[[], dict[str, Any]]:
-    toc = toc_of(request)
     unnamed = collection.config.unnamed
 
     def run() -> dict[str, Any]:
@@ -143,35 +141,58 @@ def _attach_lookups(
 async def query_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
-    prepared = parse_query_request(body, collection.config)
-    run = run_plans(request, collection, [prepared])
+    return prepare_query(toc_of(request), collection, body)
+
+
+def prepare_query(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any]
+) -> Callable[[], dict[str, Any]]:
+    run = run_plans(toc, collection, [parse_query_request(body, collection.config)])
     return lambda: {"points": run()[0]}
 
 
 async def query_batch(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request))
+    return prepare_query_batch(toc_of(request), collection, body)
+
+
+def prepare_query_batch(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any]
+) -> Callable[[], list[dict[str, Any]]]:
     searches = body.get("searches")
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
     prepared = [
         parse_query_request(expect_object(s, "search"), collection.config) for s in searches
     ]
-    run = run_plans(request, collection, prepared)
+    run = run_plans(toc, collection, prepared)
     return lambda: [{"points": points} for points in run()]
 
 
 async def query_groups(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request))
+    return prepare_query_groups(toc_of(request), collection, body)
+
+
+def prepare_query_groups(
+    toc: TableOfContents, collection: Collection, body: dict[str, Any]
+) -> Callable[[], dict[str, Any]]:
     plan, rendering, with_lookup = parse_groups_request(body, collection.config)
-    return run_groups(request, collection, plan, rendering, with_lookup)
+    return run_groups(toc, collection, plan, rendering, with_lookup)
 
 
 def _matrix(
     request: Request, body: dict[str, Any]
 ) -> Callable[[], tuple[list[Any], list[list[tuple[int, float]]]]]:
-    collection = collection_of(request)
+    return prepare_matrix(collection_of(request), body)
+
+
+def prepare_matrix(
+    collection: Collection, body: dict[str, Any]
+) -> Callable[[], tuple[list[Any], list[list[tuple[int, float]]]]]:
+    """The distance matrix over a sample: (point ids, per row its (column, score) pairs)."""
     filt = parse_filter(body.get("filter"))
     sample = positive_int(body.get("sample"), 10, "sample")
     if sample < 2:

@@ -105,10 +105,13 @@ def parse_vector_selector(raw: Any) -> VectorSelector:
 
 
 def render_vectors(ref: PointRef, selector: VectorSelector, unnamed: bool) -> Any:
+    """A bare list when the collection has only its unnamed dense vector; otherwise a map
+    by name ('' for the unnamed one), holding the vectors the point has."""
     if not selector.enabled:
         return None
     segment = ref.segment
-    if unnamed and selector.names is None:
+    only_unnamed = unnamed and len(segment.storages) == 1
+    if only_unnamed and selector.names is None:
         return segment.vector_at(ref.offset, "")
     names = selector.names if selector.names is not None else list(segment.storages)
     out: dict[str, Any] = {}
@@ -116,7 +119,7 @@ def render_vectors(ref: PointRef, selector: VectorSelector, unnamed: bool) -> An
         value = segment.vector_at(ref.offset, name)
         if value is not None:
             out[name] = value
-    if unnamed and "" in out and selector.names is not None and len(out) == 1:
+    if only_unnamed and "" in out and len(out) == 1:
         return out[""]
     return out
 

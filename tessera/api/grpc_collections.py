@@ -1,0 +1,125 @@
+"""The gRPC `Collections` service: list, info, exists, create, update, delete.
+
+Collection configs have dozens of fields and enums whose gRPC and REST spellings differ
+(`Float32` / `float32`, `OneBit` / `one_bit`, a `QuantizationConfig` oneof / an object with
+one key). These conversions, cold paths both, go through qdrant-client's own converters
+(`GrpcToRest`, `RestToGrpc`, which the client relies on for the same mapping) and the REST
+models; the REST body that comes out is parsed by the REST route's own code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from qdrant_client import grpc as pb
+from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
+from qdrant_client.http.models import models as rest
+
+from tessera.api import collections as coll
+from tessera.api.grpc_convert import opt, payload
+from tessera.api.grpc_render import build
+from tessera.api.grpc_server import rpc
+from tessera.errors import BadRequest
+from tessera.storage.toc import TableOfContents
+
+_CREATE_SCALARS = (
+    "shard_number",
+    "replication_factor",
+    "write_consistency_factor",
+    "on_disk_payload",
+)
+
+
+def jsonable(model: Any) -> Any:
+    """A REST model (or a dict of them) as the JSON a REST client would send."""
+    if isinstance(model, BaseModel):
+        return model.model_dump(mode="json", exclude_none=True)
+    if isinstance(model, dict):
+        return {key: jsonable(v) for key, v in model.items()}
+    return model
+
+
+def _convert(convert: Any, message: Any) -> Any:
+    try:
+        return jsonable(convert(message))
+    except (ValueError, ValidationError) as exc:  # an enum value or shape the REST API lacks
+        raise BadRequest(f"Wrong input: {exc}") from None
+
+
+def create_body(req: pb.CreateCollection) -> dict[str, Any]:
+    """`CreateCollection` as the body of `PUT /collections/{name}`."""
+    g = GrpcToRest
+    parts = {
+        "vectors": ("vectors_config", g.convert_vectors_config),
+        "sparse_vectors": ("sparse_vectors_config", g.convert_sparse_vector_config),
+        "hnsw_config": ("hnsw_config", g.convert_hnsw_config_diff),
+        "wal_config": ("wal_config", g.convert_wal_config_diff),
+        "optimizers_config": ("optimizers_config", g.convert_optimizers_config_diff),
+        "quantization_config": ("quantization_config", g.convert_quantization_config),
+        "strict_mode_config": ("strict_mode_config", g.convert_strict_mode_config),
+    }
+    body: dict[str, Any] = {}
+    for key, (field, convert) in parts.items():
+        if req.HasField(field):  # type: ignore[arg-type]
+            body[key] = _convert(convert, getattr(req, field))
+    for key in _CREATE_SCALARS:
+        if opt(req, key) is not None:
+            body[key] = getattr(req, key)
+    if req.metadata:
+        body["metadata"] = payload(req.metadata)
+    return body
+
+
+def update_body(req: pb.UpdateCollection) -> dict[str, Any]:
+    """`UpdateCollection` as the body of `PATCH /collections/{name}`."""
+    body: dict[str, Any] = _convert(GrpcToRest.convert_update_collection, req)
+    return body
+
+
+def info_message(info: dict[str, Any]) -> pb.CollectionInfo:
+    """REST `CollectionInfo` JSON -> the gRPC message, through the REST model."""
+    info_model = rest.CollectionInfo.model_validate(info)
+    message: pb.CollectionInfo = RestToGrpc.convert_collection_info(info_model)
+    return message
+
+
+class CollectionsService(pb.CollectionsServicer):
+    def __init__(self, toc: TableOfContents) -> None:
+        self.toc = toc
+
+    @rpc
+    def List(self, request: pb.ListCollectionsRequest) -> pb.ListCollectionsResponse:
+        return build(
+            pb.ListCollectionsResponse, collections=[{"name": n} for n in self.toc.names()]
+        )
+
+    @rpc
+    def Get(self, request: pb.GetCollectionInfoRequest) -> pb.GetCollectionInfoResponse:
+        info = coll.collection_info(self.toc.get(request.collection_name))
+        return pb.GetCollectionInfoResponse(result=info_message(info))
+
+    @rpc
+    def CollectionExists(self, request: pb.CollectionExistsRequest) -> pb.CollectionExistsResponse:
+        exists = request.collection_name in self.toc.collections
+        return pb.CollectionExistsResponse(result=pb.CollectionExists(exists=exists))
+
+    @rpc
+    def Create(self, request: pb.CreateCollection) -> pb.CollectionOperationResponse:
+        run = coll.prepare_create(self.toc, request.collection_name, create_body(request))
+        return pb.CollectionOperationResponse(result=run())
+
+    @rpc
+    def Update(self, request: pb.UpdateCollection) -> pb.CollectionOperationResponse:
+        collection = self.toc.get(request.collection_name)
+        run = coll.prepare_update(collection, update_body(request))
+        return pb.CollectionOperationResponse(result=run())
+
+    @rpc
+    def Delete(self, request: pb.DeleteCollection) -> pb.CollectionOperationResponse:
+        return pb.CollectionOperationResponse(result=self.toc.delete(request.collection_name))
+
+
+def convert_index_params(params: pb.PayloadIndexParams) -> Any:
+    """`PayloadIndexParams` as REST's `field_schema` params object."""
+    return _convert(GrpcToRest.convert_payload_schema_params, params)

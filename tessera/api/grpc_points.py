@@ -1,0 +1,265 @@
+"""The gRPC `Points` service: each RPC is the REST route of the same operation.
+
+Updates parse with `points_parse` (as `points_write` does) and run through
+`Collection.update`; reads call the prepare functions of `points_read`, `query_routes`,
+`query_legacy` and `facet`. Bodies come from `grpc_updates` and `grpc_query`, answers are
+rendered by `grpc_render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qdrant_client import grpc as pb
+
+from tessera.api import collections as coll
+from tessera.api import facet as facets
+from tessera.api import grpc_convert as cv
+from tessera.api import grpc_query as gq
+from tessera.api import grpc_render as out
+from tessera.api import grpc_updates as up
+from tessera.api import points_parse as parse
+from tessera.api import points_read as reads
+from tessera.api import points_write as writes
+from tessera.api import query_legacy as legacy
+from tessera.api import query_routes as queries
+from tessera.api.grpc_convert import drop_none, opt
+from tessera.api.grpc_render import build
+from tessera.api.grpc_server import rpc
+from tessera.collection.collection import Collection
+from tessera.collection.config import CollectionConfig
+from tessera.ids import render_point_id
+from tessera.storage.toc import TableOfContents
+
+Operation = pb.PointsOperationResponse
+
+
+class PointsService(pb.PointsServicer):
+    def __init__(self, toc: TableOfContents) -> None:
+        self.toc = toc
+
+    def _get(self, request: Any) -> Collection:
+        return self.toc.get(request.collection_name)
+
+    def _update(
+        self, request: Any, prepare: Callable[[CollectionConfig], parse.Prepare]
+    ) -> Operation:
+        collection = self._get(request)
+        prepared = prepare(collection.config)
+        result = collection.update(prepared, bool(request.wait)).to_json()
+        return build(Operation, result=out.update_result(result))
+
+    def _finish(self, request: Any, run: Callable[[], dict[str, Any]]) -> Operation:
+        return build(Operation, result=out.update_result(run()))
+
+    # ------------------------------------------------------------------- updates
+
+    @rpc
+    def Upsert(self, request: pb.UpsertPoints) -> Operation:
+        body = up.upsert(request)
+        return self._update(request, lambda config: parse.parse_upsert(config, body))
+
+    @rpc
+    def Delete(self, request: pb.DeletePoints) -> Operation:
+        body = cv.opt_selector(request, "points")
+        return self._update(request, lambda config: parse.parse_delete(body))
+
+    @rpc
+    def SetPayload(self, request: pb.SetPayloadPoints) -> Operation:
+        body = up.set_payload(request)
+        return self._update(request, lambda config: parse.parse_set_payload(body, False))
+
+    @rpc
+    def OverwritePayload(self, request: pb.SetPayloadPoints) -> Operation:
+        body = up.set_payload(request)
+        return self._update(request, lambda config: parse.parse_set_payload(body, True))
+
+    @rpc
+    def DeletePayload(self, request: pb.DeletePayloadPoints) -> Operation:
+        body = up.delete_payload(request)
+        return self._update(request, lambda config: parse.parse_delete_payload(body))
+
+    @rpc
+    def ClearPayload(self, request: pb.ClearPayloadPoints) -> Operation:
+        body = cv.opt_selector(request, "points")
+        return self._update(request, lambda config: parse.parse_clear_payload(body))
+
+    @rpc
+    def UpdateVectors(self, request: pb.UpdatePointVectors) -> Operation:
+        body = up.update_vectors(request)
+        return self._update(request, lambda config: parse.parse_update_vectors(config, body))
+
+    @rpc
+    def DeleteVectors(self, request: pb.DeletePointVectors) -> Operation:
+        body = up.delete_vectors(request)
+        return self._update(request, lambda config: parse.parse_delete_vectors(config, body))
+
+    @rpc
+    def UpdateBatch(self, request: pb.UpdateBatchPoints) -> pb.UpdateBatchResponse:
+        body = {"operations": [up.operation(op) for op in request.operations]}
+        results = writes.prepare_batch(self._get(request), body, bool(request.wait))()
+        return build(pb.UpdateBatchResponse, result=[out.update_result(r) for r in results])
+
+    @rpc
+    def CreateFieldIndex(self, request: pb.CreateFieldIndexCollection) -> Operation:
+        body = up.field_index(request)
+        run = coll.prepare_create_index(self._get(request), body, bool(request.wait))
+        return self._finish(request, run)
+
+    @rpc
+    def DeleteFieldIndex(self, request: pb.DeleteFieldIndexCollection) -> Operation:
+        collection = self._get(request)
+        run = coll.prepare_delete_index(collection, request.field_name, bool(request.wait))
+        return self._finish(request, run)
+
+    # ------------------------------------------------------------------- reads
+
+    @rpc
+    def Get(self, request: pb.GetPoints) -> pb.GetResponse:
+        body = drop_none(
+            {
+                "ids": cv.point_ids(request.ids),
+                "with_payload": cv.with_payload(request),
+                "with_vector": cv.with_vectors(request),
+            }
+        )
+        points = reads.prepare_retrieve(self._get(request), body)()
+        return build(pb.GetResponse, result=[out.record(p) for p in points])
+
+    @rpc
+    def Scroll(self, request: pb.ScrollPoints) -> pb.ScrollResponse:
+        body = drop_none(
+            {
+                "filter": cv.opt_filter(request),
+                "offset": cv.point_id(request.offset) if request.HasField("offset") else None,
+                "limit": opt(request, "limit"),
+                "with_payload": cv.with_payload(request),
+                "with_vector": cv.with_vectors(request),
+                "order_by": cv.order_by(request.order_by) if request.HasField("order_by") else None,
+            }
+        )
+        page = reads.prepare_scroll(self._get(request), body)()
+        after = page["next_page_offset"]
+        return build(
+            pb.ScrollResponse,
+            result=[out.record(p) for p in page["points"]],
+            next_page_offset=None if after is None else out.point_id(after),
+        )
+
+    @rpc
+    def Count(self, request: pb.CountPoints) -> pb.CountResponse:
+        body = drop_none({"filter": cv.opt_filter(request), "exact": opt(request, "exact")})
+        result = reads.prepare_count(self._get(request), body)()
+        return build(pb.CountResponse, result=result)
+
+    @rpc
+    def Facet(self, request: pb.FacetCounts) -> pb.FacetResponse:
+        body = drop_none(
+            {
+                "key": request.key,
+                "filter": cv.opt_filter(request),
+                "limit": opt(request, "limit"),
+                "exact": opt(request, "exact"),
+            }
+        )
+        hits = facets.prepare_facet(self._get(request), body)()["hits"]
+        rendered = [{"value": out.facet_value(h["value"]), "count": h["count"]} for h in hits]
+        return build(pb.FacetResponse, hits=rendered)
+
+    @rpc
+    def Query(self, request: pb.QueryPoints) -> pb.QueryResponse:
+        run = queries.prepare_query(self.toc, self._get(request), gq.query_points(request))
+        return build(pb.QueryResponse, result=[out.scored(p) for p in run()["points"]])
+
+    @rpc
+    def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
+        body = {"searches": [gq.query_points(q) for q in request.query_points]}
+        results = queries.prepare_query_batch(self.toc, self._get(request), body)()
+        return build(pb.QueryBatchResponse, result=out.batch([r["points"] for r in results]))
+
+    @rpc
+    def QueryGroups(self, request: pb.QueryPointGroups) -> pb.QueryGroupsResponse:
+        body = gq.query_groups(request)
+        result = queries.prepare_query_groups(self.toc, self._get(request), body)()
+        return build(pb.QueryGroupsResponse, result=out.groups(result))
+
+    @rpc
+    def Search(self, request: pb.SearchPoints) -> pb.SearchResponse:
+        points = reads.prepare_search(self._get(request), gq.search(request))()
+        return build(pb.SearchResponse, result=[out.scored(p) for p in points])
+
+    @rpc
+    def SearchBatch(self, request: pb.SearchBatchPoints) -> pb.SearchBatchResponse:
+        body = {"searches": [gq.search(s) for s in request.search_points]}
+        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.search_node)
+        return build(pb.SearchBatchResponse, result=out.batch(run()))
+
+    @rpc
+    def SearchGroups(self, request: pb.SearchPointGroups) -> pb.SearchGroupsResponse:
+        body = gq.search_groups(request)
+        run = legacy.prepare_groups(self.toc, self._get(request), body, legacy.search_node)
+        return build(pb.SearchGroupsResponse, result=out.groups(run()))
+
+    @rpc
+    def Recommend(self, request: pb.RecommendPoints) -> pb.RecommendResponse:
+        body = gq.recommend(request)
+        run = legacy.prepare_single(self.toc, self._get(request), body, legacy.recommend_node)
+        return build(pb.RecommendResponse, result=[out.scored(p) for p in run()])
+
+    @rpc
+    def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
+        body = {"searches": [gq.recommend(r) for r in request.recommend_points]}
+        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.recommend_node)
+        return build(pb.RecommendBatchResponse, result=out.batch(run()))
+
+    @rpc
+    def RecommendGroups(self, request: pb.RecommendPointGroups) -> pb.RecommendGroupsResponse:
+        body = gq.recommend_groups(request)
+        run = legacy.prepare_groups(self.toc, self._get(request), body, legacy.recommend_node)
+        return build(pb.RecommendGroupsResponse, result=out.groups(run()))
+
+    @rpc
+    def Discover(self, request: pb.DiscoverPoints) -> pb.DiscoverResponse:
+        body = gq.discover(request)
+        run = legacy.prepare_single(self.toc, self._get(request), body, legacy.discover_node)
+        return build(pb.DiscoverResponse, result=[out.scored(p) for p in run()])
+
+    @rpc
+    def DiscoverBatch(self, request: pb.DiscoverBatchPoints) -> pb.DiscoverBatchResponse:
+        body = {"searches": [gq.discover(d) for d in request.discover_points]}
+        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.discover_node)
+        return build(pb.DiscoverBatchResponse, result=out.batch(run()))
+
+    def _matrix(self, request: pb.SearchMatrixPoints) -> tuple[list[Any], list[Any]]:
+        body = drop_none(
+            {
+                "filter": cv.opt_filter(request),
+                "sample": opt(request, "sample"),
+                "limit": opt(request, "limit"),
+                "using": opt(request, "using"),
+            }
+        )
+        ids, rows = queries.prepare_matrix(self._get(request), body)()
+        return [out.point_id(render_point_id(pid)) for pid in ids], rows
+
+    @rpc
+    def SearchMatrixPairs(self, request: pb.SearchMatrixPoints) -> pb.SearchMatrixPairsResponse:
+        ids, rows = self._matrix(request)
+        pairs = [
+            {"a": ids[i], "b": ids[j], "score": score}
+            for i, row in enumerate(rows)
+            for j, score in row
+        ]
+        return build(pb.SearchMatrixPairsResponse, result={"pairs": pairs})
+
+    @rpc
+    def SearchMatrixOffsets(self, request: pb.SearchMatrixPoints) -> pb.SearchMatrixOffsetsResponse:
+        ids, rows = self._matrix(request)
+        result = {
+            "offsets_row": [i for i, row in enumerate(rows) for _ in row],
+            "offsets_col": [j for row in rows for j, _ in row],
+            "scores": [score for row in rows for _, score in row],
+            "ids": ids,
+        }
+        return build(pb.SearchMatrixOffsetsResponse, result=result)

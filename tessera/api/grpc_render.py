@@ -1,0 +1,148 @@
+"""REST results (the JSON values `render.py` and the handlers produce) -> gRPC messages.
+
+Points are built as nested dicts of constructor arguments, which protobuf turns into a
+message tree in one pass (much faster than building every `Value` and copying it into its
+parent). Vectors are answered in the deprecated `data` / `indices` / `vectors_count` fields
+of `VectorOutput`, as Qdrant's own server answers them, so that old and new clients alike
+read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from qdrant_client import grpc as pb
+
+M = TypeVar("M")
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_SCALARS: dict[type, str] = {str: "string_value", bool: "bool_value", float: "double_value"}
+_NULL: dict[str, Any] = {"null_value": 0}
+
+
+def build(cls: type[M], **fields: Any) -> M:
+    """A message from constructor arguments that may be nested dicts."""
+    return cls(**fields)
+
+
+def point_id(raw: int | str) -> dict[str, Any]:
+    return {"num": raw} if isinstance(raw, int) else {"uuid": raw}
+
+
+def value(v: Any) -> dict[str, Any]:
+    """A JSON value as the arguments of a `Value`."""
+    field = _SCALARS.get(type(v))
+    if field is not None:
+        return {field: v}
+    if type(v) is int:
+        if _I64_MIN <= v <= _I64_MAX:
+            return {"integer_value": v}
+        return {"double_value": float(v)}  # an u64 beyond i64, as Qdrant sends it
+    if v is None:
+        return _NULL
+    if isinstance(v, dict):
+        return {"struct_value": {"fields": payload(v)}}
+    if isinstance(v, list | tuple):
+        return {"list_value": {"values": [value(x) for x in v]}}
+    if isinstance(v, bool):
+        return {"bool_value": v}
+    if isinstance(v, int):
+        return {"integer_value": int(v)}
+    if isinstance(v, float):
+        return {"double_value": float(v)}
+    return {"string_value": str(v)}
+
+
+def payload(p: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    if not p:
+        return None
+    return {key: value(v) for key, v in p.items()}
+
+
+def vector_output(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):  # sparse
+        return {"data": raw["values"], "indices": {"data": raw["indices"]}}
+    if raw and isinstance(raw[0], list):  # multivector: rows flattened
+        return {"data": [x for row in raw for x in row], "vectors_count": len(raw)}
+    return {"data": raw}
+
+
+def vectors_output(raw: Any) -> dict[str, Any] | None:
+    """`VectorsOutput` for a point's `vector` as REST renders it: None, a list (the unnamed
+    vector) or {name: vector}."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        return {"vectors": {"vectors": {name: vector_output(v) for name, v in raw.items()}}}
+    return {"vector": vector_output(raw)}
+
+
+def order_value(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return {"int": raw}
+    return {"float": float(raw)}
+
+
+def scored(point: dict[str, Any]) -> dict[str, Any]:
+    """A REST `ScoredPoint` as the arguments of a gRPC `ScoredPoint`."""
+    return {
+        "id": point_id(point["id"]),
+        "payload": payload(point.get("payload")),
+        "score": point["score"],
+        "version": point.get("version", 0),
+        "vectors": vectors_output(point.get("vector")),
+        "order_value": order_value(point.get("order_value")),
+    }
+
+
+def record(point: dict[str, Any]) -> dict[str, Any]:
+    """A REST `Record` as the arguments of a gRPC `RetrievedPoint`."""
+    return {
+        "id": point_id(point["id"]),
+        "payload": payload(point.get("payload")),
+        "vectors": vectors_output(point.get("vector")),
+        "order_value": order_value(point.get("order_value")),
+    }
+
+
+def batch(results: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Lists of scored points as `BatchResult`s."""
+    return [{"result": [scored(p) for p in points]} for points in results]
+
+
+def group_id(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        return {"string_value": raw}
+    if raw >= 0:
+        return {"unsigned_value": raw}
+    return {"integer_value": raw}
+
+
+def groups(result: dict[str, Any]) -> dict[str, Any]:
+    """REST `{"groups": [...]}` as the arguments of a `GroupsResult`."""
+    out = []
+    for group in result["groups"]:
+        item: dict[str, Any] = {
+            "id": group_id(group["id"]),
+            "hits": [scored(p) for p in group["hits"]],
+        }
+        if group.get("lookup") is not None:
+            item["lookup"] = record(group["lookup"])
+        out.append(item)
+    return {"groups": out}
+
+
+def update_result(result: dict[str, Any]) -> dict[str, Any]:
+    completed = result["status"] == "completed"
+    status = pb.UpdateStatus.Completed if completed else pb.UpdateStatus.Acknowledged
+    return {"operation_id": result["operation_id"], "status": status}
+
+
+def facet_value(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, bool):
+        return {"bool_value": raw}
+    if isinstance(raw, int):
+        return {"integer_value": raw}
+    return {"string_value": str(raw)}

@@ -1,0 +1,121 @@
+"""Qdrant's gRPC API (port 6334): the `Qdrant`, `Collections` and `Points` services.
+
+grpcio's thread-pool server runs beside uvicorn, started and stopped by the app's lifespan
+over the same `TableOfContents`. Every RPC runs in a pool thread, so the engine never runs
+on the event loop (REST crosses into a worker thread per request the same way).
+
+An RPC is the REST route of the same operation behind another wire format: the request
+message becomes the JSON-shaped body that route parses (`grpc_convert`, `grpc_query`), the
+route's own prepare function validates it and returns the engine call, and the call's
+result is rendered into the response message (`grpc_render`) with `time` filled in.
+
+Errors map in one table, `STATUS_CODES`, as Qdrant maps its own: 400 and 422 become
+INVALID_ARGUMENT, 404 NOT_FOUND, 409 ALREADY_EXISTS, 503 UNAVAILABLE, anything else
+INTERNAL, each with the message REST sends in `status.error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from qdrant_client import grpc as pb
+
+from tessera import QDRANT_API_VERSION
+from tessera.errors import TesseraError
+from tessera.storage.toc import TableOfContents
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+    503: grpc.StatusCode.UNAVAILABLE,
+    500: grpc.StatusCode.INTERNAL,
+}
+
+WORKERS = 32
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # Qdrant's default `max_request_size_mb`
+STOP_GRACE_S = 5.0
+
+S = TypeVar("S")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def status_code(http_status: int) -> Any:
+    default = grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
+    return STATUS_CODES.get(http_status, default)
+
+
+def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
+    """Wrap a servicer method `(self, request) -> response`: fill the response's `time`,
+    answer a failure with its status code and message."""
+
+    @functools.wraps(method)
+    def handle(self: S, request: R, context: Any) -> T:
+        started = time.perf_counter()
+        try:
+            response = method(self, request)
+        except TesseraError as exc:
+            code, message = status_code(exc.status_code), exc.message
+        except Exception as exc:  # a bug: answer INTERNAL in Qdrant's wording, keep serving
+            log.exception("internal error in gRPC %s", method.__qualname__)
+            code, message = grpc.StatusCode.INTERNAL, f"Service internal error: {exc}"
+        else:
+            if "time" in response.DESCRIPTOR.fields_by_name:  # type: ignore[attr-defined]
+                setattr(response, "time", time.perf_counter() - started)  # noqa: B010
+            return response
+        context.abort(code, message)
+        raise AssertionError("unreachable: abort raises")
+
+    return handle
+
+
+class QdrantService(pb.QdrantServicer):
+    @rpc
+    def HealthCheck(self, request: pb.HealthCheckRequest) -> pb.HealthCheckReply:
+        return pb.HealthCheckReply(
+            title="tessera - vector search engine", version=QDRANT_API_VERSION
+        )
+
+
+class GrpcServer:
+    """The gRPC server of one Tessera process, listening from construction until `stop()`."""
+
+    def __init__(self, toc: TableOfContents, host: str, port: int, workers: int = WORKERS) -> None:
+        from tessera.api.grpc_collections import CollectionsService
+        from tessera.api.grpc_points import PointsService
+
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", -1),
+            ],
+        )
+        add: Any = pb  # the generated registration functions are untyped
+        add.add_QdrantServicer_to_server(QdrantService(), self._server)
+        add.add_CollectionsServicer_to_server(CollectionsService(toc), self._server)
+        add.add_PointsServicer_to_server(PointsService(toc), self._server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = self._server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise RuntimeError(f"cannot listen for gRPC on {address}: {exc}") from exc
+        if not bound:
+            raise RuntimeError(f"cannot listen for gRPC on {address}")
+        self._server.start()
+        log.info("gRPC listening on %s", address)
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Refuse new RPCs, let running ones finish (at most `grace` seconds)."""
+        self._server.stop(grace).wait()
