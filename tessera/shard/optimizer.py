@@ -53,6 +53,10 @@ class Plan:
 
 # Seconds without an update after which the appendable leftovers are indexed too.
 IDLE_SECONDS = 2.0
+# Updates within this many seconds mean a stream of writes: indexing waits (see below),
+# unless the unindexed backlog passes BACKLOG_FACTOR times the indexing threshold.
+WRITING_SECONDS = 0.5
+BACKLOG_FACTOR = 10
 
 # Qdrant picks a maximum segment size from the machine when none is configured.
 DEFAULT_MAX_SEGMENT_KB = 512 * 1024
@@ -101,7 +105,7 @@ def _pick_base(
 
 
 def plan_optimization(
-    holder: SegmentHolder, config: CollectionConfig, idle: bool = False
+    holder: SegmentHolder, config: CollectionConfig, idle: bool = False, writing: bool = False
 ) -> Plan | None:
     """`idle`: no update for a while. Then the points left in the appendable segment under
     the indexing threshold (1000 or more, and 1% of the base or more) are added to an
@@ -114,6 +118,11 @@ def plan_optimization(
             continue
         size = vector_bytes(segment, config)
         wanted = _index_wanted(config, size)
+        if wanted and writing and not _index_wanted(config, size // BACKLOG_FACTOR):
+            # Updates are streaming in: building now would take the cores they need. The
+            # appendable segment keeps them (searched exactly) until a pause, or until it
+            # holds BACKLOG_FACTOR times the threshold.
+            continue
         leftovers = idle and _index_wanted(config, 1 << 62) and segment.live_count() >= 1000
         if wanted or leftovers:
             base = _pick_base(indexed, size, config)
@@ -254,6 +263,7 @@ class Optimizer:
 
     def pending(self) -> bool:
         with self.lock.read():
+            # Work deferred while updates stream in is still pending work.
             plan = plan_optimization(self.holder, self.config, idle_since(IDLE_SECONDS))
             return self.running or plan is not None
 
@@ -272,7 +282,12 @@ class Optimizer:
 
     def run_once(self) -> bool:
         with self.lock.write():
-            plan = plan_optimization(self.holder, self.config, idle_since(IDLE_SECONDS))
+            plan = plan_optimization(
+                self.holder,
+                self.config,
+                idle=idle_since(IDLE_SECONDS),
+                writing=not idle_since(WRITING_SECONDS),
+            )
             if plan is None:
                 return False
             self.running = True
