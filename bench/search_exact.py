@@ -104,6 +104,8 @@ def main() -> None:
             with common.TesseraServer(venv=args.venv, url=args.url) as srv:
                 rest = RestEngine(srv.url, srv.pid)
                 load(rest, ds)
+                # Settled state, as Edge after optimize(): the background optimizer done.
+                rest.build(ds.n)
                 print("  Tessera loaded", flush=True)
                 res["tessera"] = measure(rest, ds, truth, args.queries, args.threads)
                 rest.close()

@@ -176,3 +176,26 @@ def test_multivector_first_stage_finds_the_exact_best(engine: Engine) -> None:
         hits_found += len(set(exact) & set(approx))
         assert approx[0] == exact[0] == i
     assert hits_found >= 0.9 * 100
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Euclid", "Manhattan"])
+def test_flat_scan_of_an_indexed_segment_is_exact(
+    engine: Engine, distance: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.shard import search as search_module
+
+    vectors, payloads = _data(7)
+    _create(engine, "f", distance)
+    _load(engine, "f", vectors, payloads)
+    queries = vectors[:10] + 0.05
+    tag = {"must": [{"key": "tag", "match": {"value": "t3"}}]}
+    numpy_path = [
+        engine.search("f", q, 10, filter=f, exact=True) for q in queries for f in (None, tag)
+    ]
+    monkeypatch.setattr(search_module, "FLAT_SCAN_MIN", 1)
+    faiss_path = [
+        engine.search("f", q, 10, filter=f, exact=True) for q in queries for f in (None, tag)
+    ]
+    for a, b in zip(numpy_path, faiss_path, strict=True):
+        assert [pid for pid, _ in a] == [pid for pid, _ in b]
+        assert np.allclose([s for _, s in a], [s for _, s in b], rtol=1e-4, atol=1e-4)

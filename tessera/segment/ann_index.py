@@ -114,10 +114,19 @@ class HnswIndex:
         add_in_chunks(index, data)
         return cls(index, distance, lift_norm2)
 
+    @property
+    def exact_capable(self) -> bool:
+        """Whether `search(..., flat=True)` scans the original vectors (exact scores)."""
+        return not self.quantized and self.lift_norm2 is None
+
     def search(
-        self, query: FloatArray, k: int, ef: int, mask: BoolArray
+        self, query: FloatArray, k: int, ef: int, mask: BoolArray, flat: bool = False
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-        """Best k offsets among `mask` (length >= index size) and their scores, best first."""
+        """Best k offsets among `mask` (length >= index size) and their scores, best first.
+
+        `flat`: an exhaustive scan of the stored vectors in C++ (GEMV and heap, no copy of
+        the candidates, GIL released) instead of the graph walk: the exact path for large
+        candidate sets of a segment that has a graph."""
         if not getattr(_search_thread, "single", False):
             # One query per call: an OpenMP team per search only makes concurrent searches
             # fight over the cores. The setting is per thread, so builds keep theirs.
@@ -125,17 +134,21 @@ class HnswIndex:
             _search_thread.single = True
         n = self.size
         candidates = mask[:n]
-        if candidates.all():
-            # Nothing to exclude: a plain graph walk, no selector test per visited node.
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))  # type: ignore[attr-defined]
-        else:
+        selector = None
+        if not candidates.all():  # else: no selector test per visited node
             bitmap = np.packbits(candidates, bitorder="little")
             selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+        target = faiss.downcast_index(self.index.storage) if flat else self.index
+        if flat:
+            params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        elif selector is None:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))  # type: ignore[attr-defined]
+        else:
             params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.lift_norm2 is not None:
             q = np.hstack([q, np.zeros((1, 1), dtype=np.float32)])
-        distances, labels = self.index.search(q, k, params=params)
+        distances, labels = target.search(q, k, params=params)
         labels = labels[0]
         found = labels >= 0
         scores = distances[0][found]

@@ -30,6 +30,10 @@ from tessera.shard.read import PointRef
 
 FloatArray = npt.NDArray[np.float32]
 
+# From this many candidates on, an exact scan of a segment with a graph runs in faiss over
+# its flat storage (no gather of the candidates); below it numpy's gather + GEMV is faster.
+FLAT_SCAN_MIN = 4096
+
 
 @dataclass(frozen=True)
 class VectorQuery:
@@ -129,9 +133,20 @@ def search(
         if want <= 0:
             break
         mask = candidate_mask(segment, query.using, filt)
-        index = None if exact or query.kind != "dense" else segment.vector_indexes.get(query.using)
-        if index is not None and _graph_pays_off(holder, query.using, mask, index.size):
-            hits = _graph_search(holder, index, query, mask, want, hnsw_ef, quantization)
+        index = segment.vector_indexes.get(query.using) if query.kind == "dense" else None
+        graph = (
+            index is not None
+            and not exact
+            and _graph_pays_off(holder, query.using, mask, index.size)
+        )
+        flat = (
+            not graph
+            and index is not None
+            and index.exact_capable
+            and int(np.count_nonzero(mask)) >= FLAT_SCAN_MIN
+        )
+        if index is not None and (graph or flat):
+            hits = _graph_search(holder, index, query, mask, want, hnsw_ef, quantization, flat)
             if index.quantized and quantization.rescore:
                 scores = score_candidates(segment, query, hits[1], distance)
                 best = top_k(scores, want, better_high)
@@ -226,6 +241,7 @@ def _graph_search(
     want: int,
     hnsw_ef: int | None,
     quantization: QuantizationParams,
+    flat: bool = False,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
     ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
@@ -244,7 +260,7 @@ def _graph_search(
     k = want
     if index.quantized and quantization.rescore:
         k = max(want, int(np.ceil(want * quantization.oversampling)))
-    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, k, ef, mask)
+    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, k, ef, mask, flat)
     return result
 
 
