@@ -200,11 +200,7 @@ class IntegerIndex(_OrderedMixin):
     def range_mask(
         self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
     ) -> BoolMask | None:
-        interval = int_bounds(gt, gte, lt, lte)
-        if interval is None:
-            return np.zeros(n, dtype=np.bool_)
-        lo, hi = interval
-        return owners_mask(self._postings.owners_in_range(lo, False, hi, False), n)
+        return _int_range_mask(self._postings, gt, gte, lt, lte, n)
 
     def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
         values, counts = self._counts(mask)
@@ -262,8 +258,15 @@ class DatetimeIndex(_OrderedMixin):
     def datetime_range_mask(
         self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
     ) -> BoolMask | None:
-        interval = int_bounds(gt, gte, lt, lte)
-        if interval is None:
-            return np.zeros(n, dtype=np.bool_)
-        lo, hi = interval
-        return owners_mask(self._postings.owners_in_range(lo, False, hi, False), n)
+        return _int_range_mask(self._postings, gt, gte, lt, lte, n)
+
+
+def _int_range_mask(
+    postings: Any, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
+) -> BoolMask:
+    """Owners of integer-keyed values (integers, datetimes in microseconds) in a range."""
+    interval = int_bounds(gt, gte, lt, lte)
+    if interval is None:
+        return np.zeros(n, dtype=np.bool_)
+    lo, hi = interval
+    return owners_mask(postings.owners_in_range(lo, False, hi, False), n)
