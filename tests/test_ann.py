@@ -199,3 +199,27 @@ def test_flat_scan_of_an_indexed_segment_is_exact(
     for a, b in zip(numpy_path, faiss_path, strict=True):
         assert [pid for pid, _ in a] == [pid for pid, _ in b]
         assert np.allclose([s for _, s in a], [s for _, s in b], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("datatype", ["float16", "uint8"])
+def test_graph_over_compact_datatypes_agrees_with_exact(engine: Engine, datatype: str) -> None:
+    vectors, payloads = _data(9)
+    if datatype == "uint8":
+        vectors = np.clip((vectors + 3) * 40, 0, 255).astype(np.float32)
+    engine.create_collection(
+        "d",
+        {
+            "vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype},
+            "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+            "hnsw_config": {"full_scan_threshold": 5, "m": 16, "ef_construct": 64},
+        },
+    )
+    _load(engine, "d", vectors, payloads)
+    assert engine.info("d")["indexed_vectors_count"] == N
+    queries = vectors[:20] + 0.5
+    assert _recall(engine, "d", queries) >= 0.95
+    for q in queries[:5]:
+        exact = dict(engine.search("d", q, 5, exact=True))
+        for pid, score in engine.search("d", q, 5):
+            if pid in exact:
+                assert abs(score - exact[pid]) < 1e-2

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tessera.collection.config import CollectionConfig
 from tessera.memory import release_free_memory
-from tessera.query.scoring import as_float32
+from tessera.query.scoring import as_float32, normalize_rows
 from tessera.segment.ann_index import HnswIndex, idle_since
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
@@ -208,6 +208,9 @@ def build_segment(
             if params.multivector or not isinstance(storage, DenseStorage):
                 continue
             vectors = as_float32(storage.matrix[:n])
+            if params.distance == "Cosine" and params.datatype == "uint8":
+                # Bytes are stored as given; the graph needs unit vectors to rank by cosine.
+                vectors = normalize_rows(vectors)
             index = None
             if base is not None and name in base.vector_indexes:
                 index = base.vector_indexes[name].extended(vectors[base.size :])

@@ -20,6 +20,7 @@ from tessera.query.scoring import (
     check_distance,
     higher_is_better,
     passes_threshold,
+    prepare_query,
     score_dense,
     top_k,
 )
@@ -143,6 +144,7 @@ def search(
             not graph
             and index is not None
             and index.exact_capable
+            and holder.config.vectors[query.using].datatype == "float32"
             and int(np.count_nonzero(mask)) >= FLAT_SCAN_MIN
         )
         if index is not None and (graph or flat):
@@ -252,7 +254,10 @@ def _graph_search(
     selectivity = max(int(np.count_nonzero(mask)) / max(index.size, 1), 1e-4)
     if selectivity < 0.1:
         ef = int(ef * min(np.sqrt(0.1 / selectivity), 8.0))
-    q = np.asarray(query.value, dtype=np.float32)
+    datatype = holder.config.vectors[query.using].datatype
+    # The query as stored vectors are (half precision, truncated bytes), then unit length
+    # for Cosine: graphs of Cosine vectors are built over unit vectors.
+    q = prepare_query(check_distance(distance), query.value, check_datatype(datatype))
     if distance == "Cosine":
         norm = float(np.linalg.norm(q))
         if norm > 0:
