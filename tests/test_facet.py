@@ -117,7 +117,7 @@ def facets(client: QdrantClient, collection: CollectionFactory, request: Any) ->
     seals and indexes each batch) spread over several segments, edits copied on write."""
     optimizers = None
     if request.param == "segments":
-        optimizers = models.OptimizersConfigDiff(indexing_threshold=1)
+        optimizers = models.OptimizersConfigDiff(indexing_threshold=1, default_segment_number=4)
     name = collection(
         vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
         optimizers_config=optimizers,

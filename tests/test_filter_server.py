@@ -393,7 +393,9 @@ def test_random_filters_through_the_server(
     }
     name = collection(
         vectors_config=vectors,
-        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=1, default_segment_number=4
+        ),
     )
     local.create_collection("c", vectors_config=vectors)
     pair = Pair(client, name, local)
@@ -429,7 +431,9 @@ def test_scroll_pages_over_segments_in_id_order(
     vectors = {"v": models.VectorParams(size=2, distance=models.Distance.DOT)}
     name = collection(
         vectors_config=vectors,
-        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=1, default_segment_number=4
+        ),
     )
     local.create_collection("c", vectors_config=vectors)
     pair = Pair(client, name, local)

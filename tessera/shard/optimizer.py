@@ -112,7 +112,11 @@ def plan_optimization(
     indexed segment's graph too, so that searches walk one graph instead of also scanning
     the leftovers."""
     opt = config.optimizer_config
+    target = int(opt.get("default_segment_number") or 0) or 1
     indexed = [s for s in holder.segments if s.vector_indexes and not s.appendable]
+    # Until there are `default_segment_number` sealed segments, new data gets its own.
+    sealed_count = sum(1 for s in holder.segments if not s.appendable)
+    extend = sealed_count >= target
     for segment in holder.segments:
         if segment.vector_indexes:
             continue
@@ -125,7 +129,7 @@ def plan_optimization(
             continue
         leftovers = idle and _index_wanted(config, 1 << 62) and segment.live_count() >= 1000
         if wanted or leftovers:
-            base = _pick_base(indexed, size, config)
+            base = _pick_base(indexed, size, config) if extend else None
             # Extending copies the base's graph and rewrites the segment at the next flush:
             # for leftovers, only worth it when they are a noticeable share of the base.
             if base is not None and (wanted or segment.live_count() * 100 >= base.size):
@@ -142,7 +146,6 @@ def plan_optimization(
             return Plan("vacuum", [segment], bool(segment.vector_indexes))
     # Segments are searched one after another here, so fewer is faster: by default merge
     # toward a single sealed segment, within the maximum segment size.
-    target = int(opt.get("default_segment_number") or 0) or 1
     sealed = [s for s in holder.segments if not s.appendable]
     if len(sealed) > target:
         smallest = sorted(sealed, key=lambda s: s.live_count())[:2]
