@@ -33,7 +33,8 @@ from tessera.errors import BadRequest
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
-from tessera.query.query_exec import Context, ExternalVectors, Hit, execute
+from tessera.query.query_batch import execute_many
+from tessera.query.query_exec import Context, ExternalVectors, Hit
 from tessera.query.query_groups import Groups, distance_matrix, execute_groups
 from tessera.query.query_vectors import stored_vector
 from tessera.shard import read
@@ -89,7 +90,8 @@ def run_plans(
         external = fetch_external(toc, collection.name, [plan for plan, _ in prepared])
         with collection.shard.read() as holder:
             ctx = Context(holder, collection.config, collection.name, external)
-            return [render_hits(execute(ctx, plan), r, unnamed) for plan, r in prepared]
+            hits = execute_many(ctx, [plan for plan, _ in prepared])
+            return [render_hits(h, r, unnamed) for h, (_, r) in zip(hits, prepared, strict=True)]
 
     return run
 

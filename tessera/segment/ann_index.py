@@ -158,6 +158,27 @@ class HnswIndex:
             scores = np.sqrt(np.maximum(scores, 0))
         return scores.astype(np.float32), labels[found].astype(np.int64)
 
+    def flat_search_many(
+        self, queries: FloatArray, k: int, mask: BoolArray
+    ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """Exact best k among `mask` for each of several queries (q, d), from the flat
+        storage: BLAS blocks with a heap per query, the GIL released. (q, k) arrays; a
+        label of -1 marks a missing result."""
+        assert self.exact_capable
+        n = self.size
+        candidates = mask[:n]
+        params = None
+        if not candidates.all():
+            bitmap = np.packbits(candidates, bitorder="little")
+            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        storage = faiss.downcast_index(self.index.storage)
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        distances, labels = storage.search(q, k, params=params)
+        if self.distance == "Euclid":
+            distances = np.sqrt(np.maximum(distances, 0))
+        return distances.astype(np.float32), labels.astype(np.int64)
+
     def extended(self, vectors: FloatArray) -> HnswIndex | None:
         """A copy of this graph with more vectors inserted (ids continue from `size`); the
         original stays untouched for the searches still running on it. None when the new
