@@ -114,6 +114,17 @@ class HnswIndex:
         add_in_chunks(index, data)
         return cls(index, distance, lift_norm2)
 
+    def _selector(self, mask: BoolArray) -> tuple[Any, npt.NDArray[np.uint8] | None]:
+        """faiss's filter for `mask`, or None when it keeps every indexed offset (then no
+        selector test runs per visited node). The bitmap must outlive the search: the
+        selector only points at it."""
+        n = self.size
+        candidates = mask[:n]
+        if candidates.all():
+            return None, None
+        bitmap = np.packbits(candidates, bitorder="little")
+        return faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap)), bitmap
+
     @property
     def exact_capable(self) -> bool:
         """Whether `search(..., flat=True)` scans the original vectors (exact scores)."""
@@ -132,12 +143,7 @@ class HnswIndex:
             # fight over the cores. The setting is per thread, so builds keep theirs.
             faiss.omp_set_num_threads(1)
             _search_thread.single = True
-        n = self.size
-        candidates = mask[:n]
-        selector = None
-        if not candidates.all():  # else: no selector test per visited node
-            bitmap = np.packbits(candidates, bitorder="little")
-            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+        selector, _bitmap = self._selector(mask)
         target = faiss.downcast_index(self.index.storage) if flat else self.index
         if flat:
             params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
@@ -165,12 +171,9 @@ class HnswIndex:
         storage: BLAS blocks with a heap per query, the GIL released. (q, k) arrays; a
         label of -1 marks a missing result."""
         assert self.exact_capable
-        n = self.size
-        candidates = mask[:n]
+        selector, _bitmap = self._selector(mask)
         params = None
-        if not candidates.all():
-            bitmap = np.packbits(candidates, bitorder="little")
-            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+        if selector is not None:
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         storage = faiss.downcast_index(self.index.storage)
         q = np.ascontiguousarray(queries, dtype=np.float32)
