@@ -223,3 +223,21 @@ def test_graph_over_compact_datatypes_agrees_with_exact(engine: Engine, datatype
         for pid, score in engine.search("d", q, 5):
             if pid in exact:
                 assert abs(score - exact[pid]) < 1e-2
+
+
+def test_repeated_filter_sees_every_change(engine: Engine) -> None:
+    vectors, payloads = _data(4)
+    _create(engine, "r", "Cosine")
+    _load(engine, "r", vectors, payloads)
+    rare = {"must": [{"key": "rare", "match": {"value": True}}]}
+    query = vectors[1]
+    before = {pid for pid, _ in engine.search("r", query, 50, filter=rare)}
+    assert 1 not in before  # point 1 is not rare
+    collection = engine.toc.get("r")
+    from tessera.shard import operations as ops
+
+    collection.update(lambda holder: ops.SetPayload([1], {"rare": True}, None))
+    after_set = {pid for pid, _ in engine.search("r", query, 50, filter=rare)}
+    assert after_set == before | {1}
+    collection.update(lambda holder: ops.DeletePoints([1]))
+    assert {pid for pid, _ in engine.search("r", query, 50, filter=rare)} == before

@@ -35,6 +35,9 @@ FloatArray = npt.NDArray[np.float32]
 # its flat storage (no gather of the candidates); below it numpy's gather + GEMV is faster.
 FLAT_SCAN_MIN = 4096
 
+# Filter masks kept per segment (oldest dropped first).
+FILTER_CACHE_SIZE = 8
+
 
 @dataclass(frozen=True)
 class VectorQuery:
@@ -66,7 +69,22 @@ def candidate_mask(segment: Segment, using: str, filt: Filter | None) -> npt.NDA
     base, _ = segment.base_mask(using)
     if filt is None:
         return base
+    # Applications repeat filters (a tenant, a category) from query to query: the mask is
+    # kept per segment until the segment changes.
+    key: tuple[str, Filter] | None = (using, filt)
+    try:
+        cached = segment.filter_masks.get(key)
+    except TypeError:  # a filter holding something unhashable is simply not cached
+        key, cached = None, None
+    if cached is not None and cached[0] == segment.generation:
+        return cached[1]
+    generation = segment.generation
     matched: npt.NDArray[np.bool_] = evaluate(filt, segment) & base
+    if key is not None:
+        matched.flags.writeable = False
+        if len(segment.filter_masks) >= FILTER_CACHE_SIZE:
+            segment.filter_masks.pop(next(iter(segment.filter_masks)))
+        segment.filter_masks[key] = (generation, matched)
     return matched
 
 
