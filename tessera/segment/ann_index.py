@@ -114,10 +114,12 @@ class HnswIndex:
         add_in_chunks(index, data)
         return cls(index, distance, lift_norm2)
 
-    def _selector(self, mask: BoolArray) -> tuple[Any, npt.NDArray[np.uint8] | None]:
+    def _selector(self, mask: BoolArray | None) -> tuple[Any, npt.NDArray[np.uint8] | None]:
         """faiss's filter for `mask`, or None when it keeps every indexed offset (then no
         selector test runs per visited node). The bitmap must outlive the search: the
         selector only points at it."""
+        if mask is None:
+            return None, None
         n = self.size
         candidates = mask[:n]
         if candidates.all():
@@ -131,7 +133,7 @@ class HnswIndex:
         return not self.quantized and self.lift_norm2 is None
 
     def search(
-        self, query: FloatArray, k: int, ef: int, mask: BoolArray, flat: bool = False
+        self, query: FloatArray, k: int, ef: int, mask: BoolArray | None, flat: bool = False
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """Best k offsets among `mask` (length >= index size) and their scores, best first.
 

@@ -93,7 +93,7 @@ class Segment:
         self.generation = 0
         self._base_masks: dict[str, tuple[int, BoolArray, int]] = {}
         # Search-side cache of filter masks, keyed by (vector name, filter); see shard.search.
-        self.filter_masks: dict[Any, tuple[int, BoolArray]] = {}
+        self.filter_masks: dict[Any, tuple[int, BoolArray, int]] = {}
 
     # ---- reading (FilterTarget protocol) -------------------------------------------
 

@@ -65,10 +65,17 @@ class ScoredRef:
 
 
 def candidate_mask(segment: Segment, using: str, filt: Filter | None) -> npt.NDArray[np.bool_]:
-    """Live points with the vector that match the filter (read-only when unfiltered)."""
-    base, _ = segment.base_mask(using)
+    """Live points with the vector that match the filter (read-only)."""
+    return candidate_set(segment, using, filt)[0]
+
+
+def candidate_set(
+    segment: Segment, using: str, filt: Filter | None
+) -> tuple[npt.NDArray[np.bool_], int]:
+    """The candidate mask (read-only) and how many it holds."""
+    base, base_count = segment.base_mask(using)
     if filt is None:
-        return base
+        return base, base_count
     # Applications repeat filters (a tenant, a category) from query to query: the mask is
     # kept per segment until the segment changes.
     key: tuple[str, Filter] | None = (using, filt)
@@ -77,15 +84,16 @@ def candidate_mask(segment: Segment, using: str, filt: Filter | None) -> npt.NDA
     except TypeError:  # a filter holding something unhashable is simply not cached
         key, cached = None, None
     if cached is not None and cached[0] == segment.generation:
-        return cached[1]
+        return cached[1], cached[2]
     generation = segment.generation
     matched: npt.NDArray[np.bool_] = evaluate(filt, segment) & base
+    count = int(np.count_nonzero(matched))
     if key is not None:
         matched.flags.writeable = False
         if len(segment.filter_masks) >= FILTER_CACHE_SIZE:
             segment.filter_masks.pop(next(iter(segment.filter_masks)))
-        segment.filter_masks[key] = (generation, matched)
-    return matched
+        segment.filter_masks[key] = (generation, matched, count)
+    return matched, count
 
 
 def score_candidates(
@@ -151,22 +159,26 @@ def search(
     for segment in holder.segments:
         if want <= 0:
             break
-        mask = candidate_mask(segment, query.using, filt)
+        mask, count = candidate_set(segment, query.using, filt)
+        if not count:
+            continue
         index = segment.vector_indexes.get(query.using) if query.kind == "dense" else None
         graph = (
             index is not None
             and not exact
-            and _graph_pays_off(holder, query.using, mask, index.size)
+            and _graph_pays_off(holder, query.using, count, index.size)
         )
         flat = (
             not graph
             and index is not None
             and index.exact_capable
             and holder.config.vectors[query.using].datatype == "float32"
-            and int(np.count_nonzero(mask)) >= FLAT_SCAN_MIN
+            and count >= FLAT_SCAN_MIN
         )
         if index is not None and (graph or flat):
-            hits = _graph_search(holder, index, query, mask, want, hnsw_ef, quantization, flat)
+            hits = _graph_search(
+                holder, index, query, mask, count, want, hnsw_ef, quantization, flat
+            )
             if index.quantized and quantization.rescore:
                 scores = score_candidates(segment, query, hits[1], distance)
                 best = top_k(scores, want, better_high)
@@ -188,7 +200,7 @@ def search(
         if (
             query.kind == "multi"
             and multi_index is not None
-            and _graph_pays_off(holder, query.using, mask, segment.size)
+            and _graph_pays_off(holder, query.using, count, segment.size)
         ):
             candidates = _multi_first_stage(segment, multi_index, query, mask, want, hnsw_ef)
         scores = score_candidates(segment, query, candidates, distance, idf)
@@ -209,9 +221,7 @@ def search(
     return merged[offset:want]
 
 
-def _graph_pays_off(
-    holder: SegmentHolder, using: str, mask: npt.NDArray[np.bool_], indexed: int
-) -> bool:
+def _graph_pays_off(holder: SegmentHolder, using: str, count: int, indexed: int) -> bool:
     """Qdrant's planner: candidates under `full_scan_threshold` (KB of vectors) are scored
     exactly; above it the graph is walked with the filter inside. One refinement: a filter
     that keeps 10% or more of the segment walks the graph anyway, since the filtered walk
@@ -220,7 +230,6 @@ def _graph_pays_off(
     params = holder.config.vectors[using]
     threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
     threshold_points = threshold_kb * 1024 // max(params.size * 4, 1)
-    count = int(np.count_nonzero(mask))
     return count > threshold_points or count >= 0.1 * max(indexed, 1)
 
 
@@ -258,6 +267,7 @@ def _graph_search(
     index: Any,
     query: VectorQuery,
     mask: npt.NDArray[np.bool_],
+    count: int,
     want: int,
     hnsw_ef: int | None,
     quantization: QuantizationParams,
@@ -269,7 +279,7 @@ def _graph_search(
     # recall@10 holds at ef 128 down to ~3% selectivity (0.97) and collapses near 0.5%. So
     # widen the beam only below 10%, by sqrt(0.1 / selectivity), at most 8x; the planner has
     # sent the smallest candidate sets to the exact scan already.
-    selectivity = max(int(np.count_nonzero(mask)) / max(index.size, 1), 1e-4)
+    selectivity = max(count / max(index.size, 1), 1e-4)
     if selectivity < 0.1:
         ef = int(ef * min(np.sqrt(0.1 / selectivity), 8.0))
     datatype = holder.config.vectors[query.using].datatype
@@ -283,7 +293,11 @@ def _graph_search(
     k = want
     if index.quantized and quantization.rescore:
         k = max(want, int(np.ceil(want * quantization.oversampling)))
-    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(q, k, ef, mask, flat)
+    # Every indexed offset a candidate: no filter to apply inside faiss.
+    everything = count == index.size and len(mask) == index.size
+    result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(
+        q, k, ef, None if everything else mask, flat
+    )
     return result
 
 
