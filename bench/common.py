@@ -892,7 +892,7 @@ class LocalEngine(ClientEngine):
 
 
 def open_tessera_engine(path: Path, dim: int, hnsw: HnswParams) -> Any:
-    """TODO(lead): hook for Tessera's in-process engine (no HTTP), used by ``TesseraEngine``.
+    """Tessera's in-process engine (no HTTP), used by ``TesseraEngine``.
 
     Return an object with these methods (a thin wrapper over Tessera's collection/shard API):
 
@@ -910,19 +910,17 @@ def open_tessera_engine(path: Path, dim: int, hnsw: HnswParams) -> Any:
     hnsw_config (m, ef_construct, full_scan_threshold) and Qdrant's default optimizer config,
     stored under ``path``.
     """
-    # The lead's adapter (bench/tessera_adapter.py) implements this interface; without it (or
-    # without tessera.engine) the column reads n/a.
+    # bench/tessera_adapter.py implements this interface over tessera.engine.Engine; where
+    # Tessera cannot be imported the column reads n/a.
     try:
         from tessera_adapter import open_engine
     except ImportError as exc:
-        raise NotImplementedError(
-            f"TODO: in-process hook bench/common.py:open_tessera_engine ({exc})"
-        ) from exc
+        raise NotImplementedError(f"Tessera's engine cannot be imported here: {exc}") from exc
     return open_engine(path, dim, hnsw)
 
 
 class TesseraEngine(Engine):
-    """Tessera's engine in this process, through ``open_tessera_engine`` (TODO hook)."""
+    """Tessera's engine in this process, through ``open_tessera_engine``."""
 
     name = "Tessera engine"
 
