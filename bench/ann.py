@@ -16,8 +16,8 @@ Engines (``--engines``, default all):
   searches, so two threads run no faster than one; the ``QPS 2 procs`` row runs two processes
   on two copies of the shard (one search thread each), which is what two cores give Edge.
   Ratios on the 2-threads row are taken against Edge's better two-way figure.
-- ``tessera-engine``: Tessera in-process through ``common.open_tessera_engine`` (a TODO hook
-  until the engine API exists; the column reads n/a until then).
+- ``tessera-engine``: Tessera in-process (``tessera.engine.Engine`` through
+  ``bench/tessera_adapter.py``), no HTTP; the build waits for the optimizer to settle.
 - ``tessera-rest``: ``python -m tessera serve`` (or ``--url``) through ``qdrant-client`` REST;
   the build waits until the collection is green with every vector indexed.
 - ``local``: ``qdrant-client`` local mode; exact (ef is ignored, so one figure per filter),
