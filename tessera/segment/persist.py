@@ -42,41 +42,37 @@ class SegmentSnapshot:
 def take_snapshot(segment: Segment) -> SegmentSnapshot:
     """Copy what changed; must be called under the shard's exclusive lock."""
     size = segment.size
-    parts: dict[str, Any] = {}
-    for component in sorted(segment.dirty | ({"ids"} if not segment.files_by_component else set())):
-        if component == "ids":
-            parts["ids"] = {
-                "size": size,
-                "ext_ids": list(segment.ext_ids),
-                "versions": segment.versions[:size].copy(),
-                "deleted": segment.deleted[:size].copy(),
-                "index_schemas": dict(segment.index_schemas),
-                "appendable": segment.appendable,
-            }
-        elif component == "payload":
-            parts["payload"] = list(segment.payloads)
-        elif component.startswith("hnsw:"):
-            parts[component] = segment.vector_indexes[component[5:]]
-        elif component.startswith("vec:"):
-            storage = segment.storages[component[4:]]
-            if isinstance(storage, DenseStorage):
-                parts[component] = (storage.rows(size).copy(), storage.has(size))
-            else:
-                storage.ensure(size)
-                parts[component] = list(storage.items[:size])
-    for name in segment.storages:
-        if f"vec:{name}" not in segment.files_by_component and f"vec:{name}" not in parts:
-            storage = segment.storages[name]
-            if isinstance(storage, DenseStorage):
-                parts[f"vec:{name}"] = (storage.rows(size).copy(), storage.has(size))
-            else:
-                storage.ensure(size)
-                parts[f"vec:{name}"] = list(storage.items[:size])
-    if "payload" not in segment.files_by_component and "payload" not in parts:
-        parts["payload"] = list(segment.payloads)
+    # What changed, plus whatever has never been written (a segment's first flush).
+    wanted = set(segment.dirty)
+    for component in ("ids", "payload", *(f"vec:{name}" for name in segment.storages)):
+        if component not in segment.files_by_component:
+            wanted.add(component)
+    parts = {c: _component_data(segment, c, size) for c in sorted(wanted)}
     segment.dirty.clear()
     kept = {k: v for k, v in segment.files_by_component.items() if k not in parts}
     return SegmentSnapshot(segment.segment_id, parts, kept)
+
+
+def _component_data(segment: Segment, component: str, size: int) -> Any:
+    """A copy of one component that later writes to the segment cannot change."""
+    if component == "ids":
+        return {
+            "size": size,
+            "ext_ids": list(segment.ext_ids),
+            "versions": segment.versions[:size].copy(),
+            "deleted": segment.deleted[:size].copy(),
+            "index_schemas": dict(segment.index_schemas),
+            "appendable": segment.appendable,
+        }
+    if component == "payload":
+        return list(segment.payloads)
+    if component.startswith("hnsw:"):
+        return segment.vector_indexes[component[5:]]
+    storage = segment.storages[component[4:]]
+    if isinstance(storage, DenseStorage):
+        return (storage.rows(size).copy(), storage.has(size))
+    storage.ensure(size)
+    return list(storage.items[:size])
 
 
 def _fsync_write(path: Path, write: Any) -> None:

@@ -221,6 +221,13 @@ def search(
     return merged[offset:want]
 
 
+def _unit_rows(vectors: FloatArray) -> FloatArray:
+    """A vector (d,) or rows (q, d) scaled to unit length, zero ones left as they are: Cosine
+    graphs and flat storages hold unit vectors."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
 def _graph_pays_off(holder: SegmentHolder, using: str, count: int, indexed: int) -> bool:
     """Qdrant's planner: candidates under `full_scan_threshold` (KB of vectors) are scored
     exactly; above it the graph is walked with the filter inside. One refinement: a filter
@@ -253,10 +260,7 @@ def _multi_first_stage(
     ef = max(hnsw_ef or 0, 2 * k)
     found: list[npt.NDArray[np.int64]] = []
     for row in np.asarray(query.value, dtype=np.float32):
-        q = row
-        if index.distance == "Cosine":
-            norm = float(np.linalg.norm(q))
-            q = q / norm if norm > 0 else q
+        q = _unit_rows(row) if index.distance == "Cosine" else row
         _, rows = index.search(q, k, ef, row_mask)
         found.append(row_owner[rows])
     return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
@@ -287,9 +291,7 @@ def _graph_search(
     # for Cosine: graphs of Cosine vectors are built over unit vectors.
     q = prepare_query(check_distance(distance), query.value, check_datatype(datatype))
     if distance == "Cosine":
-        norm = float(np.linalg.norm(q))
-        if norm > 0:
-            q = q / norm
+        q = _unit_rows(q)
     k = want
     if index.quantized and quantization.rescore:
         k = max(want, int(np.ceil(want * quantization.oversampling)))
@@ -349,10 +351,7 @@ def exact_batch(
         assert isinstance(storage, DenseStorage)
         index = segment.vector_indexes.get(using)
         if index is not None and index.exact_capable and datatype == "float32":
-            prepared = queries
-            if distance == "Cosine":
-                norms = np.linalg.norm(queries, axis=1, keepdims=True)
-                prepared = (queries / np.where(norms > 0, norms, 1)).astype(np.float32)
+            prepared = _unit_rows(queries) if distance == "Cosine" else queries
             all_scores, all_labels = index.flat_search_many(prepared, want, mask)
             for row, labels, hits in zip(all_scores, all_labels, found, strict=True):
                 keep = labels >= 0
