@@ -19,6 +19,7 @@ from tessera.errors import BadRequest
 from tessera.ids import PointId
 from tessera.query.filter_eval import estimate_cardinality, evaluate
 from tessera.query.filter_model import Filter
+from tessera.segment.field_index import parse_field_schema
 from tessera.segment.segment import Segment, id_keys
 from tessera.shard.holder import SegmentHolder
 
@@ -196,8 +197,11 @@ def scroll_by_payload(
     """Points ordered by a payload value from its range index; a point with several values
     appears once per value, as Qdrant does."""
     schema = holder.index_schemas.get(key)
-    index_type = _schema_type(schema)
-    if index_type not in ORDERABLE:
+    parsed = parse_field_schema(schema) if schema is not None else None
+    orderable = parsed is not None and parsed.data_type in ORDERABLE
+    if parsed is not None and parsed.data_type == "integer" and parsed.param("range") is False:
+        orderable = False  # a lookup-only integer index has no order
+    if not orderable:
         raise BadRequest(
             f"Bad request: No range index for `order_by` key: `{key}`. "
             "Please create one to use `order_by`. Check https://qdrant.tech/documentation/"
@@ -222,14 +226,3 @@ def scroll_by_payload(
             rows.append((value, key_tuple, PointRef(segment, off)))
     rows.sort(key=lambda r: (-r[0] if descending else r[0], r[1]))
     return [(ref, value) for value, _, ref in rows[:limit]]
-
-
-def _schema_type(schema: Any) -> str | None:
-    if isinstance(schema, str):
-        return schema
-    if isinstance(schema, dict):
-        kind = schema.get("type")
-        if kind == "integer" and schema.get("range") is False:
-            return "integer-lookup-only"
-        return kind if isinstance(kind, str) else None
-    return None
