@@ -56,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "server_only(reason): needs a real server (the wire, or a behaviour that "
         "qdrant-client's local mode does not implement); skipped with TESSERA_TEST_TARGET=local",
     )
+    config.addinivalue_line(
+        "markers", "slow: long-running (many power-cut cycles); `make test-slow` runs them"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
