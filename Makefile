@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 6333
 STORAGE ?= ./storage
 
-.PHONY: serve test lint install bench clean
+.PHONY: serve test test-slow lint install bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,6 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+	@# libfuse 3 for the power-loss simulator (tests/powerloss_fs.py); without it those tests skip.
+	@[ ! -e /dev/fuse ] || command -v fusermount3 >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null) || \
+		echo "fuse3 could not be installed: the power-loss tests will be skipped"
 
 serve: install
 	$(VENV)/bin/tessera serve --port $(PORT) --storage $(STORAGE)
@@ -22,7 +27,10 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -q -x
+	$(PY) -m pytest -q -x -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
 
 bench: install
 	$(PY) bench/ingest.py
