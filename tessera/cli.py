@@ -1,4 +1,5 @@
-"""`tessera serve [--host H] [--port P] [--grpc-port G] [--storage DIR] [--config FILE]`.
+"""`tessera serve [--host H] [--port P] [--grpc-port G] [--storage DIR] [--config FILE]`;
+`tessera check --storage DIR` verifies a storage directory offline (see storage/check.py).
 
 Settings come from, in rising priority: defaults, the config file (JSON or a flat
 `key: value` YAML subset), environment variables (TESSERA_HOST, TESSERA_PORT,
@@ -48,7 +49,13 @@ def settings(argv: list[str] | None = None) -> dict[str, Any]:
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 6334, 0: no gRPC)")
     serve.add_argument("--storage")
     serve.add_argument("--config")
+    check = sub.add_parser(
+        "check", help="verify every checksum of a storage directory offline (exit 0/1)"
+    )
+    check.add_argument("--storage", default=DEFAULTS["storage"])
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return {"command": "check", "storage": args.storage}
     merged = dict(DEFAULTS)
     config_file = args.config or os.environ.get("TESSERA_CONFIG")
     if config_file:
@@ -71,6 +78,13 @@ def main(argv: list[str] | None = None) -> None:
     from tessera.api.app import build_app
 
     conf = settings(argv)
+    if conf.get("command") == "check":
+        from tessera.storage.check import check_storage
+
+        report: list[str] = []
+        intact = check_storage(Path(conf["storage"]), report)
+        print("\n".join(report))
+        raise SystemExit(0 if intact else 1)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -77,6 +77,20 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
 
 
 def collection_info(collection: Collection) -> dict[str, Any]:
+    damage = collection.damage
+    if collection.failure is not None:
+        # Damaged and not loaded: say so in Qdrant's shape (status red, the optimizer's error
+        # slot carries the reason) rather than failing the info call itself.
+        return {
+            "status": "red",
+            "optimizer_status": {"error": "; ".join(damage)},
+            "indexed_vectors_count": 0,
+            "points_count": 0,
+            "segments_count": 0,
+            "config": collection.config.to_json(),
+            "payload_schema": {},
+            "update_queue": {"length": 0},
+        }
     with collection.shard.read() as holder:
         points = holder.live_count()
         segments = len(holder.segments)
@@ -92,8 +106,8 @@ def collection_info(collection: Collection) -> dict[str, Any]:
             schema[key] = info
     optimizing = collection.shard.optimizer.pending()
     return {
-        "status": "yellow" if optimizing else "green",
-        "optimizer_status": "ok",
+        "status": "red" if damage else "yellow" if optimizing else "green",
+        "optimizer_status": {"error": "; ".join(damage)} if damage else "ok",
         "indexed_vectors_count": indexed,
         "points_count": points,
         "segments_count": max(segments, 1),

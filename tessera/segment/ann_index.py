@@ -213,8 +213,10 @@ class HnswIndex:
         faiss.write_index(self.index, str(path))
 
     @classmethod
-    def load(cls, path: Path, distance: str) -> HnswIndex:
-        index = faiss.read_index(str(path))
+    def load(cls, path: Path, distance: str, mmap: bool = False) -> HnswIndex:
+        """`mmap`: the stored vectors stay in the file (on_disk), paged in by the kernel."""
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index = faiss.read_index(str(path), flags)
         lift_norm2 = None
         if distance == "Dot":
             first = index.reconstruct(0) if index.ntotal else np.zeros(1, dtype=np.float32)

@@ -1,42 +1,71 @@
 """Segment files: a consistent snapshot taken under the shard lock, written outside it.
 
-Layout of a segment directory (`segments/<segment_id>/`); every file name carries the flush
-generation that wrote it, and the shard manifest names the files that make up the segment:
+Every file is an array file (`tessera.fileformat`, kind in parentheses) except the graph,
+which is faiss's own format. Each file name carries the flush generation that wrote it; the
+shard manifest names a segment's files with their size and crc32, checked before loading.
 
-    ids.<gen>.pkl          pickle: {"size", "ext_ids", "versions" (u64 array),
-                           "deleted" (bool array), "index_schemas", "appendable"}
-    payload.<gen>.pkl      pickle: list of payload dicts (None for none), by offset
-    vec<i>.<gen>.npy       dense matrix of the i-th vector name (sorted), rows by offset
-    vec<i>.<gen>.has.npy   bool mask: which offsets have that vector
-    vec<i>.<gen>.pkl       sparse / multi vectors: list by offset
+    ids.<gen>.tsr          ("ids") meta {"size", "appendable", "index_schemas"};
+                           arrays key_kind u8, key_hi u64, key_lo u64 (the external ids:
+                           kind 0 a number = hi, kind 1 a UUID = hi << 64 | lo),
+                           versions u64, deleted bool; all of length size
+    payload.<gen>.tsr      ("payload") arrays starts u64 (size + 1), data u8: the payload of
+                           offset i is the JSON object data[starts[i]:starts[i+1]], empty for
+                           none
+    vec<i>.<gen>.tsr       the i-th vector name (sorted) by offset, meta {"name"}:
+                           ("dense")  matrix (size, dim) in the storage dtype, present bool
+                           ("sparse") present bool, starts u64 (size + 1), indices i32,
+                                      values f32: offset i's pairs at starts[i]:starts[i+1]
+                           ("multi")  present bool, starts u64 (size + 1), rows (total, dim)
+                                      in the storage dtype
     hnsw<i>.<gen>.faiss    the faiss HNSW index of the i-th vector name (immutable segments)
+    fidx<j>.<gen>.tsr      ("field-index") the j-th payload index of the flush (meta {"key",
+                           "state": the index's own meta}; arrays: the index's arrays, plus
+                           `deleted_at_write` bool so that points deleted later are taken out
+                           of it on load)
 
 A component is rewritten only when it changed since the last flush, so an immutable segment
-costs one small `ids` file per flush. Files are fsynced before the manifest refers to them.
+costs one small `ids` file per flush. Files are fsynced, and the directory once, before the
+manifest refers to them.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
+import itertools
+import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import orjson
 
 from tessera.collection.config import CollectionConfig
-from tessera.fsutil import fsync_file
+from tessera.fileformat import (
+    FormatError,
+    file_crc,
+    read_array_file,
+    verify_file,
+    write_array_file,
+)
+from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
+from tessera.ids import PointId
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
+
+log = logging.getLogger(__name__)
+
+# A file as the manifest names it.
+FileEntry = dict[str, Any]  # {"name": str, "size": int, "crc32": int}
 
 
 @dataclass
 class SegmentSnapshot:
     segment_id: str
     components: dict[str, Any]  # component -> data to write
-    files: dict[str, list[str]]  # unchanged components keep their files
+    files: dict[str, list[FileEntry]]  # unchanged components keep their files
 
 
 def take_snapshot(segment: Segment) -> SegmentSnapshot:
@@ -44,118 +73,305 @@ def take_snapshot(segment: Segment) -> SegmentSnapshot:
     size = segment.size
     # What changed, plus whatever has never been written (a segment's first flush).
     wanted = set(segment.dirty)
-    for component in ("ids", "payload", *(f"vec:{name}" for name in segment.storages)):
+    if "payload" in wanted:
+        # New payloads went into every field index (deletions are replayed on load instead).
+        wanted.update(f"fidx:{key}" for key in segment.field_indexes)
+    for component in component_names(segment):
         if component not in segment.files_by_component:
             wanted.add(component)
-    parts = {c: _component_data(segment, c, size) for c in sorted(wanted)}
+    current = set(component_names(segment))
+    parts = {c: _component_data(segment, c, size) for c in sorted(wanted & current)}
     segment.dirty.clear()
-    kept = {k: v for k, v in segment.files_by_component.items() if k not in parts}
+    kept = {k: v for k, v in segment.files_by_component.items() if k in current and k not in parts}
     return SegmentSnapshot(segment.segment_id, parts, kept)
+
+
+def component_names(segment: Segment) -> list[str]:
+    names = ["ids", "payload", *(f"vec:{name}" for name in segment.storages)]
+    names += [f"hnsw:{name}" for name in segment.vector_indexes]
+    names += [f"fidx:{key}" for key in segment.field_indexes]
+    return names
 
 
 def _component_data(segment: Segment, component: str, size: int) -> Any:
     """A copy of one component that later writes to the segment cannot change."""
     if component == "ids":
-        return {
-            "size": size,
-            "ext_ids": list(segment.ext_ids),
-            "versions": segment.versions[:size].copy(),
-            "deleted": segment.deleted[:size].copy(),
-            "index_schemas": dict(segment.index_schemas),
-            "appendable": segment.appendable,
-        }
+        return (
+            {
+                "size": size,
+                "appendable": segment.appendable,
+                "index_schemas": dict(segment.index_schemas),
+            },
+            {
+                "key_kind": segment.key_kind[:size].copy(),
+                "key_hi": segment.key_hi[:size].copy(),
+                "key_lo": segment.key_lo[:size].copy(),
+                "versions": segment.versions[:size].copy(),
+                "deleted": segment.deleted[:size].copy(),
+            },
+        )
     if component == "payload":
-        return list(segment.payloads)
+        # Payload dicts are replaced, never mutated (Segment.set_payloads): sharing is safe.
+        return list(segment.payloads[:size])
     if component.startswith("hnsw:"):
         return segment.vector_indexes[component[5:]]
+    if component.startswith("fidx:"):
+        from tessera.segment.field_index_state import export_field_index
+
+        key = component[5:]
+        meta, arrays = export_field_index(segment.field_indexes[key])
+        arrays = dict(arrays)
+        arrays["deleted_at_write"] = segment.deleted[:size].copy()
+        return ({"key": key, "state": meta}, arrays)
     storage = segment.storages[component[4:]]
     if isinstance(storage, DenseStorage):
-        return (storage.rows(size).copy(), storage.has(size))
+        return ("dense", storage.rows(size).copy(), storage.has(size))
     storage.ensure(size)
-    return list(storage.items[:size])
+    return (storage.kind, list(storage.items[:size]), storage.dim)
 
 
-def _fsync_write(path: Path, write: Any) -> None:
-    with open(path, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
+def _pack_payloads(payloads: list[dict[str, Any] | None]) -> dict[str, npt.NDArray[Any]]:
+    blobs = [orjson.dumps(p) if p else b"" for p in payloads]
+    lengths = np.fromiter((len(b) for b in blobs), dtype=np.uint64, count=len(blobs))
+    starts = np.zeros(len(blobs) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=starts[1:])
+    return {"starts": starts, "data": np.frombuffer(b"".join(blobs), dtype=np.uint8)}
+
+
+def _pack_objects(kind: str, items: list[Any], dim: int) -> dict[str, npt.NDArray[Any]]:
+    n = len(items)
+    present = np.fromiter((x is not None for x in items), dtype=bool, count=n)
+    counts = np.fromiter(
+        (0 if x is None else len(x[0] if kind == "sparse" else x) for x in items),
+        dtype=np.uint64,
+        count=n,
+    )
+    starts = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(counts, out=starts[1:])
+    held = [x for x in items if x is not None]
+    if kind == "sparse":
+        indices = np.concatenate([x[0] for x in held]) if held else np.zeros(0, np.int32)
+        values = np.concatenate([x[1] for x in held]) if held else np.zeros(0, np.float32)
+        return {
+            "present": present,
+            "starts": starts,
+            "indices": indices.astype(np.int32, copy=False),
+            "values": values.astype(np.float32, copy=False),
+        }
+    rows = np.concatenate([np.asarray(x) for x in held]) if held else np.zeros((0, dim), np.float32)
+    return {"present": present, "starts": starts, "rows": rows}
 
 
 def write_snapshot(
     snapshot: SegmentSnapshot, directory: Path, gen: int, names: list[str]
-) -> dict[str, list[str]]:
-    """Write the changed components; return component -> file names of the whole segment."""
-    directory.mkdir(parents=True, exist_ok=True)
+) -> dict[str, list[FileEntry]]:
+    """Write the changed components, durable with their directory entries; return
+    component -> files of the whole segment."""
+    mkdir_durable(directory)
     files = dict(snapshot.files)
+    fidx_keys = sorted(c for c in snapshot.components if c.startswith("fidx:"))
     for component, data in snapshot.components.items():
-        if component in ("ids", "payload"):
-            fname = f"{component}.{gen}.pkl"
-            _fsync_write(directory / fname, lambda f, d=data: pickle.dump(d, f, protocol=5))
-            files[component] = [fname]
+        if component == "ids":
+            meta, arrays = data
+            files[component] = [_write(directory, f"ids.{gen}.tsr", "ids", meta, arrays)]
+        elif component == "payload":
+            files[component] = [
+                _write(directory, f"payload.{gen}.tsr", "payload", {}, _pack_payloads(data))
+            ]
         elif component.startswith("hnsw:"):
-            i = names.index(component[5:])
-            fname = f"hnsw{i}.{gen}.faiss"
-            data.save(directory / fname)
-            fsync_file(directory / fname)
-            files[component] = [fname]
+            fname = f"hnsw{names.index(component[5:])}.{gen}.faiss"
+            path = directory / fname
+            data.save(path)
+            fsync_file(path)
+            size, crc = file_crc(path)
+            files[component] = [{"name": fname, "size": size, "crc32": crc}]
+        elif component.startswith("fidx:"):
+            meta, arrays = data
+            fname = f"fidx{fidx_keys.index(component)}.{gen}.tsr"
+            files[component] = [_write(directory, fname, "field-index", meta, arrays)]
         else:
-            i = names.index(component[4:])
-            if isinstance(data, tuple):
-                matrix, has = data
-                fm, fh = f"vec{i}.{gen}.npy", f"vec{i}.{gen}.has.npy"
-                _fsync_write(directory / fm, lambda f, m=matrix: np.save(f, m))
-                _fsync_write(directory / fh, lambda f, h=has: np.save(f, h))
-                files[component] = [fm, fh]
+            name = component[4:]
+            fname = f"vec{names.index(name)}.{gen}.tsr"
+            kind = data[0]
+            if kind == "dense":
+                arrays = {"matrix": data[1], "present": data[2]}
             else:
-                fname = f"vec{i}.{gen}.pkl"
-                _fsync_write(directory / fname, lambda f, d=data: pickle.dump(d, f, protocol=5))
-                files[component] = [fname]
+                arrays = _pack_objects(kind, data[1], data[2])
+            files[component] = [_write(directory, fname, kind, {"name": name}, arrays)]
+    fsync_dir(directory)
     return files
 
 
+def _write(
+    directory: Path, fname: str, kind: str, meta: Any, arrays: dict[str, npt.NDArray[Any]]
+) -> FileEntry:
+    size, crc = write_array_file(directory / fname, kind, meta, arrays)
+    return {"name": fname, "size": size, "crc32": crc}
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+
+def verify_segment_files(directory: Path, files: dict[str, list[FileEntry]]) -> None:
+    """Every file the manifest names, checked against its size and crc32 (FormatError)."""
+    for entries in files.values():
+        for entry in entries:
+            verify_file(directory / entry["name"], int(entry["size"]), int(entry["crc32"]))
+
+
+def _ext_ids(kind: npt.NDArray[Any], hi: npt.NDArray[Any], lo: npt.NDArray[Any]) -> list[PointId]:
+    ids: list[PointId] = hi.tolist()
+    for off in np.flatnonzero(kind == 1).tolist():
+        ids[off] = uuid.UUID(int=(int(hi[off]) << 64) | int(lo[off]))
+    return ids
+
+
+def _expect(cond: bool, path: Path, what: str) -> None:
+    if not cond:
+        raise FormatError(f"{path}: {what}")
+
+
 def load_segment(
-    directory: Path, segment_id: str, files: dict[str, list[str]], config: CollectionConfig
+    directory: Path, segment_id: str, files: dict[str, list[FileEntry]], config: CollectionConfig
 ) -> Segment:
-    with open(directory / files["ids"][0], "rb") as f:
-        ids = pickle.load(f)
-    segment = Segment(segment_id, config, appendable=bool(ids["appendable"]))
-    size = int(ids["size"])
+    """A segment from files already verified (verify_segment_files). Raises FormatError when
+    the files do not fit together or the config."""
+    ids_path = directory / files["ids"][0]["name"]
+    meta, arrays = read_array_file(ids_path, "ids")
+    size = int(meta["size"])
+    for name in ("key_kind", "key_hi", "key_lo", "versions", "deleted"):
+        _expect(name in arrays and arrays[name].shape == (size,), ids_path, f"bad {name}")
+    segment = Segment(segment_id, config, appendable=bool(meta["appendable"]))
     segment.size = size
-    segment.ext_ids = list(ids["ext_ids"])
-    segment._set_keys(0, segment.ext_ids)
-    segment.versions = np.array(ids["versions"], dtype=np.uint64)
-    segment.deleted = np.array(ids["deleted"], dtype=bool)
-    live = np.flatnonzero(~segment.deleted[:size]).tolist()
+    segment.key_kind = arrays["key_kind"].astype(np.uint8)
+    segment.key_hi = arrays["key_hi"].astype(np.uint64)
+    segment.key_lo = arrays["key_lo"].astype(np.uint64)
+    segment.ext_ids = _ext_ids(segment.key_kind, segment.key_hi, segment.key_lo)
+    segment.versions = arrays["versions"].astype(np.uint64)
+    segment.deleted = arrays["deleted"].astype(bool)
+    live = np.flatnonzero(~segment.deleted).tolist()
     segment.id_map = {segment.ext_ids[off]: off for off in live}
-    with open(directory / files["payload"][0], "rb") as f:
-        segment.payloads = pickle.load(f)
+
+    payload_path = directory / files["payload"][0]["name"]
+    _, parrays = read_array_file(payload_path, "payload")
+    starts, data = parrays.get("starts"), parrays.get("data")
+    _expect(starts is not None and data is not None, payload_path, "missing arrays")
+    assert starts is not None and data is not None
+    _expect(starts.shape == (size + 1,), payload_path, "starts do not match the ids")
+    _expect(
+        size == 0 or (bool(np.all(starts[1:] >= starts[:-1])) and int(starts[-1]) == len(data)),
+        payload_path,
+        "starts out of order",
+    )
+    raw = data.tobytes()
+    bounds = starts.tolist()
+    try:
+        segment.payloads = [
+            orjson.loads(raw[a:b]) if b > a else None for a, b in itertools.pairwise(bounds)
+        ]
+    except orjson.JSONDecodeError as exc:
+        raise FormatError(f"{payload_path}: a payload is not JSON ({exc})") from None
+
     for name, storage in segment.storages.items():
-        names = files.get(f"vec:{name}")
-        if names is None:
+        entries = files.get(f"vec:{name}")
+        if entries is None:
             continue
+        path = directory / entries[0]["name"]
+        mapped = not segment.appendable and isinstance(storage, DenseStorage)
+        vmeta, varrays = read_array_file(path, storage.kind, mmap=mapped)
+        _expect(vmeta.get("name") == name, path, f"holds vector {vmeta.get('name')!r}")
+        present = varrays.get("present")
+        _expect(present is not None and present.shape == (size,), path, "bad present mask")
+        assert present is not None
         if isinstance(storage, DenseStorage):
+            matrix = varrays.get("matrix")
+            _expect(
+                matrix is not None
+                and matrix.shape == (size, storage.dim)
+                and matrix.dtype == storage.matrix.dtype,
+                path,
+                "matrix does not fit the config",
+            )
+            assert matrix is not None
             # Immutable segments map their vectors; the page cache holds them, not the heap.
-            if segment.appendable:
-                storage.matrix = np.load(directory / names[0])
-            else:
-                storage.matrix = np.load(directory / names[0], mmap_mode="r")
-            storage.present = np.load(directory / names[1])
-        elif isinstance(storage, ObjectStorage):
-            with open(directory / names[0], "rb") as f:
-                storage.set_items(pickle.load(f))
-    for component, names in files.items():
+            storage.matrix = matrix
+            storage.present = np.array(present, dtype=bool)
+        else:
+            storage.set_items(_unpack_objects(path, storage, varrays, size))
+    for component, entries in files.items():
         if component.startswith("hnsw:"):
             name = component[5:]
-            distance = config.vectors[name].distance
-            index = HnswIndex.load(directory / names[0], distance)
+            params = config.vectors.get(name)
+            _expect(params is not None, directory, f"graph of unknown vector {name!r}")
+            assert params is not None
+            on_disk = bool(params.on_disk) or bool(config.hnsw_for(name).get("on_disk"))
+            index = HnswIndex.load(directory / entries[0]["name"], params.distance, mmap=on_disk)
             segment.vector_indexes[name] = index
             dense = segment.storages[name]
-            view = index.vectors_view()
-            if view is not None and isinstance(dense, DenseStorage):
-                dense.matrix = view if dense.matrix.dtype == np.float32 else dense.matrix
-    for key, schema in ids["index_schemas"].items():
-        segment.create_field_index(key, schema)
+            if isinstance(dense, DenseStorage) and not params.multivector:
+                _expect(index.size == size, directory, f"graph of {name!r} has {index.size} rows")
+                view = index.vectors_view()
+                if view is not None and dense.matrix.dtype == np.float32:
+                    dense.matrix = view
+    _load_field_indexes(directory, segment, files, meta["index_schemas"])
     segment.files_by_component = dict(files)
     segment.dirty.clear()
     return segment
+
+
+def _unpack_objects(
+    path: Path, storage: ObjectStorage, arrays: dict[str, npt.NDArray[Any]], size: int
+) -> list[Any]:
+    present, starts = arrays["present"], arrays.get("starts")
+    _expect(starts is not None and starts.shape == (size + 1,), path, "bad starts")
+    assert starts is not None
+    bounds = starts.tolist()
+    _expect(all(a <= b for a, b in itertools.pairwise(bounds)), path, "starts out of order")
+    items: list[Any] = [None] * size
+    if storage.kind == "sparse":
+        indices, values = arrays.get("indices"), arrays.get("values")
+        _expect(indices is not None and values is not None, path, "missing arrays")
+        assert indices is not None and values is not None
+        _expect(len(indices) == len(values) == (bounds[-1] if size else 0), path, "bad sizes")
+        for off in np.flatnonzero(present).tolist():
+            a, b = bounds[off], bounds[off + 1]
+            items[off] = (indices[a:b], values[a:b])
+    else:
+        rows = arrays.get("rows")
+        _expect(rows is not None and rows.ndim == 2 and rows.shape[1] == storage.dim, path, "rows")
+        assert rows is not None
+        _expect(rows.shape[0] == (bounds[-1] if size else 0), path, "bad sizes")
+        for off in np.flatnonzero(present).tolist():
+            items[off] = rows[bounds[off] : bounds[off + 1]]
+    return items
+
+
+def _load_field_indexes(
+    directory: Path,
+    segment: Segment,
+    files: dict[str, list[FileEntry]],
+    index_schemas: dict[str, Any],
+) -> None:
+    from tessera.segment.field_index import parse_field_schema
+    from tessera.segment.field_index_state import import_field_index
+
+    for key, schema_json in index_schemas.items():
+        entries = files.get(f"fidx:{key}")
+        if entries is None:
+            segment.create_field_index(key, schema_json)
+            continue
+        path = directory / entries[0]["name"]
+        meta, arrays = read_array_file(path, "field-index")
+        _expect(meta.get("key") == key, path, f"holds the index of {meta.get('key')!r}")
+        deleted_then = arrays.pop("deleted_at_write", None)
+        _expect(deleted_then is not None, path, "no deleted_at_write")
+        assert deleted_then is not None
+        try:
+            index = import_field_index(key, parse_field_schema(schema_json), meta["state"], arrays)
+        except ValueError as exc:
+            raise FormatError(f"{path}: {exc}") from None
+        n = min(len(deleted_then), segment.size)
+        for off in np.flatnonzero(segment.deleted[:n] & ~deleted_then[:n]).tolist():
+            index.remove(off)
+        segment.field_indexes[key] = index
+        segment.index_schemas[key] = schema_json

@@ -86,7 +86,7 @@ class Segment:
         # Components changed since the last flush: "ids", "payload", "vec:<name>".
         self.dirty: set[str] = set()
         # Files of the last flush, per component (see segment/persist.py).
-        self.files_by_component: dict[str, list[str]] = {}
+        self.files_by_component: dict[str, list[dict[str, Any]]] = {}
         # ANN indexes per dense vector name, attached by the optimizer (issue 5).
         self.vector_indexes: dict[str, Any] = {}
         # Bumped by every change to liveness or vectors; keys the search masks cached below.
@@ -290,9 +290,11 @@ class Segment:
                 index.add(off, payload)
         self.field_indexes[key] = index
         self.index_schemas[key] = schema_json
+        self.files_by_component.pop(f"fidx:{key}", None)  # a new index: written afresh
         self._changed("ids")
 
     def drop_field_index(self, key: str) -> None:
         self.field_indexes.pop(key, None)
         self.index_schemas.pop(key, None)
+        self.files_by_component.pop(f"fidx:{key}", None)
         self._changed("ids")

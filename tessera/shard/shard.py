@@ -7,32 +7,47 @@ commit, shared with concurrent writers) and only then is the write acknowledged.
 
 Checkpoint (`flush`): under the exclusive lock every segment hands over a snapshot of what
 changed plus the sequence number S applied so far; outside the lock the files are written
-and fsynced, then `manifest.json` is replaced atomically (it names every segment's files and
-S). The WAL is truncated below S+1 and files no manifest names are removed. Recovery loads
-the manifest's segments (exactly the state at S) and replays the WAL from S+1.
+and fsynced, then a new manifest generation `manifest.<gen>.json` is written (checked JSON,
+see tessera.fileformat: every segment's files with size and crc32, and S). The last
+KEPT_GENERATIONS manifests and every pinned one are kept, with their files; the WAL is kept
+from the oldest kept manifest's S+1, so that recovery can fall back to any of them.
 
-Layout: `<shard>/manifest.json`, `<shard>/wal/`, `<shard>/segments/<segment_id>/`.
+Recovery: the newest manifest whose own checksum and every file's checksum hold is loaded
+(exactly the state at its S) and the WAL is replayed from S+1. A damaged newer generation is
+reported and its files are moved to `<shard>/damaged/`; when none loads, or when the WAL no
+longer reaches back to the chosen S+1, or when checkpoints are missing (the WAL was
+truncated but no manifest exists), the shard refuses to load (`ShardDamaged`) rather than
+serve a silent subset, and nothing on disk is changed.
+
+Layout: `<shard>/manifest.<gen:020d>.json`, `<shard>/wal/`, `<shard>/segments/<id>/`,
+`<shard>/damaged/` (only after damage).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from tessera.collection.config import CollectionConfig
 from tessera.errors import ServiceUnavailable
-from tessera.fsutil import write_durable
+from tessera.fileformat import FormatError, read_checked_json, write_checked_json
+from tessera.fsutil import fsync_dir, mkdir_durable
 from tessera.memory import release_free_memory
 from tessera.segment.ann_index import note_write
-from tessera.segment.persist import load_segment, take_snapshot, write_snapshot
+from tessera.segment.persist import (
+    load_segment,
+    take_snapshot,
+    verify_segment_files,
+    write_snapshot,
+)
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
@@ -42,8 +57,46 @@ from tessera.shard.wal import Wal
 
 log = logging.getLogger(__name__)
 
-# Head room kept free for checkpoints and WAL segment files; writes beyond it are refused.
-MIN_FREE_BYTES = int(os.environ.get("TESSERA_MIN_FREE_BYTES", 64 * 1024 * 1024))
+MANIFEST_KIND = "tessera/shard-manifest"
+MANIFEST_VERSION = 1
+KEPT_GENERATIONS = 2
+_MANIFEST_RE = re.compile(r"^manifest\.(\d{20})\.json$")
+
+
+def manifest_name(gen: int) -> str:
+    return f"manifest.{gen:020d}.json"
+
+
+def manifest_generations(path: Path) -> list[int]:
+    """Generations of the manifests in a shard directory, newest first."""
+    gens = []
+    for entry in os.scandir(path):
+        m = _MANIFEST_RE.match(entry.name)
+        if m:
+            gens.append(int(m.group(1)))
+    return sorted(gens, reverse=True)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    body = read_checked_json(path, MANIFEST_KIND, (MANIFEST_VERSION,))
+    if not isinstance(body, dict) or not isinstance(body.get("segments"), list):
+        raise FormatError(f"{path}: not a shard manifest")
+    return body
+
+
+class ShardDamaged(Exception):
+    """The shard cannot be loaded without serving a silent subset of its data."""
+
+
+def min_free_bytes(path: Path, wal_capacity: int) -> int:
+    """Free space kept for checkpoints and the next WAL segments; writes beyond it are
+    refused. Scales with the WAL segment size and the volume (1%), capped at 1 GiB, so that a
+    small volume is still usable and a large one keeps a real margin."""
+    configured = os.environ.get("TESSERA_MIN_FREE_BYTES")
+    if configured is not None:
+        return int(configured)
+    total = shutil.disk_usage(path).total
+    return min(max(2 * wal_capacity, total // 100), 1 << 30)
 
 
 class LocalShard:
@@ -57,11 +110,31 @@ class LocalShard:
         self._gen = 0  # guarded by _flush_lock
         self._flushed_seq = -1  # guarded by _flush_lock
         self._closed = False
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "segments").mkdir(exist_ok=True)
-        self._load_manifest()
-        self.wal = Wal(path / "wal")
-        self._replay()
+        # Manifests kept whatever the generation count: gen -> pin count (snapshots).
+        self._pins: dict[int, int] = {}
+        self._kept: list[tuple[int, int, dict[str, Any]]] = []  # (gen, seq, manifest) newest first
+        # Damage found at recovery or later: reported in the collection's info, never silent.
+        self.damage: list[str] = []
+        self._write_failure: str | None = None
+        mkdir_durable(path / "segments")
+        wal_capacity = int(config.wal_config.get("wal_capacity_mb") or 32) << 20
+        self._reserve = min_free_bytes(path, wal_capacity)
+        candidates = manifest_generations(path)
+        if (path / "manifest.json").exists():
+            raise ShardDamaged(
+                f"{path / 'manifest.json'} is from an older Tessera (pickle format), which is "
+                "no longer readable; re-create the collection"
+            )
+        self.wal = Wal(path / "wal", segment_capacity=wal_capacity, aside=path / "damaged")
+        try:
+            self._load_manifest(candidates)
+            self._replay()
+        except BaseException:
+            self.wal.close()
+            raise
+        for damage in self.wal.damage:
+            if damage.last_intact is None or damage.last_intact > self.applied_seq:
+                self.damage.append(str(damage))
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
@@ -69,19 +142,67 @@ class LocalShard:
 
     # ---- recovery -----------------------------------------------------------------
 
-    def _load_manifest(self) -> None:
-        manifest_path = self.path / "manifest.json"
-        if not manifest_path.exists():
+    def _load_manifest(self, candidates: list[int]) -> None:
+        errors: list[str] = []
+        for gen in candidates:
+            manifest_path = self.path / manifest_name(gen)
+            try:
+                manifest = read_manifest(manifest_path)
+                seq = int(manifest["seq"])
+                if seq + 1 < self.wal.first_seq and seq < self.wal.last_seq:
+                    raise FormatError(
+                        f"{manifest_path}: the WAL starts at {self.wal.first_seq}, after this "
+                        f"checkpoint ({seq}): the operations between are gone"
+                    )
+                segments = []
+                for entry in manifest["segments"]:
+                    seg_dir = self.path / "segments" / entry["id"]
+                    verify_segment_files(seg_dir, entry["files"])
+                    segments.append(load_segment(seg_dir, entry["id"], entry["files"], self.config))
+            except (FormatError, KeyError, TypeError, ValueError) as exc:
+                log.error("shard %s: checkpoint generation %d unusable: %s", self.path, gen, exc)
+                errors.append(str(exc))
+                continue
+            self.holder.segments = segments
+            self.holder.index_schemas = dict(manifest.get("index_schemas", {}))
+            self.applied_seq = seq
+            self._gen = max(candidates)
+            self._kept = [(gen, seq, manifest)]
+            if errors:
+                self.damage.append(
+                    f"checkpoint damaged, recovered from the previous generation {gen} and the "
+                    f"WAL: {'; '.join(errors)}"
+                )
+                self._set_aside_newer(gen, candidates)
             return
-        manifest = orjson.loads(manifest_path.read_bytes())
-        self.applied_seq = int(manifest["seq"])
-        self._gen = int(manifest["gen"])
-        self.holder.index_schemas = dict(manifest.get("index_schemas", {}))
-        for entry in manifest["segments"]:
-            seg_dir = self.path / "segments" / entry["id"]
-            self.holder.segments.append(
-                load_segment(seg_dir, entry["id"], entry["files"], self.config)
+        if errors:
+            raise ShardDamaged("no checkpoint generation is intact: " + "; ".join(errors))
+        if self.wal.first_seq > 1:
+            raise ShardDamaged(
+                f"the checkpoint manifest is missing but the WAL of {self.path} starts at "
+                f"operation {self.wal.first_seq}: the operations before it would be lost"
             )
+        if any((self.path / "segments").iterdir()):
+            raise ShardDamaged(f"segment files in {self.path} but no checkpoint manifest")
+
+    def _set_aside_newer(self, good: int, candidates: list[int]) -> None:
+        """Moves the damaged newer manifests, and the files only they name, to damaged/."""
+        keep = self._referenced([m for _, _, m in self._kept])
+        aside = self.path / "damaged" / time.strftime("checkpoint-%Y%m%dT%H%M%S")
+        mkdir_durable(aside)
+        for gen in candidates:
+            if gen <= good:
+                continue
+            source = self.path / manifest_name(gen)
+            os.rename(source, aside / source.name)
+            for seg_dir in (self.path / "segments").iterdir():
+                for f in seg_dir.iterdir():
+                    if f.name not in keep.get(seg_dir.name, set()):
+                        mkdir_durable(aside / seg_dir.name)
+                        os.rename(f, aside / seg_dir.name / f.name)
+                fsync_dir(seg_dir)
+        fsync_dir(aside)
+        fsync_dir(self.path)
 
     def _replay(self) -> None:
         replayed = 0
@@ -92,6 +213,10 @@ class LocalShard:
             replayed += 1
         if replayed:
             log.info("shard %s: replayed %d WAL records", self.path, replayed)
+        if self.wal.last_seq < self.applied_seq:
+            # The WAL lost records the checkpoint already holds (damage cut it short): new
+            # operations must not reuse their numbers.
+            self.wal.restart_at(self.applied_seq + 1)
 
     # ---- writes -------------------------------------------------------------------
 
@@ -102,6 +227,8 @@ class LocalShard:
             if record is None:
                 return self.applied_seq
             data = ops.encode(record)
+            if self._write_failure is not None:
+                raise ServiceUnavailable(f"Service unavailable: {self._write_failure}")
             self._check_disk(len(data))
             try:
                 seq = self.wal.append(data)
@@ -114,6 +241,11 @@ class LocalShard:
         try:
             self.wal.sync(seq)
         except OSError as exc:
+            # fsyncgate: after a failed fsync the kernel may have dropped the pages and a
+            # retry would lie. This shard takes no more writes until it is reloaded from
+            # what is on disk (a restart); reads go on.
+            self._write_failure = f"WAL sync failed ({exc}); writes refused until restart"
+            log.error("shard %s: %s", self.path, self._write_failure)
             raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
         note_write()
         self.optimizer.poke()
@@ -122,10 +254,10 @@ class LocalShard:
     def _check_disk(self, need: int) -> None:
         """Refuse a write the disk cannot hold, before it is logged; reads go on."""
         free = shutil.disk_usage(self.path).free
-        if free < need + MIN_FREE_BYTES:
+        if free < need + self._reserve:
             raise ServiceUnavailable(
-                f"Service unavailable: no space left on device for the WAL: {free} bytes free, "
-                f"{need + MIN_FREE_BYTES} needed"
+                f"Service unavailable: No space left on device: {free} bytes free, "
+                f"{need + self._reserve} needed for the WAL and checkpoints"
             )
 
     @contextmanager
@@ -135,17 +267,18 @@ class LocalShard:
 
     # ---- checkpoints --------------------------------------------------------------
 
-    def flush(self) -> None:
+    def flush(self, force: bool = False) -> None:
+        """Write a checkpoint of everything applied so far (`force`: even if nothing
+        changed since the last one)."""
         with self._flush_lock:
             with self.lock.write():
                 seq = self.applied_seq
                 snapshots = [take_snapshot(s) for s in self.holder.segments]
                 segments = list(self.holder.segments)
                 index_schemas = dict(self.holder.index_schemas)
-            if seq == self._flushed_seq and not any(s.components for s in snapshots):
+            if not force and seq == self._flushed_seq and not any(s.components for s in snapshots):
                 return
-            self._gen += 1
-            gen = self._gen
+            gen = self._gen + 1
             entries: list[dict[str, Any]] = []
             try:
                 for segment, snap in zip(segments, snapshots, strict=True):
@@ -162,30 +295,87 @@ class LocalShard:
                 # The manifest must not claim a seq the WAL could still lose.
                 if seq:
                     self.wal.sync(seq)
-                write_durable(self.path / "manifest.json", orjson.dumps(manifest))
+                write_checked_json(
+                    self.path / manifest_name(gen), MANIFEST_KIND, MANIFEST_VERSION, manifest
+                )
             except BaseException:
                 # The snapshot consumed the dirty marks: make the next flush rewrite all.
                 for segment in segments:
                     segment.files_by_component = {}
                 raise
+            self._gen = gen
             for segment, entry in zip(segments, entries, strict=True):
                 segment.files_by_component = entry["files"]
             self._flushed_seq = seq
-            self.wal.truncate_before(seq + 1)
-            self._remove_unreferenced(entries)
+            self._kept.insert(0, (gen, seq, manifest))
+            self._retire_old_generations()
             del snapshots
             release_free_memory()
 
-    def _remove_unreferenced(self, entries: list[dict[str, Any]]) -> None:
-        referenced = {e["id"]: {f for fs in e["files"].values() for f in fs} for e in entries}
-        for seg_dir in (self.path / "segments").iterdir():
+    def _retire_old_generations(self) -> None:
+        """Keep the newest KEPT_GENERATIONS manifests and the pinned ones; delete the rest,
+        then the WAL records and files that no kept manifest needs."""
+        kept = [k for i, k in enumerate(self._kept) if i < KEPT_GENERATIONS or k[0] in self._pins]
+        retired = [k for k in self._kept if k not in kept]
+        self._kept = kept
+        for gen, _, _ in retired:
+            (self.path / manifest_name(gen)).unlink(missing_ok=True)
+        if retired:
+            fsync_dir(self.path)
+        self.wal.truncate_before(min(seq for _, seq, _ in kept) + 1)
+        self._remove_unreferenced(self._referenced([m for _, _, m in kept]))
+
+    @staticmethod
+    def _referenced(manifests: list[dict[str, Any]]) -> dict[str, set[str]]:
+        referenced: dict[str, set[str]] = {}
+        for manifest in manifests:
+            for entry in manifest["segments"]:
+                names = referenced.setdefault(entry["id"], set())
+                for files in entry["files"].values():
+                    names.update(f["name"] for f in files)
+        return referenced
+
+    def _remove_unreferenced(self, referenced: dict[str, set[str]]) -> None:
+        segments_dir = self.path / "segments"
+        removed_dir = False
+        for seg_dir in segments_dir.iterdir():
             keep = referenced.get(seg_dir.name)
             if keep is None:
                 shutil.rmtree(seg_dir, ignore_errors=True)
+                removed_dir = True
                 continue
+            removed = False
             for f in seg_dir.iterdir():
                 if f.name not in keep:
                     f.unlink(missing_ok=True)
+                    removed = True
+            if removed:
+                fsync_dir(seg_dir)
+        if removed_dir:
+            fsync_dir(segments_dir)
+
+    # ---- pins (snapshots) ---------------------------------------------------------
+
+    def pin_checkpoint(self) -> tuple[int, dict[str, Any]]:
+        """Flush, then pin the newest manifest generation: neither flush nor the optimizer
+        deletes its files or its WAL records until `unpin_checkpoint`. Returns (gen,
+        manifest)."""
+        self.flush(force=True)
+        with self._flush_lock:
+            if not self._kept:
+                raise ServiceUnavailable("Service unavailable: no checkpoint to pin")
+            gen, _, manifest = self._kept[0]
+            self._pins[gen] = self._pins.get(gen, 0) + 1
+            return gen, manifest
+
+    def unpin_checkpoint(self, gen: int) -> None:
+        with self._flush_lock:
+            count = self._pins.get(gen, 0) - 1
+            if count > 0:
+                self._pins[gen] = count
+            else:
+                self._pins.pop(gen, None)
+                self._retire_old_generations()
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._flush_interval()):

@@ -31,17 +31,21 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
+import struct
 import threading
+import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from tessera.fsutil import fsync_dir, remove_quietly, write_durable
+from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable, remove_quietly, write_durable
 from tessera.shard.wal_format import (
     FILE_HEADER_SIZE,
     FLOOR_NAME,
     LOCK_NAME,
     MAX_PAYLOAD,
+    RECORD_HEADER_SIZE,
     TMP_SUFFIX,
     RecordReader,
     Stop,
@@ -55,7 +59,7 @@ from tessera.shard.wal_format import (
     segment_name,
 )
 
-__all__ = ["Wal", "WalCorruptionError"]
+__all__ = ["Wal", "WalCorruptionError", "WalDamage"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,28 @@ _OPEN_FLAGS = os.O_CLOEXEC
 
 class WalCorruptionError(Exception):
     """A record that recovery accepted no longer checks out when read back (media damage)."""
+
+
+class WalDamage:
+    """Damage found by recovery: the log ends before ``first_lost`` although records up to
+    ``last_intact`` (or unknown: None) were found intact after the damage; the bytes are
+    kept in ``kept_in``."""
+
+    def __init__(self, path: Path, offset: int, first_lost: int, last_intact: int | None) -> None:
+        self.path = path
+        self.offset = offset
+        self.first_lost = first_lost
+        self.last_intact = last_intact
+        self.kept_in: Path | None = None
+
+    def __str__(self) -> str:
+        lost = (
+            f"operations {self.first_lost}..{self.last_intact}"
+            if self.last_intact is not None
+            else f"operations from {self.first_lost} on"
+        )
+        where = f"; the damaged bytes are kept in {self.kept_in}" if self.kept_in else ""
+        return f"WAL damaged in {self.path.name} at offset {self.offset}: {lost} lost{where}"
 
 
 class _Segment:
@@ -96,11 +122,23 @@ class _Segment:
 class Wal:
     """A directory of WAL segments; see the module docstring.  Thread-safe."""
 
-    def __init__(self, directory: Path, segment_capacity: int = DEFAULT_SEGMENT_CAPACITY) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        segment_capacity: int = DEFAULT_SEGMENT_CAPACITY,
+        aside: Path | None = None,
+    ) -> None:
+        """``aside``: where recovery moves damaged or cut-off WAL bytes (default: a
+        ``damaged`` directory beside the WAL directory); nothing is ever zeroed or deleted
+        that was not copied there first."""
         if segment_capacity < FILE_HEADER_SIZE + record_size(0):
             raise ValueError(f"segment_capacity {segment_capacity} is too small")
         self._dir = Path(directory)
         self._capacity = segment_capacity
+        self._aside = Path(aside) if aside is not None else self._dir.parent / "damaged"
+        # What recovery found: records that were intact but could not be replayed because
+        # an earlier record was damaged (media damage, not a torn tail); see _recover.
+        self.damage: list[WalDamage] = []
 
         # _lock guards the write state: _segments, _fd, _last_seq, _closed and _failed.  Held
         # for the pwrite of one record, never across an fdatasync except while rolling to a
@@ -275,6 +313,27 @@ class Wal:
                 remove_quietly(seg.path)
             fsync_dir(self._dir)
 
+    def restart_at(self, seq: int) -> None:
+        """Makes ``seq`` the next record's number when the log ends before it (recovery cut
+        records that a checkpoint already holds).  Every record present is below ``seq``
+        and already checkpointed; damaged bytes were set aside by recovery."""
+        with self._truncate_lock, self._lock:
+            self._check_writable()
+            if seq <= self._last_seq + 1:
+                return
+            self._write_floor(seq)
+            self._floor = seq
+            old, self._segments = self._segments, []
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            for seg in old:
+                remove_quietly(seg.path)
+            fsync_dir(self._dir)
+            self._last_seq = seq - 1
+        with self._sync_cond:
+            self._synced_seq = seq - 1
+
     def close(self) -> None:
         """Syncs what was appended and releases the directory.  Idempotent."""
         with self._lock:
@@ -346,10 +405,7 @@ class Wal:
     # ----------------------------------------------------------------- recovery
 
     def _take_directory_lock(self) -> BinaryIO:
-        created = not self._dir.exists()
-        self._dir.mkdir(parents=True, exist_ok=True)
-        if created:
-            fsync_dir(self._dir.parent)
+        mkdir_durable(self._dir)
         # A file object rather than a bare fd, so that a Wal dropped without close() (a
         # simulated crash in a test) releases the lock when it is collected.
         f = open(self._dir / LOCK_NAME, "ab")  # noqa: SIM115 - lives as long as the Wal
@@ -396,9 +452,10 @@ class Wal:
             first, path = paths[i]
             scanned = _scan_segment(path, first)
             if scanned is None:
-                log.warning("WAL: %s has a bad header; the log ends before it", path)
+                log.error("WAL: %s has a bad header; the log ends before it", path)
+                self.damage.append(WalDamage(path, 0, first, None))
                 changed = True
-                _delete_all(p for _, p in paths[i:])
+                self._set_aside([p for _, p in paths[i:]])
                 if not segments:
                     # A fresh file under its name, so that seqs below it are never reused.
                     fresh, fd = _new_segment(self._dir, first, self._capacity)
@@ -425,14 +482,15 @@ class Wal:
                 changed = True
                 i += 1
                 continue
-            log.warning(
-                "WAL: %s is corrupt after seq %d; the log ends there, later files deleted",
-                path,
-                seg.last_seq,
-            )
+            # A non-last file is complete on disk before the next one is made (_roll), so a
+            # bad record here is damage, not a torn write: later files are set aside.
+            damage = WalDamage(path, seg.end, seg.last_seq + 1, _last_intact(paths[i + 1 :]))
+            log.error("WAL: %s", damage)
+            self.damage.append(damage)
             segments.append(seg)
             tail_stop = stop
-            _delete_all(p for _, p in paths[i + 1 :])
+            self._set_aside([p for _, p in paths[i + 1 :]], copy=[path])
+            damage.kept_in = self._aside
             changed = True
             break
 
@@ -447,14 +505,26 @@ class Wal:
         fd = os.open(last.path, os.O_RDWR | _OPEN_FLAGS)
         try:
             if tail_stop is Stop.CORRUPT:
-                log.warning("WAL: torn tail in %s cut after seq %d", last.path, last.last_seq)
+                intact = _salvage(last.path, last.end, last.last_seq + 1)
+                if intact is not None:
+                    damage = WalDamage(last.path, last.end, last.last_seq + 1, intact)
+                    log.error("WAL: %s", damage)
+                    self.damage.append(damage)
+                else:
+                    log.warning("WAL: torn tail in %s cut after seq %d", last.path, last.last_seq)
+            kept = self._keep_tail(fd, last)
+            if kept is not None:
+                for damage in self.damage:
+                    if damage.path == last.path and damage.kept_in is None:
+                        damage.kept_in = kept
             zeroed = _zero_after(fd, last.end, last.size)
             if zeroed:
                 log.warning(
-                    "WAL: zeroed %d stale bytes after seq %d in %s",
+                    "WAL: zeroed %d stale bytes after seq %d in %s (a copy is in %s)",
                     zeroed,
                     last.last_seq,
                     last.path,
+                    kept,
                 )
             # What the file holds may so far live only in the page cache of a process that
             # was killed; make it durable before anything is built on it.
@@ -463,6 +533,43 @@ class Wal:
             os.close(fd)
             raise
         self._fd = fd
+
+    def _aside_dir(self) -> Path:
+        mkdir_durable(self._aside)
+        return self._aside
+
+    def _set_aside(self, paths: list[Path], copy: Sequence[Path] = ()) -> None:
+        """Moves files out of the log byte for byte (and copies ``copy``, which stays)."""
+        if not paths and not copy:
+            return
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self._aside_dir()
+        for p in copy:
+            _copy_synced(p, target / f"wal-{stamp}-{p.name}")
+        for p in paths:
+            os.rename(p, target / f"wal-{stamp}-{p.name}")
+        fsync_dir(target)
+
+    def _keep_tail(self, fd: int, seg: _Segment) -> Path | None:
+        """Copies the non-zero bytes after the last good record aside before they are
+        zeroed; returns the copy's path, None when there were none."""
+        end = _last_nonzero(fd, seg.end, seg.size)
+        if end <= seg.end:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = self._aside_dir() / f"wal-{stamp}-{seg.path.name}-tail-at-{seg.end}"
+        with open(path, "wb") as f:
+            off = seg.end
+            while off < end:
+                chunk = os.pread(fd, min(_ZERO_AHEAD, end - off), off)
+                if not chunk:
+                    break
+                f.write(chunk)
+                off += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_dir(path.parent)
+        return path
 
     def _read_floor(self) -> int:
         try:
@@ -586,9 +693,8 @@ def _read_segment(f: BinaryIO, seg: _Segment, min_seq: int) -> Iterator[tuple[in
         yield record
 
 
-def _zero_after(fd: int, start: int, size: int) -> int:
-    """Zeroes whatever is not zero in [start, size), since free space must read as the end of
-    data; returns how many bytes that was."""
+def _last_nonzero(fd: int, start: int, size: int) -> int:
+    """The offset just past the last non-zero byte in [start, size), or start."""
     last_nonzero = start
     off = start
     while off < size:
@@ -599,9 +705,74 @@ def _zero_after(fd: int, start: int, size: int) -> int:
         if stripped:
             last_nonzero = off + stripped
         off += len(chunk)
+    return last_nonzero
+
+
+def _copy_synced(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+    fsync_file(dst)
+
+
+def _salvage(path: Path, offset: int, bad_seq: int) -> int | None:
+    """After a bad record at ``offset``: if its framing is sound and the records after it
+    validate against the chain (seeded with the bad record's stored crc), the bad record is
+    damage among intact records, not a torn tail. Returns the last intact seq, else None."""
+    with open(path, "rb", buffering=_READ_BUFFER) as f:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(offset)
+        hdr = f.read(RECORD_HEADER_SIZE)
+        if len(hdr) < RECORD_HEADER_SIZE:
+            return None
+        length, stored_crc, seq = struct.unpack("<IIQ", hdr)
+        if seq != bad_seq or length < 8 or offset + 8 + length > size:
+            return None
+        f.seek(offset + 8 + length)
+        reader = RecordReader(f, first_seq=bad_seq + 1, seed=stored_crc, limit=size)
+        reader.offset = offset + 8 + length
+        last = None
+        while (record := reader.read()) is not None:
+            last = record[0]
+        return last
+
+
+def _last_intact(paths: list[tuple[int, Path]]) -> int | None:
+    """The last seq of the records in later files that still read back, if any."""
+    last = None
+    for first, path in paths:
+        scanned = _scan_segment(path, first)
+        if scanned is None or scanned[0].last_seq < first:
+            break
+        last = scanned[0].last_seq
+    return last
+
+
+def _zero_after(fd: int, start: int, size: int) -> int:
+    """Zeroes whatever is not zero in [start, size), since free space must read as the end of
+    data; returns how many bytes that was."""
+    last_nonzero = _last_nonzero(fd, start, size)
     off = start
     while off < last_nonzero:
         n = min(_ZERO_AHEAD, last_nonzero - off)
         _pwrite_all(fd, (_ZEROS[:n],), off)
         off += n
     return last_nonzero - start
+
+
+def scan_wal_file(path: Path, first_seq: int) -> tuple[str | None, int]:
+    """Offline check of one segment file (tessera check): (what is wrong or None, how many
+    records read back). A torn tail with nothing intact after it is what a crash leaves and
+    recovery cuts: not reported as damage."""
+    scanned = _scan_segment(path, first_seq)
+    if scanned is None:
+        return "bad file header", 0
+    seg, stop = scanned
+    count = seg.last_seq - first_seq + 1
+    if stop is Stop.CORRUPT:
+        intact = _salvage(path, seg.end, seg.last_seq + 1)
+        if intact is not None:
+            return (
+                f"record {seg.last_seq + 1} at offset {seg.end} is damaged; records up to "
+                f"{intact} after it are intact but cannot be replayed",
+                count,
+            )
+    return None, count

@@ -8,24 +8,30 @@ refuses to start; leftovers of either kind are removed at start-up.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
-import orjson
-
-from tessera.collection.collection import Collection
+from tessera.collection.collection import Collection, write_config
 from tessera.collection.config import CollectionConfig
-from tessera.errors import Conflict, UnprocessableEntity, collection_not_found
-from tessera.fsutil import fsync_dir, write_durable
+from tessera.errors import (
+    Conflict,
+    ServiceUnavailable,
+    UnprocessableEntity,
+    collection_not_found,
+)
+from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
 
 log = logging.getLogger(__name__)
 
 # Staging directories start with a character no collection name may contain.
 _STAGING = ":"
 _FORBIDDEN = '<>:"/\\|?*\x00\x1f'
+# A new collection needs its config, directories and first WAL segment.
+_MIN_FREE_TO_CREATE = 1 << 20
 
 
 def validate_collection_name(name: str) -> None:
@@ -49,19 +55,19 @@ def validate_collection_name(name: str) -> None:
 class TableOfContents:
     def __init__(self, storage: Path) -> None:
         self.root = storage / "collections"
-        self.root.mkdir(parents=True, exist_ok=True)
+        mkdir_durable(self.root)
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(_STAGING):
-                shutil.rmtree(entry, ignore_errors=True)
+                # Never acknowledged (creating) or already confirmed to the user (deleting).
+                rmtree_durable(entry)
                 continue
-            config_path = entry / "config.json"
-            if not config_path.exists():
-                log.warning("ignoring %s: no config.json", entry)
+            if not entry.is_dir():
                 continue
-            config = CollectionConfig.from_storage(orjson.loads(config_path.read_bytes()))
-            self.collections[entry.name] = Collection(entry.name, entry, config)
+            # A damaged collection is loaded as such (listed, reporting why), never skipped
+            # and never a reason for the others not to load.
+            self.collections[entry.name] = Collection(entry.name, entry, None)
 
     def get(self, name: str) -> Collection:
         collection = self.collections.get(name)
@@ -77,13 +83,35 @@ class TableOfContents:
         with self._lock:
             if name in self.collections:
                 raise Conflict(f"Wrong input: Collection `{name}` already exists!")
+            if (self.root / name).exists():
+                raise Conflict(
+                    f"Wrong input: Can't create collection with name {name}. Collection data "
+                    "already exists at the path"
+                )
             staging = self.root / f"{_STAGING}creating-{uuid.uuid4().hex}"
-            staging.mkdir()
-            write_durable(staging / "config.json", orjson.dumps(config.to_storage()))
             final = self.root / name
-            staging.rename(final)
-            fsync_dir(self.root)
-            self.collections[name] = Collection(name, final, config)
+            try:
+                self._check_space()
+                mkdir_durable(staging)
+                write_config(staging, config)
+                rename_durable(staging, final)
+            except OSError as exc:
+                shutil.rmtree(staging, ignore_errors=True)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise ServiceUnavailable(
+                        f"Service unavailable: No space left on device: {exc}"
+                    ) from exc
+                raise
+            collection = Collection(name, final, config)
+            if collection.failure is not None:
+                # The files could not be made (e.g. the disk filled up meanwhile): undo.
+                doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
+                rename_durable(final, doomed)
+                rmtree_durable(doomed)
+                raise ServiceUnavailable(
+                    f"Service unavailable: could not create collection: {collection.failure}"
+                )
+            self.collections[name] = collection
 
     def delete(self, name: str) -> bool:
         with self._lock:
@@ -92,10 +120,16 @@ class TableOfContents:
                 return False
             collection.close(flush=False)
             doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
-            collection.path.rename(doomed)
-            fsync_dir(self.root)
-        shutil.rmtree(doomed, ignore_errors=True)
+            rename_durable(collection.path, doomed)
+        rmtree_durable(doomed)
         return True
+
+    def _check_space(self) -> None:
+        free = shutil.disk_usage(self.root).free
+        if free < _MIN_FREE_TO_CREATE:
+            raise ServiceUnavailable(
+                f"Service unavailable: No space left on device: {free} bytes free"
+            )
 
     def close(self) -> None:
         with self._lock:
