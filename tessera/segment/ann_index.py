@@ -68,8 +68,13 @@ def _lift(vectors: FloatArray, norm2: float) -> FloatArray:
 
 
 class HnswIndex:
-    def __init__(self, index: Any, distance: str, lift_norm2: float | None = None) -> None:
+    def __init__(
+        self, index: Any, distance: str, lift_norm2: float | None = None, mapped: bool = False
+    ) -> None:
         self.index = index
+        # The stored vectors are a read-only map of the file (on_disk): faiss cannot grow a
+        # copy of it in place, so `extended` copies through a serialised, owned index.
+        self.mapped = mapped
         self.distance = distance
         # Dot only: M^2 of the lifting (see _METRIC); every stored row has this squared norm.
         self.lift_norm2 = lift_norm2
@@ -193,7 +198,10 @@ class HnswIndex:
             if len(data) and float(np.einsum("ij,ij->i", data, data).max()) > self.lift_norm2:
                 return None
             data = _lift(data, self.lift_norm2)
-        index = faiss.clone_index(self.index)
+        if self.mapped:
+            index = faiss.deserialize_index(faiss.serialize_index(self.index))
+        else:
+            index = faiss.clone_index(self.index)
         add_in_chunks(index, data)
         return HnswIndex(index, self.distance, self.lift_norm2)
 
@@ -221,4 +229,4 @@ class HnswIndex:
         if distance == "Dot":
             first = index.reconstruct(0) if index.ntotal else np.zeros(1, dtype=np.float32)
             lift_norm2 = float(first @ first)
-        return cls(index, distance, lift_norm2)
+        return cls(index, distance, lift_norm2, mapped=mmap)

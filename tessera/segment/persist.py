@@ -375,3 +375,32 @@ def _load_field_indexes(
             index.remove(off)
         segment.field_indexes[key] = index
         segment.index_schemas[key] = schema_json
+
+
+def map_on_disk_vectors(segment: Segment, directory: Path, config: CollectionConfig) -> None:
+    """After a flush wrote an immutable segment: vectors configured `on_disk` are swapped for
+    maps of the files just written, so the heap copy built by the optimizer is freed and the
+    process holds only what the page cache lends it. Caller holds the shard's write lock."""
+    if segment.appendable:
+        return
+    for name, storage in segment.storages.items():
+        params = config.vectors.get(name)
+        if params is None or not params.on_disk or not isinstance(storage, DenseStorage):
+            continue
+        if isinstance(storage.matrix, np.memmap):
+            continue
+        index = segment.vector_indexes.get(name)
+        hnsw_files = segment.files_by_component.get(f"hnsw:{name}")
+        vec_files = segment.files_by_component.get(f"vec:{name}")
+        if vec_files is None:
+            continue
+        if index is not None and hnsw_files is not None and not params.multivector:
+            mapped = HnswIndex.load(directory / hnsw_files[0]["name"], params.distance, mmap=True)
+            segment.vector_indexes[name] = mapped
+            view = mapped.vectors_view()
+            if view is not None and storage.matrix.dtype == np.float32:
+                storage.matrix = view
+                continue
+        _, arrays = read_array_file(directory / vec_files[0]["name"], "dense", mmap=True)
+        if arrays["matrix"].shape == storage.matrix[: segment.size].shape:
+            storage.matrix = arrays["matrix"]

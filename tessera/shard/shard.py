@@ -44,6 +44,7 @@ from tessera.memory import release_free_memory
 from tessera.segment.ann_index import note_write
 from tessera.segment.persist import (
     load_segment,
+    map_on_disk_vectors,
     take_snapshot,
     verify_segment_files,
     write_snapshot,
@@ -304,8 +305,12 @@ class LocalShard:
                     segment.files_by_component = {}
                 raise
             self._gen = gen
-            for segment, entry in zip(segments, entries, strict=True):
-                segment.files_by_component = entry["files"]
+            with self.lock.write():
+                for segment, entry in zip(segments, entries, strict=True):
+                    segment.files_by_component = entry["files"]
+                    map_on_disk_vectors(
+                        segment, self.path / "segments" / segment.segment_id, self.config
+                    )
             self._flushed_seq = seq
             self._kept.insert(0, (gen, seq, manifest))
             self._retire_old_generations()
