@@ -744,12 +744,28 @@ def main(argv: list[str] | None = None) -> None:
 # The test-side handle
 
 
+def _is_mounted(mountpoint: Path) -> bool:
+    """From /proc/self/mountinfo: os.path.ismount would stat the mount, which fails with EIO
+    once the power is cut."""
+    target = os.path.realpath(mountpoint)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4].encode().decode("unicode_escape")
+                if point == target:
+                    return True
+    except OSError:
+        return os.path.ismount(mountpoint)
+    return False
+
+
 def _unmount(mountpoint: Path, lazy: bool) -> None:
     for cmd in (["fusermount3", "-u"], ["umount"]):
         args = [*cmd, "-z"] if lazy else cmd
         with contextlib.suppress(OSError):
             subprocess.run([*args, str(mountpoint)], check=False, capture_output=True)
-        if not os.path.ismount(mountpoint):
+        if not _is_mounted(mountpoint):
             return
 
 
@@ -795,7 +811,7 @@ class PowerLossMount:
                     f"the power-loss FUSE daemon exited with {self.proc.returncode} before "
                     f"mounting\n{self.log_tail()}"
                 )
-            if os.path.ismount(self.mountpoint) and self.control.exists():
+            if _is_mounted(self.mountpoint) and self.control.exists():
                 with contextlib.suppress(OSError):
                     self.request({"op": "ping"})
                     return self
@@ -838,7 +854,7 @@ class PowerLossMount:
     def stop(self) -> None:
         """Unmount and end the daemon; whatever used the mount must have exited."""
         if self.proc is not None:
-            if self.proc.poll() is None and os.path.ismount(self.mountpoint):
+            if self.proc.poll() is None and _is_mounted(self.mountpoint):
                 _unmount(self.mountpoint, lazy=False)
             try:
                 self.proc.wait(timeout=10)
@@ -852,7 +868,7 @@ class PowerLossMount:
                         os.kill(self.proc.pid, signal.SIGKILL)
                     self.proc.wait()
             self.proc = None
-        if os.path.ismount(self.mountpoint):
+        if _is_mounted(self.mountpoint):
             _unmount(self.mountpoint, lazy=True)
 
     def log_tail(self, lines: int = 40) -> str:

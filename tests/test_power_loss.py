@@ -521,15 +521,19 @@ def _power_cut_cycles(tmp_path: Path, durations: list[float | None], seed: int) 
         next_state = tmp_path / f"state{k + 1}"
         stop = threading.Event()
         threads: list[threading.Thread] = []
+        clock = _Clock()
         try:
             mount.start()
+            clock.mark("mount")
             with _server_on(mount.mountpoint, log_path, port) as server:
+                clock.mark("server start")
                 try:
                     if k == 0:
                         with contextlib.closing(_client(server.url)) as client:
                             _create_collection(client)
                     else:
                         _verify(server.url, ledger, f"after cut {k}")
+                    clock.mark("check")
                     if duration is None:
                         with contextlib.closing(_client(server.url)) as client:
                             for _ in range(10):
@@ -549,13 +553,16 @@ def _power_cut_cycles(tmp_path: Path, durations: list[float | None], seed: int) 
                             t.start()
                         time.sleep(duration)
                     before = len(ledger.acked)
+                    clock.mark("writes")
                     mount.cut()
                 finally:
                     stop.set()
                     server.kill()
                     for t in threads:
                         t.join(timeout=30)
+                    clock.mark("kill")
             summary = mount.materialise(next_state)
+            clock.mark("materialise")
             ops = summary["counters"]
             print(
                 f"cut {k + 1} after {duration or 0:.2f} s: {before} points acknowledged in all; "
@@ -570,6 +577,8 @@ def _power_cut_cycles(tmp_path: Path, durations: list[float | None], seed: int) 
             raise
         finally:
             mount.stop()
+        clock.mark("unmount")
+        print(f"  seconds: {clock}")
         shutil.rmtree(tmp_path / f"fuse{k}", ignore_errors=True)
         if k > 0:
             shutil.rmtree(state, ignore_errors=True)
@@ -581,6 +590,20 @@ def _power_cut_cycles(tmp_path: Path, durations: list[float | None], seed: int) 
         except BaseException:
             print(server_log_tail(log_path))
             raise
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.marks: list[str] = []
+
+    def mark(self, what: str) -> None:
+        now = time.monotonic()
+        self.marks.append(f"{what} {now - self.last:.1f}")
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self.marks)
 
 
 def server_log_tail(log_path: Path, lines: int = 40) -> str:
