@@ -178,13 +178,13 @@ class LocalShard:
             return
         if errors:
             raise ShardDamaged("no checkpoint generation is intact: " + "; ".join(errors))
+        # Segment files without any manifest are a first checkpoint that never finished: the
+        # WAL still holds everything (it is only truncated below a manifest's operation).
         if self.wal.first_seq > 1:
             raise ShardDamaged(
                 f"the checkpoint manifest is missing but the WAL of {self.path} starts at "
                 f"operation {self.wal.first_seq}: the operations before it would be lost"
             )
-        if any((self.path / "segments").iterdir()):
-            raise ShardDamaged(f"segment files in {self.path} but no checkpoint manifest")
 
     def _set_aside_newer(self, good: int, candidates: list[int]) -> None:
         """Moves the damaged newer manifests, and the files only they name, to damaged/."""
@@ -400,6 +400,12 @@ class LocalShard:
         self._stop.set()
         self.optimizer.stop()
         self._flusher.join(timeout=30)
-        if flush:
-            self.flush()
-        self.wal.close()
+        if flush and self._write_failure is None:
+            try:
+                self.flush()
+            except Exception:  # the WAL holds everything; the next start replays it
+                log.exception("final checkpoint of %s failed", self.path)
+        try:
+            self.wal.close()
+        except OSError:
+            log.exception("closing the WAL of %s failed", self.path)

@@ -1,0 +1,160 @@
+"""Fault injection in-process: fsync failing with EIO and the disk filling up in the middle of a
+checkpoint or a WAL write. Nothing acknowledged is lost, nothing unwritten is served, reads go
+on, and a failed fsync is never retried as if the data were safe."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tessera.fileformat as fileformat
+from tessera.engine import Engine
+from tessera.errors import ServiceUnavailable
+
+DIM = 8
+
+
+def _vectors(ids: list[int]) -> np.ndarray[Any, Any]:
+    return np.stack([np.random.default_rng(i).random(DIM).astype(np.float32) for i in ids])
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path / "storage")
+    eng.create_collection(
+        "c",
+        {
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "optimizers_config": {"flush_interval_sec": 3600, "indexing_threshold": 0},
+        },
+    )
+    yield eng
+    eng.close()
+
+
+def _upsert(engine: Engine, ids: list[int]) -> None:
+    engine.upsert_arrays("c", ids, _vectors(ids), [{"n": i} for i in ids])
+
+
+def _crash_copy(src: Path, dst: Path) -> Path:
+    """The storage as a crash right now would leave it (kill -9: the page cache survives)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("lock"))
+    return dst
+
+
+def _assert_exactly(storage: Path, ids: list[int]) -> None:
+    eng = Engine(storage)
+    try:
+        collection = eng.toc.get("c")
+        assert collection.failure is None, collection.failure
+        with collection.shard.read() as holder:
+            assert holder.live_count() == len(ids)
+            for pid in ids:
+                found = holder.locate(pid)
+                assert found is not None, pid
+                segment, off = found
+                assert np.allclose(segment.vector_at(off, ""), _vectors([pid])[0])
+                assert segment.payload_at(off) == {"n": pid}
+    finally:
+        eng.close()
+
+
+def _failing_fsync_under(marker: str, exc: OSError) -> Callable[[int], None]:
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if marker in os.readlink(f"/proc/self/fd/{fd}"):
+            raise exc
+        real(fd)
+
+    return fsync
+
+
+def test_fsync_eio_during_a_checkpoint_loses_nothing(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _upsert(engine, list(range(100)))
+    engine.toc.get("c").shard.flush()
+    _upsert(engine, list(range(100, 200)))
+    monkeypatch.setattr(os, "fsync", _failing_fsync_under("segments", OSError(errno.EIO, "EIO")))
+    with pytest.raises(OSError):
+        engine.toc.get("c").shard.flush()
+    # Reads go on, and writes (their WAL is intact) too.
+    _upsert(engine, [200])
+    storage = engine.toc.root.parent
+    _assert_exactly(_crash_copy(storage, tmp_path / "after-eio"), list(range(201)))
+    monkeypatch.undo()
+    # The next checkpoint rewrites everything rather than trusting the failed files.
+    engine.toc.get("c").shard.flush()
+    _assert_exactly(_crash_copy(storage, tmp_path / "after-retry"), list(range(201)))
+
+
+def test_disk_full_in_the_middle_of_a_checkpoint_loses_nothing(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _upsert(engine, list(range(300)))
+    real = fileformat.write_array_file
+    calls = {"n": 0}
+
+    def write_array_file(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first file is written, the second finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("tessera.segment.persist.write_array_file", write_array_file)
+    with pytest.raises(OSError):
+        engine.toc.get("c").shard.flush()
+    shard_dir = engine.toc.root / "c" / "shard"
+    assert not list(shard_dir.glob("manifest.*.json")), "a checkpoint claimed half its files"
+    storage = engine.toc.root.parent
+    _assert_exactly(_crash_copy(storage, tmp_path / "after-enospc"), list(range(300)))
+    monkeypatch.undo()
+    engine.toc.get("c").shard.flush()
+    assert len(list(shard_dir.glob("manifest.*.json"))) == 1
+    _assert_exactly(_crash_copy(storage, tmp_path / "after-retry"), list(range(300)))
+
+
+def test_wal_fsync_eio_refuses_writes_and_keeps_reads(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _upsert(engine, list(range(50)))
+
+    def fdatasync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with pytest.raises(ServiceUnavailable):
+        _upsert(engine, [50])
+    monkeypatch.undo()
+    # Never retried as if the data were safe: the shard refuses writes until reloaded.
+    with pytest.raises(ServiceUnavailable, match="refused"):
+        _upsert(engine, [51])
+    hits = engine.search("c", _vectors([7])[0], limit=3, exact=True)
+    assert hits
+    storage = engine.toc.root.parent
+    copy = _crash_copy(storage, tmp_path / "after-wal-eio")
+    eng = Engine(copy)
+    try:
+        with eng.toc.get("c").shard.read() as holder:
+            live = holder.live_count()
+    finally:
+        eng.close()
+    # Everything acknowledged is there; the refused write may or may not have reached disk.
+    assert live in (50, 51)
+    _upsert_after_restart(copy)
+
+
+def _upsert_after_restart(storage: Path) -> None:
+    eng = Engine(storage)
+    try:
+        _upsert(eng, [1000])
+    finally:
+        eng.close()
