@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,9 @@ from tessera.segment.payload_path import (
     value_counts,
 )
 from tessera.segment.postings import I64, KeyArray
+
+if TYPE_CHECKING:
+    from tessera.segment.field_index_state import StateReader, StateWriter
 
 __all__ = [
     "K_ALL",
@@ -227,6 +230,69 @@ class FieldIndex:
 
     def _drop(self, offset: int) -> None:
         pass
+
+    # --- state (field_index_state) ------------------------------------------------------
+
+    def export_state(self, w: StateWriter) -> None:
+        """Write the per-offset facts, then the typed part (`_export_typed`)."""
+        differs = ~self._empty | self._null | (self._count != 0) | (self._other != 0) | self._has
+        found = np.flatnonzero(differs)
+        # Offsets past the last one that differs from "never added" read the same when absent.
+        size = int(found[-1]) + 1 if len(found) else 0
+        w.meta["size"] = size
+        # Copies: these columns are written in place by later adds.
+        w.put("empty", self._empty[:size].copy())
+        w.put("null", self._null[:size].copy())
+        w.put("count", self._count[:size].copy())
+        w.put("other", self._other[:size].copy())
+        multi = sorted(self._multi.items())
+        flat = [c for _, counts in multi for c in counts]
+        w.meta["multi"], w.meta["multi_values"] = len(multi), len(flat)
+        w.put("multi_at", np.asarray([o for o, _ in multi], dtype=np.int64))
+        w.put("multi_len", np.asarray([len(c) for _, c in multi], dtype=np.int64))
+        w.put("multi_val", np.asarray(flat, dtype=np.int64))
+        self._export_typed(w, size)
+
+    def import_state(self, r: StateReader) -> None:
+        """Load what `export_state` wrote into this fresh index (ValueError if inconsistent)."""
+        size = r.count("size")
+        empty = r.owned("empty", np.bool_, size)
+        null = r.owned("null", np.bool_, size)
+        count = r.owned("count", np.int64, size)
+        other = r.owned("other", np.uint8, size)
+        r.in_range("other kinds", other, 0, K_ALL + 1)
+        r.in_range("values count", count, -1, _I64_MAX)
+        m = r.count("multi")
+        at = r.array("multi_at", np.int64, m)
+        lens = r.array("multi_len", np.int64, m)
+        vals = r.array("multi_val", np.int64, r.count("multi_values"))
+        r.in_range("multi-count offset", at, 0, size)
+        r.in_range("multi-count length", lens, 0, len(vals) + 1)
+        r.in_range("multi-count value", vals, 0, _I64_MAX)
+        if m > 1 and bool((at[1:] <= at[:-1]).any()):
+            raise r.fail("multi-count offsets are not strictly increasing")
+        if int(lens.sum()) != len(vals):
+            raise r.fail("multi-count lengths do not add up to the values")
+        if int(np.count_nonzero(count == -1)) != m or bool((count[at] != -1).any()):
+            raise r.fail("multi-count offsets disagree with the counts")
+        bounds = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        flat = vals.tolist()
+        multi = {o: tuple(flat[a:b]) for o, a, b in zip(at.tolist(), bounds[:-1], bounds[1:])}
+        has = self._import_typed(r, size)
+        if bool((has & empty).any()):
+            raise r.fail("an offset holds values but is marked empty")
+        self._empty, self._null, self._count, self._other = empty, null, count, other
+        self._multi = multi
+        self._other_hist = np.bincount(other, minlength=K_ALL + 1).tolist()
+        self._has = has
+        self._points = int(np.count_nonzero(has))
+
+    def _export_typed(self, w: StateWriter, size: int) -> None:
+        pass
+
+    def _import_typed(self, r: StateReader, size: int) -> BoolMask:
+        """Load the typed part; returns which of the `size` offsets hold indexed values."""
+        return np.zeros(size, dtype=np.bool_)
 
     # --- facts --------------------------------------------------------------------------
 

@@ -4,12 +4,14 @@ Every shape is first narrowed to a latitude band by binary search (a circle cann
 further in latitude than its radius; a box or polygon no further than its own extent), and
 only the points inside the band are tested exactly, with the same expressions the payload
 check uses (`geo_math`).
+
+State (field_index_state): the live entries as `lat` (sorted), `owners` and `lon` columns.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +27,9 @@ from tessera.segment.geo_math import (
     in_polygon_array,
 )
 from tessera.segment.postings import KeyArray, Postings
+
+if TYPE_CHECKING:
+    from tessera.segment.field_index_state import StateReader, StateWriter
 
 # Slack on the latitude band, in degrees, far above float rounding and far below a metre.
 _BAND_SLACK = 1e-6
@@ -46,6 +51,27 @@ class GeoIndex(FieldIndex):
 
     def _drop(self, offset: int) -> None:
         self._postings.remove(offset)
+
+    def _export_typed(self, w: StateWriter, size: int) -> None:
+        lats, owners, lons = self._postings.export_state()
+        w.meta["entries"] = len(lats)
+        w.put("lat", lats)
+        w.put("owners", owners)
+        w.put("lon", lons)
+
+    def _import_typed(self, r: StateReader, size: int) -> BoolMask:
+        entries = r.count("entries")
+        lats = r.array("lat", np.float64, entries)
+        owners = r.array("owners", np.int64, entries)
+        lons = r.array("lon", np.float64, entries)
+        if not bool(np.isfinite(lats).all() and np.isfinite(lons).all()):
+            raise r.fail("a geo point is not finite")
+        try:
+            live = self._postings.load_state(lats, owners, lons, size)
+        except ValueError as exc:
+            raise r.fail(str(exc)) from exc
+        has: BoolMask = live[:size] > 0
+        return has
 
     def geo_radius(self, lat: float, lon: float, radius: float, n: int) -> BoolMask | None:
         if not radius > 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from tessera.segment.field_index import (
 )
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import I64, KeyArray, Postings
+
+if TYPE_CHECKING:
+    from tessera.segment.field_index_state import StateReader, StateWriter
 
 _FLOAT_EXACT = 2**53
 
@@ -45,6 +48,32 @@ class _PostingsIndex(FieldIndex):
 
     def _keys_mask(self, keys: Sequence[float], n: int) -> BoolMask:
         return owners_mask(self._postings.owners_of_keys(keys), n)
+
+    # State: the live (value, offset) entries, sorted; keys stay as given on import.
+
+    def _export_typed(self, w: StateWriter, size: int) -> None:
+        keys, owners, _ = self._postings.export_state()
+        w.meta["entries"] = len(keys)
+        w.put("keys", self._export_keys(w, keys))
+        w.put("owners", owners)
+
+    def _import_typed(self, r: StateReader, size: int) -> BoolMask:
+        entries = r.count("entries")
+        keys = r.array("keys", self._dtype, entries)
+        owners = r.array("owners", np.int64, entries)
+        self._import_keys(r, keys)
+        try:
+            live = self._postings.load_state(keys, owners, None, size)
+        except ValueError as exc:
+            raise r.fail(str(exc)) from exc
+        has: BoolMask = live[:size] > 0
+        return has
+
+    def _export_keys(self, w: StateWriter, keys: KeyArray) -> KeyArray:
+        return keys
+
+    def _import_keys(self, r: StateReader, keys: KeyArray) -> None:
+        pass
 
     def _except_mask(self, keys: Sequence[float], n: int) -> BoolMask:
         if not keys:
@@ -96,6 +125,26 @@ class _InternedIndex(_PostingsIndex):
             found = self._ids[value] = len(self._strings)
             self._strings.append(value)
         return found
+
+    def _export_keys(self, w: StateWriter, keys: KeyArray) -> KeyArray:
+        """Only the strings live entries use, renumbered in id order (keeps keys sorted)."""
+        first = np.ones(len(keys), dtype=np.bool_)
+        first[1:] = keys[1:] != keys[:-1]
+        used = keys[first]
+        strings = self._strings
+        w.meta["strings"] = len(used)
+        w.put_strings("str", [strings[i] for i in used.tolist()])
+        renumbered: KeyArray = np.cumsum(first) - 1
+        return renumbered
+
+    def _import_keys(self, r: StateReader, keys: KeyArray) -> None:
+        strings = r.strings("str", r.count("strings"))
+        ids = {s: i for i, s in enumerate(strings)}
+        if len(ids) != len(strings):
+            raise r.fail("interned strings repeat")
+        r.in_range("string id", keys[:1], 0, len(strings))  # keys are checked sorted
+        r.in_range("string id", keys[-1:], 0, len(strings))
+        self._strings, self._ids = strings, ids
 
     def _known(self, values: Sequence[Any]) -> list[float]:
         return [self._ids[v] for v in values if isinstance(v, str) and v in self._ids]
@@ -234,6 +283,10 @@ class BoolIndex(_PostingsIndex):
 
     def _convert(self, value: Any) -> Any | None:
         return int(value) if isinstance(value, bool) else None
+
+    def _import_keys(self, r: StateReader, keys: KeyArray) -> None:
+        r.in_range("bool key", keys[:1], 0, 2)  # keys are checked sorted
+        r.in_range("bool key", keys[-1:], 0, 2)
 
     def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
         return self._keys_mask([int(v) for v in values if isinstance(v, bool)], n)

@@ -1,15 +1,27 @@
 """Full-text index: an inverted index from terms to documents.
 
 A *document* is one string value of a point (a point with `["a b", "c"]` has two), because a
-full-text condition must be satisfied within a single string, as on the payload. Terms are
-interned to ids; the postings map term id -> document id, and `_doc_offset` maps documents
-back to points. Each document's word sequence is kept for phrase checks, which verify word
-order only on the documents that already contain every phrase term.
+full-text condition must be satisfied within a single string, as on the payload. Terms and
+document words share one interned vocabulary; the postings map term id -> document id, and
+`_doc_offset` maps documents back to points. Each document's word sequence is kept, as
+vocabulary ids in one flat array, for phrase checks, which verify word order only on the
+documents that already contain every phrase term. Documents are only ever appended (a
+rewritten point gets new ones); a removed one leaves its words behind until the next export.
+
+A word that is no index term (one cut by a prefix tokenizer's `max_token_len`) is in the
+vocabulary too; that is harmless, as a query term is never longer than `max_token_len`, and
+a vocabulary id without postings selects nothing, like an unknown term.
+
+State (field_index_state): the vocabulary strings in use (`vocab`), the live documents
+renumbered in order (`doc_at`: each one's offset; `word_ids` / `word_start`: its words), the
+(term, document) postings renumbered alike, and the tokenizer configuration, which must
+equal the schema's on import.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +30,9 @@ from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import I64, Postings
 from tessera.segment.text_tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from tessera.segment.field_index_state import StateReader, StateWriter
 
 
 class TextIndex(FieldIndex):
@@ -28,8 +43,13 @@ class TextIndex(FieldIndex):
         self.tokenizer = Tokenizer.from_params(schema.params)
         self._postings = Postings(np.int64)
         self._terms: dict[str, int] = {}
+        self._vocab: list[str] = []
+        self._docs = 0
         self._doc_offset: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
-        self._doc_words: list[list[str] | None] = []
+        # Document d's words: _words[_word_at[d] : _word_at[d + 1]]; len(_word_at) is
+        # len(_doc_offset) + 1. _words is only written past _word_at[_docs].
+        self._word_at: npt.NDArray[np.int64] = np.zeros(65, dtype=np.int64)
+        self._words: npt.NDArray[np.int64] = np.zeros(256, dtype=np.int64)
         self._docs_of: dict[int, list[int]] = {}
 
     def _convert(self, value: Any) -> Any | None:
@@ -38,31 +58,55 @@ class TextIndex(FieldIndex):
     def _term_id(self, term: str) -> int:
         found = self._terms.get(term)
         if found is None:
-            found = self._terms[term] = len(self._terms)
+            found = self._terms[term] = len(self._vocab)
+            self._vocab.append(term)
         return found
 
     def _store(self, offset: int, values: list[Any]) -> None:
         self._drop(offset)
         docs: list[int] = []
         for text in dict.fromkeys(values):
-            doc = len(self._doc_words)
-            if doc >= len(self._doc_offset):
-                grown = np.zeros(2 * len(self._doc_offset), dtype=np.int64)
-                grown[:doc] = self._doc_offset
-                self._doc_offset = grown
-            self._doc_offset[doc] = offset
             words = self.tokenizer.doc_words(text)
-            self._doc_words.append(words)
+            doc = self._add_doc(offset, [self._term_id(w) for w in words])
             terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
             self._postings.replace(doc, sorted(terms))
             docs.append(doc)
         if docs:
             self._docs_of[offset] = docs
 
+    def _add_doc(self, offset: int, word_ids: list[int]) -> int:
+        doc = self._docs
+        if doc >= len(self._doc_offset):
+            size = 2 * len(self._doc_offset)
+            self._doc_offset = np.concatenate(
+                [self._doc_offset, np.zeros(size - len(self._doc_offset), dtype=np.int64)]
+            )
+            self._word_at = np.concatenate(
+                [self._word_at, np.zeros(size + 1 - len(self._word_at), dtype=np.int64)]
+            )
+        start = int(self._word_at[doc])
+        end = start + len(word_ids)
+        words = self._words
+        # An imported array is exactly full (and may be read-only): the first append grows it.
+        if end > len(words) or not words.flags.writeable:
+            grown = np.zeros(max(end, 2 * len(words), 256), dtype=np.int64)
+            grown[:start] = words[:start]
+            self._words = words = grown
+        if word_ids:
+            words[start:end] = word_ids
+        self._word_at[doc + 1] = end
+        self._doc_offset[doc] = offset
+        self._docs = doc + 1
+        return doc
+
     def _drop(self, offset: int) -> None:
         for doc in self._docs_of.pop(offset, ()):
             self._postings.remove(doc)
-            self._doc_words[doc] = None
+
+    def _doc_words(self, doc: int) -> list[str]:
+        vocab = self._vocab
+        ids = self._words[int(self._word_at[doc]) : int(self._word_at[doc + 1])]
+        return [vocab[i] for i in ids.tolist()]
 
     def _docs_with_all(self, terms: list[str]) -> I64:
         ids = [self._terms.get(t) for t in dict.fromkeys(terms)]
@@ -92,11 +136,90 @@ class TextIndex(FieldIndex):
 
     def match_phrase(self, phrase: str, n: int) -> BoolMask | None:
         terms = self.tokenizer.query_terms(phrase)
-        docs = self._docs_with_all(terms)
-        keep = [
-            int(d)
-            for d in docs
-            if (words := self._doc_words[int(d)]) is not None
-            and self.tokenizer.phrase_in(words, terms)
-        ]
+        docs = self._docs_with_all(terms)  # live documents only
+        keep = [d for d in docs.tolist() if self.tokenizer.phrase_in(self._doc_words(d), terms)]
         return self._offsets_mask(np.asarray(keep, dtype=np.int64), n)
+
+    # --- state (field_index_state) ------------------------------------------------------
+
+    def _tokenizer_state(self) -> dict[str, Any]:
+        t = self.tokenizer
+        return {
+            "tokenizer": t.kind,
+            "lowercase": t.lowercase,
+            "ascii_folding": t.ascii_folding,
+            "min_token_len": t.min_len,
+            "max_token_len": t.max_len,
+            "stopwords": sorted(t.stopwords),
+        }
+
+    def _export_typed(self, w: StateWriter, size: int) -> None:
+        keys, owners, _ = self._postings.export_state()
+        docs = np.sort(np.fromiter(chain.from_iterable(self._docs_of.values()), np.int64))
+        starts, ends = self._word_at[docs], self._word_at[docs + 1]
+        lens = ends - starts
+        word_start = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lens, out=word_start[1:])
+        # every live document's words, gathered into one run without a Python loop
+        gather = np.arange(int(word_start[-1])) + np.repeat(starts - word_start[:-1], lens)
+        words = self._words[gather]
+        # the vocabulary in use and the live documents, renumbered in order: the postings
+        # stay sorted by (term, document)
+        present = np.zeros(len(self._vocab), dtype=np.bool_)
+        present[keys] = True
+        present[words] = True
+        used = np.flatnonzero(present)
+        vocab_id = np.zeros(len(self._vocab), dtype=np.int64)
+        vocab_id[used] = np.arange(len(used))
+        doc_id = np.zeros(self._docs, dtype=np.int64)
+        doc_id[docs] = np.arange(len(docs))
+        vocab = self._vocab
+        w.meta["tokenizer"] = self._tokenizer_state()
+        w.meta.update(
+            entries=len(keys), vocab=len(used), docs=len(docs), words=len(words)
+        )  # fmt: skip
+        w.put("keys", vocab_id[keys])
+        w.put("owners", doc_id[owners])
+        w.put_strings("vocab", [vocab[i] for i in used.tolist()])
+        w.put("doc_at", self._doc_offset[docs])
+        w.put("word_ids", vocab_id[words])
+        w.put("word_start", word_start)
+
+    def _import_typed(self, r: StateReader, size: int) -> BoolMask:
+        if r.meta.get("tokenizer") != self._tokenizer_state():
+            raise r.fail(
+                f"built with tokenizer {r.meta.get('tokenizer')!r}, "
+                f"the schema asks for {self._tokenizer_state()!r}"
+            )
+        n_vocab, n_docs = r.count("vocab"), r.count("docs")
+        vocab = r.strings("vocab", n_vocab)
+        terms = {t: i for i, t in enumerate(vocab)}
+        if len(terms) != n_vocab:
+            raise r.fail("vocabulary strings repeat")
+        doc_at = r.array("doc_at", np.int64, n_docs)
+        r.in_range("document offset", doc_at, 0, size)
+        words = r.array("word_ids", np.int64, r.count("words"))
+        r.in_range("word id", words, 0, n_vocab)
+        word_start = r.offsets("word_start", n_docs + 1, len(words))
+        entries = r.count("entries")
+        keys = r.array("keys", np.int64, entries)
+        owners = r.array("owners", np.int64, entries)
+        r.in_range("term id", keys[:1], 0, n_vocab)  # keys are checked sorted
+        r.in_range("term id", keys[-1:], 0, n_vocab)
+        try:
+            self._postings.load_state(keys, owners, None, n_docs)
+        except ValueError as exc:
+            raise r.fail(str(exc)) from exc
+        self._terms, self._vocab, self._docs = terms, vocab, n_docs
+        capacity = max(n_docs, 64)
+        self._doc_offset = np.zeros(capacity, dtype=np.int64)
+        self._doc_offset[:n_docs] = doc_at
+        self._word_at = np.zeros(capacity + 1, dtype=np.int64)
+        self._word_at[: n_docs + 1] = word_start
+        self._words = words  # kept as given: only written past its end, after growing
+        docs_of: dict[int, list[int]] = {}
+        for doc, offset in enumerate(doc_at.tolist()):
+            docs_of.setdefault(offset, []).append(doc)
+        self._docs_of = docs_of
+        has: BoolMask = np.bincount(doc_at, minlength=size)[:size] > 0
+        return has

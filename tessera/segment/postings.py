@@ -186,6 +186,48 @@ class Postings:
     def live_entry_count(self) -> int:
         return int(self._live.sum())
 
+    # --- state (field_index_state) ------------------------------------------------------
+
+    def export_state(self) -> tuple[KeyArray, I64, F64]:
+        """All live entries as (keys, owners, extra), sorted by key then owner, merged first.
+        The arrays are never written in place later (a merge builds new ones): safe to hand
+        out without a copy."""
+        with self._lock:
+            if self._pk or self._stale:
+                self._merge()
+            return self._keys, self._owners, self._extra
+
+    def load_state(
+        self, keys: KeyArray, owners: I64, extra: F64 | None, owner_limit: int
+    ) -> npt.NDArray[np.int32]:
+        """Make (keys, owners, extra), as `export_state` gave them, the only entries, with
+        owners below `owner_limit`. The columns are kept as given, possibly read-only: they
+        are only ever read. Returns the live entry count of each owner below the limit.
+        ValueError when the columns are not sorted by (key, owner) without repeats."""
+        n = len(keys)
+        if len(owners) != n or (extra is not None and len(extra) != n):
+            raise ValueError("postings columns differ in length")
+        if n:
+            if int(owners.min()) < 0 or int(owners.max()) >= owner_limit:
+                raise ValueError(f"postings owner out of range [0, {owner_limit})")
+            if keys.dtype.kind == "f" and bool(np.isnan(keys).any()):
+                raise ValueError("postings key is NaN")
+            k0, k1 = keys[:-1], keys[1:]
+            if not bool(((k1 > k0) | ((k1 == k0) & (owners[1:] > owners[:-1]))).all()):
+                raise ValueError("postings entries are not sorted by (key, owner) or repeat")
+        live = np.bincount(owners, minlength=owner_limit).astype(np.int32)
+        with self._lock:
+            self._keys, self._owners = keys, owners
+            self._gens = np.ones(n, dtype=np.uint32)
+            self._extra = extra if extra is not None else np.zeros(n, dtype=np.float64)
+            self._pk, self._po, self._pg, self._px = [], [], [], []
+            self._pending_cache = None
+            # Every owner at generation 1: its entries are live, its next replace retires them.
+            self._gen = np.ones(owner_limit, dtype=np.uint32)
+            self._live = live
+            self._stale = 0
+        return live
+
 
 class _View(NamedTuple):
     keys: KeyArray
