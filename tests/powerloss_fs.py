@@ -871,6 +871,17 @@ class PowerLossMount:
         if _is_mounted(self.mountpoint):
             _unmount(self.mountpoint, lazy=True)
 
+    def internal_errors(self) -> list[str]:
+        """Lines of the daemon's log that say the simulator itself went wrong (an operation
+        raised something other than an OSError, or the backing directory was changed behind
+        its back): its verdict is worthless then."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        markers = ("Uncaught exception", "not made through the mount", "control request")
+        return [line for line in text.splitlines() if any(m in line for m in markers)]
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
