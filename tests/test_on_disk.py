@@ -74,3 +74,47 @@ def test_on_disk_vectors_are_served_from_files(server_factory: Any, distance: st
     server.restart()
     with httpx.Client(base_url=server.url, timeout=60) as http:
         _check(http, name, vectors, distance)
+
+
+@pytest.mark.parametrize("on_disk_payload", [True, False])
+def test_on_disk_payload_is_mapped_from_the_segment_file(
+    tmp_path: Any, on_disk_payload: bool
+) -> None:
+    from tessera.engine import Engine
+    from tessera.segment.payload_storage import MappedPayloads
+
+    vectors = _vectors()
+    ids = list(range(N))
+    payloads = [{"n": i, "tag": f"t{i % 5}"} if i % 3 else None for i in ids]
+
+    def check(engine: Engine) -> None:
+        collection = engine.toc.get("p")
+        with collection.shard.read() as holder:
+            sealed = [s for s in holder.segments if not s.appendable]
+            assert sealed
+            for segment in sealed:
+                assert isinstance(segment.payloads, MappedPayloads) == on_disk_payload
+            for pid in range(0, N, 101):
+                found = holder.locate(pid)
+                assert found is not None
+                assert found[0].payloads[found[1]] == payloads[pid]
+
+    engine = Engine(tmp_path / "storage")
+    engine.create_collection(
+        "p",
+        {
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "on_disk_payload": on_disk_payload,
+            "optimizers_config": {"indexing_threshold": 10, "flush_interval_sec": 3600},
+        },
+    )
+    engine.upsert_arrays("p", ids, vectors, payloads)
+    engine.wait_optimized("p")
+    engine.toc.get("p").shard.flush()
+    check(engine)
+    engine.close()
+    engine = Engine(tmp_path / "storage")
+    try:
+        check(engine)
+    finally:
+        engine.close()

@@ -256,25 +256,29 @@ def test_damage_mid_wal_keeps_the_prefix_and_reports(server_factory: Any) -> Non
 
 
 def test_missing_manifest_is_not_a_silent_subset(server_factory: Any) -> None:
+    """With the WAL truncated below the checkpoints, losing every manifest must not start the
+    collection from what the WAL still holds."""
     server = server_factory()
+    blob = "x" * 200
     with httpx.Client(base_url=server.url, timeout=60) as http:
         r = http.put(
             "/collections/m",
             json={
                 "vectors": {"size": DIM, "distance": "Dot"},
                 "optimizers_config": {"flush_interval_sec": 1},
+                "wal_config": {"wal_capacity_mb": 1},
             },
         )
-        assert r.status_code == 200
-        for start in range(0, 600, 100):
-            r = http.put(
-                "/collections/m/points?wait=true",
-                json={"points": _points(range(start, start + 100))},
-            )
+        assert r.status_code == 200, r.text
+        for start in range(0, 8000, 100):
+            points = [dict(p, payload={"blob": blob}) for p in _points(range(start, start + 100))]
+            r = http.put("/collections/m/points?wait=true", json={"points": points})
             assert r.status_code == 200
         time.sleep(2.5)
     server.stop()
     shard = server.storage / "collections" / "m" / "shard"
+    first = min(int(p.name.split(".")[0]) for p in (shard / "wal").glob("*.log"))
+    assert first > 1, "the WAL was not truncated: the test proves nothing"
     for manifest in shard.glob("manifest.*.json"):
         manifest.unlink()
     server.start()

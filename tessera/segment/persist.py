@@ -52,6 +52,7 @@ from tessera.fileformat import (
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
 from tessera.ids import PointId
 from tessera.segment.ann_index import HnswIndex
+from tessera.segment.payload_storage import MappedPayloads
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 
@@ -112,7 +113,7 @@ def _component_data(segment: Segment, component: str, size: int) -> Any:
         )
     if component == "payload":
         # Payload dicts are replaced, never mutated (Segment.set_payloads): sharing is safe.
-        return list(segment.payloads[:size])
+        return segment.payloads[:size]
     if component.startswith("hnsw:"):
         return segment.vector_indexes[component[5:]]
     if component.startswith("fidx:"):
@@ -253,25 +254,7 @@ def load_segment(
     segment.id_map = {segment.ext_ids[off]: off for off in live}
 
     payload_path = directory / files["payload"][0]["name"]
-    _, parrays = read_array_file(payload_path, "payload")
-    starts, data = parrays.get("starts"), parrays.get("data")
-    _expect(starts is not None and data is not None, payload_path, "missing arrays")
-    assert starts is not None and data is not None
-    _expect(starts.shape == (size + 1,), payload_path, "starts do not match the ids")
-    _expect(
-        size == 0 or (bool(np.all(starts[1:] >= starts[:-1])) and int(starts[-1]) == len(data)),
-        payload_path,
-        "starts out of order",
-    )
-    raw = data.tobytes()
-    bounds = starts.tolist()
-    try:
-        segment.payloads = [
-            orjson.loads(raw[a:b]) if b > a else None for a, b in itertools.pairwise(bounds)
-        ]
-    except orjson.JSONDecodeError as exc:
-        raise FormatError(f"{payload_path}: a payload is not JSON ({exc})") from None
-
+    segment.payloads = _load_payloads(payload_path, size, mapped=_payload_on_disk(segment))
     for name, storage in segment.storages.items():
         entries = files.get(f"vec:{name}")
         if entries is None:
@@ -317,6 +300,33 @@ def load_segment(
     segment.files_by_component = dict(files)
     segment.dirty.clear()
     return segment
+
+
+def _payload_on_disk(segment: Segment) -> bool:
+    return not segment.appendable and bool(segment.config.params_extra.get("on_disk_payload", True))
+
+
+def _load_payloads(
+    path: Path, size: int, mapped: bool
+) -> list[dict[str, Any] | None] | MappedPayloads:
+    _, arrays = read_array_file(path, "payload", mmap=mapped)
+    starts, data = arrays.get("starts"), arrays.get("data")
+    _expect(starts is not None and data is not None, path, "missing arrays")
+    assert starts is not None and data is not None
+    _expect(starts.shape == (size + 1,) and starts.dtype == np.uint64, path, "bad starts")
+    _expect(
+        size == 0 or (bool(np.all(starts[1:] >= starts[:-1])) and int(starts[-1]) == len(data)),
+        path,
+        "starts out of order",
+    )
+    if mapped:
+        return MappedPayloads(starts, data)
+    raw = data.tobytes()
+    bounds = starts.tolist()
+    try:
+        return [orjson.loads(raw[a:b]) if b > a else None for a, b in itertools.pairwise(bounds)]
+    except orjson.JSONDecodeError as exc:
+        raise FormatError(f"{path}: a payload is not JSON ({exc})") from None
 
 
 def _unpack_objects(
@@ -377,12 +387,17 @@ def _load_field_indexes(
         segment.index_schemas[key] = schema_json
 
 
-def map_on_disk_vectors(segment: Segment, directory: Path, config: CollectionConfig) -> None:
-    """After a flush wrote an immutable segment: vectors configured `on_disk` are swapped for
-    maps of the files just written, so the heap copy built by the optimizer is freed and the
-    process holds only what the page cache lends it. Caller holds the shard's write lock."""
+def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig) -> None:
+    """After a flush wrote an immutable segment: vectors configured `on_disk` (and payloads,
+    with `on_disk_payload`) are swapped for maps of the files just written, so the heap copy
+    built by the optimizer is freed and the process holds only what the page cache lends it.
+    Caller holds the shard's write lock."""
     if segment.appendable:
         return
+    payload_files = segment.files_by_component.get("payload")
+    if _payload_on_disk(segment) and payload_files and isinstance(segment.payloads, list):
+        path = directory / payload_files[0]["name"]
+        segment.payloads = _load_payloads(path, segment.size, mapped=True)
     for name, storage in segment.storages.items():
         params = config.vectors.get(name)
         if params is None or not params.on_disk or not isinstance(storage, DenseStorage):

@@ -20,6 +20,7 @@ from tessera.collection.config import CollectionConfig
 from tessera.ids import PointId
 from tessera.query.scoring import check_datatype, check_distance, prepare_stored
 from tessera.segment.field_index import make_field_index, parse_field_schema
+from tessera.segment.payload_storage import MappedPayloads
 from tessera.segment.vector_storage import (
     DenseStorage,
     ObjectStorage,
@@ -80,7 +81,8 @@ class Segment:
         self.key_hi = np.zeros(0, dtype=np.uint64)
         self.key_lo = np.zeros(0, dtype=np.uint64)
         self.storages: dict[str, Storage] = make_storages(config)
-        self.payloads: list[dict[str, Any] | None] = []
+        # A list in memory, or (immutable segments with on_disk_payload) a map of the file.
+        self.payloads: list[dict[str, Any] | None] | MappedPayloads = []
         self.field_indexes: dict[str, Any] = {}
         self.index_schemas: dict[str, Any] = {}
         # Components changed since the last flush: "ids", "payload", "vec:<name>".
@@ -184,6 +186,7 @@ class Segment:
             self._ensure(self.size + len(new_ids))
             self._set_keys(self.size, new_ids)
             self.ext_ids.extend(new_ids)
+            assert isinstance(self.payloads, list), "only appendable segments take points"
             self.payloads.extend([None] * len(new_ids))
             self.size += len(new_ids)
         self.versions[offsets] = seq
@@ -237,6 +240,8 @@ class Segment:
 
     def set_payloads(self, offsets: IntArray, payloads: list[dict[str, Any] | None]) -> None:
         """Payload dicts are replaced, never mutated, so a flush snapshot can share them."""
+        if not isinstance(self.payloads, list):
+            self.payloads = list(self.payloads)
         for off, payload in zip(offsets.tolist(), payloads, strict=True):
             self.payloads[off] = payload or None
             for index in self.field_indexes.values():

@@ -44,7 +44,7 @@ from tessera.memory import release_free_memory
 from tessera.segment.ann_index import note_write
 from tessera.segment.persist import (
     load_segment,
-    map_on_disk_vectors,
+    map_on_disk_data,
     take_snapshot,
     verify_segment_files,
     write_snapshot,
@@ -308,7 +308,7 @@ class LocalShard:
             with self.lock.write():
                 for segment, entry in zip(segments, entries, strict=True):
                     segment.files_by_component = entry["files"]
-                    map_on_disk_vectors(
+                    map_on_disk_data(
                         segment, self.path / "segments" / segment.segment_id, self.config
                     )
             self._flushed_seq = seq
