@@ -4,13 +4,12 @@ Operations are columnar (one array per vector name for a whole batch) so that ap
 upsert of many points copies blocks, not points. Filters are resolved to explicit ids before
 an operation is built, so replaying a record can never touch points written after it.
 
-Byte format of a record payload: a one-byte format tag (1) followed by a pickle (protocol 5)
-of the operation dataclass. Only Tessera itself writes and reads these files.
+The byte format of a record payload is explicit, versioned and documented field by field in
+tessera.shard.op_codec (format 2); format 1, a pickle, is refused rather than unpickled.
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,32 +121,17 @@ class OperationBatch:
 
 Record = Operation | OperationBatch
 
-_FORMAT = b"\x01"
-
 
 def encode(record: Record) -> bytes:
-    return _FORMAT + pickle.dumps(record, protocol=5)
+    """The WAL payload of `record` (see tessera.shard.op_codec for the format)."""
+    from tessera.shard.op_codec import encode_record  # op_codec imports this module
+
+    return encode_record(record)
 
 
 def decode(data: bytes) -> Record:
-    if data[:1] != _FORMAT:
-        raise ValueError(f"unknown WAL record format {data[:1]!r}")
-    record = pickle.loads(data[1:])
-    if not isinstance(
-        record,
-        (
-            UpsertPoints,
-            UpdateVectors,
-            DeleteVectors,
-            SetPayload,
-            OverwritePayload,
-            DeletePayload,
-            ClearPayload,
-            DeletePoints,
-            CreateFieldIndex,
-            DeleteFieldIndex,
-            OperationBatch,
-        ),
-    ):
-        raise ValueError(f"unexpected WAL record type {type(record).__name__}")
-    return record
+    """The record in a WAL payload; op_codec.RecordFormatError (a ValueError) for anything
+    that is not a record this version wrote."""
+    from tessera.shard.op_codec import decode_record
+
+    return decode_record(data)
