@@ -25,6 +25,7 @@ lint: install
 	$(VENV)/bin/ruff format --check tessera tests bench
 	$(VENV)/bin/ruff check tessera tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest -q -x -m "not slow"

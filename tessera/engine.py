@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from tessera.api.collections import collection_info
 from tessera.api.points_parse import parse_upsert
-from tessera.collection.config import parse_create_collection
+from tessera.collection_config import parse_create_collection
 from tessera.ids import PointId
 from tessera.query.filter_parse import parse_filter
 from tessera.shard import operations as ops

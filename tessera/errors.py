@@ -6,7 +6,8 @@ TesseraError
 ├── NotFound            404  a collection, point or field that does not exist
 ├── Conflict            409  a collection that already exists
 ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
-└── InternalError       500  a bug; never raised for user input
+└── InternalError       500  a bug, or damaged storage; never raised for user input
+    └── StorageCorruption  data on disk no longer reads back as written
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ def point_not_found(point_id: object) -> NotFound:
 def point_does_not_exist(point_id: object) -> NotFound:
     """The wording (and typo) of Qdrant's GET /points/{id}."""
     return NotFound(f"Not found: Point with id {point_id} does not exists!")
+
+
+class StorageCorruption(InternalError):
+    """Bytes that were verified once no longer check out (media damage while running)."""

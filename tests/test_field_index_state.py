@@ -27,7 +27,7 @@ import numpy.typing as npt
 import orjson
 import pytest
 
-from tessera.segment.datetime_parse import parse_datetime_micros
+from tessera.query.datetime_parse import parse_datetime_micros
 from tessera.segment.field_index import K_ALL, FieldIndex, make_field_index, parse_field_schema
 from tessera.segment.field_index_state import export_field_index, import_field_index
 

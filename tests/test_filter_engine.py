@@ -20,12 +20,12 @@ from qdrant_client import QdrantClient, models
 
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import PointId
-from tessera.query.filter_eval import estimate_cardinality, evaluate
+from tessera.query.datetime_parse import parse_datetime_micros
 from tessera.query.filter_parse import parse_filter
+from tessera.query.payload_path import extract_values, nested_elements, raw_values
 from tessera.query.slice_hash import slice_of
-from tessera.segment.datetime_parse import parse_datetime_micros
 from tessera.segment.field_index import FieldIndex, make_field_index, parse_field_schema
-from tessera.segment.payload_path import extract_values, nested_elements, raw_values
+from tessera.segment.filter_eval import estimate_cardinality, evaluate
 
 BoolMask = npt.NDArray[np.bool_]
 

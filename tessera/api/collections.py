@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.collection.collection import Collection
-from tessera.collection.config import parse_create_collection
+from tessera.collection_config import parse_create_collection
 from tessera.errors import BadRequest
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import operations as ops

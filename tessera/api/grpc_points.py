@@ -28,7 +28,7 @@ from tessera.api.grpc_convert import drop_none, opt
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.ids import render_point_id
 from tessera.storage.toc import TableOfContents
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tessera.api.vectors_parse import build_columns, normalize_vector_struct, parse_one_vector
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, parse_point_id, render_point_id
 from tessera.query.filter_parse import parse_filter

@@ -20,7 +20,7 @@ from tessera.api.render import (
 )
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query.filter_parse import parse_filter

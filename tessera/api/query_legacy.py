@@ -32,7 +32,7 @@ from tessera.api.query_parse import (
 )
 from tessera.api.query_routes import run_groups, run_plans
 from tessera.collection.collection import Collection
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter

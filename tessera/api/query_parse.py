@@ -20,13 +20,13 @@ from tessera.api.render import (
     parse_vector_selector,
 )
 from tessera.api.vectors_parse import parse_one_vector
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.execution.query_vectors import space_of
 from tessera.ids import parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
 from tessera.query.formula import parse_formula
-from tessera.query.query_vectors import space_of
 from tessera.query.recommend import check_examples
 
 MMR_CANDIDATES_MAX = 16384

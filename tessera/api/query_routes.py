@@ -30,13 +30,13 @@ from tessera.api.query_parse import (
 from tessera.api.render import render_record, render_scored
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest
+from tessera.execution.query_batch import execute_many
+from tessera.execution.query_exec import Context, ExternalVectors, Hit
+from tessera.execution.query_groups import Groups, distance_matrix, execute_groups
+from tessera.execution.query_vectors import stored_vector
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
-from tessera.query.query_batch import execute_many
-from tessera.query.query_exec import Context, ExternalVectors, Hit
-from tessera.query.query_groups import Groups, distance_matrix, execute_groups
-from tessera.query.query_vectors import stored_vector
 from tessera.shard import read
 from tessera.storage.toc import TableOfContents
 

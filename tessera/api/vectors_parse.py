@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
 

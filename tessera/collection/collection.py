@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from tessera.collection.config import CollectionConfig, apply_config_diff
+from tessera.collection_config import CollectionConfig, apply_config_diff
 from tessera.errors import InternalError
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.shard import operations as ops

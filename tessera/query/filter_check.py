@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, assert_never
 
 from tessera.query import filter_model as m
-from tessera.segment.datetime_parse import parse_datetime_micros
-from tessera.segment.geo_math import geo_point_of, haversine_m, in_bbox, in_polygon
-from tessera.segment.payload_path import (
+from tessera.query.datetime_parse import parse_datetime_micros
+from tessera.query.geo_math import geo_point_of, haversine_m, in_bbox, in_polygon
+from tessera.query.payload_path import (
     extract_values,
     is_empty_values,
     is_null_values,
@@ -30,7 +30,7 @@ from tessera.segment.payload_path import (
     raw_values,
     value_counts,
 )
-from tessera.segment.text_tokenizer import default_tokens
+from tessera.query.text_tokenizer import default_tokens
 
 Payload = dict[str, Any]
 Predicate = Callable[[Payload], bool]

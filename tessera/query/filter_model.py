@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tessera.ids import PointId
-from tessera.segment.payload_path import PayloadPath
+from tessera.query.payload_path import PayloadPath
 
 # A MatchValue operand; Qdrant has no float variant, so a float payload never matches one.
 MatchScalar = str | int | bool

@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import PointId, parse_point_id
 from tessera.query import filter_model as m
-from tessera.segment.datetime_parse import parse_datetime_micros
-from tessera.segment.payload_path import PayloadPath, parse_path
+from tessera.query.datetime_parse import parse_datetime_micros
+from tessera.query.payload_path import PayloadPath, parse_path
 
 _MAX_DEPTH = 64
 _I64 = (-(2**63), 2**63 - 1)

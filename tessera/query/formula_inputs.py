@@ -11,8 +11,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from tessera.segment.datetime_parse import parse_datetime_micros
-from tessera.segment.geo_math import haversine_m_array
+from tessera.query.datetime_parse import parse_datetime_micros
+from tessera.query.geo_math import haversine_m_array
 
 # Qdrant's JsonPath: a key is a run of alphanumerics, `_`, `-` (or any quoted text), then
 # any number of `[]` / `[N]`, segments joined by `.`.

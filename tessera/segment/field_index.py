@@ -29,15 +29,15 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import BadRequest
-from tessera.segment.datetime_parse import parse_datetime_micros
-from tessera.segment.field_schema import FieldSchema, parse_field_schema
-from tessera.segment.payload_path import (
+from tessera.query.datetime_parse import parse_datetime_micros
+from tessera.query.payload_path import (
     is_empty_values,
     is_null_values,
     parse_path,
     raw_values,
     value_counts,
 )
+from tessera.segment.field_schema import FieldSchema, parse_field_schema
 from tessera.segment.postings import I64, KeyArray
 
 if TYPE_CHECKING:

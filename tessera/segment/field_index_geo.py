@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
-from tessera.segment.field_schema import FieldSchema
-from tessera.segment.geo_math import (
+from tessera.query.geo_math import (
     EARTH_RADIUS_M,
     F64,
     Ring,
@@ -26,6 +24,8 @@ from tessera.segment.geo_math import (
     in_bbox_array,
     in_polygon_array,
 )
+from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
+from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import KeyArray, Postings
 
 if TYPE_CHECKING:

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from tessera.query.text_tokenizer import Tokenizer
 from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import I64, Postings
-from tessera.segment.text_tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from tessera.segment.field_index_state import StateReader, StateWriter

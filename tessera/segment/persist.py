@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.fileformat import (
     FormatError,
     file_crc,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId
 from tessera.query.scoring import check_datatype, check_distance, prepare_stored
 from tessera.segment.field_index import make_field_index, parse_field_schema

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId
 from tessera.segment.segment import Segment
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32, normalize_rows
 from tessera.segment.ann_index import HnswIndex, idle_since

@@ -17,9 +17,9 @@ import numpy.typing as npt
 
 from tessera.errors import BadRequest
 from tessera.ids import PointId
-from tessera.query.filter_eval import estimate_cardinality, evaluate
 from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
+from tessera.segment.filter_eval import estimate_cardinality, evaluate
 from tessera.segment.segment import Segment, id_keys
 from tessera.shard.holder import SegmentHolder
 

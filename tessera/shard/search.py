@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.query.filter_eval import evaluate
 from tessera.query.filter_model import Filter
 from tessera.query.scoring import (
     check_datatype,
@@ -24,6 +23,7 @@ from tessera.query.scoring import (
     score_dense,
     top_k,
 )
+from tessera.segment.filter_eval import evaluate
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import ServiceUnavailable
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import fsync_dir, mkdir_durable

@@ -35,10 +35,11 @@ import shutil
 import struct
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from tessera.errors import StorageCorruption
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable, remove_quietly, write_durable
 from tessera.shard.wal_format import (
     FILE_HEADER_SIZE,
@@ -70,7 +71,7 @@ _READ_BUFFER = 1 << 16
 _OPEN_FLAGS = os.O_CLOEXEC
 
 
-class WalCorruptionError(Exception):
+class WalCorruptionError(StorageCorruption):
     """A record that recovery accepted no longer checks out when read back (media damage)."""
 
 
@@ -758,15 +759,24 @@ def _zero_after(fd: int, start: int, size: int) -> int:
     return last_nonzero - start
 
 
-def scan_wal_file(path: Path, first_seq: int) -> tuple[str | None, int]:
+def scan_wal_file(
+    path: Path, first_seq: int, decode: Callable[[bytes], object] | None = None
+) -> tuple[str | None, int]:
     """Offline check of one segment file (tessera check): (what is wrong or None, how many
-    records read back). A torn tail with nothing intact after it is what a crash leaves and
-    recovery cuts: not reported as damage."""
+    records read back). `decode` is tried on every record payload. A torn tail with nothing
+    intact after it is what a crash leaves and recovery cuts: not reported as damage."""
     scanned = _scan_segment(path, first_seq)
     if scanned is None:
         return "bad file header", 0
     seg, stop = scanned
     count = seg.last_seq - first_seq + 1
+    if decode is not None:
+        with open(path, "rb", buffering=_READ_BUFFER) as f:
+            for seq, payload in _read_segment(f, seg, first_seq):
+                try:
+                    decode(payload)
+                except ValueError as exc:
+                    return f"record {seq} does not decode: {exc}", count
     if stop is Stop.CORRUPT:
         intact = _salvage(path, seg.end, seg.last_seq + 1)
         if intact is not None:

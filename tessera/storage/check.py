@@ -15,6 +15,7 @@ from pathlib import Path
 from tessera.collection.collection import read_config
 from tessera.fileformat import FormatError
 from tessera.segment.persist import verify_segment_files
+from tessera.shard import operations as ops
 from tessera.shard.shard import manifest_generations, manifest_name, read_manifest
 from tessera.shard.wal import scan_wal_file
 from tessera.shard.wal_format import parse_segment_name
@@ -70,7 +71,7 @@ def _check_collection(path: Path, name: str, out: list[str]) -> bool:
             first = parse_segment_name(entry.name)
             if first is None:
                 continue
-            problem, count = scan_wal_file(Path(entry.path), first)
+            problem, count = scan_wal_file(Path(entry.path), first, ops.decode)
             records += count
             if problem is not None:
                 out.append(f"FAIL {name}: WAL {entry.name}: {problem}")

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from tessera.collection.collection import Collection, write_config
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import (
     Conflict,
     ServiceUnavailable,

@@ -21,14 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import BadRequest
-from tessera.query import query_model as qm
-from tessera.query import recommend as reco
-from tessera.query.query_vectors import (
+from tessera.execution.query_vectors import (
     Space,
     example_sims,
     idf_weighted,
     nearest_sims,
 )
+from tessera.query import query_model as qm
+from tessera.query import recommend as reco
 from tessera.query.scoring import to_reported
 from tessera.segment.segment import Segment
 from tessera.shard.holder import SegmentHolder

@@ -24,19 +24,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
+from tessera.execution.query_mmr import mmr
+from tessera.execution.query_score import score_vector_query
+from tessera.execution.query_vectors import Space, check_value, space_of, stored_vector
 from tessera.ids import PointId
 from tessera.query import filter_model as fm
 from tessera.query import fusion
 from tessera.query import query_model as qm
-from tessera.query.filter_eval import evaluate
 from tessera.query.formula_eval import evaluate as evaluate_formula
-from tessera.query.query_mmr import mmr
-from tessera.query.query_score import score_vector_query
-from tessera.query.query_vectors import Space, check_value, space_of, stored_vector
+from tessera.query.payload_path import extract_values
 from tessera.query.scoring import threshold_prefix, top_k
-from tessera.segment.payload_path import extract_values
+from tessera.segment.filter_eval import evaluate
 from tessera.shard import read
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef

@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from tessera.execution.query_exec import Context, Hit, execute
+from tessera.execution.query_vectors import space_of
 from tessera.query import query_model as qm
-from tessera.query.query_exec import Context, Hit, execute
-from tessera.query.query_vectors import space_of
 from tessera.shard.search import exact_batch
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.query.query_vectors import Space, pair_sims, vector_at
+from tessera.execution.query_vectors import Space, pair_sims, vector_at
 from tessera.shard.read import PointRef
 
 DEFAULT_DIVERSITY = 0.5

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection.config import CollectionConfig
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, NotFound, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query import sparse as sparse_math

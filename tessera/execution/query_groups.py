@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from tessera.execution.query_exec import Context, Hit, group_points
+from tessera.execution.query_vectors import idf_weighted, pair_sims, space_of, stored_vector
 from tessera.ids import PointId, id_sort_key
 from tessera.query import filter_model as fm
 from tessera.query import query_model as qm
-from tessera.query.query_exec import Context, Hit, group_points
-from tessera.query.query_vectors import idf_weighted, pair_sims, space_of, stored_vector
+from tessera.query.payload_path import extract_values
 from tessera.query.scoring import to_reported
-from tessera.segment.payload_path import extract_values
 from tessera.shard import read
 from tessera.shard.read import PointRef
 
