@@ -6,7 +6,6 @@ adds a typed fast path for nearest-neighbour search that skips JSON altogether.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,11 @@ import numpy.typing as npt
 
 from tessera.api.collections import collection_info
 from tessera.api.points_parse import parse_upsert
+from tessera.collection import writes
+from tessera.collection.values import SearchParams, VectorInput
 from tessera.collection_config import parse_create_collection
 from tessera.ids import PointId
 from tessera.query.filter_parse import parse_filter
-from tessera.shard import operations as ops
-from tessera.shard.search import VectorQuery, search
 from tessera.storage.toc import TableOfContents
 
 
@@ -49,25 +48,19 @@ class Engine:
         collection = self.toc.get(name)
         params = collection.config.vectors[using]
         block = np.asarray(vectors, dtype=np.float32).reshape(len(ids), params.size)
-        column = ops.DenseColumn(np.ones(len(ids), dtype=bool), block)
-        op = ops.UpsertPoints(list(ids), {using: column}, payloads or [None] * len(ids))
-        return collection.update(lambda holder: op).operation_id
+        column = writes.DenseColumn(np.ones(len(ids), dtype=bool), block)
+        write = writes.upsert(list(ids), {using: column}, payloads or [None] * len(ids))
+        return collection.update(write).operation_id
 
     def create_field_index(self, name: str, field: str, schema: Any) -> None:
         collection = self.toc.get(name)
-        collection.update(lambda holder: ops.CreateFieldIndex(field, schema))
+        collection.update(writes.create_field_index(field, schema))
 
     def info(self, name: str) -> dict[str, Any]:
         return collection_info(self.toc.get(name))
 
     def wait_optimized(self, name: str, timeout: float = 3600.0) -> None:
-        optimizer = self.toc.get(name).shard.optimizer
-        deadline = time.monotonic() + timeout
-        optimizer.poke()
-        while optimizer.pending():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"collection {name} still optimizing")
-            time.sleep(0.1)
+        self.toc.get(name).wait_optimized(timeout)
 
     def search(
         self,
@@ -80,11 +73,10 @@ class Engine:
         using: str = "",
     ) -> list[tuple[PointId, float]]:
         collection = self.toc.get(name)
-        query = VectorQuery(using, "dense", np.asarray(vector, dtype=np.float32))
-        filt = parse_filter(filter)
-        with collection.shard.read() as holder:
-            hits = search(holder, query, filt, limit, exact=exact, hnsw_ef=hnsw_ef)
-            return [(h.ref.id, h.score) for h in hits]
+        query = VectorInput(using, "dense", np.asarray(vector, dtype=np.float32))
+        params = SearchParams(exact=exact, hnsw_ef=hnsw_ef)
+        hits = collection.search(query, parse_filter(filter), limit, params=params)
+        return [(h.id, h.score) for h in hits]  # type: ignore[misc]  # scored: never None
 
     def close(self) -> None:
         self.toc.close()

@@ -8,12 +8,11 @@ from typing import Any
 from starlette.requests import Request
 
 from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.api.render import render_info
+from tessera.collection import writes
 from tessera.collection.collection import Collection
 from tessera.collection_config import parse_create_collection
 from tessera.errors import BadRequest
-from tessera.segment.field_index import parse_field_schema
-from tessera.shard import operations as ops
-from tessera.shard.holder import SegmentHolder
 from tessera.storage.toc import TableOfContents, validate_collection_name
 
 
@@ -77,44 +76,7 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
 
 
 def collection_info(collection: Collection) -> dict[str, Any]:
-    damage = collection.damage
-    if collection.failure is not None:
-        # Damaged and not loaded: say so in Qdrant's shape (status red, the optimizer's error
-        # slot carries the reason) rather than failing the info call itself.
-        return {
-            "status": "red",
-            "optimizer_status": {"error": "; ".join(damage)},
-            "indexed_vectors_count": 0,
-            "points_count": 0,
-            "segments_count": 0,
-            "config": collection.config.to_json(),
-            "payload_schema": {},
-            "update_queue": {"length": 0},
-        }
-    with collection.shard.read() as holder:
-        points = holder.live_count()
-        segments = len(holder.segments)
-        indexed = sum(s.live_count() for s in holder.segments if s.vector_indexes)
-        schema: dict[str, Any] = {}
-        for key, raw in holder.index_schemas.items():
-            info = parse_field_schema(raw).to_json()
-            info["points"] = sum(
-                idx.points_count()
-                for idx in (s.field_index(key) for s in holder.segments)
-                if idx is not None
-            )
-            schema[key] = info
-    optimizing = collection.shard.optimizer.pending()
-    return {
-        "status": "red" if damage else "yellow" if optimizing else "green",
-        "optimizer_status": {"error": "; ".join(damage)} if damage else "ok",
-        "indexed_vectors_count": indexed,
-        "points_count": points,
-        "segments_count": max(segments, 1),
-        "config": collection.config.to_json(),
-        "payload_schema": schema,
-        "update_queue": {"length": 0},
-    }
+    return render_info(collection.info())
 
 
 async def get_collection(request: Request) -> Callable[[], Any]:
@@ -141,12 +103,9 @@ def prepare_create_index(
             "Bad request: Can't auto-detect field type, "
             "please specify `field_schema` in the request"
         )
-    parse_field_schema(schema_raw)
-
-    def prepare(holder: SegmentHolder) -> ops.Record:
-        return ops.CreateFieldIndex(field, schema_raw)
-
-    return lambda: collection.update(prepare, wait).to_json()
+    writes.check_field_schema(schema_raw)
+    write = writes.create_field_index(field, schema_raw)
+    return lambda: collection.update(write, wait).to_json()
 
 
 async def delete_index(request: Request) -> Callable[[], Any]:
@@ -158,7 +117,5 @@ async def delete_index(request: Request) -> Callable[[], Any]:
 def prepare_delete_index(
     collection: Collection, field: str, wait: bool
 ) -> Callable[[], dict[str, Any]]:
-    def prepare(holder: SegmentHolder) -> ops.Record:
-        return ops.DeleteFieldIndex(field)
-
-    return lambda: collection.update(prepare, wait).to_json()
+    write = writes.delete_field_index(field)
+    return lambda: collection.update(write, wait).to_json()

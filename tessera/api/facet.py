@@ -10,9 +10,9 @@ from starlette.requests import Request
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
 from tessera.collection.collection import Collection
+from tessera.collection.values import FacetHit
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.query.filter_parse import parse_filter
-from tessera.shard.facet import facet as facet_counts
 
 DEFAULT_LIMIT = 10
 
@@ -37,10 +37,11 @@ def _limit(raw: Any) -> int:
 
 async def facet(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    return prepare_facet(collection, expect_object(await read_json(request)))
+    run = prepare_facet(collection, expect_object(await read_json(request)))
+    return lambda: {"hits": [{"value": h.value, "count": h.count} for h in run()]}
 
 
-def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], list[FacetHit]]:
     key = body.get("key")
     if key is None:
         raise BadRequest("Format error in JSON body: missing field `key`")
@@ -51,10 +52,4 @@ def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], 
     if exact is not None and not isinstance(exact, bool):
         raise BadRequest("Format error in JSON body: invalid type for `exact`: expected a boolean")
     filt = parse_filter(body.get("filter"))
-
-    def run() -> dict[str, Any]:
-        with collection.shard.read() as holder:
-            hits = facet_counts(holder, key, filt, limit, bool(exact))
-        return {"hits": [{"value": value, "count": count} for value, count in hits]}
-
-    return run
+    return lambda: collection.facet(key, filt, limit, bool(exact))

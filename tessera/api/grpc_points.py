@@ -2,8 +2,9 @@
 
 Updates parse with `points_parse` (as `points_write` does) and run through
 `Collection.update`; reads call the prepare functions of `points_read`, `query_routes`,
-`query_legacy` and `facet`. Bodies come from `grpc_updates` and `grpc_query`, answers are
-rendered by `grpc_render`.
+`query_legacy` and `facet`, which answer the collection's plain values. Request bodies come
+from `grpc_updates` and `grpc_query` (protobuf -> the REST body the shared parsers read);
+answers are rendered from the plain values by `grpc_render`.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ class PointsService(pb.PointsServicer):
                 "with_vector": cv.with_vectors(request),
             }
         )
-        points = reads.prepare_retrieve(self._get(request), body)()
-        return build(pb.GetResponse, result=[out.record(p) for p in points])
+        records = reads.prepare_retrieve(self._get(request), body)()
+        return build(pb.GetResponse, result=[out.record(r) for r in records])
 
     @rpc
     def Scroll(self, request: pb.ScrollPoints) -> pb.ScrollResponse:
@@ -140,18 +141,18 @@ class PointsService(pb.PointsServicer):
             }
         )
         page = reads.prepare_scroll(self._get(request), body)()
-        after = page["next_page_offset"]
+        after = page.next_offset
         return build(
             pb.ScrollResponse,
-            result=[out.record(p) for p in page["points"]],
-            next_page_offset=None if after is None else out.point_id(after),
+            result=[out.record(r) for r in page.records],
+            next_page_offset=None if after is None else out.point_id(render_point_id(after)),
         )
 
     @rpc
     def Count(self, request: pb.CountPoints) -> pb.CountResponse:
         body = drop_none({"filter": cv.opt_filter(request), "exact": opt(request, "exact")})
-        result = reads.prepare_count(self._get(request), body)()
-        return build(pb.CountResponse, result=result)
+        count = reads.prepare_count(self._get(request), body)()
+        return build(pb.CountResponse, result={"count": count})
 
     @rpc
     def Facet(self, request: pb.FacetCounts) -> pb.FacetResponse:
@@ -163,20 +164,19 @@ class PointsService(pb.PointsServicer):
                 "exact": opt(request, "exact"),
             }
         )
-        hits = facets.prepare_facet(self._get(request), body)()["hits"]
-        rendered = [{"value": out.facet_value(h["value"]), "count": h["count"]} for h in hits]
-        return build(pb.FacetResponse, hits=rendered)
+        hits = facets.prepare_facet(self._get(request), body)()
+        return build(pb.FacetResponse, hits=[out.facet_hit(h) for h in hits])
 
     @rpc
     def Query(self, request: pb.QueryPoints) -> pb.QueryResponse:
         run = queries.prepare_query(self.toc, self._get(request), gq.query_points(request))
-        return build(pb.QueryResponse, result=[out.scored(p) for p in run()["points"]])
+        return build(pb.QueryResponse, result=[out.scored(r) for r in run()])
 
     @rpc
     def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
         body = {"searches": [gq.query_points(q) for q in request.query_points]}
         results = queries.prepare_query_batch(self.toc, self._get(request), body)()
-        return build(pb.QueryBatchResponse, result=out.batch([r["points"] for r in results]))
+        return build(pb.QueryBatchResponse, result=out.batch(results))
 
     @rpc
     def QueryGroups(self, request: pb.QueryPointGroups) -> pb.QueryGroupsResponse:
@@ -186,8 +186,8 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Search(self, request: pb.SearchPoints) -> pb.SearchResponse:
-        points = reads.prepare_search(self._get(request), gq.search(request))()
-        return build(pb.SearchResponse, result=[out.scored(p) for p in points])
+        records = reads.prepare_search(self._get(request), gq.search(request))()
+        return build(pb.SearchResponse, result=[out.scored(r) for r in records])
 
     @rpc
     def SearchBatch(self, request: pb.SearchBatchPoints) -> pb.SearchBatchResponse:
@@ -205,7 +205,7 @@ class PointsService(pb.PointsServicer):
     def Recommend(self, request: pb.RecommendPoints) -> pb.RecommendResponse:
         body = gq.recommend(request)
         run = legacy.prepare_single(self.toc, self._get(request), body, legacy.recommend_node)
-        return build(pb.RecommendResponse, result=[out.scored(p) for p in run()])
+        return build(pb.RecommendResponse, result=[out.scored(r) for r in run()])
 
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
@@ -223,7 +223,7 @@ class PointsService(pb.PointsServicer):
     def Discover(self, request: pb.DiscoverPoints) -> pb.DiscoverResponse:
         body = gq.discover(request)
         run = legacy.prepare_single(self.toc, self._get(request), body, legacy.discover_node)
-        return build(pb.DiscoverResponse, result=[out.scored(p) for p in run()])
+        return build(pb.DiscoverResponse, result=[out.scored(r) for r in run()])
 
     @rpc
     def DiscoverBatch(self, request: pb.DiscoverBatchPoints) -> pb.DiscoverBatchResponse:
@@ -240,8 +240,8 @@ class PointsService(pb.PointsServicer):
                 "using": opt(request, "using"),
             }
         )
-        ids, rows = queries.prepare_matrix(self._get(request), body)()
-        return [out.point_id(render_point_id(pid)) for pid in ids], rows
+        matrix = queries.prepare_matrix(self._get(request), body)()
+        return [out.point_id(render_point_id(pid)) for pid in matrix.ids], matrix.rows
 
     @rpc
     def SearchMatrixPairs(self, request: pb.SearchMatrixPoints) -> pb.SearchMatrixPairsResponse:

@@ -1,4 +1,4 @@
-"""REST results (the JSON values `render.py` and the handlers produce) -> gRPC messages.
+"""The collection's plain answers (tessera.collection.values) -> gRPC messages.
 
 Points are built as nested dicts of constructor arguments, which protobuf turns into a
 message tree in one pass (much faster than building every `Value` and copying it into its
@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from qdrant_client import grpc as pb
+
+from tessera.collection.values import FacetHit, Group, Record
+from tessera.ids import render_point_id
 
 M = TypeVar("M")
 
@@ -85,31 +88,31 @@ def order_value(raw: Any) -> dict[str, Any] | None:
     return {"float": float(raw)}
 
 
-def scored(point: dict[str, Any]) -> dict[str, Any]:
-    """A REST `ScoredPoint` as the arguments of a gRPC `ScoredPoint`."""
+def scored(r: Record) -> dict[str, Any]:
+    """A scored record as the arguments of a gRPC `ScoredPoint`."""
     return {
-        "id": point_id(point["id"]),
-        "payload": payload(point.get("payload")),
-        "score": point["score"],
-        "version": point.get("version", 0),
-        "vectors": vectors_output(point.get("vector")),
-        "order_value": order_value(point.get("order_value")),
+        "id": point_id(render_point_id(r.id)),
+        "payload": payload(r.payload),
+        "score": r.score,
+        "version": r.version or 0,
+        "vectors": vectors_output(r.vector),
+        "order_value": order_value(r.order_value),
     }
 
 
-def record(point: dict[str, Any]) -> dict[str, Any]:
-    """A REST `Record` as the arguments of a gRPC `RetrievedPoint`."""
+def record(r: Record) -> dict[str, Any]:
+    """A record as the arguments of a gRPC `RetrievedPoint`."""
     return {
-        "id": point_id(point["id"]),
-        "payload": payload(point.get("payload")),
-        "vectors": vectors_output(point.get("vector")),
-        "order_value": order_value(point.get("order_value")),
+        "id": point_id(render_point_id(r.id)),
+        "payload": payload(r.payload),
+        "vectors": vectors_output(r.vector),
+        "order_value": order_value(r.order_value),
     }
 
 
-def batch(results: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Lists of scored points as `BatchResult`s."""
-    return [{"result": [scored(p) for p in points]} for points in results]
+def batch(results: list[list[Record]]) -> list[dict[str, Any]]:
+    """Lists of scored records as `BatchResult`s."""
+    return [{"result": [scored(r) for r in records]} for records in results]
 
 
 def group_id(raw: Any) -> dict[str, Any]:
@@ -120,18 +123,22 @@ def group_id(raw: Any) -> dict[str, Any]:
     return {"integer_value": raw}
 
 
-def groups(result: dict[str, Any]) -> dict[str, Any]:
-    """REST `{"groups": [...]}` as the arguments of a `GroupsResult`."""
+def groups(found: list[Group]) -> dict[str, Any]:
+    """Groups as the arguments of a `GroupsResult`."""
     out = []
-    for group in result["groups"]:
+    for group in found:
         item: dict[str, Any] = {
-            "id": group_id(group["id"]),
-            "hits": [scored(p) for p in group["hits"]],
+            "id": group_id(group.id),
+            "hits": [scored(r) for r in group.hits],
         }
-        if group.get("lookup") is not None:
-            item["lookup"] = record(group["lookup"])
+        if group.lookup is not None:
+            item["lookup"] = record(group.lookup)
         out.append(item)
     return {"groups": out}
+
+
+def facet_hit(hit: FacetHit) -> dict[str, Any]:
+    return {"value": facet_value(hit.value), "count": hit.count}
 
 
 def update_result(result: dict[str, Any]) -> dict[str, Any]:

@@ -1,27 +1,24 @@
-"""Point update requests -> validated `prepare` functions for the shard's write path.
+"""Point update requests -> the collection's writes (tessera.collection.writes).
 
-Parsing checks everything that does not depend on stored state; the returned `prepare` runs
-under the shard's write lock and checks what does (points that must exist), resolving
-filters to ids so that the WAL record is explicit.
+Parsing checks everything that does not depend on stored state; the `Write` the collection
+builds from the parsed values runs under the shard's write lock and checks what does
+(points that must exist), resolving filters to ids so that the WAL record is explicit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from tessera.api.vectors_parse import build_columns, normalize_vector_struct, parse_one_vector
+from tessera.collection import writes
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, point_not_found
-from tessera.ids import PointId, parse_point_id, render_point_id
+from tessera.errors import BadRequest
+from tessera.ids import PointId, parse_point_id
 from tessera.query.filter_parse import parse_filter
-from tessera.shard import operations as ops
-from tessera.shard.holder import SegmentHolder
-from tessera.shard.read import select_ids
 
-Prepare = Callable[[SegmentHolder], ops.Record | None]
+Prepare = writes.Write
 
-UPDATE_MODES = ("upsert", "insert_only", "update_only")
+UPDATE_MODES = writes.UPDATE_MODES
 
 
 def _obj(raw: Any, what: str) -> dict[str, Any]:
@@ -42,12 +39,6 @@ def parse_ids(raw: Any) -> list[PointId]:
     if not isinstance(raw, list):
         raise BadRequest("Format error in JSON body: `points` must be a list of ids")
     return [parse_point_id(x) for x in raw]
-
-
-def _require_existing(holder: SegmentHolder, ids: list[PointId]) -> None:
-    missing = holder.missing(ids)
-    if missing:
-        raise point_not_found(render_point_id(missing[0]))
 
 
 def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
@@ -77,41 +68,7 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
             f"Format error in JSON body: unknown variant `{mode}`, expected one of "
             "`upsert`, `insert_only`, `update_only`"
         )
-    op = ops.UpsertPoints(ids=ids, vectors=columns, payloads=payloads)
-    if update_filter is None and mode == "upsert":
-        return lambda holder: op
-
-    def prepare(holder: SegmentHolder) -> ops.Record | None:
-        # Existing points are replaced only where the mode and the filter allow it; new
-        # points are inserted unless the mode is update_only.
-        allowed = set(select_ids(holder, update_filter)) if update_filter is not None else None
-        keep = []
-        for i, pid in enumerate(ids):
-            if holder.contains(pid):
-                if mode != "insert_only" and (allowed is None or pid in allowed):
-                    keep.append(i)
-            elif mode != "update_only":
-                keep.append(i)
-        if not keep:
-            return None
-        return _subset_upsert(op, keep)
-
-    return prepare
-
-
-def _subset_upsert(op: ops.UpsertPoints, keep: list[int]) -> ops.UpsertPoints:
-    import numpy as np
-
-    rows = np.asarray(keep, dtype=np.int64)
-    columns: dict[str, ops.VectorColumn] = {}
-    for name, col in op.vectors.items():
-        if isinstance(col, ops.DenseColumn):
-            columns[name] = ops.DenseColumn(col.present[rows], col.values[rows])
-        else:
-            columns[name] = ops.ObjectColumn([col.values[i] for i in keep])
-    return ops.UpsertPoints(
-        ids=[op.ids[i] for i in keep], vectors=columns, payloads=[op.payloads[i] for i in keep]
-    )
+    return writes.upsert(ids, columns, payloads, update_filter, mode)
 
 
 def _parse_batch(
@@ -147,35 +104,17 @@ def _parse_batch(
     return ids, vectors, payloads
 
 
-def _selection(body: dict[str, Any]) -> Callable[[SegmentHolder], list[PointId]] | list[PointId]:
-    """Explicit ids, or a filter resolved to ids at prepare time."""
+def _selection(body: dict[str, Any]) -> writes.PointSelector:
+    """Explicit ids, or a filter resolved to ids when the write is applied."""
     if body.get("points") is not None:
         return parse_ids(body["points"])
     if "filter" in body:
-        filt = parse_filter(body["filter"])
-        return lambda holder: select_ids(holder, filt)
+        return writes.Matching(parse_filter(body["filter"]))
     raise BadRequest("Format error in JSON body: expected `points` or `filter`")
 
 
-def _with_ids(
-    body: dict[str, Any], build: Callable[[list[PointId]], ops.Record], must_exist: bool
-) -> Prepare:
-    selection = _selection(body)
-
-    def prepare(holder: SegmentHolder) -> ops.Record | None:
-        if isinstance(selection, list):
-            ids = selection
-            if must_exist:
-                _require_existing(holder, ids)
-        else:
-            ids = selection(holder)
-        return build(ids)
-
-    return prepare
-
-
 def parse_delete(body: dict[str, Any]) -> Prepare:
-    return _with_ids(body, lambda ids: ops.DeletePoints(ids), must_exist=False)
+    return writes.delete(_selection(body))
 
 
 def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
@@ -186,23 +125,21 @@ def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
     if key is not None and not isinstance(key, str):
         raise BadRequest("Format error in JSON body: `key` must be a string")
     if overwrite:
-        return _with_ids(body, lambda ids: ops.OverwritePayload(ids, payload), must_exist=True)
+        return writes.overwrite_payload(_selection(body), payload)
     if key is not None:
-        from tessera.shard.payload_ops import parse_key_path
-
-        parse_key_path(key)
-    return _with_ids(body, lambda ids: ops.SetPayload(ids, payload, key), must_exist=True)
+        writes.check_payload_key(key)
+    return writes.set_payload(_selection(body), payload, key)
 
 
 def parse_delete_payload(body: dict[str, Any]) -> Prepare:
     keys = body.get("keys")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise BadRequest("Format error in JSON body: `keys` must be a list of strings")
-    return _with_ids(body, lambda ids: ops.DeletePayload(ids, list(keys)), must_exist=True)
+    return writes.delete_payload(_selection(body), list(keys))
 
 
 def parse_clear_payload(body: dict[str, Any]) -> Prepare:
-    return _with_ids(body, lambda ids: ops.ClearPayload(ids), must_exist=True)
+    return writes.clear_payload(_selection(body))
 
 
 def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
@@ -220,18 +157,7 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         vectors.append(struct)
     columns = build_columns(config, vectors)
     update_filter = parse_filter(body.get("update_filter"))
-
-    def prepare(holder: SegmentHolder) -> ops.Record | None:
-        _require_existing(holder, ids)
-        op = ops.UpdateVectors(ids, columns)
-        if update_filter is None:
-            return op
-        allowed = set(select_ids(holder, update_filter))
-        keep = [i for i, pid in enumerate(ids) if pid in allowed]
-        sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
-        return ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
-
-    return prepare
+    return writes.update_vectors(ids, columns, update_filter)
 
 
 def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
@@ -241,7 +167,7 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
     for name in names:
         if name not in config.vectors and name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
-    return _with_ids(body, lambda ids: ops.DeleteVectors(ids, list(names)), must_exist=True)
+    return writes.delete_vectors(_selection(body), list(names))
 
 
 BATCH_KINDS = (

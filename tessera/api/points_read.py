@@ -10,22 +10,22 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
-from tessera.api.render import (
-    PayloadSelector,
-    VectorSelector,
-    parse_payload_selector,
-    parse_vector_selector,
-    render_record,
-    render_scored,
-)
+from tessera.api.render import parse_selection, render_records, render_scored
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
+from tessera.collection.values import (
+    EVERYTHING,
+    Quantization,
+    Record,
+    ScrollPage,
+    SearchParams,
+    VectorInput,
+)
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
+from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
-from tessera.shard import read
-from tessera.shard.search import QuantizationParams, ScoredRef, VectorQuery, search
 
 
 def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
@@ -38,24 +38,17 @@ def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
 
 async def retrieve_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    return prepare_retrieve(collection, expect_object(await read_json(request)))
+    run = prepare_retrieve(collection, expect_object(await read_json(request)))
+    return lambda: render_records(run())
 
 
-def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
+def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], list[Record]]:
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
     ids = [parse_point_id(x) for x in raw_ids]
-    payload = parse_payload_selector(body.get("with_payload"), default=True)
-    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
-    unnamed = collection.config.unnamed
-
-    def run() -> Any:
-        with collection.shard.read() as holder:
-            refs = read.retrieve(holder, ids)
-            return [render_record(r, payload, vectors, unnamed) for r in refs]
-
-    return run
+    select = parse_selection(body, payload_default=True)
+    return lambda: collection.retrieve(ids, select)
 
 
 async def get_point(request: Request) -> Callable[[], Any]:
@@ -65,14 +58,12 @@ async def get_point(request: Request) -> Callable[[], Any]:
         pid = parse_point_id(int(raw) if raw.isdigit() else raw)
     except BadRequest:
         raise BadRequest(f'Wrong input: Can not recognize "{raw}" as point id') from None
-    unnamed = collection.config.unnamed
 
     def run() -> Any:
-        with collection.shard.read() as holder:
-            refs = read.retrieve(holder, [pid])
-            if not refs:
-                raise point_does_not_exist(render_point_id(pid))
-            return render_record(refs[0], PayloadSelector(True), VectorSelector(True), unnamed)
+        found = collection.retrieve([pid], EVERYTHING)
+        if not found:
+            raise point_does_not_exist(render_point_id(pid))
+        return render_records(found)[0]
 
     return run
 
@@ -80,36 +71,27 @@ async def get_point(request: Request) -> Callable[[], Any]:
 async def scroll_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
-    return prepare_scroll(collection, body)
+    run = prepare_scroll(collection, body)
+
+    def render() -> dict[str, Any]:
+        page = run()
+        after = page.next_offset
+        return {
+            "points": render_records(page.records),
+            "next_page_offset": None if after is None else render_point_id(after),
+        }
+
+    return render
 
 
-def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
+def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], ScrollPage]:
     filt = parse_filter(body.get("filter"))
     limit = parse_limit(body.get("limit"), 10)
     start = parse_point_id(body["offset"]) if body.get("offset") is not None else None
-    payload = parse_payload_selector(body.get("with_payload"), default=True)
-    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
-    order_by = _parse_order_by(body.get("order_by"))
-    unnamed = collection.config.unnamed
-
-    def run() -> Any:
-        with collection.shard.read() as holder:
-            if order_by is not None:
-                key, descending, start_from = order_by
-                rows = read.scroll_by_payload(holder, filt, key, descending, start_from, limit)
-                points = []
-                for ref, value in rows:
-                    rec = render_record(ref, payload, vectors, unnamed)
-                    rec["order_value"] = value
-                    points.append(rec)
-                return {"points": points, "next_page_offset": None}
-            refs, next_id = read.scroll_by_id(holder, filt, start, limit)
-            return {
-                "points": [render_record(r, payload, vectors, unnamed) for r in refs],
-                "next_page_offset": None if next_id is None else render_point_id(next_id),
-            }
-
-    return run
+    select = parse_selection(body, payload_default=True)
+    parsed = _parse_order_by(body.get("order_by"))
+    order_by = None if parsed is None else qm.OrderBy(*parsed)
+    return lambda: collection.scroll(filt, start, limit, select, order_by)
 
 
 def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
@@ -141,33 +123,29 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
 async def count_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
-    return prepare_count(collection, body)
+    run = prepare_count(collection, body)
+    return lambda: {"count": run()}
 
 
-def prepare_count(collection: Collection, body: dict[str, Any]) -> Callable[[], Any]:
+def prepare_count(collection: Collection, body: dict[str, Any]) -> Callable[[], int]:
     filt = parse_filter(body.get("filter"))
     exact = body.get("exact", True)
     if not isinstance(exact, bool):
         raise BadRequest("Format error in JSON body: `exact` must be a boolean")
-
-    def run() -> Any:
-        with collection.shard.read() as holder:
-            return {"count": read.count(holder, filt, exact)}
-
-    return run
+    return lambda: collection.count(filt, exact)
 
 
-def parse_vector_query(config: CollectionConfig, using: str, raw: Any) -> VectorQuery:
+def parse_vector_query(config: CollectionConfig, using: str, raw: Any) -> VectorInput:
     value = parse_one_vector(config, using, raw)
     if using in config.sparse_vectors:
-        return VectorQuery(using, "sparse", value)
+        return VectorInput(using, "sparse", value)
     params = config.vectors[using]
     if params.multivector:
-        return VectorQuery(using, "multi", value.astype(np.float32))
-    return VectorQuery(using, "dense", value)
+        return VectorInput(using, "multi", value.astype(np.float32))
+    return VectorInput(using, "dense", value)
 
 
-def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorQuery:
+def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorInput:
     """`vector` of a search request: a list, or {name, vector} for named dense/sparse."""
     if isinstance(raw, list):
         if "" not in config.vectors:
@@ -178,29 +156,29 @@ def parse_named_vector(config: CollectionConfig, raw: Any) -> VectorQuery:
     raise BadRequest("Format error in JSON body: invalid `vector`")
 
 
-def parse_search_params(raw: Any) -> tuple[bool, int | None, QuantizationParams]:
+def parse_search_params(raw: Any) -> SearchParams:
     if raw is None:
-        return False, None, QuantizationParams()
+        return SearchParams()
     params = expect_object(raw, "params")
     exact = bool(params.get("exact", False))
     ef = params.get("hnsw_ef")
     quant = params.get("quantization")
-    quantization = QuantizationParams()
+    quantization = Quantization()
     if isinstance(quant, dict):
         oversampling = quant.get("oversampling")
-        quantization = QuantizationParams(
+        quantization = Quantization(
             ignore=bool(quant.get("ignore", False)),
             rescore=True if quant.get("rescore") is None else bool(quant["rescore"]),
             oversampling=float(oversampling) if isinstance(oversampling, (int, float)) else 1.0,
         )
         if quantization.ignore:
-            quantization = QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
-    return exact, ef if isinstance(ef, int) else None, quantization
+            quantization = Quantization(ignore=True, rescore=True, oversampling=1.0)
+    return SearchParams(exact, ef if isinstance(ef, int) else None, quantization)
 
 
 def run_search(
-    collection: Collection, body: dict[str, Any], query: VectorQuery, default_limit: int | None
-) -> Callable[[], list[dict[str, Any]]]:
+    collection: Collection, body: dict[str, Any], query: VectorInput, default_limit: int | None
+) -> Callable[[], list[Record]]:
     filt = parse_filter(body.get("filter"))
     if default_limit is None and body.get("limit") is None and body.get("top") is None:
         raise BadRequest("Format error in JSON body: missing field `limit`")
@@ -211,37 +189,18 @@ def run_search(
         isinstance(threshold, bool) or not isinstance(threshold, (int, float))
     ):
         raise BadRequest("Format error in JSON body: `score_threshold` must be a number")
-    payload = parse_payload_selector(body.get("with_payload"), default=False)
-    vectors = parse_vector_selector(body.get("with_vector", body.get("with_vectors")))
-    exact, ef, quantization = parse_search_params(body.get("params"))
-    unnamed = collection.config.unnamed
-
-    def run() -> list[dict[str, Any]]:
-        with collection.shard.read() as holder:
-            hits: list[ScoredRef] = search(
-                holder,
-                query,
-                filt,
-                limit,
-                offset,
-                threshold,
-                exact=exact,
-                hnsw_ef=ef,
-                quantization=quantization,
-            )
-            return [render_scored(h.ref, h.score, payload, vectors, unnamed) for h in hits]
-
-    return run
+    select = parse_selection(body)
+    params = parse_search_params(body.get("params"))
+    return lambda: collection.search(query, filt, limit, offset, threshold, params, select)
 
 
 async def search_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    return prepare_search(collection, expect_object(await read_json(request)))
+    run = prepare_search(collection, expect_object(await read_json(request)))
+    return lambda: render_scored(run())
 
 
-def prepare_search(
-    collection: Collection, body: dict[str, Any]
-) -> Callable[[], list[dict[str, Any]]]:
+def prepare_search(collection: Collection, body: dict[str, Any]) -> Callable[[], list[Record]]:
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])

@@ -21,17 +21,17 @@ from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.points_read import parse_limit, parse_named_vector
 from tessera.api.query_parse import (
     InputParser,
-    Rendering,
     parse_lookup_from,
     parse_params,
-    parse_rendering,
     parse_threshold,
     parse_with_lookup,
     positive_int,
     shape_error,
 )
-from tessera.api.query_routes import run_groups, run_plans
+from tessera.api.query_routes import render_groups, run_groups, run_plans
+from tessera.api.render import parse_selection, render_scored
 from tessera.collection.collection import Collection
+from tessera.collection.values import Group, Record, Selection
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.query import query_model as qm
@@ -97,22 +97,22 @@ def discover_node(body: dict[str, Any], config: CollectionConfig) -> qm.QueryNod
 
 def _prepared(
     body: dict[str, Any], config: CollectionConfig, parse: Parser
-) -> tuple[qm.Plan, Rendering]:
+) -> tuple[qm.Plan, Selection]:
     node = parse(body, config)
     offset = parse_limit(body.get("offset"), 0, "offset")
-    return qm.Plan(node, offset), parse_rendering(body)
+    return qm.Plan(node, offset), parse_selection(body)
 
 
 def prepare_single(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
-) -> Callable[[], list[dict[str, Any]]]:
+) -> Callable[[], list[Record]]:
     run = run_plans(toc, collection, [_prepared(body, collection.config, parse)])
     return lambda: run()[0]
 
 
 def prepare_batch(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
-) -> Callable[[], list[list[dict[str, Any]]]]:
+) -> Callable[[], list[list[Record]]]:
     searches = body.get("searches")
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
@@ -122,7 +122,7 @@ def prepare_batch(
 
 def prepare_groups(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
-) -> Callable[[], dict[str, Any]]:
+) -> Callable[[], list[Group]]:
     group_by = body.get("group_by")
     if not isinstance(group_by, str) or not group_by:
         raise shape_error("missing field `group_by`")
@@ -138,7 +138,7 @@ def prepare_groups(
         toc,
         collection,
         qm.Plan(node, 0, spec),
-        parse_rendering(body),
+        parse_selection(body),
         parse_with_lookup(body.get("with_lookup")),
     )
 
@@ -146,11 +146,24 @@ def prepare_groups(
 Prepare = Callable[[TableOfContents, Collection, dict[str, Any], Parser], Callable[[], Any]]
 
 
-def _route(prepare: Prepare, parse: Parser) -> Callable[[Request], Any]:
+def _render_batch(results: list[list[Record]]) -> list[list[dict[str, Any]]]:
+    return [render_scored(points) for points in results]
+
+
+# What each kind of route prepares, and how its answer is rendered.
+SINGLE: tuple[Prepare, Callable[[Any], Any]] = (prepare_single, render_scored)
+BATCH: tuple[Prepare, Callable[[Any], Any]] = (prepare_batch, _render_batch)
+GROUPS: tuple[Prepare, Callable[[Any], Any]] = (prepare_groups, render_groups)
+
+
+def _route(kind: tuple[Prepare, Callable[[Any], Any]], parse: Parser) -> Callable[[Request], Any]:
+    prepare, render = kind
+
     async def handle(request: Request) -> Callable[[], Any]:
         collection = collection_of(request)
         body = expect_object(await read_json(request))
-        return prepare(toc_of(request), collection, body, parse)
+        run = prepare(toc_of(request), collection, body, parse)
+        return lambda: render(run())
 
     return handle
 
@@ -158,19 +171,11 @@ def _route(prepare: Prepare, parse: Parser) -> Callable[[Request], Any]:
 def routes(points: str) -> list[Route]:
     e = endpoint
     return [
-        Route(points + "/search/batch", e(_route(prepare_batch, search_node)), methods=["POST"]),
-        Route(points + "/search/groups", e(_route(prepare_groups, search_node)), methods=["POST"]),
-        Route(points + "/recommend", e(_route(prepare_single, recommend_node)), methods=["POST"]),
-        Route(
-            points + "/recommend/batch", e(_route(prepare_batch, recommend_node)), methods=["POST"]
-        ),
-        Route(
-            points + "/recommend/groups",
-            e(_route(prepare_groups, recommend_node)),
-            methods=["POST"],
-        ),
-        Route(points + "/discover", e(_route(prepare_single, discover_node)), methods=["POST"]),
-        Route(
-            points + "/discover/batch", e(_route(prepare_batch, discover_node)), methods=["POST"]
-        ),
+        Route(points + "/search/batch", e(_route(BATCH, search_node)), methods=["POST"]),
+        Route(points + "/search/groups", e(_route(GROUPS, search_node)), methods=["POST"]),
+        Route(points + "/recommend", e(_route(SINGLE, recommend_node)), methods=["POST"]),
+        Route(points + "/recommend/batch", e(_route(BATCH, recommend_node)), methods=["POST"]),
+        Route(points + "/recommend/groups", e(_route(GROUPS, recommend_node)), methods=["POST"]),
+        Route(points + "/discover", e(_route(SINGLE, discover_node)), methods=["POST"]),
+        Route(points + "/discover/batch", e(_route(BATCH, discover_node)), methods=["POST"]),
     ]

@@ -8,21 +8,15 @@ order_by, no `using` with fusion).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from tessera.api.envelope import expect_object
 from tessera.api.points_read import _parse_order_by, parse_limit
-from tessera.api.render import (
-    PayloadSelector,
-    VectorSelector,
-    parse_payload_selector,
-    parse_vector_selector,
-)
-from tessera.api.vectors_parse import parse_one_vector
+from tessera.api.render import parse_payload_selector, parse_selection, parse_vector_selector
+from tessera.api.vectors_parse import parse_one_vector, unknown_name
+from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.execution.query_vectors import space_of
 from tessera.ids import parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
@@ -43,19 +37,6 @@ _QUERY_KEYS = (
     "sample",
     "relevance_feedback",
 )
-
-
-@dataclass(frozen=True)
-class Rendering:
-    payload: PayloadSelector
-    vectors: VectorSelector
-
-
-@dataclass(frozen=True)
-class WithLookup:
-    collection: str
-    payload: PayloadSelector
-    vectors: VectorSelector
 
 
 def shape_error(message: str) -> BadRequest:
@@ -94,13 +75,6 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     return exact, ef
 
 
-def parse_rendering(body: dict[str, Any], payload_default: bool = False) -> Rendering:
-    return Rendering(
-        parse_payload_selector(body.get("with_payload"), default=payload_default),
-        parse_vector_selector(body.get("with_vector", body.get("with_vectors"))),
-    )
-
-
 def parse_lookup_from(raw: Any) -> qm.LookupFrom | None:
     if raw is None:
         return None
@@ -114,19 +88,19 @@ def parse_lookup_from(raw: Any) -> qm.LookupFrom | None:
     return qm.LookupFrom(collection, vector)
 
 
-def parse_with_lookup(raw: Any) -> WithLookup | None:
+def parse_with_lookup(raw: Any) -> Lookup | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        return WithLookup(raw, PayloadSelector(True), VectorSelector(False))
+        return Lookup(raw, Selection(PayloadSelector(True), VectorSelector(False)))
     obj = expect_object(raw, "with_lookup")
     if not isinstance(obj.get("collection"), str):
         raise shape_error("`with_lookup` needs a `collection`")
-    return WithLookup(
-        obj["collection"],
+    select = Selection(
         parse_payload_selector(obj.get("with_payload"), default=True),
         parse_vector_selector(obj.get("with_vectors", obj.get("with_vector"))),
     )
+    return Lookup(obj["collection"], select)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -143,7 +117,11 @@ class InputParser:
         if isinstance(raw, bool):
             raise shape_error("a vector input must be a vector or a point id")
         if isinstance(raw, int | str):
-            space_of(self.config, self.using)
+            if (
+                self.using not in self.config.vectors
+                and self.using not in self.config.sparse_vectors
+            ):
+                raise unknown_name(self.using)
             return qm.PointInput(parse_point_id(raw))
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
             if raw.keys() & {"text", "image", "object"}:
@@ -363,17 +341,17 @@ def validate_node(node: qm.QueryNode) -> None:
 
 def parse_query_request(
     body: dict[str, Any], config: CollectionConfig
-) -> tuple[qm.Plan, Rendering]:
+) -> tuple[qm.Plan, Selection]:
     node = parse_node(body, config)
     offset = parse_limit(body.get("offset"), 0, "offset")
     if isinstance(node.query, qm.Sample) and not node.prefetch:
         offset = 0  # Qdrant ignores the offset of a random sample: its output is not stable
-    return qm.Plan(node, offset), parse_rendering(body)
+    return qm.Plan(node, offset), parse_selection(body)
 
 
 def parse_groups_request(
     body: dict[str, Any], config: CollectionConfig
-) -> tuple[qm.Plan, Rendering, WithLookup | None]:
+) -> tuple[qm.Plan, Selection, Lookup | None]:
     group_by = body.get("group_by")
     if not isinstance(group_by, str) or not group_by:
         raise shape_error("missing field `group_by`")
@@ -383,5 +361,5 @@ def parse_groups_request(
         positive_int(body.get("group_size"), 3, "group_size"),
         positive_int(body.get("limit"), 10, "limit"),
     )
-    rendering = parse_rendering(body)
-    return qm.Plan(node, 0, groups), rendering, parse_with_lookup(body.get("with_lookup"))
+    select = parse_selection(body)
+    return qm.Plan(node, 0, groups), select, parse_with_lookup(body.get("with_lookup"))

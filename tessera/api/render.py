@@ -1,73 +1,19 @@
-"""Rendering engine results into Qdrant's JSON shapes, and parsing the selectors that drive it
-(`with_payload`, `with_vector`)."""
+"""The selectors that say what a read answers (`with_payload`, `with_vector`), parsed from
+JSON, and the collection's plain answers rendered into Qdrant's JSON shapes."""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
 from typing import Any
 
+from tessera.collection.values import (
+    CollectionInfo,
+    PayloadSelector,
+    Record,
+    Selection,
+    VectorSelector,
+)
 from tessera.errors import BadRequest
 from tessera.ids import render_point_id
-from tessera.shard.read import PointRef
-
-
-@dataclass(frozen=True)
-class PayloadSelector:
-    enabled: bool
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-
-    def apply(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        if not self.enabled:
-            return None
-        if self.include is not None:
-            out: dict[str, Any] = {}
-            for key in self.include:
-                _copy_path(payload, out, key.split("."))
-            return out
-        if self.exclude is not None:
-            out = copy.deepcopy(payload)
-            for key in self.exclude:
-                _drop_path(out, key.split("."))
-            return out
-        return payload
-
-
-def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
-    head = parts[0].removesuffix("[]")
-    if head not in src:
-        return
-    if len(parts) == 1:
-        dst[head] = src[head]
-        return
-    child = src[head]
-    if isinstance(child, dict):
-        sub = dst.setdefault(head, {})
-        if isinstance(sub, dict):
-            _copy_path(child, sub, parts[1:])
-    elif isinstance(child, list):
-        items = []
-        for item in child:
-            if isinstance(item, dict):
-                sub_item: dict[str, Any] = {}
-                _copy_path(item, sub_item, parts[1:])
-                items.append(sub_item)
-        dst[head] = items
-
-
-def _drop_path(node: Any, parts: list[str]) -> None:
-    head = parts[0].removesuffix("[]")
-    if isinstance(node, list):
-        for item in node:
-            _drop_path(item, parts)
-        return
-    if not isinstance(node, dict) or head not in node:
-        return
-    if len(parts) == 1:
-        del node[head]
-    else:
-        _drop_path(node[head], parts[1:])
 
 
 def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
@@ -88,12 +34,6 @@ def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
     )
 
 
-@dataclass(frozen=True)
-class VectorSelector:
-    enabled: bool
-    names: list[str] | None = None
-
-
 def parse_vector_selector(raw: Any) -> VectorSelector:
     if raw is None:
         return VectorSelector(False)
@@ -104,43 +44,58 @@ def parse_vector_selector(raw: Any) -> VectorSelector:
     raise BadRequest("Format error in JSON body: with_vector must be a bool or a list of names")
 
 
-def render_vectors(ref: PointRef, selector: VectorSelector, unnamed: bool) -> Any:
-    """A bare list when the collection has only its unnamed dense vector; otherwise a map
-    by name ('' for the unnamed one), holding the vectors the point has."""
-    if not selector.enabled:
-        return None
-    segment = ref.segment
-    only_unnamed = unnamed and len(segment.storages) == 1
-    if only_unnamed and selector.names is None:
-        return segment.vector_at(ref.offset, "")
-    names = selector.names if selector.names is not None else list(segment.storages)
-    out: dict[str, Any] = {}
-    for name in names:
-        value = segment.vector_at(ref.offset, name)
-        if value is not None:
-            out[name] = value
-    if only_unnamed and "" in out and len(out) == 1:
-        return out[""]
+def parse_selection(body: dict[str, Any], payload_default: bool = False) -> Selection:
+    """`with_payload` and `with_vector` (or its alias `with_vectors`) of a read body."""
+    return Selection(
+        parse_payload_selector(body.get("with_payload"), default=payload_default),
+        parse_vector_selector(body.get("with_vector", body.get("with_vectors"))),
+    )
+
+
+def render_records(records: list[Record]) -> list[dict[str, Any]]:
+    """Qdrant's `Record`s (retrieve, scroll); scroll by `order_by` adds `order_value`."""
+    rid = render_point_id
+    out = [{"id": rid(r.id), "payload": r.payload, "vector": r.vector} for r in records]
+    if records and records[0].order_value is not None:
+        _add_order_values(out, records)
     return out
 
 
-def render_record(
-    ref: PointRef, payload: PayloadSelector, vectors: VectorSelector, unnamed: bool
-) -> dict[str, Any]:
-    return {
-        "id": render_point_id(ref.id),
-        "payload": payload.apply(ref.segment.payload_at(ref.offset)),
-        "vector": render_vectors(ref, vectors, unnamed),
-    }
+def render_scored(records: list[Record]) -> list[dict[str, Any]]:
+    """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
+    rid = render_point_id
+    out = [
+        {
+            "id": rid(r.id),
+            "version": r.version,
+            "score": r.score,
+            "payload": r.payload,
+            "vector": r.vector,
+        }
+        for r in records
+    ]
+    if records and records[0].order_value is not None:
+        _add_order_values(out, records)
+    return out
 
 
-def render_scored(
-    ref: PointRef, score: float, payload: PayloadSelector, vectors: VectorSelector, unnamed: bool
-) -> dict[str, Any]:
+def _add_order_values(points: list[dict[str, Any]], records: list[Record]) -> None:
+    for point, record in zip(points, records, strict=True):
+        if record.order_value is not None:
+            point["order_value"] = record.order_value
+
+
+def render_info(info: CollectionInfo) -> dict[str, Any]:
+    """Qdrant's `CollectionInfo`: a damaged collection is status red with the reason in the
+    optimizer's error slot."""
+    schema = {key: {**idx.schema, "points": idx.points} for key, idx in info.payload_schema.items()}
     return {
-        "id": render_point_id(ref.id),
-        "version": int(ref.segment.versions[ref.offset]),
-        "score": score,
-        "payload": payload.apply(ref.segment.payload_at(ref.offset)),
-        "vector": render_vectors(ref, vectors, unnamed),
+        "status": info.status,
+        "optimizer_status": {"error": "; ".join(info.damage)} if info.damage else "ok",
+        "indexed_vectors_count": info.indexed_vectors_count,
+        "points_count": info.points_count,
+        "segments_count": info.segments_count,
+        "config": info.config.to_json(),
+        "payload_schema": schema,
+        "update_queue": {"length": 0},
     }

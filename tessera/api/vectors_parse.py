@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from tessera.collection.writes import DenseColumn, ObjectColumn, VectorColumn
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
 
 UNNAMED = ""
 

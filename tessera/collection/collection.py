@@ -16,18 +16,44 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from tessera.collection import reads
+from tessera.collection.values import (
+    NOTHING,
+    CollectionInfo,
+    FacetHit,
+    Group,
+    Lookup,
+    Matrix,
+    PayloadIndexInfo,
+    Record,
+    ScrollPage,
+    SearchParams,
+    Selection,
+    VectorInput,
+)
+from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig, apply_config_diff
-from tessera.errors import InternalError
+from tessera.errors import BadRequest, InternalError
+from tessera.execution.query_batch import execute_many
+from tessera.execution.query_exec import Context, ExternalVectors
+from tessera.execution.query_groups import distance_matrix, execute_groups
+from tessera.execution.query_vectors import stored_vector
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
-from tessera.shard import operations as ops
-from tessera.shard.holder import SegmentHolder
+from tessera.ids import PointId, parse_point_id
+from tessera.query import query_model as qm
+from tessera.query.filter_model import Filter
+from tessera.segment.field_index import parse_field_schema
+from tessera.shard import read
+from tessera.shard.facet import facet
+from tessera.shard.search import QuantizationParams, VectorQuery, search
 from tessera.shard.shard import LocalShard, ShardDamaged
 
 log = logging.getLogger(__name__)
@@ -73,7 +99,16 @@ class UpdateResult:
         }
 
 
+# Another collection by name (the table of contents' `get`): for `lookup_from` and
+# `with_lookup`, which read other collections, each under its own lock.
+Collections = Callable[[str], "Collection"]
+
+
 class Collection:
+    """Executes every request on the collection: writes through `update`, reads through the
+    methods below, each of which takes the shard's read lock, runs the request and answers
+    plain values (tessera.collection.values) with the selection applied."""
+
     def __init__(self, name: str, path: Path, config: CollectionConfig | None) -> None:
         """Loads the collection's shard; `config` None: read it from `path`. Never raises
         for damaged files: the collection is then marked damaged (`failure`)."""
@@ -109,10 +144,10 @@ class Collection:
             return [self.failure or "not loaded"]
         return list(self._shard.damage)
 
-    def update(
-        self, prepare: Callable[[SegmentHolder], ops.Record | None], wait: bool = True
-    ) -> UpdateResult:
-        seq = self.shard.update(prepare)
+    def update(self, write: Write, wait: bool = True) -> UpdateResult:
+        """Log and apply one write (tessera.collection.writes); the operation id is the
+        collection's."""
+        seq = self.shard.update(write)
         return UpdateResult(operation_id=seq, completed=wait)
 
     def update_config(self, diff: Any) -> None:
@@ -123,6 +158,167 @@ class Collection:
         apply_config_diff(self.config, diff)
         write_config(self.path, self.config)
         shard.optimizer.poke()
+
+    def wait_optimized(self, timeout: float = 3600.0) -> None:
+        """Block until the optimizer has nothing left to do; TimeoutError after `timeout`."""
+        optimizer = self.shard.optimizer
+        deadline = time.monotonic() + timeout
+        optimizer.poke()
+        while optimizer.pending():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"collection {self.name} still optimizing")
+            time.sleep(0.1)
+
+    # ------------------------------------------------------------------- reads
+
+    def info(self) -> CollectionInfo:
+        damage = self.damage
+        if self.failure is not None:
+            # Damaged and not loaded: reported (status red, the reason), not failed.
+            return CollectionInfo("red", damage, 0, 0, 0, self.config, {})
+        with self.shard.read() as holder:
+            points = holder.live_count()
+            segments = len(holder.segments)
+            indexed = sum(s.live_count() for s in holder.segments if s.vector_indexes)
+            schema: dict[str, PayloadIndexInfo] = {}
+            for key, raw in holder.index_schemas.items():
+                count = sum(
+                    idx.points_count()
+                    for idx in (s.field_index(key) for s in holder.segments)
+                    if idx is not None
+                )
+                schema[key] = PayloadIndexInfo(parse_field_schema(raw).to_json(), count)
+        optimizing = self.shard.optimizer.pending()
+        status = "red" if damage else "yellow" if optimizing else "green"
+        return CollectionInfo(
+            status, damage, points, indexed, max(segments, 1), self.config, schema
+        )
+
+    def retrieve(self, ids: list[PointId], select: Selection) -> list[Record]:
+        """The points among `ids` that exist, each once, in the order first asked for."""
+        with self.shard.read() as holder:
+            return reads.records(read.retrieve(holder, ids), select, self.config.unnamed)
+
+    def scroll(
+        self,
+        filt: Filter | None,
+        offset: PointId | None,
+        limit: int,
+        select: Selection,
+        order_by: qm.OrderBy | None = None,
+    ) -> ScrollPage:
+        """One page in id order from `offset` and the next page's first id; or, with
+        `order_by`, the first `limit` points by that payload value (no next page)."""
+        unnamed = self.config.unnamed
+        with self.shard.read() as holder:
+            if order_by is not None:
+                rows = read.scroll_by_payload(
+                    holder, filt, order_by.key, order_by.descending, order_by.start_from, limit
+                )
+                return ScrollPage(reads.ordered_records(rows, select, unnamed), None)
+            refs, next_id = read.scroll_by_id(holder, filt, offset, limit)
+            return ScrollPage(reads.records(refs, select, unnamed), next_id)
+
+    def count(self, filt: Filter | None, exact: bool) -> int:
+        with self.shard.read() as holder:
+            return read.count(holder, filt, exact)
+
+    def facet(self, key: str, filt: Filter | None, limit: int, exact: bool) -> list[FacetHit]:
+        with self.shard.read() as holder:
+            hits = facet(holder, key, filt, limit, exact)
+        return [FacetHit(value, count) for value, count in hits]
+
+    def search(
+        self,
+        query: VectorInput,
+        filt: Filter | None,
+        limit: int,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        params: SearchParams = SearchParams(),  # noqa: B008 - frozen
+        select: Selection = NOTHING,
+    ) -> list[Record]:
+        """Nearest neighbours of one vector (`POST /points/search`), best first."""
+        vector = VectorQuery(query.using, query.kind, query.value)
+        q = params.quantization
+        quantization = QuantizationParams(q.ignore, q.rescore, q.oversampling)
+        with self.shard.read() as holder:
+            hits = search(
+                holder,
+                vector,
+                filt,
+                limit,
+                offset,
+                score_threshold,
+                exact=params.exact,
+                hnsw_ef=params.hnsw_ef,
+                quantization=quantization,
+            )
+            return reads.scored_records(hits, select, self.config.unnamed)
+
+    def query(
+        self, requests: Sequence[tuple[qm.Plan, Selection]], others: Collections
+    ) -> list[list[Record]]:
+        """Query API plans, answered together (plain exact ones in one product): per plan its
+        scored records. Vectors that `lookup_from` takes from other collections are read
+        first, each under that collection's lock, released before this one's is taken."""
+        plans = [plan for plan, _ in requests]
+        external = self._external(plans, others)
+        unnamed = self.config.unnamed
+        with self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, external)
+            found = execute_many(ctx, plans)
+            return [
+                reads.scored_records(hits, select, unnamed)
+                for hits, (_, select) in zip(found, requests, strict=True)
+            ]
+
+    def query_groups(
+        self, plan: qm.Plan, select: Selection, lookup: Lookup | None, others: Collections
+    ) -> list[Group]:
+        """A groups request; with `lookup`, each group whose id is a point id there gets that
+        point's record (read after this collection's lock is released)."""
+        external = self._external([plan], others)
+        unnamed = self.config.unnamed
+        with self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, external)
+            groups = [
+                Group(gid, reads.scored_records(hits, select, unnamed))
+                for gid, hits in execute_groups(ctx, plan)
+            ]
+        if lookup is None:
+            return groups
+        other = others(lookup.collection)
+        wanted: dict[int, PointId] = {}
+        for i, group in enumerate(groups):
+            try:
+                wanted[i] = parse_point_id(group.id)
+            except BadRequest:  # a group value that is no point id has no lookup
+                continue
+        found = {r.id: r for r in other.retrieve(list(wanted.values()), lookup.select)}
+        return [
+            group._replace(lookup=found.get(wanted[i])) if i in wanted else group
+            for i, group in enumerate(groups)
+        ]
+
+    def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
+        with self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, {})
+            ids, rows = distance_matrix(ctx, using, filt, sample, limit)
+        return Matrix(ids, rows)
+
+    def stored_vectors(self, name: str, ids: Iterable[PointId]) -> dict[PointId, Any]:
+        """Vector `name` of each point, as a query input; 404 when a point or its vector is
+        absent."""
+        with self.shard.read() as holder:
+            return {pid: stored_vector(holder, name, pid) for pid in ids}
+
+    def _external(self, plans: list[qm.Plan], others: Collections) -> ExternalVectors:
+        found: ExternalVectors = {}
+        for (name, vector), ids in reads.external_inputs(plans, self.name).items():
+            for pid, value in others(name).stored_vectors(vector, ids).items():
+                found[(name, vector, pid)] = value
+        return found
 
     def close(self, flush: bool = True) -> None:
         if self._shard is not None:

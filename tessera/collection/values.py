@@ -1,0 +1,205 @@
+"""The plain values a collection's reads take and answer.
+
+Transports parse a request into these (selectors, vector inputs, search parameters), the
+collection runs it under its locks and answers records, pages, counts, facet hits, groups
+and its info with the selection already applied: nothing here refers to a shard, a segment
+or a lock, so a REST or gRPC renderer (or a future merge across shards) reads them as they
+are.
+
+A `Record` is one point: its id (an u64 or a UUID), payload (None when not selected),
+vector (None when not selected; the collection's single unnamed dense vector as a bare
+list, otherwise {name: value} with the point's vectors: a dense or multi vector as lists of
+floats, a sparse one as {"indices", "values"}), and for scored results its version, score
+and, for `order_by`, the value it was ordered by.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from tessera.collection_config import CollectionConfig
+from tessera.ids import PointId
+
+# --------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class PayloadSelector:
+    """`with_payload`: none, all, only some paths (`include`) or all but some (`exclude`)."""
+
+    enabled: bool
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+
+    def apply(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        if self.include is not None:
+            out: dict[str, Any] = {}
+            for key in self.include:
+                _copy_path(payload, out, key.split("."))
+            return out
+        if self.exclude is not None:
+            out = copy.deepcopy(payload)
+            for key in self.exclude:
+                _drop_path(out, key.split("."))
+            return out
+        return payload
+
+
+def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
+    head = parts[0].removesuffix("[]")
+    if head not in src:
+        return
+    if len(parts) == 1:
+        dst[head] = src[head]
+        return
+    child = src[head]
+    if isinstance(child, dict):
+        sub = dst.setdefault(head, {})
+        if isinstance(sub, dict):
+            _copy_path(child, sub, parts[1:])
+    elif isinstance(child, list):
+        items = []
+        for item in child:
+            if isinstance(item, dict):
+                sub_item: dict[str, Any] = {}
+                _copy_path(item, sub_item, parts[1:])
+                items.append(sub_item)
+        dst[head] = items
+
+
+def _drop_path(node: Any, parts: list[str]) -> None:
+    head = parts[0].removesuffix("[]")
+    if isinstance(node, list):
+        for item in node:
+            _drop_path(item, parts)
+        return
+    if not isinstance(node, dict) or head not in node:
+        return
+    if len(parts) == 1:
+        del node[head]
+    else:
+        _drop_path(node[head], parts[1:])
+
+
+@dataclass(frozen=True)
+class VectorSelector:
+    """`with_vector`: none, all, or the named ones."""
+
+    enabled: bool
+    names: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a read answers of each point besides its id."""
+
+    payload: PayloadSelector
+    vectors: VectorSelector
+
+
+NOTHING = Selection(PayloadSelector(False), VectorSelector(False))
+EVERYTHING = Selection(PayloadSelector(True), VectorSelector(True))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """`with_lookup` of a groups request: records of the group ids in another collection."""
+
+    collection: str
+    select: Selection
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class VectorInput:
+    """A query vector for one vector name: dense (d,) array, sparse (indices, values) or
+    multi (m, d) array, validated against the collection config."""
+
+    using: str
+    kind: str  # "dense" | "sparse" | "multi"
+    value: Any
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """`params.quantization` of a search: whether to use the quantized vectors at all,
+    whether to rescore with the original ones, and the oversampling of the graph walk."""
+
+    ignore: bool = False
+    rescore: bool = True
+    oversampling: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    exact: bool = False
+    hnsw_ef: int | None = None
+    quantization: Quantization = field(default_factory=Quantization)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class Record(NamedTuple):
+    """One point of an answer (see the module docstring)."""
+
+    id: PointId
+    payload: dict[str, Any] | None
+    vector: Any
+    version: int | None = None
+    score: float | None = None
+    order_value: Any = None
+
+
+class ScrollPage(NamedTuple):
+    records: list[Record]
+    next_offset: PointId | None
+
+
+@dataclass(frozen=True, slots=True)
+class FacetHit:
+    value: str | int | bool
+    count: int
+
+
+class Group(NamedTuple):
+    """One group of a groups request: its id (a payload value), its best hits and, with
+    `with_lookup`, the record of the point with that id in the lookup collection."""
+
+    id: int | str
+    hits: list[Record]
+    lookup: Record | None = None
+
+
+class Matrix(NamedTuple):
+    """A distance matrix over a sample: the sampled ids in id order and, per sampled point,
+    its nearest others as (column, score)."""
+
+    ids: list[PointId]
+    rows: list[list[tuple[int, float]]]
+
+
+@dataclass(frozen=True)
+class PayloadIndexInfo:
+    schema: dict[str, Any]  # the field schema as Qdrant renders it: data_type, params
+    points: int
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection's state: `status` green (idle), yellow (optimizing) or red (damaged,
+    `damage` says why)."""
+
+    status: str
+    damage: list[str]
+    points_count: int
+    indexed_vectors_count: int
+    segments_count: int
+    config: CollectionConfig
+    payload_schema: dict[str, PayloadIndexInfo]
