@@ -3,6 +3,7 @@
 TesseraError
 ├── BadRequest          400  the body does not parse, or has the wrong shape ("Format error")
 │   └── UnprocessableEntity  422  it parses but a value is invalid ("Validation error")
+├── Forbidden           403  a path outside what the API may touch (snapshot files)
 ├── NotFound            404  a collection, point or field that does not exist
 ├── Conflict            409  a collection that already exists
 ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
@@ -27,6 +28,10 @@ class BadRequest(TesseraError):
 
 class UnprocessableEntity(BadRequest):
     status_code = 422
+
+
+class Forbidden(TesseraError):
+    status_code = 403
 
 
 class NotFound(TesseraError):

@@ -3,7 +3,12 @@
 Layout: `<storage>/collections/<name>/config.json` plus the collection's shard directory.
 A collection is created in a `:creating-*` directory and renamed into place, and dropped by
 renaming it to `:deleting-*` before removal, so a crash never leaves half a collection that
-refuses to start; leftovers of either kind are removed at start-up.
+refuses to start; leftovers of either kind are removed at start-up. A collection restored
+from a snapshot replaces the old one through a journaled swap (tessera.storage.swap), which
+start-up completes before it removes the leftovers.
+
+Snapshots (tessera.storage.snapshots) live under `snapshots_path`, `<storage>/snapshots` by
+default.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from tessera.errors import (
     collection_not_found,
 )
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
+from tessera.storage import swap
+from tessera.storage.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +60,12 @@ def validate_collection_name(name: str) -> None:
 
 
 class TableOfContents:
-    def __init__(self, storage: Path) -> None:
+    def __init__(self, storage: Path, snapshots_path: Path | None = None) -> None:
         self.root = storage / "collections"
         mkdir_durable(self.root)
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
+        swap.roll_forward(self.root)
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(_STAGING):
                 # Never acknowledged (creating) or already confirmed to the user (deleting).
@@ -68,6 +76,7 @@ class TableOfContents:
             # A damaged collection is loaded as such (listed, reporting why), never skipped
             # and never a reason for the others not to load.
             self.collections[entry.name] = Collection(entry.name, entry, None)
+        self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
 
     def get(self, name: str) -> Collection:
         collection = self.collections.get(name)
@@ -123,6 +132,24 @@ class TableOfContents:
             rename_durable(collection.path, doomed)
         rmtree_durable(doomed)
         return True
+
+    def install(self, name: str, staging: Path) -> Collection:
+        """Replace collection `name`, or create it, with the collection in `staging`: a
+        complete, durable directory made by `swap.staging_dir(self.root)` and verified to load.
+        A crash at any point leaves the old collection or the new one (tessera.storage.swap)."""
+        validate_collection_name(name)
+        with self._lock:
+            journal, aside = swap.begin(self.root, name, staging)
+            old = self.collections.pop(name, None)
+            if old is not None:
+                old.close(flush=False)  # replaced: its last state need not be kept
+            swap.complete(self.root, name, staging, aside)
+            swap.finish(journal)
+            collection = Collection(name, self.root / name, None)
+            self.collections[name] = collection
+        if aside.exists():
+            rmtree_durable(aside)
+        return collection
 
     def _check_space(self) -> None:
         free = shutil.disk_usage(self.root).free
