@@ -19,6 +19,7 @@ from tessera.api import facet as facet
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes
+from tessera.api import snapshots as snaps
 from tessera.api.envelope import endpoint, error, json_response
 from tessera.storage.toc import TableOfContents
 
@@ -80,17 +81,25 @@ def _routes() -> list[Route]:
         Route(c + "/points/search", e(reads.search_points), methods=["POST"]),
         Route(c + "/facet", e(facet.facet), methods=["POST"]),
         *query_routes.routes(c),
+        *snaps.routes(c),
         Route(c + "/points/{point_id}", e(reads.get_point), methods=["GET"]),
     ]
 
 
-def build_app(storage: Path, grpc_port: int = 0, grpc_host: str = "0.0.0.0") -> Starlette:
+def build_app(
+    storage: Path,
+    grpc_port: int = 0,
+    grpc_host: str = "0.0.0.0",
+    snapshots_path: Path | None = None,
+) -> Starlette:
     """The REST app; with a `grpc_port` its lifespan also serves Qdrant's gRPC API there,
     over the same table of contents (started after it opens, stopped before it closes)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.toc = TableOfContents(storage)
+        app.state.toc = TableOfContents(
+            storage, snaps.snapshots_path(storage, None, snapshots_path)
+        )
         grpc_server = None
         try:
             if grpc_port:

@@ -93,6 +93,7 @@ class GrpcServer:
     def __init__(self, toc: TableOfContents, host: str, port: int, workers: int = WORKERS) -> None:
         from tessera.api.grpc_collections import CollectionsService
         from tessera.api.grpc_points import PointsService
+        from tessera.api.grpc_snapshots import SnapshotsService
 
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
@@ -106,6 +107,7 @@ class GrpcServer:
         add.add_QdrantServicer_to_server(QdrantService(), self._server)
         add.add_CollectionsServicer_to_server(CollectionsService(toc), self._server)
         add.add_PointsServicer_to_server(PointsService(toc), self._server)
+        add.add_SnapshotsServicer_to_server(SnapshotsService(toc), self._server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             bound = self._server.add_insecure_port(address)
