@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 6333
 STORAGE ?= ./storage
 
-.PHONY: serve test test-slow lint install bench clean
+.PHONY: serve test test-slow test-clients lint install bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# The official Rust, Go and Java clients against a server of their own (clients/README.md).
+# Needs cargo, go, java and mvn; caches everything under clients/.cache (ignored).
+test-clients: install
+	bash clients/run.sh
 
 bench: install
 	$(PY) bench/ingest.py

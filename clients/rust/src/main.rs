@@ -27,6 +27,7 @@ use qdrant_client::qdrant::{
     VectorParamsBuilder, VectorsConfigBuilder, VectorsOutput, VectorsSelector,
     WithVectorsSelector,
 };
+use qdrant_client::config::CompressionEncoding;
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::Value as J;
 
@@ -1168,6 +1169,49 @@ async fn main() {
     })
     .await;
 
+    // ------------------------------------------------------------------ Message size, compression
+    let lg = &x["large"];
+    let coll = name("large");
+    fresh(c, &coll).await;
+    let size = lg["size"].as_u64().unwrap() as usize;
+    let large_vector = |i: usize| -> Vec<f32> {
+        (0..size).map(|j| ((i * 1009 + j * 17) % 10007) as f32 / 10007.0).collect()
+    };
+    run.check("limits.large_upsert_gzip", async {
+        // A request past gRPC's usual 4 MiB, sent gzip-compressed (the client's `compression`).
+        let gz = Qdrant::from_url(&url)
+            .compression(Some(CompressionEncoding::Gzip))
+            .skip_compatibility_check()
+            .build()
+            .map_err(e)?;
+        gz.create_collection(
+            CreateCollectionBuilder::new(&coll)
+                .vectors_config(VectorParamsBuilder::new(size as u64, Distance::Dot)),
+        )
+        .await
+        .map_err(e)?;
+        let points: Vec<PointStruct> = (0..lg["count"].as_u64().unwrap() as usize)
+            .map(|i| PointStruct::new(i as u64, large_vector(i), Payload::default()))
+            .collect();
+        let r = gz.upsert_points(UpsertPointsBuilder::new(&coll, points).wait(true)).await.map_err(e)?;
+        completed(r.result)?;
+        let n = gz.count(CountPointsBuilder::new(&coll).exact(true)).await.map_err(e)?;
+        let n = n.result.map(|r| r.count);
+        ensure!(n == lg["count"].as_u64(), "count {n:?}");
+        let probe = lg["probe_id"].as_u64().unwrap();
+        let r = gz
+            .get_points(GetPointsBuilder::new(&coll, vec![probe.into()]).with_vectors(true))
+            .await
+            .map_err(e)?;
+        ensure!(r.result.len() == 1, "{} points", r.result.len());
+        let got = r.result[0].vectors.as_ref().and_then(|v| v.get_vector());
+        match got {
+            Some(vector_output::Vector::Dense(d)) => cmp.floats("vector", &d.data, &large_vector(probe as usize)),
+            other => Err(format!("vector {other:?}")),
+        }
+    })
+    .await;
+
     // ------------------------------------------------------------------ Errors
     run.check("errors.missing_collection", async {
         let r = c.count(CountPointsBuilder::new(x["errors"]["missing_collection"].as_str().unwrap())).await;
@@ -1203,7 +1247,7 @@ async fn main() {
     })
     .await;
 
-    for key in ["ids", "upload", "named", "sparse", "multi", "points", "batch"] {
+    for key in ["ids", "upload", "named", "sparse", "multi", "points", "batch", "large"] {
         let _ = c.delete_collection(name(key)).await;
     }
     let _ = WithVectorsSelector::from(false);
