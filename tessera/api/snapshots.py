@@ -219,8 +219,8 @@ async def upload_snapshot(request: Request) -> Callable[[], Any]:
     store = store_of(request)
     name, shard = _target(request)
     wait = query_flag(request, "wait", True)
-    priority = check_priority(request.query_params.get("priority"))
-    checksum = check_checksum(request.query_params.get("checksum"))
+    priority = check_priority(request.query_params.get("priority"), "Query deserialize error")
+    checksum = check_checksum(request.query_params.get("checksum"), "query parameters")
     validate_collection_name(name)
     if shard is not None:
         store.toc.get(name)

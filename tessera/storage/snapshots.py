@@ -152,16 +152,15 @@ def hashes_equal(a: str, b: str) -> bool:
     return a.strip().lower() == b.strip().lower()
 
 
-def check_priority(priority: Any) -> str | None:
+def check_priority(priority: Any, where: str = "Format error in JSON body") -> str | None:
     if priority is None or priority in PRIORITIES:
         return None if priority is None else str(priority)
     raise BadRequest(
-        f"Format error in JSON body: unknown variant `{priority}`, expected one of "
-        "`no_sync`, `snapshot`, `replica`"
+        f"{where}: unknown variant `{priority}`, expected one of `no_sync`, `snapshot`, `replica`"
     )
 
 
-def check_checksum(checksum: Any) -> str | None:
+def check_checksum(checksum: Any, where: str = "JSON body") -> str | None:
     if checksum is None:
         return None
     if (
@@ -170,7 +169,7 @@ def check_checksum(checksum: Any) -> str | None:
         or any(c not in "0123456789abcdefABCDEF" for c in checksum)
     ):
         raise UnprocessableEntity(
-            "Validation error in JSON body: [checksum: invalid SHA-256 hash, expected 64 "
+            f"Validation error in {where}: [checksum: invalid SHA-256 hash, expected 64 "
             "hexadecimal characters]"
         )
     return checksum
@@ -469,6 +468,15 @@ class SnapshotStore:
         finally:
             upload.unlink(missing_ok=True)
         return True
+
+    def restore_file(self, collection: str, archive: Path) -> Collection:
+        """Restore `collection` from a snapshot file anywhere, replacing it whole (config
+        too): for the command line (Qdrant's `--snapshot <path>:<collection>`), an
+        operator's action. The API reads only inside the snapshots directory."""
+        from tessera.storage.toc import validate_collection_name
+
+        validate_collection_name(collection)
+        return self._restore(collection, archive, keep_config=False)
 
     def _restore_lock(self, name: str) -> threading.Lock:
         with self._lock:
