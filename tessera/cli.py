@@ -1,106 +1,285 @@
-"""`tessera serve [--host H] [--port P] [--grpc-port G] [--storage DIR] [--config FILE]`;
-`tessera check --storage DIR` verifies a storage directory offline (see storage/check.py).
+"""The `tessera` command.
 
-Settings come from, in rising priority: defaults, the config file (JSON or a flat
-`key: value` YAML subset), environment variables (TESSERA_HOST, TESSERA_PORT,
-TESSERA_GRPC_PORT, TESSERA_STORAGE), command-line flags. REST listens on `port` (6333),
-gRPC on `grpc_port` (6334) of the same host; a gRPC port of 0 turns gRPC off.
+`tessera serve [flags]` (or `tessera [flags]`, as Qdrant starts) runs the REST API (default
+port 6333) and the gRPC API (6334) over one storage directory; `tessera check --storage DIR`
+verifies a storage directory offline (see storage/check.py); `tessera --version`.
+
+Settings follow Qdrant's `config/config.yaml` layout and sources (tessera/settings.py):
+built-in defaults < `config/config`, `config/$RUN_MODE`, `config/local` < `--config FILE` <
+`QDRANT__SECTION__KEY` and `TESSERA__SECTION__KEY` environment variables (and the older
+TESSERA_HOST, TESSERA_PORT, TESSERA_GRPC_PORT, TESSERA_STORAGE) < the flags below.
+An invalid value stops start-up with a message naming it, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
+from tessera import QDRANT_API_VERSION, __version__
+from tessera.settings import ConfigError, Settings, load
 
-DEFAULTS: dict[str, Any] = {
-    "host": "0.0.0.0",
-    "port": 6333,
-    "grpc_port": 6334,
-    "storage": "./storage",
-}
+log = logging.getLogger("tessera")
 
-
-def _read_config(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    try:
-        loaded = orjson.loads(text)
-        return loaded if isinstance(loaded, dict) else {}
-    except orjson.JSONDecodeError:
-        out: dict[str, Any] = {}
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if ":" in line:
-                key, value = (s.strip() for s in line.split(":", 1))
-                out[key] = value.strip("'\"")
-        return out
+EXIT_CONFIG = 2
+SUBCOMMANDS = ("serve", "check")
 
 
-def settings(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="tessera")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the REST and gRPC server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 6334, 0: no gRPC)")
-    serve.add_argument("--storage")
-    serve.add_argument("--config")
-    check = sub.add_parser(
-        "check", help="verify every checksum of a storage directory offline (exit 0/1)"
+def version_line() -> str:
+    return f"tessera {__version__} (Qdrant API {QDRANT_API_VERSION})"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="tessera",
+        description="A vector database that speaks Qdrant's REST and gRPC APIs.",
+        epilog="Without a command, `tessera [flags]` is `tessera serve [flags]`.",
     )
-    check.add_argument("--storage", default=DEFAULTS["storage"])
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        return {"command": "check", "storage": args.storage}
-    merged = dict(DEFAULTS)
-    config_file = args.config or os.environ.get("TESSERA_CONFIG")
-    if config_file:
-        merged.update(_read_config(config_file))
-    for key in DEFAULTS:
-        env = os.environ.get(f"TESSERA_{key.upper()}")
-        if env:
-            merged[key] = env
-        value = getattr(args, key)
-        if value is not None:
-            merged[key] = value
-    merged["port"] = int(merged["port"])
-    merged["grpc_port"] = int(merged["grpc_port"])
-    return merged
+    top.add_argument("-V", "--version", action="version", version=version_line())
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run the REST and gRPC server",
+        description="Run the REST and gRPC server. Flags override the config file and the "
+        "QDRANT__SECTION__KEY / TESSERA__SECTION__KEY environment variables.",
+    )
+    serve.add_argument(
+        "--config",
+        "--config-path",
+        dest="config",
+        metavar="FILE",
+        help="a config file in Qdrant's config.yaml layout, read after config/config.yaml "
+        "and config/local.yaml (env: TESSERA_CONFIG)",
+    )
+    serve.add_argument(
+        "--host", help="address to listen on (service.host, default 0.0.0.0: all interfaces)"
+    )
+    serve.add_argument(
+        "--port",
+        "--http-port",
+        dest="port",
+        type=int,
+        metavar="PORT",
+        help="REST port (service.http_port, default 6333)",
+    )
+    serve.add_argument(
+        "--grpc-port",
+        type=int,
+        metavar="PORT",
+        help="gRPC port (service.grpc_port, default 6334; 0: no gRPC)",
+    )
+    serve.add_argument(
+        "--storage",
+        "--storage-path",
+        dest="storage",
+        metavar="DIR",
+        help="data directory (storage.storage_path, default ./storage)",
+    )
+    serve.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        help="TRACE, DEBUG, INFO, WARN, ERROR or OFF, optionally followed by "
+        "`,logger=level` directives (log_level, default INFO)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log line format (logger.format, default text)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log every request: method, path, status, size, duration (service.access_log, "
+        "default on)",
+    )
+    check = sub.add_parser(
+        "check",
+        help="verify every checksum of a storage directory offline (exit 0/1)",
+        description="Verify every checksum of a storage directory offline; exit 0 when "
+        "intact, 1 when damaged.",
+    )
+    check.add_argument(
+        "--storage", default="./storage", metavar="DIR", help="data directory (default ./storage)"
+    )
+    return top
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "-V", "--version")):
+        args = ["serve", *args]
+    return parser().parse_args(args)
+
+
+def settings(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """The settings `tessera serve` would run with (ConfigError when invalid)."""
+    args = parse_args(argv)
+    return settings_of(args, env)
+
+
+def settings_of(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
+    flags: dict[str, Any] = {
+        "service.host": args.host,
+        "service.http_port": args.port,
+        "service.grpc_port": args.grpc_port,
+        "storage.storage_path": args.storage,
+        "log_level": args.log_level,
+        "logger.format": args.log_format,
+        "service.access_log": args.access_log,
+    }
+    return load(env=os.environ if env is None else env, config_file=args.config, flags=flags)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def banner(conf: Settings) -> list[str]:
+    host = conf.host
+    shown = f"[{host}]" if ":" in host else host
+    scheme = "https" if conf.tls else "http"
+    rw, alt, ro = conf.api_keys
+    if conf.auth_enabled:
+        parts = [p for p, on in (("API key", rw or alt), ("read-only key", ro)) if on]
+        if conf.jwt_rbac:
+            parts.append("JWT RBAC")
+        auth = "on (" + ", ".join(parts) + ")"
+    else:
+        auth = "off"
+    tls = conf.tls
+    if tls is None:
+        tls_line = "off"
+    else:
+        tls_line = "on" + (" (mutual: client certificates required)" if tls.verify_client else "")
+        tls_line += f", certificate reload every {tls.cert_ttl} s" if tls.cert_ttl else ""
+    lines = [
+        version_line(),
+        f"REST API: {scheme}://{shown}:{conf.http_port}",
+        f"gRPC API: {shown}:{conf.grpc_port}" if conf.grpc_port else "gRPC API: off",
+        f"storage: {conf.storage_path.resolve()}",
+        f"TLS: {tls_line}",
+        f"auth: {auth}",
+    ]
+    if conf.files:
+        lines.append("config: " + ", ".join(str(f) for f in conf.files))
+    return lines
+
+
+def config_warnings(conf: Settings) -> list[str]:
+    out: list[str] = []
+    if conf.unused or conf.unknown:
+        parts = []
+        if conf.unused:
+            parts.append("Qdrant settings Tessera does not use: " + ", ".join(conf.unused))
+        if conf.unknown:
+            parts.append("unknown keys (typos?): " + ", ".join(conf.unknown))
+        out.append("config keys without effect: " + "; ".join(parts))
+    for item in conf.deprecated:
+        out.append(f"deprecated config key {item}")
+    rw, alt, _ = conf.api_keys
+    if conf["service.jwt_rbac"]:
+        if not (rw or alt):
+            out.append("JWT RBAC configured but no API key set, JWT RBAC is not enabled")
+        elif min(len(k) for k in (rw, alt) if k) < 32:
+            out.append(
+                "It is highly recommended to use an API key of 32 bytes when JWT RBAC is enabled"
+            )
+    if not conf.auth_enabled and not is_loopback(conf.host):
+        out.append(
+            f"listening on {conf.host} without an API key: anyone who can reach ports "
+            f"{conf.http_port}"
+            + (f" and {conf.grpc_port}" if conf.grpc_port else "")
+            + " can read, change and delete every collection (set service.api_key, or "
+            "--host 127.0.0.1)"
+        )
+    if conf.auth_enabled and conf.tls is None and not is_loopback(conf.host):
+        out.append("API keys are sent in clear text without TLS (set service.enable_tls)")
+    return out
+
+
+def serve(conf: Settings) -> None:
     import uvicorn
 
     from tessera.api.app import build_app
+    from tessera.api.tls import RestCertificates
+    from tessera.collection_config import set_collection_defaults
+    from tessera.errors import TesseraError
+    from tessera.logs import configure
 
-    conf = settings(argv)
-    if conf.get("command") == "check":
-        from tessera.storage.check import check_storage
-
-        report: list[str] = []
-        intact = check_storage(Path(conf["storage"]), report)
-        print("\n".join(report))
-        raise SystemExit(0 if intact else 1)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    log_file = conf["logger.on_disk.log_file"] if conf["logger.on_disk.enabled"] else None
+    configure(
+        conf["log_level"],
+        conf["logger.format"],
+        Path(log_file) if log_file else None,
+        conf["logger.on_disk.log_level"],
+        conf["logger.on_disk.format"],
     )
-    storage = Path(conf["storage"])
+    try:
+        set_collection_defaults(conf.collection_defaults())
+    except TesseraError as exc:
+        raise ConfigError(f"invalid collection defaults (storage.*): {exc.message}") from None
+    certificates = None
+    if conf.tls is not None:
+        try:
+            certificates = RestCertificates(conf.tls)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"TLS certificate or key unusable: {exc}") from None
+    storage = conf.storage_path
     storage.mkdir(parents=True, exist_ok=True)
-    app = build_app(storage, grpc_port=conf["grpc_port"], grpc_host=conf["host"])
-    uvicorn.run(
+    for line in banner(conf):
+        log.info("%s", line)
+    for warning in config_warnings(conf):
+        log.warning("%s", warning)
+    app = build_app(
+        storage,
+        grpc_port=conf.grpc_port,
+        grpc_host=conf.host,
+        settings=conf,
+        certificates=certificates,
+    )
+    config = uvicorn.Config(
         app,
-        host=conf["host"],
-        port=conf["port"],
-        log_level="warning",
+        host=conf.host,
+        port=conf.http_port,
+        log_config=None,
+        log_level="debug" if logging.getLogger().level <= logging.DEBUG else "warning",
         access_log=False,
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,
     )
+    config.load()
+    if certificates is not None:
+        config.ssl = certificates.context
+    uvicorn.Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.command == "check":
+        from tessera.storage.check import check_storage
+
+        report: list[str] = []
+        intact = check_storage(Path(args.storage), report)
+        print("\n".join(report))
+        raise SystemExit(0 if intact else 1)
+    try:
+        conf = settings_of(args)
+        serve(conf)
+    except ConfigError as exc:
+        print(f"tessera: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 if __name__ == "__main__":

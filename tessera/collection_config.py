@@ -2,6 +2,12 @@
 
 The engine reads the typed parts (vector params); the rest is kept as Qdrant's JSON with
 defaults filled in, so that `GET /collections/{name}` echoes what Qdrant would.
+
+What a create request leaves out comes from the process's `CollectionDefaults`: Qdrant's
+own unless the server's configuration (`storage.hnsw_index`, `storage.optimizers`,
+`storage.wal`, `storage.on_disk_payload`, `storage.collection.*`) set others at start-up
+(`set_collection_defaults`). A stored config is always read with the built-in ones, so a
+changed configuration never rewrites an existing collection.
 """
 
 from __future__ import annotations
@@ -38,6 +44,58 @@ DEFAULT_WAL: dict[str, Any] = {
     "wal_segments_ahead": 0,
     "wal_retain_closed": 1,
 }
+
+
+@dataclass(frozen=True)
+class CollectionDefaults:
+    hnsw: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HNSW))
+    optimizers: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZERS))
+    wal: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WAL))
+    on_disk_payload: bool = True
+    replication_factor: int = 1
+    write_consistency_factor: int = 1
+    vectors_on_disk: bool | None = None
+    quantization: dict[str, Any] | None = None
+    strict_mode: dict[str, Any] | None = None
+
+
+BUILTIN_DEFAULTS = CollectionDefaults()
+_defaults = BUILTIN_DEFAULTS
+
+
+def collection_defaults() -> CollectionDefaults:
+    return _defaults
+
+
+def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
+    """Make `body` (the parts of a create request: `hnsw_config`, `optimizers_config`,
+    `wal_config`, `on_disk_payload`, `replication_factor`, `write_consistency_factor`,
+    `quantization_config`, `strict_mode_config`, and `vectors_on_disk`) the defaults of every
+    collection created from now on. Checked as a create request is: raises BadRequest."""
+    global _defaults
+    probe = parse_create_collection(
+        {k: v for k, v in body.items() if k != "vectors_on_disk"}, BUILTIN_DEFAULTS
+    )
+    on_disk = body.get("vectors_on_disk")
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise BadRequest("vectors.on_disk must be a boolean")
+    _defaults = CollectionDefaults(
+        hnsw=probe.hnsw_config,
+        optimizers=probe.optimizer_config,
+        wal=probe.wal_config,
+        on_disk_payload=bool(probe.params_extra["on_disk_payload"]),
+        replication_factor=probe.params_extra["replication_factor"],
+        write_consistency_factor=probe.params_extra["write_consistency_factor"],
+        vectors_on_disk=on_disk,
+        quantization=probe.quantization_config,
+        strict_mode=probe.strict_mode_config,
+    )
+    return _defaults
+
+
+def reset_collection_defaults() -> None:
+    global _defaults
+    _defaults = BUILTIN_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -139,7 +197,7 @@ class CollectionConfig:
                 create[key] = params[key]
         if "on_disk_payload" in params:
             create["on_disk_payload"] = params["on_disk_payload"]
-        parsed = parse_create_collection(create)
+        parsed = parse_create_collection(create, BUILTIN_DEFAULTS)
         parsed.unnamed = bool(raw.get("unnamed", parsed.unnamed))
         return parsed
 
@@ -170,7 +228,9 @@ def _positive_int(raw: Any, what: str) -> int:
     return raw
 
 
-def parse_dense_params(raw: Any, where: str) -> DenseVectorParams:
+def parse_dense_params(
+    raw: Any, where: str, default_on_disk: bool | None = None
+) -> DenseVectorParams:
     body = _expect_dict(raw, where)
     if "size" not in body or "distance" not in body:
         missing = "size" if "size" not in body else "distance"
@@ -204,6 +264,8 @@ def parse_dense_params(raw: Any, where: str) -> DenseVectorParams:
     on_disk = body.get("on_disk")
     if on_disk is not None and not isinstance(on_disk, bool):
         raise BadRequest(f"Format error in JSON body: {where}.on_disk must be a boolean")
+    if on_disk is None:
+        on_disk = default_on_disk
     hnsw = body.get("hnsw_config")
     return DenseVectorParams(
         size=size,
@@ -253,7 +315,10 @@ def _parse_sparse(raw: Any) -> dict[str, SparseVectorParams]:
     return out
 
 
-def parse_create_collection(raw: Any) -> CollectionConfig:
+def parse_create_collection(
+    raw: Any, defaults: CollectionDefaults | None = None
+) -> CollectionConfig:
+    d = defaults if defaults is not None else _defaults
     body = _expect_dict(raw if raw is not None else {}, "body")
     vectors_raw = body.get("vectors")
     vectors: dict[str, DenseVectorParams] = {}
@@ -261,7 +326,7 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
     if vectors_raw is None:
         pass
     elif isinstance(vectors_raw, dict) and "size" in vectors_raw and "distance" in vectors_raw:
-        vectors[""] = parse_dense_params(vectors_raw, "vectors")
+        vectors[""] = parse_dense_params(vectors_raw, "vectors", d.vectors_on_disk)
         unnamed = True
     elif isinstance(vectors_raw, dict):
         for name, params in vectors_raw.items():
@@ -269,7 +334,7 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
                 raise UnprocessableEntity(
                     "Validation error in JSON body: vector name must not be empty"
                 )
-            vectors[name] = parse_dense_params(params, f"vectors.{name}")
+            vectors[name] = parse_dense_params(params, f"vectors.{name}", d.vectors_on_disk)
     else:
         raise BadRequest("Format error in JSON body: vectors must be an object")
     sparse = _parse_sparse(body.get("sparse_vectors"))
@@ -278,26 +343,27 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
         raise BadRequest(
             f"Wrong input: Vector name {sorted(clash)[0]} is used for both dense and sparse vectors"
         )
-    hnsw = dict(DEFAULT_HNSW)
+    hnsw = dict(d.hnsw)
     if body.get("hnsw_config") is not None:
         hnsw = _merge_hnsw(hnsw, body["hnsw_config"], "hnsw_config")
-    optimizers = dict(DEFAULT_OPTIMIZERS)
+    optimizers = dict(d.optimizers)
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
         optimizers.update(
             {k: v for k, v in diff.items() if k in DEFAULT_OPTIMIZERS or v is not None}
         )
-    wal = dict(DEFAULT_WAL)
+    wal = dict(d.wal)
     if body.get("wal_config") is not None:
         diff = _expect_dict(body["wal_config"], "wal_config")
         wal.update({k: v for k, v in diff.items() if v is not None})
     extra: dict[str, Any] = {
         "shard_number": body.get("shard_number") or 1,
-        "replication_factor": body.get("replication_factor") or 1,
-        "write_consistency_factor": body.get("write_consistency_factor") or 1,
+        "replication_factor": body.get("replication_factor") or d.replication_factor,
+        "write_consistency_factor": body.get("write_consistency_factor")
+        or d.write_consistency_factor,
         "on_disk_payload": body["on_disk_payload"]
         if body.get("on_disk_payload") is not None
-        else True,
+        else d.on_disk_payload,
     }
     for key in ("shard_number", "replication_factor", "write_consistency_factor"):
         _positive_int(extra[key], key)
@@ -309,8 +375,16 @@ def parse_create_collection(raw: Any) -> CollectionConfig:
         optimizer_config=optimizers,
         wal_config=wal,
         params_extra=extra,
-        quantization_config=copy.deepcopy(body.get("quantization_config")),
-        strict_mode_config=body.get("strict_mode_config"),
+        quantization_config=copy.deepcopy(
+            body["quantization_config"]
+            if body.get("quantization_config") is not None
+            else d.quantization
+        ),
+        strict_mode_config=copy.deepcopy(
+            body["strict_mode_config"]
+            if body.get("strict_mode_config") is not None
+            else d.strict_mode
+        ),
         metadata=body.get("metadata"),
     )
 

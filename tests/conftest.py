@@ -90,16 +90,36 @@ class ServerProcess:
     Everything it prints goes to ``log_path`` (appended across restarts).
     """
 
-    def __init__(self, storage: Path, log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        storage: Path,
+        log_path: Path,
+        port: int | None = None,
+        *,
+        grpc_port: int = 0,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+        tls: dict[str, Any] | None = None,
+    ) -> None:
+        """`grpc_port` (0: no gRPC), `config` (a file for `--config`), `env` (added to the
+        environment), `extra_args` (appended to the command line) configure the server;
+        `tls` (httpx's `verify` and `cert`) makes the readiness probe speak HTTPS."""
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.grpc_port = grpc_port
         self.storage = storage
         self.log_path = log_path
+        self.config = config
+        self.env = env or {}
+        self.extra_args = extra_args or []
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -116,22 +136,32 @@ class ServerProcess:
             "--port",
             str(self.port),
             "--grpc-port",
-            "0",
+            str(self.grpc_port),
             "--storage",
             str(self.storage),
+            *(["--config", str(self.config)] if self.config is not None else []),
+            *self.extra_args,
         ]
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> None:
         if self.running:
             raise RuntimeError("the server is already running")
         self.storage.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Settings of the shell running the tests (QDRANT__*, TESSERA__*) stay out; so do
+        # config/ files of the checkout: the server runs in the test's own directory.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("QDRANT__", "TESSERA__", "TESSERA_HOST", "TESSERA_PORT"))
+            and k not in ("TESSERA_GRPC_PORT", "TESSERA_STORAGE", "TESSERA_CONFIG", "RUN_MODE")
+        }
+        env.update(self.env, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             log.write(f"\n=== start: {' '.join(self.command())}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 self.command(),
-                cwd=REPO_ROOT,
+                cwd=self.log_path.parent,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -150,7 +180,7 @@ class ServerProcess:
                     f"ready\n{self.log_tail()}"
                 )
             try:
-                response = httpx.get(f"{self.url}/readyz", timeout=1.0)
+                response = httpx.get(f"{self.url}/readyz", timeout=1.0, **(self.tls or {}))
                 if response.status_code == 200:
                     return
                 last_error = f"/readyz answered {response.status_code}"
@@ -246,17 +276,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess |
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[[], ServerProcess]]:
-    """Start private servers (own port, own storage under tmp_path); all stopped afterwards."""
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start private servers (own port, own storage under tmp_path); all stopped afterwards.
+
+    Keyword arguments go to ``ServerProcess`` (``grpc_port``, ``config``, ``env``,
+    ``extra_args``, ``tls``); ``start=False`` returns it unstarted.
+    """
     if TARGET != "server":
         pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the harness starts no servers")
     started: list[ServerProcess] = []
 
-    def make() -> ServerProcess:
+    def make(start: bool = True, **kwargs: Any) -> ServerProcess:
         n = len(started)
-        proc = ServerProcess(storage=tmp_path / f"storage{n}", log_path=tmp_path / f"server{n}.log")
-        proc.start()
+        proc = ServerProcess(
+            storage=tmp_path / f"storage{n}", log_path=tmp_path / f"server{n}.log", **kwargs
+        )
         started.append(proc)
+        if start:
+            proc.start()
         return proc
 
     try:

@@ -1,26 +1,35 @@
-"""The REST application: Qdrant's routes on Starlette, each a thin parse -> engine -> render."""
+"""The REST application: Qdrant's routes on Starlette, each a thin parse -> engine -> render,
+behind the layers of `api.middleware` (access log, CORS, keys and access, body limits)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from tessera import QDRANT_API_VERSION, __version__
 from tessera.api import collections as coll
 from tessera.api import facet as facet
+from tessera.api import middleware as mw
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes
 from tessera.api import snapshots as snaps
+from tessera.api.access import missing_rest
+from tessera.api.auth import Authenticator
 from tessera.api.envelope import endpoint, error, json_response
+from tessera.api.tls import RestCertificates, cancel
+from tessera.settings import Settings
 from tessera.storage.toc import TableOfContents
 
 
@@ -86,34 +95,98 @@ def _routes() -> list[Route]:
     ]
 
 
+def route_methods(routes: Sequence[BaseRoute]) -> list[tuple[str, str]]:
+    """(method, path) of every route, as the access table names them."""
+    return [
+        (method, route.path)
+        for route in routes
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    ]
+
+
 def build_app(
     storage: Path,
     grpc_port: int = 0,
     grpc_host: str = "0.0.0.0",
+    settings: Settings | None = None,
+    certificates: RestCertificates | None = None,
     snapshots_path: Path | None = None,
 ) -> Starlette:
     """The REST app; with a `grpc_port` its lifespan also serves Qdrant's gRPC API there,
-    over the same table of contents (started after it opens, stopped before it closes)."""
+    over the same table of contents (started after it opens, stopped before it closes).
+
+    `settings`: the `service.*` part applies (keys, JWT, CORS, body limit, access log,
+    workers, TLS for gRPC); None: Qdrant's defaults, no keys. `certificates`: the REST TLS
+    context uvicorn serves with, reloaded here every `tls.cert_ttl`. `snapshots_path`: where
+    snapshots live (default: the setting, else `<storage>/snapshots`)."""
+    conf = settings or Settings.default()
+    routes = _routes()
+    unguarded = missing_rest(route_methods(routes))
+    if unguarded:
+        raise RuntimeError(
+            "REST routes missing from the access table (tessera/api/access.py): "
+            + ", ".join(unguarded)
+        )
+    state: dict[str, TableOfContents] = {}
+    api_key, alt_api_key, read_only_key = conf.api_keys
+    authenticator = (
+        Authenticator(
+            lambda: state["toc"],
+            api_key,
+            read_only_key=read_only_key,
+            alt_api_key=alt_api_key,
+            jwt_rbac=conf.jwt_rbac,
+        )
+        if conf.auth_enabled
+        else None
+    )
+    workers: int = conf["service.max_workers"] or 0
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.toc = TableOfContents(
-            storage, snaps.snapshots_path(storage, None, snapshots_path)
+        app.state.toc = state["toc"] = TableOfContents(
+            storage, snaps.snapshots_path(storage, settings, snapshots_path)
         )
+        if workers:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = workers
         grpc_server = None
+        reload_task = None
         try:
             if grpc_port:
-                from tessera.api.grpc_server import GrpcServer
+                from tessera.api.grpc_server import WORKERS, GrpcServer
 
-                grpc_server = GrpcServer(app.state.toc, grpc_host, grpc_port)
+                grpc_server = GrpcServer(
+                    app.state.toc,
+                    grpc_host,
+                    grpc_port,
+                    workers or WORKERS,
+                    authenticator=authenticator,
+                    tls=conf.tls,
+                    access_log=bool(conf["service.access_log"]),
+                    max_message_bytes=conf["service.max_request_size_mb"] << 20,
+                )
+            if certificates is not None:
+                reload_task = asyncio.get_running_loop().create_task(certificates.run())
             yield
         finally:
+            await cancel(reload_task)
             if grpc_server is not None:
                 await run_in_threadpool(grpc_server.stop)
             app.state.toc.close()
 
+    layers: list[Middleware] = []
+    if conf["service.access_log"]:
+        layers.append(Middleware(mw.AccessLog))
+    if conf["service.enable_cors"]:
+        layers.append(Middleware(mw.Cors))
+    if authenticator is not None:
+        layers.append(Middleware(mw.Auth, routes=routes, authenticator=authenticator))
+    layers.append(Middleware(mw.BodyLimits, max_bytes=conf["service.max_request_size_mb"] << 20))
     return Starlette(
-        routes=_routes(),
+        routes=routes,
         lifespan=lifespan,
+        middleware=layers,
         exception_handlers={404: not_found},
     )

@@ -12,6 +12,11 @@ result is rendered into the response message (`grpc_render`) with `time` filled 
 Errors map in one table, `STATUS_CODES`, as Qdrant maps its own: 400 and 422 become
 INVALID_ARGUMENT, 404 NOT_FOUND, 409 ALREADY_EXISTS, 503 UNAVAILABLE, anything else
 INTERNAL, each with the message REST sends in `status.error`.
+
+Before any of that, one interceptor (`api.grpc_guard`) checks the key and the access the
+method needs (`api.access.GRPC`, which must name every method of the services served, or
+the server refuses to start), writes the access log, and answers methods Tessera does not
+implement with UNIMPLEMENTED and one INFO line. TLS (and mutual TLS) come from `api.tls`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ import grpc
 from qdrant_client import grpc as pb
 
 from tessera import QDRANT_API_VERSION
+from tessera.api.access import missing_grpc
+from tessera.api.auth import Authenticator
+from tessera.api.grpc_guard import Guard
+from tessera.api.tls import GrpcCertificates
 from tessera.errors import TesseraError
+from tessera.settings import TlsSettings
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
@@ -87,19 +97,62 @@ class QdrantService(pb.QdrantServicer):
         )
 
 
-class GrpcServer:
-    """The gRPC server of one Tessera process, listening from construction until `stop()`."""
+# The services served, by the generated servicer each implements.
+SERVICES = {
+    "qdrant.Qdrant": pb.QdrantServicer,
+    "qdrant.Collections": pb.CollectionsServicer,
+    "qdrant.Points": pb.PointsServicer,
+    "qdrant.Snapshots": pb.SnapshotsServicer,
+}
 
-    def __init__(self, toc: TableOfContents, host: str, port: int, workers: int = WORKERS) -> None:
+
+def served_methods() -> list[str]:
+    """`/package.Service/Method` of every method of the services served, implemented or
+    not (the access table must name each)."""
+    return [
+        f"/{service}/{name}"
+        for service, servicer in SERVICES.items()
+        for name in vars(servicer)
+        if not name.startswith("_") and callable(getattr(servicer, name))
+    ]
+
+
+class GrpcServer:
+    """The gRPC server of one Tessera process, listening from construction until `stop()`.
+
+    `authenticator`: keys and access checked on every call (None: open, as without keys);
+    `tls`: serve TLS (mutual TLS when it says so), certificates reloaded every `cert_ttl`;
+    `access_log`: one INFO line per call on `tessera.access`; `max_message_bytes`: Qdrant's
+    `max_request_size_mb` for gRPC."""
+
+    def __init__(
+        self,
+        toc: TableOfContents,
+        host: str,
+        port: int,
+        workers: int = WORKERS,
+        *,
+        authenticator: Authenticator | None = None,
+        tls: TlsSettings | None = None,
+        access_log: bool = False,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
         from tessera.api.grpc_collections import CollectionsService
         from tessera.api.grpc_points import PointsService
         from tessera.api.grpc_snapshots import SnapshotsService
 
+        unguarded = missing_grpc(served_methods())
+        if unguarded:
+            raise RuntimeError(
+                "gRPC methods missing from the access table (tessera/api/access.py): "
+                + ", ".join(unguarded)
+            )
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+            interceptors=[Guard(authenticator, access_log)],
             options=[
                 ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", -1),
             ],
         )
@@ -110,13 +163,18 @@ class GrpcServer:
         add.add_SnapshotsServicer_to_server(SnapshotsService(toc), self._server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = self._server.add_insecure_port(address)
+            if tls is not None:
+                self.certificates: GrpcCertificates | None = GrpcCertificates(tls)
+                bound = self._server.add_secure_port(address, self.certificates.credentials)
+            else:
+                self.certificates = None
+                bound = self._server.add_insecure_port(address)
         except RuntimeError as exc:
             raise RuntimeError(f"cannot listen for gRPC on {address}: {exc}") from exc
         if not bound:
             raise RuntimeError(f"cannot listen for gRPC on {address}")
         self._server.start()
-        log.info("gRPC listening on %s", address)
+        log.debug("gRPC listening on %s", address)
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Refuse new RPCs, let running ones finish (at most `grace` seconds)."""

@@ -1,0 +1,169 @@
+"""The one access table: every REST route and every gRPC method, and what it needs.
+
+`OPEN` needs no key (Qdrant's `/`, `/healthz`, `/livez`, `/readyz` and gRPC health check).
+`READ` is allowed to the read-only key and to JWTs with `r` access (globally, or to the
+collection in the path / request); `WRITE` changes points, vectors, payloads or payload
+indexes of one collection (`rw` access to it, or global `m`); `MANAGE` creates, changes or
+drops collections (global `m` only). This is Qdrant's "Table of access" in its security guide.
+
+The REST app refuses to start with a route missing here, the gRPC server with a method of a
+service it serves missing here, and a test checks both, so a new endpoint cannot slip
+through unguarded: it must be classified here first.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Level(Enum):
+    OPEN = "open"
+    READ = "read"
+    WRITE = "write"
+    MANAGE = "manage"
+
+
+OPEN, READ, WRITE, MANAGE = Level.OPEN, Level.READ, Level.WRITE, Level.MANAGE
+
+# The path parameter that names the collection a REST route works on.
+COLLECTION_PARAM = "collection_name"
+# The routes whose answer lists collections: filtered to those a collection-scoped JWT may
+# read, as Qdrant filters them.
+LISTS_COLLECTIONS_REST = {("GET", "/collections")}
+LISTS_COLLECTIONS_GRPC = {"/qdrant.Collections/List"}
+
+_C = "/collections/{collection_name}"
+_P = _C + "/points"
+_S = _C + "/shards/{shard_id:int}"
+
+REST: dict[tuple[str, str], Level] = {
+    ("GET", "/"): OPEN,
+    ("GET", "/healthz"): OPEN,
+    ("GET", "/livez"): OPEN,
+    ("GET", "/readyz"): OPEN,
+    ("GET", "/collections"): READ,
+    ("GET", _C): READ,
+    ("PUT", _C): MANAGE,
+    ("PATCH", _C): MANAGE,
+    ("DELETE", _C): MANAGE,
+    ("GET", _C + "/exists"): READ,
+    ("PUT", _C + "/index"): WRITE,
+    ("DELETE", _C + "/index/{field_name:path}"): WRITE,
+    ("PUT", _P): WRITE,
+    ("POST", _P): READ,
+    ("POST", _P + "/delete"): WRITE,
+    ("PUT", _P + "/vectors"): WRITE,
+    ("POST", _P + "/vectors/delete"): WRITE,
+    ("POST", _P + "/payload"): WRITE,
+    ("PUT", _P + "/payload"): WRITE,
+    ("POST", _P + "/payload/delete"): WRITE,
+    ("POST", _P + "/payload/clear"): WRITE,
+    ("POST", _P + "/batch"): WRITE,
+    ("POST", _P + "/scroll"): READ,
+    ("POST", _P + "/count"): READ,
+    ("POST", _P + "/search"): READ,
+    ("POST", _C + "/facet"): READ,
+    ("POST", _P + "/query"): READ,
+    ("POST", _P + "/query/batch"): READ,
+    ("POST", _P + "/query/groups"): READ,
+    ("POST", _P + "/search/matrix/pairs"): READ,
+    ("POST", _P + "/search/matrix/offsets"): READ,
+    ("POST", _P + "/search/batch"): READ,
+    ("POST", _P + "/search/groups"): READ,
+    ("POST", _P + "/recommend"): READ,
+    ("POST", _P + "/recommend/batch"): READ,
+    ("POST", _P + "/recommend/groups"): READ,
+    ("POST", _P + "/discover"): READ,
+    ("POST", _P + "/discover/batch"): READ,
+    ("GET", _P + "/{point_id}"): READ,
+    # Snapshots (tessera.api.snapshots): manage-level, as in Qdrant.
+    ("GET", _C + "/snapshots"): MANAGE,
+    ("POST", _C + "/snapshots"): MANAGE,
+    ("POST", _C + "/snapshots/upload"): MANAGE,
+    ("PUT", _C + "/snapshots/recover"): MANAGE,
+    ("GET", _C + "/snapshots/{snapshot_name}"): MANAGE,
+    ("DELETE", _C + "/snapshots/{snapshot_name}"): MANAGE,
+    ("GET", _S + "/snapshots"): MANAGE,
+    ("POST", _S + "/snapshots"): MANAGE,
+    ("POST", _S + "/snapshots/upload"): MANAGE,
+    ("PUT", _S + "/snapshots/recover"): MANAGE,
+    ("GET", _S + "/snapshots/{snapshot_name}"): MANAGE,
+    ("DELETE", _S + "/snapshots/{snapshot_name}"): MANAGE,
+    ("GET", _S + "/snapshot"): MANAGE,
+    ("GET", "/snapshots"): MANAGE,
+    ("POST", "/snapshots"): MANAGE,
+    ("GET", "/snapshots/{snapshot_name}"): MANAGE,
+    ("DELETE", "/snapshots/{snapshot_name}"): MANAGE,
+}
+
+# Full gRPC method names, `/package.Service/Method`, of every method of the services served
+# (implemented or not: an unimplemented one still needs its key before it says so). The
+# collection is the request's `collection_name` field.
+GRPC: dict[str, Level] = {
+    "/qdrant.Qdrant/HealthCheck": OPEN,
+    "/qdrant.Collections/Get": READ,
+    "/qdrant.Collections/List": READ,
+    "/qdrant.Collections/Create": MANAGE,
+    "/qdrant.Collections/Update": MANAGE,
+    "/qdrant.Collections/Delete": MANAGE,
+    "/qdrant.Collections/UpdateAliases": MANAGE,
+    "/qdrant.Collections/ListCollectionAliases": READ,
+    "/qdrant.Collections/ListAliases": READ,
+    "/qdrant.Collections/CollectionClusterInfo": READ,
+    "/qdrant.Collections/CollectionExists": READ,
+    "/qdrant.Collections/UpdateCollectionClusterSetup": MANAGE,
+    "/qdrant.Collections/CreateShardKey": MANAGE,
+    "/qdrant.Collections/DeleteShardKey": MANAGE,
+    "/qdrant.Collections/ListShardKeys": READ,
+    "/qdrant.Points/Upsert": WRITE,
+    "/qdrant.Points/Delete": WRITE,
+    "/qdrant.Points/Get": READ,
+    "/qdrant.Points/UpdateVectors": WRITE,
+    "/qdrant.Points/DeleteVectors": WRITE,
+    "/qdrant.Points/SetPayload": WRITE,
+    "/qdrant.Points/OverwritePayload": WRITE,
+    "/qdrant.Points/DeletePayload": WRITE,
+    "/qdrant.Points/ClearPayload": WRITE,
+    "/qdrant.Points/CreateFieldIndex": WRITE,
+    "/qdrant.Points/DeleteFieldIndex": WRITE,
+    "/qdrant.Points/CreateVectorName": MANAGE,
+    "/qdrant.Points/DeleteVectorName": MANAGE,
+    "/qdrant.Points/Search": READ,
+    "/qdrant.Points/SearchBatch": READ,
+    "/qdrant.Points/SearchGroups": READ,
+    "/qdrant.Points/Scroll": READ,
+    "/qdrant.Points/Recommend": READ,
+    "/qdrant.Points/RecommendBatch": READ,
+    "/qdrant.Points/RecommendGroups": READ,
+    "/qdrant.Points/Discover": READ,
+    "/qdrant.Points/DiscoverBatch": READ,
+    "/qdrant.Points/Count": READ,
+    "/qdrant.Points/UpdateBatch": WRITE,
+    "/qdrant.Points/Query": READ,
+    "/qdrant.Points/QueryBatch": READ,
+    "/qdrant.Points/QueryGroups": READ,
+    "/qdrant.Points/Facet": READ,
+    "/qdrant.Points/SearchMatrixPairs": READ,
+    "/qdrant.Points/SearchMatrixOffsets": READ,
+    "/qdrant.Snapshots/Create": MANAGE,
+    "/qdrant.Snapshots/List": MANAGE,
+    "/qdrant.Snapshots/Delete": MANAGE,
+    "/qdrant.Snapshots/CreateFull": MANAGE,
+    "/qdrant.Snapshots/ListFull": MANAGE,
+    "/qdrant.Snapshots/DeleteFull": MANAGE,
+}
+
+
+def rest_rule(method: str, path: str) -> Level | None:
+    """The level of a REST route (`path` as declared, e.g. `/collections/{collection_name}`);
+    HEAD is GET's."""
+    return REST.get(("GET" if method == "HEAD" else method, path))
+
+
+def missing_rest(routes: list[tuple[str, str]]) -> list[str]:
+    """`METHOD path` of each route without an entry in the table."""
+    return [f"{m} {p}" for m, p in routes if rest_rule(m, p) is None]
+
+
+def missing_grpc(methods: list[str]) -> list[str]:
+    return [m for m in methods if m not in GRPC]

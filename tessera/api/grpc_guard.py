@@ -1,0 +1,105 @@
+"""The gRPC server's one interceptor: keys and access (as REST's `Auth`), the access log,
+and a quiet UNIMPLEMENTED for the methods Tessera does not implement.
+
+Every RPC of Qdrant's API is unary. The interceptor wraps the method's handler: the key in
+the `api-key` (or `authorization: Bearer`) metadata is checked (UNAUTHENTICATED /
+PERMISSION_DENIED with Qdrant's words, as in `api.auth`), then the method's level in
+`api.access` against the request's `collection_name`; a method of the generated servicer
+that Tessera does not override raises NotImplementedError, answered UNIMPLEMENTED with one
+INFO line instead of grpcio's ERROR and traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from tessera.api.access import GRPC, LISTS_COLLECTIONS_GRPC, Level
+from tessera.api.auth import Access, Authenticator, AuthError
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("tessera.access")
+
+NOT_LOGGED = {"/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"}
+
+
+class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator | None, log_access: bool) -> None:
+        self.authenticator = authenticator
+        self.log_access = log_access
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # unknown method: grpcio answers UNIMPLEMENTED itself
+        method: str = details.method
+        behaviour = handler.unary_unary
+        level = GRPC.get(method, Level.MANAGE)  # not in the table: fail closed
+        open_method = level is Level.OPEN or method in NOT_LOGGED
+        authenticator = None if open_method else self.authenticator
+        log_access = self.log_access and not open_method
+
+        def guarded(request: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                if authenticator is not None:
+                    access = check(authenticator, level, method, request, context)
+                else:
+                    access = None
+                try:
+                    response = behaviour(request, context)
+                except NotImplementedError:
+                    log.info("gRPC %s is not implemented by Tessera", method)
+                    code = "UNIMPLEMENTED"
+                    context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+                if (
+                    access is not None
+                    and access.collections is not None
+                    and method in LISTS_COLLECTIONS_GRPC
+                ):
+                    keep = [c.name for c in response.collections if access.can_read(c.name)]
+                    del response.collections[:]
+                    for name in keep:
+                        response.collections.add(name=name)
+                return response
+            except BaseException:
+                if code == "OK":
+                    status = context.code()
+                    code = status.name if status is not None else "UNKNOWN"
+                raise
+            finally:
+                if log_access:
+                    peer = context.peer() or "-"
+                    access_log.info(
+                        'gRPC %s "%s" %s %.6f', peer, method, code, time.perf_counter() - started
+                    )
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def check(
+    authenticator: Authenticator, level: Level, method: str, request: Any, context: Any
+) -> Access:
+    metadata = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+    collection = getattr(request, "collection_name", None) or None
+    try:
+        access = authenticator.authenticate(metadata.get)
+        access.check(level, collection)
+    except AuthError as exc:
+        code = (
+            grpc.StatusCode.UNAUTHENTICATED
+            if exc.status == 401
+            else grpc.StatusCode.PERMISSION_DENIED
+        )
+        context.abort(code, exc.message)
+        raise AssertionError("unreachable: abort raises") from None
+    return access

@@ -1,0 +1,331 @@
+"""The REST app's outer layers, in Qdrant's order (outermost first):
+
+`AccessLog` -> `Cors` -> `Auth` -> `BodyLimits` -> the routes.
+
+- `AccessLog`: one INFO line per request on the `tessera.access` logger, in actix's format
+  as Qdrant writes it: `peer "METHOD /path HTTP/1.1" status bytes "referer" "user-agent"
+  seconds`; health checks and `/` are not logged (as in Qdrant).
+- `Cors`: `service.enable_cors` (default on): any origin, method and header, as Qdrant's
+  actix-cors `allow_any_*`; a preflight is answered here, before the key is checked.
+- `Auth`: the key of `api.auth` against the route's level in `api.access`; `/`, `/healthz`,
+  `/readyz`, `/livez` stay open. Unknown paths still need a key (then 404/405 as before).
+- `BodyLimits`: a body must be JSON (`Content-Type` `application/json` or `*+json`) and at
+  most `service.max_request_size_mb` (snapshot uploads excepted, as in Qdrant); otherwise
+  400 with Qdrant's words ("Payload error: Content type error", "Payload error: JSON
+  payload (N bytes) is larger than allowed (limit: M bytes).") before a byte of the body is
+  read. A chunked body is counted as it arrives and
+  refused as soon as it passes the limit, so memory never holds more than the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Match, Route
+
+from tessera.api.access import COLLECTION_PARAM, LISTS_COLLECTIONS_REST, Level, rest_rule
+from tessera.api.auth import Access, Authenticator, AuthError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("tessera.access")
+
+NOT_LOGGED = {"/", "/healthz", "/readyz", "/livez", "/metrics", "/telemetry"}
+CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE"
+CORS_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+SNAPSHOT_UPLOAD = "/snapshots/upload"
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def envelope(message: str, started: float | None = None) -> bytes:
+    elapsed = 0.0 if started is None else time.perf_counter() - started
+    return orjson.dumps({"result": None, "status": {"error": message}, "time": elapsed})
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NOT_LOGGED:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+        size = 0
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            client = scope.get("client")
+            query = scope.get("query_string", b"")
+            target = scope.get("raw_path", scope["path"].encode())
+            if isinstance(target, bytes):
+                target = target.decode("latin-1")
+            if query:
+                target += "?" + query.decode("latin-1")
+            access_log.info(
+                '%s "%s %s HTTP/%s" %d %d "%s" "%s" %.6f',
+                client[0] if client else "-",
+                scope["method"],
+                target,
+                scope.get("http_version", "1.1"),
+                status,
+                size,
+                header(scope, b"referer") or "-",
+                header(scope, b"user-agent") or "-",
+                time.perf_counter() - started,
+            )
+
+
+class Cors:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = header(scope, b"origin") if scope["type"] == "http" else None
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        allow = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"vary", CORS_VARY.encode()),
+        ]
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
+            extra = [*allow, (b"access-control-allow-methods", CORS_METHODS.encode())]
+            requested = header(scope, b"access-control-request-headers")
+            if requested:
+                extra.append((b"access-control-allow-headers", requested.encode("latin-1")))
+            await send_response(send, 200, b"", b"text/plain; charset=utf-8", extra)
+            return
+
+        async def cors_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *(h for h in allow if h[0] not in names),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, cors_send)
+
+
+def whitelisted(path: str) -> bool:
+    """Qdrant's auth whitelist: `/` and `/healthz` exactly, `/readyz*` and `/livez*`."""
+    return path in ("/", "/healthz") or path.startswith(("/readyz", "/livez"))
+
+
+def resolve(
+    routes: Sequence[BaseRoute], scope: Scope
+) -> tuple[Level, str | None, tuple[str, str]] | None:
+    """(level, collection, (method, route path)) of the route this request reaches; None
+    when no route takes it (the router will answer 404 or 405)."""
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            level = rest_rule(scope["method"], route.path)
+            key = (str(scope["method"]), route.path)
+            if level is None:  # build_app refuses such routes; fail closed all the same
+                return Level.MANAGE, None, key
+            params = child.get("path_params", {})
+            return level, params.get(COLLECTION_PARAM), key
+    return None
+
+
+class Auth:
+    def __init__(
+        self, app: ASGIApp, routes: Sequence[BaseRoute], authenticator: Authenticator
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.authenticator = authenticator
+
+    def _authenticate(self, scope: Scope) -> Access:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        return self.authenticator.authenticate(headers.get)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or whitelisted(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            if self.authenticator.jwt_enabled:  # value_exists may read a collection
+                access = await run_in_threadpool(self._authenticate, scope)
+            else:
+                access = self._authenticate(scope)
+            target = resolve(self.routes, scope)
+            if target is not None:
+                access.check(target[0], target[1])
+        except AuthError as exc:
+            if exc.plain:
+                await send_response(
+                    send, exc.status, exc.message.encode(), b"text/plain; charset=utf-8"
+                )
+            else:
+                body = envelope(exc.message, started)
+                await send_response(send, exc.status, body, b"application/json")
+            return
+        if (
+            target is not None
+            and access.collections is not None
+            and target[2] in LISTS_COLLECTIONS_REST
+        ):
+            await self.app(scope, receive, filtered_listing(send, access))
+            return
+        await self.app(scope, receive, send)
+
+
+def filtered_listing(send: Send, access: Access) -> Send:
+    """`send` for `GET /collections` that drops the collections `access` may not read."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def filtering_send(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        if start["status"] == 200:
+            doc = orjson.loads(body)
+            listed = doc.get("result", {}).get("collections", [])
+            doc["result"]["collections"] = [c for c in listed if access.can_read(c["name"])]
+            body = orjson.dumps(doc)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return filtering_send
+
+
+def is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    mime = content_type.split(";", 1)[0].strip().lower()
+    subtype = mime.partition("/")[2]
+    return subtype == "json" or subtype.endswith("+json")
+
+
+# Routes whose body is not JSON (a multipart snapshot upload, with a limit of its own).
+RAW_BODY_SUFFIXES = ("/snapshots/upload",)
+
+
+class BodyLimits:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in BODY_METHODS
+            or scope["path"].rstrip("/").endswith(RAW_BODY_SUFFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        length_text = header(scope, b"content-length")
+        chunked = "chunked" in (header(scope, b"transfer-encoding") or "").lower()
+        try:
+            length = int(length_text) if length_text is not None else None
+        except ValueError:
+            length = None
+        if not chunked and not length:
+            await self.app(scope, receive, send)  # no body: nothing to check
+            return
+        if scope["path"].endswith(SNAPSHOT_UPLOAD) and scope["method"] == "POST":
+            # A snapshot upload (multipart, any size): streamed to disk by its route
+            # (tessera.api.snapshots), which bounds it by the free space.
+            await self.app(scope, receive, send)
+            return
+        if not is_json(header(scope, b"content-type")):
+            await self._refuse(send, "Payload error: Content type error")
+            return
+        if length is not None and length > self.max_bytes:
+            await self._refuse(
+                send,
+                f"Payload error: JSON payload ({length} bytes) is larger than allowed "
+                f"(limit: {self.max_bytes} bytes).",
+            )
+            return
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # Chunked: read up to the limit before the route does, refuse past it.
+        messages: list[Message] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            total += len(message.get("body", b""))
+            if total > self.max_bytes:
+                messages.clear()
+                await self._refuse(
+                    send,
+                    f"Payload error: JSON payload has exceeded limit ({self.max_bytes} bytes).",
+                )
+                return
+            messages.append(message)
+            if not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            if messages:
+                return messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(send: Send, message: str) -> None:
+        await send_response(send, 400, envelope(message), b"application/json")

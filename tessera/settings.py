@@ -1,0 +1,607 @@
+"""Settings in the layout of Qdrant's `config/config.yaml`, loaded the way Qdrant loads them.
+
+Sources, in rising priority (later ones override single keys of earlier ones):
+
+1. the built-in defaults (Qdrant's own, for every key Tessera uses);
+2. `config/config`, `config/$RUN_MODE` (default `development`) and `config/local`, each as
+   `.yaml`, `.yml` or `.json`, relative to the working directory, when present;
+3. the file given with `--config` (`--config-path`, as Qdrant calls it) or `TESSERA_CONFIG`;
+4. environment variables `QDRANT__SECTION__KEY` (e.g. `QDRANT__SERVICE__API_KEY`), then
+   `TESSERA__SECTION__KEY` and the older `TESSERA_HOST`, `TESSERA_PORT`,
+   `TESSERA_GRPC_PORT`, `TESSERA_STORAGE`;
+5. command-line flags.
+
+Every value Tessera uses is checked (type and range); any problem stops start-up with a
+message naming the key and where its value came from (`ConfigError`). Keys Tessera does not
+use are collected in `Settings.unused` (a Qdrant key set to something other than its default,
+which Tessera ignores: e.g. `cluster.enabled: true`) and `Settings.unknown` (a key Qdrant
+does not have either: a typo, most likely) for one start-up warning.
+
+This module imports nothing from Tessera: the layers above turn its plain values into their
+own objects (collection defaults, TLS contexts, log handlers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIXES = ("QDRANT__", "TESSERA__")
+LEGACY_ENV = {
+    "TESSERA_HOST": "service.host",
+    "TESSERA_PORT": "service.http_port",
+    "TESSERA_GRPC_PORT": "service.grpc_port",
+    "TESSERA_STORAGE": "storage.storage_path",
+}
+# Flat keys of the config files Tessera read before it read Qdrant's layout.
+LEGACY_FILE_KEYS = {
+    "host": "service.host",
+    "port": "service.http_port",
+    "grpc_port": "service.grpc_port",
+    "storage": "storage.storage_path",
+}
+CONFIG_EXTENSIONS = (".yaml", ".yml", ".json")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "OFF")
+
+Checker = Callable[[Any], Any]  # returns the normalised value, raises ValueError
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message lists every problem found."""
+
+
+# --------------------------------------------------------------------------------------------
+# Value checks
+
+
+def _null(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "null", "~"))
+
+
+def _as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _as_int(raw: Any, lo: int | None, hi: int | None) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected an integer, got {raw!r}")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str):
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+    else:
+        raise ValueError(f"expected an integer, got {raw!r}")
+    if lo is not None and value < lo:
+        raise ValueError(f"must be {lo} or larger, got {value}")
+    if hi is not None and value > hi:
+        raise ValueError(f"must be {hi} or smaller, got {value}")
+    return value
+
+
+def _as_float(raw: Any, lo: float, hi: float) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _as_str(raw: Any) -> str:
+    if isinstance(raw, (dict, list)):
+        raise ValueError(f"expected a string, got {raw!r}")
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw)
+
+
+def boolean() -> Checker:
+    return _as_bool
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Checker:
+    return lambda raw: _as_int(raw, lo, hi)
+
+
+def number(lo: float, hi: float) -> Checker:
+    return lambda raw: _as_float(raw, lo, hi)
+
+
+def string() -> Checker:
+    return _as_str
+
+
+def nonempty() -> Checker:
+    def check(raw: Any) -> str:
+        value = _as_str(raw)
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    return check
+
+
+def choice(*options: str) -> Checker:
+    def check(raw: Any) -> str:
+        value = _as_str(raw).lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return check
+
+
+def obj() -> Checker:
+    def check(raw: Any) -> Any:
+        if isinstance(raw, str):  # from the environment: a YAML/JSON mapping
+            with contextlib.suppress(yaml.YAMLError):
+                raw = yaml.safe_load(raw)
+        if not isinstance(raw, dict):
+            raise ValueError(f"expected a mapping, got {raw!r}")
+        return raw
+
+    return check
+
+
+def optional(inner: Checker) -> Checker:
+    return lambda raw: None if _null(raw) else inner(raw)
+
+
+def log_level() -> Checker:
+    """Qdrant's `log_level`: a level, optionally followed by `,target=level` directives."""
+
+    def check(raw: Any) -> str:
+        text = _as_str(raw).strip()
+        for part in text.split(","):
+            level = part.split("=", 1)[-1].strip().upper()
+            if level not in LOG_LEVELS:
+                raise ValueError(
+                    f"unknown log level {level!r} (use one of {', '.join(LOG_LEVELS)})"
+                )
+        return text
+
+    return check
+
+
+# --------------------------------------------------------------------------------------------
+# The keys Tessera uses: path -> (default, check). Defaults are Qdrant's.
+
+SCHEMA: dict[str, tuple[Any, Checker]] = {
+    "log_level": ("INFO", log_level()),
+    "logger.format": ("text", choice("text", "json")),
+    "logger.on_disk.enabled": (False, boolean()),
+    "logger.on_disk.log_file": (None, optional(nonempty())),
+    "logger.on_disk.log_level": (None, optional(log_level())),
+    "logger.on_disk.format": ("text", choice("text", "json")),
+    "storage.storage_path": ("./storage", nonempty()),
+    # None: `<storage_path>/snapshots` (Qdrant's default is `./snapshots`).
+    "storage.snapshots_path": (None, optional(nonempty())),
+    "storage.on_disk_payload": (True, boolean()),
+    "storage.wal.wal_capacity_mb": (32, integer(1)),
+    "storage.wal.wal_segments_ahead": (0, integer(0)),
+    "storage.wal.wal_retain_closed": (1, integer(0)),
+    "storage.optimizers.deleted_threshold": (0.2, number(0.0, 1.0)),
+    "storage.optimizers.vacuum_min_vector_number": (1000, integer(100)),
+    "storage.optimizers.default_segment_number": (0, integer(0)),
+    "storage.optimizers.max_segment_size_kb": (None, optional(integer(1))),
+    "storage.optimizers.memmap_threshold_kb": (None, optional(integer(0))),
+    "storage.optimizers.indexing_threshold_kb": (10000, optional(integer(0))),
+    "storage.optimizers.flush_interval_sec": (5, integer(0)),
+    "storage.optimizers.max_optimization_threads": (None, optional(integer(0))),
+    "storage.hnsw_index.m": (16, integer(0)),
+    "storage.hnsw_index.ef_construct": (100, integer(4)),
+    "storage.hnsw_index.full_scan_threshold_kb": (10000, integer(0)),
+    "storage.hnsw_index.max_indexing_threads": (0, integer(0)),
+    "storage.hnsw_index.on_disk": (False, boolean()),
+    "storage.hnsw_index.payload_m": (None, optional(integer(0))),
+    "storage.collection.replication_factor": (1, integer(1)),
+    "storage.collection.write_consistency_factor": (1, integer(1)),
+    "storage.collection.vectors.on_disk": (None, optional(boolean())),
+    "storage.collection.quantization": (None, optional(obj())),
+    "storage.collection.strict_mode": (None, optional(obj())),
+    "service.host": ("0.0.0.0", nonempty()),
+    "service.http_port": (6333, integer(1, 65535)),
+    "service.grpc_port": (6334, optional(integer(0, 65535))),
+    "service.max_request_size_mb": (32, integer(1)),
+    "service.max_workers": (0, optional(integer(0))),
+    "service.enable_cors": (True, boolean()),
+    "service.enable_tls": (False, boolean()),
+    "service.verify_https_client_certificate": (False, boolean()),
+    "service.api_key": (None, optional(string())),
+    "service.alt_api_key": (None, optional(string())),
+    "service.read_only_api_key": (None, optional(string())),
+    "service.jwt_rbac": (None, optional(boolean())),
+    # Tessera's own: the access log (Qdrant always logs requests at INFO).
+    "service.access_log": (True, boolean()),
+    "tls.cert": (None, optional(nonempty())),
+    "tls.key": (None, optional(nonempty())),
+    "tls.ca_cert": (None, optional(nonempty())),
+    "tls.cert_ttl": (3600, optional(integer(1))),
+}
+
+# Qdrant spells some sizes with `_kb` in the file and without in the collection API; both
+# are accepted, as in Qdrant (serde aliases).
+ALIASES = {
+    "storage.optimizers.max_segment_size": "storage.optimizers.max_segment_size_kb",
+    "storage.optimizers.memmap_threshold": "storage.optimizers.memmap_threshold_kb",
+    "storage.optimizers.indexing_threshold": "storage.optimizers.indexing_threshold_kb",
+    "storage.hnsw_index.full_scan_threshold": "storage.hnsw_index.full_scan_threshold_kb",
+}
+
+# Qdrant keys Tessera has no use for, with Qdrant's defaults: set to these, ignoring them
+# changes nothing, so they are not reported.
+QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
+    "storage.snapshots_config.snapshots_storage": "local",
+    "storage.temp_path": None,
+    "storage.update_concurrency": None,
+    "storage.node_type": "Normal",
+    "storage.performance.max_search_threads": 0,
+    "storage.performance.optimizer_cpu_budget": 0,
+    "storage.performance.update_rate_limit": None,
+    "storage.performance.incoming_shard_transfers_limit": 1,
+    "storage.performance.outgoing_shard_transfers_limit": 1,
+    "storage.performance.async_scorer": False,
+    "storage.performance.max_concurrent_collection_loads": 1,
+    "storage.performance.max_concurrent_shard_loads": 1,
+    "storage.performance.max_concurrent_segment_loads": 8,
+    "storage.shard_transfer_method": None,
+    "storage.collection.shard_number_per_node": 1,
+    "storage.max_collections": None,
+    "service.hardware_reporting": False,
+    "service.metrics_prefix": None,
+    "service.hide_jwt_dashboard": None,
+    "service.enable_static_content": None,
+    "service.static_content_dir": None,
+    "cluster.enabled": False,
+    "cluster.p2p.port": 6335,
+    "cluster.p2p.enable_tls": False,
+    "cluster.consensus.tick_period_ms": 100,
+    "cluster.consensus.compact_wal_entries": 128,
+    "telemetry_disabled": False,
+    "per_collection_metrics_enabled": True,
+    "logger.on_disk.buffer_size_bytes": 1024,
+    "audit.enabled": False,
+    # Qdrant service keys without a default in its config file: reported whenever set.
+    "service.metrics_port": None,
+    "service.slow_query_secs": None,
+    "service.http_keep_alive_timeout_sec": None,
+    "service.http_client_request_timeout_sec": None,
+    "service.http_client_disconnect_timeout_sec": None,
+    "service.max_snapshot_upload_size_mb": None,
+    "storage.optimizers.prevent_unoptimized": None,
+}
+# Sections of Qdrant's configuration Tessera ignores as a whole (any key under them is a
+# Qdrant key, reported as unused when set).
+QDRANT_UNUSED_PREFIXES = (
+    "cluster.",
+    "audit.",
+    "gpu.",
+    "inference.",
+    "debugger.",
+    "feature_flags.",
+    "storage.performance.",
+    "storage.snapshots_config.",
+    "storage.optimizers_overwrite.",
+    "storage.collection.",
+)
+# Values that are whole objects (their inner keys are not settings of their own).
+OBJECT_KEYS = {"storage.collection.quantization", "storage.collection.strict_mode"}
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: Path
+    key: Path
+    ca_cert: Path | None
+    cert_ttl: int | None
+    verify_client: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Any]  # every SCHEMA path -> its checked value
+    origins: dict[str, str]  # path -> where its value came from (absent: the default)
+    files: list[Path] = field(default_factory=list)  # config files read, in order
+    unused: list[str] = field(default_factory=list)  # Qdrant keys Tessera ignores
+    unknown: list[str] = field(default_factory=list)  # keys neither knows
+    deprecated: list[str] = field(default_factory=list)  # older Tessera spellings used
+
+    @classmethod
+    def default(cls) -> Settings:
+        """Every key at its default (no file, no environment): for embedding and tests."""
+        return cls(values={path: check(d) for path, (d, check) in SCHEMA.items()}, origins={})
+
+    def __getitem__(self, path: str) -> Any:
+        return self.values[path]
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.values["storage.storage_path"]).expanduser()
+
+    @property
+    def host(self) -> str:
+        host: str = self.values["service.host"]
+        return host
+
+    @property
+    def http_port(self) -> int:
+        port: int = self.values["service.http_port"]
+        return port
+
+    @property
+    def grpc_port(self) -> int:
+        """0 when gRPC is off (`grpc_port: null` in Qdrant's terms)."""
+        port: int | None = self.values["service.grpc_port"]
+        return port or 0
+
+    @property
+    def api_keys(self) -> tuple[str | None, str | None, str | None]:
+        """(api_key, alt_api_key, read_only_api_key), each None when unset or empty."""
+        return (
+            self.values["service.api_key"] or None,
+            self.values["service.alt_api_key"] or None,
+            self.values["service.read_only_api_key"] or None,
+        )
+
+    @property
+    def auth_enabled(self) -> bool:
+        return any(self.api_keys)
+
+    @property
+    def jwt_rbac(self) -> bool:
+        """JWT RBAC is on when asked for and there is a (read-write) key to sign with."""
+        rw, alt, _ = self.api_keys
+        return bool(self.values["service.jwt_rbac"]) and bool(rw or alt)
+
+    @property
+    def tls(self) -> TlsSettings | None:
+        if not self.values["service.enable_tls"]:
+            return None
+        ca = self.values["tls.ca_cert"]
+        return TlsSettings(
+            cert=Path(self.values["tls.cert"]),
+            key=Path(self.values["tls.key"]),
+            ca_cert=Path(ca) if ca else None,
+            cert_ttl=self.values["tls.cert_ttl"],
+            verify_client=bool(self.values["service.verify_https_client_certificate"]),
+        )
+
+    def collection_defaults(self) -> dict[str, Any]:
+        """The defaults of a new collection, as the body of a create request would give them
+        (`hnsw_config`, `optimizers_config`, `wal_config`, `on_disk_payload`, ...)."""
+        v = self.values
+        hnsw = {
+            "m": v["storage.hnsw_index.m"],
+            "ef_construct": v["storage.hnsw_index.ef_construct"],
+            "full_scan_threshold": v["storage.hnsw_index.full_scan_threshold_kb"],
+            "max_indexing_threads": v["storage.hnsw_index.max_indexing_threads"],
+            "on_disk": v["storage.hnsw_index.on_disk"],
+        }
+        if v["storage.hnsw_index.payload_m"] is not None:
+            hnsw["payload_m"] = v["storage.hnsw_index.payload_m"]
+        return {
+            "hnsw_config": hnsw,
+            "optimizers_config": {
+                "deleted_threshold": v["storage.optimizers.deleted_threshold"],
+                "vacuum_min_vector_number": v["storage.optimizers.vacuum_min_vector_number"],
+                "default_segment_number": v["storage.optimizers.default_segment_number"],
+                "max_segment_size": v["storage.optimizers.max_segment_size_kb"],
+                "memmap_threshold": v["storage.optimizers.memmap_threshold_kb"],
+                "indexing_threshold": v["storage.optimizers.indexing_threshold_kb"],
+                "flush_interval_sec": v["storage.optimizers.flush_interval_sec"],
+                "max_optimization_threads": v["storage.optimizers.max_optimization_threads"],
+            },
+            "wal_config": {
+                "wal_capacity_mb": v["storage.wal.wal_capacity_mb"],
+                "wal_segments_ahead": v["storage.wal.wal_segments_ahead"],
+                "wal_retain_closed": v["storage.wal.wal_retain_closed"],
+            },
+            "on_disk_payload": v["storage.on_disk_payload"],
+            "replication_factor": v["storage.collection.replication_factor"],
+            "write_consistency_factor": v["storage.collection.write_consistency_factor"],
+            "vectors_on_disk": v["storage.collection.vectors.on_disk"],
+            "quantization_config": v["storage.collection.quantization"],
+            "strict_mode_config": v["storage.collection.strict_mode"],
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and path not in OBJECT_KEYS:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return loaded
+
+
+def _find(base: Path) -> Path | None:
+    """`config/config` as Qdrant's config crate finds it: with any supported extension."""
+    for ext in CONFIG_EXTENSIONS:
+        candidate = base.with_name(base.name + ext)
+        if candidate.is_file():
+            return candidate
+    return base if base.is_file() else None
+
+
+def config_files(cwd: Path, env: Mapping[str, str], explicit: str | None) -> list[Path]:
+    """The config files to read, in order; an explicit one that does not exist is an error."""
+    run_mode = env.get("RUN_MODE") or "development"
+    found = [_find(cwd / "config" / name) for name in ("config", run_mode, "local")]
+    files = [p for p in found if p is not None]
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_absolute():
+            path = cwd / path
+        chosen = path if path.is_file() else _find(path)
+        if chosen is None:
+            raise ConfigError(f"config file not found: {explicit}")
+        files.append(chosen)
+    return files
+
+
+def _env_layer(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
+    """(path, value, origin) from QDRANT__/TESSERA__ variables, then the legacy ones."""
+    out: list[tuple[str, Any, str]] = []
+    for prefix in ENV_PREFIXES:
+        for name in sorted(env):
+            if name.startswith(prefix) and len(name) > len(prefix):
+                path = ".".join(part.lower() for part in name[len(prefix) :].split("__"))
+                out.append((path, env[name], name))
+    for name, path in LEGACY_ENV.items():
+        if env.get(name):
+            out.append((path, env[name], name))
+    return out
+
+
+def load(
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge every source; `flags` maps SCHEMA paths to values given on the command line
+    (None: not given). Raises ConfigError listing every problem."""
+    cwd = cwd or Path.cwd()
+    env = os.environ if env is None else env
+    explicit = config_file or env.get("TESSERA_CONFIG") or None
+    files = config_files(cwd, env, explicit)
+
+    given: dict[str, Any] = {}  # flattened, normalised path -> raw value
+    origins: dict[str, str] = {}
+    deprecated: list[str] = []
+
+    def put(path: str, value: Any, origin: str) -> None:
+        path = ALIASES.get(path, path)
+        given[path] = value
+        origins[path] = origin
+
+    for file in files:
+        tree = _read_file(file)
+        for key in list(tree):
+            if key in LEGACY_FILE_KEYS and not isinstance(tree[key], dict):
+                deprecated.append(f"{key} (in {file}; use {LEGACY_FILE_KEYS[key]})")
+                put(LEGACY_FILE_KEYS[key], tree.pop(key), str(file))
+        for key, value in _flatten(tree).items():
+            put(key, value, str(file))
+    for key, value, origin in _env_layer(env):
+        put(key, value, origin)
+    for key, value in (flags or {}).items():
+        if value is not None:
+            put(key, value, "the command line")
+
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for path, (default, check) in SCHEMA.items():
+        raw = given.get(path, default)
+        try:
+            values[path] = check(raw)
+        except ValueError as exc:
+            where = origins.get(path, "the defaults")
+            problems.append(f"{path}: {exc} (from {where})")
+
+    unused: list[str] = []
+    unknown: list[str] = []
+    for path, raw in given.items():
+        if path in SCHEMA:
+            continue
+        if path in QDRANT_UNUSED_DEFAULTS:
+            if raw != QDRANT_UNUSED_DEFAULTS[path] and not (
+                _null(raw) and QDRANT_UNUSED_DEFAULTS[path] is None
+            ):
+                unused.append(path)
+        elif path.startswith(QDRANT_UNUSED_PREFIXES) or path in (
+            "telemetry_disabled",
+            "per_collection_metrics_enabled",
+        ):
+            unused.append(path)
+        else:
+            unknown.append(path)
+
+    if not problems:
+        problems.extend(_cross_checks(values, lambda key: origins.get(key, "the defaults")))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return Settings(
+        values=values,
+        origins=origins,
+        files=files,
+        unused=sorted(unused),
+        unknown=sorted(unknown),
+        deprecated=deprecated,
+    )
+
+
+def _cross_checks(values: Mapping[str, Any], origin: Callable[[str], str]) -> list[str]:
+    problems: list[str] = []
+    grpc_port = values["service.grpc_port"]
+    if grpc_port and grpc_port == values["service.http_port"]:
+        problems.append(
+            f"service.grpc_port: {grpc_port} is also service.http_port "
+            f"(from {origin('service.grpc_port')})"
+        )
+    if values["service.enable_tls"]:
+        why = f"(service.enable_tls from {origin('service.enable_tls')})"
+        for key in ("tls.cert", "tls.key"):
+            if not values[key]:
+                problems.append(f"{key}: required when service.enable_tls is true {why}")
+            elif not Path(values[key]).is_file():
+                problems.append(f"{key}: no such file: {values[key]} (from {origin(key)})")
+        if values["service.verify_https_client_certificate"]:
+            ca = values["tls.ca_cert"]
+            if not ca:
+                problems.append(
+                    "tls.ca_cert: required when service.verify_https_client_certificate is "
+                    f"true (from {origin('service.verify_https_client_certificate')})"
+                )
+            elif not Path(ca).is_file():
+                problems.append(f"tls.ca_cert: no such file: {ca} (from {origin('tls.ca_cert')})")
+    if values["logger.on_disk.enabled"] and not values["logger.on_disk.log_file"]:
+        problems.append(
+            "logger.on_disk.log_file: required when logger.on_disk.enabled is true "
+            f"(from {origin('logger.on_disk.enabled')})"
+        )
+    return problems
