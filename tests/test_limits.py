@@ -1,0 +1,139 @@
+"""`service.max_request_size_mb` and `Content-Type`, as Qdrant answers them.
+
+Qdrant refuses a REST body over the limit with 400 "Payload error: JSON payload (N bytes) is
+larger than allowed (limit: M bytes)." and a body that is not JSON with 400 "Payload error:
+Content type error" (actix's JSON extractor, in Qdrant's error envelope). Tessera refuses
+before it reads the body: a body streamed without a length is counted as it arrives and
+refused once past the limit, so the server's memory does not grow with it. On gRPC the same
+limit bounds a message (RESOURCE_EXHAUSTED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.conftest import TARGET, ServerProcess, free_port
+
+pytestmark = pytest.mark.server_only(reason="the HTTP wire")
+
+LIMIT_MB = 1
+LIMIT = LIMIT_MB << 20
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    if TARGET != "server":
+        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
+    base = tmp_path_factory.mktemp("tessera-limits")
+    server = ServerProcess(
+        base / "storage",
+        base / "server.log",
+        grpc_port=free_port(),
+        env={"QDRANT__SERVICE__MAX_REQUEST_SIZE_MB": str(LIMIT_MB)},
+        extra_args=["--no-access-log"],
+    )
+    server.start()
+    client = QdrantClient(url=server.url, timeout=30)
+    client.create_collection(
+        "c", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    client.close()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def error_of(response: httpx.Response) -> str:
+    body = response.json()
+    assert body["result"] is None
+    message: str = body["status"]["error"]
+    return message
+
+
+def test_body_over_the_limit_is_refused(small: Any) -> None:
+    with httpx.Client(base_url=small.url, timeout=30) as http:
+        big = b" " * (LIMIT + 1)
+        response = http.post(
+            "/collections/c/points/scroll",
+            content=big,
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert error_of(response) == (
+            f"Payload error: JSON payload ({LIMIT + 1} bytes) is larger than allowed "
+            f"(limit: {LIMIT} bytes)."
+        )
+        # The connection stays usable, and a body within the limit is served.
+        fine = http.post("/collections/c/points/scroll", json={"limit": 1})
+        assert fine.status_code == 200
+
+
+def test_streamed_body_over_the_limit_does_not_grow_memory(small: Any) -> None:
+    assert small.proc is not None
+    before = rss_bytes(small.proc.pid)
+    chunk = b" " * (1 << 20)
+    sent = 0
+
+    def stream() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(96):  # 96 MiB, no Content-Length: chunked
+            sent += len(chunk)
+            yield chunk
+
+    with httpx.Client(base_url=small.url, timeout=60) as http:
+        response = http.put(
+            "/collections/c/points", content=stream(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert error_of(response) == f"Payload error: JSON payload has exceeded limit ({LIMIT} bytes)."
+    grown = rss_bytes(small.proc.pid) - before
+    assert grown < 24 << 20, f"the server grew by {grown >> 20} MiB for a refused body"
+
+
+def test_content_type_must_be_json(small: Any) -> None:
+    with httpx.Client(base_url=small.url, timeout=30) as http:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"content-type": content_type} if content_type else {}
+            response = http.post(
+                "/collections/c/points/scroll", content=b'{"limit": 1}', headers=headers
+            )
+            assert response.status_code == 400, content_type
+            assert error_of(response) == "Payload error: Content type error"
+        for content_type in ("application/json", "application/json; charset=utf-8", "a/b+json"):
+            response = http.post(
+                "/collections/c/points/scroll",
+                content=b'{"limit": 1}',
+                headers={"content-type": content_type},
+            )
+            assert response.status_code == 200, content_type
+        # No body, no Content-Type needed (DELETE, GET, an empty PUT).
+        assert http.get("/collections/c").status_code == 200
+
+
+def test_grpc_message_over_the_limit(small: Any) -> None:
+    client = QdrantClient(
+        host=small.host, port=small.port, grpc_port=small.grpc_port, prefer_grpc=True, timeout=30
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        client.upsert(
+            "c",
+            points=[models.PointStruct(id=1, vector=[1, 2, 3, 4], payload={"x": "y" * LIMIT})],
+        )
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    client.upsert("c", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
+    client.close()
