@@ -65,14 +65,14 @@ def _allowed(level: access.Level, collection: str | None) -> None:
 
 
 def _global_read(level: access.Level, collection: str | None) -> tuple[int, str] | None:
-    return None if level in (access.OPEN, access.READ) else MANAGE_NEEDED
+    return None if level in (access.OPEN, access.READ, access.GLOBAL_READ) else MANAGE_NEEDED
 
 
 def _collections(rights: dict[str, bool]) -> Expected:
     def expected(level: access.Level, collection: str | None) -> tuple[int, str] | None:
         if level is access.OPEN:
             return None
-        if level is access.MANAGE:
+        if level in (access.MANAGE, access.GLOBAL_READ):
             return GLOBAL_NEEDED
         if collection is None:
             return None

@@ -2,9 +2,11 @@
 
 `OPEN` needs no key (Qdrant's `/`, `/healthz`, `/livez`, `/readyz` and gRPC health check).
 `READ` is allowed to the read-only key and to JWTs with `r` access (globally, or to the
-collection in the path / request); `WRITE` changes points, vectors, payloads or payload
-indexes of one collection (`rw` access to it, or global `m`); `MANAGE` creates, changes or
-drops collections (global `m` only). This is Qdrant's "Table of access" in its security guide.
+collection in the path / request); `GLOBAL_READ` reads what belongs to no collection (full
+snapshots): the read-only key and global tokens, not collection-scoped ones; `WRITE`
+changes points, vectors, payloads, payload indexes or snapshots of one collection (`rw`
+access to it, or global `m`); `MANAGE` creates, changes, drops or replaces collections
+(global `m` only). This is Qdrant's "Table of access" in its security guide.
 
 The REST app refuses to start with a route missing here, the gRPC server with a method of a
 service it serves missing here, and a test checks both, so a new endpoint cannot slip
@@ -19,11 +21,13 @@ from enum import Enum
 class Level(Enum):
     OPEN = "open"
     READ = "read"
+    GLOBAL_READ = "global read"
     WRITE = "write"
     MANAGE = "manage"
 
 
 OPEN, READ, WRITE, MANAGE = Level.OPEN, Level.READ, Level.WRITE, Level.MANAGE
+GLOBAL_READ = Level.GLOBAL_READ
 
 # The path parameter that names the collection a REST route works on.
 COLLECTION_PARAM = "collection_name"
@@ -76,23 +80,25 @@ REST: dict[tuple[str, str], Level] = {
     ("POST", _P + "/discover"): READ,
     ("POST", _P + "/discover/batch"): READ,
     ("GET", _P + "/{point_id}"): READ,
-    # Snapshots (tessera.api.snapshots): manage-level, as in Qdrant.
-    ("GET", _C + "/snapshots"): MANAGE,
-    ("POST", _C + "/snapshots"): MANAGE,
+    # Snapshots (tessera.api.snapshots), as Qdrant's table of access has them: listing and
+    # downloading read the collection, creating and deleting write it, uploading and
+    # recovering replace it (manage); full snapshots belong to no collection.
+    ("GET", _C + "/snapshots"): READ,
+    ("POST", _C + "/snapshots"): WRITE,
     ("POST", _C + "/snapshots/upload"): MANAGE,
     ("PUT", _C + "/snapshots/recover"): MANAGE,
-    ("GET", _C + "/snapshots/{snapshot_name}"): MANAGE,
-    ("DELETE", _C + "/snapshots/{snapshot_name}"): MANAGE,
-    ("GET", _S + "/snapshots"): MANAGE,
-    ("POST", _S + "/snapshots"): MANAGE,
+    ("GET", _C + "/snapshots/{snapshot_name}"): READ,
+    ("DELETE", _C + "/snapshots/{snapshot_name}"): WRITE,
+    ("GET", _S + "/snapshots"): READ,
+    ("POST", _S + "/snapshots"): WRITE,
     ("POST", _S + "/snapshots/upload"): MANAGE,
     ("PUT", _S + "/snapshots/recover"): MANAGE,
-    ("GET", _S + "/snapshots/{snapshot_name}"): MANAGE,
-    ("DELETE", _S + "/snapshots/{snapshot_name}"): MANAGE,
-    ("GET", _S + "/snapshot"): MANAGE,
-    ("GET", "/snapshots"): MANAGE,
+    ("GET", _S + "/snapshots/{snapshot_name}"): READ,
+    ("DELETE", _S + "/snapshots/{snapshot_name}"): WRITE,
+    ("GET", _S + "/snapshot"): WRITE,  # makes a snapshot and streams it
+    ("GET", "/snapshots"): GLOBAL_READ,
     ("POST", "/snapshots"): MANAGE,
-    ("GET", "/snapshots/{snapshot_name}"): MANAGE,
+    ("GET", "/snapshots/{snapshot_name}"): GLOBAL_READ,
     ("DELETE", "/snapshots/{snapshot_name}"): MANAGE,
 }
 
@@ -145,11 +151,11 @@ GRPC: dict[str, Level] = {
     "/qdrant.Points/Facet": READ,
     "/qdrant.Points/SearchMatrixPairs": READ,
     "/qdrant.Points/SearchMatrixOffsets": READ,
-    "/qdrant.Snapshots/Create": MANAGE,
-    "/qdrant.Snapshots/List": MANAGE,
-    "/qdrant.Snapshots/Delete": MANAGE,
+    "/qdrant.Snapshots/Create": WRITE,
+    "/qdrant.Snapshots/List": READ,
+    "/qdrant.Snapshots/Delete": WRITE,
     "/qdrant.Snapshots/CreateFull": MANAGE,
-    "/qdrant.Snapshots/ListFull": MANAGE,
+    "/qdrant.Snapshots/ListFull": GLOBAL_READ,
     "/qdrant.Snapshots/DeleteFull": MANAGE,
 }
 

@@ -81,10 +81,10 @@ class Access:
         if level is Level.OPEN:
             return
         if self.collections is None:
-            if level is not Level.READ and self.mode != "m":
+            if level not in (Level.READ, Level.GLOBAL_READ) and self.mode != "m":
                 raise denied("Global manage access is required")
             return
-        if level is Level.MANAGE:
+        if level in (Level.MANAGE, Level.GLOBAL_READ):
             raise denied("Global access is required")
         if collection is None:
             return  # listing: filtered to the readable collections
