@@ -10,6 +10,7 @@ limit bounds a message (RESOURCE_EXHAUSTED).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import grpc
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
 
 from tests.conftest import TARGET, ServerProcess, free_port
 
@@ -137,3 +139,21 @@ def test_grpc_message_over_the_limit(small: Any) -> None:
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     client.upsert("c", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
     client.close()
+
+
+def test_grpc_keepalive_pings_on_an_idle_connection_are_accepted(small: Any) -> None:
+    """Clients ping idle connections (the Go client every 10 s, without calls): the server
+    must not answer GOAWAY too_many_pings (grpc core's default policy) and drop them."""
+    options = [
+        ("grpc.keepalive_time_ms", 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    states: list[str] = []
+    with grpc.insecure_channel(f"127.0.0.1:{small.grpc_port}", options=options) as channel:
+        channel.subscribe(lambda state: states.append(state.name), try_to_connect=True)
+        pb.QdrantStub(channel).HealthCheck(pb.HealthCheckRequest(), timeout=10)
+        time.sleep(4.5)  # grpc core's default: GOAWAY after the third ping, about 3 s
+        assert states[-1] == "READY", states
+        pb.QdrantStub(channel).HealthCheck(pb.HealthCheckRequest(), timeout=10)
+    assert states.count("READY") == 1, states  # never dropped and reconnected

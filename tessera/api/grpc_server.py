@@ -154,6 +154,12 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", -1),
+                # Clients keep idle connections alive with pings (the Go client every 10 s,
+                # without calls): accept them, as Qdrant's tonic server does, instead of grpc
+                # core's default policy (one ping per 5 minutes, GOAWAY too_many_pings).
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         add: Any = pb  # the generated registration functions are untyped
