@@ -1178,9 +1178,11 @@ async fn main() {
         (0..size).map(|j| ((i * 1009 + j * 17) % 10007) as f32 / 10007.0).collect()
     };
     run.check("limits.large_upsert_gzip", async {
-        // A request past gRPC's usual 4 MiB, sent gzip-compressed (the client's `compression`).
+        // A request past gRPC's usual 4 MiB, sent gzip-compressed (the client's `compression`);
+        // a minute rather than the client's default 5 s deadline, for a loaded 2-core machine.
         let gz = Qdrant::from_url(&url)
             .compression(Some(CompressionEncoding::Gzip))
+            .timeout(std::time::Duration::from_secs(60))
             .skip_compatibility_check()
             .build()
             .map_err(e)?;
