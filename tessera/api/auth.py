@@ -20,6 +20,7 @@ length does not show either).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import warnings
@@ -141,7 +142,18 @@ class Authenticator:
 
     def authenticate(self, get: Callable[[str], str | None]) -> Access:
         """The access a request's headers (metadata) grant; AuthError when none. May look
-        into a collection (`value_exists`): call it off the event loop when JWTs are on."""
+        into a collection (`value_exists`)."""
+        access, pending = self.identify(get)
+        if pending is not None:
+            pending()
+        return access
+
+    def identify(
+        self, get: Callable[[str], str | None]
+    ) -> tuple[Access, Callable[[], None] | None]:
+        """As `authenticate`, with the `value_exists` lookup (which reads a collection, so
+        it belongs off the event loop) left to the caller: run the second value, when there
+        is one, before trusting the first."""
         key = extract_key(get)
         if key is None:
             raise unauthorized(NO_KEY)
@@ -150,9 +162,9 @@ class Authenticator:
         rw = [_same(d, digest) for d in self._rw]
         ro = _same(self._ro, digest)
         if any(rw):
-            return FULL
+            return FULL, None
         if ro:
-            return READ_ONLY
+            return READ_ONLY, None
         error: AuthError | None = None
         for secret in self._secrets:
             try:
@@ -162,18 +174,15 @@ class Authenticator:
                 continue
             if claims is None:
                 continue
-            return self._access_of(claims)
+            access = parse_access(claims.get("access", "m"))
+            value_exists = claims.get("value_exists")
+            if value_exists is None:
+                return access, None
+            name, conditions = parse_value_exists(value_exists)
+            return access, functools.partial(self._check_value_exists, name, conditions)
         raise error or unauthorized(BAD_KEY)
 
-    def _access_of(self, claims: dict[str, Any]) -> Access:
-        access = parse_access(claims.get("access", "m"))
-        value_exists = claims.get("value_exists")
-        if value_exists is not None:
-            self._check_value_exists(value_exists)
-        return access
-
-    def _check_value_exists(self, raw: Any) -> None:
-        name, conditions = parse_value_exists(raw)
+    def _check_value_exists(self, name: str, conditions: list[dict[str, Any]]) -> None:
         collection = self._toc().collections.get(name)
         if collection is None:
             raise forbidden(STATEFUL_FAILED)

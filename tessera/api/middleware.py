@@ -182,20 +182,16 @@ class Auth:
         self.routes = routes
         self.authenticator = authenticator
 
-    def _authenticate(self, scope: Scope) -> Access:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        return self.authenticator.authenticate(headers.get)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or whitelisted(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            if self.authenticator.jwt_enabled:  # value_exists may read a collection
-                access = await run_in_threadpool(self._authenticate, scope)
-            else:
-                access = self._authenticate(scope)
+            access, pending = self.authenticator.identify(headers.get)
+            if pending is not None:  # a JWT's value_exists: reads a collection
+                await run_in_threadpool(pending)
             target = resolve(self.routes, scope)
             if target is not None:
                 access.check(target[0], target[1])
