@@ -1252,7 +1252,6 @@ async fn main() {
     for key in ["ids", "upload", "named", "sparse", "multi", "points", "batch", "large"] {
         let _ = c.delete_collection(name(key)).await;
     }
-    let _ = WithVectorsSelector::from(false);
     println!("rust: {} passed, {} failed", run.passed, run.failed);
     std::process::exit(if run.failed == 0 { 0 } else { 1 });
 }
