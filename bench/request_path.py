@@ -8,9 +8,17 @@ as in `common.make_dataset`). The measurements run in rounds, the trees taking t
 each round, so a busy machine slows them alike; the table shows the median over rounds of
 the mean microseconds per request, one client, sequential requests over one connection.
 
+`--in-process` leaves HTTP, gRPC transport and threads out: each tree runs in a worker
+process that calls the REST handlers (parse, collection, render, orjson envelope) and the
+gRPC servicer methods (including the answer's serialization) directly, and the figure is
+the worker's CPU time per request (`--wall` for wall-clock time), which shows the cost of
+Tessera's own code with much less noise than a round trip through a busy machine. Set
+OPENBLAS_NUM_THREADS=1 (and OMP_NUM_THREADS=1) so that CPU time is one thread's work.
+
     .venv/bin/python bench/request_path.py
     git worktree add /tmp/before HEAD~3
     .venv/bin/python bench/request_path.py --repo /tmp/before --repo .
+    .venv/bin/python bench/request_path.py --repo /tmp/before --repo . --in-process
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,7 +95,11 @@ class Target:
     """One running server: a REST client, a gRPC stub and the request kinds to time."""
 
     def __init__(self, url: str, grpc_port: int, ds: Any, batch: int) -> None:
-        self.http = httpx.Client(base_url=url, timeout=300)
+        # TCP_NODELAY: without it, a request whose headers and body go out in two writes
+        # can wait for the server's delayed ACK (40 ms) depending on the sizes.
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        transport = httpx.HTTPTransport(socket_options=nodelay)
+        self.http = httpx.Client(base_url=url, timeout=300, transport=transport)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
         self.points = pb.PointsStub(self.channel)
         self.ds = ds
@@ -199,6 +212,181 @@ def _kw(i: int) -> dict[str, Any]:
     return {"key": "kw", "match": {"value": f"k{i % 10}"}}
 
 
+# --------------------------------------------------------------------------- in process
+
+
+def in_process_calls(ds: Any, storage: Path, batch: int) -> dict[str, Call]:
+    """The request kinds as direct calls of the tree's handlers (imported from the tree
+    this process runs in)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import orjson
+    from starlette.requests import Request
+
+    from tessera.api import points_read as reads
+    from tessera.api import points_write as writes
+    from tessera.api import query_routes
+    from tessera.api.envelope import ok
+    from tessera.api.grpc_points import PointsService
+    from tessera.engine import Engine
+
+    engine = Engine(storage)
+    engine.create_collection("bench", {"vectors": {"size": ds.dim, "distance": "Cosine"}})
+    engine.create_field_index("bench", "kw", "keyword")
+    for start in range(0, ds.n, 1000):
+        stop = min(ds.n, start + 1000)
+        body = {
+            "batch": {
+                "ids": list(range(start, stop)),
+                "vectors": ds.vectors[start:stop].tolist(),
+                "payloads": ds.payloads(start, stop),
+            }
+        }
+        engine.upsert("bench", body)
+    engine.wait_optimized("bench")
+    app = SimpleNamespace(state=SimpleNamespace(toc=engine.toc))
+    loop = asyncio.new_event_loop()
+    service = PointsService(engine.toc)
+    q = ds.queries.tolist()
+    n = len(q)
+    qa = ds.queries
+    gq = [pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=v))) for v in q]
+    next_id = [ds.n]
+
+    def rest(handler: Any, body: Any, query: bytes = b"") -> bytes:
+        raw = orjson.dumps(body)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/",
+            "headers": [],
+            "query_string": query,
+            "path_params": {"collection_name": "bench"},
+            "app": app,
+        }
+        started = time.perf_counter()
+        call = loop.run_until_complete(handler(Request(scope, receive)))
+        return bytes(ok(call(), started).body)
+
+    def upsert(i: int) -> Any:
+        ids = list(range(next_id[0], next_id[0] + batch))
+        next_id[0] += batch
+        body = {"batch": {"ids": ids, "vectors": ds.vectors[:batch].tolist()}}
+        return rest(writes.upsert_points, body, b"wait=true")
+
+    def grpc_scroll(i: int) -> Any:
+        request = pb.ScrollPoints(
+            collection_name="bench",
+            limit=100,
+            offset=pb.PointId(num=(i * 97) % (ds.n - 1000)),
+            with_payload=pb.WithPayloadSelector(enable=True),
+        )
+        return service.Scroll(request, None).SerializeToString()
+
+    def grpc_get(i: int) -> Any:
+        first = (i * 97) % (ds.n - 1000)
+        ids = [pb.PointId(num=x) for x in range(first, first + 100)]
+        request = pb.GetPoints(
+            collection_name="bench", ids=ids, with_payload=pb.WithPayloadSelector(enable=True)
+        )
+        return service.Get(request, None).SerializeToString()
+
+    def grpc_query(i: int, payload: bool) -> Any:
+        request = pb.QueryPoints(
+            collection_name="bench",
+            query=gq[i % n],
+            limit=10,
+            with_payload=pb.WithPayloadSelector(enable=payload),
+        )
+        return service.Query(request, None).SerializeToString()
+
+    scroll_at = ds.n - 1000
+    return {
+        "REST query limit 10": lambda i: rest(
+            query_routes.query_points, {"query": q[i % n], "limit": 10}
+        ),
+        "REST query limit 10 + payload": lambda i: rest(
+            query_routes.query_points, {"query": q[i % n], "limit": 10, "with_payload": True}
+        ),
+        "REST search limit 10": lambda i: rest(
+            reads.search_points, {"vector": q[i % n], "limit": 10}
+        ),
+        "REST scroll 100 + payload": lambda i: rest(
+            reads.scroll_points,
+            {"limit": 100, "with_payload": True, "offset": (i * 97) % scroll_at},
+        ),
+        "REST scroll 100 + vectors": lambda i: rest(
+            reads.scroll_points,
+            {"limit": 100, "with_payload": False, "with_vector": True, "offset": i % scroll_at},
+        ),
+        "REST retrieve 100 + payload": lambda i: rest(
+            reads.retrieve_points,
+            {"ids": list(range(i % scroll_at, i % scroll_at + 100)), "with_payload": True},
+        ),
+        "REST count kw filter": lambda i: rest(reads.count_points, {"filter": {"must": [_kw(i)]}}),
+        "gRPC query limit 10": lambda i: grpc_query(i, False),
+        "gRPC query limit 10 + payload": lambda i: grpc_query(i, True),
+        "gRPC scroll 100 + payload": grpc_scroll,
+        "gRPC get 100 + payload": grpc_get,
+        "engine search limit 10": lambda i: engine.search("bench", qa[i % n], 10),
+        "REST upsert 100": upsert,
+    }
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One tree, in process: load, answer `ready`, then time `KIND<TAB>FIRST<TAB>COUNT`
+    lines from stdin, one `WALL CPU` line (seconds) each."""
+    ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
+    with tempfile.TemporaryDirectory(prefix="tessera-reqpath-") as storage:
+        calls = in_process_calls(ds, Path(storage), args.upsert_batch)
+        print("ready " + "\t".join(calls), flush=True)
+        for line in sys.stdin:
+            kind, first, count = line.rstrip("\n").split("\t")
+            call = calls[kind]
+            start = int(first)
+            started, cpu = time.perf_counter(), time.process_time()
+            for i in range(start, start + int(count)):
+                call(i)
+            print(time.perf_counter() - started, time.process_time() - cpu, flush=True)
+
+
+class InProcess:
+    """A worker process running in one tree."""
+
+    def __init__(self, repo: Path, args: argparse.Namespace) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        env["PYTHONPATH"] = str(repo)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        cmd += ["--n", str(args.n), "--dim", str(args.dim)]
+        cmd += ["--upsert-batch", str(args.upsert_batch)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=repo, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        ready = self.proc.stdout.readline()
+        if not ready.startswith("ready "):
+            raise RuntimeError(f"{repo}: the worker did not start")
+        self.kinds = ready.rstrip("\n")[len("ready ") :].split("\t")
+
+    def time(self, kind: str, first: int, count: int) -> tuple[float, float]:
+        """(wall, cpu) seconds for `count` requests of `kind`."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{kind}\t{first}\t{count}\n")
+        self.proc.stdin.flush()
+        wall, cpu = self.proc.stdout.readline().split()
+        return float(wall), float(cpu)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", action="append", type=Path, help="a source tree (repeatable)")
@@ -207,10 +395,69 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per kind and tree")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--upsert-batch", type=int, default=100)
+    parser.add_argument("--in-process", action="store_true", help="no HTTP / gRPC transport")
+    parser.add_argument("--wall", action="store_true", help="in process: wall-clock time")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
     repos = [r.resolve() for r in (args.repo or [Path(__file__).resolve().parent.parent])]
-    ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
     per_round = max(1, args.requests // args.rounds)
+    if args.in_process:
+        kinds, times = measure_in_process(repos, args, per_round)
+    else:
+        kinds, times = measure_servers(repos, args, per_round)
+    names = [f"{i}: median / min" for i in range(len(repos))]
+    headers = ["request (us)", *names]
+    if len(repos) > 1:
+        headers += ["last / first (median)", "(min)"]
+    rows = []
+    for kind in kinds:
+        medians = [median(times[(t, kind)]) for t in range(len(repos))]
+        minima = [min(times[(t, kind)]) for t in range(len(repos))]
+        row: list[Any] = [kind, *(f"{a:.0f} / {b:.0f}" for a, b in zip(medians, minima))]
+        if len(repos) > 1:
+            row += [f"{medians[-1] / medians[0]:.3f}", f"{minima[-1] / minima[0]:.3f}"]
+        rows.append(row)
+    for i, repo in enumerate(repos):
+        print(f"{i}: {repo}")
+    mode = "over HTTP / gRPC, wall time"
+    if args.in_process:
+        mode = "in process, " + ("wall time" if args.wall else "CPU time")
+    title = f"{mode}, n={args.n} dim={args.dim}, {args.rounds} rounds of {per_round}"
+    print_table(headers, rows, title)
+
+
+Times = dict[tuple[int, str], list[float]]
+
+
+def measure_in_process(
+    repos: list[Path], args: argparse.Namespace, per_round: int
+) -> tuple[list[str], Times]:
+    workers = [InProcess(repo, args) for repo in repos]
+    try:
+        kinds = [k for k in workers[0].kinds if all(k in w.kinds for w in workers)]
+        times: Times = {}
+        for kind in kinds:  # warm up
+            for w in workers:
+                w.time(kind, 0, min(50, per_round))
+        for r in range(args.rounds):
+            for kind in kinds:
+                for t, w in enumerate(workers):
+                    wall, cpu = w.time(kind, r * per_round, per_round)
+                    elapsed = wall if args.wall else cpu
+                    times.setdefault((t, kind), []).append(elapsed / per_round * 1e6)
+        return kinds, times
+    finally:
+        for w in workers:
+            w.close()
+
+
+def measure_servers(
+    repos: list[Path], args: argparse.Namespace, per_round: int
+) -> tuple[list[str], Times]:
+    ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
     with contextlib.ExitStack() as stack:
         targets = []
         for repo in repos:
@@ -235,17 +482,7 @@ def main() -> None:
                         call(i)
                     elapsed = time.perf_counter() - started
                     times.setdefault((t, kind), []).append(elapsed / per_round * 1e6)
-    headers = ["request (us)", *(str(r) for r in repos)]
-    if len(repos) > 1:
-        headers.append("last / first")
-    rows = []
-    for kind in kinds:
-        figures = [median(times[(t, kind)]) for t in range(len(repos))]
-        row: list[Any] = [kind, *(f"{f:.0f}" for f in figures)]
-        if len(repos) > 1:
-            row.append(f"{figures[-1] / figures[0]:.3f}")
-        rows.append(row)
-    print_table(headers, rows, f"n={args.n} dim={args.dim}, {args.rounds} rounds of {per_round}")
+    return kinds, times
 
 
 if __name__ == "__main__":

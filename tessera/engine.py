@@ -1,7 +1,8 @@
 """Tessera in-process: the engine without HTTP, for embedding and for benchmarks.
 
 It sits beside `api/` (it takes the same JSON bodies and validates them the same way) and
-adds a typed fast path for nearest-neighbour search that skips JSON altogether.
+adds a typed fast path for nearest-neighbour search that skips JSON altogether. Like the
+transports, it reaches the data only through the collection's methods.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Engine:
         query = VectorInput(using, "dense", np.asarray(vector, dtype=np.float32))
         params = SearchParams(exact=exact, hnsw_ef=hnsw_ef)
         hits = collection.search(query, parse_filter(filter), limit, params=params)
-        return [(h.id, h.score) for h in hits]  # type: ignore[misc]  # scored: never None
+        return list(zip(hits.ids, hits.scores or (), strict=True))
 
     def close(self) -> None:
         self.toc.close()

@@ -125,8 +125,8 @@ class PointsService(pb.PointsServicer):
                 "with_vector": cv.with_vectors(request),
             }
         )
-        records = reads.prepare_retrieve(self._get(request), body)()
-        return build(pb.GetResponse, result=[out.record(r) for r in records])
+        points = reads.prepare_retrieve(self._get(request), body)()
+        return build(pb.GetResponse, result=out.records(points))
 
     @rpc
     def Scroll(self, request: pb.ScrollPoints) -> pb.ScrollResponse:
@@ -144,7 +144,7 @@ class PointsService(pb.PointsServicer):
         after = page.next_offset
         return build(
             pb.ScrollResponse,
-            result=[out.record(r) for r in page.records],
+            result=out.records(page.points),
             next_page_offset=None if after is None else out.point_id(render_point_id(after)),
         )
 
@@ -170,7 +170,7 @@ class PointsService(pb.PointsServicer):
     @rpc
     def Query(self, request: pb.QueryPoints) -> pb.QueryResponse:
         run = queries.prepare_query(self.toc, self._get(request), gq.query_points(request))
-        return build(pb.QueryResponse, result=[out.scored(r) for r in run()])
+        return build(pb.QueryResponse, result=out.scored(run()))
 
     @rpc
     def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
@@ -186,8 +186,8 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Search(self, request: pb.SearchPoints) -> pb.SearchResponse:
-        records = reads.prepare_search(self._get(request), gq.search(request))()
-        return build(pb.SearchResponse, result=[out.scored(r) for r in records])
+        points = reads.prepare_search(self._get(request), gq.search(request))()
+        return build(pb.SearchResponse, result=out.scored(points))
 
     @rpc
     def SearchBatch(self, request: pb.SearchBatchPoints) -> pb.SearchBatchResponse:
@@ -205,7 +205,7 @@ class PointsService(pb.PointsServicer):
     def Recommend(self, request: pb.RecommendPoints) -> pb.RecommendResponse:
         body = gq.recommend(request)
         run = legacy.prepare_single(self.toc, self._get(request), body, legacy.recommend_node)
-        return build(pb.RecommendResponse, result=[out.scored(r) for r in run()])
+        return build(pb.RecommendResponse, result=out.scored(run()))
 
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
@@ -223,7 +223,7 @@ class PointsService(pb.PointsServicer):
     def Discover(self, request: pb.DiscoverPoints) -> pb.DiscoverResponse:
         body = gq.discover(request)
         run = legacy.prepare_single(self.toc, self._get(request), body, legacy.discover_node)
-        return build(pb.DiscoverResponse, result=[out.scored(r) for r in run()])
+        return build(pb.DiscoverResponse, result=out.scored(run()))
 
     @rpc
     def DiscoverBatch(self, request: pb.DiscoverBatchPoints) -> pb.DiscoverBatchResponse:

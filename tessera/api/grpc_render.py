@@ -9,11 +9,13 @@ read them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import repeat
 from typing import Any, TypeVar
 
 from qdrant_client import grpc as pb
 
-from tessera.collection.values import FacetHit, Group, Record
+from tessera.collection.values import FacetHit, Group, Points, Record
 from tessera.ids import render_point_id
 
 M = TypeVar("M")
@@ -88,20 +90,54 @@ def order_value(raw: Any) -> dict[str, Any] | None:
     return {"float": float(raw)}
 
 
-def scored(r: Record) -> dict[str, Any]:
-    """A scored record as the arguments of a gRPC `ScoredPoint`."""
-    return {
-        "id": point_id(render_point_id(r.id)),
-        "payload": payload(r.payload),
-        "score": r.score,
-        "version": r.version or 0,
-        "vectors": vectors_output(r.vector),
-        "order_value": order_value(r.order_value),
-    }
+def _column(values: list[Any] | None, n: int) -> Iterable[Any]:
+    return values if values is not None else repeat(None, n)
+
+
+def scored(points: Points) -> list[dict[str, Any]]:
+    """Scored points as the arguments of gRPC `ScoredPoint`s."""
+    n = len(points.ids)
+    return [
+        {
+            "id": point_id(render_point_id(pid)),
+            "payload": payload(p),
+            "score": score,
+            "version": version or 0,
+            "vectors": vectors_output(vector),
+            "order_value": order_value(value),
+        }
+        for pid, p, score, version, vector, value in zip(
+            points.ids,
+            _column(points.payloads, n),
+            _column(points.scores, n),
+            _column(points.versions, n),
+            _column(points.vectors, n),
+            _column(points.order_values, n),
+        )
+    ]
+
+
+def records(points: Points) -> list[dict[str, Any]]:
+    """Points as the arguments of gRPC `RetrievedPoint`s."""
+    n = len(points.ids)
+    return [
+        {
+            "id": point_id(render_point_id(pid)),
+            "payload": payload(p),
+            "vectors": vectors_output(vector),
+            "order_value": order_value(value),
+        }
+        for pid, p, vector, value in zip(
+            points.ids,
+            _column(points.payloads, n),
+            _column(points.vectors, n),
+            _column(points.order_values, n),
+        )
+    ]
 
 
 def record(r: Record) -> dict[str, Any]:
-    """A record as the arguments of a gRPC `RetrievedPoint`."""
+    """One record as the arguments of a gRPC `RetrievedPoint`."""
     return {
         "id": point_id(render_point_id(r.id)),
         "payload": payload(r.payload),
@@ -110,9 +146,9 @@ def record(r: Record) -> dict[str, Any]:
     }
 
 
-def batch(results: list[list[Record]]) -> list[dict[str, Any]]:
-    """Lists of scored records as `BatchResult`s."""
-    return [{"result": [scored(r) for r in records]} for records in results]
+def batch(results: list[Points]) -> list[dict[str, Any]]:
+    """Lists of scored points as `BatchResult`s."""
+    return [{"result": scored(points)} for points in results]
 
 
 def group_id(raw: Any) -> dict[str, Any]:
@@ -129,7 +165,7 @@ def groups(found: list[Group]) -> dict[str, Any]:
     for group in found:
         item: dict[str, Any] = {
             "id": group_id(group.id),
-            "hits": [scored(r) for r in group.hits],
+            "hits": scored(group.hits),
         }
         if group.lookup is not None:
             item["lookup"] = record(group.lookup)

@@ -10,13 +10,13 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
-from tessera.api.render import parse_selection, render_records, render_scored
+from tessera.api.render import parse_selection, render_record, render_records, render_scored
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
 from tessera.collection.values import (
     EVERYTHING,
+    Points,
     Quantization,
-    Record,
     ScrollPage,
     SearchParams,
     VectorInput,
@@ -42,7 +42,7 @@ async def retrieve_points(request: Request) -> Callable[[], Any]:
     return lambda: render_records(run())
 
 
-def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], list[Record]]:
+def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], Points]:
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
@@ -63,7 +63,7 @@ async def get_point(request: Request) -> Callable[[], Any]:
         found = collection.retrieve([pid], EVERYTHING)
         if not found:
             raise point_does_not_exist(render_point_id(pid))
-        return render_records(found)[0]
+        return render_record(found[0])
 
     return run
 
@@ -77,7 +77,7 @@ async def scroll_points(request: Request) -> Callable[[], Any]:
         page = run()
         after = page.next_offset
         return {
-            "points": render_records(page.records),
+            "points": render_records(page.points),
             "next_page_offset": None if after is None else render_point_id(after),
         }
 
@@ -178,7 +178,7 @@ def parse_search_params(raw: Any) -> SearchParams:
 
 def run_search(
     collection: Collection, body: dict[str, Any], query: VectorInput, default_limit: int | None
-) -> Callable[[], list[Record]]:
+) -> Callable[[], Points]:
     filt = parse_filter(body.get("filter"))
     if default_limit is None and body.get("limit") is None and body.get("top") is None:
         raise BadRequest("Format error in JSON body: missing field `limit`")
@@ -200,7 +200,7 @@ async def search_points(request: Request) -> Callable[[], Any]:
     return lambda: render_scored(run())
 
 
-def prepare_search(collection: Collection, body: dict[str, Any]) -> Callable[[], list[Record]]:
+def prepare_search(collection: Collection, body: dict[str, Any]) -> Callable[[], Points]:
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])

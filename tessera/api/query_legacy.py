@@ -31,7 +31,7 @@ from tessera.api.query_parse import (
 from tessera.api.query_routes import render_groups, run_groups, run_plans
 from tessera.api.render import parse_selection, render_scored
 from tessera.collection.collection import Collection
-from tessera.collection.values import Group, Record, Selection
+from tessera.collection.values import Group, Points, Selection
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.query import query_model as qm
@@ -105,14 +105,14 @@ def _prepared(
 
 def prepare_single(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
-) -> Callable[[], list[Record]]:
+) -> Callable[[], Points]:
     run = run_plans(toc, collection, [_prepared(body, collection.config, parse)])
     return lambda: run()[0]
 
 
 def prepare_batch(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
-) -> Callable[[], list[list[Record]]]:
+) -> Callable[[], list[Points]]:
     searches = body.get("searches")
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
@@ -146,7 +146,7 @@ def prepare_groups(
 Prepare = Callable[[TableOfContents, Collection, dict[str, Any], Parser], Callable[[], Any]]
 
 
-def _render_batch(results: list[list[Record]]) -> list[list[dict[str, Any]]]:
+def _render_batch(results: list[Points]) -> list[list[dict[str, Any]]]:
     return [render_scored(points) for points in results]
 
 

@@ -26,9 +26,9 @@ from tessera.api.query_parse import (
     shape_error,
     validation_error,
 )
-from tessera.api.render import render_records, render_scored
+from tessera.api.render import render_record, render_scored
 from tessera.collection.collection import Collection
-from tessera.collection.values import Group, Lookup, Matrix, Record, Selection
+from tessera.collection.values import Group, Lookup, Matrix, Points, Selection
 from tessera.ids import render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
@@ -42,7 +42,7 @@ Prepared = tuple[qm.Plan, Selection]
 
 def run_plans(
     toc: TableOfContents, collection: Collection, prepared: list[Prepared]
-) -> Callable[[], list[list[Record]]]:
+) -> Callable[[], list[Points]]:
     """The collection call answering several plans: one list of scored records per plan."""
     return lambda: collection.query(prepared, toc.get)
 
@@ -63,7 +63,7 @@ def render_groups(groups: list[Group]) -> dict[str, Any]:
     for group in groups:
         item: dict[str, Any] = {"id": group.id, "hits": render_scored(group.hits)}
         if group.lookup is not None:
-            item["lookup"] = render_records([group.lookup])[0]
+            item["lookup"] = render_record(group.lookup)
         rendered.append(item)
     return {"groups": rendered}
 
@@ -80,7 +80,7 @@ async def query_points(request: Request) -> Callable[[], Any]:
 
 def prepare_query(
     toc: TableOfContents, collection: Collection, body: dict[str, Any]
-) -> Callable[[], list[Record]]:
+) -> Callable[[], Points]:
     run = run_plans(toc, collection, [parse_query_request(body, collection.config)])
     return lambda: run()[0]
 
@@ -94,7 +94,7 @@ async def query_batch(request: Request) -> Callable[[], Any]:
 
 def prepare_query_batch(
     toc: TableOfContents, collection: Collection, body: dict[str, Any]
-) -> Callable[[], list[list[Record]]]:
+) -> Callable[[], list[Points]]:
     searches = body.get("searches")
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")

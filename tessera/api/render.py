@@ -3,11 +3,14 @@ JSON, and the collection's plain answers rendered into Qdrant's JSON shapes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 from tessera.collection.values import (
     CollectionInfo,
     PayloadSelector,
+    Points,
     Record,
     Selection,
     VectorSelector,
@@ -52,37 +55,52 @@ def parse_selection(body: dict[str, Any], payload_default: bool = False) -> Sele
     )
 
 
-def render_records(records: list[Record]) -> list[dict[str, Any]]:
+def _column(values: list[Any] | None, n: int) -> Iterable[Any]:
+    return values if values is not None else repeat(None, n)
+
+
+def render_records(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `Record`s (retrieve, scroll); scroll by `order_by` adds `order_value`."""
-    rid = render_point_id
-    out = [{"id": rid(r.id), "payload": r.payload, "vector": r.vector} for r in records]
-    if records and records[0].order_value is not None:
-        _add_order_values(out, records)
-    return out
-
-
-def render_scored(records: list[Record]) -> list[dict[str, Any]]:
-    """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
+    n = len(points.ids)
     rid = render_point_id
     out = [
-        {
-            "id": rid(r.id),
-            "version": r.version,
-            "score": r.score,
-            "payload": r.payload,
-            "vector": r.vector,
-        }
-        for r in records
+        {"id": rid(pid), "payload": payload, "vector": vector}
+        for pid, payload, vector in zip(
+            points.ids, _column(points.payloads, n), _column(points.vectors, n)
+        )
     ]
-    if records and records[0].order_value is not None:
-        _add_order_values(out, records)
+    if points.order_values is not None:
+        _add_order_values(out, points.order_values)
     return out
 
 
-def _add_order_values(points: list[dict[str, Any]], records: list[Record]) -> None:
-    for point, record in zip(points, records, strict=True):
-        if record.order_value is not None:
-            point["order_value"] = record.order_value
+def render_record(record: Record) -> dict[str, Any]:
+    return {"id": render_point_id(record.id), "payload": record.payload, "vector": record.vector}
+
+
+def render_scored(points: Points) -> list[dict[str, Any]]:
+    """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
+    n = len(points.ids)
+    rid = render_point_id
+    out = [
+        {"id": rid(pid), "version": version, "score": score, "payload": payload, "vector": vector}
+        for pid, version, score, payload, vector in zip(
+            points.ids,
+            _column(points.versions, n),
+            _column(points.scores, n),
+            _column(points.payloads, n),
+            _column(points.vectors, n),
+        )
+    ]
+    if points.order_values is not None:
+        _add_order_values(out, points.order_values)
+    return out
+
+
+def _add_order_values(out: list[dict[str, Any]], values: list[Any]) -> None:
+    for point, value in zip(out, values, strict=True):
+        if value is not None:
+            point["order_value"] = value
 
 
 def render_info(info: CollectionInfo) -> dict[str, Any]:

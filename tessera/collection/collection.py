@@ -33,7 +33,7 @@ from tessera.collection.values import (
     Lookup,
     Matrix,
     PayloadIndexInfo,
-    Record,
+    Points,
     ScrollPage,
     SearchParams,
     Selection,
@@ -194,10 +194,10 @@ class Collection:
             status, damage, points, indexed, max(segments, 1), self.config, schema
         )
 
-    def retrieve(self, ids: list[PointId], select: Selection) -> list[Record]:
+    def retrieve(self, ids: list[PointId], select: Selection) -> Points:
         """The points among `ids` that exist, each once, in the order first asked for."""
         with self.shard.read() as holder:
-            return reads.records(read.retrieve(holder, ids), select, self.config.unnamed)
+            return reads.points(read.retrieve(holder, ids), select, self.config.unnamed)
 
     def scroll(
         self,
@@ -215,9 +215,9 @@ class Collection:
                 rows = read.scroll_by_payload(
                     holder, filt, order_by.key, order_by.descending, order_by.start_from, limit
                 )
-                return ScrollPage(reads.ordered_records(rows, select, unnamed), None)
+                return ScrollPage(reads.ordered_points(rows, select, unnamed), None)
             refs, next_id = read.scroll_by_id(holder, filt, offset, limit)
-            return ScrollPage(reads.records(refs, select, unnamed), next_id)
+            return ScrollPage(reads.points(refs, select, unnamed), next_id)
 
     def count(self, filt: Filter | None, exact: bool) -> int:
         with self.shard.read() as holder:
@@ -237,7 +237,7 @@ class Collection:
         score_threshold: float | None = None,
         params: SearchParams = SearchParams(),  # noqa: B008 - frozen
         select: Selection = NOTHING,
-    ) -> list[Record]:
+    ) -> Points:
         """Nearest neighbours of one vector (`POST /points/search`), best first."""
         vector = VectorQuery(query.using, query.kind, query.value)
         q = params.quantization
@@ -254,11 +254,11 @@ class Collection:
                 hnsw_ef=params.hnsw_ef,
                 quantization=quantization,
             )
-            return reads.scored_records(hits, select, self.config.unnamed)
+            return reads.scored_points(hits, select, self.config.unnamed)
 
     def query(
         self, requests: Sequence[tuple[qm.Plan, Selection]], others: Collections
-    ) -> list[list[Record]]:
+    ) -> list[Points]:
         """Query API plans, answered together (plain exact ones in one product): per plan its
         scored records. Vectors that `lookup_from` takes from other collections are read
         first, each under that collection's lock, released before this one's is taken."""
@@ -269,7 +269,7 @@ class Collection:
             ctx = Context(holder, self.config, self.name, external)
             found = execute_many(ctx, plans)
             return [
-                reads.scored_records(hits, select, unnamed)
+                reads.scored_points(hits, select, unnamed)
                 for hits, (_, select) in zip(found, requests, strict=True)
             ]
 
@@ -283,7 +283,7 @@ class Collection:
         with self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external)
             groups = [
-                Group(gid, reads.scored_records(hits, select, unnamed))
+                Group(gid, reads.scored_points(hits, select, unnamed))
                 for gid, hits in execute_groups(ctx, plan)
             ]
         if lookup is None:

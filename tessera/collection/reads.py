@@ -1,27 +1,22 @@
-"""Points found under a shard's read lock, turned into plain `Record`s before it is released.
+"""Points found under a shard's read lock, turned into plain `Points` before it is released.
 
 The shard and the query executor answer points by where they live (`PointRef`: segment,
 offset); these functions read what the request selected of each (id, payload, vectors,
 version) while the caller still holds the read lock, so that nothing handed to a transport
-refers to a segment. One pass per point, no copies beyond what the selection asks for.
+refers to a segment. Column by column: one pass per selected field, no object per point.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from tessera.collection.values import Record, Selection, VectorSelector
+from tessera.collection.values import PayloadSelector, Points, Selection, VectorSelector
 from tessera.execution.query_exec import Hit
 from tessera.query import query_model as qm
 from tessera.segment.segment import Segment
 from tessera.shard.read import PointRef
 from tessera.shard.search import ScoredRef
-
-# Record((id, payload, vector, version, score, order_value)) without NamedTuple's
-# Python-level __new__: a page of results builds many of these.
-new_record: Callable[[tuple[Any, ...]], Record] = functools.partial(tuple.__new__, Record)  # type: ignore[assignment]
 
 VectorReader = Callable[[Segment, int], Any]
 
@@ -51,68 +46,46 @@ def vector_reader(selector: VectorSelector, unnamed: bool) -> VectorReader | Non
     return read
 
 
-def records(refs: Iterable[PointRef], select: Selection, unnamed: bool) -> list[Record]:
-    """Points as records (no version, no score), in the order given."""
-    apply = select.payload.apply
-    vectors = vector_reader(select.vectors, unnamed)
-    if vectors is None:
-        return [
-            new_record((seg.ext_ids[off], apply(seg.payload_at(off)), None, None, None, None))
-            for seg, off in refs
-        ]
-    return [
-        new_record(
-            (seg.ext_ids[off], apply(seg.payload_at(off)), vectors(seg, off), None, None, None)
-        )
-        for seg, off in refs
-    ]
+def _payloads(refs: Sequence[PointRef], selector: PayloadSelector) -> list[Any] | None:
+    if not selector.enabled:
+        return None
+    if selector.include is None and selector.exclude is None:  # the whole payload
+        return [seg.payload_at(off) for seg, off in refs]
+    apply = selector.apply
+    return [apply(seg.payload_at(off)) for seg, off in refs]
 
 
-def ordered_records(
-    rows: list[tuple[PointRef, Any]], select: Selection, unnamed: bool
-) -> list[Record]:
+def points(refs: Sequence[PointRef], select: Selection, unnamed: bool) -> Points:
+    """Points as they are (no version, no score), in the order given."""
+    read = vector_reader(select.vectors, unnamed)
+    return Points(
+        [seg.ext_ids[off] for seg, off in refs],
+        _payloads(refs, select.payload),
+        None if read is None else [read(seg, off) for seg, off in refs],
+    )
+
+
+def ordered_points(rows: list[tuple[PointRef, Any]], select: Selection, unnamed: bool) -> Points:
     """Points of a scroll by payload value, each with the value it was ordered by."""
-    apply = select.payload.apply
-    vectors = vector_reader(select.vectors, unnamed)
-    return [
-        new_record(
-            (
-                seg.ext_ids[off],
-                apply(seg.payload_at(off)),
-                None if vectors is None else vectors(seg, off),
-                None,
-                None,
-                value,
-            )
-        )
-        for (seg, off), value in rows
-    ]
+    found = points([ref for ref, _ in rows], select, unnamed)
+    found.order_values = [value for _, value in rows]
+    return found
 
 
-def scored_records(
-    hits: Iterable[Hit | ScoredRef], select: Selection, unnamed: bool
-) -> list[Record]:
-    """Scored points as records with their version and score (and order value for hits of
-    an `order_by` query)."""
-    apply = select.payload.apply
-    vectors = vector_reader(select.vectors, unnamed)
-    out: list[Record] = []
-    append = out.append
-    for hit in hits:
-        seg, off = hit.ref
-        append(
-            new_record(
-                (
-                    seg.ext_ids[off],
-                    apply(seg.payload_at(off)),
-                    None if vectors is None else vectors(seg, off),
-                    int(seg.versions[off]),
-                    hit.score,
-                    hit.order_value if isinstance(hit, Hit) else None,
-                )
-            )
-        )
-    return out
+def scored_points(
+    hits: Sequence[Hit] | Sequence[ScoredRef], select: Selection, unnamed: bool
+) -> Points:
+    """Scored points with their version and score (and the order values of an `order_by`
+    query's hits)."""
+    refs = [hit.ref for hit in hits]
+    found = points(refs, select, unnamed)
+    found.versions = [seg.versions.item(off) for seg, off in refs]
+    found.scores = [hit.score for hit in hits]
+    if hits and isinstance(hits[0], Hit):
+        values = [hit.order_value for hit in hits]  # type: ignore[union-attr]
+        if values.count(None) != len(values):
+            found.order_values = values
+    return found
 
 
 def external_inputs(plans: list[qm.Plan], own: str) -> dict[tuple[str, str], set[Any]]:

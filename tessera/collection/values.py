@@ -1,21 +1,24 @@
 """The plain values a collection's reads take and answer.
 
 Transports parse a request into these (selectors, vector inputs, search parameters), the
-collection runs it under its locks and answers records, pages, counts, facet hits, groups
+collection runs it under its locks and answers points, pages, counts, facet hits, groups
 and its info with the selection already applied: nothing here refers to a shard, a segment
 or a lock, so a REST or gRPC renderer (or a future merge across shards) reads them as they
 are.
 
-A `Record` is one point: its id (an u64 or a UUID), payload (None when not selected),
-vector (None when not selected; the collection's single unnamed dense vector as a bare
-list, otherwise {name: value} with the point's vectors: a dense or multi vector as lists of
-floats, a sparse one as {"indices", "values"}), and for scored results its version, score
-and, for `order_by`, the value it was ordered by.
+The points of an answer come as `Points`, one list per field (the hot paths render them
+with one `zip`, without an object per point); iterating or indexing it gives `Record`s.
+Each point has its id (an u64 or a UUID), payload (when selected: a dict), vector (when
+selected: the collection's single unnamed dense vector as a bare list, otherwise {name:
+value} with the point's vectors: a dense or multi vector as lists of floats, a sparse one
+as {"indices", "values"}) and, in scored answers, its version, score and, for `order_by`,
+the value it was ordered by.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -147,7 +150,7 @@ class SearchParams:
 
 
 class Record(NamedTuple):
-    """One point of an answer (see the module docstring)."""
+    """One point of an answer (see the module docstring); None where not selected."""
 
     id: PointId
     payload: dict[str, Any] | None
@@ -157,8 +160,42 @@ class Record(NamedTuple):
     order_value: Any = None
 
 
+@dataclass(slots=True)
+class Points:
+    """The points of an answer in answer order, one list per field, all of one length.
+    `payloads` / `vectors` are None when the request did not select them; `versions` and
+    `scores` are set in scored answers, `order_values` in answers ordered by a payload value
+    (where a point may still have None)."""
+
+    ids: list[PointId]
+    payloads: list[dict[str, Any]] | None = None
+    vectors: list[Any] | None = None
+    versions: list[int] | None = None
+    scores: list[float] | None = None
+    order_values: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> Record:
+        def at(column: list[Any] | None) -> Any:
+            return None if column is None else column[i]
+
+        return Record(
+            self.ids[i],
+            at(self.payloads),
+            at(self.vectors),
+            at(self.versions),
+            at(self.scores),
+            at(self.order_values),
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self[i] for i in range(len(self.ids)))
+
+
 class ScrollPage(NamedTuple):
-    records: list[Record]
+    points: Points
     next_offset: PointId | None
 
 
@@ -173,7 +210,7 @@ class Group(NamedTuple):
     `with_lookup`, the record of the point with that id in the lookup collection."""
 
     id: int | str
-    hits: list[Record]
+    hits: Points
     lookup: Record | None = None
 
 
