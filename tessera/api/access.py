@@ -51,6 +51,11 @@ REST: dict[tuple[str, str], Level] = {
     ("PATCH", _C): MANAGE,
     ("DELETE", _C): MANAGE,
     ("GET", _C + "/exists"): READ,
+    # Aliases, as Qdrant's table of access has them: changing them manages collections,
+    # listing them reads.
+    ("POST", "/collections/aliases"): MANAGE,
+    ("GET", "/aliases"): READ,
+    ("GET", _C + "/aliases"): READ,
     ("PUT", _C + "/index"): WRITE,
     ("DELETE", _C + "/index/{field_name:path}"): WRITE,
     ("PUT", _P): WRITE,

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tessera import QDRANT_API_VERSION, __version__
+from tessera.api import aliases as aliases
 from tessera.api import collections as coll
 from tessera.api import facet as facet
 from tessera.api import middleware as mw
@@ -68,6 +69,9 @@ def _routes() -> list[Route]:
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/collections", e(coll.list_collections), methods=["GET"]),
+        Route("/collections/aliases", e(aliases.update_aliases), methods=["POST"]),
+        Route("/aliases", e(aliases.list_aliases), methods=["GET"]),
+        Route(c + "/aliases", e(aliases.list_collection_aliases), methods=["GET"]),
         Route(c, e(coll.get_collection), methods=["GET"]),
         Route(c, e(coll.create_collection), methods=["PUT"]),
         Route(c, e(coll.update_collection), methods=["PATCH"]),

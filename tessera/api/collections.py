@@ -72,7 +72,7 @@ async def delete_collection(request: Request) -> Callable[[], Any]:
 async def collection_exists(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     toc = toc_of(request)
-    return lambda: {"exists": name in toc.collections}
+    return lambda: {"exists": toc.exists(name)}
 
 
 def collection_info(collection: Collection) -> dict[str, Any]:

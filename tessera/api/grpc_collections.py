@@ -16,6 +16,7 @@ from qdrant_client import grpc as pb
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 from qdrant_client.http.models import models as rest
 
+from tessera.api import aliases
 from tessera.api import collections as coll
 from tessera.api.grpc_convert import opt, payload
 from tessera.api.grpc_render import build
@@ -101,7 +102,7 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def CollectionExists(self, request: pb.CollectionExistsRequest) -> pb.CollectionExistsResponse:
-        exists = request.collection_name in self.toc.collections
+        exists = self.toc.exists(request.collection_name)
         return pb.CollectionExistsResponse(result=pb.CollectionExists(exists=exists))
 
     @rpc
@@ -118,6 +119,26 @@ class CollectionsService(pb.CollectionsServicer):
     @rpc
     def Delete(self, request: pb.DeleteCollection) -> pb.CollectionOperationResponse:
         return pb.CollectionOperationResponse(result=self.toc.delete(request.collection_name))
+
+    @rpc
+    def UpdateAliases(self, request: pb.ChangeAliases) -> pb.CollectionOperationResponse:
+        body = {
+            "actions": [_convert(GrpcToRest.convert_alias_operations, a) for a in request.actions]
+        }
+        run = aliases.prepare_update(self.toc, body)
+        return pb.CollectionOperationResponse(result=run())
+
+    @rpc
+    def ListAliases(self, request: pb.ListAliasesRequest) -> pb.ListAliasesResponse:
+        return build(pb.ListAliasesResponse, **aliases.describe(self.toc.aliases.items()))
+
+    @rpc
+    def ListCollectionAliases(
+        self, request: pb.ListCollectionAliasesRequest
+    ) -> pb.ListAliasesResponse:
+        name = request.collection_name
+        pairs = [(a, name) for a in self.toc.aliases.of(name)]
+        return build(pb.ListAliasesResponse, **aliases.describe(pairs))
 
 
 def convert_index_params(params: pb.PayloadIndexParams) -> Any:

@@ -326,8 +326,7 @@ class SnapshotStore:
                 inner.append((member, path, size))
             config = {
                 "collections_mapping": mapping,
-                # Aliases are not kept by this Tessera yet; Qdrant's key is written (empty).
-                "collections_aliases": {},
+                "collections_aliases": dict(self.toc.aliases.items()),
                 "checksums": checksums,
             }
             tmp = work / f"full{SUFFIX}"

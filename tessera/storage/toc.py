@@ -7,6 +7,11 @@ refuses to start; leftovers of either kind are removed at start-up. A collection
 from a snapshot replaces the old one through a journaled swap (tessera.storage.swap), which
 start-up completes before it removes the leftovers.
 
+Aliases (tessera.storage.aliases) are other names for collections, kept in
+`<storage>/aliases.json`: `get` resolves them, so an alias works wherever a collection name
+does; an alias and a collection never share a name, and dropping a collection drops its
+aliases.
+
 Snapshots (tessera.storage.snapshots) live under `snapshots_path`, `<storage>/snapshots` by
 default.
 """
@@ -30,6 +35,7 @@ from tessera.errors import (
 )
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
 from tessera.storage import swap
+from tessera.storage.aliases import AliasAction, AliasTable
 from tessera.storage.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -76,13 +82,28 @@ class TableOfContents:
             # A damaged collection is loaded as such (listed, reporting why), never skipped
             # and never a reason for the others not to load.
             self.collections[entry.name] = Collection(entry.name, entry, None)
+        self.aliases = AliasTable(storage, self.collections)
         self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
 
     def get(self, name: str) -> Collection:
         collection = self.collections.get(name)
         if collection is None:
+            target = self.aliases.resolve(name)
+            if target is not None:
+                collection = self.collections.get(target)
+        if collection is None:
             raise collection_not_found(name)
         return collection
+
+    def exists(self, name: str) -> bool:
+        """A collection or an alias of one by that name (Qdrant's `exists` answers true for an
+        alias)."""
+        return name in self.collections or self.aliases.resolve(name) in self.collections
+
+    def update_aliases(self, actions: list[AliasAction]) -> None:
+        """Qdrant's alias action list, applied all or none and persisted before it returns."""
+        with self._lock:
+            self.aliases.apply(actions, lambda name: name in self.collections)
 
     def names(self) -> list[str]:
         return list(self.collections)
@@ -92,6 +113,11 @@ class TableOfContents:
         with self._lock:
             if name in self.collections:
                 raise Conflict(f"Wrong input: Collection `{name}` already exists!")
+            if name in self.aliases:
+                raise Conflict(
+                    f"Wrong input: Can't create collection with name {name}. Alias with the "
+                    "same name already exists"
+                )
             if (self.root / name).exists():
                 raise Conflict(
                     f"Wrong input: Can't create collection with name {name}. Collection data "
@@ -130,6 +156,8 @@ class TableOfContents:
             collection.close(flush=False)
             doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
             rename_durable(collection.path, doomed)
+            # After the collection is gone: a crash between leaves aliases that start-up drops.
+            self.aliases.drop_collection(name)
         rmtree_durable(doomed)
         return True
 

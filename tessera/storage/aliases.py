@@ -1,0 +1,116 @@
+"""Collection aliases: other names for collections, kept in one checked-JSON file.
+
+`<storage>/aliases.json` (tessera.fileformat's checked JSON, kind `aliases`, version 1) holds
+`{"aliases": {<alias>: <collection>}}`; every change rewrites it whole, atomically and durably
+(`write_checked_json`), so a power cut leaves the old table or the new one. A list of actions
+(Qdrant's `POST /collections/aliases`) is applied to a copy and written once: all of it or none.
+
+Errors are Qdrant's: an alias for a missing collection is `Not found: Collection ... doesn't
+exist!`, an alias named like a collection `Collection ... already exists!`, renaming or deleting
+a missing alias `Alias ... does not exists!`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.errors import Conflict, NotFound, collection_not_found
+from tessera.fileformat import read_checked_json, write_checked_json
+
+KIND = "aliases"
+VERSION = 1
+FILE_NAME = "aliases.json"
+
+
+@dataclass(frozen=True)
+class CreateAlias:
+    collection_name: str
+    alias_name: str
+
+
+@dataclass(frozen=True)
+class RenameAlias:
+    old_alias_name: str
+    new_alias_name: str
+
+
+@dataclass(frozen=True)
+class DeleteAlias:
+    alias_name: str
+
+
+AliasAction = CreateAlias | RenameAlias | DeleteAlias
+
+
+def alias_not_found(alias: str) -> NotFound:
+    return NotFound(f"Not found: Alias {alias} does not exists!")
+
+
+def collection_exists_error(name: str) -> Conflict:
+    return Conflict(f"Wrong input: Collection `{name}` already exists!")
+
+
+class AliasTable:
+    """The alias table; the caller (TableOfContents) serialises changes under its lock."""
+
+    def __init__(self, storage: Path, collections: Iterable[str]) -> None:
+        self.path = storage / FILE_NAME
+        self._table: dict[str, str] = {}
+        if self.path.exists():
+            body = read_checked_json(self.path, KIND, (VERSION,))
+            table = body.get("aliases") if isinstance(body, dict) else None
+            if not isinstance(table, dict):
+                raise ValueError(f"{self.path}: no `aliases` object")
+            known = set(collections)
+            # An alias of a collection dropped just before a crash (the collection goes
+            # first, then its aliases) is dropped here.
+            self._table = {
+                str(a): str(c) for a, c in table.items() if c in known and a not in known
+            }
+
+    def resolve(self, name: str) -> str | None:
+        return self._table.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table
+
+    def items(self) -> list[tuple[str, str]]:
+        return sorted(self._table.items())
+
+    def of(self, collection: str) -> list[str]:
+        return sorted(a for a, c in self._table.items() if c == collection)
+
+    def apply(self, actions: list[AliasAction], is_collection: Callable[[str], bool]) -> None:
+        """Apply `actions` in order, all or none; persisted before it returns."""
+        table = dict(self._table)
+        for action in actions:
+            if isinstance(action, CreateAlias):
+                if not is_collection(action.collection_name):
+                    raise collection_not_found(action.collection_name)
+                if is_collection(action.alias_name):
+                    raise collection_exists_error(action.alias_name)
+                table[action.alias_name] = action.collection_name
+            elif isinstance(action, RenameAlias):
+                target = table.pop(action.old_alias_name, None)
+                if target is None:
+                    raise alias_not_found(action.old_alias_name)
+                if is_collection(action.new_alias_name):
+                    raise collection_exists_error(action.new_alias_name)
+                table[action.new_alias_name] = target
+            else:
+                if table.pop(action.alias_name, None) is None:
+                    raise alias_not_found(action.alias_name)
+        self._replace(table)
+
+    def drop_collection(self, collection: str) -> None:
+        table = {a: c for a, c in self._table.items() if c != collection}
+        if len(table) != len(self._table):
+            self._replace(table)
+
+    def _replace(self, table: dict[str, str]) -> None:
+        if table == self._table:
+            return
+        write_checked_json(self.path, KIND, VERSION, {"aliases": table})
+        self._table = table
