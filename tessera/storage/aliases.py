@@ -6,8 +6,10 @@
 (Qdrant's `POST /collections/aliases`) is applied to a copy and written once: all of it or none.
 
 Errors are Qdrant's: an alias for a missing collection is `Not found: Collection ... doesn't
-exist!`, an alias named like a collection `Collection ... already exists!`, renaming or deleting
-a missing alias `Alias ... does not exists!`.
+exist!`, an alias named like a collection `Collection ... already exists!` (409), renaming a
+missing alias `Alias ... does not exists!`; deleting a missing alias is no error. Qdrant renames
+an alias onto a collection's name unchecked; here that is refused like a create (409), so an
+alias and a collection never share a name.
 """
 
 from __future__ import annotations
@@ -99,9 +101,8 @@ class AliasTable:
                 if is_collection(action.new_alias_name):
                     raise collection_exists_error(action.new_alias_name)
                 table[action.new_alias_name] = target
-            else:
-                if table.pop(action.alias_name, None) is None:
-                    raise alias_not_found(action.alias_name)
+            else:  # "Delete alias if exists": a missing one is no error, as in Qdrant
+                table.pop(action.alias_name, None)
         self._replace(table)
 
     def drop_collection(self, collection: str) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from tessera.collection.collection import Collection, write_config
 from tessera.collection_config import CollectionConfig
 from tessera.errors import (
+    BadRequest,
     Conflict,
     ServiceUnavailable,
     UnprocessableEntity,
@@ -113,8 +114,8 @@ class TableOfContents:
         with self._lock:
             if name in self.collections:
                 raise Conflict(f"Wrong input: Collection `{name}` already exists!")
-            if name in self.aliases:
-                raise Conflict(
+            if name in self.aliases:  # Qdrant: bad input (400), not a conflict
+                raise BadRequest(
                     f"Wrong input: Can't create collection with name {name}. Alias with the "
                     "same name already exists"
                 )
