@@ -5,6 +5,9 @@ it. Through qdrant-client (REST and gRPC) and plain HTTP."""
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -283,3 +286,23 @@ def test_aliases_survive_a_restart(
     assert alias_pairs(rest.get_collection_aliases(coll)) == {(a2, coll)}
     assert rest.count(a2).count == 1
     assert (server.storage / "aliases.json").read_bytes().startswith(b'{"')
+
+
+def test_full_snapshot_lists_aliases(
+    rest: QdrantClient, http: httpx.Client, names: Callable[[str], str]
+) -> None:
+    coll, alias = names("c"), names("a")
+    create(rest, coll)
+    rest.update_collection_aliases([create_alias(coll, alias)])
+    made = rest.create_full_snapshot()
+    assert made is not None
+    try:
+        data = http.get(f"/snapshots/{made.name}").content
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.extractfile("config.json")
+            assert member is not None
+            config = json.loads(member.read())
+        assert config["collections_aliases"][alias] == coll
+        assert coll in config["collections_mapping"]
+    finally:
+        rest.delete_full_snapshot(made.name)
