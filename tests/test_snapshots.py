@@ -829,7 +829,8 @@ def _state(storage: Path) -> tuple[int, set[str]]:
         collection = toc.get("c")
         assert collection.damage == []
         page = collection.scroll(None, None, 1000, EVERYTHING)
-        return len(page.records), {r.payload["tag"] for r in page.records if r.payload}
+        payloads = page.points.payloads or []
+        return len(page.points.ids), {p["tag"] for p in payloads if p}
     finally:
         toc.close()
 
