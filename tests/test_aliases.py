@@ -10,6 +10,7 @@ import json
 import tarfile
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -306,3 +307,23 @@ def test_full_snapshot_lists_aliases(
         assert coll in config["collections_mapping"]
     finally:
         rest.delete_full_snapshot(made.name)
+
+
+def test_a_damaged_alias_table_does_not_stop_the_server(server_factory: Any) -> None:
+    server = server_factory()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        r = http.put("/collections/kept", json={"vectors": {"size": 2, "distance": "Dot"}})
+        assert r.status_code == 200
+        r = http.post(
+            "/collections/aliases",
+            json={"actions": [{"create_alias": {"collection_name": "kept", "alias_name": "al"}}]},
+        )
+        assert r.status_code == 200
+    server.stop()
+    table = server.storage / "aliases.json"
+    table.write_bytes(table.read_bytes()[:-3])
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.get("/collections/kept").status_code == 200
+        assert http.get("/aliases").json()["result"]["aliases"] == []
+    assert list(server.storage.glob("aliases.json.damaged-*"))

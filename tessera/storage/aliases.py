@@ -14,12 +14,17 @@ alias and a collection never share a name.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.errors import Conflict, NotFound, collection_not_found
-from tessera.fileformat import read_checked_json, write_checked_json
+from tessera.fileformat import FormatError, read_checked_json, write_checked_json
+from tessera.fsutil import rename_durable
+
+log = logging.getLogger(__name__)
 
 KIND = "aliases"
 VERSION = 1
@@ -61,10 +66,20 @@ class AliasTable:
         self.path = storage / FILE_NAME
         self._table: dict[str, str] = {}
         if self.path.exists():
-            body = read_checked_json(self.path, KIND, (VERSION,))
-            table = body.get("aliases") if isinstance(body, dict) else None
-            if not isinstance(table, dict):
-                raise ValueError(f"{self.path}: no `aliases` object")
+            try:
+                body = read_checked_json(self.path, KIND, (VERSION,))
+                table = body.get("aliases") if isinstance(body, dict) else None
+                if not isinstance(table, dict):
+                    raise FormatError(f"{self.path}: no `aliases` object")
+            except FormatError as exc:
+                # A damaged alias table must not take the collections down with it: it is
+                # moved aside byte for byte and the server starts without aliases.
+                aside = self.path.with_name(f"{FILE_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+                rename_durable(self.path, aside)
+                log.error(
+                    "alias table unreadable (%s); moved to %s, starting without aliases", exc, aside
+                )
+                return
             known = set(collections)
             # An alias of a collection dropped just before a crash (the collection goes
             # first, then its aliases) is dropped here.
