@@ -67,6 +67,12 @@ def _lift(vectors: FloatArray, norm2: float) -> FloatArray:
     return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]), dtype=np.float32)
 
 
+class _OwnedView(np.ndarray):  # type: ignore[type-arg]
+    """An array over memory owned by `owner`; every view derived from it keeps it alive."""
+
+    owner: Any = None
+
+
 class HnswIndex:
     def __init__(
         self, index: Any, distance: str, lift_norm2: float | None = None, mapped: bool = False
@@ -213,7 +219,11 @@ class HnswIndex:
         n, d = self.size, int(self.index.d)
         storage = faiss.downcast_index(self.index.storage)
         flat = faiss.rev_swig_ptr(storage.get_xb(), n * d)  # type: ignore[attr-defined]
-        view: FloatArray = np.asarray(flat).reshape(n, d)
+        # The memory belongs to the faiss index (heap or a file map): the view keeps this
+        # object alive, so a view still in use (an optimizer copying rows outside the shard
+        # lock) survives the segment swapping its index for a mapped one.
+        view = np.asarray(flat).reshape(n, d).view(_OwnedView)
+        view.owner = self
         view.flags.writeable = False
         return view
 

@@ -402,9 +402,9 @@ def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig
         params = config.vectors.get(name)
         if params is None or not params.on_disk or not isinstance(storage, DenseStorage):
             continue
-        if isinstance(storage.matrix, np.memmap):
-            continue
         index = segment.vector_indexes.get(name)
+        if isinstance(storage.matrix, np.memmap) or (index is not None and index.mapped):
+            continue  # mapped already: reloading would only free what readers may hold
         hnsw_files = segment.files_by_component.get(f"hnsw:{name}")
         vec_files = segment.files_by_component.get(f"vec:{name}")
         if vec_files is None:

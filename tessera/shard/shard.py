@@ -129,6 +129,9 @@ class LocalShard:
         self.wal = Wal(path / "wal", segment_capacity=wal_capacity, aside=path / "damaged")
         try:
             self._load_manifest(candidates)
+            # What was loaded is on disk already: only replayed records call for a new
+            # checkpoint (a restart with nothing to replay writes no manifest).
+            self._flushed_seq = self.applied_seq if self._kept else -1
             self._replay()
         except BaseException:
             self.wal.close()
@@ -321,9 +324,11 @@ class LocalShard:
         """Keep the newest KEPT_GENERATIONS manifests and the pinned ones; delete the rest,
         then the WAL records and files that no kept manifest needs."""
         kept = [k for i, k in enumerate(self._kept) if i < KEPT_GENERATIONS or k[0] in self._pins]
-        retired = [k for k in self._kept if k not in kept]
         self._kept = kept
-        for gen, _, _ in retired:
+        # Every other generation goes, those left by earlier runs of the server included.
+        keep_gens = {gen for gen, _, _ in kept}
+        retired = [g for g in manifest_generations(self.path) if g not in keep_gens]
+        for gen in retired:
             (self.path / manifest_name(gen)).unlink(missing_ok=True)
         if retired:
             fsync_dir(self.path)
