@@ -513,12 +513,14 @@ class Wal:
                     self.damage.append(damage)
                 else:
                     log.warning("WAL: torn tail in %s cut after seq %d", last.path, last.last_seq)
-            kept = self._keep_tail(fd, last)
+            # One scan of the free space: its non-zero bytes are copied aside, then zeroed.
+            stale_end = _last_nonzero(fd, last.end, last.size)
+            kept = self._keep_tail(fd, last, stale_end)
             if kept is not None:
                 for damage in self.damage:
                     if damage.path == last.path and damage.kept_in is None:
                         damage.kept_in = kept
-            zeroed = _zero_after(fd, last.end, last.size)
+            zeroed = _zero_range(fd, last.end, stale_end)
             if zeroed:
                 log.warning(
                     "WAL: zeroed %d stale bytes after seq %d in %s (a copy is in %s)",
@@ -551,10 +553,10 @@ class Wal:
             os.rename(p, target / f"wal-{stamp}-{p.name}")
         fsync_dir(target)
 
-    def _keep_tail(self, fd: int, seg: _Segment) -> Path | None:
-        """Copies the non-zero bytes after the last good record aside before they are
-        zeroed; returns the copy's path, None when there were none."""
-        end = _last_nonzero(fd, seg.end, seg.size)
+    def _keep_tail(self, fd: int, seg: _Segment, end: int) -> Path | None:
+        """Copies the bytes after the last good record, up to ``end`` (the last non-zero
+        one), aside before they are zeroed; returns the copy's path, None when there were
+        none."""
         if end <= seg.end:
             return None
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -747,16 +749,15 @@ def _last_intact(paths: list[tuple[int, Path]]) -> int | None:
     return last
 
 
-def _zero_after(fd: int, start: int, size: int) -> int:
-    """Zeroes whatever is not zero in [start, size), since free space must read as the end of
-    data; returns how many bytes that was."""
-    last_nonzero = _last_nonzero(fd, start, size)
+def _zero_range(fd: int, start: int, end: int) -> int:
+    """Zeroes [start, end) (``end`` from _last_nonzero), since free space must read as the end
+    of data; returns how many bytes that was."""
     off = start
-    while off < last_nonzero:
-        n = min(_ZERO_AHEAD, last_nonzero - off)
+    while off < end:
+        n = min(_ZERO_AHEAD, end - off)
         _pwrite_all(fd, (_ZEROS[:n],), off)
         off += n
-    return last_nonzero - start
+    return max(end - start, 0)
 
 
 def scan_wal_file(
