@@ -310,15 +310,10 @@ def _load_payloads(
     path: Path, size: int, mapped: bool
 ) -> list[dict[str, Any] | None] | MappedPayloads:
     _, arrays = read_array_file(path, "payload", mmap=mapped)
-    starts, data = arrays.get("starts"), arrays.get("data")
-    _expect(starts is not None and data is not None, path, "missing arrays")
-    assert starts is not None and data is not None
-    _expect(starts.shape == (size + 1,) and starts.dtype == np.uint64, path, "bad starts")
-    _expect(
-        size == 0 or (bool(np.all(starts[1:] >= starts[:-1])) and int(starts[-1]) == len(data)),
-        path,
-        "starts out of order",
-    )
+    data = arrays.get("data")
+    _expect(data is not None, path, "missing arrays")
+    assert data is not None
+    starts = _checked_starts(path, arrays, size, len(data))
     if mapped:
         return MappedPayloads(starts, data)
     raw = data.tobytes()
@@ -329,20 +324,38 @@ def _load_payloads(
         raise FormatError(f"{path}: a payload is not JSON ({exc})") from None
 
 
+def _checked_starts(
+    path: Path, arrays: dict[str, npt.NDArray[Any]], size: int, total: int
+) -> npt.NDArray[np.uint64]:
+    """The `starts` array of a file holding variable-length items (payloads, sparse vectors,
+    multivectors): size + 1 rising u64 offsets from 0 to `total`, checked with numpy."""
+    starts = arrays.get("starts")
+    _expect(
+        starts is not None and starts.shape == (size + 1,) and starts.dtype == np.uint64,
+        path,
+        "bad starts",
+    )
+    assert starts is not None
+    _expect(
+        int(starts[0]) == 0 and bool(np.all(starts[1:] >= starts[:-1])),
+        path,
+        "starts out of order",
+    )
+    _expect(int(starts[-1]) == total, path, "bad sizes")
+    return starts
+
+
 def _unpack_objects(
     path: Path, storage: ObjectStorage, arrays: dict[str, npt.NDArray[Any]], size: int
 ) -> list[Any]:
-    present, starts = arrays["present"], arrays.get("starts")
-    _expect(starts is not None and starts.shape == (size + 1,), path, "bad starts")
-    assert starts is not None
-    bounds = starts.tolist()
-    _expect(all(a <= b for a, b in itertools.pairwise(bounds)), path, "starts out of order")
+    present = arrays["present"]
     items: list[Any] = [None] * size
     if storage.kind == "sparse":
         indices, values = arrays.get("indices"), arrays.get("values")
         _expect(indices is not None and values is not None, path, "missing arrays")
         assert indices is not None and values is not None
-        _expect(len(indices) == len(values) == (bounds[-1] if size else 0), path, "bad sizes")
+        _expect(len(indices) == len(values), path, "bad sizes")
+        bounds = _checked_starts(path, arrays, size, len(indices)).tolist()
         for off in np.flatnonzero(present).tolist():
             a, b = bounds[off], bounds[off + 1]
             items[off] = (indices[a:b], values[a:b])
@@ -350,7 +363,7 @@ def _unpack_objects(
         rows = arrays.get("rows")
         _expect(rows is not None and rows.ndim == 2 and rows.shape[1] == storage.dim, path, "rows")
         assert rows is not None
-        _expect(rows.shape[0] == (bounds[-1] if size else 0), path, "bad sizes")
+        bounds = _checked_starts(path, arrays, size, rows.shape[0]).tolist()
         for off in np.flatnonzero(present).tolist():
             items[off] = rows[bounds[off] : bounds[off + 1]]
     return items

@@ -195,16 +195,15 @@ class LocalShard:
         aside = self.path / "damaged" / time.strftime("checkpoint-%Y%m%dT%H%M%S")
         mkdir_durable(aside)
         for gen in candidates:
-            if gen <= good:
-                continue
-            source = self.path / manifest_name(gen)
-            os.rename(source, aside / source.name)
-            for seg_dir in (self.path / "segments").iterdir():
-                for f in seg_dir.iterdir():
-                    if f.name not in keep.get(seg_dir.name, set()):
-                        mkdir_durable(aside / seg_dir.name)
-                        os.rename(f, aside / seg_dir.name / f.name)
-                fsync_dir(seg_dir)
+            if gen > good:
+                source = self.path / manifest_name(gen)
+                os.rename(source, aside / source.name)
+        for seg_dir in (self.path / "segments").iterdir():
+            for f in seg_dir.iterdir():
+                if f.name not in keep.get(seg_dir.name, set()):
+                    mkdir_durable(aside / seg_dir.name)
+                    os.rename(f, aside / seg_dir.name / f.name)
+            fsync_dir(seg_dir)
         fsync_dir(aside)
         fsync_dir(self.path)
 
