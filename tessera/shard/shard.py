@@ -85,6 +85,15 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return body
 
 
+def verify_checkpoint(shard_dir: Path, gen: int) -> dict[str, Any]:
+    """The manifest of generation `gen`, after its own checksum and every file it names
+    (size and crc32) checked out; FormatError otherwise."""
+    manifest = read_manifest(shard_dir / manifest_name(gen))
+    for entry in manifest["segments"]:
+        verify_segment_files(shard_dir / "segments" / entry["id"], entry["files"])
+    return manifest
+
+
 class ShardDamaged(Exception):
     """The shard cannot be loaded without serving a silent subset of its data."""
 
@@ -151,7 +160,7 @@ class LocalShard:
         for gen in candidates:
             manifest_path = self.path / manifest_name(gen)
             try:
-                manifest = read_manifest(manifest_path)
+                manifest = verify_checkpoint(self.path, gen)
                 seq = int(manifest["seq"])
                 if seq + 1 < self.wal.first_seq and seq < self.wal.last_seq:
                     raise FormatError(
@@ -161,7 +170,6 @@ class LocalShard:
                 segments = []
                 for entry in manifest["segments"]:
                     seg_dir = self.path / "segments" / entry["id"]
-                    verify_segment_files(seg_dir, entry["files"])
                     segments.append(load_segment(seg_dir, entry["id"], entry["files"], self.config))
             except (FormatError, KeyError, TypeError, ValueError) as exc:
                 log.error("shard %s: checkpoint generation %d unusable: %s", self.path, gen, exc)

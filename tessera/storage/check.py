@@ -14,9 +14,8 @@ from pathlib import Path
 
 from tessera.collection.collection import read_config
 from tessera.fileformat import FormatError
-from tessera.segment.persist import verify_segment_files
 from tessera.shard import operations as ops
-from tessera.shard.shard import manifest_generations, manifest_name, read_manifest
+from tessera.shard.shard import manifest_generations, verify_checkpoint
 from tessera.shard.wal import scan_wal_file
 from tessera.shard.wal_format import parse_segment_name
 
@@ -53,9 +52,7 @@ def _check_collection(path: Path, name: str, out: list[str]) -> bool:
     intact_gens = 0
     for gen in gens:
         try:
-            manifest = read_manifest(shard / manifest_name(gen))
-            for entry in manifest["segments"]:
-                verify_segment_files(shard / "segments" / entry["id"], entry["files"])
+            manifest = verify_checkpoint(shard, gen)
             files = sum(len(v) for e in manifest["segments"] for v in e["files"].values())
             out.append(
                 f"ok   {name}: checkpoint {gen} (operation {manifest['seq']}, {files} files)"
