@@ -98,6 +98,24 @@ def parser() -> argparse.ArgumentParser:
         help="log every request: method, path, status, size, duration (service.access_log, "
         "default on)",
     )
+    serve.add_argument(
+        "--snapshot",
+        action="append",
+        default=[],
+        metavar="PATH:COLLECTION",
+        help="restore a collection snapshot file before serving (repeatable); an existing "
+        "collection stops start-up unless --force-snapshot",
+    )
+    serve.add_argument(
+        "--storage-snapshot",
+        metavar="PATH",
+        help="restore a full storage snapshot (every collection and alias) before serving",
+    )
+    serve.add_argument(
+        "--force-snapshot",
+        action="store_true",
+        help="let --snapshot and --storage-snapshot replace existing collections and aliases",
+    )
     check = sub.add_parser(
         "check",
         help="verify every checksum of a storage directory offline (exit 0/1)",
@@ -208,7 +226,53 @@ def config_warnings(conf: Settings) -> list[str]:
     return out
 
 
-def serve(conf: Settings) -> None:
+def snapshot_mapping(items: list[str]) -> list[tuple[Path, str]]:
+    """`--snapshot PATH:COLLECTION` values; the collection is after the last colon, as a
+    collection name cannot hold one."""
+    out: list[tuple[Path, str]] = []
+    for item in items:
+        path, sep, name = item.rpartition(":")
+        if not sep or not path or not name:
+            raise ConfigError(f"--snapshot {item!r}: expected PATH:COLLECTION")
+        out.append((Path(path), name))
+    return out
+
+
+def recover_snapshots(
+    conf: Settings, mapping: list[tuple[Path, str]], full: Path | None, force: bool
+) -> None:
+    """Qdrant's start-up recovery: restore before anything is served. Every failure stops
+    start-up with its reason; nothing that existed is replaced without `force`."""
+    if not mapping and full is None:
+        return
+    from tessera.api.snapshots import snapshots_path
+    from tessera.errors import TesseraError
+    from tessera.storage.toc import TableOfContents
+
+    conf.storage_path.mkdir(parents=True, exist_ok=True)
+    toc = TableOfContents(conf.storage_path, snapshots_path(conf.storage_path, conf, None))
+    try:
+        if full is not None:
+            if not full.is_file():
+                raise ConfigError(f"--storage-snapshot {full}: no such file")
+            restored = toc.snapshots.recover_full(full, force=force)
+            log.info("restored collections %s from %s", ", ".join(restored), full)
+        for path, name in mapping:
+            if not path.is_file():
+                raise ConfigError(f"--snapshot {path}:{name}: no such file")
+            if toc.exists(name) and not force:
+                raise ConfigError(
+                    f"Collection {name} already exists. Use --force-snapshot to overwrite it."
+                )
+            toc.snapshots.restore_file(name, path)
+            log.info("restored collection %s from %s", name, path)
+    except TesseraError as exc:
+        raise ConfigError(f"snapshot recovery failed: {exc.message}") from None
+    finally:
+        toc.close()
+
+
+def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
     import uvicorn
 
     from tessera.api.app import build_app
@@ -237,6 +301,14 @@ def serve(conf: Settings) -> None:
             raise ConfigError(f"TLS certificate or key unusable: {exc}") from None
     storage = conf.storage_path
     storage.mkdir(parents=True, exist_ok=True)
+    if recovery is not None:
+        full = recovery.storage_snapshot
+        recover_snapshots(
+            conf,
+            snapshot_mapping(recovery.snapshot),
+            Path(full) if full else None,
+            recovery.force_snapshot,
+        )
     for line in banner(conf):
         log.info("%s", line)
     for warning in config_warnings(conf):
@@ -276,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if intact else 1)
     try:
         conf = settings_of(args)
-        serve(conf)
+        serve(conf, args)
     except ConfigError as exc:
         print(f"tessera: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

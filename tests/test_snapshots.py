@@ -10,6 +10,7 @@ collection or the new one, and writes go on while a snapshot is packed.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -36,6 +37,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 from qdrant_client.migrate import migrate
 
+from tessera.errors import Conflict
 from tests.conftest import REPO_ROOT, TARGET, ServerProcess, free_port
 
 pytestmark = pytest.mark.server_only(reason="snapshots live on the server's disk")
@@ -484,6 +486,14 @@ def test_full_snapshot(
     fill(rest, first, n=50)
     fill(rest, second, n=30, tag="second")
     expected = {c: everything(rest, c) for c in (first, second)}
+    alias = f"{first}_alias"
+    rest.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=first, alias_name=alias)
+            )
+        ]
+    )
     made = client.create_full_snapshot()
     assert made is not None and made.name.startswith("full-snapshot-")
     assert made.name in [s.name for s in client.list_full_snapshots()]
@@ -493,8 +503,10 @@ def test_full_snapshot(
         names = tar.getnames()
         config = tar.extractfile("config.json")
         assert config is not None
-        mapping = json.loads(config.read())["collections_mapping"]
+        full_config = json.loads(config.read())
+        mapping = full_config["collections_mapping"]
     assert "config.json" in names and {first, second} <= set(mapping)
+    assert full_config["collections_aliases"][alias] == first
     assert client.delete_full_snapshot(made.name) is True
     assert made.name not in [s.name for s in client.list_full_snapshots()]
 
@@ -510,8 +522,68 @@ def test_full_snapshot(
         assert {first, second} <= set(restored)
         for collection in (first, second):
             assert toc.get(collection).count(None, exact=True) == len(expected[collection])
+        assert toc.aliases.resolve(alias) == first
+        # Again, without force: everything exists, nothing changes (409 before any work).
+        with pytest.raises(Conflict):
+            toc.snapshots.recover_full(archive)
+        assert toc.snapshots.recover_full(archive, force=True) == restored
+        assert toc.aliases.resolve(alias) == first
     finally:
         toc.close()
+
+
+def test_startup_recovery(
+    rest: QdrantClient,
+    http: httpx.Client,
+    server_factory: Callable[..., Any],
+    tmp_path: Path,
+    name: Callable[[], str],
+) -> None:
+    """Qdrant's start-up flags: `--storage-snapshot` (collections and aliases),
+    `--snapshot PATH:NAME` (repeatable), `--force-snapshot`."""
+    first = name()
+    fill(rest, first, n=40)
+    expected = everything(rest, first)
+    alias = f"{first}_alias"
+    rest.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=first, alias_name=alias)
+            )
+        ]
+    )
+    full = rest.create_full_snapshot()
+    single = rest.create_snapshot(first)
+    assert full is not None and single is not None
+    full_file, single_file = tmp_path / "full.snapshot", tmp_path / "one.snapshot"
+    full_file.write_bytes(http.get(f"/snapshots/{full.name}").content)
+    single_file.write_bytes(http.get(f"/collections/{first}/snapshots/{single.name}").content)
+    rest.delete_full_snapshot(full.name)
+    rest.delete_snapshot(first, single.name)
+
+    node = server_factory(
+        extra_args=["--storage-snapshot", str(full_file), "--snapshot", f"{single_file}:copy"]
+    )
+    with contextlib.closing(QdrantClient(url=node.url, timeout=30)) as restored:
+        assert everything(restored, first) == expected
+        assert everything(restored, "copy") == expected
+        assert everything(restored, alias) == expected
+        assert [(a.alias_name, a.collection_name) for a in restored.get_aliases().aliases] == [
+            (alias, first)
+        ]
+        restored.upsert("copy", [models.PointStruct(id=10_000, vector={"dense": [0.5] * DIM})])
+    node.stop()
+
+    # Without --force-snapshot an existing collection stops start-up and is left as it was.
+    node.extra_args = ["--snapshot", f"{single_file}:copy"]
+    with pytest.raises(RuntimeError, match="exited with code 2"):
+        node.start(timeout=15)
+    assert "Collection copy already exists. Use --force-snapshot" in node.log_path.read_text()
+    node.extra_args = ["--snapshot", f"{single_file}:copy", "--force-snapshot"]
+    node.start()
+    with contextlib.closing(QdrantClient(url=node.url, timeout=30)) as restored:
+        assert everything(restored, "copy") == expected  # point 10000 is gone
+    node.stop()
 
 
 def test_migrate_from_local_mode(rest: QdrantClient, name: Callable[[], str]) -> None:

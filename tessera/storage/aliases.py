@@ -120,6 +120,25 @@ class AliasTable:
                 table.pop(action.alias_name, None)
         self._replace(table)
 
+    def restore(
+        self, pairs: dict[str, str], force: bool, is_collection: Callable[[str], bool]
+    ) -> None:
+        """The aliases of a full snapshot: added to the table, all or none. An alias that
+        already exists is replaced only with `force` (Qdrant: `--force-snapshot`)."""
+        table = dict(self._table)
+        for alias, collection in pairs.items():
+            if alias in table and table[alias] != collection and not force:
+                raise Conflict(
+                    f"Wrong input: Alias {alias} already exists (restore with force to "
+                    "overwrite it)"
+                )
+            if not is_collection(collection):
+                raise collection_not_found(collection)
+            if is_collection(alias):
+                raise collection_exists_error(alias)
+            table[alias] = collection
+        self._replace(table)
+
     def drop_collection(self, collection: str) -> None:
         table = {a: c for a, c in self._table.items() if c != collection}
         if len(table) != len(self._table):

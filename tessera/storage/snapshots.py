@@ -348,9 +348,9 @@ class SnapshotStore:
 
     def recover_full(self, archive: Path, force: bool = False) -> list[str]:
         """Restore every collection of a full snapshot (Qdrant does this at start-up,
-        `--storage-snapshot`); an existing collection is replaced only with `force`
-        (`--force-snapshot`), else 409 before anything changes. Each collection is replaced
-        atomically; the restore as a whole is not (as in Qdrant)."""
+        `--storage-snapshot`), aliases included; an existing collection or alias is replaced
+        only with `force` (`--force-snapshot`), else 409 before anything changes. Each
+        collection is replaced atomically; the restore as a whole is not (as in Qdrant)."""
         work = self.tmp_dir() / uuid.uuid4().hex
         mkdir_durable(work)
         try:
@@ -365,7 +365,8 @@ class SnapshotStore:
                 config = orjson.loads((work / FULL_CONFIG_MEMBER).read_bytes())
                 mapping = config["collections_mapping"]
                 checksums = config.get("checksums") or {}
-                if not isinstance(mapping, dict) or not isinstance(checksums, dict):
+                aliases = config.get("collections_aliases") or {}
+                if not all(isinstance(x, dict) for x in (mapping, checksums, aliases)):
                     raise TypeError("not an object")
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise invalid(f"a malformed config.json ({exc})") from None
@@ -378,15 +379,21 @@ class SnapshotStore:
                 expected = checksums.get(member)
                 if expected is not None and not hashes_equal(members[member].sha256, expected):
                     raise invalid(f"member {member!r} does not match its SHA-256")
+            for alias, target in aliases.items():
+                validate_collection_name(alias)
+                if not isinstance(target, str) or target not in mapping or alias in mapping:
+                    raise invalid(f"alias {alias!r} does not name a collection of the archive")
             if not force:
                 clash = sorted(n for n in mapping if n in self.toc.collections)
+                clash += sorted(a for a in aliases if a in self.toc.aliases)
                 if clash:
                     raise Conflict(
-                        f"Wrong input: Collections already exist: {', '.join(clash)} "
+                        f"Wrong input: Collections or aliases already exist: {', '.join(clash)} "
                         "(restore with force to replace them)"
                     )
             for name, member in mapping.items():
                 self._restore(name, work / member, keep_config=False)
+            self.toc.restore_aliases(aliases, force)
             return sorted(mapping)
         finally:
             rmtree_durable(work)

@@ -106,6 +106,11 @@ class TableOfContents:
         with self._lock:
             self.aliases.apply(actions, lambda name: name in self.collections)
 
+    def restore_aliases(self, pairs: dict[str, str], force: bool) -> None:
+        """A full snapshot's alias table, merged into this one (all or none)."""
+        with self._lock:
+            self.aliases.restore(pairs, force, lambda name: name in self.collections)
+
     def names(self) -> list[str]:
         return list(self.collections)
 
