@@ -22,6 +22,22 @@ from tessera.errors import BadRequest, UnprocessableEntity
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 DATATYPES = ("float32", "float16", "uint8")
 
+# Each quantization kind's fields, in the order Qdrant echoes them, and the enum ones' values.
+QUANTIZATION_FIELDS: dict[str, tuple[str, ...]] = {
+    "scalar": ("type", "quantile", "always_ram", "memory"),
+    "product": ("compression", "always_ram", "memory"),
+    "binary": ("always_ram", "memory", "encoding", "query_encoding"),
+    "turbo": ("always_ram", "memory", "bits"),
+}
+_QUANTIZATION_ENUMS: dict[str, tuple[str, ...]] = {
+    "type": ("int8",),
+    "compression": ("x4", "x8", "x16", "x32", "x64"),
+    "encoding": ("one_bit", "two_bits", "one_and_half_bits"),
+    "query_encoding": ("default", "binary", "scalar4bits", "scalar8bits"),
+    "bits": ("bits1", "bits1_5", "bits2", "bits4"),
+    "memory": ("cold", "cached", "pinned"),
+}
+
 DEFAULT_HNSW: dict[str, Any] = {
     "m": 16,
     "ef_construct": 100,
@@ -228,6 +244,47 @@ def _positive_int(raw: Any, what: str) -> int:
     return raw
 
 
+def parse_quantization(raw: Any, where: str, diff: bool = False) -> dict[str, Any] | None:
+    """A `QuantizationConfig` (`{"scalar" | "product" | "binary" | "turbo": {...}}`) checked
+    as Qdrant's untagged enum is, echoed as Qdrant echoes it: the given fields, nulls left
+    out. `diff` (PATCH): the string "Disabled" is allowed too and comes back as None."""
+    enum = "QuantizationConfigDiff" if diff else "QuantizationConfig"
+    if raw is None or (diff and raw == "Disabled"):
+        return None
+    mismatch = BadRequest(
+        f"Format error in JSON body: {where}: data did not match any variant of untagged "
+        f"enum {enum}"
+    )
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise mismatch
+    kind, body = next(iter(raw.items()))
+    if kind not in QUANTIZATION_FIELDS or not isinstance(body, dict):
+        raise mismatch
+    required = {"scalar": "type", "product": "compression"}.get(kind)
+    if required is not None and body.get(required) is None:
+        raise mismatch
+    out: dict[str, Any] = {}
+    for key in QUANTIZATION_FIELDS[kind]:
+        value = body.get(key)
+        if value is None:
+            continue
+        allowed = _QUANTIZATION_ENUMS.get(key)
+        if allowed is not None and value not in allowed:
+            raise mismatch
+        if key == "always_ram" and not isinstance(value, bool):
+            raise mismatch
+        if key == "quantile":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise mismatch
+            if not 0.5 <= value <= 1.0:
+                raise UnprocessableEntity(
+                    f"Validation error in JSON body: [{where}.scalar.quantile: value {value} "
+                    "invalid, must be from 0.5 to 1.0]"
+                )
+        out[key] = value
+    return {kind: out}
+
+
 def parse_dense_params(
     raw: Any, where: str, default_on_disk: bool | None = None
 ) -> DenseVectorParams:
@@ -274,7 +331,9 @@ def parse_dense_params(
         multivector=multi is not None,
         on_disk=on_disk,
         hnsw_config=_merge_hnsw(None, hnsw, f"{where}.hnsw_config") if hnsw else None,
-        quantization_config=body.get("quantization_config"),
+        quantization_config=parse_quantization(
+            body.get("quantization_config"), f"{where}.quantization_config"
+        ),
     )
 
 
@@ -376,7 +435,7 @@ def parse_create_collection(
         wal_config=wal,
         params_extra=extra,
         quantization_config=copy.deepcopy(
-            body["quantization_config"]
+            parse_quantization(body["quantization_config"], "quantization_config")
             if body.get("quantization_config") is not None
             else d.quantization
         ),
@@ -392,13 +451,14 @@ def parse_create_collection(
 def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
     """PATCH /collections/{name}: merge the given parts into the live config, in place."""
     body = _expect_dict(raw if raw is not None else {}, "body")
+    quantization = _quantization_diffs(config, body)
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
         config.optimizer_config.update({k: v for k, v in diff.items() if v is not None})
     if body.get("hnsw_config") is not None:
         config.hnsw_config = _merge_hnsw(config.hnsw_config, body["hnsw_config"], "hnsw_config")
-    if body.get("quantization_config") is not None:
-        config.quantization_config = body["quantization_config"]
+    if None in quantization:
+        config.quantization_config = quantization[None]
     if body.get("strict_mode_config") is not None:
         config.strict_mode_config = body["strict_mode_config"]
     if body.get("metadata") is not None:
@@ -426,7 +486,7 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 current,
                 hnsw_config=hnsw,
                 on_disk=d.get("on_disk", current.on_disk),
-                quantization_config=d.get("quantization_config", current.quantization_config),
+                quantization_config=quantization.get(name, current.quantization_config),
             )
     sparse = body.get("sparse_vectors")
     if sparse is not None:
@@ -439,3 +499,20 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 modifier=parsed.modifier if "modifier" in (diff or {}) else current_sparse.modifier,
                 index=parsed.index if parsed.index is not None else current_sparse.index,
             )
+
+
+def _quantization_diffs(
+    config: CollectionConfig, body: dict[str, Any]
+) -> dict[str | None, Any]:
+    """The quantization changes of a PATCH body, all checked before anything changes: None
+    for the collection's, a vector name for its own; a None value removes ("Disabled")."""
+    out: dict[str | None, Any] = {}
+    if body.get("quantization_config") is not None:
+        out[None] = parse_quantization(body["quantization_config"], "quantization_config", True)
+    vectors = body.get("vectors")
+    if isinstance(vectors, dict):
+        for name, diff in vectors.items():
+            if isinstance(diff, dict) and diff.get("quantization_config") is not None:
+                where = f"vectors.{name}.quantization_config"
+                out[name] = parse_quantization(diff["quantization_config"], where, True)
+    return out
