@@ -439,11 +439,7 @@ def parse_create_collection(
             if body.get("quantization_config") is not None
             else d.quantization
         ),
-        strict_mode_config=copy.deepcopy(
-            body["strict_mode_config"]
-            if body.get("strict_mode_config") is not None
-            else d.strict_mode
-        ),
+        strict_mode_config=merge_strict_mode(d.strict_mode, body.get("strict_mode_config")),
         metadata=body.get("metadata"),
     )
 
@@ -460,7 +456,9 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
     if None in quantization:
         config.quantization_config = quantization[None]
     if body.get("strict_mode_config") is not None:
-        config.strict_mode_config = body["strict_mode_config"]
+        config.strict_mode_config = merge_strict_mode(
+            config.strict_mode_config, body["strict_mode_config"]
+        )
     if body.get("metadata") is not None:
         config.metadata = {**(config.metadata or {}), **body["metadata"]}
     params = body.get("params")
@@ -516,3 +514,96 @@ def _quantization_diffs(
                 where = f"vectors.{name}.quantization_config"
                 out[name] = parse_quantization(diff["quantization_config"], where, True)
     return out
+
+
+# --------------------------------------------------------------------------- strict mode
+
+# Each field of Qdrant's StrictModeConfig: a bool, or an integer with its minimum, or the
+# oversampling float; `multivector_config` and `sparse_config` are maps of vector name to
+# {max_vectors} / {max_length}. Enforcement is tessera.collection.strict_mode's.
+STRICT_MODE_BOOLS = (
+    "enabled",
+    "unindexed_filtering_retrieve",
+    "unindexed_filtering_update",
+    "search_allow_exact",
+)
+STRICT_MODE_INTS: dict[str, int] = {
+    "max_query_limit": 1,
+    "max_timeout": 1,
+    "search_max_hnsw_ef": 0,
+    "upsert_max_batchsize": 0,
+    "search_max_batchsize": 0,
+    "max_collection_vector_size_bytes": 0,
+    "read_rate_limit": 1,
+    "write_rate_limit": 1,
+    "max_collection_payload_size_bytes": 0,
+    "max_points_count": 1,
+    "filter_max_conditions": 0,
+    "condition_max_size": 0,
+    "max_payload_index_count": 0,
+    "max_resident_memory_percent": 1,
+}
+STRICT_MODE_MAPS = {"multivector_config": "max_vectors", "sparse_config": "max_length"}
+
+
+def _strict_int(raw: Any, where: str, minimum: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadRequest(
+            f"Format error in JSON body: {where}: invalid type: {raw!r}, expected usize"
+        )
+    if raw < 0:
+        raise BadRequest(
+            f"Format error in JSON body: {where}: invalid value: integer `{raw}`, expected usize"
+        )
+    if raw < minimum:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{where}: value {raw} invalid, "
+            f"must be {minimum} or larger]"
+        )
+    if where.endswith("max_resident_memory_percent") and raw > 100:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{where}: value {raw} invalid, must be 100 or smaller]"
+        )
+    return raw
+
+
+def parse_strict_mode(raw: Any, where: str = "strict_mode_config") -> dict[str, Any]:
+    """A StrictModeConfig (create) or its diff (update): the fields that are set, checked.
+    Null fields are left out; so are fields Qdrant does not know."""
+    body = _expect_dict(raw, where)
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if value is None:
+            continue
+        at = f"{where}.{key}"
+        if key in STRICT_MODE_BOOLS:
+            if not isinstance(value, bool):
+                raise BadRequest(f"Format error in JSON body: {at}: expected a boolean")
+            out[key] = value
+        elif key in STRICT_MODE_INTS:
+            out[key] = _strict_int(value, at, STRICT_MODE_INTS[key])
+        elif key == "search_max_oversampling":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BadRequest(f"Format error in JSON body: {at}: expected a number")
+            out[key] = float(value)
+        elif key in STRICT_MODE_MAPS:
+            limit = STRICT_MODE_MAPS[key]
+            per_vector: dict[str, Any] = {}
+            for name, entry in _expect_dict(value, at).items():
+                entry = _expect_dict(entry, f"{at}.{name}")
+                got = entry.get(limit)
+                per_vector[name] = (
+                    {limit: _strict_int(got, f"{at}.{name}.{limit}", 1)} if got is not None else {}
+                )
+            out[key] = per_vector
+    return out
+
+
+def merge_strict_mode(base: dict[str, Any] | None, diff: Any) -> dict[str, Any] | None:
+    """Qdrant's StrictModeConfig update: each field the diff sets replaces the old one (the
+    per-vector maps as a whole), a null or absent one keeps it."""
+    if diff is None:
+        return copy.deepcopy(base)
+    merged = copy.deepcopy(base) if base is not None else {}
+    merged.update(parse_strict_mode(diff))
+    return merged
