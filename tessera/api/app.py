@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from tessera import QDRANT_API_VERSION, __version__
+from tessera import QDRANT_API_VERSION
 from tessera.api import aliases as aliases
 from tessera.api import collections as coll
 from tessera.api import facet as facet
@@ -39,7 +39,8 @@ async def root(request: Request) -> Response:
         {
             "title": "tessera - vector search engine",
             "version": QDRANT_API_VERSION,
-            "tessera_version": __version__,
+            # Qdrant's build commit; a Tessera build has none (its version is in /telemetry)
+            "commit": None,
         }
     )
 
@@ -49,7 +50,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def livez(request: Request) -> Response:
-    return PlainTextResponse("livez check passed")
+    return PlainTextResponse("healthz check passed")  # Qdrant answers both alike
 
 
 async def readyz(request: Request) -> Response:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import endpoint, expect_object, read_json
+from tessera.api.float_render import f32_scores
 from tessera.api.query_parse import (
     parse_groups_request,
     parse_query_request,
@@ -141,10 +142,11 @@ async def matrix_pairs(request: Request) -> Callable[[], Any]:
 
     def run() -> Any:
         ids, rows = compute()
+        cells = [(i, j, score) for i, row in enumerate(rows) for j, score in row]
+        scores = f32_scores([score for _, _, score in cells]) or []
         pairs = [
             {"a": render_point_id(ids[i]), "b": render_point_id(ids[j]), "score": score}
-            for i, row in enumerate(rows)
-            for j, score in row
+            for (i, j, _), score in zip(cells, scores, strict=True)
         ]
         return {"pairs": pairs}
 
@@ -159,7 +161,7 @@ async def matrix_offsets(request: Request) -> Callable[[], Any]:
         return {
             "offsets_row": [i for i, row in enumerate(rows) for _ in row],
             "offsets_col": [j for row in rows for j, _ in row],
-            "scores": [score for row in rows for _, score in row],
+            "scores": f32_scores([score for row in rows for _, score in row]),
             "ids": [render_point_id(pid) for pid in ids],
         }
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
 
+from tessera.api.float_render import f32_scores, f32_vector
 from tessera.collection.values import (
     CollectionInfo,
     PayloadSelector,
@@ -63,8 +64,9 @@ def render_records(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `Record`s (retrieve, scroll); scroll by `order_by` adds `order_value`."""
     n = len(points.ids)
     rid = render_point_id
+    f32 = f32_vector
     out = [
-        {"id": rid(pid), "payload": payload, "vector": vector}
+        {"id": rid(pid), "payload": payload, "vector": f32(vector)}
         for pid, payload, vector in zip(
             points.ids, _column(points.payloads, n), _column(points.vectors, n)
         )
@@ -75,19 +77,24 @@ def render_records(points: Points) -> list[dict[str, Any]]:
 
 
 def render_record(record: Record) -> dict[str, Any]:
-    return {"id": render_point_id(record.id), "payload": record.payload, "vector": record.vector}
+    return {
+        "id": render_point_id(record.id),
+        "payload": record.payload,
+        "vector": f32_vector(record.vector),
+    }
 
 
 def render_scored(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
     n = len(points.ids)
     rid = render_point_id
+    f32 = f32_vector
     out = [
-        {"id": rid(pid), "version": version, "score": score, "payload": payload, "vector": vector}
-        for pid, version, score, payload, vector in zip(
+        {"id": rid(pid), "version": version, "score": score, "payload": payload, "vector": f32(v)}
+        for pid, version, score, payload, v in zip(
             points.ids,
             _column(points.versions, n),
-            _column(points.scores, n),
+            _column(f32_scores(points.scores), n),
             _column(points.payloads, n),
             _column(points.vectors, n),
         )

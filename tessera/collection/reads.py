@@ -22,24 +22,25 @@ VectorReader = Callable[[Segment, int], Any]
 
 
 def vector_reader(selector: VectorSelector, unnamed: bool) -> VectorReader | None:
-    """How to read a point's selected vectors: a bare list when the collection has only its
-    unnamed dense vector, otherwise a map by name ('' for the unnamed one) of the vectors
-    the point has. None when no vector is selected."""
+    """How to read a point's selected vectors: as Qdrant renders a point's vectors, a bare
+    value when all the point answers is the unnamed vector (even where the collection also
+    has sparse vectors the point lacks), otherwise a map by name of the vectors it has.
+    None when no vector is selected."""
     if not selector.enabled:
         return None
     wanted = selector.names
 
     def read(segment: Segment, offset: int) -> Any:
-        only_unnamed = unnamed and len(segment.storages) == 1
-        if only_unnamed and wanted is None:
-            return segment.vector_at(offset, "")
+        if unnamed and wanted is None and len(segment.storages) == 1:
+            value = segment.vector_at(offset, "")
+            return {} if value is None else value
         names = wanted if wanted is not None else list(segment.storages)
         out: dict[str, Any] = {}
         for name in names:
             value = segment.vector_at(offset, name)
             if value is not None:
                 out[name] = value
-        if only_unnamed and "" in out and len(out) == 1:
+        if len(out) == 1 and "" in out:
             return out[""]
         return out
 
