@@ -406,6 +406,28 @@ def test_value_exists_token_is_revoked_with_its_point(secured: ServerProcess) ->
     admin.set_payload("users", payload={"user": "gone"}, points=[9])
     with pytest.raises(UnexpectedResponse):
         user.get_collections()
+    # The claim may name an alias of the collection.
+    admin.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name="users", alias_name="people")
+            )
+        ]
+    )
+    claims["value_exists"] = {"collection": "people", "matches": [{"key": "user", "value": "gone"}]}
+    via_alias = QdrantClient(
+        url=secured.url, api_key=token(claims), timeout=30, check_compatibility=False
+    )
+    assert via_alias.get_collections().collections
+    admin.update_collection_aliases(
+        change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="people"))
+        ]
+    )
+    with pytest.raises(UnexpectedResponse) as raised:
+        via_alias.get_collections()
+    assert raised.value.status_code == 403
+    via_alias.close()
     admin.close()
     user.close()
 

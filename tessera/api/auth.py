@@ -183,7 +183,12 @@ class Authenticator:
         raise error or unauthorized(BAD_KEY)
 
     def _check_value_exists(self, name: str, conditions: list[dict[str, Any]]) -> None:
-        collection = self._toc().collections.get(name)
+        toc = self._toc()
+        # The claim may name an alias: it is resolved on every request, like any other name.
+        collection = toc.collections.get(name)
+        if collection is None:
+            target = toc.aliases.resolve(name)
+            collection = toc.collections.get(target) if target is not None else None
         if collection is None:
             raise forbidden(STATEFUL_FAILED)
         if not collection.count(parse_filter({"must": conditions}), exact=True):
