@@ -101,6 +101,12 @@ REST: dict[tuple[str, str], Level] = {
     ("GET", _S + "/snapshots/{snapshot_name}"): READ,
     ("DELETE", _S + "/snapshots/{snapshot_name}"): WRITE,
     ("GET", _S + "/snapshot"): WRITE,  # makes a snapshot and streams it
+    # The dashboard (tessera.api.dashboard): its static files are public, as Qdrant's are
+    # (the page asks for a key when the API wants one); its API reads a collection.
+    ("GET", "/dashboard"): OPEN,
+    ("GET", "/dashboard/{path:path}"): OPEN,
+    ("POST", "/dashboard/api/collections/{collection_name}/projection"): READ,
+    ("GET", "/openapi.json"): READ,
     ("GET", "/snapshots"): GLOBAL_READ,
     ("POST", "/snapshots"): MANAGE,
     ("GET", "/snapshots/{snapshot_name}"): GLOBAL_READ,

@@ -20,8 +20,10 @@ from starlette.routing import BaseRoute, Route
 from tessera import QDRANT_API_VERSION
 from tessera.api import aliases as aliases
 from tessera.api import collections as coll
+from tessera.api import dashboard as dashboard
 from tessera.api import facet as facet
 from tessera.api import middleware as mw
+from tessera.api import openapi as openapi
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes
@@ -69,6 +71,8 @@ def _routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        *dashboard.routes(),
         Route("/collections", e(coll.list_collections), methods=["GET"]),
         Route("/collections/aliases", e(aliases.update_aliases), methods=["POST"]),
         Route("/aliases", e(aliases.list_aliases), methods=["GET"]),

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from tessera.api.access import COLLECTION_PARAM, LISTS_COLLECTIONS_REST, Level, rest_rule
 from tessera.api.auth import Access, Authenticator, AuthError
+from tessera.api.dashboard import is_static
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -151,8 +152,9 @@ class Cors:
 
 
 def whitelisted(path: str) -> bool:
-    """Qdrant's auth whitelist: `/` and `/healthz` exactly, `/readyz*` and `/livez*`."""
-    return path in ("/", "/healthz") or path.startswith(("/readyz", "/livez"))
+    """Qdrant's auth whitelist: `/` and `/healthz` exactly, `/readyz*` and `/livez*`, and
+    the dashboard's static files (not its API)."""
+    return path in ("/", "/healthz") or path.startswith(("/readyz", "/livez")) or is_static(path)
 
 
 def resolve(

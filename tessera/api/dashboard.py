@@ -1,0 +1,149 @@
+"""The web dashboard at `/dashboard`: its static files (package data of `tessera.dashboard`,
+nothing fetched from elsewhere) and the routes only it needs, under `/dashboard/api/`.
+
+The static files are public, as Qdrant's dashboard is (the page itself asks for a key when
+the API answers 401/403); the API routes need read access like any other read.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable
+from importlib import resources
+from pathlib import PurePosixPath
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tessera.api.collections import collection_of
+from tessera.api.envelope import endpoint, error, expect_object, read_json
+from tessera.collection.projection import MAX_SAMPLE, Projection, project
+from tessera.errors import BadRequest
+from tessera.ids import parse_point_id, render_point_id
+from tessera.query.filter_parse import parse_filter
+
+PREFIX = "/dashboard"
+API_PREFIX = PREFIX + "/api/"
+DEFAULT_SAMPLE = 1000
+PROJECTION_FIELDS = {"sample", "using", "filter", "color_by", "ids", "seed"}
+# Module scripts are refused by browsers unless served with a JavaScript type.
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
+
+
+def is_static(path: str) -> bool:
+    """A path of the dashboard's static files (public), not of its API (keyed)."""
+    return (path == PREFIX or path.startswith(PREFIX + "/")) and not path.startswith(API_PREFIX)
+
+
+def static_file(relative: str) -> bytes | None:
+    """The bytes of a file of the `tessera.dashboard` package; None when there is none (or
+    the path tries to leave the package)."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(p in ("..", ".") or p.startswith(("_", ".")) for p in parts):
+        return None
+    node = resources.files("tessera.dashboard")
+    for part in parts:
+        node = node.joinpath(part)
+    if not node.is_file():
+        return None
+    return node.read_bytes()
+
+
+async def index(request: Request) -> Response:
+    return serve_static("index.html")
+
+
+async def asset(request: Request) -> Response:
+    relative = request.path_params["path"] or "index.html"
+    return serve_static(relative)
+
+
+def serve_static(relative: str) -> Response:
+    body = static_file(relative)
+    if body is None:
+        return error(404, f"Not found: {PREFIX}/{relative}", 0.0)
+    suffix = PurePosixPath(relative).suffix
+    media = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(relative)[0]
+    # no-cache: revalidated on every load, so an upgraded server never runs stale scripts.
+    return Response(
+        body,
+        media_type=media or "application/octet-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+def _int(raw: Any, name: str, default: int | None) -> int | None:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadRequest(f"Format error in JSON body: `{name}` must be an integer")
+    return raw
+
+
+def parse_projection(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(body) - PROJECTION_FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"Format error in JSON body: unknown field `{unknown[0]}`, expected one of "
+            + ", ".join(f"`{f}`" for f in sorted(PROJECTION_FIELDS))
+        )
+    using = body.get("using", "")
+    color_by = body.get("color_by")
+    if not isinstance(using, str):
+        raise BadRequest("Format error in JSON body: `using` must be a vector name")
+    if color_by is not None and not isinstance(color_by, str):
+        raise BadRequest("Format error in JSON body: `color_by` must be a payload key")
+    raw_ids = body.get("ids")
+    if raw_ids is not None and not isinstance(raw_ids, list):
+        raise BadRequest("Format error in JSON body: `ids` must be a list of point ids")
+    ids = None if raw_ids is None else [parse_point_id(x) for x in raw_ids]
+    sample = _int(body.get("sample"), "sample", DEFAULT_SAMPLE)
+    if ids is not None:
+        sample = MAX_SAMPLE
+    return {
+        "using": using,
+        "sample": sample,
+        "filt": parse_filter(body.get("filter")),
+        "color_by": color_by or None,
+        "ids": ids,
+        "seed": _int(body.get("seed"), "seed", None),
+    }
+
+
+def render_projection(found: Projection) -> dict[str, Any]:
+    return {
+        "points": [
+            {"id": render_point_id(pid), "x": float(x), "y": float(y), "color": color}
+            for pid, (x, y), color in zip(found.ids, found.xy.tolist(), found.colors, strict=True)
+        ],
+        "matched": found.matched,
+        "sampled": len(found.ids),
+        "dim": found.dim,
+        "explained_variance": found.explained,
+    }
+
+
+async def projection(request: Request) -> Callable[[], Any]:
+    """`POST /dashboard/api/collections/{c}/projection`: a sample of the collection's
+    vectors on the sample's first two principal axes, colored by a payload field."""
+    collection = collection_of(request)
+    body = expect_object(await read_json(request, required=False) or {})
+    args = parse_projection(body)
+    return lambda: render_projection(project(collection, **args))
+
+
+def routes() -> list[Route]:
+    c = API_PREFIX + "collections/{collection_name}"
+    return [
+        Route(PREFIX, index, methods=["GET"]),
+        Route(PREFIX + "/{path:path}", asset, methods=["GET"]),
+        Route(c + "/projection", endpoint(projection), methods=["POST"]),
+    ]

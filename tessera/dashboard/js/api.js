@@ -1,0 +1,100 @@
+// Requests to this server. The key (API key or JWT) lives in sessionStorage and goes out as
+// `api-key`; a 401/403 asks for one in a dialog and retries.
+const KEY_NAME = "tessera-api-key";
+const MAX_PROMPTS = 3;
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export function storedKey() {
+  return sessionStorage.getItem(KEY_NAME);
+}
+
+export function forgetKey() {
+  sessionStorage.removeItem(KEY_NAME);
+}
+
+function askKey(reason) {
+  const dialog = document.getElementById("key-dialog");
+  const input = document.getElementById("key-input");
+  document.getElementById("key-reason").textContent = reason;
+  input.value = "";
+  return new Promise((resolve) => {
+    const form = document.getElementById("key-form");
+    const cancel = document.getElementById("key-cancel");
+    const done = (value) => {
+      form.removeEventListener("submit", onSubmit);
+      cancel.removeEventListener("click", onCancel);
+      dialog.close();
+      resolve(value);
+    };
+    const onSubmit = (event) => {
+      event.preventDefault();
+      done(input.value);
+    };
+    const onCancel = () => done(null);
+    form.addEventListener("submit", onSubmit);
+    cancel.addEventListener("click", onCancel);
+    if (!dialog.open) dialog.showModal();
+    input.focus();
+  });
+}
+
+async function errorText(response) {
+  const text = await response.clone().text();
+  try {
+    const doc = JSON.parse(text);
+    return doc?.status?.error ?? text;
+  } catch {
+    return text || response.statusText;
+  }
+}
+
+// One request; `body`: a JS value (sent as JSON), a string (sent as is, as JSON), FormData or
+// Blob. Answers the fetch Response (any status but an unresolved 401/403).
+export async function send(method, path, body) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = {};
+    const key = storedKey();
+    if (key) headers["api-key"] = key;
+    let payload;
+    if (body instanceof FormData || body instanceof Blob) {
+      payload = body;
+    } else if (body !== undefined && body !== null && body !== "") {
+      headers["content-type"] = "application/json";
+      payload = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    const response = await fetch(path, { method, headers, body: payload });
+    if ((response.status !== 401 && response.status !== 403) || attempt >= MAX_PROMPTS) {
+      return response;
+    }
+    const reason = `${response.status}: ${await errorText(response)}`;
+    const given = await askKey(reason);
+    if (given === null) return response;
+    sessionStorage.setItem(KEY_NAME, given);
+  }
+}
+
+// The `result` of Qdrant's envelope; ApiError with the server's words otherwise.
+export async function call(method, path, body) {
+  const response = await send(method, path, body);
+  const text = await response.text();
+  let doc = null;
+  try {
+    doc = text ? JSON.parse(text) : null;
+  } catch {
+    doc = null;
+  }
+  if (!response.ok) {
+    const message = doc?.status?.error ?? (text || response.statusText);
+    throw new ApiError(response.status, message, doc);
+  }
+  return doc === null ? text : doc.result;
+}
+
+export const enc = encodeURIComponent;

@@ -1,0 +1,123 @@
+// Console: any REST request (method, path, JSON body), the answer pretty-printed, a history
+// in localStorage and examples of the common calls.
+import { send } from "./api.js";
+import { h, pretty, select } from "./ui.js";
+
+const HISTORY_KEY = "tessera-console-history";
+const HISTORY_MAX = 50;
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+export const EXAMPLES = [
+  ["List collections", "GET", "/collections", null],
+  ["Create a collection", "PUT", "/collections/demo", { vectors: { size: 4, distance: "Cosine" } }],
+  ["Collection info", "GET", "/collections/demo", null],
+  ["Upsert points", "PUT", "/collections/demo/points?wait=true", {
+    points: [
+      { id: 1, vector: [0.05, 0.61, 0.76, 0.74], payload: { city: "Berlin" } },
+      { id: 2, vector: [0.19, 0.81, 0.75, 0.11], payload: { city: "London" } },
+      { id: 3, vector: [0.36, 0.55, 0.47, 0.94], payload: { city: "Moscow" } },
+    ],
+  }],
+  ["Query nearest", "POST", "/collections/demo/points/query", { query: [0.2, 0.1, 0.9, 0.7], limit: 3, with_payload: true }],
+  ["Query with filter", "POST", "/collections/demo/points/query", {
+    query: [0.2, 0.1, 0.9, 0.7], limit: 3,
+    filter: { must: [{ key: "city", match: { value: "London" } }] },
+  }],
+  ["Scroll", "POST", "/collections/demo/points/scroll", { limit: 10, with_payload: true }],
+  ["Count", "POST", "/collections/demo/points/count", { exact: true }],
+  ["Create payload index", "PUT", "/collections/demo/index?wait=true", { field_name: "city", field_schema: "keyword" }],
+  ["Set payload", "POST", "/collections/demo/points/payload?wait=true", { payload: { visited: true }, points: [1] }],
+  ["Delete points", "POST", "/collections/demo/points/delete?wait=true", { points: [3] }],
+  ["Facet", "POST", "/collections/demo/facet", { key: "city" }],
+  ["Create snapshot", "POST", "/collections/demo/snapshots", null],
+  ["List aliases", "GET", "/aliases", null],
+  ["Delete collection", "DELETE", "/collections/demo", null],
+];
+
+function loadHistory() {
+  try {
+    return JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+
+function remember(entry) {
+  const history = loadHistory().filter(
+    (e) => !(e.method === entry.method && e.path === entry.path && e.body === entry.body),
+  );
+  history.unshift(entry);
+  localStorage.setItem(HISTORY_KEY, JSON.stringify(history.slice(0, HISTORY_MAX)));
+}
+
+export async function render(root, route) {
+  const method = select(METHODS, route.query.get("method") || "GET", { id: "console-method" });
+  const path = h("input", { id: "console-path", class: "grow", value: route.query.get("path") || "/collections" });
+  const body = h("textarea", { id: "console-body", placeholder: "JSON body (POST, PUT, PATCH)", style: "min-height:14rem" });
+  const status = h("div", { id: "console-status", class: "muted" });
+  const output = h("pre", { id: "console-output" }, "");
+  const history = h("ul", { class: "history", id: "console-history" });
+
+  const fill = (m, p, b) => {
+    method.value = m;
+    path.value = p;
+    body.value = b === null || b === undefined ? "" : typeof b === "string" ? b : pretty(b);
+  };
+  const showHistory = () => {
+    history.replaceChildren(...loadHistory().map((e) =>
+      h("li", { onclick: () => fill(e.method, e.path, e.body), title: e.body || "" },
+        h("span", { class: `method m-${e.method}` }, e.method), e.path)));
+  };
+  const run = async () => {
+    let text = body.value.trim();
+    if (text) {
+      try {
+        text = JSON.stringify(JSON.parse(text));
+      } catch (err) {
+        status.textContent = `The body is not JSON: ${err.message}`;
+        return;
+      }
+    }
+    const target = path.value.trim().startsWith("/") ? path.value.trim() : `/${path.value.trim()}`;
+    status.textContent = "…";
+    const started = performance.now();
+    try {
+      const response = await send(method.value, target, text && method.value !== "GET" ? text : undefined);
+      const ms = (performance.now() - started).toFixed(1);
+      const raw = await response.text();
+      let shown = raw;
+      try {
+        shown = pretty(JSON.parse(raw));
+      } catch {
+        // not JSON: shown as it came
+      }
+      status.textContent = `${response.status} ${response.statusText} · ${ms} ms · ${raw.length} bytes`;
+      status.dataset.status = String(response.status);
+      output.textContent = shown;
+      remember({ method: method.value, path: target, body: body.value.trim() });
+      showHistory();
+    } catch (err) {
+      status.textContent = `Request failed: ${err.message}`;
+    }
+  };
+  body.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) run();
+  });
+  const examples = h("div", { class: "examples" }, EXAMPLES.map(([label, m, p, b]) =>
+    h("button", { onclick: () => fill(m, p, b), title: `${m} ${p}` }, label)));
+  root.append(
+    h("h2", {}, "Console"),
+    h("div", { class: "split" },
+      h("div", {},
+        h("div", { class: "row" }, method, path, h("button", { class: "primary", id: "console-send", onclick: run }, "Send")),
+        body,
+        h("p", { class: "muted" }, "Ctrl+Enter sends. Examples:"),
+        examples,
+        h("h3", {}, "History"),
+        h("div", { class: "row" }, h("button", { onclick: () => { localStorage.removeItem(HISTORY_KEY); showHistory(); } }, "Clear history")),
+        history),
+      h("div", {}, status, output)),
+  );
+  if (route.query.get("body")) body.value = route.query.get("body");
+  showHistory();
+}

@@ -1,0 +1,103 @@
+// Small DOM helpers shared by the pages.
+
+// h("div", {class: "x", onclick: f}, child, ...): an element; strings become text nodes.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "value") el.value = value;
+    else if (name === "checked") el.checked = Boolean(value);
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+export function jsonBlock(value) {
+  return h("pre", { class: "json" }, pretty(value));
+}
+
+export function toast(message, isError = false) {
+  const el = h("div", { class: "toast" + (isError ? " error" : "") }, message);
+  document.getElementById("toasts").append(el);
+  setTimeout(() => el.remove(), isError ? 8000 : 3500);
+}
+
+// Run `work`, reporting a failure as a toast (and in `where`, when given).
+export async function attempt(work, where) {
+  try {
+    return await work();
+  } catch (err) {
+    const message = err?.status ? `${err.status}: ${err.message}` : String(err?.message ?? err);
+    toast(message, true);
+    if (where) where.replaceChildren(h("pre", { class: "error" }, message));
+    return undefined;
+  }
+}
+
+// A JSON textarea's value, parsed; a SyntaxError names the field.
+export function parseJson(text, what) {
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${what}: ${err.message}`);
+  }
+}
+
+export function select(options, value, attrs = {}) {
+  return h(
+    "select",
+    attrs,
+    options.map((o) => {
+      const [v, label] = Array.isArray(o) ? o : [o, o];
+      return h("option", { value: v, selected: v === value }, label);
+    }),
+  );
+}
+
+export function shortVector(vector) {
+  if (Array.isArray(vector)) {
+    if (vector.length && Array.isArray(vector[0])) return `multivector: ${vector.length} rows`;
+    const head = vector.slice(0, 8).map((x) => (typeof x === "number" ? x.toFixed(3) : x));
+    return `[${head.join(", ")}${vector.length > 8 ? `, … (${vector.length} dims)` : ""}]`;
+  }
+  if (vector && typeof vector === "object") {
+    if (Array.isArray(vector.indices)) return `sparse: ${vector.indices.length} non-zero`;
+    return Object.entries(vector)
+      .map(([name, v]) => `${name || "(unnamed)"}: ${shortVector(v)}`)
+      .join("\n");
+  }
+  return String(vector);
+}
+
+// The collection names, for pickers.
+export async function collectionNames(call) {
+  const result = await call("GET", "/collections");
+  return result.collections.map((c) => c.name).sort();
+}
+
+// A collection picker that navigates to `#/<page>/<name>` on change.
+export function collectionPicker(names, current, page) {
+  return select([["", "— collection —"], ...names], current ?? "", {
+    id: "collection-picker",
+    onchange: (e) => {
+      location.hash = `#/${page}/${encodeURIComponent(e.target.value)}`;
+    },
+  });
+}
+
+// Vector names of a collection's config ("" for the unnamed one).
+export function vectorNames(info) {
+  const vectors = info.config.params.vectors;
+  if (vectors && typeof vectors.size === "number") return [""];
+  return Object.keys(vectors || {});
+}
