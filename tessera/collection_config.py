@@ -370,8 +370,33 @@ def _parse_sparse(raw: Any) -> dict[str, SparseVectorParams]:
                 f"Format error in JSON body: sparse_vectors.{name}.modifier: unknown variant "
                 f"`{modifier}`, expected `none` or `idf`"
             )
-        out[name] = SparseVectorParams(modifier=modifier, index=p.get("index"))
+        index = p.get("index")
+        if index is not None:
+            _check_sparse_index(index, f"sparse_vectors.{name}.index")
+        out[name] = SparseVectorParams(modifier=modifier, index=index)
     return out
+
+
+def _check_sparse_index(raw: Any, where: str) -> None:
+    """`SparseIndexParams` as Qdrant deserializes it (unknown fields are ignored there)."""
+    body = _expect_dict(raw, where)
+    datatype = body.get("datatype")
+    if datatype is not None and datatype not in DATATYPES:
+        raise BadRequest(
+            f"Format error in JSON body: {where}.datatype: unknown variant `{datatype}`, "
+            "expected one of `float32`, `uint8`, `float16`"
+        )
+    threshold = body.get("full_scan_threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0
+    ):
+        raise BadRequest(
+            f"Format error in JSON body: {where}.full_scan_threshold: "
+            f"invalid value: {threshold!r}, expected usize"
+        )
+    on_disk = body.get("on_disk")
+    if on_disk is not None and not isinstance(on_disk, bool):
+        raise BadRequest(f"Format error in JSON body: {where}.on_disk: expected a boolean")
 
 
 def parse_create_collection(
@@ -415,11 +440,13 @@ def parse_create_collection(
     if body.get("wal_config") is not None:
         diff = _expect_dict(body["wal_config"], "wal_config")
         wal.update({k: v for k, v in diff.items() if v is not None})
+    def given(key: str, default: Any) -> Any:  # 0 is refused below, not defaulted
+        return body[key] if body.get(key) is not None else default
+
     extra: dict[str, Any] = {
-        "shard_number": body.get("shard_number") or 1,
-        "replication_factor": body.get("replication_factor") or d.replication_factor,
-        "write_consistency_factor": body.get("write_consistency_factor")
-        or d.write_consistency_factor,
+        "shard_number": given("shard_number", 1),
+        "replication_factor": given("replication_factor", d.replication_factor),
+        "write_consistency_factor": given("write_consistency_factor", d.write_consistency_factor),
         "on_disk_payload": body["on_disk_payload"]
         if body.get("on_disk_payload") is not None
         else d.on_disk_payload,
@@ -460,7 +487,9 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
             config.strict_mode_config, body["strict_mode_config"]
         )
     if body.get("metadata") is not None:
-        config.metadata = {**(config.metadata or {}), **body["metadata"]}
+        merged = {**(config.metadata or {}), **_expect_dict(body["metadata"], "metadata")}
+        # as Qdrant: a key set to null is removed
+        config.metadata = {k: v for k, v in merged.items() if v is not None}
     params = body.get("params")
     if params is not None:
         for key, value in _expect_dict(params, "params").items():
@@ -469,6 +498,8 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 "write_consistency_factor",
                 "on_disk_payload",
             ):
+                if key != "on_disk_payload":
+                    _positive_int(value, f"params.{key}")
                 config.params_extra[key] = value
     vectors = body.get("vectors")
     if vectors is not None:

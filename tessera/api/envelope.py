@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tessera.api.json_depth import check_depth
 from tessera.errors import BadRequest, TesseraError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ async def read_json(request: Request, required: bool = True) -> Any:
             )
         return None
     try:
+    check_depth(body)
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Format error in JSON body: {exc}") from exc
@@ -69,6 +71,15 @@ def query_flag(request: Request, name: str, default: bool = False) -> bool:
 
 
 def endpoint(
+def internal_error_text(exc: Exception) -> str:
+    """Qdrant's wording for an unexpected failure; an OS error is told by its reason and
+    number as Qdrant tells it, never with the file's path (which would leak the storage
+    layout)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"Service internal error: {exc.strerror} (os error {exc.errno})"
+    return f"Service internal error: {exc}"
+
+
     work: Callable[[Request], Awaitable[Callable[[], Any]]],
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
@@ -83,7 +94,7 @@ def endpoint(
             return error(exc.status_code, exc.message, started)
         except Exception as exc:  # a bug: answer 500 in Qdrant's shape, keep serving
             log.exception("internal error on %s %s", request.method, request.url.path)
-            return error(500, f"Service internal error: {exc}", started)
+            return error(500, internal_error_text(exc), started)
         if isinstance(result, Response):
             return result
         return ok(result, started)

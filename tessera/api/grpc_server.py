@@ -35,6 +35,7 @@ from tessera import QDRANT_API_VERSION
 from tessera.api.access import missing_grpc
 from tessera.api.auth import Authenticator
 from tessera.api.grpc_guard import Guard
+from tessera.api.envelope import internal_error_text
 from tessera.api.tls import GrpcCertificates
 from tessera.errors import TesseraError
 from tessera.settings import TlsSettings
@@ -78,7 +79,7 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
             code, message = status_code(exc.status_code), exc.message
         except Exception as exc:  # a bug: answer INTERNAL in Qdrant's wording, keep serving
             log.exception("internal error in gRPC %s", method.__qualname__)
-            code, message = grpc.StatusCode.INTERNAL, f"Service internal error: {exc}"
+            code, message = grpc.StatusCode.INTERNAL, internal_error_text(exc)
         else:
             if "time" in response.DESCRIPTOR.fields_by_name:  # type: ignore[attr-defined]
                 setattr(response, "time", time.perf_counter() - started)  # noqa: B010

@@ -12,7 +12,7 @@ from typing import Any
 from tessera.api.vectors_parse import build_columns, normalize_vector_struct, parse_one_vector
 from tessera.collection import writes
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import PointId, parse_point_id
 from tessera.query.filter_parse import parse_filter
 
@@ -148,10 +148,17 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         raise BadRequest("Format error in JSON body: `points` must be a list")
     ids: list[PointId] = []
     vectors: list[dict[str, Any]] = []
-    for p in points:
+    for i, p in enumerate(points):
         p = _obj(p, "point")
-        ids.append(parse_point_id(p.get("id")))
-        struct = normalize_vector_struct(p.get("vector"))
+        if "id" not in p:
+            raise BadRequest("Format error in JSON body: missing field `id`")
+        ids.append(parse_point_id(p["id"]))
+        struct = normalize_vector_struct(p.get("vector", p.get("vectors")))
+        if not struct:
+            raise UnprocessableEntity(
+                f"Validation error in JSON body: [points[{i}].vector: "
+                "must specify vectors to update for point]"
+            )
         for name, raw in struct.items():
             parse_one_vector(config, name, raw)
         vectors.append(struct)
@@ -161,9 +168,15 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
 
 
 def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
-    names = body.get("vector")
+    names = body.get("vector", body.get("vectors"))  # Qdrant's alias
+    if names is None:
+        raise BadRequest("Format error in JSON body: missing field `vector`")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("Format error in JSON body: `vector` must be a list of names")
+    if not names:
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [vector: must specify vector names to delete]"
+        )
     for name in names:
         if name not in config.vectors and name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")

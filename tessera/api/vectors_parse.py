@@ -41,7 +41,23 @@ def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
         raise BadRequest("Format error in JSON body: vector must be a list of numbers")
     if len(raw) != size:
         raise dim_error(size, len(raw))
-    return arr.astype(np.float32)
+    return finite_f32(arr)
+
+
+def finite_f32(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Vector components as stored (float32), refused when one is beyond float32's range:
+    stored as infinity it would read back as null and turn every score with it into null."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = values.astype(np.float32)
+    if out.size and not np.isfinite(out).all():
+        raise BadRequest(
+            "Wrong input: vector values must be finite float32 numbers "
+            f"(between {-F32_MAX:g} and {F32_MAX:g})"
+        )
+    return out
+
+
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -66,7 +82,7 @@ def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     if len(np.unique(idx)) != len(idx):
         raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
     order = np.argsort(idx, kind="stable")
-    return idx[order].astype(np.int32), np.asarray(values, dtype=np.float32)[order]
+    return idx[order].astype(np.int32), finite_f32(np.asarray(values, dtype=np.float64))[order]
 
 
 def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
@@ -95,9 +111,7 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
             raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
         if dense.multivector:
             if isinstance(raw, list) and raw and not isinstance(raw[0], list):
-                raise BadRequest(
-                    f"Wrong input: vector `{name}` is a multivector: send a list of vectors"
-                )
+                raw = [raw]  # Qdrant takes a plain dense vector as a one-row multivector
             return parse_multi(raw, dense.size)
         if isinstance(raw, list) and raw and isinstance(raw[0], list):
             raise BadRequest(f"Wrong input: vector `{name}` is not a multivector")
@@ -156,7 +170,7 @@ def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: in
         try:
             block = np.asarray(raws)
             if block.ndim == 2 and block.shape[1] == size and block.dtype.kind in "fiu":
-                return DenseColumn(present, block.astype(np.float32))
+                return DenseColumn(present, finite_f32(block))
         except (ValueError, TypeError):
             pass
     values = np.zeros((len(raws), size), dtype=np.float32)

@@ -60,6 +60,11 @@ def validate_collection_name(name: str) -> None:
                 f"Validation error in path parameters: [name: collection name cannot contain "
                 f'"{ch}" char]'
             )
+    if len(name.encode()) > 255:  # the collection's directory name: a file system limit
+        raise UnprocessableEntity(
+            "Validation error in path parameters: [name: collection name must be at most "
+            "255 bytes in UTF-8]"
+        )
     if name in (".", ".."):
         raise UnprocessableEntity(
             "Validation error in path parameters: [name: collection name cannot be `.` or `..`]"
