@@ -58,6 +58,8 @@ REST: dict[tuple[str, str], Level] = {
     ("GET", _C + "/aliases"): READ,
     ("PUT", _C + "/index"): WRITE,
     ("DELETE", _C + "/index/{field_name:path}"): WRITE,
+    ("PUT", _C + "/vectors/{vector_name}"): MANAGE,
+    ("DELETE", _C + "/vectors/{vector_name}"): MANAGE,
     ("PUT", _P): WRITE,
     ("POST", _P): READ,
     ("POST", _P + "/delete"): WRITE,

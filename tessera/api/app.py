@@ -101,6 +101,8 @@ def _routes() -> list[Route]:
         *query_routes.routes(c),
         *snaps.routes(c),
         Route(c + "/points/{point_id}", e(reads.get_point), methods=["GET"]),
+        Route(c + "/vectors/{vector_name}", e(coll.create_vector_name), methods=["PUT"]),
+        Route(c + "/vectors/{vector_name}", e(coll.delete_vector_name), methods=["DELETE"]),
     ]
 
 

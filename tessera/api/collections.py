@@ -1,4 +1,5 @@
-"""Collection routes: create, info, list, exists, delete, payload index create/delete."""
+"""Collection routes: create, info, list, exists, delete, payload index create/delete, named
+vector create/delete."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.requests import Request
 
 from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.render import render_info
-from tessera.collection import writes
+from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
 from tessera.collection_config import parse_create_collection
 from tessera.errors import BadRequest
@@ -119,3 +120,31 @@ def prepare_delete_index(
 ) -> Callable[[], dict[str, Any]]:
     write = writes.delete_field_index(field)
     return lambda: collection.update(write, wait).to_json()
+
+
+async def create_vector_name(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = query_flag(request, "wait")
+    body = await read_json(request)
+    name = request.path_params["vector_name"]
+    return prepare_create_vector_name(collection, name, body, wait)
+
+
+def prepare_create_vector_name(
+    collection: Collection, name: str, body: Any, wait: bool
+) -> Callable[[], dict[str, Any]]:
+    write = vector_names.create_vector_name(name, vector_names.parse_vector_name_config(body))
+    return lambda: collection.update_vector_names(write, wait).to_json()
+
+
+async def delete_vector_name(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = query_flag(request, "wait")
+    return prepare_delete_vector_name(collection, request.path_params["vector_name"], wait)
+
+
+def prepare_delete_vector_name(
+    collection: Collection, name: str, wait: bool
+) -> Callable[[], dict[str, Any]]:
+    write = vector_names.delete_vector_name(name)
+    return lambda: collection.update_vector_names(write, wait).to_json()

@@ -141,6 +141,43 @@ class CollectionsService(pb.CollectionsServicer):
         return build(pb.ListAliasesResponse, **aliases.describe(pairs))
 
 
+def _enum_value(convert: Any, value: Any) -> Any:
+    try:
+        return convert(value).value
+    except (ValueError, KeyError) as exc:
+        raise BadRequest(f"Wrong input: {exc}") from None
+
+
+def vector_name_body(req: pb.CreateVectorNameRequest) -> dict[str, Any]:
+    """`CreateVectorNameRequest` as the body of `PUT /collections/{c}/vectors/{name}`."""
+    g = GrpcToRest
+    kind = req.WhichOneof("vector_config")
+    if kind == "dense_config":
+        dense = req.dense_config
+        body: dict[str, Any] = {
+            "size": dense.size,
+            "distance": _enum_value(g.convert_distance, dense.distance),
+        }
+        if dense.HasField("datatype"):
+            body["datatype"] = _enum_value(g.convert_datatype, dense.datatype)
+        if dense.HasField("multivector_config"):
+            body["multivector_config"] = _convert(
+                g.convert_multivector_config, dense.multivector_config
+            )
+        return {"dense": body}
+    if kind == "sparse_config":
+        sparse = req.sparse_config
+        out: dict[str, Any] = {}
+        if sparse.HasField("modifier"):
+            out["modifier"] = _enum_value(g.convert_modifier, sparse.modifier)
+        if sparse.HasField("datatype"):
+            out["datatype"] = _enum_value(g.convert_datatype, sparse.datatype)
+        return {"sparse": out}
+    raise BadRequest(
+        "Wrong input: a CreateVectorNameRequest must set dense_config or sparse_config"
+    )
+
+
 def convert_index_params(params: pb.PayloadIndexParams) -> Any:
     """`PayloadIndexParams` as REST's `field_schema` params object."""
     return _convert(GrpcToRest.convert_payload_schema_params, params)

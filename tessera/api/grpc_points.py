@@ -114,6 +114,23 @@ class PointsService(pb.PointsServicer):
         run = coll.prepare_delete_index(collection, request.field_name, bool(request.wait))
         return self._finish(request, run)
 
+    @rpc
+    def CreateVectorName(self, request: pb.CreateVectorNameRequest) -> Operation:
+        from tessera.api.grpc_collections import vector_name_body
+
+        collection = self._get(request)
+        body = vector_name_body(request)
+        wait = bool(request.wait)
+        run = coll.prepare_create_vector_name(collection, request.vector_name, body, wait)
+        return self._finish(request, run)
+
+    @rpc
+    def DeleteVectorName(self, request: pb.DeleteVectorNameRequest) -> Operation:
+        collection = self._get(request)
+        wait = bool(request.wait)
+        run = coll.prepare_delete_vector_name(collection, request.vector_name, wait)
+        return self._finish(request, run)
+
     # ------------------------------------------------------------------- reads
 
     @rpc

@@ -39,6 +39,7 @@ from tessera.collection.values import (
     Selection,
     VectorInput,
 )
+from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig, apply_config_diff
 from tessera.errors import BadRequest, InternalError
@@ -55,6 +56,7 @@ from tessera.shard import read
 from tessera.shard.facet import facet
 from tessera.shard.search import QuantizationParams, VectorQuery, search
 from tessera.shard.shard import LocalShard, ShardDamaged
+from tessera.shard.vector_schema import schema_json
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,12 @@ class Collection:
         self._shard: LocalShard | None = None
         try:
             self.config = config if config is not None else read_config(path)
+            stored_schema = schema_json(self.config)
             self._shard = LocalShard(path / "shard", self.config)
+            if schema_json(self.config) != stored_schema:
+                # Vector names changed by the checkpoint and the replayed WAL: config.json
+                # follows once a checkpoint holds them (see collection.vector_names).
+                self._write_config_after_checkpoint()
         except (FormatError, ShardDamaged) as exc:
             self.failure = str(exc)
             log.error("collection %s is damaged and will not serve: %s", name, exc)
@@ -148,6 +155,22 @@ class Collection:
         """Log and apply one write (tessera.collection.writes); the operation id is the
         collection's."""
         seq = self.shard.update(write)
+        return UpdateResult(operation_id=seq, completed=wait)
+
+    def _write_config_after_checkpoint(self) -> None:
+        try:
+            self.shard.flush(force=True)
+        except Exception:  # the WAL and the manifests still hold the schema
+            log.exception("checkpoint of collection %s failed", self.name)
+            return
+        write_config(self.path, self.config)
+
+    def update_vector_names(self, write: SchemaWrite, wait: bool = True) -> UpdateResult:
+        """Add or remove a named vector (collection.vector_names)."""
+        seq, changed = apply_schema_change(self.shard, write)
+        if changed:
+            write_config(self.path, self.config)
+            self.shard.optimizer.poke()
         return UpdateResult(operation_id=seq, completed=wait)
 
     def update_config(self, diff: Any) -> None:

@@ -53,15 +53,18 @@ def id_keys(
 
 
 def make_storages(config: CollectionConfig) -> dict[str, Storage]:
-    storages: dict[str, Storage] = {}
-    for name, p in config.vectors.items():
-        if p.multivector:
-            storages[name] = ObjectStorage("multi", p.size, p.datatype)
-        else:
-            storages[name] = DenseStorage(p.size, p.datatype)
-    for name in config.sparse_vectors:
-        storages[name] = ObjectStorage("sparse", 0)
-    return storages
+    names = [*config.vectors, *config.sparse_vectors]
+    return {name: make_storage(config, name) for name in names}
+
+
+def make_storage(config: CollectionConfig, name: str) -> Storage:
+    """An empty storage for vector `name` of `config` (dense, multivector or sparse)."""
+    p = config.vectors.get(name)
+    if p is None:
+        return ObjectStorage("sparse", 0)
+    if p.multivector:
+        return ObjectStorage("multi", p.size, p.datatype)
+    return DenseStorage(p.size, p.datatype)
 
 
 class Segment:
@@ -282,6 +285,28 @@ class Segment:
                 self._changed(f"vec:{name}")
         self.set_payloads(offsets, [source.payloads[src_offset]])
         return int(offsets[0])
+
+    # ---- vector names (tessera.shard.vector_schema) ---------------------------------
+
+    def add_vector_storage(self, name: str) -> None:
+        """An empty storage for a vector name just added to the config: no point has it.
+        Marked dirty, so the next flush writes its file and the manifest names it."""
+        self.storages[name] = make_storage(self.config, name)
+        self.files_by_component.pop(f"vec:{name}", None)
+        self._changed(f"vec:{name}")
+
+    def drop_vector_storage(self, name: str) -> None:
+        """Forget vector `name`: its data, its graph and its files (the next manifest no
+        longer names them, so they are deleted once no kept checkpoint does)."""
+        self.storages.pop(name, None)
+        self.vector_indexes.pop(name, None)
+        for component in (f"vec:{name}", f"hnsw:{name}"):
+            self.files_by_component.pop(component, None)
+            self.dirty.discard(component)
+        self._base_masks.pop(name, None)
+        self.filter_masks.clear()
+        self.generation += 1
+        self.dirty.add("ids")
 
     # ---- payload indexes ------------------------------------------------------------
 

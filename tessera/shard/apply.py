@@ -15,6 +15,7 @@ import numpy.typing as npt
 from tessera.ids import PointId
 from tessera.segment.segment import Segment
 from tessera.shard import operations as ops
+from tessera.shard import vector_schema
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.payload_ops import delete_keys, set_payload
 
@@ -58,6 +59,10 @@ def apply_operation(holder: SegmentHolder, seq: int, op: ops.Operation) -> None:
             holder.index_schemas.pop(op.key, None)
             for segment in holder.segments:
                 segment.drop_field_index(op.key)
+        case ops.CreateVectorName():
+            vector_schema.apply_create(holder, op.name, op.config)
+        case ops.DeleteVectorName():
+            vector_schema.apply_delete(holder, op.name)
         case _:
             assert_never(op)
 

@@ -33,6 +33,8 @@ The body must end exactly where the payload ends: trailing bytes are an error. T
     9    CreateFieldIndex   string (key), json (schema: any JSON value)
     10   DeleteFieldIndex   string (key)
     11   OperationBatch     u32 count, then count times: u8 tag (1..10) + that tag's body
+    12   CreateVectorName   string (vector name), json (config: {"dense"|"sparse": params})
+    13   DeleteVectorName   string (vector name)
 
 A batch holds operations, never another batch.
 
@@ -161,6 +163,8 @@ TAG_DELETE_POINTS = 8
 TAG_CREATE_FIELD_INDEX = 9
 TAG_DELETE_FIELD_INDEX = 10
 TAG_OPERATION_BATCH = 11
+TAG_CREATE_VECTOR_NAME = 12
+TAG_DELETE_VECTOR_NAME = 13
 
 ID_INT = 0
 ID_UUID = 1
@@ -216,6 +220,8 @@ _TAG_NAMES = {
     TAG_CREATE_FIELD_INDEX: "CreateFieldIndex",
     TAG_DELETE_FIELD_INDEX: "DeleteFieldIndex",
     TAG_OPERATION_BATCH: "OperationBatch",
+    TAG_CREATE_VECTOR_NAME: "CreateVectorName",
+    TAG_DELETE_VECTOR_NAME: "DeleteVectorName",
 }
 
 
@@ -303,6 +309,13 @@ def _encode_operation(out: list[bytes | memoryview], op: ops.Operation) -> None:
         case ops.DeleteFieldIndex():
             out.append(bytes((TAG_DELETE_FIELD_INDEX,)))
             _encode_string(out, op.key)
+        case ops.CreateVectorName():
+            out.append(bytes((TAG_CREATE_VECTOR_NAME,)))
+            _encode_string(out, op.name)
+            _encode_json(out, op.config)
+        case ops.DeleteVectorName():
+            out.append(bytes((TAG_DELETE_VECTOR_NAME,)))
+            _encode_string(out, op.name)
         case _:
             raise TypeError(f"not a WAL operation: {type(op).__name__}")
 
@@ -568,6 +581,14 @@ def _decode_fields(r: _Reader, tag: int) -> ops.Operation:
         return ops.CreateFieldIndex(r.string("key"), r.json("schema"))
     if tag == TAG_DELETE_FIELD_INDEX:
         return ops.DeleteFieldIndex(r.string("key"))
+    if tag == TAG_CREATE_VECTOR_NAME:
+        name = r.string("vector name")
+        config = r.json("vector config")
+        if not isinstance(config, dict):
+            r.fail("vector config is not an object")
+        return ops.CreateVectorName(name, config)
+    if tag == TAG_DELETE_VECTOR_NAME:
+        return ops.DeleteVectorName(r.string("vector name"))
     ids = r.ids()
     n = len(ids)
     if tag == TAG_UPSERT_POINTS:

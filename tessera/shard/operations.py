@@ -99,6 +99,20 @@ class DeleteFieldIndex:
     key: str
 
 
+@dataclass(frozen=True)
+class CreateVectorName:
+    """A new named vector (tessera.shard.vector_schema): `config` is {"dense": params} or
+    {"sparse": params}, the params as the collection config renders them."""
+
+    name: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeleteVectorName:
+    name: str
+
+
 PointOperation = (
     UpsertPoints
     | UpdateVectors
@@ -109,7 +123,9 @@ PointOperation = (
     | ClearPayload
     | DeletePoints
 )
-Operation = PointOperation | CreateFieldIndex | DeleteFieldIndex
+Operation = (
+    PointOperation | CreateFieldIndex | DeleteFieldIndex | CreateVectorName | DeleteVectorName
+)
 
 
 @dataclass(frozen=True)

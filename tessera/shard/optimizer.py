@@ -206,11 +206,13 @@ def build_segment(
     for key, schema in index_schemas.items():
         new.create_field_index(key, schema)
     if build_index:
+        if any(name not in src.storages for src, _ in sources):
+            continue  # a vector name removed meanwhile: _swap drops it
         for name, params in config.vectors.items():
-            storage = new.storages[name]
-            if params.multivector or not isinstance(storage, DenseStorage):
+            dense = new.storages.get(name)  # None: added meanwhile (see _swap)
+            if params.multivector or not isinstance(dense, DenseStorage):
                 continue
-            vectors = as_float32(storage.matrix[:n])
+            vectors = as_float32(dense.matrix[:n])
             if params.distance == "Cosine" and params.datatype == "uint8":
                 # Bytes are stored as given; the graph needs unit vectors to rank by cosine.
                 vectors = normalize_rows(vectors)
@@ -228,11 +230,11 @@ def build_segment(
                 )
             new.vector_indexes[name] = index
             view = index.vectors_view()
-            if view is not None and storage.matrix.dtype == np.float32:
-                storage.matrix = view
+            if view is not None and dense.matrix.dtype == np.float32:
+                dense.matrix = view
             new.dirty.add(f"hnsw:{name}")
         for name, params in config.vectors.items():
-            multi = new.storages[name]
+            multi = new.storages.get(name)
             if params.multivector and isinstance(multi, ObjectStorage):
                 # A graph over every row of every multivector: the first stage of a
                 # multivector search, rescored with exact max_sim.
@@ -352,3 +354,10 @@ class Optimizer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
+        # Vector names added or removed while the segment was built (shard.vector_schema).
+        for name in [n for n in new.storages if n not in self.config.vectors]:
+            if name not in self.config.sparse_vectors:
+                new.drop_vector_storage(name)
+        for name in [*self.config.vectors, *self.config.sparse_vectors]:
+            if name not in new.storages:
+                new.add_vector_storage(name)

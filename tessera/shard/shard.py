@@ -8,12 +8,14 @@ commit, shared with concurrent writers) and only then is the write acknowledged.
 Checkpoint (`flush`): under the exclusive lock every segment hands over a snapshot of what
 changed plus the sequence number S applied so far; outside the lock the files are written
 and fsynced, then a new manifest generation `manifest.<gen>.json` is written (checked JSON,
-see tessera.fileformat: every segment's files with size and crc32, and S). The last
+see tessera.fileformat: every segment's files with size and crc32, S, the payload index
+schemas and the vector schema at S, see shard.vector_schema). The last
 KEPT_GENERATIONS manifests and every pinned one are kept, with their files; the WAL is kept
 from the oldest kept manifest's S+1, so that recovery can fall back to any of them.
 
 Recovery: the newest manifest whose own checksum and every file's checksum hold is loaded
-(exactly the state at its S) and the WAL is replayed from S+1. A damaged newer generation is
+(exactly the state at its S, vector names included: see shard.vector_schema) and the WAL
+is replayed from S+1. A damaged newer generation is
 reported and its files are moved to `<shard>/damaged/`; when none loads, or when the WAL no
 longer reaches back to the chosen S+1, or when checkpoints are missing (the WAL was
 truncated but no manifest exists), the shard refuses to load (`ShardDamaged`) rather than
@@ -54,6 +56,7 @@ from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.optimizer import Optimizer
 from tessera.shard.rwlock import RWLock
+from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
 
 log = logging.getLogger(__name__)
@@ -167,6 +170,9 @@ class LocalShard:
                         f"{manifest_path}: the WAL starts at {self.wal.first_seq}, after this "
                         f"checkpoint ({seq}): the operations between are gone"
                     )
+                if "vectors" in manifest:
+                    # The replay starts from the vector names of this checkpoint.
+                    restore_schema(self.config, manifest["vectors"])
                 segments = []
                 for entry in manifest["segments"]:
                     seg_dir = self.path / "segments" / entry["id"]
@@ -287,6 +293,7 @@ class LocalShard:
                 snapshots = [take_snapshot(s) for s in self.holder.segments]
                 segments = list(self.holder.segments)
                 index_schemas = dict(self.holder.index_schemas)
+                vectors = schema_json(self.config)
             if not force and seq == self._flushed_seq and not any(s.components for s in snapshots):
                 return
             gen = self._gen + 1
@@ -302,6 +309,7 @@ class LocalShard:
                     "gen": gen,
                     "segments": entries,
                     "index_schemas": index_schemas,
+                    "vectors": vectors,
                 }
                 # The manifest must not claim a seq the WAL could still lose.
                 if seq:

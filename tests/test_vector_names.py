@@ -1,0 +1,241 @@
+"""Named vectors added to and removed from a live collection (Qdrant 1.19):
+`PUT/DELETE /collections/{c}/vectors/{name}`, the gRPC twins, and their durability."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.server_only(reason="wire errors and restarts")
+
+
+def _wait_green(client: QdrantClient, name: str, timeout: float = 60.0) -> models.CollectionInfo:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = client.get_collection(name)
+        if info.status == models.CollectionStatus.GREEN or time.monotonic() > deadline:
+            return info
+        time.sleep(0.2)
+
+
+def _vectors(config: models.CollectionConfig) -> dict[str, Any]:
+    vectors = config.params.vectors
+    assert isinstance(vectors, dict)
+    return vectors
+
+
+def test_dense_vector_added_and_removed_on_a_live_collection(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    collection = collection()
+    client.create_collection(
+        collection,
+        vectors_config={"a": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+    )
+    rng = np.random.default_rng(7)
+    a = rng.random((300, 4)).astype(np.float32)
+    client.upsert(
+        collection,
+        [models.PointStruct(id=i, vector={"a": a[i].tolist()}) for i in range(300)],
+    )
+    _wait_green(client, collection)  # the existing points live in an indexed segment
+
+    result = client.create_vector_name(
+        collection,
+        "b",
+        models.DenseVectorNameConfig(
+            dense=models.DenseVectorConfig(size=3, distance=models.Distance.DOT)
+        ),
+    )
+    assert result.status == models.UpdateStatus.COMPLETED
+    params = _vectors(client.get_collection(collection).config)
+    assert set(params) == {"a", "b"}
+    assert params["b"].size == 3 and params["b"].distance == models.Distance.DOT
+
+    # Existing points have no value for it; writes may now carry it.
+    record = client.retrieve(collection, [5], with_vectors=True)[0]
+    assert set(record.vector or {}) == {"a"}
+    client.update_vectors(collection, [models.PointVectors(id=5, vector={"b": [1, 0, 0]})])
+    client.upsert(
+        collection, [models.PointStruct(id=1000, vector={"a": [1, 1, 1, 1], "b": [0, 1, 0]})]
+    )
+    record = client.retrieve(collection, [5], with_vectors=True)[0]
+    assert record.vector == {"a": pytest.approx(a[5] / np.linalg.norm(a[5])), "b": [1, 0, 0]}
+    hits = client.query_points(collection, query=[1, 0.5, 0], using="b", limit=10).points
+    assert [h.id for h in hits] == [5, 1000]
+    assert (
+        client.count(
+            collection, count_filter=models.Filter(must=[models.HasVectorCondition(has_vector="b")])
+        ).count
+        == 2
+    )
+
+    # The same schema again changes nothing; another one is refused.
+    again = http.put(
+        f"/collections/{collection}/vectors/b", json={"dense": {"size": 3, "distance": "Dot"}}
+    )
+    assert again.status_code == 200, again.text
+    for body, text in [
+        (
+            {"dense": {"size": 5, "distance": "Dot"}},
+            "Wrong input: Vector `b` already exists with a different configuration",
+        ),
+        ({"sparse": {}}, "Wrong input: Vector `b` already exists as a dense vector"),
+    ]:
+        r = http.put(f"/collections/{collection}/vectors/b", json=body)
+        assert r.status_code == 400 and r.json()["status"]["error"] == text, r.text
+    for body in [{}, {"dense": {"size": 0, "distance": "Dot"}}, {"dense": {"size": 3}}, []]:
+        r = http.put(f"/collections/{collection}/vectors/c", json=body)
+        assert r.status_code in (400, 422), r.text
+    assert set(_vectors(client.get_collection(collection).config)) == {"a", "b"}
+
+    # Removing drops the data everywhere; an unknown name is a no-op, as in Qdrant.
+    client.delete_vector_name(collection, "a")
+    assert set(_vectors(client.get_collection(collection).config)) == {"b"}
+    record = client.retrieve(collection, [5], with_vectors=True)[0]
+    assert record.vector == {"b": [1, 0, 0]}
+    r = http.delete(f"/collections/{collection}/vectors/nope")
+    assert r.status_code == 200, r.text
+    with pytest.raises(UnexpectedResponse) as bad:
+        client.upsert(collection, [models.PointStruct(id=1, vector={"a": [1, 1, 1, 1]})])
+    assert bad.value.status_code == 400
+    assert client.count(collection).count == 301
+
+
+def test_sparse_vector_name_and_unnamed_default(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    collection = collection()
+    client.create_collection(
+        collection, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+    )
+    client.upsert(collection, [models.PointStruct(id=i, vector=[i, 1]) for i in range(1, 4)])
+    r = http.delete(f"/collections/{collection}/vectors/")
+    assert r.status_code == 404
+    client.create_vector_name(
+        collection,
+        "text",
+        models.SparseVectorNameConfig(
+            sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)
+        ),
+    )
+    config = client.get_collection(collection).config
+    assert config.params.sparse_vectors == {
+        "text": models.SparseVectorParams(modifier=models.Modifier.IDF)
+    }
+    r = http.put(f"/collections/{collection}/vectors/text", json={"sparse": {"modifier": "none"}})
+    assert r.status_code == 400
+    assert r.json()["status"]["error"] == (
+        "Wrong input: Sparse vector `text` already exists with a different configuration"
+    )
+    client.update_vectors(
+        collection,
+        [
+            models.PointVectors(
+                id=2, vector={"text": models.SparseVector(indices=[7], values=[2.0])}
+            )
+        ],
+    )
+    hits = client.query_points(
+        collection, query=models.SparseVector(indices=[7], values=[1.0]), using="text"
+    ).points
+    assert [h.id for h in hits] == [2]
+    client.delete_vector_name(collection, "text")
+    assert client.get_collection(collection).config.params.sparse_vectors in (None, {})
+    record = client.retrieve(collection, [2], with_vectors=True)[0]
+    assert record.vector == [2, 1]
+
+
+def test_vector_name_changes_survive_crash_and_replay(server_factory: Any) -> None:
+    """Each change is logged between writes that use it: kill -9 at any point, the replay
+    must rebuild the same state, including a name removed and re-created with another size."""
+    server = server_factory(grpc_port=free_port())
+    _grpc_twins(server)
+    url = server.url
+    client = QdrantClient(url=url, timeout=30, check_compatibility=False)
+    client.create_collection(
+        "c", vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)}
+    )
+    client.upsert("c", [models.PointStruct(id=1, vector={"a": [1, 0]})])
+    dense = models.DenseVectorNameConfig
+    client.create_vector_name(
+        "c", "b", dense(dense=models.DenseVectorConfig(size=3, distance=models.Distance.DOT))
+    )
+    client.upsert("c", [models.PointStruct(id=2, vector={"a": [0, 1], "b": [1, 2, 3]})])
+    client.delete_vector_name("c", "b")
+    client.create_vector_name(
+        "c", "b", dense(dense=models.DenseVectorConfig(size=2, distance=models.Distance.DOT))
+    )
+    client.upsert("c", [models.PointStruct(id=3, vector={"b": [5, 6]})])
+    client.close()
+    server.kill()
+    server.start()
+    client = QdrantClient(url=url, timeout=30, check_compatibility=False)
+    try:
+        vectors = _vectors(client.get_collection("c").config)
+        assert set(vectors) == {"a", "b"} and vectors["b"].size == 2
+        records = {r.id: r.vector for r in client.retrieve("c", [1, 2, 3], with_vectors=True)}
+        assert records == {1: {"a": [1, 0]}, 2: {"a": [0, 1]}, 3: {"b": [5, 6]}}
+        client.delete_vector_name("c", "a")
+    finally:
+        client.close()
+    server.restart(graceful=True)
+    client = QdrantClient(url=url, timeout=30, check_compatibility=False)
+    try:
+        assert set(_vectors(client.get_collection("c").config)) == {"b"}
+        records = {r.id: r.vector for r in client.retrieve("c", [1, 2, 3], with_vectors=True)}
+        assert records == {1: {}, 2: {}, 3: {"b": [5, 6]}}
+    finally:
+        client.close()
+
+
+def _grpc_twins(server: Any) -> None:
+    collection = "g"
+    grpc = QdrantClient(
+        host=server.host,
+        port=server.port,
+        grpc_port=server.grpc_port,
+        prefer_grpc=True,
+        timeout=30,
+        check_compatibility=False,
+    )
+    try:
+        grpc.create_collection(
+            collection, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+        )
+        with pytest.raises(Exception, match="Cannot delete the unnamed vector"):
+            grpc.delete_vector_name(collection, "")
+        grpc.create_vector_name(
+            collection,
+            "m",
+            models.DenseVectorNameConfig(
+                dense=models.DenseVectorConfig(
+                    size=2,
+                    distance=models.Distance.EUCLID,
+                    multivector_config=models.MultiVectorConfig(
+                        comparator=models.MultiVectorComparator.MAX_SIM
+                    ),
+                    datatype=models.VectorStorageDatatype.FLOAT16,
+                )
+            ),
+        )
+        vectors = _vectors(grpc.get_collection(collection).config)
+        assert set(vectors) == {"", "m"}
+        assert vectors["m"].multivector_config is not None
+        assert vectors["m"].datatype == models.Datatype.FLOAT16
+        grpc.upsert(collection, [models.PointStruct(id=1, vector={"": [1, 2], "m": [[1, 1]]})])
+        hits = grpc.query_points(collection, query=[[1, 1]], using="m").points
+        assert [h.id for h in hits] == [1]
+        grpc.delete_vector_name(collection, "m")
+        assert set(_vectors(grpc.get_collection(collection).config)) == {""}
+    finally:
+        grpc.close()
