@@ -185,6 +185,8 @@ def build_segment(
     new.id_map = {ext_ids[off]: off for off in live}
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
     for name, storage in new.storages.items():
+        if any(name not in src.storages for src, _ in sources):
+            continue  # a vector name removed meanwhile: _swap drops it
         if isinstance(storage, DenseStorage):
             parts = [src.storages[name] for src, _ in sources]
             mats = [
@@ -206,8 +208,6 @@ def build_segment(
     for key, schema in index_schemas.items():
         new.create_field_index(key, schema)
     if build_index:
-        if any(name not in src.storages for src, _ in sources):
-            continue  # a vector name removed meanwhile: _swap drops it
         for name, params in config.vectors.items():
             dense = new.storages.get(name)  # None: added meanwhile (see _swap)
             if params.multivector or not isinstance(dense, DenseStorage):
@@ -339,6 +339,13 @@ class Optimizer:
             start += len(offs)
         if gone:
             new.delete(np.concatenate(gone), int(new.versions.max(initial=0)))
+        # Vector names added or removed while the segment was built (shard.vector_schema).
+        for name in [n for n in new.storages if n not in self.config.vectors]:
+            if name not in self.config.sparse_vectors:
+                new.drop_vector_storage(name)
+        for name in [*self.config.vectors, *self.config.sparse_vectors]:
+            if name not in new.storages:
+                new.add_vector_storage(name)
         for key in list(new.field_indexes):
             if key not in self.holder.index_schemas:
                 new.drop_field_index(key)
@@ -354,10 +361,3 @@ class Optimizer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
-        # Vector names added or removed while the segment was built (shard.vector_schema).
-        for name in [n for n in new.storages if n not in self.config.vectors]:
-            if name not in self.config.sparse_vectors:
-                new.drop_vector_storage(name)
-        for name in [*self.config.vectors, *self.config.sparse_vectors]:
-            if name not in new.storages:
-                new.add_vector_storage(name)
