@@ -109,6 +109,22 @@ REST: dict[tuple[str, str], Level] = {
     ("GET", "/dashboard/{path:path}"): OPEN,
     ("POST", "/dashboard/api/collections/{collection_name}/projection"): READ,
     ("GET", "/openapi.json"): READ,
+    # Observability and cluster routes (api.metrics, api.telemetry, api.issues,
+    # api.cluster_info): what belongs to no collection needs global access (reading it, or
+    # manage to change it), as in Qdrant's RBAC; a collection's cluster info and
+    # optimizations read the collection, changing its cluster setup manages it.
+    ("GET", "/metrics"): GLOBAL_READ,
+    ("GET", "/telemetry"): GLOBAL_READ,
+    ("GET", "/issues"): GLOBAL_READ,
+    ("DELETE", "/issues"): MANAGE,
+    ("GET", "/cluster"): GLOBAL_READ,
+    ("GET", "/cluster/telemetry"): GLOBAL_READ,
+    ("POST", "/cluster/recover"): MANAGE,
+    ("DELETE", "/cluster/peer/{peer_id:int}"): MANAGE,
+    ("GET", "/quotas"): GLOBAL_READ,
+    ("GET", _C + "/cluster"): READ,
+    ("POST", _C + "/cluster"): MANAGE,
+    ("GET", _C + "/optimizations"): READ,
     ("GET", "/snapshots"): GLOBAL_READ,
     ("POST", "/snapshots"): MANAGE,
     ("GET", "/snapshots/{snapshot_name}"): GLOBAL_READ,

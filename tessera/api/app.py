@@ -19,15 +19,19 @@ from starlette.routing import BaseRoute, Route
 
 from tessera import QDRANT_API_VERSION
 from tessera.api import aliases as aliases
+from tessera.api import cluster_info as cluster
 from tessera.api import collections as coll
 from tessera.api import dashboard as dashboard
 from tessera.api import facet as facet
+from tessera.api import issues as issues
+from tessera.api import metrics as metrics
 from tessera.api import middleware as mw
 from tessera.api import openapi as openapi
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes
 from tessera.api import snapshots as snaps
+from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import endpoint, error, json_response
@@ -82,8 +86,23 @@ def _routes() -> list[Route]:
         Route(c, e(coll.update_collection), methods=["PATCH"]),
         Route(c, e(coll.delete_collection), methods=["DELETE"]),
         Route(c + "/exists", e(coll.collection_exists), methods=["GET"]),
+        # Observability and the standalone answers to cluster routes (api.cluster_info).
+        Route("/metrics", metrics.get_metrics, methods=["GET"]),
+        Route("/telemetry", e(telemetry.get_telemetry), methods=["GET"]),
+        Route("/issues", e(issues.get_issues), methods=["GET"]),
+        Route("/issues", e(issues.clear_issues), methods=["DELETE"]),
+        Route("/cluster", e(cluster.cluster_status), methods=["GET"]),
+        Route("/cluster/telemetry", e(cluster.distributed_only), methods=["GET"]),
+        Route("/cluster/recover", e(cluster.distributed_only), methods=["POST"]),
+        Route("/cluster/peer/{peer_id:int}", e(cluster.distributed_only), methods=["DELETE"]),
+        Route("/quotas", e(cluster.get_quotas), methods=["GET"]),
+        Route(c + "/cluster", e(cluster.collection_cluster), methods=["GET"]),
+        Route(c + "/cluster", e(cluster.distributed_only), methods=["POST"]),
+        Route(c + "/optimizations", e(cluster.get_optimizations), methods=["GET"]),
         Route(c + "/index", e(coll.create_index), methods=["PUT"]),
         Route(c + "/index/{field_name:path}", e(coll.delete_index), methods=["DELETE"]),
+        Route(c + "/vectors/{vector_name}", e(coll.create_vector_name), methods=["PUT"]),
+        Route(c + "/vectors/{vector_name}", e(coll.delete_vector_name), methods=["DELETE"]),
         Route(c + "/points", e(writes.upsert_points), methods=["PUT"]),
         Route(c + "/points", e(reads.retrieve_points), methods=["POST"]),
         Route(c + "/points/delete", e(writes.delete_points), methods=["POST"]),
@@ -101,8 +120,6 @@ def _routes() -> list[Route]:
         *query_routes.routes(c),
         *snaps.routes(c),
         Route(c + "/points/{point_id}", e(reads.get_point), methods=["GET"]),
-        Route(c + "/vectors/{vector_name}", e(coll.create_vector_name), methods=["PUT"]),
-        Route(c + "/vectors/{vector_name}", e(coll.delete_vector_name), methods=["DELETE"]),
     ]
 
 
@@ -188,8 +205,8 @@ def build_app(
             app.state.toc.close()
 
     layers: list[Middleware] = []
-    if conf["service.access_log"]:
-        layers.append(Middleware(mw.AccessLog))
+    # Always there: it counts responses for /metrics and /telemetry; it logs when configured.
+    layers.append(Middleware(mw.AccessLog, routes=routes, log=bool(conf["service.access_log"])))
     if conf["service.enable_cors"]:
         layers.append(Middleware(mw.Cors))
     if authenticator is not None:

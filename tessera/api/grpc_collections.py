@@ -18,6 +18,7 @@ from qdrant_client.http.models import models as rest
 
 from tessera.api import aliases
 from tessera.api import collections as coll
+from tessera.api.cluster_info import DISABLED, cluster_info
 from tessera.api.grpc_convert import opt, payload
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
@@ -139,6 +140,30 @@ class CollectionsService(pb.CollectionsServicer):
         name = request.collection_name
         pairs = [(a, name) for a in self.toc.aliases.of(name)]
         return build(pb.ListAliasesResponse, **aliases.describe(pairs))
+
+    @rpc
+    def CollectionClusterInfo(
+        self, request: pb.CollectionClusterInfoRequest
+    ) -> pb.CollectionClusterInfoResponse:
+        info = cluster_info(self.toc, self.toc.get(request.collection_name))
+        shards = [
+            pb.LocalShardInfo(
+                shard_id=s["shard_id"],
+                points_count=s["points_count"],
+                state=pb.ReplicaState.Value(s["state"]),
+            )
+            for s in info["local_shards"]
+        ]
+        return pb.CollectionClusterInfoResponse(
+            peer_id=info["peer_id"], shard_count=info["shard_count"], local_shards=shards
+        )
+
+    @rpc
+    def UpdateCollectionClusterSetup(
+        self, request: pb.UpdateCollectionClusterSetupRequest
+    ) -> pb.UpdateCollectionClusterSetupResponse:
+        self.toc.get(request.collection_name)
+        raise BadRequest(DISABLED)
 
 
 def _enum_value(convert: Any, value: Any) -> Any:

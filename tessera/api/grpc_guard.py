@@ -6,7 +6,8 @@ the `api-key` (or `authorization: Bearer`) metadata is checked (UNAUTHENTICATED 
 PERMISSION_DENIED with Qdrant's words, as in `api.auth`), then the method's level in
 `api.access` against the request's `collection_name`; a method of the generated servicer
 that Tessera does not override raises NotImplementedError, answered UNIMPLEMENTED with one
-INFO line instead of grpcio's ERROR and traceback.
+INFO line instead of grpcio's ERROR and traceback. Every answer is counted by method and
+status code for `/telemetry` and `/metrics` (`api.request_stats`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import grpc
 
 from tessera.api.access import GRPC, LISTS_COLLECTIONS_GRPC, Level
 from tessera.api.auth import Access, Authenticator, AuthError
+from tessera.api.request_stats import STATS
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("tessera.access")
 
 NOT_LOGGED = {"/qdrant.Qdrant/HealthCheck", "/grpc.health.v1.Health/Check"}
+# Status name -> its number (0 OK ... 16 UNAUTHENTICATED), the key of the response counters.
+STATUS_NUMBERS = {status.name: status.value[0] for status in grpc.StatusCode}
 
 
 class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -73,11 +77,11 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                     code = status.name if status is not None else "UNKNOWN"
                 raise
             finally:
+                elapsed = time.perf_counter() - started
+                STATS.record_grpc(method, STATUS_NUMBERS.get(code, 2), elapsed)
                 if log_access:
                     peer = context.peer() or "-"
-                    access_log.info(
-                        'gRPC %s "%s" %s %.6f', peer, method, code, time.perf_counter() - started
-                    )
+                    access_log.info('gRPC %s "%s" %s %.6f', peer, method, code, elapsed)
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,

@@ -4,7 +4,9 @@
 
 - `AccessLog`: one INFO line per request on the `tessera.access` logger, in actix's format
   as Qdrant writes it: `peer "METHOD /path HTTP/1.1" status bytes "referer" "user-agent"
-  seconds`; health checks and `/` are not logged (as in Qdrant).
+  seconds`; health checks and `/` are not logged (as in Qdrant). It also counts every
+  response by route pattern and status for `/telemetry` and `/metrics`
+  (`api.request_stats`), with or without the log.
 - `Cors`: `service.enable_cors` (default on): any origin, method and header, as Qdrant's
   actix-cors `allow_any_*`; a preflight is answered here, before the key is checked.
 - `Auth`: the key of `api.auth` against the route's level in `api.access`; `/`, `/healthz`,
@@ -20,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -31,6 +34,7 @@ from starlette.routing import BaseRoute, Match, Route
 from tessera.api.access import COLLECTION_PARAM, LISTS_COLLECTIONS_REST, Level, rest_rule
 from tessera.api.auth import Access, Authenticator, AuthError
 from tessera.api.dashboard import is_static
+from tessera.api.request_stats import STATS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,12 +78,24 @@ def envelope(message: str, started: float | None = None) -> bytes:
     return orjson.dumps({"result": None, "status": {"error": message}, "time": elapsed})
 
 
+def route_patterns(routes: Sequence[BaseRoute]) -> dict[Any, str]:
+    """Each route's endpoint -> its path as Qdrant names it (`{shard_id}`, not
+    `{shard_id:int}`): the router leaves the endpoint it picked in the scope."""
+    return {
+        route.endpoint: re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for route in routes
+        if isinstance(route, Route)
+    }
+
+
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = (), log: bool = True) -> None:
         self.app = app
+        self.endpoints = route_patterns(routes)
+        self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in NOT_LOGGED:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -97,25 +113,34 @@ class AccessLog:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            client = scope.get("client")
-            query = scope.get("query_string", b"")
-            target = scope.get("raw_path", scope["path"].encode())
-            if isinstance(target, bytes):
-                target = target.decode("latin-1")
-            if query:
-                target += "?" + query.decode("latin-1")
-            access_log.info(
-                '%s "%s %s HTTP/%s" %d %d "%s" "%s" %.6f',
-                client[0] if client else "-",
-                scope["method"],
-                target,
-                scope.get("http_version", "1.1"),
-                status,
-                size,
-                header(scope, b"referer") or "-",
-                header(scope, b"user-agent") or "-",
-                time.perf_counter() - started,
-            )
+            elapsed = time.perf_counter() - started
+            endpoint = self.endpoints.get(scope.get("endpoint"))
+            if endpoint is not None:  # unknown paths are not counted: keys stay the API's
+                STATS.record_rest(scope["method"], endpoint, status, elapsed)
+            if self.log and scope["path"] not in NOT_LOGGED:
+                self._log(scope, status, size, elapsed)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, size: int, elapsed: float) -> None:
+        client = scope.get("client")
+        query = scope.get("query_string", b"")
+        target = scope.get("raw_path", scope["path"].encode())
+        if isinstance(target, bytes):
+            target = target.decode("latin-1")
+        if query:
+            target += "?" + query.decode("latin-1")
+        access_log.info(
+            '%s "%s %s HTTP/%s" %d %d "%s" "%s" %.6f',
+            client[0] if client else "-",
+            scope["method"],
+            target,
+            scope.get("http_version", "1.1"),
+            status,
+            size,
+            header(scope, b"referer") or "-",
+            header(scope, b"user-agent") or "-",
+            elapsed,
+        )
 
 
 class Cors:

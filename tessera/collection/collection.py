@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from tessera.collection import reads
+from tessera.collection import issues, reads
 from tessera.collection.values import (
     NOTHING,
     CollectionInfo,
@@ -233,7 +233,7 @@ class Collection:
         """One page in id order from `offset` and the next page's first id; or, with
         `order_by`, the first `limit` points by that payload value (no next page)."""
         unnamed = self.config.unnamed
-        with self.shard.read() as holder:
+        with issues.watch(self, [filt]), self.shard.read() as holder:
             if order_by is not None:
                 rows = read.scroll_by_payload(
                     holder, filt, order_by.key, order_by.descending, order_by.start_from, limit
@@ -243,11 +243,11 @@ class Collection:
             return ScrollPage(reads.points(refs, select, unnamed), next_id)
 
     def count(self, filt: Filter | None, exact: bool) -> int:
-        with self.shard.read() as holder:
+        with issues.watch(self, [filt]), self.shard.read() as holder:
             return read.count(holder, filt, exact)
 
     def facet(self, key: str, filt: Filter | None, limit: int, exact: bool) -> list[FacetHit]:
-        with self.shard.read() as holder:
+        with issues.watch(self, [filt]), self.shard.read() as holder:
             hits = facet(holder, key, filt, limit, exact)
         return [FacetHit(value, count) for value, count in hits]
 
@@ -265,7 +265,7 @@ class Collection:
         vector = VectorQuery(query.using, query.kind, query.value)
         q = params.quantization
         quantization = QuantizationParams(q.ignore, q.rescore, q.oversampling)
-        with self.shard.read() as holder:
+        with issues.watch(self, [filt]), self.shard.read() as holder:
             hits = search(
                 holder,
                 vector,
@@ -288,7 +288,7 @@ class Collection:
         plans = [plan for plan, _ in requests]
         external = self._external(plans, others)
         unnamed = self.config.unnamed
-        with self.shard.read() as holder:
+        with issues.watch(self, issues.plan_filters(plans)), self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external)
             found = execute_many(ctx, plans)
             return [
@@ -303,7 +303,7 @@ class Collection:
         point's record (read after this collection's lock is released)."""
         external = self._external([plan], others)
         unnamed = self.config.unnamed
-        with self.shard.read() as holder:
+        with issues.watch(self, issues.plan_filters([plan])), self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external)
             groups = [
                 Group(gid, reads.scored_points(hits, select, unnamed))

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +52,24 @@ class Plan:
     # instead of rebuilding from scratch: each point is inserted into a graph once.
     base: Segment | None = None
 
+
+@dataclass
+class Tracker:
+    """One optimization as `GET /collections/{c}/optimizations` reports it (read-only for
+    everyone but the optimizer thread): `uuid` is the id of the segment it builds, `sources`
+    the (segment id, live points) it replaces, times are Unix seconds."""
+
+    uuid: str
+    optimizer: str
+    sources: list[tuple[str, int]]
+    started: float
+    finished: float | None = None
+    status: str = "optimizing"  # then "done", or the error that stopped it
+    points: int = field(default=0)  # points in the new segment, once built
+
+
+# Completed optimizations kept for the report (Qdrant keeps a bounded log too).
+TRACKER_LOG = 64
 
 # Seconds without an update after which the appendable leftovers are indexed too.
 IDLE_SECONDS = 2.0
@@ -165,13 +185,14 @@ def build_segment(
     index_schemas: dict[str, Any],
     build_index: bool,
     base: Segment | None = None,
+    segment_id: str | None = None,
 ) -> Segment:
     """A new immutable segment from the given offsets of each source, in order.
 
     With a `base` (the first source, taken whole: deleted offsets included, so its graph ids
     stay valid), the base's graph is cloned and the other sources' points are added to it.
     """
-    new = Segment(uuid.uuid4().hex, config, appendable=False)
+    new = Segment(segment_id or uuid.uuid4().hex, config, appendable=False)
     ext_ids = [src.ext_ids[o] for src, offs in sources for o in offs.tolist()]
     n = len(ext_ids)
     new._ensure(n)
@@ -261,6 +282,8 @@ class Optimizer:
         self.config = config
         self.flush = flush
         self.running = False  # whether a rebuild is in progress (read for status)
+        self.current: Tracker | None = None  # the rebuild in progress, for progress reports
+        self.completed: deque[Tracker] = deque(maxlen=TRACKER_LOG)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="optimizer", daemon=True)
@@ -310,12 +333,22 @@ class Optimizer:
                     offsets = np.flatnonzero(segment.live_mask()).astype(np.int64)
                 taken.append((segment, offsets))
             schemas = dict(self.holder.index_schemas)
+            tracker = Tracker(
+                uuid.uuid4().hex,
+                plan.reason,
+                [(s.segment_id, s.live_count()) for s in plan.sources],
+                time.time(),
+            )
+            self.current = tracker
         try:
-            new = build_segment(taken, self.config, schemas, plan.build_index, plan.base)
+            new = build_segment(
+                taken, self.config, schemas, plan.build_index, plan.base, tracker.uuid
+            )
             with self.lock.write():
                 self._swap(plan.sources, taken, new)
             self.flush()
             points = new.live_count()
+            tracker.points, tracker.status = points, "done"
             del new, taken
             release_free_memory(collect=True)
             log.info(
@@ -324,7 +357,13 @@ class Optimizer:
                 len(plan.sources),
                 points,
             )
+        except Exception as exc:
+            tracker.status = f"{exc}"
+            raise
         finally:
+            tracker.finished = time.time()
+            self.completed.append(tracker)
+            self.current = None
             self.running = False
         return True
 

@@ -158,6 +158,10 @@ class Wal:
         self._sync_cond = threading.Condition(threading.Lock())
         self._synced_seq = 0
         self._sync_leader = False
+        # fdatasyncs done by sync() and their seconds (total, slowest): read for /metrics.
+        self.fsync_count = 0
+        self.fsync_seconds = 0.0
+        self.fsync_max_seconds = 0.0
 
         # _truncate_lock serialises truncate_before, so that the floor file's I/O can run
         # outside _lock; it guards _floor.  Order: _truncate_lock before _lock.
@@ -244,10 +248,15 @@ class Wal:
                 # fdatasync; a closed, reused fd number would sync some other file.
                 fd = os.dup(self._fd) if self._fd is not None else None
             if fd is not None:
+                started = time.perf_counter()
                 try:
                     self._fdatasync_or_poison(fd)
                 finally:
                     os.close(fd)
+                elapsed = time.perf_counter() - started  # only the sync leader gets here
+                self.fsync_count += 1
+                self.fsync_seconds += elapsed
+                self.fsync_max_seconds = max(self.fsync_max_seconds, elapsed)
             # Records in earlier segments were fdatasynced when the Wal rolled past them.
             synced = target
         finally:

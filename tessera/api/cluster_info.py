@@ -1,0 +1,182 @@
+"""What a standalone Qdrant (no cluster mode) answers about clustering, quotas and
+optimizations, for one Tessera node:
+
+- `GET /cluster`: `{"status": "disabled"}`;
+- `GET /collections/{c}/cluster` (and gRPC `CollectionClusterInfo`): this node's peer id,
+  one shard (0), local, `Active` (`Dead` when the collection is damaged) with its points;
+- the routes that change or ask a cluster (`POST /collections/{c}/cluster`,
+  `POST /cluster/recover`, `DELETE /cluster/peer/{peer_id}`, `GET /cluster/telemetry`):
+  400 "Bad request: Distributed mode disabled.", as Qdrant refuses them without consensus;
+- `GET /quotas`: quotas disabled (none configured) and this node's memory and disk use;
+- `GET /collections/{c}/optimizations`: the optimizer's running, queued (an estimate),
+  completed work and idle segments, with `with=queued,completed,idle_segments` and
+  `completed_limit` as in Qdrant 1.19.
+
+The peer id is derived from the storage directory, so it stays the same across restarts of
+the same node, as Qdrant's persisted one does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera.api.collections import collection_of, toc_of
+from tessera.api.request_stats import iso_time
+from tessera.api.telemetry import query_int
+from tessera.api.telemetry_system import memory_telemetry
+from tessera.collection import stats as cstats
+from tessera.collection.collection import Collection
+from tessera.errors import BadRequest
+from tessera.storage.toc import TableOfContents
+
+DISABLED = "Bad request: Distributed mode disabled."
+WITH_VALUES = ("queued", "completed", "idle_segments")
+
+
+def peer_id(toc: TableOfContents) -> int:
+    digest = hashlib.sha256(str(toc.root.resolve()).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # fits Qdrant's u64 and JSON readers
+
+
+async def cluster_status(request: Request) -> Callable[[], Any]:
+    return lambda: {"status": "disabled"}
+
+
+async def distributed_only(request: Request) -> Callable[[], Any]:
+    """A route that needs consensus: refused, after the path's collection is checked."""
+    if "collection_name" in request.path_params:
+        collection_of(request)
+    raise BadRequest(DISABLED)
+
+
+def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]:
+    """Qdrant's `CollectionClusterInfo` for the collection's one local shard."""
+    stats = cstats.shard_stats(collection)
+    return {
+        "peer_id": peer_id(toc),
+        "shard_count": 1,
+        "local_shards": [
+            {
+                "shard_id": 0,
+                "points_count": stats.points if stats is not None else 0,
+                "state": "Active" if stats is not None else "Dead",
+            }
+        ],
+        "remote_shards": [],
+        "shard_transfers": [],
+    }
+
+
+async def collection_cluster(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    toc = toc_of(request)
+    return lambda: cluster_info(toc, collection)
+
+
+async def get_quotas(request: Request) -> Callable[[], Any]:
+    toc = toc_of(request)
+    return lambda: {"config": {"enabled": False}, "usage": quota_usage(toc)}
+
+
+def quota_usage(toc: TableOfContents) -> dict[str, int | None]:
+    """This node's resident memory (of the cgroup limit, else of the machine) and the use of
+    the filesystem holding the storage, in whole percent."""
+    limit = _cgroup_memory_limit()
+    total: int | None
+    try:
+        total = limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = limit
+    resident = memory_telemetry()["resident_bytes"]
+    disk = shutil.disk_usage(toc.root)
+    return {
+        "resident_memory_percent": resident * 100 // total if total and resident else None,
+        "disk_usage_percent": disk.used * 100 // disk.total if disk.total else None,
+    }
+
+
+def _cgroup_memory_limit() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text)
+    return None
+
+
+# ------------------------------------------------------------------ optimizations
+
+
+async def get_optimizations(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wanted: set[str] = set()
+    for raw in request.query_params.getlist("with"):
+        for item in filter(None, (part.strip() for part in raw.split(","))):
+            if item not in WITH_VALUES:
+                raise BadRequest(
+                    f"Query deserialize error: unknown variant `{item}`, expected one of "
+                    + ", ".join(f"`{v}`" for v in WITH_VALUES)
+                )
+            wanted.add(item)
+    limit = query_int(request, "completed_limit", 16, 0)
+    return lambda: optimizations(collection, wanted, limit or 0)
+
+
+def optimizations(collection: Collection, wanted: set[str], limit: int) -> dict[str, Any]:
+    report = cstats.optimizer_report(collection)
+    queued_segments = [s for q in report.queued for s in q.segments]
+    out: dict[str, Any] = {
+        "summary": {
+            "queued_optimizations": len(report.queued),
+            "queued_segments": len(queued_segments),
+            "queued_points": sum(s.points for s in queued_segments),
+            "idle_segments": len(report.idle),
+        },
+        "running": [optimization(o) for o in report.running],
+    }
+    if "queued" in wanted:
+        out["queued"] = [
+            {"optimizer": q.optimizer, "segments": [segment(s) for s in q.segments]}
+            for q in report.queued
+        ]
+    if "completed" in wanted:
+        out["completed"] = [optimization(o) for o in report.completed[:limit]]
+    if "idle_segments" in wanted:
+        out["idle_segments"] = [segment(s) for s in report.idle]
+    return out
+
+
+def segment(ref: cstats.SegmentRef) -> dict[str, Any]:
+    return {"uuid": ref.uuid, "points_count": ref.points}
+
+
+def optimization(o: cstats.Optimization) -> dict[str, Any]:
+    total = sum(s.points for s in o.segments)
+    finished = o.finished is not None
+    progress: dict[str, Any] = {
+        "name": o.optimizer,
+        "started_at": iso_time(o.started),
+        "finished_at": iso_time(o.finished) if o.finished is not None else None,
+        "duration_sec": o.finished - o.started if o.finished is not None else None,
+        # Points carried into the new segment: all of them once it is built.
+        "done": total if finished and o.status == "done" else 0,
+        "total": total,
+        "children": [],
+    }
+    status: Any = o.status if o.status in ("optimizing", "done") else {"error": o.status}
+    return {
+        "uuid": o.uuid,
+        "optimizer": o.optimizer,
+        "status": status,
+        "segments": [segment(s) for s in o.segments],
+        "progress": progress,
+    }

@@ -1,0 +1,388 @@
+"""`GET /metrics`: this process in Prometheus' text format, with Qdrant's metric names and
+help texts where Qdrant has the metric, and `tessera_*` for Tessera's own.
+
+Qdrant's: `app_info`, `app_status_recovery_mode`, `collections_total`,
+`collections_vector_total`, `collection_vectors`, `collection_points`,
+`collection_running_optimizations`, `collection_active_replicas_min/max`,
+`collection_dead_replicas` (a damaged collection's shard is not active), shard transfers and
+update queues (always 0 on one node that applies updates before it answers),
+`cluster_enabled`, `rest_responses_*` and `grpc_responses_*` (total, avg/min/max duration,
+duration histogram; only Qdrant's whitelisted search, scroll and update endpoints, REST
+timings only for status 200), `memory_*`, `process_*` and `system_max_mmaps`. Tessera adds
+`rest_responses_fail_total`/`grpc_responses_fail_total` (as Qdrant before 1.13), WAL fsync
+counts and seconds, and the optimizer's queue and completed work per collection.
+
+`anonymize=true` replaces collection names by hashes and rounds large counts, as
+`/telemetry` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tessera import __version__
+from tessera.api.collections import toc_of
+from tessera.api.envelope import error, query_flag
+from tessera.api.request_stats import STATS, Stats, anonymized
+from tessera.api.telemetry import hidden, query_int
+from tessera.api.telemetry_system import memory_telemetry, process_stats
+from tessera.collection import stats as cstats
+from tessera.errors import TesseraError
+from tessera.storage.toc import TableOfContents
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Qdrant's whitelist of endpoints reported in /metrics (search, scroll and update ones).
+REST_ENDPOINTS = frozenset(
+    "/collections/{collection_name}/" + p
+    for p in (
+        "index",
+        "points",
+        "points/batch",
+        "points/count",
+        "points/delete",
+        "points/discover",
+        "points/discover/batch",
+        "points/facet",
+        "points/payload",
+        "points/payload/clear",
+        "points/payload/delete",
+        "points/query",
+        "points/query/batch",
+        "points/query/groups",
+        "points/recommend",
+        "points/recommend/batch",
+        "points/recommend/groups",
+        "points/scroll",
+        "points/search",
+        "points/search/batch",
+        "points/search/groups",
+        "points/search/matrix/offsets",
+        "points/search/matrix/pairs",
+        "points/vectors",
+        "points/vectors/delete",
+        "vectors/{vector_name}",
+    )
+)
+GRPC_ENDPOINTS = frozenset(
+    "/qdrant.Points/" + m
+    for m in [
+        "ClearPayload",
+        "Count",
+        "CreateVectorName",
+        "Delete",
+        "DeletePayload",
+        "DeleteVectorName",
+        "Discover",
+        "DiscoverBatch",
+        "Facet",
+        "Get",
+        "OverwritePayload",
+        "Query",
+        "QueryBatch",
+        "QueryGroups",
+        "Recommend",
+        "RecommendBatch",
+        "RecommendGroups",
+        "Scroll",
+        "Search",
+        "SearchBatch",
+        "SearchGroups",
+        "SetPayload",
+        "UpdateBatch",
+        "UpdateVectors",
+        "Upsert",
+    ]
+)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if value == float("inf"):
+        return "+Inf"
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Exposition:
+    """Metric families in the order added, each written once with its HELP and TYPE; a
+    family without samples is left out (as Qdrant leaves it out)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, help_text: str, kind: str, samples: Sequence[tuple[Labels, float]]
+    ) -> None:
+        if not samples:
+            return
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        self.lines += [f"{name}{self._labels(labels)} {_number(v)}" for labels, v in samples]
+
+    def histogram(self, name: str, help_text: str, samples: Sequence[tuple[Labels, Stats]]) -> None:
+        if not samples:
+            return
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+        for labels, stats in samples:
+            for bound, count in stats.cumulative():
+                le = (*labels, ("le", _number(bound)))
+                self.lines.append(f"{name}_bucket{self._labels(le)} {count}")
+            inf = (*labels, ("le", "+Inf"))
+            self.lines.append(f"{name}_bucket{self._labels(inf)} {stats.count}")
+            self.lines.append(f"{name}_sum{self._labels(labels)} {_number(stats.total)}")
+            self.lines.append(f"{name}_count{self._labels(labels)} {stats.count}")
+
+    @staticmethod
+    def _labels(labels: Labels) -> str:
+        if not labels:
+            return ""
+        return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+async def get_metrics(request: Request) -> Response:
+    started = time.perf_counter()
+    try:
+        anonymize = query_flag(request, "anonymize")
+        query_flag(request, "per_collection")
+        query_int(request, "timeout", 60, 1)
+    except TesseraError as exc:
+        return error(exc.status_code, exc.message, started)
+    toc = toc_of(request)
+    text = await run_in_threadpool(render_metrics, toc, anonymize)
+    return Response(text, media_type=CONTENT_TYPE)
+
+
+def render_metrics(toc: TableOfContents, anonymize: bool) -> str:
+    out = Exposition()
+    out.family(
+        "app_info",
+        "information about qdrant server",
+        "gauge",
+        [((("name", "tessera"), ("version", __version__)), 1)],
+    )
+    out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
+    _collections(out, toc, anonymize)
+    out.family("cluster_enabled", "is cluster support enabled", "gauge", [((), 0)])
+    _requests(out, anonymize)
+    _memory(out)
+    _process(out)
+    return out.text()
+
+
+def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None:
+    count: Callable[[int], int] = anonymized if anonymize else (lambda n: n)
+    name_of: Callable[[str], str] = hidden if anonymize else (lambda n: n)
+    collections = sorted(toc.collections.items())
+    points, vectors, running, zero, dead = [], [], [], [], 0
+    fsyncs, fsync_seconds, fsync_max, queued, queued_points, completed = [], [], [], [], [], []
+    for name, collection in collections:
+        shown = name_of(name)
+        ident: Labels = (("id", shown),)
+        stats = cstats.shard_stats(collection)
+        if stats is None:
+            dead += 1
+            continue
+        points.append((ident, count(stats.points)))
+        for vector, n in sorted(stats.vectors_by_name.items()):
+            vectors.append(((("collection", shown), ("vector", vector)), count(n)))
+        report = cstats.optimizer_report(collection)
+        running.append((ident, len(report.running)))
+        zero.append((ident, 0))
+        fsyncs.append((ident, stats.fsync_count))
+        fsync_seconds.append((ident, stats.fsync_seconds))
+        fsync_max.append((ident, stats.fsync_max_seconds))
+        queued.append((ident, len(report.queued)))
+        queued_points.append(
+            (ident, count(sum(s.points for q in report.queued for s in q.segments)))
+        )
+        completed.append((ident, len([o for o in report.completed if o.status == "done"])))
+    active = 1 if points else 0
+    f = out.family
+    f("collections_total", "number of collections", "gauge", [((), len(collections))])
+    total_vectors = sum(v for _, v in vectors)
+    f(
+        "collections_vector_total",
+        "total number of vectors in all collections",
+        "gauge",
+        [((), total_vectors)],
+    )
+    f("collection_vectors", "amount of vectors grouped by vector name", "gauge", vectors)
+    f(
+        "collection_active_replicas_min",
+        "minimum number of active replicas across all shards",
+        "gauge",
+        [((), active)],
+    )
+    f(
+        "collection_active_replicas_max",
+        "maximum number of active replicas across all shards",
+        "gauge",
+        [((), active)],
+    )
+    f(
+        "collection_running_optimizations",
+        "number of currently running optimization tasks per collection",
+        "gauge",
+        running,
+    )
+    f("collection_points", "approximate amount of points per collection", "gauge", points)
+    f(
+        "collection_dead_replicas",
+        "total amount of shard replicas in non-active state",
+        "gauge",
+        [((), dead)],
+    )
+    f(
+        "collection_shard_transfer_incoming",
+        "incoming shard transfers currently running",
+        "gauge",
+        zero,
+    )
+    f(
+        "collection_shard_transfer_outgoing",
+        "outgoing shard transfers currently running",
+        "gauge",
+        zero,
+    )
+    f("collection_shard_transfer_failed", "number of failed shard transfers", "gauge", zero)
+    f(
+        "collection_update_queue_length",
+        "number of pending operations in update queues per collection",
+        "gauge",
+        zero,
+    )
+    f("tessera_wal_fsync_total", "WAL fdatasyncs done per collection", "counter", fsyncs)
+    f(
+        "tessera_wal_fsync_seconds_total",
+        "seconds spent in WAL fdatasyncs per collection",
+        "counter",
+        fsync_seconds,
+    )
+    f("tessera_wal_fsync_max_seconds", "slowest WAL fdatasync per collection", "gauge", fsync_max)
+    f(
+        "tessera_optimizer_queued_optimizations",
+        "optimizations planned next per collection (an estimate)",
+        "gauge",
+        queued,
+    )
+    f(
+        "tessera_optimizer_queued_points",
+        "points in the segments of the planned optimizations",
+        "gauge",
+        queued_points,
+    )
+    f(
+        "tessera_optimizations_completed_total",
+        "optimizations completed per collection since start (bounded log)",
+        "counter",
+        completed,
+    )
+
+
+def _requests(out: Exposition, anonymize: bool) -> None:
+    for prefix, rows in (
+        (
+            "rest",
+            [
+                ((("method", m), ("endpoint", e), ("status", str(s))), st, s == 200)
+                for m, e, s, st in STATS.rest_snapshot()
+                if e in REST_ENDPOINTS
+            ],
+        ),
+        (
+            "grpc",
+            [
+                ((("endpoint", m), ("status", str(c))), st, True)
+                for m, c, st in STATS.grpc_snapshot()
+                if m in GRPC_ENDPOINTS
+            ],
+        ),
+    ):
+        n: Callable[[int], int] = anonymized if anonymize else (lambda v: v)
+        timed = [(labels, st) for labels, st, timings in rows if timings]
+        out.family(
+            f"{prefix}_responses_total",
+            "total number of responses",
+            "counter",
+            [(labels, n(st.count)) for labels, st, _ in rows],
+        )
+        out.family(
+            f"{prefix}_responses_fail_total",
+            "total number of failed responses",
+            "counter",
+            [(labels, n(st.fail_count)) for labels, st, _ in rows],
+        )
+        out.family(
+            f"{prefix}_responses_avg_duration_seconds",
+            "average response duration",
+            "gauge",
+            [(lb, st.total / st.count) for lb, st in timed],
+        )
+        out.family(
+            f"{prefix}_responses_min_duration_seconds",
+            "minimum response duration",
+            "gauge",
+            [(lb, st.min) for lb, st in timed],
+        )
+        out.family(
+            f"{prefix}_responses_max_duration_seconds",
+            "maximum response duration",
+            "gauge",
+            [(lb, st.max) for lb, st in timed],
+        )
+        out.histogram(f"{prefix}_responses_duration_seconds", "response duration histogram", timed)
+
+
+MEMORY_HELP = {
+    "active_bytes": "Total number of bytes in active pages allocated by the application",
+    "allocated_bytes": "Total number of bytes allocated by the application",
+    "metadata_bytes": "Total number of bytes dedicated to metadata",
+    "resident_bytes": "Maximum number of bytes in physically resident data pages mapped",
+    "retained_bytes": "Total number of bytes in virtual memory mappings",
+}
+
+
+def _memory(out: Exposition) -> None:
+    for key, value in memory_telemetry().items():
+        out.family(f"memory_{key}", MEMORY_HELP[key], "gauge", [((), value)])
+
+
+def _process(out: Exposition) -> None:
+    stats = process_stats()
+    if stats is None:
+        return
+    rows: list[tuple[str, str, str, Any]] = [
+        ("process_threads", "count of active threads", "gauge", stats.threads),
+        ("process_open_mmaps", "count of open mmaps", "gauge", stats.open_mmaps),
+        ("system_max_mmaps", "system wide limit of open mmaps", "gauge", stats.max_mmaps),
+        ("process_open_fds", "count of currently open file descriptors", "gauge", stats.open_fds),
+        ("process_max_fds", "limit for open file descriptors", "gauge", stats.max_fds),
+        (
+            "process_minor_page_faults_total",
+            "count of minor page faults which didn't cause a disk access",
+            "counter",
+            stats.minor_page_faults,
+        ),
+        (
+            "process_major_page_faults_total",
+            "count of disk accesses caused by a mmap page fault",
+            "counter",
+            stats.major_page_faults,
+        ),
+    ]
+    for name, help_text, kind, value in rows:
+        if value is not None:
+            out.family(name, help_text, kind, [((), value)])

@@ -1,0 +1,125 @@
+"""Per-endpoint response statistics of this process, as Qdrant keeps them for `/telemetry`
+and `/metrics`: REST by (method, route pattern, HTTP status), gRPC by (method, status code).
+
+Recording is on every request's path, so it is one dict lookup and a few additions under a
+lock that is never held for longer than that (uvicorn's event loop and the gRPC threads both
+record). Only route patterns are keys (`/collections/{collection_name}/points`), never raw
+paths, so the table stays as small as the API.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from typing import Any
+
+# Upper bounds (seconds) of the response-duration histogram buckets.
+BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+
+
+class Stats:
+    """One endpoint and status: Qdrant's `OperationDurationStatistics`."""
+
+    __slots__ = ("buckets", "count", "fail_count", "last", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.fail_count = 0
+        self.total = 0.0
+        self.min = float("inf")
+        self.max = 0.0
+        self.last = 0.0  # Unix time of the last response
+        self.buckets = [0] * (len(BUCKETS) + 1)  # per bucket, not cumulative; last is +Inf
+
+    def add(self, seconds: float, failed: bool) -> None:
+        self.count += 1
+        self.fail_count += failed
+        self.total += seconds
+        self.min = min(self.min, seconds)
+        self.max = max(self.max, seconds)
+        self.last = time.time()
+        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+
+    def to_json(self, anonymize: bool = False) -> dict[str, Any]:
+        """Qdrant's `OperationDurationStatistics` (durations in microseconds)."""
+        count = anonymized(self.count) if anonymize else self.count
+        out: dict[str, Any] = {"count": count}
+        if self.fail_count:
+            out["fail_count"] = anonymized(self.fail_count) if anonymize else self.fail_count
+        if self.count:
+            out["avg_duration_micros"] = self.total / self.count * 1e6
+            out["min_duration_micros"] = self.min * 1e6
+            out["max_duration_micros"] = self.max * 1e6
+            out["total_duration_micros"] = int(self.total * 1e6)
+            out["last_responded"] = iso_time(self.last)
+        return out
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, responses at most that long) per finite bucket."""
+        running = 0
+        out = []
+        for bound, n in zip(BUCKETS, self.buckets, strict=False):
+            running += n
+            out.append((bound, running))
+        return out
+
+
+def iso_time(unix: float) -> str:
+    """RFC 3339 in UTC with microseconds, as chrono serializes Qdrant's timestamps."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
+
+
+def anonymized(n: int) -> int:
+    """Qdrant's anonymization of a count: past five digits, the rest are zeroed."""
+    digits = len(str(n))
+    if digits <= 5:
+        return n
+    coeff = 10 ** (digits - 5)
+    return int(n // coeff * coeff)
+
+
+class RequestStats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rest: dict[tuple[str, str, int], Stats] = {}
+        self.grpc: dict[tuple[str, int], Stats] = {}
+
+    def record_rest(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        key = (method, endpoint, status)
+        with self._lock:
+            stats = self.rest.get(key)
+            if stats is None:
+                stats = self.rest[key] = Stats()
+            stats.add(seconds, status >= 400)
+
+    def record_grpc(self, method: str, code: int, seconds: float) -> None:
+        key = (method, code)
+        with self._lock:
+            stats = self.grpc.get(key)
+            if stats is None:
+                stats = self.grpc[key] = Stats()
+            stats.add(seconds, code != 0)
+
+    def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
+        with self._lock:
+            return [(m, e, s, copy(st)) for (m, e, s), st in sorted(self.rest.items())]
+
+    def grpc_snapshot(self) -> list[tuple[str, int, Stats]]:
+        with self._lock:
+            return [(m, c, copy(st)) for (m, c), st in sorted(self.grpc.items())]
+
+
+def copy(stats: Stats) -> Stats:
+    out = Stats()
+    for name in Stats.__slots__:
+        value = getattr(stats, name)
+        setattr(out, name, list(value) if isinstance(value, list) else value)
+    return out
+
+
+# The one table of this process: the REST middleware and the gRPC interceptor record into
+# it, `/telemetry` and `/metrics` read it.
+STATS = RequestStats()

@@ -1,0 +1,236 @@
+"""`GET /telemetry`: Qdrant's `TelemetryData` for this process, by `details_level`.
+
+- level 0: `id`, `app` (name, version, startup), `collections.number_of_collections`,
+  `cluster` (disabled: Tessera runs one node), `requests` (every REST and gRPC endpoint's
+  responses by status, from `api.request_stats`);
+- level 1: also the app's features and system, every collection aggregated (vectors,
+  optimizer status, params), and `memory`;
+- level 2 and up: each collection in full (config, its one local shard: points, vectors by
+  name, segments, optimizer status and log).
+
+`anonymize=true` hides what could identify the data, as Qdrant does: collection names become
+hashes and large counts lose their low digits. The app section carries Tessera's own name and
+version (`GET /` answers Qdrant's API version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera import __version__
+from tessera.api.collections import collection_info, toc_of
+from tessera.api.envelope import query_flag
+from tessera.api.request_stats import STATS, anonymized, iso_time
+from tessera.api.telemetry_system import memory_telemetry
+from tessera.collection import stats as cstats
+from tessera.collection.collection import Collection
+from tessera.errors import BadRequest
+from tessera.storage.toc import TableOfContents
+
+# This process: Qdrant reports a fresh id per start, and the time it started.
+PROCESS_ID = str(uuid.uuid4())
+STARTED = time.time()
+
+
+def query_int(request: Request, name: str, default: int | None, minimum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(
+            f"Query deserialize error: invalid digit found in string: {name}"
+        ) from None
+    if value < minimum:
+        raise BadRequest(
+            f"Validation error in query parameters: [{name}: value {value} invalid, must be "
+            f"{minimum} or larger]"
+        )
+    return value
+
+
+def hidden(name: str) -> str:
+    """An anonymized name: stable within and across runs, not reversible."""
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+async def get_telemetry(request: Request) -> Callable[[], Any]:
+    anonymize = query_flag(request, "anonymize")
+    level = query_int(request, "details_level", 0, 0) or 0
+    query_flag(request, "per_collection")
+    query_int(request, "timeout", 60, 1)
+    toc = toc_of(request)
+    return lambda: telemetry(toc, level, anonymize)
+
+
+def telemetry(toc: TableOfContents, level: int, anonymize: bool) -> dict[str, Any]:
+    collections = dict(toc.collections)
+    out: dict[str, Any] = {
+        "id": PROCESS_ID,
+        "app": app_section(level),
+        "collections": collections_section(collections, level, anonymize),
+        "cluster": {"enabled": False},
+        "requests": requests_section(anonymize),
+    }
+    if level >= 1:
+        out["memory"] = memory_telemetry()
+    return out
+
+
+def app_section(level: int) -> dict[str, Any]:
+    app: dict[str, Any] = {"name": "tessera", "version": __version__}
+    if level >= 1:
+        app["features"] = {
+            "debug": sys.flags.dev_mode,
+            "service_debug_feature": False,
+            "recovery_mode": False,
+            "gpu": False,
+            "rocksdb": False,
+            "staging": False,
+        }
+        app["system"] = system_section()
+    app["startup"] = iso_time(STARTED)
+    return app
+
+
+def system_section() -> dict[str, Any]:
+    release = _os_release()
+    total_ram = None
+    with contextlib.suppress(ValueError, OSError):
+        total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "distribution": release.get("ID") or platform.system(),
+        "distribution_version": release.get("VERSION_ID") or platform.release(),
+        "is_docker": os.path.exists("/.dockerenv"),
+        "cores": os.cpu_count(),
+        "ram_size": total_ram // 1024 if total_ram else None,  # KiB, as Qdrant's sys_info
+        "disk_size": shutil.disk_usage("/").total // 1024,
+        "cpu_flags": "",
+        "cpu_endian": sys.byteorder,
+    }
+
+
+def _os_release() -> dict[str, str]:
+    try:
+        text = open("/etc/os-release", encoding="utf-8").read()  # noqa: SIM115
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k: v.strip('"') for k, v in pairs}
+
+
+def collections_section(
+    collections: dict[str, Collection], level: int, anonymize: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"number_of_collections": len(collections)}
+    if level >= 1:
+        items = [
+            full_collection(name, c, level, anonymize)
+            if level >= 2
+            else aggregated_collection(c, anonymize)
+            for name, c in sorted(collections.items())
+        ]
+        out["collections"] = items
+        out["snapshots"] = []
+    return out
+
+
+def aggregated_collection(collection: Collection, anonymize: bool) -> dict[str, Any]:
+    info = collection_info(collection)
+    stats = cstats.shard_stats(collection)
+    vectors = sum(stats.vectors_by_name.values()) if stats is not None else 0
+    return {
+        "vectors": anonymized(vectors) if anonymize else vectors,
+        "optimizers_status": info.get("optimizer_status", "ok"),
+        "params": info["config"]["params"],
+    }
+
+
+def full_collection(
+    name: str, collection: Collection, level: int, anonymize: bool
+) -> dict[str, Any]:
+    info = collection_info(collection)
+    stats = cstats.shard_stats(collection)
+    local: dict[str, Any] | None = None
+    if stats is not None:
+        count: Callable[[int], int] = anonymized if anonymize else (lambda n: n)
+        local = {
+            "variant_name": "local",
+            "status": info["status"],
+            "total_optimized_points": count(sum(o.points for o in stats.optimizations)),
+            "num_points": count(stats.points),
+            "num_vectors": count(sum(stats.vectors_by_name.values())),
+            "num_vectors_by_name": {k: count(v) for k, v in stats.vectors_by_name.items()},
+            "optimizations": optimizer_section(stats, level),
+        }
+    shard: dict[str, Any] = {
+        "id": 0,
+        "key": None,
+        "local": local,
+        "remote": [],
+        "replicate_states": {"0": "Active" if stats is not None else "Dead"},
+    }
+    return {
+        "id": hidden(name) if anonymize else name,
+        "init_time_ms": None,
+        "config": info["config"],
+        "shards": [shard],
+        "transfers": [],
+        "resharding": [],
+        "shard_clean_tasks": {},
+    }
+
+
+def optimizer_section(stats: cstats.ShardStats, level: int) -> dict[str, Any]:
+    status: Any = "ok" if stats.optimizer_status == "ok" else {"error": stats.optimizer_status}
+    durations = [o.finished - o.started for o in stats.optimizations if o.finished is not None]
+    summary: dict[str, Any] = {"count": len(durations)}
+    if durations:
+        summary.update(
+            avg_duration_micros=sum(durations) / len(durations) * 1e6,
+            min_duration_micros=min(durations) * 1e6,
+            max_duration_micros=max(durations) * 1e6,
+            total_duration_micros=int(sum(durations) * 1e6),
+        )
+    out: dict[str, Any] = {"status": status, "optimizations": summary}
+    if level >= 3:
+        out["log"] = [
+            {
+                "name": o.optimizer,
+                "uuid": o.uuid,
+                "segment_ids": list(range(len(o.segments))),
+                "segment_uuids": [s.uuid for s in o.segments],
+                "status": tracker_status(o.status),
+                "start_at": iso_time(o.started),
+                "end_at": iso_time(o.finished) if o.finished is not None else None,
+            }
+            for o in stats.optimizations
+        ]
+    return out
+
+
+def tracker_status(status: str) -> Any:
+    """Qdrant's `TrackerStatus`: "optimizing", "done" or `{"error": ...}`."""
+    return status if status in ("optimizing", "done") else {"error": status}
+
+
+def requests_section(anonymize: bool) -> dict[str, Any]:
+    rest: dict[str, dict[str, Any]] = {}
+    for method, endpoint, status, stats in STATS.rest_snapshot():
+        rest.setdefault(f"{method} {endpoint}", {})[str(status)] = stats.to_json(anonymize)
+    grpc: dict[str, dict[str, Any]] = {}
+    for method, code, stats in STATS.grpc_snapshot():
+        grpc.setdefault(method, {})[str(code)] = stats.to_json(anonymize)
+    return {"rest": {"responses": rest}, "grpc": {"responses": grpc}}

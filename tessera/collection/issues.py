@@ -1,0 +1,260 @@
+"""Qdrant's issues dashboard (`GET /issues`): performance problems and configuration
+suggestions found while serving, each with a ready-made solution.
+
+- `UNINDEXED_FIELD/<collection>/<field>`: a filtered read checked a payload field that has
+  no (suitable) payload index, and the read was slow (Qdrant's 1.2 s) or the collection is
+  large enough (`LARGE_COLLECTION` points) that every such read walks that many payloads.
+  The solution is the `PUT /collections/<collection>/index` request that creates the index
+  (a choice of requests when the condition fits several index types), as Qdrant words it.
+- `DAMAGED_COLLECTION/<collection>`: the collection's files could not be loaded, or parts
+  of it were set aside; what is wrong is in the description (Tessera's own issue).
+
+Issues live in one board per process (as Qdrant's dashboard) until cleared
+(`DELETE /issues`) or solved: an index issue disappears once the index exists or the
+collection is gone, a damage issue once the collection is healthy or gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tessera.query import filter_model as fm
+from tessera.query import query_model as qm
+from tessera.segment.field_index import parse_field_schema
+
+if TYPE_CHECKING:  # collection.py imports this module
+    from tessera.collection.collection import Collection
+
+# Qdrant's slow-query threshold: a filtered read slower than this reports its unindexed fields.
+SLOW_QUERY_SECONDS = 1.2
+# A filtered read on a collection of at least this many points reports them regardless of
+# how long it took: each such read checks that many payloads one by one.
+LARGE_COLLECTION = 10_000
+
+UNINDEXED = "UNINDEXED_FIELD"
+DAMAGED = "DAMAGED_COLLECTION"
+INDEX_DOCS = "https://qdrant.tech/documentation/concepts/indexing/#payload-index"
+# Every payload index type, in Qdrant's order: the choices offered when any index would do.
+ALL_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
+TEXT_SCHEMA = {"type": "text", "tokenizer": "word"}
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: str
+    collection: str
+    description: str
+    solution: dict[str, Any]
+    timestamp: float
+    # UNINDEXED_FIELD: the field and the index types that would serve it.
+    field: str | None = None
+    types: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        stamp = datetime.fromtimestamp(self.timestamp, UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "id": self.id,
+            "description": self.description,
+            "solution": self.solution,
+            "timestamp": stamp,
+        }
+
+
+_lock = threading.Lock()
+_board: dict[str, Issue] = {}
+
+
+def submit(issue: Issue) -> bool:
+    """Adds the issue unless one with its id is active (which keeps its first timestamp)."""
+    with _lock:
+        if issue.id in _board:
+            return False
+        _board[issue.id] = issue
+        return True
+
+
+def clear() -> None:
+    with _lock:
+        _board.clear()
+
+
+def report(collections: Mapping[str, Collection]) -> list[Issue]:
+    """The active issues, oldest first, after dropping those solved meanwhile and adding the
+    damaged collections."""
+    for name, collection in list(collections.items()):
+        damage = collection.damage
+        if damage:
+            submit(damaged_issue(name, damage))
+    with _lock:
+        for key, issue in list(_board.items()):
+            if not _still_active(issue, collections):
+                del _board[key]
+        return sorted(_board.values(), key=lambda i: i.timestamp)
+
+
+def _still_active(issue: Issue, collections: Mapping[str, Collection]) -> bool:
+    collection = collections.get(issue.collection)
+    if collection is None:
+        return False
+    if issue.field is None:
+        return bool(collection.damage)
+    schema = _index_types(collection).get(issue.field)
+    return schema is None or schema not in issue.types
+
+
+def damaged_issue(name: str, damage: Sequence[str]) -> Issue:
+    return Issue(
+        f"{DAMAGED}/{name}",
+        name,
+        f"Collection '{name}' is damaged: {'; '.join(damage)}",
+        {
+            "refactor": "Inspect the collection's files with `tessera check`, then recover it "
+            "from a snapshot or re-create it"
+        },
+        time.time(),
+    )
+
+
+# ------------------------------------------------------------------ unindexed fields
+
+
+@contextmanager
+def watch(collection: Collection, filters: Sequence[fm.Filter | None]) -> Iterator[None]:
+    """Times a read; afterwards reports the unindexed fields its filters checked when it
+    was slow or the collection is large. Costs nothing for a read without a filter."""
+    if not any(f is not None for f in filters):
+        yield
+        return
+    started = time.perf_counter()
+    yield
+    try:
+        observe(collection, filters, time.perf_counter() - started)
+    except Exception:  # a report must never fail the read it watched
+        return
+
+
+def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds: float) -> None:
+    wanted: dict[str, list[str]] = {}
+    for filt in filters:
+        if filt is not None:
+            _collect(filt, "", wanted)
+    if not wanted or collection.failure is not None:
+        return
+    indexed = _index_types(collection)
+    missing = {
+        key: types
+        for key, types in wanted.items()
+        if indexed.get(key) is None or indexed[key] not in types
+    }
+    if not missing:
+        return
+    if seconds <= SLOW_QUERY_SECONDS and collection.shard.holder.live_count() < LARGE_COLLECTION:
+        return
+    for key, types in missing.items():
+        submit(unindexed_issue(collection.name, key, types))
+
+
+def unindexed_issue(collection: str, field: str, types: Sequence[str]) -> Issue:
+    unique = tuple(dict.fromkeys(types))
+    choices = [_index_solution(collection, field, t) for t in unique]
+    solution = {"immediate": choices[0]} if len(choices) == 1 else {"immediate_choice": choices}
+    return Issue(
+        f"{UNINDEXED}/{collection}/{field}",
+        collection,
+        f"Unindexed field '{field}' is slowing queries down in collection '{collection}'",
+        solution,
+        time.time(),
+        field,
+        unique,
+    )
+
+
+def _index_solution(collection: str, field: str, data_type: str) -> dict[str, Any]:
+    schema: Any = TEXT_SCHEMA if data_type == "text" else data_type
+    return {
+        "message": f"Create an index on field '{field}' of schema "
+        f"{orjson.dumps(schema).decode()} in collection '{collection}'. Check the "
+        f"documentation for more details: {INDEX_DOCS}",
+        "action": {
+            "method": "PUT",
+            "uri": f"/collections/{collection}/index",
+            "headers": {"content-type": "application/json"},
+            "body": {"field_name": field, "field_schema": schema},
+        },
+    }
+
+
+def _index_types(collection: Collection) -> dict[str, str]:
+    """Field -> the data type of its payload index."""
+    if collection.failure is not None:
+        return {}
+    schemas = dict(collection.shard.holder.index_schemas)
+    return {key: parse_field_schema(raw).data_type for key, raw in schemas.items()}
+
+
+def _suitable(cond: Any) -> tuple[str, ...]:
+    """The index types that would answer a field condition (Qdrant's inference)."""
+    match cond:
+        case fm.MatchValue(value=bool()):
+            return ("bool",)
+        case fm.MatchValue(value=int()):
+            return ("integer",)
+        case fm.MatchValue():
+            return ("keyword",)
+        case fm.MatchAny(values=values) | fm.MatchExcept(values=values):
+            return ("integer",) if values and isinstance(values[0], int) else ("keyword",)
+        case fm.MatchText() | fm.MatchPhrase() | fm.MatchPrefix() | fm.MatchSubstring():
+            return ("text",)
+        case fm.NumericRange():
+            return ("float", "integer")
+        case fm.DatetimeRange():
+            return ("datetime",)
+        case fm.GeoBoundingBox() | fm.GeoRadius() | fm.GeoPolygon():
+            return ("geo",)
+        case fm.ValuesCount() | fm.IsEmpty() | fm.IsNull():
+            return ALL_TYPES
+    return ()
+
+
+def _collect(filt: fm.Filter, prefix: str, out: dict[str, list[str]]) -> None:
+    groups = [filt.must, filt.should, filt.must_not]
+    if filt.min_should is not None:
+        groups.append(filt.min_should.conditions)
+    for group in groups:
+        for cond in group or ():
+            if isinstance(cond, fm.Filter):
+                _collect(cond, prefix, out)
+            elif isinstance(cond, fm.Nested):
+                _collect(cond.filter, f"{prefix}{cond.key.text}[].", out)
+            else:
+                types = _suitable(cond)
+                key = getattr(cond, "key", None)
+                if types and key is not None:
+                    out.setdefault(prefix + key.text, []).extend(types)
+
+
+def plan_filters(plans: Sequence[qm.Plan]) -> list[fm.Filter | None]:
+    """Every filter of Query API plans: each node's, each prefetch's, a formula's conditions."""
+    found: list[fm.Filter | None] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, fm.Filter):
+            found.append(value)
+        elif isinstance(value, tuple | list):
+            for item in value:
+                walk(item)
+        elif is_dataclass(value) and isinstance(value, qm.QueryNode | qm.Plan | qm.FormulaQuery):
+            for f in fields(value):
+                walk(getattr(value, f.name))
+
+    walk(list(plans))
+    return found

@@ -1,0 +1,328 @@
+"""Observability and the standalone cluster routes: `/metrics` (parsed as Prometheus text),
+`/telemetry`, `/issues`, `/collections/{c}/optimizations`, `/cluster`,
+`/collections/{c}/cluster` (REST and gRPC), `/quotas`, and the cluster routes a standalone
+Qdrant refuses."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from qdrant_client import QdrantClient, models
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.server_only(reason="observability routes are the wire")
+
+SEARCH = "/collections/{collection_name}/points/search"
+
+
+def metrics(http: httpx.Client, **params: Any) -> dict[str, Any]:
+    """name -> family, and (name, labels) -> value for every sample."""
+    response = http.get("/metrics", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "# HELP app_info " in text and "# TYPE app_info gauge" in text
+    out: dict[Any, Any] = {}
+    for family in text_string_to_metric_families(text):
+        out[family.name] = family
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def sample(found: dict[Any, Any], name: str, **labels: str) -> float:
+    return float(found.get((name, tuple(sorted(labels.items()))), 0.0))
+
+
+def make_points(n: int, start: int = 0) -> list[models.PointStruct]:
+    return [
+        models.PointStruct(
+            id=start + i,
+            vector=[float(i % 7), 1.0],
+            payload={"color": ["red", "blue"][i % 2], "n": i},
+        )
+        for i in range(n)
+    ]
+
+
+def test_metrics_count_requests_and_describe_the_process(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, make_points(20), wait=True)
+    client.query_points(name, query=[1.0, 0.0], limit=3)  # /points/query
+    http.post(f"/collections/{name}/points/search", json={"vector": [1, 0], "limit": 2})
+    before = metrics(http)
+    labels = {"method": "POST", "endpoint": SEARCH, "status": "200"}
+    for _ in range(2):
+        http.post(f"/collections/{name}/points/search", json={"vector": [1, 0], "limit": 2})
+    bad = http.post(f"/collections/{name}/points/search", json={"vector": [1, 0, 0]})
+    assert bad.status_code == 400
+    after = metrics(http)
+
+    assert sample(after, "rest_responses_total", **labels) == (
+        sample(before, "rest_responses_total", **labels) + 2
+    )
+    failed = {**labels, "status": "400"}
+    assert sample(after, "rest_responses_fail_total", **failed) == (
+        sample(before, "rest_responses_fail_total", **failed) + 1
+    )
+    assert sample(after, "rest_responses_max_duration_seconds", **labels) > 0
+    assert sample(after, "rest_responses_duration_seconds_count", **labels) == (
+        sample(after, "rest_responses_total", **labels)
+    )
+    # Only Qdrant's whitelisted endpoints are reported.
+    assert not any(
+        key[0] == "rest_responses_total" and ("endpoint", "/collections") in key[1]
+        for key in after
+        if isinstance(key, tuple)
+    )
+
+    info = after["app_info"].samples[0]
+    assert info.labels["name"] == "tessera" and info.value == 1
+    assert info.labels["version"]
+    assert sample(after, "app_status_recovery_mode") == 0
+    assert sample(after, "collections_total") >= 1
+    assert sample(after, "collection_points", id=name) == 20
+    assert sample(after, "collection_vectors", collection=name, vector="") == 20
+    assert sample(after, "collections_vector_total") >= 20
+    assert sample(after, "cluster_enabled") == 0
+    assert sample(after, "tessera_wal_fsync_total", id=name) >= 1
+    assert sample(after, "memory_resident_bytes") > 0
+    assert sample(after, "memory_allocated_bytes") > 0
+    assert sample(after, "process_open_fds") > 0
+    assert sample(after, "process_threads") > 1
+
+    hidden = metrics(http, anonymize="true")
+    assert sample(hidden, "collection_points", id=name) == 0  # the name is not shown
+    assert any(
+        key[0] == "collection_points" and sample(hidden, "collection_points", **dict(key[1])) == 20
+        for key in hidden
+        if isinstance(key, tuple)
+    )
+
+    for params in ({"anonymize": "maybe"}, {"timeout": "0"}):
+        response = http.get("/metrics", params=params)
+        assert response.status_code == 400, response.text
+        assert response.json()["status"]["error"]
+
+
+def test_telemetry_by_details_level(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, make_points(5), wait=True)
+
+    basic = http.get("/telemetry").json()
+    assert basic["status"] == "ok"
+    result = basic["result"]
+    assert result["id"]
+    assert result["app"]["name"] == "tessera" and result["app"]["version"]
+    assert result["app"]["startup"].endswith("Z")
+    assert "features" not in result["app"]
+    assert result["collections"]["number_of_collections"] >= 1
+    assert "collections" not in result["collections"]
+    assert result["cluster"] == {"enabled": False}
+    rest = result["requests"]["rest"]["responses"]
+    assert rest["PUT /collections/{collection_name}"]["200"]["count"] >= 1
+    stats = rest["PUT /collections/{collection_name}/points"]["200"]
+    assert stats["avg_duration_micros"] > 0 and stats["last_responded"].endswith("Z")
+
+    level1 = http.get("/telemetry", params={"details_level": 1}).json()["result"]
+    assert level1["app"]["features"]["recovery_mode"] is False
+    assert level1["app"]["system"]["cores"] >= 1
+    assert level1["memory"]["resident_bytes"] > 0
+    aggregated = level1["collections"]["collections"]
+    assert {"vectors", "optimizers_status", "params"} <= set(aggregated[0])
+
+    level3 = http.get("/telemetry", params={"details_level": 3}).json()["result"]
+    mine = [c for c in level3["collections"]["collections"] if c["id"] == name]
+    assert len(mine) == 1
+    shard = mine[0]["shards"][0]
+    assert shard["replicate_states"] == {"0": "Active"}
+    assert shard["local"]["num_points"] == 5
+    assert shard["local"]["num_vectors_by_name"] == {"": 5}
+    assert mine[0]["config"]["params"]["vectors"]["size"] == 2
+
+    hidden = http.get("/telemetry", params={"details_level": 2, "anonymize": "true"}).json()
+    ids = [c["id"] for c in hidden["result"]["collections"]["collections"]]
+    assert name not in ids and len(ids) == level3["collections"]["number_of_collections"]
+
+    for params in ({"details_level": "-1"}, {"details_level": "x"}, {"anonymize": "2"}):
+        response = http.get("/telemetry", params=params)
+        assert response.status_code == 400, (params, response.text)
+
+
+def test_issues_report_unindexed_fields_until_indexed(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    small = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(small, make_points(10), wait=True)
+    red = models.Filter(
+        must=[models.FieldCondition(key="color", match=models.MatchValue(value="red"))]
+    )
+    client.count(small, count_filter=red)
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert not any(small in i for i in ids)  # small collection, fast read: nothing to report
+
+    large = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(large, make_points(10_000), wait=True)
+    client.count(large, count_filter=red)
+    client.scroll(
+        large,
+        scroll_filter=models.Filter(
+            must=[models.FieldCondition(key="n", range=models.Range(gte=5))]
+        ),
+        limit=1,
+    )
+    report = http.get("/issues").json()
+    assert report["status"] == "ok"
+    issues = {i["id"]: i for i in report["result"]["issues"]}
+    color = issues[f"UNINDEXED_FIELD/{large}/color"]
+    assert color["description"] == (
+        f"Unindexed field 'color' is slowing queries down in collection '{large}'"
+    )
+    assert color["timestamp"].endswith("Z")
+    solution = color["solution"]["immediate"]
+    assert solution["message"].startswith(
+        f"Create an index on field 'color' of schema \"keyword\" in collection '{large}'."
+    )
+    action = solution["action"]
+    assert action["method"] == "PUT" and action["uri"] == f"/collections/{large}/index"
+    assert action["body"] == {"field_name": "color", "field_schema": "keyword"}
+    choices = issues[f"UNINDEXED_FIELD/{large}/n"]["solution"]["immediate_choice"]
+    assert [c["action"]["body"]["field_schema"] for c in choices] == ["float", "integer"]
+
+    # Applying the suggested action solves the issue.
+    applied = http.put(
+        action["uri"], json=action["body"], params={"wait": "true"}, headers=action["headers"]
+    )
+    assert applied.status_code == 200, applied.text
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert f"UNINDEXED_FIELD/{large}/color" not in ids
+    assert f"UNINDEXED_FIELD/{large}/n" in ids
+
+    cleared = http.delete("/issues").json()
+    assert cleared["status"] == "ok" and cleared["result"] is True
+    assert http.get("/issues").json()["result"]["issues"] == []
+
+
+def test_damaged_collection_is_an_issue(server_factory: Any) -> None:
+    srv = server_factory()
+    qc = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    qc.create_collection("hurt", models.VectorParams(size=2, distance=models.Distance.DOT))
+    qc.close()
+    srv.stop()
+    (Path(srv.storage) / "collections" / "hurt" / "config.json").write_bytes(b"garbage")
+    srv.start()
+    issues = httpx.get(f"{srv.url}/issues").json()["result"]["issues"]
+    damaged = [i for i in issues if i["id"] == "DAMAGED_COLLECTION/hurt"]
+    assert len(damaged) == 1
+    assert damaged[0]["description"].startswith("Collection 'hurt' is damaged: ")
+    assert "refactor" in damaged[0]["solution"]
+    info = httpx.get(f"{srv.url}/collections/hurt/cluster").json()["result"]
+    assert info["local_shards"][0]["state"] == "Dead"
+    text = httpx.get(f"{srv.url}/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["collection_dead_replicas"].samples[0].value == 1
+
+
+def test_optimizations_report_the_optimizer(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    name = collection(
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+    )
+    client.upsert(name, make_points(1000), wait=True)
+    deadline = time.monotonic() + 60
+    while True:  # wait for the optimizer (not a timing assertion: it must finish at all)
+        body = http.get(
+            f"/collections/{name}/optimizations",
+            params={"with": "queued,completed,idle_segments"},
+        ).json()
+        result = body["result"]
+        if result["completed"] and not result["running"] and not result["queued"]:
+            break
+        assert time.monotonic() < deadline, result
+        time.sleep(0.2)
+    done = result["completed"][0]
+    assert done["optimizer"] == "indexing" and done["status"] == "done"
+    assert sum(s["points_count"] for s in done["segments"]) == 1000
+    assert done["progress"]["done"] == done["progress"]["total"] == 1000
+    assert done["progress"]["duration_sec"] >= 0
+    assert done["uuid"] in [s["uuid"] for s in result["idle_segments"]]
+    summary = result["summary"]
+    assert summary["queued_optimizations"] == 0 and summary["idle_segments"] >= 1
+
+    plain = http.get(f"/collections/{name}/optimizations").json()["result"]
+    assert set(plain) == {"summary", "running"}
+    none = http.get(
+        f"/collections/{name}/optimizations", params={"with": "completed", "completed_limit": 0}
+    ).json()["result"]
+    assert none["completed"] == []
+    bad = http.get(f"/collections/{name}/optimizations", params={"with": "everything"})
+    assert bad.status_code == 400 and "unknown variant `everything`" in bad.text
+    missing = http.get("/collections/no_such_collection_xyz/optimizations")
+    assert missing.status_code == 404
+
+
+def test_standalone_cluster_routes(
+    client: QdrantClient, http: httpx.Client, collection: Any
+) -> None:
+    name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, make_points(7), wait=True)
+
+    assert http.get("/cluster").json()["result"] == {"status": "disabled"}
+    info = client.collection_cluster_info(name)
+    assert info.shard_count == 1 and info.remote_shards == [] and info.shard_transfers == []
+    assert info.local_shards[0].shard_id == 0 and info.local_shards[0].points_count == 7
+    assert info.local_shards[0].state == models.ReplicaState.ACTIVE
+    again = http.get(f"/collections/{name}/cluster").json()["result"]
+    assert again["peer_id"] == info.peer_id  # one node, one id
+    assert http.get("/collections/no_such_collection_xyz/cluster").status_code == 404
+
+    move = {"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}
+    for method, path, body in (
+        ("POST", f"/collections/{name}/cluster", move),
+        ("POST", "/cluster/recover", None),
+        ("DELETE", "/cluster/peer/1", None),
+        ("GET", "/cluster/telemetry", None),
+    ):  # fmt: skip
+        response = http.request(method, path, json=body)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["status"]["error"] == "Bad request: Distributed mode disabled."
+
+    quotas = http.get("/quotas").json()["result"]
+    assert quotas["config"] == {"enabled": False}
+    assert 0 < quotas["usage"]["disk_usage_percent"] <= 100
+    assert 0 <= quotas["usage"]["resident_memory_percent"] <= 100
+    assert "peers" not in quotas
+
+
+def test_grpc_counts_and_cluster_info(server_factory: Any) -> None:
+    srv = server_factory(grpc_port=free_port())
+    qc = QdrantClient(url=srv.url, grpc_port=srv.grpc_port, prefer_grpc=True, timeout=30)
+    try:
+        qc.create_collection("g", models.VectorParams(size=2, distance=models.Distance.DOT))
+        qc.upsert("g", make_points(3), wait=True)
+        for _ in range(3):
+            qc.query_points("g", query=[1.0, 0.0], limit=1)
+        info = qc.collection_cluster_info("g")
+        assert info.local_shards[0].points_count == 3
+        assert info.local_shards[0].state == models.ReplicaState.ACTIVE
+        with pytest.raises(Exception, match="NOT_FOUND"):
+            qc.collection_cluster_info("nope")
+    finally:
+        qc.close()
+    found = metrics(httpx.Client(base_url=srv.url))
+    assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Query", status="0") == 3
+    assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Upsert", status="0") == 1
+    telemetry = httpx.get(f"{srv.url}/telemetry").json()["result"]["requests"]["grpc"]
+    assert telemetry["responses"]["/qdrant.Collections/CollectionClusterInfo"]["5"]["count"] == 1
