@@ -6,6 +6,7 @@ TesseraError
 ├── Forbidden           403  a path outside what the API may touch (snapshot files)
 ├── NotFound            404  a collection, point or field that does not exist
 ├── Conflict            409  a collection that already exists
+├── RateLimited         429  strict mode's read or write rate limit (Retry-After when known)
 ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
 └── InternalError       500  a bug, or damaged storage; never raised for user input
     └── StorageCorruption  data on disk no longer reads back as written
@@ -40,6 +41,16 @@ class NotFound(TesseraError):
 
 class Conflict(TesseraError):
     status_code = 409
+
+
+class RateLimited(TesseraError):
+    """`retry_after`: seconds until the request would pass; None when it never will."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(TesseraError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tessera.api.json_depth import check_depth
-from tessera.errors import BadRequest, TesseraError
+from tessera.errors import BadRequest, RateLimited, TesseraError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,10 @@ def internal_error_text(exc: Exception) -> str:
             call = await work(request)
             result = await run_in_threadpool(call)
         except TesseraError as exc:
-            return error(exc.status_code, exc.message, started)
+            response = error(exc.status_code, exc.message, started)
+            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         except Exception as exc:  # a bug: answer 500 in Qdrant's shape, keep serving
             log.exception("internal error on %s %s", request.method, request.url.path)
             return error(500, internal_error_text(exc), started)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from tessera.api.auth import Authenticator
 from tessera.api.grpc_guard import Guard
 from tessera.api.envelope import internal_error_text
 from tessera.api.tls import GrpcCertificates
-from tessera.errors import TesseraError
+from tessera.errors import RateLimited, TesseraError
 from tessera.settings import TlsSettings
 from tessera.storage.toc import TableOfContents
 
@@ -48,6 +49,7 @@ STATUS_CODES = {
     422: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,
     409: grpc.StatusCode.ALREADY_EXISTS,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     503: grpc.StatusCode.UNAVAILABLE,
     500: grpc.StatusCode.INTERNAL,
 }
@@ -77,6 +79,8 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
             response = method(self, request)
         except TesseraError as exc:
             code, message = status_code(exc.status_code), exc.message
+            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
         except Exception as exc:  # a bug: answer INTERNAL in Qdrant's wording, keep serving
             log.exception("internal error in gRPC %s", method.__qualname__)
             code, message = grpc.StatusCode.INTERNAL, internal_error_text(exc)

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from tessera.collection import issues, reads
+from tessera.collection.strict_mode import StrictMode
 from tessera.collection.values import (
     NOTHING,
     CollectionInfo,
@@ -40,7 +41,7 @@ from tessera.collection.values import (
     VectorInput,
 )
 from tessera.collection.vector_names import SchemaWrite, apply_schema_change
-from tessera.collection.writes import Write
+from tessera.collection.writes import Planned, Write
 from tessera.collection_config import CollectionConfig, apply_config_diff
 from tessera.errors import BadRequest, InternalError
 from tessera.execution.query_batch import execute_many
@@ -54,6 +55,7 @@ from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import read
 from tessera.shard.facet import facet
+from tessera.shard.holder import SegmentHolder
 from tessera.shard.search import QuantizationParams, VectorQuery, search
 from tessera.shard.shard import LocalShard, ShardDamaged
 from tessera.shard.vector_schema import schema_json
@@ -134,6 +136,7 @@ class Collection:
             log.exception("collection %s failed to load", name)
         if self.failure is not None and not hasattr(self, "config"):
             self.config = CollectionConfig(vectors={}, sparse_vectors={}, unnamed=False)
+        self.strict = StrictMode(self.config.strict_mode_config)
 
     @property
     def shard(self) -> LocalShard:
@@ -154,8 +157,30 @@ class Collection:
     def update(self, write: Write, wait: bool = True) -> UpdateResult:
         """Log and apply one write (tessera.collection.writes); the operation id is the
         collection's."""
-        seq = self.shard.update(write)
+        seq = self.shard.update(self._strict_write(write) if self.strict.enabled else write)
         return UpdateResult(operation_id=seq, completed=wait)
+
+    def _strict_write(self, write: Write) -> Write:
+        """`write` with strict mode's checks, run under the write lock before it is logged:
+        on what it asks when that is known up front, else on the points it resolved to."""
+        asked = write.asked if isinstance(write, Planned) else None
+        filt = write.filter if isinstance(write, Planned) else None
+
+        def checked(holder: SegmentHolder) -> Any:
+            if asked is not None:
+                self.strict.check_write(holder, self.config, asked, filt)
+                return write(holder)
+            record = write(holder)
+            self.strict.check_write(holder, self.config, record, filt)
+            return record
+
+        return checked
+
+    def _verify(self, check: Callable[[SegmentHolder], None]) -> None:
+        """Run a strict mode check of a read under the read lock; nothing when it is off."""
+        if self.strict.enabled:
+            with self.shard.read() as holder:
+                check(holder)
 
     def _write_config_after_checkpoint(self) -> None:
         try:
@@ -177,9 +202,12 @@ class Collection:
         """Validate the whole diff on a copy first, so a bad PATCH changes nothing."""
         trial = copy.deepcopy(self.config)
         apply_config_diff(trial, diff)
+        strict_before = self.config.strict_mode_config
         shard = self.shard
         apply_config_diff(self.config, diff)
         write_config(self.path, self.config)
+        if self.config.strict_mode_config is not strict_before:
+            self.strict.configure(self.config.strict_mode_config)
         shard.optimizer.poke()
 
     def wait_optimized(self, timeout: float = 3600.0) -> None:
@@ -219,6 +247,7 @@ class Collection:
 
     def retrieve(self, ids: list[PointId], select: Selection) -> Points:
         """The points among `ids` that exist, each once, in the order first asked for."""
+        self.strict.check_retrieve(len(ids))
         with self.shard.read() as holder:
             return reads.points(read.retrieve(holder, ids), select, self.config.unnamed)
 
@@ -232,6 +261,7 @@ class Collection:
     ) -> ScrollPage:
         """One page in id order from `offset` and the next page's first id; or, with
         `order_by`, the first `limit` points by that payload value (no next page)."""
+        self._verify(lambda h: self.strict.check_scan(h, filt, limit))
         unnamed = self.config.unnamed
         with issues.watch(self, [filt]), self.shard.read() as holder:
             if order_by is not None:
@@ -243,10 +273,12 @@ class Collection:
             return ScrollPage(reads.points(refs, select, unnamed), next_id)
 
     def count(self, filt: Filter | None, exact: bool) -> int:
+        self._verify(lambda h: self.strict.check_scan(h, filt, exact=exact))
         with issues.watch(self, [filt]), self.shard.read() as holder:
             return read.count(holder, filt, exact)
 
     def facet(self, key: str, filt: Filter | None, limit: int, exact: bool) -> list[FacetHit]:
+        self._verify(lambda h: self.strict.check_scan(h, filt, limit, exact))
         with issues.watch(self, [filt]), self.shard.read() as holder:
             hits = facet(holder, key, filt, limit, exact)
         return [FacetHit(value, count) for value, count in hits]
@@ -262,6 +294,7 @@ class Collection:
         select: Selection = NOTHING,
     ) -> Points:
         """Nearest neighbours of one vector (`POST /points/search`), best first."""
+        self._verify(lambda h: self.strict.check_search(h, query, filt, limit, params))
         vector = VectorQuery(query.using, query.kind, query.value)
         q = params.quantization
         quantization = QuantizationParams(q.ignore, q.rescore, q.oversampling)
@@ -286,6 +319,7 @@ class Collection:
         scored records. Vectors that `lookup_from` takes from other collections are read
         first, each under that collection's lock, released before this one's is taken."""
         plans = [plan for plan, _ in requests]
+        self._verify(lambda h: self.strict.check_plans(h, self.config, plans))
         external = self._external(plans, others)
         unnamed = self.config.unnamed
         with issues.watch(self, issues.plan_filters(plans)), self.shard.read() as holder:
@@ -301,6 +335,7 @@ class Collection:
     ) -> list[Group]:
         """A groups request; with `lookup`, each group whose id is a point id there gets that
         point's record (read after this collection's lock is released)."""
+        self._verify(lambda h: self.strict.check_plans(h, self.config, [plan]))
         external = self._external([plan], others)
         unnamed = self.config.unnamed
         with issues.watch(self, issues.plan_filters([plan])), self.shard.read() as holder:
@@ -325,6 +360,7 @@ class Collection:
         ]
 
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
+        self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
         with self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, {})
             ids, rows = distance_matrix(ctx, using, filt, sample, limit)

@@ -34,6 +34,7 @@ __all__ = [
     "DenseColumn",
     "Matching",
     "ObjectColumn",
+    "Planned",
     "PointSelector",
     "VectorColumn",
     "Write",
@@ -67,6 +68,20 @@ class Matching:
 PointSelector = list[PointId] | Matching
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A write with what it asks before stored state narrows it, for strict mode: `asked`
+    the record of every point requested (None when a filter selects them), `filter` the
+    filter that selects points."""
+
+    prepare: Write
+    asked: ops.Record | None = None
+    filter: Filter | None = None
+
+    def __call__(self, holder: SegmentHolder) -> ops.Record | None:
+        return self.prepare(holder)
+
+
 def check_payload_key(key: str) -> None:
     """400 for a `key` of set_payload that is no payload path (`a.b[].c[0]`)."""
     parse_key_path(key)
@@ -98,7 +113,7 @@ def upsert(
     inserted unless the mode is update_only."""
     op = ops.UpsertPoints(ids=ids, vectors=columns, payloads=payloads)
     if update_filter is None and mode == "upsert":
-        return lambda holder: op
+        return Planned(lambda holder: op, op)
 
     def prepare(holder: SegmentHolder) -> ops.Record | None:
         allowed = set(select_ids(holder, update_filter)) if update_filter is not None else None
@@ -113,7 +128,7 @@ def upsert(
             return None
         return _subset_upsert(op, keep)
 
-    return prepare
+    return Planned(prepare, op, update_filter)
 
 
 def _subset_upsert(op: ops.UpsertPoints, keep: list[int]) -> ops.UpsertPoints:
@@ -145,7 +160,7 @@ def update_vectors(
         sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
         return ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
 
-    return prepare
+    return Planned(prepare, ops.UpdateVectors(ids, columns), update_filter)
 
 
 def _with_ids(
@@ -160,7 +175,9 @@ def _with_ids(
                 _require_existing(holder, ids)
         return build(ids)
 
-    return prepare
+    if isinstance(points, Matching):
+        return Planned(prepare, None, points.filter)
+    return Planned(prepare, build(points))
 
 
 def delete(points: PointSelector) -> Write:
