@@ -17,6 +17,12 @@ install: $(VENV)/.installed
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null || \
 		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null) || \
 		echo "fuse3 could not be installed: the power-loss tests will be skipped"
+	@# Debian's chromium for the dashboard's browser tests (tests/test_dashboard.py, driven by
+	@# Playwright with executable_path); without it those tests fail.
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) || \
+		echo "chromium could not be installed: the dashboard's browser tests will fail"
 
 serve: install
 	$(VENV)/bin/tessera serve --port $(PORT) --storage $(STORAGE)

@@ -1,0 +1,464 @@
+"""The web dashboard (`/dashboard`), its projection route and `/openapi.json`.
+
+REST: the projection's shape, its PCA (points on a plane in 8-D come back on that plane),
+its sampling (uniform, seeded, filtered, by ids) and its errors in Qdrant's shape; the
+static files (public, offline: no URL outside the server, traversal refused); the OpenAPI
+document (every served route, Qdrant's own operations where Qdrant has the route).
+
+Browser: a real headless Chromium (Debian's `chromium`, driven by Playwright's Python
+package with `executable_path`, since Playwright's own browser download is not available
+offline) walks through the pages as a user would, in one browser session: the collection
+list, creating a collection, an upsert through the console, browsing, filtering and "find
+similar", the map (the canvas has dots), a snapshot, the recall plot, the API reference;
+then a server with an API key, where the page asks for the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tessera.api.app import _routes, route_methods
+from tessera.api.openapi import openapi_path
+from tests.conftest import CollectionFactory, ServerProcess
+
+pytestmark = pytest.mark.server_only(reason="the dashboard is served by the server")
+
+API_KEY = "dashboard-test-key-0123456789"
+PROJECTION = "/dashboard/api/collections/{}/projection"
+
+
+def projection(http: httpx.Client, name: str, **body: Any) -> httpx.Response:
+    return http.post(PROJECTION.format(name), json=body)
+
+
+def create(http: httpx.Client, name: str, body: dict[str, Any]) -> None:
+    response = http.put(f"/collections/{name}", json=body)
+    assert response.status_code == 200, response.text
+
+
+def upsert(http: httpx.Client, name: str, points: list[dict[str, Any]]) -> None:
+    response = http.put(f"/collections/{name}/points?wait=true", json={"points": points})
+    assert response.status_code == 200, response.text
+
+
+def error_of(response: httpx.Response) -> str:
+    message: str = response.json()["status"]["error"]
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# The projection route
+
+
+@pytest.fixture
+def plane(http: httpx.Client, collection: CollectionFactory) -> tuple[str, np.ndarray]:
+    """200 points of 8-D on a plane: 10*a along one direction, b along another, a tiny
+    noise elsewhere; payload `group` (a, b, c by id % 3) and `a` (the first coordinate)."""
+    name = collection()
+    create(http, name, {"vectors": {"size": 8, "distance": "Euclid"}})
+    rng = np.random.default_rng(7)
+    coords = rng.normal(size=(200, 2))
+    basis = np.linalg.qr(rng.normal(size=(8, 2)))[0].T  # two orthonormal directions
+    vectors = (coords * [10.0, 1.0]) @ basis + rng.normal(scale=1e-3, size=(200, 8))
+    upsert(
+        http,
+        name,
+        [
+            {"id": i, "vector": vectors[i].tolist(), "payload": {"group": "abc"[i % 3], "a": i}}
+            for i in range(200)
+        ],
+    )
+    return name, coords
+
+
+def test_projection_shape_and_pca(http: httpx.Client, plane: tuple[str, np.ndarray]) -> None:
+    name, coords = plane
+    response = projection(http, name, sample=200, color_by="group")
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["matched"] == 200 and result["sampled"] == 200 and result["dim"] == 8
+    points = result["points"]
+    assert sorted(p["id"] for p in points) == list(range(200))
+    assert all(set(p) == {"id", "x", "y", "color"} for p in points)
+    assert all(p["color"] == "abc"[p["id"] % 3] for p in points)
+    first, second = result["explained_variance"]
+    assert first > 0.95 and 0 < second < 0.05 and first + second > 0.9999
+    # The map is the plane itself: distances between points are kept (up to the noise), the
+    # first axis is the direction of 10*a (up to its sign).
+    by_id = sorted(points, key=lambda p: p["id"])
+    xy = np.array([[p["x"], p["y"]] for p in by_id])
+    plane_xy = coords * [10.0, 1.0]
+    mapped = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    original = np.linalg.norm(plane_xy[:, None] - plane_xy[None], axis=2)
+    assert np.abs(mapped - original).max() < 0.01
+    assert abs(np.corrcoef(xy[:, 0], coords[:, 0])[0, 1]) > 0.99
+
+
+def test_projection_sample_filter_ids(http: httpx.Client, plane: tuple[str, np.ndarray]) -> None:
+    name, _ = plane
+    first = projection(http, name, sample=30, seed=5).json()["result"]
+    again = projection(http, name, sample=30, seed=5).json()["result"]
+    other = projection(http, name, sample=30, seed=6).json()["result"]
+    ids = [p["id"] for p in first["points"]]
+    assert len(ids) == len(set(ids)) == 30 and set(ids) <= set(range(200))
+    assert ids == [p["id"] for p in again["points"]]
+    assert ids != [p["id"] for p in other["points"]]
+    assert first["matched"] == 200
+    assert all(p["color"] is None for p in first["points"])  # no color_by
+
+    group_a = {"must": [{"key": "group", "match": {"value": "a"}}]}
+    filtered = projection(http, name, sample=1000, filter=group_a, color_by="a").json()["result"]
+    assert filtered["matched"] == filtered["sampled"] == 67  # ids 0, 3, ..., 198
+    assert sorted(p["id"] for p in filtered["points"]) == list(range(0, 200, 3))
+    assert all(p["color"] == p["id"] for p in filtered["points"])
+
+    chosen = projection(http, name, ids=[5, 1, 7, 123456]).json()["result"]
+    assert sorted(p["id"] for p in chosen["points"]) == [1, 5, 7]
+    assert chosen["matched"] == 3
+
+
+def test_projection_vectors_of_other_kinds(
+    http: httpx.Client, collection: CollectionFactory
+) -> None:
+    name = collection()
+    create(
+        http,
+        name,
+        {
+            "vectors": {
+                "dense": {"size": 3, "distance": "Dot"},
+                "multi": {
+                    "size": 2,
+                    "distance": "Dot",
+                    "multivector_config": {"comparator": "max_sim"},
+                },
+            },
+            "sparse_vectors": {"words": {}},
+        },
+    )
+    upsert(
+        http,
+        name,
+        [
+            {
+                "id": i,
+                "vector": {
+                    "dense": [i, 1.0, 0.0],
+                    "multi": [[i, 0.0], [i, 2.0 * i]],
+                    "words": {"indices": [i], "values": [1.0]},
+                },
+            }
+            for i in range(1, 6)
+        ]
+        + [{"id": 9, "vector": {"dense": [0.0, 0.0, 1.0]}}],
+    )
+    dense = projection(http, name, using="dense").json()["result"]
+    assert dense["sampled"] == 6 and dense["dim"] == 3
+    multi = projection(http, name, using="multi").json()["result"]
+    # Point 9 has no multivector; the others are projected by the mean of their rows.
+    assert multi["matched"] == 5 and multi["dim"] == 2
+    assert sorted(p["id"] for p in multi["points"]) == [1, 2, 3, 4, 5]
+    sparse = projection(http, name, using="words")
+    assert sparse.status_code == 400 and "sparse vector `words`" in error_of(sparse)
+    unnamed = projection(http, name)
+    assert unnamed.status_code == 400
+    assert "Not existing vector name" in error_of(unnamed)
+
+
+def test_projection_errors(http: httpx.Client, collection: CollectionFactory) -> None:
+    name = collection()
+    create(http, name, {"vectors": {"size": 2, "distance": "Cosine"}})
+    empty = projection(http, name).json()["result"]
+    assert empty == {
+        "points": [],
+        "matched": 0,
+        "sampled": 0,
+        "dim": 2,
+        "explained_variance": [0.0, 0.0],
+    }
+    upsert(http, name, [{"id": 1, "vector": [1.0, 0.0]}])
+    one = projection(http, name).json()["result"]
+    assert [(p["id"], p["x"], p["y"]) for p in one["points"]] == [(1, 0.0, 0.0)]
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"sample": 0}, "`sample` must be between 1 and 10000"),
+        ({"sample": 10001}, "`sample` must be between 1 and 10000"),
+        ({"sample": "many"}, "`sample` must be an integer"),
+        ({"sample": True}, "`sample` must be an integer"),
+        ({"using": 3}, "`using` must be a vector name"),
+        ({"color_by": ["a"]}, "`color_by` must be a payload key"),
+        ({"ids": 5}, "`ids` must be a list of point ids"),
+        ({"ids": [-1]}, ""),
+        ({"filter": {"must": 3}}, ""),
+        ({"limit": 3}, "unknown field `limit`"),
+        ({"using": "nope"}, "Not existing vector name error: vector `nope`"),
+    ]
+    for body, words in cases:
+        response = projection(http, name, **body)
+        assert response.status_code == 400, (body, response.text)
+        assert words in error_of(response), (body, response.text)
+    not_json = http.post(
+        PROJECTION.format(name), content=b"{", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400 and "Format error in JSON body" in error_of(not_json)
+    missing = projection(http, name + "_missing")
+    assert missing.status_code == 404
+    assert error_of(missing) == f"Not found: Collection `{name}_missing` doesn't exist!"
+
+
+# --------------------------------------------------------------------------------------------
+# Static files and /openapi.json
+
+
+def shipped_files() -> list[str]:
+    root = resources.files("tessera.dashboard")
+    out: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in node.iterdir():
+            if child.name.startswith(("_", ".")):
+                continue
+            if child.is_dir():
+                walk(child, f"{prefix}{child.name}/")
+            else:
+                out.append(prefix + child.name)
+
+    walk(root, "")
+    return sorted(out)
+
+
+def test_static_files(http: httpx.Client) -> None:
+    files = shipped_files()
+    assert {"index.html", "style.css", "js/app.js", "qdrant-openapi.json"} <= set(files)
+    page = http.get("/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert http.get("/dashboard/").text == page.text
+    for name in files:
+        response = http.get(f"/dashboard/{name}")
+        assert response.status_code == 200, name
+        if name.endswith(".js"):
+            assert response.headers["content-type"].startswith("text/javascript"), name
+        if name != "qdrant-openapi.json":  # its license names the license's URL
+            # Offline: nothing is fetched from anywhere but this server.
+            assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", response.text), name
+        # Every module a script imports ships too.
+        for imported in re.findall(r'from "\./([\w/]+\.js)"', response.text):
+            assert f"js/{imported}" in files, (name, imported)
+    for bad in ("/dashboard/__init__.py", "/dashboard/nope.js", "/dashboard/..%2Fapi%2Fapp.py"):
+        assert http.get(bad).status_code == 404, bad
+
+
+def test_openapi_lists_what_is_served(http: httpx.Client) -> None:
+    response = http.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["info"]["title"] == "Tessera API" and doc["openapi"].startswith("3.")
+    served = {(m.lower(), openapi_path(p)) for m, p in route_methods(_routes())}
+    listed = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert listed == served
+    # Qdrant's own operation where Qdrant has the route; Tessera's where it does not.
+    points = "/collections/{collection_name}/points/{id}"
+    assert doc["paths"][points]["get"]["operationId"] == "get_point"
+    assert doc["paths"]["/collections/{collection_name}/points/query"]["post"]["requestBody"]
+    own = doc["paths"]["/dashboard/api/collections/{collection_name}/projection"]["post"]
+    assert own["tags"] == ["Dashboard"] and "PCA" in own["description"]
+    schemas = doc["components"]["schemas"]
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', response.text))
+    assert refs and refs <= set(schemas)
+    assert "Apache" in doc["info"]["description"]
+
+
+# --------------------------------------------------------------------------------------------
+# The browser
+
+
+def chromium_path() -> str:
+    """Debian's chromium; without it the browser tests fail (`make install` installs it),
+    unless this machine has no apt-get to install it with."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        pytest.skip("no chromium, and no apt-get to install Debian's chromium package with")
+    pytest.fail("chromium is not installed: `make install` installs it (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for every browser test of this module."""
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: `make install` (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def page_at(browser: Any) -> Iterator[Callable[[str], Any]]:
+    """`page_at(base_url)`: a fresh page (own storage) whose script errors fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(base: str) -> Any:
+        context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def test_browser_walkthrough(
+    server: ServerProcess, page_at: Callable[[str], Any], collection: CollectionFactory
+) -> None:
+    name = collection()
+    page = page_at(server.url)
+    page.goto("/dashboard")
+    page.wait_for_selector("#collections-table")
+
+    # Create a collection with the form.
+    page.click("text=Create collection")
+    page.fill("#new-name", name)
+    page.fill("#new-size", "4")
+    page.select_option("#new-distance", "Euclid")
+    page.click("#create-collection")
+    row = page.locator(f'tr[data-collection="{name}"]')
+    row.wait_for()
+    assert row.locator(".points-count").inner_text() == "0"
+
+    # Upsert through the console.
+    points = [
+        {"id": i, "vector": [i, i % 5, 1.0, -i], "payload": {"color": ["red", "blue"][i % 2]}}
+        for i in range(1, 31)
+    ]
+    page.goto("/dashboard#/console")
+    page.select_option("#console-method", "PUT")
+    page.fill("#console-path", f"/collections/{name}/points?wait=true")
+    page.fill("#console-body", json.dumps({"points": points}))
+    page.click("#console-send")
+    page.wait_for_selector('#console-status[data-status="200"]')
+    assert '"status": "completed"' in page.inner_text("#console-output")
+    assert f"/collections/{name}/points?wait=true" in page.inner_text("#console-history")
+
+    # Browse: a page of 20, the next page, a filter row, then "find similar".
+    page.goto(f"/dashboard#/points/{name}")
+    page.wait_for_selector(".card.point")
+    assert page.locator(".card.point").count() == 20
+    assert page.locator(".card.point").first.get_attribute("data-id") == "1"
+    page.click("#next-page")
+    page.wait_for_selector('.card.point[data-id="21"]')
+    assert page.locator(".card.point").count() == 10
+    page.fill(".filter-key", "color")
+    page.fill(".filter-value", "red")
+    page.click("#scroll-button")
+    page.wait_for_selector('.card.point[data-id="2"]')
+    ids = page.eval_on_selector_all(".card.point", "cards => cards.map(c => c.dataset.id)")
+    assert ids == [str(i) for i in range(2, 31, 2)]
+    page.locator('.card.point[data-id="10"] button.similar').click()
+    page.wait_for_selector("text=Similar to 10")
+    similar = page.eval_on_selector_all(".card.point", "cards => cards.map(c => c.dataset.id)")
+    assert similar[:4] == ["12", "8", "6", "14"]  # red only (the filter holds), nearest first
+
+    # The map: the server's projection, drawn.
+    page.goto(f"/dashboard#/visualize/{name}")
+    page.wait_for_selector('#map-canvas[data-points="30"]')
+    assert "Sample: 30 of 30 points" in page.inner_text("#map-status")
+    colored = page.evaluate(
+        """() => {
+            const c = document.getElementById('map-canvas');
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) n++;
+            }
+            return n;
+        }"""
+    )
+    assert colored > 30 * 10  # 30 dots of a few pixels each
+    assert "red (15)" in page.inner_text("#map-legend")
+    page.fill("#map-query", "10")
+    page.fill("#map-query-limit", "5")
+    page.click("#map-query-draw")
+    page.wait_for_selector('#map-canvas[data-points="6"]')  # the query point and its 5
+
+    # A snapshot, listed by the page as by the API.
+    page.goto(f"/dashboard#/snapshots/{name}")
+    page.click("#create-snapshot")
+    page.wait_for_selector("#snapshots-table tr[data-snapshot]")
+    shown = page.eval_on_selector_all(
+        "#snapshots-table tr[data-snapshot]", "rows => rows.map(r => r.dataset.snapshot)"
+    )
+    listed = httpx.get(f"{server.url}/collections/{name}/snapshots").json()["result"]
+    assert shown == [s["name"] for s in listed] and len(shown) == 1
+
+    # Recall (this small collection is searched exactly at every ef: recall 1).
+    page.goto(f"/dashboard#/quality/{name}")
+    page.fill("#quality-queries", "5")
+    page.fill("#quality-efs", "4, 16")
+    page.click("#quality-run")
+    page.wait_for_selector("#quality-table .recall")
+    recalls = page.eval_on_selector_all(".recall", "cells => cells.map(c => c.textContent)")
+    assert recalls == ["1.0000", "1.0000"]
+
+    # The API reference, from /openapi.json.
+    page.goto("/dashboard#/api")
+    page.wait_for_selector('details.op[data-path="/collections/{collection_name}/points/query"]')
+    assert page.locator("details.op").count() == len(route_methods(_routes()))
+
+
+def test_browser_asks_for_the_key(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"service:\n  api_key: {API_KEY}\n")
+    secured = server_factory(config=config)
+    with httpx.Client(base_url=secured.url, timeout=30) as http:
+        # The page is public; the API, the projection included, wants the key.
+        assert http.get("/dashboard").status_code == 200
+        assert http.get("/dashboard/js/app.js").status_code == 200
+        assert http.get("/collections").status_code == 401
+        assert projection(http, "c").status_code == 401
+        assert http.get("/openapi.json").status_code == 401
+        keyed = {"api-key": API_KEY}
+        create_body = {"vectors": {"size": 2, "distance": "Dot"}}
+        assert http.put("/collections/keyed", json=create_body, headers=keyed).status_code == 200
+        assert http.post(PROJECTION.format("keyed"), json={}, headers=keyed).status_code == 200
+
+    page = page_at(secured.url)
+    page.goto("/dashboard")
+    page.wait_for_selector("#key-dialog[open]")
+    assert "401" in page.inner_text("#key-reason")
+    page.fill("#key-input", "not-the-key")
+    page.click("#key-ok")
+    page.wait_for_selector("#key-dialog[open]")  # asked again
+    page.fill("#key-input", API_KEY)
+    page.click("#key-ok")
+    page.wait_for_selector('tr[data-collection="keyed"]')
+    assert page.evaluate("sessionStorage.getItem('tessera-api-key')") == API_KEY
+    # The key stays for the tab: another page of the app needs no new prompt.
+    page.goto("/dashboard#/visualize/keyed")
+    page.wait_for_selector("#map-status")
+    assert not page.locator("#key-dialog[open]").count()
