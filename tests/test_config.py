@@ -301,8 +301,8 @@ def test_server_runs_from_a_qdrant_config(tmp_path: Path) -> None:
         # gRPC: an unimplemented method answers UNIMPLEMENTED with one INFO line.
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             with pytest.raises(grpc.RpcError) as raised:
-                pb.CollectionsStub(channel).CollectionClusterInfo(
-                    pb.CollectionClusterInfoRequest(collection_name="c"), timeout=5
+                pb.CollectionsStub(channel).CreateShardKey(
+                    pb.CreateShardKeyRequest(collection_name="c"), timeout=5
                 )
             assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
@@ -316,13 +316,13 @@ def test_server_runs_from_a_qdrant_config(tmp_path: Path) -> None:
     assert "storage.performance.optimizer_cpu_budget" in unused[0]
     assert "unknown keys (typos?): service.http_prot" in unused[0]
     assert "without an API key" not in log  # loopback only
-    assert log.count("/qdrant.Collections/CollectionClusterInfo is not implemented") == 1
+    assert log.count("/qdrant.Collections/CreateShardKey is not implemented") == 1
     assert "Traceback" not in log and " ERROR " not in log
     # The access log: method, path, status, size, duration; health checks left out.
     access = [line for line in log.splitlines() if "tessera.access" in line]
     assert any('"PUT /collections/c HTTP/1.1" 200' in line for line in access)
     assert any(
-        '"/qdrant.Collections/CollectionClusterInfo" UNIMPLEMENTED' in line for line in access
+        '"/qdrant.Collections/CreateShardKey" UNIMPLEMENTED' in line for line in access
     )
     assert not any("/readyz" in line for line in access)
 

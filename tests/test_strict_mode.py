@@ -115,6 +115,7 @@ STRICT = models.StrictModeConfig(
     upsert_max_batchsize=2,
     search_max_batchsize=2,
     max_payload_index_count=2,
+    max_timeout=10,
 )
 
 
@@ -359,6 +360,44 @@ def test_grpc_sample(grpc_client: QdrantClient, strict: str) -> None:
     err = grpc_error(lambda: grpc_client.count(strict, count_filter=color, exact=False))
     assert unindexed("color", "keyword") in str(err.details())
     assert len(grpc_client.query_points(strict, vec(0), limit=3).points) == 3
+    err = grpc_error(lambda: grpc_client.query_points(strict, vec(0), limit=2, timeout=30))
+    assert limit_error(30, 10, "timeout") in str(err.details())
+    assert len(grpc_client.query_points(strict, vec(0), limit=2, timeout=5).points) == 2
+
+
+def test_max_timeout_rest(rest: QdrantClient, http: httpx.Client, strict: str) -> None:
+    with refused(400, limit_error(30, 10, "timeout")):
+        rest.query_points(strict, vec(0), limit=2, timeout=30)
+    assert len(rest.query_points(strict, vec(0), limit=2, timeout=10).points) == 2
+    answer = http.post(f"/collections/{strict}/points/scroll?timeout=11", json={"limit": 1})
+    refused_http(answer, 400, limit_error(11, 10, "timeout"))
+    answer = http.put(
+        f"/collections/{strict}/points?timeout=60", json={"points": [{"id": 1, "vector": vec(1)}]}
+    )
+    refused_http(answer, 400, limit_error(60, 10, "timeout"))
+
+
+def test_created_over_grpc(grpc_client: QdrantClient, rest: QdrantClient) -> None:
+    name = new_name()
+    grpc_client.create_collection(
+        name,
+        models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        strict_mode_config=models.StrictModeConfig(
+            enabled=True,
+            max_query_limit=2,
+            sparse_config={"words": models.StrictModeSparse(max_length=3)},
+        ),
+    )
+    grpc_client.update_collection(
+        name, strict_mode_config=models.StrictModeConfig(read_rate_limit=100)
+    )
+    shown = grpc_client.get_collection(name).config.strict_mode_config
+    assert shown is not None
+    assert (shown.enabled, shown.max_query_limit, shown.read_rate_limit) == (True, 2, 100)
+    assert shown.sparse_config is not None and shown.sparse_config["words"].max_length == 3
+    with refused(400, limit_error(3, 2, "limit")):
+        rest.query_points(name, vec(0), limit=3)
+    grpc_client.delete_collection(name)
 
 
 def test_rate_limits_answer_429(

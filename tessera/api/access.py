@@ -120,7 +120,7 @@ REST: dict[tuple[str, str], Level] = {
     ("GET", "/cluster"): GLOBAL_READ,
     ("GET", "/cluster/telemetry"): GLOBAL_READ,
     ("POST", "/cluster/recover"): MANAGE,
-    ("DELETE", "/cluster/peer/{peer_id:int}"): MANAGE,
+    ("DELETE", "/cluster/peer/{peer_id}"): MANAGE,
     ("GET", "/quotas"): GLOBAL_READ,
     ("GET", _C + "/cluster"): READ,
     ("POST", _C + "/cluster"): MANAGE,

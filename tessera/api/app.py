@@ -94,7 +94,7 @@ def _routes() -> list[Route]:
         Route("/cluster", e(cluster.cluster_status), methods=["GET"]),
         Route("/cluster/telemetry", e(cluster.distributed_only), methods=["GET"]),
         Route("/cluster/recover", e(cluster.distributed_only), methods=["POST"]),
-        Route("/cluster/peer/{peer_id:int}", e(cluster.distributed_only), methods=["DELETE"]),
+        Route("/cluster/peer/{peer_id}", e(cluster.distributed_only), methods=["DELETE"]),
         Route("/quotas", e(cluster.get_quotas), methods=["GET"]),
         Route(c + "/cluster", e(cluster.collection_cluster), methods=["GET"]),
         Route(c + "/cluster", e(cluster.distributed_only), methods=["POST"]),

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tessera.api.json_depth import check_depth
+from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import BadRequest, RateLimited, TesseraError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def internal_error_text(exc: Exception) -> str:
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
         try:
+            raw_timeout = request.query_params.get("timeout", "")
+            REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
             call = await work(request)
             result = await run_in_threadpool(call)
         except TesseraError as exc:

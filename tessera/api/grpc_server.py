@@ -38,6 +38,7 @@ from tessera.api.auth import Authenticator
 from tessera.api.grpc_guard import Guard
 from tessera.api.envelope import internal_error_text
 from tessera.api.tls import GrpcCertificates
+from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import RateLimited, TesseraError
 from tessera.settings import TlsSettings
 from tessera.storage.toc import TableOfContents
@@ -68,6 +69,15 @@ def status_code(http_status: int) -> Any:
     return STATUS_CODES.get(http_status, default)
 
 
+def request_timeout(request: Any) -> int | None:
+    """The request's `timeout` field (seconds) when it has one and sets it (strict mode's
+    `max_timeout`)."""
+    try:
+        return int(request.timeout) if request.HasField("timeout") else None
+    except (AttributeError, ValueError):  # no such field, or not an optional one
+        return None
+
+
 def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
     """Wrap a servicer method `(self, request) -> response`: fill the response's `time`,
     answer a failure with its status code and message."""
@@ -75,6 +85,7 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
     @functools.wraps(method)
     def handle(self: S, request: R, context: Any) -> T:
         started = time.perf_counter()
+        REQUEST_TIMEOUT.set(request_timeout(request))
         try:
             response = method(self, request)
         except TesseraError as exc:

@@ -22,6 +22,7 @@ The filter and formula walks are in tessera.collection.strict_filters.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,10 @@ from tessera.shard.holder import SegmentHolder
 from tessera.shard.operations import DenseColumn, ObjectColumn
 
 STRICT_PREFIX = "Bad request: "
+
+# The `timeout` (seconds) the request being served asked for, set by its transport (REST
+# `?timeout=`, a gRPC request's `timeout` field) for `max_timeout`; None when it set none.
+REQUEST_TIMEOUT: ContextVar[int | None] = ContextVar("request_timeout", default=None)
 
 
 def forbid(error: str, solution: str) -> BadRequest:
@@ -92,6 +97,9 @@ class StrictMode:
     def get(self, key: str) -> Any:
         return self.settings.get(key)
 
+    def check_timeout(self) -> None:
+        check_limit(REQUEST_TIMEOUT.get(), self.get("max_timeout"), "timeout")
+
     # ------------------------------------------------------------------ reads
 
     def check_filter(self, holder: SegmentHolder, filt: Filter | None, write: bool) -> None:
@@ -143,6 +151,7 @@ class StrictMode:
         """`POST /points/search` (and each search of a batch)."""
         if not self.enabled:
             return
+        self.check_timeout()
         check_limit(limit, self.get("max_query_limit"), "limit")
         self.check_filter(holder, filt, write=False)
         q = params.quantization
@@ -157,6 +166,7 @@ class StrictMode:
         them): each plan's tree, then one read charge for the lot."""
         if not self.enabled:
             return
+        self.check_timeout()
         if len(plans) > 1:
             check_limit(len(plans), self.get("search_max_batchsize"), "search batch size")
         for plan in plans:
@@ -261,6 +271,7 @@ class StrictMode:
         """Scroll, count, facet and the distance matrix: a limit, a filter, `exact`."""
         if not self.enabled:
             return
+        self.check_timeout()
         check_limit(limit, self.get("max_query_limit"), "limit")
         self.check_filter(holder, filt, write=False)
         check_exact(exact, self.get("search_allow_exact"))
@@ -268,6 +279,7 @@ class StrictMode:
 
     def check_retrieve(self, count: int) -> None:
         if self.enabled:
+            self.check_timeout()
             self.limiter.check_read(count)
 
     # ------------------------------------------------------------------ writes
@@ -283,6 +295,7 @@ class StrictMode:
         `filt` the filter that selects its points. Nothing is logged when this raises."""
         if not self.enabled:
             return
+        self.check_timeout()
         if isinstance(record, ops.UpsertPoints | ops.UpdateVectors):
             name = "upsert limit" if isinstance(record, ops.UpsertPoints) else "update limit"
             check_limit(len(record.ids), self.get("upsert_max_batchsize"), name)
