@@ -159,19 +159,28 @@ def segment(ref: cstats.SegmentRef) -> dict[str, Any]:
     return {"uuid": ref.uuid, "points_count": ref.points}
 
 
+def progress_node(
+    name: str, started: float | None, finished: float | None, children: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Qdrant's `ProgressTree` node; what is unknown is left out, as Qdrant leaves it out."""
+    node: dict[str, Any] = {"name": name}
+    if started is not None:
+        node["started_at"] = iso_time(started)
+    if finished is not None and started is not None:
+        node["finished_at"] = iso_time(finished)
+        node["duration_sec"] = finished - started
+    if children:
+        node["children"] = children
+    return node
+
+
 def optimization(o: cstats.Optimization) -> dict[str, Any]:
+    steps = [progress_node(name, start, end, []) for name, start, end in o.stages]
+    progress = progress_node(o.optimizer, o.started, o.finished, steps)
+    # Points carried into the new segment: all of them once it is built.
     total = sum(s.points for s in o.segments)
-    finished = o.finished is not None
-    progress: dict[str, Any] = {
-        "name": o.optimizer,
-        "started_at": iso_time(o.started),
-        "finished_at": iso_time(o.finished) if o.finished is not None else None,
-        "duration_sec": o.finished - o.started if o.finished is not None else None,
-        # Points carried into the new segment: all of them once it is built.
-        "done": total if finished and o.status == "done" else 0,
-        "total": total,
-        "children": [],
-    }
+    progress["done"] = total if o.status == "done" else 0
+    progress["total"] = total
     status: Any = o.status if o.status in ("optimizing", "done") else {"error": o.status}
     return {
         "uuid": o.uuid,

@@ -149,18 +149,16 @@ def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds
             _collect(filt, "", wanted)
     if not wanted or collection.failure is not None:
         return
-    indexed = _index_types(collection)
-    missing = {
-        key: types
-        for key, types in wanted.items()
-        if indexed.get(key) is None or indexed[key] not in types
-    }
-    if not missing:
-        return
     if seconds <= SLOW_QUERY_SECONDS and collection.shard.holder.live_count() < LARGE_COLLECTION:
         return
-    for key, types in missing.items():
-        submit(unindexed_issue(collection.name, key, types))
+    with _lock:
+        reported = {key for key in wanted if f"{UNINDEXED}/{collection.name}/{key}" in _board}
+    if len(reported) == len(wanted):
+        return  # the usual case on a busy collection: nothing new to tell
+    indexed = _index_types(collection)
+    for key, types in wanted.items():
+        if key not in reported and indexed.get(key) not in types:
+            submit(unindexed_issue(collection.name, key, types))
 
 
 def unindexed_issue(collection: str, field: str, types: Sequence[str]) -> Issue:

@@ -31,6 +31,7 @@ class Optimization:
     started: float  # Unix seconds
     finished: float | None
     points: int  # points of the segment it built (0 until built)
+    stages: list[tuple[str, float, float | None]]  # (step, started, finished)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def _view(tracker: Tracker) -> Optimization:
         tracker.started,
         tracker.finished,
         tracker.points,
+        list(tracker.stages),
     )
 
 

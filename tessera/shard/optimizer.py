@@ -66,6 +66,17 @@ class Tracker:
     finished: float | None = None
     status: str = "optimizing"  # then "done", or the error that stopped it
     points: int = field(default=0)  # points in the new segment, once built
+    # The steps so far: (name, started, finished or None while it runs).
+    stages: list[tuple[str, float, float | None]] = field(default_factory=list)
+
+    def enter(self, stage: str | None) -> None:
+        """Ends the running step; starts `stage` (None: none, the optimization is over)."""
+        now = time.time()
+        if self.stages and self.stages[-1][2] is None:
+            name, started, _ = self.stages[-1]
+            self.stages[-1] = (name, started, now)
+        if stage is not None:
+            self.stages.append((stage, now, None))
 
 
 # Completed optimizations kept for the report (Qdrant keeps a bounded log too).
@@ -341,11 +352,14 @@ class Optimizer:
             )
             self.current = tracker
         try:
+            tracker.enter("build segment")
             new = build_segment(
                 taken, self.config, schemas, plan.build_index, plan.base, tracker.uuid
             )
+            tracker.enter("swap")
             with self.lock.write():
                 self._swap(plan.sources, taken, new)
+            tracker.enter("flush")
             self.flush()
             points = new.live_count()
             tracker.points, tracker.status = points, "done"
@@ -361,6 +375,7 @@ class Optimizer:
             tracker.status = f"{exc}"
             raise
         finally:
+            tracker.enter(None)
             tracker.finished = time.time()
             self.completed.append(tracker)
             self.current = None
