@@ -381,10 +381,15 @@ def _check_sparse_index(raw: Any, where: str) -> None:
     """`SparseIndexParams` as Qdrant deserializes it (unknown fields are ignored there)."""
     body = _expect_dict(raw, where)
     datatype = body.get("datatype")
-    if datatype is not None and datatype not in DATATYPES:
+    if datatype == "turbo4":  # a dense vectors' storage type, never a sparse index's
+        raise BadRequest(
+            f"Wrong input: {where}.datatype: datatype turbo4 is not supported for sparse "
+            "vectors (expected float32, float16, or uint8)"
+        )
+    if datatype is not None and datatype not in ("float32", "float16", "uint8"):
         raise BadRequest(
             f"Format error in JSON body: {where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`"
+            "expected one of `float32`, `uint8`, `float16`, `turbo4`"
         )
     threshold = body.get("full_scan_threshold")
     if threshold is not None and (

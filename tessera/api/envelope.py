@@ -72,7 +72,21 @@ def query_flag(request: Request, name: str, default: bool = False) -> bool:
     raise BadRequest(f"Query deserialize error: invalid value `{raw}` for `{name}`")
 
 
-def endpoint(
+def check_timeout(request: Request) -> None:
+    """`?timeout=` of the points and facet routes: Qdrant's `NonZeroU64`, refused by its
+    query extractor otherwise (the collection routes take any u64)."""
+    raw = request.query_params.get("timeout")
+    path = request.url.path
+    if raw is None or not ("/points" in path or path.endswith("/facet")):
+        return
+    if not raw.isdigit():
+        raise BadRequest(f"Query deserialize error: invalid digit found in string: `{raw}`")
+    if int(raw) == 0:
+        raise BadRequest(
+            "Query deserialize error: invalid value: integer `0`, expected a nonzero u64"
+        )
+
+
 def internal_error_text(exc: Exception) -> str:
     """Qdrant's wording for an unexpected failure; an OS error is told by its reason and
     number as Qdrant tells it, never with the file's path (which would leak the storage
@@ -91,6 +105,7 @@ def internal_error_text(exc: Exception) -> str:
         started = time.perf_counter()
         try:
             raw_timeout = request.query_params.get("timeout", "")
+            check_timeout(request)
             REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
             call = await work(request)
             result = await run_in_threadpool(call)

@@ -10,7 +10,13 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
-from tessera.api.render import parse_selection, render_record, render_records, render_scored
+from tessera.api.render import (
+    check_vector_names,
+    parse_selection,
+    render_record,
+    render_records,
+    render_scored,
+)
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
 from tessera.collection.values import (
@@ -22,7 +28,7 @@ from tessera.collection.values import (
     VectorInput,
 )
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, point_does_not_exist
+from tessera.errors import BadRequest, UnprocessableEntity, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
@@ -48,6 +54,7 @@ def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[
         raise BadRequest("Format error in JSON body: missing field `ids`")
     ids = [parse_point_id(x) for x in raw_ids]
     select = parse_selection(body, payload_default=True)
+    check_vector_names(select, collection.config)
     return lambda: collection.retrieve(ids, select)
 
 
@@ -89,8 +96,15 @@ def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[],
     limit = parse_limit(body.get("limit"), 10)
     start = parse_point_id(body["offset"]) if body.get("offset") is not None else None
     select = parse_selection(body, payload_default=True)
+    check_vector_names(select, collection.config)
     parsed = _parse_order_by(body.get("order_by"))
     order_by = None if parsed is None else qm.OrderBy(*parsed)
+    if order_by is not None and start is not None:
+        raise BadRequest(
+            "Wrong input: Cannot use an `offset` when using `order_by`. The alternative for "
+            "paging is to use `order_by.start_from` and a filter to exclude the IDs that "
+            "you've already seen for the `order_by.start_from` value"
+        )
     return lambda: collection.scroll(filt, start, limit, select, order_by)
 
 
@@ -162,6 +176,14 @@ def parse_search_params(raw: Any) -> SearchParams:
     params = expect_object(raw, "params")
     exact = bool(params.get("exact", False))
     ef = params.get("hnsw_ef")
+    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
+        raise BadRequest(
+            "Format error in JSON body: `params.hnsw_ef` must be a non-negative integer"
+        )
+    if ef == 0:
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [params.hnsw_ef: value 0 invalid, must be 1 or larger]"
+        )
     quant = params.get("quantization")
     quantization = Quantization()
     if isinstance(quant, dict):
@@ -190,6 +212,7 @@ def run_search(
     ):
         raise BadRequest("Format error in JSON body: `score_threshold` must be a number")
     select = parse_selection(body)
+    check_vector_names(select, collection.config)
     params = parse_search_params(body.get("params"))
     return lambda: collection.search(query, filt, limit, offset, threshold, params, select)
 

@@ -29,7 +29,7 @@ from tessera.api.query_parse import (
     shape_error,
 )
 from tessera.api.query_routes import render_groups, run_groups, run_plans
-from tessera.api.render import parse_selection, render_scored
+from tessera.api.render import check_vector_names, parse_selection, render_scored
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Points, Selection
 from tessera.collection_config import CollectionConfig
@@ -100,7 +100,9 @@ def _prepared(
 ) -> tuple[qm.Plan, Selection]:
     node = parse(body, config)
     offset = parse_limit(body.get("offset"), 0, "offset")
-    return qm.Plan(node, offset), parse_selection(body)
+    select = parse_selection(body)
+    check_vector_names(select, config)
+    return qm.Plan(node, offset), select
 
 
 def prepare_single(

@@ -12,7 +12,12 @@ from typing import Any
 
 from tessera.api.envelope import expect_object
 from tessera.api.points_read import _parse_order_by, parse_limit
-from tessera.api.render import parse_payload_selector, parse_selection, parse_vector_selector
+from tessera.api.render import (
+    check_vector_names,
+    parse_payload_selector,
+    parse_selection,
+    parse_vector_selector,
+)
 from tessera.api.vectors_parse import parse_one_vector, unknown_name
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
@@ -72,6 +77,8 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     ef = params.get("hnsw_ef")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
         raise shape_error("`params.hnsw_ef` must be a non-negative integer")
+    if ef == 0:
+        raise validation_error("params.hnsw_ef", "value 0 invalid, must be 1 or larger")
     return exact, ef
 
 
@@ -260,8 +267,14 @@ def _formula(body: Any, defaults: Any) -> qm.FormulaQuery:
 def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
     if "target" not in obj:
         raise shape_error("missing field `target`")
+    if "feedback" not in obj:
+        raise shape_error("missing field `feedback`")
+    if not isinstance(obj["feedback"], list):
+        raise shape_error("`feedback` must be a list")
+    if not obj["feedback"]:
+        raise validation_error("query.relevance_feedback.feedback", "must be non-empty")
     items = []
-    for raw in obj.get("feedback") or []:
+    for raw in obj["feedback"]:
         item = expect_object(raw, "feedback item")
         score = item.get("score")
         if isinstance(score, bool) or not isinstance(score, int | float):
@@ -344,9 +357,9 @@ def parse_query_request(
 ) -> tuple[qm.Plan, Selection]:
     node = parse_node(body, config)
     offset = parse_limit(body.get("offset"), 0, "offset")
-    if isinstance(node.query, qm.Sample) and not node.prefetch:
-        offset = 0  # Qdrant ignores the offset of a random sample: its output is not stable
-    return qm.Plan(node, offset), parse_selection(body)
+    select = parse_selection(body)
+    check_vector_names(select, config)
+    return qm.Plan(node, offset), select
 
 
 def parse_groups_request(
@@ -362,4 +375,5 @@ def parse_groups_request(
         positive_int(body.get("limit"), 10, "limit"),
     )
     select = parse_selection(body)
+    check_vector_names(select, config)
     return qm.Plan(node, 0, groups), select, parse_with_lookup(body.get("with_lookup"))

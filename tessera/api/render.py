@@ -16,6 +16,7 @@ from tessera.collection.values import (
     Selection,
     VectorSelector,
 )
+from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.ids import render_point_id
 
@@ -54,6 +55,13 @@ def parse_selection(body: dict[str, Any], payload_default: bool = False) -> Sele
         parse_payload_selector(body.get("with_payload"), default=payload_default),
         parse_vector_selector(body.get("with_vector", body.get("with_vectors"))),
     )
+
+
+def check_vector_names(select: Selection, config: CollectionConfig) -> None:
+    """`with_vector` naming a vector the collection does not have is a 400 in Qdrant."""
+    for name in select.vectors.names or ():
+        if name not in config.vectors and name not in config.sparse_vectors:
+            raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
 
 
 def _column(values: list[Any] | None, n: int) -> Iterable[Any]:

@@ -101,9 +101,9 @@ def external_inputs(plans: list[qm.Plan], own: str) -> dict[tuple[str, str], set
 def _lookups(node: qm.QueryNode, own: str, out: dict[tuple[str, str], set[Any]]) -> None:
     lookup = node.lookup_from
     if lookup is not None and lookup.collection != own:
-        ids = qm.referenced_ids(node.query)
-        if ids:
-            name = lookup.vector if lookup.vector is not None else node.using
-            out.setdefault((lookup.collection, name), set()).update(ids)
+        # named even when the query takes no point from it: as in Qdrant, a missing
+        # `lookup_from` collection is a 404 whatever the query
+        name = lookup.vector if lookup.vector is not None else node.using
+        out.setdefault((lookup.collection, name), set()).update(qm.referenced_ids(node.query))
     for child in node.prefetch:
         _lookups(child, own, out)

@@ -1,0 +1,378 @@
+"""Qdrant's answers and errors, exactly: rendering, aliases, and a table of invalid inputs.
+
+Each row of the table is a request Qdrant refuses, with the status and the start of the
+text Qdrant answers (actix's JSON extractor: 400 "Format error in JSON body"; the
+`validator` crate: 422 "Validation error in JSON body"; the engine: 400 "Wrong input").
+After every refusal the collection must be as it was: nothing written, nothing created.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+Make = Callable[..., str]
+
+SPARSE_AND_DENSE = {
+    "vectors": {"size": 3, "distance": "Dot"},
+    "sparse_vectors": {"text": {}},
+}
+
+
+def _create(http: httpx.Client, name: str, body: dict[str, Any]) -> None:
+    response = http.put(f"/collections/{name}", json=body)
+    assert response.status_code == 200, response.text
+
+
+def _upsert(http: httpx.Client, name: str, points: list[dict[str, Any]]) -> None:
+    response = http.put(f"/collections/{name}/points?wait=true", json={"points": points})
+    assert response.status_code == 200, response.text
+
+
+def _raw(response: httpx.Response) -> str:
+    return response.content.decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+
+def test_unnamed_vector_beside_sparse_renders_bare(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, SPARSE_AND_DENSE)
+    _upsert(
+        http,
+        name,
+        [
+            {"id": 1, "vector": [0.15, 0.2, 0.3]},
+            {"id": 2, "vector": {"": [1, 2, 3], "text": {"indices": [7], "values": [0.5]}}},
+        ],
+    )
+    got = http.post(f"/collections/{name}/points", json={"ids": [1, 2], "with_vector": True})
+    records = {r["id"]: r["vector"] for r in got.json()["result"]}
+    assert records[1] == [0.15, 0.2, 0.3]
+    assert records[2] == {"": [1.0, 2.0, 3.0], "text": {"indices": [7], "values": [0.5]}}
+    only = http.post(f"/collections/{name}/points", json={"ids": [2], "with_vector": [""]})
+    assert only.json()["result"][0]["vector"] == [1.0, 2.0, 3.0]
+
+
+def test_float32_values_render_shortest(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"s": {}}})
+    _upsert(
+        http,
+        name,
+        [{"id": 1, "vector": {"": [0.15, 0.1, 1 / 3], "s": {"indices": [1], "values": [0.7]}}}],
+    )
+    body = _raw(http.get(f"/collections/{name}/points/1"))
+    assert "[0.15,0.1,0.33333334]" in body
+    assert '"values":[0.7]' in body
+    assert "0.15000000596" not in body
+    found = http.post(
+        f"/collections/{name}/points/query",
+        json={"query": [0.5, 0.0, 0.0], "with_vector": True},
+    )
+    hit = json.loads(found.content)["result"]["points"][0]
+    assert hit["score"] == 0.075  # the f32 0.075 would widen to 0.07500000298...
+    assert '"score":0.075,' in _raw(found)
+
+
+def test_root_and_probes_answer_as_qdrant(http: httpx.Client) -> None:
+    root = http.get("/").json()
+    assert set(root) == {"title", "version", "commit"}
+    assert http.get("/livez").text == "healthz check passed"
+    assert http.get("/healthz").text == "healthz check passed"
+    assert http.get("/readyz").text == "all shards are ready"
+
+
+# --------------------------------------------------------------------------------------------
+# Accepted as Qdrant accepts
+
+
+def test_delete_vectors_takes_vectors_alias(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(
+        http,
+        name,
+        {"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}}},
+    )
+    _upsert(http, name, [{"id": 1, "vector": {"a": [1, 2], "b": [3, 4]}}])
+    response = http.post(
+        f"/collections/{name}/points/vectors/delete?wait=true",
+        json={"points": [1], "vectors": ["a"]},
+    )
+    assert response.status_code == 200, response.text
+    got = http.get(f"/collections/{name}/points/1").json()["result"]["vector"]
+    assert got == {"b": [3.0, 4.0]}
+
+
+def test_dense_vector_for_multivector_is_one_row(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    multi = {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}
+    _create(http, name, {"vectors": {"m": multi}})
+    _upsert(http, name, [{"id": 1, "vector": {"m": [1, 2]}}])
+    assert http.get(f"/collections/{name}/points/1").json()["result"]["vector"] == {
+        "m": [[1.0, 2.0]]
+    }
+
+
+def test_patch_metadata_null_deletes_key(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}, "metadata": {"a": 1, "b": 2}})
+    response = http.patch(f"/collections/{name}", json={"metadata": {"a": None, "c": 3}})
+    assert response.status_code == 200, response.text
+    config = http.get(f"/collections/{name}").json()["result"]["config"]
+    assert config["metadata"] == {"b": 2, "c": 3}
+
+
+def test_formula_null_payload_takes_default(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    _upsert(
+        http,
+        name,
+        [
+            {"id": 1, "vector": [1, 0], "payload": {"boost": None}},
+            {"id": 2, "vector": [1, 0], "payload": {"boost": 2}},
+        ],
+    )
+    response = http.post(
+        f"/collections/{name}/points/query",
+        json={
+            "prefetch": {"query": [1, 0], "limit": 10},
+            "query": {"formula": {"sum": ["$score", "boost"]}, "defaults": {"boost": 5}},
+        },
+    )
+    assert response.status_code == 200, response.text
+    scores = {p["id"]: p["score"] for p in response.json()["result"]["points"]}
+    assert scores == {1: 6.0, 2: 3.0}
+
+
+def test_sample_applies_offset(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    _upsert(http, name, [{"id": i, "vector": [1, 0]} for i in range(1, 6)])
+    response = http.post(
+        f"/collections/{name}/points/query",
+        json={"query": {"sample": "random"}, "limit": 10, "offset": 3},
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["result"]["points"]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Refused as Qdrant refuses, nothing written
+
+VECTORS = {"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {}}}
+P = "/collections/{c}/points"
+# (method, path, body, status, the start of Qdrant's message)
+REFUSED: list[tuple[str, str, Any, int, str]] = [
+    (
+        "POST",
+        P + "/vectors/delete",
+        {"points": [1], "vector": []},
+        422,
+        "Validation error in JSON body: [vector: must specify vector names to delete]",
+    ),
+    (
+        "PUT",
+        P + "/vectors",
+        {"points": [{"id": 1, "vector": {}}]},
+        422,
+        "Validation error in JSON body: [points[0].vector: must specify vectors to update",
+    ),
+    ("PUT", P, {"points": [{"id": 9, "vector": [3.5e38, 1]}]}, 400, "Wrong input:"),
+    (
+        "PUT",
+        P,
+        {"points": [{"id": 9, "vector": {"": [1, 1], "s": {"indices": [1], "values": [1e39]}}}]},
+        400,
+        "Wrong input:",
+    ),
+    (
+        "PUT",
+        P,
+        # a raw body: Python's json cannot nest that deep
+        '{"points": [{"id": 9, "vector": [1, 1], "payload": {"a": '
+        + "[" * 1000
+        + "]" * 1000
+        + "}}]}",
+        400,
+        "Format error in JSON body: recursion limit exceeded",
+    ),
+    (
+        "PUT",
+        P,
+        {"points": [{"id": 9, "vector": [1, 2, 3]}]},
+        400,
+        "Wrong input: Vector dimension error: expected dim: 2, got 3",
+    ),
+    (
+        "PUT",
+        P,
+        {"points": [{"vector": [1, 2]}]},
+        400,
+        "Format error in JSON body: missing field `id`",
+    ),
+    (
+        "POST",
+        P,
+        {"ids": [1], "with_vector": ["nope"]},
+        400,
+        "Wrong input: Not existing vector name error: nope",
+    ),
+    (
+        "POST",
+        P + "/scroll",
+        {"with_vector": ["nope"]},
+        400,
+        "Wrong input: Not existing vector name",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {"query": [1, 0], "with_vector": ["nope"]},
+        400,
+        "Wrong input: Not existing vector name",
+    ),
+    (
+        "POST",
+        P + "/scroll",
+        {"order_by": "n", "offset": 1},
+        400,
+        "Wrong input: Cannot use an `offset` when using `order_by`",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {"query": [1, 0], "params": {"hnsw_ef": 0}},
+        422,
+        "Validation error in JSON body: [params.hnsw_ef",
+    ),
+    (
+        "POST",
+        P + "/search",
+        {"vector": [1, 0], "limit": 3, "params": {"hnsw_ef": 0}},
+        422,
+        "Validation error in JSON body: [params.hnsw_ef",
+    ),
+    ("POST", P + "/query?timeout=0", {"query": [1, 0]}, 400, "Query deserialize error:"),
+    (
+        "POST",
+        P + "/query",
+        {"query": [1, 0], "lookup_from": {"collection": "no_such_coll_x"}},
+        404,
+        "Not found: Collection `no_such_coll_x` doesn't exist!",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {
+            "query": {
+                "relevance_feedback": {
+                    "target": [1, 0],
+                    "feedback": [],
+                    "strategy": {"naive": {"a": 1, "b": 1, "c": 1}},
+                }
+            }
+        },
+        422,
+        "Validation error in JSON body: [query.relevance_feedback.feedback: must be non-empty]",
+    ),
+    ("POST", P + "/query", {"query": [1, 0], "limit": 0}, 422, "Validation error in JSON body:"),
+    ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),
+    ("POST", P + "/query", {"query": [1, 0], "limit": "x"}, 400, "Format error in JSON body:"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "text"),
+    REFUSED,
+    ids=[f"{m} {p.removeprefix(P)} {s}" for m, p, _, s, _ in REFUSED],
+)
+def test_refused_changes_nothing(
+    http: httpx.Client,
+    collection: Make,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    text: str,
+) -> None:
+    name = collection()
+    _create(http, name, VECTORS)
+    _upsert(
+        http,
+        name,
+        [
+            {
+                "id": 1,
+                "vector": {"": [1, 2], "s": {"indices": [3], "values": [0.5]}},
+                "payload": {"n": 1},
+            }
+        ],
+    )
+    before = http.post(f"/collections/{name}/points/scroll", json={"with_vector": True}).json()
+    if isinstance(body, str):
+        response = http.request(
+            method, path.format(c=name), content=body, headers={"content-type": "application/json"}
+        )
+    else:
+        response = http.request(method, path.format(c=name), json=body)
+    assert response.status_code == status, response.text
+    message = response.json()["status"]["error"]
+    assert message.startswith(text), message
+    after = http.post(f"/collections/{name}/points/scroll", json={"with_vector": True}).json()
+    assert after["result"] == before["result"]
+
+
+CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 0},
+        422,
+        "Validation error in JSON body: [shard_number: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "replication_factor": 0},
+        422,
+        "Validation error in JSON body: [replication_factor",
+    ),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "write_consistency_factor": 0},
+        422,
+        "Validation error in JSON body: [write_consistency_factor",
+    ),
+    ({"sparse_vectors": {"s": {"index": {"datatype": "turbo4"}}}}, 400, "Wrong input:"),
+    (
+        {"sparse_vectors": {"s": {"index": {"datatype": "float64"}}}},
+        400,
+        "Format error in JSON body:",
+    ),
+    ({"vectors": {"size": 0, "distance": "Dot"}}, 422, "Validation error in JSON body:"),
+    ({"vectors": {"size": 2, "distance": "Cos"}}, 400, "Format error in JSON body:"),
+    ({"vectors": {"size": 2}}, 400, "Format error in JSON body:"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "text"), CREATE_REFUSED)
+def test_create_refused_leaves_no_collection(
+    http: httpx.Client, collection: Make, body: dict[str, Any], status: int, text: str
+) -> None:
+    name = collection()
+    response = http.put(f"/collections/{name}", json=body)
+    assert response.status_code == status, response.text
+    message = response.json()["status"]["error"]
+    assert message.startswith(text), message
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+
+
+def test_long_utf8_name_is_refused_without_path(http: httpx.Client) -> None:
+    name = "\U0001f600" * 100  # 100 characters, 400 bytes
+    response = http.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    assert response.status_code == 422, response.text
+    assert "/" not in response.json()["status"]["error"].split("]")[0].split(":", 1)[1]
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
