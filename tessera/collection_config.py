@@ -123,9 +123,19 @@ class DenseVectorParams:
     on_disk: bool | None = None
     hnsw_config: dict[str, Any] | None = None
     quantization_config: dict[str, Any] | None = None
+    memory: str | None = None  # placement of the original vectors (MEMORY_PLACEMENTS)
+
+    def vectors_on_disk(self) -> bool:
+        """Whether the original vectors are served from their files: `memory` (`cold`)
+        overrides the deprecated `on_disk`, as in Qdrant."""
+        if self.memory is not None:
+            return self.memory == "cold"
+        return bool(self.on_disk)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"size": self.size, "distance": self.distance}
+        if self.memory is not None:
+            out["memory"] = self.memory
         if self.hnsw_config is not None:
             out["hnsw_config"] = self.hnsw_config
         if self.quantization_config is not None:
@@ -213,6 +223,8 @@ class CollectionConfig:
                 create[key] = params[key]
         if "on_disk_payload" in params:
             create["on_disk_payload"] = params["on_disk_payload"]
+        if "payload" in params:
+            create["payload"] = params["payload"]
         parsed = parse_create_collection(create, BUILTIN_DEFAULTS)
         parsed.unnamed = bool(raw.get("unnamed", parsed.unnamed))
         return parsed
@@ -285,6 +297,94 @@ def parse_quantization(raw: Any, where: str, diff: bool = False) -> dict[str, An
     return {kind: out}
 
 
+MEMORY_PLACEMENTS = ("cold", "cached", "pinned")
+# Keys Qdrant also reads under another name (serde aliases).
+CREATE_ALIASES = {"quantization": "quantization_config", "optimizer_config": "optimizers_config"}
+
+
+def parse_memory(raw: Any, where: str, unpinned: str | None = None) -> str | None:
+    """A `Memory` placement; `unpinned` names a storage that cannot be pinned."""
+    if raw is None:
+        return None
+    if raw not in MEMORY_PLACEMENTS:
+        raise BadRequest(
+            f"Format error in JSON body: {where}: unknown variant `{raw}`, "
+            "expected one of `cold`, `cached`, `pinned`"
+        )
+    if raw == "pinned" and unpinned is not None:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{where}: `pinned` memory placement is not "
+            f"supported for {unpinned}]"
+        )
+    return str(raw)
+
+
+def placed_on_disk(params: dict[str, Any] | None, on_disk: Any) -> bool:
+    """An HNSW config or a payload storage: `memory` overrides the deprecated flag."""
+    memory = (params or {}).get("memory")
+    return memory == "cold" if memory is not None else bool(on_disk)
+
+
+def with_aliases(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """`body` with each alias renamed to its key, unless the key itself is given."""
+    if not any(alias in body for alias in aliases):
+        return body
+    out = dict(body)
+    for alias, key in aliases.items():
+        if alias in out:
+            value = out.pop(alias)
+            if out.get(key) is None:
+                out[key] = value
+    return out
+
+
+def parse_payload_storage(raw: Any, where: str) -> dict[str, Any] | None:
+    """`PayloadStorageParams` ({"memory": ...}), kept as given."""
+    if raw is None:
+        return None
+    body = _expect_dict(raw, where)
+    memory = parse_memory(body.get("memory"), f"{where}.memory", "payload storage")
+    return {} if memory is None else {"memory": memory}
+
+
+def payload_on_disk(params_extra: dict[str, Any]) -> bool:
+    return placed_on_disk(params_extra.get("payload"), params_extra.get("on_disk_payload", True))
+
+
+def deferred_limit(config: CollectionConfig) -> int | None:
+    """With `prevent_unoptimized`: how many points an unindexed segment shows; those at
+    higher offsets are *deferred* (stored, logged, invisible to reads) until the optimizer
+    has built the segment's index. None: nothing is deferred."""
+    opt = config.optimizer_config
+    if not opt.get("prevent_unoptimized"):
+        return None
+    threshold_kb = opt.get("indexing_threshold")
+    if threshold_kb is None:
+        threshold_kb = DEFAULT_OPTIMIZERS["indexing_threshold"]
+    point_bytes = sum(p.size * 4 for p in config.vectors.values() if not p.multivector)
+    if not threshold_kb or not point_bytes:
+        return None
+    return max(1, int(threshold_kb) * 1024 // point_bytes)
+
+
+def config_warnings(config: CollectionConfig) -> list[str]:
+    """CollectionInfo.warnings: what Qdrant warns of in a config it accepts."""
+    out = []
+    for name, params in config.vectors.items():
+        if not config.hnsw_for(name).get("inline_storage"):
+            continue
+        option = f"The `hnsw_config.inline_storage` option for vector '{name}'"
+        if params.multivector:
+            out.append(
+                f"{option} is not compatible with multivectors. This option will be ignored."
+            )
+        elif params.quantization_config is None and config.quantization_config is None:
+            out.append(
+                f"{option} requires quantization to be enabled. This option will be ignored."
+            )
+    return out
+
+
 def parse_dense_params(
     raw: Any, where: str, default_on_disk: bool | None = None
 ) -> DenseVectorParams:
@@ -324,6 +424,7 @@ def parse_dense_params(
     if on_disk is None:
         on_disk = default_on_disk
     hnsw = body.get("hnsw_config")
+    body = with_aliases(body, {"quantization": "quantization_config"})
     return DenseVectorParams(
         size=size,
         distance=distance,
@@ -334,6 +435,7 @@ def parse_dense_params(
         quantization_config=parse_quantization(
             body.get("quantization_config"), f"{where}.quantization_config"
         ),
+        memory=parse_memory(body.get("memory"), f"{where}.memory", "dense vector storage"),
     )
 
 
@@ -353,6 +455,8 @@ def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str,
                     f"Validation error in JSON body: [{where}.ef_construct: value {value} "
                     "invalid, must be 4 or larger]"
                 )
+        if key == "memory":
+            parse_memory(value, f"{where}.memory")
         out[key] = value
     return out
 
@@ -402,13 +506,14 @@ def _check_sparse_index(raw: Any, where: str) -> None:
     on_disk = body.get("on_disk")
     if on_disk is not None and not isinstance(on_disk, bool):
         raise BadRequest(f"Format error in JSON body: {where}.on_disk: expected a boolean")
+    parse_memory(body.get("memory"), f"{where}.memory")
 
 
 def parse_create_collection(
     raw: Any, defaults: CollectionDefaults | None = None
 ) -> CollectionConfig:
     d = defaults if defaults is not None else _defaults
-    body = _expect_dict(raw if raw is not None else {}, "body")
+    body = with_aliases(_expect_dict(raw if raw is not None else {}, "body"), CREATE_ALIASES)
     vectors_raw = body.get("vectors")
     vectors: dict[str, DenseVectorParams] = {}
     unnamed = False
@@ -458,6 +563,9 @@ def parse_create_collection(
     }
     for key in ("shard_number", "replication_factor", "write_consistency_factor"):
         _positive_int(extra[key], key)
+    payload_storage = parse_payload_storage(body.get("payload"), "payload")
+    if payload_storage is not None:
+        extra["payload"] = payload_storage
     return CollectionConfig(
         vectors=vectors,
         sparse_vectors=sparse,
@@ -506,6 +614,12 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 if key != "on_disk_payload":
                     _positive_int(value, f"params.{key}")
                 config.params_extra[key] = value
+        payload_storage = parse_payload_storage(params.get("payload"), "params.payload")
+        if payload_storage:
+            config.params_extra["payload"] = {
+                **config.params_extra.get("payload", {}),
+                **payload_storage,
+            }
     vectors = body.get("vectors")
     if vectors is not None:
         for name, diff in _expect_dict(vectors, "vectors").items():
@@ -521,6 +635,10 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 hnsw_config=hnsw,
                 on_disk=d.get("on_disk", current.on_disk),
                 quantization_config=quantization.get(name, current.quantization_config),
+                memory=parse_memory(
+                    d.get("memory"), f"vectors.{name}.memory", "dense vector storage"
+                )
+                or current.memory,
             )
     sparse = body.get("sparse_vectors")
     if sparse is not None:

@@ -12,7 +12,7 @@ from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.render import render_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
-from tessera.collection_config import parse_create_collection
+from tessera.collection_config import config_warnings, parse_create_collection
 from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents, validate_collection_name
 
@@ -77,7 +77,11 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
 
 
 def collection_info(collection: Collection) -> dict[str, Any]:
-    return render_info(collection.info())
+    info = render_info(collection.info())
+    warnings = config_warnings(collection.config)
+    if warnings:  # as Qdrant: the key only when there is something to say
+        info["warnings"] = [{"message": message} for message in warnings]
+    return info
 
 
 async def get_collection(request: Request) -> Callable[[], Any]:

@@ -42,7 +42,7 @@ from tessera.collection.values import (
 )
 from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
-from tessera.collection_config import CollectionConfig, apply_config_diff
+from tessera.collection_config import CollectionConfig, apply_config_diff, deferred_limit
 from tessera.errors import BadRequest, InternalError
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors
@@ -158,6 +158,7 @@ class Collection:
         """Log and apply one write (tessera.collection.writes); the operation id is the
         collection's."""
         seq = self.shard.update(self._strict_write(write) if self.strict.enabled else write)
+        self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
 
     def _strict_write(self, write: Write) -> Write:
@@ -181,6 +182,19 @@ class Collection:
         if self.strict.enabled:
             with self.shard.read() as holder:
                 check(holder)
+
+    def _await_deferred(self, wait: bool, timeout: float = 600.0) -> None:
+        """prevent_unoptimized: a write with wait=true returns once the points it deferred
+        are visible, i.e. once the optimizer has indexed their segment, as in Qdrant."""
+        if not wait or deferred_limit(self.config) is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.shard.read() as holder:
+                if all(s.deferred_from() is None for s in holder.segments):
+                    return
+            self.shard.optimizer.poke()
+            time.sleep(0.05)
 
     def _write_config_after_checkpoint(self) -> None:
         try:

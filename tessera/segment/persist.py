@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, payload_on_disk, placed_on_disk
 from tessera.fileformat import (
     FormatError,
     file_crc,
@@ -287,7 +287,8 @@ def load_segment(
             params = config.vectors.get(name)
             _expect(params is not None, directory, f"graph of unknown vector {name!r}")
             assert params is not None
-            on_disk = bool(params.on_disk) or bool(config.hnsw_for(name).get("on_disk"))
+            hnsw = config.hnsw_for(name)
+            on_disk = params.vectors_on_disk() or placed_on_disk(hnsw, hnsw.get("on_disk"))
             index = HnswIndex.load(directory / entries[0]["name"], params.distance, mmap=on_disk)
             segment.vector_indexes[name] = index
             dense = segment.storages[name]
@@ -303,7 +304,7 @@ def load_segment(
 
 
 def _payload_on_disk(segment: Segment) -> bool:
-    return not segment.appendable and bool(segment.config.params_extra.get("on_disk_payload", True))
+    return not segment.appendable and payload_on_disk(segment.config.params_extra)
 
 
 def _load_payloads(
@@ -413,7 +414,7 @@ def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig
         segment.payloads = _load_payloads(path, segment.size, mapped=True)
     for name, storage in segment.storages.items():
         params = config.vectors.get(name)
-        if params is None or not params.on_disk or not isinstance(storage, DenseStorage):
+        if params is None or not params.vectors_on_disk() or not isinstance(storage, DenseStorage):
             continue
         index = segment.vector_indexes.get(name)
         if isinstance(storage.matrix, np.memmap) or (index is not None and index.mapped):

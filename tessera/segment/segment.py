@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, deferred_limit
 from tessera.ids import PointId
 from tessera.query.scoring import check_datatype, check_distance, prepare_stored
 from tessera.segment.field_index import make_field_index, parse_field_schema
@@ -109,7 +109,36 @@ class Segment:
         return len(self.id_map)
 
     def live_mask(self) -> BoolArray:
+        """Live points as reads see them: deferred ones (see `deferred_from`) are not."""
+        mask = ~self.deleted[: self.size]
+        start = self.deferred_from()
+        if start is not None and start < self.size:
+            mask[start:] = False
+        return mask
+
+    def stored_mask(self) -> BoolArray:
+        """Every live point, deferred ones included (what the optimizer rebuilds)."""
         return ~self.deleted[: self.size]
+
+    def deferred_from(self) -> int | None:
+        """With `prevent_unoptimized`, points past the indexing threshold of a segment that
+        has no index yet are stored but hidden until the optimizer has indexed them
+        (collection_config.deferred_limit); None: every live point is visible."""
+        if self.vector_indexes:
+            return None
+        limit = deferred_limit(self.config)
+        # Below the threshold the optimizer leaves a segment alone: nothing is held back.
+        return None if limit is None or self.live_count() < limit else limit
+
+    def is_deferred(self, offset: int) -> bool:
+        start = self.deferred_from()
+        return start is not None and offset >= start
+
+    def visible_count(self) -> int:
+        start = self.deferred_from()
+        if start is None or start >= self.size:
+            return self.live_count()
+        return int(np.count_nonzero(self.live_mask()))
 
     def payload_at(self, offset: int) -> dict[str, Any]:
         return self.payloads[offset] or {}

@@ -153,7 +153,9 @@ def plan_optimization(
             continue
         size = vector_bytes(segment, config)
         wanted = _index_wanted(config, size)
-        if wanted and writing and not _index_wanted(config, size // BACKLOG_FACTOR):
+        # prevent_unoptimized: points past the threshold wait for this index, unseen.
+        prevent = bool(config.optimizer_config.get("prevent_unoptimized"))
+        if wanted and writing and not prevent and not _index_wanted(config, size // BACKLOG_FACTOR):
             # Updates are streaming in: building now would take the cores they need. The
             # appendable segment keeps them (searched exactly) until a pause, or until it
             # holds BACKLOG_FACTOR times the threshold.
@@ -341,7 +343,7 @@ class Optimizer:
                 if segment is plan.base:
                     offsets = np.arange(segment.size, dtype=np.int64)
                 else:
-                    offsets = np.flatnonzero(segment.live_mask()).astype(np.int64)
+                    offsets = np.flatnonzero(segment.stored_mask()).astype(np.int64)
                 taken.append((segment, offsets))
             schemas = dict(self.holder.index_schemas)
             tracker = Tracker(

@@ -69,14 +69,14 @@ def retrieve(holder: SegmentHolder, ids: list[PointId]) -> list[PointRef]:
             continue
         seen.add(pid)
         found = holder.locate(pid)
-        if found is not None:
+        if found is not None and not found[0].is_deferred(found[1]):
             out.append(PointRef(found[0], found[1]))
     return out
 
 
 def count(holder: SegmentHolder, filt: Filter | None, exact: bool) -> int:
     if filt is None:
-        return holder.live_count()
+        return sum(s.visible_count() for s in holder.segments)
     if not exact:
         return sum(estimate_cardinality(filt, s)[1] for s in holder.segments)
     return sum(int(np.count_nonzero(segment_mask(s, filt))) for s in holder.segments)

@@ -1,0 +1,176 @@
+"""Collection config options that must take effect, not only be accepted: the `quantization`
+and `optimizer_config` aliases, `memory` placements, `prevent_unoptimized` and
+`CollectionInfo.warnings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tessera.collection_config import parse_create_collection
+from tessera.ids import PointId
+from tessera.shard import operations as ops
+from tessera.shard.apply import apply_record
+from tessera.shard.holder import SegmentHolder
+from tessera.shard.read import count, retrieve
+
+SCALAR = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+
+
+def _params(http: httpx.Client, name: str) -> dict[str, Any]:
+    r = http.get(f"/collections/{name}")
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()["result"]
+    return result
+
+
+@pytest.mark.server_only(reason="the wire")
+def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> None:
+    name = collection()
+    body = {
+        "vectors": {
+            "a": {"size": 4, "distance": "Dot", "quantization": SCALAR, "memory": "cold"},
+            "b": {
+                "size": 4,
+                "distance": "Dot",
+                "hnsw_config": {"inline_storage": True, "memory": "cached"},
+            },
+        },
+        "quantization": SCALAR,
+        "optimizer_config": {"indexing_threshold": 1234},
+        "payload": {"memory": "cached"},
+        "sparse_vectors": {"s": {"index": {"memory": "pinned"}}},
+    }
+    r = http.put(f"/collections/{name}", json=body)
+    assert r.status_code == 200, r.text
+    info = _params(http, name)
+    config = info["config"]
+    vectors = config["params"]["vectors"]
+    assert vectors["a"]["memory"] == "cold"
+    assert vectors["a"]["quantization_config"]["scalar"]["type"] == "int8"
+    assert vectors["b"]["hnsw_config"]["memory"] == "cached"
+    assert config["quantization_config"]["scalar"]["type"] == "int8"
+    assert config["optimizer_config"]["indexing_threshold"] == 1234
+    assert config["params"]["payload"] == {"memory": "cached"}
+    assert config["params"]["sparse_vectors"]["s"]["index"]["memory"] == "pinned"
+    assert "warnings" not in info  # quantization is on: inline_storage has what it needs
+
+    # PATCH changes a placement; a vector with inline_storage and no quantization warns.
+    r = http.patch(
+        f"/collections/{name}",
+        json={"vectors": {"a": {"memory": "cached"}}, "params": {"payload": {"memory": "cold"}}},
+    )
+    assert r.status_code == 200, r.text
+    config = _params(http, name)["config"]
+    assert config["params"]["vectors"]["a"]["memory"] == "cached"
+    assert config["params"]["payload"] == {"memory": "cold"}
+
+    plain = collection()
+    r = http.put(
+        f"/collections/{plain}",
+        json={
+            "vectors": {"size": 4, "distance": "Dot"},
+            "hnsw_config": {"inline_storage": True},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert _params(http, plain)["warnings"] == [
+        {
+            "message": "The `hnsw_config.inline_storage` option for vector '' requires "
+            "quantization to be enabled. This option will be ignored."
+        }
+    ]
+
+    # Refused, and nothing created.
+    bad = [
+        ({"vectors": {"size": 4, "distance": "Dot", "memory": "pinned"}}, 422, "pinned"),
+        ({"vectors": {"size": 4, "distance": "Dot", "memory": "hot"}}, 400, "unknown variant"),
+        ({"payload": {"memory": "pinned"}}, 422, "payload storage"),
+        ({"hnsw_config": {"memory": "COLD"}}, 400, "unknown variant"),
+    ]
+    for body, status, text in bad:
+        other = collection()
+        r = http.put(f"/collections/{other}", json=body)
+        assert r.status_code == status and text in r.json()["status"]["error"], r.text
+        assert http.get(f"/collections/{other}").status_code == 404
+
+
+@pytest.mark.server_only(reason="restart")
+def test_memory_survives_restart_and_cold_vectors_are_served(server_factory: Any) -> None:
+    server = server_factory()
+    client = QdrantClient(url=server.url, timeout=30, check_compatibility=False)
+    client.create_collection(
+        "m",
+        vectors_config=models.VectorParams(
+            size=4, distance=models.Distance.DOT, memory=models.Memory.COLD
+        ),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+    )
+    rng = np.random.default_rng(3)
+    data = rng.random((300, 4)).astype(np.float32)
+    client.upsert("m", [models.PointStruct(id=i, vector=data[i].tolist()) for i in range(300)])
+    client.close()
+    server.restart(graceful=True)
+    client = QdrantClient(url=server.url, timeout=30, check_compatibility=False)
+    try:
+        params = client.get_collection("m").config.params.vectors
+        assert isinstance(params, models.VectorParams) and params.memory == models.Memory.COLD
+        hits = client.query_points(
+            "m", query=data[7].tolist(), limit=1, search_params=models.SearchParams(exact=True)
+        ).points
+        top = int(np.argmax(data @ data[7]))
+        assert hits[0].id == top
+    finally:
+        client.close()
+
+
+def _holder(prevent: bool) -> SegmentHolder:
+    config = parse_create_collection(
+        {
+            "vectors": {"size": 4, "distance": "Dot"},
+            # 1 KB of 16-byte vectors: 64 points show before the segment must be indexed.
+            "optimizers_config": {"indexing_threshold": 1, "prevent_unoptimized": prevent},
+        }
+    )
+    holder = SegmentHolder(config)
+    ids: list[PointId] = list(range(100))
+    column = ops.DenseColumn(np.ones(100, dtype=bool), np.ones((100, 4), dtype=np.float32))
+    apply_record(holder, 1, ops.UpsertPoints(ids, {"": column}, [None] * 100))
+    return holder
+
+
+def test_prevent_unoptimized_defers_points_past_the_threshold() -> None:
+    holder = _holder(prevent=True)
+    assert count(holder, None, True) == 64
+    assert [ref[1] for ref in retrieve(holder, [0, 63, 64, 99])] == [0, 63]
+    segment = holder.segments[0]
+    assert int(np.count_nonzero(segment.live_mask())) == 64
+    assert int(np.count_nonzero(segment.stored_mask())) == 100  # stored, and rebuilt
+    assert count(_holder(prevent=False), None, True) == 100
+
+
+@pytest.mark.server_only(reason="the optimizer of a real server")
+def test_prevent_unoptimized_wait_returns_visible_points(
+    client: QdrantClient, collection: Any
+) -> None:
+    name = collection(
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=1, prevent_unoptimized=True
+        ),
+    )
+    config = client.get_collection(name).config.optimizer_config
+    assert config.prevent_unoptimized is True
+    rng = np.random.default_rng(5)
+    data = rng.random((500, 4)).astype(np.float32)
+    client.upsert(
+        name, [models.PointStruct(id=i, vector=data[i].tolist()) for i in range(500)], wait=True
+    )
+    # wait=true returned after the optimizer indexed them: every point is visible.
+    assert client.count(name, exact=True).count == 500
+    assert len(client.retrieve(name, [0, 250, 499])) == 3
+    assert client.get_collection(name).indexed_vectors_count == 500
