@@ -99,6 +99,12 @@ def test_metrics_count_requests_and_describe_the_process(
     assert sample(after, "process_open_fds") > 0
     assert sample(after, "process_threads") > 1
 
+    per = metrics(http, per_collection="true")
+    mine = {**labels, "collection": name}
+    assert sample(per, "rest_responses_total", **mine) == 3
+    assert sample(per, "rest_responses_total", **{**mine, "status": "400"}) == 1
+    assert sample(per, "rest_responses_total", **labels) == 0  # per collection replaces global
+
     hidden = metrics(http, anonymize="true")
     assert sample(hidden, "collection_points", id=name) == 0  # the name is not shown
     assert any(
@@ -150,7 +156,13 @@ def test_telemetry_by_details_level(
     assert shard["local"]["num_vectors_by_name"] == {"": 5}
     assert mine[0]["config"]["params"]["vectors"]["size"] == 2
 
-    hidden = http.get("/telemetry", params={"details_level": 2, "anonymize": "true"}).json()
+    per = http.get("/telemetry", params={"per_collection": "true"}).json()["result"]["requests"]
+    upserts = per["rest"]["per_collection_responses"][name]
+    assert upserts["PUT /collections/{collection_name}/points"]["200"]["count"] == 1
+
+    anonymous = {"details_level": 2, "anonymize": "true", "per_collection": "true"}
+    hidden = http.get("/telemetry", params=anonymous).json()
+    assert "per_collection_responses" not in hidden["result"]["requests"]["rest"]
     ids = [c["id"] for c in hidden["result"]["collections"]["collections"]]
     assert name not in ids and len(ids) == level3["collections"]["number_of_collections"]
 
@@ -257,6 +269,9 @@ def test_optimizations_report_the_optimizer(
     assert sum(s["points_count"] for s in done["segments"]) == 1000
     assert done["progress"]["done"] == done["progress"]["total"] == 1000
     assert done["progress"]["duration_sec"] >= 0
+    steps = done["progress"]["children"]
+    assert [c["name"] for c in steps] == ["build segment", "swap", "flush"]
+    assert all(c["finished_at"] >= c["started_at"] for c in steps)
     assert done["uuid"] in [s["uuid"] for s in result["idle_segments"]]
     summary = result["summary"]
     assert summary["queued_optimizations"] == 0 and summary["idle_segments"] >= 1

@@ -78,7 +78,8 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                 raise
             finally:
                 elapsed = time.perf_counter() - started
-                STATS.record_grpc(method, STATUS_NUMBERS.get(code, 2), elapsed)
+                collection = getattr(request, "collection_name", None)
+                STATS.record_grpc(method, STATUS_NUMBERS.get(code, 2), elapsed, collection)
                 if log_access:
                     peer = context.peer() or "-"
                     access_log.info('gRPC %s "%s" %s %.6f', peer, method, code, elapsed)

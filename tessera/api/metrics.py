@@ -156,16 +156,16 @@ async def get_metrics(request: Request) -> Response:
     started = time.perf_counter()
     try:
         anonymize = query_flag(request, "anonymize")
-        query_flag(request, "per_collection")
+        per_collection = query_flag(request, "per_collection")
         query_int(request, "timeout", 60, 1)
     except TesseraError as exc:
         return error(exc.status_code, exc.message, started)
     toc = toc_of(request)
-    text = await run_in_threadpool(render_metrics, toc, anonymize)
+    text = await run_in_threadpool(render_metrics, toc, anonymize, per_collection)
     return Response(text, media_type=CONTENT_TYPE)
 
 
-def render_metrics(toc: TableOfContents, anonymize: bool) -> str:
+def render_metrics(toc: TableOfContents, anonymize: bool, per_collection: bool = False) -> str:
     out = Exposition()
     out.family(
         "app_info",
@@ -176,7 +176,7 @@ def render_metrics(toc: TableOfContents, anonymize: bool) -> str:
     out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
     _collections(out, toc, anonymize)
     out.family("cluster_enabled", "is cluster support enabled", "gauge", [((), 0)])
-    _requests(out, anonymize)
+    _requests(out, anonymize, per_collection)
     _memory(out)
     _process(out)
     return out.text()
@@ -292,25 +292,41 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
     )
 
 
-def _requests(out: Exposition, anonymize: bool) -> None:
-    for prefix, rows in (
-        (
-            "rest",
-            [
-                ((("method", m), ("endpoint", e), ("status", str(s))), st, s == 200)
-                for m, e, s, st in STATS.rest_snapshot()
-                if e in REST_ENDPOINTS
-            ],
-        ),
-        (
-            "grpc",
-            [
-                ((("endpoint", m), ("status", str(c))), st, True)
-                for m, c, st in STATS.grpc_snapshot()
-                if m in GRPC_ENDPOINTS
-            ],
-        ),
-    ):
+Row = tuple[Labels, Stats, bool]  # labels, statistics, whether timings are reported
+
+
+def _request_rows(anonymize: bool, per_collection: bool) -> list[tuple[str, list[Row]]]:
+    """REST and gRPC rows of Qdrant's whitelisted endpoints: global, or (`per_collection`)
+    one per collection with a `collection` label instead."""
+    name_of: Callable[[str], str] = hidden if anonymize else (lambda n: n)
+    if per_collection:
+        rest: list[Row] = [
+            ((("method", m), ("endpoint", e), ("status", str(s)), ("collection", name_of(c))),
+             st, s == 200)
+            for c, m, e, s, st in STATS.rest_by_collection_snapshot()
+            if e in REST_ENDPOINTS
+        ]  # fmt: skip
+        grpc: list[Row] = [
+            ((("endpoint", m), ("status", str(code)), ("collection", name_of(c))), st, True)
+            for c, m, code, st in STATS.grpc_by_collection_snapshot()
+            if m in GRPC_ENDPOINTS
+        ]
+    else:
+        rest = [
+            ((("method", m), ("endpoint", e), ("status", str(s))), st, s == 200)
+            for m, e, s, st in STATS.rest_snapshot()
+            if e in REST_ENDPOINTS
+        ]
+        grpc = [
+            ((("endpoint", m), ("status", str(c))), st, True)
+            for m, c, st in STATS.grpc_snapshot()
+            if m in GRPC_ENDPOINTS
+        ]
+    return [("rest", rest), ("grpc", grpc)]
+
+
+def _requests(out: Exposition, anonymize: bool, per_collection: bool) -> None:
+    for prefix, rows in _request_rows(anonymize, per_collection):
         n: Callable[[int], int] = anonymized if anonymize else (lambda v: v)
         timed = [(labels, st) for labels, st, timings in rows if timings]
         out.family(

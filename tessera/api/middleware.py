@@ -116,7 +116,8 @@ class AccessLog:
             elapsed = time.perf_counter() - started
             endpoint = self.endpoints.get(scope.get("endpoint"))
             if endpoint is not None:  # unknown paths are not counted: keys stay the API's
-                STATS.record_rest(scope["method"], endpoint, status, elapsed)
+                collection = scope.get("path_params", {}).get(COLLECTION_PARAM)
+                STATS.record_rest(scope["method"], endpoint, status, elapsed, collection)
             if self.log and scope["path"] not in NOT_LOGGED:
                 self._log(scope, status, size, elapsed)
 

@@ -82,26 +82,32 @@ def anonymized(n: int) -> int:
 
 
 class RequestStats:
+    """Global tables, and the same per collection (`per_collection=true` of `/metrics` and
+    `/telemetry`) for requests on a collection that exists (a 404 is counted globally only,
+    so made-up names cannot grow the table)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.rest: dict[tuple[str, str, int], Stats] = {}
         self.grpc: dict[tuple[str, int], Stats] = {}
+        self.rest_by_collection: dict[tuple[str, str, str, int], Stats] = {}
+        self.grpc_by_collection: dict[tuple[str, str, int], Stats] = {}
 
-    def record_rest(self, method: str, endpoint: str, status: int, seconds: float) -> None:
-        key = (method, endpoint, status)
+    def record_rest(
+        self, method: str, endpoint: str, status: int, seconds: float, collection: str | None
+    ) -> None:
+        failed = status >= 400
         with self._lock:
-            stats = self.rest.get(key)
-            if stats is None:
-                stats = self.rest[key] = Stats()
-            stats.add(seconds, status >= 400)
+            _add(self.rest, (method, endpoint, status), seconds, failed)
+            if collection is not None and status != 404:
+                key = (collection, method, endpoint, status)
+                _add(self.rest_by_collection, key, seconds, failed)
 
-    def record_grpc(self, method: str, code: int, seconds: float) -> None:
-        key = (method, code)
+    def record_grpc(self, method: str, code: int, seconds: float, collection: str | None) -> None:
         with self._lock:
-            stats = self.grpc.get(key)
-            if stats is None:
-                stats = self.grpc[key] = Stats()
-            stats.add(seconds, code != 0)
+            _add(self.grpc, (method, code), seconds, code != 0)
+            if collection and code != NOT_FOUND:
+                _add(self.grpc_by_collection, (collection, method, code), seconds, code != 0)
 
     def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
         with self._lock:
@@ -110,6 +116,26 @@ class RequestStats:
     def grpc_snapshot(self) -> list[tuple[str, int, Stats]]:
         with self._lock:
             return [(m, c, copy(st)) for (m, c), st in sorted(self.grpc.items())]
+
+    def rest_by_collection_snapshot(self) -> list[tuple[str, str, str, int, Stats]]:
+        with self._lock:
+            items = sorted(self.rest_by_collection.items())
+            return [(c, m, e, s, copy(st)) for (c, m, e, s), st in items]
+
+    def grpc_by_collection_snapshot(self) -> list[tuple[str, str, int, Stats]]:
+        with self._lock:
+            items = sorted(self.grpc_by_collection.items())
+            return [(c, m, code, copy(st)) for (c, m, code), st in items]
+
+
+NOT_FOUND = 5  # gRPC's status code
+
+
+def _add(table: dict[Any, Stats], key: Any, seconds: float, failed: bool) -> None:
+    stats = table.get(key)
+    if stats is None:
+        stats = table[key] = Stats()
+    stats.add(seconds, failed)
 
 
 def copy(stats: Stats) -> Stats:

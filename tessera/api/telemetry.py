@@ -69,20 +69,22 @@ def hidden(name: str) -> str:
 async def get_telemetry(request: Request) -> Callable[[], Any]:
     anonymize = query_flag(request, "anonymize")
     level = query_int(request, "details_level", 0, 0) or 0
-    query_flag(request, "per_collection")
+    per_collection = query_flag(request, "per_collection")
     query_int(request, "timeout", 60, 1)
     toc = toc_of(request)
-    return lambda: telemetry(toc, level, anonymize)
+    return lambda: telemetry(toc, level, anonymize, per_collection)
 
 
-def telemetry(toc: TableOfContents, level: int, anonymize: bool) -> dict[str, Any]:
+def telemetry(
+    toc: TableOfContents, level: int, anonymize: bool, per_collection: bool = False
+) -> dict[str, Any]:
     collections = dict(toc.collections)
     out: dict[str, Any] = {
         "id": PROCESS_ID,
         "app": app_section(level),
         "collections": collections_section(collections, level, anonymize),
         "cluster": {"enabled": False},
-        "requests": requests_section(anonymize),
+        "requests": requests_section(anonymize, per_collection),
     }
     if level >= 1:
         out["memory"] = memory_telemetry()
@@ -226,11 +228,24 @@ def tracker_status(status: str) -> Any:
     return status if status in ("optimizing", "done") else {"error": status}
 
 
-def requests_section(anonymize: bool) -> dict[str, Any]:
+def requests_section(anonymize: bool, per_collection: bool = False) -> dict[str, Any]:
+    """Responses by endpoint and status; with `per_collection`, also by collection (left
+    out when anonymized: collection names are the user's data)."""
     rest: dict[str, dict[str, Any]] = {}
     for method, endpoint, status, stats in STATS.rest_snapshot():
         rest.setdefault(f"{method} {endpoint}", {})[str(status)] = stats.to_json(anonymize)
     grpc: dict[str, dict[str, Any]] = {}
     for method, code, stats in STATS.grpc_snapshot():
         grpc.setdefault(method, {})[str(code)] = stats.to_json(anonymize)
-    return {"rest": {"responses": rest}, "grpc": {"responses": grpc}}
+    out: dict[str, Any] = {"rest": {"responses": rest}, "grpc": {"responses": grpc}}
+    if per_collection and not anonymize:
+        by_rest: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, method, endpoint, status, stats in STATS.rest_by_collection_snapshot():
+            methods = by_rest.setdefault(name, {})
+            methods.setdefault(f"{method} {endpoint}", {})[str(status)] = stats.to_json()
+        by_grpc: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, method, code, stats in STATS.grpc_by_collection_snapshot():
+            by_grpc.setdefault(name, {}).setdefault(method, {})[str(code)] = stats.to_json()
+        out["rest"]["per_collection_responses"] = by_rest
+        out["grpc"]["per_collection_responses"] = by_grpc
+    return out
