@@ -129,27 +129,31 @@ def test_patch_metadata_null_deletes_key(http: httpx.Client, collection: Make) -
     assert config["metadata"] == {"b": 2, "c": 3}
 
 
-def test_formula_null_payload_takes_default(http: httpx.Client, collection: Make) -> None:
+def test_formula_null_payload_is_not_a_number(http: httpx.Client, collection: Make) -> None:
+    """A payload null is a value, not a missing one: Qdrant's engine (qdrant-edge) and
+    local mode both refuse it even with a default; a missing value takes the default."""
     name = collection()
     _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
     _upsert(
         http,
         name,
         [
-            {"id": 1, "vector": [1, 0], "payload": {"boost": None}},
+            {"id": 1, "vector": [1, 0], "payload": {}},
             {"id": 2, "vector": [1, 0], "payload": {"boost": 2}},
         ],
     )
-    response = http.post(
-        f"/collections/{name}/points/query",
-        json={
-            "prefetch": {"query": [1, 0], "limit": 10},
-            "query": {"formula": {"sum": ["$score", "boost"]}, "defaults": {"boost": 5}},
-        },
-    )
+    query = {
+        "prefetch": {"query": [1, 0], "limit": 10},
+        "query": {"formula": {"sum": ["$score", "boost"]}, "defaults": {"boost": 5}},
+    }
+    response = http.post(f"/collections/{name}/points/query", json=query)
     assert response.status_code == 200, response.text
     scores = {p["id"]: p["score"] for p in response.json()["result"]["points"]}
     assert scores == {1: 6.0, 2: 3.0}
+    _upsert(http, name, [{"id": 3, "vector": [1, 0], "payload": {"boost": None}}])
+    refused = http.post(f"/collections/{name}/points/query", json=query)
+    assert refused.status_code == 400, refused.text
+    assert "Value is not a number" in refused.json()["status"]["error"]
 
 
 def test_sample_applies_offset(http: httpx.Client, collection: Make) -> None:

@@ -129,8 +129,6 @@ class _Evaluator:
             return out
         for i in np.flatnonzero(active).tolist():
             v = column[i]
-            if isinstance(v, list) and None in v:  # a null is no value: the default applies
-                v = [x for x in v if x is not None]
             if v is None or (isinstance(v, list) and not v):
                 out[i] = default
             elif isinstance(v, list):
