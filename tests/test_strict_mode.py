@@ -21,6 +21,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from tessera.collection.strict_filters import resident_memory_percent
 from tests.conftest import ServerProcess, free_port
 
 pytestmark = pytest.mark.server_only(reason="strict mode is the server's")
@@ -321,17 +322,17 @@ def test_multivector_and_sparse_limits(rest: QdrantClient, grpc_client: QdrantCl
             sparse_config={"words": models.StrictModeSparse(max_length=3)},
         ),
     )
-    ok = {
+    ok: dict[str, Any] = {
         "colbert": [[1.0, 0.0], [0.0, 1.0]],
         "words": models.SparseVector(indices=[1, 2], values=[1.0, 1.0]),
     }
     rest.upsert(name, [models.PointStruct(id=1, vector=ok)])
-    three = {"colbert": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]}
+    three: dict[str, Any] = {"colbert": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]}
     with refused(
         400, "Bad request: Multivector 'colbert' has a limit of 2 vectors, but 3 were provided!"
     ):
         rest.upsert(name, [models.PointStruct(id=2, vector=three)])
-    long = {"words": models.SparseVector(indices=[1, 2, 3, 4], values=[1.0] * 4)}
+    long: dict[str, Any] = {"words": models.SparseVector(indices=[1, 2, 3, 4], values=[1.0] * 4)}
     with refused(400, "Sparse vector 'words' has a limit of 3 indices, but 4 were provided!"):
         rest.update_vectors(name, [models.PointVectors(id=1, vector=long)])
     with pytest.raises(grpc.RpcError) as info:
@@ -475,6 +476,16 @@ def test_config_validation(http: httpx.Client, rest: QdrantClient) -> None:
     assert (
         config is not None and config.max_query_limit == 5 and config.upsert_max_batchsize is None
     )
+    answer = http.patch(
+        f"/collections/{name}", json={"strict_mode_config": {"max_resident_memory_percent": 101}}
+    )
+    assert answer.status_code == 422, answer.text
+    # the deprecated memory cap: far above this process's share, writes pass
+    patch = {"strict_mode_config": {"max_resident_memory_percent": 100}}
+    assert http.patch(f"/collections/{name}", json=patch).status_code == 200
+    rest.upsert(name, points(range(2)))
+    used = resident_memory_percent()
+    assert used is not None and 0 <= used <= 100
     rest.delete_collection(name)
 
 

@@ -7,13 +7,17 @@
   with the index types that would (Qdrant's `problems/unindexed_field.rs`): an index's
   capabilities, each condition's needs;
 - the bytes of a collection's vectors and payloads, as Qdrant estimates them for
-  `max_collection_vector_size_bytes` and `max_collection_payload_size_bytes`.
+  `max_collection_vector_size_bytes` and `max_collection_payload_size_bytes`, and the
+  process's share of memory (`max_resident_memory_percent`);
+- the rate limit cost of a read, as Qdrant charges it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -269,3 +273,61 @@ def payload_bytes(holder: SegmentHolder) -> int:
             files = segment.files_by_component.get("payload", [])
             total += sum(int(f.get("size", 0)) for f in files)
     return total
+
+
+# ------------------------------------------------------------------ process memory
+
+
+def resident_memory_percent() -> int | None:
+    """This process's resident memory as a whole percentage of the memory it may use (the
+    cgroup's limit when there is one, else the machine's); None when unreadable."""
+    try:
+        rss_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        total_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    total = total_kb * 1024
+    with contextlib.suppress(OSError, ValueError):
+        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if cgroup.isdigit():
+            total = min(total, int(cgroup))
+    return int(rss_kb * 1024 * 100 // total) if total else None
+
+
+# ---------------------------------------------------------------------- rate costs
+
+
+def filter_cost(filt: fm.Filter | None) -> int:
+    return conditions_count(filt) if filt is not None else 0
+
+
+def similarity_cost(value: Any, kind: str | None = None) -> int:
+    """Qdrant's cost of one vector: 1 dense, its indices sparse, its rows multi."""
+    if isinstance(value, tuple):
+        return max(1, len(value[0]))
+    if kind == "multi" or getattr(value, "ndim", 1) == 2:
+        return max(1, len(value))
+    return 1
+
+
+def node_cost(node: qm.QueryNode) -> int:
+    """A prefetch tree's searches and scrolls, as Qdrant's planned query charges them."""
+    if node.prefetch:
+        return sum(node_cost(p) for p in node.prefetch)
+    query = node.query
+    if isinstance(query, qm.VectorQuery):
+        if isinstance(query, qm.Recommend) and query.strategy == "average_vector":
+            vectors: list[Any] = [None]
+        else:
+            vectors = qm.vector_inputs(query)
+        cost = sum(similarity_cost(v) if not isinstance(v, qm.PointInput) else 1 for v in vectors)
+        return max(1, cost) + filter_cost(node.filter)
+    return 1 + filter_cost(node.filter)

@@ -157,7 +157,7 @@ class StrictMode:
         q = params.quantization
         oversampling = q.oversampling if q.oversampling != 1.0 else None
         self.check_search_params(params.hnsw_ef, params.exact, oversampling)
-        self.limiter.check_read(_similarity_cost(query.value, query.kind) + _filter_cost(filt))
+        self.limiter.check_read(sf.similarity_cost(query.value, query.kind) + sf.filter_cost(filt))
 
     def check_plans(
         self, holder: SegmentHolder, config: CollectionConfig, plans: list[qm.Plan]
@@ -180,7 +180,7 @@ class StrictMode:
             self.check_search_params(root.hnsw_ef, root.exact, None)
             if plan.groups is not None:
                 self._check_group_by(holder, plan.groups.group_by)
-        self.limiter.check_read(sum(_node_cost(plan.root) for plan in plans))
+        self.limiter.check_read(sum(sf.node_cost(plan.root) for plan in plans))
 
     def _check_node(
         self,
@@ -275,7 +275,7 @@ class StrictMode:
         check_limit(limit, self.get("max_query_limit"), "limit")
         self.check_filter(holder, filt, write=False)
         check_exact(exact, self.get("search_allow_exact"))
-        self.limiter.check_read(1 + _filter_cost(filt))
+        self.limiter.check_read(1 + sf.filter_cost(filt))
 
     def check_retrieve(self, count: int) -> None:
         if self.enabled:
@@ -296,6 +296,9 @@ class StrictMode:
         if not self.enabled:
             return
         self.check_timeout()
+        grows = (ops.UpsertPoints, ops.UpdateVectors, ops.SetPayload, ops.OverwritePayload)
+        if isinstance(record, grows):
+            self._check_resident_memory()
         if isinstance(record, ops.UpsertPoints | ops.UpdateVectors):
             name = "upsert limit" if isinstance(record, ops.UpsertPoints) else "update limit"
             check_limit(len(record.ids), self.get("upsert_max_batchsize"), name)
@@ -336,6 +339,20 @@ class StrictMode:
         if points and limit is not None and holder.live_count() >= limit:
             raise BadRequest(f"{STRICT_PREFIX}Max points count limit of {limit} reached!")
 
+    def _check_resident_memory(self) -> None:
+        """The deprecated `max_resident_memory_percent`: writes that add data wait while the
+        process holds that share of the machine's (or its cgroup's) memory."""
+        limit = self.get("max_resident_memory_percent")
+        used = sf.resident_memory_percent() if limit is not None else None
+        if used is None or used < limit:
+            return
+        raise forbid(
+            f"Resident memory usage is at {used}% of total memory, exceeding the configured "
+            f"limit of {limit}%",
+            "Reduce memory usage (e.g. delete points or drop collections), or raise "
+            "`max_resident_memory_percent` in the strict mode config of this collection.",
+        )
+
     def _check_vector_lengths(self, columns: dict[str, ops.VectorColumn]) -> None:
         multi = _per_vector(self.get("multivector_config"), "max_vectors")
         sparse = _per_vector(self.get("sparse_config"), "max_length")
@@ -375,34 +392,3 @@ def _index_required(found: tuple[str, Iterable[str]], solution: str) -> BadReque
 
 def _schemas(holder: SegmentHolder) -> dict[str, Any]:
     return {key: parse_field_schema(raw) for key, raw in holder.index_schemas.items()}
-
-
-# ---------------------------------------------------------------------- rate costs
-
-
-def _filter_cost(filt: Filter | None) -> int:
-    return sf.conditions_count(filt) if filt is not None else 0
-
-
-def _similarity_cost(value: Any, kind: str | None = None) -> int:
-    """Qdrant's cost of one vector: 1 dense, its indices sparse, its rows multi."""
-    if isinstance(value, tuple):
-        return max(1, len(value[0]))
-    if kind == "multi" or getattr(value, "ndim", 1) == 2:
-        return max(1, len(value))
-    return 1
-
-
-def _node_cost(node: qm.QueryNode) -> int:
-    """A prefetch tree's searches and scrolls, as Qdrant's planned query charges them."""
-    if node.prefetch:
-        return sum(_node_cost(p) for p in node.prefetch)
-    query = node.query
-    if isinstance(query, qm.VectorQuery):
-        if isinstance(query, qm.Recommend) and query.strategy == "average_vector":
-            vectors: list[Any] = [None]
-        else:
-            vectors = qm.vector_inputs(query)
-        cost = sum(_similarity_cost(v) if not isinstance(v, qm.PointInput) else 1 for v in vectors)
-        return max(1, cost) + _filter_cost(node.filter)
-    return 1 + _filter_cost(node.filter)
