@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
 
 from tests.conftest import free_port
+from tests.openapi_check import assert_error, assert_ok
 
 pytestmark = pytest.mark.server_only(reason="observability routes are the wire")
 
@@ -125,9 +126,7 @@ def test_telemetry_by_details_level(
     name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(name, make_points(5), wait=True)
 
-    basic = http.get("/telemetry").json()
-    assert basic["status"] == "ok"
-    result = basic["result"]
+    result = assert_ok(http.get("/telemetry"), "GET", "/telemetry")
     assert result["id"]
     assert result["app"]["name"] == "tessera" and result["app"]["version"]
     assert result["app"]["startup"].endswith("Z")
@@ -140,14 +139,17 @@ def test_telemetry_by_details_level(
     stats = rest["PUT /collections/{collection_name}/points"]["200"]
     assert stats["avg_duration_micros"] > 0 and stats["last_responded"].endswith("Z")
 
-    level1 = http.get("/telemetry", params={"details_level": 1}).json()["result"]
+    level1 = assert_ok(http.get("/telemetry", params={"details_level": 1}), "GET", "/telemetry")
     assert level1["app"]["features"]["recovery_mode"] is False
     assert level1["app"]["system"]["cores"] >= 1
     assert level1["memory"]["resident_bytes"] > 0
     aggregated = level1["collections"]["collections"]
     assert {"vectors", "optimizers_status", "params"} <= set(aggregated[0])
 
-    level3 = http.get("/telemetry", params={"details_level": 3}).json()["result"]
+    for level in (2, 4):
+        response = http.get("/telemetry", params={"details_level": level})
+        assert_ok(response, "GET", "/telemetry")
+    level3 = assert_ok(http.get("/telemetry", params={"details_level": 3}), "GET", "/telemetry")
     mine = [c for c in level3["collections"]["collections"] if c["id"] == name]
     assert len(mine) == 1
     shard = mine[0]["shards"][0]
@@ -167,8 +169,7 @@ def test_telemetry_by_details_level(
     assert name not in ids and len(ids) == level3["collections"]["number_of_collections"]
 
     for params in ({"details_level": "-1"}, {"details_level": "x"}, {"anonymize": "2"}):
-        response = http.get("/telemetry", params=params)
-        assert response.status_code == 400, (params, response.text)
+        assert_error(http.get("/telemetry", params=params), 400)
 
 
 def test_issues_report_unindexed_fields_until_indexed(
@@ -220,8 +221,7 @@ def test_issues_report_unindexed_fields_until_indexed(
     assert f"UNINDEXED_FIELD/{large}/color" not in ids
     assert f"UNINDEXED_FIELD/{large}/n" in ids
 
-    cleared = http.delete("/issues").json()
-    assert cleared["status"] == "ok" and cleared["result"] is True
+    assert assert_ok(http.delete("/issues"), "DELETE", "/issues") is True
     assert http.get("/issues").json()["result"]["issues"] == []
 
 
@@ -255,11 +255,14 @@ def test_optimizations_report_the_optimizer(
     client.upsert(name, make_points(1000), wait=True)
     deadline = time.monotonic() + 60
     while True:  # wait for the optimizer (not a timing assertion: it must finish at all)
-        body = http.get(
-            f"/collections/{name}/optimizations",
-            params={"with": "queued,completed,idle_segments"},
-        ).json()
-        result = body["result"]
+        result = assert_ok(
+            http.get(
+                f"/collections/{name}/optimizations",
+                params={"with": "queued,completed,idle_segments"},
+            ),
+            "GET",
+            "/collections/{collection_name}/optimizations",
+        )
         if result["completed"] and not result["running"] and not result["queued"]:
             break
         assert time.monotonic() < deadline, result
@@ -294,12 +297,14 @@ def test_standalone_cluster_routes(
     name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(name, make_points(7), wait=True)
 
-    assert http.get("/cluster").json()["result"] == {"status": "disabled"}
+    assert assert_ok(http.get("/cluster"), "GET", "/cluster") == {"status": "disabled"}
     info = client.collection_cluster_info(name)
     assert info.shard_count == 1 and info.remote_shards == [] and info.shard_transfers == []
     assert info.local_shards[0].shard_id == 0 and info.local_shards[0].points_count == 7
     assert info.local_shards[0].state == models.ReplicaState.ACTIVE
-    again = http.get(f"/collections/{name}/cluster").json()["result"]
+    again = assert_ok(
+        http.get(f"/collections/{name}/cluster"), "GET", "/collections/{collection_name}/cluster"
+    )
     assert again["peer_id"] == info.peer_id  # one node, one id
     assert http.get("/collections/no_such_collection_xyz/cluster").status_code == 404
 
@@ -310,11 +315,10 @@ def test_standalone_cluster_routes(
         ("DELETE", "/cluster/peer/1", None),
         ("GET", "/cluster/telemetry", None),
     ):  # fmt: skip
-        response = http.request(method, path, json=body)
-        assert response.status_code == 400, (path, response.text)
-        assert response.json()["status"]["error"] == "Bad request: Distributed mode disabled."
+        message = assert_error(http.request(method, path, json=body), 400)
+        assert message == "Bad request: Distributed mode disabled.", path
 
-    quotas = http.get("/quotas").json()["result"]
+    quotas = assert_ok(http.get("/quotas"), "GET", "/quotas")
     assert quotas["config"] == {"enabled": False}
     assert 0 < quotas["usage"]["disk_usage_percent"] <= 100
     assert 0 <= quotas["usage"]["resident_memory_percent"] <= 100
