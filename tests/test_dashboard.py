@@ -399,6 +399,28 @@ def test_browser_walkthrough(
     )
     assert colored > 30 * 10  # 30 dots of a few pixels each
     assert "red (15)" in page.inner_text("#map-legend")
+    # A click on a dot opens its point.
+    dot = page.evaluate(
+        """() => {
+            const c = document.getElementById('map-canvas');
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) {
+                    const r = window.devicePixelRatio || 1;
+                    return [((i / 4) % c.width) / r, Math.floor(i / 4 / c.width) / r];
+                }
+            }
+            return null;
+        }"""
+    )
+    page.locator("#map-canvas").click(position={"x": dot[0] + 1, "y": dot[1] + 2})
+    page.wait_for_url(re.compile(r"#/points/.*\?id=\d+$"))
+    opened = page.url.rsplit("=", 1)[1]
+    page.wait_for_selector(f'.card.point[data-id="{opened}"]')
+    assert page.locator(".card.point").count() == 1
+
+    page.goto(f"/dashboard#/visualize/{name}")
+    page.wait_for_selector('#map-canvas[data-points="30"]')
     page.fill("#map-query", "10")
     page.fill("#map-query-limit", "5")
     page.click("#map-query-draw")
@@ -413,6 +435,12 @@ def test_browser_walkthrough(
     )
     listed = httpx.get(f"{server.url}/collections/{name}/snapshots").json()["result"]
     assert shown == [s["name"] for s in listed] and len(shown) == 1
+    # Restore: the page downloads the snapshot and uploads it back.
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#snapshots-table tr[data-snapshot] >> text=Restore")
+    page.wait_for_selector(f"text={name} restored from {shown[0]}")
+    count = httpx.post(f"{server.url}/collections/{name}/points/count", json={"exact": True})
+    assert count.json()["result"]["count"] == 30
 
     # Recall (this small collection is searched exactly at every ef: recall 1).
     page.goto(f"/dashboard#/quality/{name}")
