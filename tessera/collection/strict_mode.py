@@ -134,11 +134,23 @@ class StrictMode:
                 )
 
     def check_search_params(
-        self, hnsw_ef: int | None, exact: bool, oversampling: float | None
+        self,
+        holder: SegmentHolder,
+        hnsw_ef: int | None,
+        exact: bool,
+        oversampling: float | None,
+        idf_corpus: Filter | None = None,
     ) -> None:
+        """`params` of a search: oversampling, hnsw_ef, the IDF corpus filter (a read
+        filter), exact; in Qdrant's order."""
         check_limit(oversampling, self.get("search_max_oversampling"), "oversampling")
         check_limit(hnsw_ef, self.get("search_max_hnsw_ef"), "hnsw_ef")
+        self.check_filter(holder, idf_corpus, write=False)
         check_exact(exact, self.get("search_allow_exact"))
+
+    def check_node_params(self, holder: SegmentHolder, node: qm.QueryNode) -> None:
+        idf_corpus = getattr(node, "idf_corpus", None)
+        self.check_search_params(holder, node.hnsw_ef, node.exact, None, idf_corpus)
 
     def check_search(
         self,
@@ -156,7 +168,7 @@ class StrictMode:
         self.check_filter(holder, filt, write=False)
         q = params.quantization
         oversampling = q.oversampling if q.oversampling != 1.0 else None
-        self.check_search_params(params.hnsw_ef, params.exact, oversampling)
+        self.check_search_params(holder, params.hnsw_ef, params.exact, oversampling)
         self.limiter.check_read(sf.similarity_cost(query.value, query.kind) + sf.filter_cost(filt))
 
     def check_plans(
@@ -177,7 +189,7 @@ class StrictMode:
             )
             check_limit(limit, self.get("max_query_limit"), "limit")
             self.check_filter(holder, root.filter, write=False)
-            self.check_search_params(root.hnsw_ef, root.exact, None)
+            self.check_node_params(holder, root)
             if plan.groups is not None:
                 self._check_group_by(holder, plan.groups.group_by)
         self.limiter.check_read(sum(sf.node_cost(plan.root) for plan in plans))
@@ -193,7 +205,7 @@ class StrictMode:
             self._check_node(holder, config, prefetch, root_of_plan=False)
             check_limit(prefetch.limit, self.get("max_query_limit"), "limit")
             self.check_filter(holder, prefetch.filter, write=False)
-            self.check_search_params(prefetch.hnsw_ef, prefetch.exact, None)
+            self.check_node_params(holder, prefetch)
         if node.query is None:
             return
         if not (root_of_plan and node.prefetch):
