@@ -174,3 +174,75 @@ def test_prevent_unoptimized_wait_returns_visible_points(
     assert client.count(name, exact=True).count == 500
     assert len(client.retrieve(name, [0, 250, 499])) == 3
     assert client.get_collection(name).indexed_vectors_count == 500
+
+
+def _idf(df: int, n: int) -> float:
+    """Qdrant's IDF (BM25's, plus one): ln((n - df + 0.5) / (df + 0.5) + 1)."""
+    return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+
+
+@pytest.mark.server_only(reason="the wire")
+def test_sparse_idf_corpus(client: QdrantClient, http: httpx.Client, collection: Any) -> None:
+    name = collection(
+        sparse_vectors_config={"s": models.SparseVectorParams(modifier=models.Modifier.IDF)}
+    )
+    # Term 1 is in every "a" point and in one "b" point; term 2 in one point of each.
+    points = [
+        (1, "a", [1, 2]),
+        (2, "a", [1]),
+        (3, "a", [1]),
+        (4, "b", [1, 2]),
+        (5, "b", [3]),
+        (6, "b", [3]),
+    ]
+    client.upsert(
+        name,
+        [
+            models.PointStruct(
+                id=pid,
+                vector={"s": models.SparseVector(indices=terms, values=[1.0] * len(terms))},
+                payload={"g": group},
+            )
+            for pid, group, terms in points
+        ],
+    )
+    query = models.SparseVector(indices=[1, 2], values=[1.0, 1.0])
+    in_b = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchValue(value="b"))])
+
+    def scores(
+        params: models.SearchParams | None, filt: models.Filter | None = None
+    ) -> dict[Any, float]:
+        hits = client.query_points(
+            name, query=query, using="s", search_params=params, query_filter=filt, limit=10
+        ).points
+        return {h.id: h.score for h in hits}
+
+    everywhere = scores(None)
+    assert everywhere == scores(models.SearchParams(idf=models.IdfScope.GLOBAL))
+    assert everywhere[1] == pytest.approx(_idf(4, 6) + _idf(2, 6), rel=1e-5)
+    corpus = scores(models.SearchParams(idf=models.IdfCorpusParams(corpus=in_b)))
+    # Over the "b" points only: term 1 in 1 of 3, term 2 in 1 of 3.
+    assert corpus[1] == pytest.approx(_idf(1, 3) + _idf(1, 3), rel=1e-5)
+    assert corpus[2] == pytest.approx(_idf(1, 3), rel=1e-5)
+    # The corpus is independent of the retrieval filter.
+    in_a = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchValue(value="a"))])
+    only_a = scores(models.SearchParams(idf=models.IdfCorpusParams(corpus=in_b)), in_a)
+    assert set(only_a) == {1, 2, 3} and only_a[1] == pytest.approx(corpus[1])
+
+    # The legacy search route reads the same parameter; a malformed one is refused.
+    r = http.post(
+        f"/collections/{name}/points/search",
+        json={
+            "vector": {"name": "s", "vector": {"indices": [2], "values": [1.0]}},
+            "limit": 3,
+            "params": {"idf": {"corpus": {"must": [{"key": "g", "match": {"value": "b"}}]}}},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["result"][0]["score"] == pytest.approx(_idf(1, 3), rel=1e-5)
+    for idf in ["local", {"filter": {}}, 3]:
+        r = http.post(
+            f"/collections/{name}/points/query",
+            json={"query": {"indices": [2], "values": [1.0]}, "using": "s", "params": {"idf": idf}},
+        )
+        assert r.status_code == 400, r.text

@@ -237,5 +237,33 @@ def _grpc_twins(server: Any) -> None:
         assert [h.id for h in hits] == [1]
         grpc.delete_vector_name(collection, "m")
         assert set(_vectors(grpc.get_collection(collection).config)) == {""}
+
+        # A sparse name over gRPC, queried with an IDF corpus (SearchParams.idf).
+        grpc.create_vector_name(
+            collection,
+            "s",
+            models.SparseVectorNameConfig(
+                sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)
+            ),
+        )
+        term = {"s": models.SparseVector(indices=[4], values=[1.0])}
+        grpc.upsert(
+            collection,
+            [
+                models.PointStruct(id=i, vector={"": [1, 1], **term}, payload={"odd": i % 2})
+                for i in range(2, 6)
+            ],
+        )
+        odd = models.Filter(
+            must=[models.FieldCondition(key="odd", match=models.MatchValue(value=1))]
+        )
+        hits = grpc.query_points(
+            collection,
+            query=models.SparseVector(indices=[4], values=[1.0]),
+            using="s",
+            search_params=models.SearchParams(idf=models.IdfCorpusParams(corpus=odd)),
+        ).points
+        # df 2 of the 2 odd points: ln((2 - 2 + 0.5) / (2 + 0.5) + 1)
+        assert hits[0].score == pytest.approx(float(np.log(0.5 / 2.5 + 1)), rel=1e-5)
     finally:
         grpc.close()

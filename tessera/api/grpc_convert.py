@@ -315,6 +315,9 @@ def search_params(message: Any, name: str = "params") -> dict[str, Any] | None:
                 "oversampling": opt(q, "oversampling"),
             }
         )
+    if p.HasField("idf"):
+        corpus = opt_filter(p.idf, "corpus")
+        out["idf"] = "global" if corpus is None else {"corpus": corpus}
     return out
 
 

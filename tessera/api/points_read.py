@@ -195,7 +195,10 @@ def parse_search_params(raw: Any) -> SearchParams:
         )
         if quantization.ignore:
             quantization = Quantization(ignore=True, rescore=True, oversampling=1.0)
-    return SearchParams(exact, ef if isinstance(ef, int) else None, quantization)
+    from tessera.api.query_parse import parse_idf_corpus  # query_parse imports this module
+
+    corpus = parse_idf_corpus(params)
+    return SearchParams(exact, ef if isinstance(ef, int) else None, quantization, corpus)
 
 
 def run_search(

@@ -24,6 +24,7 @@ from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import parse_point_id
 from tessera.query import query_model as qm
+from tessera.query.filter_model import Filter
 from tessera.query.filter_parse import parse_filter
 from tessera.query.formula import parse_formula
 from tessera.query.recommend import check_examples
@@ -80,6 +81,24 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     if ef == 0:
         raise validation_error("params.hnsw_ef", "value 0 invalid, must be 1 or larger")
     return exact, ef
+
+
+def parse_idf_corpus(raw: Any) -> Filter | None:
+    """`params.idf` (`IdfParams`): "global" (collection-wide statistics, as when absent) or
+    {"corpus": filter}: the population that sparse IDF statistics are computed over."""
+    if raw is None:
+        return None
+    idf = expect_object(raw, "params").get("idf")
+    if idf is None or idf == "global":
+        return None
+    if not isinstance(idf, dict) or "corpus" not in idf:
+        raise BadRequest(
+            "Format error in JSON body: params.idf: data did not match any variant of "
+            "untagged enum IdfParams"
+        )
+    if idf["corpus"] is None:
+        raise BadRequest("Format error in JSON body: params.idf.corpus: expected a filter")
+    return parse_filter(idf["corpus"])
 
 
 def parse_lookup_from(raw: Any) -> qm.LookupFrom | None:
@@ -322,6 +341,7 @@ def parse_node(
         lookup_from=parse_lookup_from(body.get("lookup_from")),
         exact=exact,
         hnsw_ef=ef,
+        idf_corpus=parse_idf_corpus(body.get("params")),
     )
     validate_node(node)
     return node

@@ -323,6 +323,7 @@ class Collection:
                 exact=params.exact,
                 hnsw_ef=params.hnsw_ef,
                 quantization=quantization,
+                idf_corpus=params.idf_corpus,
             )
             return reads.scored_points(hits, select, self.config.unnamed)
 

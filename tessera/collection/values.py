@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId
+from tessera.query.filter_model import Filter
 
 # --------------------------------------------------------------------------- selection
 
@@ -144,6 +145,7 @@ class SearchParams:
     exact: bool = False
     hnsw_ef: int | None = None
     quantization: Quantization = field(default_factory=Quantization)
+    idf_corpus: Filter | None = None  # `idf.corpus`: IDF statistics over these points
 
 
 # --------------------------------------------------------------------------- answers

@@ -150,6 +150,8 @@ def _query_collection(
         what = "Fusion" if isinstance(query, qm.Fusion) else "Formula"
         raise BadRequest(f"Bad request: cannot apply {what} without prefetches")
     space = space_of(ctx.config, node.using)
+    if node.idf_corpus is not None:
+        space = replace(space, idf_corpus=node.idf_corpus)
     resolve = _resolver(ctx, node, space)
     threshold = node.score_threshold
     if isinstance(query, qm.Nearest) and query.mmr:

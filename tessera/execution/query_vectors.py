@@ -20,8 +20,10 @@ from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, NotFound, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query import sparse as sparse_math
+from tessera.query.filter_model import Filter
 from tessera.query.multivector import max_sim
 from tessera.query.scoring import Datatype, Distance, similarity
+from tessera.segment.filter_eval import evaluate
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder
@@ -40,6 +42,8 @@ class Space:
     datatype: Datatype
     dim: int
     idf: bool = False
+    # `params.idf.corpus`: the points IDF statistics are computed over (None: all).
+    idf_corpus: Filter | None = None
 
     @property
     def threshold_distance(self) -> Distance:
@@ -128,7 +132,8 @@ def sparse_matrix(segment: Segment, name: str) -> sparse_math.SparseMatrix:
 
 def idf_weighted(holder: SegmentHolder, space: Space, value: Any) -> Any:
     """A sparse query with its values multiplied by the IDF of their indices (if the space
-    has the `idf` modifier); statistics over every live point holding the vector."""
+    has the `idf` modifier); statistics over every live point holding the vector, or over
+    those matching the request's `idf.corpus` filter."""
     if space.kind != "sparse" or not space.idf:
         return value
     indices, values = value
@@ -138,7 +143,11 @@ def idf_weighted(holder: SegmentHolder, space: Space, value: Any) -> Any:
         if not segment.size:
             continue
         matrix = sparse_matrix(segment, space.name)
-        seg_df, seg_n = sparse_math.document_frequencies(matrix, indices, segment.live_mask())
+        if space.idf_corpus is None:
+            corpus = segment.live_mask()
+        else:
+            corpus = evaluate(space.idf_corpus, segment)  # the live points matching it
+        seg_df, seg_n = sparse_math.document_frequencies(matrix, indices, corpus)
         df += seg_df
         total += seg_n
     return indices, sparse_math.apply_idf(values, df, total)

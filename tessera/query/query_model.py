@@ -129,6 +129,8 @@ class QueryNode:
     lookup_from: LookupFrom | None = None
     exact: bool = False
     hnsw_ef: int | None = None
+    # `params.idf.corpus`: sparse IDF statistics over the points matching it, not all.
+    idf_corpus: Filter | None = None
 
 
 @dataclass(frozen=True)

@@ -149,13 +149,14 @@ def search(
     exact: bool = False,
     hnsw_ef: int | None = None,
     quantization: QuantizationParams | None = None,
+    idf_corpus: Filter | None = None,
 ) -> list[ScoredRef]:
     quantization = quantization or QuantizationParams()
     distance = check_distance(query_distance(holder, query.using))
     better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
     want = limit + offset
     merged: list[ScoredRef] = []
-    idf = sparse_idf_for(holder, query)
+    idf = sparse_idf_for(holder, query, idf_corpus)
     for segment in holder.segments:
         if want <= 0:
             break
@@ -313,7 +314,11 @@ def _shares_index(
     return shares_index(query.value[0], storage.packed(segment.size))[candidates]
 
 
-def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | None:
+def sparse_idf_for(
+    holder: SegmentHolder, query: VectorQuery, corpus: Filter | None = None
+) -> FloatArray | None:
+    """IDF weights of a sparse query's indices, over the live points holding the vector
+    (and matching `corpus`, the request's `idf.corpus`, when given)."""
     if query.kind != "sparse":
         return None
     params = holder.config.sparse_vectors.get(query.using)
@@ -327,7 +332,8 @@ def sparse_idf_for(holder: SegmentHolder, query: VectorQuery) -> FloatArray | No
     for segment in holder.segments:
         storage = segment.storages[query.using]
         assert isinstance(storage, ObjectStorage)
-        live = segment.live_mask() & storage.has(segment.size)
+        live = segment.live_mask() if corpus is None else evaluate(corpus, segment)
+        live &= storage.has(segment.size)
         seg_df, seg_n = document_frequencies(storage.packed(segment.size), idx, live)
         df += seg_df
         total += seg_n
