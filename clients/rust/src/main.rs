@@ -21,7 +21,8 @@ use qdrant_client::qdrant::{
     DeletePointsBuilder, Direction, Distance, FieldType, Filter, GetPointsBuilder,
     MultiVectorComparator, MultiVectorConfigBuilder, OrderByBuilder, PointId, PointStruct,
     PointVectors, PointsIdsList, PointsUpdateOperation, QueryPointsBuilder, RetrievedPoint,
-    ScoredPoint, ScrollPointsBuilder, SearchPointsBuilder, SetPayloadPointsBuilder,
+    ScoredPoint, ScrollPointsBuilder, SnapshotDescription, CreateAliasBuilder,
+    RenameAliasBuilder, DeleteSnapshotRequestBuilder, SearchPointsBuilder, SetPayloadPointsBuilder,
     SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpdateBatchPointsBuilder,
     UpdatePointVectorsBuilder, UpdateResult, UpdateStatus, UpsertPointsBuilder, Value, Vector,
     VectorParamsBuilder, VectorsConfigBuilder, VectorsOutput, VectorsSelector,
@@ -49,6 +50,49 @@ fn e(err: QdrantError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// gRPC's canonical name of a status code, as expectations.json writes them: tonic's
+/// `NotFound` is `NOT_FOUND`.
+fn canonical(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in camel.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+/// A call that must fail with the gRPC status `want` (a canonical name, "NOT_FOUND").
+fn fails_with<T: std::fmt::Debug>(what: &str, r: Result<T, QdrantError>, want: &J) -> Check {
+    let want = want.as_str().expect("a status code name");
+    match r {
+        Err(QdrantError::ResponseError { status }) => {
+            let code = canonical(&format!("{:?}", status.code()));
+            ensure!(code == want, "{what}: status {code} ({}), want {want}", status.message());
+            Ok(())
+        }
+        other => Err(format!("{what}: want {want}, got {other:?}")),
+    }
+}
+
+/// A snapshot's description: its name (`prefix`...`.snapshot`), a size, a SHA-256 checksum in
+/// lower-case hex and a creation time.
+fn snapshot_described(what: &str, d: &SnapshotDescription, prefix: &str, sn: &J) -> Check {
+    let suffix = sn["suffix"].as_str().unwrap();
+    ensure!(d.name.starts_with(prefix) && d.name.ends_with(suffix), "{what}: name {:?}", d.name);
+    ensure!(d.size > 0, "{what}: size {}", d.size);
+    let sum = d.checksum.as_deref().unwrap_or_default();
+    ensure!(
+        sum.len() as u64 == sn["checksum_hex_length"].as_u64().unwrap()
+            && sum.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        "{what}: checksum {:?}",
+        d.checksum
+    );
+    ensure!(d.creation_time.is_some(), "{what}: no creation_time");
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------ JSON helpers
@@ -1246,6 +1290,172 @@ async fn main() {
             }
             other => Err(format!("want InvalidArgument, got {other:?}")),
         }
+    })
+    .await;
+
+    // ------------------------------------------------------------------ Aliases
+    let al = &x["aliases"];
+    let coll = format!("rust_{}", al["collection"].as_str().unwrap());
+    let alias = format!("rust_{}", al["alias"].as_str().unwrap());
+    let renamed = format!("rust_{}", al["renamed"].as_str().unwrap());
+    let count_of = |target: String| async move {
+        let r = c.count(CountPointsBuilder::new(target).exact(true)).await;
+        r.map(|r| r.result.map(|r| r.count))
+    };
+    // The program's aliases in ListAliases (the others' are left out), sorted.
+    let own_aliases = || async {
+        let r = c.list_aliases().await.map_err(e)?;
+        let mut got: Vec<(String, String)> = r
+            .aliases
+            .into_iter()
+            .filter(|a| a.alias_name.starts_with("rust_"))
+            .map(|a| (a.alias_name, a.collection_name))
+            .collect();
+        got.sort();
+        Ok::<_, String>(got)
+    };
+    let collection_aliases = || async {
+        let r = c.list_collection_aliases(coll.as_str()).await.map_err(e)?;
+        let mut got: Vec<String> = r.aliases.into_iter().map(|a| a.alias_name).collect();
+        got.sort();
+        Ok::<_, String>(got)
+    };
+    let _ = c.delete_alias(alias.as_str()).await;
+    let _ = c.delete_alias(renamed.as_str()).await;
+    run.check("aliases.create", async {
+        let r = c.create_alias(CreateAliasBuilder::new(&coll, &alias)).await.map_err(e)?;
+        ensure!(r.result, "create_alias answered false");
+        Ok(())
+    })
+    .await;
+    run.check("aliases.list", async {
+        let got = own_aliases().await?;
+        ensure!(got == vec![(alias.clone(), coll.clone())], "list_aliases {got:?}");
+        let got = collection_aliases().await?;
+        ensure!(got == vec![alias.clone()], "list_collection_aliases {got:?}");
+        let r = c.list_collection_aliases(al["missing_collection"].as_str().unwrap()).await.map_err(e)?;
+        ensure!(r.aliases.is_empty(), "aliases of a missing collection: {:?}", r.aliases);
+        Ok(())
+    })
+    .await;
+    run.check("aliases.count_and_query", async {
+        let n = count_of(alias.clone()).await.map_err(e)?;
+        ensure!(n == al["count"].as_u64(), "count through the alias {n:?}");
+        let q = &al["query"];
+        let r = c
+            .query(QueryPointsBuilder::new(&alias).query(floats(&q["vector"])).limit(q["limit"].as_u64().unwrap()))
+            .await
+            .map_err(e)?;
+        cmp.hits(&r.result, &q["hits"])
+    })
+    .await;
+    run.check("aliases.rename", async {
+        let r = c.rename_alias(RenameAliasBuilder::new(&alias, &renamed)).await.map_err(e)?;
+        ensure!(r.result, "rename_alias answered false");
+        let got = collection_aliases().await?;
+        ensure!(got == vec![renamed.clone()], "list_collection_aliases {got:?}");
+        let n = count_of(renamed.clone()).await.map_err(e)?;
+        ensure!(n == al["count"].as_u64(), "count through the new name {n:?}");
+        fails_with("count through the old name", count_of(alias.clone()).await, &al["codes"]["use_removed_alias"])
+    })
+    .await;
+    run.check("aliases.delete", async {
+        let r = c.delete_alias(renamed.as_str()).await.map_err(e)?;
+        ensure!(r.result, "delete_alias answered false");
+        let got = collection_aliases().await?;
+        ensure!(got.is_empty(), "list_collection_aliases {got:?}");
+        let got = own_aliases().await?;
+        ensure!(got.is_empty(), "list_aliases {got:?}");
+        fails_with("count through the deleted alias", count_of(renamed.clone()).await, &al["codes"]["use_removed_alias"])?;
+        // Qdrant's "delete alias if exists": a missing one is no error.
+        let r = c.delete_alias(renamed.as_str()).await.map_err(e)?;
+        ensure!(r.result, "deleting a missing alias answered false");
+        let n = count_of(coll.clone()).await.map_err(e)?;
+        ensure!(n == al["count"].as_u64(), "the collection's count after {n:?}");
+        Ok(())
+    })
+    .await;
+    run.check("aliases.errors", async {
+        let codes = &al["codes"];
+        let missing = al["missing_collection"].as_str().unwrap();
+        let r = c.create_alias(CreateAliasBuilder::new(missing, &alias)).await;
+        fails_with("alias of a missing collection", r, &codes["create_for_missing_collection"])?;
+        let taken = format!("rust_{}", al["named_as_collection"].as_str().unwrap());
+        let r = c.create_alias(CreateAliasBuilder::new(&coll, &taken)).await;
+        fails_with("alias named as a collection", r, &codes["create_named_as_collection"])?;
+        let r = c.rename_alias(RenameAliasBuilder::new(al["missing_alias"].as_str().unwrap(), &alias)).await;
+        fails_with("rename of a missing alias", r, &codes["rename_missing_alias"])?;
+        let got = own_aliases().await?;
+        ensure!(got.is_empty(), "aliases left: {got:?}");
+        Ok(())
+    })
+    .await;
+
+    // ------------------------------------------------------------------ Snapshots
+    let sn = &x["snapshots"];
+    let coll = format!("rust_{}", sn["collection"].as_str().unwrap());
+    let prefix = format!("{coll}-");
+    let made: std::cell::RefCell<Option<SnapshotDescription>> = Default::default();
+    run.check("snapshots.create", async {
+        let r = c.create_snapshot(coll.as_str()).await.map_err(e)?;
+        let d = r.snapshot_description.ok_or("no snapshot_description")?;
+        snapshot_described("created", &d, &prefix, sn)?;
+        *made.borrow_mut() = Some(d);
+        Ok(())
+    })
+    .await;
+    run.check("snapshots.list", async {
+        let made = made.borrow().clone().ok_or("no snapshot was created")?;
+        let r = c.list_snapshots(coll.as_str()).await.map_err(e)?;
+        let found: Vec<_> = r.snapshot_descriptions.iter().filter(|d| d.name == made.name).collect();
+        ensure!(found.len() == 1, "{:?} not in {:?}", made.name, r.snapshot_descriptions);
+        snapshot_described("listed", found[0], &prefix, sn)?;
+        ensure!(
+            found[0].size == made.size && found[0].checksum == made.checksum,
+            "listed {:?}, created {made:?}",
+            found[0]
+        );
+        Ok(())
+    })
+    .await;
+    run.check("snapshots.delete", async {
+        let made = made.borrow().clone().ok_or("no snapshot was created")?;
+        c.delete_snapshot(DeleteSnapshotRequestBuilder::new(&coll, &made.name)).await.map_err(e)?;
+        let r = c.list_snapshots(coll.as_str()).await.map_err(e)?;
+        ensure!(
+            r.snapshot_descriptions.iter().all(|d| d.name != made.name),
+            "still listed: {:?}",
+            r.snapshot_descriptions
+        );
+        let r = c.delete_snapshot(DeleteSnapshotRequestBuilder::new(&coll, &made.name)).await;
+        fails_with("deleting it again", r, &sn["codes"]["delete_missing"])
+    })
+    .await;
+    run.check("snapshots.errors", async {
+        let codes = &sn["codes"];
+        let missing = x["aliases"]["missing_collection"].as_str().unwrap();
+        fails_with("create for a missing collection", c.create_snapshot(missing).await, &codes["create_for_missing_collection"])?;
+        fails_with("list for a missing collection", c.list_snapshots(missing).await, &codes["list_for_missing_collection"])?;
+        let r = c.delete_snapshot(DeleteSnapshotRequestBuilder::new(&coll, sn["missing_snapshot"].as_str().unwrap())).await;
+        fails_with("delete of a missing snapshot", r, &codes["delete_missing"])?;
+        let r = c.delete_full_snapshot(sn["missing_snapshot"].as_str().unwrap()).await;
+        fails_with("delete of a missing full snapshot", r, &codes["delete_missing_full"])
+    })
+    .await;
+    run.check("snapshots.full", async {
+        let full_prefix = sn["full_prefix"].as_str().unwrap();
+        let r = c.create_full_snapshot().await.map_err(e)?;
+        let d = r.snapshot_description.ok_or("no snapshot_description")?;
+        snapshot_described("created", &d, full_prefix, sn)?;
+        let r = c.list_full_snapshots().await.map_err(e)?;
+        let found: Vec<_> = r.snapshot_descriptions.iter().filter(|l| l.name == d.name).collect();
+        ensure!(found.len() == 1, "{:?} not in {:?}", d.name, r.snapshot_descriptions);
+        snapshot_described("listed", found[0], full_prefix, sn)?;
+        ensure!(found[0].size == d.size && found[0].checksum == d.checksum, "listed {:?}, created {d:?}", found[0]);
+        c.delete_full_snapshot(d.name.as_str()).await.map_err(e)?;
+        let r = c.list_full_snapshots().await.map_err(e)?;
+        ensure!(r.snapshot_descriptions.iter().all(|l| l.name != d.name), "still listed: {:?}", r.snapshot_descriptions);
+        Ok(())
     })
     .await;
 
