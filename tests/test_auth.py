@@ -373,10 +373,25 @@ def test_bearer_token_and_open_health_routes(secured: ServerProcess) -> None:
 
 
 def test_collection_scoped_jwt_sees_only_its_collections(secured: ServerProcess) -> None:
+    admin = QdrantClient(url=secured.url, api_key=FULL, timeout=30)
+    admin.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=c, alias_name=f"{c}_scoped")
+            )
+            for c in ("alpha", "beta")
+        ]
+    )
     key = CREDENTIALS["JWT alpha r"][0]
     rest, grpc_client = clients(secured, key)
     for client in (rest, grpc_client):
         assert [c.name for c in client.get_collections().collections] == ["alpha"]
+        # Aliases of the collections it may not read are not listed either.
+        listed = {(a.alias_name, a.collection_name) for a in client.get_aliases().aliases}
+        assert ("alpha_scoped", "alpha") in listed
+        assert all(c == "alpha" for _, c in listed)
+        full = {(a.alias_name, a.collection_name) for a in admin.get_aliases().aliases}
+        assert ("beta_scoped", "beta") in full
         assert client.collection_exists("alpha")
         assert client.count("alpha").count == 1
     with pytest.raises(UnexpectedResponse) as raised:
@@ -385,6 +400,13 @@ def test_collection_scoped_jwt_sees_only_its_collections(secured: ServerProcess)
     with pytest.raises(grpc.RpcError) as grpc_raised:
         grpc_client.upsert("alpha", points=[models.PointStruct(id=3, vector=[1, 1, 1, 1])])
     assert grpc_raised.value.details() == "Forbidden: Write access to collection alpha is required"
+    admin.update_collection_aliases(
+        change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=f"{c}_scoped"))
+            for c in ("alpha", "beta")
+        ]
+    )
+    admin.close()
     rest.close()
     grpc_client.close()
 

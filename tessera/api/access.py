@@ -33,8 +33,9 @@ GLOBAL_READ = Level.GLOBAL_READ
 COLLECTION_PARAM = "collection_name"
 # The routes whose answer lists collections: filtered to those a collection-scoped JWT may
 # read, as Qdrant filters them.
-LISTS_COLLECTIONS_REST = {("GET", "/collections")}
-LISTS_COLLECTIONS_GRPC = {"/qdrant.Collections/List"}
+# `GET /aliases` likewise keeps the aliases of those collections.
+LISTS_COLLECTIONS_REST = {("GET", "/collections"), ("GET", "/aliases")}
+LISTS_COLLECTIONS_GRPC = {"/qdrant.Collections/List", "/qdrant.Collections/ListAliases"}
 
 _C = "/collections/{collection_name}"
 _P = _C + "/points"

@@ -66,10 +66,7 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                     and access.collections is not None
                     and method in LISTS_COLLECTIONS_GRPC
                 ):
-                    keep = [c.name for c in response.collections if access.can_read(c.name)]
-                    del response.collections[:]
-                    for name in keep:
-                        response.collections.add(name=name)
+                    filter_listing(response, access)
                 return response
             except BaseException:
                 if code == "OK":
@@ -108,3 +105,16 @@ def check(
         context.abort(code, exc.message)
         raise AssertionError("unreachable: abort raises") from None
     return access
+
+
+def filter_listing(response: Any, access: Access) -> None:
+    """Keep the collections (or the aliases of collections) a collection-scoped JWT may read."""
+    if hasattr(response, "aliases"):
+        kept = [a for a in response.aliases if access.can_read(a.collection_name)]
+        del response.aliases[:]
+        response.aliases.extend(kept)
+        return
+    names = [c.name for c in response.collections if access.can_read(c.name)]
+    del response.collections[:]
+    for name in names:
+        response.collections.add(name=name)

@@ -243,7 +243,8 @@ class Auth:
 
 
 def filtered_listing(send: Send, access: Access) -> Send:
-    """`send` for `GET /collections` that drops the collections `access` may not read."""
+    """`send` for `GET /collections` (and `GET /aliases`) that drops the collections (the
+    aliases of collections) `access` may not read."""
     start: Message | None = None
     chunks: list[bytes] = []
 
@@ -261,8 +262,14 @@ def filtered_listing(send: Send, access: Access) -> Send:
         body = b"".join(chunks)
         if start["status"] == 200:
             doc = orjson.loads(body)
-            listed = doc.get("result", {}).get("collections", [])
-            doc["result"]["collections"] = [c for c in listed if access.can_read(c["name"])]
+            result = doc.get("result") or {}
+            if "aliases" in result:
+                result["aliases"] = [
+                    a for a in result["aliases"] if access.can_read(a["collection_name"])
+                ]
+            else:
+                listed = result.get("collections", [])
+                result["collections"] = [c for c in listed if access.can_read(c["name"])]
             body = orjson.dumps(doc)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
