@@ -300,6 +300,43 @@ func wantCode(err error, code codes.Code) error {
 	return fail("want %v, got %v", code, err)
 }
 
+// codeNamed: the gRPC status code of a canonical name as expectations.json writes them
+// ("NOT_FOUND"; grpc-go spells it NotFound).
+func codeNamed(name J) codes.Code {
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		camel, canonical := c.String(), ""
+		for i, ch := range camel {
+			if i > 0 && ch >= 'A' && ch <= 'Z' {
+				canonical += "_"
+			}
+			canonical += strings.ToUpper(string(ch))
+		}
+		if canonical == str(name) {
+			return c
+		}
+	}
+	panic("no gRPC status code " + str(name))
+}
+
+// snapshotDescribed: a snapshot's name (prefix...".snapshot"), a size, a SHA-256 checksum in
+// lower-case hex and a creation time.
+func snapshotDescribed(what string, d *qdrant.SnapshotDescription, prefix string, sn J) error {
+	if !strings.HasPrefix(d.GetName(), prefix) || !strings.HasSuffix(d.GetName(), str(get(sn, "suffix"))) {
+		return fail("%s: name %q", what, d.GetName())
+	}
+	if d.GetSize() <= 0 {
+		return fail("%s: size %d", what, d.GetSize())
+	}
+	sum := d.GetChecksum()
+	if uint64(len(sum)) != u64(get(sn, "checksum_hex_length")) || strings.Trim(sum, "0123456789abcdef") != "" {
+		return fail("%s: checksum %q", what, sum)
+	}
+	if d.GetCreationTime() == nil {
+		return fail("%s: no creation_time", what)
+	}
+	return nil
+}
+
 func vectorNames(v *qdrant.VectorsOutput) []string {
 	out := []string{}
 	for n := range v.GetVectors().GetVectors() {
@@ -1474,6 +1511,249 @@ func main() {
 			return fail("%d points", len(got))
 		}
 		return eqFloats("vector", got[0].GetVectors().GetVector().GetDenseVector().GetData(), largeVector(probe, size))
+	})
+
+	// ------------------------------------------------------------------ Aliases
+	al := x["aliases"]
+	coll = "go_" + str(get(al, "collection"))
+	alias, renamed := "go_"+str(get(al, "alias")), "go_"+str(get(al, "renamed"))
+	aliasCodes := get(al, "codes")
+	// The program's aliases in ListAliases (the others' are left out), sorted.
+	ownAliases := func() ([]string, error) {
+		all, err := client.ListAliases(ctx)
+		got := []string{}
+		for _, a := range all {
+			if strings.HasPrefix(a.GetAliasName(), "go_") {
+				got = append(got, a.GetAliasName()+" -> "+a.GetCollectionName())
+			}
+		}
+		sort.Strings(got)
+		return got, err
+	}
+	collectionAliases := func() ([]string, error) {
+		got, err := client.ListCollectionAliases(ctx, coll)
+		sort.Strings(got)
+		return got, err
+	}
+	_ = client.DeleteAlias(ctx, alias)
+	_ = client.DeleteAlias(ctx, renamed)
+	r.check("aliases.create", func() error {
+		return client.CreateAlias(ctx, alias, coll)
+	})
+	r.check("aliases.list", func() error {
+		got, err := ownAliases()
+		if err != nil {
+			return err
+		}
+		if want := []string{alias + " -> " + coll}; !reflect.DeepEqual(got, want) {
+			return fail("ListAliases %v, want %v", got, want)
+		}
+		names, err := collectionAliases()
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(names, []string{alias}) {
+			return fail("ListCollectionAliases %v", names)
+		}
+		names, err = client.ListCollectionAliases(ctx, str(get(al, "missing_collection")))
+		if err == nil && len(names) != 0 {
+			return fail("aliases of a missing collection: %v", names)
+		}
+		return err
+	})
+	r.check("aliases.count_and_query", func() error {
+		if err := wantCount(alias, get(al, "count")); err != nil {
+			return err
+		}
+		q := get(al, "query")
+		got, err := client.Query(ctx, &qdrant.QueryPoints{
+			CollectionName: alias,
+			Query:          qdrant.NewQuery(floats(get(q, "vector"))...),
+			Limit:          qdrant.PtrOf(u64(get(q, "limit"))),
+		})
+		if err != nil {
+			return err
+		}
+		return eqHits(got, get(q, "hits"))
+	})
+	r.check("aliases.rename", func() error {
+		if err := client.RenameAlias(ctx, alias, renamed); err != nil {
+			return err
+		}
+		names, err := collectionAliases()
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(names, []string{renamed}) {
+			return fail("ListCollectionAliases %v", names)
+		}
+		if err := wantCount(renamed, get(al, "count")); err != nil {
+			return err
+		}
+		_, err = count(alias, nil)
+		return wantCode(err, codeNamed(get(aliasCodes, "use_removed_alias")))
+	})
+	r.check("aliases.delete", func() error {
+		if err := client.DeleteAlias(ctx, renamed); err != nil {
+			return err
+		}
+		names, err := collectionAliases()
+		if err != nil {
+			return err
+		}
+		if len(names) != 0 {
+			return fail("ListCollectionAliases %v", names)
+		}
+		own, err := ownAliases()
+		if err != nil {
+			return err
+		}
+		if len(own) != 0 {
+			return fail("ListAliases %v", own)
+		}
+		_, err = count(renamed, nil)
+		if err := wantCode(err, codeNamed(get(aliasCodes, "use_removed_alias"))); err != nil {
+			return err
+		}
+		// Qdrant's "delete alias if exists": a missing one is no error.
+		if err := client.DeleteAlias(ctx, renamed); err != nil {
+			return fail("deleting a missing alias: %v", err)
+		}
+		return wantCount(coll, get(al, "count"))
+	})
+	r.check("aliases.errors", func() error {
+		err := client.CreateAlias(ctx, alias, str(get(al, "missing_collection")))
+		if err := wantCode(err, codeNamed(get(aliasCodes, "create_for_missing_collection"))); err != nil {
+			return fail("alias of a missing collection: %v", err)
+		}
+		err = client.CreateAlias(ctx, "go_"+str(get(al, "named_as_collection")), coll)
+		if err := wantCode(err, codeNamed(get(aliasCodes, "create_named_as_collection"))); err != nil {
+			return fail("alias named as a collection: %v", err)
+		}
+		err = client.RenameAlias(ctx, str(get(al, "missing_alias")), alias)
+		if err := wantCode(err, codeNamed(get(aliasCodes, "rename_missing_alias"))); err != nil {
+			return fail("rename of a missing alias: %v", err)
+		}
+		own, err := ownAliases()
+		if err == nil && len(own) != 0 {
+			return fail("aliases left: %v", own)
+		}
+		return err
+	})
+
+	// ------------------------------------------------------------------ Snapshots
+	sn := x["snapshots"]
+	coll = "go_" + str(get(sn, "collection"))
+	snapCodes := get(sn, "codes")
+	var made *qdrant.SnapshotDescription
+	findSnapshot := func(list []*qdrant.SnapshotDescription, name string) []*qdrant.SnapshotDescription {
+		found := []*qdrant.SnapshotDescription{}
+		for _, d := range list {
+			if d.GetName() == name {
+				found = append(found, d)
+			}
+		}
+		return found
+	}
+	sameSnapshot := func(listed, created *qdrant.SnapshotDescription) error {
+		if listed.GetSize() != created.GetSize() || listed.GetChecksum() != created.GetChecksum() {
+			return fail("listed %v, created %v", listed, created)
+		}
+		return nil
+	}
+	r.check("snapshots.create", func() error {
+		d, err := client.CreateSnapshot(ctx, coll)
+		if err != nil {
+			return err
+		}
+		made = d
+		return snapshotDescribed("created", d, coll+"-", sn)
+	})
+	r.check("snapshots.list", func() error {
+		if made == nil {
+			return fail("no snapshot was created")
+		}
+		list, err := client.ListSnapshots(ctx, coll)
+		if err != nil {
+			return err
+		}
+		found := findSnapshot(list, made.GetName())
+		if len(found) != 1 {
+			return fail("%q not in %v", made.GetName(), list)
+		}
+		if err := snapshotDescribed("listed", found[0], coll+"-", sn); err != nil {
+			return err
+		}
+		return sameSnapshot(found[0], made)
+	})
+	r.check("snapshots.delete", func() error {
+		if made == nil {
+			return fail("no snapshot was created")
+		}
+		if err := client.DeleteSnapshot(ctx, coll, made.GetName()); err != nil {
+			return err
+		}
+		list, err := client.ListSnapshots(ctx, coll)
+		if err != nil {
+			return err
+		}
+		if len(findSnapshot(list, made.GetName())) != 0 {
+			return fail("still listed: %v", list)
+		}
+		err = client.DeleteSnapshot(ctx, coll, made.GetName())
+		return wantCode(err, codeNamed(get(snapCodes, "delete_missing")))
+	})
+	r.check("snapshots.errors", func() error {
+		missing := str(get(al, "missing_collection"))
+		_, err := client.CreateSnapshot(ctx, missing)
+		if err := wantCode(err, codeNamed(get(snapCodes, "create_for_missing_collection"))); err != nil {
+			return fail("create for a missing collection: %v", err)
+		}
+		_, err = client.ListSnapshots(ctx, missing)
+		if err := wantCode(err, codeNamed(get(snapCodes, "list_for_missing_collection"))); err != nil {
+			return fail("list for a missing collection: %v", err)
+		}
+		err = client.DeleteSnapshot(ctx, coll, str(get(sn, "missing_snapshot")))
+		if err := wantCode(err, codeNamed(get(snapCodes, "delete_missing"))); err != nil {
+			return fail("delete of a missing snapshot: %v", err)
+		}
+		err = client.DeleteFullSnapshot(ctx, str(get(sn, "missing_snapshot")))
+		if err := wantCode(err, codeNamed(get(snapCodes, "delete_missing_full"))); err != nil {
+			return fail("delete of a missing full snapshot: %v", err)
+		}
+		return nil
+	})
+	r.check("snapshots.full", func() error {
+		prefix := str(get(sn, "full_prefix"))
+		d, err := client.CreateFullSnapshot(ctx)
+		if err != nil {
+			return err
+		}
+		if err := snapshotDescribed("created", d, prefix, sn); err != nil {
+			return err
+		}
+		list, err := client.ListFullSnapshots(ctx)
+		if err != nil {
+			return err
+		}
+		found := findSnapshot(list, d.GetName())
+		if len(found) != 1 {
+			return fail("%q not in %v", d.GetName(), list)
+		}
+		if err := snapshotDescribed("listed", found[0], prefix, sn); err != nil {
+			return err
+		}
+		if err := sameSnapshot(found[0], d); err != nil {
+			return err
+		}
+		if err := client.DeleteFullSnapshot(ctx, d.GetName()); err != nil {
+			return err
+		}
+		list, err = client.ListFullSnapshots(ctx)
+		if err == nil && len(findSnapshot(list, d.GetName())) != 0 {
+			return fail("still listed: %v", list)
+		}
+		return err
 	})
 
 	if idle > 0 {
