@@ -396,7 +396,7 @@ def test_encoded_records_hold_no_pickle() -> None:
         (b"\xff", "unknown WAL record format 255"),
         (b"\x02", "operation tag"),
         (b"\x02\x00", "unknown operation tag 0"),
-        (b"\x02\x0c", "unknown operation tag 12"),
+        (b"\x02\x0e", "unknown operation tag 14"),
         (b"\x02\xff\x00\x00\x00\x00", "unknown operation tag 255"),
         (b"\x02\x0b\x01\x00\x00\x00\x0b\x00\x00\x00\x00", "nested OperationBatch"),
         (b"\x02\x0b\x01\x00\x00\x00\x63", "unknown operation tag 99 in batch item 0"),

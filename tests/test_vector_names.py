@@ -267,3 +267,18 @@ def _grpc_twins(server: Any) -> None:
         assert hits[0].score == pytest.approx(float(np.log(0.5 / 2.5 + 1)), rel=1e-5)
     finally:
         grpc.close()
+
+
+def test_vector_name_records_round_trip() -> None:
+    from tessera.shard import op_codec
+    from tessera.shard import operations as ops
+
+    dense = {"dense": {"size": 3, "distance": "Dot", "datatype": "float16"}}
+    for record in [
+        ops.CreateVectorName("b", dense),
+        ops.CreateVectorName("s", {"sparse": {"modifier": "idf"}}),
+        ops.DeleteVectorName("b"),
+    ]:
+        assert ops.decode(ops.encode(record)) == record
+    with pytest.raises(op_codec.RecordFormatError, match="vector config is not an object"):
+        op_codec.decode_record(b"\x02\x0c\x01\x00\x00\x00b\x00\x02\x00\x00\x00[]")
