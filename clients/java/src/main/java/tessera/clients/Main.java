@@ -22,6 +22,7 @@ import io.qdrant.client.QdrantClient;
 import io.qdrant.client.QdrantGrpcClient;
 import io.qdrant.client.VectorOutputHelper;
 import io.qdrant.client.WithVectorsSelectorFactory;
+import io.qdrant.client.grpc.Collections.AliasDescription;
 import io.qdrant.client.grpc.Collections.CreateCollection;
 import io.qdrant.client.grpc.Collections.Distance;
 import io.qdrant.client.grpc.Collections.MultiVectorComparator;
@@ -63,6 +64,7 @@ import io.qdrant.client.grpc.Points.UpdateStatus;
 import io.qdrant.client.grpc.Points.UpsertPoints;
 import io.qdrant.client.grpc.Points.VectorOutput;
 import io.qdrant.client.grpc.Points.VectorsSelector;
+import io.qdrant.client.grpc.SnapshotsService.SnapshotDescription;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -342,6 +344,54 @@ public final class Main {
       return;
     }
     throw new Failure("no error, want " + code);
+  }
+
+  /** The gRPC status code of a canonical name as expectations.json writes them ("NOT_FOUND"). */
+  static Status.Code code(JsonElement name) {
+    return Status.Code.valueOf(str(name));
+  }
+
+  /**
+   * A snapshot's description: its name (prefix...".snapshot"), a size, a SHA-256 checksum in
+   * lower-case hex and a creation time.
+   */
+  static void snapshotDescribed(String what, SnapshotDescription d, String prefix, JsonElement sn)
+      throws Failure {
+    ensure(
+        d.getName().startsWith(prefix) && d.getName().endsWith(str(get(sn, "suffix"))),
+        what + ": name " + d.getName());
+    ensure(d.getSize() > 0, what + ": size " + d.getSize());
+    ensure(
+        d.hasChecksum()
+            && d.getChecksum().length() == num(get(sn, "checksum_hex_length"))
+            && d.getChecksum().matches("[0-9a-f]*"),
+        what + ": checksum " + (d.hasChecksum() ? d.getChecksum() : "none"));
+    ensure(d.hasCreationTime(), what + ": no creation_time");
+  }
+
+  static List<SnapshotDescription> named(List<SnapshotDescription> list, String name) {
+    List<SnapshotDescription> out = new ArrayList<>();
+    for (SnapshotDescription d : list) {
+      if (d.getName().equals(name)) {
+        out.add(d);
+      }
+    }
+    return out;
+  }
+
+  /** The program's aliases in ListAliases (the others' are left out), sorted. */
+  static List<String> ownAliases() throws Exception {
+    TreeSet<String> got = new TreeSet<>();
+    for (AliasDescription a : client.listAliasesAsync().get()) {
+      if (a.getAliasName().startsWith("java_")) {
+        got.add(a.getAliasName() + " -> " + a.getCollectionName());
+      }
+    }
+    return new ArrayList<>(got);
+  }
+
+  static List<String> collectionAliases(String coll) throws Exception {
+    return new ArrayList<>(new TreeSet<>(client.listCollectionAliasesAsync(coll).get()));
   }
 
   static List<String> vectorNames(RetrievedPoint p) {
@@ -1342,6 +1392,159 @@ public final class Main {
                                     .build()))
                         .get(),
                 Status.Code.INVALID_ARGUMENT));
+
+    // ---------------------------------------------------------------- Aliases
+    JsonElement al = get(x, "aliases");
+    String alColl = "java_" + str(get(al, "collection"));
+    String alias = "java_" + str(get(al, "alias"));
+    String renamed = "java_" + str(get(al, "renamed"));
+    JsonElement alCodes = get(al, "codes");
+    long alCount = num(get(al, "count"));
+    for (String a : List.of(alias, renamed)) {
+      try {
+        client.deleteAliasAsync(a).get();
+      } catch (Exception e) {
+        // not there
+      }
+    }
+    check(
+        "aliases.create",
+        () -> ensure(client.createAliasAsync(alias, alColl).get().getResult(), "answered false"));
+    check(
+        "aliases.list",
+        () -> {
+          List<String> own = ownAliases();
+          ensure(own.equals(List.of(alias + " -> " + alColl)), "listAliases " + own);
+          List<String> names = collectionAliases(alColl);
+          ensure(names.equals(List.of(alias)), "listCollectionAliases " + names);
+          names = client.listCollectionAliasesAsync(str(get(al, "missing_collection"))).get();
+          ensure(names.isEmpty(), "aliases of a missing collection: " + names);
+        });
+    check(
+        "aliases.count_and_query",
+        () -> {
+          ensure(count(alias) == alCount, "count through the alias " + count(alias));
+          JsonElement q = get(al, "query");
+          List<ScoredPoint> got =
+              client
+                  .queryAsync(
+                      QueryPoints.newBuilder()
+                          .setCollectionName(alias)
+                          .setQuery(nearest(floats(get(q, "vector"))))
+                          .setLimit(num(get(q, "limit")))
+                          .build())
+                  .get();
+          eqHits(got, get(q, "hits"));
+        });
+    check(
+        "aliases.rename",
+        () -> {
+          ensure(client.renameAliasAsync(alias, renamed).get().getResult(), "answered false");
+          List<String> names = collectionAliases(alColl);
+          ensure(names.equals(List.of(renamed)), "listCollectionAliases " + names);
+          ensure(count(renamed) == alCount, "count through the new name " + count(renamed));
+          wantCode(() -> count(alias), code(get(alCodes, "use_removed_alias")));
+        });
+    check(
+        "aliases.delete",
+        () -> {
+          ensure(client.deleteAliasAsync(renamed).get().getResult(), "answered false");
+          List<String> names = collectionAliases(alColl);
+          ensure(names.isEmpty(), "listCollectionAliases " + names);
+          ensure(ownAliases().isEmpty(), "listAliases " + ownAliases());
+          wantCode(() -> count(renamed), code(get(alCodes, "use_removed_alias")));
+          // Qdrant's "delete alias if exists": a missing one is no error.
+          ensure(client.deleteAliasAsync(renamed).get().getResult(), "deleting a missing alias");
+          ensure(count(alColl) == alCount, "the collection's count after " + count(alColl));
+        });
+    check(
+        "aliases.errors",
+        () -> {
+          wantCode(
+              () -> client.createAliasAsync(alias, str(get(al, "missing_collection"))).get(),
+              code(get(alCodes, "create_for_missing_collection")));
+          wantCode(
+              () ->
+                  client
+                      .createAliasAsync("java_" + str(get(al, "named_as_collection")), alColl)
+                      .get(),
+              code(get(alCodes, "create_named_as_collection")));
+          wantCode(
+              () -> client.renameAliasAsync(str(get(al, "missing_alias")), alias).get(),
+              code(get(alCodes, "rename_missing_alias")));
+          ensure(ownAliases().isEmpty(), "aliases left: " + ownAliases());
+        });
+
+    // ---------------------------------------------------------------- Snapshots
+    JsonElement sn = get(x, "snapshots");
+    String snColl = "java_" + str(get(sn, "collection"));
+    JsonElement snCodes = get(sn, "codes");
+    SnapshotDescription[] made = new SnapshotDescription[1];
+    check(
+        "snapshots.create",
+        () -> {
+          made[0] = client.createSnapshotAsync(snColl).get();
+          snapshotDescribed("created", made[0], snColl + "-", sn);
+        });
+    check(
+        "snapshots.list",
+        () -> {
+          ensure(made[0] != null, "no snapshot was created");
+          List<SnapshotDescription> list = client.listSnapshotAsync(snColl).get();
+          List<SnapshotDescription> found = named(list, made[0].getName());
+          ensure(found.size() == 1, made[0].getName() + " not in " + list);
+          snapshotDescribed("listed", found.get(0), snColl + "-", sn);
+          ensure(
+              found.get(0).getSize() == made[0].getSize()
+                  && found.get(0).getChecksum().equals(made[0].getChecksum()),
+              "listed " + found.get(0) + ", created " + made[0]);
+        });
+    check(
+        "snapshots.delete",
+        () -> {
+          ensure(made[0] != null, "no snapshot was created");
+          client.deleteSnapshotAsync(snColl, made[0].getName()).get();
+          List<SnapshotDescription> list = client.listSnapshotAsync(snColl).get();
+          ensure(named(list, made[0].getName()).isEmpty(), "still listed: " + list);
+          wantCode(
+              () -> client.deleteSnapshotAsync(snColl, made[0].getName()).get(),
+              code(get(snCodes, "delete_missing")));
+        });
+    check(
+        "snapshots.errors",
+        () -> {
+          String missing = str(get(al, "missing_collection"));
+          wantCode(
+              () -> client.createSnapshotAsync(missing).get(),
+              code(get(snCodes, "create_for_missing_collection")));
+          wantCode(
+              () -> client.listSnapshotAsync(missing).get(),
+              code(get(snCodes, "list_for_missing_collection")));
+          wantCode(
+              () -> client.deleteSnapshotAsync(snColl, str(get(sn, "missing_snapshot"))).get(),
+              code(get(snCodes, "delete_missing")));
+          wantCode(
+              () -> client.deleteFullSnapshotAsync(str(get(sn, "missing_snapshot"))).get(),
+              code(get(snCodes, "delete_missing_full")));
+        });
+    check(
+        "snapshots.full",
+        () -> {
+          String prefix = str(get(sn, "full_prefix"));
+          SnapshotDescription d = client.createFullSnapshotAsync().get();
+          snapshotDescribed("created", d, prefix, sn);
+          List<SnapshotDescription> list = client.listFullSnapshotAsync().get();
+          List<SnapshotDescription> found = named(list, d.getName());
+          ensure(found.size() == 1, d.getName() + " not in " + list);
+          snapshotDescribed("listed", found.get(0), prefix, sn);
+          ensure(
+              found.get(0).getSize() == d.getSize()
+                  && found.get(0).getChecksum().equals(d.getChecksum()),
+              "listed " + found.get(0) + ", created " + d);
+          client.deleteFullSnapshotAsync(d.getName()).get();
+          list = client.listFullSnapshotAsync().get();
+          ensure(named(list, d.getName()).isEmpty(), "still listed: " + list);
+        });
 
     for (String c : List.of(idsColl, upColl, nvColl, spColl, mvColl, ptColl, btColl, lgColl)) {
       fresh(c);
