@@ -6,6 +6,8 @@ suggestions found while serving, each with a ready-made solution.
   large enough (`LARGE_COLLECTION` points) that every such read walks that many payloads.
   The solution is the `PUT /collections/<collection>/index` request that creates the index
   (a choice of requests when the condition fits several index types), as Qdrant words it.
+- `TOO_MANY_COLLECTIONS/`: more than 30 collections holding few points each (Qdrant's
+  rule: the average collection size divided by the number of collections under 10000/30);
 - `DAMAGED_COLLECTION/<collection>`: the collection's files could not be loaded, or parts
   of it were set aside; what is wrong is in the description (Tessera's own issue).
 
@@ -40,6 +42,9 @@ LARGE_COLLECTION = 10_000
 
 UNINDEXED = "UNINDEXED_FIELD"
 DAMAGED = "DAMAGED_COLLECTION"
+TOO_MANY = "TOO_MANY_COLLECTIONS/"  # Qdrant's id: the name, then an empty instance id
+MANY_COLLECTIONS = 30
+FEW_POINTS = 10_000
 INDEX_DOCS = "https://qdrant.tech/documentation/concepts/indexing/#payload-index"
 # Every payload index type, in Qdrant's order: the choices offered when any index would do.
 ALL_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
@@ -94,14 +99,44 @@ def report(collections: Mapping[str, Collection]) -> list[Issue]:
         damage = collection.damage
         if damage:
             submit(damaged_issue(name, damage))
+    crowded = too_many_collections(collections)
+    if crowded:
+        submit(too_many_issue())
     with _lock:
         for key, issue in list(_board.items()):
-            if not _still_active(issue, collections):
+            if not _still_active(issue, collections, crowded):
                 del _board[key]
         return sorted(_board.values(), key=lambda i: i.timestamp)
 
 
-def _still_active(issue: Issue, collections: Mapping[str, Collection]) -> bool:
+def too_many_collections(collections: Mapping[str, Collection]) -> bool:
+    """Qdrant's rule: many collections, and few points per collection for that many."""
+    count = len(collections)
+    if count <= MANY_COLLECTIONS:
+        return False
+    sizes = [c.shard.holder.live_count() for c in collections.values() if c.failure is None]
+    density = sum(sizes) // count / count
+    return density < FEW_POINTS / MANY_COLLECTIONS
+
+
+def too_many_issue() -> Issue:
+    return Issue(
+        TOO_MANY,
+        "",
+        "It looks like you have too many collections.\nIf your architecture creates "
+        "collections programmatically, it's probably better to restructure your solution "
+        "into a fixed number of them.\n\nLearn more here: "
+        "https://qdrant.tech/documentation/guides/multiple-partitions/\nOr, for some more "
+        "complex cases: https://qdrant.tech/documentation/guides/distributed_deployment/"
+        "#user-defined-sharding",
+        {"refactor": "Restructure your usage of Qdrant into a fixed number of collections"},
+        time.time(),
+    )
+
+
+def _still_active(issue: Issue, collections: Mapping[str, Collection], crowded: bool) -> bool:
+    if issue.id == TOO_MANY:
+        return crowded
     collection = collections.get(issue.collection)
     if collection is None:
         return False
