@@ -199,6 +199,7 @@ def test_projection_errors(http: httpx.Client, collection: CollectionFactory) ->
         ({"color_by": ["a"]}, "`color_by` must be a payload key"),
         ({"ids": 5}, "`ids` must be a list of point ids"),
         ({"ids": [-1]}, ""),
+        ({"ids": list(range(10_001))}, "at most 10000 `ids` can be projected"),
         ({"filter": {"must": 3}}, ""),
         ({"limit": 3}, "unknown field `limit`"),
         ({"using": "nope"}, "Not existing vector name error: vector `nope`"),
@@ -441,6 +442,13 @@ def test_browser_walkthrough(
     page.wait_for_selector(f"text={name} restored from {shown[0]}")
     count = httpx.post(f"{server.url}/collections/{name}/points/count", json={"exact": True})
     assert count.json()["result"]["count"] == 30
+    # An alias, made on the same page.
+    page.fill("#alias-name", f"{name}_alias")
+    page.select_option("#alias-collection", name)
+    page.click("text=Create or move alias")
+    page.wait_for_selector(f"#aliases-table >> text={name}_alias")
+    aliases = httpx.get(f"{server.url}/collections/{name}/aliases").json()["result"]["aliases"]
+    assert aliases == [{"alias_name": f"{name}_alias", "collection_name": name}]
 
     # Recall (this small collection is searched exactly at every ef: recall 1).
     page.goto(f"/dashboard#/quality/{name}")

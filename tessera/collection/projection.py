@@ -68,9 +68,11 @@ def project(
     check_vector(collection, using)
     if not 1 <= sample <= MAX_SAMPLE:
         raise BadRequest(f"Wrong input: `sample` must be between 1 and {MAX_SAMPLE}")
+    if ids is not None and len(ids) > MAX_SAMPLE:
+        raise BadRequest(f"Wrong input: at most {MAX_SAMPLE} `ids` can be projected")
     with collection.shard.read() as holder:
         if ids is not None:
-            refs = [ref for ref in read.retrieve(holder, ids) if _has(ref, using)]
+            refs = _with_vector(read.retrieve(holder, ids), using)
             matched = len(refs)
         else:
             refs, matched = _draw(holder.segments, using, filt, sample, seed)
@@ -101,9 +103,17 @@ def pca_2d(vectors: FloatMatrix) -> tuple[FloatMatrix, list[float]]:
     return xy, shares + [0.0] * (2 - len(shares))
 
 
-def _has(ref: read.PointRef, using: str) -> bool:
-    storage = ref.segment.storages.get(using)
-    return storage is not None and ref.segment.vector_at(ref.offset, using) is not None
+def _with_vector(refs: list[read.PointRef], using: str) -> list[read.PointRef]:
+    """The refs whose point has vector `using` (one mask per segment)."""
+    masks: dict[int, npt.NDArray[np.bool_]] = {}
+    out: list[read.PointRef] = []
+    for ref in refs:
+        mask = masks.get(id(ref.segment))
+        if mask is None:
+            mask = masks[id(ref.segment)] = ref.segment.vector_mask(using)
+        if mask[ref.offset]:
+            out.append(ref)
+    return out
 
 
 def _draw(

@@ -28,7 +28,48 @@ export async function render(root, route) {
   root.append(h("h2", {}, "Snapshots and aliases"), h("div", { class: "row" }, collectionPicker(names, name, "snapshots")));
   if (name) root.append(await snapshotsPanel(name));
   else root.append(h("p", { class: "muted" }, "Pick a collection for its snapshots."));
-  root.append(await aliasesPanel(names));
+  root.append(await aliasesPanel(names), await fullSnapshotsPanel());
+}
+
+function downloadBlob(blob, filename) {
+  const link = h("a", { href: URL.createObjectURL(blob), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+// Snapshots of the whole storage (every collection and alias): global access only.
+async function fullSnapshotsPanel() {
+  const table = h("table", { id: "full-snapshots-table" });
+  const refresh = async () => {
+    const list = await call("GET", "/snapshots");
+    table.replaceChildren(
+      h("tr", {}, ["Full snapshot", "Size", "Created", ""].map((t) => h("th", {}, t))),
+      ...list.map((s) => h("tr", {},
+        h("td", {}, h("code", {}, s.name)), h("td", { class: "num" }, size(s.size)), h("td", {}, s.creation_time ?? ""),
+        h("td", {},
+          h("button", { onclick: () => attempt(async () => downloadBlob(await fetchBlob(`/snapshots/${enc(s.name)}`), s.name)) }, "Download"), " ",
+          h("button", {
+            class: "danger",
+            onclick: () => attempt(async () => {
+              if (!confirm(`Delete full snapshot ${s.name}?`)) return;
+              await call("DELETE", `/snapshots/${enc(s.name)}?wait=true`);
+              await refresh();
+            }),
+          }, "Delete")))));
+    if (!list.length) table.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No full snapshot.")));
+  };
+  const create = () => attempt(async () => {
+    const made = await call("POST", "/snapshots?wait=true");
+    toast(`Full snapshot ${made.name} created`);
+    await refresh();
+  });
+  const panel = h("div", { class: "panel" }, h("h3", {}, "Full storage snapshots"),
+    h("p", { class: "muted" }, "Every collection and alias; restored at start-up with tessera serve --storage-snapshot."),
+    h("div", { class: "row" }, h("button", { onclick: create }, "Create full snapshot")), table);
+  await attempt(refresh, table);
+  return panel;
 }
 
 async function snapshotsPanel(name) {
@@ -37,14 +78,7 @@ async function snapshotsPanel(name) {
   const refresh = async () => {
     const list = await call("GET", base);
     const rows = list.map((s) => {
-      const download = () => attempt(async () => {
-        const blob = await fetchBlob(`${base}/${enc(s.name)}`);
-        const link = h("a", { href: URL.createObjectURL(blob), download: s.name });
-        document.body.append(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-      });
+      const download = () => attempt(async () => downloadBlob(await fetchBlob(`${base}/${enc(s.name)}`), s.name));
       const restore = () => attempt(async () => {
         if (!confirm(`Replace collection ${name} with snapshot ${s.name}?`)) return;
         await upload(name, await fetchBlob(`${base}/${enc(s.name)}`), s.name);
