@@ -94,6 +94,8 @@ export async function render(root, route) {
   const prev = h("button", { onclick: () => { state.page -= 1; load(); }, id: "prev-page" }, "← Previous");
   const next = h("button", { onclick: () => { state.page += 1; load(); }, id: "next-page" }, "Next →");
   const search = () => { state.offsets = [null]; state.page = 0; load(); };
+  limit.addEventListener("change", search);
+  withVectors.addEventListener("change", load);
   addRow();
   const lookup = h("input", { placeholder: "point id", id: "point-id", style: "width:16rem" });
   const open = () => attempt(async () => {

@@ -145,7 +145,8 @@ export class PointMap {
       this.drag = null;
       this.tooltip.style.display = "none";
     });
-    window.addEventListener("resize", () => this.resize());
+    // Observed on the canvas itself: gone with the page, no listener left on window.
+    new ResizeObserver(() => this.resize()).observe(canvas);
   }
 
   resize() {
