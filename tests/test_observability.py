@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests.conftest import free_port
 from tests.openapi_check import assert_error, assert_ok
@@ -329,14 +330,33 @@ def test_standalone_cluster_routes(
     assert http.get("/collections/no_such_collection_xyz/cluster").status_code == 404
 
     move = {"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}
-    for method, path, body in (
-        ("POST", f"/collections/{name}/cluster", move),
-        ("POST", "/cluster/recover", None),
-        ("DELETE", "/cluster/peer/1", None),
-        ("GET", "/cluster/telemetry", None),
+    for method, path, body, status, text in (
+        ("POST", f"/collections/{name}/cluster", move, 400,
+         "Bad request: Distributed mode disabled"),
+        ("POST", "/collections/no_such_collection_xyz/cluster", move, 400,
+         "Bad request: Distributed mode disabled"),
+        ("DELETE", "/cluster/peer/1", None, 400, "Bad request: Distributed mode disabled."),
+        ("DELETE", f"/cluster/peer/{info.peer_id}", None, 400,
+         f"Bad request: Cannot remove peer {info.peer_id} as there are shards on it"),
+        ("DELETE", f"/cluster/peer/{info.peer_id}?force=true", None, 400,
+         "Bad request: Distributed mode disabled."),
+        ("POST", "/cluster/recover", None, 500,
+         "Service internal error: Qdrant is running in standalone mode"),
+        ("GET", "/cluster/telemetry", None, 500,
+         "Service internal error: Could not get telemetry from cluster"),
     ):  # fmt: skip
-        message = assert_error(http.request(method, path, json=body), 400)
-        assert message == "Bad request: Distributed mode disabled.", path
+        message = assert_error(http.request(method, path, json=body), status)
+        assert message == text, path
+    assert http.delete("/cluster/peer/abc").status_code == 404
+    with pytest.raises(UnexpectedResponse) as refused:
+        client.cluster_collection_update(
+            name,
+            models.MoveShardOperation(
+                move_shard=models.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2)
+            ),
+        )
+    assert refused.value.status_code == 400
+    assert client.cluster_status().status == "disabled"
 
     quotas = assert_ok(http.get("/quotas"), "GET", "/quotas")
     assert quotas["config"] == {"enabled": False}
@@ -358,6 +378,12 @@ def test_grpc_counts_and_cluster_info(server_factory: Any) -> None:
         assert info.local_shards[0].state == models.ReplicaState.ACTIVE
         with pytest.raises(Exception, match="NOT_FOUND"):
             qc.collection_cluster_info("nope")
+        move = models.MoveShardOperation(
+            move_shard=models.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2)
+        )
+        with pytest.raises(Exception, match="INVALID_ARGUMENT") as refused:
+            qc.cluster_collection_update("g", move)
+        assert "Bad request: Distributed mode disabled" in str(refused.value)
     finally:
         qc.close()
     found = metrics(httpx.Client(base_url=srv.url))

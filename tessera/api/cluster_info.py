@@ -4,9 +4,13 @@ optimizations, for one Tessera node:
 - `GET /cluster`: `{"status": "disabled"}`;
 - `GET /collections/{c}/cluster` (and gRPC `CollectionClusterInfo`): this node's peer id,
   one shard (0), local, `Active` (`Dead` when the collection is damaged) with its points;
-- the routes that change or ask a cluster (`POST /collections/{c}/cluster`,
-  `POST /cluster/recover`, `DELETE /cluster/peer/{peer_id}`, `GET /cluster/telemetry`):
-  400 "Bad request: Distributed mode disabled.", as Qdrant refuses them without consensus;
+- the routes that need consensus, refused as Qdrant refuses them without it:
+  `POST /collections/{c}/cluster` (and gRPC `UpdateCollectionClusterSetup`) 400 "Distributed
+  mode disabled", before looking at the collection; `DELETE /cluster/peer/{peer_id}` 400
+  "Distributed mode disabled." (or "Cannot remove peer .. as there are shards on it" for
+  this peer without `force`); `POST /cluster/recover` 500 "Qdrant is running in standalone
+  mode"; `GET /cluster/telemetry` 500 "Could not get telemetry from cluster" (no peer
+  answers);
 - `GET /quotas`: quotas disabled (none configured) and this node's memory and disk use;
 - `GET /collections/{c}/optimizations`: the optimizer's running, queued (an estimate),
   completed work and idle segments, with `with=queued,completed,idle_segments` and
@@ -27,15 +31,16 @@ from typing import Any
 from starlette.requests import Request
 
 from tessera.api.collections import collection_of, toc_of
+from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import query_int
 from tessera.api.telemetry_system import memory_telemetry
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, InternalError, NotFound
 from tessera.storage.toc import TableOfContents
 
-DISABLED = "Bad request: Distributed mode disabled."
+DISABLED = "Bad request: Distributed mode disabled"
 WITH_VALUES = ("queued", "completed", "idle_segments")
 
 
@@ -48,11 +53,31 @@ async def cluster_status(request: Request) -> Callable[[], Any]:
     return lambda: {"status": "disabled"}
 
 
-async def distributed_only(request: Request) -> Callable[[], Any]:
-    """A route that needs consensus: refused, after the path's collection is checked."""
-    if "collection_name" in request.path_params:
-        collection_of(request)
+async def update_collection_cluster(request: Request) -> Callable[[], Any]:
+    expect_object(await read_json(request))
     raise BadRequest(DISABLED)
+
+
+async def remove_peer(request: Request) -> Callable[[], Any]:
+    raw = request.path_params["peer_id"]
+    if not raw.isdigit() or int(raw) >= 1 << 64:
+        raise NotFound(f"Not found: can not parse {raw!r} to a u64")
+    force = query_flag(request, "force")
+    query_int(request, "timeout", None, 1)
+    toc = toc_of(request)
+    if not force and int(raw) == peer_id(toc) and toc.names():
+        raise BadRequest(f"Bad request: Cannot remove peer {raw} as there are shards on it")
+    raise BadRequest(DISABLED + ".")
+
+
+async def recover_current_peer(request: Request) -> Callable[[], Any]:
+    raise InternalError("Service internal error: Qdrant is running in standalone mode")
+
+
+async def cluster_telemetry(request: Request) -> Callable[[], Any]:
+    query_int(request, "details_level", None, 0)
+    query_int(request, "timeout", None, 1)
+    raise InternalError("Service internal error: Could not get telemetry from cluster")
 
 
 def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]:
