@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 6333
 STORAGE ?= ./storage
 
-.PHONY: serve test test-slow test-clients lint install bench clean
+.PHONY: serve test test-slow test-clients test-deps lint install bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# System packages only the tests need (we are root; apt-get installs what is missing).
+test-deps: install
 	@# libfuse 3 for the power-loss simulator (tests/powerloss_fs.py); without it those tests skip.
 	@[ ! -e /dev/fuse ] || command -v fusermount3 >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q fuse3 >/dev/null || \
@@ -33,10 +36,10 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint test-deps
 	$(PY) -m pytest -q -x -m "not slow"
 
-test-slow: install
+test-slow: test-deps
 	$(PY) -m pytest -q -m slow
 
 # The official Rust, Go and Java clients against a server of their own (clients/README.md).
