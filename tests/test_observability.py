@@ -246,6 +246,11 @@ def test_damaged_collection_is_an_issue(server_factory: Any) -> None:
     text = httpx.get(f"{srv.url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["collection_dead_replicas"].samples[0].value == 1
+    telemetry = httpx.get(f"{srv.url}/telemetry", params={"details_level": 3}).json()["result"]
+    hurt = telemetry["collections"]["collections"][0]
+    assert hurt["id"] == "hurt" and hurt["shards"][0]["replicate_states"] == {"0": "Dead"}
+    refused = httpx.get(f"{srv.url}/collections/hurt/optimizations")
+    assert refused.status_code == 500 and "damaged" in refused.json()["status"]["error"]
 
     # Past 30 nearly empty collections: Qdrant's "too many collections" issue, until fewer.
     qc = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)

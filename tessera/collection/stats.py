@@ -86,9 +86,8 @@ def _view(tracker: Tracker) -> Optimization:
 
 def optimizer_report(collection: Collection) -> OptimizerReport:
     """The running optimization, the next one planned (an estimate, as in Qdrant), the log
-    of completed ones and the segments nothing is planned for. Empty when damaged."""
-    if collection.failure is not None:
-        return OptimizerReport([], [], [], [])
+    of completed ones and the segments nothing is planned for. A damaged collection
+    answers as to any other request: InternalError with the reason."""
     shard = collection.shard
     optimizer = shard.optimizer
     with shard.read() as holder:
