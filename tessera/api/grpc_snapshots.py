@@ -28,19 +28,26 @@ class SnapshotsService(pb.SnapshotsServicer):
     def __init__(self, toc: TableOfContents) -> None:
         self.toc = toc
 
+    def _collection(self, name: str) -> str:
+        """The collection `name` names, itself or through an alias: as in Qdrant, a snapshot
+        asked for through an alias is the collection's, named and kept as the collection's
+        (NotFound when neither exists)."""
+        return self.toc.get(name).name
+
     @rpc
     def Create(self, request: pb.CreateSnapshotRequest) -> pb.CreateSnapshotResponse:
-        made = self.toc.snapshots.create(request.collection_name)
+        made = self.toc.snapshots.create(self._collection(request.collection_name))
         return pb.CreateSnapshotResponse(snapshot_description=description(made))
 
     @rpc
     def List(self, request: pb.ListSnapshotsRequest) -> pb.ListSnapshotsResponse:
-        found = self.toc.snapshots.list_snapshots(request.collection_name)
+        found = self.toc.snapshots.list_snapshots(self._collection(request.collection_name))
         return pb.ListSnapshotsResponse(snapshot_descriptions=[description(d) for d in found])
 
     @rpc
     def Delete(self, request: pb.DeleteSnapshotRequest) -> pb.DeleteSnapshotResponse:
-        self.toc.snapshots.delete(request.collection_name, request.snapshot_name)
+        name = self._collection(request.collection_name)
+        self.toc.snapshots.delete(name, request.snapshot_name)
         return pb.DeleteSnapshotResponse()
 
     @rpc
