@@ -96,6 +96,9 @@ def test_metrics_count_requests_and_describe_the_process(
     assert sample(after, "collections_vector_total") >= 20
     assert sample(after, "cluster_enabled") == 0
     assert sample(after, "tessera_wal_fsync_total", id=name) >= 1
+    assert sample(after, "tessera_wal_fsync_seconds_total", id=name) > 0
+    assert sample(after, "collection_active_replicas_max") == 1
+    assert sample(after, "tessera_optimizer_queued_optimizations", id=name) == 0
     assert sample(after, "memory_resident_bytes") > 0
     assert sample(after, "memory_allocated_bytes") > 0
     assert sample(after, "process_open_fds") > 0
@@ -246,6 +249,8 @@ def test_damaged_collection_is_an_issue(server_factory: Any) -> None:
     text = httpx.get(f"{srv.url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["collection_dead_replicas"].samples[0].value == 1
+    assert families["collection_active_replicas_min"].samples[0].value == 0
+    assert families["collection_active_replicas_max"].samples[0].value == 0
     telemetry = httpx.get(f"{srv.url}/telemetry", params={"details_level": 3}).json()["result"]
     hurt = telemetry["collections"]["collections"][0]
     assert hurt["id"] == "hurt" and hurt["shards"][0]["replicate_states"] == {"0": "Dead"}
@@ -302,6 +307,10 @@ def test_optimizations_report_the_optimizer(
     assert [c["name"] for c in steps] == ["build segment", "swap", "flush"]
     assert all(c["finished_at"] >= c["started_at"] for c in steps)
     assert done["uuid"] in [s["uuid"] for s in result["idle_segments"]]
+    found = metrics(http)
+    assert sample(found, "tessera_optimizations_completed_total", id=name) == len(
+        result["completed"]
+    )
     summary = result["summary"]
     assert summary["queued_optimizations"] == 0 and summary["idle_segments"] >= 1
 

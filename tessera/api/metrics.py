@@ -182,114 +182,75 @@ def render_metrics(toc: TableOfContents, anonymize: bool, per_collection: bool =
     return out.text()
 
 
+# Per-collection families: (name, help, type, the value of one collection's shard).
+PER_COLLECTION: list[tuple[str, str, str, Callable[[cstats.ShardStats, Any], float]]] = [
+    ("collection_running_optimizations",
+     "number of currently running optimization tasks per collection", "gauge",
+     lambda s, report: len(report.running)),
+    ("collection_points", "approximate amount of points per collection", "gauge",
+     lambda s, report: s.points),
+    ("collection_shard_transfer_incoming", "incoming shard transfers currently running",
+     "gauge", lambda s, report: 0),
+    ("collection_shard_transfer_outgoing", "outgoing shard transfers currently running",
+     "gauge", lambda s, report: 0),
+    ("collection_shard_transfer_failed", "number of failed shard transfers", "gauge",
+     lambda s, report: 0),
+    # Tessera applies every update before it answers: nothing ever waits in a queue.
+    ("collection_update_queue_length",
+     "number of pending operations in update queues per collection", "gauge",
+     lambda s, report: 0),
+    ("tessera_wal_fsync_total", "WAL fdatasyncs done per collection", "counter",
+     lambda s, report: s.fsync_count),
+    ("tessera_wal_fsync_seconds_total", "seconds spent in WAL fdatasyncs per collection",
+     "counter", lambda s, report: s.fsync_seconds),
+    ("tessera_wal_fsync_max_seconds", "slowest WAL fdatasync per collection", "gauge",
+     lambda s, report: s.fsync_max_seconds),
+    ("tessera_optimizer_queued_optimizations",
+     "optimizations planned next per collection (an estimate)", "gauge",
+     lambda s, report: len(report.queued)),
+    ("tessera_optimizer_queued_points", "points in the segments of the planned optimizations",
+     "gauge", lambda s, report: sum(g.points for q in report.queued for g in q.segments)),
+    ("tessera_optimizations_completed_total", "optimizations completed per collection",
+     "counter", lambda s, report: s.optimizations_done),
+]  # fmt: skip
+# Counts that anonymization rounds.
+COUNTS = {"collection_points", "tessera_optimizer_queued_points"}
+
+
 def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None:
     count: Callable[[int], int] = anonymized if anonymize else (lambda n: n)
     name_of: Callable[[str], str] = hidden if anonymize else (lambda n: n)
     collections = sorted(toc.collections.items())
-    points, vectors, running, zero, dead = [], [], [], [], 0
-    fsyncs, fsync_seconds, fsync_max, queued, queued_points, completed = [], [], [], [], [], []
+    rows: dict[str, list[tuple[Labels, float]]] = {name: [] for name, *_ in PER_COLLECTION}
+    vectors: list[tuple[Labels, float]] = []
+    dead = 0
     for name, collection in collections:
-        shown = name_of(name)
-        ident: Labels = (("id", shown),)
         stats = cstats.shard_stats(collection)
-        if stats is None:
+        if stats is None:  # damaged: its one shard is not active
             dead += 1
             continue
-        points.append((ident, count(stats.points)))
+        shown = name_of(name)
+        report = cstats.optimizer_report(collection)
+        for family, _, _, value in PER_COLLECTION:
+            v = value(stats, report)
+            rows[family].append(((("id", shown),), count(int(v)) if family in COUNTS else v))
         for vector, n in sorted(stats.vectors_by_name.items()):
             vectors.append(((("collection", shown), ("vector", vector)), count(n)))
-        report = cstats.optimizer_report(collection)
-        running.append((ident, len(report.running)))
-        zero.append((ident, 0))
-        fsyncs.append((ident, stats.fsync_count))
-        fsync_seconds.append((ident, stats.fsync_seconds))
-        fsync_max.append((ident, stats.fsync_max_seconds))
-        queued.append((ident, len(report.queued)))
-        queued_points.append(
-            (ident, count(sum(s.points for q in report.queued for s in q.segments)))
-        )
-        completed.append((ident, len([o for o in report.completed if o.status == "done"])))
-    active = 1 if points else 0
-    f = out.family
-    f("collections_total", "number of collections", "gauge", [((), len(collections))])
-    total_vectors = sum(v for _, v in vectors)
-    f(
-        "collections_vector_total",
-        "total number of vectors in all collections",
-        "gauge",
-        [((), total_vectors)],
-    )
-    f("collection_vectors", "amount of vectors grouped by vector name", "gauge", vectors)
-    f(
-        "collection_active_replicas_min",
-        "minimum number of active replicas across all shards",
-        "gauge",
-        [((), active)],
-    )
-    f(
-        "collection_active_replicas_max",
-        "maximum number of active replicas across all shards",
-        "gauge",
-        [((), active)],
-    )
-    f(
-        "collection_running_optimizations",
-        "number of currently running optimization tasks per collection",
-        "gauge",
-        running,
-    )
-    f("collection_points", "approximate amount of points per collection", "gauge", points)
-    f(
-        "collection_dead_replicas",
-        "total amount of shard replicas in non-active state",
-        "gauge",
-        [((), dead)],
-    )
-    f(
-        "collection_shard_transfer_incoming",
-        "incoming shard transfers currently running",
-        "gauge",
-        zero,
-    )
-    f(
-        "collection_shard_transfer_outgoing",
-        "outgoing shard transfers currently running",
-        "gauge",
-        zero,
-    )
-    f("collection_shard_transfer_failed", "number of failed shard transfers", "gauge", zero)
-    f(
-        "collection_update_queue_length",
-        "number of pending operations in update queues per collection",
-        "gauge",
-        zero,
-    )
-    f("tessera_wal_fsync_total", "WAL fdatasyncs done per collection", "counter", fsyncs)
-    f(
-        "tessera_wal_fsync_seconds_total",
-        "seconds spent in WAL fdatasyncs per collection",
-        "counter",
-        fsync_seconds,
-    )
-    f("tessera_wal_fsync_max_seconds", "slowest WAL fdatasync per collection", "gauge", fsync_max)
-    f(
-        "tessera_optimizer_queued_optimizations",
-        "optimizations planned next per collection (an estimate)",
-        "gauge",
-        queued,
-    )
-    f(
-        "tessera_optimizer_queued_points",
-        "points in the segments of the planned optimizations",
-        "gauge",
-        queued_points,
-    )
-    f(
-        "tessera_optimizations_completed_total",
-        "optimizations completed per collection since start (bounded log)",
-        "counter",
-        completed,
-    )
+    # Each collection has one shard with one replica: active unless damaged.
+    active = {"min": 0 if dead else min(len(collections), 1), "max": int(dead < len(collections))}
+    total = [((), len(collections))]
+    out.family("collections_total", "number of collections", "gauge", total)
+    out.family("collections_vector_total", "total number of vectors in all collections",
+               "gauge", [((), sum(v for _, v in vectors))])  # fmt: skip
+    out.family("collection_vectors", "amount of vectors grouped by vector name", "gauge", vectors)
+    for bound in ("min", "max"):
+        out.family(f"collection_active_replicas_{bound}",
+                   f"{'minimum' if bound == 'min' else 'maximum'} number of active replicas "
+                   "across all shards", "gauge", [((), active[bound])])  # fmt: skip
+    out.family("collection_dead_replicas", "total amount of shard replicas in non-active state",
+               "gauge", [((), dead)])  # fmt: skip
+    for family, help_text, kind, _ in PER_COLLECTION:
+        out.family(family, help_text, kind, rows[family])
 
 
 Row = tuple[Labels, Stats, bool]  # labels, statistics, whether timings are reported

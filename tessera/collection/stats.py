@@ -57,7 +57,8 @@ class ShardStats:
     segments: int
     optimizer_status: str  # Qdrant's OptimizersStatus: "ok" or the error
     optimizing: bool
-    optimizations: list[Optimization]  # completed, newest first
+    optimizations: list[Optimization]  # the log of completed ones, newest first
+    optimizations_done: int  # completed since start
     fsync_count: int
     fsync_seconds: float
     fsync_max_seconds: float
@@ -137,6 +138,7 @@ def shard_stats(collection: Collection) -> ShardStats | None:
         "ok" if failed is None else failed,
         optimizer.running,
         completed,
+        optimizer.done_count,
         wal.fsync_count,
         wal.fsync_seconds,
         wal.fsync_max_seconds,

@@ -297,6 +297,7 @@ class Optimizer:
         self.running = False  # whether a rebuild is in progress (read for status)
         self.current: Tracker | None = None  # the rebuild in progress, for progress reports
         self.completed: deque[Tracker] = deque(maxlen=TRACKER_LOG)
+        self.done_count = 0  # optimizations completed since start (the log keeps the last)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="optimizer", daemon=True)
@@ -365,6 +366,7 @@ class Optimizer:
             self.flush()
             points = new.live_count()
             tracker.points, tracker.status = points, "done"
+            self.done_count += 1
             del new, taken
             release_free_memory(collect=True)
             log.info(
