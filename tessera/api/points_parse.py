@@ -35,10 +35,22 @@ def _payload(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
+def body_point_id(raw: Any) -> PointId:
+    """A point id of a JSON body: what is neither an u64 nor a UUID fails to deserialize,
+    as Qdrant's untagged `ExtendedPointId` does (400)."""
+    try:
+        return parse_point_id(raw)
+    except BadRequest:
+        raise BadRequest(
+            "Format error in JSON body: data did not match any variant of untagged enum "
+            f"ExtendedPointId (got {raw!r})"
+        ) from None
+
+
 def parse_ids(raw: Any) -> list[PointId]:
     if not isinstance(raw, list):
         raise BadRequest("Format error in JSON body: `points` must be a list of ids")
-    return [parse_point_id(x) for x in raw]
+    return [body_point_id(x) for x in raw]
 
 
 def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
@@ -53,7 +65,7 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
             p = _obj(p, "point")
             if "id" not in p:
                 raise BadRequest("Format error in JSON body: missing field `id`")
-            ids.append(parse_point_id(p["id"]))
+            ids.append(body_point_id(p["id"]))
             vectors.append(normalize_vector_struct(p.get("vector", p.get("vectors"))))
             payloads.append(_payload(p.get("payload")))
     elif "batch" in body:
@@ -80,13 +92,15 @@ def _parse_batch(
     vectors: list[dict[str, Any]]
     if isinstance(raw_vectors, list):
         if len(raw_vectors) != n:
-            raise BadRequest("Wrong input: number of ids and vectors must be equal")
+            raise _batch_mismatch("vectors", n, len(raw_vectors))
         vectors = [{"": v} for v in raw_vectors]
     elif isinstance(raw_vectors, dict):
         vectors = [{} for _ in range(n)]
         for name, column in raw_vectors.items():
-            if not isinstance(column, list) or len(column) != n:
-                raise BadRequest("Wrong input: number of ids and vectors must be equal")
+            if not isinstance(column, list):
+                raise BadRequest("Format error in JSON body: invalid batch vectors")
+            if len(column) != n:
+                raise _batch_mismatch("vectors", n, len(column))
             for i, v in enumerate(column):
                 if v is not None:
                     vectors[i][name] = v
@@ -97,11 +111,21 @@ def _parse_batch(
     raw_payloads = batch.get("payloads")
     if raw_payloads is None:
         payloads: list[dict[str, Any] | None] = [None] * n
-    elif isinstance(raw_payloads, list) and len(raw_payloads) == n:
+    elif not isinstance(raw_payloads, list):
+        raise BadRequest("Format error in JSON body: `payloads` must be a list")
+    elif len(raw_payloads) == n:
         payloads = [_payload(p) for p in raw_payloads]
     else:
-        raise BadRequest("Wrong input: number of ids and payloads must be equal")
+        raise _batch_mismatch("payloads", n, len(raw_payloads))
     return ids, vectors, payloads
+
+
+def _batch_mismatch(what: str, ids: int, got: int) -> UnprocessableEntity:
+    """Qdrant's `Batch` validation (422), with both counts."""
+    return UnprocessableEntity(
+        f"Validation error in JSON body: [batch: number of ids and {what} must be equal "
+        f"({ids} != {got})]"
+    )
 
 
 def _selection(body: dict[str, Any]) -> writes.PointSelector:
@@ -152,7 +176,7 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         p = _obj(p, "point")
         if "id" not in p:
             raise BadRequest("Format error in JSON body: missing field `id`")
-        ids.append(parse_point_id(p["id"]))
+        ids.append(body_point_id(p["id"]))
         struct = normalize_vector_struct(p.get("vector", p.get("vectors")))
         if not struct:
             raise UnprocessableEntity(

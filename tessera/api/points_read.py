@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
+from tessera.api.points_parse import body_point_id
 from tessera.api.render import (
     check_vector_names,
     parse_selection,
@@ -42,6 +43,16 @@ def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
     return raw
 
 
+def positive_limit(raw: Any, default: int, name: str = "limit") -> int:
+    """A `limit` Qdrant validates to be at least 1 (422 otherwise)."""
+    value = parse_limit(raw, default, name)
+    if value < 1:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{name}: value {value} invalid, must be 1 or larger]"
+        )
+    return value
+
+
 async def retrieve_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     run = prepare_retrieve(collection, expect_object(await read_json(request)))
@@ -52,7 +63,7 @@ def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
-    ids = [parse_point_id(x) for x in raw_ids]
+    ids = [body_point_id(x) for x in raw_ids]
     select = parse_selection(body, payload_default=True)
     check_vector_names(select, collection.config)
     return lambda: collection.retrieve(ids, select)
@@ -93,8 +104,8 @@ async def scroll_points(request: Request) -> Callable[[], Any]:
 
 def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], ScrollPage]:
     filt = parse_filter(body.get("filter"))
-    limit = parse_limit(body.get("limit"), 10)
-    start = parse_point_id(body["offset"]) if body.get("offset") is not None else None
+    limit = positive_limit(body.get("limit"), 10)
+    start = body_point_id(body["offset"]) if body.get("offset") is not None else None
     select = parse_selection(body, payload_default=True)
     check_vector_names(select, collection.config)
     parsed = _parse_order_by(body.get("order_by"))
@@ -207,7 +218,7 @@ def run_search(
     filt = parse_filter(body.get("filter"))
     if default_limit is None and body.get("limit") is None and body.get("top") is None:
         raise BadRequest("Format error in JSON body: missing field `limit`")
-    limit = parse_limit(body.get("limit", body.get("top")), default_limit or 10)
+    limit = positive_limit(body.get("limit", body.get("top")), default_limit or 10)
     offset = parse_limit(body.get("offset"), 0, "offset")
     threshold = body.get("score_threshold")
     if threshold is not None and (

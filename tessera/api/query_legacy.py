@@ -136,12 +136,10 @@ def prepare_groups(
         positive_int(body.get("group_size"), 1, "group_size"),
         positive_int(body.get("limit"), 10, "limit"),
     )
+    select = parse_selection(body)
+    check_vector_names(select, collection.config)
     return run_groups(
-        toc,
-        collection,
-        qm.Plan(node, 0, spec),
-        parse_selection(body),
-        parse_with_lookup(body.get("with_lookup")),
+        toc, collection, qm.Plan(node, 0, spec), select, parse_with_lookup(body.get("with_lookup"))
     )
 
 
