@@ -351,6 +351,24 @@ def payload_on_disk(params_extra: dict[str, Any]) -> bool:
     return placed_on_disk(params_extra.get("payload"), params_extra.get("on_disk_payload", True))
 
 
+def check_prevent_unoptimized(diff: dict[str, Any], where: str) -> None:
+    value = diff.get("prevent_unoptimized")
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(
+            f"Format error in JSON body: {where}.prevent_unoptimized: invalid type: "
+            f"{json_type(value)}, expected a boolean"
+        )
+
+
+def json_type(value: Any) -> str:
+    """How serde names a JSON value of the wrong type in its errors."""
+    if isinstance(value, str):
+        return f'string "{value}"'
+    if isinstance(value, int | float):
+        return f"{'integer' if isinstance(value, int) else 'floating point'} `{value}`"
+    return "map" if isinstance(value, dict) else "sequence" if isinstance(value, list) else "value"
+
+
 def deferred_limit(config: CollectionConfig) -> int | None:
     """With `prevent_unoptimized`: how many points an unindexed segment shows; those at
     higher offsets are *deferred* (stored, logged, invisible to reads) until the optimizer
@@ -543,6 +561,7 @@ def parse_create_collection(
     optimizers = dict(d.optimizers)
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
+        check_prevent_unoptimized(diff, "optimizers_config")
         optimizers.update(
             {k: v for k, v in diff.items() if k in DEFAULT_OPTIMIZERS or v is not None}
         )
@@ -590,6 +609,7 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
     quantization = _quantization_diffs(config, body)
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
+        check_prevent_unoptimized(diff, "optimizers_config")
         config.optimizer_config.update({k: v for k, v in diff.items() if v is not None})
     if body.get("hnsw_config") is not None:
         config.hnsw_config = _merge_hnsw(config.hnsw_config, body["hnsw_config"], "hnsw_config")

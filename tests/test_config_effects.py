@@ -91,6 +91,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
         ({"vectors": {"size": 4, "distance": "Dot", "memory": "hot"}}, 400, "unknown variant"),
         ({"payload": {"memory": "pinned"}}, 422, "payload storage"),
         ({"hnsw_config": {"memory": "COLD"}}, 400, "unknown variant"),
+        ({"optimizers_config": {"prevent_unoptimized": "yes"}}, 400, "expected a boolean"),
     ]
     for body, status, text in bad:
         other = collection()

@@ -222,6 +222,9 @@ class Collection:
         write_config(self.path, self.config)
         if self.config.strict_mode_config is not strict_before:
             self.strict.configure(self.config.strict_mode_config)
+        with shard.lock.write():
+            for segment in shard.holder.segments:
+                segment.generation += 1  # cached masks: prevent_unoptimized may have changed
         shard.optimizer.poke()
 
     def wait_optimized(self, timeout: float = 3600.0) -> None:
