@@ -418,6 +418,19 @@ def test_create_refused_leaves_no_collection(
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
 
 
+def test_zero_timeout_is_refused(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    body = {"vectors": {"size": 2, "distance": "Dot"}}
+    response = http.put(f"/collections/{name}?timeout=0", json=body)
+    assert response.status_code == 400, response.text
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+    assert http.put(f"/collections/{name}?timeout=5", json=body).status_code == 200
+    refused = http.post(f"/collections/{name}/points/count?timeout=0", json={})
+    assert refused.status_code == 400
+    assert refused.json()["status"]["error"].startswith("Query deserialize error:")
+    assert http.post(f"/collections/{name}/points/count?timeout=1", json={}).status_code == 200
+
+
 def test_long_utf8_name_is_refused_without_path(http: httpx.Client) -> None:
     name = "\U0001f600" * 100  # 100 characters, 400 bytes
     response = http.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}})

@@ -73,11 +73,10 @@ def query_flag(request: Request, name: str, default: bool = False) -> bool:
 
 
 def check_timeout(request: Request) -> None:
-    """`?timeout=` of the points and facet routes: Qdrant's `NonZeroU64`, refused by its
-    query extractor otherwise (the collection routes take any u64)."""
+    """`?timeout=` of the collection and points routes: Qdrant's `NonZeroU64` (its OpenAPI
+    document: minimum 1), refused by its query extractor otherwise."""
     raw = request.query_params.get("timeout")
-    path = request.url.path
-    if raw is None or not ("/points" in path or path.endswith("/facet")):
+    if raw is None or not request.url.path.startswith("/collections"):
         return
     if not raw.isdigit():
         raise BadRequest(f"Query deserialize error: invalid digit found in string: `{raw}`")
