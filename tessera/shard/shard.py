@@ -160,6 +160,9 @@ class LocalShard:
 
     def _load_manifest(self, candidates: list[int]) -> None:
         errors: list[str] = []
+        # The vector names of config.json: those of a checkpoint older than the schema in
+        # manifests (a failed newer candidate must not leave its schema behind).
+        initial_schema = schema_json(self.config)
         for gen in candidates:
             manifest_path = self.path / manifest_name(gen)
             try:
@@ -170,9 +173,8 @@ class LocalShard:
                         f"{manifest_path}: the WAL starts at {self.wal.first_seq}, after this "
                         f"checkpoint ({seq}): the operations between are gone"
                     )
-                if "vectors" in manifest:
-                    # The replay starts from the vector names of this checkpoint.
-                    restore_schema(self.config, manifest["vectors"])
+                # The replay starts from the vector names of this checkpoint.
+                restore_schema(self.config, manifest.get("vectors", initial_schema))
                 segments = []
                 for entry in manifest["segments"]:
                     seg_dir = self.path / "segments" / entry["id"]
