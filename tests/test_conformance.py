@@ -12,8 +12,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.conftest import free_port
 
 Make = Callable[..., str]
 
@@ -437,3 +441,44 @@ def test_long_utf8_name_is_refused_without_path(http: httpx.Client) -> None:
     assert response.status_code == 422, response.text
     assert "/" not in response.json()["status"]["error"].split("]")[0].split(":", 1)[1]
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+
+
+# --------------------------------------------------------------------------------------------
+# The same answers over gRPC (the transport shares the parse layer)
+
+
+def test_grpc_siblings(server_factory: Callable[..., Any]) -> None:
+    srv = server_factory(grpc_port=free_port())
+    g = QdrantClient(host=srv.host, port=srv.port, grpc_port=srv.grpc_port, prefer_grpc=True)
+    try:
+        g.create_collection(
+            "c",
+            vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+            sparse_vectors_config={"s": models.SparseVectorParams()},
+        )
+        g.upsert("c", [models.PointStruct(id=1, vector=[0.15, 0.5], payload={"n": 1})])
+        (record,) = g.retrieve("c", [1], with_vectors=True)
+        assert record.vector == pytest.approx([0.15, 0.5])  # bare, not {"": ...}
+
+        def refused(call: Callable[[], Any], text: str) -> None:
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert text in (info.value.details() or "")
+
+        refused(lambda: g.retrieve("c", [1], with_vectors=["nope"]), "Not existing vector name")
+        refused(
+            lambda: g.upsert("c", [models.PointStruct(id=2, vector=[3.5e38, 1.0])]),
+            "finite float32",
+        )
+        refused(
+            lambda: g.delete_vectors("c", vectors=[], points=[1]),
+            "must specify vector names to delete",
+        )
+        refused(
+            lambda: g.scroll("c", order_by="n", offset=1),
+            "Cannot use an `offset` when using `order_by`",
+        )
+        assert [p.id for p in g.scroll("c", with_vectors=True)[0]] == [1]  # nothing written
+    finally:
+        g.close()
