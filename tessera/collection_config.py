@@ -605,7 +605,14 @@ def parse_create_collection(
 
 def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
     """PATCH /collections/{name}: merge the given parts into the live config, in place."""
-    body = _expect_dict(raw if raw is not None else {}, "body")
+    body = with_aliases(_expect_dict(raw if raw is not None else {}, "body"), CREATE_ALIASES)
+    if isinstance(body.get("vectors"), dict):  # VectorParamsDiff reads `quantization` too
+        alias = {"quantization": "quantization_config"}
+        vectors_diff = {
+            name: with_aliases(diff, alias) if isinstance(diff, dict) else diff
+            for name, diff in body["vectors"].items()
+        }
+        body = {**body, "vectors": vectors_diff}
     quantization = _quantization_diffs(config, body)
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")

@@ -62,11 +62,15 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
     # PATCH changes a placement; a vector with inline_storage and no quantization warns.
     r = http.patch(
         f"/collections/{name}",
-        json={"vectors": {"a": {"memory": "cached"}}, "params": {"payload": {"memory": "cold"}}},
+        json={
+            "vectors": {"a": {"memory": "cached", "quantization": {"binary": {}}}},
+            "params": {"payload": {"memory": "cold"}},
+        },
     )
     assert r.status_code == 200, r.text
     config = _params(http, name)["config"]
     assert config["params"]["vectors"]["a"]["memory"] == "cached"
+    assert config["params"]["vectors"]["a"]["quantization_config"] == {"binary": {}}
     assert config["params"]["payload"] == {"memory": "cold"}
 
     plain = collection()
