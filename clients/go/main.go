@@ -1513,6 +1513,24 @@ func main() {
 		return eqFloats("vector", got[0].GetVectors().GetVector().GetDenseVector().GetData(), largeVector(probe, size))
 	})
 
+	// ------------------------------------------------------------------ Collections
+	r.check("collections.errors", func() error {
+		cx := x["collections"]
+		err := client.CreateCollection(ctx, &qdrant.CreateCollection{
+			CollectionName: "go_" + str(get(cx, "existing")),
+			VectorsConfig:  qdrant.NewVectorsConfig(&qdrant.VectorParams{Size: 3, Distance: qdrant.Distance_Dot}),
+		})
+		if err := wantCode(err, codeNamed(get(get(cx, "codes"), "create_existing"))); err != nil {
+			return fail("creating an existing collection: %v", err)
+		}
+		// The client keeps only the error: the raw service answers false.
+		reply, err := client.GetCollectionsClient().Delete(ctx, &qdrant.DeleteCollection{CollectionName: str(get(cx, "missing"))})
+		if err == nil && reply.GetResult() {
+			return fail("deleting a missing collection answered true")
+		}
+		return err
+	})
+
 	// ------------------------------------------------------------------ Aliases
 	al := x["aliases"]
 	coll = "go_" + str(get(al, "collection"))
@@ -1722,6 +1740,38 @@ func main() {
 			return fail("delete of a missing full snapshot: %v", err)
 		}
 		return nil
+	})
+	r.check("snapshots.through_alias", func() error {
+		// As in Qdrant: the aliased collection's snapshot, named and listed as the collection's.
+		snapAlias := "go_" + str(get(sn, "alias"))
+		if err := client.CreateAlias(ctx, snapAlias, coll); err != nil {
+			return err
+		}
+		defer func() { _ = client.DeleteAlias(ctx, snapAlias) }()
+		d, err := client.CreateSnapshot(ctx, snapAlias)
+		if err != nil {
+			return err
+		}
+		if err := snapshotDescribed("created through the alias", d, coll+"-", sn); err != nil {
+			return err
+		}
+		for _, target := range []string{coll, snapAlias} {
+			list, err := client.ListSnapshots(ctx, target)
+			if err != nil {
+				return err
+			}
+			if len(findSnapshot(list, d.GetName())) != 1 {
+				return fail("%q not listed through %s: %v", d.GetName(), target, list)
+			}
+		}
+		if err := client.DeleteSnapshot(ctx, snapAlias, d.GetName()); err != nil {
+			return err
+		}
+		list, err := client.ListSnapshots(ctx, coll)
+		if err == nil && len(findSnapshot(list, d.GetName())) != 0 {
+			return fail("still listed: %v", list)
+		}
+		return err
 	})
 	r.check("snapshots.full", func() error {
 		prefix := str(get(sn, "full_prefix"))

@@ -1293,6 +1293,22 @@ async fn main() {
     })
     .await;
 
+    // ------------------------------------------------------------------ Collections
+    run.check("collections.errors", async {
+        let cx = &x["collections"];
+        let existing = format!("rust_{}", cx["existing"].as_str().unwrap());
+        let r = c
+            .create_collection(
+                CreateCollectionBuilder::new(&existing).vectors_config(VectorParamsBuilder::new(3, Distance::Dot)),
+            )
+            .await;
+        fails_with("creating an existing collection", r, &cx["codes"]["create_existing"])?;
+        let r = c.delete_collection(cx["missing"].as_str().unwrap()).await.map_err(e)?;
+        ensure!(!r.result, "deleting a missing collection answered true");
+        Ok(())
+    })
+    .await;
+
     // ------------------------------------------------------------------ Aliases
     let al = &x["aliases"];
     let coll = format!("rust_{}", al["collection"].as_str().unwrap());
@@ -1440,6 +1456,33 @@ async fn main() {
         fails_with("delete of a missing snapshot", r, &codes["delete_missing"])?;
         let r = c.delete_full_snapshot(sn["missing_snapshot"].as_str().unwrap()).await;
         fails_with("delete of a missing full snapshot", r, &codes["delete_missing_full"])
+    })
+    .await;
+    run.check("snapshots.through_alias", async {
+        // As in Qdrant: the aliased collection's snapshot, named and listed as the collection's.
+        let alias = format!("rust_{}", sn["alias"].as_str().unwrap());
+        c.create_alias(CreateAliasBuilder::new(&coll, &alias)).await.map_err(e)?;
+        let outcome = async {
+            let r = c.create_snapshot(alias.as_str()).await.map_err(e)?;
+            let d = r.snapshot_description.ok_or("no snapshot_description")?;
+            snapshot_described("created through the alias", &d, &prefix, sn)?;
+            for (what, target) in [("the collection", &coll), ("the alias", &alias)] {
+                let r = c.list_snapshots(target.as_str()).await.map_err(e)?;
+                ensure!(
+                    r.snapshot_descriptions.iter().any(|l| l.name == d.name),
+                    "{:?} not listed through {what}: {:?}",
+                    d.name,
+                    r.snapshot_descriptions
+                );
+            }
+            c.delete_snapshot(DeleteSnapshotRequestBuilder::new(&alias, &d.name)).await.map_err(e)?;
+            let r = c.list_snapshots(coll.as_str()).await.map_err(e)?;
+            ensure!(r.snapshot_descriptions.iter().all(|l| l.name != d.name), "still listed: {:?}", r.snapshot_descriptions);
+            Ok::<(), String>(())
+        }
+        .await;
+        c.delete_alias(alias.as_str()).await.map_err(e)?;
+        outcome
     })
     .await;
     run.check("snapshots.full", async {

@@ -1393,6 +1393,31 @@ public final class Main {
                         .get(),
                 Status.Code.INVALID_ARGUMENT));
 
+    // ---------------------------------------------------------------- Collections
+    check(
+        "collections.errors",
+        () -> {
+          JsonElement cx = get(x, "collections");
+          wantCode(
+              () ->
+                  client
+                      .createCollectionAsync(
+                          "java_" + str(get(cx, "existing")),
+                          VectorParams.newBuilder().setSize(3).setDistance(Distance.Dot).build())
+                      .get(),
+              code(get(get(cx, "codes"), "create_existing")));
+          // The server answers false; the client turns that into a QdrantException (a gRPC
+          // error would come as a StatusRuntimeException).
+          try {
+            client.deleteCollectionAsync(str(get(cx, "missing"))).get();
+            throw new Failure("deleting a missing collection answered true");
+          } catch (ExecutionException e) {
+            ensure(
+                e.getCause() instanceof io.qdrant.client.QdrantException,
+                "deleting a missing collection: " + e.getCause());
+          }
+        });
+
     // ---------------------------------------------------------------- Aliases
     JsonElement al = get(x, "aliases");
     String alColl = "java_" + str(get(al, "collection"));
@@ -1526,6 +1551,28 @@ public final class Main {
           wantCode(
               () -> client.deleteFullSnapshotAsync(str(get(sn, "missing_snapshot"))).get(),
               code(get(snCodes, "delete_missing_full")));
+        });
+    check(
+        "snapshots.through_alias",
+        () -> {
+          // As in Qdrant: the aliased collection's snapshot, named and listed as the collection's.
+          String snAlias = "java_" + str(get(sn, "alias"));
+          client.createAliasAsync(snAlias, snColl).get();
+          try {
+            SnapshotDescription d = client.createSnapshotAsync(snAlias).get();
+            snapshotDescribed("created through the alias", d, snColl + "-", sn);
+            for (String target : List.of(snColl, snAlias)) {
+              List<SnapshotDescription> list = client.listSnapshotAsync(target).get();
+              ensure(
+                  named(list, d.getName()).size() == 1,
+                  d.getName() + " not listed through " + target + ": " + list);
+            }
+            client.deleteSnapshotAsync(snAlias, d.getName()).get();
+            List<SnapshotDescription> list = client.listSnapshotAsync(snColl).get();
+            ensure(named(list, d.getName()).isEmpty(), "still listed: " + list);
+          } finally {
+            client.deleteAliasAsync(snAlias).get();
+          }
         });
     check(
         "snapshots.full",
