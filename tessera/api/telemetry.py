@@ -179,19 +179,17 @@ def full_collection(
         }
     shard: dict[str, Any] = {
         "id": 0,
-        "key": None,
-        "local": local,
         "remote": [],
         "replicate_states": {"0": "Active" if stats is not None else "Dead"},
     }
+    if local is not None:  # a damaged collection has nothing loaded to describe
+        shard["local"] = local
     return {
         "id": hidden(name) if anonymize else name,
-        "init_time_ms": None,
         "config": info["config"],
         "shards": [shard],
         "transfers": [],
         "resharding": [],
-        "shard_clean_tasks": {},
     }
 
 
