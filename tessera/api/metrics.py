@@ -36,7 +36,7 @@ from tessera.collection import stats as cstats
 from tessera.errors import TesseraError
 from tessera.storage.toc import TableOfContents
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; charset=utf-8"  # as Qdrant sends it
 
 # Qdrant's whitelist of endpoints reported in /metrics (search, scroll and update ones).
 REST_ENDPOINTS = frozenset(
