@@ -11,7 +11,6 @@ import ctypes.util
 import os
 import resource
 from dataclasses import dataclass
-from typing import Any
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -118,7 +117,3 @@ def process_stats() -> ProcessStats | None:
         own.ru_minflt + children.ru_minflt,
         own.ru_majflt + children.ru_majflt,
     )
-
-
-def as_dict(stats: ProcessStats) -> dict[str, Any]:
-    return {name: getattr(stats, name) for name in stats.__dataclass_fields__}
