@@ -340,3 +340,37 @@ def test_replay_from_an_older_checkpoint_applies_each_record_to_its_schema(tmp_p
             assert found == {1: {"a": [1, 0]}, 2: {"a": [0, 1]}, 3: {"b": [5, 6]}}
         finally:
             shard.close(flush=False)
+
+
+def test_a_new_name_costs_no_file_until_a_point_has_it(tmp_path: Any) -> None:
+    """Adding a vector to segments of many points must not write matrices of zeros: the
+    manifest names no file for a storage that was never written."""
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard import operations as ops
+    from tessera.shard.shard import manifest_generations, manifest_name, read_manifest
+
+    config = parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
+    shard = _open(tmp_path, config)
+    try:
+        column = ops.DenseColumn(np.ones(50, dtype=bool), np.ones((50, 2), dtype=np.float32))
+        points = ops.UpsertPoints(list(range(50)), {"a": column}, [None] * 50)
+        shard.update(lambda h: points)
+        shard.update(lambda h: ops.CreateVectorName("b", {"dense": {"size": 8, "distance": "Dot"}}))
+        shard.flush(force=True)
+        manifest = read_manifest(tmp_path / manifest_name(manifest_generations(tmp_path)[0]))
+        assert manifest["vectors"]["vectors"]["b"] == {"dense": {"size": 8, "distance": "Dot"}}
+        components = {c for entry in manifest["segments"] for c in entry["files"]}
+        assert "vec:a" in components and "vec:b" not in components
+    finally:
+        shard.close(flush=False)
+    shard = _open(
+        tmp_path, parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
+    )
+    try:
+        assert set(shard.config.vectors) == {"a", "b"}
+        with shard.read() as holder:
+            located = holder.locate(7)
+            assert located is not None
+            assert located[0].vectors_at(located[1]) == {"a": [1.0, 1.0]}
+    finally:
+        shard.close(flush=False)

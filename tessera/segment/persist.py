@@ -11,7 +11,9 @@ shard manifest names a segment's files with their size and crc32, checked before
     payload.<gen>.tsr      ("payload") arrays starts u64 (size + 1), data u8: the payload of
                            offset i is the JSON object data[starts[i]:starts[i+1]], empty for
                            none
-    vec<i>.<gen>.tsr       the i-th vector name (sorted) by offset, meta {"name"}:
+    vec<i>.<gen>.tsr       the i-th vector name (sorted) by offset, meta {"name"}; none
+                           for a storage never written (a name added later, see
+                           shard.vector_schema):
                            ("dense")  matrix (size, dim) in the storage dtype, present bool
                            ("sparse") present bool, starts u64 (size + 1), indices i32,
                                       values f32: offset i's pairs at starts[i]:starts[i+1]
@@ -88,10 +90,21 @@ def take_snapshot(segment: Segment) -> SegmentSnapshot:
 
 
 def component_names(segment: Segment) -> list[str]:
-    names = ["ids", "payload", *(f"vec:{name}" for name in segment.storages)]
+    vectors = [name for name, storage in segment.storages.items() if _has_rows(storage)]
+    names = ["ids", "payload", *(f"vec:{name}" for name in vectors)]
     names += [f"hnsw:{name}" for name in segment.vector_indexes]
     names += [f"fidx:{key}" for key in segment.field_indexes]
     return names
+
+
+def _has_rows(storage: DenseStorage | ObjectStorage) -> bool:
+    """Whether a vector storage was ever written. One that was not (a vector name added to
+    a live collection, which no point of this segment has) gets no file: loading a segment
+    without it gives the same empty storage, and an immutable segment of many points does
+    not write a matrix of zeros."""
+    if isinstance(storage, DenseStorage):
+        return bool(storage.matrix.shape[0] or storage.present.shape[0])
+    return bool(storage.items)
 
 
 def _component_data(segment: Segment, component: str, size: int) -> Any:
