@@ -100,8 +100,10 @@ def vector(v: pb.Vector) -> Any:
         return {"indices": list(v.sparse.indices), "values": list(v.sparse.values)}
     if kind == "multi_dense":
         return [list(row.data) for row in v.multi_dense.vectors]
-    if kind is not None:  # document, image, object: inference inputs
-        return {{"document": "text"}.get(kind, kind): "inference input"}
+    if kind == "document":
+        return document(v.document)
+    if kind is not None:  # image, object: inference inputs
+        return {kind: "inference input"}
     if v.HasField("indices"):
         return {"indices": list(v.indices.data), "values": list(v.data)}
     if v.HasField("vectors_count"):
@@ -131,9 +133,16 @@ def vector_input(vi: pb.VectorInput) -> Any:
         return {"indices": list(vi.sparse.indices), "values": list(vi.sparse.values)}
     if kind == "multi_dense":
         return [list(row.data) for row in vi.multi_dense.vectors]
+    if kind == "document":
+        return document(vi.document)
     if kind is not None:
-        return {{"document": "text"}.get(kind, kind): "inference input"}
+        return {kind: "inference input"}
     raise malformed("a VectorInput must set one of its variants")
+
+
+def document(d: pb.Document) -> dict[str, Any]:
+    """A `Document` inference input, as its REST JSON."""
+    return {"text": d.text, "model": d.model, "options": payload(d.options)}
 
 
 def vector_example(ve: pb.VectorExample) -> Any:

@@ -24,6 +24,8 @@ from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import parse_point_id
 from tessera.query import query_model as qm
+from tessera.query.bm25 import infer as bm25_infer
+from tessera.query.bm25 import is_document
 from tessera.query.filter_model import Filter
 from tessera.query.filter_parse import parse_filter
 from tessera.query.formula import parse_formula
@@ -149,6 +151,8 @@ class InputParser:
             ):
                 raise unknown_name(self.using)
             return qm.PointInput(parse_point_id(raw))
+        if is_document(raw):  # server-side BM25: a query document, weight 1 per token
+            raw = bm25_infer(raw, query=True)
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
             if raw.keys() & {"text", "image", "object"}:
                 raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")

@@ -13,6 +13,8 @@ import numpy as np
 from tessera.collection.writes import DenseColumn, ObjectColumn, VectorColumn
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.query.bm25 import infer as bm25_infer
+from tessera.query.bm25 import is_document
 
 UNNAMED = ""
 
@@ -100,6 +102,8 @@ def _bad_multi() -> np.ndarray[Any, Any]:
 
 def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
     """One named vector value, validated: np array (dense), (idx, vals) sparse, (m,d) multi."""
+    if is_document(raw):  # server-side BM25: a document (upsert) becomes its sparse vector
+        raw = bm25_infer(raw, query=False)
     dense = config.vectors.get(name)
     if dense is not None:
         if isinstance(raw, dict):

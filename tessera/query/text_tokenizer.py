@@ -1,75 +1,60 @@
-"""Tokenizers for full-text conditions, after Qdrant's text index.
+"""Tokenizers of the full-text index and of BM25 inference, after Qdrant's.
 
-Without a text index Qdrant splits on every non-alphanumeric character and lowercases
-(`default_tokens`). A text index applies its own configuration to each word, in Qdrant's
-order: ASCII folding, lowercasing, stopword removal, (stemming), token length limits.
+A text is split into raw tokens by the tokenizer kind, and each raw token goes through
+Qdrant's token processor, in Qdrant's order: lowercasing, ASCII folding, stopword removal
+(case-sensitive unless `lowercase`), Snowball stemming, then the length limits, counted in
+characters after stemming.
 
-- `word` / `multilingual`: runs of alphanumerics. `multilingual` uses charabia in Qdrant,
-  which segments CJK and Thai by dictionary; here it is the `word` split (an approximation).
-- `whitespace`: runs of non-space characters.
-- `prefix`: `word` runs, each indexed as all of its prefixes from `min_token_len` (default 1)
-  up to `max_token_len`; a query word is cut to `max_token_len` and must equal one of them.
+- `word`: runs of characters Rust's `char::is_alphanumeric` accepts (Unicode Alphabetic or
+  Numeric: letters, digits, and also combining vowel signs, which Python's `isalnum` lacks).
+- `whitespace`: runs of non-whitespace (Rust's `White_Space`, not Python's `isspace`).
+- `prefix`: `word` runs; a document word is indexed under all of its prefixes from
+  `min_token_len` (default 1) up to `max_token_len`; a query word, not stopword-filtered (it
+  may be the start of a longer word), is cut to `max_token_len` and must equal one of them.
+- `multilingual`: charabia's segmentation, see `multilingual_tokenizer`.
 
-Stemming (`stemmer: snowball`) is accepted but not applied, and only English has a built-in
-stopword list; other languages' lists are accepted as empty (custom stopwords work).
+Stopword lists are Qdrant's own (package data in `stopwords/`); ASCII folding uses Qdrant's
+table (`ascii_folding.tsv`, derived from Qdrant Edge).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-_WORD = re.compile(r"[^\W_]+")
+from tessera.query.multilingual_tokenizer import multilingual_words
+from tessera.query.stemmers import stemmer_for
+from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs, word_runs
 
-# The few letters that NFKD does not reduce to ASCII but Lucene's folding does.
-_FOLD_SPECIAL = {
-    "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-    "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH",
-    "\u0131": "i", "ħ": "h", "Ħ": "H", "ŋ": "n", "Ŋ": "N", "ĸ": "q", "\u017f": "s",
-}  # fmt: skip
+# Qdrant's stopword languages (`Language`), each a file in `stopwords/`.
+STOPWORD_LANGUAGES = (
+    "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch",
+    "english", "finnish", "french", "german", "greek", "hebrew", "hinglish", "hungarian",
+    "indonesian", "italian", "japanese", "kazakh", "nepali", "norwegian", "portuguese",
+    "romanian", "russian", "slovene", "spanish", "swedish", "tajik", "turkish",
+)  # fmt: skip
 
-# The English list Qdrant ships (NLTK's).
-ENGLISH_STOPWORDS = frozenset(
-    """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
-    yourselves he him his himself she she's her hers herself it it's its itself they them
-    their theirs themselves what which who whom this that that'll these those am is are was
-    were be been being have has had having do does did doing a an the and but if or because
-    as until while of at by for with about against between into through during before after
-    above below to from up down in out on off over under again further then once here there
-    when where why how all any both each few more most other some such no nor not only own
-    same so than too very s t can will just don don't should should've now d ll m o re ve y
-    ain aren aren't couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven
-    haven't isn isn't ma mightn mightn't mustn mustn't needn needn't shan shan't shouldn
-    shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()  # noqa: SIM905
-)
+
+@cache
+def language_stopwords(language: str) -> frozenset[str]:
+    """Qdrant's stopword list of a language, as written (not lowercased)."""
+    if language not in STOPWORD_LANGUAGES:
+        raise ValueError(f"unknown stopwords language {language!r}")
+    return frozenset(data_lines(f"stopwords/{language}.txt"))
 
 
 def default_tokens(text: str) -> list[str]:
-    """Tokens of an unindexed full-text condition: alphanumeric runs, lowercased."""
-    return [t.lower() for t in _WORD.findall(text)]
+    """Lowercased alphanumeric runs (a plain `word` tokenizer)."""
+    return [t.lower() for t in word_runs(text)]
 
 
-def fold_to_ascii(text: str) -> str:
-    if text.isascii():
-        return text
-    out: list[str] = []
-    for ch in text:
-        if ch.isascii():
-            out.append(ch)
-        elif ch in _FOLD_SPECIAL:
-            out.append(_FOLD_SPECIAL[ch])
-        else:
-            base = "".join(
-                c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
-            )
-            out.append(base if base and base.isascii() else ch)
-    return "".join(out)
+def stopword_set(raw: Any, lowercase: bool) -> frozenset[str]:
+    """The stopwords of a `stopwords` parameter: a language, or `{languages, custom}`.
 
-
-def _stopwords(raw: Any) -> frozenset[str]:
+    With `lowercase` the lists are lowercased and so is each token checked against them;
+    without it both are compared as written (Qdrant's `StopwordsFilter`)."""
     languages: list[str] = []
     custom: list[str] = []
     if isinstance(raw, str):
@@ -77,10 +62,18 @@ def _stopwords(raw: Any) -> frozenset[str]:
     elif isinstance(raw, Mapping):
         languages = list(raw.get("languages") or [])
         custom = list(raw.get("custom") or [])
-    words = {w.lower() for w in custom}
-    if "english" in languages:
-        words |= ENGLISH_STOPWORDS
-    return frozenset(words)
+    words: set[str] = set(custom)
+    for language in languages:
+        words |= language_stopwords(language)
+    return frozenset(w.lower() for w in words) if lowercase else frozenset(words)
+
+
+def stemmer_language(raw: Any) -> str | None:
+    """The Snowball language of a `stemmer` parameter, None for none."""
+    if isinstance(raw, Mapping) and raw.get("type") == "snowball":
+        language = raw.get("language")
+        return language if isinstance(language, str) else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,40 +84,63 @@ class Tokenizer:
     min_len: int | None = None
     max_len: int | None = None
     stopwords: frozenset[str] = frozenset()
+    stemmer: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> Tokenizer:
+        """The tokenizer of a text index's params."""
         p = params or {}
+        lowercase = p.get("lowercase") is not False
         return cls(
             kind=p.get("tokenizer") or "word",
-            lowercase=p.get("lowercase") is not False,
+            lowercase=lowercase,
             ascii_folding=bool(p.get("ascii_folding")),
             min_len=p.get("min_token_len"),
             max_len=p.get("max_token_len"),
-            stopwords=_stopwords(p.get("stopwords")),
+            stopwords=stopword_set(p.get("stopwords"), lowercase),
+            stemmer=stemmer_language(p.get("stemmer")),
         )
 
-    def _split(self, text: str) -> list[str]:
-        return text.split() if self.kind == "whitespace" else _WORD.findall(text)
+    @property
+    def _stem(self) -> Callable[[str], str] | None:
+        return stemmer_for(self.stemmer) if self.stemmer else None
 
-    def _normalise(self, token: str) -> str:
+    def process(self, token: str, check_max_len: bool = True) -> str | None:
+        """One raw token through Qdrant's token processor; None when it is dropped."""
+        if not token:
+            return None
+        if self.lowercase:
+            token = token.lower()
         if self.ascii_folding:
             token = fold_to_ascii(token)
-        return token.lower() if self.lowercase else token
+        if token in self.stopwords:
+            return None
+        stem = self._stem
+        if stem is not None:
+            token = stem(token)
+        n = len(token)
+        if self.min_len is not None and n < self.min_len:
+            return None
+        if check_max_len and self.max_len is not None and n > self.max_len:
+            return None
+        return token
+
+    def _raw(self, text: str) -> Iterable[str]:
+        if self.kind == "whitespace":
+            return whitespace_runs(text)
+        if self.kind == "multilingual":
+            return multilingual_words(text)
+        return word_runs(text)
 
     def doc_words(self, text: str) -> list[str]:
-        """The processed words of a document, in order (phrase positions)."""
-        words: list[str] = []
+        """The processed words of a document, in order (phrase positions); a `prefix`
+        tokenizer keeps whole words here, its prefixes come from `index_terms`."""
         check_max = self.kind != "prefix"
-        for raw in self._split(text):
-            token = self._normalise(raw)
-            if token.lower() in self.stopwords:
-                continue
-            if self.min_len is not None and len(token) < self.min_len:
-                continue
-            if check_max and self.max_len is not None and len(token) > self.max_len:
-                continue
-            words.append(token)
+        words: list[str] = []
+        for raw in self._raw(text):
+            token = self.process(raw, check_max)
+            if token is not None:
+                words.append(token)
         return words
 
     def index_terms(self, words: list[str]) -> set[str]:
@@ -138,17 +154,28 @@ class Tokenizer:
             terms.update(word[:n] for n in range(lo, top + 1))
         return terms
 
+    def doc_tokens(self, text: str) -> list[str]:
+        """Every token a document yields, repeats kept (BM25 term frequencies)."""
+        words = self.doc_words(text)
+        if self.kind != "prefix":
+            return words
+        lo = self.min_len or 1
+        tokens: list[str] = []
+        for word in words:
+            top = len(word) if self.max_len is None else min(len(word), self.max_len)
+            tokens.extend(word[:n] for n in range(lo, top + 1))
+        return tokens
+
     def query_terms(self, text: str) -> list[str]:
         if self.kind != "prefix":
             return self.doc_words(text)
         # A query word may be the start of a longer one, so stopwords do not apply to it.
-        terms: list[str] = []
-        for raw in _WORD.findall(text):
-            token = self._normalise(raw)
-            if self.min_len is not None and len(token) < self.min_len:
-                continue
-            terms.append(token if self.max_len is None else token[: self.max_len])
-        return terms
+        query = Tokenizer(
+            "word", self.lowercase, self.ascii_folding, self.min_len, None, frozenset(),
+            self.stemmer,
+        )  # fmt: skip
+        terms = query.doc_words(text)
+        return terms if self.max_len is None else [t[: self.max_len] for t in terms]
 
     def phrase_in(self, words: list[str], phrase: list[str]) -> bool:
         """Whether the phrase terms occur consecutively in the document words."""

@@ -151,6 +151,8 @@ class TextIndex(FieldIndex):
             "min_token_len": t.min_len,
             "max_token_len": t.max_len,
             "stopwords": sorted(t.stopwords),
+            # only when set, so the state of an index without a stemmer keeps its old form
+            **({"stemmer": t.stemmer} if t.stemmer else {}),
         }
 
     def _export_typed(self, w: StateWriter, size: int) -> None:

@@ -1,0 +1,50 @@
+"""Snowball stemmers, as Qdrant's `rust-stemmers` applies them.
+
+`snowballstemmer` 2.2 generates the same algorithms as the Snowball release `rust-stemmers`
+was built from (checked against Qdrant Edge on ~60k words per language). One difference is
+bridged here: the older Russian algorithm does not fold yo (U+0451) into ie (U+0435) before
+stemming, and it treats yo as a consonant, so the letter is hidden from the newer stemmer
+behind a private-use character that it also treats as a consonant, and put back afterwards.
+
+Known difference left: Finnish words holding letters outside the Finnish alphabet (dotless i,
+e acute, ...) before a case ending are sometimes cut one letter differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache, lru_cache
+
+import snowballstemmer
+
+# The `stemmer.language` values Qdrant accepts (`SnowballLanguage`).
+SNOWBALL_LANGUAGES = (
+    "arabic", "armenian", "danish", "dutch", "english", "finnish", "french", "german",
+    "greek", "hungarian", "italian", "norwegian", "portuguese", "romanian", "russian",
+    "spanish", "swedish", "tamil", "turkish",
+)  # fmt: skip
+
+_YO, _YO_UPPER, _HIDDEN, _HIDDEN_UPPER = "ё", "Ё", "\ue000", "\ue001"
+
+
+@cache
+def stemmer_for(language: str) -> Callable[[str], str]:
+    """The stem function of a Snowball language (one of `SNOWBALL_LANGUAGES`)."""
+    if language not in SNOWBALL_LANGUAGES:
+        raise ValueError(f"unknown snowball language {language!r}")
+    stem: Callable[[str], str] = snowballstemmer.stemmer(language).stemWord
+    if language != "russian":
+        return _cached(stem)
+
+    def russian(word: str) -> str:
+        if _YO not in word and _YO_UPPER not in word:
+            return stem(word)
+        hidden = word.replace(_YO, _HIDDEN).replace(_YO_UPPER, _HIDDEN_UPPER)
+        return stem(hidden).replace(_HIDDEN, _YO).replace(_HIDDEN_UPPER, _YO_UPPER)
+
+    return _cached(russian)
+
+
+def _cached(stem: Callable[[str], str]) -> Callable[[str], str]:
+    # Documents repeat words a lot; the generated stemmers are pure Python and slow.
+    return lru_cache(maxsize=65536)(stem)
