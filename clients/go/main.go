@@ -1594,6 +1594,31 @@ func main() {
 		}
 		return eqHits(got, get(q, "hits"))
 	})
+	r.check("aliases.collection_ops", func() error {
+		exists, err := client.CollectionExists(ctx, alias)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return fail("CollectionExists through the alias: false")
+		}
+		// Qdrant deletes a collection by its own name only: through an alias, nothing (false).
+		reply, err := client.GetCollectionsClient().Delete(ctx, &qdrant.DeleteCollection{CollectionName: alias})
+		if err != nil {
+			return err
+		}
+		if reply.GetResult() {
+			return fail("deleting through the alias answered true")
+		}
+		if err := wantCount(coll, get(al, "count")); err != nil {
+			return err
+		}
+		names, err := collectionAliases()
+		if err == nil && !reflect.DeepEqual(names, []string{alias}) {
+			return fail("ListCollectionAliases after %v", names)
+		}
+		return err
+	})
 	r.check("aliases.rename", func() error {
 		if err := client.RenameAlias(ctx, alias, renamed); err != nil {
 			return err

@@ -1365,6 +1365,18 @@ async fn main() {
         cmp.hits(&r.result, &q["hits"])
     })
     .await;
+    run.check("aliases.collection_ops", async {
+        ensure!(c.collection_exists(&alias).await.map_err(e)?, "collection_exists through the alias: false");
+        // Qdrant deletes a collection by its own name only: through an alias, nothing (false).
+        let r = c.delete_collection(alias.as_str()).await.map_err(e)?;
+        ensure!(!r.result, "deleting through the alias answered true");
+        let n = count_of(coll.clone()).await.map_err(e)?;
+        ensure!(n == al["count"].as_u64(), "the collection's count after {n:?}");
+        let got = collection_aliases().await?;
+        ensure!(got == vec![alias.clone()], "list_collection_aliases after {got:?}");
+        Ok(())
+    })
+    .await;
     run.check("aliases.rename", async {
         let r = c.rename_alias(RenameAliasBuilder::new(&alias, &renamed)).await.map_err(e)?;
         ensure!(r.result, "rename_alias answered false");

@@ -1462,6 +1462,24 @@ public final class Main {
           eqHits(got, get(q, "hits"));
         });
     check(
+        "aliases.collection_ops",
+        () -> {
+          ensure(client.collectionExistsAsync(alias).get(), "collectionExists through the alias");
+          // Qdrant deletes a collection by its own name only: through an alias, nothing (false,
+          // which the client turns into a QdrantException).
+          try {
+            client.deleteCollectionAsync(alias).get();
+            throw new Failure("deleting through the alias answered true");
+          } catch (ExecutionException e) {
+            ensure(
+                e.getCause() instanceof io.qdrant.client.QdrantException,
+                "deleting through the alias: " + e.getCause());
+          }
+          ensure(count(alColl) == alCount, "the collection's count after " + count(alColl));
+          List<String> names = collectionAliases(alColl);
+          ensure(names.equals(List.of(alias)), "listCollectionAliases after " + names);
+        });
+    check(
         "aliases.rename",
         () -> {
           ensure(client.renameAliasAsync(alias, renamed).get().getResult(), "answered false");
