@@ -210,8 +210,16 @@ def _grpc_twins(server: Any) -> None:
     )
     try:
         grpc.create_collection(
-            collection, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+            collection,
+            vectors_config=models.VectorParams(
+                size=2, distance=models.Distance.DOT, memory=models.Memory.CACHED
+            ),
+            payload=models.PayloadStorageParams(memory=models.Memory.COLD),
         )
+        params = grpc.get_collection(collection).config.params
+        assert params.payload == models.PayloadStorageParams(memory=models.Memory.COLD)
+        assert isinstance(params.vectors, models.VectorParams)
+        assert params.vectors.memory == models.Memory.CACHED
         with pytest.raises(Exception, match="Cannot delete the unnamed vector"):
             grpc.delete_vector_name(collection, "")
         grpc.create_vector_name(

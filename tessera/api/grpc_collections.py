@@ -60,6 +60,7 @@ def create_body(req: pb.CreateCollection) -> dict[str, Any]:
         "optimizers_config": ("optimizers_config", g.convert_optimizers_config_diff),
         "quantization_config": ("quantization_config", g.convert_quantization_config),
         "strict_mode_config": ("strict_mode_config", g.convert_strict_mode_config),
+        "payload": ("payload", g.convert_payload_storage_params),
     }
     body: dict[str, Any] = {}
     for key, (field, convert) in parts.items():
