@@ -3,8 +3,9 @@
 `DELETE /collections/{c}/vectors/{name}`, and their gRPC twins.
 
 A new vector holds nothing for the existing points; upserts and vector updates may carry it
-from then on, and the optimizer indexes it as any other. Removing a name drops its data
-from every segment. As in Qdrant, creating a name that exists with the same schema and
+from then on (an updated point moves to the appendable segment, as any edit does), and the
+segments the optimizer builds from then on index it. Removing a name drops its data and its
+graph from every segment. As in Qdrant, creating a name that exists with the same schema and
 removing a name that does not exist change nothing and succeed.
 
 Durability (see tessera.shard.vector_schema for the replay side): the change is a WAL
