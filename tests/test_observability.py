@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
@@ -231,49 +232,68 @@ def test_issues_report_unindexed_fields_until_indexed(
     assert not any(i.startswith("UNINDEXED_FIELD/") for i in left), left
 
 
-def test_damaged_collection_is_an_issue(server_factory: Any) -> None:
-    srv = server_factory()
-    qc = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
-    qc.create_collection("hurt", models.VectorParams(size=2, distance=models.Distance.DOT))
-    qc.close()
+KEY = "observability-test-key-0123456789abcdef"
+
+
+def test_damage_crowding_and_scoped_access(server_factory: Any) -> None:
+    """On a private server with keys: a damaged collection is an issue, a dead shard in
+    /metrics and telemetry; 31 collections are too many; a JWT scoped to one collection
+    sees only that collection in /issues and /telemetry, and no /metrics."""
+    srv = server_factory(env={"QDRANT__SERVICE__API_KEY": KEY, "QDRANT__SERVICE__JWT_RBAC": "true"})
+    http = httpx.Client(base_url=srv.url, headers={"api-key": KEY}, timeout=30)
+    vectors = {"vectors": {"size": 2, "distance": "Dot"}}
+    assert_ok(http.put("/collections/hurt", json=vectors))
     srv.stop()
     (Path(srv.storage) / "collections" / "hurt" / "config.json").write_bytes(b"garbage")
     srv.start()
-    issues = httpx.get(f"{srv.url}/issues").json()["result"]["issues"]
+    issues = http.get("/issues").json()["result"]["issues"]
     damaged = [i for i in issues if i["id"] == "DAMAGED_COLLECTION/hurt"]
     assert len(damaged) == 1
     assert damaged[0]["description"].startswith("Collection 'hurt' is damaged: ")
     assert "refactor" in damaged[0]["solution"]
-    info = httpx.get(f"{srv.url}/collections/hurt/cluster").json()["result"]
+    info = http.get("/collections/hurt/cluster").json()["result"]
     assert info["local_shards"][0]["state"] == "Dead"
-    text = httpx.get(f"{srv.url}/metrics").text
-    families = {f.name: f for f in text_string_to_metric_families(text)}
+    families = {f.name: f for f in text_string_to_metric_families(http.get("/metrics").text)}
     assert families["collection_dead_replicas"].samples[0].value == 1
     assert families["collection_active_replicas_min"].samples[0].value == 0
     assert families["collection_active_replicas_max"].samples[0].value == 0
-    telemetry = httpx.get(f"{srv.url}/telemetry", params={"details_level": 3}).json()["result"]
+    telemetry = http.get("/telemetry", params={"details_level": 3}).json()["result"]
     hurt = telemetry["collections"]["collections"][0]
     assert hurt["id"] == "hurt" and hurt["shards"][0]["replicate_states"] == {"0": "Dead"}
-    refused = httpx.get(f"{srv.url}/collections/hurt/optimizations")
+    refused = http.get("/collections/hurt/optimizations")
     assert refused.status_code == 500 and "damaged" in refused.json()["status"]["error"]
 
+    # A token for one collection: its own issues (none) and telemetry, nothing global.
+    assert_ok(http.put("/collections/fine", json=vectors))
+    scoped = jwt.encode({"access": [{"collection": "fine", "access": "r"}]}, KEY, "HS256")
+    reader = httpx.Client(
+        base_url=srv.url, headers={"authorization": f"Bearer {scoped}"}, timeout=30
+    )
+    assert assert_ok(reader.get("/issues")) == {"issues": []}
+    seen = assert_ok(reader.get("/telemetry", params={"details_level": 2}))
+    assert seen["collections"]["number_of_collections"] == 1
+    assert [c["id"] for c in seen["collections"]["collections"]] == ["fine"]
+    assert "requests" not in seen and "memory" not in seen and "cluster" not in seen
+    assert_error(reader.get("/metrics"), 403, "Global access is required")
+    assert_error(reader.delete("/issues"), 403, "Global access is required")
+
     # Past 30 nearly empty collections: Qdrant's "too many collections" issue, until fewer.
-    qc = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
-    small = models.WalConfigDiff(wal_capacity_mb=1)
-    params = models.VectorParams(size=2, distance=models.Distance.DOT)
-    for i in range(30):
-        qc.create_collection(f"many{i}", params, wal_config=small)
-    issues = httpx.get(f"{srv.url}/issues").json()["result"]["issues"]
+    small = {**vectors, "wal_config": {"wal_capacity_mb": 1}}
+    for i in range(29):
+        assert_ok(http.put(f"/collections/many{i}", json=small))
+    issues = http.get("/issues").json()["result"]["issues"]
     crowded = [i for i in issues if i["id"] == "TOO_MANY_COLLECTIONS/"]
     assert len(crowded) == 1
     assert crowded[0]["description"].startswith("It looks like you have too many collections.")
     assert crowded[0]["solution"] == {
         "refactor": "Restructure your usage of Qdrant into a fixed number of collections"
     }
-    qc.delete_collection("many0")
-    issues = httpx.get(f"{srv.url}/issues").json()["result"]["issues"]
+    assert assert_ok(reader.get("/issues")) == {"issues": []}
+    assert_ok(http.delete("/collections/many0"))
+    issues = http.get("/issues").json()["result"]["issues"]
     assert [i["id"] for i in issues] == ["DAMAGED_COLLECTION/hurt"]
-    qc.close()
+    http.close()
+    reader.close()
 
 
 def test_optimizations_report_the_optimizer(

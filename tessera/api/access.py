@@ -111,12 +111,13 @@ REST: dict[tuple[str, str], Level] = {
     ("POST", "/dashboard/api/collections/{collection_name}/projection"): READ,
     ("GET", "/openapi.json"): READ,
     # Observability and cluster routes (api.metrics, api.telemetry, api.issues,
-    # api.cluster_info): what belongs to no collection needs global access (reading it, or
-    # manage to change it), as in Qdrant's RBAC; a collection's cluster info and
-    # optimizations read the collection, changing its cluster setup manages it.
+    # api.cluster_info), as in Qdrant's RBAC: telemetry and issues are open to any access
+    # and report only the collections it may read (and the process only to global access);
+    # metrics and the cluster need global access, manage to change anything; a
+    # collection's cluster info and optimizations read it, changing its cluster manages.
     ("GET", "/metrics"): GLOBAL_READ,
-    ("GET", "/telemetry"): GLOBAL_READ,
-    ("GET", "/issues"): GLOBAL_READ,
+    ("GET", "/telemetry"): READ,
+    ("GET", "/issues"): READ,
     ("DELETE", "/issues"): MANAGE,
     ("GET", "/cluster"): GLOBAL_READ,
     ("GET", "/cluster/telemetry"): GLOBAL_READ,

@@ -44,6 +44,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("tessera.access")
 
+# The scope key under which `Auth` leaves the request's `Access` (absent without keys: all).
+ACCESS_SCOPE = "tessera.access"
 NOT_LOGGED = {"/", "/healthz", "/readyz", "/livez", "/metrics", "/telemetry"}
 CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE"
 CORS_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
@@ -232,6 +234,7 @@ class Auth:
                 body = envelope(exc.message, started)
                 await send_response(send, exc.status, body, b"application/json")
             return
+        scope[ACCESS_SCOPE] = access  # routes that filter what they report read it
         if (
             target is not None
             and access.collections is not None

@@ -29,8 +29,10 @@ from typing import Any
 from starlette.requests import Request
 
 from tessera import __version__
+from tessera.api.auth import Access
 from tessera.api.collections import collection_info, toc_of
 from tessera.api.envelope import query_flag
+from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import STATS, anonymized, iso_time
 from tessera.api.telemetry_system import memory_telemetry
 from tessera.collection import stats as cstats
@@ -72,22 +74,33 @@ async def get_telemetry(request: Request) -> Callable[[], Any]:
     per_collection = query_flag(request, "per_collection")
     query_int(request, "timeout", 60, 1)
     toc = toc_of(request)
-    return lambda: telemetry(toc, level, anonymize, per_collection)
+    access: Access | None = request.scope.get(ACCESS_SCOPE)
+    return lambda: telemetry(toc, level, anonymize, per_collection, access)
 
 
 def telemetry(
-    toc: TableOfContents, level: int, anonymize: bool, per_collection: bool = False
+    toc: TableOfContents,
+    level: int,
+    anonymize: bool,
+    per_collection: bool = False,
+    access: Access | None = None,
 ) -> dict[str, Any]:
-    collections = dict(toc.collections)
+    """With access to some collections only (a scoped JWT), as Qdrant: just those
+    collections, and nothing about the process (cluster, requests, memory)."""
+    scoped = access is not None and access.collections is not None
+    collections = {
+        name: c for name, c in toc.collections.items() if access is None or access.can_read(name)
+    }
     out: dict[str, Any] = {
         "id": PROCESS_ID,
         "app": app_section(level),
         "collections": collections_section(collections, level, anonymize),
-        "cluster": {"enabled": False},
-        "requests": requests_section(anonymize, per_collection),
     }
-    if level >= 1:
-        out["memory"] = memory_telemetry()
+    if not scoped:
+        out["cluster"] = {"enabled": False}
+        out["requests"] = requests_section(anonymize, per_collection)
+        if level >= 1:
+            out["memory"] = memory_telemetry()
     return out
 
 
