@@ -351,6 +351,75 @@ def payload_on_disk(params_extra: dict[str, Any]) -> bool:
     return placed_on_disk(params_extra.get("payload"), params_extra.get("on_disk_payload", True))
 
 
+# Qdrant's `validator` minimums (422); a wrong type or a negative number fails to
+# deserialize first (400). Qdrant also wants `full_scan_threshold` >= 10: not enforced,
+# the ANN tests force graph search on small collections with lower values.
+HNSW_MINIMUMS = {"ef_construct": 4}
+OPTIMIZER_MINIMUMS = {"vacuum_min_vector_number": 100, "max_segment_size": 1}
+OPTIMIZER_USIZE = (
+    "vacuum_min_vector_number",
+    "default_segment_number",
+    "max_segment_size",
+    "memmap_threshold",
+    "indexing_threshold",
+    "flush_interval_sec",
+)
+
+
+def _usize(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise BadRequest(
+            f"Format error in JSON body: {where}: invalid type: {json_type(raw)}, expected usize"
+        )
+    if raw < 0:
+        raise BadRequest(
+            f"Format error in JSON body: {where}: invalid value: integer `{raw}`, expected usize"
+        )
+    return raw
+
+
+def _at_least(value: int, minimum: int, where: str) -> None:
+    if value < minimum:
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{where}: value {value} invalid, "
+            f"must be {minimum} or larger]"
+        )
+
+
+def check_optimizers_diff(diff: dict[str, Any], where: str) -> None:
+    """`OptimizersConfigDiff` as Qdrant reads it: types, then its `validator` ranges."""
+    threshold = diff.get("deleted_threshold")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise BadRequest(
+                f"Format error in JSON body: {where}.deleted_threshold: invalid type: "
+                f"{json_type(threshold)}, expected f64"
+            )
+        if not 0.0 <= threshold <= 1.0:
+            raise UnprocessableEntity(
+                f"Validation error in JSON body: [{where}.deleted_threshold: value {threshold} "
+                "invalid, must be from 0.0 to 1.0]"
+            )
+    for key in OPTIMIZER_USIZE:
+        value = diff.get(key)
+        if value is not None:
+            name = f"{where}.{key}"
+            _at_least(_usize(value, name), OPTIMIZER_MINIMUMS.get(key, 0), name)
+    threads = diff.get("max_optimization_threads")
+    if threads is not None and threads != "auto":
+        _usize(threads, f"{where}.max_optimization_threads")
+
+
+def check_wal_diff(diff: dict[str, Any], where: str) -> None:
+    for key in ("wal_capacity_mb", "wal_segments_ahead", "wal_retain_closed"):
+        value = diff.get(key)
+        if value is not None:
+            _usize(value, f"{where}.{key}")
+    capacity = diff.get("wal_capacity_mb")
+    if capacity is not None:
+        _at_least(capacity, 1, f"{where}.wal_capacity_mb")
+
+
 def check_prevent_unoptimized(diff: dict[str, Any], where: str) -> None:
     value = diff.get("prevent_unoptimized")
     if value is not None and not isinstance(value, bool):
@@ -464,15 +533,8 @@ def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str,
         if value is None:
             continue
         if key in ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UnprocessableEntity(
-                    f"Validation error in JSON body: [{where}.{key}: must be >= 0]"
-                )
-            if key == "ef_construct" and value < 4:
-                raise UnprocessableEntity(
-                    f"Validation error in JSON body: [{where}.ef_construct: value {value} "
-                    "invalid, must be 4 or larger]"
-                )
+            _usize(value, f"{where}.{key}")
+            _at_least(value, HNSW_MINIMUMS.get(key, 0), f"{where}.{key}")
         if key == "memory":
             parse_memory(value, f"{where}.memory")
         out[key] = value
@@ -562,13 +624,16 @@ def parse_create_collection(
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
         check_prevent_unoptimized(diff, "optimizers_config")
+        check_optimizers_diff(diff, "optimizers_config")
         optimizers.update(
             {k: v for k, v in diff.items() if k in DEFAULT_OPTIMIZERS or v is not None}
         )
     wal = dict(d.wal)
     if body.get("wal_config") is not None:
         diff = _expect_dict(body["wal_config"], "wal_config")
+        check_wal_diff(diff, "wal_config")
         wal.update({k: v for k, v in diff.items() if v is not None})
+
     def given(key: str, default: Any) -> Any:  # 0 is refused below, not defaulted
         return body[key] if body.get(key) is not None else default
 
@@ -617,6 +682,7 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
     if body.get("optimizers_config") is not None:
         diff = _expect_dict(body["optimizers_config"], "optimizers_config")
         check_prevent_unoptimized(diff, "optimizers_config")
+        check_optimizers_diff(diff, "optimizers_config")
         config.optimizer_config.update({k: v for k, v in diff.items() if v is not None})
     if body.get("hnsw_config") is not None:
         config.hnsw_config = _merge_hnsw(config.hnsw_config, body["hnsw_config"], "hnsw_config")
@@ -638,8 +704,13 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
                 "write_consistency_factor",
                 "on_disk_payload",
             ):
-                if key != "on_disk_payload":
-                    _positive_int(value, f"params.{key}")
+                if key != "on_disk_payload" and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1
+                ):  # NonZeroU32 in Qdrant's PATCH: a deserialize error, not a validation one
+                    raise BadRequest(
+                        f"Format error in JSON body: params.{key}: invalid value: "
+                        f"{json_type(value)}, expected a nonzero u32"
+                    )
                 config.params_extra[key] = value
         payload_storage = parse_payload_storage(params.get("payload"), "params.payload")
         if payload_storage:

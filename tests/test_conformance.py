@@ -407,6 +407,37 @@ CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
     ({"vectors": {"size": 0, "distance": "Dot"}}, 422, "Validation error in JSON body:"),
     ({"vectors": {"size": 2, "distance": "Cos"}}, 400, "Format error in JSON body:"),
     ({"vectors": {"size": 2}}, 400, "Format error in JSON body:"),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": {"m": -1}},
+        400,
+        "Format error in JSON body: hnsw_config.m: invalid value: integer `-1`, expected usize",
+    ),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "optimizers_config": {"deleted_threshold": 5}},
+        422,
+        "Validation error in JSON body: [optimizers_config.deleted_threshold: value 5 invalid",
+    ),
+    (
+        {
+            "vectors": {"size": 2, "distance": "Dot"},
+            "optimizers_config": {"vacuum_min_vector_number": 5},
+        },
+        422,
+        "Validation error in JSON body: [optimizers_config.vacuum_min_vector_number",
+    ),
+    (
+        {
+            "vectors": {"size": 2, "distance": "Dot"},
+            "optimizers_config": {"indexing_threshold": "x"},
+        },
+        400,
+        "Format error in JSON body: optimizers_config.indexing_threshold: invalid type",
+    ),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "wal_config": {"wal_capacity_mb": 0}},
+        422,
+        "Validation error in JSON body: [wal_config.wal_capacity_mb: value 0 invalid",
+    ),
 ]
 
 
@@ -420,6 +451,36 @@ def test_create_refused_leaves_no_collection(
     message = response.json()["status"]["error"]
     assert message.startswith(text), message
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+
+
+PATCH_REFUSED: list[tuple[dict[str, Any], int, str]] = [
+    (
+        {"params": {"replication_factor": 0}},
+        400,
+        "Format error in JSON body: params.replication_factor: invalid value: integer `0`",
+    ),
+    ({"optimizers_config": {"deleted_threshold": -1}}, 422, "Validation error in JSON body:"),
+    (
+        {"hnsw_config": {"ef_construct": 2}},
+        422,
+        "Validation error in JSON body: [hnsw_config.ef_construct: value 2 invalid",
+    ),
+    ({"metadata": {"a": None}, "hnsw_config": {"m": "x"}}, 400, "Format error in JSON body:"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "text"), PATCH_REFUSED)
+def test_patch_refused_changes_nothing(
+    http: httpx.Client, collection: Make, body: dict[str, Any], status: int, text: str
+) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}, "metadata": {"a": 1}})
+    before = http.get(f"/collections/{name}").json()["result"]["config"]
+    response = http.patch(f"/collections/{name}", json=body)
+    assert response.status_code == status, response.text
+    message = response.json()["status"]["error"]
+    assert message.startswith(text), message
+    assert http.get(f"/collections/{name}").json()["result"]["config"] == before
 
 
 def test_zero_timeout_is_refused(http: httpx.Client, collection: Make) -> None:
