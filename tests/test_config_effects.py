@@ -155,6 +155,7 @@ def test_prevent_unoptimized_defers_points_past_the_threshold() -> None:
     segment = holder.segments[0]
     assert int(np.count_nonzero(segment.live_mask())) == 64
     assert int(np.count_nonzero(segment.stored_mask())) == 100  # stored, and rebuilt
+    assert segment.live_count() - segment.visible_count() == 36  # update_queue.deferred_points
     assert count(_holder(prevent=False), None, True) == 100
 
 
@@ -178,7 +179,9 @@ def test_prevent_unoptimized_wait_returns_visible_points(
     # wait=true returned after the optimizer indexed them: every point is visible.
     assert client.count(name, exact=True).count == 500
     assert len(client.retrieve(name, [0, 250, 499])) == 3
-    assert client.get_collection(name).indexed_vectors_count == 500
+    info = client.get_collection(name)
+    assert info.indexed_vectors_count == 500
+    assert info.update_queue is not None and not info.update_queue.deferred_points
 
 
 def _idf(df: int, n: int) -> float:

@@ -81,6 +81,9 @@ def collection_info(collection: Collection) -> dict[str, Any]:
     warnings = config_warnings(collection.config)
     if warnings:  # as Qdrant: the key only when there is something to say
         info["warnings"] = [{"message": message} for message in warnings]
+    deferred = collection.deferred_points()
+    if deferred and isinstance(info.get("update_queue"), dict):
+        info["update_queue"]["deferred_points"] = deferred
     return info
 
 

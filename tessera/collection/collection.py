@@ -196,6 +196,14 @@ class Collection:
             self.shard.optimizer.poke()
             time.sleep(0.05)
 
+    def deferred_points(self) -> int:
+        """Points stored but not yet visible (prevent_unoptimized): Qdrant's
+        `update_queue.deferred_points`."""
+        if self.failure is not None or deferred_limit(self.config) is None:
+            return 0
+        with self.shard.read() as holder:
+            return sum(s.live_count() - s.visible_count() for s in holder.segments)
+
     def _write_config_after_checkpoint(self) -> None:
         try:
             self.shard.flush(force=True)
