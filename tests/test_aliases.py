@@ -147,6 +147,13 @@ def test_alias_used_as_a_collection_name(
     assert sorted(r.id for r in records) == [1, 2, 3, 4, 5]
     assert client.get_collection(alias).points_count == 5
     assert client.collection_exists(alias) is True
+    # A snapshot taken through the alias is the collection's: named, listed and kept as its.
+    made = client.create_snapshot(alias)
+    assert made is not None and made.name.startswith(f"{coll}-")
+    assert [s.name for s in client.list_snapshots(coll)] == [made.name]
+    assert [s.name for s in client.list_snapshots(alias)] == [made.name]
+    assert client.delete_snapshot(alias, made.name)
+    assert client.list_snapshots(coll) == []
 
 
 def test_blue_green_switch_is_one_request(

@@ -737,6 +737,17 @@ def test_older_search_rpcs(g: QdrantClient, http: httpx.Client, name: Callable[[
     )
     assert _hits(answer.result) == _hits(expected)
     assert answer.result[0].payload["color"].string_value == "red"
+    # GetPoints without a payload selector answers no payload (Qdrant's retrieve default).
+    got = stub.Get(pb.GetPoints(collection_name=coll, ids=[pb.PointId(num=1)]))
+    assert [p.id.num for p in got.result] == [1] and not got.result[0].payload
+    got = stub.Get(
+        pb.GetPoints(
+            collection_name=coll,
+            ids=[pb.PointId(num=1)],
+            with_payload=pb.WithPayloadSelector(enable=True),
+        )
+    )
+    assert got.result[0].payload
 
     sparse = pb.SearchPoints(
         collection_name=coll,

@@ -135,10 +135,12 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Get(self, request: pb.GetPoints) -> pb.GetResponse:
+        # Unset `with_payload` is no payload over gRPC: Qdrant's retrieve treats a missing
+        # selector as false (REST documents true, and the REST route keeps that default).
         body = drop_none(
             {
                 "ids": cv.point_ids(request.ids),
-                "with_payload": cv.with_payload(request),
+                "with_payload": cv.with_payload(request) or False,
                 "with_vector": cv.with_vectors(request),
             }
         )

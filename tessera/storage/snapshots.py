@@ -244,8 +244,9 @@ class SnapshotStore:
         return min_free_bytes(self.toc.root, 32 << 20)
 
     def _collection_dir(self, name: str) -> Path:
-        self.toc.get(name)  # 404 for a collection that does not exist
-        return self.root / name
+        # 404 for a collection that does not exist; an alias names its collection, whose
+        # snapshots these are (as in Qdrant).
+        return self.root / self.toc.get(name).name
 
     def _shard_dir(self, name: str, shard: int) -> Path:
         directory = self._collection_dir(name)
@@ -271,9 +272,9 @@ class SnapshotStore:
         source = self.toc.get(collection)
         now = datetime.now(UTC)
         if shard is None:
-            prefix = f"{collection}-{self.peer_id}"
+            prefix = f"{source.name}-{self.peer_id}"
         else:
-            prefix = f"{collection}-shard-{shard}"
+            prefix = f"{source.name}-shard-{shard}"
         tmp = self.tmp_dir() / f"{uuid.uuid4().hex}{SUFFIX}"
         try:
             _, digest = pack_collection(source, tmp, "collection" if shard is None else "shard")
