@@ -276,6 +276,9 @@ def test_damage_crowding_and_scoped_access(server_factory: Any) -> None:
     assert "requests" not in seen and "memory" not in seen and "cluster" not in seen
     assert_error(reader.get("/metrics"), 403, "Global access is required")
     assert_error(reader.delete("/issues"), 403, "Global access is required")
+    refusals = http.get("/telemetry").json()["result"]["requests"]["rest"]["responses"]
+    assert refusals["GET /metrics"]["403"]["count"] == 1  # refused before routing, counted
+    assert refusals["DELETE /issues"]["403"]["count"] == 1
 
     # Past 30 nearly empty collections: Qdrant's "too many collections" issue, until fewer.
     small = {**vectors, "wal_config": {"wal_capacity_mb": 1}}

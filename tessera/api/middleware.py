@@ -80,19 +80,25 @@ def envelope(message: str, started: float | None = None) -> bytes:
     return orjson.dumps({"result": None, "status": {"error": message}, "time": elapsed})
 
 
+# Statuses a request may get from the layers before the router (no endpoint in the scope).
+REFUSED_EARLY = frozenset({400, 401, 403, 413})
+
+
+def _pattern(path: str) -> str:
+    """A route's path as Qdrant names it: `{shard_id}`, not `{shard_id:int}`."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+
+
 def route_patterns(routes: Sequence[BaseRoute]) -> dict[Any, str]:
-    """Each route's endpoint -> its path as Qdrant names it (`{shard_id}`, not
-    `{shard_id:int}`): the router leaves the endpoint it picked in the scope."""
-    return {
-        route.endpoint: re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
-        for route in routes
-        if isinstance(route, Route)
-    }
+    """Each route's endpoint -> its path pattern: the router leaves the endpoint it picked
+    in the scope."""
+    return {route.endpoint: _pattern(route.path) for route in routes if isinstance(route, Route)}
 
 
 class AccessLog:
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = (), log: bool = True) -> None:
         self.app = app
+        self.routes = routes
         self.endpoints = route_patterns(routes)
         self.log = log
 
@@ -117,6 +123,10 @@ class AccessLog:
         finally:
             elapsed = time.perf_counter() - started
             endpoint = self.endpoints.get(scope.get("endpoint"))
+            if endpoint is None and status in REFUSED_EARLY:
+                # Refused before routing (keys, body limits): counted under its route too.
+                found = resolve(self.routes, scope)
+                endpoint = _pattern(found[2][1]) if found is not None else None
             if endpoint is not None:  # unknown paths are not counted: keys stay the API's
                 collection = scope.get("path_params", {}).get(COLLECTION_PARAM)
                 STATS.record_rest(scope["method"], endpoint, status, elapsed, collection)
