@@ -24,15 +24,17 @@ def data_lines(name: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def _word_pattern() -> re.Pattern[str]:
+def _word_char() -> str:
     extra = []
     for line in data_lines("word_chars.tsv"):
         first, last = (int(x, 16) for x in line.split("\t"))
         extra.append(re.escape(chr(first)) + ("-" + re.escape(chr(last)) if last > first else ""))
-    return re.compile(f"(?:[^\\W_]|[{''.join(extra)}])+")
+    return f"[^\\W_]|[{''.join(extra)}]"
 
 
-_WORD = _word_pattern()
+# A regex alternation matching one character Rust's `char::is_alphanumeric` accepts.
+WORD_CHAR = _word_char()
+_WORD = re.compile(f"(?:{WORD_CHAR})+")
 
 
 @lru_cache(maxsize=1)
