@@ -23,12 +23,13 @@ from tests.conftest import TARGET, ServerProcess, free_port
 
 edge = pytest.importorskip("qdrant_edge")
 
-WORDS = (
+WORDS_TEXT = (
     "The quick brown foxes were running over lazy dogs; dog DOGS Running runner ran "
     "café naïve façade Straße ÆON Über über Привет мир Ёлка ёлками Ελληνικά hello-world "
     "x_y 3.14 abc123 the a of and Tessera qdrant vector vectors search searching searched "
     "stemming stemmed isn't it's Hund Hunde laufen läuft gehen"
-).split()
+)
+WORDS = WORDS_TEXT.split()
 
 
 def random_texts(seed: int, n: int) -> list[str]:
@@ -219,6 +220,7 @@ def test_documents_rank_as_qdrant(
         sparse = stored["bm25"]
         assert isinstance(sparse, models.SparseVector)
         indices, values = Bm25.from_options(options).embed_document(DOCS[1])
+        assert sparse.values == pytest.approx(values, rel=1e-6)
         assert sorted(sparse.indices) == indices
     finally:
         qc.delete_collection(name)
