@@ -122,6 +122,10 @@ def test_dense_vector_for_multivector_is_one_row(http: httpx.Client, collection:
     assert http.get(f"/collections/{name}/points/1").json()["result"]["vector"] == {
         "m": [[1.0, 2.0]]
     }
+    # a plain dense query against the multivector is one row too (as qdrant-edge answers)
+    found = http.post(f"/collections/{name}/points/query", json={"query": [1, 0], "using": "m"})
+    assert found.status_code == 200, found.text
+    assert [(p["id"], p["score"]) for p in found.json()["result"]["points"]] == [(1, 1.0)]
 
 
 def test_patch_metadata_null_deletes_key(http: httpx.Client, collection: Make) -> None:
@@ -176,6 +180,12 @@ def test_sample_applies_offset(http: httpx.Client, collection: Make) -> None:
 # Refused as Qdrant refuses, nothing written
 
 VECTORS = {"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {}}}
+
+
+def _filtered(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"filter": {"must": [condition]}}
+
+
 P = "/collections/{c}/points"
 # (method, path, body, status, the start of Qdrant's message)
 REFUSED: list[tuple[str, str, Any, int, str]] = [
@@ -295,6 +305,59 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),
     ("POST", P + "/query", {"query": [1, 0], "limit": "x"}, 400, "Format error in JSON body:"),
     ("POST", P + "/scroll", {"limit": 0}, 422, "Validation error in JSON body: [limit"),
+    (
+        "POST",
+        P + "/scroll",
+        _filtered({"key": "n", "match": {"value": 1.5}}),
+        400,
+        "Format error in JSON body:",
+    ),
+    (
+        "POST",
+        P + "/scroll",
+        _filtered({"key": "n", "range": {"gt": "x"}}),
+        400,
+        "Format error in JSON body:",
+    ),
+    ("POST", P + "/scroll", _filtered({"foo": 1}), 400, "Format error in JSON body:"),
+    (
+        "POST",
+        P + "/count",
+        _filtered({"key": "g", "geo_radius": {"center": {"lat": 100, "lon": 0}, "radius": 1}}),
+        400,
+        "Format error in JSON body:",
+    ),
+    (
+        "POST",
+        P + "/count",
+        _filtered(
+            {
+                "key": "g",
+                "geo_polygon": {
+                    "exterior": {
+                        "points": [{"lat": 0, "lon": 0}, {"lat": 1, "lon": 1}, {"lat": 0, "lon": 0}]
+                    }
+                },
+            }
+        ),
+        422,
+        "Validation error in JSON body:",
+    ),
+    (
+        "POST",
+        P + "/count",
+        _filtered({"key": "n", "values_count": {"gt": -1}}),
+        400,
+        "Format error in JSON body:",
+    ),
+    ("POST", P + "/delete", _filtered({"has_id": [-5]}), 400, "Format error in JSON body:"),
+    (
+        "POST",
+        P + "/payload",
+        {"payload": {"a": 1}, "points": [1], "filter": {"must": {"bad": 1}}},
+        400,
+        "Format error in JSON body:",
+    ),
     (
         "POST",
         P + "/search",

@@ -131,6 +131,7 @@ def _batch_mismatch(what: str, ids: int, got: int) -> UnprocessableEntity:
 def _selection(body: dict[str, Any]) -> writes.PointSelector:
     """Explicit ids, or a filter resolved to ids when the write is applied."""
     if body.get("points") is not None:
+        parse_filter(body.get("filter"))  # still read (and refused if malformed), as Qdrant does
         return parse_ids(body["points"])
     if "filter" in body:
         return writes.Matching(parse_filter(body["filter"]))
