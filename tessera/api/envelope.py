@@ -48,8 +48,8 @@ async def read_json(request: Request, required: bool = True) -> Any:
                 "Format error in JSON body: EOF while parsing a value at line 1 column 0"
             )
         return None
-    try:
     check_depth(body)
+    try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Format error in JSON body: {exc}") from exc
@@ -95,6 +95,7 @@ def internal_error_text(exc: Exception) -> str:
     return f"Service internal error: {exc}"
 
 
+def endpoint(
     work: Callable[[Request], Awaitable[Callable[[], Any]]],
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
@@ -103,8 +104,8 @@ def internal_error_text(exc: Exception) -> str:
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            raw_timeout = request.query_params.get("timeout", "")
             check_timeout(request)
+            raw_timeout = request.query_params.get("timeout", "")
             REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
             call = await work(request)
             result = await run_in_threadpool(call)

@@ -35,8 +35,8 @@ from qdrant_client import grpc as pb
 from tessera import QDRANT_API_VERSION
 from tessera.api.access import missing_grpc
 from tessera.api.auth import Authenticator
-from tessera.api.grpc_guard import Guard
 from tessera.api.envelope import internal_error_text
+from tessera.api.grpc_guard import Guard
 from tessera.api.tls import GrpcCertificates
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import RateLimited, TesseraError
