@@ -21,6 +21,15 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from tessera.segment.quantization import (
+    BinaryCodec,
+    applies,
+    binary_codes_view,
+    build_binary,
+    build_float_quantized,
+    is_binary,
+)
+
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -53,11 +62,12 @@ def idle_since(seconds: float) -> bool:
     return time.monotonic() - _last_write >= seconds
 
 
-def add_in_chunks(index: Any, data: FloatArray) -> None:
+def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
     for start in range(0, len(data), _CHUNK):
         busy = time.monotonic() - _last_write < 1.0
         faiss.omp_set_num_threads(1 if busy else _CPUS)
-        index.add(data[start : start + _CHUNK])
+        chunk = data[start : start + _CHUNK]
+        index.add(codec.encode(chunk) if codec is not None else chunk)
     faiss.omp_set_num_threads(_CPUS)
 
 
@@ -75,7 +85,12 @@ class _OwnedView(np.ndarray):  # type: ignore[type-arg]
 
 class HnswIndex:
     def __init__(
-        self, index: Any, distance: str, lift_norm2: float | None = None, mapped: bool = False
+        self,
+        index: Any,
+        distance: str,
+        lift_norm2: float | None = None,
+        mapped: bool = False,
+        codec: BinaryCodec | None = None,
     ) -> None:
         self.index = index
         # The stored vectors are a read-only map of the file (on_disk): faiss cannot grow a
@@ -84,9 +99,15 @@ class HnswIndex:
         self.distance = distance
         # Dot only: M^2 of the lifting (see _METRIC); every stored row has this squared norm.
         self.lift_norm2 = lift_norm2
-        # int8 scalar quantization: the graph walks quantized vectors, results are approximate
-        # and the caller rescores them with the original vectors.
-        self.quantized = isinstance(index, faiss.IndexHNSWSQ)
+        # A quantized graph (tessera.segment.quantization) walks codes: results are
+        # approximate and the caller rescores them with the original vectors.
+        self.quantized = not isinstance(index, faiss.IndexHNSWFlat)
+        # Binary quantization: how vectors (and queries) become the graph's bit codes.
+        self.codec = codec
+        # A quantized Cosine graph measures L2 between unit vectors: cos = 1 - d^2 / 2.
+        metric = getattr(index, "metric_type", None)
+        self.cosine_l2 = distance == "Cosine" and metric == faiss.METRIC_L2
+        self._codes = binary_codes_view(index) if codec is not None else None
 
     @property
     def size(self) -> int:
@@ -102,23 +123,27 @@ class HnswIndex:
         quantization: dict[str, Any] | None = None,
     ) -> HnswIndex:
         data = np.ascontiguousarray(vectors, dtype=np.float32)
+        if is_binary(quantization):
+            assert quantization is not None
+            codec = BinaryCodec.from_config(data.shape[1], quantization)
+            binary = build_binary(codec, max(m, 2), max(ef_construct, 4))
+            add_in_chunks(binary, data, codec)
+            return cls(binary, distance, None, codec=codec)
         lift_norm2 = None
         if distance == "Dot":
             lengths = np.einsum("ij,ij->i", data, data) if len(data) else np.zeros(1)
             lift_norm2 = float(lengths.max(initial=0.0)) * 1.0001 + 1e-12
             data = _lift(data, lift_norm2)
         dim = data.shape[1]
-        # faiss's scalar quantizer has no L1 distance: Manhattan graphs stay unquantized.
+        # faiss has no quantized L1 distance: Manhattan graphs stay unquantized.
         index: Any
-        if quantization and "scalar" in quantization and distance != "Manhattan":
-            index = faiss.IndexHNSWSQ(
-                dim,
-                faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
-                max(m, 2),
-                _METRIC[distance],
+        if quantization and applies(quantization, distance):
+            # Cosine codes are compared in L2 (unit vectors rank alike, and faiss's PQ graph
+            # walk loses much recall with inner products); scores convert back in search.
+            metric = faiss.METRIC_L2 if distance == "Cosine" else _METRIC[distance]
+            index = build_float_quantized(
+                data, metric, max(m, 2), max(ef_construct, 4), quantization
             )
-            index.hnsw.efConstruction = max(ef_construct, 4)
-            index.train(data if len(data) else np.zeros((1, dim), dtype=np.float32))
         else:
             index = faiss.IndexHNSWFlat(dim, max(m, 2), _METRIC[distance])
             index.hnsw.efConstruction = max(ef_construct, 4)
@@ -157,6 +182,8 @@ class HnswIndex:
             faiss.omp_set_num_threads(1)
             _search_thread.single = True
         selector, _bitmap = self._selector(mask)
+        if self.codec is not None:
+            return self._binary_search(query, k, ef, selector)
         target = faiss.downcast_index(self.index.storage) if flat else self.index
         if flat:
             params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
@@ -175,7 +202,32 @@ class HnswIndex:
             scores = (float(q[0] @ q[0]) + self.lift_norm2 - scores) / 2
         elif self.distance == "Euclid":
             scores = np.sqrt(np.maximum(scores, 0))
+        elif self.cosine_l2 and not flat:
+            scores = 1 - scores / 2
         return scores.astype(np.float32), labels[found].astype(np.int64)
+
+    def _binary_search(
+        self, query: FloatArray, k: int, ef: int, selector: Any
+    ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """The Hamming walk over bit codes. Scores: the query's similarity with the codes'
+        levels for Cosine and Dot, the Hamming distance otherwise; an asymmetric query
+        encoding ranks a wider beam by that similarity."""
+        codec, codes = self.codec, self._codes
+        assert codec is not None and codes is not None
+        wide = max(k, ef) if codec.asymmetric else k
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, wide))  # type: ignore[attr-defined]
+        if selector is not None:
+            params.sel = selector
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        distances, labels = self.index.search(codec.encode(q), wide, params=params)
+        found = labels[0] >= 0
+        labels, hamming = labels[0][found].astype(np.int64), distances[0][found]
+        similarity = codec.query_scores(q[0], codes[labels]) if len(labels) else hamming
+        if codec.asymmetric:
+            order = np.argsort(-similarity, kind="stable")[:k]
+            labels, similarity, hamming = labels[order], similarity[order], hamming[order]
+        scores = similarity if self.distance in ("Cosine", "Dot") else hamming
+        return np.asarray(scores, dtype=np.float32), labels
 
     def flat_search_many(
         self, queries: FloatArray, k: int, mask: BoolArray
@@ -204,12 +256,15 @@ class HnswIndex:
             if len(data) and float(np.einsum("ij,ij->i", data, data).max()) > self.lift_norm2:
                 return None
             data = _lift(data, self.lift_norm2)
-        if self.mapped:
+        index: Any
+        if self.codec is not None:
+            index = faiss.deserialize_index_binary(faiss.serialize_index_binary(self.index))
+        elif self.mapped or self.quantized:
             index = faiss.deserialize_index(faiss.serialize_index(self.index))
         else:
             index = faiss.clone_index(self.index)
-        add_in_chunks(index, data)
-        return HnswIndex(index, self.distance, self.lift_norm2)
+        add_in_chunks(index, data, self.codec)
+        return HnswIndex(index, self.distance, self.lift_norm2, codec=self.codec)
 
     def vectors_view(self) -> FloatArray | None:
         """The vectors faiss stores, as a numpy view (no copy): a segment with a graph keeps
@@ -228,15 +283,44 @@ class HnswIndex:
         return view
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
+        if self.codec is not None:
+            faiss.write_index_binary(self.index, str(path))
+        else:
+            faiss.write_index(self.index, str(path))
+
+    def codec_meta(self) -> dict[str, Any] | None:
+        """What the file alone does not say (kept in the segment manifest): a binary
+        graph's encoding, a quantized Dot graph's lifting (its rows are approximate)."""
+        if self.codec is not None:
+            return {**self.codec.meta(), "query_encoding": self.codec.query_encoding}
+        if self.quantized and self.lift_norm2 is not None:
+            return {"kind": "float", "lift_norm2": self.lift_norm2}
+        return None
 
     @classmethod
-    def load(cls, path: Path, distance: str, mmap: bool = False) -> HnswIndex:
-        """`mmap`: the stored vectors stay in the file (on_disk), paged in by the kernel."""
+    def load(
+        cls, path: Path, distance: str, mmap: bool = False, meta: dict[str, Any] | None = None
+    ) -> HnswIndex:
+        """`mmap`: the stored vectors stay in the file (on_disk), paged in by the kernel.
+        `meta`: what `codec_meta` said when the file was written."""
+        with open(path, "rb") as f:
+            binary = f.read(4) == b"IBHf"
+        if binary:
+            meta = meta or {}
+            dim = int(meta.get("dim", 0))
+            binary_index: Any = faiss.read_index_binary(str(path))
+            codec = BinaryCodec(
+                dim or int(binary_index.d),
+                str(meta.get("encoding", "one_bit")),
+                str(meta.get("query_encoding", "default")),
+            )
+            return cls(binary_index, distance, None, codec=codec)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = faiss.read_index(str(path), flags)
+        index: Any = faiss.read_index(str(path), flags)
         lift_norm2 = None
-        if distance == "Dot":
+        if meta is not None and meta.get("lift_norm2") is not None:
+            lift_norm2 = float(meta["lift_norm2"])
+        elif distance == "Dot":
             first = index.reconstruct(0) if index.ntotal else np.zeros(1, dtype=np.float32)
             lift_norm2 = float(first @ first)
         return cls(index, distance, lift_norm2, mapped=mmap)

@@ -55,6 +55,7 @@ from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
 from tessera.ids import PointId
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.payload_storage import MappedPayloads
+from tessera.segment.quantization import keeps_in_ram, quantization_for
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 
@@ -198,7 +199,11 @@ def write_snapshot(
             data.save(path)
             fsync_file(path)
             size, crc = file_crc(path)
-            files[component] = [{"name": fname, "size": size, "crc32": crc}]
+            entry: dict[str, Any] = {"name": fname, "size": size, "crc32": crc}
+            codec = data.codec_meta()  # a quantized graph's encoding (segment.quantization)
+            if codec is not None:
+                entry["codec"] = codec
+            files[component] = [entry]
         elif component.startswith("fidx:"):
             meta, arrays = data
             fname = f"fidx{fidx_keys.index(component)}.{gen}.tsr"
@@ -302,7 +307,13 @@ def load_segment(
             assert params is not None
             hnsw = config.hnsw_for(name)
             on_disk = params.vectors_on_disk() or placed_on_disk(hnsw, hnsw.get("on_disk"))
-            index = HnswIndex.load(directory / entries[0]["name"], params.distance, mmap=on_disk)
+            on_disk = on_disk and not keeps_in_ram(quantization_for(config, name))
+            index = HnswIndex.load(
+                directory / entries[0]["name"],
+                params.distance,
+                mmap=on_disk,
+                meta=entries[0].get("codec"),
+            )
             segment.vector_indexes[name] = index
             dense = segment.storages[name]
             if isinstance(dense, DenseStorage) and not params.multivector:
@@ -436,8 +447,14 @@ def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig
         vec_files = segment.files_by_component.get(f"vec:{name}")
         if vec_files is None:
             continue
-        if index is not None and hnsw_files is not None and not params.multivector:
-            mapped = HnswIndex.load(directory / hnsw_files[0]["name"], params.distance, mmap=True)
+        in_ram = keeps_in_ram(quantization_for(config, name))
+        if index is not None and hnsw_files is not None and not params.multivector and not in_ram:
+            mapped = HnswIndex.load(
+                directory / hnsw_files[0]["name"],
+                params.distance,
+                mmap=True,
+                meta=hnsw_files[0].get("codec"),
+            )
             segment.vector_indexes[name] = mapped
             view = mapped.vectors_view()
             if view is not None and storage.matrix.dtype == np.float32:

@@ -180,7 +180,7 @@ def search(
             hits = _graph_search(
                 holder, index, query, mask, count, want, hnsw_ef, quantization, flat
             )
-            if index.quantized and quantization.rescore:
+            if index.quantized and (quantization.rescore or quantization.ignore):
                 scores = score_candidates(segment, query, hits[1], distance)
                 best = top_k(scores, want, better_high)
                 hits = (scores[best], hits[1][best])
@@ -296,6 +296,9 @@ def _graph_search(
     k = want
     if index.quantized and quantization.rescore:
         k = max(want, int(np.ceil(want * quantization.oversampling)))
+    if index.quantized and quantization.ignore:
+        # Scores from the original vectors only: the whole beam of the walk is rescored.
+        k = max(k, ef)
     # Every indexed offset a candidate: no filter to apply inside faiss.
     everything = count == index.size and len(mask) == index.size
     result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(

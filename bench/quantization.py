@@ -1,0 +1,216 @@
+"""Quantization (issue 12): memory, recall@10 and QPS per quantization type, Tessera next to
+Qdrant Edge with the same config.
+
+    .venv/bin/python bench/quantization.py [--n 20000 --dim 256 --queries 200]
+
+Both engines get the same clustered Cosine data (`common.make_dataset`), HNSW m=16,
+ef_construct=100, one segment, and are searched with hnsw_ef=64, limit 10, `rescore` on
+(Qdrant's default) with the oversampling of each row. Recall is against exact cosine top 10.
+Tessera runs in process (`tessera.engine.Engine`, the same code the server runs), Edge in
+process too. Memory: the bytes per vector of the quantized codes (Tessera: what the faiss
+index stores; Edge: the size of its quantized-vector files), next to the 4 x dim bytes of
+the float vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import common
+
+CONFIGS: list[tuple[str, dict[str, Any] | None, float]] = [
+    ("none", None, 1.0),
+    ("scalar int8", {"scalar": {"type": "int8"}}, 1.0),
+    ("product x8", {"product": {"compression": "x8"}}, 2.0),
+    ("product x32", {"product": {"compression": "x32"}}, 4.0),
+    ("binary 1 bit", {"binary": {}}, 4.0),
+    ("binary 1.5 bits", {"binary": {"encoding": "one_and_half_bits"}}, 4.0),
+    ("binary 2 bits", {"binary": {"encoding": "two_bits"}}, 4.0),
+    (
+        "binary 2 bits, query 8 bits",
+        {"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}},
+        4.0,
+    ),
+    ("turbo 4 bits", {"turbo": {}}, 1.0),
+    ("turbo 2 bits", {"turbo": {"bits": "bits2"}}, 2.0),
+    ("turbo 1 bit", {"turbo": {"bits": "bits1"}}, 4.0),
+]
+
+
+def edge_quantization(config: dict[str, Any] | None) -> Any:
+    import qdrant_edge as qe
+
+    if config is None:
+        return None
+    kind, body = next(iter(config.items()))
+    if kind == "scalar":
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
+    if kind == "product":
+        ratio = {"x4": "X4", "x8": "X8", "x16": "X16", "x32": "X32", "x64": "X64"}
+        compression = getattr(qe.CompressionRatio, ratio[body["compression"]])
+        return qe.ProductQuantizationConfig(compression=compression, always_ram=True)
+    if kind == "binary":
+        enc = {"two_bits": "TwoBits", "one_and_half_bits": "OneAndHalfBits"}
+        qenc = {"scalar8bits": "Scalar8Bits", "scalar4bits": "Scalar4Bits"}
+        return qe.BinaryQuantizationConfig(
+            always_ram=True,
+            encoding=getattr(
+                qe.BinaryQuantizationEncoding, enc.get(body.get("encoding"), "OneBit")
+            ),
+            query_encoding=getattr(
+                qe.BinaryQuantizationQueryEncoding, qenc.get(body.get("query_encoding"), "Default")
+            ),
+        )
+    bits = {"bits2": "Bits2", "bits1": "Bits1", "bits1_5": "Bits1_5"}
+    return qe.TurboQuantQuantizationConfig(
+        always_ram=True, bits=getattr(qe.TurboQuantBitSize, bits.get(body.get("bits"), "Bits4"))
+    )
+
+
+def run_edge(
+    ds: common.Dataset, config: dict[str, Any] | None, oversampling: float, path: Path
+) -> dict[str, float]:
+    import qdrant_edge as qe
+
+    dim = ds.vectors.shape[1]
+    shard = qe.EdgeShard.create(
+        str(path),
+        qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(
+                size=dim, distance=qe.Distance.Cosine, quantization_config=edge_quantization(config)
+            ),
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=10, default_segment_number=1),
+            max_search_threads=1,
+        ),
+    )
+    t0 = time.perf_counter()
+    for start, stop in common.batches(len(ds.vectors), 1000):
+        points = [qe.Point(i, ds.vectors[i].tolist()) for i in range(start, stop)]
+        shard.update(qe.UpdateOperation.upsert_points(points))
+    shard.optimize()
+    build = time.perf_counter() - t0
+    quant = qe.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+    params = qe.SearchParams(hnsw_ef=64, quantization=quant if config else None)
+    found: list[list[int]] = []
+    t0 = time.perf_counter()
+    for q in ds.queries.tolist():
+        req = qe.QueryRequest(limit=10, query=qe.Query.Nearest(q), params=params)
+        found.append([int(p.id) for p in shard.query(req)])
+    qps = len(ds.queries) / (time.perf_counter() - t0)
+    shard.flush()
+    shard.close()
+    # Qdrant's quantized codes: vector_storage/quantized.data (or quantized_data/ pages).
+    quant_bytes = sum(
+        f.stat().st_size
+        for f in path.rglob("*")
+        if f.is_file() and (f.name == "quantized.data" or f.parent.name == "quantized_data")
+    )
+    return {
+        "recall": common.recall_at_k(found, common.exact_topk(ds.vectors, ds.queries)),
+        "qps": qps,
+        "bytes": quant_bytes / len(ds.vectors),
+        "build": build,
+    }
+
+
+def run_tessera(
+    ds: common.Dataset, config: dict[str, Any] | None, oversampling: float, path: Path
+) -> dict[str, float]:
+    from tessera.collection.values import Quantization, SearchParams, VectorInput
+    from tessera.engine import Engine
+    from tessera.query.filter_parse import parse_filter
+    from tessera.segment.quantization import code_bytes
+
+    dim = ds.vectors.shape[1]
+    engine = Engine(path)
+    body: dict[str, Any] = {
+        "vectors": {"size": dim, "distance": "Cosine"},
+        "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+        "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10},
+    }
+    if config is not None:
+        body["quantization_config"] = config
+    engine.create_collection("bench", body)
+    t0 = time.perf_counter()
+    for start, stop in common.batches(len(ds.vectors), 1000):
+        ids = list(range(start, stop))
+        engine.upsert_arrays("bench", ids, ds.vectors[start:stop], [{} for _ in ids])
+    engine.wait_optimized("bench")
+    build = time.perf_counter() - t0
+    collection = engine.toc.get("bench")
+    params = SearchParams(hnsw_ef=64, quantization=Quantization(oversampling=oversampling))
+    no_filter = parse_filter(None)
+    found: list[list[int]] = []
+    t0 = time.perf_counter()
+    for q in ds.queries:
+        query = VectorInput("", "dense", q)
+        found.append([int(i) for i in collection.search(query, no_filter, 10, params=params).ids])
+    qps = len(ds.queries) / (time.perf_counter() - t0)
+    segments = collection.shard.holder.segments
+    stored = sum(code_bytes(s.vector_indexes[""].index) for s in segments if s.vector_indexes)
+    engine.close()
+    return {
+        "recall": common.recall_at_k(found, common.exact_topk(ds.vectors, ds.queries)),
+        "qps": qps,
+        "bytes": stored / len(ds.vectors) if config is not None else 0.0,
+        "build": build,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_data_args(ap, n=20_000, dim=256, queries=200)
+    ap.add_argument("--only", default="", help="comma-separated row names to run")
+    args = ap.parse_args()
+    ds = common.make_dataset(args.n, args.dim, args.queries)
+    rows = []
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    for name, config, oversampling in CONFIGS:
+        if only and name not in only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            common.log(f"{name}: Edge")
+            edge = run_edge(ds, config, oversampling, Path(tmp) / "edge")
+            common.log(f"{name}: Tessera")
+            tess = run_tessera(ds, config, oversampling, Path(tmp) / "tessera")
+        rows.append(
+            [
+                name,
+                oversampling,
+                common.fmt(edge["bytes"], 0),
+                common.fmt(tess["bytes"], 0),
+                common.fmt(edge["recall"], 3),
+                common.fmt(tess["recall"], 3),
+                common.fmt(edge["qps"], 0),
+                common.fmt(tess["qps"], 0),
+                common.fmt(edge["build"], 1),
+                common.fmt(tess["build"], 1),
+            ]
+        )
+    headers = [
+        "quantization",
+        "oversampling",
+        "Edge B/vec",
+        "Tessera B/vec",
+        "Edge recall@10",
+        "Tessera recall@10",
+        "Edge QPS",
+        "Tessera QPS",
+        "Edge build s",
+        "Tessera build s",
+    ]
+    title = f"n={args.n} dim={args.dim} Cosine, float vectors {4 * args.dim} B/vec"
+    common.print_table(headers, rows, title)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Quantized graphs: the faiss index a segment's HNSW walks when a vector name is quantized.
+
+Qdrant keeps quantized codes beside the original vectors, walks its graph with the codes
+and rescores the best candidates with the originals. Here the graph itself is built over
+the codes (faiss stores one code per row instead of the float vector), so the walk and the
+memory it touches are the quantized ones; `tessera.shard.search` rescores with the original
+vectors, which the segment's dense storage still holds.
+
+    scalar  int8     IndexHNSWSQ QT_8bit, per-dimension ranges (`quantile`: the ranges of
+                     the central `quantile` share of the values, faiss's RS_quantiles)
+    product xN       IndexHNSWPQ: one 8-bit code per N/4 dimensions (x4: 1 byte per
+                     dimension ... x64: 1 byte per 16), dimensions zero-padded to fit
+    binary           IndexBinaryHNSW over bit codes, Hamming distance (see BinaryCodec):
+                     one_bit 1 bit per dimension, two_bits 2, one_and_half_bits 1.5
+    turbo   bitsB    TurboQuant's recipe: a random rotation (faiss RandomRotationMatrix,
+                     saved in the index) spreads every vector's energy evenly over the
+                     coordinates, then each rotated coordinate gets its own Lloyd-Max
+                     codebook of 2^B levels (a product quantizer with one sub-vector per
+                     coordinate: bits4 16 levels, bits2 4, bits1 2; bits1_5 one 3-bit code
+                     per pair of coordinates). Qdrant fixes the codebook for Gaussian
+                     coordinates; here it is fitted to the segment's vectors.
+
+faiss has no quantized L1 distance: Manhattan vectors keep a float graph for scalar,
+product and turbo quantization (binary works for every distance).
+
+Persistence: the faiss file holds the codes, the trained codebooks and the rotation, so a
+load rebuilds nothing. A binary graph's file does not say which encoding made its codes:
+`codec_meta` goes into the segment manifest beside the file's crc and comes back at load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from tessera.collection_config import CollectionConfig
+
+FloatArray = npt.NDArray[np.float32]
+CodeArray = npt.NDArray[np.uint8]
+
+# Training uses at most this many vectors (k-means cost grows with it, quality barely).
+TRAIN_SAMPLE = 20_000
+PQ_TRAIN_SAMPLE = 5_000
+_PQ_DIMS_PER_CODE = {"x4": 1, "x8": 2, "x16": 4, "x32": 8, "x64": 16}
+# TurboQuant bit sizes: (coordinates per code, bits per code).
+_TURBO = {"bits4": (1, 4), "bits2": (1, 2), "bits1": (1, 1), "bits1_5": (2, 3)}
+# A 3-level quantizer of a Gaussian coordinate has its thresholds near +-0.6 sigma.
+_MIDDLE = 0.6
+
+
+def quantization_for(config: CollectionConfig, name: str) -> dict[str, Any] | None:
+    """The quantization that applies to a vector name: its own, else the collection's."""
+    params = config.vectors.get(name)
+    if params is not None and params.quantization_config is not None:
+        return params.quantization_config
+    return config.quantization_config
+
+
+def keeps_in_ram(quantization: dict[str, Any] | None) -> bool:
+    """`always_ram` (or `memory` pinned / cached): the quantized codes are read into RAM
+    even when the vectors are on disk; otherwise they follow the vectors' placement."""
+    if not quantization:
+        return False
+    body = next(iter(quantization.values()))
+    memory = body.get("memory")
+    if memory is not None:
+        return bool(memory in ("pinned", "cached"))
+    return bool(body.get("always_ram"))
+
+
+def is_binary(quantization: dict[str, Any] | None) -> bool:
+    return bool(quantization) and "binary" in quantization  # type: ignore[operator]
+
+
+def applies(quantization: dict[str, Any] | None, distance: str) -> bool:
+    """Whether this quantization builds a quantized graph for `distance`."""
+    if not quantization:
+        return False
+    return is_binary(quantization) or distance != "Manhattan"
+
+
+def _sample(data: FloatArray) -> FloatArray:
+    if len(data) <= TRAIN_SAMPLE:
+        return data if len(data) else np.zeros((1, data.shape[1]), dtype=np.float32)
+    rows = np.random.default_rng(0).choice(len(data), TRAIN_SAMPLE, replace=False)
+    return data[np.sort(rows)]
+
+
+def _kmeans(xs: FloatArray, k: int, rng: np.random.Generator, iters: int = 8) -> FloatArray:
+    """Lloyd's algorithm for one sub-quantizer's codebook. One dimension (scalar codes:
+    product x4 and turbo) starts from quantiles and assigns by sorted boundaries."""
+    n, dsub = xs.shape
+    if dsub == 1:
+        values = np.sort(xs[:, 0])
+        cents = np.quantile(values, (np.arange(k) + 0.5) / k).astype(np.float32)
+        for _ in range(iters):
+            bounds = (cents[1:] + cents[:-1]) / 2
+            starts = np.concatenate([[0], np.searchsorted(values, bounds), [n]])
+            sums = np.add.reduceat(values, np.minimum(starts[:-1], n - 1))
+            counts = np.diff(starts)
+            cents = np.where(counts > 0, sums / np.maximum(counts, 1), cents).astype(np.float32)
+            cents.sort()
+        return cents.reshape(k, 1)
+    centroids = xs[rng.choice(n, k, replace=n < k)].astype(np.float32)
+    norms = np.einsum("ij,ij->i", xs, xs)
+    for _ in range(iters):
+        dists = norms[:, None] - 2 * xs @ centroids.T + np.einsum("ij,ij->i", centroids, centroids)
+        nearest = dists.argmin(axis=1)
+        counts = np.bincount(nearest, minlength=k)
+        filled = counts > 0
+        for j in range(dsub):
+            sums = np.bincount(nearest, weights=xs[:, j], minlength=k)
+            centroids[filled, j] = sums[filled] / counts[filled]
+    return centroids
+
+
+def _train_pq(index: Any, sample: FloatArray) -> None:
+    """Trains an IndexHNSWPQ's codebooks in numpy: faiss's k-means per sub-quantizer costs
+    minutes for hundreds of them, this seconds."""
+    storage: Any = faiss.downcast_index(index.storage)
+    pq = storage.pq
+    m, ksub, dsub = int(pq.M), int(pq.ksub), int(pq.dsub)
+    rng = np.random.default_rng(0)
+    rows = sample[rng.choice(len(sample), min(len(sample), PQ_TRAIN_SAMPLE), replace=False)]
+    books = np.empty((m, ksub, dsub), dtype=np.float32)
+    for sub in range(m):
+        part = np.ascontiguousarray(rows[:, sub * dsub : (sub + 1) * dsub])
+        books[sub] = _kmeans(part, ksub, rng)
+    faiss.copy_array_to_vector(books.ravel(), pq.centroids)
+    pq.compute_sdc_table()  # the graph build compares stored codes with each other
+    storage.is_trained = True
+    index.is_trained = True
+
+
+def _pq_bits(n: int, wanted: int) -> int:
+    """k-means needs a training vector per centroid: tiny segments get smaller codebooks."""
+    return int(max(1, min(wanted, int(np.log2(max(n, 2))))))
+
+
+def build_float_quantized(
+    data: FloatArray, metric: Any, m: int, ef_construct: int, quantization: dict[str, Any]
+) -> Any:
+    """A trained, empty faiss HNSW over scalar, product or turbo codes of `data`'s rows."""
+    dim = data.shape[1]
+    sample = _sample(data)
+    index: Any
+    if "scalar" in quantization:
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, m, metric)  # type: ignore[arg-type]
+        quantile = quantization["scalar"].get("quantile")
+        if quantile is not None and quantile < 1.0:
+            sq = faiss.downcast_index(index.storage).sq  # type: ignore[attr-defined]
+            sq.rangestat = faiss.ScalarQuantizer.RS_quantiles
+            sq.rangestat_arg = (1.0 - float(quantile)) / 2
+        index.hnsw.efConstruction = ef_construct
+        index.train(sample)
+        return index
+    if "product" in quantization:
+        per_code = _PQ_DIMS_PER_CODE[quantization["product"]["compression"]]
+        codes = -(-dim // per_code)
+        padded = codes * per_code
+        inner: Any = faiss.IndexHNSWPQ(padded, codes, m, _pq_bits(len(sample), 8), metric)  # type: ignore[call-arg]
+        inner.hnsw.efConstruction = ef_construct
+        if padded == dim:
+            _train_pq(inner, sample)
+            return inner
+        # Zero dimensions change no distance: a fixed identity-and-zeros map pads them.
+        pad = faiss.RemapDimensionsTransform(dim, padded, True)  # type: ignore[arg-type]
+        _train_pq(inner, pad.apply(sample))
+        index = faiss.IndexPreTransform(pad, inner)
+        index.is_trained = True
+        return index
+    per_code, bits = _TURBO[quantization["turbo"].get("bits") or "bits4"]
+    codes = -(-dim // per_code)
+    padded = codes * per_code
+    rotation = faiss.RandomRotationMatrix(dim, padded)
+    rotation.init(1234)
+    inner = faiss.IndexHNSWPQ(padded, codes, m, _pq_bits(len(sample), bits), metric)  # type: ignore[call-arg]
+    inner.hnsw.efConstruction = ef_construct
+    _train_pq(inner, rotation.apply(sample))
+    index = faiss.IndexPreTransform(rotation, inner)
+    index.is_trained = True
+    return index
+
+
+def hnsw_of(index: Any) -> Any:
+    """The faiss HNSW index inside a (possibly pre-transformed) quantized index."""
+    if isinstance(index, faiss.IndexPreTransform):
+        return faiss.downcast_index(index.index)
+    return index
+
+
+def code_bytes(index: Any) -> int:
+    """Bytes of quantized codes (or float vectors) the index stores, graph links aside."""
+    if isinstance(index, faiss.IndexBinary):
+        return int(index.ntotal) * int(index.code_size)
+    storage = faiss.downcast_index(hnsw_of(index).storage)
+    return int(storage.ntotal) * int(storage.sa_code_size())
+
+
+@dataclass(frozen=True)
+class BinaryCodec:
+    """Bit codes of vectors (Qdrant's binary quantization encodings).
+
+    one_bit: a dimension's bit is its sign. two_bits: a thermometer code over three levels
+    (below -t, between, above t; t = 0.6 x the vector's own standard deviation), so the
+    Hamming distance of two codes is the L1 distance of the levels. one_and_half_bits: the
+    sign of every dimension plus, per pair of dimensions, one bit that says whether the
+    pair is large (the sum of its magnitudes above 2t). The thresholds come from each
+    vector itself: nothing is trained, so nothing but the encoding is persisted.
+
+    `query_encoding` scalar4bits / scalar8bits (asymmetric): the walk stays on Hamming
+    codes, then its candidates are ranked by the query (4 or 8 bits per dimension) against
+    the codes' levels, as Qdrant scores a quantized query against binary codes."""
+
+    dim: int
+    encoding: str = "one_bit"
+    query_encoding: str = "default"
+
+    @property
+    def bits(self) -> int:
+        extra = {"one_bit": 0, "two_bits": self.dim, "one_and_half_bits": -(-self.dim // 2)}
+        return -(-(self.dim + extra[self.encoding]) // 8) * 8
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": "binary", "dim": self.dim, "encoding": self.encoding}
+
+    @classmethod
+    def from_config(cls, dim: int, quantization: dict[str, Any]) -> BinaryCodec:
+        body = quantization["binary"]
+        return cls(dim, body.get("encoding") or "one_bit", body.get("query_encoding") or "default")
+
+    def _threshold(self, x: FloatArray) -> FloatArray:
+        return np.asarray(_MIDDLE * x.std(axis=1, keepdims=True), dtype=np.float32)
+
+    def encode(self, x: FloatArray) -> CodeArray:
+        x = np.asarray(x, dtype=np.float32).reshape(-1, self.dim)
+        parts = [x > 0]
+        if self.encoding == "two_bits":
+            t = self._threshold(x)
+            parts = [x > -t, x > t]
+        elif self.encoding == "one_and_half_bits":
+            t = self._threshold(x)
+            mags = np.abs(x)
+            if self.dim % 2:
+                mags = np.hstack([mags, np.zeros((len(x), 1), dtype=np.float32)])
+            parts.append(mags[:, 0::2] + mags[:, 1::2] > 2 * t)
+        bits = np.hstack(parts)
+        pad = self.bits - bits.shape[1]
+        if pad:
+            bits = np.hstack([bits, np.zeros((len(x), pad), dtype=bool)])
+        return np.packbits(bits, axis=1, bitorder="little")
+
+    def levels(self, codes: CodeArray) -> FloatArray:
+        """Each code's value per dimension (the inverse of `encode`, up to scale)."""
+        bits: FloatArray = np.unpackbits(codes, axis=1, bitorder="little").astype(np.float32)
+        d = self.dim
+        if self.encoding == "two_bits":
+            return bits[:, :d] + bits[:, d : 2 * d] - 1.0
+        signs = 2.0 * bits[:, :d] - 1.0
+        if self.encoding == "one_and_half_bits":
+            large = np.repeat(bits[:, d : d + -(-d // 2)], 2, axis=1)[:, :d]
+            return signs * (0.5 + large)
+        return signs
+
+    def query_scores(self, query: FloatArray, codes: CodeArray) -> FloatArray:
+        """The asymmetric similarity of the query (4 or 8 bits) with each code's levels."""
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if self.query_encoding in ("scalar4bits", "scalar8bits"):
+            top = 15 if self.query_encoding == "scalar4bits" else 255
+            lo, hi = float(q.min()), float(q.max())
+            step = (hi - lo) / top if hi > lo else 1.0
+            q = (np.round((q - lo) / step) * step + lo).astype(np.float32)
+        levels = self.levels(codes)
+        norms = np.linalg.norm(levels, axis=1)
+        scores = (levels @ q) / np.where(norms > 0, norms, 1.0)
+        return np.asarray(scores, dtype=np.float32)
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.query_encoding in ("scalar4bits", "scalar8bits")
+
+
+def build_binary(codec: BinaryCodec, m: int, ef_construct: int) -> Any:
+    index = faiss.IndexBinaryHNSW(codec.bits, m)
+    index.hnsw.efConstruction = ef_construct
+    return index
+
+
+def binary_codes_view(index: Any) -> CodeArray:
+    """The codes a binary HNSW stores, as a read-only numpy view (no copy)."""
+    storage = faiss.downcast_IndexBinary(index.storage)
+    n, size = int(storage.ntotal), int(storage.code_size)
+    flat = faiss.rev_swig_ptr(storage.xb.data(), n * size)  # type: ignore[attr-defined]
+    view: CodeArray = np.asarray(flat).reshape(n, size)
+    view.flags.writeable = False
+    return view

@@ -1,0 +1,300 @@
+"""Quantization (scalar, product, binary with its encodings, turbo): configs checked and
+echoed as Qdrant does over REST and gRPC, PATCH with "Disabled", and the effect: segments
+walk quantized codes (less memory than the vectors), results rescored with the originals,
+the `ignore` / `rescore` / `oversampling` search params, and a restart keeps it all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tessera.collection.values import Quantization, SearchParams, VectorInput
+from tessera.engine import Engine
+from tessera.query.filter_parse import parse_filter
+from tessera.segment.quantization import code_bytes
+from tests.conftest import free_port
+
+N, DIM = 2000, 64
+
+CONFIGS: list[dict[str, Any]] = [
+    {"scalar": {"type": "int8", "quantile": 0.99}},
+    {"product": {"compression": "x8"}},
+    {"binary": {}},
+    {"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}},
+    {"binary": {"encoding": "one_and_half_bits", "query_encoding": "scalar4bits"}},
+    {"turbo": {}},
+    {"turbo": {"bits": "bits2"}},
+]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path / "storage")
+    yield eng
+    eng.close()
+
+
+def _data(seed: int = 0) -> np.ndarray[Any, Any]:
+    """Clusters of low intrinsic dimension (8), as embeddings are; the bases are shared by
+    every seed, so queries drawn with another seed come from the same distribution."""
+    bases = np.random.default_rng(99).standard_normal((20, 8, DIM)) / np.sqrt(8)
+    centers = np.random.default_rng(98).standard_normal((20, DIM))
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 20, N)
+    spread = np.einsum("nk,nkd->nd", rng.standard_normal((N, 8)), bases[labels])
+    return (centers[labels] + spread + 0.05 * rng.standard_normal((N, DIM))).astype(np.float32)
+
+
+def _search(
+    engine: Engine, name: str, q: np.ndarray[Any, Any], exact: bool = False, **quant: Any
+) -> tuple[list[Any], list[float]]:
+    params = SearchParams(exact=exact, hnsw_ef=64, quantization=Quantization(**quant))
+    query = VectorInput("", "dense", np.asarray(q, dtype=np.float32))
+    hits = engine.toc.get(name).search(query, parse_filter(None), 10, params=params)
+    return list(hits.ids), list(hits.scores or ())
+
+
+def _build(engine: Engine, name: str, distance: str, config: dict[str, Any]) -> None:
+    engine.create_collection(
+        name,
+        {
+            "vectors": {"size": DIM, "distance": distance},
+            "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+            "hnsw_config": {"full_scan_threshold": 10, "m": 16, "ef_construct": 64},
+            "quantization_config": config,
+        },
+    )
+    vectors = _data()
+    for start in range(0, N, 1000):
+        ids = list(range(start, start + 1000))
+        engine.upsert_arrays(name, ids, vectors[ids], [{} for _ in ids])
+    engine.wait_optimized(name)
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot"])
+def test_every_quantization_walks_codes_and_rescores(engine: Engine, distance: str) -> None:
+    queries = _data(7)[:15]
+    for i, config in enumerate(CONFIGS):
+        name = f"q{i}"
+        _build(engine, name, distance, config)
+        segment = engine.toc.get(name).shard.holder.segments[0]
+        index = segment.vector_indexes[""]
+        assert index.quantized, config
+        assert code_bytes(index.index) < N * DIM * 4, config  # codes, not float vectors
+        found = 0
+        for q in queries:
+            exact_ids, exact_scores = _search(engine, name, q, exact=True)
+            ids, scores = _search(engine, name, q, oversampling=4.0)
+            found += len(set(ids) & set(exact_ids))
+            by_id = dict(zip(exact_ids, exact_scores, strict=True))
+            for pid, score in zip(ids, scores, strict=True):
+                if pid in by_id:  # rescored with the original vectors: the exact score
+                    assert score == pytest.approx(by_id[pid], abs=1e-4), config
+        assert found / (10 * len(queries)) >= 0.8, (config, found)
+
+
+def test_search_params_rescore_ignore_and_restart(engine: Engine, tmp_path: Path) -> None:
+    _build(engine, "t", "Cosine", {"turbo": {}})
+    q = _data(3)[0]
+    exact_ids, exact_scores = _search(engine, "t", q, exact=True)
+    raw_ids, raw_scores = _search(engine, "t", q, rescore=False)
+    rescored_ids, _ = _search(engine, "t", q)
+    ignored_ids, ignored_scores = _search(engine, "t", q, ignore=True)
+    # Without rescoring the scores are the codes' approximations, not the exact ones.
+    exact_by_id = dict(zip(exact_ids, exact_scores, strict=True))
+    assert any(
+        abs(s - exact_by_id[p]) > 1e-4
+        for p, s in zip(raw_ids, raw_scores, strict=True)
+        if p in exact_by_id
+    )
+    # `ignore`: scores from the original vectors over the whole beam.
+    assert len(set(ignored_ids) & set(exact_ids)) >= 8
+    assert ignored_scores == pytest.approx(sorted(ignored_scores, reverse=True))
+    engine.close()
+    reopened = Engine(tmp_path / "storage")
+    try:
+        index = reopened.toc.get("t").shard.holder.segments[0].vector_indexes[""]
+        assert index.quantized
+        assert _search(reopened, "t", q)[0] == rescored_ids
+    finally:
+        reopened.close()
+
+
+def test_binary_survives_restart(engine: Engine, tmp_path: Path) -> None:
+    config = {"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}}
+    _build(engine, "b", "Euclid", config)
+    q = _data(5)[1]
+    before = _search(engine, "b", q)
+    codec = engine.toc.get("b").shard.holder.segments[0].vector_indexes[""].codec
+    engine.close()
+    reopened = Engine(tmp_path / "storage")
+    try:
+        index = reopened.toc.get("b").shard.holder.segments[0].vector_indexes[""]
+        assert index.codec == codec
+        assert _search(reopened, "b", q) == before
+    finally:
+        reopened.close()
+
+
+def test_configs_are_echoed_and_patched(http: httpx.Client, collection: Any) -> None:
+    name = collection()
+    body = {
+        "vectors": {
+            "a": {
+                "size": 8,
+                "distance": "Dot",
+                "quantization_config": {"binary": {"encoding": "one_and_half_bits"}},
+            },
+            "b": {"size": 8, "distance": "Cosine"},
+        },
+        "quantization_config": {"product": {"compression": "x16", "always_ram": True}},
+    }
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    config = http.get(f"/collections/{name}").json()["result"]["config"]
+    assert config["quantization_config"] == {"product": {"compression": "x16", "always_ram": True}}
+    vectors = config["params"]["vectors"]
+    assert vectors["a"]["quantization_config"] == {"binary": {"encoding": "one_and_half_bits"}}
+    assert "quantization_config" not in vectors["b"]
+    patch = {
+        "vectors": {
+            "a": {"quantization_config": "Disabled"},
+            "b": {"quantization_config": {"turbo": {"bits": "bits1_5"}}},
+        },
+        "quantization_config": {"scalar": {"type": "int8", "quantile": 0.95, "memory": "cold"}},
+    }
+    assert http.patch(f"/collections/{name}", json=patch).status_code == 200
+    config = http.get(f"/collections/{name}").json()["result"]["config"]
+    assert config["quantization_config"] == {
+        "scalar": {"type": "int8", "quantile": 0.95, "memory": "cold"}
+    }
+    assert "quantization_config" not in config["params"]["vectors"]["a"]
+    assert config["params"]["vectors"]["b"]["quantization_config"] == {"turbo": {"bits": "bits1_5"}}
+    assert (
+        http.patch(f"/collections/{name}", json={"quantization_config": "Disabled"}).json()[
+            "status"
+        ]
+        == "ok"
+    )
+    config = http.get(f"/collections/{name}").json()["result"]["config"]
+    assert config["quantization_config"] is None
+
+
+@pytest.mark.parametrize(
+    ("config", "status", "message"),
+    [
+        ({"scalar": {"type": "int4"}}, 400, "did not match any variant of untagged enum"),
+        ({"product": {"compression": "x3"}}, 400, "untagged enum QuantizationConfig"),
+        ({"binary": {"encoding": "three_bits"}}, 400, "untagged enum QuantizationConfig"),
+        ({"turbo": {"bits": "bits8"}}, 400, "untagged enum QuantizationConfig"),
+        ("Disabled", 400, "untagged enum QuantizationConfig"),
+        (
+            {"scalar": {"type": "int8", "quantile": 0.3}},
+            422,
+            "quantization_config.scalar.quantile: value 0.3 invalid, must be from 0.5 to 1.0",
+        ),
+    ],
+)
+def test_bad_configs_are_refused(
+    http: httpx.Client, collection: Any, config: Any, status: int, message: str
+) -> None:
+    name = collection()
+    body = {"vectors": {"size": 4, "distance": "Dot"}, "quantization_config": config}
+    response = http.put(f"/collections/{name}", json=body)
+    assert response.status_code == status
+    assert message in response.json()["status"]["error"]
+    assert http.get(f"/collections/{name}").status_code == 404
+
+
+def test_bad_patch_changes_nothing(http: httpx.Client, collection: Any) -> None:
+    name = collection()
+    body = {"vectors": {"size": 4, "distance": "Dot"}, "quantization_config": {"binary": {}}}
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    patch = {"optimizers_config": {"indexing_threshold": 7}, "quantization_config": {"x": {}}}
+    assert http.patch(f"/collections/{name}", json=patch).status_code == 400
+    config = http.get(f"/collections/{name}").json()["result"]["config"]
+    assert config["quantization_config"] == {"binary": {}}
+    assert config["optimizer_config"]["indexing_threshold"] != 7
+
+
+def test_grpc_create_and_update(server_factory: Any, collection: Any) -> None:
+    name = collection()
+    server = server_factory(grpc_port=free_port())
+    client = QdrantClient(
+        host="127.0.0.1", port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
+    )
+    client.create_collection(
+        name,
+        vectors_config={
+            "v": models.VectorParams(
+                size=16,
+                distance=models.Distance.COSINE,
+                quantization_config=models.BinaryQuantization(
+                    binary=models.BinaryQuantizationConfig(
+                        encoding=models.BinaryQuantizationEncoding.TWO_BITS,
+                        query_encoding=models.BinaryQuantizationQueryEncoding.SCALAR4BITS,
+                    )
+                ),
+            )
+        },
+        quantization_config=models.TurboQuantization(
+            turbo=models.TurboQuantQuantizationConfig(bits=models.TurboQuantBitSize.BITS2)
+        ),
+    )
+    info = client.get_collection(name)
+    assert info.config.quantization_config == models.TurboQuantization(
+        turbo=models.TurboQuantQuantizationConfig(bits=models.TurboQuantBitSize.BITS2)
+    )
+    params = info.config.params.vectors["v"]  # type: ignore[index]
+    binary = params.quantization_config.binary
+    assert binary.encoding == models.BinaryQuantizationEncoding.TWO_BITS
+    assert binary.query_encoding == models.BinaryQuantizationQueryEncoding.SCALAR4BITS
+    client.update_collection(
+        name,
+        vectors_config={"v": models.VectorParamsDiff(quantization_config=models.Disabled.DISABLED)},
+        quantization_config=models.ProductQuantization(
+            product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X32)
+        ),
+    )
+    info = client.get_collection(name)
+    assert info.config.params.vectors["v"].quantization_config is None  # type: ignore[index]
+    assert info.config.quantization_config == models.ProductQuantization(
+        product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X32)
+    )
+    client.close()
+
+
+def test_rest_search_with_quantization_params(client: QdrantClient, collection: Any) -> None:
+    name = collection()
+    vectors = _data(11)[:600]
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
+        quantization_config=models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
+        ),
+    )
+    client.upload_collection(name, vectors=vectors, ids=list(range(600)), wait=True)
+    q = vectors[3] + 0.01
+    exact = client.query_points(
+        name, query=q, limit=5, search_params=models.SearchParams(exact=True)
+    ).points
+    for quant in (
+        models.QuantizationSearchParams(rescore=True, oversampling=2.0),
+        models.QuantizationSearchParams(ignore=True),
+    ):
+        hits = client.query_points(
+            name,
+            query=q,
+            limit=5,
+            search_params=models.SearchParams(hnsw_ef=64, quantization=quant),
+        ).points
+        assert hits[0].id == exact[0].id == 3
+        assert hits[0].score == pytest.approx(exact[0].score, abs=1e-4)
