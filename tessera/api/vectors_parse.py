@@ -84,7 +84,11 @@ def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     if len(np.unique(idx)) != len(idx):
         raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
     order = np.argsort(idx, kind="stable")
-    return idx[order].astype(np.int32), finite_f32(np.asarray(values, dtype=np.float64))[order]
+    try:
+        weights = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond any float
+        weights = np.asarray([np.inf])
+    return idx[order].astype(np.int32), finite_f32(weights)[order]
 
 
 def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
