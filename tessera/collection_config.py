@@ -664,7 +664,9 @@ def parse_create_collection(
             else d.quantization
         ),
         strict_mode_config=merge_strict_mode(d.strict_mode, body.get("strict_mode_config")),
-        metadata=body.get("metadata"),
+        metadata=(
+            None if body.get("metadata") is None else _expect_dict(body["metadata"], "metadata")
+        ),
     )
 
 

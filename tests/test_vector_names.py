@@ -382,3 +382,50 @@ def test_a_new_name_costs_no_file_until_a_point_has_it(tmp_path: Any) -> None:
             assert located[0].vectors_at(located[1]) == {"a": [1.0, 1.0]}
     finally:
         shard.close(flush=False)
+
+
+def test_a_name_removed_and_recreated_during_a_rebuild_keeps_no_old_data(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The optimizer builds outside the lock: a name deleted and created again (another
+    size) meanwhile must not come back in the rebuilt segment with the deleted data, nor
+    with rows of the old size under the new schema."""
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard import operations as ops
+    from tessera.shard import optimizer as optimizer_module
+
+    config = parse_create_collection(
+        {
+            "vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}},
+            "optimizers_config": {"indexing_threshold": 1},
+        }
+    )
+    shard = _open(tmp_path, config)
+    try:
+        shard.optimizer.stop()  # driven by hand below
+        n = 200
+        a = ops.DenseColumn(np.ones(n, dtype=bool), np.ones((n, 2), dtype=np.float32))
+        b = ops.DenseColumn(np.ones(n, dtype=bool), np.full((n, 2), 7.0, dtype=np.float32))
+        shard.update(lambda h: ops.UpsertPoints(list(range(n)), {"a": a, "b": b}, [None] * n))
+        build = optimizer_module.build_segment
+
+        def racing_build(*args: Any, **kwargs: Any) -> Any:
+            new = build(*args, **kwargs)
+            shard.update(lambda h: ops.DeleteVectorName("b"))
+            three = {"dense": {"size": 3, "distance": "Dot"}}
+            shard.update(lambda h: ops.CreateVectorName("b", three))
+            return new
+
+        monkeypatch.setattr(optimizer_module, "build_segment", racing_build)
+        monkeypatch.setattr(optimizer_module, "idle_since", lambda seconds: True)
+        assert shard.optimizer.run_once()
+        assert shard.config.vectors["b"].size == 3
+        with shard.read() as holder:
+            located = holder.locate(5)
+            assert located is not None
+            assert located[0].vectors_at(located[1]) == {"a": [1.0, 1.0]}
+            for segment in holder.segments:
+                assert not segment.storages["b"].has(segment.size).any()
+                assert "b" not in segment.vector_indexes
+    finally:
+        shard.close(flush=False)

@@ -33,7 +33,7 @@ from tessera.collection_config import CollectionConfig
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32, normalize_rows
 from tessera.segment.ann_index import HnswIndex, idle_since
-from tessera.segment.segment import Segment
+from tessera.segment.segment import Segment, Storage
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.rwlock import RWLock
@@ -199,12 +199,16 @@ def build_segment(
     build_index: bool,
     base: Segment | None = None,
     segment_id: str | None = None,
+    sealed: list[dict[str, Storage]] | None = None,
 ) -> Segment:
     """A new immutable segment from the given offsets of each source, in order.
 
     With a `base` (the first source, taken whole: deleted offsets included, so its graph ids
     stay valid), the base's graph is cloned and the other sources' points are added to it.
+    `sealed`: each source's storages as sealed (a name removed meanwhile is still read from
+    there, without a race with the removal; the swap drops it).
     """
+    storages = sealed if sealed is not None else [dict(src.storages) for src, _ in sources]
     new = Segment(segment_id or uuid.uuid4().hex, config, appendable=False)
     ext_ids = [src.ext_ids[o] for src, offs in sources for o in offs.tolist()]
     n = len(ext_ids)
@@ -219,10 +223,10 @@ def build_segment(
     new.id_map = {ext_ids[off]: off for off in live}
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
     for name, storage in new.storages.items():
-        if any(name not in src.storages for src, _ in sources):
-            continue  # a vector name removed meanwhile: _swap drops it
+        if any(name not in src for src in storages):
+            continue  # a vector name added meanwhile: _swap gives it an empty storage
         if isinstance(storage, DenseStorage):
-            parts = [src.storages[name] for src, _ in sources]
+            parts = [src[name] for src in storages]
             mats = [
                 np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
                 for p, (src, offs) in zip(parts, sources, strict=True)
@@ -233,8 +237,8 @@ def build_segment(
             )
         elif isinstance(storage, ObjectStorage):
             items: list[Any] = []
-            for src, offs in sources:
-                src_storage = src.storages[name]
+            for (src, offs), src_storages in zip(sources, storages, strict=True):
+                src_storage = src_storages[name]
                 assert isinstance(src_storage, ObjectStorage)
                 src_storage.ensure(src.size)
                 items.extend(src_storage.items[o] for o in offs.tolist())
@@ -251,8 +255,9 @@ def build_segment(
                 # Bytes are stored as given; the graph needs unit vectors to rank by cosine.
                 vectors = normalize_rows(vectors)
             index = None
-            if base is not None and name in base.vector_indexes:
-                index = base.vector_indexes[name].extended(vectors[base.size :])
+            base_index = base.vector_indexes.get(name) if base is not None else None
+            if base is not None and base_index is not None:
+                index = base_index.extended(vectors[base.size :])
             if index is None:
                 hnsw = config.hnsw_for(name)
                 index = HnswIndex.build(
@@ -346,6 +351,9 @@ class Optimizer:
                 else:
                     offsets = np.flatnonzero(segment.stored_mask()).astype(np.int64)
                 taken.append((segment, offsets))
+            # The storages sealed: a name removed (and maybe created again) before the swap
+            # is told apart by identity, whatever its schema now (see _swap).
+            sealed = [dict(segment.storages) for segment in plan.sources]
             schemas = dict(self.holder.index_schemas)
             tracker = Tracker(
                 uuid.uuid4().hex,
@@ -357,11 +365,11 @@ class Optimizer:
         try:
             tracker.enter("build segment")
             new = build_segment(
-                taken, self.config, schemas, plan.build_index, plan.base, tracker.uuid
+                taken, self.config, schemas, plan.build_index, plan.base, tracker.uuid, sealed
             )
             tracker.enter("swap")
             with self.lock.write():
-                self._swap(plan.sources, taken, new)
+                self._swap(plan.sources, taken, new, sealed)
             tracker.enter("flush")
             self.flush()
             points = new.live_count()
@@ -387,7 +395,11 @@ class Optimizer:
         return True
 
     def _swap(
-        self, sources: list[Segment], taken: list[tuple[Segment, IntArray]], new: Segment
+        self,
+        sources: list[Segment],
+        taken: list[tuple[Segment, IntArray]],
+        new: Segment,
+        sealed: list[dict[str, Storage]],
     ) -> None:
         start = 0
         gone: list[IntArray] = []
@@ -398,8 +410,15 @@ class Optimizer:
         if gone:
             new.delete(np.concatenate(gone), int(new.versions.max(initial=0)))
         # Vector names added or removed while the segment was built (shard.vector_schema).
-        for name in [n for n in new.storages if n not in self.config.vectors]:
-            if name not in self.config.sparse_vectors:
+        # A name whose storage in a source is no longer the one sealed was removed and
+        # created again: what the new segment copied is the removed vector's, dropped too.
+        names = {*self.config.vectors, *self.config.sparse_vectors}
+        for name in list(new.storages):
+            recreated = any(
+                src.storages.get(name) is not before.get(name)
+                for src, before in zip(sources, sealed, strict=True)
+            )
+            if name not in names or recreated:
                 new.drop_vector_storage(name)
         for name in [*self.config.vectors, *self.config.sparse_vectors]:
             if name not in new.storages:
