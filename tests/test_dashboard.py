@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from tessera.api.app import _routes, route_methods
+from tessera.api.dashboard import static_file
 from tessera.api.openapi import openapi_path
 from tests.conftest import CollectionFactory, ServerProcess
 
@@ -255,8 +256,21 @@ def test_static_files(http: httpx.Client) -> None:
         # Every module a script imports ships too.
         for imported in re.findall(r'from "\./([\w/]+\.js)"', response.text):
             assert f"js/{imported}" in files, (name, imported)
-    for bad in ("/dashboard/__init__.py", "/dashboard/nope.js", "/dashboard/..%2Fapi%2Fapp.py"):
-        assert http.get(bad).status_code == 404, bad
+    outside = [
+        "/dashboard/..%2Fapi%2Fapp.py",
+        "/dashboard//etc/passwd",  # an absolute path: joinpath would restart at the root
+        "/dashboard/js//etc/passwd",
+        "/dashboard/%2Fetc%2Fpasswd",
+        "/dashboard/js/..%2F..%2F__init__.py",
+        "/dashboard/a%00b",
+    ]
+    for bad in ("/dashboard/__init__.py", "/dashboard/nope.js", "/dashboard/.hidden", *outside):
+        refused = http.get(bad)
+        assert refused.status_code == 404, (bad, refused.text)
+        assert "root:" not in refused.text
+        assert 0 <= refused.json()["time"] < 60, bad  # the envelope's time, not a clock reading
+    for relative in ("/etc/passwd", "js//etc/passwd", "../__init__.py", "js/", ""):
+        assert static_file(relative) is None, relative
 
 
 def test_openapi_lists_what_is_served(http: httpx.Client) -> None:

@@ -8,6 +8,8 @@ the API answers 401/403); the API routes need read access like any other read.
 from __future__ import annotations
 
 import mimetypes
+import re
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import PurePosixPath
@@ -43,11 +45,16 @@ def is_static(path: str) -> bool:
     return (path == PREFIX or path.startswith(PREFIX + "/")) and not path.startswith(API_PREFIX)
 
 
+# One part of a static file's path: plain names only. No `/` (an absolute path would make
+# `joinpath` start again at the root), no `..`, no hidden or private (`_`) files.
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def static_file(relative: str) -> bytes | None:
     """The bytes of a file of the `tessera.dashboard` package; None when there is none (or
     the path tries to leave the package)."""
-    parts = PurePosixPath(relative).parts
-    if not parts or any(p in ("..", ".") or p.startswith(("_", ".")) for p in parts):
+    parts = relative.split("/")
+    if not all(_PART.fullmatch(p) and ".." not in p for p in parts):
         return None
     node = resources.files("tessera.dashboard")
     for part in parts:
@@ -69,7 +76,7 @@ async def asset(request: Request) -> Response:
 def serve_static(relative: str) -> Response:
     body = static_file(relative)
     if body is None:
-        return error(404, f"Not found: {PREFIX}/{relative}", 0.0)
+        return error(404, f"Not found: {PREFIX}/{relative}", time.perf_counter())
     suffix = PurePosixPath(relative).suffix
     media = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(relative)[0]
     # no-cache: revalidated on every load, so an upgraded server never runs stale scripts.
