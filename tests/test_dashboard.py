@@ -187,15 +187,18 @@ def test_projection_errors(http: httpx.Client, collection: CollectionFactory) ->
         "dim": 2,
         "explained_variance": [0.0, 0.0],
     }
-    upsert(http, name, [{"id": 1, "vector": [1.0, 0.0]}])
-    one = projection(http, name).json()["result"]
+    upsert(http, name, [{"id": 1, "vector": [1.0, 0.0], "payload": {"tag": {"k": [1, "x"]}}}])
+    one = projection(http, name, color_by="tag").json()["result"]
     assert [(p["id"], p["x"], p["y"]) for p in one["points"]] == [(1, 0.0, 0.0)]
+    assert one["points"][0]["color"] == '{"k":[1,"x"]}'  # an object's JSON, not Python's repr
 
     cases: list[tuple[dict[str, Any], str]] = [
         ({"sample": 0}, "`sample` must be between 1 and 10000"),
         ({"sample": 10001}, "`sample` must be between 1 and 10000"),
         ({"sample": "many"}, "`sample` must be an integer"),
         ({"sample": True}, "`sample` must be an integer"),
+        ({"seed": -1}, "`seed` must be a non-negative integer"),
+        ({"seed": 1.5}, "`seed` must be an integer"),
         ({"using": 3}, "`using` must be a vector name"),
         ({"color_by": ["a"]}, "`color_by` must be a payload key"),
         ({"ids": 5}, "`ids` must be a list of point ids"),

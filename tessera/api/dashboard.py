@@ -95,6 +95,14 @@ def _int(raw: Any, name: str, default: int | None) -> int | None:
     return raw
 
 
+def _seed(raw: Any) -> int | None:
+    """numpy's generators take a non-negative seed only (a negative one raised: a 500)."""
+    seed = _int(raw, "seed", None)
+    if seed is not None and seed < 0:
+        raise BadRequest("Wrong input: `seed` must be a non-negative integer")
+    return seed
+
+
 def parse_projection(body: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(body) - PROJECTION_FIELDS)
     if unknown:
@@ -121,7 +129,7 @@ def parse_projection(body: dict[str, Any]) -> dict[str, Any]:
         "filt": parse_filter(body.get("filter")),
         "color_by": color_by or None,
         "ids": ids,
-        "seed": _int(body.get("seed"), "seed", None),
+        "seed": _seed(body.get("seed")),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest
@@ -156,11 +157,12 @@ def _rows(refs: list[read.PointRef], using: str, dim: int) -> FloatMatrix:
 
 
 def _first(payload: dict[str, Any], key: str) -> Any:
-    """The first value at `key` (arrays unwrapped), as a JSON scalar; None when absent."""
+    """The first value at `key` (arrays unwrapped), as a JSON scalar (an object as its JSON
+    text); None when absent."""
     values = extract_values(payload, key)
     if not values:
         return None
     value = values[0]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    return str(value)
+    return orjson.dumps(value).decode()  # an object: its JSON text, not Python's repr
