@@ -303,6 +303,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     ),
     ("POST", P + "/query", {"query": [1, 0], "limit": 0}, 422, "Validation error in JSON body:"),
     ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),
+    ("POST", P + "/query", {"query": {"order_by": None}}, 400, "Format error in JSON body:"),
     ("POST", P + "/query", {"query": [1, 0], "limit": "x"}, 400, "Format error in JSON body:"),
     ("POST", P + "/scroll", {"limit": 0}, 422, "Validation error in JSON body: [limit"),
     (
@@ -470,6 +471,11 @@ CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
     ({"vectors": {"size": 0, "distance": "Dot"}}, 422, "Validation error in JSON body:"),
     ({"vectors": {"size": 2, "distance": "Cos"}}, 400, "Format error in JSON body:"),
     ({"vectors": {"size": 2}}, 400, "Format error in JSON body:"),
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "metadata": -1},
+        400,
+        "Format error in JSON body: metadata",
+    ),
     (
         {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": {"m": -1}},
         400,

@@ -212,7 +212,8 @@ def parse_query(raw: Any, config: CollectionConfig, using: str) -> qm.Query | No
         return qm.Context(pairs)
     if kind == "order_by":
         parsed = _parse_order_by(body)
-        assert parsed is not None
+        if parsed is None:
+            raise shape_error("data did not match any variant of untagged enum Query")
         return qm.OrderBy(*parsed)
     if kind == "fusion":
         if body not in ("rrf", "dbsf"):
