@@ -64,6 +64,18 @@ def test_unnamed_vector_beside_sparse_renders_bare(http: httpx.Client, collectio
     assert only.json()["result"][0]["vector"] == [1.0, 2.0, 3.0]
 
 
+def test_point_without_vectors_renders_empty_map(http: httpx.Client, collection: Make) -> None:
+    """As qdrant-edge answers: the unnamed vector deleted, the point has `{}`, not null."""
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    _upsert(http, name, [{"id": 1, "vector": [1, 2]}])
+    deleted = http.post(
+        f"/collections/{name}/points/vectors/delete?wait=true", json={"points": [1], "vector": [""]}
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert http.get(f"/collections/{name}/points/1").json()["result"]["vector"] == {}
+
+
 def test_float32_values_render_shortest(http: httpx.Client, collection: Make) -> None:
     name = collection()
     _create(http, name, {"vectors": {"size": 3, "distance": "Dot"}, "sparse_vectors": {"s": {}}})
