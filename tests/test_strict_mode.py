@@ -532,3 +532,59 @@ def test_patch_merges_persists_and_storage_default(
     with refused(400, limit_error(4, 3, "limit")):
         qc.query_points("defaulted", vec(0), limit=4)
     qc.close()
+
+
+def test_payload_size_counts_only_points_written_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`max_collection_payload_size_bytes` is checked before every write: the count must not
+    encode every payload of the collection each time, only the points written since the
+    last count, and still equal a count from scratch."""
+    import types
+
+    import numpy as np
+    import orjson
+
+    from tessera.collection import strict_filters as sf
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard import operations as ops
+    from tessera.shard.shard import LocalShard
+
+    config = parse_create_collection({"vectors": {"size": 2, "distance": "Dot"}})
+    shard = LocalShard(tmp_path, config)
+    encoded: list[Any] = []
+
+    def dumps(value: Any) -> bytes:
+        encoded.append(value)
+        return orjson.dumps(value)
+
+    monkeypatch.setattr(sf, "orjson", types.SimpleNamespace(dumps=dumps))
+    try:
+        n = 500
+        column = ops.DenseColumn(np.ones(n, dtype=bool), np.ones((n, 2), dtype=np.float32))
+        payloads: list[dict[str, Any] | None] = [{"i": i} for i in range(n)]
+        shard.update(lambda h: ops.UpsertPoints(list(range(n)), {"": column}, payloads))
+        counter = sf.PayloadBytes()
+
+        def counted() -> tuple[int, int]:
+            """The count and how many payloads it encoded."""
+            encoded.clear()
+            with shard.read() as holder:
+                return counter.total(holder), len(encoded)
+
+        def scratch() -> int:
+            with shard.read() as holder:
+                return sf.PayloadBytes().total(holder)
+
+        assert counted() == (sum(len(orjson.dumps({"i": i})) for i in range(n)), n)
+        assert counted() == (scratch(), 0)  # nothing written since: nothing encoded
+        shard.update(lambda h: ops.SetPayload([3], {"long": "x" * 100}, None))
+        shard.update(lambda h: ops.OverwritePayload([4], {}))
+        shard.update(lambda h: ops.DeletePoints([5]))
+        one = ops.DenseColumn(np.ones(1, dtype=bool), np.ones((1, 2), dtype=np.float32))
+        shard.update(lambda h: ops.UpsertPoints([n], {"": one}, [{"new": True}]))
+        total, encodings = counted()
+        assert total == scratch()
+        assert encodings <= 4  # the points written, not the collection
+    finally:
+        shard.close(flush=False)

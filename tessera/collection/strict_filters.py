@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from tessera.collection_config import CollectionConfig
@@ -28,6 +30,7 @@ from tessera.query import filter_model as fm
 from tessera.query import formula as fx
 from tessera.query import query_model as qm
 from tessera.segment.field_schema import FieldSchema
+from tessera.segment.segment import Segment
 from tessera.shard.holder import SegmentHolder
 
 # Index capabilities (Qdrant's FieldIndexType) and the schema each is shown as.
@@ -262,17 +265,49 @@ def vector_bytes(holder: SegmentHolder, config: CollectionConfig) -> int:
     return total
 
 
-def payload_bytes(holder: SegmentHolder) -> int:
-    """Payload JSON bytes: the payload files of flushed immutable segments, the encoded
-    payloads of those kept in memory."""
-    total = 0
-    for segment in holder.segments:
-        if isinstance(segment.payloads, list):
-            total += sum(len(orjson.dumps(p)) for p in segment.payloads if p)
+class PayloadBytes:
+    """Payload JSON bytes of a collection: the payload files of flushed immutable segments,
+    the encoded payloads of those kept in memory.
+
+    Checked before every write that adds data, so the encoded sizes of in-memory segments
+    are kept per offset and only the points written since the last count are encoded
+    again: every payload change stamps its points' versions with the write's sequence
+    number (tessera.shard.apply), which is above any version seen before. A count runs
+    under the shard's write lock (strict mode's write checks)."""
+
+    def __init__(self) -> None:
+        self._sizes: weakref.WeakKeyDictionary[Segment, tuple[npt.NDArray[np.int64], int]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def total(self, holder: SegmentHolder) -> int:
+        total = 0
+        for segment in holder.segments:
+            if isinstance(segment.payloads, list):
+                total += self._in_memory(segment, segment.payloads)
+            else:
+                files = segment.files_by_component.get("payload", [])
+                total += sum(int(f.get("size", 0)) for f in files)
+        return total
+
+    def _in_memory(self, segment: Segment, payloads: list[dict[str, Any] | None]) -> int:
+        n = len(payloads)
+        versions = segment.versions[:n]
+        cached = self._sizes.get(segment)
+        if cached is None:
+            sizes = np.zeros(n, dtype=np.int64)
+            changed = np.arange(n, dtype=np.int64)
         else:
-            files = segment.files_by_component.get("payload", [])
-            total += sum(int(f.get("size", 0)) for f in files)
-    return total
+            sizes, seen = cached
+            if len(sizes) < n:
+                sizes = np.concatenate([sizes, np.zeros(n - len(sizes), dtype=np.int64)])
+            sizes = sizes[:n]
+            changed = np.flatnonzero(versions > seen)
+        for off in changed.tolist():
+            payload = payloads[off]
+            sizes[off] = len(orjson.dumps(payload)) if payload else 0
+        self._sizes[segment] = (sizes, int(versions.max(initial=0)))
+        return int(sizes.sum())
 
 
 # ------------------------------------------------------------------ process memory

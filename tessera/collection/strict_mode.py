@@ -80,6 +80,7 @@ class StrictMode:
     def __init__(self, config: dict[str, Any] | None) -> None:
         self.settings: dict[str, Any] = {}
         self.limiter = RateLimiter(None, None)
+        self.payload_bytes = sf.PayloadBytes()
         self.configure(config)
 
     def configure(self, config: dict[str, Any] | None) -> None:
@@ -343,7 +344,7 @@ class StrictMode:
                 f"{STRICT_PREFIX}Max vector storage size limit of {_mib(limit)}MB reached!"
             )
         limit = self.get("max_collection_payload_size_bytes")
-        if payload and limit is not None and sf.payload_bytes(holder) >= limit:
+        if payload and limit is not None and self.payload_bytes.total(holder) >= limit:
             raise BadRequest(
                 f"{STRICT_PREFIX}Max payload storage size limit of {_mib(limit)}MB reached!"
             )
