@@ -17,6 +17,8 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tessera.api.json_depth import check_depth
+from tessera.errors import BadRequest
 from tests.conftest import free_port
 
 Make = Callable[..., str]
@@ -624,3 +626,29 @@ def test_grpc_siblings(server_factory: Callable[..., Any]) -> None:
         assert [p.id for p in g.scroll("c", with_vectors=True)[0]] == [1]  # nothing written
     finally:
         g.close()
+
+
+# --------------------------------------------------------------------------------------------
+# serde_json's nesting limit, scanned over the raw body
+
+
+@pytest.mark.parametrize(
+    ("body", "refused_at"),
+    [
+        ("[" * 127 + "]" * 127, None),  # 127 levels: serde_json reads it
+        ("[" * 128 + "]" * 128, "line 1 column 128"),
+        ('{"a":' * 128 + "1" + "}" * 128, "line 1 column 636"),
+        ('{"s": "' + "[" * 500 + '"}', None),  # brackets inside a string do not nest
+        ('{"s": "\\"' + "{" * 300 + '"}', None),  # nor after an escaped quote
+        ('{"s": "\\\\", "t": ' + "[" * 200 + "]" * 200 + "}", "line 1 column"),  # \\ ends
+        ("\n" + "[\n" * 130, "line 129 column 1"),
+    ],
+)
+def test_json_depth_limit(body: str, refused_at: str | None) -> None:
+    if refused_at is None:
+        check_depth(body.encode())
+        return
+    with pytest.raises(BadRequest) as info:
+        check_depth(body.encode())
+    assert info.value.message.startswith("Format error in JSON body: recursion limit exceeded")
+    assert refused_at in info.value.message
