@@ -6,6 +6,7 @@ Qdrant refuses."""
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from tessera.api.request_stats import RequestStats
 from tests.conftest import free_port
 from tests.openapi_check import assert_error, assert_ok
 
@@ -421,10 +423,53 @@ def test_grpc_counts_and_cluster_info(server_factory: Any) -> None:
         with pytest.raises(Exception, match="INVALID_ARGUMENT") as refused:
             qc.cluster_collection_update("g", move)
         assert "Bad request: Distributed mode disabled" in str(refused.value)
+        qc.delete_collection("ghost")  # OK (false): a made-up name, counted globally only
     finally:
         qc.close()
+    per = httpx.get(f"{srv.url}/telemetry", params={"per_collection": "true"}).json()
+    by_collection = per["result"]["requests"]["grpc"]["per_collection_responses"]
+    assert "g" in by_collection and "ghost" not in by_collection
     found = metrics(httpx.Client(base_url=srv.url))
     assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Query", status="0") == 3
     assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Upsert", status="0") == 1
     telemetry = httpx.get(f"{srv.url}/telemetry").json()["result"]["requests"]["grpc"]
     assert telemetry["responses"]["/qdrant.Collections/CollectionClusterInfo"]["5"]["count"] == 1
+
+
+def test_per_collection_counts_stay_bounded(
+    http: httpx.Client, client: QdrantClient, collection: Any
+) -> None:
+    """Made-up collection names that are not answered 404 (a delete answers false, `exists`
+    answers false, a create with a bad body is a 400) are counted globally only; a deleted
+    collection's rows go; and the table holds at most so many names whatever it is given."""
+    ghost = f"ghost_{uuid.uuid4().hex[:12]}"
+    assert http.delete(f"/collections/{ghost}").status_code == 200
+    assert http.get(f"/collections/{ghost}/exists").status_code == 200
+    assert http.put(f"/collections/{ghost}", json={"vectors": 3}).status_code == 400
+    name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, make_points(2), wait=True)
+
+    def per_collection() -> dict[str, Any]:
+        params = {"per_collection": "true"}
+        requests = assert_ok(http.get("/telemetry", params=params), "GET", "/telemetry")
+        rest: dict[str, Any] = requests["requests"]["rest"]
+        return rest
+
+    rest = per_collection()
+    assert ghost not in rest["per_collection_responses"]
+    assert rest["responses"]["DELETE /collections/{collection_name}"]["200"]["count"] >= 1
+    assert name in rest["per_collection_responses"]
+    assert_ok(http.delete(f"/collections/{name}"))
+    assert name not in per_collection()["per_collection_responses"]
+
+    stats = RequestStats(max_collections=2)
+    for i in range(5):
+        stats.record_rest("GET", "/x/{collection_name}", 200, 0.001, f"c{i}")
+        stats.record_grpc("/qdrant.Points/Get", 0, 0.001, f"c{i}")
+    assert {c for c, *_ in stats.rest_by_collection_snapshot()} == {"c0", "c1"}
+    assert {c for c, *_ in stats.grpc_by_collection_snapshot()} == {"c0", "c1"}
+    assert stats.rest_snapshot()[0][3].count == 5  # all counted globally
+    stats.prune(lambda c: c != "c0")  # c0 deleted: its rows go, its slot frees
+    stats.record_rest("GET", "/x/{collection_name}", 200, 0.001, "c4")
+    assert {c for c, *_ in stats.rest_by_collection_snapshot()} == {"c1", "c4"}
+    assert {c for c, *_ in stats.grpc_by_collection_snapshot()} == {"c1"}

@@ -32,9 +32,17 @@ STATUS_NUMBERS = {status.name: status.value[0] for status in grpc.StatusCode}
 
 
 class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, authenticator: Authenticator | None, log_access: bool) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator | None,
+        log_access: bool,
+        collection_exists: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`collection_exists`: whether a request's collection is counted per collection (a
+        made-up name is counted globally only); without it, none is."""
         self.authenticator = authenticator
         self.log_access = log_access
+        self.collection_exists = collection_exists
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -46,6 +54,7 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
         open_method = level is Level.OPEN or method in NOT_LOGGED
         authenticator = None if open_method else self.authenticator
         log_access = self.log_access and not open_method
+        exists = self.collection_exists
 
         def guarded(request: Any, context: Any) -> Any:
             started = time.perf_counter()
@@ -76,6 +85,8 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 elapsed = time.perf_counter() - started
                 collection = getattr(request, "collection_name", None)
+                if collection and (exists is None or not exists(collection)):
+                    collection = None
                 STATS.record_grpc(method, STATUS_NUMBERS.get(code, 2), elapsed, collection)
                 if log_access:
                     peer = context.peer() or "-"

@@ -165,7 +165,7 @@ class GrpcServer:
             )
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-            interceptors=[Guard(authenticator, access_log)],
+            interceptors=[Guard(authenticator, access_log, toc.exists)],
             options=[
                 ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
                 ("grpc.max_receive_message_length", max_message_bytes),

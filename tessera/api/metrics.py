@@ -176,6 +176,7 @@ def render_metrics(toc: TableOfContents, anonymize: bool, per_collection: bool =
     out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
     _collections(out, toc, anonymize)
     out.family("cluster_enabled", "is cluster support enabled", "gauge", [((), 0)])
+    STATS.prune(toc.exists)
     _requests(out, anonymize, per_collection)
     _memory(out)
     _process(out)

@@ -95,6 +95,12 @@ def route_patterns(routes: Sequence[BaseRoute]) -> dict[Any, str]:
     return {route.endpoint: _pattern(route.path) for route in routes if isinstance(route, Route)}
 
 
+def _exists(scope: Scope, collection: str) -> bool:
+    """Whether the app's table of contents has `collection` (or an alias of that name)."""
+    toc = getattr(getattr(scope.get("app"), "state", None), "toc", None)
+    return toc is not None and bool(toc.exists(collection))
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = (), log: bool = True) -> None:
         self.app = app
@@ -129,6 +135,8 @@ class AccessLog:
                 endpoint = _pattern(found[2][1]) if found is not None else None
             if endpoint is not None:  # unknown paths are not counted: keys stay the API's
                 collection = scope.get("path_params", {}).get(COLLECTION_PARAM)
+                if collection is not None and not _exists(scope, collection):
+                    collection = None  # a made-up name: counted globally only
                 STATS.record_rest(scope["method"], endpoint, status, elapsed, collection)
             if self.log and scope["path"] not in NOT_LOGGED:
                 self._log(scope, status, size, elapsed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 # Upper bounds (seconds) of the response-duration histogram buckets.
@@ -81,17 +82,37 @@ def anonymized(n: int) -> int:
     return int(n // coeff * coeff)
 
 
+# At most this many collection names are tracked per collection at once: a bound on the
+# tables whatever the callers pass (names of deleted collections free their slot when
+# `/telemetry` or `/metrics` prunes them).
+MAX_TRACKED_COLLECTIONS = 4096
+
+
 class RequestStats:
     """Global tables, and the same per collection (`per_collection=true` of `/metrics` and
-    `/telemetry`) for requests on a collection that exists (a 404 is counted globally only,
-    so made-up names cannot grow the table)."""
+    `/telemetry`). Callers pass a collection only when it exists when the request ends (a
+    made-up name answered 200 or 400, as `DELETE /collections/nope` or a create with a bad
+    body are, is counted globally only); `prune` drops the collections deleted since, and at
+    most `MAX_TRACKED_COLLECTIONS` names are held, so the per-collection tables stay bounded
+    by the collections there are."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_collections: int = MAX_TRACKED_COLLECTIONS) -> None:
         self._lock = threading.Lock()
+        self.max_collections = max_collections
         self.rest: dict[tuple[str, str, int], Stats] = {}
         self.grpc: dict[tuple[str, int], Stats] = {}
         self.rest_by_collection: dict[tuple[str, str, str, int], Stats] = {}
         self.grpc_by_collection: dict[tuple[str, str, int], Stats] = {}
+        self.collections: set[str] = set()  # the names in the per-collection tables
+
+    def _tracked(self, collection: str) -> bool:
+        """Under the lock: whether `collection` has (or now gets) per-collection rows."""
+        if collection in self.collections:
+            return True
+        if len(self.collections) >= self.max_collections:
+            return False
+        self.collections.add(collection)
+        return True
 
     def record_rest(
         self, method: str, endpoint: str, status: int, seconds: float, collection: str | None
@@ -99,15 +120,25 @@ class RequestStats:
         failed = status >= 400
         with self._lock:
             _add(self.rest, (method, endpoint, status), seconds, failed)
-            if collection is not None and status != 404:
+            if collection and status != 404 and self._tracked(collection):
                 key = (collection, method, endpoint, status)
                 _add(self.rest_by_collection, key, seconds, failed)
 
     def record_grpc(self, method: str, code: int, seconds: float, collection: str | None) -> None:
         with self._lock:
             _add(self.grpc, (method, code), seconds, code != 0)
-            if collection and code != NOT_FOUND:
+            if collection and code != NOT_FOUND and self._tracked(collection):
                 _add(self.grpc_by_collection, (collection, method, code), seconds, code != 0)
+
+    def prune(self, exists: Callable[[str], bool]) -> None:
+        """Drop the per-collection rows of the collections `exists` no longer knows."""
+        with self._lock:
+            gone = {name for name in self.collections if not exists(name)}
+            if not gone:
+                return
+            self.collections -= gone
+            _drop(self.rest_by_collection, gone)
+            _drop(self.grpc_by_collection, gone)
 
     def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
         with self._lock:
@@ -136,6 +167,12 @@ def _add(table: dict[Any, Stats], key: Any, seconds: float, failed: bool) -> Non
     if stats is None:
         stats = table[key] = Stats()
     stats.add(seconds, failed)
+
+
+def _drop(table: dict[Any, Stats], collections: set[str]) -> None:
+    """Remove the rows (keyed by collection first) of `collections`."""
+    for key in [k for k in table if k[0] in collections]:
+        del table[key]
 
 
 def copy(stats: Stats) -> Stats:

@@ -97,6 +97,7 @@ def telemetry(
         "collections": collections_section(collections, level, anonymize),
     }
     if not scoped:
+        STATS.prune(toc.exists)
         out["cluster"] = {"enabled": False}
         out["requests"] = requests_section(anonymize, per_collection)
         if level >= 1:
