@@ -429,3 +429,27 @@ def test_a_name_removed_and_recreated_during_a_rebuild_keeps_no_old_data(
                 assert "b" not in segment.vector_indexes
     finally:
         shard.close(flush=False)
+
+
+def test_a_patched_sparse_modifier_survives_a_restart_before_any_checkpoint(
+    tmp_path: Any,
+) -> None:
+    """PATCH may change a sparse vector's modifier (and index); it is not logged, only
+    config.json has it. Recovery restores the checkpoint's vector names, and must keep
+    config.json's tuning of a sparse name the checkpoint holds too, not the older one."""
+    from tessera.collection_config import apply_config_diff, parse_create_collection
+
+    created = {"sparse_vectors": {"s": {}}}
+    shard = _open(tmp_path, parse_create_collection(created))
+    try:
+        shard.flush(force=True)  # the checkpoint has "s" without a modifier
+    finally:
+        shard.close(flush=False)
+    patched = parse_create_collection(created)
+    apply_config_diff(patched, {"sparse_vectors": {"s": {"modifier": "idf"}}})
+    assert patched.sparse_vectors["s"].modifier == "idf"
+    shard = _open(tmp_path, patched)  # config.json as the PATCH left it
+    try:
+        assert shard.config.sparse_vectors["s"].modifier == "idf"
+    finally:
+        shard.close(flush=False)

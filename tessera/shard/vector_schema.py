@@ -132,8 +132,10 @@ def schema_json(config: CollectionConfig) -> dict[str, Any]:
 def restore_schema(config: CollectionConfig, raw: Any) -> None:
     """Make the config's vector names those of a checkpoint (`schema_json`). A name whose
     schema is unchanged keeps the config's params (their tuning may be newer than the
-    checkpoint: it is not logged). Raises ValueError/KeyError/TypeError when `raw` is not
-    a schema."""
+    checkpoint: it is not logged); so does a sparse name that is sparse in both, since
+    PATCH may change a sparse vector's modifier and index, which same_schema compares (a
+    sparse name re-created with other params is a Delete and a Create record, replayed
+    after this). Raises ValueError/KeyError/TypeError when `raw` is not a schema."""
     if not isinstance(raw, dict) or not isinstance(raw.get("vectors"), dict):
         raise ValueError("not a vector schema")
     dense: dict[str, DenseVectorParams] = {}
@@ -141,7 +143,10 @@ def restore_schema(config: CollectionConfig, raw: Any) -> None:
     for name, body in raw["vectors"].items():
         params = params_from_json(body)
         current = existing_params(config, name)
-        if current is not None and same_schema(current, params):
+        both_sparse = isinstance(current, SparseVectorParams) and isinstance(
+            params, SparseVectorParams
+        )
+        if current is not None and (both_sparse or same_schema(current, params)):
             params = current
         if isinstance(params, DenseVectorParams):
             dense[name] = params
