@@ -20,7 +20,7 @@ from typing import Any
 from tessera.errors import BadRequest, UnprocessableEntity
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
-DATATYPES = ("float32", "float16", "uint8")
+DATATYPES = ("float32", "float16", "uint8", "turbo4")
 
 # Each quantization kind's fields, in the order Qdrant echoes them, and the enum ones' values.
 QUANTIZATION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -495,7 +495,7 @@ def parse_dense_params(
     if datatype not in DATATYPES:
         raise BadRequest(
             f"Format error in JSON body: {where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`"
+            "expected one of `float32`, `uint8`, `float16`, `turbo4`"
         )
     multi = body.get("multivector_config")
     if multi is not None:

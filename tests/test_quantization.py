@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient, models
 
 from tessera.collection.values import Quantization, SearchParams, VectorInput
 from tessera.engine import Engine
+from tessera.query import turbo
 from tessera.query.filter_parse import parse_filter
 from tessera.segment.quantization import code_bytes
 from tests.conftest import free_port
@@ -298,3 +299,60 @@ def test_rest_search_with_quantization_params(client: QdrantClient, collection: 
         ).points
         assert hits[0].id == exact[0].id == 3
         assert hits[0].score == pytest.approx(exact[0].score, abs=1e-4)
+
+
+def test_turbo4_datatype_stores_4_bits_and_returns_decoded(
+    client: QdrantClient, collection: Any
+) -> None:
+    name = collection()
+    vectors = _data(13)[:400]
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(
+            size=DIM, distance=models.Distance.COSINE, datatype=models.Datatype.TURBO4
+        ),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
+    )
+    info = client.get_collection(name)
+    assert info.config.params.vectors.datatype == models.Datatype.TURBO4  # type: ignore[union-attr]
+    client.upload_collection(name, vectors=vectors, ids=list(range(400)), wait=True)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    got = np.array(client.retrieve(name, [0, 1], with_vectors=True)[0].vector)
+    # The dequantized vector: the 4-bit codec's output, close to (not equal to) the input.
+    assert np.allclose(got, turbo.decode(turbo.encode(unit[0])), atol=1e-6)
+    assert 0.98 < float(got @ unit[0]) / float(np.linalg.norm(got)) < 1.0
+    for exact in (True, False):
+        hits = client.query_points(
+            name, query=vectors[7], limit=3, search_params=models.SearchParams(exact=exact)
+        ).points
+        assert hits[0].id == 7
+        assert hits[0].score == pytest.approx(float(unit[7] @ turbo.decode(turbo.encode(unit[7]))))
+
+
+def test_turbo4_rows_are_half_a_byte_per_dimension(engine: Engine, tmp_path: Path) -> None:
+    engine.create_collection(
+        "t4", {"vectors": {"size": 33, "distance": "Euclid", "datatype": "turbo4"}}
+    )
+    vectors = np.random.default_rng(2).standard_normal((50, 33)).astype(np.float32)
+    engine.upsert_arrays("t4", list(range(50)), vectors, [{} for _ in range(50)])
+    storage = engine.toc.get("t4").shard.holder.segments[0].storages[""]
+    assert storage.matrix.shape[1] == 17 + 4  # 33 codes of 4 bits, a float32 scale
+    before = storage.get(3)
+    assert len(before) == 33 and before != vectors[3].tolist()
+    engine.close()
+    reopened = Engine(tmp_path / "storage")
+    try:
+        assert reopened.toc.get("t4").shard.holder.segments[0].storages[""].get(3) == before
+        hits = reopened.search("t4", vectors[3], 1)
+        assert hits[0][0] == 3
+    finally:
+        reopened.close()
+
+
+def test_unknown_datatype_lists_turbo4(http: httpx.Client, collection: Any) -> None:
+    name = collection()
+    body = {"vectors": {"size": 4, "distance": "Dot", "datatype": "turbo8"}}
+    response = http.put(f"/collections/{name}", json=body)
+    assert response.status_code == 400
+    assert "expected one of `float32`, `uint8`, `float16`, `turbo4`" in response.text

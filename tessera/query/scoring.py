@@ -13,7 +13,9 @@ Two score scales exist, as in Qdrant's core:
 Storage datatypes follow Qdrant: `float32`; `float16` (vectors rounded to half precision
 after Cosine normalisation, and the query rounded the same way); `uint8` (every value
 truncated and saturated into 0..255 like Rust's `as u8`, never normalised: Cosine on bytes
-is the true cosine of the two byte vectors, and the query is converted the same way).
+is the true cosine of the two byte vectors, and the query is converted the same way);
+`turbo4` (4 bits per dimension, `tessera.query.turbo`: stored rows are int8, decoded to
+float32 for scoring and reading; the query stays float32).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import BadRequest
+from tessera.query import turbo
 
 Distance = Literal["Cosine", "Euclid", "Dot", "Manhattan"]
-Datatype = Literal["float32", "float16", "uint8"]
+Datatype = Literal["float32", "float16", "uint8", "turbo4"]
 
 FloatArray = npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.int64]
@@ -82,7 +85,7 @@ def to_uint8(vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
 
 def prepare_stored(
     distance: Distance, vectors: npt.ArrayLike, datatype: Datatype = "float32"
-) -> npt.NDArray[np.float32] | npt.NDArray[np.float16] | npt.NDArray[np.uint8]:
+) -> npt.NDArray[Any]:
     """Vectors (n, d) or (d,) as Qdrant stores them on insert, in the storage dtype."""
     if datatype == "uint8":
         return to_uint8(vectors)
@@ -91,6 +94,8 @@ def prepare_stored(
         arr = normalize_rows(arr)
     if datatype == "float16":
         return arr.astype(np.float16)
+    if datatype == "turbo4":
+        return turbo.encode(arr)
     return np.ascontiguousarray(arr)
 
 
@@ -100,14 +105,20 @@ def prepare_query(
     """A query vector (d,) or batch (q, d) as the engine compares it, returned as float32.
 
     Qdrant converts the query into the storage's element type before comparing, so a
-    float16 collection sees a half-precision query and a uint8 one a byte query.
+    float16 collection sees a half-precision query and a uint8 one a byte query; a turbo4
+    one compares the float query with the decoded vectors.
     """
+    if datatype == "turbo4":
+        datatype = "float32"
     return as_float32(prepare_stored(distance, query, datatype))
 
 
 def as_float32(vectors: npt.ArrayLike) -> FloatArray:
     """Stored vectors (any datatype) as float32, which is how Qdrant returns them."""
-    return np.asarray(vectors, dtype=np.float32)
+    arr = np.asarray(vectors)
+    if arr.dtype == np.int8:  # turbo4 rows
+        return turbo.decode(arr)
+    return np.asarray(arr, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- similarity
@@ -193,6 +204,15 @@ def similarity(
     )
     single = q.ndim == 1
     queries = q[np.newaxis, :] if single else q
+    if stored.dtype == np.int8:  # turbo4 rows: dot products and L2 hold in rotated space
+        if not len(stored):
+            stored = np.zeros((0, queries.shape[1]), dtype=np.float32)
+        elif distance == "Manhattan":
+            stored = turbo.decode(stored)
+        else:
+            stored = turbo.decode(stored, rotated=True)
+            if stored.shape[1] == queries.shape[1]:
+                queries = turbo.rotate(np.ascontiguousarray(queries, dtype=np.float32))
     if stored.ndim != 2 or queries.shape[1] != stored.shape[1]:
         raise BadRequest(
             f"Vector dimension error: expected dim: {stored.shape[-1]}, got {queries.shape[-1]}"

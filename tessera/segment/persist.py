@@ -53,6 +53,7 @@ from tessera.fileformat import (
 )
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
 from tessera.ids import PointId
+from tessera.query.turbo import row_bytes
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.payload_storage import MappedPayloads
 from tessera.segment.quantization import keeps_in_ram, quantization_for
@@ -288,7 +289,7 @@ def load_segment(
             matrix = varrays.get("matrix")
             _expect(
                 matrix is not None
-                and matrix.shape == (size, storage.dim)
+                and matrix.shape == (size, storage.matrix.shape[1])  # turbo4: packed rows
                 and matrix.dtype == storage.matrix.dtype,
                 path,
                 "matrix does not fit the config",
@@ -386,7 +387,8 @@ def _unpack_objects(
             items[off] = (indices[a:b], values[a:b])
     else:
         rows = arrays.get("rows")
-        _expect(rows is not None and rows.ndim == 2 and rows.shape[1] == storage.dim, path, "rows")
+        widths = (storage.dim, row_bytes(storage.dim))  # turbo4 rows are packed
+        _expect(rows is not None and rows.ndim == 2 and rows.shape[1] in widths, path, "rows")
         assert rows is not None
         bounds = _checked_starts(path, arrays, size, rows.shape[0]).tolist()
         for off in np.flatnonzero(present).tolist():

@@ -13,10 +13,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tessera.query import turbo
+
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-_NP_DTYPE = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+# turbo4 rows are packed 4-bit codes and a scale (tessera.query.turbo), int8 by convention.
+_NP_DTYPE = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "turbo4": np.int8}
+
+
+def _row_width(dim: int, datatype: str) -> int:
+    return turbo.row_bytes(dim) if datatype == "turbo4" else dim
+
+
+def _to_float32(rows: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    if rows.dtype == np.int8:
+        return turbo.decode(rows)
+    return rows.astype(np.float32)
 
 
 def _grow(arr: npt.NDArray[Any], needed: int) -> npt.NDArray[Any]:
@@ -41,7 +54,9 @@ class DenseStorage:
         self.dim = dim
         self.datatype = datatype
         self.matrix: npt.NDArray[Any] = (
-            matrix if matrix is not None else np.zeros((0, dim), dtype=_NP_DTYPE[datatype])
+            matrix
+            if matrix is not None
+            else np.zeros((0, _row_width(dim, datatype)), dtype=_NP_DTYPE[datatype])
         )
         self.present: BoolArray = present if present is not None else np.zeros(0, dtype=bool)
 
@@ -70,7 +85,7 @@ class DenseStorage:
 
     def get(self, offset: int) -> Any:
         if offset < self.present.shape[0] and self.present[offset]:
-            return self.matrix[offset].astype(np.float32).tolist()
+            return _to_float32(self.matrix[offset]).tolist()
         return None
 
     def rows(self, size: int) -> npt.NDArray[Any]:
@@ -137,7 +152,7 @@ class ObjectStorage:
         if self.kind == "sparse":
             idx, vals = val
             return {"indices": idx.tolist(), "values": vals.tolist()}
-        return np.asarray(val, dtype=np.float32).tolist()
+        return _to_float32(np.asarray(val)).tolist()
 
     def packed(self, size: int) -> Any:
         """CSR matrix (sparse) or (flat rows, row starts) (multi), cached until a write."""
@@ -163,7 +178,7 @@ def pack_multi(items: list[Any], dim: int) -> tuple[npt.NDArray[np.float32], Int
     np.cumsum(counts, out=starts[1:])
     present = [x for x in items if x is not None]
     if present:
-        flat = np.concatenate(present).astype(np.float32)
+        flat = _to_float32(np.concatenate(present))
     else:
         flat = np.zeros((0, dim), dtype=np.float32)
     return flat, starts
