@@ -174,6 +174,9 @@ def test_query_limits(rest: QdrantClient, http: httpx.Client, strict: str) -> No
         rest.search_matrix_pairs(strict, sample=4, limit=2)
     with refused(400, limit_error(8, 4, "limit")):
         rest.facet(strict, "tag", limit=8, exact=False)
+    # The default facet limit (10) is not checked, only a limit the request gives.
+    facet = http.post(f"/collections/{strict}/facet", json={"key": "tag"})
+    assert facet.status_code == 200, facet.text
     refused_http(
         http.post(f"{at}/recommend", json={"positive": [1], "limit": 8}),
         400,
@@ -364,6 +367,12 @@ def test_grpc_sample(grpc_client: QdrantClient, strict: str) -> None:
     err = grpc_error(lambda: grpc_client.query_points(strict, vec(0), limit=2, timeout=30))
     assert limit_error(30, 10, "timeout") in str(err.details())
     assert len(grpc_client.query_points(strict, vec(0), limit=2, timeout=5).points) == 2
+    err = grpc_error(lambda: grpc_client.facet(strict, "tag", limit=8))
+    assert limit_error(8, 4, "limit") in str(err.details())
+    from qdrant_client.grpc import FacetCounts
+
+    # Without a limit (the client always sends one): the default (10) is not checked.
+    grpc_client.grpc_points.Facet(FacetCounts(collection_name=strict, key="tag"))
 
 
 def test_max_timeout_rest(rest: QdrantClient, http: httpx.Client, strict: str) -> None:

@@ -47,9 +47,13 @@ def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], 
         raise BadRequest("Format error in JSON body: missing field `key`")
     if not isinstance(key, str):
         raise BadRequest("Format error in JSON body: invalid type for `key`: expected a string")
-    limit = _limit(body.get("limit"))
+    given = body.get("limit")
+    limit = _limit(given)
     exact = body.get("exact")
     if exact is not None and not isinstance(exact, bool):
         raise BadRequest("Format error in JSON body: invalid type for `exact`: expected a boolean")
     filt = parse_filter(body.get("filter"))
-    return lambda: collection.facet(key, filt, limit, bool(exact))
+    # Strict mode checks the limit a request gives, not the default (Qdrant's
+    # FacetRequestInternal.limit is optional).
+    checked = limit if given is not None else None
+    return lambda: collection.facet(key, filt, limit, bool(exact), checked)

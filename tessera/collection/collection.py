@@ -302,8 +302,17 @@ class Collection:
         with issues.watch(self, [filt]), self.shard.read() as holder:
             return read.count(holder, filt, exact)
 
-    def facet(self, key: str, filt: Filter | None, limit: int, exact: bool) -> list[FacetHit]:
-        self._verify(lambda h: self.strict.check_scan(h, filt, limit, exact))
+    def facet(
+        self,
+        key: str,
+        filt: Filter | None,
+        limit: int,
+        exact: bool,
+        checked_limit: int | None = None,
+    ) -> list[FacetHit]:
+        """`checked_limit`: the limit the request gave, for strict mode (None: the default
+        applies, unchecked, as in Qdrant)."""
+        self._verify(lambda h: self.strict.check_scan(h, filt, checked_limit, exact))
         with issues.watch(self, [filt]), self.shard.read() as holder:
             hits = facet(holder, key, filt, limit, exact)
         return [FacetHit(value, count) for value, count in hits]
