@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tessera.api.request_stats import RequestStats
+from tessera.collection import issues as board
 from tests.conftest import free_port
 from tests.openapi_check import assert_error, assert_ok
 
@@ -473,3 +474,20 @@ def test_per_collection_counts_stay_bounded(
     stats.record_rest("GET", "/x/{collection_name}", 200, 0.001, "c4")
     assert {c for c, *_ in stats.rest_by_collection_snapshot()} == {"c1", "c4"}
     assert {c for c, *_ in stats.grpc_by_collection_snapshot()} == {"c1"}
+
+
+def test_issue_board_is_bounded() -> None:
+    """Filters on ever new field names of a large collection file one issue per field: the
+    board takes no more of them past MAX_ISSUES, but still a damaged collection (this
+    process's board, not a server's)."""
+    board.clear()
+    try:
+        for i in range(board.MAX_ISSUES + 10):
+            board.submit(board.unindexed_issue("big", f"field{i}", ("keyword",)))
+        assert len(board._board) == board.MAX_ISSUES
+        assert board.submit(board.damaged_issue("hurt", ["config.json: garbage"]))
+        assert board.submit(board.too_many_issue())
+        assert not board.submit(board.unindexed_issue("big", "one_more", ("keyword",)))
+        assert len(board._board) == board.MAX_ISSUES + 2
+    finally:
+        board.clear()

@@ -78,10 +78,18 @@ _lock = threading.Lock()
 _board: dict[str, Issue] = {}
 
 
+# The board takes unindexed-field issues while it holds fewer than this many issues:
+# filters on ever new field names of a large collection (each read files an issue per
+# field) must not grow it without bound. Damage and crowding issues (at most one per
+# collection, and one) are always taken.
+MAX_ISSUES = 1000
+
+
 def submit(issue: Issue) -> bool:
-    """Adds the issue unless one with its id is active (which keeps its first timestamp)."""
+    """Adds the issue unless one with its id is active (which keeps its first timestamp) or
+    it is an unindexed-field issue and the board is full."""
     with _lock:
-        if issue.id in _board:
+        if issue.id in _board or (issue.field is not None and len(_board) >= MAX_ISSUES):
             return False
         _board[issue.id] = issue
         return True
