@@ -85,13 +85,36 @@ def multilingual_words(text: str) -> list[str]:
     """The raw tokens of a text (before Qdrant's token processor), in order."""
     words: list[str] = []
     for run in _WORD.findall(text):
-        # a run mixing scripts keeps its order: other pieces between single CJK characters
-        pieces = _split_keep(run) if _WORDISH.search(run) else [run]
+        # charabia cuts where the script changes, and CJK here into single characters
+        pieces = [p for part in _split_scripts(run) for p in _split_keep(part)]
         for piece in pieces:
             token = _normalise(piece)
             if any(ch.isalpha() for ch in token):
                 words.extend(_arabic_article(token))
     return words
+
+
+def _script(ch: str) -> str | None:
+    """The script of a letter, by the first word of its Unicode name (None for the rest)."""
+    if not ch.isalpha():
+        return None
+    name = unicodedata.name(ch, "")
+    return name.split(" ", 1)[0] if name else None
+
+
+def _split_scripts(run: str) -> list[str]:
+    out: list[str] = []
+    start, current = 0, None
+    for i, ch in enumerate(run):
+        script = _script(ch)
+        if script is None:
+            continue
+        if current is not None and script != current:
+            out.append(run[start:i])
+            start = i
+        current = script
+    out.append(run[start:])
+    return out
 
 
 def _split_keep(run: str) -> list[str]:

@@ -6,6 +6,9 @@ bridged here: the older Russian algorithm does not fold yo (U+0451) into ie (U+0
 stemming, and it treats yo as a consonant, so the letter is hidden from the newer stemmer
 behind a private-use character that it also treats as a consonant, and put back afterwards.
 
+The older Arabic algorithm also deletes punctuation (`!"%*,./:;?\\` and the Arabic comma,
+semicolon, question mark, percent, decimal and thousands separators) from the word first.
+
 Known difference left: Finnish words holding letters outside the Finnish alphabet (dotless i,
 e acute, ...) before a case ending are sometimes cut one letter differently.
 """
@@ -25,6 +28,9 @@ SNOWBALL_LANGUAGES = (
 )  # fmt: skip
 
 _YO, _YO_UPPER, _HIDDEN, _HIDDEN_UPPER = "ё", "Ё", "\ue000", "\ue001"
+_ARABIC_PUNCTUATION = str.maketrans(
+    dict.fromkeys('!"%*,./:;?\\\u060c\u061b\u061f\u066a\u066b\u066c')
+)
 
 
 @cache
@@ -33,6 +39,8 @@ def stemmer_for(language: str) -> Callable[[str], str]:
     if language not in SNOWBALL_LANGUAGES:
         raise ValueError(f"unknown snowball language {language!r}")
     stem: Callable[[str], str] = snowballstemmer.stemmer(language).stemWord
+    if language == "arabic":
+        return _cached(lambda word: stem(word.translate(_ARABIC_PUNCTUATION)))
     if language != "russian":
         return _cached(stem)
 
