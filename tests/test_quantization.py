@@ -241,7 +241,10 @@ def test_grpc_create_and_update(server_factory: Any, collection: Any) -> None:
                         query_encoding=models.BinaryQuantizationQueryEncoding.SCALAR4BITS,
                     )
                 ),
-            )
+            ),
+            "t": models.VectorParams(
+                size=16, distance=models.Distance.DOT, datatype=models.Datatype.TURBO4
+            ),
         },
         quantization_config=models.TurboQuantization(
             turbo=models.TurboQuantQuantizationConfig(bits=models.TurboQuantBitSize.BITS2)
@@ -255,6 +258,7 @@ def test_grpc_create_and_update(server_factory: Any, collection: Any) -> None:
     binary = params.quantization_config.binary
     assert binary.encoding == models.BinaryQuantizationEncoding.TWO_BITS
     assert binary.query_encoding == models.BinaryQuantizationQueryEncoding.SCALAR4BITS
+    assert info.config.params.vectors["t"].datatype == models.Datatype.TURBO4  # type: ignore[index]
     client.update_collection(
         name,
         vectors_config={"v": models.VectorParamsDiff(quantization_config=models.Disabled.DISABLED)},
