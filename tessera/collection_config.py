@@ -261,11 +261,12 @@ def parse_quantization(raw: Any, where: str, diff: bool = False) -> dict[str, An
     as Qdrant's untagged enum is, echoed as Qdrant echoes it: the given fields, nulls left
     out. `diff` (PATCH): the string "Disabled" is allowed too and comes back as None."""
     enum = "QuantizationConfigDiff" if diff else "QuantizationConfig"
+    if not diff and where.startswith("vectors"):
+        enum = "VectorsConfig"  # serde reports the outer untagged enum that failed
     if raw is None or (diff and raw == "Disabled"):
         return None
     mismatch = BadRequest(
-        f"Format error in JSON body: {where}: data did not match any variant of untagged "
-        f"enum {enum}"
+        f"Format error in JSON body: data did not match any variant of untagged enum {enum}"
     )
     if not isinstance(raw, dict) or len(raw) != 1:
         raise mismatch
@@ -753,9 +754,7 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
             )
 
 
-def _quantization_diffs(
-    config: CollectionConfig, body: dict[str, Any]
-) -> dict[str | None, Any]:
+def _quantization_diffs(config: CollectionConfig, body: dict[str, Any]) -> dict[str | None, Any]:
     """The quantization changes of a PATCH body, all checked before anything changes: None
     for the collection's, a vector name for its own; a None value removes ("Disabled")."""
     out: dict[str | None, Any] = {}
