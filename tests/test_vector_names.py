@@ -453,3 +453,54 @@ def test_a_patched_sparse_modifier_survives_a_restart_before_any_checkpoint(
         assert shard.config.sparse_vectors["s"].modifier == "idf"
     finally:
         shard.close(flush=False)
+
+
+def test_a_patch_during_a_vector_name_change_is_not_lost(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATCH and a vector name change both rewrite the config: a PATCH that lands while the
+    name change replaces the config's vector dicts must not be undone by it, in memory or
+    in config.json."""
+    import threading
+
+    from tessera.collection.collection import Collection, read_config
+    from tessera.collection.vector_names import create_vector_name
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard import vector_schema
+
+    config = parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
+    collection = Collection("c", tmp_path, config)
+    inside, go = threading.Event(), threading.Event()
+    set_params = vector_schema._set_params
+
+    def slow_set_params(config: Any, name: str, params: Any) -> None:
+        """The copy of the dicts is taken, then the new ones are assigned a moment later."""
+        dense = dict(config.vectors)
+        inside.set()
+        go.wait(10)
+        config.vectors = dense
+        set_params(config, name, params)
+
+    monkeypatch.setattr(vector_schema, "_set_params", slow_set_params)
+    try:
+        adding = threading.Thread(
+            target=collection.update_vector_names,
+            args=(create_vector_name("b", {"dense": {"size": 3, "distance": "Dot"}}),),
+        )
+        adding.start()
+        assert inside.wait(10)
+        patching = threading.Thread(
+            target=collection.update_config, args=({"vectors": {"a": {"on_disk": True}}},)
+        )
+        patching.start()
+        patching.join(1.0)  # without serialization it is done by now (never a false failure)
+        go.set()
+        adding.join(10)
+        patching.join(10)
+        assert not adding.is_alive() and not patching.is_alive()
+        for seen in (collection.config, read_config(tmp_path)):
+            assert set(seen.vectors) == {"a", "b"}
+            assert seen.vectors["a"].on_disk is True
+    finally:
+        go.set()
+        collection.close(flush=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ class Collection:
         for damaged files: the collection is then marked damaged (`failure`)."""
         self.name = name
         self.path = path
+        # Serializes what changes the config and rewrites config.json (PATCH, vector
+        # names): each applies to the live config and writes it whole.
+        self._config_lock = threading.Lock()
         self.failure: str | None = None
         self._shard: LocalShard | None = None
         try:
@@ -214,22 +218,25 @@ class Collection:
 
     def update_vector_names(self, write: SchemaWrite, wait: bool = True) -> UpdateResult:
         """Add or remove a named vector (collection.vector_names)."""
-        seq, changed = apply_schema_change(self.shard, write)
+        with self._config_lock:
+            seq, changed = apply_schema_change(self.shard, write)
+            if changed:
+                write_config(self.path, self.config)
         if changed:
-            write_config(self.path, self.config)
             self.shard.optimizer.poke()
         return UpdateResult(operation_id=seq, completed=wait)
 
     def update_config(self, diff: Any) -> None:
         """Validate the whole diff on a copy first, so a bad PATCH changes nothing."""
-        trial = copy.deepcopy(self.config)
-        apply_config_diff(trial, diff)
-        strict_before = self.config.strict_mode_config
-        shard = self.shard
-        apply_config_diff(self.config, diff)
-        write_config(self.path, self.config)
-        if self.config.strict_mode_config is not strict_before:
-            self.strict.configure(self.config.strict_mode_config)
+        with self._config_lock:
+            trial = copy.deepcopy(self.config)
+            apply_config_diff(trial, diff)
+            strict_before = self.config.strict_mode_config
+            shard = self.shard
+            apply_config_diff(self.config, diff)
+            write_config(self.path, self.config)
+            if self.config.strict_mode_config is not strict_before:
+                self.strict.configure(self.config.strict_mode_config)
         with shard.lock.write():
             for segment in shard.holder.segments:
                 segment.generation += 1  # cached masks: prevent_unoptimized may have changed
