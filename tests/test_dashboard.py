@@ -247,6 +247,9 @@ def test_static_files(http: httpx.Client) -> None:
     assert {"index.html", "style.css", "js/app.js", "qdrant-openapi.json"} <= set(files)
     page = http.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
     assert http.get("/dashboard/").text == page.text
     for name in files:
         response = http.get(f"/dashboard/{name}")
@@ -341,6 +344,11 @@ def page_at(browser: Any) -> Iterator[Callable[[str], Any]]:
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Whatever the page's Content-Security-Policy blocks is reported on the console.
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
         return page
 
     yield open_page

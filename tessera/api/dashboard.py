@@ -73,6 +73,21 @@ async def asset(request: Request) -> Response:
     return serve_static(relative)
 
 
+# Defense in depth for a page that holds a key and can delete collections: scripts only from
+# this server (an injected `<script>` or inline handler never runs), no framing
+# (clickjacking), requests to this server only. Inline style attributes stay allowed (the
+# pages size inputs with them); the favicon is a `data:` URL.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
 def serve_static(relative: str) -> Response:
     body = static_file(relative)
     if body is None:
@@ -83,7 +98,7 @@ def serve_static(relative: str) -> Response:
     return Response(
         body,
         media_type=media or "application/octet-stream",
-        headers={"cache-control": "no-cache"},
+        headers={"cache-control": "no-cache", **SECURITY_HEADERS},
     )
 
 
