@@ -340,7 +340,9 @@ def page_at(browser: Any) -> Iterator[Callable[[str], Any]]:
 
     def open_page(base: str) -> Any:
         context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
+        # A wait ends as soon as the page is there; the bound is for a loaded 2-core machine
+        # (a snapshot, the recall plot's exact searches), where 10 s was within reach.
+        context.set_default_timeout(30_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
