@@ -30,6 +30,7 @@ import pytest
 from tessera.api.app import _routes, route_methods
 from tessera.api.dashboard import static_file
 from tessera.api.openapi import openapi_path
+from tessera.collection.projection import sample_limit
 from tests.conftest import CollectionFactory, ServerProcess
 
 pytestmark = pytest.mark.server_only(reason="the dashboard is served by the server")
@@ -216,6 +217,15 @@ def test_projection_errors(http: httpx.Client, collection: CollectionFactory) ->
         PROJECTION.format(name), content=b"{", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400 and "Format error in JSON body" in error_of(not_json)
+    # Large vectors: fewer points at once (the SVD's cost), refused beyond that for `ids`.
+    assert (sample_limit(2), sample_limit(4096), sample_limit(65536)) == (10_000, 488, 30)
+    wide = collection()
+    create(http, wide, {"vectors": {"size": 65536, "distance": "Dot"}})
+    upsert(http, wide, [{"id": i, "vector": [float(i)] * 65536} for i in range(2)])
+    assert projection(http, wide, sample=10_000).json()["result"]["sampled"] == 2
+    refused = projection(http, wide, ids=list(range(31)))
+    assert refused.status_code == 400
+    assert "at most 30 `ids` can be projected (vectors of 65536 dimensions)" in error_of(refused)
     missing = projection(http, name + "_missing")
     assert missing.status_code == 404
     assert error_of(missing) == f"Not found: Collection `{name}_missing` doesn't exist!"

@@ -45,7 +45,9 @@ OWN: dict[tuple[str, str], tuple[str, str, str]] = {
         "2-D projection of a sample",
         "A uniform random sample of the points that have vector `using` (default: the "
         "unnamed one) and match `filter`, projected on the sample's first two principal "
-        "axes (PCA by SVD). Body: `sample` (1..10000, default 1000), `using`, `filter`, "
+        "axes (PCA by SVD). Body: `sample` (1..10000, default 1000; at most 2,000,000 "
+        "coordinates are projected, so vectors of over 200 dimensions get fewer), `using`, "
+        "`filter`, "
         "`color_by` (a payload key: each point's first value there), `ids` (project exactly "
         "these points instead of a sample), `seed`. Answer: `points` [{id, x, y, color}], "
         "`matched` (points the sample was drawn from), `sampled`, `dim`, "

@@ -29,6 +29,10 @@ from tessera.segment.vector_storage import DenseStorage
 from tessera.shard import read
 
 MAX_SAMPLE = 10_000
+# At most this many coordinates are projected at once (16 MB as float64): the SVD costs
+# n * d * min(n, d), so 10,000 points of 4096 dimensions would take minutes and gigabytes.
+# Large vectors get a smaller sample (the answer's `sampled` says how many).
+MAX_CELLS = 2_000_000
 FloatMatrix = npt.NDArray[np.float64]
 
 
@@ -69,15 +73,21 @@ def project(
     check_vector(collection, using)
     if not 1 <= sample <= MAX_SAMPLE:
         raise BadRequest(f"Wrong input: `sample` must be between 1 and {MAX_SAMPLE}")
-    if ids is not None and len(ids) > MAX_SAMPLE:
-        raise BadRequest(f"Wrong input: at most {MAX_SAMPLE} `ids` can be projected")
+    dim = collection.config.vectors[using].size
+    limit = sample_limit(dim)
+    if ids is not None and len(ids) > limit:
+        raise BadRequest(
+            f"Wrong input: at most {limit} `ids` can be projected"
+            + (f" (vectors of {dim} dimensions)" if limit < MAX_SAMPLE else "")
+        )
+    sample = min(sample, limit)
     with collection.shard.read() as holder:
         if ids is not None:
             refs = _with_vector(read.retrieve(holder, ids), using)
             matched = len(refs)
         else:
             refs, matched = _draw(holder.segments, using, filt, sample, seed)
-        vectors = _rows(refs, using, collection.config.vectors[using].size)
+        vectors = _rows(refs, using, dim)
         point_ids = [ref.id for ref in refs]
         colors = [
             None if color_by is None else _first(ref.segment.payload_at(ref.offset), color_by)
@@ -85,6 +95,11 @@ def project(
         ]
     xy, explained = pca_2d(vectors)
     return Projection(point_ids, xy, colors, matched, vectors.shape[1], explained)
+
+
+def sample_limit(dim: int) -> int:
+    """The most points projected at once for vectors of `dim` dimensions."""
+    return max(1, min(MAX_SAMPLE, MAX_CELLS // max(dim, 1)))
 
 
 def pca_2d(vectors: FloatMatrix) -> tuple[FloatMatrix, list[float]]:
