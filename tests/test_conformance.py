@@ -175,7 +175,9 @@ def test_formula_null_payload_is_not_a_number(http: httpx.Client, collection: Ma
     _upsert(http, name, [{"id": 3, "vector": [1, 0], "payload": {"boost": None}}])
     refused = http.post(f"/collections/{name}/points/query", json=query)
     assert refused.status_code == 400, refused.text
-    assert "Value is not a number" in refused.json()["status"]["error"]
+    message = refused.json()["status"]["error"]
+    assert message.startswith("Wrong input: Expected number value for boost"), message
+    assert message.endswith("Value is not a number"), message
 
 
 def test_sample_applies_offset(http: httpx.Client, collection: Make) -> None:
@@ -318,6 +320,20 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     ("POST", P + "/query", {"query": [1, 0], "limit": 0}, 422, "Validation error in JSON body:"),
     ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),
     ("POST", P + "/query", {"query": {"order_by": None}}, 400, "Format error in JSON body:"),
+    (
+        "POST",
+        P + "/query",
+        {"query": {"recommend": {"positive": [], "negative": [1]}}},
+        400,
+        "Bad request: At least one positive vector ID required with this strategy",
+    ),
+    (
+        "POST",
+        P + "/recommend",
+        {"positive": [], "negative": [], "strategy": "best_score", "limit": 3},
+        400,
+        "Bad request: At least one positive or negative vector ID required with this strategy",
+    ),
     ("POST", P + "/query", {"query": [1, 0], "limit": "x"}, 400, "Format error in JSON body:"),
     ("POST", P + "/scroll", {"limit": 0}, 422, "Validation error in JSON body: [limit"),
     (

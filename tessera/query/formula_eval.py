@@ -79,7 +79,8 @@ class _Errors:
         first = int(np.argmax(self.failed))
         for mask, message in self._entries:
             if mask[first]:
-                raise BadRequest(message(first))
+                # Qdrant: VariableTypeError and NonFiniteNumber are both bad input
+                raise BadRequest(f"Wrong input: {message(first)}")
 
 
 def _type_error(path: str, expected: str, description: str) -> str:

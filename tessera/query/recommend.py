@@ -43,9 +43,11 @@ def check_examples(strategy: str | None, num_positive: int, num_negative: int) -
             f"Unknown recommend strategy: {chosen!r}, expected one of {list(STRATEGIES)}"
         )
     if chosen == "average_vector" and num_positive == 0:
-        raise BadRequest("At least one positive vector ID required with this strategy")
+        raise BadRequest("Bad request: At least one positive vector ID required with this strategy")
     if num_positive == 0 and num_negative == 0:
-        raise BadRequest("At least one positive or negative vector ID required with this strategy")
+        raise BadRequest(
+            "Bad request: At least one positive or negative vector ID required with this strategy"
+        )
     return chosen  # type: ignore[return-value]
 
 
@@ -73,7 +75,7 @@ def average_vector(positive: npt.ArrayLike, negative: npt.ArrayLike | None = Non
     """avg(pos) + avg(pos) - avg(neg) over dense examples (p, d) and (m, d)."""
     pos = np.asarray(positive, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[0] == 0:
-        raise BadRequest("At least one positive vector ID required with this strategy")
+        raise BadRequest("Bad request: At least one positive vector ID required with this strategy")
     mean_pos = pos.mean(axis=0)
     neg = None if negative is None else np.asarray(negative, dtype=np.float64)
     if neg is None or neg.size == 0:
@@ -101,7 +103,7 @@ def average_sparse(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """avg(pos) + avg(pos) - avg(neg) over sparse (indices, values) examples, indices sorted."""
     if not positive:
-        raise BadRequest("At least one positive vector ID required with this strategy")
+        raise BadRequest("Bad request: At least one positive vector ID required with this strategy")
     pos_idx, pos_val = _sparse_mean(positive)
     if not negative:
         return pos_idx, pos_val
@@ -118,7 +120,7 @@ def average_multi(
 ) -> FloatArray:
     """The multivector 'average': all positive rows, then every negative row negated."""
     if not positive:
-        raise BadRequest("At least one positive vector ID required with this strategy")
+        raise BadRequest("Bad request: At least one positive vector ID required with this strategy")
     parts = [np.asarray(m, dtype=np.float32) for m in positive]
     parts += [-np.asarray(m, dtype=np.float32) for m in negative]
     return np.concatenate(parts, axis=0)
