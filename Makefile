@@ -26,6 +26,11 @@ test-deps: install
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
 		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) || \
 		echo "chromium could not be installed: the dashboard's browser tests will fail"
+	@# Debian's etcd for the cluster tests (tests/test_cluster.py); without it they fail.
+	@command -v etcd >/dev/null || ! command -v apt-get >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null || \
+		(apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >/dev/null) || \
+		echo "etcd-server could not be installed: the cluster tests will fail"
 
 serve: install
 	$(VENV)/bin/tessera serve --port $(PORT) --storage $(STORAGE)

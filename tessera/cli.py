@@ -74,6 +74,18 @@ def parser() -> argparse.ArgumentParser:
         help="gRPC port (service.grpc_port, default 6334; 0: no gRPC)",
     )
     serve.add_argument(
+        "--uri",
+        metavar="URI",
+        help="cluster mode: the URI other peers reach this node at, as Qdrant's --uri "
+        "(cluster.p2p.uri, default http://<host>:<cluster.p2p.port>/)",
+    )
+    serve.add_argument(
+        "--bootstrap",
+        metavar="URI",
+        help="accepted for Qdrant's command lines; not needed: every node finds the cluster "
+        "in etcd (cluster.etcd.endpoints)",
+    )
+    serve.add_argument(
         "--storage",
         "--storage-path",
         dest="storage",
@@ -150,6 +162,7 @@ def settings_of(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         "log_level": args.log_level,
         "logger.format": args.log_format,
         "service.access_log": args.access_log,
+        "cluster.p2p.uri": args.uri,
     }
     return load(env=os.environ if env is None else env, config_file=args.config, flags=flags)
 
@@ -191,6 +204,8 @@ def banner(conf: Settings) -> list[str]:
     ]
     if conf.files:
         lines.append("config: " + ", ".join(str(f) for f in conf.files))
+    if conf["cluster.enabled"]:
+        lines.append("cluster: on, etcd at " + ", ".join(conf["cluster.etcd.endpoints"]))
     return lines
 
 
@@ -313,6 +328,8 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         log.info("%s", line)
     for warning in config_warnings(conf):
         log.warning("%s", warning)
+    if recovery is not None and getattr(recovery, "bootstrap", None):
+        log.info("--bootstrap %s ignored: peers find each other in etcd", recovery.bootstrap)
     app = build_app(
         storage,
         grpc_port=conf.grpc_port,

@@ -14,8 +14,8 @@ Sources, in rising priority (later ones override single keys of earlier ones):
 Every value Tessera uses is checked (type and range); any problem stops start-up with a
 message naming the key and where its value came from (`ConfigError`). Keys Tessera does not
 use are collected in `Settings.unused` (a Qdrant key set to something other than its default,
-which Tessera ignores: e.g. `cluster.enabled: true`) and `Settings.unknown` (a key Qdrant
-does not have either: a typo, most likely) for one start-up warning.
+which Tessera ignores: e.g. `cluster.consensus.tick_period_ms: 50`) and `Settings.unknown` (a
+key Qdrant does not have either: a typo, most likely) for one start-up warning.
 
 This module imports nothing from Tessera: the layers above turn its plain values into their
 own objects (collection defaults, TLS contexts, log handlers).
@@ -165,6 +165,28 @@ def optional(inner: Checker) -> Checker:
     return lambda raw: None if _null(raw) else inner(raw)
 
 
+def url_list() -> Checker:
+    """A list of http(s) URLs: a YAML list in a file; from the environment also a YAML list
+    or comma-separated URLs (`QDRANT__CLUSTER__ETCD__ENDPOINTS=http://a:2379,http://b:2379`)."""
+
+    def check(raw: Any) -> list[str]:
+        if isinstance(raw, str):
+            with contextlib.suppress(yaml.YAMLError):
+                loaded = yaml.safe_load(raw)
+                raw = loaded if isinstance(loaded, list) else raw
+        if isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
+        if not isinstance(raw, list):
+            raise ValueError(f"expected a list of URLs, got {raw!r}")
+        urls = [_as_str(item).strip() for item in raw]
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
+        return urls
+
+    return check
+
+
 def log_level() -> Checker:
     """Qdrant's `log_level`: a level, optionally followed by `,target=level` directives."""
 
@@ -235,6 +257,13 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "tls.key": (None, optional(nonempty())),
     "tls.ca_cert": (None, optional(nonempty())),
     "tls.cert_ttl": (3600, optional(integer(1))),
+    # Cluster mode (tessera/cluster): Qdrant's keys, plus the etcd that holds the metadata
+    # and the URI peers reach this node at (Qdrant's `--uri` flag).
+    "cluster.enabled": (False, boolean()),
+    "cluster.p2p.port": (6335, integer(1, 65535)),
+    "cluster.p2p.uri": (None, optional(nonempty())),
+    "cluster.etcd.endpoints": ([], url_list()),
+    "cluster.etcd.prefix": ("/tessera/", nonempty()),
 }
 
 # Qdrant spells some sizes with `_kb` in the file and without in the collection API; both
@@ -270,8 +299,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "service.hide_jwt_dashboard": None,
     "service.enable_static_content": None,
     "service.static_content_dir": None,
-    "cluster.enabled": False,
-    "cluster.p2p.port": 6335,
     "cluster.p2p.enable_tls": False,
     "cluster.consensus.tick_period_ms": 100,
     "cluster.consensus.compact_wal_entries": 128,
@@ -599,6 +626,11 @@ def _cross_checks(values: Mapping[str, Any], origin: Callable[[str], str]) -> li
                 )
             elif not Path(ca).is_file():
                 problems.append(f"tls.ca_cert: no such file: {ca} (from {origin('tls.ca_cert')})")
+    if values["cluster.enabled"] and not values["cluster.etcd.endpoints"]:
+        problems.append(
+            "cluster.etcd.endpoints: required when cluster.enabled is true (the etcd that "
+            f"holds the cluster's metadata; cluster.enabled from {origin('cluster.enabled')})"
+        )
     if values["logger.on_disk.enabled"] and not values["logger.on_disk.log_file"]:
         problems.append(
             "logger.on_disk.log_file: required when logger.on_disk.enabled is true "

@@ -36,6 +36,7 @@ from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import endpoint, error, json_response
 from tessera.api.tls import RestCertificates, cancel
+from tessera.cluster.service import ClusterService
 from tessera.settings import Settings
 from tessera.storage.toc import TableOfContents
 
@@ -181,7 +182,12 @@ def build_app(
             anyio.to_thread.current_default_thread_limiter().total_tokens = workers
         grpc_server = None
         reload_task = None
+        cluster_service = None
         try:
+            if conf["cluster.enabled"]:
+                # Joins before serving: /readyz answers once the cluster's state is applied.
+                cluster_service = ClusterService.from_settings(storage, conf)
+                await run_in_threadpool(app.state.toc.join_cluster, cluster_service)
             if grpc_port:
                 from tessera.api.grpc_server import WORKERS, GrpcServer
 
@@ -202,6 +208,8 @@ def build_app(
             await cancel(reload_task)
             if grpc_server is not None:
                 await run_in_threadpool(grpc_server.stop)
+            if cluster_service is not None:
+                await run_in_threadpool(cluster_service.stop)  # leaves the cluster
             app.state.toc.close()
 
     layers: list[Middleware] = []

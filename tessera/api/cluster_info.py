@@ -18,6 +18,16 @@ optimizations, for one Tessera node:
 
 The peer id is derived from the storage directory, so it stays the same across restarts of
 the same node, as Qdrant's persisted one does.
+
+In cluster mode (`cluster.enabled`, tessera.cluster) the answers come from the cluster
+service's view of etcd, kept by its watch (no etcd call is made here): `GET /cluster` with
+the peers, this peer's id (persisted in its storage) and `raft_info` (term: etcd's Raft term;
+commit: the etcd revision this peer has applied; role: Leader for the peer holding the
+election key); `DELETE /cluster/peer/{id}` removes a peer without shards (with `force`, its
+replicas are dropped from the placement first); `GET /collections/{c}/cluster` reports the
+placement recorded in etcd. Data is not yet routed by that placement: each peer serves the
+collection from its own local shard, whose point count is reported on this peer's first
+local shard (the others read 0).
 """
 
 from __future__ import annotations
@@ -45,17 +55,60 @@ WITH_VALUES = ("queued", "completed", "idle_segments")
 
 
 def peer_id(toc: TableOfContents) -> int:
+    if toc.cluster is not None:
+        return toc.cluster.peer_id
     digest = hashlib.sha256(str(toc.root.resolve()).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1  # fits Qdrant's u64 and JSON readers
 
 
 async def cluster_status(request: Request) -> Callable[[], Any]:
-    return lambda: {"status": "disabled"}
+    toc = toc_of(request)
+    return lambda: enabled_status(toc) if toc.cluster is not None else {"status": "disabled"}
+
+
+def enabled_status(toc: TableOfContents) -> dict[str, Any]:
+    """Qdrant's `ClusterStatus` of an enabled cluster, from the service's view of etcd."""
+    cluster = toc.cluster
+    assert cluster is not None
+    peers = dict(cluster.peers)
+    problem = cluster.problem()
+    if problem is None:
+        thread: dict[str, Any] = {
+            "consensus_thread_status": "working",
+            "last_update": iso_time(cluster.membership.last_contact),
+        }
+    else:
+        thread = {"consensus_thread_status": "stopped_with_err", "err": problem}
+    leader = cluster.leader
+    return {
+        "status": "enabled",
+        "peer_id": cluster.peer_id,
+        "peers": {str(peer): {"uri": info.get("uri", "")} for peer, info in sorted(peers.items())},
+        "raft_info": {
+            "term": cluster.client.raft_term,
+            "commit": cluster.applied_revision,
+            "pending_operations": 0,  # the watch applies each revision as it arrives
+            "leader": leader,
+            "role": "Leader" if leader == cluster.peer_id else "Follower",
+            "is_voter": True,
+        },
+        "consensus_thread_status": thread,
+        # Qdrant counts failed Raft messages per peer; peers here talk through etcd only.
+        "message_send_failures": {},
+    }
 
 
 async def update_collection_cluster(request: Request) -> Callable[[], Any]:
-    expect_object(await read_json(request))
-    raise BadRequest(DISABLED)
+    body = expect_object(await read_json(request))
+    toc = toc_of(request)
+    if toc.cluster is None:
+        raise BadRequest(DISABLED)
+    collection_of(request)
+    operation = next(iter(body), "")
+    raise BadRequest(
+        f"Bad request: `{operation}` is not supported yet in Tessera's cluster mode (shard "
+        "moves, replication and shard keys come with data routing)"
+    )
 
 
 async def remove_peer(request: Request) -> Callable[[], Any]:
@@ -63,8 +116,16 @@ async def remove_peer(request: Request) -> Callable[[], Any]:
     if not raw.isdigit() or int(raw) >= 1 << 64:
         raise NotFound(f"Not found: can not parse {raw!r} to a u64")
     force = query_flag(request, "force")
-    query_int(request, "timeout", None, 1)
+    timeout = query_int(request, "timeout", None, 1)
     toc = toc_of(request)
+    cluster = toc.cluster
+    if cluster is not None:
+
+        def remove() -> bool:
+            cluster.remove_peer(int(raw), force, float(timeout) if timeout else None)
+            return True
+
+        return remove
     if not force and int(raw) == peer_id(toc) and toc.names():
         raise BadRequest(f"Bad request: Cannot remove peer {raw} as there are shards on it")
     raise BadRequest(DISABLED + ".")
@@ -81,7 +142,10 @@ async def cluster_telemetry(request: Request) -> Callable[[], Any]:
 
 
 def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]:
-    """Qdrant's `CollectionClusterInfo` for the collection's one local shard."""
+    """Qdrant's `CollectionClusterInfo` (REST and gRPC): the placement in cluster mode, else
+    the collection's one local shard."""
+    if toc.cluster is not None:
+        return placed_cluster_info(toc, collection)
     stats = cstats.shard_stats(collection)
     return {
         "peer_id": peer_id(toc),
@@ -102,6 +166,36 @@ async def collection_cluster(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     toc = toc_of(request)
     return lambda: cluster_info(toc, collection)
+
+
+def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]:
+    """`CollectionClusterInfo` from the placement recorded in etcd (cluster mode)."""
+    cluster = toc.cluster
+    assert cluster is not None
+    me = cluster.peer_id
+    stats = cstats.shard_stats(collection)
+    state = "Active" if stats is not None else "Dead"
+    placement = cluster.placement(collection.name)
+    local: list[dict[str, Any]] = []
+    remote: list[dict[str, Any]] = []
+    for shard, peers in sorted(placement.items()):
+        for peer in peers:
+            if peer == me:
+                points = stats.points if stats is not None and not local else 0
+                local.append({"shard_id": shard, "points_count": points, "state": state})
+            else:
+                # A peer whose lease ran out is gone from etcd: its replicas are Dead.
+                alive = peer in cluster.peers
+                remote.append(
+                    {"shard_id": shard, "peer_id": peer, "state": "Active" if alive else "Dead"}
+                )
+    return {
+        "peer_id": me,
+        "shard_count": len(placement),
+        "local_shards": local,
+        "remote_shards": remote,
+        "shard_transfers": [],
+    }
 
 
 async def get_quotas(request: Request) -> Callable[[], Any]:

@@ -53,12 +53,12 @@ def prepare_create(toc: TableOfContents, name: str, body: Any) -> Callable[[], b
 async def update_collection(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = await read_json(request, required=False)
-    return prepare_update(collection, body)
+    return prepare_update(toc_of(request), collection, body)
 
 
-def prepare_update(collection: Collection, body: Any) -> Callable[[], bool]:
+def prepare_update(toc: TableOfContents, collection: Collection, body: Any) -> Callable[[], bool]:
     def run() -> bool:
-        collection.update_config(body)
+        toc.update_config(collection.name, body)  # in cluster mode, through the cluster
         return True
 
     return run

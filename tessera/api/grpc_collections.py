@@ -115,7 +115,7 @@ class CollectionsService(pb.CollectionsServicer):
     @rpc
     def Update(self, request: pb.UpdateCollection) -> pb.CollectionOperationResponse:
         collection = self.toc.get(request.collection_name)
-        run = coll.prepare_update(collection, update_body(request))
+        run = coll.prepare_update(self.toc, collection, update_body(request))
         return pb.CollectionOperationResponse(result=run())
 
     @rpc
@@ -155,8 +155,19 @@ class CollectionsService(pb.CollectionsServicer):
             )
             for s in info["local_shards"]
         ]
+        remote = [  # cluster mode: the other peers' replicas
+            pb.RemoteShardInfo(
+                shard_id=s["shard_id"],
+                peer_id=s["peer_id"],
+                state=pb.ReplicaState.Value(s["state"]),
+            )
+            for s in info["remote_shards"]
+        ]
         return pb.CollectionClusterInfoResponse(
-            peer_id=info["peer_id"], shard_count=info["shard_count"], local_shards=shards
+            peer_id=info["peer_id"],
+            shard_count=info["shard_count"],
+            local_shards=shards,
+            remote_shards=remote,
         )
 
     @rpc

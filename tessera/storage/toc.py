@@ -14,19 +14,31 @@ aliases.
 
 Snapshots (tessera.storage.snapshots) live under `snapshots_path`, `<storage>/snapshots` by
 default.
+
+Cluster mode (`join_cluster`, tessera.cluster): creating, changing and dropping collections
+and alias actions go to the cluster's metadata in etcd; this table applies them (as every
+node's does) when the cluster service's watch delivers them, through the same local code
+as standalone (`_create_local`, `_delete_local`, the alias table), and a request returns
+once this node has applied its change.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 import logging
 import shutil
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from tessera.cluster.metadata import CollectionRecord
+from tessera.cluster.service import ClusterService
 from tessera.collection.collection import Collection, write_config
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, apply_config_diff
 from tessera.errors import (
     BadRequest,
     Conflict,
@@ -36,7 +48,15 @@ from tessera.errors import (
 )
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
 from tessera.storage import swap
-from tessera.storage.aliases import AliasAction, AliasTable
+from tessera.storage.aliases import (
+    AliasAction,
+    AliasTable,
+    CreateAlias,
+    DeleteAlias,
+    RenameAlias,
+    alias_not_found,
+    collection_exists_error,
+)
 from tessera.storage.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -90,6 +110,13 @@ class TableOfContents:
             self.collections[entry.name] = Collection(entry.name, entry, None)
         self.aliases = AliasTable(storage, self.collections)
         self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
+        self.storage = storage
+        self.cluster: ClusterService | None = None
+
+    def join_cluster(self, service: ClusterService) -> None:
+        """Cluster mode from now on: reconcile with the cluster's metadata and follow it."""
+        service.start(self)
+        self.cluster = service
 
     def get(self, name: str) -> Collection:
         collection = self.collections.get(name)
@@ -108,6 +135,9 @@ class TableOfContents:
 
     def update_aliases(self, actions: list[AliasAction]) -> None:
         """Qdrant's alias action list, applied all or none and persisted before it returns."""
+        if self.cluster is not None:
+            self.cluster.update_aliases(lambda table, known: planned_aliases(table, actions, known))
+            return
         with self._lock:
             self.aliases.apply(actions, lambda name: name in self.collections)
 
@@ -121,6 +151,27 @@ class TableOfContents:
 
     def create(self, name: str, config: CollectionConfig) -> None:
         validate_collection_name(name)
+        if self.cluster is not None:
+            self._check_space()
+            self.cluster.create_collection(name, config.to_storage())
+            return
+        self._create_local(name, config)
+
+    def update_config(self, name: str, diff: Any) -> None:
+        """Qdrant's PATCH of a collection (by name or alias), all or nothing."""
+        collection = self.get(name)
+        if self.cluster is None:
+            collection.update_config(diff)
+            return
+
+        def change(record: CollectionRecord) -> tuple[dict[str, Any], Any]:
+            config = CollectionConfig.from_storage(record.config)
+            apply_config_diff(config, copy.deepcopy(diff))  # raises for a bad PATCH
+            return config.to_storage(), diff
+
+        self.cluster.update_collection(collection.name, change)
+
+    def _create_local(self, name: str, config: CollectionConfig) -> None:
         with self._lock:
             if name in self.collections:
                 raise Conflict(f"Wrong input: Collection `{name}` already exists!")
@@ -160,6 +211,11 @@ class TableOfContents:
             self.collections[name] = collection
 
     def delete(self, name: str) -> bool:
+        if self.cluster is not None:
+            return self.cluster.delete_collection(name)
+        return self._delete_local(name)
+
+    def _delete_local(self, name: str) -> bool:
         with self._lock:
             collection = self.collections.pop(name, None)
             if collection is None:
@@ -190,6 +246,73 @@ class TableOfContents:
             rmtree_durable(aside)
         return collection
 
+    # ------------------------------------------------------------------ cluster.LocalNode
+
+    def local_collections(self) -> list[str]:
+        return list(self.collections)
+
+    def local_config(self, name: str) -> dict[str, Any] | None:
+        collection = self.collections.get(name)
+        if collection is None or collection.failure is not None:
+            return None
+        return collection.config.to_storage()
+
+    def apply_collection(self, record: CollectionRecord, fresh: bool) -> None:
+        config = CollectionConfig.from_storage(record.config)
+        existing = self.collections.get(record.name)
+        if existing is not None and fresh:
+            self._delete_local(record.name)
+            existing = None
+        if existing is None:
+            self._create_local(record.name, config)
+            return
+        wanted = config.to_storage()
+        if existing.failure is not None or existing.config.to_storage() == wanted:
+            return  # a damaged collection is left for an operator, as in standalone mode
+        if record.patch is not None:
+            try:
+                existing.update_config(copy.deepcopy(record.patch))
+            except Exception:  # the full config below still brings it in line
+                log.exception("patch of collection %s failed; replacing its config", record.name)
+        if existing.config.to_storage() != wanted:
+            # Changes missed while away: the committed config replaces the local one.
+            with self._lock:
+                existing.close()
+                write_config(existing.path, config)
+                self.collections[record.name] = Collection(record.name, existing.path, None)
+
+    def drop_local(self, name: str, keep_data: bool) -> None:
+        if not keep_data:
+            self._delete_local(name)
+            return
+        with self._lock:
+            collection = self.collections.pop(name)
+            collection.close()
+            aside = self.storage / "cluster-orphans" / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
+            mkdir_durable(aside.parent)
+            rename_durable(collection.path, aside)
+            self.aliases.drop_collection(name)
+        log.error(
+            "local collection %s is not the cluster's collection of that name; its files were "
+            "moved to %s",
+            name,
+            aside,
+        )
+
+    def apply_aliases(self, table: dict[str, str]) -> None:
+        current = dict(self.aliases.items())
+        actions: list[AliasAction] = [
+            DeleteAlias(alias) for alias, target in current.items() if table.get(alias) != target
+        ]
+        actions += [
+            CreateAlias(target, alias)
+            for alias, target in table.items()
+            if current.get(alias) != target
+        ]
+        if actions:
+            with self._lock:
+                self.aliases.apply(actions, lambda name: name in self.collections)
+
     def _check_space(self) -> None:
         free = shutil.disk_usage(self.root).free
         if free < _MIN_FREE_TO_CREATE:
@@ -201,3 +324,27 @@ class TableOfContents:
         with self._lock:
             for collection in self.collections.values():
                 collection.close()
+
+
+def planned_aliases(
+    table: dict[str, str], actions: list[AliasAction], is_collection: Callable[[str], bool]
+) -> dict[str, str]:
+    """The alias table after `actions` (all or none, raising Qdrant's errors), as
+    AliasTable.apply computes it: for cluster mode, where the table lives in etcd."""
+    for action in actions:
+        if isinstance(action, CreateAlias):
+            if not is_collection(action.collection_name):
+                raise collection_not_found(action.collection_name)
+            if is_collection(action.alias_name):
+                raise collection_exists_error(action.alias_name)
+            table[action.alias_name] = action.collection_name
+        elif isinstance(action, RenameAlias):
+            target = table.pop(action.old_alias_name, None)
+            if target is None:
+                raise alias_not_found(action.old_alias_name)
+            if is_collection(action.new_alias_name):
+                raise collection_exists_error(action.new_alias_name)
+            table[action.new_alias_name] = target
+        else:  # deleting a missing alias is no error, as in Qdrant
+            table.pop(action.alias_name, None)
+    return table

@@ -1,0 +1,270 @@
+"""The cluster's collection metadata in etcd, changed by compare-and-swap transactions.
+
+Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), values JSON:
+
+    peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>}   under the peer's lease
+    leader                 {"peer_id": <id>}                        under the leader's lease
+    removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
+    collections/<name>     {"uuid", "config", "patch", "shards"}    one record per collection
+    aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
+
+A collection record: `uuid` names this incarnation of the collection (a collection dropped
+and created again is another one); `config` is the collection config in its storage form
+(`CollectionConfig.to_storage`); `patch` the last PATCH body applied to it (each node applies
+the same diff through the same code as standalone) or None; `shards` the placement
+(tessera.cluster.placement).
+
+Each change is one transaction that compares what it read (a key's create or mod revision)
+and fails when something changed in between; it is then read and tried again, so concurrent
+requests through different peers serialise as they would through Raft. Errors are Qdrant's.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.cluster.etcd import (
+    EtcdClient,
+    KeyValue,
+    compare_created,
+    compare_modified,
+    delete_op,
+    put_op,
+)
+from tessera.cluster.placement import Placement, placement_of
+from tessera.errors import BadRequest, Conflict, ServiceUnavailable, collection_not_found
+
+CAS_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    name: str
+    uuid: str
+    config: dict[str, Any]
+    patch: Any
+    shards: Placement
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass
+class ClusterState:
+    """Everything under the prefix, read at one revision."""
+
+    revision: int
+    peers: dict[int, dict[str, Any]]
+    leader: int | None
+    removed: set[int]
+    collections: dict[str, CollectionRecord]
+    aliases: dict[str, str]
+    aliases_revision: int  # mod revision of the aliases key (0: none yet)
+
+
+def record_of(name: str, kv: KeyValue) -> CollectionRecord:
+    body = kv.value if isinstance(kv.value, dict) else {}
+    return CollectionRecord(
+        name=name,
+        uuid=str(body.get("uuid", "")),
+        config=body.get("config") or {},
+        patch=body.get("patch"),
+        shards=placement_of(body.get("shards")),
+        create_revision=kv.create_revision,
+        mod_revision=kv.mod_revision,
+    )
+
+
+class MetadataStore:
+    def __init__(self, client: EtcdClient, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+
+    # ------------------------------------------------------------------ keys
+
+    def peer_key(self, peer: int) -> str:
+        return f"{self.prefix}peers/{peer}"
+
+    def removed_key(self, peer: int) -> str:
+        return f"{self.prefix}removed/{peer}"
+
+    @property
+    def leader_key(self) -> str:
+        return f"{self.prefix}leader"
+
+    @property
+    def aliases_key(self) -> str:
+        return f"{self.prefix}aliases"
+
+    def collection_key(self, name: str) -> str:
+        return f"{self.prefix}collections/{name}"
+
+    def parse(self, key: str) -> tuple[str, str]:
+        """(kind, rest) of a key under the prefix: ("peers", "<id>"), ("collections",
+        "<name>"), ("aliases", ""), ("leader", ""), ("removed", "<id>")."""
+        rest = key[len(self.prefix) :]
+        kind, _, name = rest.partition("/")
+        return kind, name
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self) -> ClusterState:
+        revision, kvs = self.client.get_prefix(self.prefix)
+        state = ClusterState(revision, {}, None, set(), {}, {}, 0)
+        for kv in kvs:
+            kind, name = self.parse(kv.key)
+            if kind == "peers" and name.isdigit() and isinstance(kv.value, dict):
+                state.peers[int(name)] = kv.value
+            elif kind == "removed" and name.isdigit():
+                state.removed.add(int(name))
+            elif kind == "leader" and isinstance(kv.value, dict):
+                state.leader = int(kv.value.get("peer_id", 0)) or None
+            elif kind == "collections" and name:
+                state.collections[name] = record_of(name, kv)
+            elif kind == "aliases" and isinstance(kv.value, dict):
+                state.aliases = dict(kv.value.get("aliases") or {})
+                state.aliases_revision = kv.mod_revision
+        return state
+
+    # ------------------------------------------------------------------ collections
+
+    def create_collection(
+        self, name: str, config: dict[str, Any], placement: Callable[[ClusterState], Placement]
+    ) -> int:
+        """The revision the collection was created at; Conflict when it exists."""
+        for _ in range(CAS_ATTEMPTS):
+            state = self.read()
+            if name in state.collections:
+                raise Conflict(f"Wrong input: Collection `{name}` already exists!")
+            if name in state.aliases:  # Qdrant: bad input (400), not a conflict
+                raise BadRequest(
+                    f"Wrong input: Can't create collection with name {name}. Alias with the "
+                    "same name already exists"
+                )
+            body = {
+                "uuid": uuid.uuid4().hex,
+                "config": config,
+                "patch": None,
+                "shards": {str(s): p for s, p in sorted(placement(state).items())},
+            }
+            key = self.collection_key(name)
+            ok, revision = self.client.txn(
+                [
+                    compare_created(key, 0),
+                    compare_modified(self.aliases_key, state.aliases_revision),
+                ],
+                [put_op(key, body)],
+            )
+            if ok:
+                return revision
+        raise _contended()
+
+    def update_collection(
+        self,
+        name: str,
+        change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]],
+        shards: Callable[[Placement], Placement] | None = None,
+    ) -> int:
+        """Apply `change` (record -> (new config, the patch)) to the current record, and
+        `shards` to its placement; either raises to refuse. NotFound when the collection
+        does not exist."""
+        key = self.collection_key(name)
+        for _ in range(CAS_ATTEMPTS):
+            state = self.read()
+            record = state.collections.get(name)
+            if record is None:
+                raise collection_not_found(name)
+            config, patch = change(record)
+            placement = shards(record.shards) if shards is not None else record.shards
+            body = {
+                "uuid": record.uuid,
+                "config": config,
+                "patch": patch,
+                "shards": {str(s): p for s, p in sorted(placement.items())},
+            }
+            ok, revision = self.client.txn(
+                [compare_modified(key, record.mod_revision)], [put_op(key, body)]
+            )
+            if ok:
+                return revision
+        raise _contended()
+
+    def delete_collection(self, name: str) -> int | None:
+        """The revision of the deletion (with the collection's aliases); None when there
+        was no such collection."""
+        key = self.collection_key(name)
+        for _ in range(CAS_ATTEMPTS):
+            state = self.read()
+            record = state.collections.get(name)
+            if record is None:
+                return None
+            aliases = {a: c for a, c in state.aliases.items() if c != name}
+            ops = [delete_op(key)]
+            if aliases != state.aliases:
+                ops.append(put_op(self.aliases_key, {"aliases": aliases}))
+            ok, revision = self.client.txn(
+                [
+                    compare_created(key, record.create_revision),
+                    compare_modified(self.aliases_key, state.aliases_revision),
+                ],
+                ops,
+            )
+            if ok:
+                return revision
+        raise _contended()
+
+    # ------------------------------------------------------------------ aliases
+
+    def update_aliases(
+        self, change: Callable[[dict[str, str], Callable[[str], bool]], dict[str, str]]
+    ) -> int | None:
+        """Apply `change` (table, is_collection -> new table; raises to refuse) to the alias
+        table; the revision of the change, None when it changed nothing."""
+        for _ in range(CAS_ATTEMPTS):
+            state = self.read()
+            names = set(state.collections)
+            table = change(dict(state.aliases), names.__contains__)
+            if table == state.aliases:
+                return None
+            compare = [compare_modified(self.aliases_key, state.aliases_revision)]
+            # The collections named, as they were read: still there, and no new one takes
+            # an alias's name.
+            for alias, target in table.items():
+                compare.append(
+                    compare_created(
+                        self.collection_key(target), state.collections[target].create_revision
+                    )
+                )
+                compare.append(compare_created(self.collection_key(alias), 0))
+            ok, revision = self.client.txn(compare, [put_op(self.aliases_key, {"aliases": table})])
+            if ok:
+                return revision
+        raise _contended()
+
+    # ------------------------------------------------------------------ peers
+
+    def drop_replicas(self, name: str, peer: int) -> int:
+        """Remove `peer`'s replicas from collection `name`'s placement (a forced removal)."""
+        return self.update_collection(
+            name,
+            lambda record: (record.config, None),
+            lambda shards: {s: [p for p in peers if p != peer] for s, peers in shards.items()},
+        )
+
+    def remove_peer(self, peer: int) -> int:
+        """Take `peer` out of the cluster: its registration goes, and a `removed` mark keeps
+        it from registering again."""
+        _, revision = self.client.txn(
+            [],
+            [delete_op(self.peer_key(peer)), put_op(self.removed_key(peer), {"at": time.time()})],
+        )
+        return revision
+
+
+def _contended() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "Service unavailable: the cluster metadata kept changing under this request; retry"
+    )

@@ -1,0 +1,367 @@
+"""The cluster service of one node: membership, the metadata store, and the watch that
+applies the cluster's metadata to this node's storage.
+
+The table of contents (tessera.storage.toc) hands every collection and alias change to this
+service in cluster mode: it is written to etcd as one transaction (tessera.cluster.metadata),
+and the request returns once *this* node has applied the committed revision through its
+watch, as Qdrant answers once its consensus operation is committed and applied locally.
+Every node applies the same changes in etcd's revision order through the same watch; a node
+that starts (or restarts) first reads the whole state at one revision and reconciles its
+storage with it (`LocalNode`), then watches from the next revision.
+
+What this slice does not do yet (issue 15): data routing. Each node keeps one local shard
+per collection and serves reads and writes from it; the placement recorded in etcd (which
+peer holds which shard replica) is reported by `/collections/{c}/cluster` but not yet used
+to route points or forward writes between peers.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event
+from tessera.cluster.local_state import AppliedCollections, load_peer_id
+from tessera.cluster.membership import Membership
+from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore, record_of
+from tessera.cluster.placement import Placement, place, shards_on
+from tessera.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    TesseraError,
+)
+from tessera.settings import Settings
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+WAIT_TIMEOUT_S = 30.0
+
+
+class LocalNode(Protocol):
+    """What the service needs of this node's storage (the table of contents)."""
+
+    def local_collections(self) -> list[str]: ...
+
+    def local_config(self, name: str) -> dict[str, Any] | None: ...
+
+    def apply_collection(self, record: CollectionRecord, fresh: bool) -> None:
+        """Create the collection (`fresh`: drop a local one of that name first) or bring
+        its config to the record's."""
+
+    def drop_local(self, name: str, keep_data: bool) -> None:
+        """Remove the local collection; `keep_data`: move its files aside instead."""
+
+    def apply_aliases(self, table: dict[str, str]) -> None: ...
+
+
+class ClusterService:
+    def __init__(
+        self,
+        storage: Path,
+        endpoints: list[str],
+        prefix: str,
+        uri: str,
+        rest_url: str,
+    ) -> None:
+        self.client = EtcdClient(endpoints)
+        self.store = MetadataStore(self.client, prefix)
+        self.peer_id = load_peer_id(storage)
+        self.applied = AppliedCollections(storage)
+        self.membership = Membership(self.store, self.peer_id, uri, rest_url, self._is_removed)
+        self.peers: dict[int, dict[str, Any]] = {}
+        self.leader: int | None = None
+        self.removed: set[int] = set()
+        self.collections: dict[str, CollectionRecord] = {}
+        self.applied_revision = 0
+        self._changed = threading.Condition()
+        self._failures: dict[int, TesseraError] = {}  # revision -> why this node failed it
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._node: LocalNode | None = None
+        self.watch_error: str | None = None
+
+    @classmethod
+    def from_settings(cls, storage: Path, conf: Settings) -> ClusterService:
+        """The service `cluster.*` asks for: etcd endpoints and key prefix, the advertised
+        p2p URI (`--uri`; default `http://<host>:<cluster.p2p.port>/`, the host being
+        `service.host` unless that is a wildcard address, then this machine's name)."""
+        host = conf.host
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            host = socket.gethostname()
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        uri = conf["cluster.p2p.uri"] or f"http://{shown}:{conf['cluster.p2p.port']}/"
+        scheme = "https" if conf.tls is not None else "http"
+        return cls(
+            storage,
+            list(conf["cluster.etcd.endpoints"]),
+            conf["cluster.etcd.prefix"],
+            uri,
+            f"{scheme}://{shown}:{conf.http_port}",
+        )
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self, node: LocalNode) -> None:
+        """Join: register, reconcile the local storage with the cluster's state, then watch.
+        Retries etcd for START_TIMEOUT_S; EtcdUnavailable after that."""
+        self._node = node
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                state = self.store.read()
+                if self.peer_id in state.removed:
+                    raise RuntimeError(
+                        f"peer {self.peer_id} was removed from the cluster and cannot join "
+                        "again; start this node with an empty storage directory"
+                    )
+                self.membership.register()
+                self._sync()
+                break
+            except EtcdUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("waiting for etcd: %s", exc)
+                time.sleep(1.0)
+        self.membership.start()
+        self._watcher = threading.Thread(target=self._watch, name="cluster-watch", daemon=True)
+        self._watcher.start()
+        log.info(
+            "joined the cluster as peer %d (%s), %d peers",
+            self.peer_id,
+            self.membership.uri,
+            len(self.peers),
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        self.membership.stop()
+        self.client.close()
+
+    # ------------------------------------------------------------------ applying
+
+    def _sync(self) -> None:
+        """Reconcile the local storage with the whole state read at one revision."""
+        node = self._require_node()
+        state = self.store.read()
+        for name in node.local_collections():
+            record = state.collections.get(name)
+            known = self.applied.get(name)
+            if record is None and known is None:
+                # Made before this node ran in cluster mode (or restored from a snapshot
+                # locally): published to the cluster rather than lost.
+                self._publish(name, state)
+                state = self.store.read()
+            elif record is None:  # dropped while this node was away
+                node.drop_local(name, keep_data=False)
+                self.applied.set(name, None)
+            elif known != record.uuid:
+                # Another incarnation: dropped and created again while away, or a local
+                # collection that predates cluster mode under a name the cluster has.
+                node.drop_local(name, keep_data=known is None)
+                self.applied.set(name, None)
+        for record in state.collections.values():
+            self._apply_record(record)
+        node.apply_aliases(state.aliases)
+        with self._changed:
+            self.peers = state.peers
+            self.leader = state.leader
+            self.removed = state.removed
+            self.collections = state.collections
+            self.applied_revision = max(self.applied_revision, state.revision)
+            self._changed.notify_all()
+
+    def _publish(self, name: str, state: ClusterState) -> None:
+        config = self._require_node().local_config(name)
+        if config is None:
+            return
+        try:
+            self.store.create_collection(name, config, lambda s: self.placement_for(config, s))
+        except TesseraError as exc:
+            log.error("local collection %s could not join the cluster: %s", name, exc.message)
+
+    def _apply_record(self, record: CollectionRecord) -> None:
+        node = self._require_node()
+        fresh = self.applied.get(record.name) != record.uuid
+        node.apply_collection(record, fresh)
+        self.applied.set(record.name, record.uuid)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for revision, events in self.client.watch(
+                    self.store.prefix, self.applied_revision + 1, self._stop.is_set
+                ):
+                    self._apply_events(revision, events)
+                self.watch_error = None
+            except EtcdUnavailable as exc:
+                if self.watch_error is None:
+                    log.error("cluster metadata watch failed: %s", exc)
+                self.watch_error = str(exc)
+                if self._stop.wait(1.0):
+                    return
+                try:  # a compacted or broken watch: start over from the whole state
+                    self._sync()
+                except (EtcdUnavailable, TesseraError) as again:
+                    log.error("cluster metadata resync failed: %s", again)
+            except Exception:  # a bug must not stop this node from following the cluster
+                log.exception("applying cluster metadata failed")
+                self._stop.wait(1.0)
+
+    def _apply_events(self, revision: int, events: list[Event]) -> None:
+        failure: TesseraError | None = None
+        for event in events:
+            try:
+                self._apply_event(event)
+            except TesseraError as exc:
+                log.error("could not apply %s %s: %s", event.kind, event.kv.key, exc.message)
+                failure = exc
+            except OSError as exc:
+                log.exception("could not apply %s %s", event.kind, event.kv.key)
+                failure = InternalError(f"Service internal error: {exc}")
+        with self._changed:
+            if failure is not None:
+                self._failures[revision] = failure
+                for old in sorted(self._failures)[:-64]:
+                    del self._failures[old]
+            self.applied_revision = max(self.applied_revision, revision)
+            self._changed.notify_all()
+
+    def _apply_event(self, event: Event) -> None:
+        node = self._require_node()
+        kind, name = self.store.parse(event.kv.key)
+        deleted = event.kind == "DELETE"
+        if kind == "collections":
+            if deleted:
+                self.collections.pop(name, None)
+                if name in node.local_collections():
+                    node.drop_local(name, keep_data=False)
+                self.applied.set(name, None)
+            else:
+                record = record_of(name, event.kv)
+                self.collections[name] = record
+                self._apply_record(record)
+        elif kind == "aliases":
+            value = event.kv.value if isinstance(event.kv.value, dict) else {}
+            node.apply_aliases({} if deleted else dict(value.get("aliases") or {}))
+        elif kind == "peers" and name.isdigit():
+            if deleted:
+                self.peers.pop(int(name), None)
+            elif isinstance(event.kv.value, dict):
+                self.peers[int(name)] = event.kv.value
+        elif kind == "leader":
+            value = event.kv.value if isinstance(event.kv.value, dict) else {}
+            self.leader = None if deleted else int(value.get("peer_id", 0)) or None
+        elif kind == "removed" and name.isdigit() and not deleted:
+            self.removed.add(int(name))
+
+    def _require_node(self) -> LocalNode:
+        if self._node is None:
+            raise RuntimeError("the cluster service is not started")
+        return self._node
+
+    def _is_removed(self) -> bool:
+        return self.peer_id in self.removed
+
+    def wait_applied(self, revision: int | None, timeout: float | None = None) -> None:
+        """Return once this node has applied `revision` (None: nothing to wait for); the
+        failure of applying it here, if it failed; 500 after `timeout`, as Qdrant's
+        consensus wait."""
+        if revision is None:
+            return
+        limit = WAIT_TIMEOUT_S if timeout is None else timeout
+        with self._changed:
+            done = self._changed.wait_for(lambda: self.applied_revision >= revision, limit)
+            failure = self._failures.pop(revision, None)
+        if not done:
+            raise InternalError(
+                "Service internal error: Waiting for consensus operation commit failed. "
+                f"Timeout set at: {limit} seconds"
+            )
+        if failure is not None:
+            raise failure
+
+    # ------------------------------------------------------------------ writes
+
+    def placement_for(self, config: dict[str, Any], state: ClusterState) -> Placement:
+        params = config.get("create", {}).get("params", {})
+        peers = set(state.peers) | {self.peer_id}
+        return place(
+            int(params.get("shard_number") or 1), int(params.get("replication_factor") or 1), peers
+        )
+
+    def create_collection(self, name: str, config: dict[str, Any]) -> None:
+        with _etcd():
+            revision = self.store.create_collection(
+                name, config, lambda state: self.placement_for(config, state)
+            )
+        self.wait_applied(revision)
+
+    def update_collection(
+        self, name: str, change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]]
+    ) -> None:
+        with _etcd():
+            revision = self.store.update_collection(name, change)
+        self.wait_applied(revision)
+
+    def delete_collection(self, name: str) -> bool:
+        with _etcd():
+            revision = self.store.delete_collection(name)
+        self.wait_applied(revision)
+        return revision is not None
+
+    def update_aliases(
+        self, change: Callable[[dict[str, str], Callable[[str], bool]], dict[str, str]]
+    ) -> None:
+        with _etcd():
+            revision = self.store.update_aliases(change)
+        self.wait_applied(revision)
+
+    def remove_peer(self, peer: int, force: bool, timeout: float | None) -> None:
+        """Qdrant's `DELETE /cluster/peer/{id}`: refused while the peer holds replicas,
+        unless `force`, which drops them from the placement first."""
+        holding = [name for name, r in self.collections.items() if shards_on(r.shards, peer)]
+        if peer not in self.peers and not holding:
+            raise NotFound(f"Not found: Peer {peer} doesn't exist")
+        if holding and not force:
+            raise BadRequest(f"Bad request: Cannot remove peer {peer} as there are shards on it")
+        for name in holding:
+            with _etcd():
+                revision = self.store.drop_replicas(name, peer)
+            self.wait_applied(revision, timeout)
+        with _etcd():
+            revision = self.store.remove_peer(peer)
+        self.wait_applied(revision, timeout)
+
+    # ------------------------------------------------------------------ reading
+
+    def placement(self, name: str) -> Placement:
+        record = self.collections.get(name)
+        return dict(record.shards) if record is not None else {}
+
+    def healthy(self) -> bool:
+        return self.membership.error is None and self.watch_error is None
+
+    def problem(self) -> str | None:
+        return self.membership.error or self.watch_error
+
+
+@contextmanager
+def _etcd() -> Iterator[None]:
+    """etcd out of reach fails a metadata change with 503, nothing changed."""
+    try:
+        yield
+    except EtcdUnavailable as exc:
+        raise ServiceUnavailable(
+            f"Service unavailable: cluster metadata (etcd) unreachable: {exc}"
+        ) from None

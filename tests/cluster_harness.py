@@ -1,0 +1,192 @@
+"""The cluster harness: a real etcd (Debian's `etcd-server`, installed by `make test-deps`) on
+free loopback ports with a temporary data directory, and Tessera nodes in cluster mode, each
+a `tessera serve` subprocess (tests.conftest.ServerProcess) with its own config file:
+
+    cluster:
+      enabled: true
+      p2p: {port: <free port>}
+      etcd: {endpoints: ["http://127.0.0.1:<etcd port>"], prefix: "/<test prefix>/"}
+
+and `--uri http://127.0.0.1:<p2p port>/` (Qdrant's flag). Without an `etcd` binary the
+fixtures fail loudly: cluster tests never pass by being skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, free_port
+
+ETCD_READY_S = 20.0
+T = TypeVar("T")
+
+
+def etcd_binary() -> str:
+    found = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
+    if found is None:
+        pytest.fail(
+            "etcd is not installed: the cluster tests need a real etcd (Debian package "
+            "`etcd-server`; `make test-deps` installs it)",
+            pytrace=False,
+        )
+    return found
+
+
+class EtcdProcess:
+    """One single-member etcd on loopback; `stop()` ends it (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, base: Path) -> None:
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = base / "etcd-data"
+        self.log_path = base / "etcd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    def start(self) -> None:
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        command = [
+            etcd_binary(),
+            "--name=tessera-test",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls={self.endpoint}",
+            f"--advertise-client-urls={self.endpoint}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=tessera-test={peer}",
+            "--initial-cluster-state=new",
+            "--log-level=warn",
+        ]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + ETCD_READY_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"etcd exited with {self.proc.returncode}\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.endpoint}/health", timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"etcd was not healthy within {ETCD_READY_S} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no etcd log)"
+
+
+class Cluster:
+    """Tessera nodes sharing one etcd (under one key prefix)."""
+
+    def __init__(self, base: Path, etcd: EtcdProcess, prefix: str) -> None:
+        self.base = base
+        self.etcd = etcd
+        self.prefix = prefix
+        self.nodes: list[ServerProcess] = []
+
+    def add_node(self, start: bool = True) -> ServerProcess:
+        n = len(self.nodes)
+        p2p_port = free_port()
+        directory = self.base / f"node{n}"
+        directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "config.yaml"
+        config.write_text(
+            "cluster:\n"
+            "  enabled: true\n"
+            f"  p2p:\n    port: {p2p_port}\n"
+            "  etcd:\n"
+            f'    endpoints: ["{self.etcd.endpoint}"]\n'
+            f'    prefix: "{self.prefix}"\n'
+        )
+        node = ServerProcess(
+            storage=directory / "storage",
+            log_path=directory / "server.log",
+            grpc_port=free_port(),
+            config=config,
+            extra_args=["--uri", f"http://127.0.0.1:{p2p_port}/"],
+        )
+        self.nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    def start_nodes(self, count: int) -> list[ServerProcess]:
+        """`count` new nodes started together (each joins on its own; start-up is mostly
+        imports, so starting them side by side saves most of the wait)."""
+        nodes = [self.add_node(start=False) for _ in range(count)]
+        with ThreadPoolExecutor(count) as pool:
+            for started in [pool.submit(node.start) for node in nodes]:
+                started.result()
+        return nodes
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
+    """Poll `probe` until it answers something other than None (or False); fail with `what`
+    after `timeout`. For eventual states only: nothing here asserts how fast they come."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last is not None and last is not False:
+            return last
+        time.sleep(0.05)
+    pytest.fail(f"{what}: not reached within {timeout} s (last: {last!r})")
+
+
+@contextlib.contextmanager
+def running_etcd(base: Path) -> Iterator[EtcdProcess]:
+    process = EtcdProcess(base)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def running_cluster(base: Path, etcd: EtcdProcess, nodes: int = 3) -> Iterator[Cluster]:
+    """`nodes` Tessera nodes in cluster mode over `etcd`, stopped afterwards."""
+    group = Cluster(base, etcd, "/tessera-test/")
+    try:
+        group.start_nodes(nodes)
+        yield group
+    finally:
+        group.stop()

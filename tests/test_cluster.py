@@ -1,0 +1,337 @@
+"""Cluster mode, first slice (issue 15): membership and collection metadata in a real etcd,
+three real Tessera nodes (tests.cluster_harness), the official client and plain HTTP.
+
+What is checked: `/cluster` answers Qdrant's enabled shape on every node, with the same
+peers and one leader; peer ids survive restarts; a peer that stops leaves; collections,
+PATCHes, deletions and aliases made through one node are applied by the others (and by the
+node itself before it answers); placement is spread evenly and reported consistently by
+`/collections/{c}/cluster` (REST and gRPC); a restarted node catches up with what changed
+while it was down; `DELETE /cluster/peer/{id}` follows Qdrant's rules. Data routing between
+peers is not part of this slice: writes and reads here use each node's local shard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.cluster_harness import Cluster, eventually, running_cluster, running_etcd
+from tests.conftest import TARGET, ServerProcess
+from tests.openapi_check import assert_error, assert_ok, spec_path, validate_component
+
+pytestmark = pytest.mark.skipif(TARGET != "server", reason="the harness starts its own nodes")
+
+VECTORS = {"size": 4, "distance": "Dot"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def client_for(url: str, **kwargs: Any) -> QdrantClient:
+    # No background version check: a node of the module may stop while it would run.
+    return QdrantClient(url=url, timeout=30, check_compatibility=False, **kwargs)
+
+
+def status_of(node: ServerProcess) -> dict[str, Any]:
+    result: dict[str, Any] = assert_ok(httpx.get(f"{node.url}/cluster", timeout=10))
+    return result
+
+
+def names_on(node: ServerProcess) -> set[str]:
+    result = assert_ok(httpx.get(f"{node.url}/collections", timeout=10))
+    return {c["name"] for c in result["collections"]}
+
+
+def aliases_on(node: ServerProcess) -> dict[str, str]:
+    result = assert_ok(httpx.get(f"{node.url}/aliases", timeout=10))
+    return {a["alias_name"]: a["collection_name"] for a in result["aliases"]}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One etcd and three nodes, shared by the module's tests."""
+    with (
+        running_etcd(tmp_path_factory.mktemp("etcd")) as etcd,
+        running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes,
+    ):
+        yield nodes
+
+
+@pytest.fixture
+def clients(cluster: Cluster) -> Iterator[list[QdrantClient]]:
+    made = [client_for(node.url) for node in cluster.nodes[:3]]
+    try:
+        yield made
+    finally:
+        for client in made:
+            client.close()
+
+
+def test_every_node_reports_the_same_cluster(cluster: Cluster) -> None:
+    nodes = cluster.nodes[:3]
+
+    # Membership is eventual: a node may start before the others registered.
+    def full() -> list[dict[str, Any]] | None:
+        found = [status_of(n) for n in nodes]
+        return found if all(len(x["peers"]) == 3 for x in found) else None
+
+    def agreed() -> list[dict[str, Any]] | None:
+        found = [status_of(n) for n in nodes]
+        return found if len({x["raft_info"].get("leader") for x in found}) == 1 else None
+
+    statuses = eventually(full, "three peers seen by every node")
+    ids = [s["peer_id"] for s in statuses]
+    assert len(set(ids)) == 3
+    for status in statuses:
+        assert status["status"] == "enabled"
+        assert set(status["peers"]) == {str(i) for i in ids}
+        assert status["consensus_thread_status"]["consensus_thread_status"] == "working"
+        assert status["message_send_failures"] == {}
+        raft = status["raft_info"]
+        assert raft["is_voter"] is True and raft["commit"] > 0 and raft["term"] >= 1
+        if spec_path() is not None:
+            validate_component("ClusterStatus", status)
+    # The advertised URIs are the ones given with --uri.
+    uris = {s["peers"][str(s["peer_id"])]["uri"] for s in statuses}
+    for node in nodes:
+        assert node.extra_args[0] == "--uri"
+        assert node.extra_args[1] in uris
+    # One leader, the same for everyone, and it says so itself.
+    leaders = eventually(agreed, "every node agrees on the leader")
+    leader = leaders[0]["raft_info"]["leader"]
+    assert leader in ids
+    roles = {s["peer_id"]: s["raft_info"]["role"] for s in leaders}
+    assert roles[leader] == "Leader"
+    assert sorted(roles.values()) == ["Follower", "Follower", "Leader"]
+
+
+def test_collection_made_through_one_node_is_usable_on_the_others(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("spread")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        shard_number=3,
+        replication_factor=2,
+    )
+    # The creating node has applied it when it answers (Qdrant waits for the commit).
+    assert a.collection_exists(name)
+    for client in (b, c):
+        eventually(lambda cl=client: cl.collection_exists(name), "collection seen by a peer")
+    info = b.get_collection(name)
+    assert info.config.params.shard_number == 3
+    assert info.config.params.replication_factor == 2
+    # Usable on that node's own local shard (no routing between peers yet).
+    b.upsert(name, [models.PointStruct(id=1, vector=[1, 0, 0, 0], payload={"on": "b"})])
+    hits = b.query_points(name, query=[1, 0, 0, 0], limit=1).points
+    assert [h.id for h in hits] == [1]
+
+    # Creating it again, through any node, is Qdrant's 409.
+    for node in cluster.nodes[:3]:
+        response = httpx.put(f"{node.url}/collections/{name}", json={"vectors": VECTORS})
+        assert_error(response, 409, f"Collection `{name}` already exists!")
+
+    # Placement: 3 shards x 2 replicas on distinct peers, 2 replicas per peer, and every
+    # node reports the same placement from its own point of view.
+    views = [
+        assert_ok(
+            httpx.get(f"{n.url}/collections/{name}/cluster"),
+            "GET",
+            "/collections/{collection_name}/cluster",
+        )
+        for n in cluster.nodes[:3]
+    ]
+    placements = []
+    for view in views:
+        assert view["shard_count"] == 3 and view["shard_transfers"] == []
+        replicas = {(s["shard_id"], view["peer_id"]) for s in view["local_shards"]}
+        replicas |= {(s["shard_id"], s["peer_id"]) for s in view["remote_shards"]}
+        assert all(s["state"] == "Active" for s in view["local_shards"] + view["remote_shards"])
+        placements.append(replicas)
+    assert placements[0] == placements[1] == placements[2]
+    per_shard = Counter(shard for shard, _ in placements[0])
+    per_peer = Counter(peer for _, peer in placements[0])
+    assert per_shard == {0: 2, 1: 2, 2: 2}
+    assert sorted(per_peer.values()) == [2, 2, 2]
+    # The gRPC twin tells the same.
+    node = cluster.nodes[2]
+    grpc = client_for(node.url, grpc_port=node.grpc_port, prefer_grpc=True)
+    try:
+        info_grpc = grpc.collection_cluster_info(name)
+    finally:
+        grpc.close()
+    assert info_grpc.peer_id == views[2]["peer_id"] and info_grpc.shard_count == 3
+    grpc_replicas = {(s.shard_id, info_grpc.peer_id) for s in info_grpc.local_shards}
+    grpc_replicas |= {(s.shard_id, s.peer_id) for s in info_grpc.remote_shards}
+    assert grpc_replicas == placements[0]
+    a.delete_collection(name)
+
+
+def test_patch_and_delete_are_applied_everywhere(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("patched")
+    assert a.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE)
+    )
+    for client in (b, c):
+        eventually(lambda cl=client: cl.collection_exists(name), "collection seen by a peer")
+    assert b.update_collection(
+        name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1234)
+    )
+    # Applied on b before it answered; on the others eventually.
+    assert b.get_collection(name).config.optimizer_config.indexing_threshold == 1234
+    for client in (a, c):
+        eventually(
+            lambda cl=client: (
+                cl.get_collection(name).config.optimizer_config.indexing_threshold == 1234
+            ),
+            "PATCH applied by a peer",
+        )
+    # A refused PATCH changes nothing anywhere.
+    bad = httpx.patch(
+        f"{cluster.nodes[0].url}/collections/{name}",
+        json={"optimizers_config": {"deleted_threshold": 7}},
+    )
+    assert bad.status_code in (400, 422), bad.text
+    for client in clients:
+        assert client.get_collection(name).config.optimizer_config.deleted_threshold != 7
+
+    assert c.delete_collection(name) is True
+    assert not c.collection_exists(name)
+    for client in (a, b):
+        eventually(lambda cl=client: not cl.collection_exists(name), "deletion applied by a peer")
+    # Deleting what is not there answers false, as standalone.
+    assert a.delete_collection(name) is False
+    assert_error(httpx.patch(f"{cluster.nodes[1].url}/collections/{name}", json={}), 404)
+
+
+def test_aliases_are_cluster_wide(cluster: Cluster, clients: list[QdrantClient]) -> None:
+    a, b, c = clients
+    first, second = unique("first"), unique("second")
+    for name in (first, second):
+        assert a.create_collection(
+            name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+        )
+    alias = unique("alias")
+    assert b.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=first, alias_name=alias)
+            )
+        ]
+    )
+    assert aliases_on(cluster.nodes[1])[alias] == first
+    for node in (cluster.nodes[0], cluster.nodes[2]):
+        eventually(lambda n=node: aliases_on(n).get(alias) == first, "alias seen by a peer")
+    # The alias works as a collection name on another node.
+    assert c.get_collection(alias).config.params.vectors.size == 4  # type: ignore[union-attr]
+
+    # Qdrant's refusals: an alias named like a collection (409), renaming a missing alias
+    # (404); nothing changes.
+    url = cluster.nodes[2].url
+    create_clash = {"actions": [{"create_alias": {"collection_name": first, "alias_name": second}}]}
+    assert_error(httpx.post(f"{url}/collections/aliases", json=create_clash), 409)
+    rename_missing = {
+        "actions": [{"rename_alias": {"old_alias_name": "nope", "new_alias_name": "x"}}]
+    }
+    assert_error(httpx.post(f"{url}/collections/aliases", json=rename_missing), 404)
+
+    # Switching the alias in one action list is atomic for everyone.
+    switch = {
+        "actions": [
+            {"delete_alias": {"alias_name": alias}},
+            {"create_alias": {"collection_name": second, "alias_name": alias}},
+        ]
+    }
+    assert_ok(httpx.post(f"{url}/collections/aliases", json=switch))
+    for node in cluster.nodes[:3]:
+        eventually(lambda n=node: aliases_on(n).get(alias) == second, "switched alias")
+    # Dropping the collection drops its aliases, on every node.
+    assert a.delete_collection(second)
+    for node in cluster.nodes[:3]:
+        eventually(lambda n=node: alias not in aliases_on(n), "alias dropped with collection")
+    assert a.delete_collection(first)
+
+
+def test_restarted_node_keeps_its_id_and_catches_up(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a = clients[0]
+    node = cluster.nodes[2]
+    before = status_of(node)["peer_id"]
+    kept, dropped, made = unique("kept"), unique("dropped"), unique("made")
+    for name in (kept, dropped):
+        assert a.create_collection(
+            name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+        )
+    eventually(lambda: {kept, dropped} <= names_on(node), "collections reached the node")
+    own = client_for(node.url)
+    own.upsert(kept, [models.PointStruct(id=7, vector=[0, 1, 0, 0])])
+    own.close()
+
+    node.stop()  # a clean stop leaves the cluster at once (its lease is revoked)
+    for other in cluster.nodes[:2]:
+        eventually(lambda o=other: str(before) not in status_of(o)["peers"], "stopped peer left")
+    assert a.delete_collection(dropped)
+    assert a.create_collection(
+        made, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    node.start()
+    # It reconciles with the cluster's state before it serves.
+    names = names_on(node)
+    assert kept in names and made in names and dropped not in names
+    assert status_of(node)["peer_id"] == before
+    own = client_for(node.url)
+    assert [p.id for p in own.retrieve(kept, [7])] == [7]  # its local data survived
+    own.close()
+    for other in cluster.nodes[:2]:
+        eventually(lambda o=other: str(before) in status_of(o)["peers"], "peer back")
+    a.delete_collection(kept)
+    a.delete_collection(made)
+
+
+def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
+    a = clients[0]
+    name = unique("held")
+    assert a.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    holder = assert_ok(httpx.get(f"{cluster.nodes[0].url}/collections/{name}/cluster"))
+    peer = holder["peer_id"] if holder["local_shards"] else holder["remote_shards"][0]["peer_id"]
+    url = cluster.nodes[1].url
+    assert_error(
+        httpx.delete(f"{url}/cluster/peer/{peer}"),
+        400,
+        f"Bad request: Cannot remove peer {peer} as there are shards on it",
+    )
+    assert_error(httpx.delete(f"{url}/cluster/peer/12345"), 404, "Peer 12345 doesn't exist")
+
+    # A fourth node joins after the collection was placed: it holds no shards.
+    (extra,) = cluster.start_nodes(1)
+    extra_id = status_of(extra)["peer_id"]
+    eventually(lambda: str(extra_id) in status_of(cluster.nodes[1])["peers"], "fourth peer")
+    assert (
+        assert_ok(
+            httpx.delete(f"{url}/cluster/peer/{extra_id}"), "DELETE", "/cluster/peer/{peer_id}"
+        )
+        is True
+    )
+    for node in cluster.nodes[:3]:
+        eventually(lambda n=node: str(extra_id) not in status_of(n)["peers"], "removed peer gone")
+    # A removed peer does not come back: it stops registering, and cannot start again.
+    extra.stop()
+    with pytest.raises(RuntimeError, match="exited"):
+        extra.start(timeout=60)
+    assert "was removed from the cluster" in extra.log_tail()
+    a.delete_collection(name)
