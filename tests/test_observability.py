@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tessera.api.request_stats import RequestStats
+from tessera.api.request_stats import RequestStats, anonymized
 from tessera.collection import issues as board
 from tests.conftest import free_port
 from tests.openapi_check import assert_error, assert_ok
@@ -491,3 +491,22 @@ def test_issue_board_is_bounded() -> None:
         assert len(board._board) == board.MAX_ISSUES + 2
     finally:
         board.clear()
+
+
+def test_anonymized_counts_as_qdrant() -> None:
+    """Qdrant rounds log10 of the count (as an f32) before it drops digits, so a count just
+    under a power of ten already loses a digit, and one past 10^4.5 does too."""
+    cases = {
+        0: 0,
+        5: 5,
+        10_000: 10_000,
+        31_622: 31_622,  # log10 4.49999: kept
+        31_623: 31_620,  # log10 4.50000: one digit dropped
+        99_999: 99_990,
+        100_000: 100_000,
+        123_456: 123_450,
+        999_999: 999_900,
+        316_227: 316_220,
+        316_228: 316_200,
+    }
+    assert {n: anonymized(n) for n in cases} == cases

@@ -10,10 +10,13 @@ paths, so the table stays as small as the API.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 # Upper bounds (seconds) of the response-duration histogram buckets.
 BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
@@ -74,12 +77,16 @@ def iso_time(unix: float) -> str:
 
 
 def anonymized(n: int) -> int:
-    """Qdrant's anonymization of a count: past five digits, the rest are zeroed."""
-    digits = len(str(n))
-    if digits <= 5:
+    """Qdrant's anonymization of a count (`impl Anonymize for usize`): `log10` of the count
+    as an f32, rounded half away from zero; past 4, that many digits less 4 are zeroed. So
+    99999 becomes 99990 (its log10 rounds to 5) and 31623 becomes 31620, while 31622 stays."""
+    if n <= 0:
         return n
-    coeff = 10 ** (digits - 5)
-    return int(n // coeff * coeff)
+    log10 = math.floor(float(np.log10(np.float32(n))) + 0.5)
+    if log10 <= 4:
+        return n
+    coeff = 10 ** (log10 - 4)
+    return n // coeff * coeff
 
 
 # At most this many collection names are tracked per collection at once: a bound on the
