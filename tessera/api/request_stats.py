@@ -85,7 +85,7 @@ def anonymized(n: int) -> int:
     log10 = math.floor(float(np.log10(np.float32(n))) + 0.5)
     if log10 <= 4:
         return n
-    coeff = 10 ** (log10 - 4)
+    coeff: int = 10 ** (log10 - 4)
     return n // coeff * coeff
 
 
