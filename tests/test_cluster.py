@@ -301,6 +301,44 @@ def test_restarted_node_keeps_its_id_and_catches_up(
     a.delete_collection(made)
 
 
+def test_etcd_restart_is_survived(cluster: Cluster, clients: list[QdrantClient]) -> None:
+    nodes = cluster.nodes[:3]
+    cluster.etcd.stop()
+    # While etcd is away: metadata changes fail cleanly (503) and change nothing; the
+    # nodes say their consensus is failing; reads go on.
+    name = unique("after_etcd")
+    refused = httpx.put(f"{nodes[0].url}/collections/{name}", json={"vectors": VECTORS})
+    assert_error(refused, 503, "etcd")
+    eventually(
+        lambda: (
+            status_of(nodes[1])["consensus_thread_status"]["consensus_thread_status"]
+            == "stopped_with_err"
+        ),
+        "etcd outage reported",
+    )
+    assert_ok(httpx.get(f"{nodes[2].url}/collections"))
+
+    cluster.etcd.start()  # same data directory and ports
+    for node in nodes:
+        eventually(
+            lambda n=node: (
+                (s := status_of(n))["consensus_thread_status"]["consensus_thread_status"]
+                == "working"
+                and len(s["peers"]) == 3
+            ),
+            "node follows the cluster again",
+        )
+    for node in nodes:
+        assert name not in names_on(node)
+    a, b, c = clients
+    assert b.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    for client in (a, c):
+        eventually(lambda cl=client: cl.collection_exists(name), "collection after restart")
+    b.delete_collection(name)
+
+
 def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
     a = clients[0]
     name = unique("held")

@@ -197,25 +197,31 @@ class ClusterService:
         self.applied.set(record.name, record.uuid)
 
     def _watch(self) -> None:
+        """Follow the cluster's changes until stopped. When the watch breaks (etcd restarted
+        or unreachable, history compacted past this node), this node reads the whole state
+        again and reconciles once etcd answers, then watches on."""
+        resync = False
         while not self._stop.is_set():
             try:
+                if resync:
+                    self._sync()
+                    resync = False
                 for revision, events in self.client.watch(
                     self.store.prefix, self.applied_revision + 1, self._stop.is_set
                 ):
                     self._apply_events(revision, events)
+                if self.watch_error is not None:
+                    log.info("following the cluster metadata again")
                 self.watch_error = None
-            except EtcdUnavailable as exc:
+            except (EtcdUnavailable, TesseraError) as exc:
                 if self.watch_error is None:
                     log.error("cluster metadata watch failed: %s", exc)
                 self.watch_error = str(exc)
-                if self._stop.wait(1.0):
-                    return
-                try:  # a compacted or broken watch: start over from the whole state
-                    self._sync()
-                except (EtcdUnavailable, TesseraError) as again:
-                    log.error("cluster metadata resync failed: %s", again)
+                resync = True
+                self._stop.wait(1.0)
             except Exception:  # a bug must not stop this node from following the cluster
                 log.exception("applying cluster metadata failed")
+                resync = True
                 self._stop.wait(1.0)
 
     def _apply_events(self, revision: int, events: list[Event]) -> None:
