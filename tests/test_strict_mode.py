@@ -597,3 +597,37 @@ def test_payload_size_counts_only_points_written_since(
         assert encodings <= 4  # the points written, not the collection
     finally:
         shard.close(flush=False)
+
+
+def test_a_refused_write_filter_is_not_evaluated_first(tmp_path: Path) -> None:
+    """`unindexed_filtering_update: false` exists to forbid a scan of every payload under the
+    write lock: a write whose points a filter selects is refused before the filter runs."""
+    from tessera.collection import writes
+    from tessera.collection.collection import Collection
+    from tessera.collection_config import parse_create_collection
+    from tessera.errors import BadRequest
+    from tessera.query.filter_parse import parse_filter
+
+    config = parse_create_collection(
+        {
+            "vectors": {"size": 2, "distance": "Dot"},
+            "strict_mode_config": {"enabled": True, "unindexed_filtering_update": False},
+        }
+    )
+    collection = Collection("c", tmp_path, config)
+    try:
+        filt = parse_filter({"must": [{"key": "color", "match": {"value": "red"}}]})
+        planned = writes.delete(writes.Matching(filt))
+        assert isinstance(planned, writes.Planned)
+        selected: list[bool] = []
+
+        def prepare(holder: Any) -> Any:
+            selected.append(True)
+            return planned.prepare(holder)
+
+        with pytest.raises(BadRequest) as refusal:
+            collection.update(writes.Planned(prepare, None, filt))
+        assert unindexed("color", "keyword") in str(refusal.value)
+        assert selected == []
+    finally:
+        collection.close(flush=False)

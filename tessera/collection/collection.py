@@ -175,6 +175,10 @@ class Collection:
             if asked is not None:
                 self.strict.check_write(holder, self.config, asked, filt)
                 return write(holder)
+            # The filter is checked before it selects the points: a refused one must not
+            # scan the collection under the write lock first.
+            self.strict.check_timeout()
+            self.strict.check_filter(holder, filt, write=True)
             record = write(holder)
             self.strict.check_write(holder, self.config, record, filt)
             return record
