@@ -264,6 +264,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "cluster.p2p.uri": (None, optional(nonempty())),
     "cluster.etcd.endpoints": ([], url_list()),
     "cluster.etcd.prefix": ("/tessera/", nonempty()),
+    # How long a peer that stops answering stays registered (its etcd lease, seconds).
+    "cluster.etcd.lease_ttl_sec": (10, integer(2, 3600)),
 }
 
 # Qdrant spells some sizes with `_kb` in the file and without in the collection API; both

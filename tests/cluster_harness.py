@@ -5,7 +5,8 @@ a `tessera serve` subprocess (tests.conftest.ServerProcess) with its own config 
     cluster:
       enabled: true
       p2p: {port: <free port>}
-      etcd: {endpoints: ["http://127.0.0.1:<etcd port>"], prefix: "/<test prefix>/"}
+      etcd: {endpoints: ["http://127.0.0.1:<etcd port>"], prefix: "/tessera-test/",
+             lease_ttl_sec: 6}
 
 and `--uri http://127.0.0.1:<p2p port>/` (Qdrant's flag). Without an `etcd` binary the
 fixtures fail loudly: cluster tests never pass by being skipped.
@@ -13,7 +14,9 @@ fixtures fail loudly: cluster tests never pass by being skipped.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import shutil
 import signal
 import subprocess
@@ -29,6 +32,8 @@ import pytest
 from tests.conftest import ServerProcess, free_port
 
 ETCD_READY_S = 20.0
+# The nodes' lease: a killed node leaves within this; a clean stop must not wait for it.
+LEASE_TTL_S = 6
 T = TypeVar("T")
 
 
@@ -102,6 +107,20 @@ class EtcdProcess:
                 self.proc.wait()
         self.proc = None
 
+    def keys(self, prefix: str) -> dict[str, Any]:
+        """Every key under `prefix` with its JSON value, read from etcd directly."""
+        end = bytearray(prefix.encode())
+        end[-1] += 1
+        body = {
+            "key": base64.b64encode(prefix.encode()).decode(),
+            "range_end": base64.b64encode(bytes(end)).decode(),
+        }
+        answer = httpx.post(f"{self.endpoint}/v3/kv/range", json=body, timeout=5).json()
+        return {
+            base64.b64decode(kv["key"]).decode(): json.loads(base64.b64decode(kv["value"]))
+            for kv in answer.get("kvs", [])
+        }
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -131,6 +150,7 @@ class Cluster:
             "  etcd:\n"
             f'    endpoints: ["{self.etcd.endpoint}"]\n'
             f'    prefix: "{self.prefix}"\n'
+            f"    lease_ttl_sec: {LEASE_TTL_S}\n"
         )
         node = ServerProcess(
             storage=directory / "storage",

@@ -264,25 +264,32 @@ def test_aliases_are_cluster_wide(cluster: Cluster, clients: list[QdrantClient])
     assert a.delete_collection(first)
 
 
-def test_restarted_node_keeps_its_id_and_catches_up(
+def test_killed_node_leaves_then_comes_back_and_catches_up(
     cluster: Cluster, clients: list[QdrantClient]
 ) -> None:
     a = clients[0]
     node = cluster.nodes[2]
     before = status_of(node)["peer_id"]
     kept, dropped, made = unique("kept"), unique("dropped"), unique("made")
+    # Three shards on three peers: the node holds one of each collection's shards.
     for name in (kept, dropped):
         assert a.create_collection(
-            name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+            name,
+            vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+            shard_number=3,
         )
     eventually(lambda: {kept, dropped} <= names_on(node), "collections reached the node")
     own = client_for(node.url)
     own.upsert(kept, [models.PointStruct(id=7, vector=[0, 1, 0, 0])])
     own.close()
 
-    node.stop()  # a clean stop leaves the cluster at once (its lease is revoked)
+    node.kill()  # kill -9: no goodbye; it leaves when its lease expires
     for other in cluster.nodes[:2]:
-        eventually(lambda o=other: str(before) not in status_of(o)["peers"], "stopped peer left")
+        eventually(lambda o=other: str(before) not in status_of(o)["peers"], "killed peer left")
+    view = assert_ok(httpx.get(f"{cluster.nodes[0].url}/collections/{kept}/cluster"))
+    held = [s for s in view["remote_shards"] if s["peer_id"] == before]
+    assert held and all(s["state"] == "Dead" for s in held)
+
     assert a.delete_collection(dropped)
     assert a.create_collection(
         made, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
@@ -297,6 +304,8 @@ def test_restarted_node_keeps_its_id_and_catches_up(
     own.close()
     for other in cluster.nodes[:2]:
         eventually(lambda o=other: str(before) in status_of(o)["peers"], "peer back")
+    view = assert_ok(httpx.get(f"{cluster.nodes[0].url}/collections/{kept}/cluster"))
+    assert all(s["state"] == "Active" for s in view["remote_shards"])
     a.delete_collection(kept)
     a.delete_collection(made)
 
@@ -359,6 +368,14 @@ def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
     (extra,) = cluster.start_nodes(1)
     extra_id = status_of(extra)["peer_id"]
     eventually(lambda: str(extra_id) in status_of(cluster.nodes[1])["peers"], "fourth peer")
+    # A clean stop leaves at once: its key is gone when the process has exited, long
+    # before its lease (LEASE_TTL_S) would have run out.
+    peer_key = f"{cluster.prefix}peers/{extra_id}"
+    assert peer_key in cluster.etcd.keys(cluster.prefix)
+    extra.stop()
+    assert peer_key not in cluster.etcd.keys(cluster.prefix)
+    extra.start()
+    eventually(lambda: str(extra_id) in status_of(cluster.nodes[1])["peers"], "fourth back")
     assert (
         assert_ok(
             httpx.delete(f"{url}/cluster/peer/{extra_id}"), "DELETE", "/cluster/peer/{peer_id}"

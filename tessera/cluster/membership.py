@@ -2,10 +2,10 @@
 candidate in the leader election.
 
 - Registration: `peers/<peer id>` = `{"uri": <p2p URI>, "rest": <REST URL>}`, attached to a
-  lease of LEASE_TTL_S seconds renewed every KEEPALIVE_S. A node that dies (kill -9, a lost
-  network) drops out of `/cluster` when its lease runs out; a node that stops cleanly
-  revokes its lease and leaves at once. When the lease is found expired (etcd unreachable
-  for longer than the TTL), a new one is granted and the node registers again.
+  lease of `cluster.etcd.lease_ttl_sec` seconds (10) renewed four times per TTL. A node that
+  dies (kill -9, a lost network) drops out of `/cluster` when its lease runs out; a node that
+  stops cleanly revokes its lease and leaves at once. When the lease is found expired (etcd
+  unreachable for longer than the TTL), a new one is granted and the node registers again.
 - Election: the `leader` key, created only when absent (a transaction comparing its create
   revision with 0), under the candidate's lease: the first peer to create it leads until
   its lease ends, then the next keepalive round of any peer takes over. This is what etcd's
@@ -26,8 +26,7 @@ from tessera.cluster.metadata import MetadataStore
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 10
-KEEPALIVE_S = 2.0
+DEFAULT_LEASE_TTL_S = 10
 
 
 class Membership:
@@ -38,6 +37,7 @@ class Membership:
         uri: str,
         rest_url: str,
         removed: Callable[[], bool],
+        lease_ttl: int = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.store = store
         self.client: EtcdClient = store.client
@@ -45,6 +45,8 @@ class Membership:
         self.uri = uri
         self.rest_url = rest_url
         self._removed = removed
+        self.lease_ttl = lease_ttl
+        self.keepalive_s = lease_ttl / 4
         self.lease = 0
         self.last_contact = 0.0  # unix time of the last etcd answer
         self.error: str | None = None  # the last failure to reach etcd, until it answers
@@ -54,7 +56,7 @@ class Membership:
     def register(self) -> None:
         """Grant a lease and put this peer's key under it (EtcdUnavailable when etcd does not
         answer), then try to lead."""
-        self.lease = self.client.grant(LEASE_TTL_S)
+        self.lease = self.client.grant(self.lease_ttl)
         self.client.put(
             self.store.peer_key(self.peer_id), {"uri": self.uri, "rest": self.rest_url}, self.lease
         )
@@ -72,7 +74,7 @@ class Membership:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(KEEPALIVE_S):
+        while not self._stop.wait(self.keepalive_s):
             if self._removed():
                 continue
             try:
@@ -95,7 +97,7 @@ class Membership:
         when held) goes at once."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=KEEPALIVE_S + 6)
+            self._thread.join(timeout=self.keepalive_s + 6)
         if self.lease:
             try:
                 self.client.revoke(self.lease)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event
 from tessera.cluster.local_state import AppliedCollections, load_peer_id
-from tessera.cluster.membership import Membership
+from tessera.cluster.membership import DEFAULT_LEASE_TTL_S, Membership
 from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore, record_of
 from tessera.cluster.placement import Placement, place, shards_on
 from tessera.errors import (
@@ -71,12 +71,15 @@ class ClusterService:
         prefix: str,
         uri: str,
         rest_url: str,
+        lease_ttl: int = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.client = EtcdClient(endpoints)
         self.store = MetadataStore(self.client, prefix)
         self.peer_id = load_peer_id(storage)
         self.applied = AppliedCollections(storage)
-        self.membership = Membership(self.store, self.peer_id, uri, rest_url, self._is_removed)
+        self.membership = Membership(
+            self.store, self.peer_id, uri, rest_url, self._is_removed, lease_ttl
+        )
         self.peers: dict[int, dict[str, Any]] = {}
         self.leader: int | None = None
         self.removed: set[int] = set()
@@ -106,6 +109,7 @@ class ClusterService:
             conf["cluster.etcd.prefix"],
             uri,
             f"{scheme}://{shown}:{conf.http_port}",
+            conf["cluster.etcd.lease_ttl_sec"],
         )
 
     # ------------------------------------------------------------------ life cycle
