@@ -504,3 +504,34 @@ def test_a_patch_during_a_vector_name_change_is_not_lost(
     finally:
         go.set()
         collection.close(flush=False)
+
+
+def test_a_crash_between_the_checkpoint_and_config_json(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint holds the new name, config.json does not yet: reopening takes the
+    checkpoint's schema and rewrites config.json to match."""
+    from tessera.collection import collection as collection_module
+    from tessera.collection.collection import Collection, read_config, write_config
+    from tessera.collection.vector_names import create_vector_name
+    from tessera.collection_config import parse_create_collection
+
+    config = parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
+    write_config(tmp_path, config)
+    collection = Collection("c", tmp_path, config)
+    monkeypatch.setattr(collection_module, "write_config", lambda path, config: None)
+    try:
+        collection.update_vector_names(
+            create_vector_name("b", {"dense": {"size": 3, "distance": "Dot"}})
+        )
+    finally:
+        collection.close(flush=False)  # the crash: config.json was never rewritten
+    monkeypatch.undo()
+    assert set(read_config(tmp_path).vectors) == {"a"}
+    reopened = Collection("c", tmp_path, None)
+    try:
+        assert reopened.failure is None
+        assert set(reopened.config.vectors) == {"a", "b"}
+        assert set(read_config(tmp_path).vectors) == {"a", "b"}
+    finally:
+        reopened.close(flush=False)
