@@ -306,7 +306,57 @@ def in_process_calls(ds: Any, storage: Path, batch: int) -> dict[str, Call]:
         return service.Query(request, None).SerializeToString()
 
     scroll_at = ds.n - 1000
+    app_call = asgi_caller(storage, engine, loop)
+
+    def app_query_filter(i: int) -> bytes:
+        body = {"query": q[i % n], "limit": 10, "filter": {"must": [_kw(i)]}}
+        return app_call("POST", "/collections/bench/points/query", body)
+
+    def app_scroll(i: int) -> bytes:
+        body = {"limit": 100, "with_payload": True, "offset": (i * 97) % scroll_at}
+        return app_call("POST", "/collections/bench/points/scroll", body)
+
+    def app_upsert(i: int) -> bytes:
+        ids = list(range(next_id[0], next_id[0] + batch))
+        next_id[0] += batch
+        body = {"batch": {"ids": ids, "vectors": ds.vectors[:batch].tolist()}}
+        return app_call("PUT", "/collections/bench/points", body, b"wait=true")
+
+    kw_filters = [
+        pb.Filter(
+            must=[pb.Condition(field=pb.FieldCondition(key="kw", match=pb.Match(keyword=f"k{k}")))]
+        )
+        for k in range(10)
+    ]
+
+    def grpc_query_filter(i: int) -> Any:
+        request = pb.QueryPoints(
+            collection_name="bench", query=gq[i % n], limit=10, filter=kw_filters[i % 10]
+        )
+        return service.Query(request, None).SerializeToString()
+
+    grpc_rows = [
+        pb.PointStruct(id=pb.PointId(num=0), vectors=pb.Vectors(vector=pb.Vector(data=row)))
+        for row in ds.vectors[:batch].tolist()
+    ]
+
+    def grpc_upsert(i: int) -> Any:
+        rows = []
+        for row in grpc_rows:
+            point = pb.PointStruct()
+            point.CopyFrom(row)
+            point.id.num = next_id[0]
+            next_id[0] += 1
+            rows.append(point)
+        request = pb.UpsertPoints(collection_name="bench", wait=True, points=rows)
+        return service.Upsert(request, None).SerializeToString()
+
     return {
+        "app: REST query limit 10 + filter": app_query_filter,
+        "app: REST upsert 100 wait": app_upsert,
+        "app: REST scroll 100 + payload": app_scroll,
+        "gRPC query limit 10 + filter": grpc_query_filter,
+        "gRPC upsert 100 wait": grpc_upsert,
         "REST query limit 10": lambda i: rest(
             query_routes.query_points, {"query": q[i % n], "limit": 10}
         ),
@@ -338,6 +388,62 @@ def in_process_calls(ds: Any, storage: Path, batch: int) -> dict[str, Call]:
     }
 
 
+def asgi_caller(storage: Path, engine: Any, loop: Any) -> Callable[..., bytes]:
+    """A call of the whole REST app (its middleware, router, endpoint wrapper and worker
+    thread hop) over ASGI, without a socket: `(method, path, body, query) -> body bytes`."""
+    import orjson
+
+    from tessera.api.app import build_app
+
+    app = build_app(storage)
+    app.state.toc = engine.toc  # what the lifespan would open
+
+    def call(method: str, path: str, body: Any, query: bytes = b"") -> bytes:
+        raw = orjson.dumps(body)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query,
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 6333),
+        }
+        sent = False
+        status = 0
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        loop.run_until_complete(app(scope, receive, send))
+        if status != 200:
+            raise RuntimeError(f"{method} {path}: {status} {b''.join(chunks)[:300]!r}")
+        return b"".join(chunks)
+
+    return call
+
+
 def worker(args: argparse.Namespace) -> None:
     """One tree, in process: load, answer `ready`, then time `KIND<TAB>FIRST<TAB>COUNT`
     lines from stdin, one `WALL CPU` line (seconds) each."""
@@ -353,6 +459,50 @@ def worker(args: argparse.Namespace) -> None:
             for i in range(start, start + int(count)):
                 call(i)
             print(time.perf_counter() - started, time.process_time() - cpu, flush=True)
+
+
+def profile(args: argparse.Namespace) -> None:
+    """Profile one in-process kind: the functions by their own time, then by the time
+    below them (every thread, the worker thread of a REST request included, with yappi)."""
+    ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
+    with tempfile.TemporaryDirectory(prefix="tessera-reqpath-") as storage:
+        calls = in_process_calls(ds, Path(storage), args.upsert_batch)
+        call = calls[args.profile]
+        for i in range(50):
+            call(i)
+        try:
+            import yappi
+        except ImportError:
+            yappi = None
+        if yappi is None:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            for i in range(args.requests):
+                call(i)
+            prof.disable()
+            stats = pstats.Stats(prof)
+            stats.sort_stats("tottime").print_stats(35)
+            stats.sort_stats("cumulative").print_stats(45)
+            return
+        yappi.set_clock_type("cpu")
+        yappi.start()
+        cpu = time.process_time()
+        for i in range(args.requests):
+            call(i)
+        cpu = time.process_time() - cpu
+        yappi.stop()
+        print(f"{args.profile}: {cpu / args.requests * 1e6:.0f} us CPU per request (profiled)")
+        funcs = yappi.get_func_stats()
+        for key in ("tsub", "ttot"):
+            funcs.sort(key, "desc")
+            print(f"--- by {key} (us per request)")
+            for f in list(funcs)[:40]:
+                own, total = f.tsub / args.requests * 1e6, f.ttot / args.requests * 1e6
+                where = f"{Path(f.module).name}:{f.lineno}"
+                print(f"{own:8.1f} {total:8.1f} {f.ncall / args.requests:6.1f}  {f.name} {where}")
 
 
 class InProcess:
@@ -397,10 +547,22 @@ def main() -> None:
     parser.add_argument("--upsert-batch", type=int, default=100)
     parser.add_argument("--in-process", action="store_true", help="no HTTP / gRPC transport")
     parser.add_argument("--wall", action="store_true", help="in process: wall-clock time")
+    parser.add_argument(
+        "--only", action="append", help="in process: only the kinds containing this (repeatable)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="KIND",
+        help="in this process and tree: profile --requests calls of one in-process kind "
+        "(yappi over all threads, CPU clock, if installed; else cProfile)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.profile:
+        profile(args)
         return
     repos = [r.resolve() for r in (args.repo or [Path(__file__).resolve().parent.parent])]
     per_round = max(1, args.requests // args.rounds)
@@ -438,6 +600,8 @@ def measure_in_process(
     workers = [InProcess(repo, args) for repo in repos]
     try:
         kinds = [k for k in workers[0].kinds if all(k in w.kinds for w in workers)]
+        if args.only:
+            kinds = [k for k in kinds if any(part in k for part in args.only)]
         times: Times = {}
         for kind in kinds:  # warm up
             for w in workers:
