@@ -34,7 +34,7 @@ from tessera.api import snapshots as snaps
 from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
-from tessera.api.envelope import endpoint, error, json_response
+from tessera.api.envelope import endpoint, error, json_response, set_workers
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
 from tessera.settings import Settings
@@ -180,6 +180,7 @@ def build_app(
         )
         if workers:
             anyio.to_thread.current_default_thread_limiter().total_tokens = workers
+            set_workers(workers)  # the pool REST routes run the engine in
         grpc_server = None
         reload_task = None
         cluster_service = None

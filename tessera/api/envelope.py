@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +22,32 @@ from tessera.errors import BadRequest, RateLimited, TesseraError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
+
+# The worker threads that run the engine calls of REST routes: `service.max_workers`, else
+# anyio's default limit (40). `loop.run_in_executor` on this pool costs ~65 us of CPU per
+# request where Starlette's `run_in_threadpool` (anyio's `to_thread`: capacity limiter,
+# cancel scope, its own worker queue) cost ~230 us (bench/README.md, request path).
+DEFAULT_WORKERS = 40
+_workers: ThreadPoolExecutor | None = None
+
+
+def set_workers(count: int) -> None:
+    """Size the REST worker pool (the app's lifespan, from `service.max_workers`)."""
+    global _workers
+    old, _workers = _workers, ThreadPoolExecutor(count, thread_name_prefix="tessera-rest")
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+async def in_worker(call: Callable[[], T]) -> T:
+    """`call()` in a worker thread, with this request's context variables (as
+    `run_in_threadpool` runs it)."""
+    if _workers is None:
+        set_workers(DEFAULT_WORKERS)
+    assert _workers is not None
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_workers, context.run, call)
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -108,7 +136,7 @@ def endpoint(
             raw_timeout = request.query_params.get("timeout", "")
             REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
             call = await work(request)
-            result = await run_in_threadpool(call)
+            result = await in_worker(call)
         except TesseraError as exc:
             response = error(exc.status_code, exc.message, started)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
