@@ -137,10 +137,14 @@ class Cluster:
         self.prefix = prefix
         self.nodes: list[ServerProcess] = []
 
+    def node_directory(self, n: int) -> Path:
+        """Where node `n` (in order of addition) keeps its config, log and `storage/`."""
+        return self.base / f"node{n}"
+
     def add_node(self, start: bool = True) -> ServerProcess:
         n = len(self.nodes)
         p2p_port = free_port()
-        directory = self.base / f"node{n}"
+        directory = self.node_directory(n)
         directory.mkdir(parents=True, exist_ok=True)
         config = directory / "config.yaml"
         config.write_text(

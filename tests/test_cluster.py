@@ -348,6 +348,48 @@ def test_etcd_restart_is_survived(cluster: Cluster, clients: list[QdrantClient])
     b.delete_collection(name)
 
 
+def test_standalone_storage_joins_with_its_collections(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a = clients[0]
+    legacy, clash = unique("legacy"), unique("clash")
+    assert a.create_collection(
+        clash, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    # A node's storage made in standalone mode, with a collection the cluster does not
+    # have and one it has (another collection under the same name).
+    directory = cluster.node_directory(len(cluster.nodes))
+    standalone = ServerProcess(directory / "storage", directory / "standalone.log")
+    standalone.start()
+    try:
+        own = client_for(standalone.url)
+        for name in (legacy, clash):
+            own.create_collection(
+                name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+            )
+            own.upsert(name, [models.PointStruct(id=5, vector=[1, 1, 0, 0])])
+        own.close()
+    finally:
+        standalone.stop()
+
+    (joined,) = cluster.start_nodes(1)
+    own = client_for(joined.url)
+    try:
+        # Its own collection is published to the cluster, data kept; the clashing one is
+        # the cluster's now, its local files moved aside, not deleted.
+        assert [p.id for p in own.retrieve(legacy, [5])] == [5]
+        assert own.retrieve(clash, [5]) == []
+        aside = list((directory / "storage" / "cluster-orphans").iterdir())
+        assert [p.name.startswith(f"{clash}-") for p in aside] == [True]
+        for client in clients:
+            eventually(lambda cl=client: cl.collection_exists(legacy), "published collection")
+    finally:
+        own.close()
+    a.delete_collection(legacy)
+    a.delete_collection(clash)
+    joined.stop()
+
+
 def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
     a = clients[0]
     name = unique("held")

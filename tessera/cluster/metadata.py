@@ -132,9 +132,14 @@ class MetadataStore:
     # ------------------------------------------------------------------ collections
 
     def create_collection(
-        self, name: str, config: dict[str, Any], placement: Callable[[ClusterState], Placement]
+        self,
+        name: str,
+        config: dict[str, Any],
+        placement: Callable[[ClusterState], Placement],
+        incarnation: str | None = None,
     ) -> int:
-        """The revision the collection was created at; Conflict when it exists."""
+        """The revision the collection was created at; Conflict when it exists.
+        `incarnation`: its uuid (default: a new one)."""
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
             if name in state.collections:
@@ -145,7 +150,7 @@ class MetadataStore:
                     "same name already exists"
                 )
             body = {
-                "uuid": uuid.uuid4().hex,
+                "uuid": incarnation or uuid.uuid4().hex,
                 "config": config,
                 "patch": None,
                 "shards": {str(s): p for s, p in sorted(placement(state).items())},

@@ -21,6 +21,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,9 +54,8 @@ class LocalNode(Protocol):
 
     def local_config(self, name: str) -> dict[str, Any] | None: ...
 
-    def apply_collection(self, record: CollectionRecord, fresh: bool) -> None:
-        """Create the collection (`fresh`: drop a local one of that name first) or bring
-        its config to the record's."""
+    def apply_collection(self, record: CollectionRecord) -> None:
+        """Create the collection, or bring the local one's config to the record's."""
 
     def drop_local(self, name: str, keep_data: bool) -> None:
         """Remove the local collection; `keep_data`: move its files aside instead."""
@@ -169,11 +169,8 @@ class ClusterService:
             elif record is None:  # dropped while this node was away
                 node.drop_local(name, keep_data=False)
                 self.applied.set(name, None)
-            elif known != record.uuid:
-                # Another incarnation: dropped and created again while away, or a local
-                # collection that predates cluster mode under a name the cluster has.
-                node.drop_local(name, keep_data=known is None)
-                self.applied.set(name, None)
+        # Another incarnation of a local one (dropped and made again while away, or one
+        # that predates cluster mode here) is told apart and replaced by `_apply_record`.
         for record in state.collections.values():
             self._apply_record(record)
         node.apply_aliases(state.aliases)
@@ -189,15 +186,26 @@ class ClusterService:
         config = self._require_node().local_config(name)
         if config is None:
             return
+        incarnation = uuid.uuid4().hex
         try:
-            self.store.create_collection(name, config, lambda s: self.placement_for(config, s))
+            self.store.create_collection(
+                name, config, lambda s: self.placement_for(config, s), incarnation
+            )
         except TesseraError as exc:
             log.error("local collection %s could not join the cluster: %s", name, exc.message)
+            return
+        self.applied.set(name, incarnation)  # this node's files are that collection
+        log.info("local collection %s published to the cluster", name)
 
     def _apply_record(self, record: CollectionRecord) -> None:
         node = self._require_node()
-        fresh = self.applied.get(record.name) != record.uuid
-        node.apply_collection(record, fresh)
+        known = self.applied.get(record.name)
+        if known != record.uuid and record.name in node.local_collections():
+            # Not this incarnation: an older one (dropped), or a collection made only here
+            # (a snapshot restored on this node), whose files are kept aside.
+            node.drop_local(record.name, keep_data=known is None)
+            self.applied.set(record.name, None)
+        node.apply_collection(record)
         self.applied.set(record.name, record.uuid)
 
     def _watch(self) -> None:

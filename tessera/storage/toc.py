@@ -257,12 +257,9 @@ class TableOfContents:
             return None
         return collection.config.to_storage()
 
-    def apply_collection(self, record: CollectionRecord, fresh: bool) -> None:
+    def apply_collection(self, record: CollectionRecord) -> None:
         config = CollectionConfig.from_storage(record.config)
         existing = self.collections.get(record.name)
-        if existing is not None and fresh:
-            self._delete_local(record.name)
-            existing = None
         if existing is None:
             self._create_local(record.name, config)
             return
