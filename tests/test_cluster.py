@@ -74,7 +74,7 @@ def clients(cluster: Cluster) -> Iterator[list[QdrantClient]]:
             client.close()
 
 
-def test_every_node_reports_the_same_cluster(cluster: Cluster) -> None:
+def test_every_node_reports_the_same_cluster(cluster: Cluster, clients: list[QdrantClient]) -> None:
     nodes = cluster.nodes[:3]
 
     # Membership is eventual: a node may start before the others registered.
@@ -105,6 +105,10 @@ def test_every_node_reports_the_same_cluster(cluster: Cluster) -> None:
         assert node.extra_args[1] in uris
     # One leader, the same for everyone, and it says so itself.
     leaders = eventually(agreed, "every node agrees on the leader")
+    # The official client reads it into its own typed model.
+    typed = clients[0].http.distributed_api.cluster_status().result
+    assert typed is not None and typed.status == "enabled" and typed.peer_id in ids
+    assert typed.raft_info.is_voter is True  # type: ignore[union-attr]
     leader = leaders[0]["raft_info"]["leader"]
     assert leader in ids
     roles = {s["peer_id"]: s["raft_info"]["role"] for s in leaders}
