@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -218,6 +219,45 @@ def test_patch_and_delete_are_applied_everywhere(
     # Deleting what is not there answers false, as standalone.
     assert a.delete_collection(name) is False
     assert_error(httpx.patch(f"{cluster.nodes[1].url}/collections/{name}", json={}), 404)
+
+
+def test_concurrent_changes_through_different_nodes_serialise(cluster: Cluster) -> None:
+    nodes = cluster.nodes[:3]
+    name = unique("raced")
+
+    def create(node: ServerProcess) -> int:
+        body = {"vectors": VECTORS}
+        return httpx.put(f"{node.url}/collections/{name}", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        codes = sorted(pool.map(create, nodes))
+    assert codes == [200, 409, 409]
+    for node in nodes:
+        eventually(lambda n=node: name in names_on(n), "raced collection everywhere")
+
+    # Two PATCHes of different settings through different nodes at once: both land.
+    patches = [
+        (nodes[0], {"optimizers_config": {"indexing_threshold": 4321}}),
+        (nodes[1], {"hnsw_config": {"ef_construct": 77}}),
+    ]
+
+    def patch(item: tuple[ServerProcess, dict[str, Any]]) -> int:
+        node, body = item
+        return httpx.patch(f"{node.url}/collections/{name}", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(patch, patches)) == [200, 200]
+
+    def settled(node: ServerProcess) -> bool:
+        config = assert_ok(httpx.get(f"{node.url}/collections/{name}"))["config"]
+        return (
+            config["optimizer_config"]["indexing_threshold"] == 4321
+            and config["hnsw_config"]["ef_construct"] == 77
+        )
+
+    for node in nodes:
+        eventually(lambda n=node: settled(n), "both PATCHes applied")
+    assert_ok(httpx.delete(f"{nodes[2].url}/collections/{name}"))
 
 
 def test_aliases_are_cluster_wide(cluster: Cluster, clients: list[QdrantClient]) -> None:
