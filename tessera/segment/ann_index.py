@@ -27,7 +27,9 @@ from tessera.segment.quantization import (
     binary_codes_view,
     build_binary,
     build_float_quantized,
+    fill_storage,
     is_binary,
+    transplant_graph,
 )
 
 FloatArray = npt.NDArray[np.float32]
@@ -123,32 +125,41 @@ class HnswIndex:
         quantization: dict[str, Any] | None = None,
     ) -> HnswIndex:
         data = np.ascontiguousarray(vectors, dtype=np.float32)
-        if is_binary(quantization):
-            assert quantization is not None
-            codec = BinaryCodec.from_config(data.shape[1], quantization)
-            binary = build_binary(codec, max(m, 2), max(ef_construct, 4))
-            add_in_chunks(binary, data, codec)
-            return cls(binary, distance, None, codec=codec)
+        raw = data
         lift_norm2 = None
         if distance == "Dot":
             lengths = np.einsum("ij,ij->i", data, data) if len(data) else np.zeros(1)
             lift_norm2 = float(lengths.max(initial=0.0)) * 1.0001 + 1e-12
             data = _lift(data, lift_norm2)
-        dim = data.shape[1]
-        # faiss has no quantized L1 distance: Manhattan graphs stay unquantized.
+        binary = is_binary(quantization)
+        quantized = quantization is not None and (binary or applies(quantization, distance))
+        # A quantized Cosine graph is walked in L2 (unit vectors rank alike): faiss's
+        # binary and PQ walks need a distance, and an HNSW built for similarities
+        # carries that into the walk of the codes.
+        metric = faiss.METRIC_L2 if quantized and distance == "Cosine" else _METRIC[distance]
+        graph = faiss.IndexHNSWFlat(data.shape[1], max(m, 2), metric)
+        graph.hnsw.efConstruction = max(ef_construct, 4)
+        add_in_chunks(graph, data)
+        if quantization is None or not quantized:
+            # faiss has no quantized L1 distance: Manhattan keeps a float graph (but binary).
+            return cls(graph, distance, lift_norm2)
+        # As Qdrant does, the graph's links come from the original vectors; only the walk
+        # (and what it holds in memory) uses the codes. The float copy is dropped here.
         index: Any
-        if quantization and applies(quantization, distance):
-            # Cosine codes are compared in L2 (unit vectors rank alike, and faiss's PQ graph
-            # walk loses much recall with inner products); scores convert back in search.
-            metric = faiss.METRIC_L2 if distance == "Cosine" else _METRIC[distance]
+        codec = None
+        if binary:
+            codec = BinaryCodec.from_config(raw.shape[1], quantization)
+            index = build_binary(codec, max(m, 2), max(ef_construct, 4))
+            fill_storage(index, raw, codec.encode)
+            lift_norm2 = None  # bit codes come from the vectors as they are
+        else:
+            # Cosine scores convert back from L2 in search.
             index = build_float_quantized(
                 data, metric, max(m, 2), max(ef_construct, 4), quantization
             )
-        else:
-            index = faiss.IndexHNSWFlat(dim, max(m, 2), _METRIC[distance])
-            index.hnsw.efConstruction = max(ef_construct, 4)
-        add_in_chunks(index, data)
-        return cls(index, distance, lift_norm2)
+            fill_storage(index, data, None)
+        transplant_graph(index, graph)
+        return cls(index, distance, lift_norm2, codec=codec)
 
     def _selector(self, mask: BoolArray | None) -> tuple[Any, npt.NDArray[np.uint8] | None]:
         """faiss's filter for `mask`, or None when it keeps every indexed offset (then no

@@ -186,6 +186,33 @@ def build_float_quantized(
     return index
 
 
+def fill_storage(index: Any, data: FloatArray, encode: Any) -> None:
+    """Adds `data`'s rows to a quantized HNSW's code storage only (no graph links):
+    `encode` turns them into bit codes (binary), a pre-transform pads or rotates them."""
+    inner = hnsw_of(index)
+    storage = inner.storage
+    if not isinstance(index, faiss.IndexBinary):
+        storage = faiss.downcast_index(storage)
+    step = 8192
+    for start in range(0, len(data), step):
+        chunk = np.ascontiguousarray(data[start : start + step])
+        if encode is not None:
+            storage.add(encode(chunk))
+        elif isinstance(index, faiss.IndexPreTransform):
+            storage.add(index.chain.at(0).apply(chunk))  # type: ignore[attr-defined]
+        else:
+            storage.add(chunk)
+
+
+def transplant_graph(index: Any, graph: Any) -> None:
+    """Gives a quantized HNSW (codes already stored, same order) the links of `graph`, an
+    HNSW built over the float vectors."""
+    inner = hnsw_of(index)
+    inner.hnsw = graph.hnsw
+    inner.ntotal = graph.ntotal
+    index.ntotal = graph.ntotal
+
+
 def hnsw_of(index: Any) -> Any:
     """The faiss HNSW index inside a (possibly pre-transformed) quantized index."""
     if isinstance(index, faiss.IndexPreTransform):
