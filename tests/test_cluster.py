@@ -22,7 +22,15 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.cluster_harness import Cluster, eventually, running_cluster, running_etcd
+from tessera.cluster.etcd import EtcdClient, compare_created, compare_modified, put_op
+from tessera.cluster.placement import place
+from tests.cluster_harness import (
+    Cluster,
+    EtcdProcess,
+    eventually,
+    running_cluster,
+    running_etcd,
+)
 from tests.conftest import TARGET, ServerProcess
 from tests.openapi_check import assert_error, assert_ok, spec_path, validate_component
 
@@ -56,13 +64,71 @@ def aliases_on(node: ServerProcess) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One etcd and three nodes, shared by the module's tests."""
-    with (
-        running_etcd(tmp_path_factory.mktemp("etcd")) as etcd,
-        running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes,
-    ):
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    """One etcd, shared by the module's tests."""
+    with running_etcd(tmp_path_factory.mktemp("etcd")) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, etcd: EtcdProcess) -> Iterator[Cluster]:
+    """Three nodes over the module's etcd, shared by the module's tests."""
+    with running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes:
         yield nodes
+
+
+@pytest.mark.parametrize("peers", [1, 2, 3, 5])
+def test_placement_is_even(peers: int) -> None:
+    ids = [10 + 7 * i for i in range(peers)]
+    for shards in range(1, 9):
+        for factor in range(1, 5):
+            placement = place(shards, factor, ids)
+            assert sorted(placement) == list(range(shards))
+            for holders in placement.values():
+                assert len(holders) == len(set(holders)) == min(factor, peers)
+                assert set(holders) <= set(ids)
+            load = Counter(p for holders in placement.values() for p in holders)
+            counts = [load.get(p, 0) for p in ids]
+            assert max(counts) - min(counts) <= 1, (shards, factor, placement)
+
+
+def test_etcd_client_transactions_and_watch(etcd: EtcdProcess) -> None:
+    client = EtcdClient([etcd.endpoint])
+    prefix = f"/client-test-{uuid.uuid4().hex[:6]}/"
+    try:
+        start, _ = client.get_prefix(prefix)
+        ok, first = client.txn([compare_created(prefix + "a", 0)], [put_op(prefix + "a", {"n": 1})])
+        assert ok and first > start
+        # The same compare now fails, and nothing is written.
+        ok, again = client.txn([compare_created(prefix + "a", 0)], [put_op(prefix + "a", {"n": 2})])
+        assert not ok and again == first
+        kv = client.get(prefix + "a")
+        assert kv is not None and kv.value == {"n": 1} and kv.mod_revision == first
+        ok, second = client.txn(
+            [compare_modified(prefix + "a", first)],
+            [put_op(prefix + "a", {"n": 3}), put_op(prefix + "b", [1, 2])],
+        )
+        assert ok
+        deleted = client.delete(prefix + "a")
+        client.put(f"{prefix[:-1]}0/outside", "not under the prefix")
+        # A watch from the first revision replays every change under the prefix in order;
+        # each answer says up to which revision everything has been delivered.
+        seen: list[tuple[int, str, str, Any]] = []
+        for revision, events in client.watch(prefix, first, lambda: False):
+            seen += [(e.kv.mod_revision, e.kind, e.kv.key, e.kv.value) for e in events]
+            assert revision == max(r for r, *_ in seen)
+            if len(seen) >= 4:
+                break
+        assert seen == [
+            (first, "PUT", prefix + "a", {"n": 1}),
+            (second, "PUT", prefix + "a", {"n": 3}),
+            (second, "PUT", prefix + "b", [1, 2]),
+            (deleted, "DELETE", prefix + "a", None),
+        ]
+        _, kvs = client.get_prefix(prefix)
+        assert [(kv.key, kv.value) for kv in kvs] == [(prefix + "b", [1, 2])]
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -172,8 +172,16 @@ class ClusterService:
         # Another incarnation of a local one (dropped and made again while away, or one
         # that predates cluster mode here) is told apart and replaced by `_apply_record`.
         for record in state.collections.values():
-            self._apply_record(record)
-        node.apply_aliases(state.aliases)
+            try:
+                self._apply_record(record)
+            except (TesseraError, OSError) as exc:
+                # One collection that cannot be made here (a full disk) must not keep this
+                # node from following the others; the next change of it retries.
+                log.error("could not apply collection %s here: %s", record.name, exc)
+        try:
+            node.apply_aliases(state.aliases)
+        except TesseraError as exc:
+            log.error("could not apply the alias table here: %s", exc.message)
         with self._changed:
             self.peers = state.peers
             self.leader = state.leader
