@@ -35,6 +35,7 @@ from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import endpoint, error, json_response, set_workers
+from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
 from tessera.settings import Settings
@@ -221,9 +222,11 @@ def build_app(
     if authenticator is not None:
         layers.append(Middleware(mw.Auth, routes=routes, authenticator=authenticator))
     layers.append(Middleware(mw.BodyLimits, max_bytes=conf["service.max_request_size_mb"] << 20))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=layers,
         exception_handlers={404: not_found},
     )
+    memoize_routes(app.router)
+    return app
