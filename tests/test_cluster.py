@@ -269,6 +269,9 @@ def test_patch_and_delete_are_applied_everywhere(
             ),
             "PATCH applied by a peer",
         )
+    # Recovering a peer re-reads the cluster state; it changes nothing that was in line.
+    assert assert_ok(httpx.post(f"{cluster.nodes[2].url}/cluster/recover", timeout=40)) is True
+    assert c.get_collection(name).config.optimizer_config.indexing_threshold == 1234
     # A refused PATCH changes nothing anywhere.
     bad = httpx.patch(
         f"{cluster.nodes[0].url}/collections/{name}",

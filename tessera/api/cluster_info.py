@@ -24,7 +24,8 @@ service's view of etcd, kept by its watch (no etcd call is made here): `GET /clu
 the peers, this peer's id (persisted in its storage) and `raft_info` (term: etcd's Raft term;
 commit: the etcd revision this peer has applied; role: Leader for the peer holding the
 election key); `DELETE /cluster/peer/{id}` removes a peer without shards (with `force`, its
-replicas are dropped from the placement first); `GET /collections/{c}/cluster` reports the
+replicas are dropped from the placement first); `POST /cluster/recover` re-reads the whole
+cluster state and reconciles this peer with it; `GET /collections/{c}/cluster` reports the
 placement recorded in etcd. Data is not yet routed by that placement: each peer serves the
 collection from its own local shard, whose point count is reported on this peer's first
 local shard (the others read 0).
@@ -132,7 +133,15 @@ async def remove_peer(request: Request) -> Callable[[], Any]:
 
 
 async def recover_current_peer(request: Request) -> Callable[[], Any]:
-    raise InternalError("Service internal error: Qdrant is running in standalone mode")
+    cluster = toc_of(request).cluster
+    if cluster is None:
+        raise InternalError("Service internal error: Qdrant is running in standalone mode")
+
+    def recover() -> bool:
+        cluster.recover()  # re-reads the cluster state from etcd and reconciles with it
+        return True
+
+    return recover
 
 
 async def cluster_telemetry(request: Request) -> Callable[[], Any]:

@@ -88,6 +88,8 @@ class ClusterService:
         self._changed = threading.Condition()
         self._failures: dict[int, TesseraError] = {}  # revision -> why this node failed it
         self._stop = threading.Event()
+        self._recover_asked = 0  # POST /cluster/recover requests, and how many were served
+        self._recovered = 0
         self._watcher: threading.Thread | None = None
         self._node: LocalNode | None = None
         self.watch_error: str | None = None
@@ -223,11 +225,15 @@ class ClusterService:
         resync = False
         while not self._stop.is_set():
             try:
-                if resync:
+                asked = self._recover_asked
+                if resync or asked > self._recovered:
                     self._sync()
                     resync = False
+                    with self._changed:
+                        self._recovered = max(self._recovered, asked)
+                        self._changed.notify_all()
                 for revision, events in self.client.watch(
-                    self.store.prefix, self.applied_revision + 1, self._stop.is_set
+                    self.store.prefix, self.applied_revision + 1, self._interrupted
                 ):
                     self._apply_events(revision, events)
                 if self.watch_error is not None:
@@ -243,6 +249,24 @@ class ClusterService:
                 log.exception("applying cluster metadata failed")
                 resync = True
                 self._stop.wait(1.0)
+
+    def _interrupted(self) -> bool:
+        return self._stop.is_set() or self._recover_asked > self._recovered
+
+    def recover(self, timeout: float | None = None) -> None:
+        """Qdrant's `POST /cluster/recover`: this peer reads the whole cluster state again
+        and reconciles its storage with it (on the watch thread, the only one that applies);
+        returns when done, 500 after `timeout`."""
+        limit = WAIT_TIMEOUT_S if timeout is None else timeout
+        with self._changed:
+            self._recover_asked += 1
+            ticket = self._recover_asked
+            done = self._changed.wait_for(lambda: self._recovered >= ticket, limit)
+        if not done:
+            raise InternalError(
+                "Service internal error: recovering this peer from the cluster state did not "
+                f"finish within {limit} seconds: {self.problem() or 'no answer'}"
+            )
 
     def _apply_events(self, revision: int, events: list[Event]) -> None:
         failure: TesseraError | None = None
