@@ -61,7 +61,11 @@ def value(v: Any) -> dict[str, Any]:
 def payload(p: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
     if not p:
         return None
-    return {key: value(v) for key, v in p.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for key, v in p.items():
+        field = _SCALARS.get(type(v))  # the common case without a call per value
+        out[key] = {field: v} if field is not None else value(v)
+    return out
 
 
 def vector_output(raw: Any) -> dict[str, Any]:
@@ -94,46 +98,47 @@ def _column(values: list[Any] | None, n: int) -> Iterable[Any]:
     return values if values is not None else repeat(None, n)
 
 
+def _ids(points: Points) -> list[dict[str, Any]]:
+    return [
+        {"num": pid} if type(pid) is int else point_id(render_point_id(pid)) for pid in points.ids
+    ]
+
+
+def _add_optional(out: list[dict[str, Any]], points: Points) -> None:
+    """The columns an answer may leave out (payload, vectors, order value) into each point's
+    arguments, only where selected: a field given as None costs protobuf a check each."""
+    if points.payloads is not None:
+        for item, p in zip(out, points.payloads):
+            if p:
+                item["payload"] = payload(p)
+    if points.vectors is not None:
+        for item, vector in zip(out, points.vectors):
+            if vector is not None:
+                item["vectors"] = vectors_output(vector)
+    if points.order_values is not None:
+        for item, raw in zip(out, points.order_values):
+            if raw is not None:
+                item["order_value"] = order_value(raw)
+
+
 def scored(points: Points) -> list[dict[str, Any]]:
     """Scored points as the arguments of gRPC `ScoredPoint`s."""
     n = len(points.ids)
-    return [
-        {
-            "id": point_id(render_point_id(pid)),
-            "payload": payload(p),
-            "score": score,
-            "version": version or 0,
-            "vectors": vectors_output(vector),
-            "order_value": order_value(value),
-        }
-        for pid, p, score, version, vector, value in zip(
-            points.ids,
-            _column(points.payloads, n),
-            _column(points.scores, n),
-            _column(points.versions, n),
-            _column(points.vectors, n),
-            _column(points.order_values, n),
+    out = [
+        {"id": pid, "score": score, "version": version or 0}
+        for pid, score, version in zip(
+            _ids(points), _column(points.scores, n), _column(points.versions, n)
         )
     ]
+    _add_optional(out, points)
+    return out
 
 
 def records(points: Points) -> list[dict[str, Any]]:
     """Points as the arguments of gRPC `RetrievedPoint`s."""
-    n = len(points.ids)
-    return [
-        {
-            "id": point_id(render_point_id(pid)),
-            "payload": payload(p),
-            "vectors": vectors_output(vector),
-            "order_value": order_value(value),
-        }
-        for pid, p, vector, value in zip(
-            points.ids,
-            _column(points.payloads, n),
-            _column(points.vectors, n),
-            _column(points.order_values, n),
-        )
-    ]
+    out = [{"id": pid} for pid in _ids(points)]
+    _add_optional(out, points)
+    return out
 
 
 def record(r: Record) -> dict[str, Any]:
