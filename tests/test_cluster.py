@@ -503,6 +503,43 @@ def test_standalone_storage_joins_with_its_collections(
     joined.stop()
 
 
+def test_snapshot_restored_on_one_node_joins_the_cluster(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    source, restored = unique("source"), unique("restored")
+    assert a.create_collection(
+        source, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    a.upsert(source, [models.PointStruct(id=3, vector=[0, 0, 1, 0], payload={"k": "v"})])
+    made = a.create_snapshot(source)
+    assert made is not None
+    url = f"{cluster.nodes[0].url}/collections/{source}/snapshots/{made.name}"
+    data = httpx.get(url, timeout=30).content
+    # Restored on b under a name the cluster does not have: it becomes a cluster collection.
+    answer = httpx.post(
+        f"{cluster.nodes[1].url}/collections/{restored}/snapshots/upload",
+        files={"snapshot": ("s.snapshot", data)},
+        timeout=60,
+    )
+    assert assert_ok(answer) is True
+    assert [p.payload for p in b.retrieve(restored, [3])] == [{"k": "v"}]
+    for client in (a, c):
+        eventually(lambda cl=client: cl.collection_exists(restored), "restored collection")
+    view = assert_ok(httpx.get(f"{cluster.nodes[2].url}/collections/{restored}/cluster"))
+    assert view["shard_count"] == 1
+    # Restored over an existing cluster collection: these files are b's copy of it.
+    answer = httpx.post(
+        f"{cluster.nodes[1].url}/collections/{source}/snapshots/upload",
+        files={"snapshot": ("s.snapshot", data)},
+        timeout=60,
+    )
+    assert assert_ok(answer) is True
+    assert [p.id for p in b.retrieve(source, [3])] == [3]
+    b.delete_collection(restored)
+    b.delete_collection(source)
+
+
 def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
     a = clients[0]
     name = unique("held")

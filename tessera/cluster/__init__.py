@@ -30,6 +30,5 @@ metadata changes with 503 and changes nothing.
 
 Not yet (issue 15, next slices): routing points to shards by id hash and forwarding writes
 to replicas over the p2p port, write/read consistency, replica states other than Active,
-shard transfer, shard keys, collection snapshots and payload-index/vector-name changes
-through the cluster. Until then every node serves each collection from its own local shard.
+shard transfer, shard keys, payload-index and vector-name changes through the cluster. Until then every node serves each collection from its own local shard.
 """

@@ -166,7 +166,10 @@ class ClusterService:
             if record is None and known is None:
                 # Made before this node ran in cluster mode (or restored from a snapshot
                 # locally): published to the cluster rather than lost.
-                self._publish(name, state)
+                try:
+                    self._publish(name)
+                except TesseraError as exc:
+                    log.error("local collection %s could not join the cluster: %s", name, exc)
                 state = self.store.read()
             elif record is None:  # dropped while this node was away
                 node.drop_local(name, keep_data=False)
@@ -192,20 +195,37 @@ class ClusterService:
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
 
-    def _publish(self, name: str, state: ClusterState) -> None:
+    def _publish(self, name: str) -> int | None:
+        """Create collection `name` in the cluster from this node's copy (its config), as
+        the same incarnation (`applied`) so that applying the commit keeps these files.
+        The commit's revision; None when the local copy is damaged."""
         config = self._require_node().local_config(name)
         if config is None:
-            return
+            return None
         incarnation = uuid.uuid4().hex
+        self.applied.set(name, incarnation)  # before the commit: the watch must see it ours
         try:
-            self.store.create_collection(
-                name, config, lambda s: self.placement_for(config, s), incarnation
-            )
-        except TesseraError as exc:
-            log.error("local collection %s could not join the cluster: %s", name, exc.message)
-            return
-        self.applied.set(name, incarnation)  # this node's files are that collection
+            with _etcd():
+                revision = self.store.create_collection(
+                    name, config, lambda s: self.placement_for(config, s), incarnation
+                )
+        except TesseraError:
+            self.applied.set(name, None)
+            raise
         log.info("local collection %s published to the cluster", name)
+        return revision
+
+    def adopt(self, name: str) -> None:
+        """A collection installed on this node outside the cluster's metadata (a snapshot
+        restored here): published when the cluster has no collection of that name, else
+        these files serve as this node's copy of the cluster's (whose config stays the
+        cluster's)."""
+        with _etcd():
+            record = self.store.read().collections.get(name)
+        if record is not None:
+            self.applied.set(name, record.uuid)
+            return
+        self.wait_applied(self._publish(name))
 
     def _apply_record(self, record: CollectionRecord) -> None:
         node = self._require_node()

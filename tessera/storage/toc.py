@@ -244,6 +244,8 @@ class TableOfContents:
             self.collections[name] = collection
         if aside.exists():
             rmtree_durable(aside)
+        if self.cluster is not None:
+            self.cluster.adopt(name)  # a restored collection is the cluster's too
         return collection
 
     # ------------------------------------------------------------------ cluster.LocalNode
