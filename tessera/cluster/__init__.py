@@ -29,6 +29,8 @@ compacted history) falls back to a full read and reconciliation; etcd unreachabl
 metadata changes with 503 and changes nothing.
 
 Not yet (issue 15, next slices): routing points to shards by id hash and forwarding writes
-to replicas over the p2p port, write/read consistency, replica states other than Active,
-shard transfer, shard keys, payload-index and vector-name changes through the cluster. Until then every node serves each collection from its own local shard.
+to replicas over the p2p port, write/read consistency, replica states other than Active and
+Dead, shard transfer, shard keys, payload-index and vector-name changes through the cluster.
+Until then every node serves each collection from its own local shard (docs/cluster.md has
+the plan).
 """
