@@ -9,9 +9,9 @@ message becomes the JSON-shaped body that route parses (`grpc_convert`, `grpc_qu
 route's own prepare function validates it and returns the engine call, and the call's
 result is rendered into the response message (`grpc_render`) with `time` filled in.
 
-Errors map in one table, `STATUS_CODES`, as Qdrant maps its own: 400 and 422 become
-INVALID_ARGUMENT, 404 NOT_FOUND, 409 ALREADY_EXISTS, 503 UNAVAILABLE, anything else
-INTERNAL, each with the message REST sends in `status.error`.
+Errors map in one place, `api.grpc_errors`, as Qdrant maps its own: each class of Tessera's
+error tree to the status code Qdrant gives that kind of failure, with the message REST
+sends in `status.error` unless Qdrant words the failure differently over gRPC.
 
 Before any of that, one interceptor (`api.grpc_guard`) checks the key and the access the
 method needs (`api.access.GRPC`, which must name every method of the services served, or
@@ -36,6 +36,7 @@ from tessera import QDRANT_API_VERSION
 from tessera.api.access import missing_grpc
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import internal_error_text
+from tessera.api.grpc_errors import grpc_status
 from tessera.api.grpc_guard import Guard
 from tessera.api.tls import GrpcCertificates
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
@@ -45,16 +46,6 @@ from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
 
-STATUS_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-    500: grpc.StatusCode.INTERNAL,
-}
-
 WORKERS = 32
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # Qdrant's default `max_request_size_mb`
 STOP_GRACE_S = 5.0
@@ -62,11 +53,6 @@ STOP_GRACE_S = 5.0
 S = TypeVar("S")
 R = TypeVar("R")
 T = TypeVar("T")
-
-
-def status_code(http_status: int) -> Any:
-    default = grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
-    return STATUS_CODES.get(http_status, default)
 
 
 def request_timeout(request: Any) -> int | None:
@@ -89,7 +75,7 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
         try:
             response = method(self, request)
         except TesseraError as exc:
-            code, message = status_code(exc.status_code), exc.message
+            code, message = grpc_status(exc)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
         except Exception as exc:  # a bug: answer INTERNAL in Qdrant's wording, keep serving

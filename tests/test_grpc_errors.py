@@ -1,0 +1,439 @@
+"""Invalid gRPC requests get Qdrant's gRPC status code and text, and change nothing.
+
+Qdrant's gRPC API words some failures unlike its REST API: `validator` failures are
+"Validation error in body: [...]" (REST: "in JSON body", or "in path parameters" for the
+collection name), and a message the protobuf conversion cannot read gets the text of
+Qdrant's `TryFrom` ("No ID options provided", "Malformed Condition type", ...). Everything
+else carries the text REST sends, with the status code Qdrant's
+`impl From<StorageError> for tonic::Status` gives its kind. The table is sent through the raw
+stubs and, where the client can express the request, through `QdrantClient(prefer_grpc=True)`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
+
+from tessera.api import grpc_errors
+from tessera.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InternalError,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    StorageCorruption,
+    TesseraError,
+    UnprocessableEntity,
+)
+from tests.conftest import TARGET
+from tests.test_grpc import GrpcServerProcess
+
+DIM = 4
+ARG = grpc.StatusCode.INVALID_ARGUMENT
+MISSING = grpc.StatusCode.NOT_FOUND
+
+server_only = pytest.mark.server_only(reason="the gRPC wire")
+
+
+# --------------------------------------------------------------------------- the mapping
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (BadRequest("Bad request: x"), grpc.StatusCode.INVALID_ARGUMENT),
+        (UnprocessableEntity("Validation error in JSON body: [x]"), ARG),
+        (NotFound("Not found: x"), grpc.StatusCode.NOT_FOUND),
+        (Conflict("Wrong input: Collection `x` already exists!"), grpc.StatusCode.ALREADY_EXISTS),
+        (Forbidden("Forbidden: x"), grpc.StatusCode.PERMISSION_DENIED),
+        (RateLimited("Rate limiting exceeded: x", 2.0), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (ServiceUnavailable("Service unavailable: x"), grpc.StatusCode.UNAVAILABLE),
+        (InternalError("Service internal error: x"), grpc.StatusCode.INTERNAL),
+        (StorageCorruption("Service internal error: x"), grpc.StatusCode.INTERNAL),
+        (TesseraError("x"), grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_status_code_by_error_class(exc: TesseraError, code: grpc.StatusCode) -> None:
+    assert grpc_errors.status_code(exc) == code
+
+
+@pytest.mark.parametrize(
+    ("rest", "grpc_text"),
+    [
+        (
+            "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]",
+            "Validation error in body: [limit: value 0 invalid, must be 1 or larger]",
+        ),
+        (
+            'Validation error in path parameters: [name: collection name cannot contain "/" char]',
+            'Validation error in body: [collection_name: collection name cannot contain "/" char]',
+        ),
+        (
+            "Format error in JSON body: data did not match any variant of untagged enum "
+            "ExtendedPointId (got 'not-a-uuid')",
+            "Unable to parse UUID: not-a-uuid",
+        ),
+        ("Format error in JSON body: expected `points` or `filter`", "PointSelector is missing"),
+        # Qdrant's own wording over both APIs stays as it is
+        ("Not found: Collection `x` doesn't exist!", "Not found: Collection `x` doesn't exist!"),
+        (
+            "Wrong input: Vector dimension error: expected dim: 4, got 2",
+            "Wrong input: Vector dimension error: expected dim: 4, got 2",
+        ),
+    ],
+)
+def test_rest_wording_becomes_grpc_wording(rest: str, grpc_text: str) -> None:
+    assert grpc_errors.message(rest) == grpc_text
+    assert grpc_errors.grpc_status(BadRequest(rest))[1] == grpc_text
+
+
+# --------------------------------------------------------------------------- over the wire
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServerProcess]:
+    if TARGET != "server":
+        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the gRPC tests start their own server")
+    base: Path = tmp_path_factory.mktemp("tessera-grpc-errors")
+    proc = GrpcServerProcess(storage=base / "storage", log_path=base / "server.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def g(server: GrpcServerProcess) -> Iterator[QdrantClient]:
+    qc = QdrantClient(
+        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
+    )
+    yield qc
+    qc.close()
+
+
+@pytest.fixture
+def coll(g: QdrantClient) -> Iterator[str]:
+    name = f"grpc_err_{uuid.uuid4().hex[:10]}"
+    g.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+        sparse_vectors_config={"sp": models.SparseVectorParams()},
+    )
+    yield name
+    g.delete_collection(name)
+
+
+def failure(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value.code(), info.value.details() or ""
+
+
+def dense(*xs: float) -> pb.Vectors:
+    return pb.Vectors(vector=pb.Vector(dense=pb.DenseVector(data=list(xs))))
+
+
+def pid(n: int) -> pb.PointId:
+    return pb.PointId(num=n)
+
+
+def vparams(**kw: Any) -> pb.VectorsConfig:
+    return pb.VectorsConfig(params=pb.VectorParams(**kw))
+
+
+COSINE4 = {"size": DIM, "distance": pb.Distance.Cosine}
+LIMIT0 = "Validation error in body: [limit: value 0 invalid, must be 1 or larger]"
+
+# (what, call(points stub, collections stub, collection) -> Any, code, text)
+STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str]] = [
+    (
+        "missing collection",
+        lambda p, c, name: p.Count(pb.CountPoints(collection_name=f"{name}_missing")),
+        MISSING,
+        "Not found: Collection `{name}_missing` doesn't exist!",
+    ),
+    (
+        "existing collection",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(collection_name=name, vectors_config=vparams(**COSINE4))
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "Wrong input: Collection `{name}` already exists!",
+    ),
+    (
+        "collection name with a slash",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(collection_name=f"{name}/x", vectors_config=vparams(**COSINE4))
+        ),
+        ARG,
+        'Validation error in body: [collection_name: collection name cannot contain "/" char]',
+    ),
+    (
+        "empty collection name",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(collection_name="", vectors_config=vparams(**COSINE4))
+        ),
+        ARG,
+        "Validation error in body: [collection_name: length must be between 1 and 255]",
+    ),
+    (
+        "UnknownDistance",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(collection_name=f"{name}_d", vectors_config=vparams(size=DIM))
+        ),
+        ARG,
+        "Malformed distance parameter: UnknownDistance",
+    ),
+    (
+        "shard_number 0",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name=f"{name}_s", shard_number=0, vectors_config=vparams(**COSINE4)
+            )
+        ),
+        ARG,
+        "Validation error in body: [shard_number: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "empty alias action",
+        lambda p, c, name: c.UpdateAliases(pb.ChangeAliases(actions=[pb.AliasOperations()])),
+        ARG,
+        "Malformed AliasOperation type",
+    ),
+    (
+        "PointId without num or uuid",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name,
+                points=[pb.PointStruct(id=pb.PointId(), vectors=dense(1, 2, 3, 4))],
+            )
+        ),
+        ARG,
+        "No ID options provided",
+    ),
+    (
+        "uuid that is not one",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name,
+                points=[pb.PointStruct(id=pb.PointId(uuid="zz"), vectors=dense(1, 2, 3, 4))],
+            )
+        ),
+        ARG,
+        "Unable to parse UUID: zz",
+    ),
+    (
+        "wrong dimension",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name, points=[pb.PointStruct(id=pid(1), vectors=dense(1, 2))]
+            )
+        ),
+        ARG,
+        "Wrong input: Vector dimension error: expected dim: 4, got 2",
+    ),
+    (
+        "unknown vector name",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name,
+                points=[
+                    pb.PointStruct(
+                        id=pid(1),
+                        vectors=pb.Vectors(
+                            vectors=pb.NamedVectors(
+                                vectors={"x": pb.Vector(dense=pb.DenseVector(data=[1, 2, 3, 4]))}
+                            )
+                        ),
+                    )
+                ],
+            )
+        ),
+        ARG,
+        "Wrong input: Not existing vector name error: x",
+    ),
+    (
+        "Get with an empty PointId",
+        lambda p, c, name: p.Get(pb.GetPoints(collection_name=name, ids=[pb.PointId()])),
+        ARG,
+        "No ID options provided",
+    ),
+    (
+        "empty Condition",
+        lambda p, c, name: p.Count(
+            pb.CountPoints(collection_name=name, filter=pb.Filter(must=[pb.Condition()]))
+        ),
+        ARG,
+        "Malformed Condition type",
+    ),
+    (
+        "empty Match",
+        lambda p, c, name: p.Count(
+            pb.CountPoints(
+                collection_name=name,
+                filter=pb.Filter(
+                    must=[pb.Condition(field=pb.FieldCondition(key="a", match=pb.Match()))]
+                ),
+            )
+        ),
+        ARG,
+        "Malformed Match condition",
+    ),
+    (
+        "Search limit 0",
+        lambda p, c, name: p.Search(
+            pb.SearchPoints(collection_name=name, vector=[1.0] * DIM, limit=0)
+        ),
+        ARG,
+        LIMIT0,
+    ),
+    (
+        "Scroll limit 0",
+        lambda p, c, name: p.Scroll(pb.ScrollPoints(collection_name=name, limit=0)),
+        ARG,
+        LIMIT0,
+    ),
+    (
+        "Query limit 0",
+        lambda p, c, name: p.Query(pb.QueryPoints(collection_name=name, limit=0)),
+        ARG,
+        LIMIT0,
+    ),
+    (
+        "Query without a variant",
+        lambda p, c, name: p.Query(pb.QueryPoints(collection_name=name, query=pb.Query())),
+        ARG,
+        "Query variant is missing",
+    ),
+    (
+        "nearest without a VectorInput variant",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(collection_name=name, query=pb.Query(nearest=pb.VectorInput()))
+        ),
+        ARG,
+        "VectorInput variant is missing",
+    ),
+    (
+        "query vector of the wrong dimension",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=[1.0]))),
+            )
+        ),
+        ARG,
+        "Wrong input: Vector dimension error: expected dim: 4, got 1",
+    ),
+    (
+        "Facet limit 0",
+        lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a", limit=0)),
+        ARG,
+        LIMIT0,
+    ),
+    (
+        "Delete without a selector",
+        lambda p, c, name: p.Delete(pb.DeletePoints(collection_name=name)),
+        ARG,
+        "PointSelector is missing",
+    ),
+    (
+        "UpdateBatch with an empty operation",
+        lambda p, c, name: p.UpdateBatch(
+            pb.UpdateBatchPoints(collection_name=name, operations=[pb.PointsUpdateOperation()])
+        ),
+        ARG,
+        "Operation is missing",
+    ),
+    (
+        "SetPayload on a missing point",
+        lambda p, c, name: p.SetPayload(
+            pb.SetPayloadPoints(
+                collection_name=name,
+                payload={"a": pb.Value(integer_value=1)},
+                points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(5)])),
+            )
+        ),
+        MISSING,
+        "Not found: No point with id 5 found",
+    ),
+    (
+        "UpdateVectors on a missing point",
+        lambda p, c, name: p.UpdateVectors(
+            pb.UpdatePointVectors(
+                collection_name=name,
+                points=[pb.PointVectors(id=pid(77), vectors=dense(1, 2, 3, 4))],
+            )
+        ),
+        MISSING,
+        "Not found: No point with id 77 found",
+    ),
+]
+
+
+@server_only
+@pytest.mark.parametrize(
+    ("call", "code", "text"),
+    [case[1:] for case in STUB_CASES],
+    ids=[case[0] for case in STUB_CASES],
+)
+def test_invalid_requests_through_the_stubs(
+    g: QdrantClient,
+    server: GrpcServerProcess,
+    coll: str,
+    call: Callable[[Any, Any, str], Any],
+    code: grpc.StatusCode,
+    text: str,
+) -> None:
+    with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
+        points, collections = pb.PointsStub(channel), pb.CollectionsStub(channel)
+        before = {c.name for c in g.get_collections().collections}
+        assert failure(lambda: call(points, collections, coll)) == (code, text.format(name=coll))
+        assert g.count(coll, exact=True).count == 0
+        assert {c.name for c in g.get_collections().collections} == before
+
+
+@server_only
+def test_invalid_requests_through_the_client(g: QdrantClient, coll: str) -> None:
+    missing = f"{coll}_missing"
+    assert failure(lambda: g.get_collection(missing)) == (
+        MISSING,
+        f"Not found: Collection `{missing}` doesn't exist!",
+    )
+    assert failure(
+        lambda: g.create_collection(
+            coll, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT)
+        )
+    ) == (grpc.StatusCode.ALREADY_EXISTS, f"Wrong input: Collection `{coll}` already exists!")
+    assert failure(
+        lambda: g.create_collection(
+            "bad/name", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT)
+        )
+    ) == (
+        ARG,
+        'Validation error in body: [collection_name: collection name cannot contain "/" char]',
+    )
+    assert failure(lambda: g.scroll(coll, limit=0)) == (ARG, LIMIT0)
+    assert failure(lambda: g.retrieve(coll, ["zz"])) == (ARG, "Unable to parse UUID: zz")
+    assert failure(lambda: g.upsert(coll, [models.PointStruct(id=1, vector=[1.0, 2.0])])) == (
+        ARG,
+        "Wrong input: Vector dimension error: expected dim: 4, got 2",
+    )
+    assert failure(lambda: g.query_points(coll, query=[1.0] * DIM, using="nope")) == (
+        ARG,
+        "Wrong input: Not existing vector name error: nope",
+    )
+    assert failure(
+        lambda: g.update_vectors(coll, points=[models.PointVectors(id=77, vector=[1.0] * DIM)])
+    ) == (MISSING, "Not found: No point with id 77 found")
+    assert g.count(coll, exact=True).count == 0
+    assert not g.collection_exists(missing)
