@@ -238,6 +238,9 @@ EDGE_FILTERS: list[dict[str, Any]] = [
 ]
 
 NATURAL = ("keyword", "integer", "float", "bool", "datetime", "geo", "uuid", "text")
+# Local mode matches `phrase` on the payload; Qdrant's text index answers it only when it
+# keeps word positions (without them nothing matches: test_phrase_needs_phrase_matching).
+PHRASE_TEXT = {"type": "text", "phrase_matching": True}
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +259,8 @@ def local_ids(client: QdrantClient, raw: dict[str, Any], limit: int = 10_000) ->
 
 @pytest.mark.parametrize("schema", [None, *NATURAL])
 def test_edge_payloads_match_local_mode(local_edge: QdrantClient, schema: str | None) -> None:
-    target = FakeTarget([dict(p) for p in EDGE], schemas={"f": schema} if schema else None)
+    indexed = PHRASE_TEXT if schema == "text" else schema
+    target = FakeTarget([dict(p) for p in EDGE], schemas={"f": indexed} if indexed else None)
     for raw in EDGE_FILTERS:
         got = select(target, raw)
         want = [str(x) if isinstance(x, uuid.UUID) else x for x in local_ids(local_edge, raw)]
@@ -487,8 +491,10 @@ def test_text_index_tokenizers() -> None:
     assert run({}, {"text": "QUICK fox"}) == [0]
     assert run({}, {"text": "over lazy"}) == []  # tokens must share one string value
     assert run({}, {"text_any": "over lazy"}) == [1]
-    assert run({}, {"phrase": "lazy dog"}) == [1]
-    assert run({}, {"phrase": "dog lazy"}) == []
+    phrases = {"phrase_matching": True}
+    assert run(phrases, {"phrase": "lazy dog"}) == [1]
+    assert run(phrases, {"phrase": "dog lazy"}) == []
+    assert run({}, {"phrase": "lazy dog"}) == []  # no word positions kept: Qdrant matches none
     assert run({"lowercase": False}, {"text": "quick"}) == [0]
     assert run({"lowercase": False}, {"text": "the"}) == [1]
     assert run({"tokenizer": "prefix"}, {"text": "qui br"}) == [0]
@@ -496,7 +502,7 @@ def test_text_index_tokenizers() -> None:
     assert run({"tokenizer": "whitespace"}, {"text": "hello-world"}) == [3]
     assert run({"tokenizer": "word"}, {"text": "hello"}) == [3]
     assert run({"ascii_folding": True}, {"text": "acao"}) == [2]
-    assert run({"stopwords": "english"}, {"phrase": "quick brown"}) == [0]
+    assert run({"stopwords": "english", **phrases}, {"phrase": "quick brown"}) == [0]
     assert run({"stopwords": {"custom": ["fox"]}}, {"text": "fox"}) == []
     assert run({"min_token_len": 4}, {"text": "fox"}) == []
 
@@ -563,12 +569,12 @@ KEYS = ["k", "n", "f", "b", "dt", "geo", "txt", "u", "mix", "obj.a[].x", "obj.a[
 CROSSED = {
     "k": "integer", "n": "keyword", "f": "integer", "b": "keyword", "dt": "keyword",
     "geo": "keyword", "txt": "keyword", "u": "keyword", "mix": "bool", "obj.a[].x": "float",
-    "obj.a[].y": "text", "arr": "float",
+    "obj.a[].y": PHRASE_TEXT, "arr": "float",
 }  # fmt: skip
 NATURAL_SCHEMAS = {
     "k": "keyword", "n": "integer", "f": "float", "b": "bool", "dt": "datetime", "geo": "geo",
-    "txt": "text", "u": "uuid", "mix": "keyword", "obj.a[].x": "integer", "obj.a[].y": "keyword",
-    "arr": "integer",
+    "txt": PHRASE_TEXT, "u": "uuid", "mix": "keyword", "obj.a[].x": "integer",
+    "obj.a[].y": "keyword", "arr": "integer",
 }  # fmt: skip
 UUIDS = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(5)]
 

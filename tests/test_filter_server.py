@@ -52,7 +52,9 @@ INDEXES: dict[str, Any] = {
     "when": "datetime",
     "loc": "geo",
     "tags": "keyword",
-    "desc": "text",
+    # positions kept: local mode matches `phrase` on payloads, and Qdrant's text index
+    # without `phrase_matching` matches nothing (tests/test_full_text.py)
+    "desc": models.TextIndexParams(type=models.TextIndexType.TEXT, phrase_matching=True),
     "uid": "uuid",
     "meta.rank": "integer",
     "meta.label": "keyword",

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient, models
 
 from tessera.query.bm25 import Bm25, token_id
 from tessera.query.filter_check import compile_filter_predicate
@@ -27,6 +28,7 @@ from tessera.query.stemmers import SNOWBALL_LANGUAGES
 from tessera.query.text_chars import fold_to_ascii
 from tessera.query.text_tokenizer import STOPWORD_LANGUAGES, Tokenizer, language_stopwords
 from tessera.segment.field_index import make_field_index, parse_field_schema
+from tests.conftest import LOCAL
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -145,7 +147,8 @@ def tessera_matcher(docs: list[str], params: dict[str, Any] | None) -> Callable[
             return [i for i, d in enumerate(docs) if test({"f": d})]
 
         return by_payload
-    index = make_field_index("f", parse_field_schema({"type": "text", **params}))
+    schema = {"type": "text", "phrase_matching": True, **params}  # as edge_text_params
+    index = make_field_index("f", parse_field_schema(schema))
     for i, d in enumerate(docs):
         index.add(i, {"f": d})
 
@@ -268,3 +271,91 @@ def test_ascii_folding_equals_qdrant() -> None:
         assert model.embed_query(token).indices == [token_id(fold_to_ascii(token))], hex(cp)
     ours = Bm25.from_options({"ascii_folding": True, "stemmer": {"type": "none"}})
     assert ours.tokenizer.doc_words("Ação Straße Œuvre ⑴") == ["acao", "strasse", "oeuvre", "(1)"]
+
+
+PHRASE_DOCS = ["the lazy dog", "dog lazy the", "a lazy dog sleeps", "cat", ""]
+
+
+def edge_phrase_answers(tmp_path: Path) -> dict[str, list[int]]:
+    """What Edge selects with `phrase` (alone, ANDed with a keyword match, negated, in a
+    should) on a text index without phrase_matching (`np`), one with it (`wp`), and a field
+    with no index (`none`)."""
+    shard = edge.EdgeShard.create(
+        str(tmp_path / "phrase"),
+        edge.EdgeConfig(vectors=edge.EdgeVectorParams(size=1, distance=edge.Distance.Dot)),
+    )
+    shard.update(edge.UpdateOperation.create_field_index("np", edge.TextIndexParams()))
+    wp = edge.TextIndexParams(phrase_matching=True)
+    shard.update(edge.UpdateOperation.create_field_index("wp", wp))
+    shard.update(edge.UpdateOperation.create_field_index("k", edge.KeywordIndexParams()))
+    payloads = [{"np": t, "wp": t, "none": t, "k": "ab"[i % 2]} for i, t in enumerate(PHRASE_DOCS)]
+    shard.update(
+        edge.UpdateOperation.upsert_points(
+            [edge.Point(i, [1.0], p) for i, p in enumerate(payloads)]
+        )
+    )
+    answers: dict[str, list[int]] = {}
+    try:
+        for name, raw in phrase_filters().items():
+            must, must_not, should = (
+                [edge_condition(c) for c in raw.get(part, [])] or None
+                for part in ("must", "must_not", "should")
+            )
+            filt = edge.Filter(must=must, must_not=must_not, should=should)
+            found, _ = shard.scroll(edge.ScrollRequest(limit=10, filter=filt))
+            answers[name] = sorted(p.id for p in found)
+    finally:
+        shard.close()
+    return answers
+
+
+def edge_condition(raw: dict[str, Any]) -> Any:
+    ((kind, value),) = raw["match"].items()
+    match = {"phrase": edge.MatchPhrase, "text": edge.MatchText, "value": edge.MatchValue}[kind]
+    return edge.FieldCondition(raw["key"], match=match(value))
+
+
+def phrase_filters() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for field in ("np", "wp", "none"):
+        phrase = {"key": field, "match": {"phrase": "lazy dog"}}
+        out[f"{field} phrase"] = {"must": [phrase]}
+        out[f"{field} unknown"] = {"must": [{"key": field, "match": {"phrase": "lazy zebra"}}]}
+        out[f"{field} and keyword"] = {"must": [{"key": "k", "match": {"value": "a"}}, phrase]}
+        out[f"{field} must_not"] = {"must_not": [phrase]}
+        out[f"{field} should"] = {"should": [phrase, {"key": "k", "match": {"value": "zz"}}]}
+        out[f"{field} text"] = {"must": [{"key": field, "match": {"text": "dog lazy"}}]}
+    return out
+
+
+def test_phrase_needs_phrase_matching(tmp_path: Path, client: QdrantClient) -> None:
+    """`phrase` on a text index without `phrase_matching` selects nothing and is no error, in
+    every position of a filter; with it, or with no index at all, word order decides."""
+    if LOCAL:
+        pytest.skip("local mode matches phrases on payloads, whatever the index")
+    want = edge_phrase_answers(tmp_path)
+    assert want["np phrase"] == [] and want["np must_not"] == [0, 1, 2, 3, 4]
+    assert want["wp phrase"] == want["none phrase"] == [0, 2]
+    name = "phrase_matching_off"
+    client.create_collection(name, vectors_config={})
+    try:
+        client.create_payload_index(name, "np", models.TextIndexParams(type="text"))
+        wp = models.TextIndexParams(type="text", phrase_matching=True)
+        client.create_payload_index(name, "wp", wp)
+        client.create_payload_index(name, "k", models.PayloadSchemaType.KEYWORD)
+        client.upsert(
+            name,
+            [
+                models.PointStruct(
+                    id=i, vector={}, payload={"np": t, "wp": t, "none": t, "k": "ab"[i % 2]}
+                )
+                for i, t in enumerate(PHRASE_DOCS)
+            ],
+        )
+        for label, raw in phrase_filters().items():
+            filt = models.Filter.model_validate(raw)
+            found, _ = client.scroll(name, scroll_filter=filt, limit=10)
+            assert sorted(int(p.id) for p in found) == want[label], label
+            assert client.count(name, count_filter=filt).count == len(want[label]), label
+    finally:
+        client.delete_collection(name)

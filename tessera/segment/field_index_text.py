@@ -41,6 +41,9 @@ class TextIndex(FieldIndex):
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)
         self.tokenizer = Tokenizer.from_params(schema.params)
+        # Qdrant keeps word positions only with `phrase_matching: true`; without them a
+        # `phrase` condition on the index selects nothing (no error), as Qdrant Edge answers.
+        self.phrase_matching = schema.param("phrase_matching") is True
         self._postings = Postings(np.int64)
         self._terms: dict[str, int] = {}
         self._vocab: list[str] = []
@@ -135,6 +138,8 @@ class TextIndex(FieldIndex):
         return self._offsets_mask(self._postings.owners_of_keys(ids), n)
 
     def match_phrase(self, phrase: str, n: int) -> BoolMask | None:
+        if not self.phrase_matching:
+            return np.zeros(n, dtype=np.bool_)
         terms = self.tokenizer.query_terms(phrase)
         docs = self._docs_with_all(terms)  # live documents only
         keep = [d for d in docs.tolist() if self.tokenizer.phrase_in(self._doc_words(d), terms)]
