@@ -259,3 +259,95 @@ def test_bad_documents_are_refused(http: httpx.Client) -> None:
         assert r.json()["result"]["count"] == 0
     finally:
         http.delete(f"/collections/{name}")
+
+
+# Documents of English stopwords only (and an empty one) get empty BM25 vectors: Qdrant's
+# sparse index leaves them out of its collection-wide IDF statistics (N), while an
+# `idf.corpus` counts every matching point that holds the vector, empty or not.
+STOPWORDS_ONLY = ["the of and a", "", "The THE the", "it is what it is", "Dogs and the fox"]
+
+
+def edge_idf_scores(
+    tmp_path: Path, texts: list[str], queries: list[Any], corpus: int | None
+) -> list[dict[int, float]]:
+    config = edge.EdgeConfig(
+        sparse_vectors={"bm25": edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)}
+    )
+    shard = edge.EdgeShard.create(str(tmp_path / f"edge-idf-{corpus}"), config)
+    model = edge.Bm25(edge_config({}))
+    points = [
+        edge.Point(i, {"bm25": model.embed_document(t)}, {"g": i % 2}) for i, t in enumerate(texts)
+    ]
+    points.append(edge.Point(len(texts), {}, {"g": 0}))  # no vector at all
+    shard.update(edge.UpdateOperation.upsert_points(points))
+    params = None
+    if corpus is not None:
+        where = edge.Filter(must=[edge.FieldCondition("g", match=edge.MatchValue(corpus))])
+        params = edge.SearchParams(idf=edge.IdfParams(corpus=where))
+    out = []
+    for query in queries:
+        request = edge.QueryRequest(
+            limit=len(texts) + 1, query=edge.Query.Nearest(query, using="bm25"), params=params
+        )
+        out.append({p.id: p.score for p in shard.query(request)})
+    shard.close()
+    return out
+
+
+@pytest.mark.server_only(reason="server-side inference")
+@pytest.mark.parametrize("corpus", [None, 0, 1], ids=["global", "corpus0", "corpus1"])
+def test_idf_counts_documents_as_qdrant(
+    client: QdrantClient, http: httpx.Client, collection: Any, tmp_path: Path, corpus: int | None
+) -> None:
+    texts = [*DOCS, *STOPWORDS_ONLY]
+    assert sum(not Bm25.from_options(None).embed_document(t)[0] for t in texts) == 4
+    name = collection(
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)}
+    )
+    bm25 = "qdrant/bm25"
+    client.upsert(
+        name,
+        [
+            *(
+                models.PointStruct(
+                    id=i, vector={"bm25": models.Document(text=t, model=bm25)}, payload={"g": i % 2}
+                )
+                for i, t in enumerate(texts)
+            ),
+            models.PointStruct(id=len(texts), vector={}, payload={"g": 0}),
+        ],
+    )
+    model = edge.Bm25(edge_config({}))
+    queries = [model.embed_query(q) for q in QUERIES]
+    want = edge_idf_scores(tmp_path, texts, queries, corpus)
+    where = None
+    params = None
+    if corpus is not None:
+        where = models.Filter(
+            must=[models.FieldCondition(key="g", match=models.MatchValue(value=corpus))]
+        )
+        params = models.SearchParams(idf=models.IdfCorpusParams(corpus=where))
+    for text, query, expected in zip(QUERIES, queries, want, strict=True):
+        hits = client.query_points(
+            name,
+            query=models.Document(text=text, model=bm25),
+            using="bm25",
+            search_params=params,
+            limit=len(texts) + 1,
+        ).points
+        got = {int(h.id): h.score for h in hits}
+        assert got == pytest.approx(expected, abs=1e-5), text
+        # the legacy search route takes its statistics elsewhere (shard.search)
+        body: dict[str, Any] = {
+            "vector": {
+                "name": "bm25",
+                "vector": {"indices": query.indices, "values": query.values},
+            },
+            "limit": len(texts) + 1,
+        }
+        if where is not None:
+            body["params"] = {"idf": {"corpus": where.model_dump(exclude_none=True)}}
+        r = http.post(f"/collections/{name}/points/search", json=body)
+        assert r.status_code == 200, r.text
+        legacy = {int(h["id"]): h["score"] for h in r.json()["result"]}
+        assert legacy == pytest.approx(expected, abs=1e-5), text

@@ -265,10 +265,15 @@ def test_sparse_idf_formula_and_corpus() -> None:
     np.testing.assert_allclose(sparse.idf_weights([2], 4), [np.log(2.0)])
     df_live, total_live = sparse.document_frequencies(matrix, [5], rows=[False, True, True, True])
     assert df_live.tolist() == [1] and total_live == 2
-    # An empty vector is part of local mode's IDF corpus, not of Qdrant Edge's.
+    # An empty vector is no document to Qdrant's collection-wide IDF (its sparse index leaves
+    # it out), but counts in an `idf.corpus` (test_bm25.test_idf_counts_documents_as_qdrant).
     with_empty = sparse.build_sparse([([], []), ([5], [1.0]), ([6], [1.0])])
-    assert sparse.document_frequencies(with_empty, [5])[1] == 3
-    assert sparse.document_frequencies(with_empty, [5], rows=with_empty.nonempty())[1] == 2
+    assert sparse.document_frequencies(with_empty, [5])[1] == 2
+    assert sparse.document_frequencies(with_empty, [5], corpus=True)[1] == 3
+    assert sparse.document_frequencies(with_empty, [5], [False, True, True], corpus=True)[1] == 2
+    raw_empty = raw_csr([([], []), ([5], [1.0]), ([6], [1.0])])
+    df_raw, total_raw = sparse.document_frequencies(raw_empty, [5])
+    assert df_raw.tolist() == [1] and total_raw == 2
     # An explicit stored 0.0 still shares its index.
     zeros = sparse.build_sparse([([4], [0.0]), ([9], [1.0])])
     scores = sparse.score_sparse([4], [1.0], zeros)

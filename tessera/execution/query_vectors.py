@@ -132,8 +132,8 @@ def sparse_matrix(segment: Segment, name: str) -> sparse_math.SparseMatrix:
 
 def idf_weighted(holder: SegmentHolder, space: Space, value: Any) -> Any:
     """A sparse query with its values multiplied by the IDF of their indices (if the space
-    has the `idf` modifier); statistics over every live point holding the vector, or over
-    those matching the request's `idf.corpus` filter."""
+    has the `idf` modifier); statistics over every live point holding a non-empty vector, or
+    over those matching the request's `idf.corpus` filter (`sparse.document_frequencies`)."""
     if space.kind != "sparse" or not space.idf:
         return value
     indices, values = value
@@ -147,7 +147,9 @@ def idf_weighted(holder: SegmentHolder, space: Space, value: Any) -> Any:
             corpus = segment.live_mask()
         else:
             corpus = evaluate(space.idf_corpus, segment)  # the live points matching it
-        seg_df, seg_n = sparse_math.document_frequencies(matrix, indices, corpus)
+        seg_df, seg_n = sparse_math.document_frequencies(
+            matrix, indices, corpus, corpus=space.idf_corpus is not None
+        )
         df += seg_df
         total += seg_n
     return indices, sparse_math.apply_idf(values, df, total)

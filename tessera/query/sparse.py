@@ -10,14 +10,19 @@ Qdrant semantics kept here:
   not results at all (not even with score 0), so `score_sparse` reports the overlap;
 - recommend / discover / context score a point without overlap as 0 (Qdrant's and local
   mode's `empty_is_zero`), so they use the scores and ignore the overlap;
-- IDF: idf(i) = ln((N - n_i + 0.5) / (n_i + 0.5) + 1), N = the points that have this sparse
-  vector, n_i = those of them whose vector has index i; it multiplies the *query* values.
+- IDF: idf(i) = ln((N - n_i + 0.5) / (n_i + 0.5) + 1), n_i = the points whose vector has
+  index i; it multiplies the *query* values. N is what Qdrant's own statistics count:
+  collection-wide, the live points whose vector holds at least one index (Qdrant's sparse
+  index does not index an empty vector, so `vector_count` leaves it out: a BM25 document of
+  stopwords only is no document); over an `idf.corpus` filter, the matching points that
+  hold the vector at all, empty or not (`collect_corpus_points` counts stored vectors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -46,6 +51,11 @@ class SparseMatrix:
     def num_points(self) -> int:
         return int(self.csc.shape[0])
 
+    @cached_property
+    def nonempty_mask(self) -> npt.NDArray[np.bool_]:
+        """`nonempty()` computed once (a write builds a new matrix); not to be written."""
+        return np.bincount(self.csc.indices, minlength=self.num_points) > 0
+
     @classmethod
     def from_csr(cls, csr: Any, has_vector: npt.ArrayLike | None = None) -> SparseMatrix:
         """From a CSR keyed by raw sparse indices (columns = indices)."""
@@ -54,7 +64,7 @@ class SparseMatrix:
 
     def nonempty(self) -> npt.NDArray[np.bool_]:
         """Rows holding at least one index (entry counts per row, from the CSC indices)."""
-        return np.bincount(self.csc.indices, minlength=self.num_points) > 0
+        return self.nonempty_mask.copy()
 
 
 # A segment's sparse vectors: the remapped inverted form (fast), or any scipy CSR whose
@@ -214,14 +224,20 @@ def _as_csr(matrix: Any) -> sp.csr_matrix:
 
 
 def document_frequencies(
-    matrix: SparseInput, indices: npt.ArrayLike, rows: npt.ArrayLike | None = None
+    matrix: SparseInput,
+    indices: npt.ArrayLike,
+    rows: npt.ArrayLike | None = None,
+    *,
+    corpus: bool = False,
 ) -> tuple[npt.NDArray[np.int64], int]:
     """(n_i for each of `indices`, N) over the rows selected by `rows` (default: all rows
     holding a vector; every row of a plain CSR). Sum both over segments for a shard-wide
     IDF.
 
-    N counts a stored *empty* sparse vector, as local mode does; Qdrant's own engine (Qdrant
-    Edge) leaves it out: pass `rows=matrix.nonempty()` (ANDed with liveness) for that.
+    N counts the selected rows whose vector is not empty, as Qdrant's collection-wide
+    statistics do; with `corpus` (the rows are an `idf.corpus` filter's points) it counts
+    every selected row holding a vector, empty or not, as Qdrant's corpus statistics do.
+    (qdrant-client's local mode counts empty vectors in both.)
     """
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     df = np.zeros(idx.shape[0], dtype=np.int64)
@@ -232,7 +248,8 @@ def document_frequencies(
         hit_rows, qpos, _ = _raw_hits(csr, idx)
         keep = selected[hit_rows]
         df += np.bincount(qpos[keep], minlength=idx.shape[0]).astype(np.int64)
-        return df, int(np.count_nonzero(selected))
+        documents = selected if corpus else selected & (np.diff(csr.indptr) > 0)
+        return df, int(np.count_nonzero(documents))
     selected = (
         matrix.has_vector if rows is None else np.asarray(rows, dtype=np.bool_) & matrix.has_vector
     )
@@ -245,7 +262,8 @@ def document_frequencies(
             # Per-column sums of the selected rows; cumsum differences cope with empty columns.
             csum = np.concatenate(([0], np.cumsum(hits)))
             df[known] = csum[sub.indptr[1:]] - csum[sub.indptr[:-1]]
-    return df, int(np.count_nonzero(selected))
+    documents = selected if corpus else selected & matrix.nonempty_mask
+    return df, int(np.count_nonzero(documents))
 
 
 def idf_weights(df: npt.ArrayLike, num_docs: int) -> npt.NDArray[np.float64]:

@@ -320,8 +320,9 @@ def _shares_index(
 def sparse_idf_for(
     holder: SegmentHolder, query: VectorQuery, corpus: Filter | None = None
 ) -> FloatArray | None:
-    """IDF weights of a sparse query's indices, over the live points holding the vector
-    (and matching `corpus`, the request's `idf.corpus`, when given)."""
+    """IDF weights of a sparse query's indices, over the live points holding a non-empty
+    vector (or matching `corpus`, the request's `idf.corpus`, and holding one at all: see
+    `sparse.document_frequencies`)."""
     if query.kind != "sparse":
         return None
     params = holder.config.sparse_vectors.get(query.using)
@@ -337,7 +338,8 @@ def sparse_idf_for(
         assert isinstance(storage, ObjectStorage)
         live = segment.live_mask() if corpus is None else evaluate(corpus, segment)
         live &= storage.has(segment.size)
-        seg_df, seg_n = document_frequencies(storage.packed(segment.size), idx, live)
+        matrix = storage.packed(segment.size)
+        seg_df, seg_n = document_frequencies(matrix, idx, live, corpus=corpus is not None)
         df += seg_df
         total += seg_n
     return np.asarray(idf_weights(df, total), dtype=np.float32)
