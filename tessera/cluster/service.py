@@ -419,10 +419,8 @@ class ClusterService:
         record = self.collections.get(name)
         return dict(record.shards) if record is not None else {}
 
-    def healthy(self) -> bool:
-        return self.membership.error is None and self.watch_error is None
-
     def problem(self) -> str | None:
+        """Why this peer is not following the cluster right now; None when it is."""
         return self.membership.error or self.watch_error
 
 
