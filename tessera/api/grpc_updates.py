@@ -22,7 +22,7 @@ FIELD_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime",
 def point(p: pb.PointStruct) -> dict[str, Any]:
     return {
         "id": cv.point_id(p.id),
-        "vector": cv.vectors(p.vectors) if p.HasField("vectors") else None,
+        "vector": cv.vectors_fast(p.vectors) if p.HasField("vectors") else None,
         "payload": cv.payload(p.payload) if p.payload else None,
     }
 

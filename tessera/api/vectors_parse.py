@@ -134,9 +134,15 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
     raise unknown_name(name)
 
 
+def _as_json(raw: Any) -> Any:
+    """A vector as JSON gives it: gRPC upserts hand dense vectors over as float32 arrays
+    (`grpc_convert.vectors_fast`), which only the dense column's fast path takes as is."""
+    return raw.tolist() if isinstance(raw, np.ndarray) else raw
+
+
 def normalize_vector_struct(raw: Any) -> dict[str, Any]:
     """VectorStruct -> {name: raw value}; a bare list is the unnamed vector."""
-    if isinstance(raw, list):
+    if isinstance(raw, list | np.ndarray):
         return {UNNAMED: raw}
     if isinstance(raw, dict):
         if "indices" in raw and "values" in raw:
@@ -163,7 +169,7 @@ def build_columns(
             )
             continue
         values = [
-            None if v.get(name) is None else parse_one_vector(config, name, v[name])
+            None if v.get(name) is None else parse_one_vector(config, name, _as_json(v[name]))
             for v in per_point
         ]
         if params is None and name not in config.sparse_vectors:
@@ -184,5 +190,5 @@ def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: in
     values = np.zeros((len(raws), size), dtype=np.float32)
     for i, raw in enumerate(raws):
         if raw is not None:
-            values[i] = parse_one_vector(config, name, raw)
+            values[i] = parse_one_vector(config, name, _as_json(raw))
     return DenseColumn(present, values)
