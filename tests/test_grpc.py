@@ -2,9 +2,11 @@
 
 One private server serves both APIs; every test drives it with the official client twice,
 ``prefer_grpc=True`` and plain REST, and expects the same answers and the same failures
-(REST status -> gRPC status code, same message). Older RPCs that qdrant-client no longer
-wraps (Search, Recommend, Discover and their batch and group forms) are called through the
-client's own gRPC stubs and compared with the REST routes of the same name.
+(REST status -> gRPC status code, same message where Qdrant's two APIs say the same; the
+failures Qdrant words differently over gRPC are in test_grpc_errors). Older RPCs that
+qdrant-client no longer wraps (Search, Recommend, Discover and their batch and group forms)
+are called through the client's own gRPC stubs and compared with the REST routes of the
+same name.
 """
 
 from __future__ import annotations

@@ -82,7 +82,10 @@ def test_status_code_by_error_class(exc: TesseraError, code: grpc.StatusCode) ->
             "ExtendedPointId (got 'not-a-uuid')",
             "Unable to parse UUID: not-a-uuid",
         ),
-        ("Format error in JSON body: expected `points` or `filter`", "PointSelector is missing"),
+        (
+            "Wrong input: invalid Distance model: 99",
+            "Malformed distance parameter, unexpected value: 99",
+        ),
         # Qdrant's own wording over both APIs stays as it is
         ("Not found: Collection `x` doesn't exist!", "Not found: Collection `x` doesn't exist!"),
         (
@@ -94,6 +97,24 @@ def test_status_code_by_error_class(exc: TesseraError, code: grpc.StatusCode) ->
 def test_rest_wording_becomes_grpc_wording(rest: str, grpc_text: str) -> None:
     assert grpc_errors.message(rest) == grpc_text
     assert grpc_errors.grpc_status(BadRequest(rest))[1] == grpc_text
+
+
+@pytest.mark.parametrize(
+    ("rpc", "grpc_text"),
+    [
+        ("Delete", "PointSelector is missing"),
+        ("ClearPayload", "PointSelector is missing"),
+        ("SetPayload", "points_selector is expected"),
+        ("OverwritePayload", "points_selector is expected"),
+        ("DeletePayload", "points_selector is expected"),
+        ("DeleteVectors", "points_selector is expected"),
+        # a batch mixes operations Qdrant words either way: REST's text stays
+        ("UpdateBatch", "Format error in JSON body: expected `points` or `filter`"),
+    ],
+)
+def test_missing_selector_is_worded_per_rpc(rpc: str, grpc_text: str) -> None:
+    rest = "Format error in JSON body: expected `points` or `filter`"
+    assert grpc_errors.grpc_status(BadRequest(rest), rpc) == (ARG, grpc_text)
 
 
 # --------------------------------------------------------------------------- over the wire
@@ -193,6 +214,16 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ),
         ARG,
         "Malformed distance parameter: UnknownDistance",
+    ),
+    (
+        "distance outside the enum",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name=f"{name}_d", vectors_config=vparams(size=DIM, distance=99)
+            )
+        ),
+        ARG,
+        "Malformed distance parameter, unexpected value: 99",
     ),
     (
         "shard_number 0",
@@ -343,6 +374,28 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
     (
         "Delete without a selector",
         lambda p, c, name: p.Delete(pb.DeletePoints(collection_name=name)),
+        ARG,
+        "PointSelector is missing",
+    ),
+    (
+        "SetPayload without a selector",
+        lambda p, c, name: p.SetPayload(
+            pb.SetPayloadPoints(collection_name=name, payload={"a": pb.Value(integer_value=1)})
+        ),
+        ARG,
+        "points_selector is expected",
+    ),
+    (
+        "DeletePayload without a selector",
+        lambda p, c, name: p.DeletePayload(
+            pb.DeletePayloadPoints(collection_name=name, keys=["a"])
+        ),
+        ARG,
+        "points_selector is expected",
+    ),
+    (
+        "ClearPayload without a selector",
+        lambda p, c, name: p.ClearPayload(pb.ClearPayloadPoints(collection_name=name)),
         ARG,
         "PointSelector is missing",
     ),

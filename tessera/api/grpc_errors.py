@@ -70,12 +70,25 @@ REWORDED = {
     "Format error in request: a PointsUpdateOperation must set one of its operations": (
         "Operation is missing"
     ),
-    "Format error in JSON body: expected `points` or `filter`": "PointSelector is missing",
     # TryFrom<Distance>, TryFrom<AliasOperations>
     "Wrong input: invalid Distance model: 0": "Malformed distance parameter: UnknownDistance",
     "Wrong input: invalid AliasOperations model: ": "Malformed AliasOperation type",
 }
 
+# REST says the same for every operation without a points selector; Qdrant's handlers in
+# src/tonic/api/update_common.rs word it per RPC (UpdateBatch mixes both: REST's text stays).
+_NO_SELECTOR = "Format error in JSON body: expected `points` or `filter`"
+NO_SELECTOR_BY_RPC = {
+    "Delete": "PointSelector is missing",
+    "ClearPayload": "PointSelector is missing",
+    "SetPayload": "points_selector is expected",
+    "OverwritePayload": "points_selector is expected",
+    "DeletePayload": "points_selector is expected",
+    "DeleteVectors": "points_selector is expected",
+}
+
+# from_grpc_dist: a value outside the Distance enum (0 is UnknownDistance, in REWORDED)
+_BAD_DISTANCE = re.compile(r"Wrong input: invalid Distance model: (?P<value>-?\d+)")
 # REST's parse of a UUID string that is not one; Qdrant's TryFrom<PointId> says this.
 _BAD_UUID = re.compile(
     r"Format error in JSON body: data did not match any variant of untagged enum "
@@ -93,10 +106,16 @@ def status_code(exc: TesseraError) -> Any:
     return grpc.StatusCode.INTERNAL
 
 
-def message(text: str) -> str:
-    """REST's error text as Qdrant's gRPC API words the same failure."""
+def message(text: str, rpc: str = "") -> str:
+    """REST's error text as Qdrant's gRPC API words the same failure of the method `rpc`
+    (its name in the service, "SetPayload")."""
     if text in REWORDED:
         return REWORDED[text]
+    if text == _NO_SELECTOR:
+        return NO_SELECTOR_BY_RPC.get(rpc, text)
+    bad_distance = _BAD_DISTANCE.fullmatch(text)
+    if bad_distance is not None:
+        return f"Malformed distance parameter, unexpected value: {bad_distance['value']}"
     if text.startswith(_REST_VALIDATION):
         return "Validation error in body: " + text[len(_REST_VALIDATION) :]
     if text.startswith(_PATH_NAME):
@@ -107,6 +126,7 @@ def message(text: str) -> str:
     return text
 
 
-def grpc_status(exc: TesseraError) -> tuple[Any, str]:
-    """The status code and details Qdrant's gRPC API answers `exc` with."""
-    return status_code(exc), message(exc.message)
+def grpc_status(exc: TesseraError, rpc: str = "") -> tuple[Any, str]:
+    """The status code and details Qdrant's gRPC API answers `exc` with, raised by the
+    method `rpc`."""
+    return status_code(exc), message(exc.message, rpc)

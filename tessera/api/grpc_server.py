@@ -75,7 +75,7 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
         try:
             response = method(self, request)
         except TesseraError as exc:
-            code, message = grpc_status(exc)
+            code, message = grpc_status(exc, method.__name__)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
         except Exception as exc:  # a bug: answer INTERNAL in Qdrant's wording, keep serving
