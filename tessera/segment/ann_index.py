@@ -261,7 +261,11 @@ class HnswIndex:
     def extended(self, vectors: FloatArray) -> HnswIndex | None:
         """A copy of this graph with more vectors inserted (ids continue from `size`); the
         original stays untouched for the searches still running on it. None when the new
-        vectors do not fit the Dot lifting: the caller rebuilds."""
+        vectors do not fit the Dot lifting, or the graph is quantized: the caller rebuilds."""
+        if self.quantized:
+            # New links would come from the codes' distances (slow to compute, and worse
+            # recall): a quantized graph is rebuilt over the float vectors instead.
+            return None
         data = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.lift_norm2 is not None:
             if len(data) and float(np.einsum("ij,ij->i", data, data).max()) > self.lift_norm2:
