@@ -360,3 +360,25 @@ def test_unknown_datatype_lists_turbo4(http: httpx.Client, collection: Any) -> N
     response = http.put(f"/collections/{name}", json=body)
     assert response.status_code == 400
     assert "expected one of `float32`, `uint8`, `float16`, `turbo4`" in response.text
+
+
+def test_turbo4_round_trip_error_matches_qdrant_edge(tmp_path: Path) -> None:
+    """Qdrant Edge's turbo4 storage is the oracle: a returned vector is as far from the one
+    sent as Edge's is (the codecs' rotations differ, so the values themselves do too)."""
+    import qdrant_edge as qe
+
+    x = np.random.default_rng(4).standard_normal((100, 96)).astype(np.float32)
+    params = qe.EdgeVectorParams(
+        size=96, distance=qe.Distance.Dot, datatype=qe.VectorStorageDatatype.Turbo4
+    )
+    shard = qe.EdgeShard.create(str(tmp_path / "edge"), qe.EdgeConfig(vectors=params))
+    shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, x[i].tolist()) for i in range(100)]))
+    got = shard.retrieve(list(range(100)), with_payload=False, with_vector=True)
+    edge = np.array([p.vector for p in sorted(got, key=lambda p: p.id)], dtype=np.float32)
+    shard.close()
+    ours = turbo.decode(turbo.encode(x))
+    norms = np.linalg.norm(x, axis=1)
+    edge_error = float(np.mean(np.linalg.norm(edge - x, axis=1) / norms))
+    our_error = float(np.mean(np.linalg.norm(ours - x, axis=1) / norms))
+    assert 0.0 < edge_error < 0.2
+    assert 0.0 < our_error < 1.2 * edge_error
