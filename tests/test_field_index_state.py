@@ -28,8 +28,13 @@ import orjson
 import pytest
 
 from tessera.query.datetime_parse import parse_datetime_micros
+from tessera.query.text_tokenizer import TOKENIZER_VERSION
 from tessera.segment.field_index import K_ALL, FieldIndex, make_field_index, parse_field_schema
-from tessera.segment.field_index_state import export_field_index, import_field_index
+from tessera.segment.field_index_state import (
+    StaleIndexState,
+    export_field_index,
+    import_field_index,
+)
 
 Arrays = dict[str, npt.NDArray[Any]]
 
@@ -390,6 +395,29 @@ def test_wrong_kind_version_or_key_is_rejected() -> None:
     meta, arrays = sample_state("text")
     rejects({"type": "text", "tokenizer": "prefix"}, meta, arrays, "tokenizer")
     rejects({"type": "text", "lowercase": False}, meta, arrays, "tokenizer")
+
+
+def test_text_state_of_another_tokenizer_version_is_stale() -> None:
+    """Tokens made by other rules: StaleIndexState (the loader rebuilds from payloads, see
+    test_text_index_upgrade), raised before anything else is read."""
+    meta, arrays = sample_state("text")
+    assert meta["tokenizer_version"] == TOKENIZER_VERSION
+    older = {k: v for k, v in meta.items() if k != "tokenizer_version"}
+    for stale in (
+        older,
+        {**meta, "tokenizer_version": TOKENIZER_VERSION - 1},
+        {**meta, "tokenizer_version": TOKENIZER_VERSION + 1},
+        {**meta, "tokenizer_version": str(TOKENIZER_VERSION)},
+        {**older, "tokenizer": {"tokenizer": "word"}},  # an old record of another form
+    ):
+        with pytest.raises(StaleIndexState, match="tokenizer version"):
+            import_field_index("f", parse_field_schema("text"), stale, arrays)
+    # A current version with another tokenizer record is damage, not staleness.
+    with pytest.raises(ValueError, match="built with tokenizer") as caught:
+        import_field_index(
+            "f", parse_field_schema({"type": "text", "lowercase": False}), meta, arrays
+        )
+    assert not isinstance(caught.value, StaleIndexState)
 
 
 @pytest.mark.parametrize("schema", ["keyword", "integer", "float", "geo", "text", "bool"])

@@ -28,6 +28,14 @@ from tessera.query.multilingual_tokenizer import multilingual_words
 from tessera.query.stemmers import stemmer_for
 from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs, word_runs
 
+# What a persisted text index records of the rules its tokens were made by (its state's
+# `tokenizer_version`). Bump it with any change that can make a text give other tokens for
+# the same parameters (stopword lists, the folding table, character classes, stemmers,
+# multilingual segmentation): an index saved under another version is rebuilt from the
+# payloads when loaded (segment.persist). 1: before Qdrant's lists and stemmers (recorded
+# as nothing); 2: Qdrant's stopwords, Snowball stemmers, folding table and word classes.
+TOKENIZER_VERSION = 2
+
 # Qdrant's stopword languages (`Language`), each a file in `stopwords/`.
 STOPWORD_LANGUAGES = (
     "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch",

@@ -33,6 +33,11 @@ replace files by writing a new one and renaming it. Exported arrays are never al
 anything the index later writes in place, so they may be written out after the caller's
 lock is released.
 
+An index whose entries were made by rules this build no longer follows (a text index
+tokenized by an older tokenizer, see `TextIndex`) raises `StaleIndexState` on import, a
+ValueError the caller may answer by rebuilding that index from the payloads: the state is
+consistent, only built the old way.
+
 Import validates cheaply (vectorised): dtypes and lengths against the counts in `meta`,
 ids and offsets in range, entries sorted and distinct, offsets arrays monotonic, UTF-8,
 and a few cross-checks (an offset holding values is not empty; multi-count offsets agree
@@ -55,6 +60,7 @@ from tessera.segment.field_schema import FieldSchema
 
 __all__ = [
     "STATE_VERSION",
+    "StaleIndexState",
     "StateReader",
     "StateWriter",
     "export_field_index",
@@ -65,6 +71,11 @@ STATE_VERSION = 1
 
 # Strings may hold lone surrogates (a JSON "\ud800" escape); keep them exact.
 _UTF8_ERRORS = "surrogatepass"
+
+
+class StaleIndexState(ValueError):
+    """A consistent state whose entries an older (or other) build made by rules this build
+    does not follow: rebuild the index from the payloads rather than load it."""
 
 
 class StateWriter:

@@ -14,8 +14,15 @@ a vocabulary id without postings selects nothing, like an unknown term.
 
 State (field_index_state): the vocabulary strings in use (`vocab`), the live documents
 renumbered in order (`doc_at`: each one's offset; `word_ids` / `word_start`: its words), the
-(term, document) postings renumbered alike, and the tokenizer configuration, which must
-equal the schema's on import.
+(term, document) postings renumbered alike, the tokenizer configuration (meta `tokenizer`),
+which must equal the schema's on import, and `tokenizer_version` (meta, an int), the
+version of the tokenizing rules the tokens were made by (`text_tokenizer.TOKENIZER_VERSION`).
+A state of another version, or with none (saved before it was recorded), is consistent but
+holds tokens this build would not make: import raises `StaleIndexState` before reading
+anything else, and the segment loader rebuilds the index from the payloads.
+
+Phrase checks need `phrase_matching: true`; without it a `phrase` condition selects
+nothing, as in Qdrant, whose index then keeps no word positions.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.query.text_tokenizer import Tokenizer
+from tessera.query.text_tokenizer import TOKENIZER_VERSION, Tokenizer
 from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
+from tessera.segment.field_index_state import StaleIndexState
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import I64, Postings
 
@@ -182,6 +190,7 @@ class TextIndex(FieldIndex):
         doc_id[docs] = np.arange(len(docs))
         vocab = self._vocab
         w.meta["tokenizer"] = self._tokenizer_state()
+        w.meta["tokenizer_version"] = TOKENIZER_VERSION
         w.meta.update(
             entries=len(keys), vocab=len(used), docs=len(docs), words=len(words)
         )  # fmt: skip
@@ -193,6 +202,12 @@ class TextIndex(FieldIndex):
         w.put("word_start", word_start)
 
     def _import_typed(self, r: StateReader, size: int) -> BoolMask:
+        version = r.meta.get("tokenizer_version")
+        if version != TOKENIZER_VERSION or type(version) is not int:
+            raise StaleIndexState(
+                f"text field index state: tokens made by tokenizer version {version!r} "
+                f"(None: before versions were recorded), this build makes {TOKENIZER_VERSION}"
+            )
         if r.meta.get("tokenizer") != self._tokenizer_state():
             raise r.fail(
                 f"built with tokenizer {r.meta.get('tokenizer')!r}, "

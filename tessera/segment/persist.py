@@ -23,7 +23,11 @@ shard manifest names a segment's files with their size and crc32, checked before
     fidx<j>.<gen>.tsr      ("field-index") the j-th payload index of the flush (meta {"key",
                            "state": the index's own meta}; arrays: the index's arrays, plus
                            `deleted_at_write` bool so that points deleted later are taken out
-                           of it on load)
+                           of it on load). A text index's state meta holds
+                           "tokenizer_version" (int): one saved under another version, or
+                           before it was recorded, is rebuilt from the payloads on load
+                           (logged once per shard and key) and written anew by the next
+                           flush
 
 A component is rewritten only when it changed since the last flush, so an immutable segment
 costs one small `ids` file per flush. Files are fsynced, and the directory once, before the
@@ -322,8 +326,10 @@ def load_segment(
                 view = index.vectors_view()
                 if view is not None and dense.matrix.dtype == np.float32:
                     dense.matrix = view
-    _load_field_indexes(directory, segment, files, meta["index_schemas"])
+    rebuilt = _load_field_indexes(directory, segment, files, meta["index_schemas"])
     segment.files_by_component = dict(files)
+    for key in rebuilt:  # its file holds the old state: the next flush writes the new one
+        segment.files_by_component.pop(f"fidx:{key}", None)
     segment.dirty.clear()
     return segment
 
@@ -396,15 +402,22 @@ def _unpack_objects(
     return items
 
 
+# (shard's segments directory, key) of the stale field indexes already logged
+_stale_logged: set[tuple[str, str]] = set()
+
+
 def _load_field_indexes(
     directory: Path,
     segment: Segment,
     files: dict[str, list[FileEntry]],
     index_schemas: dict[str, Any],
-) -> None:
-    from tessera.segment.field_index import parse_field_schema
-    from tessera.segment.field_index_state import import_field_index
+) -> list[str]:
+    """Load the segment's field indexes; the keys of those rebuilt from the payloads because
+    their state was made by rules this build does not follow (`StaleIndexState`)."""
+    from tessera.segment.field_index import make_field_index, parse_field_schema
+    from tessera.segment.field_index_state import StaleIndexState, import_field_index
 
+    rebuilt: list[str] = []
     for key, schema_json in index_schemas.items():
         entries = files.get(f"fidx:{key}")
         if entries is None:
@@ -418,6 +431,22 @@ def _load_field_indexes(
         assert deleted_then is not None
         try:
             index = import_field_index(key, parse_field_schema(schema_json), meta["state"], arrays)
+        except StaleIndexState as exc:
+            # Answers must follow this build's rules: the payloads are the source of truth.
+            where = (str(directory.parent), key)
+            if where not in _stale_logged:
+                _stale_logged.add(where)
+                log.warning("%s: rebuilding payload index %r from payloads: %s", path, key, exc)
+            index = make_field_index(key, parse_field_schema(schema_json))
+            # every point not deleted, deferred ones too (reads hide those, not the indexes)
+            for off in np.flatnonzero(~segment.deleted[: segment.size]).tolist():
+                payload = segment.payloads[off]
+                if payload:
+                    index.add(off, payload)
+            segment.field_indexes[key] = index
+            segment.index_schemas[key] = schema_json
+            rebuilt.append(key)
+            continue
         except ValueError as exc:
             raise FormatError(f"{path}: {exc}") from None
         n = min(len(deleted_then), segment.size)
@@ -425,6 +454,7 @@ def _load_field_indexes(
             index.remove(off)
         segment.field_indexes[key] = index
         segment.index_schemas[key] = schema_json
+    return rebuilt
 
 
 def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig) -> None:
