@@ -12,6 +12,7 @@ rebuilt index at its next checkpoint so that the one after loads it as is.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ TEXTS = [
     "ein Haus im Garten",
     "The end",
 ]
+# tokenizer_data_digest() of TOKENIZER_VERSION 2
+DIGEST_V2 = "952722ce7f29fd5fcf6fd3828acf6ac69869336d31d40939fd29f4f0759dd0fd"
 QUERIES = ["Hunde", "hund", "Haus", "Gärten", "die", "und", "The", "the", "cat", "dog the"]
 
 
@@ -187,3 +190,24 @@ def test_old_text_index_is_rebuilt_not_refused(
                 )
     finally:
         shard.close()
+
+
+def tokenizer_data_digest() -> str:
+    """sha256 over the data the tokens follow: stopword lists, folding table, word classes,
+    and the Snowball library's version."""
+    from importlib import metadata, resources
+
+    digest = hashlib.sha256(metadata.version("snowballstemmer").encode())
+    root = resources.files("tessera.query")
+    names = ["ascii_folding.tsv", "word_chars.tsv"]
+    names += sorted(f"stopwords/{p.name}" for p in root.joinpath("stopwords").iterdir())
+    for name in names:
+        if name.endswith((".txt", ".tsv")):
+            digest.update(name.encode() + b"\0" + root.joinpath(name).read_bytes())
+    return digest.hexdigest()
+
+
+def test_tokenizer_data_is_that_of_its_version() -> None:
+    """Changed tokenizer data changes tokens: bump TOKENIZER_VERSION (so saved indexes are
+    rebuilt) and record the new digest here with it."""
+    assert (TOKENIZER_VERSION, tokenizer_data_digest()) == (2, DIGEST_V2)
