@@ -382,3 +382,33 @@ def test_turbo4_round_trip_error_matches_qdrant_edge(tmp_path: Path) -> None:
     our_error = float(np.mean(np.linalg.norm(ours - x, axis=1) / norms))
     assert 0.0 < edge_error < 0.2
     assert 0.0 < our_error < 1.2 * edge_error
+
+
+@pytest.mark.parametrize(("always_ram", "mapped"), [(True, False), (False, True)])
+def test_always_ram_keeps_codes_off_the_map(tmp_path: Path, always_ram: bool, mapped: bool) -> None:
+    """Vectors on disk: the quantized graph follows them into a file map, unless
+    `always_ram` asks for the codes in RAM."""
+    engine = Engine(tmp_path / "storage")
+    engine.create_collection(
+        "r",
+        {
+            "vectors": {"size": DIM, "distance": "Dot", "on_disk": True},
+            "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+            "quantization_config": {"scalar": {"type": "int8", "always_ram": always_ram}},
+        },
+    )
+    vectors = _data(21)[:600]
+    engine.upsert_arrays("r", list(range(600)), vectors, [{} for _ in range(600)])
+    engine.wait_optimized("r")
+    engine.close()
+    reopened = Engine(tmp_path / "storage")
+    try:
+        index = reopened.toc.get("r").shard.holder.segments[0].vector_indexes[""]
+        assert index.quantized
+        assert index.mapped is mapped
+        ((exact_id, exact_score),) = reopened.search("r", vectors[9], 1, exact=True)
+        ((found_id, found_score),) = reopened.search("r", vectors[9], 1)
+        assert found_id == exact_id
+        assert found_score == pytest.approx(exact_score, rel=1e-5)
+    finally:
+        reopened.close()
