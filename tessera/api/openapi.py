@@ -61,6 +61,103 @@ OWN: dict[tuple[str, str], tuple[str, str, str]] = {
 }
 
 
+# Qdrant operations with Tessera's `"explain": true` extension (README, "Explaining a query").
+EXPLAINED = {
+    ("POST", "/collections/{collection_name}/points/query"),
+    ("POST", "/collections/{collection_name}/points/search"),
+}
+
+EXPLAIN_NOTE = (
+    'Tessera extension: `"explain": true` in the body adds `result.explain` beside '
+    "`result.points` (on `/points/search` the result then becomes `{points, explain}`): "
+    "one report per query of the tree (`path`: `query`, `prefetch[0]`, "
+    "`prefetch[0].prefetch[1]`, ...), per segment the plan the planner chose and why "
+    "(`graph`, `exact`, `flat`: an exact scan of the graph's storage in faiss, "
+    "`graph+exact`, `skipped`; the candidates left by the filter against "
+    "`full_scan_threshold`), the `hnsw_ef` walked, whether quantized codes were walked "
+    "(`quantized`) and rescored (`rescored`, `oversampling`, `walked`: results asked of the "
+    "walk), the points scored exactly, and the milliseconds of each stage (filter, search, "
+    "rescore, merge, fusion, fetch of payloads and vectors). Without it the answer is "
+    "Qdrant's. gRPC has no explain."
+)
+
+_MS = {"type": "object", "additionalProperties": {"type": "number"}}
+EXPLAIN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": 'Tessera extension: what the query did (`"explain": true`).',
+    "properties": {
+        "total_ms": {"type": "number"},
+        "stages_ms": _MS,
+        "queries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "query": {"type": "string"},
+                    "using": {"type": "string"},
+                    "limit": {"type": "integer"},
+                    "filtered": {"type": "boolean"},
+                    "exact": {"type": "boolean"},
+                    "hnsw_ef": {"type": "integer"},
+                    "note": {"type": "string"},
+                    "results": {"type": "integer"},
+                    "stages_ms": _MS,
+                    "segments": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "segment": {"type": "integer"},
+                                "points": {"type": "integer"},
+                                "indexed": {"type": "integer"},
+                                "candidates": {"type": "integer"},
+                                "plan": {
+                                    "type": "string",
+                                    "enum": ["graph", "exact", "flat", "graph+exact", "skipped"],
+                                },
+                                "reason": {"type": "string"},
+                                "full_scan_threshold_kb": {"type": "integer"},
+                                "full_scan_threshold_points": {"type": "integer"},
+                                "hnsw_ef": {"type": "integer"},
+                                "quantized": {"type": "boolean"},
+                                "rescored": {"type": "boolean"},
+                                "oversampling": {"type": "number"},
+                                "walked": {"type": "integer"},
+                                "scored": {"type": "integer"},
+                                "returned": {"type": "integer"},
+                                "stages_ms": _MS,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def with_explain(operation: dict[str, Any]) -> dict[str, Any]:
+    """A query operation with the `explain` extension documented: the body field, a note
+    in the description, and the report's shape under `x-tessera-explain`."""
+    operation["description"] = f"{operation.get('description', '')}\n\n{EXPLAIN_NOTE}".strip()
+    content = operation.setdefault("requestBody", {}).setdefault("content", {})
+    body = content.setdefault("application/json", {})
+    flag = {
+        "type": "object",
+        "properties": {
+            "explain": {
+                "type": "boolean",
+                "default": False,
+                "description": "Tessera extension: add `explain` (the plan and timings).",
+            }
+        },
+    }
+    body["schema"] = {"allOf": [body.get("schema", {"type": "object"}), flag]}
+    operation["x-tessera-explain"] = EXPLAIN_SCHEMA
+    return operation
+
+
 @functools.cache
 def qdrant_schema() -> dict[str, Any]:
     raw = resources.files("tessera.dashboard").joinpath("qdrant-openapi.json").read_bytes()
@@ -131,6 +228,8 @@ def document(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
             operation = copy.deepcopy(theirs)
         else:
             operation = _own_operation(method, path)
+        if (method, path) in EXPLAINED:
+            operation = with_explain(operation)
         paths.setdefault(path, {})[method.lower()] = operation
     tags = [t for t in qdrant.get("tags", []) if t["name"] != "Distributed"]
     tags.append({"name": "Dashboard", "description": "Tessera's web dashboard."})

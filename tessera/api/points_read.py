@@ -213,8 +213,14 @@ def parse_search_params(raw: Any) -> SearchParams:
 
 
 def run_search(
-    collection: Collection, body: dict[str, Any], query: VectorInput, default_limit: int | None
-) -> Callable[[], Points]:
+    collection: Collection,
+    body: dict[str, Any],
+    query: VectorInput,
+    default_limit: int | None,
+    explain: bool = False,
+) -> Callable[[], Any]:
+    """The search call: its points, or with `explain` `/points/query`'s answer shape,
+    `{"points": [...], "explain": {...}}` (a list has no room for the report)."""
     filt = parse_filter(body.get("filter"))
     if default_limit is None and body.get("limit") is None and body.get("top") is None:
         raise BadRequest("Format error in JSON body: missing field `limit`")
@@ -228,17 +234,40 @@ def run_search(
     select = parse_selection(body)
     check_vector_names(select, collection.config)
     params = parse_search_params(body.get("params"))
-    return lambda: collection.search(query, filt, limit, offset, threshold, params, select)
+    if not explain:
+        return lambda: collection.search(query, filt, limit, offset, threshold, params, select)
+
+    def explained() -> dict[str, Any]:
+        points, report = collection.explain_search(
+            query, filt, limit, offset, threshold, params, select
+        )
+        return {"points": render_scored(points), "explain": report}
+
+    return explained
+
+
+def wants_explain(body: dict[str, Any]) -> bool:
+    """`"explain": true`, Tessera's extension of `/points/query` and `/points/search`: the
+    answer carries `explain` (README, "Explaining a query") beside the points."""
+    explain = body.get("explain", False)
+    if not isinstance(explain, bool):
+        raise BadRequest("Format error in JSON body: `explain` must be a boolean")
+    return explain
 
 
 async def search_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    run = prepare_search(collection, expect_object(await read_json(request)))
+    body = expect_object(await read_json(request))
+    if wants_explain(body):
+        return prepare_search(collection, body, explain=True)
+    run = prepare_search(collection, body)
     return lambda: render_scored(run())
 
 
-def prepare_search(collection: Collection, body: dict[str, Any]) -> Callable[[], Points]:
+def prepare_search(
+    collection: Collection, body: dict[str, Any], explain: bool = False
+) -> Callable[[], Any]:
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])
-    return run_search(collection, body, query, default_limit=None)
+    return run_search(collection, body, query, default_limit=None, explain=explain)

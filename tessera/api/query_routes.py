@@ -20,6 +20,7 @@ from starlette.routing import Route
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.float_render import f32_scores
+from tessera.api.points_read import wants_explain
 from tessera.api.query_parse import (
     parse_groups_request,
     parse_query_request,
@@ -75,6 +76,15 @@ def render_groups(groups: list[Group]) -> dict[str, Any]:
 async def query_points(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = expect_object(await read_json(request, required=False) or {})
+    if wants_explain(body):
+        plan, select = parse_query_request(body, collection.config)
+        toc = toc_of(request)
+
+        def explained() -> dict[str, Any]:
+            points, report = collection.explain_query(plan, select, toc.get)
+            return {"points": render_scored(points), "explain": report}
+
+        return explained
     run = prepare_query(toc_of(request), collection, body)
     return lambda: {"points": render_scored(run())}
 

@@ -46,7 +46,7 @@ from tessera.collection.writes import Planned, Write
 from tessera.collection_config import CollectionConfig, apply_config_diff, deferred_limit
 from tessera.errors import BadRequest, InternalError
 from tessera.execution.query_batch import execute_many
-from tessera.execution.query_exec import Context, ExternalVectors
+from tessera.execution.query_exec import Context, ExternalVectors, execute
 from tessera.execution.query_groups import distance_matrix, execute_groups
 from tessera.execution.query_vectors import stored_vector
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
@@ -55,6 +55,7 @@ from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import read
+from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.search import QuantizationParams, VectorQuery, search
@@ -339,10 +340,43 @@ class Collection:
         select: Selection = NOTHING,
     ) -> Points:
         """Nearest neighbours of one vector (`POST /points/search`), best first."""
+        return self._search(query, filt, limit, offset, score_threshold, params, select, None)
+
+    def explain_search(
+        self,
+        query: VectorInput,
+        filt: Filter | None,
+        limit: int,
+        offset: int,
+        score_threshold: float | None,
+        params: SearchParams,
+        select: Selection,
+    ) -> tuple[Points, dict[str, Any]]:
+        """`search`, with what it did (`"explain": true`, see `explain_query`)."""
+        explain = Explain()
+        points = self._search(query, filt, limit, offset, score_threshold, params, select, explain)
+        return points, explain.to_json()
+
+    def _search(
+        self,
+        query: VectorInput,
+        filt: Filter | None,
+        limit: int,
+        offset: int,
+        score_threshold: float | None,
+        params: SearchParams,
+        select: Selection,
+        explain: Explain | None,
+    ) -> Points:
         self._verify(lambda h: self.strict.check_search(h, query, filt, limit, params))
         vector = VectorQuery(query.using, query.kind, query.value)
         q = params.quantization
         quantization = QuantizationParams(q.ignore, q.rescore, q.oversampling)
+        report = None
+        if explain is not None:
+            report = explain.query("", "nearest")
+            report.using, report.limit, report.filtered = query.using, limit, filt is not None
+            report.exact, report.hnsw_ef = params.exact, params.hnsw_ef
         with issues.watch(self, [filt]), self.shard.read() as holder:
             hits = search(
                 holder,
@@ -355,8 +389,31 @@ class Collection:
                 hnsw_ef=params.hnsw_ef,
                 quantization=quantization,
                 idf_corpus=params.idf_corpus,
+                report=report,
             )
-            return reads.scored_points(hits, select, self.config.unnamed)
+            if explain is None:
+                return reads.scored_points(hits, select, self.config.unnamed)
+            started = time.perf_counter()
+            points = reads.scored_points(hits, select, self.config.unnamed)
+            explain.add("fetch", started)
+            return points
+
+    def explain_query(
+        self, plan: qm.Plan, select: Selection, others: Collections
+    ) -> tuple[Points, dict[str, Any]]:
+        """One Query API plan, as `query` answers it, with what it did (`"explain": true`):
+        a report per query of the tree (the root, then each prefetch), per segment the
+        planner's choice and the time of each stage; the fetch of payloads and vectors."""
+        explain = Explain()
+        self._verify(lambda h: self.strict.check_plans(h, self.config, [plan]))
+        external = self._external([plan], others)
+        with issues.watch(self, issues.plan_filters([plan])), self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, external, explain)
+            hits = execute(ctx, plan)
+            started = time.perf_counter()
+            points = reads.scored_points(hits, select, self.config.unnamed)
+            explain.add("fetch", started)
+        return points, explain.to_json()
 
     def query(
         self, requests: Sequence[tuple[qm.Plan, Selection]], others: Collections

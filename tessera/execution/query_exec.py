@@ -38,6 +38,7 @@ from tessera.query.payload_path import extract_values
 from tessera.query.scoring import threshold_prefix, top_k
 from tessera.segment.filter_eval import evaluate
 from tessera.shard import read
+from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
 from tessera.shard.search import VectorQuery, search
@@ -60,6 +61,8 @@ class Context:
     config: CollectionConfig
     collection: str
     external: ExternalVectors
+    # `explain`: one report per query of the tree is recorded here (None: nothing is).
+    explain: Explain | None = None
 
 
 def execute(ctx: Context, plan: qm.Plan) -> list[Hit]:
@@ -89,6 +92,7 @@ def _run(
     inherited: tuple[fm.Filter, ...],
     limit: int,
     offset: int,
+    path: str = "",
 ) -> list[Hit]:
     filters = inherited
     if node.filter is not None:
@@ -96,19 +100,69 @@ def _run(
     excluded = _excluded_ids(ctx, node)
     if excluded:
         filters = (*filters, fm.Filter(must_not=(fm.HasId(frozenset(excluded)),)))
+    report = None if ctx.explain is None else _report(ctx.explain, path, node, filters, limit)
     if not node.prefetch:
-        return _query_collection(ctx, node, filters, limit, offset)
-    sources = [_run(ctx, p, filters, p.limit, 0) for p in node.prefetch]
+        return _query_collection(ctx, node, filters, limit, offset, report)
+    prefix = f"{path}." if path else ""
+    sources = [
+        _run(ctx, p, filters, p.limit, 0, f"{prefix}prefetch[{i}]")
+        for i, p in enumerate(node.prefetch)
+    ]
     query = node.query
-    if isinstance(query, qm.Fusion):
-        return _fuse(query, sources, limit, offset, node.score_threshold)
-    if isinstance(query, qm.FormulaQuery):
-        return _formula(query, sources, limit, offset, node.score_threshold)
+    if isinstance(query, qm.Fusion | qm.FormulaQuery):
+        t = 0.0 if report is None else now()
+        if isinstance(query, qm.Fusion):
+            hits = _fuse(query, sources, limit, offset, node.score_threshold)
+        else:
+            hits = _formula(query, sources, limit, offset, node.score_threshold)
+        if report is not None:
+            report.add("fusion" if isinstance(query, qm.Fusion) else "formula", t)
+            report.results = len(hits)
+            report.note = f"merges {sum(len(s) for s in sources)} prefetched results"
+        return hits
     ids = {hit.ref.id for source in sources for hit in source}
     if not ids:
         return []
     scope = (*filters, fm.Filter(must=(fm.HasId(frozenset(ids)),)))
-    return _query_collection(ctx, node, scope, limit, offset)
+    if report is not None:
+        report.note = f"runs over the {len(ids)} prefetched points only"
+    return _query_collection(ctx, node, scope, limit, offset, report)
+
+
+def _report(
+    explain: Explain,
+    path: str,
+    node: qm.QueryNode,
+    filters: tuple[fm.Filter, ...],
+    limit: int,
+) -> QueryReport:
+    """The report of one node of the tree (explain only)."""
+    query = node.query
+    if query is None:
+        kind = "scroll"
+    elif isinstance(query, qm.Fusion):
+        kind = f"fusion ({query.method})"
+    elif isinstance(query, qm.Nearest) and query.mmr:
+        kind = "nearest (mmr)"
+    else:
+        kind = {
+            qm.Nearest: "nearest",
+            qm.Recommend: "recommend",
+            qm.Discover: "discover",
+            qm.Context: "context",
+            qm.RelevanceFeedback: "relevance feedback",
+            qm.OrderBy: "order_by",
+            qm.FormulaQuery: "formula",
+            qm.Sample: "sample",
+        }.get(type(query), type(query).__name__.lower())
+    report = explain.query(path, kind)
+    report.limit = limit
+    report.filtered = bool(filters)
+    report.exact = node.exact
+    report.hnsw_ef = node.hnsw_ef
+    if not isinstance(query, qm.OrderBy | qm.Fusion | qm.FormulaQuery | qm.Sample | None):
+        report.using = node.using
+    return report
 
 
 def _excluded_ids(ctx: Context, node: qm.QueryNode) -> list[PointId]:
@@ -132,8 +186,17 @@ def _query_collection(
     filters: tuple[fm.Filter, ...],
     limit: int,
     offset: int,
+    report: QueryReport | None = None,
 ) -> list[Hit]:
     query = node.query
+    if report is not None and (query is None or isinstance(query, qm.OrderBy | qm.Sample)):
+        # Reads in id or payload order, or a random sample: no vector search, no planner.
+        t = now()
+        hits = _query_collection(ctx, node, filters, limit, offset)
+        report.add("read", t)
+        report.results = len(hits)
+        report.note = report.note or "a read in id or payload order (or a sample): no search"
+        return hits
     filt = _combined(filters)
     want = limit + offset
     if query is None:
@@ -158,8 +221,12 @@ def _query_collection(
         # MMR re-ranks the nearest candidates, then the offset applies to its picks.
         plain = qm.Nearest(query.vector)
         pool = query.mmr_candidates if query.mmr_candidates is not None else limit
-        hits = _vector_search(ctx, space, plain, resolve, filt, pool, 0, threshold)
+        hits = _vector_search(ctx, space, plain, resolve, filt, pool, 0, threshold, report)
+        t = 0.0 if report is None else now()
         picks = mmr(space, resolve(query.vector), [h.ref for h in hits], query.mmr_diversity, want)
+        if report is not None:
+            report.add("mmr", t)
+            report.results = len(picks[offset:])
         return [hits[i] for i in picks][offset:]
     if isinstance(query, qm.Nearest) and space.kind == "dense":
         # The shard's search: exact here, and the ANN index where the planner prefers it.
@@ -172,9 +239,10 @@ def _query_collection(
             threshold,
             exact=node.exact,
             hnsw_ef=node.hnsw_ef,
+            report=report,
         )
         return [Hit(hit.score, hit.ref) for hit in found]
-    return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold)
+    return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold, report)
 
 
 # --------------------------------------------------------------------------- vector queries
@@ -206,28 +274,54 @@ def _vector_search(
     limit: int,
     offset: int,
     threshold: float | None,
+    report: QueryReport | None = None,
 ) -> list[Hit]:
+    """Every candidate of every segment scored (no graph): sparse and multivector queries
+    and the recommend / discover / context family."""
     want = limit + offset
     scorer = score_vector_query(ctx.holder, space, query, resolve)
     rows: list[tuple[float, float, PointRef]] = []
-    for segment in ctx.holder.segments:
+    t = 0.0
+    for number, segment in enumerate(ctx.holder.segments):
         if not segment.size:
             continue
+        if report is not None:
+            t = now()
         mask = read.segment_mask(segment, filt) & segment.vector_mask(space.name)
         candidates = np.flatnonzero(mask)
+        seg = None
+        if report is not None:
+            index = segment.vector_indexes.get(space.name)
+            indexed = index.size if index is not None else 0
+            seg = report.segment(number, segment.size, indexed, len(candidates))
+            seg.reason = f"{space.kind} {type(query).__name__.lower()} query: no graph"
+            t = seg.add("filter", t)
         if not len(candidates):
             continue
         rank, reported, keep = scorer(segment, candidates)
+        if seg is not None:
+            seg.plan, seg.scored = "exact", len(candidates)
+            seg.reason += ", every candidate is scored"
         if not keep.all():
             candidates, rank, reported = candidates[keep], rank[keep], reported[keep]
-        for i in top_k(rank, want, True).tolist():
+        best = top_k(rank, want, True).tolist()
+        for i in best:
             rows.append((float(rank[i]), float(reported[i]), PointRef(segment, int(candidates[i]))))
+        if seg is not None:
+            seg.returned = len(best)
+            seg.add("search", t)
+    if report is not None:
+        t = now()
     rows.sort(key=lambda r: -r[0])
     rows = rows[:want]
     cut = threshold_prefix(
         np.asarray([r[1] for r in rows], dtype=np.float32), threshold, space.threshold_distance
     )
-    return [Hit(reported, ref) for _, reported, ref in rows[:cut][offset:]]
+    hits = [Hit(reported, ref) for _, reported, ref in rows[:cut][offset:]]
+    if report is not None:
+        report.add("merge", t)
+        report.results = len(hits)
+    return hits
 
 
 # --------------------------------------------------------------------------- other queries

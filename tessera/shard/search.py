@@ -26,6 +26,7 @@ from tessera.query.scoring import (
 from tessera.segment.filter_eval import evaluate
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
+from tessera.shard.explain import QueryReport, SegmentPlan, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
 
@@ -150,17 +151,27 @@ def search(
     hnsw_ef: int | None = None,
     quantization: QuantizationParams | None = None,
     idf_corpus: Filter | None = None,
+    report: QueryReport | None = None,
 ) -> list[ScoredRef]:
+    """`report`: where to record the plan of each segment and the time of each stage
+    (`explain`); None records nothing and reads no clock."""
     quantization = quantization or QuantizationParams()
     distance = check_distance(query_distance(holder, query.using))
     better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
     want = limit + offset
     merged: list[ScoredRef] = []
     idf = sparse_idf_for(holder, query, idf_corpus)
-    for segment in holder.segments:
+    seg: SegmentPlan | None = None
+    t = 0.0
+    for number, segment in enumerate(holder.segments):
         if want <= 0:
             break
+        if report is not None:
+            t = now()
         mask, count = candidate_set(segment, query.using, filt)
+        if report is not None:
+            seg = _segment_report(report, number, segment, query.using, count)
+            t = seg.add("filter", t)
         if not count:
             continue
         index = segment.vector_indexes.get(query.using) if query.kind == "dense" else None
@@ -176,14 +187,24 @@ def search(
             and holder.config.vectors[query.using].datatype == "float32"
             and count >= FLAT_SCAN_MIN
         )
+        if seg is not None:
+            _explain_plan(seg, holder, query, segment, count, exact, graph, flat)
         if index is not None and (graph or flat):
             hits = _graph_search(
-                holder, index, query, mask, count, want, hnsw_ef, quantization, flat
+                holder, index, query, mask, count, want, hnsw_ef, quantization, flat, seg
             )
+            if seg is not None:
+                seg.scored = count if flat else 0
+                t = seg.add("search", t)
             if index.quantized and (quantization.rescore or quantization.ignore):
                 scores = score_candidates(segment, query, hits[1], distance)
                 best = top_k(scores, want, better_high)
+                if seg is not None:
+                    seg.rescored = True
+                    seg.scored += len(hits[1])
                 hits = (scores[best], hits[1][best])
+                if seg is not None:
+                    t = seg.add("rescore", t)
             if score_threshold is not None:
                 hits = (
                     hits[0][passes_threshold(hits[0], score_threshold, distance)],
@@ -193,6 +214,8 @@ def search(
                 ScoredRef(float(sc), PointRef(segment, int(off)))
                 for sc, off in zip(hits[0].tolist(), hits[1].tolist(), strict=True)
             )
+            if seg is not None:
+                seg.returned = len(hits[1])
             continue
         candidates = np.flatnonzero(mask)
         if not len(candidates):
@@ -204,7 +227,15 @@ def search(
             and _graph_pays_off(holder, query.using, count, segment.size)
         ):
             candidates = _multi_first_stage(segment, multi_index, query, mask, want, hnsw_ef)
+            if seg is not None:
+                seg.plan = "graph+exact"
+                seg.reason = (
+                    "multivector graph over every row: the points owning the nearest rows "
+                    "are scored exactly (max_sim)"
+                )
         scores = score_candidates(segment, query, candidates, distance, idf)
+        if seg is not None:
+            seg.scored = len(candidates)
         if query.kind == "sparse":
             # Qdrant only returns sparse results that share at least one index.
             keep = _shares_index(segment, query, candidates)
@@ -218,8 +249,79 @@ def search(
         merged.extend(
             ScoredRef(float(scores[i]), PointRef(segment, int(candidates[i]))) for i in best
         )
+        if seg is not None:
+            seg.returned = len(best)
+            t = seg.add("search", t)
+    if report is not None:
+        t = now()
     merged.sort(key=lambda s: -s.score if better_high else s.score)
-    return merged[offset:want]
+    found = merged[offset:want]
+    if report is not None:
+        report.add("merge", t)
+        report.results = len(found)
+    return found
+
+
+def _segment_report(
+    report: QueryReport, number: int, segment: Segment, using: str, count: int
+) -> SegmentPlan:
+    index = segment.vector_indexes.get(using)
+    return report.segment(number, segment.size, index.size if index is not None else 0, count)
+
+
+def _threshold_points(holder: SegmentHolder, using: str) -> tuple[int, int]:
+    """`full_scan_threshold` of vector `using`: (KB, the points that many KB hold)."""
+    params = holder.config.vectors[using]
+    threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
+    return threshold_kb, threshold_kb * 1024 // max(params.size * 4, 1)
+
+
+def _explain_plan(
+    seg: SegmentPlan,
+    holder: SegmentHolder,
+    query: VectorQuery,
+    segment: Segment,
+    count: int,
+    exact: bool,
+    graph: bool,
+    flat: bool,
+) -> None:
+    """The planner's choice for one segment, and why, in words (explain only)."""
+    if query.kind == "sparse":
+        seg.plan, seg.reason = "exact", "sparse vectors: every candidate is scored"
+        return
+    kb, points = _threshold_points(holder, query.using)
+    seg.full_scan_threshold_kb, seg.full_scan_threshold_points = kb, points
+    index = segment.vector_indexes.get(query.using)
+    indexed = index.size if index is not None else 0
+    share = count / max(indexed, 1)
+    if graph:
+        seg.plan = "graph"
+        if count > points:
+            seg.reason = (
+                f"{count} candidates > full_scan_threshold ({kb} KB = {points} points): "
+                "HNSW walk with the filter inside"
+            )
+        else:
+            seg.reason = (
+                f"the filter keeps {share:.1%} (>= 10%) of the indexed points: HNSW walk "
+                "with the filter inside"
+            )
+        return
+    seg.plan = "flat" if flat else "exact"
+    if exact:
+        seg.reason = "params.exact: every candidate is scored"
+    elif query.kind == "multi" and index is None:
+        seg.reason = "no multivector graph on this segment: every candidate is scored"
+    elif index is None:
+        seg.reason = "no HNSW graph on this segment (not indexed yet): every candidate is scored"
+    else:
+        seg.reason = (
+            f"{count} candidates <= full_scan_threshold ({kb} KB = {points} points) and "
+            f"{share:.1%} of the indexed points (< 10%): every candidate is scored"
+        )
+    if flat:
+        seg.reason += f" (in faiss over the flat storage: >= {FLAT_SCAN_MIN} candidates)"
 
 
 def _unit_rows(vectors: FloatArray) -> FloatArray:
@@ -235,9 +337,7 @@ def _graph_pays_off(holder: SegmentHolder, using: str, count: int, indexed: int)
     that keeps 10% or more of the segment walks the graph anyway, since the filtered walk
     keeps its recall there (0.99 at ef 64, bench/ANN_LIBRARIES.md) and scoring that many
     candidates exactly costs several times more."""
-    params = holder.config.vectors[using]
-    threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
-    threshold_points = threshold_kb * 1024 // max(params.size * 4, 1)
+    threshold_points = _threshold_points(holder, using)[1]
     return count > threshold_points or count >= 0.1 * max(indexed, 1)
 
 
@@ -277,6 +377,7 @@ def _graph_search(
     hnsw_ef: int | None,
     quantization: QuantizationParams,
     flat: bool = False,
+    seg: SegmentPlan | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
     ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
@@ -299,6 +400,12 @@ def _graph_search(
     if index.quantized and quantization.ignore:
         # Scores from the original vectors only: the whole beam of the walk is rescored.
         k = max(k, ef)
+    if seg is not None:
+        seg.hnsw_ef = None if flat else ef
+        seg.walked = k
+        seg.quantized = bool(index.quantized)
+        if index.quantized:
+            seg.oversampling = quantization.oversampling
     # Every indexed offset a candidate: no filter to apply inside faiss.
     everything = count == index.size and len(mask) == index.size
     result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(
