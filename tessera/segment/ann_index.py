@@ -7,6 +7,9 @@ rebuilds segments whose deleted share grows.
 
 Scores come back as Qdrant reports them: inner product for Cosine (vectors normalised) and
 Dot, the Euclidean distance (faiss gives its square) and the Manhattan distance.
+
+A quantized vector name (scalar, product, binary, turbo) gets a graph over codes instead of
+float vectors: `tessera.segment.quantization` says how each is built and persisted.
 """
 
 from __future__ import annotations
