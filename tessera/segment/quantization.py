@@ -1,10 +1,12 @@
 """Quantized graphs: the faiss index a segment's HNSW walks when a vector name is quantized.
 
-Qdrant keeps quantized codes beside the original vectors, walks its graph with the codes
-and rescores the best candidates with the originals. Here the graph itself is built over
-the codes (faiss stores one code per row instead of the float vector), so the walk and the
-memory it touches are the quantized ones; `tessera.shard.search` rescores with the original
-vectors, which the segment's dense storage still holds.
+Qdrant keeps quantized codes beside the original vectors, builds its graph from the
+originals, walks it with the codes and rescores the best candidates with the originals.
+Here too the links come from an HNSW over the float vectors (`transplant_graph`), but the
+index then stores one code per row instead of the float vector, so the walk and the memory
+it touches are the quantized ones; `tessera.shard.search` rescores with the original
+vectors, which the segment's dense storage still holds. A quantized graph is never
+extended (new links would come from the codes): the optimizer rebuilds it.
 
     scalar  int8     IndexHNSWSQ QT_8bit, per-dimension ranges (`quantile`: the ranges of
                      the central `quantile` share of the values, faiss's RS_quantiles)
