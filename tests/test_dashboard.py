@@ -9,7 +9,8 @@ Browser: a real headless Chromium (Debian's `chromium`, driven by Playwright's P
 package with `executable_path`, since Playwright's own browser download is not available
 offline) walks through the pages as a user would, in one browser session: the collection
 list, creating a collection, an upsert through the console, browsing, filtering and "find
-similar", the map (the canvas has dots), a snapshot, the recall plot, the API reference;
+similar", the map (the canvas has dots), a snapshot, the recall plot, a query's explain
+(plan table and stage bar), the API reference;
 then a server with an API key, where the page asks for the key.
 """
 
@@ -301,6 +302,10 @@ def test_openapi_lists_what_is_served(http: httpx.Client) -> None:
     points = "/collections/{collection_name}/points/{id}"
     assert doc["paths"][points]["get"]["operationId"] == "get_point"
     assert doc["paths"]["/collections/{collection_name}/points/query"]["post"]["requestBody"]
+    for route in ("query", "search"):  # Tessera's `explain` extension, documented
+        extended = doc["paths"][f"/collections/{{collection_name}}/points/{route}"]["post"]
+        assert "Tessera extension" in extended["description"]
+        assert "segments" in json.dumps(extended["x-tessera-explain"])
     own = doc["paths"]["/dashboard/api/collections/{collection_name}/projection"]["post"]
     assert own["tags"] == ["Dashboard"] and "PCA" in own["description"]
     schemas = doc["components"]["schemas"]
@@ -495,6 +500,24 @@ def test_browser_walkthrough(
     page.wait_for_selector("#quality-table .recall")
     recalls = page.eval_on_selector_all(".recall", "cells => cells.map(c => c.textContent)")
     assert recalls == ["1.0000", "1.0000"]
+
+    # Explain: a query by id under a filter; this small unindexed collection is scanned
+    # exactly, the plan of each segment and the bar of stage times shown as text.
+    page.goto(f"/dashboard#/explain/{name}")
+    page.fill("#explain-query", "10")
+    page.fill(
+        "#explain-filter", json.dumps({"must": [{"key": "color", "match": {"value": "red"}}]})
+    )
+    page.click("#explain-run")
+    page.wait_for_selector(".explain-table tr[data-plan]")
+    plans = page.eval_on_selector_all(
+        ".explain-table tr[data-plan]", "r => r.map(x => x.dataset.plan)"
+    )
+    assert "exact" in plans and set(plans) <= {"exact", "skipped"}
+    assert page.locator("#explain-results li").count() == 10  # red points but 10 itself: 14
+    assert "no HNSW graph" in page.inner_text(".explain-table")
+    assert page.locator(".stage-bar .stage").count() >= 3  # filter, search, merge
+    assert "filter" in page.inner_text(".stage-legend")
 
     # The API reference, from /openapi.json.
     page.goto("/dashboard#/api")

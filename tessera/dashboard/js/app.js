@@ -6,6 +6,7 @@ import * as consolePage from "./console.js";
 import * as visualize from "./visualize.js";
 import * as snapshots from "./snapshots.js";
 import * as quality from "./quality.js";
+import * as explain from "./explain.js";
 import * as apiref from "./apiref.js";
 
 const PAGES = {
@@ -15,6 +16,7 @@ const PAGES = {
   visualize,
   snapshots,
   quality,
+  explain,
   api: apiref,
 };
 
