@@ -5,6 +5,7 @@ the `ignore` / `rescore` / `oversampling` search params, and a restart keeps it 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,51 @@ def test_rest_search_with_quantization_params(client: QdrantClient, collection: 
         ).points
         assert hits[0].id == exact[0].id == 3
         assert hits[0].score == pytest.approx(exact[0].score, abs=1e-4)
+
+    # The Query API takes params.quantization too: without rescoring the scores are the
+    # codes' (approximate), with it the originals' (exact).
+    deadline = time.monotonic() + 60
+    while client.get_collection(name).indexed_vectors_count != 600:
+        assert time.monotonic() < deadline, "the segment was never indexed"
+        time.sleep(0.1)
+    exact_scores = {
+        h.id: h.score
+        for h in client.query_points(
+            name, query=q, limit=20, search_params=models.SearchParams(exact=True)
+        ).points
+    }
+
+    def scores(rescore: bool) -> list[float]:
+        hits = client.query_points(
+            name,
+            query=q,
+            limit=20,
+            search_params=models.SearchParams(
+                hnsw_ef=128, quantization=models.QuantizationSearchParams(rescore=rescore)
+            ),
+        ).points
+        return [h.score - exact_scores[h.id] for h in hits if h.id in exact_scores]
+
+    assert max(abs(d) for d in scores(True)) < 1e-4
+    assert max(abs(d) for d in scores(False)) > 1e-4
+
+
+def test_query_quantization_params_are_checked(http: httpx.Client, collection: Any) -> None:
+    name = collection()
+    body = {"vectors": {"size": DIM, "distance": "Dot"}}
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    url = f"/collections/{name}/points/query"
+    query = {"query": [0.1] * DIM}
+    r = http.post(url, json={**query, "params": {"quantization": {"oversampling": 0.5}}})
+    assert r.status_code == 422, r.text
+    assert r.json()["status"]["error"] == (
+        "Validation error in JSON body: [params.quantization.oversampling: value 0.5 invalid, "
+        "must be 1.0 or larger]"
+    )
+    r = http.post(url, json={**query, "params": {"quantization": {"ignore": "yes"}}})
+    assert r.status_code == 400, r.text
+    r = http.post(url, json={**query, "params": {"quantization": {"oversampling": 3}}})
+    assert r.status_code == 200, r.text
 
 
 def test_turbo4_datatype_stores_4_bits_and_returns_decoded(

@@ -85,6 +85,37 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     return exact, ef
 
 
+def parse_quantization(raw: Any) -> qm.QuantizationChoice | None:
+    """`params.quantization` (Qdrant's `QuantizationSearchParams`): `ignore` (default false),
+    `rescore` (default true), `oversampling` (a number, at least 1)."""
+    if raw is None:
+        return None
+    quant = expect_object(raw, "params").get("quantization")
+    if quant is None:
+        return None
+    quant = expect_object(quant, "params.quantization")
+    ignore = quant.get("ignore", False)
+    if not isinstance(ignore, bool):
+        raise shape_error("`params.quantization.ignore` must be a boolean")
+    rescore = quant.get("rescore")
+    if rescore is not None and not isinstance(rescore, bool):
+        raise shape_error("`params.quantization.rescore` must be a boolean")
+    oversampling = quant.get("oversampling")
+    if oversampling is not None:
+        if isinstance(oversampling, bool) or not isinstance(oversampling, int | float):
+            raise shape_error("`params.quantization.oversampling` must be a number")
+        if oversampling < 1:
+            raise validation_error(
+                "params.quantization.oversampling",
+                f"value {oversampling} invalid, must be 1.0 or larger",
+            )
+    return qm.QuantizationChoice(
+        ignore=ignore,
+        rescore=True if rescore is None else rescore,
+        oversampling=1.0 if oversampling is None else float(oversampling),
+    )
+
+
 def parse_idf_corpus(raw: Any) -> Filter | None:
     """`params.idf` (`IdfParams`): "global" (collection-wide statistics, as when absent) or
     {"corpus": filter}: the population that sparse IDF statistics are computed over."""
@@ -347,6 +378,7 @@ def parse_node(
         exact=exact,
         hnsw_ef=ef,
         idf_corpus=parse_idf_corpus(body.get("params")),
+        quantization=parse_quantization(body.get("params")),
     )
     validate_node(node)
     return node

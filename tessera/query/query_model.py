@@ -131,6 +131,18 @@ class QueryNode:
     hnsw_ef: int | None = None
     # `params.idf.corpus`: sparse IDF statistics over the points matching it, not all.
     idf_corpus: Filter | None = None
+    # `params.quantization`: None when absent (Qdrant's defaults: use, rescore, oversampling 1).
+    quantization: QuantizationChoice | None = None
+
+
+@dataclass(frozen=True)
+class QuantizationChoice:
+    """`params.quantization` of a query: skip the quantized codes (`ignore`), rescore the
+    walk's results on the original vectors (`rescore`), and walk `oversampling` times more."""
+
+    ignore: bool = False
+    rescore: bool = True
+    oversampling: float = 1.0
 
 
 @dataclass(frozen=True)
