@@ -208,6 +208,9 @@ def test_search_params(rest: QdrantClient, http: httpx.Client, strict: str) -> N
     over = {"vector": vec(0), "limit": 2, "params": {"quantization": {"oversampling": 3.0}}}
     answer = http.post(f"/collections/{strict}/points/search", json=over)
     refused_http(answer, 400, limit_error(3, 2, "oversampling"))
+    query = {"query": vec(0), "limit": 2, "params": {"quantization": {"oversampling": 3.0}}}
+    answer = http.post(f"/collections/{strict}/points/query", json=query)
+    refused_http(answer, 400, limit_error(3, 2, "oversampling"))
     # count is exact unless told otherwise, so strict mode refuses the default
     with refused(400, "Exact search disabled!"):
         rest.count(strict)

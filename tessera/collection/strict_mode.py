@@ -151,7 +151,11 @@ class StrictMode:
 
     def check_node_params(self, holder: SegmentHolder, node: qm.QueryNode) -> None:
         idf_corpus = getattr(node, "idf_corpus", None)
-        self.check_search_params(holder, node.hnsw_ef, node.exact, None, idf_corpus)
+        quant = node.quantization
+        oversampling = (
+            quant.oversampling if quant is not None and quant.oversampling != 1.0 else None
+        )
+        self.check_search_params(holder, node.hnsw_ef, node.exact, oversampling, idf_corpus)
 
     def check_search(
         self,
