@@ -208,8 +208,16 @@ class CollectionConfig:
     def from_storage(cls, raw: dict[str, Any]) -> CollectionConfig:
         cfg = raw["create"]
         params = cfg["params"]
+        vectors = params.get("vectors")
+        # A named vector added to a collection made with the unnamed form keeps that one as
+        # the named vector "" (tessera.shard.vector_schema), which a create body may not
+        # name: it is read apart.
+        blank = None
+        if isinstance(vectors, dict) and isinstance(vectors.get(""), dict):
+            blank = vectors[""]
+            vectors = {k: v for k, v in vectors.items() if k != ""}
         create: dict[str, Any] = {
-            "vectors": params.get("vectors"),
+            "vectors": vectors,
             "sparse_vectors": params.get("sparse_vectors"),
             "hnsw_config": cfg.get("hnsw_config"),
             "optimizers_config": cfg.get("optimizer_config"),
@@ -226,6 +234,9 @@ class CollectionConfig:
         if "payload" in params:
             create["payload"] = params["payload"]
         parsed = parse_create_collection(create, BUILTIN_DEFAULTS)
+        if blank is not None:
+            dense = parse_dense_params(blank, "vectors", BUILTIN_DEFAULTS.vectors_on_disk)
+            parsed.vectors = {"": dense, **parsed.vectors}
         parsed.unnamed = bool(raw.get("unnamed", parsed.unnamed))
         return parsed
 

@@ -6,8 +6,11 @@ peers and one leader; peer ids survive restarts; a peer that stops leaves; colle
 PATCHes, deletions and aliases made through one node are applied by the others (and by the
 node itself before it answers); placement is spread evenly and reported consistently by
 `/collections/{c}/cluster` (REST and gRPC); a restarted node catches up with what changed
-while it was down; `DELETE /cluster/peer/{id}` follows Qdrant's rules. Data routing between
-peers is not part of this slice: writes and reads here use each node's local shard.
+while it was down; `DELETE /cluster/peer/{id}` follows Qdrant's rules; `/metrics` and
+`/telemetry` report the cluster; payload index and named vector changes through one node are
+applied by every node; `shard_number` defaults to the number of peers; `timeout` bounds the
+wait for the local apply. Data routing between peers is not part of this slice: writes and
+reads here use each node's local shard.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from qdrant_client import QdrantClient, models
 
 from tessera.cluster.etcd import EtcdClient, compare_created, compare_modified, put_op
 from tessera.cluster.placement import place
+from tessera.cluster.service import ClusterService
+from tessera.errors import InternalError
 from tests.cluster_harness import (
     Cluster,
     EtcdProcess,
@@ -181,6 +186,157 @@ def test_every_node_reports_the_same_cluster(cluster: Cluster, clients: list[Qdr
     roles = {s["peer_id"]: s["raft_info"]["role"] for s in leaders}
     assert roles[leader] == "Leader"
     assert sorted(roles.values()) == ["Follower", "Follower", "Leader"]
+
+
+def metric_values(node: ServerProcess) -> dict[str, float]:
+    """`/metrics` as {"name{labels}": value}."""
+    response = httpx.get(f"{node.url}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    values: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def test_metrics_and_telemetry_report_the_cluster(cluster: Cluster) -> None:
+    node = cluster.nodes[0]
+    me = status_of(node)["peer_id"]
+    values = eventually(
+        lambda: (v := metric_values(node)).get("cluster_peers_total") == 3 and v,
+        "three peers in /metrics",
+    )
+    assert values["cluster_enabled"] == 1
+    assert values["cluster_term"] >= 1
+    assert values[f'cluster_commit{{peer_id="{me}"}}'] > 0
+    assert values["cluster_pending_operations_total"] == 0
+    assert values["cluster_voter"] == 1
+    assert values['cluster_working_state{state="working"}'] == 1
+    assert values['cluster_working_state{state="stopped"}'] == 0
+    assert values["cluster_last_update_timestamp_seconds"] > 0
+
+    def telemetry(level: int) -> dict[str, Any]:
+        params = {"details_level": level}
+        body = assert_ok(httpx.get(f"{node.url}/telemetry", params=params, timeout=10))
+        section: dict[str, Any] = body["cluster"]
+        if spec_path() is not None:
+            validate_component("ClusterTelemetry", section)
+        return section
+
+    assert telemetry(0) == {"enabled": True}
+    status = telemetry(1)["status"]
+    assert status["number_of_peers"] == 3 and status["peer_id"] == me
+    assert status["is_voter"] is True and status["pending_operations"] == 0
+    assert status["role"] in ("Leader", "Follower") and status["commit"] > 0
+    assert status["consensus_thread_status"]["consensus_thread_status"] == "working"
+    detailed = telemetry(2)
+    assert detailed["config"]["etcd"]["endpoints"] == [cluster.etcd.endpoint]
+    assert detailed["config"]["etcd"]["prefix"] == cluster.prefix
+    assert set(detailed["peers"]) == set(status_of(node)["peers"])
+
+
+def test_shard_number_defaults_to_peers_and_timeout_bounds_the_wait(cluster: Cluster) -> None:
+    url = cluster.nodes[1].url
+    name, single = unique("auto"), unique("single")
+    # No shard_number: one shard per peer, as Qdrant suggests; `timeout` accepted.
+    body = {"vectors": VECTORS}
+    assert assert_ok(httpx.put(f"{url}/collections/{name}?timeout=20", json=body)) is True
+    info = assert_ok(httpx.get(f"{url}/collections/{name}"))
+    assert info["config"]["params"]["shard_number"] == 3
+    assert assert_ok(httpx.get(f"{url}/collections/{name}/cluster"))["shard_count"] == 3
+    # An explicit one is kept.
+    body = {"vectors": VECTORS, "shard_number": 1}
+    assert assert_ok(httpx.put(f"{url}/collections/{single}", json=body)) is True
+    assert assert_ok(httpx.get(f"{url}/collections/{single}/cluster"))["shard_count"] == 1
+    # Qdrant's validation of `timeout` (as standalone's); nothing is changed.
+    patch = {"optimizers_config": {"indexing_threshold": 999}}
+    assert_error(
+        httpx.patch(f"{url}/collections/{name}?timeout=0", json=patch),
+        400,
+        "Query deserialize error: invalid value: integer `0`, expected a nonzero u64",
+    )
+    assert_error(httpx.delete(f"{url}/collections/{name}?timeout=x"), 400, "invalid digit")
+    assert_ok(httpx.patch(f"{url}/collections/{name}?timeout=20", json=patch))
+    for path in (name, single):
+        assert assert_ok(httpx.delete(f"{url}/collections/{path}?timeout=20")) is True
+
+
+def test_wait_for_the_local_apply_times_out_as_qdrant(
+    etcd: EtcdProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A service that never applies anything (not started): the wait for a revision it has
+    # not applied ends after `timeout`, with Qdrant's consensus timeout error.
+    storage = tmp_path_factory.mktemp("unstarted")
+    service = ClusterService(storage, [etcd.endpoint], "/unused/", "http://x:1/", "http://x:2")
+    try:
+        with pytest.raises(InternalError) as caught:
+            service.wait_applied(service.applied_revision + 1, timeout=1)
+        assert caught.value.status_code == 500
+        assert caught.value.message == (
+            "Service internal error: Waiting for consensus operation commit failed. "
+            "Timeout set at: 1 seconds"
+        )
+    finally:
+        service.client.close()
+
+
+def schema_on(node: ServerProcess, name: str) -> dict[str, Any]:
+    info = assert_ok(httpx.get(f"{node.url}/collections/{name}", timeout=10))
+    return {
+        "indexes": {k: v["data_type"] for k, v in info["payload_schema"].items()},
+        "vectors": set(info["config"]["params"]["vectors"]),
+    }
+
+
+def test_payload_indexes_and_named_vectors_are_cluster_wide(cluster: Cluster) -> None:
+    nodes = cluster.nodes[:3]
+    name = unique("schema")
+    body = {"vectors": {"dense": VECTORS}}
+    assert_ok(httpx.put(f"{nodes[0].url}/collections/{name}", json=body))
+    for node in nodes:
+        eventually(lambda n=node: name in names_on(n), "collection everywhere")
+
+    # A payload index through node 1: there when it answers, on the others eventually.
+    index = {"field_name": "city", "field_schema": "keyword"}
+    answer = assert_ok(httpx.put(f"{nodes[1].url}/collections/{name}/index?wait=true", json=index))
+    assert answer["status"] == "completed"
+    assert schema_on(nodes[1], name)["indexes"] == {"city": "keyword"}
+    for node in (nodes[0], nodes[2]):
+        eventually(
+            lambda n=node: schema_on(n, name)["indexes"] == {"city": "keyword"}, "index applied"
+        )
+    # A named vector through node 2, the same way; usable by every node's local shard.
+    extra = {"dense": {"size": 2, "distance": "Cosine"}}
+    assert_ok(httpx.put(f"{nodes[2].url}/collections/{name}/vectors/extra", json=extra))
+    assert schema_on(nodes[2], name)["vectors"] == {"dense", "extra"}
+    for node in nodes:
+        eventually(
+            lambda n=node: schema_on(n, name)["vectors"] == {"dense", "extra"}, "vector applied"
+        )
+        point = {"id": 1, "vector": {"dense": [1, 0, 0, 0], "extra": [0, 1]}}
+        put = httpx.put(f"{node.url}/collections/{name}/points?wait=true", json={"points": [point]})
+        assert_ok(put)
+    # Refused as standalone refuses it, through any node; nothing changes.
+    other = {"dense": {"size": 3, "distance": "Cosine"}}
+    assert_error(
+        httpx.put(f"{nodes[0].url}/collections/{name}/vectors/extra", json=other),
+        400,
+        "Vector `extra` already exists with a different configuration",
+    )
+    # gRPC takes the same path: the index dropped through node 0's gRPC port.
+    grpc = client_for(nodes[0].url, grpc_port=nodes[0].grpc_port, prefer_grpc=True)
+    try:
+        grpc.delete_payload_index(name, "city", wait=True)
+    finally:
+        grpc.close()
+    assert_ok(httpx.delete(f"{nodes[1].url}/collections/{name}/vectors/extra"))
+    for node in nodes:
+        eventually(
+            lambda n=node: schema_on(n, name) == {"indexes": {}, "vectors": {"dense"}},
+            "index and vector dropped everywhere",
+        )
+    assert_ok(httpx.delete(f"{nodes[0].url}/collections/{name}"))
 
 
 def test_collection_made_through_one_node_is_usable_on_the_others(
@@ -407,6 +563,10 @@ def test_killed_node_leaves_then_comes_back_and_catches_up(
     assert a.create_collection(
         made, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
     )
+    # A payload index and a named vector it misses too.
+    a.create_payload_index(kept, "tag", models.PayloadSchemaType.INTEGER)
+    extra = {"sparse": {}}
+    assert_ok(httpx.put(f"{cluster.nodes[0].url}/collections/{kept}/vectors/words", json=extra))
     node.start()
     # It reconciles with the cluster's state before it serves.
     names = names_on(node)
@@ -414,6 +574,9 @@ def test_killed_node_leaves_then_comes_back_and_catches_up(
     assert status_of(node)["peer_id"] == before
     own = client_for(node.url)
     assert [p.id for p in own.retrieve(kept, [7])] == [7]  # its local data survived
+    kept_info = own.get_collection(kept)
+    assert set(kept_info.payload_schema) == {"tag"}
+    assert set(kept_info.config.params.sparse_vectors or {}) == {"words"}
     own.close()
     for other in cluster.nodes[:2]:
         eventually(lambda o=other: str(before) in status_of(o)["peers"], "peer back")
@@ -527,7 +690,7 @@ def test_snapshot_restored_on_one_node_joins_the_cluster(
     for client in (a, c):
         eventually(lambda cl=client: cl.collection_exists(restored), "restored collection")
     view = assert_ok(httpx.get(f"{cluster.nodes[2].url}/collections/{restored}/cluster"))
-    assert view["shard_count"] == 1
+    assert view["shard_count"] == 3  # the source's: one shard per peer by default
     # Restored over an existing cluster collection: these files are b's copy of it.
     answer = httpx.post(
         f"{cluster.nodes[1].url}/collections/{source}/snapshots/upload",

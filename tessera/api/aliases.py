@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tessera.api.collections import toc_of
+from tessera.api.collections import operation_timeout, toc_of
 from tessera.api.envelope import expect_object, read_json
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.storage.aliases import AliasAction, CreateAlias, DeleteAlias, RenameAlias
@@ -81,18 +81,22 @@ def describe(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {"aliases": [{"alias_name": a, "collection_name": c} for a, c in pairs]}
 
 
-def prepare_update(toc: TableOfContents, body: Any) -> Callable[[], bool]:
+def prepare_update(
+    toc: TableOfContents, body: Any, timeout: float | None = None
+) -> Callable[[], bool]:
     actions = parse_actions(body)
 
     def run() -> bool:
-        toc.update_aliases(actions)
+        toc.update_aliases(actions, timeout)
         return True
 
     return run
 
 
 async def update_aliases(request: Request) -> Callable[[], Any]:
-    return prepare_update(toc_of(request), await read_json(request))
+    toc = toc_of(request)
+    timeout = operation_timeout(request, toc)
+    return prepare_update(toc, await read_json(request), timeout)
 
 
 async def list_aliases(request: Request) -> Callable[[], Any]:

@@ -31,20 +31,35 @@ async def list_collections(request: Request) -> Callable[[], Any]:
     return lambda: {"collections": [{"name": n} for n in toc.names()]}
 
 
+def operation_timeout(request: Request, toc: TableOfContents) -> float | None:
+    """Qdrant's `timeout` (seconds; validated by envelope.check_timeout) of a collection
+    operation: in cluster mode, how long to wait for this node to apply the committed
+    change. Standalone applies it at once and does not read it."""
+    raw = request.query_params.get("timeout")
+    if raw is None or toc.cluster is None or not raw.isdigit():
+        return None
+    return float(raw)
+
+
 async def create_collection(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     validate_collection_name(name)
     body = await read_json(request, required=False)
-    return prepare_create(toc_of(request), name, body)
+    toc = toc_of(request)
+    return prepare_create(toc, name, body, operation_timeout(request, toc))
 
 
-def prepare_create(toc: TableOfContents, name: str, body: Any) -> Callable[[], bool]:
+def prepare_create(
+    toc: TableOfContents, name: str, body: Any, timeout: float | None = None
+) -> Callable[[], bool]:
     """A create request (REST or gRPC) checked completely; the call creates the collection."""
     validate_collection_name(name)
     config = parse_create_collection(body)
+    # Cluster mode: without `shard_number`, one shard per peer (Qdrant's default there).
+    auto_shards = not isinstance(body, dict) or body.get("shard_number") is None
 
     def run() -> bool:
-        toc.create(name, config)
+        toc.create(name, config, timeout, auto_shards)
         return True
 
     return run
@@ -53,12 +68,16 @@ def prepare_create(toc: TableOfContents, name: str, body: Any) -> Callable[[], b
 async def update_collection(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     body = await read_json(request, required=False)
-    return prepare_update(toc_of(request), collection, body)
+    toc = toc_of(request)
+    return prepare_update(toc, collection, body, operation_timeout(request, toc))
 
 
-def prepare_update(toc: TableOfContents, collection: Collection, body: Any) -> Callable[[], bool]:
+def prepare_update(
+    toc: TableOfContents, collection: Collection, body: Any, timeout: float | None = None
+) -> Callable[[], bool]:
     def run() -> bool:
-        toc.update_config(collection.name, body)  # in cluster mode, through the cluster
+        # In cluster mode, through the cluster.
+        toc.update_config(collection.name, body, timeout)
         return True
 
     return run
@@ -67,7 +86,8 @@ def prepare_update(toc: TableOfContents, collection: Collection, body: Any) -> C
 async def delete_collection(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     toc = toc_of(request)
-    return lambda: toc.delete(name)
+    timeout = operation_timeout(request, toc)
+    return lambda: toc.delete(name, timeout)
 
 
 async def collection_exists(request: Request) -> Callable[[], Any]:
@@ -96,12 +116,13 @@ async def create_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
     body = expect_object(await read_json(request))
-    return prepare_create_index(collection, body, wait)
+    return prepare_create_index(toc_of(request), collection, body, wait)
 
 
 def prepare_create_index(
-    collection: Collection, body: dict[str, Any], wait: bool
+    toc: TableOfContents, collection: Collection, body: dict[str, Any], wait: bool
 ) -> Callable[[], dict[str, Any]]:
+    """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
     field = body.get("field_name")
     if not isinstance(field, str) or not field:
         raise BadRequest("Format error in JSON body: missing field `field_name`")
@@ -112,21 +133,20 @@ def prepare_create_index(
             "please specify `field_schema` in the request"
         )
     writes.check_field_schema(schema_raw)
-    write = writes.create_field_index(field, schema_raw)
-    return lambda: collection.update(write, wait).to_json()
+    return lambda: toc.create_field_index(collection, field, schema_raw, wait).to_json()
 
 
 async def delete_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    return prepare_delete_index(collection, request.path_params["field_name"], wait)
+    field = request.path_params["field_name"]
+    return prepare_delete_index(toc_of(request), collection, field, wait)
 
 
 def prepare_delete_index(
-    collection: Collection, field: str, wait: bool
+    toc: TableOfContents, collection: Collection, field: str, wait: bool
 ) -> Callable[[], dict[str, Any]]:
-    write = writes.delete_field_index(field)
-    return lambda: collection.update(write, wait).to_json()
+    return lambda: toc.delete_field_index(collection, field, wait).to_json()
 
 
 async def create_vector_name(request: Request) -> Callable[[], Any]:
@@ -134,24 +154,26 @@ async def create_vector_name(request: Request) -> Callable[[], Any]:
     wait = query_flag(request, "wait")
     body = await read_json(request)
     name = request.path_params["vector_name"]
-    return prepare_create_vector_name(collection, name, body, wait)
+    return prepare_create_vector_name(toc_of(request), collection, name, body, wait)
 
 
 def prepare_create_vector_name(
-    collection: Collection, name: str, body: Any, wait: bool
+    toc: TableOfContents, collection: Collection, name: str, body: Any, wait: bool
 ) -> Callable[[], dict[str, Any]]:
+    """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
     write = vector_names.create_vector_name(name, vector_names.parse_vector_name_config(body))
-    return lambda: collection.update_vector_names(write, wait).to_json()
+    return lambda: toc.update_vector_names(collection, write, wait).to_json()
 
 
 async def delete_vector_name(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    return prepare_delete_vector_name(collection, request.path_params["vector_name"], wait)
+    name = request.path_params["vector_name"]
+    return prepare_delete_vector_name(toc_of(request), collection, name, wait)
 
 
 def prepare_delete_vector_name(
-    collection: Collection, name: str, wait: bool
+    toc: TableOfContents, collection: Collection, name: str, wait: bool
 ) -> Callable[[], dict[str, Any]]:
     write = vector_names.delete_vector_name(name)
-    return lambda: collection.update_vector_names(write, wait).to_json()
+    return lambda: toc.update_vector_names(collection, write, wait).to_json()

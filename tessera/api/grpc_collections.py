@@ -109,26 +109,36 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def Create(self, request: pb.CreateCollection) -> pb.CollectionOperationResponse:
-        run = coll.prepare_create(self.toc, request.collection_name, create_body(request))
+        body = create_body(request)
+        run = coll.prepare_create(self.toc, request.collection_name, body, self._timeout(request))
         return pb.CollectionOperationResponse(result=run())
 
     @rpc
     def Update(self, request: pb.UpdateCollection) -> pb.CollectionOperationResponse:
         collection = self.toc.get(request.collection_name)
-        run = coll.prepare_update(self.toc, collection, update_body(request))
+        body = update_body(request)
+        run = coll.prepare_update(self.toc, collection, body, self._timeout(request))
         return pb.CollectionOperationResponse(result=run())
 
     @rpc
     def Delete(self, request: pb.DeleteCollection) -> pb.CollectionOperationResponse:
-        return pb.CollectionOperationResponse(result=self.toc.delete(request.collection_name))
+        deleted = self.toc.delete(request.collection_name, self._timeout(request))
+        return pb.CollectionOperationResponse(result=deleted)
 
     @rpc
     def UpdateAliases(self, request: pb.ChangeAliases) -> pb.CollectionOperationResponse:
         body = {
             "actions": [_convert(GrpcToRest.convert_alias_operations, a) for a in request.actions]
         }
-        run = aliases.prepare_update(self.toc, body)
+        run = aliases.prepare_update(self.toc, body, self._timeout(request))
         return pb.CollectionOperationResponse(result=run())
+
+    def _timeout(self, request: Any) -> float | None:
+        """Qdrant's `timeout` (seconds) of a collection operation: cluster mode's wait for
+        this node to apply the committed change."""
+        if self.toc.cluster is None or not request.HasField("timeout") or not request.timeout:
+            return None
+        return float(request.timeout)
 
     @rpc
     def ListAliases(self, request: pb.ListAliasesRequest) -> pb.ListAliasesResponse:

@@ -105,13 +105,15 @@ class PointsService(pb.PointsServicer):
     @rpc
     def CreateFieldIndex(self, request: pb.CreateFieldIndexCollection) -> Operation:
         body = up.field_index(request)
-        run = coll.prepare_create_index(self._get(request), body, bool(request.wait))
+        run = coll.prepare_create_index(self.toc, self._get(request), body, bool(request.wait))
         return self._finish(request, run)
 
     @rpc
     def DeleteFieldIndex(self, request: pb.DeleteFieldIndexCollection) -> Operation:
         collection = self._get(request)
-        run = coll.prepare_delete_index(collection, request.field_name, bool(request.wait))
+        run = coll.prepare_delete_index(
+            self.toc, collection, request.field_name, bool(request.wait)
+        )
         return self._finish(request, run)
 
     @rpc
@@ -121,14 +123,14 @@ class PointsService(pb.PointsServicer):
         collection = self._get(request)
         body = vector_name_body(request)
         wait = bool(request.wait)
-        run = coll.prepare_create_vector_name(collection, request.vector_name, body, wait)
+        run = coll.prepare_create_vector_name(self.toc, collection, request.vector_name, body, wait)
         return self._finish(request, run)
 
     @rpc
     def DeleteVectorName(self, request: pb.DeleteVectorNameRequest) -> Operation:
         collection = self._get(request)
         wait = bool(request.wait)
-        run = coll.prepare_delete_vector_name(collection, request.vector_name, wait)
+        run = coll.prepare_delete_vector_name(self.toc, collection, request.vector_name, wait)
         return self._finish(request, run)
 
     # ------------------------------------------------------------------- reads

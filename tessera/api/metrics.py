@@ -6,9 +6,12 @@ Qdrant's: `app_info`, `app_status_recovery_mode`, `collections_total`,
 `collection_running_optimizations`, `collection_active_replicas_min/max`,
 `collection_dead_replicas` (a damaged collection's shard is not active), shard transfers and
 update queues (always 0 on one node that applies updates before it answers),
-`cluster_enabled`, `rest_responses_*` and `grpc_responses_*` (total, avg/min/max duration,
-duration histogram; only Qdrant's whitelisted search, scroll and update endpoints, REST
-timings only for status 200), `memory_*`, `process_*` and `system_max_mmaps`. Tessera adds
+`cluster_enabled` (and in cluster mode `cluster_peers_total`, `cluster_term`, `cluster_commit`,
+`cluster_pending_operations_total`, `cluster_voter`, `cluster_last_update_timestamp_seconds`,
+`cluster_working_state`, from api.telemetry's cluster section), `rest_responses_*` and
+`grpc_responses_*` (total, avg/min/max duration, duration histogram; only Qdrant's
+whitelisted search, scroll and update endpoints, REST timings only for status 200),
+`memory_*`, `process_*` and `system_max_mmaps`. Tessera adds
 `rest_responses_fail_total`/`grpc_responses_fail_total` (as Qdrant before 1.13), WAL fsync
 counts and seconds, and the optimizer's queue and completed work per collection.
 
@@ -30,7 +33,7 @@ from tessera import __version__
 from tessera.api.collections import toc_of
 from tessera.api.envelope import error, query_flag
 from tessera.api.request_stats import STATS, Stats, anonymized
-from tessera.api.telemetry import hidden, query_int
+from tessera.api.telemetry import cluster_section, hidden, query_int
 from tessera.api.telemetry_system import memory_telemetry, process_stats
 from tessera.collection import stats as cstats
 from tessera.errors import TesseraError
@@ -175,7 +178,7 @@ def render_metrics(toc: TableOfContents, anonymize: bool, per_collection: bool =
     )
     out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
     _collections(out, toc, anonymize)
-    out.family("cluster_enabled", "is cluster support enabled", "gauge", [((), 0)])
+    _cluster(out, toc)
     STATS.prune(toc.exists)
     _requests(out, anonymize, per_collection)
     _memory(out)
@@ -252,6 +255,35 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
                "gauge", [((), dead)])  # fmt: skip
     for family, help_text, kind, _ in PER_COLLECTION:
         out.family(family, help_text, kind, rows[family])
+
+
+def _cluster(out: Exposition, toc: TableOfContents) -> None:
+    """Qdrant's cluster families (src/common/metrics: ClusterTelemetry's)."""
+    section = cluster_section(toc, 1)
+    out.family("cluster_enabled", "is cluster support enabled", "gauge",
+               [((), int(section["enabled"]))])  # fmt: skip
+    status = section.get("status")
+    if status is None:
+        return
+    peer = (("peer_id", str(status["peer_id"])),)
+    out.family("cluster_peers_total", "total number of cluster peers", "gauge",
+               [((), status["number_of_peers"])])  # fmt: skip
+    out.family("cluster_term", "current cluster term", "counter", [((), status["term"])])
+    out.family("cluster_commit",
+               "index of last committed (finalized) operation cluster peer is aware of",
+               "counter", [(peer, status["commit"])])  # fmt: skip
+    out.family("cluster_pending_operations_total",
+               "total number of pending operations for cluster peer", "gauge",
+               [((), status["pending_operations"])])  # fmt: skip
+    out.family("cluster_voter", "is cluster peer a voter or learner", "gauge",
+               [((), int(status["is_voter"]))])  # fmt: skip
+    working = toc.cluster is not None and toc.cluster.problem() is None
+    if working and toc.cluster is not None:
+        out.family("cluster_last_update_timestamp_seconds", "unix timestamp of last update",
+                   "counter", [((), int(toc.cluster.membership.last_contact))])  # fmt: skip
+    out.family("cluster_working_state", "working state of the cluster", "gauge",
+               [((("state", "working"),), int(working)),
+                ((("state", "stopped"),), int(not working))])  # fmt: skip
 
 
 Row = tuple[Labels, Stats, bool]  # labels, statistics, whether timings are reported

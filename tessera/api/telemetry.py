@@ -1,8 +1,9 @@
 """`GET /telemetry`: Qdrant's `TelemetryData` for this process, by `details_level`.
 
 - level 0: `id`, `app` (name, version, startup), `collections.number_of_collections`,
-  `cluster` (disabled: Tessera runs one node), `requests` (every REST and gRPC endpoint's
-  responses by status, from `api.request_stats`);
+  `cluster` (`enabled`; in cluster mode, from level 1 its `status` as Qdrant's: peers,
+  term, commit, role, ...; from level 2 its `config` and `peers`), `requests` (every REST
+  and gRPC endpoint's responses by status, from `api.request_stats`);
 - level 1: also the app's features and system, every collection aggregated (vectors,
   optimizer status, params), and `memory`;
 - level 2 and up: each collection in full (config, its one local shard: points, vectors by
@@ -35,6 +36,8 @@ from tessera.api.envelope import query_flag
 from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import STATS, anonymized, iso_time
 from tessera.api.telemetry_system import memory_telemetry
+from tessera.cluster.etcd import CALL_TIMEOUT_S
+from tessera.cluster.service import START_TIMEOUT_S
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest
@@ -98,10 +101,62 @@ def telemetry(
     }
     if not scoped:
         STATS.prune(toc.exists)
-        out["cluster"] = {"enabled": False}
+        out["cluster"] = cluster_section(toc, level)
         out["requests"] = requests_section(anonymize, per_collection)
         if level >= 1:
             out["memory"] = memory_telemetry()
+    return out
+
+
+def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
+    """Qdrant's `ClusterTelemetry`, from the cluster service's view of etcd (no etcd call):
+    `status` from level 1, `config` (Tessera's: the p2p URI and the etcd it follows, in
+    place of Qdrant's Raft settings) and `peers` from level 2."""
+    cluster = toc.cluster
+    if cluster is None:
+        return {"enabled": False}
+    out: dict[str, Any] = {"enabled": True}
+    if level >= 1:
+        problem = cluster.problem()
+        thread: dict[str, Any] = (
+            {
+                "consensus_thread_status": "working",
+                "last_update": iso_time(cluster.membership.last_contact),
+            }
+            if problem is None
+            else {"consensus_thread_status": "stopped_with_err", "err": problem}
+        )
+        out["status"] = {
+            "number_of_peers": len(cluster.peers),
+            "term": cluster.client.raft_term,
+            "commit": cluster.applied_revision,
+            "pending_operations": 0,  # the watch applies each revision as it arrives
+            "role": "Leader" if cluster.leader == cluster.peer_id else "Follower",
+            "is_voter": True,
+            "peer_id": cluster.peer_id,
+            "consensus_thread_status": thread,
+        }
+    if level >= 2:
+        out["config"] = {
+            # Qdrant's keys, with what plays their part here: etcd calls' timeout, one HTTP
+            # connection pool to etcd, no message queue (the watch applies in order), the
+            # lease renewal period, how long start-up waits for etcd.
+            "grpc_timeout_ms": int(CALL_TIMEOUT_S * 1000),
+            "p2p": {"connection_pool_size": 1, "uri": cluster.membership.uri},
+            "consensus": {
+                "max_message_queue_size": 0,
+                "tick_period_ms": int(cluster.membership.keepalive_s * 1000),
+                "bootstrap_timeout_sec": int(START_TIMEOUT_S),
+            },
+            "etcd": {  # Tessera's: the etcd it follows (endpoints without credentials)
+                "endpoints": [e.rpartition("@")[2] for e in cluster.client.endpoints],
+                "prefix": cluster.store.prefix,
+                "lease_ttl_sec": cluster.membership.lease_ttl,
+            },
+        }
+        out["peers"] = {
+            str(peer): {"uri": info.get("uri", "")} for peer, info in sorted(cluster.peers.items())
+        }
     return out
 
 

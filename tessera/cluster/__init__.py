@@ -30,7 +30,7 @@ metadata changes with 503 and changes nothing.
 
 Not yet (issue 15, next slices): routing points to shards by id hash and forwarding writes
 to replicas over the p2p port, write/read consistency, replica states other than Active and
-Dead, shard transfer, shard keys, payload-index and vector-name changes through the cluster.
-Until then every node serves each collection from its own local shard (docs/cluster.md has
-the plan).
+Dead, shard transfer, shard keys. Until then every node serves each collection from its own
+local shard (docs/cluster.md has the plan). Payload indexes and named vectors are part of
+the collection's record, so every node applies their changes (tessera.cluster.metadata).
 """

@@ -5,14 +5,16 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>}   under the peer's lease
     leader                 {"peer_id": <id>}                        under the leader's lease
     removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
-    collections/<name>     {"uuid", "config", "patch", "shards"}    one record per collection
+    collections/<name>     {"uuid", "config", "patch", "indexes", "shards"}  one per collection
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
 
 A collection record: `uuid` names this incarnation of the collection (a collection dropped
 and created again is another one); `config` is the collection config in its storage form
 (`CollectionConfig.to_storage`); `patch` the last PATCH body applied to it (each node applies
-the same diff through the same code as standalone) or None; `shards` the placement
-(tessera.cluster.placement).
+the same diff through the same code as standalone) or None; `indexes` the payload index
+schemas, `{field: field_schema}` as the user gave them (every node creates and drops its
+local indexes to match; absent in records of older versions: not tracked); `shards` the
+placement (tessera.cluster.placement). Named vectors are part of `config`.
 
 Each change is one transaction that compares what it read (a key's create or mod revision)
 and fails when something changed in between; it is then read and tried again, so concurrent
@@ -47,6 +49,7 @@ class CollectionRecord:
     uuid: str
     config: dict[str, Any]
     patch: Any
+    indexes: dict[str, Any] | None
     shards: Placement
     create_revision: int
     mod_revision: int
@@ -72,6 +75,7 @@ def record_of(name: str, kv: KeyValue) -> CollectionRecord:
         uuid=str(body.get("uuid", "")),
         config=body.get("config") or {},
         patch=body.get("patch"),
+        indexes=dict(body["indexes"]) if isinstance(body.get("indexes"), dict) else None,
         shards=placement_of(body.get("shards")),
         create_revision=kv.create_revision,
         mod_revision=kv.mod_revision,
@@ -137,9 +141,10 @@ class MetadataStore:
         config: dict[str, Any],
         placement: Callable[[ClusterState], Placement],
         incarnation: str | None = None,
+        indexes: dict[str, Any] | None = None,
     ) -> int:
         """The revision the collection was created at; Conflict when it exists.
-        `incarnation`: its uuid (default: a new one)."""
+        `incarnation`: its uuid (default: a new one); `indexes`: its payload indexes."""
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
             if name in state.collections:
@@ -153,6 +158,7 @@ class MetadataStore:
                 "uuid": incarnation or uuid.uuid4().hex,
                 "config": config,
                 "patch": None,
+                "indexes": dict(indexes or {}),
                 "shards": {str(s): p for s, p in sorted(placement(state).items())},
             }
             key = self.collection_key(name)
@@ -172,10 +178,11 @@ class MetadataStore:
         name: str,
         change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]],
         shards: Callable[[Placement], Placement] | None = None,
+        indexes: Callable[[CollectionRecord], dict[str, Any] | None] | None = None,
     ) -> int:
-        """Apply `change` (record -> (new config, the patch)) to the current record, and
-        `shards` to its placement; either raises to refuse. NotFound when the collection
-        does not exist."""
+        """Apply `change` (record -> (new config, the patch)) to the current record,
+        `shards` to its placement and `indexes` (record -> its new payload indexes); any
+        raises to refuse. NotFound when the collection does not exist."""
         key = self.collection_key(name)
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
@@ -184,10 +191,12 @@ class MetadataStore:
                 raise collection_not_found(name)
             config, patch = change(record)
             placement = shards(record.shards) if shards is not None else record.shards
+            schemas = indexes(record) if indexes is not None else record.indexes
             body = {
                 "uuid": record.uuid,
                 "config": config,
                 "patch": patch,
+                "indexes": schemas,
                 "shards": {str(s): p for s, p in sorted(placement.items())},
             }
             ok, revision = self.client.txn(

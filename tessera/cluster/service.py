@@ -17,6 +17,7 @@ to route points or forward writes between peers.
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 import threading
@@ -53,6 +54,9 @@ class LocalNode(Protocol):
     def local_collections(self) -> list[str]: ...
 
     def local_config(self, name: str) -> dict[str, Any] | None: ...
+
+    def local_indexes(self, name: str) -> dict[str, Any]:
+        """The local collection's payload index schemas, `{field: field_schema}`."""
 
     def apply_collection(self, record: CollectionRecord) -> None:
         """Create the collection, or bring the local one's config to the record's."""
@@ -199,7 +203,8 @@ class ClusterService:
         """Create collection `name` in the cluster from this node's copy (its config), as
         the same incarnation (`applied`) so that applying the commit keeps these files.
         The commit's revision; None when the local copy is damaged."""
-        config = self._require_node().local_config(name)
+        node = self._require_node()
+        config = node.local_config(name)
         if config is None:
             return None
         incarnation = uuid.uuid4().hex
@@ -207,7 +212,11 @@ class ClusterService:
         try:
             with _etcd():
                 revision = self.store.create_collection(
-                    name, config, lambda s: self.placement_for(config, s), incarnation
+                    name,
+                    config,
+                    lambda s: self.placement_for(config, s),
+                    incarnation,
+                    node.local_indexes(name),
                 )
         except TesseraError:
             self.applied.set(name, None)
@@ -285,7 +294,7 @@ class ClusterService:
         if not done:
             raise InternalError(
                 "Service internal error: recovering this peer from the cluster state did not "
-                f"finish within {limit} seconds: {self.problem() or 'no answer'}"
+                f"finish within {seconds(limit)} seconds: {self.problem() or 'no answer'}"
             )
 
     def _apply_events(self, revision: int, events: list[Event]) -> None:
@@ -345,8 +354,10 @@ class ClusterService:
 
     def wait_applied(self, revision: int | None, timeout: float | None = None) -> None:
         """Return once this node has applied `revision` (None: nothing to wait for); the
-        failure of applying it here, if it failed; 500 after `timeout`, as Qdrant's
-        consensus wait."""
+        failure of applying it here, if it failed; after `timeout` seconds (default
+        WAIT_TIMEOUT_S), Qdrant's consensus timeout: 500 "Waiting for consensus operation
+        commit failed. Timeout set at: <timeout> seconds" (the change stays committed and
+        is applied here later, as in Qdrant)."""
         if revision is None:
             return
         limit = WAIT_TIMEOUT_S if timeout is None else timeout
@@ -356,7 +367,7 @@ class ClusterService:
         if not done:
             raise InternalError(
                 "Service internal error: Waiting for consensus operation commit failed. "
-                f"Timeout set at: {limit} seconds"
+                f"Timeout set at: {seconds(limit)} seconds"
             )
         if failure is not None:
             raise failure
@@ -370,32 +381,52 @@ class ClusterService:
             int(params.get("shard_number") or 1), int(params.get("replication_factor") or 1), peers
         )
 
-    def create_collection(self, name: str, config: dict[str, Any]) -> None:
+    def create_collection(
+        self,
+        name: str,
+        config: dict[str, Any],
+        timeout: float | None = None,
+        auto_shards: bool = False,
+    ) -> None:
+        """`auto_shards`: no `shard_number` was asked for; it is the number of peers, as
+        Qdrant's `suggest_shard_distribution` makes it."""
+        if auto_shards:
+            config = copy.deepcopy(config)
+            peers = len(set(self.peers) | {self.peer_id})
+            config.setdefault("create", {}).setdefault("params", {})["shard_number"] = peers
         with _etcd():
             revision = self.store.create_collection(
                 name, config, lambda state: self.placement_for(config, state)
             )
-        self.wait_applied(revision)
+        self.wait_applied(revision, timeout)
 
     def update_collection(
-        self, name: str, change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]]
+        self,
+        name: str,
+        change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]],
+        timeout: float | None = None,
+        indexes: Callable[[CollectionRecord], dict[str, Any] | None] | None = None,
     ) -> None:
+        """A PATCH (`change`), or a payload index change (`indexes`: record -> the new
+        index schemas), committed, then applied here."""
         with _etcd():
-            revision = self.store.update_collection(name, change)
-        self.wait_applied(revision)
+            revision = self.store.update_collection(name, change, indexes=indexes)
+        self.wait_applied(revision, timeout)
 
-    def delete_collection(self, name: str) -> bool:
+    def delete_collection(self, name: str, timeout: float | None = None) -> bool:
         with _etcd():
             revision = self.store.delete_collection(name)
-        self.wait_applied(revision)
+        self.wait_applied(revision, timeout)
         return revision is not None
 
     def update_aliases(
-        self, change: Callable[[dict[str, str], Callable[[str], bool]], dict[str, str]]
+        self,
+        change: Callable[[dict[str, str], Callable[[str], bool]], dict[str, str]],
+        timeout: float | None = None,
     ) -> None:
         with _etcd():
             revision = self.store.update_aliases(change)
-        self.wait_applied(revision)
+        self.wait_applied(revision, timeout)
 
     def remove_peer(self, peer: int, force: bool, timeout: float | None) -> None:
         """Qdrant's `DELETE /cluster/peer/{id}`: refused while the peer holds replicas,
@@ -422,6 +453,11 @@ class ClusterService:
     def problem(self) -> str | None:
         """Why this peer is not following the cluster right now; None when it is."""
         return self.membership.error or self.watch_error
+
+
+def seconds(value: float) -> str:
+    """A number of seconds as Qdrant prints its `Duration::as_secs_f64()`: 30, 2.5."""
+    return f"{value:g}"
 
 
 @contextmanager

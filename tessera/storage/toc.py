@@ -15,11 +15,12 @@ aliases.
 Snapshots (tessera.storage.snapshots) live under `snapshots_path`, `<storage>/snapshots` by
 default.
 
-Cluster mode (`join_cluster`, tessera.cluster): creating, changing and dropping collections
-and alias actions go to the cluster's metadata in etcd; this table applies them (as every
-node's does) when the cluster service's watch delivers them, through the same local code
-as standalone (`_create_local`, `_delete_local`, the alias table), and a request returns
-once this node has applied its change.
+Cluster mode (`join_cluster`, tessera.cluster): creating, changing and dropping collections,
+payload indexes and named vectors, and alias actions go to the cluster's metadata in etcd;
+this table applies them (as every node's does) when the cluster service's watch delivers
+them, through the same local code as standalone (`_create_local`, `_delete_local`, the
+alias table, the shard's index and vector name operations), and a request returns once this
+node has applied its change.
 """
 
 from __future__ import annotations
@@ -33,12 +34,19 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tessera.cluster.metadata import CollectionRecord
 from tessera.cluster.service import ClusterService
-from tessera.collection.collection import Collection, write_config
-from tessera.collection_config import CollectionConfig, apply_config_diff
+from tessera.collection import vector_names, writes
+from tessera.collection.collection import Collection, UpdateResult, write_config
+from tessera.collection.strict_mode import forbid
+from tessera.collection_config import (
+    CollectionConfig,
+    DenseVectorParams,
+    SparseVectorParams,
+    apply_config_diff,
+)
 from tessera.errors import (
     BadRequest,
     Conflict,
@@ -47,6 +55,9 @@ from tessera.errors import (
     collection_not_found,
 )
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
+from tessera.shard import operations as ops
+from tessera.shard.holder import SegmentHolder
+from tessera.shard.vector_schema import params_from_json, params_json, same_schema
 from tessera.storage import swap
 from tessera.storage.aliases import (
     AliasAction,
@@ -133,10 +144,13 @@ class TableOfContents:
         alias)."""
         return name in self.collections or self.aliases.resolve(name) in self.collections
 
-    def update_aliases(self, actions: list[AliasAction]) -> None:
-        """Qdrant's alias action list, applied all or none and persisted before it returns."""
+    def update_aliases(self, actions: list[AliasAction], timeout: float | None = None) -> None:
+        """Qdrant's alias action list, applied all or none and persisted before it returns.
+        `timeout`: cluster mode's wait for this node to apply it (Qdrant's `timeout`)."""
         if self.cluster is not None:
-            self.cluster.update_aliases(lambda table, known: planned_aliases(table, actions, known))
+            self.cluster.update_aliases(
+                lambda table, known: planned_aliases(table, actions, known), timeout
+            )
             return
         with self._lock:
             self.aliases.apply(actions, lambda name: name in self.collections)
@@ -149,15 +163,23 @@ class TableOfContents:
     def names(self) -> list[str]:
         return list(self.collections)
 
-    def create(self, name: str, config: CollectionConfig) -> None:
+    def create(
+        self,
+        name: str,
+        config: CollectionConfig,
+        timeout: float | None = None,
+        auto_shards: bool = False,
+    ) -> None:
+        """`timeout` and `auto_shards` (no `shard_number` asked: one shard per peer, as
+        Qdrant) are for cluster mode."""
         validate_collection_name(name)
         if self.cluster is not None:
             self._check_space()
-            self.cluster.create_collection(name, config.to_storage())
+            self.cluster.create_collection(name, config.to_storage(), timeout, auto_shards)
             return
         self._create_local(name, config)
 
-    def update_config(self, name: str, diff: Any) -> None:
+    def update_config(self, name: str, diff: Any, timeout: float | None = None) -> None:
         """Qdrant's PATCH of a collection (by name or alias), all or nothing."""
         collection = self.get(name)
         if self.cluster is None:
@@ -169,7 +191,78 @@ class TableOfContents:
             apply_config_diff(config, copy.deepcopy(diff))  # raises for a bad PATCH
             return config.to_storage(), diff
 
-        self.cluster.update_collection(collection.name, change)
+        self.cluster.update_collection(collection.name, change, timeout)
+
+    # Payload indexes and named vectors: in cluster mode, consensus operations (as in
+    # Qdrant): committed to the collection's record in etcd, applied by every node (this
+    # one before it answers) through `apply_collection`.
+
+    def create_field_index(
+        self, collection: Collection, field: str, schema: Any, wait: bool
+    ) -> UpdateResult:
+        cluster = self.cluster
+        if cluster is None:
+            return collection.update(writes.create_field_index(field, schema), wait)
+
+        def indexes(record: CollectionRecord) -> dict[str, Any]:
+            table = self._index_table(record, collection)
+            limit = collection.strict.get("max_payload_index_count")
+            full = limit is not None and field not in table and len(table) >= limit
+            if collection.strict.enabled and full:
+                raise forbid(
+                    f"Collection already has the maximum number of payload indices ({limit})",
+                    "Please delete an existing index before creating a new one.",
+                )
+            table[field] = schema
+            return table
+
+        cluster.update_collection(collection.name, _same_config, indexes=indexes)
+        return self._applied_result(collection.name, wait)
+
+    def delete_field_index(self, collection: Collection, field: str, wait: bool) -> UpdateResult:
+        cluster = self.cluster
+        if cluster is None:
+            return collection.update(writes.delete_field_index(field), wait)
+
+        def indexes(record: CollectionRecord) -> dict[str, Any]:
+            table = self._index_table(record, collection)
+            table.pop(field, None)
+            return table
+
+        cluster.update_collection(collection.name, _same_config, indexes=indexes)
+        return self._applied_result(collection.name, wait)
+
+    def update_vector_names(
+        self, collection: Collection, write: vector_names.SchemaWrite, wait: bool
+    ) -> UpdateResult:
+        """Add or remove a named vector (`write`: collection.vector_names)."""
+        cluster = self.cluster
+        if cluster is None:
+            return collection.update_vector_names(write, wait)
+
+        def change(record: CollectionRecord) -> tuple[dict[str, Any], Any]:
+            config = CollectionConfig.from_storage(record.config)
+            # Checked against the cluster's config, with standalone's rules and errors.
+            planned = write(cast(SegmentHolder, _ConfigOnly(config)))
+            if isinstance(planned, ops.CreateVectorName):
+                _set_vector(config, planned.name, params_from_json(planned.config))
+            elif isinstance(planned, ops.DeleteVectorName):
+                _set_vector(config, planned.name, None)
+            return config.to_storage(), None
+
+        cluster.update_collection(collection.name, change)
+        return self._applied_result(collection.name, wait)
+
+    def _index_table(self, record: CollectionRecord, collection: Collection) -> dict[str, Any]:
+        if record.indexes is not None:
+            return dict(record.indexes)
+        return self.local_indexes(collection.name)  # a record of an older version
+
+    def _applied_result(self, name: str, wait: bool) -> UpdateResult:
+        """The answer of a change this node has applied: its collection's last operation."""
+        collection = self.collections.get(name)
+        seq = collection.shard.applied_seq if collection and collection.failure is None else 0
+        return UpdateResult(operation_id=seq, completed=wait)
 
     def _create_local(self, name: str, config: CollectionConfig) -> None:
         with self._lock:
@@ -210,9 +303,9 @@ class TableOfContents:
                 )
             self.collections[name] = collection
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, timeout: float | None = None) -> bool:
         if self.cluster is not None:
-            return self.cluster.delete_collection(name)
+            return self.cluster.delete_collection(name, timeout)
         return self._delete_local(name)
 
     def _delete_local(self, name: str) -> bool:
@@ -259,15 +352,60 @@ class TableOfContents:
             return None
         return collection.config.to_storage()
 
+    def local_indexes(self, name: str) -> dict[str, Any]:
+        collection = self.collections.get(name)
+        if collection is None or collection.failure is not None:
+            return {}
+        with collection.shard.read() as holder:
+            return dict(holder.index_schemas)
+
     def apply_collection(self, record: CollectionRecord) -> None:
         config = CollectionConfig.from_storage(record.config)
         existing = self.collections.get(record.name)
         if existing is None:
             self._create_local(record.name, config)
-            return
-        wanted = config.to_storage()
-        if existing.failure is not None or existing.config.to_storage() == wanted:
+            existing = self.collections[record.name]
+        if existing.failure is not None:
             return  # a damaged collection is left for an operator, as in standalone mode
+        self._apply_vectors(existing, config)
+        self._apply_config(record, config)
+        self._apply_indexes(self.collections[record.name], record.indexes)
+
+    def _apply_vectors(self, collection: Collection, config: CollectionConfig) -> None:
+        """Create and drop named vectors to match the cluster's config (data and indexes
+        included, as standalone's named vector operations do)."""
+        local = collection.config
+        wanted: dict[str, Any] = {**config.vectors, **config.sparse_vectors}
+        present: dict[str, Any] = {**local.vectors, **local.sparse_vectors}
+        for name in present.keys() - wanted.keys():
+            collection.update_vector_names(vector_names.delete_vector_name(name))
+        for name, params in wanted.items():
+            current = present.get(name)
+            if current is not None and same_schema(current, params):
+                continue
+            if current is not None:  # another space under that name: made again
+                collection.update_vector_names(vector_names.delete_vector_name(name))
+            collection.update_vector_names(
+                vector_names.create_vector_name(name, params_json(params))
+            )
+
+    def _apply_indexes(self, collection: Collection, wanted: dict[str, Any] | None) -> None:
+        """Create and drop payload indexes to match the cluster's (None: not tracked)."""
+        if wanted is None or collection.failure is not None:
+            return
+        present = self.local_indexes(collection.name)
+        for field in present.keys() - wanted.keys():
+            collection.shard.update(writes.delete_field_index(field))
+        for field, schema in wanted.items():
+            if present.get(field) != schema:
+                # Not collection.update: strict mode was checked by the node that took it.
+                collection.shard.update(writes.create_field_index(field, schema))
+
+    def _apply_config(self, record: CollectionRecord, config: CollectionConfig) -> None:
+        existing = self.collections[record.name]
+        wanted = config.to_storage()
+        if existing.config.to_storage() == wanted:
+            return
         if record.patch is not None:
             try:
                 existing.update_config(copy.deepcopy(record.patch))
@@ -323,6 +461,34 @@ class TableOfContents:
         with self._lock:
             for collection in self.collections.values():
                 collection.close()
+
+
+class _ConfigOnly:
+    """What a named vector change's check reads of a shard: its config (here, the
+    cluster's)."""
+
+    def __init__(self, config: CollectionConfig) -> None:
+        self.config = config
+
+
+def _same_config(record: CollectionRecord) -> tuple[dict[str, Any], Any]:
+    return record.config, None
+
+
+def _set_vector(
+    config: CollectionConfig, name: str, params: DenseVectorParams | SparseVectorParams | None
+) -> None:
+    """Vector `name` set (None: removed) in `config`, as applying the shard's record does
+    (tessera.shard.vector_schema)."""
+    dense = {k: v for k, v in config.vectors.items() if k != name}
+    sparse = {k: v for k, v in config.sparse_vectors.items() if k != name}
+    if isinstance(params, DenseVectorParams):
+        dense[name] = params
+    elif isinstance(params, SparseVectorParams):
+        sparse[name] = params
+    config.vectors, config.sparse_vectors = dense, sparse
+    if params is not None and config.unnamed and name != "":
+        config.unnamed = False
 
 
 def planned_aliases(
