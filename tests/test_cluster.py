@@ -260,6 +260,16 @@ def test_shard_number_defaults_to_peers_and_timeout_bounds_the_wait(cluster: Clu
     assert_ok(httpx.patch(f"{url}/collections/{name}?timeout=20", json=patch))
     for path in (name, single):
         assert assert_ok(httpx.delete(f"{url}/collections/{path}?timeout=20")) is True
+    # gRPC's `timeout` fields take the same path.
+    node = cluster.nodes[2]
+    grpc = client_for(node.url, grpc_port=node.grpc_port, prefer_grpc=True)
+    try:
+        params = models.VectorParams(size=4, distance=models.Distance.DOT)
+        assert grpc.create_collection(name, vectors_config=params, timeout=20)
+        assert grpc.get_collection(name).config.params.shard_number == 3
+        assert grpc.delete_collection(name, timeout=20)
+    finally:
+        grpc.close()
 
 
 def test_wait_for_the_local_apply_times_out_as_qdrant(
