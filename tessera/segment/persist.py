@@ -4,7 +4,9 @@ Every file is an array file (`tessera.fileformat`, kind in parentheses) except t
 which is faiss's own format. Each file name carries the flush generation that wrote it; the
 shard manifest names a segment's files with their size and crc32, checked before loading.
 
-    ids.<gen>.tsr          ("ids") meta {"size", "appendable", "index_schemas"};
+    ids.<gen>.tsr          ("ids") meta {"size", "appendable", "index_schemas", "build":
+                           what each graph was built with (segment.build_record; none
+                           before it was recorded: inferred from the graphs on load)};
                            arrays key_kind u8, key_hi u64, key_lo u64 (the external ids:
                            kind 0 a number = hi, kind 1 a UUID = hi << 64 | lo),
                            versions u64, deleted bool; all of length size
@@ -58,6 +60,7 @@ from tessera.fileformat import (
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
 from tessera.ids import PointId
 from tessera.query.turbo import row_bytes
+from tessera.segment import build_record
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.payload_storage import MappedPayloads
 from tessera.segment.quantization import keeps_in_ram, quantization_for
@@ -121,6 +124,7 @@ def _component_data(segment: Segment, component: str, size: int) -> Any:
                 "size": size,
                 "appendable": segment.appendable,
                 "index_schemas": dict(segment.index_schemas),
+                "build": build_record.to_json(segment.build_record),
             },
             {
                 "key_kind": segment.key_kind[:size].copy(),
@@ -326,6 +330,9 @@ def load_segment(
                 view = index.vectors_view()
                 if view is not None and dense.matrix.dtype == np.float32:
                     dense.matrix = view
+    segment.build_record = build_record.from_json(
+        meta.get("build"), segment.vector_indexes, str(ids_path)
+    )
     rebuilt = _load_field_indexes(directory, segment, files, meta["index_schemas"])
     segment.files_by_component = dict(files)
     for key in rebuilt:  # its file holds the old state: the next flush writes the new one

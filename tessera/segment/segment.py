@@ -94,6 +94,9 @@ class Segment:
         self.files_by_component: dict[str, list[dict[str, Any]]] = {}
         # ANN indexes per dense vector name, attached by the optimizer (issue 5).
         self.vector_indexes: dict[str, Any] = {}
+        # What each graph was built with (segment.build_record), for the config-mismatch
+        # optimizer; persisted in the `ids` file.
+        self.build_record: dict[str, dict[str, Any]] = {}
         # Bumped by every change to liveness or vectors; keys the search masks cached below.
         self.generation = 0
         self._base_masks: dict[str, tuple[int, BoolArray, int]] = {}

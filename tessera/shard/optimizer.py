@@ -5,7 +5,13 @@ Three reasons to rebuild, checked in order:
 - vacuum: a segment with more than `deleted_threshold` of its points deleted (and at least
   `vacuum_min_vector_number` of them);
 - merge: more immutable segments than `default_segment_number` (0: the CPU count): the two
-  smallest are merged.
+  smallest are merged;
+- config mismatch (Qdrant's ConfigMismatchOptimizer): an indexed segment whose graphs were
+  built with another HNSW `m`/`ef_construct`/`on_disk`, vectors `on_disk` or quantization
+  than the collection's config asks now (`segment.build_record`, set by `build_segment`):
+  after a PATCH of those, it is rebuilt from scratch with the new config, the largest
+  first. Searches meanwhile are answered by the old segment, as for every rebuild. A graph
+  never extends another built with a different config (`_extendable`).
 
 A rebuild first *seals* its sources under the write lock (an appendable source stops taking
 points; writes then go to a fresh appendable segment, and an edit to a sealed point is a
@@ -32,6 +38,7 @@ import numpy.typing as npt
 from tessera.collection_config import CollectionConfig
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32, normalize_rows
+from tessera.segment import build_record
 from tessera.segment.ann_index import HnswIndex, idle_since
 from tessera.segment.segment import Segment, Storage
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
@@ -122,7 +129,19 @@ def _max_bytes(config: CollectionConfig) -> int:
 
 def _extendable(base: Segment, config: CollectionConfig) -> bool:
     dense = [n for n, p in config.vectors.items() if not p.multivector]
-    return bool(dense) and all(n in base.vector_indexes for n in dense)
+    return (
+        bool(dense)
+        and all(n in base.vector_indexes for n in dense)
+        and config_mismatch(base, config) is None
+    )
+
+
+def config_mismatch(segment: Segment, config: CollectionConfig) -> str | None:
+    """Why an indexed segment's graphs differ from what `config` asks now (None: they do
+    not, or the segment has no graph)."""
+    if segment.appendable or not segment.vector_indexes:
+        return None
+    return build_record.segment_mismatch(segment.build_record, segment.vector_indexes, config)
 
 
 def _pick_base(
@@ -189,6 +208,10 @@ def plan_optimization(
             base = larger if wanted and _extendable(larger, config) else None
             order = [larger, *[s for s in smallest if s is not larger]] if base else smallest
             return Plan("merge", order, wanted, base)
+    mismatched = [s for s in holder.segments if config_mismatch(s, config) is not None]
+    if mismatched:
+        worst = max(mismatched, key=lambda s: vector_bytes(s, config))
+        return Plan("config_mismatch", [worst], True)
     return None
 
 
@@ -256,18 +279,20 @@ def build_segment(
                 vectors = normalize_rows(vectors)
             index = None
             base_index = base.vector_indexes.get(name) if base is not None else None
+            entry = build_record.target_entry(config, name)  # one read of the config
             if base is not None and base_index is not None:
                 index = base_index.extended(vectors[base.size :])
+                entry = base.build_record.get(name, entry) if index is not None else entry
             if index is None:
-                hnsw = config.hnsw_for(name)
                 index = HnswIndex.build(
                     vectors,
                     params.distance,
-                    int(hnsw["m"]),
-                    int(hnsw["ef_construct"]),
-                    params.quantization_config or config.quantization_config,
+                    entry["m"],
+                    entry["ef_construct"],
+                    entry["quantization"],
                 )
             new.vector_indexes[name] = index
+            new.build_record[name] = entry
             view = index.vectors_view()
             if view is not None and dense.matrix.dtype == np.float32:
                 dense.matrix = view
@@ -277,11 +302,12 @@ def build_segment(
             if params.multivector and isinstance(multi, ObjectStorage):
                 # A graph over every row of every multivector: the first stage of a
                 # multivector search, rescored with exact max_sim.
-                hnsw = config.hnsw_for(name)
+                entry = build_record.target_entry(config, name)
                 rows, _ = multi.packed(n)
                 new.vector_indexes[name] = HnswIndex.build(
-                    as_float32(rows), params.distance, int(hnsw["m"]), int(hnsw["ef_construct"])
+                    as_float32(rows), params.distance, entry["m"], entry["ef_construct"]
                 )
+                new.build_record[name] = entry
                 new.dirty.add(f"hnsw:{name}")
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new
