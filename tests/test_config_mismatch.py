@@ -245,7 +245,7 @@ def test_patches_that_change_no_build_rebuild_nothing(engine: Engine) -> None:
     assert collection.shard.optimizer.done_count == done
 
 
-def test_vectors_on_disk_patch_rebuilds(engine: Engine) -> None:
+def test_vectors_on_disk_patch_moves_the_rebuilt_segment(engine: Engine) -> None:
     collection = _create(engine)
     (before,) = _indexed(collection)
     assert before.build_record["a"]["vectors_on_disk"] is False
@@ -255,6 +255,13 @@ def test_vectors_on_disk_patch_rebuilds(engine: Engine) -> None:
     assert after is not before
     assert after.build_record["a"]["vectors_on_disk"] is True
     assert after.build_record["b"]["vectors_on_disk"] is False
+    # The rebuilt graph of `a` (and the vectors it holds) is a map of its file now.
+    assert after.vector_indexes["a"].mapped and not after.vector_indexes["b"].mapped
+    _check_answers(collection)
+    collection.update_config({"vectors": {"a": {"on_disk": False}}})
+    _wait_green(engine, "c")
+    (back,) = _indexed(collection)
+    assert back is not after and not back.vector_indexes["a"].mapped
     _check_answers(collection)
 
 
