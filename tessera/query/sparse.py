@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from tessera.errors import BadRequest
+
+if TYPE_CHECKING:  # scipy (~0.3 s to import) loads on first use: only sparse vectors need it
+    import scipy.sparse as sp
 
 MAX_SPARSE_INDEX = 2**32 - 1
 
@@ -123,6 +125,8 @@ def build_sparse_flat(
     data = np.asarray(values, dtype=np.float32)
     n = ptr.shape[0] - 1
     vocab, cols = np.unique(raw, return_inverse=True)
+    import scipy.sparse as sp
+
     csr = sp.csr_matrix((data, cols.astype(np.int64), ptr), shape=(n, vocab.shape[0]))
     # tocsc keeps explicit zeros and never merges entries (indices are unique per row).
     csc = csr.tocsc()
@@ -215,6 +219,8 @@ def score_sparse_batch(
 
 
 def _as_csr(matrix: Any) -> sp.csr_matrix:
+    import scipy.sparse as sp
+
     if not sp.issparse(matrix):
         raise TypeError(f"expected a SparseMatrix or a scipy sparse matrix, got {type(matrix)}")
     return sp.csr_matrix(matrix)
