@@ -109,6 +109,7 @@ class Target:
             pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=q))) for q in self.queries
         ]
         self.next_id = ds.n
+        self.grpc_rows = [pb.Vector(data=row) for row in ds.vectors[:batch].tolist()]
 
     def rest(self, method: str, path: str, body: Any) -> Any:
         resp = self.http.request(method, "/collections/bench" + path, json=body)
@@ -147,6 +148,25 @@ class Target:
         def rest_query_payload(i: int) -> Any:
             body = {"query": q[i % n], "limit": 10, "with_payload": True}
             return rest("POST", "/points/query", body)
+
+        def rest_query_filter(i: int) -> Any:
+            body = {"query": q[i % n], "limit": 10, "filter": {"must": [_kw(i)]}}
+            return rest("POST", "/points/query", body)
+
+        def grpc_query_filter(i: int) -> Any:
+            request = pb.QueryPoints(
+                collection_name="bench", query=gq[i % n], limit=10, filter=_grpc_kw(i)
+            )
+            return points.Query(request)
+
+        def grpc_upsert(i: int) -> Any:
+            first = self.next_id
+            self.next_id += self.batch
+            rows = [
+                pb.PointStruct(id=pb.PointId(num=first + k), vectors=pb.Vectors(vector=v))
+                for k, v in enumerate(self.grpc_rows)
+            ]
+            return points.Upsert(pb.UpsertPoints(collection_name="bench", wait=True, points=rows))
 
         def rest_search(i: int) -> Any:
             return rest("POST", "/points/search", {"vector": q[i % n], "limit": 10})
@@ -191,6 +211,9 @@ class Target:
             return rest("PUT", "/points?wait=true", body)
 
         return {
+            "REST query limit 10 + filter": rest_query_filter,
+            "gRPC query limit 10 + filter": grpc_query_filter,
+            "gRPC upsert 100": grpc_upsert,
             "REST query limit 10": rest_query,
             "REST query limit 10 + payload": rest_query_payload,
             "REST search limit 10": rest_search,
@@ -210,6 +233,11 @@ class Target:
 
 def _kw(i: int) -> dict[str, Any]:
     return {"key": "kw", "match": {"value": f"k{i % 10}"}}
+
+
+def _grpc_kw(i: int) -> pb.Filter:
+    match = pb.Match(keyword=f"k{i % 10}")
+    return pb.Filter(must=[pb.Condition(field=pb.FieldCondition(key="kw", match=match))])
 
 
 # --------------------------------------------------------------------------- in process
@@ -322,12 +350,7 @@ def in_process_calls(ds: Any, storage: Path, batch: int) -> dict[str, Call]:
         body = {"batch": {"ids": ids, "vectors": ds.vectors[:batch].tolist()}}
         return app_call("PUT", "/collections/bench/points", body, b"wait=true")
 
-    kw_filters = [
-        pb.Filter(
-            must=[pb.Condition(field=pb.FieldCondition(key="kw", match=pb.Match(keyword=f"k{k}")))]
-        )
-        for k in range(10)
-    ]
+    kw_filters = [_grpc_kw(k) for k in range(10)]
 
     def grpc_query_filter(i: int) -> Any:
         request = pb.QueryPoints(
@@ -384,6 +407,9 @@ def in_process_calls(ds: Any, storage: Path, batch: int) -> dict[str, Call]:
         "gRPC scroll 100 + payload": grpc_scroll,
         "gRPC get 100 + payload": grpc_get,
         "engine search limit 10": lambda i: engine.search("bench", qa[i % n], 10),
+        "engine search limit 10 + filter": lambda i: engine.search(
+            "bench", qa[i % n], 10, {"must": [_kw(i)]}
+        ),
         "REST upsert 100": upsert,
     }
 
@@ -448,7 +474,8 @@ def worker(args: argparse.Namespace) -> None:
     """One tree, in process: load, answer `ready`, then time `KIND<TAB>FIRST<TAB>COUNT`
     lines from stdin, one `WALL CPU` line (seconds) each."""
     ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
-    with tempfile.TemporaryDirectory(prefix="tessera-reqpath-") as storage:
+    scratch = tempfile.TemporaryDirectory(prefix="tessera-reqpath-", ignore_cleanup_errors=True)
+    with scratch as storage:
         calls = in_process_calls(ds, Path(storage), args.upsert_batch)
         print("ready " + "\t".join(calls), flush=True)
         for line in sys.stdin:
@@ -470,11 +497,15 @@ def profile(args: argparse.Namespace) -> None:
         call = calls[args.profile]
         for i in range(50):
             call(i)
+        if args.profiler == "none":  # under an outside sampler (py-spy record)
+            for i in range(args.requests):
+                call(i)
+            return
         try:
             import yappi
         except ImportError:
             yappi = None
-        if yappi is None:
+        if yappi is None or args.profiler == "cprofile":
             import cProfile
             import pstats
 
@@ -556,6 +587,12 @@ def main() -> None:
         help="in this process and tree: profile --requests calls of one in-process kind "
         "(yappi over all threads, CPU clock, if installed; else cProfile)",
     )
+    parser.add_argument(
+        "--profiler",
+        choices=("yappi", "cprofile", "none"),
+        default="yappi",
+        help="with --profile: none runs the calls unprofiled (for py-spy record -f raw)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -603,16 +640,22 @@ def measure_in_process(
         if args.only:
             kinds = [k for k in kinds if any(part in k for part in args.only)]
         times: Times = {}
-        for kind in kinds:  # warm up
-            for w in workers:
-                w.time(kind, 0, min(50, per_round))
-        for r in range(args.rounds):
-            for kind in kinds:
-                for t, w in enumerate(workers):
-                    wall, cpu = w.time(kind, r * per_round, per_round)
-                    elapsed = wall if args.wall else cpu
-                    times.setdefault((t, kind), []).append(elapsed / per_round * 1e6)
-        return kinds, times
+        # Reads first, writes after: upserts grow the collection and wake the optimizer,
+        # whose threads' CPU time would land on whatever is measured next. Fewer writes
+        # per round (a fifth), for the same reason.
+        reads = [k for k in kinds if "upsert" not in k]
+        writes = [k for k in kinds if "upsert" in k]
+        for phase, count in ((reads, per_round), (writes, max(1, per_round // 5))):
+            for kind in phase:  # warm up
+                for w in workers:
+                    w.time(kind, 0, min(20, count))
+            for r in range(args.rounds):
+                for kind in phase:
+                    for t, w in enumerate(workers):
+                        wall, cpu = w.time(kind, r * count, count)
+                        elapsed = wall if args.wall else cpu
+                        times.setdefault((t, kind), []).append(elapsed / count * 1e6)
+        return reads + writes, times
     finally:
         for w in workers:
             w.close()
@@ -632,6 +675,8 @@ def measure_servers(
             targets.append(target)
         calls = [t.calls() for t in targets]
         kinds = list(calls[0])
+        if args.only:
+            kinds = [k for k in kinds if any(part in k for part in args.only)]
         times: dict[tuple[int, str], list[float]] = {}
         for kind in kinds:
             for c in calls:  # warm up

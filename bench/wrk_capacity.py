@@ -1,0 +1,170 @@
+"""REST server capacity with `wrk` (Debian: `apt-get install wrk`), one or more source trees
+side by side on the same data.
+
+Each tree (`--repo`, default this one) is served by `python -m tessera serve` in that tree
+and loaded as in `request_path.py` (`--n` points of `--dim` dimensions, a `kw` keyword
+index). Then, in rounds with the trees taking turns, wrk runs `--duration` seconds with
+`--connections` connections against: `GET /` (what HTTP alone serves), a query with limit
+10 and a `kw` filter, and a scroll of 100 points with payload. The table shows the median
+requests/s over rounds, and the query's capacity against the in-process engine's
+single-thread QPS for the same queries (target 2 of issue 13: >= 1.0x).
+
+    .venv/bin/python bench/wrk_capacity.py
+    .venv/bin/python bench/wrk_capacity.py --repo /tmp/before --repo .
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import make_dataset, median, print_table
+from request_path import Target, serve
+
+LUA = """
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "application/json"
+bodies = {{{bodies}}}
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  if body == "" then return wrk.format(nil, "{path}") end
+  return wrk.format(nil, "{path}", nil, body)
+end
+"""
+
+
+def lua_script(folder: Path, name: str, method: str, path: str, bodies: list[Any]) -> Path:
+    quoted = ",".join(json.dumps("" if b is None else json.dumps(b)) for b in bodies)
+    script = folder / f"{name}.lua"
+    script.write_text(LUA.format(method=method, path=path, bodies=quoted))
+    return script
+
+
+def run_wrk(url: str, script: Path, args: argparse.Namespace) -> float:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
+    out = subprocess.run(
+        [*cmd, "-s", str(script), url], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if found is None or errors is not None:
+        raise RuntimeError(f"wrk: {out}")
+    return float(found.group(1))
+
+
+def engine_qps(ds: Any, queries: int) -> float:
+    """Single-thread QPS of the in-process engine (this tree) for the filtered query."""
+    from tessera.engine import Engine
+
+    with tempfile.TemporaryDirectory(prefix="tessera-wrk-") as storage:
+        engine = Engine(storage)
+        engine.create_collection("bench", {"vectors": {"size": ds.dim, "distance": "Cosine"}})
+        engine.create_field_index("bench", "kw", "keyword")
+        for start in range(0, ds.n, 1000):
+            stop = min(ds.n, start + 1000)
+            engine.upsert_arrays(
+                "bench", list(range(start, stop)), ds.vectors[start:stop], ds.payloads(start, stop)
+            )
+        engine.wait_optimized("bench")
+        filters = [{"must": [{"key": "kw", "match": {"value": f"k{k}"}}]} for k in range(10)]
+        for i in range(50):
+            engine.search("bench", ds.queries[i % len(ds.queries)], 10, filters[i % 10])
+        started = time.perf_counter()
+        for i in range(queries):
+            engine.search("bench", ds.queries[i % len(ds.queries)], 10, filters[i % 10])
+        qps = queries / (time.perf_counter() - started)
+        engine.close()
+        return qps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", action="append", type=Path, help="a source tree (repeatable)")
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    repos = [r.resolve() for r in (args.repo or [Path(__file__).resolve().parent.parent])]
+    ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
+    queries = ds.queries.tolist()
+    kinds = {
+        "GET /": ("GET", "/", [None]),
+        "query limit 10 + kw filter": (
+            "POST",
+            "/collections/bench/points/query",
+            [
+                {
+                    "query": q,
+                    "limit": 10,
+                    "filter": {"must": [{"key": "kw", "match": {"value": f"k{i % 10}"}}]},
+                }
+                for i, q in enumerate(queries[:100])
+            ],
+        ),
+        "scroll 100 + payload": (
+            "POST",
+            "/collections/bench/points/scroll",
+            [{"limit": 100, "with_payload": True, "offset": i * 97} for i in range(100)],
+        ),
+    }
+    times: dict[tuple[int, str], list[float]] = {}
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-wrk-")))
+        urls = []
+        for repo in repos:
+            url, grpc_port = stack.enter_context(serve(repo))
+            target = Target(url, grpc_port, ds, 100)
+            stack.callback(target.close)
+            target.load()
+            urls.append(url)
+        scripts = {
+            kind: lua_script(folder, f"k{i}", method, path, bodies)
+            for i, (kind, (method, path, bodies)) in enumerate(kinds.items())
+        }
+        for _ in range(args.rounds):
+            for kind, script in scripts.items():
+                for t, url in enumerate(urls):
+                    times.setdefault((t, kind), []).append(run_wrk(url, script, args))
+    engine = engine_qps(ds, 2000)
+    headers = ["requests/s", *(f"{i}" for i in range(len(repos)))]
+    if len(repos) > 1:
+        headers.append("last / first")
+    rows = []
+    for kind in kinds:
+        figures = [median(times[(t, kind)]) for t in range(len(repos))]
+        row: list[Any] = [kind, *(f"{f:,.0f}" for f in figures)]
+        if len(repos) > 1:
+            row.append(f"{figures[-1] / figures[0]:.2f}")
+        rows.append(row)
+    query = [median(times[(t, "query limit 10 + kw filter")]) for t in range(len(repos))]
+    row = ["query / engine single-thread QPS", *(f"{q / engine:.2f}x" for q in query)]
+    rows.append(row + ([""] if len(repos) > 1 else []))
+    for i, repo in enumerate(repos):
+        print(f"{i}: {repo}")
+    print(f"engine (this tree, in process, 1 thread): {engine:,.0f} QPS for the filtered query")
+    title = (
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, n={args.n} "
+        f"dim={args.dim}, median of {args.rounds} rounds"
+    )
+    print_table(headers, rows, title)
+
+
+if __name__ == "__main__":
+    main()
