@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SEGMENT_CAPACITY = 32 * 1024 * 1024
 _ZERO_AHEAD = 1 << 20
 _ZEROS = memoryview(bytes(_ZERO_AHEAD))
+_ZERO_BYTES = bytes(_ZERO_AHEAD)
 _READ_BUFFER = 1 << 16
 _OPEN_FLAGS = os.O_CLOEXEC
 
@@ -713,6 +714,9 @@ def _last_nonzero(fd: int, start: int, size: int) -> int:
         chunk = os.pread(fd, min(_ZERO_AHEAD, size - off), off)
         if not chunk:
             break
+        if chunk == _ZERO_BYTES[: len(chunk)]:  # memcmp; rstrip walks zeros a byte at a time
+            off += len(chunk)
+            continue
         stripped = len(chunk.rstrip(b"\x00"))
         if stripped:
             last_nonzero = off + stripped
