@@ -602,7 +602,6 @@ def load_worker(args: argparse.Namespace) -> None:
     shard_mod.verify_segment_files = timed("verify (crc)", shard_mod.verify_segment_files)
     shard_mod.load_segment = timed("load_segment", shard_mod.load_segment)
     persist.read_array_file = timed("  read_array_file", persist.read_array_file)
-    persist._ext_ids = timed("  ids -> list", persist._ext_ids)
     persist._load_field_indexes = timed("  field indexes", persist._load_field_indexes)
     hload = HnswIndex.load.__func__  # type: ignore[attr-defined]
     HnswIndex.load = classmethod(timed("  faiss read_index", hload))  # type: ignore[method-assign]

@@ -60,7 +60,7 @@ def points(refs: Sequence[PointRef], select: Selection, unnamed: bool) -> Points
     """Points as they are (no version, no score), in the order given."""
     read = vector_reader(select.vectors, unnamed)
     return Points(
-        [seg.ext_ids[off] for seg, off in refs],
+        [seg.external_id_at(off) for seg, off in refs],
         _payloads(refs, select.payload),
         None if read is None else [read(seg, off) for seg, off in refs],
     )

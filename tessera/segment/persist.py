@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,6 @@ from tessera.fileformat import (
     write_array_file,
 )
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
-from tessera.ids import PointId
 from tessera.query.turbo import row_bytes
 from tessera.segment import build_record
 from tessera.segment.ann_index import HnswIndex
@@ -247,13 +245,6 @@ def verify_segment_files(directory: Path, files: dict[str, list[FileEntry]]) -> 
             verify_file(directory / entry["name"], int(entry["size"]), int(entry["crc32"]))
 
 
-def _ext_ids(kind: npt.NDArray[Any], hi: npt.NDArray[Any], lo: npt.NDArray[Any]) -> list[PointId]:
-    ids: list[PointId] = hi.tolist()
-    for off in np.flatnonzero(kind == 1).tolist():
-        ids[off] = uuid.UUID(int=(int(hi[off]) << 64) | int(lo[off]))
-    return ids
-
-
 def _expect(cond: bool, path: Path, what: str) -> None:
     if not cond:
         raise FormatError(f"{path}: {what}")
@@ -274,11 +265,12 @@ def load_segment(
     segment.key_kind = arrays["key_kind"].astype(np.uint8)
     segment.key_hi = arrays["key_hi"].astype(np.uint64)
     segment.key_lo = arrays["key_lo"].astype(np.uint64)
-    segment.ext_ids = _ext_ids(segment.key_kind, segment.key_hi, segment.key_lo)
     segment.versions = arrays["versions"].astype(np.uint64)
     segment.deleted = arrays["deleted"].astype(bool)
-    live = np.flatnonzero(~segment.deleted).tolist()
-    segment.id_map = {segment.ext_ids[off]: off for off in live}
+    # No Python object per point: ids are answered from the key arrays, and the id list and
+    # map are built only if a write needs them (Segment.ext_ids / id_map).
+    segment.ext_ids = None
+    segment.id_map = None
 
     payload_path = directory / files["payload"][0]["name"]
     segment.payloads = _load_payloads(payload_path, size, mapped=_payload_on_disk(segment))

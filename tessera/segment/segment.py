@@ -10,6 +10,7 @@ hold it exclusively, readers shared.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,6 +53,48 @@ def id_keys(
     return kind, hi, lo
 
 
+class _SortedIds:
+    """Id -> offset lookups over the key arrays (no Python object per point): the offsets
+    of each id kind sorted by key. Offsets deleted are skipped at lookup time (an immutable
+    segment never takes new points; an appendable one builds `id_map` before writing)."""
+
+    def __init__(
+        self,
+        kind: npt.NDArray[np.uint8],
+        hi: npt.NDArray[np.uint64],
+        lo: npt.NDArray[np.uint64],
+        size: int,
+    ) -> None:
+        self.kind, self.hi, self.lo = kind, hi, lo
+        self.sorted: list[tuple[npt.NDArray[np.uint64], IntArray]] = []
+        for k in (0, 1):
+            offs = np.flatnonzero(kind[:size] == k)
+            order = np.argsort(hi[offs], kind="stable")
+            offs = offs[order]
+            self.sorted.append((hi[offs], offs.astype(np.int64)))
+
+    def find(self, ids: list[PointId], deleted: BoolArray) -> IntArray:
+        """The live offset of each id, -1 where there is none."""
+        out = np.full(len(ids), -1, dtype=np.int64)
+        if not ids:
+            return out
+        kind, hi, lo = id_keys(ids)
+        for k in (0, 1):
+            sel = np.flatnonzero(kind == k)
+            keys, offs = self.sorted[k]
+            if not len(sel) or not len(keys):
+                continue
+            left = np.searchsorted(keys, hi[sel], side="left")
+            right = np.searchsorted(keys, hi[sel], side="right")
+            for i, a, b in zip(sel.tolist(), left.tolist(), right.tolist(), strict=True):
+                for j in range(a, b):  # equal high words: numbers are unique, UUIDs rarely not
+                    off = int(offs[j])
+                    if (k == 0 or self.lo[off] == lo[i]) and not deleted[off]:
+                        out[i] = off
+                        break
+        return out
+
+
 def make_storages(config: CollectionConfig) -> dict[str, Storage]:
     names = [*config.vectors, *config.sparse_vectors]
     return {name: make_storage(config, name) for name in names}
@@ -73,8 +116,14 @@ class Segment:
         self.config = config
         self.appendable = appendable
         self.size = 0  # offsets in use, deleted included
-        self.ext_ids: list[PointId] = []
-        self.id_map: dict[PointId, int] = {}
+        # External ids by offset, and live id -> offset. A segment loaded from disk starts
+        # without either (None): `key_*` answer by offset and a sorted copy of the keys
+        # (`_SortedIds`) answers lookups; the Python objects are built only when a write
+        # needs them (`allocate`) or a caller asks for the whole list.
+        self._ext_ids: list[PointId] | None = []
+        self._id_map: dict[PointId, int] | None = {}
+        self._sorted_ids: _SortedIds | None = None
+        self._live: tuple[int, int] = (-1, 0)  # (generation, live count) without `_id_map`
         self.versions = np.zeros(0, dtype=np.uint64)
         self.deleted = np.zeros(0, dtype=bool)
         # Sort keys of the external ids by offset (see tessera.ids.id_sort_key): kind 0 for
@@ -108,8 +157,38 @@ class Segment:
     def point_count(self) -> int:
         return self.size
 
+    @property
+    def ext_ids(self) -> list[PointId]:
+        """External ids by offset (deleted offsets included), built on first use."""
+        if self._ext_ids is None:
+            self._ext_ids = self.external_ids_at(range(self.size))
+        return self._ext_ids
+
+    @ext_ids.setter
+    def ext_ids(self, ids: list[PointId] | None) -> None:
+        self._ext_ids = ids
+
+    @property
+    def id_map(self) -> dict[PointId, int]:
+        """Live external id -> offset, built on first use (writes need it)."""
+        if self._id_map is None:
+            ids = self.ext_ids
+            live = np.flatnonzero(~self.deleted[: self.size]).tolist()
+            self._id_map = {ids[off]: off for off in live}
+            self._sorted_ids = None
+        return self._id_map
+
+    @id_map.setter
+    def id_map(self, mapping: dict[PointId, int] | None) -> None:
+        self._id_map = mapping
+        self._sorted_ids = None
+
     def live_count(self) -> int:
-        return len(self.id_map)
+        if self._id_map is not None:
+            return len(self._id_map)
+        if self._live[0] != self.generation:
+            self._live = (self.generation, int(np.count_nonzero(~self.deleted[: self.size])))
+        return self._live[1]
 
     def live_mask(self) -> BoolArray:
         """Live points as reads see them: deferred ones (see `deferred_from`) are not."""
@@ -147,15 +226,41 @@ class Segment:
         return self.payloads[offset] or {}
 
     def external_id_at(self, offset: int) -> PointId:
-        return self.ext_ids[offset]
+        if self._ext_ids is not None:
+            return self._ext_ids[offset]
+        if self.key_kind[offset] == 0:
+            return int(self.key_hi[offset])
+        return uuid.UUID(int=(int(self.key_hi[offset]) << 64) | int(self.key_lo[offset]))
+
+    def external_ids_at(self, offsets: Iterable[int]) -> list[PointId]:
+        if self._ext_ids is not None:
+            ids = self._ext_ids
+            return [ids[off] for off in offsets]
+        offs = np.fromiter(offsets, dtype=np.int64)
+        out: list[PointId] = self.key_hi[offs].tolist()
+        for i in np.flatnonzero(self.key_kind[offs] == 1).tolist():
+            off = int(offs[i])
+            out[i] = uuid.UUID(int=(int(self.key_hi[off]) << 64) | int(self.key_lo[off]))
+        return out
+
+    def _lookup(self) -> _SortedIds:
+        if self._sorted_ids is None:
+            self._sorted_ids = _SortedIds(self.key_kind, self.key_hi, self.key_lo, self.size)
+        return self._sorted_ids
 
     def offsets_of(self, ids: Iterable[PointId]) -> IntArray:
-        get = self.id_map.get
-        found = [off for off in (get(i) for i in ids) if off is not None]
-        return np.asarray(found, dtype=np.int64)
+        if self._id_map is None:
+            found = self._lookup().find(list(ids), self.deleted)
+            return found[found >= 0]
+        get = self._id_map.get
+        found_list = [off for off in (get(i) for i in ids) if off is not None]
+        return np.asarray(found_list, dtype=np.int64)
 
     def offset_of(self, pid: PointId) -> int | None:
-        return self.id_map.get(pid)
+        if self._id_map is None:
+            off = int(self._lookup().find([pid], self.deleted)[0])
+            return None if off < 0 else off
+        return self._id_map.get(pid)
 
     def _changed(self, component: str) -> None:
         self.dirty.add(component)
@@ -289,17 +394,19 @@ class Segment:
         self._ensure(self.size)
         self.deleted[offsets] = True
         self.versions[offsets] = seq
+        id_map = self._id_map  # None: lookups go by the deleted mask, nothing to drop
         for off in offsets.tolist():
-            pid = self.ext_ids[off]
-            if self.id_map.get(pid) == off:
-                del self.id_map[pid]
+            if id_map is not None:
+                pid = self.ext_ids[off]
+                if id_map.get(pid) == off:
+                    del id_map[pid]
             for index in self.field_indexes.values():
                 index.remove(off)
         self._changed("ids")
 
     def copy_point_from(self, source: Segment, src_offset: int, seq: int) -> int:
         """Copy-on-write: bring a point from an immutable segment into this appendable one."""
-        pid = source.ext_ids[src_offset]
+        pid = source.external_id_at(src_offset)
         offsets = self.allocate([pid], seq)
         for name, storage in source.storages.items():
             value = storage.get(src_offset)

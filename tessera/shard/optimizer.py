@@ -233,17 +233,18 @@ def build_segment(
     """
     storages = sealed if sealed is not None else [dict(src.storages) for src, _ in sources]
     new = Segment(segment_id or uuid.uuid4().hex, config, appendable=False)
-    ext_ids = [src.ext_ids[o] for src, offs in sources for o in offs.tolist()]
-    n = len(ext_ids)
+    n = sum(len(offs) for _, offs in sources)
     new._ensure(n)
     new.size = n
-    new.ext_ids = ext_ids
-    new._set_keys(0, ext_ids)
     if n:
         new.versions[:n] = np.concatenate([src.versions[offs] for src, offs in sources])
         new.deleted[:n] = np.concatenate([src.deleted[offs] for src, offs in sources])
-    live = np.flatnonzero(~new.deleted[:n]).tolist()
-    new.id_map = {ext_ids[off]: off for off in live}
+        # The ids as key arrays only: the segment builds Python id objects if a write needs them.
+        new.key_kind = np.concatenate([src.key_kind[offs] for src, offs in sources])
+        new.key_hi = np.concatenate([src.key_hi[offs] for src, offs in sources])
+        new.key_lo = np.concatenate([src.key_lo[offs] for src, offs in sources])
+    new.ext_ids = None
+    new.id_map = None
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
     for name, storage in new.storages.items():
         if any(name not in src for src in storages):

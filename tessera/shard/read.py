@@ -34,7 +34,7 @@ class PointRef(NamedTuple):
 
     @property
     def id(self) -> PointId:
-        return self.segment.ext_ids[self.offset]
+        return self.segment.external_id_at(self.offset)
 
 
 # PointRef((segment, offset)) without NamedTuple's Python-level __new__: pages of scroll
@@ -57,7 +57,7 @@ def select_ids(holder: SegmentHolder, filt: Filter | None) -> list[PointId]:
     out: list[PointId] = []
     for segment in holder.segments:
         mask = segment_mask(segment, filt)
-        out.extend(segment.ext_ids[i] for i in np.flatnonzero(mask).tolist())
+        out.extend(segment.external_ids_at(np.flatnonzero(mask).tolist()))
     return out
 
 
