@@ -599,7 +599,7 @@ def load_worker(args: argparse.Namespace) -> None:
 
         return wrapper
 
-    shard_mod.verify_segment_files = timed("verify (crc)", shard_mod.verify_segment_files)
+    shard_mod.verify_segments = timed("verify (crc)", shard_mod.verify_segments)
     shard_mod.load_segment = timed("load_segment", shard_mod.load_segment)
     persist.read_array_file = timed("  read_array_file", persist.read_array_file)
     persist._load_field_indexes = timed("  field indexes", persist._load_field_indexes)

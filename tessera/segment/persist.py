@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,10 @@ from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 
 log = logging.getLogger(__name__)
+
+# Checksums at load: threads (crc32 runs without the GIL) once the files add up to this much.
+_VERIFY_THREADS = min(4, os.cpu_count() or 1)
+_VERIFY_PARALLEL_BYTES = 64 << 20
 
 # A file as the manifest names it.
 FileEntry = dict[str, Any]  # {"name": str, "size": int, "crc32": int}
@@ -240,9 +246,31 @@ def _write(
 
 def verify_segment_files(directory: Path, files: dict[str, list[FileEntry]]) -> None:
     """Every file the manifest names, checked against its size and crc32 (FormatError)."""
-    for entries in files.values():
-        for entry in entries:
-            verify_file(directory / entry["name"], int(entry["size"]), int(entry["crc32"]))
+    verify_segments([(directory, files)])
+
+
+def verify_segments(segments: list[tuple[Path, dict[str, list[FileEntry]]]]) -> None:
+    """`verify_segment_files` for several segments, every file read in full and checked
+    before this returns (nothing is loaded meanwhile). zlib's crc32 releases the GIL, so
+    large files are checked on several threads, largest first; the error raised is that
+    of the first bad file in manifest order, whatever the order they were read in."""
+    checks = [
+        (directory / entry["name"], int(entry["size"]), int(entry["crc32"]))
+        for directory, files in segments
+        for entries in files.values()
+        for entry in entries
+    ]
+    total = sum(size for _, size, _ in checks)
+    workers = min(_VERIFY_THREADS, len(checks))
+    if workers < 2 or total < _VERIFY_PARALLEL_BYTES:
+        for path, size, crc in checks:
+            verify_file(path, size, crc)
+        return
+    order = sorted(range(len(checks)), key=lambda i: -checks[i][1])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
+        futures = {i: pool.submit(verify_file, *checks[i]) for i in order}
+        for i in range(len(checks)):
+            futures[i].result()  # raises the first failure in manifest order
 
 
 def _expect(cond: bool, path: Path, what: str) -> None:

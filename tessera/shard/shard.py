@@ -48,7 +48,7 @@ from tessera.segment.persist import (
     load_segment,
     map_on_disk_data,
     take_snapshot,
-    verify_segment_files,
+    verify_segments,
     write_snapshot,
 )
 from tessera.shard import operations as ops
@@ -92,8 +92,9 @@ def verify_checkpoint(shard_dir: Path, gen: int) -> dict[str, Any]:
     """The manifest of generation `gen`, after its own checksum and every file it names
     (size and crc32) checked out; FormatError otherwise."""
     manifest = read_manifest(shard_dir / manifest_name(gen))
-    for entry in manifest["segments"]:
-        verify_segment_files(shard_dir / "segments" / entry["id"], entry["files"])
+    verify_segments(
+        [(shard_dir / "segments" / entry["id"], entry["files"]) for entry in manifest["segments"]]
+    )
     return manifest
 
 
