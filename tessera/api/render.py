@@ -68,15 +68,20 @@ def _column(values: list[Any] | None, n: int) -> Iterable[Any]:
     return values if values is not None else repeat(None, n)
 
 
+def _rendered_ids(ids: list[Any]) -> list[Any]:
+    rid = render_point_id
+    return [pid if type(pid) is int else rid(pid) for pid in ids]
+
+
 def render_records(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `Record`s (retrieve, scroll); scroll by `order_by` adds `order_value`."""
     n = len(points.ids)
-    rid = render_point_id
     f32 = f32_vector
+    vectors = repeat(None, n) if points.vectors is None else map(f32, points.vectors)
     out = [
-        {"id": rid(pid), "payload": payload, "vector": f32(vector)}
+        {"id": pid, "payload": payload, "vector": vector}
         for pid, payload, vector in zip(
-            points.ids, _column(points.payloads, n), _column(points.vectors, n)
+            _rendered_ids(points.ids), _column(points.payloads, n), vectors
         )
     ]
     if points.order_values is not None:
@@ -95,16 +100,16 @@ def render_record(record: Record) -> dict[str, Any]:
 def render_scored(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
     n = len(points.ids)
-    rid = render_point_id
     f32 = f32_vector
+    vectors = repeat(None, n) if points.vectors is None else map(f32, points.vectors)
     out = [
-        {"id": rid(pid), "version": version, "score": score, "payload": payload, "vector": f32(v)}
+        {"id": pid, "version": version, "score": score, "payload": payload, "vector": v}
         for pid, version, score, payload, v in zip(
-            points.ids,
+            _rendered_ids(points.ids),
             _column(points.versions, n),
             _column(f32_scores(points.scores), n),
             _column(points.payloads, n),
-            _column(points.vectors, n),
+            vectors,
         )
     ]
     if points.order_values is not None:
