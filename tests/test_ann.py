@@ -122,7 +122,15 @@ def test_updates_and_deletes_after_indexing_stay_correct(engine: Engine, tmp_pat
     info = engine.info("u")
     assert info["points_count"] == N - len(range(0, N, 3))
     holder = collection.shard.holder
-    assert all(s.live_count() == s.size for s in holder.segments if not s.appendable)  # vacuumed
+    # Vacuumed by the optimizer's rule (100 or more deleted and over 10%). Which segments hold
+    # the moved points' old copies depends on whether a vacuum ran between the deletes and the
+    # moves (it may, on a loaded machine), so the rule is checked rather than one end state.
+    sealed = [s for s in holder.segments if not s.appendable]
+    assert sealed
+    for segment in sealed:
+        deleted = segment.size - segment.live_count()
+        assert deleted < 100 or deleted / segment.size <= 0.1, (deleted, segment.size)
+    assert sum(s.size - s.live_count() for s in sealed) < len(range(0, N, 3))
     hits = engine.search("u", far[0], 5)
     assert {pid for pid, _ in hits} <= set(moved)
     deleted = set(range(0, N, 3))
