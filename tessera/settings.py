@@ -251,6 +251,11 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "service.alt_api_key": (None, optional(string())),
     "service.read_only_api_key": (None, optional(string())),
     "service.jwt_rbac": (None, optional(boolean())),
+    # Prepended to every `/metrics` name (Qdrant: none).
+    "service.metrics_prefix": (None, optional(string())),
+    # A filtered read slower than this reports its unindexed fields in `/issues` (Qdrant:
+    # unset, meaning 1.2 s).
+    "service.slow_query_secs": (None, optional(number(0.0, float("inf")))),
     # Tessera's own: the access log (Qdrant always logs requests at INFO).
     "service.access_log": (True, boolean()),
     "tls.cert": (None, optional(nonempty())),
@@ -297,7 +302,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.collection.shard_number_per_node": 1,
     "storage.max_collections": None,
     "service.hardware_reporting": False,
-    "service.metrics_prefix": None,
     "service.hide_jwt_dashboard": None,
     "service.enable_static_content": None,
     "service.static_content_dir": None,
@@ -310,7 +314,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "audit.enabled": False,
     # Qdrant service keys without a default in its config file: reported whenever set.
     "service.metrics_port": None,
-    "service.slow_query_secs": None,
     "service.http_keep_alive_timeout_sec": None,
     "service.http_client_request_timeout_sec": None,
     "service.http_client_disconnect_timeout_sec": None,

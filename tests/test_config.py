@@ -118,6 +118,13 @@ def test_qdrant_config_file_is_read(tmp_path: Path) -> None:
     assert conf.unused == ["storage.performance.optimizer_cpu_budget", "telemetry_disabled"]
     assert conf.unknown == ["service.http_prot"]
     assert conf.files == [path]
+    # Keys Tessera uses (not reported as unused) with Qdrant's defaults.
+    assert conf["service.metrics_prefix"] is None and conf["service.slow_query_secs"] is None
+    env = {"QDRANT__SERVICE__METRICS_PREFIX": "q_", "QDRANT__SERVICE__SLOW_QUERY_SECS": "0.5"}
+    conf = load(cwd=tmp_path, env=env, config_file=str(path))
+    assert (conf["service.metrics_prefix"], conf["service.slow_query_secs"]) == ("q_", 0.5)
+    assert "service.metrics_prefix" not in conf.unused
+    assert "service.slow_query_secs" not in conf.unused
 
 
 def test_config_dir_then_file_then_env_then_flags(tmp_path: Path) -> None:
@@ -321,9 +328,7 @@ def test_server_runs_from_a_qdrant_config(tmp_path: Path) -> None:
     # The access log: method, path, status, size, duration; health checks left out.
     access = [line for line in log.splitlines() if "tessera.access" in line]
     assert any('"PUT /collections/c HTTP/1.1" 200' in line for line in access)
-    assert any(
-        '"/qdrant.Collections/CreateShardKey" UNIMPLEMENTED' in line for line in access
-    )
+    assert any('"/qdrant.Collections/CreateShardKey" UNIMPLEMENTED' in line for line in access)
     assert not any("/readyz" in line for line in access)
 
 

@@ -235,6 +235,30 @@ def test_issues_report_unindexed_fields_until_indexed(
     assert not any(i.startswith("UNINDEXED_FIELD/") for i in left), left
 
 
+def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
+    """`service.metrics_prefix` prefixes every /metrics name (as Qdrant does); with
+    `service.slow_query_secs: 0` every filtered read is slow, so even a small collection's
+    unindexed field is reported (with Qdrant's 1.2 s it is not: see above)."""
+    srv = server_factory(
+        env={"QDRANT__SERVICE__METRICS_PREFIX": "tst_", "QDRANT__SERVICE__SLOW_QUERY_SECS": "0"}
+    )
+    http = httpx.Client(base_url=srv.url, timeout=30)
+    vectors = {"vectors": {"size": 2, "distance": "Dot"}}
+    assert_ok(http.put("/collections/small", json=vectors))
+    points = [{"id": i, "vector": [1.0, 0.5], "payload": {"color": "red"}} for i in range(5)]
+    assert_ok(http.put("/collections/small/points", json={"points": points}, params={"wait": 1}))
+    red = {"must": [{"key": "color", "match": {"value": "red"}}]}
+    assert_ok(http.post("/collections/small/points/count", json={"filter": red}))
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert "UNINDEXED_FIELD/small/color" in ids
+
+    text = http.get("/metrics").text
+    names = [f.name for f in text_string_to_metric_families(text)]
+    assert "tst_app_info" in names and "tst_collections_total" in names
+    assert all(name.startswith("tst_") for name in names), names
+    assert "# TYPE tst_rest_responses_duration_seconds histogram" in text
+
+
 KEY = "observability-test-key-0123456789abcdef"
 
 

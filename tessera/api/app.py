@@ -38,6 +38,7 @@ from tessera.api.envelope import endpoint, error, json_response, set_workers
 from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
+from tessera.collection.issues import set_slow_query_seconds
 from tessera.settings import Settings
 from tessera.storage.toc import TableOfContents
 
@@ -176,6 +177,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        set_slow_query_seconds(conf["service.slow_query_secs"])
         app.state.toc = state["toc"] = TableOfContents(
             storage, snaps.snapshots_path(storage, settings, snapshots_path)
         )
@@ -229,4 +231,5 @@ def build_app(
         exception_handlers={404: not_found},
     )
     memoize_routes(app.router)
+    app.state.metrics_prefix = conf["service.metrics_prefix"] or ""
     return app

@@ -121,20 +121,23 @@ class Exposition:
     """Metric families in the order added, each written once with its HELP and TYPE; a
     family without samples is left out (as Qdrant leaves it out)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.lines: list[str] = []
+        self.prefix = prefix  # `service.metrics_prefix`, prepended to every name as Qdrant does
 
     def family(
         self, name: str, help_text: str, kind: str, samples: Sequence[tuple[Labels, float]]
     ) -> None:
         if not samples:
             return
+        name = self.prefix + name
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         self.lines += [f"{name}{self._labels(labels)} {_number(v)}" for labels, v in samples]
 
     def histogram(self, name: str, help_text: str, samples: Sequence[tuple[Labels, Stats]]) -> None:
         if not samples:
             return
+        name = self.prefix + name
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
         for labels, stats in samples:
             for bound, count in stats.cumulative():
@@ -164,12 +167,15 @@ async def get_metrics(request: Request) -> Response:
     except TesseraError as exc:
         return error(exc.status_code, exc.message, started)
     toc = toc_of(request)
-    text = await run_in_threadpool(render_metrics, toc, anonymize, per_collection)
+    prefix: str = getattr(request.app.state, "metrics_prefix", None) or ""
+    text = await run_in_threadpool(render_metrics, toc, anonymize, per_collection, prefix)
     return Response(text, media_type=CONTENT_TYPE)
 
 
-def render_metrics(toc: TableOfContents, anonymize: bool, per_collection: bool = False) -> str:
-    out = Exposition()
+def render_metrics(
+    toc: TableOfContents, anonymize: bool, per_collection: bool = False, prefix: str = ""
+) -> str:
+    out = Exposition(prefix)
     out.family(
         "app_info",
         "information about qdrant server",

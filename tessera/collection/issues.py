@@ -34,8 +34,23 @@ from tessera.segment.field_index import parse_field_schema
 if TYPE_CHECKING:  # collection.py imports this module
     from tessera.collection.collection import Collection
 
-# Qdrant's slow-query threshold: a filtered read slower than this reports its unindexed fields.
+# Qdrant's default slow-query threshold: a filtered read slower than this reports its
+# unindexed fields. `service.slow_query_secs` replaces it (`set_slow_query_seconds`); like
+# Qdrant's, the threshold is process-wide, as the board of issues is.
 SLOW_QUERY_SECONDS = 1.2
+_slow_query_seconds = SLOW_QUERY_SECONDS
+
+
+def set_slow_query_seconds(seconds: float | None) -> None:
+    """The threshold from `service.slow_query_secs`; None: Qdrant's default (1.2 s)."""
+    global _slow_query_seconds
+    _slow_query_seconds = SLOW_QUERY_SECONDS if seconds is None else float(seconds)
+
+
+def slow_query_seconds() -> float:
+    return _slow_query_seconds
+
+
 # A filtered read on a collection of at least this many points reports them regardless of
 # how long it took: each such read checks that many payloads one by one.
 LARGE_COLLECTION = 10_000
@@ -192,7 +207,7 @@ def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds
             _collect(filt, "", wanted)
     if not wanted or collection.failure is not None:
         return
-    if seconds <= SLOW_QUERY_SECONDS and collection.shard.holder.live_count() < LARGE_COLLECTION:
+    if seconds <= _slow_query_seconds and collection.shard.holder.live_count() < LARGE_COLLECTION:
         return
     with _lock:
         reported = {key for key in wanted if f"{UNINDEXED}/{collection.name}/{key}" in _board}
