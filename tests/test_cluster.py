@@ -19,13 +19,23 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tessera.cluster.etcd import EtcdClient, compare_created, compare_modified, put_op
+from tessera.cluster.etcd import (
+    EtcdClient,
+    Event,
+    KeyValue,
+    compare_created,
+    compare_modified,
+    put_op,
+)
+from tessera.cluster.membership import Membership
+from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore
 from tessera.cluster.placement import place
 from tessera.cluster.service import ClusterService
 from tessera.errors import InternalError
@@ -755,3 +765,116 @@ def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
         extra.start(timeout=60)
     assert "was removed from the cluster" in extra.log_tail()
     a.delete_collection(name)
+
+
+# ---------------------------------------------------------------------- offline unit checks
+# The service's own decisions, with a stand-in for the node's storage and for etcd.
+
+
+class FakeNode:
+    def __init__(self, names: list[str]) -> None:
+        self.names = set(names)
+        self.dropped: list[tuple[str, bool]] = []
+
+    def local_collections(self) -> list[str]:
+        return sorted(self.names)
+
+    def local_config(self, name: str) -> dict[str, Any] | None:
+        return {}
+
+    def local_indexes(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def apply_collection(self, record: CollectionRecord) -> None:
+        self.names.add(record.name)
+
+    def drop_local(self, name: str, keep_data: bool) -> None:
+        self.names.discard(name)
+        self.dropped.append((name, keep_data))
+
+    def apply_aliases(self, table: dict[str, str]) -> None:
+        pass
+
+
+def offline_service(storage: Path, node: FakeNode) -> ClusterService:
+    service = ClusterService(storage, ["http://127.0.0.1:9"], "/t/", "http://n:6335/", "http://n")
+    service._node = node
+    return service
+
+
+def test_sync_moves_aside_rather_than_deletes_what_etcd_no_longer_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A collection this node applied, absent from a whole-state read (dropped while the node
+    # was away, or etcd lost its data): its files are kept aside, never deleted.
+    node = FakeNode(["gone"])
+    service = offline_service(tmp_path, node)
+    service.applied.set("gone", "incarnation-1")
+    monkeypatch.setattr(service.store, "read", lambda: ClusterState(5, {}, None, set(), {}, {}, 0))
+    service._sync()
+    assert node.dropped == [("gone", True)]
+    assert service.applied.get("gone") is None
+    service.client.close()
+
+
+def test_watch_delete_keeps_a_copy_never_applied_from_the_cluster(tmp_path: Path) -> None:
+    node = FakeNode(["ours", "unknown"])
+    service = offline_service(tmp_path, node)
+    service.applied.set("ours", "incarnation-1")
+    for name in ("ours", "unknown"):
+        service._apply_event(Event("DELETE", KeyValue(f"/t/collections/{name}", None, 0, 9)))
+    assert node.dropped == [("ours", False), ("unknown", True)]
+    service.client.close()
+
+
+def test_watch_replaces_the_shared_tables_instead_of_changing_them(tmp_path: Path) -> None:
+    # Request threads iterate peers / collections while the watch thread applies events:
+    # the watch publishes new tables, an iteration in progress keeps its own.
+    node = FakeNode([])
+    service = offline_service(tmp_path, node)
+    peers, collections, removed = service.peers, service.collections, service.removed
+    record = {"uuid": "u", "config": {}, "patch": None, "shards": {"0": [1]}}
+    service._apply_event(Event("PUT", KeyValue("/t/peers/7", {"uri": "x"}, 3, 3)))
+    service._apply_event(Event("PUT", KeyValue("/t/collections/c", record, 4, 4)))
+    service._apply_event(Event("PUT", KeyValue("/t/removed/8", {"at": 0}, 5, 5)))
+    assert (peers, collections, removed) == ({}, {}, set())
+    assert set(service.peers) == {7} and set(service.collections) == {"c"}
+    assert service.removed == {8}
+    peers, collections = service.peers, service.collections
+    service._apply_event(Event("DELETE", KeyValue("/t/peers/7", None, 0, 6)))
+    service._apply_event(Event("DELETE", KeyValue("/t/collections/c", None, 0, 7)))
+    assert set(peers) == {7} and set(collections) == {"c"}
+    assert service.peers == {} and service.collections == {}
+    service.client.close()
+
+
+class FlakyKeepalive:
+    """An etcd client whose first keepalive answer is not what the code expects."""
+
+    def __init__(self) -> None:
+        self.keepalives = 0
+
+    def keepalive(self, lease: int) -> int:
+        self.keepalives += 1
+        if self.keepalives == 1:
+            raise ValueError("an answer without a TTL")
+        return 10
+
+    def txn(self, *args: Any) -> tuple[bool, int]:
+        return True, 1
+
+    def revoke(self, lease: int) -> None:
+        pass
+
+
+def test_keepalive_thread_survives_an_unexpected_error() -> None:
+    client = FlakyKeepalive()
+    store = MetadataStore(cast(EtcdClient, client), "/t/")
+    membership = Membership(store, 1, "http://n:6335/", "http://n", lambda: False, lease_ttl=1)
+    membership.lease = 5
+    membership.start()
+    try:
+        eventually(lambda: client.keepalives >= 2, "keepalive after an unexpected error")
+        eventually(lambda: membership.error is None, "error cleared once etcd answers")
+    finally:
+        membership.stop()

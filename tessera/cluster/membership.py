@@ -91,6 +91,9 @@ class Membership:
                 if self.error is None:
                     log.error("cannot keep peer %d registered: %s", self.peer_id, exc)
                 self.error = str(exc)
+            except Exception as exc:  # an odd answer must not end the keepalive for good
+                log.exception("keeping peer %d registered failed", self.peer_id)
+                self.error = f"keepalive failed: {exc!r}"
 
     def stop(self) -> None:
         """Leave the cluster: the lease is revoked, so this peer's key (and the leadership,

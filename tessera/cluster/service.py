@@ -175,8 +175,11 @@ class ClusterService:
                 except TesseraError as exc:
                     log.error("local collection %s could not join the cluster: %s", name, exc)
                 state = self.store.read()
-            elif record is None:  # dropped while this node was away
-                node.drop_local(name, keep_data=False)
+            elif record is None:
+                # Dropped while this node was away - or etcd lost its data, or this node
+                # reads another cluster's prefix: a whole-state read cannot tell these
+                # apart, so the files are moved aside (cluster-orphans/), never deleted.
+                node.drop_local(name, keep_data=True)
                 self.applied.set(name, None)
         # Another incarnation of a local one (dropped and made again while away, or one
         # that predates cluster mode here) is told apart and replaced by `_apply_record`.
@@ -322,27 +325,29 @@ class ClusterService:
         deleted = event.kind == "DELETE"
         if kind == "collections":
             if deleted:
-                self.collections.pop(name, None)
+                self.collections = {n: r for n, r in self.collections.items() if n != name}
                 if name in node.local_collections():
-                    node.drop_local(name, keep_data=False)
+                    # Only a copy this node applied from the cluster goes with the cluster's
+                    # deletion; one it never recorded as the cluster's is moved aside.
+                    node.drop_local(name, keep_data=self.applied.get(name) is None)
                 self.applied.set(name, None)
             else:
                 record = record_of(name, event.kv)
-                self.collections[name] = record
+                self.collections = {**self.collections, name: record}
                 self._apply_record(record)
         elif kind == "aliases":
             value = event.kv.value if isinstance(event.kv.value, dict) else {}
             node.apply_aliases({} if deleted else dict(value.get("aliases") or {}))
         elif kind == "peers" and name.isdigit():
             if deleted:
-                self.peers.pop(int(name), None)
+                self.peers = {p: v for p, v in self.peers.items() if p != int(name)}
             elif isinstance(event.kv.value, dict):
-                self.peers[int(name)] = event.kv.value
+                self.peers = {**self.peers, int(name): event.kv.value}
         elif kind == "leader":
             value = event.kv.value if isinstance(event.kv.value, dict) else {}
             self.leader = None if deleted else int(value.get("peer_id", 0)) or None
         elif kind == "removed" and name.isdigit() and not deleted:
-            self.removed.add(int(name))
+            self.removed = self.removed | {int(name)}
 
     def _require_node(self) -> LocalNode:
         if self._node is None:
@@ -431,8 +436,9 @@ class ClusterService:
     def remove_peer(self, peer: int, force: bool, timeout: float | None) -> None:
         """Qdrant's `DELETE /cluster/peer/{id}`: refused while the peer holds replicas,
         unless `force`, which drops them from the placement first."""
-        holding = [name for name, r in self.collections.items() if shards_on(r.shards, peer)]
-        if peer not in self.peers and not holding:
+        collections, peers = self.collections, self.peers  # replaced, never changed in place
+        holding = [name for name, r in collections.items() if shards_on(r.shards, peer)]
+        if peer not in peers and not holding:
             raise NotFound(f"Not found: Peer {peer} doesn't exist")
         if holding and not force:
             raise BadRequest(f"Bad request: Cannot remove peer {peer} as there are shards on it")
