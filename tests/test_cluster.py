@@ -15,6 +15,7 @@ reads here use each node's local shard.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -878,3 +879,20 @@ def test_keepalive_thread_survives_an_unexpected_error() -> None:
         eventually(lambda: membership.error is None, "error cleared once etcd answers")
     finally:
         membership.stop()
+
+
+def test_two_orphans_of_one_name_in_one_second_are_both_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.collection_config import parse_create_collection
+    from tessera.storage.toc import TableOfContents
+
+    monkeypatch.setattr(time, "strftime", lambda *args: "20260101T000000")
+    toc = TableOfContents(tmp_path)
+    try:
+        for _ in range(2):
+            toc.create("twice", parse_create_collection({"vectors": VECTORS}))
+            toc.drop_local("twice", keep_data=True)
+        assert len(list((tmp_path / "cluster-orphans").iterdir())) == 2
+    finally:
+        toc.close()

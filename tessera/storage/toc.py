@@ -425,13 +425,14 @@ class TableOfContents:
         with self._lock:
             collection = self.collections.pop(name)
             collection.close()
-            aside = self.storage / "cluster-orphans" / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
+            stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            aside = self.storage / "cluster-orphans" / f"{name}-{stamp}"
             mkdir_durable(aside.parent)
             rename_durable(collection.path, aside)
             self.aliases.drop_collection(name)
         log.error(
-            "local collection %s is not the cluster's collection of that name; its files were "
-            "moved to %s",
+            "local collection %s is not (or no longer) the cluster's collection of that name; "
+            "its files were moved to %s, not deleted",
             name,
             aside,
         )
