@@ -259,6 +259,44 @@ def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
     assert "# TYPE tst_rest_responses_duration_seconds histogram" in text
 
 
+def test_quotas_are_stored_and_refuse_updates(server_factory: Any) -> None:
+    """PUT /quotas stores Qdrant's quota config (kept across a restart); while enabled, an
+    update that adds data is refused once the disk is filled to the limit (here 1%), with
+    Qdrant's text; deletes still pass; a limit out of 1..100 is a validation error."""
+    srv = server_factory()
+    http = httpx.Client(base_url=srv.url, timeout=30)
+    assert_ok(http.put("/collections/q", json={"vectors": {"size": 2, "distance": "Dot"}}))
+    point = {"points": [{"id": 1, "vector": [1.0, 0.5]}]}
+    assert_ok(http.put("/collections/q/points", json=point, params={"wait": "true"}))
+
+    limits = {"enabled": True, "max_disk_usage_percent": 1}
+    assert assert_ok(http.put("/quotas", json=limits), "PUT", "/quotas") is True
+    assert http.get("/quotas").json()["result"]["config"] == limits
+    srv.stop()
+    srv.start()
+    status = http.get("/quotas").json()["result"]
+    assert status["config"] == limits
+    used = status["usage"]["disk_usage_percent"]
+    refused = http.put("/collections/q/points", json=point, params={"wait": "true"})
+    assert_error(refused, 400)
+    assert refused.json()["status"]["error"] == (
+        f"Bad request: Disk usage is at {used}% of total capacity, exceeding the configured "
+        "limit of 1%. Help: Reduce disk usage (e.g. delete points or drop collections), or "
+        "raise `max_disk_usage_percent` in the global quota config."
+    )
+    deleted = http.post("/collections/q/points/delete", json={"points": [1]})
+    assert_ok(deleted)
+
+    bad = http.put("/quotas", json={"enabled": True, "max_resident_memory_percent": 0})
+    assert_error(bad, 422)
+    assert bad.json()["status"]["error"] == (
+        "Validation error in JSON body: [max_resident_memory_percent: value 0 invalid, "
+        "must be from 1 to 100]"
+    )
+    assert_ok(http.put("/quotas", json={"enabled": False, "max_disk_usage_percent": 1}))
+    assert_ok(http.put("/collections/q/points", json=point, params={"wait": "true"}))
+
+
 KEY = "observability-test-key-0123456789abcdef"
 
 

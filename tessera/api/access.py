@@ -124,6 +124,7 @@ REST: dict[tuple[str, str], Level] = {
     ("POST", "/cluster/recover"): MANAGE,
     ("DELETE", "/cluster/peer/{peer_id}"): MANAGE,
     ("GET", "/quotas"): GLOBAL_READ,
+    ("PUT", "/quotas"): MANAGE,
     ("GET", _C + "/cluster"): READ,
     ("POST", _C + "/cluster"): MANAGE,
     ("GET", _C + "/optimizations"): READ,

@@ -99,6 +99,7 @@ def _routes() -> list[Route]:
         Route("/cluster/recover", e(cluster.recover_current_peer), methods=["POST"]),
         Route("/cluster/peer/{peer_id}", e(cluster.remove_peer), methods=["DELETE"]),
         Route("/quotas", e(cluster.get_quotas), methods=["GET"]),
+        Route("/quotas", e(cluster.update_quotas), methods=["PUT"]),
         Route(c + "/cluster", e(cluster.collection_cluster), methods=["GET"]),
         Route(c + "/cluster", e(cluster.update_collection_cluster), methods=["POST"]),
         Route(c + "/optimizations", e(cluster.get_optimizations), methods=["GET"]),

@@ -11,7 +11,9 @@ optimizations, for one Tessera node:
   this peer without `force`); `POST /cluster/recover` 500 "Qdrant is running in standalone
   mode"; `GET /cluster/telemetry` 500 "Could not get telemetry from cluster" (no peer
   answers);
-- `GET /quotas`: quotas disabled (none configured) and this node's memory and disk use;
+- `GET /quotas`: the stored quota config (disabled until `PUT /quotas` sets one) and this
+  node's memory and disk use; `PUT /quotas` stores the config in `quota.json` and enforces
+  it on updates that add data (tessera.collection.quota);
 - `GET /collections/{c}/optimizations`: the optimizer's running, queued (an estimate),
   completed work and idle segments, with `with=queued,completed,idle_segments` and
   `completed_limit` as in Qdrant 1.19.
@@ -46,6 +48,7 @@ from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import query_int
 from tessera.api.telemetry_system import memory_telemetry
+from tessera.collection import quota
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest, InternalError, NotFound
@@ -209,7 +212,21 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
 
 async def get_quotas(request: Request) -> Callable[[], Any]:
     toc = toc_of(request)
-    return lambda: {"config": {"enabled": False}, "usage": quota_usage(toc)}
+    return lambda: {"config": dict(quota.manager(toc.root).config), "usage": quota_usage(toc)}
+
+
+async def update_quotas(request: Request) -> Callable[[], Any]:
+    """Stores the quota config (tessera.collection.quota) and enforces it from then on;
+    `wait` changes nothing on one node (nothing to wait for from consensus)."""
+    query_flag(request, "wait")
+    config = quota.parse(await read_json(request))
+    toc = toc_of(request)
+
+    def run() -> bool:
+        quota.manager(toc.root).set_config(config)
+        return True
+
+    return run
 
 
 def quota_usage(toc: TableOfContents) -> dict[str, int | None]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from tessera.collection import issues, reads
+from tessera.collection import issues, quota, reads
 from tessera.collection.strict_mode import StrictMode
 from tessera.collection.values import (
     NOTHING,
@@ -162,9 +162,37 @@ class Collection:
     def update(self, write: Write, wait: bool = True) -> UpdateResult:
         """Log and apply one write (tessera.collection.writes); the operation id is the
         collection's."""
-        seq = self.shard.update(self._strict_write(write) if self.strict.enabled else write)
+        if self.strict.enabled:
+            write = self._strict_write(write)
+        limits = self._quota()
+        if limits.config.get("enabled"):
+            write = self._quota_write(write, limits)
+        seq = self.shard.update(write)
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
+
+    def _quota(self) -> quota.QuotaManager:
+        found: quota.QuotaManager | None = getattr(self, "_quota_manager", None)
+        if found is None:
+            found = self._quota_manager = quota.manager(self.path.parent)
+        return found
+
+    def _quota_write(self, write: Write, limits: quota.QuotaManager) -> Write:
+        """`write` refused, before it is logged, when it adds data while the global quota
+        (`PUT /quotas`) is reached."""
+        asked = write.asked if isinstance(write, Planned) else None
+
+        def checked(holder: SegmentHolder) -> Any:
+            if asked is not None:
+                if isinstance(asked, quota.GROWS):
+                    limits.check_update()
+                return write(holder)
+            record = write(holder)
+            if isinstance(record, quota.GROWS):
+                limits.check_update()
+            return record
+
+        return checked
 
     def _strict_write(self, write: Write) -> Write:
         """`write` with strict mode's checks, run under the write lock before it is logged:
