@@ -15,6 +15,7 @@ reads here use each node's local shard.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections import Counter
@@ -29,6 +30,7 @@ from qdrant_client import QdrantClient, models
 
 from tessera.cluster.etcd import (
     EtcdClient,
+    EtcdUnavailable,
     Event,
     KeyValue,
     compare_created,
@@ -896,3 +898,19 @@ def test_two_orphans_of_one_name_in_one_second_are_both_kept(
         assert len(list((tmp_path / "cluster-orphans").iterdir())) == 2
     finally:
         toc.close()
+
+
+def test_a_hung_etcd_fails_the_watch_instead_of_looking_quiet() -> None:
+    # An endpoint that accepts connections and never answers (a stopped etcd process):
+    # the watch reports it, so the node says it is not following the cluster.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    client = EtcdClient([f"http://127.0.0.1:{listener.getsockname()[1]}"])
+    try:
+        with pytest.raises(EtcdUnavailable, match="no answer to the watch"):
+            for _ in client.watch("/t/", 1, lambda: False):
+                pass
+    finally:
+        client.close()
+        listener.close()

@@ -216,6 +216,9 @@ class EtcdClient:
         }
         errors: list[str] = []
         for endpoint in self.endpoints:
+            # etcd answers a new watch at once ("created"): silence before any answer is a
+            # hung endpoint (the next one is tried), not a quiet watch.
+            answered = False
             try:
                 with self._watch_http.stream(
                     "POST", f"{endpoint}/v3/watch", content=orjson.dumps(body)
@@ -224,6 +227,7 @@ class EtcdClient:
                         errors.append(f"{endpoint}: {response.status_code}")
                         continue
                     for line in response.iter_lines():
+                        answered = True
                         if stopped():
                             return
                         if line.strip():
@@ -231,8 +235,10 @@ class EtcdClient:
                             if found is not None:
                                 yield found
                 return
-            except httpx.ReadTimeout:
-                return  # quiet for WATCH_IDLE_S: the caller checks whether to go on
+            except httpx.ReadTimeout as exc:
+                if answered:
+                    return  # quiet for WATCH_IDLE_S: the caller checks whether to go on
+                errors.append(f"{endpoint}: no answer to the watch ({exc!r})")
             except httpx.HTTPError as exc:
                 errors.append(f"{endpoint}: {exc!r}")
         raise EtcdUnavailable("etcd watch failed: " + "; ".join(errors))
