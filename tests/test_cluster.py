@@ -41,7 +41,7 @@ from tessera.cluster.membership import Membership
 from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore
 from tessera.cluster.placement import place
 from tessera.cluster.service import ClusterService
-from tessera.errors import InternalError
+from tessera.errors import InternalError, ServiceUnavailable
 from tests.cluster_harness import (
     Cluster,
     EtcdProcess,
@@ -914,3 +914,38 @@ def test_a_hung_etcd_fails_the_watch_instead_of_looking_quiet() -> None:
     finally:
         client.close()
         listener.close()
+
+
+def test_publish_whose_answer_was_lost_keeps_the_incarnation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # etcd commits the new record, then the answer times out: the node must still know the
+    # record as its own copy, or it moves its own files aside when the watch delivers it.
+    node = FakeNode(["legacy"])
+    service = offline_service(tmp_path, node)
+    committed: dict[str, CollectionRecord] = {}
+
+    def create(name: str, config: Any, placement: Any, incarnation: str, indexes: Any) -> int:
+        committed[name] = CollectionRecord(name, incarnation, config, None, indexes, {}, 3, 3)
+        raise EtcdUnavailable("read timeout")
+
+    def read() -> ClusterState:
+        return ClusterState(3, {}, None, set(), dict(committed), {}, 0)
+
+    monkeypatch.setattr(service.store, "create_collection", create)
+    monkeypatch.setattr(service.store, "read", read)
+    service._publish("legacy")
+    assert service.applied.get("legacy") == committed["legacy"].uuid
+    service._apply_record(committed["legacy"])
+    assert node.dropped == []
+    # Not committed (etcd really failed): the incarnation is forgotten and the error raised.
+    node.names.add("other")
+
+    def refuse(*args: Any) -> int:
+        raise EtcdUnavailable("etcd down")
+
+    monkeypatch.setattr(service.store, "create_collection", refuse)
+    with pytest.raises(ServiceUnavailable):
+        service._publish("other")
+    assert service.applied.get("other") is None
+    service.client.close()

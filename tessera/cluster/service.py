@@ -222,10 +222,23 @@ class ClusterService:
                     node.local_indexes(name),
                 )
         except TesseraError:
-            self.applied.set(name, None)
-            raise
+            # An answer lost after etcd committed (a timeout) is not a failure: forgetting
+            # the incarnation would make this node move its own files aside when the
+            # commit comes through the watch.
+            if not self._holds_incarnation(name, incarnation):
+                self.applied.set(name, None)
+                raise
+            revision = None
         log.info("local collection %s published to the cluster", name)
         return revision
+
+    def _holds_incarnation(self, name: str, incarnation: str) -> bool:
+        """Whether etcd's record of `name` is `incarnation` (False when unreachable)."""
+        try:
+            record = self.store.read().collections.get(name)
+        except EtcdUnavailable:
+            return False
+        return record is not None and record.uuid == incarnation
 
     def adopt(self, name: str) -> None:
         """A collection installed on this node outside the cluster's metadata (a snapshot
