@@ -458,3 +458,30 @@ def test_always_ram_keeps_codes_off_the_map(tmp_path: Path, always_ram: bool, ma
         assert found_score == pytest.approx(exact_score, rel=1e-5)
     finally:
         reopened.close()
+
+
+def test_binary_graph_without_a_valid_codec_entry_is_damage(tmp_path: Path) -> None:
+    # The codes cannot be read without the manifest's codec entry: one that is missing or
+    # names no known encoding fails the load (the shard's damage handling reports it)
+    # instead of reading the codes with a guessed encoding.
+    from tessera.fileformat import FormatError
+    from tessera.segment.ann_index import HnswIndex
+
+    vectors = _data()[:200]
+    config = {"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}}
+    built = HnswIndex.build(vectors, "Cosine", 16, 64, config)
+    path = tmp_path / "hnsw0.faiss"
+    built.save(path)
+    meta = built.codec_meta()
+    loaded = HnswIndex.load(path, "Cosine", meta=meta)
+    assert loaded.codec == built.codec
+    bad: list[Any] = [
+        None,
+        {**(meta or {}), "encoding": "three_bits"},
+        {**(meta or {}), "query_encoding": "scalar2bits"},
+        {**(meta or {}), "dim": DIM + 8},
+        {**(meta or {}), "dim": "64"},
+    ]
+    for entry in bad:
+        with pytest.raises(FormatError):
+            HnswIndex.load(path, "Cosine", meta=entry)

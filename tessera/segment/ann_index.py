@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from tessera.fileformat import FormatError
 from tessera.segment.quantization import (
     BinaryCodec,
     applies,
@@ -324,14 +325,10 @@ class HnswIndex:
         with open(path, "rb") as f:
             binary = f.read(4) == b"IBHf"
         if binary:
-            meta = meta or {}
-            dim = int(meta.get("dim", 0))
+            codec = BinaryCodec.from_meta(meta)  # FormatError: the codes cannot be read
             binary_index: Any = faiss.read_index_binary(str(path))
-            codec = BinaryCodec(
-                dim or int(binary_index.d),
-                str(meta.get("encoding", "one_bit")),
-                str(meta.get("query_encoding", "default")),
-            )
+            if int(binary_index.d) != codec.bits:
+                raise FormatError(f"{path}: {binary_index.d} bit codes, the codec says {codec}")
             return cls(binary_index, distance, None, codec=codec)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index: Any = faiss.read_index(str(path), flags)

@@ -21,7 +21,15 @@ shard manifest names a segment's files with their size and crc32, checked before
                                       values f32: offset i's pairs at starts[i]:starts[i+1]
                            ("multi")  present bool, starts u64 (size + 1), rows (total, dim)
                                       in the storage dtype
-    hnsw<i>.<gen>.faiss    the faiss HNSW index of the i-th vector name (immutable segments)
+    hnsw<i>.<gen>.faiss    the faiss HNSW index of the i-th vector name (immutable segments),
+                           in faiss's own format (its fourcc headers say the index kind and
+                           layout), float or quantized (segment.quantization: codes,
+                           codebooks, rotation). Its manifest entry may add "codec", what
+                           the file does not say: binary graphs {"kind": "binary", "dim":
+                           int, "encoding": one_bit | two_bits | one_and_half_bits,
+                           "query_encoding": default | scalar4bits | scalar8bits} (required:
+                           missing or unknown is damage); quantized Dot graphs {"kind":
+                           "float", "lift_norm2": float}. Covered by the manifest's checksum
     fidx<j>.<gen>.tsr      ("field-index") the j-th payload index of the flush (meta {"key",
                            "state": the index's own meta}; arrays: the index's arrays, plus
                            `deleted_at_write` bool so that points deleted later are taken out

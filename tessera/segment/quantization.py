@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.collection_config import CollectionConfig
+from tessera.fileformat import FormatError
 
 FloatArray = npt.NDArray[np.float32]
 CodeArray = npt.NDArray[np.uint8]
@@ -256,6 +257,24 @@ class BinaryCodec:
 
     def meta(self) -> dict[str, Any]:
         return {"kind": "binary", "dim": self.dim, "encoding": self.encoding}
+
+    @classmethod
+    def from_meta(cls, meta: Any) -> BinaryCodec:
+        """The codec a segment manifest's `codec` entry names; FormatError for one that is
+        missing or names no known encoding (the codes cannot be read without it)."""
+        if not isinstance(meta, dict) or meta.get("kind") != "binary":
+            raise FormatError(f"a binary graph without its codec entry: {meta!r}")
+        dim, encoding = meta.get("dim"), meta.get("encoding", "one_bit")
+        query = meta.get("query_encoding", "default")
+        if (
+            not isinstance(dim, int)
+            or isinstance(dim, bool)
+            or dim <= 0
+            or encoding not in ("one_bit", "two_bits", "one_and_half_bits")
+            or query not in ("default", "scalar4bits", "scalar8bits")
+        ):
+            raise FormatError(f"a binary graph's codec entry is not valid: {meta!r}")
+        return cls(dim, encoding, query)
 
     @classmethod
     def from_config(cls, dim: int, quantization: dict[str, Any]) -> BinaryCodec:
