@@ -949,3 +949,19 @@ def test_publish_whose_answer_was_lost_keeps_the_incarnation(
         service._publish("other")
     assert service.applied.get("other") is None
     service.client.close()
+
+
+def test_watch_from_a_compacted_revision_fails_so_the_node_resyncs(etcd: EtcdProcess) -> None:
+    # etcd compacted its history past where a node would resume: the watch must fail (the
+    # service then reads the whole state again), never resume silently after a gap.
+    client = EtcdClient([etcd.endpoint])
+    prefix = f"/compact-test-{uuid.uuid4().hex[:6]}/"
+    try:
+        first = client.put(prefix + "a", 1)
+        latest = client.put(prefix + "a", 2)
+        client._call("kv/compaction", {"revision": str(latest), "physical": True})
+        with pytest.raises(EtcdUnavailable, match="cancelled"):
+            for _ in client.watch(prefix, first, lambda: False):
+                pass
+    finally:
+        client.close()
