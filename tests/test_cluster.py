@@ -16,6 +16,8 @@ reads here use each node's local shard.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -965,3 +967,17 @@ def test_watch_from_a_compacted_revision_fails_so_the_node_resyncs(etcd: EtcdPro
                 pass
     finally:
         client.close()
+
+
+def test_standalone_imports_leave_httpx_and_logging_alone() -> None:
+    # A standalone server imports the cluster modules (the table of contents names the
+    # service): no httpx import and no change to anyone's logging may come with that.
+    probe = (
+        "import logging, sys\n"
+        "import tessera.api.app, tessera.storage.toc\n"
+        "print(logging.getLogger('httpx').level, 'httpx' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["0", "False"]

@@ -26,8 +26,6 @@ import orjson
 # it: a standalone server never creates a client.
 
 log = logging.getLogger(__name__)
-# httpx logs every request at INFO: the keepalive and watch rounds would flood the log.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 CALL_TIMEOUT_S = 5.0
 WATCH_IDLE_S = 1.0
@@ -115,6 +113,10 @@ class EtcdClient:
             raise ValueError("no etcd endpoint configured")
         import httpx
 
+        # httpx logs every request at INFO: the keepalive and watch rounds would flood the
+        # log. Set when a client is made, so that importing this module (every standalone
+        # server does, through the table of contents) changes no logging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self._http = httpx.Client(timeout=CALL_TIMEOUT_S)
         self.raft_term = 0  # etcd's Raft term, as of the last answer
