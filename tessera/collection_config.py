@@ -364,9 +364,8 @@ def payload_on_disk(params_extra: dict[str, Any]) -> bool:
 
 
 # Qdrant's `validator` minimums (422); a wrong type or a negative number fails to
-# deserialize first (400). Qdrant also wants `full_scan_threshold` >= 10: not enforced,
-# the ANN tests force graph search on small collections with lower values.
-HNSW_MINIMUMS = {"ef_construct": 4}
+# deserialize first (400).
+HNSW_MINIMUMS = {"ef_construct": 4, "full_scan_threshold": 10}
 OPTIMIZER_MINIMUMS = {"vacuum_min_vector_number": 100, "max_segment_size": 1}
 OPTIMIZER_USIZE = (
     "vacuum_min_vector_number",
@@ -485,8 +484,11 @@ def config_warnings(config: CollectionConfig) -> list[str]:
 
 
 def parse_dense_params(
-    raw: Any, where: str, default_on_disk: bool | None = None
+    raw: Any, where: str, default_on_disk: bool | None = None, validated: str | None = None
 ) -> DenseVectorParams:
+    """`validated`: the path Qdrant's validator prints for its HNSW minimums (see
+    `_merge_hnsw`), default `where`."""
+    validated = validated or where
     body = _expect_dict(raw, where)
     if "size" not in body or "distance" not in body:
         missing = "size" if "size" not in body else "distance"
@@ -530,7 +532,11 @@ def parse_dense_params(
         datatype=datatype,
         multivector=multi is not None,
         on_disk=on_disk,
-        hnsw_config=_merge_hnsw(None, hnsw, f"{where}.hnsw_config") if hnsw else None,
+        hnsw_config=(
+            _merge_hnsw(None, hnsw, f"{where}.hnsw_config", f"{validated}.hnsw_config")
+            if hnsw
+            else None
+        ),
         quantization_config=parse_quantization(
             body.get("quantization_config"), f"{where}.quantization_config"
         ),
@@ -538,7 +544,12 @@ def parse_dense_params(
     )
 
 
-def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str, Any]:
+def _merge_hnsw(
+    base: dict[str, Any] | None, diff: Any, where: str, validated: str | None = None
+) -> dict[str, Any]:
+    """`validated`: the path Qdrant's validator prints for a minimum, when it differs from
+    the one serde prints (`vectors.?.hnsw_config` for a named vector: its map of vectors is
+    validated item by item under `?`)."""
     diff = _expect_dict(diff, where)
     out = dict(base) if base is not None else {}
     for key, value in diff.items():
@@ -546,7 +557,7 @@ def _merge_hnsw(base: dict[str, Any] | None, diff: Any, where: str) -> dict[str,
             continue
         if key in ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m"):
             _usize(value, f"{where}.{key}")
-            _at_least(value, HNSW_MINIMUMS.get(key, 0), f"{where}.{key}")
+            _at_least(value, HNSW_MINIMUMS.get(key, 0), f"{validated or where}.{key}")
         if key == "memory":
             parse_memory(value, f"{where}.memory")
         out[key] = value
@@ -620,7 +631,9 @@ def parse_create_collection(
                 raise UnprocessableEntity(
                     "Validation error in JSON body: vector name must not be empty"
                 )
-            vectors[name] = parse_dense_params(params, f"vectors.{name}", d.vectors_on_disk)
+            vectors[name] = parse_dense_params(
+                params, f"vectors.{name}", d.vectors_on_disk, validated="vectors.?"
+            )
     else:
         raise BadRequest("Format error in JSON body: vectors must be an object")
     sparse = _parse_sparse(body.get("sparse_vectors"))
@@ -741,7 +754,9 @@ def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
             current = config.vectors[name]
             hnsw = current.hnsw_config
             if d.get("hnsw_config") is not None:
-                hnsw = _merge_hnsw(hnsw, d["hnsw_config"], f"vectors.{name}.hnsw_config")
+                hnsw = _merge_hnsw(
+                    hnsw, d["hnsw_config"], f"vectors.{name}.hnsw_config", "vectors.?.hnsw_config"
+                )
             config.vectors[name] = dataclasses.replace(
                 current,
                 hnsw_config=hnsw,

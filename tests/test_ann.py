@@ -34,9 +34,11 @@ def _data(seed: int = 0) -> tuple[np.ndarray[Any, Any], list[dict[str, Any]]]:
 def _create(engine: Engine, name: str, distance: str, **extra: Any) -> None:
     body: dict[str, Any] = {
         "vectors": {"size": DIM, "distance": distance},
-        # Index from ~100 points on, and walk the graph for anything above 50 candidates.
+        # Index from ~100 points on, and walk the graph for anything above 106 candidates
+        # (Qdrant's least full_scan_threshold, 10 KB, of 96-byte vectors): the 400 of a tag,
+        # not the 20 rare ones.
         "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
-        "hnsw_config": {"full_scan_threshold": 5, "m": 16, "ef_construct": 64},
+        "hnsw_config": {"full_scan_threshold": 10, "m": 16, "ef_construct": 64},
     }
     body.update(extra)
     engine.create_collection(name, body)
@@ -163,7 +165,8 @@ def test_multivector_first_stage_finds_the_exact_best(engine: Engine) -> None:
                 "multivector_config": {"comparator": "max_sim"},
             },
             "optimizers_config": {"indexing_threshold": 1, "default_segment_number": 1},
-            "hnsw_config": {"full_scan_threshold": 1},
+            # 10 KB: 160 vectors of 16 floats, well under the 1500 points' ~3750.
+            "hnsw_config": {"full_scan_threshold": 10},
         },
     )
     multis = [rng.standard_normal((int(rng.integers(1, 5)), 16)).tolist() for _ in range(1500)]
@@ -219,7 +222,7 @@ def test_graph_over_compact_datatypes_agrees_with_exact(engine: Engine, datatype
         {
             "vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype},
             "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
-            "hnsw_config": {"full_scan_threshold": 5, "m": 16, "ef_construct": 64},
+            "hnsw_config": {"full_scan_threshold": 10, "m": 16, "ef_construct": 64},
         },
     )
     _load(engine, "d", vectors, payloads)

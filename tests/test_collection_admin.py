@@ -34,7 +34,8 @@ def test_patch_collection_persists_and_drives_the_optimizer(server_factory: Any)
     client.update_collection(
         "patched",
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
-        hnsw_config=models.HnswConfigDiff(m=8, full_scan_threshold=1),
+        # 10 KB (Qdrant's least) = 160 vectors of 16 floats: 3000 are searched on the graph.
+        hnsw_config=models.HnswConfigDiff(m=8, full_scan_threshold=10),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -476,6 +476,7 @@ def test_refused_changes_nothing(
     assert after["result"] == before["result"]
 
 
+FULL_SCAN_5 = "value 5 invalid, must be 10 or larger]"
 CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
     (
         {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 0},
@@ -537,6 +538,27 @@ CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
         422,
         "Validation error in JSON body: [wal_config.wal_capacity_mb: value 0 invalid",
     ),
+    # Qdrant's least full_scan_threshold is 10 (KB); the path as its validator prints it: a
+    # named vector's params are validated item by item, under `?`.
+    (
+        {"vectors": {"size": 2, "distance": "Dot"}, "hnsw_config": {"full_scan_threshold": 5}},
+        422,
+        f"Validation error in JSON body: [hnsw_config.full_scan_threshold: {FULL_SCAN_5}",
+    ),
+    (
+        {"vectors": {"size": 2, "distance": "Dot", "hnsw_config": {"full_scan_threshold": 5}}},
+        422,
+        f"Validation error in JSON body: [vectors.hnsw_config.full_scan_threshold: {FULL_SCAN_5}",
+    ),
+    (
+        {
+            "vectors": {
+                "x": {"size": 2, "distance": "Dot", "hnsw_config": {"full_scan_threshold": 5}}
+            }
+        },
+        422,
+        "Validation error in JSON body: [vectors.?.hnsw_config.full_scan_threshold: " + FULL_SCAN_5,
+    ),
 ]
 
 
@@ -553,6 +575,16 @@ def test_create_refused_leaves_no_collection(
 
 
 PATCH_REFUSED: list[tuple[dict[str, Any], int, str]] = [
+    (
+        {"hnsw_config": {"full_scan_threshold": 5}},
+        422,
+        f"Validation error in JSON body: [hnsw_config.full_scan_threshold: {FULL_SCAN_5}",
+    ),
+    (
+        {"vectors": {"": {"hnsw_config": {"full_scan_threshold": 5}}}},
+        422,
+        "Validation error in JSON body: [vectors.?.hnsw_config.full_scan_threshold: " + FULL_SCAN_5,
+    ),
     (
         {"params": {"replication_factor": 0}},
         400,

@@ -376,7 +376,8 @@ def _create_collection(client: QdrantClient) -> None:
             max_segment_size=16,
             default_segment_number=2,
         ),
-        hnsw_config=models.HnswConfigDiff(m=8, ef_construct=32, full_scan_threshold=1),
+        # Nothing here searches: the threshold of graph search is left at its default.
+        hnsw_config=models.HnswConfigDiff(m=8, ef_construct=32),
     )
 
 
