@@ -485,3 +485,36 @@ def test_binary_graph_without_a_valid_codec_entry_is_damage(tmp_path: Path) -> N
     for entry in bad:
         with pytest.raises(FormatError):
             HnswIndex.load(path, "Cosine", meta=entry)
+
+
+def test_turbo4_odd_dimension_with_unwritten_rows(engine: Engine) -> None:
+    # A point without the turbo4 vector leaves an all-zero row, whose +0.0 scale does not
+    # mark the dimension odd: decoding a batch that starts with one gave d + 1 columns, and
+    # the optimizer built the graph one dimension too wide (every search then failed).
+    rows = turbo.encode(np.ones((3, 5), dtype=np.float32))
+    rows[0] = 0
+    assert turbo.decode(rows).shape == (3, 5)
+    assert turbo.decode(np.zeros_like(rows), dim=5).shape == (3, 5)
+    engine.create_collection(
+        "odd",
+        {
+            "vectors": {
+                "t": {"size": 5, "distance": "Dot", "datatype": "turbo4"},
+                "b": {"size": 2, "distance": "Dot"},
+            },
+            "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+            "hnsw_config": {"full_scan_threshold": 10},
+        },
+    )
+    vectors = np.random.default_rng(5).standard_normal((3000, 5)).astype(np.float32)
+    points: list[dict[str, Any]] = [{"id": 0, "vector": {"b": [1.0, 2.0]}}]
+    points += [{"id": i, "vector": {"t": vectors[i].tolist()}} for i in range(1, 3000)]
+    engine.upsert("odd", {"points": points})
+    engine.wait_optimized("odd")
+    collection = engine.toc.get("odd")
+    graphs = [s.vector_indexes["t"] for s in collection.shard.holder.segments]
+    assert graphs and all(g.index.d == 5 + 1 for g in graphs)  # Dot lifts by one dimension
+    q = VectorInput("t", "dense", np.ones(5, dtype=np.float32))
+    graph = collection.search(q, parse_filter(None), 5, params=SearchParams(hnsw_ef=64))
+    exact = collection.search(q, parse_filter(None), 5, params=SearchParams(exact=True))
+    assert len(set(graph.ids) & set(exact.ids)) >= 4

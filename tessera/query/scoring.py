@@ -113,11 +113,13 @@ def prepare_query(
     return as_float32(prepare_stored(distance, query, datatype))
 
 
-def as_float32(vectors: npt.ArrayLike) -> FloatArray:
-    """Stored vectors (any datatype) as float32, which is how Qdrant returns them."""
+def as_float32(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:
+    """Stored vectors (any datatype) as float32, which is how Qdrant returns them. `dim`:
+    the vectors' dimension, where known (turbo4 rows of vectors never written do not say
+    it: see turbo.decode)."""
     arr = np.asarray(vectors)
     if arr.dtype == np.int8:  # turbo4 rows
-        return turbo.decode(arr)
+        return turbo.decode(arr, dim=dim)
     return np.asarray(arr, dtype=np.float32)
 
 

@@ -11,7 +11,9 @@ packed 4-bit codes (low nibble first) and 4 bytes of float32 scale: |scale| is t
 that maps levels back to rotated coordinates; its sign bit says that d is odd (the last
 nibble is padding), so a row decodes without knowing d. The scale puts the largest rotated
 coordinate on the outermost level, which makes encoding a decoded vector give back the
-same codes (the scale up to float rounding): merges and copies do not drift.
+same codes (the scale up to float rounding): merges and copies do not drift. A row never
+written (a point without this named vector) is all zero bytes, +0.0, and says nothing about
+d: a batch takes it from any written row, or from the caller (`decode(dim=...)`).
 
 The rotation is block-diagonal: one seeded random orthogonal 256 x 256 matrix (smaller for
 the last block) applied to consecutive blocks of dimensions, O(256 d) per vector.
@@ -81,9 +83,11 @@ def encode(vectors: npt.ArrayLike) -> RowArray:
     return rows[0] if single else rows
 
 
-def decode(rows: npt.ArrayLike, rotated: bool = False) -> FloatArray:
+def decode(rows: npt.ArrayLike, rotated: bool = False, dim: int | None = None) -> FloatArray:
     """Stored rows (n, w) (or one row) as float32 vectors; `rotated`: left in the rotated
-    coordinates (dot products and L2 distances are the same there)."""
+    coordinates (dot products and L2 distances are the same there). `dim`: the vectors'
+    dimension when the caller knows it; else any row's sign bit says whether it is odd (a
+    row of a vector never written is all zero bytes, +0.0: it says nothing)."""
     raw = np.asarray(rows)
     single = raw.ndim == 1
     b = np.atleast_2d(raw).view(np.uint8)
@@ -93,7 +97,9 @@ def decode(rows: npt.ArrayLike, rotated: bool = False) -> FloatArray:
     codes = np.empty((n, 2 * packed.shape[1]), dtype=np.uint8)
     codes[:, 0::2] = packed & 15
     codes[:, 1::2] = packed >> 4
-    if n and np.signbit(signed[0]):
+    if dim is not None:
+        codes = codes[:, :dim]
+    elif n and np.signbit(signed).any():
         codes = codes[:, :-1]
     y = LEVELS[codes] * np.abs(signed)[:, None]
     out = y if rotated else rotate(y, inverse=True)

@@ -274,7 +274,7 @@ def build_segment(
             dense = new.storages.get(name)  # None: added meanwhile (see _swap)
             if params.multivector or not isinstance(dense, DenseStorage):
                 continue
-            vectors = as_float32(dense.matrix[:n])
+            vectors = as_float32(dense.matrix[:n], params.size)
             if params.distance == "Cosine" and params.datatype == "uint8":
                 # Bytes are stored as given; the graph needs unit vectors to rank by cosine.
                 vectors = normalize_rows(vectors)
