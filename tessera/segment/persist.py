@@ -17,6 +17,8 @@ shard manifest names a segment's files with their size and crc32, checked before
                            for a storage never written (a name added later, see
                            shard.vector_schema):
                            ("dense")  matrix (size, dim) in the storage dtype, present bool
+                                      (turbo4: (size, ceil(dim / 2) + 4) int8, packed
+                                      codes and scale, see tessera.query.turbo)
                            ("sparse") present bool, starts u64 (size + 1), indices i32,
                                       values f32: offset i's pairs at starts[i]:starts[i+1]
                            ("multi")  present bool, starts u64 (size + 1), rows (total, dim)
