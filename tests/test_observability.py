@@ -5,6 +5,7 @@ Qdrant refuses."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -295,6 +296,22 @@ def test_quotas_are_stored_and_refuse_updates(server_factory: Any) -> None:
     )
     assert_ok(http.put("/quotas", json={"enabled": False, "max_disk_usage_percent": 1}))
     assert_ok(http.put("/collections/q/points", json=point, params={"wait": "true"}))
+
+    # quota.json is checked JSON: a damaged one is moved aside, the server starts, no quota.
+    assert_ok(http.put("/quotas", json=limits))
+    srv.stop()
+    stored = srv.storage / "quota.json"
+    header = json.loads(stored.read_bytes().partition(b"\n")[0])
+    assert (header["format"], header["version"]) == ("quota", 1) and "crc32" in header
+    damaged = bytearray(stored.read_bytes())
+    damaged[-3] ^= 0xFF
+    stored.write_bytes(bytes(damaged))
+    srv.start()
+    assert http.get("/quotas").json()["result"]["config"] == {"enabled": False}
+    assert_ok(http.put("/collections/q/points", json=point, params={"wait": "true"}))
+    assert [p.name.startswith("quota.json.damaged-") for p in srv.storage.iterdir()].count(
+        True
+    ) == 1
 
 
 KEY = "observability-test-key-0123456789abcdef"

@@ -1,8 +1,12 @@
 """Qdrant's global quota (`GET`/`PUT /quotas`): limits on this node's resident memory and on
 the use of the filesystem holding the storage, enforced on updates that add data.
 
-As in Qdrant, the config is kept in `quota.json` at the root of the storage directory
-(written atomically before it takes effect, read back on start-up), is enforced only while
+As in Qdrant, the config is kept in `quota.json` at the root of the storage directory,
+here as tessera.fileformat's checked JSON (kind `quota`, version 1: a header line with the
+format, version, length and crc32, then `{"quota": <QuotaConfig>}`), written atomically and
+durably before it takes effect and read back on start-up; a damaged file is moved aside
+(`quota.json.damaged-<time>`) and the quota starts disabled, never stopping the server. It is
+enforced only while
 `enabled`; a collection's strict mode `max_resident_memory_percent` (deprecated in Qdrant
 for this quota) can only tighten it, never lift it: both are checked. An update is
 refused with Qdrant's 400 "Resident memory usage is at N% ..." / "Disk usage is at N%
@@ -15,19 +19,26 @@ own through its parent directory), since a collection does not hold its table of
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tessera.collection import strict_filters as sf
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest, TesseraError, UnprocessableEntity
+from tessera.fileformat import FormatError, read_checked_json, write_checked_json
+from tessera.fsutil import rename_durable
 from tessera.shard import operations as ops
 
+log = logging.getLogger(__name__)
+
 QUOTA_FILE = "quota.json"
+KIND = "quota"
+VERSION = 1
 LIMITS = ("max_resident_memory_percent", "max_disk_usage_percent")
 # The updates that take memory or disk, which a reached limit refuses.
 GROWS = (ops.UpsertPoints, ops.UpdateVectors, ops.SetPayload, ops.OverwritePayload)
@@ -40,17 +51,22 @@ class QuotaManager:
         self._lock = threading.Lock()
         self.config: dict[str, Any] = {"enabled": False}
         if self.path.exists():
-            self.config = parse(orjson.loads(self.path.read_bytes()))
+            try:
+                body = read_checked_json(self.path, KIND, (VERSION,))
+                if not isinstance(body, dict):
+                    raise FormatError(f"{self.path}: not an object")
+                self.config = parse(body.get("quota"))
+            except (FormatError, TesseraError) as exc:
+                aside = self.path.with_name(
+                    f"{QUOTA_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+                )
+                rename_durable(self.path, aside)
+                log.error("quota config unreadable (%s); moved to %s, quota disabled", exc, aside)
 
     def set_config(self, config: dict[str, Any]) -> None:
         """Persists `config` (already parsed), then enforces it."""
         with self._lock:
-            tmp = self.path.with_suffix(".json.tmp")
-            with open(tmp, "wb") as f:
-                f.write(orjson.dumps(config))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_checked_json(self.path, KIND, VERSION, {"quota": config})
             self.config = config
 
     def disk_percent(self) -> int | None:
