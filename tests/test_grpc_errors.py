@@ -108,7 +108,7 @@ def test_rest_wording_becomes_grpc_wording(rest: str, grpc_text: str) -> None:
         ("OverwritePayload", "points_selector is expected"),
         ("DeletePayload", "points_selector is expected"),
         ("DeleteVectors", "points_selector is expected"),
-        # a batch mixes operations Qdrant words either way: REST's text stays
+        # no RPC of its own (a batch checks each operation's selector before, grpc_updates)
         ("UpdateBatch", "Format error in JSON body: expected `points` or `filter`"),
     ],
 )
@@ -406,6 +406,100 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ),
         ARG,
         "Operation is missing",
+    ),
+    # Qdrant's conversions (lib/api/src/grpc/conversions.rs) and handlers
+    # (src/tonic/api/update_common.rs), which UpdateBatch runs per operation.
+    (
+        "Delete with a selector that sets nothing",
+        lambda p, c, name: p.Delete(
+            pb.DeletePoints(collection_name=name, points=pb.PointsSelector())
+        ),
+        ARG,
+        "Malformed PointsSelector type",
+    ),
+    (
+        "UpdateBatch delete without a selector",
+        lambda p, c, name: p.UpdateBatch(
+            pb.UpdateBatchPoints(
+                collection_name=name,
+                operations=[
+                    pb.PointsUpdateOperation(delete_points=pb.PointsUpdateOperation.DeletePoints())
+                ],
+            )
+        ),
+        ARG,
+        "PointSelector is missing",
+    ),
+    (
+        "UpdateBatch clear_payload without a selector",
+        lambda p, c, name: p.UpdateBatch(
+            pb.UpdateBatchPoints(
+                collection_name=name,
+                operations=[
+                    pb.PointsUpdateOperation(clear_payload=pb.PointsUpdateOperation.ClearPayload())
+                ],
+            )
+        ),
+        ARG,
+        "PointSelector is missing",
+    ),
+    (
+        "UpdateBatch set_payload without a selector",
+        lambda p, c, name: p.UpdateBatch(
+            pb.UpdateBatchPoints(
+                collection_name=name,
+                operations=[
+                    pb.PointsUpdateOperation(
+                        set_payload=pb.PointsUpdateOperation.SetPayload(
+                            payload={"a": pb.Value(integer_value=1)}
+                        )
+                    )
+                ],
+            )
+        ),
+        ARG,
+        "points_selector is expected",
+    ),
+    (
+        "UpdateBatch delete_vectors without vectors",
+        lambda p, c, name: p.UpdateBatch(
+            pb.UpdateBatchPoints(
+                collection_name=name,
+                operations=[
+                    pb.PointsUpdateOperation(
+                        delete_vectors=pb.PointsUpdateOperation.DeleteVectors(
+                            points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(1)]))
+                        )
+                    )
+                ],
+            )
+        ),
+        ARG,
+        "vectors is expected",
+    ),
+    (
+        "UpdateVectors without an id",
+        lambda p, c, name: p.UpdateVectors(
+            pb.UpdatePointVectors(
+                collection_name=name, points=[pb.PointVectors(vectors=dense(1, 2, 3, 4))]
+            )
+        ),
+        ARG,
+        "id is expected",
+    ),
+    (
+        "UpdateVectors without vectors",
+        lambda p, c, name: p.UpdateVectors(
+            pb.UpdatePointVectors(collection_name=name, points=[pb.PointVectors(id=pid(1))])
+        ),
+        ARG,
+        "vectors is expected",
+    ),
+    (
+        "QueryGroups with an empty group_by",
+        lambda p, c, name: p.QueryGroups(pb.QueryPointGroups(collection_name=name)),
+        ARG,
+        'Validation error in body: [group_by: value "" invalid, must be at least 1 characters]',
     ),
     (
         "SetPayload on a missing point",

@@ -326,7 +326,7 @@ def points_selector(ps: pb.PointsSelector) -> dict[str, Any]:
         return {"points": point_ids(ps.points.ids)}
     if kind == "filter":
         return {"filter": filter_(ps.filter)}
-    return {}
+    raise malformed("a PointsSelector must set one of its variants")
 
 
 def opt_selector(message: Any, name: str) -> dict[str, Any]:

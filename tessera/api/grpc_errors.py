@@ -70,13 +70,23 @@ REWORDED = {
     "Format error in request: a PointsUpdateOperation must set one of its operations": (
         "Operation is missing"
     ),
+    # try_points_selector_from_grpc: a PointsSelector set with neither `points` nor `filter`
+    "Format error in request: a PointsSelector must set one of its variants": (
+        "Malformed PointsSelector type"
+    ),
+    # src/tonic/api/update_common.rs, each operation's handler (UpdateBatch runs them too)
+    "Format error in request: `points` is missing": "PointSelector is missing",
+    "Format error in request: `points_selector` is missing": "points_selector is expected",
+    "Format error in request: a PointVectors must set `id`": "id is expected",
+    "Format error in request: `vectors` is missing": "vectors is expected",
     # TryFrom<Distance>, TryFrom<AliasOperations>
     "Wrong input: invalid Distance model: 0": "Malformed distance parameter: UnknownDistance",
     "Wrong input: invalid AliasOperations model: ": "Malformed AliasOperation type",
 }
 
 # REST says the same for every operation without a points selector; Qdrant's handlers in
-# src/tonic/api/update_common.rs word it per RPC (UpdateBatch mixes both: REST's text stays).
+# src/tonic/api/update_common.rs word it per RPC (the items of UpdateBatch are checked before
+# REST's parser sees them, in grpc_updates).
 _NO_SELECTOR = "Format error in JSON body: expected `points` or `filter`"
 NO_SELECTOR_BY_RPC = {
     "Delete": "PointSelector is missing",

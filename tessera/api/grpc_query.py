@@ -10,7 +10,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api import grpc_convert as cv
 from tessera.api.grpc_convert import drop_none, opt
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, UnprocessableEntity
 
 FUSIONS = {0: "rrf", 1: "dbsf"}
 
@@ -169,6 +169,11 @@ def query_points(req: pb.QueryPoints) -> dict[str, Any]:
 
 
 def query_groups(req: pb.QueryPointGroups) -> dict[str, Any]:
+    if not req.group_by:  # Qdrant validates `length(min = 1)` before converting
+        raise UnprocessableEntity(
+            'Validation error in JSON body: [group_by: value "" invalid, must be at least 1 '
+            "characters]"
+        )
     body = _node(req)
     body.update(
         drop_none(

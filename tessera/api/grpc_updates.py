@@ -15,6 +15,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api import grpc_convert as cv
 from tessera.api.grpc_convert import drop_none, opt
+from tessera.errors import BadRequest
 
 FIELD_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 
@@ -36,20 +37,42 @@ def upsert(msg: Any) -> dict[str, Any]:
     return body
 
 
+# Qdrant's handlers (src/tonic/api/update_common.rs) check what a message lacks before
+# converting it, and UpdateBatch runs each operation through the same handler, so these
+# texts are the same in a batch (grpc_errors.REWORDED words them as Qdrant does).
+NO_POINTS = "Format error in request: `points` is missing"  # Delete, ClearPayload
+NO_POINTS_SELECTOR = "Format error in request: `points_selector` is missing"
+NO_ID = "Format error in request: a PointVectors must set `id`"
+NO_VECTORS = "Format error in request: `vectors` is missing"
+
+
+def _selector(msg: Any, name: str, missing: str) -> dict[str, Any]:
+    if not msg.HasField(name):
+        raise BadRequest(missing)
+    return cv.points_selector(getattr(msg, name))
+
+
 def set_payload(msg: Any) -> dict[str, Any]:
-    body = {"payload": cv.payload(msg.payload), **cv.opt_selector(msg, "points_selector")}
+    selector = _selector(msg, "points_selector", NO_POINTS_SELECTOR)
+    body = {"payload": cv.payload(msg.payload), **selector}
     return drop_none({**body, "key": opt(msg, "key")})
 
 
 def delete_payload(msg: Any) -> dict[str, Any]:
-    return {"keys": list(msg.keys), **cv.opt_selector(msg, "points_selector")}
+    return {"keys": list(msg.keys), **_selector(msg, "points_selector", NO_POINTS_SELECTOR)}
+
+
+def _point_vectors(p: pb.PointVectors) -> dict[str, Any]:
+    if not p.HasField("id"):
+        raise BadRequest(NO_ID)
+    pid = cv.point_id(p.id)
+    if not p.HasField("vectors"):
+        raise BadRequest(NO_VECTORS)
+    return {"id": pid, "vector": cv.vectors(p.vectors)}
 
 
 def update_vectors(msg: Any) -> dict[str, Any]:
-    points = [
-        {"id": cv.point_id(p.id), "vector": cv.vectors(p.vectors) if p.HasField("vectors") else {}}
-        for p in msg.points
-    ]
+    points = [_point_vectors(p) for p in msg.points]
     body: dict[str, Any] = {"points": points}
     if msg.HasField("update_filter"):
         body["update_filter"] = cv.filter_(msg.update_filter)
@@ -57,8 +80,10 @@ def update_vectors(msg: Any) -> dict[str, Any]:
 
 
 def delete_vectors(msg: Any) -> dict[str, Any]:
-    names = list(msg.vectors.names)
-    return {"vector": names, **cv.opt_selector(msg, "points_selector")}
+    selector = _selector(msg, "points_selector", NO_POINTS_SELECTOR)
+    if not msg.HasField("vectors"):
+        raise BadRequest(NO_VECTORS)
+    return {"vector": list(msg.vectors.names), **selector}
 
 
 def operation(op: pb.PointsUpdateOperation) -> dict[str, Any]:
@@ -67,7 +92,7 @@ def operation(op: pb.PointsUpdateOperation) -> dict[str, Any]:
     if kind == "upsert":
         return {"upsert": upsert(op.upsert)}
     if kind == "delete_points":
-        return {"delete": cv.opt_selector(op.delete_points, "points")}
+        return {"delete": _selector(op.delete_points, "points", NO_POINTS)}
     if kind == "delete_deprecated":
         return {"delete": cv.points_selector(op.delete_deprecated)}
     if kind == "set_payload":
@@ -77,7 +102,7 @@ def operation(op: pb.PointsUpdateOperation) -> dict[str, Any]:
     if kind == "delete_payload":
         return {"delete_payload": delete_payload(op.delete_payload)}
     if kind == "clear_payload":
-        return {"clear_payload": cv.opt_selector(op.clear_payload, "points")}
+        return {"clear_payload": _selector(op.clear_payload, "points", NO_POINTS)}
     if kind == "clear_payload_deprecated":
         return {"clear_payload": cv.points_selector(op.clear_payload_deprecated)}
     if kind == "update_vectors":
