@@ -259,6 +259,24 @@ def test_collection_errors(g: QdrantClient, r: QdrantClient, name: Callable[[], 
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_create_with_an_empty_vectors_config(
+    g: QdrantClient, r: QdrantClient, name: Callable[[], str]
+) -> None:
+    """A `vectors_config` set with neither `params` nor `params_map` converts to no dense
+    vectors in Qdrant (as if it were unset): the collection is created, sparse only."""
+    coll = name()
+    sparse = pb.SparseVectorConfig(map={"sp": pb.SparseVectorParams()})
+    created = g.grpc_collections.Create(
+        pb.CreateCollection(
+            collection_name=coll, vectors_config=pb.VectorsConfig(), sparse_vectors_config=sparse
+        )
+    )
+    assert created.result is True
+    params = r.get_collection(coll).config.params
+    assert not params.vectors
+    assert params.sparse_vectors is not None and set(params.sparse_vectors) == {"sp"}
+
+
 # --------------------------------------------------------------------------- points
 
 

@@ -65,6 +65,8 @@ def create_body(req: pb.CreateCollection) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for key, (field, convert) in parts.items():
         if req.HasField(field):  # type: ignore[arg-type]
+            if field == "vectors_config" and not req.vectors_config.HasField("config"):
+                continue  # set but empty: no dense vectors, as Qdrant converts it (Default)
             body[key] = _convert(convert, getattr(req, field))
     for key in _CREATE_SCALARS:
         if opt(req, key) is not None:
