@@ -15,6 +15,7 @@ reads here use each node's local shard.
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import sys
@@ -981,3 +982,26 @@ def test_standalone_imports_leave_httpx_and_logging_alone() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.split() == ["0", "False"]
+
+
+def test_a_lease_lost_while_running_is_replaced(cluster: Cluster) -> None:
+    # The node's lease ends under it (revoked here; in production: etcd out of reach for
+    # longer than the TTL): the node leaves the peers, then registers again on its own.
+    node = cluster.nodes[1]
+    peer = status_of(node)["peer_id"]
+    key = f"/tessera-test/peers/{peer}"
+    client = EtcdClient([cluster.etcd.endpoint])
+
+    def lease() -> int:
+        kvs = client._call("kv/range", {"key": base64.b64encode(key.encode()).decode()})
+        return int((kvs.get("kvs") or [{}])[0].get("lease", 0))
+
+    try:
+        old = lease()
+        assert old
+        client.revoke(old)
+        eventually(lambda: lease() not in (0, old), "registered again under a new lease")
+        for other in cluster.nodes[:3]:
+            eventually(lambda o=other: str(peer) in status_of(o)["peers"], "peer listed again")
+    finally:
+        client.close()
