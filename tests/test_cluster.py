@@ -1005,3 +1005,15 @@ def test_a_lease_lost_while_running_is_replaced(cluster: Cluster) -> None:
             eventually(lambda o=other: str(peer) in status_of(o)["peers"], "peer listed again")
     finally:
         client.close()
+
+
+def test_another_incarnation_moves_the_old_one_aside(tmp_path: Path) -> None:
+    # The record names another incarnation than the one this node applied: the deletion of
+    # the old one was never seen here, so its files are moved aside, not deleted.
+    node = FakeNode(["c"])
+    service = offline_service(tmp_path, node)
+    service.applied.set("c", "old-incarnation")
+    service._apply_record(CollectionRecord("c", "new-incarnation", {}, None, {}, {}, 8, 8))
+    assert node.dropped == [("c", True)]
+    assert "c" in node.names and service.applied.get("c") == "new-incarnation"
+    service.client.close()

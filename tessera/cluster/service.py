@@ -256,9 +256,11 @@ class ClusterService:
         node = self._require_node()
         known = self.applied.get(record.name)
         if known != record.uuid and record.name in node.local_collections():
-            # Not this incarnation: an older one (dropped), or a collection made only here
-            # (a snapshot restored on this node), whose files are kept aside.
-            node.drop_local(record.name, keep_data=known is None)
+            # Not this incarnation: an older one whose deletion this node never applied
+            # (dropped and made again while it was away - or etcd lost its data and the
+            # name was used again), or a collection made only here (a snapshot restored on
+            # this node). Its files are kept aside either way, never deleted.
+            node.drop_local(record.name, keep_data=True)
             self.applied.set(record.name, None)
         node.apply_collection(record)
         self.applied.set(record.name, record.uuid)
