@@ -1017,3 +1017,22 @@ def test_another_incarnation_moves_the_old_one_aside(tmp_path: Path) -> None:
     assert node.dropped == [("c", True)]
     assert "c" in node.names and service.applied.get("c") == "new-incarnation"
     service.client.close()
+
+
+def test_stop_ends_the_threads_and_leaves(etcd: EtcdProcess, tmp_path: Path) -> None:
+    # A clean stop: the watch and keepalive threads end, the lease is revoked (the peer's key
+    # goes at once) and the HTTP clients are closed.
+    prefix = f"/stop-test-{uuid.uuid4().hex[:6]}/"
+    service = ClusterService(tmp_path, [etcd.endpoint], prefix, "http://n:6335/", "http://n")
+    service.start(FakeNode([]))
+    key = service.store.peer_key(service.peer_id)
+    threads = [service._watcher, service.membership._thread]
+    assert all(t is not None and t.is_alive() for t in threads)
+    service.stop()
+    assert not any(t is not None and t.is_alive() for t in threads)
+    probe = EtcdClient([etcd.endpoint])
+    try:
+        assert probe.get(key) is None
+    finally:
+        probe.close()
+    assert service.client._http.is_closed and service.client._watch_http.is_closed
