@@ -1036,3 +1036,24 @@ def test_stop_ends_the_threads_and_leaves(etcd: EtcdProcess, tmp_path: Path) -> 
     finally:
         probe.close()
     assert service.client._http.is_closed and service.client._watch_http.is_closed
+
+
+def test_a_failed_join_leaves_no_lease_or_connection(etcd: EtcdProcess, tmp_path: Path) -> None:
+    # Start-up fails after registering (here: the node's storage raises while it is
+    # reconciled): the peer must not stay listed until its lease runs out, and the HTTP
+    # clients are closed.
+    prefix = f"/failed-join-{uuid.uuid4().hex[:6]}/"
+
+    class BrokenNode(FakeNode):
+        def local_collections(self) -> list[str]:
+            raise RuntimeError("storage unreadable")
+
+    service = ClusterService(tmp_path, [etcd.endpoint], prefix, "http://n:6335/", "http://n")
+    with pytest.raises(RuntimeError, match="storage unreadable"):
+        service.start(BrokenNode([]))
+    probe = EtcdClient([etcd.endpoint])
+    try:
+        assert probe.get(service.store.peer_key(service.peer_id)) is None
+    finally:
+        probe.close()
+    assert service.client._http.is_closed and service.client._watch_http.is_closed

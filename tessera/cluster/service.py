@@ -125,22 +125,29 @@ class ClusterService:
         Retries etcd for START_TIMEOUT_S; EtcdUnavailable after that."""
         self._node = node
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                state = self.store.read()
-                if self.peer_id in state.removed:
-                    raise RuntimeError(
-                        f"peer {self.peer_id} was removed from the cluster and cannot join "
-                        "again; start this node with an empty storage directory"
-                    )
-                self.membership.register()
-                self._sync()
-                break
-            except EtcdUnavailable as exc:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("waiting for etcd: %s", exc)
-                time.sleep(1.0)
+        try:
+            while True:
+                try:
+                    state = self.store.read()
+                    if self.peer_id in state.removed:
+                        raise RuntimeError(
+                            f"peer {self.peer_id} was removed from the cluster and cannot "
+                            "join again; start this node with an empty storage directory"
+                        )
+                    self.membership.register()
+                    self._sync()
+                    break
+                except EtcdUnavailable as exc:
+                    if time.monotonic() > deadline:
+                        raise
+                    log.warning("waiting for etcd: %s", exc)
+                    time.sleep(1.0)
+        except BaseException:
+            # Not joined: a lease granted meanwhile is revoked (the peer would otherwise be
+            # listed until its TTL) and the HTTP connections are closed.
+            self.membership.stop()
+            self.client.close()
+            raise
         self.membership.start()
         self._watcher = threading.Thread(target=self._watch, name="cluster-watch", daemon=True)
         self._watcher.start()
