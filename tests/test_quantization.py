@@ -518,3 +518,30 @@ def test_turbo4_odd_dimension_with_unwritten_rows(engine: Engine) -> None:
     graph = collection.search(q, parse_filter(None), 5, params=SearchParams(hnsw_ef=64))
     exact = collection.search(q, parse_filter(None), 5, params=SearchParams(exact=True))
     assert len(set(graph.ids) & set(exact.ids)) >= 4
+
+
+def test_a_damaged_quantized_graph_is_contained_to_its_collection(tmp_path: Path) -> None:
+    # A flipped byte in a quantized graph's file: the checksum catches it at open, that
+    # collection reports the damage and refuses to serve; the others load and answer.
+    storage = tmp_path / "storage"
+    engine = Engine(storage)
+    try:
+        _build(engine, "hit", "Cosine", {"scalar": {"type": "int8"}})
+        _build(engine, "fine", "Cosine", {"binary": {}})
+    finally:
+        engine.close()
+    graphs = sorted((storage / "collections" / "hit").rglob("hnsw*.faiss"))
+    assert graphs
+    for path in graphs:  # every generation's copy: no older checkpoint to fall back to
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    reopened = Engine(storage)
+    try:
+        assert reopened.toc.get("hit").damage
+        with pytest.raises(Exception, match="damaged"):
+            _search(reopened, "hit", _data(3)[0])
+        assert not reopened.toc.get("fine").damage
+        assert len(_search(reopened, "fine", _data(3)[0])[0]) == 10
+    finally:
+        reopened.close()
