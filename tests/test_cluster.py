@@ -36,6 +36,7 @@ from tessera.cluster.etcd import (
     EtcdUnavailable,
     Event,
     KeyValue,
+    WatchCompacted,
     compare_created,
     compare_modified,
     put_op,
@@ -1057,3 +1058,36 @@ def test_a_failed_join_leaves_no_lease_or_connection(etcd: EtcdProcess, tmp_path
     finally:
         probe.close()
     assert service.client._http.is_closed and service.client._watch_http.is_closed
+
+
+def test_a_compacted_watch_resyncs_without_reporting_an_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # etcd compacted past this node's revision (its prefix was quiet while other keys
+    # changed): the node reads the whole state again at once; /cluster must not report the
+    # consensus as failing for it.
+    service = offline_service(tmp_path, FakeNode([]))
+    reads: list[int] = []
+    watches: list[int] = []
+    problems: list[str | None] = []
+
+    def read() -> ClusterState:
+        reads.append(len(reads))
+        return ClusterState(40 + len(reads), {}, None, set(), {}, {}, 0)
+
+    def watch(prefix: str, start: int, stopped: Any) -> Iterator[tuple[int, list[Event]]]:
+        watches.append(start)
+        problems.append(service.problem())
+        if len(watches) == 1:
+            raise WatchCompacted("watch cancelled: compacted at 40")
+        service._stop.set()
+        return iter(())
+
+    monkeypatch.setattr(service.store, "read", read)
+    monkeypatch.setattr(service.client, "watch", watch)
+    service._sync()
+    service._watch()
+    assert watches == [42, 43]  # resynced (a second whole read), then watched on from it
+    assert problems == [None, None]
+    assert service.watch_error is None
+    service.client.close()

@@ -35,6 +35,12 @@ class EtcdUnavailable(Exception):
     """No etcd endpoint answered (or one answered with an error)."""
 
 
+class WatchCompacted(EtcdUnavailable):
+    """etcd compacted its history past the watch's start revision: not an outage, the
+    watcher reads the whole state again (a node whose prefix is quiet while other keys
+    change meets this after every compaction)."""
+
+
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
     return base64.b64encode(raw).decode("ascii")
@@ -247,7 +253,9 @@ class EtcdClient:
 
 
 def _watch_result(result: dict[str, Any]) -> tuple[int, list[Event]] | None:
-    if result.get("canceled") or result.get("compact_revision"):
+    if result.get("compact_revision"):
+        raise WatchCompacted(f"watch cancelled: compacted at {result['compact_revision']}")
+    if result.get("canceled"):
         raise EtcdUnavailable(f"watch cancelled: {result.get('cancel_reason') or result}")
     if result.get("created"):
         # Its header revision is etcd's current one, not what was delivered so far.

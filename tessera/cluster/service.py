@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event
+from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event, WatchCompacted
 from tessera.cluster.local_state import AppliedCollections, load_peer_id
 from tessera.cluster.membership import DEFAULT_LEASE_TTL_S, Membership
 from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore, record_of
@@ -293,6 +293,10 @@ class ClusterService:
                 if self.watch_error is not None:
                     log.info("following the cluster metadata again")
                 self.watch_error = None
+            except WatchCompacted as exc:
+                # etcd is answering: read the whole state again now, no outage reported.
+                log.info("cluster metadata history compacted (%s); reading it whole", exc)
+                resync = True
             except (EtcdUnavailable, TesseraError) as exc:
                 if self.watch_error is None:
                     log.error("cluster metadata watch failed: %s", exc)
