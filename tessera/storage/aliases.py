@@ -59,6 +59,31 @@ def collection_exists_error(name: str) -> Conflict:
     return Conflict(f"Wrong input: Collection `{name}` already exists!")
 
 
+def planned_aliases(
+    table: dict[str, str], actions: list[AliasAction], is_collection: Callable[[str], bool]
+) -> dict[str, str]:
+    """`table` (a copy, changed in place and returned) after `actions` in order, raising
+    Qdrant's errors on the first that fails: the caller keeps all or none. Shared by the local
+    table and cluster mode, whose table lives in etcd."""
+    for action in actions:
+        if isinstance(action, CreateAlias):
+            if not is_collection(action.collection_name):
+                raise collection_not_found(action.collection_name)
+            if is_collection(action.alias_name):
+                raise collection_exists_error(action.alias_name)
+            table[action.alias_name] = action.collection_name
+        elif isinstance(action, RenameAlias):
+            target = table.pop(action.old_alias_name, None)
+            if target is None:
+                raise alias_not_found(action.old_alias_name)
+            if is_collection(action.new_alias_name):
+                raise collection_exists_error(action.new_alias_name)
+            table[action.new_alias_name] = target
+        else:  # "Delete alias if exists": a missing one is no error, as in Qdrant
+            table.pop(action.alias_name, None)
+    return table
+
+
 class AliasTable:
     """The alias table; the caller (TableOfContents) serialises changes under its lock."""
 
@@ -101,24 +126,7 @@ class AliasTable:
 
     def apply(self, actions: list[AliasAction], is_collection: Callable[[str], bool]) -> None:
         """Apply `actions` in order, all or none; persisted before it returns."""
-        table = dict(self._table)
-        for action in actions:
-            if isinstance(action, CreateAlias):
-                if not is_collection(action.collection_name):
-                    raise collection_not_found(action.collection_name)
-                if is_collection(action.alias_name):
-                    raise collection_exists_error(action.alias_name)
-                table[action.alias_name] = action.collection_name
-            elif isinstance(action, RenameAlias):
-                target = table.pop(action.old_alias_name, None)
-                if target is None:
-                    raise alias_not_found(action.old_alias_name)
-                if is_collection(action.new_alias_name):
-                    raise collection_exists_error(action.new_alias_name)
-                table[action.new_alias_name] = target
-            else:  # "Delete alias if exists": a missing one is no error, as in Qdrant
-                table.pop(action.alias_name, None)
-        self._replace(table)
+        self._replace(planned_aliases(dict(self._table), actions, is_collection))
 
     def restore(
         self, pairs: dict[str, str], force: bool, is_collection: Callable[[str], bool]

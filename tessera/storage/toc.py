@@ -32,7 +32,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -64,9 +63,7 @@ from tessera.storage.aliases import (
     AliasTable,
     CreateAlias,
     DeleteAlias,
-    RenameAlias,
-    alias_not_found,
-    collection_exists_error,
+    planned_aliases,
 )
 from tessera.storage.snapshots import SnapshotStore
 
@@ -490,27 +487,3 @@ def _set_vector(
     config.vectors, config.sparse_vectors = dense, sparse
     if params is not None and config.unnamed and name != "":
         config.unnamed = False
-
-
-def planned_aliases(
-    table: dict[str, str], actions: list[AliasAction], is_collection: Callable[[str], bool]
-) -> dict[str, str]:
-    """The alias table after `actions` (all or none, raising Qdrant's errors), as
-    AliasTable.apply computes it: for cluster mode, where the table lives in etcd."""
-    for action in actions:
-        if isinstance(action, CreateAlias):
-            if not is_collection(action.collection_name):
-                raise collection_not_found(action.collection_name)
-            if is_collection(action.alias_name):
-                raise collection_exists_error(action.alias_name)
-            table[action.alias_name] = action.collection_name
-        elif isinstance(action, RenameAlias):
-            target = table.pop(action.old_alias_name, None)
-            if target is None:
-                raise alias_not_found(action.old_alias_name)
-            if is_collection(action.new_alias_name):
-                raise collection_exists_error(action.new_alias_name)
-            table[action.new_alias_name] = target
-        else:  # deleting a missing alias is no error, as in Qdrant
-            table.pop(action.alias_name, None)
-    return table
