@@ -471,7 +471,7 @@ def test_a_patch_during_a_vector_name_change_is_not_lost(
     config = parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
     collection = Collection("c", tmp_path, config)
     inside, go = threading.Event(), threading.Event()
-    set_params = vector_schema._set_params
+    set_params = vector_schema.set_params
 
     def slow_set_params(config: Any, name: str, params: Any) -> None:
         """The copy of the dicts is taken, then the new ones are assigned a moment later."""
@@ -481,7 +481,7 @@ def test_a_patch_during_a_vector_name_change_is_not_lost(
         config.vectors = dense
         set_params(config, name, params)
 
-    monkeypatch.setattr(vector_schema, "_set_params", slow_set_params)
+    monkeypatch.setattr(vector_schema, "set_params", slow_set_params)
     try:
         adding = threading.Thread(
             target=collection.update_vector_names,

@@ -79,8 +79,9 @@ def existing_params(config: CollectionConfig, name: str) -> VectorParams | None:
     return dense if dense is not None else config.sparse_vectors.get(name)
 
 
-def _set_params(config: CollectionConfig, name: str, params: VectorParams | None) -> None:
-    """Set (or, with None, remove) vector `name` in the config, replacing both dicts."""
+def set_params(config: CollectionConfig, name: str, params: VectorParams | None) -> None:
+    """Set (or, with None, remove) vector `name` in the config, replacing both dicts. The
+    shard's record and cluster mode's etcd config change the same way."""
     dense = {k: v for k, v in config.vectors.items() if k != name}
     sparse = {k: v for k, v in config.sparse_vectors.items() if k != name}
     if isinstance(params, DenseVectorParams):
@@ -89,6 +90,9 @@ def _set_params(config: CollectionConfig, name: str, params: VectorParams | None
         sparse[name] = params
     config.vectors = dense
     config.sparse_vectors = sparse
+    if params is not None and config.unnamed and name != "":
+        # The single unnamed vector becomes the named vector "" among others.
+        config.unnamed = False
 
 
 def apply_create(holder: SegmentHolder, name: str, raw: dict[str, Any]) -> None:
@@ -101,10 +105,7 @@ def apply_create(holder: SegmentHolder, name: str, raw: dict[str, Any]) -> None:
     if current is not None:  # never logged (validated first); replaced rather than mixed
         for segment in holder.segments:
             segment.drop_vector_storage(name)
-    _set_params(config, name, params)
-    if config.unnamed and name != "":
-        # The single unnamed vector becomes the named vector "" among others.
-        config.unnamed = False
+    set_params(config, name, params)
     for segment in holder.segments:
         segment.add_vector_storage(name)
 
@@ -114,7 +115,7 @@ def apply_delete(holder: SegmentHolder, name: str) -> None:
     config = holder.config
     if existing_params(config, name) is None:
         return
-    _set_params(config, name, None)
+    set_params(config, name, None)
     for segment in holder.segments:
         segment.drop_vector_storage(name)
 

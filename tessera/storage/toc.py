@@ -42,8 +42,6 @@ from tessera.collection.collection import Collection, UpdateResult, write_config
 from tessera.collection.strict_mode import forbid
 from tessera.collection_config import (
     CollectionConfig,
-    DenseVectorParams,
-    SparseVectorParams,
     apply_config_diff,
 )
 from tessera.errors import (
@@ -56,7 +54,7 @@ from tessera.errors import (
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.vector_schema import params_from_json, params_json, same_schema
+from tessera.shard.vector_schema import params_from_json, params_json, same_schema, set_params
 from tessera.storage import swap
 from tessera.storage.aliases import (
     AliasAction,
@@ -242,9 +240,9 @@ class TableOfContents:
             # Checked against the cluster's config, with standalone's rules and errors.
             planned = write(cast(SegmentHolder, _ConfigOnly(config)))
             if isinstance(planned, ops.CreateVectorName):
-                _set_vector(config, planned.name, params_from_json(planned.config))
+                set_params(config, planned.name, params_from_json(planned.config))
             elif isinstance(planned, ops.DeleteVectorName):
-                _set_vector(config, planned.name, None)
+                set_params(config, planned.name, None)
             return config.to_storage(), None
 
         cluster.update_collection(collection.name, change)
@@ -471,19 +469,3 @@ class _ConfigOnly:
 
 def _same_config(record: CollectionRecord) -> tuple[dict[str, Any], Any]:
     return record.config, None
-
-
-def _set_vector(
-    config: CollectionConfig, name: str, params: DenseVectorParams | SparseVectorParams | None
-) -> None:
-    """Vector `name` set (None: removed) in `config`, as applying the shard's record does
-    (tessera.shard.vector_schema)."""
-    dense = {k: v for k, v in config.vectors.items() if k != name}
-    sparse = {k: v for k, v in config.sparse_vectors.items() if k != name}
-    if isinstance(params, DenseVectorParams):
-        dense[name] = params
-    elif isinstance(params, SparseVectorParams):
-        sparse[name] = params
-    config.vectors, config.sparse_vectors = dense, sparse
-    if params is not None and config.unnamed and name != "":
-        config.unnamed = False
