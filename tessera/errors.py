@@ -70,6 +70,18 @@ def collection_not_found(name: str) -> NotFound:
     return NotFound(f"Not found: Collection `{name}` doesn't exist!")
 
 
+def collection_exists(name: str) -> Conflict:
+    return Conflict(f"Wrong input: Collection `{name}` already exists!")
+
+
+def alias_name_taken(name: str) -> BadRequest:
+    """A collection named like an existing alias: Qdrant answers bad input (400), not 409."""
+    return BadRequest(
+        f"Wrong input: Can't create collection with name {name}. Alias with the same name "
+        "already exists"
+    )
+
+
 def point_not_found(point_id: object) -> NotFound:
     return NotFound(f"Not found: No point with id {point_id} found")
 

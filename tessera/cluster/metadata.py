@@ -38,7 +38,12 @@ from tessera.cluster.etcd import (
     put_op,
 )
 from tessera.cluster.placement import Placement, placement_of
-from tessera.errors import BadRequest, Conflict, ServiceUnavailable, collection_not_found
+from tessera.errors import (
+    ServiceUnavailable,
+    alias_name_taken,
+    collection_exists,
+    collection_not_found,
+)
 
 CAS_ATTEMPTS = 50
 
@@ -148,12 +153,9 @@ class MetadataStore:
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
             if name in state.collections:
-                raise Conflict(f"Wrong input: Collection `{name}` already exists!")
-            if name in state.aliases:  # Qdrant: bad input (400), not a conflict
-                raise BadRequest(
-                    f"Wrong input: Can't create collection with name {name}. Alias with the "
-                    "same name already exists"
-                )
+                raise collection_exists(name)
+            if name in state.aliases:
+                raise alias_name_taken(name)
             body = {
                 "uuid": incarnation or uuid.uuid4().hex,
                 "config": config,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.errors import Conflict, NotFound, collection_not_found
+from tessera.errors import Conflict, NotFound, collection_exists, collection_not_found
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import rename_durable
 
@@ -55,10 +55,6 @@ def alias_not_found(alias: str) -> NotFound:
     return NotFound(f"Not found: Alias {alias} does not exists!")
 
 
-def collection_exists_error(name: str) -> Conflict:
-    return Conflict(f"Wrong input: Collection `{name}` already exists!")
-
-
 def planned_aliases(
     table: dict[str, str], actions: list[AliasAction], is_collection: Callable[[str], bool]
 ) -> dict[str, str]:
@@ -70,14 +66,14 @@ def planned_aliases(
             if not is_collection(action.collection_name):
                 raise collection_not_found(action.collection_name)
             if is_collection(action.alias_name):
-                raise collection_exists_error(action.alias_name)
+                raise collection_exists(action.alias_name)
             table[action.alias_name] = action.collection_name
         elif isinstance(action, RenameAlias):
             target = table.pop(action.old_alias_name, None)
             if target is None:
                 raise alias_not_found(action.old_alias_name)
             if is_collection(action.new_alias_name):
-                raise collection_exists_error(action.new_alias_name)
+                raise collection_exists(action.new_alias_name)
             table[action.new_alias_name] = target
         else:  # "Delete alias if exists": a missing one is no error, as in Qdrant
             table.pop(action.alias_name, None)
@@ -143,7 +139,7 @@ class AliasTable:
             if not is_collection(collection):
                 raise collection_not_found(collection)
             if is_collection(alias):
-                raise collection_exists_error(alias)
+                raise collection_exists(alias)
             table[alias] = collection
         self._replace(table)
 

@@ -45,10 +45,11 @@ from tessera.collection_config import (
     apply_config_diff,
 )
 from tessera.errors import (
-    BadRequest,
     Conflict,
     ServiceUnavailable,
     UnprocessableEntity,
+    alias_name_taken,
+    collection_exists,
     collection_not_found,
 )
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
@@ -262,12 +263,9 @@ class TableOfContents:
     def _create_local(self, name: str, config: CollectionConfig) -> None:
         with self._lock:
             if name in self.collections:
-                raise Conflict(f"Wrong input: Collection `{name}` already exists!")
-            if name in self.aliases:  # Qdrant: bad input (400), not a conflict
-                raise BadRequest(
-                    f"Wrong input: Can't create collection with name {name}. Alias with the "
-                    "same name already exists"
-                )
+                raise collection_exists(name)
+            if name in self.aliases:
+                raise alias_name_taken(name)
             if (self.root / name).exists():
                 raise Conflict(
                     f"Wrong input: Can't create collection with name {name}. Collection data "
