@@ -195,19 +195,9 @@ def parse_search_params(raw: Any) -> SearchParams:
         raise UnprocessableEntity(
             "Validation error in JSON body: [params.hnsw_ef: value 0 invalid, must be 1 or larger]"
         )
-    quant = params.get("quantization")
-    quantization = Quantization()
-    if isinstance(quant, dict):
-        oversampling = quant.get("oversampling")
-        quantization = Quantization(
-            ignore=bool(quant.get("ignore", False)),
-            rescore=True if quant.get("rescore") is None else bool(quant["rescore"]),
-            oversampling=float(oversampling) if isinstance(oversampling, (int, float)) else 1.0,
-        )
-        if quantization.ignore:
-            quantization = Quantization(ignore=True, rescore=True, oversampling=1.0)
-    from tessera.api.query_parse import parse_idf_corpus  # query_parse imports this module
+    from tessera.api.query_parse import parse_idf_corpus, parse_quantization  # imports us
 
+    quantization = parse_quantization(params) or Quantization()
     corpus = parse_idf_corpus(params)
     return SearchParams(exact, ef if isinstance(ef, int) else None, quantization, corpus)
 

@@ -85,9 +85,10 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     return exact, ef
 
 
-def parse_quantization(raw: Any) -> qm.QuantizationChoice | None:
-    """`params.quantization` (Qdrant's `QuantizationSearchParams`): `ignore` (default false),
-    `rescore` (default true), `oversampling` (a number, at least 1)."""
+def parse_quantization(raw: Any) -> qm.QuantizationParams | None:
+    """`params.quantization` (Qdrant's `QuantizationSearchParams`) of a query or a search:
+    `ignore` (default false), `rescore` (default true), `oversampling` (a number, at least 1).
+    With `ignore` the originals are searched: nothing to rescore or oversample."""
     if raw is None:
         return None
     quant = expect_object(raw, "params").get("quantization")
@@ -109,7 +110,9 @@ def parse_quantization(raw: Any) -> qm.QuantizationChoice | None:
                 "params.quantization.oversampling",
                 f"value {oversampling} invalid, must be 1.0 or larger",
             )
-    return qm.QuantizationChoice(
+    if ignore:
+        return qm.QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
+    return qm.QuantizationParams(
         ignore=ignore,
         rescore=True if rescore is None else rescore,
         oversampling=1.0 if oversampling is None else float(oversampling),

@@ -58,7 +58,7 @@ from tessera.shard import read
 from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.search import QuantizationParams, VectorQuery, search
+from tessera.shard.search import VectorQuery, search
 from tessera.shard.shard import LocalShard, ShardDamaged
 from tessera.shard.vector_schema import schema_json
 
@@ -398,8 +398,7 @@ class Collection:
     ) -> Points:
         self._verify(lambda h: self.strict.check_search(h, query, filt, limit, params))
         vector = VectorQuery(query.using, query.kind, query.value)
-        q = params.quantization
-        quantization = QuantizationParams(q.ignore, q.rescore, q.oversampling)
+        quantization = params.quantization
         report = None
         if explain is not None:
             report = explain.query("", "nearest")

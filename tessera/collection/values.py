@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
+from tessera.query.query_model import QuantizationParams
 
 # --------------------------------------------------------------------------- selection
 
@@ -130,14 +131,8 @@ class VectorInput:
     value: Any
 
 
-@dataclass(frozen=True)
-class Quantization:
-    """`params.quantization` of a search: whether to use the quantized vectors at all,
-    whether to rescore with the original ones, and the oversampling of the graph walk."""
-
-    ignore: bool = False
-    rescore: bool = True
-    oversampling: float = 1.0
+# `params.quantization` of a search: one type for every layer (tessera.query.query_model).
+Quantization = QuantizationParams
 
 
 @dataclass(frozen=True)

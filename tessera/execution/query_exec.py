@@ -41,7 +41,7 @@ from tessera.shard import read
 from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
-from tessera.shard.search import QuantizationParams, VectorQuery, search
+from tessera.shard.search import VectorQuery, search
 
 # Vectors of points in other collections (`lookup_from`), fetched before the read lock:
 # (collection, vector name, point id) -> vector.
@@ -239,21 +239,11 @@ def _query_collection(
             threshold,
             exact=node.exact,
             hnsw_ef=node.hnsw_ef,
-            quantization=_quantization(node.quantization),
+            quantization=node.quantization,
             report=report,
         )
         return [Hit(hit.score, hit.ref) for hit in found]
     return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold, report)
-
-
-def _quantization(choice: qm.QuantizationChoice | None) -> QuantizationParams | None:
-    if choice is None:
-        return None
-    if choice.ignore:  # the originals are searched: nothing to rescore or oversample
-        return QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
-    return QuantizationParams(
-        ignore=False, rescore=choice.rescore, oversampling=choice.oversampling
-    )
 
 
 # --------------------------------------------------------------------------- vector queries

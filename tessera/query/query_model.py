@@ -132,13 +132,14 @@ class QueryNode:
     # `params.idf.corpus`: sparse IDF statistics over the points matching it, not all.
     idf_corpus: Filter | None = None
     # `params.quantization`: None when absent (Qdrant's defaults: use, rescore, oversampling 1).
-    quantization: QuantizationChoice | None = None
+    quantization: QuantizationParams | None = None
 
 
 @dataclass(frozen=True)
-class QuantizationChoice:
-    """`params.quantization` of a query: skip the quantized codes (`ignore`), rescore the
-    walk's results on the original vectors (`rescore`), and walk `oversampling` times more."""
+class QuantizationParams:
+    """`params.quantization` of a search or query (one type for every layer): skip the
+    quantized codes (`ignore`), rescore the walk's results on the original vectors
+    (`rescore`, Qdrant's default), and walk `oversampling` times more candidates for it."""
 
     ignore: bool = False
     rescore: bool = True

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.query.filter_model import Filter
+from tessera.query.query_model import QuantizationParams
 from tessera.query.scoring import (
     check_datatype,
     check_distance,
@@ -47,16 +48,6 @@ class VectorQuery:
     using: str
     kind: str  # "dense" | "sparse" | "multi"
     value: Any
-
-
-@dataclass(frozen=True)
-class QuantizationParams:
-    """`params.quantization` of a search: rescoring with the original vectors (Qdrant's
-    default) and how many more candidates the quantized graph walk returns for it."""
-
-    ignore: bool = False
-    rescore: bool = True
-    oversampling: float = 1.0
 
 
 @dataclass(frozen=True)
