@@ -188,8 +188,15 @@ def build_app(
         grpc_server = None
         reload_task = None
         cluster_service = None
+        p2p_server = None
         try:
             if conf["cluster.enabled"]:
+                from tessera.api.p2p import P2PServer
+
+                # Other peers' shard calls: served before joining, as a peer catching up
+                # or leading a shard may call this one as soon as it is registered.
+                p2p_server = P2PServer(app.state.toc, grpc_host, conf["cluster.p2p.port"])
+                p2p_server.start()
                 # Joins before serving: /readyz answers once the cluster's state is applied.
                 cluster_service = ClusterService.from_settings(storage, conf)
                 await run_in_threadpool(app.state.toc.join_cluster, cluster_service)
@@ -215,6 +222,8 @@ def build_app(
                 await run_in_threadpool(grpc_server.stop)
             if cluster_service is not None:
                 await run_in_threadpool(cluster_service.stop)  # leaves the cluster
+            if p2p_server is not None:
+                await run_in_threadpool(p2p_server.stop)
             app.state.toc.close()
 
     layers: list[Middleware] = []

@@ -51,6 +51,7 @@ from tessera.api.telemetry_system import memory_telemetry
 from tessera.collection import quota
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
+from tessera.collection.distributed import ClusterCollection
 from tessera.errors import BadRequest, InternalError, NotFound
 from tessera.storage.toc import TableOfContents
 
@@ -185,22 +186,27 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
     cluster = toc.cluster
     assert cluster is not None
     me = cluster.peer_id
-    stats = cstats.shard_stats(collection)
-    state = "Active" if stats is not None else "Dead"
+    damaged = collection.failure is not None
+    counts = collection.local_counts() if isinstance(collection, ClusterCollection) else {}
     placement = cluster.placement(collection.name)
     local: list[dict[str, Any]] = []
     remote: list[dict[str, Any]] = []
     for shard, peers in sorted(placement.items()):
         for peer in peers:
+            # A replica is Dead while its peer is gone (its lease ran out) or while it
+            # misses writes it has not caught up with yet.
+            state = (
+                "Active"
+                if cluster.is_alive(peer) and cluster.is_active(collection.name, shard, peer)
+                else "Dead"
+            )
             if peer == me:
-                points = stats.points if stats is not None and not local else 0
+                if damaged:
+                    state = "Dead"
+                points = counts.get(shard, 0)
                 local.append({"shard_id": shard, "points_count": points, "state": state})
             else:
-                # A peer whose lease ran out is gone from etcd: its replicas are Dead.
-                alive = peer in cluster.peers
-                remote.append(
-                    {"shard_id": shard, "peer_id": peer, "state": "Active" if alive else "Dead"}
-                )
+                remote.append({"shard_id": shard, "peer_id": peer, "state": state})
     return {
         "peer_id": me,
         "shard_count": len(placement),

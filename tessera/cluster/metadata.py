@@ -7,6 +7,7 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
     collections/<name>     {"uuid", "config", "patch", "indexes", "shards"}  one per collection
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
+    dead/<name>/<uuid>/<shard>/<peer>  {"at": <unix time>}          a replica that missed writes
 
 A collection record: `uuid` names this incarnation of the collection (a collection dropped
 and created again is another one); `config` is the collection config in its storage form
@@ -15,6 +16,12 @@ the same diff through the same code as standalone) or None; `indexes` the payloa
 schemas, `{field: field_schema}` as the user gave them (every node creates and drops its
 local indexes to match; absent in records of older versions: not tracked); `shards` the
 placement (tessera.cluster.placement). Named vectors are part of `config`.
+
+A replica is active unless a `dead` key names it: the peer leading a shard marks a replica
+dead when it could not give it a write (its peer gone or failing), and the replica's peer
+clears the mark once it has caught up (a shard transfer from an active replica). The key
+names the collection's incarnation, so marks of a dropped collection never touch a new one
+of the same name.
 
 Each change is one transaction that compares what it read (a key's create or mod revision)
 and fails when something changed in between; it is then read and tried again, so concurrent
@@ -26,7 +33,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.cluster.etcd import (
@@ -71,6 +78,8 @@ class ClusterState:
     collections: dict[str, CollectionRecord]
     aliases: dict[str, str]
     aliases_revision: int  # mod revision of the aliases key (0: none yet)
+    # Replicas marked dead: (collection, its uuid, shard, peer).
+    dead: set[tuple[str, str, int, int]] = field(default_factory=set)
 
 
 def record_of(name: str, kv: KeyValue) -> CollectionRecord:
@@ -111,6 +120,9 @@ class MetadataStore:
     def collection_key(self, name: str) -> str:
         return f"{self.prefix}collections/{name}"
 
+    def dead_key(self, name: str, incarnation: str, shard: int, peer: int) -> str:
+        return f"{self.prefix}dead/{name}/{incarnation}/{shard}/{peer}"
+
     def parse(self, key: str) -> tuple[str, str]:
         """(kind, rest) of a key under the prefix: ("peers", "<id>"), ("collections",
         "<name>"), ("aliases", ""), ("leader", ""), ("removed", "<id>")."""
@@ -136,7 +148,19 @@ class MetadataStore:
             elif kind == "aliases" and isinstance(kv.value, dict):
                 state.aliases = dict(kv.value.get("aliases") or {})
                 state.aliases_revision = kv.mod_revision
+            elif kind == "dead":
+                replica = dead_replica(name)
+                if replica is not None:
+                    state.dead.add(replica)
         return state
+
+    # ------------------------------------------------------------------ replicas
+
+    def mark_dead(self, name: str, incarnation: str, shard: int, peer: int) -> int:
+        return self.client.put(self.dead_key(name, incarnation, shard, peer), {"at": time.time()})
+
+    def mark_active(self, name: str, incarnation: str, shard: int, peer: int) -> int:
+        return self.client.delete(self.dead_key(name, incarnation, shard, peer))
 
     # ------------------------------------------------------------------ collections
 
@@ -278,6 +302,14 @@ class MetadataStore:
             [delete_op(self.peer_key(peer)), put_op(self.removed_key(peer), {"at": time.time()})],
         )
         return revision
+
+
+def dead_replica(rest: str) -> tuple[str, str, int, int] | None:
+    """(collection, uuid, shard, peer) of a `dead/...` key's part after `dead/`."""
+    parts = rest.rsplit("/", 3)
+    if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2]), int(parts[3])
 
 
 def _contended() -> ServiceUnavailable:

@@ -31,7 +31,14 @@ from typing import Any, Protocol
 from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event, WatchCompacted
 from tessera.cluster.local_state import AppliedCollections, load_peer_id
 from tessera.cluster.membership import DEFAULT_LEASE_TTL_S, Membership
-from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore, record_of
+from tessera.cluster.metadata import (
+    ClusterState,
+    CollectionRecord,
+    MetadataStore,
+    dead_replica,
+    record_of,
+)
+from tessera.cluster.p2p import PeerClient
 from tessera.cluster.placement import Placement, place, shards_on
 from tessera.errors import (
     BadRequest,
@@ -88,6 +95,9 @@ class ClusterService:
         self.leader: int | None = None
         self.removed: set[int] = set()
         self.collections: dict[str, CollectionRecord] = {}
+        # Replicas marked dead (collection, uuid, shard, peer); replaced, never changed in place.
+        self.dead: frozenset[tuple[str, str, int, int]] = frozenset()
+        self.p2p = PeerClient()
         self.applied_revision = 0
         self._changed = threading.Condition()
         self._failures: dict[int, TesseraError] = {}  # revision -> why this node failed it
@@ -164,6 +174,7 @@ class ClusterService:
             self._watcher.join(timeout=10)
         self.membership.stop()
         self.client.close()
+        self.p2p.close()
 
     # ------------------------------------------------------------------ applying
 
@@ -206,6 +217,7 @@ class ClusterService:
             self.leader = state.leader
             self.removed = state.removed
             self.collections = state.collections
+            self.dead = frozenset(state.dead)
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
 
@@ -374,6 +386,10 @@ class ClusterService:
             self.leader = None if deleted else int(value.get("peer_id", 0)) or None
         elif kind == "removed" and name.isdigit() and not deleted:
             self.removed = self.removed | {int(name)}
+        elif kind == "dead":
+            replica = dead_replica(name)
+            if replica is not None:
+                self.dead = self.dead - {replica} if deleted else self.dead | {replica}
 
     def _require_node(self) -> LocalNode:
         if self._node is None:
@@ -481,6 +497,40 @@ class ClusterService:
     def placement(self, name: str) -> Placement:
         record = self.collections.get(name)
         return dict(record.shards) if record is not None else {}
+
+    def incarnation(self, name: str) -> str | None:
+        record = self.collections.get(name)
+        return record.uuid if record is not None else None
+
+    def is_alive(self, peer: int) -> bool:
+        """Registered now (its lease lives); this peer always is."""
+        return peer == self.peer_id or peer in self.peers
+
+    def peer_uri(self, peer: int) -> str:
+        info = self.peers.get(peer)
+        if info is None:
+            raise ServiceUnavailable(f"Service unavailable: peer {peer} is not in the cluster")
+        return str(info.get("uri") or "")
+
+    def is_active(self, name: str, shard: int, peer: int) -> bool:
+        """Whether that replica has every acknowledged write (no dead mark)."""
+        incarnation = self.incarnation(name)
+        return incarnation is not None and (name, incarnation, shard, peer) not in self.dead
+
+    def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
+        """Mark a replica dead (it missed a write) or active again (it caught up); this
+        node's view follows at once, the others' through the watch."""
+        incarnation = self.incarnation(name)
+        if incarnation is None:
+            return
+        replica = (name, incarnation, shard, peer)
+        with _etcd():
+            if active:
+                self.store.mark_active(name, incarnation, shard, peer)
+            else:
+                self.store.mark_dead(name, incarnation, shard, peer)
+        with self._changed:
+            self.dead = self.dead - {replica} if active else self.dead | {replica}
 
     def problem(self) -> str | None:
         """Why this peer is not following the cluster right now; None when it is."""

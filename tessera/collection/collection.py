@@ -115,9 +115,12 @@ class Collection:
     methods below, each of which takes the shard's read lock, runs the request and answers
     plain values (tessera.collection.values) with the selection applied."""
 
-    def __init__(self, name: str, path: Path, config: CollectionConfig | None) -> None:
-        """Loads the collection's shard; `config` None: read it from `path`. Never raises
-        for damaged files: the collection is then marked damaged (`failure`)."""
+    def __init__(
+        self, name: str, path: Path, config: CollectionConfig | None, shard_dir: str = "shard"
+    ) -> None:
+        """Loads the collection's shard (`path / shard_dir`); `config` None: read it from
+        `path`. Never raises for damaged files: the collection is then marked damaged
+        (`failure`)."""
         self.name = name
         self.path = path
         # Serializes what changes the config and rewrites config.json (PATCH, vector
@@ -128,7 +131,7 @@ class Collection:
         try:
             self.config = config if config is not None else read_config(path)
             stored_schema = schema_json(self.config)
-            self._shard = LocalShard(path / "shard", self.config)
+            self._shard = LocalShard(path / shard_dir, self.config)
             if schema_json(self.config) != stored_schema:
                 # Vector names changed by the checkpoint and the replayed WAL: config.json
                 # follows once a checkpoint holds them (see collection.vector_names).
@@ -159,17 +162,24 @@ class Collection:
             return [self.failure or "not loaded"]
         return list(self._shard.damage)
 
-    def update(self, write: Write, wait: bool = True) -> UpdateResult:
+    def update(
+        self, write: Write, wait: bool = True, logged: list[bytes] | None = None
+    ) -> UpdateResult:
         """Log and apply one write (tessera.collection.writes); the operation id is the
-        collection's."""
+        collection's. `logged`: gets the WAL record written, if any."""
         if self.strict.enabled:
             write = self._strict_write(write)
         limits = self._quota()
         if limits.config.get("enabled"):
             write = self._quota_write(write, limits)
-        seq = self.shard.update(write)
+        seq = self.shard.update(write, logged)
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
+
+    def apply_schema_write(self, write: Write) -> int:
+        """A payload index change the cluster committed (no strict mode or quota: the node
+        that took it checked them), on every local shard."""
+        return self.shard.update(write)
 
     def _quota(self) -> quota.QuotaManager:
         found: quota.QuotaManager | None = getattr(self, "_quota_manager", None)
@@ -426,14 +436,18 @@ class Collection:
             return points
 
     def explain_query(
-        self, plan: qm.Plan, select: Selection, others: Collections
+        self,
+        plan: qm.Plan,
+        select: Selection,
+        others: Collections,
+        resolved: ExternalVectors | None = None,
     ) -> tuple[Points, dict[str, Any]]:
         """One Query API plan, as `query` answers it, with what it did (`"explain": true`):
         a report per query of the tree (the root, then each prefetch), per segment the
         planner's choice and the time of each stage; the fetch of payloads and vectors."""
         explain = Explain()
         self._verify(lambda h: self.strict.check_plans(h, self.config, [plan]))
-        external = self._external([plan], others)
+        external = self._external([plan], others, resolved)
         with issues.watch(self, issues.plan_filters([plan])), self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external, explain)
             hits = execute(ctx, plan)
@@ -443,14 +457,17 @@ class Collection:
         return points, explain.to_json()
 
     def query(
-        self, requests: Sequence[tuple[qm.Plan, Selection]], others: Collections
+        self,
+        requests: Sequence[tuple[qm.Plan, Selection]],
+        others: Collections,
+        resolved: ExternalVectors | None = None,
     ) -> list[Points]:
         """Query API plans, answered together (plain exact ones in one product): per plan its
         scored records. Vectors that `lookup_from` takes from other collections are read
         first, each under that collection's lock, released before this one's is taken."""
         plans = [plan for plan, _ in requests]
         self._verify(lambda h: self.strict.check_plans(h, self.config, plans))
-        external = self._external(plans, others)
+        external = self._external(plans, others, resolved)
         unnamed = self.config.unnamed
         with issues.watch(self, issues.plan_filters(plans)), self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external)
@@ -461,12 +478,17 @@ class Collection:
             ]
 
     def query_groups(
-        self, plan: qm.Plan, select: Selection, lookup: Lookup | None, others: Collections
+        self,
+        plan: qm.Plan,
+        select: Selection,
+        lookup: Lookup | None,
+        others: Collections,
+        resolved: ExternalVectors | None = None,
     ) -> list[Group]:
         """A groups request; with `lookup`, each group whose id is a point id there gets that
         point's record (read after this collection's lock is released)."""
         self._verify(lambda h: self.strict.check_plans(h, self.config, [plan]))
-        external = self._external([plan], others)
+        external = self._external([plan], others, resolved)
         unnamed = self.config.unnamed
         with issues.watch(self, issues.plan_filters([plan])), self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, external)
@@ -474,6 +496,12 @@ class Collection:
                 Group(gid, reads.scored_points(hits, select, unnamed))
                 for gid, hits in execute_groups(ctx, plan)
             ]
+        return self._with_lookup(groups, lookup, others)
+
+    def _with_lookup(
+        self, groups: list[Group], lookup: Lookup | None, others: Collections
+    ) -> list[Group]:
+        """`with_lookup`: each group whose id is a point id there gets that point's record."""
         if lookup is None:
             return groups
         other = others(lookup.collection)
@@ -502,7 +530,13 @@ class Collection:
         with self.shard.read() as holder:
             return {pid: stored_vector(holder, name, pid) for pid in ids}
 
-    def _external(self, plans: list[qm.Plan], others: Collections) -> ExternalVectors:
+    def _external(
+        self, plans: list[qm.Plan], others: Collections, resolved: ExternalVectors | None = None
+    ) -> ExternalVectors:
+        """The vectors of `lookup_from` points, read from their collections; `resolved`:
+        read already (by the peer that fans a query out to this shard)."""
+        if resolved is not None:
+            return resolved
         found: ExternalVectors = {}
         for (name, vector), ids in reads.external_inputs(plans, self.name).items():
             for pid, value in others(name).stored_vectors(vector, ids).items():

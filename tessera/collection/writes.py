@@ -14,13 +14,13 @@ name for the whole batch), so a parsed batch is logged without another copy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tessera.errors import point_not_found
+from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
@@ -38,6 +38,8 @@ __all__ = [
     "PointSelector",
     "VectorColumn",
     "Write",
+    "WriteSpec",
+    "build",
     "check_field_schema",
     "check_payload_key",
     "clear_payload",
@@ -69,14 +71,51 @@ PointSelector = list[PointId] | Matching
 
 
 @dataclass(frozen=True)
+class WriteSpec:
+    """A write as its builder's name (`kind`), the points it names and the builder's other
+    arguments: what cluster mode splits by shard and sends to the peer leading each shard,
+    which builds the write again (`build`)."""
+
+    kind: str
+    points: PointSelector
+    args: tuple[Any, ...] = ()
+
+    def split(
+        self, shards: Sequence[int], shard_of: Callable[[list[PointId]], Any]
+    ) -> dict[int, WriteSpec]:
+        """This write per shard: the points of each (`shard_of`: ids -> shard per id);
+        a filter's write goes to every shard of `shards`."""
+        if isinstance(self.points, Matching):
+            return dict.fromkeys(shards, self)
+        ids = self.points
+        which = np.asarray(shard_of(ids), dtype=np.int64)
+        parts: dict[int, WriteSpec] = {}
+        for shard in np.unique(which).tolist():
+            keep = np.flatnonzero(which == shard).tolist()
+            if len(keep) == len(ids):
+                return {int(shard): self}
+            part_ids = [ids[i] for i in keep]
+            args = self.args
+            if self.kind == "upsert":
+                columns, payloads, *rest = args
+                args = (_subset_columns(columns, keep), [payloads[i] for i in keep], *rest)
+            elif self.kind == "update_vectors":
+                columns, *rest = args
+                args = (_subset_columns(columns, keep), *rest)
+            parts[int(shard)] = WriteSpec(self.kind, part_ids, args)
+        return parts
+
+
+@dataclass(frozen=True)
 class Planned:
     """A write with what it asks before stored state narrows it, for strict mode: `asked`
     the record of every point requested (None when a filter selects them), `filter` the
-    filter that selects points."""
+    filter that selects points; `spec` the write as data (cluster mode routes it)."""
 
     prepare: Write
     asked: ops.Record | None = None
     filter: Filter | None = None
+    spec: WriteSpec | None = None
 
     def __call__(self, holder: SegmentHolder) -> ops.Record | None:
         return self.prepare(holder)
@@ -112,8 +151,9 @@ def upsert(
     ("upsert", "insert_only", "update_only") and `update_filter` allow it; new points are
     inserted unless the mode is update_only."""
     op = ops.UpsertPoints(ids=ids, vectors=columns, payloads=payloads)
+    spec = WriteSpec("upsert", ids, (columns, payloads, update_filter, mode))
     if update_filter is None and mode == "upsert":
-        return Planned(lambda holder: op, op)
+        return Planned(lambda holder: op, op, spec=spec)
 
     def prepare(holder: SegmentHolder) -> ops.Record | None:
         allowed = set(select_ids(holder, update_filter)) if update_filter is not None else None
@@ -128,19 +168,25 @@ def upsert(
             return None
         return _subset_upsert(op, keep)
 
-    return Planned(prepare, op, update_filter)
+    return Planned(prepare, op, update_filter, spec)
+
+
+def _subset_columns(columns: dict[str, VectorColumn], keep: list[int]) -> dict[str, VectorColumn]:
+    rows = np.asarray(keep, dtype=np.int64)
+    subset: dict[str, VectorColumn] = {}
+    for name, col in columns.items():
+        if isinstance(col, DenseColumn):
+            subset[name] = DenseColumn(col.present[rows], col.values[rows])
+        else:
+            subset[name] = ObjectColumn([col.values[i] for i in keep])
+    return subset
 
 
 def _subset_upsert(op: ops.UpsertPoints, keep: list[int]) -> ops.UpsertPoints:
-    rows = np.asarray(keep, dtype=np.int64)
-    columns: dict[str, VectorColumn] = {}
-    for name, col in op.vectors.items():
-        if isinstance(col, DenseColumn):
-            columns[name] = DenseColumn(col.present[rows], col.values[rows])
-        else:
-            columns[name] = ObjectColumn([col.values[i] for i in keep])
     return ops.UpsertPoints(
-        ids=[op.ids[i] for i in keep], vectors=columns, payloads=[op.payloads[i] for i in keep]
+        ids=[op.ids[i] for i in keep],
+        vectors=_subset_columns(op.vectors, keep),
+        payloads=[op.payloads[i] for i in keep],
     )
 
 
@@ -160,11 +206,15 @@ def update_vectors(
         sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
         return ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
 
-    return Planned(prepare, ops.UpdateVectors(ids, columns), update_filter)
+    spec = WriteSpec("update_vectors", ids, (columns, update_filter))
+    return Planned(prepare, ops.UpdateVectors(ids, columns), update_filter, spec)
 
 
 def _with_ids(
-    points: PointSelector, build: Callable[[list[PointId]], ops.Record], must_exist: bool
+    points: PointSelector,
+    build: Callable[[list[PointId]], ops.Record],
+    must_exist: bool,
+    spec: WriteSpec,
 ) -> Write:
     def prepare(holder: SegmentHolder) -> ops.Record | None:
         if isinstance(points, Matching):
@@ -176,33 +226,59 @@ def _with_ids(
         return build(ids)
 
     if isinstance(points, Matching):
-        return Planned(prepare, None, points.filter)
-    return Planned(prepare, build(points))
+        return Planned(prepare, None, points.filter, spec)
+    return Planned(prepare, build(points), spec=spec)
 
 
 def delete(points: PointSelector) -> Write:
-    return _with_ids(points, lambda ids: ops.DeletePoints(ids), must_exist=False)
+    spec = WriteSpec("delete", points)
+    return _with_ids(points, lambda ids: ops.DeletePoints(ids), False, spec)
 
 
 def set_payload(points: PointSelector, payload: dict[str, Any], key: str | None) -> Write:
     """Merge `payload` into each point's (at the nested path `key` when given)."""
-    return _with_ids(points, lambda ids: ops.SetPayload(ids, payload, key), must_exist=True)
+    spec = WriteSpec("set_payload", points, (payload, key))
+    return _with_ids(points, lambda ids: ops.SetPayload(ids, payload, key), True, spec)
 
 
 def overwrite_payload(points: PointSelector, payload: dict[str, Any]) -> Write:
-    return _with_ids(points, lambda ids: ops.OverwritePayload(ids, payload), must_exist=True)
+    spec = WriteSpec("overwrite_payload", points, (payload,))
+    return _with_ids(points, lambda ids: ops.OverwritePayload(ids, payload), True, spec)
 
 
 def delete_payload(points: PointSelector, keys: list[str]) -> Write:
-    return _with_ids(points, lambda ids: ops.DeletePayload(ids, keys), must_exist=True)
+    spec = WriteSpec("delete_payload", points, (keys,))
+    return _with_ids(points, lambda ids: ops.DeletePayload(ids, keys), True, spec)
 
 
 def clear_payload(points: PointSelector) -> Write:
-    return _with_ids(points, lambda ids: ops.ClearPayload(ids), must_exist=True)
+    spec = WriteSpec("clear_payload", points)
+    return _with_ids(points, lambda ids: ops.ClearPayload(ids), True, spec)
 
 
 def delete_vectors(points: PointSelector, names: list[str]) -> Write:
-    return _with_ids(points, lambda ids: ops.DeleteVectors(ids, names), must_exist=True)
+    spec = WriteSpec("delete_vectors", points, (names,))
+    return _with_ids(points, lambda ids: ops.DeleteVectors(ids, names), True, spec)
+
+
+_BUILDERS: dict[str, Callable[..., Write]] = {
+    "upsert": upsert,
+    "update_vectors": update_vectors,
+    "delete": delete,
+    "set_payload": set_payload,
+    "overwrite_payload": overwrite_payload,
+    "delete_payload": delete_payload,
+    "clear_payload": clear_payload,
+    "delete_vectors": delete_vectors,
+}
+
+
+def build(spec: WriteSpec) -> Write:
+    """The write `spec` describes (a peer's: 400 for a kind Tessera does not know)."""
+    builder = _BUILDERS.get(spec.kind)
+    if builder is None:
+        raise BadRequest(f"Bad request: unknown write kind {spec.kind!r}")
+    return builder(spec.points, *spec.args)
 
 
 # --------------------------------------------------------------------------- indexes

@@ -260,7 +260,10 @@ def _resolver(ctx: Context, node: qm.QueryNode, space: Space) -> Callable[[Any],
         if lookup is not None and lookup.collection != ctx.collection:
             found = ctx.external[(lookup.collection, name, value.id)]
         else:
-            found = stored_vector(ctx.holder, name, value.id)
+            # A collection sharded over peers reads its own points' vectors first too.
+            found = ctx.external.get((ctx.collection, name, value.id))
+            if found is None:
+                found = stored_vector(ctx.holder, name, value.id)
         return check_value(space, found)
 
     return resolve

@@ -240,13 +240,20 @@ class LocalShard:
 
     # ---- writes -------------------------------------------------------------------
 
-    def update(self, prepare: Callable[[SegmentHolder], ops.Record | None]) -> int:
-        """Validate, log, apply, then fsync. Returns the operation's sequence number."""
+    def update(
+        self,
+        prepare: Callable[[SegmentHolder], ops.Record | None],
+        logged: list[bytes] | None = None,
+    ) -> int:
+        """Validate, log, apply, then fsync. Returns the operation's sequence number;
+        `logged` gets the record as logged (cluster mode sends it to the other replicas)."""
         with self.lock.write():
             record = prepare(self.holder)
             if record is None:
                 return self.applied_seq
             data = ops.encode(record)
+            if logged is not None:
+                logged.append(data)
             if self._write_failure is not None:
                 raise ServiceUnavailable(f"Service unavailable: {self._write_failure}")
             self._check_disk(len(data))

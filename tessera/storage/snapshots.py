@@ -58,6 +58,7 @@ from tessera.collection.collection import (
     read_config,
     write_config,
 )
+from tessera.collection.distributed import ClusterCollection
 from tessera.errors import (
     BadRequest,
     Conflict,
@@ -606,7 +607,17 @@ class SnapshotStore:
 
 def pack_collection(collection: Collection, dest: Path, scope: str) -> tuple[int, str]:
     """Write the snapshot archive of `collection` to the new file `dest`, fsynced: (size,
-    SHA-256). The checkpoint is forced and pinned for the duration; writes go on."""
+    SHA-256). The checkpoint is forced and pinned for the duration; writes go on. A
+    collection sharded over peers is gathered first (every shard's points, into a
+    standalone copy next to `dest`): its snapshot holds the whole collection."""
+    if isinstance(collection, ClusterCollection):
+        work = dest.parent / f".gather-{uuid.uuid4().hex}"
+        gathered = collection.gathered(work)
+        try:
+            return pack_collection(gathered, dest, scope)
+        finally:
+            gathered.close(flush=False)
+            shutil.rmtree(work, ignore_errors=True)
     shard = collection.shard
     gen, manifest = shard.pin_checkpoint()
     try:

@@ -39,6 +39,7 @@ from tessera.cluster.metadata import CollectionRecord
 from tessera.cluster.service import ClusterService
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection, UpdateResult, write_config
+from tessera.collection.distributed import ClusterCollection
 from tessera.collection.strict_mode import forbid
 from tessera.collection_config import (
     CollectionConfig,
@@ -47,6 +48,7 @@ from tessera.collection_config import (
 from tessera.errors import (
     Conflict,
     ServiceUnavailable,
+    TesseraError,
     UnprocessableEntity,
     alias_name_taken,
     collection_exists,
@@ -119,11 +121,44 @@ class TableOfContents:
         self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
         self.storage = storage
         self.cluster: ClusterService | None = None
+        # Set from the start of `join_cluster`: collections are opened sharded over peers.
+        self._sharding: ClusterService | None = None
 
     def join_cluster(self, service: ClusterService) -> None:
-        """Cluster mode from now on: reconcile with the cluster's metadata and follow it."""
+        """Cluster mode from now on: reconcile with the cluster's metadata and follow it.
+        Every collection is opened again as a collection sharded over the cluster's peers
+        (tessera.collection.distributed)."""
+        self._sharding = service
+        with self._lock:
+            for name, collection in list(self.collections.items()):
+                collection.close()
+                self.collections[name] = self._open(name, collection.path, None)
         service.start(self)
         self.cluster = service
+        self._adopt_local_points()
+
+    def _adopt_local_points(self, timeout: float = 30.0) -> None:
+        """Before this node serves: points its collections hold outside the cluster's shards
+        (made before cluster mode) are moved to the cluster's, once the watch has applied
+        the published collection (its placement); the catch-up threads retry what is left."""
+        deadline = time.monotonic() + timeout
+        for collection in list(self.collections.values()):
+            if not isinstance(collection, ClusterCollection) or collection.failure is not None:
+                continue
+            if not collection.shard.holder.live_count():
+                continue
+            try:
+                while not collection.adopt_local_points() and time.monotonic() < deadline:
+                    if not collection.shard.holder.live_count():
+                        break
+                    time.sleep(0.1)
+            except Exception:
+                log.exception("collection %s: moving local points to the cluster", collection.name)
+
+    def _open(self, name: str, path: Path, config: CollectionConfig | None) -> Collection:
+        if self._sharding is not None:
+            return ClusterCollection(name, path, config, self._sharding)
+        return Collection(name, path, config)
 
     def get(self, name: str) -> Collection:
         collection = self.collections.get(name)
@@ -285,7 +320,7 @@ class TableOfContents:
                         f"Service unavailable: No space left on device: {exc}"
                     ) from exc
                 raise
-            collection = Collection(name, final, config)
+            collection = self._open(name, final, config)
             if collection.failure is not None:
                 # The files could not be made (e.g. the disk filled up meanwhile): undo.
                 doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
@@ -326,12 +361,22 @@ class TableOfContents:
                 old.close(flush=False)  # replaced: its last state need not be kept
             swap.complete(self.root, name, staging, aside)
             swap.finish(journal)
-            collection = Collection(name, self.root / name, None)
+            collection = self._open(name, self.root / name, None)
             self.collections[name] = collection
         if aside.exists():
             rmtree_durable(aside)
         if self.cluster is not None:
+            existed = self.cluster.incarnation(name) is not None
             self.cluster.adopt(name)  # a restored collection is the cluster's too
+            if isinstance(collection, ClusterCollection):
+                # The restored points go to the cluster's shards; this node's replicas
+                # (files replaced by the snapshot's) catch up from the others.
+                if existed:
+                    collection.forget_local_replicas()
+                try:
+                    collection.adopt_local_points()
+                except TesseraError as exc:  # its catch-up thread goes on with it
+                    log.warning("collection %s: restored points wait: %s", name, exc.message)
         return collection
 
     # ------------------------------------------------------------------ cluster.LocalNode
@@ -363,6 +408,12 @@ class TableOfContents:
         self._apply_vectors(existing, config)
         self._apply_config(record, config)
         self._apply_indexes(self.collections[record.name], record.indexes)
+        applied = self.collections[record.name]
+        if isinstance(applied, ClusterCollection):
+            try:
+                applied.adopt_local_points()
+            except Exception:  # retried by the collection's catch-up thread
+                log.exception("collection %s: moving local points to the cluster", record.name)
 
     def _apply_vectors(self, collection: Collection, config: CollectionConfig) -> None:
         """Create and drop named vectors to match the cluster's config (data and indexes
@@ -388,11 +439,11 @@ class TableOfContents:
             return
         present = self.local_indexes(collection.name)
         for field in present.keys() - wanted.keys():
-            collection.shard.update(writes.delete_field_index(field))
+            collection.apply_schema_write(writes.delete_field_index(field))
         for field, schema in wanted.items():
             if present.get(field) != schema:
                 # Not collection.update: strict mode was checked by the node that took it.
-                collection.shard.update(writes.create_field_index(field, schema))
+                collection.apply_schema_write(writes.create_field_index(field, schema))
 
     def _apply_config(self, record: CollectionRecord, config: CollectionConfig) -> None:
         existing = self.collections[record.name]
@@ -409,7 +460,7 @@ class TableOfContents:
             with self._lock:
                 existing.close()
                 write_config(existing.path, config)
-                self.collections[record.name] = Collection(record.name, existing.path, None)
+                self.collections[record.name] = self._open(record.name, existing.path, None)
 
     def drop_local(self, name: str, keep_data: bool) -> None:
         if not keep_data:

@@ -1,0 +1,90 @@
+"""The peer-to-peer port (`cluster.p2p.port`): other peers' shard calls on this peer's
+replicas (tessera.collection.distributed), in the wire form of tessera.collection.wire.
+
+`POST /p2p/v1/shard` with `{"collection", "uuid", "shard", "method", "args", "kwargs"}`
+runs one call on this peer's replica of that shard of that incarnation of the collection and
+answers its value; an error answers its status with `{"status", "message"}`
+(tessera.cluster.p2p raises it again on the calling peer). A plain threaded HTTP server: the
+calls run the collection's own (blocking) code, each on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from tessera.collection import wire
+from tessera.collection.distributed import ClusterCollection
+from tessera.errors import BadRequest, NotFound, TesseraError
+from tessera.storage.toc import TableOfContents
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/p2p/v1/shard"
+
+
+class P2PServer:
+    def __init__(self, toc: TableOfContents, host: str, port: int) -> None:
+        self.toc = toc
+        handler = _handler(toc)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="p2p", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(toc: TableOfContents) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            try:
+                if self.path != ROUTE:
+                    raise NotFound(f"Not found: {self.path}")
+                answer = wire.encode(serve(toc, wire.decode(body)))
+                self._send(200, answer)
+            except TesseraError as exc:
+                error = {"status": exc.status_code, "message": exc.message}
+                self._send(exc.status_code, orjson.dumps(error))
+            except Exception as exc:  # one bad call must not stop the port
+                log.exception("p2p call failed")
+                error = {"status": 500, "message": f"Service internal error: {exc!r}"}
+                self._send(500, orjson.dumps(error))
+
+        def _send(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("p2p: " + format, *args)
+
+    return Handler
+
+
+def serve(toc: TableOfContents, message: Any) -> Any:
+    if not isinstance(message, dict):
+        raise BadRequest("Bad request: a peer message is an object")
+    name = str(message.get("collection"))
+    collection = toc.collections.get(name)
+    if not isinstance(collection, ClusterCollection) or collection.cluster.incarnation(
+        name
+    ) != message.get("uuid"):
+        raise NotFound(f"Not found: Collection `{name}` doesn't exist!")
+    args, kwargs = message.get("args"), message.get("kwargs")
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise BadRequest("Bad request: a peer call has `args` and `kwargs`")
+    return collection.serve_shard(int(message["shard"]), str(message["method"]), args, kwargs)

@@ -1,0 +1,101 @@
+"""Peer-to-peer calls: one peer asks another to run a shard read or write on its replica.
+
+Every peer serves `POST /p2p/v1/<call>` on its p2p port (`cluster.p2p.port`, the URI it
+advertises; tessera.api.p2p). The body and the answer are the collection's typed values in
+the wire form of tessera.collection.wire; this module only carries bytes. An answer other
+than 200 carries `{"status": <code>, "message": <text>}`, raised here as the error of that
+status with the peer's message, so a 404 or 400 found on another peer reaches the user as
+if it were found here. A peer that cannot be reached (refused, reset, timed out) raises
+`PeerUnreachable`: the caller decides whether that replica is dead.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import orjson
+
+if TYPE_CHECKING:
+    import httpx
+
+from tessera.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InternalError,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    TesseraError,
+    UnprocessableEntity,
+)
+
+VERSION = "v1"
+# A peer that does not answer within this is taken as unreachable (a shard transfer can take
+# longer: it passes its own timeout).
+CALL_TIMEOUT_S = 30.0
+
+_BY_STATUS: dict[int, type[TesseraError]] = {
+    400: BadRequest,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: UnprocessableEntity,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+class PeerUnreachable(ServiceUnavailable):
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(f"Service unavailable: peer {uri} is unreachable: {reason}")
+        self.uri = uri
+
+
+class PeerClient:
+    """One pooled HTTP client for every peer (keep-alive connections per peer)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _client(self) -> httpx.Client:
+        import httpx  # only in cluster mode: a standalone server never loads it
+
+        # One client per thread: httpx's pool is thread-safe, but a transfer holding one
+        # connection for minutes must not starve the reads of other threads.
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(
+                timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=3.0),
+                limits=httpx.Limits(max_keepalive_connections=16),
+            )
+            self._local.client = client
+        return client
+
+    def call(self, uri: str, call: str, body: bytes, timeout: float | None = None) -> bytes:
+        import httpx
+
+        url = f"{uri.rstrip('/')}/p2p/{VERSION}/{call}"
+        try:
+            response = self._client().post(
+                url,
+                content=body,
+                headers={"content-type": "application/octet-stream"},
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.HTTPError as exc:
+            raise PeerUnreachable(uri, f"{type(exc).__name__}: {exc}") from None
+        if response.status_code == 200:
+            return response.content
+        try:
+            error = orjson.loads(response.content)
+            status, message = int(error["status"]), str(error["message"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            status, message = response.status_code, response.text[:500]
+        raise _BY_STATUS.get(status, InternalError)(message)
+
+    def close(self) -> None:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is not None:
+            client.close()

@@ -1,0 +1,857 @@
+"""A collection whose points are spread over the cluster's peers (cluster mode).
+
+Shards: a point id maps to shard `shard_of(id) % shard_number` (a stable hash of the id, the
+same on every peer); the placement in etcd (tessera.cluster.placement) says which peers hold
+a replica of each shard. This peer keeps its replicas as local shards in
+`<collection>/shard-<k>/`, each run by a `Collection` over that directory ("part"), with the
+same config; `<collection>/shard` (the base class's own shard) holds no points here and
+carries the schema (vector names, payload index schemas) like every part does.
+
+Reads: any peer takes a read, runs it on one active replica of each shard (its own when it
+holds one, else a live peer's, over the p2p port) and merges the answers
+(tessera.collection.merge): scores, order_by values, scroll pages, counts and facet counts.
+A fusion at the root of a query fuses the merged prefetch results of the whole collection, so
+ranks are the collection's, not a shard's. Vector inputs given as point ids are read first
+(from whichever shard holds the point) and sent with the query.
+
+Writes (primary-backup, one order per shard): the peer that takes a write splits it by shard
+(tessera.collection.writes.WriteSpec.split; a write by filter goes to every shard) and sends
+each part to the shard's leader, the first replica in placement order that is alive and
+active. The leader, one write at a time per shard, resolves and logs the write in its WAL
+(fsynced), then sends the very record it logged to every other active replica, which logs and
+applies it as is; so all replicas apply the same records in the same order. The write is
+acknowledged once `write_consistency_factor` replicas (the leader included) have it durable.
+A replica that cannot take a record (its peer gone or failing) is marked dead in etcd and
+skipped from then on, for reads and writes.
+
+Catch-up: a peer holding a dead replica asks the shard's leader for a transfer (Qdrant's
+`stream_records`): the leader, holding the shard's write order (no write interleaves), clears
+the replica and streams every point to it in batches, then marks it active again. A shard
+whose replicas are all dead (every copy missed something, or the only one was away) takes
+the first live one back as active: it holds the most that can be had.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessera.cluster.p2p import PeerUnreachable
+from tessera.cluster.placement import Placement
+from tessera.cluster.service import ClusterService
+from tessera.collection import merge, wire, writes
+from tessera.collection.collection import Collection, Collections, UpdateResult, write_config
+from tessera.collection.values import (
+    NOTHING,
+    CollectionInfo,
+    FacetHit,
+    Group,
+    Lookup,
+    Matrix,
+    PayloadIndexInfo,
+    Points,
+    ScrollPage,
+    SearchParams,
+    Selection,
+    VectorInput,
+)
+from tessera.collection.vector_names import SchemaWrite
+from tessera.collection.writes import DenseColumn, ObjectColumn, Planned, VectorColumn, Write
+from tessera.collection_config import CollectionConfig
+from tessera.errors import BadRequest, NotFound, ServiceUnavailable, TesseraError
+from tessera.execution.query_exec import ExternalVectors
+from tessera.execution.query_vectors import vector_at
+from tessera.ids import PointId
+from tessera.query import fusion
+from tessera.query import query_model as qm
+from tessera.query.filter_model import Filter
+from tessera.shard import operations as ops
+from tessera.shard import read
+
+log = logging.getLogger(__name__)
+
+TRANSFER_BATCH = 256
+TRANSFER_TIMEOUT_S = 600.0
+RECOVERY_PERIOD_S = 1.0
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+# The calls a peer may make on this peer's replica of a shard (tessera.api.p2p).
+READS = frozenset(
+    {
+        "retrieve",
+        "scroll",
+        "count",
+        "facet",
+        "search",
+        "query",
+        "query_groups",
+        "stored_vectors",
+        "export",
+    }
+)
+
+
+def shard_of(ids: Sequence[PointId], shard_number: int) -> np.ndarray[Any, Any]:
+    """The shard of each id: a stable hash (the same on every peer and every run)."""
+    out = np.empty(len(ids), dtype=np.int64)
+    ints = [i for i, pid in enumerate(ids) if isinstance(pid, int)]
+    if ints:
+        values = np.fromiter((ids[i] for i in ints), dtype=np.uint64, count=len(ints))
+        with np.errstate(over="ignore"):
+            mixed = (values * _GOLDEN) >> np.uint64(32)
+        out[ints] = (mixed % np.uint64(shard_number)).astype(np.int64)
+    for i, pid in enumerate(ids):
+        if not isinstance(pid, int):
+            out[i] = zlib.crc32(pid.bytes) % shard_number
+    return out
+
+
+def _no_others(name: str) -> Collection:
+    raise BadRequest(f"Bad request: collection {name} was to be read by the peer that asked")
+
+
+class ClusterCollection(Collection):
+    def __init__(
+        self, name: str, path: Path, config: CollectionConfig | None, cluster: ClusterService
+    ) -> None:
+        super().__init__(name, path, config)
+        self.cluster = cluster
+        self.me = cluster.peer_id
+        self._parts: dict[int, Collection] = {}
+        self._parts_lock = threading.Lock()
+        self._order_locks: dict[int, threading.Lock] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"shards-{name}")
+        if self.failure is None:
+            for entry in sorted(path.glob("shard-*")):
+                number = entry.name.removeprefix("shard-")
+                if number.isdigit():
+                    self._parts[int(number)] = Collection(name, path, None, entry.name)
+        self._stop = threading.Event()
+        self._recovery = threading.Thread(
+            target=self._recover_loop, name=f"catch-up-{name}", daemon=True
+        )
+        self._recovery.start()
+
+    # ------------------------------------------------------------------ placement
+
+    def placement(self) -> Placement:
+        placement = self.cluster.placement(self.name)
+        if not placement:
+            raise ServiceUnavailable(
+                f"Service unavailable: collection {self.name} has no shard placement yet"
+            )
+        return placement
+
+    def _part(self, shard: int) -> Collection:
+        """This peer's replica of `shard`, made (empty) when the placement put one here."""
+        with self._parts_lock:
+            part = self._parts.get(shard)
+            if part is None:
+                if self.me not in self.placement().get(shard, []):
+                    raise NotFound(
+                        f"Not found: shard {shard} of collection {self.name} has no replica "
+                        f"on peer {self.me}"
+                    )
+                part = Collection(
+                    self.name, self.path, copy.deepcopy(self.config), f"shard-{shard}"
+                )
+                if part.failure is not None:
+                    raise ServiceUnavailable(
+                        f"Service unavailable: replica of shard {shard} could not be made: "
+                        f"{part.failure}"
+                    )
+                # The payload indexes the collection has (its own shard keeps them).
+                with self.shard.read() as holder:
+                    schemas = dict(holder.index_schemas)
+                for field, schema in schemas.items():
+                    part.apply_schema_write(writes.create_field_index(field, schema))
+                self._parts[shard] = part
+            return part
+
+    def local_parts(self) -> dict[int, Collection]:
+        """This peer's replicas that the placement still names."""
+        placement = self.cluster.placement(self.name)
+        with self._parts_lock:
+            return {k: p for k, p in self._parts.items() if self.me in placement.get(k, [])}
+
+    def _active(self, shard: int, peer: int) -> bool:
+        return self.cluster.is_active(self.name, shard, peer)
+
+    def replica_state(self, shard: int, peer: int) -> str:
+        """Qdrant's replica state name, for cluster info."""
+        if not self.cluster.is_alive(peer):
+            return "Dead"
+        return "Active" if self._active(shard, peer) else "Dead"
+
+    def _readers(self, shard: int) -> list[int]:
+        """Peers that may answer a read of `shard`, this one first."""
+        replicas = self.placement().get(shard, [])
+        usable = [p for p in replicas if self.cluster.is_alive(p) and self._active(shard, p)]
+        if self.me in usable:
+            usable.remove(self.me)
+            usable.insert(0, self.me)
+        return usable
+
+    def _leader(self, shard: int) -> int | None:
+        for peer in self.placement().get(shard, []):
+            if self.cluster.is_alive(peer) and self._active(shard, peer):
+                return peer
+        return None
+
+    def _order_lock(self, shard: int) -> threading.Lock:
+        with self._parts_lock:
+            return self._order_locks.setdefault(shard, threading.Lock())
+
+    # ------------------------------------------------------------------ peers
+
+    def _call(
+        self, peer: int, shard: int, method: str, args: tuple[Any, ...], **kwargs: Any
+    ) -> Any:
+        timeout = kwargs.pop("_timeout", None)
+        body = wire.encode(
+            {
+                "collection": self.name,
+                "uuid": self.cluster.incarnation(self.name),
+                "shard": shard,
+                "method": method,
+                "args": list(args),
+                "kwargs": kwargs,
+            }
+        )
+        answer = self.cluster.p2p.call(self.cluster.peer_uri(peer), "shard", body, timeout)
+        return wire.decode(answer)
+
+    def _on_shard(self, shard: int, method: str, args: tuple[Any, ...], **kwargs: Any) -> Any:
+        """Run read `method` on one active replica of `shard`: this peer's, else a live
+        peer's (the next one when a peer cannot be reached)."""
+        readers = self._readers(shard)
+        if not readers:
+            raise ServiceUnavailable(
+                f"Service unavailable: no active replica of shard {shard} of collection {self.name}"
+            )
+        failure: PeerUnreachable | None = None
+        for peer in readers:
+            if peer == self.me:
+                return self._local_read(shard, method, args, kwargs, _no_others)
+            try:
+                return self._call(peer, shard, method, args, **kwargs)
+            except PeerUnreachable as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def _local_read(
+        self,
+        shard: int,
+        method: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        others: Collections,
+    ) -> Any:
+        part = self._part(shard)
+        if method == "export":
+            return export_points(part, args[0], TRANSFER_BATCH)
+        if method in ("query", "query_groups"):
+            kwargs = {**kwargs, "others": others}
+        return getattr(part, method)(*args, **kwargs)
+
+    def _fan(self, calls: dict[int, Callable[[], Any]]) -> dict[int, Any]:
+        """Run one call per shard, in parallel; the first failure is raised."""
+        if len(calls) == 1:
+            ((shard, call),) = calls.items()
+            return {shard: call()}
+        futures = {shard: self._pool.submit(call) for shard, call in calls.items()}
+        return {shard: future.result() for shard, future in futures.items()}
+
+    def _each_shard(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        shards = sorted(self.placement())
+        found = self._fan(
+            {
+                k: (lambda k=k: self._on_shard(k, method, args, **kwargs))  # type: ignore[misc]
+                for k in shards
+            }
+        )
+        return [found[k] for k in shards]
+
+    def serve_shard(self, shard: int, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A peer's call on this peer's replica of `shard` (tessera.api.p2p)."""
+        if method in READS:
+            if not self._active(shard, self.me):
+                raise ServiceUnavailable(
+                    f"Service unavailable: the replica of shard {shard} on peer {self.me} is "
+                    "catching up"
+                )
+            return self._local_read(shard, method, args, kwargs, _no_others)
+        if method == "lead_write":
+            return self._lead_write(shard, *args)
+        if method == "replica_apply":
+            return self._replica_apply(shard, *args)
+        if method == "transfer_out":
+            return self._transfer_out(shard, *args)
+        if method == "transfer_reset":
+            part = self._part(shard)
+            return part.shard.update(writes.delete(writes.Matching(None)))
+        if method == "transfer_batch":
+            return self._part(shard).shard.update(writes.build(args[0]))
+        raise BadRequest(f"Bad request: unknown shard call {method!r}")
+
+    # ------------------------------------------------------------------ writes
+
+    def update(
+        self, write: Write, wait: bool = True, logged: list[bytes] | None = None
+    ) -> UpdateResult:
+        spec = write.spec if isinstance(write, Planned) else None
+        if spec is None:
+            return UpdateResult(self.apply_schema_write(write), wait)
+        placement = self.placement()
+        number = len(placement)
+        parts = spec.split(sorted(placement), lambda ids: shard_of(ids, number))
+        done = self._fan(
+            {
+                k: (lambda k=k, s=s: self._write_shard(k, s, wait))  # type: ignore[misc]
+                for k, s in parts.items()
+            }
+        )
+        return UpdateResult(max(done.values(), default=0), wait)
+
+    def _write_shard(self, shard: int, spec: writes.WriteSpec, wait: bool) -> int:
+        """Send one shard's part of a write to its leader; a leader that cannot be reached
+        is marked dead when another replica can lead, and the next one is asked."""
+        for _ in range(len(self.placement().get(shard, [])) + 1):
+            leader = self._leader(shard)
+            if leader is None:
+                raise ServiceUnavailable(
+                    f"Service unavailable: no active replica of shard {shard} of collection "
+                    f"{self.name} can take writes"
+                )
+            if leader == self.me:
+                return self._lead_write(shard, spec, wait)
+            try:
+                return int(self._call(leader, shard, "lead_write", (spec, wait)))
+            except PeerUnreachable:
+                others = [
+                    p
+                    for p in self.placement().get(shard, [])
+                    if p != leader and self.cluster.is_alive(p) and self._active(shard, p)
+                ]
+                if not others:
+                    raise
+                log.warning("shard %d of %s: leader %d unreachable", shard, self.name, leader)
+                self.cluster.set_replica_state(self.name, shard, leader, active=False)
+        raise ServiceUnavailable(f"Service unavailable: shard {shard} has no reachable leader")
+
+    def _lead_write(self, shard: int, spec: writes.WriteSpec, wait: bool) -> int:
+        part = self._part(shard)
+        with self._order_lock(shard):
+            if not self._active(shard, self.me):
+                raise ServiceUnavailable(
+                    f"Service unavailable: the replica of shard {shard} on peer {self.me} is "
+                    "not active; retry"
+                )
+            logged: list[bytes] = []
+            result = part.update(writes.build(spec), wait, logged)
+            replicas = self.placement().get(shard, [])
+            acks = 1
+            for peer in replicas:
+                if peer == self.me or not self._active(shard, peer):
+                    continue
+                # Nothing logged (the write changed nothing): every replica has it.
+                if not logged or self._replicate(shard, peer, logged[0]):
+                    acks += 1
+            needed = min(
+                int(self.config.params_extra.get("write_consistency_factor") or 1), len(replicas)
+            )
+            if acks < needed:
+                raise ServiceUnavailable(
+                    f"Service unavailable: write applied on {acks} replica(s) of shard {shard}, "
+                    f"fewer than the write_consistency_factor {needed}"
+                )
+            return result.operation_id
+
+    def _replicate(self, shard: int, peer: int, record: bytes) -> bool:
+        """Give `record` to `peer`'s replica; one that cannot take it is marked dead."""
+        if self.cluster.is_alive(peer):
+            try:
+                array = np.frombuffer(record, dtype=np.uint8)
+                self._call(peer, shard, "replica_apply", (array,))
+                return True
+            except TesseraError as exc:
+                log.warning(
+                    "shard %d of %s: replica on peer %d missed a write: %s",
+                    shard,
+                    self.name,
+                    peer,
+                    exc.message,
+                )
+        self.cluster.set_replica_state(self.name, shard, peer, active=False)
+        return False
+
+    def _replica_apply(self, shard: int, record: np.ndarray[Any, Any]) -> int:
+        data = bytes(record)
+        return self._part(shard).shard.update(lambda holder: ops.decode(data))
+
+    def apply_schema_write(self, write: Write) -> int:
+        seq = super().apply_schema_write(write)
+        for part in list(self._parts.values()):
+            if part.failure is None:
+                seq = part.apply_schema_write(write)
+        return seq
+
+    def update_vector_names(self, write: SchemaWrite, wait: bool = True) -> UpdateResult:
+        result = super().update_vector_names(write, wait)
+        for part in list(self._parts.values()):
+            if part.failure is None:
+                part.update_vector_names(write, wait)
+        return result
+
+    def update_config(self, diff: Any) -> None:
+        super().update_config(diff)
+        for part in list(self._parts.values()):
+            if part.failure is None:
+                part.update_config(copy.deepcopy(diff))
+
+    def wait_optimized(self, timeout: float = 3600.0) -> None:
+        super().wait_optimized(timeout)
+        for part in list(self._parts.values()):
+            if part.failure is None:
+                part.wait_optimized(timeout)
+
+    # ------------------------------------------------------------------ catch-up
+
+    def _recover_loop(self) -> None:
+        while not self._stop.wait(RECOVERY_PERIOD_S):
+            try:
+                self._catch_up()
+            except Exception:  # retried on the next round
+                log.exception("catching up replicas of %s failed", self.name)
+
+    def forget_local_replicas(self) -> None:
+        """This peer's replicas lost their files (a snapshot restored over the collection):
+        each is marked dead, to catch up from an active replica elsewhere; one that has no
+        other live, active replica serves again, from empty."""
+        for shard, replicas in sorted(self.cluster.placement(self.name).items()):
+            if self.me not in replicas:
+                continue
+            sources = [
+                p
+                for p in replicas
+                if p != self.me and self.cluster.is_alive(p) and self._active(shard, p)
+            ]
+            if sources:
+                self.cluster.set_replica_state(self.name, shard, self.me, active=False)
+
+    def adopt_local_points(self) -> int:
+        """Points in this peer's own shard (`<collection>/shard`: a collection made before
+        cluster mode, or restored from a snapshot here) are written to the cluster's shards,
+        batch by batch, each deleted here once the cluster has it (a crash in between writes
+        a batch twice, which changes nothing). The number of points moved."""
+        if self.failure is not None or not self.cluster.placement(self.name):
+            return 0
+        moved = 0
+        while True:
+            spec, _ = export_points(self, None, TRANSFER_BATCH)
+            if spec is None or not isinstance(spec.points, list):
+                return moved
+            self.update(writes.build(spec))
+            self.shard.update(writes.delete(list(spec.points)))
+            moved += len(spec.points)
+            log.info("collection %s: %d local points moved to the cluster", self.name, moved)
+
+    def _catch_up(self) -> None:
+        self._catch_up_replicas()
+        self.adopt_local_points()
+
+    def _catch_up_replicas(self) -> None:
+        placement = self.cluster.placement(self.name)
+        for shard, replicas in sorted(placement.items()):
+            if self.me not in replicas or self._active(shard, self.me):
+                continue
+            live = [p for p in replicas if self.cluster.is_alive(p)]
+            active = [p for p in live if self._active(shard, p)]
+            if not active:
+                if live and live[0] == self.me:
+                    log.warning(
+                        "shard %d of %s: every replica is dead; this one serves again",
+                        shard,
+                        self.name,
+                    )
+                    self.cluster.set_replica_state(self.name, shard, self.me, active=True)
+                continue
+            leader = active[0]
+            log.info("shard %d of %s: catching up from peer %d", shard, self.name, leader)
+            self._part(shard)
+            self._call(leader, shard, "transfer_out", (self.me,), _timeout=TRANSFER_TIMEOUT_S)
+            log.info("shard %d of %s: caught up", shard, self.name)
+
+    def _transfer_out(self, shard: int, target: int) -> int:
+        """Stream this replica of `shard` to `target`'s, which is dead, holding the shard's
+        write order; then mark it active. The number of points sent."""
+        part = self._part(shard)
+        sent = 0
+        with self._order_lock(shard):
+            if not self._active(shard, self.me):
+                raise ServiceUnavailable(
+                    f"Service unavailable: peer {self.me} holds no active replica of shard {shard}"
+                )
+            self._call(target, shard, "transfer_reset", ())
+            offset: PointId | None = None
+            while True:
+                spec, offset = export_points(part, offset, TRANSFER_BATCH)
+                if spec is not None:
+                    self._call(target, shard, "transfer_batch", (spec,))
+                    sent += len(spec.points) if isinstance(spec.points, list) else 0
+                if offset is None:
+                    break
+            self.cluster.set_replica_state(self.name, shard, target, active=True)
+        return sent
+
+    # ------------------------------------------------------------------ reads
+
+    def info(self) -> CollectionInfo:
+        own = super().info()
+        if self.failure is not None:
+            return own
+        parts = [p.info() for p in self.local_parts().values() if p.failure is None]
+        status = own.status
+        for found in parts:
+            if found.status == "red" or (found.status == "yellow" and status == "green"):
+                status = found.status
+        damage = own.damage + [d for found in parts for d in found.damage]
+        try:
+            points = self.count(None, True)
+        except TesseraError as exc:
+            points = sum(found.points_count for found in parts)
+            damage.append(exc.message)
+            status = "red" if status == "red" else "yellow"
+        schema = {
+            key: PayloadIndexInfo(
+                info.schema,
+                sum(
+                    found.payload_schema[key].points
+                    for found in parts
+                    if key in found.payload_schema
+                ),
+            )
+            for key, info in own.payload_schema.items()
+        }
+        return CollectionInfo(
+            status,
+            damage,
+            points,
+            sum(found.indexed_vectors_count for found in parts),
+            max(sum(found.segments_count for found in parts), 1),
+            self.config,
+            schema,
+        )
+
+    def local_counts(self) -> dict[int, int]:
+        """Points per local replica, for cluster info."""
+        return {
+            k: part.info().points_count
+            for k, part in self.local_parts().items()
+            if part.failure is None
+        }
+
+    def retrieve(self, ids: list[PointId], select: Selection) -> Points:
+        self.strict.check_retrieve(len(ids))
+        placement = self.placement()
+        which = shard_of(ids, len(placement))
+        asked: dict[int, list[PointId]] = {}
+        for pid, shard in zip(ids, which.tolist(), strict=True):
+            asked.setdefault(shard, []).append(pid)
+        found = self._fan(
+            {
+                k: (lambda k=k, part=part: self._on_shard(k, "retrieve", (part, select)))  # type: ignore[misc]
+                for k, part in asked.items()
+            }
+        )
+        merged = merge.concat(list(found.values()))
+        row = {pid: i for i, pid in reversed(list(enumerate(merged.ids)))}
+        rows: list[int] = []
+        seen: set[PointId] = set()
+        for pid in ids:
+            if pid in row and pid not in seen:
+                seen.add(pid)
+                rows.append(row[pid])
+        return merge.take(merged, rows)
+
+    def scroll(
+        self,
+        filt: Filter | None,
+        offset: PointId | None,
+        limit: int,
+        select: Selection,
+        order_by: qm.OrderBy | None = None,
+    ) -> ScrollPage:
+        pages = self._each_shard("scroll", filt, offset, limit, select, order_by)
+        by_value = None
+        if order_by is not None:
+            by_value = "value_desc" if order_by.descending else "value_asc"
+        return merge.scroll_pages(pages, limit, by_value)
+
+    def count(self, filt: Filter | None, exact: bool) -> int:
+        return sum(self._each_shard("count", filt, exact))
+
+    def facet(
+        self,
+        key: str,
+        filt: Filter | None,
+        limit: int,
+        exact: bool,
+        checked_limit: int | None = None,
+    ) -> list[FacetHit]:
+        found = self._each_shard("facet", key, filt, limit, exact, checked_limit)
+        return merge.facet_hits(found, limit)
+
+    def search(
+        self,
+        query: VectorInput,
+        filt: Filter | None,
+        limit: int,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        params: SearchParams = SearchParams(),  # noqa: B008 - frozen
+        select: Selection = NOTHING,
+    ) -> Points:
+        found = self._each_shard(
+            "search", query, filt, limit + offset, 0, score_threshold, params, select
+        )
+        order = merge.nearest_order(self.config, query.using) if query.kind == "dense" else "desc"
+        return merge.sorted_points(found, order, offset, limit)
+
+    def explain_search(
+        self,
+        query: VectorInput,
+        filt: Filter | None,
+        limit: int,
+        offset: int,
+        score_threshold: float | None,
+        params: SearchParams,
+        select: Selection,
+    ) -> tuple[Points, dict[str, Any]]:
+        points = self.search(query, filt, limit, offset, score_threshold, params, select)
+        return points, _not_explained(len(self.placement()))
+
+    def explain_query(
+        self,
+        plan: qm.Plan,
+        select: Selection,
+        others: Collections,
+        resolved: ExternalVectors | None = None,
+    ) -> tuple[Points, dict[str, Any]]:
+        points = self.query([(plan, select)], others, resolved)[0]
+        return points, _not_explained(len(self.placement()))
+
+    def query(
+        self,
+        requests: Sequence[tuple[qm.Plan, Selection]],
+        others: Collections,
+        resolved: ExternalVectors | None = None,
+    ) -> list[Points]:
+        plans = [plan for plan, _ in requests]
+        self.strict.check_timeout()
+        external = {**self._external(plans, others, resolved), **self._own_inputs(plans)}
+        answers: list[Points | None] = [None] * len(requests)
+        simple: list[int] = []
+        for i, (plan, select) in enumerate(requests):
+            root = plan.root
+            if isinstance(root.query, qm.Fusion) and root.prefetch:
+                answers[i] = self._fused(plan, select, external)
+            else:
+                simple.append(i)
+        if simple:
+            widened = [(_widened(requests[i][0]), requests[i][1]) for i in simple]
+            per_shard = self._each_shard("query", widened, resolved=external)
+            for j, i in enumerate(simple):
+                plan = requests[i][0]
+                answers[i] = merge.sorted_points(
+                    [found[j] for found in per_shard],
+                    merge.plan_order(plan, self.config),
+                    plan.offset,
+                    plan.root.limit,
+                )
+        return [a if a is not None else Points([]) for a in answers]
+
+    def _fused(self, plan: qm.Plan, select: Selection, external: ExternalVectors) -> Points:
+        """A fusion root: each prefetch over the whole collection, then fused here."""
+        root = plan.root
+        assert isinstance(root.query, qm.Fusion)
+        sources = []
+        for prefetch in root.prefetch:
+            node = prefetch
+            if root.filter is not None:
+                combined = (
+                    root.filter if node.filter is None else Filter(must=(root.filter, node.filter))
+                )
+                node = replace(node, filter=combined)
+            sources.append(self.query([(qm.Plan(node), select)], _no_others, external)[0])
+        ranked = [(list(s.ids), list(s.scores or [])) for s in sources]
+        want = root.limit + plan.offset
+        query = root.query
+        if query.method == "rrf":
+            ids, scores = fusion.rrf(ranked, limit=want, k=query.k, weights=query.weights)
+        else:
+            ids, scores = fusion.dbsf(ranked, limit=want)
+        merged = merge.concat(sources)
+        row: dict[PointId, int] = {}
+        for i, pid in enumerate(merged.ids):
+            row.setdefault(pid, i)
+        chosen: list[int] = []
+        fused: list[float] = []
+        for pid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+            native = int(pid) if isinstance(pid, int | np.integer) else pid
+            if root.score_threshold is not None and score < root.score_threshold:
+                continue
+            chosen.append(row[native])
+            fused.append(float(score))
+        out = merge.take(merged, chosen[plan.offset :])
+        out.scores = fused[plan.offset :]
+        return out
+
+    def _own_inputs(self, plans: list[qm.Plan]) -> ExternalVectors:
+        """The stored vectors of this collection's points used as query inputs."""
+        wanted: dict[str, set[PointId]] = {}
+        for plan in plans:
+            for node in _nodes(plan.root):
+                lookup = node.lookup_from
+                if lookup is not None and lookup.collection != self.name:
+                    continue
+                name = node.using if lookup is None or lookup.vector is None else lookup.vector
+                ids = qm.referenced_ids(node.query)
+                if ids:
+                    wanted.setdefault(name, set()).update(ids)
+        found: ExternalVectors = {}
+        for name, asked in wanted.items():
+            for pid, value in self.stored_vectors(name, asked).items():
+                found[(self.name, name, pid)] = value
+        return found
+
+    def query_groups(
+        self,
+        plan: qm.Plan,
+        select: Selection,
+        lookup: Lookup | None,
+        others: Collections,
+        resolved: ExternalVectors | None = None,
+    ) -> list[Group]:
+        assert plan.groups is not None
+        external = {**self._external([plan], others, resolved), **self._own_inputs([plan])}
+        found = self._each_shard("query_groups", plan, select, None, resolved=external)
+        groups = merge.groups(
+            found, merge.plan_order(plan, self.config), plan.groups.group_size, plan.groups.limit
+        )
+        return self._with_lookup(groups, lookup, others)
+
+    def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
+        raise BadRequest(
+            "Bad request: the distance matrix API is not available for collections sharded "
+            "over several peers yet"
+        )
+
+    def stored_vectors(self, name: str, ids: Any) -> dict[PointId, Any]:
+        ids = list(ids)
+        placement = self.placement()
+        asked: dict[int, list[PointId]] = {}
+        for pid, shard in zip(ids, shard_of(ids, len(placement)).tolist(), strict=True):
+            asked.setdefault(shard, []).append(pid)
+        found = self._fan(
+            {
+                k: (lambda k=k, part=part: self._on_shard(k, "stored_vectors", (name, part)))  # type: ignore[misc]
+                for k, part in asked.items()
+            }
+        )
+        return {pid: value for part in found.values() for pid, value in part.items()}
+
+    def gathered(self, directory: Path) -> Collection:
+        """A standalone copy of the whole collection in `directory` (new): every shard's
+        points, read from one active replica each, with this collection's config and payload
+        indexes. What a snapshot of a sharded collection holds."""
+        directory.mkdir(parents=True)
+        write_config(directory, self.config)
+        copy_of = Collection(self.name, directory, copy.deepcopy(self.config))
+        if copy_of.failure is not None:
+            raise ServiceUnavailable(f"Service unavailable: {copy_of.failure}")
+        with self.shard.read() as holder:
+            schemas = dict(holder.index_schemas)
+        for field, schema in schemas.items():
+            copy_of.apply_schema_write(writes.create_field_index(field, schema))
+        for shard in sorted(self.placement()):
+            offset: PointId | None = None
+            while True:
+                spec, offset = self._on_shard(shard, "export", (offset,))
+                if spec is not None:
+                    copy_of.shard.update(writes.build(spec))
+                if offset is None:
+                    break
+        return copy_of
+
+    def close(self, flush: bool = True) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for part in list(self._parts.values()):
+            part.close(flush)
+        super().close(flush)
+
+
+def _widened(plan: qm.Plan) -> qm.Plan:
+    """`plan` for one shard: its offset added to its limit (the merge applies the offset)."""
+    if not plan.offset:
+        return plan
+    return qm.Plan(replace(plan.root, limit=plan.root.limit + plan.offset), 0, plan.groups)
+
+
+def _nodes(node: qm.QueryNode) -> list[qm.QueryNode]:
+    out = [node]
+    for prefetch in node.prefetch:
+        out.extend(_nodes(prefetch))
+    return out
+
+
+def _not_explained(shards: int) -> dict[str, Any]:
+    return {
+        "note": f"the collection is sharded over {shards} shard(s) on several peers; "
+        "per-stage timings are not collected across peers",
+        "queries": [],
+    }
+
+
+def export_points(
+    part: Collection, offset: PointId | None, limit: int
+) -> tuple[writes.WriteSpec | None, PointId | None]:
+    """Up to `limit` points of a replica from `offset` in id order, as an upsert of their
+    stored vectors and payloads; and the next offset (None at the end)."""
+    config = part.config
+    with part.shard.read() as holder:
+        refs, next_id = read.scroll_by_id(holder, None, offset, limit)
+        if not refs:
+            return None, next_id
+        ids = [ref.id for ref in refs]
+        payloads: list[dict[str, Any] | None] = [seg.payload_at(off) for seg, off in refs]
+        columns: dict[str, VectorColumn] = {}
+        for name, params in config.vectors.items():
+            stored = [vector_at(seg, name, off) for seg, off in refs]
+            if params.multivector:
+                columns[name] = ObjectColumn(stored)
+                continue
+            present = np.fromiter((v is not None for v in stored), dtype=bool, count=len(stored))
+            values = np.zeros((len(stored), params.size), dtype=np.float32)
+            for i, value in enumerate(stored):
+                if value is not None:
+                    values[i] = value
+            columns[name] = DenseColumn(present, values)
+        for name in config.sparse_vectors:
+            sparse = [vector_at(seg, name, off) for seg, off in refs]
+            columns[name] = ObjectColumn(
+                [None if v is None else (v[0].astype(np.int32), v[1]) for v in sparse]
+            )
+    spec = writes.WriteSpec("upsert", ids, (columns, payloads, None, "upsert"))
+    return spec, next_id

@@ -1,0 +1,328 @@
+"""Cluster mode, data routing (issue 15): points spread over shards on three real nodes, a
+real etcd (tests.cluster_harness), the official client and plain HTTP.
+
+What is checked: a point written through any node is read through every node (retrieve,
+count, scroll pages, search, the Query API with fusion and order_by, facets) with answers
+equal to one computed over all the points; writes by filter reach every shard; replicated
+shards keep every acknowledged write through a kill -9 of one node, and the node catches up
+when it comes back; a snapshot of a sharded collection holds all of its points.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.cluster_harness import Cluster, EtcdProcess, eventually, running_cluster, running_etcd
+from tests.conftest import TARGET
+from tests.openapi_check import assert_ok
+
+pytestmark = pytest.mark.skipif(TARGET != "server", reason="the harness starts its own nodes")
+
+DIM = 8
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def client_for(url: str) -> QdrantClient:
+    return QdrantClient(url=url, timeout=60, check_compatibility=False)
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
+    with running_etcd(tmp_path_factory.mktemp("etcd")) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, etcd: EtcdProcess) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+def clients(cluster: Cluster) -> Iterator[list[QdrantClient]]:
+    made = [client_for(node.url) for node in cluster.nodes[:3]]
+    try:
+        yield made
+    finally:
+        for client in made:
+            client.close()
+
+
+def make_points(ids: list[int], seed: int = 1) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(len(ids), DIM)).astype(np.float32)
+    points = [
+        models.PointStruct(
+            id=pid,
+            vector=vectors[i].tolist(),
+            payload={"n": pid, "group": f"g{pid % 5}", "even": pid % 2 == 0},
+        )
+        for i, pid in enumerate(ids)
+    ]
+    return vectors, points
+
+
+def cluster_view(cluster: Cluster, node: int, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = assert_ok(
+        httpx.get(f"{cluster.nodes[node].url}/collections/{name}/cluster", timeout=30)
+    )
+    return result
+
+
+def test_points_are_spread_and_read_through_every_node(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("spread")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
+        shard_number=3,
+    )
+    ids = list(range(1, 301))
+    vectors, points = make_points(ids)
+    a.upsert(name, points, wait=True)
+
+    # Every shard holds some points, and together exactly the points written.
+    held = [
+        s["points_count"] for n in range(3) for s in cluster_view(cluster, n, name)["local_shards"]
+    ]
+    assert len(held) == 3 and all(h > 0 for h in held) and sum(held) == 300
+
+    query = np.random.default_rng(7).normal(size=DIM).astype(np.float32)
+    distances = np.linalg.norm(vectors - query, axis=1)
+    expected = [ids[i] for i in np.argsort(distances, kind="stable")[:10]]
+    for client in (a, b, c):
+        assert client.count(name, exact=True).count == 300
+        got = client.retrieve(name, [5, 300, 1000, 5], with_payload=True)
+        assert [p.id for p in got] == [5, 300]
+        assert got[0].payload == {"n": 5, "group": "g0", "even": False}
+        # Scroll pages across shards: every id once, in id order.
+        seen: list[int] = []
+        offset = None
+        while True:
+            page, offset = client.scroll(name, limit=37, offset=offset)
+            seen.extend(int(p.id) for p in page)
+            if offset is None:
+                break
+        assert seen == ids
+        # Nearest by Euclid: smallest distance first, as over all the points.
+        hits = client.query_points(name, query=query.tolist(), limit=10).points
+        assert [h.id for h in hits] == expected
+        assert [h.score for h in hits] == pytest.approx(sorted(distances)[:10], rel=1e-4)
+        # Offset: the collection's, not each shard's.
+        page2 = client.query_points(name, query=query.tolist(), limit=5, offset=5).points
+        assert [h.id for h in page2] == expected[5:10]
+        # A filter.
+        even = client.query_points(
+            name,
+            query=query.tolist(),
+            query_filter=models.Filter(
+                must=[models.FieldCondition(key="even", match=models.MatchValue(value=True))]
+            ),
+            limit=5,
+        ).points
+        assert [h.id for h in even] == [i for i in expected_all(ids, distances) if i % 2 == 0][:5]
+        # Counting with a filter and facets add up over shards.
+        assert (
+            client.count(
+                name,
+                count_filter=models.Filter(
+                    must=[models.FieldCondition(key="group", match=models.MatchValue(value="g1"))]
+                ),
+            ).count
+            == 60
+        )
+
+
+def expected_all(ids: list[int], distances: np.ndarray[Any, Any]) -> list[int]:
+    return [ids[i] for i in np.argsort(distances, kind="stable")]
+
+
+def test_query_api_merges_fusion_order_by_and_facets(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, _ = clients
+    name = unique("merge")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=3,
+    )
+    a.create_payload_index(name, "n", models.PayloadSchemaType.INTEGER)
+    a.create_payload_index(name, "group", models.PayloadSchemaType.KEYWORD)
+    ids = list(range(1, 201))
+    vectors, points = make_points(ids, seed=3)
+    b.upsert(name, points)
+
+    ordered = a.query_points(
+        name, query=models.OrderByQuery(order_by=models.OrderBy(key="n", direction="desc")), limit=7
+    ).points
+    assert [p.id for p in ordered] == list(range(200, 193, -1))
+
+    facet = b.facet(name, "group", limit=10, exact=True)
+    assert sorted((h.value, h.count) for h in facet.hits) == [(f"g{i}", 40) for i in range(5)]
+
+    # RRF over two prefetches ranks by the collection's ranks, not a shard's.
+    q1 = vectors[0]
+    q2 = vectors[1]
+    fused = a.query_points(
+        name,
+        prefetch=[
+            models.Prefetch(query=q1.tolist(), limit=20),
+            models.Prefetch(query=q2.tolist(), limit=20),
+        ],
+        query=models.FusionQuery(fusion=models.Fusion.RRF),
+        limit=10,
+    ).points
+    rank1 = [ids[i] for i in np.argsort(-(vectors @ q1), kind="stable")[:20]]
+    rank2 = [ids[i] for i in np.argsort(-(vectors @ q2), kind="stable")[:20]]
+    scores: dict[int, float] = {}
+    for ranking in (rank1, rank2):
+        for r, pid in enumerate(ranking):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (r + 1 + 2)
+    best = sorted(scores, key=lambda pid: -scores[pid])[:10]
+    assert [p.id for p in fused] == best
+
+    # A recommendation by point ids: the examples live on any shard.
+    recommended = b.query_points(
+        name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1, 2])), limit=3
+    ).points
+    assert {p.id for p in recommended}.isdisjoint({1, 2}) and len(recommended) == 3
+
+
+def test_writes_by_filter_and_payload_updates_reach_every_shard(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("filtered")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+        shard_number=3,
+    )
+    _, points = make_points(list(range(1, 101)), seed=5)
+    a.upsert(name, points)
+    b.set_payload(
+        name,
+        payload={"flag": True},
+        points=models.Filter(
+            must=[models.FieldCondition(key="group", match=models.MatchValue(value="g2"))]
+        ),
+    )
+    flagged = models.Filter(
+        must=[models.FieldCondition(key="flag", match=models.MatchValue(value=True))]
+    )
+    assert c.count(name, count_filter=flagged).count == 20
+    c.delete(name, points_selector=models.FilterSelector(filter=flagged))
+    assert a.count(name).count == 80
+    a.delete(name, points_selector=models.PointIdsList(points=[1, 3, 4]))  # 2 is gone
+    assert b.count(name).count == 77
+    assert [p.id for p in b.retrieve(name, [1, 5])] == [5]
+    # set_payload on ids that live on several shards; a missing one is a 404 as standalone.
+    a.set_payload(name, payload={"x": 1}, points=[5, 6, 8, 9])
+    found = c.retrieve(name, [5, 6, 8, 9])
+    assert len(found) == 4 and all(p.payload and p.payload["x"] == 1 for p in found)
+    missing = httpx.post(
+        f"{cluster.nodes[1].url}/collections/{name}/points/payload",
+        json={"payload": {"x": 2}, "points": [5, 99999]},
+        timeout=30,
+    )
+    assert missing.status_code == 404
+
+
+def test_snapshot_of_a_sharded_collection_holds_every_point(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, _ = clients
+    name, restored = unique("snapped"), unique("restored")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=3,
+    )
+    _, points = make_points(list(range(1, 61)), seed=9)
+    a.upsert(name, points)
+    made = a.create_snapshot(name)
+    assert made is not None
+    url = f"{cluster.nodes[0].url}/collections/{name}/snapshots/{made.name}"
+    data = httpx.get(url, timeout=60).content
+    answer = httpx.post(
+        f"{cluster.nodes[1].url}/collections/{restored}/snapshots/upload",
+        files={"snapshot": ("s.snapshot", data)},
+        timeout=120,
+    )
+    assert assert_ok(answer) is True
+    eventually(lambda: a.collection_exists(restored), "restored collection")
+    assert a.count(restored, exact=True).count == 60
+    assert [p.id for p in b.retrieve(restored, [60])] == [60]
+
+
+def test_replicated_writes_survive_a_killed_node_which_catches_up(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, _ = clients
+    name = unique("replicated")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=3,
+        replication_factor=2,
+    )
+    view = cluster_view(cluster, 0, name)
+    assert len(view["local_shards"]) + len(view["remote_shards"]) == 6
+    _, first = make_points(list(range(1, 101)), seed=11)
+    a.upsert(name, first)
+
+    node = cluster.nodes[2]
+    node.kill()  # kill -9, its lease still alive for a while
+    acknowledged = set(range(1, 101))
+    _, second = make_points(list(range(101, 201)), seed=12)
+    for start in range(0, 100, 10):
+        batch = second[start : start + 10]
+        a.upsert(name, batch)  # every shard keeps a live replica: no write may fail
+        acknowledged.update(int(p.id) for p in batch)
+    b.delete(name, points_selector=models.PointIdsList(points=[1, 150]))
+    acknowledged -= {1, 150}
+    for client in (a, b):
+        assert client.count(name, exact=True).count == len(acknowledged)
+        got = client.retrieve(name, sorted(acknowledged))
+        assert {int(p.id) for p in got} == acknowledged
+
+    node.start()
+    own = client_for(node.url)
+    try:
+
+        def all_active() -> bool:
+            view = cluster_view(cluster, 2, name)
+            states = [s["state"] for s in view["local_shards"] + view["remote_shards"]]
+            return len(states) == 6 and all(s == "Active" for s in states)
+
+        eventually(all_active, "the restarted node's replicas caught up", timeout=60)
+        assert own.count(name, exact=True).count == len(acknowledged)
+        assert {int(p.id) for p in own.retrieve(name, sorted(acknowledged | {1}))} == acknowledged
+        # Its own replicas hold their shards' points again.
+        local = cluster_view(cluster, 2, name)["local_shards"]
+        for shard in local:
+            others = [
+                s["points_count"]
+                for n in (0, 1)
+                for s in cluster_view(cluster, n, name)["local_shards"]
+                if s["shard_id"] == shard["shard_id"]
+            ]
+            assert others and shard["points_count"] == others[0]
+        # And writes through it reach the others.
+        own.upsert(name, [models.PointStruct(id=999, vector=[1.0] * DIM)])
+        assert [p.id for p in a.retrieve(name, [999])] == [999]
+    finally:
+        own.close()
