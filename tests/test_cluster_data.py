@@ -326,3 +326,82 @@ def test_replicated_writes_survive_a_killed_node_which_catches_up(
         assert [p.id for p in a.retrieve(name, [999])] == [999]
     finally:
         own.close()
+
+
+def placement_of(cluster: Cluster, name: str) -> dict[int, dict[int, tuple[str, int | None]]]:
+    """shard -> {peer: (state, points on that peer or None when remote)} from every node."""
+    out: dict[int, dict[int, tuple[str, int | None]]] = {}
+    for n in range(3):
+        view = cluster_view(cluster, n, name)
+        for s in view["local_shards"]:
+            out.setdefault(s["shard_id"], {})[view["peer_id"]] = (s["state"], s["points_count"])
+    return out
+
+
+def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantClient]) -> None:
+    a, b, _ = clients
+    name = unique("moved")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=1,
+    )
+    _, points = make_points(list(range(1, 51)), seed=21)
+    a.upsert(name, points)
+    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+    (holder,) = placement_of(cluster, name)[0]
+    first, second = [p for p in peers if p != holder]
+
+    def replicate(source: int, target: int) -> models.ClusterOperations:
+        return models.ReplicateShardOperation(
+            replicate_shard=models.ReplicateShard(
+                shard_id=0, from_peer_id=source, to_peer_id=target
+            )
+        )
+
+    assert a.cluster_collection_update(name, replicate(holder, first))
+    eventually(
+        lambda: placement_of(cluster, name)[0].get(first) == ("Active", 50), "replica caught up"
+    )
+    assert placement_of(cluster, name)[0][holder] == ("Active", 50)
+    # Refusals: a replica that exists, a shard that does not, an unknown operation.
+    for bad in (
+        {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": first}},
+        {"replicate_shard": {"shard_id": 7, "from_peer_id": holder, "to_peer_id": second}},
+        {"frobnicate": {}},
+    ):
+        answer = httpx.post(f"{cluster.nodes[0].url}/collections/{name}/cluster", json=bad)
+        assert answer.status_code == 400, answer.text
+
+    # The old holder's replica dropped: the data lives on.
+    drop = models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=holder))
+    assert b.cluster_collection_update(name, drop)
+    eventually(lambda: set(placement_of(cluster, name)[0]) == {first}, "replica dropped")
+    assert a.count(name, exact=True).count == 50
+    # The last replica cannot go.
+    last = models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=first))
+    with pytest.raises(Exception, match="at least one"):
+        a.cluster_collection_update(name, last)
+
+    # A move through gRPC: the target catches up, then the source goes.
+    grpc = QdrantClient(
+        host="127.0.0.1",
+        port=cluster.nodes[0].port,
+        grpc_port=cluster.nodes[0].grpc_port,
+        prefer_grpc=True,
+        check_compatibility=False,
+    )
+    try:
+        move = models.MoveShardOperation(
+            move_shard=models.MoveShard(shard_id=0, from_peer_id=first, to_peer_id=second)
+        )
+        assert grpc.cluster_collection_update(name, move)
+    finally:
+        grpc.close()
+    eventually(
+        lambda: placement_of(cluster, name)[0] == {second: ("Active", 50)}, "shard moved", 60
+    )
+    for client in (a, b):
+        assert client.count(name, exact=True).count == 50
+    a.upsert(name, [models.PointStruct(id=77, vector=[0.5] * DIM)])
+    assert b.count(name, exact=True).count == 51

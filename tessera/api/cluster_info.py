@@ -43,6 +43,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.request_stats import iso_time
@@ -104,16 +105,16 @@ def enabled_status(toc: TableOfContents) -> dict[str, Any]:
 
 
 async def update_collection_cluster(request: Request) -> Callable[[], Any]:
-    body = expect_object(await read_json(request))
+    body = await read_json(request)
     toc = toc_of(request)
     if toc.cluster is None:
+        expect_object(body)
         raise BadRequest(DISABLED)
-    collection_of(request)
-    operation = next(iter(body), "")
-    raise BadRequest(
-        f"Bad request: `{operation}` is not supported yet in Tessera's cluster mode (shard "
-        "moves, replication and shard keys come with data routing)"
-    )
+    name = collection_of(request).name
+    operation = parse_operation(body)
+    timeout = query_int(request, "timeout", None, 1)
+    cluster = toc.cluster
+    return lambda: run_operation(cluster, name, operation, float(timeout) if timeout else None)
 
 
 async def remove_peer(request: Request) -> Callable[[], Any]:
@@ -212,7 +213,17 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
         "shard_count": len(placement),
         "local_shards": local,
         "remote_shards": remote,
-        "shard_transfers": [],
+        "shard_transfers": [
+            {
+                "shard_id": shard,
+                "from": source,
+                "to": target,
+                "sync": not moving,
+                "method": "stream_records",
+                "comment": "catching up: streaming the shard's records",
+            }
+            for shard, source, target, moving in cluster.transfers(collection.name)
+        ],
     }
 
 

@@ -19,6 +19,7 @@ from qdrant_client.http.models import models as rest
 from tessera.api import aliases
 from tessera.api import collections as coll
 from tessera.api.cluster_info import DISABLED, cluster_info
+from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.grpc_convert import opt, payload
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
@@ -186,7 +187,39 @@ class CollectionsService(pb.CollectionsServicer):
     def UpdateCollectionClusterSetup(
         self, request: pb.UpdateCollectionClusterSetupRequest
     ) -> pb.UpdateCollectionClusterSetupResponse:
-        raise BadRequest(DISABLED)  # before the collection is looked at, as in Qdrant
+        cluster = self.toc.cluster
+        if cluster is None:
+            raise BadRequest(DISABLED)  # before the collection is looked at, as in Qdrant
+        name = self.toc.get(request.collection_name).name
+        operation = parse_operation(cluster_operation_body(request))
+        timeout = float(request.timeout) if request.HasField("timeout") else None
+        return pb.UpdateCollectionClusterSetupResponse(
+            result=run_operation(cluster, name, operation, timeout)
+        )
+
+
+_METHODS = {0: "stream_records", 1: "snapshot", 2: "wal_delta", 3: "resharding_stream_records"}
+
+
+def cluster_operation_body(request: pb.UpdateCollectionClusterSetupRequest) -> dict[str, Any]:
+    """The operation of `UpdateCollectionClusterSetupRequest` as its REST body."""
+    kind = request.WhichOneof("operation")
+    if kind is None:
+        return {}
+    message = getattr(request, kind)
+    if kind == "drop_replica":
+        return {kind: {"shard_id": message.shard_id, "peer_id": message.peer_id}}
+    if kind in ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer"):
+        body: dict[str, Any] = {
+            "shard_id": message.shard_id,
+            "from_peer_id": message.from_peer_id,
+            "to_peer_id": message.to_peer_id,
+        }
+        if kind != "abort_transfer" and (kind == "restart_transfer" or message.HasField("method")):
+            body["method"] = _METHODS.get(message.method, "stream_records")
+        return {kind: body}
+    names = {"create_shard_key": "create_sharding_key", "delete_shard_key": "drop_sharding_key"}
+    return {names.get(kind, kind): {}}
 
 
 def _enum_value(convert: Any, value: Any) -> Any:

@@ -8,6 +8,7 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     collections/<name>     {"uuid", "config", "patch", "indexes", "shards"}  one per collection
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
     dead/<name>/<uuid>/<shard>/<peer>  {"at": <unix time>}          a replica that missed writes
+    moves/<name>/<uuid>/<shard>/<to>   {"from": <peer id>}          a shard being moved
 
 A collection record: `uuid` names this incarnation of the collection (a collection dropped
 and created again is another one); `config` is the collection config in its storage form
@@ -21,7 +22,8 @@ A replica is active unless a `dead` key names it: the peer leading a shard marks
 dead when it could not give it a write (its peer gone or failing), and the replica's peer
 clears the mark once it has caught up (a shard transfer from an active replica). The key
 names the collection's incarnation, so marks of a dropped collection never touch a new one
-of the same name.
+of the same name. A replica added by `replicate_shard` or `move_shard` starts dead (it
+catches up like any other); a `moves` key says which replica goes once the new one is active.
 
 Each change is one transaction that compares what it read (a key's create or mod revision)
 and fails when something changed in between; it is then read and tried again, so concurrent
@@ -80,6 +82,8 @@ class ClusterState:
     aliases_revision: int  # mod revision of the aliases key (0: none yet)
     # Replicas marked dead: (collection, its uuid, shard, peer).
     dead: set[tuple[str, str, int, int]] = field(default_factory=set)
+    # Shards being moved: (collection, its uuid, shard, to peer) -> from peer.
+    moves: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
 
 
 def record_of(name: str, kv: KeyValue) -> CollectionRecord:
@@ -123,6 +127,9 @@ class MetadataStore:
     def dead_key(self, name: str, incarnation: str, shard: int, peer: int) -> str:
         return f"{self.prefix}dead/{name}/{incarnation}/{shard}/{peer}"
 
+    def move_key(self, name: str, incarnation: str, shard: int, to: int) -> str:
+        return f"{self.prefix}moves/{name}/{incarnation}/{shard}/{to}"
+
     def parse(self, key: str) -> tuple[str, str]:
         """(kind, rest) of a key under the prefix: ("peers", "<id>"), ("collections",
         "<name>"), ("aliases", ""), ("leader", ""), ("removed", "<id>")."""
@@ -152,6 +159,10 @@ class MetadataStore:
                 replica = dead_replica(name)
                 if replica is not None:
                     state.dead.add(replica)
+            elif kind == "moves" and isinstance(kv.value, dict):
+                replica = dead_replica(name)
+                if replica is not None:
+                    state.moves[replica] = int(kv.value.get("from", 0))
         return state
 
     # ------------------------------------------------------------------ replicas
@@ -161,6 +172,34 @@ class MetadataStore:
 
     def mark_active(self, name: str, incarnation: str, shard: int, peer: int) -> int:
         return self.client.delete(self.dead_key(name, incarnation, shard, peer))
+
+    def change_replicas(
+        self,
+        name: str,
+        change: Callable[[ClusterState, CollectionRecord], tuple[Placement, list[Any]]],
+    ) -> int:
+        """Apply `change` ((state, record) -> (the new placement, more etcd operations); it
+        raises to refuse) to collection `name`'s placement in one transaction."""
+        key = self.collection_key(name)
+        for _ in range(CAS_ATTEMPTS):
+            state = self.read()
+            record = state.collections.get(name)
+            if record is None:
+                raise collection_not_found(name)
+            placement, more = change(state, record)
+            body = {
+                "uuid": record.uuid,
+                "config": record.config,
+                "patch": None,
+                "indexes": record.indexes,
+                "shards": {str(s): p for s, p in sorted(placement.items())},
+            }
+            ok, revision = self.client.txn(
+                [compare_modified(key, record.mod_revision)], [put_op(key, body), *more]
+            )
+            if ok:
+                return revision
+        raise _contended()
 
     # ------------------------------------------------------------------ collections
 

@@ -28,7 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, Event, WatchCompacted
+from tessera.cluster.etcd import (
+    EtcdClient,
+    EtcdUnavailable,
+    Event,
+    WatchCompacted,
+    delete_op,
+    put_op,
+)
 from tessera.cluster.local_state import AppliedCollections, load_peer_id
 from tessera.cluster.membership import DEFAULT_LEASE_TTL_S, Membership
 from tessera.cluster.metadata import (
@@ -97,6 +104,8 @@ class ClusterService:
         self.collections: dict[str, CollectionRecord] = {}
         # Replicas marked dead (collection, uuid, shard, peer); replaced, never changed in place.
         self.dead: frozenset[tuple[str, str, int, int]] = frozenset()
+        # Shards being moved: (collection, uuid, shard, to) -> from; replaced, never changed.
+        self.moves: dict[tuple[str, str, int, int], int] = {}
         self.p2p = PeerClient()
         self.applied_revision = 0
         self._changed = threading.Condition()
@@ -218,6 +227,7 @@ class ClusterService:
             self.removed = state.removed
             self.collections = state.collections
             self.dead = frozenset(state.dead)
+            self.moves = dict(state.moves)
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
 
@@ -390,6 +400,15 @@ class ClusterService:
             replica = dead_replica(name)
             if replica is not None:
                 self.dead = self.dead - {replica} if deleted else self.dead | {replica}
+        elif kind == "moves":
+            replica = dead_replica(name)
+            if replica is not None:
+                moves = dict(self.moves)
+                if deleted:
+                    moves.pop(replica, None)
+                elif isinstance(event.kv.value, dict):
+                    moves[replica] = int(event.kv.value.get("from", 0))
+                self.moves = moves
 
     def _require_node(self) -> LocalNode:
         if self._node is None:
@@ -532,9 +551,127 @@ class ClusterService:
         with self._changed:
             self.dead = self.dead - {replica} if active else self.dead | {replica}
 
+    # ------------------------------------------------------------------ shard operations
+
+    def replicate_shard(
+        self, name: str, shard: int, source: int, target: int, move: bool, timeout: float | None
+    ) -> None:
+        """Qdrant's `replicate_shard` (`move`: `move_shard`): `target` gets a replica of
+        `shard`, dead until it has caught up from the shard's leader; a move then drops the
+        `source` replica."""
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            replicas = _replicas(record, shard)
+            if source not in replicas:
+                raise BadRequest(f"Bad request: Shard {shard} is not present on peer {source}")
+            if target not in state.peers:
+                raise NotFound(f"Not found: Peer {target} doesn't exist")
+            if target in replicas:
+                raise BadRequest(f"Bad request: Shard {shard} is already present on peer {target}")
+            if (name, record.uuid, shard, source) in state.dead:
+                raise BadRequest(
+                    f"Bad request: Shard {shard} on peer {source} is not active and cannot be "
+                    "the source of a transfer"
+                )
+            placement = {**record.shards, shard: [*replicas, target]}
+            more = [put_op(self.store.dead_key(name, record.uuid, shard, target), {"at": 0})]
+            if move:
+                key = self.store.move_key(name, record.uuid, shard, target)
+                more.append(put_op(key, {"from": source}))
+            return placement, more
+
+        with _etcd():
+            revision = self.store.change_replicas(name, change)
+        self.wait_applied(revision, timeout)
+
+    def drop_replica(self, name: str, shard: int, peer: int, timeout: float | None) -> None:
+        """Qdrant's `drop_replica`: the peer's replica leaves the placement (its files go)."""
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            replicas = _replicas(record, shard)
+            if peer not in replicas:
+                raise BadRequest(f"Bad request: Shard {shard} is not present on peer {peer}")
+            rest = [p for p in replicas if p != peer]
+            if not any((name, record.uuid, shard, p) not in state.dead for p in rest):
+                raise BadRequest(
+                    f"Bad request: Shard {shard} must keep at least one active replica"
+                )
+            return {**record.shards, shard: rest}, _forget(self.store, name, record, shard, peer)
+
+        with _etcd():
+            revision = self.store.change_replicas(name, change)
+        self.wait_applied(revision, timeout)
+
+    def abort_transfer(
+        self, name: str, shard: int, source: int, target: int, timeout: float | None
+    ) -> None:
+        """Qdrant's `abort_transfer`: a replica still catching up (from `source`) is dropped."""
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            replicas = _replicas(record, shard)
+            if target not in replicas or (name, record.uuid, shard, target) not in state.dead:
+                raise BadRequest(
+                    f"Bad request: There is no transfer of shard {shard} from peer {source} to "
+                    f"peer {target}"
+                )
+            rest = [p for p in replicas if p != target]
+            if not rest:
+                raise BadRequest(f"Bad request: Shard {shard} must keep at least one replica")
+            return {**record.shards, shard: rest}, _forget(self.store, name, record, shard, target)
+
+        with _etcd():
+            revision = self.store.change_replicas(name, change)
+        self.wait_applied(revision, timeout)
+
+    def finish_move(self, name: str, shard: int, target: int) -> None:
+        """After the replica of a moved shard on `target` caught up: the source goes."""
+        incarnation = self.incarnation(name)
+        source = self.moves.get((name, incarnation or "", shard, target))
+        if source is None:
+            return
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            replicas = _replicas(record, shard)
+            rest = [p for p in replicas if p != source] or replicas
+            more = _forget(self.store, name, record, shard, source)
+            more.append(delete_op(self.store.move_key(name, record.uuid, shard, target)))
+            return {**record.shards, shard: rest}, more
+
+        with _etcd():
+            self.store.change_replicas(name, change)
+
+    def transfers(self, name: str) -> list[tuple[int, int, int, bool]]:
+        """Replicas catching up: (shard, from the leader, to, whether a move)."""
+        incarnation = self.incarnation(name)
+        out = []
+        for shard, replicas in sorted(self.placement(name).items()):
+            active = [p for p in replicas if self.is_alive(p) and self.is_active(name, shard, p)]
+            for peer in replicas:
+                if active and self.is_alive(peer) and not self.is_active(name, shard, peer):
+                    moving = (name, incarnation or "", shard, peer) in self.moves
+                    out.append((shard, active[0], peer, moving))
+        return out
+
     def problem(self) -> str | None:
         """Why this peer is not following the cluster right now; None when it is."""
         return self.membership.error or self.watch_error
+
+
+def _replicas(record: CollectionRecord, shard: int) -> list[int]:
+    replicas = record.shards.get(shard)
+    if replicas is None:
+        raise BadRequest(f"Bad request: Shard {shard} does not exist")
+    return list(replicas)
+
+
+def _forget(
+    store: MetadataStore, name: str, record: CollectionRecord, shard: int, peer: int
+) -> list[Any]:
+    """The etcd operations that drop a replica's dead mark and a move to it."""
+    return [
+        delete_op(store.dead_key(name, record.uuid, shard, peer)),
+        delete_op(store.move_key(name, record.uuid, shard, peer)),
+    ]
 
 
 def seconds(value: float) -> str:

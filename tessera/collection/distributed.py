@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -469,6 +470,21 @@ class ClusterCollection(Collection):
     def _catch_up(self) -> None:
         self._catch_up_replicas()
         self.adopt_local_points()
+        self._drop_unplaced()
+
+    def _drop_unplaced(self) -> None:
+        """Replicas the placement no longer names here (dropped, or moved away) are
+        closed and their files removed: every shard they held is active elsewhere."""
+        placement = self.cluster.placement(self.name)
+        if not placement:
+            return
+        with self._parts_lock:
+            gone = [k for k in self._parts if self.me not in placement.get(k, [])]
+            parts = [(k, self._parts.pop(k)) for k in gone]
+        for shard, part in parts:
+            part.close(flush=False)
+            shutil.rmtree(self.path / f"shard-{shard}", ignore_errors=True)
+            log.info("shard %d of %s: replica dropped from this peer", shard, self.name)
 
     def _catch_up_replicas(self) -> None:
         placement = self.cluster.placement(self.name)
@@ -512,6 +528,7 @@ class ClusterCollection(Collection):
                 if offset is None:
                     break
             self.cluster.set_replica_state(self.name, shard, target, active=True)
+            self.cluster.finish_move(self.name, shard, target)
         return sent
 
     # ------------------------------------------------------------------ reads
