@@ -226,7 +226,12 @@ class CollectionConfig:
             "strict_mode_config": cfg.get("strict_mode_config"),
             "metadata": cfg.get("metadata"),
         }
-        for key in ("shard_number", "replication_factor", "write_consistency_factor"):
+        for key in (
+            "shard_number",
+            "replication_factor",
+            "write_consistency_factor",
+            "sharding_method",
+        ):
             if key in params:
                 create[key] = params[key]
         if "on_disk_payload" in params:
@@ -447,6 +452,11 @@ def json_type(value: Any) -> str:
     if isinstance(value, int | float):
         return f"{'integer' if isinstance(value, int) else 'floating point'} `{value}`"
     return "map" if isinstance(value, dict) else "sequence" if isinstance(value, list) else "value"
+
+
+def custom_sharding(config: CollectionConfig) -> bool:
+    """`sharding_method: custom`: points go to the shards of the shard key a write names."""
+    return config.params_extra.get("sharding_method") == "custom"
 
 
 def deferred_limit(config: CollectionConfig) -> int | None:
@@ -672,6 +682,14 @@ def parse_create_collection(
     }
     for key in ("shard_number", "replication_factor", "write_consistency_factor"):
         _positive_int(extra[key], key)
+    method = body.get("sharding_method")
+    if method is not None:
+        if method not in ("auto", "custom"):
+            raise BadRequest(
+                f"Format error in JSON body: sharding_method: unknown variant `{method}`, "
+                "expected `auto` or `custom`"
+            )
+        extra["sharding_method"] = method
     payload_storage = parse_payload_storage(body.get("payload"), "payload")
     if payload_storage is not None:
         extra["payload"] = payload_storage

@@ -405,3 +405,85 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         assert client.count(name, exact=True).count == 50
     a.upsert(name, [models.PointStruct(id=77, vector=[0.5] * DIM)])
     assert b.count(name, exact=True).count == 51
+
+
+def test_shard_keys_route_points_and_select_shards(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("tenants")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        sharding_method=models.ShardingMethod.CUSTOM,
+    )
+    assert a.get_collection(name).config.params.sharding_method == models.ShardingMethod.CUSTOM
+    assert a.create_shard_key(name, "tenant_a")
+    assert b.create_shard_key(name, "tenant_b", shards_number=2)
+    assert {k.key for k in (c.list_shard_keys(name).shard_keys or [])} == {"tenant_a", "tenant_b"}
+    with pytest.raises(Exception, match="already exists"):
+        a.create_shard_key(name, "tenant_a")
+
+    _, first = make_points(list(range(1, 11)), seed=31)
+    _, second = make_points(list(range(11, 31)), seed=32)
+    a.upsert(name, first, shard_key_selector="tenant_a")
+    b.upsert(name, second, shard_key_selector="tenant_b")
+    unkeyed = httpx.put(
+        f"{cluster.nodes[0].url}/collections/{name}/points",
+        json={"points": [{"id": 99, "vector": [0.1] * DIM}]},
+    )
+    assert unkeyed.status_code == 400 and "No shards found" in unkeyed.text
+    unknown = httpx.put(
+        f"{cluster.nodes[0].url}/collections/{name}/points",
+        json={"points": [{"id": 99, "vector": [0.1] * DIM}], "shard_key": "nobody"},
+    )
+    assert unknown.status_code == 400 and "Shard key nobody not found" in unknown.text
+
+    for client in (a, b, c):
+        assert client.count(name, shard_key_selector="tenant_a").count == 10
+        assert client.count(name, shard_key_selector="tenant_b").count == 20
+        assert client.count(name).count == 30
+        assert client.count(name, shard_key_selector=["tenant_a", "tenant_b"]).count == 30
+        hits = client.query_points(
+            name, query=[1.0] * DIM, limit=50, shard_key_selector="tenant_a"
+        ).points
+        assert sorted(int(h.id) for h in hits) == list(range(1, 11))
+        assert [p.id for p in client.retrieve(name, [5], shard_key_selector="tenant_a")] == [5]
+        assert client.retrieve(name, [5], shard_key_selector="tenant_b") == []
+        assert [p.id for p in client.retrieve(name, [5, 25])] == [5, 25]
+
+    keyed = [
+        s.get("shard_key") for n in range(3) for s in cluster_view(cluster, n, name)["local_shards"]
+    ]
+    assert sorted(keyed) == ["tenant_a", "tenant_b", "tenant_b"]
+
+    # Through gRPC too: the selector of a count.
+    grpc = QdrantClient(
+        host="127.0.0.1",
+        port=cluster.nodes[1].port,
+        grpc_port=cluster.nodes[1].grpc_port,
+        prefer_grpc=True,
+        check_compatibility=False,
+    )
+    try:
+        assert grpc.count(name, shard_key_selector="tenant_b").count == 20
+        assert {k.key for k in (grpc.list_shard_keys(name).shard_keys or [])} == {
+            "tenant_a",
+            "tenant_b",
+        }
+    finally:
+        grpc.close()
+
+    # Dropping a key drops its points.
+    assert a.delete_shard_key(name, "tenant_a")
+    assert b.count(name).count == 20
+    assert {k.key for k in (c.list_shard_keys(name).shard_keys or [])} == {"tenant_b"}
+
+    # An auto-sharded collection has no shard keys.
+    auto = unique("auto")
+    assert a.create_collection(
+        auto, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT)
+    )
+    with pytest.raises(Exception, match="Auto sharding method"):
+        a.create_shard_key(auto, "k")
+    assert a.list_shard_keys(auto).shard_keys is None

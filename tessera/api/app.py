@@ -29,7 +29,7 @@ from tessera.api import middleware as mw
 from tessera.api import openapi as openapi
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
-from tessera.api import query_routes
+from tessera.api import query_routes, shard_keys
 from tessera.api import snapshots as snaps
 from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
@@ -102,6 +102,9 @@ def _routes() -> list[Route]:
         Route("/quotas", e(cluster.update_quotas), methods=["PUT"]),
         Route(c + "/cluster", e(cluster.collection_cluster), methods=["GET"]),
         Route(c + "/cluster", e(cluster.update_collection_cluster), methods=["POST"]),
+        Route(c + "/shards", e(shard_keys.create_shard_key), methods=["PUT"]),
+        Route(c + "/shards", e(shard_keys.list_shard_keys), methods=["GET"]),
+        Route(c + "/shards/delete", e(shard_keys.delete_shard_key), methods=["POST"]),
         Route(c + "/optimizations", e(cluster.get_optimizations), methods=["GET"]),
         Route(c + "/index", e(coll.create_index), methods=["PUT"]),
         Route(c + "/index/{field_name:path}", e(coll.delete_index), methods=["DELETE"]),

@@ -190,6 +190,7 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
     damaged = collection.failure is not None
     counts = collection.local_counts() if isinstance(collection, ClusterCollection) else {}
     placement = cluster.placement(collection.name)
+    key_of = {s: key for key, ids in cluster.shard_keys(collection.name).items() for s in ids}
     local: list[dict[str, Any]] = []
     remote: list[dict[str, Any]] = []
     for shard, peers in sorted(placement.items()):
@@ -205,9 +206,12 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
                 if damaged:
                     state = "Dead"
                 points = counts.get(shard, 0)
-                local.append({"shard_id": shard, "points_count": points, "state": state})
+                entry = {"shard_id": shard, "points_count": points, "state": state}
             else:
-                remote.append({"shard_id": shard, "peer_id": peer, "state": state})
+                entry = {"shard_id": shard, "peer_id": peer, "state": state}
+            if shard in key_of:
+                entry["shard_key"] = key_of[shard]
+            (local if peer == me else remote).append(entry)
     return {
         "peer_id": me,
         "shard_count": len(placement),

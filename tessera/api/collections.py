@@ -56,7 +56,10 @@ def prepare_create(
     validate_collection_name(name)
     config = parse_create_collection(body)
     # Cluster mode: without `shard_number`, one shard per peer (Qdrant's default there).
-    auto_shards = not isinstance(body, dict) or body.get("shard_number") is None
+    # One shard per peer by default (Qdrant's suggestion); custom sharding: one per key.
+    auto_shards = not isinstance(body, dict) or (
+        body.get("shard_number") is None and body.get("sharding_method") != "custom"
+    )
 
     def run() -> bool:
         toc.create(name, config, timeout, auto_shards)

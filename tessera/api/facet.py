@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
+from tessera.api.shard_selector import selected
 from tessera.collection.collection import Collection
 from tessera.collection.values import FacetHit
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -42,6 +43,7 @@ async def facet(request: Request) -> Callable[[], Any]:
 
 
 def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], list[FacetHit]]:
+    collection = selected(collection, body)
     key = body.get("key")
     if key is None:
         raise BadRequest("Format error in JSON body: missing field `key`")

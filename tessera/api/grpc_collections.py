@@ -20,9 +20,10 @@ from tessera.api import aliases
 from tessera.api import collections as coll
 from tessera.api.cluster_info import DISABLED, cluster_info
 from tessera.api.cluster_ops import parse_operation, run_operation
-from tessera.api.grpc_convert import opt, payload
+from tessera.api.grpc_convert import opt, payload, shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
+from tessera.api.shard_keys import shard_keys_of
 from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents
 
@@ -165,6 +166,7 @@ class CollectionsService(pb.CollectionsServicer):
                 shard_id=s["shard_id"],
                 points_count=s["points_count"],
                 state=pb.ReplicaState.Value(s["state"]),
+                shard_key=grpc_shard_key(s["shard_key"]) if "shard_key" in s else None,
             )
             for s in info["local_shards"]
         ]
@@ -173,14 +175,56 @@ class CollectionsService(pb.CollectionsServicer):
                 shard_id=s["shard_id"],
                 peer_id=s["peer_id"],
                 state=pb.ReplicaState.Value(s["state"]),
+                shard_key=grpc_shard_key(s["shard_key"]) if "shard_key" in s else None,
             )
             for s in info["remote_shards"]
+        ]
+        transfers = [
+            pb.ShardTransferInfo(
+                shard_id=t["shard_id"], to=t["to"], sync=t["sync"], **{"from": t["from"]}
+            )
+            for t in info["shard_transfers"]
         ]
         return pb.CollectionClusterInfoResponse(
             peer_id=info["peer_id"],
             shard_count=info["shard_count"],
             local_shards=shards,
             remote_shards=remote,
+            shard_transfers=transfers,
+        )
+
+    @rpc
+    def CreateShardKey(self, request: pb.CreateShardKeyRequest) -> pb.CreateShardKeyResponse:
+        cluster = self.toc.cluster
+        if cluster is None:
+            raise BadRequest(DISABLED)
+        name = self.toc.get(request.collection_name).name
+        made = request.request
+        cluster.create_shard_key(
+            name,
+            shard_key(made.shard_key),
+            made.shards_number if made.HasField("shards_number") else None,
+            made.replication_factor if made.HasField("replication_factor") else None,
+            list(made.placement) or None,
+            float(request.timeout) if request.HasField("timeout") else None,
+        )
+        return pb.CreateShardKeyResponse(result=True)
+
+    @rpc
+    def DeleteShardKey(self, request: pb.DeleteShardKeyRequest) -> pb.DeleteShardKeyResponse:
+        cluster = self.toc.cluster
+        if cluster is None:
+            raise BadRequest(DISABLED)
+        name = self.toc.get(request.collection_name).name
+        timeout = float(request.timeout) if request.HasField("timeout") else None
+        cluster.delete_shard_key(name, shard_key(request.request.shard_key), timeout)
+        return pb.DeleteShardKeyResponse(result=True)
+
+    @rpc
+    def ListShardKeys(self, request: pb.ListShardKeysRequest) -> pb.ListShardKeysResponse:
+        found = shard_keys_of(self.toc, self.toc.get(request.collection_name))["shard_keys"]
+        return pb.ListShardKeysResponse(
+            shard_keys=[pb.ShardKeyDescription(key=grpc_shard_key(k["key"])) for k in found or []]
         )
 
     @rpc
@@ -199,6 +243,10 @@ class CollectionsService(pb.CollectionsServicer):
 
 
 _METHODS = {0: "stream_records", 1: "snapshot", 2: "wal_delta", 3: "resharding_stream_records"}
+
+
+def grpc_shard_key(key: str | int) -> pb.ShardKey:
+    return pb.ShardKey(keyword=key) if isinstance(key, str) else pb.ShardKey(number=key)
 
 
 def cluster_operation_body(request: pb.UpdateCollectionClusterSetupRequest) -> dict[str, Any]:

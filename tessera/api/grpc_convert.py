@@ -22,12 +22,30 @@ import numpy as np
 import numpy.typing as npt
 from qdrant_client import grpc as pb
 
+from tessera.collection.values import ShardSelector
 from tessera.errors import BadRequest
 
 BOUNDS = ("lt", "gt", "gte", "lte")
 UPDATE_MODES = {0: "upsert", 1: "insert_only", 2: "update_only"}
 STRATEGIES = {0: "average_vector", 1: "best_score", 2: "sum_scores"}
 DIRECTIONS = {0: "asc", 1: "desc"}
+
+
+def shard_key(message: Any) -> str | int:
+    """A `ShardKey` message: a keyword or a number."""
+    kind = message.WhichOneof("key")
+    if kind is None:
+        raise malformed("empty shard key")
+    return str(message.keyword) if kind == "keyword" else int(message.number)
+
+
+def shard_selector(message: Any) -> ShardSelector | None:
+    """A `ShardKeySelector` message (None when it names no key)."""
+    keys = tuple(shard_key(k) for k in message.shard_keys)
+    if not keys:
+        return None
+    fallback = shard_key(message.fallback) if message.HasField("fallback") else None
+    return ShardSelector(keys, fallback)
 
 
 def malformed(what: str) -> BadRequest:

@@ -25,7 +25,7 @@ from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_legacy as legacy
 from tessera.api import query_routes as queries
-from tessera.api.grpc_convert import drop_none, opt
+from tessera.api.grpc_convert import drop_none, opt, shard_selector
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
@@ -41,7 +41,12 @@ class PointsService(pb.PointsServicer):
         self.toc = toc
 
     def _get(self, request: Any) -> Collection:
-        return self.toc.get(request.collection_name)
+        collection = self.toc.get(request.collection_name)
+        if "shard_key_selector" in type(request).DESCRIPTOR.fields_by_name and request.HasField(
+            "shard_key_selector"
+        ):
+            collection = collection.with_shards(shard_selector(request.shard_key_selector))
+        return collection
 
     def _update(
         self, request: Any, prepare: Callable[[CollectionConfig], parse.Prepare]

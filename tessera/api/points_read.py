@@ -18,6 +18,7 @@ from tessera.api.render import (
     render_records,
     render_scored,
 )
+from tessera.api.shard_selector import selected
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection.collection import Collection
 from tessera.collection.values import (
@@ -60,6 +61,7 @@ async def retrieve_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], Points]:
+    collection = selected(collection, body)
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
@@ -103,6 +105,7 @@ async def scroll_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], ScrollPage]:
+    collection = selected(collection, body)
     filt = parse_filter(body.get("filter"))
     limit = positive_limit(body.get("limit"), 10)
     start = body_point_id(body["offset"]) if body.get("offset") is not None else None
@@ -153,6 +156,7 @@ async def count_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_count(collection: Collection, body: dict[str, Any]) -> Callable[[], int]:
+    collection = selected(collection, body)
     filt = parse_filter(body.get("filter"))
     exact = body.get("exact", True)
     if not isinstance(exact, bool):
@@ -257,6 +261,7 @@ async def search_points(request: Request) -> Callable[[], Any]:
 def prepare_search(
     collection: Collection, body: dict[str, Any], explain: bool = False
 ) -> Callable[[], Any]:
+    collection = selected(collection, body)
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])

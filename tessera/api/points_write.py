@@ -10,6 +10,7 @@ from starlette.requests import Request
 from tessera.api import points_parse as parse
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.api.shard_selector import selected
 from tessera.collection.collection import Collection
 from tessera.errors import UnprocessableEntity
 
@@ -20,7 +21,8 @@ def _writer(build: Callable[[Any, dict[str, Any]], parse.Prepare]) -> Callable[[
         wait = query_flag(request, "wait")
         body = expect_object(await read_json(request))
         prepare = build(collection.config, body)
-        return lambda: collection.update(prepare, wait).to_json()
+        target = selected(collection, body)
+        return lambda: target.update(prepare, wait).to_json()
 
     return work
 
@@ -48,9 +50,19 @@ def prepare_batch(
     if not isinstance(operations, list):
         raise UnprocessableEntity("Format error in JSON body: missing field `operations`")
     prepares = [parse.parse_batch_operation(collection.config, op) for op in operations]
+    targets = [selected(collection, _operation_body(op)) for op in operations]
 
     def run() -> list[dict[str, Any]]:
         # One WAL record per operation, applied in order, as Qdrant answers one result each.
-        return [collection.update(p, wait).to_json() for p in prepares]
+        return [t.update(p, wait).to_json() for t, p in zip(targets, prepares, strict=True)]
 
     return run
+
+
+def _operation_body(operation: Any) -> dict[str, Any]:
+    """The body of one batch operation (`{"upsert": {...}}`), where its `shard_key` is."""
+    if isinstance(operation, dict) and len(operation) == 1:
+        (inner,) = operation.values()
+        if isinstance(inner, dict):
+            return inner
+    return {}

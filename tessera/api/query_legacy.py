@@ -28,8 +28,9 @@ from tessera.api.query_parse import (
     positive_int,
     shape_error,
 )
-from tessera.api.query_routes import render_groups, run_groups, run_plans
+from tessera.api.query_routes import render_groups, run_groups, run_plans, run_selected
 from tessera.api.render import check_vector_names, parse_selection, render_scored
+from tessera.api.shard_selector import selected
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Points, Selection
 from tessera.collection_config import CollectionConfig
@@ -108,6 +109,7 @@ def _prepared(
 def prepare_single(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
 ) -> Callable[[], Points]:
+    collection = selected(collection, body)
     run = run_plans(toc, collection, [_prepared(body, collection.config, parse)])
     return lambda: run()[0]
 
@@ -119,12 +121,13 @@ def prepare_batch(
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
     prepared = [_prepared(expect_object(s, "search"), collection.config, parse) for s in searches]
-    return run_plans(toc, collection, prepared)
+    return run_selected(toc, collection, searches, prepared)
 
 
 def prepare_groups(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
 ) -> Callable[[], list[Group]]:
+    collection = selected(collection, body)
     group_by = body.get("group_by")
     if not isinstance(group_by, str) or not group_by:
         raise shape_error("missing field `group_by`")

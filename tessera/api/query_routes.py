@@ -29,6 +29,7 @@ from tessera.api.query_parse import (
     validation_error,
 )
 from tessera.api.render import render_record, render_scored
+from tessera.api.shard_selector import parse_selector, selected
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Lookup, Matrix, Points, Selection
 from tessera.ids import render_point_id
@@ -47,6 +48,25 @@ def run_plans(
 ) -> Callable[[], list[Points]]:
     """The collection call answering several plans: one list of scored records per plan."""
     return lambda: collection.query(prepared, toc.get)
+
+
+def run_selected(
+    toc: TableOfContents,
+    collection: Collection,
+    searches: list[Any],
+    prepared: list[Prepared],
+) -> Callable[[], list[Points]]:
+    """A batch whose searches may each name shard keys: run together when they name the
+    same (or none), else one by one."""
+    selectors = [parse_selector(s.get("shard_key")) for s in searches if isinstance(s, dict)]
+    if len(set(selectors)) <= 1:
+        chosen = selectors[0] if selectors else None
+        return run_plans(toc, collection.with_shards(chosen), prepared)
+    runs = [
+        run_plans(toc, collection.with_shards(sel), [p])
+        for sel, p in zip(selectors, prepared, strict=True)
+    ]
+    return lambda: [run()[0] for run in runs]
 
 
 def run_groups(
@@ -92,6 +112,7 @@ async def query_points(request: Request) -> Callable[[], Any]:
 def prepare_query(
     toc: TableOfContents, collection: Collection, body: dict[str, Any]
 ) -> Callable[[], Points]:
+    collection = selected(collection, body)
     run = run_plans(toc, collection, [parse_query_request(body, collection.config)])
     return lambda: run()[0]
 
@@ -112,7 +133,7 @@ def prepare_query_batch(
     prepared = [
         parse_query_request(expect_object(s, "search"), collection.config) for s in searches
     ]
-    return run_plans(toc, collection, prepared)
+    return run_selected(toc, collection, searches, prepared)
 
 
 async def query_groups(request: Request) -> Callable[[], Any]:
@@ -125,6 +146,7 @@ async def query_groups(request: Request) -> Callable[[], Any]:
 def prepare_query_groups(
     toc: TableOfContents, collection: Collection, body: dict[str, Any]
 ) -> Callable[[], list[Group]]:
+    collection = selected(collection, body)
     plan, select, with_lookup = parse_groups_request(body, collection.config)
     return run_groups(toc, collection, plan, select, with_lookup)
 
@@ -135,6 +157,7 @@ def _matrix(request: Request, body: dict[str, Any]) -> Callable[[], Matrix]:
 
 def prepare_matrix(collection: Collection, body: dict[str, Any]) -> Callable[[], Matrix]:
     """The distance matrix over a sample: (point ids, per row its (column, score) pairs)."""
+    collection = selected(collection, body)
     filt = parse_filter(body.get("filter"))
     sample = positive_int(body.get("sample"), 10, "sample")
     if sample < 2:

@@ -5,7 +5,7 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>}   under the peer's lease
     leader                 {"peer_id": <id>}                        under the leader's lease
     removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
-    collections/<name>     {"uuid", "config", "patch", "indexes", "shards"}  one per collection
+    collections/<name>     {"uuid", "config", "patch", "indexes", "shards", "shard_keys"}
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
     dead/<name>/<uuid>/<shard>/<peer>  {"at": <unix time>}          a replica that missed writes
     moves/<name>/<uuid>/<shard>/<to>   {"from": <peer id>}          a shard being moved
@@ -16,7 +16,9 @@ and created again is another one); `config` is the collection config in its stor
 the same diff through the same code as standalone) or None; `indexes` the payload index
 schemas, `{field: field_schema}` as the user gave them (every node creates and drops its
 local indexes to match; absent in records of older versions: not tracked); `shards` the
-placement (tessera.cluster.placement). Named vectors are part of `config`.
+placement (tessera.cluster.placement); `shard_keys` (custom sharding) the shards of each user
+defined shard key, `[[key, [shard ids]], ...]` (a key is a string or an integer). Named
+vectors are part of `config`.
 
 A replica is active unless a `dead` key names it: the peer leading a shard marks a replica
 dead when it could not give it a write (its peer gone or failing), and the replica's peer
@@ -67,6 +69,8 @@ class CollectionRecord:
     shards: Placement
     create_revision: int
     mod_revision: int
+    # Custom sharding: each shard key and its shards, in creation order.
+    shard_keys: tuple[tuple[str | int, tuple[int, ...]], ...] = ()
 
 
 @dataclass
@@ -97,7 +101,39 @@ def record_of(name: str, kv: KeyValue) -> CollectionRecord:
         shards=placement_of(body.get("shards")),
         create_revision=kv.create_revision,
         mod_revision=kv.mod_revision,
+        shard_keys=shard_keys_of(body.get("shard_keys")),
     )
+
+
+def shard_keys_of(raw: object) -> tuple[tuple[str | int, tuple[int, ...]], ...]:
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str | int):
+            out.append((item[0], tuple(int(s) for s in item[1])))
+    return tuple(out)
+
+
+def record_body(
+    record: CollectionRecord,
+    config: dict[str, Any] | None = None,
+    patch: Any = None,
+    indexes: dict[str, Any] | None = None,
+    placement: Placement | None = None,
+    shard_keys: tuple[tuple[str | int, tuple[int, ...]], ...] | None = None,
+) -> dict[str, Any]:
+    """A collection record's body with some parts replaced."""
+    shards = record.shards if placement is None else placement
+    keys = record.shard_keys if shard_keys is None else shard_keys
+    return {
+        "uuid": record.uuid,
+        "config": record.config if config is None else config,
+        "patch": patch,
+        "indexes": record.indexes if indexes is None else indexes,
+        "shards": {str(s): p for s, p in sorted(shards.items())},
+        "shard_keys": [[key, list(ids)] for key, ids in keys],
+    }
 
 
 class MetadataStore:
@@ -177,9 +213,12 @@ class MetadataStore:
         self,
         name: str,
         change: Callable[[ClusterState, CollectionRecord], tuple[Placement, list[Any]]],
+        keys: Callable[[CollectionRecord], tuple[tuple[str | int, tuple[int, ...]], ...]]
+        | None = None,
     ) -> int:
         """Apply `change` ((state, record) -> (the new placement, more etcd operations); it
-        raises to refuse) to collection `name`'s placement in one transaction."""
+        raises to refuse) to collection `name`'s placement in one transaction; `keys`: the
+        record's new shard keys."""
         key = self.collection_key(name)
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
@@ -187,13 +226,8 @@ class MetadataStore:
             if record is None:
                 raise collection_not_found(name)
             placement, more = change(state, record)
-            body = {
-                "uuid": record.uuid,
-                "config": record.config,
-                "patch": None,
-                "indexes": record.indexes,
-                "shards": {str(s): p for s, p in sorted(placement.items())},
-            }
+            shard_keys = keys(record) if keys is not None else None
+            body = record_body(record, placement=placement, shard_keys=shard_keys)
             ok, revision = self.client.txn(
                 [compare_modified(key, record.mod_revision)], [put_op(key, body), *more]
             )
@@ -257,13 +291,7 @@ class MetadataStore:
             config, patch = change(record)
             placement = shards(record.shards) if shards is not None else record.shards
             schemas = indexes(record) if indexes is not None else record.indexes
-            body = {
-                "uuid": record.uuid,
-                "config": config,
-                "patch": patch,
-                "indexes": schemas,
-                "shards": {str(s): p for s, p in sorted(placement.items())},
-            }
+            body = record_body(record, config, patch, schemas, placement)
             ok, revision = self.client.txn(
                 [compare_modified(key, record.mod_revision)], [put_op(key, body)]
             )

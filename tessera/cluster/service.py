@@ -442,6 +442,8 @@ class ClusterService:
 
     def placement_for(self, config: dict[str, Any], state: ClusterState) -> Placement:
         params = config.get("create", {}).get("params", {})
+        if params.get("sharding_method") == "custom":
+            return {}  # shards come with each shard key
         peers = set(state.peers) | {self.peer_id}
         return place(
             int(params.get("shard_number") or 1), int(params.get("replication_factor") or 1), peers
@@ -639,6 +641,74 @@ class ClusterService:
 
         with _etcd():
             self.store.change_replicas(name, change)
+
+    def shard_keys(self, name: str) -> dict[str | int, tuple[int, ...]]:
+        """Custom sharding: the shards of each shard key."""
+        record = self.collections.get(name)
+        return dict(record.shard_keys) if record is not None else {}
+
+    def create_shard_key(
+        self,
+        name: str,
+        key: str | int,
+        shards_number: int | None,
+        replication_factor: int | None,
+        peers: list[int] | None,
+        timeout: float | None,
+    ) -> None:
+        """Qdrant's `create_sharding_key`: `shards_number` new shards (default: the
+        collection's `shard_number`) for `key`, each with `replication_factor` replicas
+        (default: the collection's) on `peers` (default: every live peer)."""
+        made: list[tuple[tuple[str | int, tuple[int, ...]], ...]] = []
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            params = record.config.get("create", {}).get("params", {})
+            if params.get("sharding_method") != "custom":
+                raise BadRequest(
+                    f"Bad request: Shard Key {key} cannot be created with Auto sharding method"
+                )
+            if any(existing == key for existing, _ in record.shard_keys):
+                raise BadRequest(f"Bad request: Shard key {key} already exists")
+            candidates = set(state.peers) | {self.peer_id}
+            if peers:
+                unknown = [p for p in peers if p not in candidates]
+                if unknown:
+                    raise NotFound(f"Not found: Peer {unknown[0]} doesn't exist")
+                candidates = set(peers)
+            number = shards_number or int(params.get("shard_number") or 1)
+            factor = replication_factor or int(params.get("replication_factor") or 1)
+            first = max(record.shards, default=-1) + 1
+            placed = place(number, factor, candidates)
+            new = {first + shard: replicas for shard, replicas in placed.items()}
+            made[:] = [(*record.shard_keys, (key, tuple(sorted(new))))]
+            return {**record.shards, **new}, []
+
+        with _etcd():
+            revision = self.store.change_replicas(name, change, lambda record: made[0])
+        self.wait_applied(revision, timeout)
+
+    def delete_shard_key(self, name: str, key: str | int, timeout: float | None) -> None:
+        """Qdrant's `drop_sharding_key`: the key's shards and their points go."""
+        kept: list[tuple[tuple[str | int, tuple[int, ...]], ...]] = []
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            found = [ids for existing, ids in record.shard_keys if existing == key]
+            if not found:
+                raise NotFound(f"Not found: Shard key {key} not found")
+            gone = set(found[0])
+            kept[:] = [tuple((k, ids) for k, ids in record.shard_keys if k != key)]
+            placement = {s: p for s, p in record.shards.items() if s not in gone}
+            more = [
+                op
+                for shard in sorted(gone)
+                for peer in record.shards.get(shard, [])
+                for op in _forget(self.store, name, record, shard, peer)
+            ]
+            return placement, more
+
+        with _etcd():
+            revision = self.store.change_replicas(name, change, lambda record: kept[0])
+        self.wait_applied(revision, timeout)
 
     def transfers(self, name: str) -> list[tuple[int, int, int, bool]]:
         """Replicas catching up: (shard, from the leader, to, whether a move)."""

@@ -39,12 +39,13 @@ from tessera.collection.values import (
     ScrollPage,
     SearchParams,
     Selection,
+    ShardSelector,
     VectorInput,
 )
 from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
 from tessera.collection_config import CollectionConfig, apply_config_diff, deferred_limit
-from tessera.errors import BadRequest, InternalError
+from tessera.errors import BadRequest, InternalError, NotFound, bad_input
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors, execute
 from tessera.execution.query_groups import distance_matrix, execute_groups
@@ -524,11 +525,29 @@ class Collection:
             ids, rows = distance_matrix(ctx, using, filt, sample, limit)
         return Matrix(ids, rows)
 
-    def stored_vectors(self, name: str, ids: Iterable[PointId]) -> dict[PointId, Any]:
+    def stored_vectors(
+        self, name: str, ids: Iterable[PointId], missing_ok: bool = False
+    ) -> dict[PointId, Any]:
         """Vector `name` of each point, as a query input; 404 when a point or its vector is
-        absent."""
+        absent (`missing_ok`: left out instead)."""
         with self.shard.read() as holder:
-            return {pid: stored_vector(holder, name, pid) for pid in ids}
+            if not missing_ok:
+                return {pid: stored_vector(holder, name, pid) for pid in ids}
+            found = {}
+            for pid in ids:
+                try:
+                    found[pid] = stored_vector(holder, name, pid)
+                except NotFound:
+                    continue
+            return found
+
+    def with_shards(self, selector: ShardSelector | None) -> Collection:
+        """This collection as a request with `shard_key` sees it: the shards of those keys
+        (custom sharding, tessera.collection.distributed). A collection of one local shard
+        has no shard keys."""
+        if selector is None:
+            return self
+        raise bad_input(f"Shard key {selector.keys[0]} not found")
 
     def _external(
         self, plans: list[qm.Plan], others: Collections, resolved: ExternalVectors | None = None

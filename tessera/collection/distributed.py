@@ -38,7 +38,7 @@ import logging
 import shutil
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -63,15 +63,24 @@ from tessera.collection.values import (
     ScrollPage,
     SearchParams,
     Selection,
+    ShardKey,
+    ShardSelector,
     VectorInput,
 )
 from tessera.collection.vector_names import SchemaWrite
 from tessera.collection.writes import DenseColumn, ObjectColumn, Planned, VectorColumn, Write
-from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, NotFound, ServiceUnavailable, TesseraError
+from tessera.collection_config import CollectionConfig, custom_sharding
+from tessera.errors import (
+    BadRequest,
+    NotFound,
+    ServiceUnavailable,
+    TesseraError,
+    bad_input,
+    point_not_found,
+)
 from tessera.execution.query_exec import ExternalVectors
 from tessera.execution.query_vectors import vector_at
-from tessera.ids import PointId
+from tessera.ids import PointId, render_point_id
 from tessera.query import fusion
 from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
@@ -116,11 +125,20 @@ def shard_of(ids: Sequence[PointId], shard_number: int) -> np.ndarray[Any, Any]:
     return out
 
 
+def _ring_of(ring: list[int]) -> Callable[[list[PointId]], np.ndarray[Any, Any]]:
+    """Point ids -> their shard among `ring` (the shards of one shard key, or all)."""
+    shards = np.asarray(ring, dtype=np.int64)
+    return lambda ids: shards[shard_of(ids, len(shards))]
+
+
 def _no_others(name: str) -> Collection:
     raise BadRequest(f"Bad request: collection {name} was to be read by the peer that asked")
 
 
 class ClusterCollection(Collection):
+    # A view's shard keys (`with_shards`): None reads every shard.
+    _selector: ShardSelector | None = None
+
     def __init__(
         self, name: str, path: Path, config: CollectionConfig | None, cluster: ClusterService
     ) -> None:
@@ -146,11 +164,67 @@ class ClusterCollection(Collection):
 
     def placement(self) -> Placement:
         placement = self.cluster.placement(self.name)
-        if not placement:
+        if not placement and not custom_sharding(self.config):
             raise ServiceUnavailable(
                 f"Service unavailable: collection {self.name} has no shard placement yet"
             )
         return placement
+
+    # ------------------------------------------------------------------ shard keys
+
+    def with_shards(self, selector: ShardSelector | None) -> Collection:
+        if selector is None:
+            return self
+        view = copy.copy(self)
+        view._selector = selector
+        return view
+
+    def _keys(self) -> list[ShardKey]:
+        """The shard keys the request names (a fallback stands in for a missing target)."""
+        selector = self._selector
+        assert selector is not None
+        if selector.fallback is not None:
+            known = self.cluster.shard_keys(self.name)
+            target = selector.keys[0]
+            return [target] if target in known else [selector.fallback]
+        return list(selector.keys)
+
+    def _read_shards(self) -> list[int]:
+        """The shards a read runs on: every shard, or those of the request's shard keys."""
+        placement = self.placement()
+        if self._selector is None:
+            return sorted(placement)
+        mapping = self.cluster.shard_keys(self.name)
+        wanted = {shard for key in self._keys() for shard in mapping.get(key, ())}
+        return sorted(wanted & set(placement))
+
+    def _write_rings(self) -> list[list[int]]:
+        """The shards a write spreads its points over: one ring per shard key named (each
+        point goes to one shard of each); without a key, every shard (auto sharding)."""
+        placement = self.placement()
+        if self._selector is None:
+            if custom_sharding(self.config) or not placement:
+                raise bad_input("No shards found for shard key")
+            return [sorted(placement)]
+        mapping = self.cluster.shard_keys(self.name)
+        rings = []
+        for key in self._keys():
+            if key not in mapping:
+                raise bad_input(f"Shard key {key} not found")
+            rings.append(sorted(mapping[key]))
+        return rings
+
+    def _by_point(self, ids: list[PointId]) -> dict[int, list[PointId]]:
+        """Which shards to ask for these points: each point's own (auto sharding), or, with
+        shard keys, every shard read (a point's shard depends on the key it was written
+        with)."""
+        if self._selector is not None or custom_sharding(self.config):
+            return dict.fromkeys(self._read_shards(), ids)
+        placement = self.placement()
+        asked: dict[int, list[PointId]] = {}
+        for pid, shard in zip(ids, shard_of(ids, len(placement)).tolist(), strict=True):
+            asked.setdefault(shard, []).append(pid)
+        return asked
 
     def _part(self, shard: int) -> Collection:
         """This peer's replica of `shard`, made (empty) when the placement put one here."""
@@ -274,7 +348,9 @@ class ClusterCollection(Collection):
         return {shard: future.result() for shard, future in futures.items()}
 
     def _each_shard(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
-        shards = sorted(self.placement())
+        shards = self._read_shards()
+        if not shards:
+            return []
         found = self._fan(
             {
                 k: (lambda k=k: self._on_shard(k, method, args, **kwargs))  # type: ignore[misc]
@@ -313,9 +389,9 @@ class ClusterCollection(Collection):
         spec = write.spec if isinstance(write, Planned) else None
         if spec is None:
             return UpdateResult(self.apply_schema_write(write), wait)
-        placement = self.placement()
-        number = len(placement)
-        parts = spec.split(sorted(placement), lambda ids: shard_of(ids, number))
+        parts: dict[int, writes.WriteSpec] = {}
+        for ring in self._write_rings():
+            parts.update(spec.split(ring, _ring_of(ring)))
         done = self._fan(
             {
                 k: (lambda k=k, s=s: self._write_shard(k, s, wait))  # type: ignore[misc]
@@ -580,17 +656,15 @@ class ClusterCollection(Collection):
 
     def retrieve(self, ids: list[PointId], select: Selection) -> Points:
         self.strict.check_retrieve(len(ids))
-        placement = self.placement()
-        which = shard_of(ids, len(placement))
-        asked: dict[int, list[PointId]] = {}
-        for pid, shard in zip(ids, which.tolist(), strict=True):
-            asked.setdefault(shard, []).append(pid)
+        asked = self._by_point(ids)
         found = self._fan(
             {
                 k: (lambda k=k, part=part: self._on_shard(k, "retrieve", (part, select)))  # type: ignore[misc]
                 for k, part in asked.items()
             }
         )
+        if not found:
+            return Points([])
         merged = merge.concat(list(found.values()))
         row = {pid: i for i, pid in reversed(list(enumerate(merged.ids)))}
         rows: list[int] = []
@@ -774,19 +848,22 @@ class ClusterCollection(Collection):
             "over several peers yet"
         )
 
-    def stored_vectors(self, name: str, ids: Any) -> dict[PointId, Any]:
-        ids = list(ids)
-        placement = self.placement()
-        asked: dict[int, list[PointId]] = {}
-        for pid, shard in zip(ids, shard_of(ids, len(placement)).tolist(), strict=True):
-            asked.setdefault(shard, []).append(pid)
+    def stored_vectors(
+        self, name: str, ids: Iterable[PointId], missing_ok: bool = False
+    ) -> dict[PointId, Any]:
+        asked = self._by_point(list(ids))
         found = self._fan(
             {
-                k: (lambda k=k, part=part: self._on_shard(k, "stored_vectors", (name, part)))  # type: ignore[misc]
+                k: (lambda k=k, part=part: self._on_shard(k, "stored_vectors", (name, part, True)))  # type: ignore[misc]
                 for k, part in asked.items()
             }
         )
-        return {pid: value for part in found.values() for pid, value in part.items()}
+        vectors = {pid: value for part in found.values() for pid, value in part.items()}
+        if not missing_ok:
+            for pid in ids:
+                if pid not in vectors:
+                    raise point_not_found(render_point_id(pid))
+        return vectors
 
     def gathered(self, directory: Path) -> Collection:
         """A standalone copy of the whole collection in `directory` (new): every shard's

@@ -120,6 +120,17 @@ class Lookup:
 
 # --------------------------------------------------------------------------- requests
 
+ShardKey = str | int
+
+
+@dataclass(frozen=True)
+class ShardSelector:
+    """`shard_key` of a request (custom sharding): the shards of these keys; with
+    `fallback`, those of the fallback key when the (one) target key does not exist."""
+
+    keys: tuple[ShardKey, ...]
+    fallback: ShardKey | None = None
+
 
 @dataclass(frozen=True)
 class VectorInput:

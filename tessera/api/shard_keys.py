@@ -1,0 +1,99 @@
+"""Shard keys (custom sharding, cluster mode): `PUT /collections/{c}/shards` creates one,
+`POST /collections/{c}/shards/delete` drops one with its points, `GET /collections/{c}/shards`
+lists them; and the `shard_key` selector of point requests (`selected`), which restricts
+a read to the shards of those keys and sends a write's points to them.
+
+A selector is a key (a string or an unsigned integer), a list of keys, or `{"target": key,
+"fallback": key}` (the fallback's shards when the target key does not exist). Outside
+cluster mode creating or dropping a key answers Qdrant's "Distributed mode disabled".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from tessera.api.cluster_info import DISABLED
+from tessera.api.collections import collection_of, toc_of
+from tessera.api.envelope import expect_object, read_json
+from tessera.api.shard_selector import parse_key
+from tessera.api.telemetry import query_int
+from tessera.collection.collection import Collection
+from tessera.collection_config import custom_sharding
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.storage.toc import TableOfContents
+
+
+async def create_shard_key(request: Request) -> Callable[[], Any]:
+    body = expect_object(await read_json(request))
+    toc = toc_of(request)
+    cluster = toc.cluster
+    if cluster is None:
+        raise BadRequest(DISABLED)
+    name = collection_of(request).name
+    timeout = query_int(request, "timeout", None, 1)
+    if "shard_key" not in body:
+        raise UnprocessableEntity("Format error in JSON body: missing field `shard_key`")
+    key = parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
+    shards = _optional_count(body, "shards_number")
+    replicas = _optional_count(body, "replication_factor")
+    placement = body.get("placement")
+    if placement is not None and (
+        not isinstance(placement, list)
+        or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in placement)
+    ):
+        raise BadRequest("Format error in JSON body: placement must be a list of peer ids")
+
+    def run() -> bool:
+        cluster.create_shard_key(
+            name, key, shards, replicas, placement, float(timeout) if timeout else None
+        )
+        return True
+
+    return run
+
+
+async def delete_shard_key(request: Request) -> Callable[[], Any]:
+    body = expect_object(await read_json(request))
+    toc = toc_of(request)
+    cluster = toc.cluster
+    if cluster is None:
+        raise BadRequest(DISABLED)
+    name = collection_of(request).name
+    timeout = query_int(request, "timeout", None, 1)
+    if "shard_key" not in body:
+        raise UnprocessableEntity("Format error in JSON body: missing field `shard_key`")
+    key = parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
+
+    def run() -> bool:
+        cluster.delete_shard_key(name, key, float(timeout) if timeout else None)
+        return True
+
+    return run
+
+
+async def list_shard_keys(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    toc = toc_of(request)
+    return lambda: shard_keys_of(toc, collection)
+
+
+def shard_keys_of(toc: TableOfContents, collection: Collection) -> dict[str, Any]:
+    """Qdrant's `ShardKeysResponse`: the keys of a custom-sharded collection, else null."""
+    if not custom_sharding(collection.config):
+        return {"shard_keys": None}
+    keys = toc.cluster.shard_keys(collection.name) if toc.cluster is not None else {}
+    return {"shard_keys": [{"key": k} for k in keys]}
+
+
+def _optional_count(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value >= 1 << 32:
+        raise BadRequest(f"Format error in JSON body: {key} must be an unsigned integer")
+    if value == 0:
+        raise UnprocessableEntity(f"Validation error in JSON body: [{key}: must be at least 1]")
+    return value
