@@ -8,9 +8,9 @@ functions exactly what a REST client would have sent, so both APIs validate and 
 
 Unset optional fields are left out (or None), so that the REST defaults apply. Nothing here
 checks more than the protobuf shape; what a REST body can get wrong, the REST parser reports.
-Read consistency, write ordering, shard keys and timeouts have no meaning in Tessera (one
-local shard, writes applied before the answer) and are ignored, as the REST layer ignores
-them.
+Read consistency, write ordering and timeouts have no meaning in Tessera (writes are applied
+before the answer, every active replica has them) and are ignored, as the REST layer ignores
+them; shard key selectors are read by the points service (`shard_selector`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Cluster mode (`cluster.enabled: true`): the cluster's metadata in etcd.
 
 Layer: between the collection and what lies under it (DESIGN.md, "Layers"); the table of
-contents (tessera.storage.toc) consults it for every collection and alias change, and the
-collection will reach remote shards through it once data routing exists.
+contents (tessera.storage.toc) consults it for every collection and alias change, and a
+collection sharded over peers (tessera.collection.distributed) reads the placement, replica
+states and shard keys from it and reaches other peers' shards through its p2p client.
 
 Modules:
 - `etcd`: a small client of etcd's v3 JSON gateway (kv, txn, leases, watch) over httpx;
@@ -10,8 +11,10 @@ Modules:
 - `placement`: shard replicas spread evenly over peers, as Qdrant distributes them;
 - `metadata`: the key layout and the compare-and-swap transactions (Qdrant's errors);
 - `membership`: this peer's registration under a lease, and the leader election;
-- `service`: start-up reconciliation, the watch that applies changes in revision order, and
-  the wait for "applied here" that makes a metadata request return after its commit.
+- `service`: start-up reconciliation, the watch that applies changes in revision order, the
+  wait for "applied here" that makes a metadata request return after its commit, replica
+  states, shard operations and shard keys;
+- `p2p`: the client of other peers' p2p port (bytes in, bytes out; the collection encodes).
 
 Why etcd: a proven consensus engine holds what must be agreed (peers, collections, aliases,
 placement); nothing home-made decides anything. A change is one transaction that compares
@@ -28,9 +31,8 @@ leaves `/cluster` when its lease expires (10 s); a watch that breaks (etcd resta
 compacted history) falls back to a full read and reconciliation; etcd unreachable fails
 metadata changes with 503 and changes nothing.
 
-Not yet (issue 15, next slices): routing points to shards by id hash and forwarding writes
-to replicas over the p2p port, write/read consistency, replica states other than Active and
-Dead, shard transfer, shard keys. Until then every node serves each collection from its own
-local shard (docs/cluster.md has the plan). Payload indexes and named vectors are part of
-the collection's record, so every node applies their changes (tessera.cluster.metadata).
+Data routing, replication, catch-up and their failure cases: tessera.collection.distributed
+and docs/cluster.md ("Data: shards, replicas and their protocol"). Payload indexes and named
+vectors are part of the collection's record, so every node applies their changes
+(tessera.cluster.metadata).
 """

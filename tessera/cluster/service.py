@@ -9,10 +9,10 @@ Every node applies the same changes in etcd's revision order through the same wa
 that starts (or restarts) first reads the whole state at one revision and reconciles its
 storage with it (`LocalNode`), then watches from the next revision.
 
-What this slice does not do yet (issue 15): data routing. Each node keeps one local shard
-per collection and serves reads and writes from it; the placement recorded in etcd (which
-peer holds which shard replica) is reported by `/collections/{c}/cluster` but not yet used
-to route points or forward writes between peers.
+The service also keeps what the data plane (tessera.collection.distributed) reads on every
+request without asking etcd: the placement, the replicas marked dead, moves in progress and
+shard keys, all from the same watch; and it makes the changes to them (shard operations,
+shard keys, replica states) as etcd transactions.
 """
 
 from __future__ import annotations
