@@ -62,6 +62,15 @@ def load(c: QdrantClient, name: str, vectors: np.ndarray[Any, Any]) -> None:
         )
 
 
+def settle(c: QdrantClient, name: str) -> None:
+    """Until the collection is indexed (status green), so that queries meet the index."""
+    deadline = time.monotonic() + 600
+    while c.get_collection(name).status != models.CollectionStatus.GREEN:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} still optimizing")
+        time.sleep(0.5)
+
+
 def write_latency(c: QdrantClient, name: str, dim: int, writes: int) -> list[float]:
     rng = np.random.default_rng(5)
     took = []
@@ -110,6 +119,7 @@ def main() -> None:
             rows.append(("write, standalone", pct(w, 50), pct(w, 99), None))
             create(s, "q", args.dim, 1, 1)
             load(s, "q", data)
+            settle(s, "q")
             query_latency(s, "q", queries[:50])  # warm
             q_single = query_latency(s, "q", queries)
             s.close()
@@ -125,6 +135,8 @@ def main() -> None:
                 rows.append((f"write, 3 shards, RF {replicas}", pct(w, 50), pct(w, 99), None))
             create(c, "q", args.dim, 3, 1)
             load(c, "q", data)
+            for node in cl.nodes:
+                settle(client(node.url), "q")
             query_latency(c, "q", queries[:50])
             q_cluster = query_latency(c, "q", queries)
             c.close()

@@ -21,7 +21,7 @@ from qdrant_client import QdrantClient, models
 
 from tests.cluster_harness import Cluster, EtcdProcess, eventually, running_cluster, running_etcd
 from tests.conftest import TARGET
-from tests.openapi_check import assert_ok
+from tests.openapi_check import assert_ok, validate_component
 
 pytestmark = pytest.mark.skipif(TARGET != "server", reason="the harness starts its own nodes")
 
@@ -487,3 +487,36 @@ def test_shard_keys_route_points_and_select_shards(
     with pytest.raises(Exception, match="Auto sharding method"):
         a.create_shard_key(auto, "k")
     assert a.list_shard_keys(auto).shard_keys is None
+
+
+def test_cluster_telemetry_and_sharding_key_operations(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, _ = clients
+    name = unique("keyed")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        sharding_method=models.ShardingMethod.CUSTOM,
+    )
+    # The cluster operation forms of the shard key routes.
+    made = models.CreateShardingKeyOperation(
+        create_sharding_key=models.CreateShardingKey(shard_key=7, shards_number=2)
+    )
+    assert a.cluster_collection_update(name, made)
+    b.upsert(name, [models.PointStruct(id=1, vector=[1.0] * DIM)], shard_key_selector=7)
+    assert a.count(name, shard_key_selector=7).count == 1
+
+    answer = assert_ok(httpx.get(f"{cluster.nodes[1].url}/cluster/telemetry", timeout=30))
+    validate_component("DistributedTelemetryData", answer)
+    peers = answer["cluster"]["peers"]
+    assert len(peers) == 3 and all(p["responsive"] for p in peers.values())
+    assert all(p["details"]["version"] for p in peers.values())
+    shards = answer["collections"][name]["shards"]
+    assert [s["key"] for s in shards] == [7, 7]
+    assert all(r["state"] == "Active" for s in shards for r in s["replicas"])
+
+    dropped = models.DropShardingKeyOperation(drop_sharding_key=models.DropShardingKey(shard_key=7))
+    assert b.cluster_collection_update(name, dropped)
+    assert a.list_shard_keys(name).shard_keys == []
+    assert a.count(name).count == 0

@@ -41,8 +41,10 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
+from tessera import __version__
 from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import expect_object, query_flag, read_json
@@ -53,7 +55,7 @@ from tessera.collection import quota
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.collection.distributed import ClusterCollection
-from tessera.errors import BadRequest, InternalError, NotFound
+from tessera.errors import BadRequest, InternalError, NotFound, TesseraError
 from tessera.storage.toc import TableOfContents
 
 DISABLED = "Bad request: Distributed mode disabled"
@@ -151,8 +153,80 @@ async def recover_current_peer(request: Request) -> Callable[[], Any]:
 
 async def cluster_telemetry(request: Request) -> Callable[[], Any]:
     query_int(request, "details_level", None, 0)
-    query_int(request, "timeout", None, 1)
-    raise InternalError("Service internal error: Could not get telemetry from cluster")
+    timeout = query_int(request, "timeout", None, 1)
+    toc = toc_of(request)
+    if toc.cluster is None:
+        raise InternalError("Service internal error: Could not get telemetry from cluster")
+    return lambda: distributed_telemetry(toc, float(timeout or PEER_TIMEOUT_S))
+
+
+PEER_TIMEOUT_S = 2.0
+
+
+def peer_details(toc: TableOfContents) -> dict[str, Any]:
+    """Qdrant's `DistributedPeerDetails` of this peer (what another peer asks over p2p)."""
+    status = enabled_status(toc)
+    raft = status["raft_info"]
+    return {
+        "version": __version__,
+        "role": raft["role"],
+        "is_voter": raft["is_voter"],
+        "term": raft["term"],
+        "commit": raft["commit"],
+        "num_pending_operations": raft["pending_operations"],
+        "consensus_thread_status": status["consensus_thread_status"],
+    }
+
+
+def distributed_telemetry(toc: TableOfContents, timeout: float) -> dict[str, Any]:
+    """Qdrant's `DistributedTelemetryData`: every peer (asked over its p2p port whether it
+    answers) and every collection's shards, replicas and transfers, as this peer sees them."""
+    cluster = toc.cluster
+    assert cluster is not None
+    peers: dict[str, Any] = {}
+    for peer, info in sorted(cluster.peers.items()):
+        uri = str(info.get("uri", ""))
+        entry: dict[str, Any] = {"uri": uri, "responsive": False}
+        if peer == cluster.peer_id:
+            entry.update(responsive=True, details=peer_details(toc))
+        else:
+            try:
+                answer = cluster.p2p.call(uri, "peer", b"{}", timeout)
+                entry.update(responsive=True, details=orjson.loads(answer))
+            except TesseraError:
+                pass
+        peers[str(peer)] = entry
+    collections: dict[str, Any] = {}
+    for name in toc.names():
+        placement = cluster.placement(name)
+        key_of = {s: key for key, ids in cluster.shard_keys(name).items() for s in ids}
+        shards = []
+        for shard, replicas in sorted(placement.items()):
+            described: dict[str, Any] = {"id": shard}
+            if shard in key_of:
+                described["key"] = key_of[shard]
+            described["replicas"] = [
+                {
+                    "peer_id": peer,
+                    "state": "Active"
+                    if cluster.is_alive(peer) and cluster.is_active(name, shard, peer)
+                    else "Dead",
+                }
+                for peer in replicas
+            ]
+            shards.append(described)
+        collections[name] = {
+            "id": name,
+            "shards": shards,
+            "shard_transfers": [
+                {"shard_id": s, "from": source, "to": target, "sync": not moving}
+                for s, source, target, moving in cluster.transfers(name)
+            ],
+        }
+    return {
+        "collections": collections,
+        "cluster": {"enabled": True, "number_of_peers": len(peers), "peers": peers},
+    }
 
 
 def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]:

@@ -6,7 +6,8 @@ shard's leader (every transfer method streams the shard's records: `stream_recor
 others are accepted and do the same), a move then drops the `from_peer_id` replica;
 `abort_transfer` drops a replica still catching up; `restart_transfer` is answered true for
 a running transfer (catching up retries by itself); `drop_replica` drops a replica, keeping
-at least one active. The answer is `true` once this node has applied the change; the
+at least one active; `create_sharding_key` and `drop_sharding_key` are the shard key routes'
+operations (tessera.api.shard_keys). The answer is `true` once this node has applied the change; the
 transfer itself runs on after it, as in Qdrant.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tessera.api.shard_selector import parse_key
 from tessera.cluster.service import ClusterService
 from tessera.errors import BadRequest
 
@@ -23,8 +25,6 @@ UNTAGGED = (
 )
 TRANSFER_METHODS = ("stream_records", "snapshot", "wal_delta", "resharding_stream_records")
 SUPPORTED_LATER = (
-    "create_sharding_key",
-    "drop_sharding_key",
     "start_resharding",
     "abort_resharding",
     "replicate_points",
@@ -37,6 +37,11 @@ class ClusterOperation:
     shard: int
     source: int | None = None  # from_peer_id
     target: int | None = None  # to_peer_id, or drop_replica's peer_id
+    # create_sharding_key / drop_sharding_key
+    key: str | int | None = None
+    shards_number: int | None = None
+    replication_factor: int | None = None
+    placement: list[int] | None = None
 
 
 def parse_operation(body: Any) -> ClusterOperation:
@@ -62,6 +67,23 @@ def parse_operation(body: Any) -> ClusterOperation:
         return ClusterOperation(kind, _u32(raw, "shard_id"), source, target)
     if kind == "drop_replica":
         return ClusterOperation(kind, _u32(raw, "shard_id"), None, _u64(raw, "peer_id"))
+    if kind in ("create_sharding_key", "drop_sharding_key"):
+        key = parse_key(raw.get("shard_key"), UNTAGGED)
+        if kind == "drop_sharding_key":
+            return ClusterOperation(kind, 0, key=key)
+        placement = raw.get("placement")
+        if placement is not None:
+            if not isinstance(placement, list):
+                raise BadRequest(UNTAGGED)
+            placement = [_u64({"p": p}, "p") for p in placement]
+        return ClusterOperation(
+            kind,
+            0,
+            key=key,
+            shards_number=_optional_u32(raw, "shards_number"),
+            replication_factor=_optional_u32(raw, "replication_factor"),
+            placement=placement,
+        )
     raise BadRequest(UNTAGGED)
 
 
@@ -79,6 +101,19 @@ def run_operation(
     elif operation.kind == "drop_replica":
         assert target is not None
         cluster.drop_replica(name, shard, target, timeout)
+    elif operation.kind == "create_sharding_key":
+        assert operation.key is not None
+        cluster.create_shard_key(
+            name,
+            operation.key,
+            operation.shards_number,
+            operation.replication_factor,
+            operation.placement,
+            timeout,
+        )
+    elif operation.kind == "drop_sharding_key":
+        assert operation.key is not None
+        cluster.delete_shard_key(name, operation.key, timeout)
     elif operation.kind == "restart_transfer":
         running = {(s, to) for s, _, to, _ in cluster.transfers(name)}
         if (shard, target) not in running:
@@ -93,6 +128,15 @@ def _uint(raw: dict[str, Any], key: str, bits: int) -> int:
     value = raw.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
         raise BadRequest(UNTAGGED)
+    return value
+
+
+def _optional_u32(raw: dict[str, Any], key: str) -> int | None:
+    if raw.get(key) is None:
+        return None
+    value = _uint(raw, key, 32)
+    if value == 0:
+        raise BadRequest(f"Validation error in JSON body: [{key}: must be at least 1]")
     return value
 
 

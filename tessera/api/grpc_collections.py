@@ -266,8 +266,17 @@ def cluster_operation_body(request: pb.UpdateCollectionClusterSetupRequest) -> d
         if kind != "abort_transfer" and (kind == "restart_transfer" or message.HasField("method")):
             body["method"] = _METHODS.get(message.method, "stream_records")
         return {kind: body}
-    names = {"create_shard_key": "create_sharding_key", "delete_shard_key": "drop_sharding_key"}
-    return {names.get(kind, kind): {}}
+    if kind == "create_shard_key":
+        made: dict[str, Any] = {"shard_key": shard_key(message.shard_key)}
+        for name in ("shards_number", "replication_factor"):
+            if message.HasField(name):
+                made[name] = getattr(message, name)
+        if message.placement:
+            made["placement"] = list(message.placement)
+        return {"create_sharding_key": made}
+    if kind == "delete_shard_key":
+        return {"drop_sharding_key": {"shard_key": shard_key(message.shard_key)}}
+    return {kind: {}}
 
 
 def _enum_value(convert: Any, value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tessera.api.cluster_info import peer_details
 from tessera.collection import wire
 from tessera.collection.distributed import ClusterCollection
 from tessera.errors import BadRequest, NotFound, TesseraError
@@ -25,6 +26,7 @@ from tessera.storage.toc import TableOfContents
 log = logging.getLogger(__name__)
 
 ROUTE = "/p2p/v1/shard"
+PEER_ROUTE = "/p2p/v1/peer"  # this peer's consensus details, for `GET /cluster/telemetry`
 
 
 class P2PServer:
@@ -46,13 +48,19 @@ class P2PServer:
 def _handler(toc: TableOfContents) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: with Nagle's algorithm the body would
+        # wait for the peer's delayed ACK (40 ms) on every keep-alive call.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             try:
-                if self.path != ROUTE:
+                if self.path == PEER_ROUTE:
+                    answer = orjson.dumps(peer_details(toc))
+                elif self.path == ROUTE:
+                    answer = wire.encode(serve(toc, wire.decode(body)))
+                else:
                     raise NotFound(f"Not found: {self.path}")
-                answer = wire.encode(serve(toc, wire.decode(body)))
                 self._send(200, answer)
             except TesseraError as exc:
                 error = {"status": exc.status_code, "message": exc.message}
