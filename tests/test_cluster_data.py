@@ -328,6 +328,50 @@ def test_replicated_writes_survive_a_killed_node_which_catches_up(
         own.close()
 
 
+def test_write_consistency_factor_refuses_writes_that_too_few_replicas_took(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, _ = clients
+    name = unique("consistent")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=3,
+        replication_factor=2,
+        write_consistency_factor=2,
+    )
+    _, points = make_points(list(range(1, 31)), seed=41)
+    a.upsert(name, points)
+    node = cluster.nodes[2]
+    node.kill()
+    # Every point's shard has two replicas; two of the three shards have one on the killed
+    # node: a write to them is applied by one replica only, fewer than the factor asks.
+    _, more = make_points(list(range(100, 130)), seed=42)
+    refused = httpx.put(
+        f"{cluster.nodes[0].url}/collections/{name}/points?wait=true",
+        json={"points": [p.model_dump(exclude_none=True) for p in more]},
+        timeout=60,
+    )
+    assert refused.status_code == 503, refused.text
+    assert "write_consistency_factor" in refused.text
+    # Reads go on through the live replicas, with every acknowledged point.
+    assert {int(p.id) for p in b.retrieve(name, list(range(1, 31)))} == set(range(1, 31))
+    node.start()
+    own = client_for(node.url)
+    try:
+
+        def all_active() -> bool:
+            view = cluster_view(cluster, 2, name)
+            states = [s["state"] for s in view["local_shards"] + view["remote_shards"]]
+            return len(states) == 6 and all(s == "Active" for s in states)
+
+        eventually(all_active, "replicas caught up", timeout=60)
+        a.upsert(name, more)  # every replica live again: taken
+        assert own.count(name, exact=True).count >= 60
+    finally:
+        own.close()
+
+
 def placement_of(cluster: Cluster, name: str) -> dict[int, dict[int, tuple[str, int | None]]]:
     """shard -> {peer: (state, points on that peer or None when remote)} from every node."""
     out: dict[int, dict[int, tuple[str, int | None]]] = {}
