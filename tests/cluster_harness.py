@@ -19,7 +19,9 @@ import contextlib
 import json
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +130,71 @@ class EtcdProcess:
             return "(no etcd log)"
 
 
+class PortProxy:
+    """A TCP forwarder from a free loopback port to `target` (a node's p2p port), standing in
+    for the network between peers: `block()` cuts every connection through it and refuses
+    new ones (the peers behind can no longer reach that port; the node itself still reaches
+    the others and etcd), `unblock()` heals it."""
+
+    def __init__(self) -> None:
+        self.target = free_port()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._blocked = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._blocked.is_set():
+                conn.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            with self._lock:
+                self._open.update((conn, upstream))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            with self._lock:
+                self._open.discard(source)
+                self._open.discard(sink)
+
+    def block(self) -> None:
+        self._blocked.set()
+        with self._lock:
+            cut = list(self._open)
+        for sock in cut:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def unblock(self) -> None:
+        self._blocked.clear()
+
+    def close(self) -> None:
+        self.block()
+        self._listener.close()
+
+
 class Cluster:
     """Tessera nodes sharing one etcd (under one key prefix)."""
 
@@ -141,9 +208,12 @@ class Cluster:
         """Where node `n` (in order of addition) keeps its config, log and `storage/`."""
         return self.base / f"node{n}"
 
-    def add_node(self, start: bool = True) -> ServerProcess:
+    def add_node(self, start: bool = True, proxy: PortProxy | None = None) -> ServerProcess:
+        """A node; with `proxy`, the URI it advertises is the proxy's port, which forwards to
+        its p2p port (`proxy.block()` then cuts the other peers off from it)."""
         n = len(self.nodes)
-        p2p_port = free_port()
+        p2p_port = proxy.target if proxy is not None else free_port()
+        advertised = proxy.port if proxy is not None else p2p_port
         directory = self.node_directory(n)
         directory.mkdir(parents=True, exist_ok=True)
         config = directory / "config.yaml"
@@ -161,7 +231,7 @@ class Cluster:
             log_path=directory / "server.log",
             grpc_port=free_port(),
             config=config,
-            extra_args=["--uri", f"http://127.0.0.1:{p2p_port}/"],
+            extra_args=["--uri", f"http://127.0.0.1:{advertised}/"],
         )
         self.nodes.append(node)
         if start:
