@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.cluster_harness import Cluster, EtcdProcess, eventually, running_cluster, running_etcd
+from tests.cluster_harness import (
+    Cluster,
+    EtcdProcess,
+    PortProxy,
+    eventually,
+    running_cluster,
+    running_etcd,
+)
 from tests.conftest import TARGET
 from tests.openapi_check import assert_ok, validate_component
 
@@ -372,6 +379,45 @@ def test_write_consistency_factor_refuses_writes_that_too_few_replicas_took(
         own.close()
 
 
+def test_points_keep_flowing_while_etcd_restarts(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    a, b, c = clients
+    name = unique("etcdless")
+    assert a.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+        shard_number=3,
+        replication_factor=2,
+    )
+    _, points = make_points(list(range(1, 61)), seed=61)
+    a.upsert(name, points[:20])
+    cluster.etcd.stop()
+    try:
+        # The placement and replica states are known on every peer: writes and reads need
+        # no metadata change while every replica answers.
+        b.upsert(name, points[20:40])
+        c.upsert(name, points[40:])
+        for client in (a, b, c):
+            assert client.count(name, exact=True).count == 60
+    finally:
+        cluster.etcd.start()
+    for node in cluster.nodes[:3]:
+        eventually(
+            lambda n=node: (
+                assert_ok(httpx.get(f"{n.url}/cluster"))["consensus_thread_status"][
+                    "consensus_thread_status"
+                ]
+                == "working"
+            ),
+            "node follows the cluster again",
+            30,
+        )
+    a.upsert(name, [models.PointStruct(id=61, vector=[1.0] * DIM)])
+    for client in (a, b, c):
+        assert {int(p.id) for p in client.retrieve(name, list(range(1, 62)))} == set(range(1, 62))
+
+
 def placement_of(cluster: Cluster, name: str) -> dict[int, dict[int, tuple[str, int | None]]]:
     """shard -> {peer: (state, points on that peer or None when remote)} from every node."""
     out: dict[int, dict[int, tuple[str, int | None]]] = {}
@@ -564,3 +610,93 @@ def test_cluster_telemetry_and_sharding_key_operations(
     assert b.cluster_collection_update(name, dropped)
     assert a.list_shard_keys(name).shard_keys == []
     assert a.count(name).count == 0
+
+
+def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """A fourth node whose p2p port is behind a proxy leads a shard of two replicas; the
+    proxy then cuts it off from the others (it still reaches them, and etcd): writes go on
+    through the other replica, every acknowledged one is read back everywhere, the cut-off
+    leader is dead meanwhile, and once healed it catches up to the same points."""
+    a, b, _ = clients
+    proxy = PortProxy()
+    node = cluster.add_node(proxy=proxy)
+    cut = client_for(node.url)
+    try:
+        me = int(assert_ok(httpx.get(f"{node.url}/cluster"))["peer_id"])
+        eventually(
+            lambda: str(me) in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
+            "the new peer joined",
+        )
+        name = unique("fenced")
+        assert a.create_collection(
+            name,
+            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+            shard_number=1,
+        )
+
+        def replicas() -> dict[int, str]:
+            view = assert_ok(httpx.get(f"{cluster.nodes[0].url}/collections/{name}/cluster"))
+            found = {s["peer_id"]: s["state"] for s in view["remote_shards"]}
+            for local in view["local_shards"]:  # one shard: at most one here
+                found[view["peer_id"]] = local["state"]
+            return found
+
+        (holder,) = replicas()
+        other = int(assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peer_id"])
+        if holder == other:
+            other = int(assert_ok(httpx.get(f"{cluster.nodes[1].url}/cluster"))["peer_id"])
+
+        if holder != me:  # the cut-off node must lead: it first in placement order
+            move = models.MoveShardOperation(
+                move_shard=models.MoveShard(shard_id=0, from_peer_id=holder, to_peer_id=me)
+            )
+            assert a.cluster_collection_update(name, move)
+            eventually(lambda: replicas() == {me: "Active"}, "moved to the new node", 60)
+        copy = models.ReplicateShardOperation(
+            replicate_shard=models.ReplicateShard(shard_id=0, from_peer_id=me, to_peer_id=other)
+        )
+        assert a.cluster_collection_update(name, copy)
+        eventually(lambda: replicas() == {me: "Active", other: "Active"}, "second replica", 60)
+        _, points = make_points(list(range(1, 21)), seed=51)
+        a.upsert(name, points)
+        acknowledged = set(range(1, 21))
+
+        proxy.block()
+        for i in range(10):
+            a.upsert(name, [models.PointStruct(id=100 + i, vector=[0.5] * DIM)])
+            acknowledged.add(100 + i)
+            try:
+                cut.upsert(name, [models.PointStruct(id=200 + i, vector=[0.25] * DIM)])
+                acknowledged.add(200 + i)
+            except Exception:  # refused while the cut-off node learns it no longer leads
+                pass
+        assert replicas()[me] == "Dead"
+        for client in (a, b, cut):
+            got = {int(p.id) for p in client.retrieve(name, sorted(acknowledged))}
+            assert got == acknowledged
+
+        proxy.unblock()
+        eventually(
+            lambda: replicas() == {me: "Active", other: "Active"}, "the cut-off node caught up", 60
+        )
+        counts = {
+            peer: points
+            for n in (0, 1, 3)
+            for peer, (state, points) in placement_of_all(cluster, name, n).items()
+        }
+        assert counts[me] == counts[other]
+        assert {int(p.id) for p in cut.retrieve(name, sorted(acknowledged))} == acknowledged
+    finally:
+        cut.close()
+        proxy.close()
+
+
+def placement_of_all(cluster: Cluster, name: str, node: int) -> dict[int, tuple[str, int]]:
+    """This node's replica of a one-shard collection: {its peer id: (state, points)}."""
+    view = cluster_view(cluster, node, name)
+    found = {}
+    for local in view["local_shards"]:
+        found[view["peer_id"]] = (local["state"], local["points_count"])
+    return found

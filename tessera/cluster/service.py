@@ -108,6 +108,7 @@ class ClusterService:
         self.moves: dict[tuple[str, str, int, int], int] = {}
         self.p2p = PeerClient()
         self.applied_revision = 0
+        self._own_revision = 0  # of this node's own replica state changes
         self._changed = threading.Condition()
         self._failures: dict[int, TesseraError] = {}  # revision -> why this node failed it
         self._stop = threading.Event()
@@ -547,11 +548,22 @@ class ClusterService:
         replica = (name, incarnation, shard, peer)
         with _etcd():
             if active:
-                self.store.mark_active(name, incarnation, shard, peer)
+                revision = self.store.mark_active(name, incarnation, shard, peer)
             else:
-                self.store.mark_dead(name, incarnation, shard, peer)
+                revision = self.store.mark_dead(name, incarnation, shard, peer)
         with self._changed:
             self.dead = self.dead - {replica} if active else self.dead | {replica}
+            self._own_revision = max(self._own_revision, revision)
+
+    def view(self) -> int:
+        """The etcd revision this node's view of replica states includes: what the watch
+        applied, and its own changes (applied here at once)."""
+        return max(self.applied_revision, self._own_revision)
+
+    def wait_view(self, revision: int, timeout: float) -> bool:
+        """Until the watch has applied `revision` (another peer's view); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.applied_revision >= revision, timeout)
 
     # ------------------------------------------------------------------ shard operations
 

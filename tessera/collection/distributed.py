@@ -37,6 +37,7 @@ import copy
 import logging
 import shutil
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,7 @@ from tessera.collection.writes import DenseColumn, ObjectColumn, Planned, Vector
 from tessera.collection_config import CollectionConfig, custom_sharding
 from tessera.errors import (
     BadRequest,
+    Conflict,
     NotFound,
     ServiceUnavailable,
     TesseraError,
@@ -80,6 +82,8 @@ from tessera.errors import (
 )
 from tessera.execution.query_exec import ExternalVectors
 from tessera.execution.query_vectors import vector_at
+from tessera.fileformat import write_checked_json
+from tessera.fsutil import fsync_dir
 from tessera.ids import PointId, render_point_id
 from tessera.query import fusion
 from tessera.query import query_model as qm
@@ -92,6 +96,11 @@ log = logging.getLogger(__name__)
 TRANSFER_BATCH = 256
 TRANSFER_TIMEOUT_S = 600.0
 RECOVERY_PERIOD_S = 1.0
+# Left by a clean close (checked JSON, kind CLEAN_STOP_KIND, version 1: {"peer", "at"}).
+CLEAN_STOP = "clean-stop.json"
+CLEAN_STOP_KIND = "tessera/clean-stop"
+# How long a replica waits for its view of replica states to include the leader's.
+VIEW_WAIT_S = 5.0
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # The calls a peer may make on this peer's replica of a shard (tessera.api.p2p).
@@ -154,6 +163,14 @@ class ClusterCollection(Collection):
                 number = entry.name.removeprefix("shard-")
                 if number.isdigit():
                     self._parts[int(number)] = Collection(name, path, None, entry.name)
+        # A replica this peer held when it stopped without closing (a crash, kill -9) may hold
+        # a record its leader logged but never gave the others: it is not trusted until it
+        # caught up (`fence_after_crash`). A clean close leaves `clean-stop.json`.
+        marker = path / CLEAN_STOP
+        self._suspect = bool(self._parts) and not marker.exists()
+        if marker.exists():
+            marker.unlink()
+            fsync_dir(path)
         self._stop = threading.Event()
         self._recovery = threading.Thread(
             target=self._recover_loop, name=f"catch-up-{name}", daemon=True
@@ -455,12 +472,22 @@ class ClusterCollection(Collection):
             return result.operation_id
 
     def _replicate(self, shard: int, peer: int, record: bytes) -> bool:
-        """Give `record` to `peer`'s replica; one that cannot take it is marked dead."""
+        """Give `record` to `peer`'s replica; one that cannot take it is marked dead. A
+        replica that sees another leader refuses it (Conflict): this peer then no longer
+        leads and the write fails, this replica marked dead (it has a record the others may
+        not have; it catches up from the leader)."""
         if self.cluster.is_alive(peer):
             try:
                 array = np.frombuffer(record, dtype=np.uint8)
-                self._call(peer, shard, "replica_apply", (array,))
+                view = self.cluster.view()
+                self._call(peer, shard, "replica_apply", (array, self.me, view))
                 return True
+            except Conflict as exc:
+                self.cluster.set_replica_state(self.name, shard, self.me, active=False)
+                raise ServiceUnavailable(
+                    f"Service unavailable: peer {self.me} no longer leads shard {shard}: "
+                    f"{exc.message}; retry"
+                ) from None
             except TesseraError as exc:
                 log.warning(
                     "shard %d of %s: replica on peer %d missed a write: %s",
@@ -472,7 +499,24 @@ class ClusterCollection(Collection):
         self.cluster.set_replica_state(self.name, shard, peer, active=False)
         return False
 
-    def _replica_apply(self, shard: int, record: np.ndarray[Any, Any]) -> int:
+    def _replica_apply(
+        self, shard: int, record: np.ndarray[Any, Any], sender: int, view: int
+    ) -> int:
+        """Log and apply a record from the shard's leader - only if `sender` leads the shard
+        as this peer sees it once its view includes the sender's (`view`): a peer that others
+        marked dead (cut off, or slow to learn it) can no longer write through replicas that
+        know it, so two replicas never take diverging records as leaders."""
+        if not self.cluster.wait_view(view, VIEW_WAIT_S):
+            raise ServiceUnavailable(
+                f"Service unavailable: peer {self.me} has not caught up with the cluster's "
+                f"replica states (revision {view})"
+            )
+        leader = self._leader(shard)
+        if leader != sender:
+            raise Conflict(
+                f"Conflict: peer {sender} does not lead shard {shard} of {self.name} "
+                f"(peer {leader} does)"
+            )
         data = bytes(record)
         return self._part(shard).shard.update(lambda holder: ops.decode(data))
 
@@ -888,12 +932,39 @@ class ClusterCollection(Collection):
                     break
         return copy_of
 
+    def fence_after_crash(self) -> None:
+        """After a stop without close: this peer's replicas that have another live, active
+        replica are marked dead, to catch up from their leader before they serve (the only
+        replica of a shard serves on: it holds the most there is)."""
+        if not self._suspect:
+            return
+        self._suspect = False
+        for shard, replicas in sorted(self.cluster.placement(self.name).items()):
+            if self.me not in replicas or shard not in self._parts:
+                continue
+            others = [
+                p
+                for p in replicas
+                if p != self.me and self.cluster.is_alive(p) and self._active(shard, p)
+            ]
+            if others and self._active(shard, self.me):
+                log.warning(
+                    "shard %d of %s: this peer stopped without closing; catching up first",
+                    shard,
+                    self.name,
+                )
+                self.cluster.set_replica_state(self.name, shard, self.me, active=False)
+
     def close(self, flush: bool = True) -> None:
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         for part in list(self._parts.values()):
             part.close(flush)
         super().close(flush)
+        if flush and self.failure is None and self.path.exists():
+            write_checked_json(
+                self.path / CLEAN_STOP, CLEAN_STOP_KIND, 1, {"peer": self.me, "at": time.time()}
+            )
 
 
 def _widened(plan: qm.Plan) -> qm.Plan:

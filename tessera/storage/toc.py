@@ -135,6 +135,12 @@ class TableOfContents:
                 self.collections[name] = self._open(name, collection.path, None)
         service.start(self)
         self.cluster = service
+        for collection in list(self.collections.values()):
+            if isinstance(collection, ClusterCollection) and collection.failure is None:
+                try:
+                    collection.fence_after_crash()
+                except TesseraError as exc:  # etcd away: its catch-up goes on later
+                    log.error("collection %s: %s", collection.name, exc.message)
         self._adopt_local_points()
 
     def _adopt_local_points(self, timeout: float = 30.0) -> None:
