@@ -10,6 +10,7 @@ when it comes back; a snapshot of a sharded collection holds all of its points.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -105,6 +106,13 @@ def test_points_are_spread_and_read_through_every_node(
         s["points_count"] for n in range(3) for s in cluster_view(cluster, n, name)["local_shards"]
     ]
     assert len(held) == 3 and all(h > 0 for h in held) and sum(held) == 300
+    # Each peer's metrics count its own replicas, as Qdrant's do.
+    pattern = re.compile(r'^collection_points\{[^}]*"' + name + r'"[^}]*\} (\d+)$', re.M)
+    local = [
+        int(pattern.findall(httpx.get(f"{node.url}/metrics", timeout=30).text)[0])
+        for node in cluster.nodes[:3]
+    ]
+    assert sorted(local) == sorted(held)
 
     query = np.random.default_rng(7).normal(size=DIM).astype(np.float32)
     distances = np.linalg.norm(vectors - query, axis=1)

@@ -541,6 +541,11 @@ class Collection:
                     continue
             return found
 
+    def local_replicas(self) -> list[Collection]:
+        """The shards this node holds of the collection, each as a collection of one shard
+        (this one, unless the collection is sharded over peers)."""
+        return [self]
+
     def with_shards(self, selector: ShardSelector | None) -> Collection:
         """This collection as a request with `shard_key` sees it: the shards of those keys
         (custom sharding, tessera.collection.distributed). A collection of one local shard

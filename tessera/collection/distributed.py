@@ -269,6 +269,9 @@ class ClusterCollection(Collection):
                 self._parts[shard] = part
             return part
 
+    def local_replicas(self) -> list[Collection]:
+        return [part for _, part in sorted(self.local_parts().items())]
+
     def local_parts(self) -> dict[int, Collection]:
         """This peer's replicas that the placement still names."""
         placement = self.cluster.placement(self.name)

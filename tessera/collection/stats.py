@@ -112,9 +112,39 @@ def optimizer_report(collection: Collection) -> OptimizerReport:
 
 
 def shard_stats(collection: Collection) -> ShardStats | None:
-    """None for a damaged collection (nothing loaded to count)."""
+    """None for a damaged collection (nothing loaded to count). A collection sharded over
+    peers counts this peer's replicas (its own shard keeps no points there), as Qdrant's
+    metrics and telemetry report a peer's local shards."""
     if collection.failure is not None:
         return None
+    replicas = collection.local_replicas()
+    if replicas != [collection]:
+        found = [s for s in (shard_stats(r) for r in replicas) if s is not None]
+        return _summed(found) if found else _one(collection)
+    return _one(collection)
+
+
+def _summed(found: list[ShardStats]) -> ShardStats:
+    vectors: dict[str, int] = {}
+    for stats in found:
+        for name, n in stats.vectors_by_name.items():
+            vectors[name] = vectors.get(name, 0) + n
+    errors = [s.optimizer_status for s in found if s.optimizer_status != "ok"]
+    return ShardStats(
+        sum(s.points for s in found),
+        vectors,
+        sum(s.segments for s in found),
+        errors[0] if errors else "ok",
+        any(s.optimizing for s in found),
+        [o for s in found for o in s.optimizations],
+        sum(s.optimizations_done for s in found),
+        sum(s.fsync_count for s in found),
+        sum(s.fsync_seconds for s in found),
+        max(s.fsync_max_seconds for s in found),
+    )
+
+
+def _one(collection: Collection) -> ShardStats:
     shard = collection.shard
     with shard.read() as holder:
         points = holder.live_count()
