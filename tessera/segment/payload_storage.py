@@ -22,7 +22,9 @@ class MappedPayloads:
     """A read-only sequence of payloads by offset, decoded from mapped JSON on access."""
 
     def __init__(self, starts: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8]) -> None:
-        self._starts = starts
+        # A plain ndarray over the mapped bytes: `np.memmap.__getitem__` is Python code, run
+        # twice per payload read (~0.6 us each).
+        self._starts = np.asarray(starts)
         self._data = data.data if len(data) else memoryview(b"")
 
     def __len__(self) -> int:
@@ -50,3 +52,12 @@ class MappedPayloads:
     def __iter__(self) -> Iterator[Payload]:
         for i in range(len(self)):
             yield self[i]
+
+    def many(self, offsets: list[int]) -> list[Payload]:
+        """The payloads at `offsets` (valid offsets), read with one lookup of their bounds."""
+        rows = np.asarray(offsets, dtype=np.int64)
+        firsts = self._starts[rows].tolist()
+        ends = self._starts[rows + 1].tolist()
+        data = self._data
+        loads = orjson.loads
+        return [None if a == b else loads(data[a:b]) for a, b in zip(firsts, ends, strict=True)]

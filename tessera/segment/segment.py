@@ -225,6 +225,12 @@ class Segment:
     def payload_at(self, offset: int) -> dict[str, Any]:
         return self.payloads[offset] or {}
 
+    def payloads_at(self, offsets: list[int]) -> list[dict[str, Any]]:
+        """`payload_at` of each offset; mapped payloads are read in one batch."""
+        many = getattr(self.payloads, "many", None)
+        found = many(offsets) if many is not None else [self.payloads[o] for o in offsets]
+        return [p or {} for p in found]
+
     def external_id_at(self, offset: int) -> PointId:
         if self._ext_ids is not None:
             return self._ext_ids[offset]
