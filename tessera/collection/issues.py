@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -299,18 +299,20 @@ def _collect(filt: fm.Filter, prefix: str, out: dict[str, list[str]]) -> None:
 
 
 def plan_filters(plans: Sequence[qm.Plan]) -> list[fm.Filter | None]:
-    """Every filter of Query API plans: each node's, each prefetch's, a formula's conditions."""
+    """Every filter of Query API plans: each node's, each prefetch's, a formula's conditions
+    (a walk by hand: `dataclasses.fields` over every node cost ~12 us per query)."""
     found: list[fm.Filter | None] = []
 
-    def walk(value: Any) -> None:
-        if isinstance(value, fm.Filter):
-            found.append(value)
-        elif isinstance(value, tuple | list):
-            for item in value:
-                walk(item)
-        elif is_dataclass(value) and isinstance(value, qm.QueryNode | qm.Plan | qm.FormulaQuery):
-            for f in fields(value):
-                walk(getattr(value, f.name))
+    def walk(node: qm.QueryNode) -> None:
+        if node.filter is not None:
+            found.append(node.filter)
+        if node.idf_corpus is not None:
+            found.append(node.idf_corpus)
+        if isinstance(node.query, qm.FormulaQuery):
+            found.extend(node.query.conditions)
+        for prefetch in node.prefetch:
+            walk(prefetch)
 
-    walk(list(plans))
+    for plan in plans:
+        walk(plan.root)
     return found
