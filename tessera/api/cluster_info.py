@@ -234,6 +234,18 @@ def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]
     the collection's one local shard."""
     if toc.cluster is not None:
         return placed_cluster_info(toc, collection)
+    if isinstance(collection, ClusterCollection):  # standalone, shard_number > 1
+        counts = collection.local_counts()
+        return {
+            "peer_id": peer_id(toc),
+            "shard_count": len(collection.placement()),
+            "local_shards": [
+                {"shard_id": shard, "points_count": counts.get(shard, 0), "state": "Active"}
+                for shard in sorted(collection.placement())
+            ],
+            "remote_shards": [],
+            "shard_transfers": [],
+        }
     stats = cstats.shard_stats(collection)
     return {
         "peer_id": peer_id(toc),

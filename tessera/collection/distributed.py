@@ -49,9 +49,9 @@ import numpy as np
 
 from tessera.cluster.p2p import PeerUnreachable
 from tessera.cluster.placement import Placement
-from tessera.cluster.service import ClusterService
 from tessera.collection import merge, wire, writes
 from tessera.collection.collection import Collection, Collections, UpdateResult, write_config
+from tessera.collection.shard_directory import ShardDirectory
 from tessera.collection.values import (
     NOTHING,
     CollectionInfo,
@@ -149,7 +149,7 @@ class ClusterCollection(Collection):
     _selector: ShardSelector | None = None
 
     def __init__(
-        self, name: str, path: Path, config: CollectionConfig | None, cluster: ClusterService
+        self, name: str, path: Path, config: CollectionConfig | None, cluster: ShardDirectory
     ) -> None:
         super().__init__(name, path, config)
         self.cluster = cluster

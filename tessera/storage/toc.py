@@ -38,8 +38,9 @@ from typing import Any, cast
 from tessera.cluster.metadata import CollectionRecord
 from tessera.cluster.service import ClusterService
 from tessera.collection import vector_names, writes
-from tessera.collection.collection import Collection, UpdateResult, write_config
+from tessera.collection.collection import Collection, UpdateResult, read_config, write_config
 from tessera.collection.distributed import ClusterCollection
+from tessera.collection.shard_directory import LocalShards
 from tessera.collection.strict_mode import forbid
 from tessera.collection_config import (
     CollectionConfig,
@@ -54,6 +55,7 @@ from tessera.errors import (
     collection_exists,
     collection_not_found,
 )
+from tessera.fileformat import FormatError
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
@@ -66,7 +68,7 @@ from tessera.storage.aliases import (
     DeleteAlias,
     planned_aliases,
 )
-from tessera.storage.snapshots import SnapshotStore
+from tessera.storage.snapshots import SnapshotStore, peer_id
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,11 @@ def validate_collection_name(name: str) -> None:
 class TableOfContents:
     def __init__(self, storage: Path, snapshots_path: Path | None = None) -> None:
         self.root = storage / "collections"
+        self.storage = storage
+        self.cluster: ClusterService | None = None
+        # Set from the start of `join_cluster`: collections are opened sharded over peers.
+        self._sharding: ClusterService | None = None
+        self._peer_id: int | None = None
         mkdir_durable(self.root)
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
@@ -116,13 +123,17 @@ class TableOfContents:
                 continue
             # A damaged collection is loaded as such (listed, reporting why), never skipped
             # and never a reason for the others not to load.
-            self.collections[entry.name] = Collection(entry.name, entry, None)
+            self.collections[entry.name] = self._open(entry.name, entry, None)
         self.aliases = AliasTable(storage, self.collections)
         self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
-        self.storage = storage
-        self.cluster: ClusterService | None = None
-        # Set from the start of `join_cluster`: collections are opened sharded over peers.
-        self._sharding: ClusterService | None = None
+        # Points a standalone sharded collection holds in its own shard (written before its
+        # shards were local shards) move to them before anything is served.
+        for collection in self.collections.values():
+            if isinstance(collection, ClusterCollection):
+                try:
+                    collection.adopt_local_points()
+                except Exception:  # its catch-up thread retries
+                    log.exception("collection %s: moving points to its shards", collection.name)
 
     def join_cluster(self, service: ClusterService) -> None:
         """Cluster mode from now on: reconcile with the cluster's metadata and follow it.
@@ -162,8 +173,15 @@ class TableOfContents:
                 log.exception("collection %s: moving local points to the cluster", collection.name)
 
     def _open(self, name: str, path: Path, config: CollectionConfig | None) -> Collection:
+        """The collection in `path`: sharded over the cluster's peers in cluster mode; on a
+        standalone node, one local shard per `shard_number` (as Qdrant makes them)."""
         if self._sharding is not None:
             return ClusterCollection(name, path, config, self._sharding)
+        shards = _shard_number(path, config)
+        if shards > 1:
+            if self._peer_id is None:
+                self._peer_id = peer_id(self.storage)
+            return ClusterCollection(name, path, config, LocalShards(self._peer_id, shards))
         return Collection(name, path, config)
 
     def get(self, name: str) -> Collection:
@@ -371,6 +389,11 @@ class TableOfContents:
             self.collections[name] = collection
         if aside.exists():
             rmtree_durable(aside)
+        if self.cluster is None and isinstance(collection, ClusterCollection):
+            try:
+                collection.adopt_local_points()  # a standalone node's own shards
+            except TesseraError as exc:  # its catch-up thread retries
+                log.warning("collection %s: restored points wait: %s", name, exc.message)
         if self.cluster is not None:
             existed = self.cluster.incarnation(name) is not None
             self.cluster.adopt(name)  # a restored collection is the cluster's too
@@ -512,6 +535,16 @@ class TableOfContents:
         with self._lock:
             for collection in self.collections.values():
                 collection.close()
+
+
+def _shard_number(path: Path, config: CollectionConfig | None) -> int:
+    """The collection's `shard_number` (1 when its config cannot be read: the collection
+    then loads as a damaged one and says why)."""
+    try:
+        found = config if config is not None else read_config(path)
+    except FormatError:
+        return 1
+    return int(found.params_extra.get("shard_number") or 1)
 
 
 class _ConfigOnly:

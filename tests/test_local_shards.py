@@ -1,0 +1,120 @@
+"""`shard_number` on a standalone node: one local shard per shard (as Qdrant makes them),
+every point in one of them, reads over all of them merged exactly; collection cluster info
+lists them; the shards survive a restart; a snapshot holds every point; and points an older
+Tessera kept in the collection's single shard move to the shards when the node starts.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from tests.conftest import ServerProcess
+from tests.openapi_check import assert_ok
+
+DIM = 8
+
+
+def points(n: int) -> tuple[np.ndarray[Any, Any], list[models.PointStruct]]:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(n, DIM)).astype(np.float32)
+    made = [
+        models.PointStruct(id=i + 1, vector=vectors[i].tolist(), payload={"g": (i + 1) % 4})
+        for i in range(n)
+    ]
+    return vectors, made
+
+
+def local_shards(url: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = assert_ok(httpx.get(f"{url}/collections/{name}/cluster"))
+    return result
+
+
+def test_shard_number_makes_local_shards(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    node = server_factory()
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    try:
+        client.create_collection(
+            "s",
+            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
+            shard_number=3,
+        )
+        vectors, made = points(200)
+        client.upsert("s", made)
+        info = local_shards(node.url, "s")
+        assert info["shard_count"] == 3
+        counts = [s["points_count"] for s in info["local_shards"]]
+        assert len(counts) == 3 and all(c > 0 for c in counts) and sum(counts) == 200
+        assert client.count("s").count == 200
+        query = vectors[0] + 0.1
+        expected = np.argsort(np.linalg.norm(vectors - query, axis=1), kind="stable")[:10] + 1
+        hits = client.query_points("s", query=query.tolist(), limit=10).points
+        assert [h.id for h in hits] == expected.tolist()
+        page, offset = client.scroll("s", limit=150)
+        rest, end = client.scroll("s", limit=150, offset=offset)
+        assert [int(p.id) for p in page + rest] == list(range(1, 201)) and end is None
+        client.delete(
+            "s",
+            points_selector=models.FilterSelector(
+                filter=models.Filter(
+                    must=[models.FieldCondition(key="g", match=models.MatchValue(value=0))]
+                )
+            ),
+        )
+        assert client.count("s").count == 150
+        snapshot = client.create_snapshot("s")
+        assert snapshot is not None
+    finally:
+        client.close()
+    node.stop()
+    node.start()
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    try:
+        assert client.count("s").count == 150
+        assert local_shards(node.url, "s")["shard_count"] == 3
+        assert client.recover_snapshot(
+            "restored", f"file://{node.storage}/snapshots/s/{snapshot.name}"
+        )
+        assert client.count("restored").count == 150
+    finally:
+        client.close()
+
+
+def test_points_of_the_single_shard_move_to_the_shards(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """Points in the collection's own `shard/` (where a Tessera that kept one shard per
+    collection wrote them) are moved to the local shards at start, none lost."""
+    node = server_factory()
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    try:
+        client.create_collection(
+            "two",
+            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
+            shard_number=2,
+        )
+        _, made = points(40)
+        client.upsert("two", made)
+    finally:
+        client.close()
+    node.stop()
+    base = node.storage / "collections" / "two"
+    shutil.rmtree(base / "shard")
+    shutil.move(str(base / "shard-0"), str(base / "shard"))
+    node.start()
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    try:
+        assert client.count("two", exact=True).count == 40
+        assert {int(p.id) for p in client.retrieve("two", list(range(1, 41)))} == set(range(1, 41))
+        info = local_shards(node.url, "two")
+        assert info["shard_count"] == 2
+        assert sum(s["points_count"] for s in info["local_shards"]) == 40
+    finally:
+        client.close()
