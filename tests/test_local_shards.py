@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from qdrant_client import QdrantClient, models
 
 from tests.conftest import ServerProcess
@@ -116,5 +117,33 @@ def test_points_of_the_single_shard_move_to_the_shards(
         info = local_shards(node.url, "two")
         assert info["shard_count"] == 2
         assert sum(s["points_count"] for s in info["local_shards"]) == 40
+    finally:
+        client.close()
+
+
+def test_distance_matrix_over_shards_equals_one_shard(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    node = server_factory()
+    client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+    try:
+        _, made = points(30)
+        for name, shards in (("one", 1), ("three", 3)):
+            client.create_collection(
+                name,
+                vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+                shard_number=shards,
+            )
+            client.upsert(name, made)
+        # A sample as large as the collection: the same points, so the same matrix.
+        one = client.search_matrix_offsets("one", sample=30, limit=3)
+        three = client.search_matrix_offsets("three", sample=30, limit=3)
+        assert three.ids == one.ids and three.offsets_row == one.offsets_row
+        assert three.offsets_col == one.offsets_col
+        assert three.scores == pytest.approx(one.scores, rel=1e-5)
+        # A smaller sample: every id a point of the collection, each once.
+        small = client.search_matrix_pairs("three", sample=10, limit=2)
+        ids = {p.a for p in small.pairs} | {p.b for p in small.pairs}
+        assert len(ids) <= 10 and ids <= set(range(1, 31))
     finally:
         client.close()

@@ -48,7 +48,12 @@ from tessera.collection_config import CollectionConfig, apply_config_diff, defer
 from tessera.errors import BadRequest, InternalError, NotFound, bad_input
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors, execute
-from tessera.execution.query_groups import distance_matrix, execute_groups
+from tessera.execution.query_groups import (
+    distance_matrix,
+    execute_groups,
+    matrix_rows,
+    sample_ids,
+)
 from tessera.execution.query_vectors import stored_vector
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.ids import PointId, parse_point_id
@@ -524,6 +529,21 @@ class Collection:
             ctx = Context(holder, self.config, self.name, {})
             ids, rows = distance_matrix(ctx, using, filt, sample, limit)
         return Matrix(ids, rows)
+
+    def matrix_sample(
+        self, using: str, filt: Filter | None, size: int
+    ) -> tuple[int, list[PointId]]:
+        """One shard's part of a distance matrix's sample: (matching points, up to `size`
+        of their ids drawn uniformly)."""
+        with self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, {})
+            return sample_ids(ctx, using, filt, size)
+
+    def matrix_rows(self, using: str, vectors: list[Any], limit: int) -> list[Any]:
+        """A distance matrix's rows over `vectors` (IDF statistics from this shard)."""
+        with self.shard.read() as holder:
+            ctx = Context(holder, self.config, self.name, {})
+            return matrix_rows(ctx, using, vectors, limit)
 
     def stored_vectors(
         self, name: str, ids: Iterable[PointId], missing_ok: bool = False

@@ -84,7 +84,7 @@ from tessera.execution.query_exec import ExternalVectors
 from tessera.execution.query_vectors import vector_at
 from tessera.fileformat import write_checked_json
 from tessera.fsutil import fsync_dir
-from tessera.ids import PointId, render_point_id
+from tessera.ids import PointId, id_sort_key, render_point_id
 from tessera.query import fusion
 from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
@@ -115,6 +115,7 @@ READS = frozenset(
         "query_groups",
         "stored_vectors",
         "export",
+        "matrix_sample",
     }
 )
 
@@ -890,10 +891,30 @@ class ClusterCollection(Collection):
         return self._with_lookup(groups, lookup, others)
 
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
-        raise BadRequest(
-            "Bad request: the distance matrix API is not available for collections sharded "
-            "over several peers yet"
-        )
+        """A uniform sample over every shard (how many each shard gives is drawn from the
+        shards' matching counts), the sampled points' vectors, then the matrix here."""
+        self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
+        parts = self._each_shard("matrix_sample", using, filt, sample)
+        totals = [total for total, _ in parts]
+        if sum(totals) < 2:
+            return Matrix([], [])
+        rng = np.random.default_rng()
+        wanted = min(sample, sum(totals))
+        taken = rng.multivariate_hypergeometric(totals, wanted).tolist()
+        ids: list[PointId] = []
+        for (_, found), n in zip(parts, taken, strict=True):
+            picks = rng.choice(len(found), size=n, replace=False).tolist()
+            ids.extend(found[i] for i in picks)
+        ids.sort(key=id_sort_key)
+        vectors = self.stored_vectors(using, ids)
+        rows = self._matrix_context().matrix_rows(using, [vectors[pid] for pid in ids], limit)
+        return Matrix(ids, rows)
+
+    def _matrix_context(self) -> Collection:
+        """Whose statistics score a matrix: a local replica's (IDF), else this collection's
+        own shard."""
+        replicas = self.local_replicas()
+        return replicas[0] if replicas else self
 
     def stored_vectors(
         self, name: str, ids: Iterable[PointId], missing_ok: bool = False

@@ -68,34 +68,59 @@ def execute_groups(ctx: Context, plan: qm.Plan) -> Groups:
 # --------------------------------------------------------------------------- matrix
 
 
-def _sample(ctx: Context, using: str, filt: fm.Filter | None, size: int) -> list[PointRef]:
+def _pool(ctx: Context, using: str, filt: fm.Filter | None) -> list[PointRef]:
     pools: list[PointRef] = []
     for segment in ctx.holder.segments:
         mask = read.segment_mask(segment, filt) & segment.vector_mask(using)
         pools.extend(PointRef(segment, int(o)) for o in np.flatnonzero(mask).tolist())
+    return pools
+
+
+def _sample(ctx: Context, using: str, filt: fm.Filter | None, size: int) -> list[PointRef]:
+    pools = _pool(ctx, using, filt)
     if len(pools) > size:
         picks = np.random.default_rng().choice(len(pools), size=size, replace=False)
         pools = [pools[i] for i in picks.tolist()]
     return sorted(pools, key=lambda ref: id_sort_key(ref.id))
 
 
+def sample_ids(
+    ctx: Context, using: str, filt: fm.Filter | None, size: int
+) -> tuple[int, list[PointId]]:
+    """How many points match, and up to `size` of their ids drawn uniformly: one shard's
+    part of a distance matrix's sample (the collection draws from the shards' parts)."""
+    pools = _pool(ctx, using, filt)
+    total = len(pools)
+    if total > size:
+        picks = np.random.default_rng().choice(total, size=size, replace=False)
+        pools = [pools[i] for i in picks.tolist()]
+    return total, [ref.id for ref in pools]
+
+
 def distance_matrix(
     ctx: Context, using: str, filt: fm.Filter | None, sample: int, limit: int
 ) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
     """(sampled ids sorted, per sampled point its nearest (column, score) among the others)."""
-    space = space_of(ctx.config, using)
     refs = _sample(ctx, using, filt, sample)
     if len(refs) < 2:
         return [], []
     ids = [ref.id for ref in refs]
     vectors = [stored_vector(ctx.holder, using, pid) for pid in ids]
+    return ids, matrix_rows(ctx, using, vectors, limit)
+
+
+def matrix_rows(
+    ctx: Context, using: str, vectors: list[Any], limit: int
+) -> list[list[tuple[int, float]]]:
+    """Per vector its nearest others among `vectors` as (column, score), best first."""
+    space = space_of(ctx.config, using)
     queries = [idf_weighted(ctx.holder, space, v) for v in vectors]
     sims, keep = pair_sims(space, vectors, queries)
     np.fill_diagonal(keep, False)
     reported = sims if space.kind == "sparse" else to_reported(space.distance, sims)
     rows = []
-    for i in range(len(refs)):
+    for i in range(len(vectors)):
         cols = np.flatnonzero(keep[i])
         order = cols[np.argsort(-sims[i, cols], kind="stable")][:limit]
         rows.append([(int(j), float(reported[i, j])) for j in order.tolist()])
-    return ids, rows
+    return rows
