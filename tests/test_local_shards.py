@@ -54,6 +54,7 @@ def test_shard_number_makes_local_shards(
         counts = [s["points_count"] for s in info["local_shards"]]
         assert len(counts) == 3 and all(c > 0 for c in counts) and sum(counts) == 200
         assert client.count("s").count == 200
+        assert client.get_collection("s").points_count == 200
         query = vectors[0] + 0.1
         expected = np.argsort(np.linalg.norm(vectors - query, axis=1), kind="stable")[:10] + 1
         hits = client.query_points("s", query=query.tolist(), limit=10).points

@@ -326,6 +326,18 @@ class Collection:
             status, damage, points, indexed, max(segments, 1), self.config, schema
         )
 
+    def summary(self) -> dict[str, Any]:
+        """This shard's part of a sharded collection's info (plain values, for the wire)."""
+        info = self.info()
+        return {
+            "status": info.status,
+            "damage": info.damage,
+            "points": info.points_count,
+            "indexed_vectors": info.indexed_vectors_count,
+            "segments": info.segments_count,
+            "indexed_points": {k: v.points for k, v in info.payload_schema.items()},
+        }
+
     def retrieve(self, ids: list[PointId], select: Selection) -> Points:
         """The points among `ids` that exist, each once, in the order first asked for."""
         self.strict.check_retrieve(len(ids))

@@ -116,6 +116,7 @@ READS = frozenset(
         "stored_vectors",
         "export",
         "matrix_sample",
+        "summary",
     }
 )
 
@@ -658,38 +659,34 @@ class ClusterCollection(Collection):
     # ------------------------------------------------------------------ reads
 
     def info(self) -> CollectionInfo:
+        """The collection's info over every shard (one active replica each): points,
+        indexed vectors, segments and payload index counts added up, the worst status."""
         own = super().info()
         if self.failure is not None:
             return own
-        parts = [p.info() for p in self.local_parts().values() if p.failure is None]
-        status = own.status
-        for found in parts:
-            if found.status == "red" or (found.status == "yellow" and status == "green"):
-                status = found.status
-        damage = own.damage + [d for found in parts for d in found.damage]
+        status, damage = own.status, list(own.damage)
         try:
-            points = self.count(None, True)
+            found = self._each_shard("summary")
         except TesseraError as exc:
-            points = sum(found.points_count for found in parts)
+            found = [part.summary() for part in self.local_replicas()]
             damage.append(exc.message)
             status = "red" if status == "red" else "yellow"
+        for summary in found:
+            if summary["status"] == "red" or (summary["status"] == "yellow" and status == "green"):
+                status = summary["status"]
+            damage.extend(summary["damage"])
         schema = {
             key: PayloadIndexInfo(
-                info.schema,
-                sum(
-                    found.payload_schema[key].points
-                    for found in parts
-                    if key in found.payload_schema
-                ),
+                info.schema, sum(int(s["indexed_points"].get(key, 0)) for s in found)
             )
             for key, info in own.payload_schema.items()
         }
         return CollectionInfo(
             status,
             damage,
-            points,
-            sum(found.indexed_vectors_count for found in parts),
-            max(sum(found.segments_count for found in parts), 1),
+            sum(int(s["points"]) for s in found),
+            sum(int(s["indexed_vectors"]) for s in found),
+            max(sum(int(s["segments"]) for s in found), 1),
             self.config,
             schema,
         )
