@@ -18,7 +18,7 @@ from typing import Any
 
 from tessera.api.shard_selector import parse_key
 from tessera.cluster.service import ClusterService
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, NotFound
 
 UNTAGGED = (
     "Format error in JSON body: data did not match any variant of untagged enum ClusterOperations"
@@ -117,9 +117,9 @@ def run_operation(
     elif operation.kind == "restart_transfer":
         running = {(s, to) for s, _, to, _ in cluster.transfers(name)}
         if (shard, target) not in running:
-            raise BadRequest(
-                f"Bad request: There is no transfer of shard {shard} from peer {source} to "
-                f"peer {target}"
+            raise NotFound(
+                f"Not found: Shard transfer {source} -> {target} for collection {name}:{shard} "
+                "does not exist"
             )
     return True
 

@@ -575,11 +575,11 @@ class ClusterService:
         `source` replica."""
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
-            replicas = _replicas(record, shard)
+            replicas = _replicas(record, shard, name)
+            _peer_exists(state, target)
+            _peer_exists(state, source)
             if source not in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is not present on peer {source}")
-            if target not in state.peers:
-                raise NotFound(f"Not found: Peer {target} doesn't exist")
             if target in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is already present on peer {target}")
             if (name, record.uuid, shard, source) in state.dead:
@@ -602,7 +602,8 @@ class ClusterService:
         """Qdrant's `drop_replica`: the peer's replica leaves the placement (its files go)."""
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
-            replicas = _replicas(record, shard)
+            replicas = _replicas(record, shard, name)
+            _peer_exists(state, peer)
             if peer not in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is not present on peer {peer}")
             rest = [p for p in replicas if p != peer]
@@ -622,12 +623,9 @@ class ClusterService:
         """Qdrant's `abort_transfer`: a replica still catching up (from `source`) is dropped."""
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
-            replicas = _replicas(record, shard)
+            replicas = record.shards.get(shard, [])
             if target not in replicas or (name, record.uuid, shard, target) not in state.dead:
-                raise BadRequest(
-                    f"Bad request: There is no transfer of shard {shard} from peer {source} to "
-                    f"peer {target}"
-                )
+                raise _no_transfer(name, shard, source, target)
             rest = [p for p in replicas if p != target]
             if not rest:
                 raise BadRequest(f"Bad request: Shard {shard} must keep at least one replica")
@@ -645,7 +643,7 @@ class ClusterService:
             return
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
-            replicas = _replicas(record, shard)
+            replicas = _replicas(record, shard, name)
             rest = [p for p in replicas if p != source] or replicas
             more = _forget(self.store, name, record, shard, source)
             more.append(delete_op(self.store.move_key(name, record.uuid, shard, target)))
@@ -676,16 +674,20 @@ class ClusterService:
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
             params = record.config.get("create", {}).get("params", {})
             if params.get("sharding_method") != "custom":
-                raise BadRequest(
-                    f"Bad request: Shard Key {key} cannot be created with Auto sharding method"
-                )
+                raise BadRequest(AUTO_SHARDING)
             if any(existing == key for existing, _ in record.shard_keys):
-                raise BadRequest(f"Bad request: Shard key {key} already exists")
+                raise BadRequest(
+                    f"Bad request: Sharding key {key} already exists for collection {name}"
+                )
             candidates = set(state.peers) | {self.peer_id}
-            if peers:
-                unknown = [p for p in peers if p not in candidates]
-                if unknown:
-                    raise NotFound(f"Not found: Peer {unknown[0]} doesn't exist")
+            if peers is not None:
+                if not peers:
+                    raise BadRequest(
+                        f"Bad request: Sharding key {key} placement cannot be empty. If you "
+                        "want to use random placement, do not specify placement"
+                    )
+                for peer in peers:
+                    _peer_exists(state, peer)
                 candidates = set(peers)
             number = shards_number or int(params.get("shard_number") or 1)
             factor = replication_factor or int(params.get("replication_factor") or 1)
@@ -704,9 +706,14 @@ class ClusterService:
         kept: list[tuple[tuple[str | int, tuple[int, ...]], ...]] = []
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            params = record.config.get("create", {}).get("params", {})
+            if params.get("sharding_method") != "custom":
+                raise BadRequest(AUTO_SHARDING)
             found = [ids for existing, ids in record.shard_keys if existing == key]
             if not found:
-                raise NotFound(f"Not found: Shard key {key} not found")
+                raise BadRequest(
+                    f"Bad request: Sharding key {key} does not exist for collection {name}"
+                )
             gone = set(found[0])
             kept[:] = [tuple((k, ids) for k, ids in record.shard_keys if k != key)]
             placement = {s: p for s, p in record.shards.items() if s not in gone}
@@ -739,11 +746,26 @@ class ClusterService:
         return self.membership.error or self.watch_error
 
 
-def _replicas(record: CollectionRecord, shard: int) -> list[int]:
+AUTO_SHARDING = "Bad request: Shard Key cannot be created with Auto sharding method"
+
+
+def _replicas(record: CollectionRecord, shard: int, name: str) -> list[int]:
     replicas = record.shards.get(shard)
     if replicas is None:
-        raise BadRequest(f"Bad request: Shard {shard} does not exist")
+        raise BadRequest(f"Bad request: Shard {shard} of {name} does not exist")
     return list(replicas)
+
+
+def _peer_exists(state: ClusterState, peer: int) -> None:
+    if peer not in state.peers:
+        raise BadRequest(f"Bad request: Peer {peer} does not exist")
+
+
+def _no_transfer(name: str, shard: int, source: int | None, target: int | None) -> NotFound:
+    return NotFound(
+        f"Not found: Shard transfer {source} -> {target} for collection {name}:{shard} does "
+        "not exist"
+    )
 
 
 def _forget(
