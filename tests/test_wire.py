@@ -78,6 +78,10 @@ def test_filters_plans_and_answers_round_trip() -> None:
     assert wire.decode(wire.encode(WriteSpec("delete", Matching(filt)))) == WriteSpec(
         "delete", Matching(filt)
     )
+    # JSON has no inf / nan: a bound or a score that is one comes back as one.
+    bounds = wire.decode(wire.encode([float("inf"), np.float32("-inf"), 1.5]))
+    assert bounds[:2] == [float("inf"), float("-inf")] and bounds[2] == 1.5
+    assert np.isnan(wire.decode(wire.encode(float("nan"))))
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,19 @@ _BY_STATUS: dict[int, type[TesseraError]] = {
 
 
 class PeerUnreachable(ServiceUnavailable):
+    """The peer could not be reached or dropped the connection: it may be down."""
+
     def __init__(self, uri: str, reason: str) -> None:
         super().__init__(f"Service unavailable: peer {uri} is unreachable: {reason}")
+        self.uri = uri
+
+
+class PeerTimeout(ServiceUnavailable):
+    """The peer took the call and did not answer in time: busy, not gone (a caller must not
+    take it for dead on this alone)."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(f"Service unavailable: peer {uri} did not answer in time: {reason}")
         self.uri = uri
 
 
@@ -84,6 +95,8 @@ class PeerClient:
                 headers={"content-type": "application/octet-stream"},
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
+            raise PeerTimeout(uri, f"{type(exc).__name__}: {exc}") from None
         except httpx.HTTPError as exc:
             raise PeerUnreachable(uri, f"{type(exc).__name__}: {exc}") from None
         if response.status_code == 200:

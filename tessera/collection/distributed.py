@@ -60,6 +60,7 @@ from tessera.collection.values import (
     Lookup,
     Matrix,
     PayloadIndexInfo,
+    PayloadSelector,
     Points,
     ScrollPage,
     SearchParams,
@@ -81,13 +82,15 @@ from tessera.errors import (
     point_not_found,
 )
 from tessera.execution.query_exec import ExternalVectors
-from tessera.execution.query_vectors import vector_at
+from tessera.execution.query_groups import group_ids
+from tessera.execution.query_mmr import mmr_of_vectors
+from tessera.execution.query_vectors import check_value, space_of, vector_at
 from tessera.fileformat import write_checked_json
 from tessera.fsutil import fsync_dir
 from tessera.ids import PointId, id_sort_key, render_point_id
 from tessera.query import fusion
 from tessera.query import query_model as qm
-from tessera.query.filter_model import Filter
+from tessera.query.filter_model import Filter, HasId
 from tessera.shard import operations as ops
 from tessera.shard import read
 
@@ -96,6 +99,8 @@ log = logging.getLogger(__name__)
 TRANSFER_BATCH = 256
 TRANSFER_TIMEOUT_S = 600.0
 RECOVERY_PERIOD_S = 1.0
+# A facet asks each shard for every value's count (the collection's top ones need them all).
+ALL_VALUES = 1 << 31
 # Left by a clean close (checked JSON, kind CLEAN_STOP_KIND, version 1: {"peer", "at"}).
 CLEAN_STOP = "clean-stop.json"
 CLEAN_STOP_KIND = "tessera/clean-stop"
@@ -335,13 +340,13 @@ class ClusterCollection(Collection):
             raise ServiceUnavailable(
                 f"Service unavailable: no active replica of shard {shard} of collection {self.name}"
             )
-        failure: PeerUnreachable | None = None
+        failure: ServiceUnavailable | None = None
         for peer in readers:
             if peer == self.me:
                 return self._local_read(shard, method, args, kwargs, _no_others)
             try:
                 return self._call(peer, shard, method, args, **kwargs)
-            except PeerUnreachable as exc:
+            except ServiceUnavailable as exc:  # gone, busy, or still catching up: the next
                 failure = exc
         assert failure is not None
         raise failure
@@ -619,6 +624,8 @@ class ClusterCollection(Collection):
             live = [p for p in replicas if self.cluster.is_alive(p)]
             active = [p for p in live if self._active(shard, p)]
             if not active:
+                if any(self._active(shard, p) for p in replicas):
+                    continue  # the replica that has every write is away: wait for it
                 if live and live[0] == self.me:
                     log.warning(
                         "shard %d of %s: every replica is dead; this one serves again",
@@ -643,6 +650,8 @@ class ClusterCollection(Collection):
                 raise ServiceUnavailable(
                     f"Service unavailable: peer {self.me} holds no active replica of shard {shard}"
                 )
+            if self._active(shard, target):
+                return 0  # caught up already (an earlier transfer that timed out for the asker)
             self._call(target, shard, "transfer_reset", ())
             offset: PointId | None = None
             while True:
@@ -652,6 +661,13 @@ class ClusterCollection(Collection):
                     sent += len(spec.points) if isinstance(spec.points, list) else 0
                 if offset is None:
                     break
+            # Only a peer that still leads may say the copy is whole: another that took over
+            # meanwhile may have taken writes this copy lacks.
+            if self._leader(shard) != self.me:
+                raise ServiceUnavailable(
+                    f"Service unavailable: peer {self.me} stopped leading shard {shard} during "
+                    "the transfer; the replica catches up again"
+                )
             self.cluster.set_replica_state(self.name, shard, target, active=True)
             self.cluster.finish_move(self.name, shard, target)
         return sent
@@ -745,7 +761,8 @@ class ClusterCollection(Collection):
         exact: bool,
         checked_limit: int | None = None,
     ) -> list[FacetHit]:
-        found = self._each_shard("facet", key, filt, limit, exact, checked_limit)
+        self._verify(lambda h: self.strict.check_scan(h, filt, checked_limit, exact))
+        found = self._each_shard("facet", key, filt, ALL_VALUES, exact, None)
         return merge.facet_hits(found, limit)
 
     def search(
@@ -761,7 +778,7 @@ class ClusterCollection(Collection):
         found = self._each_shard(
             "search", query, filt, limit + offset, 0, score_threshold, params, select
         )
-        order = merge.nearest_order(self.config, query.using) if query.kind == "dense" else "desc"
+        order = "desc" if query.kind == "sparse" else merge.nearest_order(self.config, query.using)
         return merge.sorted_points(found, order, offset, limit)
 
     def explain_search(
@@ -802,6 +819,10 @@ class ClusterCollection(Collection):
             root = plan.root
             if isinstance(root.query, qm.Fusion) and root.prefetch:
                 answers[i] = self._fused(plan, select, external)
+            elif isinstance(root.query, qm.Nearest) and root.query.mmr and not root.prefetch:
+                answers[i] = self._mmr(plan, select, external)
+            elif root.prefetch and not isinstance(root.query, qm.FormulaQuery):
+                answers[i] = self._rescored(plan, select, external)
             else:
                 simple.append(i)
         if simple:
@@ -853,6 +874,57 @@ class ClusterCollection(Collection):
         out.scores = fused[plan.offset :]
         return out
 
+    def _rescored(self, plan: qm.Plan, select: Selection, external: ExternalVectors) -> Points:
+        """A root query over its prefetches' results (rescoring, order_by, sample, or none):
+        each prefetch over the whole collection, then the root over the union of their
+        points, as one shard runs it. (A formula root needs each prefetch's scores per
+        point: it runs per shard.)"""
+        root = plan.root
+        chosen: set[PointId] = set()
+        for prefetch in root.prefetch:
+            node = prefetch
+            if root.filter is not None:
+                combined = (
+                    root.filter if node.filter is None else Filter(must=(root.filter, node.filter))
+                )
+                node = replace(node, filter=combined)
+            chosen.update(self.query([(qm.Plan(node), NOTHING)], _no_others, external)[0].ids)
+        if not chosen:
+            return Points([])
+        scope = Filter(must=(HasId(frozenset(chosen)),))
+        if root.filter is not None:
+            scope = Filter(must=(root.filter, scope))
+        alone = replace(root, prefetch=(), filter=scope)
+        return self.query([(qm.Plan(alone, plan.offset), select)], _no_others, external)[0]
+
+    def _mmr(self, plan: qm.Plan, select: Selection, external: ExternalVectors) -> Points:
+        """MMR at the root: the collection's nearest candidates, then the picks made here
+        among all of them (a shard's picks among its own would differ)."""
+        root = plan.root
+        query = root.query
+        assert isinstance(query, qm.Nearest)
+        pool = query.mmr_candidates if query.mmr_candidates is not None else root.limit
+        plain = replace(root, query=qm.Nearest(query.vector), limit=pool)
+        candidates = self.query([(qm.Plan(plain), select)], _no_others, external)[0]
+        if not len(candidates):
+            return candidates
+        space = space_of(self.config, root.using)
+        if root.idf_corpus is not None:
+            space = replace(space, idf_corpus=root.idf_corpus)
+        stored = self.stored_vectors(root.using, candidates.ids)
+        vectors = [check_value(space, stored[pid]) for pid in candidates.ids]
+        target = query.vector
+        if isinstance(target, qm.PointInput):
+            target = external[(self.name, root.using, target.id)]
+        picks = mmr_of_vectors(
+            space,
+            check_value(space, target),
+            vectors,
+            query.mmr_diversity,
+            root.limit + plan.offset,
+        )
+        return merge.take(candidates, picks[plan.offset :])
+
     def _own_inputs(self, plans: list[qm.Plan]) -> ExternalVectors:
         """The stored vectors of this collection's points used as query inputs."""
         wanted: dict[str, set[PointId]] = {}
@@ -879,13 +951,33 @@ class ClusterCollection(Collection):
         others: Collections,
         resolved: ExternalVectors | None = None,
     ) -> list[Group]:
-        assert plan.groups is not None
+        """Groups built here from the collection's merged results, best first, as one shard
+        builds them (tessera.execution.query_groups): a group's hits may come from every
+        shard. As there, prefetches keep every candidate and the root's results grow until
+        the groups are complete or the results run out."""
+        spec = plan.groups
+        assert spec is not None
         external = {**self._external([plan], others, resolved), **self._own_inputs([plan])}
-        found = self._each_shard("query_groups", plan, select, None, resolved=external)
-        groups = merge.groups(
-            found, merge.plan_order(plan, self.config), plan.groups.group_size, plan.groups.limit
-        )
-        return self._with_lookup(groups, lookup, others)
+        total = max(self.count(None, True), 1)
+        root = replace(plan.root, prefetch=tuple(_unlimited(p, total) for p in plan.root.prefetch))
+        fetch = Selection(PayloadSelector(True), select.vectors)
+        limit = min(total, max(64, spec.limit * spec.group_size * 4))
+        while True:
+            probe = qm.Plan(replace(root, limit=limit), 0, None)
+            hits = self.query([(probe, fetch)], others, external)[0]
+            groups, complete = _grouped(hits, spec)
+            if complete or len(hits) < limit or limit >= total:
+                break
+            limit = min(total, limit * 4)
+        found = []
+        for gid, rows in groups:
+            members = merge.take(hits, rows)
+            if not select.payload.enabled:
+                members.payloads = None
+            elif members.payloads is not None:
+                members.payloads = [select.payload.apply(p) or {} for p in members.payloads]
+            found.append(Group(gid, members))
+        return self._with_lookup(found, lookup, others)
 
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
         """A uniform sample over every shard (how many each shard gives is drawn from the
@@ -916,7 +1008,8 @@ class ClusterCollection(Collection):
     def stored_vectors(
         self, name: str, ids: Iterable[PointId], missing_ok: bool = False
     ) -> dict[PointId, Any]:
-        asked = self._by_point(list(ids))
+        ids = list(ids)
+        asked = self._by_point(ids)
         found = self._fan(
             {
                 k: (lambda k=k, part=part: self._on_shard(k, "stored_vectors", (name, part, True)))  # type: ignore[misc]
@@ -979,13 +1072,44 @@ class ClusterCollection(Collection):
     def close(self, flush: bool = True) -> None:
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if threading.current_thread() is not self._recovery:
+            self._recovery.join(timeout=10)
+        # No write in flight: a record logged here but not yet given to the other replicas
+        # must not sit under a clean-stop mark. A lock not had in time: no mark (the next
+        # start catches up first).
+        with self._parts_lock:
+            locks = list(self._order_locks.values())
+        held = [lock for lock in locks if lock.acquire(timeout=10)]
+        quiet = len(held) == len(locks)
         for part in list(self._parts.values()):
             part.close(flush)
         super().close(flush)
-        if flush and self.failure is None and self.path.exists():
+        for lock in held:
+            lock.release()
+        if flush and quiet and self.failure is None and self.path.exists():
             write_checked_json(
                 self.path / CLEAN_STOP, CLEAN_STOP_KIND, 1, {"peer": self.me, "at": time.time()}
             )
+
+
+def _unlimited(node: qm.QueryNode, limit: int) -> qm.QueryNode:
+    """A prefetch tree with every limit raised to `limit` (groups keep every candidate)."""
+    return replace(node, limit=limit, prefetch=tuple(_unlimited(p, limit) for p in node.prefetch))
+
+
+def _grouped(hits: Points, spec: qm.GroupSpec) -> tuple[list[tuple[Any, list[int]]], bool]:
+    """(groups as rows of `hits`, complete), as tessera.execution.query_groups.build_groups:
+    a point joins the group of each distinct value of its `group_by` path; a group keeps
+    its first `group_size` hits; groups in the order first seen, `limit` of them."""
+    groups: dict[Any, list[int]] = {}
+    for row, payload in enumerate(hits.payloads or []):
+        for gid in group_ids(payload or {}, spec.group_by):
+            members = groups.setdefault(gid, [])
+            if len(members) < spec.group_size:
+                members.append(row)
+    chosen = list(groups.items())[: spec.limit]
+    complete = len(chosen) == spec.limit and all(len(m) == spec.group_size for _, m in chosen)
+    return chosen, complete
 
 
 def _widened(plan: qm.Plan) -> qm.Plan:

@@ -8,16 +8,16 @@ score), then applies the offset and the limit once. Counts and facet counts add 
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tessera.collection.values import FacetHit, Group, Points, ScrollPage
+from tessera.collection.values import FacetHit, Points, ScrollPage
 from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId, id_sort_key
 from tessera.query import query_model as qm
 from tessera.query.scoring import higher_is_better
+from tessera.shard.facet import top_hits
 
 Key = Callable[[int], Any]
 
@@ -79,13 +79,14 @@ def _key(points: Points, order: str) -> Key:
     if order in ("value_asc", "value_desc"):
         values = points.order_values or [None] * len(points)
         descending = order == "value_desc"
+        ids = points.ids
 
         def by_value(i: int) -> Any:
+            # As one shard orders them: by value (exact for big integers), ties by id.
             value = values[i]
-            if value is None:
-                return (1, 0.0)
-            number = float(value) if not isinstance(value, str) else 0.0
-            return (0, -number if descending else number)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return (0, -value if descending else value, id_sort_key(ids[i]))
+            return (1, 0, id_sort_key(ids[i]))
 
         return by_value
     return lambda i: id_sort_key(points.ids[i])
@@ -101,15 +102,19 @@ def plan_order(plan: qm.Plan, config: CollectionConfig) -> str:
         return "random"
     if query is None:
         return "id"
-    if isinstance(query, qm.Nearest):
+    if isinstance(query, qm.Nearest) or (
+        isinstance(query, qm.Recommend) and query.strategy == "average_vector"
+    ):
         return nearest_order(config, root.using)
     return "desc"
 
 
 def nearest_order(config: CollectionConfig, using: str) -> str:
-    """A nearest query reports distances for Euclid and Manhattan (smaller first)."""
+    """A nearest search (a plain one, or `average_vector` recommend, which is one) reports
+    distances for Euclid and Manhattan, dense or multi (smaller first); sparse and every
+    other query rank by similarity."""
     dense = config.vectors.get(using)
-    if dense is None or dense.multivector:
+    if dense is None:
         return "desc"
     if not higher_is_better(dense.distance):  # type: ignore[arg-type]
         return "asc"
@@ -131,33 +136,10 @@ def scroll_pages(pages: Sequence[ScrollPage], limit: int, by_value: str | None) 
 
 
 def facet_hits(parts: Sequence[list[FacetHit]], limit: int) -> list[FacetHit]:
+    """Every shard's counts (of every value: a value first in no shard may be first over
+    all) added up, ranked as one shard ranks them."""
     totals: dict[Any, int] = {}
     for hits in parts:
         for hit in hits:
             totals[hit.value] = totals.get(hit.value, 0) + hit.count
-    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], _facet_value_key(kv[0])))
-    return [FacetHit(value, count) for value, count in ranked[:limit]]
-
-
-def _facet_value_key(value: Any) -> tuple[int, Any]:
-    if isinstance(value, bool):
-        return (0, int(value))
-    if isinstance(value, int):
-        return (1, value)
-    return (2, str(value))
-
-
-def groups(parts: Sequence[list[Group]], order: str, group_size: int, limit: int) -> list[Group]:
-    """Groups of every shard with the same id made one: their best `group_size` hits, the
-    groups ordered by their best hit, the first `limit`."""
-    hits: dict[Any, list[Points]] = {}
-    for found in parts:
-        for group in found:
-            hits.setdefault(group.id, []).append(group.hits)
-    merged = [
-        Group(gid, sorted_points(points, order, 0, group_size)) for gid, points in hits.items()
-    ]
-    best = [g.hits.scores[0] if g.hits.scores else 0.0 for g in merged]
-    sign = -1.0 if order == "desc" else 1.0
-    ranked = heapq.nsmallest(limit, range(len(merged)), key=lambda i: sign * best[i])
-    return [merged[i] for i in ranked]
+    return [FacetHit(value, count) for value, count in top_hits(totals, limit)]

@@ -7,7 +7,8 @@ sender had. Only the classes registered here are ever built from the wire, never
 arbitrary name, and nothing is pickled: a peer's message is data, not code.
 
 Encoding of a value `v`:
-- None, bool, int, float, str: themselves;
+- None, bool, int, str and finite floats: themselves; inf, -inf and nan (which JSON lacks):
+  `{"$t": "f", "v": "inf"}`;
 - a list: a JSON array of encoded items;
 - a dict whose keys are all strings and do not include "$t": an object of encoded values;
   any other dict: `{"$t": "dict", "v": [[key, value], ...]}` (encoded keys and values);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import uuid
 from typing import Any, cast
 
@@ -73,6 +75,8 @@ def decode(data: bytes) -> Any:
 
 
 def _enc(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$t": "f", "v": repr(value)}  # JSON has no inf / nan (orjson writes null)
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, list):
@@ -90,7 +94,7 @@ def _enc(value: Any) -> Any:
             "b": base64.b64encode(array.tobytes()).decode(),
         }
     if isinstance(value, np.generic):
-        return value.item()
+        return _enc(value.item())
     if isinstance(value, uuid.UUID):
         return {"$t": "uuid", "v": str(value)}
     name = type(value).__name__
@@ -125,6 +129,10 @@ def _dec(value: Any) -> Any:
         return np.frombuffer(raw, dtype=dtype).reshape(value["shape"]).copy()
     if tag == "uuid":
         return uuid.UUID(value["v"])
+    if tag == "f":
+        if value["v"] not in ("inf", "-inf", "nan"):
+            raise ValueError(f"not a non-finite float: {value['v']!r}")
+        return float(value["v"])
     if tag == "tuple":
         return tuple(_dec(item) for item in value["v"])
     if tag == "frozenset":

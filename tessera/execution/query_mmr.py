@@ -42,11 +42,21 @@ def mmr(
     """Positions in `refs` (nearest results for the raw `query`) of the first `limit` picks."""
     if not refs or limit <= 0:
         return []
-    lam = 1.0 - (DEFAULT_DIVERSITY if diversity is None else diversity)
     vectors = [vector_at(r.segment, space.name, r.offset) for r in refs]
+    return mmr_of_vectors(space, query, vectors, diversity, limit)
+
+
+def mmr_of_vectors(
+    space: Space, query: Any, vectors: list[Any], diversity: float | None, limit: int
+) -> list[int]:
+    """`mmr` over the candidates' vectors themselves (a collection whose candidates come from
+    several shards)."""
+    if not vectors or limit <= 0:
+        return []
+    lam = 1.0 - (DEFAULT_DIVERSITY if diversity is None else diversity)
     relevance = pair_sims(space, vectors, [query])[0][0].astype(np.float64)
     between = pair_sims(space, vectors, vectors)[0].astype(np.float64)
-    pending = list(range(len(refs)))
+    pending = list(range(len(vectors)))
     first = _swap_remove(pending, _last_argmax(relevance[pending]))
     selected = [first]
     closest = between[:, first].copy()  # per candidate: max similarity to the picked ones
