@@ -46,12 +46,11 @@ from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataSto
 from tessera.cluster.placement import place
 from tessera.cluster.service import ClusterService
 from tessera.errors import InternalError, ServiceUnavailable
+from tests.cluster_fixtures import client_for, clients, cluster, etcd  # noqa: F401
 from tests.cluster_harness import (
     Cluster,
     EtcdProcess,
     eventually,
-    running_cluster,
-    running_etcd,
 )
 from tests.conftest import TARGET, ServerProcess
 from tests.openapi_check import assert_error, assert_ok, spec_path, validate_component
@@ -63,11 +62,6 @@ VECTORS = {"size": 4, "distance": "Dot"}
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def client_for(url: str, **kwargs: Any) -> QdrantClient:
-    # No background version check: a node of the module may stop while it would run.
-    return QdrantClient(url=url, timeout=30, check_compatibility=False, **kwargs)
 
 
 def status_of(node: ServerProcess) -> dict[str, Any]:
@@ -83,20 +77,6 @@ def names_on(node: ServerProcess) -> set[str]:
 def aliases_on(node: ServerProcess) -> dict[str, str]:
     result = assert_ok(httpx.get(f"{node.url}/aliases", timeout=10))
     return {a["alias_name"]: a["collection_name"] for a in result["aliases"]}
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    """One etcd, shared by the module's tests."""
-    with running_etcd(tmp_path_factory.mktemp("etcd")) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, etcd: EtcdProcess) -> Iterator[Cluster]:
-    """Three nodes over the module's etcd, shared by the module's tests."""
-    with running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes:
-        yield nodes
 
 
 @pytest.mark.parametrize("peers", [1, 2, 3, 5])
@@ -151,16 +131,6 @@ def test_etcd_client_transactions_and_watch(etcd: EtcdProcess) -> None:
         assert [(kv.key, kv.value) for kv in kvs] == [(prefix + "b", [1, 2])]
     finally:
         client.close()
-
-
-@pytest.fixture
-def clients(cluster: Cluster) -> Iterator[list[QdrantClient]]:
-    made = [client_for(node.url) for node in cluster.nodes[:3]]
-    try:
-        yield made
-    finally:
-        for client in made:
-            client.close()
 
 
 def test_every_node_reports_the_same_cluster(cluster: Cluster, clients: list[QdrantClient]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,13 +19,11 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tests.cluster_fixtures import client_for, clients, cluster, etcd  # noqa: F401
 from tests.cluster_harness import (
     Cluster,
-    EtcdProcess,
     PortProxy,
     eventually,
-    running_cluster,
-    running_etcd,
 )
 from tests.conftest import TARGET
 from tests.openapi_check import assert_ok, validate_component
@@ -38,32 +35,6 @@ DIM = 8
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def client_for(url: str) -> QdrantClient:
-    return QdrantClient(url=url, timeout=60, check_compatibility=False)
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
-    with running_etcd(tmp_path_factory.mktemp("etcd")) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, etcd: EtcdProcess) -> Iterator[Cluster]:
-    with running_cluster(tmp_path_factory.mktemp("cluster"), etcd) as nodes:
-        yield nodes
-
-
-@pytest.fixture
-def clients(cluster: Cluster) -> Iterator[list[QdrantClient]]:
-    made = [client_for(node.url) for node in cluster.nodes[:3]]
-    try:
-        yield made
-    finally:
-        for client in made:
-            client.close()
 
 
 def make_points(ids: list[int], seed: int = 1) -> tuple[np.ndarray[Any, Any], list[Any]]:
@@ -80,6 +51,24 @@ def make_points(ids: list[int], seed: int = 1) -> tuple[np.ndarray[Any, Any], li
     return vectors, points
 
 
+def create(
+    client: QdrantClient,
+    name: str,
+    distance: models.Distance = models.Distance.DOT,
+    **params: Any,
+) -> None:
+    assert client.create_collection(
+        name, vectors_config=models.VectorParams(size=DIM, distance=distance), **params
+    )
+
+
+def replicas_active(cluster: Cluster, node: int, name: str, expected: int) -> bool:
+    """Whether `node` sees `expected` replicas of the collection, all Active."""
+    view = cluster_view(cluster, node, name)
+    states = [s["state"] for s in view["local_shards"] + view["remote_shards"]]
+    return len(states) == expected and all(s == "Active" for s in states)
+
+
 def cluster_view(cluster: Cluster, node: int, name: str) -> dict[str, Any]:
     result: dict[str, Any] = assert_ok(
         httpx.get(f"{cluster.nodes[node].url}/collections/{name}/cluster", timeout=30)
@@ -92,11 +81,7 @@ def test_points_are_spread_and_read_through_every_node(
 ) -> None:
     a, b, c = clients
     name = unique("spread")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
-        shard_number=3,
-    )
+    create(a, name, distance=models.Distance.EUCLID, shard_number=3)
     ids = list(range(1, 301))
     vectors, points = make_points(ids)
     a.upsert(name, points, wait=True)
@@ -169,11 +154,7 @@ def test_query_api_merges_fusion_order_by_and_facets(
 ) -> None:
     a, b, _ = clients
     name = unique("merge")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=3,
-    )
+    create(a, name, shard_number=3)
     a.create_payload_index(name, "n", models.PayloadSchemaType.INTEGER)
     a.create_payload_index(name, "group", models.PayloadSchemaType.KEYWORD)
     ids = list(range(1, 201))
@@ -221,11 +202,7 @@ def test_writes_by_filter_and_payload_updates_reach_every_shard(
 ) -> None:
     a, b, c = clients
     name = unique("filtered")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
-        shard_number=3,
-    )
+    create(a, name, distance=models.Distance.COSINE, shard_number=3)
     _, points = make_points(list(range(1, 101)), seed=5)
     a.upsert(name, points)
     b.set_payload(
@@ -261,11 +238,7 @@ def test_snapshot_of_a_sharded_collection_holds_every_point(
 ) -> None:
     a, b, _ = clients
     name, restored = unique("snapped"), unique("restored")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=3,
-    )
+    create(a, name, shard_number=3)
     _, points = make_points(list(range(1, 61)), seed=9)
     a.upsert(name, points)
     made = a.create_snapshot(name)
@@ -288,12 +261,7 @@ def test_replicated_writes_survive_a_killed_node_which_catches_up(
 ) -> None:
     a, b, _ = clients
     name = unique("replicated")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=3,
-        replication_factor=2,
-    )
+    create(a, name, shard_number=3, replication_factor=2)
     view = cluster_view(cluster, 0, name)
     assert len(view["local_shards"]) + len(view["remote_shards"]) == 6
     _, first = make_points(list(range(1, 101)), seed=11)
@@ -317,13 +285,11 @@ def test_replicated_writes_survive_a_killed_node_which_catches_up(
     node.start()
     own = client_for(node.url)
     try:
-
-        def all_active() -> bool:
-            view = cluster_view(cluster, 2, name)
-            states = [s["state"] for s in view["local_shards"] + view["remote_shards"]]
-            return len(states) == 6 and all(s == "Active" for s in states)
-
-        eventually(all_active, "the restarted node's replicas caught up", timeout=60)
+        eventually(
+            lambda: replicas_active(cluster, 2, name, 6),
+            "the restarted node's replicas caught up",
+            timeout=60,
+        )
         assert own.count(name, exact=True).count == len(acknowledged)
         assert {int(p.id) for p in own.retrieve(name, sorted(acknowledged | {1}))} == acknowledged
         # Its own replicas hold their shards' points again.
@@ -348,13 +314,7 @@ def test_write_consistency_factor_refuses_writes_that_too_few_replicas_took(
 ) -> None:
     a, b, _ = clients
     name = unique("consistent")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=3,
-        replication_factor=2,
-        write_consistency_factor=2,
-    )
+    create(a, name, shard_number=3, replication_factor=2, write_consistency_factor=2)
     _, points = make_points(list(range(1, 31)), seed=41)
     a.upsert(name, points)
     node = cluster.nodes[2]
@@ -374,13 +334,7 @@ def test_write_consistency_factor_refuses_writes_that_too_few_replicas_took(
     node.start()
     own = client_for(node.url)
     try:
-
-        def all_active() -> bool:
-            view = cluster_view(cluster, 2, name)
-            states = [s["state"] for s in view["local_shards"] + view["remote_shards"]]
-            return len(states) == 6 and all(s == "Active" for s in states)
-
-        eventually(all_active, "replicas caught up", timeout=60)
+        eventually(lambda: replicas_active(cluster, 2, name, 6), "replicas caught up", 60)
         a.upsert(name, more)  # every replica live again: taken
         assert own.count(name, exact=True).count >= 60
     finally:
@@ -392,12 +346,7 @@ def test_points_keep_flowing_while_etcd_restarts(
 ) -> None:
     a, b, c = clients
     name = unique("etcdless")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=3,
-        replication_factor=2,
-    )
+    create(a, name, shard_number=3, replication_factor=2)
     _, points = make_points(list(range(1, 61)), seed=61)
     a.upsert(name, points[:20])
     cluster.etcd.stop()
@@ -439,11 +388,7 @@ def placement_of(cluster: Cluster, name: str) -> dict[int, dict[int, tuple[str, 
 def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantClient]) -> None:
     a, b, _ = clients
     name = unique("moved")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        shard_number=1,
-    )
+    create(a, name, shard_number=1)
     _, points = make_points(list(range(1, 51)), seed=21)
     a.upsert(name, points)
     peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
@@ -510,11 +455,7 @@ def test_shard_keys_route_points_and_select_shards(
 ) -> None:
     a, b, c = clients
     name = unique("tenants")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        sharding_method=models.ShardingMethod.CUSTOM,
-    )
+    create(a, name, sharding_method=models.ShardingMethod.CUSTOM)
     assert a.get_collection(name).config.params.sharding_method == models.ShardingMethod.CUSTOM
     assert a.create_shard_key(name, "tenant_a")
     assert b.create_shard_key(name, "tenant_b", shards_number=2)
@@ -579,9 +520,7 @@ def test_shard_keys_route_points_and_select_shards(
 
     # An auto-sharded collection has no shard keys.
     auto = unique("auto")
-    assert a.create_collection(
-        auto, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT)
-    )
+    create(a, auto)
     with pytest.raises(Exception, match="Auto sharding method"):
         a.create_shard_key(auto, "k")
     assert a.list_shard_keys(auto).shard_keys is None
@@ -592,11 +531,7 @@ def test_cluster_telemetry_and_sharding_key_operations(
 ) -> None:
     a, b, _ = clients
     name = unique("keyed")
-    assert a.create_collection(
-        name,
-        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-        sharding_method=models.ShardingMethod.CUSTOM,
-    )
+    create(a, name, sharding_method=models.ShardingMethod.CUSTOM)
     # The cluster operation forms of the shard key routes.
     made = models.CreateShardingKeyOperation(
         create_sharding_key=models.CreateShardingKey(shard_key=7, shards_number=2)
@@ -638,11 +573,7 @@ def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(
             "the new peer joined",
         )
         name = unique("fenced")
-        assert a.create_collection(
-            name,
-            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT),
-            shard_number=1,
-        )
+        create(a, name, shard_number=1)
 
         def replicas() -> dict[int, str]:
             view = assert_ok(httpx.get(f"{cluster.nodes[0].url}/collections/{name}/cluster"))
