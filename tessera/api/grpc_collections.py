@@ -195,30 +195,21 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def CreateShardKey(self, request: pb.CreateShardKeyRequest) -> pb.CreateShardKeyResponse:
-        cluster = self.toc.cluster
-        if cluster is None:
-            raise BadRequest(DISABLED)
-        name = self.toc.get(request.collection_name).name
-        made = request.request
-        cluster.create_shard_key(
-            name,
-            shard_key(made.shard_key),
-            made.shards_number if made.HasField("shards_number") else None,
-            made.replication_factor if made.HasField("replication_factor") else None,
-            list(made.placement) or None,
-            float(request.timeout) if request.HasField("timeout") else None,
-        )
-        return pb.CreateShardKeyResponse(result=True)
+        return pb.CreateShardKeyResponse(result=self._key_operation(request, "create_shard_key"))
 
     @rpc
     def DeleteShardKey(self, request: pb.DeleteShardKeyRequest) -> pb.DeleteShardKeyResponse:
+        return pb.DeleteShardKeyResponse(result=self._key_operation(request, "delete_shard_key"))
+
+    def _key_operation(self, request: Any, kind: str) -> bool:
+        """A shard key call is its cluster operation (as in UpdateCollectionClusterSetup)."""
         cluster = self.toc.cluster
         if cluster is None:
             raise BadRequest(DISABLED)
         name = self.toc.get(request.collection_name).name
+        operation = parse_operation(operation_body(kind, request.request))
         timeout = float(request.timeout) if request.HasField("timeout") else None
-        cluster.delete_shard_key(name, shard_key(request.request.shard_key), timeout)
-        return pb.DeleteShardKeyResponse(result=True)
+        return run_operation(cluster, name, operation, timeout)
 
     @rpc
     def ListShardKeys(self, request: pb.ListShardKeysRequest) -> pb.ListShardKeysResponse:
@@ -254,7 +245,12 @@ def cluster_operation_body(request: pb.UpdateCollectionClusterSetupRequest) -> d
     kind = request.WhichOneof("operation")
     if kind is None:
         return {}
-    message = getattr(request, kind)
+    return operation_body(kind, getattr(request, kind))
+
+
+def operation_body(kind: str, message: Any) -> dict[str, Any]:
+    """One cluster operation message (`move_shard`, `create_shard_key`, ...) as its REST
+    body."""
     if kind == "drop_replica":
         return {kind: {"shard_id": message.shard_id, "peer_id": message.peer_id}}
     if kind in ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer"):

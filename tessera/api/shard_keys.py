@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from tessera.api.cluster_info import DISABLED
+from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import expect_object, read_json
 from tessera.api.shard_selector import parse_key
@@ -27,35 +28,16 @@ from tessera.storage.toc import TableOfContents
 
 
 async def create_shard_key(request: Request) -> Callable[[], Any]:
-    body = expect_object(await read_json(request))
-    toc = toc_of(request)
-    cluster = toc.cluster
-    if cluster is None:
-        raise BadRequest(DISABLED)
-    name = collection_of(request).name
-    timeout = query_int(request, "timeout", None, 1)
-    if "shard_key" not in body:
-        raise UnprocessableEntity("Format error in JSON body: missing field `shard_key`")
-    key = parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
-    shards = _optional_count(body, "shards_number")
-    replicas = _optional_count(body, "replication_factor")
-    placement = body.get("placement")
-    if placement is not None and (
-        not isinstance(placement, list)
-        or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in placement)
-    ):
-        raise BadRequest("Format error in JSON body: placement must be a list of peer ids")
-
-    def run() -> bool:
-        cluster.create_shard_key(
-            name, key, shards, replicas, placement, float(timeout) if timeout else None
-        )
-        return True
-
-    return run
+    return await _key_operation(request, "create_sharding_key")
 
 
 async def delete_shard_key(request: Request) -> Callable[[], Any]:
+    return await _key_operation(request, "drop_sharding_key")
+
+
+async def _key_operation(request: Request, kind: str) -> Callable[[], Any]:
+    """A shard key route's body is its cluster operation's (`create_sharding_key`,
+    `drop_sharding_key`), run the same way."""
     body = expect_object(await read_json(request))
     toc = toc_of(request)
     cluster = toc.cluster
@@ -65,13 +47,9 @@ async def delete_shard_key(request: Request) -> Callable[[], Any]:
     timeout = query_int(request, "timeout", None, 1)
     if "shard_key" not in body:
         raise UnprocessableEntity("Format error in JSON body: missing field `shard_key`")
-    key = parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
-
-    def run() -> bool:
-        cluster.delete_shard_key(name, key, float(timeout) if timeout else None)
-        return True
-
-    return run
+    parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
+    operation = parse_operation({kind: body})
+    return lambda: run_operation(cluster, name, operation, float(timeout) if timeout else None)
 
 
 async def list_shard_keys(request: Request) -> Callable[[], Any]:
@@ -86,14 +64,3 @@ def shard_keys_of(toc: TableOfContents, collection: Collection) -> dict[str, Any
         return {"shard_keys": None}
     keys = toc.cluster.shard_keys(collection.name) if toc.cluster is not None else {}
     return {"shard_keys": [{"key": k} for k in keys]}
-
-
-def _optional_count(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value >= 1 << 32:
-        raise BadRequest(f"Format error in JSON body: {key} must be an unsigned integer")
-    if value == 0:
-        raise UnprocessableEntity(f"Validation error in JSON body: [{key}: must be at least 1]")
-    return value

@@ -82,7 +82,7 @@ from tessera.errors import (
     point_not_found,
 )
 from tessera.execution.query_exec import ExternalVectors
-from tessera.execution.query_groups import group_ids
+from tessera.execution.query_groups import group_rows
 from tessera.execution.query_mmr import mmr_of_vectors
 from tessera.execution.query_vectors import check_value, space_of, vector_at
 from tessera.fileformat import write_checked_json
@@ -823,6 +823,8 @@ class ClusterCollection(Collection):
                 answers[i] = self._mmr(plan, select, external)
             elif root.prefetch and not isinstance(root.query, qm.FormulaQuery):
                 answers[i] = self._rescored(plan, select, external)
+            elif isinstance(root.query, qm.Sample):
+                answers[i] = self._sampled(plan, select, external)
             else:
                 simple.append(i)
         if simple:
@@ -842,15 +844,10 @@ class ClusterCollection(Collection):
         """A fusion root: each prefetch over the whole collection, then fused here."""
         root = plan.root
         assert isinstance(root.query, qm.Fusion)
-        sources = []
-        for prefetch in root.prefetch:
-            node = prefetch
-            if root.filter is not None:
-                combined = (
-                    root.filter if node.filter is None else Filter(must=(root.filter, node.filter))
-                )
-                node = replace(node, filter=combined)
-            sources.append(self.query([(qm.Plan(node), select)], _no_others, external)[0])
+        sources = [
+            self.query([(qm.Plan(_inherit(root, p)), select)], _no_others, external)[0]
+            for p in root.prefetch
+        ]
         ranked = [(list(s.ids), list(s.scores or [])) for s in sources]
         want = root.limit + plan.offset
         query = root.query
@@ -882,12 +879,7 @@ class ClusterCollection(Collection):
         root = plan.root
         chosen: set[PointId] = set()
         for prefetch in root.prefetch:
-            node = prefetch
-            if root.filter is not None:
-                combined = (
-                    root.filter if node.filter is None else Filter(must=(root.filter, node.filter))
-                )
-                node = replace(node, filter=combined)
+            node = _inherit(root, prefetch)
             chosen.update(self.query([(qm.Plan(node), NOTHING)], _no_others, external)[0].ids)
         if not chosen:
             return Points([])
@@ -896,6 +888,29 @@ class ClusterCollection(Collection):
             scope = Filter(must=(root.filter, scope))
         alone = replace(root, prefetch=(), filter=scope)
         return self.query([(qm.Plan(alone, plan.offset), select)], _no_others, external)[0]
+
+    def _sampled(self, plan: qm.Plan, select: Selection, external: ExternalVectors) -> Points:
+        """A random sample uniform over the collection: how many points each shard gives is
+        drawn from the shards' matching counts (each shard's own sample is uniform)."""
+        root = plan.root
+        want = root.limit + plan.offset
+        shards = self._read_shards()
+        if not shards:
+            return Points([])
+        counts = self._each_shard("count", root.filter, True)
+        if not sum(counts):
+            return Points([])
+        widened = (_widened(plan), select)
+        found = self._each_shard("query", [widened], resolved=external)
+        rng = np.random.default_rng()
+        taken = rng.multivariate_hypergeometric(counts, min(want, sum(counts))).tolist()
+        parts = []
+        for (points,), n in zip(found, taken, strict=True):
+            rows = rng.choice(len(points), size=min(n, len(points)), replace=False).tolist()
+            parts.append(merge.take(points, rows))
+        merged = merge.concat(parts)
+        order = rng.permutation(len(merged)).tolist()
+        return merge.take(merged, order[plan.offset : plan.offset + root.limit])
 
     def _mmr(self, plan: qm.Plan, select: Selection, external: ExternalVectors) -> Points:
         """MMR at the root: the collection's nearest candidates, then the picks made here
@@ -965,7 +980,7 @@ class ClusterCollection(Collection):
         while True:
             probe = qm.Plan(replace(root, limit=limit), 0, None)
             hits = self.query([(probe, fetch)], others, external)[0]
-            groups, complete = _grouped(hits, spec)
+            groups, complete = group_rows(hits.payloads or [], spec)
             if complete or len(hits) < limit or limit >= total:
                 break
             limit = min(total, limit * 4)
@@ -1092,24 +1107,19 @@ class ClusterCollection(Collection):
             )
 
 
+def _inherit(root: qm.QueryNode, prefetch: qm.QueryNode) -> qm.QueryNode:
+    """A prefetch run on its own: with the root's filter, which it inherits."""
+    if root.filter is None:
+        return prefetch
+    combined = (
+        root.filter if prefetch.filter is None else Filter(must=(root.filter, prefetch.filter))
+    )
+    return replace(prefetch, filter=combined)
+
+
 def _unlimited(node: qm.QueryNode, limit: int) -> qm.QueryNode:
     """A prefetch tree with every limit raised to `limit` (groups keep every candidate)."""
     return replace(node, limit=limit, prefetch=tuple(_unlimited(p, limit) for p in node.prefetch))
-
-
-def _grouped(hits: Points, spec: qm.GroupSpec) -> tuple[list[tuple[Any, list[int]]], bool]:
-    """(groups as rows of `hits`, complete), as tessera.execution.query_groups.build_groups:
-    a point joins the group of each distinct value of its `group_by` path; a group keeps
-    its first `group_size` hits; groups in the order first seen, `limit` of them."""
-    groups: dict[Any, list[int]] = {}
-    for row, payload in enumerate(hits.payloads or []):
-        for gid in group_ids(payload or {}, spec.group_by):
-            members = groups.setdefault(gid, [])
-            if len(members) < spec.group_size:
-                members.append(row)
-    chosen = list(groups.items())[: spec.limit]
-    complete = len(chosen) == spec.limit and all(len(m) == spec.group_size for _, m in chosen)
-    return chosen, complete
 
 
 def _widened(plan: qm.Plan) -> qm.Plan:

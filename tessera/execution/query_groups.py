@@ -11,6 +11,7 @@ id and, for each, finds its `limit` nearest among the other sampled points.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -39,12 +40,23 @@ def group_ids(payload: dict[str, Any], path: str) -> list[GroupId]:
 
 def build_groups(hits: list[Hit], spec: qm.GroupSpec) -> tuple[Groups, bool]:
     """(groups, complete): complete when more hits could not change the answer."""
-    groups: dict[GroupId, list[Hit]] = {}
-    for hit in hits:
-        for gid in group_ids(hit.ref.segment.payload_at(hit.ref.offset), spec.group_by):
+    payloads = [hit.ref.segment.payload_at(hit.ref.offset) for hit in hits]
+    rows, complete = group_rows(payloads, spec)
+    return [(gid, [hits[i] for i in members]) for gid, members in rows], complete
+
+
+def group_rows(
+    payloads: Sequence[dict[str, Any] | None], spec: qm.GroupSpec
+) -> tuple[list[tuple[GroupId, list[int]]], bool]:
+    """The groups of results best first, given their payloads: (per group its id and the
+    rows of its hits, complete). A collection of several shards groups its merged results
+    with this too."""
+    groups: dict[GroupId, list[int]] = {}
+    for row, payload in enumerate(payloads):
+        for gid in group_ids(payload or {}, spec.group_by):
             members = groups.setdefault(gid, [])
             if len(members) < spec.group_size:
-                members.append(hit)
+                members.append(row)
     chosen = list(groups.items())[: spec.limit]
     complete = len(chosen) == spec.limit and all(len(m) == spec.group_size for _, m in chosen)
     return chosen, complete
