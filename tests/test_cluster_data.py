@@ -471,7 +471,7 @@ def test_shard_keys_route_points_and_select_shards(
         f"{cluster.nodes[0].url}/collections/{name}/points",
         json={"points": [{"id": 99, "vector": [0.1] * DIM}]},
     )
-    assert unkeyed.status_code == 400 and "No shards found" in unkeyed.text
+    assert unkeyed.status_code == 400 and "Shard key not specified" in unkeyed.text
     unknown = httpx.put(
         f"{cluster.nodes[0].url}/collections/{name}/points",
         json={"points": [{"id": 99, "vector": [0.1] * DIM}], "shard_key": "nobody"},
@@ -490,6 +490,11 @@ def test_shard_keys_route_points_and_select_shards(
         assert [p.id for p in client.retrieve(name, [5], shard_key_selector="tenant_a")] == [5]
         assert client.retrieve(name, [5], shard_key_selector="tenant_b") == []
         assert [p.id for p in client.retrieve(name, [5, 25])] == [5, 25]
+    unknown_read = httpx.post(
+        f"{cluster.nodes[1].url}/collections/{name}/points/count",
+        json={"shard_key": "nobody"},
+    )
+    assert unknown_read.status_code == 400 and "Shard key nobody not found" in unknown_read.text
 
     keyed = [
         s.get("shard_key") for n in range(3) for s in cluster_view(cluster, n, name)["local_shards"]
@@ -506,6 +511,22 @@ def test_shard_keys_route_points_and_select_shards(
     )
     try:
         assert grpc.count(name, shard_key_selector="tenant_b").count == 20
+        # A batch whose operations name their keys (gRPC UpdateBatch).
+        grpc.batch_update_points(
+            name,
+            [
+                models.UpsertOperation(
+                    upsert=models.PointsList(
+                        points=[models.PointStruct(id=500, vector=[0.5] * DIM)],
+                        shard_key="tenant_b",
+                    )
+                )
+            ],
+        )
+        assert grpc.count(name, shard_key_selector="tenant_b").count == 21
+        grpc.delete(
+            name, points_selector=models.PointIdsList(points=[500]), shard_key_selector="tenant_b"
+        )
         assert {k.key for k in (grpc.list_shard_keys(name).shard_keys or [])} == {
             "tenant_a",
             "tenant_b",
@@ -553,6 +574,16 @@ def test_cluster_telemetry_and_sharding_key_operations(
     assert b.cluster_collection_update(name, dropped)
     assert a.list_shard_keys(name).shard_keys == []
     assert a.count(name).count == 0
+    # A key made right after gets new shards, never the dropped key's (whose files a peer
+    # may not have removed yet).
+    assert a.create_shard_key(name, 8, shards_number=2)
+    assert b.count(name, shard_key_selector=8).count == 0
+    keyed = {
+        s["shard_id"]: s.get("shard_key")
+        for n in range(3)
+        for s in cluster_view(cluster, n, name)["local_shards"]
+    }
+    assert sorted(keyed) == [2, 3] and set(keyed.values()) == {8}
 
 
 def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(

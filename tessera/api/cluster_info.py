@@ -240,7 +240,11 @@ def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]
             "peer_id": peer_id(toc),
             "shard_count": len(collection.placement()),
             "local_shards": [
-                {"shard_id": shard, "points_count": counts.get(shard, 0), "state": "Active"}
+                {
+                    "shard_id": shard,
+                    "points_count": counts.get(shard, 0),
+                    "state": "Dead" if collection.failure is not None else "Active",
+                }
                 for shard in sorted(collection.placement())
             ],
             "remote_shards": [],

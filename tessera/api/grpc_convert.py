@@ -48,6 +48,22 @@ def shard_selector(message: Any) -> ShardSelector | None:
     return ShardSelector(keys, fallback)
 
 
+def with_shard_key(body: dict[str, Any], message: Any) -> dict[str, Any]:
+    """`body` with the `shard_key` of `message`'s `shard_key_selector` (REST's form: a key,
+    a list of keys, or `{"target", "fallback"}`), when it has one set: what the items of a
+    batch carry each."""
+    fields = type(message).DESCRIPTOR.fields_by_name
+    if "shard_key_selector" not in fields or not message.HasField("shard_key_selector"):
+        return body
+    selector = message.shard_key_selector
+    keys = [shard_key(k) for k in selector.shard_keys]
+    if selector.HasField("fallback") and keys:
+        body["shard_key"] = {"target": keys[0], "fallback": shard_key(selector.fallback)}
+    elif keys:
+        body["shard_key"] = keys[0] if len(keys) == 1 else keys
+    return body
+
+
 def malformed(what: str) -> BadRequest:
     return BadRequest(f"Format error in request: {what}")
 

@@ -25,7 +25,7 @@ from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_legacy as legacy
 from tessera.api import query_routes as queries
-from tessera.api.grpc_convert import drop_none, opt, shard_selector
+from tessera.api.grpc_convert import drop_none, opt, shard_selector, with_shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
@@ -200,7 +200,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
-        body = {"searches": [gq.query_points(q) for q in request.query_points]}
+        body = {"searches": [with_shard_key(gq.query_points(q), q) for q in request.query_points]}
         results = queries.prepare_query_batch(self.toc, self._get(request), body)()
         return build(pb.QueryBatchResponse, result=out.batch(results))
 
@@ -217,7 +217,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def SearchBatch(self, request: pb.SearchBatchPoints) -> pb.SearchBatchResponse:
-        body = {"searches": [gq.search(s) for s in request.search_points]}
+        body = {"searches": [with_shard_key(gq.search(s), s) for s in request.search_points]}
         run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.search_node)
         return build(pb.SearchBatchResponse, result=out.batch(run()))
 
@@ -235,7 +235,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
-        body = {"searches": [gq.recommend(r) for r in request.recommend_points]}
+        body = {"searches": [with_shard_key(gq.recommend(r), r) for r in request.recommend_points]}
         run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.recommend_node)
         return build(pb.RecommendBatchResponse, result=out.batch(run()))
 
@@ -253,7 +253,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def DiscoverBatch(self, request: pb.DiscoverBatchPoints) -> pb.DiscoverBatchResponse:
-        body = {"searches": [gq.discover(d) for d in request.discover_points]}
+        body = {"searches": [with_shard_key(gq.discover(d), d) for d in request.discover_points]}
         run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.discover_node)
         return build(pb.DiscoverBatchResponse, result=out.batch(run()))
 

@@ -87,7 +87,17 @@ def delete_vectors(msg: Any) -> dict[str, Any]:
 
 
 def operation(op: pb.PointsUpdateOperation) -> dict[str, Any]:
-    """One item of `UpdateBatch` as one item of REST's `operations`."""
+    """One item of `UpdateBatch` as one item of REST's `operations` (with its shard key)."""
+    body = _operation(op)
+    kind = op.WhichOneof("operation")
+    if kind is not None:
+        (inner,) = body.values()
+        if isinstance(inner, dict):
+            cv.with_shard_key(inner, getattr(op, kind))
+    return body
+
+
+def _operation(op: pb.PointsUpdateOperation) -> dict[str, Any]:
     kind = op.WhichOneof("operation")
     if kind == "upsert":
         return {"upsert": upsert(op.upsert)}

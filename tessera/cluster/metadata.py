@@ -71,6 +71,9 @@ class CollectionRecord:
     mod_revision: int
     # Custom sharding: each shard key and its shards, in creation order.
     shard_keys: tuple[tuple[str | int, tuple[int, ...]], ...] = ()
+    # The id the next new shard gets: ids of dropped shards are never given again (a peer
+    # may not have removed a dropped replica's files yet).
+    next_shard: int = 0
 
 
 @dataclass
@@ -102,6 +105,7 @@ def record_of(name: str, kv: KeyValue) -> CollectionRecord:
         create_revision=kv.create_revision,
         mod_revision=kv.mod_revision,
         shard_keys=shard_keys_of(body.get("shard_keys")),
+        next_shard=int(body.get("next_shard") or 0),
     )
 
 
@@ -126,6 +130,7 @@ def record_body(
     """A collection record's body with some parts replaced."""
     shards = record.shards if placement is None else placement
     keys = record.shard_keys if shard_keys is None else shard_keys
+    next_shard = max(record.next_shard, max(shards, default=-1) + 1)
     return {
         "uuid": record.uuid,
         "config": record.config if config is None else config,
@@ -133,6 +138,7 @@ def record_body(
         "indexes": record.indexes if indexes is None else indexes,
         "shards": {str(s): p for s, p in sorted(shards.items())},
         "shard_keys": [[key, list(ids)] for key, ids in keys],
+        "next_shard": next_shard,
     }
 
 

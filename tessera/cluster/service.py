@@ -691,7 +691,7 @@ class ClusterService:
                 candidates = set(peers)
             number = shards_number or int(params.get("shard_number") or 1)
             factor = replication_factor or int(params.get("replication_factor") or 1)
-            first = max(record.shards, default=-1) + 1
+            first = max(record.next_shard, max(record.shards, default=-1) + 1)
             placed = place(number, factor, candidates)
             new = {first + shard: replicas for shard, replicas in placed.items()}
             made[:] = [(*record.shard_keys, (key, tuple(sorted(new))))]
@@ -757,7 +757,14 @@ def _replicas(record: CollectionRecord, shard: int, name: str) -> list[int]:
 
 
 def _peer_exists(state: ClusterState, peer: int) -> None:
-    if peer not in state.peers:
+    """A member of the cluster: registered now, or holding replicas while it is away (not
+    removed)."""
+    placed = any(
+        peer in replicas
+        for record in state.collections.values()
+        for replicas in record.shards.values()
+    )
+    if peer in state.removed or (peer not in state.peers and not placed):
         raise BadRequest(f"Bad request: Peer {peer} does not exist")
 
 

@@ -154,6 +154,7 @@ def _no_others(name: str) -> Collection:
 class ClusterCollection(Collection):
     # A view's shard keys (`with_shards`): None reads every shard.
     _selector: ShardSelector | None = None
+    _custom_warned = False
 
     def __init__(
         self, name: str, path: Path, config: CollectionConfig | None, cluster: ShardDirectory
@@ -204,13 +205,24 @@ class ClusterCollection(Collection):
         return view
 
     def _keys(self) -> list[ShardKey]:
-        """The shard keys the request names (a fallback stands in for a missing target)."""
+        """The shard keys the request names (a fallback stands in for a missing target);
+        Qdrant's errors for keys the collection does not have."""
         selector = self._selector
         assert selector is not None
+        known = self.cluster.shard_keys(self.name)
         if selector.fallback is not None:
-            known = self.cluster.shard_keys(self.name)
             target = selector.keys[0]
-            return [target] if target in known else [selector.fallback]
+            if target in known:
+                return [target]
+            if selector.fallback in known:
+                return [selector.fallback]
+            raise NotFound(
+                f"Not found: Neither target shard key {target} nor fallback shard key "
+                f"{selector.fallback} exist"
+            )
+        for key in selector.keys:
+            if key not in known:
+                raise bad_input(f"Shard key {key} not found")
         return list(selector.keys)
 
     def _read_shards(self) -> list[int]:
@@ -227,16 +239,13 @@ class ClusterCollection(Collection):
         point goes to one shard of each); without a key, every shard (auto sharding)."""
         placement = self.placement()
         if self._selector is None:
-            if custom_sharding(self.config) or not placement:
+            if custom_sharding(self.config):
+                raise bad_input("Shard key not specified")
+            if not placement:
                 raise bad_input("No shards found for shard key")
             return [sorted(placement)]
         mapping = self.cluster.shard_keys(self.name)
-        rings = []
-        for key in self._keys():
-            if key not in mapping:
-                raise bad_input(f"Shard key {key} not found")
-            rings.append(sorted(mapping[key]))
-        return rings
+        return [sorted(mapping[key]) for key in self._keys()]
 
     def _by_point(self, ids: list[PointId]) -> dict[int, list[PointId]]:
         """Which shards to ask for these points: each point's own (auto sharding), or, with
@@ -252,6 +261,8 @@ class ClusterCollection(Collection):
 
     def _part(self, shard: int) -> Collection:
         """This peer's replica of `shard`, made (empty) when the placement put one here."""
+        if self.failure is not None:
+            self.shard  # noqa: B018 - raises the collection's damage, nothing is opened
         with self._parts_lock:
             part = self._parts.get(shard)
             if part is None:
@@ -264,6 +275,7 @@ class ClusterCollection(Collection):
                     self.name, self.path, copy.deepcopy(self.config), f"shard-{shard}"
                 )
                 if part.failure is not None:
+                    part.close(flush=False)
                     raise ServiceUnavailable(
                         f"Service unavailable: replica of shard {shard} could not be made: "
                         f"{part.failure}"
@@ -587,6 +599,18 @@ class ClusterCollection(Collection):
         a batch twice, which changes nothing). The number of points moved."""
         if self.failure is not None or not self.cluster.placement(self.name):
             return 0
+        if custom_sharding(self.config):
+            # Which key each point had is not known here (snapshots do not carry it yet):
+            # the points stay where they are, reported once.
+            if not self._custom_warned and self.shard.holder.live_count():
+                self._custom_warned = True
+                log.warning(
+                    "collection %s: %d points outside its shard keys' shards are not served "
+                    "(custom sharding: write them again with their shard key)",
+                    self.name,
+                    self.shard.holder.live_count(),
+                )
+            return 0
         moved = 0
         while True:
             spec, _ = export_points(self, None, TRANSFER_BATCH)
@@ -598,9 +622,11 @@ class ClusterCollection(Collection):
             log.info("collection %s: %d local points moved to the cluster", self.name, moved)
 
     def _catch_up(self) -> None:
-        self._catch_up_replicas()
-        self.adopt_local_points()
-        self._drop_unplaced()
+        for step in (self._catch_up_replicas, self.adopt_local_points, self._drop_unplaced):
+            try:
+                step()
+            except Exception:  # the other steps go on; this one is retried next round
+                log.exception("collection %s: %s failed", self.name, step.__name__)
 
     def _drop_unplaced(self) -> None:
         """Replicas the placement no longer names here (dropped, or moved away) are

@@ -67,8 +67,22 @@ def sorted_points(parts: Sequence[Points], order: str, offset: int, limit: int |
         random.shuffle(rows)
     else:
         rows.sort(key=_key(merged, order))
+    rows = _first_of_each(merged, rows)
     end = None if limit is None else offset + limit
     return take(merged, rows[offset:end])
+
+
+def _first_of_each(points: Points, rows: list[int]) -> list[int]:
+    """`rows` without a point already answered (the same id under two shard keys is one
+    answer, as Qdrant merges it)."""
+    seen: set[Any] = set()
+    kept = []
+    for row in rows:
+        pid = points.ids[row]
+        if pid not in seen:
+            seen.add(pid)
+            kept.append(row)
+    return kept
 
 
 def _key(points: Points, order: str) -> Key:
@@ -127,7 +141,9 @@ def scroll_pages(pages: Sequence[ScrollPage], limit: int, by_value: str | None) 
     if by_value is not None:
         return ScrollPage(sorted_points([p.points for p in pages], by_value, 0, limit), None)
     merged = concat([p.points for p in pages])
-    rows = sorted(range(len(merged)), key=lambda i: id_sort_key(merged.ids[i]))
+    rows = _first_of_each(
+        merged, sorted(range(len(merged)), key=lambda i: id_sort_key(merged.ids[i]))
+    )
     following: list[PointId] = [p.next_offset for p in pages if p.next_offset is not None]
     if len(rows) > limit:
         following.append(merged.ids[rows[limit]])

@@ -88,7 +88,17 @@ def _view(tracker: Tracker) -> Optimization:
 def optimizer_report(collection: Collection) -> OptimizerReport:
     """The running optimization, the next one planned (an estimate, as in Qdrant), the log
     of completed ones and the segments nothing is planned for. A damaged collection
-    answers as to any other request: InternalError with the reason."""
+    answers as to any other request: InternalError with the reason. A collection sharded
+    over several local shards reports them together (this node's replicas)."""
+    replicas = collection.local_replicas()
+    if replicas != [collection] and replicas:
+        found = [optimizer_report(r) for r in replicas]
+        return OptimizerReport(
+            [o for r in found for o in r.running],
+            [o for r in found for o in r.queued],
+            [o for r in found for o in r.completed],
+            [o for r in found for o in r.idle],
+        )
     shard = collection.shard
     optimizer = shard.optimizer
     with shard.read() as holder:
