@@ -116,9 +116,7 @@ def main() -> None:
             for t, url in enumerate(urls):
                 writer = writers[t]
                 alone.setdefault(t, []).append(run_wrk(url, script, args))
-                took = writer.for_seconds(
-                    args.duration, lambda url=url: run_wrk(url, script, args)
-                )
+                took = writer.for_seconds(args.duration, lambda url=url: run_wrk(url, script, args))
                 loaded.setdefault(t, []).append(writer.last)
                 under.setdefault(t, []).extend(took)
                 quiet.setdefault(t, []).extend(writer.for_seconds(args.duration))
