@@ -487,6 +487,7 @@ def test_shard_keys_route_points_and_select_shards(
             name, query=[1.0] * DIM, limit=50, shard_key_selector="tenant_a"
         ).points
         assert sorted(int(h.id) for h in hits) == list(range(1, 11))
+        assert {h.shard_key for h in hits} == {"tenant_a"}  # as Qdrant marks them
         assert [p.id for p in client.retrieve(name, [5], shard_key_selector="tenant_a")] == [5]
         assert client.retrieve(name, [5], shard_key_selector="tenant_b") == []
         assert [p.id for p in client.retrieve(name, [5, 25])] == [5, 25]
@@ -511,6 +512,8 @@ def test_shard_keys_route_points_and_select_shards(
     )
     try:
         assert grpc.count(name, shard_key_selector="tenant_b").count == 20
+        found = grpc.query_points(name, query=[1.0] * DIM, limit=3, shard_key_selector="tenant_b")
+        assert {p.shard_key for p in found.points} == {"tenant_b"}
         # A batch whose operations name their keys (gRPC UpdateBatch).
         grpc.batch_update_points(
             name,

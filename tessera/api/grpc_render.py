@@ -119,6 +119,10 @@ def _add_optional(out: list[dict[str, Any]], points: Points) -> None:
         for item, raw in zip(out, points.order_values):
             if raw is not None:
                 item["order_value"] = order_value(raw)
+    if points.shard_keys is not None:
+        for item, key in zip(out, points.shard_keys):
+            if key is not None:
+                item["shard_key"] = {"keyword": key} if isinstance(key, str) else {"number": key}
 
 
 def scored(points: Points) -> list[dict[str, Any]]:

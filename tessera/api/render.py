@@ -86,6 +86,8 @@ def render_records(points: Points) -> list[dict[str, Any]]:
     ]
     if points.order_values is not None:
         _add_order_values(out, points.order_values)
+    if points.shard_keys is not None:
+        _add_shard_keys(out, points.shard_keys)
     return out
 
 
@@ -114,7 +116,16 @@ def render_scored(points: Points) -> list[dict[str, Any]]:
     ]
     if points.order_values is not None:
         _add_order_values(out, points.order_values)
+    if points.shard_keys is not None:
+        _add_shard_keys(out, points.shard_keys)
     return out
+
+
+def _add_shard_keys(out: list[dict[str, Any]], keys: list[Any]) -> None:
+    """Custom sharding: the key each point was found under, as Qdrant answers it."""
+    for point, key in zip(out, keys, strict=True):
+        if key is not None:
+            point["shard_key"] = key
 
 
 def _add_order_values(out: list[dict[str, Any]], values: list[Any]) -> None:

@@ -355,13 +355,24 @@ class ClusterCollection(Collection):
         failure: ServiceUnavailable | None = None
         for peer in readers:
             if peer == self.me:
-                return self._local_read(shard, method, args, kwargs, _no_others)
+                return self._keyed(shard, self._local_read(shard, method, args, kwargs, _no_others))
             try:
-                return self._call(peer, shard, method, args, **kwargs)
+                return self._keyed(shard, self._call(peer, shard, method, args, **kwargs))
             except ServiceUnavailable as exc:  # gone, busy, or still catching up: the next
                 failure = exc
         assert failure is not None
         raise failure
+
+    def _keyed(self, shard: int, found: Any) -> Any:
+        """Custom sharding: the points of a shard's answer carry its shard key."""
+        if not custom_sharding(self.config):
+            return found
+        key = next(
+            (k for k, ids in self.cluster.shard_keys(self.name).items() if shard in ids), None
+        )
+        for points in _points_in(found):
+            points.shard_keys = [key] * len(points)
+        return found
 
     def _local_read(
         self,
@@ -1131,6 +1142,17 @@ class ClusterCollection(Collection):
             write_checked_json(
                 self.path / CLEAN_STOP, CLEAN_STOP_KIND, 1, {"peer": self.me, "at": time.time()}
             )
+
+
+def _points_in(found: Any) -> list[Points]:
+    """The `Points` of a read's answer (points, a scroll page, a batch of answers)."""
+    if isinstance(found, Points):
+        return [found]
+    if isinstance(found, ScrollPage):
+        return [found.points]
+    if isinstance(found, list):
+        return [p for p in found if isinstance(p, Points)]
+    return []
 
 
 def _inherit(root: qm.QueryNode, prefetch: qm.QueryNode) -> qm.QueryNode:

@@ -41,6 +41,7 @@ def concat(parts: Sequence[Points]) -> Points:
         column("versions"),
         column("scores"),
         column("order_values"),
+        column("shard_keys"),
     )
 
 
@@ -55,6 +56,7 @@ def take(points: Points, rows: Sequence[int]) -> Points:
         pick(points.versions),
         pick(points.scores),
         pick(points.order_values),
+        pick(points.shard_keys),
     )
 
 

@@ -173,7 +173,7 @@ class Points:
     """The points of an answer in answer order, one list per field, all of one length.
     `payloads` / `vectors` are None when the request did not select them; `versions` and
     `scores` are set in scored answers, `order_values` in answers ordered by a payload value
-    (where a point may still have None)."""
+    (where a point may still have None), `shard_keys` under custom sharding."""
 
     ids: list[PointId]
     payloads: list[dict[str, Any]] | None = None
@@ -181,6 +181,8 @@ class Points:
     versions: list[int] | None = None
     scores: list[float] | None = None
     order_values: list[Any] | None = None
+    # Custom sharding: the shard key each point was found under (None elsewhere).
+    shard_keys: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
