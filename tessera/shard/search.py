@@ -7,6 +7,7 @@ planner prefers it. The shard merges each segment's best `offset + limit`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ FloatArray = npt.NDArray[np.float32]
 FLAT_SCAN_MIN = 4096
 
 # Filter masks kept per segment (oldest dropped first).
+_FILTER_CACHE_LOCK = threading.Lock()
 FILTER_CACHE_SIZE = 8
 
 
@@ -82,9 +84,14 @@ def candidate_set(
     count = int(np.count_nonzero(matched))
     if key is not None:
         matched.flags.writeable = False
-        if len(segment.filter_masks) >= FILTER_CACHE_SIZE:
-            segment.filter_masks.pop(next(iter(segment.filter_masks)))
-        segment.filter_masks[key] = (generation, matched, count)
+        # Readers share the read lock, so several may fill a segment's cache at once: the
+        # eviction (an iterator over the dict) must not see another's insert ("dictionary
+        # changed size during iteration", a 500 seen under load) nor pop the same key twice.
+        with _FILTER_CACHE_LOCK:
+            cache = segment.filter_masks
+            if len(cache) >= FILTER_CACHE_SIZE:
+                cache.pop(next(iter(cache)), None)
+            cache[key] = (generation, matched, count)
     return matched, count
 
 
