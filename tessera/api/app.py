@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -34,7 +35,7 @@ from tessera.api import snapshots as snaps
 from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
-from tessera.api.envelope import endpoint, error, json_response, set_workers
+from tessera.api.envelope import Handler, endpoint, error, json_response, set_workers
 from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
@@ -73,6 +74,10 @@ async def not_found(request: Request, exc: Exception) -> Response:
 def _routes() -> list[Route]:
     c = "/collections/{collection_name}"
     e = endpoint
+
+    def w(work: Callable[[Request], Awaitable[Callable[[], Any]]]) -> Handler:
+        return endpoint(work, writes=True)  # a point write: on its own threads
+
     return [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -110,16 +115,16 @@ def _routes() -> list[Route]:
         Route(c + "/index/{field_name:path}", e(coll.delete_index), methods=["DELETE"]),
         Route(c + "/vectors/{vector_name}", e(coll.create_vector_name), methods=["PUT"]),
         Route(c + "/vectors/{vector_name}", e(coll.delete_vector_name), methods=["DELETE"]),
-        Route(c + "/points", e(writes.upsert_points), methods=["PUT"]),
+        Route(c + "/points", w(writes.upsert_points), methods=["PUT"]),
         Route(c + "/points", e(reads.retrieve_points), methods=["POST"]),
-        Route(c + "/points/delete", e(writes.delete_points), methods=["POST"]),
-        Route(c + "/points/vectors", e(writes.update_vectors), methods=["PUT"]),
-        Route(c + "/points/vectors/delete", e(writes.delete_vectors), methods=["POST"]),
-        Route(c + "/points/payload", e(writes.set_payload), methods=["POST"]),
-        Route(c + "/points/payload", e(writes.overwrite_payload), methods=["PUT"]),
-        Route(c + "/points/payload/delete", e(writes.delete_payload), methods=["POST"]),
-        Route(c + "/points/payload/clear", e(writes.clear_payload), methods=["POST"]),
-        Route(c + "/points/batch", e(writes.batch_update), methods=["POST"]),
+        Route(c + "/points/delete", w(writes.delete_points), methods=["POST"]),
+        Route(c + "/points/vectors", w(writes.update_vectors), methods=["PUT"]),
+        Route(c + "/points/vectors/delete", w(writes.delete_vectors), methods=["POST"]),
+        Route(c + "/points/payload", w(writes.set_payload), methods=["POST"]),
+        Route(c + "/points/payload", w(writes.overwrite_payload), methods=["PUT"]),
+        Route(c + "/points/payload/delete", w(writes.delete_payload), methods=["POST"]),
+        Route(c + "/points/payload/clear", w(writes.clear_payload), methods=["POST"]),
+        Route(c + "/points/batch", w(writes.batch_update), methods=["POST"]),
         Route(c + "/points/scroll", e(reads.scroll_points), methods=["POST"]),
         Route(c + "/points/count", e(reads.count_points), methods=["POST"]),
         Route(c + "/points/search", e(reads.search_points), methods=["POST"]),

@@ -30,6 +30,10 @@ T = TypeVar("T")
 # cancel scope, its own worker queue) cost ~230 us (bench/README.md, request path).
 DEFAULT_WORKERS = 40
 _workers: ThreadPoolExecutor | None = None
+# Point writes run on their own threads: queued behind tens of searches in the one pool, a
+# 10-point upsert waited for them all (bench/README.md, "Search under a steady writer").
+WRITE_WORKERS = 8
+_write_workers: ThreadPoolExecutor | None = None
 
 
 def set_workers(count: int) -> None:
@@ -40,14 +44,21 @@ def set_workers(count: int) -> None:
         old.shutdown(wait=False)
 
 
-async def in_worker(call: Callable[[], T]) -> T:
+async def in_worker(call: Callable[[], T], writes: bool = False) -> T:
     """`call()` in a worker thread, with this request's context variables (as
-    `run_in_threadpool` runs it)."""
-    if _workers is None:
-        set_workers(DEFAULT_WORKERS)
-    assert _workers is not None
+    `run_in_threadpool` runs it); `writes`: on the point writes' own threads."""
+    global _write_workers
+    if writes:
+        if _write_workers is None:
+            _write_workers = ThreadPoolExecutor(WRITE_WORKERS, thread_name_prefix="tessera-write")
+        pool = _write_workers
+    else:
+        if _workers is None:
+            set_workers(DEFAULT_WORKERS)
+        assert _workers is not None
+        pool = _workers
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_workers, context.run, call)
+    return await asyncio.get_running_loop().run_in_executor(pool, context.run, call)
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -125,9 +136,11 @@ def internal_error_text(exc: Exception) -> str:
 
 def endpoint(
     work: Callable[[Request], Awaitable[Callable[[], Any]]],
+    writes: bool = False,
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
-    worker thread; its result is rendered in the envelope, errors in Qdrant's error shape."""
+    worker thread (`writes`: a point write's own); its result is rendered in the envelope,
+    errors in Qdrant's error shape."""
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
@@ -136,7 +149,7 @@ def endpoint(
             raw_timeout = request.query_params.get("timeout", "")
             REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
             call = await work(request)
-            result = await in_worker(call)
+            result = await in_worker(call, writes)
         except TesseraError as exc:
             response = error(exc.status_code, exc.message, started)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
