@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,29 +32,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_dataset, median, print_table
 from request_path import Target, serve
-from wrk_capacity import lua_script
-
-# Non-2xx answers are counted and the first few shown, not fatal: a run under a writer is
-# where a rare failure would show.
-ERRORS_LUA = """
-response = function(status, headers, body)
-  if status ~= 200 then io.write("STATUS " .. status .. " " .. body .. "\\n") end
-end
-"""
+from wrk_capacity import ERRORS_LUA, lua_script, run_wrk
 
 
-def run_wrk(url: str, script: Path, args: argparse.Namespace) -> float:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
-    out = subprocess.run(
-        [*cmd, "-s", str(script), url], capture_output=True, text=True, check=True
-    ).stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise RuntimeError(f"wrk: {out}")
-    failed = [line for line in out.splitlines() if line.startswith("STATUS")]
-    if failed:
-        print(f"{len(failed)} non-2xx answers, e.g.:", *failed[:3], sep="\n  ", file=sys.stderr)
-    return float(found.group(1))
+def run_counting(url: str, script: Path, args: argparse.Namespace) -> float:
+    """wrk's requests/s; non-2xx answers counted and shown, not fatal: a run under a writer
+    is where a rare failure would show."""
+    return run_wrk(url, script, args, tolerate_errors=True)
 
 
 class Writer:
@@ -140,8 +122,10 @@ def main() -> None:
         for _ in range(args.rounds):
             for t, url in enumerate(urls):
                 writer = writers[t]
-                alone.setdefault(t, []).append(run_wrk(url, script, args))
-                took = writer.for_seconds(args.duration, lambda url=url: run_wrk(url, script, args))
+                alone.setdefault(t, []).append(run_counting(url, script, args))
+                took = writer.for_seconds(
+                    args.duration, lambda url=url: run_counting(url, script, args)
+                )
                 loaded.setdefault(t, []).append(writer.last)
                 under.setdefault(t, []).extend(took)
                 quiet.setdefault(t, []).extend(writer.for_seconds(args.duration))

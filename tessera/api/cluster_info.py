@@ -206,12 +206,7 @@ def distributed_telemetry(toc: TableOfContents, timeout: float) -> dict[str, Any
             if shard in key_of:
                 described["key"] = key_of[shard]
             described["replicas"] = [
-                {
-                    "peer_id": peer,
-                    "state": "Active"
-                    if cluster.is_alive(peer) and cluster.is_active(name, shard, peer)
-                    else "Dead",
-                }
+                {"peer_id": peer, "state": cluster.replica_state(name, shard, peer)}
                 for peer in replicas
             ]
             shards.append(described)
@@ -285,13 +280,7 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
     remote: list[dict[str, Any]] = []
     for shard, peers in sorted(placement.items()):
         for peer in peers:
-            # A replica is Dead while its peer is gone (its lease ran out) or while it
-            # misses writes it has not caught up with yet.
-            state = (
-                "Active"
-                if cluster.is_alive(peer) and cluster.is_active(collection.name, shard, peer)
-                else "Dead"
-            )
+            state = cluster.replica_state(collection.name, shard, peer)
             if peer == me:
                 if damaged:
                     state = "Dead"

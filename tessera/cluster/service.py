@@ -539,6 +539,12 @@ class ClusterService:
         incarnation = self.incarnation(name)
         return incarnation is not None and (name, incarnation, shard, peer) not in self.dead
 
+    def replica_state(self, name: str, shard: int, peer: int) -> str:
+        """Qdrant's state name of a replica: `Active` while its peer is registered and it
+        has every acknowledged write, else `Dead`."""
+        alive = self.is_alive(peer) and self.is_active(name, shard, peer)
+        return "Active" if alive else "Dead"
+
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         """Mark a replica dead (it missed a write) or active again (it caught up); this
         node's view follows at once, the others' through the watch."""

@@ -300,26 +300,24 @@ class ClusterCollection(Collection):
     def _active(self, shard: int, peer: int) -> bool:
         return self.cluster.is_active(self.name, shard, peer)
 
-    def replica_state(self, shard: int, peer: int) -> str:
-        """Qdrant's replica state name, for cluster info."""
-        if not self.cluster.is_alive(peer):
-            return "Dead"
-        return "Active" if self._active(shard, peer) else "Dead"
+    def _serving(self, shard: int, replicas: list[int] | None = None) -> list[int]:
+        """The peers whose replica of `shard` serves (alive, active), in placement order;
+        `replicas`: the shard's replicas as already read from the placement."""
+        if replicas is None:
+            replicas = self.placement().get(shard, [])
+        return [p for p in replicas if self.cluster.is_alive(p) and self._active(shard, p)]
 
     def _readers(self, shard: int) -> list[int]:
         """Peers that may answer a read of `shard`, this one first."""
-        replicas = self.placement().get(shard, [])
-        usable = [p for p in replicas if self.cluster.is_alive(p) and self._active(shard, p)]
+        usable = self._serving(shard)
         if self.me in usable:
             usable.remove(self.me)
             usable.insert(0, self.me)
         return usable
 
     def _leader(self, shard: int) -> int | None:
-        for peer in self.placement().get(shard, []):
-            if self.cluster.is_alive(peer) and self._active(shard, peer):
-                return peer
-        return None
+        serving = self._serving(shard)
+        return serving[0] if serving else None
 
     def _order_lock(self, shard: int) -> threading.Lock:
         with self._parts_lock:
@@ -465,12 +463,7 @@ class ClusterCollection(Collection):
             try:
                 return int(self._call(leader, shard, "lead_write", (spec, wait)))
             except PeerUnreachable:
-                others = [
-                    p
-                    for p in self.placement().get(shard, [])
-                    if p != leader and self.cluster.is_alive(p) and self._active(shard, p)
-                ]
-                if not others:
+                if not [p for p in self._serving(shard) if p != leader]:
                     raise
                 log.warning("shard %d of %s: leader %d unreachable", shard, self.name, leader)
                 self.cluster.set_replica_state(self.name, shard, leader, active=False)
@@ -595,12 +588,7 @@ class ClusterCollection(Collection):
         for shard, replicas in sorted(self.cluster.placement(self.name).items()):
             if self.me not in replicas:
                 continue
-            sources = [
-                p
-                for p in replicas
-                if p != self.me and self.cluster.is_alive(p) and self._active(shard, p)
-            ]
-            if sources:
+            if [p for p in self._serving(shard, replicas) if p != self.me]:
                 self.cluster.set_replica_state(self.name, shard, self.me, active=False)
 
     def adopt_local_points(self) -> int:
@@ -659,7 +647,7 @@ class ClusterCollection(Collection):
             if self.me not in replicas or self._active(shard, self.me):
                 continue
             live = [p for p in replicas if self.cluster.is_alive(p)]
-            active = [p for p in live if self._active(shard, p)]
+            active = self._serving(shard, replicas)
             if not active:
                 if any(self._active(shard, p) for p in replicas):
                     continue  # the replica that has every write is away: wait for it
@@ -1108,11 +1096,7 @@ class ClusterCollection(Collection):
         for shard, replicas in sorted(self.cluster.placement(self.name).items()):
             if self.me not in replicas or shard not in self._parts:
                 continue
-            others = [
-                p
-                for p in replicas
-                if p != self.me and self.cluster.is_alive(p) and self._active(shard, p)
-            ]
+            others = [p for p in self._serving(shard, replicas) if p != self.me]
             if others and self._active(shard, self.me):
                 log.warning(
                     "shard %d of %s: this peer stopped without closing; catching up first",
