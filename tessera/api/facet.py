@@ -10,6 +10,7 @@ from starlette.requests import Request
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
 from tessera.api.shard_selector import selected
+from tessera.collection import requests
 from tessera.collection.collection import Collection
 from tessera.collection.values import FacetHit
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -18,7 +19,7 @@ from tessera.query.filter_parse import parse_filter
 DEFAULT_LIMIT = 10
 
 
-def _limit(raw: Any) -> int:
+def facet_limit(raw: Any) -> int:
     if raw is None:
         return DEFAULT_LIMIT
     if isinstance(raw, bool) or not isinstance(raw, int):
@@ -43,19 +44,23 @@ async def facet(request: Request) -> Callable[[], Any]:
 
 
 def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], list[FacetHit]]:
-    collection = selected(collection, body)
+    return run_facet(selected(collection, body), facet_request(body))
+
+
+def facet_request(body: dict[str, Any]) -> requests.Facet:
     key = body.get("key")
     if key is None:
         raise BadRequest("Format error in JSON body: missing field `key`")
     if not isinstance(key, str):
         raise BadRequest("Format error in JSON body: invalid type for `key`: expected a string")
     given = body.get("limit")
-    limit = _limit(given)
+    limit = facet_limit(given)
     exact = body.get("exact")
     if exact is not None and not isinstance(exact, bool):
         raise BadRequest("Format error in JSON body: invalid type for `exact`: expected a boolean")
     filt = parse_filter(body.get("filter"))
-    # Strict mode checks the limit a request gives, not the default (Qdrant's
-    # FacetRequestInternal.limit is optional).
-    checked = limit if given is not None else None
-    return lambda: collection.facet(key, filt, limit, bool(exact), checked)
+    return requests.Facet(key, filt, limit, bool(exact), limit if given is not None else None)
+
+
+def run_facet(collection: Collection, r: requests.Facet) -> Callable[[], list[FacetHit]]:
+    return lambda: collection.facet(r.key, r.filter, r.limit, r.exact, r.given_limit)

@@ -18,6 +18,7 @@ from tessera.api import collections as coll
 from tessera.api import facet as facets
 from tessera.api import grpc_convert as cv
 from tessera.api import grpc_query as gq
+from tessera.api import grpc_reads as decode
 from tessera.api import grpc_render as out
 from tessera.api import grpc_updates as up
 from tessera.api import points_parse as parse
@@ -25,7 +26,7 @@ from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_legacy as legacy
 from tessera.api import query_routes as queries
-from tessera.api.grpc_convert import drop_none, opt, shard_selector, with_shard_key
+from tessera.api.grpc_convert import shard_selector, with_shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
@@ -142,31 +143,12 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Get(self, request: pb.GetPoints) -> pb.GetResponse:
-        # Unset `with_payload` is no payload over gRPC: Qdrant's retrieve treats a missing
-        # selector as false (REST documents true, and the REST route keeps that default).
-        body = drop_none(
-            {
-                "ids": cv.point_ids(request.ids),
-                "with_payload": cv.with_payload(request) or False,
-                "with_vector": cv.with_vectors(request),
-            }
-        )
-        points = reads.prepare_retrieve(self._get(request), body)()
+        points = reads.run_retrieve(self._get(request), decode.retrieve(request))()
         return build(pb.GetResponse, result=out.records(points))
 
     @rpc
     def Scroll(self, request: pb.ScrollPoints) -> pb.ScrollResponse:
-        body = drop_none(
-            {
-                "filter": cv.opt_filter(request),
-                "offset": cv.point_id(request.offset) if request.HasField("offset") else None,
-                "limit": opt(request, "limit"),
-                "with_payload": cv.with_payload(request),
-                "with_vector": cv.with_vectors(request),
-                "order_by": cv.order_by(request.order_by) if request.HasField("order_by") else None,
-            }
-        )
-        page = reads.prepare_scroll(self._get(request), body)()
+        page = reads.run_scroll(self._get(request), decode.scroll(request))()
         after = page.next_offset
         return build(
             pb.ScrollResponse,
@@ -176,21 +158,12 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Count(self, request: pb.CountPoints) -> pb.CountResponse:
-        body = drop_none({"filter": cv.opt_filter(request), "exact": opt(request, "exact")})
-        count = reads.prepare_count(self._get(request), body)()
+        count = reads.run_count(self._get(request), decode.count(request))()
         return build(pb.CountResponse, result={"count": count})
 
     @rpc
     def Facet(self, request: pb.FacetCounts) -> pb.FacetResponse:
-        body = drop_none(
-            {
-                "key": request.key,
-                "filter": cv.opt_filter(request),
-                "limit": opt(request, "limit"),
-                "exact": opt(request, "exact"),
-            }
-        )
-        hits = facets.prepare_facet(self._get(request), body)()
+        hits = facets.run_facet(self._get(request), decode.facet(request))()
         return build(pb.FacetResponse, hits=[out.facet_hit(h) for h in hits])
 
     @rpc
@@ -258,15 +231,7 @@ class PointsService(pb.PointsServicer):
         return build(pb.DiscoverBatchResponse, result=out.batch(run()))
 
     def _matrix(self, request: pb.SearchMatrixPoints) -> tuple[list[Any], list[Any]]:
-        body = drop_none(
-            {
-                "filter": cv.opt_filter(request),
-                "sample": opt(request, "sample"),
-                "limit": opt(request, "limit"),
-                "using": opt(request, "using"),
-            }
-        )
-        matrix = queries.prepare_matrix(self._get(request), body)()
+        matrix = queries.run_matrix(self._get(request), decode.distance_matrix(request))()
         return [out.point_id(render_point_id(pid)) for pid in matrix.ids], matrix.rows
 
     @rpc

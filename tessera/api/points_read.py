@@ -20,6 +20,7 @@ from tessera.api.render import (
 )
 from tessera.api.shard_selector import selected
 from tessera.api.vectors_parse import parse_one_vector
+from tessera.collection import requests
 from tessera.collection.collection import Collection
 from tessera.collection.values import (
     EVERYTHING,
@@ -61,14 +62,20 @@ async def retrieve_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_retrieve(collection: Collection, body: dict[str, Any]) -> Callable[[], Points]:
-    collection = selected(collection, body)
+    return run_retrieve(selected(collection, body), retrieve_request(body))
+
+
+def retrieve_request(body: dict[str, Any]) -> requests.Retrieve:
     raw_ids = body.get("ids")
     if not isinstance(raw_ids, list):
         raise BadRequest("Format error in JSON body: missing field `ids`")
-    ids = [body_point_id(x) for x in raw_ids]
-    select = parse_selection(body, payload_default=True)
-    check_vector_names(select, collection.config)
-    return lambda: collection.retrieve(ids, select)
+    ids = tuple(body_point_id(x) for x in raw_ids)
+    return requests.Retrieve(ids, parse_selection(body, payload_default=True))
+
+
+def run_retrieve(collection: Collection, request: requests.Retrieve) -> Callable[[], Points]:
+    check_vector_names(request.select, collection.config)
+    return lambda: collection.retrieve(list(request.ids), request.select)
 
 
 async def get_point(request: Request) -> Callable[[], Any]:
@@ -105,21 +112,30 @@ async def scroll_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], ScrollPage]:
-    collection = selected(collection, body)
-    filt = parse_filter(body.get("filter"))
-    limit = positive_limit(body.get("limit"), 10)
-    start = body_point_id(body["offset"]) if body.get("offset") is not None else None
-    select = parse_selection(body, payload_default=True)
-    check_vector_names(select, collection.config)
+    return run_scroll(selected(collection, body), scroll_request(body))
+
+
+def scroll_request(body: dict[str, Any]) -> requests.Scroll:
     parsed = _parse_order_by(body.get("order_by"))
-    order_by = None if parsed is None else qm.OrderBy(*parsed)
-    if order_by is not None and start is not None:
+    return requests.Scroll(
+        filter=parse_filter(body.get("filter")),
+        offset=body_point_id(body["offset"]) if body.get("offset") is not None else None,
+        limit=positive_limit(body.get("limit"), 10),
+        select=parse_selection(body, payload_default=True),
+        order_by=None if parsed is None else qm.OrderBy(*parsed),
+    )
+
+
+def run_scroll(collection: Collection, request: requests.Scroll) -> Callable[[], ScrollPage]:
+    check_vector_names(request.select, collection.config)
+    if request.order_by is not None and request.offset is not None:
         raise BadRequest(
             "Wrong input: Cannot use an `offset` when using `order_by`. The alternative for "
             "paging is to use `order_by.start_from` and a filter to exclude the IDs that "
             "you've already seen for the `order_by.start_from` value"
         )
-    return lambda: collection.scroll(filt, start, limit, select, order_by)
+    r = request
+    return lambda: collection.scroll(r.filter, r.offset, r.limit, r.select, r.order_by)
 
 
 def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
@@ -156,12 +172,18 @@ async def count_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_count(collection: Collection, body: dict[str, Any]) -> Callable[[], int]:
-    collection = selected(collection, body)
-    filt = parse_filter(body.get("filter"))
+    return run_count(selected(collection, body), count_request(body))
+
+
+def count_request(body: dict[str, Any]) -> requests.Count:
     exact = body.get("exact", True)
     if not isinstance(exact, bool):
         raise BadRequest("Format error in JSON body: `exact` must be a boolean")
-    return lambda: collection.count(filt, exact)
+    return requests.Count(parse_filter(body.get("filter")), exact)
+
+
+def run_count(collection: Collection, request: requests.Count) -> Callable[[], int]:
+    return lambda: collection.count(request.filter, request.exact)
 
 
 def parse_vector_query(config: CollectionConfig, using: str, raw: Any) -> VectorInput:

@@ -30,6 +30,7 @@ from tessera.api.query_parse import (
 )
 from tessera.api.render import render_record, render_scored
 from tessera.api.shard_selector import parse_selector, selected
+from tessera.collection import requests
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Lookup, Matrix, Points, Selection
 from tessera.ids import render_point_id
@@ -159,15 +160,23 @@ def prepare_matrix(collection: Collection, body: dict[str, Any]) -> Callable[[],
     """The distance matrix over a sample: (point ids, per row its (column, score) pairs)."""
     collection = selected(collection, body)
     filt = parse_filter(body.get("filter"))
-    sample = positive_int(body.get("sample"), 10, "sample")
-    if sample < 2:
-        raise validation_error("sample", f"value {sample} invalid, must be 2 or larger")
+    sample = matrix_sample(positive_int(body.get("sample"), 10, "sample"))
     limit = positive_int(body.get("limit"), 3, "limit")
     using = body.get("using") or ""
     if not isinstance(using, str):
         raise shape_error("`using` must be a string")
+    return run_matrix(collection, requests.DistanceMatrix(using, filt, sample, limit))
 
-    return lambda: collection.distance_matrix(using, filt, sample, limit)
+
+def matrix_sample(sample: int) -> int:
+    """The rule on `sample` (both transports check it)."""
+    if sample < 2:
+        raise validation_error("sample", f"value {sample} invalid, must be 2 or larger")
+    return sample
+
+
+def run_matrix(collection: Collection, r: requests.DistanceMatrix) -> Callable[[], Matrix]:
+    return lambda: collection.distance_matrix(r.using, r.filter, r.sample, r.limit)
 
 
 async def matrix_pairs(request: Request) -> Callable[[], Any]:

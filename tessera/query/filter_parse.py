@@ -11,7 +11,7 @@ Both are 4xx and both name the offending place, e.g. `filter.must[1].match`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -101,8 +101,7 @@ def parse_filter(raw: Any, where: str = "filter") -> m.Filter | None:
 
 
 def _filter(raw: Any, where: str, depth: int) -> m.Filter:
-    if depth > _MAX_DEPTH:
-        _shape(where, f"filter nested deeper than {_MAX_DEPTH} levels")
+    check_depth(depth, where)
     obj = _object(raw, where, _FILTER_KEYS)
     min_should = None
     if obj.get("min_should") is not None:
@@ -112,9 +111,7 @@ def _filter(raw: Any, where: str, depth: int) -> m.Filter:
         conds = ms["conditions"]
         if not isinstance(conds, list):
             _shape(f"{where}.min_should.conditions", "expected an array of conditions")
-        count = _uint(ms["min_count"], f"{where}.min_should.min_count")
-        if count < 1:
-            _rule(f"{where}.min_should.min_count", f"value {count} invalid, must be 1 or larger")
+        count = check_min_count(_uint(ms["min_count"], f"{where}.min_should.min_count"), where)
         parsed = tuple(
             _condition(c, f"{where}.min_should.conditions[{i}]", depth + 1)
             for i, c in enumerate(conds)
@@ -172,11 +169,7 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
             _shape(f"{where}.slice", "missing field `total` or `index`")
         total = _uint(body["total"], f"{where}.slice.total", 2**32 - 1)
         index = _uint(body["index"], f"{where}.slice.index", 2**32 - 1)
-        if total < 1:
-            _rule(f"{where}.slice.total", f"value {total} invalid, must be 1 or larger")
-        if index >= total:
-            _rule(f"{where}.slice.index", f"value {index} invalid, must be in [0;{total - 1}]")
-        return m.Slice(total, index)
+        return checked_slice(total, index, where)
     if raw.keys() <= _FILTER_KEYS:
         return _filter(raw, where, depth)
     _shape(
@@ -203,7 +196,7 @@ def _field_condition(raw: dict[str, Any], where: str) -> m.Condition:
         value = obj.get(test)
         if value is not None:
             return _FIELD_PARSERS[test](key, value, f"{where}.{test}")
-    _rule(where, "At least one field condition must be specified")
+    no_field_test(where)
 
 
 def _bool_test(
@@ -263,7 +256,8 @@ def _any_variants(raw: Any, where: str) -> tuple[str, ...] | tuple[int, ...]:
     if not isinstance(raw, list):
         _shape(where, f"expected an array of strings or of integers, got {_json_type(raw)}")
     if all(isinstance(v, str) for v in raw):
-        return tuple(dict.fromkeys(raw))
+        strings: tuple[str, ...] = distinct(raw)
+        return strings
     ints: list[int] = []
     for i, v in enumerate(raw):
         if isinstance(v, bool) or not isinstance(v, int):
@@ -271,7 +265,8 @@ def _any_variants(raw: Any, where: str) -> tuple[str, ...] | tuple[int, ...]:
         if not _I64[0] <= v <= _I64[1]:
             _shape(f"{where}[{i}]", f"integer {v} is out of the 64-bit range")
         ints.append(v)
-    return tuple(dict.fromkeys(ints))
+    integers: tuple[int, ...] = distinct(ints)
+    return integers
 
 
 def _range(key: PayloadPath, raw: Any, where: str) -> m.Condition:
@@ -296,15 +291,9 @@ def _geo_point(raw: Any, where: str) -> tuple[float, float]:
     obj = _object(raw, where, ("lat", "lon"))
     if "lat" not in obj or "lon" not in obj:
         _shape(where, "missing field `lat` or `lon`")
-    lat = _number(obj["lat"], f"{where}.lat")
-    lon = _number(obj["lon"], f"{where}.lon")
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        _shape(
-            where,
-            f"Wrong format of GeoPoint payload: expected `lat` = {lat} within [-90;90] "
-            f"and `lon` = {lon} within [-180;180]",
-        )
-    return (lat, lon)
+    return checked_geo_point(
+        _number(obj["lat"], f"{where}.lat"), _number(obj["lon"], f"{where}.lon"), where
+    )
 
 
 def _bbox(key: PayloadPath, raw: Any, where: str) -> m.Condition:
@@ -331,18 +320,9 @@ def _ring(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
     points = obj.get("points")
     if not isinstance(points, list):
         _shape(f"{where}.points", "expected an array of geo points")
-    ring = tuple(_geo_point(p, f"{where}.points[{i}]") for i, p in enumerate(points))
-    if len(ring) < 4:
-        _rule(where, f"polygon invalid, the size must be at least 4, got {len(ring)}")
-    first, last = ring[0], ring[-1]
-    eps = 2.220446049250313e-16
-    if abs(first[0] - last[0]) > eps or abs(first[1] - last[1]) > eps:
-        _rule(
-            where,
-            "polygon invalid, the first and the last points should be the same "
-            "to form a closed line",
-        )
-    return ring
+    return checked_ring(
+        tuple(_geo_point(p, f"{where}.points[{i}]") for i, p in enumerate(points)), where
+    )
 
 
 def _polygon(key: PayloadPath, raw: Any, where: str) -> m.Condition:
@@ -369,6 +349,83 @@ _FIELD_PARSERS: dict[str, Callable[[PayloadPath, Any, str], m.Condition]] = {
     "geo_radius": _radius,
     "geo_polygon": _polygon,
 }
+
+
+# ---------------------------------------------------------------------------- rules
+# Checks on values already of the right type, shared by this parser and the gRPC decoder of
+# the same filter (a protobuf message cannot have the wrong type, but can break these rules):
+# the same rule, the same text, whichever transport the filter came by.
+
+
+def check_depth(depth: int, where: str) -> None:
+    if depth > _MAX_DEPTH:
+        _shape(where, f"filter nested deeper than {_MAX_DEPTH} levels")
+
+
+def check_number(value: float, where: str) -> float:
+    if math.isnan(value):
+        _shape(where, "expected a number, got NaN")
+    return value
+
+
+def check_min_count(count: int, where: str) -> int:
+    if count < 1:
+        _rule(f"{where}.min_should.min_count", f"value {count} invalid, must be 1 or larger")
+    return count
+
+
+def checked_slice(total: int, index: int, where: str) -> m.Slice:
+    if total < 1:
+        _rule(f"{where}.slice.total", f"value {total} invalid, must be 1 or larger")
+    if index >= total:
+        _rule(f"{where}.slice.index", f"value {index} invalid, must be in [0;{total - 1}]")
+    return m.Slice(total, index)
+
+
+def no_field_test(where: str) -> NoReturn:
+    _rule(where, "At least one field condition must be specified")
+
+
+def distinct(values: Iterable[Any]) -> Any:  # a tuple of the values' own type
+    """`match.any` / `match.except` values, each once, in their first order."""
+    return tuple(dict.fromkeys(values))
+
+
+def checked_geo_point(lat: float, lon: float, where: str) -> tuple[float, float]:
+    check_number(lat, f"{where}.lat")
+    check_number(lon, f"{where}.lon")
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        _shape(
+            where,
+            f"Wrong format of GeoPoint payload: expected `lat` = {lat} within [-90;90] "
+            f"and `lon` = {lon} within [-180;180]",
+        )
+    return (lat, lon)
+
+
+def checked_ring(
+    ring: tuple[tuple[float, float], ...], where: str
+) -> tuple[tuple[float, float], ...]:
+    """A polygon's line: at least 4 points, the last one the first (closed)."""
+    if len(ring) < 4:
+        _rule(where, f"polygon invalid, the size must be at least 4, got {len(ring)}")
+    first, last = ring[0], ring[-1]
+    eps = 2.220446049250313e-16
+    if abs(first[0] - last[0]) > eps or abs(first[1] - last[1]) > eps:
+        _rule(
+            where,
+            "polygon invalid, the first and the last points should be the same "
+            "to form a closed line",
+        )
+    return ring
+
+
+def key_path(raw: str, where: str) -> PayloadPath:
+    return _key(raw, where)
+
+
+def point_id_at(raw: Any, where: str) -> PointId:
+    return _point_id(raw, where)
 
 
 def parse_datetime_value(text: str, where: str = "start_from") -> float:
