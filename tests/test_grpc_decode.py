@@ -5,6 +5,7 @@ the same error."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,8 +13,12 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from tessera.api import facet, grpc_filter, grpc_reads, points_read
+from tessera.api import facet, grpc_filter, grpc_plan, grpc_reads, points_read
+from tessera.api.query_parse import parse_query_request
+from tessera.collection import wire
+from tessera.collection_config import parse_create_collection
 from tessera.errors import BadRequest
+from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
 
 POLYGON = models.GeoPolygon(
@@ -199,3 +204,152 @@ def test_reads_decode_as_rest_parses() -> None:
     assert _error(lambda: grpc_reads.scroll(zero)) == _error(
         lambda: points_read.scroll_request({"limit": 0})
     )
+
+
+# --------------------------------------------------------------------------- the Query API
+
+CONFIG = parse_create_collection(
+    {"vectors": {"size": 3, "distance": "Cosine"}, "sparse_vectors": {"text": {}}}
+)
+MULTI = parse_create_collection(
+    {
+        "vectors": {
+            "multi": {
+                "size": 2,
+                "distance": "Dot",
+                "multivector_config": {"comparator": "max_sim"},
+            }
+        }
+    }
+)
+DENSE = [0.1, 0.2, 0.3]
+SPARSE = models.SparseVector(indices=[7, 2], values=[0.5, 1.5])
+FLT = models.Filter(must=[models.FieldCondition(key="a", match=models.MatchValue(value="x"))])
+
+QUERIES = [
+    models.QueryRequest(query=DENSE, limit=5, offset=2, with_payload=True, filter=FLT),
+    models.QueryRequest(query=models.NearestQuery(nearest=7), with_vector=True),
+    models.QueryRequest(query=SPARSE, using="text", score_threshold=0.25),
+    models.QueryRequest(
+        query=models.NearestQuery(nearest=DENSE, mmr=models.Mmr(diversity=0.5, candidates_limit=20))
+    ),
+    models.QueryRequest(
+        query=models.RecommendQuery(
+            recommend=models.RecommendInput(
+                positive=[1, DENSE], negative=[2], strategy=models.RecommendStrategy.BEST_SCORE
+            )
+        )
+    ),
+    models.QueryRequest(
+        query=models.DiscoverQuery(
+            discover=models.DiscoverInput(
+                target=DENSE, context=[models.ContextPair(positive=1, negative=2)]
+            )
+        )
+    ),
+    models.QueryRequest(
+        query=models.ContextQuery(context=[models.ContextPair(positive=1, negative=DENSE)])
+    ),
+    models.QueryRequest(query=models.OrderByQuery(order_by="n")),
+    models.QueryRequest(
+        prefetch=[
+            models.Prefetch(query=DENSE, limit=30, filter=FLT),
+            models.Prefetch(query=SPARSE, using="text", limit=30),
+        ],
+        query=models.FusionQuery(fusion=models.Fusion.DBSF),
+    ),
+    models.QueryRequest(
+        prefetch=[models.Prefetch(query=DENSE), models.Prefetch(query=DENSE)],
+        query=models.RrfQuery(rrf=models.Rrf(k=10, weights=[1.0, 2.0])),
+    ),
+    models.QueryRequest(query=models.SampleQuery(sample=models.Sample.RANDOM), limit=3),
+    models.QueryRequest(
+        prefetch=[models.Prefetch(query=DENSE, limit=50)],
+        query=models.FormulaQuery(
+            formula=models.SumExpression(
+                sum=[
+                    "$score",
+                    models.MultExpression(
+                        mult=[0.5, models.FieldCondition(key="a", match=models.MatchValue(value=1))]
+                    ),
+                    models.ExpDecayExpression(
+                        exp_decay=models.DecayParamsExpression(x="price", scale=10.0)
+                    ),
+                    models.DivExpression(
+                        div=models.DivParams(left="n", right=2.0, by_zero_default=1.0)
+                    ),
+                    models.GeoDistance(
+                        geo_distance=models.GeoDistanceParams(
+                            origin=models.GeoPoint(lat=1.0, lon=2.0), to="loc"
+                        )
+                    ),
+                ]
+            ),
+            defaults={"price": 3.0},
+        ),
+    ),
+    models.QueryRequest(
+        query=DENSE,
+        params=models.SearchParams(
+            hnsw_ef=32,
+            exact=True,
+            quantization=models.QuantizationSearchParams(rescore=False, oversampling=2.0),
+        ),
+        lookup_from=models.LookupLocation(collection="other", vector="v"),
+    ),
+]
+
+
+def _same(a: Any, b: Any) -> None:
+    """Equal plans (numpy arrays inside: compared through the peer codec's bytes). A
+    formula keeps its conditions as each transport gave them (JSON, protobuf decoded); the
+    parsed filters that run them (`FormulaQuery.conditions`) must be equal."""
+    assert wire.encode(_without_raw_conditions(a)) == wire.encode(_without_raw_conditions(b))
+
+
+def _without_raw_conditions(prepared: Any) -> Any:
+    plan, select = prepared
+    query = plan.root.query
+    if isinstance(query, qm.FormulaQuery):
+        query = replace(query, formula=replace(query.formula, conditions=()))
+        plan = replace(plan, root=replace(plan.root, query=query))
+    return plan, select
+
+
+CASES = [(q, CONFIG) for q in QUERIES] + [
+    (models.QueryRequest(query=[[1.0, 2.0], [3.0, 4.0]], using="multi"), MULTI),
+    (models.QueryRequest(query=[1.0, 2.0], using="multi", with_vector=["multi"]), MULTI),
+]
+
+
+@pytest.mark.parametrize(("request_", "config"), CASES, ids=range(len(CASES)))
+def test_query_decodes_as_rest_parses(request_: models.QueryRequest, config: Any) -> None:
+    message = RestToGrpc.convert_query_points(request_, "c")
+    body = request_.model_dump(mode="json", by_alias=True, exclude_none=True)
+    _same(grpc_plan.query_points(message, config), parse_query_request(body, config))
+
+
+def test_query_rules_fail_alike() -> None:
+    bad = [
+        models.QueryRequest(query=[0.1, 0.2]),  # wrong dimension
+        models.QueryRequest(query=DENSE, using="nope"),
+        models.QueryRequest(query=DENSE, using="text"),
+        models.QueryRequest(query=SPARSE),
+        models.QueryRequest(query=models.NearestQuery(nearest=DENSE, mmr=models.Mmr(diversity=2))),
+        models.QueryRequest(query=models.RecommendQuery(recommend=models.RecommendInput())),
+        models.QueryRequest(prefetch=[models.Prefetch(query=DENSE)]),
+        models.QueryRequest(
+            prefetch=[models.Prefetch(query=DENSE)],
+            query=models.RrfQuery(rrf=models.Rrf(weights=[1.0, 2.0])),
+        ),
+        models.QueryRequest(query=DENSE, params=models.SearchParams(hnsw_ef=0)),
+        models.QueryRequest(query=DENSE, with_vector=["nope"]),
+        models.QueryRequest(
+            query=models.FormulaQuery(formula=models.MaxExpression(max=[]))  # no operand
+        ),
+    ]
+    for request_ in bad:
+        body = request_.model_dump(mode="json", by_alias=True, exclude_none=True)
+        rest = _error(lambda b=body: parse_query_request(b, CONFIG))
+        message = RestToGrpc.convert_query_points(request_, "c")
+        assert _error(lambda m=message: grpc_plan.query_points(m, CONFIG)) == rest

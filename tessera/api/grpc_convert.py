@@ -28,7 +28,6 @@ from tessera.errors import BadRequest
 BOUNDS = ("lt", "gt", "gte", "lte")
 UPDATE_MODES = {0: "upsert", 1: "insert_only", 2: "update_only"}
 STRATEGIES = {0: "average_vector", 1: "best_score", 2: "sum_scores"}
-DIRECTIONS = {0: "asc", 1: "desc"}
 
 
 def shard_key(message: Any) -> str | int:
@@ -46,6 +45,21 @@ def shard_selector(message: Any) -> ShardSelector | None:
         return None
     fallback = shard_key(message.fallback) if message.HasField("fallback") else None
     return ShardSelector(keys, fallback)
+
+
+_HAS_SELECTOR: dict[type, bool] = {}
+
+
+def opt_shard_selector(message: Any) -> ShardSelector | None:
+    """The `shard_key_selector` of a request message, None when it has none set (or the
+    message type has no such field: looked up once per type)."""
+    kind = type(message)
+    has = _HAS_SELECTOR.get(kind)
+    if has is None:
+        has = _HAS_SELECTOR[kind] = "shard_key_selector" in kind.DESCRIPTOR.fields_by_name
+    if not has or not message.HasField("shard_key_selector"):
+        return None
+    return shard_selector(message.shard_key_selector)
 
 
 def with_shard_key(body: dict[str, Any], message: Any) -> dict[str, Any]:
@@ -203,24 +217,6 @@ def vectors_fast(vs: pb.Vectors) -> Any:
         named = vs.vectors.vectors
         return {name: dense_fast(named[name]) for name in named}
     return None
-
-
-def vector_input(vi: pb.VectorInput) -> Any:
-    """A query input: a point id or a vector of any kind."""
-    kind = vi.WhichOneof("variant")
-    if kind == "id":
-        return point_id(vi.id)
-    if kind == "dense":
-        return list(vi.dense.data)
-    if kind == "sparse":
-        return {"indices": list(vi.sparse.indices), "values": list(vi.sparse.values)}
-    if kind == "multi_dense":
-        return [list(row.data) for row in vi.multi_dense.vectors]
-    if kind == "document":
-        return document(vi.document)
-    if kind is not None:
-        return {kind: "inference input"}
-    raise malformed("a VectorInput must set one of its variants")
 
 
 def document(d: pb.Document) -> dict[str, Any]:
@@ -410,24 +406,6 @@ def search_params(message: Any, name: str = "params") -> dict[str, Any] | None:
     if p.HasField("idf"):
         corpus = opt_filter(p.idf, "corpus")
         out["idf"] = "global" if corpus is None else {"corpus": corpus}
-    return out
-
-
-def order_by(o: pb.OrderBy) -> dict[str, Any]:
-    out: dict[str, Any] = {"key": o.key}
-    if o.HasField("direction"):
-        out["direction"] = DIRECTIONS.get(o.direction, "asc")
-    if o.HasField("start_from"):
-        start = o.start_from
-        kind = start.WhichOneof("value")
-        if kind == "float":
-            out["start_from"] = start.float
-        elif kind == "integer":
-            out["start_from"] = start.integer
-        elif kind == "timestamp":
-            out["start_from"] = start.timestamp.ToJsonString()
-        elif kind == "datetime":
-            out["start_from"] = start.datetime
     return out
 
 

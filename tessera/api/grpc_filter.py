@@ -214,3 +214,8 @@ _FIELD_DECODERS: dict[str, Any] = {
     "geo_radius": _radius,
     "geo_polygon": _polygon,
 }
+
+
+def decode_condition(c: pb.Condition, where: str) -> m.Condition:
+    """One condition on its own (a formula's), named `where` in errors."""
+    return _condition(c, where, 1)

@@ -17,6 +17,7 @@ from qdrant_client import grpc as pb
 from tessera.api import collections as coll
 from tessera.api import facet as facets
 from tessera.api import grpc_convert as cv
+from tessera.api import grpc_plan
 from tessera.api import grpc_query as gq
 from tessera.api import grpc_reads as decode
 from tessera.api import grpc_render as out
@@ -26,7 +27,7 @@ from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_legacy as legacy
 from tessera.api import query_routes as queries
-from tessera.api.grpc_convert import shard_selector, with_shard_key
+from tessera.api.grpc_convert import with_shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
@@ -43,11 +44,8 @@ class PointsService(pb.PointsServicer):
 
     def _get(self, request: Any) -> Collection:
         collection = self.toc.get(request.collection_name)
-        if "shard_key_selector" in type(request).DESCRIPTOR.fields_by_name and request.HasField(
-            "shard_key_selector"
-        ):
-            collection = collection.with_shards(shard_selector(request.shard_key_selector))
-        return collection
+        selector = cv.opt_shard_selector(request)
+        return collection if selector is None else collection.with_shards(selector)
 
     def _update(
         self, request: Any, prepare: Callable[[CollectionConfig], parse.Prepare]
@@ -168,19 +166,25 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Query(self, request: pb.QueryPoints) -> pb.QueryResponse:
-        run = queries.prepare_query(self.toc, self._get(request), gq.query_points(request))
-        return build(pb.QueryResponse, result=out.scored(run()))
+        collection = self._get(request)
+        prepared = grpc_plan.query_points(request, collection.config)
+        run = queries.run_plans(self.toc, collection, [prepared])
+        return build(pb.QueryResponse, result=out.scored(run()[0]))
 
     @rpc
     def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
-        body = {"searches": [with_shard_key(gq.query_points(q), q) for q in request.query_points]}
-        results = queries.prepare_query_batch(self.toc, self._get(request), body)()
+        collection = self._get(request)
+        items = request.query_points
+        prepared = [grpc_plan.query_points(q, collection.config) for q in items]
+        selectors = [cv.opt_shard_selector(q) for q in items]
+        results = queries.run_selected(self.toc, collection, selectors, prepared)()
         return build(pb.QueryBatchResponse, result=out.batch(results))
 
     @rpc
     def QueryGroups(self, request: pb.QueryPointGroups) -> pb.QueryGroupsResponse:
-        body = gq.query_groups(request)
-        result = queries.prepare_query_groups(self.toc, self._get(request), body)()
+        collection = self._get(request)
+        plan, select, lookup = grpc_plan.query_groups(request, collection.config)
+        result = queries.run_groups(self.toc, collection, plan, select, lookup)()
         return build(pb.QueryGroupsResponse, result=out.groups(result))
 
     @rpc

@@ -28,7 +28,13 @@ from tessera.api.query_parse import (
     positive_int,
     shape_error,
 )
-from tessera.api.query_routes import render_groups, run_groups, run_plans, run_selected
+from tessera.api.query_routes import (
+    body_selectors,
+    render_groups,
+    run_groups,
+    run_plans,
+    run_selected,
+)
 from tessera.api.render import check_vector_names, parse_selection, render_scored
 from tessera.api.shard_selector import selected
 from tessera.collection.collection import Collection
@@ -121,7 +127,7 @@ def prepare_batch(
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
     prepared = [_prepared(expect_object(s, "search"), collection.config, parse) for s in searches]
-    return run_selected(toc, collection, searches, prepared)
+    return run_selected(toc, collection, body_selectors(searches), prepared)
 
 
 def prepare_groups(

@@ -18,11 +18,11 @@ from tessera.api.render import (
     parse_selection,
     parse_vector_selector,
 )
-from tessera.api.vectors_parse import parse_one_vector, unknown_name
+from tessera.api.vectors_parse import checked_vector, parse_one_vector, unknown_name
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.ids import parse_point_id
+from tessera.ids import PointId, parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.bm25 import infer as bm25_infer
 from tessera.query.bm25 import is_document
@@ -80,9 +80,13 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     ef = params.get("hnsw_ef")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
         raise shape_error("`params.hnsw_ef` must be a non-negative integer")
+    return exact, checked_hnsw_ef(ef)
+
+
+def checked_hnsw_ef(ef: int | None) -> int | None:
     if ef == 0:
         raise validation_error("params.hnsw_ef", "value 0 invalid, must be 1 or larger")
-    return exact, ef
+    return ef
 
 
 def parse_quantization(raw: Any) -> qm.QuantizationParams | None:
@@ -102,14 +106,22 @@ def parse_quantization(raw: Any) -> qm.QuantizationParams | None:
     if rescore is not None and not isinstance(rescore, bool):
         raise shape_error("`params.quantization.rescore` must be a boolean")
     oversampling = quant.get("oversampling")
-    if oversampling is not None:
-        if isinstance(oversampling, bool) or not isinstance(oversampling, int | float):
-            raise shape_error("`params.quantization.oversampling` must be a number")
-        if oversampling < 1:
-            raise validation_error(
-                "params.quantization.oversampling",
-                f"value {oversampling} invalid, must be 1.0 or larger",
-            )
+    if oversampling is not None and (
+        isinstance(oversampling, bool) or not isinstance(oversampling, int | float)
+    ):
+        raise shape_error("`params.quantization.oversampling` must be a number")
+    return quantization_params(ignore, rescore, oversampling)
+
+
+def quantization_params(
+    ignore: bool, rescore: bool | None, oversampling: float | None
+) -> qm.QuantizationParams:
+    """The params after their rules (`oversampling` at least 1), with Qdrant's defaults."""
+    if oversampling is not None and oversampling < 1:
+        raise validation_error(
+            "params.quantization.oversampling",
+            f"value {oversampling} invalid, must be 1.0 or larger",
+        )
     if ignore:
         return qm.QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
     return qm.QuantizationParams(
@@ -179,22 +191,28 @@ class InputParser:
         if isinstance(raw, bool):
             raise shape_error("a vector input must be a vector or a point id")
         if isinstance(raw, int | str):
-            if (
-                self.using not in self.config.vectors
-                and self.using not in self.config.sparse_vectors
-            ):
-                raise unknown_name(self.using)
-            return qm.PointInput(parse_point_id(raw))
+            return self.point(parse_point_id(raw))
         if is_document(raw):  # server-side BM25: a query document, weight 1 per token
             raw = bm25_infer(raw, query=True)
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
             if raw.keys() & {"text", "image", "object"}:
                 raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
             raise shape_error("data did not match any variant of untagged enum VectorInput")
-        value = parse_one_vector(self.config, self.using, raw)
-        if isinstance(value, tuple):
-            return value
-        return value.astype("float32", copy=False)
+        return self._as_input(parse_one_vector(self.config, self.using, raw))
+
+    def point(self, pid: PointId) -> qm.PointInput:
+        """A point whose stored `using` vector is the input."""
+        if self.using not in self.config.vectors and self.using not in self.config.sparse_vectors:
+            raise unknown_name(self.using)
+        return qm.PointInput(pid)
+
+    def vector(self, kind: str, value: Any) -> Any:
+        """A vector decoded from a typed wire form (see `checked_vector`)."""
+        return self._as_input(checked_vector(self.config, self.using, kind, value))
+
+    @staticmethod
+    def _as_input(value: Any) -> Any:
+        return value if isinstance(value, tuple) else value.astype("float32", copy=False)
 
     def pair(self, raw: Any) -> qm.ContextPair:
         obj = expect_object(raw, "context pair")
@@ -240,10 +258,7 @@ def parse_query(raw: Any, config: CollectionConfig, using: str) -> qm.Query | No
             raise shape_error("missing field `target`")
         return qm.Discover(inputs.input(obj["target"]), inputs.pairs(obj.get("context")))
     if kind == "context":
-        pairs = inputs.pairs(body)
-        if not pairs:
-            raise BadRequest("Bad request: context query needs at least one pair")
-        return qm.Context(pairs)
+        return context_query(inputs.pairs(body))
     if kind == "order_by":
         parsed = _parse_order_by(body)
         if parsed is None:
@@ -264,6 +279,12 @@ def parse_query(raw: Any, config: CollectionConfig, using: str) -> qm.Query | No
     return _feedback(inputs, expect_object(body, "relevance_feedback"))
 
 
+def context_query(pairs: tuple[qm.ContextPair, ...]) -> qm.Context:
+    if not pairs:
+        raise BadRequest("Bad request: context query needs at least one pair")
+    return qm.Context(pairs)
+
+
 def _nearest(inputs: InputParser, body: Any, mmr: Any) -> qm.Nearest:
     vector = inputs.input(body)
     if mmr is None:
@@ -273,19 +294,24 @@ def _nearest(inputs: InputParser, body: Any, mmr: Any) -> qm.Nearest:
     if diversity is not None:
         if isinstance(diversity, bool) or not isinstance(diversity, int | float):
             raise shape_error("`mmr.diversity` must be a number")
-        if not 0.0 <= diversity <= 1.0:
-            raise validation_error(
-                "mmr.diversity", f"value {diversity} invalid, must be from 0.0 to 1.0"
-            )
         diversity = float(diversity)
     candidates = obj.get("candidates_limit")
     if candidates is not None:
         candidates = parse_limit(candidates, 0, "candidates_limit")
-        if candidates > MMR_CANDIDATES_MAX:
-            raise validation_error(
-                "mmr.candidates_limit",
-                f"value {candidates} invalid, must be {MMR_CANDIDATES_MAX} or smaller",
-            )
+    return nearest_mmr(vector, diversity, candidates)
+
+
+def nearest_mmr(vector: Any, diversity: float | None, candidates: int | None) -> qm.Nearest:
+    """A nearest query with MMR, after its rules."""
+    if diversity is not None and not 0.0 <= diversity <= 1.0:
+        raise validation_error(
+            "mmr.diversity", f"value {diversity} invalid, must be from 0.0 to 1.0"
+        )
+    if candidates is not None and candidates > MMR_CANDIDATES_MAX:
+        raise validation_error(
+            "mmr.candidates_limit",
+            f"value {candidates} invalid, must be {MMR_CANDIDATES_MAX} or smaller",
+        )
     return qm.Nearest(vector, diversity, candidates, mmr=True)
 
 
@@ -300,8 +326,6 @@ def _rrf(obj: dict[str, Any]) -> qm.Fusion:
     k = obj.get("k")
     if k is not None:
         k = parse_limit(k, 0, "k")
-        if k < 1:
-            raise validation_error("rrf.k", f"value {k} invalid, must be 1 or larger")
     weights = obj.get("weights")
     if weights is not None:
         if not isinstance(weights, list) or not all(
@@ -309,6 +333,12 @@ def _rrf(obj: dict[str, Any]) -> qm.Fusion:
         ):
             raise shape_error("`rrf.weights` must be a list of numbers")
         weights = tuple(float(w) for w in weights)
+    return rrf_fusion(k, weights)
+
+
+def rrf_fusion(k: int | None, weights: tuple[float, ...] | None) -> qm.Fusion:
+    if k is not None and k < 1:
+        raise validation_error("rrf.k", f"value {k} invalid, must be 1 or larger")
     return qm.Fusion("rrf", k, weights)
 
 
@@ -329,8 +359,7 @@ def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
         raise shape_error("missing field `feedback`")
     if not isinstance(obj["feedback"], list):
         raise shape_error("`feedback` must be a list")
-    if not obj["feedback"]:
-        raise validation_error("query.relevance_feedback.feedback", "must be non-empty")
+    check_feedback(len(obj["feedback"]))
     items = []
     for raw in obj["feedback"]:
         item = expect_object(raw, "feedback item")
@@ -346,9 +375,20 @@ def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise shape_error(f"`naive.{name}` must be a number")
         coefficients.append(float(value))
-    if coefficients[1] < 0:
-        raise validation_error("naive.b", f"value {coefficients[1]} invalid, must be 0 or larger")
-    return qm.RelevanceFeedback(inputs.input(obj["target"]), tuple(items), *coefficients)
+    return relevance_feedback(inputs.input(obj["target"]), tuple(items), *coefficients)
+
+
+def check_feedback(count: int) -> None:
+    if not count:
+        raise validation_error("query.relevance_feedback.feedback", "must be non-empty")
+
+
+def relevance_feedback(
+    target: Any, items: tuple[qm.FeedbackItem, ...], a: float, b: float, c: float
+) -> qm.RelevanceFeedback:
+    if b < 0:
+        raise validation_error("naive.b", f"value {b} invalid, must be 0 or larger")
+    return qm.RelevanceFeedback(target, items, a, b, c)
 
 
 # --------------------------------------------------------------------------- nodes

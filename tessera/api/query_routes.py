@@ -32,7 +32,7 @@ from tessera.api.render import render_record, render_scored
 from tessera.api.shard_selector import parse_selector, selected
 from tessera.collection import requests
 from tessera.collection.collection import Collection
-from tessera.collection.values import Group, Lookup, Matrix, Points, Selection
+from tessera.collection.values import Group, Lookup, Matrix, Points, Selection, ShardSelector
 from tessera.ids import render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
@@ -54,12 +54,11 @@ def run_plans(
 def run_selected(
     toc: TableOfContents,
     collection: Collection,
-    searches: list[Any],
+    selectors: list[ShardSelector | None],
     prepared: list[Prepared],
 ) -> Callable[[], list[Points]]:
-    """A batch whose searches may each name shard keys: run together when they name the
-    same (or none), else one by one."""
-    selectors = [parse_selector(s.get("shard_key")) for s in searches if isinstance(s, dict)]
+    """A batch whose searches may each name shard keys (`selectors`, one per search): run
+    together when they name the same (or none), else one by one."""
     if len(set(selectors)) <= 1:
         chosen = selectors[0] if selectors else None
         return run_plans(toc, collection.with_shards(chosen), prepared)
@@ -134,7 +133,12 @@ def prepare_query_batch(
     prepared = [
         parse_query_request(expect_object(s, "search"), collection.config) for s in searches
     ]
-    return run_selected(toc, collection, searches, prepared)
+    return run_selected(toc, collection, body_selectors(searches), prepared)
+
+
+def body_selectors(searches: list[Any]) -> list[ShardSelector | None]:
+    """The `shard_key` of each search of a REST batch body."""
+    return [parse_selector(s.get("shard_key")) for s in searches if isinstance(s, dict)]
 
 
 async def query_groups(request: Request) -> Callable[[], Any]:

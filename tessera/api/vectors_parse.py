@@ -41,9 +41,14 @@ def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
         arr = np.asarray([None])
     if arr.ndim != 1 or (arr.dtype.kind not in "fiu" and len(raw)):
         raise BadRequest("Format error in JSON body: vector must be a list of numbers")
-    if len(raw) != size:
-        raise dim_error(size, len(raw))
-    return finite_f32(arr)
+    return checked_dense(arr, size)
+
+
+def checked_dense(values: np.ndarray[Any, Any], size: int) -> np.ndarray[Any, Any]:
+    """A decoded dense vector (any numeric 1-D array): its size, finite float32 values."""
+    if len(values) != size:
+        raise dim_error(size, len(values))
+    return finite_f32(values)
 
 
 def finite_f32(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -80,15 +85,26 @@ def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         )
     if not all(_is_number(v) for v in values):
         raise BadRequest("Format error in JSON body: sparse vector values must be numbers")
-    idx = np.asarray(indices, dtype=np.uint32)
-    if len(np.unique(idx)) != len(idx):
-        raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
-    order = np.argsort(idx, kind="stable")
     try:
         weights = np.asarray(values, dtype=np.float64)
     except OverflowError:  # an integer beyond any float
-        weights = np.asarray([np.inf])
-    return idx[order].astype(np.int32), finite_f32(weights)[order]
+        weights = np.full(len(values), np.inf)
+    return checked_sparse(np.asarray(indices, dtype=np.uint32), weights)
+
+
+def checked_sparse(
+    indices: np.ndarray[Any, Any], values: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """A decoded sparse vector (u32 indices, numeric values): equal lengths, unique
+    indices, finite float32 values; answered sorted by index."""
+    if len(indices) != len(values):
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [vector.values: must be the same length as indices]"
+        )
+    if len(np.unique(indices)) != len(indices):
+        raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
+    order = np.argsort(indices, kind="stable")
+    return indices[order].astype(np.int32), finite_f32(values)[order]
 
 
 def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
@@ -102,6 +118,39 @@ def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
 
 def _bad_multi() -> np.ndarray[Any, Any]:
     raise BadRequest("Format error in JSON body: multivector must be a list of lists")
+
+
+def checked_vector(config: CollectionConfig, name: str, kind: str, value: Any) -> Any:
+    """A vector decoded from a typed wire form (protobuf), checked against vector `name`
+    as `parse_one_vector` checks a JSON one, with the same errors. `kind`: "dense" (a 1-D
+    array), "multi" (a list of 1-D arrays) or "sparse" ((u32 indices, values))."""
+    dense = config.vectors.get(name)
+    if dense is not None:
+        if kind == "sparse":
+            raise BadRequest(
+                f"Wrong input: Conversion between sparse and regular vectors "
+                f"failed for vector `{name or 'default'}`"
+            )
+        if dense.multivector:
+            rows = ([value] if len(value) else []) if kind == "dense" else value
+            if not rows:
+                raise UnprocessableEntity(
+                    "Validation error in JSON body: [vector: multivector must not be empty]"
+                )
+            return np.stack([checked_dense(row, dense.size) for row in rows])
+        if kind == "multi":
+            if not value:
+                raise dim_error(dense.size, 0)
+            raise BadRequest(f"Wrong input: vector `{name}` is not a multivector")
+        return checked_dense(value, dense.size)
+    if name in config.sparse_vectors:
+        if kind != "sparse":
+            raise BadRequest(
+                f"Wrong input: Conversion between sparse and regular vectors "
+                f"failed for vector `{name}`"
+            )
+        return checked_sparse(*value)
+    raise unknown_name(name)
 
 
 def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:

@@ -181,11 +181,16 @@ def infer(raw: Mapping[str, Any], query: bool) -> dict[str, Any]:
     model, text = raw.get("model"), raw.get("text")
     if not isinstance(model, str) or not isinstance(text, str):
         raise BadRequest("Format error in JSON body: a document needs string `text` and `model`")
+    indices, values = embed(text, model, raw.get("options"), query)
+    return {"indices": indices, "values": values}
+
+
+def embed(text: str, model: str, options: Any, query: bool) -> SparsePair:
+    """A document's text as the sparse vector `model` (BM25 only) gives it."""
     if model.lower() != BM25_MODEL:
         raise BadRequest(
             f"Wrong input: model `{model}` is not available: Tessera infers only "
             f"`{BM25_MODEL}` (send vectors for other models)"
         )
-    bm25 = Bm25.from_options(raw.get("options"))
-    indices, values = bm25.embed_query(text) if query else bm25.embed_document(text)
-    return {"indices": indices, "values": values}
+    bm25 = Bm25.from_options(options)
+    return bm25.embed_query(text) if query else bm25.embed_document(text)

@@ -173,7 +173,8 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def _decay_lambda(kind: DecayKind, midpoint: float | None, scale: float | None) -> float:
+def decay_lambda(kind: DecayKind, midpoint: float | None, scale: float | None) -> float:
+    """The decay's shape as one constant, after Qdrant's rules on midpoint and scale."""
     m = DEFAULT_DECAY_MIDPOINT if midpoint is None else midpoint
     s = DEFAULT_DECAY_SCALE if scale is None else scale
     if kind == "lin":
@@ -234,10 +235,7 @@ class _Parser:
             text = node["datetime"]
             if not isinstance(text, str):
                 raise _shape_error("datetime must be a string")
-            stamp = parse_timestamp(text)
-            if stamp is None:
-                raise BadRequest(f"Expected datetime in supported format for {text}")
-            return Const(stamp)
+            return datetime_constant(text)
         if "datetime_key" in node:
             return DatetimeKey(self._path(node["datetime_key"]))
         # Anything else is a filter condition (field condition, is_empty, has_id, a nested
@@ -248,22 +246,18 @@ class _Parser:
     def _path(self, value: Any) -> str:
         if not isinstance(value, str):
             raise _shape_error("a payload key must be a string")
-        if not is_valid_path(value):
-            raise BadRequest(f"Invalid payload variable: {value}")
-        self.paths.add(value)
-        return value
+        return payload_key(value, self.paths)
 
     def _nary(self, op: str, items: Any) -> Nary:
         if not isinstance(items, list):
             raise _shape_error(f"{op} takes a list of expressions")
-        if op in ("max", "min") and not items:
-            raise BadRequest(f"`{op}` needs at least one operand")
+        check_operands(op, len(items))
         return Nary(op, tuple(self.expr(item) for item in items))  # type: ignore[arg-type]
 
     def _decay(self, kind: DecayKind, params: dict[str, Any]) -> Decay:
         if "x" not in params:
             raise _shape_error("decay needs `x`")
-        lam = _decay_lambda(
+        lam = decay_lambda(
             kind,
             _optional_number(params.get("midpoint"), "midpoint"),
             _optional_number(params.get("scale"), "scale"),
@@ -277,29 +271,62 @@ class _Parser:
         origin = _object(params.get("origin"), "origin")
         lon = _number(origin.get("lon"), "origin.lon")
         lat = _number(origin.get("lat"), "origin.lat")
-        if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-            raise BadRequest(
-                f"Wrong format of GeoPoint payload: expected `lat` = {lat} within [-90;90] "
-                f"and `lon` = {lon} within [-180;180]"
-            )
+        check_origin(lat, lon)
         return GeoDistance(lon, lat, self._path(params.get("to")))
+
+
+# Rules on values already of the right type, shared with the gRPC decoder of a formula.
+
+
+def payload_key(path: str, paths: set[str]) -> str:
+    """A payload path the formula reads (added to `paths`)."""
+    if not is_valid_path(path):
+        raise BadRequest(f"Invalid payload variable: {path}")
+    paths.add(path)
+    return path
+
+
+def check_operands(op: str, count: int) -> None:
+    if op in ("max", "min") and not count:
+        raise BadRequest(f"`{op}` needs at least one operand")
+
+
+def check_origin(lat: float, lon: float) -> None:
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise BadRequest(
+            f"Wrong format of GeoPoint payload: expected `lat` = {lat} within [-90;90] "
+            f"and `lon` = {lon} within [-180;180]"
+        )
+
+
+def datetime_constant(text: str) -> Const:
+    stamp = parse_timestamp(text)
+    if stamp is None:
+        raise BadRequest(f"Expected datetime in supported format for {text}")
+    return Const(stamp)
+
+
+def defaults_by_variable(defaults: dict[str, Any]) -> tuple[dict[int, Any], dict[str, Any]]:
+    """`defaults` keyed as variables: score defaults by prefetch index, payload defaults by
+    path (keys parse like variables, so `$score` and `$score[0]` name the same default)."""
+    score_defaults: dict[int, Any] = {}
+    payload_defaults: dict[str, Any] = {}
+    for key, value in defaults.items():
+        var = parse_variable(key)
+        if isinstance(var, int):
+            score_defaults[var] = value
+        else:
+            payload_defaults[var] = value
+    return score_defaults, payload_defaults
 
 
 def parse_formula(formula: Any, defaults: dict[str, Any] | None = None) -> Formula:
     """Parse and validate a FormulaQuery's `formula` and `defaults`."""
     parser = _Parser()
     root = parser.expr(formula)
-    score_defaults: dict[int, Any] = {}
-    payload_defaults: dict[str, Any] = {}
     if defaults is not None and not isinstance(defaults, dict):
         raise _shape_error("defaults must be an object")
-    for key, value in (defaults or {}).items():
-        # Keys parse like variables, so `$score` and `$score[0]` name the same default.
-        var = parse_variable(key)
-        if isinstance(var, int):
-            score_defaults[var] = value
-        else:
-            payload_defaults[var] = value
+    score_defaults, payload_defaults = defaults_by_variable(defaults or {})
     return Formula(
         root=root,
         conditions=tuple(parser.conditions),

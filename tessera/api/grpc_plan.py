@@ -1,0 +1,295 @@
+"""Qdrant's gRPC Query API (`QueryPoints`, `PrefetchQuery`, `QueryPointGroups`) ->
+`query_model` plans, straight from the protobuf (no REST body in between).
+
+Vector inputs are checked against the node's `using` vector by `InputParser.vector`, the
+rules of each query kind (MMR's diversity, RRF's k, non-empty feedback, hnsw_ef and
+oversampling bounds, the node rules of `validate_node`) by the functions `query_parse`
+runs on a JSON body: the same rule, the same error, whichever transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qdrant_client import grpc as pb
+
+from tessera.api import query_parse as qp
+from tessera.api.envelope import expect_object
+from tessera.api.grpc_convert import payload
+from tessera.api.grpc_filter import (
+    decode_condition,
+    decode_filter,
+    malformed,
+    opt_filter,
+    point_id,
+)
+from tessera.api.grpc_reads import opt, order_by, payload_selector, selection, vector_selector
+from tessera.api.points_read import parse_limit
+from tessera.api.render import check_vector_names
+from tessera.collection.values import Lookup, Selection
+from tessera.collection_config import CollectionConfig
+from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.ids import parse_point_id
+from tessera.query import filter_model as fm
+from tessera.query import formula as fx
+from tessera.query import query_model as qm
+from tessera.query.bm25 import embed
+from tessera.query.recommend import STRATEGIES, check_examples
+
+FUSIONS = {0: "rrf", 1: "dbsf"}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def vector_input(inputs: qp.InputParser, vi: pb.VectorInput) -> Any:
+    kind = vi.WhichOneof("variant")
+    if kind == "id":
+        return inputs.point(parse_point_id(point_id(vi.id)))
+    if kind == "dense":
+        return inputs.vector("dense", np.asarray(vi.dense.data, dtype=np.float64))
+    if kind == "sparse":
+        return inputs.vector("sparse", sparse(vi.sparse.indices, vi.sparse.values))
+    if kind == "multi_dense":
+        rows = [np.asarray(row.data, dtype=np.float64) for row in vi.multi_dense.vectors]
+        return inputs.vector("multi", rows)
+    if kind == "document":
+        doc = vi.document
+        indices, values = embed(doc.text, doc.model, payload(doc.options), query=True)
+        return inputs.vector("sparse", sparse(indices, values))
+    if kind is not None:  # image, object: inference inputs
+        raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
+    raise malformed("a VectorInput must set one of its variants")
+
+
+def sparse(indices: Any, values: Any) -> tuple[Any, Any]:
+    return np.asarray(indices, dtype=np.uint32), np.asarray(values, dtype=np.float64)
+
+
+def _pairs(inputs: qp.InputParser, ctx: pb.ContextInput) -> tuple[qm.ContextPair, ...]:
+    return tuple(
+        qm.ContextPair(vector_input(inputs, p.positive), vector_input(inputs, p.negative))
+        for p in ctx.pairs
+    )
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
+    inputs = qp.InputParser(config, using)
+    kind = q.WhichOneof("variant")
+    if kind == "nearest":
+        return qm.Nearest(vector_input(inputs, q.nearest))
+    if kind == "nearest_with_mmr":
+        mmr = q.nearest_with_mmr.mmr
+        diversity = opt(mmr, "diversity")
+        return qp.nearest_mmr(
+            vector_input(inputs, q.nearest_with_mmr.nearest),
+            None if diversity is None else float(diversity),
+            opt(mmr, "candidates_limit"),
+        )
+    if kind == "recommend":
+        rec = q.recommend
+        positive = tuple(vector_input(inputs, x) for x in rec.positive)
+        negative = tuple(vector_input(inputs, x) for x in rec.negative)
+        chosen = None
+        if rec.HasField("strategy"):
+            chosen = STRATEGIES[rec.strategy] if 0 <= rec.strategy < len(STRATEGIES) else None
+        return qm.Recommend(
+            positive, negative, check_examples(chosen, len(positive), len(negative))
+        )
+    if kind == "discover":
+        target = vector_input(inputs, q.discover.target)
+        return qm.Discover(target, _pairs(inputs, q.discover.context))
+    if kind == "context":
+        return qp.context_query(_pairs(inputs, q.context))
+    if kind == "order_by":
+        return order_by(q.order_by)
+    if kind == "fusion":
+        return qm.Fusion("dbsf" if FUSIONS.get(q.fusion) == "dbsf" else "rrf")
+    if kind == "rrf":
+        weights = tuple(float(w) for w in q.rrf.weights) or None
+        return qp.rrf_fusion(opt(q.rrf, "k"), weights)
+    if kind == "sample":
+        return qm.Sample()
+    if kind == "formula":
+        return formula_query(q.formula)
+    if kind == "relevance_feedback":
+        return _feedback(inputs, q.relevance_feedback)
+    if kind == "text":
+        raise BadRequest("Wrong input: Text (BM25) queries are not supported by Tessera")
+    raise malformed("a Query must set one of its variants")
+
+
+def _feedback(inputs: qp.InputParser, fb: pb.RelevanceFeedbackInput) -> qm.RelevanceFeedback:
+    qp.check_feedback(len(fb.feedback))
+    items = tuple(
+        qm.FeedbackItem(vector_input(inputs, i.example), float(i.score)) for i in fb.feedback
+    )
+    if fb.strategy.WhichOneof("variant") != "naive":
+        expect_object(None, "strategy")  # REST's error for a missing strategy
+    naive = fb.strategy.naive
+    target = vector_input(inputs, fb.target)
+    return qp.relevance_feedback(target, items, naive.a, naive.b, naive.c)
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+class _Formula:
+    """A formula `Expression` tree -> `formula.Formula`, with its conditions decoded."""
+
+    def __init__(self) -> None:
+        self.conditions: list[fm.Condition] = []
+        self.paths: set[str] = set()
+
+    def expr(self, e: pb.Expression) -> fx.Expr:
+        kind = e.WhichOneof("variant")
+        if kind == "constant":
+            return fx.Const(float(e.constant))
+        if kind == "variable":
+            var = fx.parse_variable(e.variable)
+            if isinstance(var, int):
+                return fx.ScoreVar(var)
+            self.paths.add(var)
+            return fx.PayloadVar(var)
+        if kind == "condition":
+            # REST parses each condition as the filter {"must": [condition]}
+            self.conditions.append(decode_condition(e.condition, "formula.must[0]"))
+            return fx.ConditionVar(len(self.conditions) - 1)
+        if kind == "geo_distance":
+            lat, lon = float(e.geo_distance.origin.lat), float(e.geo_distance.origin.lon)
+            fx.check_origin(lat, lon)
+            return fx.GeoDistance(lon, lat, fx.payload_key(e.geo_distance.to, self.paths))
+        if kind == "datetime":
+            return fx.datetime_constant(e.datetime)
+        if kind == "datetime_key":
+            return fx.DatetimeKey(fx.payload_key(e.datetime_key, self.paths))
+        if kind in ("mult", "sum", "max", "min"):
+            items = getattr(getattr(e, kind), kind)
+            fx.check_operands(kind, len(items))
+            return fx.Nary(kind, tuple(self.expr(x) for x in items))  # type: ignore[arg-type]
+        if kind in ("neg", "abs", "sqrt", "exp", "log10", "ln", "acosh"):
+            return fx.Unary(kind, self.expr(getattr(e, kind)))  # type: ignore[arg-type]
+        if kind == "div":
+            default = opt(e.div, "by_zero_default")
+            return fx.Div(
+                self.expr(e.div.left),
+                self.expr(e.div.right),
+                None if default is None else float(default),
+            )
+        if kind == "pow":
+            return fx.Pow(self.expr(e.pow.base), self.expr(e.pow.exponent))
+        if kind in ("exp_decay", "gauss_decay", "lin_decay"):
+            return self._decay(kind, getattr(e, kind))
+        raise malformed("an Expression must set one of its variants")
+
+    def _decay(self, kind: str, params: pb.DecayParamsExpression) -> fx.Decay:
+        short: fx.DecayKind = (
+            "lin" if kind == "lin_decay" else "exp" if kind == "exp_decay" else "gauss"
+        )
+        lam = fx.decay_lambda(short, opt(params, "midpoint"), opt(params, "scale"))
+        target = self.expr(params.target) if params.HasField("target") else None
+        return fx.Decay(short, self.expr(params.x), target, lam)
+
+
+def formula_query(f: pb.Formula) -> qm.FormulaQuery:
+    decoder = _Formula()
+    root = decoder.expr(f.expression)
+    score_defaults, payload_defaults = fx.defaults_by_variable(payload(f.defaults))
+    formula = fx.Formula(
+        root=root,
+        conditions=tuple(decoder.conditions),
+        payload_paths=frozenset(decoder.paths),
+        score_defaults=score_defaults,
+        payload_defaults=payload_defaults,
+    )
+    filters = tuple(fm.Filter(must=(c,)) for c in decoder.conditions)
+    return qm.FormulaQuery(formula, filters)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def _params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams | None, Any]:
+    """`params`: exact, hnsw_ef, quantization and the IDF corpus filter."""
+    if not message.HasField("params"):
+        return False, None, None, None
+    p: pb.SearchParams = message.params
+    ef = qp.checked_hnsw_ef(opt(p, "hnsw_ef"))
+    quantization = None
+    if p.HasField("quantization"):
+        q = p.quantization
+        oversampling = opt(q, "oversampling")
+        quantization = qp.quantization_params(
+            bool(opt(q, "ignore")),
+            opt(q, "rescore"),
+            None if oversampling is None else float(oversampling),
+        )
+    corpus = None
+    if p.HasField("idf") and p.idf.HasField("corpus"):
+        corpus = decode_filter(p.idf.corpus)
+    return bool(opt(p, "exact")), ef, quantization, corpus
+
+
+def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.QueryNode:
+    """A `QueryPoints`, `PrefetchQuery` or `QueryPointGroups` as a query node."""
+    using = opt(message, "using") or ""
+    prefetch = tuple(node(p, config) for p in message.prefetch)
+    parsed = query(message.query, config, using) if message.HasField("query") else None
+    threshold = opt(message, "score_threshold")
+    exact, ef, quantization, corpus = _params(message)
+    lookup = None
+    if message.HasField("lookup_from"):
+        loc = message.lookup_from
+        lookup = qm.LookupFrom(loc.collection_name, opt(loc, "vector_name"))
+    result = qm.QueryNode(
+        query=parsed,
+        prefetch=prefetch,
+        using=using,
+        filter=opt_filter(message),
+        score_threshold=None if threshold is None else float(threshold),
+        limit=qp.positive_int(opt(message, "limit"), default_limit, "limit"),
+        lookup_from=lookup,
+        exact=exact,
+        hnsw_ef=ef,
+        idf_corpus=corpus,
+        quantization=quantization,
+    )
+    qp.validate_node(result)
+    return result
+
+
+def query_points(req: pb.QueryPoints, config: CollectionConfig) -> tuple[qm.Plan, Selection]:
+    root = node(req, config)
+    offset = parse_limit(opt(req, "offset"), 0, "offset")
+    select = selection(req, payload_default=False)
+    check_vector_names(select, config)
+    return qm.Plan(root, offset), select
+
+
+def query_groups(
+    req: pb.QueryPointGroups, config: CollectionConfig
+) -> tuple[qm.Plan, Selection, Lookup | None]:
+    if not req.group_by:  # Qdrant validates `length(min = 1)` before converting
+        raise UnprocessableEntity(
+            'Validation error in JSON body: [group_by: value "" invalid, must be at least 1 '
+            "characters]"
+        )
+    root = node(req, config)
+    groups = qm.GroupSpec(
+        req.group_by,
+        qp.positive_int(opt(req, "group_size"), 3, "group_size"),
+        qp.positive_int(opt(req, "limit"), 10, "limit"),
+    )
+    select = selection(req, payload_default=False)
+    check_vector_names(select, config)
+    lookup = None
+    if req.HasField("with_lookup"):
+        wl = req.with_lookup
+        lookup = Lookup(
+            wl.collection, Selection(payload_selector(wl, default=True), vector_selector(wl))
+        )
+    return qm.Plan(root, 0, groups), select, lookup
