@@ -13,7 +13,15 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from tessera.api import facet, grpc_filter, grpc_plan, grpc_reads, points_read
+from tessera.api import (
+    facet,
+    grpc_filter,
+    grpc_legacy,
+    grpc_plan,
+    grpc_reads,
+    points_read,
+    query_legacy,
+)
 from tessera.api.query_parse import parse_query_request
 from tessera.collection import wire
 from tessera.collection_config import parse_create_collection
@@ -353,3 +361,161 @@ def test_query_rules_fail_alike() -> None:
         rest = _error(lambda b=body: parse_query_request(b, CONFIG))
         message = RestToGrpc.convert_query_points(request_, "c")
         assert _error(lambda m=message: grpc_plan.query_points(m, CONFIG)) == rest
+
+
+# --------------------------------------------------------------------------- older searches
+
+
+def _dense(values: list[float]) -> pb.Vector:
+    return pb.Vector(dense=pb.DenseVector(data=values))
+
+
+def _example(raw: Any) -> pb.VectorExample:
+    if isinstance(raw, int):
+        return pb.VectorExample(id=pb.PointId(num=raw))
+    return pb.VectorExample(vector=_dense(raw))
+
+
+FILTER_PB = RestToGrpc.convert_filter(FLT)
+FILTER_JSON = _json(FLT)
+
+SEARCHES = [
+    (
+        pb.SearchPoints(
+            collection_name="c",
+            vector=DENSE,
+            limit=5,
+            offset=1,
+            filter=FILTER_PB,
+            with_payload=pb.WithPayloadSelector(enable=True),
+            params=pb.SearchParams(hnsw_ef=16, exact=False),
+            score_threshold=0.5,
+        ),
+        {
+            "vector": DENSE,
+            "limit": 5,
+            "offset": 1,
+            "filter": FILTER_JSON,
+            "with_payload": True,
+            "params": {"hnsw_ef": 16, "exact": False},
+            "score_threshold": 0.5,
+        },
+    ),
+    (
+        pb.SearchPoints(
+            collection_name="c",
+            vector=[0.5, 1.5],
+            sparse_indices=pb.SparseIndices(data=[7, 2]),
+            vector_name="text",
+            limit=3,
+        ),
+        {
+            "vector": {"name": "text", "vector": {"indices": [7, 2], "values": [0.5, 1.5]}},
+            "limit": 3,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "body"), SEARCHES, ids=range(len(SEARCHES)))
+def test_search_decodes_as_rest_parses(message: Any, body: dict[str, Any]) -> None:
+    rest = points_read.search_request(body, points_read.parse_named_vector(CONFIG, body["vector"]))
+    _same_value(grpc_legacy.search(message, CONFIG), rest)
+    _same_value(
+        grpc_legacy.plan(message, CONFIG, grpc_legacy.search_node),
+        query_legacy._prepared(body, CONFIG, query_legacy.search_node),
+    )
+
+
+def _same_value(a: Any, b: Any) -> None:
+    assert wire.encode(a) == wire.encode(b)
+
+
+PLANS = [
+    (
+        pb.RecommendPoints(
+            collection_name="c",
+            positive=[pb.PointId(num=1)],
+            positive_vectors=[_dense(DENSE)],
+            negative=[pb.PointId(num=2)],
+            strategy=pb.RecommendStrategy.BestScore,
+            limit=4,
+            filter=FILTER_PB,
+            lookup_from=pb.LookupLocation(collection_name="o", vector_name="v"),
+        ),
+        {
+            "positive": [1, DENSE],
+            "negative": [2],
+            "strategy": "best_score",
+            "limit": 4,
+            "filter": FILTER_JSON,
+            "lookup_from": {"collection": "o", "vector": "v"},
+        },
+        "recommend_node",
+    ),
+    (
+        pb.RecommendPoints(
+            collection_name="c",
+            positive_vectors=[pb.Vector(sparse=pb.SparseVector(indices=[3], values=[1.0]))],
+            using="text",
+            limit=2,
+        ),
+        {"positive": [{"indices": [3], "values": [1.0]}], "using": "text", "limit": 2},
+        "recommend_node",
+    ),
+    (
+        pb.DiscoverPoints(
+            collection_name="c",
+            target=pb.TargetVector(single=_example(3)),
+            context=[pb.ContextExamplePair(positive=_example(1), negative=_example(DENSE))],
+            limit=2,
+            offset=1,
+        ),
+        {"target": 3, "context": [{"positive": 1, "negative": DENSE}], "limit": 2, "offset": 1},
+        "discover_node",
+    ),
+    (
+        pb.DiscoverPoints(
+            collection_name="c",
+            context=[pb.ContextExamplePair(positive=_example(1), negative=_example(2))],
+            limit=2,
+        ),
+        {"context": [{"positive": 1, "negative": 2}], "limit": 2},
+        "discover_node",
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "body", "kind"), PLANS, ids=range(len(PLANS)))
+def test_older_searches_decode_as_rest_parses(
+    message: Any, body: dict[str, Any], kind: str
+) -> None:
+    _same_value(
+        grpc_legacy.plan(message, CONFIG, getattr(grpc_legacy, kind)),
+        query_legacy._prepared(body, CONFIG, getattr(query_legacy, kind)),
+    )
+
+
+def test_older_searches_fail_alike() -> None:
+    cases = [
+        (
+            pb.SearchPoints(collection_name="c", vector=[0.1], limit=3),
+            {"vector": [0.1], "limit": 3},
+        ),
+        (
+            pb.SearchPoints(collection_name="c", vector=DENSE, limit=0),
+            {"vector": DENSE, "limit": 0},
+        ),
+        (
+            pb.SearchPoints(collection_name="c", vector=DENSE, vector_name="nope", limit=1),
+            {"vector": {"name": "nope", "vector": DENSE}, "limit": 1},
+        ),
+    ]
+    for message, body in cases:
+        rest = _error(lambda b=body: query_legacy._prepared(b, CONFIG, query_legacy.search_node))
+        grpc = _error(lambda m=message: grpc_legacy.plan(m, CONFIG, grpc_legacy.search_node))
+        assert grpc == rest
+    nothing = pb.RecommendPoints(collection_name="c", limit=3)
+    assert _error(lambda: grpc_legacy.plan(nothing, CONFIG, grpc_legacy.recommend_node)) == _error(
+        lambda: query_legacy._prepared({"limit": 3}, CONFIG, query_legacy.recommend_node)
+    )

@@ -24,7 +24,7 @@ from tessera.api.grpc_filter import (
     opt_filter,
     point_id,
 )
-from tessera.api.grpc_reads import opt, order_by, payload_selector, selection, vector_selector
+from tessera.api.grpc_reads import opt, order_by, selection, with_lookup
 from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
 from tessera.collection.values import Lookup, Selection
@@ -213,7 +213,7 @@ def formula_query(f: pb.Formula) -> qm.FormulaQuery:
 # --------------------------------------------------------------------------- nodes
 
 
-def _params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams | None, Any]:
+def search_params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams | None, Any]:
     """`params`: exact, hnsw_ef, quantization and the IDF corpus filter."""
     if not message.HasField("params"):
         return False, None, None, None
@@ -240,7 +240,7 @@ def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.
     prefetch = tuple(node(p, config) for p in message.prefetch)
     parsed = query(message.query, config, using) if message.HasField("query") else None
     threshold = opt(message, "score_threshold")
-    exact, ef, quantization, corpus = _params(message)
+    exact, ef, quantization, corpus = search_params(message)
     lookup = None
     if message.HasField("lookup_from"):
         loc = message.lookup_from
@@ -286,10 +286,4 @@ def query_groups(
     )
     select = selection(req, payload_default=False)
     check_vector_names(select, config)
-    lookup = None
-    if req.HasField("with_lookup"):
-        wl = req.with_lookup
-        lookup = Lookup(
-            wl.collection, Selection(payload_selector(wl, default=True), vector_selector(wl))
-        )
-    return qm.Plan(root, 0, groups), select, lookup
+    return qm.Plan(root, 0, groups), select, with_lookup(req)

@@ -17,17 +17,15 @@ from qdrant_client import grpc as pb
 from tessera.api import collections as coll
 from tessera.api import facet as facets
 from tessera.api import grpc_convert as cv
+from tessera.api import grpc_legacy as legacy
 from tessera.api import grpc_plan
-from tessera.api import grpc_query as gq
 from tessera.api import grpc_reads as decode
 from tessera.api import grpc_render as out
 from tessera.api import grpc_updates as up
 from tessera.api import points_parse as parse
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
-from tessera.api import query_legacy as legacy
 from tessera.api import query_routes as queries
-from tessera.api.grpc_convert import with_shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
@@ -189,50 +187,60 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Search(self, request: pb.SearchPoints) -> pb.SearchResponse:
-        points = reads.prepare_search(self._get(request), gq.search(request))()
+        collection = self._get(request)
+        points = reads.run_search(collection, legacy.search(request, collection.config))()
         return build(pb.SearchResponse, result=out.scored(points))
+
+    def _single(self, request: Any, decode: legacy.NodeDecoder) -> Any:
+        collection = self._get(request)
+        prepared = legacy.plan(request, collection.config, decode)
+        return queries.run_plans(self.toc, collection, [prepared])()[0]
+
+    def _batch(self, request: Any, items: Any, decode: legacy.NodeDecoder) -> Any:
+        collection = self._get(request)
+        prepared = [legacy.plan(item, collection.config, decode) for item in items]
+        selectors = [cv.opt_shard_selector(item) for item in items]
+        return queries.run_selected(self.toc, collection, selectors, prepared)()
+
+    def _groups(self, request: Any, decode: legacy.NodeDecoder) -> Any:
+        collection = self._get(request)
+        plan, select, lookup = legacy.group_plan(request, collection.config, decode)
+        return queries.run_groups(self.toc, collection, plan, select, lookup)()
 
     @rpc
     def SearchBatch(self, request: pb.SearchBatchPoints) -> pb.SearchBatchResponse:
-        body = {"searches": [with_shard_key(gq.search(s), s) for s in request.search_points]}
-        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.search_node)
-        return build(pb.SearchBatchResponse, result=out.batch(run()))
+        results = self._batch(request, request.search_points, legacy.search_node)
+        return build(pb.SearchBatchResponse, result=out.batch(results))
 
     @rpc
     def SearchGroups(self, request: pb.SearchPointGroups) -> pb.SearchGroupsResponse:
-        body = gq.search_groups(request)
-        run = legacy.prepare_groups(self.toc, self._get(request), body, legacy.search_node)
-        return build(pb.SearchGroupsResponse, result=out.groups(run()))
+        groups = self._groups(request, legacy.search_node)
+        return build(pb.SearchGroupsResponse, result=out.groups(groups))
 
     @rpc
     def Recommend(self, request: pb.RecommendPoints) -> pb.RecommendResponse:
-        body = gq.recommend(request)
-        run = legacy.prepare_single(self.toc, self._get(request), body, legacy.recommend_node)
-        return build(pb.RecommendResponse, result=out.scored(run()))
+        points = self._single(request, legacy.recommend_node)
+        return build(pb.RecommendResponse, result=out.scored(points))
 
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
-        body = {"searches": [with_shard_key(gq.recommend(r), r) for r in request.recommend_points]}
-        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.recommend_node)
-        return build(pb.RecommendBatchResponse, result=out.batch(run()))
+        results = self._batch(request, request.recommend_points, legacy.recommend_node)
+        return build(pb.RecommendBatchResponse, result=out.batch(results))
 
     @rpc
     def RecommendGroups(self, request: pb.RecommendPointGroups) -> pb.RecommendGroupsResponse:
-        body = gq.recommend_groups(request)
-        run = legacy.prepare_groups(self.toc, self._get(request), body, legacy.recommend_node)
-        return build(pb.RecommendGroupsResponse, result=out.groups(run()))
+        groups = self._groups(request, legacy.recommend_node)
+        return build(pb.RecommendGroupsResponse, result=out.groups(groups))
 
     @rpc
     def Discover(self, request: pb.DiscoverPoints) -> pb.DiscoverResponse:
-        body = gq.discover(request)
-        run = legacy.prepare_single(self.toc, self._get(request), body, legacy.discover_node)
-        return build(pb.DiscoverResponse, result=out.scored(run()))
+        points = self._single(request, legacy.discover_node)
+        return build(pb.DiscoverResponse, result=out.scored(points))
 
     @rpc
     def DiscoverBatch(self, request: pb.DiscoverBatchPoints) -> pb.DiscoverBatchResponse:
-        body = {"searches": [with_shard_key(gq.discover(d), d) for d in request.discover_points]}
-        run = legacy.prepare_batch(self.toc, self._get(request), body, legacy.discover_node)
-        return build(pb.DiscoverBatchResponse, result=out.batch(run()))
+        results = self._batch(request, request.discover_points, legacy.discover_node)
+        return build(pb.DiscoverBatchResponse, result=out.batch(results))
 
     def _matrix(self, request: pb.SearchMatrixPoints) -> tuple[list[Any], list[Any]]:
         matrix = queries.run_matrix(self._get(request), decode.distance_matrix(request))()

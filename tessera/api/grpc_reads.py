@@ -21,7 +21,7 @@ from tessera.api.points_read import positive_limit
 from tessera.api.query_parse import positive_int
 from tessera.api.query_routes import matrix_sample
 from tessera.collection import requests
-from tessera.collection.values import PayloadSelector, Selection, VectorSelector
+from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_datetime_value
 
@@ -59,6 +59,14 @@ def vector_selector(message: Any, name: str = "with_vectors") -> VectorSelector:
 
 def selection(message: Any, payload_default: bool) -> Selection:
     return Selection(payload_selector(message, payload_default), vector_selector(message))
+
+
+def with_lookup(req: Any) -> Lookup | None:
+    """`with_lookup` of a groups request: payload by default, no vectors."""
+    if not req.HasField("with_lookup"):
+        return None
+    wl = req.with_lookup
+    return Lookup(wl.collection, Selection(payload_selector(wl, True), vector_selector(wl)))
 
 
 def timestamp_micros(ts: Any) -> float:

@@ -187,7 +187,12 @@ def run_count(collection: Collection, request: requests.Count) -> Callable[[], i
 
 
 def parse_vector_query(config: CollectionConfig, using: str, raw: Any) -> VectorInput:
-    value = parse_one_vector(config, using, raw)
+    return vector_query(config, using, parse_one_vector(config, using, raw))
+
+
+def vector_query(config: CollectionConfig, using: str, value: Any) -> VectorInput:
+    """A search's vector, checked against vector `using` (`parse_one_vector` for JSON,
+    `checked_vector` for a typed wire form), tagged with its kind."""
     if using in config.sparse_vectors:
         return VectorInput(using, "sparse", value)
     params = config.vectors[using]
@@ -217,30 +222,22 @@ def parse_search_params(raw: Any) -> SearchParams:
         raise BadRequest(
             "Format error in JSON body: `params.hnsw_ef` must be a non-negative integer"
         )
-    if ef == 0:
-        raise UnprocessableEntity(
-            "Validation error in JSON body: [params.hnsw_ef: value 0 invalid, must be 1 or larger]"
-        )
-    from tessera.api.query_parse import parse_idf_corpus, parse_quantization  # imports us
+    from tessera.api.query_parse import (  # imports us
+        checked_hnsw_ef,
+        parse_idf_corpus,
+        parse_quantization,
+    )
 
     quantization = parse_quantization(params) or Quantization()
     corpus = parse_idf_corpus(params)
-    return SearchParams(exact, ef if isinstance(ef, int) else None, quantization, corpus)
+    return SearchParams(exact, checked_hnsw_ef(ef), quantization, corpus)
 
 
-def run_search(
-    collection: Collection,
-    body: dict[str, Any],
-    query: VectorInput,
-    default_limit: int | None,
-    explain: bool = False,
-) -> Callable[[], Any]:
-    """The search call: its points, or with `explain` `/points/query`'s answer shape,
-    `{"points": [...], "explain": {...}}` (a list has no room for the report)."""
+def search_request(body: dict[str, Any], query: VectorInput) -> requests.Search:
     filt = parse_filter(body.get("filter"))
-    if default_limit is None and body.get("limit") is None and body.get("top") is None:
+    if body.get("limit") is None and body.get("top") is None:
         raise BadRequest("Format error in JSON body: missing field `limit`")
-    limit = positive_limit(body.get("limit", body.get("top")), default_limit or 10)
+    limit = positive_limit(body.get("limit", body.get("top")), 10)
     offset = parse_limit(body.get("offset"), 0, "offset")
     threshold = body.get("score_threshold")
     if threshold is not None and (
@@ -248,15 +245,23 @@ def run_search(
     ):
         raise BadRequest("Format error in JSON body: `score_threshold` must be a number")
     select = parse_selection(body)
-    check_vector_names(select, collection.config)
     params = parse_search_params(body.get("params"))
+    return requests.Search(query, filt, limit, offset, threshold, params, select)
+
+
+def run_search(
+    collection: Collection, request: requests.Search, explain: bool = False
+) -> Callable[[], Any]:
+    """The search call: its points, or with `explain` `/points/query`'s answer shape,
+    `{"points": [...], "explain": {...}}` (a list has no room for the report)."""
+    check_vector_names(request.select, collection.config)
+    r = request
+    args = (r.vector, r.filter, r.limit, r.offset, r.score_threshold, r.params, r.select)
     if not explain:
-        return lambda: collection.search(query, filt, limit, offset, threshold, params, select)
+        return lambda: collection.search(*args)
 
     def explained() -> dict[str, Any]:
-        points, report = collection.explain_search(
-            query, filt, limit, offset, threshold, params, select
-        )
+        points, report = collection.explain_search(*args)
         return {"points": render_scored(points), "explain": report}
 
     return explained
@@ -287,4 +292,4 @@ def prepare_search(
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     query = parse_named_vector(collection.config, body["vector"])
-    return run_search(collection, body, query, default_limit=None, explain=explain)
+    return run_search(collection, search_request(body, query), explain)

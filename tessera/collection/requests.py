@@ -1,4 +1,4 @@
-"""Typed point reads: what a retrieve, scroll, count, facet or distance-matrix request asks,
+"""Typed point reads: what a retrieve, scroll, count, facet, distance-matrix or search asks,
 decoded by each transport from its own wire form (REST JSON in `api/points_read`,
 `api/facet` and `api/query_routes`; protobuf in `api/grpc_reads`) and run by the same code.
 Every field is parsed and typed; the rules that need the collection's config (vector names,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tessera.collection.values import Selection
+from tessera.collection.values import SearchParams, Selection, VectorInput
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import OrderBy
@@ -56,3 +56,16 @@ class DistanceMatrix:
     filter: Filter | None
     sample: int
     limit: int
+
+
+@dataclass(frozen=True)
+class Search:
+    """`/points/search` (gRPC `Search`): one vector's nearest points."""
+
+    vector: VectorInput
+    filter: Filter | None
+    limit: int
+    offset: int
+    score_threshold: float | None
+    params: SearchParams
+    select: Selection

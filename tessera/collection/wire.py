@@ -28,8 +28,8 @@ from typing import Any, cast
 import numpy as np
 import orjson
 
+from tessera.collection import requests, writes
 from tessera.collection import values as v
-from tessera.collection import writes
 from tessera.errors import BadRequest
 from tessera.query import filter_model, formula, query_model
 from tessera.query.payload_path import PayloadPath
@@ -50,7 +50,7 @@ def _register(*modules: Any) -> None:
                 _CLASSES[obj.__name__] = obj
 
 
-_register(filter_model, query_model, formula, v)
+_register(filter_model, query_model, formula, v, requests)
 for _cls in (
     PayloadPath,
     writes.Matching,

@@ -1,0 +1,66 @@
+"""Qdrant's gRPC `Vector` message -> a typed vector: its kind and its value as arrays.
+
+Kinds: "dense" (a 1-D array), "sparse" ((u32 indices, values)), "multi" (a list of 1-D
+arrays), "document" (the `Document` message: server-side BM25 infers its sparse vector) and
+"inference" (an image or object input, which Tessera does not infer). The deprecated form
+(`data` with `indices` or `vectors_count`) is read as Qdrant reads it. Nothing is checked
+against a collection here: `vectors_parse.checked_vector` does that for every transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qdrant_client import grpc as pb
+
+from tessera.api.grpc_convert import payload
+from tessera.errors import BadRequest
+from tessera.query.bm25 import embed
+
+INFERENCE_REFUSED = "Wrong input: Inference is not supported by Tessera: send vectors"
+
+
+def sparse(indices: Any, values: Any) -> tuple[Any, Any]:
+    return np.asarray(indices, dtype=np.uint32), np.asarray(values, dtype=np.float64)
+
+
+def _flat_multi(data: Any, count: int) -> list[Any]:
+    values = np.asarray(data, dtype=np.float64)
+    if count == 0 or len(values) % count:
+        raise BadRequest(
+            f"Unable to convert to multi-dense vector: data length {len(values)} is not "
+            f"divisible by vectors count {count}"
+        )
+    return list(values.reshape(count, -1))
+
+
+def vector(v: pb.Vector) -> tuple[str, Any]:
+    """One vector: the `vector` oneof, or the deprecated `data`/`indices`/`vectors_count`."""
+    kind = v.WhichOneof("vector")
+    if kind == "dense":
+        return "dense", np.asarray(v.dense.data, dtype=np.float64)
+    if kind == "sparse":
+        return "sparse", sparse(v.sparse.indices, v.sparse.values)
+    if kind == "multi_dense":
+        return "multi", [np.asarray(row.data, dtype=np.float64) for row in v.multi_dense.vectors]
+    if kind == "document":
+        return "document", v.document
+    if kind is not None:  # image, object
+        return "inference", None
+    if v.HasField("indices"):
+        return "sparse", sparse(v.indices.data, v.data)
+    if v.HasField("vectors_count"):
+        return "multi", _flat_multi(v.data, v.vectors_count)
+    return "dense", np.asarray(v.data, dtype=np.float64)
+
+
+def inferred(kind: str, value: Any, query: bool) -> tuple[str, Any]:
+    """A document as the sparse vector BM25 gives it (query or document weights); an
+    inference input refused; any other vector as it is."""
+    if kind == "document":
+        indices, weights = embed(value.text, value.model, payload(value.options), query)
+        return "sparse", sparse(indices, weights)
+    if kind == "inference":
+        raise BadRequest(INFERENCE_REFUSED)
+    return kind, value
