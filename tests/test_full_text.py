@@ -39,9 +39,9 @@ SUFFIXES_TEXT = (
 SUFFIXES = SUFFIXES_TEXT.split()
 LANGUAGES = sorted(set(STOPWORD_LANGUAGES) | set(SNOWBALL_LANGUAGES))
 # The multilingual tokenizer is compared where it matches charabia (see multilingual_tokenizer):
-# not for Chinese and Japanese (dictionary segmentation) nor polytonic Greek (charabia splits
-# it by detected language).
-NOT_MULTILINGUAL = ("chinese", "japanese", "greek")
+# everywhere (Chinese and Japanese included) but polytonic Greek (charabia splits it by
+# detected language).
+NOT_MULTILINGUAL = ("greek",)
 _shard_ids = count()
 
 

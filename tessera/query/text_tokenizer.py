@@ -33,8 +33,9 @@ from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs,
 # the same parameters (stopword lists, the folding table, character classes, stemmers,
 # multilingual segmentation): an index saved under another version is rebuilt from the
 # payloads when loaded (segment.persist). 1: before Qdrant's lists and stemmers (recorded
-# as nothing); 2: Qdrant's stopwords, Snowball stemmers, folding table and word classes.
-TOKENIZER_VERSION = 2
+# as nothing); 2: Qdrant's stopwords, Snowball stemmers, folding table and word classes;
+# 3: Chinese, Japanese and Thai segmented as Qdrant segments them (segmentation/).
+TOKENIZER_VERSION = 3
 
 # Qdrant's stopword languages (`Language`), each a file in `stopwords/`.
 STOPWORD_LANGUAGES = (
