@@ -19,6 +19,8 @@ from tessera.api import (
     grpc_legacy,
     grpc_plan,
     grpc_reads,
+    grpc_writes,
+    points_parse,
     points_read,
     query_legacy,
 )
@@ -519,3 +521,226 @@ def test_older_searches_fail_alike() -> None:
     assert _error(lambda: grpc_legacy.plan(nothing, CONFIG, grpc_legacy.recommend_node)) == _error(
         lambda: query_legacy._prepared({"limit": 3}, CONFIG, query_legacy.recommend_node)
     )
+
+
+# --------------------------------------------------------------------------- updates
+
+
+def _spec(write: Any) -> bytes:
+    """What a write does, as data (its WriteSpec: kind, points, arguments)."""
+    return wire.encode(write.spec)
+
+
+def _point(pid: int, vectors: pb.Vectors | None = None, **payload: Any) -> pb.PointStruct:
+    point = pb.PointStruct(id=pb.PointId(num=pid), payload=RestToGrpc.convert_payload(payload))
+    if vectors is not None:
+        point.vectors.CopyFrom(vectors)
+    return point
+
+
+UNNAMED = pb.Vectors(vector=_dense(DENSE))
+SPARSE_NAMED = pb.Vectors(
+    vectors=pb.NamedVectors(
+        vectors={"text": pb.Vector(sparse=pb.SparseVector(indices=[9, 1], values=[0.5, 2.0]))}
+    )
+)
+IDS = pb.PointsSelector(points=pb.PointsIdsList(ids=[pb.PointId(num=1), pb.PointId(num=2)]))
+BY_FILTER = pb.PointsSelector(filter=FILTER_PB)
+
+WRITES = [
+    (
+        lambda: grpc_writes.upsert(
+            pb.UpsertPoints(
+                collection_name="c",
+                points=[_point(1, UNNAMED, a="x", n=2), _point(2, SPARSE_NAMED), _point(3)],
+                update_filter=FILTER_PB,
+                update_mode=pb.UpdateMode.InsertOnly,
+            ),
+            CONFIG,
+        ),
+        lambda: points_parse.parse_upsert(
+            CONFIG,
+            {
+                "points": [
+                    {"id": 1, "vector": DENSE, "payload": {"a": "x", "n": 2}},
+                    {"id": 2, "vector": {"text": {"indices": [9, 1], "values": [0.5, 2.0]}}},
+                    {"id": 3},
+                ],
+                "update_filter": FILTER_JSON,
+                "update_mode": "insert_only",
+            },
+        ),
+    ),
+    (
+        lambda: grpc_writes.set_payload(
+            pb.SetPayloadPoints(
+                collection_name="c",
+                points_selector=IDS,
+                payload=RestToGrpc.convert_payload({"k": [1, "two", None]}),
+                key="a.b",
+            ),
+            overwrite=False,
+        ),
+        lambda: points_parse.parse_set_payload(
+            {"points": [1, 2], "payload": {"k": [1, "two", None]}, "key": "a.b"}, False
+        ),
+    ),
+    (
+        lambda: grpc_writes.set_payload(
+            pb.SetPayloadPoints(
+                collection_name="c",
+                points_selector=BY_FILTER,
+                payload=RestToGrpc.convert_payload({"k": 1}),
+            ),
+            overwrite=True,
+        ),
+        lambda: points_parse.parse_set_payload({"filter": FILTER_JSON, "payload": {"k": 1}}, True),
+    ),
+    (
+        lambda: grpc_writes.delete_payload(
+            pb.DeletePayloadPoints(collection_name="c", points_selector=IDS, keys=["a", "b"])
+        ),
+        lambda: points_parse.parse_delete_payload({"points": [1, 2], "keys": ["a", "b"]}),
+    ),
+    (
+        lambda: grpc_writes.clear_payload(pb.ClearPayloadPoints(collection_name="c", points=IDS)),
+        lambda: points_parse.parse_clear_payload({"points": [1, 2]}),
+    ),
+    (
+        lambda: grpc_writes.delete(pb.DeletePoints(collection_name="c", points=BY_FILTER)),
+        lambda: points_parse.parse_delete({"filter": FILTER_JSON}),
+    ),
+    (
+        lambda: grpc_writes.update_vectors(
+            pb.UpdatePointVectors(
+                collection_name="c",
+                points=[
+                    pb.PointVectors(id=pb.PointId(num=1), vectors=UNNAMED),
+                    pb.PointVectors(id=pb.PointId(num=2), vectors=SPARSE_NAMED),
+                ],
+            ),
+            CONFIG,
+        ),
+        lambda: points_parse.parse_update_vectors(
+            CONFIG,
+            {
+                "points": [
+                    {"id": 1, "vector": DENSE},
+                    {"id": 2, "vector": {"text": {"indices": [9, 1], "values": [0.5, 2.0]}}},
+                ]
+            },
+        ),
+    ),
+    (
+        lambda: grpc_writes.delete_vectors(
+            pb.DeletePointVectors(
+                collection_name="c", points_selector=IDS, vectors=pb.VectorsSelector(names=["text"])
+            ),
+            CONFIG,
+        ),
+        lambda: points_parse.parse_delete_vectors(CONFIG, {"points": [1, 2], "vector": ["text"]}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("grpc", "rest"), WRITES, ids=range(len(WRITES)))
+def test_writes_decode_as_rest_parses(grpc: Any, rest: Any) -> None:
+    assert _spec(grpc()) == _spec(rest())
+
+
+def test_writes_fail_alike() -> None:
+    cases = [
+        (  # wrong dimension
+            lambda: grpc_writes.upsert(
+                pb.UpsertPoints(
+                    collection_name="c", points=[_point(1, pb.Vectors(vector=_dense([1.0])))]
+                ),
+                CONFIG,
+            ),
+            lambda: points_parse.parse_upsert(CONFIG, {"points": [{"id": 1, "vector": [1.0]}]}),
+        ),
+        (  # a sparse vector without its name
+            lambda: grpc_writes.upsert(
+                pb.UpsertPoints(
+                    collection_name="c",
+                    points=[
+                        _point(
+                            1,
+                            pb.Vectors(
+                                vector=pb.Vector(sparse=pb.SparseVector(indices=[1], values=[1.0]))
+                            ),
+                        )
+                    ],
+                ),
+                CONFIG,
+            ),
+            lambda: points_parse.parse_upsert(
+                CONFIG, {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]}
+            ),
+        ),
+        (  # repeated sparse indices
+            lambda: grpc_writes.upsert(
+                pb.UpsertPoints(
+                    collection_name="c",
+                    points=[
+                        _point(
+                            1,
+                            pb.Vectors(
+                                vectors=pb.NamedVectors(
+                                    vectors={
+                                        "text": pb.Vector(
+                                            sparse=pb.SparseVector(
+                                                indices=[1, 1], values=[1.0, 2.0]
+                                            )
+                                        )
+                                    }
+                                )
+                            ),
+                        )
+                    ],
+                ),
+                CONFIG,
+            ),
+            lambda: points_parse.parse_upsert(
+                CONFIG,
+                {
+                    "points": [
+                        {"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1.0, 2.0]}}}
+                    ]
+                },
+            ),
+        ),
+        (  # no vectors to update
+            lambda: grpc_writes.update_vectors(
+                pb.UpdatePointVectors(
+                    collection_name="c",
+                    points=[pb.PointVectors(id=pb.PointId(num=1), vectors=pb.Vectors())],
+                ),
+                CONFIG,
+            ),
+            lambda: points_parse.parse_update_vectors(
+                CONFIG, {"points": [{"id": 1, "vector": {}}]}
+            ),
+        ),
+        (  # an unknown vector to delete
+            lambda: grpc_writes.delete_vectors(
+                pb.DeletePointVectors(
+                    collection_name="c",
+                    points_selector=IDS,
+                    vectors=pb.VectorsSelector(names=["x"]),
+                ),
+                CONFIG,
+            ),
+            lambda: points_parse.parse_delete_vectors(CONFIG, {"points": [1, 2], "vector": ["x"]}),
+        ),
+        (  # a payload key that is no path
+            lambda: grpc_writes.set_payload(
+                pb.SetPayloadPoints(collection_name="c", points_selector=IDS, key="a..b"), False
+            ),
+            lambda: points_parse.parse_set_payload(
+                {"points": [1, 2], "payload": {}, "key": "a..b"}, False
+            ),
+        ),
+    ]
+    for grpc, rest in cases:
+        assert _error(grpc) == _error(rest)

@@ -20,7 +20,7 @@ from tessera.api import aliases
 from tessera.api import collections as coll
 from tessera.api.cluster_info import DISABLED, cluster_info
 from tessera.api.cluster_ops import parse_operation, run_operation
-from tessera.api.grpc_convert import opt, payload, shard_key
+from tessera.api.grpc_convert import drop_none, opt, payload, shard_key
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.api.shard_keys import shard_keys_of
@@ -315,3 +315,17 @@ def vector_name_body(req: pb.CreateVectorNameRequest) -> dict[str, Any]:
 def convert_index_params(params: pb.PayloadIndexParams) -> Any:
     """`PayloadIndexParams` as REST's `field_schema` params object."""
     return _convert(GrpcToRest.convert_payload_schema_params, params)
+
+
+FIELD_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
+
+
+def field_index(req: pb.CreateFieldIndexCollection) -> dict[str, Any]:
+    """`CreateFieldIndexCollection` as the body of `PUT /collections/{name}/index`: the
+    index params object when given, else the bare type name."""
+    schema: Any = None
+    if req.HasField("field_index_params"):
+        schema = convert_index_params(req.field_index_params)
+    elif req.HasField("field_type") and 0 <= req.field_type < len(FIELD_TYPES):
+        schema = FIELD_TYPES[req.field_type]
+    return drop_none({"field_name": req.field_name, "field_schema": schema})

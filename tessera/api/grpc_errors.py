@@ -1,7 +1,8 @@
 """A Tessera error as the gRPC status Qdrant answers with: its code and its text.
 
-The gRPC services hand requests to the REST parsers (`grpc_convert`), so what fails comes
-back as a `TesseraError` worded for REST. Qdrant words some failures differently over gRPC;
+The gRPC decoders check requests with the rule functions the REST parsers use (and the
+`Collections` service still hands REST bodies to them), so what fails comes back as a
+`TesseraError` worded for REST. Qdrant words some failures differently over gRPC;
 this module is the one place that turns the first into the second.
 
 The code follows Qdrant's `impl From<StorageError> for tonic::Status`
@@ -85,8 +86,8 @@ REWORDED = {
 }
 
 # REST says the same for every operation without a points selector; Qdrant's handlers in
-# src/tonic/api/update_common.rs word it per RPC (the items of UpdateBatch are checked before
-# REST's parser sees them, in grpc_updates).
+# src/tonic/api/update_common.rs word it per RPC (grpc_writes checks each message, an item of
+# UpdateBatch included, with the texts of REWORDED).
 _NO_SELECTOR = "Format error in JSON body: expected `points` or `filter`"
 NO_SELECTOR_BY_RPC = {
     "Delete": "PointSelector is missing",

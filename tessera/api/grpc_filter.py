@@ -14,6 +14,7 @@ from typing import Any
 
 from qdrant_client import grpc as pb
 
+from tessera.api.grpc_convert import malformed
 from tessera.errors import BadRequest
 from tessera.ids import PointId
 from tessera.query import filter_model as m
@@ -33,10 +34,6 @@ _FIELD_TESTS = (
     "geo_radius",
     "geo_polygon",
 )
-
-
-def malformed(what: str) -> BadRequest:
-    return BadRequest(f"Format error in request: {what}")
 
 
 def point_id(pid: pb.PointId) -> int | str:

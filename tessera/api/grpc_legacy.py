@@ -13,9 +13,10 @@ import numpy as np
 from qdrant_client import grpc as pb
 
 from tessera.api import query_parse as qp
-from tessera.api.grpc_filter import malformed, opt_filter, point_id
+from tessera.api.grpc_convert import malformed, opt
+from tessera.api.grpc_filter import opt_filter, point_id
 from tessera.api.grpc_plan import search_params
-from tessera.api.grpc_reads import opt, selection, with_lookup
+from tessera.api.grpc_reads import selection, with_lookup
 from tessera.api.grpc_vectors import inferred, sparse, vector
 from tessera.api.points_read import parse_limit, positive_limit, vector_query
 from tessera.api.render import check_vector_names

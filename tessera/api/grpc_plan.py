@@ -16,15 +16,9 @@ from qdrant_client import grpc as pb
 
 from tessera.api import query_parse as qp
 from tessera.api.envelope import expect_object
-from tessera.api.grpc_convert import payload
-from tessera.api.grpc_filter import (
-    decode_condition,
-    decode_filter,
-    malformed,
-    opt_filter,
-    point_id,
-)
-from tessera.api.grpc_reads import opt, order_by, selection, with_lookup
+from tessera.api.grpc_convert import malformed, opt, payload
+from tessera.api.grpc_filter import decode_condition, decode_filter, opt_filter, point_id
+from tessera.api.grpc_reads import order_by, selection, with_lookup
 from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
 from tessera.collection.values import Lookup, Selection

@@ -1,10 +1,12 @@
-"""The gRPC `Points` service: each RPC is the REST route of the same operation.
+"""The gRPC `Points` service: each RPC decodes its message straight into the typed request
+the REST route of the same operation decodes its JSON into, and runs it the same way.
 
-Updates parse with `points_parse` (as `points_write` does) and run through
-`Collection.update`; reads call the prepare functions of `points_read`, `query_routes`,
-`query_legacy` and `facet`, which answer the collection's plain values. Request bodies come
-from `grpc_updates` and `grpc_query` (protobuf -> the REST body the shared parsers read);
-answers are rendered from the plain values by `grpc_render`.
+Updates decode into the collection's writes (`grpc_writes`) and run through
+`Collection.update`; reads decode into `collection.requests` values and query plans
+(`grpc_reads`, `grpc_plan`, `grpc_legacy`) and run through the `run_*` functions the REST
+routes share, which answer the collection's plain values; answers are rendered from those
+by `grpc_render`. Payload index schemas stay in the schema's JSON form, which is how an
+index records them (`grpc_collections.field_index`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from qdrant_client import grpc as pb
 
 from tessera.api import collections as coll
 from tessera.api import facet as facets
+from tessera.api import grpc_collections, grpc_plan
 from tessera.api import grpc_convert as cv
 from tessera.api import grpc_legacy as legacy
-from tessera.api import grpc_plan
 from tessera.api import grpc_reads as decode
 from tessera.api import grpc_render as out
-from tessera.api import grpc_updates as up
-from tessera.api import points_parse as parse
+from tessera.api import grpc_writes as decode_write
 from tessera.api import points_read as reads
 from tessera.api import points_write as writes
 from tessera.api import query_routes as queries
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection.collection import Collection
+from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig
 from tessera.ids import render_point_id
 from tessera.storage.toc import TableOfContents
@@ -45,12 +47,9 @@ class PointsService(pb.PointsServicer):
         selector = cv.opt_shard_selector(request)
         return collection if selector is None else collection.with_shards(selector)
 
-    def _update(
-        self, request: Any, prepare: Callable[[CollectionConfig], parse.Prepare]
-    ) -> Operation:
+    def _update(self, request: Any, decode: Callable[[CollectionConfig], Write]) -> Operation:
         collection = self._get(request)
-        prepared = prepare(collection.config)
-        result = collection.update(prepared, bool(request.wait)).to_json()
+        result = collection.update(decode(collection.config), bool(request.wait)).to_json()
         return build(Operation, result=out.update_result(result))
 
     def _finish(self, request: Any, run: Callable[[], dict[str, Any]]) -> Operation:
@@ -60,53 +59,49 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Upsert(self, request: pb.UpsertPoints) -> Operation:
-        body = up.upsert(request)
-        return self._update(request, lambda config: parse.parse_upsert(config, body))
+        return self._update(request, lambda config: decode_write.upsert(request, config))
 
     @rpc
     def Delete(self, request: pb.DeletePoints) -> Operation:
-        body = cv.opt_selector(request, "points")
-        return self._update(request, lambda config: parse.parse_delete(body))
+        return self._update(request, lambda config: decode_write.delete(request))
 
     @rpc
     def SetPayload(self, request: pb.SetPayloadPoints) -> Operation:
-        body = up.set_payload(request)
-        return self._update(request, lambda config: parse.parse_set_payload(body, False))
+        return self._update(request, lambda config: decode_write.set_payload(request, False))
 
     @rpc
     def OverwritePayload(self, request: pb.SetPayloadPoints) -> Operation:
-        body = up.set_payload(request)
-        return self._update(request, lambda config: parse.parse_set_payload(body, True))
+        return self._update(request, lambda config: decode_write.set_payload(request, True))
 
     @rpc
     def DeletePayload(self, request: pb.DeletePayloadPoints) -> Operation:
-        body = up.delete_payload(request)
-        return self._update(request, lambda config: parse.parse_delete_payload(body))
+        return self._update(request, lambda config: decode_write.delete_payload(request))
 
     @rpc
     def ClearPayload(self, request: pb.ClearPayloadPoints) -> Operation:
-        body = cv.opt_selector(request, "points")
-        return self._update(request, lambda config: parse.parse_clear_payload(body))
+        return self._update(request, lambda config: decode_write.clear_payload(request))
 
     @rpc
     def UpdateVectors(self, request: pb.UpdatePointVectors) -> Operation:
-        body = up.update_vectors(request)
-        return self._update(request, lambda config: parse.parse_update_vectors(config, body))
+        return self._update(request, lambda config: decode_write.update_vectors(request, config))
 
     @rpc
     def DeleteVectors(self, request: pb.DeletePointVectors) -> Operation:
-        body = up.delete_vectors(request)
-        return self._update(request, lambda config: parse.parse_delete_vectors(config, body))
+        return self._update(request, lambda config: decode_write.delete_vectors(request, config))
 
     @rpc
     def UpdateBatch(self, request: pb.UpdateBatchPoints) -> pb.UpdateBatchResponse:
-        body = {"operations": [up.operation(op) for op in request.operations]}
-        results = writes.prepare_batch(self._get(request), body, bool(request.wait))()
+        collection = self._get(request)
+        operations = []
+        for op in request.operations:
+            write, selector = decode_write.operation(op, collection.config)
+            operations.append((collection.with_shards(selector) if selector else collection, write))
+        results = writes.run_batch(operations, bool(request.wait))()
         return build(pb.UpdateBatchResponse, result=[out.update_result(r) for r in results])
 
     @rpc
     def CreateFieldIndex(self, request: pb.CreateFieldIndexCollection) -> Operation:
-        body = up.field_index(request)
+        body = grpc_collections.field_index(request)
         run = coll.prepare_create_index(self.toc, self._get(request), body, bool(request.wait))
         return self._finish(request, run)
 
@@ -120,10 +115,8 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def CreateVectorName(self, request: pb.CreateVectorNameRequest) -> Operation:
-        from tessera.api.grpc_collections import vector_name_body
-
         collection = self._get(request)
-        body = vector_name_body(request)
+        body = grpc_collections.vector_name_body(request)
         wait = bool(request.wait)
         run = coll.prepare_create_vector_name(self.toc, collection, request.vector_name, body, wait)
         return self._finish(request, run)

@@ -15,6 +15,7 @@ from typing import Any
 from qdrant_client import grpc as pb
 
 from tessera.api import facet as facets
+from tessera.api.grpc_convert import opt
 from tessera.api.grpc_filter import opt_filter, point_id
 from tessera.api.points_parse import body_point_id
 from tessera.api.points_read import positive_limit
@@ -24,11 +25,6 @@ from tessera.collection import requests
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_datetime_value
-
-
-def opt(message: Any, name: str) -> Any:
-    """An optional field's value, None when it is not set."""
-    return getattr(message, name) if message.HasField(name) else None
 
 
 def payload_selector(message: Any, default: bool, name: str = "with_payload") -> PayloadSelector:

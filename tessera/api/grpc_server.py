@@ -4,10 +4,13 @@ grpcio's thread-pool server runs beside uvicorn, started and stopped by the app'
 over the same `TableOfContents`. Every RPC runs in a pool thread, so the engine never runs
 on the event loop (REST crosses into a worker thread per request the same way).
 
-An RPC is the REST route of the same operation behind another wire format: the request
-message becomes the JSON-shaped body that route parses (`grpc_convert`, `grpc_query`), the
-route's own prepare function validates it and returns the engine call, and the call's
-result is rendered into the response message (`grpc_render`) with `time` filled in.
+An RPC is the REST route of the same operation behind another wire format. In the `Points`
+service the request message is decoded straight into the typed request the route decodes
+its JSON into (`grpc_filter`, `grpc_reads`, `grpc_plan`, `grpc_legacy`, `grpc_writes`),
+checked by the same rule functions, and run by the route's own run function; the
+`Collections` service still turns its (cold) messages into the route's JSON body through
+qdrant-client's converters (`grpc_collections`). The result is rendered into the response
+message (`grpc_render`) with `time` filled in.
 
 Errors map in one place, `api.grpc_errors`, as Qdrant maps its own: each class of Tessera's
 error tree to the status code Qdrant gives that kind of failure, with the message REST

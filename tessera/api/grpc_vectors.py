@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import grpc as pb
 
-from tessera.api.grpc_convert import payload
+from tessera.api.grpc_convert import packed_f32, payload
 from tessera.errors import BadRequest
 from tessera.query.bm25 import embed
 
@@ -53,6 +53,30 @@ def vector(v: pb.Vector) -> tuple[str, Any]:
     if v.HasField("vectors_count"):
         return "multi", _flat_multi(v.data, v.vectors_count)
     return "dense", np.asarray(v.data, dtype=np.float64)
+
+
+def vector_fast(v: pb.Vector) -> tuple[str, Any]:
+    """`vector(v)`, but a dense vector's floats come straight from its wire bytes (no Python
+    float per component): for upserts."""
+    kind = v.WhichOneof("vector")
+    plain = kind is None and not v.HasField("indices") and not v.HasField("vectors_count")
+    if kind == "dense" or plain:
+        packed = packed_f32(v.dense if kind == "dense" else v)
+        if packed is not None:
+            return "dense", packed
+    return vector(v)
+
+
+def vectors(vs: pb.Vectors, fast: bool = False) -> dict[str, tuple[str, Any]]:
+    """A point's `Vectors`: {name: (kind, value)}, the unnamed vector under ""."""
+    read = vector_fast if fast else vector
+    kind = vs.WhichOneof("vectors_options")
+    if kind == "vector":
+        return {"": read(vs.vector)}
+    if kind == "vectors":
+        named = vs.vectors.vectors
+        return {name: read(named[name]) for name in named}
+    return {}
 
 
 def inferred(kind: str, value: Any, query: bool) -> tuple[str, Any]:

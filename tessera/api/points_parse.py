@@ -180,10 +180,7 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         ids.append(body_point_id(p["id"]))
         struct = normalize_vector_struct(p.get("vector", p.get("vectors")))
         if not struct:
-            raise UnprocessableEntity(
-                f"Validation error in JSON body: [points[{i}].vector: "
-                "must specify vectors to update for point]"
-            )
+            raise no_vectors_to_update(i)
         for name, raw in struct.items():
             parse_one_vector(config, name, raw)
         vectors.append(struct)
@@ -198,6 +195,12 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         raise BadRequest("Format error in JSON body: missing field `vector`")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("Format error in JSON body: `vector` must be a list of names")
+    check_names_to_delete(config, names)
+    return writes.delete_vectors(_selection(body), list(names))
+
+
+def check_names_to_delete(config: CollectionConfig, names: list[str]) -> None:
+    """The rules on the vector names of a delete_vectors (both transports check them)."""
     if not names:
         raise UnprocessableEntity(
             "Validation error in JSON body: [vector: must specify vector names to delete]"
@@ -205,7 +208,13 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
     for name in names:
         if name not in config.vectors and name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
-    return writes.delete_vectors(_selection(body), list(names))
+
+
+def no_vectors_to_update(index: int) -> UnprocessableEntity:
+    return UnprocessableEntity(
+        f"Validation error in JSON body: [points[{index}].vector: "
+        "must specify vectors to update for point]"
+    )
 
 
 BATCH_KINDS = (

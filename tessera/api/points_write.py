@@ -51,10 +51,17 @@ def prepare_batch(
         raise UnprocessableEntity("Format error in JSON body: missing field `operations`")
     prepares = [parse.parse_batch_operation(collection.config, op) for op in operations]
     targets = [selected(collection, _operation_body(op)) for op in operations]
+    return run_batch(list(zip(targets, prepares, strict=True)), wait)
+
+
+def run_batch(
+    operations: list[tuple[Collection, parse.Prepare]], wait: bool
+) -> Callable[[], list[dict[str, Any]]]:
+    """A batch of writes, each on the collection (view) its shard keys select."""
 
     def run() -> list[dict[str, Any]]:
         # One WAL record per operation, applied in order, as Qdrant answers one result each.
-        return [t.update(p, wait).to_json() for t, p in zip(targets, prepares, strict=True)]
+        return [target.update(write, wait).to_json() for target, write in operations]
 
     return run
 

@@ -23,6 +23,10 @@ def unknown_name(name: str) -> BadRequest:
     return BadRequest(f"Wrong input: Not existing vector name error: {name}")
 
 
+def unnamed_sparse() -> BadRequest:
+    return BadRequest("Wrong input: a sparse vector must be given under its name")
+
+
 def dim_error(expected: int, got: int) -> BadRequest:
     return BadRequest(f"Wrong input: Vector dimension error: expected dim: {expected}, got {got}")
 
@@ -195,7 +199,7 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
         return {UNNAMED: raw}
     if isinstance(raw, dict):
         if "indices" in raw and "values" in raw:
-            raise BadRequest("Wrong input: a sparse vector must be given under its name")
+            raise unnamed_sparse()
         return raw
     if raw is None:
         return {}
@@ -241,3 +245,42 @@ def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: in
         if raw is not None:
             values[i] = parse_one_vector(config, name, _as_json(raw))
     return DenseColumn(present, values)
+
+
+def typed_columns(
+    config: CollectionConfig, per_point: list[dict[str, tuple[str, Any]]]
+) -> dict[str, VectorColumn]:
+    """`build_columns` for vectors decoded from a typed wire form: {name: (kind, value)} per
+    point (kinds of `checked_vector`), each checked by `checked_vector`. A dense vector's
+    column is one (n, size) float32 block; its values are checked in one pass when every
+    point has a dense value of the right size (the gRPC upsert's common case)."""
+    names: set[str] = set()
+    for vectors in per_point:
+        names.update(vectors)
+    columns: dict[str, VectorColumn] = {}
+    for name in names:
+        params = config.vectors.get(name)
+        given = [v.get(name) for v in per_point]
+        if params is not None and not params.multivector:
+            present = np.fromiter((g is not None for g in given), dtype=bool, count=len(given))
+            block = _dense_block(given, params.size)
+            if block is None:
+                block = np.zeros((len(given), params.size), dtype=np.float32)
+                for i, g in enumerate(given):
+                    if g is not None:
+                        block[i] = checked_vector(config, name, *g)
+            columns[name] = DenseColumn(present, block)
+            continue
+        columns[name] = ObjectColumn(
+            [None if g is None else checked_vector(config, name, *g) for g in given]
+        )
+    return columns
+
+
+def _dense_block(given: list[tuple[str, Any] | None], size: int) -> np.ndarray[Any, Any] | None:
+    """Every value dense and of `size`: one finite float32 block; else None."""
+    if not all(g is not None and g[0] == "dense" and len(g[1]) == size for g in given):
+        return None
+    if not given:
+        return np.zeros((0, size), dtype=np.float32)
+    return finite_f32(np.stack([g[1] for g in given if g is not None]))
