@@ -188,8 +188,8 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
 
 
 def _as_json(raw: Any) -> Any:
-    """A vector as JSON gives it: gRPC upserts hand dense vectors over as float32 arrays
-    (`grpc_convert.vectors_fast`), which only the dense column's fast path takes as is."""
+    """A vector as JSON gives it: the in-process engine's bodies may hold numpy arrays,
+    which only the dense column's fast path takes as is."""
     return raw.tolist() if isinstance(raw, np.ndarray) else raw
 
 
