@@ -1,7 +1,9 @@
 """Tessera in-process: the engine without HTTP, for embedding and for benchmarks.
 
-It sits beside `api/` (it takes the same JSON bodies and validates them the same way) and
-adds a typed fast path for nearest-neighbour search that skips JSON altogether. Like the
+It sits beside `api/`: it takes the same JSON bodies and validates them the same way, and
+the same typed requests the transports decode into (`collection.requests` reads, query
+plans, the collection's writes: `read`, `query`, `write`), run by the same functions; plus
+a fast path for nearest-neighbour search and bulk upserts from numpy arrays. Like the
 transports, it reaches the data only through the collection's methods.
 """
 
@@ -13,12 +15,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tessera.api import facet as facets
+from tessera.api import points_read as reads
+from tessera.api import query_routes as queries
 from tessera.api.collections import collection_info
 from tessera.api.points_parse import parse_upsert
-from tessera.collection import writes
-from tessera.collection.values import SearchParams, VectorInput
+from tessera.collection import requests, writes
+from tessera.collection.values import NOTHING, Points, SearchParams, Selection, VectorInput
 from tessera.collection_config import parse_create_collection
 from tessera.ids import PointId
+from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
 from tessera.storage.toc import TableOfContents
 
@@ -79,5 +85,45 @@ class Engine:
         hits = collection.search(query, parse_filter(filter), limit, params=params)
         return list(zip(hits.ids, hits.scores or (), strict=True))
 
+    # ------------------------------------------------------------ typed requests
+
+    def read(self, name: str, request: ReadRequest) -> Any:
+        """A typed read, run as the REST and gRPC routes run it: points (retrieve, search),
+        a scroll page, a count, facet hits or a distance matrix."""
+        collection = self.toc.get(name)
+        match request:
+            case requests.Retrieve():
+                return reads.run_retrieve(collection, request)()
+            case requests.Scroll():
+                return reads.run_scroll(collection, request)()
+            case requests.Count():
+                return reads.run_count(collection, request)()
+            case requests.Facet():
+                return facets.run_facet(collection, request)()
+            case requests.DistanceMatrix():
+                return queries.run_matrix(collection, request)()
+            case requests.Search():
+                return reads.run_search(collection, request)()
+        raise TypeError(f"not a read request: {type(request).__name__}")
+
+    def query(self, name: str, plan: qm.Plan, select: Selection = NOTHING) -> Points:
+        """A Query API plan (`api.query_parse.parse_query_request` builds one from JSON)."""
+        collection = self.toc.get(name)
+        return queries.run_plans(self.toc, collection, [(plan, select)])()[0]
+
+    def write(self, name: str, write: writes.Write, wait: bool = True) -> int:
+        """One of the collection's writes (`collection.writes`); returns the operation id."""
+        return self.toc.get(name).update(write, wait).operation_id
+
     def close(self) -> None:
         self.toc.close()
+
+
+ReadRequest = (
+    requests.Retrieve
+    | requests.Scroll
+    | requests.Count
+    | requests.Facet
+    | requests.DistanceMatrix
+    | requests.Search
+)

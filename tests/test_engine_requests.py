@@ -1,0 +1,69 @@
+"""The in-process engine takes the typed requests the transports decode into, and answers
+what the routes answer for them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tessera.api.query_parse import parse_query_request
+from tessera.collection import requests, writes
+from tessera.collection.values import (
+    EVERYTHING,
+    NOTHING,
+    PayloadSelector,
+    SearchParams,
+    Selection,
+    VectorInput,
+    VectorSelector,
+)
+from tessera.engine import Engine
+from tessera.errors import BadRequest
+from tessera.query import filter_model as fm
+from tessera.query import query_model as qm
+from tessera.query.payload_path import parse_path
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path / "storage")
+    eng.create_collection("c", {"vectors": {"size": 4, "distance": "Euclid"}})
+    yield eng
+    eng.close()
+
+
+def test_typed_requests_end_to_end(engine: Engine) -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(50, 4)).astype(np.float32)
+    ids = list(range(1, 51))
+    column = writes.DenseColumn(np.ones(50, dtype=bool), vectors)
+    payloads = [{"even": i % 2 == 0, "n": i} for i in ids]
+    assert engine.write("c", writes.upsert(ids, {"": column}, list(payloads))) >= 0
+
+    even = fm.Filter(must=(fm.MatchValue(parse_path("even"), True),))
+    assert engine.read("c", requests.Count(even)) == 25
+    page = engine.read("c", requests.Scroll(even, None, 10, EVERYTHING, None))
+    assert page.points.ids == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20] and page.next_offset == 22
+    got = engine.read("c", requests.Retrieve((3, 99), EVERYTHING))
+    assert got.ids == [3] and got.payloads == [{"even": False, "n": 3}]
+
+    query = vectors[4]
+    expected = np.argsort(((vectors - query) ** 2).sum(axis=1))[:5] + 1
+    search = requests.Search(
+        VectorInput("", "dense", query), None, 5, 0, None, SearchParams(exact=True), NOTHING
+    )
+    assert engine.read("c", search).ids == expected.tolist()
+    plan, select = parse_query_request(
+        {"query": query.tolist(), "limit": 5, "params": {"exact": True}}, engine.toc.get("c").config
+    )
+    assert engine.query("c", plan, select).ids == expected.tolist()
+    assert engine.query("c", qm.Plan(qm.QueryNode(query=qm.Sample(), limit=3))).ids
+
+    assert engine.write("c", writes.delete([1, 2])) >= 0
+    assert engine.read("c", requests.Count(None)) == 48
+    unknown = Selection(PayloadSelector(False), VectorSelector(True, ["nope"]))
+    with pytest.raises(BadRequest):  # the route's checks run too: vector names
+        engine.read("c", requests.Retrieve((3,), unknown))
