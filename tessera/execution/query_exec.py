@@ -208,7 +208,7 @@ def _query_collection(
         )
         return [Hit(1.0, ref, value) for ref, value in rows[offset:]]
     if isinstance(query, qm.Sample):
-        return _sample(ctx.holder, filt, want)[offset:]  # Qdrant skips `offset` here too
+        return _sample(ctx.holder, filt, want)[offset:]  # a root sample's is 0 (qm.Plan)
     if isinstance(query, qm.Fusion | qm.FormulaQuery):
         what = "Fusion" if isinstance(query, qm.Fusion) else "Formula"
         raise BadRequest(f"Bad request: cannot apply {what} without prefetches")

@@ -161,6 +161,12 @@ class Plan:
     offset: int = 0
     groups: GroupSpec | None = None
 
+    def __post_init__(self) -> None:
+        # Qdrant ignores the offset of a random sample over the whole collection (a root
+        # sample without prefetches): its output is not stable, so there is no next page.
+        if self.offset and isinstance(self.root.query, Sample) and not self.root.prefetch:
+            object.__setattr__(self, "offset", 0)
+
 
 def vector_inputs(query: Query | None) -> list[VectorInput]:
     """Every vector input of a query, in order."""
