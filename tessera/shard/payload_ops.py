@@ -54,52 +54,65 @@ def _split_dots(path: str) -> list[str]:
 def set_payload(
     old: dict[str, Any] | None, values: dict[str, Any], key: str | None
 ) -> dict[str, Any]:
+    """`values` merged into the payload (at the nested path `key` when given), as Qdrant
+    merges: a null value removes its key."""
     out = copy.deepcopy(old) if old else {}
     if key is None:
-        out.update(copy.deepcopy(values))
-        return out
-    _set_at(out, parse_key_path(key), values)
-    return out
+        return _merged(out, values)
+    holder: dict[str, Any] = {"": out}
+    _set_at(holder, "", _steps(parse_key_path(key)), values)
+    result: dict[str, Any] = holder[""]
+    return result
 
 
-def _set_at(
-    node: dict[str, Any], path: list[tuple[str, list[int | None]]], values: dict[str, Any]
-) -> None:
-    name, indexes = path[0]
-    rest = path[1:]
-    if not indexes:
-        child = node.get(name)
-        if not isinstance(child, dict):
-            child = {}
-            node[name] = child
-        if rest:
-            _set_at(child, rest, values)
+# A path step: a key (str), an array index (int) or every element (None).
+Step = str | int | None
+
+
+def _steps(path: list[tuple[str, list[int | None]]]) -> list[Step]:
+    steps: list[Step] = []
+    for name, indexes in path:
+        steps.append(name)
+        steps.extend(indexes)
+    return steps
+
+
+def _merged(dest: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    for k, v in values.items():
+        if v is None:
+            dest.pop(k, None)
         else:
-            child.update(copy.deepcopy(values))
-        return
-    arr = node.get(name)
-    if not isinstance(arr, list):
-        return
-    for target in _select(arr, indexes):
+            dest[k] = copy.deepcopy(v)
+    return dest
+
+
+def _set_at(container: Any, slot: Any, steps: list[Step], values: dict[str, Any]) -> None:
+    """Set along `steps` from `container[slot]`, as Qdrant does: a key step makes what it
+    meets an object (a missing key an empty one, any other value is replaced), an array step
+    makes it an array (anything else becomes `[]`, with nothing under it to set) and walks
+    the element it names (none past the end) or every element; where the path ends, the
+    value there is merged with `values` (anything but an object is replaced first)."""
+    data = container[slot]
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, str):
+        if not isinstance(data, dict):
+            data = container[slot] = {}
+        child = data.setdefault(step, {})
         if rest:
-            _set_at(target, rest, values)
+            _set_at(data, step, rest, values)
         else:
-            target.update(copy.deepcopy(values))
-
-
-def _select(arr: list[Any], indexes: list[int | None]) -> list[dict[str, Any]]:
-    items: list[Any] = [arr]
-    for idx in indexes:
-        nxt: list[Any] = []
-        for it in items:
-            if not isinstance(it, list):
-                continue
-            if idx is None:
-                nxt.extend(it)
-            elif idx < len(it):
-                nxt.append(it[idx])
-        items = nxt
-    return [it for it in items if isinstance(it, dict)]
+            data[step] = _merged(child if isinstance(child, dict) else {}, values)
+        return
+    if not isinstance(data, list):
+        container[slot] = []
+        return
+    targets = range(len(data)) if step is None else [step] if step < len(data) else []
+    for i in targets:
+        if rest:
+            _set_at(data, i, rest, values)
+        else:
+            item = data[i]
+            data[i] = _merged(item if isinstance(item, dict) else {}, values)
 
 
 def delete_keys(old: dict[str, Any] | None, keys: list[str]) -> dict[str, Any] | None:
@@ -107,43 +120,24 @@ def delete_keys(old: dict[str, Any] | None, keys: list[str]) -> dict[str, Any] |
         return old
     out = copy.deepcopy(old)
     for key in keys:
-        _delete_at(out, parse_key_path(key))
+        _delete_at(out, _steps(parse_key_path(key)))
     return out
 
 
-def _delete_at(node: Any, path: list[tuple[str, list[int | None]]]) -> None:
-    if not isinstance(node, dict):
-        return
-    name, indexes = path[0]
-    rest = path[1:]
-    if name not in node:
-        return
-    if not indexes and not rest:
-        del node[name]
-        return
-    if not indexes:
-        _delete_at(node[name], rest)
-        return
-    arr = node[name]
-    if not isinstance(arr, list):
-        return
+def _delete_at(data: Any, steps: list[Step]) -> None:
+    """Delete along `steps`, as Qdrant does: a missing or mistyped step deletes nothing; a
+    path ending in a key removes it, one ending in `[]` empties the array, one ending in an
+    index deletes nothing (deleting one element by index would not be idempotent)."""
+    step, rest = steps[0], steps[1:]
     if not rest:
-        # `a[0]` deletes that element; `a[]` empties the array.
-        last = indexes[-1]
-        parents: list[Any] = [arr]
-        for idx in indexes[:-1]:
-            parents = [
-                x
-                for p in parents
-                if isinstance(p, list)
-                for x in (p if idx is None else p[idx : idx + 1])
-            ]
-        for parent in parents:
-            if isinstance(parent, list):
-                if last is None:
-                    parent.clear()
-                elif last < len(parent):
-                    del parent[last]
+        if isinstance(step, str) and isinstance(data, dict):
+            data.pop(step, None)
+        elif step is None and isinstance(data, list):
+            data.clear()
         return
-    for target in _select(arr, indexes):
-        _delete_at(target, rest)
+    if isinstance(step, str):
+        if isinstance(data, dict) and step in data:
+            _delete_at(data[step], rest)
+    elif isinstance(data, list):
+        for item in data if step is None else data[step : step + 1]:
+            _delete_at(item, rest)
