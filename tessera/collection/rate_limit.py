@@ -17,8 +17,9 @@ import time
 
 from tessera.errors import RateLimited
 
-# Qdrant's reason for a request the limiter can never admit.
-OVER_CAPACITY = "request larger than rate limiter capacity, please try to split your request"
+# Qdrant's reason for a request the limiter can never admit, word for word ("than than"
+# included: clients match on it).
+OVER_CAPACITY = "request larger than than rate limiter capacity, please try to split your request"
 
 
 class TokenBucket:
