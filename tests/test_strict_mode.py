@@ -438,7 +438,7 @@ def test_rate_limits_answer_429(
     answer = http.put(f"/collections/{name}/points", json=four)
     assert answer.status_code == 429
     assert answer.json()["status"]["error"] == (
-        "Rate limiting exceeded: Write rate limit exceeded, request larger than rate limiter "
+        "Rate limiting exceeded: Write rate limit exceeded, request larger than than rate limiter "
         "capacity, please try to split your request"
     )
     assert "retry-after" not in answer.headers
