@@ -16,6 +16,7 @@ import hashlib
 import random
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,66 @@ words("私は毎朝コーヒーを飲みます"); print(loaded())
         "['jieba', 'thai', 'rjieba']",
         "['jieba', 'thai', 'vaporetto', 'rjieba', 'vaporetto']",
     ]
+
+
+# Symbols, emoji and scripts charabia treats unlike a Unicode word: the symbols it keeps
+# inside a word or decomposes into letters (U+2100..214F: `№` -> `no`, `™` -> `tm`), ASCII
+# symbols that are not its separators (`$`, `|`, `^`), emoji, marks it keeps or drops, controls,
+# full-width Latin (its "Hangul": never lowercased by charabia), Armenian, Arabic and Greek.
+SYMBOL_TEXTS = [
+    "№5 and ™ Hello™ A™B ℌello ℃ ℡ ⅓cup Ⅻ ①-a a①b x² a½b",
+    "price$5 a|b x^2 a<b a=b a~b C++ e=mc² 29.3°F",
+    "hello😀world I❤NY 👍🏽ok ab😀cd 😀 🇫🇷x caf\u00e9☕",
+    "ＡＢＣ Ｔｅｓｔ ｔｅｓｔ１２３ ＡＢＣとｶﾀｶﾅ",
+    "ab\rcd line\r\nnext a\x01b a\x0bb Привет\rмир",
+    "ab\u1ab0cd ab\u1de7cd ab\u0301cd ab\u3300cd ab\u0eb1cd",
+    "Հայաստան ԱԲԳ abcԱբdef Հայ一աս",
+    "ٱلحمد الحمــد أل كتاب😀الكتاب ﷲ كتاب\u200cكتاب",
+    "αβς αβςγ ςαβ ΑΒΣ ΛΟΓΟΣ ℿ⅀ σοφός",
+    "ภาษา\u0363ไทย ภาษา\u0eb3ไทย Ⅳ世紀",
+]
+# (no Han: charabia's jieba keeps such symbols next to Han in a word, `我+>Ⅻ$` -> `>xii$`)
+_SYMBOL_POOL = (
+    "abcXYZ €$|^~<=>+ №™℃ℌ⅓Ⅻ①²½😀❤👍🏽☕🇫 ＡＢｃ１ｱ Հայ αβςΣ الحمدـ ภาษา "
+    "\u0301\u1ab0\u3099\r\x01-.,"
+)
+
+
+def symbol_strings(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_SYMBOL_POOL) for _ in range(rng.randint(1, 30))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_symbols_emoji_and_case_equal_qdrant_edge(lowercase: bool) -> None:
+    options = {**BM25_CONFIGS[0], "lowercase": lowercase}
+    ours = Bm25.from_options(options)
+    theirs = edge.Bm25(edge_config(options))
+    for text in SYMBOL_TEXTS + symbol_strings(5, 400):
+        want = theirs.embed_document(text)
+        assert sorted(want.indices) == ours.embed_document(text)[0], text
+
+
+def test_symbols_and_emoji_stay_in_words() -> None:
+    assert multilingual_words("№5 Hello™ a$b I❤NY hello😀world 😀 123") == [
+        "no5", "hellotm", "a$b", "i❤ny", "hello😀world",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("template", ["ab{}cd", "αβ{}γδ", "سل{}ام", "ภาษา{}ไทย", "Հայ{}աս"])
+def test_every_character_inside_a_word_equals_qdrant_edge(template: str) -> None:
+    """Each character of the Basic Multilingual Plane between letters: separators, symbols,
+    emoji, marks, controls, other scripts. Characters this Python's Unicode does not know yet
+    (newer than its version) are left out."""
+    options = {**BM25_CONFIGS[0], "lowercase": False}
+    ours = Bm25.from_options(options)
+    theirs = edge.Bm25(edge_config(options))
+    bad = []
+    for cp in [*range(0xD800), *range(0xE000, 0x10000)]:
+        ch = chr(cp)
+        if unicodedata.category(ch) == "Cn":
+            continue
+        text = template.format(ch)
+        if sorted(theirs.embed_document(text).indices) != ours.embed_document(text)[0]:
+            bad.append(f"{cp:04X}")
+    assert bad == []

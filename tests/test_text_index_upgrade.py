@@ -64,7 +64,7 @@ TEXTS = [
     "The end",
 ]
 # tokenizer_data_digest() of TOKENIZER_VERSION 3
-DIGEST_V3 = "6b518c7e324d7ec711ccaff62f016210fc7b322b0a99c9aedc144e8d2820f8f6"
+DIGEST_V3 = "c6b25dce3ab432613f445ad231da94a38cdb7441cacf9ece9f635e502f80acd0"
 QUERIES = ["Hunde", "hund", "Haus", "Gärten", "die", "und", "The", "the", "cat", "dog the"]
 
 

@@ -11,7 +11,7 @@
   Apache-2.0; sha512 226c9c82...02bcb as Qdrant checks it); its words are left as written.
 - Thai: charabia's dictionary (`segmentation/thai_words.txt.xz`, PyThaiNLP's words): the
   longest dictionary word at each point, else one character; words are decomposed (NFKD)
-  and lose Thai's nonspacing vowel and tone marks.
+  and lose their nonspacing marks (Thai's vowel and tone marks, and those of no script).
 
 Each dictionary or model loads on first use only (when such text is met), from package data
 read as bytes: nothing is written anywhere.
@@ -30,8 +30,19 @@ from typing import Any
 from tessera.query.text_chars import WORD_CHAR, data_lines
 
 _ALNUM = re.compile(WORD_CHAR)
-# charabia's nonspacing marks of the Thai block (its `marks.bin`)
-_THAI_MARKS = re.compile("[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]")
+
+
+def _nonspacing_marks() -> re.Pattern[str]:
+    """A regex class of the nonspacing marks charabia takes off Latin, Greek, Hebrew, Arabic
+    and Thai words (its `marks.bin`, as far as such words can hold them)."""
+    ranges: list[str] = []
+    for line in data_lines("segmentation/nonspacing_marks.tsv"):
+        first, last = (chr(int(x, 16)) for x in line.split("\t"))
+        ranges.append(re.escape(first) + ("-" + re.escape(last) if last > first else ""))
+    return re.compile(f"[{''.join(ranges)}]")
+
+
+NONSPACING_MARKS = _nonspacing_marks()
 
 
 def is_alphabetic(ch: str) -> bool:
@@ -130,8 +141,8 @@ def thai_words(piece: str) -> list[str]:
 
 
 def normalise_thai(word: str) -> str:
-    """NFKD, and Thai's nonspacing marks removed."""
-    return _THAI_MARKS.sub("", unicodedata.normalize("NFKD", word))
+    """NFKD, and the nonspacing marks removed (Thai's and those of no script)."""
+    return NONSPACING_MARKS.sub("", unicodedata.normalize("NFKD", word))
 
 
 # ------------------------------------------------------------------------------ Japanese

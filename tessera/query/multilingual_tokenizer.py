@@ -1,13 +1,21 @@
 """The `multilingual` tokenizer: charabia's segmentation and normalisation, as Qdrant runs it.
 
-What matches Qdrant (checked against Qdrant Edge on its stopword lists of 26 languages):
-words are alphanumeric runs that keep the combining marks after their letters (apostrophes,
-hyphens, underscores and dots separate, camelCase does not); tokens without a letter (`123`,
-`3.14`) are dropped; words are lowercased and left compatibility-decomposed (NFKD: `ﬁ` ->
-`fi`, `Ⅻ` -> `xii`, Hangul into jamo); Latin, Greek, Arabic and Hebrew letters lose their
-marks (`café` -> `cafe`) and `æ`/`œ` become `ae`/`oe` while `ø` and `ß` stay; a Greek final
-sigma becomes a plain one; Arabic alef maksura and teh marbuta are folded and the article
-`ال` is cut off a word; Cyrillic, Indic and other scripts keep their marks.
+What matches Qdrant (checked against Qdrant Edge 0.9 on its stopword lists of 26 languages, on
+every character of the Basic Multilingual Plane between letters of Latin, Greek, Arabic,
+Thai and Armenian, and on random mixtures of scripts, symbols and emoji): a text is cut into
+charabia's script groups (`cjk_scripts.script_groups`) and each group at charabia's
+separators (`segmentation/separators.tsv`: spaces, punctuation, `_`, `-`, ...); a piece is a
+word even when it holds symbols or emoji (`hello😀world`, `a$b`, `I❤NY`, `№5` -> `no5`), and
+is dropped without a letter (`123`, `😀`). A word is compatibility-decomposed (NFKD: `ﬁ` ->
+`fi`, `™` -> `tm`, `Ⅻ` -> `xii`, Hangul into jamo, full-width `ABC` to ASCII) and loses its control
+characters; it is lowercased only when its group is Latin, Cyrillic, Greek, Georgian or
+Armenian (full-width Latin is charabia's "Hangul": with `lowercase: false` it stays
+`ABC`); Latin, Greek, Hebrew and Arabic words lose charabia's nonspacing marks
+(`segmentation/nonspacing_marks.tsv`, `café` -> `cafe`), Latin `æ`/`œ` become `ae`/`oe`
+while `ø` and `ß` stay; a Greek word ending in a final sigma ends in a plain one; an Arabic
+word loses its tatweel, alef wasla, alef maksura and teh marbuta are folded, and the article
+(`ال`, `أل`, `إل`, `آل`, `ٱل`) is cut off it as written; Cyrillic, Indic and other scripts
+keep their marks.
 
 Chinese, Japanese and Thai (`cjk_scripts` routes, `cjk_segment` segments) as Qdrant does:
 a text whose most frequent script is kana, or Han with over 5 % kana, is Japanese and is cut
@@ -28,10 +36,10 @@ and half-width forms, punctuation) and sentence mixtures 3.3 % -> 100 %; full-te
 too (`tests/test_cjk_tokenizer.py`).
 
 What does not: when two scripts have equally many letters, the main one is whatlang's first
-in its move-to-front order, which Rust's unstable sort may not keep; Latin-range symbols
-(`№`, `™`, U+2100..214F) charabia decomposes into words (`no`, `tm`) and symbols such as
-emoji it keeps inside a word are dropped here; with `lowercase: false`, full-width Latin
-(U+FF00..FFEF, charabia's "Hangul") is lowercased here and not by Qdrant.
+in its move-to-front order, which Rust's unstable sort may not keep; an Arabic-script word
+that whatlang's trigrams read as Persian gets charabia's Persian folding there (`ك` -> `ک`,
+`ي` -> `ی`); characters newer than this Python's Unicode version are not letters here; ASCII
+symbols next to Han in a Chinese group (`我+>Ⅻ$`) are kept with it by Qdrant's jieba.
 """
 
 from __future__ import annotations
@@ -39,8 +47,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from tessera.query.cjk_scripts import CJ, THAI, Route, reads_as_chinese, route, script_groups
+from tessera.query.cjk_scripts import (
+    CJ,
+    SCRIPTS,
+    THAI,
+    Route,
+    reads_as_chinese,
+    route,
+    script_counts,
+    script_groups,
+)
 from tessera.query.cjk_scripts import separator_pieces as _pieces
+from tessera.query.cjk_segment import NONSPACING_MARKS as _MARKS
 from tessera.query.cjk_segment import (
     chinese_words,
     has_letter,
@@ -49,82 +67,76 @@ from tessera.query.cjk_segment import (
     normalise_thai,
     thai_words,
 )
-from tessera.query.text_chars import WORD_CHAR
+from tessera.query.text_chars import data_lines
 
-_WORDISH = re.compile(
-    r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]"
+_LATIN, _GREEK, _ARABIC, _ARMENIAN = (
+    SCRIPTS.index(s) for s in ("latin", "greek", "arabic", "armenian")
 )
-# Latin ligatures, and charabia's Arabic letter folding (alef maksura, teh marbuta)
-_LIGATURES = str.maketrans({"æ": "ae", "œ": "oe", "\u0649": "\u064a", "\u0629": "\u0647"})
-_STRIP_SCRIPTS = ("LATIN", "GREEK", "ARABIC", "HEBREW")
+# charabia lowercases the scripts with case (Qdrant's `lowercase` then does the rest), and
+# takes the nonspacing marks off those of its diacritics normalizer
+_CASED = frozenset(SCRIPTS.index(s) for s in ("latin", "cyrillic", "greek", "georgian", "armenian"))
+_UNMARKED = frozenset(SCRIPTS.index(s) for s in ("latin", "greek", "arabic", "hebrew"))
+_CJ_SCRIPTS = frozenset(SCRIPTS.index(s) for s in ("mandarin", "hiragana", "katakana"))
+_HAS_ARMENIAN = re.compile("[\u0530-\u058f\ufb13-\ufb17]")
+# Rust's `char::is_control` without its whitespace: charabia deletes these from a word
+_CONTROL = "".join(
+    chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\t\n\v\f\r\x85"
+)
+_CONTROLS = re.compile(f"[{re.escape(_CONTROL)}]")
+# Latin ligatures (charabia's `ae_oe` normalizer, Latin words only)
+_LIGATURES = str.maketrans({"æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe"})
+# charabia's Arabic folding: tatweel dropped, alef wasla, alef maksura and teh marbuta
+_ARABIC_FOLD = str.maketrans(
+    {"\u0640": None, "\u0671": "\u0627", "\u0649": "\u064a", "\u0629": "\u0647"}
+)
+# the definite article charabia's Arabic segmenter cuts off a word (before normalising)
+_ARTICLES = ("\u0627\u0644", "\u0623\u0644", "\u0625\u0644", "\u0622\u0644", "\u0671\u0644")
 
 
-def _strip_marks(word: str) -> str:
-    """Drop the combining marks of Latin, Greek, Arabic and Hebrew letters."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    if decomposed.isascii():
-        return decomposed
-    out: list[str] = []
-    strip = False
-    for ch in decomposed:
-        if unicodedata.combining(ch):
-            if not strip:
-                out.append(ch)
-            continue
-        name = unicodedata.name(ch, "")
-        strip = ch.isascii() or name.startswith(_STRIP_SCRIPTS)
-        out.append(ch)
-    return "".join(out)
+def _ascii_separators() -> str:
+    return "".join(
+        chr(cp) for line in data_lines("segmentation/separators.tsv") if (cp := int(line, 16)) < 128
+    )
 
 
-def _normalise(word: str) -> str:
-    # charabia writes a final sigma as a plain one
-    return _strip_marks(word.lower().translate(_LIGATURES)).replace("\u03c2", "\u03c3")
+# An ASCII text is one Latin group: its words are the runs between separators.
+_ASCII_WORD = re.compile(
+    f"[^{re.escape(_ascii_separators())}]*[A-Za-z][^{re.escape(_ascii_separators())}]*"
+)
 
 
-def _marks() -> str:
-    """A regex class of the combining marks (categories Mn, Mc, Me) of the BMP."""
-    ranges: list[str] = []
-    start = -1
-    for cp in range(0x300, 0x10001):
-        is_mark = cp < 0x10000 and unicodedata.category(chr(cp)).startswith("M")
-        if is_mark and start < 0:
-            start = cp
-        elif not is_mark and start >= 0:
-            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
-            start = -1
-    return "".join(ranges)
-
-
-# A word: a run of alphanumerics (as the `word` tokenizer) that also keeps the marks after
-# its letters (Unicode word segmentation does not break before them, while Rust's
-# `is_alphanumeric` refuses some, like the virama and the nukta).
-_WORD = re.compile(f"(?:{WORD_CHAR})(?:{WORD_CHAR}|[{_marks()}\\u200c\\u200d])*")
-
-
-def _arabic_article(word: str) -> list[str]:
+def _arabic_article(piece: str) -> list[str]:
     # charabia cuts the definite article off an Arabic word: `الكتاب` -> `ال`, `كتاب`
-    if len(word) > 2 and word.startswith("ال"):
-        return ["ال", word[2:]]
-    return [word]
+    return [piece[:2], piece[2:]] if piece.startswith(_ARTICLES) else [piece]
 
 
 def multilingual_words(text: str) -> list[str]:
     """The raw tokens of a text (before Qdrant's token processor), in order."""
     way = route(text)
-    if way is Route.PLAIN:
-        return _plain_words(text)
     if way is Route.JAPANESE:
         return japanese_words(text)
+    if way is Route.PLAIN and text.isascii():
+        return _ascii_words(text)
     words: list[str] = []
     for script, group in script_groups(text):
+        if script is None or _HAS_ARMENIAN.search(group) is not None:
+            # Armenian letters do not start a group, yet whatlang counts them
+            script = script_counts(group)[1]
+            script = CJ if script in _CJ_SCRIPTS else script
         if script == CJ:
             words.extend(_cj_words(group))
         elif script == THAI:
             words.extend(_thai_words(group))
         else:
-            words.extend(_plain_words(group, one_script=True))
+            words.extend(_group_words(script, group))
     return words
+
+
+def _ascii_words(text: str) -> list[str]:
+    words = _ASCII_WORD.findall(text)
+    if _CONTROLS.search(text) is not None:
+        words = [_CONTROLS.sub("", w) for w in words]
+    return [w.lower() for w in words]
 
 
 def _cj_words(group: str) -> list[str]:
@@ -150,54 +162,37 @@ def _thai_words(group: str) -> list[str]:
     return words
 
 
-def _plain_words(text: str, one_script: bool = False) -> list[str]:
-    """The words of text without Han, kana or Thai, or (`one_script`) of one of charabia's
-    script groups of another script."""
+def _group_words(script: int | None, group: str) -> list[str]:
+    """The words of one of charabia's script groups (not Han, kana or Thai): its pieces
+    between separators, normalised as charabia does for the group's script."""
     words: list[str] = []
-    for run in _WORD.findall(text):
-        # charabia cuts where the script changes (a group is already cut), and the rare
-        # Han outside its Han ranges (extension B and on) here into single characters
-        pieces = (
-            [run] if one_script else [p for part in _split_scripts(run) for p in _split_keep(part)]
-        )
-        for piece in pieces:
-            token = _normalise(piece)
-            if any(ch.isalpha() for ch in token):
-                words.extend(_arabic_article(token))
+    for piece in _pieces(group):
+        for word in _arabic_article(piece) if script == _ARABIC else (piece,):
+            token = _normalise(word, script)
+            if has_letter(token):
+                words.append(token)
     return words
 
 
-def _script(ch: str) -> str | None:
-    """The script of a letter, by the first word of its Unicode name (None for the rest)."""
-    if not ch.isalpha():
-        return None
-    name = unicodedata.name(ch, "")
-    return name.split(" ", 1)[0] if name else None
-
-
-def _split_scripts(run: str) -> list[str]:
-    out: list[str] = []
-    start, current = 0, None
-    for i, ch in enumerate(run):
-        script = _script(ch)
-        if script is None:
-            continue
-        if current is not None and script != current:
-            out.append(run[start:i])
-            start = i
-        current = script
-    out.append(run[start:])
-    return out
-
-
-def _split_keep(run: str) -> list[str]:
-    out: list[str] = []
-    start = 0
-    for m in _WORDISH.finditer(run):
-        if m.start() > start:
-            out.append(run[start : m.start()])
-        out.append(m.group())
-        start = m.end()
-    if start < len(run):
-        out.append(run[start:])
-    return out
+def _normalise(word: str, script: int | None) -> str:
+    """charabia's normalisers on a word of a group of the script."""
+    if not word.isascii():
+        word = unicodedata.normalize("NFKD", word)
+    if _CONTROLS.search(word) is not None:
+        word = _CONTROLS.sub("", word)
+    if script in _CASED:
+        # char by char, as Rust: a capital sigma is never lowercased to a final one
+        word = word.lower() if word.isascii() else word.replace("\u03a3", "\u03c3").lower()
+    if word.isascii():
+        return word
+    if script == _LATIN:
+        word = word.translate(_LIGATURES)
+    elif script == _GREEK:
+        # charabia writes a final sigma that ends a word as a plain one
+        if word.endswith("\u03c2"):
+            word = word[:-1] + "\u03c3"
+    elif script == _ARABIC:
+        word = word.translate(_ARABIC_FOLD)
+    if script in _UNMARKED:
+        word = _MARKS.sub("", word)
+    return word
