@@ -196,6 +196,34 @@ def test_sample_offset_as_qdrant(http: httpx.Client, collection: Make) -> None:
     assert len(over.json()["result"]["points"]) == 2
 
 
+def test_root_filter_merges_into_prefetch_clause_by_clause(
+    http: httpx.Client, collection: Make
+) -> None:
+    """Qdrant merges the root's filter into each prefetch's clause by clause: two `should`
+    lists become one list of alternatives (a OR b), not two groups (a AND b)."""
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    points = [
+        {"id": i, "vector": [1, i / 10], "payload": {"a": i % 2, "b": i // 2 % 2}}
+        for i in range(1, 9)
+    ]
+    _upsert(http, name, points)
+
+    def should(key: str) -> dict[str, Any]:
+        return {"should": [{"key": key, "match": {"value": 1}}]}
+
+    body = {
+        "prefetch": {"query": [1, 0], "filter": should("b"), "limit": 10},
+        "query": {"fusion": "rrf"},
+        "filter": should("a"),
+        "limit": 10,
+    }
+    response = http.post(f"/collections/{name}/points/query", json=body)
+    assert response.status_code == 200, response.text
+    found = sorted(p["id"] for p in response.json()["result"]["points"])
+    assert found == [p["id"] for p in points if p["payload"]["a"] or p["payload"]["b"]]
+
+
 # --------------------------------------------------------------------------------------------
 # Refused as Qdrant refuses, nothing written
 

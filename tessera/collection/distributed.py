@@ -90,7 +90,7 @@ from tessera.fsutil import fsync_dir
 from tessera.ids import PointId, id_sort_key, render_point_id
 from tessera.query import fusion
 from tessera.query import query_model as qm
-from tessera.query.filter_model import Filter, HasId
+from tessera.query.filter_model import Filter, HasId, merged
 from tessera.shard import operations as ops
 from tessera.shard import read
 
@@ -1143,10 +1143,7 @@ def _inherit(root: qm.QueryNode, prefetch: qm.QueryNode) -> qm.QueryNode:
     """A prefetch run on its own: with the root's filter, which it inherits."""
     if root.filter is None:
         return prefetch
-    combined = (
-        root.filter if prefetch.filter is None else Filter(must=(root.filter, prefetch.filter))
-    )
-    return replace(prefetch, filter=combined)
+    return replace(prefetch, filter=merged(root.filter, prefetch.filter))
 
 
 def _unlimited(node: qm.QueryNode, limit: int) -> qm.QueryNode:

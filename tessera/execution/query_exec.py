@@ -173,11 +173,12 @@ def _excluded_ids(ctx: Context, node: qm.QueryNode) -> list[PointId]:
 
 
 def _combined(filters: tuple[fm.Filter, ...]) -> fm.Filter | None:
-    if not filters:
-        return None
-    if len(filters) == 1:
-        return filters[0]
-    return fm.Filter(must=filters)
+    """The filters a node inherited and its own, merged as Qdrant merges them (clause by
+    clause: the `should` lists become one list of alternatives)."""
+    combined: fm.Filter | None = None
+    for f in filters:
+        combined = fm.merged(combined, f)
+    return combined
 
 
 def _query_collection(

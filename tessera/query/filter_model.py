@@ -11,6 +11,7 @@ Datetime bounds are kept as microseconds since the epoch (UTC); geo points as (l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tessera.ids import PointId
 from tessera.query.payload_path import PayloadPath
@@ -188,3 +189,30 @@ FieldTest = (
 )
 
 Condition = FieldTest | HasId | HasVector | Slice | Nested | Filter
+
+
+def merged(outer: Filter | None, inner: Filter | None) -> Filter | None:
+    """A filter a query node inherits (`outer`) combined with its own (`inner`) as Qdrant
+    combines them (`Filter::merge`): clause by clause, so `must` and `must_not` conditions
+    all hold, but the `should` conditions of both become alternatives of each other (not
+    one group per filter), and `min_should` pools both lists with the larger count."""
+    if outer is None:
+        return inner
+    if inner is None:
+        return outer
+
+    def joined(a: tuple[Condition, ...] | None, b: tuple[Condition, ...] | None) -> Any:
+        return b if a is None else a if b is None else (*a, *b)
+
+    min_should = outer.min_should or inner.min_should
+    if outer.min_should is not None and inner.min_should is not None:
+        min_should = MinShould(
+            (*outer.min_should.conditions, *inner.min_should.conditions),
+            max(outer.min_should.min_count, inner.min_should.min_count),
+        )
+    return Filter(
+        must=joined(outer.must, inner.must),
+        should=joined(outer.should, inner.should),
+        must_not=joined(outer.must_not, inner.must_not),
+        min_should=min_should,
+    )
