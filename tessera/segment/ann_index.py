@@ -136,34 +136,34 @@ class HnswIndex:
             lift_norm2 = float(lengths.max(initial=0.0)) * 1.0001 + 1e-12
             data = _lift(data, lift_norm2)
         binary = is_binary(quantization)
-        quantized = quantization is not None and (binary or applies(quantization, distance))
+        if binary:
+            # As Qdrant does, a binary graph is linked by the codes' own scores (Hamming):
+            # faiss builds the links while adding the codes; no float graph is needed.
+            assert quantization is not None
+            codec = BinaryCodec.from_config(raw.shape[1], quantization).fitted(raw)
+            binary_index = build_binary(codec, max(m, 2), max(ef_construct, 4))
+            add_in_chunks(binary_index, raw, codec)
+            return cls(binary_index, distance, None, codec=codec)
+        quantized = quantization is not None and applies(quantization, distance)
         # A quantized Cosine graph is walked in L2 (unit vectors rank alike): faiss's
-        # binary and PQ walks need a distance, and an HNSW built for similarities
+        # PQ walks need a distance, and an HNSW built for similarities
         # carries that into the walk of the codes.
         metric = faiss.METRIC_L2 if quantized and distance == "Cosine" else _METRIC[distance]
         graph = faiss.IndexHNSWFlat(data.shape[1], max(m, 2), metric)
         graph.hnsw.efConstruction = max(ef_construct, 4)
         add_in_chunks(graph, data)
         if quantization is None or not quantized:
-            # faiss has no quantized L1 distance: Manhattan keeps a float graph (but binary).
+            # faiss has no quantized L1 distance: Manhattan keeps a float graph.
             return cls(graph, distance, lift_norm2)
         # As Qdrant does, the graph's links come from the original vectors; only the walk
         # (and what it holds in memory) uses the codes. The float copy is dropped here.
-        index: Any
-        codec = None
-        if binary:
-            codec = BinaryCodec.from_config(raw.shape[1], quantization)
-            index = build_binary(codec, max(m, 2), max(ef_construct, 4))
-            fill_storage(index, raw, codec.encode)
-            lift_norm2 = None  # bit codes come from the vectors as they are
-        else:
-            # Cosine scores convert back from L2 in search.
-            index = build_float_quantized(
-                data, metric, max(m, 2), max(ef_construct, 4), quantization
-            )
-            fill_storage(index, data, None)
+        # Cosine scores convert back from L2 in search.
+        index: Any = build_float_quantized(
+            data, metric, max(m, 2), max(ef_construct, 4), quantization
+        )
+        fill_storage(index, data, None)
         transplant_graph(index, graph)
-        return cls(index, distance, lift_norm2, codec=codec)
+        return cls(index, distance, lift_norm2)
 
     def _selector(self, mask: BoolArray | None) -> tuple[Any, npt.NDArray[np.uint8] | None]:
         """faiss's filter for `mask`, or None when it keeps every indexed offset (then no

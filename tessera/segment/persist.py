@@ -29,8 +29,11 @@ shard manifest names a segment's files with their size and crc32, checked before
                            codebooks, rotation). Its manifest entry may add "codec", what
                            the file does not say: binary graphs {"kind": "binary", "dim":
                            int, "encoding": one_bit | two_bits | one_and_half_bits,
-                           "query_encoding": default | scalar4bits | scalar8bits} (required:
-                           missing or unknown is damage); quantized Dot graphs {"kind":
+                           "query_encoding": default | scalar4bits | scalar8bits,
+                           "version": 2 (absent: 1, the older encoding), "mean" and
+                           "stddev" (version 2, two_bits and one_and_half_bits: base64 of
+                           `dim` little-endian float32 each; segment.binary_codec)}
+                           (required: missing or unknown is damage); quantized Dot graphs {"kind":
                            "float", "lift_norm2": float}. Covered by the manifest's checksum
     fidx<j>.<gen>.tsr      ("field-index") the j-th payload index of the flush (meta {"key",
                            "state": the index's own meta}; arrays: the index's arrays, plus

@@ -2,7 +2,9 @@
 
 Qdrant keeps quantized codes beside the original vectors, builds its graph from the
 originals, walks it with the codes and rescores the best candidates with the originals.
-Here too the links come from an HNSW over the float vectors (`transplant_graph`), but the
+Here the links come from an HNSW over the float vectors (`transplant_graph`; binary graphs
+excepted: faiss links them by the codes' Hamming scores, as Qdrant's quantized scorer
+does, which matches Edge's recall), but the
 index then stores one code per row instead of the float vector, so the walk and the memory
 it touches are the quantized ones; `tessera.shard.search` rescores with the original
 vectors, which the segment's dense storage still holds. A quantized graph is never
@@ -12,8 +14,10 @@ extended (new links would come from the codes): the optimizer rebuilds it.
                      the central `quantile` share of the values, faiss's RS_quantiles)
     product xN       IndexHNSWPQ: one 8-bit code per N/4 dimensions (x4: 1 byte per
                      dimension ... x64: 1 byte per 16), dimensions zero-padded to fit
-    binary           IndexBinaryHNSW over bit codes, Hamming distance (see BinaryCodec):
-                     one_bit 1 bit per dimension, two_bits 2, one_and_half_bits 1.5
+    binary           IndexBinaryHNSW over bit codes, Hamming distance (BinaryCodec, in
+                     tessera.segment.binary_codec: Qdrant's encodings, two_bits and
+                     one_and_half_bits with per-dimension statistics of the segment's
+                     vectors): one_bit 1 bit per dimension, two_bits 2, one_and_half_bits 1.5
     turbo   bitsB    TurboQuant's recipe: a random rotation (faiss RandomRotationMatrix,
                      saved in the index) spreads every vector's energy evenly over the
                      coordinates, then each rotated coordinate gets its own Lloyd-Max
@@ -27,12 +31,14 @@ product and turbo quantization (binary works for every distance).
 
 Persistence: the faiss file holds the codes, the trained codebooks and the rotation, so a
 load rebuilds nothing. A binary graph's file does not say which encoding made its codes:
-`codec_meta` goes into the segment manifest beside the file's crc and comes back at load.
+`codec_meta` goes into the segment manifest beside the file's crc and comes back at load
+(`BinaryCodec.meta`: encoding, version, and the statistics two_bits and one_and_half_bits
+encode with; an entry without "version" is read with the version 1 encoding it was
+written with).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import faiss
@@ -40,7 +46,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.collection_config import CollectionConfig
-from tessera.fileformat import FormatError
+
+# Re-exported: the graph code (segment.ann_index) takes the codec from here.
+from tessera.segment.binary_codec import BinaryCodec as BinaryCodec
 
 FloatArray = npt.NDArray[np.float32]
 CodeArray = npt.NDArray[np.uint8]
@@ -51,8 +59,6 @@ PQ_TRAIN_SAMPLE = 5_000
 _PQ_DIMS_PER_CODE = {"x4": 1, "x8": 2, "x16": 4, "x32": 8, "x64": 16}
 # TurboQuant bit sizes: (coordinates per code, bits per code).
 _TURBO = {"bits4": (1, 4), "bits2": (1, 2), "bits1": (1, 1), "bits1_5": (2, 3)}
-# A 3-level quantizer of a Gaussian coordinate has its thresholds near +-0.6 sigma.
-_MIDDLE = 0.6
 
 
 def quantization_for(config: CollectionConfig, name: str) -> dict[str, Any] | None:
@@ -229,107 +235,6 @@ def code_bytes(index: Any) -> int:
         return int(index.ntotal) * int(index.code_size)
     storage = faiss.downcast_index(hnsw_of(index).storage)
     return int(storage.ntotal) * int(storage.sa_code_size())
-
-
-@dataclass(frozen=True)
-class BinaryCodec:
-    """Bit codes of vectors (Qdrant's binary quantization encodings).
-
-    one_bit: a dimension's bit is its sign. two_bits: a thermometer code over three levels
-    (below -t, between, above t; t = 0.6 x the vector's own standard deviation), so the
-    Hamming distance of two codes is the L1 distance of the levels. one_and_half_bits: the
-    sign of every dimension plus, per pair of dimensions, one bit that says whether the
-    pair is large (the sum of its magnitudes above 2t). The thresholds come from each
-    vector itself: nothing is trained, so nothing but the encoding is persisted.
-
-    `query_encoding` scalar4bits / scalar8bits (asymmetric): the walk stays on Hamming
-    codes, then its candidates are ranked by the query (4 or 8 bits per dimension) against
-    the codes' levels, as Qdrant scores a quantized query against binary codes."""
-
-    dim: int
-    encoding: str = "one_bit"
-    query_encoding: str = "default"
-
-    @property
-    def bits(self) -> int:
-        extra = {"one_bit": 0, "two_bits": self.dim, "one_and_half_bits": -(-self.dim // 2)}
-        return -(-(self.dim + extra[self.encoding]) // 8) * 8
-
-    def meta(self) -> dict[str, Any]:
-        return {"kind": "binary", "dim": self.dim, "encoding": self.encoding}
-
-    @classmethod
-    def from_meta(cls, meta: Any) -> BinaryCodec:
-        """The codec a segment manifest's `codec` entry names; FormatError for one that is
-        missing or names no known encoding (the codes cannot be read without it)."""
-        if not isinstance(meta, dict) or meta.get("kind") != "binary":
-            raise FormatError(f"a binary graph without its codec entry: {meta!r}")
-        dim, encoding = meta.get("dim"), meta.get("encoding", "one_bit")
-        query = meta.get("query_encoding", "default")
-        if (
-            not isinstance(dim, int)
-            or isinstance(dim, bool)
-            or dim <= 0
-            or encoding not in ("one_bit", "two_bits", "one_and_half_bits")
-            or query not in ("default", "scalar4bits", "scalar8bits")
-        ):
-            raise FormatError(f"a binary graph's codec entry is not valid: {meta!r}")
-        return cls(dim, encoding, query)
-
-    @classmethod
-    def from_config(cls, dim: int, quantization: dict[str, Any]) -> BinaryCodec:
-        body = quantization["binary"]
-        return cls(dim, body.get("encoding") or "one_bit", body.get("query_encoding") or "default")
-
-    def _threshold(self, x: FloatArray) -> FloatArray:
-        return np.asarray(_MIDDLE * x.std(axis=1, keepdims=True), dtype=np.float32)
-
-    def encode(self, x: FloatArray) -> CodeArray:
-        x = np.asarray(x, dtype=np.float32).reshape(-1, self.dim)
-        parts = [x > 0]
-        if self.encoding == "two_bits":
-            t = self._threshold(x)
-            parts = [x > -t, x > t]
-        elif self.encoding == "one_and_half_bits":
-            t = self._threshold(x)
-            mags = np.abs(x)
-            if self.dim % 2:
-                mags = np.hstack([mags, np.zeros((len(x), 1), dtype=np.float32)])
-            parts.append(mags[:, 0::2] + mags[:, 1::2] > 2 * t)
-        bits = np.hstack(parts)
-        pad = self.bits - bits.shape[1]
-        if pad:
-            bits = np.hstack([bits, np.zeros((len(x), pad), dtype=bool)])
-        return np.packbits(bits, axis=1, bitorder="little")
-
-    def levels(self, codes: CodeArray) -> FloatArray:
-        """Each code's value per dimension (the inverse of `encode`, up to scale)."""
-        bits: FloatArray = np.unpackbits(codes, axis=1, bitorder="little").astype(np.float32)
-        d = self.dim
-        if self.encoding == "two_bits":
-            return bits[:, :d] + bits[:, d : 2 * d] - 1.0
-        signs = 2.0 * bits[:, :d] - 1.0
-        if self.encoding == "one_and_half_bits":
-            large = np.repeat(bits[:, d : d + -(-d // 2)], 2, axis=1)[:, :d]
-            return signs * (0.5 + large)
-        return signs
-
-    def query_scores(self, query: FloatArray, codes: CodeArray) -> FloatArray:
-        """The asymmetric similarity of the query (4 or 8 bits) with each code's levels."""
-        q = np.asarray(query, dtype=np.float32).reshape(-1)
-        if self.query_encoding in ("scalar4bits", "scalar8bits"):
-            top = 15 if self.query_encoding == "scalar4bits" else 255
-            lo, hi = float(q.min()), float(q.max())
-            step = (hi - lo) / top if hi > lo else 1.0
-            q = (np.round((q - lo) / step) * step + lo).astype(np.float32)
-        levels = self.levels(codes)
-        norms = np.linalg.norm(levels, axis=1)
-        scores = (levels @ q) / np.where(norms > 0, norms, 1.0)
-        return np.asarray(scores, dtype=np.float32)
-
-    @property
-    def asymmetric(self) -> bool:
-        return self.query_encoding in ("scalar4bits", "scalar8bits")
 
 
 def build_binary(codec: BinaryCodec, m: int, ef_construct: int) -> Any:
