@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from qdrant_client import grpc as pb
 from qdrant_client import models
@@ -526,9 +527,10 @@ def test_older_searches_fail_alike() -> None:
 # --------------------------------------------------------------------------- updates
 
 
-def _spec(write: Any) -> bytes:
-    """What a write does, as data (its WriteSpec: kind, points, arguments)."""
-    return wire.encode(write.spec)
+def _spec(write: Any) -> Any:
+    """What a write does, as data (its WriteSpec: kind, points, arguments), as parsed JSON:
+    payload keys may come in another order (a protobuf map has none)."""
+    return orjson.loads(wire.encode(write.spec))
 
 
 def _point(pid: int, vectors: pb.Vectors | None = None, **payload: Any) -> pb.PointStruct:
