@@ -536,6 +536,7 @@ def _spec(write: Any) -> Any:
 def _point(pid: int, vectors: pb.Vectors | None = None, **payload: Any) -> pb.PointStruct:
     point = pb.PointStruct(id=pb.PointId(num=pid), payload=RestToGrpc.convert_payload(payload))
     if vectors is not None:
+        point.vectors.SetInParent()
         point.vectors.CopyFrom(vectors)
     return point
 
@@ -554,7 +555,11 @@ WRITES = [
         lambda: grpc_writes.upsert(
             pb.UpsertPoints(
                 collection_name="c",
-                points=[_point(1, UNNAMED, a="x", n=2), _point(2, SPARSE_NAMED), _point(3)],
+                points=[
+                    _point(1, UNNAMED, a="x", n=2),
+                    _point(2, SPARSE_NAMED),
+                    _point(3, pb.Vectors()),
+                ],
                 update_filter=FILTER_PB,
                 update_mode=pb.UpdateMode.InsertOnly,
             ),
@@ -566,7 +571,7 @@ WRITES = [
                 "points": [
                     {"id": 1, "vector": DENSE, "payload": {"a": "x", "n": 2}},
                     {"id": 2, "vector": {"text": {"indices": [9, 1], "values": [0.5, 2.0]}}},
-                    {"id": 3},
+                    {"id": 3, "vector": {}},
                 ],
                 "update_filter": FILTER_JSON,
                 "update_mode": "insert_only",
@@ -680,38 +685,10 @@ def test_writes_fail_alike() -> None:
                 CONFIG, {"points": [{"id": 1, "vector": {"indices": [1], "values": [1.0]}}]}
             ),
         ),
-        (  # repeated sparse indices
-            lambda: grpc_writes.upsert(
-                pb.UpsertPoints(
-                    collection_name="c",
-                    points=[
-                        _point(
-                            1,
-                            pb.Vectors(
-                                vectors=pb.NamedVectors(
-                                    vectors={
-                                        "text": pb.Vector(
-                                            sparse=pb.SparseVector(
-                                                indices=[1, 1], values=[1.0, 2.0]
-                                            )
-                                        )
-                                    }
-                                )
-                            ),
-                        )
-                    ],
-                ),
-                CONFIG,
-            ),
-            lambda: points_parse.parse_upsert(
-                CONFIG,
-                {
-                    "points": [
-                        {"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1.0, 2.0]}}}
-                    ]
-                },
-            ),
-        ),
+    ]
+    for grpc, rest in cases:
+        assert _error(grpc) == _error(rest)
+    cases = [
         (  # no vectors to update
             lambda: grpc_writes.update_vectors(
                 pb.UpdatePointVectors(
@@ -746,3 +723,53 @@ def test_writes_fail_alike() -> None:
     ]
     for grpc, rest in cases:
         assert _error(grpc) == _error(rest)
+
+
+def test_point_vector_rules_name_the_point_over_both_transports() -> None:
+    """REST's 422 names the point in brackets; Qdrant's gRPC says "Wrong input: <place>"."""
+    repeated = pb.Vector(sparse=pb.SparseVector(indices=[1, 1], values=[1.0, 2.0]))
+    named = pb.Vectors(vectors=pb.NamedVectors(vectors={"text": repeated}))
+    message = pb.UpsertPoints(collection_name="c", points=[_point(1, named)])
+    body = {"points": [{"id": 1, "vector": {"text": {"indices": [1, 1], "values": [1.0, 2.0]}}}]}
+    place = "points[0].vector.?.indices: Validation error: must be unique [{}]"
+    assert _error(lambda: points_parse.parse_upsert(CONFIG, body)) == (
+        f"Validation error in JSON body: [{place}]"
+    )
+    assert _error(lambda: grpc_writes.upsert(message, CONFIG)) == f"Wrong input: {place}"
+
+
+def test_point_vectors_rules_as_qdrant_words_them() -> None:
+    """Qdrant 1.19's texts for a point's vectors: the field is required, and the validator
+    names the point (and `?` for a named vector's name)."""
+
+    def rest(point: dict[str, Any], config: Any = CONFIG) -> str:
+        return _error(lambda: points_parse.parse_upsert(config, {"points": [point]}))
+
+    assert rest({"id": 1}) == "Format error in JSON body: missing field `vector`"
+    assert rest({"id": 1, "vector": []}) == (
+        "Validation error in JSON body: [points[0].vector.vector: dense vector must not be empty]"
+    )
+    duplicate = {"text": {"indices": [1, 1], "values": [0.5, 0.5]}}
+    assert rest({"id": 1, "vector": duplicate}) == (
+        "Validation error in JSON body: [points[0].vector.?.indices: Validation error: must be "
+        "unique [{}]]"
+    )
+    uneven = {"text": {"indices": [1, 2], "values": [0.5]}}
+    assert rest({"id": 1, "vector": uneven}) == (
+        "Validation error in JSON body: [points[0].vector.?.values: Validation error: must be "
+        "the same length as indices [{}]]"
+    )
+    assert rest({"id": 1, "vector": {"multi": [[]]}}, MULTI) == (
+        "Validation error in JSON body: [points[0].vector.?.data: all vectors must be non-empty]"
+    )
+
+    def grpc(point: pb.PointStruct) -> str:
+        return _error(
+            lambda: grpc_writes.upsert(pb.UpsertPoints(collection_name="c", points=[point]), CONFIG)
+        )
+
+    assert grpc(_point(1)) == "Expected some vectors"
+    empty = pb.Vectors(vector=pb.Vector(dense=pb.DenseVector(data=[])))
+    assert grpc(_point(1, empty)) == (
+        "Wrong input: points[0].vector.vector: dense vector must not be empty"
+    )

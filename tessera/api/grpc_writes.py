@@ -18,7 +18,7 @@ from tessera.api import points_parse as parse
 from tessera.api.grpc_convert import malformed, opt_shard_selector, payload
 from tessera.api.grpc_filter import decode_filter, point_id
 from tessera.api.grpc_vectors import inferred, vectors
-from tessera.api.vectors_parse import typed_columns, unnamed_sparse
+from tessera.api.vectors_parse import EMPTY_DENSE, typed_columns, unnamed_sparse
 from tessera.collection import writes
 from tessera.collection.values import ShardSelector
 from tessera.collection_config import CollectionConfig
@@ -34,6 +34,9 @@ NO_POINTS = "Format error in request: `points` is missing"  # Delete, ClearPaylo
 NO_POINTS_SELECTOR = "Format error in request: `points_selector` is missing"
 NO_ID = "Format error in request: a PointVectors must set `id`"
 NO_VECTORS = "Format error in request: `vectors` is missing"
+# Qdrant's conversion of a PointStruct without `vectors` (an empty `Vectors` is a point
+# without vectors)
+NO_POINT_VECTORS = "Expected some vectors"
 
 
 def _ids(raw: Any) -> list[PointId]:
@@ -78,9 +81,15 @@ def upsert(msg: Any, config: CollectionConfig) -> writes.Write:
     ids: list[PointId] = []
     per_point: list[dict[str, tuple[str, Any]]] = []
     payloads: list[dict[str, Any] | None] = []
-    for p in msg.points:
+    for i, p in enumerate(msg.points):
         ids.append(parse.body_point_id(point_id(p.id)))
-        per_point.append(_point_vectors(p.vectors, fast=True) if p.HasField("vectors") else {})
+        if not p.HasField("vectors"):
+            raise BadRequest(NO_POINT_VECTORS)
+        vectors = _point_vectors(p.vectors, fast=True)
+        unnamed = vectors.get("")
+        if unnamed is not None and unnamed[0] == "dense" and not len(unnamed[1]):
+            raise BadRequest(f"Wrong input: points[{i}].vector.vector: {EMPTY_DENSE}")
+        per_point.append(vectors)
         payloads.append(payload(p.payload) if p.payload else None)
     columns = typed_columns(config, per_point)
     mode = "upsert"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.api.vectors_parse import build_columns, normalize_vector_struct, parse_one_vector
+from tessera.api.vectors_parse import build_columns, normalize_vector_struct
 from tessera.collection import writes
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -66,13 +66,13 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
             if "id" not in p:
                 raise BadRequest("Format error in JSON body: missing field `id`")
             ids.append(body_point_id(p["id"]))
-            vectors.append(normalize_vector_struct(p.get("vector", p.get("vectors"))))
+            vectors.append(normalize_vector_struct(_vector_field(p)))
             payloads.append(_payload(p.get("payload")))
     elif "batch" in body:
         ids, vectors, payloads = _parse_batch(_obj(body["batch"], "batch"))
     else:
         raise BadRequest("Format error in JSON body: expected `points` or `batch`")
-    columns = build_columns(config, vectors)
+    columns = build_columns(config, vectors, points="batch" not in body)
     update_filter = parse_filter(body.get("update_filter"))
     mode = body.get("update_mode") or "upsert"
     if mode not in UPDATE_MODES:
@@ -81,6 +81,20 @@ def parse_upsert(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
             "`upsert`, `insert_only`, `update_only`"
         )
     return writes.upsert(ids, columns, payloads, update_filter, mode)
+
+
+def _vector_field(point: dict[str, Any]) -> Any:
+    """A point's `vector` (alias `vectors`): required, as in Qdrant's PointStruct (`{}` is a
+    point without vectors)."""
+    raw = point.get("vector", point.get("vectors"))
+    if raw is None:
+        if "vector" in point or "vectors" in point:
+            raise BadRequest(
+                "Format error in JSON body: data did not match any variant of untagged enum "
+                "VectorStruct"
+            )
+        raise BadRequest("Format error in JSON body: missing field `vector`")
+    return raw
 
 
 def _parse_batch(
@@ -181,10 +195,8 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
         struct = normalize_vector_struct(p.get("vector", p.get("vectors")))
         if not struct:
             raise no_vectors_to_update(i)
-        for name, raw in struct.items():
-            parse_one_vector(config, name, raw)
         vectors.append(struct)
-    columns = build_columns(config, vectors)
+    columns = build_columns(config, vectors, points=True)
     update_filter = parse_filter(body.get("update_filter"))
     return writes.update_vectors(ids, columns, update_filter)
 

@@ -23,6 +23,43 @@ def unknown_name(name: str) -> BadRequest:
     return BadRequest(f"Wrong input: Not existing vector name error: {name}")
 
 
+class VectorRule(UnprocessableEntity):
+    """A vector breaking a rule of Qdrant's validator. Its message names the place as a
+    query names it; at a point of an upsert or update (`at_point`) Qdrant names the point
+    and, for a named vector, `?` for the name: `points[0].vector.?.indices: ...`."""
+
+    def __init__(self, message: str, field: str, shown: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.shown = shown
+
+    def place(self, index: int, named: bool) -> str:
+        return f"points[{index}].vector.{'?.' if named else ''}{self.field}: {self.shown}"
+
+    def at_point(self, index: int, named: bool) -> UnprocessableEntity:
+        return UnprocessableEntity(f"Validation error in JSON body: [{self.place(index, named)}]")
+
+    def at_grpc_point(self, index: int, named: bool) -> BadRequest:
+        """Qdrant's gRPC conversion words the same failure "Wrong input: <place>"."""
+        return BadRequest(f"Wrong input: {self.place(index, named)}")
+
+
+class EmptyDense(BadRequest):
+    """A dense vector without components: a dimension error, except for the unnamed vector
+    of a point, which Qdrant's validator refuses first (`EMPTY_DENSE`)."""
+
+
+EMPTY_DENSE = "dense vector must not be empty"
+
+
+def _uneven() -> VectorRule:
+    return VectorRule(
+        "Validation error in JSON body: [vector.values: must be the same length as indices]",
+        "values",
+        "Validation error: must be the same length as indices [{}]",
+    )
+
+
 def unnamed_sparse() -> BadRequest:
     return BadRequest("Wrong input: a sparse vector must be given under its name")
 
@@ -51,6 +88,8 @@ def _dense_array(raw: Any, size: int) -> np.ndarray[Any, Any]:
 def checked_dense(values: np.ndarray[Any, Any], size: int) -> np.ndarray[Any, Any]:
     """A decoded dense vector (any numeric 1-D array): its size, finite float32 values."""
     if len(values) != size:
+        if not len(values):
+            raise EmptyDense(dim_error(size, 0).message)
         raise dim_error(size, len(values))
     return finite_f32(values)
 
@@ -80,9 +119,7 @@ def parse_sparse(raw: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     if not isinstance(indices, list) or not isinstance(values, list):
         raise BadRequest("Format error in JSON body: sparse vector fields must be lists")
     if len(indices) != len(values):
-        raise UnprocessableEntity(
-            "Validation error in JSON body: [vector.values: must be the same length as indices]"
-        )
+        raise _uneven()
     if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**32 for i in indices):
         raise BadRequest(
             "Format error in JSON body: sparse vector indices must be unsigned 32-bit integers"
@@ -102,11 +139,13 @@ def checked_sparse(
     """A decoded sparse vector (u32 indices, numeric values): equal lengths, unique
     indices, finite float32 values; answered sorted by index."""
     if len(indices) != len(values):
-        raise UnprocessableEntity(
-            "Validation error in JSON body: [vector.values: must be the same length as indices]"
-        )
+        raise _uneven()
     if len(np.unique(indices)) != len(indices):
-        raise UnprocessableEntity("Validation error in JSON body: [vector.indices: must be unique]")
+        raise VectorRule(
+            "Validation error in JSON body: [vector.indices: must be unique]",
+            "indices",
+            "Validation error: must be unique [{}]",
+        )
     order = np.argsort(indices, kind="stable")
     return indices[order].astype(np.int32), finite_f32(values)[order]
 
@@ -115,6 +154,12 @@ def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
     if not isinstance(raw, list) or not raw:
         raise UnprocessableEntity(
             "Validation error in JSON body: [vector: multivector must not be empty]"
+        )
+    if any(isinstance(r, list) and not r for r in raw):
+        raise VectorRule(
+            "Validation error in JSON body: [vector.data: all vectors must be non-empty]",
+            "data",
+            "all vectors must be non-empty",
         )
     rows = [_dense_array(r, size) if isinstance(r, list) else _bad_multi() for r in raw]
     return np.stack(rows)
@@ -207,9 +252,10 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
 
 
 def build_columns(
-    config: CollectionConfig, per_point: list[dict[str, Any]]
+    config: CollectionConfig, per_point: list[dict[str, Any]], points: bool = False
 ) -> dict[str, VectorColumn]:
-    """Columns for a batch of points, one per vector name present anywhere in the batch."""
+    """Columns for a batch of points, one per vector name present anywhere in the batch.
+    `points`: the vectors are those of a `points` list, whose errors name the point."""
     names: set[str] = set()
     for vectors in per_point:
         names.update(vectors)
@@ -218,20 +264,38 @@ def build_columns(
         params = config.vectors.get(name)
         if params is not None and not params.multivector:
             columns[name] = _dense_column(
-                config, name, [v.get(name) for v in per_point], params.size
+                config, name, [v.get(name) for v in per_point], params.size, points
             )
             continue
-        values = [
-            None if v.get(name) is None else parse_one_vector(config, name, _as_json(v[name]))
-            for v in per_point
-        ]
+        values = []
+        for i, v in enumerate(per_point):
+            raw = v.get(name)
+            values.append(None if raw is None else _at(i, name, points, config, _as_json(raw)))
         if params is None and name not in config.sparse_vectors:
             raise unknown_name(name)
         columns[name] = ObjectColumn(values)
     return columns
 
 
-def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: int) -> DenseColumn:
+def _at(index: int, name: str, points: bool, config: CollectionConfig, raw: Any) -> Any:
+    """`parse_one_vector`, its rule errors named at point `index` of a points list."""
+    try:
+        return parse_one_vector(config, name, raw)
+    except VectorRule as exc:
+        if not points:
+            raise
+        raise exc.at_point(index, named=name != UNNAMED) from None
+    except EmptyDense:
+        if not points or name != UNNAMED:
+            raise
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [points[{index}].vector.vector: {EMPTY_DENSE}]"
+        ) from None
+
+
+def _dense_column(
+    config: CollectionConfig, name: str, raws: list[Any], size: int, points: bool = False
+) -> DenseColumn:
     present = np.fromiter((r is not None for r in raws), dtype=bool, count=len(raws))
     if present.all():
         try:
@@ -243,7 +307,7 @@ def _dense_column(config: CollectionConfig, name: str, raws: list[Any], size: in
     values = np.zeros((len(raws), size), dtype=np.float32)
     for i, raw in enumerate(raws):
         if raw is not None:
-            values[i] = parse_one_vector(config, name, _as_json(raw))
+            values[i] = _at(i, name, points, config, _as_json(raw))
     return DenseColumn(present, values)
 
 
@@ -268,13 +332,20 @@ def typed_columns(
                 block = np.zeros((len(given), params.size), dtype=np.float32)
                 for i, g in enumerate(given):
                     if g is not None:
-                        block[i] = checked_vector(config, name, *g)
+                        block[i] = _typed_at(i, name, config, g)
             columns[name] = DenseColumn(present, block)
             continue
         columns[name] = ObjectColumn(
-            [None if g is None else checked_vector(config, name, *g) for g in given]
+            [None if g is None else _typed_at(i, name, config, g) for i, g in enumerate(given)]
         )
     return columns
+
+
+def _typed_at(index: int, name: str, config: CollectionConfig, given: tuple[str, Any]) -> Any:
+    try:
+        return checked_vector(config, name, *given)
+    except VectorRule as exc:
+        raise exc.at_grpc_point(index, named=name != UNNAMED) from None
 
 
 def _dense_block(given: list[tuple[str, Any] | None], size: int) -> np.ndarray[Any, Any] | None:
