@@ -43,6 +43,7 @@ CONFIGS: list[tuple[str, dict[str, Any] | None, float]] = [
     ),
     ("turbo 4 bits", {"turbo": {}}, 1.0),
     ("turbo 2 bits", {"turbo": {"bits": "bits2"}}, 2.0),
+    ("turbo 1.5 bits", {"turbo": {"bits": "bits1_5"}}, 4.0),
     ("turbo 1 bit", {"turbo": {"bits": "bits1"}}, 4.0),
 ]
 

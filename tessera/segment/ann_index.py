@@ -33,8 +33,11 @@ from tessera.segment.quantization import (
     build_float_quantized,
     fill_storage,
     is_binary,
+    pq_codes_view,
     transplant_graph,
 )
+from tessera.segment.turbo_codec import TurboCodec
+from tessera.segment.turbo_codec import applies as turbo_v2_applies
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -97,6 +100,7 @@ class HnswIndex:
         lift_norm2: float | None = None,
         mapped: bool = False,
         codec: BinaryCodec | None = None,
+        turbo: TurboCodec | None = None,
     ) -> None:
         self.index = index
         # The stored vectors are a read-only map of the file (on_disk): faiss cannot grow a
@@ -114,6 +118,9 @@ class HnswIndex:
         metric = getattr(index, "metric_type", None)
         self.cosine_l2 = distance == "Cosine" and metric == faiss.METRIC_L2
         self._codes = binary_codes_view(index) if codec is not None else None
+        # Turbo 1 / 1.5 bits (version 2): Qdrant's TQ+ codes (segment.turbo_codec).
+        self.turbo = turbo
+        self._turbo_codes = pq_codes_view(index) if turbo is not None else None
 
     @property
     def size(self) -> int:
@@ -144,6 +151,21 @@ class HnswIndex:
             binary_index = build_binary(codec, max(m, 2), max(ef_construct, 4))
             add_in_chunks(binary_index, raw, codec)
             return cls(binary_index, distance, None, codec=codec)
+        if turbo_v2_applies(quantization, distance):
+            # As Qdrant does, the graph is linked by the codes' own (normalised) scores.
+            assert quantization is not None
+            bits = quantization["turbo"].get("bits")
+            turbo = TurboCodec.fitted(raw, bits)
+            codes = turbo.encode(raw)
+            linked = faiss.IndexHNSWFlat(turbo.size, max(m, 2), faiss.METRIC_L2)
+            linked.hnsw.efConstruction = max(ef_construct, 4)
+            for start in range(0, len(codes), _CHUNK):
+                add_in_chunks(linked, turbo.unit_dequantized(codes[start : start + _CHUNK]))
+            turbo_index = turbo.empty_index(max(m, 2))
+            storage: Any = faiss.downcast_index(turbo_index.storage)
+            storage.add_sa_codes(np.ascontiguousarray(codes))
+            transplant_graph(turbo_index, linked)
+            return cls(turbo_index, distance, None, turbo=turbo)
         quantized = quantization is not None and applies(quantization, distance)
         # A quantized Cosine graph is walked in L2 (unit vectors rank alike): faiss's
         # PQ walks need a distance, and an HNSW built for similarities
@@ -199,6 +221,8 @@ class HnswIndex:
         selector, _bitmap = self._selector(mask)
         if self.codec is not None:
             return self._binary_search(query, k, ef, selector)
+        if self.turbo is not None:
+            return self._turbo_search(query, k, ef, selector)
         target = faiss.downcast_index(self.index.storage) if flat else self.index
         if flat:
             params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
@@ -243,6 +267,27 @@ class HnswIndex:
             labels, similarity, hamming = labels[order], similarity[order], hamming[order]
         scores = similarity if self.distance in ("Cosine", "Dot") else hamming
         return np.asarray(scores, dtype=np.float32), labels
+
+    def _turbo_search(
+        self, query: FloatArray, k: int, ef: int, selector: Any
+    ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """The walk over TQ+ codes (L2, the rotated query scaled to the codes' mean
+        length), its hnsw_ef-wide beam then ranked by Qdrant's quantized cosine."""
+        turbo, codes = self.turbo, self._turbo_codes
+        assert turbo is not None and codes is not None
+        wide = max(k, ef)
+        params = faiss.SearchParametersHNSW(efSearch=wide)  # type: ignore[attr-defined]
+        if selector is not None:
+            params.sel = selector
+        rotated = turbo.query(query)
+        walk = np.ascontiguousarray((rotated * turbo.norm).reshape(1, -1), dtype=np.float32)
+        _distances, labels = self.index.search(walk, wide, params=params)
+        found = labels[0][labels[0] >= 0].astype(np.int64)
+        if not len(found):
+            return np.zeros(0, dtype=np.float32), found
+        scores = turbo.scores(rotated, codes[found])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order], found[order]
 
     def flat_search_many(
         self, queries: FloatArray, k: int, mask: BoolArray
@@ -312,6 +357,8 @@ class HnswIndex:
         graph's encoding, a quantized Dot graph's lifting (its rows are approximate)."""
         if self.codec is not None:
             return {**self.codec.meta(), "query_encoding": self.codec.query_encoding}
+        if self.turbo is not None:
+            return self.turbo.meta()
         if self.quantized and self.lift_norm2 is not None:
             return {"kind": "float", "lift_norm2": self.lift_norm2}
         return None
@@ -332,6 +379,16 @@ class HnswIndex:
             return cls(binary_index, distance, None, codec=codec)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index: Any = faiss.read_index(str(path), flags)
+        if meta is not None and meta.get("kind") == "turbo":
+            turbo = TurboCodec.from_meta(meta)  # FormatError: the codes cannot be read
+            storage = getattr(index, "storage", None)
+            if (
+                not isinstance(index, faiss.IndexHNSWPQ)
+                or storage is None
+                or (int(faiss.downcast_index(storage).sa_code_size()) != turbo.code_size)
+            ):
+                raise FormatError(f"{path}: not the turbo graph its codec entry describes")
+            return cls(index, distance, None, mapped=mmap, turbo=turbo)
         lift_norm2 = None
         if meta is not None and meta.get("lift_norm2") is not None:
             lift_norm2 = float(meta["lift_norm2"])

@@ -33,7 +33,13 @@ shard manifest names a segment's files with their size and crc32, checked before
                            "version": 2 (absent: 1, the older encoding), "mean" and
                            "stddev" (version 2, two_bits and one_and_half_bits: base64 of
                            `dim` little-endian float32 each; segment.binary_codec)}
-                           (required: missing or unknown is damage); quantized Dot graphs {"kind":
+                           (required: missing or unknown is damage); turbo bits1 /
+                           bits1_5 Cosine graphs of version 2 {"kind": "turbo",
+                           "version": 2, "dim": int, "bits": bits1 | bits1_5, "shift" and
+                           "scale" (base64 of the padded dimension's little-endian
+                           float32 each), "norm": float} (segment.turbo_codec; a turbo
+                           graph without it is version 1, everything in its file; an
+                           invalid one is damage); quantized Dot graphs {"kind":
                            "float", "lift_norm2": float}. Covered by the manifest's checksum
     fidx<j>.<gen>.tsr      ("field-index") the j-th payload index of the flush (meta {"key",
                            "state": the index's own meta}; arrays: the index's arrays, plus

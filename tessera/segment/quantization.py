@@ -2,9 +2,9 @@
 
 Qdrant keeps quantized codes beside the original vectors, builds its graph from the
 originals, walks it with the codes and rescores the best candidates with the originals.
-Here the links come from an HNSW over the float vectors (`transplant_graph`; binary graphs
-excepted: faiss links them by the codes' Hamming scores, as Qdrant's quantized scorer
-does, which matches Edge's recall), but the
+Here the links come from an HNSW over the float vectors (`transplant_graph`; binary and
+version 2 turbo graphs excepted: they are linked by the codes' own scores, as Qdrant's
+quantized scorer does, which matches Edge's recall), but the
 index then stores one code per row instead of the float vector, so the walk and the memory
 it touches are the quantized ones; `tessera.shard.search` rescores with the original
 vectors, which the segment's dense storage still holds. A quantized graph is never
@@ -18,13 +18,21 @@ extended (new links would come from the codes): the optimizer rebuilds it.
                      tessera.segment.binary_codec: Qdrant's encodings, two_bits and
                      one_and_half_bits with per-dimension statistics of the segment's
                      vectors): one_bit 1 bit per dimension, two_bits 2, one_and_half_bits 1.5
-    turbo   bitsB    TurboQuant's recipe: a random rotation (faiss RandomRotationMatrix,
-                     saved in the index) spreads every vector's energy evenly over the
-                     coordinates, then each rotated coordinate gets its own Lloyd-Max
-                     codebook of 2^B levels (a product quantizer with one sub-vector per
-                     coordinate: bits4 16 levels, bits2 4, bits1 2; bits1_5 one 3-bit code
-                     per pair of coordinates). Qdrant fixes the codebook for Gaussian
-                     coordinates; here it is fitted to the segment's vectors.
+    turbo   bitsB    bits1 and bits1_5 on Cosine vectors (version 2): Qdrant's TQ+ codes
+                     and scores, bit for bit (TurboCodec, in tessera.segment.turbo_codec:
+                     a Hadamard rotation, 1 bit per rotated coordinate with per-coordinate
+                     shift and scale from the segment's quantiles; bits1_5 rotates into a
+                     1.5x wider space), a graph linked by the codes' scores, the walk's beam
+                     ranked by Qdrant's normalised quantized cosine.
+                     Otherwise (bits4, bits2; bits1 and bits1_5 on Dot and Euclid; and
+                     every turbo segment written before version 2), TurboQuant's recipe:
+                     a random rotation (faiss RandomRotationMatrix, saved in the index)
+                     spreads every vector's energy evenly over the coordinates, then each
+                     rotated coordinate gets its own Lloyd-Max codebook of 2^B levels (a
+                     product quantizer with one sub-vector per coordinate: bits4 16
+                     levels, bits2 4, bits1 2; bits1_5 one 3-bit code per pair of
+                     coordinates), fitted to the segment's vectors (Qdrant fixes it for
+                     Gaussian coordinates).
 
 faiss has no quantized L1 distance: Manhattan vectors keep a float graph for scalar,
 product and turbo quantization (binary works for every distance).
@@ -34,7 +42,10 @@ load rebuilds nothing. A binary graph's file does not say which encoding made it
 `codec_meta` goes into the segment manifest beside the file's crc and comes back at load
 (`BinaryCodec.meta`: encoding, version, and the statistics two_bits and one_and_half_bits
 encode with; an entry without "version" is read with the version 1 encoding it was
-written with).
+written with). A version 2 turbo graph (a bare IndexHNSWPQ whose codes are Qdrant's) has
+the entry `TurboCodec.meta` (kind "turbo": bits, the TQ+ shift and scale, the walk's
+query scale); a turbo graph without it (version 1: IndexPreTransform over a rotated
+product quantizer, everything in the file) is read as it was written.
 """
 
 from __future__ import annotations
@@ -241,6 +252,16 @@ def build_binary(codec: BinaryCodec, m: int, ef_construct: int) -> Any:
     index = faiss.IndexBinaryHNSW(codec.bits, m)
     index.hnsw.efConstruction = ef_construct
     return index
+
+
+def pq_codes_view(index: Any) -> CodeArray:
+    """The codes an HNSW over a product quantizer stores, as a read-only numpy view."""
+    storage = faiss.downcast_index(hnsw_of(index).storage)
+    n, size = int(storage.ntotal), int(storage.sa_code_size())
+    flat = faiss.rev_swig_ptr(storage.codes.data(), n * size)  # type: ignore[attr-defined]
+    view: CodeArray = np.asarray(flat).reshape(n, size)
+    view.flags.writeable = False
+    return view
 
 
 def binary_codes_view(index: Any) -> CodeArray:
