@@ -504,10 +504,10 @@ def parse_dense_params(
         missing = "size" if "size" not in body else "distance"
         raise BadRequest(f"Format error in JSON body: {where}: missing field `{missing}`")
     size = _positive_int(body["size"], f"{where}.size")
-    if size > 65536:
+    if size > 65536:  # Qdrant's validator: range(min = 1, max = 65536)
         raise UnprocessableEntity(
-            f"Validation error in JSON body: [{where}.size: value {size} invalid, "
-            "must be 65536 or smaller]"
+            f"Validation error in JSON body: [{validated}.size: value {size} invalid, "
+            "must be from 1 to 65536]"
         )
     distance = body["distance"]
     if distance not in DISTANCES:

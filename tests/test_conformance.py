@@ -224,6 +224,35 @@ def test_root_filter_merges_into_prefetch_clause_by_clause(
     assert found == [p["id"] for p in points if p["payload"]["a"] or p["payload"]["b"]]
 
 
+def test_validation_places_as_qdrant_names_them(http: httpx.Client, collection: Make) -> None:
+    """Texts of Qdrant 1.19's validator (its own openapi tests and reports against it)."""
+    name = collection()
+    too_wide = {"vectors": {"size": 65537, "distance": "Dot"}}
+    refused = http.put(f"/collections/{name}", json=too_wide)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["status"]["error"] == (
+        "Validation error in JSON body: [vectors.size: value 65537 invalid, must be from 1 to "
+        "65536]"
+    )
+    _create(http, name, {"vectors": {}, "sparse_vectors": {"s": {}}})
+    repeated = {"indices": [1, 1], "values": [0.5, 0.5]}
+    url = f"/collections/{name}/points/query"
+    root = http.post(url, json={"query": repeated, "using": "s"})
+    assert root.status_code == 422, root.text
+    assert root.json()["status"]["error"] == (
+        "Validation error in JSON body: [internal.query.indices: Validation error: must be "
+        "unique [{}]]"
+    )
+    ok = {"query": {"indices": [1], "values": [1.0]}, "using": "s"}
+    body = {"prefetch": [ok, {"query": repeated, "using": "s"}], "query": {"fusion": "rrf"}}
+    nested = http.post(url, json=body)
+    assert nested.status_code == 422, nested.text
+    assert nested.json()["status"]["error"] == (
+        "Validation error in JSON body: [internal.prefetch[1].query.indices: Validation error: "
+        "must be unique [{}]]"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Refused as Qdrant refuses, nothing written
 

@@ -18,7 +18,7 @@ from tessera.api.render import (
     parse_selection,
     parse_vector_selector,
 )
-from tessera.api.vectors_parse import checked_vector, parse_one_vector, unknown_name
+from tessera.api.vectors_parse import VectorRule, checked_vector, parse_one_vector, unknown_name
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -237,12 +237,19 @@ class InputParser:
 # --------------------------------------------------------------------------- queries
 
 
-def parse_query(raw: Any, config: CollectionConfig, using: str) -> qm.Query | None:
+def parse_query(
+    raw: Any, config: CollectionConfig, using: str, where: str = "internal"
+) -> qm.Query | None:
+    """`where`: the node's place as Qdrant's validator names it (`internal` for the root,
+    `internal.prefetch[1]` for a prefetch), for the rule errors of a plain query vector."""
     if raw is None:
         return None
     inputs = InputParser(config, using)
     if not isinstance(raw, dict) or ("indices" in raw and "values" in raw):
-        return qm.Nearest(inputs.input(raw))
+        try:
+            return qm.Nearest(inputs.input(raw))
+        except VectorRule as exc:
+            raise validation_error(f"{where}.query.{exc.field}", exc.shown) from None
     found = [k for k in _QUERY_KEYS if k in raw]
     if not found:
         return qm.Nearest(inputs.input(raw))
@@ -395,7 +402,10 @@ def relevance_feedback(
 
 
 def parse_node(
-    body: dict[str, Any], config: CollectionConfig, default_limit: int = 10
+    body: dict[str, Any],
+    config: CollectionConfig,
+    default_limit: int = 10,
+    where: str = "internal",
 ) -> qm.QueryNode:
     using = body.get("using")
     if using is not None and not isinstance(using, str):
@@ -406,8 +416,11 @@ def parse_node(
         prefetch: tuple[qm.QueryNode, ...] = ()
     else:
         items = raw_prefetch if isinstance(raw_prefetch, list) else [raw_prefetch]
-        prefetch = tuple(parse_node(expect_object(p, "prefetch"), config) for p in items)
-    query = parse_query(body.get("query"), config, using)
+        prefetch = tuple(
+            parse_node(expect_object(p, "prefetch"), config, where=f"{where}.prefetch[{i}]")
+            for i, p in enumerate(items)
+        )
+    query = parse_query(body.get("query"), config, using, where)
     threshold = parse_threshold(body.get("score_threshold"))
     exact, ef = parse_params(body.get("params"))
     node = qm.QueryNode(
