@@ -253,6 +253,59 @@ def test_validation_places_as_qdrant_names_them(http: httpx.Client, collection: 
     )
 
 
+def test_group_requests_refused_as_qdrant(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    url = f"/collections/{name}/points"
+    base = {"query": [1, 0], "group_by": "g"}
+    cases = [
+        (
+            "/query/groups",
+            {**base, "group_size": 0},
+            422,
+            "Validation error in JSON body: [search_group_request.group_request.group_size: "
+            "value 0 invalid, must be 1 or larger]",
+        ),
+        (
+            "/query/groups",
+            {**base, "limit": 0},
+            422,
+            "Validation error in JSON body: [search_group_request.group_request.limit: "
+            "value 0 invalid, must be 1 or larger]",
+        ),
+        (
+            "/query/groups",
+            {**base, "group_by": ""},
+            400,
+            "Format error in JSON body: Invalid json path: ''",
+        ),
+        (
+            "/query/groups",
+            {"query": [1, 0]},
+            400,
+            "Format error in JSON body: missing field `group_by`",
+        ),
+        (
+            "/search/groups",
+            {"vector": [1, 0], "group_by": "g", "group_size": 0, "limit": 3},
+            422,
+            "Validation error in JSON body: [search_group_request.group_request.group_size: "
+            "value 0 invalid, must be 1 or larger]",
+        ),
+        (
+            "/recommend/groups",
+            {"positive": [1], "group_by": "g", "group_size": 1, "limit": 0},
+            422,
+            "Validation error in JSON body: [recommend_group_request.group_request.limit: "
+            "value 0 invalid, must be 1 or larger]",
+        ),
+    ]
+    for route, body, status, text in cases:
+        answer = http.post(url + route, json=body)
+        assert answer.status_code == status, (route, body, answer.text)
+        assert answer.json()["status"]["error"] == text
+
+
 # --------------------------------------------------------------------------------------------
 # Refused as Qdrant refuses, nothing written
 

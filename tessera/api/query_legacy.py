@@ -21,6 +21,7 @@ from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.points_read import parse_limit, parse_named_vector
 from tessera.api.query_parse import (
     InputParser,
+    group_spec,
     parse_lookup_from,
     parse_params,
     parse_threshold,
@@ -134,17 +135,9 @@ def prepare_groups(
     toc: TableOfContents, collection: Collection, body: dict[str, Any], parse: Parser
 ) -> Callable[[], list[Group]]:
     collection = selected(collection, body)
-    group_by = body.get("group_by")
-    if not isinstance(group_by, str) or not group_by:
-        raise shape_error("missing field `group_by`")
-    if body.get("group_size") is None:
-        raise shape_error("missing field `group_size`")
+    request = "recommend_group_request" if parse is recommend_node else "search_group_request"
+    spec = group_spec(body, request, default_size=None)
     node = parse(body, collection.config)
-    spec = qm.GroupSpec(
-        group_by,
-        positive_int(body.get("group_size"), 1, "group_size"),
-        positive_int(body.get("limit"), 10, "limit"),
-    )
     select = parse_selection(body)
     check_vector_names(select, collection.config)
     return run_groups(

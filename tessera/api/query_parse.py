@@ -478,15 +478,32 @@ def parse_query_request(
 def parse_groups_request(
     body: dict[str, Any], config: CollectionConfig
 ) -> tuple[qm.Plan, Selection, Lookup | None]:
-    group_by = body.get("group_by")
-    if not isinstance(group_by, str) or not group_by:
-        raise shape_error("missing field `group_by`")
+    groups = group_spec(body, "search_group_request", default_size=3)
     node = parse_node(body, config)
-    groups = qm.GroupSpec(
-        group_by,
-        positive_int(body.get("group_size"), 3, "group_size"),
-        positive_int(body.get("limit"), 10, "limit"),
-    )
     select = parse_selection(body)
     check_vector_names(select, config)
     return qm.Plan(node, 0, groups), select, parse_with_lookup(body.get("with_lookup"))
+
+
+def group_spec(body: dict[str, Any], request: str, default_size: int | None) -> qm.GroupSpec:
+    """`group_by`, `group_size` and `limit` of a groups request, refused as Qdrant's serde
+    and validator refuse them: their rules name the place under the request's flattened
+    parts (`search_group_request.group_request.group_size`); `default_size` None: required."""
+    group_by = body.get("group_by")
+    if not isinstance(group_by, str):
+        raise shape_error("missing field `group_by`")
+    if not group_by:
+        raise shape_error("Invalid json path: ''")
+    if default_size is None and body.get("group_size") is None:
+        raise shape_error("missing field `group_size`")
+    where = f"{request}.group_request"
+
+    def at_least_one(name: str, default: int) -> int:
+        value = parse_limit(body.get(name), default, name)
+        if value < 1:
+            raise validation_error(f"{where}.{name}", f"value {value} invalid, must be 1 or larger")
+        return value
+
+    return qm.GroupSpec(
+        group_by, at_least_one("group_size", default_size or 1), at_least_one("limit", 10)
+    )
