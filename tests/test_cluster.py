@@ -240,8 +240,8 @@ def test_shard_number_defaults_to_peers_and_timeout_bounds_the_wait(cluster: Clu
     patch = {"optimizers_config": {"indexing_threshold": 999}}
     assert_error(
         httpx.patch(f"{url}/collections/{name}?timeout=0", json=patch),
-        400,
-        "Query deserialize error: invalid value: integer `0`, expected a nonzero u64",
+        422,
+        "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]",
     )
     assert_error(httpx.delete(f"{url}/collections/{name}?timeout=x"), 400, "invalid digit")
     assert_ok(httpx.patch(f"{url}/collections/{name}?timeout=20", json=patch))

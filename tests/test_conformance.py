@@ -408,7 +408,13 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         422,
         "Validation error in JSON body: [params.hnsw_ef",
     ),
-    ("POST", P + "/query?timeout=0", {"query": [1, 0]}, 400, "Query deserialize error:"),
+    (
+        "POST",
+        P + "/query?timeout=0",
+        {"query": [1, 0]},
+        400,
+        "Deserialize error in query parameters: invalid value: integer `0`",
+    ),
     (
         "POST",
         P + "/query",
@@ -728,17 +734,30 @@ def test_patch_refused_changes_nothing(
     assert http.get(f"/collections/{name}").json()["result"]["config"] == before
 
 
-def test_zero_timeout_is_refused(http: httpx.Client, collection: Make) -> None:
+def test_zero_timeout_as_qdrant(http: httpx.Client, collection: Make) -> None:
+    """`?timeout=0`: a collection operation's fails Qdrant's validator (422), a read's is no
+    `NonZeroU64` (400), a point write's is taken; what is no number is 400."""
     name = collection()
     body = {"vectors": {"size": 2, "distance": "Dot"}}
     response = http.put(f"/collections/{name}?timeout=0", json=body)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["status"]["error"] == (
+        "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]"
+    )
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+    negative = http.put(f"/collections/{name}?timeout=-5", json=body)
+    assert negative.status_code == 400
+    assert negative.json()["status"]["error"] == (
+        "Deserialize error in query parameters: invalid digit found in string"
+    )
     assert http.put(f"/collections/{name}?timeout=5", json=body).status_code == 200
     refused = http.post(f"/collections/{name}/points/count?timeout=0", json={})
     assert refused.status_code == 400
-    assert refused.json()["status"]["error"].startswith("Query deserialize error:")
+    assert refused.json()["status"]["error"].startswith("Deserialize error in query parameters:")
     assert http.post(f"/collections/{name}/points/count?timeout=1", json={}).status_code == 200
+    point = {"points": [{"id": 1, "vector": [1, 0]}]}
+    written = http.put(f"/collections/{name}/points?wait=true&timeout=0", json=point)
+    assert written.status_code == 200, written.text
 
 
 def test_long_utf8_name_is_refused_without_path(http: httpx.Client) -> None:

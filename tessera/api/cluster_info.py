@@ -47,7 +47,7 @@ from starlette.requests import Request
 from tessera import __version__
 from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
-from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.api.envelope import QUERY_DESERIALIZE, expect_object, query_flag, read_json
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import query_int
 from tessera.api.telemetry_system import memory_telemetry
@@ -368,7 +368,7 @@ async def get_optimizations(request: Request) -> Callable[[], Any]:
         for item in filter(None, (part.strip() for part in raw.split(","))):
             if item not in WITH_VALUES:
                 raise BadRequest(
-                    f"Query deserialize error: unknown variant `{item}`, expected one of "
+                    f"{QUERY_DESERIALIZE}: unknown variant `{item}`, expected one of "
                     + ", ".join(f"`{v}`" for v in WITH_VALUES)
                 )
             wanted.add(item)

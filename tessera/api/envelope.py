@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
-from tessera.errors import BadRequest, RateLimited, TesseraError
+from tessera.errors import BadRequest, RateLimited, TesseraError, UnprocessableEntity
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,12 @@ def expect_object(raw: Any, what: str = "body") -> dict[str, Any]:
     return raw
 
 
+# Qdrant's words for a query string it cannot read (`?timeout=x`) and for one that breaks a
+# rule of its validator (`?timeout=0` on a collection operation).
+QUERY_DESERIALIZE = "Deserialize error in query parameters"
+QUERY_VALIDATION = "Validation error in query parameters"
+
+
 def query_flag(request: Request, name: str, default: bool = False) -> bool:
     raw = request.query_params.get(name)
     if raw is None:
@@ -108,21 +114,34 @@ def query_flag(request: Request, name: str, default: bool = False) -> bool:
         return True
     if raw.lower() in ("false", "0"):
         return False
-    raise BadRequest(f"Query deserialize error: invalid value `{raw}` for `{name}`")
+    raise BadRequest(f"{QUERY_DESERIALIZE}: invalid value `{raw}` for `{name}`")
 
 
-def check_timeout(request: Request) -> None:
-    """`?timeout=` of the collection and points routes: Qdrant's `NonZeroU64` (its OpenAPI
-    document: minimum 1), refused by its query extractor otherwise."""
+def check_timeout(request: Request, writes: bool) -> int | None:
+    """`?timeout=` (seconds) of the collection and points routes, as Qdrant takes it: a
+    collection operation's must be at least 1 (its validator), a read's is a `NonZeroU64`, a
+    point write's may be 0. None when absent or 0."""
     raw = request.query_params.get("timeout")
     if raw is None or not request.url.path.startswith("/collections"):
-        return
+        return None
     if not raw.isdigit():
-        raise BadRequest(f"Query deserialize error: invalid digit found in string: `{raw}`")
-    if int(raw) == 0:
-        raise BadRequest(
-            "Query deserialize error: invalid value: integer `0`, expected a nonzero u64"
+        raise BadRequest(f"{QUERY_DESERIALIZE}: invalid digit found in string")
+    value = int(raw)
+    if value or writes:
+        return value or None
+    if _collection_operation(request):
+        raise UnprocessableEntity(
+            f"{QUERY_VALIDATION}: [timeout: value 0 invalid, must be 1 or larger]"
         )
+    raise BadRequest(f"{QUERY_DESERIALIZE}: invalid value: integer `0`, expected a nonzero u64")
+
+
+def _collection_operation(request: Request) -> bool:
+    """Create, update or delete a collection, or change aliases."""
+    parts = request.url.path.strip("/").split("/")
+    if request.method == "POST":
+        return parts == ["collections", "aliases"]
+    return len(parts) == 2 and request.method in ("PUT", "PATCH", "DELETE")
 
 
 def internal_error_text(exc: Exception) -> str:
@@ -145,9 +164,7 @@ def endpoint(
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            check_timeout(request)
-            raw_timeout = request.query_params.get("timeout", "")
-            REQUEST_TIMEOUT.set(int(raw_timeout) if raw_timeout.isdigit() else None)
+            REQUEST_TIMEOUT.set(check_timeout(request, writes))
             call = await work(request)
             result = await in_worker(call, writes)
         except TesseraError as exc:

@@ -29,7 +29,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from tessera.api.envelope import endpoint, expect_object, json_response, query_flag, read_json
+from tessera.api.envelope import (
+    QUERY_DESERIALIZE,
+    endpoint,
+    expect_object,
+    json_response,
+    query_flag,
+    read_json,
+)
 from tessera.errors import BadRequest, ServiceUnavailable
 from tessera.storage.snapshots import (
     SnapshotStore,
@@ -219,7 +226,7 @@ async def upload_snapshot(request: Request) -> Callable[[], Any]:
     store = store_of(request)
     name, shard = _target(request)
     wait = query_flag(request, "wait", True)
-    priority = check_priority(request.query_params.get("priority"), "Query deserialize error")
+    priority = check_priority(request.query_params.get("priority"), QUERY_DESERIALIZE)
     checksum = check_checksum(request.query_params.get("checksum"), "query parameters")
     validate_collection_name(name)
     if shard is not None:

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from tessera import __version__
 from tessera.api.auth import Access
 from tessera.api.collections import collection_info, toc_of
-from tessera.api.envelope import query_flag
+from tessera.api.envelope import QUERY_DESERIALIZE, query_flag
 from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import STATS, anonymized, iso_time
 from tessera.api.telemetry_system import memory_telemetry
@@ -55,9 +55,7 @@ def query_int(request: Request, name: str, default: int | None, minimum: int) ->
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(
-            f"Query deserialize error: invalid digit found in string: {name}"
-        ) from None
+        raise BadRequest(f"{QUERY_DESERIALIZE}: invalid digit found in string: {name}") from None
     if value < minimum:
         raise BadRequest(
             f"Validation error in query parameters: [{name}: value {value} invalid, must be "
