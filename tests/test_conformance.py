@@ -306,6 +306,34 @@ def test_group_requests_refused_as_qdrant(http: httpx.Client, collection: Make) 
         assert answer.json()["status"]["error"] == text
 
 
+def test_lookups_answer_before_the_node_rules(http: httpx.Client, collection: Make) -> None:
+    """Qdrant reads the vectors a query names (and their `lookup_from` collection) before it
+    checks the node rules: a missing collection, vector or point is the answer."""
+    name, other = collection(), collection()
+    _create(http, name, {"vectors": {"image": {"size": 2, "distance": "Dot"}}})
+    _create(http, other, {"vectors": {"image": {"size": 2, "distance": "Dot"}}})
+    _upsert(http, other, [{"id": 1, "vector": {"image": [1, 0]}}])
+
+    def answer(lookup: dict[str, Any], positive: list[int]) -> Any:
+        prefetch = {"query": {"recommend": {"positive": positive}}, "using": "image"}
+        body = {
+            "prefetch": [{**prefetch, "lookup_from": lookup}],
+            "query": {"fusion": "rrf"},
+            "using": "image",  # refused with fusion, but only after the reads
+        }
+        return http.post(f"/collections/{name}/points/query", json=body).json()["status"]
+
+    missing = answer({"collection": "no_such_coll_y"}, [1])
+    assert missing["error"] == "Not found: Collection no_such_coll_y not found"
+    assert answer({"collection": other, "vector": "nope"}, [1])["error"] == (
+        "Wrong input: Not existing vector name error: nope"
+    )
+    assert answer({"collection": other}, [1, 3])["error"] == "Not found: No point with id 3 found"
+    assert answer({"collection": other}, [1])["error"] == (
+        "Bad request: Fusion queries cannot be combined with the 'using' field."
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Refused as Qdrant refuses, nothing written
 
@@ -420,7 +448,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         P + "/query",
         {"query": [1, 0], "lookup_from": {"collection": "no_such_coll_x"}},
         404,
-        "Not found: Collection `no_such_coll_x` doesn't exist!",
+        "Not found: Collection no_such_coll_x not found",
     ),
     (
         "POST",

@@ -348,11 +348,6 @@ def test_query_rules_fail_alike() -> None:
         models.QueryRequest(query=SPARSE),
         models.QueryRequest(query=models.NearestQuery(nearest=DENSE, mmr=models.Mmr(diversity=2))),
         models.QueryRequest(query=models.RecommendQuery(recommend=models.RecommendInput())),
-        models.QueryRequest(prefetch=[models.Prefetch(query=DENSE)]),
-        models.QueryRequest(
-            prefetch=[models.Prefetch(query=DENSE)],
-            query=models.RrfQuery(rrf=models.Rrf(weights=[1.0, 2.0])),
-        ),
         models.QueryRequest(query=DENSE, params=models.SearchParams(hnsw_ef=0)),
         models.QueryRequest(query=DENSE, with_vector=["nope"]),
         models.QueryRequest(

@@ -3,7 +3,7 @@
 
 Vector inputs are checked against the node's `using` vector by `InputParser.vector`, the
 rules of each query kind (MMR's diversity, RRF's k, non-empty feedback, hnsw_ef and
-oversampling bounds, the node rules of `validate_node`) by the functions `query_parse`
+oversampling bounds) by the functions `query_parse`
 runs on a JSON body: the same rule, the same error, whichever transport.
 """
 
@@ -252,7 +252,6 @@ def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.
         idf_corpus=corpus,
         quantization=quantization,
     )
-    qp.validate_node(result)
     return result
 
 

@@ -436,33 +436,7 @@ def parse_node(
         idf_corpus=parse_idf_corpus(body.get("params")),
         quantization=parse_quantization(body.get("params")),
     )
-    validate_node(node)
     return node
-
-
-def validate_node(node: qm.QueryNode) -> None:
-    query = node.query
-    if node.prefetch and query is None:
-        raise BadRequest(
-            "Bad request: A query is needed to merge the prefetches. "
-            "Can't have prefetches without defining a query."
-        )
-    if node.score_threshold is not None:
-        if query is None:
-            raise BadRequest(
-                "Bad request: A query is needed to use the score_threshold. "
-                "Can't have score_threshold without defining a query."
-            )
-        if isinstance(query, qm.OrderBy):
-            raise BadRequest("Bad request: Can't use score_threshold with an order_by query.")
-    if isinstance(query, qm.Fusion) and node.using:
-        raise BadRequest("Bad request: Fusion queries cannot be combined with the 'using' field.")
-    weights = query.weights if isinstance(query, qm.Fusion) else None
-    if weights is not None and len(weights) != len(node.prefetch):
-        raise BadRequest(
-            "Bad request: Number of weights in RRF should match number of pre-fetches: "
-            f"got {len(weights)}, expected {len(node.prefetch)}"
-        )
 
 
 def parse_query_request(

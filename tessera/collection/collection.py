@@ -595,8 +595,14 @@ class Collection:
             return resolved
         found: ExternalVectors = {}
         for (name, vector), ids in reads.external_inputs(plans, self.name).items():
-            for pid, value in others(name).stored_vectors(vector, ids).items():
+            try:
+                source = others(name)
+            except NotFound:  # Qdrant's words for a missing `lookup_from` collection
+                raise NotFound(f"Not found: Collection {name} not found") from None
+            for pid, value in source.stored_vectors(vector, ids).items():
                 found[(name, vector, pid)] = value
+        for plan in plans:  # after the reads, as Qdrant checks them
+            qm.check_node(plan.root)
         return found
 
     def close(self, flush: bool = True) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tessera.errors import BadRequest
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
 from tessera.query.formula import Formula
@@ -186,3 +187,34 @@ def vector_inputs(query: Query | None) -> list[VectorInput]:
 
 def referenced_ids(query: Query | None) -> list[PointId]:
     return [v.id for v in vector_inputs(query) if isinstance(v, PointInput)]
+
+
+def check_node(node: QueryNode) -> None:
+    """Qdrant's rules on a query node and its prefetches (its `CollectionQueryRequest`
+    validation). Qdrant checks them after it has read the vectors of the points the query
+    names, so a missing point, vector or `lookup_from` collection is what a request with
+    both problems answers: the collection runs this after those reads."""
+    query = node.query
+    if node.prefetch and query is None:
+        raise BadRequest(
+            "Bad request: A query is needed to merge the prefetches. "
+            "Can't have prefetches without defining a query."
+        )
+    if node.score_threshold is not None:
+        if query is None:
+            raise BadRequest(
+                "Bad request: A query is needed to use the score_threshold. "
+                "Can't have score_threshold without defining a query."
+            )
+        if isinstance(query, OrderBy):
+            raise BadRequest("Bad request: Can't use score_threshold with an order_by query.")
+    if isinstance(query, Fusion) and node.using:
+        raise BadRequest("Bad request: Fusion queries cannot be combined with the 'using' field.")
+    weights = query.weights if isinstance(query, Fusion) else None
+    if weights is not None and len(weights) != len(node.prefetch):
+        raise BadRequest(
+            "Bad request: Number of weights in RRF should match number of pre-fetches: "
+            f"got {len(weights)}, expected {len(node.prefetch)}"
+        )
+    for prefetch in node.prefetch:
+        check_node(prefetch)
