@@ -768,3 +768,22 @@ def test_point_vectors_rules_as_qdrant_words_them() -> None:
     assert grpc(_point(1, empty)) == (
         "Wrong input: points[0].vector.vector: dense vector must not be empty"
     )
+
+
+def test_vector_rules_come_before_names() -> None:
+    """Qdrant validates a body before it looks at the collection: an uneven sparse vector
+    under an unknown name is a validation error, not an unknown name."""
+    uneven = {"indices": [0, 1], "values": [0.0]}
+    update = {"points": [{"id": 1, "vector": {"a": uneven, "b": uneven}}]}
+    assert _error(lambda: points_parse.parse_update_vectors(CONFIG, update)).startswith(
+        "Validation error in JSON body: [points[0].vector.?.values:"
+    )
+    batch = {"batch": {"ids": [1, 2], "vectors": {"a": [uneven, uneven]}}}
+    assert _error(lambda: points_parse.parse_upsert(CONFIG, batch)).startswith(
+        "Validation error in JSON body:"
+    )
+    rows = {"points": [{"id": 1, "vector": {"multi": [[0.1, 0.2], [0.1]]}}]}
+    assert _error(lambda: points_parse.parse_upsert(MULTI, rows)) == (
+        "Validation error in JSON body: [points[0].vector.?.data: all vectors must have the "
+        "same dimension, found vector with dimension 1]"
+    )

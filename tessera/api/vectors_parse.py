@@ -6,6 +6,7 @@ reaches the WAL: names, dimensions, sparse index rules, multivector shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,14 @@ class EmptyDense(BadRequest):
 
 
 EMPTY_DENSE = "dense vector must not be empty"
+
+
+def _repeated() -> VectorRule:
+    return VectorRule(
+        "Validation error in JSON body: [vector.indices: must be unique]",
+        "indices",
+        "Validation error: must be unique [{}]",
+    )
 
 
 def _uneven() -> VectorRule:
@@ -141,11 +150,7 @@ def checked_sparse(
     if len(indices) != len(values):
         raise _uneven()
     if len(np.unique(indices)) != len(indices):
-        raise VectorRule(
-            "Validation error in JSON body: [vector.indices: must be unique]",
-            "indices",
-            "Validation error: must be unique [{}]",
-        )
+        raise _repeated()
     order = np.argsort(indices, kind="stable")
     return indices[order].astype(np.int32), finite_f32(values)[order]
 
@@ -155,14 +160,42 @@ def parse_multi(raw: Any, size: int) -> np.ndarray[Any, Any]:
         raise UnprocessableEntity(
             "Validation error in JSON body: [vector: multivector must not be empty]"
         )
+    _check_rows(raw)
+    rows = [_dense_array(r, size) if isinstance(r, list) else _bad_multi() for r in raw]
+    return np.stack(rows)
+
+
+def _check_rows(raw: list[Any]) -> None:
+    """Qdrant's rules on a multivector's rows: none empty, all of one dimension."""
     if any(isinstance(r, list) and not r for r in raw):
         raise VectorRule(
             "Validation error in JSON body: [vector.data: all vectors must be non-empty]",
             "data",
             "all vectors must be non-empty",
         )
-    rows = [_dense_array(r, size) if isinstance(r, list) else _bad_multi() for r in raw]
-    return np.stack(rows)
+    lengths = [len(r) for r in raw if isinstance(r, list)]
+    odd = next((n for n in lengths if n != lengths[0]), None)
+    if odd is not None:
+        rule = f"all vectors must have the same dimension, found vector with dimension {odd}"
+        raise VectorRule(f"Validation error in JSON body: [vector.data: {rule}]", "data", rule)
+
+
+def check_rules(raw: Any) -> None:
+    """The rules Qdrant's validator checks on a well-shaped vector before it looks at the
+    collection (names, sizes): a sparse vector's lengths and unique indices, a
+    multivector's rows."""
+    if isinstance(raw, dict) and isinstance(raw.get("indices"), list):
+        values = raw.get("values")
+        if not isinstance(values, list):
+            return
+        indices = raw["indices"]
+        if len(indices) != len(values):
+            raise _uneven()
+        ints = all(isinstance(i, int) and not isinstance(i, bool) for i in indices)
+        if ints and len(set(indices)) != len(indices):
+            raise _repeated()
+    elif isinstance(raw, list) and raw and all(isinstance(r, list) for r in raw):
+        _check_rows(raw)
 
 
 def _bad_multi() -> np.ndarray[Any, Any]:
@@ -257,8 +290,11 @@ def build_columns(
     """Columns for a batch of points, one per vector name present anywhere in the batch.
     `points`: the vectors are those of a `points` list, whose errors name the point."""
     names: set[str] = set()
-    for vectors in per_point:
+    for i, vectors in enumerate(per_point):
         names.update(vectors)
+        # Qdrant validates the whole body before it looks at the collection
+        for name, raw in vectors.items():
+            _at(i, name, points, config, raw, check_rules)
     columns: dict[str, VectorColumn] = {}
     for name in names:
         params = config.vectors.get(name)
@@ -277,10 +313,18 @@ def build_columns(
     return columns
 
 
-def _at(index: int, name: str, points: bool, config: CollectionConfig, raw: Any) -> Any:
-    """`parse_one_vector`, its rule errors named at point `index` of a points list."""
+def _at(
+    index: int,
+    name: str,
+    points: bool,
+    config: CollectionConfig,
+    raw: Any,
+    parse: Callable[..., Any] | None = None,
+) -> Any:
+    """`parse_one_vector` (or `parse(raw)`), its rule errors named at point `index` of a
+    points list."""
     try:
-        return parse_one_vector(config, name, raw)
+        return parse_one_vector(config, name, raw) if parse is None else parse(raw)
     except VectorRule as exc:
         if not points:
             raise
