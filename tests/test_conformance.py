@@ -334,6 +334,26 @@ def test_lookups_answer_before_the_node_rules(http: httpx.Client, collection: Ma
     )
 
 
+def test_query_limit_and_long_names_as_qdrant(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    url = f"/collections/{name}/points/query"
+    zero = http.post(url, json={"query": [1, 0], "limit": 0})
+    assert zero.status_code == 422
+    assert zero.json()["status"]["error"] == (
+        "Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]"
+    )
+    batch = http.post(url + "/batch", json={"searches": [{"query": [1, 0]}, {"limit": 0}]})
+    assert batch.status_code == 422
+    assert batch.json()["status"]["error"] == (
+        "Validation error in JSON body: [searches[1].internal.limit: value 0 invalid, must be 1 "
+        "or larger]"
+    )
+    long = http.get(f"/collections/{'x' * 300}/points/1")
+    assert long.status_code == 422
+    assert long.json()["status"]["error"].startswith("Validation error in path parameters:")
+
+
 # --------------------------------------------------------------------------------------------
 # Refused as Qdrant refuses, nothing written
 

@@ -13,7 +13,7 @@ from tessera.api.render import render_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
 from tessera.collection_config import config_warnings, parse_create_collection
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.storage.toc import TableOfContents, validate_collection_name
 
 
@@ -23,7 +23,12 @@ def toc_of(request: Request) -> TableOfContents:
 
 
 def collection_of(request: Request) -> Collection:
-    return toc_of(request).get(request.path_params["collection_name"])
+    name = request.path_params["collection_name"]
+    if len(name) > 255:  # Qdrant validates every collection path (1-255) before a lookup
+        raise UnprocessableEntity(
+            "Validation error in path parameters: [name: length must be between 1 and 255]"
+        )
+    return toc_of(request).get(name)
 
 
 async def list_collections(request: Request) -> Callable[[], Any]:

@@ -429,7 +429,7 @@ def parse_node(
         using=using,
         filter=parse_filter(body.get("filter")),
         score_threshold=threshold,
-        limit=positive_int(body.get("limit"), default_limit, "limit"),
+        limit=_node_limit(body.get("limit"), default_limit, where),
         lookup_from=parse_lookup_from(body.get("lookup_from")),
         exact=exact,
         hnsw_ef=ef,
@@ -439,10 +439,18 @@ def parse_node(
     return node
 
 
+def _node_limit(raw: Any, default: int, where: str) -> int:
+    """A node's `limit`, its rule named at the node's place (`internal.limit`)."""
+    value = parse_limit(raw, default, "limit")
+    if value < 1:
+        raise validation_error(f"{where}.limit", f"value {value} invalid, must be 1 or larger")
+    return value
+
+
 def parse_query_request(
-    body: dict[str, Any], config: CollectionConfig
+    body: dict[str, Any], config: CollectionConfig, where: str = "internal"
 ) -> tuple[qm.Plan, Selection]:
-    node = parse_node(body, config)
+    node = parse_node(body, config, where=where)
     offset = parse_limit(body.get("offset"), 0, "offset")
     select = parse_selection(body)
     check_vector_names(select, config)

@@ -131,7 +131,10 @@ def prepare_query_batch(
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
     prepared = [
-        parse_query_request(expect_object(s, "search"), collection.config) for s in searches
+        parse_query_request(
+            expect_object(s, "search"), collection.config, f"searches[{i}].internal"
+        )
+        for i, s in enumerate(searches)
     ]
     return run_selected(toc, collection, body_selectors(searches), prepared)
 
