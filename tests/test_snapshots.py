@@ -989,3 +989,19 @@ def test_writes_go_on_while_a_snapshot_is_packed(
         assert toc.snapshots.restore_file("c", archive).count(None, exact=True) == 500
     finally:
         toc.close()
+
+
+def test_upload_with_a_directory_for_its_config(http: httpx.Client, tmp_path: Path) -> None:
+    """A directory entry is skipped (it carries nothing): one standing where `config.json`
+    belongs leaves the archive without a config, which is Qdrant's answer."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        entry = tarfile.TarInfo("config.json")
+        entry.type = tarfile.DIRTYPE
+        tar.addfile(entry)
+    files = {"snapshot": ("x.snapshot", buffer.getvalue(), "application/octet-stream")}
+    answer = http.post("/collections/dir_config/snapshots/upload", files=files)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["status"]["error"]
+    assert "does not contain a collection config" in error
+    assert "config.json" not in error

@@ -34,9 +34,10 @@ Reading
 
 `extract` never hands the archive to `tarfile`: it reads 512-byte headers itself, checks each
 header's checksum, accepts only regular files (type `0`) and pax `x` headers of at most
-MAX_HEADER_BYTES (only `path` and `size` are used; GNU sparse keys are refused), and refuses
-everything else - hard and symbolic links, devices, FIFOs, directories, GNU long names, global
-headers, sparse files - by name. A member's path must be relative, without `.`, `..`, empty
+MAX_HEADER_BYTES (only `path` and `size` are used; GNU sparse keys are refused), skips
+directory entries (empty; a file's path says where it goes), and refuses everything else -
+hard and symbolic links, devices, FIFOs, GNU long names, global headers, sparse files - by
+name. A member's path must be relative, without `.`, `..`, empty
 components or backslashes, and accepted by the caller's allowlist; no name may occur twice.
 Files are created under a directory the caller just made, so nothing can lie in the way, and
 each is written through `fsutil.write_file_synced`. The member count is bounded, and so is
@@ -74,12 +75,12 @@ MAX_MEMBER_BYTES = 1 << 42
 _SPACE_CHECK_EVERY = 64 << 20
 _ZERO = bytes(BLOCK)
 _REGULAR = (b"0", b"\x00")
+_DIRECTORY = b"5"
 _REFUSED_TYPES = {
     b"1": "a hard link",
     b"2": "a symbolic link",
     b"3": "a character device",
     b"4": "a block device",
-    b"5": "a directory entry",
     b"6": "a FIFO",
     b"7": "a contiguous file",
     b"g": "a global pax header",
@@ -332,6 +333,16 @@ def extract(
             data = _read_exact(src, size)
             _read_exact(src, -size % BLOCK)
             pax = _parse_pax(data)
+            continue
+        if kind == _DIRECTORY:
+            # Nothing to unpack: the files say where they go. A directory standing where a
+            # file belongs (`config.json/`) leaves that file missing, which is what is said.
+            folder = (pax.get("path") if pax else None) or _header_name(block)
+            if folder.rstrip("/") not in ("", "."):
+                check_member_path(folder.rstrip("/"))
+            if size:
+                raise invalid(f"a directory entry with data (member {_header_name(block)!r})")
+            pax = None
             continue
         if kind in _REFUSED_TYPES:
             raise invalid(f"{_REFUSED_TYPES[kind]} (member {_header_name(block)!r})")
