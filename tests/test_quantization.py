@@ -555,19 +555,15 @@ _EDGE_ENCODING = {"one_bit": "OneBit", "two_bits": "TwoBits", "one_and_half_bits
 _EDGE_QUERY = {"default": "Default", "scalar4bits": "Scalar4Bits", "scalar8bits": "Scalar8Bits"}
 
 
-def _edge_binary_shard(path: Path, x: np.ndarray[Any, Any], encoding: str, query: str) -> Any:
+def _edge_shard(path: Path, x: np.ndarray[Any, Any], quantization: Any) -> Any:
+    """A one-segment Qdrant Edge shard of `x` (Cosine) with `quantization`, indexed."""
     import qdrant_edge as qe
 
-    config = qe.BinaryQuantizationConfig(
-        always_ram=True,
-        encoding=getattr(qe.BinaryQuantizationEncoding, _EDGE_ENCODING[encoding]),
-        query_encoding=getattr(qe.BinaryQuantizationQueryEncoding, _EDGE_QUERY[query]),
-    )
     shard = qe.EdgeShard.create(
         str(path),
         qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(
-                size=x.shape[1], distance=qe.Distance.Cosine, quantization_config=config
+                size=x.shape[1], distance=qe.Distance.Cosine, quantization_config=quantization
             ),
             hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=64, full_scan_threshold=1),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
@@ -579,6 +575,17 @@ def _edge_binary_shard(path: Path, x: np.ndarray[Any, Any], encoding: str, query
     )
     shard.optimize()
     return shard
+
+
+def _edge_binary_shard(path: Path, x: np.ndarray[Any, Any], encoding: str, query: str) -> Any:
+    import qdrant_edge as qe
+
+    config = qe.BinaryQuantizationConfig(
+        always_ram=True,
+        encoding=getattr(qe.BinaryQuantizationEncoding, _EDGE_ENCODING[encoding]),
+        query_encoding=getattr(qe.BinaryQuantizationQueryEncoding, _EDGE_QUERY[query]),
+    )
+    return _edge_shard(path, x, config)
 
 
 def _edge_search(shard: Any, q: np.ndarray[Any, Any], limit: int, ef: int, **quant: Any) -> Any:
@@ -734,22 +741,7 @@ def _edge_turbo_shard(path: Path, x: np.ndarray[Any, Any], bits: str) -> Any:
     config = qe.TurboQuantQuantizationConfig(
         always_ram=True, bits=getattr(qe.TurboQuantBitSize, _EDGE_TURBO[bits])
     )
-    shard = qe.EdgeShard.create(
-        str(path),
-        qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(
-                size=x.shape[1], distance=qe.Distance.Cosine, quantization_config=config
-            ),
-            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=64, full_scan_threshold=1),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
-            max_search_threads=1,
-        ),
-    )
-    shard.update(
-        qe.UpdateOperation.upsert_points([qe.Point(i, x[i].tolist()) for i in range(len(x))])
-    )
-    shard.optimize()
-    return shard
+    return _edge_shard(path, x, config)
 
 
 def _edge_turbo_files(path: Path, n: int, row: int) -> tuple[Any, np.ndarray[Any, Any]]:

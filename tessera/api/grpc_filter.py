@@ -22,17 +22,12 @@ from tessera.query import filter_parse as rules
 from tessera.query.payload_path import PayloadPath
 
 _BOUNDS = ("gt", "gte", "lt", "lte")
-# filter_model's order of precedence when one FieldCondition sets several tests
-_FIELD_TESTS = (
-    "values_count",
-    "is_empty",
-    "is_null",
-    "match",
-    "range",
-    "datetime_range",
-    "geo_bounding_box",
-    "geo_radius",
-    "geo_polygon",
+# filter_model's order of precedence when one FieldCondition sets several tests (gRPC's
+# datetime range is a field of its own, tried right after the numeric one)
+_FIELD_TESTS = tuple(
+    t
+    for test in rules.FIELD_TESTS
+    for t in ((test, "datetime_range") if test == "range" else (test,))
 )
 
 

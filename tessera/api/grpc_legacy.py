@@ -15,7 +15,7 @@ from qdrant_client import grpc as pb
 from tessera.api import query_parse as qp
 from tessera.api.grpc_convert import malformed, opt
 from tessera.api.grpc_filter import opt_filter, point_id
-from tessera.api.grpc_plan import search_params
+from tessera.api.grpc_plan import decoded_plan, search_params
 from tessera.api.grpc_reads import selection, with_lookup
 from tessera.api.grpc_vectors import inferred, sparse, vector
 from tessera.api.points_read import parse_limit, positive_limit, vector_query
@@ -138,11 +138,7 @@ def discover_node(req: pb.DiscoverPoints, config: CollectionConfig) -> qm.QueryN
 
 
 def plan(req: Any, config: CollectionConfig, decode: NodeDecoder) -> tuple[qm.Plan, Selection]:
-    node = decode(req, config)
-    offset = parse_limit(opt(req, "offset"), 0, "offset")
-    select = selection(req, payload_default=False)
-    check_vector_names(select, config)
-    return qm.Plan(node, offset), select
+    return decoded_plan(req, config, decode)
 
 
 def group_plan(

@@ -9,6 +9,7 @@ runs on a JSON body: the same rule, the same error, whichever transport.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -255,12 +256,19 @@ def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.
     return result
 
 
-def query_points(req: pb.QueryPoints, config: CollectionConfig) -> tuple[qm.Plan, Selection]:
-    root = node(req, config)
+def decoded_plan(
+    req: Any, config: CollectionConfig, decode: Callable[[Any, CollectionConfig], qm.QueryNode]
+) -> tuple[qm.Plan, Selection]:
+    """A request's plan: its node (`decode`), `offset` and what it answers of each point."""
+    root = decode(req, config)
     offset = parse_limit(opt(req, "offset"), 0, "offset")
     select = selection(req, payload_default=False)
     check_vector_names(select, config)
     return qm.Plan(root, offset), select
+
+
+def query_points(req: pb.QueryPoints, config: CollectionConfig) -> tuple[qm.Plan, Selection]:
+    return decoded_plan(req, config, node)
 
 
 def query_groups(

@@ -24,7 +24,7 @@ _MAX_DEPTH = 64
 _I64 = (-(2**63), 2**63 - 1)
 _FILTER_KEYS = frozenset({"must", "should", "must_not", "min_should"})
 # Local mode's order of precedence when one FieldCondition sets several tests.
-_FIELD_TESTS = (
+FIELD_TESTS = (
     "values_count",
     "is_empty",
     "is_null",
@@ -190,9 +190,9 @@ def _point_id(raw: Any, where: str) -> PointId:
 
 
 def _field_condition(raw: dict[str, Any], where: str) -> m.Condition:
-    obj = _object(raw, where, ("key", *_FIELD_TESTS))
+    obj = _object(raw, where, ("key", *FIELD_TESTS))
     key = _key(obj["key"], f"{where}.key")
-    for test in _FIELD_TESTS:
+    for test in FIELD_TESTS:
         value = obj.get(test)
         if value is not None:
             return _FIELD_PARSERS[test](key, value, f"{where}.{test}")
