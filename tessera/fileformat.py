@@ -42,6 +42,7 @@ unknown version, a length or checksum mismatch with a `FormatError` that says wh
 
 from __future__ import annotations
 
+import base64
 import os
 import struct
 import zlib
@@ -240,6 +241,19 @@ def read_array_file(
 
 
 # ---- checked JSON -----------------------------------------------------------------------
+
+
+def float32_field(entry: dict[str, Any], key: str, count: int, what: str) -> bytes:
+    """`count` little-endian float32 values kept as base64 under `key` of a JSON entry (a
+    quantization codec's statistics in a segment manifest); FormatError, naming `what`,
+    when the key is missing, is not base64 or holds another number of values."""
+    try:
+        raw = base64.b64decode(entry[key], validate=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(f"{what} entry lacks {key}: {entry!r}") from exc
+    if len(raw) != 4 * count:
+        raise FormatError(f"{what} {key} is not {count} float32 values")
+    return raw
 
 
 def encode_checked_json(kind: str, version: int, body: Any) -> bytes:

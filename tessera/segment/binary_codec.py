@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.fileformat import FormatError
+from tessera.fileformat import FormatError, float32_field
 
 FloatArray = npt.NDArray[np.float32]
 CodeArray = npt.NDArray[np.uint8]
@@ -146,16 +146,9 @@ class BinaryCodec:
         codec = cls(dim, encoding, query, version)
         if not codec._needs_stats:
             return codec
-        stats = []
-        for key in ("mean", "stddev"):
-            try:
-                raw = base64.b64decode(meta[key], validate=True)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise FormatError(f"a binary graph's codec entry lacks {key}: {meta!r}") from exc
-            if len(raw) != 4 * dim:
-                raise FormatError(f"a binary graph's codec {key} is not {dim} float32 values")
-            stats.append(raw)
-        return replace(codec, mean=stats[0], stddev=stats[1])
+        what = "a binary graph's codec"
+        mean, stddev = (float32_field(meta, key, dim, what) for key in ("mean", "stddev"))
+        return replace(codec, mean=mean, stddev=stddev)
 
     @classmethod
     def from_config(cls, dim: int, quantization: dict[str, Any]) -> BinaryCodec:

@@ -57,7 +57,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from tessera.fileformat import FormatError
+from tessera.fileformat import FormatError, float32_field
 
 FloatArray = npt.NDArray[np.float32]
 CodeArray = npt.NDArray[np.uint8]
@@ -289,13 +289,6 @@ class TurboCodec:
             or not math.isfinite(norm)
         ):
             raise FormatError(f"a turbo graph's codec entry is not valid: {meta!r}")
-        stats = []
-        for key in ("shift", "scale"):
-            try:
-                raw = base64.b64decode(meta[key], validate=True)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise FormatError(f"a turbo graph's codec entry lacks {key}: {meta!r}") from exc
-            if len(raw) != 4 * padded_dim(dim, bits):
-                raise FormatError(f"a turbo graph's codec {key} has the wrong length")
-            stats.append(raw)
-        return cls(dim, bits, stats[0], stats[1], float(norm))
+        count, what = padded_dim(dim, bits), "a turbo graph's codec"
+        shift, scale = (float32_field(meta, key, count, what) for key in ("shift", "scale"))
+        return cls(dim, bits, shift, scale, float(norm))
