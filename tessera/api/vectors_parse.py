@@ -290,18 +290,28 @@ def build_columns(
     """Columns for a batch of points, one per vector name present anywhere in the batch.
     `points`: the vectors are those of a `points` list, whose errors name the point."""
     names: set[str] = set()
-    for i, vectors in enumerate(per_point):
+    for vectors in per_point:
         names.update(vectors)
-        # Qdrant validates the whole body before it looks at the collection
-        for name, raw in vectors.items():
-            _at(i, name, points, config, raw, check_rules)
+    # A dense vector's values as one block when every point has a well-formed one (the
+    # common case, one C pass); such a block can break none of `check_rules`.
+    blocks: dict[str, np.ndarray[Any, Any] | None] = {}
+    for name in names:
+        params = config.vectors.get(name)
+        if params is not None and not params.multivector:
+            blocks[name] = _dense_block([v.get(name) for v in per_point], params.size)
+    # Qdrant validates the whole body before it looks at the collection
+    unchecked = [name for name in names if blocks.get(name) is None]
+    if unchecked:
+        for i, vectors in enumerate(per_point):
+            for name in unchecked:
+                if vectors.get(name) is not None:
+                    _at(i, name, points, config, vectors[name], check_rules)
     columns: dict[str, VectorColumn] = {}
     for name in names:
         params = config.vectors.get(name)
         if params is not None and not params.multivector:
-            columns[name] = _dense_column(
-                config, name, [v.get(name) for v in per_point], params.size, points
-            )
+            raws = [v.get(name) for v in per_point]
+            columns[name] = _dense_column(config, name, raws, params.size, points, blocks[name])
             continue
         values = []
         for i, v in enumerate(per_point):
@@ -337,17 +347,31 @@ def _at(
         ) from None
 
 
+def _dense_block(raws: list[Any], size: int) -> np.ndarray[Any, Any] | None:
+    """Every point's dense vector, when all are present as numbers of `size`: (n, size)."""
+    if any(r is None for r in raws):
+        return None
+    try:
+        block = np.asarray(raws)
+    except (ValueError, TypeError):
+        return None
+    if block.ndim == 2 and block.shape[1] == size and block.dtype.kind in "fiu":
+        return block
+    return None
+
+
 def _dense_column(
-    config: CollectionConfig, name: str, raws: list[Any], size: int, points: bool = False
+    config: CollectionConfig,
+    name: str,
+    raws: list[Any],
+    size: int,
+    points: bool,
+    block: np.ndarray[Any, Any] | None,
 ) -> DenseColumn:
+    """A dense column: `block` (`_dense_block`) checked in one pass, else point by point."""
     present = np.fromiter((r is not None for r in raws), dtype=bool, count=len(raws))
-    if present.all():
-        try:
-            block = np.asarray(raws)
-            if block.ndim == 2 and block.shape[1] == size and block.dtype.kind in "fiu":
-                return DenseColumn(present, finite_f32(block))
-        except (ValueError, TypeError):
-            pass
+    if block is not None:
+        return DenseColumn(present, finite_f32(block))
     values = np.zeros((len(raws), size), dtype=np.float32)
     for i, raw in enumerate(raws):
         if raw is not None:
@@ -371,7 +395,7 @@ def typed_columns(
         given = [v.get(name) for v in per_point]
         if params is not None and not params.multivector:
             present = np.fromiter((g is not None for g in given), dtype=bool, count=len(given))
-            block = _dense_block(given, params.size)
+            block = _typed_block(given, params.size)
             if block is None:
                 block = np.zeros((len(given), params.size), dtype=np.float32)
                 for i, g in enumerate(given):
@@ -392,7 +416,7 @@ def _typed_at(index: int, name: str, config: CollectionConfig, given: tuple[str,
         raise exc.at_grpc_point(index, named=name != UNNAMED) from None
 
 
-def _dense_block(given: list[tuple[str, Any] | None], size: int) -> np.ndarray[Any, Any] | None:
+def _typed_block(given: list[tuple[str, Any] | None], size: int) -> np.ndarray[Any, Any] | None:
     """Every value dense and of `size`: one finite float32 block; else None."""
     if not all(g is not None and g[0] == "dense" and len(g[1]) == size for g in given):
         return None
