@@ -119,12 +119,13 @@ def _range(key: PayloadPath, r: pb.Range, where: str) -> m.Condition:
     return m.NumericRange(key, _bounds(r, where))
 
 
+def timestamp_micros(ts: Any) -> float:
+    """A protobuf `Timestamp` as microseconds since the epoch (datetime indexes' unit)."""
+    return float(ts.seconds * 1_000_000 + ts.nanos // 1000)
+
+
 def _datetime_range(key: PayloadPath, r: Any, where: str) -> m.Condition:
-    micros = {
-        k: float(getattr(r, k).seconds * 1_000_000 + getattr(r, k).nanos // 1000)
-        for k in _BOUNDS
-        if r.HasField(k)
-    }
+    micros = {k: timestamp_micros(getattr(r, k)) for k in _BOUNDS if r.HasField(k)}
     return m.DatetimeRange(key, m.Bounds(**micros))
 
 

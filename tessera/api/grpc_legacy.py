@@ -15,7 +15,7 @@ from qdrant_client import grpc as pb
 from tessera.api import query_parse as qp
 from tessera.api.grpc_convert import malformed, opt
 from tessera.api.grpc_filter import opt_filter, point_id
-from tessera.api.grpc_plan import decoded_plan, search_params
+from tessera.api.grpc_plan import decoded_plan, exact_and_ef, search_params
 from tessera.api.grpc_reads import selection, with_lookup
 from tessera.api.grpc_vectors import inferred, sparse, vector
 from tessera.api.points_read import parse_limit, positive_limit, vector_query
@@ -65,7 +65,7 @@ def search(req: pb.SearchPoints, config: CollectionConfig) -> requests.Search:
 
 def _node(req: Any, query: qm.Query, using: str) -> qm.QueryNode:
     """The node an older search runs as (its `params` give exact and hnsw_ef only)."""
-    exact, ef, _, _ = search_params(req)
+    exact, ef = exact_and_ef(req)
     threshold = None if isinstance(req, pb.DiscoverPoints) else opt(req, "score_threshold")
     lookup = None
     if not isinstance(req, _NO_LOOKUP_FROM) and req.HasField("lookup_from"):

@@ -20,6 +20,7 @@ from tessera.api.envelope import expect_object
 from tessera.api.grpc_convert import malformed, opt, payload
 from tessera.api.grpc_filter import decode_condition, decode_filter, opt_filter, point_id
 from tessera.api.grpc_reads import order_by, selection, with_lookup
+from tessera.api.grpc_vectors import inferred, sparse
 from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
 from tessera.collection.values import Lookup, Selection
@@ -29,7 +30,6 @@ from tessera.ids import parse_point_id
 from tessera.query import filter_model as fm
 from tessera.query import formula as fx
 from tessera.query import query_model as qm
-from tessera.query.bm25 import embed
 from tessera.query.recommend import STRATEGIES, check_examples
 
 FUSIONS = {0: "rrf", 1: "dbsf"}
@@ -49,17 +49,10 @@ def vector_input(inputs: qp.InputParser, vi: pb.VectorInput) -> Any:
     if kind == "multi_dense":
         rows = [np.asarray(row.data, dtype=np.float64) for row in vi.multi_dense.vectors]
         return inputs.vector("multi", rows)
-    if kind == "document":
-        doc = vi.document
-        indices, values = embed(doc.text, doc.model, payload(doc.options), query=True)
-        return inputs.vector("sparse", sparse(indices, values))
-    if kind is not None:  # image, object: inference inputs
-        raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
+    if kind is not None:  # a document (BM25 infers it), or an image or object (refused)
+        given = "document" if kind == "document" else "inference"
+        return inputs.vector(*inferred(given, vi.document, query=True))
     raise malformed("a VectorInput must set one of its variants")
-
-
-def sparse(indices: Any, values: Any) -> tuple[Any, Any]:
-    return np.asarray(indices, dtype=np.uint32), np.asarray(values, dtype=np.float64)
 
 
 def _pairs(inputs: qp.InputParser, ctx: pb.ContextInput) -> tuple[qm.ContextPair, ...]:
@@ -208,12 +201,21 @@ def formula_query(f: pb.Formula) -> qm.FormulaQuery:
 # --------------------------------------------------------------------------- nodes
 
 
+def exact_and_ef(message: Any) -> tuple[bool, int | None]:
+    """`params.exact` and `params.hnsw_ef`: all the older searches' nodes read of `params`
+    (as REST's `parse_params`)."""
+    if not message.HasField("params"):
+        return False, None
+    p: pb.SearchParams = message.params
+    return bool(opt(p, "exact")), qp.checked_hnsw_ef(opt(p, "hnsw_ef"))
+
+
 def search_params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams | None, Any]:
     """`params`: exact, hnsw_ef, quantization and the IDF corpus filter."""
     if not message.HasField("params"):
         return False, None, None, None
+    exact, ef = exact_and_ef(message)
     p: pb.SearchParams = message.params
-    ef = qp.checked_hnsw_ef(opt(p, "hnsw_ef"))
     quantization = None
     if p.HasField("quantization"):
         q = p.quantization
@@ -226,7 +228,7 @@ def search_params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams
     corpus = None
     if p.HasField("idf") and p.idf.HasField("corpus"):
         corpus = decode_filter(p.idf.corpus)
-    return bool(opt(p, "exact")), ef, quantization, corpus
+    return exact, ef, quantization, corpus
 
 
 def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.QueryNode:

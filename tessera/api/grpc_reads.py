@@ -16,7 +16,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api import facet as facets
 from tessera.api.grpc_convert import opt
-from tessera.api.grpc_filter import opt_filter, point_id
+from tessera.api.grpc_filter import opt_filter, point_id, timestamp_micros
 from tessera.api.points_parse import body_point_id
 from tessera.api.points_read import positive_limit
 from tessera.api.query_parse import positive_int
@@ -63,11 +63,6 @@ def with_lookup(req: Any) -> Lookup | None:
         return None
     wl = req.with_lookup
     return Lookup(wl.collection, Selection(payload_selector(wl, True), vector_selector(wl)))
-
-
-def timestamp_micros(ts: Any) -> float:
-    """A protobuf `Timestamp` as microseconds since the epoch (datetime indexes' unit)."""
-    return float(ts.seconds * 1_000_000 + ts.nanos // 1000)
 
 
 def order_by(o: pb.OrderBy) -> qm.OrderBy:

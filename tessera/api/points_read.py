@@ -45,12 +45,14 @@ def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
     return raw
 
 
-def positive_limit(raw: Any, default: int, name: str = "limit") -> int:
-    """A `limit` Qdrant validates to be at least 1 (422 otherwise)."""
+def positive_limit(raw: Any, default: int, name: str = "limit", place: str | None = None) -> int:
+    """A count Qdrant validates to be at least 1 (422 otherwise, naming `place`, default
+    `name`: the validator's path, e.g. `internal.limit`)."""
     value = parse_limit(raw, default, name)
     if value < 1:
         raise UnprocessableEntity(
-            f"Validation error in JSON body: [{name}: value {value} invalid, must be 1 or larger]"
+            f"Validation error in JSON body: [{place or name}: value {value} invalid, "
+            "must be 1 or larger]"
         )
     return value
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.api.envelope import expect_object
-from tessera.api.points_read import _parse_order_by, parse_limit
+from tessera.api.points_read import _parse_order_by, parse_limit, positive_limit
 from tessera.api.render import (
     check_vector_names,
     parse_payload_selector,
@@ -55,11 +55,7 @@ def validation_error(field: str, message: str) -> UnprocessableEntity:
     return UnprocessableEntity(f"Validation error in JSON body: [{field}: {message}]")
 
 
-def positive_int(raw: Any, default: int, field: str) -> int:
-    value = parse_limit(raw, default, field)
-    if value < 1:
-        raise validation_error(field, f"value {value} invalid, must be 1 or larger")
-    return value
+positive_int = positive_limit  # the name this module's callers use
 
 
 def parse_threshold(raw: Any) -> float | None:
@@ -429,7 +425,7 @@ def parse_node(
         using=using,
         filter=parse_filter(body.get("filter")),
         score_threshold=threshold,
-        limit=_node_limit(body.get("limit"), default_limit, where),
+        limit=positive_limit(body.get("limit"), default_limit, "limit", f"{where}.limit"),
         lookup_from=parse_lookup_from(body.get("lookup_from")),
         exact=exact,
         hnsw_ef=ef,
@@ -437,14 +433,6 @@ def parse_node(
         quantization=parse_quantization(body.get("params")),
     )
     return node
-
-
-def _node_limit(raw: Any, default: int, where: str) -> int:
-    """A node's `limit`, its rule named at the node's place (`internal.limit`)."""
-    value = parse_limit(raw, default, "limit")
-    if value < 1:
-        raise validation_error(f"{where}.limit", f"value {value} invalid, must be 1 or larger")
-    return value
 
 
 def parse_query_request(
@@ -480,12 +468,10 @@ def group_spec(body: dict[str, Any], request: str, default_size: int | None) -> 
         raise shape_error("missing field `group_size`")
     where = f"{request}.group_request"
 
-    def at_least_one(name: str, default: int) -> int:
-        value = parse_limit(body.get(name), default, name)
-        if value < 1:
-            raise validation_error(f"{where}.{name}", f"value {value} invalid, must be 1 or larger")
-        return value
-
     return qm.GroupSpec(
-        group_by, at_least_one("group_size", default_size or 1), at_least_one("limit", 10)
+        group_by,
+        positive_limit(
+            body.get("group_size"), default_size or 1, "group_size", f"{where}.group_size"
+        ),
+        positive_limit(body.get("limit"), 10, "limit", f"{where}.limit"),
     )
