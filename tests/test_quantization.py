@@ -555,6 +555,23 @@ _EDGE_ENCODING = {"one_bit": "OneBit", "two_bits": "TwoBits", "one_and_half_bits
 _EDGE_QUERY = {"default": "Default", "scalar4bits": "Scalar4Bits", "scalar8bits": "Scalar8Bits"}
 
 
+def _edge_found(shard: Any, truth: list[set[int]], queries: Any) -> int:
+    """How many of the true top-10 Edge returns over all queries (hnsw_ef 64, oversampling
+    4, rescored)."""
+    return sum(
+        len(truth[j] & {int(h.id) for h in _edge_search(shard, q, 10, 64, oversampling=4.0)})
+        for j, q in enumerate(queries)
+    )
+
+
+def _our_found(engine: Engine, name: str, truth: list[set[int]], queries: Any) -> int:
+    """The same for Tessera's collection `name`."""
+    return sum(
+        len(truth[j] & set(_search(engine, name, q, oversampling=4.0)[0]))
+        for j, q in enumerate(queries)
+    )
+
+
 def _edge_shard(path: Path, x: np.ndarray[Any, Any], quantization: Any) -> Any:
     """A one-segment Qdrant Edge shard of `x` (Cosine) with `quantization`, indexed."""
     import qdrant_edge as qe
@@ -648,20 +665,12 @@ def test_binary_recall_is_not_below_qdrant_edges(tmp_path: Path, engine: Engine)
     for i, (encoding, query) in enumerate(configs):
         shard = _edge_binary_shard(tmp_path / f"edge{i}", x, encoding, query)
         try:
-            edge = sum(
-                len(
-                    truth[j] & {int(h.id) for h in _edge_search(shard, q, 10, 64, oversampling=4.0)}
-                )
-                for j, q in enumerate(qn)
-            )
+            edge = _edge_found(shard, truth, qn)
         finally:
             shard.close()
         name = f"r{i}"
         _build(engine, name, "Cosine", {"binary": {"encoding": encoding, "query_encoding": query}})
-        ours = sum(
-            len(truth[j] & set(_search(engine, name, q, oversampling=4.0)[0]))
-            for j, q in enumerate(queries)
-        )
+        ours = _our_found(engine, name, truth, queries)
         assert ours >= edge - 3, (encoding, query, ours, edge)
 
 
@@ -811,22 +820,14 @@ def test_turbo_recall_is_not_below_qdrant_edges(tmp_path: Path, engine: Engine) 
     for bits in _EDGE_TURBO:
         shard = _edge_turbo_shard(tmp_path / f"edge-{bits}", x, bits)
         try:
-            edge = sum(
-                len(
-                    truth[j] & {int(h.id) for h in _edge_search(shard, q, 10, 64, oversampling=4.0)}
-                )
-                for j, q in enumerate(qn)
-            )
+            edge = _edge_found(shard, truth, qn)
         finally:
             shard.close()
         name = f"t{bits}"
         _build(engine, name, "Cosine", {"turbo": {"bits": bits}})
         index = engine.toc.get(name).shard.holder.segments[0].vector_indexes[""]
         assert index.turbo is not None and index.turbo.bits == bits
-        ours = sum(
-            len(truth[j] & set(_search(engine, name, q, oversampling=4.0)[0]))
-            for j, q in enumerate(queries)
-        )
+        ours = _our_found(engine, name, truth, queries)
         assert ours >= edge - 3, (bits, ours, edge)
 
 
