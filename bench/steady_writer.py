@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_dataset, median, print_table
 from request_path import Target, serve
-from wrk_capacity import ERRORS_LUA, lua_script, run_wrk
+from wrk_capacity import ERRORS_LUA, add_wrk_options, lua_script, run_wrk
 
 
 def run_counting(url: str, script: Path, args: argparse.Namespace) -> float:
@@ -84,13 +84,7 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repo", type=Path, action="append")
-    parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3)
+    add_wrk_options(parser)
     args = parser.parse_args()
     repos = [r.resolve() for r in (args.repo or [Path(__file__).resolve().parent.parent])]
     ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)

@@ -103,8 +103,8 @@ def engine_qps(ds: Any, queries: int) -> float:
         return qps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_wrk_options(parser: argparse.ArgumentParser) -> None:
+    """The options every wrk benchmark here takes: trees, data, and the wrk runs."""
     parser.add_argument("--repo", action="append", type=Path, help="a source tree (repeatable)")
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=128)
@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_wrk_options(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
