@@ -19,6 +19,7 @@ from tessera.api.cluster_info import optimizations
 from tessera.collection import writes
 from tessera.collection.collection import Collection
 from tessera.collection.values import Quantization, SearchParams, VectorInput
+from tessera.config_json import decode_update
 from tessera.engine import Engine
 from tessera.fileformat import FormatError, read_array_file, write_array_file, write_checked_json
 from tessera.query.filter_parse import parse_filter
@@ -145,7 +146,7 @@ def test_patch_rebuilds_while_the_old_segment_answers(
         return real_build(*args, **kwargs)
 
     monkeypatch.setattr(optimizer_module, "build_segment", held_build)
-    collection.update_config({"quantization_config": {"scalar": {"type": "int8"}}})
+    collection.update_config(decode_update({"quantization_config": {"scalar": {"type": "int8"}}}))
     try:
         assert started.wait(60)
         assert engine.info("c")["status"] == "yellow"
@@ -216,7 +217,7 @@ def test_each_patch_rebuilds_to_the_new_config(engine: Engine) -> None:
     collection = _create(engine)
     for patch, want in STEPS:
         (before,) = _indexed(collection)
-        collection.update_config(patch)
+        collection.update_config(decode_update(patch))
         _wait_green(engine, "c")
         (after,) = _indexed(collection)
         assert after is not before, patch
@@ -236,9 +237,9 @@ def test_patches_that_change_no_build_rebuild_nothing(engine: Engine) -> None:
     collection = _create(engine, quantization_config={"scalar": {"type": "int8"}})
     (before,) = _indexed(collection)
     done = collection.shard.optimizer.done_count
-    collection.update_config({"hnsw_config": {"full_scan_threshold": 20}})
-    collection.update_config({"optimizers_config": {"deleted_threshold": 0.3}})
-    collection.update_config({"quantization_config": {"scalar": {"type": "int8"}}})
+    collection.update_config(decode_update({"hnsw_config": {"full_scan_threshold": 20}}))
+    collection.update_config(decode_update({"optimizers_config": {"deleted_threshold": 0.3}}))
+    collection.update_config(decode_update({"quantization_config": {"scalar": {"type": "int8"}}}))
     assert not collection.shard.optimizer.pending()
     _wait_green(engine, "c")
     assert _indexed(collection) == [before]
@@ -249,7 +250,7 @@ def test_vectors_on_disk_patch_moves_the_rebuilt_segment(engine: Engine) -> None
     collection = _create(engine)
     (before,) = _indexed(collection)
     assert before.build_record["a"]["vectors_on_disk"] is False
-    collection.update_config({"vectors": {"a": {"on_disk": True}}})
+    collection.update_config(decode_update({"vectors": {"a": {"on_disk": True}}}))
     _wait_green(engine, "c")
     (after,) = _indexed(collection)
     assert after is not before
@@ -258,7 +259,7 @@ def test_vectors_on_disk_patch_moves_the_rebuilt_segment(engine: Engine) -> None
     # The rebuilt graph of `a` (and the vectors it holds) is a map of its file now.
     assert after.vector_indexes["a"].mapped and not after.vector_indexes["b"].mapped
     _check_answers(collection)
-    collection.update_config({"vectors": {"a": {"on_disk": False}}})
+    collection.update_config(decode_update({"vectors": {"a": {"on_disk": False}}}))
     _wait_green(engine, "c")
     (back,) = _indexed(collection)
     assert back is not after and not back.vector_indexes["a"].mapped
@@ -313,7 +314,7 @@ def test_record_survives_restart_and_old_segments_are_inferred(tmp_path: Path) -
         assert not collection.shard.optimizer.pending()
         assert engine.info("c")["status"] == "green"
         _check_answers(collection)
-        collection.update_config({"quantization_config": "Disabled"})
+        collection.update_config(decode_update({"quantization_config": "Disabled"}))
         _wait_green(engine, "c")
         (rebuilt,) = _indexed(collection)
         assert rebuilt is not segment

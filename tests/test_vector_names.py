@@ -466,6 +466,7 @@ def test_a_patch_during_a_vector_name_change_is_not_lost(
     from tessera.collection.collection import Collection, read_config
     from tessera.collection.vector_names import create_vector_name
     from tessera.collection_config import parse_create_collection
+    from tessera.config_json import decode_update
     from tessera.shard import vector_schema
 
     config = parse_create_collection({"vectors": {"a": {"size": 2, "distance": "Dot"}}})
@@ -490,7 +491,8 @@ def test_a_patch_during_a_vector_name_change_is_not_lost(
         adding.start()
         assert inside.wait(10)
         patching = threading.Thread(
-            target=collection.update_config, args=({"vectors": {"a": {"on_disk": True}}},)
+            target=collection.update_config,
+            args=(decode_update({"vectors": {"a": {"on_disk": True}}}),),
         )
         patching.start()
         patching.join(1.0)  # without serialization it is done by now (never a false failure)

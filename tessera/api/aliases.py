@@ -23,7 +23,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check_name(where: str, name: str) -> None:
+def check_alias_name(where: str, name: str) -> None:
+    """Qdrant's validator of a new alias name (REST and gRPC)."""
     if not 1 <= len(name) <= 255:
         raise UnprocessableEntity(
             f"Validation error in JSON body: [{where}: length must be between 1 and 255]"
@@ -62,10 +63,10 @@ def parse_action(index: int, raw: Any) -> AliasAction:
             )
         values.append(value)
     if kind == "create_alias":
-        _check_name(f"actions[{index}].create_alias.alias_name", values[1])
+        check_alias_name(f"actions[{index}].create_alias.alias_name", values[1])
         return CreateAlias(values[0], values[1])
     if kind == "rename_alias":
-        _check_name(f"actions[{index}].rename_alias.new_alias_name", values[1])
+        check_alias_name(f"actions[{index}].rename_alias.new_alias_name", values[1])
         return RenameAlias(values[0], values[1])
     return DeleteAlias(values[0])
 
@@ -82,10 +83,8 @@ def describe(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def prepare_update(
-    toc: TableOfContents, body: Any, timeout: float | None = None
+    toc: TableOfContents, actions: list[AliasAction], timeout: float | None = None
 ) -> Callable[[], bool]:
-    actions = parse_actions(body)
-
     def run() -> bool:
         toc.update_aliases(actions, timeout)
         return True
@@ -96,7 +95,7 @@ def prepare_update(
 async def update_aliases(request: Request) -> Callable[[], Any]:
     toc = toc_of(request)
     timeout = operation_timeout(request, toc)
-    return prepare_update(toc, await read_json(request), timeout)
+    return prepare_update(toc, parse_actions(await read_json(request)), timeout)
 
 
 async def list_aliases(request: Request) -> Callable[[], Any]:

@@ -44,6 +44,19 @@ class ClusterOperation:
     placement: list[int] | None = None
 
 
+TRANSFERS = ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer")
+
+
+def transfer_operation(kind: str, shard: int, source: int, target: int) -> ClusterOperation:
+    """A transfer operation (one of TRANSFERS), REST's or gRPC's, checked."""
+    if source == target and kind in ("move_shard", "replicate_shard"):
+        raise BadRequest(
+            "Validation error in JSON body: [from_peer_id: cannot transfer a shard to the "
+            "peer it is on]"
+        )
+    return ClusterOperation(kind, shard, source, target)
+
+
 def parse_operation(body: Any) -> ClusterOperation:
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest(UNTAGGED)
@@ -52,19 +65,14 @@ def parse_operation(body: Any) -> ClusterOperation:
         raise BadRequest(f"Bad request: `{kind}` is not supported yet in Tessera's cluster mode")
     if not isinstance(raw, dict):
         raise BadRequest(UNTAGGED)
-    if kind in ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer"):
+    if kind in TRANSFERS:
         method = raw.get("method")
         if method is not None and method not in TRANSFER_METHODS:
             raise BadRequest(UNTAGGED)
         if kind == "restart_transfer" and method is None:
             raise BadRequest(UNTAGGED)
         source, target = _u64(raw, "from_peer_id"), _u64(raw, "to_peer_id")
-        if source == target and kind in ("move_shard", "replicate_shard"):
-            raise BadRequest(
-                "Validation error in JSON body: [from_peer_id: cannot transfer a shard to the "
-                "peer it is on]"
-            )
-        return ClusterOperation(kind, _u32(raw, "shard_id"), source, target)
+        return transfer_operation(kind, _u32(raw, "shard_id"), source, target)
     if kind == "drop_replica":
         return ClusterOperation(kind, _u32(raw, "shard_id"), None, _u64(raw, "peer_id"))
     if kind in ("create_sharding_key", "drop_sharding_key"):

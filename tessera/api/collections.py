@@ -12,7 +12,9 @@ from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.render import render_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
-from tessera.collection_config import config_warnings, parse_create_collection
+from tessera.collection_config import build_config, config_warnings
+from tessera.config_json import decode_create, decode_update
+from tessera.config_model import CreateCollection, UpdateCollection
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.storage.toc import TableOfContents, validate_collection_name
 
@@ -49,25 +51,20 @@ def operation_timeout(request: Request, toc: TableOfContents) -> float | None:
 async def create_collection(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     validate_collection_name(name)
-    body = await read_json(request, required=False)
+    body = decode_create(await read_json(request, required=False))
     toc = toc_of(request)
     return prepare_create(toc, name, body, operation_timeout(request, toc))
 
 
 def prepare_create(
-    toc: TableOfContents, name: str, body: Any, timeout: float | None = None
+    toc: TableOfContents, name: str, body: CreateCollection, timeout: float | None = None
 ) -> Callable[[], bool]:
     """A create request (REST or gRPC) checked completely; the call creates the collection."""
     validate_collection_name(name)
-    config = parse_create_collection(body)
-    # Cluster mode: without `shard_number`, one shard per peer (Qdrant's default there).
-    # One shard per peer by default (Qdrant's suggestion); custom sharding: one per key.
-    auto_shards = not isinstance(body, dict) or (
-        body.get("shard_number") is None and body.get("sharding_method") != "custom"
-    )
+    config = build_config(body)
 
     def run() -> bool:
-        toc.create(name, config, timeout, auto_shards)
+        toc.create(name, config, timeout, body.auto_shards)
         return True
 
     return run
@@ -75,13 +72,16 @@ def prepare_create(
 
 async def update_collection(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    body = await read_json(request, required=False)
+    body = decode_update(await read_json(request, required=False))
     toc = toc_of(request)
     return prepare_update(toc, collection, body, operation_timeout(request, toc))
 
 
 def prepare_update(
-    toc: TableOfContents, collection: Collection, body: Any, timeout: float | None = None
+    toc: TableOfContents,
+    collection: Collection,
+    body: UpdateCollection,
+    timeout: float | None = None,
 ) -> Callable[[], bool]:
     def run() -> bool:
         # In cluster mode, through the cluster.
@@ -124,24 +124,29 @@ async def create_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
     body = expect_object(await read_json(request))
-    return prepare_create_index(toc_of(request), collection, body, wait)
-
-
-def prepare_create_index(
-    toc: TableOfContents, collection: Collection, body: dict[str, Any], wait: bool
-) -> Callable[[], dict[str, Any]]:
-    """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
     field = body.get("field_name")
     if not isinstance(field, str) or not field:
         raise BadRequest("Format error in JSON body: missing field `field_name`")
-    schema_raw = body.get("field_schema")
-    if schema_raw is None:
+    raw = body.get("field_schema")
+    schema = None if raw is None else writes.parse_field_schema(raw)
+    return prepare_create_index(toc_of(request), collection, field, schema, wait)
+
+
+def prepare_create_index(
+    toc: TableOfContents,
+    collection: Collection,
+    field: str,
+    schema: writes.FieldSchema | None,
+    wait: bool,
+) -> Callable[[], dict[str, Any]]:
+    """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
+    if schema is None:
         raise BadRequest(
             "Bad request: Can't auto-detect field type, "
             "please specify `field_schema` in the request"
         )
-    writes.check_field_schema(schema_raw)
-    return lambda: toc.create_field_index(collection, field, schema_raw, wait).to_json()
+    wire = schema.wire()
+    return lambda: toc.create_field_index(collection, field, wire, wait).to_json()
 
 
 async def delete_index(request: Request) -> Callable[[], Any]:
@@ -160,16 +165,21 @@ def prepare_delete_index(
 async def create_vector_name(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    body = await read_json(request)
+    config = vector_names.parse_vector_name_config(await read_json(request))
     name = request.path_params["vector_name"]
-    return prepare_create_vector_name(toc_of(request), collection, name, body, wait)
+    return prepare_create_vector_name(toc_of(request), collection, name, config, wait)
 
 
 def prepare_create_vector_name(
-    toc: TableOfContents, collection: Collection, name: str, body: Any, wait: bool
+    toc: TableOfContents,
+    collection: Collection,
+    name: str,
+    config: dict[str, Any],
+    wait: bool,
 ) -> Callable[[], dict[str, Any]]:
-    """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
-    write = vector_names.create_vector_name(name, vector_names.parse_vector_name_config(body))
+    """`config`: the new vector's params JSON (vector_names.vector_name_config). In cluster
+    mode (as in Qdrant) a consensus operation: every node applies it."""
+    write = vector_names.create_vector_name(name, config)
     return lambda: toc.update_vector_names(collection, write, wait).to_json()
 
 

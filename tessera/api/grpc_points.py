@@ -5,8 +5,8 @@ Updates decode into the collection's writes (`grpc_writes`) and run through
 `Collection.update`; reads decode into `collection.requests` values and query plans
 (`grpc_reads`, `grpc_plan`, `grpc_legacy`) and run through the `run_*` functions the REST
 routes share, which answer the collection's plain values; answers are rendered from those
-by `grpc_render`. Payload index schemas stay in the schema's JSON form, which is how an
-index records them (`grpc_collections.field_index`).
+by `grpc_render`. Payload index schemas and new named vectors decode into the values REST
+decodes into (`grpc_config`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api import collections as coll
 from tessera.api import facet as facets
-from tessera.api import grpc_collections, grpc_plan
+from tessera.api import grpc_config, grpc_plan
 from tessera.api import grpc_convert as cv
 from tessera.api import grpc_legacy as legacy
 from tessera.api import grpc_reads as decode
@@ -29,6 +29,7 @@ from tessera.api import points_write as writes
 from tessera.api import query_routes as queries
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
+from tessera.collection import vector_names
 from tessera.collection.collection import Collection
 from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig
@@ -101,8 +102,10 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def CreateFieldIndex(self, request: pb.CreateFieldIndexCollection) -> Operation:
-        body = grpc_collections.field_index(request)
-        run = coll.prepare_create_index(self.toc, self._get(request), body, bool(request.wait))
+        schema = grpc_config.field_schema(request)
+        run = coll.prepare_create_index(
+            self.toc, self._get(request), request.field_name, schema, bool(request.wait)
+        )
         return self._finish(request, run)
 
     @rpc
@@ -116,9 +119,11 @@ class PointsService(pb.PointsServicer):
     @rpc
     def CreateVectorName(self, request: pb.CreateVectorNameRequest) -> Operation:
         collection = self._get(request)
-        body = grpc_collections.vector_name_body(request)
+        config = vector_names.vector_name_config(grpc_config.vector_name(request))
         wait = bool(request.wait)
-        run = coll.prepare_create_vector_name(self.toc, collection, request.vector_name, body, wait)
+        run = coll.prepare_create_vector_name(
+            self.toc, collection, request.vector_name, config, wait
+        )
         return self._finish(request, run)
 
     @rpc

@@ -44,7 +44,8 @@ from tessera.collection.values import (
 )
 from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
-from tessera.collection_config import CollectionConfig, apply_config_diff, deferred_limit
+from tessera.collection_config import CollectionConfig, apply_update, deferred_limit
+from tessera.config_model import UpdateCollection
 from tessera.errors import BadRequest, InternalError, NotFound, bad_input
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors, execute
@@ -275,14 +276,14 @@ class Collection:
             self.shard.optimizer.poke()
         return UpdateResult(operation_id=seq, completed=wait)
 
-    def update_config(self, diff: Any) -> None:
-        """Validate the whole diff on a copy first, so a bad PATCH changes nothing."""
+    def update_config(self, update: UpdateCollection) -> None:
+        """Validate the whole update on a copy first, so a bad PATCH changes nothing."""
         with self._config_lock:
             trial = copy.deepcopy(self.config)
-            apply_config_diff(trial, diff)
+            apply_update(trial, update)
             strict_before = self.config.strict_mode_config
             shard = self.shard
-            apply_config_diff(self.config, diff)
+            apply_update(self.config, update)
             write_config(self.path, self.config)
             if self.config.strict_mode_config is not strict_before:
                 self.strict.configure(self.config.strict_mode_config)

@@ -72,6 +72,7 @@ from tessera.collection.values import (
 from tessera.collection.vector_names import SchemaWrite
 from tessera.collection.writes import DenseColumn, ObjectColumn, Planned, VectorColumn, Write
 from tessera.collection_config import CollectionConfig, custom_sharding
+from tessera.config_model import UpdateCollection
 from tessera.errors import (
     BadRequest,
     Conflict,
@@ -560,11 +561,11 @@ class ClusterCollection(Collection):
                 part.update_vector_names(write, wait)
         return result
 
-    def update_config(self, diff: Any) -> None:
-        super().update_config(diff)
+    def update_config(self, update: UpdateCollection) -> None:
+        super().update_config(update)
         for part in list(self._parts.values()):
             if part.failure is None:
-                part.update_config(copy.deepcopy(diff))
+                part.update_config(update)
 
     def wait_optimized(self, timeout: float = 3600.0) -> None:
         super().wait_optimized(timeout)

@@ -20,7 +20,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tessera.collection_config import SparseVectorParams, parse_dense_params
+from tessera.collection_config import SparseVectorParams, dense_params
+from tessera.config_json import decode_dense
+from tessera.config_model import SparseIndexSpec, SparseSpec, VectorSpec
 from tessera.errors import BadRequest
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
@@ -54,8 +56,7 @@ def parse_vector_name_config(raw: Any) -> dict[str, Any]:
             raise BadRequest("Format error in JSON body: dense must be an object")
         # Only what defines the vector space: tuning is set later with PATCH, as in Qdrant.
         wanted = ("size", "distance", "datatype", "multivector_config")
-        dense = parse_dense_params({k: body[k] for k in wanted if k in body}, "dense")
-        return params_json(dense)
+        return vector_name_config(decode_dense({k: body[k] for k in wanted if k in body}, "dense"))
     body = raw["sparse"] if raw["sparse"] is not None else {}
     if not isinstance(body, dict):
         raise BadRequest("Format error in JSON body: sparse must be an object")
@@ -65,14 +66,28 @@ def parse_vector_name_config(raw: Any) -> dict[str, Any]:
             f"Format error in JSON body: sparse.modifier: unknown variant `{modifier}`, "
             "expected `none` or `idf`"
         )
-    datatype = body.get("datatype")
+    return vector_name_config(sparse_creation(modifier, body.get("datatype")))
+
+
+def sparse_creation(modifier: str | None, datatype: Any) -> SparseSpec:
+    """A new sparse vector's spec (`VectorNameConfig.sparse`: a modifier and a datatype)."""
     if datatype is not None and datatype not in SPARSE_DATATYPES:
         raise BadRequest(
             f"Format error in JSON body: sparse.datatype: unknown variant `{datatype}`, "
             "expected one of `float32`, `float16`, `uint8`"
         )
-    index = {"datatype": datatype} if datatype is not None else None
-    return params_json(SparseVectorParams(modifier=modifier, index=index))
+    index = SparseIndexSpec(datatype=datatype) if datatype is not None else None
+    return SparseSpec(modifier=modifier, index=index)
+
+
+def vector_name_config(spec: VectorSpec | SparseSpec) -> dict[str, Any]:
+    """A new vector's spec (REST or gRPC) checked, as the params JSON the WAL record
+    carries (shard.vector_schema.params_json)."""
+    if isinstance(spec, VectorSpec):
+        spec.check("dense", "dense")
+        return params_json(dense_params(spec))
+    index = spec.index.given() if spec.index is not None else None
+    return params_json(SparseVectorParams(modifier=spec.modifier, index=index))
 
 
 def create_vector_name(name: str, config_json: dict[str, Any]) -> SchemaWrite:

@@ -6,7 +6,8 @@ holder. It checks what depends on stored state (points that must exist, `update_
 `update_mode`) and resolves filters to explicit ids, so that the WAL record it returns is
 explicit; `Collection.update` logs and applies it and answers the operation id. The
 checks that do not depend on stored state are the transport's, before a builder is called
-(`check_payload_key`, `check_field_schema` for the two that need storage code).
+(`check_payload_key`; a payload index's schema is decoded by the segment layer's
+`parse_field_schema` / `schema_of`, re-exported here for the transports).
 
 The vector columns of a batch are the WAL's own column records (one array per vector
 name for the whole batch), so a parsed batch is logged without another copy.
@@ -23,7 +24,7 @@ import numpy as np
 from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query.filter_model import Filter
-from tessera.segment.field_index import parse_field_schema
+from tessera.segment.field_schema import FieldSchema, parse_field_schema, schema_of
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
@@ -32,6 +33,7 @@ from tessera.shard.read import select_ids
 
 __all__ = [
     "DenseColumn",
+    "FieldSchema",
     "Matching",
     "ObjectColumn",
     "Planned",
@@ -40,7 +42,6 @@ __all__ = [
     "Write",
     "WriteSpec",
     "build",
-    "check_field_schema",
     "check_payload_key",
     "clear_payload",
     "create_field_index",
@@ -49,6 +50,8 @@ __all__ = [
     "delete_payload",
     "delete_vectors",
     "overwrite_payload",
+    "parse_field_schema",
+    "schema_of",
     "set_payload",
     "update_vectors",
     "upsert",
@@ -124,11 +127,6 @@ class Planned:
 def check_payload_key(key: str) -> None:
     """400 for a `key` of set_payload that is no payload path (`a.b[].c[0]`)."""
     parse_key_path(key)
-
-
-def check_field_schema(schema: Any) -> None:
-    """400 for a payload index schema Tessera does not know."""
-    parse_field_schema(schema)
 
 
 def _require_existing(holder: SegmentHolder, ids: list[PointId]) -> None:
@@ -285,7 +283,7 @@ def build(spec: WriteSpec) -> Write:
 
 
 def create_field_index(field: str, schema: Any) -> Write:
-    """A payload index on `field`; `schema` as the user gave it (see check_field_schema)."""
+    """A payload index on `field`; `schema` its JSON form (`FieldSchema.wire()`)."""
     return lambda holder: ops.CreateFieldIndex(field, schema)
 
 

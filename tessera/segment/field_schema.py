@@ -69,6 +69,11 @@ class FieldSchema:
             out["points"] = points
         return out
 
+    def wire(self) -> Any:
+        """The `PayloadFieldSchema` JSON that `parse_field_schema` reads back as this schema
+        (what a WAL record and a cluster record carry)."""
+        return self.data_type if self.params is None else {"type": self.data_type, **self.params}
+
     def param(self, name: str, default: Any = None) -> Any:
         if self.params is None:
             return default
@@ -153,6 +158,14 @@ def parse_field_schema(raw: Any) -> FieldSchema:
             raise _fail(f"unknown field `{name}` for a {data_type} index")
         if value is not None:
             params[name] = _check(allowed[name], name, value)
+    return schema_of(data_type, params)
+
+
+def schema_of(data_type: str, params: dict[str, Any]) -> FieldSchema:
+    """A params-object schema whose values have their types (decoded from JSON or from
+    gRPC): Qdrant's remaining rules, the text tokenizer's default, the field order."""
+    allowed = _PARAMS[data_type]
+    params = {"type": data_type, **params}
     if data_type == "text":
         params.setdefault("tokenizer", "word")
         lo, hi = params.get("min_token_len"), params.get("max_token_len")

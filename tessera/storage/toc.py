@@ -25,7 +25,6 @@ node has applied its change.
 
 from __future__ import annotations
 
-import copy
 import errno
 import logging
 import shutil
@@ -42,10 +41,9 @@ from tessera.collection.collection import Collection, UpdateResult, read_config,
 from tessera.collection.distributed import ClusterCollection
 from tessera.collection.shard_directory import LocalShards
 from tessera.collection.strict_mode import forbid
-from tessera.collection_config import (
-    CollectionConfig,
-    apply_config_diff,
-)
+from tessera.collection_config import CollectionConfig, apply_update
+from tessera.config_json import decode_update
+from tessera.config_model import UpdateCollection
 from tessera.errors import (
     Conflict,
     ServiceUnavailable,
@@ -234,17 +232,21 @@ class TableOfContents:
             return
         self._create_local(name, config)
 
-    def update_config(self, name: str, diff: Any, timeout: float | None = None) -> None:
-        """Qdrant's PATCH of a collection (by name or alias), all or nothing."""
+    def update_config(
+        self, name: str, update: UpdateCollection, timeout: float | None = None
+    ) -> None:
+        """Qdrant's PATCH of a collection (by name or alias), all or nothing. Cluster mode
+        commits the config it makes and the PATCH as JSON (`record.patch`), which every
+        node applies."""
         collection = self.get(name)
         if self.cluster is None:
-            collection.update_config(diff)
+            collection.update_config(update)
             return
 
         def change(record: CollectionRecord) -> tuple[dict[str, Any], Any]:
             config = CollectionConfig.from_storage(record.config)
-            apply_config_diff(config, copy.deepcopy(diff))  # raises for a bad PATCH
-            return config.to_storage(), diff
+            apply_update(config, update)  # raises for a bad PATCH
+            return config.to_storage(), update.to_json()
 
         self.cluster.update_collection(collection.name, change, timeout)
 
@@ -481,7 +483,7 @@ class TableOfContents:
             return
         if record.patch is not None:
             try:
-                existing.update_config(copy.deepcopy(record.patch))
+                existing.update_config(decode_update(record.patch))
             except Exception:  # the full config below still brings it in line
                 log.exception("patch of collection %s failed; replacing its config", record.name)
         if existing.config.to_storage() != wanted:
