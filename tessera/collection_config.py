@@ -20,6 +20,7 @@ from typing import Any
 from tessera.config_json import decode_create, decode_dense, decode_update
 from tessera.config_model import (
     CreateCollection,
+    OptimizersDiff,
     Quantization,
     SparseSpec,
     StrictModeDiff,
@@ -339,7 +340,7 @@ def build_config(
             f"Wrong input: Vector name {sorted(clash)[0]} is used for both dense and sparse vectors"
         )
     hnsw = {**d.hnsw, **(request.hnsw.given() if request.hnsw else {})}
-    optimizers = {**d.optimizers, **(request.optimizers.given() if request.optimizers else {})}
+    optimizers = {**d.optimizers, **optimizer_values(request.optimizers)}
     wal = {**d.wal, **(request.wal.given() if request.wal else {})}
 
     def given(value: Any, default: Any) -> Any:
@@ -377,6 +378,15 @@ def build_config(
     )
 
 
+def optimizer_values(diff: OptimizersDiff | None) -> dict[str, Any]:
+    """What an optimizers diff sets in the config: `max_optimization_threads: "auto"` is
+    stored as null (Qdrant's OptimizersConfig holds a count or null, "no limit")."""
+    values = diff.given() if diff is not None else {}
+    if values.get("max_optimization_threads") == "auto":
+        values["max_optimization_threads"] = None
+    return values
+
+
 def parse_create_collection(
     raw: Any, defaults: CollectionDefaults | None = None
 ) -> CollectionConfig:
@@ -408,7 +418,7 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
         if name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
     if request.optimizers is not None:
-        config.optimizer_config.update(request.optimizers.given())
+        config.optimizer_config.update(optimizer_values(request.optimizers))
     if request.hnsw is not None:
         config.hnsw_config = {**config.hnsw_config, **request.hnsw.given()}
     if request.quantization is not None:

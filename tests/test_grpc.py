@@ -239,6 +239,38 @@ def test_collection_lifecycle(g: QdrantClient, r: QdrantClient, name: Callable[[
     assert not g.delete_collection(unnamed)
 
 
+def test_every_config_part_round_trips_over_grpc(
+    g: QdrantClient, r: QdrantClient, name: Callable[[], str]
+) -> None:
+    """Collections created over gRPC with each config part (the bodies the decoder tests
+    use) read back over gRPC as over REST, with payload indexes of every kind."""
+    from tests.test_grpc_config_decode import CREATES, SCHEMAS
+
+    for body in CREATES:
+        m = models.CreateCollection.model_validate(body)
+        coll = name()
+        assert g.create_collection(
+            coll,
+            vectors_config=m.vectors,
+            sparse_vectors_config=m.sparse_vectors,
+            shard_number=m.shard_number,
+            sharding_method=m.sharding_method,
+            replication_factor=m.replication_factor,
+            write_consistency_factor=m.write_consistency_factor,
+            on_disk_payload=m.on_disk_payload,
+            hnsw_config=m.hnsw_config,
+            optimizers_config=m.optimizers_config,
+            wal_config=m.wal_config,
+            quantization_config=m.quantization_config,
+            strict_mode_config=m.strict_mode_config,
+            metadata=m.metadata,
+        )
+        if m.sharding_method is None:
+            for i, params in enumerate(SCHEMAS):
+                g.create_payload_index(coll, f"f{i}", field_schema=params, wait=True)
+        same(g.get_collection(coll), r.get_collection(coll))
+
+
 def test_collection_errors(g: QdrantClient, r: QdrantClient, name: Callable[[], str]) -> None:
     coll = name()
     simple(g, coll)

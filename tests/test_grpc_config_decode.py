@@ -14,11 +14,13 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from tessera.api import aliases, cluster_ops, grpc_collections, grpc_config
+from tessera.api import aliases, cluster_ops, grpc_collections, grpc_config, grpc_info
 from tessera.api.grpc_errors import message
+from tessera.api.render import render_info
 from tessera.collection import vector_names
+from tessera.collection.values import CollectionInfo, PayloadIndexInfo
 from tessera.collection.writes import parse_field_schema
-from tessera.collection_config import build_config, parse_create_collection
+from tessera.collection_config import build_config, config_warnings, parse_create_collection
 from tessera.config_json import decode_create, decode_update
 from tessera.errors import BadRequest
 
@@ -377,3 +379,27 @@ def test_cluster_operations_decode_equal() -> None:
     same_peer = pb.ReplicateShard(shard_id=1, from_peer_id=2, to_peer_id=2)
     with pytest.raises(BadRequest, match="cannot transfer a shard to the peer it is on"):
         grpc_collections.cluster_operation("replicate_shard", same_peer)
+
+
+def rest_info_message(info: CollectionInfo, warnings: list[str]) -> pb.CollectionInfo:
+    """What the gRPC info was before: REST's JSON through the client's REST -> gRPC
+    converter (the same mapping the client relies on)."""
+    body = render_info(info)
+    if warnings:
+        body["warnings"] = [{"message": w} for w in warnings]
+    return R.convert_collection_info(models.CollectionInfo.model_validate(body))
+
+
+@pytest.mark.parametrize("body", CREATES, ids=range(len(CREATES)))
+def test_info_renders_as_the_rest_info_converts(body: dict[str, Any]) -> None:
+    config = parse_create_collection({**body, "metadata": {"k": [1, "x", None]}})
+    schema = {
+        f"f{i}": PayloadIndexInfo(parse_field_schema(p.model_dump(mode="json")).to_json(), 3)
+        for i, p in enumerate(SCHEMAS)
+    }
+    schema["plain"] = PayloadIndexInfo(parse_field_schema("keyword").to_json(), 0)
+    info = CollectionInfo("green", [], 10, 8, 2, config, schema)
+    warnings = config_warnings(config)
+    assert grpc_info.info_message(info, warnings) == rest_info_message(info, warnings)
+    damaged = CollectionInfo("red", ["crc mismatch"], 0, 0, 0, config, {})
+    assert grpc_info.info_message(damaged, []) == rest_info_message(damaged, [])

@@ -2,9 +2,7 @@
 
 Requests decode straight into the typed values REST decodes its JSON into: collection
 configs and alias actions in `grpc_config`, cluster operations here (`cluster_operation`).
-Collection info, a cold path with dozens of fields and enums whose gRPC and REST spellings
-differ, is rendered through qdrant-client's own converter (`RestToGrpc`, which the client
-relies on for the same mapping) from the info REST renders.
+Collection info is rendered from the collection's plain values by `grpc_info`.
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from qdrant_client import grpc as pb
-from qdrant_client.conversions.conversion import RestToGrpc
-from qdrant_client.http.models import models as rest
 
 from tessera.api import aliases, grpc_config
 from tessera.api import collections as coll
@@ -27,18 +23,13 @@ from tessera.api.cluster_ops import (
     transfer_operation,
 )
 from tessera.api.grpc_convert import opt, shard_key
+from tessera.api.grpc_info import info_message
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.api.shard_keys import shard_keys_of
+from tessera.collection_config import config_warnings
 from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents
-
-
-def info_message(info: dict[str, Any]) -> pb.CollectionInfo:
-    """REST `CollectionInfo` JSON -> the gRPC message, through the REST model."""
-    info_model = rest.CollectionInfo.model_validate(info)
-    message: pb.CollectionInfo = RestToGrpc.convert_collection_info(info_model)
-    return message
 
 
 class CollectionsService(pb.CollectionsServicer):
@@ -53,8 +44,11 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def Get(self, request: pb.GetCollectionInfoRequest) -> pb.GetCollectionInfoResponse:
-        info = coll.collection_info(self.toc.get(request.collection_name))
-        return pb.GetCollectionInfoResponse(result=info_message(info))
+        collection = self.toc.get(request.collection_name)
+        info = collection.info()
+        warnings = config_warnings(info.config)
+        deferred = collection.deferred_points() or None
+        return pb.GetCollectionInfoResponse(result=info_message(info, warnings, deferred))
 
     @rpc
     def CollectionExists(self, request: pb.CollectionExistsRequest) -> pb.CollectionExistsResponse:

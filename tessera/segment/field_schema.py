@@ -152,7 +152,9 @@ def parse_field_schema(raw: Any) -> FieldSchema:
     allowed = _PARAMS[data_type]
     params: dict[str, Any] = {}
     for name, value in raw.items():
-        if name == "nested":
+        if name == "nested":  # a field of Qdrant's every index params; only null is served
+            if value is None:
+                continue
             raise _fail("`nested` index params are not supported")
         if name not in allowed:
             raise _fail(f"unknown field `{name}` for a {data_type} index")
