@@ -12,6 +12,7 @@ included). No ANN index is built in either (Edge builds HNSW only on ``optimize(
 the write path alone). Target: Tessera >= 50% of Edge's points/s.
 
     .venv/bin/python bench/ingest.py [--n 100000] [--dim 128] [--batch 256] [--clients 1]
+    .venv/bin/python bench/ingest.py --batch 1000 --raw   # issue 13 target 4: JSON bodies
 """
 
 from __future__ import annotations
@@ -47,7 +48,47 @@ def run_edge(ds: Dataset, args: argparse.Namespace) -> dict[str, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def raw_bodies(ds: Dataset, args: argparse.Namespace) -> list[bytes]:
+    """Every batch as the JSON body qdrant-client sends (`{"batch": {...}}`), serialized
+    before the clock starts: the server's side of REST ingest alone."""
+    import orjson
+
+    out = []
+    for s, e in batches(ds.n, args.batch):
+        batch: dict[str, object] = {
+            "ids": list(range(s, e)),
+            "vectors": ds.vectors[s:e].tolist(),
+        }
+        if not args.no_payload:
+            batch["payloads"] = ds.payloads(s, e)
+        out.append(orjson.dumps({"batch": batch}))
+    return out
+
+
+def run_tessera_raw(ds: Dataset, args: argparse.Namespace) -> dict[str, float]:
+    import httpx
+
+    bodies = raw_bodies(ds, args)
+    with TesseraServer(venv=args.venv, url=args.url) as srv:
+        engine = RestEngine(srv.url, srv.pid)
+        engine.create(ds.dim, HnswParams(), payload_indexes=args.indexes)
+        rss0 = srv.rss_mb()
+        url = f"{srv.url}/collections/{engine.collection}/points?wait=true"
+        headers = {"content-type": "application/json"}
+        with httpx.Client(timeout=300.0) as http:
+            t0 = time.perf_counter()
+            for body in bodies:
+                http.put(url, content=body, headers=headers).raise_for_status()
+            t = time.perf_counter() - t0
+        count = int(engine.client.count(engine.collection, exact=True).count)
+        rss = srv.rss_mb() - rss0
+        engine.close()
+        return {"upsert_s": t, "flush_s": float("nan"), "count": count, "rss_mb": rss}
+
+
 def run_tessera(ds: Dataset, args: argparse.Namespace) -> dict[str, float]:
+    if args.raw:
+        return run_tessera_raw(ds, args)
     with TesseraServer(venv=args.venv, url=args.url) as srv:
         engines = [RestEngine(srv.url, srv.pid) for _ in range(max(1, args.clients))]
         engines[0].create(ds.dim, HnswParams(), payload_indexes=args.indexes)
@@ -92,13 +133,19 @@ def main() -> None:
         "--indexes", action="store_true", help="create the kw/rare/f payload indexes first"
     )
     ap.add_argument("--no-edge", action="store_true", help="skip Qdrant Edge")
+    ap.add_argument(
+        "--raw",
+        action="store_true",
+        help="send pre-serialized JSON bodies over httpx instead of qdrant-client",
+    )
     args = ap.parse_args()
 
     ds = common.make_dataset(args.n, args.dim, n_queries=1, seed=args.seed)
     print(
         f"ingest: {ds.n} x {ds.dim} cosine, batch {args.batch}, "
         f"payload={'no' if args.no_payload else 'yes'}, payload indexes="
-        f"{'yes' if args.indexes else 'no'}, REST clients={args.clients}",
+        f"{'yes' if args.indexes else 'no'}, REST clients={args.clients}"
+        f"{', raw JSON bodies' if args.raw else ''}",
         flush=True,
     )
     res: dict[str, dict[str, float] | str] = {}
