@@ -589,6 +589,83 @@ def test_cluster_telemetry_and_sharding_key_operations(
     assert sorted(keyed) == [2, 3] and set(keyed.values()) == {8}
 
 
+def test_replicate_points_copies_a_tenant_into_another_shard_key(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """Qdrant's "promote a tenant": a key made Partial gets one replica per shard, and
+    `replicate_points` copies the points of one key matching a filter into it, vectors
+    and payloads alike (REST and gRPC), after Qdrant's checks."""
+    a, b, c = clients
+    name = unique("promote")
+    create(a, name, sharding_method=models.ShardingMethod.CUSTOM, replication_factor=2)
+    assert a.create_shard_key(name, "shared", shards_number=1)
+    made = models.CreateShardingKeyOperation(
+        create_sharding_key=models.CreateShardingKey(
+            shard_key="vip", shards_number=1, initial_state=models.ReplicaState.PARTIAL
+        )
+    )
+    assert b.cluster_collection_update(name, made)
+    assert a.create_shard_key(name, "two", shards_number=2)
+    points = [
+        models.PointStruct(id=i, vector=[float(i)] * DIM, payload={"tenant": "x" if i < 5 else "y"})
+        for i in range(1, 11)
+    ]
+    a.upsert(name, points, shard_key_selector="shared")
+
+    def copy(client: QdrantClient, source: str, target: str, tenant: str) -> bool:
+        return client.cluster_collection_update(
+            name,
+            models.ReplicatePointsOperation(
+                replicate_points=models.ReplicatePoints(
+                    from_shard_key=source,
+                    to_shard_key=target,
+                    filter=models.Filter(
+                        must=[
+                            models.FieldCondition(
+                                key="tenant", match=models.MatchValue(value=tenant)
+                            )
+                        ]
+                    ),
+                )
+            ),
+        )
+
+    assert copy(c, "shared", "vip", "x")
+    copied = a.scroll(name, shard_key_selector="vip", with_vectors=True, limit=100)[0]
+    assert sorted(int(p.id) for p in copied) == [1, 2, 3, 4]
+    assert all(p.payload == {"tenant": "x"} for p in copied)
+    assert all(p.vector == [float(p.id)] * DIM for p in copied)
+    assert a.count(name, shard_key_selector="shared").count == 10  # a copy, not a move
+
+    with pytest.raises(Exception, match=r"exactly one shard is supported\. Shard key two has 2"):
+        copy(a, "two", "vip", "y")
+    with pytest.raises(
+        Exception, match=r"exactly one replica is supported\. Shard key shared has 2"
+    ):
+        copy(a, "vip", "shared", "x")
+    with pytest.raises(Exception, match="Shard key nobody not found"):
+        copy(a, "nobody", "vip", "x")
+    bad_state = httpx.post(
+        f"{cluster.nodes[0].url}/collections/{name}/cluster",
+        json={"create_sharding_key": {"shard_key": "z", "initial_state": "Dead"}},
+    )
+    assert bad_state.status_code == 400
+    assert "Initial state cannot be Dead, only Active or Partial are allowed" in bad_state.text
+
+    grpc = QdrantClient(
+        host="127.0.0.1",
+        port=cluster.nodes[2].port,
+        grpc_port=cluster.nodes[2].grpc_port,
+        prefer_grpc=True,
+        check_compatibility=False,
+    )
+    try:
+        assert copy(grpc, "shared", "vip", "y")
+    finally:
+        grpc.close()
+    assert b.count(name, shard_key_selector="vip").count == 10
+
+
 def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(
     cluster: Cluster, clients: list[QdrantClient]
 ) -> None:

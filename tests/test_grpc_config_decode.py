@@ -371,6 +371,30 @@ def test_cluster_operations_decode_equal() -> None:
             pb.DeleteShardKey(shard_key=pb.ShardKey(number=7)),
             {"drop_sharding_key": {"shard_key": 7}},
         ),
+        (
+            "create_shard_key",
+            pb.CreateShardKey(shard_key=pb.ShardKey(keyword="p"), initial_state=pb.Partial),
+            {"create_sharding_key": {"shard_key": "p", "initial_state": "Partial"}},
+        ),
+        (
+            "replicate_points",
+            pb.ReplicatePoints(
+                from_shard_key=pb.ShardKey(keyword="a"),
+                to_shard_key=pb.ShardKey(number=3),
+                filter=R.convert_filter(
+                    models.Filter(
+                        must=[models.FieldCondition(key="t", match=models.MatchValue(value="x"))]
+                    )
+                ),
+            ),
+            {
+                "replicate_points": {
+                    "from_shard_key": "a",
+                    "to_shard_key": 3,
+                    "filter": {"must": [{"key": "t", "match": {"value": "x"}}]},
+                }
+            },
+        ),
     ]
     for kind, grpc_message, rest_body in pairs:
         assert grpc_collections.cluster_operation(

@@ -112,11 +112,13 @@ async def update_collection_cluster(request: Request) -> Callable[[], Any]:
     if toc.cluster is None:
         expect_object(body)
         raise BadRequest(DISABLED)
-    name = collection_of(request).name
+    collection = collection_of(request)
     operation = parse_operation(body)
     timeout = query_int(request, "timeout", None, 1)
     cluster = toc.cluster
-    return lambda: run_operation(cluster, name, operation, float(timeout) if timeout else None)
+    return lambda: run_operation(
+        cluster, collection, operation, float(timeout) if timeout else None
+    )
 
 
 async def remove_peer(request: Request) -> Callable[[], Any]:

@@ -7,8 +7,13 @@ others are accepted and do the same), a move then drops the `from_peer_id` repli
 `abort_transfer` drops a replica still catching up; `restart_transfer` is answered true for
 a running transfer (catching up retries by itself); `drop_replica` drops a replica, keeping
 at least one active; `create_sharding_key` and `drop_sharding_key` are the shard key routes'
-operations (tessera.api.shard_keys). The answer is `true` once this node has applied the change; the
-transfer itself runs on after it, as in Qdrant.
+operations (tessera.api.shard_keys), `create_sharding_key` with Qdrant's `initial_state`
+(Active or Partial; a key made Partial gets one replica per shard unless a factor is given);
+`replicate_points` copies the points of one shard key that match a filter into another
+(Qdrant's "promote a tenant" move: the source key must have one shard, the target one
+replica), through the collection's own reads and writes, before it answers. The answer is
+`true` once this node has applied the change; a shard transfer runs on after it, as in
+Qdrant.
 """
 
 from __future__ import annotations
@@ -17,18 +22,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.api.shard_selector import parse_key
+from tessera.api.vectors_parse import build_columns
 from tessera.cluster.service import ClusterService
-from tessera.errors import BadRequest, NotFound
+from tessera.collection import writes
+from tessera.collection.collection import Collection
+from tessera.collection.values import EVERYTHING, ShardSelector
+from tessera.errors import BadRequest, NotFound, bad_input
+from tessera.query.filter_model import Filter
+from tessera.query.filter_parse import parse_filter
 
 UNTAGGED = (
     "Format error in JSON body: data did not match any variant of untagged enum ClusterOperations"
 )
 TRANSFER_METHODS = ("stream_records", "snapshot", "wal_delta", "resharding_stream_records")
-SUPPORTED_LATER = (
-    "start_resharding",
-    "abort_resharding",
-    "replicate_points",
-)
+SUPPORTED_LATER = ("start_resharding", "abort_resharding")
+INITIAL_STATES = ("Active", "Partial")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,10 @@ class ClusterOperation:
     shards_number: int | None = None
     replication_factor: int | None = None
     placement: list[int] | None = None
+    initial_state: str | None = None  # create_sharding_key: Active or Partial
+    # replicate_points: `key` is the source shard key
+    to_key: str | int | None = None
+    filter: Filter | None = None
 
 
 TRANSFERS = ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer")
@@ -84,20 +96,58 @@ def parse_operation(body: Any) -> ClusterOperation:
             if not isinstance(placement, list):
                 raise BadRequest(UNTAGGED)
             placement = [_u64({"p": p}, "p") for p in placement]
+        state = raw.get("initial_state")
+        if state is not None and not isinstance(state, str):
+            raise BadRequest(UNTAGGED)
+        return key_creation(
+            key,
+            _optional_u32(raw, "shards_number"),
+            _optional_u32(raw, "replication_factor"),
+            placement,
+            state,
+        )
+    if kind == "replicate_points":
         return ClusterOperation(
             kind,
             0,
-            key=key,
-            shards_number=_optional_u32(raw, "shards_number"),
-            replication_factor=_optional_u32(raw, "replication_factor"),
-            placement=placement,
+            key=parse_key(raw.get("from_shard_key"), UNTAGGED),
+            to_key=parse_key(raw.get("to_shard_key"), UNTAGGED),
+            filter=parse_filter(raw.get("filter")),
         )
     raise BadRequest(UNTAGGED)
 
 
+def key_creation(
+    key: str | int,
+    shards_number: int | None,
+    replication_factor: int | None,
+    placement: list[int] | None,
+    initial_state: str | None,
+) -> ClusterOperation:
+    """`create_sharding_key`, REST's or gRPC's, checked."""
+    if initial_state is not None and initial_state not in INITIAL_STATES:
+        raise BadRequest(
+            f"Bad request: Initial state cannot be {initial_state}, only Active or Partial "
+            "are allowed"
+        )
+    return ClusterOperation(
+        "create_sharding_key",
+        0,
+        key=key,
+        shards_number=shards_number,
+        replication_factor=replication_factor,
+        placement=placement,
+        initial_state=initial_state,
+    )
+
+
 def run_operation(
-    cluster: ClusterService, name: str, operation: ClusterOperation, timeout: float | None
+    cluster: ClusterService,
+    collection: Collection,
+    operation: ClusterOperation,
+    timeout: float | None,
 ) -> bool:
+    name = collection.name
     shard, source, target = operation.shard, operation.source, operation.target
     if operation.kind in ("move_shard", "replicate_shard"):
         assert source is not None and target is not None
@@ -111,17 +161,20 @@ def run_operation(
         cluster.drop_replica(name, shard, target, timeout)
     elif operation.kind == "create_sharding_key":
         assert operation.key is not None
+        # Qdrant: a key created in a given state (Partial: to be filled by replicate_points)
+        # has one replica per shard unless the request says otherwise.
+        factor = operation.replication_factor
+        if factor is None and operation.initial_state is not None:
+            factor = 1
         cluster.create_shard_key(
-            name,
-            operation.key,
-            operation.shards_number,
-            operation.replication_factor,
-            operation.placement,
-            timeout,
+            name, operation.key, operation.shards_number, factor, operation.placement, timeout
         )
     elif operation.kind == "drop_sharding_key":
         assert operation.key is not None
         cluster.delete_shard_key(name, operation.key, timeout)
+    elif operation.kind == "replicate_points":
+        assert operation.key is not None and operation.to_key is not None
+        replicate_points(cluster, collection, operation.key, operation.to_key, operation.filter)
     elif operation.kind == "restart_transfer":
         running = {(s, to) for s, _, to, _ in cluster.transfers(name)}
         if (shard, target) not in running:
@@ -130,6 +183,54 @@ def run_operation(
                 "does not exist"
             )
     return True
+
+
+REPLICATE_PAGE = 256
+
+
+def replicate_points(
+    cluster: ClusterService,
+    collection: Collection,
+    source: str | int,
+    target: str | int,
+    point_filter: Filter | None,
+) -> None:
+    """Copy the points of shard key `source` matching `point_filter` into shard key
+    `target`, page by page (each page written with `wait`), with Qdrant's checks first."""
+    keys = cluster.shard_keys(collection.name)
+    placement = cluster.placement(collection.name)
+    if source not in keys:
+        raise bad_input(f"Shard key {source} not found")
+    if len(keys[source]) != 1:
+        raise BadRequest(
+            "Bad request: Only replicating from shard keys with exactly one shard is "
+            f"supported. Shard key {source} has {len(keys[source])} shards"
+        )
+    if target not in keys:
+        raise bad_input(f"Shard key {target} not found")
+    replicas = sum(len(placement.get(shard, [])) for shard in keys[target])
+    if replicas != 1:
+        raise BadRequest(
+            "Bad request: Only replicating to shard keys with exactly one replica is "
+            f"supported. Shard key {target} has {replicas} replicas"
+        )
+    reading = collection.with_shards(ShardSelector((source,), None))
+    writing = collection.with_shards(ShardSelector((target,), None))
+    offset = None
+    while True:
+        page = reading.scroll(point_filter, offset, REPLICATE_PAGE, EVERYTHING, None)
+        points = page.points
+        if len(points):
+            assert points.vectors is not None and points.payloads is not None
+            per_point = [
+                vector if isinstance(vector, dict) else {"": vector} for vector in points.vectors
+            ]
+            columns = build_columns(collection.config, per_point)
+            payloads: list[dict[str, Any] | None] = list(points.payloads)
+            writing.update(writes.upsert(list(points.ids), columns, payloads), True)
+        offset = page.next_offset
+        if offset is None:
+            return
 
 
 def _uint(raw: dict[str, Any], key: str, bits: int) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from qdrant_client import grpc as pb
 
-from tessera.api import aliases, grpc_config
+from tessera.api import aliases, grpc_config, grpc_filter
 from tessera.api import collections as coll
 from tessera.api.cluster_info import DISABLED, cluster_info
 from tessera.api.cluster_ops import (
@@ -19,6 +19,7 @@ from tessera.api.cluster_ops import (
     TRANSFERS,
     UNTAGGED,
     ClusterOperation,
+    key_creation,
     run_operation,
     transfer_operation,
 )
@@ -148,10 +149,10 @@ class CollectionsService(pb.CollectionsServicer):
         cluster = self.toc.cluster
         if cluster is None:
             raise BadRequest(DISABLED)
-        name = self.toc.get(request.collection_name).name
+        collection = self.toc.get(request.collection_name)
         operation = cluster_operation(kind, request.request)
         timeout = float(request.timeout) if request.HasField("timeout") else None
-        return run_operation(cluster, name, operation, timeout)
+        return run_operation(cluster, collection, operation, timeout)
 
     @rpc
     def ListShardKeys(self, request: pb.ListShardKeysRequest) -> pb.ListShardKeysResponse:
@@ -167,12 +168,12 @@ class CollectionsService(pb.CollectionsServicer):
         cluster = self.toc.cluster
         if cluster is None:
             raise BadRequest(DISABLED)  # before the collection is looked at, as in Qdrant
-        name = self.toc.get(request.collection_name).name
+        collection = self.toc.get(request.collection_name)
         kind = request.WhichOneof("operation")
         operation = cluster_operation(kind, getattr(request, kind) if kind else None)
         timeout = float(request.timeout) if request.HasField("timeout") else None
         return pb.UpdateCollectionClusterSetupResponse(
-            result=run_operation(cluster, name, operation, timeout)
+            result=run_operation(cluster, collection, operation, timeout)
         )
 
 
@@ -190,13 +191,21 @@ def cluster_operation(kind: str | None, message: Any) -> ClusterOperation:
     if kind == "drop_replica":
         return ClusterOperation(kind, message.shard_id, None, message.peer_id)
     if kind == "create_shard_key":
+        state = message.initial_state if message.HasField("initial_state") else None
+        return key_creation(
+            shard_key(message.shard_key),
+            opt(message, "shards_number"),
+            opt(message, "replication_factor"),
+            list(message.placement) or None,
+            None if state is None else pb.ReplicaState.Name(state),
+        )
+    if kind == "replicate_points":
         return ClusterOperation(
-            "create_sharding_key",
+            kind,
             0,
-            key=shard_key(message.shard_key),
-            shards_number=opt(message, "shards_number"),
-            replication_factor=opt(message, "replication_factor"),
-            placement=list(message.placement) or None,
+            key=shard_key(message.from_shard_key),
+            to_key=shard_key(message.to_shard_key),
+            filter=grpc_filter.opt_filter(message),
         )
     if kind == "delete_shard_key":
         return ClusterOperation("drop_sharding_key", 0, key=shard_key(message.shard_key))

@@ -43,13 +43,15 @@ async def _key_operation(request: Request, kind: str) -> Callable[[], Any]:
     cluster = toc.cluster
     if cluster is None:
         raise BadRequest(DISABLED)
-    name = collection_of(request).name
+    collection = collection_of(request)
     timeout = query_int(request, "timeout", None, 1)
     if "shard_key" not in body:
         raise UnprocessableEntity("Format error in JSON body: missing field `shard_key`")
     parse_key(body["shard_key"], "Format error in JSON body: invalid shard key")
     operation = parse_operation({kind: body})
-    return lambda: run_operation(cluster, name, operation, float(timeout) if timeout else None)
+    return lambda: run_operation(
+        cluster, collection, operation, float(timeout) if timeout else None
+    )
 
 
 async def list_shard_keys(request: Request) -> Callable[[], Any]:
