@@ -15,10 +15,13 @@ from typing import Any
 
 from tessera.config_model import (
     DISABLED,
+    HNSW_COUNTS,
+    OPTIMIZER_COUNTS,
     QUANTIZATION_ENUMS,
     QUANTIZATION_FIELDS,
     STRICT_MODE_MAPS,
     STRICT_MODE_MINIMUMS,
+    WAL_COUNTS,
     CreateCollection,
     HnswDiff,
     OptimizersDiff,
@@ -113,8 +116,6 @@ def with_aliases(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any
 
 # --------------------------------------------------------------------------- parts
 
-HNSW_COUNTS = ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m")
-
 
 def decode_hnsw(raw: Any, where: str) -> HnswDiff:
     body = expect_dict(raw, where)
@@ -129,18 +130,7 @@ def decode_hnsw(raw: Any, where: str) -> HnswDiff:
 
 def decode_wal(raw: Any, where: str) -> WalDiff:
     body = expect_dict(raw, where)
-    keys = ("wal_capacity_mb", "wal_segments_ahead", "wal_retain_closed")
-    return WalDiff(**{key: _opt_usize(body, key, where) for key in keys})
-
-
-OPTIMIZER_USIZE = (
-    "vacuum_min_vector_number",
-    "default_segment_number",
-    "max_segment_size",
-    "memmap_threshold",
-    "indexing_threshold",
-    "flush_interval_sec",
-)
+    return WalDiff(**{key: _opt_usize(body, key, where) for key in WAL_COUNTS})
 
 
 def decode_optimizers(raw: Any, where: str) -> OptimizersDiff:
@@ -162,7 +152,7 @@ def decode_optimizers(raw: Any, where: str) -> OptimizersDiff:
         threads = usize(threads, f"{where}.max_optimization_threads")
     return OptimizersDiff(
         deleted_threshold=threshold,
-        **{key: _opt_usize(body, key, where) for key in OPTIMIZER_USIZE},
+        **{key: _opt_usize(body, key, where) for key in OPTIMIZER_COUNTS},
         max_optimization_threads=threads,
         prevent_unoptimized=prevent,
     )

@@ -59,6 +59,19 @@ def _given(diff: Any) -> dict[str, Any]:
     }
 
 
+# The integer (usize) fields of the diffs, which every decoder reads alike.
+HNSW_COUNTS = ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m")
+WAL_COUNTS = ("wal_capacity_mb", "wal_segments_ahead", "wal_retain_closed")
+OPTIMIZER_COUNTS = (
+    "vacuum_min_vector_number",
+    "default_segment_number",
+    "max_segment_size",
+    "memmap_threshold",
+    "indexing_threshold",
+    "flush_interval_sec",
+)
+
+
 @dataclass(frozen=True)
 class HnswDiff:
     m: int | None = None

@@ -21,6 +21,9 @@ from tessera.collection import vector_names
 from tessera.collection.writes import FieldSchema, schema_of
 from tessera.config_model import (
     DISABLED,
+    HNSW_COUNTS,
+    OPTIMIZER_COUNTS,
+    WAL_COUNTS,
     CreateCollection,
     HnswDiff,
     OptimizersDiff,
@@ -83,9 +86,8 @@ def _fields(message: Any, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def hnsw(message: pb.HnswConfigDiff) -> HnswDiff:
-    counts = ("m", "ef_construct", "full_scan_threshold", "max_indexing_threads", "payload_m")
     return HnswDiff(
-        **_fields(message, counts),
+        **_fields(message, HNSW_COUNTS),
         on_disk=opt(message, "on_disk"),
         inline_storage=opt(message, "inline_storage"),
         memory=_memory(message),
@@ -93,9 +95,7 @@ def hnsw(message: pb.HnswConfigDiff) -> HnswDiff:
 
 
 def wal(message: pb.WalConfigDiff) -> WalDiff:
-    return WalDiff(
-        **_fields(message, ("wal_capacity_mb", "wal_segments_ahead", "wal_retain_closed"))
-    )
+    return WalDiff(**_fields(message, WAL_COUNTS))
 
 
 def optimizers(message: pb.OptimizersConfigDiff) -> OptimizersDiff:
@@ -111,17 +111,9 @@ def optimizers(message: pb.OptimizersConfigDiff) -> OptimizersDiff:
             raise BadRequest(f"Wrong input: invalid MaxOptimizationThreads model: {setting}")
     elif message.HasField("deprecated_max_optimization_threads"):
         threads = message.deprecated_max_optimization_threads
-    counts = (
-        "vacuum_min_vector_number",
-        "default_segment_number",
-        "max_segment_size",
-        "memmap_threshold",
-        "indexing_threshold",
-        "flush_interval_sec",
-    )
     return OptimizersDiff(
         deleted_threshold=opt(message, "deleted_threshold"),
-        **_fields(message, counts),
+        **_fields(message, OPTIMIZER_COUNTS),
         max_optimization_threads=threads,
         prevent_unoptimized=opt(message, "prevent_unoptimized"),
     )

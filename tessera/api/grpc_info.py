@@ -18,6 +18,7 @@ from tessera.api.grpc_convert import drop_none
 from tessera.api.grpc_render import payload
 from tessera.collection.values import CollectionInfo
 from tessera.collection_config import DenseVectorParams, SparseVectorParams
+from tessera.config_model import OPTIMIZER_COUNTS
 
 # Enum numbers typed Any: the stubs type each enum field with its own ValueType.
 ZERO: Any = 0  # MultiVectorComparator.MaxSim, TextScoringType.Bm25
@@ -43,16 +44,7 @@ SCHEMA_TYPE: dict[str, Any] = {name: n + 1 for n, name in enumerate(names.FIELD_
 
 HNSW_FIELDS = tuple(pb.HnswConfigDiff.DESCRIPTOR.fields_by_name)
 WAL_FIELDS = tuple(pb.WalConfigDiff.DESCRIPTOR.fields_by_name)
-OPTIMIZER_COUNTS = (
-    "deleted_threshold",
-    "vacuum_min_vector_number",
-    "default_segment_number",
-    "max_segment_size",
-    "memmap_threshold",
-    "indexing_threshold",
-    "flush_interval_sec",
-    "prevent_unoptimized",
-)
+OPTIMIZER_FIELDS = ("deleted_threshold", *OPTIMIZER_COUNTS, "prevent_unoptimized")
 
 
 def _placed(fields: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def hnsw(config: dict[str, Any]) -> pb.HnswConfigDiff:
 
 
 def optimizers(config: dict[str, Any]) -> pb.OptimizersConfigDiff:
-    fields = {k: config.get(k) for k in OPTIMIZER_COUNTS}
+    fields = {k: config.get(k) for k in OPTIMIZER_FIELDS}
     threads = config.get("max_optimization_threads")  # a count, or None: no limit ("auto")
     if threads is not None:
         fields["max_optimization_threads"] = pb.MaxOptimizationThreads(value=threads)
