@@ -62,6 +62,17 @@ def create(
     )
 
 
+def grpc_client(cluster: Cluster, node: int) -> QdrantClient:
+    """qdrant-client over gRPC to one node of the cluster."""
+    return QdrantClient(
+        host="127.0.0.1",
+        port=cluster.nodes[node].port,
+        grpc_port=cluster.nodes[node].grpc_port,
+        prefer_grpc=True,
+        check_compatibility=False,
+    )
+
+
 def replicas_active(cluster: Cluster, node: int, name: str, expected: int) -> bool:
     """Whether `node` sees `expected` replicas of the collection, all Active."""
     view = cluster_view(cluster, node, name)
@@ -427,13 +438,7 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         a.cluster_collection_update(name, last)
 
     # A move through gRPC: the target catches up, then the source goes.
-    grpc = QdrantClient(
-        host="127.0.0.1",
-        port=cluster.nodes[0].port,
-        grpc_port=cluster.nodes[0].grpc_port,
-        prefer_grpc=True,
-        check_compatibility=False,
-    )
+    grpc = grpc_client(cluster, 0)
     try:
         move = models.MoveShardOperation(
             move_shard=models.MoveShard(shard_id=0, from_peer_id=first, to_peer_id=second)
@@ -503,13 +508,7 @@ def test_shard_keys_route_points_and_select_shards(
     assert sorted(keyed) == ["tenant_a", "tenant_b", "tenant_b"]
 
     # Through gRPC too: the selector of a count.
-    grpc = QdrantClient(
-        host="127.0.0.1",
-        port=cluster.nodes[1].port,
-        grpc_port=cluster.nodes[1].grpc_port,
-        prefer_grpc=True,
-        check_compatibility=False,
-    )
+    grpc = grpc_client(cluster, 1)
     try:
         assert grpc.count(name, shard_key_selector="tenant_b").count == 20
         found = grpc.query_points(name, query=[1.0] * DIM, limit=3, shard_key_selector="tenant_b")
@@ -652,13 +651,7 @@ def test_replicate_points_copies_a_tenant_into_another_shard_key(
     assert bad_state.status_code == 400
     assert "Initial state cannot be Dead, only Active or Partial are allowed" in bad_state.text
 
-    grpc = QdrantClient(
-        host="127.0.0.1",
-        port=cluster.nodes[2].port,
-        grpc_port=cluster.nodes[2].grpc_port,
-        prefer_grpc=True,
-        check_compatibility=False,
-    )
+    grpc = grpc_client(cluster, 2)
     try:
         assert copy(grpc, "shared", "vip", "y")
     finally:
