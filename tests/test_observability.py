@@ -235,6 +235,22 @@ def test_issues_report_unindexed_fields_until_indexed(
     left = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
     assert not any(i.startswith("UNINDEXED_FIELD/") for i in left), left
 
+    # The same reads again (each filter was looked at once already): `n` is still unindexed
+    # and comes back after the clear; `color` is indexed and stays away until its index is
+    # dropped.
+    n_filter = models.Filter(must=[models.FieldCondition(key="n", range=models.Range(gte=5))])
+    for _ in range(2):
+        client.count(large, count_filter=red)
+        client.scroll(large, scroll_filter=n_filter, limit=1)
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert f"UNINDEXED_FIELD/{large}/n" in ids
+    assert f"UNINDEXED_FIELD/{large}/color" not in ids
+    dropped = http.delete(f"/collections/{large}/index/color", params={"wait": "true"})
+    assert dropped.status_code == 200, dropped.text
+    client.count(large, count_filter=red)
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert f"UNINDEXED_FIELD/{large}/color" in ids
+
 
 def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
     """`service.metrics_prefix` prefixes every /metrics name (as Qdrant does); with

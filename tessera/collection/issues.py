@@ -91,6 +91,13 @@ class Issue:
 
 _lock = threading.Lock()
 _board: dict[str, Issue] = {}
+# Bumped whenever an issue leaves the board. `_told`: the filters already looked at, with
+# the board's `_removals` then and the index schema of each field they check; the same
+# filters are looked at again only when an issue has left the board or one of those
+# fields' indexes has changed.
+_removals = 0
+_told: dict[tuple[str, tuple[Any, ...]], tuple[int, tuple[tuple[str, Any], ...]]] = {}
+_TOLD_SIZE = 1024
 
 
 # The board takes unindexed-field issues while it holds fewer than this many issues:
@@ -111,8 +118,10 @@ def submit(issue: Issue) -> bool:
 
 
 def clear() -> None:
+    global _removals
     with _lock:
         _board.clear()
+        _removals += 1
 
 
 def report(collections: Mapping[str, Collection]) -> list[Issue]:
@@ -125,10 +134,12 @@ def report(collections: Mapping[str, Collection]) -> list[Issue]:
     crowded = too_many_collections(collections)
     if crowded:
         submit(too_many_issue())
+    global _removals
     with _lock:
         for key, issue in list(_board.items()):
             if not _still_active(issue, collections, crowded):
                 del _board[key]
+                _removals += 1
         return sorted(_board.values(), key=lambda i: i.timestamp)
 
 
@@ -201,22 +212,39 @@ def watch(collection: Collection, filters: Sequence[fm.Filter | None]) -> Iterat
 
 
 def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds: float) -> None:
+    if collection.failure is not None:
+        return
+    if seconds <= _slow_query_seconds and collection.shard.holder.live_count() < LARGE_COLLECTION:
+        return
+    # The usual case on a busy collection: the same filters again, nothing new to tell.
+    schemas = collection.shard.holder.index_schemas
+    seen: tuple[str, tuple[Any, ...]] | None = (collection.name, tuple(filters))
+    try:
+        told = _told.get(seen)  # type: ignore[arg-type]
+    except TypeError:  # a filter holding something unhashable is looked at every time
+        told, seen = None, None
+    if (
+        told is not None
+        and told[0] == _removals
+        and all(schemas.get(key) == raw for key, raw in told[1])
+    ):
+        return
+    removals = _removals
     wanted: dict[str, list[str]] = {}
     for filt in filters:
         if filt is not None:
             _collect(filt, "", wanted)
-    if not wanted or collection.failure is not None:
-        return
-    if seconds <= _slow_query_seconds and collection.shard.holder.live_count() < LARGE_COLLECTION:
-        return
     with _lock:
         reported = {key for key in wanted if f"{UNINDEXED}/{collection.name}/{key}" in _board}
-    if len(reported) == len(wanted):
-        return  # the usual case on a busy collection: nothing new to tell
-    indexed = _index_types(collection)
-    for key, types in wanted.items():
-        if key not in reported and indexed.get(key) not in types:
-            submit(unindexed_issue(collection.name, key, types))
+    if len(reported) < len(wanted):
+        indexed = _index_types(collection)
+        for key, types in wanted.items():
+            if key not in reported and indexed.get(key) not in types:
+                submit(unindexed_issue(collection.name, key, types))
+    if seen is not None:
+        if len(_told) >= _TOLD_SIZE:
+            _told.clear()
+        _told[seen] = (removals, tuple((key, schemas.get(key)) for key in wanted))
 
 
 def unindexed_issue(collection: str, field: str, types: Sequence[str]) -> Issue:
