@@ -71,6 +71,20 @@ def idle_since(seconds: float) -> bool:
     return time.monotonic() - _last_write >= seconds
 
 
+_UNFILTERED_PARAMS: dict[int, Any] = {}
+
+
+def _unfiltered_params(ef: int) -> Any:
+    """faiss's search parameters for an unfiltered walk with beam `ef`, made once per `ef`
+    (a SWIG object and two attribute sets per query otherwise); faiss only reads them."""
+    params = _UNFILTERED_PARAMS.get(ef)
+    if params is None:
+        if len(_UNFILTERED_PARAMS) >= 256:
+            _UNFILTERED_PARAMS.clear()
+        params = _UNFILTERED_PARAMS[ef] = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
+    return params
+
+
 def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
     for start in range(0, len(data), _CHUNK):
         busy = time.monotonic() - _last_write < 1.0
@@ -103,6 +117,9 @@ class HnswIndex:
         turbo: TurboCodec | None = None,
     ) -> None:
         self.index = index
+        # Read on every search; an index is complete when it is wrapped (`extended` adds to a
+        # copy and wraps that), so its size never changes.
+        self._size = int(index.ntotal)
         # The stored vectors are a read-only map of the file (on_disk): faiss cannot grow a
         # copy of it in place, so `extended` copies through a serialised, owned index.
         self.mapped = mapped
@@ -124,7 +141,7 @@ class HnswIndex:
 
     @property
     def size(self) -> int:
-        return int(self.index.ntotal)
+        return self._size
 
     @classmethod
     def build(
@@ -227,7 +244,7 @@ class HnswIndex:
         if flat:
             params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         elif selector is None:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, k))  # type: ignore[attr-defined]
+            params = _unfiltered_params(max(ef, k))
         else:
             params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)

@@ -348,6 +348,9 @@ def _explain_plan(
 def _unit_rows(vectors: FloatArray) -> FloatArray:
     """A vector (d,) or rows (q, d) scaled to unit length, zero ones left as they are: Cosine
     graphs and flat storages hold unit vectors."""
+    if vectors.ndim == 1:  # a query (a per-query cost): the same float32 arithmetic
+        norm = np.sqrt(np.add.reduce(vectors * vectors))
+        return (vectors / norm if norm > 0 else vectors).astype(np.float32)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
 
