@@ -427,3 +427,20 @@ def test_info_renders_as_the_rest_info_converts(body: dict[str, Any]) -> None:
     assert grpc_info.info_message(info, warnings) == rest_info_message(info, warnings)
     damaged = CollectionInfo("red", ["crc mismatch"], 0, 0, 0, config, {})
     assert grpc_info.info_message(damaged, []) == rest_info_message(damaged, [])
+
+
+def test_field_index_values_are_checked_as_over_rest() -> None:
+    stemmer = pb.StemmingAlgorithm(snowball=pb.SnowballParams(language="klingon"))
+    bad = pb.CreateFieldIndexCollection(
+        collection_name="c",
+        field_name="f",
+        field_index_params=pb.PayloadIndexParams(
+            text_index_params=pb.TextIndexParams(tokenizer=3, stemmer=stemmer)
+        ),
+    )
+    rest = {"type": "text", "stemmer": {"type": "snowball", "language": "klingon"}}
+    assert outcome(lambda: grpc_config.field_schema(bad)) == outcome(
+        lambda: parse_field_schema(rest)
+    )
+    with pytest.raises(BadRequest, match="unknown snowball language 'klingon'"):
+        grpc_config.field_schema(bad)

@@ -158,16 +158,19 @@ def parse_field_schema(raw: Any) -> FieldSchema:
             raise _fail("`nested` index params are not supported")
         if name not in allowed:
             raise _fail(f"unknown field `{name}` for a {data_type} index")
-        if value is not None:
-            params[name] = _check(allowed[name], name, value)
+        if value is not None and name != "type":
+            params[name] = value
     return schema_of(data_type, params)
 
 
-def schema_of(data_type: str, params: dict[str, Any]) -> FieldSchema:
-    """A params-object schema whose values have their types (decoded from JSON or from
-    gRPC): Qdrant's remaining rules, the text tokenizer's default, the field order."""
+def schema_of(data_type: str, given: dict[str, Any]) -> FieldSchema:
+    """A params-object schema from its set fields (decoded from JSON or from gRPC), each
+    checked (its kind, a known language or tokenizer), then Qdrant's rules across fields,
+    the text tokenizer's default and the field order."""
     allowed = _PARAMS[data_type]
-    params = {"type": data_type, **params}
+    params: dict[str, Any] = {"type": data_type}
+    for name, value in given.items():
+        params[name] = _check(allowed[name], name, value)
     if data_type == "text":
         params.setdefault("tokenizer", "word")
         lo, hi = params.get("min_token_len"), params.get("max_token_len")
