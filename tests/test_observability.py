@@ -462,6 +462,8 @@ def test_standalone_cluster_routes(
         http.get(f"/collections/{name}/cluster"), "GET", "/collections/{collection_name}/cluster"
     )
     assert again["peer_id"] == info.peer_id  # one node, one id
+    snapshot = client.create_snapshot(name, wait=True)
+    assert snapshot is not None and f"-{info.peer_id}-" in snapshot.name  # the same one
     assert http.get("/collections/no_such_collection_xyz/cluster").status_code == 404
 
     move = {"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": 2}}

@@ -35,7 +35,6 @@ local shard (the others read 0).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -63,10 +62,11 @@ WITH_VALUES = ("queued", "completed", "idle_segments")
 
 
 def peer_id(toc: TableOfContents) -> int:
+    """This node's id: the cluster's, or outside cluster mode the one kept in
+    `<storage>/peer_id`, which snapshot names carry too (one id, as in Qdrant)."""
     if toc.cluster is not None:
         return toc.cluster.peer_id
-    digest = hashlib.sha256(str(toc.root.resolve()).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1  # fits Qdrant's u64 and JSON readers
+    return toc.snapshots.peer_id
 
 
 async def cluster_status(request: Request) -> Callable[[], Any]:
