@@ -1,7 +1,12 @@
-"""A collection's configuration: parsed from a create request, persisted, rendered in info.
+"""A collection's configuration: built from a create request, changed by PATCH, persisted,
+rendered in info.
 
-The engine reads the typed parts (vector params); the rest is kept as Qdrant's JSON with
-defaults filled in, so that `GET /collections/{name}` echoes what Qdrant would.
+Requests arrive typed (`tessera.config_model`: `CreateCollection`, `UpdateCollection`),
+decoded from JSON by `tessera.config_json` or from protobuf by `tessera.api.grpc_config`;
+`build_config` and `apply_update` check and apply them. The engine reads the typed parts
+(vector params); the rest is kept as Qdrant's JSON with defaults filled in, so that
+`GET /collections/{name}` echoes what Qdrant would, and that JSON is what `config.json`
+stores (read back through `config_json`).
 
 What a create request leaves out comes from the process's `CollectionDefaults`: Qdrant's
 own unless the server's configuration (`storage.hnsw_index`, `storage.optimizers`,
