@@ -352,6 +352,13 @@ def test_query_limit_and_long_names_as_qdrant(http: httpx.Client, collection: Ma
     long = http.get(f"/collections/{'x' * 300}/points/1")
     assert long.status_code == 422
     assert long.json()["status"]["error"].startswith("Validation error in path parameters:")
+    # A document names its model (required): without one no VectorInput form matches.
+    no_model = http.post(url, json={"query": {"text": "hello"}})
+    assert no_model.status_code == 400
+    assert "did not match any variant of untagged enum" in no_model.json()["status"]["error"]
+    with_model = http.post(url, json={"query": {"text": "hello", "model": "m"}})
+    assert with_model.status_code == 400
+    assert "`m` is not available" in with_model.json()["status"]["error"]
 
 
 # --------------------------------------------------------------------------------------------

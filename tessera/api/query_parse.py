@@ -191,7 +191,9 @@ class InputParser:
         if is_document(raw):  # server-side BM25: a query document, weight 1 per token
             raw = bm25_infer(raw, query=True)
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
-            if raw.keys() & {"text", "image", "object"}:
+            # A Document, Image or InferenceObject names its `model` (required): without one
+            # the input matches none of VectorInput's forms.
+            if raw.keys() & {"text", "image", "object"} and "model" in raw:
                 raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
             raise shape_error("data did not match any variant of untagged enum VectorInput")
         return self._as_input(parse_one_vector(self.config, self.using, raw))
