@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera.config_defaults import DEFAULT_HNSW, DEFAULT_OPTIMIZERS, DEFAULT_WAL
 from tessera.config_json import decode_create, decode_dense, decode_update
 from tessera.config_model import (
     CreateCollection,
@@ -33,29 +34,6 @@ from tessera.config_model import (
     VectorSpec,
 )
 from tessera.errors import BadRequest
-
-DEFAULT_HNSW: dict[str, Any] = {
-    "m": 16,
-    "ef_construct": 100,
-    "full_scan_threshold": 10000,
-    "max_indexing_threads": 0,
-    "on_disk": False,
-}
-DEFAULT_OPTIMIZERS: dict[str, Any] = {
-    "deleted_threshold": 0.2,
-    "vacuum_min_vector_number": 1000,
-    "default_segment_number": 0,
-    "max_segment_size": None,
-    "memmap_threshold": None,
-    "indexing_threshold": 10000,
-    "flush_interval_sec": 5,
-    "max_optimization_threads": None,
-}
-DEFAULT_WAL: dict[str, Any] = {
-    "wal_capacity_mb": 32,
-    "wal_segments_ahead": 0,
-    "wal_retain_closed": 1,
-}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from tessera.config_defaults import DEFAULT_HNSW, DEFAULT_OPTIMIZERS, DEFAULT_WAL
+
 ENV_PREFIXES = ("QDRANT__", "TESSERA__")
 LEGACY_ENV = {
     "TESSERA_HOST": "service.host",
@@ -204,7 +206,10 @@ def log_level() -> Checker:
 
 
 # --------------------------------------------------------------------------------------------
-# The keys Tessera uses: path -> (default, check). Defaults are Qdrant's.
+# The keys Tessera uses: path -> (default, check). Defaults are Qdrant's; a new collection's
+# are written once, in tessera.config_defaults.
+
+_HNSW, _OPT, _WAL = DEFAULT_HNSW, DEFAULT_OPTIMIZERS, DEFAULT_WAL
 
 SCHEMA: dict[str, tuple[Any, Checker]] = {
     "log_level": ("INFO", log_level()),
@@ -217,22 +222,31 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     # None: `<storage_path>/snapshots` (Qdrant's default is `./snapshots`).
     "storage.snapshots_path": (None, optional(nonempty())),
     "storage.on_disk_payload": (True, boolean()),
-    "storage.wal.wal_capacity_mb": (32, integer(1)),
-    "storage.wal.wal_segments_ahead": (0, integer(0)),
-    "storage.wal.wal_retain_closed": (1, integer(0)),
-    "storage.optimizers.deleted_threshold": (0.2, number(0.0, 1.0)),
-    "storage.optimizers.vacuum_min_vector_number": (1000, integer(100)),
-    "storage.optimizers.default_segment_number": (0, integer(0)),
-    "storage.optimizers.max_segment_size_kb": (None, optional(integer(1))),
-    "storage.optimizers.memmap_threshold_kb": (None, optional(integer(0))),
-    "storage.optimizers.indexing_threshold_kb": (10000, optional(integer(0))),
-    "storage.optimizers.flush_interval_sec": (5, integer(0)),
-    "storage.optimizers.max_optimization_threads": (None, optional(integer(0))),
-    "storage.hnsw_index.m": (16, integer(0)),
-    "storage.hnsw_index.ef_construct": (100, integer(4)),
-    "storage.hnsw_index.full_scan_threshold_kb": (10000, integer(0)),
-    "storage.hnsw_index.max_indexing_threads": (0, integer(0)),
-    "storage.hnsw_index.on_disk": (False, boolean()),
+    "storage.wal.wal_capacity_mb": (_WAL["wal_capacity_mb"], integer(1)),
+    "storage.wal.wal_segments_ahead": (_WAL["wal_segments_ahead"], integer(0)),
+    "storage.wal.wal_retain_closed": (_WAL["wal_retain_closed"], integer(0)),
+    "storage.optimizers.deleted_threshold": (_OPT["deleted_threshold"], number(0.0, 1.0)),
+    "storage.optimizers.vacuum_min_vector_number": (
+        _OPT["vacuum_min_vector_number"],
+        integer(100),
+    ),
+    "storage.optimizers.default_segment_number": (_OPT["default_segment_number"], integer(0)),
+    "storage.optimizers.max_segment_size_kb": (_OPT["max_segment_size"], optional(integer(1))),
+    "storage.optimizers.memmap_threshold_kb": (_OPT["memmap_threshold"], optional(integer(0))),
+    "storage.optimizers.indexing_threshold_kb": (
+        _OPT["indexing_threshold"],
+        optional(integer(0)),
+    ),
+    "storage.optimizers.flush_interval_sec": (_OPT["flush_interval_sec"], integer(0)),
+    "storage.optimizers.max_optimization_threads": (
+        _OPT["max_optimization_threads"],
+        optional(integer(0)),
+    ),
+    "storage.hnsw_index.m": (_HNSW["m"], integer(0)),
+    "storage.hnsw_index.ef_construct": (_HNSW["ef_construct"], integer(4)),
+    "storage.hnsw_index.full_scan_threshold_kb": (_HNSW["full_scan_threshold"], integer(0)),
+    "storage.hnsw_index.max_indexing_threads": (_HNSW["max_indexing_threads"], integer(0)),
+    "storage.hnsw_index.on_disk": (_HNSW["on_disk"], boolean()),
     "storage.hnsw_index.payload_m": (None, optional(integer(0))),
     "storage.collection.replication_factor": (1, integer(1)),
     "storage.collection.write_consistency_factor": (1, integer(1)),
