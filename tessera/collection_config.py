@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.config_defaults import DEFAULT_HNSW, DEFAULT_OPTIMIZERS, DEFAULT_WAL
-from tessera.config_json import decode_create, decode_dense, decode_update
+from tessera.config_json import decode_create, decode_dense
 from tessera.config_model import (
     CreateCollection,
     OptimizersDiff,
@@ -452,8 +452,3 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
 def _quantization_state(value: Quantization | str) -> dict[str, Any] | None:
     """A PATCH's quantization as the config holds it: DISABLED removes it."""
     return value.to_json() if isinstance(value, Quantization) else None
-
-
-def apply_config_diff(config: CollectionConfig, raw: Any) -> None:
-    """A JSON PATCH body (REST's, or a cluster record's patch) applied: see apply_update."""
-    apply_update(config, decode_update(raw))

@@ -39,6 +39,7 @@ from tessera.errors import BadRequest, UnprocessableEntity
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 DATATYPES = ("float32", "float16", "uint8", "turbo4")
+SPARSE_DATATYPES = ("float32", "float16", "uint8")
 MEMORY_PLACEMENTS = ("cold", "cached", "pinned")
 # Keys Qdrant also reads under another name (serde aliases).
 CREATE_ALIASES = {"quantization": "quantization_config", "optimizer_config": "optimizers_config"}
@@ -135,11 +136,7 @@ def decode_wal(raw: Any, where: str) -> WalDiff:
 
 def decode_optimizers(raw: Any, where: str) -> OptimizersDiff:
     body = expect_dict(raw, where)
-    prevent = body.get("prevent_unoptimized")
-    if prevent is not None and not isinstance(prevent, bool):
-        raise format_error(
-            f"{where}.prevent_unoptimized: invalid type: {json_type(prevent)}, expected a boolean"
-        )
+    prevent = _opt_bool(body, "prevent_unoptimized", where)
     threshold = body.get("deleted_threshold")
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, int | float)
@@ -285,17 +282,19 @@ def decode_sparse(raw: Any, where: str = "sparse_vectors") -> dict[str, SparseSp
     out: dict[str, SparseSpec] = {}
     for name, params in expect_dict(raw, where).items():
         p = expect_dict(params or {}, f"{where}.{name}")
-        modifier = p.get("modifier")
-        if modifier not in (None, "none", "idf"):
-            raise format_error(
-                f"{where}.{name}.modifier: unknown variant `{modifier}`, expected `none` or `idf`"
-            )
         index = p.get("index")
         out[name] = SparseSpec(
-            modifier=modifier,
+            modifier=decode_modifier(p.get("modifier"), f"{where}.{name}.modifier"),
             index=None if index is None else decode_sparse_index(index, f"{where}.{name}.index"),
         )
     return out
+
+
+def decode_modifier(raw: Any, where: str) -> str | None:
+    """A sparse vector's `Modifier`."""
+    if raw not in (None, "none", "idf"):
+        raise format_error(f"{where}: unknown variant `{raw}`, expected `none` or `idf`")
+    return raw  # type: ignore[no-any-return]
 
 
 def decode_sparse_index(raw: Any, where: str) -> SparseIndexSpec:
@@ -307,7 +306,7 @@ def decode_sparse_index(raw: Any, where: str) -> SparseIndexSpec:
             f"Wrong input: {where}.datatype: datatype turbo4 is not supported for sparse "
             "vectors (expected float32, float16, or uint8)"
         )
-    if datatype is not None and datatype not in ("float32", "float16", "uint8"):
+    if datatype is not None and datatype not in SPARSE_DATATYPES:
         raise format_error(
             f"{where}.datatype: unknown variant `{datatype}`, "
             "expected one of `float32`, `uint8`, `float16`, `turbo4`"

@@ -437,7 +437,8 @@ def test_a_patched_sparse_modifier_survives_a_restart_before_any_checkpoint(
     """PATCH may change a sparse vector's modifier (and index); it is not logged, only
     config.json has it. Recovery restores the checkpoint's vector names, and must keep
     config.json's tuning of a sparse name the checkpoint holds too, not the older one."""
-    from tessera.collection_config import apply_config_diff, parse_create_collection
+    from tessera.collection_config import apply_update, parse_create_collection
+    from tessera.config_json import decode_update
 
     created = {"sparse_vectors": {"s": {}}}
     shard = _open(tmp_path, parse_create_collection(created))
@@ -446,7 +447,7 @@ def test_a_patched_sparse_modifier_survives_a_restart_before_any_checkpoint(
     finally:
         shard.close(flush=False)
     patched = parse_create_collection(created)
-    apply_config_diff(patched, {"sparse_vectors": {"s": {"modifier": "idf"}}})
+    apply_update(patched, decode_update({"sparse_vectors": {"s": {"modifier": "idf"}}}))
     assert patched.sparse_vectors["s"].modifier == "idf"
     shard = _open(tmp_path, patched)  # config.json as the PATCH left it
     try:

@@ -12,6 +12,7 @@ from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.render import render_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
+from tessera.collection.values import CollectionInfo
 from tessera.collection_config import build_config, config_warnings
 from tessera.config_json import decode_create, decode_update
 from tessera.config_model import CreateCollection, UpdateCollection
@@ -104,12 +105,17 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
     return lambda: {"exists": toc.exists(name)}
 
 
+def info_parts(collection: Collection) -> tuple[CollectionInfo, list[str], int]:
+    """A collection's info and what Qdrant adds to it, for either transport to render: the
+    warnings of its config and the points `prevent_unoptimized` holds back."""
+    return collection.info(), config_warnings(collection.config), collection.deferred_points()
+
+
 def collection_info(collection: Collection) -> dict[str, Any]:
-    info = render_info(collection.info())
-    warnings = config_warnings(collection.config)
+    state, warnings, deferred = info_parts(collection)
+    info = render_info(state)
     if warnings:  # as Qdrant: the key only when there is something to say
         info["warnings"] = [{"message": message} for message in warnings]
-    deferred = collection.deferred_points()
     if deferred and isinstance(info.get("update_queue"), dict):
         info["update_queue"]["deferred_points"] = deferred
     return info

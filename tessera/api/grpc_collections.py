@@ -28,7 +28,6 @@ from tessera.api.grpc_info import info_message
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.api.shard_keys import shard_keys_of
-from tessera.collection_config import config_warnings
 from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents
 
@@ -45,11 +44,8 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def Get(self, request: pb.GetCollectionInfoRequest) -> pb.GetCollectionInfoResponse:
-        collection = self.toc.get(request.collection_name)
-        info = collection.info()
-        warnings = config_warnings(info.config)
-        deferred = collection.deferred_points() or None
-        return pb.GetCollectionInfoResponse(result=info_message(info, warnings, deferred))
+        info, warnings, deferred = coll.info_parts(self.toc.get(request.collection_name))
+        return pb.GetCollectionInfoResponse(result=info_message(info, warnings, deferred or None))
 
     @rpc
     def CollectionExists(self, request: pb.CollectionExistsRequest) -> pb.CollectionExistsResponse:

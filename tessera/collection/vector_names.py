@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tessera.collection_config import SparseVectorParams, dense_params
-from tessera.config_json import decode_dense
+from tessera.config_json import SPARSE_DATATYPES, decode_dense, decode_modifier, expect_dict
 from tessera.config_model import SparseIndexSpec, SparseSpec, VectorSpec
 from tessera.errors import BadRequest
 from tessera.shard import operations as ops
@@ -36,7 +36,6 @@ from tessera.shard.vector_schema import (
 
 log = logging.getLogger(__name__)
 
-SPARSE_DATATYPES = ("float32", "float16", "uint8")
 
 # Called under the shard's write lock: the record to log, or None when nothing changes.
 SchemaWrite = Callable[[SegmentHolder], ops.Record | None]
@@ -51,21 +50,12 @@ def parse_vector_name_config(raw: Any) -> dict[str, Any]:
             "VectorNameConfig"
         )
     if "dense" in raw:
-        body = raw["dense"]
-        if not isinstance(body, dict):
-            raise BadRequest("Format error in JSON body: dense must be an object")
+        body = expect_dict(raw["dense"], "dense")
         # Only what defines the vector space: tuning is set later with PATCH, as in Qdrant.
         wanted = ("size", "distance", "datatype", "multivector_config")
         return vector_name_config(decode_dense({k: body[k] for k in wanted if k in body}, "dense"))
-    body = raw["sparse"] if raw["sparse"] is not None else {}
-    if not isinstance(body, dict):
-        raise BadRequest("Format error in JSON body: sparse must be an object")
-    modifier = body.get("modifier")
-    if modifier not in (None, "none", "idf"):
-        raise BadRequest(
-            f"Format error in JSON body: sparse.modifier: unknown variant `{modifier}`, "
-            "expected `none` or `idf`"
-        )
+    body = expect_dict(raw["sparse"] if raw["sparse"] is not None else {}, "sparse")
+    modifier = decode_modifier(body.get("modifier"), "sparse.modifier")
     return vector_name_config(sparse_creation(modifier, body.get("datatype")))
 
 
