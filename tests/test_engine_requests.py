@@ -67,3 +67,46 @@ def test_typed_requests_end_to_end(engine: Engine) -> None:
     unknown = Selection(PayloadSelector(False), VectorSelector(True, ["nope"]))
     with pytest.raises(BadRequest):  # the route's checks run too: vector names
         engine.read("c", requests.Retrieve((3,), unknown))
+
+
+def test_a_repeated_filter_sees_every_change(tmp_path: Path) -> None:
+    """A filter repeated query after query keeps its candidates (mask, offsets, gathered
+    rows) between queries: every write that changes a vector, a payload or a point's
+    liveness must show in the next answer."""
+    eng = Engine(tmp_path / "storage")
+    eng.create_collection("c", {"vectors": {"size": 8, "distance": "Cosine"}})
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    ids = list(range(300))
+    eng.upsert_arrays("c", ids, vectors, [{"t": "a" if i % 10 == 0 else "b"} for i in ids])
+    flt = {"must": [{"key": "t", "match": {"value": "a"}}]}
+    query = rng.normal(size=8).astype(np.float32)
+
+    def expected() -> list[int]:
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        scores = unit @ (query / np.linalg.norm(query))
+        matching = [i for i in ids if tags[i] == "a" and i not in deleted]
+        return sorted(matching, key=lambda i: -scores[i])[:5]
+
+    def found() -> list[int]:
+        return [int(pid) for pid, _ in eng.search("c", query, 5, flt)]  # type: ignore[call-overload]
+
+    tags = {i: "a" if i % 10 == 0 else "b" for i in ids}
+    deleted: set[int] = set()
+    for _ in range(3):  # warm: the mask, then its offsets and gathered rows are kept
+        assert found() == expected()
+    vectors[20] = query * 3  # a candidate's vector changes: now the nearest
+    eng.upsert_arrays("c", [20], vectors[20:21], [{"t": "a"}])
+    assert found()[0] == 20 and found() == expected()
+    vectors[7] = query  # a point starts to match, with the best vector
+    eng.upsert_arrays("c", [7], vectors[7:8], [{"t": "a"}])
+    tags[7] = "a"
+    assert found()[:2] == [7, 20] or found()[:2] == [20, 7]
+    assert found() == expected()
+    eng.upsert("c", {"points": [{"id": 7, "vector": vectors[7].tolist(), "payload": {"t": "b"}}]})
+    tags[7] = "b"
+    assert found() == expected()
+    eng.write("c", writes.delete([20]))
+    deleted.add(20)
+    assert 20 not in found() and found() == expected()
+    eng.close()

@@ -144,6 +144,19 @@ def test_top_k_is_stable_and_partial() -> None:
     big = np.random.default_rng(5).integers(0, 50, size=5000).astype(np.float32)
     top = scoring.top_k(big, 100, True)
     assert top.tolist() == np.argsort(-big, kind="stable")[:100].tolist()
+    # NaN never wins and ties keep index order, whatever mix of NaN and infinities.
+    rng = np.random.default_rng(9)
+    pool = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0, 2.5], dtype=np.float32)
+    for _ in range(300):
+        arr = rng.choice(pool, size=int(rng.integers(1, 40)))
+        k, offset, higher = (
+            int(rng.integers(0, 12)),
+            int(rng.integers(0, 4)),
+            bool(rng.random() < 0.5),
+        )
+        key = np.where(np.isnan(arr), np.inf, -arr if higher else arr)
+        expected = np.argsort(key, kind="stable")[offset : offset + k]
+        assert scoring.top_k(arr, k, higher, offset).tolist() == expected.tolist()
     assert scoring.threshold_prefix([0.9, 0.5, 0.1], 0.4, "Dot") == 2
     assert scoring.threshold_prefix([0.5, 0.2, -0.1], 0.3, "Euclid") == 0
 

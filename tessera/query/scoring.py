@@ -280,11 +280,22 @@ def top_k(scores: npt.ArrayLike, k: int, higher_is_better: bool, offset: int = 0
     ties unspecified, and local mode's reversed argsort usually puts the later one first.
     Costs one argpartition plus a sort of the k + offset winners (and their ties).
     """
-    key = _sort_key(scores, higher_is_better)
-    n = key.shape[0]
+    arr = np.asarray(scores)
+    n = arr.shape[0]
     m = min(n, max(0, k) + max(0, offset))
     if m == 0:
         return np.empty(0, dtype=np.int64)
+    if m < n and arr.dtype.kind == "f":
+        # The usual case (a top-k of many floats) in fewer numpy calls: numpy orders NaN
+        # last, so while the k-th best is a real, finite key no NaN is among the winners
+        # or their ties, and the NaN rewrite of _sort_key is not needed.
+        key = -arr if higher_is_better else arr
+        kth = key[np.argpartition(key, m - 1)[m - 1]]
+        if kth < np.inf:
+            candidates = np.flatnonzero(key <= kth)
+            order = candidates[np.argsort(key[candidates], kind="stable")]
+            return order[offset:m].astype(np.int64, copy=False)
+    key = _sort_key(arr, higher_is_better)
     if m >= n:
         order = np.argsort(key, kind="stable")
     else:

@@ -85,6 +85,20 @@ def _unfiltered_params(ef: int) -> Any:
     return params
 
 
+def _search_one(
+    index: Any, query: FloatArray, k: int, params: Any
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """faiss's search of one query (1, d), straight to its C++ call: its Python wrapper
+    checks and allocates per call what a single query does not need (~5 us a query).
+    Returns the distances and labels (k,), -1 padded."""
+    distances = np.empty(k, dtype=np.float32)
+    labels = np.empty(k, dtype=np.int64)
+    index.search_c(
+        1, faiss.swig_ptr(query), k, faiss.swig_ptr(distances), faiss.swig_ptr(labels), params
+    )
+    return distances, labels
+
+
 def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
     for start in range(0, len(data), _CHUNK):
         busy = time.monotonic() - _last_write < 1.0
@@ -250,17 +264,18 @@ class HnswIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.lift_norm2 is not None:
             q = np.hstack([q, np.zeros((1, 1), dtype=np.float32)])
-        distances, labels = target.search(q, k, params=params)
-        labels = labels[0]
-        found = labels >= 0
-        scores = distances[0][found]
+        distances, labels = _search_one(target, q, k, params)
+        if -1 in labels.tolist():  # fewer than k found: faiss pads with -1 (ndarray.all()
+            found = labels >= 0  # costs more than this list for a top-k)
+            distances, labels = distances[found], labels[found]
+        scores: npt.NDArray[Any] = distances
         if self.lift_norm2 is not None:
             scores = (float(q[0] @ q[0]) + self.lift_norm2 - scores) / 2
         elif self.distance == "Euclid":
             scores = np.sqrt(np.maximum(scores, 0))
         elif self.cosine_l2 and not flat:
             scores = 1 - scores / 2
-        return scores.astype(np.float32), labels[found].astype(np.int64)
+        return scores.astype(np.float32, copy=False), labels
 
     def _binary_search(
         self, query: FloatArray, k: int, ef: int, selector: Any

@@ -149,9 +149,9 @@ class Segment:
         # Bumped by every change to liveness or vectors; keys the search masks cached below.
         self.generation = 0
         self._base_masks: dict[str, tuple[int, BoolArray, int]] = {}
-        # Search-side cache of filter masks, keyed by (vector name, filter): generation, mask,
-        # count and, once an exact scan wanted them, the mask's offsets; see shard.search.
-        self.filter_masks: dict[Any, tuple[int, BoolArray, int, IntArray | None]] = {}
+        # Search-side cache of filter masks, keyed by (vector name, filter): a
+        # shard.search.CachedFilter each (the layer above owns its shape).
+        self.filter_masks: dict[Any, Any] = {}
 
     # ---- reading (FilterTarget protocol) -------------------------------------------
 

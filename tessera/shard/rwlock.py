@@ -17,20 +17,24 @@ class RWLock:
         self._readers = 0  # guarded by _cond
         self._writer = False  # guarded by _cond
         self._waiting_writers = 0  # guarded by _cond
+        self._reading = Reading(self)
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
+    def read(self) -> Reading:
+        """`with lock.read():` a shared hold (a plain object, not a generator: every search
+        takes one)."""
+        return self._reading
+
+    def acquire_read(self) -> None:
         with self._cond:
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -46,3 +50,19 @@ class RWLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
+
+
+class Reading:
+    """A shared hold of an RWLock as a context manager; it keeps no state of its own, so
+    one serves every reader of the lock."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: RWLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire_read()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release_read()

@@ -33,8 +33,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -287,10 +286,9 @@ class LocalShard:
                 f"{need + self._reserve} needed for the WAL and checkpoints"
             )
 
-    @contextmanager
-    def read(self) -> Iterator[SegmentHolder]:
-        with self.lock.read():
-            yield self.holder
+    def read(self) -> HolderRead:
+        """`with shard.read() as holder:` the segments under a shared hold of the lock."""
+        return HolderRead(self)
 
     # ---- checkpoints --------------------------------------------------------------
 
@@ -439,3 +437,20 @@ class LocalShard:
             self.wal.close()
         except OSError:
             log.exception("closing the WAL of %s failed", self.path)
+
+
+class HolderRead:
+    """`Shard.read`'s context manager (a plain object: every search takes one)."""
+
+    __slots__ = ("_shard",)
+
+    def __init__(self, shard: LocalShard) -> None:
+        self._shard = shard
+
+    def __enter__(self) -> SegmentHolder:
+        self._shard.lock.acquire_read()
+        holder: SegmentHolder = self._shard.holder
+        return holder
+
+    def __exit__(self, *exc: object) -> None:
+        self._shard.lock.release_read()
