@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,16 +70,25 @@ def test_typed_requests_end_to_end(engine: Engine) -> None:
         engine.read("c", requests.Retrieve((3,), unknown))
 
 
-def test_a_repeated_filter_sees_every_change(tmp_path: Path) -> None:
-    """A filter repeated query after query keeps its candidates (mask, offsets, gathered
-    rows) between queries: every write that changes a vector, a payload or a point's
-    liveness must show in the next answer."""
+@pytest.mark.parametrize("graph", [False, True], ids=["exact", "graph"])
+def test_a_repeated_filter_sees_every_change(tmp_path: Path, graph: bool) -> None:
+    """A filter repeated query after query keeps what it can between queries (the mask; for
+    the exact scan its offsets and gathered rows, for the graph walk faiss's parameters and
+    bitmap): every write that changes a vector, a payload or a point's liveness must show
+    in the next answer."""
     eng = Engine(tmp_path / "storage")
-    eng.create_collection("c", {"vectors": {"size": 8, "distance": "Cosine"}})
+    config: dict[str, Any] = {"vectors": {"size": 8, "distance": "Cosine"}}
+    if graph:  # a graph over the points: a filter keeping 10% or more of them walks it
+        config["optimizers_config"] = {"indexing_threshold": 1}
+        config["hnsw_config"] = {"full_scan_threshold": 10}
+    eng.create_collection("c", config)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     ids = list(range(300))
-    eng.upsert_arrays("c", ids, vectors, [{"t": "a" if i % 10 == 0 else "b"} for i in ids])
+    eng.upsert_arrays("c", ids, vectors, [{"t": "a" if i % 4 == 0 else "b"} for i in ids])
+    if graph:
+        eng.wait_optimized("c", 60)
+        assert eng.info("c")["indexed_vectors_count"] == 300
     flt = {"must": [{"key": "t", "match": {"value": "a"}}]}
     query = rng.normal(size=8).astype(np.float32)
 
@@ -89,12 +99,17 @@ def test_a_repeated_filter_sees_every_change(tmp_path: Path) -> None:
         return sorted(matching, key=lambda i: -scores[i])[:5]
 
     def found() -> list[int]:
-        return [int(pid) for pid, _ in eng.search("c", query, 5, flt)]  # type: ignore[call-overload]
+        hits = eng.search("c", query, 5, flt, hnsw_ef=256)
+        return [int(pid) for pid, _ in hits]  # type: ignore[call-overload]
 
-    tags = {i: "a" if i % 10 == 0 else "b" for i in ids}
+    tags = {i: "a" if i % 4 == 0 else "b" for i in ids}
     deleted: set[int] = set()
-    for _ in range(3):  # warm: the mask, then its offsets and gathered rows are kept
+    for _ in range(3):  # warm: what the filter keeps is made on the first queries
         assert found() == expected()
+    best = found()[0]  # deleted where it lies (the graph's segment, for the walk)
+    eng.write("c", writes.delete([best]))
+    deleted.add(best)
+    assert best not in found() and found() == expected()
     vectors[20] = query * 3  # a candidate's vector changes: now the nearest
     eng.upsert_arrays("c", [20], vectors[20:21], [{"t": "a"}])
     assert found()[0] == 20 and found() == expected()

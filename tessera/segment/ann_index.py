@@ -218,6 +218,18 @@ class HnswIndex:
         transplant_graph(index, graph)
         return cls(index, distance, lift_norm2)
 
+    def _float_params(self, mask: BoolArray | None, ef: int, flat: bool) -> tuple[Any, Any]:
+        """faiss's search parameters of a float graph (or its flat storage) for `mask`, and
+        what they point at: the selector and its bitmap must live as long as they do."""
+        selector, bitmap = self._selector(mask)
+        if flat:
+            params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+        elif selector is None:
+            params = _unfiltered_params(ef)
+        else:
+            params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)  # type: ignore[attr-defined]
+        return params, (selector, bitmap)
+
     def _selector(self, mask: BoolArray | None) -> tuple[Any, npt.NDArray[np.uint8] | None]:
         """faiss's filter for `mask`, or None when it keeps every indexed offset (then no
         selector test runs per visited node). The bitmap must outlive the search: the
@@ -237,30 +249,40 @@ class HnswIndex:
         return not self.quantized and self.lift_norm2 is None
 
     def search(
-        self, query: FloatArray, k: int, ef: int, mask: BoolArray | None, flat: bool = False
+        self,
+        query: FloatArray,
+        k: int,
+        ef: int,
+        mask: BoolArray | None,
+        flat: bool = False,
+        walks: dict[Any, Any] | None = None,
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """Best k offsets among `mask` (length >= index size) and their scores, best first.
 
         `flat`: an exhaustive scan of the stored vectors in C++ (GEMV and heap, no copy of
         the candidates, GIL released) instead of the graph walk: the exact path for large
-        candidate sets of a segment that has a graph."""
+        candidate sets of a segment that has a graph. `walks`: where to keep faiss's search
+        parameters for this mask (the filter's cache entry, which lives while `mask` is
+        unchanged): a repeated filter then skips the bitmap and the SWIG objects."""
         if not getattr(_search_thread, "single", False):
             # One query per call: an OpenMP team per search only makes concurrent searches
             # fight over the cores. The setting is per thread, so builds keep theirs.
             faiss.omp_set_num_threads(1)
             _search_thread.single = True
-        selector, _bitmap = self._selector(mask)
         if self.codec is not None:
-            return self._binary_search(query, k, ef, selector)
+            return self._binary_search(query, k, ef, self._selector(mask)[0])
         if self.turbo is not None:
-            return self._turbo_search(query, k, ef, selector)
+            return self._turbo_search(query, k, ef, self._selector(mask)[0])
         target = faiss.downcast_index(self.index.storage) if flat else self.index
-        if flat:
-            params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        elif selector is None:
-            params = _unfiltered_params(max(ef, k))
-        else:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, k), sel=selector)  # type: ignore[attr-defined]
+        key = (self._size, max(ef, k), flat)
+        walk = walks.get(key) if walks is not None else None
+        if walk is None:
+            walk = self._float_params(mask, max(ef, k), flat)
+            if walks is not None:
+                if len(walks) >= 16:
+                    walks.clear()
+                walks[key] = walk
+        params = walk[0]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.lift_norm2 is not None:
             q = np.hstack([q, np.zeros((1, 1), dtype=np.float32)])

@@ -8,7 +8,7 @@ planner prefers it. The shard merges each segment's best `offset + limit`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, NamedTuple
 
@@ -78,6 +78,8 @@ class CachedFilter:
     count: int
     offsets: npt.NDArray[np.int64] | None = None
     rows: npt.NDArray[Any] | None = None
+    # A graph walk's faiss parameters for this mask (HnswIndex.search's `walks`).
+    walks: dict[Any, Any] = field(default_factory=dict)
 
 
 def candidate_set(
@@ -254,9 +256,11 @@ def search(
         )
         if seg is not None:
             _explain_plan(seg, holder, query, segment, count, exact, graph, flat)
+        cached = _cached_filter(segment, query.using, filt, mask)
         if index is not None and (graph or flat):
+            walks = cached.walks if cached is not None else None
             hits = _graph_search(
-                holder, index, query, mask, count, want, hnsw_ef, quantization, flat, seg
+                holder, index, query, mask, count, want, hnsw_ef, quantization, flat, seg, walks
             )
             if seg is not None:
                 seg.scored = count if flat else 0
@@ -280,7 +284,6 @@ def search(
             if seg is not None:
                 seg.returned = len(hits[1])
             continue
-        cached = _cached_filter(segment, query.using, filt, mask)
         candidates = candidate_offsets(mask, cached)
         if not len(candidates):
             continue
@@ -453,6 +456,7 @@ def _graph_search(
     quantization: QuantizationParams,
     flat: bool = False,
     seg: SegmentPlan | None = None,
+    walks: dict[Any, Any] | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
     ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
@@ -489,7 +493,7 @@ def _graph_search(
     # Every indexed offset a candidate: no filter to apply inside faiss.
     everything = count == index.size and len(mask) == index.size
     result: tuple[FloatArray, npt.NDArray[np.int64]] = index.search(
-        q, k, ef, None if everything else mask, flat
+        q, k, ef, None if everything else mask, flat, walks
     )
     return result
 
