@@ -226,7 +226,7 @@ def search(
     better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
     want = limit + offset
     merged: list[ScoredRef] = []
-    runs, graph_hits = 0, False
+    runs, unsorted = 0, False
     idf = sparse_idf_for(holder, query, idf_corpus)
     seg: SegmentPlan | None = None
     t = 0.0
@@ -265,7 +265,8 @@ def search(
             if seg is not None:
                 seg.scored = count if flat else 0
                 t = seg.add("search", t)
-            if index.quantized and (quantization.rescore or quantization.ignore):
+            rescored = index.quantized and (quantization.rescore or quantization.ignore)
+            if rescored:
                 scores = score_candidates(segment, query, hits[1], distance)
                 best = top_k(scores, want, better_high)
                 if seg is not None:
@@ -280,7 +281,12 @@ def search(
                     hits[1][passes_threshold(hits[0], score_threshold, distance)],
                 )
             merged.extend(_scored_refs(segment, hits[0], hits[1]))
-            graph_hits = True
+            # faiss answers a float graph's walk best first (scores are a monotone map of
+            # its distances); a binary or turbo walk ranks by codes, not by these scores.
+            if rescored or (index.codec is None and index.turbo is None):
+                runs += 1
+            else:
+                unsorted = True
             if seg is not None:
                 seg.returned = len(hits[1])
             continue
@@ -320,7 +326,7 @@ def search(
             t = seg.add("search", t)
     if report is not None:
         t = now()
-    if runs > 1 or graph_hits:
+    if runs > 1 or unsorted:
         merged.sort(key=lambda s: -s.score if better_high else s.score)
     found = merged[offset:want]
     if report is not None:
