@@ -125,3 +125,37 @@ def test_a_repeated_filter_sees_every_change(tmp_path: Path, graph: bool) -> Non
     deleted.add(20)
     assert 20 not in found() and found() == expected()
     eng.close()
+
+
+def test_the_filter_cache_keeps_to_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filters cycled through are kept up to the cache's entry and byte limits, oldest
+    dropped first, and a dropped filter answers the same when it comes back."""
+    from tessera.shard import search as shard_search
+
+    eng = Engine(tmp_path / "storage")
+    eng.create_collection("c", {"vectors": {"size": 4, "distance": "Dot"}})
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(1000, 4)).astype(np.float32)
+    eng.upsert_arrays("c", list(range(1000)), vectors, [{"k": i % 12} for i in range(1000)])
+    segment = eng.toc.get("c").shard.holder.segments[0]
+    query = rng.normal(size=4).astype(np.float32)
+
+    def top(k: int) -> list[int]:
+        hits = eng.search("c", query, 3, {"must": [{"key": "k", "match": {"value": k}}]})
+        return [int(pid) for pid, _ in hits]  # type: ignore[call-overload]
+
+    first = [top(k) for k in range(12)]
+    assert len(segment.filter_masks) == 12  # under both limits: every filter kept
+    mask_bytes = segment.size  # one bool per offset
+    monkeypatch.setattr(shard_search, "FILTER_CACHE_BYTES", 3 * mask_bytes + 2 * 3 * 8)
+    segment.filter_masks.clear()
+    again = [top(k) for k in range(12)]
+    assert again == first
+    assert 1 <= len(segment.filter_masks) <= 3
+    held = sum(entry.nbytes() for entry in segment.filter_masks.values())
+    assert held <= 3 * mask_bytes + 2 * 3 * 8 + 200 * 4 * 4  # rows added after the check
+    monkeypatch.setattr(shard_search, "FILTER_CACHE_SIZE", 2)
+    assert [top(k) for k in range(12)] == first and len(segment.filter_masks) <= 2
+    eng.close()

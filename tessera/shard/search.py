@@ -39,11 +39,15 @@ FloatArray = npt.NDArray[np.float32]
 # its flat storage (no gather of the candidates); below it numpy's gather + GEMV is faster.
 FLAT_SCAN_MIN = 4096
 
-# Filter masks kept per segment (oldest dropped first).
+# Filters kept per segment (the oldest dropped first): at most this many,
+# holding at most FILTER_CACHE_BYTES (masks, offsets, gathered rows). Applications cycle
+# through a few dozen filters (categories, tenants): fewer entries than that and a cyclic
+# use never hits.
 _FILTER_CACHE_LOCK = threading.Lock()
-FILTER_CACHE_SIZE = 8
-# A cached filter keeps its candidates' rows gathered up to this size (so at most
-# FILTER_CACHE_SIZE times it per segment and vector name).
+FILTER_CACHE_SIZE = 64
+FILTER_CACHE_BYTES = 32 << 20
+# A cached filter keeps its candidates' rows gathered up to this size (counted in the
+# cache's bytes when the next filter is added).
 GATHERED_ROWS_BYTES = 1 << 20
 
 
@@ -81,6 +85,12 @@ class CachedFilter:
     # A graph walk's faiss parameters for this mask (HnswIndex.search's `walks`).
     walks: dict[Any, Any] = field(default_factory=dict)
 
+    def nbytes(self) -> int:
+        held = self.mask.nbytes
+        for part in (self.offsets, self.rows):
+            held += part.nbytes if part is not None else 0
+        return held
+
 
 def candidate_set(
     segment: Segment, using: str, filt: Filter | None
@@ -106,11 +116,14 @@ def candidate_set(
         # Readers share the read lock, so several may fill a segment's cache at once: the
         # eviction (an iterator over the dict) must not see another's insert ("dictionary
         # changed size during iteration", a 500 seen under load) nor pop the same key twice.
+        entry = CachedFilter(generation, matched, count)
         with _FILTER_CACHE_LOCK:
             cache = segment.filter_masks
-            if len(cache) >= FILTER_CACHE_SIZE:
-                cache.pop(next(iter(cache)), None)
-            cache[key] = CachedFilter(generation, matched, count)
+            cache.pop(key, None)  # a stale entry of this filter
+            held = sum(e.nbytes() for e in cache.values()) + entry.nbytes()
+            while cache and (len(cache) >= FILTER_CACHE_SIZE or held > FILTER_CACHE_BYTES):
+                held -= cache.pop(next(iter(cache))).nbytes()
+            cache[key] = entry
     return matched, count
 
 
