@@ -643,6 +643,10 @@ def test_binary_scores_are_qdrant_edges(tmp_path: Path, encoding: str) -> None:
                     edge[int(hit.id)] = hit.score
                 ours = index.codec.query_scores(q, codes)
                 np.testing.assert_array_equal(ours, edge, err_msg=f"{encoding} {query}")
+                # the walk's own scores (rescoring off) are the same numbers
+                walked, labels = index.search(q, n, n, None)
+                assert len(labels) > n // 2
+                np.testing.assert_array_equal(walked, edge[labels], err_msg=f"walk {encoding}")
         finally:
             shard.close()
 

@@ -308,14 +308,20 @@ class HnswIndex:
         codec, codes = self.codec, self._codes
         assert codec is not None and codes is not None
         wide = max(k, ef) if codec.asymmetric else k
-        params = faiss.SearchParametersHNSW(efSearch=max(ef, wide))  # type: ignore[attr-defined]
-        if selector is not None:
-            params.sel = selector
+        if selector is None:
+            params = _unfiltered_params(max(ef, wide))
+        else:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef, wide), sel=selector)  # type: ignore[attr-defined]
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         distances, labels = self.index.search(codec.encode(q), wide, params=params)
         found = labels[0] >= 0
         labels, hamming = labels[0][found].astype(np.int64), distances[0][found]
-        similarity = codec.query_scores(q[0], codes[labels]) if len(labels) else hamming
+        if codec.version >= 2 and not codec.asymmetric:
+            # The walk's distances are the Hamming distances of the query's code to these
+            # codes: symmetric_scores without encoding and comparing them again.
+            similarity = np.asarray(codec.dim - 2 * hamming.astype(np.int64), dtype=np.float32)
+        else:
+            similarity = codec.query_scores(q[0], codes[labels]) if len(labels) else hamming
         if codec.asymmetric:
             order = np.argsort(-similarity, kind="stable")[:k]
             labels, similarity, hamming = labels[order], similarity[order], hamming[order]
@@ -330,9 +336,10 @@ class HnswIndex:
         turbo, codes = self.turbo, self._turbo_codes
         assert turbo is not None and codes is not None
         wide = max(k, ef)
-        params = faiss.SearchParametersHNSW(efSearch=wide)  # type: ignore[attr-defined]
-        if selector is not None:
-            params.sel = selector
+        if selector is None:
+            params = _unfiltered_params(wide)
+        else:
+            params = faiss.SearchParametersHNSW(efSearch=wide, sel=selector)  # type: ignore[attr-defined]
         rotated = turbo.query(query)
         walk = np.ascontiguousarray((rotated * turbo.norm).reshape(1, -1), dtype=np.float32)
         _distances, labels = self.index.search(walk, wide, params=params)

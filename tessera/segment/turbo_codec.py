@@ -138,6 +138,20 @@ def rotate(x: npt.ArrayLike, size: int) -> npt.NDArray[np.float64]:
     return y
 
 
+# Up to this padded size a query is rotated by one matrix product (the rotation as a
+# size x size float64 matrix: 8 MiB at 1024).
+_MATRIX_MAX = 1024
+
+
+@cache
+def _rotation_matrix(size: int) -> npt.NDArray[np.float64]:
+    """`rotate` as a matrix: row i is the rotation of the i-th unit vector, so that
+    `x @ M == rotate(x)` up to the order of the float64 sums."""
+    matrix = rotate(np.eye(size), size)
+    matrix.flags.writeable = False
+    return matrix
+
+
 @dataclass(frozen=True)
 class TurboCodec:
     """Qdrant's TQ+ 1-bit codes of a segment's vectors (see the module)."""
@@ -219,7 +233,11 @@ class TurboCodec:
 
     def query(self, q: FloatArray) -> FloatArray:
         """The rotated query (what the walk and the score take)."""
-        rotated = rotate(np.asarray(q, dtype=np.float32).reshape(1, -1), self.size)[0]
+        row = np.asarray(q, dtype=np.float64).reshape(-1)
+        if self.size > _MATRIX_MAX:
+            rotated = rotate(row.reshape(1, -1), self.size)[0]
+        else:  # one product instead of four transforms of log2(size) numpy steps each
+            rotated = row @ _rotation_matrix(self.size)[: len(row)]
         return np.asarray(rotated, dtype=np.float32)
 
     def scores(self, rotated_query: FloatArray, codes: CodeArray) -> FloatArray:
