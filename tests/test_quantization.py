@@ -897,3 +897,16 @@ def test_turbo_codec_entry_round_trips(tmp_path: Path) -> None:
     ):
         with pytest.raises(FormatError):
             HnswIndex.load(path, "Cosine", meta=entry)
+
+
+@pytest.mark.parametrize("dim", [37, 256, 1100])
+def test_turbo_query_rotation_is_the_transform(dim: int) -> None:
+    """A query is rotated by one cached matrix product up to 1024 padded coordinates, by
+    the transforms beyond: both are the codes' rotation (up to float64 summation order)."""
+    from tessera.segment import turbo_codec
+
+    size = turbo_codec.padded_dim(dim, "bits1")
+    codec = turbo_codec.TurboCodec(dim, "bits1", b"", b"")
+    q = np.random.default_rng(dim).standard_normal(dim).astype(np.float32)
+    expected = turbo_codec.rotate(q.reshape(1, -1), size)[0].astype(np.float32)
+    np.testing.assert_allclose(codec.query(q), expected, rtol=0, atol=1e-6)
