@@ -92,13 +92,15 @@ class CachedFilter:
         return held
 
 
-def candidate_set(
+def candidate_entry(
     segment: Segment, using: str, filt: Filter | None
-) -> tuple[npt.NDArray[np.bool_], int]:
-    """The candidate mask (read-only) and how many it holds."""
+) -> tuple[npt.NDArray[np.bool_], int, CachedFilter | None]:
+    """The candidate mask (read-only), how many it holds, and the filter's cache entry (None
+    without a filter, or for one that cannot be kept): what a search keeps of the filter
+    besides the mask."""
     base, base_count = segment.base_mask(using)
     if filt is None:
-        return base, base_count
+        return base, base_count, None
     # Applications repeat filters (a tenant, a category) from query to query: the mask is
     # kept per segment until the segment changes.
     key: tuple[str, Filter] | None = (using, filt)
@@ -107,37 +109,25 @@ def candidate_set(
     except TypeError:  # a filter holding something unhashable is simply not cached
         key, cached = None, None
     if cached is not None and cached.generation == segment.generation:
-        return cached.mask, cached.count
+        return cached.mask, cached.count, cached
     generation = segment.generation
     matched: npt.NDArray[np.bool_] = evaluate(filt, segment) & base
     count = int(np.count_nonzero(matched))
-    if key is not None:
-        matched.flags.writeable = False
-        # Readers share the read lock, so several may fill a segment's cache at once: the
-        # eviction (an iterator over the dict) must not see another's insert ("dictionary
-        # changed size during iteration", a 500 seen under load) nor pop the same key twice.
-        entry = CachedFilter(generation, matched, count)
-        with _FILTER_CACHE_LOCK:
-            cache = segment.filter_masks
-            cache.pop(key, None)  # a stale entry of this filter
-            held = sum(e.nbytes() for e in cache.values()) + entry.nbytes()
-            while cache and (len(cache) >= FILTER_CACHE_SIZE or held > FILTER_CACHE_BYTES):
-                held -= cache.pop(next(iter(cache))).nbytes()
-            cache[key] = entry
-    return matched, count
-
-
-def _cached_filter(
-    segment: Segment, using: str, filt: Filter | None, mask: npt.NDArray[np.bool_]
-) -> CachedFilter | None:
-    """The cache entry `mask` came from (candidate_set's for this filter), if any."""
-    if filt is None:
-        return None
-    try:
-        cached: CachedFilter | None = segment.filter_masks.get((using, filt))
-    except TypeError:
-        return None
-    return cached if cached is not None and cached.mask is mask else None
+    if key is None:
+        return matched, count, None
+    matched.flags.writeable = False
+    # Readers share the read lock, so several may fill a segment's cache at once: the
+    # eviction (an iterator over the dict) must not see another's insert ("dictionary
+    # changed size during iteration", a 500 seen under load) nor pop the same key twice.
+    entry = CachedFilter(generation, matched, count)
+    with _FILTER_CACHE_LOCK:
+        cache = segment.filter_masks
+        cache.pop(key, None)  # a stale entry of this filter
+        held = sum(e.nbytes() for e in cache.values()) + entry.nbytes()
+        while cache and (len(cache) >= FILTER_CACHE_SIZE or held > FILTER_CACHE_BYTES):
+            held -= cache.pop(next(iter(cache))).nbytes()
+        cache[key] = entry
+    return matched, count, entry
 
 
 def candidate_offsets(
@@ -248,7 +238,7 @@ def search(
             break
         if report is not None:
             t = now()
-        mask, count = candidate_set(segment, query.using, filt)
+        mask, count, cached = candidate_entry(segment, query.using, filt)
         if report is not None:
             seg = _segment_report(report, number, segment, query.using, count)
             t = seg.add("filter", t)
@@ -269,7 +259,6 @@ def search(
         )
         if seg is not None:
             _explain_plan(seg, holder, query, segment, count, exact, graph, flat)
-        cached = _cached_filter(segment, query.using, filt, mask)
         if index is not None and (graph or flat):
             walks = cached.walks if cached is not None else None
             hits = _graph_search(
