@@ -49,5 +49,5 @@ def execute_many(ctx: Context, plans: list[qm.Plan]) -> list[list[Hit]]:
             [np.asarray(plans[i].root.query.vector, dtype=np.float32) for i in members]  # type: ignore[union-attr]
         )
         for i, hits in zip(members, exact_batch(ctx.holder, using, queries, want), strict=True):
-            results[i] = [Hit(h.score, h.ref) for h in hits[plans[i].offset :]]
+            results[i] = [Hit(score, ref) for score, ref in hits[plans[i].offset :]]
     return [r if r is not None else execute(ctx, plans[i]) for i, r in enumerate(results)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +48,10 @@ from tessera.shard.search import VectorQuery, search
 ExternalVectors = dict[tuple[str, str, PointId], Any]
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """A result: its score, the point, and (order_by) the value it was ordered by. A tuple:
+    every query builds one per result."""
+
     score: float
     ref: PointRef
     order_value: Any = None
@@ -243,7 +245,7 @@ def _query_collection(
             quantization=node.quantization,
             report=report,
         )
-        return [Hit(hit.score, hit.ref) for hit in found]
+        return [Hit(score, ref) for score, ref in found]
     return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold, report)
 
 
