@@ -910,3 +910,21 @@ def test_turbo_query_rotation_is_the_transform(dim: int) -> None:
     q = np.random.default_rng(dim).standard_normal(dim).astype(np.float32)
     expected = turbo_codec.rotate(q.reshape(1, -1), size)[0].astype(np.float32)
     np.testing.assert_allclose(codec.query(q), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "config", [{"binary": {"encoding": "two_bits"}}, {"turbo": {"bits": "bits1"}}], ids=str
+)
+def test_a_filtered_walk_over_codes_keeps_to_the_filter(config: dict[str, Any]) -> None:
+    """Binary and turbo walks take the filter as a faiss selector over a bitmap: every hit
+    of every query is a candidate, query after query (the bitmap lives through the walk)."""
+    from tessera.segment.ann_index import HnswIndex
+
+    x = _data()
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = HnswIndex.build(x, "Cosine", 16, 64, config)
+    rng = np.random.default_rng(4)
+    for q in _data(9)[:40]:
+        mask = rng.random(N) < 0.3
+        _scores, labels = index.search(q / np.linalg.norm(q), 10, 64, mask)
+        assert len(labels) and mask[labels].all(), config

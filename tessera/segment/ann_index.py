@@ -85,6 +85,14 @@ def _unfiltered_params(ef: int) -> Any:
     return params
 
 
+def _walk_params(ef: int, selector: Any) -> Any:
+    """faiss's parameters of a graph walk with beam `ef`, filtered by `selector` (None: the
+    shared unfiltered ones). The caller keeps the selector and its bitmap alive."""
+    if selector is None:
+        return _unfiltered_params(ef)
+    return faiss.SearchParametersHNSW(efSearch=ef, sel=selector)  # type: ignore[attr-defined]
+
+
 def _search_one(
     index: Any, query: FloatArray, k: int, params: Any
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
@@ -224,10 +232,8 @@ class HnswIndex:
         selector, bitmap = self._selector(mask)
         if flat:
             params = None if selector is None else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        elif selector is None:
-            params = _unfiltered_params(ef)
         else:
-            params = faiss.SearchParametersHNSW(efSearch=ef, sel=selector)  # type: ignore[attr-defined]
+            params = _walk_params(ef, selector)
         return params, (selector, bitmap)
 
     def _selector(self, mask: BoolArray | None) -> tuple[Any, npt.NDArray[np.uint8] | None]:
@@ -269,10 +275,12 @@ class HnswIndex:
             # fight over the cores. The setting is per thread, so builds keep theirs.
             faiss.omp_set_num_threads(1)
             _search_thread.single = True
-        if self.codec is not None:
-            return self._binary_search(query, k, ef, self._selector(mask)[0])
-        if self.turbo is not None:
-            return self._turbo_search(query, k, ef, self._selector(mask)[0])
+        if self.codec is not None or self.turbo is not None:
+            # `_bitmap` stays referenced through the walk: the selector only points at it.
+            selector, _bitmap = self._selector(mask)
+            if self.codec is not None:
+                return self._binary_search(query, k, ef, selector)
+            return self._turbo_search(query, k, ef, selector)
         target = faiss.downcast_index(self.index.storage) if flat else self.index
         key = (self._size, max(ef, k), flat)
         walk = walks.get(key) if walks is not None else None
@@ -308,10 +316,7 @@ class HnswIndex:
         codec, codes = self.codec, self._codes
         assert codec is not None and codes is not None
         wide = max(k, ef) if codec.asymmetric else k
-        if selector is None:
-            params = _unfiltered_params(max(ef, wide))
-        else:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef, wide), sel=selector)  # type: ignore[attr-defined]
+        params = _walk_params(max(ef, wide), selector)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         distances, labels = self.index.search(codec.encode(q), wide, params=params)
         found = labels[0] >= 0
@@ -336,10 +341,7 @@ class HnswIndex:
         turbo, codes = self.turbo, self._turbo_codes
         assert turbo is not None and codes is not None
         wide = max(k, ef)
-        if selector is None:
-            params = _unfiltered_params(wide)
-        else:
-            params = faiss.SearchParametersHNSW(efSearch=wide, sel=selector)  # type: ignore[attr-defined]
+        params = _walk_params(wide, selector)
         rotated = turbo.query(query)
         walk = np.ascontiguousarray((rotated * turbo.norm).reshape(1, -1), dtype=np.float32)
         _distances, labels = self.index.search(walk, wide, params=params)
