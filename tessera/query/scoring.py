@@ -285,24 +285,22 @@ def top_k(scores: npt.ArrayLike, k: int, higher_is_better: bool, offset: int = 0
     m = min(n, max(0, k) + max(0, offset))
     if m == 0:
         return np.empty(0, dtype=np.int64)
-    if m < n and arr.dtype.kind == "f":
-        # The usual case (a top-k of many floats) in fewer numpy calls: numpy orders NaN
-        # last, so while the k-th best is a real, finite key no NaN is among the winners
-        # or their ties, and the NaN rewrite of _sort_key is not needed.
+    if m >= n:
+        order = np.argsort(_sort_key(arr, higher_is_better), kind="stable")
+        return order[offset:m].astype(np.int64, copy=False)
+    key, kth = None, np.inf
+    if arr.dtype.kind == "f":
+        # The usual case (a top-k of many floats) without _sort_key's NaN rewrite: numpy
+        # orders NaN last, so while the k-th best key is a real, finite one no NaN is among
+        # the winners or their ties.
         key = -arr if higher_is_better else arr
         kth = key[np.argpartition(key, m - 1)[m - 1]]
-        if kth < np.inf:
-            candidates = np.flatnonzero(key <= kth)
-            order = candidates[np.argsort(key[candidates], kind="stable")]
-            return order[offset:m].astype(np.int64, copy=False)
-    key = _sort_key(arr, higher_is_better)
-    if m >= n:
-        order = np.argsort(key, kind="stable")
-    else:
-        kth = key[np.argpartition(key, m - 1)[:m]].max()
-        # Every candidate tied with the k-th best, in index order, so the cut is stable.
-        candidates = np.flatnonzero(key <= kth)
-        order = candidates[np.argsort(key[candidates], kind="stable")]
+    if key is None or not kth < np.inf:
+        key = _sort_key(arr, higher_is_better)
+        kth = key[np.argpartition(key, m - 1)[m - 1]]
+    # Every candidate tied with the k-th best, in index order, so the cut is stable.
+    candidates = np.flatnonzero(key <= kth)
+    order = candidates[np.argsort(key[candidates], kind="stable")]
     return order[offset:m].astype(np.int64, copy=False)
 
 
