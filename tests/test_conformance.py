@@ -352,10 +352,14 @@ def test_query_limit_and_long_names_as_qdrant(http: httpx.Client, collection: Ma
     long = http.get(f"/collections/{'x' * 300}/points/1")
     assert long.status_code == 422
     assert long.json()["status"]["error"].startswith("Validation error in path parameters:")
-    # A document names its model (required): without one no VectorInput form matches.
-    no_model = http.post(url, json={"query": {"text": "hello"}})
+    # An image names its model (required): without one no VectorInput form matches. (A
+    # `text` without a model is a BM25 text query, which needs the field in `using`.)
+    no_model = http.post(url, json={"query": {"image": "hello"}})
     assert no_model.status_code == 400
     assert "did not match any variant of untagged enum" in no_model.json()["status"]["error"]
+    no_field = http.post(url, json={"query": {"text": "hello"}})
+    assert no_field.status_code == 400
+    assert "`using`" in no_field.json()["status"]["error"]
     with_model = http.post(url, json={"query": {"text": "hello", "model": "m"}})
     assert with_model.status_code == 400
     assert "`m` is not available" in with_model.json()["status"]["error"]

@@ -25,7 +25,7 @@ from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
 from tessera.collection.values import Lookup, Selection
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import UnprocessableEntity
 from tessera.ids import parse_point_id
 from tessera.query import filter_model as fm
 from tessera.query import formula as fx
@@ -107,7 +107,10 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
     if kind == "relevance_feedback":
         return _feedback(inputs, q.relevance_feedback)
     if kind == "text":
-        raise BadRequest("Wrong input: Text (BM25) queries are not supported by Tessera")
+        bm25 = q.text.bm25 if q.text.HasField("bm25") else None
+        k = bm25.k if bm25 is not None and bm25.HasField("k") else None
+        b = bm25.b if bm25 is not None and bm25.HasField("b") else None
+        return qm.text_query(q.text.query, k, b)
     raise malformed("a Query must set one of its variants")
 
 

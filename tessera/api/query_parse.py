@@ -249,6 +249,8 @@ def parse_query(
         except VectorRule as exc:
             raise validation_error(f"{where}.query.{exc.field}", exc.shown) from None
     found = [k for k in _QUERY_KEYS if k in raw]
+    if not found and "text" in raw and "model" not in raw:  # a Document has a `model`
+        return _text_query(raw)
     if not found:
         return qm.Nearest(inputs.input(raw))
     kind = found[0]
@@ -282,6 +284,45 @@ def parse_query(
             raise shape_error(f"unknown variant `{body}`, expected `random`")
         return qm.Sample()
     return _feedback(inputs, expect_object(body, "relevance_feedback"))
+
+
+def _text_query(raw: dict[str, Any]) -> qm.TextQuery:
+    """`{"text": "..."}` or `{"text": {"query": "...", "scoring": {"bm25": {"k", "b"}}}}`."""
+    if set(raw) != {"text"}:
+        raise shape_error("data did not match any variant of untagged enum QueryInterface")
+    body = raw["text"]
+    if isinstance(body, str):
+        return qm.text_query(body, None, None)
+    obj = expect_object(body, "text")
+    unknown = set(obj) - {"query", "scoring"}
+    if unknown:
+        raise shape_error(
+            f"text: unknown field `{sorted(unknown)[0]}`, expected `query` or `scoring`"
+        )
+    text = obj.get("query")
+    if not isinstance(text, str):
+        raise shape_error(
+            "text: missing field `query`" if text is None else "text.query: expected a string"
+        )
+    scoring = obj.get("scoring")
+    if scoring is None:
+        return qm.text_query(text, None, None)
+    scoring = expect_object(scoring, "text.scoring")
+    if set(scoring) != {"bm25"}:
+        raise shape_error("text.scoring: unknown variant, expected `bm25`")
+    params = expect_object(scoring["bm25"] or {}, "text.scoring.bm25")
+    values: list[float | None] = []
+    for name in ("k", "b"):
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise shape_error(f"text.scoring.bm25.{name}: expected a number")
+        values.append(None if value is None else float(value))
+    extra = set(params) - {"k", "b"}
+    if extra:
+        raise shape_error(
+            f"text.scoring.bm25: unknown field `{sorted(extra)[0]}`, expected `k` or `b`"
+        )
+    return qm.text_query(text, *values)
 
 
 def context_query(pairs: tuple[qm.ContextPair, ...]) -> qm.Context:

@@ -37,7 +37,7 @@ from tessera.query.formula_eval import evaluate as evaluate_formula
 from tessera.query.payload_path import extract_values
 from tessera.query.scoring import threshold_prefix, top_k
 from tessera.segment.filter_eval import evaluate
-from tessera.shard import read
+from tessera.shard import read, text_rank
 from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
@@ -156,6 +156,7 @@ def _report(
             qm.OrderBy: "order_by",
             qm.FormulaQuery: "formula",
             qm.Sample: "sample",
+            qm.TextQuery: "text (bm25)",
         }.get(type(query), type(query).__name__.lower())
     report = explain.query(path, kind)
     report.limit = limit
@@ -215,6 +216,8 @@ def _query_collection(
     if isinstance(query, qm.Fusion | qm.FormulaQuery):
         what = "Fusion" if isinstance(query, qm.Fusion) else "Formula"
         raise BadRequest(f"Bad request: cannot apply {what} without prefetches")
+    if isinstance(query, qm.TextQuery):
+        return _text_search(ctx, node, query, filt, limit, offset, report)
     space = space_of(ctx.config, node.using)
     if node.idf_corpus is not None:
         space = replace(space, idf_corpus=node.idf_corpus)
@@ -247,6 +250,29 @@ def _query_collection(
         )
         return [Hit(score, ref) for score, ref in found]
     return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold, report)
+
+
+def _text_search(
+    ctx: Context,
+    node: qm.QueryNode,
+    query: qm.TextQuery,
+    filt: fm.Filter | None,
+    limit: int,
+    offset: int,
+    report: QueryReport | None,
+) -> list[Hit]:
+    """BM25 over the text index of the payload field `using` names; `score_threshold` keeps
+    the scores above it, as for any bigger-is-better score."""
+    t = 0.0 if report is None else now()
+    found = text_rank.rank(ctx.holder, node.using, query, filt, limit + offset)
+    threshold = node.score_threshold
+    cut = threshold_prefix(np.asarray([s for s, _ in found], np.float32), threshold, "Dot")
+    hits = [Hit(score, ref) for score, ref in found[:cut][offset:]]
+    if report is not None:
+        report.add("bm25", t)
+        report.results = len(hits)
+        report.note = f"BM25 over the text index of `{node.using}`: no vectors"
+    return hits
 
 
 # --------------------------------------------------------------------------- vector queries

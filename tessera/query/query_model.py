@@ -11,8 +11,11 @@ vector stands in for it, looked up in the searched collection or in `lookup_from
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import numpy as np
 
 from tessera.errors import BadRequest
 from tessera.ids import PointId
@@ -107,8 +110,42 @@ class Sample:
     pass
 
 
+@dataclass(frozen=True)
+class TextQuery:
+    """BM25 over the text index (with `scoring`) of the payload field the node's `using`
+    names: `k` saturates term frequencies, `b` normalises by document length."""
+
+    text: str
+    k: float = 1.2
+    b: float = 0.75
+
+
+def text_query(text: str, k: float | None, b: float | None) -> TextQuery:
+    """A text query after BM25's rules on its parameters (Qdrant's wording)."""
+    if k is not None and not (math.isfinite(k) and k >= 0):
+        raise BadRequest(
+            f"Wrong input: Validation failed: BM25 k1 must be finite and non-negative, "
+            f"got {rust_f32(k)}"
+        )
+    if b is not None and not (math.isfinite(b) and 0 <= b <= 1):
+        raise BadRequest(
+            f"Wrong input: Validation failed: BM25 b must be finite and within [0, 1], "
+            f"got {rust_f32(b)}"
+        )
+    return TextQuery(text, 1.2 if k is None else k, 0.75 if b is None else b)
+
+
+def rust_f32(value: float) -> str:
+    """A float as Rust's `Display` writes an f32: shortest digits, no exponent, no `.0`."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(np.format_float_positional(np.float32(value), trim="-"))
+
+
 VectorQuery = Nearest | Recommend | Discover | Context | RelevanceFeedback
-Query = VectorQuery | OrderBy | Fusion | FormulaQuery | Sample
+Query = VectorQuery | OrderBy | Fusion | FormulaQuery | Sample | TextQuery
 
 
 @dataclass(frozen=True)

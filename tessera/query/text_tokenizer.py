@@ -175,6 +175,16 @@ class Tokenizer:
             tokens.extend(word[:n] for n in range(lo, top + 1))
         return tokens
 
+    def token_count(self, words: list[str]) -> int:
+        """How many tokens `doc_tokens` makes of these words (a BM25 document's length)."""
+        if self.kind != "prefix":
+            return len(words)
+        lo = self.min_len or 1
+        return sum(
+            max(0, (len(w) if self.max_len is None else min(len(w), self.max_len)) - lo + 1)
+            for w in words
+        )
+
     def query_terms(self, text: str) -> list[str]:
         if self.kind != "prefix":
             return self.doc_words(text)

@@ -23,6 +23,13 @@ anything else, and the segment loader rebuilds the index from the payloads.
 
 Phrase checks need `phrase_matching: true`; without it a `phrase` condition selects
 nothing, as in Qdrant, whose index then keeps no word positions.
+
+An index with `scoring` (BM25, `shard/text_rank`) also answers how often a term occurs in a
+point and how many tokens the point holds (`term_counts`, `point_lengths`): all of a point's
+strings together are its document, so it keeps every string value, repeats included (an
+index without scoring keeps each distinct string once), and records it in the state's meta
+(`every_value`); a scoring index's state without it is rebuilt from the payloads. Point
+lengths are not stored: import recounts them from the words.
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ class TextIndex(FieldIndex):
         self._word_at: npt.NDArray[np.int64] = np.zeros(65, dtype=np.int64)
         self._words: npt.NDArray[np.int64] = np.zeros(256, dtype=np.int64)
         self._docs_of: dict[int, list[int]] = {}
+        # BM25 (`scoring`): each point's token count, all its strings together.
+        self.scoring = schema.param("scoring") not in (None, False)
+        self._point_len: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
 
     def _convert(self, value: Any) -> Any | None:
         return value if isinstance(value, str) else None
@@ -76,14 +86,22 @@ class TextIndex(FieldIndex):
     def _store(self, offset: int, values: list[Any]) -> None:
         self._drop(offset)
         docs: list[int] = []
-        for text in dict.fromkeys(values):
+        tokens = 0
+        for text in values if self.scoring else dict.fromkeys(values):
             words = self.tokenizer.doc_words(text)
             doc = self._add_doc(offset, [self._term_id(w) for w in words])
             terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
             self._postings.replace(doc, sorted(terms))
             docs.append(doc)
+            tokens += self.tokenizer.token_count(words)
         if docs:
             self._docs_of[offset] = docs
+        if self.scoring and tokens:
+            if offset >= len(self._point_len):
+                grown = np.zeros(max(offset + 1, 2 * len(self._point_len)), dtype=np.int64)
+                grown[: len(self._point_len)] = self._point_len
+                self._point_len = grown
+            self._point_len[offset] = tokens
 
     def _add_doc(self, offset: int, word_ids: list[int]) -> int:
         doc = self._docs
@@ -113,6 +131,8 @@ class TextIndex(FieldIndex):
     def _drop(self, offset: int) -> None:
         for doc in self._docs_of.pop(offset, ()):
             self._postings.remove(doc)
+        if offset < len(self._point_len):
+            self._point_len[offset] = 0
 
     def _doc_words(self, doc: int) -> list[str]:
         vocab = self._vocab
@@ -153,6 +173,39 @@ class TextIndex(FieldIndex):
         keep = [d for d in docs.tolist() if self.tokenizer.phrase_in(self._doc_words(d), terms)]
         return self._offsets_mask(np.asarray(keep, dtype=np.int64), n)
 
+    # --- BM25 (scoring) -----------------------------------------------------------------
+
+    def point_lengths(self, n: int) -> npt.NDArray[np.int64]:
+        """Each of the first n offsets' token count (all its strings; 0 without any)."""
+        lengths = self._point_len[:n]
+        if len(lengths) < n:
+            lengths = np.concatenate([lengths, np.zeros(n - len(lengths), dtype=np.int64)])
+        return lengths
+
+    def term_counts(self, term: str) -> tuple[I64, I64]:
+        """The offsets whose strings hold `term` (a query term), and how often each does:
+        its occurrences (a `prefix` tokenizer: the words it starts) over all the strings."""
+        tid = self._terms.get(term)
+        if tid is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        docs = np.unique(self._postings.owners_of_keys([tid]))
+        starts, ends = self._word_at[docs], self._word_at[docs + 1]
+        lens = ends - starts
+        before = np.cumsum(lens) - lens
+        words = self._words[np.arange(int(lens.sum())) + np.repeat(starts - before, lens)]
+        if self.tokenizer.kind == "prefix":
+            vocab = self._vocab
+            distinct, inverse = np.unique(words, return_inverse=True)
+            starting = np.fromiter(
+                (vocab[w].startswith(term) for w in distinct.tolist()), np.bool_, len(distinct)
+            )
+            hits = starting[inverse]
+        else:
+            hits = words == tid
+        per_doc = np.add.reduceat(hits.astype(np.int64), before) if len(docs) else before
+        offsets, which = np.unique(self._doc_offset[docs], return_inverse=True)
+        return offsets, np.bincount(which, weights=per_doc, minlength=len(offsets)).astype(np.int64)
+
     # --- state (field_index_state) ------------------------------------------------------
 
     def _tokenizer_state(self) -> dict[str, Any]:
@@ -191,6 +244,8 @@ class TextIndex(FieldIndex):
         vocab = self._vocab
         w.meta["tokenizer"] = self._tokenizer_state()
         w.meta["tokenizer_version"] = TOKENIZER_VERSION
+        if self.scoring:
+            w.meta["every_value"] = True
         w.meta.update(
             entries=len(keys), vocab=len(used), docs=len(docs), words=len(words)
         )  # fmt: skip
@@ -207,6 +262,10 @@ class TextIndex(FieldIndex):
             raise StaleIndexState(
                 f"text field index state: tokens made by tokenizer version {version!r} "
                 f"(None: before versions were recorded), this build makes {TOKENIZER_VERSION}"
+            )
+        if self.scoring and r.meta.get("every_value") is not True:
+            raise StaleIndexState(
+                "text field index state: saved without every string value, which BM25 needs"
             )
         if r.meta.get("tokenizer") != self._tokenizer_state():
             raise r.fail(
@@ -243,5 +302,22 @@ class TextIndex(FieldIndex):
         for doc, offset in enumerate(doc_at.tolist()):
             docs_of.setdefault(offset, []).append(doc)
         self._docs_of = docs_of
+        if self.scoring:
+            self._point_len = self._count_tokens(doc_at, words, word_start, size)
         has: BoolMask = np.bincount(doc_at, minlength=size)[:size] > 0
         return has
+
+    def _count_tokens(self, doc_at: I64, words: I64, word_start: I64, size: int) -> I64:
+        """Each offset's token count, recounted from its documents' words."""
+        t = self.tokenizer
+        if t.kind == "prefix":  # one token per prefix of each word (`token_count`), vectorised
+            top = np.fromiter(map(len, self._vocab), np.int64, len(self._vocab))
+            if t.max_len is not None:
+                top = np.minimum(top, t.max_len)
+            per_word = np.maximum(top - (t.min_len or 1) + 1, 0)
+        else:
+            per_word = np.ones(len(self._vocab), dtype=np.int64)
+        cumulative = np.concatenate([[0], np.cumsum(per_word[words])])
+        per_doc = cumulative[word_start[1:]] - cumulative[word_start[:-1]]
+        counted = np.bincount(doc_at, weights=per_doc, minlength=max(size, 64))
+        return counted.astype(np.int64)

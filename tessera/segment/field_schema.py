@@ -45,7 +45,7 @@ _PARAMS: dict[str, dict[str, str]] = {
         "phrase_matching": "bool",
         "stopwords": "stopwords",
         "stemmer": "stemmer",
-        "scoring": "any",
+        "scoring": "scoring",
     },
     "bool": dict(_COMMON),
     "datetime": {**_COMMON, "is_principal": "bool"},
@@ -104,6 +104,18 @@ def _check(kind: str, name: str, value: Any) -> Any:
     elif kind == "stemmer":
         _check_stemmer(name, value)
     return value
+
+
+def _scoring(value: Any) -> dict[str, str] | None:
+    """A text index's `scoring` (`true`, `false` or `{"type": "bm25"}`), as it is kept and
+    rendered: the params object, or None for no ranking."""
+    if value is True or value == {"type": "bm25"}:
+        return {"type": "bm25"}
+    if value is False:
+        return None
+    if isinstance(value, dict) and set(value) == {"type"}:
+        raise _fail(f"`scoring.type`: unknown variant {value['type']!r}, expected `bm25`")
+    raise _fail(f"`scoring` must be a boolean or {{'type': 'bm25'}}, got {value!r}")
 
 
 def _check_stopwords(name: str, value: Any) -> None:
@@ -170,6 +182,10 @@ def schema_of(data_type: str, given: dict[str, Any]) -> FieldSchema:
     allowed = _PARAMS[data_type]
     params: dict[str, Any] = {"type": data_type}
     for name, value in given.items():
+        if name == "scoring":
+            value = _scoring(value)
+            if value is None:  # `false`: no ranking, as when absent
+                continue
         params[name] = _check(allowed[name], name, value)
     if data_type == "text":
         params.setdefault("tokenizer", "word")
