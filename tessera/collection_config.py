@@ -150,6 +150,9 @@ class CollectionConfig:
     quantization_config: dict[str, Any] | None = None
     strict_mode_config: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    # When the collection was made (RFC 3339, UTC), as CollectionInfo's `created_at` shows
+    # it; None for a collection made before Tessera recorded it.
+    created_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `config` object of CollectionInfo."""
@@ -173,10 +176,10 @@ class CollectionConfig:
         return out
 
     def to_storage(self) -> dict[str, Any]:
-        return {
-            "create": self.to_json(),
-            "unnamed": self.unnamed,
-        }
+        stored: dict[str, Any] = {"create": self.to_json(), "unnamed": self.unnamed}
+        if self.created_at is not None:
+            stored["created_at"] = self.created_at
+        return stored
 
     @classmethod
     def from_storage(cls, raw: dict[str, Any]) -> CollectionConfig:
@@ -217,6 +220,8 @@ class CollectionConfig:
             dense = parse_dense_params(blank, "vectors", BUILTIN_DEFAULTS.vectors_on_disk)
             parsed.vectors = {"": dense, **parsed.vectors}
         parsed.unnamed = bool(raw.get("unnamed", parsed.unnamed))
+        created = raw.get("created_at")
+        parsed.created_at = created if isinstance(created, str) else None
         return parsed
 
     def vector_params(self, name: str) -> DenseVectorParams | None:

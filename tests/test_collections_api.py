@@ -7,7 +7,9 @@ Runs against the server and, with TESSERA_TEST_TARGET=local, against qdrant-clie
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
@@ -249,6 +251,7 @@ def test_payload_schema_reports_indexes(client: QdrantClient, collection) -> Non
 def test_collection_config_survives_kill_9(server_factory) -> None:
     srv = server_factory()
     qc = make_client(srv.url)
+    before = datetime.now(UTC)
     try:
         qc.create_collection(
             "persisted",
@@ -284,5 +287,9 @@ def test_collection_config_survives_kill_9(server_factory) -> None:
         assert info.config.params.sparse_vectors["s"].modifier == models.Modifier.IDF
         assert info.points_count == 1
         assert qc.retrieve("persisted", [7], with_vectors=True)[0].vector == {"a": [1, 2, 3]}
+        # the time it was made, kept across the restart
+        assert info.created_at is not None and before <= info.created_at <= datetime.now(UTC)
+        raw = httpx.get(f"{srv.url}/collections/persisted").json()["result"]["created_at"]
+        assert raw.endswith("Z") and datetime.fromisoformat(raw) == info.created_at
     finally:
         qc.close()

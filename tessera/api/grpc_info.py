@@ -221,6 +221,8 @@ def info_message(
         warnings=[pb.CollectionWarning(message=w) for w in warnings],
         update_queue=pb.UpdateQueueInfo(length=0, **drop_none({"deferred_points": deferred})),
     )
+    if config.created_at is not None:
+        message.created_at.FromJsonString(config.created_at)
     out = message.config
     out.params.CopyFrom(collection_params(info))
     out.hnsw_config.CopyFrom(hnsw(config.hnsw_config))

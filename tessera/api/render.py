@@ -138,7 +138,7 @@ def render_info(info: CollectionInfo) -> dict[str, Any]:
     """Qdrant's `CollectionInfo`: a damaged collection is status red with the reason in the
     optimizer's error slot."""
     schema = {key: {**idx.schema, "points": idx.points} for key, idx in info.payload_schema.items()}
-    return {
+    out = {
         "status": info.status,
         "optimizer_status": {"error": "; ".join(info.damage)} if info.damage else "ok",
         "indexed_vectors_count": info.indexed_vectors_count,
@@ -148,3 +148,6 @@ def render_info(info: CollectionInfo) -> dict[str, Any]:
         "payload_schema": schema,
         "update_queue": {"length": 0},
     }
+    if info.config.created_at is not None:
+        out["created_at"] = info.config.created_at
+    return out

@@ -31,6 +31,7 @@ import shutil
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -226,6 +227,8 @@ class TableOfContents:
         """`timeout` and `auto_shards` (no `shard_number` asked: one shard per peer, as
         Qdrant) are for cluster mode."""
         validate_collection_name(name)
+        if config.created_at is None:  # every member of a cluster keeps the same time
+            config.created_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if self.cluster is not None:
             self._check_space()
             self.cluster.create_collection(name, config.to_storage(), timeout, auto_shards)
