@@ -213,8 +213,9 @@ class CollectionConfig:
                 create[key] = params[key]
         if "on_disk_payload" in params:
             create["on_disk_payload"] = params["on_disk_payload"]
-        if "payload" in params:
-            create["payload"] = params["payload"]
+        for key in ("payload", "id_tracker"):
+            if key in params:
+                create[key] = params[key]
         parsed = parse_create_collection(create, BUILTIN_DEFAULTS)
         if blank is not None:
             dense = parse_dense_params(blank, "vectors", BUILTIN_DEFAULTS.vectors_on_disk)
@@ -278,6 +279,12 @@ def placed_on_disk(params: dict[str, Any] | None, on_disk: Any) -> bool:
     """An HNSW config or a payload storage: `memory` overrides the deprecated flag."""
     memory = (params or {}).get("memory")
     return memory == "cold" if memory is not None else bool(on_disk)
+
+
+def ids_mapped(params_extra: dict[str, Any]) -> bool:
+    """Whether indexed segments map their point ids from disk (`id_tracker.memory` cold or
+    cached) instead of reading them into RAM (pinned, Qdrant's default)."""
+    return (params_extra.get("id_tracker") or {}).get("memory") in ("cold", "cached")
 
 
 def payload_on_disk(params_extra: dict[str, Any]) -> bool:
@@ -347,6 +354,9 @@ def build_config(
     if request.payload_storage:
         memory = request.payload_memory
         extra["payload"] = {} if memory is None else {"memory": memory}
+    if request.id_tracker:
+        memory = request.id_tracker_memory
+        extra["id_tracker"] = {} if memory is None else {"memory": memory}
     quantization = (
         request.quantization.to_json()
         if request.quantization is not None
@@ -425,11 +435,12 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
             value = getattr(params, key)
             if value is not None:
                 config.params_extra[key] = value
-        if params.payload_memory is not None:
-            config.params_extra["payload"] = {
-                **config.params_extra.get("payload", {}),
-                "memory": params.payload_memory,
-            }
+        for key, memory in (
+            ("payload", params.payload_memory),
+            ("id_tracker", params.id_tracker_memory),
+        ):
+            if memory is not None:
+                config.params_extra[key] = {**config.params_extra.get(key, {}), "memory": memory}
     for name, diff in request.vectors.items():
         current = config.vectors[name]
         hnsw = current.hnsw_config

@@ -330,7 +330,7 @@ def decode_sparse_index(raw: Any, where: str) -> SparseIndexSpec:
 
 
 def decode_payload_memory(raw: Any, where: str) -> str | None:
-    """`PayloadStorageParams` ({"memory": ...}): its placement."""
+    """`PayloadStorageParams` or `IdTrackerParams` ({"memory": ...}): its placement."""
     return memory(expect_dict(raw, where).get("memory"), f"{where}.memory")
 
 
@@ -386,6 +386,10 @@ def decode_create(raw: Any) -> CreateCollection:
         sharding_method=method,
         payload_memory=None if payload is None else decode_payload_memory(payload, "payload"),
         payload_storage=payload is not None,
+        id_tracker_memory=None
+        if body.get("id_tracker") is None
+        else decode_payload_memory(body["id_tracker"], "id_tracker"),
+        id_tracker=body.get("id_tracker") is not None,
         metadata=None if metadata is None else expect_dict(metadata, "metadata"),
     )
 
@@ -419,6 +423,9 @@ def decode_update(raw: Any) -> UpdateCollection:
             payload_memory=None
             if payload is None
             else decode_payload_memory(payload, "params.payload"),
+            id_tracker_memory=None
+            if given.get("id_tracker") is None
+            else decode_payload_memory(given["id_tracker"], "params.id_tracker"),
         )
     metadata = body.get("metadata")
     quantization = decode_quantization(

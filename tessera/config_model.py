@@ -306,6 +306,8 @@ class CreateCollection:
     sharding_method: str | None = None
     payload_memory: str | None = None  # PayloadStorageParams.memory
     payload_storage: bool = False  # `payload` was given (possibly empty)
+    id_tracker_memory: str | None = None  # IdTrackerParams.memory
+    id_tracker: bool = False  # `id_tracker` was given (possibly empty)
     metadata: dict[str, Any] | None = None
 
     def check(self) -> None:
@@ -352,6 +354,7 @@ class ParamsDiff:
     write_consistency_factor: int | None = None
     on_disk_payload: bool | None = None
     payload_memory: str | None = None
+    id_tracker_memory: str | None = None
 
     def check(self) -> None:
         for key in ("replication_factor", "write_consistency_factor"):
@@ -412,9 +415,12 @@ class UpdateCollection:
         if self.strict_mode is not None:
             out["strict_mode_config"] = self.strict_mode.given()
         if self.params is not None:
-            params = {k: v for k, v in _given(self.params).items() if k != "payload_memory"}
+            given = _given(self.params)
+            params = {k: v for k, v in given.items() if not k.endswith("_memory")}
             if self.params.payload_memory is not None:
                 params["payload"] = {"memory": self.params.payload_memory}
+            if self.params.id_tracker_memory is not None:
+                params["id_tracker"] = {"memory": self.params.id_tracker_memory}
             out["params"] = params
         if self.metadata is not None:
             out["metadata"] = self.metadata

@@ -43,6 +43,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
         "quantization": SCALAR,
         "optimizer_config": {"indexing_threshold": 1234},
         "payload": {"memory": "cached"},
+        "id_tracker": {"memory": "pinned"},
         "sparse_vectors": {"s": {"index": {"memory": "pinned"}}},
     }
     r = http.put(f"/collections/{name}", json=body)
@@ -56,6 +57,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
     assert config["quantization_config"]["scalar"]["type"] == "int8"
     assert config["optimizer_config"]["indexing_threshold"] == 1234
     assert config["params"]["payload"] == {"memory": "cached"}
+    assert config["params"]["id_tracker"] == {"memory": "pinned"}
     assert config["params"]["sparse_vectors"]["s"]["index"]["memory"] == "pinned"
     assert "warnings" not in info  # quantization is on: inline_storage has what it needs
 
@@ -64,7 +66,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
         f"/collections/{name}",
         json={
             "vectors": {"a": {"memory": "cached", "quantization": {"binary": {}}}},
-            "params": {"payload": {"memory": "cold"}},
+            "params": {"payload": {"memory": "cold"}, "id_tracker": {"memory": "cold"}},
         },
     )
     assert r.status_code == 200, r.text
@@ -72,6 +74,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
     assert config["params"]["vectors"]["a"]["memory"] == "cached"
     assert config["params"]["vectors"]["a"]["quantization_config"] == {"binary": {}}
     assert config["params"]["payload"] == {"memory": "cold"}
+    assert config["params"]["id_tracker"] == {"memory": "cold"}
 
     plain = collection()
     r = http.put(
@@ -95,6 +98,7 @@ def test_aliases_memory_and_warnings(http: httpx.Client, collection: Any) -> Non
         ({"vectors": {"size": 4, "distance": "Dot", "memory": "hot"}}, 400, "unknown variant"),
         ({"payload": {"memory": "pinned"}}, 422, "payload storage"),
         ({"hnsw_config": {"memory": "COLD"}}, 400, "unknown variant"),
+        ({"id_tracker": {"memory": "hot"}}, 400, "id_tracker.memory: unknown variant"),
         ({"optimizers_config": {"prevent_unoptimized": "yes"}}, 400, "expected a boolean"),
     ]
     for body, status, text in bad:
@@ -114,6 +118,7 @@ def test_memory_survives_restart_and_cold_vectors_are_served(server_factory: Any
             size=4, distance=models.Distance.DOT, memory=models.Memory.COLD
         ),
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        id_tracker=models.IdTrackerParams(memory=models.Memory.COLD),  # ids mapped once sealed
     )
     rng = np.random.default_rng(3)
     data = rng.random((300, 4)).astype(np.float32)
@@ -129,6 +134,15 @@ def test_memory_survives_restart_and_cold_vectors_are_served(server_factory: Any
         ).points
         top = int(np.argmax(data @ data[7]))
         assert hits[0].id == top
+        # the ids of the sealed segment, read from its mapped file, answer lookups and writes
+        assert client.get_collection("m").config.params.id_tracker == models.IdTrackerParams(
+            memory=models.Memory.COLD
+        )
+        assert [r.id for r in client.retrieve("m", [299, 5, 1000])] == [299, 5]
+        client.delete("m", [5, 6])
+        client.upsert("m", [models.PointStruct(id=1000, vector=data[0].tolist())])
+        assert client.count("m").count == 299
+        assert [r.id for r in client.retrieve("m", [5, 1000])] == [1000]
     finally:
         client.close()
 

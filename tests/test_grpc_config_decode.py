@@ -74,6 +74,7 @@ CREATES: list[dict[str, Any]] = [
         "optimizers_config": {"max_optimization_threads": "auto", "flush_interval_sec": 3},
         "quantization_config": {"product": {"compression": "x16", "always_ram": True}},
         "payload": {"memory": "cached"},
+        "id_tracker": {"memory": "cold"},
     },
     {
         "vectors": {"size": 4, "distance": "Cosine"},
@@ -149,6 +150,7 @@ def create_message(body: dict[str, Any]) -> pb.CreateCollection:
         "quantization_config": R.convert_quantization_config,
         "strict_mode_config": R.convert_strict_mode_config,
         "payload": R.convert_payload_storage_params,
+        "id_tracker": R.convert_id_tracker_params,
     }
     for key, convert in parts.items():
         value = getattr(m, key)
@@ -216,6 +218,7 @@ UPDATES: list[dict[str, Any]] = [
             "write_consistency_factor": 1,
             "on_disk_payload": True,
             "payload": {"memory": "cold"},
+            "id_tracker": {"memory": "cached"},
         }
     },
     {"strict_mode_config": {"enabled": True, "max_timeout": 5}},

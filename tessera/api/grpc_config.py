@@ -300,6 +300,8 @@ def create(req: pb.CreateCollection) -> CreateCollection:
         sharding_method=_opt_enum(req, "sharding_method", SHARDING, "ShardingMethod"),
         payload_memory=None if storage is None else _memory(storage),
         payload_storage=storage is not None,
+        id_tracker_memory=_memory(req.id_tracker) if req.HasField("id_tracker") else None,
+        id_tracker=req.HasField("id_tracker"),
         metadata=payload(req.metadata) if req.metadata else None,
     )
 
@@ -332,6 +334,7 @@ def update(req: pb.UpdateCollection) -> UpdateCollection:
         params = ParamsDiff(
             **_fields(p, ("replication_factor", "write_consistency_factor", "on_disk_payload")),
             payload_memory=_memory(p.payload) if p.HasField("payload") else None,
+            id_tracker_memory=_memory(p.id_tracker) if p.HasField("id_tracker") else None,
         )
     return UpdateCollection(
         vectors=vectors,

@@ -166,6 +166,9 @@ def collection_params(info: CollectionInfo) -> pb.CollectionParams:
     if extra.get("payload") is not None:
         memory = extra["payload"].get("memory")
         message.payload.CopyFrom(pb.PayloadStorageParams(**_placed({"memory": memory})))
+    if extra.get("id_tracker") is not None:
+        memory = extra["id_tracker"].get("memory")
+        message.id_tracker.CopyFrom(pb.IdTrackerParams(**_placed({"memory": memory})))
     return message
 
 

@@ -69,7 +69,12 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from tessera.collection_config import CollectionConfig, payload_on_disk, placed_on_disk
+from tessera.collection_config import (
+    CollectionConfig,
+    ids_mapped,
+    payload_on_disk,
+    placed_on_disk,
+)
 from tessera.fileformat import (
     FormatError,
     file_crc,
@@ -303,15 +308,19 @@ def load_segment(
     """A segment from files already verified (verify_segment_files). Raises FormatError when
     the files do not fit together or the config."""
     ids_path = directory / files["ids"][0]["name"]
-    meta, arrays = read_array_file(ids_path, "ids")
+    # `id_tracker.memory` cold / cached: an indexed segment's id keys (never written once
+    # sealed) stay mapped; versions and deletion flags change, so they are always copied.
+    mapped = ids_mapped(config.params_extra)
+    meta, arrays = read_array_file(ids_path, "ids", mmap=mapped)
     size = int(meta["size"])
     for name in ("key_kind", "key_hi", "key_lo", "versions", "deleted"):
         _expect(name in arrays and arrays[name].shape == (size,), ids_path, f"bad {name}")
     segment = Segment(segment_id, config, appendable=bool(meta["appendable"]))
     segment.size = size
-    segment.key_kind = arrays["key_kind"].astype(np.uint8)
-    segment.key_hi = arrays["key_hi"].astype(np.uint64)
-    segment.key_lo = arrays["key_lo"].astype(np.uint64)
+    keep = mapped and not segment.appendable
+    segment.key_kind = arrays["key_kind"].astype(np.uint8, copy=not keep)
+    segment.key_hi = arrays["key_hi"].astype(np.uint64, copy=not keep)
+    segment.key_lo = arrays["key_lo"].astype(np.uint64, copy=not keep)
     segment.versions = arrays["versions"].astype(np.uint64)
     segment.deleted = arrays["deleted"].astype(bool)
     # No Python object per point: ids are answered from the key arrays, and the id list and
