@@ -151,6 +151,7 @@ def prepare_create_index(
             "Bad request: Can't auto-detect field type, "
             "please specify `field_schema` in the request"
         )
+    writes.check_nested(field, schema)
     wire = schema.wire()
     return lambda: toc.create_field_index(collection, field, wire, wait).to_json()
 

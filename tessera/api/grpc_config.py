@@ -411,8 +411,6 @@ def field_schema(req: pb.CreateFieldIndexCollection) -> FieldSchema | None:
         message = getattr(params, kind)
         values: dict[str, Any] = {}
         for descriptor, _ in message.ListFields():
-            if descriptor.name == "nested":
-                raise BadRequest("Wrong input: `nested` index params are not supported")
             values[descriptor.name] = _index_param(message, descriptor.name)
         given = {k: v for k, v in values.items() if v is not None}
         return schema_of(kind.removesuffix("_index_params"), given)

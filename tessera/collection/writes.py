@@ -24,7 +24,12 @@ import numpy as np
 from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query.filter_model import Filter
-from tessera.segment.field_schema import FieldSchema, parse_field_schema, schema_of
+from tessera.segment.field_schema import (
+    FieldSchema,
+    check_nested,
+    parse_field_schema,
+    schema_of,
+)
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
@@ -42,6 +47,7 @@ __all__ = [
     "Write",
     "WriteSpec",
     "build",
+    "check_nested",
     "check_payload_key",
     "clear_payload",
     "create_field_index",

@@ -13,6 +13,12 @@ that set is empty whenever the payloads follow the index's type. So indexed and 
 filtering return the same points, as Qdrant's local mode defines them. The one deliberate
 exception is full text: a text index tokenizes with its own configuration, like Qdrant.
 
+An index with `nested` (an array, `offers[]` for the key `offers[].price`) treats each object
+element of the array as its own entry: `is_empty` matches a point when one of its elements
+lacks the field (null and empty arrays included), and never a point without elements, as in
+Qdrant; the element groups reach the typed part (`_store_groups`: a text index ranks and
+matches per element). Matches, ranges and counts answer as without it.
+
 Call `add(offset, payload)` for every point written (a point without the key just records
 "missing"); an offset never added reads as a point without the key. Reads may run
 concurrently with each other; writes must be serialised against reads (the segment's lock).
@@ -33,6 +39,7 @@ from tessera.query.datetime_parse import parse_datetime_micros
 from tessera.query.payload_path import (
     is_empty_values,
     is_null_values,
+    nested_elements,
     parse_path,
     raw_values,
     value_counts,
@@ -80,6 +87,16 @@ def kind_of(value: Any) -> int:
     if isinstance(value, list):
         return K_ARR
     return 0
+
+
+def _unwrapped(raw: list[Any]) -> list[Any]:
+    """The non-null values of `raw_values`, arrays unwrapped one level."""
+    out: list[Any] = []
+    for value in raw:
+        for v in value if isinstance(value, list) else (value,):
+            if v is not None:
+                out.append(v)
+    return out
 
 
 def owners_mask(owners: I64, n: int) -> BoolMask:
@@ -145,6 +162,13 @@ class FieldIndex:
         self.key = key
         self._path = parse_path(key)
         self._schema = schema
+        nested = schema.param("nested")
+        # (the array's path, the key's path inside one element) of a nested index
+        self._nested = (
+            None
+            if nested is None
+            else (parse_path(nested.removesuffix("[]")), parse_path(key[len(nested) + 1 :]))
+        )
         self._empty: BoolMask = np.ones(0, dtype=np.bool_)
         self._null: BoolMask = np.zeros(0, dtype=np.bool_)
         # One values_count count per offset; -1 marks an offset whose counts are in _multi.
@@ -174,7 +198,14 @@ class FieldIndex:
         """Index the point's values at the key, replacing whatever the offset had."""
         self._ensure(offset)
         raw = raw_values(payload, self._path)
-        self._empty[offset] = is_empty_values(raw)
+        groups = None
+        if self._nested is None:
+            self._empty[offset] = is_empty_values(raw)
+        else:
+            array, inner = self._nested
+            elements = [raw_values(e, inner) for e in nested_elements(payload, array)]
+            self._empty[offset] = any(is_empty_values(e) for e in elements)
+            groups = [[v for v in _unwrapped(e) if self._convert(v) is not None] for e in elements]
         self._null[offset] = is_null_values(raw)
         counts = value_counts(raw)
         if len(counts) == 1:
@@ -195,7 +226,10 @@ class FieldIndex:
                 else:
                     kept.append(converted)
         self._set_other(offset, other)
-        self._store(offset, kept)
+        if groups is None:
+            self._store(offset, kept)
+        else:
+            self._store_groups(offset, kept, [[self._convert(v) for v in g] for g in groups])
         self._set_has(offset, bool(kept))
 
     def remove(self, offset: int) -> None:
@@ -230,6 +264,10 @@ class FieldIndex:
 
     def _drop(self, offset: int) -> None:
         pass
+
+    def _store_groups(self, offset: int, values: list[Any], groups: list[list[Any]]) -> None:
+        """A nested index's values, and the same values grouped by array element."""
+        self._store(offset, values)
 
     # --- state (field_index_state) ------------------------------------------------------
 

@@ -11,11 +11,11 @@ multi-count offsets as `multi_at` / `multi_len` / `multi_val`, `other`), trimmed
 last offset that differs from "never added", and the typed part's live entries, merged and
 sorted (`keys`, `owners`; a geo index has `lat` / `owners` / `lon`). Keyword and uuid
 indexes add their interned strings (`str`); a text index its vocabulary (`vocab`), its
-documents (`doc_at`, `word_ids`, `word_start`) and its tokenizer configuration (in meta,
-checked against the schema on import). Interned strings and text documents are compacted
-on export: strings and words no live entry uses and removed documents are left out, and
-ids are renumbered in order, so the sorted order of the entries is kept and exporting an
-imported index gives the same state back. Everything derivable is rebuilt on import with
+documents (`doc_at`, `word_ids`, `word_start`; with `nested` also `doc_unit`) and its
+tokenizer configuration (in meta, checked against the schema on import). Interned strings
+and text documents are compacted on export: strings and words no live entry uses and
+removed documents are left out, and ids are renumbered in order, so the sorted order of
+the entries is kept and exporting an imported index gives the same state back. Everything derivable is rebuilt on import with
 numpy: which offsets hold values (`_has`, `points_count`), the `other_kinds` histogram,
 the postings' generations and live counts, the string -> id dictionaries, a text index's
 documents per offset. The uuid index's canonical-spelling cache is rebuilt lazily, as

@@ -1,9 +1,11 @@
 """Full-text index: an inverted index from terms to documents.
 
-A *document* is one string value of a point (a point with `["a b", "c"]` has two), because a
-full-text condition must be satisfied within a single string, as on the payload. Terms and
-document words share one interned vocabulary; the postings map term id -> document id, and
-`_doc_offset` maps documents back to points. Each document's word sequence is kept, as
+A *document* is one string value of a point (a point with `["a b", "c"]` has two). A *unit*
+is what a `text` condition and BM25 take as one text: all of a point's strings together (as
+Qdrant's index does: `text: "a c"` matches that point), or with `nested` the strings of one
+element of the array; a phrase must lie within one document. Terms and document words share
+one interned vocabulary; the postings map term id -> document id, `_doc_offset` maps
+documents back to points and `_doc_unit` to units. Each document's word sequence is kept, as
 vocabulary ids in one flat array, for phrase checks, which verify word order only on the
 documents that already contain every phrase term. Documents are only ever appended (a
 rewritten point gets new ones); a removed one leaves its words behind until the next export.
@@ -19,17 +21,18 @@ which must equal the schema's on import, and `tokenizer_version` (meta, an int),
 version of the tokenizing rules the tokens were made by (`text_tokenizer.TOKENIZER_VERSION`).
 A state of another version, or with none (saved before it was recorded), is consistent but
 holds tokens this build would not make: import raises `StaleIndexState` before reading
-anything else, and the segment loader rebuilds the index from the payloads.
+anything else, and the segment loader rebuilds the index from the payloads. A `nested`
+index also saves `doc_unit` (each document's unit, renumbered in order; meta `units`).
 
 Phrase checks need `phrase_matching: true`; without it a `phrase` condition selects
 nothing, as in Qdrant, whose index then keeps no word positions.
 
 An index with `scoring` (BM25, `shard/text_rank`) also answers how often a term occurs in a
-point and how many tokens the point holds (`term_counts`, `point_lengths`): all of a point's
-strings together are its document, so it keeps every string value, repeats included (an
-index without scoring keeps each distinct string once), and records it in the state's meta
-(`every_value`); a scoring index's state without it is rebuilt from the payloads. Point
-lengths are not stored: import recounts them from the words.
+unit and how many tokens the unit holds (`term_counts`, `unit_lengths`). It keeps every
+string value, repeats included (an index without scoring or `nested` keeps each distinct
+string of a point once), and records it in the state's meta (`every_value`); a scoring or
+nested index's state without it is rebuilt from the payloads. Unit lengths are not stored:
+import recounts them from the words.
 """
 
 from __future__ import annotations
@@ -69,9 +72,17 @@ class TextIndex(FieldIndex):
         self._word_at: npt.NDArray[np.int64] = np.zeros(65, dtype=np.int64)
         self._words: npt.NDArray[np.int64] = np.zeros(256, dtype=np.int64)
         self._docs_of: dict[int, list[int]] = {}
-        # BM25 (`scoring`): each point's token count, all its strings together.
         self.scoring = schema.param("scoring") not in (None, False)
-        self._point_len: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
+        # A *unit* is what full-text conditions and BM25 take as one text: a point (all its
+        # strings), or with `nested` one element of the array (its strings). Without
+        # `nested` a unit's number is the point's offset; with it units are numbered as
+        # they are made (`_unit_offset`: each one's point, `_units_of`: a point's units).
+        self.per_element = self._nested is not None
+        self._doc_unit: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
+        self._unit_len: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)  # its tokens
+        self._unit_offset: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
+        self._units = 0
+        self._units_of: dict[int, list[int]] = {}
 
     def _convert(self, value: Any) -> Any | None:
         return value if isinstance(value, str) else None
@@ -88,20 +99,43 @@ class TextIndex(FieldIndex):
         docs: list[int] = []
         tokens = 0
         for text in values if self.scoring else dict.fromkeys(values):
-            words = self.tokenizer.doc_words(text)
-            doc = self._add_doc(offset, [self._term_id(w) for w in words])
-            terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
-            self._postings.replace(doc, sorted(terms))
+            doc, count = self._index_doc(offset, text, offset)
             docs.append(doc)
-            tokens += self.tokenizer.token_count(words)
+            tokens += count
         if docs:
             self._docs_of[offset] = docs
-        if self.scoring and tokens:
-            if offset >= len(self._point_len):
-                grown = np.zeros(max(offset + 1, 2 * len(self._point_len)), dtype=np.int64)
-                grown[: len(self._point_len)] = self._point_len
-                self._point_len = grown
-            self._point_len[offset] = tokens
+        if self.scoring:
+            self._unit_len = _set_at(self._unit_len, offset, tokens)
+
+    def _store_groups(self, offset: int, values: list[Any], groups: list[list[Any]]) -> None:
+        self._drop(offset)
+        docs: list[int] = []
+        units: list[int] = []
+        for group in groups:
+            if not group:
+                continue
+            unit = self._units
+            self._units += 1
+            self._unit_offset = _set_at(self._unit_offset, unit, offset)
+            tokens = 0
+            for text in group:  # every string, repeats kept
+                doc, count = self._index_doc(offset, text, unit)
+                docs.append(doc)
+                tokens += count
+            self._unit_len = _set_at(self._unit_len, unit, tokens)
+            units.append(unit)
+        if docs:
+            self._docs_of[offset] = docs
+            self._units_of[offset] = units
+
+    def _index_doc(self, offset: int, text: str, unit: int) -> tuple[int, int]:
+        """One string as a document of the unit: (its number, its token count)."""
+        words = self.tokenizer.doc_words(text)
+        doc = self._add_doc(offset, [self._term_id(w) for w in words])
+        self._doc_unit = _set_at(self._doc_unit, doc, unit)
+        terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
+        self._postings.replace(doc, sorted(terms))
+        return doc, self.tokenizer.token_count(words)
 
     def _add_doc(self, offset: int, word_ids: list[int]) -> int:
         doc = self._docs
@@ -131,8 +165,10 @@ class TextIndex(FieldIndex):
     def _drop(self, offset: int) -> None:
         for doc in self._docs_of.pop(offset, ()):
             self._postings.remove(doc)
-        if offset < len(self._point_len):
-            self._point_len[offset] = 0
+        units = self._units_of.pop(offset, []) if self.per_element else [offset]
+        for unit in units:
+            if unit < len(self._unit_len):
+                self._unit_len[unit] = 0
 
     def _doc_words(self, doc: int) -> list[str]:
         vocab = self._vocab
@@ -156,10 +192,25 @@ class TextIndex(FieldIndex):
     def _offsets_mask(self, docs: I64, n: int) -> BoolMask:
         return owners_mask(self._doc_offset[docs], n)
 
+    def _units_with_all(self, terms: list[str]) -> I64:
+        """The units whose strings, together, hold every term."""
+        ids = [self._terms.get(t) for t in dict.fromkeys(terms)]
+        if not ids or any(i is None for i in ids):
+            return np.empty(0, dtype=np.int64)
+        units: I64 | None = None
+        for i in ids:
+            assert i is not None
+            found = np.unique(self._doc_unit[self._postings.owners_of_keys([i])])
+            units = found if units is None else np.intersect1d(units, found, assume_unique=True)
+            if len(units) == 0:
+                break
+        assert units is not None
+        return units
+
     def match_text(self, text: str, any_token: bool, n: int) -> BoolMask | None:
         terms = self.tokenizer.query_terms(text)
         if not any_token:
-            return self._offsets_mask(self._docs_with_all(terms), n)
+            return owners_mask(self.unit_offsets(self._units_with_all(terms)), n)
         ids: list[float] = [
             i for t in dict.fromkeys(terms) if (i := self._terms.get(t)) is not None
         ]
@@ -175,15 +226,22 @@ class TextIndex(FieldIndex):
 
     # --- BM25 (scoring) -----------------------------------------------------------------
 
-    def point_lengths(self, n: int) -> npt.NDArray[np.int64]:
-        """Each of the first n offsets' token count (all its strings; 0 without any)."""
-        lengths = self._point_len[:n]
+    def unit_lengths(self, n: int) -> I64:
+        """Each unit's token count (0: none, or gone): without `nested` the first n
+        offsets' (all of a point's strings together), with it every element's made."""
+        if self.per_element:
+            return self._unit_len[: self._units]
+        lengths = self._unit_len[:n]
         if len(lengths) < n:
             lengths = np.concatenate([lengths, np.zeros(n - len(lengths), dtype=np.int64)])
         return lengths
 
+    def unit_offsets(self, units: I64) -> I64:
+        """The point offset of each unit."""
+        return self._unit_offset[units] if self.per_element else units
+
     def term_counts(self, term: str) -> tuple[I64, I64]:
-        """The offsets whose strings hold `term` (a query term), and how often each does:
+        """The units whose strings hold `term` (a query term), and how often each does:
         its occurrences (a `prefix` tokenizer: the words it starts) over all the strings."""
         tid = self._terms.get(term)
         if tid is None:
@@ -203,8 +261,9 @@ class TextIndex(FieldIndex):
         else:
             hits = words == tid
         per_doc = np.add.reduceat(hits.astype(np.int64), before) if len(docs) else before
-        offsets, which = np.unique(self._doc_offset[docs], return_inverse=True)
-        return offsets, np.bincount(which, weights=per_doc, minlength=len(offsets)).astype(np.int64)
+        units, which = np.unique(self._doc_unit[docs], return_inverse=True)
+        counts = np.bincount(which, weights=per_doc, minlength=len(units))
+        return units, counts.astype(np.int64)
 
     # --- state (field_index_state) ------------------------------------------------------
 
@@ -244,8 +303,13 @@ class TextIndex(FieldIndex):
         vocab = self._vocab
         w.meta["tokenizer"] = self._tokenizer_state()
         w.meta["tokenizer_version"] = TOKENIZER_VERSION
-        if self.scoring:
+        if self.scoring or self.per_element:
             w.meta["every_value"] = True
+        if self.per_element:
+            # the live documents' units, renumbered in order
+            used, unit_id = np.unique(self._doc_unit[docs], return_inverse=True)
+            w.meta["units"] = len(used)
+            w.put("doc_unit", unit_id.astype(np.int64))
         w.meta.update(
             entries=len(keys), vocab=len(used), docs=len(docs), words=len(words)
         )  # fmt: skip
@@ -263,10 +327,13 @@ class TextIndex(FieldIndex):
                 f"text field index state: tokens made by tokenizer version {version!r} "
                 f"(None: before versions were recorded), this build makes {TOKENIZER_VERSION}"
             )
-        if self.scoring and r.meta.get("every_value") is not True:
+        if (self.scoring or self.per_element) and r.meta.get("every_value") is not True:
             raise StaleIndexState(
-                "text field index state: saved without every string value, which BM25 needs"
+                "text field index state: saved without every string value, which BM25 and "
+                "nested indexes need"
             )
+        if self.per_element and "units" not in r.meta:
+            raise StaleIndexState("text field index state: saved without nested elements")
         if r.meta.get("tokenizer") != self._tokenizer_state():
             raise r.fail(
                 f"built with tokenizer {r.meta.get('tokenizer')!r}, "
@@ -302,13 +369,28 @@ class TextIndex(FieldIndex):
         for doc, offset in enumerate(doc_at.tolist()):
             docs_of.setdefault(offset, []).append(doc)
         self._docs_of = docs_of
+        if self.per_element:
+            units = r.count("units")
+            doc_unit = r.array("doc_unit", np.int64, n_docs)
+            r.in_range("unit", doc_unit, 0, units)
+            self._units = units
+            self._unit_offset = np.zeros(max(units, 64), dtype=np.int64)
+            self._unit_offset[doc_unit] = doc_at
+            units_of: dict[int, list[int]] = {}
+            for unit, offset in enumerate(self._unit_offset[:units].tolist()):
+                units_of.setdefault(offset, []).append(unit)
+            self._units_of = units_of
+        else:
+            doc_unit = doc_at
+        self._doc_unit = np.zeros(max(n_docs, 64), dtype=np.int64)
+        self._doc_unit[:n_docs] = doc_unit
         if self.scoring:
-            self._point_len = self._count_tokens(doc_at, words, word_start, size)
+            self._unit_len = self._count_tokens(doc_unit, words, word_start, size)
         has: BoolMask = np.bincount(doc_at, minlength=size)[:size] > 0
         return has
 
-    def _count_tokens(self, doc_at: I64, words: I64, word_start: I64, size: int) -> I64:
-        """Each offset's token count, recounted from its documents' words."""
+    def _count_tokens(self, doc_unit: I64, words: I64, word_start: I64, size: int) -> I64:
+        """Each unit's token count, recounted from its documents' words."""
         t = self.tokenizer
         if t.kind == "prefix":  # one token per prefix of each word (`token_count`), vectorised
             top = np.fromiter(map(len, self._vocab), np.int64, len(self._vocab))
@@ -319,5 +401,15 @@ class TextIndex(FieldIndex):
             per_word = np.ones(len(self._vocab), dtype=np.int64)
         cumulative = np.concatenate([[0], np.cumsum(per_word[words])])
         per_doc = cumulative[word_start[1:]] - cumulative[word_start[:-1]]
-        counted = np.bincount(doc_at, weights=per_doc, minlength=max(size, 64))
+        counted = np.bincount(doc_unit, weights=per_doc, minlength=max(size, self._units, 64))
         return counted.astype(np.int64)
+
+
+def _set_at(arr: I64, i: int, value: int) -> I64:
+    """`arr` with arr[i] = value, grown (doubled) when i is past its end."""
+    if i >= len(arr):
+        grown = np.zeros(max(i + 1, 2 * len(arr)), dtype=np.int64)
+        grown[: len(arr)] = arr
+        arr = grown
+    arr[i] = value
+    return arr

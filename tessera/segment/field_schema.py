@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.errors import BadRequest
+from tessera.query.payload_path import parse_path
 
 SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 TOKENIZERS = ("prefix", "whitespace", "word", "multilingual")
@@ -29,7 +30,13 @@ SNOWBALL = (
     "spanish", "swedish", "tamil", "turkish",
 )  # fmt: skip
 
-_COMMON = {"type": "str", "on_disk": "bool", "memory": "memory", "enable_hnsw": "bool"}
+_COMMON = {
+    "type": "str",
+    "on_disk": "bool",
+    "memory": "memory",
+    "enable_hnsw": "bool",
+    "nested": "nested",
+}
 _PARAMS: dict[str, dict[str, str]] = {
     "keyword": {**_COMMON, "is_tenant": "bool", "prefix": "bool"},
     "integer": {**_COMMON, "lookup": "bool", "range": "bool", "is_principal": "bool"},
@@ -103,7 +110,34 @@ def _check(kind: str, name: str, value: Any) -> Any:
         _check_stopwords(name, value)
     elif kind == "stemmer":
         _check_stemmer(name, value)
+    elif kind == "nested":
+        return _nested(value)
     return value
+
+
+def _nested(value: Any) -> str:
+    """`nested`: the array whose object elements are indexed one by one, as Qdrant keeps it
+    (`offers` and `offers[]` both become `offers[]`)."""
+    if not isinstance(value, str):
+        raise _fail(f"`nested` must be a string, got {value!r}")
+    parse_path(value)  # 400 naming the path when it is malformed
+    array = value.removesuffix("[]")
+    if "[" in array:
+        raise BadRequest(
+            f"Wrong input: Validation failed: nested `{array}[]` must point to a single array "
+            "level, like `offers` or `offers[]`"
+        )
+    return f"{array}[]"
+
+
+def check_nested(field: str, schema: FieldSchema) -> None:
+    """A `nested` index's field must lie inside the array's elements (Qdrant's wording)."""
+    nested = schema.param("nested")
+    if nested is not None and not field.startswith(f"{nested}."):
+        raise BadRequest(
+            f"Wrong input: Validation failed: field `{field}` must be inside the elements of "
+            f"nested `{nested}`, like `{nested}.price`"
+        )
 
 
 def _scoring(value: Any) -> dict[str, str] | None:
@@ -164,10 +198,6 @@ def parse_field_schema(raw: Any) -> FieldSchema:
     allowed = _PARAMS[data_type]
     params: dict[str, Any] = {}
     for name, value in raw.items():
-        if name == "nested":  # a field of Qdrant's every index params; only null is served
-            if value is None:
-                continue
-            raise _fail("`nested` index params are not supported")
         if name not in allowed:
             raise _fail(f"unknown field `{name}` for a {data_type} index")
         if value is not None and name != "type":

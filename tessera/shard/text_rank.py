@@ -1,10 +1,11 @@
 """BM25 ranking over a payload field's text index: the Query API's `text` query.
 
-The field's index must have `scoring` set. A point's document is all of its strings at the
-field together (`TextIndex.term_counts`, `point_lengths`); the statistics are the shard's,
-over every segment's live points that hold at least one token: `N` such points, their average
-length `avgdl`, and for each query term the number `n` of them holding it. Qdrant Edge
-scores the same way (Lucene's BM25):
+The field's index must have `scoring` set. A document is a *unit* of the index: a point's
+strings at the field together, or with `nested` those of one element of the array
+(`TextIndex.term_counts`, `unit_lengths`); a point scores its best element. The statistics
+are the shard's, over every segment's live units that hold at least one token: `N` such
+units, their average length `avgdl`, and for each query term the number `n` of them holding
+it. Qdrant Edge scores the same way (Lucene's BM25):
 
     score = sum over the query's distinct terms t of
             ln(1 + (N - n + 0.5) / (n + 0.5)) * tf * (k + 1) / (tf + k * (1 - b + b * dl / avgdl))
@@ -56,14 +57,19 @@ def check_scoring_index(holder: SegmentHolder, field: str) -> None:
 def _segment_terms(
     segment: Segment, index: TextIndex, terms: list[str]
 ) -> tuple[I64, list[tuple[I64, I64]]]:
-    """The segment's live points' lengths and, per term, its live holders and counts."""
-    live = segment.live_mask()
-    lengths = np.where(live, index.point_lengths(segment.size), 0)
+    """The segment's live units' lengths and, per term, its live holders and counts."""
+    live = np.append(segment.live_mask(), False)  # an offset past the segment: not live
+
+    def alive(units: I64) -> npt.NDArray[np.bool_]:
+        return live[np.minimum(index.unit_offsets(units), segment.size)]
+
+    lengths = index.unit_lengths(segment.size)
+    lengths = np.where(alive(np.arange(len(lengths))), lengths, 0)
     found = []
     for term in terms:
-        offsets, counts = index.term_counts(term)
-        keep = live[np.minimum(offsets, segment.size - 1)] & (offsets < segment.size)
-        found.append((offsets[keep], counts[keep]))
+        units, counts = index.term_counts(term)
+        keep = alive(units)
+        found.append((units[keep], counts[keep]))
     return lengths, found
 
 
@@ -96,15 +102,21 @@ def rank(
     k, b = float(query.k), float(query.b)
     rows: list[tuple[float, int, PointRef]] = []
     for number, (segment, lengths, found) in enumerate(segments):
-        offsets = np.concatenate([o for o, _ in found])
-        if not len(offsets):
+        units = np.concatenate([u for u, _ in found])
+        if not len(units):
             continue
         tf = np.concatenate([c for _, c in found]).astype(np.float64)
-        weight = np.repeat(idf, [len(o) for o, _ in found])
-        norm = k * (1.0 - b + b * lengths[offsets] / average)
+        weight = np.repeat(idf, [len(u) for u, _ in found])
+        norm = k * (1.0 - b + b * lengths[units] / average)
         parts = weight * tf * (k + 1.0) / (tf + norm)
-        points, which = np.unique(offsets, return_inverse=True)
-        scores = np.bincount(which, weights=parts, minlength=len(points))
+        scored, which = np.unique(units, return_inverse=True)
+        per_unit = np.bincount(which, weights=parts, minlength=len(scored))
+        index = segment.field_index(field)
+        assert isinstance(index, TextIndex)
+        # a point scores its best unit (one per point without `nested`)
+        points, owner = np.unique(index.unit_offsets(scored), return_inverse=True)
+        scores = np.full(len(points), -np.inf)
+        np.maximum.at(scores, owner, per_unit)
         if filt is not None:
             keep = segment_mask(segment, filt)[points]
             points, scores = points[keep], scores[keep]
