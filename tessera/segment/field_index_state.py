@@ -13,13 +13,14 @@ sorted (`keys`, `owners`; a geo index has `lat` / `owners` / `lon`). Keyword and
 indexes add their interned strings (`str`); a text index its vocabulary (`vocab`), its
 documents (`doc_at`, `word_ids`, `word_start`; with `nested` also `doc_unit`) and its
 tokenizer configuration (in meta, checked against the schema on import). Interned strings
-and text documents are compacted on export: strings and words no live entry uses and
-removed documents are left out, and ids are renumbered in order, so the sorted order of
-the entries is kept and exporting an imported index gives the same state back. Everything
-derivable is rebuilt on import with numpy: which offsets hold values (`_has`,
-`points_count`), the `other_kinds` histogram, the postings' generations and live counts,
-the string -> id dictionaries, a text index's documents per offset. The uuid index's canonical-spelling cache is rebuilt lazily, as
-after a fresh build. An integer index's `lookup` / `range` flags change nothing stored.
+and text documents are compacted on export: strings and words no live entry uses and removed
+documents are left out, and ids are renumbered in order, so the sorted order of the entries
+is kept and exporting an imported index gives the same state back. Everything derivable is
+rebuilt on import with numpy: which offsets hold values (`_has`, `points_count`), the
+`other_kinds` histogram, the postings' generations and live counts, the string -> id
+dictionaries, a text index's documents per offset. The uuid index's canonical-spelling cache
+is rebuilt lazily, as after a fresh build. An integer index's `lookup` / `range` flags
+change nothing stored.
 
 Read-only input (np.memmap, np.frombuffer) is fine. Import *copies* the arrays the index
 writes in place (the per-offset facts: 11 bytes a point, one memcpy each) and *keeps as
