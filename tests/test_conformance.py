@@ -129,6 +129,18 @@ def test_delete_vectors_takes_vectors_alias(http: httpx.Client, collection: Make
     assert got == {"b": [3.0, 4.0]}
 
 
+def test_search_params_acorn_and_indexed_only(http: httpx.Client, collection: Make) -> None:
+    name = collection()
+    _create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    _upsert(http, name, [{"id": 1, "vector": [1, 2]}])
+    params = {"acorn": {"enable": True, "max_selectivity": 0.4}, "indexed_only": True}
+    found = http.post(f"/collections/{name}/points/query", json={"query": [1, 0], "params": params})
+    assert found.status_code == 200, found.text
+    assert [p["id"] for p in found.json()["result"]["points"]] == [1]
+    legacy = {"vector": [1, 0], "limit": 1, "params": params}
+    assert http.post(f"/collections/{name}/points/search", json=legacy).status_code == 200
+
+
 def test_dense_vector_for_multivector_is_one_row(http: httpx.Client, collection: Make) -> None:
     name = collection()
     multi = {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}
@@ -467,6 +479,20 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         {"vector": [1, 0], "limit": 3, "params": {"hnsw_ef": 0}},
         422,
         "Validation error in JSON body: [params.hnsw_ef",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {"query": [1, 0], "params": {"acorn": {"enable": True, "max_selectivity": 1.5}}},
+        422,
+        "Validation error in JSON body: [params.acorn.max_selectivity: value 1.5 invalid",
+    ),
+    (
+        "POST",
+        P + "/search",
+        {"vector": [1, 0], "limit": 3, "params": {"acorn": {"max_selectivity": -0.1}}},
+        422,
+        "Validation error in JSON body: [params.acorn.max_selectivity",
     ),
     (
         "POST",

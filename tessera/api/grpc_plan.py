@@ -210,6 +210,8 @@ def exact_and_ef(message: Any) -> tuple[bool, int | None]:
     if not message.HasField("params"):
         return False, None
     p: pb.SearchParams = message.params
+    if p.HasField("acorn"):
+        qp.check_acorn({"max_selectivity": opt(p.acorn, "max_selectivity")})
     return bool(opt(p, "exact")), qp.checked_hnsw_ef(opt(p, "hnsw_ef"))
 
 

@@ -218,21 +218,16 @@ def parse_search_params(raw: Any) -> SearchParams:
     if raw is None:
         return SearchParams()
     params = expect_object(raw, "params")
-    exact = bool(params.get("exact", False))
-    ef = params.get("hnsw_ef")
-    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
-        raise BadRequest(
-            "Format error in JSON body: `params.hnsw_ef` must be a non-negative integer"
-        )
     from tessera.api.query_parse import (  # imports us
-        checked_hnsw_ef,
         parse_idf_corpus,
+        parse_params,
         parse_quantization,
     )
 
+    exact, ef = parse_params(params)  # the Query API's checks (hnsw_ef, acorn, ...)
     quantization = parse_quantization(params) or Quantization()
     corpus = parse_idf_corpus(params)
-    return SearchParams(exact, checked_hnsw_ef(ef), quantization, corpus)
+    return SearchParams(exact, ef, quantization, corpus)
 
 
 def search_request(body: dict[str, Any], query: VectorInput) -> requests.Search:

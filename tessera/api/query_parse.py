@@ -76,7 +76,28 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     ef = params.get("hnsw_ef")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
         raise shape_error("`params.hnsw_ef` must be a non-negative integer")
+    if params.get("indexed_only") is not None and not isinstance(params["indexed_only"], bool):
+        raise shape_error("`params.indexed_only` must be a boolean")
+    if params.get("acorn") is not None:
+        check_acorn(expect_object(params["acorn"], "params.acorn"))
     return exact, checked_hnsw_ef(ef)
+
+
+def check_acorn(acorn: dict[str, Any]) -> None:
+    """`params.acorn` (`AcornSearchParams`), checked as Qdrant checks it. Nothing more: a
+    filtered graph walk keeps its recall without ACORN (faiss's walk steps through points
+    outside the filter and keeps only the candidates; bench/README.md's ANN figures)."""
+    if acorn.get("enable") is not None and not isinstance(acorn["enable"], bool):
+        raise shape_error("`params.acorn.enable` must be a boolean")
+    selectivity = acorn.get("max_selectivity")
+    if selectivity is None:
+        return
+    if isinstance(selectivity, bool) or not isinstance(selectivity, int | float):
+        raise shape_error("`params.acorn.max_selectivity` must be a number")
+    if not 0.0 <= selectivity <= 1.0:
+        raise validation_error(
+            "params.acorn.max_selectivity", f"value {selectivity} invalid, must be from 0.0 to 1.0"
+        )
 
 
 def checked_hnsw_ef(ef: int | None) -> int | None:
