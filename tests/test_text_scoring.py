@@ -214,6 +214,9 @@ def test_scores_are_qdrant_edges(
             shard.upsert(batch)
             if segments:  # the optimizer seals each batch into a segment of its own
                 wait_green(qc, name)
+            # answered between writes too: what a query keeps (lengths, counts) must follow
+            got = qc.query_points(name, query=text_query("dog", None), using="t", limit=1000)
+            assert_same(got.points, shard.query("dog", None), "between writes")
         # edits: deletes, overwrites (a string that was an array, an array that was missing)
         qc.delete(name, models.PointIdsList(points=list(range(0, 240, 7))))
         shard.delete(list(range(0, 240, 7)))

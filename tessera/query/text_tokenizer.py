@@ -175,6 +175,21 @@ class Tokenizer:
             tokens.extend(word[:n] for n in range(lo, top + 1))
         return tokens
 
+    def term_counts(self, words: list[str]) -> dict[str, int]:
+        """How often each index term occurs among a document's tokens (`doc_tokens`)."""
+        counts: dict[str, int] = {}
+        if self.kind != "prefix":
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+            return counts
+        lo = self.min_len or 1
+        for word in words:
+            top = len(word) if self.max_len is None else min(len(word), self.max_len)
+            for n in range(lo, top + 1):
+                prefix = word[:n]
+                counts[prefix] = counts.get(prefix, 0) + 1
+        return counts
+
     def token_count(self, words: list[str]) -> int:
         """How many tokens `doc_tokens` makes of these words (a BM25 document's length)."""
         if self.kind != "prefix":

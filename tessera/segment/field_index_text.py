@@ -47,7 +47,7 @@ from tessera.query.text_tokenizer import TOKENIZER_VERSION, Tokenizer
 from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
 from tessera.segment.field_index_state import StaleIndexState
 from tessera.segment.field_schema import FieldSchema
-from tessera.segment.postings import I64, Postings
+from tessera.segment.postings import F64, I64, Postings
 
 if TYPE_CHECKING:
     from tessera.segment.field_index_state import StateReader, StateWriter
@@ -83,6 +83,10 @@ class TextIndex(FieldIndex):
         self._unit_offset: npt.NDArray[np.int64] = np.zeros(64, dtype=np.int64)
         self._units = 0
         self._units_of: dict[int, list[int]] = {}
+        # BM25: (term, unit) entries with the term's count in the unit as extra value, so a
+        # query term's units and counts are one binary search (rebuilt on import from the
+        # documents' entries, which carry their own counts).
+        self._unit_postings = Postings(np.int64)
 
     def _convert(self, value: Any) -> Any | None:
         return value if isinstance(value, str) else None
@@ -97,15 +101,13 @@ class TextIndex(FieldIndex):
     def _store(self, offset: int, values: list[Any]) -> None:
         self._drop(offset)
         docs: list[int] = []
-        tokens = 0
+        counts: dict[int, int] = {}
         for text in values if self.scoring else dict.fromkeys(values):
-            doc, count = self._index_doc(offset, text, offset)
-            docs.append(doc)
-            tokens += count
+            docs.append(self._index_doc(offset, text, offset, counts))
         if docs:
             self._docs_of[offset] = docs
         if self.scoring:
-            self._unit_len = _set_at(self._unit_len, offset, tokens)
+            self._set_unit_counts(offset, counts)
 
     def _store_groups(self, offset: int, values: list[Any], groups: list[list[Any]]) -> None:
         self._drop(offset)
@@ -117,25 +119,37 @@ class TextIndex(FieldIndex):
             unit = self._units
             self._units += 1
             self._unit_offset = _set_at(self._unit_offset, unit, offset)
-            tokens = 0
+            counts: dict[int, int] = {}
             for text in group:  # every string, repeats kept
-                doc, count = self._index_doc(offset, text, unit)
-                docs.append(doc)
-                tokens += count
-            self._unit_len = _set_at(self._unit_len, unit, tokens)
+                docs.append(self._index_doc(offset, text, unit, counts))
+            if self.scoring:
+                self._set_unit_counts(unit, counts)
             units.append(unit)
         if docs:
             self._docs_of[offset] = docs
             self._units_of[offset] = units
 
-    def _index_doc(self, offset: int, text: str, unit: int) -> tuple[int, int]:
-        """One string as a document of the unit: (its number, its token count)."""
+    def _index_doc(self, offset: int, text: str, unit: int, unit_counts: dict[int, int]) -> int:
+        """One string as a document of the unit; its term counts are added to the unit's."""
         words = self.tokenizer.doc_words(text)
         doc = self._add_doc(offset, [self._term_id(w) for w in words])
         self._doc_unit = _set_at(self._doc_unit, doc, unit)
-        terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
-        self._postings.replace(doc, sorted(terms))
-        return doc, self.tokenizer.token_count(words)
+        if not self.scoring:
+            terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
+            self._postings.replace(doc, sorted(terms))
+            return doc
+        # BM25: each term's count in the document rides along as the entry's extra value
+        counts = sorted((self._term_id(t), n) for t, n in self.tokenizer.term_counts(words).items())
+        self._postings.replace(doc, [t for t, _ in counts], [n for _, n in counts])
+        for term, n in counts:
+            unit_counts[term] = unit_counts.get(term, 0) + n
+        return doc
+
+    def _set_unit_counts(self, unit: int, counts: dict[int, int]) -> None:
+        """A unit's term counts and length (its tokens: the counts' sum)."""
+        terms = sorted(counts)
+        self._unit_postings.replace(unit, terms, [counts[t] for t in terms])
+        self._unit_len = _set_at(self._unit_len, unit, sum(counts.values()))
 
     def _add_doc(self, offset: int, word_ids: list[int]) -> int:
         doc = self._docs
@@ -169,6 +183,7 @@ class TextIndex(FieldIndex):
         for unit in units:
             if unit < len(self._unit_len):
                 self._unit_len[unit] = 0
+            self._unit_postings.remove(unit)
 
     def _doc_words(self, doc: int) -> list[str]:
         vocab = self._vocab
@@ -240,30 +255,18 @@ class TextIndex(FieldIndex):
         """The point offset of each unit."""
         return self._unit_offset[units] if self.per_element else units
 
-    def term_counts(self, term: str) -> tuple[I64, I64]:
+    def term_counts(self, term: str, n: int) -> tuple[I64, F64]:
         """The units whose strings hold `term` (a query term), and how often each does:
-        its occurrences (a `prefix` tokenizer: the words it starts) over all the strings."""
+        its occurrences (a `prefix` tokenizer: the words it starts) over all the strings.
+        `n`: the segment's size (units past it, and their offsets, are not asked for)."""
         tid = self._terms.get(term)
         if tid is None:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        docs = np.unique(self._postings.owners_of_keys([tid]))
-        starts, ends = self._word_at[docs], self._word_at[docs + 1]
-        lens = ends - starts
-        before = np.cumsum(lens) - lens
-        words = self._words[np.arange(int(lens.sum())) + np.repeat(starts - before, lens)]
-        if self.tokenizer.kind == "prefix":
-            vocab = self._vocab
-            distinct, inverse = np.unique(words, return_inverse=True)
-            starting = np.fromiter(
-                (vocab[w].startswith(term) for w in distinct.tolist()), np.bool_, len(distinct)
-            )
-            hits = starting[inverse]
-        else:
-            hits = words == tid
-        per_doc = np.add.reduceat(hits.astype(np.int64), before) if len(docs) else before
-        units, which = np.unique(self._doc_unit[docs], return_inverse=True)
-        counts = np.bincount(which, weights=per_doc, minlength=len(units))
-        return units, counts.astype(np.int64)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        units, counts = self._unit_postings.entries_of_key(tid)
+        if not self.per_element:
+            inside = units < n
+            units, counts = units[inside], counts[inside]
+        return units, counts
 
     # --- state (field_index_state) ------------------------------------------------------
 
@@ -281,7 +284,7 @@ class TextIndex(FieldIndex):
         }
 
     def _export_typed(self, w: StateWriter, size: int) -> None:
-        keys, owners, _ = self._postings.export_state()
+        keys, owners, extra = self._postings.export_state()
         docs = np.sort(np.fromiter(chain.from_iterable(self._docs_of.values()), np.int64))
         starts, ends = self._word_at[docs], self._word_at[docs + 1]
         lens = ends - starts
@@ -305,6 +308,9 @@ class TextIndex(FieldIndex):
         w.meta["tokenizer_version"] = TOKENIZER_VERSION
         if self.scoring or self.per_element:
             w.meta["every_value"] = True
+        if self.scoring:
+            w.meta["term_counts"] = True
+            w.put("term_counts", extra)  # each entry's term count in its document
         if self.per_element:
             # the live documents' units, renumbered in order
             used, unit_id = np.unique(self._doc_unit[docs], return_inverse=True)
@@ -332,6 +338,8 @@ class TextIndex(FieldIndex):
                 "text field index state: saved without every string value, which BM25 and "
                 "nested indexes need"
             )
+        if self.scoring and r.meta.get("term_counts") is not True:
+            raise StaleIndexState("text field index state: saved without term counts")
         if self.per_element and "units" not in r.meta:
             raise StaleIndexState("text field index state: saved without nested elements")
         if r.meta.get("tokenizer") != self._tokenizer_state():
@@ -354,8 +362,11 @@ class TextIndex(FieldIndex):
         owners = r.array("owners", np.int64, entries)
         r.in_range("term id", keys[:1], 0, n_vocab)  # keys are checked sorted
         r.in_range("term id", keys[-1:], 0, n_vocab)
+        term_counts = r.array("term_counts", np.float64, entries) if self.scoring else None
+        if term_counts is not None and not bool((term_counts >= 1).all()):
+            raise r.fail("term counts must be at least 1")
         try:
-            self._postings.load_state(keys, owners, None, n_docs)
+            self._postings.load_state(keys, owners, term_counts, n_docs)
         except ValueError as exc:
             raise r.fail(str(exc)) from exc
         self._terms, self._vocab, self._docs = terms, vocab, n_docs
@@ -382,12 +393,26 @@ class TextIndex(FieldIndex):
             self._units_of = units_of
         else:
             doc_unit = doc_at
+        units_made = self._units
         self._doc_unit = np.zeros(max(n_docs, 64), dtype=np.int64)
         self._doc_unit[:n_docs] = doc_unit
         if self.scoring:
+            assert term_counts is not None
             self._unit_len = self._count_tokens(doc_unit, words, word_start, size)
+            self._load_unit_postings(keys, doc_unit[owners], term_counts, max(size, units_made))
         has: BoolMask = np.bincount(doc_at, minlength=size)[:size] > 0
         return has
+
+    def _load_unit_postings(self, keys: I64, units: I64, counts: F64, limit: int) -> None:
+        """The (term, unit) entries from the documents' (term, document) ones: a unit's
+        documents' counts of a term summed, sorted by (term, unit)."""
+        order = np.lexsort((units, keys))
+        keys, units, counts = keys[order], units[order], counts[order]
+        first = np.ones(len(keys), dtype=np.bool_)
+        first[1:] = (keys[1:] != keys[:-1]) | (units[1:] != units[:-1])
+        starts = np.flatnonzero(first)
+        summed = np.add.reduceat(counts, starts) if len(starts) else counts
+        self._unit_postings.load_state(keys[starts], units[starts], summed, max(limit, 1))
 
     def _count_tokens(self, doc_unit: I64, words: I64, word_start: I64, size: int) -> I64:
         """Each unit's token count, recounted from its documents' words."""

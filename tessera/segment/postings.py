@@ -164,6 +164,20 @@ class Postings:
             parts.append(v.live(v.po[sel], v.pg[sel]))
         return np.concatenate(parts)
 
+    def entries_of_key(self, key: float) -> tuple[I64, F64]:
+        """The live entries holding `key`: their owners and `extra` values."""
+        v = self._view()
+        start = int(np.searchsorted(v.keys, key, "left"))
+        stop = int(np.searchsorted(v.keys, key, "right"))
+        owners, gens, extra = v.owners[start:stop], v.gens[start:stop], v.extra[start:stop]
+        if len(v.pk):
+            sel = v.pk == key
+            owners = np.concatenate([owners, v.po[sel]])
+            gens = np.concatenate([gens, v.pg[sel]])
+            extra = np.concatenate([extra, v.px[sel]])
+        live = gens == v.gen[owners]
+        return owners[live], extra[live]
+
     def owners_where(self, test: EntryTest) -> I64:
         """Owners of live entries passing a vectorised test over all entries (a full scan)."""
         v = self._view()
