@@ -35,6 +35,7 @@ from tessera.segment.field_index_state import (
     export_field_index,
     import_field_index,
 )
+from tessera.segment.field_index_text import TextIndex
 
 Arrays = dict[str, npt.NDArray[Any]]
 
@@ -69,6 +70,12 @@ SCHEMAS: list[tuple[str, Any]] = [
         },
     ),
     ("f", {"type": "text", "tokenizer": "multilingual", "phrase_matching": True}),
+    ("f", {"type": "text", "scoring": True}),
+    ("obj[].f", {"type": "text", "tokenizer": "prefix", "max_token_len": 4, "scoring": True}),
+    ("obj[].f", {"type": "text", "nested": "obj", "scoring": True, "phrase_matching": True}),
+    ("obj[].f", {"type": "text", "nested": "obj[]"}),
+    ("obj[].f", {"type": "keyword", "nested": "obj"}),
+    ("obj[].f", {"type": "integer", "nested": "obj"}),
 ]
 IDS = [f"{key}:{schema if isinstance(schema, str) else orjson.dumps(schema).decode()}"
        for key, schema in SCHEMAS]  # fmt: skip
@@ -198,6 +205,11 @@ def answers(index: FieldIndex, n: int) -> list[tuple[str, Any]]:
     add("has_other_kinds", lambda: [index.has_other_kinds(k) for k in range(K_ALL + 1)])
     add("points", index.points_count)
     add("schema", lambda: (index.schema_type(), index.schema()))
+    if isinstance(index, TextIndex) and index.scoring:
+        for text in TEXTS:
+            for term in index.tokenizer.query_terms(text):
+                add(f"bm25 {term!r}", lambda term=term: bm25_view(index, term, n))
+        add("bm25 lengths", lambda: bm25_view(index, None, n))
     if index.data_type in ("integer", "float", "datetime"):
         for descending in (False, True):
             for start in (None, 0, 3.5, -1e30):
@@ -211,6 +223,23 @@ def answers(index: FieldIndex, n: int) -> list[tuple[str, Any]]:
             mask[::step] = True
             add(f"facet {step}", lambda mask=mask: index.facet_counts(mask))
     return out
+
+
+def bm25_view(index: TextIndex, term: str | None, n: int) -> list[tuple[int, float, int]]:
+    """What BM25 reads of the index, independent of how units are numbered: for a term, each
+    (offset, count, unit length) holding it; for None, each unit's (offset, 0, length)."""
+    lengths = index.unit_lengths(n)
+    if term is None:
+        units = np.flatnonzero(lengths)
+        counts = np.zeros(len(units))
+    else:
+        units, counts = index.term_counts(term, n)
+    offsets = index.unit_offsets(units)
+    return sorted(
+        (int(o), float(c), int(lengths[u]))
+        for o, c, u in zip(offsets.tolist(), counts.tolist(), units.tolist(), strict=True)
+        if o < n
+    )
 
 
 def same(a: Any, b: Any) -> bool:

@@ -239,6 +239,9 @@ def test_nested_text_index_survives_a_restart(tmp_path: Path) -> None:
         qc = QdrantClient(url=proc.url, timeout=30)
         assert answers() == before
         qc.close()
+        # checkpoints written and read back (the index states), nothing replayed or rebuilt
+        log = proc.log_path.read_text()
+        assert "ERROR" not in log and "rebuilding payload index" not in log, log[-2000:]
     finally:
         proc.stop()
 

@@ -312,6 +312,9 @@ def test_scores_survive_a_restart(tmp_path: Path) -> None:
             ]
             assert got == want, text
         qc.close()
+        # checkpoints written and read back (the index states), nothing replayed or rebuilt
+        log = proc.log_path.read_text()
+        assert "ERROR" not in log and "rebuilding payload index" not in log, log[-2000:]
     finally:
         proc.stop()
 

@@ -317,7 +317,9 @@ class FieldIndex:
         flat = vals.tolist()
         multi = {o: tuple(flat[a:b]) for o, a, b in zip(at.tolist(), bounds[:-1], bounds[1:])}
         has = self._import_typed(r, size)
-        if bool((has & empty).any()):
+        # (with `nested`, a point whose one element lacks the field is empty and may hold
+        # values in the others)
+        if self._nested is None and bool((has & empty).any()):
             raise r.fail("an offset holds values but is marked empty")
         self._empty, self._null, self._count, self._other = empty, null, count, other
         self._multi = multi

@@ -313,8 +313,8 @@ class TextIndex(FieldIndex):
             w.put("term_counts", extra)  # each entry's term count in its document
         if self.per_element:
             # the live documents' units, renumbered in order
-            used, unit_id = np.unique(self._doc_unit[docs], return_inverse=True)
-            w.meta["units"] = len(used)
+            units_used, unit_id = np.unique(self._doc_unit[docs], return_inverse=True)
+            w.meta["units"] = len(units_used)
             w.put("doc_unit", unit_id.astype(np.int64))
         w.meta.update(
             entries=len(keys), vocab=len(used), docs=len(docs), words=len(words)
