@@ -62,9 +62,7 @@ def load_edge(path: Path, texts: list[str]) -> Any:
         vectors=edge.EdgeVectorParams(size=2, distance=edge.Distance.Dot), max_search_threads=1
     )
     shard = edge.EdgeShard.create(str(path), config)
-    shard.update(
-        edge.UpdateOperation.create_field_index("t", edge.TextIndexParams(scoring=True))
-    )
+    shard.update(edge.UpdateOperation.create_field_index("t", edge.TextIndexParams(scoring=True)))
     for start in range(0, len(texts), 2000):
         points = [
             edge.Point(i, [1.0, 0.5], {"t": texts[i]})
