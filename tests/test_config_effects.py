@@ -1,9 +1,10 @@
 """Collection config options that must take effect, not only be accepted: the `quantization`
-and `optimizer_config` aliases, `memory` placements, `prevent_unoptimized` and
-`CollectionInfo.warnings`."""
+and `optimizer_config` aliases, `memory` placements, `prevent_unoptimized`,
+`CollectionInfo.warnings` and the search parameter `indexed_only`."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -268,3 +269,47 @@ def test_sparse_idf_corpus(client: QdrantClient, http: httpx.Client, collection:
             json={"query": {"indices": [2], "values": [1.0]}, "using": "s", "params": {"idf": idf}},
         )
         assert r.status_code == 400, r.text
+
+
+@pytest.mark.server_only(reason="the optimizer of a real server")
+def test_indexed_only_leaves_out_large_segments_without_a_graph(
+    http: httpx.Client, collection: Any
+) -> None:
+    """`params.indexed_only`: a segment without a graph that holds more than
+    `full_scan_threshold` is not searched; a small one is, and so is one with a graph."""
+    hnsw = {"full_scan_threshold": 10}  # 10 KB: 640 vectors of 4 floats
+    names = {}
+    for kind, optimizers, n in (
+        ("large", {"indexing_threshold": 0}, 1000),  # never indexed
+        ("small", {"indexing_threshold": 0}, 100),
+        ("graph", {"indexing_threshold": 1}, 1000),
+    ):
+        name = names[kind] = collection()
+        body = {"vectors": {"size": 4, "distance": "Dot"}, "hnsw_config": hnsw}
+        r = http.put(f"/collections/{name}", json={**body, "optimizers_config": optimizers})
+        assert r.status_code == 200, r.text
+        points = [{"id": i, "vector": [1.0, i / n, 0.5, 0.25]} for i in range(n)]
+        r = http.put(f"/collections/{name}/points?wait=true", json={"points": points})
+        assert r.status_code == 200, r.text
+    for _ in range(300):  # the graph's segment is built
+        info = _params(http, names["graph"])
+        if info["status"] == "green" and info["indexed_vectors_count"] >= 1000:
+            break
+        time.sleep(0.05)
+
+    def ids(name: str, indexed_only: bool, route: str = "query") -> list[int]:
+        params = {"indexed_only": indexed_only}
+        if route == "query":
+            body: dict[str, Any] = {"query": [1, 1, 0, 0], "params": params, "limit": 3}
+        else:
+            body = {"vector": [1, 1, 0, 0], "params": params, "limit": 3}
+        r = http.post(f"/collections/{name}/points/{route}", json=body)
+        assert r.status_code == 200, r.text
+        result = r.json()["result"]
+        return [p["id"] for p in (result["points"] if route == "query" else result)]
+
+    assert ids(names["large"], False) == [999, 998, 997]
+    assert ids(names["large"], True) == []
+    assert ids(names["large"], True, "search") == []
+    assert ids(names["small"], True) == [99, 98, 97]
+    assert ids(names["graph"], True) == [999, 998, 997]

@@ -15,7 +15,7 @@ from qdrant_client import grpc as pb
 from tessera.api import query_parse as qp
 from tessera.api.grpc_convert import malformed, opt
 from tessera.api.grpc_filter import opt_filter, point_id
-from tessera.api.grpc_plan import decoded_plan, exact_and_ef, search_params
+from tessera.api.grpc_plan import decoded_plan, exact_and_ef, indexed_only, search_params
 from tessera.api.grpc_reads import selection, with_lookup
 from tessera.api.grpc_vectors import inferred, sparse, vector
 from tessera.api.points_read import parse_limit, positive_limit, vector_query
@@ -55,7 +55,7 @@ def search(req: pb.SearchPoints, config: CollectionConfig) -> requests.Search:
         limit=positive_limit(req.limit, 10),
         offset=parse_limit(opt(req, "offset"), 0, "offset"),
         score_threshold=None if threshold is None else float(threshold),
-        params=SearchParams(exact, ef, quantization or Quantization(), corpus),
+        params=SearchParams(exact, ef, quantization or Quantization(), corpus, indexed_only(req)),
         select=selection(req, payload_default=False),
     )
 
@@ -80,6 +80,7 @@ def _node(req: Any, query: qm.Query, using: str) -> qm.QueryNode:
         lookup_from=lookup,
         exact=exact,
         hnsw_ef=ef,
+        indexed_only=indexed_only(req),
     )
 
 

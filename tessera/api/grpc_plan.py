@@ -215,6 +215,11 @@ def exact_and_ef(message: Any) -> tuple[bool, int | None]:
     return bool(opt(p, "exact")), qp.checked_hnsw_ef(opt(p, "hnsw_ef"))
 
 
+def indexed_only(message: Any) -> bool:
+    """`params.indexed_only` of a request with `params`."""
+    return message.HasField("params") and bool(opt(message.params, "indexed_only"))
+
+
 def search_params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams | None, Any]:
     """`params`: exact, hnsw_ef, quantization and the IDF corpus filter."""
     if not message.HasField("params"):
@@ -259,6 +264,7 @@ def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.
         hnsw_ef=ef,
         idf_corpus=corpus,
         quantization=quantization,
+        indexed_only=indexed_only(message),
     )
     return result
 

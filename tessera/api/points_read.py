@@ -220,6 +220,7 @@ def parse_search_params(raw: Any) -> SearchParams:
     params = expect_object(raw, "params")
     from tessera.api.query_parse import (  # imports us
         parse_idf_corpus,
+        parse_indexed_only,
         parse_params,
         parse_quantization,
     )
@@ -227,7 +228,7 @@ def parse_search_params(raw: Any) -> SearchParams:
     exact, ef = parse_params(params)  # the Query API's checks (hnsw_ef, acorn, ...)
     quantization = parse_quantization(params) or Quantization()
     corpus = parse_idf_corpus(params)
-    return SearchParams(exact, ef, quantization, corpus)
+    return SearchParams(exact, ef, quantization, corpus, parse_indexed_only(params))
 
 
 def search_request(body: dict[str, Any], query: VectorInput) -> requests.Search:

@@ -22,6 +22,7 @@ from tessera.api.points_read import parse_limit, parse_named_vector
 from tessera.api.query_parse import (
     InputParser,
     group_spec,
+    parse_indexed_only,
     parse_lookup_from,
     parse_params,
     parse_threshold,
@@ -64,6 +65,7 @@ def _node(body: dict[str, Any], query: qm.Query, using: str) -> qm.QueryNode:
         lookup_from=parse_lookup_from(body.get("lookup_from")),
         exact=exact,
         hnsw_ef=ef,
+        indexed_only=parse_indexed_only(body.get("params")),
     )
 
 

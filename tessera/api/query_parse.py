@@ -83,6 +83,11 @@ def parse_params(raw: Any) -> tuple[bool, int | None]:
     return exact, checked_hnsw_ef(ef)
 
 
+def parse_indexed_only(raw: Any) -> bool:
+    """`params.indexed_only` (checked by `parse_params`)."""
+    return raw is not None and expect_object(raw, "params").get("indexed_only") is True
+
+
 def check_acorn(acorn: dict[str, Any]) -> None:
     """`params.acorn` (`AcornSearchParams`), checked as Qdrant checks it. Nothing more: a
     filtered graph walk keeps its recall without ACORN (faiss's walk steps through points
@@ -495,6 +500,7 @@ def parse_node(
         hnsw_ef=ef,
         idf_corpus=parse_idf_corpus(body.get("params")),
         quantization=parse_quantization(body.get("params")),
+        indexed_only=parse_indexed_only(body.get("params")),
     )
     return node
 

@@ -445,6 +445,7 @@ class Collection:
                 hnsw_ef=params.hnsw_ef,
                 quantization=quantization,
                 idf_corpus=params.idf_corpus,
+                indexed_only=params.indexed_only,
                 report=report,
             )
             if explain is None:

@@ -152,6 +152,7 @@ class SearchParams:
     hnsw_ef: int | None = None
     quantization: Quantization = field(default_factory=Quantization)
     idf_corpus: Filter | None = None  # `idf.corpus`: IDF statistics over these points
+    indexed_only: bool = False  # leave out segments without a graph that are not small
 
 
 # --------------------------------------------------------------------------- answers

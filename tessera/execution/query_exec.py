@@ -41,7 +41,7 @@ from tessera.shard import read, text_rank
 from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
-from tessera.shard.search import VectorQuery, search
+from tessera.shard.search import VectorQuery, search, unindexed_and_large
 
 # Vectors of points in other collections (`lookup_from`), fetched before the read lock:
 # (collection, vector name, point id) -> vector.
@@ -227,7 +227,9 @@ def _query_collection(
         # MMR re-ranks the nearest candidates, then the offset applies to its picks.
         plain = qm.Nearest(query.vector)
         pool = query.mmr_candidates if query.mmr_candidates is not None else limit
-        hits = _vector_search(ctx, space, plain, resolve, filt, pool, 0, threshold, report)
+        hits = _vector_search(
+            ctx, space, plain, resolve, filt, pool, 0, threshold, report, node.indexed_only
+        )
         t = 0.0 if report is None else now()
         picks = mmr(space, resolve(query.vector), [h.ref for h in hits], query.mmr_diversity, want)
         if report is not None:
@@ -246,10 +248,13 @@ def _query_collection(
             exact=node.exact,
             hnsw_ef=node.hnsw_ef,
             quantization=node.quantization,
+            indexed_only=node.indexed_only,
             report=report,
         )
         return [Hit(score, ref) for score, ref in found]
-    return _vector_search(ctx, space, query, resolve, filt, limit, offset, threshold, report)
+    return _vector_search(
+        ctx, space, query, resolve, filt, limit, offset, threshold, report, node.indexed_only
+    )
 
 
 def _text_search(
@@ -308,6 +313,7 @@ def _vector_search(
     offset: int,
     threshold: float | None,
     report: QueryReport | None = None,
+    indexed_only: bool = False,
 ) -> list[Hit]:
     """Every candidate of every segment scored (no graph): sparse and multivector queries
     and the recommend / discover / context family."""
@@ -317,6 +323,8 @@ def _vector_search(
     t = 0.0
     for number, segment in enumerate(ctx.holder.segments):
         if not segment.size:
+            continue
+        if indexed_only and unindexed_and_large(ctx.holder, segment, space.name):
             continue
         if report is not None:
             t = now()

@@ -171,6 +171,8 @@ class QueryNode:
     idf_corpus: Filter | None = None
     # `params.quantization`: None when absent (Qdrant's defaults: use, rescore, oversampling 1).
     quantization: QuantizationParams | None = None
+    # `params.indexed_only`: leave out segments without a graph that are not small.
+    indexed_only: bool = False
 
 
 @dataclass(frozen=True)

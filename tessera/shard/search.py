@@ -220,6 +220,7 @@ def search(
     hnsw_ef: int | None = None,
     quantization: QuantizationParams | None = None,
     idf_corpus: Filter | None = None,
+    indexed_only: bool = False,
     report: QueryReport | None = None,
 ) -> list[ScoredRef]:
     """`report`: where to record the plan of each segment and the time of each stage
@@ -245,6 +246,10 @@ def search(
         if not count:
             continue
         index = segment.vector_indexes.get(query.using) if query.kind == "dense" else None
+        if indexed_only and unindexed_and_large(holder, segment, query.using):
+            if seg is not None:
+                seg.plan, seg.reason = "skipped", "params.indexed_only: no graph, not small"
+            continue
         graph = (
             index is not None
             and not exact
@@ -350,6 +355,16 @@ def _segment_report(
 ) -> SegmentPlan:
     index = segment.vector_indexes.get(using)
     return report.segment(number, segment.size, index.size if index is not None else 0, count)
+
+
+def unindexed_and_large(holder: SegmentHolder, segment: Segment, using: str) -> bool:
+    """What `params.indexed_only` leaves out, as Qdrant: a segment with no graph of dense
+    vector `using` holding more points than `full_scan_threshold` (a small one is searched,
+    exactly). Sparse and multivector searches are never left out."""
+    params = holder.config.vectors.get(using)
+    if params is None or params.multivector or using in segment.vector_indexes:
+        return False
+    return segment.live_count() > _threshold_points(holder, using)[1]
 
 
 def _threshold_points(holder: SegmentHolder, using: str) -> tuple[int, int]:
