@@ -47,9 +47,7 @@ from tessera.storage.toc import TableOfContents
 async def root(request: Request) -> Response:
     return json_response(
         {
-            # Qdrant's own title: health checks and tools recognise a Qdrant server by it
-            # (Tessera names itself in /telemetry, with its version)
-            "title": "qdrant - vector search engine",
+            "title": "tessera - vector search engine",
             "version": QDRANT_API_VERSION,
             # Qdrant's build commit; a Tessera build has none (its version is in /telemetry)
             "commit": None,

@@ -98,7 +98,7 @@ class QdrantService(pb.QdrantServicer):
     @rpc
     def HealthCheck(self, request: pb.HealthCheckRequest) -> pb.HealthCheckReply:
         return pb.HealthCheckReply(
-            title="qdrant - vector search engine", version=QDRANT_API_VERSION
+            title="tessera - vector search engine", version=QDRANT_API_VERSION
         )
 
 
