@@ -11,6 +11,7 @@ when it comes back; a snapshot of a sharded collection holds all of its points.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -453,6 +454,43 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         assert client.count(name, exact=True).count == 50
     a.upsert(name, [models.PointStruct(id=77, vector=[0.5] * DIM)])
     assert b.count(name, exact=True).count == 51
+
+
+def test_a_replica_taking_a_transfer_is_partial(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """Qdrant's replica states through a transfer: the new replica is Dead until the
+    stream starts, Partial while it takes it, then Active with every point."""
+    a, _, _ = clients
+    name = unique("partial")
+    create(a, name, shard_number=1)
+    n = 20_000
+    _, points = make_points(list(range(n)), seed=31)
+    for start in range(0, n, 2000):
+        a.upsert(name, points[start : start + 2000])
+    (holder,) = placement_of(cluster, name)[0]
+    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+    target = next(p for p in peers if p != holder)
+    url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
+    copy = {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": target}}
+    assert_ok(httpx.post(url, json=copy))
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        view = assert_ok(httpx.get(url))
+        states = {s["peer_id"]: s["state"] for s in view["remote_shards"]}
+        for local in view["local_shards"]:  # one shard: at most one here
+            states[view["peer_id"]] = local["state"]
+        state = states.get(target)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state == "Active":
+            break
+        time.sleep(0.005)
+    assert seen[-1] == "Active", seen
+    assert "Partial" in seen, seen
+    assert set(seen) <= {"Dead", "Partial", "Active"}, seen
+    assert placement_of(cluster, name)[0][target] == ("Active", n)
 
 
 def test_shard_keys_route_points_and_select_shards(

@@ -8,6 +8,7 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     collections/<name>     {"uuid", "config", "patch", "indexes", "shards", "shard_keys"}
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
     dead/<name>/<uuid>/<shard>/<peer>  {"at": <unix time>}          a replica that missed writes
+                                       (+ "transfer": <peer id> while that peer streams to it)
     moves/<name>/<uuid>/<shard>/<to>   {"from": <peer id>}          a shard being moved
 
 A collection record: `uuid` names this incarnation of the collection (a collection dropped
@@ -26,6 +27,8 @@ clears the mark once it has caught up (a shard transfer from an active replica).
 names the collection's incarnation, so marks of a dropped collection never touch a new one
 of the same name. A replica added by `replicate_shard` or `move_shard` starts dead (it
 catches up like any other); a `moves` key says which replica goes once the new one is active.
+While an active replica streams the shard to a dead one, the mark says from which peer
+(`transfer`): Qdrant calls that replica Partial; a transfer that fails marks it plain dead.
 
 Each change is one transaction that compares what it read (a key's create or mod revision)
 and fails when something changed in between; it is then read and tried again, so concurrent
@@ -89,6 +92,8 @@ class ClusterState:
     aliases_revision: int  # mod revision of the aliases key (0: none yet)
     # Replicas marked dead: (collection, its uuid, shard, peer).
     dead: set[tuple[str, str, int, int]] = field(default_factory=set)
+    # Of those, the replicas a transfer is streaming to (Qdrant's Partial).
+    partial: set[tuple[str, str, int, int]] = field(default_factory=set)
     # Shards being moved: (collection, its uuid, shard, to peer) -> from peer.
     moves: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
 
@@ -201,6 +206,8 @@ class MetadataStore:
                 replica = dead_replica(name)
                 if replica is not None:
                     state.dead.add(replica)
+                    if isinstance(kv.value, dict) and kv.value.get("transfer") is not None:
+                        state.partial.add(replica)
             elif kind == "moves" and isinstance(kv.value, dict):
                 replica = dead_replica(name)
                 if replica is not None:
@@ -211,6 +218,10 @@ class MetadataStore:
 
     def mark_dead(self, name: str, incarnation: str, shard: int, peer: int) -> int:
         return self.client.put(self.dead_key(name, incarnation, shard, peer), {"at": time.time()})
+
+    def mark_partial(self, name: str, incarnation: str, shard: int, peer: int, source: int) -> int:
+        key = self.dead_key(name, incarnation, shard, peer)
+        return self.client.put(key, {"at": time.time(), "transfer": source})
 
     def mark_active(self, name: str, incarnation: str, shard: int, peer: int) -> int:
         return self.client.delete(self.dead_key(name, incarnation, shard, peer))

@@ -104,6 +104,8 @@ class ClusterService:
         self.collections: dict[str, CollectionRecord] = {}
         # Replicas marked dead (collection, uuid, shard, peer); replaced, never changed in place.
         self.dead: frozenset[tuple[str, str, int, int]] = frozenset()
+        # Of those, the replicas a transfer streams to (Qdrant's Partial); replaced alike.
+        self.partial: frozenset[tuple[str, str, int, int]] = frozenset()
         # Shards being moved: (collection, uuid, shard, to) -> from; replaced, never changed.
         self.moves: dict[tuple[str, str, int, int], int] = {}
         self.p2p = PeerClient()
@@ -228,6 +230,7 @@ class ClusterService:
             self.removed = state.removed
             self.collections = state.collections
             self.dead = frozenset(state.dead)
+            self.partial = frozenset(state.partial)
             self.moves = dict(state.moves)
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
@@ -401,6 +404,9 @@ class ClusterService:
             replica = dead_replica(name)
             if replica is not None:
                 self.dead = self.dead - {replica} if deleted else self.dead | {replica}
+                value = event.kv.value
+                streaming = not deleted and isinstance(value, dict) and "transfer" in value
+                self.partial = self.partial | {replica} if streaming else self.partial - {replica}
         elif kind == "moves":
             replica = dead_replica(name)
             if replica is not None:
@@ -541,9 +547,27 @@ class ClusterService:
 
     def replica_state(self, name: str, shard: int, peer: int) -> str:
         """Qdrant's state name of a replica: `Active` while its peer is registered and it
-        has every acknowledged write, else `Dead`."""
-        alive = self.is_alive(peer) and self.is_active(name, shard, peer)
-        return "Active" if alive else "Dead"
+        has every acknowledged write, `Partial` while a transfer streams the shard to it,
+        else `Dead`."""
+        if not self.is_alive(peer):
+            return "Dead"
+        if self.is_active(name, shard, peer):
+            return "Active"
+        incarnation = self.incarnation(name)
+        return "Partial" if (name, incarnation, shard, peer) in self.partial else "Dead"
+
+    def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
+        """Mark a dead replica as receiving a transfer from `source` (Partial)."""
+        incarnation = self.incarnation(name)
+        if incarnation is None:
+            return
+        replica = (name, incarnation, shard, peer)
+        with _etcd():
+            revision = self.store.mark_partial(name, incarnation, shard, peer, source)
+        with self._changed:
+            self.dead = self.dead | {replica}
+            self.partial = self.partial | {replica}
+            self._own_revision = max(self._own_revision, revision)
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         """Mark a replica dead (it missed a write) or active again (it caught up); this
@@ -559,6 +583,7 @@ class ClusterService:
                 revision = self.store.mark_dead(name, incarnation, shard, peer)
         with self._changed:
             self.dead = self.dead - {replica} if active else self.dead | {replica}
+            self.partial = self.partial - {replica}
             self._own_revision = max(self._own_revision, revision)
 
     def view(self) -> int:

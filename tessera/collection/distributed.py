@@ -33,6 +33,7 @@ the first live one back as active: it holds the most that can be had.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import shutil
@@ -679,21 +680,28 @@ class ClusterCollection(Collection):
             if self._active(shard, target):
                 return 0  # caught up already (an earlier transfer that timed out for the asker)
             self._call(target, shard, "transfer_reset", ())
-            offset: PointId | None = None
-            while True:
-                spec, offset = export_points(part, offset, TRANSFER_BATCH)
-                if spec is not None:
-                    self._call(target, shard, "transfer_batch", (spec,))
-                    sent += len(spec.points) if isinstance(spec.points, list) else 0
-                if offset is None:
-                    break
-            # Only a peer that still leads may say the copy is whole: another that took over
-            # meanwhile may have taken writes this copy lacks.
-            if self._leader(shard) != self.me:
-                raise ServiceUnavailable(
-                    f"Service unavailable: peer {self.me} stopped leading shard {shard} during "
-                    "the transfer; the replica catches up again"
-                )
+            # the target takes the stream: Partial until it is whole (Dead again if it fails)
+            self.cluster.set_replica_transfer(self.name, shard, target, self.me)
+            try:
+                offset: PointId | None = None
+                while True:
+                    spec, offset = export_points(part, offset, TRANSFER_BATCH)
+                    if spec is not None:
+                        self._call(target, shard, "transfer_batch", (spec,))
+                        sent += len(spec.points) if isinstance(spec.points, list) else 0
+                    if offset is None:
+                        break
+                # Only a peer that still leads may say the copy is whole: another that took
+                # over meanwhile may have taken writes this copy lacks.
+                if self._leader(shard) != self.me:
+                    raise ServiceUnavailable(
+                        f"Service unavailable: peer {self.me} stopped leading shard {shard} "
+                        "during the transfer; the replica catches up again"
+                    )
+            except BaseException:
+                with contextlib.suppress(Exception):  # etcd away: the mark stays Partial
+                    self.cluster.set_replica_state(self.name, shard, target, active=False)
+                raise
             self.cluster.set_replica_state(self.name, shard, target, active=True)
             self.cluster.finish_move(self.name, shard, target)
         return sent

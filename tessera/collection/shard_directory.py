@@ -34,6 +34,8 @@ class ShardDirectory(Protocol):
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None: ...
 
+    def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None: ...
+
     def view(self) -> int: ...
 
     def wait_view(self, revision: int, timeout: float) -> bool: ...
@@ -71,6 +73,9 @@ class LocalShards:
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         return None  # one replica per shard: nothing to mark
+
+    def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
+        return None
 
     def view(self) -> int:
         return 0
