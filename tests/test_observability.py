@@ -180,6 +180,16 @@ def test_telemetry_by_details_level(
     for params in ({"details_level": "-1"}, {"details_level": "x"}, {"anonymize": "2"}):
         assert_error(http.get("/telemetry", params=params), 400)
 
+    # qdrant-client's own telemetry model reads every level (1.20 requires
+    # `app.system.container_runtime`)
+    assert level1["app"]["system"]["container_runtime"] in ("none", "docker", "kubernetes", "other")
+    for level in range(5):
+        for anonymize in (False, True):
+            telemetry = client.http.service_api.telemetry(
+                details_level=level, anonymize=anonymize
+            ).result
+            assert telemetry is not None and telemetry.app.name == "tessera"
+
 
 def test_issues_report_unindexed_fields_until_indexed(
     client: QdrantClient, http: httpx.Client, collection: Any

@@ -183,12 +183,29 @@ def system_section() -> dict[str, Any]:
         "distribution": release.get("ID") or platform.system(),
         "distribution_version": release.get("VERSION_ID") or platform.release(),
         "is_docker": os.path.exists("/.dockerenv"),
+        "container_runtime": container_runtime(),
         "cores": os.cpu_count(),
         "ram_size": total_ram // 1024 if total_ram else None,  # KiB, as Qdrant's sys_info
         "disk_size": shutil.disk_usage("/").total // 1024,
         "cpu_flags": "",
         "cpu_endian": sys.byteorder,
     }
+
+
+def container_runtime() -> str:
+    """Qdrant's `ContainerRuntime` (telemetry `app.system`; qdrant-client 1.20 requires it):
+    `kubernetes` (the pod's service environment), `docker` (its marker file), `other` (a
+    container's cgroup otherwise), `none` on bare metal."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "kubernetes"
+    if os.path.exists("/.dockerenv"):
+        return "docker"
+    try:
+        cgroup = open("/proc/1/cgroup", encoding="utf-8").read()  # noqa: SIM115
+    except OSError:
+        return "none"
+    markers = ("docker", "kubepods", "containerd", "lxc", "podman", "libpod")
+    return "other" if any(m in cgroup for m in markers) else "none"
 
 
 def _os_release() -> dict[str, str]:
