@@ -275,6 +275,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess |
         proc.stop()
 
 
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, label: str, grpc: bool = False
+) -> Iterator[ServerProcess]:
+    """A private server for one test module (its own storage; gRPC on a free port when
+    `grpc`), for a module-scoped fixture to `yield from`; skipped unless the tests start
+    servers."""
+    if TARGET != "server":
+        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: these tests start their own server")
+    base = tmp_path_factory.mktemp(label)
+    proc = ServerProcess(
+        storage=base / "storage",
+        log_path=base / "server.log",
+        grpc_port=free_port() if grpc else 0,
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def assert_clean_log(proc: ServerProcess) -> None:
+    """Nothing went wrong in the server: no ERROR line, no payload index rebuilt from the
+    payloads (after a restart: the checkpoints were written and read back)."""
+    log = proc.log_path.read_text(errors="replace")
+    assert "ERROR" not in log and "rebuilding payload index" not in log, log[-2000:]
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start private servers (own port, own storage under tmp_path); all stopped afterwards.

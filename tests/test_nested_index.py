@@ -19,7 +19,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import TARGET, ServerProcess
+from tests.conftest import ServerProcess, assert_clean_log, module_server
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -137,15 +137,7 @@ def points(payloads: dict[int, dict[str, Any]]) -> list[models.PointStruct]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: these tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-nested")
-    proc = ServerProcess(storage=base / "storage", log_path=base / "server.log")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from module_server(tmp_path_factory, "tessera-nested")
 
 
 def index_schemas(nested: str | None) -> dict[str, Any]:
@@ -196,54 +188,41 @@ def test_conditions_and_scores_are_qdrant_edges(
         qc.close()
 
 
-def test_nested_text_index_survives_a_restart(tmp_path: Path) -> None:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: this test starts its own server")
-    proc = ServerProcess(storage=tmp_path / "storage", log_path=tmp_path / "server.log")
-    proc.start()
-    try:
-        qc = QdrantClient(url=proc.url, timeout=30)
-        qc.create_collection(
-            "c",
-            vectors_config=models.VectorParams(size=2, distance="Dot"),
-            optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
-        )
-        for key, schema in index_schemas("offers").items():
-            qc.create_payload_index("c", key, field_schema=schema, wait=True)
-        payloads = random_payloads(5, 150)
-        qc.upsert("c", points(payloads))
+def test_nested_text_index_survives_a_restart(server_factory: Any) -> None:
+    proc = server_factory()
+    qc = QdrantClient(url=proc.url, timeout=30)
+    qc.create_collection(
+        "c",
+        vectors_config=models.VectorParams(size=2, distance="Dot"),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+    )
+    for key, schema in index_schemas("offers").items():
+        qc.create_payload_index("c", key, field_schema=schema, wait=True)
+    payloads = random_payloads(5, 150)
+    qc.upsert("c", points(payloads))
 
-        def answers() -> list[Any]:
-            out: list[Any] = []
-            for text in ("cat dog", "bird"):
-                query = models.TextQuery(text=text)
-                hits = qc.query_points("c", query=query, using="offers[].title", limit=500).points
-                out.append([(p.id, round(p.score, 5)) for p in hits])
-                match = models.MatchText(text=text)
-                filt = models.Filter(
-                    must=[models.FieldCondition(key="offers[].title", match=match)]
-                )
-                out.append(
-                    sorted(int(p.id) for p in qc.scroll("c", scroll_filter=filt, limit=500)[0])
-                )
-            empty = models.IsEmptyCondition(is_empty=models.PayloadField(key="offers[].kind"))
-            filt = models.Filter(must=[empty])
+    def answers() -> list[Any]:
+        out: list[Any] = []
+        for text in ("cat dog", "bird"):
+            query = models.TextQuery(text=text)
+            hits = qc.query_points("c", query=query, using="offers[].title", limit=500).points
+            out.append([(p.id, round(p.score, 5)) for p in hits])
+            match = models.MatchText(text=text)
+            filt = models.Filter(must=[models.FieldCondition(key="offers[].title", match=match)])
             out.append(sorted(int(p.id) for p in qc.scroll("c", scroll_filter=filt, limit=500)[0]))
-            return out
+        empty = models.IsEmptyCondition(is_empty=models.PayloadField(key="offers[].kind"))
+        filt = models.Filter(must=[empty])
+        out.append(sorted(int(p.id) for p in qc.scroll("c", scroll_filter=filt, limit=500)[0]))
+        return out
 
-        before = answers()
-        assert all(before)
-        qc.close()
-        proc.stop()
-        proc.start()
-        qc = QdrantClient(url=proc.url, timeout=30)
-        assert answers() == before
-        qc.close()
-        # checkpoints written and read back (the index states), nothing replayed or rebuilt
-        log = proc.log_path.read_text()
-        assert "ERROR" not in log and "rebuilding payload index" not in log, log[-2000:]
-    finally:
-        proc.stop()
+    before = answers()
+    assert all(before)
+    qc.close()
+    proc.restart(graceful=True)
+    qc = QdrantClient(url=proc.url, timeout=30)
+    assert answers() == before
+    qc.close()
+    assert_clean_log(proc)
 
 
 def test_nested_refusals(server: ServerProcess) -> None:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, assert_clean_log, module_server
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -156,17 +156,7 @@ def text_query(text: str, scoring: dict[str, float] | None) -> models.TextQuery:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: these tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-text-scoring")
-    proc = ServerProcess(
-        storage=base / "storage", log_path=base / "server.log", grpc_port=free_port()
-    )
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from module_server(tmp_path_factory, "tessera-text-scoring", grpc=True)
 
 
 def client(server: ServerProcess, grpc: bool) -> QdrantClient:
@@ -264,59 +254,39 @@ def test_scores_are_qdrant_edges(
         qc.close()
 
 
-def test_scores_survive_a_restart(tmp_path: Path) -> None:
+def test_scores_survive_a_restart(server_factory: Any) -> None:
     """The index state is saved and loaded (lengths recounted): the same scores after."""
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: this test starts its own server")
-    proc = ServerProcess(storage=tmp_path / "storage", log_path=tmp_path / "server.log")
-    proc.start()
-    try:
-        qc = QdrantClient(url=proc.url, timeout=30)
-        qc.create_collection(
-            "c",
-            vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
-            optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
-        )
-        qc.create_payload_index(
-            "c",
-            "t",
-            models.TextIndexParams(
-                type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.PREFIX, scoring=True
-            ),
-        )
-        payloads = random_payloads(7, 150)
-        qc.upsert(
-            "c",
-            [models.PointStruct(id=i, vector=[1.0, 0.5], payload=p) for i, p in payloads.items()],
-        )
-        before = {
-            text: [
-                (p.id, p.score)
-                for p in qc.query_points(
-                    "c", query=models.TextQuery(text=text), using="t", limit=200
-                ).points
-            ]
-            for text in QUERIES
-        }
-        assert any(before.values())
-        qc.close()
-        proc.stop()
-        proc.start()
-        qc = QdrantClient(url=proc.url, timeout=30)
-        for text, want in before.items():
-            got = [
-                (p.id, p.score)
-                for p in qc.query_points(
-                    "c", query=models.TextQuery(text=text), using="t", limit=200
-                ).points
-            ]
-            assert got == want, text
-        qc.close()
-        # checkpoints written and read back (the index states), nothing replayed or rebuilt
-        log = proc.log_path.read_text()
-        assert "ERROR" not in log and "rebuilding payload index" not in log, log[-2000:]
-    finally:
-        proc.stop()
+    proc = server_factory()
+    qc = QdrantClient(url=proc.url, timeout=30)
+    qc.create_collection(
+        "c",
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+    )
+    prefix = models.TokenizerType.PREFIX
+    schema = models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=prefix, scoring=True)
+    qc.create_payload_index("c", "t", schema)
+    payloads = random_payloads(7, 150)
+    qc.upsert(
+        "c", [models.PointStruct(id=i, vector=[1.0, 0.5], payload=p) for i, p in payloads.items()]
+    )
+
+    def answers() -> dict[str, list[tuple[Any, float]]]:
+        out = {}
+        for text in QUERIES:
+            query = models.TextQuery(text=text)
+            hits = qc.query_points("c", query=query, using="t", limit=200).points
+            out[text] = [(p.id, p.score) for p in hits]
+        return out
+
+    before = answers()
+    assert any(before.values())
+    qc.close()
+    proc.restart(graceful=True)
+    qc = QdrantClient(url=proc.url, timeout=30)
+    assert answers() == before
+    qc.close()
+    assert_clean_log(proc)
 
 
 def test_hybrid_with_a_dense_prefetch(server: ServerProcess) -> None:

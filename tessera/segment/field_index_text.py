@@ -190,42 +190,31 @@ class TextIndex(FieldIndex):
         ids = self._words[int(self._word_at[doc]) : int(self._word_at[doc + 1])]
         return [vocab[i] for i in ids.tolist()]
 
-    def _docs_with_all(self, terms: list[str]) -> I64:
+    def _docs_with_all(self, terms: list[str], unit: I64 | None = None) -> I64:
+        """The documents holding every term; with `unit` (`_doc_unit`), the units whose
+        documents, together, hold every term."""
         ids = [self._terms.get(t) for t in dict.fromkeys(terms)]
         if not ids or any(i is None for i in ids):
             return np.empty(0, dtype=np.int64)
-        docs: I64 | None = None
+        held: I64 | None = None
         for i in ids:
             assert i is not None
-            found = np.unique(self._postings.owners_of_keys([i]))
-            docs = found if docs is None else np.intersect1d(docs, found, assume_unique=True)
-            if len(docs) == 0:
+            docs = self._postings.owners_of_keys([i])
+            found = np.unique(docs if unit is None else unit[docs])
+            held = found if held is None else np.intersect1d(held, found, assume_unique=True)
+            if len(held) == 0:
                 break
-        assert docs is not None
-        return docs
+        assert held is not None
+        return held
 
     def _offsets_mask(self, docs: I64, n: int) -> BoolMask:
         return owners_mask(self._doc_offset[docs], n)
 
-    def _units_with_all(self, terms: list[str]) -> I64:
-        """The units whose strings, together, hold every term."""
-        ids = [self._terms.get(t) for t in dict.fromkeys(terms)]
-        if not ids or any(i is None for i in ids):
-            return np.empty(0, dtype=np.int64)
-        units: I64 | None = None
-        for i in ids:
-            assert i is not None
-            found = np.unique(self._doc_unit[self._postings.owners_of_keys([i])])
-            units = found if units is None else np.intersect1d(units, found, assume_unique=True)
-            if len(units) == 0:
-                break
-        assert units is not None
-        return units
-
     def match_text(self, text: str, any_token: bool, n: int) -> BoolMask | None:
         terms = self.tokenizer.query_terms(text)
         if not any_token:
-            return owners_mask(self.unit_offsets(self._units_with_all(terms)), n)
+            units = self._docs_with_all(terms, self._doc_unit)
+            return owners_mask(self.unit_offsets(units), n)
         ids: list[float] = [
             i for t in dict.fromkeys(terms) if (i := self._terms.get(t)) is not None
         ]
