@@ -106,7 +106,7 @@ def test_bad_options_are_refused() -> None:
         {"k": -1},
         {"b": 1.5},
         {"avg_len": 0},
-        {"tokenizer": "code"},
+        {"tokenizer": "kanji"},
         {"stopwords": "klingon"},
         {"stemmer": {"type": "snowball", "language": "klingon"}},
         {"lowercase": "yes"},

@@ -27,7 +27,7 @@ edge = pytest.importorskip("qdrant_edge")
 WORDS_TEXT = (
     "the quick brown fox foxes jumps over lazy dog dogs Dogs running runs ran runner park "
     "search searching searched vector vectors café naïve Straße über a of and is it qdrant "
-    "bm25 ranking ranks rank x y abcdefgh"
+    "bm25 ranking ranks rank x y abcdefgh getUserName get_user_name HTTPServer user_id"
 )
 WORDS = WORDS_TEXT.split()
 
@@ -47,6 +47,7 @@ CONFIGS: list[tuple[dict[str, Any], dict[str, Any]]] = [
         {"tokenizer": "whitespace", "max_token_len": 6, "ascii_folding": True},
         {"tokenizer": "Whitespace", "max_token_len": 6, "ascii_folding": True},
     ),
+    ({"tokenizer": "code"}, {"tokenizer": "Code"}),
 ]
 QUERIES = [
     "dog",
@@ -57,6 +58,7 @@ QUERIES = [
     "ab",
     "zzz",
     "",
+    "userName HTTP",
 ]
 SCORINGS: list[dict[str, float] | None] = [
     None,

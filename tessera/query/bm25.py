@@ -34,7 +34,7 @@ from tessera.query.text_tokenizer import (
 )
 
 BM25_MODEL = "qdrant/bm25"
-TOKENIZERS = ("prefix", "whitespace", "word", "multilingual")
+TOKENIZERS = ("prefix", "whitespace", "word", "multilingual", "code")
 _OPTIONS = (
     "k", "b", "avg_len", "tokenizer", "language", "lowercase", "ascii_folding", "stopwords",
     "stemmer", "min_token_len", "max_token_len",

@@ -12,6 +12,7 @@ characters after stemming.
   `min_token_len` (default 1) up to `max_token_len`; a query word, not stopword-filtered (it
   may be the start of a longer word), is cut to `max_token_len` and must equal one of them.
 - `multilingual`: charabia's segmentation, see `multilingual_tokenizer`.
+- `code`: identifiers split into their words (camelCase, snake_case), see `code_tokenizer`.
 
 Stopword lists are Qdrant's own (package data in `stopwords/`); ASCII folding uses Qdrant's
 table (`ascii_folding.tsv`, derived from Qdrant Edge).
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from tessera.query.code_tokenizer import code_tokens
 from tessera.query.multilingual_tokenizer import multilingual_words
 from tessera.query.stemmers import stemmer_for
 from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs, word_runs
@@ -139,6 +141,8 @@ class Tokenizer:
             return whitespace_runs(text)
         if self.kind == "multilingual":
             return multilingual_words(text)
+        if self.kind == "code":
+            return code_tokens(text, self.lowercase)
         return word_runs(text)
 
     def doc_words(self, text: str) -> list[str]:

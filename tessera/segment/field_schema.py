@@ -16,7 +16,7 @@ from tessera.errors import BadRequest
 from tessera.query.payload_path import parse_path
 
 SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
-TOKENIZERS = ("prefix", "whitespace", "word", "multilingual")
+TOKENIZERS = ("prefix", "whitespace", "word", "multilingual", "code")
 MEMORY = ("cold", "cached", "pinned")
 LANGUAGES = (
     "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch",
