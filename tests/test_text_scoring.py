@@ -121,12 +121,21 @@ class EdgeShard:
         self.shard.update(edge.UpdateOperation.delete_points(ids))
 
     def query(
-        self, text: str, scoring: dict[str, float] | None, ids: set[int] | None = None
+        self,
+        text: str,
+        scoring: dict[str, float] | None,
+        ids: set[int] | None = None,
+        corpus: set[int] | None = None,
     ) -> list[tuple[int, float]]:
         params = None if scoring is None else edge.Bm25Params(**scoring)
         filt = None if ids is None else edge.Filter(must=[edge.HasIdCondition(ids)])
+        search = None
+        if corpus is not None:
+            population = edge.Filter(must=[edge.HasIdCondition(corpus)])
+            search = edge.SearchParams(idf=edge.IdfParams(corpus=population))
+        query = edge.TextQuery("t", text, params)
         found = self.shard.query(
-            edge.QueryRequest(limit=1000, query=edge.TextQuery("t", text, params), filter=filt)
+            edge.QueryRequest(limit=1000, query=query, filter=filt, params=search)
         )
         return [(int(p.id), p.score) for p in found]
 
@@ -236,6 +245,17 @@ def test_scores_are_qdrant_edges(
             limit=1000,
         ).points
         assert_same(got, shard.query("the lazy dogs", None, ids), "filtered")
+        # `params.idf.corpus`: the statistics of those points only, every point scored
+        corpus = set(range(0, 240, 2))
+        population = models.Filter(must=[models.HasIdCondition(has_id=sorted(corpus))])
+        got = qc.query_points(
+            name,
+            query=text_query("the lazy dogs", None),
+            using="t",
+            search_params=models.SearchParams(idf=models.IdfCorpusParams(corpus=population)),
+            limit=1000,
+        ).points
+        assert_same(got, shard.query("the lazy dogs", None, corpus=corpus), "idf corpus")
         # limit, offset and score_threshold over the same order
         full = qc.query_points(
             name, query=text_query("dog fox", None), using="t", limit=1000

@@ -269,7 +269,7 @@ def _text_search(
     """BM25 over the text index of the payload field `using` names; `score_threshold` keeps
     the scores above it, as for any bigger-is-better score."""
     t = 0.0 if report is None else now()
-    found = text_rank.rank(ctx.holder, node.using, query, filt, limit + offset)
+    found = text_rank.rank(ctx.holder, node.using, query, filt, limit + offset, node.idf_corpus)
     threshold = node.score_threshold
     cut = threshold_prefix(np.asarray([s for s, _ in found], np.float32), threshold, "Dot")
     hits = [Hit(score, ref) for score, ref in found[:cut][offset:]]

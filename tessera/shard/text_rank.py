@@ -119,13 +119,29 @@ def _segment_terms(segment: Segment, index: TextIndex, terms: list[str]) -> list
     return found
 
 
+def _in_corpus(
+    segment: Segment, index: TextIndex, corpus: Filter, units: I64
+) -> npt.NDArray[np.bool_]:
+    """Which units belong to points matching `corpus` (live ones)."""
+    inside = np.append(segment_mask(segment, corpus), False)
+    return inside[np.minimum(index.unit_offsets(units), segment.size)]
+
+
 def rank(
-    holder: SegmentHolder, field: str, query: TextQuery, filt: Filter | None, want: int
+    holder: SegmentHolder,
+    field: str,
+    query: TextQuery,
+    filt: Filter | None,
+    want: int,
+    corpus: Filter | None = None,
 ) -> list[tuple[float, PointRef]]:
-    """The `want` best points by BM25 over `field`, best first (ties: segment, offset)."""
+    """The `want` best points by BM25 over `field`, best first (ties: segment, offset).
+    `corpus` (`params.idf.corpus`): the statistics (N, avgdl, each term's n) are those of
+    the points matching it; every point holding a query term still scores."""
     check_scoring_index(holder, field)
     segments: list[tuple[Segment, TextIndex, I64, list[tuple[I64, F64]]]] = []
     documents = total = 0
+    held = np.zeros(0, dtype=np.float64)
     terms: list[str] | None = None
     for segment in holder.segments:
         index = segment.field_index(field)
@@ -133,14 +149,21 @@ def rank(
             continue
         if terms is None:  # every segment's index tokenizes alike
             terms = list(dict.fromkeys(index.tokenizer.query_terms(query.text)))
+            held = np.zeros(len(terms), dtype=np.float64)
         lengths, holding, tokens = _live_lengths(segment, index, field)
+        found = _segment_terms(segment, index, terms)
+        if corpus is None:
+            held += [len(units) for units, _ in found]
+        else:
+            counted = np.where(
+                _in_corpus(segment, index, corpus, np.arange(len(lengths))), lengths, 0
+            )
+            holding, tokens = int(np.count_nonzero(counted)), int(counted.sum())
+            held += [int(_in_corpus(segment, index, corpus, units).sum()) for units, _ in found]
         documents, total = documents + holding, total + tokens
-        segments.append((segment, index, lengths, _segment_terms(segment, index, terms)))
+        segments.append((segment, index, lengths, found))
     if not terms or want <= 0 or not documents:
         return []
-    held = np.zeros(len(terms), dtype=np.float64)
-    for *_, found in segments:
-        held += [len(units) for units, _ in found]
     idf = np.log1p((documents - held + 0.5) / (held + 0.5))
     average = total / documents
     k, b = float(query.k), float(query.b)
