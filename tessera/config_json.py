@@ -38,7 +38,7 @@ from tessera.config_model import (
 from tessera.errors import BadRequest, UnprocessableEntity
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
-DATATYPES = ("float32", "float16", "uint8", "turbo4")
+DATATYPES = ("float32", "float16", "uint8", "turbo4", "turbo8", "turbo16")
 SPARSE_DATATYPES = ("float32", "float16", "uint8")
 MEMORY_PLACEMENTS = ("cold", "cached", "pinned")
 # Keys Qdrant also reads under another name (serde aliases).
@@ -251,7 +251,7 @@ def decode_dense(raw: Any, where: str) -> VectorSpec:
     if datatype not in DATATYPES:
         raise format_error(
             f"{where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`, `turbo4`"
+            "expected one of `float32`, `uint8`, `float16`, `turbo4`, `turbo8`, `turbo16`"
         )
     multi = body.get("multivector_config")
     if multi is not None:
@@ -301,15 +301,15 @@ def decode_sparse_index(raw: Any, where: str) -> SparseIndexSpec:
     """`SparseIndexParams` as Qdrant deserializes it (unknown fields are ignored there)."""
     body = expect_dict(raw, where)
     datatype = body.get("datatype")
-    if datatype == "turbo4":  # a dense vectors' storage type, never a sparse index's
+    if datatype in ("turbo4", "turbo8", "turbo16"):  # dense storage types, never sparse
         raise BadRequest(
-            f"Wrong input: {where}.datatype: datatype turbo4 is not supported for sparse "
+            f"Wrong input: {where}.datatype: datatype {datatype} is not supported for sparse "
             "vectors (expected float32, float16, or uint8)"
         )
     if datatype is not None and datatype not in SPARSE_DATATYPES:
         raise format_error(
             f"{where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`, `turbo4`"
+            "expected one of `float32`, `uint8`, `float16`, `turbo4`, `turbo8`, `turbo16`"
         )
     threshold = body.get("full_scan_threshold")
     if threshold is not None and (

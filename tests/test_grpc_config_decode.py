@@ -200,9 +200,9 @@ def test_grpc_enum_values_outside_qdrants_are_refused() -> None:
         grpc_config.create(unknown)
     beyond = pb.CreateCollection(
         collection_name="c",
-        vectors_config=pb.VectorsConfig(params=pb.VectorParams(size=4, distance=1, datatype=6)),
+        vectors_config=pb.VectorsConfig(params=pb.VectorParams(size=4, distance=1, datatype=7)),
     )
-    with pytest.raises(BadRequest, match="invalid Datatype model: 6"):
+    with pytest.raises(BadRequest, match="invalid Datatype model: 7"):
         grpc_config.create(beyond)
 
 

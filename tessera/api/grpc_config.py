@@ -43,7 +43,9 @@ from tessera.storage.aliases import AliasAction, CreateAlias, DeleteAlias, Renam
 # Enum numbers -> Qdrant's JSON names (what the config echoes); a number missing from a
 # table is refused as Qdrant's conversion refuses it.
 DISTANCE = {1: "Cosine", 2: "Euclid", 3: "Dot", 4: "Manhattan"}
-DATATYPE = {0: "float32", 1: "float32", 2: "uint8", 3: "float16", 4: "turbo4"}
+DATATYPE = {
+    0: "float32", 1: "float32", 2: "uint8", 3: "float16", 4: "turbo4", 5: "turbo8", 6: "turbo16"
+}  # fmt: skip
 SPARSE_DATATYPE = {1: "float32", 2: "uint8", 3: "float16"}
 MODIFIER = {0: "none", 1: "idf"}
 MEMORY = {1: "cold", 2: "cached", 3: "pinned"}
@@ -238,10 +240,10 @@ def sparse_spec(message: pb.SparseVectorParams, where: str) -> SparseSpec:
         i = message.index
         datatype = None
         if i.HasField("datatype"):
-            if i.datatype == 4:  # Turbo4: a dense vectors' storage type
+            if i.datatype in (4, 5, 6):  # Turbo4/8/16: dense vectors' storage types
                 raise BadRequest(
-                    f"Wrong input: {where}.index.datatype: datatype turbo4 is not supported "
-                    "for sparse vectors (expected float32, float16, or uint8)"
+                    f"Wrong input: {where}.index.datatype: datatype {DATATYPE[i.datatype]} is "
+                    "not supported for sparse vectors (expected float32, float16, or uint8)"
                 )
             datatype = enum(SPARSE_DATATYPE, i.datatype, "Datatype")
         index = SparseIndexSpec(

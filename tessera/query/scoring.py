@@ -30,7 +30,7 @@ from tessera.errors import BadRequest
 from tessera.query import turbo
 
 Distance = Literal["Cosine", "Euclid", "Dot", "Manhattan"]
-Datatype = Literal["float32", "float16", "uint8", "turbo4"]
+Datatype = Literal["float32", "float16", "uint8", "turbo4", "turbo8", "turbo16"]
 
 FloatArray = npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.int64]
@@ -97,8 +97,8 @@ def prepare_stored(
         arr = normalize_rows(arr)
     if datatype == "float16":
         return arr.astype(np.float16)
-    if datatype == "turbo4":
-        return turbo.encode(arr)
+    if datatype in turbo.ROW_DTYPES:
+        return turbo.encode_as(arr, datatype)
     return np.ascontiguousarray(arr)
 
 
@@ -111,7 +111,7 @@ def prepare_query(
     float16 collection sees a half-precision query and a uint8 one a byte query; a turbo4
     one compares the float query with the decoded vectors.
     """
-    if datatype == "turbo4":
+    if datatype in turbo.ROW_DTYPES:
         datatype = "float32"
     return as_float32(prepare_stored(distance, query, datatype))
 
@@ -121,7 +121,7 @@ def as_float32(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:
     the vectors' dimension, where known (turbo4 rows of vectors never written do not say
     it: see turbo.decode)."""
     arr = np.asarray(vectors)
-    if arr.dtype == np.int8:  # turbo4 rows
+    if turbo.is_rows(arr):  # turbo4 / turbo8 / turbo16 rows
         return turbo.decode(arr, dim=dim)
     return np.asarray(arr, dtype=np.float32)
 
@@ -209,7 +209,7 @@ def similarity(
     )
     single = q.ndim == 1
     queries = q[np.newaxis, :] if single else q
-    if stored.dtype == np.int8:  # turbo4 rows: dot products and L2 hold in rotated space
+    if turbo.is_rows(stored):  # turbo rows: dot products and L2 hold in rotated space
         if not len(stored):
             stored = np.zeros((0, queries.shape[1]), dtype=np.float32)
         elif distance == "Manhattan":

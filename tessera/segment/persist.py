@@ -18,7 +18,9 @@ shard manifest names a segment's files with their size and crc32, checked before
                            shard.vector_schema):
                            ("dense")  matrix (size, dim) in the storage dtype, present bool
                                       (turbo4: (size, ceil(dim / 2) + 4) int8, packed
-                                      codes and scale, see tessera.query.turbo)
+                                      codes and scale; turbo8: (size, ceil(dim / 2) + 2)
+                                      int16; turbo16: (size, dim + 2) uint16; see
+                                      tessera.query.turbo)
                            ("sparse") present bool, starts u64 (size + 1), indices i32,
                                       values f32: offset i's pairs at starts[i]:starts[i+1]
                            ("multi")  present bool, starts u64 (size + 1), rows (total, dim)
@@ -83,7 +85,7 @@ from tessera.fileformat import (
     write_array_file,
 )
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
-from tessera.query.turbo import row_bytes
+from tessera.query.turbo import ROW_DTYPES, row_width
 from tessera.segment import build_record
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.payload_storage import MappedPayloads
@@ -448,8 +450,17 @@ def _unpack_objects(
             items[off] = (indices[a:b], values[a:b])
     else:
         rows = arrays.get("rows")
-        widths = (storage.dim, row_bytes(storage.dim))  # turbo4 rows are packed
-        _expect(rows is not None and rows.ndim == 2 and rows.shape[1] in widths, path, "rows")
+        is_turbo = storage.datatype in ROW_DTYPES
+        # turbo rows hold codes and a scale, in the datatype's own row dtype
+        width = row_width(storage.dim, storage.datatype) if is_turbo else storage.dim
+        _expect(
+            rows is not None
+            and rows.ndim == 2
+            and rows.shape[1] == width
+            and (not is_turbo or rows.dtype == ROW_DTYPES[storage.datatype]),
+            path,
+            "rows",
+        )
         assert rows is not None
         bounds = _checked_starts(path, arrays, size, rows.shape[0]).tolist()
         for off in np.flatnonzero(present).tolist():

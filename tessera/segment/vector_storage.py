@@ -18,16 +18,18 @@ from tessera.query import turbo
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-# turbo4 rows are packed 4-bit codes and a scale (tessera.query.turbo), int8 by convention.
-_NP_DTYPE = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "turbo4": np.int8}
+# turbo rows are codes and a scale (tessera.query.turbo), each turbo datatype a dtype of its own.
+_NP_DTYPE: dict[str, type[np.generic]] = {
+    "float32": np.float32, "float16": np.float16, "uint8": np.uint8, **turbo.ROW_DTYPES
+}  # fmt: skip
 
 
 def _row_width(dim: int, datatype: str) -> int:
-    return turbo.row_bytes(dim) if datatype == "turbo4" else dim
+    return turbo.row_width(dim, datatype) if datatype in turbo.ROW_DTYPES else dim
 
 
 def _to_float32(rows: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    if rows.dtype == np.int8:
+    if turbo.is_rows(rows):
         return turbo.decode(rows)
     return rows.astype(np.float32)
 
