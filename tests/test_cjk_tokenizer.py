@@ -317,9 +317,9 @@ SYMBOL_TEXTS = [
     "αβς αβςγ ςαβ ΑΒΣ ΛΟΓΟΣ ℿ⅀ σοφός",
     "ภาษา\u0363ไทย ภาษา\u0eb3ไทย Ⅳ世紀",
 ]
-# (no Han: charabia's jieba keeps such symbols next to Han in a word, `我+>Ⅻ$` -> `>xii$`)
+# (with Han: a piece of numbers and ASCII punctuation next to it is kept whole, `我+>Ⅻ$`)
 _SYMBOL_POOL = (
-    "abcXYZ €$|^~<=>+ №™℃ℌ⅓Ⅻ①²½😀❤👍🏽☕🇫 ＡＢｃ１ｱ Հայ αβςΣ الحمدـ ภาษา "
+    "abcXYZ €$|^~<=>+ №™℃ℌ⅓Ⅻ①²½😀❤👍🏽☕🇫 ＡＢｃ１ｱ Հայ αβςΣ الحمدـ ภาษา 我中〇 "
     "\u0301\u1ab0\u3099\r\x01-.,"
 )
 
@@ -361,4 +361,127 @@ def test_every_character_inside_a_word_equals_qdrant_edge(template: str) -> None
         text = template.format(ch)
         if sorted(theirs.embed_document(text).indices) != ours.embed_document(text)[0]:
             bad.append(f"{cp:04X}")
+    assert bad == []
+
+
+# ------------------------------------------------------------------ differential fuzz
+# Han next to ASCII symbols and punctuation, as Qdrant cuts it: a piece between separators
+# holding only numbers and ASCII punctuation is never segmented (charabia's `maybe_number`),
+# so a letter-number keeps its symbols (`>Ⅻ$`); with Han in the piece jieba cuts it.
+SYMBOLS_NEXT_TO_HAN = {
+    "中文!": ["中文"],
+    "abc中文": ["abc", "中文"],
+    "中文-英文": ["中文", "英文"],
+    "１２３中文": ["中文"],
+    "中文@example.com": ["中文", "example", "com"],
+    "中文(测试)": ["中文", "測試"],
+    "我+>Ⅻ$": ["我", ">XII$"],
+    "我>Ⅻ$": ["我", "XII"],
+    "我 ⅫⅫ$ 〇〇": ["我", "XIIXII$", "〇〇"],
+    "我 😀Ⅻ$": ["我", "XII"],
+    "ก+>Ⅻ$": ["ก", ">XII$"],
+}
+# Arabic-script groups as whatlang reads them: Arabic (article cut off), Persian (article cut
+# off, `ك`/`ي`/`ى` folded to `ک`/`ی`, Persian digits to ASCII), Urdu (kept whole).
+ARABIC_SCRIPT = {
+    "الكتاب على الطاولة": ["ال", "كتاب", "علي", "ال", "طاوله"],
+    "علي": ["علي"],
+    "من كتاب را مي خوانم": ["من", "کتاب", "را", "می", "خوانم"],
+    "سلام ك": ["سلام", "ک"],
+    "فارسی ۱۲ك خانه\u200cی": ["فارسی", "12ک", "خانه", "ی"],
+    "الكتاب را مي خوانم": ["ال", "کتاب", "را", "می", "خوانم"],
+    "یہ الکتاب بہت اچھی ہے": ["یہ", "الکتاب", "بہت", "اچھی", "ہے"],
+}
+ARABIC_SENTENCES = """\
+من كتاب را مي خوانم و اين يك جمله فارسي است
+زبان فارسی یکی از زبان‌های هندواروپایی است که در ایران و افغانستان صحبت می‌شود
+تهران پايتخت ايران است و ۱۲ ميليون نفر جمعيت دارد
+خانه‌ی ما در کوچه‌ی بزرگی است
+اردو پاکستان کی قومی زبان ہے اور یہ الکتاب بہت اچھی ہے
+یہ ایک اردو جملہ ہے جس میں الفاظ ہیں
+اللغة العربية هي لغة رسمية في كل دول الوطن العربي
+يولد جميع الناس أحرارا متساوين في الكرامة والحقوق
+كيف حالك يا صديقي؟ أنا بخير
+هذا الكتاب جميل جدا وأنا أحبه كثيرا""".splitlines()
+
+
+def test_symbols_next_to_han_and_arabic_script_languages() -> None:
+    for text, words in {**SYMBOLS_NEXT_TO_HAN, **ARABIC_SCRIPT}.items():
+        assert multilingual_words(text) == words, text
+
+
+def arabic_script_mixtures(seed: int, n: int) -> list[str]:
+    """Slices of Arabic, Persian and Urdu sentences run together (whatlang reads each group)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 5)):
+            s = rng.choice(ARABIC_SENTENCES)
+            i = rng.randrange(len(s))
+            parts.append(s[i : i + rng.randint(1, 60)])
+        out.append(rng.choice([" ", "", "، ", ". ", " Ⅻ ", " 中文 "]).join(parts))
+    return out
+
+
+# The fuzz's classes of characters, and whole words that make a script read as a language.
+FUZZ_CLASSES = [
+    "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里後見聞書読語電車駅学习",
+    "あいうえおかきくけこがのはでアイウエオカキテストー・ｱｲ",
+    "한국어안녕하세요ㄱㅏ",
+    "กขคงจภาษาไทยง่ายิ์",
+    "السلامعليكمكتابيكيكیکفارسیزبانپچژگ",
+    "ہےںٹڈڑۀى\u200c\u064e\u0640ة",
+    "abcXYZéüß",
+    "0123456789",
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+    "ＡＢｃ１２３！（）＠＃％，。、「」～",
+    "  \t\n\u3000",
+    "😀❤👍🏽☕🇫",
+    "ⅫⅣ〇①²½۱۲٣",
+]
+FUZZ_WORDS = [
+    "الكتاب", "كتاب", "فارسی", "یک", "می", "است", "این", "را", "که", "در", "اردو", "ہے", "کی",
+    "میں", "علي", "في", "من", "على", "الى", "جامعة", "中文", "我们", "東京です", "ภาษาไทย",
+    "hello", "Ⅻ", "$", ">", "123", "。",
+]  # fmt: skip
+
+
+def fuzz_strings(seed: int, n: int) -> list[str]:
+    """Random strings of a few character classes each, or runs of words with symbols."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.3:
+            joint = rng.choice(["", " ", "  "])
+            tails = ["", "", " ", ".", "$", "Ⅻ", "،"]
+            words = (rng.choice(FUZZ_WORDS) + rng.choice(tails) for _ in range(rng.randint(1, 8)))
+            out.append(joint.join(words))
+            continue
+        classes = rng.sample(FUZZ_CLASSES, rng.randint(2, 5))
+        chars = []
+        for _ in range(rng.randint(1, 24)):
+            ch = rng.choice(rng.choice(classes))
+            chars.append(ch if rng.random() < 0.8 else ch * rng.randint(2, 3))
+        out.append("".join(chars))
+    return out
+
+
+def test_differential_fuzz_equals_qdrant_edge() -> None:
+    """Seeded random strings mixing every script the routing, the segmenters and whatlang's
+    readings tell apart: the BM25 vectors (tokens with their counts) equal Qdrant Edge's."""
+    options = BM25_CONFIGS[0]
+    ours = Bm25.from_options(options)
+    theirs = edge.Bm25(edge_config(options))
+    texts = [*SYMBOLS_NEXT_TO_HAN, *ARABIC_SCRIPT, *ARABIC_SENTENCES]
+    texts += fuzz_strings(6, 1500) + arabic_script_mixtures(7, 300)
+    bad = []
+    for text in texts:
+        want = theirs.embed_document(text)
+        indices, values = ours.embed_document(text)
+        by_index = dict(zip(want.indices, want.values, strict=True))
+        if sorted(want.indices) != indices or values != pytest.approx(
+            [by_index[i] for i in indices], rel=1e-6
+        ):
+            bad.append(text)
     assert bad == []

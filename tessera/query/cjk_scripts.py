@@ -10,14 +10,21 @@ charabia first cuts a text into groups of one script: a character of no script (
 symbols, punctuation) joins the group before it. A Han/kana ("Cj") group is cut at
 charabia's separators and each piece is segmented as Chinese, or kept whole when the group
 itself reads as Japanese by the rule above; a Thai group's pieces are segmented by
-dictionary. This module owns the script tables, the route and the groups; the segmenters
-are in `cjk_segment`.
+dictionary. A piece of numbers and ASCII punctuation only is never segmented
+(`maybe_number`). This module owns the script tables, the route and the groups, and
+whatlang's language of an Arabic-script group (`arabic_language`: Arabic, Persian or Urdu,
+which charabia segments and folds differently); the segmenters are in `cjk_segment`.
 """
 
+# whatlang's Arabic-script trigram profiles hold letters ruff reads as Latin look-alikes:
+# ruff: noqa: RUF001
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 from bisect import bisect_right
+from collections import Counter
 from enum import Enum
 from functools import cache
 from itertools import pairwise
@@ -199,3 +206,115 @@ def _separator_split() -> re.Pattern[str]:
 def separator_pieces(text: str) -> list[str]:
     """The pieces of a group between charabia's separators."""
     return [p for p in _separator_split().split(text) if p]
+
+
+def maybe_number(piece: str) -> bool:
+    """charabia's `maybe_number`: a piece of numeric characters (Rust's `is_numeric`: Nd, Nl,
+    No) and ASCII punctuation is kept whole, never given to the group's segmenter. It matters
+    when such a piece has a letter-number (`Ⅻ`, the ideographic zero): `我 >Ⅻ$` -> `我`,
+    `>xii$`, while jieba would have cut it into characters (`我>Ⅻ$` -> `我`, `xii`)."""
+    return all(c in string.punctuation or unicodedata.category(c)[0] == "N" for c in piece)
+
+
+# ------------------------------------------- whatlang's language of an Arabic-script group
+# charabia asks whatlang (0.18, all its languages allowed) the language of each Arabic group:
+# Persian gets charabia's Persian folding, Urdu no segmenter (its article stays on). whatlang
+# has no alphabet model for the script (Arabic, Urdu and Persian all score 1 on it), so its
+# trigram model decides, ties going to the first of Arabic, Urdu, Persian. Its profiles: the
+# 300 most frequent trigrams of each language, most frequent first, 3 characters each
+# (Persian's hold zero-width non-joiners, U+200C: invisible, yet letters to whatlang).
+_ARABIC_PROFILES: dict[str, str] = {
+    "ara": (
+        " الية  فيالحفي  واوال أوة اأو المالتلحقحق لى كل ان ة والأ لكلكلن اها ق فات مة ون أن ما "
+        "اء ته و االعي اشخصي أ أنالإم احري علة لمن الاحقوعلىقوقت اأي رد  شخ لل أيق الا فردرية ول"
+        " مند ا كا إلخص وق ا اة أا يل فه انساجتمن يامةكاندة  حقام القة م فرايةسانل شين ن تإنسا ل"
+        " لاذا هذان ألة ي ح دوه للك ترالتعاً له إلى عنى اه وع اماعد أاسي حرة عمع الدنون بالحرلعا"
+        "ن و، وياتي تالج هذير بالدوللإنعيةالفص ا ويالولأس إنأساساسمايحمارامسيةانومل ي وعاما وتما"
+        " متة تعليع بك ا لهة فقانى أول هم البة بساولقاالرلجما كتمتليهلتملمتانت قداد ه أ يجرياق و"
+        "ل اا بال يه اعيلدول ولإعلميلمجلأمتع دم تساعملاتهلادرة اة غيرقدموز جوزيجوعاللانمتعمانفيه"
+        "اجتم ويد تعلن لر ا يع كلمم مجتتمعدون معتميذلككرايها مسميعإعلعلا تم عاملااعالاجني ليممتس"
+        "ييزيم اعتالش تعمييعن تنا بحلماي ييز ود أمملاتأسرشترتي  جمه عر وي إتحدحدة أسعة ي مة، معي"
+        "ن ملمسم باق جميلي ميةالضالسلضمضمالفر وسلحماملق مرا ا حنت  تنيته أمإليواجد ولتي مرمرامتح"
+        " ذل وأ تحا ف به وم بمويةوليلزو"
+    ),
+    "urd": (
+        "ور  اواور کیکے  کےیں  کاکی  حقے کایٔکا یٔے کویا نے سے  اسٔے میںکو  ہے میے ا انوں  کر ہو"
+        "اس ی ار اشخص شخحق  سے جاخص ہر ام ے مں کہیں یاسی ادیآزا آززادص کہ اہے جایا حر شت ککہ م ک"
+        " پری کان پر ۔ہردی یٔیس کا جر مہے۔ق ہں ای حو اار ن کقوقکسیحقوری وق ے گ ہیی ج معسان نہ مل"
+        " حأی  جونی کرن لیتی ی تنسال ک کہجو انساپنے بنہ  اپیت ا اہ ک کسر کرے ے ہ ایمی ل ہ۔ اے ل"
+        "ی شرنےوہ حاصی ممعااصلصل یں۔ویٔنہیملکایسانہات ی بد کی ہ تعکیاق کر ہا مدہ  من بن قوے جیہ "
+        "ں ماشرمل  دوعاشقومر بانیوامقوااقولیٔدار وہ و  عای سبر علااد ہ مو تر ن جسے۔ہے، انو دیگی "
+        "لیمیوں قا یہدوسے۔ ا ہتعلیم ر پجس ریقے ح اقنیالک  گیین یاد مسلاق، ای نپنےوریم ا باعلییر "
+        "ی، انےون ن ار ع بری آر ح رکے پکر گا۔ پیسب  گانا  پویسےرای مراریقاننون ممندگ اعدگیہ و ہر"
+        "ر س چاخلاا پق ح بھس م شاہوگے خوسررتیومی بیرکھ متکویر آپوراف  محے سہوںنکہونکت ا طرے عیٔد"
+        "د اال ں۔ م ماں  مقغیرپنی امں، من ہو ریعو کذری ذرعام، مدانادااعلمامتما علدیوبھیھی بنیے ی"
+        "ا کاویل م زنیاسلانعمل عمت م بچ"
+    ),
+    "pes": (
+        " و  حق باکه ند  که دردر رد  داداراز  ازهر  هریت ر کحق د های د وان  راین ود یا  یارا ارد"
+        "ی وکس  کس بر آزباشه بآزاد ک خوه اد بزاد اسار  آنق دشد حقوقوقی بوق ده ه دید ی کو اور ر م"
+        "رایاشدخودادیتماری  اجام دی ایدس حاستر او م اند انه  بیبا  هم نممای تاد، ی اانهات ون ایت"
+        "ا بست  کنبراانو بش مواین مراسا ملوانر بجتم شو اعن اورد می ایآن  بهو آمللا مماعنی ت ا، ا"
+        "ت وئی عی ائیاجتو بهاین می یبشرکندشود من زنن وی، بایی ر مسمل مورز آتواداناریعلاگردیگرکار"
+        " گر بدن بت بت می م مقد آشوریه اعی عمر خن ح کشرندمین احن تی د مته مد ش حمو ددیگلامکشوهٔ "
+        "ه وانیلی ت ک مجق ممیت کا شداه نون آماد ادااعلد مق وا کمی ی حلل نجا محساسیده قابعیقانر ش"
+        "مقاا دهد وی نواگی ساور تبر اً نمیاسیادهاو  او دی هیهیچه‌ا‌هایر خواد تهمها هتی حمادگیبین"
+        "ع اسانر وشدهومی عق بعز حشر مند شرٔمیأمتأانتانداویمسارددبهر بمارنیتول مرانو هر دم مرار"
+        "عقیسی و تزش  بوا ای نمومجا عمورفتعیت فرندگواهزندم ونماه حا ردیهجاممردت، د رمام تمملینند"
+        "المطوری تتخاا تامیاملدد  شخشخص"
+    ),
+}
+# whatlang's trigram constants: distance cap per trigram, and text trigrams ranked
+_MAX_TRIGRAM_DISTANCE = 300
+_TEXT_TRIGRAMS = 600
+# whatlang's stop characters (ASCII digits, spaces and punctuation) read as spaces
+_STOP_TO_SPACE = str.maketrans(
+    {c: " " for c in (*range(0x41), *range(0x5B, 0x61), *range(0x7B, 0x7F))}
+)
+
+
+@cache
+def _arabic_profiles() -> tuple[tuple[str, dict[str, int]], ...]:
+    """Each language's profile as its trigrams' positions."""
+    return tuple(
+        (lang, {text[i : i + 3]: i // 3 for i in range(0, len(text), 3)})
+        for lang, text in _ARABIC_PROFILES.items()
+    )
+
+
+def _trigram_ranks(text: str) -> dict[str, int]:
+    """whatlang's text profile: each trigram of the lowercased text (stop characters as
+    spaces, padded with one), ranked by count, then by the trigram, both descending."""
+    chars = text.lower().translate(_STOP_TO_SPACE) + " "
+    counts: Counter[str] = Counter()
+    c1, c2 = " ", chars[0]
+    for c3 in chars[1:]:
+        if c2 != " " or (c1 != " " and c3 != " "):
+            counts[c1 + c2 + c3] += 1
+        c1, c2 = c2, c3
+    ranked = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+    return {trigram: rank for rank, (trigram, _) in enumerate(ranked[:_TEXT_TRIGRAMS])}
+
+
+def arabic_language(text: str) -> str:
+    """whatlang's language of Arabic-script text: "ara", "urd" or "pes"."""
+    ranks = _trigram_ranks(text)
+    n = len(ranks)
+    if n == 0:
+        return "ara"
+    cap = _MAX_TRIGRAM_DISTANCE
+    # the alphabet weight of whatlang's combined method (its alphabet count is 1 here)
+    weight = min(max(-(1 / 300) + 2 / 3, 1 / 3), 2 / 3)
+    scores: list[tuple[str, float]] = []
+    for lang, profile in _arabic_profiles():
+        # each profile trigram is `cap` away when the text lacks it, else the rank difference
+        distance = len(profile) * cap + sum(
+            abs(rank - profile[t]) - cap for t, rank in ranks.items() if t in profile
+        )
+        if n < cap:
+            distance -= (cap - n) * cap
+        distance = min(max(distance, 0), cap * cap)
+        trigram_score = (n * cap - distance) / (n * cap)
+        scores.append((lang, 1.0 * weight + trigram_score * (1.0 - weight)))
+    # the first of the best, as whatlang's sort of three keeps their order
+    return max(scores, key=lambda ls: ls[1])[0]

@@ -36,8 +36,10 @@ from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs,
 # multilingual segmentation): an index saved under another version is rebuilt from the
 # payloads when loaded (segment.persist). 1: before Qdrant's lists and stemmers (recorded
 # as nothing); 2: Qdrant's stopwords, Snowball stemmers, folding table and word classes;
-# 3: Chinese, Japanese and Thai segmented as Qdrant segments them (segmentation/).
-TOKENIZER_VERSION = 3
+# 3: Chinese, Japanese and Thai segmented as Qdrant segments them (segmentation/); 4: Arabic
+# script read as Arabic, Persian or Urdu (Persian folding, no article cut in Urdu), pieces of
+# numbers and punctuation next to Han or Thai kept whole.
+TOKENIZER_VERSION = 4
 
 # Qdrant's stopword languages (`Language`), each a file in `stopwords/`.
 STOPWORD_LANGUAGES = (
