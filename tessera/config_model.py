@@ -141,7 +141,7 @@ QUANTIZATION_ENUMS: dict[str, tuple[str, ...]] = {
     "compression": ("x4", "x8", "x16", "x32", "x64"),
     "encoding": ("one_bit", "two_bits", "one_and_half_bits"),
     "query_encoding": ("default", "binary", "scalar4bits", "scalar8bits"),
-    "bits": ("bits1", "bits1_5", "bits2", "bits4"),
+    "bits": ("bits1", "bits1_5", "bits2", "bits4", "bits8"),
     "memory": ("cold", "cached", "pinned"),
 }
 

@@ -32,6 +32,7 @@ CONFIGS: list[dict[str, Any]] = [
     {"binary": {"encoding": "one_and_half_bits", "query_encoding": "scalar4bits"}},
     {"turbo": {}},
     {"turbo": {"bits": "bits2"}},
+    {"turbo": {"bits": "bits8"}},
     {"turbo": {"bits": "bits1"}},
     {"turbo": {"bits": "bits1_5"}},
 ]

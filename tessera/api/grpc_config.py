@@ -54,7 +54,7 @@ SCALAR_TYPE = {1: "int8"}
 COMPRESSION = {0: "x4", 1: "x8", 2: "x16", 3: "x32", 4: "x64"}
 ENCODING = {0: "one_bit", 1: "two_bits", 2: "one_and_half_bits"}
 QUERY_ENCODING = {0: "default", 1: "binary", 2: "scalar4bits", 3: "scalar8bits"}
-TURBO_BITS = {0: "bits1", 1: "bits1_5", 2: "bits2", 3: "bits4"}
+TURBO_BITS = {0: "bits1", 1: "bits1_5", 2: "bits2", 3: "bits4", 4: "bits8"}
 TOKENIZER = {1: "prefix", 2: "whitespace", 3: "word", 4: "multilingual", 5: "code"}
 FIELD_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 

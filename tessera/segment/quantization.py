@@ -24,13 +24,13 @@ extended (new links would come from the codes): the optimizer rebuilds it.
                      shift and scale from the segment's quantiles; bits1_5 rotates into a
                      1.5x wider space), a graph linked by the codes' scores, the walk's beam
                      ranked by Qdrant's normalised quantized cosine.
-                     Otherwise (bits4, bits2; bits1 and bits1_5 on Dot and Euclid; and
+                     Otherwise (bits8, bits4, bits2; bits1 and bits1_5 on Dot and Euclid; and
                      every turbo segment written before version 2), TurboQuant's recipe:
                      a random rotation (faiss RandomRotationMatrix, saved in the index)
                      spreads every vector's energy evenly over the coordinates, then each
                      rotated coordinate gets its own Lloyd-Max codebook of 2^B levels (a
-                     product quantizer with one sub-vector per coordinate: bits4 16
-                     levels, bits2 4, bits1 2; bits1_5 one 3-bit code per pair of
+                     product quantizer with one sub-vector per coordinate: bits8 256
+                     levels, bits4 16, bits2 4, bits1 2; bits1_5 one 3-bit code per pair of
                      coordinates), fitted to the segment's vectors (Qdrant fixes it for
                      Gaussian coordinates).
 
@@ -69,7 +69,9 @@ TRAIN_SAMPLE = 20_000
 PQ_TRAIN_SAMPLE = 5_000
 _PQ_DIMS_PER_CODE = {"x4": 1, "x8": 2, "x16": 4, "x32": 8, "x64": 16}
 # TurboQuant bit sizes: (coordinates per code, bits per code).
-_TURBO = {"bits4": (1, 4), "bits2": (1, 2), "bits1": (1, 1), "bits1_5": (2, 3)}
+_TURBO = {
+    "bits8": (1, 8), "bits4": (1, 4), "bits2": (1, 2), "bits1": (1, 1), "bits1_5": (2, 3)
+}  # fmt: skip
 
 
 def quantization_for(config: CollectionConfig, name: str) -> dict[str, Any] | None:
