@@ -196,7 +196,7 @@ def test_configs_are_echoed_and_patched(http: httpx.Client, collection: Any) -> 
         ({"scalar": {"type": "int4"}}, 400, "did not match any variant of untagged enum"),
         ({"product": {"compression": "x3"}}, 400, "untagged enum QuantizationConfig"),
         ({"binary": {"encoding": "three_bits"}}, 400, "untagged enum QuantizationConfig"),
-        ({"turbo": {"bits": "bits8"}}, 400, "untagged enum QuantizationConfig"),
+        ({"turbo": {"bits": "bits16"}}, 400, "untagged enum QuantizationConfig"),
         ("Disabled", 400, "untagged enum QuantizationConfig"),
         (
             {"scalar": {"type": "int8", "quantile": 0.3}},
