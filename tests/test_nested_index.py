@@ -137,7 +137,7 @@ def points(payloads: dict[int, dict[str, Any]]) -> list[models.PointStruct]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from module_server(tmp_path_factory, "tessera-nested")
+    yield from module_server(tmp_path_factory, "tessera-nested", grpc=True)
 
 
 def index_schemas(nested: str | None) -> dict[str, Any]:
@@ -254,3 +254,71 @@ def test_nested_refusals(server: ServerProcess) -> None:
             assert create("a[].b[].c", "a") == (200, "")
         finally:
             http.delete(url)
+
+
+def test_grpc_takes_the_1_20_additions(server: ServerProcess) -> None:
+    """Over gRPC too: turbo8 storage with TurboQuant bits8, `id_tracker`, `created_at`, a
+    nested keyword index, a code-tokenized text index with BM25 scoring and a text query."""
+    qc = QdrantClient(
+        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
+    )
+    name = "nested_grpc"
+    try:
+        qc.create_collection(
+            name,
+            vectors_config=models.VectorParams(
+                size=4, distance=models.Distance.DOT, datatype=models.Datatype.TURBO8
+            ),
+            quantization_config=models.TurboQuantization(
+                turbo=models.TurboQuantQuantizationConfig(bits=models.TurboQuantBitSize.BITS8)
+            ),
+            id_tracker=models.IdTrackerParams(memory=models.Memory.COLD),
+        )
+        info = qc.get_collection(name)
+        params = info.config.params
+        assert params.vectors.datatype == models.Datatype.TURBO8  # type: ignore[union-attr]
+        assert params.id_tracker == models.IdTrackerParams(memory=models.Memory.COLD)
+        turbo = info.config.quantization_config
+        assert turbo.turbo.bits == models.TurboQuantBitSize.BITS8  # type: ignore[union-attr]
+        assert info.created_at is not None
+        keyword = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, nested="offers")
+        qc.create_payload_index(name, "offers[].kind", field_schema=keyword, wait=True)
+        code = models.TextIndexParams(
+            type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.CODE, scoring=True
+        )
+        qc.create_payload_index(name, "src", field_schema=code, wait=True)
+        schema = qc.get_collection(name).payload_schema
+        assert schema["offers[].kind"].params.nested == "offers[]"  # type: ignore[union-attr]
+        assert schema["src"].params.tokenizer == models.TokenizerType.CODE  # type: ignore[union-attr]
+        qc.upsert(
+            name,
+            [
+                models.PointStruct(
+                    id=1,
+                    vector=[1, 0, 0, 0],
+                    payload={"src": "getUserName()", "offers": [{"kind": "a"}, {"price": 1}]},
+                ),
+                models.PointStruct(
+                    id=2,
+                    vector=[0, 1, 0, 0],
+                    payload={"src": "user_name = 1", "offers": [{"kind": "b"}]},
+                ),
+                models.PointStruct(id=3, vector=[0, 0, 1, 0], payload={"src": "setX"}),
+            ],
+        )
+
+        def ranked(text: str) -> list[Any]:
+            hits = qc.query_points(name, query=models.TextQuery(text=text), using="src").points
+            return [p.id for p in hits]
+
+        assert sorted(ranked("user name")) == [1, 2]
+        assert ranked("username") == [2]  # `user_name` joins into it, `getUserName` does not
+        assert ranked("getUser")[0] == 1
+        empty = models.IsEmptyCondition(is_empty=models.PayloadField(key="offers[].kind"))
+        found, _ = qc.scroll(name, scroll_filter=models.Filter(must=[empty]))
+        assert [p.id for p in found] == [1]  # an element lacks it; 3 has no elements
+        (stored,) = qc.retrieve(name, [1], with_vectors=True)
+        assert stored.vector == pytest.approx([1, 0, 0, 0], abs=0.02)
+    finally:
+        qc.delete_collection(name)
+        qc.close()
