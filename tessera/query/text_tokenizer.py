@@ -20,6 +20,7 @@ table (`ascii_folding.tsv`, derived from Qdrant Edge).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -158,20 +159,9 @@ class Tokenizer:
                 words.append(token)
         return words
 
-    def index_terms(self, words: list[str]) -> set[str]:
-        """What a document is indexed under: its words, or for `prefix` their prefixes."""
-        if self.kind != "prefix":
-            return set(words)
-        lo = self.min_len or 1
-        terms: set[str] = set()
-        for word in words:
-            top = len(word) if self.max_len is None else min(len(word), self.max_len)
-            terms.update(word[:n] for n in range(lo, top + 1))
-        return terms
-
-    def doc_tokens(self, text: str) -> list[str]:
-        """Every token a document yields, repeats kept (BM25 term frequencies)."""
-        words = self.doc_words(text)
+    def word_tokens(self, words: list[str]) -> list[str]:
+        """The tokens a document's words yield, repeats kept: the words, or for `prefix`
+        each word's prefixes from `min_token_len` (default 1) up to `max_token_len`."""
         if self.kind != "prefix":
             return words
         lo = self.min_len or 1
@@ -181,30 +171,17 @@ class Tokenizer:
             tokens.extend(word[:n] for n in range(lo, top + 1))
         return tokens
 
+    def index_terms(self, words: list[str]) -> set[str]:
+        """What a document is indexed under: its words, or for `prefix` their prefixes."""
+        return set(self.word_tokens(words))
+
+    def doc_tokens(self, text: str) -> list[str]:
+        """Every token a document yields, repeats kept (BM25 term frequencies)."""
+        return self.word_tokens(self.doc_words(text))
+
     def term_counts(self, words: list[str]) -> dict[str, int]:
         """How often each index term occurs among a document's tokens (`doc_tokens`)."""
-        counts: dict[str, int] = {}
-        if self.kind != "prefix":
-            for word in words:
-                counts[word] = counts.get(word, 0) + 1
-            return counts
-        lo = self.min_len or 1
-        for word in words:
-            top = len(word) if self.max_len is None else min(len(word), self.max_len)
-            for n in range(lo, top + 1):
-                prefix = word[:n]
-                counts[prefix] = counts.get(prefix, 0) + 1
-        return counts
-
-    def token_count(self, words: list[str]) -> int:
-        """How many tokens `doc_tokens` makes of these words (a BM25 document's length)."""
-        if self.kind != "prefix":
-            return len(words)
-        lo = self.min_len or 1
-        return sum(
-            max(0, (len(w) if self.max_len is None else min(len(w), self.max_len)) - lo + 1)
-            for w in words
-        )
+        return dict(Counter(self.word_tokens(words)))
 
     def query_terms(self, text: str) -> list[str]:
         if self.kind != "prefix":

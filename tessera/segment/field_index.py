@@ -205,7 +205,7 @@ class FieldIndex:
             array, inner = self._nested
             elements = [raw_values(e, inner) for e in nested_elements(payload, array)]
             self._empty[offset] = any(is_empty_values(e) for e in elements)
-            groups = [[v for v in _unwrapped(e) if self._convert(v) is not None] for e in elements]
+            groups = [self._converted(e) for e in elements]
         self._null[offset] = is_null_values(raw)
         counts = value_counts(raw)
         if len(counts) == 1:
@@ -216,20 +216,17 @@ class FieldIndex:
             self._multi[offset] = tuple(counts)
         other = 0
         kept: list[Any] = []
-        for value in raw:
-            for v in value if isinstance(value, list) else (value,):
-                if v is None:
-                    continue
-                converted = self._convert(v)
-                if converted is None:
-                    other |= kind_of(v)
-                else:
-                    kept.append(converted)
+        for v in _unwrapped(raw):
+            converted = self._convert(v)
+            if converted is None:
+                other |= kind_of(v)
+            else:
+                kept.append(converted)
         self._set_other(offset, other)
         if groups is None:
             self._store(offset, kept)
         else:
-            self._store_groups(offset, kept, [[self._convert(v) for v in g] for g in groups])
+            self._store_groups(offset, kept, groups)
         self._set_has(offset, bool(kept))
 
     def remove(self, offset: int) -> None:
@@ -254,6 +251,10 @@ class FieldIndex:
         if bool(self._has[offset]) != has:
             self._points += 1 if has else -1
             self._has[offset] = has
+
+    def _converted(self, raw: list[Any]) -> list[Any]:
+        """The stored forms of the values of this index's type among `raw_values`."""
+        return [c for v in _unwrapped(raw) if (c := self._convert(v)) is not None]
 
     def _convert(self, value: Any) -> Any | None:
         """The stored form of a value of this index's type, None for any other value."""

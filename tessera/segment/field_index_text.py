@@ -32,7 +32,7 @@ unit and how many tokens the unit holds (`term_counts`, `unit_lengths`). It keep
 string value, repeats included (an index without scoring or `nested` keeps each distinct
 string of a point once), and records it in the state's meta (`every_value`); a scoring or
 nested index's state without it is rebuilt from the payloads. Unit lengths are not stored:
-import recounts them from the words.
+import adds them up from the saved term counts.
 """
 
 from __future__ import annotations
@@ -387,14 +387,13 @@ class TextIndex(FieldIndex):
         self._doc_unit[:n_docs] = doc_unit
         if self.scoring:
             assert term_counts is not None
-            self._unit_len = self._count_tokens(doc_unit, words, word_start, size)
             self._load_unit_postings(keys, doc_unit[owners], term_counts, max(size, units_made))
         has: BoolMask = np.bincount(doc_at, minlength=size)[:size] > 0
         return has
 
     def _load_unit_postings(self, keys: I64, units: I64, counts: F64, limit: int) -> None:
         """The (term, unit) entries from the documents' (term, document) ones: a unit's
-        documents' counts of a term summed, sorted by (term, unit)."""
+        documents' counts of a term summed, sorted by (term, unit); and the units' lengths."""
         order = np.lexsort((units, keys))
         keys, units, counts = keys[order], units[order], counts[order]
         first = np.ones(len(keys), dtype=np.bool_)
@@ -402,21 +401,9 @@ class TextIndex(FieldIndex):
         starts = np.flatnonzero(first)
         summed = np.add.reduceat(counts, starts) if len(starts) else counts
         self._unit_postings.load_state(keys[starts], units[starts], summed, max(limit, 1))
-
-    def _count_tokens(self, doc_unit: I64, words: I64, word_start: I64, size: int) -> I64:
-        """Each unit's token count, recounted from its documents' words."""
-        t = self.tokenizer
-        if t.kind == "prefix":  # one token per prefix of each word (`token_count`), vectorised
-            top = np.fromiter(map(len, self._vocab), np.int64, len(self._vocab))
-            if t.max_len is not None:
-                top = np.minimum(top, t.max_len)
-            per_word = np.maximum(top - (t.min_len or 1) + 1, 0)
-        else:
-            per_word = np.ones(len(self._vocab), dtype=np.int64)
-        cumulative = np.concatenate([[0], np.cumsum(per_word[words])])
-        per_doc = cumulative[word_start[1:]] - cumulative[word_start[:-1]]
-        counted = np.bincount(doc_unit, weights=per_doc, minlength=max(size, self._units, 64))
-        return counted.astype(np.int64)
+        # a unit's length is its tokens: the sum of its terms' counts (as `_set_unit_counts`)
+        lengths = np.bincount(units[starts], weights=summed, minlength=max(limit, 64))
+        self._unit_len = lengths.astype(np.int64)
 
 
 def _set_at(arr: I64, i: int, value: int) -> I64:

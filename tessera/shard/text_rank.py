@@ -32,6 +32,7 @@ from tessera.shard.read import PointRef, refs_in, segment_mask
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
 
 
 def _best(scores: npt.NDArray[np.float32], points: I64, want: int) -> I64:
@@ -85,18 +86,22 @@ _LENGTHS: weakref.WeakKeyDictionary[Segment, dict[str, tuple[tuple[int, int], I6
 )
 
 
+def _by_unit(mask: Bools, segment: Segment, index: TextIndex, units: I64) -> Bools:
+    """A mask over the segment's offsets read for each unit: its point's entry."""
+    if not index.per_element:  # a unit is a point: its number is the offset
+        return mask[units]
+    padded = np.append(mask, False)  # an offset past the segment: not in it
+    return padded[np.minimum(index.unit_offsets(units), segment.size)]
+
+
 def _live_lengths(segment: Segment, index: TextIndex, field: str) -> tuple[I64, int, int]:
     generation = (segment.generation, id(index))  # a re-created index is another one
     kept = _LENGTHS.get(segment, {}).get(field)
     if kept is not None and kept[0] == generation:
         return kept[1], kept[2], kept[3]
-    live = np.append(segment.live_mask(), False)
     lengths = index.unit_lengths(segment.size)
-    if index.per_element:
-        owners = np.minimum(index.unit_offsets(np.arange(len(lengths))), segment.size)
-        lengths = np.where(live[owners], lengths, 0)
-    else:
-        lengths = np.where(live[: len(lengths)], lengths, 0)
+    live = _by_unit(segment.live_mask(), segment, index, np.arange(len(lengths)))
+    lengths = np.where(live, lengths, 0)
     documents, total = int(np.count_nonzero(lengths)), int(lengths.sum())
     _LENGTHS.setdefault(segment, {})[field] = (generation, lengths, documents, total)
     return lengths, documents, total
@@ -104,27 +109,13 @@ def _live_lengths(segment: Segment, index: TextIndex, field: str) -> tuple[I64, 
 
 def _segment_terms(segment: Segment, index: TextIndex, terms: list[str]) -> list[tuple[I64, F64]]:
     """Per term, the segment's live units holding it and its counts there."""
-    live = np.append(segment.live_mask(), False)  # an offset past the segment: not live
-
-    def alive(units: I64) -> npt.NDArray[np.bool_]:
-        if not index.per_element:  # a unit is a point, its number the offset
-            return live[units]
-        return live[np.minimum(index.unit_offsets(units), segment.size)]
-
+    live = segment.live_mask()
     found = []
     for term in terms:
         units, counts = index.term_counts(term, segment.size)
-        keep = alive(units)
+        keep = _by_unit(live, segment, index, units)
         found.append((units[keep], counts[keep]))
     return found
-
-
-def _in_corpus(
-    segment: Segment, index: TextIndex, corpus: Filter, units: I64
-) -> npt.NDArray[np.bool_]:
-    """Which units belong to points matching `corpus` (live ones)."""
-    inside = np.append(segment_mask(segment, corpus), False)
-    return inside[np.minimum(index.unit_offsets(units), segment.size)]
 
 
 def rank(
@@ -155,11 +146,12 @@ def rank(
         if corpus is None:
             held += [len(units) for units, _ in found]
         else:
+            inside = segment_mask(segment, corpus)  # live points matching the corpus, once
             counted = np.where(
-                _in_corpus(segment, index, corpus, np.arange(len(lengths))), lengths, 0
+                _by_unit(inside, segment, index, np.arange(len(lengths))), lengths, 0
             )
             holding, tokens = int(np.count_nonzero(counted)), int(counted.sum())
-            held += [int(_in_corpus(segment, index, corpus, units).sum()) for units, _ in found]
+            held += [int(_by_unit(inside, segment, index, units).sum()) for units, _ in found]
         documents, total = documents + holding, total + tokens
         segments.append((segment, index, lengths, found))
     if not terms or want <= 0 or not documents:
