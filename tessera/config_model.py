@@ -10,14 +10,18 @@ request to a config is `tessera.collection_config`'s.
 A diff's fields are None when not given; `given()` is the set ones, under Qdrant's names,
 in its order: the form the config echoes in collection info and persists.
 
-Imports: only `tessera.errors`.
+Imports: only `tessera.errors` (and numpy, for `rust_f32`). Also home of the number
+formatting of Qdrant's messages (`rust_number`, `rust_f32`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from tessera.errors import BadRequest, UnprocessableEntity
 
@@ -35,6 +39,15 @@ def rust_number(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     return str(value)
+
+
+def rust_f32(value: float) -> str:
+    """A float as Rust's `Display` writes an f32: shortest digits, no exponent, no `.0`."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(np.format_float_positional(np.float32(value), trim="-"))
 
 
 def at_least(value: int | None, minimum: int, where: str) -> None:

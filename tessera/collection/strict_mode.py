@@ -25,12 +25,11 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
-import numpy as np
-
 from tessera.collection import strict_filters as sf
 from tessera.collection.rate_limit import RateLimiter
 from tessera.collection.values import SearchParams, VectorInput
 from tessera.collection_config import CollectionConfig
+from tessera.config_model import rust_f32
 from tessera.errors import BadRequest
 from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
@@ -71,7 +70,7 @@ def _num(value: float) -> str:
 
 def _mib(limit: int) -> str:
     """A byte limit in MB as Rust prints an f32."""
-    return str(np.format_float_positional(np.float32(limit / (1024.0 * 1024.0)), trim="-"))
+    return rust_f32(limit / (1024.0 * 1024.0))
 
 
 class StrictMode:

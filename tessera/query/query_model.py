@@ -15,8 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
+from tessera.config_model import rust_f32
 from tessera.errors import BadRequest
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
@@ -133,15 +132,6 @@ def text_query(text: str, k: float | None, b: float | None) -> TextQuery:
             f"got {rust_f32(b)}"
         )
     return TextQuery(text, 1.2 if k is None else k, 0.75 if b is None else b)
-
-
-def rust_f32(value: float) -> str:
-    """A float as Rust's `Display` writes an f32: shortest digits, no exponent, no `.0`."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return str(np.format_float_positional(np.float32(value), trim="-"))
 
 
 VectorQuery = Nearest | Recommend | Discover | Context | RelevanceFeedback
