@@ -38,7 +38,11 @@ from tessera.config_model import (
 from tessera.errors import BadRequest, UnprocessableEntity
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
-DATATYPES = ("float32", "float16", "uint8", "turbo4", "turbo8", "turbo16")
+# Dense storage only (never a sparse index's).
+TURBO_DATATYPES = ("turbo4", "turbo8", "turbo16")
+DATATYPES = ("float32", "float16", "uint8", *TURBO_DATATYPES)
+# Qdrant's serde lists the variants of `Datatype` in this order.
+_DATATYPE_VARIANTS = "`float32`, `uint8`, `float16`, `turbo4`, `turbo8`, `turbo16`"
 SPARSE_DATATYPES = ("float32", "float16", "uint8")
 MEMORY_PLACEMENTS = ("cold", "cached", "pinned")
 # Keys Qdrant also reads under another name (serde aliases).
@@ -250,8 +254,7 @@ def decode_dense(raw: Any, where: str) -> VectorSpec:
     datatype = body.get("datatype") or "float32"
     if datatype not in DATATYPES:
         raise format_error(
-            f"{where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`, `turbo4`, `turbo8`, `turbo16`"
+            f"{where}.datatype: unknown variant `{datatype}`, expected one of {_DATATYPE_VARIANTS}"
         )
     multi = body.get("multivector_config")
     if multi is not None:
@@ -301,15 +304,14 @@ def decode_sparse_index(raw: Any, where: str) -> SparseIndexSpec:
     """`SparseIndexParams` as Qdrant deserializes it (unknown fields are ignored there)."""
     body = expect_dict(raw, where)
     datatype = body.get("datatype")
-    if datatype in ("turbo4", "turbo8", "turbo16"):  # dense storage types, never sparse
+    if datatype in TURBO_DATATYPES:
         raise BadRequest(
             f"Wrong input: {where}.datatype: datatype {datatype} is not supported for sparse "
             "vectors (expected float32, float16, or uint8)"
         )
     if datatype is not None and datatype not in SPARSE_DATATYPES:
         raise format_error(
-            f"{where}.datatype: unknown variant `{datatype}`, "
-            "expected one of `float32`, `uint8`, `float16`, `turbo4`, `turbo8`, `turbo16`"
+            f"{where}.datatype: unknown variant `{datatype}`, expected one of {_DATATYPE_VARIANTS}"
         )
     threshold = body.get("full_scan_threshold")
     if threshold is not None and (

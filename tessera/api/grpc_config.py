@@ -19,6 +19,7 @@ from tessera.api.aliases import check_alias_name
 from tessera.api.grpc_convert import opt, payload
 from tessera.collection import vector_names
 from tessera.collection.writes import FieldSchema, schema_of
+from tessera.config_json import TURBO_DATATYPES
 from tessera.config_model import (
     DISABLED,
     HNSW_COUNTS,
@@ -240,7 +241,7 @@ def sparse_spec(message: pb.SparseVectorParams, where: str) -> SparseSpec:
         i = message.index
         datatype = None
         if i.HasField("datatype"):
-            if i.datatype in (4, 5, 6):  # Turbo4/8/16: dense vectors' storage types
+            if DATATYPE.get(i.datatype) in TURBO_DATATYPES:
                 raise BadRequest(
                     f"Wrong input: {where}.index.datatype: datatype {DATATYPE[i.datatype]} is "
                     "not supported for sparse vectors (expected float32, float16, or uint8)"
