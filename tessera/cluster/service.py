@@ -558,32 +558,37 @@ class ClusterService:
 
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
         """Mark a dead replica as receiving a transfer from `source` (Partial)."""
-        incarnation = self.incarnation(name)
-        if incarnation is None:
-            return
-        replica = (name, incarnation, shard, peer)
-        with _etcd():
-            revision = self.store.mark_partial(name, incarnation, shard, peer, source)
-        with self._changed:
-            self.dead = self.dead | {replica}
-            self.partial = self.partial | {replica}
-            self._own_revision = max(self._own_revision, revision)
+
+        def write(incarnation: str) -> int:
+            return self.store.mark_partial(name, incarnation, shard, peer, source)
+
+        self._mark(name, shard, peer, write, dead=True, partial=True)
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
-        """Mark a replica dead (it missed a write) or active again (it caught up); this
-        node's view follows at once, the others' through the watch."""
+        """Mark a replica dead (it missed a write) or active again (it caught up)."""
+        mark = self.store.mark_active if active else self.store.mark_dead
+        self._mark(name, shard, peer, lambda i: mark(name, i, shard, peer), not active, False)
+
+    def _mark(
+        self,
+        name: str,
+        shard: int,
+        peer: int,
+        write: Callable[[str], int],
+        dead: bool,
+        partial: bool,
+    ) -> None:
+        """Write a replica's mark to etcd (`write`, given the collection's incarnation);
+        this node's view follows at once, the others' through the watch."""
         incarnation = self.incarnation(name)
         if incarnation is None:
             return
         replica = (name, incarnation, shard, peer)
         with _etcd():
-            if active:
-                revision = self.store.mark_active(name, incarnation, shard, peer)
-            else:
-                revision = self.store.mark_dead(name, incarnation, shard, peer)
+            revision = write(incarnation)
         with self._changed:
-            self.dead = self.dead - {replica} if active else self.dead | {replica}
-            self.partial = self.partial - {replica}
+            self.dead = self.dead | {replica} if dead else self.dead - {replica}
+            self.partial = self.partial | {replica} if partial else self.partial - {replica}
             self._own_revision = max(self._own_revision, revision)
 
     def view(self) -> int:

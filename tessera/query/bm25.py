@@ -28,13 +28,13 @@ from tessera.errors import BadRequest
 from tessera.query.stemmers import SNOWBALL_LANGUAGES
 from tessera.query.text_tokenizer import (
     STOPWORD_LANGUAGES,
+    TOKENIZERS,
     Tokenizer,
     stemmer_language,
     stopword_set,
 )
 
 BM25_MODEL = "qdrant/bm25"
-TOKENIZERS = ("prefix", "whitespace", "word", "multilingual", "code")
 _OPTIONS = (
     "k", "b", "avg_len", "tokenizer", "language", "lowercase", "ascii_folding", "stopwords",
     "stemmer", "min_token_len", "max_token_len",

@@ -42,6 +42,9 @@ from tessera.query.text_chars import data_lines, fold_to_ascii, whitespace_runs,
 # numbers and punctuation next to Han or Thai kept whole.
 TOKENIZER_VERSION = 4
 
+# Qdrant's tokenizers (`TokenizerType`), for text indexes and BM25 inference alike.
+TOKENIZERS = ("prefix", "whitespace", "word", "multilingual", "code")
+
 # Qdrant's stopword languages (`Language`), each a file in `stopwords/`.
 STOPWORD_LANGUAGES = (
     "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch",

@@ -14,9 +14,9 @@ from typing import Any
 
 from tessera.errors import BadRequest
 from tessera.query.payload_path import parse_path
+from tessera.query.text_tokenizer import TOKENIZERS
 
 SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
-TOKENIZERS = ("prefix", "whitespace", "word", "multilingual", "code")
 MEMORY = ("cold", "cached", "pinned")
 LANGUAGES = (
     "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch",
@@ -112,6 +112,8 @@ def _check(kind: str, name: str, value: Any) -> Any:
         _check_stemmer(name, value)
     elif kind == "nested":
         return _nested(value)
+    elif kind == "scoring":
+        return _scoring(value)  # `false`: None, no ranking, as when absent
     return value
 
 
@@ -212,11 +214,9 @@ def schema_of(data_type: str, given: dict[str, Any]) -> FieldSchema:
     allowed = _PARAMS[data_type]
     params: dict[str, Any] = {"type": data_type}
     for name, value in given.items():
-        if name == "scoring":
-            value = _scoring(value)
-            if value is None:  # `false`: no ranking, as when absent
-                continue
-        params[name] = _check(allowed[name], name, value)
+        checked = _check(allowed[name], name, value)
+        if checked is not None:  # None: a value that means the param is not set
+            params[name] = checked
     if data_type == "text":
         params.setdefault("tokenizer", "word")
         lo, hi = params.get("min_token_len"), params.get("max_token_len")
