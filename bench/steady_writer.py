@@ -103,7 +103,8 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-sw-")))
         script = lua_script(folder, "query", "POST", "/collections/bench/points/query", bodies)
-        script.write_text(script.read_text() + ERRORS_LUA)
+        if args.show_errors:
+            script.write_text(script.read_text() + ERRORS_LUA)
         writers = []
         urls = []
         for repo in repos:

@@ -35,7 +35,14 @@ from tessera.api import snapshots as snaps
 from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
-from tessera.api.envelope import Handler, endpoint, error, json_response, set_workers
+from tessera.api.envelope import (
+    QUICK_READS,
+    Handler,
+    endpoint,
+    error,
+    json_response,
+    set_workers,
+)
 from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
@@ -78,6 +85,9 @@ def _routes() -> list[Route]:
     def w(work: Callable[[Request], Awaitable[Callable[[], Any]]]) -> Handler:
         return endpoint(work, writes=True)  # a point write: on its own threads
 
+    def r(work: Callable[[Request], Awaitable[Callable[[], Any]]]) -> Handler:
+        return endpoint(work, quick=True)  # a point read: on the loop when quick
+
     return [
         Route("/", root, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -116,7 +126,7 @@ def _routes() -> list[Route]:
         Route(c + "/vectors/{vector_name}", e(coll.create_vector_name), methods=["PUT"]),
         Route(c + "/vectors/{vector_name}", e(coll.delete_vector_name), methods=["DELETE"]),
         Route(c + "/points", w(writes.upsert_points), methods=["PUT"]),
-        Route(c + "/points", e(reads.retrieve_points), methods=["POST"]),
+        Route(c + "/points", r(reads.retrieve_points), methods=["POST"]),
         Route(c + "/points/delete", w(writes.delete_points), methods=["POST"]),
         Route(c + "/points/vectors", w(writes.update_vectors), methods=["PUT"]),
         Route(c + "/points/vectors/delete", w(writes.delete_vectors), methods=["POST"]),
@@ -125,13 +135,13 @@ def _routes() -> list[Route]:
         Route(c + "/points/payload/delete", w(writes.delete_payload), methods=["POST"]),
         Route(c + "/points/payload/clear", w(writes.clear_payload), methods=["POST"]),
         Route(c + "/points/batch", w(writes.batch_update), methods=["POST"]),
-        Route(c + "/points/scroll", e(reads.scroll_points), methods=["POST"]),
-        Route(c + "/points/count", e(reads.count_points), methods=["POST"]),
-        Route(c + "/points/search", e(reads.search_points), methods=["POST"]),
-        Route(c + "/facet", e(facet.facet), methods=["POST"]),
+        Route(c + "/points/scroll", r(reads.scroll_points), methods=["POST"]),
+        Route(c + "/points/count", r(reads.count_points), methods=["POST"]),
+        Route(c + "/points/search", r(reads.search_points), methods=["POST"]),
+        Route(c + "/facet", r(facet.facet), methods=["POST"]),
         *query_routes.routes(c),
         *snaps.routes(c),
-        Route(c + "/points/{point_id}", e(reads.get_point), methods=["GET"]),
+        Route(c + "/points/{point_id}", r(reads.get_point), methods=["GET"]),
     ]
 
 
@@ -249,5 +259,7 @@ def build_app(
         exception_handlers={404: not_found},
     )
     memoize_routes(app.router)
+    # In cluster mode a read may wait for another peer: never on the loop.
+    setattr(app.state, QUICK_READS, not conf["cluster.enabled"])
     app.state.metrics_prefix = conf["service.metrics_prefix"] or ""
     return app

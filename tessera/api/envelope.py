@@ -9,12 +9,13 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tessera.api import quick_reads
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import BadRequest, RateLimited, TesseraError, UnprocessableEntity
@@ -79,6 +80,12 @@ def error(status_code: int, message: str, started: float) -> Response:
     )
 
 
+# The scope key under which `read_json` leaves the parsed body (for a quick read's kind).
+BODY_SCOPE = "tessera.json"
+# The app state's flag: point reads may run on the loop (`quick_reads`; off in cluster mode).
+QUICK_READS = "quick_reads"
+
+
 async def read_json(request: Request, required: bool = True) -> Any:
     body = await request.body()
     if not body.strip():
@@ -89,9 +96,11 @@ async def read_json(request: Request, required: bool = True) -> Any:
         return None
     check_depth(body)
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Format error in JSON body: {exc}") from exc
+    request.scope[BODY_SCOPE] = parsed
+    return parsed
 
 
 def expect_object(raw: Any, what: str = "body") -> dict[str, Any]:
@@ -153,20 +162,39 @@ def internal_error_text(exc: Exception) -> str:
     return f"Service internal error: {exc}"
 
 
+async def _read(request: Request, call: Callable[[], T]) -> T:
+    """A point read: on the loop when its kind is quick, else timed on a worker."""
+    scope = request.scope
+    kind = (
+        scope["endpoint"],
+        scope["path_params"].get("collection_name"),
+        quick_reads.shape(scope.get(BODY_SCOPE)),
+    )
+    done, result = quick_reads.on_loop(call, kind)
+    if done:
+        return cast(T, result)
+    return await in_worker(quick_reads.timed(call, kind))
+
+
 def endpoint(
     work: Callable[[Request], Awaitable[Callable[[], Any]]],
     writes: bool = False,
+    quick: bool = False,
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
-    worker thread (`writes`: a point write's own); its result is rendered in the envelope,
-    errors in Qdrant's error shape."""
+    worker thread (`writes`: a point write's own; `quick`: a point read, on the loop when
+    its kind is quick, see `quick_reads`); its result is rendered in the envelope, errors in
+    Qdrant's error shape."""
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
         try:
             REQUEST_TIMEOUT.set(check_timeout(request, writes))
             call = await work(request)
-            result = await in_worker(call, writes)
+            if quick and getattr(request.app.state, QUICK_READS, False):
+                result = await _read(request, call)
+            else:
+                result = await in_worker(call, writes)
         except TesseraError as exc:
             response = error(exc.status_code, exc.message, started)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:

@@ -10,6 +10,7 @@ are Qdrant's older shapes: a list of scored points (a list of lists for a batch)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -173,7 +174,7 @@ def _route(kind: tuple[Prepare, Callable[[Any], Any]], parse: Parser) -> Callabl
 
 
 def routes(points: str) -> list[Route]:
-    e = endpoint
+    e = functools.partial(endpoint, quick=True)  # point reads: on the loop when quick
     return [
         Route(points + "/search/batch", e(_route(BATCH, search_node)), methods=["POST"]),
         Route(points + "/search/groups", e(_route(GROUPS, search_node)), methods=["POST"]),

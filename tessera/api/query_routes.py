@@ -11,6 +11,7 @@ with gRPC, return the collection call; its answer is rendered by the transport.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -221,7 +222,7 @@ def routes(prefix: str) -> list[Route]:
     from tessera.api import query_legacy as legacy
 
     p = prefix + "/points"
-    e = endpoint
+    e = functools.partial(endpoint, quick=True)  # point reads: on the loop when quick
     return [
         Route(p + "/query", e(query_points), methods=["POST"]),
         Route(p + "/query/batch", e(query_batch), methods=["POST"]),

@@ -15,6 +15,7 @@ import math
 import threading
 import time
 
+from tessera.collection.no_wait import undo_if_retried
 from tessera.errors import RateLimited
 
 # Qdrant's reason for a request the limiter can never admit, word for word ("than than"
@@ -46,6 +47,11 @@ class TokenBucket:
                 self._tokens -= cost
                 return None
             return self._tokens
+
+    def give_back(self, cost: float) -> None:
+        """Return `cost` taken tokens (a read retried elsewhere is charged there)."""
+        with self._lock:
+            self._tokens = min(float(self.per_minute), self._tokens + cost)
 
     def wait_for(self, cost: float, available: float) -> float:
         """Seconds until `cost` tokens are there, from `available` now."""
@@ -81,6 +87,7 @@ def _consume(bucket: TokenBucket | None, cost: int, kind: str) -> None:
             f"Rate limiting exceeded: {kind} rate limit exceeded, {OVER_CAPACITY}"
         ) from None
     if available is None:
+        undo_if_retried(lambda: bucket.give_back(cost))
         return
     retry_after = bucket.wait_for(cost, available)
     raise RateLimited(

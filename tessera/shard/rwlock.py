@@ -2,6 +2,10 @@
 
 Writers are preferred: once a writer waits, new readers queue behind it, so a stream of
 searches cannot starve updates.
+
+A reader on a thread that must never wait (the REST event loop running a quick read, see
+`api.quick_reads`) sets `NO_WAIT`: where it would wait for a writer it gets `WouldWait`
+instead, and the read is run again on a worker thread.
 """
 
 from __future__ import annotations
@@ -9,6 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+
+NO_WAIT: ContextVar[bool] = ContextVar("rwlock_no_wait", default=False)
+
+
+class WouldWait(Exception):
+    """A read under `NO_WAIT` found a writer holding or waiting for the lock."""
 
 
 class RWLock:
@@ -26,6 +37,8 @@ class RWLock:
 
     def acquire_read(self) -> None:
         with self._cond:
+            if (self._writer or self._waiting_writers) and NO_WAIT.get():
+                raise WouldWait
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1

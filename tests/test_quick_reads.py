@@ -1,0 +1,215 @@
+"""Quick point reads on the REST event loop (`api.quick_reads`): a read never waits for a
+writer there (it moves to a worker thread), a kind runs on the loop only once measured
+cheap, and reads on the loop still see every acknowledged write."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tessera.api import quick_reads
+from tessera.collection.no_wait import NO_WAIT, WouldWait, attempt
+from tessera.collection.rate_limit import RateLimiter
+from tessera.engine import Engine
+from tessera.shard.rwlock import RWLock
+
+DIM = 8
+
+
+def _no_wait_read(lock: RWLock) -> None:
+    token = NO_WAIT.set(True)
+    try:
+        with lock.read():
+            pass
+    finally:
+        NO_WAIT.reset(token)
+
+
+def test_a_no_wait_read_stops_where_it_would_wait_for_a_writer() -> None:
+    lock = RWLock()
+    _no_wait_read(lock)  # no writer: reads
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with lock.write():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    with pytest.raises(WouldWait):
+        _no_wait_read(lock)
+    # Without NO_WAIT the same read waits for the writer, then reads.
+    done = threading.Event()
+    reader = threading.Thread(target=lambda: (lock.acquire_read(), done.set()))
+    reader.start()
+    assert not done.wait(0.2)
+    release.set()
+    thread.join(10)
+    reader.join(10)
+    assert done.is_set()
+    lock.release_read()
+
+
+def test_a_read_sent_away_is_not_charged_twice_by_the_rate_limit() -> None:
+    limiter = RateLimiter(10, None)
+    assert limiter.read is not None
+    with pytest.raises(WouldWait), attempt():
+        limiter.check_read(4)
+        raise WouldWait  # the shard's lock had a writer: the read runs again on a worker
+    limiter.check_read(4)  # the retry
+    with attempt():
+        limiter.check_read(4)  # a read that completed keeps its charge
+    assert limiter.read.try_consume(4) is not None  # 10 - 4 - 4 (plus a trickle of refill)
+
+
+def test_a_waiting_writer_also_sends_a_no_wait_read_away() -> None:
+    lock = RWLock()
+    lock.acquire_read()  # a reader holds it, so the writer waits
+    waiting = threading.Thread(target=lambda: lock.write().__enter__())
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while not lock._waiting_writers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lock._waiting_writers == 1
+    with pytest.raises(WouldWait):
+        _no_wait_read(lock)  # writers are preferred: a new reader would queue
+    lock.release_read()
+    waiting.join(10)
+
+
+def test_a_kind_runs_on_the_loop_only_while_measured_cheap() -> None:
+    kind = ("test-kind", "c", ())
+    ran: list[int] = []
+    assert quick_reads.on_loop(lambda: ran.append(1), kind) == (False, None)
+    assert ran == []  # unknown kinds go to a worker, where they are measured
+    quick_reads.timed(lambda: ran.append(2), kind)()
+    assert quick_reads.is_quick(kind)
+    assert quick_reads.on_loop(lambda: 42, kind) == (True, 42)
+    for _ in range(20):  # a kind that became heavy moves back to the workers
+        quick_reads.note(kind, 10 * quick_reads.QUICK_S)
+    assert not quick_reads.is_quick(kind)
+    assert quick_reads.on_loop(lambda: 43, kind) == (False, None)
+
+
+def test_the_shape_of_a_read_tells_heavier_requests_apart() -> None:
+    small = quick_reads.shape({"query": [0.1] * 4, "limit": 10})
+    assert quick_reads.shape({"query": [0.2] * 4, "limit": 12}) == small
+    assert quick_reads.shape({"query": [0.1] * 4, "limit": 10_000}) != small
+    assert quick_reads.shape({"query": [0.1] * 4, "limit": 10, "with_vector": True}) != small
+    assert quick_reads.shape({"limit": 10, "params": {"exact": True}}) != small
+    assert quick_reads.shape({"limit": 10, "filter": {"must": []}}) != small
+    assert quick_reads.shape({"searches": [{}] * 100}) != quick_reads.shape({"searches": [{}]})
+    assert quick_reads.shape([1, 2]) == ()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = Engine(tmp_path / "storage")
+    eng.create_collection("c", {"vectors": {"size": DIM, "distance": "Dot"}})
+    rng = np.random.default_rng(0)
+    eng.upsert_arrays("c", list(range(100)), rng.normal(size=(100, DIM)).astype(np.float32))
+    yield eng
+    eng.close()
+
+
+def test_a_quick_read_behind_a_writer_moves_to_a_worker(engine: Engine) -> None:
+    collection = engine.toc.get("c")
+    kind = ("test-engine", "c", ())
+    quick_reads.note(kind, 0.0)
+    query = np.ones(DIM, dtype=np.float32)
+
+    def read() -> list[int]:
+        return [int(hit[0]) for hit in engine.search("c", query, 5)]
+
+    done, hits = quick_reads.on_loop(read, kind)
+    assert done and hits is not None and len(hits) == 5
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with collection.shard.lock.write():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    started = time.perf_counter()
+    assert quick_reads.on_loop(read, kind) == (False, None)
+    assert time.perf_counter() - started < 1.0  # it did not wait for the writer
+    assert not NO_WAIT.get()
+    release.set()
+    thread.join(10)
+    assert quick_reads.on_loop(read, kind) == (True, hits)
+
+
+def test_reads_on_the_loop_see_every_acknowledged_write(http: httpx.Client) -> None:
+    """A writer and readers over REST at once: every read after a `wait=true` upsert was
+    acknowledged sees it (retrieve and a filtered count), and nothing fails."""
+    name = "quick_reads_ryw"
+    http.delete(f"/collections/{name}")
+    assert (
+        http.put(
+            f"/collections/{name}", json={"vectors": {"size": DIM, "distance": "Cosine"}}
+        ).status_code
+        == 200
+    )
+    rng = np.random.default_rng(1)
+    base = http.base_url
+    errors: list[str] = []
+    acknowledged = [0]
+    stop = threading.Event()
+
+    def write() -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            for i in range(1, 121):
+                body = {
+                    "points": [
+                        {"id": i, "vector": rng.normal(size=DIM).tolist(), "payload": {"n": i}}
+                    ]
+                }
+                r = c.put(f"/collections/{name}/points?wait=true", json=body)
+                if r.status_code != 200:
+                    errors.append(f"upsert {r.status_code} {r.text}")
+                acknowledged[0] = i
+        stop.set()
+
+    def read() -> None:
+        rng = np.random.default_rng(threading.get_ident())
+        with httpx.Client(base_url=base, timeout=30) as c:
+            while not stop.is_set():
+                seen = acknowledged[0]
+                if not seen:
+                    continue
+                got = c.post(f"/collections/{name}/points", json={"ids": [seen]})
+                if got.status_code != 200 or [p["id"] for p in got.json()["result"]] != [seen]:
+                    errors.append(f"retrieve {seen}: {got.status_code} {got.text[:200]}")
+                count = c.post(
+                    f"/collections/{name}/points/count",
+                    json={"filter": {"must": [{"key": "n", "range": {"lte": seen}}]}},
+                )
+                if count.status_code != 200 or count.json()["result"]["count"] != seen:
+                    errors.append(f"count <= {seen}: {count.status_code} {count.text[:200]}")
+                query = c.post(
+                    f"/collections/{name}/points/query",
+                    json={"query": rng.normal(size=DIM).tolist(), "limit": 3},
+                )
+                found = query.json()["result"]["points"] if query.status_code == 200 else []
+                if len(found) < min(3, seen):  # more when a later write was applied
+                    errors.append(f"query: {query.status_code} {query.text[:200]}")
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    http.delete(f"/collections/{name}")
+    assert errors == []
+    assert acknowledged[0] == 120
