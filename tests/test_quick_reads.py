@@ -4,10 +4,12 @@ cheap, and reads on the loop still see every acknowledged write."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -20,6 +22,7 @@ from tessera.engine import Engine
 from tessera.shard.rwlock import RWLock
 
 DIM = 8
+T = TypeVar("T")
 
 
 def _no_wait_read(lock: RWLock) -> None:
@@ -63,7 +66,7 @@ def test_a_read_sent_away_is_not_charged_twice_by_the_rate_limit() -> None:
     assert limiter.read is not None
     with pytest.raises(WouldWait), attempt():
         limiter.check_read(4)
-        raise WouldWait  # the shard's lock had a writer: the read runs again on a worker
+        raise WouldWait(RWLock())  # the shard's lock had a writer: the read runs again
     limiter.check_read(4)  # the retry
     with attempt():
         limiter.check_read(4)  # a read that completed keeps its charge
@@ -85,18 +88,55 @@ def test_a_waiting_writer_also_sends_a_no_wait_read_away() -> None:
     waiting.join(10)
 
 
+def test_when_free_calls_back_once_no_writer_holds_or_waits() -> None:
+    lock = RWLock()
+    called: list[str] = []
+    lock.when_free(lambda: called.append("free"))
+    assert called == ["free"]  # nobody in the way: at once
+    lock.acquire_read()  # a reader holds it, so a writer waits
+    entered, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with lock.write():
+            entered.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not lock._waiting_writers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lock.when_free(lambda: called.append("after the writer"))
+    lock.release_read()
+    assert entered.wait(10)
+    assert called == ["free"]  # the writer holds it now
+    release.set()
+    thread.join(10)
+    assert called == ["free", "after the writer"]
+
+
+def _worker_log(log: list[str]) -> Callable[[Callable[[], T]], Awaitable[T]]:
+    async def in_worker(call: Callable[[], T]) -> T:
+        log.append("worker")
+        return await asyncio.to_thread(call)
+
+    return in_worker
+
+
 def test_a_kind_runs_on_the_loop_only_while_measured_cheap() -> None:
     kind = ("test-kind", "c", ())
-    ran: list[int] = []
-    assert quick_reads.on_loop(lambda: ran.append(1), kind) == (False, None)
-    assert ran == []  # unknown kinds go to a worker, where they are measured
-    quick_reads.timed(lambda: ran.append(2), kind)()
+    log: list[str] = []
+    in_worker = _worker_log(log)
+    assert asyncio.run(quick_reads.read(lambda: 1, kind, in_worker)) == 1
+    assert log == ["worker"]  # unknown kinds go to a worker, where they are measured
     assert quick_reads.is_quick(kind)
-    assert quick_reads.on_loop(lambda: 42, kind) == (True, 42)
+    assert asyncio.run(quick_reads.read(lambda: 42, kind, in_worker)) == 42
+    assert log == ["worker"]  # on the loop
     for _ in range(20):  # a kind that became heavy moves back to the workers
         quick_reads.note(kind, 10 * quick_reads.QUICK_S)
     assert not quick_reads.is_quick(kind)
-    assert quick_reads.on_loop(lambda: 43, kind) == (False, None)
+    assert asyncio.run(quick_reads.read(lambda: 43, kind, in_worker)) == 43
+    assert log == ["worker", "worker"]
 
 
 def test_the_shape_of_a_read_tells_heavier_requests_apart() -> None:
@@ -120,17 +160,21 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     eng.close()
 
 
-def test_a_quick_read_behind_a_writer_moves_to_a_worker(engine: Engine) -> None:
+def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
+    engine: Engine,
+) -> None:
     collection = engine.toc.get("c")
     kind = ("test-engine", "c", ())
     quick_reads.note(kind, 0.0)
     query = np.ones(DIM, dtype=np.float32)
+    log: list[str] = []
+    in_worker = _worker_log(log)
 
     def read() -> list[int]:
         return [int(hit[0]) for hit in engine.search("c", query, 5)]
 
-    done, hits = quick_reads.on_loop(read, kind)
-    assert done and hits is not None and len(hits) == 5
+    hits = asyncio.run(quick_reads.read(read, kind, in_worker))
+    assert len(hits) == 5 and log == []
     holding, release = threading.Event(), threading.Event()
 
     def writer() -> None:
@@ -138,16 +182,24 @@ def test_a_quick_read_behind_a_writer_moves_to_a_worker(engine: Engine) -> None:
             holding.set()
             release.wait(10)
 
+    async def scenario() -> tuple[list[int], int]:
+        task = asyncio.create_task(quick_reads.read(read, kind, in_worker))
+        ticks = 0
+        for _ in range(20):  # the loop goes on serving while the read waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not task.done()
+        assert not NO_WAIT.get()
+        release.set()
+        return await asyncio.wait_for(task, 10), ticks
+
     thread = threading.Thread(target=writer)
     thread.start()
     assert holding.wait(10)
-    started = time.perf_counter()
-    assert quick_reads.on_loop(read, kind) == (False, None)
-    assert time.perf_counter() - started < 1.0  # it did not wait for the writer
-    assert not NO_WAIT.get()
-    release.set()
+    again, ticks = asyncio.run(scenario())
     thread.join(10)
-    assert quick_reads.on_loop(read, kind) == (True, hits)
+    assert again == hits and ticks == 20
+    assert log == []  # it ran on the loop once the writer was done
 
 
 def test_reads_on_the_loop_see_every_acknowledged_write(http: httpx.Client) -> None:

@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -170,10 +170,7 @@ async def _read(request: Request, call: Callable[[], T]) -> T:
         scope["path_params"].get("collection_name"),
         quick_reads.shape(scope.get(BODY_SCOPE)),
     )
-    done, result = quick_reads.on_loop(call, kind)
-    if done:
-        return cast(T, result)
-    return await in_worker(quick_reads.timed(call, kind))
+    return await quick_reads.read(call, kind, in_worker)
 
 
 def endpoint(

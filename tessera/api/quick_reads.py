@@ -12,7 +12,11 @@ So each kind of read (route, collection, and the parts of the body that set its 
 limit, offset, vectors asked for, a filter, exact search, batch size...) keeps a moving
 average of what it cost: CPU time on a worker, wall time on the loop. A kind whose average
 is under `QUICK_S` runs on the loop with `NO_WAIT` set: if a shard's lock has a writer, the
-read stops with `WouldWait` before reading that shard and runs again on a worker. The first
+read stops with `WouldWait` before reading that shard, and runs again on the loop once the
+writer is done. Meanwhile the loop serves other requests or sleeps, leaving the interpreter
+lock to the writer: a writer holding the shard's lock is not slowed down by the reads
+queued behind it (on worker threads they would take turns with it for the interpreter
+lock, every 5 ms, and hold the shard's lock that long too). The first
 read of a kind runs on a worker, so a heavy kind never starts on the loop; a heavy request
 of a kind that has been quick stalls the loop once and moves its kind back to the workers.
 
@@ -21,8 +25,10 @@ Off in cluster mode, where a read may wait for another peer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from tessera.collection.no_wait import WouldWait, attempt
@@ -33,6 +39,9 @@ T = TypeVar("T")
 QUICK_S = 0.001
 # Weight of the newest cost in a kind's moving average.
 ALPHA = 0.25
+# Times a read tries the loop, each after waiting for the writers in its way (then it
+# goes to a worker, where it waits its turn like any other reader).
+TRIES = 3
 # Kinds remembered at most (then forgotten all at once: each is measured again).
 MAX_KINDS = 4096
 
@@ -99,16 +108,40 @@ def timed(call: Callable[[], T], kind: Hashable) -> Callable[[], T]:
     return run
 
 
-def on_loop(call: Callable[[], T], kind: Hashable) -> tuple[bool, T | None]:
-    """`(True, call())` run here when `kind` is quick and no writer is in the way, else
-    `(False, None)`: the caller runs `timed(call, kind)` on a worker thread."""
-    if not is_quick(kind):
-        return False, None
-    try:
-        with attempt():
-            started = time.perf_counter()
-            result = call()
-    except WouldWait:
-        return False, None  # a writer has the shard: wait for it on a worker
-    note(kind, time.perf_counter() - started)
-    return True, result
+async def read(
+    call: Callable[[], T],
+    kind: Hashable,
+    in_worker: Callable[[Callable[[], T]], Awaitable[T]],
+) -> T:
+    """`call()` on the loop while `kind` is quick, waiting (asynchronously) for a writer in
+    its way; else timed on a worker thread through `in_worker`."""
+    for _ in range(TRIES):
+        if not is_quick(kind):
+            break
+        try:
+            with attempt():
+                started = time.perf_counter()
+                result = call()
+        except WouldWait as blocked:
+            await _writer_gone(blocked)
+            continue
+        note(kind, time.perf_counter() - started)
+        return result
+    return await in_worker(timed(call, kind))
+
+
+async def _writer_gone(blocked: WouldWait) -> None:
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:  # on the writer's thread
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits now
+            loop.call_soon_threadsafe(_resolve, gone)
+
+    blocked.when_free(wake)
+    await gone
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # not cancelled (the client went away)
+        future.set_result(None)

@@ -3,15 +3,16 @@
 Writers are preferred: once a writer waits, new readers queue behind it, so a stream of
 searches cannot starve updates.
 
-A reader on a thread that must never wait (the REST event loop running a quick read, see
+A reader on a thread that must never block (the REST event loop running a quick read, see
 `api.quick_reads`) sets `NO_WAIT`: where it would wait for a writer it gets `WouldWait`
-instead, and the read is run again on a worker thread.
+instead, whose `when_free` calls back once no writer holds or waits for the lock, and the
+read runs again then.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -21,6 +22,14 @@ NO_WAIT: ContextVar[bool] = ContextVar("rwlock_no_wait", default=False)
 class WouldWait(Exception):
     """A read under `NO_WAIT` found a writer holding or waiting for the lock."""
 
+    def __init__(self, lock: RWLock) -> None:
+        super().__init__("a writer holds or waits for the lock")
+        self.lock = lock
+
+    def when_free(self, callback: Callable[[], None]) -> None:
+        """`callback()` once no writer holds or waits for the lock (see RWLock.when_free)."""
+        self.lock.when_free(callback)
+
 
 class RWLock:
     def __init__(self) -> None:
@@ -28,6 +37,7 @@ class RWLock:
         self._readers = 0  # guarded by _cond
         self._writer = False  # guarded by _cond
         self._waiting_writers = 0  # guarded by _cond
+        self._when_free: list[Callable[[], None]] = []  # guarded by _cond
         self._reading = Reading(self)
 
     def read(self) -> Reading:
@@ -38,10 +48,20 @@ class RWLock:
     def acquire_read(self) -> None:
         with self._cond:
             if (self._writer or self._waiting_writers) and NO_WAIT.get():
-                raise WouldWait
+                raise WouldWait(self)
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
+
+    def when_free(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once no writer holds or waits for the lock: now when none does,
+        else on the thread of the last writer to release it. It must be quick and must not
+        raise (it runs inside that writer's release)."""
+        with self._cond:
+            if self._writer or self._waiting_writers:
+                self._when_free.append(callback)
+                return
+        callback()
 
     def release_read(self) -> None:
         with self._cond:
@@ -63,6 +83,11 @@ class RWLock:
             with self._cond:
                 self._writer = False
                 self._cond.notify_all()
+                woken: list[Callable[[], None]] = []
+                if not self._waiting_writers:
+                    woken, self._when_free = self._when_free, []
+            for callback in woken:
+                callback()
 
 
 class Reading:
