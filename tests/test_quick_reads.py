@@ -202,6 +202,68 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
     assert log == []  # it ran on the loop once the writer was done
 
 
+def _count(engine: Engine, name: str) -> int:
+    return int(engine.info(name)["points_count"])
+
+
+def test_a_no_wait_write_stops_only_before_it_changes_anything(engine: Engine) -> None:
+    collection = engine.toc.get("c")
+    body = {"points": [{"id": 500, "vector": [0.5] * DIM}]}
+    collection.shard.lock.acquire_read()  # a reader on a worker thread holds the lock
+    try:
+        with pytest.raises(WouldWait), attempt():
+            engine.upsert("c", body)
+        assert collection.shard.lock._waiting_writers == 0
+    finally:
+        collection.shard.lock.release_read()
+    assert _count(engine, "c") == 100  # nothing was written
+    with attempt():
+        assert NO_WAIT.get()
+        engine.upsert("c", body)  # the lock is free: written here
+        assert not NO_WAIT.get()  # and from the lock on, anything it waits for is waited for
+    assert _count(engine, "c") == 101
+
+
+def test_a_quick_write_behind_a_reader_goes_to_a_write_thread(engine: Engine) -> None:
+    collection = engine.toc.get("c")
+    kind = ("test-write", "c", ())
+    quick_reads.note(kind, 0.0)
+    log: list[str] = []
+    in_worker = _worker_log(log)
+
+    def write(point: int) -> Callable[[], int]:
+        return lambda: engine.upsert("c", {"points": [{"id": point, "vector": [1.0] * DIM}]})
+
+    asyncio.run(quick_reads.write(write(600), kind, in_worker))
+    assert log == [] and _count(engine, "c") == 101  # on the loop
+    collection.shard.lock.acquire_read()
+
+    async def behind_a_reader() -> None:
+        task = asyncio.create_task(quick_reads.write(write(601), kind, in_worker))
+        await asyncio.sleep(0.2)
+        assert not task.done() and log == ["worker"]  # waiting for the reader, off the loop
+        collection.shard.lock.release_read()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(behind_a_reader())
+    assert _count(engine, "c") == 102
+
+
+def test_a_write_that_may_wait_for_the_optimizer_never_runs_on_the_loop(
+    engine: Engine,
+) -> None:
+    engine.create_collection(
+        "deferred",
+        {
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "optimizers_config": {"prevent_unoptimized": True, "indexing_threshold": 10},
+        },
+    )
+    with pytest.raises(WouldWait), attempt():
+        engine.upsert("deferred", {"points": [{"id": 1, "vector": [1.0] * DIM}]})
+    assert _count(engine, "deferred") == 0
+
+
 def test_reads_on_the_loop_see_every_acknowledged_write(http: httpx.Client) -> None:
     """A writer and readers over REST at once: every read after a `wait=true` upsert was
     acknowledged sees it (retrieve and a filtered count), and nothing fails."""

@@ -84,7 +84,8 @@ def _routes() -> list[Route]:
     e = endpoint
 
     def w(work: Callable[[Request], Awaitable[Callable[[], Any]]]) -> Handler:
-        return endpoint(work, writes=True)  # a point write: on its own threads
+        # A point write: on the loop when quick, else on the write threads.
+        return endpoint(work, writes=True, quick=True)
 
     def r(work: Callable[[Request], Awaitable[Callable[[], Any]]]) -> Handler:
         return endpoint(work, quick=True)  # a point read: on the loop when quick
@@ -135,7 +136,8 @@ def _routes() -> list[Route]:
         Route(c + "/points/payload", w(writes.overwrite_payload), methods=["PUT"]),
         Route(c + "/points/payload/delete", w(writes.delete_payload), methods=["POST"]),
         Route(c + "/points/payload/clear", w(writes.clear_payload), methods=["POST"]),
-        Route(c + "/points/batch", w(writes.batch_update), methods=["POST"]),
+        # Several writes: on the write threads, as a batch is rarely quick.
+        Route(c + "/points/batch", e(writes.batch_update, writes=True), methods=["POST"]),
         Route(c + "/points/scroll", r(reads.scroll_points), methods=["POST"]),
         Route(c + "/points/count", r(reads.count_points), methods=["POST"]),
         Route(c + "/points/search", r(reads.search_points), methods=["POST"]),

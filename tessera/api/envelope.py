@@ -162,15 +162,28 @@ def internal_error_text(exc: Exception) -> str:
     return f"Service internal error: {exc}"
 
 
-async def _read(request: Request, call: Callable[[], T]) -> T:
-    """A point read: on the loop when its kind is quick, else timed on a worker."""
+def _kind(request: Request) -> tuple[Any, ...]:
+    """What tells a point request's cost: route, collection, the shape of its body."""
     scope = request.scope
-    kind = (
+    return (
         scope["endpoint"],
         scope["path_params"].get("collection_name"),
         quick_reads.shape(scope.get(BODY_SCOPE)),
     )
-    return await quick_reads.read(call, kind, in_worker)
+
+
+async def _read(request: Request, call: Callable[[], T]) -> T:
+    """A point read: on the loop when its kind is quick, else timed on a worker."""
+    return await quick_reads.read(call, _kind(request), in_worker)
+
+
+async def _write(request: Request, call: Callable[[], T]) -> T:
+    """A point write: on the loop when its kind is quick, else timed on a write thread."""
+    return await quick_reads.write(call, _kind(request), _write_worker)
+
+
+async def _write_worker(call: Callable[[], T]) -> T:
+    return await in_worker(call, writes=True)
 
 
 def endpoint(
@@ -179,9 +192,9 @@ def endpoint(
     quick: bool = False,
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
-    worker thread (`writes`: a point write's own; `quick`: a point read, on the loop when
-    its kind is quick, see `quick_reads`); its result is rendered in the envelope, errors in
-    Qdrant's error shape."""
+    worker thread (`writes`: a point write's own; `quick`: a point read or write, on the
+    loop when its kind is quick, see `quick_reads`); its result is rendered in the envelope,
+    errors in Qdrant's error shape."""
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
@@ -189,7 +202,7 @@ def endpoint(
             REQUEST_TIMEOUT.set(check_timeout(request, writes))
             call = await work(request)
             if quick and getattr(request.app.state, QUICK_READS, False):
-                result = await _read(request, call)
+                result = await (_write(request, call) if writes else _read(request, call))
             else:
                 result = await in_worker(call, writes)
         except TesseraError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from tessera.collection import issues, quota, reads
+from tessera.collection.no_wait import NO_WAIT, WouldWait
 from tessera.collection.strict_mode import StrictMode
 from tessera.collection.values import (
     NOTHING,
@@ -174,6 +175,8 @@ class Collection:
     ) -> UpdateResult:
         """Log and apply one write (tessera.collection.writes); the operation id is the
         collection's. `logged`: gets the WAL record written, if any."""
+        if NO_WAIT.get() and deferred_limit(self.config) is not None:
+            raise WouldWait  # it may wait for the optimizer: not on the event loop
         if self.strict.enabled:
             write = self._strict_write(write)
         limits = self._quota()

@@ -3,10 +3,11 @@
 Writers are preferred: once a writer waits, new readers queue behind it, so a stream of
 searches cannot starve updates.
 
-A reader on a thread that must never block (the REST event loop running a quick read, see
-`api.quick_reads`) sets `NO_WAIT`: where it would wait for a writer it gets `WouldWait`
-instead, whose `when_free` calls back once no writer holds or waits for the lock, and the
-read runs again then.
+A reader or writer on a thread that must never block (the REST event loop running a quick
+read or write, see `api.quick_reads`) sets `NO_WAIT`: where it would wait it gets
+`WouldWait` instead, whose `when_free` calls back once no writer holds or waits for the
+lock, and the request runs again then (a write: on a worker thread). A write clears
+`NO_WAIT` once it holds the lock: from there it changes things, and must finish where it is.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ NO_WAIT: ContextVar[bool] = ContextVar("rwlock_no_wait", default=False)
 class WouldWait(Exception):
     """A read under `NO_WAIT` found a writer holding or waiting for the lock."""
 
-    def __init__(self, lock: RWLock) -> None:
-        super().__init__("a writer holds or waits for the lock")
+    def __init__(self, lock: RWLock | None = None) -> None:
+        super().__init__("the read or write would wait")
         self.lock = lock
 
     def when_free(self, callback: Callable[[], None]) -> None:
-        """`callback()` once no writer holds or waits for the lock (see RWLock.when_free)."""
-        self.lock.when_free(callback)
+        """`callback()` once no writer holds or waits for the lock (see RWLock.when_free);
+        at once when what was in the way was no lock."""
+        if self.lock is None:
+            callback()
+        else:
+            self.lock.when_free(callback)
 
 
 class RWLock:
@@ -72,6 +77,8 @@ class RWLock:
     @contextmanager
     def write(self) -> Iterator[None]:
         with self._cond:
+            if (self._writer or self._readers or self._waiting_writers) and NO_WAIT.get():
+                raise WouldWait(self)
             self._waiting_writers += 1
             while self._writer or self._readers:
                 self._cond.wait()

@@ -54,7 +54,7 @@ from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.optimizer import Optimizer
-from tessera.shard.rwlock import RWLock
+from tessera.shard.rwlock import NO_WAIT, RWLock
 from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
 
@@ -247,6 +247,10 @@ class LocalShard:
         """Validate, log, apply, then fsync. Returns the operation's sequence number;
         `logged` gets the record as logged (cluster mode sends it to the other replicas)."""
         with self.lock.write():
+            # From here this write changes things: whatever it waits for later (the WAL's
+            # group commit, a read of the deferred points), it must finish, not stop to be
+            # retried (see rwlock's NO_WAIT).
+            NO_WAIT.set(False)
             record = prepare(self.holder)
             if record is None:
                 return self.applied_seq
