@@ -34,19 +34,29 @@ def _no_wait_read(lock: RWLock) -> None:
         NO_WAIT.reset(token)
 
 
+class _Writer:
+    """A thread that takes `lock`'s write hold (once it can) and keeps it until `finish`."""
+
+    def __init__(self, lock: RWLock) -> None:
+        self.holding, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(lock,))
+        self._thread.start()
+
+    def _run(self, lock: RWLock) -> None:
+        with lock.write():
+            self.holding.set()
+            self._release.wait(10)
+
+    def finish(self) -> None:
+        self._release.set()
+        self._thread.join(10)
+
+
 def test_a_no_wait_read_stops_where_it_would_wait_for_a_writer() -> None:
     lock = RWLock()
     _no_wait_read(lock)  # no writer: reads
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with lock.write():
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert holding.wait(10)
+    writer = _Writer(lock)
+    assert writer.holding.wait(10)
     with pytest.raises(WouldWait):
         _no_wait_read(lock)
     # Without NO_WAIT the same read waits for the writer, then reads.
@@ -54,8 +64,7 @@ def test_a_no_wait_read_stops_where_it_would_wait_for_a_writer() -> None:
     reader = threading.Thread(target=lambda: (lock.acquire_read(), done.set()))
     reader.start()
     assert not done.wait(0.2)
-    release.set()
-    thread.join(10)
+    writer.finish()
     reader.join(10)
     assert done.is_set()
     lock.release_read()
@@ -94,24 +103,15 @@ def test_when_free_calls_back_once_no_writer_holds_or_waits() -> None:
     lock.when_free(lambda: called.append("free"))
     assert called == ["free"]  # nobody in the way: at once
     lock.acquire_read()  # a reader holds it, so a writer waits
-    entered, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with lock.write():
-            entered.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
+    writer = _Writer(lock)
     deadline = time.monotonic() + 10
     while not lock._waiting_writers and time.monotonic() < deadline:
         time.sleep(0.01)
     lock.when_free(lambda: called.append("after the writer"))
     lock.release_read()
-    assert entered.wait(10)
+    assert writer.holding.wait(10)
     assert called == ["free"]  # the writer holds it now
-    release.set()
-    thread.join(10)
+    writer.finish()
     assert called == ["free", "after the writer"]
 
 
@@ -175,12 +175,7 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
 
     hits = asyncio.run(quick_reads.read(read, kind, in_worker))
     assert len(hits) == 5 and log == []
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with collection.shard.lock.write():
-            holding.set()
-            release.wait(10)
+    writer = _Writer(collection.shard.lock)
 
     async def scenario() -> tuple[list[int], int]:
         task = asyncio.create_task(quick_reads.read(read, kind, in_worker))
@@ -190,14 +185,11 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
             ticks += 1
         assert not task.done()
         assert not NO_WAIT.get()
-        release.set()
+        writer.finish()
         return await asyncio.wait_for(task, 10), ticks
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert holding.wait(10)
+    assert writer.holding.wait(10)
     again, ticks = asyncio.run(scenario())
-    thread.join(10)
     assert again == hits and ticks == 20
     assert log == []  # it ran on the loop once the writer was done
 
