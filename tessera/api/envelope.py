@@ -80,9 +80,10 @@ def error(status_code: int, message: str, started: float) -> Response:
     )
 
 
-# The scope key under which `read_json` leaves the parsed body (for a quick read's kind).
+# The scope key under which `read_json` leaves the parsed body (for a quick request's kind).
 BODY_SCOPE = "tessera.json"
-# The app state's flag: point reads may run on the loop (`quick_reads`; off in cluster mode).
+# The app state's flag: point reads and writes may run on the loop (`quick_reads`; off in
+# cluster mode).
 QUICK_READS = "quick_reads"
 
 
