@@ -120,6 +120,15 @@ def timed(call: Callable[[], T], kind: Hashable) -> Callable[[], T]:
     return run
 
 
+def _on_loop(call: Callable[[], T], kind: Hashable) -> T:
+    """`call()` here, under `NO_WAIT` (it may raise `WouldWait`), its wall time noted."""
+    with attempt():
+        started = time.perf_counter()
+        result = call()
+    note(kind, time.perf_counter() - started)
+    return result
+
+
 async def read(
     call: Callable[[], T],
     kind: Hashable,
@@ -131,14 +140,9 @@ async def read(
         if not is_quick(kind):
             break
         try:
-            with attempt():
-                started = time.perf_counter()
-                result = call()
+            return _on_loop(call, kind)
         except WouldWait as blocked:
             await _writer_gone(blocked)
-            continue
-        note(kind, time.perf_counter() - started)
-        return result
     return await in_worker(timed(call, kind))
 
 
@@ -152,15 +156,9 @@ async def write(
     `WouldWait` only before it has changed anything (it clears `NO_WAIT` once it holds the
     lock)."""
     if is_quick(kind, QUICK_WRITE_S):
-        try:
-            with attempt():
-                started = time.perf_counter()
-                result = call()
-        except WouldWait:
-            pass  # readers or a writer hold the lock: wait for them on a write thread
-        else:
-            note(kind, time.perf_counter() - started)
-            return result
+        # WouldWait: readers or a writer hold the lock; wait for them on a write thread.
+        with contextlib.suppress(WouldWait):
+            return _on_loop(call, kind)
     return await in_worker(timed(call, kind))
 
 

@@ -21,7 +21,8 @@ NO_WAIT: ContextVar[bool] = ContextVar("rwlock_no_wait", default=False)
 
 
 class WouldWait(Exception):
-    """A read under `NO_WAIT` found a writer holding or waiting for the lock."""
+    """A request under `NO_WAIT` would wait: a read for a writer holding or waiting for the
+    lock, a write for any holder (or, with no `lock`, for something else)."""
 
     def __init__(self, lock: RWLock | None = None) -> None:
         super().__init__("the read or write would wait")
