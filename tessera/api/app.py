@@ -37,7 +37,7 @@ from tessera.api import telemetry as telemetry
 from tessera.api.access import missing_rest
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import (
-    QUICK_READS,
+    QUICK_REQUESTS,
     Handler,
     endpoint,
     error,
@@ -270,6 +270,6 @@ def build_app(
     )
     memoize_routes(app.router)
     # In cluster mode a read may wait for another peer: never on the loop.
-    setattr(app.state, QUICK_READS, not conf["cluster.enabled"])
+    setattr(app.state, QUICK_REQUESTS, not conf["cluster.enabled"])
     app.state.metrics_prefix = conf["service.metrics_prefix"] or ""
     return app

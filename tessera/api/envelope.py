@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera.api import quick_reads
+from tessera.api import quick_requests
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import BadRequest, RateLimited, TesseraError, UnprocessableEntity
@@ -82,9 +82,9 @@ def error(status_code: int, message: str, started: float) -> Response:
 
 # The scope key under which `read_json` leaves the parsed body (for a quick request's kind).
 BODY_SCOPE = "tessera.json"
-# The app state's flag: point reads and writes may run on the loop (`quick_reads`; off in
+# The app state's flag: point reads and writes may run on the loop (`quick_requests`; off in
 # cluster mode).
-QUICK_READS = "quick_reads"
+QUICK_REQUESTS = "quick_requests"
 
 
 async def read_json(request: Request, required: bool = True) -> Any:
@@ -169,18 +169,18 @@ def _kind(request: Request) -> tuple[Any, ...]:
     return (
         scope["endpoint"],
         scope["path_params"].get("collection_name"),
-        quick_reads.shape(scope.get(BODY_SCOPE)),
+        quick_requests.shape(scope.get(BODY_SCOPE)),
     )
 
 
 async def _read(request: Request, call: Callable[[], T]) -> T:
     """A point read: on the loop when its kind is quick, else timed on a worker."""
-    return await quick_reads.read(call, _kind(request), in_worker)
+    return await quick_requests.read(call, _kind(request), in_worker)
 
 
 async def _write(request: Request, call: Callable[[], T]) -> T:
     """A point write: on the loop when its kind is quick, else timed on a write thread."""
-    return await quick_reads.write(call, _kind(request), _write_worker)
+    return await quick_requests.write(call, _kind(request), _write_worker)
 
 
 async def _write_worker(call: Callable[[], T]) -> T:
@@ -194,7 +194,7 @@ def endpoint(
 ) -> Handler:
     """Wrap a handler: `work` parses the request and returns the engine call, which runs in a
     worker thread (`writes`: a point write's own; `quick`: a point read or write, on the
-    loop when its kind is quick, see `quick_reads`); its result is rendered in the envelope,
+    loop when its kind is quick, see `quick_requests`); its result is rendered in the envelope,
     errors in Qdrant's error shape."""
 
     async def handle(request: Request) -> Response:
@@ -202,7 +202,7 @@ def endpoint(
         try:
             REQUEST_TIMEOUT.set(check_timeout(request, writes))
             call = await work(request)
-            if quick and getattr(request.app.state, QUICK_READS, False):
+            if quick and getattr(request.app.state, QUICK_REQUESTS, False):
                 result = await (_write(request, call) if writes else _read(request, call))
             else:
                 result = await in_worker(call, writes)

@@ -4,7 +4,7 @@ Writers are preferred: once a writer waits, new readers queue behind it, so a st
 searches cannot starve updates.
 
 A reader or writer on a thread that must never block (the REST event loop running a quick
-read or write, see `api.quick_reads`) sets `NO_WAIT`: where it would wait it gets
+read or write, see `api.quick_requests`) sets `NO_WAIT`: where it would wait it gets
 `WouldWait` instead, whose `when_free` calls back once no writer holds or waits for the
 lock, and the request runs again then (a write: on a worker thread). A write clears
 `NO_WAIT` once it holds the lock: from there it changes things, and must finish where it is.

@@ -1,6 +1,7 @@
-"""Quick point reads on the REST event loop (`api.quick_reads`): a read never waits for a
-writer there (it moves to a worker thread), a kind runs on the loop only once measured
-cheap, and reads on the loop still see every acknowledged write."""
+"""Quick point reads and writes on the REST event loop (`api.quick_requests`): a read never
+blocks the loop behind a writer (it waits for it asynchronously), a write that would wait
+goes to a write thread before it changes anything, a kind runs on the loop only once
+measured cheap, and reads on the loop still see every acknowledged write."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tessera.api import quick_reads
+from tessera.api import quick_requests
 from tessera.collection.no_wait import NO_WAIT, WouldWait, attempt
 from tessera.collection.rate_limit import RateLimiter
 from tessera.engine import Engine
@@ -127,27 +128,29 @@ def test_a_kind_runs_on_the_loop_only_while_measured_cheap() -> None:
     kind = ("test-kind", "c", ())
     log: list[str] = []
     in_worker = _worker_log(log)
-    assert asyncio.run(quick_reads.read(lambda: 1, kind, in_worker)) == 1
+    assert asyncio.run(quick_requests.read(lambda: 1, kind, in_worker)) == 1
     assert log == ["worker"]  # unknown kinds go to a worker, where they are measured
-    assert quick_reads.is_quick(kind)
-    assert asyncio.run(quick_reads.read(lambda: 42, kind, in_worker)) == 42
+    assert quick_requests.is_quick(kind)
+    assert asyncio.run(quick_requests.read(lambda: 42, kind, in_worker)) == 42
     assert log == ["worker"]  # on the loop
     for _ in range(20):  # a kind that became heavy moves back to the workers
-        quick_reads.note(kind, 10 * quick_reads.QUICK_S)
-    assert not quick_reads.is_quick(kind)
-    assert asyncio.run(quick_reads.read(lambda: 43, kind, in_worker)) == 43
+        quick_requests.note(kind, 10 * quick_requests.QUICK_S)
+    assert not quick_requests.is_quick(kind)
+    assert asyncio.run(quick_requests.read(lambda: 43, kind, in_worker)) == 43
     assert log == ["worker", "worker"]
 
 
 def test_the_shape_of_a_read_tells_heavier_requests_apart() -> None:
-    small = quick_reads.shape({"query": [0.1] * 4, "limit": 10})
-    assert quick_reads.shape({"query": [0.2] * 4, "limit": 12}) == small
-    assert quick_reads.shape({"query": [0.1] * 4, "limit": 10_000}) != small
-    assert quick_reads.shape({"query": [0.1] * 4, "limit": 10, "with_vector": True}) != small
-    assert quick_reads.shape({"limit": 10, "params": {"exact": True}}) != small
-    assert quick_reads.shape({"limit": 10, "filter": {"must": []}}) != small
-    assert quick_reads.shape({"searches": [{}] * 100}) != quick_reads.shape({"searches": [{}]})
-    assert quick_reads.shape([1, 2]) == ()
+    small = quick_requests.shape({"query": [0.1] * 4, "limit": 10})
+    assert quick_requests.shape({"query": [0.2] * 4, "limit": 12}) == small
+    assert quick_requests.shape({"query": [0.1] * 4, "limit": 10_000}) != small
+    assert quick_requests.shape({"query": [0.1] * 4, "limit": 10, "with_vector": True}) != small
+    assert quick_requests.shape({"limit": 10, "params": {"exact": True}}) != small
+    assert quick_requests.shape({"limit": 10, "filter": {"must": []}}) != small
+    assert quick_requests.shape({"searches": [{}] * 100}) != quick_requests.shape(
+        {"searches": [{}]}
+    )
+    assert quick_requests.shape([1, 2]) == ()
 
 
 @pytest.fixture
@@ -165,7 +168,7 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
 ) -> None:
     collection = engine.toc.get("c")
     kind = ("test-engine", "c", ())
-    quick_reads.note(kind, 0.0)
+    quick_requests.note(kind, 0.0)
     query = np.ones(DIM, dtype=np.float32)
     log: list[str] = []
     in_worker = _worker_log(log)
@@ -173,12 +176,12 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
     def read() -> list[int]:
         return [int(hit[0]) for hit in engine.search("c", query, 5)]
 
-    hits = asyncio.run(quick_reads.read(read, kind, in_worker))
+    hits = asyncio.run(quick_requests.read(read, kind, in_worker))
     assert len(hits) == 5 and log == []
     writer = _Writer(collection.shard.lock)
 
     async def scenario() -> tuple[list[int], int]:
-        task = asyncio.create_task(quick_reads.read(read, kind, in_worker))
+        task = asyncio.create_task(quick_requests.read(read, kind, in_worker))
         ticks = 0
         for _ in range(20):  # the loop goes on serving while the read waits
             await asyncio.sleep(0.01)
@@ -219,19 +222,19 @@ def test_a_no_wait_write_stops_only_before_it_changes_anything(engine: Engine) -
 def test_a_quick_write_behind_a_reader_goes_to_a_write_thread(engine: Engine) -> None:
     collection = engine.toc.get("c")
     kind = ("test-write", "c", ())
-    quick_reads.note(kind, 0.0)
+    quick_requests.note(kind, 0.0)
     log: list[str] = []
     in_worker = _worker_log(log)
 
     def write(point: int) -> Callable[[], int]:
         return lambda: engine.upsert("c", {"points": [{"id": point, "vector": [1.0] * DIM}]})
 
-    asyncio.run(quick_reads.write(write(600), kind, in_worker))
+    asyncio.run(quick_requests.write(write(600), kind, in_worker))
     assert log == [] and _count(engine, "c") == 101  # on the loop
     collection.shard.lock.acquire_read()
 
     async def behind_a_reader() -> None:
-        task = asyncio.create_task(quick_reads.write(write(601), kind, in_worker))
+        task = asyncio.create_task(quick_requests.write(write(601), kind, in_worker))
         await asyncio.sleep(0.2)
         assert not task.done() and log == ["worker"]  # waiting for the reader, off the loop
         collection.shard.lock.release_read()
@@ -259,7 +262,7 @@ def test_a_write_that_may_wait_for_the_optimizer_never_runs_on_the_loop(
 def test_reads_on_the_loop_see_every_acknowledged_write(http: httpx.Client) -> None:
     """A writer and readers over REST at once: every read after a `wait=true` upsert was
     acknowledged sees it (retrieve and a filtered count), and nothing fails."""
-    name = "quick_reads_ryw"
+    name = "quick_requests_ryw"
     http.delete(f"/collections/{name}")
     assert (
         http.put(
