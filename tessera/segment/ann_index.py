@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.fileformat import FormatError
+from tessera.segment import mapped_pages
 from tessera.segment.quantization import (
     BinaryCodec,
     applies,
@@ -442,6 +443,8 @@ class HnswIndex:
             return cls(binary_index, distance, None, codec=codec)
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index: Any = faiss.read_index(str(path), flags)
+        if mmap:
+            mapped_pages.release(path)  # what faiss's check of the graph's links paged in
         if meta is not None and meta.get("kind") == "turbo":
             turbo = TurboCodec.from_meta(meta)  # FormatError: the codes cannot be read
             storage = getattr(index, "storage", None)
