@@ -357,14 +357,31 @@ class Optimizer:
                 log.exception("optimizer failed; sources are kept")
                 self.running = False
 
+    def _plan(self) -> Plan | None:
+        return plan_optimization(
+            self.holder,
+            self.config,
+            idle=idle_since(IDLE_SECONDS),
+            writing=not idle_since(WRITING_SECONDS),
+        )
+
+    def _nothing_to_do(self) -> bool:
+        """Whether a look without the lock finds nothing to do. Every write wakes the
+        optimizer: taking the shard's write lock just to find nothing (the usual answer)
+        made readers and quick writes queue behind this thread, which waits for the
+        interpreter lock while a busy event loop holds it. A write racing this look can
+        only make it wrong for now; the next write's wake, or the one-second tick, looks
+        again, and a plan found is made again under the lock."""
+        try:
+            return self._plan() is None
+        except Exception:
+            return False
+
     def run_once(self) -> bool:
+        if self._nothing_to_do():
+            return False
         with self.lock.write():
-            plan = plan_optimization(
-                self.holder,
-                self.config,
-                idle=idle_since(IDLE_SECONDS),
-                writing=not idle_since(WRITING_SECONDS),
-            )
+            plan = self._plan()
             if plan is None:
                 return False
             self.running = True
