@@ -1,7 +1,8 @@
 """Quick point reads and writes on the REST event loop (`api.quick_requests`): a read never
 blocks the loop behind a writer (it waits for it asynchronously), a write that would wait
-goes to a write thread before it changes anything, a kind runs on the loop only once
-measured cheap, and reads on the loop still see every acknowledged write."""
+stops before it changes anything and waits on the loop for the lock (or, past a short wait,
+on a write thread), a kind runs on the loop only once measured cheap, and reads on the loop
+still see every acknowledged write."""
 
 from __future__ import annotations
 
@@ -219,7 +220,54 @@ def test_a_no_wait_write_stops_only_before_it_changes_anything(engine: Engine) -
     assert _count(engine, "c") == 101
 
 
-def test_a_quick_write_behind_a_reader_goes_to_a_write_thread(engine: Engine) -> None:
+def test_when_idle_calls_back_once_nobody_holds_or_waits() -> None:
+    lock = RWLock()
+    called: list[str] = []
+    lock.when_idle(lambda: called.append("idle"))
+    assert called == ["idle"]
+    lock.acquire_read()
+    lock.acquire_read()
+    lock.when_idle(lambda: called.append("readers gone"))
+    lock.release_read()
+    assert called == ["idle"]  # one reader still holds it
+    lock.release_read()
+    assert called == ["idle", "readers gone"]
+    lock.acquire_read()
+    writer = _Writer(lock)  # waits for the reader
+    deadline = time.monotonic() + 10
+    while not lock._waiting_writers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lock.when_idle(lambda: called.append("writer gone"))
+    lock.release_read()  # the reader leaves, but the writer takes the lock next
+    assert writer.holding.wait(10)
+    assert called == ["idle", "readers gone"]
+    writer.finish()
+    assert called == ["idle", "readers gone", "writer gone"]
+
+
+def test_a_quick_write_behind_a_short_reader_waits_for_it_on_the_loop(engine: Engine) -> None:
+    collection = engine.toc.get("c")
+    kind = ("test-write-short", "c", ())
+    quick_requests.note(kind, 0.0)
+    log: list[str] = []
+    in_worker = _worker_log(log)
+    collection.shard.lock.acquire_read()  # a read on a worker thread, about to finish
+
+    async def behind_a_reader() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.005, collection.shard.lock.release_read)
+
+        def write() -> None:
+            engine.upsert("c", {"points": [{"id": 700, "vector": [1.0] * DIM}]})
+
+        await asyncio.wait_for(quick_requests.write(write, kind, in_worker), 10)
+
+    asyncio.run(behind_a_reader())
+    assert log == []  # it waited on the loop, then ran there
+    assert _count(engine, "c") == 101
+
+
+def test_a_quick_write_behind_a_long_reader_goes_to_a_write_thread(engine: Engine) -> None:
     collection = engine.toc.get("c")
     kind = ("test-write", "c", ())
     quick_requests.note(kind, 0.0)
@@ -235,7 +283,7 @@ def test_a_quick_write_behind_a_reader_goes_to_a_write_thread(engine: Engine) ->
 
     async def behind_a_reader() -> None:
         task = asyncio.create_task(quick_requests.write(write(601), kind, in_worker))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # longer than a write waits on the loop (WRITE_WAIT_S)
         assert not task.done() and log == ["worker"]  # waiting for the reader, off the loop
         collection.shard.lock.release_read()
         await asyncio.wait_for(task, 10)

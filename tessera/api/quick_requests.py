@@ -24,9 +24,12 @@ Point writes go the same way, under `QUICK_WRITE_S` (their time on the loop incl
 WAL's fdatasync, which a write waits for before it answers, wherever it runs): a write sent
 to a thread waits for the interpreter lock at every step while the loop serves reads, and
 under 16 readers took 10.7 / 49.8 ms (p50 / p99) against 6.2 / 27.2 ms run on the loop
-(bench/README.md, "Quick reads on the event loop"). A write finds the shard's lock free or
-goes to a write thread at once: it stops (`WouldWait`) only before it has changed anything.
-A batch of writes always runs on a write thread.
+(bench/README.md, "Quick reads on the event loop"). A write that finds the shard's lock
+held (by reads on worker threads, or a write on a write thread) waits on the loop for it to
+be free, as a read waits for a writer: sent to a write thread instead, it took ~20 ms there
+under the readers, one 5 ms handover of the interpreter lock at each of its system calls.
+It stops (`WouldWait`) only before it has changed anything. A batch of writes always runs
+on a write thread.
 
 Off in cluster mode, where a read or write may wait for another peer.
 """
@@ -35,18 +38,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from tessera.api import read_queue
 from tessera.collection.no_wait import WouldWait, attempt
 
 T = TypeVar("T")
 
-# A read whose kind costs less than this on average runs on the loop.
-QUICK_S = 0.001
+# A read whose kind costs less than this on average runs on the loop. Its wall time on a
+# busy loop includes waits for the interpreter lock: a filtered query of ~0.5 ms measured
+# 1-2 ms under 16 readers and a writer, and at a 1 ms limit 2-3% of them went back and
+# forth to the workers, where they held the shard's lock across those waits.
+QUICK_S = 0.003
 # The same for a point write (its wall time on the loop includes the WAL's fdatasync).
 QUICK_WRITE_S = 0.005
+# How long a quick write waits on the loop for the shard's lock to be free, each try.
+WRITE_WAIT_S = 0.02
 # Weight of the newest cost in a kind's moving average.
 ALPHA = 0.25
 # Times a read tries the loop, each after waiting for the writers in its way (then it
@@ -140,9 +150,10 @@ async def read(
         if not is_quick(kind):
             break
         try:
-            return _on_loop(call, kind)
+            # In the loop's queue of reads, which a write overtakes (api.read_queue).
+            return await read_queue.for_loop().submit(functools.partial(_on_loop, call, kind))
         except WouldWait as blocked:
-            await _writer_gone(blocked)
+            await _lock_free(blocked)
     return await in_worker(timed(call, kind))
 
 
@@ -151,18 +162,30 @@ async def write(
     kind: Hashable,
     in_worker: Callable[[Callable[[], T]], Awaitable[T]],
 ) -> T:
-    """A point write: on the loop while `kind` is quick (`QUICK_WRITE_S`) and nothing holds
-    the shard's lock; else timed on a write thread through `in_worker`. A write stops with
-    `WouldWait` only before it has changed anything (it clears `NO_WAIT` once it holds the
-    lock)."""
+    """A point write: on the loop while `kind` is quick (`QUICK_WRITE_S`), waiting
+    (asynchronously, up to `WRITE_WAIT_S` each time) for the readers or writer holding the
+    shard's lock to leave it; else timed on a write thread through `in_worker`. A write stops
+    with `WouldWait` only before it has changed anything (it clears `NO_WAIT` once it holds
+    the lock)."""
     if is_quick(kind, QUICK_WRITE_S):
-        # WouldWait: readers or a writer hold the lock; wait for them on a write thread.
-        with contextlib.suppress(WouldWait):
-            return _on_loop(call, kind)
+        for _ in range(TRIES):
+            try:
+                return _on_loop(call, kind)
+            except WouldWait as blocked:
+                if blocked.lock is None:
+                    break  # not a lock in the way (an optimizer to wait for): a thread waits
+                # Readers on worker threads may overlap without end (the loop only sees the
+                # lock idle between them): past a short wait, a write thread queues as a
+                # writer, ahead of new readers.
+                try:
+                    await asyncio.wait_for(_lock_free(blocked), WRITE_WAIT_S)
+                except TimeoutError:
+                    break
     return await in_worker(timed(call, kind))
 
 
-async def _writer_gone(blocked: WouldWait) -> None:
+async def _lock_free(blocked: WouldWait) -> None:
+    """Until the lock in `blocked`'s way is free for it (a read: no writer; a write: nobody)."""
     loop = asyncio.get_running_loop()
     gone: asyncio.Future[None] = loop.create_future()
 

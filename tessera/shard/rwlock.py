@@ -5,9 +5,10 @@ searches cannot starve updates.
 
 A reader or writer on a thread that must never block (the REST event loop running a quick
 read or write, see `api.quick_requests`) sets `NO_WAIT`: where it would wait it gets
-`WouldWait` instead, whose `when_free` calls back once no writer holds or waits for the
-lock, and the request runs again then (a write: on a worker thread). A write clears
-`NO_WAIT` once it holds the lock: from there it changes things, and must finish where it is.
+`WouldWait` instead, whose `when_free` calls back once the lock is free for it (a read: no
+writer holds or waits for it; a write: nobody holds or waits for it), and the request may
+run again then. A write clears `NO_WAIT` once it holds the lock: from there it changes
+things, and must finish where it is.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ class WouldWait(Exception):
     """A request under `NO_WAIT` would wait: a read for a writer holding or waiting for the
     lock, a write for any holder (or, with no `lock`, for something else)."""
 
-    def __init__(self, lock: RWLock | None = None) -> None:
+    def __init__(self, lock: RWLock | None = None, writing: bool = False) -> None:
         super().__init__("the read or write would wait")
         self.lock = lock
+        self.writing = writing
 
     def when_free(self, callback: Callable[[], None]) -> None:
-        """`callback()` once no writer holds or waits for the lock (see RWLock.when_free);
-        at once when what was in the way was no lock."""
+        """`callback()` once the lock is free for what stopped: a read once no writer holds
+        or waits for it (RWLock.when_free), a write once nobody does (RWLock.when_idle); at
+        once when what was in the way was no lock."""
         if self.lock is None:
             callback()
+        elif self.writing:
+            self.lock.when_idle(callback)
         else:
             self.lock.when_free(callback)
 
@@ -44,6 +49,7 @@ class RWLock:
         self._writer = False  # guarded by _cond
         self._waiting_writers = 0  # guarded by _cond
         self._when_free: list[Callable[[], None]] = []  # guarded by _cond
+        self._when_idle: list[Callable[[], None]] = []  # guarded by _cond
         self._reading = Reading(self)
 
     def read(self) -> Reading:
@@ -69,17 +75,33 @@ class RWLock:
                 return
         callback()
 
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once nobody holds or waits for the lock: now when so, else on the
+        thread of the last reader or writer to release it. Quick and never raising, as for
+        `when_free`. It only says the lock was idle then: by the time the callback's
+        caller acts, another may hold it again."""
+        with self._cond:
+            if self._writer or self._readers or self._waiting_writers:
+                self._when_idle.append(callback)
+                return
+        callback()
+
     def release_read(self) -> None:
+        woken: list[Callable[[], None]] = []
         with self._cond:
             self._readers -= 1
             if self._readers == 0:
                 self._cond.notify_all()
+                if not self._waiting_writers and self._when_idle:
+                    woken, self._when_idle = self._when_idle, []
+        for callback in woken:
+            callback()
 
     @contextmanager
     def write(self) -> Iterator[None]:
         with self._cond:
             if (self._writer or self._readers or self._waiting_writers) and NO_WAIT.get():
-                raise WouldWait(self)
+                raise WouldWait(self, writing=True)
             self._waiting_writers += 1
             while self._writer or self._readers:
                 self._cond.wait()
@@ -93,7 +115,8 @@ class RWLock:
                 self._cond.notify_all()
                 woken: list[Callable[[], None]] = []
                 if not self._waiting_writers:
-                    woken, self._when_free = self._when_free, []
+                    woken = [*self._when_free, *self._when_idle]
+                    self._when_free, self._when_idle = [], []
             for callback in woken:
                 callback()
 
