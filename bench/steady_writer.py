@@ -78,6 +78,18 @@ class Writer:
         return self.took
 
 
+def settle(url: str, n: int, timeout: float = 120.0) -> None:
+    """Wait for the optimizer to index the loaded points: a build running during the first
+    rounds would take the core the readers measure (it starts once the load has paused)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = httpx.get(f"{url}/collections/bench", timeout=10).json()["result"]
+        if info["status"] == "green" and int(info.get("indexed_vectors_count") or 0) >= n:
+            return
+        time.sleep(0.5)
+    print(f"{url}: the points were not all indexed after {timeout:.0f} s; measuring anyway")
+
+
 def pct(values: list[float], p: float) -> float:
     return float(np.percentile(np.asarray(values), p)) * 1000.0 if values else float("nan")
 
@@ -112,6 +124,7 @@ def main() -> None:
             target = Target(url, grpc_port, ds, 100)
             stack.callback(target.close)
             target.load()
+            settle(url, args.n)
             urls.append(url)
             writers.append(Writer(url, args.dim, 10_000_000))
         for _ in range(args.rounds):
