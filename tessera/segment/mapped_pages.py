@@ -16,7 +16,7 @@ does nothing: this only ever changes how much memory is counted resident, never 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import logging
 import os
 from pathlib import Path
@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 _MADV_DONTNEED = 4  # <sys/mman.h> on Linux
 
 
+@functools.cache
 def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The process's own symbols, libc's among them (find_library would run ldconfig).
+        libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.madvise
     except (OSError, AttributeError):
         return None
