@@ -117,6 +117,27 @@ def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None
     faiss.omp_set_num_threads(_CPUS)
 
 
+def reserve(index: Any, total: int) -> None:
+    """Room in a float graph (`IndexHNSWFlat`) for `total` points before they are added.
+    faiss grows its vector and link tables a chunk at a time, and each doubling held the old
+    table and the new one at once: the build's peak carried ~0.8x more than the vectors
+    (measured at 300k x 128: 320 MiB of growth against 191 reserved). A resize up and back
+    down leaves the capacity (std::vector never gives it back on a shrink)."""
+    if not isinstance(index, faiss.IndexHNSWFlat):
+        return
+    storage: Any = faiss.downcast_index(index.storage)
+    hnsw: Any = index.hnsw
+    m, level0 = int(hnsw.nb_neighbors(1)), int(hnsw.nb_neighbors(0))
+    # A point's links: level 0's, plus m per level above it (1 / (m - 1) levels on average).
+    links = int(total * (level0 + m / max(m - 1, 1)) * 1.02) + 4096
+    for table, size in ((storage.codes, total * int(storage.code_size)), (hnsw.neighbors, links)):
+        if not table.is_owned or table.size() >= size:
+            continue
+        now = table.size()
+        table.resize(size)
+        table.resize(now)
+
+
 def _lift(vectors: FloatArray, norm2: float) -> FloatArray:
     lengths = np.einsum("ij,ij->i", vectors, vectors)
     extra = np.sqrt(np.maximum(norm2 - lengths, 0)).astype(np.float32)
@@ -213,6 +234,7 @@ class HnswIndex:
         metric = faiss.METRIC_L2 if quantized and distance == "Cosine" else _METRIC[distance]
         graph = faiss.IndexHNSWFlat(data.shape[1], max(m, 2), metric)
         graph.hnsw.efConstruction = max(ef_construct, 4)
+        reserve(graph, len(data))
         add_in_chunks(graph, data)
         if quantization is None or not quantized:
             # faiss has no quantized L1 distance: Manhattan keeps a float graph.
@@ -391,6 +413,7 @@ class HnswIndex:
             index = faiss.deserialize_index(faiss.serialize_index(self.index))
         else:
             index = faiss.clone_index(self.index)
+        reserve(index, int(index.ntotal) + len(data))
         add_in_chunks(index, data, self.codec)
         return HnswIndex(index, self.distance, self.lift_norm2, codec=self.codec)
 

@@ -246,16 +246,25 @@ def build_segment(
     new.ext_ids = None
     new.id_map = None
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
+    borrowed: list[tuple[DenseStorage, Any]] = []  # (storage, the source's rows it holds)
     for name, storage in new.storages.items():
         if any(name not in src for src in storages):
             continue  # a vector name added meanwhile: _swap gives it an empty storage
         if isinstance(storage, DenseStorage):
             parts = [src[name] for src in storages]
-            mats = [
-                np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
-                for p, (src, offs) in zip(parts, sources, strict=True)
-            ]
-            storage.matrix = np.concatenate(mats) if mats else storage.matrix
+            if build_index and _whole_source(sources):
+                # One source taken whole (an index over a fresh segment): the build reads
+                # the source's rows where they are, and the graph's own copy replaces them
+                # below; a copy of its own now would be a third copy of every vector at
+                # the build's peak (~0.5 GB at 1M x 128).
+                storage.matrix = np.asarray(parts[0].rows(sources[0][0].size))  # type: ignore[union-attr]
+                borrowed.append((storage, storage.matrix))
+            else:
+                mats = [
+                    np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
+                    for p, (src, offs) in zip(parts, sources, strict=True)
+                ]
+                storage.matrix = np.concatenate(mats) if mats else storage.matrix
             storage.present = np.concatenate(
                 [p.has(src.size)[offs] for p, (src, offs) in zip(parts, sources, strict=True)]
             )
@@ -310,8 +319,20 @@ def build_segment(
                 )
                 new.build_record[name] = entry
                 new.dirty.add(f"hnsw:{name}")
+    for storage, rows in borrowed:
+        if storage.matrix is rows:  # no graph's copy took their place: a copy of its own
+            storage.matrix = np.array(rows)
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new
+
+
+def _whole_source(sources: list[tuple[Segment, IntArray]]) -> bool:
+    """One source, every offset of it in order (nothing deleted)."""
+    if len(sources) != 1:
+        return False
+    segment, offsets = sources[0]
+    n = segment.size
+    return len(offsets) == n and (n == 0 or (int(offsets[0]) == 0 and int(offsets[-1]) == n - 1))
 
 
 class Optimizer:

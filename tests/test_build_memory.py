@@ -1,0 +1,96 @@
+"""What an index build holds at once: the new segment reads a whole source's rows where they
+are (the graph's copy replaces them, or a copy of its own does), and faiss's tables get their
+room up front; the answers stay those of a plain build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faiss
+import numpy as np
+import pytest
+
+from tessera.collection_config import parse_create_collection
+from tessera.segment.ann_index import HnswIndex, reserve
+from tessera.segment.segment import Segment
+from tessera.segment.vector_storage import DenseStorage
+from tessera.shard.optimizer import build_segment
+
+DIM = 16
+
+
+def _source(config: Any, n: int, seed: int = 5) -> Segment:
+    segment = Segment("src", config, appendable=True)
+    rows = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    offsets = segment.allocate(list(range(n)), 1)
+    segment.write_dense("", offsets, rows)
+    segment.set_payloads(offsets, [None] * n)
+    segment.appendable = False  # sealed, as the optimizer does before a build
+    return segment
+
+
+def _matrix(segment: Segment) -> Any:
+    storage = segment.storages[""]
+    assert isinstance(storage, DenseStorage)
+    return storage.matrix
+
+
+@pytest.mark.parametrize("quantization", [None, {"scalar": {"type": "int8"}}])
+def test_a_build_from_one_whole_source_keeps_no_hold_on_its_rows(
+    quantization: dict[str, Any] | None,
+) -> None:
+    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine"}}
+    if quantization is not None:
+        body["quantization_config"] = quantization
+    config = parse_create_collection(body)
+    source = _source(config, 600)
+    rows = np.asarray(_matrix(source))[: source.size]
+    offsets = np.arange(source.size, dtype=np.int64)
+    new = build_segment([(source, offsets)], config, {}, True)
+    matrix = np.asarray(_matrix(new))
+    np.testing.assert_array_equal(matrix, rows)
+    # Either the graph's own vectors (plain float) or a copy (quantized): never the
+    # source's buffer, which the swap is about to drop.
+    assert not np.shares_memory(matrix, rows)
+    index = new.vector_indexes[""]
+    hits = index.search(rows[7], 5, 64, None)
+    assert int(hits[1][0]) == 7
+
+
+def test_a_partial_source_is_gathered_as_before() -> None:
+    config = parse_create_collection({"vectors": {"size": DIM, "distance": "Cosine"}})
+    source = _source(config, 300)
+    rows = np.asarray(_matrix(source))[: source.size]
+    kept = np.arange(0, 300, 2, dtype=np.int64)
+    new = build_segment([(source, kept)], config, {}, True)
+    np.testing.assert_array_equal(np.asarray(_matrix(new)), rows[kept])
+
+
+@pytest.mark.parametrize("metric", [faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2])
+def test_reserved_room_changes_no_answer(metric: int) -> None:
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(3000, DIM)).astype(np.float32)
+    plain = faiss.IndexHNSWFlat(DIM, 8, metric)
+    roomy = faiss.IndexHNSWFlat(DIM, 8, metric)
+    reserve(roomy, len(x))
+    for index in (plain, roomy):
+        index.hnsw.efConstruction = 40
+        for start in range(0, len(x), 1000):
+            index.add(x[start : start + 1000])
+    assert faiss.downcast_index(roomy.storage).codes.size() == 3000 * DIM * 4
+    assert roomy.hnsw.neighbors.size() == plain.hnsw.neighbors.size()
+    d1, i1 = plain.search(x[:50], 10)
+    d2, i2 = roomy.search(x[:50], 10)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(d1, d2)
+
+
+def test_an_extended_graph_answers_as_one_built_whole() -> None:
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2000, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    base = HnswIndex.build(x[:1500], "Cosine", 8, 40)
+    extended = base.extended(x[1500:])
+    assert extended is not None and extended.size == 2000
+    for q in (3, 1600, 1999):
+        assert int(extended.search(x[q], 1, 64, None)[1][0]) == q
