@@ -94,3 +94,29 @@ def test_an_extended_graph_answers_as_one_built_whole() -> None:
     assert extended is not None and extended.size == 2000
     for q in (3, 1600, 1999):
         assert int(extended.search(x[q], 1, 64, None)[1][0]) == q
+
+
+@pytest.mark.parametrize("quantization", [None, {"scalar": {"type": "int8"}}])
+def test_an_extended_base_gathers_only_the_other_rows(
+    quantization: dict[str, Any] | None,
+) -> None:
+    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine"}}
+    if quantization is not None:
+        body["quantization_config"] = quantization
+    config = parse_create_collection(body)
+    first = _source(config, 500, seed=1)
+    base = build_segment([(first, np.arange(500, dtype=np.int64))], config, {}, True)
+    leftovers = _source(config, 200, seed=2)
+    base_rows = np.asarray(_matrix(base))[:500].copy()
+    more_rows = np.asarray(_matrix(leftovers))[:200].copy()
+    kept = np.arange(0, 200, 2, dtype=np.int64)
+    new = build_segment(
+        [(base, np.arange(500, dtype=np.int64)), (leftovers, kept)], config, {}, True, base
+    )
+    matrix = np.asarray(_matrix(new))
+    np.testing.assert_array_equal(matrix, np.concatenate([base_rows, more_rows[kept]]))
+    assert not np.shares_memory(matrix, np.asarray(_matrix(base)))
+    index = new.vector_indexes[""]
+    assert index.size == 600
+    for row in (4, 520, 599):
+        assert int(index.search(matrix[row], 1, 64, None)[1][0]) == row

@@ -247,6 +247,7 @@ def build_segment(
     new.id_map = None
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
     borrowed: list[tuple[DenseStorage, Any]] = []  # (storage, the source's rows it holds)
+    extending: dict[str, tuple[Any, Any]] = {}  # name -> (the base's rows, the others' rows)
     for name, storage in new.storages.items():
         if any(name not in src for src in storages):
             continue  # a vector name added meanwhile: _swap gives it an empty storage
@@ -259,6 +260,22 @@ def build_segment(
                 # the build's peak (~0.5 GB at 1M x 128).
                 storage.matrix = np.asarray(parts[0].rows(sources[0][0].size))  # type: ignore[union-attr]
                 borrowed.append((storage, storage.matrix))
+            elif build_index and base is not None and sources[0][0] is base:
+                # The base is taken whole and its graph's copy grows by the other sources'
+                # rows: only those are gathered now (the whole matrix only if no graph's
+                # copy takes its place, below).
+                source_rows = [
+                    np.asarray(p.rows(src.size))  # type: ignore[union-attr]
+                    for p, (src, _) in zip(parts, sources, strict=True)
+                ]
+                others = [
+                    r[offs] for r, (_, offs) in zip(source_rows[1:], sources[1:], strict=True)
+                ]
+                extending[name] = (
+                    source_rows[0],
+                    np.concatenate(others) if others else source_rows[0][:0],
+                )
+                storage.matrix = source_rows[0]  # the base's rows until the graph is built
             else:
                 mats = [
                     np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
@@ -283,17 +300,19 @@ def build_segment(
             dense = new.storages.get(name)  # None: added meanwhile (see _swap)
             if params.multivector or not isinstance(dense, DenseStorage):
                 continue
-            vectors = as_float32(dense.matrix[:n], params.size)
-            if params.distance == "Cosine" and params.datatype == "uint8":
-                # Bytes are stored as given; the graph needs unit vectors to rank by cosine.
-                vectors = normalize_rows(vectors)
             index = None
             base_index = base.vector_indexes.get(name) if base is not None else None
             entry = build_record.target_entry(config, name)  # one read of the config
+            base_rows, tail = extending.pop(name, (None, None))
             if base is not None and base_index is not None:
-                index = base_index.extended(vectors[base.size :])
+                if tail is None:
+                    tail = dense.matrix[base.size : n]
+                index = base_index.extended(_graph_rows(tail, params))
                 entry = base.build_record.get(name, entry) if index is not None else entry
+            if base_rows is not None and (index is None or index.vectors_view() is None):
+                dense.matrix = np.concatenate([base_rows, tail])  # the whole matrix after all
             if index is None:
+                vectors = _graph_rows(dense.matrix[:n], params)
                 index = HnswIndex.build(
                     vectors,
                     params.distance,
@@ -324,6 +343,15 @@ def build_segment(
             storage.matrix = np.array(rows)
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new
+
+
+def _graph_rows(stored: Any, params: Any) -> Any:
+    """Stored rows as a graph takes them: float32, and unit length for Cosine bytes (stored
+    as given; the graph needs unit vectors to rank by cosine)."""
+    vectors = as_float32(stored, params.size)
+    if params.distance == "Cosine" and params.datatype == "uint8":
+        vectors = normalize_rows(vectors)
+    return vectors
 
 
 def _whole_source(sources: list[tuple[Segment, IntArray]]) -> bool:
