@@ -35,11 +35,14 @@ def _matrix(segment: Segment) -> Any:
     return storage.matrix
 
 
-@pytest.mark.parametrize("quantization", [None, {"scalar": {"type": "int8"}}])
+@pytest.mark.parametrize(
+    ("quantization", "datatype"),
+    [(None, "float32"), ({"scalar": {"type": "int8"}}, "float32"), (None, "float16")],
+)
 def test_a_build_from_one_whole_source_keeps_no_hold_on_its_rows(
-    quantization: dict[str, Any] | None,
+    quantization: dict[str, Any] | None, datatype: str
 ) -> None:
-    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine"}}
+    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype}}
     if quantization is not None:
         body["quantization_config"] = quantization
     config = parse_create_collection(body)
@@ -96,11 +99,14 @@ def test_an_extended_graph_answers_as_one_built_whole() -> None:
         assert int(extended.search(x[q], 1, 64, None)[1][0]) == q
 
 
-@pytest.mark.parametrize("quantization", [None, {"scalar": {"type": "int8"}}])
+@pytest.mark.parametrize(
+    ("quantization", "datatype"),
+    [(None, "float32"), ({"scalar": {"type": "int8"}}, "float32"), (None, "float16")],
+)
 def test_an_extended_base_gathers_only_the_other_rows(
-    quantization: dict[str, Any] | None,
+    quantization: dict[str, Any] | None, datatype: str
 ) -> None:
-    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine"}}
+    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype}}
     if quantization is not None:
         body["quantization_config"] = quantization
     config = parse_create_collection(body)

@@ -309,8 +309,14 @@ def build_segment(
                     tail = dense.matrix[base.size : n]
                 index = base_index.extended(_graph_rows(tail, params))
                 entry = base.build_record.get(name, entry) if index is not None else entry
-            if base_rows is not None and (index is None or index.vectors_view() is None):
-                dense.matrix = np.concatenate([base_rows, tail])  # the whole matrix after all
+            if base_rows is not None and not (
+                index is not None
+                and base_rows.dtype == np.float32
+                and index.vectors_view() is not None
+            ):
+                # No graph's copy will stand for the rows (none built yet, a quantized one,
+                # or rows stored as another type): the whole matrix after all.
+                dense.matrix = np.concatenate([base_rows, tail])
             if index is None:
                 vectors = _graph_rows(dense.matrix[:n], params)
                 index = HnswIndex.build(
