@@ -29,31 +29,37 @@ def _source(config: Any, n: int, seed: int = 5) -> Segment:
     return segment
 
 
+# A plain float graph (its copy of the vectors becomes the segment's), a quantized one and
+# float16 rows (the segment keeps a copy of its own).
+LAYOUTS = [(None, "float32"), ({"scalar": {"type": "int8"}}, "float32"), (None, "float16")]
+
+
+def _config(quantization: dict[str, Any] | None, datatype: str) -> Any:
+    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype}}
+    if quantization is not None:
+        body["quantization_config"] = quantization
+    return parse_create_collection(body)
+
+
 def _matrix(segment: Segment) -> Any:
     storage = segment.storages[""]
     assert isinstance(storage, DenseStorage)
     return storage.matrix
 
 
-@pytest.mark.parametrize(
-    ("quantization", "datatype"),
-    [(None, "float32"), ({"scalar": {"type": "int8"}}, "float32"), (None, "float16")],
-)
+@pytest.mark.parametrize(("quantization", "datatype"), LAYOUTS)
 def test_a_build_from_one_whole_source_keeps_no_hold_on_its_rows(
     quantization: dict[str, Any] | None, datatype: str
 ) -> None:
-    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype}}
-    if quantization is not None:
-        body["quantization_config"] = quantization
-    config = parse_create_collection(body)
+    config = _config(quantization, datatype)
     source = _source(config, 600)
     rows = np.asarray(_matrix(source))[: source.size]
     offsets = np.arange(source.size, dtype=np.int64)
     new = build_segment([(source, offsets)], config, {}, True)
     matrix = np.asarray(_matrix(new))
     np.testing.assert_array_equal(matrix, rows)
-    # Either the graph's own vectors (plain float) or a copy (quantized): never the
-    # source's buffer, which the swap is about to drop.
+    # Either the graph's own vectors (plain float) or a copy (quantized, float16): never
+    # the source's buffer, which the swap is about to drop.
     assert not np.shares_memory(matrix, rows)
     index = new.vector_indexes[""]
     hits = index.search(rows[7], 5, 64, None)
@@ -99,17 +105,11 @@ def test_an_extended_graph_answers_as_one_built_whole() -> None:
         assert int(extended.search(x[q], 1, 64, None)[1][0]) == q
 
 
-@pytest.mark.parametrize(
-    ("quantization", "datatype"),
-    [(None, "float32"), ({"scalar": {"type": "int8"}}, "float32"), (None, "float16")],
-)
+@pytest.mark.parametrize(("quantization", "datatype"), LAYOUTS)
 def test_an_extended_base_gathers_only_the_other_rows(
     quantization: dict[str, Any] | None, datatype: str
 ) -> None:
-    body: dict[str, Any] = {"vectors": {"size": DIM, "distance": "Cosine", "datatype": datatype}}
-    if quantization is not None:
-        body["quantization_config"] = quantization
-    config = parse_create_collection(body)
+    config = _config(quantization, datatype)
     first = _source(config, 500, seed=1)
     base = build_segment([(first, np.arange(500, dtype=np.int64))], config, {}, True)
     leftovers = _source(config, 200, seed=2)
