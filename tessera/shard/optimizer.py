@@ -246,36 +246,31 @@ def build_segment(
     new.ext_ids = None
     new.id_map = None
     new.payloads = [src.payloads[o] for src, offs in sources for o in offs.tolist()]
-    borrowed: list[tuple[DenseStorage, Any]] = []  # (storage, the source's rows it holds)
-    extending: dict[str, tuple[Any, Any]] = {}  # name -> (the base's rows, the others' rows)
+    # name -> (the first source's rows, read where they are; the other sources' gathered)
+    in_place: dict[str, tuple[Any, Any]] = {}
     for name, storage in new.storages.items():
         if any(name not in src for src in storages):
             continue  # a vector name added meanwhile: _swap gives it an empty storage
         if isinstance(storage, DenseStorage):
             parts = [src[name] for src in storages]
-            if build_index and _whole_source(sources):
-                # One source taken whole (an index over a fresh segment): the build reads
-                # the source's rows where they are, and the graph's own copy replaces them
-                # below; a copy of its own now would be a third copy of every vector at
-                # the build's peak (~0.5 GB at 1M x 128).
-                storage.matrix = np.asarray(parts[0].rows(sources[0][0].size))  # type: ignore[union-attr]
-                borrowed.append((storage, storage.matrix))
-            elif build_index and base is not None and sources[0][0] is base:
-                # The base is taken whole and its graph's copy grows by the other sources'
-                # rows: only those are gathered now (the whole matrix only if no graph's
-                # copy takes its place, below).
-                source_rows = [
-                    np.asarray(p.rows(src.size))  # type: ignore[union-attr]
-                    for p, (src, _) in zip(parts, sources, strict=True)
-                ]
+            if (
+                build_index
+                and (len(sources) == 1 or sources[0][0] is base)
+                and _taken_whole(*sources[0])
+            ):
+                # The first source is taken whole, and is all there is or a base whose graph
+                # grows: the build reads its rows where they are and only the others' are
+                # gathered; the graph's own copy becomes the matrix below (else a copy of
+                # the whole). Gathering all now made a third copy of every vector at the
+                # build's peak (~0.5 GB at 1M x 128). (A merge with no base gathers all: its
+                # graph is built over the whole anyway.)
+                first = np.asarray(parts[0].rows(sources[0][0].size))  # type: ignore[union-attr]
                 others = [
-                    r[offs] for r, (_, offs) in zip(source_rows[1:], sources[1:], strict=True)
+                    np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
+                    for p, (src, offs) in zip(parts[1:], sources[1:], strict=True)
                 ]
-                extending[name] = (
-                    source_rows[0],
-                    np.concatenate(others) if others else source_rows[0][:0],
-                )
-                storage.matrix = source_rows[0]  # the base's rows until the graph is built
+                in_place[name] = (first, np.concatenate(others) if others else first[:0])
+                storage.matrix = first  # until the graph is built
             else:
                 mats = [
                     np.asarray(p.rows(src.size))[offs]  # type: ignore[union-attr]
@@ -303,24 +298,17 @@ def build_segment(
             index = None
             base_index = base.vector_indexes.get(name) if base is not None else None
             entry = build_record.target_entry(config, name)  # one read of the config
-            base_rows, tail = extending.pop(name, (None, None))
+            first, rest = in_place.pop(name, (None, None))
             if base is not None and base_index is not None:
-                if tail is None:
-                    tail = dense.matrix[base.size : n]
+                tail = rest if first is not None else dense.matrix[base.size : n]
                 index = base_index.extended(_graph_rows(tail, params))
                 entry = base.build_record.get(name, entry) if index is not None else entry
-            if base_rows is not None and not (
-                index is not None
-                and base_rows.dtype == np.float32
-                and index.vectors_view() is not None
-            ):
-                # No graph's copy will stand for the rows (none built yet, a quantized one,
-                # or rows stored as another type): the whole matrix after all.
-                dense.matrix = np.concatenate([base_rows, tail])
+            joined = None  # the whole matrix, once gathered
             if index is None:
-                vectors = _graph_rows(dense.matrix[:n], params)
+                if first is not None:
+                    joined = np.concatenate([first, rest]) if len(rest) else first
                 index = HnswIndex.build(
-                    vectors,
+                    _graph_rows(dense.matrix[:n] if joined is None else joined, params),
                     params.distance,
                     entry["m"],
                     entry["ef_construct"],
@@ -331,6 +319,14 @@ def build_segment(
             view = index.vectors_view()
             if view is not None and dense.matrix.dtype == np.float32:
                 dense.matrix = view
+            elif first is not None:
+                # No graph's copy stands for the rows (a quantized graph, or rows stored as
+                # another type): a matrix of the segment's own, never the source's buffer.
+                dense.matrix = (
+                    joined
+                    if joined is not None and joined is not first
+                    else np.concatenate([first, rest])
+                )
             new.dirty.add(f"hnsw:{name}")
         for name, params in config.vectors.items():
             multi = new.storages.get(name)
@@ -344,9 +340,8 @@ def build_segment(
                 )
                 new.build_record[name] = entry
                 new.dirty.add(f"hnsw:{name}")
-    for storage, rows in borrowed:
-        if storage.matrix is rows:  # no graph's copy took their place: a copy of its own
-            storage.matrix = np.array(rows)
+    for name, (first, rest) in in_place.items():  # no graph was built over these rows
+        new.storages[name].matrix = np.concatenate([first, rest])  # type: ignore[union-attr]
     new.dirty.update({"ids", "payload", *(f"vec:{name}" for name in new.storages)})
     return new
 
@@ -360,11 +355,8 @@ def _graph_rows(stored: Any, params: Any) -> Any:
     return vectors
 
 
-def _whole_source(sources: list[tuple[Segment, IntArray]]) -> bool:
-    """One source, every offset of it in order (nothing deleted)."""
-    if len(sources) != 1:
-        return False
-    segment, offsets = sources[0]
+def _taken_whole(segment: Segment, offsets: IntArray) -> bool:
+    """Every offset of the segment, in order (increasing offsets, as a plan takes them)."""
     n = segment.size
     return len(offsets) == n and (n == 0 or (int(offsets[0]) == 0 and int(offsets[-1]) == n - 1))
 
