@@ -125,6 +125,17 @@ def _worker_log(log: list[str]) -> Callable[[Callable[[], T]], Awaitable[T]]:
     return in_worker
 
 
+def _quick_kind(
+    name: str,
+) -> tuple[tuple[str, str, tuple[()]], list[str], Callable[[Callable[[], T]], Awaitable[T]]]:
+    """A kind of collection "c" already measured cheap, the log of the calls sent to a
+    worker, and that worker."""
+    kind = (name, "c", ())
+    quick_requests.note(kind, 0.0)
+    log: list[str] = []
+    return kind, log, _worker_log(log)
+
+
 def test_a_kind_runs_on_the_loop_only_while_measured_cheap() -> None:
     kind = ("test-kind", "c", ())
     log: list[str] = []
@@ -168,11 +179,8 @@ def test_a_quick_read_behind_a_writer_waits_for_it_without_blocking_the_loop(
     engine: Engine,
 ) -> None:
     collection = engine.toc.get("c")
-    kind = ("test-engine", "c", ())
-    quick_requests.note(kind, 0.0)
+    kind, log, in_worker = _quick_kind("test-engine")
     query = np.ones(DIM, dtype=np.float32)
-    log: list[str] = []
-    in_worker = _worker_log(log)
 
     def read() -> list[int]:
         return [int(hit[0]) for hit in engine.search("c", query, 5)]
@@ -247,10 +255,7 @@ def test_when_idle_calls_back_once_nobody_holds_or_waits() -> None:
 
 def test_a_quick_write_behind_a_short_reader_waits_for_it_on_the_loop(engine: Engine) -> None:
     collection = engine.toc.get("c")
-    kind = ("test-write-short", "c", ())
-    quick_requests.note(kind, 0.0)
-    log: list[str] = []
-    in_worker = _worker_log(log)
+    kind, log, in_worker = _quick_kind("test-write-short")
     collection.shard.lock.acquire_read()  # a read on a worker thread, about to finish
 
     async def behind_a_reader() -> None:
@@ -269,10 +274,7 @@ def test_a_quick_write_behind_a_short_reader_waits_for_it_on_the_loop(engine: En
 
 def test_a_quick_write_behind_a_long_reader_goes_to_a_write_thread(engine: Engine) -> None:
     collection = engine.toc.get("c")
-    kind = ("test-write", "c", ())
-    quick_requests.note(kind, 0.0)
-    log: list[str] = []
-    in_worker = _worker_log(log)
+    kind, log, in_worker = _quick_kind("test-write")
 
     def write(point: int) -> Callable[[], int]:
         return lambda: engine.upsert("c", {"points": [{"id": point, "vector": [1.0] * DIM}]})

@@ -59,8 +59,8 @@ QUICK_WRITE_S = 0.005
 WRITE_WAIT_S = 0.02
 # Weight of the newest cost in a kind's moving average.
 ALPHA = 0.25
-# Times a read tries the loop, each after waiting for the writers in its way (then it
-# goes to a worker, where it waits its turn like any other reader).
+# Times a read (or write) tries the loop, each after waiting for what held the lock in its
+# way (then it goes to a worker, where it waits its turn like any other).
 TRIES = 3
 # Kinds remembered at most (then forgotten all at once: each is measured again).
 MAX_KINDS = 4096
@@ -189,7 +189,7 @@ async def _lock_free(blocked: WouldWait) -> None:
     loop = asyncio.get_running_loop()
     gone: asyncio.Future[None] = loop.create_future()
 
-    def wake() -> None:  # on the writer's thread
+    def wake() -> None:  # on the thread that left the lock free
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits now
             loop.call_soon_threadsafe(_resolve, gone)
 
