@@ -15,9 +15,7 @@ server that took no time at all, the ceiling no server can lift.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
-from common import Dataset, EdgeEngine, HnswParams, TesseraServer, free_port
+import ingest
+from common import Dataset, TesseraServer, free_port
 
 ROWS = (
     "upload_points REST",
@@ -36,15 +35,9 @@ ROWS = (
 
 
 def run_edge(ds: Dataset, batch: int) -> float:
-    tmp = Path(tempfile.mkdtemp(prefix="edge-uploads-"))
-    try:
-        eng = EdgeEngine(tmp / "shard")
-        eng.create(ds.dim, HnswParams(), payload_indexes=False)
-        t = common.ingest(eng, ds, batch, True)
-        eng.close()
-        return ds.n / t
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Edge's in-process points/s, as `ingest.py` measures it (payload, no indexes)."""
+    r = ingest.run_edge(ds, argparse.Namespace(batch=batch, indexes=False, no_payload=False))
+    return ds.n / r["upsert_s"]
 
 
 def run_client(ds: Dataset, row: str, batch: int, venv: str | None) -> dict[str, float]:
