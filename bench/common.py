@@ -947,7 +947,8 @@ class TesseraEngine(Engine):
         return self._indexed
 
     def query_fn(self, flt: str, ef: int | None, exact: bool = False, limit: int = 10) -> QueryFn:
-        eng, fj = self.eng, filter_json(flt)
+        # The filter parsed once per row, as Edge's row builds its `Filter` once.
+        eng, fj = self.eng, self.eng.prepare_filter(filter_json(flt))
 
         def fn(vec: np.ndarray) -> list[int]:
             return [int(x) for x in eng.search(vec, limit, fj, ef, exact)]
@@ -955,7 +956,7 @@ class TesseraEngine(Engine):
         return fn
 
     def batch_fn(self, flt: str, ef: int | None, exact: bool = False, limit: int = 10) -> BatchFn:
-        eng, fj = self.eng, filter_json(flt)
+        eng, fj = self.eng, self.eng.prepare_filter(filter_json(flt))
 
         def fn(vecs: np.ndarray) -> list[list[int]]:
             return [[int(x) for x in r] for r in eng.search_batch(vecs, limit, fj, ef, exact)]

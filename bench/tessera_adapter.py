@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tessera.engine import Engine
+from tessera.query.filter_parse import parse_filter
 
 NAME = "bench"
 
@@ -40,11 +41,15 @@ class TesseraInProcess:
         self.engine.wait_optimized(NAME, timeout)
         return int(self.engine.info(NAME)["indexed_vectors_count"])
 
+    def prepare_filter(self, filter: dict[str, Any] | None) -> Any:
+        """A request body's filter, parsed: what `search` takes query after query."""
+        return None if filter is None else parse_filter(filter)
+
     def search(
         self,
         vector: np.ndarray[Any, Any],
         limit: int,
-        filter: dict[str, Any] | None,
+        filter: Any,
         hnsw_ef: int | None,
         exact: bool,
     ) -> list[int]:
@@ -55,7 +60,7 @@ class TesseraInProcess:
         self,
         vectors: np.ndarray[Any, Any],
         limit: int,
-        filter: dict[str, Any] | None,
+        filter: Any,
         hnsw_ef: int | None,
         exact: bool,
     ) -> list[list[int]]:

@@ -9,6 +9,7 @@ transports, it reaches the data only through the collection's methods.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tessera.collection.values import NOTHING, Points, SearchParams, Selection, 
 from tessera.collection_config import parse_create_collection
 from tessera.ids import PointId
 from tessera.query import query_model as qm
+from tessera.query.filter_model import Filter
 from tessera.query.filter_parse import parse_filter
 from tessera.storage.toc import TableOfContents
 
@@ -74,15 +76,17 @@ class Engine:
         name: str,
         vector: npt.NDArray[np.float32],
         limit: int = 10,
-        filter: dict[str, Any] | None = None,
+        filter: dict[str, Any] | Filter | None = None,
         hnsw_ef: int | None = None,
         exact: bool = False,
         using: str = "",
     ) -> list[tuple[PointId, float]]:
+        """`filter`: as in a request body, or parsed once beforehand (`parse_filter`) by a
+        caller that sends the same one query after query."""
         collection = self.toc.get(name)
         query = VectorInput(using, "dense", np.asarray(vector, dtype=np.float32))
-        params = SearchParams(exact=exact, hnsw_ef=hnsw_ef)
-        hits = collection.search(query, parse_filter(filter), limit, params=params)
+        filt = filter if filter is None or isinstance(filter, Filter) else parse_filter(filter)
+        hits = collection.search(query, filt, limit, params=_search_params(exact, hnsw_ef))
         return list(zip(hits.ids, hits.scores or (), strict=True))
 
     # ------------------------------------------------------------ typed requests
@@ -117,6 +121,11 @@ class Engine:
 
     def close(self) -> None:
         self.toc.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _search_params(exact: bool, hnsw_ef: int | None) -> SearchParams:
+    return SearchParams(exact=exact, hnsw_ef=hnsw_ef)  # frozen: one per setting
 
 
 ReadRequest = (

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -196,19 +195,29 @@ def damaged_issue(name: str, damage: Sequence[str]) -> Issue:
 # ------------------------------------------------------------------ unindexed fields
 
 
-@contextmanager
-def watch(collection: Collection, filters: Sequence[fm.Filter | None]) -> Iterator[None]:
+class watch:
     """Times a read; afterwards reports the unindexed fields its filters checked when it
-    was slow or the collection is large. Costs nothing for a read without a filter."""
-    if not any(f is not None for f in filters):
-        yield
-        return
-    started = time.perf_counter()
-    yield
-    try:
-        observe(collection, filters, time.perf_counter() - started)
-    except Exception:  # a report must never fail the read it watched
-        return
+    was slow or the collection is large. Costs nothing for a read without a filter. (A
+    class, not a generator: every filtered search takes one.)"""
+
+    __slots__ = ("_collection", "_filters", "_started")
+
+    def __init__(self, collection: Collection, filters: Sequence[fm.Filter | None]) -> None:
+        self._collection = collection
+        self._filters = filters
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        if any(f is not None for f in self._filters):
+            self._started = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None or not self._started:
+            return
+        try:
+            observe(self._collection, self._filters, time.perf_counter() - self._started)
+        except Exception:  # a report must never fail the read it watched
+            return
 
 
 def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds: float) -> None:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tessera.query import exact_knn
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import QuantizationParams
 from tessera.query.scoring import (
@@ -167,6 +168,35 @@ def candidate_rows(
     return rows
 
 
+def _native_nearest(
+    segment: Segment,
+    query: VectorQuery,
+    candidates: npt.NDArray[np.int64],
+    distance: str,
+    want: int,
+    cached: CachedFilter | None,
+) -> tuple[FloatArray, npt.NDArray[np.int64]] | None:
+    """The best `want` of `candidates` scored exactly by `exact_knn` (one native call, reading
+    a cached filter's gathered rows or the segment's rows in place); None where it cannot
+    answer as `score_candidates` + `top_k` would, and those run instead."""
+    storage = segment.storages[query.using]
+    metric = check_distance(distance)
+    if not isinstance(storage, DenseStorage) or storage.datatype != "float32":
+        return None
+    if metric not in exact_knn.METRICS:
+        return None
+    vector = prepare_query(metric, query.value)
+    if len(candidates) == segment.size:
+        return exact_knn.nearest(metric, vector, storage.rows(segment.size), want)
+    if cached is not None and cached.offsets is candidates:
+        candidate_rows(segment, storage, candidates, cached)  # gathered once, when small
+    if cached is not None and cached.rows is not None:
+        found = exact_knn.nearest(metric, vector, cached.rows, want)
+        return None if found is None else (found[0], candidates[found[1]])
+    matrix = np.asarray(storage.matrix)
+    return exact_knn.nearest(metric, vector, matrix, want, candidates)
+
+
 def score_candidates(
     segment: Segment,
     query: VectorQuery,
@@ -313,9 +343,25 @@ def search(
                     "multivector graph over every row: the points owning the nearest rows "
                     "are scored exactly (max_sim)"
                 )
-        scores = score_candidates(segment, query, candidates, distance, idf, cached)
         if seg is not None:
             seg.scored = len(candidates)
+        native = (
+            _native_nearest(segment, query, candidates, distance, want, cached)
+            if query.kind == "dense"
+            else None
+        )
+        if native is not None:
+            scores, offsets = native
+            if score_threshold is not None:  # monotone: the best k that pass = the best that pass
+                keep = passes_threshold(scores, score_threshold, distance)
+                scores, offsets = scores[keep], offsets[keep]
+            merged.extend(_scored_refs(segment, scores, offsets))
+            runs += 1
+            if seg is not None:
+                seg.returned = len(offsets)
+                t = seg.add("search", t)
+            continue
+        scores = score_candidates(segment, query, candidates, distance, idf, cached)
         if query.kind == "sparse":
             # Qdrant only returns sparse results that share at least one index.
             keep = _shares_index(segment, query, candidates)
