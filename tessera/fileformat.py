@@ -230,9 +230,13 @@ def read_array_file(
                         path, dtype=dtype, mode="r", offset=offset, shape=shape
                     )
                 else:
+                    # Read straight into the array: no bytes object beside it, whose freed
+                    # pages glibc would keep (the process's resident set after a load).
+                    array = np.empty(shape, dtype=dtype)
                     f.seek(offset)
-                    data = f.read(nbytes)
-                    arrays[name] = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+                    if nbytes and f.readinto(array.data.cast("B")) != nbytes:
+                        raise FormatError(f"{path}: array {name!r} lies outside the file")
+                    arrays[name] = array
         except FormatError:
             raise
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:

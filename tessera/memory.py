@@ -1,4 +1,4 @@
-"""Giving freed heap back to the operating system.
+"""Giving freed heap back to the operating system, and arrays of zeros that take none.
 
 Rebuilding a segment and flushing one allocate large temporary arrays; glibc keeps the freed
 pages in its arenas, so the process's resident memory would stay at its peak. `malloc_trim`
@@ -10,7 +10,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import mmap
 import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 _lock = threading.Lock()
 _libc: ctypes.CDLL | None = None
@@ -32,3 +37,17 @@ def release_free_memory(collect: bool = False) -> None:
         return
     with _lock:
         _libc.malloc_trim(0)
+
+
+_ZERO_PAGES_FROM = 1 << 20
+
+
+def zero_pages(count: int, dtype: Any) -> npt.NDArray[Any]:
+    """A writable array of `count` zeros in fresh private anonymous pages: none is resident
+    until written (reads map the kernel's shared zero page). `np.zeros` makes no such promise
+    for memory calloc takes from what the heap already holds. Small arrays are plain zeros."""
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes < _ZERO_PAGES_FROM:
+        return np.zeros(count, dtype=dtype)
+    pages = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(pages, dtype=dtype, count=count)

@@ -85,8 +85,9 @@ from tessera.fileformat import (
     write_array_file,
 )
 from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable
+from tessera.memory import zero_pages
 from tessera.query.turbo import ROW_DTYPES, row_width
-from tessera.segment import build_record
+from tessera.segment import build_record, mapped_pages
 from tessera.segment.ann_index import HnswIndex
 from tessera.segment.payload_storage import MappedPayloads
 from tessera.segment.quantization import keeps_in_ram, quantization_for
@@ -320,11 +321,12 @@ def load_segment(
     segment = Segment(segment_id, config, appendable=bool(meta["appendable"]))
     segment.size = size
     keep = mapped and not segment.appendable
-    segment.key_kind = arrays["key_kind"].astype(np.uint8, copy=not keep)
-    segment.key_hi = arrays["key_hi"].astype(np.uint64, copy=not keep)
-    segment.key_lo = arrays["key_lo"].astype(np.uint64, copy=not keep)
-    segment.versions = arrays["versions"].astype(np.uint64)
-    segment.deleted = arrays["deleted"].astype(bool)
+    # Arrays read without `mapped` are this segment's own copies already.
+    segment.key_kind = _own(arrays["key_kind"], np.uint8, copy=mapped and not keep)
+    segment.key_hi = _own(arrays["key_hi"], np.uint64, copy=mapped and not keep)
+    segment.key_lo = _own(arrays["key_lo"], np.uint64, copy=mapped and not keep)
+    segment.versions = arrays["versions"].astype(np.uint64, copy=mapped)
+    segment.deleted = _own(arrays["deleted"], np.bool_, copy=mapped)
     # No Python object per point: ids are answered from the key arrays, and the id list and
     # map are built only if a write needs them (Segment.ext_ids / id_map).
     segment.ext_ids = None
@@ -395,6 +397,19 @@ def _payload_on_disk(segment: Segment) -> bool:
     return not segment.appendable and payload_on_disk(segment.config.params_extra)
 
 
+_RELEASE_FROM = 1 << 20  # smaller maps are not worth a walk over /proc/self/maps
+
+
+def _own(array: npt.NDArray[Any], dtype: Any, copy: bool) -> npt.NDArray[Any]:
+    """`array` as `dtype` (a copy when `copy`), or, when it holds only zeros, zeros that take
+    no memory until written: with numeric ids the id kinds and `key_lo`, and the deletion
+    flags of a segment without deletions, are all zeros (1 + 8 + 1 bytes a point; 10 MiB of
+    the resident set at 1M points)."""
+    if len(array) and not array.any():
+        return zero_pages(len(array), dtype)
+    return array.astype(dtype, copy=copy)
+
+
 def _load_payloads(
     path: Path, size: int, mapped: bool
 ) -> list[dict[str, Any] | None] | MappedPayloads:
@@ -404,6 +419,9 @@ def _load_payloads(
     assert data is not None
     starts = _checked_starts(path, arrays, size, len(data))
     if mapped:
+        if starts.nbytes >= _RELEASE_FROM:
+            # The check read every offset; a read needs only those of the points it returns.
+            mapped_pages.release(path)
         return MappedPayloads(starts, data)
     raw = data.tobytes()
     bounds = starts.tolist()

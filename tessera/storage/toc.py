@@ -56,6 +56,7 @@ from tessera.errors import (
 )
 from tessera.fileformat import FormatError
 from tessera.fsutil import mkdir_durable, rename_durable, rmtree_durable
+from tessera.memory import release_free_memory
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.vector_schema import params_from_json, params_json, same_schema, set_params
@@ -123,6 +124,9 @@ class TableOfContents:
             # A damaged collection is loaded as such (listed, reporting why), never skipped
             # and never a reason for the others not to load.
             self.collections[entry.name] = self._open(entry.name, entry, None)
+        # Loading read and freed file-sized buffers (checksums, arrays, graphs) that glibc
+        # would keep in its heap: the resident set of a large store after open, not its peak.
+        release_free_memory()
         self.aliases = AliasTable(storage, self.collections)
         self.snapshots = SnapshotStore(self, storage, snapshots_path or storage / "snapshots")
         # Points a standalone sharded collection holds in its own shard (written before its
