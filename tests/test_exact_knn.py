@@ -107,3 +107,14 @@ def test_filtered_search_takes_it_and_keeps_tie_order(
     else:
         # (a random query near point 5 ties too, and is answered by numpy as well)
         assert calls.count(True) >= 3 and calls[-1] is False
+
+
+def test_euclid_distances_equal_after_the_root_keep_id_order(engine: Engine) -> None:
+    # Squared distances 2.0 and 1.9999999 (a float apart) both report sqrt = 1.4142135: a
+    # tie in what the user sees, so the smaller id comes first, as the numpy path answers.
+    engine.create_collection("c", {"vectors": {"size": 2, "distance": "Euclid"}})
+    far = [[50.0 + i, 50.0] for i in range(20)]
+    engine.upsert_arrays("c", list(range(22)), np.array([[1, 1], [1.4142135, 0], *far]), None)
+    origin = np.zeros(2, dtype=np.float32)
+    assert [pid for pid, _ in engine.search("c", origin, 1, exact=True)] == [0]
+    assert [pid for pid, _ in engine.search("c", origin, 2, exact=True)] == [0, 1]

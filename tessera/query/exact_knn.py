@@ -7,8 +7,11 @@ subset of a matrix's rows in place (no gather). Its sums run in another order th
 a score may differ from `score_dense`'s in the last bit, as faiss's graph walks already do.
 
 `top_k` orders equal scores by index, smaller first; a heap does not. So one more than the k
-wanted is asked for, and when any two of those scores are equal (or one is not a finite
-number) the caller takes the numpy path instead: the answer is the same either way.
+wanted is asked for, and when any two of those (reported) scores are equal, or one is not a
+finite number, the caller takes the numpy path instead. What can still differ from that path
+is the order of two scores within the last bit of each other, which the two summation orders
+may rank either way (as the graph walks and the exact path already may): not a tie in one,
+a tie or the other order in the other.
 """
 
 from __future__ import annotations
@@ -58,10 +61,11 @@ def nearest(
         ids = np.ascontiguousarray(subset, dtype=np.int64)
         run = faiss.knn_L2sqr_by_idx if euclid else faiss.knn_inner_products_by_idx  # type: ignore[attr-defined]
         run(ptr(q), ptr(rows), ptr(ids), dim, 1, total, count, wanted, ptr(scores), ptr(found))
+    if euclid:  # the reported distance; two squared ones a float apart may meet in a root
+        scores = np.sqrt(scores)
     # Strictly ordered, best first: no tie, and no NaN (every comparison with NaN is false).
     # On the k + 1 floats as a list: numpy's calls would cost more than the comparisons.
     listed = scores.tolist()
     if not all(map(float.__lt__ if euclid else float.__gt__, listed, listed[1:])):
         return None
-    best = scores[:k]
-    return (np.sqrt(best) if euclid else best), found[:k]
+    return scores[:k], found[:k]

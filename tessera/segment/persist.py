@@ -321,10 +321,12 @@ def load_segment(
     segment = Segment(segment_id, config, appendable=bool(meta["appendable"]))
     segment.size = size
     keep = mapped and not segment.appendable
-    # Arrays read without `mapped` are this segment's own copies already.
-    segment.key_kind = _own(arrays["key_kind"], np.uint8, copy=mapped and not keep)
-    segment.key_hi = _own(arrays["key_hi"], np.uint64, copy=mapped and not keep)
-    segment.key_lo = _own(arrays["key_lo"], np.uint64, copy=mapped and not keep)
+    keys = ("key_kind", np.uint8), ("key_hi", np.uint64), ("key_lo", np.uint64)
+    for name, dtype in keys:
+        if keep:  # left in the file, untouched until a lookup (no scan for zeros)
+            setattr(segment, name, arrays[name].astype(dtype, copy=False))
+        else:  # arrays read without `mapped` are this segment's own copies already
+            setattr(segment, name, _own(arrays[name], dtype, copy=mapped))
     segment.versions = arrays["versions"].astype(np.uint64, copy=mapped)
     segment.deleted = _own(arrays["deleted"], np.bool_, copy=mapped)
     # No Python object per point: ids are answered from the key arrays, and the id list and

@@ -66,8 +66,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT_CAPACITY = 32 * 1024 * 1024
 _ZERO_AHEAD = 1 << 20
-_ZEROS = memoryview(bytes(_ZERO_AHEAD))
 _ZERO_BYTES = bytes(_ZERO_AHEAD)
+_ZEROS = memoryview(_ZERO_BYTES)  # the same MiB, not a second one
 _READ_BUFFER = 1 << 16
 _OPEN_FLAGS = os.O_CLOEXEC
 
