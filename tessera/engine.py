@@ -16,11 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.api import facet as facets
-from tessera.api import points_read as reads
-from tessera.api import query_routes as queries
-from tessera.api.collections import collection_info
 from tessera.api.points_parse import parse_upsert
+from tessera.api.render import collection_info
 from tessera.collection import requests, writes
 from tessera.collection.values import NOTHING, Points, SearchParams, Selection, VectorInput
 from tessera.collection_config import parse_create_collection
@@ -94,6 +91,10 @@ class Engine:
     def read(self, name: str, request: ReadRequest) -> Any:
         """A typed read, run as the REST and gRPC routes run it: points (retrieve, search),
         a scroll page, a count, facet hits or a distance matrix."""
+        from tessera.api import facet as facets  # the REST layer's modules (Starlette with
+        from tessera.api import points_read as reads  # them) only for the typed requests
+        from tessera.api import query_routes as queries
+
         collection = self.toc.get(name)
         match request:
             case requests.Retrieve():
@@ -112,6 +113,8 @@ class Engine:
 
     def query(self, name: str, plan: qm.Plan, select: Selection = NOTHING) -> Points:
         """A Query API plan (`api.query_parse.parse_query_request` builds one from JSON)."""
+        from tessera.api import query_routes as queries
+
         collection = self.toc.get(name)
         return queries.run_plans(self.toc, collection, [(plan, select)])()[0]
 

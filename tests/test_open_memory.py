@@ -5,6 +5,8 @@ writes, and nothing read at load is held twice."""
 from __future__ import annotations
 
 import mmap
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -84,3 +86,22 @@ def test_a_loaded_segment_keeps_zero_arrays_unallocated_and_writable(
     assert found.ids == [8, uuid.UUID(point)]
     assert found.payloads == [{"n": 8}, {"u": 1}]
     engine.close()
+
+
+def test_the_embedded_engine_leaves_the_http_stack_unloaded(tmp_path: Path) -> None:
+    # Search and info in process need no web framework: its modules (several MiB of the
+    # resident set) load only for the typed requests that run the REST layer's functions.
+    script = f"""
+import sys, numpy as np
+from tessera.engine import Engine
+engine = Engine({str(tmp_path)!r})
+engine.create_collection("c", {{"vectors": {{"size": 2, "distance": "Dot"}}}})
+engine.upsert("c", {{"points": [{{"id": 1, "vector": [1.0, 0.0]}}]}})
+assert engine.info("c")["points_count"] == 1
+assert engine.search("c", np.array([1.0, 0.0], np.float32), 1)[0][0] == 1
+print("starlette" in sys.modules)
+"""
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert found.stdout.strip() == "False", found.stderr

@@ -9,11 +9,10 @@ from typing import Any
 from starlette.requests import Request
 
 from tessera.api.envelope import expect_object, query_flag, read_json
-from tessera.api.render import render_info
+from tessera.api.render import collection_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
-from tessera.collection.values import CollectionInfo
-from tessera.collection_config import build_config, config_warnings
+from tessera.collection_config import build_config
 from tessera.config_json import decode_create, decode_update
 from tessera.config_model import CreateCollection, UpdateCollection
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -103,22 +102,6 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
     name = request.path_params["collection_name"]
     toc = toc_of(request)
     return lambda: {"exists": toc.exists(name)}
-
-
-def info_parts(collection: Collection) -> tuple[CollectionInfo, list[str], int]:
-    """A collection's info and what Qdrant adds to it, for either transport to render: the
-    warnings of its config and the points `prevent_unoptimized` holds back."""
-    return collection.info(), config_warnings(collection.config), collection.deferred_points()
-
-
-def collection_info(collection: Collection) -> dict[str, Any]:
-    state, warnings, deferred = info_parts(collection)
-    info = render_info(state)
-    if warnings:  # as Qdrant: the key only when there is something to say
-        info["warnings"] = [{"message": message} for message in warnings]
-    if deferred and isinstance(info.get("update_queue"), dict):
-        info["update_queue"]["deferred_points"] = deferred
-    return info
 
 
 async def get_collection(request: Request) -> Callable[[], Any]:

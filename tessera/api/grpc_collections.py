@@ -27,6 +27,7 @@ from tessera.api.grpc_convert import opt, shard_key
 from tessera.api.grpc_info import info_message
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
+from tessera.api.render import info_parts
 from tessera.api.shard_keys import shard_keys_of
 from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents
@@ -44,7 +45,7 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def Get(self, request: pb.GetCollectionInfoRequest) -> pb.GetCollectionInfoResponse:
-        info, warnings, deferred = coll.info_parts(self.toc.get(request.collection_name))
+        info, warnings, deferred = info_parts(self.toc.get(request.collection_name))
         return pb.GetCollectionInfoResponse(result=info_message(info, warnings, deferred or None))
 
     @rpc

@@ -207,7 +207,7 @@ def index_params(params: dict[str, Any]) -> pb.PayloadIndexParams:
 def info_message(
     info: CollectionInfo, warnings: list[str], deferred: int | None = None
 ) -> pb.CollectionInfo:
-    """`GetCollectionInfoResponse.result`; `warnings` as `collections.collection_info`
+    """`GetCollectionInfoResponse.result`; `warnings` as `render.collection_info`
     finds them, `deferred` the points prevent_unoptimized holds back."""
     config = info.config
     status = (

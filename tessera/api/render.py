@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.api.float_render import f32_scores, f32_vector
 from tessera.collection.values import (
@@ -16,9 +16,12 @@ from tessera.collection.values import (
     Selection,
     VectorSelector,
 )
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, config_warnings
 from tessera.errors import BadRequest
 from tessera.ids import render_point_id
+
+if TYPE_CHECKING:
+    from tessera.collection.collection import Collection
 
 
 def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
@@ -151,3 +154,19 @@ def render_info(info: CollectionInfo) -> dict[str, Any]:
     if info.config.created_at is not None:
         out["created_at"] = info.config.created_at
     return out
+
+
+def info_parts(collection: Collection) -> tuple[CollectionInfo, list[str], int]:
+    """A collection's info and what Qdrant adds to it, for either transport to render: the
+    warnings of its config and the points `prevent_unoptimized` holds back."""
+    return collection.info(), config_warnings(collection.config), collection.deferred_points()
+
+
+def collection_info(collection: Collection) -> dict[str, Any]:
+    state, warnings, deferred = info_parts(collection)
+    info = render_info(state)
+    if warnings:  # as Qdrant: the key only when there is something to say
+        info["warnings"] = [{"message": message} for message in warnings]
+    if deferred and isinstance(info.get("update_queue"), dict):
+        info["update_queue"]["deferred_points"] = deferred
+    return info

@@ -31,9 +31,10 @@ from starlette.requests import Request
 
 from tessera import __version__
 from tessera.api.auth import Access
-from tessera.api.collections import collection_info, toc_of
+from tessera.api.collections import toc_of
 from tessera.api.envelope import QUERY_DESERIALIZE, query_flag
 from tessera.api.middleware import ACCESS_SCOPE
+from tessera.api.render import collection_info
 from tessera.api.request_stats import STATS, anonymized, iso_time
 from tessera.api.telemetry_system import memory_telemetry
 from tessera.cluster.etcd import CALL_TIMEOUT_S
