@@ -235,9 +235,11 @@ class Segment:
     def external_id_at(self, offset: int) -> PointId:
         if self._ext_ids is not None:
             return self._ext_ids[offset]
-        if self.key_kind[offset] == 0:
-            return int(self.key_hi[offset])
-        return uuid.UUID(int=(int(self.key_hi[offset]) << 64) | int(self.key_lo[offset]))
+        # `item` answers a Python int without a numpy scalar between (a top-10 reads ten).
+        if self.key_kind.item(offset) == 0:
+            number: int = self.key_hi.item(offset)
+            return number
+        return uuid.UUID(int=(self.key_hi.item(offset) << 64) | self.key_lo.item(offset))
 
     def external_ids_at(self, offsets: Iterable[int]) -> list[PointId]:
         if self._ext_ids is not None:
