@@ -789,3 +789,18 @@ def test_random_filters_against_local_mode() -> None:
             assert lo <= want <= hi and lo <= exp <= hi, raw
         checked += want > 0
     assert checked > 200  # most filters select something, so the comparison is not vacuous
+
+
+def test_a_filter_hashes_once_and_as_its_fields() -> None:
+    # Filters key per-segment caches: equal filters must meet in them, different ones not,
+    # and the hash is kept on the filter (computed once, not at every lookup).
+    import dataclasses
+
+    raw = {"must": [{"key": "kw", "match": {"value": "k1"}}], "must_not": [{"has_id": [3]}]}
+    one, two = parse_filter(raw), parse_filter(raw)
+    assert one is not two and one == two and hash(one) == hash(two)
+    assert hash(one) == hash((one.must, one.should, one.must_not, one.min_should))
+    assert one.__dict__.get("_hash") == hash(one)
+    other = dataclasses.replace(one, must_not=None)
+    assert other != one and hash(other) != hash(one)
+    assert {one: 1}.get(two) == 1 and {one: 1}.get(other) is None

@@ -169,6 +169,16 @@ class Filter:
     must_not: tuple[Condition, ...] | None = None
     min_should: MinShould | None = None
 
+    def __hash__(self) -> int:
+        # A filter keys the caches every filtered search looks in (a segment's masks, the
+        # issues board): hashed once, not condition by condition at each lookup. The value
+        # is the generated hash's (the fields' tuple).
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.must, self.should, self.must_not, self.min_should))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
 
 FieldTest = (
     MatchValue

@@ -111,8 +111,10 @@ def prepare_query(
     float16 collection sees a half-precision query and a uint8 one a byte query; a turbo4
     one compares the float query with the decoded vectors.
     """
-    if datatype in turbo.ROW_DTYPES:
-        datatype = "float32"
+    if datatype == "float32" or datatype in turbo.ROW_DTYPES:
+        # prepare_stored's float32 steps without its turbo and dtype checks (a per-query cost)
+        arr = np.asarray(query, dtype=np.float32)
+        return normalize_rows(arr) if distance == "Cosine" else np.ascontiguousarray(arr)
     return as_float32(prepare_stored(distance, query, datatype))
 
 

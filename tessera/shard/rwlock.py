@@ -91,8 +91,9 @@ class RWLock:
         with self._cond:
             self._readers -= 1
             if self._readers == 0:
-                self._cond.notify_all()
-                if not self._waiting_writers and self._when_idle:
+                if self._waiting_writers:  # only writers wait for the readers to leave
+                    self._cond.notify_all()
+                elif self._when_idle:
                     woken, self._when_idle = self._when_idle, []
         for callback in woken:
             callback()
