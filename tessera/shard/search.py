@@ -19,6 +19,7 @@ from tessera.query import exact_knn
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import QuantizationParams
 from tessera.query.scoring import (
+    Distance,
     check_datatype,
     check_distance,
     higher_is_better,
@@ -157,15 +158,32 @@ def candidate_rows(
     query's exact scan."""
     if len(candidates) == segment.size:
         return storage.rows(segment.size)
-    if cached is not None and cached.rows is not None:
-        return cached.rows
+    gathered = _gathered(storage, candidates, cached)
+    return gathered if gathered is not None else _gather(storage, candidates)
+
+
+def _gather(storage: DenseStorage, candidates: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
     # ndarray.take over the plain array: the same rows as `matrix[candidates]`, without the
     # subclass's and fancy indexing's overhead (~2x faster for a few hundred rows).
     rows: npt.NDArray[Any] = np.asarray(storage.matrix).take(candidates, axis=0)
-    if cached is not None and cached.offsets is candidates and rows.nbytes <= GATHERED_ROWS_BYTES:
-        rows.flags.writeable = False
-        cached.rows = rows
     return rows
+
+
+def _gathered(
+    storage: DenseStorage, candidates: npt.NDArray[np.int64], cached: CachedFilter | None
+) -> npt.NDArray[Any] | None:
+    """The rows of a cached filter's `candidates` kept gathered in one block (gathered at
+    the first use, when they fit `GATHERED_ROWS_BYTES`); None when there is no such block."""
+    if cached is None:
+        return None
+    if cached.rows is None and cached.offsets is candidates:
+        matrix = storage.matrix
+        row_bytes = matrix.itemsize * int(np.prod(matrix.shape[1:], dtype=np.int64))
+        if len(candidates) * row_bytes <= GATHERED_ROWS_BYTES:
+            rows = _gather(storage, candidates)
+            rows.flags.writeable = False
+            cached.rows = rows  # one attribute store: atomic for concurrent readers
+    return cached.rows
 
 
 def _native_nearest(
@@ -188,13 +206,12 @@ def _native_nearest(
     vector = prepare_query(metric, query.value)
     if len(candidates) == segment.size:
         return exact_knn.nearest(metric, vector, storage.rows(segment.size), want)
-    if cached is not None and cached.offsets is candidates:
-        candidate_rows(segment, storage, candidates, cached)  # gathered once, when small
-    if cached is not None and cached.rows is not None:
-        found = exact_knn.nearest(metric, vector, cached.rows, want)
+    rows = _gathered(storage, candidates, cached)
+    if rows is not None:
+        found = exact_knn.nearest(metric, vector, rows, want)
         return None if found is None else (found[0], candidates[found[1]])
-    matrix = np.asarray(storage.matrix)
-    return exact_knn.nearest(metric, vector, matrix, want, candidates)
+    # No gathered block: faiss reads the candidates' rows where they are.
+    return exact_knn.nearest(metric, vector, np.asarray(storage.matrix), want, candidates)
 
 
 def score_candidates(
@@ -345,37 +362,31 @@ def search(
                 )
         if seg is not None:
             seg.scored = len(candidates)
-        native = (
+        best_found = (
             _native_nearest(segment, query, candidates, distance, want, cached)
             if query.kind == "dense"
             else None
         )
-        if native is not None:
-            scores, offsets = native
-            if score_threshold is not None:  # monotone: the best k that pass = the best that pass
-                keep = passes_threshold(scores, score_threshold, distance)
-                scores, offsets = scores[keep], offsets[keep]
-            merged.extend(_scored_refs(segment, scores, offsets))
-            runs += 1
-            if seg is not None:
-                seg.returned = len(offsets)
-                t = seg.add("search", t)
-            continue
-        scores = score_candidates(segment, query, candidates, distance, idf, cached)
-        if query.kind == "sparse":
-            # Qdrant only returns sparse results that share at least one index.
-            keep = _shares_index(segment, query, candidates)
-            candidates, scores = candidates[keep], scores[keep]
-        if score_threshold is not None:
-            keep = passes_threshold(
-                scores, score_threshold, distance if query.kind != "sparse" else "Dot"
+        if best_found is not None and score_threshold is not None:
+            # monotone: the best k that pass are the best that pass
+            keep = passes_threshold(best_found[0], score_threshold, distance)
+            best_found = (best_found[0][keep], best_found[1][keep])
+        if best_found is None:
+            best_found = _numpy_best(
+                segment,
+                query,
+                candidates,
+                distance,
+                idf,
+                cached,
+                score_threshold,
+                want,
+                better_high,
             )
-            candidates, scores = candidates[keep], scores[keep]
-        best = top_k(scores, want, better_high)
-        merged.extend(_scored_refs(segment, scores[best], candidates[best]))
+        merged.extend(_scored_refs(segment, *best_found))
         runs += 1  # each run comes best first (top_k): one alone needs no merge
         if seg is not None:
-            seg.returned = len(best)
+            seg.returned = len(best_found[1])
             t = seg.add("search", t)
     if report is not None:
         t = now()
@@ -386,6 +397,33 @@ def search(
         report.add("merge", t)
         report.results = len(found)
     return found
+
+
+def _numpy_best(
+    segment: Segment,
+    query: VectorQuery,
+    candidates: npt.NDArray[np.int64],
+    distance: Distance,
+    idf: FloatArray | None,
+    cached: CachedFilter | None,
+    score_threshold: float | None,
+    want: int,
+    better_high: bool,
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """(scores, offsets) of the best `want` of `candidates` passing `score_threshold`, best
+    first, scored by `score_candidates` (every kind of vector)."""
+    scores = score_candidates(segment, query, candidates, distance, idf, cached)
+    if query.kind == "sparse":
+        # Qdrant only returns sparse results that share at least one index.
+        keep = _shares_index(segment, query, candidates)
+        candidates, scores = candidates[keep], scores[keep]
+    if score_threshold is not None:
+        keep = passes_threshold(
+            scores, score_threshold, distance if query.kind != "sparse" else "Dot"
+        )
+        candidates, scores = candidates[keep], scores[keep]
+    best = top_k(scores, want, better_high)
+    return scores[best], candidates[best]
 
 
 def _scored_refs(
