@@ -111,11 +111,11 @@ def prepare_query(
     float16 collection sees a half-precision query and a uint8 one a byte query; a turbo4
     one compares the float query with the decoded vectors.
     """
-    if datatype == "float32" or datatype in turbo.ROW_DTYPES:
-        # prepare_stored's float32 steps without its turbo and dtype checks (a per-query cost)
-        arr = np.asarray(query, dtype=np.float32)
-        return normalize_rows(arr) if distance == "Cosine" else np.ascontiguousarray(arr)
-    return as_float32(prepare_stored(distance, query, datatype))
+    if datatype in turbo.ROW_DTYPES:
+        datatype = "float32"
+    stored = prepare_stored(distance, query, datatype)
+    # A float32 query is float32 already: as_float32's checks are a per-query cost.
+    return stored if datatype == "float32" else as_float32(stored)
 
 
 def as_float32(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:
