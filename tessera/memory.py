@@ -8,7 +8,7 @@ returns them. A no-op where glibc is not the allocator.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import mmap
 import threading
@@ -18,25 +18,28 @@ import numpy as np
 import numpy.typing as npt
 
 _lock = threading.Lock()
-_libc: ctypes.CDLL | None = None
-try:
-    _path = ctypes.util.find_library("c")
-    if _path:
-        _libc = ctypes.CDLL(_path)
-        if not hasattr(_libc, "malloc_trim"):
-            _libc = None
-except OSError:
-    _libc = None
+
+
+@functools.cache
+def libc_function(name: str) -> Any:
+    """The C library's function `name` (errno kept for `ctypes.get_errno`), or None where
+    there is none (not glibc, or too old). Looked up among the process's own symbols, once:
+    `ctypes.util.find_library` would run ldconfig each time."""
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def release_free_memory(collect: bool = False) -> None:
     """`collect`: first free unreachable cycles (replaced segments), worth it after a rebuild."""
     if collect:
         gc.collect()
-    if _libc is None:
+    trim = libc_function("malloc_trim")
+    if trim is None:
         return
     with _lock:
-        _libc.malloc_trim(0)
+        trim(0)
 
 
 _ZERO_PAGES_FROM = 1 << 20

@@ -7,10 +7,11 @@ read is left out.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 from dataclasses import dataclass
+
+from tessera.memory import libc_function
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -34,12 +35,8 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _mallinfo2() -> _MallInfo2 | None:
-    path = ctypes.util.find_library("c")
-    if path is None:
-        return None
-    try:
-        fn = ctypes.CDLL(path).mallinfo2
-    except (OSError, AttributeError):  # not glibc, or glibc older than 2.33
+    fn = libc_function("mallinfo2")
+    if fn is None:  # not glibc, or glibc older than 2.33
         return None
     fn.restype = _MallInfo2
     info: _MallInfo2 = fn()

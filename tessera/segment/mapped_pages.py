@@ -21,6 +21,8 @@ import logging
 import os
 from pathlib import Path
 
+from tessera.memory import libc_function
+
 log = logging.getLogger(__name__)
 
 _MADV_DONTNEED = 4  # <sys/mman.h> on Linux
@@ -28,14 +30,10 @@ _MADV_DONTNEED = 4  # <sys/mman.h> on Linux
 
 @functools.cache
 def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    try:
-        # The process's own symbols, libc's among them (find_library would run ldconfig).
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    fn.restype = ctypes.c_int
+    fn: ctypes._CFuncPtr | None = libc_function("madvise")  # type: ignore[name-defined]
+    if fn is not None:
+        fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        fn.restype = ctypes.c_int
     return fn
 
 
