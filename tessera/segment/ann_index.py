@@ -32,6 +32,7 @@ from tessera.segment.quantization import (
     binary_codes_view,
     build_binary,
     build_float_quantized,
+    byte_sub_quantizers,
     fill_storage,
     is_binary,
     pq_codes_view,
@@ -173,6 +174,8 @@ class HnswIndex:
         # A quantized graph (tessera.segment.quantization) walks codes: results are
         # approximate and the caller rescores them with the original vectors.
         self.quantized = not isinstance(index, faiss.IndexHNSWFlat)
+        if self.quantized and codec is None:
+            byte_sub_quantizers(index)  # walks read byte codes a lookup at a time
         # Binary quantization: how vectors (and queries) become the graph's bit codes.
         self.codec = codec
         # A quantized Cosine graph measures L2 between unit vectors: cos = 1 - d^2 / 2.
@@ -464,7 +467,12 @@ class HnswIndex:
             if int(binary_index.d) != codec.bits:
                 raise FormatError(f"{path}: {binary_index.d} bit codes, the codec says {codec}")
             return cls(binary_index, distance, None, codec=codec)
-        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        # A product quantizer's code-to-code table (M x 256 x 256 floats: 32 MiB for 128
+        # sub-quantizers) serves only to link a graph by its codes; these graphs are linked
+        # before the codes are stored, never extended, and walked with query-to-code tables.
+        flags = faiss.IO_FLAG_PQ_SKIP_SDC_TABLE
+        if mmap:
+            flags |= faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
         index: Any = faiss.read_index(str(path), flags)
         if mmap:
             mapped_pages.release(path)  # what faiss's check of the graph's links paged in
