@@ -321,12 +321,10 @@ def search(
                 t = seg.add("search", t)
             rescored = index.quantized and (quantization.rescore or quantization.ignore)
             if rescored:
-                scores = score_candidates(segment, query, hits[1], distance)
-                best = top_k(scores, want, better_high)
                 if seg is not None:
                     seg.rescored = True
                     seg.scored += len(hits[1])
-                hits = (scores[best], hits[1][best])
+                hits = _rescored(segment, query, hits[1], distance, want, better_high)
                 if seg is not None:
                     t = seg.add("rescore", t)
             if score_threshold is not None:
@@ -397,6 +395,28 @@ def search(
         report.add("merge", t)
         report.results = len(found)
     return found
+
+
+def _rescored(
+    segment: Segment,
+    query: VectorQuery,
+    offsets: npt.NDArray[np.int64],
+    distance: str,
+    want: int,
+    better_high: bool,
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The best `want` of a quantized walk's `offsets` by the original vectors, best first:
+    in one native call where `exact_knn` answers as `score_candidates` + `top_k` would."""
+    found = (
+        _native_nearest(segment, query, offsets, distance, want, None)
+        if query.kind == "dense"
+        else None
+    )
+    if found is not None:
+        return found
+    scores = score_candidates(segment, query, offsets, distance)
+    best = top_k(scores, want, better_high)
+    return scores[best], offsets[best]
 
 
 def _numpy_best(
