@@ -96,12 +96,13 @@ def _walk_params(ef: int, selector: Any) -> Any:
 
 
 def _search_one(
-    index: Any, query: FloatArray, k: int, params: Any
-) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    index: Any, query: npt.NDArray[Any], k: int, params: Any, binary: bool = False
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
     """faiss's search of one query (1, d), straight to its C++ call: its Python wrapper
     checks and allocates per call what a single query does not need (~5 us a query).
-    Returns the distances and labels (k,), -1 padded."""
-    distances = np.empty(k, dtype=np.float32)
+    Returns the distances (int32 Hamming distances for a `binary` index over bit codes)
+    and labels (k,), -1 padded."""
+    distances = np.empty(k, dtype=np.int32 if binary else np.float32)
     labels = np.empty(k, dtype=np.int64)
     index.search_c(
         1, faiss.swig_ptr(query), k, faiss.swig_ptr(distances), faiss.swig_ptr(labels), params
@@ -344,9 +345,10 @@ class HnswIndex:
         wide = max(k, ef) if codec.asymmetric else k
         params = _walk_params(max(ef, wide), selector)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        distances, labels = self.index.search(codec.encode(q), wide, params=params)
-        found = labels[0] >= 0
-        labels, hamming = labels[0][found].astype(np.int64), distances[0][found]
+        code = np.ascontiguousarray(codec.encode(q))
+        distances, labels = _search_one(self.index, code, wide, params, binary=True)
+        found = labels >= 0
+        labels, hamming = labels[found], distances[found]
         if codec.version >= 2 and not codec.asymmetric:
             # The walk's distances are the Hamming distances of the query's code to these
             # codes: symmetric_scores without encoding and comparing them again.
@@ -370,8 +372,8 @@ class HnswIndex:
         params = _walk_params(wide, selector)
         rotated = turbo.query(query)
         walk = np.ascontiguousarray((rotated * turbo.norm).reshape(1, -1), dtype=np.float32)
-        _distances, labels = self.index.search(walk, wide, params=params)
-        found = labels[0][labels[0] >= 0].astype(np.int64)
+        _distances, labels = _search_one(self.index, walk, wide, params)
+        found = labels[labels >= 0]
         if not len(found):
             return np.zeros(0, dtype=np.float32), found
         scores = turbo.scores(rotated, codes[found])
