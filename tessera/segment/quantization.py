@@ -47,9 +47,9 @@ product quantizer, which only linking a graph by its codes would use).
 Persistence: the faiss file holds the codes, the trained codebooks and the rotation, so a
 load rebuilds nothing. A turbo graph written before the regrouping (4-bit sub-quantizers,
 one per coordinate) is regrouped as it loads; written since, it holds the byte
-sub-quantizers (the same code bytes). A binary graph's file does not say which encoding made its codes:
-`codec_meta` goes into the segment manifest beside the file's crc and comes back at load
-(`BinaryCodec.meta`: encoding, version, and the statistics two_bits and one_and_half_bits
+sub-quantizers (the same code bytes). A binary graph's file does not say which encoding made
+its codes: `codec_meta` goes into the segment manifest beside the file's crc and comes back at
+load (`BinaryCodec.meta`: encoding, version, and the statistics two_bits and one_and_half_bits
 encode with; an entry without "version" is read with the version 1 encoding it was
 written with). A version 2 turbo graph (a bare IndexHNSWPQ whose codes are Qdrant's) has
 the entry `TurboCodec.meta` (kind "turbo": bits, the TQ+ shift and scale, the walk's
