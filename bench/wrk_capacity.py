@@ -9,6 +9,13 @@ index). Then, in rounds with the trees taking turns, wrk runs `--duration` secon
 requests/s over rounds, and the query's capacity against the in-process engine's
 single-thread QPS for the same queries (target 2 of issue 13: >= 1.0x).
 
+Where `ghz` is installed (`go install github.com/bojand/ghz/cmd/ghz@latest`; found on PATH
+or in ~/go/bin), the same filtered query is also sent over gRPC (`qdrant.Points/Query`, the
+same `--connections` concurrent calls over 4 connections, `--duration` seconds), the
+messages described by qdrant-client's own protobuf descriptors: target 2 asks the same of
+gRPC. Calls still in flight when ghz stops are reported by it as UNAVAILABLE ("transport is
+closing") and are not counted.
+
     .venv/bin/python bench/wrk_capacity.py
     .venv/bin/python bench/wrk_capacity.py --repo /tmp/before --repo .
 """
@@ -82,6 +89,67 @@ def run_wrk(
     return float(found.group(1))
 
 
+def ghz_path() -> str | None:
+    found = shutil.which("ghz")
+    home = Path.home() / "go" / "bin" / "ghz"
+    return found or (str(home) if home.exists() else None)
+
+
+def protoset(folder: Path) -> Path:
+    """qdrant-client's protobuf descriptors (the `Points` and `Qdrant` services and what they
+    import) as a descriptor set file, which ghz reads instead of .proto sources."""
+    from google.protobuf import descriptor_pb2
+    from qdrant_client.grpc import points_service_pb2, qdrant_pb2
+
+    files = descriptor_pb2.FileDescriptorSet()
+    seen: set[str] = set()
+
+    def add(descriptor: Any) -> None:
+        if descriptor.name in seen:
+            return
+        for dependency in descriptor.dependencies:
+            add(dependency)
+        seen.add(descriptor.name)
+        proto = descriptor_pb2.FileDescriptorProto()
+        descriptor.CopyToProto(proto)
+        files.file.append(proto)
+
+    add(points_service_pb2.DESCRIPTOR)
+    add(qdrant_pb2.DESCRIPTOR)
+    path = folder / "qdrant.protoset"
+    path.write_bytes(files.SerializeToString())
+    return path
+
+
+def grpc_queries(queries: list[list[float]]) -> list[dict[str, Any]]:
+    """The REST rows' filtered queries as `QueryPoints` messages (protobuf JSON)."""
+    return [
+        {
+            "collection_name": "bench",
+            "query": {"nearest": {"dense": {"data": q}}},
+            "limit": 10,
+            "filter": {"must": [{"field": {"key": "kw", "match": {"keyword": f"k{i % 10}"}}}]},
+        }
+        for i, q in enumerate(queries)
+    ]
+
+
+def run_ghz(ghz: str, port: int, descriptors: Path, data: Path, args: argparse.Namespace) -> float:
+    """Completed calls per second of `qdrant.Points/Query` over gRPC; any status but OK (and
+    UNAVAILABLE for the calls cut off at the end) fails the run."""
+    cmd = [ghz, "--insecure", "--protoset", str(descriptors), "--call", "qdrant.Points/Query"]
+    cmd += ["-D", str(data), "-c", str(args.connections), "--connections", "4"]
+    cmd += ["-z", f"{args.duration}s", "-O", "json", f"127.0.0.1:{port}"]
+    report = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    codes = dict(report.get("statusCodeDistribution") or {})
+    ok = codes.pop("OK", 0)
+    codes.pop("Unavailable", None)
+    if codes or not ok:
+        raise RuntimeError(f"ghz: {codes or 'no call answered OK'}")
+    # ghz's rate counts every call it made: the OK ones over the same time.
+    return float(report["rps"]) * ok / float(report["count"])
+
+
 def engine_qps(ds: Any, queries: int) -> float:
     """Single-thread QPS of the in-process engine (this tree) for the filtered query."""
     from tessera.engine import Engine
@@ -150,16 +218,23 @@ def main() -> None:
             [{"limit": 100, "with_payload": True, "offset": i * 97} for i in range(100)],
         ),
     }
+    ghz = ghz_path()
+    grpc_kind = "gRPC query limit 10 + kw filter"
     times: dict[tuple[int, str], list[float]] = {}
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-wrk-")))
-        urls = []
+        urls, grpc_ports = [], []
         for repo in repos:
             url, grpc_port = stack.enter_context(serve(repo))
             target = Target(url, grpc_port, ds, 100)
             stack.callback(target.close)
             target.load()
             urls.append(url)
+            grpc_ports.append(grpc_port)
+        if ghz is not None:
+            descriptors = protoset(folder)
+            messages = folder / "grpc-queries.json"
+            messages.write_text(json.dumps(grpc_queries(queries[:100])))
         scripts = {
             kind: lua_script(folder, f"k{i}", method, path, bodies)
             for i, (kind, (method, path, bodies)) in enumerate(kinds.items())
@@ -168,6 +243,14 @@ def main() -> None:
             for kind, script in scripts.items():
                 for t, url in enumerate(urls):
                     times.setdefault((t, kind), []).append(run_wrk(url, script, args))
+            if ghz is not None:
+                for t, port in enumerate(grpc_ports):
+                    rate = run_ghz(ghz, port, descriptors, messages, args)
+                    times.setdefault((t, grpc_kind), []).append(rate)
+    if ghz is not None:
+        kinds[grpc_kind] = ("", "", [])
+    else:
+        print("ghz is not installed: no gRPC row (see the module's docstring)", file=sys.stderr)
     engine = engine_qps(ds, 2000)
     headers = ["requests/s", *(f"{i}" for i in range(len(repos)))]
     if len(repos) > 1:
@@ -179,9 +262,13 @@ def main() -> None:
         if len(repos) > 1:
             row.append(f"{figures[-1] / figures[0]:.2f}")
         rows.append(row)
-    query = [median(times[(t, "query limit 10 + kw filter")]) for t in range(len(repos))]
-    row = ["query / engine single-thread QPS", *(f"{q / engine:.2f}x" for q in query)]
-    rows.append(row + ([""] if len(repos) > 1 else []))
+    for kind in ("query limit 10 + kw filter", grpc_kind):
+        if (0, kind) not in times:
+            continue
+        query = [median(times[(t, kind)]) for t in range(len(repos))]
+        name = "gRPC query" if kind == grpc_kind else "query"
+        row = [f"{name} / engine single-thread QPS", *(f"{q / engine:.2f}x" for q in query)]
+        rows.append(row + ([""] if len(repos) > 1 else []))
     for i, repo in enumerate(repos):
         print(f"{i}: {repo}")
     print(f"engine (this tree, in process, 1 thread): {engine:,.0f} QPS for the filtered query")
