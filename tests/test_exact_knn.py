@@ -36,14 +36,29 @@ def test_same_best_rows_as_numpy(distance: Any) -> None:
         if trial % 2:
             subset = np.sort(rng.choice(n, max(1, n // 3), replace=False)).astype(np.int64)
         found = exact_knn.nearest(distance, query, rows, k, subset)
-        if found is None:
-            assert (n if subset is None else len(subset)) <= k
-            continue
+        assert found is not None  # random floats: no tie
         answered += 1
         scores, best = _numpy_answer(distance, query, rows, k, subset)
         assert found[1].tolist() == best.tolist()
         np.testing.assert_allclose(found[0], scores, rtol=1e-5, atol=1e-5)
-    assert answered > 40
+    assert answered == 60
+
+
+@pytest.mark.parametrize("distance", ["Dot", "Cosine", "Euclid"])
+def test_no_more_rows_than_k_come_all_in_order(distance: Any) -> None:
+    rng = np.random.default_rng(4)
+    rows = scoring.prepare_stored(distance, rng.normal(size=(30, 16)).astype(np.float32))
+    query = scoring.prepare_query(distance, rng.normal(size=16).astype(np.float32))
+    for count, k in [(1, 1), (1, 10), (10, 10), (7, 10), (30, 30)]:
+        subset = np.sort(rng.choice(30, count, replace=False)).astype(np.int64)
+        found = exact_knn.nearest(distance, query, rows, k, subset)
+        assert found is not None
+        scores, best = _numpy_answer(distance, query, rows, k, subset)
+        assert found[1].tolist() == best.tolist() and len(best) == count
+        np.testing.assert_allclose(found[0], scores, rtol=1e-5, atol=1e-5)
+    tied = rows.copy()
+    tied[3] = tied[9]
+    assert exact_knn.nearest(distance, query, tied, 40, np.array([3, 9, 12])) is None
 
 
 def test_ties_and_nan_are_left_to_numpy() -> None:

@@ -40,15 +40,17 @@ def nearest(
 ) -> tuple[FloatArray, IndexArray] | None:
     """(reported scores, row numbers) of the best `k` rows (of `subset` of them, when given),
     best first; None where this cannot answer exactly as `score_dense` + `top_k` would:
-    another metric or datatype, no more rows than `k`, or a tie or a non-finite score among
-    the best k + 1. `query` is prepared as the rows were (`prepare_query`)."""
+    another metric or datatype, or a tie or a non-finite score among the best k + 1 (among
+    all the rows, when there are no more than k: a quantized walk's candidates rescored at
+    oversampling 1, every one of them kept and ordered). `query` is prepared as the rows
+    were (`prepare_query`)."""
     count = rows.shape[0] if subset is None else len(subset)
-    if distance not in METRICS or k < 1 or count <= k or rows.dtype != np.float32:
+    if distance not in METRICS or k < 1 or count < 1 or rows.dtype != np.float32:
         return None
     if not rows.flags.c_contiguous or rows.ndim != 2 or query.shape != (rows.shape[1],):
         return None
     q = np.ascontiguousarray(query, dtype=np.float32)
-    wanted = k + 1
+    wanted = min(k + 1, count)
     scores = np.empty(wanted, dtype=np.float32)
     found = np.empty(wanted, dtype=np.int64)
     ptr = faiss.swig_ptr
