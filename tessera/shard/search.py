@@ -324,7 +324,8 @@ def search(
                 if seg is not None:
                     seg.rescored = True
                     seg.scored += len(hits[1])
-                hits = _rescored(segment, query, hits[1], distance, want, better_high)
+                # By the original vectors; a threshold applies below, as to any walk.
+                hits = _best_of(segment, query, hits[1], distance, want, better_high)
                 if seg is not None:
                     t = seg.add("rescore", t)
             if score_threshold is not None:
@@ -360,27 +361,9 @@ def search(
                 )
         if seg is not None:
             seg.scored = len(candidates)
-        best_found = (
-            _native_nearest(segment, query, candidates, distance, want, cached)
-            if query.kind == "dense"
-            else None
+        best_found = _best_of(
+            segment, query, candidates, distance, want, better_high, cached, idf, score_threshold
         )
-        if best_found is not None and score_threshold is not None:
-            # monotone: the best k that pass are the best that pass
-            keep = passes_threshold(best_found[0], score_threshold, distance)
-            best_found = (best_found[0][keep], best_found[1][keep])
-        if best_found is None:
-            best_found = _numpy_best(
-                segment,
-                query,
-                candidates,
-                distance,
-                idf,
-                cached,
-                score_threshold,
-                want,
-                better_high,
-            )
         merged.extend(_scored_refs(segment, *best_found))
         runs += 1  # each run comes best first (top_k): one alone needs no merge
         if seg is not None:
@@ -397,26 +380,34 @@ def search(
     return found
 
 
-def _rescored(
+def _best_of(
     segment: Segment,
     query: VectorQuery,
-    offsets: npt.NDArray[np.int64],
-    distance: str,
+    candidates: npt.NDArray[np.int64],
+    distance: Distance,
     want: int,
     better_high: bool,
+    cached: CachedFilter | None = None,
+    idf: FloatArray | None = None,
+    score_threshold: float | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """The best `want` of a quantized walk's `offsets` by the original vectors, best first:
-    in one native call where `exact_knn` answers as `score_candidates` + `top_k` would."""
+    """(scores, offsets) of the best `want` of `candidates` passing `score_threshold`, best
+    first, scored exactly: in one native call where `exact_knn` answers as `_numpy_best`
+    would (a selective filter's candidates, a quantized walk's to rescore), else by numpy."""
     found = (
-        _native_nearest(segment, query, offsets, distance, want, None)
+        _native_nearest(segment, query, candidates, distance, want, cached)
         if query.kind == "dense"
         else None
     )
-    if found is not None:
-        return found
-    scores = score_candidates(segment, query, offsets, distance)
-    best = top_k(scores, want, better_high)
-    return scores[best], offsets[best]
+    if found is None:
+        return _numpy_best(
+            segment, query, candidates, distance, idf, cached, score_threshold, want, better_high
+        )
+    if score_threshold is not None:
+        # monotone: the best k that pass are the best that pass
+        keep = passes_threshold(found[0], score_threshold, distance)
+        found = (found[0][keep], found[1][keep])
+    return found
 
 
 def _numpy_best(
