@@ -227,7 +227,7 @@ class TurboCodec:
         return out
 
     def dequantize(self, codes: CodeArray) -> FloatArray:
-        low, high = self.levels()
+        low, high = self._levels
         bits = np.unpackbits(codes, axis=1, bitorder="little", count=self.size).astype(bool)
         return np.where(bits, high, low).astype(np.float32)
 
@@ -250,11 +250,12 @@ class TurboCodec:
         q = np.asarray(rotated_query, dtype=np.float32)
         weights = np.empty((self.size, 2), dtype=np.float32)
         weights[:, 0] = (high - low) * q
-        weights[:, 1] = self._square_steps
+        base, steps = self._square_terms
+        weights[:, 1] = steps
         bits = np.unpackbits(codes, axis=1, count=self.size, bitorder="little")
         both = bits.astype(np.float32) @ weights
         dots = np.float32(low @ q) + both[:, 0]
-        norms = np.sqrt(np.maximum(np.float32(low @ low) + both[:, 1], 0))
+        norms = np.sqrt(np.maximum(base + both[:, 1], 0))
         return np.asarray(dots / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
     @cached_property
@@ -262,11 +263,12 @@ class TurboCodec:
         return self.levels()
 
     @cached_property
-    def _square_steps(self) -> FloatArray:
-        """What a set bit adds to a dequantized vector's squared length, per coordinate."""
+    def _square_terms(self) -> tuple[np.float32, FloatArray]:
+        """A dequantized vector's squared length with no bit set, and what a set bit adds to
+        it, per coordinate."""
         low, high = self._levels
         steps: FloatArray = high * high - low * low
-        return steps
+        return np.float32(low @ low), steps
 
     def query_scores(self, q: FloatArray, codes: CodeArray) -> FloatArray:
         return self.scores(self.query(q), codes)
