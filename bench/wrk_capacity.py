@@ -247,16 +247,14 @@ def main() -> None:
                 for t, port in enumerate(grpc_ports):
                     rate = run_ghz(ghz, port, descriptors, messages, args)
                     times.setdefault((t, grpc_kind), []).append(rate)
-    if ghz is not None:
-        kinds[grpc_kind] = ("", "", [])
-    else:
+    if ghz is None:
         print("ghz is not installed: no gRPC row (see the module's docstring)", file=sys.stderr)
     engine = engine_qps(ds, 2000)
     headers = ["requests/s", *(f"{i}" for i in range(len(repos)))]
     if len(repos) > 1:
         headers.append("last / first")
     rows = []
-    for kind in kinds:
+    for kind in [*kinds, *([grpc_kind] if ghz is not None else [])]:
         figures = [median(times[(t, kind)]) for t in range(len(repos))]
         row: list[Any] = [kind, *(f"{f:,.0f}" for f in figures)]
         if len(repos) > 1:
