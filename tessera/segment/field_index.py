@@ -157,6 +157,9 @@ class FieldIndex:
     ("this index cannot answer that"), and the evaluator then reads payloads."""
 
     data_type: ClassVar[str] = ""
+    # Whether `_drop` is a no-op for an offset holding no values of the index's type (`_has`
+    # false), so that points without the key are cleared in one numpy pass (`_clear_many`).
+    _bulk_clear: ClassVar[bool] = True
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         self.key = key
@@ -228,6 +231,57 @@ class FieldIndex:
         else:
             self._store_groups(offset, kept, groups)
         self._set_has(offset, bool(kept))
+
+    def add_many(self, offsets: list[int], payloads: Sequence[dict[str, Any] | None]) -> None:
+        """`add` for each point in turn, but the points without a value at the key (no
+        payload, or a payload without the key: every point when writes carry no payload)
+        cleared together in one numpy pass instead of ~5 us of Python each."""
+        if self._nested is not None or not self._bulk_clear or len(set(offsets)) < len(offsets):
+            # Nested indexes mark a point without elements differently; a repeated offset
+            # must see its writes in order.
+            for offset, payload in zip(offsets, payloads, strict=True):
+                self.add(offset, payload or {})
+            return
+        path = self._path
+        absent: list[int] = []
+        for offset, payload in zip(offsets, payloads, strict=True):
+            if not payload or not raw_values(payload, path):
+                absent.append(offset)
+            else:
+                self.add(offset, payload)
+        if absent:
+            self._clear_many(np.asarray(absent, dtype=np.int64))
+
+    def remove_many(self, offsets: npt.NDArray[np.int64]) -> None:
+        """`remove` for each offset (in one numpy pass for those holding no typed values)."""
+        if not self._bulk_clear:
+            for offset in offsets.tolist():
+                self.remove(offset)
+            return
+        inside = offsets[offsets < len(self._empty)]
+        if len(inside):
+            self._clear_many(inside)
+
+    def _clear_many(self, offsets: npt.NDArray[np.int64]) -> None:
+        """The facts of `add` with no value at the key (what `remove` leaves) at every offset:
+        offsets holding typed values go through `remove`; for the others `_drop` has
+        nothing to drop (`_bulk_clear`), so only the per-offset arrays change."""
+        self._ensure(int(offsets.max()))
+        for offset in offsets[self._has[offsets]].tolist():
+            self.remove(offset)
+        self._empty[offsets] = True
+        self._null[offsets] = False
+        self._count[offsets] = 0
+        if self._multi:
+            for offset in self._multi.keys() & set(offsets.tolist()):
+                del self._multi[offset]
+        old = self._other[offsets]
+        changed = np.unique(offsets[old != 0])  # `_set_other(offset, 0)`, counted once each
+        if len(changed):
+            for value in self._other[changed].tolist():
+                self._other_hist[value] -= 1
+                self._other_hist[0] += 1
+            self._other[changed] = 0
 
     def remove(self, offset: int) -> None:
         if offset >= len(self._empty):

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 class TextIndex(FieldIndex):
     data_type = "text"
+    _bulk_clear = False  # `_store` of no strings still sets a unit's counts (`_set_unit_counts`)
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)

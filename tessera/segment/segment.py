@@ -391,10 +391,12 @@ class Segment:
         """Payload dicts are replaced, never mutated, so a flush snapshot can share them."""
         if not isinstance(self.payloads, list):
             self.payloads = list(self.payloads)
-        for off, payload in zip(offsets.tolist(), payloads, strict=True):
-            self.payloads[off] = payload or None
-            for index in self.field_indexes.values():
-                index.add(off, payload or {})
+        stored = self.payloads
+        offs = offsets.tolist()
+        for off, payload in zip(offs, payloads, strict=True):
+            stored[off] = payload or None
+        for index in self.field_indexes.values():
+            index.add_many(offs, payloads)
         self._changed("payload")
 
     def delete(self, offsets: IntArray, seq: int) -> None:
@@ -404,13 +406,13 @@ class Segment:
         self.deleted[offsets] = True
         self.versions[offsets] = seq
         id_map = self._id_map  # None: lookups go by the deleted mask, nothing to drop
-        for off in offsets.tolist():
-            if id_map is not None:
+        if id_map is not None:
+            for off in offsets.tolist():
                 pid = self.ext_ids[off]
                 if id_map.get(pid) == off:
                     del id_map[pid]
-            for index in self.field_indexes.values():
-                index.remove(off)
+        for index in self.field_indexes.values():
+            index.remove_many(np.asarray(offsets, dtype=np.int64))
         self._changed("ids")
 
     def copy_point_from(self, source: Segment, src_offset: int, seq: int) -> int:
