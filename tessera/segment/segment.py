@@ -411,8 +411,9 @@ class Segment:
                 pid = self.ext_ids[off]
                 if id_map.get(pid) == off:
                     del id_map[pid]
+        gone = np.asarray(offsets, dtype=np.int64)
         for index in self.field_indexes.values():
-            index.remove_many(np.asarray(offsets, dtype=np.int64))
+            index.remove_many(gone)
         self._changed("ids")
 
     def copy_point_from(self, source: Segment, src_offset: int, seq: int) -> int:
