@@ -160,6 +160,8 @@ class FieldIndex:
     # Whether `_drop` is a no-op for an offset holding no values of the index's type (`_has`
     # false), so that points without the key are cleared in one numpy pass (`_clear_many`).
     _bulk_clear: ClassVar[bool] = True
+    # Whether `_store_many` stores a batch's plain values (`add_many`).
+    _bulk_store: ClassVar[bool] = False
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         self.key = key
@@ -233,24 +235,77 @@ class FieldIndex:
         self._set_has(offset, bool(kept))
 
     def add_many(self, offsets: list[int], payloads: Sequence[dict[str, Any] | None]) -> None:
-        """`add` for each point in turn, but the points without a value at the key (no
-        payload, or a payload without the key: every point when writes carry no payload)
-        cleared together in one numpy pass instead of ~5 us of Python each."""
+        """`add` for each point in turn, but two kinds of points go together in numpy passes
+        instead of ~5 us of Python each: those without a value at the key (no payload, or a
+        payload without the key: every point when writes carry no payload), and, where the
+        index stores them so (`_bulk_store`), those whose one value at the key is a plain
+        value of the index's type or a non-empty array of such values (a keyword, a number,
+        a list of tags). Anything else (nulls, objects, values of other kinds, several
+        values at the path) goes through `add`."""
         if self._nested is not None or not self._bulk_clear or len(set(offsets)) < len(offsets):
             # Nested indexes mark a point without elements differently; a repeated offset
             # must see its writes in order.
             for offset, payload in zip(offsets, payloads, strict=True):
                 self.add(offset, payload or {})
             return
-        path = self._path
+        path, convert, bulk_store = self._path, self._convert, self._bulk_store
         absent: list[int] = []
+        plain: list[int] = []  # offsets
+        counts: list[int] = []  # their values_count counts
+        stored: list[int] = []  # how many distinct keys each stores
+        keys: list[Any] = []
         for offset, payload in zip(offsets, payloads, strict=True):
-            if not payload or not raw_values(payload, path):
+            raw = raw_values(payload, path) if payload else []
+            if not raw:
                 absent.append(offset)
-            else:
-                self.add(offset, payload)
+                continue
+            if bulk_store and len(raw) == 1:
+                # Converting in payload order interns strings in the order `add` would.
+                value = raw[0]
+                if isinstance(value, list):
+                    converted = [convert(v) for v in value]
+                    if converted and None not in converted:
+                        distinct = list(dict.fromkeys(converted))
+                        plain.append(offset)
+                        counts.append(len(value))
+                        stored.append(len(distinct))
+                        keys.extend(distinct)
+                        continue
+                elif not isinstance(value, dict) and (key := convert(value)) is not None:
+                    plain.append(offset)
+                    counts.append(1)
+                    stored.append(1)
+                    keys.append(key)
+                    continue
+            self.add(offset, payload)  # type: ignore[arg-type]
         if absent:
             self._clear_many(np.asarray(absent, dtype=np.int64))
+        if plain:
+            self._set_plain(np.asarray(plain, dtype=np.int64), counts, stored, keys)
+
+    def _set_plain(
+        self, offsets: npt.NDArray[np.int64], counts: list[int], stored: list[int], keys: list[Any]
+    ) -> None:
+        """What `add` leaves at offsets (distinct) whose values are all of the index's type,
+        not null, one value or one non-empty array at the path: `counts` their values_count
+        counts, and `keys` the converted distinct values, `stored` of them per offset."""
+        self._ensure(int(offsets.max()))
+        self._empty[offsets] = False
+        self._null[offsets] = False
+        self._count[offsets] = counts
+        if self._multi:
+            for offset in self._multi.keys() & set(offsets.tolist()):
+                del self._multi[offset]
+        self._zero_other(offsets)
+        self._points += int(np.count_nonzero(~self._has[offsets]))
+        self._has[offsets] = True
+        self._store_many(offsets, np.asarray(stored, dtype=np.int64), keys)
+
+    def _store_many(
+        self, offsets: npt.NDArray[np.int64], stored: npt.NDArray[np.int64], keys: list[Any]
+    ) -> None:
+        """`_store` at each offset of its `stored` keys, in order (only with `_bulk_store`)."""
+        raise NotImplementedError
 
     def remove_many(self, offsets: npt.NDArray[np.int64]) -> None:
         """`remove` for each offset (in one numpy pass for those holding no typed values)."""
@@ -275,8 +330,12 @@ class FieldIndex:
         if self._multi:
             for offset in self._multi.keys() & set(offsets.tolist()):
                 del self._multi[offset]
+        self._zero_other(offsets)
+
+    def _zero_other(self, offsets: npt.NDArray[np.int64]) -> None:
+        """`_set_other(offset, 0)` at each offset, each counted once."""
         old = self._other[offsets]
-        changed = np.unique(offsets[old != 0])  # `_set_other(offset, 0)`, counted once each
+        changed = np.unique(offsets[old != 0])
         if len(changed):
             for value in self._other[changed].tolist():
                 self._other_hist[value] -= 1

@@ -40,8 +40,13 @@ class _PostingsIndex(FieldIndex):
         super().__init__(key, schema)
         self._postings = Postings(self._dtype)
 
+    _bulk_store = True
+
     def _store(self, offset: int, values: list[Any]) -> None:
         self._postings.replace(offset, list(dict.fromkeys(values)))
+
+    def _store_many(self, offsets: I64, stored: I64, keys: list[Any]) -> None:
+        self._postings.replace_many(offsets, stored, keys)
 
     def _drop(self, offset: int) -> None:
         self._postings.remove(offset)

@@ -80,6 +80,25 @@ class Postings:
             self._px.extend(extra if extra is not None else [0.0] * len(keys))
         self._pending_cache = None
 
+    def replace_many(self, owners: I64, counts: I64, keys: Sequence[float]) -> None:
+        """`replace` of distinct owners at once: owner i's keys are the next counts[i] of
+        `keys` (distinct, at least one each)."""
+        with self._lock:
+            self._grow(int(owners.max()))
+            self._stale += int(self._live[owners].sum())
+            gens = self._gen[owners] + np.uint32(1)
+            self._gen[owners] = gens
+            self._live[owners] = counts
+            self._pk.extend(keys)
+            if len(keys) == len(owners):
+                self._po.extend(owners.tolist())
+                self._pg.extend(gens.tolist())
+            else:
+                self._po.extend(np.repeat(owners, counts).tolist())
+                self._pg.extend(np.repeat(gens, counts).tolist())
+            self._px.extend([0.0] * len(keys))
+            self._pending_cache = None
+
     def remove(self, owner: int) -> None:
         if owner < len(self._gen) and self._live[owner]:
             self.replace(owner, [])
