@@ -963,3 +963,37 @@ def test_turbo8_and_turbo16_rows(
         )
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("dim", [7, 33, 256])
+@pytest.mark.parametrize("encoding", ["two_bits", "one_and_half_bits"])
+def test_binary_codes_follow_the_band_rule_with_flat_dimensions(dim: int, encoding: str) -> None:
+    """The codes against the module's rule, computed here value by value: dimensions whose
+    standard deviation is under f32 epsilon (every third here) take the sign and no second
+    bit; the others their band of z = (x - mean) / sd."""
+    from tessera.segment.binary_codec import BinaryCodec
+
+    rng = np.random.default_rng(dim)
+    data = rng.standard_normal((300, dim)).astype(np.float32)
+    data[:, ::3] = 0.25
+    codec = BinaryCodec.from_config(dim, {"binary": {"encoding": encoding}}).fitted(data)
+    mean = np.frombuffer(codec.mean or b"", dtype="<f4")
+    sd = np.frombuffer(codec.stddev or b"", dtype="<f4")
+    queries = rng.standard_normal((20, dim)).astype(np.float32)
+    bits = np.unpackbits(codec.encode(queries), axis=1, bitorder="little")
+    for q, row in zip(queries, bits, strict=True):
+        first, second = [], []
+        for i in range(dim):
+            if sd[i] < np.finfo(np.float32).eps:
+                first.append(q[i] > 0)
+                second.append(False)
+            else:
+                z = (q[i] - mean[i]) / sd[i]
+                first.append(z > np.float32(2 / 3) * -1)
+                second.append(z >= np.float32(2 / 3))
+        if encoding == "one_and_half_bits":
+            second += [False] * (dim % 2)
+            second = [a or b for a, b in zip(second[0::2], second[1::2], strict=True)]
+        expected = first + second
+        assert row[: len(expected)].astype(bool).tolist() == expected
+        assert not row[len(expected) :].any()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -184,19 +185,33 @@ class BinaryCodec:
             if self.dim % 2:
                 second = np.hstack([second, np.zeros((len(x), 1), dtype=bool)])
             second = second[:, 0::2] | second[:, 1::2]
-        return _pack(np.hstack([first, second]), self.bits)
+        bits = np.zeros((len(x), self.bits), dtype=bool)
+        bits[:, : self.dim] = first
+        bits[:, self.dim : self.dim + second.shape[1]] = second
+        return np.packbits(bits, axis=1, bitorder="little")
+
+    @cached_property
+    def _band_stats(self) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_] | None]:
+        """(mean, divisor, flat): the statistics as arrays, once per codec (a query's code
+        is made for every search); a flat dimension divides by 1, and `flat` is None when
+        no dimension is flat."""
+        assert self.mean is not None and self.stddev is not None
+        mean, sd = _from_f32_bytes(self.mean), _from_f32_bytes(self.stddev)
+        flat = sd < _EPSILON
+        divisor = np.asarray(np.where(flat, np.float32(1.0), sd), dtype=np.float32)
+        return mean, divisor, flat if flat.any() else None
 
     def _bands(self, x: FloatArray) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         """Qdrant's two-bit value encoding: (z > -2/3, z >= 2/3) per value."""
         if self.mean is None or self.stddev is None:
             # Qdrant without statistics: both bits are the sign.
             return x > 0, x > 0
-        mean, sd = _from_f32_bytes(self.mean), _from_f32_bytes(self.stddev)
-        flat = sd < _EPSILON
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = (x - mean) / np.where(flat, np.float32(1.0), sd)
-        first = np.where(flat, x > 0, z > -_SIGMAS)
-        second = np.where(flat, False, z >= _SIGMAS)
+        mean, divisor, flat = self._band_stats
+        z = (x - mean) / divisor
+        first, second = z > -_SIGMAS, z >= _SIGMAS
+        if flat is not None:  # a flat dimension: the sign, and no second bit
+            first = np.where(flat, x > 0, first)
+            second &= ~flat
         return first, second
 
     def _encode_v1(self, x: FloatArray) -> CodeArray:
