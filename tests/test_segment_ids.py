@@ -31,7 +31,8 @@ def test_lazy_ids_match_the_eager_segment() -> None:
     seg = Segment("s", config, appendable=True)
     base = uuid.UUID(int=(7 << 64) | 1)
     same_high = uuid.UUID(int=(7 << 64) | 2)  # equal high words: told apart by the low ones
-    ids: list[PointId] = [5, 3, base, 2**63 + 1, same_high, 0, uuid.uuid4()]
+    lone = uuid.UUID(int=(9 << 64) | 1)  # the only key with its high word
+    ids: list[PointId] = [5, 3, base, 2**63 + 1, same_high, 0, uuid.uuid4(), lone]
     seg.allocate(ids, 1)
     seg.delete(np.array([1], dtype=np.int64), 2)  # id 3
     lazy = _lazy_copy(seg)
@@ -42,6 +43,8 @@ def test_lazy_ids_match_the_eager_segment() -> None:
         assert lazy.offset_of(pid) == seg.offset_of(pid)
     assert lazy.offset_of(3) is None and lazy.offset_of(uuid.UUID(int=(7 << 64) | 3)) is None
     assert lazy.offset_of(999) is None
+    assert lazy.offset_of(uuid.UUID(int=(9 << 64) | 5)) is None  # same high word only
+    assert lazy.offset_of(lone) == 7
     assert lazy.offsets_of([same_high, 999, 5, base]).tolist() == [4, 0, 2]
     assert lazy.external_ids_at([6, 2, 0]) == [ids[6], base, 5]
     lazy.delete(np.array([2], dtype=np.int64), 3)
@@ -52,3 +55,38 @@ def test_lazy_ids_match_the_eager_segment() -> None:
     assert lazy.id_map == {pid: off for off, pid in enumerate(ids) if off not in (1, 2)}
     kind, hi, lo = id_keys(ids)
     assert (kind == lazy.key_kind).all() and (hi == lazy.key_hi).all() and (lo == lazy.key_lo).all()
+
+
+def test_lazy_lookups_of_many_ids_match_the_eager_segment() -> None:
+    """Batches large enough for `_SortedIds.find`'s numpy path: numbers written, deleted and
+    written again (one key at two offsets), UUIDs sharing high words and UUIDs alone with
+    theirs, deleted points, and ids never written (some with a stored UUID's high word),
+    against the eager segment's map."""
+    import random
+
+    rng = random.Random(3)
+    config = parse_create_collection({"vectors": {"size": 2, "distance": "Dot"}})
+    seg = Segment("s", config, appendable=True)
+    highs = [rng.getrandbits(64) for _ in range(40)]
+    alone = [rng.getrandbits(64) for _ in range(100)]
+    pool: list[PointId] = [
+        *range(200),
+        *(uuid.UUID(int=(rng.choice(highs) << 64) | i) for i in range(200)),
+        *(uuid.UUID(int=(h << 64) | 1) for h in alone),
+    ]
+    seg.allocate(pool, 1)
+    for round_ in range(3):
+        gone = rng.sample(range(seg.size), 60)
+        seg.delete(np.asarray(gone, dtype=np.int64), 2 + round_)
+        again = rng.sample(pool, 50)  # some of them deleted just now: new offsets
+        seg.allocate(again, 10 + round_)
+    lazy = _lazy_copy(seg)
+    strangers: list[PointId] = [
+        *range(1000, 1040),
+        *(uuid.UUID(int=(h << 64) | 999) for h in highs + alone),
+    ]
+    for _ in range(20):
+        asked = rng.sample(pool, 80) + rng.sample(strangers, 40)
+        rng.shuffle(asked)
+        expected = [seg.id_map[pid] for pid in asked if pid in seg.id_map]
+        assert lazy.offsets_of(asked).tolist() == expected

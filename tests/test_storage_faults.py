@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,48 @@ def test_a_pinned_checkpoint_keeps_its_files_until_released(engine: Engine) -> N
     assert shard.wal.first_seq <= int(manifest["seq"]) + 1
     shard.unpin_checkpoint(gen)
     assert not pinned.exists()
+
+
+def test_free_space_is_read_again_near_the_reserve_and_every_second(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free-space reading stands for the writes of the next second only while they leave
+    three reserves free; nearer the limit, and after a second, every write reads again, and
+    a write the disk cannot hold is refused before it is logged."""
+    import tessera.shard.shard as shard_module
+
+    shard = engine.toc.get("c").shard
+    reserve = shard._reserve
+    free = {"bytes": 100 * reserve, "reads": 0}
+    clock = {"now": 1000.0}
+
+    def disk_usage(path: Any) -> Any:
+        free["reads"] += 1
+        return shutil._ntuple_diskusage(10**15, 0, free["bytes"])  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(shard_module.shutil, "disk_usage", disk_usage)
+
+    class Clock:  # the shard module's `time`, its monotonic clock moved by hand
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def monotonic(self) -> float:
+            return clock["now"]
+
+    monkeypatch.setattr(shard_module, "time", Clock())
+    _upsert(engine, [1])
+    _upsert(engine, [2])
+    _upsert(engine, [3])
+    assert free["reads"] == 1  # plenty of room: one reading for the three writes
+    clock["now"] += 1.5
+    _upsert(engine, [4])
+    assert free["reads"] == 2  # a second later: read again
+    free["bytes"] = 3 * reserve + 10  # near the limit: every write reads
+    clock["now"] += 1.5
+    _upsert(engine, [5])
+    _upsert(engine, [6])
+    assert free["reads"] == 4
+    free["bytes"] = reserve  # full: refused, nothing logged
+    with pytest.raises(ServiceUnavailable):
+        _upsert(engine, [7])
+    assert engine.toc.get("c").count(None, exact=True) == 6
