@@ -517,6 +517,8 @@ def profile(args: argparse.Namespace) -> None:
             stats = pstats.Stats(prof)
             stats.sort_stats("tottime").print_stats(35)
             stats.sort_stats("cumulative").print_stats(45)
+            if os.environ.get("CALLERS"):
+                stats.print_callers(os.environ["CALLERS"])
             return
         yappi.set_clock_type("cpu")
         yappi.start()

@@ -43,12 +43,23 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
         self.authenticator = authenticator
         self.log_access = log_access
         self.collection_exists = collection_exists
+        # The guarded handler of each method, made on its first call: grpcio asks the
+        # interceptor for every call, and the services are registered once, at start.
+        self._guarded: dict[str, Any] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        method: str = details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler  # unknown method: grpcio answers UNIMPLEMENTED itself
-        method: str = details.method
+        guarded = self._guarded[method] = self._guard(method, handler)
+        return guarded
+
+    def _guard(self, method: str, handler: Any) -> Any:
+        """`handler` with authentication, the response counters and the access log."""
         behaviour = handler.unary_unary
         level = GRPC.get(method, Level.MANAGE)  # not in the table: fail closed
         open_method = level is Level.OPEN or method in NOT_LOGGED
