@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 
-from tessera.query.text_chars import WORD_CHAR
+from tessera.query.text_chars import EXTRA_WORD_CHARS
 
-_IDENTIFIER = re.compile(f"(?:{WORD_CHAR}|_)+")
+_IDENTIFIER = re.compile(f"[\\w{EXTRA_WORD_CHARS}]+")  # word characters and underscores
 
 
 def _case_words(part: str) -> list[str]:

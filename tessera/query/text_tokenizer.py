@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from tessera.query.code_tokenizer import code_tokens
@@ -93,6 +93,11 @@ def stemmer_language(raw: Any) -> str | None:
     return None
 
 
+# Raw tokens a tokenizer keeps processed (`Tokenizer._processed`): ~10 MiB at most.
+_PROCESSED_MAX = 65_536
+_UNSEEN: Any = object()
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     kind: str = "word"
@@ -151,15 +156,27 @@ class Tokenizer:
             return code_tokens(text, self.lowercase)
         return word_runs(text)
 
+    @cached_property
+    def _processed(self) -> dict[str, str | None]:
+        """`process(raw, check_max_len=kind != "prefix")` of raw tokens already seen: a
+        text's words repeat across documents, and processing one (lowercasing, folding,
+        stopwords, stemming) costs more than a lookup. Bounded (`_PROCESSED_MAX`)."""
+        return {}
+
     def doc_words(self, text: str) -> list[str]:
         """The processed words of a document, in order (phrase positions); a `prefix`
         tokenizer keeps whole words here, its prefixes come from `index_terms`."""
         check_max = self.kind != "prefix"
+        seen = self._processed
+        if len(seen) > _PROCESSED_MAX:
+            seen.clear()
         words: list[str] = []
         for raw in self._raw(text):
-            token = self.process(raw, check_max)
+            token = seen.get(raw, _UNSEEN)
+            if token is _UNSEEN:
+                token = seen[raw] = self.process(raw, check_max)
             if token is not None:
-                words.append(token)
+                words.append(token)  # type: ignore[arg-type]
         return words
 
     def word_tokens(self, words: list[str]) -> list[str]:

@@ -133,10 +133,14 @@ class TextIndex(FieldIndex):
     def _index_doc(self, offset: int, text: str, unit: int, unit_counts: dict[int, int]) -> int:
         """One string as a document of the unit; its term counts are added to the unit's."""
         words = self.tokenizer.doc_words(text)
-        doc = self._add_doc(offset, [self._term_id(w) for w in words])
+        word_ids = [self._term_id(w) for w in words]
+        doc = self._add_doc(offset, word_ids)
         self._doc_unit = _set_at(self._doc_unit, doc, unit)
         if not self.scoring:
-            terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
+            if self.tokenizer.kind == "prefix":
+                terms = [self._term_id(t) for t in self.tokenizer.index_terms(words)]
+            else:  # the index terms are the words
+                terms = list(set(word_ids))
             self._postings.replace(doc, sorted(terms))
             return doc
         # BM25: each term's count in the document rides along as the entry's extra value
