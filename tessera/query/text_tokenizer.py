@@ -93,9 +93,11 @@ def stemmer_language(raw: Any) -> str | None:
     return None
 
 
-# Raw tokens a tokenizer keeps processed (`Tokenizer._processed`): ~10 MiB at most.
-_PROCESSED_MAX = 65_536
+# Raw tokens a tokenizer keeps processed (`Tokenizer._processed`): ~5 MiB at most, for
+# each distinct tokenizer configuration (`Tokenizer.from_params` shares them).
+_PROCESSED_MAX = 32_768
 _UNSEEN: Any = object()
+_SHARED: dict[Tokenizer, Tokenizer] = {}
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,11 @@ class Tokenizer:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> Tokenizer:
-        """The tokenizer of a text index's params."""
+        """The tokenizer of a text index's params: one object per distinct configuration,
+        shared by every index and segment using it (with its memo of processed words)."""
         p = params or {}
         lowercase = p.get("lowercase") is not False
-        return cls(
+        made = cls(
             kind=p.get("tokenizer") or "word",
             lowercase=lowercase,
             ascii_folding=bool(p.get("ascii_folding")),
@@ -122,6 +125,7 @@ class Tokenizer:
             stopwords=stopword_set(p.get("stopwords"), lowercase),
             stemmer=stemmer_language(p.get("stemmer")),
         )
+        return _SHARED.setdefault(made, made)
 
     @property
     def _stem(self) -> Callable[[str], str] | None:
