@@ -7,9 +7,11 @@ Both engines get the same clustered Cosine data (`common.make_dataset`), HNSW m=
 ef_construct=100, one segment, and are searched with hnsw_ef=64, limit 10, `rescore` on
 (Qdrant's default) with the oversampling of each row. Recall is against exact cosine top 10.
 Tessera runs in process (`tessera.engine.Engine`, the same code the server runs), Edge in
-process too. Memory: the bytes per vector of the quantized codes (Tessera: what the faiss
-index stores; Edge: the size of its quantized-vector files), next to the 4 x dim bytes of
-the float vectors.
+process too, both built before either is timed; their queries then alternate in blocks of
+`--block` for `--rounds` passes (`bench/interleaved.py`), so that both meet this machine's
+speed phases alike. Memory: the bytes per vector of the quantized codes (Tessera: what the
+faiss index stores; Edge: the size of its quantized-vector files), next to the 4 x dim bytes
+of the float vectors.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import common
+from interleaved import interleave
 
 CONFIGS: list[tuple[str, dict[str, Any] | None, float]] = [
     ("none", None, 1.0),
@@ -78,9 +82,11 @@ def edge_quantization(config: dict[str, Any] | None) -> Any:
     )
 
 
-def run_edge(
+def open_edge(
     ds: common.Dataset, config: dict[str, Any] | None, oversampling: float, path: Path
-) -> dict[str, float]:
+) -> tuple[Callable[[int], list[int]], Callable[[], float], float]:
+    """Edge's shard built over the data: (query i -> ids, close -> quantized bytes per
+    vector, build seconds)."""
     import qdrant_edge as qe
 
     dim = ds.vectors.shape[1]
@@ -103,31 +109,30 @@ def run_edge(
     build = time.perf_counter() - t0
     quant = qe.QuantizationSearchParams(rescore=True, oversampling=oversampling)
     params = qe.SearchParams(hnsw_ef=64, quantization=quant if config else None)
-    found: list[list[int]] = []
-    t0 = time.perf_counter()
-    for q in ds.queries.tolist():
-        req = qe.QueryRequest(limit=10, query=qe.Query.Nearest(q), params=params)
-        found.append([int(p.id) for p in shard.query(req)])
-    qps = len(ds.queries) / (time.perf_counter() - t0)
-    shard.flush()
-    shard.close()
-    # Qdrant's quantized codes: vector_storage/quantized.data (or quantized_data/ pages).
-    quant_bytes = sum(
-        f.stat().st_size
-        for f in path.rglob("*")
-        if f.is_file() and (f.name == "quantized.data" or f.parent.name == "quantized_data")
-    )
-    return {
-        "recall": common.recall_at_k(found, common.exact_topk(ds.vectors, ds.queries)),
-        "qps": qps,
-        "bytes": quant_bytes / len(ds.vectors),
-        "build": build,
-    }
+    queries = ds.queries.tolist()
+
+    def query(i: int) -> list[int]:
+        req = qe.QueryRequest(limit=10, query=qe.Query.Nearest(queries[i]), params=params)
+        return [int(p.id) for p in shard.query(req)]
+
+    def close() -> float:
+        shard.flush()
+        shard.close()
+        # Qdrant's quantized codes: vector_storage/quantized.data (or quantized_data/ pages).
+        quant_bytes = sum(
+            f.stat().st_size
+            for f in path.rglob("*")
+            if f.is_file() and (f.name == "quantized.data" or f.parent.name == "quantized_data")
+        )
+        return quant_bytes / len(ds.vectors)
+
+    return query, close, build
 
 
-def run_tessera(
+def open_tessera(
     ds: common.Dataset, config: dict[str, Any] | None, oversampling: float, path: Path
-) -> dict[str, float]:
+) -> tuple[Callable[[int], list[int]], Callable[[], float], float]:
+    """Tessera's engine built over the data, as `open_edge`."""
     from tessera.collection.values import Quantization, SearchParams, VectorInput
     from tessera.engine import Engine
     from tessera.query.filter_parse import parse_filter
@@ -152,21 +157,46 @@ def run_tessera(
     collection = engine.toc.get("bench")
     params = SearchParams(hnsw_ef=64, quantization=Quantization(oversampling=oversampling))
     no_filter = parse_filter(None)
-    found: list[list[int]] = []
-    t0 = time.perf_counter()
-    for q in ds.queries:
-        query = VectorInput("", "dense", q)
-        found.append([int(i) for i in collection.search(query, no_filter, 10, params=params).ids])
-    qps = len(ds.queries) / (time.perf_counter() - t0)
-    segments = collection.shard.holder.segments
-    stored = sum(code_bytes(s.vector_indexes[""].index) for s in segments if s.vector_indexes)
-    engine.close()
-    return {
-        "recall": common.recall_at_k(found, common.exact_topk(ds.vectors, ds.queries)),
-        "qps": qps,
-        "bytes": stored / len(ds.vectors) if config is not None else 0.0,
-        "build": build,
-    }
+    queries = [VectorInput("", "dense", q) for q in ds.queries]
+
+    def query(i: int) -> list[int]:
+        return [int(x) for x in collection.search(queries[i], no_filter, 10, params=params).ids]
+
+    def close() -> float:
+        segments = collection.shard.holder.segments
+        stored = sum(code_bytes(s.vector_indexes[""].index) for s in segments if s.vector_indexes)
+        engine.close()
+        return stored / len(ds.vectors) if config is not None else 0.0
+
+    return query, close, build
+
+
+def measure_row(
+    ds: common.Dataset,
+    config: dict[str, Any] | None,
+    oversampling: float,
+    tmp: Path,
+    block: int,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
+    """Both engines built, then their queries alternating in blocks (`interleaved.py`), so
+    that both meet this machine's speed phases alike; recall from the first pass."""
+    common.log("Edge: build")
+    edge = open_edge(ds, config, oversampling, tmp / "edge")
+    common.log("Tessera: build")
+    tessera = open_tessera(ds, config, oversampling, tmp / "tessera")
+    fns = {"edge": edge[0], "tessera": tessera[0]}
+    spent, found = interleave(fns, np.arange(len(ds.queries)), block, rounds)
+    truth = common.exact_topk(ds.vectors, ds.queries)
+    out = {}
+    for name, (_, close, build) in (("edge", edge), ("tessera", tessera)):
+        out[name] = {
+            "recall": common.recall_at_k(found[name], truth),
+            "qps": rounds * len(ds.queries) / spent[name],
+            "bytes": close(),
+            "build": build,
+        }
+    return out
 
 
 def turbo4_round_trip(dims: tuple[int, ...] = (64, 256, 768)) -> list[list[Any]]:
@@ -209,6 +239,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_data_args(ap, n=20_000, dim=256, queries=200)
     ap.add_argument("--only", default="", help="comma-separated row names to run")
+    ap.add_argument("--block", type=int, default=25, help="queries per engine turn")
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the queries")
     args = ap.parse_args()
     ds = common.make_dataset(args.n, args.dim, args.queries)
     rows = []
@@ -217,10 +249,9 @@ def main() -> None:
         if only and name not in only:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            common.log(f"{name}: Edge")
-            edge = run_edge(ds, config, oversampling, Path(tmp) / "edge")
-            common.log(f"{name}: Tessera")
-            tess = run_tessera(ds, config, oversampling, Path(tmp) / "tessera")
+            common.log(name)
+            both = measure_row(ds, config, oversampling, Path(tmp), args.block, args.rounds)
+            edge, tess = both["edge"], both["tessera"]
         rows.append(
             [
                 name,
