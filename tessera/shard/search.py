@@ -64,6 +64,16 @@ class VectorQuery:
     kind: str  # "dense" | "sparse" | "multi"
     value: Any
 
+    def prepared(self, metric: Distance) -> FloatArray:
+        """`prepare_query(metric, value)` for float32 rows, made once per query and metric:
+        every segment's exact scan and a quantized walk's rescoring ask for it again. The
+        array is shared: callers must not write to it."""
+        memo: tuple[Distance, FloatArray] | None = self.__dict__.get("_prepared")
+        if memo is None or memo[0] != metric:
+            memo = (metric, prepare_query(metric, self.value))
+            self.__dict__["_prepared"] = memo  # frozen: a cache, not a field
+        return memo[1]
+
 
 class ScoredRef(NamedTuple):
     """A hit of one segment: its score and where the point lives (a tuple: a search builds
@@ -203,7 +213,7 @@ def _native_nearest(
         return None
     if metric not in exact_knn.METRICS:
         return None
-    vector = prepare_query(metric, query.value)
+    vector = query.prepared(metric)
     if len(candidates) == segment.size:
         return exact_knn.nearest(metric, vector, storage.rows(segment.size), want)
     rows = _gathered(storage, candidates, cached)
