@@ -5,6 +5,7 @@ the `ignore` / `rescore` / `oversampling` search params, and a restart keeps it 
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -930,6 +931,15 @@ def test_a_filtered_walk_over_codes_keeps_to_the_filter(config: dict[str, Any]) 
         mask = rng.random(N) < 0.3
         _scores, labels = index.search(q / np.linalg.norm(q), 10, 64, mask)
         assert len(labels) and mask[labels].all(), config
+    # A filter's cache entry keeps the walk's parameters (and the bitmap they point at)
+    # from query to query.
+    walks: dict[Any, Any] = {}
+    mask = rng.random(N) < 0.2
+    for q in _data(9)[40:80]:
+        gc.collect()
+        _scores, labels = index.search(q / np.linalg.norm(q), 10, 64, mask, walks=walks)
+        assert len(labels) and mask[labels].all(), config
+    assert len(walks) == 1
 
 
 WIDE = [("turbo8", 17 + 2, np.int16), ("turbo16", 33 + 2, np.uint16)]

@@ -253,6 +253,21 @@ class HnswIndex:
         transplant_graph(index, graph)
         return cls(index, distance, lift_norm2)
 
+    def _walk(
+        self, mask: BoolArray | None, ef: int, flat: bool, walks: dict[Any, Any] | None
+    ) -> tuple[Any, Any]:
+        """`_float_params` of this walk, kept in `walks` (a filter's cache entry) when given:
+        a filter repeated query after query skips the bitmap and the SWIG objects (~55 us)."""
+        key = (self._size, ef, flat)
+        walk = walks.get(key) if walks is not None else None
+        if walk is None:
+            walk = self._float_params(mask, ef, flat)
+            if walks is not None:
+                if len(walks) >= 16:
+                    walks.clear()
+                walks[key] = walk
+        return walk
+
     def _float_params(self, mask: BoolArray | None, ef: int, flat: bool) -> tuple[Any, Any]:
         """faiss's search parameters of a float graph (or its flat storage) for `mask`, and
         what they point at: the selector and its bitmap must live as long as they do."""
@@ -302,21 +317,18 @@ class HnswIndex:
             # fight over the cores. The setting is per thread, so builds keep theirs.
             faiss.omp_set_num_threads(1)
             _search_thread.single = True
-        if self.codec is not None or self.turbo is not None:
-            # `_bitmap` stays referenced through the walk: the selector only points at it.
-            selector, _bitmap = self._selector(mask)
-            if self.codec is not None:
-                return self._binary_search(query, k, ef, selector)
-            return self._turbo_search(query, k, ef, selector)
+        # `walk` stays referenced through the search: the selector in its parameters only
+        # points at the bitmap it holds.
+        if self.codec is not None:
+            wide = max(k, ef) if self.codec.asymmetric else k
+            walk = self._walk(mask, max(ef, wide), False, walks)
+            return self._binary_search(query, k, wide, walk[0])
+        if self.turbo is not None:
+            wide = max(k, ef)
+            walk = self._walk(mask, wide, False, walks)
+            return self._turbo_search(query, k, wide, walk[0])
         target = faiss.downcast_index(self.index.storage) if flat else self.index
-        key = (self._size, max(ef, k), flat)
-        walk = walks.get(key) if walks is not None else None
-        if walk is None:
-            walk = self._float_params(mask, max(ef, k), flat)
-            if walks is not None:
-                if len(walks) >= 16:
-                    walks.clear()
-                walks[key] = walk
+        walk = self._walk(mask, max(ef, k), flat, walks)
         params = walk[0]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.lift_norm2 is not None:
@@ -335,15 +347,14 @@ class HnswIndex:
         return scores.astype(np.float32, copy=False), labels
 
     def _binary_search(
-        self, query: FloatArray, k: int, ef: int, selector: Any
+        self, query: FloatArray, k: int, wide: int, params: Any
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-        """The Hamming walk over bit codes. Scores: the query's similarity with the codes'
-        levels for Cosine and Dot, the Hamming distance otherwise; an asymmetric query
-        encoding ranks a wider beam by that similarity."""
+        """The Hamming walk over bit codes (`params`: faiss's, with the beam and filter).
+        Scores: the query's similarity with the codes' levels for Cosine and Dot, the
+        Hamming distance otherwise; an asymmetric query encoding ranks a wider beam
+        (`wide` results of the walk) by that similarity."""
         codec, codes = self.codec, self._codes
         assert codec is not None and codes is not None
-        wide = max(k, ef) if codec.asymmetric else k
-        params = _walk_params(max(ef, wide), selector)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         code = np.ascontiguousarray(codec.encode(q))
         distances, labels = _search_one(self.index, code, wide, params, binary=True)
@@ -362,14 +373,13 @@ class HnswIndex:
         return np.asarray(scores, dtype=np.float32), labels
 
     def _turbo_search(
-        self, query: FloatArray, k: int, ef: int, selector: Any
+        self, query: FloatArray, k: int, wide: int, params: Any
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """The walk over TQ+ codes (L2, the rotated query scaled to the codes' mean
-        length), its hnsw_ef-wide beam then ranked by Qdrant's quantized cosine."""
+        length), its `wide` beam (max(k, hnsw_ef)) then ranked by Qdrant's quantized
+        cosine; `params`: faiss's, with the beam and filter."""
         turbo, codes = self.turbo, self._turbo_codes
         assert turbo is not None and codes is not None
-        wide = max(k, ef)
-        params = _walk_params(wide, selector)
         rotated = turbo.query(query)
         walk = np.ascontiguousarray((rotated * turbo.norm).reshape(1, -1), dtype=np.float32)
         _distances, labels = _search_one(self.index, walk, wide, params)
