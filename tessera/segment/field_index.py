@@ -162,6 +162,10 @@ class FieldIndex:
     _bulk_clear: ClassVar[bool] = True
     # Whether `_store_many` stores a batch's plain values (`add_many`).
     _bulk_store: ClassVar[bool] = False
+    # Whether a batch's plain values are stored one point at a time, in payload order (`add`'s
+    # `_store`: a text index numbers documents and terms as it meets them), their per-point
+    # facts still set together.
+    _store_inline: ClassVar[bool] = False
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         self.key = key
@@ -240,15 +244,21 @@ class FieldIndex:
         payload without the key: every point when writes carry no payload), and, where the
         index stores them so (`_bulk_store`), those whose one value at the key is a plain
         value of the index's type or a non-empty array of such values (a keyword, a number,
-        a list of tags). Anything else (nulls, objects, values of other kinds, several
-        values at the path) goes through `add`."""
-        if self._nested is not None or not self._bulk_clear or len(set(offsets)) < len(offsets):
+        a list of tags; a text index's strings, stored one point at a time, `_store_inline`).
+        Anything else (nulls, objects, values of other kinds, several values at the path)
+        goes through `add`."""
+        bulk_clear, bulk_store = self._bulk_clear, self._bulk_store
+        if (
+            self._nested is not None
+            or not (bulk_clear or bulk_store)
+            or len(set(offsets)) < len(offsets)
+        ):
             # Nested indexes mark a point without elements differently; a repeated offset
             # must see its writes in order.
             for offset, payload in zip(offsets, payloads, strict=True):
                 self.add(offset, payload or {})
             return
-        path, convert, bulk_store = self._path, self._convert, self._bulk_store
+        path, convert, inline = self._path, self._convert, self._store_inline
         absent: list[int] = []
         plain: list[int] = []  # offsets
         counts: list[int] = []  # their values_count counts
@@ -256,7 +266,7 @@ class FieldIndex:
         keys: list[Any] = []
         for offset, payload in zip(offsets, payloads, strict=True):
             raw = raw_values(payload, path) if payload else []
-            if not raw:
+            if not raw and bulk_clear:
                 absent.append(offset)
                 continue
             if bulk_store and len(raw) == 1:
@@ -265,19 +275,25 @@ class FieldIndex:
                 if isinstance(value, list):
                     converted = [convert(v) for v in value]
                     if converted and None not in converted:
-                        distinct = list(dict.fromkeys(converted))
                         plain.append(offset)
                         counts.append(len(value))
-                        stored.append(len(distinct))
-                        keys.extend(distinct)
+                        if inline:
+                            self._store(offset, converted)
+                        else:
+                            distinct = list(dict.fromkeys(converted))
+                            stored.append(len(distinct))
+                            keys.extend(distinct)
                         continue
                 elif not isinstance(value, dict) and (key := convert(value)) is not None:
                     plain.append(offset)
                     counts.append(1)
-                    stored.append(1)
-                    keys.append(key)
+                    if inline:
+                        self._store(offset, [key])
+                    else:
+                        stored.append(1)
+                        keys.append(key)
                     continue
-            self.add(offset, payload)  # type: ignore[arg-type]
+            self.add(offset, payload or {})
         if absent:
             self._clear_many(np.asarray(absent, dtype=np.int64))
         if plain:
@@ -299,7 +315,8 @@ class FieldIndex:
         self._zero_other(offsets)
         self._points += int(np.count_nonzero(~self._has[offsets]))
         self._has[offsets] = True
-        self._store_many(offsets, np.asarray(stored, dtype=np.int64), keys)
+        if not self._store_inline:
+            self._store_many(offsets, np.asarray(stored, dtype=np.int64), keys)
 
     def _store_many(
         self, offsets: npt.NDArray[np.int64], stored: npt.NDArray[np.int64], keys: list[Any]

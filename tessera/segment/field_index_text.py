@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 class TextIndex(FieldIndex):
     data_type = "text"
     _bulk_clear = False  # `_store` of no strings still sets a unit's counts (`_set_unit_counts`)
+    _bulk_store = True
+    _store_inline = True
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)
