@@ -58,10 +58,15 @@ _EPSILON = np.finfo(np.float32).eps
 _V1_MIDDLE = 0.6
 
 
-def _pack(bits: npt.NDArray[np.bool_], width: int) -> CodeArray:
-    pad = width - bits.shape[1]
-    if pad:
-        bits = np.hstack([bits, np.zeros((len(bits), pad), dtype=bool)])
+def _pack(parts: list[npt.NDArray[np.bool_]], width: int) -> CodeArray:
+    """The rows' bit planes side by side, zero-padded to `width` bits, packed per row."""
+    if len(parts) == 1 and parts[0].shape[1] == width:
+        return np.packbits(parts[0], axis=1, bitorder="little")
+    bits = np.zeros((len(parts[0]), width), dtype=bool)
+    start = 0
+    for part in parts:
+        bits[:, start : start + part.shape[1]] = part
+        start += part.shape[1]
     return np.packbits(bits, axis=1, bitorder="little")
 
 
@@ -179,16 +184,13 @@ class BinaryCodec:
         if self.version < 2:
             return self._encode_v1(x)
         if self.encoding == "one_bit":
-            return _pack(x > 0, self.bits)
+            return _pack([x > 0], self.bits)
         first, second = self._bands(x)
         if self.encoding == "one_and_half_bits":
             if self.dim % 2:
                 second = np.hstack([second, np.zeros((len(x), 1), dtype=bool)])
             second = second[:, 0::2] | second[:, 1::2]
-        bits = np.zeros((len(x), self.bits), dtype=bool)
-        bits[:, : self.dim] = first
-        bits[:, self.dim : self.dim + second.shape[1]] = second
-        return np.packbits(bits, axis=1, bitorder="little")
+        return _pack([first, second], self.bits)
 
     @cached_property
     def _band_stats(self) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_] | None]:
@@ -225,7 +227,7 @@ class BinaryCodec:
                 if self.dim % 2:
                     mags = np.hstack([mags, np.zeros((len(x), 1), dtype=np.float32)])
                 parts.append(mags[:, 0::2] + mags[:, 1::2] > 2 * t)
-        return _pack(np.hstack(parts), self.bits)
+        return _pack(parts, self.bits)
 
     # ------------------------------------------------------------------ scoring
 

@@ -272,26 +272,20 @@ class FieldIndex:
             if bulk_store and len(raw) == 1:
                 # Converting in payload order interns strings in the order `add` would.
                 value = raw[0]
-                if isinstance(value, list):
-                    converted = [convert(v) for v in value]
-                    if converted and None not in converted:
-                        plain.append(offset)
-                        counts.append(len(value))
-                        if inline:
-                            self._store(offset, converted)
-                        else:
-                            distinct = list(dict.fromkeys(converted))
-                            stored.append(len(distinct))
-                            keys.extend(distinct)
-                        continue
-                elif not isinstance(value, dict) and (key := convert(value)) is not None:
+                converted = (
+                    [convert(v) for v in value] if isinstance(value, list) else [convert(value)]
+                )
+                if converted and None not in converted:
                     plain.append(offset)
-                    counts.append(1)
+                    counts.append(len(converted))  # an array counts its length
                     if inline:
-                        self._store(offset, [key])
+                        self._store(offset, converted)
                     else:
-                        stored.append(1)
-                        keys.append(key)
+                        distinct = (
+                            converted if len(converted) == 1 else list(dict.fromkeys(converted))
+                        )
+                        stored.append(len(distinct))
+                        keys.extend(distinct)
                     continue
             self.add(offset, payload or {})
         if absent:
@@ -309,9 +303,7 @@ class FieldIndex:
         self._empty[offsets] = False
         self._null[offsets] = False
         self._count[offsets] = counts
-        if self._multi:
-            for offset in self._multi.keys() & set(offsets.tolist()):
-                del self._multi[offset]
+        self._forget_multi(offsets)
         self._zero_other(offsets)
         self._points += int(np.count_nonzero(~self._has[offsets]))
         self._has[offsets] = True
@@ -344,10 +336,14 @@ class FieldIndex:
         self._empty[offsets] = True
         self._null[offsets] = False
         self._count[offsets] = 0
+        self._forget_multi(offsets)
+        self._zero_other(offsets)
+
+    def _forget_multi(self, offsets: npt.NDArray[np.int64]) -> None:
+        """`_multi.pop(offset)` at each offset (their counts are single ones again)."""
         if self._multi:
             for offset in self._multi.keys() & set(offsets.tolist()):
                 del self._multi[offset]
-        self._zero_other(offsets)
 
     def _zero_other(self, offsets: npt.NDArray[np.int64]) -> None:
         """`_set_other(offset, 0)` at each offset, each counted once."""

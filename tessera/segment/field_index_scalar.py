@@ -35,12 +35,11 @@ _FLOAT_EXACT = 2**53
 
 class _PostingsIndex(FieldIndex):
     _dtype: type[np.int64] | type[np.float64] = np.int64
+    _bulk_store = True
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)
         self._postings = Postings(self._dtype)
-
-    _bulk_store = True
 
     def _store(self, offset: int, values: list[Any]) -> None:
         self._postings.replace(offset, list(dict.fromkeys(values)))
