@@ -196,3 +196,49 @@ def test_answers_without_explain_are_unchanged(
         bad = http.post(url, json={**body, "explain": "yes"})
         assert bad.status_code == 400
         assert bad.json()["status"]["error"].endswith("`explain` must be a boolean")
+
+
+def test_a_vectors_own_full_scan_threshold_decides_its_plan(
+    http: httpx.Client, collection: CollectionFactory
+) -> None:
+    """`vectors.<name>.hnsw_config.full_scan_threshold` overrides the collection's for that
+    vector's searches: 80 candidates (4%) of 64 dimensions are over the collection's 10 KB
+    (40 points) but under vector "own"'s 1,000 KB."""
+    name = collection()
+    body = {
+        "vectors": {
+            "shared": {"size": 64, "distance": "Cosine"},
+            "own": {"size": 64, "distance": "Cosine", "hnsw_config": {"full_scan_threshold": 1000}},
+        },
+        "optimizers_config": {"indexing_threshold": 10, "default_segment_number": 1},
+        "hnsw_config": {"full_scan_threshold": 10, "m": 16, "ef_construct": 64},
+    }
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    vectors = np.random.default_rng(5).normal(size=(N, 64)).astype(np.float32)
+    for start in range(0, N, 500):
+        points = [
+            {
+                "id": i,
+                "vector": {"shared": vectors[i].tolist(), "own": vectors[i].tolist()},
+                "payload": {"g": i % GROUPS},
+            }
+            for i in range(start, start + 500)
+        ]
+        response = http.put(f"/collections/{name}/points?wait=true", json={"points": points})
+        assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = http.get(f"/collections/{name}").json()["result"]
+        if info["status"] == "green" and info["indexed_vectors_count"] >= N:
+            break
+        time.sleep(0.2)
+    only = {"must": [{"key": "g", "match": {"any": [3, 4]}}]}
+    plans = {}
+    for using in ("shared", "own"):
+        body = {"query": vectors[3].tolist(), "using": using, "filter": only, "explain": True}
+        result = _query(http, name, body)
+        assert result["points"][0]["id"] == 3
+        [seg] = _searched(result["explain"]["queries"][0])
+        assert seg["candidates"] == 2 * N // GROUPS
+        plans[using] = (seg["plan"], seg["full_scan_threshold_kb"])
+    assert plans == {"shared": ("graph", 10), "own": ("exact", 1000)}

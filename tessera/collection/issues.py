@@ -208,7 +208,7 @@ class watch:
         self._started = 0.0
 
     def __enter__(self) -> None:
-        if any(f is not None for f in self._filters):
+        if self._filters.count(None) < len(self._filters):  # any filter: no generator
             self._started = time.perf_counter()
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:

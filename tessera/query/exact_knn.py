@@ -16,6 +16,7 @@ a tie or the other order in the other.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import faiss
@@ -68,6 +69,7 @@ def nearest(
     # Strictly ordered, best first: no tie, and no NaN (every comparison with NaN is false).
     # On the k + 1 floats as a list: numpy's calls would cost more than the comparisons.
     listed = scores.tolist()
-    if not all(map(float.__lt__ if euclid else float.__gt__, listed, listed[1:])):
+    # (operator's functions: half the cost of float.__gt__'s slot wrapper per comparison)
+    if not all(map(operator.lt if euclid else operator.gt, listed, listed[1:])):
         return None
     return scores[:k], found[:k]

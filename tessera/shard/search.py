@@ -7,9 +7,10 @@ planner prefers it. The shard merges each segment's best `offset + limit`.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -33,7 +34,7 @@ from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.explain import QueryReport, SegmentPlan, now
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.read import PointRef
+from tessera.shard.read import PointRef, refs_in
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -81,6 +82,11 @@ class ScoredRef(NamedTuple):
 
     score: float
     ref: PointRef
+
+
+# ScoredRef((score, ref)) without NamedTuple's Python-level __new__ (as read._new_ref).
+_new_scored: Callable[[tuple[float, PointRef]], ScoredRef]
+_new_scored = functools.partial(tuple.__new__, ScoredRef)  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -450,9 +456,9 @@ def _numpy_best(
 def _scored_refs(
     segment: Segment, scores: FloatArray, offsets: npt.NDArray[np.int64]
 ) -> map[ScoredRef]:
-    """The hits of one segment as ScoredRefs (in C loops: map over the lists, no generator)."""
-    refs = map(PointRef, repeat(segment), offsets.tolist())
-    return map(ScoredRef, scores.tolist(), refs)
+    """The hits of one segment as ScoredRefs (in C loops: no generator, and no NamedTuple
+    `__new__`, ~0.2 us a tuple in Python: a top-10 built 20 of them per query)."""
+    return map(_new_scored, zip(scores.tolist(), refs_in(segment, offsets.tolist())))
 
 
 def _segment_report(
@@ -475,7 +481,10 @@ def unindexed_and_large(holder: SegmentHolder, segment: Segment, using: str) -> 
 def _threshold_points(holder: SegmentHolder, using: str) -> tuple[int, int]:
     """`full_scan_threshold` of vector `using`: (KB, the points that many KB hold)."""
     params = holder.config.vectors[using]
-    threshold_kb = int(holder.config.hnsw_for(using).get("full_scan_threshold") or 0)
+    # hnsw_for(using)'s value without merging the two dicts (every search asks)
+    own = params.hnsw_config.get("full_scan_threshold") if params.hnsw_config else None
+    threshold = own if own is not None else holder.config.hnsw_config.get("full_scan_threshold")
+    threshold_kb = int(threshold or 0)
     return threshold_kb, threshold_kb * 1024 // max(params.size * 4, 1)
 
 
