@@ -951,7 +951,9 @@ class TesseraEngine(Engine):
         eng, fj = self.eng, self.eng.prepare_filter(filter_json(flt))
 
         def fn(vec: np.ndarray) -> list[int]:
-            return [int(x) for x in eng.search(vec, limit, fj, ef, exact)]
+            # ints already (TesseraInProcess.search): one list built per query, as Edge's row
+            result: list[int] = eng.search(vec, limit, fj, ef, exact)
+            return result
 
         return fn
 

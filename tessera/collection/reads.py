@@ -9,6 +9,7 @@ refers to a segment. Column by column: one pass per selected field, no object pe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from tessera.collection.values import PayloadSelector, Points, Selection, VectorSelector
@@ -19,6 +20,9 @@ from tessera.shard.read import PointRef
 from tessera.shard.search import ScoredRef
 
 VectorReader = Callable[[Segment, int], Any]
+
+# A hit's fields by position, in C (Hit and ScoredRef both start with score, ref).
+_SCORE, _REF = itemgetter(0), itemgetter(1)
 
 
 def vector_reader(selector: VectorSelector, unnamed: bool) -> VectorReader | None:
@@ -119,10 +123,10 @@ def scored_points(
 ) -> Points:
     """Scored points with their version and score (and the order values of an `order_by`
     query's hits)."""
-    refs = [hit.ref for hit in hits]
+    refs: list[PointRef] = list(map(_REF, hits))
     found = points(refs, select, unnamed)
     found.versions = [seg.versions.item(off) for seg, off in refs]
-    found.scores = [hit.score for hit in hits]
+    found.scores = list(map(_SCORE, hits))
     if hits and isinstance(hits[0], Hit):
         values = [hit.order_value for hit in hits]  # type: ignore[union-attr]
         if values.count(None) != len(values):
