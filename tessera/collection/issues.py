@@ -232,12 +232,12 @@ def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds
         told = _told.get(seen)  # type: ignore[arg-type]
     except TypeError:  # a filter holding something unhashable is looked at every time
         told, seen = None, None
-    if (
-        told is not None
-        and told[0] == _removals
-        and all(schemas.get(key) == raw for key, raw in told[1])
-    ):
-        return
+    if told is not None and told[0] == _removals:
+        for key, raw in told[1]:  # a loop, not all(<generator>): every filtered read asks
+            if schemas.get(key) != raw:
+                break
+        else:
+            return
     removals = _removals
     wanted: dict[str, list[str]] = {}
     for filt in filters:

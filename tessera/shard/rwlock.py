@@ -44,7 +44,10 @@ class WouldWait(Exception):
 
 class RWLock:
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Readers take the mutex itself (a C context manager; the Condition's own
+        # __enter__ is a Python call): every search takes and releases a shared hold.
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0  # guarded by _cond
         self._writer = False  # guarded by _cond
         self._waiting_writers = 0  # guarded by _cond
@@ -58,7 +61,7 @@ class RWLock:
         return self._reading
 
     def acquire_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             if (self._writer or self._waiting_writers) and NO_WAIT.get():
                 raise WouldWait(self)
             while self._writer or self._waiting_writers:
@@ -88,7 +91,7 @@ class RWLock:
 
     def release_read(self) -> None:
         woken: list[Callable[[], None]] = []
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
             if self._readers == 0:
                 if self._waiting_writers:  # only writers wait for the readers to leave

@@ -57,22 +57,26 @@ GATHERED_ROWS_BYTES = 1 << 20
 _NO_QUANTIZATION_PARAMS = QuantizationParams()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VectorQuery:
-    """A query vector for one vector name: dense (d,), sparse (indices, values) or multi (m, d)."""
+    """A query vector for one vector name: dense (d,), sparse (indices, values) or multi
+    (m, d). Not frozen (a frozen dataclass's __init__ costs three times as much, and every
+    search makes one); nothing changes it after it is made."""
 
     using: str
     kind: str  # "dense" | "sparse" | "multi"
     value: Any
+    _prepared: tuple[Distance, FloatArray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def prepared(self, metric: Distance) -> FloatArray:
         """`prepare_query(metric, value)` for float32 rows, made once per query and metric:
         every segment's exact scan and a quantized walk's rescoring ask for it again. The
         array is shared: callers must not write to it."""
-        memo: tuple[Distance, FloatArray] | None = self.__dict__.get("_prepared")
+        memo = self._prepared
         if memo is None or memo[0] != metric:
-            memo = (metric, prepare_query(metric, self.value))
-            self.__dict__["_prepared"] = memo  # frozen: a cache, not a field
+            memo = self._prepared = (metric, prepare_query(metric, self.value))
         return memo[1]
 
 
@@ -290,11 +294,11 @@ def search(
     (`explain`); None records nothing and reads no clock."""
     quantization = quantization or _NO_QUANTIZATION_PARAMS
     distance = check_distance(query_distance(holder, query.using))
-    better_high = higher_is_better(check_distance(distance)) if query.kind != "sparse" else True
+    better_high = higher_is_better(distance) if query.kind != "sparse" else True
     want = limit + offset
     merged: list[ScoredRef] = []
     runs, unsorted = 0, False
-    idf = sparse_idf_for(holder, query, idf_corpus)
+    idf = sparse_idf_for(holder, query, idf_corpus) if query.kind == "sparse" else None
     seg: SegmentPlan | None = None
     t = 0.0
     for number, segment in enumerate(holder.segments):

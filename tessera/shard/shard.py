@@ -120,6 +120,7 @@ class LocalShard:
         self.path = path
         self.config = config
         self.lock = RWLock()
+        self._holder_read = HolderRead(self)  # stateless: one serves every reader
         self._flush_lock = threading.Lock()
         self.holder = SegmentHolder(config)
         self.applied_seq = 0  # guarded by lock (write side)
@@ -309,7 +310,7 @@ class LocalShard:
 
     def read(self) -> HolderRead:
         """`with shard.read() as holder:` the segments under a shared hold of the lock."""
-        return HolderRead(self)
+        return self._holder_read
 
     # ---- checkpoints --------------------------------------------------------------
 
@@ -461,7 +462,8 @@ class LocalShard:
 
 
 class HolderRead:
-    """`Shard.read`'s context manager (a plain object: every search takes one)."""
+    """`Shard.read`'s context manager (a plain object: every search takes one). It keeps
+    no state of a hold, so the shard's one instance serves every reader at once."""
 
     __slots__ = ("_shard",)
 
