@@ -132,10 +132,12 @@ class ShardSelector:
     fallback: ShardKey | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VectorInput:
     """A query vector for one vector name: dense (d,) array, sparse (indices, values) or
-    multi (m, d) array, validated against the collection config."""
+    multi (m, d) array, validated against the collection config. Not frozen (a frozen
+    dataclass's __init__ costs three times as much, and every search makes one); nothing
+    changes it after it is made."""
 
     using: str
     kind: str  # "dense" | "sparse" | "multi"

@@ -324,10 +324,10 @@ def search(
         )
         flat = (
             not graph
+            and count >= FLAT_SCAN_MIN  # first: a selective filter stops here
             and index is not None
             and index.exact_capable
             and holder.config.vectors[query.using].datatype == "float32"
-            and count >= FLAT_SCAN_MIN
         )
         if seg is not None:
             _explain_plan(seg, holder, query, segment, count, exact, graph, flat)
