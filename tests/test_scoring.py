@@ -836,3 +836,21 @@ def test_formula_parse_shape() -> None:
             columns.__getitem__,
             lambda condition: np.zeros(2, dtype=bool),
         )
+
+
+def test_a_cosine_query_is_prepared_as_a_stored_vector_is() -> None:
+    """A float32 Cosine query (the search's own, one vector) is unit-normalised bit for bit
+    as a stored vector is, in a new array: tiny, huge, zero and NaN vectors included."""
+    rng = np.random.default_rng(11)
+    vectors = [
+        rng.normal(size=dim).astype(np.float32) * np.float32(scale)
+        for dim in (1, 3, 128, 1536)
+        for scale in (1e-30, 1e-9, 1e-3, 1.0, 1e6)
+    ]
+    vectors += [np.zeros(8, np.float32), np.full(4, np.nan, np.float32)]
+    for vector in vectors:
+        prepared = scoring.prepare_query("Cosine", vector)
+        stored = scoring.prepare_stored("Cosine", vector[None, :])[0]
+        assert prepared.dtype == np.float32 and prepared.shape == vector.shape
+        assert prepared.tobytes() == stored.tobytes()
+        assert not np.shares_memory(prepared, vector)

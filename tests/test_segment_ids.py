@@ -90,3 +90,23 @@ def test_lazy_lookups_of_many_ids_match_the_eager_segment() -> None:
         rng.shuffle(asked)
         expected = [seg.id_map[pid] for pid in asked if pid in seg.id_map]
         assert lazy.offsets_of(asked).tolist() == expected
+
+
+def test_ids_of_few_and_many_offsets_read_alike() -> None:
+    """`external_ids_at` reads a few offsets one item at a time and longer lists in numpy
+    calls: both answer what the ids were, numbers and UUIDs mixed, in the order asked
+    (repeats included)."""
+    config = parse_create_collection({"vectors": {"size": 2, "distance": "Dot"}})
+    seg = Segment("s", config, appendable=True)
+    rng = np.random.default_rng(4)
+    ids: list[PointId] = [
+        uuid.UUID(int=int(rng.integers(0, 2**62)) << 64 | i) if i % 3 == 0 else i * 7 + 2**63
+        for i in range(200)
+    ]
+    seg.allocate(ids, 1)
+    lazy = _lazy_copy(seg)
+    for count in (0, 1, 10, 15, 16, 17, 100):
+        offsets = rng.integers(0, len(ids), size=count).tolist()
+        expected = [ids[o] for o in offsets]
+        assert lazy.external_ids_at(offsets) == expected
+        assert seg.external_ids_at(offsets) == expected  # the eager form: its list

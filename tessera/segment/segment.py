@@ -11,7 +11,7 @@ hold it exclusively, readers shared.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,10 @@ def id_keys(
 # From this many ids of a kind `_SortedIds.find` takes the one-offset hits in numpy calls
 # (1,000 ids: 190-600 -> 65-105 us); fewer go one by one, cheaper than those calls.
 _FIND_VECTORISED_FROM = 32
+
+# `external_ids_at` reads fewer offsets than this one `item` each: numpy's gather + tolist
+# cost more than the lookups themselves.
+ITEMS_BELOW = 16
 
 
 class _SortedIds:
@@ -258,10 +262,13 @@ class Segment:
             return number
         return uuid.UUID(int=(self.key_hi.item(offset) << 64) | self.key_lo.item(offset))
 
-    def external_ids_at(self, offsets: Iterable[int]) -> list[PointId]:
+    def external_ids_at(self, offsets: Sequence[int]) -> list[PointId]:
         if self._ext_ids is not None:
             ids = self._ext_ids
             return [ids[off] for off in offsets]
+        if len(offsets) < ITEMS_BELOW:
+            kind, high = self.key_kind.item, self.key_hi.item
+            return [high(o) if kind(o) == 0 else self.external_id_at(o) for o in offsets]
         offs = np.fromiter(offsets, dtype=np.int64)
         out: list[PointId] = self.key_hi[offs].tolist()
         for i in np.flatnonzero(self.key_kind[offs] == 1).tolist():
