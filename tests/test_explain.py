@@ -49,13 +49,18 @@ def _indexed(http: httpx.Client, name: str, quantization: dict[str, Any] | None 
         extra["quantization_config"] = quantization
     _create(http, name, **extra)
     vectors = _load(http, name, N)
+    _wait_indexed(http, name)
+    return vectors
+
+
+def _wait_indexed(http: httpx.Client, name: str) -> None:
+    """Until the optimizer has indexed the collection's N points (in one segment)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         info = http.get(f"/collections/{name}").json()["result"]
         if info["status"] == "green" and info["indexed_vectors_count"] >= N:
             break
         time.sleep(0.2)
-    return vectors
 
 
 def _query(http: httpx.Client, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -226,12 +231,7 @@ def test_a_vectors_own_full_scan_threshold_decides_its_plan(
         ]
         response = http.put(f"/collections/{name}/points?wait=true", json={"points": points})
         assert response.status_code == 200, response.text
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        info = http.get(f"/collections/{name}").json()["result"]
-        if info["status"] == "green" and info["indexed_vectors_count"] >= N:
-            break
-        time.sleep(0.2)
+    _wait_indexed(http, name)
     only = {"must": [{"key": "g", "match": {"any": [3, 4]}}]}
     plans = {}
     for using in ("shared", "own"):
