@@ -17,8 +17,10 @@ Results are `Hit`s: a score, the point (segment, offset) and, for order_by, the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,7 +43,7 @@ from tessera.shard import read, text_rank
 from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.read import PointRef
-from tessera.shard.search import VectorQuery, search, unindexed_and_large
+from tessera.shard.search import ScoredRef, VectorQuery, search, unindexed_and_large
 
 # Vectors of points in other collections (`lookup_from`), fetched before the read lock:
 # (collection, vector name, point id) -> vector.
@@ -55,6 +57,17 @@ class Hit(NamedTuple):
     score: float
     ref: PointRef
     order_value: Any = None
+
+
+# Hit((score, ref, order_value)) without NamedTuple's Python-level __new__ (a top-10 makes
+# ten per query).
+_new_hit: Callable[[tuple[Any, ...]], Hit]
+_new_hit = functools.partial(tuple.__new__, Hit)  # type: ignore[assignment]
+
+
+def _hits_of(found: list[ScoredRef]) -> list[Hit]:
+    """The shard's hits as Hits with no order value: (score, ref) + (None,), in C."""
+    return list(map(_new_hit, map(tuple.__add__, found, repeat((None,)))))
 
 
 @dataclass
@@ -251,7 +264,7 @@ def _query_collection(
             indexed_only=node.indexed_only,
             report=report,
         )
-        return [Hit(score, ref) for score, ref in found]
+        return _hits_of(found)
     return _vector_search(
         ctx, space, query, resolve, filt, limit, offset, threshold, report, node.indexed_only
     )
