@@ -235,6 +235,13 @@ class CollectionConfig:
             merged.update({k: v for k, v in params.hnsw_config.items() if v is not None})
         return merged
 
+    def hnsw_setting(self, name: str, key: str) -> Any:
+        """`hnsw_for(name).get(key)` without merging the two dicts (searches ask per query):
+        the vector's own value where it sets one, else the collection's."""
+        params = self.vectors.get(name)
+        own = params.hnsw_config.get(key) if params is not None and params.hnsw_config else None
+        return own if own is not None else self.hnsw_config.get(key)
+
 
 def custom_sharding(config: CollectionConfig) -> bool:
     """`sharding_method: custom`: points go to the shards of the shard key a write names."""

@@ -17,7 +17,6 @@ Results are `Hit`s: a score, the point (segment, offset) and, for order_by, the 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import repeat
@@ -42,7 +41,7 @@ from tessera.segment.filter_eval import evaluate
 from tessera.shard import read, text_rank
 from tessera.shard.explain import Explain, QueryReport, now
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.read import PointRef
+from tessera.shard.read import PointRef, tuple_maker
 from tessera.shard.search import ScoredRef, VectorQuery, search, unindexed_and_large
 
 # Vectors of points in other collections (`lookup_from`), fetched before the read lock:
@@ -59,10 +58,7 @@ class Hit(NamedTuple):
     order_value: Any = None
 
 
-# Hit((score, ref, order_value)) without NamedTuple's Python-level __new__ (a top-10 makes
-# ten per query).
-_new_hit: Callable[[tuple[Any, ...]], Hit]
-_new_hit = functools.partial(tuple.__new__, Hit)  # type: ignore[assignment]
+_new_hit = tuple_maker(Hit)  # Hit((score, ref, order_value))
 
 
 def _hits_of(found: list[ScoredRef]) -> list[Hit]:

@@ -111,21 +111,14 @@ def prepare_query(
     float16 collection sees a half-precision query and a uint8 one a byte query; a turbo4
     one compares the float query with the decoded vectors.
     """
-    if datatype == "float32" and distance == "Cosine" and _one_f32(query):
-        # a search's own query: normalize_rows' one-vector arithmetic, without the layers
-        vector: FloatArray = query  # type: ignore[assignment]
-        norm = np.sqrt(np.add.reduce(vector * vector))
-        return vector / norm if norm >= EPSILON else vector.copy()
+    if datatype == "float32" and distance == "Cosine":
+        # prepare_stored's answer here without its datatype layers: every search asks
+        return np.ascontiguousarray(normalize_rows(query))
     if datatype in turbo.ROW_DTYPES:
         datatype = "float32"
     stored = prepare_stored(distance, query, datatype)
     # A float32 query is float32 already: as_float32's checks are a per-query cost.
     return stored if datatype == "float32" else as_float32(stored)
-
-
-def _one_f32(query: npt.ArrayLike) -> bool:
-    """A float32 vector (d,) already: what a parsed search query is."""
-    return type(query) is np.ndarray and query.dtype == np.float32 and query.ndim == 1
 
 
 def as_float32(vectors: npt.ArrayLike, dim: int | None = None) -> FloatArray:

@@ -59,7 +59,7 @@ _FIND_VECTORISED_FROM = 32
 
 # `external_ids_at` reads fewer offsets than this one `item` each: numpy's gather + tolist
 # cost more than the lookups themselves.
-ITEMS_BELOW = 16
+_ITEMS_BELOW = 16
 
 
 class _SortedIds:
@@ -266,7 +266,7 @@ class Segment:
         if self._ext_ids is not None:
             ids = self._ext_ids
             return [ids[off] for off in offsets]
-        if len(offsets) < ITEMS_BELOW:
+        if len(offsets) < _ITEMS_BELOW:
             kind, high = self.key_kind.item, self.key_hi.item
             return [high(o) if kind(o) == 0 else self.external_id_at(o) for o in offsets]
         offs = np.fromiter(offsets, dtype=np.int64)

@@ -7,9 +7,7 @@ planner prefers it. The shard merges each segment's best `offset + limit`.
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -34,7 +32,7 @@ from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.explain import QueryReport, SegmentPlan, now
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.read import PointRef, refs_in
+from tessera.shard.read import PointRef, refs_in, tuple_maker
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -88,9 +86,7 @@ class ScoredRef(NamedTuple):
     ref: PointRef
 
 
-# ScoredRef((score, ref)) without NamedTuple's Python-level __new__ (as read._new_ref).
-_new_scored: Callable[[tuple[float, PointRef]], ScoredRef]
-_new_scored = functools.partial(tuple.__new__, ScoredRef)  # type: ignore[assignment]
+_new_scored = tuple_maker(ScoredRef)  # ScoredRef((score, ref))
 
 
 @dataclass(slots=True)
@@ -298,7 +294,7 @@ def search(
     want = limit + offset
     merged: list[ScoredRef] = []
     runs, unsorted = 0, False
-    idf = sparse_idf_for(holder, query, idf_corpus) if query.kind == "sparse" else None
+    idf = sparse_idf_for(holder, query, idf_corpus)
     seg: SegmentPlan | None = None
     t = 0.0
     for number, segment in enumerate(holder.segments):
@@ -485,10 +481,7 @@ def unindexed_and_large(holder: SegmentHolder, segment: Segment, using: str) -> 
 def _threshold_points(holder: SegmentHolder, using: str) -> tuple[int, int]:
     """`full_scan_threshold` of vector `using`: (KB, the points that many KB hold)."""
     params = holder.config.vectors[using]
-    # hnsw_for(using)'s value without merging the two dicts (every search asks)
-    own = params.hnsw_config.get("full_scan_threshold") if params.hnsw_config else None
-    threshold = own if own is not None else holder.config.hnsw_config.get("full_scan_threshold")
-    threshold_kb = int(threshold or 0)
+    threshold_kb = int(holder.config.hnsw_setting(using, "full_scan_threshold") or 0)
     return threshold_kb, threshold_kb * 1024 // max(params.size * 4, 1)
 
 
@@ -600,7 +593,7 @@ def _graph_search(
     walks: dict[Any, Any] | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     distance = query_distance(holder, query.using)
-    ef = hnsw_ef or int(holder.config.hnsw_for(query.using).get("ef_construct") or 100)
+    ef = hnsw_ef or int(holder.config.hnsw_setting(query.using, "ef_construct") or 100)
     # faiss walks the unfiltered path and keeps the matches it meets: measured on 200k x 96,
     # recall@10 holds at ef 128 down to ~3% selectivity (0.97) and collapses near 0.5%. So
     # widen the beam only below 10%, by sqrt(0.1 / selectivity), at most 8x; the planner has
