@@ -50,6 +50,8 @@ class CollectionDefaults:
 
 
 BUILTIN_DEFAULTS = CollectionDefaults()
+# `CollectionParams` fields only an update sets; reported once set.
+FAN_OUT = ("read_fan_out_factor", "read_fan_out_delay_ms")
 _defaults = BUILTIN_DEFAULTS
 
 
@@ -217,6 +219,9 @@ class CollectionConfig:
             if key in params:
                 create[key] = params[key]
         parsed = parse_create_collection(create, BUILTIN_DEFAULTS)
+        for key in FAN_OUT:  # set by an update only (no create body takes them)
+            if params.get(key) is not None:
+                parsed.params_extra[key] = params[key]
         if blank is not None:
             dense = parse_dense_params(blank, "vectors", BUILTIN_DEFAULTS.vectors_on_disk)
             parsed.vectors = {"": dense, **parsed.vectors}
@@ -438,7 +443,7 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
         config.metadata = {k: v for k, v in merged.items() if v is not None}
     params = request.params
     if params is not None:
-        for key in ("replication_factor", "write_consistency_factor", "on_disk_payload"):
+        for key in ("replication_factor", "write_consistency_factor", "on_disk_payload", *FAN_OUT):
             value = getattr(params, key)
             if value is not None:
                 config.params_extra[key] = value

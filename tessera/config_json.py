@@ -397,6 +397,8 @@ def decode_create(raw: Any) -> CreateCollection:
 
 
 _PARAMS_COUNTS = ("replication_factor", "write_consistency_factor")
+# Kept and reported (`CollectionParams`), by the integer type Qdrant reads them as.
+_PARAMS_FAN_OUT = {"read_fan_out_factor": "u32", "read_fan_out_delay_ms": "u64"}
 
 
 def decode_update(raw: Any) -> UpdateCollection:
@@ -416,6 +418,15 @@ def decode_update(raw: Any) -> UpdateCollection:
                 # NonZeroU32 in Qdrant's PATCH: a deserialize error; zero: ParamsDiff.check
                 raise format_error(
                     f"params.{key}: invalid value: {json_type(value)}, expected a nonzero u32"
+                )
+            counts[key] = value
+        for key, kind in _PARAMS_FAN_OUT.items():
+            value = given.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise format_error(
+                    f"params.{key}: invalid value: {json_type(value)}, expected {kind}"
                 )
             counts[key] = value
         payload = given.get("payload")

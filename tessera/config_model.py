@@ -360,12 +360,14 @@ class VectorDiff:
 
 @dataclass(frozen=True)
 class ParamsDiff:
-    """PATCH's `CollectionParamsDiff` (the fan-out fields are read and have no effect on
-    one node)."""
+    """PATCH's `CollectionParamsDiff` (the fan-out fields are kept and reported, as Qdrant
+    reports them; a read has no other replica to fan out to)."""
 
     replication_factor: int | None = None
     write_consistency_factor: int | None = None
     on_disk_payload: bool | None = None
+    read_fan_out_factor: int | None = None
+    read_fan_out_delay_ms: int | None = None
     payload_memory: str | None = None
     id_tracker_memory: str | None = None
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tests.conftest import free_port
+
 pytestmark = pytest.mark.server_only(reason="restarts servers and reads optimizer state")
 
 
@@ -76,3 +78,37 @@ def test_writes_are_refused_when_the_disk_is_full(
         client.upsert("full", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])], wait=True)
     assert "503" in str(raised.value) and "no space left" in str(raised.value).lower()
     assert client.count("full").count == 0  # reads go on, nothing was written
+
+
+def test_read_fan_out_params_are_kept_and_reported(server_factory: Any) -> None:
+    """`read_fan_out_factor` / `read_fan_out_delay_ms` (set by PATCH only, REST or gRPC) come
+    back in the collection's params, survive a restart, and a negative one is refused."""
+    server = server_factory(grpc_port=free_port())
+    client = _client(server.url)
+    client.create_collection(
+        "fan", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+    )
+    assert client.get_collection("fan").config.params.read_fan_out_factor is None
+    client.update_collection(
+        "fan",
+        collection_params=models.CollectionParamsDiff(
+            read_fan_out_factor=2, read_fan_out_delay_ms=10
+        ),
+    )
+    grpc = QdrantClient(
+        url=server.url, prefer_grpc=True, grpc_port=server.grpc_port, check_compatibility=False
+    )
+    params = grpc.get_collection("fan").config.params
+    assert (params.read_fan_out_factor, params.read_fan_out_delay_ms) == (2, 10)
+    grpc.update_collection(
+        "fan", collection_params=models.CollectionParamsDiff(read_fan_out_factor=3)
+    )
+    grpc.close()
+    with pytest.raises(Exception, match="expected u32"):
+        client.update_collection(
+            "fan", collection_params=models.CollectionParamsDiff(read_fan_out_factor=-1)
+        )
+    server.kill()
+    server.start()
+    params = _client(server.url).get_collection("fan").config.params
+    assert (params.read_fan_out_factor, params.read_fan_out_delay_ms) == (3, 10)

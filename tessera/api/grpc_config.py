@@ -335,7 +335,16 @@ def update(req: pb.UpdateCollection) -> UpdateCollection:
     if req.HasField("params"):
         p = req.params
         params = ParamsDiff(
-            **_fields(p, ("replication_factor", "write_consistency_factor", "on_disk_payload")),
+            **_fields(
+                p,
+                (
+                    "replication_factor",
+                    "write_consistency_factor",
+                    "on_disk_payload",
+                    "read_fan_out_factor",
+                    "read_fan_out_delay_ms",
+                ),
+            ),
             payload_memory=_memory(p.payload) if p.HasField("payload") else None,
             id_tracker_memory=_memory(p.id_tracker) if p.HasField("id_tracker") else None,
         )

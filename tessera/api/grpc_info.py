@@ -151,6 +151,8 @@ def collection_params(info: CollectionInfo) -> pb.CollectionParams:
         on_disk_payload=bool(extra.get("on_disk_payload")),
         replication_factor=extra.get("replication_factor"),
         write_consistency_factor=extra.get("write_consistency_factor"),
+        read_fan_out_factor=extra.get("read_fan_out_factor"),
+        read_fan_out_delay_ms=extra.get("read_fan_out_delay_ms"),
     )
     if config.unnamed:
         message.vectors_config.params.CopyFrom(vector_params(config.vectors[""]))
