@@ -12,6 +12,7 @@ import pytest
 
 from tessera.collection_config import parse_create_collection
 from tessera.segment.ann_index import HnswIndex, reserve
+from tessera.segment.persist import take_snapshot
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage
 from tessera.shard.optimizer import build_segment
@@ -126,3 +127,18 @@ def test_an_extended_base_gathers_only_the_other_rows(
     assert index.size == 600
     for row in (4, 520, 599):
         assert int(index.search(matrix[row], 1, 64, None)[1][0]) == row
+
+
+def test_a_flush_shares_an_immutable_segments_rows_and_copies_an_appendable_ones() -> None:
+    """What a flush takes to write (under the lock, written after it): a built segment's rows
+    as they are (they never change: a write moves the point out first), an appendable
+    segment's as a copy (the next upsert may write into them while the file is written)."""
+    config = parse_create_collection({"vectors": {"size": DIM, "distance": "Cosine"}})
+    source = _source(config, 300)
+    new = build_segment([(source, np.arange(300, dtype=np.int64))], config, {}, True)
+    built = take_snapshot(new).components["vec:"]
+    assert np.shares_memory(built[1], _matrix(new))
+    source.appendable = True
+    taken = take_snapshot(source).components["vec:"]
+    assert not np.shares_memory(taken[1], _matrix(source))
+    np.testing.assert_array_equal(taken[1], np.asarray(_matrix(source))[:300])
