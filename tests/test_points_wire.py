@@ -671,3 +671,23 @@ def test_search_and_query_endpoints(http: httpx.Client, collection, distance: st
     assert (
         assert_error(response, 400) == "Wrong input: Vector dimension error: expected dim: 6, got 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/collections/{c}/exists"),  # a route's path with a method it lacks
+        ("DELETE", "/collections/{c}/points/scroll"),
+        ("GET", "/collections/{c}/"),  # a slash more than a route's
+        ("GET", "/collections/"),
+        ("GET", "/no/such/route"),
+    ],
+)
+def test_no_route_is_a_404_without_redirect(
+    http: httpx.Client, collection, method: str, path: str
+) -> None:
+    """As Qdrant's router: what no route takes in full is 404, never 405 or a redirect."""
+    name = collection(vectors_config={"size": 2, "distance": "Dot"})
+    response = http.request(method, path.format(c=name), follow_redirects=False)
+    assert response.status_code == 404, (response.status_code, response.text)
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is True

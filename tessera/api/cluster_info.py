@@ -48,7 +48,7 @@ from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import QUERY_DESERIALIZE, expect_object, query_flag, read_json
 from tessera.api.request_stats import iso_time
-from tessera.api.telemetry import query_int
+from tessera.api.telemetry import peer_id, query_int
 from tessera.api.telemetry_system import memory_telemetry
 from tessera.collection import quota
 from tessera.collection import stats as cstats
@@ -59,14 +59,6 @@ from tessera.storage.toc import TableOfContents
 
 DISABLED = "Bad request: Distributed mode disabled"
 WITH_VALUES = ("queued", "completed", "idle_segments")
-
-
-def peer_id(toc: TableOfContents) -> int:
-    """This node's id: the cluster's, or outside cluster mode the one kept in
-    `<storage>/peer_id`, which snapshot names carry too (one id, as in Qdrant)."""
-    if toc.cluster is not None:
-        return toc.cluster.peer_id
-    return toc.snapshots.peer_id
 
 
 async def cluster_status(request: Request) -> Callable[[], Any]:

@@ -77,7 +77,8 @@ async def send_response(
 
 def envelope(message: str, started: float | None = None) -> bytes:
     elapsed = 0.0 if started is None else time.perf_counter() - started
-    return orjson.dumps({"result": None, "status": {"error": message}, "time": elapsed})
+    # No "result" key: Qdrant leaves an error's result out, not null.
+    return orjson.dumps({"status": {"error": message}, "time": elapsed})
 
 
 # Statuses a request may get from the layers before the router (no endpoint in the scope).

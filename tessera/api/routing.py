@@ -4,8 +4,10 @@ Starlette's router tries every route in order for every request; the points and 
 come late in a table of ~80, so finding one cost ~20-25 us per request (a regex per route).
 Which route matches in full depends only on the scope's method, path and root path, so the
 first full match is remembered for those (the memo is bounded: it starts over when full).
-Anything without a full match (404, 405, a slash redirect) goes through Starlette's own
-dispatch, unchanged.
+
+A request no route matches in full is a 404, as Qdrant answers it: a known path with another
+method too (Starlette's 405), and a path with a slash more or less than a route's (Starlette
+redirects it; Qdrant has no such redirect).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class MemoRouter:
                 self.routes[key] = route
                 await self._handle(route, child_scope, scope, receive, send)
                 return
-        await self.router.app(scope, receive, send)  # 404, 405, redirects: as Starlette does
+        await self.router.not_found(scope, receive, send)
 
     async def _handle(
         self, route: BaseRoute, child_scope: Scope, scope: Scope, receive: Receive, send: Send

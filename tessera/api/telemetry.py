@@ -65,6 +65,14 @@ def query_int(request: Request, name: str, default: int | None, minimum: int) ->
     return value
 
 
+def peer_id(toc: TableOfContents) -> int:
+    """This node's id: the cluster's, or outside cluster mode the one kept in
+    `<storage>/peer_id`, which snapshot names carry too (one id, as in Qdrant)."""
+    if toc.cluster is not None:
+        return toc.cluster.peer_id
+    return toc.snapshots.peer_id
+
+
 def hidden(name: str) -> str:
     """An anonymized name: stable within and across runs, not reversible."""
     return hashlib.sha256(name.encode()).hexdigest()[:16]
@@ -96,7 +104,7 @@ def telemetry(
     out: dict[str, Any] = {
         "id": PROCESS_ID,
         "app": app_section(level),
-        "collections": collections_section(collections, level, anonymize),
+        "collections": collections_section(collections, level, anonymize, peer_id(toc)),
     }
     if not scoped:
         STATS.prune(toc.exists)
@@ -219,12 +227,12 @@ def _os_release() -> dict[str, str]:
 
 
 def collections_section(
-    collections: dict[str, Collection], level: int, anonymize: bool
+    collections: dict[str, Collection], level: int, anonymize: bool, peer: int
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"number_of_collections": len(collections)}
     if level >= 1:
         items = [
-            full_collection(name, c, level, anonymize)
+            full_collection(name, c, level, anonymize, peer)
             if level >= 2
             else aggregated_collection(c, anonymize)
             for name, c in sorted(collections.items())
@@ -246,7 +254,7 @@ def aggregated_collection(collection: Collection, anonymize: bool) -> dict[str, 
 
 
 def full_collection(
-    name: str, collection: Collection, level: int, anonymize: bool
+    name: str, collection: Collection, level: int, anonymize: bool, peer: int
 ) -> dict[str, Any]:
     info = collection_info(collection)
     stats = cstats.shard_stats(collection)
@@ -265,7 +273,8 @@ def full_collection(
     shard: dict[str, Any] = {
         "id": 0,
         "remote": [],
-        "replicate_states": {"0": "Active" if stats is not None else "Dead"},
+        # by peer id, as Qdrant keys them (this node's, which /cluster reports)
+        "replicate_states": {str(peer): "Active" if stats is not None else "Dead"},
     }
     if local is not None:  # a damaged collection has nothing loaded to describe
         shard["local"] = local
