@@ -433,3 +433,19 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert [s for s, _ in records] == list(range(1, wal.last_seq + 1))
         assert all(p.endswith(bytes(3000)) for _, p in records)
         assert wal.append(b"after") == wal.last_seq
+
+
+def test_a_sync_waiting_when_the_log_closes_returns_once_close_made_it_durable(
+    tmp_path: Path,
+) -> None:
+    """A writer whose record was appended, and which still waits for its sync when the log
+    is closed (its collection deleted meanwhile), is answered as durable: close's own
+    fdatasync made it so. Appends after the close are refused."""
+    wal = Wal(tmp_path / "wal", segment_capacity=CAP)
+    seq = wal.append(b"acknowledged")
+    wal.close()
+    wal.sync(seq)
+    with pytest.raises(ValueError, match="closed"):
+        wal.append(b"late")
+    with Wal(tmp_path / "wal", segment_capacity=CAP) as again:
+        assert read_all(again) == [(seq, b"acknowledged")]

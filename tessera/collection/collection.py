@@ -47,7 +47,7 @@ from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
 from tessera.collection_config import CollectionConfig, apply_update, deferred_limit
 from tessera.config_model import UpdateCollection
-from tessera.errors import BadRequest, InternalError, NotFound, bad_input
+from tessera.errors import BadRequest, InternalError, NotFound, bad_input, collection_not_found
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors, execute
 from tessera.execution.query_groups import (
@@ -67,7 +67,7 @@ from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.search import VectorQuery, search
-from tessera.shard.shard import LocalShard, ShardDamaged
+from tessera.shard.shard import LocalShard, ShardClosed, ShardDamaged
 from tessera.shard.vector_schema import schema_json
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,10 @@ class Collection:
         limits = self._quota()
         if limits.config.get("enabled"):
             write = self._quota_write(write, limits)
-        seq = self.shard.update(write, logged)
+        try:
+            seq = self.shard.update(write, logged)
+        except ShardClosed:  # deleted while the write came in: as if it had come after
+            raise collection_not_found(self.name) from None
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
 

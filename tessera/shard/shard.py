@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.collection_config import CollectionConfig
-from tessera.errors import ServiceUnavailable
+from tessera.errors import NotFound, ServiceUnavailable
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import fsync_dir, mkdir_durable
 from tessera.memory import release_free_memory
@@ -60,6 +60,12 @@ from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
 
 log = logging.getLogger(__name__)
+
+
+class ShardClosed(NotFound):
+    """A write reached a shard after it was closed (its collection deleted meanwhile): the
+    collection answers it as a missing collection."""
+
 
 MANIFEST_KIND = "tessera/shard-manifest"
 MANIFEST_VERSION = 1
@@ -257,6 +263,8 @@ class LocalShard:
             # group commit, a read of the deferred points), it must finish, not stop to be
             # retried (see rwlock's NO_WAIT).
             NO_WAIT.set(False)
+            if self._closed:  # closed meanwhile: its collection was deleted (or is closing)
+                raise ShardClosed(f"Not found: shard {self.path.name} is closed")
             record = prepare(self.holder)
             if record is None:
                 return self.applied_seq

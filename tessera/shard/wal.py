@@ -353,6 +353,7 @@ class Wal:
             self._closed = True
             fd, self._fd = self._fd, None
             failed = self._failed
+            last = self._last_seq
         error: OSError | None = None
         if fd is not None:
             if failed is None:
@@ -363,7 +364,12 @@ class Wal:
             os.close(fd)
         self._release_resources()
         with self._sync_cond:
-            self._sync_cond.notify_all()  # waiters see _closed and raise
+            if fd is not None and failed is None and error is None:
+                # Everything appended is durable now: a writer still waiting for its
+                # record's sync (the collection was closed or deleted meanwhile) returns
+                # as if its group commit had done it.
+                self._synced_seq = max(self._synced_seq, last)
+            self._sync_cond.notify_all()  # the other waiters see _closed and raise
         if error is not None:
             raise error
 
