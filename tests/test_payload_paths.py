@@ -10,9 +10,11 @@ import random
 from typing import Any
 
 import httpx
+import pytest
 from qdrant_client.local.json_path_parser import parse_json_path
 from qdrant_client.local.payload_value_setter import delete_value_by_key, set_value_by_key
 
+from tessera.collection.values import PayloadSelector
 from tessera.shard.payload_ops import delete_keys, set_payload
 
 VALUES: list[Any] = [
@@ -91,3 +93,40 @@ def test_set_payload_null_removes_over_rest(http: httpx.Client, collection: Any)
     http.post(url, json=nested).raise_for_status()
     got = http.get(f"/collections/{name}/points/1").json()["result"]["payload"]
     assert got == {"a": 1, "b": 3, "n": {"x": [{"z": 2}]}}
+
+
+SELECTED = {"arr": [1, 2, {"a": 1, "b": 2}], "obj": {"x": [{"y": 1, "z": 2}, {"y": 3}], "w": 5}}
+
+
+@pytest.mark.parametrize(
+    ("include", "expected"),
+    [
+        (["obj.w"], {"obj": {"w": 5}}),
+        (["obj.x[].y"], {"obj": {"x": [{"y": 1}, {"y": 3}]}}),
+        (["arr[]"], {"arr": [1, 2, {"a": 1, "b": 2}]}),
+        (["arr[].a"], {"arr": [1, 2, {"a": 1}]}),  # an element not an object: kept whole
+        (["arr[0]"], {"arr": []}),  # by index: no element is selected
+        (["arr[2].a"], {"arr": []}),
+        (["obj.x[0]"], {"obj": {"x": []}}),
+        (["obj", "obj.w"], {"obj": SELECTED["obj"]}),  # a shorter path takes all below
+        (["missing.deep"], {}),
+    ],
+)
+def test_include_paths_select_as_qdrant(include: list[str], expected: dict[str, Any]) -> None:
+    assert PayloadSelector(True, include=include).apply(SELECTED) == expected
+
+
+@pytest.mark.parametrize(
+    ("exclude", "expected"),
+    [
+        (["obj.w"], {"arr": SELECTED["arr"], "obj": {"x": SELECTED["obj"]["x"]}}),
+        (["arr[]"], {"arr": [], "obj": SELECTED["obj"]}),
+        (["arr[].a"], {"arr": [1, 2, {"b": 2}], "obj": SELECTED["obj"]}),
+        (["arr[0]"], SELECTED),  # by index: no element is dropped
+        (["obj.x[].y"], {"arr": SELECTED["arr"], "obj": {"x": [{"z": 2}, {}], "w": 5}}),
+    ],
+)
+def test_exclude_paths_drop_as_qdrant(exclude: list[str], expected: dict[str, Any]) -> None:
+    before = copy.deepcopy(SELECTED)
+    assert PayloadSelector(True, exclude=exclude).apply(SELECTED) == expected
+    assert before == SELECTED  # the stored payload is never changed

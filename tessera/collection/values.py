@@ -17,11 +17,11 @@ the value it was ordered by.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tessera.collection import payload_select as select
 from tessera.collection_config import CollectionConfig
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
@@ -42,52 +42,16 @@ class PayloadSelector:
         if not self.enabled:
             return None
         if self.include is not None:
-            out: dict[str, Any] = {}
-            for key in self.include:
-                _copy_path(payload, out, key.split("."))
-            return out
+            picked: dict[str, Any] = select.include(
+                payload, select.selector_tree(tuple(self.include))
+            )
+            return picked
         if self.exclude is not None:
-            out = copy.deepcopy(payload)
-            for key in self.exclude:
-                _drop_path(out, key.split("."))
-            return out
+            kept: dict[str, Any] = select.exclude(
+                payload, select.selector_tree(tuple(self.exclude))
+            )
+            return kept
         return payload
-
-
-def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
-    head = parts[0].removesuffix("[]")
-    if head not in src:
-        return
-    if len(parts) == 1:
-        dst[head] = src[head]
-        return
-    child = src[head]
-    if isinstance(child, dict):
-        sub = dst.setdefault(head, {})
-        if isinstance(sub, dict):
-            _copy_path(child, sub, parts[1:])
-    elif isinstance(child, list):
-        items = []
-        for item in child:
-            if isinstance(item, dict):
-                sub_item: dict[str, Any] = {}
-                _copy_path(item, sub_item, parts[1:])
-                items.append(sub_item)
-        dst[head] = items
-
-
-def _drop_path(node: Any, parts: list[str]) -> None:
-    head = parts[0].removesuffix("[]")
-    if isinstance(node, list):
-        for item in node:
-            _drop_path(item, parts)
-        return
-    if not isinstance(node, dict) or head not in node:
-        return
-    if len(parts) == 1:
-        del node[head]
-    else:
-        _drop_path(node[head], parts[1:])
 
 
 @dataclass(frozen=True)
