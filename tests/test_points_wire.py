@@ -691,3 +691,33 @@ def test_no_route_is_a_404_without_redirect(
     response = http.request(method, path.format(c=name), follow_redirects=False)
     assert response.status_code == 404, (response.status_code, response.text)
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is True
+
+
+def test_unselected_payload_and_vector_are_left_out(http: httpx.Client, collection) -> None:
+    """As Qdrant's `ScoredPoint` and `Record`: a payload or vector the request did not
+    select is no key at all (not null); selected, it is there (an empty payload as {})."""
+    name = collection(vectors_config={"size": 2, "distance": "Dot"})
+    base = f"/collections/{name}"
+    points = [{"id": 1, "vector": [1, 0], "payload": {"a": 1}}, {"id": 2, "vector": [0, 1]}]
+    assert_ok(http.put(f"{base}/points?wait=true", json={"points": points}))
+    unselected = {"with_payload": False}  # scroll and retrieve select the payload by default
+    bare = [
+        assert_ok(http.post(f"{base}/points/query", json={"query": [1, 1]}))["points"],
+        assert_ok(http.post(f"{base}/points/search", json={"vector": [1, 1], "limit": 5})),
+        assert_ok(http.post(f"{base}/points/scroll", json=unselected))["points"],
+        assert_ok(http.post(f"{base}/points", json={"ids": [1, 2], **unselected})),
+    ]
+    for found in bare:
+        assert len(found) == 2
+        assert all("payload" not in p and "vector" not in p for p in found), found
+    full = assert_ok(
+        http.post(
+            f"{base}/points/query",
+            json={"query": [1, 1], "with_payload": True, "with_vector": True},
+        )
+    )["points"]
+    by_id = {p["id"]: p for p in full}
+    assert by_id[1]["payload"] == {"a": 1} and by_id[2]["payload"] == {}
+    assert by_id[1]["vector"] == [1, 0]
+    one = assert_ok(http.get(f"{base}/points/2"))
+    assert one == {"id": 2, "payload": {}, "vector": [0.0, 1.0]}

@@ -78,15 +78,8 @@ def _rendered_ids(ids: list[Any]) -> list[Any]:
 
 def render_records(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `Record`s (retrieve, scroll); scroll by `order_by` adds `order_value`."""
-    n = len(points.ids)
-    f32 = f32_vector
-    vectors = repeat(None, n) if points.vectors is None else map(f32, points.vectors)
-    out = [
-        {"id": pid, "payload": payload, "vector": vector}
-        for pid, payload, vector in zip(
-            _rendered_ids(points.ids), _column(points.payloads, n), vectors
-        )
-    ]
+    out = [{"id": pid} for pid in _rendered_ids(points.ids)]
+    _add_selected(out, points)
     if points.order_values is not None:
         _add_order_values(out, points.order_values)
     if points.shard_keys is not None:
@@ -95,33 +88,44 @@ def render_records(points: Points) -> list[dict[str, Any]]:
 
 
 def render_record(record: Record) -> dict[str, Any]:
-    return {
-        "id": render_point_id(record.id),
-        "payload": record.payload,
-        "vector": f32_vector(record.vector),
-    }
+    out: dict[str, Any] = {"id": render_point_id(record.id)}
+    if record.payload is not None:
+        out["payload"] = record.payload
+    if record.vector is not None:
+        out["vector"] = f32_vector(record.vector)
+    return out
 
 
 def render_scored(points: Points) -> list[dict[str, Any]]:
     """Qdrant's `ScoredPoint`s; hits of an `order_by` query add `order_value`."""
     n = len(points.ids)
-    f32 = f32_vector
-    vectors = repeat(None, n) if points.vectors is None else map(f32, points.vectors)
     out = [
-        {"id": pid, "version": version, "score": score, "payload": payload, "vector": v}
-        for pid, version, score, payload, v in zip(
+        {"id": pid, "version": version, "score": score}
+        for pid, version, score in zip(
             _rendered_ids(points.ids),
             _column(points.versions, n),
             _column(f32_scores(points.scores), n),
-            _column(points.payloads, n),
-            vectors,
         )
     ]
+    _add_selected(out, points)
     if points.order_values is not None:
         _add_order_values(out, points.order_values)
     if points.shard_keys is not None:
         _add_shard_keys(out, points.shard_keys)
     return out
+
+
+def _add_selected(out: list[dict[str, Any]], points: Points) -> None:
+    """The payload and vector of each point, where the request selected them: as Qdrant,
+    a field a point does not answer is left out, not null."""
+    if points.payloads is not None:
+        for point, payload in zip(out, points.payloads, strict=True):
+            if payload is not None:
+                point["payload"] = payload
+    if points.vectors is not None:
+        for point, vector in zip(out, map(f32_vector, points.vectors), strict=True):
+            if vector is not None:
+                point["vector"] = vector
 
 
 def _add_shard_keys(out: list[dict[str, Any]], keys: list[Any]) -> None:
