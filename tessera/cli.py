@@ -112,6 +112,8 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--snapshot",
+        "--collection-snapshot",
+        dest="snapshot",
         action="append",
         default=[],
         metavar="PATH:COLLECTION",
@@ -124,9 +126,24 @@ def parser() -> argparse.ArgumentParser:
         help="restore a full storage snapshot (every collection and alias) before serving",
     )
     serve.add_argument(
+        "-f",
         "--force-snapshot",
+        dest="force_snapshot",
         action="store_true",
         help="let --snapshot and --storage-snapshot replace existing collections and aliases",
+    )
+    # Qdrant's own flags, so that its start commands (`./qdrant --disable-telemetry`, in
+    # Dockerfiles) start Tessera too: Tessera reports nothing anywhere, and its errors carry
+    # no Rust backtrace to turn on.
+    serve.add_argument(
+        "--disable-telemetry",
+        action="store_true",
+        help="accepted for Qdrant's command lines; Tessera sends no telemetry anywhere",
+    )
+    serve.add_argument(
+        "--stacktrace",
+        action="store_true",
+        help="accepted for Qdrant's command lines (Qdrant's panic backtraces); no effect",
     )
     check = sub.add_parser(
         "check",

@@ -534,7 +534,8 @@ def _env_layer(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
     out: list[tuple[str, Any, str]] = []
     for prefix in ENV_PREFIXES:
         for name in sorted(env):
-            if name.startswith(prefix) and len(name) > len(prefix):
+            # Any case, as Qdrant's config library matches them (`qdrant__service__api_key`).
+            if name.upper().startswith(prefix) and len(name) > len(prefix):
                 path = ".".join(part.lower() for part in name[len(prefix) :].split("__"))
                 out.append((path, env[name], name))
     for name, path in LEGACY_ENV.items():

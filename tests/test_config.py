@@ -348,3 +348,24 @@ def test_json_logs_and_no_access_log(server_factory: Any) -> None:
 
 def test_settings_default_matches_an_empty_load(tmp_path: Path) -> None:
     assert Settings.default().values == load(cwd=tmp_path, env={}).values
+
+
+def test_qdrants_command_line_flags_are_taken() -> None:
+    """Qdrant's start commands (`./qdrant --disable-telemetry`, `-f`, `--collection-snapshot`)
+    start Tessera too."""
+    from tessera.cli import parse_args
+
+    args = parse_args(
+        ["--disable-telemetry", "--stacktrace", "-f", "--collection-snapshot", "a.snapshot:c"]
+    )
+    assert args.command == "serve" and args.force_snapshot
+    assert args.snapshot == ["a.snapshot:c"]
+    assert args.disable_telemetry and args.stacktrace
+
+
+def test_environment_variables_in_any_case(tmp_path: Path) -> None:
+    """As Qdrant's config library: `qdrant__service__api_key` is QDRANT__SERVICE__API_KEY."""
+    conf = load(
+        cwd=tmp_path, env={"qdrant__service__api_key": "k", "Qdrant__Service__Http_Port": "7"}
+    )
+    assert conf.api_keys[0] == "k" and conf.http_port == 7
