@@ -17,6 +17,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,12 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"TLS certificate or key unusable: {exc}") from None
     storage = conf.storage_path
-    storage.mkdir(parents=True, exist_ok=True)
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"storage.storage_path {storage}: {exc.strerror or exc}") from None
+    if conf.grpc_port:
+        check_bindable(conf.host, conf.grpc_port, "service.grpc_port")
     if recovery is not None:
         full = recovery.storage_snapshot
         recover_snapshots(
@@ -375,7 +381,43 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
     config.load()
     if certificates is not None:
         config.ssl = certificates.context
-    uvicorn.Server(config).run()
+    # "::" is every address, IPv4 included, as Qdrant's listener takes it; asyncio's own
+    # socket for it would be IPv6 only.
+    sockets = [dual_stack_socket(conf.http_port)] if conf.host.strip("[]") == "::" else None
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def check_bindable(host: str, port: int, key: str) -> None:
+    """ConfigError, before anything starts, when `port` cannot be listened on at `host` (in
+    use, or a host that is no address of this machine): the gRPC server would otherwise fail
+    inside the app's start-up, with a traceback."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:
+        raise ConfigError(f"service.host {host!r}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"{key} {port} on {host}: {exc.strerror or exc}") from None
+
+
+def dual_stack_socket(port: int) -> socket.socket:
+    """A socket bound to [::]:port that takes IPv4 connections too."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind(("::", port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"service.http_port {port} on ::: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> None:

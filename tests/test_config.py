@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -251,6 +252,63 @@ def test_invalid_config_stops_start_up(tmp_path: Path) -> None:
     assert "service.max_request_size_mb: must be 1 or larger" in out.stderr
     assert "QDRANT__SERVICE__MAX_REQUEST_SIZE_MB" in out.stderr
     assert not (tmp_path / "s").exists()
+
+
+def _serve_once(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_a_busy_grpc_port_or_a_bad_storage_path_stops_start_up_cleanly(tmp_path: Path) -> None:
+    """One line and exit code 2, as for any invalid setting, not a traceback from inside
+    the app's start-up."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        out = _serve_once(
+            tmp_path, "--port", str(free_port()), "--grpc-port", str(busy),
+            "--storage", str(tmp_path / "s"),
+        )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert f"service.grpc_port {busy} on 127.0.0.1: Address already in use" in out.stderr
+    assert "Traceback" not in out.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = _serve_once(tmp_path, "--port", str(free_port()), "--storage", str(blocker / "s"))
+    assert out.returncode == 2 and "storage.storage_path" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_host_any_ipv6_address_takes_ipv4_too(tmp_path: Path) -> None:
+    """`service.host: "::"` listens on every address, IPv4 included, as Qdrant's does."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tessera", "serve", "--host", "::", "--port", str(port),
+         "--grpc-port", "0", "--storage", str(tmp_path / "s")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                v4 = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert v4.status_code == 200
+        assert httpx.get(f"http://[::1]:{port}/", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # --------------------------------------------------------------------------------------------
