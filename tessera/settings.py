@@ -222,6 +222,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     # None: `<storage_path>/snapshots` (Qdrant's default is `./snapshots`).
     "storage.snapshots_path": (None, optional(nonempty())),
     "storage.on_disk_payload": (True, boolean()),
+    # Collections this node holds at most (None: no limit), as Qdrant's.
+    "storage.max_collections": (None, optional(integer(0))),
     "storage.wal.wal_capacity_mb": (_WAL["wal_capacity_mb"], integer(1)),
     "storage.wal.wal_segments_ahead": (_WAL["wal_segments_ahead"], integer(0)),
     "storage.wal.wal_retain_closed": (_WAL["wal_retain_closed"], integer(0)),
@@ -314,7 +316,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.performance.max_concurrent_segment_loads": 8,
     "storage.shard_transfer_method": None,
     "storage.collection.shard_number_per_node": 1,
-    "storage.max_collections": None,
     "service.hardware_reporting": False,
     "service.hide_jwt_dashboard": None,
     "service.enable_static_content": None,

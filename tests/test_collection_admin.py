@@ -112,3 +112,23 @@ def test_read_fan_out_params_are_kept_and_reported(server_factory: Any) -> None:
     server.start()
     params = _client(server.url).get_collection("fan").config.params
     assert (params.read_fan_out_factor, params.read_fan_out_delay_ms) == (3, 10)
+
+
+def test_max_collections_refuses_one_more(server_factory: Any) -> None:
+    """`storage.max_collections` (here from QDRANT__STORAGE__MAX_COLLECTIONS), as Qdrant:
+    a create beyond it is a 400 naming the limit; an existing name is still a 409 first, and
+    a delete makes room again."""
+    server = server_factory(env={"QDRANT__STORAGE__MAX_COLLECTIONS": "2"})
+    client = _client(server.url)
+    params = models.VectorParams(size=2, distance=models.Distance.DOT)
+    client.create_collection("one", vectors_config=params)
+    client.create_collection("two", vectors_config=params)
+    with pytest.raises(Exception, match="409"):
+        client.create_collection("two", vectors_config=params)
+    with pytest.raises(Exception) as refused:
+        client.create_collection("three", vectors_config=params)
+    assert "400" in str(refused.value)
+    assert "collection with name three. Max collections limit reached: 2" in str(refused.value)
+    assert not client.collection_exists("three")
+    client.delete_collection("one")
+    client.create_collection("three", vectors_config=params)

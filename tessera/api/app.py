@@ -203,6 +203,7 @@ def build_app(
         app.state.toc = state["toc"] = TableOfContents(
             storage, snaps.snapshots_path(storage, settings, snapshots_path)
         )
+        app.state.toc.max_collections = conf["storage.max_collections"]
         if workers:
             anyio.to_thread.current_default_thread_limiter().total_tokens = workers
             set_workers(workers)  # the pool REST routes run the engine in

@@ -46,6 +46,7 @@ from tessera.collection_config import CollectionConfig, apply_update
 from tessera.config_json import decode_update
 from tessera.config_model import UpdateCollection
 from tessera.errors import (
+    BadRequest,
     Conflict,
     ServiceUnavailable,
     TesseraError,
@@ -107,6 +108,8 @@ class TableOfContents:
         self.root = storage / "collections"
         self.storage = storage
         self.cluster: ClusterService | None = None
+        # `storage.max_collections`: a create beyond it is refused (None: no limit).
+        self.max_collections: int | None = None
         # Set from the start of `join_cluster`: collections are opened sharded over peers.
         self._sharding: ClusterService | None = None
         self._peer_id: int | None = None
@@ -234,10 +237,21 @@ class TableOfContents:
         if config.created_at is None:  # every member of a cluster keeps the same time
             config.created_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if self.cluster is not None:
+            if name not in self.collections:
+                self._check_count(name)
             self._check_space()
             self.cluster.create_collection(name, config.to_storage(), timeout, auto_shards)
             return
         self._create_local(name, config)
+
+    def _check_count(self, name: str) -> None:
+        """Qdrant's `storage.max_collections` check (after the one for an existing name)."""
+        limit = self.max_collections
+        if limit is not None and len(self.collections) >= limit:
+            raise BadRequest(
+                f"Bad request: Can't create collection with name {name}. Max collections "
+                f"limit reached: {limit}"
+            )
 
     def update_config(
         self, name: str, update: UpdateCollection, timeout: float | None = None
@@ -332,6 +346,7 @@ class TableOfContents:
         with self._lock:
             if name in self.collections:
                 raise collection_exists(name)
+            self._check_count(name)
             if name in self.aliases:
                 raise alias_name_taken(name)
             if (self.root / name).exists():
