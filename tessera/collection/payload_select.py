@@ -45,34 +45,33 @@ def selector_tree(paths: tuple[str, ...]) -> Tree:
 
 
 def include(value: Any, tree: Tree) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            below = tree.get(key)
-            if below is not None:
-                out[key] = item if below is ALL else include(item, below)
-        return out
-    if isinstance(value, list):
-        below = tree.get(EVERY)
-        if below is None:
-            return []
-        return value if below is ALL else [include(item, below) for item in value]
-    return value
+    return _walk(value, tree, True)
 
 
 def exclude(value: Any, tree: Tree) -> Any:
+    return _walk(value, tree, False)
+
+
+def _walk(value: Any, tree: Tree, including: bool) -> Any:
+    """`value` with what `tree` names kept (`including`) or dropped (else)."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             below = tree.get(key)
-            if below is None:
-                out[key] = item
-            elif below is not ALL:
-                out[key] = exclude(item, below)
+            if below is None:  # not named: dropped by an include, kept by an exclude
+                if not including:
+                    out[key] = item
+            elif below is ALL:
+                if including:
+                    out[key] = item
+            else:
+                out[key] = _walk(item, below, including)
         return out
     if isinstance(value, list):
         below = tree.get(EVERY)
-        if below is None:
-            return value
-        return [] if below is ALL else [exclude(item, below) for item in value]
+        if below is None:  # no `[]` path: no element is named
+            return [] if including else value
+        if below is ALL:
+            return value if including else []
+        return [_walk(item, below, including) for item in value]
     return value
