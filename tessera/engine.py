@@ -127,11 +127,8 @@ class Engine:
 
 
 @functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=256)
 def _search_params(exact: bool, hnsw_ef: int | None) -> SearchParams:
-    # Frozen, so one per setting is shared: making one (and its Quantization) costs ~2 us,
-    # a few % of a selective search.
-    return SearchParams(exact=exact, hnsw_ef=hnsw_ef)
+    return SearchParams(exact=exact, hnsw_ef=hnsw_ef)  # frozen: one per setting
 
 
 ReadRequest = (
