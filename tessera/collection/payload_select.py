@@ -12,7 +12,7 @@ write, never changed in place).
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterable
 from typing import Any
 
 from tessera.shard.payload_ops import parse_key_path
@@ -23,10 +23,8 @@ EVERY = None
 Tree = dict[Any, Any]
 
 
-@functools.lru_cache(maxsize=256)
-def selector_tree(paths: tuple[str, ...]) -> Tree:
-    """The prefix tree of `paths` (shared between calls: never change it). 400 for a path
-    that is none (`a[`)."""
+def selector_tree(paths: Iterable[str]) -> Tree:
+    """The prefix tree of `paths`. 400 for a path that is none (`a[`)."""
     tree: Tree = {}
     for path in paths:
         steps: list[Any] = []

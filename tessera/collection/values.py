@@ -17,6 +17,7 @@ the value it was ordered by.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -42,16 +43,19 @@ class PayloadSelector:
         if not self.enabled:
             return None
         if self.include is not None:
-            picked: dict[str, Any] = select.include(
-                payload, select.selector_tree(tuple(self.include))
-            )
+            picked: dict[str, Any] = select.include(payload, self._tree)
             return picked
         if self.exclude is not None:
-            kept: dict[str, Any] = select.exclude(
-                payload, select.selector_tree(tuple(self.exclude))
-            )
+            kept: dict[str, Any] = select.exclude(payload, self._tree)
             return kept
         return payload
+
+    @functools.cached_property
+    def _tree(self) -> select.Tree:
+        """The paths' prefix tree, made once per selector (a read applies it per point)."""
+        return select.selector_tree(
+            self.include if self.include is not None else self.exclude or ()
+        )
 
 
 @dataclass(frozen=True)
