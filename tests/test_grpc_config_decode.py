@@ -414,7 +414,12 @@ def rest_info_message(info: CollectionInfo, warnings: list[str]) -> pb.Collectio
     body = render_info(info)
     if warnings:
         body["warnings"] = [{"message": w} for w in warnings]
-    return R.convert_collection_info(models.CollectionInfo.model_validate(body))
+    converted = R.convert_collection_info(models.CollectionInfo.model_validate(body))
+    # Where the client's converter leaves "no limit" unset, Qdrant's server sends `Auto`.
+    threads = converted.config.optimizer_config.max_optimization_threads
+    if not converted.config.optimizer_config.HasField("max_optimization_threads"):
+        threads.setting = pb.MaxOptimizationThreads.Setting.Auto
+    return converted
 
 
 @pytest.mark.parametrize("body", CREATES, ids=range(len(CREATES)))

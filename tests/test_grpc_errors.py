@@ -205,7 +205,89 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
             pb.CreateCollection(collection_name="", vectors_config=vparams(**COSINE4))
         ),
         ARG,
-        "Validation error in body: [collection_name: length must be between 1 and 255]",
+        'Validation error in body: [collection_name: value "" invalid, must be from 1 to 255 '
+        "characters]",
+    ),
+    # Qdrant's field rules on the messages (lib/api/build.rs), checked before any lookup
+    (
+        "empty collection name, a read",
+        lambda p, c, name: p.Count(pb.CountPoints(collection_name="")),
+        ARG,
+        'Validation error in body: [collection_name: value "" invalid, must be from 1 to 255 '
+        "characters]",
+    ),
+    (
+        "collection name over 255 characters",
+        lambda p, c, name: c.CollectionExists(
+            pb.CollectionExistsRequest(collection_name="n" * 256)
+        ),
+        ARG,
+        f'Validation error in body: [collection_name: value "{"n" * 256}" invalid, must be from '
+        "1 to 255 characters]",
+    ),
+    (
+        "timeout 0",
+        lambda p, c, name: p.Search(
+            pb.SearchPoints(collection_name=name, vector=[1.0] * DIM, limit=1, timeout=0)
+        ),
+        ARG,
+        "Validation error in body: [timeout: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "timeout 0 and a slash",
+        lambda p, c, name: c.Delete(pb.DeleteCollection(collection_name=f"{name}/x", timeout=0)),
+        ARG,
+        'Validation error in body: [collection_name: collection name cannot contain "/" char; '
+        "timeout: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "UpdateBatch without operations",
+        lambda p, c, name: p.UpdateBatch(pb.UpdateBatchPoints(collection_name=name, wait=True)),
+        ARG,
+        "Validation error in body: [operations: value [] invalid, must be at least 1 characters]",
+    ),
+    (
+        "DeleteFieldIndex of an empty field name",
+        lambda p, c, name: p.DeleteFieldIndex(
+            pb.DeleteFieldIndexCollection(collection_name=name, field_name="", wait=True)
+        ),
+        ARG,
+        'Validation error in body: [field_name: value "" invalid, must be at least 1 characters]',
+    ),
+    (
+        "SearchGroups with an empty group_by",
+        lambda p, c, name: p.SearchGroups(
+            pb.SearchPointGroups(
+                collection_name=name, vector=[1.0] * DIM, group_by="", limit=2, group_size=1
+            )
+        ),
+        ARG,
+        'Validation error in body: [group_by: value "" invalid, must be at least 1 characters]',
+    ),
+    (
+        "UpdateCollection with replication_factor 0",
+        lambda p, c, name: c.Update(
+            pb.UpdateCollection(
+                collection_name=name, params=pb.CollectionParamsDiff(replication_factor=0)
+            )
+        ),
+        ARG,
+        "Validation error in body: [params.replication_factor: value 0 invalid, must be 1 or "
+        "larger]",
+    ),
+    (
+        "CreateShardKey without its request",
+        lambda p, c, name: c.CreateShardKey(pb.CreateShardKeyRequest(collection_name=name)),
+        ARG,
+        "empty request",
+    ),
+    (
+        "UpdateCollectionClusterSetup without an operation",
+        lambda p, c, name: c.UpdateCollectionClusterSetup(
+            pb.UpdateCollectionClusterSetupRequest(collection_name=name)
+        ),
+        ARG,
+        "empty operation",
     ),
     (
         "UnknownDistance",
@@ -584,3 +666,35 @@ def test_invalid_requests_through_the_client(g: QdrantClient, coll: str) -> None
     ) == (MISSING, "Not found: No point with id 77 found")
     assert g.count(coll, exact=True).count == 0
     assert not g.collection_exists(missing)
+
+
+@server_only
+def test_recommend_with_limit_0_finds_nothing(server: GrpcServerProcess, coll: str) -> None:
+    """Qdrant's gRPC sets no rule on a recommendation's limit (REST's is at least 1): a limit
+    of 0, an unset one too, answers no points; a batch answers each item by its own."""
+    with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
+        points = pb.PointsStub(channel)
+        points.Upsert(
+            pb.UpsertPoints(
+                collection_name=coll,
+                wait=True,
+                points=[pb.PointStruct(id=pid(i), vectors=dense(1, i, 2, 3)) for i in (1, 2, 3)],
+            )
+        )
+        one = pb.RecommendPoints(collection_name=coll, positive=[pid(1)], limit=0)
+        assert list(points.Recommend(one).result) == []
+        two = pb.RecommendPoints(collection_name=coll, positive=[pid(1)], limit=2)
+        batch = points.RecommendBatch(
+            pb.RecommendBatchPoints(collection_name=coll, recommend_points=[one, two, one])
+        )
+        assert [len(r.result) for r in batch.result] == [0, 2, 0]
+        missing = pb.RecommendPoints(collection_name=f"{coll}_missing", positive=[pid(1)])
+        assert failure(lambda: points.Recommend(missing))[0] == MISSING
+
+
+@server_only
+def test_standard_health_service_answers_serving(server: GrpcServerProcess) -> None:
+    with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        assert check(b"") == b"\x08\x01"  # HealthCheckResponse {status: SERVING}
+        assert check(b"\x0a\x0dqdrant.Points") == b"\x08\x01"  # any service named

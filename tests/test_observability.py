@@ -522,6 +522,8 @@ def test_grpc_counts_and_cluster_info(server_factory: Any) -> None:
         qc.upsert("g", make_points(3), wait=True)
         for _ in range(3):
             qc.query_points("g", query=[1.0, 0.0], limit=1)
+        qc.create_payload_index("g", "k", models.PayloadSchemaType.KEYWORD, wait=True)
+        qc.search_matrix_pairs("g", sample=2, limit=1)
         info = qc.collection_cluster_info("g")
         assert info.local_shards[0].points_count == 3
         assert info.local_shards[0].state == models.ReplicaState.ACTIVE
@@ -542,6 +544,9 @@ def test_grpc_counts_and_cluster_info(server_factory: Any) -> None:
     found = metrics(httpx.Client(base_url=srv.url))
     assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Query", status="0") == 3
     assert sample(found, "grpc_responses_total", endpoint="/qdrant.Points/Upsert", status="0") == 1
+    for method in ("CreateFieldIndex", "SearchMatrixPairs"):  # in Qdrant's whitelist too
+        labels = {"endpoint": f"/qdrant.Points/{method}", "status": "0"}
+        assert sample(found, "grpc_responses_total", **labels) == 1
     telemetry = httpx.get(f"{srv.url}/telemetry").json()["result"]["requests"]["grpc"]
     assert telemetry["responses"]["/qdrant.Collections/CollectionClusterInfo"]["5"]["count"] == 1
 

@@ -143,6 +143,8 @@ class CollectionsService(pb.CollectionsServicer):
 
     def _key_operation(self, request: Any, kind: str) -> bool:
         """A shard key call is its cluster operation (as in UpdateCollectionClusterSetup)."""
+        if not request.HasField("request"):  # before the mode, as Qdrant's handler checks
+            raise BadRequest("empty request")
         cluster = self.toc.cluster
         if cluster is None:
             raise BadRequest(DISABLED)
@@ -162,12 +164,14 @@ class CollectionsService(pb.CollectionsServicer):
     def UpdateCollectionClusterSetup(
         self, request: pb.UpdateCollectionClusterSetupRequest
     ) -> pb.UpdateCollectionClusterSetupResponse:
+        kind = request.WhichOneof("operation")
+        if kind is None:  # before the mode, as Qdrant's handler checks
+            raise BadRequest("empty operation")
         cluster = self.toc.cluster
         if cluster is None:
             raise BadRequest(DISABLED)  # before the collection is looked at, as in Qdrant
         collection = self.toc.get(request.collection_name)
-        kind = request.WhichOneof("operation")
-        operation = cluster_operation(kind, getattr(request, kind) if kind else None)
+        operation = cluster_operation(kind, getattr(request, kind))
         timeout = float(request.timeout) if request.HasField("timeout") else None
         return pb.UpdateCollectionClusterSetupResponse(
             result=run_operation(cluster, collection, operation, timeout)

@@ -64,6 +64,10 @@ def optimizers(config: dict[str, Any]) -> pb.OptimizersConfigDiff:
     if threads is not None:
         fields["max_optimization_threads"] = pb.MaxOptimizationThreads(value=threads)
         fields["deprecated_max_optimization_threads"] = threads
+    else:  # always set, as Qdrant's conversion sets it: None is the `Auto` setting
+        fields["max_optimization_threads"] = pb.MaxOptimizationThreads(
+            setting=pb.MaxOptimizationThreads.Setting.Auto
+        )
     return pb.OptimizersConfigDiff(**drop_none(fields))
 
 

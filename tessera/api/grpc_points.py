@@ -31,6 +31,7 @@ from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.collection import vector_names
 from tessera.collection.collection import Collection
+from tessera.collection.values import Points
 from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig
 from tessera.ids import render_point_id
@@ -217,12 +218,22 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def Recommend(self, request: pb.RecommendPoints) -> pb.RecommendResponse:
+        # Qdrant's gRPC has no rule on a recommendation's limit (REST's is at least 1), and
+        # `recommend_by` answers a limit of 0 (an unset one too) with no points.
+        if request.limit == 0:
+            self._get(request)
+            return build(pb.RecommendResponse, result=[])
         points = self._single(request, legacy.recommend_node)
         return build(pb.RecommendResponse, result=out.scored(points))
 
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
-        results = self._batch(request, request.recommend_points, legacy.recommend_node)
+        items = request.recommend_points
+        wanted = [item for item in items if item.limit != 0]  # limit 0: none, as above
+        found = iter(self._batch(request, wanted, legacy.recommend_node) if wanted else [])
+        if not wanted:
+            self._get(request)
+        results = [next(found) if item.limit != 0 else Points([], scores=[]) for item in items]
         return build(pb.RecommendBatchResponse, result=out.batch(results))
 
     @rpc

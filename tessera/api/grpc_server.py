@@ -41,6 +41,7 @@ from tessera.api.auth import Authenticator
 from tessera.api.envelope import internal_error_text
 from tessera.api.grpc_errors import grpc_status
 from tessera.api.grpc_guard import Guard
+from tessera.api.grpc_validate import validate
 from tessera.api.tls import GrpcCertificates
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
 from tessera.errors import RateLimited, TesseraError
@@ -76,6 +77,7 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
         started = time.perf_counter()
         REQUEST_TIMEOUT.set(request_timeout(request))
         try:
+            validate(request)
             response = method(self, request)
         except TesseraError as exc:
             code, message = grpc_status(exc, method.__name__)
@@ -100,6 +102,21 @@ class QdrantService(pb.QdrantServicer):
         return pb.HealthCheckReply(
             title="tessera - vector search engine", version=QDRANT_API_VERSION
         )
+
+
+# grpc.health.v1's HealthCheckResponse {status: SERVING}, encoded: field 1, varint 1.
+SERVING = b"\x08\x01"
+
+
+def health_check(request: bytes, context: Any) -> bytes:
+    """`grpc.health.v1.Health/Check`, the standard health service load balancers and
+    orchestrators ask: serving, whatever the service named, as Qdrant answers."""
+    return SERVING
+
+
+HEALTH = grpc.method_handlers_generic_handler(
+    "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(health_check)}
+)
 
 
 # The services served, by the generated servicer each implements.
@@ -172,6 +189,7 @@ class GrpcServer:
         add.add_CollectionsServicer_to_server(CollectionsService(toc), self._server)
         add.add_PointsServicer_to_server(PointsService(toc), self._server)
         add.add_SnapshotsServicer_to_server(SnapshotsService(toc), self._server)
+        self._server.add_generic_rpc_handlers((HEALTH,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             if tls is not None:
