@@ -4,7 +4,8 @@ The semantics are Qdrant's, as qdrant-client's local mode reproduces them:
 
 - a node with prefetches runs them first, each under the filters of every node above it
   plus its own; its query then merges their results: fusion (rrf / dbsf) and formulas
-  rescore the union of the prefetched points, any other query runs over that union only;
+  rescore the union of the prefetched points, any other query runs over that union only
+  (those points, whatever the filters above: they were applied below);
 - a node without prefetches queries the whole collection (under its filters);
 - the ids a node uses as query inputs (in the searched collection) are excluded from that
   node's results and from everything below it;
@@ -27,6 +28,7 @@ import numpy.typing as npt
 
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
+from tessera.execution.formula_values import variable_values
 from tessera.execution.query_mmr import mmr
 from tessera.execution.query_score import score_vector_query
 from tessera.execution.query_vectors import Space, check_value, space_of, stored_vector
@@ -35,7 +37,6 @@ from tessera.query import filter_model as fm
 from tessera.query import fusion
 from tessera.query import query_model as qm
 from tessera.query.formula_eval import evaluate as evaluate_formula
-from tessera.query.payload_path import extract_values
 from tessera.query.scoring import threshold_prefix, top_k
 from tessera.segment.filter_eval import evaluate
 from tessera.shard import read, text_rank
@@ -134,7 +135,11 @@ def _run(
     ids = {hit.ref.id for source in sources for hit in source}
     if not ids:
         return []
-    scope = (*filters, fm.Filter(must=(fm.HasId(frozenset(ids)),)))
+    # Only the prefetched points, as Qdrant rescores (`has_id` alone): the filters above
+    # were merged into every prefetch's own already, where a `should` of the prefetch's
+    # joins theirs as one more alternative; applying them again here would drop the
+    # points only that alternative let in.
+    scope = (fm.Filter(must=(fm.HasId(frozenset(ids)),)),)
     if report is not None:
         report.note = f"runs over the {len(ids)} prefetched points only"
     return _query_collection(ctx, node, scope, limit, offset, report)
@@ -448,9 +453,10 @@ def _formula(
             column[position[hit.ref.id]] = hit.score
         scores.append(column)
     payloads = [ref.segment.payload_at(ref.offset) for ref in refs]
+    owners = [ref.segment for ref in refs]
 
     def payload_values(path: str) -> list[Any]:
-        return [extract_values(p, path) for p in payloads]
+        return variable_values(path, owners, payloads)
 
     segments = list({id(ref.segment): ref.segment for ref in refs}.values())
     which = np.asarray([segments.index(ref.segment) for ref in refs], dtype=np.int64)
