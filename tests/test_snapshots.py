@@ -359,6 +359,10 @@ def test_recover_from_url_with_checksum(
     with pytest.raises(UnexpectedResponse) as info:
         rest.recover_snapshot(target, f"{base}/missing.snapshot")
     assert info.value.status_code == 400
+    assert info.value.structured()["status"]["error"] == (
+        f"Wrong input: Failed to download snapshot from {base}/missing.snapshot: status - "
+        "404 Not Found"
+    )
     assert not rest.collection_exists(target)
 
     assert rest.recover_snapshot(

@@ -33,6 +33,7 @@ a single node there are none, so every priority restores the snapshot's data, as
 from __future__ import annotations
 
 import contextlib
+import http
 import logging
 import os
 import re
@@ -66,6 +67,7 @@ from tessera.errors import (
     NotFound,
     ServiceUnavailable,
     UnprocessableEntity,
+    bad_input,
     collection_not_found,
 )
 from tessera.fileformat import FormatError, encode_checked_json, read_checked_json
@@ -566,9 +568,11 @@ class SnapshotStore:
                 write_file_synced(dest, write)
         except urllib.error.HTTPError as exc:
             dest.unlink(missing_ok=True)
-            raise BadRequest(
-                f"Bad request: Failed to download snapshot from {_shown(url)}: status - "
-                f"{exc.code} {exc.reason}"
+            # Qdrant's bad input, with the status as its HTTP client shows one (the code's
+            # standard phrase, not the server's own)
+            raise bad_input(
+                f"Failed to download snapshot from {_shown(url)}: status - "
+                f"{exc.code} {_phrase(exc.code)}"
             ) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             dest.unlink(missing_ok=True)
@@ -785,3 +789,10 @@ def _quoted(text: str) -> str:
 def _relative(message: str, staging: Path) -> str:
     """Messages never show where the server unpacks (nor the storage path)."""
     return message.replace(f"{staging}/", "").replace(str(staging), "<snapshot>")
+
+
+def _phrase(code: int) -> str:
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return "<unknown status code>"
