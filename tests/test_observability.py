@@ -168,6 +168,20 @@ def test_telemetry_by_details_level(
     assert shard["local"]["num_vectors_by_name"] == {"": 5}
     assert mine[0]["config"]["params"]["vectors"]["size"] == 2
 
+    # Snapshot activity per collection, as Qdrant's `CollectionSnapshotTelemetry` and metrics
+    assert name not in {s["id"] for s in level1["collections"]["snapshots"]}
+    assert client.create_snapshot(name) is not None
+    again = assert_ok(http.get("/telemetry", params={"details_level": 1}), "GET", "/telemetry")
+    assert {
+        "id": name,
+        "running_snapshots": 0,
+        "running_snapshot_recovery": 0,
+        "total_snapshot_creations": 1,
+    } in again["collections"]["snapshots"]
+    found = metrics(http)
+    assert sample(found, "snapshot_created_total", id=name) == 1
+    assert (("snapshot_creation_running", (("id", name),))) in found
+
     per = http.get("/telemetry", params={"per_collection": "true"}).json()["result"]["requests"]
     upserts = per["rest"]["per_collection_responses"][name]
     assert upserts["PUT /collections/{collection_name}/points"]["200"]["count"] == 1

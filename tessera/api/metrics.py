@@ -111,6 +111,16 @@ GRPC_ENDPOINTS = frozenset(
 
 Labels = tuple[tuple[str, str], ...]
 
+# Per collection with snapshot activity (storage.snapshot_activity): family, help, type, field.
+SNAPSHOT_FAMILIES = (
+    ("snapshot_creation_running", "amount of snapshot creations that are currently running",
+     "gauge", "running_snapshots"),
+    ("snapshot_recovery_running", "amount of snapshot recovery operations currently running",
+     "gauge", "running_snapshot_recovery"),
+    ("snapshot_created_total", "total amount of snapshots created", "counter",
+     "total_snapshot_creations"),
+)  # fmt: skip
+
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -264,6 +274,9 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
                    "across all shards", "gauge", [((), active[bound])])  # fmt: skip
     out.family("collection_dead_replicas", "total amount of shard replicas in non-active state",
                "gauge", [((), dead)])  # fmt: skip
+    activity = [(((("id", name_of(name)),)), c) for name, c in toc.snapshots.activity.counts()]
+    for family, help_text, kind, field in SNAPSHOT_FAMILIES:
+        out.family(family, help_text, kind, [(id_, getattr(c, field)) for id_, c in activity])
     for family, help_text, kind, _ in PER_COLLECTION:
         out.family(family, help_text, kind, rows[family])
 

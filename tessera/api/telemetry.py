@@ -42,6 +42,7 @@ from tessera.cluster.service import START_TIMEOUT_S
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest
+from tessera.storage.snapshot_activity import SnapshotCounts
 from tessera.storage.toc import TableOfContents
 
 # This process: Qdrant reports a fresh id per start, and the time it started.
@@ -106,6 +107,13 @@ def telemetry(
         "app": app_section(level),
         "collections": collections_section(collections, level, anonymize, peer_id(toc)),
     }
+    if level >= 1:
+        activity = [
+            (name, counts)
+            for name, counts in toc.snapshots.activity.counts()
+            if access is None or access.can_read(name)
+        ]
+        out["collections"]["snapshots"] = snapshots_section(activity, anonymize)
     if not scoped:
         STATS.prune(toc.exists)
         out["cluster"] = cluster_section(toc, level)
@@ -238,8 +246,22 @@ def collections_section(
             for name, c in sorted(collections.items())
         ]
         out["collections"] = items
-        out["snapshots"] = []
     return out
+
+
+def snapshots_section(
+    activity: list[tuple[str, SnapshotCounts]], anonymize: bool
+) -> list[dict[str, Any]]:
+    """Qdrant's `CollectionSnapshotTelemetry` of each collection with snapshot activity."""
+    return [
+        {
+            "id": hidden(name) if anonymize else name,
+            "running_snapshots": counts.running_snapshots,
+            "running_snapshot_recovery": counts.running_snapshot_recovery,
+            "total_snapshot_creations": counts.total_snapshot_creations,
+        }
+        for name, counts in activity
+    ]
 
 
 def aggregated_collection(collection: Collection, anonymize: bool) -> dict[str, Any]:

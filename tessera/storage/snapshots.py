@@ -82,6 +82,7 @@ from tessera.fsutil import (
 from tessera.segment.persist import verify_segment_files
 from tessera.shard.shard import manifest_generations, manifest_name, min_free_bytes, read_manifest
 from tessera.storage import swap
+from tessera.storage.snapshot_activity import SnapshotActivity
 from tessera.storage.snapshot_format import (
     CHUNK,
     CONFIG_MEMBER,
@@ -226,6 +227,7 @@ class SnapshotStore:
         self._lock = threading.Lock()  # snapshot names, restore locks
         self._restoring: dict[str, threading.Lock] = {}
         self._peer: int | None = None
+        self.activity = SnapshotActivity()
         if (root / TMP_DIR).exists():
             rmtree_durable(root / TMP_DIR)  # unfinished snapshots, downloads, uploads
 
@@ -280,8 +282,10 @@ class SnapshotStore:
             prefix = f"{source.name}-shard-{shard}"
         tmp = self.tmp_dir() / f"{uuid.uuid4().hex}{SUFFIX}"
         try:
-            _, digest = pack_collection(source, tmp, "collection" if shard is None else "shard")
-            return self._publish(tmp, directory, prefix, now, digest)
+            with self.activity.creating(source.name):
+                kind = "collection" if shard is None else "shard"
+                _, digest = pack_collection(source, tmp, kind)
+                return self._publish(tmp, directory, prefix, now, digest)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -423,6 +427,17 @@ class SnapshotStore:
         check_checksum(checksum)
         if shard is not None:
             self._shard_dir(collection, shard)
+        with self.activity.recovering(collection):
+            return self._recover(collection, location, checksum, api_key, shard)
+
+    def _recover(
+        self,
+        collection: str,
+        location: str,
+        checksum: str | None,
+        api_key: str | None,
+        shard: int | None,
+    ) -> bool:
         scheme = urllib.parse.urlsplit(location).scheme.lower() if "://" in location else ""
         downloaded = None
         if scheme in ("http", "https"):
@@ -470,11 +485,12 @@ class SnapshotStore:
             check_checksum(checksum)
             if shard is not None:
                 self._shard_dir(collection, shard)
-            if checksum is not None:
-                actual = sha256_file(upload)
-                if not hashes_equal(actual, checksum):
-                    raise BadRequest(f"Checksum mismatch: expected {actual}, actual {checksum}")
-            self._restore(collection, upload, keep_config=True, must_exist=shard is not None)
+            with self.activity.recovering(collection):
+                if checksum is not None:
+                    actual = sha256_file(upload)
+                    if not hashes_equal(actual, checksum):
+                        raise BadRequest(f"Checksum mismatch: expected {actual}, actual {checksum}")
+                self._restore(collection, upload, keep_config=True, must_exist=shard is not None)
         finally:
             upload.unlink(missing_ok=True)
         return True
