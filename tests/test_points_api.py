@@ -384,26 +384,29 @@ def test_update_vectors_of_a_missing_point_fails(
     assert client.retrieve(named, [99]) == []
 
 
-@pytest.mark.server_only(
-    reason="local mode (and Qdrant itself) applies the points that exist before failing; "
-    "issue 2 requires that nothing changes"
-)
-def test_update_vectors_with_a_missing_point_changes_nothing(
+def test_vector_writes_naming_a_missing_point_write_the_others(
     client: QdrantClient, named: str, expect_error
 ) -> None:
-    client.upsert(named, [PS(id=1, vector={"image": [1, 1, 1, 1]}, payload={"p": 1})])
+    """As Qdrant (Qdrant Edge, local mode, qdrant-client's congruence tests): the points
+    found are written, then the first missing id is a 404."""
+    client.upsert(named, [PS(id=i, vector={"image": [i] * 4, "text": [i] * 8}) for i in (1, 2)])
     with expect_error(404, "No point with id 99 found"):
         client.update_vectors(
             named,
             points=[
-                models.PointVectors(id=1, vector={"image": [5, 5, 5, 5], "text": [5] * 8}),
+                models.PointVectors(id=1, vector={"image": [5, 5, 5, 5]}),
                 models.PointVectors(id=99, vector={"image": [2, 2, 2, 2]}),
+                models.PointVectors(id=2, vector={"image": [6, 6, 6, 6]}),
             ],
         )
-    (record,) = client.retrieve(named, [1], with_vectors=True)
-    assert record.vector == {"image": approx([1, 1, 1, 1])}
-    assert record.payload == {"p": 1}
+    got = {r.id: r.vector for r in client.retrieve(named, [1, 2], with_vectors=True)}
+    assert got[1] == {"image": approx([5] * 4), "text": approx([1] * 8)}
+    assert got[2] == {"image": approx([6] * 4), "text": approx([2] * 8)}
     assert client.retrieve(named, [99]) == []
+    with expect_error(404, "No point with id 99 found"):
+        client.delete_vectors(named, ["text"], points=[1, 99, 2])
+    got = {r.id: r.vector for r in client.retrieve(named, [1, 2], with_vectors=True)}
+    assert got == {1: {"image": approx([5] * 4)}, 2: {"image": approx([6] * 4)}}
 
 
 def test_update_vectors_with_wrong_dimension_is_refused(
@@ -528,6 +531,38 @@ def test_delete_payload_keys(client: QdrantClient, colored: str) -> None:
     assert got[1] == {"meta": {}}
     assert got[2] == {"color": "green"}
     assert got[3] == {"size": 3}
+
+
+@pytest.mark.parametrize("absent", ["unknown", "deleted"])
+@pytest.mark.parametrize("operation", ["set", "overwrite", "delete", "clear"])
+def test_payload_write_naming_a_missing_point_writes_the_others(
+    client: QdrantClient, colored: str, expect_error, operation: str, absent: str
+) -> None:
+    """As Qdrant (and qdrant-client's congruence tests): the points found are written, the
+    ones listed after the missing id too, and the first missing id is a 404 afterwards; a
+    deleted point stays deleted."""
+    client.delete(colored, [4])
+    missing = 4 if absent == "deleted" else 99
+    with expect_error(404, f"No point with id {missing} found"):
+        if operation == "set":
+            client.set_payload(colored, payload={"tag": 1}, points=[1, missing, 2])
+        elif operation == "overwrite":
+            client.overwrite_payload(colored, payload={"tag": 2}, points=[1, missing, 2])
+        elif operation == "delete":
+            client.delete_payload(colored, keys=["size"], points=[1, missing, 2])
+        else:
+            client.clear_payload(colored, points_selector=[1, missing, 2])
+    expected = {
+        "set": ({"color": "red", "size": 1, "meta": {"a": 1}, "tag": 1},
+                {"color": "green", "size": 2, "tag": 1}),
+        "overwrite": ({"tag": 2}, {"tag": 2}),
+        "delete": ({"color": "red", "meta": {"a": 1}}, {"color": "green"}),
+        "clear": ({}, {}),
+    }[operation]  # fmt: skip
+    got = payloads(client, colored)
+    assert (got[1], got[2]) == expected
+    assert got[3] == {"color": "red", "size": 3}
+    assert client.retrieve(colored, [missing]) == []
 
 
 def test_clear_payload_by_ids_and_by_filter(client: QdrantClient, colored: str) -> None:

@@ -480,7 +480,15 @@ class ClusterCollection(Collection):
                     "not active; retry"
                 )
             logged: list[bytes] = []
-            result = part.update(writes.build(spec), wait, logged)
+            failure: NotFound | None = None
+            try:
+                operation = part.update(writes.build(spec), wait, logged).operation_id
+            except NotFound as exc:
+                if not logged:
+                    raise
+                # Applied here to the points found (a write naming a missing one): the
+                # replicas take the same record before the 404 goes back.
+                failure, operation = exc, part.shard.applied_seq
             replicas = self.placement().get(shard, [])
             acks = 1
             for peer in replicas:
@@ -497,7 +505,9 @@ class ClusterCollection(Collection):
                     f"Service unavailable: write applied on {acks} replica(s) of shard {shard}, "
                     f"fewer than the write_consistency_factor {needed}"
                 )
-            return result.operation_id
+            if failure is not None:
+                raise failure
+            return operation
 
     def _replicate(self, shard: int, peer: int, record: bytes) -> bool:
         """Give `record` to `peer`'s replica; one that cannot take it is marked dead. A

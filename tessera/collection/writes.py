@@ -35,6 +35,7 @@ from tessera.shard.holder import SegmentHolder
 from tessera.shard.operations import DenseColumn, ObjectColumn, VectorColumn
 from tessera.shard.payload_ops import parse_key_path
 from tessera.shard.read import select_ids
+from tessera.shard.shard import ApplyThenRaise
 
 __all__ = [
     "DenseColumn",
@@ -135,10 +136,24 @@ def check_payload_key(key: str) -> None:
     parse_key_path(key)
 
 
-def _require_existing(holder: SegmentHolder, ids: list[PointId]) -> None:
+def _on_existing(
+    holder: SegmentHolder,
+    ids: list[PointId],
+    build: Callable[[list[PointId]], ops.Record],
+) -> ops.Record:
+    """`build` over the ids the collection holds; when one is missing, that record is
+    applied to the others and the first missing id is a 404 afterwards: Qdrant writes the
+    points it finds before it reports the one it did not (`check_unprocessed_points`; Qdrant
+    Edge does, and qdrant-client's congruence tests check it for every payload and vector
+    write)."""
     missing = holder.missing(ids)
-    if missing:
-        raise point_not_found(render_point_id(missing[0]))
+    if not missing:
+        return build(ids)
+    absent = set(missing)
+    present = [pid for pid in ids if pid not in absent]
+    raise ApplyThenRaise(
+        build(present) if present else None, point_not_found(render_point_id(missing[0]))
+    )
 
 
 # --------------------------------------------------------------------------- points
@@ -197,18 +212,26 @@ def _subset_upsert(op: ops.UpsertPoints, keep: list[int]) -> ops.UpsertPoints:
 def update_vectors(
     ids: list[PointId], columns: dict[str, VectorColumn], update_filter: Filter | None = None
 ) -> Write:
-    """Replace the given vectors of existing points (404 for a missing one); with
-    `update_filter`, only of those that match it."""
+    """Replace the given vectors of existing points (a missing one: the others are
+    written, then 404, as `_on_existing`); with `update_filter`, only of those that match
+    it."""
 
     def prepare(holder: SegmentHolder) -> ops.Record | None:
-        _require_existing(holder, ids)
-        op = ops.UpdateVectors(ids, columns)
-        if update_filter is None:
-            return op
-        allowed = set(select_ids(holder, update_filter))
-        keep = [i for i, pid in enumerate(ids) if pid in allowed]
+        missing = holder.missing(ids)
+        allowed = None if update_filter is None else set(select_ids(holder, update_filter))
+        if not missing and allowed is None:
+            return ops.UpdateVectors(ids, columns)
+        absent = set(missing)
+        keep = [
+            i
+            for i, pid in enumerate(ids)
+            if pid not in absent and (allowed is None or pid in allowed)
+        ]
         sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
-        return ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
+        record = ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
+        if missing:  # the others written first, as for payload writes (_on_existing)
+            raise ApplyThenRaise(record, point_not_found(render_point_id(missing[0])))
+        return record
 
     spec = WriteSpec("update_vectors", ids, (columns, update_filter))
     return Planned(prepare, ops.UpdateVectors(ids, columns), update_filter, spec)
@@ -222,12 +245,10 @@ def _with_ids(
 ) -> Write:
     def prepare(holder: SegmentHolder) -> ops.Record | None:
         if isinstance(points, Matching):
-            ids = select_ids(holder, points.filter)
-        else:
-            ids = points
-            if must_exist:
-                _require_existing(holder, ids)
-        return build(ids)
+            return build(select_ids(holder, points.filter))
+        if must_exist:
+            return _on_existing(holder, points, build)
+        return build(points)
 
     if isinstance(points, Matching):
         return Planned(prepare, None, points.filter, spec)

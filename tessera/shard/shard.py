@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.collection_config import CollectionConfig
-from tessera.errors import NotFound, ServiceUnavailable
+from tessera.errors import NotFound, ServiceUnavailable, TesseraError
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import fsync_dir, mkdir_durable
 from tessera.memory import release_free_memory
@@ -65,6 +65,17 @@ log = logging.getLogger(__name__)
 class ShardClosed(NotFound):
     """A write reached a shard after it was closed (its collection deleted meanwhile): the
     collection answers it as a missing collection."""
+
+
+class ApplyThenRaise(Exception):
+    """Raised by a write's `prepare`: log and apply `record` (None: nothing), then fail with
+    `error`. Qdrant applies a payload or vector write to the points it finds and reports
+    the first one it did not find afterwards."""
+
+    def __init__(self, record: ops.Record | None, error: TesseraError) -> None:
+        super().__init__(error.message)
+        self.record = record
+        self.error = error
 
 
 MANIFEST_KIND = "tessera/shard-manifest"
@@ -257,7 +268,9 @@ class LocalShard:
         logged: list[bytes] | None = None,
     ) -> int:
         """Validate, log, apply, then fsync. Returns the operation's sequence number;
-        `logged` gets the record as logged (cluster mode sends it to the other replicas)."""
+        `logged` gets the record as logged (cluster mode sends it to the other replicas).
+        A `prepare` that raises `ApplyThenRaise` has its record logged and applied (durable
+        as any other) before its error is raised."""
         with self.lock.write():
             # From here this write changes things: whatever it waits for later (the WAL's
             # group commit, a read of the deferred points), it must finish, not stop to be
@@ -265,8 +278,14 @@ class LocalShard:
             NO_WAIT.set(False)
             if self._closed:  # closed meanwhile: its collection was deleted (or is closing)
                 raise ShardClosed(f"Not found: shard {self.path.name} is closed")
-            record = prepare(self.holder)
+            failure: TesseraError | None = None
+            try:
+                record = prepare(self.holder)
+            except ApplyThenRaise as partial:
+                record, failure = partial.record, partial.error
             if record is None:
+                if failure is not None:
+                    raise failure
                 return self.applied_seq
             data = ops.encode(record)
             if logged is not None:
@@ -293,6 +312,8 @@ class LocalShard:
             raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
         note_write()
         self.optimizer.poke()
+        if failure is not None:
+            raise failure
         return seq
 
     def _check_disk(self, need: int) -> None:
