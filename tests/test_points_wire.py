@@ -494,8 +494,8 @@ def test_update_vectors_of_missing_point_is_404(http: httpx.Client, coll: str) -
         json={"points": [{"id": 1, "vector": [2, 2, 2]}, {"id": 99, "vector": [3, 3, 3]}]},
     )
     assert assert_error(response, 404) == "Not found: No point with id 99 found"
-    # Nothing changes (issue 2; stronger than Qdrant, which updates the points that exist).
-    assert assert_ok(http.get(f"/collections/{coll}/points/1"))["vector"] == [1, 1, 1]
+    # As Qdrant: the points that exist are updated first; the missing one is not made.
+    assert assert_ok(http.get(f"/collections/{coll}/points/1"))["vector"] == [2, 2, 2]
     assert count(http, coll) == 1
 
 
