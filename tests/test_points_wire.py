@@ -182,6 +182,37 @@ def test_too_long_collection_name_is_422(http: httpx.Client) -> None:
     assert message.startswith("Validation error in path parameters: [name: "), message
 
 
+@pytest.mark.parametrize("raw", ["%09", "%0A", "%0D", "name%09with%09tabs"])
+@pytest.mark.parametrize("route", ["exists", "create", "info", "delete"])
+def test_control_characters_in_a_collection_name_are_422(
+    http: httpx.Client, raw: str, route: str
+) -> None:
+    """As Qdrant's own REST tests (test_collection_exists.py): a tab or newline in the
+    collection path is a validation error on every collection route."""
+    path = f"/collections/{raw}"
+    if route == "exists":
+        response = http.get(path + "/exists")
+    elif route == "create":
+        response = http.put(path, json={"vectors": {"size": 2, "distance": "Dot"}})
+    elif route == "info":
+        response = http.get(path)
+    else:
+        response = http.delete(path)
+    message = assert_error(response, 422)
+    assert message == (
+        "Validation error in path parameters: [name: collection name cannot contain control "
+        "characters]"
+    )
+    names = {c["name"] for c in assert_ok(http.get("/collections"))["collections"]}
+    assert not any(not n.isprintable() for n in names), names
+
+
+def test_empty_collection_name_is_422(http: httpx.Client) -> None:
+    message = assert_error(http.get("/collections//exists"), 422)
+    assert message.startswith("Validation error in path parameters: [name: "), message
+    assert http.get("/collections/").status_code == 404  # no collection route at all
+
+
 @pytest.mark.parametrize("raw", ["%2E%2E", "%2E", "evil%2F..%2F..%2Fescape", "%2Fabs"])
 def test_path_tricks_create_nothing(http: httpx.Client, server, raw: str) -> None:
     storage = getattr(server, "storage", None)
@@ -721,3 +752,28 @@ def test_unselected_payload_and_vector_are_left_out(http: httpx.Client, collecti
     assert by_id[1]["vector"] == [1, 0]
     one = assert_ok(http.get(f"{base}/points/2"))
     assert one == {"id": 2, "payload": {}, "vector": [0.0, 1.0]}
+
+
+def test_slice_total_0_is_refused_as_it_is_read(http: httpx.Client, collection) -> None:
+    """`slice.total` is Qdrant's NonZeroU32: 0 fails deserialization (400), where an index
+    outside the slices is a validation error (422)."""
+    name = collection(vectors_config={"size": 2, "distance": "Dot"})
+    scroll = f"/collections/{name}/points/scroll"
+    zero = {"filter": {"must": [{"slice": {"total": 0, "index": 0}}]}, "limit": 1}
+    assert assert_error(http.post(scroll, json=zero), 400) == (
+        "Format error in JSON body: filter.must[0].slice.total: invalid value: integer `0`, "
+        "expected a nonzero u32"
+    )
+    outside = {"filter": {"must": [{"slice": {"total": 2, "index": 2}}]}, "limit": 1}
+    assert_error(http.post(scroll, json=outside), 422)
+
+
+def test_distance_matrix_of_a_missing_vector_name_is_400(http: httpx.Client, collection) -> None:
+    name = collection(vectors_config={"size": 2, "distance": "Dot"})
+    points = [{"id": i, "vector": [1, i]} for i in range(1, 5)]
+    assert_ok(http.put(f"/collections/{name}/points?wait=true", json={"points": points}))
+    for route in ("pairs", "offsets"):
+        path = f"/collections/{name}/points/search/matrix/{route}"
+        response = http.post(path, json={"sample": 4, "limit": 1, "using": "nope"})
+        assert assert_error(response, 400) == "Wrong input: Not existing vector name error: nope"
+        assert_ok(http.post(path, json={"sample": 4, "limit": 1}))

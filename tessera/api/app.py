@@ -76,6 +76,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/collections//"):  # an empty collection name (Qdrant: 422)
+        text = "Validation error in path parameters: [name: length must be between 1 and 255]"
+        return error(422, text, time.perf_counter())
     return error(404, f"Not found: {request.url.path}", time.perf_counter())
 
 

@@ -16,7 +16,7 @@ from tessera.collection_config import build_config
 from tessera.config_json import decode_create, decode_update
 from tessera.config_model import CreateCollection, UpdateCollection
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.storage.toc import TableOfContents, validate_collection_name
+from tessera.storage.toc import TableOfContents, check_no_control_chars, validate_collection_name
 
 
 def toc_of(request: Request) -> TableOfContents:
@@ -24,13 +24,21 @@ def toc_of(request: Request) -> TableOfContents:
     return toc
 
 
-def collection_of(request: Request) -> Collection:
-    name = request.path_params["collection_name"]
-    if len(name) > 255:  # Qdrant validates every collection path (1-255) before a lookup
+def path_name(request: Request) -> str:
+    """The collection named in the path, checked as Qdrant checks every collection path
+    before a lookup: 1-255 characters (an empty one never routes here: `not_found`), no
+    control character."""
+    name: str = request.path_params["collection_name"]
+    if len(name) > 255:
         raise UnprocessableEntity(
             "Validation error in path parameters: [name: length must be between 1 and 255]"
         )
-    return toc_of(request).get(name)
+    check_no_control_chars(name)
+    return name
+
+
+def collection_of(request: Request) -> Collection:
+    return toc_of(request).get(path_name(request))
 
 
 async def list_collections(request: Request) -> Callable[[], Any]:
@@ -92,14 +100,14 @@ def prepare_update(
 
 
 async def delete_collection(request: Request) -> Callable[[], Any]:
-    name = request.path_params["collection_name"]
+    name = path_name(request)
     toc = toc_of(request)
     timeout = operation_timeout(request, toc)
     return lambda: toc.delete(name, timeout)
 
 
 async def collection_exists(request: Request) -> Callable[[], Any]:
-    name = request.path_params["collection_name"]
+    name = path_name(request)
     toc = toc_of(request)
     return lambda: {"exists": toc.exists(name)}
 

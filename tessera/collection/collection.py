@@ -56,7 +56,7 @@ from tessera.execution.query_groups import (
     matrix_rows,
     sample_ids,
 )
-from tessera.execution.query_vectors import stored_vector
+from tessera.execution.query_vectors import space_of, stored_vector
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.ids import PointId, parse_point_id
 from tessera.query import query_model as qm
@@ -544,6 +544,7 @@ class Collection:
         ]
 
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
+        space_of(self.config, using)  # 400 for a vector name the collection lacks, as Qdrant
         self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
         with self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, {})

@@ -1041,6 +1041,7 @@ class ClusterCollection(Collection):
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
         """A uniform sample over every shard (how many each shard gives is drawn from the
         shards' matching counts), the sampled points' vectors, then the matrix here."""
+        space_of(self.config, using)  # 400 for a vector name the collection lacks
         self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
         parts = self._each_shard("matrix_sample", using, filt, sample)
         totals = [total for total, _ in parts]

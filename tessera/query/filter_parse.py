@@ -168,6 +168,8 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
         if "total" not in body or "index" not in body:
             _shape(f"{where}.slice", "missing field `total` or `index`")
         total = _uint(body["total"], f"{where}.slice.total", 2**32 - 1)
+        if total == 0:  # Qdrant's `total` is a NonZeroU32: refused as it is read (400)
+            _shape(f"{where}.slice.total", "invalid value: integer `0`, expected a nonzero u32")
         index = _uint(body["index"], f"{where}.slice.index", 2**32 - 1)
         return checked_slice(total, index, where)
     if raw.keys() <= _FILTER_KEYS:

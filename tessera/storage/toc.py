@@ -30,6 +30,7 @@ import logging
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ def validate_collection_name(name: str) -> None:
                 f"Validation error in path parameters: [name: collection name cannot contain "
                 f'"{ch}" char]'
             )
+    check_no_control_chars(name)
     if len(name.encode()) > 255:  # the collection's directory name: a file system limit
         raise UnprocessableEntity(
             "Validation error in path parameters: [name: collection name must be at most "
@@ -100,6 +102,16 @@ def validate_collection_name(name: str) -> None:
     if name in (".", ".."):
         raise UnprocessableEntity(
             "Validation error in path parameters: [name: collection name cannot be `.` or `..`]"
+        )
+
+
+def check_no_control_chars(name: str) -> None:
+    """Qdrant refuses a collection name holding a control character (a tab, a newline) on
+    every collection route, with a 422."""
+    if not name.isprintable() and any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise UnprocessableEntity(
+            "Validation error in path parameters: [name: collection name cannot contain "
+            "control characters]"
         )
 
 
