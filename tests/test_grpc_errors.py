@@ -422,6 +422,45 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ARG,
         LIMIT0,
     ),
+    # Nested items are validated at their path (Qdrant's `validate(nested)`)
+    (
+        "SearchBatch with an item of limit 0",
+        lambda p, c, name: p.SearchBatch(
+            pb.SearchBatchPoints(
+                collection_name=name,
+                search_points=[
+                    pb.SearchPoints(collection_name=name, vector=[1.0] * DIM, limit=1),
+                    pb.SearchPoints(collection_name=name, vector=[1.0] * DIM, limit=0),
+                ],
+            )
+        ),
+        ARG,
+        "Validation error in body: [search_points[1].limit: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "QueryBatch with an item of limit 0",
+        lambda p, c, name: p.QueryBatch(
+            pb.QueryBatchPoints(
+                collection_name=name, query_points=[pb.QueryPoints(collection_name=name, limit=0)]
+            )
+        ),
+        ARG,
+        "Validation error in body: [query_points[0].limit: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "a nested prefetch of limit 0",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                prefetch=[
+                    pb.PrefetchQuery(prefetch=[pb.PrefetchQuery(), pb.PrefetchQuery(limit=0)])
+                ],
+            )
+        ),
+        ARG,
+        "Validation error in body: [prefetch[0].prefetch[1].limit: value 0 invalid, must be 1 "
+        "or larger]",
+    ),
     (
         "Query without a variant",
         lambda p, c, name: p.Query(pb.QueryPoints(collection_name=name, query=pb.Query())),

@@ -20,6 +20,7 @@ from tessera.api.envelope import expect_object
 from tessera.api.grpc_convert import malformed, opt, payload
 from tessera.api.grpc_filter import decode_condition, decode_filter, opt_filter, point_id
 from tessera.api.grpc_reads import order_by, selection, with_lookup
+from tessera.api.grpc_validate import nested
 from tessera.api.grpc_vectors import inferred, sparse
 from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
@@ -244,7 +245,10 @@ def search_params(message: Any) -> tuple[bool, int | None, qm.QuantizationParams
 def node(message: Any, config: CollectionConfig, default_limit: int = 10) -> qm.QueryNode:
     """A `QueryPoints`, `PrefetchQuery` or `QueryPointGroups` as a query node."""
     using = opt(message, "using") or ""
-    prefetch = tuple(node(p, config) for p in message.prefetch)
+    prefetch = tuple(
+        nested("prefetch", i, lambda p=p: node(p, config))  # type: ignore[misc]
+        for i, p in enumerate(message.prefetch)
+    )
     parsed = query(message.query, config, using) if message.HasField("query") else None
     threshold = opt(message, "score_threshold")
     exact, ef, quantization, corpus = search_params(message)

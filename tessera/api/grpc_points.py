@@ -29,6 +29,7 @@ from tessera.api import points_write as writes
 from tessera.api import query_routes as queries
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
+from tessera.api.grpc_validate import nested
 from tessera.collection import vector_names
 from tessera.collection.collection import Collection
 from tessera.collection.values import Points
@@ -38,6 +39,12 @@ from tessera.ids import render_point_id
 from tessera.storage.toc import TableOfContents
 
 Operation = pb.PointsOperationResponse
+# A batch request's repeated field of requests, by message (validation paths name it).
+_BATCH_FIELDS = {
+    "SearchBatchPoints": "search_points",
+    "RecommendBatchPoints": "recommend_points",
+    "DiscoverBatchPoints": "discover_points",
+}
 
 
 class PointsService(pb.PointsServicer):
@@ -172,7 +179,10 @@ class PointsService(pb.PointsServicer):
     def QueryBatch(self, request: pb.QueryBatchPoints) -> pb.QueryBatchResponse:
         collection = self._get(request)
         items = request.query_points
-        prepared = [grpc_plan.query_points(q, collection.config) for q in items]
+        prepared = [
+            nested("query_points", i, lambda q=q: grpc_plan.query_points(q, collection.config))  # type: ignore[misc]
+            for i, q in enumerate(items)
+        ]
         selectors = [cv.opt_shard_selector(q) for q in items]
         results = queries.run_selected(self.toc, collection, selectors, prepared)()
         return build(pb.QueryBatchResponse, result=out.batch(results))
@@ -195,10 +205,17 @@ class PointsService(pb.PointsServicer):
         prepared = legacy.plan(request, collection.config, decode)
         return queries.run_plans(self.toc, collection, [prepared])()[0]
 
-    def _batch(self, request: Any, items: Any, decode: legacy.NodeDecoder) -> Any:
+    def _batch(self, request: Any, items: Any, decode: legacy.NodeDecoder, run: Any = None) -> Any:
+        """The batch's requests run together; `run`: which of them (their positions), by
+        default all."""
         collection = self._get(request)
-        prepared = [legacy.plan(item, collection.config, decode) for item in items]
-        selectors = [cv.opt_shard_selector(item) for item in items]
+        field = _BATCH_FIELDS[request.DESCRIPTOR.name]
+        positions = range(len(items)) if run is None else run
+        prepared = [
+            nested(field, i, lambda i=i: legacy.plan(items[i], collection.config, decode))  # type: ignore[misc]
+            for i in positions
+        ]
+        selectors = [cv.opt_shard_selector(items[i]) for i in positions]
         return queries.run_selected(self.toc, collection, selectors, prepared)()
 
     def _groups(self, request: Any, decode: legacy.NodeDecoder) -> Any:
@@ -229,8 +246,8 @@ class PointsService(pb.PointsServicer):
     @rpc
     def RecommendBatch(self, request: pb.RecommendBatchPoints) -> pb.RecommendBatchResponse:
         items = request.recommend_points
-        wanted = [item for item in items if item.limit != 0]  # limit 0: none, as above
-        found = iter(self._batch(request, wanted, legacy.recommend_node) if wanted else [])
+        wanted = [i for i, item in enumerate(items) if item.limit != 0]  # 0: none, as above
+        found = iter(self._batch(request, items, legacy.recommend_node, wanted) if wanted else [])
         if not wanted:
             self._get(request)
         results = [next(found) if item.limit != 0 else Points([], scores=[]) for item in items]

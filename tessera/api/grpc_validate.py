@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, UnprocessableEntity
 
 # Rule: (field path, check). A check answers None for a valid value, else the text after
 # "field: ". Only a set field is checked (proto3 optional fields unset are not values).
@@ -177,3 +177,21 @@ def _field(message: Any, path: str) -> Any:
     if field.has_presence and not message.HasField(name):
         return None
     return getattr(message, name)
+
+
+_RULE = "Validation error in JSON body: ["
+
+T = TypeVar("T")
+
+
+def nested(field: str, index: int, decode: Callable[[], T]) -> T:
+    """`decode()` of the item `index` of the repeated message `field` (a batch's searches,
+    a query's prefetches): a rule it breaks is reported at its path inside the request, as
+    Qdrant's nested validation words it (`query_points[0].limit`, `prefetch[1].limit`)."""
+    try:
+        return decode()
+    except UnprocessableEntity as exc:
+        if not exc.message.startswith(_RULE):
+            raise
+        inner = exc.message[len(_RULE) :]
+        raise UnprocessableEntity(f"{_RULE}{field}[{index}].{inner}") from None
