@@ -627,6 +627,7 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         lambda p, c, name: p.SetPayload(
             pb.SetPayloadPoints(
                 collection_name=name,
+                wait=True,  # without it: acknowledged, as Qdrant answers before running it
                 payload={"a": pb.Value(integer_value=1)},
                 points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(5)])),
             )
@@ -639,6 +640,7 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         lambda p, c, name: p.UpdateVectors(
             pb.UpdatePointVectors(
                 collection_name=name,
+                wait=True,
                 points=[pb.PointVectors(id=pid(77), vectors=dense(1, 2, 3, 4))],
             )
         ),

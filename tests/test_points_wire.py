@@ -777,3 +777,18 @@ def test_distance_matrix_of_a_missing_vector_name_is_400(http: httpx.Client, col
         response = http.post(path, json={"sample": 4, "limit": 1, "using": "nope"})
         assert assert_error(response, 400) == "Wrong input: Not existing vector name error: nope"
         assert_ok(http.post(path, json={"sample": 4, "limit": 1}))
+
+
+def test_write_without_wait_naming_a_missing_point_is_acknowledged(
+    http: httpx.Client, coll: str
+) -> None:
+    """Qdrant answers a write it does not wait for before running it ("acknowledged") and
+    only logs that a point was missing; the points found are written all the same."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 1, 1]}, {"id": 2, "vector": [2, 2, 2]}])
+    response = http.post(
+        f"/collections/{coll}/points/payload", json={"payload": {"t": 1}, "points": [1, 99, 2]}
+    )
+    assert assert_ok(response)["status"] == "acknowledged"
+    for pid in (1, 2):
+        assert assert_ok(http.get(f"/collections/{coll}/points/{pid}"))["payload"] == {"t": 1}
+    assert count(http, coll) == 2

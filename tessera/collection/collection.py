@@ -186,6 +186,13 @@ class Collection:
             seq = self.shard.update(write, logged)
         except ShardClosed:  # deleted while the write came in: as if it had come after
             raise collection_not_found(self.name) from None
+        except NotFound as exc:
+            if wait:
+                raise
+            # A point the write names is missing (the others are written): Qdrant answers a
+            # write it does not wait for before it runs, and only logs this failure.
+            log.warning("collection %s: update without wait failed: %s", self.name, exc.message)
+            return UpdateResult(operation_id=self.shard.applied_seq, completed=False)
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
 
