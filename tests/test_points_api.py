@@ -384,6 +384,27 @@ def test_update_vectors_of_a_missing_point_fails(
     assert client.retrieve(named, [99]) == []
 
 
+def test_update_vectors_naming_a_point_twice_merges_its_items(
+    client: QdrantClient, named: str
+) -> None:
+    """As Qdrant merges the items of one point: each vector from the last item giving it."""
+    client.upsert(named, [PS(id=i, vector={"image": [i] * 4, "text": [i] * 8}) for i in (1, 2)])
+    words = models.SparseVector(indices=[3, 1], values=[0.5, 0.25])
+    client.update_vectors(
+        named,
+        points=[
+            models.PointVectors(id=1, vector={"text": [2] * 8}),
+            models.PointVectors(id=2, vector={"image": [7] * 4}),
+            models.PointVectors(id=1, vector={"image": [3] * 4, "words": words}),
+            models.PointVectors(id=1, vector={"text": [4] * 8}),
+        ],
+    )
+    got = {r.id: r.vector for r in client.retrieve(named, [1, 2], with_vectors=True)}
+    assert got[1]["image"] == approx([3] * 4) and got[1]["text"] == approx([4] * 8)
+    assert got[1]["words"].indices == [1, 3] and got[1]["words"].values == approx([0.25, 0.5])
+    assert got[2] == {"image": approx([7] * 4), "text": approx([2] * 8)}
+
+
 def test_vector_writes_naming_a_missing_point_write_the_others(
     client: QdrantClient, named: str, expect_error
 ) -> None:

@@ -99,10 +99,28 @@ def _update_vectors(holder: SegmentHolder, seq: int, op: ops.UpdateVectors) -> N
     ids = [op.ids[i] for i in rows]
     offsets = holder.writable_offsets(ids, seq)
     target = holder.appendable
-    row_index = np.asarray(rows, dtype=np.int64)
-    for name, column in op.vectors.items():
-        _write_column(target, name, offsets, column, row_index, replace=False)
+    if len(rows) == len(op.ids):
+        row_index = np.asarray(rows, dtype=np.int64)
+        for name, column in op.vectors.items():
+            _write_column(target, name, offsets, column, row_index, replace=False)
+    else:
+        # A point named more than once: each of its vectors comes from the last item that
+        # gives that vector, as Qdrant merges the items of one point.
+        where = {pid: k for k, pid in enumerate(ids)}
+        for name, column in op.vectors.items():
+            given = _given_rows(column)
+            last = {op.ids[i]: i for i in given}
+            chosen = np.asarray(sorted(last.values()), dtype=np.int64)
+            at = np.asarray([where[op.ids[i]] for i in chosen.tolist()], dtype=np.int64)
+            _write_column(target, name, offsets[at], column, chosen, replace=False)
     target.touch(offsets, seq)
+
+
+def _given_rows(column: ops.VectorColumn) -> list[int]:
+    """The rows of a column that give a vector."""
+    if isinstance(column, ops.DenseColumn):
+        return np.flatnonzero(column.present).tolist()
+    return [i for i, value in enumerate(column.values) if value is not None]
 
 
 def _write_column(
