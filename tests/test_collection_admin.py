@@ -132,3 +132,31 @@ def test_max_collections_refuses_one_more(server_factory: Any) -> None:
     assert not client.collection_exists("three")
     client.delete_collection("one")
     client.create_collection("three", vectors_config=params)
+
+
+def test_max_optimization_threads_0_disables_optimizations(server_factory: Any) -> None:
+    """Qdrant's config: "If 0 - no optimization threads, optimizations will be disabled";
+    set again to a count or `auto`, the optimizer goes on."""
+    server = server_factory()
+    client = _client(server.url)
+    client.create_collection(
+        "idle",
+        vectors_config=models.VectorParams(size=16, distance=models.Distance.DOT),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=10, max_optimization_threads=0
+        ),
+    )
+    vectors = np.random.default_rng(4).random((1000, 16)).astype(np.float32)
+    client.upsert("idle", points=models.Batch(ids=list(range(1000)), vectors=vectors.tolist()))
+    time.sleep(3)  # the optimizer looks at least once a second
+    assert client.get_collection("idle").indexed_vectors_count == 0
+    client.update_collection(
+        "idle",
+        optimizers_config=models.OptimizersConfigDiff(
+            max_optimization_threads=models.MaxOptimizationThreadsSetting.AUTO
+        ),
+    )
+    deadline = time.monotonic() + 120
+    while client.get_collection("idle").indexed_vectors_count != 1000:
+        assert time.monotonic() < deadline, "the optimizer did not index after the PATCH"
+        time.sleep(0.2)

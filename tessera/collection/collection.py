@@ -66,6 +66,7 @@ from tessera.shard import read
 from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
+from tessera.shard.optimizer import optimizations_disabled
 from tessera.shard.search import VectorQuery, search
 from tessera.shard.shard import LocalShard, ShardClosed, ShardDamaged
 from tessera.shard.vector_schema import schema_json
@@ -253,8 +254,8 @@ class Collection:
     def _await_deferred(self, wait: bool, timeout: float = 600.0) -> None:
         """prevent_unoptimized: a write with wait=true returns once the points it deferred
         are visible, i.e. once the optimizer has indexed their segment, as in Qdrant."""
-        if not wait or deferred_limit(self.config) is None:
-            return
+        if not wait or deferred_limit(self.config) is None or optimizations_disabled(self.config):
+            return  # (with optimizations disabled nothing deferred would ever show)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.shard.read() as holder:

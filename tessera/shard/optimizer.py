@@ -154,6 +154,12 @@ def _pick_base(
     return max(fitting, key=lambda s: s.size, default=None)
 
 
+def optimizations_disabled(config: CollectionConfig) -> bool:
+    """`max_optimization_threads: 0`: "no optimization threads, optimizations will be
+    disabled" (Qdrant's config): nothing is indexed, merged or vacuumed until it changes."""
+    return config.optimizer_config.get("max_optimization_threads") == 0
+
+
 def plan_optimization(
     holder: SegmentHolder, config: CollectionConfig, idle: bool = False, writing: bool = False
 ) -> Plan | None:
@@ -162,6 +168,8 @@ def plan_optimization(
     indexed segment's graph too, so that searches walk one graph instead of also scanning
     the leftovers."""
     opt = config.optimizer_config
+    if optimizations_disabled(config):
+        return None
     target = int(opt.get("default_segment_number") or 0) or 1
     indexed = [s for s in holder.segments if s.vector_indexes and not s.appendable]
     # Until there are `default_segment_number` sealed segments, new data gets its own.
