@@ -341,10 +341,13 @@ def build_config(
     """The config a create request asks for, over the defaults; raises for a bad one."""
     request.check()
     d = defaults if defaults is not None else _defaults
+    if "" in request.sparse_vectors:  # Qdrant's words and order (create collection)
+        raise BadRequest("Wrong input: Sparse vector name cannot be empty")
     clash = set(request.vectors) & set(request.sparse_vectors)
     if clash:
         raise BadRequest(
-            f"Wrong input: Vector name {sorted(clash)[0]} is used for both dense and sparse vectors"
+            "Wrong input: Dense and sparse vector names must be unique - duplicate found with "
+            f"'{sorted(clash)[0]}'"
         )
     hnsw = {**d.hnsw, **(request.hnsw.given() if request.hnsw else {})}
     optimizers = {**d.optimizers, **optimizer_values(request.optimizers)}

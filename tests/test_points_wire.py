@@ -792,3 +792,31 @@ def test_write_without_wait_naming_a_missing_point_is_acknowledged(
     for pid in (1, 2):
         assert assert_ok(http.get(f"/collections/{coll}/points/{pid}"))["payload"] == {"t": 1}
     assert count(http, coll) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"sparse_vectors": {"": {}}}, "Wrong input: Sparse vector name cannot be empty"),
+        (
+            {"vectors": {"size": 2, "distance": "Dot"}, "sparse_vectors": {"s": {}, "": {}}},
+            "Wrong input: Sparse vector name cannot be empty",
+        ),
+        (
+            {
+                "vectors": {"image": {"size": 2, "distance": "Dot"}},
+                "sparse_vectors": {"image": {}},
+            },
+            "Wrong input: Dense and sparse vector names must be unique - duplicate found with "
+            "'image'",
+        ),
+    ],
+)
+def test_sparse_vector_names_are_checked_on_create(
+    http: httpx.Client, body: dict[str, Any], message: str
+) -> None:
+    """Qdrant's checks and words (qdrant-client's congruence suite and Qdrant's REST tests
+    ask for them): no empty sparse name, no name both dense and sparse."""
+    name = f"sparse_names_{uuid.uuid4().hex[:8]}"
+    assert assert_error(http.put(f"/collections/{name}", json=body), 400) == message
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
