@@ -158,6 +158,9 @@ def test_telemetry_by_details_level(
     for level in (2, 4):
         response = http.get("/telemetry", params={"details_level": level})
         assert_ok(response, "GET", "/telemetry")
+    level2 = assert_ok(http.get("/telemetry", params={"details_level": 2}), "GET", "/telemetry")
+    (brief,) = [c for c in level2["collections"]["collections"] if c["id"] == name]
+    assert set(brief) == {"id", "config"}  # Qdrant describes shards from level 3 on
     level3 = assert_ok(http.get("/telemetry", params={"details_level": 3}), "GET", "/telemetry")
     mine = [c for c in level3["collections"]["collections"] if c["id"] == name]
     assert len(mine) == 1

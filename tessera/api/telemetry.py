@@ -300,13 +300,10 @@ def full_collection(
     }
     if local is not None:  # a damaged collection has nothing loaded to describe
         shard["local"] = local
-    return {
-        "id": hidden(name) if anonymize else name,
-        "config": info["config"],
-        "shards": [shard],
-        "transfers": [],
-        "resharding": [],
-    }
+    out: dict[str, Any] = {"id": hidden(name) if anonymize else name, "config": info["config"]}
+    if level >= 3:  # Qdrant describes the shards from details level 3 on
+        out.update(shards=[shard], transfers=[], resharding=[])
+    return out
 
 
 def optimizer_section(stats: cstats.ShardStats, level: int) -> dict[str, Any]:
