@@ -233,16 +233,20 @@ def test_writes_by_filter_and_payload_updates_reach_every_shard(
     a.delete(name, points_selector=models.PointIdsList(points=[1, 3, 4]))  # 2 is gone
     assert b.count(name).count == 77
     assert [p.id for p in b.retrieve(name, [1, 5])] == [5]
-    # set_payload on ids that live on several shards; a missing one is a 404 as standalone.
+    # set_payload on ids that live on several shards; a missing one is a 404 as standalone,
+    # after the points found are written (as Qdrant), on every replica.
     a.set_payload(name, payload={"x": 1}, points=[5, 6, 8, 9])
     found = c.retrieve(name, [5, 6, 8, 9])
     assert len(found) == 4 and all(p.payload and p.payload["x"] == 1 for p in found)
     missing = httpx.post(
-        f"{cluster.nodes[1].url}/collections/{name}/points/payload",
+        f"{cluster.nodes[1].url}/collections/{name}/points/payload?wait=true",
         json={"payload": {"x": 2}, "points": [5, 99999]},
         timeout=30,
     )
     assert missing.status_code == 404
+    for client in clients:
+        (five,) = client.retrieve(name, [5])
+        assert five.payload is not None and five.payload["x"] == 2
 
 
 def test_snapshot_of_a_sharded_collection_holds_every_point(
