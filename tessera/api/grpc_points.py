@@ -11,7 +11,7 @@ decodes into (`grpc_config`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qdrant_client import grpc as pb
@@ -205,7 +205,13 @@ class PointsService(pb.PointsServicer):
         prepared = legacy.plan(request, collection.config, decode)
         return queries.run_plans(self.toc, collection, [prepared])()[0]
 
-    def _batch(self, request: Any, items: Any, decode: legacy.NodeDecoder, run: Any = None) -> Any:
+    def _batch(
+        self,
+        request: Any,
+        items: Any,
+        decode: legacy.NodeDecoder,
+        run: Sequence[int] | None = None,
+    ) -> Any:
         """The batch's requests run together; `run`: which of them (their positions), by
         default all."""
         collection = self._get(request)

@@ -274,7 +274,7 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
                    "across all shards", "gauge", [((), active[bound])])  # fmt: skip
     out.family("collection_dead_replicas", "total amount of shard replicas in non-active state",
                "gauge", [((), dead)])  # fmt: skip
-    activity = [(((("id", name_of(name)),)), c) for name, c in toc.snapshots.activity.counts()]
+    activity = [((("id", name_of(name)),), c) for name, c in toc.snapshots.activity.counts()]
     for family, help_text, kind, field in SNAPSHOT_FAMILIES:
         out.family(family, help_text, kind, [(id_, getattr(c, field)) for id_, c in activity])
     for family, help_text, kind, _ in PER_COLLECTION:

@@ -42,7 +42,6 @@ from tessera.cluster.service import START_TIMEOUT_S
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.errors import BadRequest
-from tessera.storage.snapshot_activity import SnapshotCounts
 from tessera.storage.toc import TableOfContents
 
 # This process: Qdrant reports a fresh id per start, and the time it started.
@@ -105,15 +104,10 @@ def telemetry(
     out: dict[str, Any] = {
         "id": PROCESS_ID,
         "app": app_section(level),
-        "collections": collections_section(collections, level, anonymize, peer_id(toc)),
+        "collections": collections_section(
+            collections, level, anonymize, peer_id(toc), snapshots_section(toc, access, anonymize)
+        ),
     }
-    if level >= 1:
-        activity = [
-            (name, counts)
-            for name, counts in toc.snapshots.activity.counts()
-            if access is None or access.can_read(name)
-        ]
-        out["collections"]["snapshots"] = snapshots_section(activity, anonymize)
     if not scoped:
         STATS.prune(toc.exists)
         out["cluster"] = cluster_section(toc, level)
@@ -235,8 +229,13 @@ def _os_release() -> dict[str, str]:
 
 
 def collections_section(
-    collections: dict[str, Collection], level: int, anonymize: bool, peer: int
+    collections: dict[str, Collection],
+    level: int,
+    anonymize: bool,
+    peer: int,
+    snapshots: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    """`snapshots`: the snapshot activity (`snapshots_section`), shown from level 1 on."""
     out: dict[str, Any] = {"number_of_collections": len(collections)}
     if level >= 1:
         items = [
@@ -246,13 +245,15 @@ def collections_section(
             for name, c in sorted(collections.items())
         ]
         out["collections"] = items
+        out["snapshots"] = snapshots
     return out
 
 
 def snapshots_section(
-    activity: list[tuple[str, SnapshotCounts]], anonymize: bool
+    toc: TableOfContents, access: Access | None, anonymize: bool
 ) -> list[dict[str, Any]]:
-    """Qdrant's `CollectionSnapshotTelemetry` of each collection with snapshot activity."""
+    """Qdrant's `CollectionSnapshotTelemetry` of each collection with snapshot activity
+    that `access` may read."""
     return [
         {
             "id": hidden(name) if anonymize else name,
@@ -260,7 +261,8 @@ def snapshots_section(
             "running_snapshot_recovery": counts.running_snapshot_recovery,
             "total_snapshot_creations": counts.total_snapshot_creations,
         }
-        for name, counts in activity
+        for name, counts in toc.snapshots.activity.counts()
+        if access is None or access.can_read(name)
     ]
 
 

@@ -552,12 +552,17 @@ class Collection:
         ]
 
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
-        space_of(self.config, using)  # 400 for a vector name the collection lacks, as Qdrant
-        self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
+        self._check_matrix(using, filt, sample, limit)
         with self.shard.read() as holder:
             ctx = Context(holder, self.config, self.name, {})
             ids, rows = distance_matrix(ctx, using, filt, sample, limit)
         return Matrix(ids, rows)
+
+    def _check_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> None:
+        """A distance matrix's request: 400 for a vector name the collection lacks (as
+        Qdrant), then strict mode's limit on the scan."""
+        space_of(self.config, using)
+        self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
 
     def matrix_sample(
         self, using: str, filt: Filter | None, size: int

@@ -1041,8 +1041,7 @@ class ClusterCollection(Collection):
     def distance_matrix(self, using: str, filt: Filter | None, sample: int, limit: int) -> Matrix:
         """A uniform sample over every shard (how many each shard gives is drawn from the
         shards' matching counts), the sampled points' vectors, then the matrix here."""
-        space_of(self.config, using)  # 400 for a vector name the collection lacks
-        self._verify(lambda h: self.strict.check_scan(h, filt, sample * limit))
+        self._check_matrix(using, filt, sample, limit)
         parts = self._each_shard("matrix_sample", using, filt, sample)
         totals = [total for total, _ in parts]
         if sum(totals) < 2:

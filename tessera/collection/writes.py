@@ -139,18 +139,18 @@ def check_payload_key(key: str) -> None:
 def _on_existing(
     holder: SegmentHolder,
     ids: list[PointId],
-    build: Callable[[list[PointId]], ops.Record],
-) -> ops.Record:
-    """`build` over the ids the collection holds; when one is missing, that record is
-    applied to the others and the first missing id is a 404 afterwards: Qdrant writes the
-    points it finds before it reports the one it did not (`check_unprocessed_points`; Qdrant
-    Edge does, and qdrant-client's congruence tests check it for every payload and vector
-    write)."""
+    build: Callable[[list[int]], ops.Record | None],
+) -> ops.Record | None:
+    """`build` over the positions in `ids` of the points the collection holds; when one is
+    missing, that record is applied to the others and the first missing id is a 404
+    afterwards: Qdrant writes the points it finds before it reports the one it did not
+    (`check_unprocessed_points`; Qdrant Edge does, and qdrant-client's congruence tests
+    check it for every payload and vector write)."""
     missing = holder.missing(ids)
     if not missing:
-        return build(ids)
+        return build(list(range(len(ids))))
     absent = set(missing)
-    present = [pid for pid in ids if pid not in absent]
+    present = [i for i, pid in enumerate(ids) if pid not in absent]
     raise ApplyThenRaise(
         build(present) if present else None, point_not_found(render_point_id(missing[0]))
     )
@@ -217,21 +217,19 @@ def update_vectors(
     it."""
 
     def prepare(holder: SegmentHolder) -> ops.Record | None:
-        missing = holder.missing(ids)
         allowed = None if update_filter is None else set(select_ids(holder, update_filter))
-        if not missing and allowed is None:
-            return ops.UpdateVectors(ids, columns)
-        absent = set(missing)
-        keep = [
-            i
-            for i, pid in enumerate(ids)
-            if pid not in absent and (allowed is None or pid in allowed)
-        ]
-        sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
-        record = ops.UpdateVectors(sub.ids, sub.vectors) if keep else None
-        if missing:  # the others written first, as for payload writes (_on_existing)
-            raise ApplyThenRaise(record, point_not_found(render_point_id(missing[0])))
-        return record
+
+        def build(keep: list[int]) -> ops.Record | None:
+            if allowed is not None:
+                keep = [i for i in keep if ids[i] in allowed]
+            if len(keep) == len(ids):
+                return ops.UpdateVectors(ids, columns)
+            if not keep:
+                return None
+            sub = _subset_upsert(ops.UpsertPoints(ids, columns, [None] * len(ids)), keep)
+            return ops.UpdateVectors(sub.ids, sub.vectors)
+
+        return _on_existing(holder, ids, build)
 
     spec = WriteSpec("update_vectors", ids, (columns, update_filter))
     return Planned(prepare, ops.UpdateVectors(ids, columns), update_filter, spec)
@@ -247,7 +245,13 @@ def _with_ids(
         if isinstance(points, Matching):
             return build(select_ids(holder, points.filter))
         if must_exist:
-            return _on_existing(holder, points, build)
+            return _on_existing(
+                holder,
+                points,
+                lambda keep: build(
+                    points if len(keep) == len(points) else [points[i] for i in keep]
+                ),
+            )
         return build(points)
 
     if isinstance(points, Matching):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 
 
@@ -36,28 +36,25 @@ class SnapshotActivity:
     @contextmanager
     def creating(self, collection: str) -> Iterator[None]:
         """A snapshot of `collection` being made; counted as created once it is."""
-        with self._lock:
-            self._of(collection).running_snapshots += 1
-        try:
+        with self._running(collection, "running_snapshots"):
             yield
-        except BaseException:
-            with self._lock:
-                self._of(collection).running_snapshots -= 1
-            raise
         with self._lock:
-            counts = self._of(collection)
-            counts.running_snapshots -= 1
-            counts.total_snapshot_creations += 1
+            self._of(collection).total_snapshot_creations += 1
+
+    def recovering(self, collection: str) -> AbstractContextManager[None]:
+        return self._running(collection, "running_snapshot_recovery")
 
     @contextmanager
-    def recovering(self, collection: str) -> Iterator[None]:
+    def _running(self, collection: str, field: str) -> Iterator[None]:
+        """One more `field` (a SnapshotCounts gauge) of `collection` while it runs."""
         with self._lock:
-            self._of(collection).running_snapshot_recovery += 1
+            counts = self._of(collection)
+            setattr(counts, field, getattr(counts, field) + 1)
         try:
             yield
         finally:
             with self._lock:
-                self._of(collection).running_snapshot_recovery -= 1
+                setattr(counts, field, getattr(counts, field) - 1)
 
     def counts(self) -> list[tuple[str, SnapshotCounts]]:
         """Each collection with snapshot activity, by name (copies)."""
