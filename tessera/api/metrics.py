@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera import __version__
+from tessera import QDRANT_API_VERSION
 from tessera.api.collections import toc_of
 from tessera.api.envelope import error, query_flag
 from tessera.api.request_stats import STATS, Stats, anonymized
@@ -195,7 +195,7 @@ def render_metrics(
         "app_info",
         "information about qdrant server",
         "gauge",
-        [((("name", "tessera"), ("version", __version__)), 1)],
+        [((("name", "tessera"), ("version", QDRANT_API_VERSION)), 1)],
     )
     out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
     _collections(out, toc, anonymize)

@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tessera import __version__
+from tessera import QDRANT_API_VERSION
 from tessera.api.auth import Access
 from tessera.api.collections import toc_of
 from tessera.api.envelope import QUERY_DESERIALIZE, query_flag
@@ -170,7 +170,9 @@ def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
 
 
 def app_section(level: int) -> dict[str, Any]:
-    app: dict[str, Any] = {"name": "tessera", "version": __version__}
+    # The version is the Qdrant API's, as `GET /` and gRPC's HealthCheck give it: tools read it
+    # from here to decide what the server speaks (`tessera --version` names the release).
+    app: dict[str, Any] = {"name": "tessera", "version": QDRANT_API_VERSION}
     if level >= 1:
         app["features"] = {
             "debug": sys.flags.dev_mode,
