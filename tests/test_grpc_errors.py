@@ -647,6 +647,78 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         MISSING,
         "Not found: No point with id 77 found",
     ),
+    # A payload key path is Qdrant's `JsonPath` wherever the wire carries one: a malformed
+    # one refuses the request in its words (`json_path_from_proto`).
+    (
+        "DeleteFieldIndex of a malformed path",
+        lambda p, c, name: p.DeleteFieldIndex(
+            pb.DeleteFieldIndexCollection(collection_name=name, field_name="{field_name}")
+        ),
+        ARG,
+        "Invalid json path: '{{field_name}}'",
+    ),
+    (
+        "CreateFieldIndex of a malformed path",
+        lambda p, c, name: p.CreateFieldIndex(
+            pb.CreateFieldIndexCollection(
+                collection_name=name, field_name="a b", field_type=pb.FieldType.FieldTypeKeyword
+            )
+        ),
+        ARG,
+        "Invalid json path: 'a b'",
+    ),
+    (
+        "SetPayload at a malformed key",
+        lambda p, c, name: p.SetPayload(
+            pb.SetPayloadPoints(
+                collection_name=name,
+                payload={"a": pb.Value(integer_value=1)},
+                points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(1)])),
+                key="a b",
+            )
+        ),
+        ARG,
+        "Invalid json path: 'a b'",
+    ),
+    (
+        "DeletePayload of a malformed key",
+        lambda p, c, name: p.DeletePayload(
+            pb.DeletePayloadPoints(
+                collection_name=name,
+                keys=["a", "b c"],
+                points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(1)])),
+            )
+        ),
+        ARG,
+        "Invalid json path: 'b c'",
+    ),
+    (
+        "Scroll with a malformed payload include",
+        lambda p, c, name: p.Scroll(
+            pb.ScrollPoints(
+                collection_name=name,
+                with_payload=pb.WithPayloadSelector(
+                    include=pb.PayloadIncludeSelector(fields=["a..b"])
+                ),
+            )
+        ),
+        ARG,
+        "Invalid json path: 'a..b'",
+    ),
+    (
+        "Scroll ordered by a malformed key",
+        lambda p, c, name: p.Scroll(
+            pb.ScrollPoints(collection_name=name, order_by=pb.OrderBy(key="a b"))
+        ),
+        ARG,
+        "Invalid json path: 'a b'",
+    ),
+    (
+        "Facet of a malformed key",
+        lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),
+        ARG,
+        "Invalid json path: 'a b'",
+    ),
 ]
 
 

@@ -820,3 +820,33 @@ def test_sparse_vector_names_are_checked_on_create(
     name = f"sparse_names_{uuid.uuid4().hex[:8]}"
     assert assert_error(http.put(f"/collections/{name}", json=body), 400) == message
     assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/points/payload", {"payload": {"x": 1}, "points": [1], "key": "a b"}),
+        ("post", "/points/payload/delete", {"keys": ["tag", "a b"], "points": [1]}),
+        ("put", "/index", {"field_name": "a b", "field_schema": "keyword"}),
+        ("post", "/points/scroll", {"with_payload": ["tag", "a b"]}),
+        ("post", "/points/scroll", {"with_payload": {"exclude": ["a b"]}}),
+        ("post", "/points/scroll", {"order_by": "a b"}),
+        ("post", "/points/scroll", {"order_by": {"key": "a b", "direction": "desc"}}),
+        ("post", "/points/query", {"query": {"order_by": "a b"}}),
+        ("post", "/points/query", {"query": [1, 0, 0], "with_payload": {"include": ["a b"]}}),
+        ("post", "/facet", {"key": "a b"}),
+        ("post", "/points/scroll", {"filter": {"must": [{"key": "a b", "match": {"value": 1}}]}}),
+    ],
+)
+def test_a_malformed_payload_path_is_refused_and_changes_nothing(
+    http: httpx.Client, coll: str, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """Wherever Qdrant's wire carries a payload key path (`JsonPath`), a malformed one is a
+    400 in its words; Tessera took a set / delete payload key, a payload selector, an
+    `order_by` key as they came (set_payload at "a b" wrote a key with a space)."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 0, 0], "payload": {"tag": "x"}}])
+    response = http.request(method, f"/collections/{coll}{path}", json=body)
+    assert assert_error(response, 400) == "Invalid json path: 'a b'"
+    assert scroll(http, coll, with_payload=True)["points"] == [{"id": 1, "payload": {"tag": "x"}}]
+    info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
+    assert info["payload_schema"] == {}

@@ -16,6 +16,7 @@ from tessera.collection_config import build_config
 from tessera.config_json import decode_create, decode_update
 from tessera.config_model import CreateCollection, UpdateCollection
 from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.query.payload_path import parse_path
 from tessera.storage.toc import TableOfContents, check_no_control_chars, validate_collection_name
 
 
@@ -137,6 +138,7 @@ def prepare_create_index(
     wait: bool,
 ) -> Callable[[], dict[str, Any]]:
     """In cluster mode (as in Qdrant) a consensus operation: every node applies it."""
+    parse_path(field)  # Qdrant's `JsonPath`: refused before the schema is looked at
     if schema is None:
         raise BadRequest(
             "Bad request: Can't auto-detect field type, "

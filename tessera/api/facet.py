@@ -15,6 +15,7 @@ from tessera.collection.collection import Collection
 from tessera.collection.values import FacetHit
 from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.query.filter_parse import parse_filter
+from tessera.query.payload_path import parse_path
 
 DEFAULT_LIMIT = 10
 
@@ -53,6 +54,7 @@ def facet_request(body: dict[str, Any]) -> requests.Facet:
         raise BadRequest("Format error in JSON body: missing field `key`")
     if not isinstance(key, str):
         raise BadRequest("Format error in JSON body: invalid type for `key`: expected a string")
+    parse_path(key)
     given = body.get("limit")
     limit = facet_limit(given)
     exact = body.get("exact")

@@ -36,6 +36,7 @@ from tessera.collection.values import Points
 from tessera.collection.writes import Write
 from tessera.collection_config import CollectionConfig
 from tessera.ids import render_point_id
+from tessera.query.payload_path import parse_path
 from tessera.storage.toc import TableOfContents
 
 Operation = pb.PointsOperationResponse
@@ -110,6 +111,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def CreateFieldIndex(self, request: pb.CreateFieldIndexCollection) -> Operation:
+        parse_path(request.field_name)  # Qdrant converts the name before anything else
         schema = grpc_config.field_schema(request)
         run = coll.prepare_create_index(
             self.toc, self._get(request), request.field_name, schema, bool(request.wait)
@@ -118,6 +120,7 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def DeleteFieldIndex(self, request: pb.DeleteFieldIndexCollection) -> Operation:
+        parse_path(request.field_name)  # Qdrant converts the name before anything else
         collection = self._get(request)
         run = coll.prepare_delete_index(
             self.toc, collection, request.field_name, bool(request.wait)

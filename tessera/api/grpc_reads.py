@@ -25,6 +25,7 @@ from tessera.collection import requests
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_datetime_value
+from tessera.query.payload_path import check_paths, parse_path
 
 
 def payload_selector(message: Any, default: bool, name: str = "with_payload") -> PayloadSelector:
@@ -35,9 +36,9 @@ def payload_selector(message: Any, default: bool, name: str = "with_payload") ->
     if kind == "enable":
         return PayloadSelector(bool(selector.enable))
     if kind == "include":
-        return PayloadSelector(True, include=list(selector.include.fields))
+        return PayloadSelector(True, include=check_paths(list(selector.include.fields)))
     if kind == "exclude":
-        return PayloadSelector(True, exclude=list(selector.exclude.fields))
+        return PayloadSelector(True, exclude=check_paths(list(selector.exclude.fields)))
     return PayloadSelector(default)
 
 
@@ -78,7 +79,7 @@ def order_by(o: pb.OrderBy) -> qm.OrderBy:
         elif kind == "datetime":
             start = parse_datetime_value(o.start_from.datetime)
     descending = o.HasField("direction") and o.direction == pb.Direction.Desc
-    return qm.OrderBy(o.key, descending, start)
+    return qm.OrderBy(parse_path(o.key).text, descending, start)
 
 
 def retrieve(req: pb.GetPoints) -> requests.Retrieve:
@@ -106,7 +107,11 @@ def facet(req: pb.FacetCounts) -> requests.Facet:
     limit = facets.facet_limit(given)
     filt = opt_filter(req)
     return requests.Facet(
-        req.key, filt, limit, bool(opt(req, "exact")), limit if given is not None else None
+        parse_path(req.key).text,
+        filt,
+        limit,
+        bool(opt(req, "exact")),
+        limit if given is not None else None,
     )
 
 

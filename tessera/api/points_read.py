@@ -35,6 +35,7 @@ from tessera.errors import BadRequest, UnprocessableEntity, point_does_not_exist
 from tessera.ids import parse_point_id, render_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_filter
+from tessera.query.payload_path import parse_path
 
 
 def parse_limit(raw: Any, default: int, name: str = "limit") -> int:
@@ -144,7 +145,7 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
     if raw is None:
         return None
     if isinstance(raw, str):
-        return raw, False, None
+        return parse_path(raw).text, False, None
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
         raise BadRequest("Format error in JSON body: `order_by` needs a `key`")
     direction = raw.get("direction") or "asc"
@@ -163,7 +164,7 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
             start_value = parse_datetime_value(start)
         else:
             raise BadRequest("Format error in JSON body: invalid `start_from`")
-    return raw["key"], direction == "desc", start_value
+    return parse_path(raw["key"]).text, direction == "desc", start_value
 
 
 async def count_points(request: Request) -> Callable[[], Any]:

@@ -19,6 +19,7 @@ from tessera.collection.values import (
 from tessera.collection_config import CollectionConfig, config_warnings
 from tessera.errors import BadRequest
 from tessera.ids import render_point_id
+from tessera.query.payload_path import check_paths
 
 if TYPE_CHECKING:
     from tessera.collection.collection import Collection
@@ -30,12 +31,12 @@ def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
     if isinstance(raw, bool):
         return PayloadSelector(raw)
     if isinstance(raw, list) and all(isinstance(k, str) for k in raw):
-        return PayloadSelector(True, include=list(raw))
+        return PayloadSelector(True, include=check_paths(list(raw)))
     if isinstance(raw, dict):
         if isinstance(raw.get("include"), list):
-            return PayloadSelector(True, include=list(raw["include"]))
+            return PayloadSelector(True, include=check_paths(list(raw["include"])))
         if isinstance(raw.get("exclude"), list):
-            return PayloadSelector(True, exclude=list(raw["exclude"]))
+            return PayloadSelector(True, exclude=check_paths(list(raw["exclude"])))
     raise BadRequest(
         "Format error in JSON body: with_payload must be a bool, a list of keys or "
         "{include|exclude: [...]}"

@@ -24,6 +24,7 @@ import numpy as np
 from tessera.errors import BadRequest, point_not_found
 from tessera.ids import PointId, render_point_id
 from tessera.query.filter_model import Filter
+from tessera.query.payload_path import check_paths, parse_path
 from tessera.segment.field_schema import (
     FieldSchema,
     check_nested,
@@ -133,6 +134,7 @@ class Planned:
 
 def check_payload_key(key: str) -> None:
     """400 for a `key` of set_payload that is no payload path (`a.b[].c[0]`)."""
+    parse_path(key)
     parse_key_path(key)
 
 
@@ -276,6 +278,7 @@ def overwrite_payload(points: PointSelector, payload: dict[str, Any]) -> Write:
 
 
 def delete_payload(points: PointSelector, keys: list[str]) -> Write:
+    check_paths(keys)
     spec = WriteSpec("delete_payload", points, (keys,))
     return _with_ids(points, lambda ids: ops.DeletePayload(ids, keys), True, spec)
 
@@ -314,7 +317,10 @@ def build(spec: WriteSpec) -> Write:
 
 
 def create_field_index(field: str, schema: Any) -> Write:
-    """A payload index on `field`; `schema` its JSON form (`FieldSchema.wire()`)."""
+    """A payload index on `field`; `schema` its JSON form (`FieldSchema.wire()`). A malformed
+    `field` is refused here, before the index's schema is logged (it was recorded, then failed
+    to build)."""
+    parse_path(field)
     return lambda holder: ops.CreateFieldIndex(field, schema)
 
 

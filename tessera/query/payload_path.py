@@ -78,11 +78,20 @@ def _parse(text: str) -> tuple[PathItem, ...]:
 
 @lru_cache(maxsize=4096)
 def parse_path(text: str) -> PayloadPath:
-    """Parse a key path; raises BadRequest naming the path when it is malformed."""
+    """Parse a key path; raises BadRequest naming the path when it is malformed, in the
+    words of Qdrant's `JsonPath` (its serde and gRPC conversions say the same)."""
     try:
         return PayloadPath(text, _parse(text))
-    except ValueError as exc:
-        raise BadRequest(f"Invalid payload key path {text!r}: {exc}") from None
+    except ValueError:
+        raise BadRequest(f"Invalid json path: '{text}'") from None
+
+
+def check_paths(texts: list[str]) -> list[str]:
+    """`texts` unchanged when every one is a key path (payload selectors, keys to delete):
+    Qdrant parses them as `JsonPath` on the wire, so a malformed one refuses the request."""
+    for text in texts:
+        parse_path(text)
+    return texts
 
 
 def _walk(data: Any, items: tuple[PathItem, ...], pos: int, out: list[Any]) -> None:
