@@ -66,6 +66,20 @@ def bad_input(message: str) -> BadRequest:
     return BadRequest(f"Wrong input: {message}")
 
 
+def shard_key_not_found(key: object) -> BadRequest:
+    """A request's shard key the collection lacks (Qdrant's `get_shard_ids_by_key`)."""
+    return BadRequest(f"Bad request: Shard key {key} not found")
+
+
+def no_shard_key_nor_fallback(target: object, fallback: object) -> NotFound:
+    """Neither key of a selector with a fallback exists; Qdrant's `CollectionError::NotFound`
+    appends its own " not found" to the description, hence the doubled words."""
+    return NotFound(
+        f"Not found: Neither target shard key {target} nor fallback shard key {fallback} "
+        "exist not found"
+    )
+
+
 def collection_not_found(name: str) -> NotFound:
     return NotFound(f"Not found: Collection `{name}` doesn't exist!")
 

@@ -850,3 +850,25 @@ def test_a_malformed_payload_path_is_refused_and_changes_nothing(
     assert scroll(http, coll, with_payload=True)["points"] == [{"id": 1, "payload": {"tag": "x"}}]
     info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
     assert info["payload_schema"] == {}
+
+
+def test_shard_keys_a_standalone_collection_lacks(http: httpx.Client, coll: str) -> None:
+    """A collection without shard keys: a named key is Qdrant's bad request
+    (`get_shard_ids_by_key`), a key with a fallback its not-found
+    (`route_with_fallback_for_read` / `_for_write`, whose `CollectionError::NotFound` adds
+    " not found"); the fallback was reported as a plain missing key."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 0, 0]}])
+    fallback = {"target": "shard_1", "fallback": "shard_backup"}
+    neither = (
+        "Not found: Neither target shard key shard_1 nor fallback shard key shard_backup "
+        "exist not found"
+    )
+    query = {"query": [1, 0, 0], "shard_key": fallback}
+    assert assert_error(http.post(f"/collections/{coll}/points/query", json=query), 404) == neither
+    write = {"points": [{"id": 2, "vector": [0, 1, 0]}], "shard_key": fallback}
+    response = http.put(f"/collections/{coll}/points", params={"wait": "true"}, json=write)
+    assert assert_error(response, 404) == neither
+    query = {"query": [1, 0, 0], "shard_key": "shard_1"}
+    response = http.post(f"/collections/{coll}/points/query", json=query)
+    assert assert_error(response, 400) == "Bad request: Shard key shard_1 not found"
+    assert count(http, coll) == 1

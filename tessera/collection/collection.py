@@ -47,7 +47,14 @@ from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
 from tessera.collection_config import CollectionConfig, apply_update, deferred_limit
 from tessera.config_model import UpdateCollection
-from tessera.errors import BadRequest, InternalError, NotFound, bad_input, collection_not_found
+from tessera.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    collection_not_found,
+    no_shard_key_nor_fallback,
+    shard_key_not_found,
+)
 from tessera.execution.query_batch import execute_many
 from tessera.execution.query_exec import Context, ExternalVectors, execute
 from tessera.execution.query_groups import (
@@ -606,7 +613,9 @@ class Collection:
         has no shard keys."""
         if selector is None:
             return self
-        raise bad_input(f"Shard key {selector.keys[0]} not found")
+        if selector.fallback is not None:
+            raise no_shard_key_nor_fallback(selector.keys[0], selector.fallback)
+        raise shard_key_not_found(selector.keys[0])
 
     def _external(
         self, plans: list[qm.Plan], others: Collections, resolved: ExternalVectors | None = None

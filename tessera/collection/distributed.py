@@ -81,7 +81,9 @@ from tessera.errors import (
     ServiceUnavailable,
     TesseraError,
     bad_input,
+    no_shard_key_nor_fallback,
     point_not_found,
+    shard_key_not_found,
 )
 from tessera.execution.query_exec import ExternalVectors
 from tessera.execution.query_groups import group_rows
@@ -218,13 +220,10 @@ class ClusterCollection(Collection):
                 return [target]
             if selector.fallback in known:
                 return [selector.fallback]
-            raise NotFound(
-                f"Not found: Neither target shard key {target} nor fallback shard key "
-                f"{selector.fallback} exist"
-            )
+            raise no_shard_key_nor_fallback(target, selector.fallback)
         for key in selector.keys:
             if key not in known:
-                raise bad_input(f"Shard key {key} not found")
+                raise shard_key_not_found(key)
         return list(selector.keys)
 
     def _read_shards(self) -> list[int]:
