@@ -66,6 +66,17 @@ def bad_input(message: str) -> BadRequest:
     return BadRequest(f"Wrong input: {message}")
 
 
+def inference_unavailable() -> InternalError:
+    """A Document, Image or InferenceObject for a model other than BM25 (computed here):
+    Qdrant sends those to its inference service, and without one configured it answers a
+    service error in these words (500 / gRPC INTERNAL); applications test for them to fall
+    back to sending vectors."""
+    return InternalError(
+        "Service internal error: InferenceService is not initialized. Please check if it was "
+        "properly configured and initialized during startup."
+    )
+
+
 def shard_key_not_found(key: object) -> BadRequest:
     """A request's shard key the collection lacks (Qdrant's `get_shard_ids_by_key`)."""
     return BadRequest(f"Bad request: Shard key {key} not found")

@@ -236,7 +236,6 @@ def test_bad_documents_are_refused(http: httpx.Client) -> None:
     try:
         bad_vectors = [
             {"s": {"text": "hello", "model": "qdrant/bm25", "options": {"b": 2}}},
-            {"s": {"text": "hello", "model": "openai/text-embedding-3-small"}},
             {"s": {"text": "hello", "model": "qdrant/bm25", "options": {"stopwords": "xx"}}},
             {"dense": {"text": "hello", "model": "qdrant/bm25"}},  # sparse into a dense vector
         ]
@@ -247,6 +246,14 @@ def test_bad_documents_are_refused(http: httpx.Client) -> None:
             )
             assert r.status_code == 400, (vector, r.text)
             assert r.json()["status"]["error"]
+        # Another model needs an inference service, which Qdrant without one configured
+        # answers with a service error (500), writing nothing either.
+        r = http.put(
+            f"/collections/{name}/points?wait=true",
+            json={"points": [{"id": 1, "vector": {"s": {"text": "hi", "model": "openai/x"}}}]},
+        )
+        assert r.status_code == 500, r.text
+        assert "InferenceService is not initialized" in r.json()["status"]["error"]
         r = http.post(
             f"/collections/{name}/points/query",
             json={

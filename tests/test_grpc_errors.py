@@ -713,6 +713,38 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ARG,
         "Invalid json path: 'a b'",
     ),
+    # A model other than BM25 needs Qdrant's inference service; without one configured,
+    # Qdrant answers this service error (applications test for it to send vectors instead).
+    (
+        "Query with a document for a model other than BM25",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(
+                    nearest=pb.VectorInput(document=pb.Document(text="hello", model="m"))
+                ),
+            )
+        ),
+        grpc.StatusCode.INTERNAL,
+        "Service internal error: InferenceService is not initialized. Please check if it was "
+        "properly configured and initialized during startup.",
+    ),
+    (
+        "Query with an image",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(
+                    nearest=pb.VectorInput(
+                        image=pb.Image(image=pb.Value(string_value="a.png"), model="clip")
+                    )
+                ),
+            )
+        ),
+        grpc.StatusCode.INTERNAL,
+        "Service internal error: InferenceService is not initialized. Please check if it was "
+        "properly configured and initialized during startup.",
+    ),
     (
         "Facet of a malformed key",
         lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),

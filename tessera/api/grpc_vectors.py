@@ -15,10 +15,8 @@ import numpy as np
 from qdrant_client import grpc as pb
 
 from tessera.api.grpc_convert import packed_f32, payload
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, inference_unavailable
 from tessera.query.bm25 import embed
-
-INFERENCE_REFUSED = "Wrong input: Inference is not supported by Tessera: send vectors"
 
 
 def sparse(indices: Any, values: Any) -> tuple[Any, Any]:
@@ -86,5 +84,5 @@ def inferred(kind: str, value: Any, query: bool) -> tuple[str, Any]:
         indices, weights = embed(value.text, value.model, payload(value.options), query)
         return "sparse", sparse(indices, weights)
     if kind == "inference":
-        raise BadRequest(INFERENCE_REFUSED)
+        raise inference_unavailable()
     return kind, value

@@ -21,7 +21,7 @@ from tessera.api.render import (
 from tessera.api.vectors_parse import VectorRule, checked_vector, parse_one_vector, unknown_name
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest, UnprocessableEntity, inference_unavailable
 from tessera.ids import PointId, parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.bm25 import infer as bm25_infer
@@ -220,7 +220,7 @@ class InputParser:
             # A Document, Image or InferenceObject names its `model` (required): without one
             # the input matches none of VectorInput's forms.
             if raw.keys() & {"text", "image", "object"} and "model" in raw:
-                raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
+                raise inference_unavailable()
             raise shape_error("data did not match any variant of untagged enum VectorInput")
         return self._as_input(parse_one_vector(self.config, self.using, raw))
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from tessera.collection.writes import DenseColumn, ObjectColumn, VectorColumn
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest, UnprocessableEntity, inference_unavailable
 from tessera.query.bm25 import infer as bm25_infer
 from tessera.query.bm25 import is_document
 
@@ -247,6 +247,8 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
                     f"Wrong input: Conversion between sparse and regular vectors "
                     f"failed for vector `{name or 'default'}`"
                 )
+            if raw.keys() & {"text", "image", "object"} and "model" in raw:
+                raise inference_unavailable()
             raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
         if dense.multivector:
             if isinstance(raw, list) and raw and not isinstance(raw[0], list):
@@ -278,6 +280,10 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         if "indices" in raw and "values" in raw:
             raise unnamed_sparse()
+        if isinstance(raw.get("model"), str) and raw.keys() & {"text", "image", "object"}:
+            # A Document / Image / InferenceObject for the unnamed vector: serde tries the
+            # map of named vectors first, and a model's name is no vector.
+            return {UNNAMED: raw}
         return raw
     if raw is None:
         return {}

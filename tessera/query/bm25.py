@@ -24,7 +24,7 @@ from typing import Any
 
 import mmh3
 
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, inference_unavailable
 from tessera.query.stemmers import SNOWBALL_LANGUAGES
 from tessera.query.text_tokenizer import (
     STOPWORD_LANGUAGES,
@@ -188,9 +188,6 @@ def infer(raw: Mapping[str, Any], query: bool) -> dict[str, Any]:
 def embed(text: str, model: str, options: Any, query: bool) -> SparsePair:
     """A document's text as the sparse vector `model` (BM25 only) gives it."""
     if model.lower() != BM25_MODEL:
-        raise BadRequest(
-            f"Wrong input: model `{model}` is not available: Tessera infers only "
-            f"`{BM25_MODEL}` (send vectors for other models)"
-        )
+        raise inference_unavailable()
     bm25 = Bm25.from_options(options)
     return bm25.embed_query(text) if query else bm25.embed_document(text)
