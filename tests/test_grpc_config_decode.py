@@ -452,3 +452,36 @@ def test_field_index_values_are_checked_as_over_rest() -> None:
     )
     with pytest.raises(BadRequest, match="unknown snowball language 'klingon'"):
         grpc_config.field_schema(bad)
+
+
+def test_short_language_names_are_read_as_qdrant_reads_them() -> None:
+    """Qdrant's `Language` and `SnowballLanguage` take short names too (`en`, `jp`,
+    `hi-en`: serde aliases) and keep the long ones; Tessera refused them."""
+    short = {
+        "type": "text",
+        "stopwords": {"languages": ["en", "jp", "hi-en"], "custom": ["x"]},
+        "stemmer": {"type": "snowball", "language": "de"},
+    }
+    long = {
+        "type": "text",
+        "stopwords": {"languages": ["english", "japanese", "hinglish"], "custom": ["x"]},
+        "stemmer": {"type": "snowball", "language": "german"},
+    }
+    assert parse_field_schema(short) == parse_field_schema(long)
+    assert parse_field_schema({"type": "text", "stopwords": "es"}) == parse_field_schema(
+        {"type": "text", "stopwords": "spanish"}
+    )
+    request = pb.CreateFieldIndexCollection(
+        collection_name="c",
+        field_name="f",
+        field_index_params=pb.PayloadIndexParams(
+            text_index_params=pb.TextIndexParams(
+                tokenizer=pb.TokenizerType.Word,
+                stopwords=pb.StopwordsSet(languages=["en", "jp", "hi-en"], custom=["x"]),
+                stemmer=pb.StemmingAlgorithm(snowball=pb.SnowballParams(language="de")),
+            )
+        ),
+    )
+    assert grpc_config.field_schema(request) == parse_field_schema(long)
+    with pytest.raises(BadRequest, match="unknown snowball language 'xx'"):
+        parse_field_schema({"type": "text", "stemmer": {"type": "snowball", "language": "xx"}})

@@ -872,3 +872,32 @@ def test_shard_keys_a_standalone_collection_lacks(http: httpx.Client, coll: str)
     response = http.post(f"/collections/{coll}/points/query", json=query)
     assert assert_error(response, 400) == "Bad request: Shard key shard_1 not found"
     assert count(http, coll) == 1
+
+
+def test_text_index_languages_by_short_name(http: httpx.Client, coll: str) -> None:
+    """`en`, `es` (Qdrant's serde aliases) stand for `english`, `spanish`; the index keeps
+    the long names and stems and drops stopwords as with them."""
+    schema = {
+        "type": "text",
+        "stopwords": {"languages": ["en", "es"]},
+        "stemmer": {"type": "snowball", "language": "en"},
+    }
+    body = {"field_name": "t", "field_schema": schema}
+    response = http.put(f"/collections/{coll}/index", params={"wait": "true"}, json=body)
+    assert_ok(response, "put", f"{C}/index")
+    upsert(
+        http,
+        coll,
+        [
+            {"id": 1, "vector": [1, 0, 0], "payload": {"t": "the runners were running"}},
+            {"id": 2, "vector": [0, 1, 0], "payload": {"t": "a quiet afternoon"}},
+        ],
+    )
+    info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
+    params = info["payload_schema"]["t"]["params"]
+    assert params["stopwords"] == {"languages": ["english", "spanish"]}
+    assert params["stemmer"] == {"type": "snowball", "language": "english"}
+    found = scroll(http, coll, filter={"must": [{"key": "t", "match": {"text": "run"}}]})
+    assert [p["id"] for p in found["points"]] == [1]
+    found = scroll(http, coll, filter={"must": [{"key": "t", "match": {"text": "el"}}]})
+    assert found["points"] == []  # "el" is a Spanish stopword: no term to match

@@ -25,11 +25,12 @@ from typing import Any
 import mmh3
 
 from tessera.errors import BadRequest, inference_unavailable
-from tessera.query.stemmers import SNOWBALL_LANGUAGES
+from tessera.query.stemmers import SNOWBALL_LANGUAGES, canonical_stemmer
 from tessera.query.text_tokenizer import (
     STOPWORD_LANGUAGES,
     TOKENIZERS,
     Tokenizer,
+    canonical_stopwords,
     stemmer_language,
     stopword_set,
 )
@@ -147,7 +148,7 @@ class Bm25:
         if not isinstance(language, str):
             raise _fail(f"`language` must be a string, got {language!r}")
         lowercase = _flag(options, "lowercase", True)
-        stopwords = options.get("stopwords")
+        stopwords = canonical_stopwords(options.get("stopwords"))
         if stopwords is None:
             stopwords = language if language in STOPWORD_LANGUAGES else None
         else:
@@ -159,7 +160,7 @@ class Bm25:
             min_len=_length(options, "min_token_len"),
             max_len=_length(options, "max_token_len"),
             stopwords=stopword_set(stopwords, lowercase),
-            stemmer=_stemmer(options.get("stemmer"), language),
+            stemmer=_stemmer(canonical_stemmer(options.get("stemmer")), language),
         )
         return cls(tokenizer, k, b, avg_len)
 

@@ -24,6 +24,22 @@ SNOWBALL_LANGUAGES = (
     "greek", "hungarian", "italian", "norwegian", "portuguese", "romanian", "russian",
     "spanish", "swedish", "tamil", "turkish",
 )  # fmt: skip
+# The short names Qdrant's `SnowballLanguage` also accepts (serde aliases).
+SNOWBALL_ALIASES = {
+    "ar": "arabic", "hy": "armenian", "da": "danish", "nl": "dutch", "en": "english",
+    "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hu": "hungarian",
+    "it": "italian", "no": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
+    "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
+}  # fmt: skip
+
+
+def canonical_stemmer(raw: object) -> object:
+    """A `stemmer` parameter with its language's short name (`en`) made long, as Qdrant
+    reads and keeps it; anything else unchanged."""
+    if isinstance(raw, dict) and isinstance(raw.get("language"), str):
+        return {**raw, "language": SNOWBALL_ALIASES.get(raw["language"], raw["language"])}
+    return raw
+
 
 _YO, _YO_UPPER, _HIDDEN, _HIDDEN_UPPER = "ё", "Ё", "\ue000", "\ue001"
 _ARABIC_PUNCTUATION = str.maketrans(

@@ -52,6 +52,27 @@ STOPWORD_LANGUAGES = (
     "indonesian", "italian", "japanese", "kazakh", "nepali", "norwegian", "portuguese",
     "romanian", "russian", "slovene", "spanish", "swedish", "tajik", "turkish",
 )  # fmt: skip
+# The short names Qdrant's `Language` also accepts (serde aliases); it keeps the long one.
+STOPWORD_ALIASES = {
+    "ar": "arabic", "az": "azerbaijani", "eu": "basque", "bn": "bengali", "ca": "catalan",
+    "zh": "chinese", "da": "danish", "nl": "dutch", "en": "english", "fi": "finnish",
+    "fr": "french", "de": "german", "el": "greek", "he": "hebrew", "hi-en": "hinglish",
+    "hu": "hungarian", "id": "indonesian", "it": "italian", "jp": "japanese", "kk": "kazakh",
+    "ne": "nepali", "no": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
+    "sl": "slovene", "es": "spanish", "sv": "swedish", "tg": "tajik", "tr": "turkish",
+}  # fmt: skip
+
+
+def canonical_stopwords(raw: Any) -> Any:
+    """A `stopwords` parameter with its languages' short names (`en`) made long
+    (`english`), as Qdrant reads and keeps them; anything else unchanged."""
+    if isinstance(raw, str):
+        return STOPWORD_ALIASES.get(raw, raw)
+    if isinstance(raw, Mapping) and isinstance(raw.get("languages"), list):
+        languages = [STOPWORD_ALIASES.get(x, x) if isinstance(x, str) else x
+                     for x in raw["languages"]]  # fmt: skip
+        return {**raw, "languages": languages}
+    return raw
 
 
 @cache

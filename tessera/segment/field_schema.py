@@ -14,7 +14,8 @@ from typing import Any
 
 from tessera.errors import BadRequest
 from tessera.query.payload_path import parse_path
-from tessera.query.text_tokenizer import TOKENIZERS
+from tessera.query.stemmers import canonical_stemmer
+from tessera.query.text_tokenizer import TOKENIZERS, canonical_stopwords
 
 SCHEMA_TYPES = ("keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid")
 MEMORY = ("cold", "cached", "pinned")
@@ -107,8 +108,10 @@ def _check(kind: str, name: str, value: Any) -> Any:
     elif kind == "tokenizer":
         expect(value in TOKENIZERS, f"one of {list(TOKENIZERS)}")
     elif kind == "stopwords":
+        value = canonical_stopwords(value)
         _check_stopwords(name, value)
     elif kind == "stemmer":
+        value = canonical_stemmer(value)
         _check_stemmer(name, value)
     elif kind == "nested":
         return _nested(value)
