@@ -35,7 +35,7 @@ from tessera.config_model import (
     VectorSpec,
     WalDiff,
 )
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest
 
 DISTANCES = ("Cosine", "Euclid", "Dot", "Manhattan")
 # Dense storage only (never a sparse index's).
@@ -352,10 +352,8 @@ def decode_create(raw: Any) -> CreateCollection:
         unnamed = True
     elif isinstance(vectors_raw, dict):
         for name, params in vectors_raw.items():
-            if not name:
-                raise UnprocessableEntity(
-                    "Validation error in JSON body: vector name must not be empty"
-                )
+            # "" is the default vector's name, allowed in a map beside named ones (Qdrant
+            # checks only sparse names for emptiness).
             vectors[name] = decode_dense(params, f"vectors.{name}")
     else:
         raise format_error("vectors must be an object")

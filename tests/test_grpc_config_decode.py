@@ -105,6 +105,8 @@ CREATES: list[dict[str, Any]] = [
         },
     },
     {"sparse_vectors": {"only": {"modifier": "none"}}},
+    # The default vector ("") in a map beside named ones, as Qdrant allows it.
+    {"vectors": {"": {"size": 3, "distance": "Dot"}, "b": {"size": 2, "distance": "Cosine"}}},
 ]
 
 BAD_CREATES: list[dict[str, Any]] = [

@@ -901,3 +901,36 @@ def test_text_index_languages_by_short_name(http: httpx.Client, coll: str) -> No
     assert [p["id"] for p in found["points"]] == [1]
     found = scroll(http, coll, filter={"must": [{"key": "t", "match": {"text": "el"}}]})
     assert found["points"] == []  # "el" is a Spanish stopword: no term to match
+
+
+def test_default_vector_in_a_map_of_named_vectors(http: httpx.Client, collection) -> None:
+    """`""` names the default vector: a map may hold it beside named ones (Qdrant checks only
+    sparse names for emptiness; its documentation's multivector rescoring example builds such
+    a collection). A bare vector goes to it, and a query without `using` searches it."""
+    name = collection()
+    vectors = {
+        "": {"size": 3, "distance": "Dot"},
+        "colbert": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}},
+    }
+    create(http, name, {"vectors": vectors})
+    info = assert_ok(http.get(f"/collections/{name}"), "get", C)
+    assert info["config"]["params"]["vectors"] == vectors
+    upsert(
+        http,
+        name,
+        [
+            {"id": 1, "vector": [1, 0, 0]},
+            {"id": 2, "vector": {"": [0, 1, 0], "colbert": [[1, 0], [0, 1]]}},
+        ],
+    )
+    url = f"/collections/{name}/points/query"
+    found = assert_ok(http.post(url, json={"query": [1, 0, 0]}), "post", f"{C}/points/query")
+    assert [(p["id"], p["score"]) for p in found["points"]] == [(1, 1.0), (2, 0.0)]
+    body = {"prefetch": {"query": [0, 1, 0]}, "query": [[1, 0]], "using": "colbert"}
+    found = assert_ok(http.post(url, json=body), "post", f"{C}/points/query")
+    assert [p["id"] for p in found["points"]] == [2]
+    points = scroll(http, name, with_vector=True)["points"]
+    assert [p["vector"] for p in points] == [
+        [1.0, 0.0, 0.0],  # only the default vector: rendered bare, as Qdrant renders it
+        {"": [0.0, 1.0, 0.0], "colbert": [[1.0, 0.0], [0.0, 1.0]]},
+    ]

@@ -38,7 +38,7 @@ from tessera.config_model import (
     VectorSpec,
     WalDiff,
 )
-from tessera.errors import BadRequest, UnprocessableEntity
+from tessera.errors import BadRequest
 from tessera.storage.aliases import AliasAction, CreateAlias, DeleteAlias, RenameAlias
 
 # Enum numbers -> Qdrant's JSON names (what the config echoes); a number missing from a
@@ -274,11 +274,7 @@ def create(req: pb.CreateCollection) -> CreateCollection:
         elif kind == "params_map":
             entries = req.vectors_config.params_map.map
             for name in entries:
-                if not name:
-                    raise UnprocessableEntity(
-                        "Validation error in JSON body: vector name must not be empty"
-                    )
-                vectors[name] = vector_spec(entries[name])
+                vectors[name] = vector_spec(entries[name])  # "" too, as over REST
         # set but empty: no dense vectors, as Qdrant converts it
     storage = req.payload if req.HasField("payload") else None
     return CreateCollection(
