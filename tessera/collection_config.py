@@ -335,12 +335,38 @@ def parse_dense_params(
     return dense_params(spec, default_on_disk)
 
 
+# Characters a vector name may not hold (they name a directory in Qdrant's storage).
+_NAME_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
+
+
+def vector_name_problem(name: str) -> str | None:
+    """What Qdrant's `validate_vector_name` finds wrong with a vector name, if anything: at
+    most 200 bytes, none of the characters a file name cannot hold."""
+    if len(name.encode()) > 200:
+        return "vector name must be at most 200 bytes long"
+    for ch in _NAME_FORBIDDEN:
+        if ch in name:
+            return f'vector name cannot contain "{ch}" char'
+    return None
+
+
+def _check_vector_name(name: str, kind: str) -> None:
+    problem = vector_name_problem(name)
+    if problem is not None:
+        raise BadRequest(f"Wrong input: Invalid {kind} vector name `{name}`: {problem}")
+
+
 def build_config(
     request: CreateCollection, defaults: CollectionDefaults | None = None
 ) -> CollectionConfig:
     """The config a create request asks for, over the defaults; raises for a bad one."""
     request.check()
     d = defaults if defaults is not None else _defaults
+    if not request.unnamed:  # a map of names ("" included); a bare VectorParams has none
+        for name in request.vectors:
+            _check_vector_name(name, "dense")
+    for name in request.sparse_vectors:
+        _check_vector_name(name, "sparse")
     if "" in request.sparse_vectors:  # Qdrant's words and order (create collection)
         raise BadRequest("Wrong input: Sparse vector name cannot be empty")
     clash = set(request.vectors) & set(request.sparse_vectors)

@@ -745,6 +745,32 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         "Service internal error: InferenceService is not initialized. Please check if it was "
         "properly configured and initialized during startup.",
     ),
+    # Vector names name directories in Qdrant's storage: `validate_vector_name`.
+    (
+        "vector name with a star",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name=f"{name}_v",
+                vectors_config=pb.VectorsConfig(
+                    params_map=pb.VectorParamsMap(map={"a*b": pb.VectorParams(**COSINE4)})
+                ),
+            )
+        ),
+        ARG,
+        'Wrong input: Invalid dense vector name `a*b`: vector name cannot contain "*" char',
+    ),
+    (
+        "new vector name with a colon",
+        lambda p, c, name: p.CreateVectorName(
+            pb.CreateVectorNameRequest(
+                collection_name=name,
+                vector_name="a:b",
+                dense_config=pb.DenseVectorCreationConfig(size=4, distance=1),
+            )
+        ),
+        ARG,
+        'Validation error in body: [vector_name: vector name cannot contain ":" char]',
+    ),
     (
         "Facet of a malformed key",
         lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),

@@ -934,3 +934,46 @@ def test_default_vector_in_a_map_of_named_vectors(http: httpx.Client, collection
         [1.0, 0.0, 0.0],  # only the default vector: rendered bare, as Qdrant renders it
         {"": [0.0, 1.0, 0.0], "colbert": [[1.0, 0.0], [0.0, 1.0]]},
     ]
+
+
+@pytest.mark.parametrize(
+    ("vectors", "sparse", "error"),
+    [
+        (
+            {"a*b": {"size": 2, "distance": "Dot"}},
+            None,
+            'Wrong input: Invalid dense vector name `a*b`: vector name cannot contain "*" char',
+        ),
+        (
+            {"v": {"size": 2, "distance": "Dot"}},
+            {"s/t": {}},
+            'Wrong input: Invalid sparse vector name `s/t`: vector name cannot contain "/" char',
+        ),
+        (
+            {"x" * 201: {"size": 2, "distance": "Dot"}},
+            None,
+            f"Wrong input: Invalid dense vector name `{'x' * 201}`: vector name must be at "
+            "most 200 bytes long",
+        ),
+    ],
+)
+def test_vector_names_a_file_name_cannot_hold_are_refused(
+    http: httpx.Client, collection, vectors: Any, sparse: Any, error: str
+) -> None:
+    """Vector names name directories in Qdrant's storage (`validate_vector_name`): at most
+    200 bytes, none of `<>:"/\\|?*`; Tessera took any."""
+    name = collection()
+    body: dict[str, Any] = {"vectors": vectors}
+    if sparse is not None:
+        body["sparse_vectors"] = sparse
+    assert assert_error(http.put(f"/collections/{name}", json=body), 400) == error
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+
+
+def test_a_new_vector_name_is_checked_as_at_creation(http: httpx.Client, coll: str) -> None:
+    response = http.put(f"/collections/{coll}/vectors/a:b", json={"dense": {"size": 2}})
+    assert assert_error(response, 422) == (
+        'Validation error in path parameters: [vector_name: vector name cannot contain ":" char]'
+    )
+    info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
+    assert info["config"]["params"]["vectors"] == {"size": 3, "distance": "Dot"}

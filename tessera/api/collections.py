@@ -12,7 +12,7 @@ from tessera.api.envelope import expect_object, query_flag, read_json
 from tessera.api.render import collection_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
-from tessera.collection_config import build_config
+from tessera.collection_config import build_config, vector_name_problem
 from tessera.config_json import decode_create, decode_update
 from tessera.config_model import CreateCollection, UpdateCollection
 from tessera.errors import BadRequest, UnprocessableEntity
@@ -165,8 +165,11 @@ def prepare_delete_index(
 async def create_vector_name(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
     wait = query_flag(request, "wait")
-    config = vector_names.parse_vector_name_config(await read_json(request))
     name = request.path_params["vector_name"]
+    problem = vector_name_problem(name)
+    if problem is not None:  # Qdrant validates the path before it reads the body
+        raise UnprocessableEntity(f"Validation error in path parameters: [vector_name: {problem}]")
+    config = vector_names.parse_vector_name_config(await read_json(request))
     return prepare_create_vector_name(toc_of(request), collection, name, config, wait)
 
 

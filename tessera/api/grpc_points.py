@@ -34,7 +34,8 @@ from tessera.collection import vector_names
 from tessera.collection.collection import Collection
 from tessera.collection.values import Points
 from tessera.collection.writes import Write
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, vector_name_problem
+from tessera.errors import UnprocessableEntity
 from tessera.ids import render_point_id
 from tessera.query.payload_path import parse_path
 from tessera.storage.toc import TableOfContents
@@ -129,6 +130,9 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def CreateVectorName(self, request: pb.CreateVectorNameRequest) -> Operation:
+        problem = vector_name_problem(request.vector_name)
+        if problem is not None:
+            raise UnprocessableEntity(f"Validation error in body: [vector_name: {problem}]")
         collection = self._get(request)
         config = vector_names.vector_name_config(grpc_config.vector_name(request))
         wait = bool(request.wait)
