@@ -771,6 +771,31 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ARG,
         'Validation error in body: [vector_name: vector name cannot contain ":" char]',
     ),
+    # A single vector's size is checked on the message, as Qdrant validates it first, under
+    # the `config` oneof's name and with every broken rule.
+    (
+        "vector size 0 and an empty name",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name="", vectors_config=vparams(size=0, distance=pb.Distance.Dot)
+            )
+        ),
+        ARG,
+        'Validation error in body: [collection_name: value "" invalid, must be from 1 to 255 '
+        "characters; vectors_config.config.size: value 0 invalid, must be from 1 to 65536]",
+    ),
+    (
+        "vector size 65537",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name=f"{name}_big",
+                vectors_config=vparams(size=65537, distance=pb.Distance.Dot),
+            )
+        ),
+        ARG,
+        "Validation error in body: [vectors_config.config.size: value 65537 invalid, must be "
+        "from 1 to 65536]",
+    ),
     (
         "Facet of a malformed key",
         lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),

@@ -36,6 +36,15 @@ def _length(low: int, high: int | None = None) -> Check:
     return check
 
 
+def _within(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"value {value} invalid, must be from {low} to {high}"
+
+    return check
+
+
 def _at_least(low: int) -> Check:
     def check(value: Any) -> str | None:
         return None if value >= low else f"value {value} invalid, must be {low} or larger"
@@ -141,12 +150,17 @@ def _rules() -> dict[str, list[tuple[str, Check]]]:
         rules["UpdateCollection"].append((f"params.{field}", _at_least(1)))
     for field in ("shard_number", *_COUNTS):
         rules["CreateCollection"].append((field, _at_least(1)))
+    # A single unnamed vector's size (`VectorParams`, range 1..=65536), reached through the
+    # `config` oneof; a map's vectors are left to the decoder shared with REST.
+    rules["CreateCollection"].append(("vectors_config.params.size", _within(1, 65536)))
     for checks in rules.values():
         checks.sort(key=lambda rule: rule[0])  # validator reports fields by name
     return rules
 
 
 RULES = _rules()
+# Where a rule's field is reported, when Qdrant names the path otherwise (a oneof's name).
+_LABELS = {"vectors_config.params.size": "vectors_config.config.size"}
 
 
 def validate(request: Any) -> None:
@@ -160,7 +174,7 @@ def validate(request: Any) -> None:
         if value is not None:
             text = check(value)
             if text is not None:
-                failed.append(f"{path}: {text}")
+                failed.append(f"{_LABELS.get(path, path)}: {text}")
     if failed:
         raise BadRequest(f"Validation error in body: [{'; '.join(failed)}]")
 
