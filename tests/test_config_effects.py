@@ -199,6 +199,36 @@ def test_prevent_unoptimized_wait_returns_visible_points(
     assert info.update_queue is not None and not info.update_queue.deferred_points
 
 
+@pytest.mark.server_only(reason="the optimizer of a real server")
+def test_deferred_points_are_not_counted_as_points(http: httpx.Client, collection: Any) -> None:
+    """Deferred points (prevent_unoptimized, the optimizer off) are stored but unseen:
+    collection info counts the points reads see and reports the rest in
+    `update_queue.deferred_points`, as Qdrant's own test of deferred points checks (it
+    counted every stored point)."""
+    name = collection()
+    body = {
+        "vectors": {"size": 256, "distance": "Cosine"},
+        "optimizers_config": {
+            "indexing_threshold": 100,  # KB: ~100 points of 1 KiB are visible
+            "prevent_unoptimized": True,
+            "max_optimization_threads": 0,
+        },
+    }
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    rng = np.random.default_rng(3)
+    points = [{"id": i, "vector": rng.random(256).tolist()} for i in range(1, 501)]
+    response = http.put(
+        f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}
+    )
+    assert response.status_code == 200
+    visible = http.post(f"/collections/{name}/points/count", json={"exact": True})
+    seen = visible.json()["result"]["count"]
+    assert 0 < seen < 500
+    info = http.get(f"/collections/{name}").json()["result"]
+    assert info["points_count"] == seen
+    assert info["update_queue"]["deferred_points"] == 500 - seen
+
+
 def _idf(df: int, n: int) -> float:
     """Qdrant's IDF (BM25's, plus one): ln((n - df + 0.5) / (df + 0.5) + 1)."""
     return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))

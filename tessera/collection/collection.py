@@ -331,7 +331,9 @@ class Collection:
             # Damaged and not loaded: reported (status red, the reason), not failed.
             return CollectionInfo("red", damage, 0, 0, 0, self.config, {})
         with self.shard.read() as holder:
-            points = holder.live_count()
+            # The points reads can see: prevent_unoptimized's deferred points are counted in
+            # `update_queue.deferred_points` instead, as Qdrant counts them.
+            points = sum(s.visible_count() for s in holder.segments)
             segments = len(holder.segments)
             indexed = sum(s.live_count() for s in holder.segments if s.vector_indexes)
             schema: dict[str, PayloadIndexInfo] = {}
