@@ -344,6 +344,16 @@ def test_lookups_answer_before_the_node_rules(http: httpx.Client, collection: Ma
     assert answer({"collection": other}, [1])["error"] == (
         "Bad request: Fusion queries cannot be combined with the 'using' field."
     )
+    # `with_lookup` of a groups query names a missing collection in the same words.
+    body = {
+        "query": [1, 0],
+        "using": "image",
+        "group_by": "g",
+        "with_lookup": {"collection": "no_such_coll_y"},
+    }
+    status = http.post(f"/collections/{name}/points/query/groups", json=body)
+    assert status.status_code == 404
+    assert status.json()["status"]["error"] == "Not found: Collection no_such_coll_y not found"
 
 
 def test_query_limit_and_long_names_as_qdrant(http: httpx.Client, collection: Make) -> None:

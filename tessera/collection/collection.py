@@ -547,7 +547,10 @@ class Collection:
         """`with_lookup`: each group whose id is a point id there gets that point's record."""
         if lookup is None:
             return groups
-        other = others(lookup.collection)
+        try:
+            other = others(lookup.collection)
+        except NotFound:  # Qdrant's words for a missing lookup collection (as lookup_from)
+            raise NotFound(f"Not found: Collection {lookup.collection} not found") from None
         wanted: dict[int, PointId] = {}
         for i, group in enumerate(groups):
             try:
