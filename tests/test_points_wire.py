@@ -977,3 +977,20 @@ def test_a_new_vector_name_is_checked_as_at_creation(http: httpx.Client, coll: s
     )
     info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
     assert info["config"]["params"]["vectors"] == {"size": 3, "distance": "Dot"}
+
+
+def test_query_reads_without_scoring_carry_version_zero(http: httpx.Client, coll: str) -> None:
+    """A query root that only reads (no query, `order_by`, `sample`) is Qdrant's
+    `query_scroll`: score 1 and version 0 per point; a scored query gives the point's
+    version."""
+    upsert(http, coll, [{"id": i, "vector": [1, i, 0], "payload": {"n": i}} for i in range(1, 4)])
+    body = {"field_name": "n", "field_schema": "integer"}
+    response = http.put(f"/collections/{coll}/index", params={"wait": "true"}, json=body)
+    assert_ok(response, "put", f"{C}/index")
+    url = f"/collections/{coll}/points/query"
+    for query in ({}, {"query": {"order_by": "n"}}, {"query": {"sample": "random"}}):
+        found = assert_ok(http.post(url, json=query), "post", f"{C}/points/query")["points"]
+        assert len(found) == 3 and all(p["version"] == 0 for p in found), (query, found)
+        assert all(p["score"] == 1.0 for p in found)
+    found = assert_ok(http.post(url, json={"query": [1, 0, 0]}), "post", f"{C}/points/query")
+    assert all(p["version"] > 0 for p in found["points"])

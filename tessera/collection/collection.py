@@ -495,7 +495,7 @@ class Collection:
             ctx = Context(holder, self.config, self.name, external, explain)
             hits = execute(ctx, plan)
             started = time.perf_counter()
-            points = reads.scored_points(hits, select, self.config.unnamed)
+            points = reads.plan_points(hits, plan, select, self.config.unnamed)
             explain.add("fetch", started)
         return points, explain.to_json()
 
@@ -516,8 +516,8 @@ class Collection:
             ctx = Context(holder, self.config, self.name, external)
             found = execute_many(ctx, plans)
             return [
-                reads.scored_points(hits, select, unnamed)
-                for hits, (_, select) in zip(found, requests, strict=True)
+                reads.plan_points(hits, plan, select, unnamed)
+                for hits, (plan, select) in zip(found, requests, strict=True)
             ]
 
     def query_groups(

@@ -134,6 +134,17 @@ def scored_points(
     return found
 
 
+def plan_points(hits: Sequence[Hit], plan: qm.Plan, select: Selection, unnamed: bool) -> Points:
+    """A Query API plan's scored points. A root that reads without scoring (no query, an
+    `order_by` or a sample, no prefetch) is Qdrant's `query_scroll`, whose points carry
+    version 0 and score 1."""
+    found = scored_points(hits, select, unnamed)
+    root = plan.root
+    if not root.prefetch and (root.query is None or isinstance(root.query, qm.OrderBy | qm.Sample)):
+        found.versions = [0] * len(found)
+    return found
+
+
 def external_inputs(plans: list[qm.Plan], own: str) -> dict[tuple[str, str], set[Any]]:
     """The point ids whose vectors the plans take from other collections (`lookup_from`),
     by (collection, vector name)."""
