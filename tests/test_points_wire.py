@@ -994,3 +994,28 @@ def test_query_reads_without_scoring_carry_version_zero(http: httpx.Client, coll
         assert all(p["score"] == 1.0 for p in found)
     found = assert_ok(http.post(url, json={"query": [1, 0, 0]}), "post", f"{C}/points/query")
     assert all(p["version"] > 0 for p in found["points"])
+
+
+def test_a_conditional_upsert_that_writes_nothing_is_still_an_operation(
+    http: httpx.Client, coll: str
+) -> None:
+    """Qdrant logs a write before its condition is applied: an `insert_only` upsert of an
+    existing point (or an `update_only` of a new one, or an `update_filter` that matches
+    nothing) answers a new operation id, as a delete of a missing point does, and changes
+    nothing (Tessera answered the previous id)."""
+    first = upsert(http, coll, [{"id": 7, "vector": [1, 0, 0], "payload": {"a": 1}}])
+    bodies = [
+        {"points": [{"id": 7, "vector": [0, 1, 0]}], "update_mode": "insert_only"},
+        {"points": [{"id": 8, "vector": [0, 1, 0]}], "update_mode": "update_only"},
+        {
+            "points": [{"id": 7, "vector": [0, 1, 0]}],
+            "update_filter": {"must": [{"key": "a", "match": {"value": 2}}]},
+        },
+    ]
+    ids = []
+    for body in bodies:
+        response = http.put(f"/collections/{coll}/points", params={"wait": "true"}, json=body)
+        ids.append(assert_ok(response, "put", f"{C}/points")["operation_id"])
+    assert ids == [first["operation_id"] + 1, first["operation_id"] + 2, first["operation_id"] + 3]
+    points = scroll(http, coll, with_vector=True)["points"]
+    assert points == [{"id": 7, "payload": {"a": 1}, "vector": [1.0, 0.0, 0.0]}]

@@ -185,8 +185,8 @@ def upsert(
                     keep.append(i)
             elif mode != "update_only":
                 keep.append(i)
-        if not keep:
-            return None
+        # Even with no point left the write is logged (an empty upsert), as Qdrant logs an
+        # operation before its condition is applied: it answers a new operation id.
         return _subset_upsert(op, keep)
 
     return Planned(prepare, op, update_filter, spec)
