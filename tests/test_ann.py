@@ -252,3 +252,17 @@ def test_repeated_filter_sees_every_change(engine: Engine) -> None:
     assert after_set == before | {1}
     collection.update(lambda holder: ops.DeletePoints([1]))
     assert {pid for pid, _ in engine.search("r", query, 50, filter=rare)} == before
+
+
+def test_absurd_graph_parameters_still_build(tmp_path: Path) -> None:
+    """Qdrant bounds neither `m` nor `ef_construct`; faiss takes C ints, so 2^64 - 1 failed
+    every build (the optimizer retried forever). The build uses a bounded degree and beam;
+    the collection's config keeps what was given."""
+    from tessera.segment.ann_index import HnswIndex
+
+    rng = np.random.default_rng(1)
+    data = rng.random((300, 4)).astype(np.float32)
+    huge = 2**64 - 1
+    for m, ef in ((huge, 100), (16, huge), (2**31, 2**31)):
+        index = HnswIndex.build(data, "Cosine", m, ef)
+        assert index.index.ntotal == 300

@@ -449,3 +449,20 @@ def test_a_sync_waiting_when_the_log_closes_returns_once_close_made_it_durable(
         wal.append(b"late")
     with Wal(tmp_path / "wal", segment_capacity=CAP) as again:
         assert read_all(again) == [(seq, b"acknowledged")]
+
+
+def test_wal_segments_of_an_absurd_capacity_are_bounded() -> None:
+    """Qdrant takes any `wal_capacity_mb` >= 1; a segment is preallocated whole, and 2^64 - 1
+    MB made every write of the collection fail (the preallocation overflowed)."""
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard.shard import MAX_WAL_SEGMENT, wal_segment_bytes
+
+    def capacity(mb: int | None) -> int:
+        body: dict[str, object] = {"vectors": {"size": 2, "distance": "Dot"}}
+        if mb is not None:
+            body["wal_config"] = {"wal_capacity_mb": mb}
+        return wal_segment_bytes(parse_create_collection(body))
+
+    assert capacity(None) == 32 << 20
+    assert capacity(64) == 64 << 20
+    assert capacity(2**64 - 1) == capacity(2**43) == MAX_WAL_SEGMENT == 1 << 30

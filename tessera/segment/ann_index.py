@@ -152,6 +152,11 @@ class _OwnedView(np.ndarray):  # type: ignore[type-arg]
     owner: Any = None
 
 
+# The largest graph degree and build beam faiss is given (see `HnswIndex.build`).
+MAX_M = 1024
+MAX_EF_CONSTRUCT = 1 << 16
+
+
 class HnswIndex:
     def __init__(
         self,
@@ -200,6 +205,9 @@ class HnswIndex:
         ef_construct: int,
         quantization: dict[str, Any] | None = None,
     ) -> HnswIndex:
+        # Qdrant bounds neither: faiss takes C ints and reserves 2 * m links per point, so
+        # an absurd value (2^64 - 1) would fail every build; the record keeps the config's.
+        m, ef_construct = min(m, MAX_M), min(ef_construct, MAX_EF_CONSTRUCT)
         data = np.ascontiguousarray(vectors, dtype=np.float32)
         raw = data
         lift_norm2 = None

@@ -121,6 +121,16 @@ class ShardDamaged(Exception):
     """The shard cannot be loaded without serving a silent subset of its data."""
 
 
+MAX_WAL_SEGMENT = 1 << 30
+
+
+def wal_segment_bytes(config: CollectionConfig) -> int:
+    """The size of a WAL segment. Qdrant takes any `wal_capacity_mb` >= 1, but a segment is
+    preallocated whole (2^43 MB overflows the call, and every write failed): past 1 GiB
+    segments are 1 GiB, rotated sooner, every record kept."""
+    return min(int(config.wal_config.get("wal_capacity_mb") or 32) << 20, MAX_WAL_SEGMENT)
+
+
 def min_free_bytes(path: Path, wal_capacity: int) -> int:
     """Free space kept for checkpoints and the next WAL segments; writes beyond it are
     refused. Scales with the WAL segment size and the volume (1%), capped at 1 GiB, so that a
@@ -151,7 +161,7 @@ class LocalShard:
         self.damage: list[str] = []
         self._write_failure: str | None = None
         mkdir_durable(path / "segments")
-        wal_capacity = int(config.wal_config.get("wal_capacity_mb") or 32) << 20
+        wal_capacity = wal_segment_bytes(config)
         self._reserve = min_free_bytes(path, wal_capacity)
         # The last free-space reading, when, and the bytes written since (`_check_disk`).
         self._free_seen, self._free_read_at, self._written_since = 0, -math.inf, 0
