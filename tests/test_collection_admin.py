@@ -160,3 +160,52 @@ def test_max_optimization_threads_0_disables_optimizations(server_factory: Any) 
     while client.get_collection("idle").indexed_vectors_count != 1000:
         assert time.monotonic() < deadline, "the optimizer did not index after the PATCH"
         time.sleep(0.2)
+
+
+def test_a_collection_deleted_under_concurrent_changes(http: Any) -> None:
+    """Deleting a collection while a snapshot, a vector name change, a PATCH and a write are
+    in flight: each answers or finds the collection gone (never a 500: a checkpoint wrote
+    into the removed directory, a config write found it missing, the WAL was closed under a
+    write), and the name is usable at once (a late checkpoint re-created the directory, and
+    creating the collection again answered "data already exists at the path")."""
+    import threading
+
+    name = "deleted_under_changes"
+    failures: list[tuple[str, int, str]] = []
+
+    def call(label: str, method: str, path: str, body: Any = None) -> None:
+        response = http.request(method, path, json=body)
+        if response.status_code >= 500:
+            failures.append((label, response.status_code, response.text))
+
+    for round_ in range(40):
+        created = http.put(f"/collections/{name}", json={"vectors": {"size": 4, "distance": "Dot"}})
+        assert created.status_code == 200, created.text
+        points = [{"id": i, "vector": [i, 1, 0, 0]} for i in range(1, 30)]
+        http.put(f"/collections/{name}/points", params={"wait": "true"}, json={"points": points})
+        threads = [
+            threading.Thread(target=call, args=a)
+            for a in (
+                ("snapshot", "POST", f"/collections/{name}/snapshots?wait=true"),
+                ("vector", "PUT", f"/collections/{name}/vectors/v{round_}?wait=true",
+                 {"dense": {"size": 2, "distance": "Dot"}}),
+                ("patch", "PATCH", f"/collections/{name}",
+                 {"optimizers_config": {"indexing_threshold": 1000 + round_}}),
+                ("write", "PUT", f"/collections/{name}/points?wait=true",
+                 {"points": [{"id": 99, "vector": [1, 2, 3, 4]}]}),
+                ("delete", "DELETE", f"/collections/{name}"),
+            )
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        http.delete(f"/collections/{name}")
+    assert failures == []
+    assert (
+        http.put(
+            f"/collections/{name}", json={"vectors": {"size": 4, "distance": "Dot"}}
+        ).status_code
+        == 200
+    )
+    http.delete(f"/collections/{name}")

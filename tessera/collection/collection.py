@@ -142,6 +142,7 @@ class Collection:
         # Serializes what changes the config and rewrites config.json (PATCH, vector
         # names): each applies to the live config and writes it whole.
         self._config_lock = threading.Lock()
+        self._closed = False  # set under _config_lock: no config write after close
         self.failure: str | None = None
         self._shard: LocalShard | None = None
         try:
@@ -282,6 +283,8 @@ class Collection:
     def _write_config_after_checkpoint(self) -> None:
         try:
             self.shard.flush(force=True)
+        except ShardClosed:  # deleted meanwhile: its directory is gone
+            return
         except Exception:  # the WAL and the manifests still hold the schema
             log.exception("checkpoint of collection %s failed", self.name)
             return
@@ -290,7 +293,12 @@ class Collection:
     def update_vector_names(self, write: SchemaWrite, wait: bool = True) -> UpdateResult:
         """Add or remove a named vector (collection.vector_names)."""
         with self._config_lock:
-            seq, changed = apply_schema_change(self.shard, write)
+            if self._closed:
+                raise collection_not_found(self.name)
+            try:
+                seq, changed = apply_schema_change(self.shard, write)
+            except ShardClosed:  # deleted while the change came in
+                raise collection_not_found(self.name) from None
             if changed:
                 write_config(self.path, self.config)
         if changed:
@@ -300,6 +308,8 @@ class Collection:
     def update_config(self, update: UpdateCollection) -> None:
         """Validate the whole update on a copy first, so a bad PATCH changes nothing."""
         with self._config_lock:
+            if self._closed:  # deleted while the PATCH came in
+                raise collection_not_found(self.name)
             trial = copy.deepcopy(self.config)
             apply_update(trial, update)
             strict_before = self.config.strict_mode_config
@@ -642,5 +652,9 @@ class Collection:
         return found
 
     def close(self, flush: bool = True) -> None:
-        if self._shard is not None:
-            self._shard.close(flush=flush)
+        # Under the config lock: a PATCH or a vector name change in flight writes its
+        # config.json first, none after (the directory may be removed next).
+        with self._config_lock:
+            self._closed = True
+            if self._shard is not None:
+                self._shard.close(flush=flush)

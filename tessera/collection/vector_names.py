@@ -26,7 +26,7 @@ from tessera.config_model import SparseIndexSpec, SparseSpec, VectorSpec
 from tessera.errors import BadRequest
 from tessera.shard import operations as ops
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.shard import LocalShard
+from tessera.shard.shard import LocalShard, ShardClosed
 from tessera.shard.vector_schema import (
     existing_params,
     params_from_json,
@@ -137,6 +137,8 @@ def apply_schema_change(shard: LocalShard, write: SchemaWrite) -> tuple[int, boo
         return seq, False
     try:
         shard.flush(force=True)
+    except ShardClosed:  # its collection was deleted meanwhile: nothing left to checkpoint
+        return seq, False
     except Exception:
         log.exception("checkpoint after a vector name change in %s failed", shard.path)
         return seq, False

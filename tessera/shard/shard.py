@@ -154,6 +154,9 @@ class LocalShard:
         self._gen = 0  # guarded by _flush_lock
         self._flushed_seq = -1  # guarded by _flush_lock
         self._closed = False
+        # Closed without a final checkpoint (its collection deleted or replaced): no
+        # checkpoint may write files any more, they would land in a directory that is gone.
+        self._dropped = False
         # Manifests kept whatever the generation count: gen -> pin count (snapshots).
         self._pins: dict[int, int] = {}
         self._kept: list[tuple[int, int, dict[str, Any]]] = []  # (gen, seq, manifest) newest first
@@ -313,6 +316,10 @@ class LocalShard:
                 self.applied_seq = seq
         try:
             self.wal.sync(seq)
+        except ValueError:
+            if self._dropped:  # deleted between the append and its sync: it is gone anyway
+                raise ShardClosed(f"Not found: shard {self.path.name} is closed") from None
+            raise
         except OSError as exc:
             # fsyncgate: after a failed fsync the kernel may have dropped the pages and a
             # retry would lie. This shard takes no more writes until it is reloaded from
@@ -357,6 +364,8 @@ class LocalShard:
         """Write a checkpoint of everything applied so far (`force`: even if nothing
         changed since the last one)."""
         with self._flush_lock:
+            if self._dropped:
+                raise ShardClosed(f"Not found: shard {self.path.name} is closed")
             with self.lock.write():
                 seq = self.applied_seq
                 snapshots = [take_snapshot(s) for s in self.holder.segments]
@@ -482,9 +491,20 @@ class LocalShard:
         interval = self.config.optimizer_config.get("flush_interval_sec") or 5
         return float(interval)
 
+    @property
+    def dropped(self) -> bool:
+        """Closed for good, its files to be removed (its collection deleted or replaced)."""
+        return self._dropped
+
     def close(self, flush: bool = True) -> None:
         if self._closed:
             return
+        if not flush:
+            # Deleted or replaced: a checkpoint or a write in flight finishes first (both
+            # locks, in flush's order), and none starts after; then the files may go.
+            with self._flush_lock, self.lock.write():
+                self._dropped = True
+                self._closed = True
         self._closed = True
         self._stop.set()
         self.optimizer.stop()

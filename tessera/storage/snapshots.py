@@ -80,7 +80,13 @@ from tessera.fsutil import (
     write_file_synced,
 )
 from tessera.segment.persist import verify_segment_files
-from tessera.shard.shard import manifest_generations, manifest_name, min_free_bytes, read_manifest
+from tessera.shard.shard import (
+    ShardClosed,
+    manifest_generations,
+    manifest_name,
+    min_free_bytes,
+    read_manifest,
+)
 from tessera.storage import swap
 from tessera.storage.snapshot_activity import SnapshotActivity
 from tessera.storage.snapshot_format import (
@@ -639,7 +645,10 @@ def pack_collection(collection: Collection, dest: Path, scope: str) -> tuple[int
             gathered.close(flush=False)
             shutil.rmtree(work, ignore_errors=True)
     shard = collection.shard
-    gen, manifest = shard.pin_checkpoint()
+    try:
+        gen, manifest = shard.pin_checkpoint()
+    except ShardClosed:  # deleted while the snapshot began
+        raise collection_not_found(collection.name) from None
     try:
         config = encode_checked_json(CONFIG_KIND, CONFIG_VERSION, collection.config.to_storage())
         manifest_bytes = (shard.path / manifest_name(gen)).read_bytes()
@@ -676,6 +685,10 @@ def pack_collection(collection: Collection, dest: Path, scope: str) -> tuple[int
 
         write_file_synced(dest, write)
         return result["size"], result["sha256"]
+    except FileNotFoundError:
+        if shard.dropped:  # deleted while its files were read: no snapshot of it
+            raise collection_not_found(collection.name) from None
+        raise
     finally:
         try:
             shard.unpin_checkpoint(gen)
