@@ -796,6 +796,25 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         "Validation error in body: [vectors_config.config.size: value 65537 invalid, must be "
         "from 1 to 65536]",
     ),
+    # The deprecated multivector form: an empty `data` with a huge count is refused before
+    # anything is made (2^31 empty rows grew the server by gigabytes).
+    (
+        "multivector of no data and 2^31 rows",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name,
+                points=[
+                    pb.PointStruct(
+                        id=pid(1),
+                        vectors=pb.Vectors(vector=pb.Vector(data=[], vectors_count=2**31)),
+                    )
+                ],
+            )
+        ),
+        ARG,
+        "Unable to convert to multi-dense vector: Empty multi-vector data with vectors count: "
+        "2147483648",
+    ),
     (
         "Facet of a malformed key",
         lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),

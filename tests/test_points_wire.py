@@ -13,6 +13,7 @@ NotFound -> 404 "Not found: ", AlreadyExists -> 409 "Wrong input: ", BadRequest 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -1019,3 +1020,35 @@ def test_a_conditional_upsert_that_writes_nothing_is_still_an_operation(
     assert ids == [first["operation_id"] + 1, first["operation_id"] + 2, first["operation_id"] + 3]
     points = scroll(http, coll, with_vector=True)["points"]
     assert points == [{"id": 7, "payload": {"a": 1}, "vector": [1.0, 0.0, 0.0]}]
+
+
+def test_huge_beams_and_limits_on_an_indexed_segment(http: httpx.Client, collection) -> None:
+    """faiss takes C ints: an `hnsw_ef`, limit or offset of 2^31 on an indexed segment, or
+    an infinite / NaN oversampling, answered 500; the walk is bounded by the segment."""
+    name = collection()
+    body = {
+        "vectors": {"size": 8, "distance": "Cosine"},
+        "optimizers_config": {"indexing_threshold": 1},
+        "quantization_config": {"scalar": {"type": "int8"}},
+    }
+    create(http, name, body)
+    rng = np.random.default_rng(0)
+    upsert(http, name, [{"id": i, "vector": rng.random(8).tolist()} for i in range(1, 301)])
+    for _ in range(300):
+        info = assert_ok(http.get(f"/collections/{name}"), "get", C)
+        if info["indexed_vectors_count"] >= 300:
+            break
+        time.sleep(0.1)
+    assert info["indexed_vectors_count"] >= 300
+    q = rng.random(8).tolist()
+    url = f"/collections/{name}/points/query"
+    for extra in (
+        {"params": {"hnsw_ef": 2**31}},
+        {"limit": 2**31},
+        {"offset": 2**31},
+        {"params": {"quantization": {"rescore": True, "oversampling": 1e300}}},
+    ):
+        found = assert_ok(http.post(url, json={"query": q, **extra}), "post", f"{C}/points/query")
+        assert len(found["points"]) == (
+            0 if "offset" in extra else min(300, extra.get("limit", 10))
+        )

@@ -466,3 +466,25 @@ def test_wal_segments_of_an_absurd_capacity_are_bounded() -> None:
     assert capacity(None) == 32 << 20
     assert capacity(64) == 64 << 20
     assert capacity(2**64 - 1) == capacity(2**43) == MAX_WAL_SEGMENT == 1 << 30
+
+
+def test_an_absurd_flush_interval_keeps_the_checkpoint_thread(tmp_path: Path) -> None:
+    """`flush_interval_sec: 2^64 - 1` (Qdrant takes it) overflowed the checkpoint thread's
+    wait and killed it: that collection was never checkpointed again."""
+    import time
+
+    from tessera.collection_config import parse_create_collection
+    from tessera.shard.shard import LocalShard
+
+    config = parse_create_collection(
+        {
+            "vectors": {"size": 2, "distance": "Dot"},
+            "optimizers_config": {"flush_interval_sec": 2**64 - 1},
+        }
+    )
+    shard = LocalShard(tmp_path / "shard", config)
+    try:
+        time.sleep(0.3)
+        assert shard._flusher.is_alive()
+    finally:
+        shard.close()

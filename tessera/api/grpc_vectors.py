@@ -25,6 +25,13 @@ def sparse(indices: Any, values: Any) -> tuple[Any, Any]:
 
 def _flat_multi(data: Any, count: int) -> list[Any]:
     values = np.asarray(data, dtype=np.float64)
+    if not len(values) and count:
+        # Checked before anything is made: 2^31 empty rows held the interpreter and grew
+        # the process by gigabytes (Qdrant refuses it at once, in these words).
+        raise BadRequest(
+            "Unable to convert to multi-dense vector: Empty multi-vector data with vectors "
+            f"count: {count}"
+        )
     if count == 0 or len(values) % count:
         raise BadRequest(
             f"Unable to convert to multi-dense vector: data length {len(values)} is not "

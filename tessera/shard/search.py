@@ -614,10 +614,16 @@ def _graph_search(
             q = _unit_rows(q)
     k = want
     if index.quantized and quantization.rescore:
-        k = max(want, int(np.ceil(want * quantization.oversampling)))
+        over = quantization.oversampling
+        # NaN passes Qdrant's `>= 1` rule and oversamples nothing there; inf takes all.
+        if over == over:
+            k = max(want, int(min(np.ceil(want * over), index.size)))
     if index.quantized and quantization.ignore:
         # Scores from the original vectors only: the whole beam of the walk is rescored.
         k = max(k, ef)
+    # No beam or result list longer than the segment: faiss takes C ints (a limit, offset or
+    # hnsw_ef of 2^31 was a 500) and allocates both; past its points there is nothing more.
+    k, ef = min(k, max(index.size, 1)), min(ef, max(index.size, 1))
     if seg is not None:
         seg.hnsw_ef = None if flat else ef
         seg.walked = k

@@ -122,6 +122,7 @@ class ShardDamaged(Exception):
 
 
 MAX_WAL_SEGMENT = 1 << 30
+MAX_FLUSH_WAIT_S = 86_400.0
 
 
 def wal_segment_bytes(config: CollectionConfig) -> int:
@@ -489,7 +490,9 @@ class LocalShard:
 
     def _flush_interval(self) -> float:
         interval = self.config.optimizer_config.get("flush_interval_sec") or 5
-        return float(interval)
+        # Qdrant bounds it not; a wait past a day (2^64 - 1 s overflows it and killed
+        # this thread) is a wait of a day: the checkpoint then runs, the PATCH is re-read.
+        return min(float(interval), MAX_FLUSH_WAIT_S)
 
     @property
     def dropped(self) -> bool:
