@@ -815,6 +815,71 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         "Unable to convert to multi-dense vector: Empty multi-vector data with vectors count: "
         "2147483648",
     ),
+    # Messages Qdrant's conversions refuse where Tessera took a default.
+    (
+        "Vectors of no kind",
+        lambda p, c, name: p.Upsert(
+            pb.UpsertPoints(
+                collection_name=name, points=[pb.PointStruct(id=pid(1), vectors=pb.Vectors())]
+            )
+        ),
+        ARG,
+        "No Vector Provided",
+    ),
+    (
+        "recommend strategy outside the enum",
+        lambda p, c, name: p.Recommend(
+            pb.RecommendPoints(collection_name=name, positive=[pid(1)], limit=3, strategy=9)
+        ),
+        ARG,
+        "Unknown recommend strategy: 9",
+    ),
+    (
+        "fusion outside the enum",
+        lambda p, c, name: p.Query(pb.QueryPoints(collection_name=name, query=pb.Query(fusion=9))),
+        ARG,
+        "invalid fusion type value 9",
+    ),
+    (
+        "sample outside the enum",
+        lambda p, c, name: p.Query(pb.QueryPoints(collection_name=name, query=pb.Query(sample=5))),
+        ARG,
+        "invalid sample type value 5",
+    ),
+    (
+        "discover without a context",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(
+                    discover=pb.DiscoverInput(
+                        target=pb.VectorInput(dense=pb.DenseVector(data=[1, 2, 3, 4]))
+                    )
+                ),
+            )
+        ),
+        ARG,
+        "DiscoverInput context is missing",
+    ),
+    (
+        "nested condition without a filter",
+        lambda p, c, name: p.Scroll(
+            pb.ScrollPoints(
+                collection_name=name,
+                filter=pb.Filter(must=[pb.Condition(nested=pb.NestedCondition(key="offers"))]),
+            )
+        ),
+        ARG,
+        "Nested condition must have a filter",
+    ),
+    (
+        "payload selector of no option",
+        lambda p, c, name: p.Scroll(
+            pb.ScrollPoints(collection_name=name, with_payload=pb.WithPayloadSelector())
+        ),
+        ARG,
+        "No PayloadSelector",
+    ),
     (
         "Facet of a malformed key",
         lambda p, c, name: p.Facet(pb.FacetCounts(collection_name=name, key="a b")),

@@ -17,6 +17,7 @@ from qdrant_client import grpc as pb
 
 from tessera.collection.values import ShardSelector
 from tessera.errors import BadRequest
+from tessera.query.recommend import STRATEGIES, RecommendStrategy
 
 _HAS_SELECTOR: dict[type, bool] = {}
 
@@ -103,3 +104,10 @@ def packed_f32(message: Any) -> npt.NDArray[np.float32] | None:
     if at + size != len(wire) or size % 4:
         return None
     return np.frombuffer(wire, dtype="<f4", count=size // 4, offset=at).astype(np.float32)
+
+
+def strategy_of(value: int) -> RecommendStrategy:
+    """A `RecommendStrategy` enum value; Qdrant refuses one outside the enum in these words."""
+    if 0 <= value < len(STRATEGIES):
+        return STRATEGIES[value]
+    raise BadRequest(f"Unknown recommend strategy: {value}")

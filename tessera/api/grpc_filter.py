@@ -92,6 +92,8 @@ def _condition(c: pb.Condition, where: str, depth: int) -> m.Condition:
     if kind == "filter":
         return _filter(c.filter, where, depth)
     if kind == "nested":
+        if not c.nested.HasField("filter"):
+            raise BadRequest("Nested condition must have a filter")
         key = rules.key_path(c.nested.key, f"{where}.nested.key")
         return m.Nested(key, _filter(c.nested.filter, f"{where}.nested.filter", depth + 1))
     if kind == "has_vector":

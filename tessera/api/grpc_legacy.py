@@ -13,7 +13,7 @@ import numpy as np
 from qdrant_client import grpc as pb
 
 from tessera.api import query_parse as qp
-from tessera.api.grpc_convert import malformed, opt
+from tessera.api.grpc_convert import malformed, opt, strategy_of
 from tessera.api.grpc_filter import opt_filter, point_id
 from tessera.api.grpc_plan import decoded_plan, exact_and_ef, indexed_only, search_params
 from tessera.api.grpc_reads import selection, with_lookup
@@ -27,7 +27,7 @@ from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.ids import parse_point_id
 from tessera.query import query_model as qm
-from tessera.query.recommend import STRATEGIES, check_examples
+from tessera.query.recommend import check_examples
 
 NodeDecoder = Callable[[Any, CollectionConfig], qm.QueryNode]
 _NO_LOOKUP_FROM = (pb.SearchPoints, pb.SearchPointGroups)
@@ -114,9 +114,7 @@ def recommend_node(req: Any, config: CollectionConfig) -> qm.QueryNode:
         [inputs.point(parse_point_id(point_id(p))) for p in req.negative]
         + [_input(inputs, v) for v in req.negative_vectors]
     )
-    chosen = None
-    if req.HasField("strategy"):
-        chosen = STRATEGIES[req.strategy] if 0 <= req.strategy < len(STRATEGIES) else None
+    chosen = strategy_of(req.strategy) if req.HasField("strategy") else None
     strategy = check_examples(chosen, len(positive), len(negative))
     return _node(req, qm.Recommend(positive, negative, strategy), using)
 

@@ -17,7 +17,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api import query_parse as qp
 from tessera.api.envelope import expect_object
-from tessera.api.grpc_convert import malformed, opt, payload
+from tessera.api.grpc_convert import malformed, opt, payload, strategy_of
 from tessera.api.grpc_filter import decode_condition, decode_filter, opt_filter, point_id
 from tessera.api.grpc_reads import order_by, selection, with_lookup
 from tessera.api.grpc_validate import nested
@@ -26,12 +26,12 @@ from tessera.api.points_read import parse_limit
 from tessera.api.render import check_vector_names
 from tessera.collection.values import Lookup, Selection
 from tessera.collection_config import CollectionConfig
-from tessera.errors import UnprocessableEntity
+from tessera.errors import BadRequest, UnprocessableEntity
 from tessera.ids import parse_point_id
 from tessera.query import filter_model as fm
 from tessera.query import formula as fx
 from tessera.query import query_model as qm
-from tessera.query.recommend import STRATEGIES, check_examples
+from tessera.query.recommend import check_examples
 
 FUSIONS = {0: "rrf", 1: "dbsf"}
 
@@ -83,13 +83,13 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
         rec = q.recommend
         positive = tuple(vector_input(inputs, x) for x in rec.positive)
         negative = tuple(vector_input(inputs, x) for x in rec.negative)
-        chosen = None
-        if rec.HasField("strategy"):
-            chosen = STRATEGIES[rec.strategy] if 0 <= rec.strategy < len(STRATEGIES) else None
+        chosen = strategy_of(rec.strategy) if rec.HasField("strategy") else None
         return qm.Recommend(
             positive, negative, check_examples(chosen, len(positive), len(negative))
         )
     if kind == "discover":
+        if not q.discover.HasField("context"):
+            raise BadRequest("DiscoverInput context is missing")
         target = vector_input(inputs, q.discover.target)
         return qm.Discover(target, _pairs(inputs, q.discover.context))
     if kind == "context":
@@ -97,11 +97,15 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
     if kind == "order_by":
         return order_by(q.order_by)
     if kind == "fusion":
-        return qm.Fusion("dbsf" if FUSIONS.get(q.fusion) == "dbsf" else "rrf")
+        if q.fusion not in FUSIONS:
+            raise BadRequest(f"invalid fusion type value {q.fusion}")
+        return qm.Fusion("dbsf" if FUSIONS[q.fusion] == "dbsf" else "rrf")
     if kind == "rrf":
         weights = tuple(float(w) for w in q.rrf.weights) or None
         return qp.rrf_fusion(opt(q.rrf, "k"), weights)
     if kind == "sample":
+        if q.sample != pb.Sample.Random:
+            raise BadRequest(f"invalid sample type value {q.sample}")
         return qm.Sample()
     if kind == "formula":
         return formula_query(q.formula)

@@ -23,6 +23,7 @@ from tessera.api.query_parse import positive_int
 from tessera.api.query_routes import matrix_sample
 from tessera.collection import requests
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
+from tessera.errors import BadRequest
 from tessera.query import query_model as qm
 from tessera.query.filter_parse import parse_datetime_value
 from tessera.query.payload_path import check_paths, parse_path
@@ -39,7 +40,7 @@ def payload_selector(message: Any, default: bool, name: str = "with_payload") ->
         return PayloadSelector(True, include=check_paths(list(selector.include.fields)))
     if kind == "exclude":
         return PayloadSelector(True, exclude=check_paths(list(selector.exclude.fields)))
-    return PayloadSelector(default)
+    raise BadRequest("No PayloadSelector")  # set, but none of its options: Qdrant's words
 
 
 def vector_selector(message: Any, name: str = "with_vectors") -> VectorSelector:

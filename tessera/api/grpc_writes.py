@@ -61,6 +61,8 @@ def _required(msg: Any, name: str, missing: str) -> writes.PointSelector:
 
 def _point_vectors(vs: pb.Vectors, fast: bool) -> dict[str, tuple[str, Any]]:
     """A point's vectors, documents inferred (as documents, not queries)."""
+    if vs.WhichOneof("vectors_options") is None:
+        raise BadRequest("No Vector Provided")  # Qdrant's words for a Vectors of no kind
     decoded = vectors(vs, fast)
     if (
         "" in decoded
