@@ -553,7 +553,7 @@ WRITES = [
                 points=[
                     _point(1, UNNAMED, a="x", n=2),
                     _point(2, SPARSE_NAMED),
-                    _point(3, pb.Vectors()),
+                    _point(3, pb.Vectors(vectors=pb.NamedVectors())),
                 ],
                 update_filter=FILTER_PB,
                 update_mode=pb.UpdateMode.InsertOnly,
@@ -688,7 +688,11 @@ def test_writes_fail_alike() -> None:
             lambda: grpc_writes.update_vectors(
                 pb.UpdatePointVectors(
                     collection_name="c",
-                    points=[pb.PointVectors(id=pb.PointId(num=1), vectors=pb.Vectors())],
+                    points=[
+                        pb.PointVectors(
+                            id=pb.PointId(num=1), vectors=pb.Vectors(vectors=pb.NamedVectors())
+                        )
+                    ],
                 ),
                 CONFIG,
             ),
