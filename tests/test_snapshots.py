@@ -1009,3 +1009,33 @@ def test_upload_with_a_directory_for_its_config(http: httpx.Client, tmp_path: Pa
     error = answer.json()["status"]["error"]
     assert "does not contain a collection config" in error
     assert "config.json" not in error
+
+
+def test_the_peer_id_is_chosen_once_under_concurrent_first_snapshots(tmp_path: Path) -> None:
+    """Two first snapshots at once both wrote the peer id's temporary file: one answered 500
+    (found by fuzzing); every caller now gets the one id chosen."""
+    import threading
+
+    from tessera.storage.snapshots import peer_id
+
+    for attempt in range(20):
+        storage = tmp_path / str(attempt)
+        found: list[int] = []
+        failed: list[BaseException] = []
+
+        def choose(
+            storage: Path = storage,
+            found: list[int] = found,
+            failed: list[BaseException] = failed,
+        ) -> None:
+            try:
+                found.append(peer_id(storage))
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=choose) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failed == [] and len(set(found)) == 1 and len(found) == 8

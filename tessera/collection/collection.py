@@ -305,6 +305,12 @@ class Collection:
             self.shard.optimizer.poke()
         return UpdateResult(operation_id=seq, completed=wait)
 
+    def stored_config(self) -> dict[str, Any]:
+        """The config as stored, read under the config lock: a PATCH or a vector name change
+        rewrites it in place, and a copy taken meanwhile failed ("dictionary changed size")."""
+        with self._config_lock:
+            return self.config.to_storage()
+
     def update_config(self, update: UpdateCollection) -> None:
         """Validate the whole update on a copy first, so a bad PATCH changes nothing."""
         with self._config_lock:

@@ -27,6 +27,7 @@ Layout: `<shard>/manifest.<gen:020d>.json`, `<shard>/wal/`, `<shard>/segments/<i
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -470,7 +471,9 @@ class LocalShard:
                 raise ServiceUnavailable("Service unavailable: no checkpoint to pin")
             gen, _, manifest = self._kept[0]
             self._pins[gen] = self._pins.get(gen, 0) + 1
-            return gen, manifest
+            # A copy: the kept manifest is updated in place by later checkpoints and vector
+            # name changes while the caller reads it ("dictionary changed size").
+            return gen, copy.deepcopy(manifest)
 
     def unpin_checkpoint(self, gen: int) -> None:
         with self._flush_lock:

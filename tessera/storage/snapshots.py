@@ -125,19 +125,25 @@ _SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 Description = dict[str, Any]
 
 
+_PEER_ID_LOCK = threading.Lock()
+
+
 def peer_id(storage: Path) -> int:
-    """This node's peer id (Qdrant's is a random u64 chosen once): `<storage>/peer_id`."""
+    """This node's peer id (Qdrant's is a random u64 chosen once): `<storage>/peer_id`.
+    Chosen under a lock: two first snapshots at once wrote the same temporary file, and
+    one answered 500."""
     path = storage / PEER_ID_FILE
-    try:
-        value = int(path.read_text().strip())
-        if value > 0:
-            return value
-    except (OSError, ValueError):
-        pass
-    value = secrets.randbits(63) or 1
-    mkdir_durable(storage)
-    write_durable(path, str(value).encode())
-    return value
+    with _PEER_ID_LOCK:
+        try:
+            value = int(path.read_text().strip())
+            if value > 0:
+                return value
+        except (OSError, ValueError):
+            pass
+        value = secrets.randbits(63) or 1
+        mkdir_durable(storage)
+        write_durable(path, str(value).encode())
+        return value
 
 
 def _timestamp(when: datetime) -> str:
@@ -650,7 +656,7 @@ def pack_collection(collection: Collection, dest: Path, scope: str) -> tuple[int
     except ShardClosed:  # deleted while the snapshot began
         raise collection_not_found(collection.name) from None
     try:
-        config = encode_checked_json(CONFIG_KIND, CONFIG_VERSION, collection.config.to_storage())
+        config = encode_checked_json(CONFIG_KIND, CONFIG_VERSION, collection.stored_config())
         manifest_bytes = (shard.path / manifest_name(gen)).read_bytes()
         now = datetime.now(UTC)
         result: dict[str, Any] = {}

@@ -453,7 +453,7 @@ class TableOfContents:
         collection = self.collections.get(name)
         if collection is None or collection.failure is not None:
             return None
-        return collection.config.to_storage()
+        return collection.stored_config()
 
     def local_indexes(self, name: str) -> dict[str, Any]:
         collection = self.collections.get(name)
