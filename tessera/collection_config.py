@@ -335,8 +335,9 @@ def parse_dense_params(
     return dense_params(spec, default_on_disk)
 
 
-# Characters a vector name may not hold (they name a directory in Qdrant's storage).
-_NAME_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
+# Characters a collection or vector name may not hold (each names a directory), in the
+# order of Qdrant's `INVALID_NAME_CHARS`.
+NAME_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
 
 
 def vector_name_problem(name: str) -> str | None:
@@ -344,7 +345,7 @@ def vector_name_problem(name: str) -> str | None:
     most 200 bytes, none of the characters a file name cannot hold."""
     if len(name.encode()) > 200:
         return "vector name must be at most 200 bytes long"
-    for ch in _NAME_FORBIDDEN:
+    for ch in NAME_FORBIDDEN:
         if ch in name:
             return f'vector name cannot contain "{ch}" char'
     return None

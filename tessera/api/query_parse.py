@@ -25,7 +25,7 @@ from tessera.errors import BadRequest, UnprocessableEntity, inference_unavailabl
 from tessera.ids import PointId, parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.bm25 import infer as bm25_infer
-from tessera.query.bm25 import is_document
+from tessera.query.bm25 import is_document, names_a_model
 from tessera.query.filter_model import Filter
 from tessera.query.filter_parse import parse_filter
 from tessera.query.formula import parse_formula
@@ -219,7 +219,7 @@ class InputParser:
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
             # A Document, Image or InferenceObject names its `model` (required): without one
             # the input matches none of VectorInput's forms.
-            if raw.keys() & {"text", "image", "object"} and "model" in raw:
+            if names_a_model(raw):
                 raise inference_unavailable()
             raise shape_error("data did not match any variant of untagged enum VectorInput")
         return self._as_input(parse_one_vector(self.config, self.using, raw))

@@ -15,7 +15,7 @@ from tessera.collection.writes import DenseColumn, ObjectColumn, VectorColumn
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity, inference_unavailable
 from tessera.query.bm25 import infer as bm25_infer
-from tessera.query.bm25 import is_document
+from tessera.query.bm25 import is_document, names_a_model
 
 UNNAMED = ""
 
@@ -247,7 +247,7 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
                     f"Wrong input: Conversion between sparse and regular vectors "
                     f"failed for vector `{name or 'default'}`"
                 )
-            if raw.keys() & {"text", "image", "object"} and "model" in raw:
+            if names_a_model(raw):
                 raise inference_unavailable()
             raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
         if dense.multivector:
@@ -280,7 +280,7 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         if "indices" in raw and "values" in raw:
             raise unnamed_sparse()
-        if isinstance(raw.get("model"), str) and raw.keys() & {"text", "image", "object"}:
+        if isinstance(raw.get("model"), str) and names_a_model(raw):
             # A Document / Image / InferenceObject for the unnamed vector: serde tries the
             # map of named vectors first, and a model's name is no vector.
             return {UNNAMED: raw}

@@ -49,6 +49,12 @@ def is_document(raw: Any) -> bool:
     return isinstance(raw, dict) and "text" in raw and "model" in raw
 
 
+def names_a_model(raw: dict[str, Any]) -> bool:
+    """Whether a JSON object is a Document, Image or InferenceObject (its input and the
+    `model` that would embed it), for a model other than BM25 a request for inference."""
+    return bool(raw.keys() & {"text", "image", "object"}) and "model" in raw
+
+
 def token_id(token: str) -> int:
     return abs(mmh3.hash(token, 0, signed=True))
 

@@ -616,7 +616,7 @@ def _graph_search(
     if index.quantized and quantization.rescore:
         over = quantization.oversampling
         # NaN passes Qdrant's `>= 1` rule and oversamples nothing there; inf takes all.
-        if over == over:
+        if not np.isnan(over):
             k = max(want, int(min(np.ceil(want * over), index.size)))
     if index.quantized and quantization.ignore:
         # Scores from the original vectors only: the whole beam of the walk is rescored.

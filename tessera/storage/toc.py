@@ -43,7 +43,7 @@ from tessera.collection.collection import Collection, UpdateResult, read_config,
 from tessera.collection.distributed import ClusterCollection
 from tessera.collection.shard_directory import LocalShards
 from tessera.collection.strict_mode import forbid
-from tessera.collection_config import CollectionConfig, apply_update
+from tessera.collection_config import NAME_FORBIDDEN, CollectionConfig, apply_update
 from tessera.config_json import decode_update
 from tessera.config_model import UpdateCollection
 from tessera.errors import (
@@ -76,7 +76,6 @@ log = logging.getLogger(__name__)
 
 # Staging directories start with a character no collection name may contain.
 _STAGING = ":"
-_FORBIDDEN = '<>:"/\\|?*\x00\x1f'
 # A new collection needs its config, directories and first WAL segment.
 _MIN_FREE_TO_CREATE = 1 << 20
 
@@ -88,7 +87,7 @@ def validate_collection_name(name: str) -> None:
             "Validation error in path parameters: [name: length must be between 1 and 255]"
         )
     for ch in name:
-        if ch in _FORBIDDEN:
+        if ch in NAME_FORBIDDEN:
             raise UnprocessableEntity(
                 f"Validation error in path parameters: [name: collection name cannot contain "
                 f'"{ch}" char]'
