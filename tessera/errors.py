@@ -6,6 +6,7 @@ TesseraError
 ├── Forbidden           403  a path outside what the API may touch (snapshot files)
 ├── NotFound            404  a collection, point or field that does not exist
 ├── Conflict            409  a collection that already exists
+├── RequestTimeout      408  a read past the `timeout` it asked for (tessera.deadline)
 ├── RateLimited         429  strict mode's read or write rate limit (Retry-After when known)
 ├── ServiceUnavailable  503  storage refuses writes (disk full, shutting down)
 └── InternalError       500  a bug, or damaged storage; never raised for user input
@@ -41,6 +42,10 @@ class NotFound(TesseraError):
 
 class Conflict(TesseraError):
     status_code = 409
+
+
+class RequestTimeout(TesseraError):
+    status_code = 408
 
 
 class RateLimited(TesseraError):

@@ -15,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tessera import deadline
 from tessera.api import quick_requests
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
@@ -187,6 +188,32 @@ async def _write_worker(call: Callable[[], T]) -> T:
     return await in_worker(call, writes=True)
 
 
+async def _bounded(run: Awaitable[T], limit: deadline.Deadline) -> T:
+    """`run`'s result, or the timeout error at the deadline (a worker thread still in a
+    long call stops at its next `deadline.check()`)."""
+    try:
+        return await asyncio.wait_for(run, limit.remaining())
+    except TimeoutError:
+        raise limit.error() from None
+
+
+def _operation(request: Request) -> str:
+    """The read's name in Qdrant's timeout error."""
+    path = request.url.path
+    for suffix, name in _OPERATIONS:
+        if path.endswith(suffix):
+            return name
+    return "Search"
+
+
+_OPERATIONS = (
+    ("/points/scroll", "Scroll"),
+    ("/points/count", "Count"),
+    ("/facet", "facet"),
+    ("/points", "Retrieve"),
+)
+
+
 def endpoint(
     work: Callable[[Request], Awaitable[Callable[[], Any]]],
     writes: bool = False,
@@ -200,12 +227,20 @@ def endpoint(
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            REQUEST_TIMEOUT.set(check_timeout(request, writes))
+            timeout = check_timeout(request, writes)
+            REQUEST_TIMEOUT.set(timeout)
+            # A point read's `timeout` bounds it (tessera.deadline); a write's only strict
+            # mode's `max_timeout` (writes are logged and applied whole once started).
+            reads = quick and not writes
+            limit = deadline.start(
+                timeout if reads else None, _operation(request) if timeout else ""
+            )
             call = await work(request)
             if quick and getattr(request.app.state, QUICK_REQUESTS, False):
-                result = await (_write(request, call) if writes else _read(request, call))
+                run = _write(request, call) if writes else _read(request, call)
             else:
-                result = await in_worker(call, writes)
+                run = in_worker(call, writes)
+            result = await (run if limit is None else _bounded(run, limit))
         except TesseraError as exc:
             response = error(exc.status_code, exc.message, started)
             if isinstance(exc, RateLimited) and exc.retry_after is not None:

@@ -37,6 +37,7 @@ from tessera.errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    RequestTimeout,
     ServiceUnavailable,
     TesseraError,
 )
@@ -48,6 +49,7 @@ CODES: tuple[tuple[type[TesseraError], Any], ...] = (
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (RequestTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 

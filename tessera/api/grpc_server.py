@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import grpc
 from qdrant_client import grpc as pb
 
-from tessera import QDRANT_API_VERSION
+from tessera import QDRANT_API_VERSION, deadline
 from tessera.api.access import missing_grpc
 from tessera.api.auth import Authenticator
 from tessera.api.envelope import internal_error_text
@@ -68,6 +68,34 @@ def request_timeout(request: Any) -> int | None:
         return None
 
 
+# The point reads a request's `timeout` bounds, by method, with their names in Qdrant's
+# timeout error (as the REST routes name them).
+READ_OPERATIONS = {
+    **dict.fromkeys(
+        [
+            "Query",
+            "QueryBatch",
+            "QueryGroups",
+            "Search",
+            "SearchBatch",
+            "SearchGroups",
+            "Recommend",
+            "RecommendBatch",
+            "RecommendGroups",
+            "Discover",
+            "DiscoverBatch",
+            "SearchMatrixPairs",
+            "SearchMatrixOffsets",
+        ],
+        "Search",
+    ),
+    "Scroll": "Scroll",
+    "Count": "Count",
+    "Facet": "facet",
+    "Get": "Retrieve",
+}
+
+
 def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
     """Wrap a servicer method `(self, request) -> response`: fill the response's `time`,
     answer a failure with its status code and message."""
@@ -75,7 +103,12 @@ def rpc(method: Callable[[S, R], T]) -> Callable[[S, R, Any], T]:
     @functools.wraps(method)
     def handle(self: S, request: R, context: Any) -> T:
         started = time.perf_counter()
-        REQUEST_TIMEOUT.set(request_timeout(request))
+        timeout = request_timeout(request)
+        REQUEST_TIMEOUT.set(timeout)
+        # A point read is bounded by its `timeout`, checked as it goes (tessera.deadline);
+        # set for every call, as the pool's threads serve one call after another.
+        read = READ_OPERATIONS.get(method.__name__)
+        deadline.start(timeout if read is not None else None, read or "")
         try:
             validate(request)
             response = method(self, request)

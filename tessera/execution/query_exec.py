@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tessera import deadline
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest
 from tessera.execution.formula_values import variable_values
@@ -106,6 +107,7 @@ def _run(
     offset: int,
     path: str = "",
 ) -> list[Hit]:
+    deadline.check()
     filters = inherited
     if node.filter is not None:
         filters = (*filters, node.filter)
@@ -338,6 +340,7 @@ def _vector_search(
     for number, segment in enumerate(ctx.holder.segments):
         if not segment.size:
             continue
+        deadline.check()
         if indexed_only and unindexed_and_large(ctx.holder, segment, space.name):
             continue
         if report is not None:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from tessera import deadline
 from tessera.execution.query_exec import Context, Hit, group_points
-from tessera.execution.query_vectors import idf_weighted, pair_sims, space_of, stored_vector
+from tessera.execution.query_vectors import PairScorer, idf_weighted, space_of, stored_vector
 from tessera.ids import PointId, id_sort_key
 from tessera.query import filter_model as fm
 from tessera.query import query_model as qm
@@ -121,18 +122,39 @@ def distance_matrix(
     return ids, matrix_rows(ctx, using, vectors, limit)
 
 
+# A distance matrix's similarities are computed this many at a time (16 MiB of float32):
+# a sample of 20,000 points is 400 million pairs, which whole would take gigabytes.
+MATRIX_BLOCK_PAIRS = 1 << 22
+
+
 def matrix_rows(
     ctx: Context, using: str, vectors: list[Any], limit: int
 ) -> list[list[tuple[int, float]]]:
-    """Per vector its nearest others among `vectors` as (column, score), best first."""
+    """Per vector its nearest others among `vectors` as (column, score), best first (ties
+    by column); a block of rows at a time, the request's deadline checked between blocks."""
     space = space_of(ctx.config, using)
     queries = [idf_weighted(ctx.holder, space, v) for v in vectors]
-    sims, keep = pair_sims(space, vectors, queries)
-    np.fill_diagonal(keep, False)
-    reported = sims if space.kind == "sparse" else to_reported(space.distance, sims)
-    rows = []
-    for i in range(len(vectors)):
-        cols = np.flatnonzero(keep[i])
-        order = cols[np.argsort(-sims[i, cols], kind="stable")][:limit]
-        rows.append([(int(j), float(reported[i, j])) for j in order.tolist()])
+    scorer = PairScorer(space, vectors)
+    step = max(1, MATRIX_BLOCK_PAIRS // max(1, len(vectors)))
+    rows: list[list[tuple[int, float]]] = []
+    for first in range(0, len(queries), step):
+        deadline.check()
+        sims, keep = scorer.score(queries[first : first + step])
+        for row in range(len(sims)):
+            keep[row, first + row] = False  # a point is not its own neighbour
+        reported = sims if space.kind == "sparse" else to_reported(space.distance, sims)
+        for row in range(len(sims)):
+            order = _best_columns(sims[row], keep[row], limit)
+            rows.append(list(zip(order.tolist(), reported[row, order].tolist(), strict=True)))
     return rows
+
+
+def _best_columns(sims: Any, keep: Any, limit: int) -> Any:
+    """The columns of `keep` with the `limit` highest `sims`, best first, ties by column
+    (a stable sort of every kept column, without sorting them all)."""
+    cols = np.flatnonzero(keep)
+    values = sims[cols]
+    if len(cols) > limit > 0:
+        kth = np.partition(values, len(values) - limit)[len(values) - limit]
+        cols, values = cols[values >= kth], values[values >= kth]
+    return cols[np.argsort(-values, kind="stable")][:limit]

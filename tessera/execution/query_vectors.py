@@ -212,23 +212,38 @@ def pair_sims(space: Space, vectors: list[Any], queries: list[Any]) -> tuple[Flo
     """Core similarities (q, s) of a few query vectors to a few stored vectors (the distance
     matrix, MMR), and which pairs could be nearest results (for sparse vectors: those sharing
     an index; the others score 0)."""
-    q, s = len(queries), len(vectors)
-    keep = np.ones((q, s), dtype=np.bool_)
-    if space.kind == "dense":
-        stored = np.stack([np.asarray(v, dtype=np.float32) for v in vectors])
-        batch = np.stack([np.asarray(v, dtype=np.float32) for v in queries])
-        sims = similarity(space.distance, batch, stored, space.datatype)
-        return sims.reshape(q, s), keep
-    out = np.empty((q, s), dtype=np.float32)
-    if space.kind == "sparse":
-        matrix = sparse_math.build_sparse([(v[0], v[1]) for v in vectors])
-        for row, (idx, vals) in enumerate(queries):
-            out[row] = sparse_math.score_sparse(idx, vals, matrix)
-            keep[row] = sparse_math.shares_index(idx, matrix)
-        return out, keep
-    rows = np.concatenate([np.asarray(v, dtype=np.float32) for v in vectors])
-    starts = np.zeros(s + 1, dtype=np.int64)
-    np.cumsum([len(v) for v in vectors], out=starts[1:])
-    for row, v in enumerate(queries):
-        out[row] = max_sim(space.distance, v, rows, starts, None, space.datatype)
-    return out, np.isfinite(out)
+    return PairScorer(space, vectors).score(queries)
+
+
+class PairScorer:
+    """`pair_sims` against one set of stored vectors, prepared once for several blocks of
+    queries (a distance matrix's rows)."""
+
+    def __init__(self, space: Space, vectors: list[Any]) -> None:
+        self.space = space
+        self.count = len(vectors)
+        if space.kind == "dense":
+            self._stored: Any = np.stack([np.asarray(v, dtype=np.float32) for v in vectors])
+        elif space.kind == "sparse":
+            self._stored = sparse_math.build_sparse([(v[0], v[1]) for v in vectors])
+        else:
+            self._stored = np.concatenate([np.asarray(v, dtype=np.float32) for v in vectors])
+            self._starts = np.zeros(self.count + 1, dtype=np.int64)
+            np.cumsum([len(v) for v in vectors], out=self._starts[1:])
+
+    def score(self, queries: list[Any]) -> tuple[FloatArray, BoolArray]:
+        space, q, s = self.space, len(queries), self.count
+        keep = np.ones((q, s), dtype=np.bool_)
+        if space.kind == "dense":
+            batch = np.stack([np.asarray(v, dtype=np.float32) for v in queries])
+            sims = similarity(space.distance, batch, self._stored, space.datatype)
+            return sims.reshape(q, s), keep
+        out = np.empty((q, s), dtype=np.float32)
+        if space.kind == "sparse":
+            for row, (idx, vals) in enumerate(queries):
+                out[row] = sparse_math.score_sparse(idx, vals, self._stored)
+                keep[row] = sparse_math.shares_index(idx, self._stored)
+            return out, keep
+        for row, v in enumerate(queries):
+            out[row] = max_sim(space.distance, v, self._stored, self._starts, None, space.datatype)
+        return out, np.isfinite(out)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tessera import deadline
 from tessera.errors import BadRequest
 from tessera.query.filter_model import Filter
 from tessera.shard.holder import SegmentHolder
@@ -59,6 +60,7 @@ def facet(
         raise missing_facet_index(key)
     totals: dict[FacetValue, int] = {}
     for segment in holder.segments:
+        deadline.check()
         index = segment.field_index(key) if indexed else None
         if index is None or segment.live_count() == 0:
             continue

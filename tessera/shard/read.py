@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from tessera import deadline
 from tessera.errors import BadRequest
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
@@ -65,6 +66,7 @@ def segment_mask(segment: Segment, filt: Filter | None) -> BoolArray:
 def select_ids(holder: SegmentHolder, filt: Filter | None) -> list[PointId]:
     out: list[PointId] = []
     for segment in holder.segments:
+        deadline.check()
         mask = segment_mask(segment, filt)
         out.extend(segment.external_ids_at(np.flatnonzero(mask).tolist()))
     return out
@@ -157,6 +159,7 @@ def scroll_by_id(
     """One page of the matching points in id order from `start`, and the next page's id."""
     parts: list[tuple[Segment, npt.NDArray[np.int64]]] = []
     for segment in holder.segments:
+        deadline.check()
         mask = segment_mask(segment, filt)
         if start is not None:
             mask &= _at_or_after(segment, start)
@@ -219,6 +222,7 @@ def scroll_by_payload(
         )
     rows: list[tuple[float, tuple[int, int, int], PointRef]] = []
     for segment in holder.segments:
+        deadline.check()
         index = segment.field_index(key)
         if index is None:
             continue

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tessera import deadline
 from tessera.query import exact_knn
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import QuantizationParams
@@ -300,6 +301,7 @@ def search(
     for number, segment in enumerate(holder.segments):
         if want <= 0:
             break
+        deadline.check()
         if report is not None:
             t = now()
         mask, count, cached = candidate_entry(segment, query.using, filt)
@@ -686,6 +688,7 @@ def exact_batch(
     better_high = higher_is_better(distance)
     found: list[list[ScoredRef]] = [[] for _ in range(len(queries))]
     for segment in holder.segments:
+        deadline.check()
         mask, count = segment.base_mask(using)
         if not count:
             continue

@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 import numpy.typing as npt
 
+from tessera import deadline
 from tessera.errors import BadRequest
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import TextQuery
@@ -135,6 +136,7 @@ def rank(
     held = np.zeros(0, dtype=np.float64)
     terms: list[str] | None = None
     for segment in holder.segments:
+        deadline.check()
         index = segment.field_index(field)
         if not segment.size or not isinstance(index, TextIndex):
             continue
