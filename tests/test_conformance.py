@@ -400,6 +400,27 @@ def test_query_limit_and_long_names_as_qdrant(http: httpx.Client, collection: Ma
     response = http.put(f"/collections/{name}/points", json={"points": [point]})
     assert response.status_code == 500
     assert response.json()["status"]["error"] == unavailable
+    # An empty model breaks the validator's `length(min = 1)`, before any inference: 422.
+    empty = "length must be at least 1]"
+    for body, place in (
+        ({"query": {"text": "hello", "model": ""}}, "internal.query.model"),
+        (
+            {"prefetch": {"query": {"image": "a.png", "model": ""}}},
+            "internal.prefetch[0].query.model",
+        ),
+    ):
+        response = http.post(url, json=body)
+        assert response.status_code == 422, body
+        assert (
+            response.json()["status"]["error"]
+            == f"Validation error in JSON body: [{place}: {empty}"
+        )
+    point = {"id": 5, "vector": {"object": "x", "model": ""}}
+    response = http.put(f"/collections/{name}/points", json={"points": [point]})
+    assert response.status_code == 422
+    assert response.json()["status"]["error"] == (
+        f"Validation error in JSON body: [points[0].vector.model: {empty}"
+    )
     count = http.post(f"/collections/{name}/points/count", json={}).json()["result"]["count"]
     assert count == 0
 

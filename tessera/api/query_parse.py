@@ -18,7 +18,13 @@ from tessera.api.render import (
     parse_selection,
     parse_vector_selector,
 )
-from tessera.api.vectors_parse import VectorRule, checked_vector, parse_one_vector, unknown_name
+from tessera.api.vectors_parse import (
+    VectorRule,
+    check_model,
+    checked_vector,
+    parse_one_vector,
+    unknown_name,
+)
 from tessera.collection.values import Lookup, PayloadSelector, Selection, VectorSelector
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity, inference_unavailable
@@ -214,6 +220,7 @@ class InputParser:
             raise shape_error("a vector input must be a vector or a point id")
         if isinstance(raw, int | str):
             return self.point(parse_point_id(raw))
+        check_model(raw)
         if is_document(raw):  # server-side BM25: a query document, weight 1 per token
             raw = bm25_infer(raw, query=True)
         if isinstance(raw, dict) and not ("indices" in raw and "values" in raw):
@@ -269,16 +276,14 @@ def parse_query(
     if raw is None:
         return None
     inputs = InputParser(config, using)
-    if not isinstance(raw, dict) or ("indices" in raw and "values" in raw):
-        try:
+    found = [k for k in _QUERY_KEYS if k in raw] if isinstance(raw, dict) else []
+    if isinstance(raw, dict) and not found and "text" in raw and "model" not in raw:
+        return _text_query(raw)  # (a Document has a `model`)
+    if not found or ("indices" in raw and "values" in raw):
+        try:  # a plain vector input: a vector, a point id, a document
             return qm.Nearest(inputs.input(raw))
         except VectorRule as exc:
             raise validation_error(f"{where}.query.{exc.field}", exc.shown) from None
-    found = [k for k in _QUERY_KEYS if k in raw]
-    if not found and "text" in raw and "model" not in raw:  # a Document has a `model`
-        return _text_query(raw)
-    if not found:
-        return qm.Nearest(inputs.input(raw))
     kind = found[0]
     body = raw[kind]
     if kind == "nearest":

@@ -69,6 +69,18 @@ def _uneven() -> VectorRule:
     )
 
 
+MODEL_RULE = "length must be at least 1"
+
+
+def check_model(raw: Any) -> None:
+    """A Document, Image or InferenceObject with an empty `model` breaks Qdrant's validator
+    (`length(min = 1)`), which runs before any inference or embedding."""
+    if isinstance(raw, dict) and raw.get("model") == "" and names_a_model(raw):
+        raise VectorRule(
+            f"Validation error in JSON body: [vector.model: {MODEL_RULE}]", "model", MODEL_RULE
+        )
+
+
 def unnamed_sparse() -> BadRequest:
     return BadRequest("Wrong input: a sparse vector must be given under its name")
 
@@ -237,6 +249,7 @@ def checked_vector(config: CollectionConfig, name: str, kind: str, value: Any) -
 
 def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
     """One named vector value, validated: np array (dense), (idx, vals) sparse, (m,d) multi."""
+    check_model(raw)
     if is_document(raw):  # server-side BM25: a document (upsert) becomes its sparse vector
         raw = bm25_infer(raw, query=False)
     dense = config.vectors.get(name)
