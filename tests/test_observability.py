@@ -293,7 +293,9 @@ def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
     vectors = {"vectors": {"size": 2, "distance": "Dot"}}
     assert_ok(http.put("/collections/small", json=vectors))
     points = [{"id": i, "vector": [1.0, 0.5], "payload": {"color": "red"}} for i in range(5)]
-    assert_ok(http.put("/collections/small/points", json={"points": points}, params={"wait": 1}))
+    assert_ok(
+        http.put("/collections/small/points", json={"points": points}, params={"wait": "true"})
+    )
     red = {"must": [{"key": "color", "match": {"value": "red"}}]}
     assert_ok(http.post("/collections/small/points/count", json={"filter": red}))
     ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]

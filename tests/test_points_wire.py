@@ -424,6 +424,45 @@ def test_wait_modes_and_operation_ids(http: httpx.Client, coll: str) -> None:
     assert scroll(http, coll, limit=1)["points"][0]["payload"] == {"i": 0, "x": 1}
 
 
+def test_query_parameters_are_read_as_qdrant_reads_them(http: httpx.Client, coll: str) -> None:
+    """`wait` is `true` or `false`, `ordering` one of WriteOrdering, `consistency` a number
+    or one of ReadConsistencyType; anything else is a 400 and writes nothing."""
+    point = {"points": [{"id": 1, "vector": [1, 1, 1]}]}
+    deserialize = "Deserialize error in query parameters: "
+    for params, text in (
+        ({"wait": "1"}, "provided string was not `true` or `false`"),
+        ({"wait": "True"}, "provided string was not `true` or `false`"),
+        (
+            {"wait": "true", "ordering": "fast"},
+            "unknown variant `fast`, expected one of `weak`, `medium`, `strong`",
+        ),
+    ):
+        response = http.put(f"/collections/{coll}/points", params=params, json=point)
+        assert_error(response, 400, deserialize + text)
+    response = http.put(f"/collections/{coll}/index", params={"ordering": "x"}, json={})
+    assert_error(response, 400, deserialize + "unknown variant `x`")
+    assert count(http, coll) == 0
+    for ordering in ("weak", "medium", "strong"):
+        response = http.put(
+            f"/collections/{coll}/points",
+            params={"wait": "true", "ordering": ordering},
+            json=point,
+        )
+        assert assert_ok(response, "put", f"{C}/points")["status"] == "completed"
+    for consistency in ("2", "majority", "quorum", "all"):
+        response = http.post(
+            f"/collections/{coll}/points/count", params={"consistency": consistency}, json={}
+        )
+        assert assert_ok(response, "post", f"{C}/points/count") == {"count": 1}
+    for path in ("/points/count", "/points/scroll", "/points/query"):
+        response = http.post(f"/collections/{coll}{path}", params={"consistency": "most"}, json={})
+        assert_error(
+            response,
+            400,
+            deserialize + "data did not match any variant of untagged enum ReadConsistency",
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Every update route, and its documented response
 

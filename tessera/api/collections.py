@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.api.envelope import expect_object, read_json, write_wait
 from tessera.api.render import collection_info
 from tessera.collection import vector_names, writes
 from tessera.collection.collection import Collection
@@ -120,7 +120,7 @@ async def get_collection(request: Request) -> Callable[[], Any]:
 
 async def create_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    wait = query_flag(request, "wait")
+    wait = write_wait(request)
     body = expect_object(await read_json(request))
     field = body.get("field_name")
     if not isinstance(field, str) or not field:
@@ -151,7 +151,7 @@ def prepare_create_index(
 
 async def delete_index(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    wait = query_flag(request, "wait")
+    wait = write_wait(request)
     field = request.path_params["field_name"]
     return prepare_delete_index(toc_of(request), collection, field, wait)
 
@@ -164,7 +164,7 @@ def prepare_delete_index(
 
 async def create_vector_name(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    wait = query_flag(request, "wait")
+    wait = write_wait(request)
     name = request.path_params["vector_name"]
     problem = vector_name_problem(name)
     if problem is not None:  # Qdrant validates the path before it reads the body
@@ -188,7 +188,7 @@ def prepare_create_vector_name(
 
 async def delete_vector_name(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    wait = query_flag(request, "wait")
+    wait = write_wait(request)
     name = request.path_params["vector_name"]
     return prepare_delete_vector_name(toc_of(request), collection, name, wait)
 

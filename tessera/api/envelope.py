@@ -118,14 +118,41 @@ QUERY_VALIDATION = "Validation error in query parameters"
 
 
 def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as serde reads it: `true` or `false`, nothing else."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if raw.lower() in ("true", "1"):
+    if raw == "true":
         return True
-    if raw.lower() in ("false", "0"):
+    if raw == "false":
         return False
-    raise BadRequest(f"{QUERY_DESERIALIZE}: invalid value `{raw}` for `{name}`")
+    raise BadRequest(f"{QUERY_DESERIALIZE}: provided string was not `true` or `false`")
+
+
+WRITE_ORDERINGS = ("weak", "medium", "strong")
+READ_CONSISTENCIES = ("majority", "quorum", "all")
+
+
+def write_wait(request: Request) -> bool:
+    """A write's `wait`, its `ordering` checked (one node orders every write the same way,
+    so any of Qdrant's orderings is kept; an unknown one is refused as Qdrant refuses it)."""
+    ordering = request.query_params.get("ordering")
+    if ordering is not None and ordering not in WRITE_ORDERINGS:
+        raise BadRequest(
+            f"{QUERY_DESERIALIZE}: unknown variant `{ordering}`, expected one of "
+            + ", ".join(f"`{o}`" for o in WRITE_ORDERINGS)
+        )
+    return query_flag(request, "wait")
+
+
+def check_consistency(request: Request) -> None:
+    """A read's `consistency`: a number of replicas or `majority`, `quorum`, `all` (a
+    replica set answers reads by its own rule; an unreadable value is refused)."""
+    raw = request.query_params.get("consistency")
+    if raw is not None and not raw.isdigit() and raw not in READ_CONSISTENCIES:
+        raise BadRequest(
+            f"{QUERY_DESERIALIZE}: data did not match any variant of untagged enum ReadConsistency"
+        )
 
 
 def check_timeout(request: Request, writes: bool) -> int | None:
@@ -232,6 +259,8 @@ def endpoint(
             # A point read's `timeout` bounds it (tessera.deadline); a write's only strict
             # mode's `max_timeout` (writes are logged and applied whole once started).
             reads = quick and not writes
+            if reads:
+                check_consistency(request)
             limit = deadline.start(
                 timeout if reads else None, _operation(request) if timeout else ""
             )

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from tessera.api import points_parse as parse
 from tessera.api.collections import collection_of
-from tessera.api.envelope import expect_object, query_flag, read_json
+from tessera.api.envelope import expect_object, read_json, write_wait
 from tessera.api.shard_selector import selected
 from tessera.collection.collection import Collection
 from tessera.errors import UnprocessableEntity
@@ -18,7 +18,7 @@ from tessera.errors import UnprocessableEntity
 def _writer(build: Callable[[Any, dict[str, Any]], parse.Prepare]) -> Callable[[Request], Any]:
     async def work(request: Request) -> Callable[[], Any]:
         collection = collection_of(request)
-        wait = query_flag(request, "wait")
+        wait = write_wait(request)
         body = expect_object(await read_json(request))
         prepare = build(collection.config, body)
         target = selected(collection, body)
@@ -39,7 +39,7 @@ delete_vectors = _writer(parse.parse_delete_vectors)
 
 async def batch_update(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
-    wait = query_flag(request, "wait")
+    wait = write_wait(request)
     return prepare_batch(collection, expect_object(await read_json(request)), wait)
 
 
