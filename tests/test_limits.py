@@ -10,13 +10,16 @@ limit bounds a message (RESOURCE_EXHAUSTED).
 
 from __future__ import annotations
 
+import gzip
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
+import orjson
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
@@ -125,6 +128,52 @@ def test_content_type_must_be_json(small: Any) -> None:
             assert response.status_code == 200, content_type
         # No body, no Content-Type needed (DELETE, GET, an empty PUT).
         assert http.get("/collections/c").status_code == 200
+
+
+def test_compressed_bodies_are_decoded_within_the_limit(small: Any) -> None:
+    """A gzip or deflate body (`Content-Encoding`) is read as its JSON, as actix decodes it
+    for Qdrant; one that inflates past the limit, or does not inflate, is refused."""
+    points = [{"id": i, "vector": [i, 1, 0, 0], "payload": {"g": "gz"}} for i in range(50)]
+    body = orjson.dumps({"points": points})
+    with httpx.Client(base_url=small.url, timeout=30) as http:
+        for encoding, packed in (
+            ("gzip", gzip.compress(body)),
+            ("deflate", zlib.compress(body)),
+        ):
+            response = http.put(
+                "/collections/c/points",
+                params={"wait": "true"},
+                content=packed,
+                headers={"content-type": "application/json", "content-encoding": encoding},
+            )
+            assert response.status_code == 200, (encoding, response.text)
+        counted = http.post(
+            "/collections/c/points/count",
+            content=gzip.compress(b'{"filter": {"must": {"key": "g", "match": {"value": "gz"}}}}'),
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert counted.json()["result"] == {"count": 50}
+        bomb = gzip.compress(b"[" + b" " * (LIMIT * 4) + b"]")
+        assert len(bomb) < LIMIT
+        response = http.post(
+            "/collections/c/points/scroll",
+            content=bomb,
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert response.status_code == 400
+        assert (
+            error_of(response) == f"Payload error: JSON payload has exceeded limit ({LIMIT} bytes)."
+        )
+        broken = http.post(
+            "/collections/c/points/scroll",
+            content=b"not gzip at all",
+            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        )
+        assert broken.status_code == 400
+        assert error_of(broken) == (
+            "Payload error: Error that occur during reading payload: Can not decode "
+            "content-encoding."
+        )
 
 
 def test_grpc_message_over_the_limit(small: Any) -> None:

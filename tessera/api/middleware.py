@@ -16,7 +16,8 @@
   400 with Qdrant's words ("Payload error: Content type error", "Payload error: JSON
   payload (N bytes) is larger than allowed (limit: M bytes).") before a byte of the body is
   read. A chunked body is counted as it arrives and
-  refused as soon as it passes the limit, so memory never holds more than the limit.
+  refused as soon as it passes the limit, so memory never holds more than the limit. A
+  gzip or deflate body (`Content-Encoding`) is decoded here, within the same limit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -309,6 +311,10 @@ def is_json(content_type: str | None) -> bool:
     return subtype == "json" or subtype.endswith("+json")
 
 
+# Request bodies decoded by their `Content-Encoding` (zlib's window bits for each format:
+# gzip's header, deflate as HTTP means it, the zlib format).
+DECODED_ENCODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
 # Routes whose body is not JSON (a multipart snapshot upload, with a limit of its own).
 RAW_BODY_SUFFIXES = ("/snapshots/upload",)
 
@@ -350,6 +356,10 @@ class BodyLimits:
                 f"(limit: {self.max_bytes} bytes).",
             )
             return
+        encoding = (header(scope, b"content-encoding") or "").strip().lower()
+        if encoding in DECODED_ENCODINGS:
+            await self._decoded(scope, receive, send, DECODED_ENCODINGS[encoding])
+            return
         if length is not None:
             await self.app(scope, receive, send)
             return
@@ -378,6 +388,53 @@ class BodyLimits:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _decoded(self, scope: Scope, receive: Receive, send: Send, wbits: int) -> None:
+        """A gzip or deflate body (`Content-Encoding`), decoded as actix decodes it for
+        Qdrant: the route sees the JSON; the limit holds for what was sent and for what it
+        decodes to (a small body that inflates past it is refused as it inflates)."""
+        sent = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            sent += message.get("body", b"")
+            if len(sent) > self.max_bytes:
+                await self._refuse(send, self._exceeded())
+                return
+            if not message.get("more_body"):
+                break
+        inflater = zlib.decompressobj(wbits)
+        try:
+            body = inflater.decompress(bytes(sent), self.max_bytes + 1)
+            corrupt = not inflater.eof
+        except zlib.error:
+            body, corrupt = b"", True
+        if len(body) > self.max_bytes:
+            await self._refuse(send, self._exceeded())
+            return
+        if corrupt:
+            await self._refuse(
+                send,
+                "Payload error: Error that occur during reading payload: Can not decode "
+                "content-encoding.",
+            )
+            return
+        headers = [
+            (key, value)
+            for key, value in scope["headers"]
+            if key not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
+        headers.append((b"content-length", str(len(body)).encode()))
+        replayed = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replay() -> Message:
+            return replayed.pop() if replayed else await receive()
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+    def _exceeded(self) -> str:
+        return f"Payload error: JSON payload has exceeded limit ({self.max_bytes} bytes)."
 
     @staticmethod
     async def _refuse(send: Send, message: str) -> None:
