@@ -453,6 +453,29 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         "Validation error in JSON body: [points[0].vector: must specify vectors to update",
     ),
     ("PUT", P, {"points": [{"id": 9, "vector": [3.5e38, 1]}]}, 400, "Wrong input:"),
+    # null is none of a vector's forms, named or in a batch's column
+    (
+        "PUT",
+        P,
+        {"points": [{"id": 9, "vector": {"": [1, 1], "s": None}}]},
+        400,
+        "Format error in JSON body: data did not match any variant of untagged enum VectorStruct",
+    ),
+    (
+        "PUT",
+        P + "/vectors",
+        {"points": [{"id": 1, "vector": {"s": None}}]},
+        400,
+        "Format error in JSON body: data did not match any variant of untagged enum VectorStruct",
+    ),
+    (
+        "PUT",
+        P,
+        {"batch": {"ids": [9], "vectors": {"": [None]}}},
+        400,
+        "Format error in JSON body: data did not match any variant of untagged enum "
+        "BatchVectorStruct",
+    ),
     (
         "PUT",
         P,

@@ -97,6 +97,13 @@ def _vector_field(point: dict[str, Any]) -> Any:
     return raw
 
 
+def _bad_batch_vectors() -> BadRequest:
+    return BadRequest(
+        "Format error in JSON body: data did not match any variant of untagged enum "
+        "BatchVectorStruct"
+    )
+
+
 def _parse_batch(
     batch: dict[str, Any],
 ) -> tuple[list[PointId], list[dict[str, Any]], list[dict[str, Any] | None]]:
@@ -112,16 +119,17 @@ def _parse_batch(
         vectors = [{} for _ in range(n)]
         for name, column in raw_vectors.items():
             if not isinstance(column, list):
-                raise BadRequest("Format error in JSON body: invalid batch vectors")
+                raise _bad_batch_vectors()
             if len(column) != n:
                 raise _batch_mismatch("vectors", n, len(column))
+            if any(v is None for v in column):  # null is none of a vector's forms
+                raise _bad_batch_vectors()
             for i, v in enumerate(column):
-                if v is not None:
-                    vectors[i][name] = v
+                vectors[i][name] = v
     elif raw_vectors is None:
         vectors = [{} for _ in range(n)]
     else:
-        raise BadRequest("Format error in JSON body: invalid batch vectors")
+        raise _bad_batch_vectors()
     raw_payloads = batch.get("payloads")
     if raw_payloads is None:
         payloads: list[dict[str, Any] | None] = [None] * n

@@ -297,6 +297,12 @@ def normalize_vector_struct(raw: Any) -> dict[str, Any]:
             # A Document / Image / InferenceObject for the unnamed vector: serde tries the
             # map of named vectors first, and a model's name is no vector.
             return {UNNAMED: raw}
+        # A named vector is a vector: null is none of its forms.
+        if any(v is None for v in raw.values()):
+            raise BadRequest(
+                "Format error in JSON body: data did not match any variant of untagged enum "
+                "VectorStruct"
+            )
         return raw
     if raw is None:
         return {}
