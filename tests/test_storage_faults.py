@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tessera.fileformat as fileformat
+from tessera.collection import writes
 from tessera.engine import Engine
 from tessera.errors import ServiceUnavailable
 
@@ -181,6 +182,45 @@ def test_a_pinned_checkpoint_keeps_its_files_until_released(engine: Engine) -> N
     assert shard.wal.first_seq <= int(manifest["seq"]) + 1
     shard.unpin_checkpoint(gen)
     assert not pinned.exists()
+
+
+def _files_of(shard: Any, manifest: dict[str, Any]) -> list[Path]:
+    return [
+        shard.path / "segments" / entry["id"] / f["name"]
+        for entry in manifest["segments"]
+        for fs in entry["files"].values()
+        for f in fs
+    ]
+
+
+def test_a_dropped_payload_index_keeps_the_files_of_pinned_and_kept_checkpoints(
+    engine: Engine,
+) -> None:
+    """Dropping (or rebuilding) a payload index must not take its file from a checkpoint
+    still kept: a snapshot reading its pinned one answered 500 on the missing file, and a
+    fallback generation lost it (the segment dropped the component from the kept manifest,
+    which it shared)."""
+    shard = engine.toc.get("c").shard
+    engine.create_field_index("c", "n", "integer")
+    _upsert(engine, list(range(100)))
+    gen, manifest = shard.pin_checkpoint()
+    files = _files_of(shard, manifest)
+    assert any(f.name.startswith("fidx") for f in files)
+    engine.write("c", writes.delete_field_index("n"))
+    for round_ in range(3):  # more generations than are kept
+        _upsert(engine, [1000 + round_])
+        shard.flush(force=True)
+        missing = [f.name for f in files if not f.exists()]
+        assert not missing, (round_, missing)
+    shard.unpin_checkpoint(gen)
+    engine.create_field_index("c", "n", "integer")
+    shard.flush(force=True)
+    engine.write("c", writes.delete_field_index("n"))
+    shard.flush(force=True)
+    # Every generation kept on disk (the fallbacks of a damaged newest one) is whole.
+    for kept_gen, _, kept in shard._kept:
+        missing = [f.name for f in _files_of(shard, kept) if not f.exists()]
+        assert not missing, (kept_gen, missing)
 
 
 def test_free_space_is_read_again_near_the_reserve_and_every_second(

@@ -405,7 +405,10 @@ class LocalShard:
             self._gen = gen
             with self.lock.write():
                 for segment, entry in zip(segments, entries, strict=True):
-                    segment.files_by_component = entry["files"]
+                    # A copy: a segment drops components from its own map (a payload index
+                    # dropped or rebuilt), which must not drop them from this kept manifest
+                    # (its files would go while a snapshot or a fallback still needs them).
+                    segment.files_by_component = dict(entry["files"])
                     map_on_disk_data(
                         segment, self.path / "segments" / segment.segment_id, self.config
                     )
