@@ -1028,10 +1028,18 @@ def test_query_reads_without_scoring_carry_version_zero(http: httpx.Client, coll
     response = http.put(f"/collections/{coll}/index", params={"wait": "true"}, json=body)
     assert_ok(response, "put", f"{C}/index")
     url = f"/collections/{coll}/points/query"
-    for query in ({}, {"query": {"order_by": "n"}}, {"query": {"sample": "random"}}):
+    prefetch = {"prefetch": {"limit": 10}}
+    for query in (
+        {},
+        {"query": {"order_by": "n"}},
+        {"query": {"sample": "random"}},
+        # rescored over prefetches, by Qdrant's scroll of the prefetched ids
+        {**prefetch, "query": {"order_by": "n"}},
+        {**prefetch, "query": {"sample": "random"}},
+    ):
         found = assert_ok(http.post(url, json=query), "post", f"{C}/points/query")["points"]
         assert len(found) == 3 and all(p["version"] == 0 for p in found), (query, found)
-        assert all(p["score"] == 1.0 for p in found)
+        assert all(p["score"] == 1.0 for p in found), (query, found)
     found = assert_ok(http.post(url, json={"query": [1, 0, 0]}), "post", f"{C}/points/query")
     assert all(p["version"] > 0 for p in found["points"])
 

@@ -135,12 +135,12 @@ def scored_points(
 
 
 def plan_points(hits: Sequence[Hit], plan: qm.Plan, select: Selection, unnamed: bool) -> Points:
-    """A Query API plan's scored points. A root that reads without scoring (no query, an
-    `order_by` or a sample, no prefetch) is Qdrant's `query_scroll`, whose points carry
-    version 0 and score 1."""
+    """A Query API plan's scored points. A root that reads without scoring (no query and
+    no prefetch, an `order_by` or a sample, over prefetches too: their rescoring is a
+    scroll of the prefetched ids) is Qdrant's `query_scroll`, whose points carry version 0."""
     found = scored_points(hits, select, unnamed)
     root = plan.root
-    if not root.prefetch and (root.query is None or isinstance(root.query, qm.OrderBy | qm.Sample)):
+    if isinstance(root.query, qm.OrderBy | qm.Sample) or (root.query is None and not root.prefetch):
         found.versions = [0] * len(found)
     return found
 
