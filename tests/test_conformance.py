@@ -152,6 +152,20 @@ def test_dense_vector_for_multivector_is_one_row(http: httpx.Client, collection:
     found = http.post(f"/collections/{name}/points/query", json={"query": [1, 0], "using": "m"})
     assert found.status_code == 200, found.text
     assert [(p["id"], p["score"]) for p in found.json()["result"]["points"]] == [(1, 1.0)]
+    # `[]` is an empty dense vector to serde (the first form it tries): for a multivector,
+    # a dimension error (400), written nowhere, as an upsert, a batch or a query example.
+    dim = "Wrong input: Vector dimension error: expected dim: 2, got 0"
+    for path, body in (
+        ("/points", {"points": [{"id": 2, "vector": {"m": []}}]}),
+        ("/points", {"batch": {"ids": [2], "vectors": {"m": [[]]}}}),
+        ("/points/query", {"query": {"recommend": {"positive": [[]]}}, "using": "m"}),
+        ("/points/recommend", {"positive": [[]], "using": "m", "limit": 2}),
+    ):
+        method = http.put if path == "/points" else http.post
+        response = method(f"/collections/{name}{path}", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["status"]["error"] == dim
+    assert http.get(f"/collections/{name}/points/2").status_code == 404
 
 
 def test_patch_metadata_null_deletes_key(http: httpx.Client, collection: Make) -> None:

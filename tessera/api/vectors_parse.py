@@ -264,7 +264,11 @@ def parse_one_vector(config: CollectionConfig, name: str, raw: Any) -> Any:
                 raise inference_unavailable()
             raise BadRequest("Wrong input: Inference is not supported by Tessera: send vectors")
         if dense.multivector:
-            if isinstance(raw, list) and raw and not isinstance(raw[0], list):
+            if isinstance(raw, list) and not raw:
+                # serde reads `[]` as an empty dense vector (the first form it tries), which
+                # then has the wrong dimension for the multivector's rows.
+                raise EmptyDense(dim_error(dense.size, 0).message)
+            if isinstance(raw, list) and not isinstance(raw[0], list):
                 raw = [raw]  # Qdrant takes a plain dense vector as a one-row multivector
             return parse_multi(raw, dense.size)
         if isinstance(raw, list) and raw and isinstance(raw[0], list):
