@@ -461,6 +461,37 @@ def test_rate_limits_answer_429(
     rest.delete_collection(name)
 
 
+def test_a_filtered_write_costs_its_estimated_points(
+    rest: QdrantClient, http: httpx.Client
+) -> None:
+    """Points chosen by a filter cost the filter's estimated cardinality, as Qdrant charges
+    them (`1.max(estimate.exp)`): an unindexed condition counts half the points, whatever
+    it matches (here one point, or none)."""
+    name = new_name()
+    rest.create_collection(name, models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    points = [
+        {"id": i, "vector": vec(i), "payload": {"city": "Berlin" if i == 1 else "x"}}
+        for i in range(1, 11)
+    ]
+    http.put(f"/collections/{name}/points", params={"wait": "true"}, json={"points": points})
+    http.patch(
+        f"/collections/{name}",
+        json={"strict_mode_config": {"enabled": True, "write_rate_limit": 7}},
+    ).raise_for_status()
+    url = f"/collections/{name}/points/payload"
+    for city, status in (("Berlin", 200), ("London", 429)):
+        body = {
+            "payload": {"seen": True},
+            "filter": {"must": [{"key": "city", "match": {"value": city}}]},
+        }
+        answer = http.post(url, json=body)
+        assert answer.status_code == status, answer.text
+    assert answer.json()["status"]["error"].startswith(
+        "Rate limiting exceeded: Write rate limit exceeded: Operation requires 5 tokens but only 2."
+    )
+    rest.delete_collection(name)
+
+
 def test_config_validation(http: httpx.Client, rest: QdrantClient) -> None:
     name = new_name()
     answer = http.put(

@@ -35,6 +35,7 @@ from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import operations as ops
+from tessera.shard import read
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.operations import DenseColumn, ObjectColumn
 
@@ -43,6 +44,16 @@ STRICT_PREFIX = "Bad request: "
 # The `timeout` (seconds) the request being served asked for, set by its transport (REST
 # `?timeout=`, a gRPC request's `timeout` field) for `max_timeout`; None when it set none.
 REQUEST_TIMEOUT: ContextVar[int | None] = ContextVar("request_timeout", default=None)
+
+
+def _write_cost(holder: SegmentHolder, record: ops.Record | None, filt: Filter | None) -> int:
+    """A write's tokens from the write rate limit: the points it names, or for points chosen
+    by a filter the filter's estimated cardinality (Qdrant's `1.max(estimate.exp)`, an
+    unindexed condition counting half the points), whatever it then matches."""
+    if filt is not None and not isinstance(record, ops.UpsertPoints):
+        return max(1, read.count(holder, filt, exact=False))
+    ids = getattr(record, "ids", None)
+    return max(1, len(ids)) if ids is not None else 1
 
 
 def forbid(error: str, solution: str) -> BadRequest:
@@ -330,8 +341,7 @@ class StrictMode:
                     "Please delete an existing index before creating a new one.",
                 )
         self.check_filter(holder, filt, write=True)
-        ids = getattr(record, "ids", None)
-        self.limiter.check_write(max(1, len(ids)) if ids is not None else 1)
+        self.limiter.check_write(_write_cost(holder, record, filt))
 
     def _check_sizes(
         self,
