@@ -613,6 +613,15 @@ def test_cluster_telemetry_and_sharding_key_operations(
     shards = answer["collections"][name]["shards"]
     assert [s["key"] for s in shards] == [7, 7]
     assert all(r["state"] == "Active" for s in shards for r in s["replicas"])
+    # Each node's /telemetry: every shard of the key, with its key and replicas' states
+    for node in cluster.nodes:
+        params = {"details_level": 4}
+        found = assert_ok(httpx.get(f"{node.url}/telemetry", params=params, timeout=30))
+        validate_component("TelemetryData", found)
+        (seen,) = [c for c in found["collections"]["collections"] if c["id"] == name]
+        assert [s["key"] for s in seen["shards"]] == [7, 7]
+        assert all(set(s["replicate_states"].values()) == {"Active"} for s in seen["shards"])
+        assert name in found["hardware"]["collection_data"]
 
     dropped = models.DropShardingKeyOperation(drop_sharding_key=models.DropShardingKey(shard_key=7))
     assert b.cluster_collection_update(name, dropped)

@@ -162,7 +162,7 @@ def test_telemetry_by_details_level(
         assert_ok(response, "GET", "/telemetry")
     level2 = assert_ok(http.get("/telemetry", params={"details_level": 2}), "GET", "/telemetry")
     (brief,) = [c for c in level2["collections"]["collections"] if c["id"] == name]
-    assert set(brief) == {"id", "config"}  # Qdrant describes shards from level 3 on
+    assert set(brief) == {"id", "init_time_ms", "config"}  # shards from level 3 on
     level3 = assert_ok(http.get("/telemetry", params={"details_level": 3}), "GET", "/telemetry")
     mine = [c for c in level3["collections"]["collections"] if c["id"] == name]
     assert len(mine) == 1

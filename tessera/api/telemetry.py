@@ -5,9 +5,12 @@
   term, commit, role, ...; from level 2 its `config` and `peers`), `requests` (every REST
   and gRPC endpoint's responses by status, from `api.request_stats`);
 - level 1: also the app's features and system, every collection aggregated (vectors,
-  optimizer status, params), and `memory`;
-- level 2 and up: each collection in full (config, its one local shard: points, vectors by
-  name, segments, optimizer status and log).
+  optimizer status, params), `memory`, and `hardware` (each collection's accumulated usage,
+  tessera.collection.hw_usage);
+- level 2: each collection's config and `init_time_ms`;
+- level 3: its shards (api.telemetry_shards): key, replicas' states, partial snapshot state,
+  the local replica's counts, size estimates and optimizer status and log;
+- level 4: also each local replica's segments (tessera.collection.shard_telemetry).
 
 `anonymize=true` hides what could identify the data, as Qdrant does: collection names become
 hashes and large counts lose their low digits. The app section carries Tessera's own name and
@@ -36,6 +39,7 @@ from tessera.api.envelope import QUERY_DESERIALIZE, query_flag
 from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.render import collection_info
 from tessera.api.request_stats import STATS, anonymized, iso_time
+from tessera.api.telemetry_shards import shards_section
 from tessera.api.telemetry_system import memory_telemetry
 from tessera.cluster.etcd import CALL_TIMEOUT_S
 from tessera.cluster.service import START_TIMEOUT_S
@@ -105,7 +109,12 @@ def telemetry(
         "id": PROCESS_ID,
         "app": app_section(level),
         "collections": collections_section(
-            collections, level, anonymize, peer_id(toc), snapshots_section(toc, access, anonymize)
+            toc,
+            collections,
+            level,
+            anonymize,
+            peer_id(toc),
+            snapshots_section(toc, access, anonymize),
         ),
     }
     if not scoped:
@@ -114,6 +123,8 @@ def telemetry(
         out["requests"] = requests_section(anonymize, per_collection)
         if level >= 1:
             out["memory"] = memory_telemetry()
+    if level >= 1:  # as Qdrant: a scoped token sees its collections' usage
+        out["hardware"] = hardware_section(collections, anonymize)
     return out
 
 
@@ -231,6 +242,7 @@ def _os_release() -> dict[str, str]:
 
 
 def collections_section(
+    toc: TableOfContents,
     collections: dict[str, Collection],
     level: int,
     anonymize: bool,
@@ -241,7 +253,7 @@ def collections_section(
     out: dict[str, Any] = {"number_of_collections": len(collections)}
     if level >= 1:
         items = [
-            full_collection(name, c, level, anonymize, peer)
+            full_collection(toc, name, c, level, anonymize, peer)
             if level >= 2
             else aggregated_collection(c, anonymize)
             for name, c in sorted(collections.items())
@@ -280,34 +292,35 @@ def aggregated_collection(collection: Collection, anonymize: bool) -> dict[str, 
 
 
 def full_collection(
-    name: str, collection: Collection, level: int, anonymize: bool, peer: int
+    toc: TableOfContents, name: str, collection: Collection, level: int, anonymize: bool, peer: int
 ) -> dict[str, Any]:
     info = collection_info(collection)
-    stats = cstats.shard_stats(collection)
-    local: dict[str, Any] | None = None
-    if stats is not None:
-        count: Callable[[int], int] = anonymized if anonymize else (lambda n: n)
-        local = {
-            "variant_name": "local",
-            "status": info["status"],
-            "total_optimized_points": count(sum(o.points for o in stats.optimizations)),
-            "num_points": count(stats.points),
-            "num_vectors": count(sum(stats.vectors_by_name.values())),
-            "num_vectors_by_name": {k: count(v) for k, v in stats.vectors_by_name.items()},
-            "optimizations": optimizer_section(stats, level),
-        }
-    shard: dict[str, Any] = {
-        "id": 0,
-        "remote": [],
-        # by peer id, as Qdrant keys them (this node's, which /cluster reports)
-        "replicate_states": {str(peer): "Active" if stats is not None else "Dead"},
+    out: dict[str, Any] = {
+        "id": hidden(name) if anonymize else name,
+        "init_time_ms": collection.init_time_ms,
+        "config": info["config"],
     }
-    if local is not None:  # a damaged collection has nothing loaded to describe
-        shard["local"] = local
-    out: dict[str, Any] = {"id": hidden(name) if anonymize else name, "config": info["config"]}
     if level >= 3:  # Qdrant describes the shards from details level 3 on
-        out.update(shards=[shard], transfers=[], resharding=[])
+        count: Callable[[int], int] = anonymized if anonymize else (lambda n: n)
+        shards = shards_section(toc, name, collection, level, count, peer, optimizer_section)
+        out.update(shards=shards, transfers=[], resharding=[])
     return out
+
+
+def hardware_section(
+    collections: dict[str, Collection], anonymize: bool
+) -> dict[str, dict[str, Any]]:
+    """Qdrant's `HardwareTelemetry`: each collection's accumulated usage (its own counters
+    and its local replicas', which take the writes of a sharded collection)."""
+    data: dict[str, Any] = {}
+    for name, collection in sorted(collections.items()):
+        found = [collection.hardware.to_json()]
+        found += [r.hardware.to_json() for r in collection.local_replicas() if r is not collection]
+        usage = {k: sum(f[k] for f in found) for k in found[0]}
+        if anonymize:
+            usage = {k: anonymized(v) for k, v in usage.items()}
+        data[hidden(name) if anonymize else name] = usage
+    return {"collection_data": data}
 
 
 def optimizer_section(stats: cstats.ShardStats, level: int) -> dict[str, Any]:

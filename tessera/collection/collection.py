@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from tessera.collection import issues, quota, reads
+from tessera.collection.hw_usage import HardwareCounters
 from tessera.collection.no_wait import NO_WAIT, WouldWait
 from tessera.collection.strict_mode import StrictMode
 from tessera.collection.values import (
@@ -69,6 +70,7 @@ from tessera.ids import PointId, parse_point_id
 from tessera.query import query_model as qm
 from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
+from tessera.shard import operations as ops
 from tessera.shard import read
 from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
@@ -126,6 +128,18 @@ class UpdateResult:
 Collections = Callable[[str], "Collection"]
 
 
+def _kept(write: Write, built: list[ops.Record]) -> Write:
+    """`write`, keeping the record it builds in `built` (for the hardware counters)."""
+
+    def keeping(holder: SegmentHolder) -> Any:
+        record = write(holder)
+        if record is not None:
+            built.append(record)
+        return record
+
+    return keeping
+
+
 class Collection:
     """Executes every request on the collection: writes through `update`, reads through the
     methods below, each of which takes the shard's read lock, runs the request and answers
@@ -137,8 +151,11 @@ class Collection:
         """Loads the collection's shard (`path / shard_dir`); `config` None: read it from
         `path`. Never raises for damaged files: the collection is then marked damaged
         (`failure`)."""
+        started = time.monotonic()
         self.name = name
         self.path = path
+        # Accumulated by `update`, for /telemetry's `hardware` (tessera.collection.hw_usage).
+        self.hardware = HardwareCounters()
         # Serializes what changes the config and rewrites config.json (PATCH, vector
         # names): each applies to the live config and writes it whole.
         self._config_lock = threading.Lock()
@@ -162,6 +179,9 @@ class Collection:
         if self.failure is not None and not hasattr(self, "config"):
             self.config = CollectionConfig(vectors={}, sparse_vectors={}, unnamed=False)
         self.strict = StrictMode(self.config.strict_mode_config)
+        # How long opening took (loading the shard and replaying its WAL, or creating it):
+        # Qdrant's telemetry `init_time_ms`.
+        self.init_time_ms = int((time.monotonic() - started) * 1000)
 
     @property
     def shard(self) -> LocalShard:
@@ -191,8 +211,9 @@ class Collection:
         limits = self._quota()
         if limits.config.get("enabled"):
             write = self._quota_write(write, limits)
+        built: list[ops.Record] = []
         try:
-            seq = self.shard.update(write, logged)
+            seq = self.shard.update(_kept(write, built), logged)
         except ShardClosed:  # deleted while the write came in: as if it had come after
             raise collection_not_found(self.name) from None
         except NotFound as exc:
@@ -202,6 +223,8 @@ class Collection:
             # write it does not wait for before it runs, and only logs this failure.
             log.warning("collection %s: update without wait failed: %s", self.name, exc.message)
             return UpdateResult(operation_id=self.shard.applied_seq, completed=False)
+        if built:  # counted once the write is logged and applied
+            self.hardware.add_write(built[0])
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
 

@@ -252,16 +252,20 @@ def _expression_key(expr: Any, schemas: dict[str, FieldSchema]) -> Found | None:
 
 def vector_bytes(holder: SegmentHolder, config: CollectionConfig) -> int:
     """The bytes of the live dense vectors and of the stored multivector rows."""
+    return sum(segment_vector_bytes(s, config) for s in holder.segments)
+
+
+def segment_vector_bytes(segment: Segment, config: CollectionConfig) -> int:
+    """`vector_bytes` of one segment (also /telemetry's per-segment estimate)."""
     total = 0
-    for segment in holder.segments:
-        for name, params in config.vectors.items():
-            itemsize = np.dtype(params.datatype).itemsize
-            storage = segment.storages.get(name)
-            if params.multivector:
-                rows = getattr(storage, "rows_total", 0)
-                total += rows * params.size * itemsize
-            else:
-                total += segment.base_mask(name)[1] * params.size * itemsize
+    for name, params in config.vectors.items():
+        itemsize = np.dtype(params.datatype).itemsize
+        storage = segment.storages.get(name)
+        if params.multivector:
+            rows = getattr(storage, "rows_total", 0)
+            total += rows * params.size * itemsize
+        else:
+            total += segment.base_mask(name)[1] * params.size * itemsize
     return total
 
 
@@ -281,14 +285,15 @@ class PayloadBytes:
         )
 
     def total(self, holder: SegmentHolder) -> int:
-        total = 0
-        for segment in holder.segments:
-            if isinstance(segment.payloads, list):
-                total += self._in_memory(segment, segment.payloads)
-            else:
-                files = segment.files_by_component.get("payload", [])
-                total += sum(int(f.get("size", 0)) for f in files)
-        return total
+        return sum(self.of(segment) for segment in holder.segments)
+
+    def of(self, segment: Segment) -> int:
+        """One segment's payload bytes. Also counted under the read lock (/telemetry):
+        readers then race only to store the same sizes, since no write runs meanwhile."""
+        if isinstance(segment.payloads, list):
+            return self._in_memory(segment, segment.payloads)
+        files = segment.files_by_component.get("payload", [])
+        return sum(int(f.get("size", 0)) for f in files)
 
     def _in_memory(self, segment: Segment, payloads: list[dict[str, Any] | None]) -> int:
         n = len(payloads)

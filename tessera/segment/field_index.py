@@ -473,6 +473,12 @@ class FieldIndex:
         """Points holding at least one value of this index's type."""
         return self._points
 
+    def values_total(self) -> int:
+        """The values counted over every offset (`values_count`'s counts; a nested index's
+        several counts per point summed), for /telemetry's `points_values_count`."""
+        single = int(self._count[self._count > 0].sum())
+        return single + sum(sum(counts) for counts in self._multi.values())
+
     def is_empty_mask(self, n: int) -> BoolMask:
         return _fit(self._empty, n, True)
 

@@ -1,0 +1,82 @@
+"""A collection's accumulated hardware usage since start, Qdrant's `HardwareUsage` as
+`/telemetry` reports it (`hardware.collection_data`, details level 1 and up).
+
+Tessera measures what its writes store: the bytes of the vectors (`vector_io_write`) and of
+the payloads (`payload_io_write`, their JSON) in each accepted write, counted by the node
+that took the write. What Qdrant meters inside its storage and search (`cpu`: vector
+elements scored; `*_io_read`; `payload_index_io_*`) Tessera has no counter for: those stay
+0 rather than a guess.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tessera.shard import operations as ops
+
+
+def _column_bytes(column: ops.VectorColumn) -> int:
+    if isinstance(column, ops.DenseColumn):
+        rows = int(column.present.sum())
+        return rows * int(column.values.shape[1] if column.values.ndim == 2 else 0) * 4
+    total = 0
+    for value in column.values:
+        if value is None:
+            continue
+        if isinstance(value, tuple):  # sparse: (indices, values)
+            total += sum(int(part.nbytes) for part in value)
+        else:  # a multivector's (m, d) rows
+            total += int(getattr(value, "nbytes", 0))
+    return total
+
+
+def _payload_bytes(payload: dict[str, Any] | None) -> int:
+    return len(orjson.dumps(payload)) if payload else 0
+
+
+def write_bytes(record: ops.Record) -> tuple[int, int]:
+    """(vector bytes, payload bytes) that `record` stores. Dense rows count 4 bytes an
+    element, as they come in (float32); the stored datatype may be smaller."""
+    if isinstance(record, ops.OperationBatch):
+        found = [write_bytes(op) for op in record.operations]
+        return sum(v for v, _ in found), sum(p for _, p in found)
+    match record:
+        case ops.UpsertPoints():
+            vectors = sum(_column_bytes(c) for c in record.vectors.values())
+            return vectors, sum(_payload_bytes(p) for p in record.payloads)
+        case ops.UpdateVectors():
+            return sum(_column_bytes(c) for c in record.vectors.values()), 0
+        case ops.SetPayload() | ops.OverwritePayload():
+            return 0, _payload_bytes(record.payload) * len(record.ids)
+    return 0, 0
+
+
+@dataclass
+class HardwareCounters:
+    """Guarded by its own lock: writes to different shards of a collection count at once."""
+
+    vector_io_write: int = 0
+    payload_io_write: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_write(self, record: ops.Record) -> None:
+        vectors, payloads = write_bytes(record)
+        with self._lock:
+            self.vector_io_write += vectors
+            self.payload_io_write += payloads
+
+    def to_json(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "cpu": 0,  # not metered (see the module's docstring)
+                "payload_io_read": 0,
+                "payload_io_write": self.payload_io_write,
+                "payload_index_io_read": 0,
+                "payload_index_io_write": 0,
+                "vector_io_read": 0,
+                "vector_io_write": self.vector_io_write,
+            }
