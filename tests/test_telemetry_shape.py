@@ -27,6 +27,7 @@ LOCAL_KEYS = {
     "num_vectors_by_name",  # Tessera's too (the schema has it)
     "optimizations",
     "async_scorer",
+    "update_queue",
 }
 
 
@@ -101,13 +102,17 @@ def test_telemetry_keys_by_details_level(
     local = shard["local"]
     assert set(local) == LOCAL_KEYS
     assert local["num_points"] == 5 and local["async_scorer"] is False
+    assert local["update_queue"]["length"] == 0 and local["update_queue"]["op_num"] > 0
     # live dense vectors, and the multivector rows stored (point 5's until an optimization)
     assert local["vectors_size_bytes"] == 5 * 4 * 4 + 6 * 2 * 2 * 4
     assert local["payloads_size_bytes"] > 0
 
     level4 = mine(telemetry(http, 4), name)
     segments = level4["shards"][0]["local"]["segments"]
-    assert set(level4["shards"][0]["local"]) == LOCAL_KEYS | {"segments"}
+    assert set(level4["shards"][0]["local"]) == LOCAL_KEYS | {
+        "segments",
+        "indexed_only_excluded_vectors",
+    }
     assert segments
     assert sum(s["info"]["num_points"] for s in segments) == 5
     assert sum(s["info"]["num_deleted_vectors"] for s in segments) >= 3  # point 5's vectors

@@ -102,6 +102,16 @@ def local_shard(
         out["segments"] = [_counted(s, count) for s in detail.segments]
     out["optimizations"] = optimizations(stats, level)
     out["async_scorer"] = False  # no io_uring scorer: searches read vectors from memory
+    if level >= 4:
+        out["indexed_only_excluded_vectors"] = {
+            name: count(n) for name, n in detail.indexed_only_excluded.items()
+        }
+    # Writes are applied as they are logged: nothing waits in a queue.
+    queue: dict[str, Any] = {"length": 0, "op_num": collection.shard.applied_seq}
+    deferred = collection.deferred_points()
+    if deferred:
+        queue["deferred_points"] = count(deferred)
+    out["update_queue"] = queue
     return out
 
 

@@ -34,8 +34,14 @@ def _column_bytes(column: ops.VectorColumn) -> int:
     return total
 
 
-def _payload_bytes(payload: dict[str, Any] | None) -> int:
-    return len(orjson.dumps(payload)) if payload else 0
+def _json_bytes(value: Any) -> int:
+    """Bytes of `value` as JSON, in one call (a list of payloads: theirs, with the list's
+    commas and a `null` per point without one). What orjson cannot write (integers past 64
+    bits, which the WAL keeps another way) is not counted: the write is done by now."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # orjson.JSONEncodeError
+        return 0
 
 
 def write_bytes(record: ops.Record) -> tuple[int, int]:
@@ -47,11 +53,11 @@ def write_bytes(record: ops.Record) -> tuple[int, int]:
     match record:
         case ops.UpsertPoints():
             vectors = sum(_column_bytes(c) for c in record.vectors.values())
-            return vectors, sum(_payload_bytes(p) for p in record.payloads)
+            return vectors, _json_bytes(record.payloads) if any(record.payloads) else 0
         case ops.UpdateVectors():
             return sum(_column_bytes(c) for c in record.vectors.values()), 0
         case ops.SetPayload() | ops.OverwritePayload():
-            return 0, _payload_bytes(record.payload) * len(record.ids)
+            return 0, _json_bytes(record.payload) * len(record.ids) if record.payload else 0
     return 0, 0
 
 

@@ -18,6 +18,7 @@ from tessera.collection.stats import as_uuid
 from tessera.collection_config import CollectionConfig
 from tessera.segment.field_index import parse_field_schema
 from tessera.segment.segment import Segment
+from tessera.shard.search import unindexed_and_large
 
 # Qdrant's search categories (`VectorIndexSearchesTelemetry`). Tessera keeps no per-plan
 # search counters, so each is reported with a count of 0.
@@ -39,6 +40,9 @@ class ShardDetail:
     vectors_size_bytes: int
     payloads_size_bytes: int
     segments: list[dict[str, Any]] = field(default_factory=list)  # with `segments` asked
+    # By dense vector name: the points `params.indexed_only` leaves out (segments without a
+    # graph holding more than full_scan_threshold), Qdrant's `indexed_only_excluded_vectors`.
+    indexed_only_excluded: dict[str, int] = field(default_factory=dict)
 
 
 def shard_detail(collection: Collection, segments: bool) -> ShardDetail | None:
@@ -54,7 +58,13 @@ def shard_detail(collection: Collection, segments: bool) -> ShardDetail | None:
         described = (
             [segment_telemetry(s, config, sizes) for s in holder.segments] if segments else []
         )
-    return ShardDetail(vectors, payloads, described)
+        excluded = {
+            name: sum(
+                s.live_count() for s in holder.segments if unindexed_and_large(holder, s, name)
+            )
+            for name in config.vectors
+        }
+    return ShardDetail(vectors, payloads, described, excluded)
 
 
 def _vector_data(segment: Segment) -> dict[str, dict[str, int]]:
