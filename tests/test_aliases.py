@@ -316,7 +316,12 @@ def test_full_snapshot_lists_aliases(
         rest.delete_full_snapshot(made.name)
 
 
-def test_a_damaged_alias_table_does_not_stop_the_server(server_factory: Any) -> None:
+def test_a_damaged_alias_table_loses_no_alias_and_does_not_stop_the_server(
+    server_factory: Any,
+) -> None:
+    """The alias table spans every collection: a damaged file is moved aside (never
+    deleted) and its mirror read, so every acknowledged alias survives; with both files
+    damaged the server still starts, without aliases, every collection serving."""
     server = server_factory()
     with httpx.Client(base_url=server.url, timeout=30) as http:
         r = http.put("/collections/kept", json={"vectors": {"size": 2, "distance": "Dot"}})
@@ -327,10 +332,24 @@ def test_a_damaged_alias_table_does_not_stop_the_server(server_factory: Any) -> 
         )
         assert r.status_code == 200
     server.stop()
-    table = server.storage / "aliases.json"
+    table, mirror = server.storage / "aliases.json", server.storage / "aliases.mirror.json"
+    damaged = bytearray(table.read_bytes())
+    damaged[-5] ^= 0x20  # one flipped bit
+    table.write_bytes(bytes(damaged))
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.get("/aliases").json()["result"]["aliases"] == [
+            {"alias_name": "al", "collection_name": "kept"}
+        ]
+        assert http.post("/collections/al/points/count", json={}).status_code == 200
+    assert len(list(server.storage.glob("aliases.json.damaged-*"))) == 1
+    assert table.read_bytes() == mirror.read_bytes()  # whole again
+    server.stop()
     table.write_bytes(table.read_bytes()[:-3])
+    mirror.write_bytes(mirror.read_bytes()[:-3])
     server.start()
     with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/collections/kept").status_code == 200
         assert http.get("/aliases").json()["result"]["aliases"] == []
-    assert list(server.storage.glob("aliases.json.damaged-*"))
+    assert len(list(server.storage.glob("aliases.json.damaged-*"))) >= 1
+    assert list(server.storage.glob("aliases.mirror.json.damaged-*"))

@@ -2,8 +2,12 @@
 
 `<storage>/aliases.json` (tessera.fileformat's checked JSON, kind `aliases`, version 1) holds
 `{"aliases": {<alias>: <collection>}}`; every change rewrites it whole, atomically and durably
-(`write_checked_json`), so a power cut leaves the old table or the new one. A list of actions
-(Qdrant's `POST /collections/aliases`) is applied to a copy and written once: all of it or none.
+(`write_checked_json`), so a power cut leaves the old table or the new one, then writes the same
+table to its mirror, `aliases.mirror.json`, before the change is acknowledged. The table spans
+every collection, so damage to one file must not lose it: a damaged file is moved aside and
+the other one read (a crash between the two writes leaves the mirror one change behind, a
+change not yet acknowledged). A list of actions (Qdrant's `POST /collections/aliases`) is
+applied to a copy and written once: all of it or none.
 
 Errors are Qdrant's: an alias for a missing collection is `Not found: Collection ... doesn't
 exist!`, an alias named like a collection `Collection ... already exists!` (409), renaming a
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 KIND = "aliases"
 VERSION = 1
 FILE_NAME = "aliases.json"
+MIRROR_NAME = "aliases.mirror.json"
 
 
 @dataclass(frozen=True)
@@ -85,28 +90,48 @@ class AliasTable:
 
     def __init__(self, storage: Path, collections: Iterable[str]) -> None:
         self.path = storage / FILE_NAME
+        self.mirror = storage / MIRROR_NAME
         self._table: dict[str, str] = {}
-        if self.path.exists():
-            try:
-                body = read_checked_json(self.path, KIND, (VERSION,))
-                table = body.get("aliases") if isinstance(body, dict) else None
-                if not isinstance(table, dict):
-                    raise FormatError(f"{self.path}: no `aliases` object")
-            except FormatError as exc:
-                # A damaged alias table must not take the collections down with it: it is
-                # moved aside byte for byte and the server starts without aliases.
-                aside = self.path.with_name(f"{FILE_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-                rename_durable(self.path, aside)
-                log.error(
-                    "alias table unreadable (%s); moved to %s, starting without aliases", exc, aside
-                )
-                return
-            known = set(collections)
-            # An alias of a collection dropped just before a crash (the collection goes
-            # first, then its aliases) is dropped here.
-            self._table = {
-                str(a): str(c) for a, c in table.items() if c in known and a not in known
-            }
+        table, damaged = self._read(self.path)
+        mirrored, mirror_damaged = self._read(self.mirror)
+        if table is None and mirrored is not None:
+            log.error("alias table %s missing or unreadable: read from %s", self.path, self.mirror)
+            table = mirrored
+        if table is None:
+            if damaged or mirror_damaged:
+                log.error("alias table and its mirror unreadable; starting without aliases")
+            return
+        known = set(collections)
+        # An alias of a collection dropped just before a crash (the collection goes
+        # first, then its aliases) is dropped here.
+        self._table = {str(a): str(c) for a, c in table.items() if c in known and a not in known}
+        if damaged or mirrored != table or not self.path.exists():
+            # Both files whole and equal again (after damage, a crash between the two
+            # writes, or a table from before the mirror existed).
+            self._write(self._table)
+
+    @staticmethod
+    def _read(path: Path) -> tuple[dict[str, str] | None, bool]:
+        """(the table in `path`, whether it was damaged); a damaged file is moved aside byte
+        for byte (`<name>.damaged-<time>`), never deleted."""
+        if not path.exists():
+            return None, False
+        try:
+            body = read_checked_json(path, KIND, (VERSION,))
+            table = body.get("aliases") if isinstance(body, dict) else None
+            if not isinstance(table, dict):
+                raise FormatError(f"{path}: no `aliases` object")
+        except FormatError as exc:
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = path.with_name(f"{path.name}.damaged-{stamp}")
+            n = 1
+            while aside.exists():  # an earlier copy is never replaced
+                n += 1
+                aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+            rename_durable(path, aside)
+            log.error("alias table %s unreadable (%s); moved to %s", path, exc, aside)
+            return None, True
+        return {str(a): str(c) for a, c in table.items()}, False
 
     def resolve(self, name: str) -> str | None:
         return self._table.get(name)
@@ -151,5 +176,9 @@ class AliasTable:
     def _replace(self, table: dict[str, str]) -> None:
         if table == self._table:
             return
-        write_checked_json(self.path, KIND, VERSION, {"aliases": table})
+        self._write(table)
         self._table = table
+
+    def _write(self, table: dict[str, str]) -> None:
+        write_checked_json(self.path, KIND, VERSION, {"aliases": table})
+        write_checked_json(self.mirror, KIND, VERSION, {"aliases": table})
