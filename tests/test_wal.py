@@ -170,6 +170,25 @@ def test_lost_floor_file_keeps_the_newer_records(tmp_path: Path) -> None:
         assert (wal.first_seq, wal.last_seq) == (first, 100)
 
 
+def test_a_file_cut_at_a_record_boundary_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    """A non-last file cut where a record starts ends cleanly before a gap, as leftovers of a
+    truncation would: its bytes are moved to damaged/, never deleted (the shard then tells
+    whether its checkpoint covers the gap)."""
+    with Wal(tmp_path / "wal", segment_capacity=1024) as wal:
+        for i in range(1, 101):
+            wal.append(payload(i, 100))
+    files = segments(tmp_path / "wal")
+    assert len(files) >= 3
+    first_bytes = files[0].read_bytes()
+    os.truncate(files[0], record_offset(2, [100, 100]))  # records 1 and 2 left
+    with Wal(tmp_path / "wal", segment_capacity=1024) as wal:
+        assert wal.first_seq == parse_segment_name(files[1].name)
+        assert wal.last_seq == 100
+    kept = list((tmp_path / "damaged").glob(f"wal-*-{files[0].name}"))
+    assert len(kept) == 1 and first_bytes.startswith(kept[0].read_bytes())
+    assert not files[0].exists()
+
+
 def test_tail_cut_mid_record(tmp_path: Path) -> None:
     sizes = [30, 200, 75, 300]
     with Wal(tmp_path, segment_capacity=CAP) as wal:

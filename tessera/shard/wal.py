@@ -35,7 +35,7 @@ import shutil
 import struct
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -490,11 +490,22 @@ class Wal:
                 i += 1
                 continue
             if stop is Stop.END and seg.last_seq < successor - 1:
-                # Complete files with a gap after them: unlinks from a truncation came back
-                # from a crash although the floor did not record them (a lost floor file).
-                # They are all older than what follows, so they go rather than the newer part.
-                log.warning("WAL: %s and older files end before a gap; removing them", path)
-                _delete_all([*(s.path for s in segments), path])
+                # Files that end cleanly before a gap: unlinks from a truncation that a crash
+                # brought back while the floor file was lost, or a file cut (or its next
+                # record's length zeroed) at a record boundary, which reads the same. They are
+                # older than what follows, so the log goes on from the newer part, and they are
+                # moved aside, never deleted: the shard checks that its checkpoint covers the
+                # gap (leftovers) or reports the operations lost (damage).
+                older = [*(s.path for s in segments), path]
+                self._set_aside(older)
+                log.warning(
+                    "WAL: %s and older files end at seq %d, before a gap (the next file starts "
+                    "at %d); moved to %s",
+                    path,
+                    seg.last_seq,
+                    successor,
+                    self._aside,
+                )
                 segments = []
                 changed = True
                 i += 1
@@ -628,11 +639,6 @@ def _poisoned(cause: OSError) -> OSError:
     )
     err.__cause__ = cause
     return err
-
-
-def _delete_all(paths: Iterable[Path]) -> None:
-    for p in paths:
-        remove_quietly(p)
 
 
 def _pwrite_all(fd: int, parts: Sequence[bytes | memoryview], offset: int) -> None:
