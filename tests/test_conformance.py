@@ -617,6 +617,15 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         400,
         "Bad request: At least one positive vector ID required with this strategy",
     ),
+    # no example at all breaks RecommendInput's validation rule, before the query runs
+    (
+        "POST",
+        P + "/query",
+        {"query": {"recommend": {"positive": [], "strategy": "best_score"}}},
+        422,
+        "Validation error in JSON body: [internal.query.recommend.positives, negatives: At "
+        "least one positive or negative vector/id must be provided]",
+    ),
     (
         "POST",
         P + "/recommend",

@@ -251,8 +251,22 @@ def test_damage_mid_wal_keeps_the_prefix_and_reports(server_factory: Any) -> Non
         # Writes go on after the damage.
         r = http.put("/collections/w/points?wait=true", json={"points": _points(range(100, 101))})
         assert r.status_code == 200
+        reported = result["optimizer_status"]["error"]
     kept = list((server.storage / "collections" / "w" / "shard" / "damaged").iterdir())
     assert any(bytes(data[end // 2 : end]) in p.read_bytes() for p in kept)
+    # The loss stays reported across restarts (the replay alone would show a whole log),
+    # until the report file is removed.
+    server.kill()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        result = http.get("/collections/w").json()["result"]
+        assert result["status"] == "red"
+        assert result["optimizer_status"]["error"] == reported
+    server.stop()
+    (server.storage / "collections" / "w" / "shard" / "damaged" / "lost-operations.json").unlink()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.get("/collections/w").json()["result"]["status"] == "green"
 
 
 def test_missing_manifest_is_not_a_silent_subset(server_factory: Any) -> None:

@@ -289,7 +289,14 @@ def parse_query(
     if kind == "nearest":
         return _nearest(inputs, body, raw.get("mmr"))
     if kind == "recommend":
-        return _recommend(inputs, expect_object(body, "recommend"))
+        obj = expect_object(body, "recommend")
+        if obj.get("positive") in (None, []) and obj.get("negative") in (None, []):
+            # Qdrant's validator (`RecommendInput`), before the query runs: a 422
+            raise validation_error(
+                f"{where}.query.recommend.positives, negatives",
+                "At least one positive or negative vector/id must be provided",
+            )
+        return _recommend(inputs, obj)
     if kind == "discover":
         obj = expect_object(body, "discover")
         if "target" not in obj:

@@ -144,6 +144,35 @@ def min_free_bytes(path: Path, wal_capacity: int) -> int:
     return min(max(2 * wal_capacity, total // 100), 1 << 30)
 
 
+# Acknowledged operations a recovery found lost (WAL damage) stay reported across restarts:
+# the replay that follows hides them (the collection serves what it kept and takes new
+# writes), so without this file a second restart would report nothing. Removing the file,
+# once the damage is dealt with, clears the report.
+LOSSES_FILE = "lost-operations.json"
+LOSSES_KIND = "lost-operations"
+LOSSES_VERSION = 1
+
+
+def _remembered_losses(path: Path, found: list[str]) -> list[str]:
+    """The losses reported before (`damaged/lost-operations.json`) and `found` now, which
+    are added to the file before the shard serves."""
+    record = path / "damaged" / LOSSES_FILE
+    known: list[str] = []
+    if record.exists():
+        try:
+            body = read_checked_json(record, LOSSES_KIND, (LOSSES_VERSION,))
+            known = [str(r) for r in body["reports"]]
+        except (FormatError, KeyError, TypeError) as exc:
+            aside = record.with_name(f"{LOSSES_FILE}.damaged-{time.time_ns()}")
+            os.rename(record, aside)  # kept byte for byte; a new report takes its place
+            found = [f"an earlier report of lost operations is unreadable ({exc}): {aside}", *found]
+    new = [r for r in found if r not in known]
+    if new:
+        mkdir_durable(record.parent)
+        write_checked_json(record, LOSSES_KIND, LOSSES_VERSION, {"reports": [*known, *new]})
+    return [*known, *new]
+
+
 class LocalShard:
     def __init__(self, path: Path, config: CollectionConfig) -> None:
         self.path = path
@@ -186,9 +215,12 @@ class LocalShard:
         except BaseException:
             self.wal.close()
             raise
-        for damage in self.wal.damage:
-            if damage.last_intact is None or damage.last_intact > self.applied_seq:
-                self.damage.append(str(damage))
+        lost = [
+            str(damage)
+            for damage in self.wal.damage
+            if damage.last_intact is None or damage.last_intact > self.applied_seq
+        ]
+        self.damage.extend(_remembered_losses(path, lost))
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from tessera.collection.collection import read_config
 from tessera.fileformat import FormatError
 from tessera.shard import operations as ops
-from tessera.shard.shard import manifest_generations, verify_checkpoint
+from tessera.shard.shard import LOSSES_FILE, manifest_generations, verify_checkpoint
 from tessera.shard.wal import scan_wal_file
 from tessera.shard.wal_format import parse_segment_name
 
@@ -73,6 +73,9 @@ def _check_collection(path: Path, name: str, out: list[str]) -> bool:
             if problem is not None:
                 out.append(f"FAIL {name}: WAL {entry.name}: {problem}")
                 ok = False
+    if (shard / "damaged" / LOSSES_FILE).exists():  # an earlier recovery lost operations
+        out.append(f"FAIL {name}: lost operations reported in {shard / 'damaged' / LOSSES_FILE}")
+        ok = False
     out.append(
         f"{'ok  ' if ok else 'FAIL'} {name}: {intact_gens}/{len(gens)} checkpoint(s) intact, "
         f"{records} WAL record(s) readable"
