@@ -944,6 +944,36 @@ def test_kill_9_mid_restore_leaves_old_or_new(tmp_path: Path) -> None:
     assert outcomes == ["old", "new", "new", "new", "new", "new"], outcomes
 
 
+def test_a_damaged_swap_journal_keeps_both_copies(tmp_path: Path) -> None:
+    """Killed between the swap's renames (the old collection aside, the new one staged) with
+    its journal then damaged: nothing says which directories are whose, so both are moved
+    to `<storage>/damaged/` byte for byte; start-up removed both before."""
+    from tessera.fileformat import write_checked_json
+    from tessera.storage import swap
+
+    root = tmp_path / "storage" / "collections"
+    old, new = root / ":deleting-k", root / ":restoring-k2"
+    for directory, text in ((old, b"old collection"), (new, b"new collection")):
+        (directory / "shard").mkdir(parents=True)
+        (directory / "shard" / "data").write_bytes(text)
+    journal = root / ":swap-k.json"
+    write_checked_json(
+        journal,
+        swap.JOURNAL_KIND,
+        swap.JOURNAL_VERSION,
+        {"name": "c", "staging": new.name, "aside": old.name},
+    )
+    damaged = bytearray(journal.read_bytes())
+    damaged[-3] ^= 0x01
+    journal.write_bytes(bytes(damaged))
+    swap.roll_forward(root)
+    assert [e.name for e in root.iterdir()] == []
+    (kept,) = (tmp_path / "storage" / "damaged").iterdir()
+    assert (kept / old.name / "shard" / "data").read_bytes() == b"old collection"
+    assert (kept / new.name / "shard" / "data").read_bytes() == b"new collection"
+    assert (kept / journal.name).read_bytes() == bytes(damaged)
+
+
 def test_writes_go_on_while_a_snapshot_is_packed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

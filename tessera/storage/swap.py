@@ -12,19 +12,22 @@ directory (`<storage>/collections`), next to the directories it moves:
 
 At start-up, before anything is loaded, `roll_forward` completes every journal it finds: if
 the staging directory still exists, the swap had not finished, so `<name>` (the old one, if
-present) is moved aside and the staging directory renamed in. Every other entry starting with
-`:` is then removed by the table of contents as before. Each step is idempotent, so a crash
+present) is moved aside and the staging directory renamed in. An unreadable journal (damage)
+does not say which directories are whose: they are all moved to `<storage>/damaged/`, not
+removed. Every other entry starting with `:` is then removed by the table of contents as
+before. Each step is idempotent, so a crash
 during roll-forward is completed by the next start.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from pathlib import Path
 
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
-from tessera.fsutil import TMP_SUFFIX, remove_durable, rename_durable
+from tessera.fsutil import TMP_SUFFIX, mkdir_durable, remove_durable, rename_durable
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ def _plain(name: object, prefix: str = "") -> str:
 
 def roll_forward(root: Path) -> None:
     """Complete every swap a crash interrupted (see the module docstring)."""
+    unreadable: list[Path] = []
     for entry in sorted(root.iterdir()):
         if not entry.name.startswith(JOURNAL_PREFIX):
             continue
@@ -91,10 +95,35 @@ def roll_forward(root: Path) -> None:
             staging = root / _plain(body["staging"], STAGING_PREFIX)
             aside = root / _plain(body["aside"], ASIDE_PREFIX)
         except (FormatError, KeyError, TypeError) as exc:
-            # Written atomically, so this is damage; the old collection stays.
-            log.error("ignoring unreadable collection swap journal %s: %s", entry, exc)
-            remove_durable(entry)
+            # Written atomically, so this is damage: which directories it moves is unknown.
+            log.error("unreadable collection swap journal %s: %s", entry, exc)
+            unreadable.append(entry)
             continue
         log.warning("completing the interrupted replacement of collection %s", name)
         complete(root, name, staging, aside)
         finish(entry)
+    if unreadable:
+        _set_aside(root, unreadable)
+
+
+def _set_aside(root: Path, journals: list[Path]) -> None:
+    """A damaged journal may name the old collection (moved to `:deleting-`) and the new one
+    (`:restoring-`): start-up would remove both. Every such directory is moved, with the
+    journals, to `<storage>/damaged/swap-<time>/`, never deleted, for the operator to put
+    back (the collection is missing until then)."""
+    target = (
+        root.parent / "damaged" / f"swap-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    )
+    mkdir_durable(target)
+    moved = [
+        *journals,
+        *(e for e in sorted(root.iterdir()) if e.name.startswith((STAGING_PREFIX, ASIDE_PREFIX))),
+    ]
+    for entry in moved:
+        rename_durable(entry, target / entry.name)
+    log.error(
+        "collection swap journals unreadable: %s moved to %s; a collection being replaced "
+        "when the server stopped is missing until one of them is moved back",
+        ", ".join(e.name for e in moved),
+        target,
+    )
