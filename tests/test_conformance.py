@@ -637,6 +637,13 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     ("POST", P + "/scroll", {"limit": 0}, 422, "Validation error in JSON body: [limit"),
     (
         "POST",
+        P + "/search/matrix/pairs",
+        {"sample": 0},
+        422,
+        "Validation error in JSON body: [sample: value 0 invalid, must be 2 or larger]",
+    ),
+    (
+        "POST",
         P + "/scroll",
         _filtered({"key": "n", "match": {"value": 1.5}}),
         400,

@@ -178,6 +178,14 @@ LIMIT0 = "Validation error in body: [limit: value 0 invalid, must be 1 or larger
 # (what, call(points stub, collections stub, collection) -> Any, code, text)
 STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str]] = [
     (
+        "matrix sample 0 (its rule: at least 2)",
+        lambda p, c, name: p.SearchMatrixPairs(
+            pb.SearchMatrixPoints(collection_name=name, sample=0, limit=1)
+        ),
+        ARG,
+        "Validation error in body: [sample: value 0 invalid, must be 2 or larger]",
+    ),
+    (
         "missing collection",
         lambda p, c, name: p.Count(pb.CountPoints(collection_name=f"{name}_missing")),
         MISSING,

@@ -18,7 +18,7 @@ from tessera.api import facet as facets
 from tessera.api.grpc_convert import opt
 from tessera.api.grpc_filter import opt_filter, point_id, timestamp_micros
 from tessera.api.points_parse import body_point_id
-from tessera.api.points_read import positive_limit
+from tessera.api.points_read import parse_limit, positive_limit
 from tessera.api.query_parse import positive_int
 from tessera.api.query_routes import matrix_sample
 from tessera.collection import requests
@@ -118,6 +118,6 @@ def facet(req: pb.FacetCounts) -> requests.Facet:
 
 def distance_matrix(req: pb.SearchMatrixPoints) -> requests.DistanceMatrix:
     filt = opt_filter(req)
-    sample = matrix_sample(positive_int(opt(req, "sample"), 10, "sample"))
+    sample = matrix_sample(parse_limit(opt(req, "sample"), 10, "sample"))
     limit = positive_int(opt(req, "limit"), 3, "limit")
     return requests.DistanceMatrix(opt(req, "using") or "", filt, sample, limit)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.float_render import f32_scores
-from tessera.api.points_read import wants_explain
+from tessera.api.points_read import parse_limit, wants_explain
 from tessera.api.query_parse import (
     parse_groups_request,
     parse_query_request,
@@ -168,7 +168,7 @@ def prepare_matrix(collection: Collection, body: dict[str, Any]) -> Callable[[],
     """The distance matrix over a sample: (point ids, per row its (column, score) pairs)."""
     collection = selected(collection, body)
     filt = parse_filter(body.get("filter"))
-    sample = matrix_sample(positive_int(body.get("sample"), 10, "sample"))
+    sample = matrix_sample(parse_limit(body.get("sample"), 10, "sample"))
     limit = positive_int(body.get("limit"), 3, "limit")
     using = body.get("using") or ""
     if not isinstance(using, str):
