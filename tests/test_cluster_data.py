@@ -591,6 +591,45 @@ def test_shard_keys_route_points_and_select_shards(
     assert a.list_shard_keys(auto).shard_keys is None
 
 
+def test_what_a_peer_creates_every_peer_knows_when_it_answers(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """As Qdrant synchronises every node after creating a collection, a shard key, a named
+    vector or an alias: the next request may go to any peer, which must know it already (a
+    write through another peer right after a shard key was created answered "Shard key 7
+    not found" when that peer's watch had not caught up)."""
+    a, b, c = clients
+    name = unique("synced")
+    create(a, name, sharding_method=models.ShardingMethod.CUSTOM)
+    for other in (b, c):
+        assert other.collection_exists(name)
+    for key in range(5):
+        assert a.create_shard_key(name, key)
+        for other in (b, c):
+            other.upsert(
+                name, [models.PointStruct(id=key, vector=[1.0] * DIM)], shard_key_selector=key
+            )
+        alias = f"{name}_a{key}"
+        a.update_collection_aliases(
+            [
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=name, alias_name=alias)
+                )
+            ]
+        )
+        for other in (b, c):
+            assert other.count(alias, shard_key_selector=key).count == 1
+    response = httpx.put(
+        f"{cluster.nodes[0].url}/collections/{name}/vectors/extra",
+        json={"dense": {"size": 2, "distance": "Dot"}},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    for other in (b, c):
+        assert "extra" in other.get_collection(name).config.params.vectors  # type: ignore[operator]
+    a.delete_collection(name)
+
+
 def test_cluster_telemetry_and_sharding_key_operations(
     cluster: Cluster, clients: list[QdrantClient]
 ) -> None:

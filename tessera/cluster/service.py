@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from tessera.cluster.etcd import (
     EtcdClient,
     EtcdUnavailable,
@@ -60,6 +62,11 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
 WAIT_TIMEOUT_S = 30.0
+# `sync_peers`: how long it waits for the other peers (Qdrant's CONSENSUS_META_OP_WAIT), one
+# peer's answer, and the pause between rounds of asking.
+PEER_SYNC_S = 10.0
+PEER_SYNC_CALL_S = 2.0
+PEER_SYNC_POLL_S = 0.02
 
 
 class LocalNode(Protocol):
@@ -445,6 +452,38 @@ class ClusterService:
         if failure is not None:
             raise failure
 
+    def sync_peers(self, revision: int | None, timeout: float | None = None) -> None:
+        """Wait, at most `timeout` (default PEER_SYNC_S), until every other live peer has
+        applied `revision` too, as Qdrant synchronises all nodes after a collection, shard
+        key, named vector or alias is created: a client's next request may go to any peer,
+        which must know it by then. Best effort, as in Qdrant: a peer that does not answer
+        in time is logged, the change stands."""
+        if revision is None:
+            return
+        deadline = time.monotonic() + (PEER_SYNC_S if timeout is None else timeout)
+        waiting = {
+            peer: str(info.get("uri", ""))
+            for peer, info in self.peers.items()
+            if peer != self.peer_id and peer not in self.removed
+        }
+        while waiting and time.monotonic() < deadline:
+            for peer, uri in list(waiting.items()):
+                try:
+                    answer = orjson.loads(self.p2p.call(uri, "peer", b"{}", PEER_SYNC_CALL_S))
+                    if int(answer.get("commit", 0)) >= revision:
+                        del waiting[peer]
+                except (TesseraError, ValueError, TypeError, AttributeError):
+                    continue  # unreachable or not ready: asked again until the deadline
+            if waiting:
+                time.sleep(PEER_SYNC_POLL_S)
+        if waiting:
+            log.warning(
+                "peers %s had not applied cluster revision %d in time; they may not know the "
+                "change yet",
+                sorted(waiting),
+                revision,
+            )
+
     # ------------------------------------------------------------------ writes
 
     def placement_for(self, config: dict[str, Any], state: ClusterState) -> Placement:
@@ -474,6 +513,7 @@ class ClusterService:
                 name, config, lambda state: self.placement_for(config, state)
             )
         self.wait_applied(revision, timeout)
+        self.sync_peers(revision, timeout)
 
     def update_collection(
         self,
@@ -481,12 +521,16 @@ class ClusterService:
         change: Callable[[CollectionRecord], tuple[dict[str, Any], Any]],
         timeout: float | None = None,
         indexes: Callable[[CollectionRecord], dict[str, Any] | None] | None = None,
+        sync: bool = False,
     ) -> None:
         """A PATCH (`change`), or a payload index change (`indexes`: record -> the new
-        index schemas), committed, then applied here."""
+        index schemas), committed, then applied here (`sync`: on every peer, see
+        `sync_peers`)."""
         with _etcd():
             revision = self.store.update_collection(name, change, indexes=indexes)
         self.wait_applied(revision, timeout)
+        if sync:
+            self.sync_peers(revision, timeout)
 
     def delete_collection(self, name: str, timeout: float | None = None) -> bool:
         with _etcd():
@@ -502,6 +546,7 @@ class ClusterService:
         with _etcd():
             revision = self.store.update_aliases(change)
         self.wait_applied(revision, timeout)
+        self.sync_peers(revision, timeout)
 
     def remove_peer(self, peer: int, force: bool, timeout: float | None) -> None:
         """Qdrant's `DELETE /cluster/peer/{id}`: refused while the peer holds replicas,
@@ -736,6 +781,7 @@ class ClusterService:
         with _etcd():
             revision = self.store.change_replicas(name, change, lambda record: made[0])
         self.wait_applied(revision, timeout)
+        self.sync_peers(revision, timeout)
 
     def delete_shard_key(self, name: str, key: str | int, timeout: float | None) -> None:
         """Qdrant's `drop_sharding_key`: the key's shards and their points go."""

@@ -339,7 +339,7 @@ class TableOfContents:
                 set_params(config, planned.name, None)
             return config.to_storage(), None
 
-        cluster.update_collection(collection.name, change)
+        cluster.update_collection(collection.name, change, sync=True)
         return self._applied_result(collection.name, wait)
 
     def _index_table(self, record: CollectionRecord, collection: Collection) -> dict[str, Any]:
