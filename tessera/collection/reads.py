@@ -21,8 +21,10 @@ from tessera.shard.search import ScoredRef
 
 VectorReader = Callable[[Segment, int], Any]
 
-# A hit's fields by position, in C (Hit and ScoredRef both start with score, ref).
+# A hit's fields by position, in C (Hit and ScoredRef both start with score, ref); a
+# PointRef's.
 _SCORE, _REF = itemgetter(0), itemgetter(1)
+_SEGMENT, _OFFSET = itemgetter(0), itemgetter(1)
 
 
 def vector_reader(selector: VectorSelector, unnamed: bool) -> VectorReader | None:
@@ -64,7 +66,7 @@ def _payloads(refs: Sequence[PointRef], selector: PayloadSelector) -> list[Any] 
 def _read_payloads(refs: Sequence[PointRef]) -> list[dict[str, Any]]:
     """The payload of each ref, read segment by segment in one batch each (a segment's
     mapped payloads decode without a Python lookup per point)."""
-    return _per_segment(refs, Segment.payloads_at, Segment.payload_at)
+    return _per_segment(refs, Segment.payloads_at, Segment.payload_at, small_batch=False)
 
 
 def _ids(refs: Sequence[PointRef]) -> list[Any]:
@@ -78,15 +80,18 @@ def _per_segment(
     refs: Sequence[PointRef],
     batch: Callable[[Segment, list[int]], list[Any]],
     one: Callable[[Segment, int], Any],
+    small_batch: bool = True,
 ) -> list[Any]:
     """`batch` over the offsets of each segment, answers in the order of `refs`. The usual
-    case, every ref in one segment, takes one call. A few refs (a top-10) go one by one:
-    the batch's numpy calls cost more than they save there."""
+    case, every ref in one segment, takes one call. A few refs (a top-10) in several
+    segments, or with `small_batch` false, go one by one: a batch's numpy calls cost more
+    than they save there (`Segment.external_ids_at` reads a few one by one itself)."""
+    if small_batch or len(refs) >= _BATCH_FROM:
+        sole = _sole_segment(refs)
+        if sole is not None:
+            return batch(sole, list(map(_OFFSET, refs)))
     if len(refs) < _BATCH_FROM:
         return [one(seg, off) for seg, off in refs]
-    first = refs[0][0]
-    if all(seg is first for seg, _ in refs):
-        return batch(first, [off for _, off in refs])
     groups: dict[int, tuple[Segment, list[int], list[int]]] = {}
     for i, (seg, off) in enumerate(refs):
         group = groups.get(id(seg))
@@ -99,6 +104,24 @@ def _per_segment(
         for i, value in zip(positions, batch(seg, offsets), strict=True):
             out[i] = value
     return out
+
+
+def _sole_segment(refs: Sequence[PointRef]) -> Segment | None:
+    """The segment of every ref when they all live in one (the usual case), else None. In C
+    calls: a top-10 asks per query, and a Python step per ref cost more than the reads."""
+    if not refs:
+        return None
+    segments = list(map(_SEGMENT, refs))
+    first = segments[0]
+    # list.count compares by identity first, and a Segment has no other equality
+    return first if segments.count(first) == len(segments) else None
+
+
+def _versions(refs: Sequence[PointRef]) -> list[int]:
+    sole = _sole_segment(refs)
+    if sole is not None:
+        return list(map(sole.versions.item, map(_OFFSET, refs)))
+    return [seg.versions.item(off) for seg, off in refs]
 
 
 def points(refs: Sequence[PointRef], select: Selection, unnamed: bool) -> Points:
@@ -125,7 +148,7 @@ def scored_points(
     query's hits)."""
     refs: list[PointRef] = list(map(_REF, hits))
     found = points(refs, select, unnamed)
-    found.versions = [seg.versions.item(off) for seg, off in refs]
+    found.versions = _versions(refs)
     found.scores = list(map(_SCORE, hits))
     if hits and isinstance(hits[0], Hit):
         values = [hit.order_value for hit in hits]  # type: ignore[union-attr]

@@ -153,6 +153,9 @@ class Segment:
         self.key_kind = np.zeros(0, dtype=np.uint8)
         self.key_hi = np.zeros(0, dtype=np.uint64)
         self.key_lo = np.zeros(0, dtype=np.uint64)
+        # (key_kind array, offsets checked, whether all of them are numbers): see
+        # `_numbers_below`.
+        self._numeric_keys: tuple[Any, int, bool] = (None, 0, True)
         self.storages: dict[str, Storage] = make_storages(config)
         # A list in memory, or (immutable segments with on_disk_payload) a map of the file.
         self.payloads: list[dict[str, Any] | None] | MappedPayloads = []
@@ -267,6 +270,8 @@ class Segment:
             ids = self._ext_ids
             return [ids[off] for off in offsets]
         if len(offsets) < _ITEMS_BELOW:
+            if self._numbers_below(self.size):  # a map in C, no kind read per offset
+                return list(map(self.key_hi.item, offsets))
             kind, high = self.key_kind.item, self.key_hi.item
             return [high(o) if kind(o) == 0 else self.external_id_at(o) for o in offsets]
         offs = np.fromiter(offsets, dtype=np.int64)
@@ -275,6 +280,21 @@ class Segment:
             off = int(offs[i])
             out[i] = uuid.UUID(int=(int(self.key_hi[off]) << 64) | int(self.key_lo[off]))
         return out
+
+    def _numbers_below(self, size: int) -> bool:
+        """Whether every id below offset `size` is a number (key kind 0), remembered per
+        `key_kind` array: keys are only ever written past the segment's size (`_set_keys`)
+        or into a new array, so only offsets not checked yet are looked at."""
+        kinds = self.key_kind
+        memo = self._numeric_keys
+        if memo[0] is kinds and memo[1] >= size:
+            return memo[2]
+        if memo[0] is kinds:
+            numeric = memo[2] and not kinds[memo[1] : size].any()
+        else:
+            numeric = not kinds[:size].any()
+        self._numeric_keys = (kinds, size, bool(numeric))  # one store: atomic for readers
+        return bool(numeric)
 
     def _lookup(self) -> _SortedIds:
         if self._sorted_ids is None:
