@@ -93,14 +93,14 @@ def test_filtered_search_takes_it_and_keeps_tie_order(
     payloads = [{"tag": "a" if i % 4 == 1 else "b"} for i in range(400)]
     engine.upsert_arrays("c", list(range(400)), vectors, payloads)
     calls: list[bool] = []
-    native = exact_knn.nearest
+    native = exact_knn._best  # what `nearest` and `nearest_listed` both ask
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         found = native(*args, **kwargs)
         calls.append(found is not None)
         return found
 
-    monkeypatch.setattr(exact_knn, "nearest", counted)
+    monkeypatch.setattr(exact_knn, "_best", counted)
     filt = parse_filter({"must": [{"key": "tag", "match": {"value": "a"}}]})
     in_filter = np.array([i % 4 == 1 for i in range(400)])
     for query in rng.normal(size=(5, 8)).astype(np.float32):

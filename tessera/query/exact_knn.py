@@ -32,6 +32,22 @@ IndexArray = npt.NDArray[np.int64]
 METRICS = ("Dot", "Cosine", "Euclid")
 
 
+def _native(name: str) -> Any:
+    """faiss's SWIG function `name` itself, without its Python wrapper (a frame per call that
+    only passes the arguments on: four `swig_ptr` and a k-NN per query); the wrapper where
+    the module is not where this expects it."""
+    wrapper = getattr(faiss, name)
+    module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
+    return getattr(module, name, wrapper)
+
+
+_ptr = _native("swig_ptr")
+_knn_ip, _knn_l2 = _native("knn_inner_product"), _native("knn_L2sqr")
+_knn_ip_by_idx = _native("knn_inner_products_by_idx")
+_knn_l2_by_idx = _native("knn_L2sqr_by_idx")
+_FLOAT32 = np.dtype(np.float32)
+
+
 def nearest(
     distance: Distance,
     query: FloatArray,
@@ -45,24 +61,60 @@ def nearest(
     all the rows, when there are no more than k: a quantized walk's candidates rescored at
     oversampling 1, every one of them kept and ordered). `query` is prepared as the rows
     were (`prepare_query`)."""
-    count = rows.shape[0] if subset is None else len(subset)
-    if distance not in METRICS or k < 1 or count < 1 or rows.dtype != np.float32:
-        return None
     if not rows.flags.c_contiguous or rows.ndim != 2 or query.shape != (rows.shape[1],):
         return None
-    q = np.ascontiguousarray(query, dtype=np.float32)
+    found = _best(distance, np.ascontiguousarray(query, dtype=np.float32), rows, k, subset)
+    if found is None:
+        return None
+    scores, labels, _ = found
+    return scores[:k], labels[:k]
+
+
+def nearest_listed(
+    distance: Distance,
+    query: FloatArray,
+    rows: npt.NDArray[Any],
+    k: int,
+    subset: IndexArray | None = None,
+) -> tuple[list[float], list[int]] | None:
+    """`nearest`'s answer as lists (the scores, the row numbers), for a caller that wants
+    Python values: fewer numpy calls than `nearest` and `tolist`. `query` must be prepared
+    float32, C-contiguous (`prepare_query`'s answer)."""
+    if not rows.flags.c_contiguous or rows.ndim != 2 or query.shape != (rows.shape[1],):
+        return None
+    found = _best(distance, query, rows, k, subset)
+    if found is None:
+        return None
+    listed, labels = found[2], found[1].tolist()
+    if len(listed) > k:
+        del listed[k:], labels[k:]
+    return listed, labels
+
+
+def _best(
+    distance: Distance,
+    q: FloatArray,
+    rows: npt.NDArray[Any],
+    k: int,
+    subset: IndexArray | None,
+) -> tuple[FloatArray, IndexArray, list[float]] | None:
+    """The best min(k + 1, rows) of `nearest` as arrays (scores, labels) and the scores as a
+    list; None as `nearest`. `q`: contiguous float32 of the rows' width."""
+    count = rows.shape[0] if subset is None else len(subset)
+    if distance not in METRICS or k < 1 or count < 1 or rows.dtype != _FLOAT32:
+        return None
     wanted = min(k + 1, count)
     scores = np.empty(wanted, dtype=np.float32)
     found = np.empty(wanted, dtype=np.int64)
-    ptr = faiss.swig_ptr
+    ptr = _ptr
     dim, total = rows.shape[1], rows.shape[0]
     euclid = distance == "Euclid"
     if subset is None:
-        run = faiss.knn_L2sqr if euclid else faiss.knn_inner_product
+        run = _knn_l2 if euclid else _knn_ip
         run(ptr(q), ptr(rows), dim, 1, total, wanted, ptr(scores), ptr(found))
     else:
         ids = np.ascontiguousarray(subset, dtype=np.int64)
-        run = faiss.knn_L2sqr_by_idx if euclid else faiss.knn_inner_products_by_idx  # type: ignore[attr-defined]
+        run = _knn_l2_by_idx if euclid else _knn_ip_by_idx
         run(ptr(q), ptr(rows), ptr(ids), dim, 1, total, count, wanted, ptr(scores), ptr(found))
     if euclid:  # the reported distance; two squared ones a float apart may meet in a root
         scores = np.sqrt(scores)
@@ -72,4 +124,4 @@ def nearest(
     # (operator's functions: half the cost of float.__gt__'s slot wrapper per comparison)
     if not all(map(operator.lt if euclid else operator.gt, listed, listed[1:])):
         return None
-    return scores[:k], found[:k]
+    return scores, found, listed

@@ -113,7 +113,11 @@ def prepare_query(
     """
     if datatype == "float32" and distance == "Cosine":
         # prepare_stored's answer here without its datatype layers: every search asks
-        return np.ascontiguousarray(normalize_rows(query))
+        arr = np.asarray(query, dtype=np.float32)
+        if arr.ndim == 1:  # normalize_rows' steps; both answers are fresh, contiguous arrays
+            norm = np.sqrt(np.add.reduce(arr * arr))
+            return arr / norm if norm >= EPSILON else arr.copy()
+        return np.ascontiguousarray(normalize_rows(arr))
     if datatype in turbo.ROW_DTYPES:
         datatype = "float32"
     stored = prepare_stored(distance, query, datatype)

@@ -231,6 +231,33 @@ def _native_nearest(
     return exact_knn.nearest(metric, vector, np.asarray(storage.matrix), want, candidates)
 
 
+def _native_listed(
+    segment: Segment,
+    query: VectorQuery,
+    candidates: npt.NDArray[np.int64],
+    distance: Distance,
+    want: int,
+    cached: CachedFilter | None,
+) -> tuple[list[float], list[int]] | None:
+    """`_native_nearest`'s answer as lists (scores, offsets), for the hits of a search
+    without a score threshold: a selective filter's whole scan in fewer numpy calls.
+    `distance` checked (`check_distance`); None where `_best_of` must answer."""
+    storage = segment.storages[query.using]
+    if not isinstance(storage, DenseStorage) or storage.datatype != "float32":
+        return None
+    if distance not in exact_knn.METRICS:
+        return None
+    vector = query.prepared(distance)  # contiguous float32 of the storage's width
+    if len(candidates) == segment.size:
+        return exact_knn.nearest_listed(distance, vector, storage.rows(segment.size), want)
+    rows = _gathered(storage, candidates, cached)
+    if rows is not None:
+        found = exact_knn.nearest_listed(distance, vector, rows, want)
+        # (one `item` per hit in a C map: a gather and `tolist` are two numpy calls)
+        return None if found is None else (found[0], list(map(candidates.item, found[1])))
+    return exact_knn.nearest_listed(distance, vector, np.asarray(storage.matrix), want, candidates)
+
+
 def score_candidates(
     segment: Segment,
     query: VectorQuery,
@@ -379,13 +406,31 @@ def search(
                 )
         if seg is not None:
             seg.scored = len(candidates)
-        best_found = _best_of(
-            segment, query, candidates, distance, want, better_high, cached, idf, score_threshold
+        listed = (
+            _native_listed(segment, query, candidates, distance, want, cached)
+            if score_threshold is None and query.kind == "dense"
+            else None
         )
-        merged.extend(_scored_refs(segment, *best_found))
+        if listed is not None:  # `_best_of`'s answer, as lists (no threshold to apply)
+            merged.extend(map(_new_scored, zip(listed[0], refs_in(segment, listed[1]))))
+            returned = len(listed[1])
+        else:
+            best_found = _best_of(
+                segment,
+                query,
+                candidates,
+                distance,
+                want,
+                better_high,
+                cached,
+                idf,
+                score_threshold,
+            )
+            merged.extend(_scored_refs(segment, *best_found))
+            returned = len(best_found[1])
         runs += 1  # each run comes best first (top_k): one alone needs no merge
         if seg is not None:
-            seg.returned = len(best_found[1])
+            seg.returned = returned
             t = seg.add("search", t)
     if report is not None:
         t = now()
