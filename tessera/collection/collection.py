@@ -76,7 +76,7 @@ from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.optimizer import optimizations_disabled
-from tessera.shard.search import VectorQuery, search
+from tessera.shard.search import Run, VectorQuery, search_run
 from tessera.shard.shard import LocalShard, ShardClosed, ShardDamaged
 from tessera.shard.vector_schema import schema_json
 
@@ -496,7 +496,7 @@ class Collection:
             report.using, report.limit, report.filtered = query.using, limit, filt is not None
             report.exact, report.hnsw_ef = params.exact, params.hnsw_ef
         with issues.watch(self, [filt]), self.shard.read() as holder:
-            hits = search(
+            hits = search_run(
                 holder,
                 vector,
                 filt,
@@ -511,9 +511,14 @@ class Collection:
                 report=report,
             )
             if explain is None:
+                if isinstance(hits, Run):
+                    return reads.run_points(hits, select, self.config.unnamed)
                 return reads.scored_points(hits, select, self.config.unnamed)
             started = time.perf_counter()
-            points = reads.scored_points(hits, select, self.config.unnamed)
+            if isinstance(hits, Run):
+                points = reads.run_points(hits, select, self.config.unnamed)
+            else:
+                points = reads.scored_points(hits, select, self.config.unnamed)
             explain.add("fetch", started)
             return points
 

@@ -16,8 +16,8 @@ from tessera.collection.values import PayloadSelector, Points, Selection, Vector
 from tessera.execution.query_exec import Hit
 from tessera.query import query_model as qm
 from tessera.segment.segment import Segment
-from tessera.shard.read import PointRef
-from tessera.shard.search import ScoredRef
+from tessera.shard.read import PointRef, refs_in
+from tessera.shard.search import Run, ScoredRef
 
 VectorReader = Callable[[Segment, int], Any]
 
@@ -154,6 +154,20 @@ def scored_points(
         values = [hit.order_value for hit in hits]  # type: ignore[union-attr]
         if values.count(None) != len(values):
             found.order_values = values
+    return found
+
+
+def run_points(run: Run, select: Selection, unnamed: bool) -> Points:
+    """`scored_points` of a search's hits that all come from one segment (`Run`): ids and
+    versions read by offset in C maps, refs made only for what reads them (a selected
+    payload or vector)."""
+    segment, offsets = run.segment, run.offsets
+    if select.payload.enabled or select.vectors.enabled:
+        found = points(refs_in(segment, offsets), select, unnamed)
+    else:
+        found = Points(segment.external_ids_at(offsets))
+    found.versions = list(map(segment.versions.item, offsets))
+    found.scores = run.scores
     return found
 
 

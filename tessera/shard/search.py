@@ -300,6 +300,22 @@ def query_distance(holder: SegmentHolder, using: str) -> str:
     return params.distance if params is not None else "Dot"
 
 
+class Run(NamedTuple):
+    """The hits of a search that all come from one segment, best first, as lists: what
+    `search_run` answers when one segment's scan or walk is the whole answer (the usual
+    case), without a ScoredRef and a PointRef per hit."""
+
+    segment: Segment
+    scores: list[float]
+    offsets: list[int]
+
+    def scored_refs(self) -> list[ScoredRef]:
+        return list(map(_new_scored, zip(self.scores, refs_in(self.segment, self.offsets))))
+
+
+_new_run = tuple_maker(Run)
+
+
 def search(
     holder: SegmentHolder,
     query: VectorQuery,
@@ -316,11 +332,44 @@ def search(
 ) -> list[ScoredRef]:
     """`report`: where to record the plan of each segment and the time of each stage
     (`explain`); None records nothing and reads no clock."""
+    found = search_run(
+        holder,
+        query,
+        filt,
+        limit,
+        offset,
+        score_threshold,
+        exact,
+        hnsw_ef,
+        quantization,
+        idf_corpus,
+        indexed_only,
+        report,
+    )
+    return found.scored_refs() if isinstance(found, Run) else found
+
+
+def search_run(
+    holder: SegmentHolder,
+    query: VectorQuery,
+    filt: Filter | None,
+    limit: int,
+    offset: int = 0,
+    score_threshold: float | None = None,
+    exact: bool = False,
+    hnsw_ef: int | None = None,
+    quantization: QuantizationParams | None = None,
+    idf_corpus: Filter | None = None,
+    indexed_only: bool = False,
+    report: QueryReport | None = None,
+) -> list[ScoredRef] | Run:
+    """`search`'s hits; a `Run` where they all come from one segment's run (no merge)."""
     quantization = quantization or _NO_QUANTIZATION_PARAMS
     distance = check_distance(query_distance(holder, query.using))
     better_high = higher_is_better(distance) if query.kind != "sparse" else True
     want = limit + offset
-    merged: list[ScoredRef] = []
+    # Each segment's hits: (segment, scores, offsets), made ScoredRefs only to be merged.
+    parts: list[tuple[Segment, list[float], list[int]]] = []
     runs, unsorted = 0, False
     idf = sparse_idf_for(holder, query, idf_corpus)
     seg: SegmentPlan | None = None
@@ -378,7 +427,7 @@ def search(
                     hits[0][passes_threshold(hits[0], score_threshold, distance)],
                     hits[1][passes_threshold(hits[0], score_threshold, distance)],
                 )
-            merged.extend(_scored_refs(segment, hits[0], hits[1]))
+            parts.append((segment, hits[0].tolist(), hits[1].tolist()))
             # faiss answers a float graph's walk best first (scores are a monotone map of
             # its distances); a binary or turbo walk ranks by codes, not by these scores.
             if rescored or (index.codec is None and index.turbo is None):
@@ -412,7 +461,7 @@ def search(
             else None
         )
         if listed is not None:  # `_best_of`'s answer, as lists (no threshold to apply)
-            merged.extend(map(_new_scored, zip(listed[0], refs_in(segment, listed[1]))))
+            parts.append((segment, listed[0], listed[1]))
             returned = len(listed[1])
         else:
             best_found = _best_of(
@@ -426,7 +475,7 @@ def search(
                 idf,
                 score_threshold,
             )
-            merged.extend(_scored_refs(segment, *best_found))
+            parts.append((segment, best_found[0].tolist(), best_found[1].tolist()))
             returned = len(best_found[1])
         runs += 1  # each run comes best first (top_k): one alone needs no merge
         if seg is not None:
@@ -434,12 +483,22 @@ def search(
             t = seg.add("search", t)
     if report is not None:
         t = now()
-    if runs > 1 or unsorted:
-        merged.sort(key=lambda s: -s.score if better_high else s.score)
-    found = merged[offset:want]
+    found: list[ScoredRef] | Run
+    if len(parts) == 1 and not unsorted:  # one run, best first: nothing to merge
+        segment, scores, offsets = parts[0]
+        found = _new_run((segment, scores[offset:want], offsets[offset:want]))
+        results = len(found.offsets)
+    else:
+        merged: list[ScoredRef] = []
+        for segment, scores, offsets in parts:
+            merged.extend(map(_new_scored, zip(scores, refs_in(segment, offsets))))
+        if runs > 1 or unsorted:
+            merged.sort(key=lambda s: -s.score if better_high else s.score)
+        found = merged[offset:want]
+        results = len(found)
     if report is not None:
         report.add("merge", t)
-        report.results = len(found)
+        report.results = results
     return found
 
 
@@ -498,14 +557,6 @@ def _numpy_best(
         candidates, scores = candidates[keep], scores[keep]
     best = top_k(scores, want, better_high)
     return scores[best], candidates[best]
-
-
-def _scored_refs(
-    segment: Segment, scores: FloatArray, offsets: npt.NDArray[np.int64]
-) -> map[ScoredRef]:
-    """The hits of one segment as ScoredRefs (in C loops: no generator, and no NamedTuple
-    `__new__`, ~0.2 us a tuple in Python: a top-10 built 20 of them per query)."""
-    return map(_new_scored, zip(scores.tolist(), refs_in(segment, offsets.tolist())))
 
 
 def _segment_report(
