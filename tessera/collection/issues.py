@@ -214,19 +214,27 @@ class watch:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None or not self._started:
             return
-        try:
-            observe(self._collection, self._filters, time.perf_counter() - self._started)
-        except Exception:  # a report must never fail the read it watched
-            return
+        observe_read(self._collection, self._filters, time.perf_counter() - self._started)
+
+
+def observe_read(
+    collection: Collection, filters: Sequence[fm.Filter | None], seconds: float
+) -> None:
+    """`observe` a read that took `seconds`: what `watch` does after it."""
+    try:
+        observe(collection, filters, seconds)
+    except Exception:  # a report must never fail the read it watched
+        return
 
 
 def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds: float) -> None:
     if collection.failure is not None:
         return
-    if seconds <= _slow_query_seconds and collection.shard.holder.live_count() < LARGE_COLLECTION:
+    holder = collection.shard.holder
+    if seconds <= _slow_query_seconds and holder.live_count() < LARGE_COLLECTION:
         return
     # The usual case on a busy collection: the same filters again, nothing new to tell.
-    schemas = collection.shard.holder.index_schemas
+    schemas = holder.index_schemas
     seen: tuple[str, tuple[Any, ...]] | None = (collection.name, tuple(filters))
     try:
         told = _told.get(seen)  # type: ignore[arg-type]

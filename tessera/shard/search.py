@@ -117,8 +117,8 @@ def candidate_entry(
     """The candidate mask (read-only), how many it holds, and the filter's cache entry (None
     without a filter, or for one that cannot be kept): what a search keeps of the filter
     besides the mask."""
-    base, base_count = segment.base_mask(using)
     if filt is None:
+        base, base_count = segment.base_mask(using)
         return base, base_count, None
     # Applications repeat filters (a tenant, a category) from query to query: the mask is
     # kept per segment until the segment changes.
@@ -130,6 +130,7 @@ def candidate_entry(
     if cached is not None and cached.generation == segment.generation:
         return cached.mask, cached.count, cached
     generation = segment.generation
+    base = segment.base_mask(using)[0]
     matched: npt.NDArray[np.bool_] = evaluate(filt, segment) & base
     count = int(np.count_nonzero(matched))
     if key is None:
@@ -250,7 +251,11 @@ def _native_listed(
     vector = query.prepared(distance)  # contiguous float32 of the storage's width
     if len(candidates) == segment.size:
         return exact_knn.nearest_listed(distance, vector, storage.rows(segment.size), want)
-    rows = _gathered(storage, candidates, cached)
+    rows = (
+        cached.rows  # (`_gathered`'s answer once gathered)
+        if cached is not None and cached.rows is not None
+        else _gathered(storage, candidates, cached)
+    )
     if rows is not None:
         found = exact_knn.nearest_listed(distance, vector, rows, want)
         # (one `item` per hit in a C map: a gather and `tolist` are two numpy calls)
@@ -365,13 +370,14 @@ def search_run(
 ) -> list[ScoredRef] | Run:
     """`search`'s hits; a `Run` where they all come from one segment's run (no merge)."""
     quantization = quantization or _NO_QUANTIZATION_PARAMS
-    distance = check_distance(query_distance(holder, query.using))
+    params = holder.config.vectors.get(query.using)  # (query_distance, inline: per query)
+    distance = check_distance(params.distance if params is not None else "Dot")
     better_high = higher_is_better(distance) if query.kind != "sparse" else True
     want = limit + offset
     # Each segment's hits: (segment, scores, offsets), made ScoredRefs only to be merged.
     parts: list[tuple[Segment, list[float], list[int]]] = []
     runs, unsorted = 0, False
-    idf = sparse_idf_for(holder, query, idf_corpus)
+    idf = sparse_idf_for(holder, query, idf_corpus) if query.kind == "sparse" else None
     seg: SegmentPlan | None = None
     t = 0.0
     for number, segment in enumerate(holder.segments):
@@ -437,7 +443,11 @@ def search_run(
             if seg is not None:
                 seg.returned = len(hits[1])
             continue
-        candidates = candidate_offsets(mask, cached)
+        candidates = (
+            cached.offsets
+            if cached is not None and cached.offsets is not None
+            else candidate_offsets(mask, cached)
+        )
         if not len(candidates):
             continue
         multi_index = None if exact else segment.vector_indexes.get(query.using)
@@ -647,8 +657,8 @@ def _graph_pays_off(holder: SegmentHolder, using: str, count: int, indexed: int)
     that keeps 10% or more of the segment walks the graph anyway, since the filtered walk
     keeps its recall there (0.99 at ef 64, bench/ANN_LIBRARIES.md) and scoring that many
     candidates exactly costs several times more."""
-    threshold_points = _threshold_points(holder, using)[1]
-    return count > threshold_points or count >= 0.1 * max(indexed, 1)
+    # (the share first: an unfiltered or broad search needs no threshold read)
+    return count >= 0.1 * max(indexed, 1) or count > _threshold_points(holder, using)[1]
 
 
 def _multi_first_stage(
