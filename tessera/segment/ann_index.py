@@ -104,10 +104,19 @@ def _search_one(
     and labels (k,), -1 padded."""
     distances = np.empty(k, dtype=np.int32 if binary else np.float32)
     labels = np.empty(k, dtype=np.int64)
-    index.search_c(
-        1, faiss.swig_ptr(query), k, faiss.swig_ptr(distances), faiss.swig_ptr(labels), params
-    )
+    ptr = _swig_ptr
+    index.search_c(1, ptr(query), k, ptr(distances), ptr(labels), params)
     return distances, labels
+
+
+def _native_swig_ptr() -> Any:
+    """faiss's `swig_ptr` itself, without its Python wrapper (a frame per call, three per
+    search); the wrapper where the module is not where this expects it."""
+    module = getattr(faiss.swig_ptr, "__globals__", {}).get("_swigfaiss")
+    return getattr(module, "swig_ptr", faiss.swig_ptr)
+
+
+_swig_ptr = _native_swig_ptr()
 
 
 def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
@@ -335,9 +344,12 @@ class HnswIndex:
             wide = max(k, ef)
             walk = self._walk(mask, wide, False, walks)
             return self._turbo_search(query, k, wide, walk[0])
-        target = faiss.downcast_index(self.index.storage) if flat else self.index
-        walk = self._walk(mask, max(ef, k), flat, walks)
-        params = walk[0]
+        if mask is None and not flat:  # `_walk`'s answer for an unfiltered walk, directly
+            target, params = self.index, _unfiltered_params(max(ef, k))
+        else:
+            target = faiss.downcast_index(self.index.storage) if flat else self.index
+            walk = self._walk(mask, max(ef, k), flat, walks)
+            params = walk[0]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.lift_norm2 is not None:
             q = np.hstack([q, np.zeros((1, 1), dtype=np.float32)])

@@ -646,7 +646,12 @@ def _unit_rows(vectors: FloatArray) -> FloatArray:
     graphs and flat storages hold unit vectors."""
     if vectors.ndim == 1:  # a query (a per-query cost): the same float32 arithmetic
         norm = np.sqrt(np.add.reduce(vectors * vectors))
-        return (vectors / norm if norm > 0 else vectors).astype(np.float32)
+        # (the quotient is a fresh array already: no copy of it)
+        return (
+            (vectors / norm).astype(np.float32, copy=False)
+            if norm > 0
+            else vectors.astype(np.float32)
+        )
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
 
