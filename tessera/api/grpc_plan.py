@@ -81,6 +81,8 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
         )
     if kind == "recommend":
         rec = q.recommend
+        if not rec.positive and not rec.negative:
+            raise qp.no_examples()
         positive = tuple(vector_input(inputs, x) for x in rec.positive)
         negative = tuple(vector_input(inputs, x) for x in rec.negative)
         chosen = strategy_of(rec.strategy) if rec.HasField("strategy") else None

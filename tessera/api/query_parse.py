@@ -291,11 +291,7 @@ def parse_query(
     if kind == "recommend":
         obj = expect_object(body, "recommend")
         if obj.get("positive") in (None, []) and obj.get("negative") in (None, []):
-            # Qdrant's validator (`RecommendInput`), before the query runs: a 422
-            raise validation_error(
-                f"{where}.query.recommend.positives, negatives",
-                "At least one positive or negative vector/id must be provided",
-            )
+            raise no_examples(where)
         return _recommend(inputs, obj)
     if kind == "discover":
         obj = expect_object(body, "discover")
@@ -397,6 +393,15 @@ def nearest_mmr(vector: Any, diversity: float | None, candidates: int | None) ->
             f"value {candidates} invalid, must be {MMR_CANDIDATES_MAX} or smaller",
         )
     return qm.Nearest(vector, diversity, candidates, mmr=True)
+
+
+def no_examples(where: str = "internal") -> UnprocessableEntity:
+    """A recommend input without any example: Qdrant's validator (`RecommendInput`) refuses
+    it before the query runs (422), whatever the strategy."""
+    return validation_error(
+        f"{where}.query.recommend.positives, negatives",
+        "At least one positive or negative vector/id must be provided",
+    )
 
 
 def _recommend(inputs: InputParser, obj: dict[str, Any]) -> qm.Recommend:
