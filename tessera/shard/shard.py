@@ -173,6 +173,21 @@ def _remembered_losses(path: Path, found: list[str]) -> list[str]:
     return [*known, *new]
 
 
+def _newest_manifest_seq(path: Path, candidates: list[int]) -> int:
+    """The operation the newest readable manifest holds up to (its own checksum only, not its
+    files'); 0 without one."""
+    for gen in candidates:
+        try:
+            return int(
+                read_checked_json(path / manifest_name(gen), MANIFEST_KIND, (MANIFEST_VERSION,))[
+                    "seq"
+                ]
+            )
+        except (FormatError, KeyError, TypeError, ValueError):
+            continue
+    return 0
+
+
 class LocalShard:
     def __init__(self, path: Path, config: CollectionConfig) -> None:
         self.path = path
@@ -207,7 +222,13 @@ class LocalShard:
             )
         self.wal = Wal(path / "wal", segment_capacity=wal_capacity, aside=path / "damaged")
         try:
+            # The WAL's recovery has set damaged records aside already: the losses are
+            # recorded before anything else (a kill during a long load or replay must not
+            # leave a shorter, clean log and no report), against the newest checkpoint that
+            # reads, then again against the one loaded (an older one may lose more).
+            _remembered_losses(path, self._lost(_newest_manifest_seq(path, candidates)))
             self._load_manifest(candidates)
+            self.damage.extend(_remembered_losses(path, self._lost(self.applied_seq)))
             # What was loaded is on disk already: only replayed records call for a new
             # checkpoint (a restart with nothing to replay writes no manifest).
             self._flushed_seq = self.applied_seq if self._kept else -1
@@ -215,18 +236,21 @@ class LocalShard:
         except BaseException:
             self.wal.close()
             raise
-        lost = [
-            str(damage)
-            for damage in self.wal.damage
-            if damage.last_intact is None or damage.last_intact > self.applied_seq
-        ]
-        self.damage.extend(_remembered_losses(path, lost))
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="flush", daemon=True)
         self._flusher.start()
         self.optimizer = Optimizer(self.holder, self.lock, config, self.flush)
 
     # ---- recovery -----------------------------------------------------------------
+
+    def _lost(self, checkpoint_seq: int) -> list[str]:
+        """The WAL's damage that loses acknowledged operations past a checkpoint of
+        `checkpoint_seq` (replay stops at the damage, so intact records after it are lost)."""
+        return [
+            str(damage)
+            for damage in self.wal.damage
+            if damage.last_intact is None or damage.last_intact > checkpoint_seq
+        ]
 
     def _load_manifest(self, candidates: list[int]) -> None:
         errors: list[str] = []
