@@ -218,10 +218,14 @@ async def _write_worker(call: Callable[[], T]) -> T:
 async def _bounded(run: Awaitable[T], limit: deadline.Deadline) -> T:
     """`run`'s result, or the timeout error at the deadline (a worker thread still in a
     long call stops at its next `deadline.check()`)."""
+    scope = asyncio.timeout(limit.remaining())
     try:
-        return await asyncio.wait_for(run, limit.remaining())
+        async with scope:
+            return await run
     except TimeoutError:
-        raise limit.error() from None
+        if scope.expired():  # the deadline, not a timeout raised by the work itself
+            raise limit.error() from None
+        raise
 
 
 def _operation(request: Request) -> str:
@@ -261,10 +265,12 @@ def endpoint(
             reads = quick and not writes
             if reads:
                 check_consistency(request)
+            deadline.start(None, "")  # none while the body is read and parsed
+            call = await work(request)
+            # From here, as Qdrant's timeout starts once its extractor has read the body.
             limit = deadline.start(
                 timeout if reads else None, _operation(request) if timeout else ""
             )
-            call = await work(request)
             if quick and getattr(request.app.state, QUICK_REQUESTS, False):
                 run = _write(request, call) if writes else _read(request, call)
             else:

@@ -453,14 +453,14 @@ class ClusterService:
             raise failure
 
     def sync_peers(self, revision: int | None, timeout: float | None = None) -> None:
-        """Wait, at most `timeout` (default PEER_SYNC_S), until every other live peer has
+        """Wait, at most PEER_SYNC_S (or a shorter `timeout`), until every other live peer has
         applied `revision` too, as Qdrant synchronises all nodes after a collection, shard
         key, named vector or alias is created: a client's next request may go to any peer,
         which must know it by then. Best effort, as in Qdrant: a peer that does not answer
         in time is logged, the change stands."""
         if revision is None:
             return
-        deadline = time.monotonic() + (PEER_SYNC_S if timeout is None else timeout)
+        deadline = time.monotonic() + min(PEER_SYNC_S, timeout or PEER_SYNC_S)
         waiting = {
             peer: str(info.get("uri", ""))
             for peer, info in self.peers.items()
@@ -468,8 +468,13 @@ class ClusterService:
         }
         while waiting and time.monotonic() < deadline:
             for peer, uri in list(waiting.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
                 try:
-                    answer = orjson.loads(self.p2p.call(uri, "peer", b"{}", PEER_SYNC_CALL_S))
+                    answer = orjson.loads(
+                        self.p2p.call(uri, "peer", b"{}", min(PEER_SYNC_CALL_S, left))
+                    )
                     if int(answer.get("commit", 0)) >= revision:
                         del waiting[peer]
                 except (TesseraError, ValueError, TypeError, AttributeError):

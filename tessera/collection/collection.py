@@ -223,8 +223,11 @@ class Collection:
             # write it does not wait for before it runs, and only logs this failure.
             log.warning("collection %s: update without wait failed: %s", self.name, exc.message)
             return UpdateResult(operation_id=self.shard.applied_seq, completed=False)
-        if built:  # counted once the write is logged and applied
-            self.hardware.add_write(built[0])
+        if built:  # counted once the write is logged and applied, never failing it
+            try:
+                self.hardware.add_write(built[0])
+            except Exception:
+                log.exception("collection %s: hardware usage of a write not counted", self.name)
         self._await_deferred(wait)
         return UpdateResult(operation_id=seq, completed=wait)
 

@@ -154,7 +154,7 @@ def _best_columns(sims: Any, keep: Any, limit: int) -> Any:
     (a stable sort of every kept column, without sorting them all)."""
     cols = np.flatnonzero(keep)
     values = sims[cols]
-    if len(cols) > limit > 0:
+    if len(cols) > limit > 0 and not np.isnan(values).any():  # (NaN: the full sort below)
         kth = np.partition(values, len(values) - limit)[len(values) - limit]
         cols, values = cols[values >= kth], values[values >= kth]
     return cols[np.argsort(-values, kind="stable")][:limit]

@@ -90,7 +90,11 @@ def count(holder: SegmentHolder, filt: Filter | None, exact: bool) -> int:
         return sum(s.visible_count() for s in holder.segments)
     if not exact:
         return sum(estimate_cardinality(filt, s)[1] for s in holder.segments)
-    return sum(int(np.count_nonzero(segment_mask(s, filt))) for s in holder.segments)
+    total = 0
+    for segment in holder.segments:
+        deadline.check()
+        total += int(np.count_nonzero(segment_mask(segment, filt)))
+    return total
 
 
 def _at_or_after(segment: Segment, start: PointId) -> BoolArray:

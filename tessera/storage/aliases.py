@@ -177,8 +177,11 @@ class AliasTable:
         if table == self._table:
             return
         self._write(table)
-        self._table = table
 
     def _write(self, table: dict[str, str]) -> None:
+        """The primary file is the commit point: once it is written the table is `table`
+        (a start-up reads it), so memory follows before the mirror is written; a failure of
+        the mirror still answers an error, and the next start makes the two equal again."""
         write_checked_json(self.path, KIND, VERSION, {"aliases": table})
+        self._table = table
         write_checked_json(self.mirror, KIND, VERSION, {"aliases": table})
