@@ -80,7 +80,13 @@ def nearest_listed(
     """`nearest`'s answer as lists (the scores, the row numbers), for a caller that wants
     Python values: fewer numpy calls than `nearest` and `tolist`. `query` must be prepared
     float32, C-contiguous (`prepare_query`'s answer)."""
-    if not rows.flags.c_contiguous or rows.ndim != 2 or query.shape != (rows.shape[1],):
+    if (
+        not rows.flags.c_contiguous
+        or rows.ndim != 2
+        or query.shape != (rows.shape[1],)
+        or query.dtype != _FLOAT32  # faiss reads the raw buffer: float32, contiguous only
+        or not query.flags.c_contiguous
+    ):
         return None
     found = _best(distance, query, rows, k, subset)
     if found is None:

@@ -465,15 +465,16 @@ def search_run(
                 )
         if seg is not None:
             seg.scored = len(candidates)
+        native = score_threshold is None and query.kind == "dense"
         listed = (
-            _native_listed(segment, query, candidates, distance, want, cached)
-            if score_threshold is None and query.kind == "dense"
-            else None
+            _native_listed(segment, query, candidates, distance, want, cached) if native else None
         )
         if listed is not None:  # `_best_of`'s answer, as lists (no threshold to apply)
             parts.append((segment, listed[0], listed[1]))
             returned = len(listed[1])
         else:
+            # (where the native scan was tried it failed as `_best_of`'s would: a tie at the
+            # cut or a storage it does not read; numpy answers without a second try)
             best_found = _best_of(
                 segment,
                 query,
@@ -484,6 +485,7 @@ def search_run(
                 cached,
                 idf,
                 score_threshold,
+                native=not native,
             )
             parts.append((segment, best_found[0].tolist(), best_found[1].tolist()))
             returned = len(best_found[1])
@@ -522,13 +524,15 @@ def _best_of(
     cached: CachedFilter | None = None,
     idf: FloatArray | None = None,
     score_threshold: float | None = None,
+    native: bool = True,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     """(scores, offsets) of the best `want` of `candidates` passing `score_threshold`, best
     first, scored exactly: in one native call where `exact_knn` answers as `_numpy_best`
-    would (a selective filter's candidates, a quantized walk's to rescore), else by numpy."""
+    would (a selective filter's candidates, a quantized walk's to rescore), else by numpy
+    (`native` False: the caller has tried the native call already)."""
     found = (
         _native_nearest(segment, query, candidates, distance, want, cached)
-        if query.kind == "dense"
+        if native and query.kind == "dense"
         else None
     )
     if found is None:
