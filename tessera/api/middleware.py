@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -315,6 +316,17 @@ def is_json(content_type: str | None) -> bool:
 # gzip's header, deflate as HTTP means it, the zlib format).
 DECODED_ENCODINGS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
+
+def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    """(`data` inflated, at most `limit` bytes of it; whether it is not whole, valid data)."""
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(data, limit)
+    except zlib.error:
+        return b"", True
+    return body, not inflater.eof and len(body) < limit
+
+
 # Routes whose body is not JSON (a multipart snapshot upload, with a limit of its own).
 RAW_BODY_SUFFIXES = ("/snapshots/upload",)
 
@@ -404,12 +416,9 @@ class BodyLimits:
                 return
             if not message.get("more_body"):
                 break
-        inflater = zlib.decompressobj(wbits)
-        try:
-            body = inflater.decompress(bytes(sent), self.max_bytes + 1)
-            corrupt = not inflater.eof
-        except zlib.error:
-            body, corrupt = b"", True
+        # On a thread: inflating up to the limit (32 MiB by default) takes tens of
+        # milliseconds, which the loop's other requests must not wait for.
+        body, corrupt = await asyncio.to_thread(_inflate, bytes(sent), wbits, self.max_bytes + 1)
         if len(body) > self.max_bytes:
             await self._refuse(send, self._exceeded())
             return
