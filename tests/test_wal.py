@@ -187,6 +187,13 @@ def test_a_file_cut_at_a_record_boundary_is_set_aside_not_deleted(tmp_path: Path
     kept = list((tmp_path / "damaged").glob(f"wal-*-{files[0].name}"))
     assert len(kept) == 1 and first_bytes.startswith(kept[0].read_bytes())
     assert not files[0].exists()
+    # The same file set aside again (a second start within the same second): a second copy,
+    # the first one never replaced.
+    files[0].write_bytes(kept[0].read_bytes())
+    with Wal(tmp_path / "wal", segment_capacity=1024) as wal:
+        assert wal.last_seq == 100
+    kept = list((tmp_path / "damaged").glob(f"wal-*-{files[0].name}*"))
+    assert len(kept) == 2
 
 
 def test_tail_cut_mid_record(tmp_path: Path) -> None:

@@ -575,9 +575,9 @@ class Wal:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self._aside_dir()
         for p in copy:
-            _copy_synced(p, target / f"wal-{stamp}-{p.name}")
+            _copy_synced(p, _free_name(target / f"wal-{stamp}-{p.name}"))
         for p in paths:
-            os.rename(p, target / f"wal-{stamp}-{p.name}")
+            os.rename(p, _free_name(target / f"wal-{stamp}-{p.name}"))
         fsync_dir(target)
 
     def _keep_tail(self, fd: int, seg: _Segment, end: int) -> Path | None:
@@ -587,7 +587,7 @@ class Wal:
         if end <= seg.end:
             return None
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = self._aside_dir() / f"wal-{stamp}-{seg.path.name}-tail-at-{seg.end}"
+        path = _free_name(self._aside_dir() / f"wal-{stamp}-{seg.path.name}-tail-at-{seg.end}")
         with open(path, "wb") as f:
             off = seg.end
             while off < end:
@@ -639,6 +639,17 @@ def _poisoned(cause: OSError) -> OSError:
     )
     err.__cause__ = cause
     return err
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path` with a counter where a copy set aside earlier (the same second, the
+    same file) has that name: a copy in damaged/ is never replaced."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
 
 
 def _pwrite_all(fd: int, parts: Sequence[bytes | memoryview], offset: int) -> None:
