@@ -86,6 +86,18 @@ def write_file_synced(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.fsync(f.fileno())
 
 
+def free_name(path: Path) -> Path:
+    """`path`, or `path` with a counter (`name.2`, `name.3`...) where a file of that name
+    exists: a copy set aside as damaged (the same second, the same file) is never
+    replaced by a later one."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
 def rename_durable(src: Path, dst: Path) -> None:
     os.replace(src, dst)
     fsync_dir(dst.parent)

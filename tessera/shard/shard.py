@@ -42,7 +42,7 @@ from typing import Any
 from tessera.collection_config import CollectionConfig
 from tessera.errors import NotFound, ServiceUnavailable, TesseraError
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
-from tessera.fsutil import fsync_dir, mkdir_durable
+from tessera.fsutil import free_name, fsync_dir, mkdir_durable
 from tessera.memory import release_free_memory
 from tessera.segment.ann_index import note_write
 from tessera.segment.persist import (
@@ -163,7 +163,8 @@ def _remembered_losses(path: Path, found: list[str]) -> list[str]:
             body = read_checked_json(record, LOSSES_KIND, (LOSSES_VERSION,))
             known = [str(r) for r in body["reports"]]
         except (FormatError, KeyError, TypeError) as exc:
-            aside = record.with_name(f"{LOSSES_FILE}.damaged-{time.time_ns()}")
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = free_name(record.with_name(f"{LOSSES_FILE}.damaged-{stamp}"))
             os.rename(record, aside)  # kept byte for byte; a new report takes its place
             found = [f"an earlier report of lost operations is unreadable ({exc}): {aside}", *found]
     new = [r for r in found if r not in known]
@@ -226,7 +227,8 @@ class LocalShard:
             # recorded before anything else (a kill during a long load or replay must not
             # leave a shorter, clean log and no report), against the newest checkpoint that
             # reads, then again against the one loaded (an older one may lose more).
-            _remembered_losses(path, self._lost(_newest_manifest_seq(path, candidates)))
+            if self.wal.damage:  # (a manifest read more at start-up only then)
+                _remembered_losses(path, self._lost(_newest_manifest_seq(path, candidates)))
             self._load_manifest(candidates)
             self.damage.extend(_remembered_losses(path, self._lost(self.applied_seq)))
             # What was loaded is on disk already: only replayed records call for a new

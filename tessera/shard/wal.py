@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tessera.errors import StorageCorruption
-from tessera.fsutil import fsync_dir, fsync_file, mkdir_durable, remove_quietly, write_durable
+from tessera.fsutil import (
+    free_name,
+    fsync_dir,
+    fsync_file,
+    mkdir_durable,
+    remove_quietly,
+    write_durable,
+)
 from tessera.shard.wal_format import (
     FILE_HEADER_SIZE,
     FLOOR_NAME,
@@ -575,9 +582,9 @@ class Wal:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self._aside_dir()
         for p in copy:
-            _copy_synced(p, _free_name(target / f"wal-{stamp}-{p.name}"))
+            _copy_synced(p, free_name(target / f"wal-{stamp}-{p.name}"))
         for p in paths:
-            os.rename(p, _free_name(target / f"wal-{stamp}-{p.name}"))
+            os.rename(p, free_name(target / f"wal-{stamp}-{p.name}"))
         fsync_dir(target)
 
     def _keep_tail(self, fd: int, seg: _Segment, end: int) -> Path | None:
@@ -587,7 +594,7 @@ class Wal:
         if end <= seg.end:
             return None
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = _free_name(self._aside_dir() / f"wal-{stamp}-{seg.path.name}-tail-at-{seg.end}")
+        path = free_name(self._aside_dir() / f"wal-{stamp}-{seg.path.name}-tail-at-{seg.end}")
         with open(path, "wb") as f:
             off = seg.end
             while off < end:
@@ -639,17 +646,6 @@ def _poisoned(cause: OSError) -> OSError:
     )
     err.__cause__ = cause
     return err
-
-
-def _free_name(path: Path) -> Path:
-    """`path`, or `path` with a counter where a copy set aside earlier (the same second, the
-    same file) has that name: a copy in damaged/ is never replaced."""
-    n = 1
-    candidate = path
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}.{n}")
-    return candidate
 
 
 def _pwrite_all(fd: int, parts: Sequence[bytes | memoryview], offset: int) -> None:

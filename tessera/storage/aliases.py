@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tessera.errors import Conflict, NotFound, collection_exists, collection_not_found
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
-from tessera.fsutil import rename_durable
+from tessera.fsutil import free_name, rename_durable
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,7 @@ class AliasTable:
                 raise FormatError(f"{path}: no `aliases` object")
         except FormatError as exc:
             stamp = time.strftime("%Y%m%dT%H%M%S")
-            aside = path.with_name(f"{path.name}.damaged-{stamp}")
-            n = 1
-            while aside.exists():  # an earlier copy is never replaced
-                n += 1
-                aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+            aside = free_name(path.with_name(f"{path.name}.damaged-{stamp}"))
             rename_durable(path, aside)
             log.error("alias table %s unreadable (%s); moved to %s", path, exc, aside)
             return None, True
