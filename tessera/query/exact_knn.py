@@ -32,7 +32,7 @@ IndexArray = npt.NDArray[np.int64]
 METRICS = ("Dot", "Cosine", "Euclid")
 
 
-def _native(name: str) -> Any:
+def native_function(name: str) -> Any:
     """faiss's SWIG function `name` itself, without its Python wrapper (a frame per call that
     only passes the arguments on: four `swig_ptr` and a k-NN per query); the wrapper where
     the module is not where this expects it."""
@@ -41,10 +41,10 @@ def _native(name: str) -> Any:
     return getattr(module, name, wrapper)
 
 
-_ptr = _native("swig_ptr")
-_knn_ip, _knn_l2 = _native("knn_inner_product"), _native("knn_L2sqr")
-_knn_ip_by_idx = _native("knn_inner_products_by_idx")
-_knn_l2_by_idx = _native("knn_L2sqr_by_idx")
+_ptr = native_function("swig_ptr")
+_knn_ip, _knn_l2 = native_function("knn_inner_product"), native_function("knn_L2sqr")
+_knn_ip_by_idx = native_function("knn_inner_products_by_idx")
+_knn_l2_by_idx = native_function("knn_L2sqr_by_idx")
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -61,8 +61,6 @@ def nearest(
     all the rows, when there are no more than k: a quantized walk's candidates rescored at
     oversampling 1, every one of them kept and ordered). `query` is prepared as the rows
     were (`prepare_query`)."""
-    if not rows.flags.c_contiguous or rows.ndim != 2 or query.shape != (rows.shape[1],):
-        return None
     found = _best(distance, np.ascontiguousarray(query, dtype=np.float32), rows, k, subset)
     if found is None:
         return None
@@ -80,14 +78,8 @@ def nearest_listed(
     """`nearest`'s answer as lists (the scores, the row numbers), for a caller that wants
     Python values: fewer numpy calls than `nearest` and `tolist`. `query` must be prepared
     float32, C-contiguous (`prepare_query`'s answer)."""
-    if (
-        not rows.flags.c_contiguous
-        or rows.ndim != 2
-        or query.shape != (rows.shape[1],)
-        or query.dtype != _FLOAT32  # faiss reads the raw buffer: float32, contiguous only
-        or not query.flags.c_contiguous
-    ):
-        return None
+    if query.dtype != _FLOAT32 or not query.flags.c_contiguous:
+        return None  # (faiss reads the raw buffer)
     found = _best(distance, query, rows, k, subset)
     if found is None:
         return None
@@ -106,6 +98,8 @@ def _best(
 ) -> tuple[FloatArray, IndexArray, list[float]] | None:
     """The best min(k + 1, rows) of `nearest` as arrays (scores, labels) and the scores as a
     list; None as `nearest`. `q`: contiguous float32 of the rows' width."""
+    if not rows.flags.c_contiguous or rows.ndim != 2 or q.shape != (rows.shape[1],):
+        return None
     count = rows.shape[0] if subset is None else len(subset)
     if distance not in METRICS or k < 1 or count < 1 or rows.dtype != _FLOAT32:
         return None

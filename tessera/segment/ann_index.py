@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.fileformat import FormatError
+from tessera.query.exact_knn import native_function
 from tessera.segment import mapped_pages
 from tessera.segment.quantization import (
     BinaryCodec,
@@ -109,14 +110,8 @@ def _search_one(
     return distances, labels
 
 
-def _native_swig_ptr() -> Any:
-    """faiss's `swig_ptr` itself, without its Python wrapper (a frame per call, three per
-    search); the wrapper where the module is not where this expects it."""
-    module = getattr(faiss.swig_ptr, "__globals__", {}).get("_swigfaiss")
-    return getattr(module, "swig_ptr", faiss.swig_ptr)
-
-
-_swig_ptr = _native_swig_ptr()
+# faiss's `swig_ptr` itself, without its Python wrapper (a frame per call, three per search)
+_swig_ptr = native_function("swig_ptr")
 
 
 def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
