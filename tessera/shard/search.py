@@ -204,6 +204,36 @@ def _gathered(
     return cached.rows
 
 
+def _native_source(
+    segment: Segment,
+    query: VectorQuery,
+    candidates: npt.NDArray[np.int64],
+    metric: Distance,
+    cached: CachedFilter | None,
+) -> tuple[FloatArray, npt.NDArray[Any], npt.NDArray[np.int64] | None, bool] | None:
+    """What `exact_knn` scans for the best of `candidates`: (the prepared query, the rows,
+    the subset of them to read, whether the rows are the candidates' gathered ones, whose
+    labels index `candidates`); None where it cannot answer as `score_candidates` +
+    `top_k` would, and those run instead."""
+    storage = segment.storages[query.using]
+    if not isinstance(storage, DenseStorage) or storage.datatype != "float32":
+        return None
+    if metric not in exact_knn.METRICS:
+        return None
+    vector = query.prepared(metric)  # contiguous float32 of the storage's width
+    if len(candidates) == segment.size:
+        return vector, storage.rows(segment.size), None, False
+    rows = (
+        cached.rows  # (`_gathered`'s answer once gathered, without the call)
+        if cached is not None and cached.rows is not None
+        else _gathered(storage, candidates, cached)
+    )
+    if rows is not None:
+        return vector, rows, None, True
+    # No gathered block: faiss reads the candidates' rows where they are.
+    return vector, np.asarray(storage.matrix), candidates, False
+
+
 def _native_nearest(
     segment: Segment,
     query: VectorQuery,
@@ -212,24 +242,16 @@ def _native_nearest(
     want: int,
     cached: CachedFilter | None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]] | None:
-    """The best `want` of `candidates` scored exactly by `exact_knn` (one native call, reading
-    a cached filter's gathered rows or the segment's rows in place); None where it cannot
-    answer as `score_candidates` + `top_k` would, and those run instead."""
-    storage = segment.storages[query.using]
+    """The best `want` of `candidates` scored exactly by `exact_knn` (one native call)."""
     metric = check_distance(distance)
-    if not isinstance(storage, DenseStorage) or storage.datatype != "float32":
+    source = _native_source(segment, query, candidates, metric, cached)
+    if source is None:
         return None
-    if metric not in exact_knn.METRICS:
-        return None
-    vector = query.prepared(metric)
-    if len(candidates) == segment.size:
-        return exact_knn.nearest(metric, vector, storage.rows(segment.size), want)
-    rows = _gathered(storage, candidates, cached)
-    if rows is not None:
-        found = exact_knn.nearest(metric, vector, rows, want)
-        return None if found is None else (found[0], candidates[found[1]])
-    # No gathered block: faiss reads the candidates' rows where they are.
-    return exact_knn.nearest(metric, vector, np.asarray(storage.matrix), want, candidates)
+    vector, rows, subset, gathered = source
+    found = exact_knn.nearest(metric, vector, rows, want, subset)
+    if found is None or not gathered:
+        return found
+    return found[0], candidates[found[1]]
 
 
 def _native_listed(
@@ -243,24 +265,15 @@ def _native_listed(
     """`_native_nearest`'s answer as lists (scores, offsets), for the hits of a search
     without a score threshold: a selective filter's whole scan in fewer numpy calls.
     `distance` checked (`check_distance`); None where `_best_of` must answer."""
-    storage = segment.storages[query.using]
-    if not isinstance(storage, DenseStorage) or storage.datatype != "float32":
+    source = _native_source(segment, query, candidates, distance, cached)
+    if source is None:
         return None
-    if distance not in exact_knn.METRICS:
-        return None
-    vector = query.prepared(distance)  # contiguous float32 of the storage's width
-    if len(candidates) == segment.size:
-        return exact_knn.nearest_listed(distance, vector, storage.rows(segment.size), want)
-    rows = (
-        cached.rows  # (`_gathered`'s answer once gathered)
-        if cached is not None and cached.rows is not None
-        else _gathered(storage, candidates, cached)
-    )
-    if rows is not None:
-        found = exact_knn.nearest_listed(distance, vector, rows, want)
-        # (one `item` per hit in a C map: a gather and `tolist` are two numpy calls)
-        return None if found is None else (found[0], list(map(candidates.item, found[1])))
-    return exact_knn.nearest_listed(distance, vector, np.asarray(storage.matrix), want, candidates)
+    vector, rows, subset, gathered = source
+    found = exact_knn.nearest_listed(distance, vector, rows, want, subset)
+    if found is None or not gathered:
+        return found
+    # (one `item` per hit in a C map: a gather and `tolist` are two numpy calls)
+    return found[0], list(map(candidates.item, found[1]))
 
 
 def score_candidates(
