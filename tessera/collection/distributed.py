@@ -42,6 +42,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -389,11 +390,15 @@ class ClusterCollection(Collection):
         return getattr(part, method)(*args, **kwargs)
 
     def _fan(self, calls: dict[int, Callable[[], Any]]) -> dict[int, Any]:
-        """Run one call per shard, in parallel; the first failure is raised."""
+        """Run one call per shard, in parallel; once every call is over, the first failure
+        (in shard order) is raised. Waiting for all of them matters for writes: a part that
+        failed (a missing point is a 404) must not answer while another shard's part is still
+        being applied, or a read right after the answer misses that part."""
         if len(calls) == 1:
             ((shard, call),) = calls.items()
             return {shard: call()}
         futures = {shard: self._pool.submit(call) for shard, call in calls.items()}
+        wait_all(futures.values())
         return {shard: future.result() for shard, future in futures.items()}
 
     def _each_shard(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
