@@ -1,0 +1,192 @@
+"""Qdrant's search documentation (search, explore, hybrid queries, search relevance), run
+against the server through qdrant-client over REST and gRPC and through plain HTTP.
+
+Expected values come from the behaviour of Qdrant's server (lib/segment, lib/collection),
+which is what the documentation describes; where qdrant-client's local mode computes
+something else, the server wins and the test says so.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.conftest import ServerProcess, module_server
+
+pytestmark = pytest.mark.server_only(reason="REST, gRPC and plain HTTP against one server")
+
+DIM = 4
+N_POINTS = 40
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "tessera-docs-search", grpc=True)
+
+
+@pytest.fixture(scope="module")
+def rest(server: ServerProcess) -> Iterator[QdrantClient]:
+    qc = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    yield qc
+    qc.close()
+
+
+@pytest.fixture(scope="module")
+def grpc_client(server: ServerProcess) -> Iterator[QdrantClient]:
+    qc = QdrantClient(
+        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
+    )
+    yield qc
+    qc.close()
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30.0) as hc:
+        yield hc
+
+
+@pytest.fixture(scope="module")
+def clients(rest: QdrantClient, grpc_client: QdrantClient) -> dict[str, QdrantClient]:
+    return {"rest": rest, "grpc": grpc_client}
+
+
+@pytest.fixture
+def names(rest: QdrantClient) -> Iterator[Callable[[], str]]:
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"docs_{uuid.uuid4().hex[:10]}")
+        return made[-1]
+
+    yield make
+    for name in made:
+        rest.delete_collection(name)
+
+
+def dense_collection(
+    rest: QdrantClient, name: str, seed: int, distance: models.Distance = models.Distance.DOT
+) -> npt.NDArray[np.float32]:
+    """N_POINTS points with ids 1..N_POINTS; the stored vectors (row i-1 is point i)."""
+    vectors = np.random.default_rng(seed).normal(size=(N_POINTS, DIM)).astype(np.float32)
+    rest.create_collection(name, vectors_config=models.VectorParams(size=DIM, distance=distance))
+    rest.upsert(
+        name,
+        [models.PointStruct(id=i + 1, vector=v.tolist()) for i, v in enumerate(vectors)],
+        wait=True,
+    )
+    return vectors
+
+
+def ranked(scores: npt.NDArray[np.float64], limit: int) -> list[int]:
+    return [int(i) + 1 for i in np.argsort(-scores, kind="stable")[:limit]]
+
+
+# --------------------------------------------------------------------------- relevance feedback
+
+
+def naive_feedback_expected(
+    vectors: npt.NDArray[np.float32],
+    target: npt.NDArray[np.float32],
+    pairs: list[tuple[int, int, float]],
+    a: float,
+    b: float,
+    c: float,
+) -> npt.NDArray[np.float64]:
+    """a * sim(target) + sum over (better id, worse id, confidence) of
+    confidence^b * c * (sim(better) - sim(worse)), Dot similarities."""
+    sims = vectors.astype(np.float64)
+    score = a * (sims @ target.astype(np.float64))
+    for better, worse, confidence in pairs:
+        delta = sims @ sims[better - 1] - sims @ sims[worse - 1]
+        score += confidence**b * c * delta
+    return score
+
+
+def test_relevance_feedback_pairs_best_with_worst(
+    clients: dict[str, QdrantClient], http: httpx.Client, names: Callable[[], str]
+) -> None:
+    """Three feedback items as in the documentation's example: Qdrant's server sorts them
+    by score and pairs the best with the worst, at most half the items (here one pair:
+    222 at 0.72 against 333 at 0.61); the middle item adds nothing. (qdrant-client's local
+    mode pairs every ordered couple instead.)"""
+    name = names()
+    vectors = dense_collection(clients["rest"], name, seed=11)
+    target = np.asarray([0.1, 0.9, 0.23, -0.4], dtype=np.float32)
+    feedback = [(2, 0.68), (3, 0.72), (4, 0.61)]  # the docs' 111, 222, 333
+    a, b, c = 0.12, 0.43, 0.03
+    expected_scores = naive_feedback_expected(vectors, target, [(3, 4, 0.72 - 0.61)], a, b, c)
+    for excluded in (2, 3, 4):  # examples given by id are left out of the results
+        expected_scores[excluded - 1] = -np.inf
+    expected = ranked(expected_scores, 10)
+
+    query = models.RelevanceFeedbackQuery(
+        relevance_feedback=models.RelevanceFeedbackInput(
+            target=target.tolist(),
+            feedback=[models.FeedbackItem(example=i, score=s) for i, s in feedback],
+            strategy=models.NaiveFeedbackStrategy(
+                naive=models.NaiveFeedbackStrategyParams(a=a, b=b, c=c)
+            ),
+        )
+    )
+    for transport, qc in clients.items():
+        points = qc.query_points(name, query=query, limit=10).points
+        assert [p.id for p in points] == expected, transport
+        got = [p.score for p in points]
+        want = [expected_scores[i - 1] for i in expected]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=transport)
+
+    body = {
+        "query": {
+            "relevance_feedback": {
+                "target": target.tolist(),
+                "feedback": [{"example": i, "score": s} for i, s in feedback],
+                "strategy": {"naive": {"a": a, "b": b, "c": c}},
+            }
+        },
+        "limit": 10,
+    }
+    response = http.post(f"/collections/{name}/points/query", json=body)
+    assert response.status_code == 200, response.text
+    assert [p["id"] for p in response.json()["result"]["points"]] == expected
+
+
+def test_relevance_feedback_at_most_three_pairs(
+    clients: dict[str, QdrantClient], names: Callable[[], str]
+) -> None:
+    """Eight feedback items make three pairs (1st-8th, 2nd-7th, 3rd-6th by score), not
+    four: Qdrant caps the pairs at 3. A single item makes none: the target alone scores."""
+    name = names()
+    vectors = dense_collection(clients["rest"], name, seed=12)
+    target = vectors[0] + 0.5
+    relevance = {10: 0.9, 11: 0.1, 12: 0.8, 13: 0.2, 14: 0.7, 15: 0.3, 16: 0.6, 17: 0.4}
+    a, b, c = 1.0, 1.0, 2.0
+    pairs = [(10, 11, 0.8), (12, 13, 0.6), (14, 15, 0.4)]
+    expected_scores = naive_feedback_expected(vectors, target, pairs, a, b, c)
+    raw_examples = {i: vectors[i - 1].tolist() for i in relevance}  # raw: nothing excluded
+
+    def query(items: dict[int, float]) -> models.RelevanceFeedbackQuery:
+        return models.RelevanceFeedbackQuery(
+            relevance_feedback=models.RelevanceFeedbackInput(
+                target=target.tolist(),
+                feedback=[
+                    models.FeedbackItem(example=raw_examples[i], score=s) for i, s in items.items()
+                ],
+                strategy=models.NaiveFeedbackStrategy(
+                    naive=models.NaiveFeedbackStrategyParams(a=a, b=b, c=c)
+                ),
+            )
+        )
+
+    single = naive_feedback_expected(vectors, target, [], a, b, c)
+    for transport, qc in clients.items():
+        points = qc.query_points(name, query=query(relevance), limit=N_POINTS).points
+        assert [p.id for p in points] == ranked(expected_scores, N_POINTS), transport
+        points = qc.query_points(name, query=query({10: 0.9}), limit=5).points
+        assert [p.id for p in points] == ranked(single, 5), transport
