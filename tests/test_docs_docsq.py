@@ -190,3 +190,45 @@ def test_relevance_feedback_at_most_three_pairs(
         assert [p.id for p in points] == ranked(expected_scores, N_POINTS), transport
         points = qc.query_points(name, query=query({10: 0.9}), limit=5).points
         assert [p.id for p in points] == ranked(single, 5), transport
+
+
+# --------------------------------------------------------------------------- RRF weights
+
+
+def test_rrf_weights_must_pair_with_prefetches(
+    clients: dict[str, QdrantClient], http: httpx.Client, names: Callable[[], str]
+) -> None:
+    """Weighted RRF (hybrid queries): "The number of weights must match the number of
+    prefetches". Qdrant's query planner refuses a mismatch with a validation error, answered
+    as bad input: 400 "Wrong input: Validation failed: RRF weights length (2) does not match
+    number of prefetches (1)", INVALID_ARGUMENT over gRPC; nested prefetches alike."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=13)
+    text = (
+        "Wrong input: Validation failed: RRF weights length (2) does not match number of "
+        "prefetches (1)"
+    )
+    one = {"query": [0.1, 0.2, 0.3, 0.4], "limit": 5}
+    for body in (
+        {"prefetch": [one], "query": {"rrf": {"weights": [3.0, 1.0]}}},
+        {
+            "prefetch": {"prefetch": one, "query": {"rrf": {"weights": [3.0, 1.0]}}},
+            "query": one["query"],
+        },
+    ):
+        answer = http.post(f"/collections/{name}/points/query", json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["status"]["error"] == text
+
+    prefetch = models.Prefetch(query=[0.1, 0.2, 0.3, 0.4], limit=5)
+    query = models.RrfQuery(rrf=models.Rrf(weights=[3.0, 1.0]))
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(name, prefetch=[prefetch], query=query)
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+
+    weighted = (
+        clients["rest"]
+        .query_points(name, prefetch=[prefetch, prefetch], query=query, limit=3)
+        .points
+    )
+    assert len(weighted) == 3  # as many weights as prefetches: fine

@@ -622,7 +622,9 @@ def test_fusion_mixed_ids_and_validation() -> None:
     np.testing.assert_allclose(scores, [1 / 3 + 1 / 2, 1 / 2, 1 / 3, 1 / 4])
     ids, scores = fusion.dbsf([([1], [5.0]), ([2, 1], [2.0, 2.0])], limit=1)
     assert ids.tolist() == [1] and scores.tolist() == [1.0]
-    with pytest.raises(BadRequest, match="should match number of pre-fetches"):
+    with pytest.raises(
+        BadRequest, match=r"RRF weights length \(1\) does not match number of prefetches \(2\)"
+    ):
         fusion.rrf([a, b], weights=[1.0])
     empty_ids, empty_scores = fusion.rrf([([], []), ([], [])])
     assert empty_ids.size == 0 and empty_scores.size == 0

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.errors import BadRequest
+from tessera.query.query_model import rrf_weights_mismatch
 
 DEFAULT_RRF_K = 2
 
@@ -90,10 +91,7 @@ def rrf(
 ) -> Fused:
     """Reciprocal rank fusion of ranked sources."""
     if weights is not None and len(weights) != len(sources):
-        raise BadRequest(
-            "Number of weights in RRF should match number of pre-fetches: "
-            f"got {len(weights)}, expected {len(sources)}"
-        )
+        raise rrf_weights_mismatch(len(weights), len(sources))
     constant = DEFAULT_RRF_K if k is None else k
     if constant < 1:
         raise BadRequest("RRF k must be at least 1")

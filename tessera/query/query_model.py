@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tessera.config_model import rust_f32
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, bad_input
 from tessera.ids import PointId
 from tessera.query.filter_model import Filter
 from tessera.query.formula import Formula
@@ -218,6 +218,15 @@ def referenced_ids(query: Query | None) -> list[PointId]:
     return [v.id for v in vector_inputs(query) if isinstance(v, PointInput)]
 
 
+def rrf_weights_mismatch(weights: int, prefetches: int) -> BadRequest:
+    """Qdrant's query planner refuses RRF weights that do not pair up with the prefetches
+    (an OperationError::ValidationError, answered as BadInput: 400, gRPC INVALID_ARGUMENT)."""
+    return bad_input(
+        f"Validation failed: RRF weights length ({weights}) does not match number of "
+        f"prefetches ({prefetches})"
+    )
+
+
 def check_node(node: QueryNode) -> None:
     """Qdrant's rules on a query node and its prefetches (its `CollectionQueryRequest`
     validation). Qdrant checks them after it has read the vectors of the points the query
@@ -241,9 +250,6 @@ def check_node(node: QueryNode) -> None:
         raise BadRequest("Bad request: Fusion queries cannot be combined with the 'using' field.")
     weights = query.weights if isinstance(query, Fusion) else None
     if weights is not None and len(weights) != len(node.prefetch):
-        raise BadRequest(
-            "Bad request: Number of weights in RRF should match number of pre-fetches: "
-            f"got {len(weights)}, expected {len(node.prefetch)}"
-        )
+        raise rrf_weights_mismatch(len(weights), len(node.prefetch))
     for prefetch in node.prefetch:
         check_node(prefetch)
