@@ -232,3 +232,51 @@ def test_rrf_weights_must_pair_with_prefetches(
         .points
     )
     assert len(weighted) == 3  # as many weights as prefetches: fine
+
+
+# --------------------------------------------------------------------------- formula errors
+
+
+@pytest.mark.parametrize(
+    "formula, shown",
+    [
+        ({"div": {"left": 1, "right": 0}}, "1/0 = inf"),
+        ({"ln": -1}, "ln(-1) = NaN"),
+        ({"log10": 0}, "log10(0) = -inf"),
+        ({"sqrt": -4}, "√-4 = NaN"),
+        ({"exp": 1000}, "exp(1000) = inf"),
+        ({"pow": {"base": 0, "exponent": -1}}, "0^-1 = inf"),
+        ({"pow": {"base": -8, "exponent": 0.5}}, "-8^0.5 = NaN"),
+        (
+            {"mult": [1e39, 1]},
+            "1000000000000000000000000000000000000000 as f32 = inf",
+        ),
+    ],
+)
+def test_formula_non_finite_errors_as_qdrant_prints_them(
+    clients: dict[str, QdrantClient],
+    http: httpx.Client,
+    names: Callable[[], str],
+    formula: dict[str, object],
+    shown: str,
+) -> None:
+    """Search relevance: a formula whose value is not a finite number fails the request.
+    Qdrant's server (formula_scorer.rs) names the expression with its result, numbers as
+    Rust prints an f64 (no ".0", no exponent, inf / -inf / NaN): 400 "Wrong input: The
+    expression 1/0 = inf produced a non-finite number", INVALID_ARGUMENT over gRPC."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=14)
+    text = f"Wrong input: The expression {shown} produced a non-finite number"
+    body = {"prefetch": {"query": [0.1, 0.2, 0.3, 0.4], "limit": 3}, "query": {"formula": formula}}
+    answer = http.post(f"/collections/{name}/points/query", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == text
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(
+            name,
+            prefetch=models.Prefetch(query=[0.1, 0.2, 0.3, 0.4], limit=3),
+            query=models.FormulaQuery(formula=formula),
+        )
+    if "as f32" in shown:  # gRPC carries constants as f32: 1e39 arrives as inf already
+        text = "Wrong input: The expression inf as f32 = inf produced a non-finite number"
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)

@@ -22,6 +22,7 @@ Inputs come from the caller:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,8 +57,24 @@ _MISSING = object()
 
 
 def _fmt(value: float) -> str:
-    """Numbers in messages as Python (and local mode) prints them."""
-    return repr(float(value))
+    """Numbers in messages as Qdrant's server prints its f64s (Rust's Display): shortest
+    digits, never an exponent, no ".0" on whole numbers, "inf", "-inf", "NaN"."""
+    number = float(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return str(np.format_float_positional(number, trim="-"))
+
+
+# A unary function and how Qdrant's message names it.
+_UNARY: dict[str, tuple[Callable[[F64], F64], str]] = {
+    "sqrt": (np.sqrt, "√{}"),
+    "exp": (np.exp, "exp({})"),
+    "log10": (np.log10, "log10({})"),
+    "ln": (np.log, "ln({})"),
+    "acosh": (np.arccosh, "acosh({})"),
+}
 
 
 class _Errors:
@@ -281,7 +298,8 @@ class _Evaluator:
                     ~np.isfinite(result),
                     active,
                     lambda i: (
-                        f"The expression {_fmt(b[i])}^{_fmt(e[i])} produced a non-finite number"
+                        f"The expression {_fmt(b[i])}^{_fmt(e[i])} = {_fmt(result[i])} "
+                        "produced a non-finite number"
                     ),
                 )
                 return result
@@ -321,30 +339,21 @@ class _Evaluator:
             return -x
         if op == "abs":
             return np.abs(x)
+        function, label = _UNARY[op]
         with np.errstate(all="ignore"):
-            if op == "sqrt":
-                bad = ~(x >= 0.0)
-                result = np.sqrt(np.where(bad, 0.0, x))
-                label = "√{}"
-            elif op == "exp":
-                result = np.exp(x)
-                # exp(inf) is inf without an error in local mode; only a finite overflow fails.
-                bad = np.isfinite(x) & ~np.isfinite(result)
-                label = "exp({})"
-            elif op in ("log10", "ln"):
-                bad = ~(x > 0.0)
-                safe = np.where(bad, 1.0, x)
-                result = np.log10(safe) if op == "log10" else np.log(safe)
-                label = op + "({})"
-            else:
-                result = np.arccosh(np.where(x >= 1.0, x, 1.0))
-                bad = ~(x >= 1.0) | ~np.isfinite(result)
-                label = "acosh({})"
+            raw = function(x)
+        # As Qdrant: whatever is not finite fails (NaN from a negative root or logarithm,
+        # -inf from log(0), inf from an overflow), and the message shows the result.
+        bad = ~np.isfinite(raw)
         self.fail_where(
             bad,
             active,
-            lambda i: f"The expression {label.format(_fmt(x[i]))} produced a non-finite number",
+            lambda i: (
+                f"The expression {label.format(_fmt(x[i]))} = {_fmt(raw[i])} "
+                "produced a non-finite number"
+            ),
         )
+        result = np.where(bad, 0.0, raw)
         return np.asarray(result, dtype=np.float64)
 
     def div(self, node: Div, active: Mask) -> F64:
@@ -363,7 +372,8 @@ class _Evaluator:
             bad,
             nonzero,
             lambda i: (
-                f"The expression {_fmt(left[i])}/{_fmt(right[i])} produced a non-finite number"
+                f"The expression {_fmt(left[i])}/{_fmt(right[i])} = {_fmt(result[i])} "
+                "produced a non-finite number"
             ),
         )
         # A zero numerator is the answer as it is (0.0 or -0.0), right side unevaluated.
