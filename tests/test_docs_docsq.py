@@ -280,3 +280,39 @@ def test_formula_non_finite_errors_as_qdrant_prints_them(
     if "as f32" in shown:  # gRPC carries constants as f32: 1e39 arrives as inf already
         text = "Wrong input: The expression inf as f32 = inf produced a non-finite number"
     assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "query, what",
+    [
+        ({"fusion": "rrf"}, "Fusion"),
+        ({"rrf": {"k": 5}}, "Fusion"),
+        ({"formula": "$score"}, "Formula"),
+    ],
+)
+def test_fusion_and_formula_need_prefetches(
+    clients: dict[str, QdrantClient],
+    http: httpx.Client,
+    names: Callable[[], str],
+    query: dict[str, object],
+    what: str,
+) -> None:
+    """Hybrid queries and formulas combine or rescore prefetched points; without a prefetch
+    Qdrant's query planner (lib/shard/src/query/planned_query.rs) answers with a validation
+    error: 400 "Wrong input: Validation failed: cannot apply Fusion without prefetches",
+    at the root and in a nested prefetch alike; INVALID_ARGUMENT over gRPC."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=15)
+    text = f"Wrong input: Validation failed: cannot apply {what} without prefetches"
+    for body in ({"query": query}, {"prefetch": {"query": query}, "query": [0.1, 0.2, 0.3, 0.4]}):
+        answer = http.post(f"/collections/{name}/points/query", json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["status"]["error"] == text
+    typed = (
+        models.FormulaQuery(formula="$score")
+        if what == "Formula"
+        else models.FusionQuery(fusion=models.Fusion.RRF)
+    )
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(name, query=typed)
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from tessera import deadline
 from tessera.collection_config import CollectionConfig
-from tessera.errors import BadRequest
+from tessera.errors import bad_input
 from tessera.execution.formula_values import variable_values
 from tessera.execution.query_mmr import mmr
 from tessera.execution.query_score import score_vector_query
@@ -231,7 +231,8 @@ def _query_collection(
         return _sample(ctx.holder, filt, want)[offset:]  # a root sample's is 0 (qm.Plan)
     if isinstance(query, qm.Fusion | qm.FormulaQuery):
         what = "Fusion" if isinstance(query, qm.Fusion) else "Formula"
-        raise BadRequest(f"Bad request: cannot apply {what} without prefetches")
+        # Qdrant's shard query planner refuses it (a validation error, answered as bad input).
+        raise bad_input(f"Validation failed: cannot apply {what} without prefetches")
     if isinstance(query, qm.TextQuery):
         return _text_search(ctx, node, query, filt, limit, offset, report)
     space = space_of(ctx.config, node.using)
