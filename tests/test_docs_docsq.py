@@ -316,3 +316,40 @@ def test_fusion_and_formula_need_prefetches(
     with pytest.raises(Exception) as caught:
         clients["grpc"].query_points(name, query=typed)
     assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+
+
+def nested(levels: int) -> dict[str, object]:
+    """A query whose prefetches nest `levels` deep (0: no prefetch)."""
+    node: dict[str, object] = {"query": [0.1, 0.2, 0.3, 0.4], "limit": 5}
+    for _ in range(levels):
+        node = {"prefetch": node, "query": [0.1, 0.2, 0.3, 0.4], "limit": 5}
+    return node
+
+
+def test_prefetches_nest_at_most_64_deep(
+    clients: dict[str, QdrantClient], http: httpx.Client, names: Callable[[], str]
+) -> None:
+    """Multi-stage queries: "prefetches can have prefetches themselves", down to Qdrant's
+    planner limit of 64 levels; one more is a validation error (400 "Wrong input:
+    Validation failed: prefetches depth 65 exceeds max depth 64"). The collection's own
+    rules on every node come first: a nested prefetch without a query is reported before
+    RRF weights that do not match at the root."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=16)
+    url = f"/collections/{name}/points/query"
+    assert http.post(url, json=nested(64)).status_code == 200
+    answer = http.post(url, json=nested(65))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == (
+        "Wrong input: Validation failed: prefetches depth 65 exceeds max depth 64"
+    )
+    both = {
+        "prefetch": [{"prefetch": {"query": [0.1, 0.2, 0.3, 0.4]}}],
+        "query": {"rrf": {"weights": [1.0, 2.0]}},
+    }
+    answer = http.post(url, json=both)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == (
+        "Bad request: A query is needed to merge the prefetches. "
+        "Can't have prefetches without defining a query."
+    )

@@ -227,11 +227,31 @@ def rrf_weights_mismatch(weights: int, prefetches: int) -> BadRequest:
     )
 
 
+MAX_PREFETCH_DEPTH = 64
+
+
 def check_node(node: QueryNode) -> None:
-    """Qdrant's rules on a query node and its prefetches (its `CollectionQueryRequest`
-    validation). Qdrant checks them after it has read the vectors of the points the query
-    names, so a missing point, vector or `lookup_from` collection is what a request with
-    both problems answers: the collection runs this after those reads."""
+    """Qdrant's rules on a query (the root node) and its prefetches, in Qdrant's order: the
+    collection's `CollectionQueryRequest` validation of every node first, then its shard
+    query planner's (the nesting depth, then RRF weights against each node's prefetches).
+    Qdrant checks them after it has read the vectors of the points the query names, so a
+    missing point, vector or `lookup_from` collection is what a request with both problems
+    answers: the collection runs this after those reads."""
+    _check_request_rules(node)
+    depth = prefetch_depth(node)
+    if depth > MAX_PREFETCH_DEPTH:
+        raise bad_input(
+            f"Validation failed: prefetches depth {depth} exceeds max depth {MAX_PREFETCH_DEPTH}"
+        )
+    _check_fusion_weights(node)
+
+
+def prefetch_depth(node: QueryNode) -> int:
+    """How deep the prefetches nest under a node (0 without any), as Qdrant counts it."""
+    return max((1 + prefetch_depth(p) for p in node.prefetch), default=0)
+
+
+def _check_request_rules(node: QueryNode) -> None:
     query = node.query
     if node.prefetch and query is None:
         raise BadRequest(
@@ -248,8 +268,13 @@ def check_node(node: QueryNode) -> None:
             raise BadRequest("Bad request: Can't use score_threshold with an order_by query.")
     if isinstance(query, Fusion) and node.using:
         raise BadRequest("Bad request: Fusion queries cannot be combined with the 'using' field.")
-    weights = query.weights if isinstance(query, Fusion) else None
+    for prefetch in node.prefetch:
+        _check_request_rules(prefetch)
+
+
+def _check_fusion_weights(node: QueryNode) -> None:
+    weights = node.query.weights if isinstance(node.query, Fusion) else None
     if weights is not None and len(weights) != len(node.prefetch):
         raise rrf_weights_mismatch(len(weights), len(node.prefetch))
     for prefetch in node.prefetch:
-        check_node(prefetch)
+        _check_fusion_weights(prefetch)
