@@ -50,6 +50,16 @@ def rust_f32(value: float) -> str:
     return str(np.format_float_positional(np.float32(value), trim="-"))
 
 
+def rust_f64(value: float) -> str:
+    """A float as Rust's `Display` writes an f64: shortest digits, no exponent, no `.0`,
+    "inf", "-inf", "NaN"."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(np.format_float_positional(float(value), trim="-"))
+
+
 def at_least(value: int | None, minimum: int, where: str) -> None:
     if value is not None and value < minimum:
         raise invalid(where, value, f"must be {minimum} or larger")

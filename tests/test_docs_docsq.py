@@ -353,3 +353,60 @@ def test_prefetches_nest_at_most_64_deep(
         "Bad request: A query is needed to merge the prefetches. "
         "Can't have prefetches without defining a query."
     )
+
+
+@pytest.mark.parametrize(
+    "decay, shown",
+    [
+        (
+            {"lin_decay": {"x": 1, "midpoint": 1.5}},
+            "Decay midpoint should be between 0.0 and 1.0 (exclusive), got 1.5.",
+        ),
+        (
+            {"lin_decay": {"x": 1, "midpoint": 0}},
+            "Decay midpoint should be between 0.0 and 1.0 (exclusive), got 0.",
+        ),
+        (
+            {"lin_decay": {"x": 1, "midpoint": 1}},
+            "Decay midpoint should be between 0.0 and 1.0 (exclusive), got 1.",
+        ),
+        (
+            {"exp_decay": {"x": 1, "midpoint": 0.7, "scale": 0}},
+            "Decay scale should be non-zero positive, got 0.",
+        ),
+        (
+            {"gauss_decay": {"x": 1, "midpoint": -0.7}},
+            "Decay midpoint should be between 0.0 and 1.0 (exclusive), got -0.699999988079071.",
+        ),
+        (
+            {"gauss_decay": {"x": 1, "scale": -2.5}},
+            "Decay scale should be non-zero positive, got -2.5.",
+        ),
+    ],
+)
+def test_decay_parameters_refused_as_qdrant(
+    clients: dict[str, QdrantClient],
+    http: httpx.Client,
+    names: Callable[[], str],
+    decay: dict[str, object],
+    shown: str,
+) -> None:
+    """Search relevance, decay functions: `midpoint` "must be in the range (0.0, 1.0),
+    exclusive" (linear decay too) and `scale` "must be a non-zero positive number". Qdrant
+    (parsed_formula.rs) refuses others with a validation error answered as bad input, the
+    f32 parameter shown widened to f64: 400 "Wrong input: Validation failed: Decay midpoint
+    should be between 0.0 and 1.0 (exclusive), got 1.5."; INVALID_ARGUMENT over gRPC."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=17)
+    text = f"Wrong input: Validation failed: {shown}"
+    body = {"prefetch": {"query": [0.1, 0.2, 0.3, 0.4], "limit": 3}, "query": {"formula": decay}}
+    answer = http.post(f"/collections/{name}/points/query", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == text
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(
+            name,
+            prefetch=models.Prefetch(query=[0.1, 0.2, 0.3, 0.4], limit=3),
+            query=models.FormulaQuery(formula=decay),
+        )
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)

@@ -29,7 +29,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tessera.errors import BadRequest, UnprocessableEntity
+import numpy as np
+
+from tessera.config_model import rust_f64
+from tessera.errors import BadRequest, UnprocessableEntity, bad_input
 from tessera.query.formula_inputs import is_valid_path, parse_timestamp
 
 DecayKind = Literal["lin", "exp", "gauss"]
@@ -177,13 +180,18 @@ def decay_lambda(kind: DecayKind, midpoint: float | None, scale: float | None) -
     """The decay's shape as one constant, after Qdrant's rules on midpoint and scale."""
     m = DEFAULT_DECAY_MIDPOINT if midpoint is None else midpoint
     s = DEFAULT_DECAY_SCALE if scale is None else scale
-    if kind == "lin":
-        if not 0.0 <= m <= 1.0:
-            raise BadRequest(f"Linear decay midpoint should be in the range [0.0, 1.0], got {m}.")
-    elif m <= 0.0 or m >= 1.0:
-        raise BadRequest(f"Decay midpoint should be in the range (0.0, 1.0), got {m}.")
+    # Qdrant's parsed formula (decay_params_to_lambda) refuses these with a validation error,
+    # answered as bad input; the f32 parameters are shown widened to f64, as Rust prints them.
+    if not 0.0 < m < 1.0:
+        raise bad_input(
+            "Validation failed: Decay midpoint should be between 0.0 and 1.0 (exclusive), "
+            f"got {rust_f64(float(np.float32(m)))}."
+        )
     if s <= 0.0:
-        raise BadRequest(f"Decay scale should be non-zero positive, got {s}.")
+        raise bad_input(
+            "Validation failed: Decay scale should be non-zero positive, "
+            f"got {rust_f64(float(np.float32(s)))}."
+        )
     if kind == "lin":
         return (1.0 - m) / s
     if kind == "exp":

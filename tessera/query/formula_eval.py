@@ -22,13 +22,13 @@ Inputs come from the caller:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from tessera.config_model import rust_f64
 from tessera.errors import BadRequest
 from tessera.query.formula import (
     ConditionVar,
@@ -57,14 +57,8 @@ _MISSING = object()
 
 
 def _fmt(value: float) -> str:
-    """Numbers in messages as Qdrant's server prints its f64s (Rust's Display): shortest
-    digits, never an exponent, no ".0" on whole numbers, "inf", "-inf", "NaN"."""
-    number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return str(np.format_float_positional(number, trim="-"))
+    """Numbers in messages as Qdrant's server prints its f64s (Rust's Display)."""
+    return rust_f64(float(value))
 
 
 # A unary function and how Qdrant's message names it.
