@@ -410,3 +410,43 @@ def test_decay_parameters_refused_as_qdrant(
             query=models.FormulaQuery(formula=decay),
         )
     assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "formula, defaults, shown",
+    [
+        ("$scores", {}, "$scores: Invalid reserved word: $scores"),
+        ("$score[x]", {}, "$score[x]: Invalid reserved variable: $score[x]"),
+        ({"sum": ["$score", "a..b"]}, {}, "a..b: Invalid payload variable: a..b"),
+        ("$score", {"$bad": 1.0}, "$bad: Invalid reserved word: $bad"),
+    ],
+)
+def test_formula_variables_refused_as_qdrant(
+    clients: dict[str, QdrantClient],
+    http: httpx.Client,
+    names: Callable[[], str],
+    formula: object,
+    defaults: dict[str, float],
+    shown: str,
+) -> None:
+    """Search relevance: "$score", "$score[i]" and payload keys are the formula's variables
+    (in expressions and in `defaults`). Anything else Qdrant refuses while converting the
+    formula: 400 "Wrong input: Validation failed: failed to parse variable ID $scores:
+    Invalid reserved word: $scores"; INVALID_ARGUMENT over gRPC."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=18)
+    text = f"Wrong input: Validation failed: failed to parse variable ID {shown}"
+    body = {
+        "prefetch": {"query": [0.1, 0.2, 0.3, 0.4], "limit": 3},
+        "query": {"formula": formula, "defaults": defaults},
+    }
+    answer = http.post(f"/collections/{name}/points/query", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == text
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(
+            name,
+            prefetch=models.Prefetch(query=[0.1, 0.2, 0.3, 0.4], limit=3),
+            query=models.FormulaQuery(formula=formula, defaults=defaults),
+        )
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)

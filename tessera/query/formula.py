@@ -148,12 +148,18 @@ def parse_variable(text: str) -> int | str:
         if match is None or (match.group(1) is not None and not match.group(1).isascii()):
             word = re.match(r"\$[\w-]*", text)
             if word is not None and word.group(0) != "$score":
-                raise BadRequest(f"Invalid reserved word: {text}")
-            raise BadRequest(f"Invalid reserved variable: {text}")
+                raise _unparsed_variable(text, f"Invalid reserved word: {text}")
+            raise _unparsed_variable(text, f"Invalid reserved variable: {text}")
         return int(match.group(1)) if match.group(1) is not None else 0
     if not is_valid_path(text):
-        raise BadRequest(f"Invalid payload variable: {text}")
+        raise _unparsed_variable(text, f"Invalid payload variable: {text}")
     return text
+
+
+def _unparsed_variable(text: str, reason: str) -> BadRequest:
+    # Qdrant's formula conversion (failed_to_parse in lib/shard's formula.rs) wraps the
+    # variable's own error in a validation error, answered as bad input.
+    return bad_input(f"Validation failed: failed to parse variable ID {text}: {reason}")
 
 
 def _shape_error(what: str) -> UnprocessableEntity:
