@@ -615,7 +615,10 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         P + "/query",
         {"query": {"recommend": {"positive": [], "negative": [1]}}},
         400,
-        "Bad request: At least one positive vector ID required with this strategy",
+        # The Query API averages the examples while converting the query (avg_vectors); the
+        # "At least one positive vector ID" check belongs to the legacy recommend routes.
+        "Wrong input: Validation failed: Positive vectors should not be empty with `average` "
+        "strategy",
     ),
     # no example at all breaks RecommendInput's validation rule, before the query runs
     (

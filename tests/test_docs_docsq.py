@@ -450,3 +450,40 @@ def test_formula_variables_refused_as_qdrant(
             query=models.FormulaQuery(formula=formula, defaults=defaults),
         )
     assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+
+
+def test_average_vector_needs_a_positive_example(
+    clients: dict[str, QdrantClient], http: httpx.Client, names: Callable[[], str]
+) -> None:
+    """Explore: only best_score and sum_scores work with negative examples alone. The
+    average_vector strategy (the default) refuses them: the legacy recommend route with its
+    own check (400 "Bad request: At least one positive vector ID required with this
+    strategy"), the Query API while it averages the examples (400 "Wrong input: Validation
+    failed: Positive vectors should not be empty with `average` strategy"; gRPC
+    INVALID_ARGUMENT)."""
+    name = names()
+    dense_collection(clients["rest"], name, seed=19)
+    legacy = http.post(f"/collections/{name}/points/recommend", json={"negative": [1], "limit": 3})
+    assert legacy.status_code == 400, legacy.text
+    assert legacy.json()["status"]["error"] == (
+        "Bad request: At least one positive vector ID required with this strategy"
+    )
+    text = (
+        "Wrong input: Validation failed: Positive vectors should not be empty with `average` "
+        "strategy"
+    )
+    answer = http.post(
+        f"/collections/{name}/points/query", json={"query": {"recommend": {"negative": [1]}}}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == text
+    query = models.RecommendQuery(recommend=models.RecommendInput(negative=[1]))
+    with pytest.raises(Exception) as caught:
+        clients["grpc"].query_points(name, query=query)
+    assert "INVALID_ARGUMENT" in str(caught.value) and text in str(caught.value)
+    for strategy in (models.RecommendStrategy.BEST_SCORE, models.RecommendStrategy.SUM_SCORES):
+        only_negative = models.RecommendQuery(
+            recommend=models.RecommendInput(negative=[1], strategy=strategy)
+        )
+        for qc in clients.values():
+            assert len(qc.query_points(name, query=only_negative, limit=3).points) == 3

@@ -87,7 +87,9 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
         negative = tuple(vector_input(inputs, x) for x in rec.negative)
         chosen = strategy_of(rec.strategy) if rec.HasField("strategy") else None
         return qm.Recommend(
-            positive, negative, check_examples(chosen, len(positive), len(negative))
+            positive,
+            negative,
+            check_examples(chosen, len(positive), len(negative), query_api=True),
         )
     if kind == "discover":
         if not q.discover.HasField("context"):

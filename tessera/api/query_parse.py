@@ -407,7 +407,7 @@ def no_examples(where: str = "internal") -> UnprocessableEntity:
 def _recommend(inputs: InputParser, obj: dict[str, Any]) -> qm.Recommend:
     positive = inputs.inputs(obj.get("positive"), "positive")
     negative = inputs.inputs(obj.get("negative"), "negative")
-    strategy = check_examples(obj.get("strategy"), len(positive), len(negative))
+    strategy = check_examples(obj.get("strategy"), len(positive), len(negative), query_api=True)
     return qm.Recommend(positive, negative, strategy)
 
 

@@ -31,21 +31,30 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, bad_input
 from tessera.query.scoring import EPSILON, FloatArray
 
 RecommendStrategy = Literal["average_vector", "best_score", "sum_scores"]
 STRATEGIES: tuple[RecommendStrategy, ...] = ("average_vector", "best_score", "sum_scores")
 
 
-def check_examples(strategy: str | None, num_positive: int, num_negative: int) -> RecommendStrategy:
-    """The strategy (default average_vector), after Qdrant's checks on the example counts."""
+def check_examples(
+    strategy: str | None, num_positive: int, num_negative: int, *, query_api: bool = False
+) -> RecommendStrategy:
+    """The strategy (default average_vector), after Qdrant's checks on the example counts:
+    the legacy recommend routes' (`query_api` False) or the Query API's."""
     chosen = "average_vector" if strategy is None else strategy
     if chosen not in STRATEGIES:
         raise BadRequest(
             f"Unknown recommend strategy: {chosen!r}, expected one of {list(STRATEGIES)}"
         )
     if chosen == "average_vector" and num_positive == 0:
+        if query_api:
+            # The Query API averages the examples while converting the query (avg_vectors),
+            # which refuses an empty positive set with a validation error: bad input.
+            raise bad_input(
+                "Validation failed: Positive vectors should not be empty with `average` strategy"
+            )
         raise BadRequest("Bad request: At least one positive vector ID required with this strategy")
     if num_positive == 0 and num_negative == 0:
         raise BadRequest(
