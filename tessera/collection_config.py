@@ -28,6 +28,7 @@ from tessera.config_model import (
     CreateCollection,
     OptimizersDiff,
     Quantization,
+    SparseIndexSpec,
     SparseSpec,
     StrictModeDiff,
     UpdateCollection,
@@ -503,8 +504,20 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
         current_sparse = config.sparse_vectors[name]
         config.sparse_vectors[name] = SparseVectorParams(
             modifier=spec.modifier if spec.modifier is not None else current_sparse.modifier,
-            index=spec.index.given() if spec.index is not None else current_sparse.index,
+            index=_merged_sparse_index(current_sparse.index, spec.index),
         )
+
+
+def _merged_sparse_index(
+    current: dict[str, Any] | None, diff: SparseIndexSpec | None
+) -> dict[str, Any] | None:
+    """A PATCH's sparse `index` over the stored one: the fields it gives replace, the others
+    stay (Qdrant's SparseIndexParams::update_from_other), echoed in the struct's field order."""
+    if diff is None:
+        return current
+    if current is None:
+        return diff.given()
+    return SparseIndexSpec(**{**current, **diff.given()}).given()
 
 
 def _quantization_state(value: Quantization | str) -> dict[str, Any] | None:
