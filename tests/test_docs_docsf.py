@@ -117,3 +117,69 @@ def test_sparse_index_update_over_grpc_merges_too(
         True,
         models.Datatype.FLOAT16,
     )
+
+
+# ------------------------------------------------------------------ indexing: uuid index
+
+UUID_LOWER = "550e8400-e29b-41d4-a716-446655440000"
+UUID_SPELLINGS = {
+    1: UUID_LOWER,
+    2: UUID_LOWER.upper(),
+    3: UUID_LOWER.replace("-", ""),
+    4: "not-a-uuid",
+    5: [UUID_LOWER, "x"],
+    6: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+}
+
+
+def uuid_collection(web: httpx.Client, name: str, indexed: bool) -> None:
+    ok(web.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}}))
+    if indexed:
+        body = {"field_name": "user", "field_schema": "uuid"}
+        ok(web.put(f"/collections/{name}/index", params={"wait": "true"}, json=body))
+    points = [
+        {"id": i, "vector": [1.0, 0.5], "payload": {"user": v}} for i, v in UUID_SPELLINGS.items()
+    ]
+    ok(web.put(f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}))
+
+
+def selected(web: httpx.Client, name: str, condition: dict[str, Any]) -> list[int]:
+    body = {"filter": {"must": [condition]}, "limit": 100}
+    found = ok(web.post(f"/collections/{name}/points/scroll", json=body))["points"]
+    return sorted(p["id"] for p in found)
+
+
+def grpc_selected(grpc: QdrantClient, name: str, match: Any) -> list[int]:
+    condition = models.FieldCondition(key="user", match=match)
+    found, _ = grpc.scroll(name, scroll_filter=models.Filter(must=[condition]), limit=100)
+    return sorted(int(p.id) for p in found)
+
+
+def test_uuid_index_matches_every_spelling_of_the_uuid(
+    web: httpx.Client, grpc: QdrantClient, name: str
+) -> None:
+    """A uuid index compares UUIDs, not strings (Qdrant stores them as 128-bit values): the
+    upper-case, the simple and the hyphenated spelling of one UUID all match each other."""
+    uuid_collection(web, name, indexed=True)
+    for query in (UUID_LOWER, UUID_LOWER.upper(), UUID_LOWER.replace("-", "")):
+        condition = {"key": "user", "match": {"value": query}}
+        assert selected(web, name, condition) == [1, 2, 3, 5], query
+        assert grpc_selected(grpc, name, models.MatchValue(value=query)) == [1, 2, 3, 5]
+    condition = {"key": "user", "match": {"any": [UUID_LOWER.upper(), UUID_SPELLINGS[6]]}}
+    assert selected(web, name, condition) == [1, 2, 3, 5, 6]
+    any_both = models.MatchAny(any=[UUID_LOWER.upper(), str(UUID_SPELLINGS[6])])
+    assert grpc_selected(grpc, name, any_both) == [1, 2, 3, 5, 6]
+
+
+def test_uuid_index_leaves_a_non_uuid_query_to_the_payload(web: httpx.Client, name: str) -> None:
+    """A query value that is not a UUID: Qdrant's index declines, the payload answers by
+    string equality (so the spellings stop matching each other)."""
+    uuid_collection(web, name, indexed=True)
+    condition = {"key": "user", "match": {"any": [UUID_LOWER.replace("-", ""), "not-a-uuid"]}}
+    assert selected(web, name, condition) == [3, 4]
+    assert selected(web, name, {"key": "user", "match": {"value": "x"}}) == [5]
+
+
+def test_uuid_strings_without_an_index_compare_as_strings(web: httpx.Client, name: str) -> None:
+    uuid_collection(web, name, indexed=False)
+    assert selected(web, name, {"key": "user", "match": {"value": UUID_LOWER.upper()}}) == [2]

@@ -180,8 +180,11 @@ class KeywordIndex(_InternedIndex):
 
 
 class UuidIndex(_InternedIndex):
-    """Strings that read as UUIDs, matched by their exact spelling (as on the payload);
-    facets render them in canonical form."""
+    """Strings that read as UUIDs, interned by their spelling on the payload. Matches compare
+    UUIDs, as Qdrant's uuid index does (it stores and looks up 128-bit values): any spelling
+    of the query's UUID selects every spelling stored. A query value that is not a UUID
+    leaves the condition to the payload check (string equality), as in Qdrant. Facets render
+    the canonical form."""
 
     data_type = "uuid"
 
@@ -197,6 +200,30 @@ class UuidIndex(_InternedIndex):
         if isinstance(value, str) and parse_uuid_text(value) is not None:
             return self._intern(value)
         return None
+
+    def match_values(self, values: Sequence[str | int | bool], n: int) -> BoolMask | None:
+        spelled = self._spellings_of(values)
+        return None if spelled is None else self._keys_mask(spelled, n)
+
+    def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        spelled = self._spellings_of(values)
+        return None if spelled is None else self._except_mask(spelled, n)
+
+    def _spellings_of(self, values: Sequence[Any]) -> list[float] | None:
+        """The interned ids of every stored spelling of the values' UUIDs; None when a value
+        is not a UUID string (Qdrant's index then declines the condition)."""
+        wanted: set[int] = set()
+        canon = self._canonical_ids()  # fills _canon_ids for every interned string
+        for value in values:
+            text = parse_uuid_text(value) if isinstance(value, str) else None
+            if text is None:
+                return None
+            found = self._canon_ids.get(text)
+            if found is not None:
+                wanted.add(found)
+        if not wanted:
+            return []
+        return [float(i) for i in np.flatnonzero(np.isin(canon, list(wanted)))]
 
     def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
         """Counts per canonical UUID: a point holding two spellings of one UUID counts once."""
