@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import grpc as grpc_lib
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
@@ -183,3 +184,80 @@ def test_uuid_index_leaves_a_non_uuid_query_to_the_payload(web: httpx.Client, na
 def test_uuid_strings_without_an_index_compare_as_strings(web: httpx.Client, name: str) -> None:
     uuid_collection(web, name, indexed=False)
     assert selected(web, name, {"key": "user", "match": {"value": UUID_LOWER.upper()}}) == [2]
+
+
+# ------------------------------------------------------------------ indexing: gRPC CreateFieldIndex
+
+
+def create_index_grpc(srv: ServerProcess, request: Any) -> Any:
+    from qdrant_client import grpc as pb
+
+    with grpc_lib.insecure_channel(f"127.0.0.1:{srv.grpc_port}") as channel:
+        return pb.PointsStub(channel).CreateFieldIndex(request, timeout=30)
+
+
+def test_grpc_create_index_reads_type_and_params_as_qdrant(
+    srv: ServerProcess, web: httpx.Client, name: str
+) -> None:
+    """Qdrant's convert_field_type: params of another type than `field_type` are refused
+    (INVALID_ARGUMENT "field_type (Keyword) and field_index_params do not match", nothing
+    created), a request without `field_type` is "cannot convert field_type", a text index
+    without a tokenizer is "unknown tokenizer type" (REST's default, word, is no gRPC
+    default), and params whose oneof is empty mean the bare type."""
+    from qdrant_client import grpc as pb
+
+    ok(web.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}}))
+    integer = pb.PayloadIndexParams(integer_index_params=pb.IntegerIndexParams(lookup=True))
+    refused = [
+        (
+            pb.CreateFieldIndexCollection(
+                collection_name=name,
+                field_name="a",
+                field_type=pb.FieldType.FieldTypeKeyword,
+                field_index_params=integer,
+                wait=True,
+            ),
+            "field_type (Keyword) and field_index_params do not match",
+        ),
+        (
+            pb.CreateFieldIndexCollection(
+                collection_name=name, field_name="a", field_index_params=integer, wait=True
+            ),
+            "cannot convert field_type",
+        ),
+        (
+            pb.CreateFieldIndexCollection(collection_name=name, field_name="a", wait=True),
+            "cannot convert field_type",
+        ),
+        (
+            pb.CreateFieldIndexCollection(
+                collection_name=name,
+                field_name="a",
+                field_type=pb.FieldType.FieldTypeText,
+                field_index_params=pb.PayloadIndexParams(
+                    text_index_params=pb.TextIndexParams(lowercase=True)
+                ),
+                wait=True,
+            ),
+            "unknown tokenizer type",
+        ),
+    ]
+    for request, message in refused:
+        with pytest.raises(grpc_lib.RpcError) as info:
+            create_index_grpc(srv, request)
+        assert info.value.code() == grpc_lib.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == message
+    assert ok(web.get(f"/collections/{name}"))["payload_schema"] == {}
+    create_index_grpc(
+        srv,
+        pb.CreateFieldIndexCollection(
+            collection_name=name,
+            field_name="b",
+            field_type=pb.FieldType.FieldTypeUuid,
+            field_index_params=pb.PayloadIndexParams(),
+            wait=True,
+        ),
+    )
+    assert ok(web.get(f"/collections/{name}"))["payload_schema"] == {
+        "b": {"data_type": "uuid", "points": 0}
+    }

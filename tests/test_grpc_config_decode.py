@@ -280,10 +280,15 @@ SCHEMAS: list[Any] = [
 
 @pytest.mark.parametrize("params", SCHEMAS, ids=lambda p: p.type)
 def test_field_index_schema_decodes_equal(params: Any) -> None:
+    converted = R.convert_payload_schema_params(params)
+    if converted.HasField("text_index_params") and not converted.text_index_params.tokenizer:
+        # as qdrant-client's create_payload_index: gRPC refuses an unset tokenizer
+        converted.text_index_params.tokenizer = pb.TokenizerType.Word
     request = pb.CreateFieldIndexCollection(
         collection_name="c",
         field_name="f",
-        field_index_params=R.convert_payload_schema_params(params),
+        field_type=grpc_config.FIELD_TYPES.index(params.type),
+        field_index_params=converted,
     )
     rest = parse_field_schema(params.model_dump(mode="json", exclude_none=True))
     assert grpc_config.field_schema(request) == rest
@@ -291,9 +296,20 @@ def test_field_index_schema_decodes_equal(params: Any) -> None:
 
 
 def test_field_index_bare_type_and_nothing() -> None:
+    """Qdrant's convert_field_type: a type outside the enum is no type (the collection then
+    cannot auto-detect one); no `field_type` at all is refused."""
     typed = pb.CreateFieldIndexCollection(collection_name="c", field_name="f", field_type=4)
     assert grpc_config.field_schema(typed) == parse_field_schema("text")
-    assert grpc_config.field_schema(pb.CreateFieldIndexCollection(field_name="f")) is None
+    unknown = pb.CreateFieldIndexCollection(field_name="f", field_type=99)
+    assert grpc_config.field_schema(unknown) is None
+    with pytest.raises(BadRequest, match=r"^cannot convert field_type$"):
+        grpc_config.field_schema(pb.CreateFieldIndexCollection(field_name="f"))
+    text = pb.PayloadIndexParams(text_index_params=pb.TextIndexParams(lowercase=True))
+    no_tokenizer = pb.CreateFieldIndexCollection(
+        field_name="f", field_type=4, field_index_params=text
+    )
+    with pytest.raises(BadRequest, match=r"^unknown tokenizer type$"):
+        grpc_config.field_schema(no_tokenizer)
 
 
 def test_vector_name_decodes_equal() -> None:
@@ -444,6 +460,7 @@ def test_field_index_values_are_checked_as_over_rest() -> None:
     bad = pb.CreateFieldIndexCollection(
         collection_name="c",
         field_name="f",
+        field_type=4,
         field_index_params=pb.PayloadIndexParams(
             text_index_params=pb.TextIndexParams(tokenizer=3, stemmer=stemmer)
         ),
@@ -476,6 +493,7 @@ def test_short_language_names_are_read_as_qdrant_reads_them() -> None:
     request = pb.CreateFieldIndexCollection(
         collection_name="c",
         field_name="f",
+        field_type=4,
         field_index_params=pb.PayloadIndexParams(
             text_index_params=pb.TextIndexParams(
                 tokenizer=pb.TokenizerType.Word,

@@ -387,8 +387,7 @@ def _index_param(message: Any, name: str) -> Any:
     if name == "memory":
         return _memory(message)
     if name == "tokenizer":
-        tokenizer = message.tokenizer  # Unknown (0): the default, word
-        return enum(TOKENIZER, tokenizer, "TokenizerType") if tokenizer else None
+        return _tokenizer(message.tokenizer)
     if name == "prefix":
         return True  # an empty message: its presence enables prefix matching
     if name == "stopwords":
@@ -408,23 +407,41 @@ def _index_param(message: Any, name: str) -> Any:
     return getattr(message, name)
 
 
+def _tokenizer(value: int) -> str:
+    """A text index's tokenizer; Unknown (0) and values outside the enum are refused, as
+    Qdrant's TryFrom<TokenizerType> refuses them (REST's default, word, is no gRPC default)."""
+    name = TOKENIZER.get(value)
+    if name is None:
+        raise BadRequest("unknown tokenizer type")
+    return name
+
+
 def field_schema(req: pb.CreateFieldIndexCollection) -> FieldSchema | None:
-    """The index a `CreateFieldIndexCollection` asks for: its params when given, else its
-    bare type; None when it names neither."""
-    if req.HasField("field_index_params"):
-        params = req.field_index_params
-        kind = params.WhichOneof("index_params")
-        if kind is None:
-            raise BadRequest("Wrong input: invalid PayloadIndexParams model")
-        message = getattr(params, kind)
-        values: dict[str, Any] = {}
-        for descriptor, _ in message.ListFields():
-            values[descriptor.name] = _index_param(message, descriptor.name)
-        given = {k: v for k, v in values.items() if v is not None}
-        return schema_of(kind.removesuffix("_index_params"), given)
-    if req.HasField("field_type") and 0 <= req.field_type < len(FIELD_TYPES):
-        return FieldSchema(FIELD_TYPES[req.field_type])
-    return None
+    """The index a `CreateFieldIndexCollection` asks for, read as Qdrant's `convert_field_type`
+    (src/tonic/api/update_common.rs): `field_type` must be set; params of another type than
+    it are refused; an unknown type is no type (None: Qdrant cannot auto-detect one); params
+    whose oneof is empty are the bare type."""
+    if not req.HasField("field_type"):
+        raise BadRequest("cannot convert field_type")
+    known = 0 <= req.field_type < len(FIELD_TYPES)
+    field_type = FIELD_TYPES[req.field_type] if known else None
+    kind = req.field_index_params.WhichOneof("index_params")
+    if not req.HasField("field_index_params") or kind is None:
+        return None if field_type is None else FieldSchema(field_type)
+    if field_type is None:
+        raise BadRequest("field type is missing")
+    if kind.removesuffix("_index_params") != field_type:
+        raise BadRequest(
+            f"field_type ({field_type.capitalize()}) and field_index_params do not match"
+        )
+    message = getattr(req.field_index_params, kind)
+    values: dict[str, Any] = {}
+    for descriptor, _ in message.ListFields():
+        values[descriptor.name] = _index_param(message, descriptor.name)
+    if kind == "text_index_params":
+        _tokenizer(message.tokenizer)  # Unknown (0) is not among the listed fields
+    given = {k: v for k, v in values.items() if v is not None}
+    return schema_of(field_type, given)
 
 
 def alias_action(message: pb.AliasOperations, index: int) -> AliasAction:
