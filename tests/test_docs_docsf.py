@@ -261,3 +261,26 @@ def test_grpc_create_index_reads_type_and_params_as_qdrant(
     assert ok(web.get(f"/collections/{name}"))["payload_schema"] == {
         "b": {"data_type": "uuid", "points": 0}
     }
+
+
+# ------------------------------------------------------------------ indexing: stopwords
+
+
+def test_stopword_sets_are_kept_as_sets(web: httpx.Client, grpc: QdrantClient, name: str) -> None:
+    """Qdrant's StopwordsSet holds BTreeSets: languages and custom words come back
+    deduplicated and sorted (languages in the enum's order, words by their bytes), over REST
+    and over gRPC."""
+    ok(web.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}}))
+    stopwords = {"languages": ["spanish", "english", "en"], "custom": ["the", "My", "a", "the"]}
+    body = {"field_name": "t", "field_schema": {"type": "text", "stopwords": stopwords}}
+    ok(web.put(f"/collections/{name}/index", params={"wait": "true"}, json=body))
+    params = ok(web.get(f"/collections/{name}"))["payload_schema"]["t"]["params"]
+    assert params["stopwords"] == {
+        "languages": ["english", "spanish"],
+        "custom": ["My", "a", "the"],
+    }
+    info = grpc.get_collection(name).payload_schema["t"].params
+    assert isinstance(info, models.TextIndexParams)
+    assert isinstance(info.stopwords, models.StopwordsSet)
+    assert info.stopwords.languages == [models.Language.ENGLISH, models.Language.SPANISH]
+    assert info.stopwords.custom == ["My", "a", "the"]

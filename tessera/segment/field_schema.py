@@ -110,6 +110,7 @@ def _check(kind: str, name: str, value: Any) -> Any:
     elif kind == "stopwords":
         value = canonical_stopwords(value)
         _check_stopwords(name, value)
+        value = _stopwords_as_sets(value)
     elif kind == "stemmer":
         value = canonical_stemmer(value)
         _check_stemmer(name, value)
@@ -170,6 +171,20 @@ def _check_stopwords(name: str, value: Any) -> None:
     custom = value.get("custom") or []
     if not isinstance(custom, list) or not all(isinstance(w, str) for w in custom):
         raise _fail(f"`{name}.custom` must be an array of strings")
+
+
+def _stopwords_as_sets(value: Any) -> Any:
+    """A checked `stopwords` object as Qdrant keeps it: its `languages` and `custom` are
+    BTreeSets, so each is deduplicated and sorted (languages in the enum's order, words by
+    their bytes) and echoed that way; a single language stays a string."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    if isinstance(out.get("languages"), list):
+        out["languages"] = sorted(set(out["languages"]), key=LANGUAGES.index)
+    if isinstance(out.get("custom"), list):
+        out["custom"] = sorted(set(out["custom"]))
+    return out
 
 
 def _check_stemmer(name: str, value: Any) -> None:
