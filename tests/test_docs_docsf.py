@@ -284,3 +284,38 @@ def test_stopword_sets_are_kept_as_sets(web: httpx.Client, grpc: QdrantClient, n
     assert isinstance(info.stopwords, models.StopwordsSet)
     assert info.stopwords.languages == [models.Language.ENGLISH, models.Language.SPANISH]
     assert info.stopwords.custom == ["My", "a", "the"]
+
+
+# ------------------------------------------------------------------ indexing: integer index
+
+
+def test_integer_index_takes_integral_floats_as_integers(
+    web: httpx.Client, grpc: QdrantClient, name: str
+) -> None:
+    """An integer index indexes 1.0 as 1 (Qdrant's `value_to_integer`), so matches, the
+    indexed points count and facets over it see the value; a fraction or a string does not."""
+    ok(web.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}}))
+    body = {"field_name": "count", "field_schema": "integer"}
+    ok(web.put(f"/collections/{name}/index", params={"wait": "true"}, json=body))
+    values = {1: 1, 2: 1.0, 3: 1.5, 4: [2.0, 7], 5: "1"}
+    points = [{"id": i, "vector": [1.0, 0.5], "payload": {"count": v}} for i, v in values.items()]
+    ok(web.put(f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}))
+
+    def chosen(condition: dict[str, Any]) -> list[int]:
+        return selected_by(web, name, condition)
+
+    assert chosen({"key": "count", "match": {"value": 1}}) == [1, 2]
+    assert chosen({"key": "count", "match": {"any": [2]}}) == [4]
+    match_one = models.FieldCondition(key="count", match=models.MatchValue(value=1))
+    found, _ = grpc.scroll(name, scroll_filter=models.Filter(must=[match_one]), limit=10)
+    assert sorted(int(p.id) for p in found) == [1, 2]
+    schema = ok(web.get(f"/collections/{name}"))["payload_schema"]["count"]
+    assert schema["points"] == 3
+    facet = ok(web.post(f"/collections/{name}/facet", json={"key": "count", "exact": True}))
+    assert {h["value"]: h["count"] for h in facet["hits"]} == {1: 2, 2: 1, 7: 1}
+
+
+def selected_by(web: httpx.Client, name: str, condition: dict[str, Any]) -> list[int]:
+    body = {"filter": {"must": [condition]}, "limit": 100}
+    found = ok(web.post(f"/collections/{name}/points/scroll", json=body))["points"]
+    return sorted(p["id"] for p in found)

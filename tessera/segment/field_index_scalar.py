@@ -264,6 +264,11 @@ class IntegerIndex(_OrderedMixin):
     data_type = "integer"
 
     def _convert(self, value: Any) -> Any | None:
+        """An int64, or a float with an integral value inside int64 (1.0 is indexed as 1, as
+        Qdrant's `value_to_integer` takes it); anything else is left to the payload."""
+        if isinstance(value, float):
+            ok = value.is_integer() and -(2.0**63) <= value < 2.0**63
+            return int(value) if ok else None
         ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
         return value if ok else None
 
