@@ -377,7 +377,7 @@ class Collection:
             # `update_queue.deferred_points` instead, as Qdrant counts them.
             points = sum(s.visible_count() for s in holder.segments)
             segments = len(holder.segments)
-            indexed = sum(s.live_count() for s in holder.segments if s.vector_indexes)
+            indexed = sum(s.indexed_vector_count() for s in holder.segments)
             schema: dict[str, PayloadIndexInfo] = {}
             for key, raw in holder.index_schemas.items():
                 count = sum(

@@ -215,6 +215,22 @@ class Segment:
             self._live = (self.generation, int(np.count_nonzero(~self.deleted[: self.size])))
         return self._live[1]
 
+    def indexed_vector_count(self) -> int:
+        """Vectors the ANN indexes hold: for each indexed vector name, the live points that
+        have that vector. Qdrant sums the count of every vector index of a segment, so a
+        point with two indexed named vectors counts twice and one without a vector not at
+        all."""
+        if not self.vector_indexes:
+            return 0
+        stored = self.stored_mask()
+        total = 0
+        for name in self.vector_indexes:
+            storage = self.storages.get(name)
+            if storage is not None:
+                has = storage.has(self.size)[: self.size]
+                total += int(np.count_nonzero(has & stored))
+        return total
+
     def live_mask(self) -> BoolArray:
         """Live points as reads see them: deferred ones (see `deferred_from`) are not."""
         mask = ~self.deleted[: self.size]
