@@ -7,9 +7,11 @@ Qdrant's (its documentation, or its source where the page is silent).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
@@ -76,3 +78,38 @@ def test_indexed_vectors_count_counts_each_named_vector(
     info = _wait_indexed(client, name)
     assert info.points_count == 1000
     assert info.indexed_vectors_count == 1000 + 500
+
+
+# --------------------------------------------------------------------------------------------
+# guides/monitoring: /metrics
+
+
+HARDWARE_FAMILIES = [
+    "collection_hardware_metric_cpu",
+    "collection_hardware_metric_payload_io_read",
+    "collection_hardware_metric_payload_index_io_read",
+    "collection_hardware_metric_payload_index_io_write",
+    "collection_hardware_metric_payload_io_write",
+    "collection_hardware_metric_vector_io_read",
+    "collection_hardware_metric_vector_io_write",
+]
+
+
+def test_metrics_expose_collection_hardware_counters(
+    client: QdrantClient, collection: CollectionFactory, http: httpx.Client
+) -> None:
+    """The monitoring page lists `collection_hardware_metric_cpu` ("CPU measurements of a
+    collection"); Qdrant's /metrics writes it and the six IO counters of the telemetry's
+    `hardware` section as counters labelled `id` = the collection (src/common/metrics.rs)."""
+    name = collection(vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, points=[models.PointStruct(id=1, vector=[1.0, 2.0])], wait=True)
+    text = http.get("/metrics").text
+    for family in HARDWARE_FAMILIES:
+        assert f"# TYPE {family} counter" in text, family
+        assert re.search(rf'^{family}{{id="{name}"}} \d+$', text, re.M), family
+    written = re.search(
+        rf'^collection_hardware_metric_vector_io_write{{id="{name}"}} (\d+)$', text, re.M
+    )
+    assert written is not None and int(written.group(1)) > 0
+    hardware = http.get("/telemetry", params={"details_level": 1}).json()["result"]["hardware"]
+    assert int(written.group(1)) == hardware["collection_data"][name]["vector_io_write"]

@@ -11,6 +11,7 @@ update queues (always 0 on one node that applies updates before it answers),
 `cluster_working_state`, from api.telemetry's cluster section), `rest_responses_*` and
 `grpc_responses_*` (total, avg/min/max duration, duration histogram; only Qdrant's
 whitelisted search, scroll and update endpoints, REST timings only for status 200),
+`collection_hardware_metric_*` (the telemetry's `hardware` section, per collection),
 `memory_*`, `process_*` and `system_max_mmaps`. Tessera adds
 `rest_responses_fail_total`/`grpc_responses_fail_total` (as Qdrant before 1.13), WAL fsync
 counts and seconds, and the optimizer's queue and completed work per collection.
@@ -33,7 +34,7 @@ from tessera import QDRANT_API_VERSION
 from tessera.api.collections import toc_of
 from tessera.api.envelope import error, query_flag
 from tessera.api.request_stats import STATS, Stats, anonymized
-from tessera.api.telemetry import cluster_section, hidden, query_int
+from tessera.api.telemetry import cluster_section, hardware_section, hidden, query_int
 from tessera.api.telemetry_system import memory_telemetry, process_stats
 from tessera.collection import stats as cstats
 from tessera.errors import TesseraError
@@ -202,6 +203,7 @@ def render_metrics(
     _cluster(out, toc)
     STATS.prune(toc.exists)
     _requests(out, anonymize, per_collection)
+    _hardware(out, toc, anonymize)
     _memory(out)
     _process(out)
     return out.text()
@@ -387,6 +389,27 @@ MEMORY_HELP = {
     "resident_bytes": "Maximum number of bytes in physically resident data pages mapped",
     "retained_bytes": "Total number of bytes in virtual memory mappings",
 }
+
+
+# Qdrant's `HardwareTelemetry` families, in its order: (usage key, help text).
+HARDWARE_HELP = [
+    ("cpu", "CPU measurements of a collection"),
+    ("payload_io_read", "Total IO payload read metrics of a collection"),
+    ("payload_index_io_read", "Total IO payload index read metrics of a collection"),
+    ("payload_index_io_write", "Total IO payload index write metrics of a collection"),
+    ("payload_io_write", "Total IO payload write metrics of a collection"),
+    ("vector_io_read", "Total IO vector read metrics of a collection"),
+    ("vector_io_write", "Total IO vector write metrics of a collection"),
+]
+
+
+def _hardware(out: Exposition, toc: TableOfContents, anonymize: bool) -> None:
+    """`collection_hardware_metric_*`: the telemetry's `hardware` section as counters
+    labelled `id` (the collection), as Qdrant writes them; none without collections."""
+    usage = hardware_section(dict(toc.collections), anonymize)["collection_data"]
+    for key, help_text in HARDWARE_HELP:
+        samples = [((("id", name),), float(used[key])) for name, used in usage.items()]
+        out.family(f"collection_hardware_metric_{key}", help_text, "counter", samples)
 
 
 def _memory(out: Exposition) -> None:
