@@ -224,6 +224,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "storage.on_disk_payload": (True, boolean()),
     # Collections this node holds at most (None: no limit), as Qdrant's.
     "storage.max_collections": (None, optional(integer(0))),
+    # Qdrant's recovery mode (the message): collections are loaded as metadata only.
+    "storage.recovery_mode": (None, optional(nonempty())),
     "storage.wal.wal_capacity_mb": (_WAL["wal_capacity_mb"], integer(1)),
     "storage.wal.wal_segments_ahead": (_WAL["wal_segments_ahead"], integer(0)),
     "storage.wal.wal_retain_closed": (_WAL["wal_retain_closed"], integer(0)),

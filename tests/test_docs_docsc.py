@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import httpx
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import CollectionFactory, free_port
+from tests.conftest import CollectionFactory, ServerProcess, free_port
 
 pytestmark = pytest.mark.server_only(reason="server behaviour through both APIs")
 
@@ -113,3 +114,66 @@ def test_metrics_expose_collection_hardware_counters(
     assert written is not None and int(written.group(1)) > 0
     hardware = http.get("/telemetry", params={"details_level": 1}).json()["result"]["hardware"]
     assert int(written.group(1)) == hardware["collection_data"][name]["vector_io_write"]
+
+
+# --------------------------------------------------------------------------------------------
+# guides/administration: recovery mode
+
+RECOVERY_MESSAGE = "My recovery message"
+
+
+def test_recovery_mode_loads_only_metadata_and_allows_deleting(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """`QDRANT__STORAGE__RECOVERY_MODE="My recovery message"`: "Qdrant only loads collection
+    metadata", and "collection operations are limited to deleting a collection". Qdrant
+    serves the collections from dummy shards whose every operation fails with a service
+    error (500) naming the message; the listing, existence and delete still work, and
+    /telemetry and /metrics report the mode. A collection created then is a normal one."""
+    srv = server_factory(grpc_port=free_port())
+    with closing(QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)) as qc:
+        for name in ("kept", "dropped"):
+            qc.create_collection(name, models.VectorParams(size=2, distance=models.Distance.DOT))
+            qc.upsert(name, [models.PointStruct(id=1, vector=[1.0, 0.0])], wait=True)
+    srv.stop()
+    srv.env = {"QDRANT__STORAGE__RECOVERY_MODE": RECOVERY_MESSAGE}
+    srv.start()
+    with httpx.Client(base_url=srv.url, timeout=30) as http:
+        names = {c["name"] for c in http.get("/collections").json()["result"]["collections"]}
+        assert names == {"kept", "dropped"}
+        assert http.get("/collections/kept/exists").json()["result"] == {"exists": True}
+        for method, path, body in [
+            ("GET", "/collections/kept", None),
+            ("POST", "/collections/kept/points/count", {}),
+            ("POST", "/collections/kept/points/query", {"query": [1.0, 0.0]}),
+            (
+                "PUT",
+                "/collections/kept/points?wait=true",
+                {"points": [{"id": 2, "vector": [0, 1]}]},
+            ),
+        ]:
+            r = http.request(method, path, json=body)
+            assert r.status_code == 500, (path, r.text)
+            assert RECOVERY_MESSAGE in r.json()["status"]["error"], r.text
+        assert http.delete("/collections/dropped").json()["result"] is True
+        assert http.get("/collections/dropped/exists").json()["result"] == {"exists": False}
+        features = http.get("/telemetry", params={"details_level": 1}).json()["result"]
+        assert features["app"]["features"]["recovery_mode"] is True
+        assert re.search(r"^app_status_recovery_mode 1$", http.get("/metrics").text, re.M)
+        # A new collection is not loaded from disk: it works.
+        created = http.put("/collections/fresh", json={"vectors": {"size": 2, "distance": "Dot"}})
+        assert created.json()["result"] is True
+        upserted = http.put(
+            "/collections/fresh/points?wait=true", json={"points": [{"id": 1, "vector": [1, 0]}]}
+        )
+        assert upserted.status_code == 200, upserted.text
+    grpc_qc = QdrantClient(url=srv.url, grpc_port=srv.grpc_port, prefer_grpc=True)
+    with closing(grpc_qc), pytest.raises(Exception, match=RECOVERY_MESSAGE):
+        grpc_qc.count("kept")
+    # Started normally again, the collection left alone is whole.
+    srv.stop()
+    srv.env = {}
+    srv.start()
+    with closing(QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)) as qc:
+        assert qc.count("kept").count == 1
+        assert not qc.collection_exists("dropped")

@@ -204,7 +204,9 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         set_slow_query_seconds(conf["service.slow_query_secs"])
         app.state.toc = state["toc"] = TableOfContents(
-            storage, snaps.snapshots_path(storage, settings, snapshots_path)
+            storage,
+            snaps.snapshots_path(storage, settings, snapshots_path),
+            recovery_mode=conf["storage.recovery_mode"],
         )
         app.state.toc.max_collections = conf["storage.max_collections"]
         if workers:

@@ -115,6 +115,7 @@ async def collection_exists(request: Request) -> Callable[[], Any]:
 
 async def get_collection(request: Request) -> Callable[[], Any]:
     collection = collection_of(request)
+    collection.require_loaded()
     return lambda: collection_info(collection)
 
 

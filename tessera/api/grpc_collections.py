@@ -45,7 +45,9 @@ class CollectionsService(pb.CollectionsServicer):
 
     @rpc
     def Get(self, request: pb.GetCollectionInfoRequest) -> pb.GetCollectionInfoResponse:
-        info, warnings, deferred = info_parts(self.toc.get(request.collection_name))
+        collection = self.toc.get(request.collection_name)
+        collection.require_loaded()
+        info, warnings, deferred = info_parts(collection)
         return pb.GetCollectionInfoResponse(result=info_message(info, warnings, deferred or None))
 
     @rpc

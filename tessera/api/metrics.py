@@ -198,7 +198,10 @@ def render_metrics(
         "gauge",
         [((("name", "tessera"), ("version", QDRANT_API_VERSION)), 1)],
     )
-    out.family("app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), 0)])
+    recovering = 1 if toc.recovery_mode is not None else 0
+    out.family(
+        "app_status_recovery_mode", "features enabled in qdrant server", "gauge", [((), recovering)]
+    )
     _collections(out, toc, anonymize)
     _cluster(out, toc)
     STATS.prune(toc.exists)

@@ -107,7 +107,7 @@ def telemetry(
     }
     out: dict[str, Any] = {
         "id": PROCESS_ID,
-        "app": app_section(level),
+        "app": app_section(level, toc.recovery_mode is not None),
         "collections": collections_section(
             toc,
             collections,
@@ -180,7 +180,7 @@ def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
     return out
 
 
-def app_section(level: int) -> dict[str, Any]:
+def app_section(level: int, recovery_mode: bool = False) -> dict[str, Any]:
     # The version is the Qdrant API's, as `GET /` and gRPC's HealthCheck give it: tools read it
     # from here to decide what the server speaks (`tessera --version` names the release).
     app: dict[str, Any] = {"name": "tessera", "version": QDRANT_API_VERSION}
@@ -188,7 +188,7 @@ def app_section(level: int) -> dict[str, Any]:
         app["features"] = {
             "debug": sys.flags.dev_mode,
             "service_debug_feature": False,
-            "recovery_mode": False,
+            "recovery_mode": recovery_mode,
             "gpu": False,
             "rocksdb": False,
             "staging": False,

@@ -146,11 +146,17 @@ class Collection:
     plain values (tessera.collection.values) with the selection applied."""
 
     def __init__(
-        self, name: str, path: Path, config: CollectionConfig | None, shard_dir: str = "shard"
+        self,
+        name: str,
+        path: Path,
+        config: CollectionConfig | None,
+        recovery: str | None = None,
+        shard_dir: str = "shard",
     ) -> None:
         """Loads the collection's shard (`path / shard_dir`); `config` None: read it from
         `path`. Never raises for damaged files: the collection is then marked damaged
-        (`failure`)."""
+        (`failure`). `recovery` (Qdrant's recovery mode, its message): the config only,
+        no shard; every operation but deleting fails with the message."""
         started = time.monotonic()
         self.name = name
         self.path = path
@@ -161,9 +167,13 @@ class Collection:
         self._config_lock = threading.Lock()
         self._closed = False  # set under _config_lock: no config write after close
         self.failure: str | None = None
+        self.recovery = recovery
         self._shard: LocalShard | None = None
         try:
             self.config = config if config is not None else read_config(path)
+            if recovery is not None:
+                self.failure = recovery
+                return self._finish_init(started)
             stored_schema = schema_json(self.config)
             self._shard = LocalShard(path / shard_dir, self.config)
             if schema_json(self.config) != stored_schema:
@@ -176,6 +186,9 @@ class Collection:
         except Exception as exc:  # an unexpected failure must not take the server down
             self.failure = f"failed to load: {exc!r}"
             log.exception("collection %s failed to load", name)
+        self._finish_init(started)
+
+    def _finish_init(self, started: float) -> None:
         if self.failure is not None and not hasattr(self, "config"):
             self.config = CollectionConfig(vectors={}, sparse_vectors={}, unnamed=False)
         self.strict = StrictMode(self.config.strict_mode_config)
@@ -185,6 +198,12 @@ class Collection:
 
     @property
     def shard(self) -> LocalShard:
+        if self._shard is None and self.recovery is not None:
+            # Qdrant's dummy shard: a service error that names the recovery message.
+            raise InternalError(
+                f"Service internal error: collection `{self.name}` is not loaded in "
+                f"recovery mode: {self.recovery}"
+            )
         if self._shard is None:
             raise InternalError(
                 f"Service internal error: collection `{self.name}` is damaged and cannot "
@@ -366,6 +385,12 @@ class Collection:
             time.sleep(0.1)
 
     # ------------------------------------------------------------------- reads
+
+    def require_loaded(self) -> None:
+        """Raise the recovery-mode error for a collection loaded as metadata only: Qdrant's
+        dummy shard has no info to give either (telemetry still lists it, as damaged)."""
+        if self.recovery is not None:
+            self.shard  # noqa: B018 - the property raises the error
 
     def info(self) -> CollectionInfo:
         damage = self.damage

@@ -175,7 +175,7 @@ class ClusterCollection(Collection):
             for entry in sorted(path.glob("shard-*")):
                 number = entry.name.removeprefix("shard-")
                 if number.isdigit():
-                    self._parts[int(number)] = Collection(name, path, None, entry.name)
+                    self._parts[int(number)] = Collection(name, path, None, shard_dir=entry.name)
         # A replica this peer held when it stopped without closing (a crash, kill -9) may hold
         # a record its leader logged but never gave the others: it is not trusted until it
         # caught up (`fence_after_crash`). A clean close leaves `clean-stop.json`.
@@ -274,7 +274,7 @@ class ClusterCollection(Collection):
                         f"on peer {self.me}"
                     )
                 part = Collection(
-                    self.name, self.path, copy.deepcopy(self.config), f"shard-{shard}"
+                    self.name, self.path, copy.deepcopy(self.config), shard_dir=f"shard-{shard}"
                 )
                 if part.failure is not None:
                     part.close(flush=False)

@@ -115,8 +115,17 @@ def check_no_control_chars(name: str) -> None:
 
 
 class TableOfContents:
-    def __init__(self, storage: Path, snapshots_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        storage: Path,
+        snapshots_path: Path | None = None,
+        recovery_mode: str | None = None,
+    ) -> None:
+        """`recovery_mode` (Qdrant's `storage.recovery_mode`, a message): the collections
+        found are opened as metadata only, to be listed and deleted; every other operation
+        on them fails with the message. Collections created later are whole."""
         self.root = storage / "collections"
+        self.recovery_mode = recovery_mode
         self.storage = storage
         self.cluster: ClusterService | None = None
         # `storage.max_collections`: a create beyond it is refused (None: no limit).
@@ -137,6 +146,9 @@ class TableOfContents:
                 continue
             # A damaged collection is loaded as such (listed, reporting why), never skipped
             # and never a reason for the others not to load.
+            if recovery_mode is not None:
+                self.collections[entry.name] = Collection(entry.name, entry, None, recovery_mode)
+                continue
             self.collections[entry.name] = self._open(entry.name, entry, None)
         # Loading read and freed file-sized buffers (checksums, arrays, graphs) that glibc
         # would keep in its heap: the resident set of a large store after open, not its peak.
