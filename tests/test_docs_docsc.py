@@ -177,3 +177,46 @@ def test_recovery_mode_loads_only_metadata_and_allows_deleting(
     with closing(QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)) as qc:
         assert qc.count("kept").count == 1
         assert not qc.collection_exists("dropped")
+
+
+def test_metrics_expose_indexed_only_excluded_points(
+    client: QdrantClient, collection: CollectionFactory, http: httpx.Client
+) -> None:
+    """The monitoring page lists `collection_indexed_only_excluded_points`: per collection
+    (`id`) and dense vector name (`vector`), the points an `indexed_only` search leaves out
+    (large segments without an index), 0 for a name with none excluded (as Qdrant reports
+    every vector name), the telemetry's `indexed_only_excluded_vectors`."""
+    name = collection(
+        vectors_config={
+            "a": models.VectorParams(size=2, distance=models.Distance.DOT),
+            "b": models.VectorParams(size=2, distance=models.Distance.DOT),
+        }
+    )
+    client.upsert(name, points=[models.PointStruct(id=1, vector={"a": [1.0, 2.0]})], wait=True)
+    text = http.get("/metrics").text
+    assert "# TYPE collection_indexed_only_excluded_points gauge" in text
+    for vector in ("a", "b"):
+        sample = rf'^collection_indexed_only_excluded_points{{id="{name}",vector="{vector}"}} 0$'
+        assert re.search(sample, text, re.M), vector
+
+
+def test_metrics_count_points_indexed_only_leaves_out(
+    client: QdrantClient, collection: CollectionFactory, http: httpx.Client
+) -> None:
+    """Indexing off and 64 kB of vectors, over full_scan_threshold (10 kB): every point is
+    left out of an `indexed_only` search; /metrics says so as the telemetry does."""
+    name = collection(
+        vectors_config={"a": models.VectorParams(size=8, distance=models.Distance.DOT)},
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=0),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
+    )
+    rng = np.random.default_rng(3)
+    points = [models.PointStruct(id=i, vector={"a": rng.random(8).tolist()}) for i in range(2000)]
+    client.upsert(name, points=points, wait=True)
+    text = http.get("/metrics").text
+    sample = rf'^collection_indexed_only_excluded_points{{id="{name}",vector="a"}} (\d+)$'
+    found = re.search(sample, text, re.M)
+    assert found is not None and int(found.group(1)) == 2000
+    telemetry = http.get("/telemetry", params={"details_level": 4}).json()["result"]
+    (entry,) = [c for c in telemetry["collections"]["collections"] if c["id"] == name]
+    assert entry["shards"][0]["local"]["indexed_only_excluded_vectors"] == {"a": 2000}

@@ -2,8 +2,8 @@
 help texts where Qdrant has the metric, and `tessera_*` for Tessera's own.
 
 Qdrant's: `app_info`, `app_status_recovery_mode`, `collections_total`,
-`collections_vector_total`, `collection_vectors`, `collection_points`,
-`collection_running_optimizations`, `collection_active_replicas_min/max`,
+`collections_vector_total`, `collection_vectors`, `collection_indexed_only_excluded_points`,
+`collection_points`, `collection_running_optimizations`, `collection_active_replicas_min/max`,
 `collection_dead_replicas` (a damaged collection's shard is not active), shard transfers and
 update queues (always 0 on one node that applies updates before it answers),
 `cluster_enabled` (and in cluster mode `cluster_peers_total`, `cluster_term`, `cluster_commit`,
@@ -37,6 +37,7 @@ from tessera.api.request_stats import STATS, Stats, anonymized
 from tessera.api.telemetry import cluster_section, hardware_section, hidden, query_int
 from tessera.api.telemetry_system import memory_telemetry, process_stats
 from tessera.collection import stats as cstats
+from tessera.collection.shard_telemetry import indexed_only_excluded
 from tessera.errors import TesseraError
 from tessera.storage.toc import TableOfContents
 
@@ -253,6 +254,7 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
     collections = sorted(toc.collections.items())
     rows: dict[str, list[tuple[Labels, float]]] = {name: [] for name, *_ in PER_COLLECTION}
     vectors: list[tuple[Labels, float]] = []
+    excluded: list[tuple[Labels, float]] = []
     dead = 0
     for name, collection in collections:
         stats = cstats.shard_stats(collection)
@@ -266,6 +268,8 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
             rows[family].append(((("id", shown),), count(int(v)) if family in COUNTS else v))
         for vector, n in sorted(stats.vectors_by_name.items()):
             vectors.append(((("collection", shown), ("vector", vector)), count(n)))
+        for vector, n in sorted((indexed_only_excluded(collection) or {}).items()):
+            excluded.append(((("id", shown), ("vector", vector)), count(n)))
     # Each collection has one shard with one replica: active unless damaged.
     active = {"min": 0 if dead else min(len(collections), 1), "max": int(dead < len(collections))}
     total = [((), len(collections))]
@@ -273,6 +277,8 @@ def _collections(out: Exposition, toc: TableOfContents, anonymize: bool) -> None
     out.family("collections_vector_total", "total number of vectors in all collections",
                "gauge", [((), sum(v for _, v in vectors))])  # fmt: skip
     out.family("collection_vectors", "amount of vectors grouped by vector name", "gauge", vectors)
+    out.family("collection_indexed_only_excluded_points",
+               "amount of points excluded in indexed_only requests", "gauge", excluded)  # fmt: skip
     for bound in ("min", "max"):
         out.family(f"collection_active_replicas_{bound}",
                    f"{'minimum' if bound == 'min' else 'maximum'} number of active replicas "

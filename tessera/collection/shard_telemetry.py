@@ -18,6 +18,7 @@ from tessera.collection.stats import as_uuid
 from tessera.collection_config import CollectionConfig
 from tessera.segment.field_index import parse_field_schema
 from tessera.segment.segment import Segment
+from tessera.shard.holder import SegmentHolder
 from tessera.shard.search import unindexed_and_large
 
 # Qdrant's search categories (`VectorIndexSearchesTelemetry`). Tessera keeps no per-plan
@@ -58,13 +59,31 @@ def shard_detail(collection: Collection, segments: bool) -> ShardDetail | None:
         described = (
             [segment_telemetry(s, config, sizes) for s in holder.segments] if segments else []
         )
-        excluded = {
-            name: sum(
-                s.live_count() for s in holder.segments if unindexed_and_large(holder, s, name)
-            )
-            for name in config.vectors
-        }
+        excluded = _excluded(holder, config)
     return ShardDetail(vectors, payloads, described, excluded)
+
+
+def indexed_only_excluded(collection: Collection) -> dict[str, int] | None:
+    """By dense vector name, the points `params.indexed_only` leaves out of this peer's
+    shards of `collection` (0 for a name with none), as Qdrant's /metrics sums its local
+    shards' `indexed_only_excluded_vectors`; None for a damaged collection."""
+    if collection.failure is not None:
+        return None
+    total: dict[str, int] = {}
+    for replica in collection.local_replicas():
+        if replica.failure is not None:
+            continue
+        with replica.shard.read() as holder:
+            for name, n in _excluded(holder, replica.config).items():
+                total[name] = total.get(name, 0) + n
+    return total
+
+
+def _excluded(holder: SegmentHolder, config: CollectionConfig) -> dict[str, int]:
+    return {
+        name: sum(s.live_count() for s in holder.segments if unindexed_and_large(holder, s, name))
+        for name in config.vectors
+    }
 
 
 def _vector_data(segment: Segment) -> dict[str, dict[str, int]]:
