@@ -220,3 +220,36 @@ def test_metrics_count_points_indexed_only_leaves_out(
     telemetry = http.get("/telemetry", params={"details_level": 4}).json()["result"]
     (entry,) = [c for c in telemetry["collections"]["collections"] if c["id"] == name]
     assert entry["shards"][0]["local"]["indexed_only_excluded_vectors"] == {"a": 2000}
+
+
+def test_indexed_vectors_count_counts_sparse_vectors_of_indexed_segments(
+    client: QdrantClient, collection: CollectionFactory
+) -> None:
+    """An indexed segment's sparse vector index counts too: Qdrant sums every vector index
+    of the segment, sparse ones included (their inverted index holds every non-empty
+    sparse vector of a live point)."""
+    name = collection(
+        vectors_config={"d": models.VectorParams(size=8, distance=models.Distance.DOT)},
+        sparse_vectors_config={"s": models.SparseVectorParams()},
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=10, default_segment_number=1
+        ),
+    )
+    rng = np.random.default_rng(11)
+    points = [
+        models.PointStruct(
+            id=i,
+            vector={
+                "d": rng.random(8).tolist(),
+                **(
+                    {"s": models.SparseVector(indices=[i, i + 1], values=[1.0, 0.5])}
+                    if i % 4
+                    else {}
+                ),
+            },
+        )
+        for i in range(1000)
+    ]
+    client.upsert(name, points=points, wait=True)
+    info = _wait_indexed(client, name)
+    assert info.indexed_vectors_count == 1000 + 750

@@ -134,7 +134,8 @@ def segment_telemetry(
         "segment_type": "indexed" if segment.vector_indexes else "plain",
         "num_vectors": sum(v["num_vectors"] for v in vector_data.values()),
         "num_points": segment.live_count(),
-        "num_indexed_vectors": sum(v["num_indexed_vectors"] for v in vector_data.values()),
+        # As the collection's info counts it (sparse vectors of an indexed segment too).
+        "num_indexed_vectors": segment.indexed_vector_count(),
         "num_deleted_vectors": sum(v["num_deleted_vectors"] for v in vector_data.values()),
         "vectors_size_bytes": vector_bytes,
         "payloads_size_bytes": payload_bytes,

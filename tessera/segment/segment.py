@@ -145,6 +145,7 @@ class Segment:
         self._id_map: dict[PointId, int] | None = {}
         self._sorted_ids: _SortedIds | None = None
         self._live: tuple[int, int] = (-1, 0)  # (generation, live count) without `_id_map`
+        self._sparse_indexed: tuple[int, int] = (-1, 0)  # (generation, indexed sparse count)
         self.versions = np.zeros(0, dtype=np.uint64)
         self.deleted = np.zeros(0, dtype=bool)
         # Sort keys of the external ids by offset (see tessera.ids.id_sort_key): kind 0 for
@@ -229,6 +230,23 @@ class Segment:
             if storage is not None:
                 has = storage.has(self.size)[: self.size]
                 total += int(np.count_nonzero(has & stored))
+        return total + self._indexed_sparse_count(stored)
+
+    def _indexed_sparse_count(self, stored: BoolArray) -> int:
+        """The sparse vectors an indexed segment's inverted indexes hold in Qdrant: every
+        non-empty one of a live point. Counted once per change of the segment (it walks the
+        stored pairs), not on every collection info."""
+        if self._sparse_indexed[0] == self.generation:
+            return self._sparse_indexed[1]
+        total = 0
+        for storage in self.storages.values():
+            if isinstance(storage, ObjectStorage) and storage.kind == "sparse":
+                items = storage.items[: self.size]
+                nonempty = np.fromiter(
+                    (x is not None and len(x[0]) > 0 for x in items), dtype=bool, count=len(items)
+                )
+                total += int(np.count_nonzero(nonempty & stored[: len(items)]))
+        self._sparse_indexed = (self.generation, total)
         return total
 
     def live_mask(self) -> BoolArray:
