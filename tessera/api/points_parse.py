@@ -193,6 +193,11 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
     points = body.get("points")
     if not isinstance(points, list):
         raise BadRequest("Format error in JSON body: `points` must be a list")
+    if not points:
+        # Qdrant's REST UpdateVectors validates `length(min = 1)` on `points` (gRPC does not).
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [points: must specify points to update]"
+        )
     ids: list[PointId] = []
     vectors: list[dict[str, Any]] = []
     for i, p in enumerate(points):
