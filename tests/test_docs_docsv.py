@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
 from tests.conftest import ServerProcess, module_server
 
@@ -52,3 +52,50 @@ def test_update_vectors_with_no_points_is_a_validation_error(
     assert r.json()["status"]["error"] == (
         "Validation error in JSON body: [points: must specify points to update]"
     )
+
+
+NO_SHARDS = "Wrong input: No shards found for shard key"
+
+
+def test_keyless_writes_to_a_custom_sharded_collection_find_no_shard(
+    http: httpx.Client, grpc_client: QdrantClient, collection: Any
+) -> None:
+    # Qdrant creates no shard with a custom-sharded collection (ShardDistributionProposal::
+    # empty()); a write without `shard_key` goes to the keyless hash ring, which is empty:
+    # `split_by_shard` answers BadInput "No shards found for shard key" (400). Nothing is
+    # stored, so reads find nothing.
+    name = collection()
+    body = {"vectors": {"size": 2, "distance": "Dot"}, "sharding_method": "custom"}
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    point = {"id": 1, "vector": [1.0, 0.0], "payload": {"group_id": "a"}}
+    writes = [
+        ("PUT", "/points", {"points": [point]}),
+        ("PUT", "/points", {"batch": {"ids": [1], "vectors": [[1.0, 0.0]]}}),
+        ("POST", "/points/delete", {"points": [1]}),
+        ("POST", "/points/payload", {"payload": {"x": 1}, "points": [1]}),
+        ("PUT", "/points/vectors", {"points": [{"id": 1, "vector": [0.0, 1.0]}]}),
+        ("POST", "/points/batch", {"operations": [{"upsert": {"points": [point]}}]}),
+    ]
+    for method, path, payload in writes:
+        r = http.request(method, f"/collections/{name}{path}?wait=true", json=payload)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["status"]["error"] == NO_SHARDS, path
+    with pytest.raises(Exception, match=NO_SHARDS):
+        grpc_client.upsert(name, [models.PointStruct(id=2, vector=[1.0, 0.0])])
+    with pytest.raises(Exception, match=NO_SHARDS):
+        grpc_client.batch_update_points(
+            name,
+            [
+                models.UpsertOperation(
+                    upsert=models.PointsList(points=[models.PointStruct(id=2, vector=[1.0, 0.0])])
+                )
+            ],
+        )
+    count = http.post(f"/collections/{name}/points/count", json={"exact": True})
+    assert count.json()["result"]["count"] == 0
+    # A payload index is no point write: it is accepted.
+    r = http.put(
+        f"/collections/{name}/index?wait=true",
+        json={"field_name": "group_id", "field_schema": {"type": "keyword", "is_tenant": True}},
+    )
+    assert r.status_code == 200, r.text

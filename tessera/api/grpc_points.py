@@ -30,6 +30,7 @@ from tessera.api import query_routes as queries
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.api.grpc_validate import nested
+from tessera.api.shard_selector import write_target
 from tessera.collection import vector_names
 from tessera.collection.collection import Collection
 from tessera.collection.values import Points
@@ -59,8 +60,10 @@ class PointsService(pb.PointsServicer):
         return collection if selector is None else collection.with_shards(selector)
 
     def _update(self, request: Any, decode: Callable[[CollectionConfig], Write]) -> Operation:
-        collection = self._get(request)
-        result = collection.update(decode(collection.config), bool(request.wait)).to_json()
+        collection = self.toc.get(request.collection_name)
+        write = decode(collection.config)
+        target = write_target(collection, cv.opt_shard_selector(request))
+        result = target.update(write, bool(request.wait)).to_json()
         return build(Operation, result=out.update_result(result))
 
     def _finish(self, request: Any, run: Callable[[], dict[str, Any]]) -> Operation:
@@ -102,11 +105,12 @@ class PointsService(pb.PointsServicer):
 
     @rpc
     def UpdateBatch(self, request: pb.UpdateBatchPoints) -> pb.UpdateBatchResponse:
-        collection = self._get(request)
+        collection = self.toc.get(request.collection_name)
+        batch_selector = cv.opt_shard_selector(request)
         operations = []
         for op in request.operations:
             write, selector = decode_write.operation(op, collection.config)
-            operations.append((collection.with_shards(selector) if selector else collection, write))
+            operations.append((write_target(collection, selector or batch_selector), write))
         results = writes.run_batch(operations, bool(request.wait))()
         return build(pb.UpdateBatchResponse, result=[out.update_result(r) for r in results])
 

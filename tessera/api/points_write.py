@@ -10,7 +10,7 @@ from starlette.requests import Request
 from tessera.api import points_parse as parse
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json, write_wait
-from tessera.api.shard_selector import selected
+from tessera.api.shard_selector import selected_for_write
 from tessera.collection.collection import Collection
 from tessera.errors import UnprocessableEntity
 
@@ -21,7 +21,7 @@ def _writer(build: Callable[[Any, dict[str, Any]], parse.Prepare]) -> Callable[[
         wait = write_wait(request)
         body = expect_object(await read_json(request))
         prepare = build(collection.config, body)
-        target = selected(collection, body)
+        target = selected_for_write(collection, body)
         return lambda: target.update(prepare, wait).to_json()
 
     return work
@@ -50,7 +50,7 @@ def prepare_batch(
     if not isinstance(operations, list):
         raise UnprocessableEntity("Format error in JSON body: missing field `operations`")
     prepares = [parse.parse_batch_operation(collection.config, op) for op in operations]
-    targets = [selected(collection, _operation_body(op)) for op in operations]
+    targets = [selected_for_write(collection, _operation_body(op)) for op in operations]
     return run_batch(list(zip(targets, prepares, strict=True)), wait)
 
 

@@ -241,9 +241,8 @@ class ClusterCollection(Collection):
         point goes to one shard of each); without a key, every shard (auto sharding)."""
         placement = self.placement()
         if self._selector is None:
-            if custom_sharding(self.config):
-                raise bad_input("Shard key not specified")
-            if not placement:
+            if custom_sharding(self.config) or not placement:
+                # Qdrant's keyless hash ring always exists; with custom sharding it is empty.
                 raise bad_input("No shards found for shard key")
             return [sorted(placement)]
         mapping = self.cluster.shard_keys(self.name)
