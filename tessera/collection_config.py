@@ -48,6 +48,9 @@ class CollectionDefaults:
     vectors_on_disk: bool | None = None
     quantization: dict[str, Any] | None = None
     strict_mode: dict[str, Any] | None = None
+    # `storage.collection.shard_number_per_node`: the shards of an auto-sharded collection
+    # created without `shard_number`, per peer (Qdrant's `get_shard_number`).
+    shard_number_per_node: int = 1
 
 
 BUILTIN_DEFAULTS = CollectionDefaults()
@@ -63,15 +66,20 @@ def collection_defaults() -> CollectionDefaults:
 def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
     """Make `body` (the parts of a create request: `hnsw_config`, `optimizers_config`,
     `wal_config`, `on_disk_payload`, `replication_factor`, `write_consistency_factor`,
-    `quantization_config`, `strict_mode_config`, and `vectors_on_disk`) the defaults of every
-    collection created from now on. Checked as a create request is: raises BadRequest."""
+    `quantization_config`, `strict_mode_config`, `vectors_on_disk` and
+    `shard_number_per_node`) the defaults of every collection created from now on. Checked
+    as a create request is: raises BadRequest."""
     global _defaults
+    own = ("vectors_on_disk", "shard_number_per_node")
     probe = parse_create_collection(
-        {k: v for k, v in body.items() if k != "vectors_on_disk"}, BUILTIN_DEFAULTS
+        {k: v for k, v in body.items() if k not in own}, BUILTIN_DEFAULTS
     )
     on_disk = body.get("vectors_on_disk")
     if on_disk is not None and not isinstance(on_disk, bool):
         raise BadRequest("vectors.on_disk must be a boolean")
+    per_node = body.get("shard_number_per_node", 1)
+    if isinstance(per_node, bool) or not isinstance(per_node, int) or per_node < 1:
+        raise BadRequest("shard_number_per_node must be a positive integer")
     _defaults = CollectionDefaults(
         hnsw=probe.hnsw_config,
         optimizers=probe.optimizer_config,
@@ -82,6 +90,7 @@ def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
         vectors_on_disk=on_disk,
         quantization=probe.quantization_config,
         strict_mode=probe.strict_mode_config,
+        shard_number_per_node=per_node,
     )
     return _defaults
 
@@ -384,8 +393,10 @@ def build_config(
     def given(value: Any, default: Any) -> Any:
         return value if value is not None else default
 
+    # Custom sharding makes no shards up front: its `shard_number` is per shard key.
+    per_node = 1 if request.sharding_method == "custom" else d.shard_number_per_node
     extra: dict[str, Any] = {
-        "shard_number": given(request.shard_number, 1),
+        "shard_number": given(request.shard_number, per_node),
         "replication_factor": given(request.replication_factor, d.replication_factor),
         "write_consistency_factor": given(
             request.write_consistency_factor, d.write_consistency_factor

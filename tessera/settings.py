@@ -257,6 +257,7 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "storage.collection.vectors.on_disk": (None, optional(boolean())),
     "storage.collection.quantization": (None, optional(obj())),
     "storage.collection.strict_mode": (None, optional(obj())),
+    "storage.collection.shard_number_per_node": (1, integer(1)),
     "service.host": ("0.0.0.0", nonempty()),
     "service.http_port": (6333, integer(1, 65535)),
     "service.grpc_port": (6334, optional(integer(0, 65535))),
@@ -317,7 +318,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.performance.max_concurrent_shard_loads": 1,
     "storage.performance.max_concurrent_segment_loads": 8,
     "storage.shard_transfer_method": None,
-    "storage.collection.shard_number_per_node": 1,
     "service.hardware_reporting": False,
     "service.hide_jwt_dashboard": None,
     "service.enable_static_content": None,
@@ -473,6 +473,7 @@ class Settings:
             "vectors_on_disk": v["storage.collection.vectors.on_disk"],
             "quantization_config": v["storage.collection.quantization"],
             "strict_mode_config": v["storage.collection.strict_mode"],
+            "shard_number_per_node": v["storage.collection.shard_number_per_node"],
         }
 
 

@@ -99,3 +99,32 @@ def test_keyless_writes_to_a_custom_sharded_collection_find_no_shard(
         json={"field_name": "group_id", "field_schema": {"type": "keyword", "is_tenant": True}},
     )
     assert r.status_code == 200, r.text
+
+
+def test_shard_number_per_node_is_the_default_shard_number(server_factory: Any) -> None:
+    # Qdrant's config.yaml `storage.collection.shard_number_per_node`: a collection created
+    # without `shard_number` gets that many shards per peer (`get_shard_number`, one peer
+    # here); an explicit `shard_number` wins; custom sharding keeps 1 (shards per key).
+    server = server_factory(env={"QDRANT__STORAGE__COLLECTION__SHARD_NUMBER_PER_NODE": "3"})
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        bodies = {
+            "auto": {"vectors": {"size": 2, "distance": "Dot"}},
+            "explicit": {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 2},
+            "custom": {"vectors": {"size": 2, "distance": "Dot"}, "sharding_method": "custom"},
+        }
+        for name, body in bodies.items():
+            assert http.put(f"/collections/{name}", json=body).status_code == 200
+        shards = {
+            name: http.get(f"/collections/{name}").json()["result"]["config"]["params"][
+                "shard_number"
+            ]
+            for name in bodies
+        }
+        assert shards == {"auto": 3, "explicit": 2, "custom": 1}
+        cluster = http.get("/collections/auto/cluster").json()["result"]
+        assert cluster["shard_count"] == 3
+        points = [{"id": i, "vector": [1.0, float(i)]} for i in range(30)]
+        r = http.put("/collections/auto/points?wait=true", json={"points": points})
+        assert r.status_code == 200, r.text
+        count = http.post("/collections/auto/points/count", json={"exact": True})
+        assert count.json()["result"]["count"] == 30

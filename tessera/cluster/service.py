@@ -49,6 +49,7 @@ from tessera.cluster.metadata import (
 )
 from tessera.cluster.p2p import PeerClient
 from tessera.cluster.placement import Placement, place, shards_on
+from tessera.collection_config import collection_defaults
 from tessera.errors import (
     BadRequest,
     InternalError,
@@ -507,12 +508,14 @@ class ClusterService:
         timeout: float | None = None,
         auto_shards: bool = False,
     ) -> None:
-        """`auto_shards`: no `shard_number` was asked for; it is the number of peers, as
-        Qdrant's `suggest_shard_distribution` makes it."""
+        """`auto_shards`: no `shard_number` was asked for; it is the number of peers times
+        `storage.collection.shard_number_per_node`, as Qdrant's `suggest_shard_distribution`
+        makes it."""
         if auto_shards:
             config = copy.deepcopy(config)
             peers = len(set(self.peers) | {self.peer_id})
-            config.setdefault("create", {}).setdefault("params", {})["shard_number"] = peers
+            shards = peers * collection_defaults().shard_number_per_node
+            config.setdefault("create", {}).setdefault("params", {})["shard_number"] = shards
         with _etcd():
             revision = self.store.create_collection(
                 name, config, lambda state: self.placement_for(config, state)
