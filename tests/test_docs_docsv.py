@@ -93,6 +93,11 @@ def test_keyless_writes_to_a_custom_sharded_collection_find_no_shard(
         )
     count = http.post(f"/collections/{name}/points/count", json={"exact": True})
     assert count.json()["result"]["count"] == 0
+    # No shard exists: the collection's cluster info lists none, over REST and gRPC.
+    cluster = http.get(f"/collections/{name}/cluster").json()["result"]
+    assert (cluster["shard_count"], cluster["local_shards"]) == (0, [])
+    grpc_cluster = grpc_client.collection_cluster_info(name)
+    assert (grpc_cluster.shard_count, grpc_cluster.local_shards) == (0, [])
     # A payload index is no point write: it is accepted.
     r = http.put(
         f"/collections/{name}/index?wait=true",

@@ -54,6 +54,7 @@ from tessera.collection import quota
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.collection.distributed import ClusterCollection
+from tessera.collection_config import custom_sharding
 from tessera.errors import BadRequest, InternalError, NotFound, TesseraError
 from tessera.storage.toc import TableOfContents
 
@@ -236,6 +237,16 @@ def cluster_info(toc: TableOfContents, collection: Collection) -> dict[str, Any]
                 }
                 for shard in sorted(collection.placement())
             ],
+            "remote_shards": [],
+            "shard_transfers": [],
+        }
+    if custom_sharding(collection.config):
+        # A standalone node creates no shards for a custom-sharded collection (shard keys
+        # need distributed mode): Qdrant's holder is empty.
+        return {
+            "peer_id": peer_id(toc),
+            "shard_count": 0,
+            "local_shards": [],
             "remote_shards": [],
             "shard_transfers": [],
         }
