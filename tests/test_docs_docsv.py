@@ -6,10 +6,12 @@ Each test names the behaviour of Qdrant it pins down and where Qdrant defines it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
@@ -133,3 +135,50 @@ def test_shard_number_per_node_is_the_default_shard_number(server_factory: Any) 
         assert r.status_code == 200, r.text
         count = http.post("/collections/auto/points/count", json={"exact": True})
         assert count.json()["result"]["count"] == 30
+
+
+def test_m_zero_builds_no_global_graph_so_queries_scan(
+    client: QdrantClient, collection: Any
+) -> None:
+    # The multitenancy guide: `m: 0` with `payload_m: 16` "will disable building global
+    # index for the whole collection" (Qdrant builds the main graph only when m > 0); queries
+    # then scan the candidates, so their answers are the exact ones, with a tenant filter
+    # or without. A graph walk over a 2-link graph lost a fifth of the true neighbours.
+    name = collection(
+        vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE),
+        hnsw_config=models.HnswConfigDiff(m=0, payload_m=16),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
+    )
+    client.create_payload_index(
+        name, "group_id", models.KeywordIndexParams(type="keyword", is_tenant=True)
+    )
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((3000, 8)).astype(np.float32)
+    client.upsert(
+        name,
+        [
+            models.PointStruct(id=i, vector=vectors[i].tolist(), payload={"group_id": f"g{i % 5}"})
+            for i in range(len(vectors))
+        ],
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = client.get_collection(name)
+        if info.status == models.CollectionStatus.GREEN and info.indexed_vectors_count:
+            break
+        time.sleep(0.5)
+    assert info.indexed_vectors_count, "the optimizer never indexed the segment"
+    tenant = models.Filter(
+        must=[models.FieldCondition(key="group_id", match=models.MatchValue(value="g2"))]
+    )
+    for query in rng.standard_normal((5, 8)).tolist():
+        for filt in (None, tenant):
+            got = client.query_points(name, query=query, query_filter=filt, limit=20).points
+            exact = client.query_points(
+                name,
+                query=query,
+                query_filter=filt,
+                limit=20,
+                search_params=models.SearchParams(exact=True),
+            ).points
+            assert [p.id for p in got] == [p.id for p in exact]

@@ -413,6 +413,7 @@ def search_run(
         graph = (
             index is not None
             and not exact
+            and _has_global_graph(segment, query.using)
             and _graph_pays_off(holder, query.using, count, index.size)
         )
         flat = (
@@ -467,6 +468,7 @@ def search_run(
         if (
             query.kind == "multi"
             and multi_index is not None
+            and _has_global_graph(segment, query.using)
             and _graph_pays_off(holder, query.using, count, segment.size)
         ):
             candidates = _multi_first_stage(segment, multi_index, query, mask, want, hnsw_ef)
@@ -671,6 +673,14 @@ def _unit_rows(vectors: FloatArray) -> FloatArray:
         )
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def _has_global_graph(segment: Segment, using: str) -> bool:
+    """False for a graph built with `m: 0`: Qdrant builds no global graph then (only the
+    payload-based links of `payload_m`, the multitenancy setup), so its searches scan the
+    candidates instead of walking a graph (the index kept here is only a flat store)."""
+    entry = segment.build_record.get(using)
+    return entry is None or int(entry.get("m", 1)) != 0
 
 
 def _graph_pays_off(holder: SegmentHolder, using: str, count: int, indexed: int) -> bool:
