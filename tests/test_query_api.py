@@ -435,7 +435,8 @@ def test_relevance_feedback(pair: Pair) -> None:
         feedback=[
             models.FeedbackItem(example=1, score=0.9),
             models.FeedbackItem(example=2, score=0.1),
-        ],  # two items: local mode and the server pair more items differently (test_scoring)
+            models.FeedbackItem(example=8, score=0.5),
+        ],
         strategy=models.NaiveFeedbackStrategy(
             naive=models.NaiveFeedbackStrategyParams(a=1, b=1, c=1)
         ),

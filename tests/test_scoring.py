@@ -520,11 +520,8 @@ def test_relevance_feedback_naive() -> None:
     client = dense_collection("Cosine", vectors)
     stored = scoring.prepare_stored("Cosine", vectors)
     target = rng_vectors(30, n=1)[0]
-    # Two items: local mode pairs every ordered couple, Qdrant's server the best with the
-    # worst (at most 3 pairs, at most half the items); with two items both make one pair.
-    # test_docs_docsq checks the server's pairing of more items.
-    examples = rng_vectors(31, n=2)
-    relevance = [0.9, 0.2]
+    examples = rng_vectors(31, n=3)
+    relevance = [0.9, 0.2, 0.5]
     q = models.RelevanceFeedbackQuery(
         relevance_feedback=models.RelevanceFeedbackInput(
             target=target.tolist(),

@@ -16,11 +16,8 @@ reported as they are (Euclid / Manhattan are not turned back into distances).
   plus sigmoid(sim(target)): the rank decides, the target orders within a rank.
 - context: sum over pairs of fast_sigmoid(min(sim(pos) - sim(neg) - EPSILON, 0)), with
   fast_sigmoid(x) = x / (1 + |x|): 0 for a point on the positive side of every pair.
-- relevance feedback (naive): a * sim(target) + sum over feedback pairs (i, j) of
-  (score_i - score_j)^b * c * (sim_i - sim_j). The pairs are the server's, not local mode's
-  (which takes every ordered pair): items sorted by score, best first (stable), the best
-  paired with the worst, the second best with the second worst, and so on, at most 3 pairs
-  and at most half the items (3 items: one pair, best against worst).
+- relevance feedback (naive): a * sim(target) + sum over ordered pairs (i, j) of feedback
+  items with score_i > score_j of (score_i - score_j)^b * c * (sim_i - sim_j).
 """
 
 from __future__ import annotations
@@ -220,20 +217,6 @@ def context(positive_sims: npt.ArrayLike, negative_sims: npt.ArrayLike) -> Float
     return np.asarray(fast_sigmoid(margin).sum(axis=0, dtype=np.float32), dtype=np.float32)
 
 
-MAX_FEEDBACK_PAIRS = 3
-
-
-def feedback_pairs(
-    feedback_scores: npt.ArrayLike,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(better, worse): the item indices of each pair Qdrant forms from the feedback, front
-    of the score order against its back, so the widest score gaps come first."""
-    scores = np.asarray(feedback_scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    count = min(MAX_FEEDBACK_PAIRS, scores.size // 2)
-    return order[:count], order[::-1][:count]
-
-
 def naive_feedback(
     target_sim: npt.ArrayLike,
     feedback_sims: npt.ArrayLike,
@@ -247,7 +230,12 @@ def naive_feedback(
     target = np.asarray(target_sim, dtype=np.float64)
     scores = np.asarray(feedback_scores, dtype=np.float64).reshape(-1)
     sims = np.asarray(feedback_sims, dtype=np.float64).reshape(scores.size, -1)
-    better, worse = feedback_pairs(scores)
-    # Equal scores still make a pair: 0^b is 0, or 1 when b is 0 (Rust's powf and numpy agree).
-    weights = np.power(scores[better] - scores[worse], b) * c
-    return (a * target + weights @ (sims[better] - sims[worse])).astype(np.float32)
+    result = a * target
+    if scores.size >= 2:
+        confidence = scores[:, np.newaxis] - scores[np.newaxis, :]
+        with np.errstate(invalid="ignore"):
+            weights = np.where(confidence > 0.0, np.power(np.maximum(confidence, 0.0), b) * c, 0.0)
+        # sum_ij w_ij (sim_i - sim_j) == sum_k sim_k (row_k - col_k): one product, no pair loop.
+        coefficients = weights.sum(axis=1) - weights.sum(axis=0)
+        result = result + coefficients @ sims
+    return result.astype(np.float32)
