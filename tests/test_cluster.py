@@ -19,18 +19,22 @@ import base64
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
+from unittest.mock import Mock
 
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tessera.api import p2p
 from tessera.cluster.etcd import (
     EtcdClient,
     EtcdUnavailable,
@@ -45,6 +49,7 @@ from tessera.cluster.membership import Membership
 from tessera.cluster.metadata import ClusterState, CollectionRecord, MetadataStore
 from tessera.cluster.placement import place
 from tessera.cluster.service import ClusterService
+from tessera.collection.distributed import ClusterCollection
 from tessera.errors import InternalError, ServiceUnavailable
 from tests.cluster_fixtures import client_for, clients, cluster, etcd  # noqa: F401
 from tests.cluster_harness import (
@@ -822,6 +827,36 @@ def test_watch_replaces_the_shared_tables_instead_of_changing_them(tmp_path: Pat
     service._apply_event(Event("DELETE", KeyValue("/t/collections/c", None, 0, 7)))
     assert set(peers) == {7} and set(collections) == {"c"}
     assert service.peers == {} and service.collections == {}
+    service.client.close()
+
+
+def test_a_peer_call_waits_until_this_peer_knows_what_the_caller_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer's shard call names the revision its caller's view includes; the peer serves it
+    once its own watch has applied that revision (a write to a collection just published by
+    a joining node answered 404 on a peer whose watch had not applied it yet)."""
+    service = offline_service(tmp_path, FakeNode([]))
+    collection = Mock(spec=ClusterCollection)
+    collection.cluster = Mock(incarnation=Mock(return_value="u"))
+    collection.serve_shard.return_value = 42
+    toc = SimpleNamespace(following=service, collections={})
+    call = {"collection": "c", "uuid": "u", "shard": 0, "method": "count", "args": []}
+
+    def apply_later() -> None:
+        time.sleep(0.3)
+        toc.collections["c"] = collection
+        with service._changed:
+            service.applied_revision = 9
+            service._changed.notify_all()
+
+    threading.Thread(target=apply_later, daemon=True).start()
+    assert p2p.serve(cast(Any, toc), {**call, "kwargs": {}, "view": 9}) == 42
+    # A revision this peer does not reach in time: 503, which a reader takes as "ask
+    # another replica", never a 404 from a state the caller knows is gone.
+    monkeypatch.setattr(p2p, "VIEW_WAIT_S", 0.1)
+    with pytest.raises(ServiceUnavailable, match="has not caught up"):
+        p2p.serve(cast(Any, toc), {**call, "kwargs": {}, "view": 10})
     service.client.close()
 
 

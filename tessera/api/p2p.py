@@ -19,8 +19,8 @@ import orjson
 
 from tessera.api.cluster_info import peer_details
 from tessera.collection import wire
-from tessera.collection.distributed import ClusterCollection
-from tessera.errors import BadRequest, NotFound, TesseraError
+from tessera.collection.distributed import VIEW_WAIT_S, ClusterCollection
+from tessera.errors import BadRequest, NotFound, ServiceUnavailable, TesseraError
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def _handler(toc: TableOfContents) -> type[BaseHTTPRequestHandler]:
 def serve(toc: TableOfContents, message: Any) -> Any:
     if not isinstance(message, dict):
         raise BadRequest("Bad request: a peer message is an object")
+    _catch_up_with_caller(toc, message.get("view"))
     name = str(message.get("collection"))
     collection = toc.collections.get(name)
     if not isinstance(collection, ClusterCollection) or collection.cluster.incarnation(
@@ -96,3 +97,19 @@ def serve(toc: TableOfContents, message: Any) -> Any:
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise BadRequest("Bad request: a peer call has `args` and `kwargs`")
     return collection.serve_shard(int(message["shard"]), str(message["method"]), args, kwargs)
+
+
+def _catch_up_with_caller(toc: TableOfContents, view: Any) -> None:
+    """Wait until this peer has applied the cluster revision the caller's view includes
+    (`view`): the caller may know a collection, placement or shard key this peer's watch
+    has not applied yet, and answering from the older state would be wrong (a write to a
+    collection just published or a shard just placed answered 404 here)."""
+    # From the start of joining: a peer registered but not yet synced waits for its sync.
+    cluster = toc.following
+    if cluster is None or not isinstance(view, int) or isinstance(view, bool):
+        return
+    if not cluster.wait_view(view, VIEW_WAIT_S):
+        raise ServiceUnavailable(
+            f"Service unavailable: peer {cluster.peer_id} has not caught up with the "
+            f"cluster's revision {view} yet"
+        )

@@ -334,6 +334,8 @@ class ClusterCollection(Collection):
             {
                 "collection": self.name,
                 "uuid": self.cluster.incarnation(self.name),
+                # What this peer knows of the cluster: the callee first catches up to it.
+                "view": self.cluster.view(),
                 "shard": shard,
                 "method": method,
                 "args": list(args),

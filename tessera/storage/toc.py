@@ -164,6 +164,12 @@ class TableOfContents:
                 except Exception:  # its catch-up thread retries
                     log.exception("collection %s: moving points to its shards", collection.name)
 
+    @property
+    def following(self) -> ClusterService | None:
+        """The cluster service this node follows from the start of `join_cluster` (`cluster`
+        is set once it has joined): peers may call this node as soon as it is registered."""
+        return self._sharding
+
     def join_cluster(self, service: ClusterService) -> None:
         """Cluster mode from now on: reconcile with the cluster's metadata and follow it.
         Every collection is opened again as a collection sharded over the cluster's peers
