@@ -199,13 +199,20 @@ class TableOfContents:
                 continue
             if not collection.shard.holder.live_count():
                 continue
-            try:
-                while not collection.adopt_local_points() and time.monotonic() < deadline:
-                    if not collection.shard.holder.live_count():
-                        break
-                    time.sleep(0.1)
-            except Exception:
-                log.exception("collection %s: moving local points to the cluster", collection.name)
+            while not self._adopted(collection) and time.monotonic() < deadline:
+                if not collection.shard.holder.live_count():
+                    break
+                time.sleep(0.1)
+
+    @staticmethod
+    def _adopted(collection: ClusterCollection) -> int:
+        """`adopt_local_points`, 0 when it failed: a peer not ready for the writes yet (a
+        shard's leader not reached) is asked again, not left for after this node serves."""
+        try:
+            return collection.adopt_local_points()
+        except Exception:
+            log.exception("collection %s: moving local points to the cluster", collection.name)
+            return 0
 
     def _open(self, name: str, path: Path, config: CollectionConfig | None) -> Collection:
         """The collection in `path`: sharded over the cluster's peers in cluster mode; on a
