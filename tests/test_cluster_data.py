@@ -631,6 +631,27 @@ def test_what_a_peer_creates_every_peer_knows_when_it_answers(
     a.delete_collection(name)
 
 
+def test_what_a_peer_drops_no_peer_knows_when_it_answers(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """Dropping a shard key answers once every peer has applied it too: a read through
+    another peer right after must not list the key nor count its points (the peers' lists
+    of keys differed for a moment after the answer)."""
+    a, b, c = clients
+    name = unique("dropped")
+    create(a, name, sharding_method=models.ShardingMethod.CUSTOM)
+    assert a.create_shard_key(name, "kept")
+    a.upsert(name, [models.PointStruct(id=0, vector=[1.0] * DIM)], shard_key_selector="kept")
+    for key in range(8):
+        assert a.create_shard_key(name, key)
+        b.upsert(name, [models.PointStruct(id=key + 1, vector=[1.0] * DIM)], shard_key_selector=key)
+        assert a.delete_shard_key(name, key)
+        for other in (b, c):
+            assert {k.key for k in (other.list_shard_keys(name).shard_keys or [])} == {"kept"}
+            assert other.count(name).count == 1
+    a.delete_collection(name)
+
+
 def test_cluster_telemetry_and_sharding_key_operations(
     cluster: Cluster, clients: list[QdrantClient]
 ) -> None:

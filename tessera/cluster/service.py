@@ -818,6 +818,9 @@ class ClusterService:
         with _etcd():
             revision = self.store.change_replicas(name, change, lambda record: kept[0])
         self.wait_applied(revision, timeout)
+        # As after creating one: a read through another peer right after the answer must
+        # not still find the key (and its shards, whose replicas are going).
+        self.sync_peers(revision, timeout)
 
     def transfers(self, name: str) -> list[tuple[int, int, int, bool]]:
         """Replicas catching up: (shard, from the leader, to, whether a move)."""
