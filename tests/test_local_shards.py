@@ -7,7 +7,9 @@ Tessera kept in the collection's single shard move to the shards when the node s
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +17,9 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tessera.collection.distributed import ClusterCollection
+from tessera.collection.shard_directory import LocalShards, Placement
+from tessera.collection_config import parse_create_collection
 from tests.conftest import ServerProcess
 from tests.openapi_check import assert_ok
 
@@ -148,3 +153,47 @@ def test_distance_matrix_over_shards_equals_one_shard(
         assert len(ids) <= 10 and ids <= set(range(1, 31))
     finally:
         client.close()
+
+
+class PlacedLater(LocalShards):
+    """Local shards whose placement gains shards while the collection runs."""
+
+    def __init__(self, placement: Placement) -> None:
+        super().__init__(peer_id=1, shard_number=1)
+        self.current = placement
+        self.hook: Callable[[], Placement] | None = None
+
+    def placement(self, name: str) -> Placement:
+        # The hook answers the test's own call (the collection's threads read the current).
+        hook = self.hook
+        if hook is not None and threading.current_thread() is threading.main_thread():
+            self.hook = None
+            return hook()
+        return dict(self.current)
+
+
+def test_a_replica_made_for_a_shard_placed_meanwhile_is_not_dropped(tmp_path: Path) -> None:
+    """The catch-up thread drops replicas the placement no longer names. A replica made for
+    a shard placed after it read the placement (a shard key created, then written to at once)
+    was dropped with its points when it read the placement outside the lock `_part` makes
+    replicas under."""
+    directory = PlacedLater({0: [1]})
+    config = parse_create_collection({"vectors": {"size": 2, "distance": "Dot"}})
+    collection = ClusterCollection("c", tmp_path / "c", config, directory)
+    made = threading.Thread(target=collection._part, args=(1,))
+
+    def older_placement() -> Placement:
+        # Read before the new shard is placed; the replica is made right after.
+        directory.current = {0: [1], 1: [1]}
+        made.start()
+        made.join(timeout=0.5)
+        return {0: [1]}
+
+    try:
+        directory.hook = older_placement
+        collection._drop_unplaced()
+        made.join()
+        assert 1 in collection.local_parts()
+        assert (tmp_path / "c" / "shard-1").is_dir()
+    finally:
+        collection.close()

@@ -647,10 +647,13 @@ class ClusterCollection(Collection):
     def _drop_unplaced(self) -> None:
         """Replicas the placement no longer names here (dropped, or moved away) are
         closed and their files removed: every shard they held is active elsewhere."""
-        placement = self.cluster.placement(self.name)
-        if not placement:
-            return
         with self._parts_lock:
+            # Read under the lock `_part` makes replicas under: a placement read before
+            # would not name a replica made meanwhile for a shard placed since (a shard key
+            # created and written to at once), which was then removed with its points.
+            placement = self.cluster.placement(self.name)
+            if not placement:
+                return
             gone = [k for k in self._parts if self.me not in placement.get(k, [])]
             parts = [(k, self._parts.pop(k)) for k in gone]
         for shard, part in parts:
