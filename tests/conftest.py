@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -75,11 +76,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # The server process
 
 
+# Ports handed out by this run: never twice (a stopped server's port stays its own).
+_HANDED_OUT: set[int] = set()
+_PORTS = random.SystemRandom()  # not the seeded `random`: parallel runs must not agree
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port nothing listens on, chosen below the kernel's ephemeral range. A port
+    from that range (what binding port 0 gives) is also what outgoing connections take as
+    their source port, so between this call and the server's bind (seconds later, after its
+    imports, or across a kill and restart) a connection of this run (to etcd, to a peer) or
+    of another process could take it, and the server died with "address already in use"
+    (seen for a cluster node's REST and gRPC ports)."""
+    low, high = 10000, _ephemeral_start() - 1
+    for _ in range(1000):
+        port = _PORTS.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RuntimeError(f"no free loopback port in {low}-{high}")
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when unreadable)."""
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    return max(first, 20000)
 
 
 class ServerProcess:
