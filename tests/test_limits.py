@@ -4,8 +4,8 @@ Qdrant refuses a REST body over the limit with 400 "Payload error: JSON payload 
 larger than allowed (limit: M bytes)." and a body that is not JSON with 400 "Payload error:
 Content type error" (actix's JSON extractor, in Qdrant's error envelope). Tessera refuses
 before it reads the body: a body streamed without a length is counted as it arrives and
-refused once past the limit, so the server's memory does not grow with it. On gRPC the same
-limit bounds a message (RESOURCE_EXHAUSTED).
+refused once past the limit, so the server's memory does not grow with it. gRPC messages have
+no limit (tests/test_grpc_surface.py).
 """
 
 from __future__ import annotations
@@ -174,20 +174,6 @@ def test_compressed_bodies_are_decoded_within_the_limit(small: Any) -> None:
             "Payload error: Error that occur during reading payload: Can not decode "
             "content-encoding."
         )
-
-
-def test_grpc_message_over_the_limit(small: Any) -> None:
-    client = QdrantClient(
-        host=small.host, port=small.port, grpc_port=small.grpc_port, prefer_grpc=True, timeout=30
-    )
-    with pytest.raises(grpc.RpcError) as raised:
-        client.upsert(
-            "c",
-            points=[models.PointStruct(id=1, vector=[1, 2, 3, 4], payload={"x": "y" * LIMIT})],
-        )
-    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    client.upsert("c", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
-    client.close()
 
 
 def test_grpc_keepalive_pings_on_an_idle_connection_are_accepted(small: Any) -> None:

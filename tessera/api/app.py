@@ -238,7 +238,6 @@ def build_app(
                     authenticator=authenticator,
                     tls=conf.tls,
                     access_log=bool(conf["service.access_log"]),
-                    max_message_bytes=conf["service.max_request_size_mb"] << 20,
                 )
             if certificates is not None:
                 reload_task = asyncio.get_running_loop().create_task(certificates.run())

@@ -51,7 +51,6 @@ from tessera.storage.toc import TableOfContents
 log = logging.getLogger(__name__)
 
 WORKERS = 32
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # Qdrant's default `max_request_size_mb`
 STOP_GRACE_S = 5.0
 
 S = TypeVar("S")
@@ -177,8 +176,9 @@ class GrpcServer:
 
     `authenticator`: keys and access checked on every call (None: open, as without keys);
     `tls`: serve TLS (mutual TLS when it says so), certificates reloaded every `cert_ttl`;
-    `access_log`: one INFO line per call on `tessera.access`; `max_message_bytes`: Qdrant's
-    `max_request_size_mb` for gRPC."""
+    `access_log`: one INFO line per call on `tessera.access`. A request message of any size
+    is read: Qdrant's public gRPC server sets no decoding limit (`max_decoding_message_size
+    (usize::MAX)`, qdrant/qdrant#1659); `service.max_request_size_mb` bounds REST bodies only."""
 
     def __init__(
         self,
@@ -190,7 +190,6 @@ class GrpcServer:
         authenticator: Authenticator | None = None,
         tls: TlsSettings | None = None,
         access_log: bool = False,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         from tessera.api.grpc_collections import CollectionsService
         from tessera.api.grpc_points import PointsService
@@ -207,7 +206,7 @@ class GrpcServer:
             interceptors=[Guard(authenticator, access_log, toc.exists)],
             options=[
                 ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
-                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", -1),
                 ("grpc.max_send_message_length", -1),
                 # Clients keep idle connections alive with pings (the Go client every 10 s,
                 # without calls): accept them, as Qdrant's tonic server does, instead of grpc
