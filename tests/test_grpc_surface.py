@@ -7,10 +7,14 @@ REST-minded implementation would get wrong.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from qdrant_client import QdrantClient, models
 
+from tessera.api import grpc_reflection as reflection
 from tests.conftest import TARGET, ServerProcess, free_port
 
 pytestmark = pytest.mark.server_only(reason="the gRPC wire")
@@ -62,3 +66,68 @@ def test_a_grpc_message_over_max_request_size_is_accepted(small_limit: ServerPro
         assert point.payload == {"x": text}
     finally:
         client.close()
+
+
+KEY = "surface-key"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that asks for an API key."""
+    if TARGET != "server":
+        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
+    base = tmp_path_factory.mktemp("tessera-grpc-keyed")
+    server = ServerProcess(
+        base / "storage",
+        base / "server.log",
+        grpc_port=free_port(),
+        env={"QDRANT__SERVICE__API_KEY": KEY},
+        extra_args=["--no-access-log"],
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _reflect(server: ServerProcess, requests: list[Any], key: str | None) -> list[Any]:
+    metadata = [] if key is None else [("api-key", key)]
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        call = channel.stream_stream(
+            reflection.METHOD,
+            request_serializer=reflection.Request.SerializeToString,
+            response_deserializer=reflection.Response.FromString,
+        )
+        return list(call(iter(requests), metadata=metadata, timeout=10))
+
+
+def test_server_reflection_lists_the_services_and_serves_their_files(
+    keyed: ServerProcess,
+) -> None:
+    """Qdrant serves tonic-reflection's v1alpha service (grpcurl, grpcui, Postman)."""
+    listed, points, missing = _reflect(
+        keyed,
+        [
+            reflection.Request(list_services=""),
+            reflection.Request(file_containing_symbol="qdrant.Points.Upsert"),
+            reflection.Request(file_containing_symbol="qdrant.Nope"),
+        ],
+        KEY,
+    )
+    names = {service.name for service in listed.list_services_response.service}
+    assert {"qdrant.Collections", "qdrant.Points", "qdrant.Snapshots", "qdrant.Qdrant"} <= names
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in points.file_descriptor_response.file_descriptor_proto
+    ]
+    services = {service.name for file in files for service in file.service}
+    assert "Points" in services
+    assert {"points.proto", "collections.proto"} <= {file.name for file in files}
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_server_reflection_asks_for_the_key(keyed: ServerProcess) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        _reflect(keyed, [reflection.Request(list_services="")], None)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -206,5 +206,12 @@ def missing_rest(routes: list[tuple[str, str]]) -> list[str]:
     return [f"{m} {p}" for m, p in routes if rest_rule(m, p) is None]
 
 
+# The streaming methods, apart: server reflection needs any valid key (Qdrant's auth layer
+# asks for one; its reflection service checks no access).
+GRPC_STREAMING: dict[str, Level] = {
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": READ,
+}
+
+
 def missing_grpc(methods: list[str]) -> list[str]:
     return [m for m in methods if m not in GRPC]

@@ -1,7 +1,8 @@
 """The gRPC server's one interceptor: keys and access (as REST's `Auth`), the access log,
 and a quiet UNIMPLEMENTED for the methods Tessera does not implement.
 
-Every RPC of Qdrant's API is unary. The interceptor wraps the method's handler: the key in
+Every RPC of Qdrant's API is unary (server reflection, which streams, gets the key check
+only). The interceptor wraps the method's handler: the key in
 the `api-key` (or `authorization: Bearer`) metadata is checked (UNAUTHENTICATED /
 PERMISSION_DENIED with Qdrant's words, as in `api.auth`), then the method's level in
 `api.access` against the request's `collection_name`; a method of the generated servicer
@@ -19,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from tessera.api.access import GRPC, LISTS_COLLECTIONS_GRPC, Level
+from tessera.api.access import GRPC, GRPC_STREAMING, LISTS_COLLECTIONS_GRPC, Level
 from tessera.api.auth import Access, Authenticator, AuthError
 from tessera.api.request_stats import STATS
 
@@ -53,10 +54,33 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
         if guarded is not None:
             return guarded
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler  # unknown method: grpcio answers UNIMPLEMENTED itself
+        if handler.stream_stream is not None:
+            guarded = self._guarded[method] = self._guard_stream(method, handler)
+            return guarded
+        if handler.unary_unary is None:
+            return handler
         guarded = self._guarded[method] = self._guard(method, handler)
         return guarded
+
+    def _guard_stream(self, method: str, handler: Any) -> Any:
+        """A streaming `handler` (server reflection) behind the key check only: Qdrant's
+        auth layer asks every method but the health checks for a key."""
+        behaviour = handler.stream_stream
+        level = GRPC_STREAMING.get(method, Level.MANAGE)  # not in the table: fail closed
+        authenticator = self.authenticator
+
+        def guarded(requests: Any, context: Any) -> Any:
+            if authenticator is not None:
+                check(authenticator, level, method, None, context)
+            return behaviour(requests, context)
+
+        return grpc.stream_stream_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     def _guard(self, method: str, handler: Any) -> Any:
         """`handler` with authentication, the response counters and the access log."""

@@ -193,6 +193,7 @@ class GrpcServer:
     ) -> None:
         from tessera.api.grpc_collections import CollectionsService
         from tessera.api.grpc_points import PointsService
+        from tessera.api.grpc_reflection import REFLECTION
         from tessera.api.grpc_snapshots import SnapshotsService
 
         unguarded = missing_grpc(served_methods())
@@ -221,7 +222,7 @@ class GrpcServer:
         add.add_CollectionsServicer_to_server(CollectionsService(toc), self._server)
         add.add_PointsServicer_to_server(PointsService(toc), self._server)
         add.add_SnapshotsServicer_to_server(SnapshotsService(toc), self._server)
-        self._server.add_generic_rpc_handlers((HEALTH,))
+        self._server.add_generic_rpc_handlers((HEALTH, REFLECTION))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             if tls is not None:
