@@ -35,7 +35,10 @@ UNTAGGED = (
     "Format error in JSON body: data did not match any variant of untagged enum ClusterOperations"
 )
 TRANSFER_METHODS = ("stream_records", "snapshot", "wal_delta", "resharding_stream_records")
-SUPPORTED_LATER = ("start_resharding", "abort_resharding")
+# Qdrant's resharding operations: open-source Qdrant refuses to start one (its
+# `is_resharding_enabled` is off outside Qdrant Cloud), so none is ever in progress to abort.
+RESHARDING = ("start_resharding", "abort_resharding")
+RESHARDING_DIRECTIONS = ("up", "down")
 INITIAL_STATES = ("Active", "Partial")
 
 
@@ -73,10 +76,10 @@ def parse_operation(body: Any) -> ClusterOperation:
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest(UNTAGGED)
     ((kind, raw),) = body.items()
-    if kind in SUPPORTED_LATER:
-        raise BadRequest(f"Bad request: `{kind}` is not supported yet in Tessera's cluster mode")
     if not isinstance(raw, dict):
         raise BadRequest(UNTAGGED)
+    if kind in RESHARDING:
+        return resharding_operation(kind, raw)
     if kind in TRANSFERS:
         method = raw.get("method")
         if method is not None and method not in TRANSFER_METHODS:
@@ -115,6 +118,19 @@ def parse_operation(body: Any) -> ClusterOperation:
             filter=parse_filter(raw.get("filter")),
         )
     raise BadRequest(UNTAGGED)
+
+
+def resharding_operation(kind: str, raw: dict[str, Any]) -> ClusterOperation:
+    """`start_resharding` (its body checked as Qdrant's decoder does) or `abort_resharding`;
+    refused when run, after the collection is found (run_operation)."""
+    if kind == "start_resharding":
+        if raw.get("direction") not in RESHARDING_DIRECTIONS:
+            raise BadRequest(UNTAGGED)
+        if raw.get("peer_id") is not None:
+            _u64(raw, "peer_id")
+        if raw.get("shard_key") is not None:
+            parse_key(raw.get("shard_key"), UNTAGGED)
+    return ClusterOperation(kind, 0)
 
 
 def key_creation(
@@ -175,6 +191,10 @@ def run_operation(
     elif operation.kind == "replicate_points":
         assert operation.key is not None and operation.to_key is not None
         replicate_points(cluster, collection, operation.key, operation.to_key, operation.filter)
+    elif operation.kind == "start_resharding":
+        raise BadRequest("Bad request: resharding is only supported in Qdrant Cloud")
+    elif operation.kind == "abort_resharding":
+        raise BadRequest(f"Bad request: resharding is not in progress for collection {name}")
     elif operation.kind == "restart_transfer":
         running = {(s, to) for s, _, to, _ in cluster.transfers(name)}
         if (shard, target) not in running:

@@ -15,7 +15,7 @@ from tessera.api import aliases, grpc_config, grpc_filter
 from tessera.api import collections as coll
 from tessera.api.cluster_info import DISABLED, cluster_info
 from tessera.api.cluster_ops import (
-    SUPPORTED_LATER,
+    RESHARDING,
     TRANSFERS,
     UNTAGGED,
     ClusterOperation,
@@ -187,8 +187,8 @@ def grpc_shard_key(key: str | int) -> pb.ShardKey:
 def cluster_operation(kind: str | None, message: Any) -> ClusterOperation:
     """One operation of `UpdateCollectionClusterSetupRequest` (its oneof `kind`, the
     message), or a shard key request's, as the typed operation REST's body decodes into."""
-    if kind in SUPPORTED_LATER:
-        raise BadRequest(f"Bad request: `{kind}` is not supported yet in Tessera's cluster mode")
+    if kind in RESHARDING:
+        return ClusterOperation(kind, 0)
     if kind in TRANSFERS:
         return transfer_operation(kind, message.shard_id, message.from_peer_id, message.to_peer_id)
     if kind == "drop_replica":
