@@ -4,6 +4,7 @@ answers and errors as Qdrant's handlers (src/common/collections.rs) give them.""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -60,3 +61,46 @@ def test_resharding_answers_as_open_source_qdrant(http: httpx.Client, sharded: s
     # The collection is looked up before the operation is refused.
     missing = post_operation(http, "no_such_collection", {"start_resharding": {"direction": "up"}})
     assert missing.status_code == 404
+
+
+def replica_states(http: httpx.Client, name: str, shard: int) -> dict[int, str]:
+    """Every replica of `shard` -> its state, as the node asked lists them."""
+    info = http.get(f"/collections/{name}/cluster").json()["result"]
+    states = {r["peer_id"]: r["state"] for r in info["remote_shards"] if r["shard_id"] == shard}
+    for local in info["local_shards"]:
+        if local["shard_id"] == shard:
+            states[info["peer_id"]] = local["state"]
+    return states
+
+
+def test_a_replicated_shard_is_partial_from_the_peer_asked(
+    http: httpx.Client, clients: list[QdrantClient], sharded: str
+) -> None:
+    # Qdrant's transfer start adds the new replica as Partial and lists the transfer with
+    # the `from_peer_id` given, in one consensus operation: the answer is never followed by
+    # a Dead replica, nor by a transfer from another peer.
+    clients[0].upsert(
+        sharded,
+        [models.PointStruct(id=i, vector=[1.0, 0.5, 0.25, float(i)]) for i in range(300)],
+    )
+    peers = {int(p) for p in http.get("/cluster").json()["result"]["peers"]}
+    holders = replica_states(http, sharded, 0)
+    (target,) = peers - set(holders)
+    for source in sorted(holders):
+        body = {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}}
+        answer = post_operation(http, sharded, body)
+        assert answer.json()["result"] is True, answer.text
+        info = http.get(f"/collections/{sharded}/cluster").json()["result"]
+        states = replica_states(http, sharded, 0)
+        assert states[target] in ("Partial", "Active"), states
+        for transfer in info["shard_transfers"]:
+            assert (transfer["shard_id"], transfer["from"], transfer["to"]) == (0, source, target)
+            assert transfer["sync"] is True
+        deadline = time.monotonic() + 60
+        while replica_states(http, sharded, 0)[target] != "Active":
+            assert time.monotonic() < deadline, "the new replica never became Active"
+            time.sleep(0.05)
+        dropped = post_operation(
+            http, sharded, {"drop_replica": {"shard_id": 0, "peer_id": target}}
+        )
+        assert dropped.json()["result"] is True, dropped.text

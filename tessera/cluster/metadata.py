@@ -92,8 +92,8 @@ class ClusterState:
     aliases_revision: int  # mod revision of the aliases key (0: none yet)
     # Replicas marked dead: (collection, its uuid, shard, peer).
     dead: set[tuple[str, str, int, int]] = field(default_factory=set)
-    # Of those, the replicas a transfer is streaming to (Qdrant's Partial).
-    partial: set[tuple[str, str, int, int]] = field(default_factory=set)
+    # Of those, the replicas a transfer is streaming to (Qdrant's Partial) -> its source.
+    partial: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
     # Shards being moved: (collection, its uuid, shard, to peer) -> from peer.
     moves: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
 
@@ -206,8 +206,9 @@ class MetadataStore:
                 replica = dead_replica(name)
                 if replica is not None:
                     state.dead.add(replica)
-                    if isinstance(kv.value, dict) and kv.value.get("transfer") is not None:
-                        state.partial.add(replica)
+                    source = transfer_source(kv.value)
+                    if source is not None:
+                        state.partial[replica] = source
             elif kind == "moves" and isinstance(kv.value, dict):
                 replica = dead_replica(name)
                 if replica is not None:
@@ -394,6 +395,14 @@ def dead_replica(rest: str) -> tuple[str, str, int, int] | None:
     if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit():
         return None
     return parts[0], parts[1], int(parts[2]), int(parts[3])
+
+
+def transfer_source(value: Any) -> int | None:
+    """The peer a dead mark's value names as streaming to the replica (its `transfer`)."""
+    if not isinstance(value, dict):
+        return None
+    source = value.get("transfer")
+    return source if isinstance(source, int) and not isinstance(source, bool) else None
 
 
 def _contended() -> ServiceUnavailable:

@@ -46,6 +46,7 @@ from tessera.cluster.metadata import (
     MetadataStore,
     dead_replica,
     record_of,
+    transfer_source,
 )
 from tessera.cluster.p2p import PeerClient
 from tessera.cluster.placement import Placement, place, shards_on
@@ -113,7 +114,8 @@ class ClusterService:
         # Replicas marked dead (collection, uuid, shard, peer); replaced, never changed in place.
         self.dead: frozenset[tuple[str, str, int, int]] = frozenset()
         # Of those, the replicas a transfer streams to (Qdrant's Partial); replaced alike.
-        self.partial: frozenset[tuple[str, str, int, int]] = frozenset()
+        # Replicas a transfer streams to (Partial) -> the peer it names as its source.
+        self.partial: dict[tuple[str, str, int, int], int] = {}
         # Shards being moved: (collection, uuid, shard, to) -> from; replaced, never changed.
         self.moves: dict[tuple[str, str, int, int], int] = {}
         self.p2p = PeerClient()
@@ -238,7 +240,7 @@ class ClusterService:
             self.removed = state.removed
             self.collections = state.collections
             self.dead = frozenset(state.dead)
-            self.partial = frozenset(state.partial)
+            self.partial = dict(state.partial)
             self.moves = dict(state.moves)
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
@@ -412,9 +414,8 @@ class ClusterService:
             replica = dead_replica(name)
             if replica is not None:
                 self.dead = self.dead - {replica} if deleted else self.dead | {replica}
-                value = event.kv.value
-                streaming = not deleted and isinstance(value, dict) and "transfer" in value
-                self.partial = self.partial | {replica} if streaming else self.partial - {replica}
+                source = None if deleted else transfer_source(event.kv.value)
+                self.partial = _with_source(self.partial, replica, source)
         elif kind == "moves":
             replica = dead_replica(name)
             if replica is not None:
@@ -609,18 +610,22 @@ class ClusterService:
         incarnation = self.incarnation(name)
         return "Partial" if (name, incarnation, shard, peer) in self.partial else "Dead"
 
+    def is_partial(self, name: str, shard: int, peer: int) -> bool:
+        """Whether a transfer to that replica is recorded (its dead mark names a source)."""
+        return (name, self.incarnation(name) or "", shard, peer) in self.partial
+
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
         """Mark a dead replica as receiving a transfer from `source` (Partial)."""
 
         def write(incarnation: str) -> int:
             return self.store.mark_partial(name, incarnation, shard, peer, source)
 
-        self._mark(name, shard, peer, write, dead=True, partial=True)
+        self._mark(name, shard, peer, write, dead=True, source=source)
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         """Mark a replica dead (it missed a write) or active again (it caught up)."""
         mark = self.store.mark_active if active else self.store.mark_dead
-        self._mark(name, shard, peer, lambda i: mark(name, i, shard, peer), not active, False)
+        self._mark(name, shard, peer, lambda i: mark(name, i, shard, peer), not active, None)
 
     def _mark(
         self,
@@ -629,7 +634,7 @@ class ClusterService:
         peer: int,
         write: Callable[[str], int],
         dead: bool,
-        partial: bool,
+        source: int | None,
     ) -> None:
         """Write a replica's mark to etcd (`write`, given the collection's incarnation);
         this node's view follows at once, the others' through the watch."""
@@ -641,7 +646,7 @@ class ClusterService:
             revision = write(incarnation)
         with self._changed:
             self.dead = self.dead | {replica} if dead else self.dead - {replica}
-            self.partial = self.partial | {replica} if partial else self.partial - {replica}
+            self.partial = _with_source(self.partial, replica, source)
             self._own_revision = max(self._own_revision, revision)
 
     def view(self) -> int:
@@ -677,7 +682,10 @@ class ClusterService:
                     "the source of a transfer"
                 )
             placement = {**record.shards, shard: [*replicas, target]}
-            more = [put_op(self.store.dead_key(name, record.uuid, shard, target), {"at": 0})]
+            # Partial from the start, naming the peer asked for as the source, as Qdrant's
+            # transfer start does in the same consensus operation.
+            mark = {"at": 0, "transfer": source}
+            more = [put_op(self.store.dead_key(name, record.uuid, shard, target), mark)]
             if move:
                 key = self.store.move_key(name, record.uuid, shard, target)
                 more.append(put_op(key, {"from": source}))
@@ -830,8 +838,9 @@ class ClusterService:
             active = [p for p in replicas if self.is_alive(p) and self.is_active(name, shard, p)]
             for peer in replicas:
                 if active and self.is_alive(peer) and not self.is_active(name, shard, peer):
-                    moving = (name, incarnation or "", shard, peer) in self.moves
-                    out.append((shard, active[0], peer, moving))
+                    replica = (name, incarnation or "", shard, peer)
+                    source = self.partial.get(replica, active[0])
+                    out.append((shard, source, peer, replica in self.moves))
         return out
 
     def problem(self) -> str | None:
@@ -840,6 +849,16 @@ class ClusterService:
 
 
 AUTO_SHARDING = "Bad request: Shard Key cannot be created with Auto sharding method"
+
+
+def _with_source(
+    partial: dict[tuple[str, str, int, int], int],
+    replica: tuple[str, str, int, int],
+    source: int | None,
+) -> dict[tuple[str, str, int, int], int]:
+    """A copy of `partial` where `replica` streams from `source` (None: from nothing)."""
+    rest = {r: s for r, s in partial.items() if r != replica}
+    return rest if source is None else {**rest, replica: source}
 
 
 def _replicas(record: CollectionRecord, shard: int, name: str) -> list[int]:

@@ -698,8 +698,11 @@ class ClusterCollection(Collection):
             if self._active(shard, target):
                 return 0  # caught up already (an earlier transfer that timed out for the asker)
             self._call(target, shard, "transfer_reset", ())
-            # the target takes the stream: Partial until it is whole (Dead again if it fails)
-            self.cluster.set_replica_transfer(self.name, shard, target, self.me)
+            # the target takes the stream: Partial until it is whole (Dead again if it fails);
+            # a transfer asked for (replicate_shard, move_shard) is Partial already and keeps
+            # the source it was asked from, as Qdrant reports it
+            if not self.cluster.is_partial(self.name, shard, target):
+                self.cluster.set_replica_transfer(self.name, shard, target, self.me)
             try:
                 offset: PointId | None = None
                 while True:

@@ -34,6 +34,8 @@ class ShardDirectory(Protocol):
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None: ...
 
+    def is_partial(self, name: str, shard: int, peer: int) -> bool: ...
+
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None: ...
 
     def view(self) -> int: ...
@@ -73,6 +75,9 @@ class LocalShards:
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         return None  # one replica per shard: nothing to mark
+
+    def is_partial(self, name: str, shard: int, peer: int) -> bool:
+        return False
 
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
         return None
