@@ -104,3 +104,20 @@ def test_a_replicated_shard_is_partial_from_the_peer_asked(
             http, sharded, {"drop_replica": {"shard_id": 0, "peer_id": target}}
         )
         assert dropped.json()["result"] is True, dropped.text
+
+
+def test_read_consistency_is_a_positive_factor_or_a_type(http: httpx.Client, sharded: str) -> None:
+    # The documented values are `all`, `majority`, `quorum` and `1`/`2`/`3`/...: Qdrant's
+    # factor may not be zero, and a read asking for it is refused.
+    search = {"vector": [1.0, 0.0, 0.0, 0.0], "limit": 1}
+    for good in ("all", "majority", "quorum", "1", "3"):
+        answer = http.post(
+            f"/collections/{sharded}/points/search", params={"consistency": good}, json=search
+        )
+        assert answer.status_code == 200, (good, answer.text)
+    for path, body in (("search", search), ("scroll", {}), ("count", {})):
+        answer = http.post(
+            f"/collections/{sharded}/points/{path}", params={"consistency": "0"}, json=body
+        )
+        assert answer.status_code == 400, (path, answer.text)
+        assert "ReadConsistency" in answer.json()["status"]["error"]

@@ -146,10 +146,13 @@ def write_wait(request: Request) -> bool:
 
 
 def check_consistency(request: Request) -> None:
-    """A read's `consistency`: a number of replicas or `majority`, `quorum`, `all` (a
-    replica set answers reads by its own rule; an unreadable value is refused)."""
+    """A read's `consistency`: a number of replicas (at least 1) or `majority`, `quorum`,
+    `all` (a replica set answers reads by its own rule; an unreadable value is refused)."""
     raw = request.query_params.get("consistency")
-    if raw is not None and not raw.isdigit() and raw not in READ_CONSISTENCIES:
+    # Qdrant's factor is a usize that may not be zero ("read consistency factor can't be zero",
+    # which its untagged decoder reports as no variant matching).
+    factor = raw is not None and raw.isdigit() and int(raw) > 0
+    if raw is not None and not factor and raw not in READ_CONSISTENCIES:
         raise BadRequest(
             f"{QUERY_DESERIALIZE}: data did not match any variant of untagged enum ReadConsistency"
         )
