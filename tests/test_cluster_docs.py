@@ -121,3 +121,59 @@ def test_read_consistency_is_a_positive_factor_or_a_type(http: httpx.Client, sha
         )
         assert answer.status_code == 400, (path, answer.text)
         assert "ReadConsistency" in answer.json()["status"]["error"]
+
+
+def key_states(http: httpx.Client, name: str, key: str) -> set[str]:
+    """The states of every replica of shard key `key`."""
+    info = http.get(f"/collections/{name}/cluster").json()["result"]
+    replicas = info["local_shards"] + info["remote_shards"]
+    return {r["state"] for r in replicas if r.get("shard_key") == key}
+
+
+def test_a_tenant_is_promoted_to_a_partial_shard_key(
+    http: httpx.Client, clients: list[QdrantClient]
+) -> None:
+    # guides/multitenancy.md, "Promote tenant to dedicated Shard": the tenant's key is created
+    # Partial; until replicate_points fills it, reads naming it with a fallback go to the
+    # fallback and writes to both; then it is Active and takes the tenant's requests.
+    client = clients[0]
+    name = f"docs_tiers_{uuid.uuid4().hex[:8]}"
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+        sharding_method=models.ShardingMethod.CUSTOM,
+    )
+    try:
+        client.create_shard_key(name, "default")
+        tenant = [
+            models.PointStruct(id=i, vector=[1.0, 0.0, 0.0, float(i)], payload={"group_id": "u1"})
+            for i in range(1, 6)
+        ]
+        client.upsert(name, tenant, shard_key_selector="default")
+        created = http.put(
+            f"/collections/{name}/shards", json={"shard_key": "u1", "initial_state": "Partial"}
+        )
+        assert created.json()["result"] is True, created.text
+        assert key_states(http, name, "u1") == {"Partial"}
+        selector = models.ShardKeyWithFallback(target="u1", fallback="default")
+        own = models.Filter(
+            must=[models.FieldCondition(key="group_id", match=models.MatchValue(value="u1"))]
+        )
+        found, _ = client.scroll(name, own, shard_key_selector=selector, limit=100)
+        assert sorted(p.id for p in found) == [1, 2, 3, 4, 5]
+        assert {p.shard_key for p in found} == {"default"}
+        late = models.PointStruct(id=6, vector=[0.0, 1.0, 0.0, 0.0], payload={"group_id": "u1"})
+        client.upsert(name, [late], shard_key_selector=selector)
+        assert [p.id for p in client.retrieve(name, [6], shard_key_selector="default")] == [6]
+        assert [p.id for p in client.retrieve(name, [6], shard_key_selector="u1")] == [6]
+
+        promote = {"replicate_points": {"filter": own.model_dump(exclude_none=True)}}
+        promote["replicate_points"].update(from_shard_key="default", to_shard_key="u1")
+        answer = http.post(f"/collections/{name}/cluster", json=promote)
+        assert answer.json()["result"] is True, answer.text
+        assert key_states(http, name, "u1") == {"Active"}
+        found, _ = client.scroll(name, own, shard_key_selector=selector, limit=100)
+        assert sorted(p.id for p in found) == [1, 2, 3, 4, 5, 6]
+        assert {p.shard_key for p in found} == {"u1"}
+    finally:
+        client.delete_collection(name)

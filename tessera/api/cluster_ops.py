@@ -183,7 +183,13 @@ def run_operation(
         if factor is None and operation.initial_state is not None:
             factor = 1
         cluster.create_shard_key(
-            name, operation.key, operation.shards_number, factor, operation.placement, timeout
+            name,
+            operation.key,
+            operation.shards_number,
+            factor,
+            operation.placement,
+            timeout,
+            partial=operation.initial_state == "Partial",
         )
     elif operation.kind == "drop_sharding_key":
         assert operation.key is not None
@@ -191,6 +197,8 @@ def run_operation(
     elif operation.kind == "replicate_points":
         assert operation.key is not None and operation.to_key is not None
         replicate_points(cluster, collection, operation.key, operation.to_key, operation.filter)
+        # Qdrant: the target key's replicas turn Active once the points are in.
+        cluster.activate_shard_key(name, operation.to_key, timeout)
     elif operation.kind == "start_resharding":
         raise BadRequest("Bad request: resharding is only supported in Qdrant Cloud")
     elif operation.kind == "abort_resharding":

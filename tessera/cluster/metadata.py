@@ -5,7 +5,8 @@ Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), 
     peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>}   under the peer's lease
     leader                 {"peer_id": <id>}                        under the leader's lease
     removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
-    collections/<name>     {"uuid", "config", "patch", "indexes", "shards", "shard_keys"}
+    collections/<name>     {"uuid", "config", "patch", "indexes", "shards", "shard_keys",
+                            "next_shard", "partial_keys"}
     aliases                {"aliases": {<alias>: <collection>}}     the whole alias table
     dead/<name>/<uuid>/<shard>/<peer>  {"at": <unix time>}          a replica that missed writes
                                        (+ "transfer": <peer id> while that peer streams to it)
@@ -18,7 +19,8 @@ the same diff through the same code as standalone) or None; `indexes` the payloa
 schemas, `{field: field_schema}` as the user gave them (every node creates and drops its
 local indexes to match; absent in records of older versions: not tracked); `shards` the
 placement (tessera.cluster.placement); `shard_keys` (custom sharding) the shards of each user
-defined shard key, `[[key, [shard ids]], ...]` (a key is a string or an integer). Named
+defined shard key, `[[key, [shard ids]], ...]` (a key is a string or an integer);
+`partial_keys` those created Partial and not yet filled by `replicate_points`. Named
 vectors are part of `config`.
 
 A replica is active unless a `dead` key names it: the peer leading a shard marks a replica
@@ -77,6 +79,9 @@ class CollectionRecord:
     # The id the next new shard gets: ids of dropped shards are never given again (a peer
     # may not have removed a dropped replica's files yet).
     next_shard: int = 0
+    # Shard keys created `Partial` (Qdrant's `initial_state`) and not yet filled by
+    # `replicate_points`: reported Partial, skipped by reads that name a fallback.
+    partial_keys: tuple[str | int, ...] = ()
 
 
 @dataclass
@@ -111,7 +116,14 @@ def record_of(name: str, kv: KeyValue) -> CollectionRecord:
         mod_revision=kv.mod_revision,
         shard_keys=shard_keys_of(body.get("shard_keys")),
         next_shard=int(body.get("next_shard") or 0),
+        partial_keys=partial_keys_of(body.get("partial_keys")),
     )
+
+
+def partial_keys_of(raw: object) -> tuple[str | int, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(k for k in raw if isinstance(k, str | int) and not isinstance(k, bool))
 
 
 def shard_keys_of(raw: object) -> tuple[tuple[str | int, tuple[int, ...]], ...]:
@@ -131,10 +143,13 @@ def record_body(
     indexes: dict[str, Any] | None = None,
     placement: Placement | None = None,
     shard_keys: tuple[tuple[str | int, tuple[int, ...]], ...] | None = None,
+    partial_keys: tuple[str | int, ...] | None = None,
 ) -> dict[str, Any]:
     """A collection record's body with some parts replaced."""
     shards = record.shards if placement is None else placement
     keys = record.shard_keys if shard_keys is None else shard_keys
+    partial = record.partial_keys if partial_keys is None else partial_keys
+    named = {key for key, _ in keys}  # a dropped key is no longer partial
     next_shard = max(record.next_shard, max(shards, default=-1) + 1)
     return {
         "uuid": record.uuid,
@@ -144,6 +159,7 @@ def record_body(
         "shards": {str(s): p for s, p in sorted(shards.items())},
         "shard_keys": [[key, list(ids)] for key, ids in keys],
         "next_shard": next_shard,
+        "partial_keys": [key for key in partial if key in named],
     }
 
 
@@ -233,10 +249,11 @@ class MetadataStore:
         change: Callable[[ClusterState, CollectionRecord], tuple[Placement, list[Any]]],
         keys: Callable[[CollectionRecord], tuple[tuple[str | int, tuple[int, ...]], ...]]
         | None = None,
+        partial: Callable[[CollectionRecord], tuple[str | int, ...]] | None = None,
     ) -> int:
         """Apply `change` ((state, record) -> (the new placement, more etcd operations); it
         raises to refuse) to collection `name`'s placement in one transaction; `keys`: the
-        record's new shard keys."""
+        record's new shard keys; `partial`: its new partial keys."""
         key = self.collection_key(name)
         for _ in range(CAS_ATTEMPTS):
             state = self.read()
@@ -245,7 +262,10 @@ class MetadataStore:
                 raise collection_not_found(name)
             placement, more = change(state, record)
             shard_keys = keys(record) if keys is not None else None
-            body = record_body(record, placement=placement, shard_keys=shard_keys)
+            partial_keys = partial(record) if partial is not None else None
+            body = record_body(
+                record, placement=placement, shard_keys=shard_keys, partial_keys=partial_keys
+            )
             ok, revision = self.client.txn(
                 [compare_modified(key, record.mod_revision)], [put_op(key, body), *more]
             )

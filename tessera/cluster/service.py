@@ -606,13 +606,19 @@ class ClusterService:
         if not self.is_alive(peer):
             return "Dead"
         if self.is_active(name, shard, peer):
-            return "Active"
+            return "Partial" if self._of_partial_key(name, shard) else "Active"
         incarnation = self.incarnation(name)
         return "Partial" if (name, incarnation, shard, peer) in self.partial else "Dead"
 
     def is_partial(self, name: str, shard: int, peer: int) -> bool:
         """Whether a transfer to that replica is recorded (its dead mark names a source)."""
         return (name, self.incarnation(name) or "", shard, peer) in self.partial
+
+    def _of_partial_key(self, name: str, shard: int) -> bool:
+        record = self.collections.get(name)
+        if record is None or not record.partial_keys:
+            return False
+        return any(shard in ids for k, ids in record.shard_keys if k in record.partial_keys)
 
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
         """Mark a dead replica as receiving a transfer from `source` (Partial)."""
@@ -762,10 +768,12 @@ class ClusterService:
         replication_factor: int | None,
         peers: list[int] | None,
         timeout: float | None,
+        partial: bool = False,
     ) -> None:
         """Qdrant's `create_sharding_key`: `shards_number` new shards (default: the
         collection's `shard_number`) for `key`, each with `replication_factor` replicas
-        (default: the collection's) on `peers` (default: every live peer)."""
+        (default: the collection's) on `peers` (default: every live peer); `partial`: the
+        key starts Partial (initial_state), until `activate_shard_key`."""
         made: list[tuple[tuple[str | int, tuple[int, ...]], ...]] = []
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
@@ -795,9 +803,34 @@ class ClusterService:
             return {**record.shards, **new}, []
 
         with _etcd():
-            revision = self.store.change_replicas(name, change, lambda record: made[0])
+            revision = self.store.change_replicas(
+                name,
+                change,
+                lambda record: made[0],
+                lambda record: (*record.partial_keys, key) if partial else record.partial_keys,
+            )
         self.wait_applied(revision, timeout)
         self.sync_peers(revision, timeout)
+
+    def activate_shard_key(self, name: str, key: str | int, timeout: float | None) -> None:
+        """A Partial shard key becomes Active (Qdrant: once `replicate_points` filled it)."""
+        if key not in self.partial_keys(name):
+            return
+
+        def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
+            return dict(record.shards), []
+
+        with _etcd():
+            revision = self.store.change_replicas(
+                name, change, None, lambda record: tuple(k for k in record.partial_keys if k != key)
+            )
+        self.wait_applied(revision, timeout)
+        self.sync_peers(revision, timeout)
+
+    def partial_keys(self, name: str) -> frozenset[str | int]:
+        """Custom sharding: the shard keys created Partial and not yet activated."""
+        record = self.collections.get(name)
+        return frozenset(record.partial_keys) if record is not None else frozenset()
 
     def delete_shard_key(self, name: str, key: str | int, timeout: float | None) -> None:
         """Qdrant's `drop_sharding_key`: the key's shards and their points go."""

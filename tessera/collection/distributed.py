@@ -209,19 +209,27 @@ class ClusterCollection(Collection):
         view._selector = selector
         return view
 
-    def _keys(self) -> list[ShardKey]:
-        """The shard keys the request names (a fallback stands in for a missing target);
-        Qdrant's errors for keys the collection does not have."""
+    def _keys(self, write: bool = False) -> list[ShardKey]:
+        """The shard keys the request names (a fallback stands in for a missing target, and
+        for a Partial one: reads go to the fallback only, writes to both, as Qdrant routes
+        them while a tenant is promoted); Qdrant's errors for keys the collection does not
+        have."""
         selector = self._selector
         assert selector is not None
         known = self.cluster.shard_keys(self.name)
         if selector.fallback is not None:
-            target = selector.keys[0]
-            if target in known:
+            target, fallback = selector.keys[0], selector.fallback
+            partial = target in self.cluster.partial_keys(self.name)
+            if target in known and not partial:
                 return [target]
-            if selector.fallback in known:
-                return [selector.fallback]
-            raise no_shard_key_nor_fallback(target, selector.fallback)
+            if fallback in known:
+                return [target, fallback] if partial and write else [fallback]
+            if partial:
+                raise ServiceUnavailable(
+                    f"Service unavailable: Neither target shard key {target} nor fallback "
+                    f"shard key {fallback} have active replicas"
+                )
+            raise no_shard_key_nor_fallback(target, fallback)
         for key in selector.keys:
             if key not in known:
                 raise shard_key_not_found(key)
@@ -246,7 +254,7 @@ class ClusterCollection(Collection):
                 raise bad_input("No shards found for shard key")
             return [sorted(placement)]
         mapping = self.cluster.shard_keys(self.name)
-        return [sorted(mapping[key]) for key in self._keys()]
+        return [sorted(mapping[key]) for key in self._keys(write=True)]
 
     def _by_point(self, ids: list[PointId]) -> dict[int, list[PointId]]:
         """Which shards to ask for these points: each point's own (auto sharding), or, with

@@ -26,6 +26,8 @@ class ShardDirectory(Protocol):
 
     def shard_keys(self, name: str) -> dict[str | int, tuple[int, ...]]: ...
 
+    def partial_keys(self, name: str) -> frozenset[str | int]: ...
+
     def incarnation(self, name: str) -> str | None: ...
 
     def is_alive(self, peer: int) -> bool: ...
@@ -63,6 +65,9 @@ class LocalShards:
 
     def shard_keys(self, name: str) -> dict[str | int, tuple[int, ...]]:
         return {}
+
+    def partial_keys(self, name: str) -> frozenset[str | int]:
+        return frozenset()
 
     def incarnation(self, name: str) -> str | None:
         return "local"
