@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
 
+from tessera.api.grpc_collections import transfer_method
 from tests.cluster_fixtures import clients, cluster, etcd  # noqa: F401
 from tests.cluster_harness import Cluster
 
@@ -177,3 +179,45 @@ def test_a_tenant_is_promoted_to_a_partial_shard_key(
         assert {p.shard_key for p in found} == {"u1"}
     finally:
         client.delete_collection(name)
+
+
+@pytest.mark.parametrize("method", ["snapshot", "wal_delta"])
+def test_a_transfer_reports_the_method_asked_for(
+    http: httpx.Client, clients: list[QdrantClient], sharded: str, method: str
+) -> None:
+    # A transfer's `method` (guides/distributed_deployment.md, "Shard transfer method") is
+    # the one the request named, in GET /collections/{c}/cluster's shard_transfers.
+    clients[0].upsert(
+        sharded,
+        [models.PointStruct(id=i, vector=[1.0, 0.5, 0.25, float(i)]) for i in range(300)],
+    )
+    peers = {int(p) for p in http.get("/cluster").json()["result"]["peers"]}
+    holders = replica_states(http, sharded, 1)
+    (target,) = peers - set(holders)
+    source = min(holders)
+    body = {
+        "replicate_shard": {
+            "shard_id": 1,
+            "from_peer_id": source,
+            "to_peer_id": target,
+            "method": method,
+        }
+    }
+    answer = post_operation(http, sharded, body)
+    assert answer.json()["result"] is True, answer.text
+    transfers = http.get(f"/collections/{sharded}/cluster").json()["result"]["shard_transfers"]
+    assert transfers, "the transfer is listed once the answer came"
+    assert all(t["method"] == method for t in transfers), transfers
+    deadline = time.monotonic() + 60
+    while replica_states(http, sharded, 1)[target] != "Active":
+        assert time.monotonic() < deadline, "the new replica never became Active"
+        time.sleep(0.05)
+    dropped = post_operation(http, sharded, {"drop_replica": {"shard_id": 1, "peer_id": target}})
+    assert dropped.json()["result"] is True, dropped.text
+
+
+def test_grpc_transfer_method_reads_as_rest_names_it() -> None:
+    asked = pb.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2, method=pb.WalDelta)
+    assert transfer_method(asked) == "wal_delta"
+    assert transfer_method(pb.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2)) is None
+    assert transfer_method(pb.AbortShardTransfer(shard_id=0, from_peer_id=1, to_peer_id=2)) is None

@@ -307,7 +307,7 @@ def placed_cluster_info(toc: TableOfContents, collection: Collection) -> dict[st
                 "from": source,
                 "to": target,
                 "sync": not moving,
-                "method": "stream_records",
+                "method": cluster.transfer_method(collection.name, shard, target),
                 "comment": "catching up: streaming the shard's records",
             }
             for shard, source, target, moving in cluster.transfers(collection.name)

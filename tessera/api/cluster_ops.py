@@ -48,6 +48,7 @@ class ClusterOperation:
     shard: int
     source: int | None = None  # from_peer_id
     target: int | None = None  # to_peer_id, or drop_replica's peer_id
+    method: str | None = None  # a transfer's `method`, as asked
     # create_sharding_key / drop_sharding_key
     key: str | int | None = None
     shards_number: int | None = None
@@ -62,14 +63,16 @@ class ClusterOperation:
 TRANSFERS = ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer")
 
 
-def transfer_operation(kind: str, shard: int, source: int, target: int) -> ClusterOperation:
+def transfer_operation(
+    kind: str, shard: int, source: int, target: int, method: str | None = None
+) -> ClusterOperation:
     """A transfer operation (one of TRANSFERS), REST's or gRPC's, checked."""
     if source == target and kind in ("move_shard", "replicate_shard"):
         raise BadRequest(
             "Validation error in JSON body: [from_peer_id: cannot transfer a shard to the "
             "peer it is on]"
         )
-    return ClusterOperation(kind, shard, source, target)
+    return ClusterOperation(kind, shard, source, target, method)
 
 
 def parse_operation(body: Any) -> ClusterOperation:
@@ -87,7 +90,7 @@ def parse_operation(body: Any) -> ClusterOperation:
         if kind == "restart_transfer" and method is None:
             raise BadRequest(UNTAGGED)
         source, target = _u64(raw, "from_peer_id"), _u64(raw, "to_peer_id")
-        return transfer_operation(kind, _u32(raw, "shard_id"), source, target)
+        return transfer_operation(kind, _u32(raw, "shard_id"), source, target, method)
     if kind == "drop_replica":
         return ClusterOperation(kind, _u32(raw, "shard_id"), None, _u64(raw, "peer_id"))
     if kind in ("create_sharding_key", "drop_sharding_key"):
@@ -168,7 +171,7 @@ def run_operation(
     if operation.kind in ("move_shard", "replicate_shard"):
         assert source is not None and target is not None
         move = operation.kind == "move_shard"
-        cluster.replicate_shard(name, shard, source, target, move, timeout)
+        cluster.replicate_shard(name, shard, source, target, move, timeout, operation.method)
     elif operation.kind == "abort_transfer":
         assert source is not None and target is not None
         cluster.abort_transfer(name, shard, source, target, timeout)

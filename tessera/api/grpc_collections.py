@@ -184,13 +184,32 @@ def grpc_shard_key(key: str | int) -> pb.ShardKey:
     return pb.ShardKey(keyword=key) if isinstance(key, str) else pb.ShardKey(number=key)
 
 
+# gRPC's ShardTransferMethod values by REST's names (the index is the enum's number).
+GRPC_TRANSFER_METHODS = ("stream_records", "snapshot", "wal_delta", "resharding_stream_records")
+
+
+def transfer_method(message: Any) -> str | None:
+    """A transfer message's `method` in REST's spelling; None when absent (or when the
+    message has no such field, as AbortShardTransfer)."""
+    if "method" not in message.DESCRIPTOR.fields_by_name or not message.HasField("method"):
+        return None
+    number = int(message.method)
+    return GRPC_TRANSFER_METHODS[number] if 0 <= number < len(GRPC_TRANSFER_METHODS) else None
+
+
 def cluster_operation(kind: str | None, message: Any) -> ClusterOperation:
     """One operation of `UpdateCollectionClusterSetupRequest` (its oneof `kind`, the
     message), or a shard key request's, as the typed operation REST's body decodes into."""
     if kind in RESHARDING:
         return ClusterOperation(kind, 0)
     if kind in TRANSFERS:
-        return transfer_operation(kind, message.shard_id, message.from_peer_id, message.to_peer_id)
+        return transfer_operation(
+            kind,
+            message.shard_id,
+            message.from_peer_id,
+            message.to_peer_id,
+            transfer_method(message),
+        )
     if kind == "drop_replica":
         return ClusterOperation(kind, message.shard_id, None, message.peer_id)
     if kind == "create_shard_key":

@@ -99,6 +99,8 @@ class ClusterState:
     dead: set[tuple[str, str, int, int]] = field(default_factory=set)
     # Of those, the replicas a transfer is streaming to (Qdrant's Partial) -> its source.
     partial: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
+    # Of those, the transfers asked for with a `method` -> that method (as asked).
+    methods: dict[tuple[str, str, int, int], str] = field(default_factory=dict)
     # Shards being moved: (collection, its uuid, shard, to peer) -> from peer.
     moves: dict[tuple[str, str, int, int], int] = field(default_factory=dict)
 
@@ -225,6 +227,9 @@ class MetadataStore:
                     source = transfer_source(kv.value)
                     if source is not None:
                         state.partial[replica] = source
+                    method = transfer_method(kv.value)
+                    if method is not None:
+                        state.methods[replica] = method
             elif kind == "moves" and isinstance(kv.value, dict):
                 replica = dead_replica(name)
                 if replica is not None:
@@ -423,6 +428,12 @@ def transfer_source(value: Any) -> int | None:
         return None
     source = value.get("transfer")
     return source if isinstance(source, int) and not isinstance(source, bool) else None
+
+
+def transfer_method(value: Any) -> str | None:
+    """The transfer `method` a dead mark's value records (replicate_shard / move_shard)."""
+    method = value.get("method") if isinstance(value, dict) else None
+    return method if isinstance(method, str) else None
 
 
 def _contended() -> ServiceUnavailable:

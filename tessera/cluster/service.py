@@ -46,6 +46,7 @@ from tessera.cluster.metadata import (
     MetadataStore,
     dead_replica,
     record_of,
+    transfer_method,
     transfer_source,
 )
 from tessera.cluster.p2p import PeerClient
@@ -116,6 +117,8 @@ class ClusterService:
         # Of those, the replicas a transfer streams to (Qdrant's Partial); replaced alike.
         # Replicas a transfer streams to (Partial) -> the peer it names as its source.
         self.partial: dict[tuple[str, str, int, int], int] = {}
+        # Transfers asked for with a `method` -> that method (reported as asked).
+        self.methods: dict[tuple[str, str, int, int], str] = {}
         # Shards being moved: (collection, uuid, shard, to) -> from; replaced, never changed.
         self.moves: dict[tuple[str, str, int, int], int] = {}
         self.p2p = PeerClient()
@@ -241,6 +244,7 @@ class ClusterService:
             self.collections = state.collections
             self.dead = frozenset(state.dead)
             self.partial = dict(state.partial)
+            self.methods = dict(state.methods)
             self.moves = dict(state.moves)
             self.applied_revision = max(self.applied_revision, state.revision)
             self._changed.notify_all()
@@ -416,6 +420,8 @@ class ClusterService:
                 self.dead = self.dead - {replica} if deleted else self.dead | {replica}
                 source = None if deleted else transfer_source(event.kv.value)
                 self.partial = _with_source(self.partial, replica, source)
+                method = None if deleted else transfer_method(event.kv.value)
+                self.methods = _with_method(self.methods, replica, method)
         elif kind == "moves":
             replica = dead_replica(name)
             if replica is not None:
@@ -610,6 +616,12 @@ class ClusterService:
         incarnation = self.incarnation(name)
         return "Partial" if (name, incarnation, shard, peer) in self.partial else "Dead"
 
+    def transfer_method(self, name: str, shard: int, peer: int) -> str:
+        """The method of the transfer to that replica: as asked, else `stream_records`
+        (what every transfer here does)."""
+        replica = (name, self.incarnation(name) or "", shard, peer)
+        return self.methods.get(replica, "stream_records")
+
     def is_partial(self, name: str, shard: int, peer: int) -> bool:
         """Whether a transfer to that replica is recorded (its dead mark names a source)."""
         return (name, self.incarnation(name) or "", shard, peer) in self.partial
@@ -653,6 +665,7 @@ class ClusterService:
         with self._changed:
             self.dead = self.dead | {replica} if dead else self.dead - {replica}
             self.partial = _with_source(self.partial, replica, source)
+            self.methods = _with_method(self.methods, replica, None)  # a new mark has none
             self._own_revision = max(self._own_revision, revision)
 
     def view(self) -> int:
@@ -668,7 +681,14 @@ class ClusterService:
     # ------------------------------------------------------------------ shard operations
 
     def replicate_shard(
-        self, name: str, shard: int, source: int, target: int, move: bool, timeout: float | None
+        self,
+        name: str,
+        shard: int,
+        source: int,
+        target: int,
+        move: bool,
+        timeout: float | None,
+        method: str | None = None,
     ) -> None:
         """Qdrant's `replicate_shard` (`move`: `move_shard`): `target` gets a replica of
         `shard`, dead until it has caught up from the shard's leader; a move then drops the
@@ -690,7 +710,9 @@ class ClusterService:
             placement = {**record.shards, shard: [*replicas, target]}
             # Partial from the start, naming the peer asked for as the source, as Qdrant's
             # transfer start does in the same consensus operation.
-            mark = {"at": 0, "transfer": source}
+            mark: dict[str, Any] = {"at": 0, "transfer": source}
+            if method is not None:
+                mark["method"] = method
             more = [put_op(self.store.dead_key(name, record.uuid, shard, target), mark)]
             if move:
                 key = self.store.move_key(name, record.uuid, shard, target)
@@ -892,6 +914,16 @@ def _with_source(
     """A copy of `partial` where `replica` streams from `source` (None: from nothing)."""
     rest = {r: s for r, s in partial.items() if r != replica}
     return rest if source is None else {**rest, replica: source}
+
+
+def _with_method(
+    methods: dict[tuple[str, str, int, int], str],
+    replica: tuple[str, str, int, int],
+    method: str | None,
+) -> dict[tuple[str, str, int, int], str]:
+    """A copy of `methods` where `replica`'s transfer has `method` (None: none recorded)."""
+    rest = {r: m for r, m in methods.items() if r != replica}
+    return rest if method is None else {**rest, replica: method}
 
 
 def _replicas(record: CollectionRecord, shard: int, name: str) -> list[int]:
