@@ -206,8 +206,11 @@ def test_a_transfer_reports_the_method_asked_for(
     answer = post_operation(http, sharded, body)
     assert answer.json()["result"] is True, answer.text
     transfers = http.get(f"/collections/{sharded}/cluster").json()["result"]["shard_transfers"]
+    telemetry = http.get("/cluster/telemetry").json()["result"]["collections"][sharded]
     assert transfers, "the transfer is listed once the answer came"
     assert all(t["method"] == method for t in transfers), transfers
+    # /cluster/telemetry's ShardTransferInfo alike (read just after: it may have ended)
+    assert all(t["method"] == method for t in telemetry["shard_transfers"]), telemetry
     deadline = time.monotonic() + 60
     while replica_states(http, sharded, 1)[target] != "Active":
         assert time.monotonic() < deadline, "the new replica never became Active"

@@ -209,7 +209,13 @@ def distributed_telemetry(toc: TableOfContents, timeout: float) -> dict[str, Any
             "id": name,
             "shards": shards,
             "shard_transfers": [
-                {"shard_id": s, "from": source, "to": target, "sync": not moving}
+                {
+                    "shard_id": s,
+                    "from": source,
+                    "to": target,
+                    "sync": not moving,
+                    "method": cluster.transfer_method(name, s, target),
+                }
                 for s, source, target, moving in cluster.transfers(name)
             ],
         }
