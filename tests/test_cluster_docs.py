@@ -224,3 +224,34 @@ def test_grpc_transfer_method_reads_as_rest_names_it() -> None:
     assert transfer_method(asked) == "wal_delta"
     assert transfer_method(pb.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2)) is None
     assert transfer_method(pb.AbortShardTransfer(shard_id=0, from_peer_id=1, to_peer_id=2)) is None
+
+
+def test_a_second_transfer_of_a_shard_in_transfer_is_refused(
+    http: httpx.Client, clients: list[QdrantClient], sharded: str
+) -> None:
+    # Qdrant refuses a transfer of a shard that a running transfer involves on either side
+    # (transfer helpers' check_transfer_conflicts): "Shard .. is already involved in
+    # transfer <from> -> <to>".
+    clients[0].upsert(
+        sharded,
+        [models.PointStruct(id=i, vector=[1.0, 0.5, 0.25, float(i)]) for i in range(2000)],
+    )
+    peers = {int(p) for p in http.get("/cluster").json()["result"]["peers"]}
+    holders = sorted(replica_states(http, sharded, 2))
+    (target,) = peers - set(holders)
+    first = {"replicate_shard": {"shard_id": 2, "from_peer_id": holders[0], "to_peer_id": target}}
+    assert post_operation(http, sharded, first).json()["result"] is True
+    again = {"replicate_shard": {"shard_id": 2, "from_peer_id": holders[1], "to_peer_id": target}}
+    running = replica_states(http, sharded, 2)[target] == "Partial"
+    refused = post_operation(http, sharded, again)
+    assert refused.status_code == 400, refused.text
+    if running:  # 2000 points take a while to stream: the usual case
+        assert refused.json()["status"]["error"] == (
+            f"Bad request: Shard 2 is already involved in transfer {holders[0]} -> {target}"
+        )
+    deadline = time.monotonic() + 60
+    while replica_states(http, sharded, 2)[target] != "Active":
+        assert time.monotonic() < deadline, "the new replica never became Active"
+        time.sleep(0.05)
+    dropped = post_operation(http, sharded, {"drop_replica": {"shard_id": 2, "peer_id": target}})
+    assert dropped.json()["result"] is True, dropped.text

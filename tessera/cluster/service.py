@@ -700,6 +700,7 @@ class ClusterService:
             _peer_exists(state, source)
             if source not in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is not present on peer {source}")
+            _no_conflicting_transfer(state, record, shard, {source, target})
             if target in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is already present on peer {target}")
             if (name, record.uuid, shard, source) in state.dead:
@@ -914,6 +915,20 @@ def _with_source(
     """A copy of `partial` where `replica` streams from `source` (None: from nothing)."""
     rest = {r: s for r, s in partial.items() if r != replica}
     return rest if source is None else {**rest, replica: source}
+
+
+def _no_conflicting_transfer(
+    state: ClusterState, record: CollectionRecord, shard: int, peers: set[int]
+) -> None:
+    """Qdrant's check_transfer_conflicts: a running transfer of the shard from or to one of
+    `peers` refuses another."""
+    for (name, incarnation, at, to), source in sorted(state.partial.items()):
+        if (name, incarnation, at) != (record.name, record.uuid, shard):
+            continue
+        if to in record.shards.get(shard, []) and peers & {source, to}:
+            raise BadRequest(
+                f"Bad request: Shard {shard} is already involved in transfer {source} -> {to}"
+            )
 
 
 def _with_method(
