@@ -148,6 +148,8 @@ def write_wait(request: Request) -> bool:
 def check_consistency(request: Request) -> None:
     """A read's `consistency`: a number of replicas (at least 1) or `majority`, `quorum`,
     `all` (a replica set answers reads by its own rule; an unreadable value is refused)."""
+    if not request.scope.get("query_string"):  # the usual case: no QueryParams to build
+        return
     raw = request.query_params.get("consistency")
     # Qdrant's factor is a usize that may not be zero ("read consistency factor can't be zero",
     # which its untagged decoder reports as no variant matching).
@@ -162,6 +164,8 @@ def check_timeout(request: Request, writes: bool) -> int | None:
     """`?timeout=` (seconds) of the collection and points routes, as Qdrant takes it: a
     collection operation's must be at least 1 (its validator), a read's is a `NonZeroU64`, a
     point write's may be 0. None when absent or 0."""
+    if not request.scope.get("query_string"):  # the usual case: no QueryParams to build
+        return None
     raw = request.query_params.get("timeout")
     if raw is None or not request.url.path.startswith("/collections"):
         return None
