@@ -30,7 +30,6 @@ from tessera.api import query_routes as queries
 from tessera.api.grpc_render import build
 from tessera.api.grpc_server import rpc
 from tessera.api.grpc_validate import nested
-from tessera.api.shard_selector import write_target
 from tessera.collection import vector_names
 from tessera.collection.collection import Collection
 from tessera.collection.values import Points
@@ -62,7 +61,7 @@ class PointsService(pb.PointsServicer):
     def _update(self, request: Any, decode: Callable[[CollectionConfig], Write]) -> Operation:
         collection = self.toc.get(request.collection_name)
         write = decode(collection.config)
-        target = write_target(collection, cv.opt_shard_selector(request))
+        target = collection.for_write(cv.opt_shard_selector(request))
         result = target.update(write, bool(request.wait)).to_json()
         return build(Operation, result=out.update_result(result))
 
@@ -110,7 +109,7 @@ class PointsService(pb.PointsServicer):
         operations = []
         for op in request.operations:
             write, selector = decode_write.operation(op, collection.config)
-            operations.append((write_target(collection, selector or batch_selector), write))
+            operations.append((collection.for_write(selector or batch_selector), write))
         results = writes.run_batch(operations, bool(request.wait))()
         return build(pb.UpdateBatchResponse, result=[out.update_result(r) for r in results])
 

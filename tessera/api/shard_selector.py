@@ -1,5 +1,6 @@
 """The `shard_key` selector of point requests (custom sharding): which shard keys a read
-looks in and a write sends its points to (tessera.collection.distributed)."""
+looks in and a write sends its points to (tessera.collection.distributed); the collection
+routes them (`Collection.with_shards`, `Collection.for_write`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Any
 
 from tessera.collection.collection import Collection
 from tessera.collection.values import ShardKey, ShardSelector
-from tessera.collection_config import custom_sharding
-from tessera.errors import BadRequest, bad_input
+from tessera.errors import BadRequest
 
 SELECTOR_ERROR = (
     "Format error in JSON body: data did not match any variant of untagged enum ShardKeySelector"
@@ -41,15 +41,6 @@ def selected(collection: Collection, body: dict[str, Any]) -> Collection:
     return collection.with_shards(parse_selector(body.get("shard_key")))
 
 
-def write_target(collection: Collection, selector: ShardSelector | None) -> Collection:
-    """Where a point write goes: `collection` as `selector` selects it. A custom-sharded
-    collection has shards only under shard keys (Qdrant creates none with it), so a write
-    naming no key finds no shard: Qdrant's `split_by_shard` over the empty keyless ring."""
-    if selector is None and custom_sharding(collection.config):
-        raise bad_input("No shards found for shard key")
-    return collection.with_shards(selector)
-
-
 def selected_for_write(collection: Collection, body: dict[str, Any]) -> Collection:
-    """`write_target` for the request's `shard_key`."""
-    return write_target(collection, parse_selector(body.get("shard_key")))
+    """Where a point write goes, for the request's `shard_key` (`Collection.for_write`)."""
+    return collection.for_write(parse_selector(body.get("shard_key")))

@@ -46,12 +46,18 @@ from tessera.collection.values import (
 )
 from tessera.collection.vector_names import SchemaWrite, apply_schema_change
 from tessera.collection.writes import Planned, Write
-from tessera.collection_config import CollectionConfig, apply_update, deferred_limit
+from tessera.collection_config import (
+    CollectionConfig,
+    apply_update,
+    custom_sharding,
+    deferred_limit,
+)
 from tessera.config_model import UpdateCollection
 from tessera.errors import (
     BadRequest,
     InternalError,
     NotFound,
+    bad_input,
     collection_not_found,
     no_shard_key_nor_fallback,
     shard_key_not_found,
@@ -695,6 +701,16 @@ class Collection:
         if selector.fallback is not None:
             raise no_shard_key_nor_fallback(selector.keys[0], selector.fallback)
         raise shard_key_not_found(selector.keys[0])
+
+    def for_write(self, selector: ShardSelector | None) -> Collection:
+        """Where a point write with `shard_key` goes: this collection as `selector` selects
+        it. A custom-sharded collection has shards only under shard keys (Qdrant creates
+        none with it), so a write naming no key finds no shard: Qdrant's `split_by_shard`
+        over the empty keyless ring. Checked before the write runs, as Qdrant routes a
+        write before it applies any of it."""
+        if selector is None and custom_sharding(self.config):
+            raise bad_input("No shards found for shard key")
+        return self.with_shards(selector)
 
     def _external(
         self, plans: list[qm.Plan], others: Collections, resolved: ExternalVectors | None = None

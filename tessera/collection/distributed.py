@@ -251,6 +251,8 @@ class ClusterCollection(Collection):
         if self._selector is None:
             if custom_sharding(self.config) or not placement:
                 # Qdrant's keyless hash ring always exists; with custom sharding it is empty.
+                # `for_write` refuses such a write before it runs; this covers a write that
+                # reaches `update` unrouted, and a collection with no shard placed.
                 raise bad_input("No shards found for shard key")
             return [sorted(placement)]
         mapping = self.cluster.shard_keys(self.name)
