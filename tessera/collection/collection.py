@@ -179,7 +179,8 @@ class Collection:
             self.config = config if config is not None else read_config(path)
             if recovery is not None:
                 self.failure = recovery
-                return self._finish_init(started)
+                self._finish_init(started)
+                return
             stored_schema = schema_json(self.config)
             self._shard = LocalShard(path / shard_dir, self.config)
             if schema_json(self.config) != stored_schema:
@@ -202,14 +203,18 @@ class Collection:
         # Qdrant's telemetry `init_time_ms`.
         self.init_time_ms = int((time.monotonic() - started) * 1000)
 
+    def _recovery_error(self) -> InternalError:
+        """What every operation on a collection loaded in recovery mode answers: Qdrant's
+        dummy shard's service error, which names the recovery message."""
+        return InternalError(
+            f"Service internal error: collection `{self.name}` is not loaded in "
+            f"recovery mode: {self.recovery}"
+        )
+
     @property
     def shard(self) -> LocalShard:
         if self._shard is None and self.recovery is not None:
-            # Qdrant's dummy shard: a service error that names the recovery message.
-            raise InternalError(
-                f"Service internal error: collection `{self.name}` is not loaded in "
-                f"recovery mode: {self.recovery}"
-            )
+            raise self._recovery_error()
         if self._shard is None:
             raise InternalError(
                 f"Service internal error: collection `{self.name}` is damaged and cannot "
@@ -396,7 +401,7 @@ class Collection:
         """Raise the recovery-mode error for a collection loaded as metadata only: Qdrant's
         dummy shard has no info to give either (telemetry still lists it, as damaged)."""
         if self.recovery is not None:
-            self.shard  # noqa: B018 - the property raises the error
+            raise self._recovery_error()
 
     def info(self) -> CollectionInfo:
         damage = self.damage
