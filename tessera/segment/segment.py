@@ -234,18 +234,15 @@ class Segment:
 
     def _indexed_sparse_count(self, stored: BoolArray) -> int:
         """The sparse vectors an indexed segment's inverted indexes hold in Qdrant: every
-        non-empty one of a live point. Counted once per change of the segment (it walks the
-        stored pairs), not on every collection info."""
+        non-empty one of a live point. Counted from each storage's per-offset lengths, once
+        per change of the segment, not on every collection info."""
         if self._sparse_indexed[0] == self.generation:
             return self._sparse_indexed[1]
         total = 0
         for storage in self.storages.values():
             if isinstance(storage, ObjectStorage) and storage.kind == "sparse":
-                items = storage.items[: self.size]
-                nonempty = np.fromiter(
-                    (x is not None and len(x[0]) > 0 for x in items), dtype=bool, count=len(items)
-                )
-                total += int(np.count_nonzero(nonempty & stored[: len(items)]))
+                nonempty = storage.sparse_lengths(self.size) > 0
+                total += int(np.count_nonzero(nonempty & stored[: self.size]))
         self._sparse_indexed = (self.generation, total)
         return total
 

@@ -110,24 +110,33 @@ class ObjectStorage:
         self._packed: Any = None
         # Multivector rows held, kept up to date on write: the optimizer sizes segments by it.
         self.rows_total = sum(len(x) for x in self.items if x is not None) if kind == "multi" else 0
+        # Sparse: the pairs each offset holds (0 without a vector), zero past the items;
+        # derived on first use (`sparse_lengths`), then kept up to date on write.
+        self._lengths: IntArray | None = None
 
     def set_items(self, items: list[Any]) -> None:
         self.items = items
         self._packed = None
+        self._lengths = None
         self.rows_total = sum(len(x) for x in items if x is not None) if self.kind == "multi" else 0
 
     def ensure(self, size: int) -> None:
         if size > len(self.items):
             self.items.extend([None] * (size - len(self.items)))
+        if self._lengths is not None:
+            self._lengths = _grow(self._lengths, size)
 
     def write_items(self, offsets: IntArray, values: list[Any]) -> None:
         self.ensure(int(offsets.max()) + 1 if len(offsets) else 0)
+        lengths = self._lengths
         for off, val in zip(offsets.tolist(), values, strict=True):
             if self.kind == "multi":
                 old = self.items[off]
                 self.rows_total += (0 if val is None else len(val)) - (
                     0 if old is None else len(old)
                 )
+            elif lengths is not None:
+                lengths[off] = 0 if val is None else len(val[0])
             self.items[off] = val
         self._packed = None
 
@@ -138,7 +147,23 @@ class ObjectStorage:
             if self.kind == "multi" and old is not None:
                 self.rows_total -= len(old)
             self.items[off] = None
+        if self._lengths is not None and len(offsets):
+            self._lengths[offsets] = 0
         self._packed = None
+
+    def sparse_lengths(self, size: int) -> IntArray:
+        """How many pairs the sparse vector at each of the first `size` offsets holds (0
+        where there is none), without a walk over the items once derived: a view, to read
+        before the next write."""
+        assert self.kind == "sparse"
+        if self._lengths is None:
+            self._lengths = np.fromiter(
+                (0 if x is None else len(x[0]) for x in self.items),
+                dtype=np.int64,
+                count=len(self.items),
+            )
+        self._lengths = _grow(self._lengths, size)
+        return self._lengths[:size]
 
     def has(self, size: int) -> BoolArray:
         out = np.zeros(size, dtype=bool)
