@@ -18,6 +18,11 @@ Fixtures: ``server`` (url, port, storage, ``kill()``, ``start()``, ``stop()``, `
 ``server_factory`` (private servers for tests that must not disturb the shared one),
 ``client`` (``QdrantClient`` over REST), ``http`` (``httpx.Client``) and ``collection``
 (unique collection names per test, deleted afterwards).
+
+Helpers for modules with servers of their own (gRPC on, other settings): ``module_server``
+(for a module-scoped fixture to ``yield from``), ``private_server``, ``running`` and
+``require_server_target`` (for fixtures that do more around the start), ``make_client`` and
+``make_grpc_client`` (the official client over REST or gRPC).
 """
 
 from __future__ import annotations
@@ -305,25 +310,47 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess |
         proc.stop()
 
 
-def module_server(
-    tmp_path_factory: pytest.TempPathFactory, label: str, grpc: bool = False
-) -> Iterator[ServerProcess]:
-    """A private server for one test module (its own storage; gRPC on a free port when
-    `grpc`), for a module-scoped fixture to `yield from`; skipped unless the tests start
-    servers."""
+def require_server_target() -> None:
+    """Skip the test unless the tests start servers of their own (TESSERA_TEST_TARGET)."""
     if TARGET != "server":
         pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: these tests start their own server")
+
+
+def private_server(
+    tmp_path_factory: pytest.TempPathFactory, label: str, grpc: bool = False, **kwargs: Any
+) -> ServerProcess:
+    """A server, not started, with its storage and log in a new directory named after
+    `label`; gRPC on a free port when `grpc`. Other keyword arguments go to
+    ``ServerProcess`` (``env``, ``extra_args``, ...)."""
     base = tmp_path_factory.mktemp(label)
-    proc = ServerProcess(
+    return ServerProcess(
         storage=base / "storage",
         log_path=base / "server.log",
         grpc_port=free_port() if grpc else 0,
+        **kwargs,
     )
+
+
+@contextlib.contextmanager
+def running(proc: ServerProcess) -> Iterator[ServerProcess]:
+    """`proc` started, and stopped when the block ends (a fixture's setup after the start
+    included, so a failing setup leaves no server behind)."""
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, label: str, grpc: bool = False, **kwargs: Any
+) -> Iterator[ServerProcess]:
+    """A private server for one test module (its own storage; gRPC on a free port when
+    `grpc`; other keyword arguments as `private_server`), for a module-scoped fixture to
+    `yield from`; skipped unless the tests start servers."""
+    require_server_target()
+    with running(private_server(tmp_path_factory, label, grpc, **kwargs)) as proc:
+        yield proc
 
 
 def assert_clean_log(proc: ServerProcess) -> None:
@@ -367,6 +394,18 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 def make_client(url: str) -> QdrantClient:
     return QdrantClient(url=url, prefer_grpc=False, timeout=30)
+
+
+def make_grpc_client(server: ServerProcess, **kwargs: Any) -> QdrantClient:
+    """The official client over gRPC (``prefer_grpc=True``) to `server`, which listens for
+    it; keyword arguments go to ``QdrantClient`` (``timeout``, ``api_key``, ...)."""
+    return QdrantClient(
+        host=server.host,
+        port=server.port,
+        grpc_port=server.grpc_port,
+        prefer_grpc=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture

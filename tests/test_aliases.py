@@ -18,7 +18,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="aliases are checked on the server")
 
@@ -28,17 +28,7 @@ DOT = models.Distance.DOT
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the alias tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-aliases")
-    proc = ServerProcess(
-        storage=base / "storage", log_path=base / "server.log", grpc_port=free_port()
-    )
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from module_server(tmp_path_factory, "tessera-aliases", grpc=True)
 
 
 @pytest.fixture
@@ -50,9 +40,7 @@ def rest(server: ServerProcess) -> Iterator[QdrantClient]:
 
 @pytest.fixture
 def grpc_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+    qc = make_grpc_client(server)
     yield qc
     qc.close()
 

@@ -32,7 +32,13 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from tessera.api import access
 from tessera.api.app import _routes, route_methods
 from tessera.api.grpc_server import served_methods
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import (
+    ServerProcess,
+    make_grpc_client,
+    private_server,
+    require_server_target,
+    running,
+)
 
 pytestmark = [
     pytest.mark.server_only(reason="authentication"),
@@ -148,36 +154,33 @@ CREDENTIALS: dict[str, tuple[str | None, Expected]] = {
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
-    base = tmp_path_factory.mktemp("tessera-auth")
-    proc = ServerProcess(
-        storage=base / "storage",
-        log_path=base / "server.log",
-        grpc_port=free_port(),
+    require_server_target()
+    proc = private_server(
+        tmp_path_factory,
+        "tessera-auth",
+        grpc=True,
         env={
             "QDRANT__SERVICE__API_KEY": FULL,
             "QDRANT__SERVICE__READ_ONLY_API_KEY": READ_ONLY,
             "QDRANT__SERVICE__JWT_RBAC": "true",
         },
     )
-    proc.start()
-    admin = QdrantClient(url=proc.url, api_key=FULL, timeout=30)
-    params = models.VectorParams(size=4, distance=models.Distance.DOT)
-    for name in ("alpha", "beta", "users"):
-        admin.create_collection(name, vectors_config=params)
-    admin.upsert(
-        "users",
-        points=[
-            models.PointStruct(id=1, vector=[1, 0, 0, 0], payload={"user": "ann", "role": "admin"})
-        ],
-    )
-    admin.upsert("alpha", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
-    admin.close()
-    try:
+    with running(proc):
+        admin = QdrantClient(url=proc.url, api_key=FULL, timeout=30)
+        params = models.VectorParams(size=4, distance=models.Distance.DOT)
+        for name in ("alpha", "beta", "users"):
+            admin.create_collection(name, vectors_config=params)
+        admin.upsert(
+            "users",
+            points=[
+                models.PointStruct(
+                    id=1, vector=[1, 0, 0, 0], payload={"user": "ann", "role": "admin"}
+                )
+            ],
+        )
+        admin.upsert("alpha", points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
+        admin.close()
         yield proc
-    finally:
-        proc.stop()
 
 
 def headers_for(key: str | None) -> dict[str, str]:
@@ -298,15 +301,7 @@ def test_grpc_matrix(secured: ServerProcess, credential: str) -> None:
 def clients(server: ServerProcess, key: str | None) -> list[QdrantClient]:
     return [
         QdrantClient(url=server.url, api_key=key, timeout=30),
-        QdrantClient(
-            host=server.host,
-            port=server.port,
-            grpc_port=server.grpc_port,
-            prefer_grpc=True,
-            https=False,
-            api_key=key,
-            timeout=30,
-        ),
+        make_grpc_client(server, https=False, api_key=key, timeout=30),
     ]
 
 

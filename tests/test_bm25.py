@@ -19,7 +19,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 from tessera.query.bm25 import Bm25
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -163,17 +163,7 @@ def assert_same_ranking(got: list[models.ScoredPoint], want: list[tuple[int, flo
 
 @pytest.fixture(scope="module")
 def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: these tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-bm25")
-    proc = ServerProcess(
-        storage=base / "storage", log_path=base / "server.log", grpc_port=free_port()
-    )
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from module_server(tmp_path_factory, "tessera-bm25", grpc=True)
 
 
 @pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
@@ -183,9 +173,7 @@ def test_documents_rank_as_qdrant(
 ) -> None:
     server = grpc_server
     if grpc:
-        qc = QdrantClient(
-            host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-        )
+        qc = make_grpc_client(server)
     else:
         qc = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
     name = f"bm25_{'grpc' if grpc else 'rest'}_{'opt' if options else 'default'}"

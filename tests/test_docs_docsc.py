@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import CollectionFactory, ServerProcess, free_port
+from tests.conftest import CollectionFactory, ServerProcess, free_port, make_grpc_client
 
 pytestmark = pytest.mark.server_only(reason="server behaviour through both APIs")
 
@@ -27,7 +27,7 @@ def grpc_client(request: pytest.FixtureRequest) -> Iterator[QdrantClient]:
     """qdrant-client over gRPC (prefer_grpc=True) to a server of its own with gRPC on."""
     factory = request.getfixturevalue("server_factory")
     srv = factory(grpc_port=free_port())
-    qc = QdrantClient(url=srv.url, grpc_port=srv.grpc_port, prefer_grpc=True, timeout=30)
+    qc = make_grpc_client(srv, timeout=30)
     try:
         yield qc
     finally:
@@ -167,7 +167,7 @@ def test_recovery_mode_loads_only_metadata_and_allows_deleting(
             "/collections/fresh/points?wait=true", json={"points": [{"id": 1, "vector": [1, 0]}]}
         )
         assert upserted.status_code == 200, upserted.text
-    grpc_qc = QdrantClient(url=srv.url, grpc_port=srv.grpc_port, prefer_grpc=True)
+    grpc_qc = make_grpc_client(srv)
     with closing(grpc_qc), pytest.raises(Exception, match=RECOVERY_MESSAGE):
         grpc_qc.count("kept")
     # Started normally again, the collection left alone is whole.

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import ServerProcess, module_server
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="plain HTTP and gRPC need a server")
 
@@ -34,13 +34,7 @@ def web(srv: ServerProcess) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def grpc(srv: ServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        url=srv.url,
-        grpc_port=srv.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-        check_compatibility=False,
-    )
+    qc = make_grpc_client(srv, timeout=30, check_compatibility=False)
     try:
         yield qc
     finally:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import ServerProcess, module_server
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="REST, gRPC and plain HTTP against one server")
 
@@ -39,9 +39,7 @@ def rest(server: ServerProcess) -> Iterator[QdrantClient]:
 
 @pytest.fixture(scope="module")
 def grpc_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+    qc = make_grpc_client(server)
     yield qc
     qc.close()
 

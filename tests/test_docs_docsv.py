@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import ServerProcess, module_server
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="wire-level checks need a server")
 
@@ -28,9 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def grpc_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+    qc = make_grpc_client(server)
     try:
         yield qc
     finally:

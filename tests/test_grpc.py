@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,64 +23,34 @@ from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="the gRPC wire")
 
 DIM = 4
 
 
-class GrpcServerProcess(ServerProcess):
-    """A server that also listens for gRPC, on a port of its own."""
-
-    def __init__(self, storage: Path, log_path: Path) -> None:
-        super().__init__(storage, log_path)
-        self.grpc_port = free_port()
-
-    def command(self) -> list[str]:
-        cmd = super().command()
-        if "--grpc-port" in cmd:
-            cmd[cmd.index("--grpc-port") + 1] = str(self.grpc_port)
-        else:
-            cmd += ["--grpc-port", str(self.grpc_port)]
-        return cmd
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "tessera-grpc", grpc=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the gRPC tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-grpc")
-    proc = GrpcServerProcess(storage=base / "storage", log_path=base / "server.log")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def g(server: GrpcServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host,
-        port=server.port,
-        grpc_port=server.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-    )
+def g(server: ServerProcess) -> Iterator[QdrantClient]:
+    qc = make_grpc_client(server, timeout=30)
     yield qc
     qc.close()
 
 
 @pytest.fixture(scope="module")
-def r(server: GrpcServerProcess) -> Iterator[QdrantClient]:
+def r(server: ServerProcess) -> Iterator[QdrantClient]:
     qc = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
     yield qc
     qc.close()
 
 
 @pytest.fixture(scope="module")
-def http(server: GrpcServerProcess) -> Iterator[httpx.Client]:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0) as hc:
         yield hc
 

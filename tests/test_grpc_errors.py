@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -34,8 +33,7 @@ from tessera.errors import (
     TesseraError,
     UnprocessableEntity,
 )
-from tests.conftest import TARGET
-from tests.test_grpc import GrpcServerProcess
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 DIM = 4
 ARG = grpc.StatusCode.INVALID_ARGUMENT
@@ -121,23 +119,13 @@ def test_missing_selector_is_worded_per_rpc(rpc: str, grpc_text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the gRPC tests start their own server")
-    base: Path = tmp_path_factory.mktemp("tessera-grpc-errors")
-    proc = GrpcServerProcess(storage=base / "storage", log_path=base / "server.log")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "tessera-grpc-errors", grpc=True)
 
 
 @pytest.fixture(scope="module")
-def g(server: GrpcServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+def g(server: ServerProcess) -> Iterator[QdrantClient]:
+    qc = make_grpc_client(server)
     yield qc
     qc.close()
 
@@ -905,7 +893,7 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
 )
 def test_invalid_requests_through_the_stubs(
     g: QdrantClient,
-    server: GrpcServerProcess,
+    server: ServerProcess,
     coll: str,
     call: Callable[[Any, Any, str], Any],
     code: grpc.StatusCode,
@@ -957,7 +945,7 @@ def test_invalid_requests_through_the_client(g: QdrantClient, coll: str) -> None
 
 
 @server_only
-def test_recommend_with_limit_0_finds_nothing(server: GrpcServerProcess, coll: str) -> None:
+def test_recommend_with_limit_0_finds_nothing(server: ServerProcess, coll: str) -> None:
     """Qdrant's gRPC sets no rule on a recommendation's limit (REST's is at least 1): a limit
     of 0, an unset one too, answers no points; a batch answers each item by its own."""
     with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
@@ -981,7 +969,7 @@ def test_recommend_with_limit_0_finds_nothing(server: GrpcServerProcess, coll: s
 
 
 @server_only
-def test_standard_health_service_answers_serving(server: GrpcServerProcess) -> None:
+def test_standard_health_service_answers_serving(server: ServerProcess) -> None:
     with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         assert check(b"") == b"\x08\x01"  # HealthCheckResponse {status: SERVING}

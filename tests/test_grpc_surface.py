@@ -12,10 +12,10 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from tessera.api import grpc_reflection as reflection
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="the gRPC wire")
 
@@ -25,33 +25,19 @@ LIMIT_MB = 1
 @pytest.fixture(scope="module")
 def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server whose REST body limit is 1 MiB."""
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
-    base = tmp_path_factory.mktemp("tessera-grpc-surface")
-    server = ServerProcess(
-        base / "storage",
-        base / "server.log",
-        grpc_port=free_port(),
+    yield from module_server(
+        tmp_path_factory,
+        "tessera-grpc-surface",
+        grpc=True,
         env={"QDRANT__SERVICE__MAX_REQUEST_SIZE_MB": str(LIMIT_MB)},
         extra_args=["--no-access-log"],
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_grpc_message_over_max_request_size_is_accepted(small_limit: ServerProcess) -> None:
     """Qdrant reads gRPC requests of any size (`max_decoding_message_size(usize::MAX)`,
     qdrant/qdrant#1659); `max_request_size_mb` is the REST body limit only."""
-    client = QdrantClient(
-        host=small_limit.host,
-        port=small_limit.port,
-        grpc_port=small_limit.grpc_port,
-        prefer_grpc=True,
-        timeout=60,
-    )
+    client = make_grpc_client(small_limit, timeout=60)
     try:
         client.create_collection(
             "big", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
@@ -74,21 +60,13 @@ KEY = "surface-key"
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that asks for an API key."""
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
-    base = tmp_path_factory.mktemp("tessera-grpc-keyed")
-    server = ServerProcess(
-        base / "storage",
-        base / "server.log",
-        grpc_port=free_port(),
+    yield from module_server(
+        tmp_path_factory,
+        "tessera-grpc-keyed",
+        grpc=True,
         env={"QDRANT__SERVICE__API_KEY": KEY},
         extra_args=["--no-access-log"],
     )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _reflect(server: ServerProcess, requests: list[Any], key: str | None) -> list[Any]:

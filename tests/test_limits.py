@@ -24,7 +24,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import ServerProcess, private_server, require_server_target, running
 
 pytestmark = pytest.mark.server_only(reason="the HTTP wire")
 
@@ -41,26 +41,21 @@ def rss_bytes(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: starts its own server")
-    base = tmp_path_factory.mktemp("tessera-limits")
-    server = ServerProcess(
-        base / "storage",
-        base / "server.log",
-        grpc_port=free_port(),
+    require_server_target()
+    server = private_server(
+        tmp_path_factory,
+        "tessera-limits",
+        grpc=True,
         env={"QDRANT__SERVICE__MAX_REQUEST_SIZE_MB": str(LIMIT_MB)},
         extra_args=["--no-access-log"],
     )
-    server.start()
-    client = QdrantClient(url=server.url, timeout=30)
-    client.create_collection(
-        "c", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
-    )
-    client.close()
-    try:
+    with running(server):
+        client = QdrantClient(url=server.url, timeout=30)
+        client.create_collection(
+            "c", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+        )
+        client.close()
         yield server
-    finally:
-        server.stop()
 
 
 def error_of(response: httpx.Response) -> str:

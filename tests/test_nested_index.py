@@ -19,7 +19,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import ServerProcess, assert_clean_log, module_server
+from tests.conftest import ServerProcess, assert_clean_log, make_grpc_client, module_server
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -259,9 +259,7 @@ def test_nested_refusals(server: ServerProcess) -> None:
 def test_grpc_takes_the_1_20_additions(server: ServerProcess) -> None:
     """Over gRPC too: turbo8 storage with TurboQuant bits8, `id_tracker`, `created_at`, a
     nested keyword index, a code-tokenized text index with BM25 scoring and a text query."""
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+    qc = make_grpc_client(server)
     name = "nested_grpc"
     try:
         qc.create_collection(

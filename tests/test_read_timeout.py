@@ -18,8 +18,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 
-from tests.conftest import TARGET
-from tests.test_grpc import GrpcServerProcess
+from tests.conftest import ServerProcess, module_server
 
 POINTS = 20_000
 NAME = "slow_matrix"
@@ -27,20 +26,12 @@ TIMEOUT_TEXT = "Timeout error: Operation 'Search' timed out after 1s"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: a server of its own, with gRPC")
-    base = tmp_path_factory.mktemp("tessera-timeout")
-    proc = GrpcServerProcess(storage=base / "storage", log_path=base / "server.log")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "tessera-timeout", grpc=True)
 
 
 @pytest.fixture(scope="module")
-def http(server: GrpcServerProcess) -> Iterator[httpx.Client]:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=120.0) as hc:
         hc.put(f"/collections/{NAME}", json={"sparse_vectors": {"sp": {}}}).raise_for_status()
         rng = random.Random(7)
@@ -61,7 +52,7 @@ def http(server: GrpcServerProcess) -> Iterator[httpx.Client]:
         yield hc
 
 
-def test_rest_read_past_its_timeout_is_408(http: httpx.Client, server: GrpcServerProcess) -> None:
+def test_rest_read_past_its_timeout_is_408(http: httpx.Client, server: ServerProcess) -> None:
     started = time.monotonic()
     response = http.post(
         f"/collections/{NAME}/points/search/matrix/pairs",
@@ -79,7 +70,7 @@ def test_rest_read_past_its_timeout_is_408(http: httpx.Client, server: GrpcServe
 
 
 def test_reads_done_in_time_answer_as_without_a_timeout(
-    http: httpx.Client, server: GrpcServerProcess
+    http: httpx.Client, server: ServerProcess
 ) -> None:
     # (qdrant-client also gives its HTTP request the same timeout, so past it the client
     # gives up on its own as the server answers: the 408 is checked over plain HTTP above.)
@@ -101,7 +92,7 @@ def test_reads_done_in_time_answer_as_without_a_timeout(
 
 
 def test_grpc_read_past_its_timeout_is_deadline_exceeded(
-    http: httpx.Client, server: GrpcServerProcess
+    http: httpx.Client, server: ServerProcess
 ) -> None:
     with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
         points = pb.PointsStub(channel)

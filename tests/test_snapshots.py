@@ -38,7 +38,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from qdrant_client.migrate import migrate
 
 from tessera.errors import Conflict
-from tests.conftest import REPO_ROOT, TARGET, ServerProcess, free_port
+from tests.conftest import REPO_ROOT, ServerProcess, make_grpc_client, module_server
 
 pytestmark = pytest.mark.server_only(reason="snapshots live on the server's disk")
 
@@ -46,50 +46,27 @@ DIM = 8
 DOT = models.Distance.DOT
 
 
-class GrpcServerProcess(ServerProcess):
-    """A server that also listens for gRPC, on a port of its own."""
-
-    def __init__(self, storage: Path, log_path: Path) -> None:
-        super().__init__(storage, log_path)
-        self.grpc_port = free_port()
-
-    def command(self) -> list[str]:
-        cmd = super().command()
-        cmd[cmd.index("--grpc-port") + 1] = str(self.grpc_port)
-        return cmd
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "tessera-snapshots", grpc=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServerProcess]:
-    if TARGET != "server":
-        pytest.skip(f"TESSERA_TEST_TARGET={TARGET}: the snapshot tests start their own server")
-    base = tmp_path_factory.mktemp("tessera-snapshots")
-    proc = GrpcServerProcess(storage=base / "storage", log_path=base / "server.log")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def rest(server: GrpcServerProcess) -> Iterator[QdrantClient]:
+def rest(server: ServerProcess) -> Iterator[QdrantClient]:
     qc = QdrantClient(url=server.url, prefer_grpc=False, timeout=60)
     yield qc
     qc.close()
 
 
 @pytest.fixture(scope="module")
-def grpc_client(server: GrpcServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(
-        host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-    )
+def grpc_client(server: ServerProcess) -> Iterator[QdrantClient]:
+    qc = make_grpc_client(server)
     yield qc
     qc.close()
 
 
 @pytest.fixture(scope="module")
-def http(server: GrpcServerProcess) -> Iterator[httpx.Client]:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60.0) as hc:
         yield hc
 
@@ -210,7 +187,7 @@ def test_round_trip_every_point(
     rest: QdrantClient,
     grpc_client: QdrantClient,
     http: httpx.Client,
-    server: GrpcServerProcess,
+    server: ServerProcess,
     tmp_path: Path,
     name: Callable[[], str],
 ) -> None:
@@ -338,7 +315,7 @@ def test_recover_from_url_with_checksum(
     rest: QdrantClient,
     http: httpx.Client,
     served: tuple[Path, str],
-    server: GrpcServerProcess,
+    server: ServerProcess,
     name: Callable[[], str],
 ) -> None:
     root, base = served
@@ -392,7 +369,7 @@ def test_recover_from_url_with_checksum(
 def test_recover_from_file_only_inside_snapshots_dir(
     rest: QdrantClient,
     http: httpx.Client,
-    server: GrpcServerProcess,
+    server: ServerProcess,
     tmp_path: Path,
     name: Callable[[], str],
 ) -> None:
@@ -440,7 +417,7 @@ def test_shard_snapshot_routes(
     rest: QdrantClient,
     http: httpx.Client,
     served: tuple[Path, str],
-    server: GrpcServerProcess,
+    server: ServerProcess,
     name: Callable[[], str],
 ) -> None:
     root, base = served
@@ -481,7 +458,7 @@ def test_full_snapshot(
     rest: QdrantClient,
     grpc_client: QdrantClient,
     http: httpx.Client,
-    server: GrpcServerProcess,
+    server: ServerProcess,
     tmp_path: Path,
     name: Callable[[], str],
 ) -> None:
@@ -711,7 +688,7 @@ def _pax_bomb() -> bytes:
 
 @pytest.fixture(scope="module")
 def victim(
-    rest: QdrantClient, http: httpx.Client, server: GrpcServerProcess
+    rest: QdrantClient, http: httpx.Client, server: ServerProcess
 ) -> Iterator[tuple[str, bytes]]:
     """A collection the attacks are uploaded onto, and a real snapshot to tamper with."""
     collection = f"victim_{uuid.uuid4().hex[:8]}"
@@ -754,7 +731,7 @@ def test_hostile_archive_refused_and_nothing_written(
     victim: tuple[str, bytes],
     rest: QdrantClient,
     http: httpx.Client,
-    server: GrpcServerProcess,
+    server: ServerProcess,
 ) -> None:
     collection, real = victim
     data = _attacks(real)[attack]
@@ -784,7 +761,7 @@ def _peak_rss(pid: int) -> int:
 
 
 def test_upload_is_streamed_not_held_in_memory(
-    server: GrpcServerProcess, http: httpx.Client, name: Callable[[], str]
+    server: ServerProcess, http: httpx.Client, name: Callable[[], str]
 ) -> None:
     """A 160 MB upload (one big member, then refused: no config) moves the server's peak
     resident memory by far less than its size: streamed to disk, and unpacked from disk."""

@@ -22,7 +22,7 @@ from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tessera.collection.strict_filters import resident_memory_percent
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, make_grpc_client, private_server, running
 
 pytestmark = pytest.mark.server_only(reason="strict mode is the server's")
 
@@ -31,15 +31,8 @@ DIM = 4
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("strict")
-    proc = ServerProcess(
-        storage=base / "storage", log_path=base / "server.log", grpc_port=free_port()
-    )
-    proc.start()
-    try:
+    with running(private_server(tmp_path_factory, "strict", grpc=True)) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,7 @@ def rest(node: ServerProcess) -> Iterator[QdrantClient]:
 
 @pytest.fixture(scope="module")
 def grpc_client(node: ServerProcess) -> Iterator[QdrantClient]:
-    qc = QdrantClient(host=node.host, port=node.port, grpc_port=node.grpc_port, prefer_grpc=True)
+    qc = make_grpc_client(node)
     yield qc
     qc.close()
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from tests.conftest import ServerProcess, assert_clean_log, module_server
+from tests.conftest import ServerProcess, assert_clean_log, make_grpc_client, module_server
 
 edge = pytest.importorskip("qdrant_edge")
 
@@ -172,9 +172,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 def client(server: ServerProcess, grpc: bool) -> QdrantClient:
     if grpc:
-        return QdrantClient(
-            host=server.host, port=server.port, grpc_port=server.grpc_port, prefer_grpc=True
-        )
+        return make_grpc_client(server)
     return QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
 
 

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 
-from tests.conftest import TARGET, ServerProcess, free_port
+from tests.conftest import TARGET, ServerProcess, free_port, running
 
 pytestmark = [
     pytest.mark.server_only(reason="TLS"),
@@ -171,12 +171,8 @@ def tls_server(pki: Pki, base: Path, mutual: bool, ttl: int | None) -> ServerPro
 
 @pytest.fixture(scope="module")
 def https(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = tls_server(pki, tmp_path_factory.mktemp("https"), mutual=False, ttl=1)
-    server.start()
-    try:
+    with running(tls_server(pki, tmp_path_factory.mktemp("https"), mutual=False, ttl=1)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def grpc_channel(pki: Pki, port: int, client_cert: bool, ca: bytes | None = None) -> grpc.Channel:
