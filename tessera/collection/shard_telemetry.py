@@ -134,6 +134,10 @@ def segment_telemetry(
         "segment_type": "indexed" if segment.vector_indexes else "plain",
         "num_vectors": sum(v["num_vectors"] for v in vector_data.values()),
         "num_points": segment.live_count(),
+        # Qdrant's SegmentInfo reports these for every segment (0 when nothing is deferred):
+        # num_points counts deferred points too, reads see num_points - num_deferred_points.
+        "num_deferred_points": segment.live_count() - segment.visible_count(),
+        "num_deleted_deferred_points": segment.deleted_deferred_count(),
         # As the collection's info counts it (sparse vectors of an indexed segment too).
         "num_indexed_vectors": segment.indexed_vector_count(),
         "num_deleted_vectors": sum(v["num_deleted_vectors"] for v in vector_data.values()),
@@ -145,6 +149,9 @@ def segment_telemetry(
         "index_schema": schema,
         "vector_data": vector_data,
     }
+    deferred_from = segment.deferred_internal_id()
+    if deferred_from is not None:
+        info["deferred_internal_id"] = deferred_from
     return {
         "info": info,
         "config": segment_config(segment, config),

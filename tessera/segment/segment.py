@@ -268,6 +268,21 @@ class Segment:
         # Below the threshold the optimizer leaves a segment alone: nothing is held back.
         return None if limit is None or self.live_count() < limit else limit
 
+    def deferred_internal_id(self) -> int | None:
+        """The offset from which points of this segment are deferred (Qdrant's
+        `deferred_internal_id`): set for an appendable segment without an index while
+        `prevent_unoptimized` holds points back, whether or not any is held yet."""
+        if self.vector_indexes or not self.appendable:
+            return None
+        return deferred_limit(self.config)
+
+    def deleted_deferred_count(self) -> int:
+        """Deleted points at deferred offsets (Qdrant's `num_deleted_deferred_points`)."""
+        start = self.deferred_internal_id()
+        if start is None or start >= self.size:
+            return 0
+        return int(np.count_nonzero(self.deleted[start : self.size]))
+
     def is_deferred(self, offset: int) -> bool:
         start = self.deferred_from()
         return start is not None and offset >= start
