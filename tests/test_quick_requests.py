@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tessera.api import quick_requests
-from tessera.collection.no_wait import NO_WAIT, WouldWait, attempt, finish
+from tessera.collection.no_wait import NO_WAIT, WouldWait, attempt
 from tessera.collection.rate_limit import RateLimiter
 from tessera.engine import Engine
 from tessera.shard.rwlock import RWLock
@@ -119,8 +119,7 @@ def test_when_free_calls_back_once_no_writer_holds_or_waits() -> None:
 
 def _worker_log(log: list[str]) -> Callable[[Callable[[], T]], Awaitable[T]]:
     async def in_worker(call: Callable[[], T]) -> T:
-        # A write run on the loop sends its WAL sync here too (tessera.shard.deferred_sync).
-        log.append("sync" if getattr(call, "func", None) is finish else "worker")
+        log.append("worker")
         return await asyncio.to_thread(call)
 
     return in_worker
@@ -269,7 +268,7 @@ def test_a_quick_write_behind_a_short_reader_waits_for_it_on_the_loop(engine: En
         await asyncio.wait_for(quick_requests.write(write, kind, in_worker), 10)
 
     asyncio.run(behind_a_reader())
-    assert log == ["sync"]  # it waited on the loop, then ran there (its sync on a thread)
+    assert log == []  # it waited on the loop, then ran there
     assert _count(engine, "c") == 101
 
 
@@ -281,14 +280,13 @@ def test_a_quick_write_behind_a_long_reader_goes_to_a_write_thread(engine: Engin
         return lambda: engine.upsert("c", {"points": [{"id": point, "vector": [1.0] * DIM}]})
 
     asyncio.run(quick_requests.write(write(600), kind, in_worker))
-    assert log == ["sync"] and _count(engine, "c") == 101  # on the loop, synced on a thread
+    assert log == [] and _count(engine, "c") == 101  # on the loop
     collection.shard.lock.acquire_read()
 
     async def behind_a_reader() -> None:
         task = asyncio.create_task(quick_requests.write(write(601), kind, in_worker))
         await asyncio.sleep(0.2)  # longer than a write waits on the loop (WRITE_WAIT_S)
-        # Waiting for the reader, off the loop.
-        assert not task.done() and log == ["sync", "worker"]
+        assert not task.done() and log == ["worker"]  # waiting for the reader, off the loop
         collection.shard.lock.release_read()
         await asyncio.wait_for(task, 10)
 

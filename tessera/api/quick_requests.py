@@ -20,7 +20,8 @@ lock, every 5 ms, and hold the shard's lock that long too). The first
 read of a kind runs on a worker, so a heavy kind never starts on the loop; a heavy request
 of a kind that has been quick stalls the loop once and moves its kind back to the workers.
 
-Point writes go the same way, under `QUICK_WRITE_S`: a write sent
+Point writes go the same way, under `QUICK_WRITE_S` (their time on the loop includes the
+WAL's fdatasync, which a write waits for before it answers, wherever it runs): a write sent
 to a thread waits for the interpreter lock at every step while the loop serves reads, and
 under 16 readers took 10.7 / 49.8 ms (p50 / p99) against 6.2 / 27.2 ms run on the loop
 (bench/README.md, "Quick reads on the event loop"). A write that finds the shard's lock
@@ -28,11 +29,7 @@ held (by reads on worker threads, or a write on a write thread) waits on the loo
 be free, as a read waits for a writer: sent to a write thread instead, it took ~20 ms there
 under the readers, one 5 ms handover of the interpreter lock at each of its system calls.
 It stops (`WouldWait`) only before it has changed anything. A batch of writes always runs
-on a write thread. A write on the loop appends and applies its record there and leaves the
-WAL's fdatasync to a write thread (`deferring`), answering once that thread has synced it:
-waited for on the loop, the disk's 0.3-10 ms held every read queued behind the write (under
-16 readers and a writer sending upserts back to back, the readers' capacity fell to a
-third; bench/README.md, target 3).
+on a write thread.
 
 Off in cluster mode, where a read or write may wait for another peer.
 """
@@ -47,7 +44,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from tessera.api import read_queue
-from tessera.collection.no_wait import Finisher, WouldWait, attempt, deferring, finish
+from tessera.collection.no_wait import WouldWait, attempt
 
 T = TypeVar("T")
 
@@ -56,7 +53,7 @@ T = TypeVar("T")
 # 1-2 ms under 16 readers and a writer, and at a 1 ms limit 2-3% of them went back and
 # forth to the workers, where they held the shard's lock across those waits.
 QUICK_S = 0.003
-# The same for a point write (its time on the loop, without the WAL's fdatasync: see write).
+# The same for a point write (its wall time on the loop includes the WAL's fdatasync).
 QUICK_WRITE_S = 0.005
 # How long a quick write waits on the loop for the shard's lock to be free, each try.
 WRITE_WAIT_S = 0.02
@@ -172,10 +169,8 @@ async def write(
     the lock)."""
     if is_quick(kind, QUICK_WRITE_S):
         for _ in range(TRIES):
-            pending: list[Finisher] = []
             try:
-                with deferring(pending):
-                    result = _on_loop(call, kind)
+                return _on_loop(call, kind)
             except WouldWait as blocked:
                 if blocked.lock is None:
                     break  # not a lock in the way (an optimizer to wait for): a thread waits
@@ -186,24 +181,7 @@ async def write(
                     await asyncio.wait_for(_lock_free(blocked), WRITE_WAIT_S)
                 except TimeoutError:
                     break
-            except BaseException:
-                if pending:  # applied before the failure: durable before the error answers
-                    await _synced(pending, in_worker)
-                raise
-            else:
-                if pending:
-                    await _synced(pending, in_worker)
-                return result
     return await in_worker(timed(call, kind))
-
-
-async def _synced(
-    pending: list[Finisher], in_worker: Callable[[Callable[[], T]], Awaitable[T]]
-) -> None:
-    """The deferred syncs of a write run on the loop, run on a write thread (an error of
-    theirs, a failed fdatasync, is the write's answer)."""
-    run: Callable[[], None] = functools.partial(finish, pending)
-    await in_worker(run)  # type: ignore[arg-type]
 
 
 async def _lock_free(blocked: WouldWait) -> None:

@@ -4,10 +4,7 @@ wait for the lock, raises `WouldWait` before it has read or changed anything of 
 and the caller runs it again where waiting is allowed.
 
 What such a request charged before it stopped (strict mode's rate limits) must not be
-charged twice: `attempt` gives back whatever was registered with `undo_if_retried`.
-
-A write on the loop also leaves its WAL sync to a thread (`deferring`, then `finish` there:
-`tessera.shard.deferred_sync`), so that the loop does not wait for the disk."""
+charged twice: `attempt` gives back whatever was registered with `undo_if_retried`."""
 
 from __future__ import annotations
 
@@ -15,18 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from tessera.shard.deferred_sync import Finisher, deferring, finish
 from tessera.shard.rwlock import NO_WAIT, WouldWait
 
-__all__ = [
-    "NO_WAIT",
-    "Finisher",
-    "WouldWait",
-    "attempt",
-    "deferring",
-    "finish",
-    "undo_if_retried",
-]
+__all__ = ["NO_WAIT", "WouldWait", "attempt", "undo_if_retried"]
 
 _UNDO: ContextVar[list[Callable[[], None]] | None] = ContextVar("no_wait_undo", default=None)
 

@@ -52,7 +52,6 @@ from tessera.segment.persist import (
     verify_segments,
     write_snapshot,
 )
-from tessera.shard import deferred_sync
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
@@ -341,8 +340,7 @@ class LocalShard:
         prepare: Callable[[SegmentHolder], ops.Record | None],
         logged: list[bytes] | None = None,
     ) -> int:
-        """Validate, log, apply, then fsync (where `deferred_sync.DEFERRED` is set: the
-        caller runs the fsync, see there). Returns the operation's sequence number;
+        """Validate, log, apply, then fsync. Returns the operation's sequence number;
         `logged` gets the record as logged (cluster mode sends it to the other replicas).
         A `prepare` that raises `ApplyThenRaise` has its record logged and applied (durable
         as any other) before its error is raised."""
@@ -376,16 +374,6 @@ class LocalShard:
                 apply_record(self.holder, seq, record)
             finally:
                 self.applied_seq = seq
-        if failure is None and deferred_sync.defer(lambda: self._finish_update(seq)):
-            return seq  # the caller syncs it (on a thread) before it answers
-        self._finish_update(seq)
-        if failure is not None:
-            raise failure
-        return seq
-
-    def _finish_update(self, seq: int) -> None:
-        """An applied update's end: its record synced to disk (a failure refuses every later
-        write of this shard), then the optimizer woken."""
         try:
             self.wal.sync(seq)
         except ValueError:
@@ -401,6 +389,9 @@ class LocalShard:
             raise ServiceUnavailable(f"Service unavailable: WAL sync failed: {exc}") from exc
         note_write()
         self.optimizer.poke()
+        if failure is not None:
+            raise failure
+        return seq
 
     def _check_disk(self, need: int) -> None:
         """Refuse a write the disk cannot hold, before it is logged; reads go on. The free
