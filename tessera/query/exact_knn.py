@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from tessera.query.scoring import Distance, FloatArray
+from tessera.query.scoring import SEQUENTIAL_DIMS, Distance, FloatArray
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -102,6 +102,8 @@ def _best(
         return None
     count = rows.shape[0] if subset is None else len(subset)
     if distance not in METRICS or k < 1 or count < 1 or rows.dtype != _FLOAT32:
+        return None
+    if rows.shape[1] < SEQUENTIAL_DIMS:  # scored in Qdrant's order by the numpy path
         return None
     wanted = min(k + 1, count)
     scores = np.empty(wanted, dtype=np.float32)

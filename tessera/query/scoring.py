@@ -46,6 +46,23 @@ EPSILON = np.float32(1.1920929e-7)
 # datatypes): about 16 MiB of float32 per chunk, whatever the segment size.
 _CHUNK_ELEMENTS = 1 << 22
 
+# Below this many dimensions Qdrant's kernels are scalar loops (its SIMD ones start at 16):
+# each sum (a norm's, a dot product's, a distance's) adds its float32 terms one after the
+# other from 0, which BLAS, numpy's pairwise sums and faiss do in other orders. A score of
+# such small vectors then differs from Qdrant's in the last bit (1.4063 against 1.4063001),
+# which a client comparing scores exactly sees; so these sums run in Qdrant's order (checked
+# bit for bit against Qdrant Edge at 2-15 dimensions, every distance: tests/test_scoring.py).
+SEQUENTIAL_DIMS = 16
+
+
+def _sequential_sum(terms: FloatArray) -> FloatArray:
+    """The float32 sum over the last axis of `terms`, term after term from 0 (as a Rust
+    `iter().sum::<f32>()`)."""
+    total = np.zeros(terms.shape[:-1], dtype=np.float32)
+    for j in range(terms.shape[-1]):
+        total += terms[..., j]
+    return total
+
 
 def higher_is_better(distance: Distance) -> bool:
     """Whether a bigger *reported* nearest score is a better match."""
@@ -71,12 +88,23 @@ def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
     """Unit-normalise each row (or a single vector), leaving near-zero ones as they are."""
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim == 1:  # a query (a per-query cost): the same float32 arithmetic, fewer calls
-        norm = np.sqrt(np.add.reduce(arr * arr))
+        norm = np.sqrt(_norm2(arr))
         return arr / norm if norm >= EPSILON else arr.copy()
-    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    if arr.shape[-1] < SEQUENTIAL_DIMS:
+        norms = np.sqrt(_sequential_sum(arr * arr))[..., np.newaxis]
+    else:
+        norms = np.linalg.norm(arr, axis=-1, keepdims=True)
     # Qdrant keeps a vector with norm < EPSILON untouched rather than dividing by ~0.
     safe = np.where(norms < EPSILON, np.float32(1.0), norms)
     return (arr / safe).astype(np.float32, copy=False)
+
+
+def _norm2(vector: FloatArray) -> Any:
+    """A float32 vector's squared length, summed in Qdrant's order below `SEQUENTIAL_DIMS`."""
+    squares = vector * vector
+    if len(squares) < SEQUENTIAL_DIMS:
+        return _sequential_sum(squares)
+    return np.add.reduce(squares)
 
 
 def to_uint8(vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
@@ -115,7 +143,7 @@ def prepare_query(
         # prepare_stored's answer here without its datatype layers: every search asks
         arr = np.asarray(query, dtype=np.float32)
         if arr.ndim == 1:  # normalize_rows' steps; both answers are fresh, contiguous arrays
-            norm = np.sqrt(np.add.reduce(arr * arr))
+            norm = np.sqrt(_norm2(arr))
             return arr / norm if norm >= EPSILON else arr.copy()
         return np.ascontiguousarray(normalize_rows(arr))
     if datatype in turbo.ROW_DTYPES:
@@ -182,6 +210,25 @@ def _elementwise(
     return out
 
 
+def _sequential_similarity(
+    distance: Distance, queries: FloatArray, stored: FloatArray
+) -> FloatArray:
+    """`similarity` of float32 vectors under `SEQUENTIAL_DIMS`, each sum in Qdrant's order:
+    (q, n), one column of products (or differences) added at a time."""
+    out = np.empty((queries.shape[0], stored.shape[0]), dtype=np.float32)
+    for start, chunk in _chunks(stored):
+        total = np.zeros((queries.shape[0], chunk.shape[0]), dtype=np.float32)
+        for j in range(chunk.shape[1]):
+            column, values = chunk[:, j], queries[:, j, np.newaxis]
+            if distance in ("Dot", "Cosine"):
+                total += values * column
+            else:
+                diff = column - values
+                total += diff * diff if distance == "Euclid" else np.abs(diff)
+        out[:, start : start + chunk.shape[0]] = total if distance in ("Dot", "Cosine") else -total
+    return out
+
+
 def _cosine_bytes(queries: FloatArray, stored: npt.NDArray[Any], exact: bool) -> FloatArray:
     """True cosine of byte vectors; 0 when either side is all zeros (as Qdrant answers)."""
     dots = _dot_like(queries, stored, exact).astype(np.float64)
@@ -234,7 +281,9 @@ def similarity(
     # Byte arithmetic is integer arithmetic in Qdrant; float32 sums stay exact while every
     # partial sum is below 2^24 (d * 255^2), beyond that float64 takes over.
     exact = datatype == "uint8" and stored.shape[1] * 255 * 255 >= 2**24
-    if distance in ("Dot", "Cosine"):
+    if stored.dtype == np.float32 and stored.shape[1] < SEQUENTIAL_DIMS:
+        out = _sequential_similarity(distance, queries.astype(np.float32, copy=False), stored)
+    elif distance in ("Dot", "Cosine"):
         if distance == "Cosine" and datatype == "uint8":
             out = _cosine_bytes(queries, stored, exact)
         else:
