@@ -367,6 +367,22 @@ def test_bearer_token_and_open_health_routes(secured: ServerProcess) -> None:
         assert reply.version
 
 
+def test_open_routes_are_decided_by_the_route_reached(secured: ServerProcess) -> None:
+    # Qdrant whitelists `/`, `/healthz`, `/readyz`, `/livez` and the dashboard by the route
+    # pattern a request matches, not by the raw path's prefix (its dashboard whitelist
+    # bypass fix): a path that only starts like an open route needs the key first.
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        for path in ("/dashboard", "/dashboard/", "/dashboard/style.css"):
+            assert http.get(path).status_code == 200, path
+        assert http.get("/dashboard/nothing-here.js").status_code == 404
+        for path in ("/dashboard%2f..%2fcollections", "/readyz/more", "/livezz", "/healthz/"):
+            refused = http.get(path)
+            assert (refused.status_code, refused.text) == NO_KEY, path
+            assert http.get(path, headers={"api-key": FULL}).status_code == 404, path
+        # The route, whatever the method: the router answers, not the key check.
+        assert http.post("/healthz").status_code not in (401, 403)
+
+
 def test_collection_scoped_jwt_sees_only_its_collections(secured: ServerProcess) -> None:
     admin = QdrantClient(url=secured.url, api_key=FULL, timeout=30)
     admin.update_collection_aliases(

@@ -9,8 +9,9 @@
   (`api.request_stats`), with or without the log.
 - `Cors`: `service.enable_cors` (default on): any origin, method and header, as Qdrant's
   actix-cors `allow_any_*`; a preflight is answered here, before the key is checked.
-- `Auth`: the key of `api.auth` against the route's level in `api.access`; `/`, `/healthz`,
-  `/readyz`, `/livez` stay open. Unknown paths still need a key (then 404/405 as before).
+- `Auth`: the key of `api.auth` against the route's level in `api.access`; the routes `/`,
+  `/healthz`, `/readyz`, `/livez` and the dashboard's files stay open (decided by the route
+  a path reaches, as Qdrant does). Unknown paths still need a key (then 404/405 as before).
 - `BodyLimits`: a body must be JSON (`Content-Type` `application/json` or `*+json`) and at
   most `service.max_request_size_mb` (snapshot uploads excepted, as in Qdrant); otherwise
   400 with Qdrant's words ("Payload error: Content type error", "Payload error: JSON
@@ -29,6 +30,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -201,10 +203,32 @@ class Cors:
         await self.app(scope, receive, cors_send)
 
 
-def whitelisted(path: str) -> bool:
-    """Qdrant's auth whitelist: `/` and `/healthz` exactly, `/readyz*` and `/livez*`, and
-    the dashboard's static files (not its API)."""
-    return path in ("/", "/healthz") or path.startswith(("/readyz", "/livez")) or is_static(path)
+_ENCODED_SLASH = re.compile(r"%2[fF]")
+
+
+def routing_path(scope: Scope) -> str:
+    """The request's path as actix routes it for Qdrant: percent-decoded, except an
+    encoded `/` (`%2F`), which stays one character of a segment rather than a separator
+    (the ASGI server's `path` has it decoded already)."""
+    raw = scope.get("raw_path")
+    if not raw:
+        return str(scope["path"])
+    return "%2F".join(unquote(part) for part in _ENCODED_SLASH.split(raw.decode("latin-1")))
+
+
+def whitelisted(routes: Sequence[BaseRoute], scope: Scope) -> bool:
+    """Qdrant's auth whitelist (`/`, `/healthz`, `/readyz`, `/livez`, the dashboard's static
+    files, not its API): decided, as Qdrant decides it, by the route the request's path
+    reaches (whatever the method), not by the path's prefix, so `/readyz/x` or
+    `/dashboard%2F..%2Fcollections` need the key like any other path no route takes."""
+    path = routing_path(scope)
+    if not is_static(path) and path not in ("/", "/healthz", "/readyz", "/livez"):
+        return False
+    probe = {**scope, "path": path, "method": "GET"}
+    for route in routes:
+        if isinstance(route, Route) and route.matches(probe)[0] is Match.FULL:
+            return rest_rule("GET", route.path) is Level.OPEN
+    return False
 
 
 def resolve(
@@ -235,7 +259,7 @@ class Auth:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or whitelisted(scope["path"]):
+        if scope["type"] != "http" or whitelisted(self.routes, scope):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
