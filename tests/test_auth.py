@@ -383,6 +383,29 @@ def test_open_routes_are_decided_by_the_route_reached(secured: ServerProcess) ->
         assert http.post("/healthz").status_code not in (401, 403)
 
 
+def test_invalid_access_claims_answer_qdrants_validation_text(secured: ServerProcess) -> None:
+    # Qdrant validates the claims (validator crate) and answers 401 with the error's path
+    # as its Display writes it: the `access` claim, then each item's field.
+    payload = token({"access": [{"collection": "alpha", "access": "r", "payload": {"a": 1}}]})
+    twice = token(
+        {
+            "access": [
+                {"collection": "alpha", "access": "r"},
+                {"collection": "alpha", "access": "rw"},
+            ]
+        }
+    )
+    expected = {
+        payload: "access.access.payload: The 'payload' constraint is deprecated and should not "
+        "be used",
+        twice: "access.access.collection: Collection name should be unique",
+    }
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        for key, text in expected.items():
+            answer = http.get("/collections", headers={"api-key": key})
+            assert (answer.status_code, answer.text) == (401, text)
+
+
 def test_collection_scoped_jwt_sees_only_its_collections(secured: ServerProcess) -> None:
     admin = QdrantClient(url=secured.url, api_key=FULL, timeout=30)
     admin.update_collection_aliases(

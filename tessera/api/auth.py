@@ -40,6 +40,10 @@ JWT_LEEWAY_S = 30
 NO_KEY = "Must provide an API key or an Authorization bearer token"
 BAD_KEY = "Invalid API key or JWT"
 STATEFUL_FAILED = "Invalid JWT, stateful validation failed"
+# The path Qdrant's claim validation (the validator crate's Display) gives an item of a
+# collection list: the claims' `access`, then the item nested again under `access`, with no
+# index.
+ACCESS_ITEM = "access.access"
 
 # Qdrant itself warns at start-up when a JWT secret is short; not again on every request.
 warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
@@ -229,7 +233,7 @@ def parse_access(raw: Any) -> Access:
     if not isinstance(raw, list):
         raise unauthorized(BAD_KEY)
     rights: dict[str, bool] = {}
-    for i, item in enumerate(raw):
+    for item in raw:
         if (
             not isinstance(item, dict)
             or not isinstance(item.get("collection"), str)
@@ -238,12 +242,13 @@ def parse_access(raw: Any) -> Access:
             raise unauthorized(BAD_KEY)
         name = item["collection"]
         if "payload" in item and item["payload"] is not None:
+            # Qdrant >= 1.15 refuses the deprecated payload restriction.
             raise unauthorized(
-                f"access[{i}].payload: payload restrictions are not supported, "
-                "grant access to a whole collection"
+                f"{ACCESS_ITEM}.payload: The 'payload' constraint is deprecated and should "
+                "not be used"
             )
         if name in rights:
-            raise unauthorized(f"access[{i}].collection: Collection name should be unique")
+            raise unauthorized(f"{ACCESS_ITEM}.collection: Collection name should be unique")
         rights[name] = item["access"] == "rw"
     return Access(None, rights)
 
