@@ -117,7 +117,9 @@ def test_a_repeated_filter_sees_every_change(tmp_path: Path, graph: bool) -> Non
     eng.upsert_arrays("c", [7], vectors[7:8], [{"t": "a"}])
     tags[7] = "a"
     assert found()[:2] == [7, 20] or found()[:2] == [20, 7]
-    assert found() == expected()
+    # 7 and 20 both score cosine 1.0: which comes first is the last bit of two summation
+    # orders (Qdrant's, under 16 dimensions, and numpy's here), so only the rest is ordered.
+    assert found()[2:] == expected()[2:] and set(found()[:2]) == set(expected()[:2])
     eng.upsert("c", {"points": [{"id": 7, "vector": vectors[7].tolist(), "payload": {"t": "b"}}]})
     tags[7] = "b"
     assert found() == expected()
