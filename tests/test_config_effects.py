@@ -199,13 +199,9 @@ def test_prevent_unoptimized_wait_returns_visible_points(
     assert info.update_queue is not None and not info.update_queue.deferred_points
 
 
-@pytest.mark.server_only(reason="the optimizer of a real server")
-def test_deferred_points_are_not_counted_as_points(http: httpx.Client, collection: Any) -> None:
-    """Deferred points (prevent_unoptimized, the optimizer off) are stored but unseen:
-    collection info counts the points reads see and reports the rest in
-    `update_queue.deferred_points`, as Qdrant's own test of deferred points checks (it
-    counted every stored point)."""
-    name = collection()
+def _with_deferred_points(http: httpx.Client, name: str, seed: int) -> int:
+    """Collection `name` with 500 points of which most are deferred (prevent_unoptimized,
+    the optimizer off, an indexing threshold of ~100 points); the count reads see."""
     body = {
         "vectors": {"size": 256, "distance": "Cosine"},
         "optimizers_config": {
@@ -215,15 +211,26 @@ def test_deferred_points_are_not_counted_as_points(http: httpx.Client, collectio
         },
     }
     assert http.put(f"/collections/{name}", json=body).status_code == 200
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     points = [{"id": i, "vector": rng.random(256).tolist()} for i in range(1, 501)]
     response = http.put(
         f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}
     )
     assert response.status_code == 200
-    visible = http.post(f"/collections/{name}/points/count", json={"exact": True})
-    seen = visible.json()["result"]["count"]
-    assert 0 < seen < 500
+    counted = http.post(f"/collections/{name}/points/count", json={"exact": True})
+    visible: int = counted.json()["result"]["count"]
+    assert 0 < visible < 500
+    return visible
+
+
+@pytest.mark.server_only(reason="the optimizer of a real server")
+def test_deferred_points_are_not_counted_as_points(http: httpx.Client, collection: Any) -> None:
+    """Deferred points (prevent_unoptimized, the optimizer off) are stored but unseen:
+    collection info counts the points reads see and reports the rest in
+    `update_queue.deferred_points`, as Qdrant's own test of deferred points checks (it
+    counted every stored point)."""
+    name = collection()
+    seen = _with_deferred_points(http, name, seed=3)
     info = http.get(f"/collections/{name}").json()["result"]
     assert info["points_count"] == seen
     assert info["update_queue"]["deferred_points"] == 500 - seen
@@ -237,24 +244,7 @@ def test_segment_telemetry_reports_deferred_points(http: httpx.Client, collectio
     too. Qdrant's own test of deferred points reads the points reads see as num_points -
     num_deferred_points; Tessera's segments had neither field."""
     name = collection()
-    body = {
-        "vectors": {"size": 256, "distance": "Cosine"},
-        "optimizers_config": {
-            "indexing_threshold": 100,
-            "prevent_unoptimized": True,
-            "max_optimization_threads": 0,
-        },
-    }
-    assert http.put(f"/collections/{name}", json=body).status_code == 200
-    rng = np.random.default_rng(4)
-    points = [{"id": i, "vector": rng.random(256).tolist()} for i in range(1, 501)]
-    response = http.put(
-        f"/collections/{name}/points", params={"wait": "true"}, json={"points": points}
-    )
-    assert response.status_code == 200
-    seen = http.post(f"/collections/{name}/points/count", json={"exact": True})
-    visible = seen.json()["result"]["count"]
-    assert 0 < visible < 500
+    visible = _with_deferred_points(http, name, seed=4)
     telemetry = http.get("/telemetry", params={"details_level": 10}).json()["result"]
     (mine,) = [c for c in telemetry["collections"]["collections"] if c["id"] == name]
     infos = [s["info"] for sh in mine["shards"] for s in (sh["local"] or {})["segments"]]

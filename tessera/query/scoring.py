@@ -51,7 +51,8 @@ _CHUNK_ELEMENTS = 1 << 22
 # other from 0, which BLAS, numpy's pairwise sums and faiss do in other orders. A score of
 # such small vectors then differs from Qdrant's in the last bit (1.4063 against 1.4063001),
 # which a client comparing scores exactly sees; so these sums run in Qdrant's order (checked
-# bit for bit against Qdrant Edge at 2-15 dimensions, every distance: tests/test_scoring.py).
+# bit for bit against Qdrant Edge at 2-15 dimensions, every distance:
+# tests/test_small_dims_exact.py).
 SEQUENTIAL_DIMS = 16
 
 
@@ -90,21 +91,19 @@ def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
     if arr.ndim == 1:  # a query (a per-query cost): the same float32 arithmetic, fewer calls
         norm = np.sqrt(_norm2(arr))
         return arr / norm if norm >= EPSILON else arr.copy()
-    if arr.shape[-1] < SEQUENTIAL_DIMS:
-        norms = np.sqrt(_sequential_sum(arr * arr))[..., np.newaxis]
-    else:
-        norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    norms = np.sqrt(_norm2(arr))[..., np.newaxis]
     # Qdrant keeps a vector with norm < EPSILON untouched rather than dividing by ~0.
     safe = np.where(norms < EPSILON, np.float32(1.0), norms)
     return (arr / safe).astype(np.float32, copy=False)
 
 
-def _norm2(vector: FloatArray) -> Any:
-    """A float32 vector's squared length, summed in Qdrant's order below `SEQUENTIAL_DIMS`."""
-    squares = vector * vector
-    if len(squares) < SEQUENTIAL_DIMS:
+def _norm2(vectors: FloatArray) -> Any:
+    """Squared lengths of float32 vectors (over the last axis), summed in Qdrant's order
+    below `SEQUENTIAL_DIMS` (np.linalg.norm's own sum above it)."""
+    squares = vectors * vectors
+    if squares.shape[-1] < SEQUENTIAL_DIMS:
         return _sequential_sum(squares)
-    return np.add.reduce(squares)
+    return np.add.reduce(squares, axis=-1)
 
 
 def to_uint8(vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
