@@ -892,6 +892,58 @@ def test_a_malformed_payload_path_is_refused_and_changes_nothing(
     assert info["payload_schema"] == {}
 
 
+_UNTAGGED = (
+    "Format error in JSON body: data did not match any variant of untagged enum PointsSelector"
+)
+_IDS_OR_FILTER = "Format error in JSON body: Either list of point ids or filter must be provided"
+
+
+@pytest.mark.parametrize("selector", [{}, {"filter": None}, {"points": None, "filter": None}])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "text"),
+    [
+        ("/points/delete", {}, 400, _UNTAGGED),
+        ("/points/payload/clear", {}, 400, _UNTAGGED),
+        ("/points/payload", {"payload": {"b": 1}}, 400, _IDS_OR_FILTER),
+        ("/points/payload/delete", {"keys": ["tag"]}, 400, _IDS_OR_FILTER),
+        ("/points/vectors/delete", {"vector": [""]}, 400, "No filter or points provided"),
+    ],
+)
+def test_a_write_that_selects_no_points_is_refused_and_changes_nothing(
+    http: httpx.Client,
+    coll: str,
+    selector: dict[str, Any],
+    path: str,
+    body: dict[str, Any],
+    status: int,
+    text: str,
+) -> None:
+    """`"filter": null` selects nothing, as a missing selector: Qdrant refuses both in its
+    words per operation. Tessera took a null filter for one that matches every point, so a
+    delete with `{"filter": null}` emptied the collection."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 0, 0], "payload": {"tag": "x"}}])
+    response = http.post(f"/collections/{coll}{path}?wait=true", json={**body, **selector})
+    assert text in assert_error(response, status)
+    points = scroll(http, coll, with_payload=True, with_vector=True)["points"]
+    assert points == [{"id": 1, "payload": {"tag": "x"}, "vector": [1.0, 0.0, 0.0]}]
+    # the same operation inside POST /points/batch
+    operation = {_BATCH_NAMES[path]: {**body, **selector}}
+    batched = http.post(
+        f"/collections/{coll}/points/batch?wait=true", json={"operations": [operation]}
+    )
+    assert text in assert_error(batched, status)
+    assert scroll(http, coll, with_payload=True, with_vector=True)["points"] == points
+
+
+_BATCH_NAMES = {
+    "/points/delete": "delete",
+    "/points/payload/clear": "clear_payload",
+    "/points/payload": "set_payload",
+    "/points/payload/delete": "delete_payload",
+    "/points/vectors/delete": "delete_vectors",
+}
+
+
 def test_shard_keys_a_standalone_collection_lacks(http: httpx.Client, coll: str) -> None:
     """A collection without shard keys: a named key is Qdrant's bad request
     (`get_shard_ids_by_key`), a key with a fallback its not-found

@@ -31,6 +31,7 @@ from typing import Any
 
 import grpc
 
+from tessera.api.points_parse import NO_FILTER_OR_POINTS, NO_IDS_OR_FILTER, NO_SELECTOR_UNTAGGED
 from tessera.errors import (
     BadRequest,
     Conflict,
@@ -87,10 +88,10 @@ REWORDED = {
     "Wrong input: invalid AliasOperations model: ": "Malformed AliasOperation type",
 }
 
-# REST says the same for every operation without a points selector; Qdrant's handlers in
-# src/tonic/api/update_common.rs word it per RPC (grpc_writes checks each message, an item of
-# UpdateBatch included, with the texts of REWORDED).
-_NO_SELECTOR = "Format error in JSON body: expected `points` or `filter`"
+# REST's words for an operation without a points selector (points_parse); Qdrant's handlers
+# in src/tonic/api/update_common.rs word it per RPC (grpc_writes checks each message, an item
+# of UpdateBatch included, with the texts of REWORDED).
+_NO_SELECTOR = {NO_SELECTOR_UNTAGGED, NO_IDS_OR_FILTER, NO_FILTER_OR_POINTS}
 NO_SELECTOR_BY_RPC = {
     "Delete": "PointSelector is missing",
     "ClearPayload": "PointSelector is missing",
@@ -124,7 +125,7 @@ def message(text: str, rpc: str = "") -> str:
     (its name in the service, "SetPayload")."""
     if text in REWORDED:
         return REWORDED[text]
-    if text == _NO_SELECTOR:
+    if text in _NO_SELECTOR:
         return NO_SELECTOR_BY_RPC.get(rpc, text)
     bad_distance = _BAD_DISTANCE.fullmatch(text)
     if bad_distance is not None:

@@ -150,18 +150,30 @@ def _batch_mismatch(what: str, ids: int, got: int) -> UnprocessableEntity:
     )
 
 
-def _selection(body: dict[str, Any]) -> writes.PointSelector:
+# A body that selects no points, in Qdrant's words for each operation: delete and
+# clear_payload take a PointsSelector (serde's untagged enum of {points} and {filter});
+# set, overwrite and delete payload check theirs in a TryFrom of the body; delete_vectors
+# finds out when it runs (a StorageError). `null` selects nothing in all of them: a
+# `"filter": null` must never become a write to every point.
+NO_SELECTOR_UNTAGGED = (
+    "Format error in JSON body: data did not match any variant of untagged enum PointsSelector"
+)
+NO_IDS_OR_FILTER = "Format error in JSON body: Either list of point ids or filter must be provided"
+NO_FILTER_OR_POINTS = "Bad request: No filter or points provided"
+
+
+def _selection(body: dict[str, Any], missing: str) -> writes.PointSelector:
     """Explicit ids, or a filter resolved to ids when the write is applied."""
     if body.get("points") is not None:
         parse_filter(body.get("filter"))  # still read (and refused if malformed), as Qdrant does
         return parse_ids(body["points"])
-    if "filter" in body:
+    if body.get("filter") is not None:
         return writes.Matching(parse_filter(body["filter"]))
-    raise BadRequest("Format error in JSON body: expected `points` or `filter`")
+    raise BadRequest(missing)
 
 
 def parse_delete(body: dict[str, Any]) -> Prepare:
-    return writes.delete(_selection(body))
+    return writes.delete(_selection(body, NO_SELECTOR_UNTAGGED))
 
 
 def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
@@ -172,21 +184,21 @@ def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
     if key is not None and not isinstance(key, str):
         raise BadRequest("Format error in JSON body: `key` must be a string")
     if overwrite:
-        return writes.overwrite_payload(_selection(body), payload)
+        return writes.overwrite_payload(_selection(body, NO_IDS_OR_FILTER), payload)
     if key is not None:
         writes.check_payload_key(key)
-    return writes.set_payload(_selection(body), payload, key)
+    return writes.set_payload(_selection(body, NO_IDS_OR_FILTER), payload, key)
 
 
 def parse_delete_payload(body: dict[str, Any]) -> Prepare:
     keys = body.get("keys")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise BadRequest("Format error in JSON body: `keys` must be a list of strings")
-    return writes.delete_payload(_selection(body), list(keys))
+    return writes.delete_payload(_selection(body, NO_IDS_OR_FILTER), list(keys))
 
 
 def parse_clear_payload(body: dict[str, Any]) -> Prepare:
-    return writes.clear_payload(_selection(body))
+    return writes.clear_payload(_selection(body, NO_SELECTOR_UNTAGGED))
 
 
 def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
@@ -221,7 +233,7 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("Format error in JSON body: `vector` must be a list of names")
     check_names_to_delete(config, names)
-    return writes.delete_vectors(_selection(body), list(names))
+    return writes.delete_vectors(_selection(body, NO_FILTER_OR_POINTS), list(names))
 
 
 def check_names_to_delete(config: CollectionConfig, names: list[str]) -> None:
