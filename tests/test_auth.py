@@ -406,6 +406,33 @@ def test_invalid_access_claims_answer_qdrants_validation_text(secured: ServerPro
             assert (answer.status_code, answer.text) == (401, text)
 
 
+def test_claims_of_another_type_are_no_key(secured: ServerProcess) -> None:
+    # Qdrant's Claims: `sub` a string, `exp` a u64; a token whose claims do not deserialize
+    # is no JWT to it (401, the wrong key's text), even an expired one. PyJWT took a float
+    # or numeric-string `exp` and any `sub`.
+    refused = [
+        {"access": "m", "sub": 5},
+        {"access": "m", "sub": {"id": "ann"}},
+        {"access": "m", "exp": float(in_minutes(10))},
+        {"access": "m", "exp": str(in_minutes(10))},
+        {"access": "m", "exp": float(in_minutes(-10))},
+        {"access": "m", "exp": -1},
+        {"access": "m", "exp": True},
+    ]
+    accepted = [{"access": "m", "sub": "ann", "exp": in_minutes(10)}, {"sub": None, "exp": None}]
+    with httpx.Client(base_url=secured.url, timeout=10) as http:
+        for claims in refused:
+            answer = http.get("/collections", headers={"api-key": token(claims)})
+            assert (answer.status_code, answer.text) == BAD_KEY, claims
+        for claims in accepted:
+            assert http.get("/collections", headers={"api-key": token(claims)}).is_success
+        # within the 30 s leeway a token is still good; past it, expired (403)
+        grace = token({"exp": int(time.time()) - 10})
+        assert http.get("/collections", headers={"api-key": grace}).is_success
+        expired = http.get("/collections", headers={"api-key": token({"exp": in_minutes(-2)})})
+        assert (expired.status_code, expired.text) == (403, "ExpiredSignature")
+
+
 def test_collection_scoped_jwt_sees_only_its_collections(secured: ServerProcess) -> None:
     admin = QdrantClient(url=secured.url, api_key=FULL, timeout=30)
     admin.update_collection_aliases(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,22 +209,42 @@ def decode(token: str, secret: str) -> dict[str, Any] | None:
             token,
             secret,
             algorithms=["HS256"],
-            leeway=JWT_LEEWAY_S,
             options={
                 "verify_aud": False,
                 "verify_iss": False,
                 "verify_nbf": False,
                 "verify_iat": False,
+                "verify_sub": False,  # Qdrant's `sub` may be null; checked below
+                "verify_jti": False,  # a claim Qdrant does not read
+                "verify_exp": False,  # below, once the claims' types are Qdrant's
                 "require": [],
             },
         )
-    except jwt.ExpiredSignatureError:
-        raise forbidden("ExpiredSignature") from None
     except jwt.InvalidSignatureError:
         raise forbidden("InvalidSignature") from None
     except jwt.PyJWTError:
         return None
-    return claims if isinstance(claims, dict) else None
+    if not isinstance(claims, dict) or not _typed_as_qdrant_claims(claims):
+        return None
+    # jsonwebtoken's rule (Qdrant's library): expired when exp < now - leeway, whole seconds.
+    exp = claims.get("exp")
+    if exp is not None and exp < int(time.time()) - JWT_LEEWAY_S:
+        raise forbidden("ExpiredSignature")
+    return claims
+
+
+def _typed_as_qdrant_claims(claims: dict[str, Any]) -> bool:
+    """Whether Qdrant's `Claims` struct would deserialize these: `sub` a string, `exp` an
+    unsigned 64-bit integer (each may be absent or null). PyJWT takes `exp` as a float or a
+    numeric string and any `sub`; Qdrant's decode fails on them, and a token it cannot
+    decode is no key at all (401)."""
+    sub = claims.get("sub")
+    if sub is not None and not isinstance(sub, str):
+        return False
+    exp = claims.get("exp")
+    if exp is None:
+        return True
+    return isinstance(exp, int) and not isinstance(exp, bool) and 0 <= exp < 2**64
 
 
 def parse_access(raw: Any) -> Access:
