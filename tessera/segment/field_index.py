@@ -166,6 +166,11 @@ class FieldIndex:
     # `_store`: a text index numbers documents and terms as it meets them), their per-point
     # facts still set together.
     _store_inline: ClassVar[bool] = False
+    # Whether a `match_except` answer is the whole answer: Qdrant's map indexes (keyword,
+    # integer, uuid) answer `except` from their own values only, so a point whose values are
+    # all of another type (or not in the index) does not match; any other answer is
+    # completed from the payloads of the points the index does not hold.
+    except_exact: ClassVar[bool] = False
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         self.key = key

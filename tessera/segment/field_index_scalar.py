@@ -157,11 +157,14 @@ class _InternedIndex(_PostingsIndex):
         return self._keys_mask(self._known(values), n)
 
     def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
+        if not all(isinstance(v, str) for v in values):
+            return None  # integers: Qdrant's keyword index declines, the payload decides
         return self._except_mask(self._known(values), n)
 
 
 class KeywordIndex(_InternedIndex):
     data_type = "keyword"
+    except_exact = True
 
     def _convert(self, value: Any) -> Any | None:
         return self._intern(value) if isinstance(value, str) else None
@@ -187,6 +190,7 @@ class UuidIndex(_InternedIndex):
     the canonical form."""
 
     data_type = "uuid"
+    except_exact = True
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)
@@ -262,6 +266,7 @@ class UuidIndex(_InternedIndex):
 
 class IntegerIndex(_OrderedMixin):
     data_type = "integer"
+    except_exact = True
 
     def _convert(self, value: Any) -> Any | None:
         """An int64, or a float with an integral value inside int64 (1.0 is indexed as 1, as
@@ -280,7 +285,11 @@ class IntegerIndex(_OrderedMixin):
         return self._keys_mask(self._ints(values), n)
 
     def match_except(self, values: Sequence[str | int], n: int) -> BoolMask | None:
-        return self._except_mask(self._ints(values), n)
+        ints = self._ints(values)
+        if not values or len(ints) != len(values):
+            # strings (an empty list reads as strings, serde's first variant): declined
+            return None
+        return self._except_mask(ints, n)
 
     def range_mask(
         self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int

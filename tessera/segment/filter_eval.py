@@ -265,7 +265,7 @@ def _compile(ctx: _Ctx, cond: m.Condition) -> _Node:
             if isinstance(index, FieldIndex):
                 found = _index_answer(index, cond, n)
                 if found is not None:
-                    return _IndexNode(ctx, found, index, _fallback_kinds(cond), cond)
+                    return _IndexNode(ctx, found, index, _fallback_kinds(cond, index), cond)
             return _PredNode(ctx, compile_predicate(cond))
 
 
@@ -310,7 +310,7 @@ def _index_answer(idx: FieldIndex, cond: m.FieldTest, n: int) -> BoolMask | None
     return None
 
 
-def _fallback_kinds(cond: m.FieldTest) -> int:
+def _fallback_kinds(cond: m.FieldTest, index: FieldIndex) -> int:
     """Kinds of values an index may leave out that could still satisfy the condition.
 
     Datetime ranges and geo shapes are answered only by datetime and geo indexes, which store
@@ -322,7 +322,7 @@ def _fallback_kinds(cond: m.FieldTest) -> int:
         case m.MatchAny():
             return kind_of(cond.values[0]) if cond.values else 0
         case m.MatchExcept():
-            return K_ALL
+            return 0 if index.except_exact else K_ALL
         case m.MatchText() | m.MatchPhrase() | m.MatchPrefix() | m.MatchSubstring():
             return K_STR
         case m.NumericRange():
