@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-# Qdrant's map indexes answer `except` from their own values (tests/test_except_on_indexes.py
-# checks it against Qdrant Edge): a point holding only values of another type does not match.
+# Qdrant's map indexes answer `except`, and its integer index `range`, from their own values
+# (tests/test_indexed_conditions.py checks both against Qdrant Edge): a point holding only
+# values of another type (2.5 under an integer index) does not match.
 MAP_INDEX_TYPES = ("keyword", "integer", "uuid")
 
 
@@ -23,19 +24,24 @@ def schema_type(schema: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def index_answers_except(raw: Any, schemas: dict[str, Any] | None) -> bool:
-    """Whether the filter holds an `except` on a key that a map index answers (its list of the
-    index's type: strings for keyword, UUIDs for uuid, a non-empty list of integers for
-    integer; any other list the index declines, and the payloads decide)."""
+def index_rule_differs(raw: Any, schemas: dict[str, Any] | None) -> bool:
+    """Whether the filter holds a test that an index answers from its own values only: an
+    `except` whose list is of a map index's type (strings for keyword, UUIDs for uuid, a
+    non-empty list of integers for integer; any other list the index declines, and the
+    payloads decide), or a `range` on an integer index."""
     if not schemas:
         return False
     if isinstance(raw, list):
-        return any(index_answers_except(item, schemas) for item in raw)
+        return any(index_rule_differs(item, schemas) for item in raw)
     if not isinstance(raw, dict):
         return False
+    key = raw.get("key")
+    kind = schema_type(schemas.get(key)) if isinstance(key, str) else None
+    bounds = raw.get("range")
+    if kind == "integer" and isinstance(bounds, dict) and not _datetimes(bounds):
+        return True
     match = raw.get("match")
-    if isinstance(raw.get("key"), str) and isinstance(match, dict) and "except" in match:
-        kind = schema_type(schemas.get(raw["key"]))
+    if kind is not None and isinstance(match, dict) and "except" in match:
         values = match["except"]
         if kind == "keyword" and all(isinstance(v, str) for v in values):
             return True
@@ -43,7 +49,7 @@ def index_answers_except(raw: Any, schemas: dict[str, Any] | None) -> bool:
             return True
         if kind == "integer" and values and all(type(v) is int for v in values):
             return True
-    return any(index_answers_except(v, schemas) for v in raw.values())
+    return any(index_rule_differs(v, schemas) for v in raw.values())
 
 
 def is_uuid(text: str) -> bool:
@@ -52,3 +58,8 @@ def is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _datetimes(bounds: dict[str, Any]) -> bool:
+    """A datetime range (bounds as RFC 3339 strings), which no integer index answers."""
+    return any(isinstance(v, str) for v in bounds.values())

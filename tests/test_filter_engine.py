@@ -26,7 +26,7 @@ from tessera.query.payload_path import extract_values, nested_elements, raw_valu
 from tessera.query.slice_hash import slice_of
 from tessera.segment.field_index import FieldIndex, make_field_index, parse_field_schema
 from tessera.segment.filter_eval import estimate_cardinality, evaluate
-from tests.index_semantics import index_answers_except, is_uuid
+from tests.index_semantics import index_rule_differs, is_uuid
 
 BoolMask = npt.NDArray[np.bool_]
 
@@ -289,9 +289,9 @@ def test_edge_payloads_match_local_mode(
     reference = local_edge_integer if schema == "integer" else local_edge
     for raw in EDGE_FILTERS:
         got = select(target, raw)
-        if index_answers_except(raw, {"f": schema}):
+        if index_rule_differs(raw, {"f": schema}):
             # a map index answers `except` from the values it holds (Qdrant Edge agrees:
-            # tests/test_except_on_indexes.py): local mode over those values only
+            # tests/test_indexed_conditions.py): local mode over those values only
             assert schema is not None
             held = local_client([{"f": held_by_map_index(p.get("f"), schema)} for p in EDGE])
             want = local_ids(held, raw)
@@ -587,7 +587,7 @@ def test_index_updates_match_fresh_build() -> None:
                         {"must": {"key": "v", "match": {"any": [1, 2, 3, 40]}}},
                         {"must": {"key": "v", "match": {"except": [1, 2]}}}):  # fmt: skip
                 alive = [p if live.live[i] else {} for i, p in enumerate(live.payloads)]
-                if index_answers_except(raw, schemas):  # the values the index holds
+                if index_rule_differs(raw, schemas):  # the values the index holds
                     alive = [{"v": held_by_map_index(p.get("v"), "integer")} for p in alive]
                 assert select(live, raw) == select(fresh, raw) == select(FakeTarget(alive), raw)
     values, offsets = live.indexes["v"].ordered_offsets(False, 10)
@@ -828,8 +828,8 @@ def test_random_filters_against_local_mode() -> None:
         want_ids = sorted(str(p.id) for p in points)
         assert len(want_ids) == want
         for t, schemas in zip(targets, (None, NATURAL_SCHEMAS, CROSSED)):
-            if index_answers_except(raw, schemas):
-                continue  # Qdrant's rule there is not local mode's (test_except_on_indexes)
+            if index_rule_differs(raw, schemas):
+                continue  # Qdrant's rule there is not local mode's (test_indexed_conditions)
             got = select(t, raw)
             assert sorted(str(x) for x in got) == want_ids, (raw, t.indexes.keys())
             parsed = parse_filter(raw)

@@ -166,11 +166,12 @@ class FieldIndex:
     # `_store`: a text index numbers documents and terms as it meets them), their per-point
     # facts still set together.
     _store_inline: ClassVar[bool] = False
-    # Whether a `match_except` answer is the whole answer: Qdrant's map indexes (keyword,
-    # integer, uuid) answer `except` from their own values only, so a point whose values are
-    # all of another type (or not in the index) does not match; any other answer is
-    # completed from the payloads of the points the index does not hold.
-    except_exact: ClassVar[bool] = False
+    # The tests this index answers in full, from its own values only, as Qdrant's does:
+    # `except` from a map index (keyword, integer, uuid) and `range` from the integer index
+    # leave out a point whose values are all of another type (an integer under a keyword
+    # index, 2.5 under an integer index). Any other answer is completed from the payloads of
+    # the points holding values the index does not.
+    complete_for: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         self.key = key

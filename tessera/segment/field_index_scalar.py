@@ -164,7 +164,7 @@ class _InternedIndex(_PostingsIndex):
 
 class KeywordIndex(_InternedIndex):
     data_type = "keyword"
-    except_exact = True
+    complete_for = frozenset({"except"})
 
     def _convert(self, value: Any) -> Any | None:
         return self._intern(value) if isinstance(value, str) else None
@@ -190,7 +190,7 @@ class UuidIndex(_InternedIndex):
     the canonical form."""
 
     data_type = "uuid"
-    except_exact = True
+    complete_for = frozenset({"except"})
 
     def __init__(self, key: str, schema: FieldSchema) -> None:
         super().__init__(key, schema)
@@ -266,7 +266,7 @@ class UuidIndex(_InternedIndex):
 
 class IntegerIndex(_OrderedMixin):
     data_type = "integer"
-    except_exact = True
+    complete_for = frozenset({"except", "range"})
 
     def _convert(self, value: Any) -> Any | None:
         """An int64, or a float with an integral value inside int64 (1.0 is indexed as 1, as

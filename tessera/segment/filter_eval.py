@@ -322,11 +322,11 @@ def _fallback_kinds(cond: m.FieldTest, index: FieldIndex) -> int:
         case m.MatchAny():
             return kind_of(cond.values[0]) if cond.values else 0
         case m.MatchExcept():
-            return 0 if index.except_exact else K_ALL
+            return 0 if "except" in index.complete_for else K_ALL
         case m.MatchText() | m.MatchPhrase() | m.MatchPrefix() | m.MatchSubstring():
             return K_STR
         case m.NumericRange():
-            return K_INT | K_FLOAT
+            return 0 if "range" in index.complete_for else K_INT | K_FLOAT
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`match.except` on an indexed field selects what Qdrant's engine selects.
+"""`match.except` and `range` on an indexed field select what Qdrant's engine selects.
 
 Qdrant's map indexes (keyword, integer, uuid) answer `except` from their own values: a point
 whose values are all of another type (an integer under a keyword index, a string under an
@@ -6,7 +6,9 @@ integer index) does not match, although the same condition on an unindexed field
 check) selects it. An `except` list of the other type (integers under a keyword index,
 strings or `[]` under an integer index, strings that are no UUIDs under a uuid index) is
 declined by the index and left to the payload check. Tessera completed every indexed answer
-from the payloads, as if the field were not indexed. Checked over REST against Qdrant Edge
+from the payloads, as if the field were not indexed. The same holds for `range` on an integer
+index (2.5 under an integer index is not in range [2, 3)); and Qdrant compares a range's
+bounds and values as f64 (2**60 + 1 is 2**60), indexed or not. Checked over REST against Qdrant Edge
 (Qdrant's engine in-process), with and without the indexes, `must` and `must_not`."""
 
 from __future__ import annotations
@@ -36,19 +38,23 @@ PAYLOADS: dict[int, dict[str, Any]] = {
     10: {"s": True, "i": True, "b": "x"},
     11: {"s": "", "i": [2, "x"]},
     12: {"s": {"k": "x"}, "i": {"k": 1}},
+    13: {"i": 2.5, "f": 2**60 + 1},
+    14: {"i": [2.7, "x"], "f": 3},
+    15: {"i": 2**60 + 1, "f": 2.5},
 }
 INDEXES = {
     "s": ("keyword", qe.PayloadSchemaType.Keyword),
     "i": ("integer", qe.PayloadSchemaType.Integer),
     "b": ("bool", qe.PayloadSchemaType.Bool),
     "u": ("uuid", qe.PayloadSchemaType.Uuid),
+    "f": ("float", qe.PayloadSchemaType.Float),
 }
 EXCEPT_LISTS: list[list[Any]] = [[], ["x"], ["x", "y"], [1], [5, 2], [U1], [U1, "plain"]]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from module_server(tmp_path_factory, "except-on-indexes")
+    yield from module_server(tmp_path_factory, "indexed-conditions")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +100,10 @@ def edge_shards() -> Iterator[dict[bool, Any]]:
 
 def _edge_ids(shard: Any, key: str, values: list[Any], negate: bool) -> list[int]:
     condition = qe.FieldCondition(key=key, match=qe.MatchExcept(values))
+    return _edge_select(shard, condition, negate)
+
+
+def _edge_select(shard: Any, condition: Any, negate: bool) -> list[int]:
     filt = qe.Filter(must_not=[condition]) if negate else qe.Filter(must=[condition])
     found = shard.scroll(qe.ScrollRequest(filter=filt, limit=100))
     points = found[0] if isinstance(found, tuple) else found
@@ -123,3 +133,32 @@ def test_except_selects_what_qdrant_selects(
         assert answer.status_code == 200, answer.text
         got = sorted(p["id"] for p in answer.json()["result"]["points"])
         assert got == _edge_ids(edge_shards[indexed], key, values, negate), (key, values)
+
+
+RANGES: list[dict[str, float]] = [
+    {"gte": 2, "lt": 3},
+    {"gt": 1},
+    {"lte": 2.5},
+    {"gte": 2.6},
+    {"gt": 2**60},
+    {"gte": 2**60 + 1, "lte": 2**60 + 1},
+]
+
+
+@pytest.mark.parametrize("negate", [False, True], ids=["must", "must_not"])
+@pytest.mark.parametrize("indexed", [False, True], ids=["payload", "indexed"])
+@pytest.mark.parametrize("key", ["i", "f"])
+def test_range_selects_what_qdrant_selects(
+    http: httpx.Client, edge_shards: dict[bool, Any], key: str, indexed: bool, negate: bool
+) -> None:
+    name = _collection(http, indexed)
+    for bounds in RANGES:
+        condition = {"key": key, "range": bounds}
+        filt = {"must_not": [condition]} if negate else {"must": [condition]}
+        answer = http.post(
+            f"/collections/{name}/points/scroll", json={"filter": filt, "limit": 100}
+        )
+        assert answer.status_code == 200, answer.text
+        got = sorted(p["id"] for p in answer.json()["result"]["points"])
+        edge = qe.FieldCondition(key=key, range=qe.RangeFloat(**bounds))
+        assert got == _edge_select(edge_shards[indexed], edge, negate), (key, bounds)
