@@ -478,6 +478,16 @@ def test_datetime_parsing_agrees_with_local_mode() -> None:
         assert parse_datetime_micros(s) == want, s
 
 
+def test_a_leap_second_reads_as_qdrant_reads_it() -> None:
+    # chrono (Qdrant's parser) reads second 60 as a leap second, a second past :59; local
+    # mode's strptime refuses it (Qdrant Edge agrees with the first: test_indexed_conditions)
+    minute = parse_datetime_micros("2024-01-01T00:01:00Z")
+    assert parse_datetime_micros("2024-01-01T00:00:60Z") == minute
+    assert parse_datetime_micros("2024-01-01 00:00:60.25") == (minute or 0) + 250_000
+    for bad in ("2024-01-01T00:00:61Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:600Z"):
+        assert parse_datetime_micros(bad) is None, bad
+
+
 def test_slice_hash_agrees_with_local_mode() -> None:
     from qdrant_client.local.siphash import point_id_slice
 

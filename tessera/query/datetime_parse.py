@@ -10,6 +10,7 @@ same layouts keeps both sides agreeing on every edge (one-digit months, say).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -26,6 +27,11 @@ _LAYOUTS = (
     ),
     "%Y-%m-%d",
 )
+
+# A leap second ("23:59:60", any minute in fact): chrono, which Qdrant parses with, reads
+# second 60 as the last second's repetition, one second past :59 in a timestamp; Python's
+# datetime refuses it.
+_LEAP_SECOND = re.compile(r"^(\S+[T ]\d{1,2}:\d{1,2}:)60(?!\d)")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_DAY = 86_400_000_000
@@ -69,6 +75,10 @@ def to_micros(dt: datetime) -> int:
 def parse_datetime_micros(text: str) -> int | None:
     """Microseconds since the epoch, or None when Qdrant would not read it as a datetime."""
     text = _normalise(text)
+    leap = _LEAP_SECOND.match(text)
+    if leap is not None:
+        at_59 = parse_datetime_micros(f"{leap[1]}59{text[leap.end() :]}")
+        return None if at_59 is None else at_59 + 1_000_000
     dt = _try_layouts(text)
     if dt is None:
         tail = text[-3:]
