@@ -40,6 +40,8 @@ def index_rule_differs(raw: Any, schemas: dict[str, Any] | None) -> bool:
     bounds = raw.get("range")
     if kind == "integer" and isinstance(bounds, dict) and not _datetimes(bounds):
         return True
+    if crossed_range(raw, schemas):
+        return True
     match = raw.get("match")
     if kind is not None and isinstance(match, dict) and "except" in match:
         values = match["except"]
@@ -58,6 +60,21 @@ def is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def crossed_range(raw: Any, schemas: dict[str, Any]) -> bool:
+    """A datetime range on an integer or float index, or a numeric one on a datetime index:
+    Qdrant compares the index's numbers with the timestamps (microseconds), which local mode
+    has no reading of."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
+        return False
+    kind = schema_type(schemas.get(raw["key"]))
+    bounds = raw.get("range")
+    if not isinstance(bounds, dict):
+        return False
+    if kind in ("integer", "float"):
+        return _datetimes(bounds)
+    return kind == "datetime" and not _datetimes(bounds)
 
 
 def _datetimes(bounds: dict[str, Any]) -> bool:

@@ -44,6 +44,9 @@ PAYLOADS: dict[int, dict[str, Any]] = {
     16: {"d": "2024-01-01T00:00:60Z"},
     17: {"d": ["2024-01-01 00:00:59.5", "x"]},
     18: {"d": "2024-01-01T00:01:00.5+00:00"},
+    19: {"d": 1.7e15, "f": "2024-01-01T00:00:00Z", "i": 1704067200000000},
+    20: {"n": [{"x": 1}, {"x": 2}], "d": [3, "2023-06-01"]},
+    21: {"n": []},
 }
 INDEXES = {
     "s": ("keyword", qe.PayloadSchemaType.Keyword),
@@ -195,3 +198,67 @@ def test_datetime_range_reads_a_leap_second_as_qdrant(
         got = sorted(p["id"] for p in answer.json()["result"]["points"])
         edge = qe.FieldCondition(key="d", range=qe.RangeDateTime(**bounds))
         assert got == _edge_select(edge_shards[indexed], edge, False), bounds
+
+
+CROSSED_RANGES: list[tuple[str, dict[str, Any]]] = [
+    ("i", {"lte": "2024-03-15T12:00:00Z"}),
+    ("f", {"gte": "1970-01-01T00:00:00Z"}),
+    ("f", {"lt": "2024-01-01T00:00:00Z"}),
+    ("d", {"gt": 2}),
+    ("d", {"lt": 1.8e15}),
+]
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["payload", "indexed"])
+def test_a_range_of_the_other_kind_on_a_numeric_or_datetime_index(
+    http: httpx.Client, edge_shards: dict[bool, Any], indexed: bool
+) -> None:
+    """Qdrant's integer, float and datetime indexes all hold numbers (datetimes as
+    microseconds since the epoch) and compare any range with them: a datetime range on an
+    integer or float index selects the numbers below or above the timestamp, a numeric range
+    on a datetime index the datetimes whose timestamp is; unindexed, a datetime range reads
+    datetime strings and a numeric range numbers."""
+    name = _collection(http, indexed)
+    for key, bounds in CROSSED_RANGES:
+        filt = {"must": [{"key": key, "range": bounds}]}
+        answer = http.post(
+            f"/collections/{name}/points/scroll", json={"filter": filt, "limit": 100}
+        )
+        assert answer.status_code == 200, answer.text
+        got = sorted(p["id"] for p in answer.json()["result"]["points"])
+        kind = (
+            qe.RangeDateTime if any(isinstance(v, str) for v in bounds.values()) else qe.RangeFloat
+        )
+        edge = qe.FieldCondition(key=key, range=kind(**bounds))
+        assert got == _edge_select(edge_shards[indexed], edge, False), (key, bounds)
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["payload", "indexed"])
+def test_an_empty_should_inside_nested_matches_no_element(
+    http: httpx.Client, edge_shards: dict[bool, Any], indexed: bool
+) -> None:
+    """Qdrant reads an empty `should` as no constraint at the top of a filter, and as "none
+    matched" on the elements of a `nested` condition."""
+    name = _collection(http, indexed)
+    cases = [
+        ({"should": []}, qe.Filter(should=[])),
+        (
+            {"must": [{"nested": {"key": "n", "filter": {"should": []}}}]},
+            qe.Filter(must=[qe.NestedCondition("n", qe.Filter(should=[]))]),
+        ),
+        (
+            {"must": [{"nested": {"key": "n", "filter": {"must": [{"should": []}]}}}]},
+            qe.Filter(must=[qe.NestedCondition("n", qe.Filter(must=[qe.Filter(should=[])]))]),
+        ),
+        (
+            {"must": [{"nested": {"key": "n", "filter": {"must_not": []}}}]},
+            qe.Filter(must=[qe.NestedCondition("n", qe.Filter(must_not=[]))]),
+        ),
+    ]
+    for raw, edge in cases:
+        answer = http.post(f"/collections/{name}/points/scroll", json={"filter": raw, "limit": 100})
+        assert answer.status_code == 200, answer.text
+        got = sorted(p["id"] for p in answer.json()["result"]["points"])
+        found = edge_shards[indexed].scroll(qe.ScrollRequest(filter=edge, limit=100))
+        points = found[0] if isinstance(found, tuple) else found
+        assert got == sorted(int(p.id) for p in points), raw

@@ -186,33 +186,38 @@ def _all(preds: Iterable[Predicate]) -> Predicate:
     return lambda p: all(f(p) for f in ps)
 
 
-def compile_predicate(cond: m.Condition) -> Predicate:
-    """A payload-only check of the condition (id/vector conditions never match)."""
+def compile_predicate(cond: m.Condition, nested: bool = False) -> Predicate:
+    """A payload-only check of the condition (id/vector conditions never match). `nested`:
+    the condition is checked on one element of a `nested` array (see compile_filter_predicate)."""
     match cond:
         case m.HasId() | m.HasVector() | m.Slice():
             return lambda p: False
         case m.Nested():
-            inner = compile_filter_predicate(cond.filter)
+            inner = compile_filter_predicate(cond.filter, nested=True)
             key = cond.key
             return lambda p: any(inner(e) for e in nested_elements(p, key))
         case m.Filter():
-            return compile_filter_predicate(cond)
+            return compile_filter_predicate(cond, nested)
         case _:
             return _field_predicate(cond)
 
 
-def compile_filter_predicate(f: m.Filter) -> Predicate:
+def compile_filter_predicate(f: m.Filter, nested: bool = False) -> Predicate:
     parts: list[Predicate] = []
     if f.must is not None:
-        parts.append(_all(compile_predicate(c) for c in f.must))
+        parts.append(_all(compile_predicate(c, nested) for c in f.must))
     if f.must_not is not None:
-        negs = tuple(compile_predicate(c) for c in f.must_not)
+        negs = tuple(compile_predicate(c, nested) for c in f.must_not)
         parts.append(lambda p: not any(g(p) for g in negs))
     if f.should:
-        alts = tuple(compile_predicate(c) for c in f.should)
+        alts = tuple(compile_predicate(c, nested) for c in f.should)
         parts.append(lambda p: any(g(p) for g in alts))
+    elif nested and f.should is not None:
+        # Qdrant's nested check reads an empty `should` as "none of them matched", where
+        # its filter at the top level reads it as no constraint (Qdrant Edge answers both)
+        parts.append(lambda p: False)
     if f.min_should is not None:
-        opts = tuple(compile_predicate(c) for c in f.min_should.conditions)
+        opts = tuple(compile_predicate(c, nested) for c in f.min_should.conditions)
         need = f.min_should.min_count
         parts.append(lambda p: sum(1 for g in opts if g(p)) >= need)
     return _all(parts)

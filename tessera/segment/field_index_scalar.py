@@ -30,8 +30,6 @@ from tessera.segment.postings import I64, KeyArray, Postings
 if TYPE_CHECKING:
     from tessera.segment.field_index_state import StateReader, StateWriter
 
-_FLOAT_EXACT = 2**53
-
 
 class _PostingsIndex(FieldIndex):
     _dtype: type[np.int64] | type[np.float64] = np.int64
@@ -296,13 +294,18 @@ class IntegerIndex(_OrderedMixin):
     ) -> BoolMask | None:
         return _int_range_mask(self._postings, gt, gte, lt, lte, n)
 
+    # Qdrant's numeric indexes take a datetime range too, its bounds as microseconds since
+    # the epoch: numbers compared with timestamps (Qdrant Edge answers so).
+    datetime_range_mask = range_mask
+
     def facet_counts(self, mask: BoolMask) -> dict[Any, int]:
         values, counts = self._counts(mask)
         return {int(v): int(c) for v, c in zip(values, counts)}
 
 
 class FloatIndex(_OrderedMixin):
-    """Numbers as float64; integers beyond 2**53 (inexact as floats) stay on the payload."""
+    """Numbers as float64, integers beyond 2**53 rounded to the nearest float as Qdrant's float
+    index holds them (ranges compare as f64 everywhere, tessera.query.filter_check)."""
 
     data_type = "float"
     _dtype = np.float64
@@ -311,7 +314,7 @@ class FloatIndex(_OrderedMixin):
         if isinstance(value, bool):
             return None
         if isinstance(value, int):
-            return float(value) if -_FLOAT_EXACT <= value <= _FLOAT_EXACT else None
+            return float(value)
         if isinstance(value, float) and value == value:
             return value
         return None
@@ -321,6 +324,8 @@ class FloatIndex(_OrderedMixin):
     ) -> BoolMask | None:
         lo, lo_open, hi, hi_open = float_bounds(gt, gte, lt, lte)
         return owners_mask(self._postings.owners_in_range(lo, lo_open, hi, hi_open), n)
+
+    datetime_range_mask = range_mask  # as the integer index's
 
 
 class BoolIndex(_PostingsIndex):
@@ -349,6 +354,7 @@ class DatetimeIndex(_OrderedMixin):
     """Datetime strings as microseconds since the epoch."""
 
     data_type = "datetime"
+    complete_for = frozenset({"range"})
 
     def _convert(self, value: Any) -> Any | None:
         return datetime_key(value) if isinstance(value, str) else None
@@ -357,6 +363,10 @@ class DatetimeIndex(_OrderedMixin):
         self, gt: float | None, gte: float | None, lt: float | None, lte: float | None, n: int
     ) -> BoolMask | None:
         return _int_range_mask(self._postings, gt, gte, lt, lte, n)
+
+    # A numeric range compares its numbers with the timestamps (microseconds), as Qdrant's
+    # datetime index does; numbers on the payload are no datetimes to it.
+    range_mask = datetime_range_mask
 
 
 def _int_range_mask(

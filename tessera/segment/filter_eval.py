@@ -270,6 +270,10 @@ def _compile(ctx: _Ctx, cond: m.Condition) -> _Node:
 
 
 def _bounds(b: m.Bounds) -> tuple[float | None, float | None, float | None, float | None]:
+    # All four bounds apply. Qdrant's numeric index, when it leads a query, reads one bound a
+    # side (`gt` over `gte`, `lt` over `lte`), but checks all four on each point otherwise
+    # (Qdrant Edge: `{"gt": 2, "gte": 5}` alone selects 3, beside a has_id it does not): the
+    # documented reading is kept.
     return (b.gt, b.gte, b.lt, b.lte)
 
 
