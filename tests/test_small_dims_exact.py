@@ -129,3 +129,58 @@ def test_distance_matrix_pairs_read_as_qdrant_answers_them(http: httpx.Client) -
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["result"]["pairs"] == MATRIX_PAIRS
+
+
+FUSIONS: list[tuple[dict[str, Any], Any]] = [
+    ({"fusion": "rrf"}, qe.Fusion.Rrf(k=2)),
+    ({"rrf": {"k": 5, "weights": [3.0, 0.5]}}, qe.Fusion.Rrf(k=5, weights=[3.0, 0.5])),
+    ({"fusion": "dbsf"}, qe.Fusion.Dbsf()),
+]
+
+
+@pytest.mark.parametrize(("rest", "edge"), FUSIONS, ids=["rrf", "rrf-weighted", "dbsf"])
+@pytest.mark.parametrize("distance", ["Cosine", "Euclid"])
+def test_fused_scores_equal_qdrant_edge_bit_for_bit(
+    http: httpx.Client, distance: str, rest: dict[str, Any], edge: Any
+) -> None:
+    """Qdrant fuses in float32: RRF's 1 / ((rank + 1) / weight + k - 1) and DBSF's Welford
+    mean and variance, normalisation and sums round at every step (Tessera computed in float64
+    and differed from DBSF's scores by an ulp or two). Ties, whose order Qdrant leaves to a hash
+    map, are compared as sets."""
+    rng = np.random.default_rng(7 if distance == "Cosine" else 8)
+    vectors = rng.normal(size=(40, 6)).astype(np.float32)
+    queries = rng.normal(size=(2, 6)).astype(np.float32)
+    name = f"fused-{distance.lower()}"
+    if not http.get(f"/collections/{name}/exists").json()["result"]["exists"]:
+        body = {"vectors": {"size": 6, "distance": distance}}
+        assert http.put(f"/collections/{name}", json=body).status_code == 200
+        points = [{"id": i + 1, "vector": row.tolist()} for i, row in enumerate(vectors)]
+        assert http.put(f"/collections/{name}/points?wait=true", json={"points": points}).is_success
+    prefetch = [
+        {"query": queries[0].tolist(), "limit": 12},
+        {"query": queries[1].tolist(), "limit": 9},
+    ]
+    answer = http.post(
+        f"/collections/{name}/points/query", json={"prefetch": prefetch, "query": rest, "limit": 15}
+    )
+    assert answer.status_code == 200, answer.text
+    ours = [(p["id"], np.float32(p["score"])) for p in answer.json()["result"]["points"]]
+    with tempfile.TemporaryDirectory() as folder:
+        params = qe.EdgeVectorParams(size=6, distance=getattr(qe.Distance, distance))
+        shard = qe.EdgeShard.create(folder, qe.EdgeConfig(vectors=params))
+        try:
+            rows = [qe.Point(i + 1, row.tolist(), {}) for i, row in enumerate(vectors)]
+            shard.update(qe.UpdateOperation.upsert_points(rows))
+            stages = [
+                qe.Prefetch(limit=12, query=qe.Query.Nearest(queries[0].tolist())),
+                qe.Prefetch(limit=9, query=qe.Query.Nearest(queries[1].tolist())),
+            ]
+            request = qe.QueryRequest(limit=15, prefetches=stages, query=edge)
+            theirs = [(int(h.id), np.float32(h.score)) for h in shard.query(request)]
+        finally:
+            shard.close()
+    assert [s for _, s in ours] == [s for _, s in theirs]
+    by_score: dict[Any, set[int]] = {}
+    for pid, score in theirs:
+        by_score.setdefault(score, set()).add(pid)
+    assert {s: {p for p, t in ours if t == s} for s in by_score} == by_score

@@ -430,9 +430,16 @@ def _fuse(
         Hit(float(score), refs[_native_id(pid)])
         for pid, score in zip(ids.tolist(), scores.tolist(), strict=True)
     ]
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
-    return hits[offset:]
+    return _at_least(hits, threshold)[offset:]
+
+
+def _at_least(hits: list[Hit], threshold: float | None) -> list[Hit]:
+    """Fused and formula scores at or above `score_threshold`, both as float32 (Qdrant's
+    ScoreType): a threshold between two float32 values compares as the one it rounds to."""
+    if threshold is None:
+        return hits
+    cut = np.float32(threshold)
+    return [h for h in hits if np.float32(h.score) >= cut]
 
 
 def _native_id(pid: Any) -> PointId:
@@ -479,6 +486,4 @@ def _formula(
     )
     order = np.argsort(-values.astype(np.float64), kind="stable")[: limit + offset]
     hits = [Hit(float(values[i]), refs[i]) for i in order.tolist()]
-    if threshold is not None:
-        hits = [h for h in hits if h.score >= threshold]
-    return hits[offset:]
+    return _at_least(hits, threshold)[offset:]

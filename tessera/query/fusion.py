@@ -14,8 +14,11 @@ order the points were first seen (source by source, rank by rank), as local mode
   onto [0, 1]-ish ((s - (mean - 3 sd)) / (6 sd)); one result or zero spread gives 0.5; the
   normalised scores of a point are summed over sources.
 
-Scores are float64 (local mode's Python floats); a `score_threshold` on a fused query keeps
-scores >= threshold, inclusive, unlike nearest queries.
+Scores are float32, computed in Qdrant's order of float32 operations (its fusion works on
+f32 scores: RRF's 1 / ((r + 1) / w + k - 1), DBSF's mean and sample variance by Welford's
+method, the normalisation, the sums source by source), so fused scores equal Qdrant's to the
+last bit (local mode computes in float64 and differs by an ulp or two). A `score_threshold`
+on a fused query keeps scores >= threshold, inclusive, unlike nearest queries.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from tessera.query.query_model import rrf_weights_mismatch
 DEFAULT_RRF_K = 2
 
 Source = tuple[npt.ArrayLike | Sequence[Hashable], npt.ArrayLike]
-Fused = tuple[npt.NDArray[Any], npt.NDArray[np.float64]]
+Fused = tuple[npt.NDArray[Any], npt.NDArray[np.float32]]
+F32 = np.float32
 
 
 def _factorize(ids: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
@@ -75,12 +79,26 @@ def _as_id_array(ids: list[Any]) -> npt.NDArray[Any]:
     return out
 
 
-def _ranked(totals: npt.NDArray[np.float64], uniques: npt.NDArray[Any], limit: int | None) -> Fused:
+def _ranked(totals: npt.NDArray[np.float32], uniques: npt.NDArray[Any], limit: int | None) -> Fused:
     # Stable sort on arrival order: equal scores keep first-seen order, as Python's sort.
     order = np.argsort(-totals, kind="stable")
     if limit is not None:
         order = order[: max(0, limit)]
     return uniques[order], totals[order]
+
+
+def _summed(
+    codes: npt.NDArray[np.int64], values: npt.NDArray[np.float32], lengths: list[int], size: int
+) -> npt.NDArray[np.float32]:
+    """Each point's values added in float32, source by source (a point is at most once in a
+    source), as Qdrant accumulates them."""
+    totals = np.zeros(size, dtype=np.float32)
+    start = 0
+    for m in lengths:
+        part = codes[start : start + m]
+        totals[part] += values[start : start + m]
+        start += m
+    return totals
 
 
 def rrf(
@@ -97,47 +115,56 @@ def rrf(
         raise BadRequest("RRF k must be at least 1")
     ids, lengths = _concat(sources)
     if ids.size == 0:
-        return ids, np.empty(0, dtype=np.float64)
-    ranks = np.concatenate([np.arange(m, dtype=np.float64) for m in lengths])
+        return ids, np.empty(0, dtype=np.float32)
+    positions = np.concatenate([np.arange(1, m + 1, dtype=np.float32) for m in lengths])
     w = np.repeat(
-        np.asarray([1.0] * len(sources) if weights is None else weights, dtype=np.float64), lengths
+        np.asarray([1.0] * len(sources) if weights is None else weights, dtype=np.float32), lengths
     )
+    positive = w > F32(0.0)
     with np.errstate(divide="ignore"):
-        contribution = np.where(
-            w > 0.0, 1.0 / ((ranks + 1.0) / np.where(w > 0.0, w, 1.0) + constant - 1.0), 0.0
-        )
+        # Qdrant: 1.0 / ((position + 1) as f32 / weight + k as f32 - 1.0), 0 for weight <= 0
+        denominator = positions / np.where(positive, w, F32(1.0)) + F32(constant) - F32(1.0)
+        contribution = np.where(positive, F32(1.0) / denominator, F32(0.0)).astype(np.float32)
     codes, uniques = _factorize(ids)
-    # bincount adds in input order, so each total is summed source by source like local mode.
-    totals = np.bincount(codes, weights=contribution, minlength=uniques.size).astype(np.float64)
-    return _ranked(totals, uniques, limit)
+    return _ranked(_summed(codes, contribution, lengths, uniques.size), uniques, limit)
 
 
-def _dbsf_normalize(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    m = scores.size
-    if m == 1:
-        return np.full(1, 0.5)
-    mean = scores.sum() / m
-    variance = ((scores - mean) ** 2).sum() / (m - 1)
-    if variance == 0.0:
-        return np.full(m, 0.5)
-    sd = variance**0.5
-    low = mean - 3.0 * sd
-    high = mean + 3.0 * sd
-    return np.asarray((scores - low) / (high - low), dtype=np.float64)
+def _welford(scores: npt.NDArray[np.float32]) -> tuple[np.float32, np.float32]:
+    """Mean and sample variance in float32 by Welford's one-pass recurrence, Qdrant's
+    arithmetic to the bit. A loop over one prefetch's results (its limit bounds it): the
+    recurrence rounds at every step, which no vectorised sum reproduces."""
+    mean, aggregate = F32(0.0), F32(0.0)
+    for k, score in enumerate(scores, 1):
+        old_delta = score - mean
+        mean = F32(mean + old_delta / F32(k))
+        aggregate = F32(aggregate + old_delta * (score - mean))
+    return mean, F32(aggregate / (F32(scores.size) - F32(1.0)))
+
+
+def _dbsf_normalize(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """One source's scores over mean +- 3 sample standard deviations, as Qdrant's distr_norm:
+    0.5 for one point, or for no spread (its min == max)."""
+    if scores.size < 2:
+        return np.full(scores.size, 0.5, dtype=np.float32)
+    mean, variance = _welford(scores)
+    spread = F32(F32(3.0) * np.sqrt(variance))
+    low, high = F32(mean - spread), F32(mean + spread)
+    if low == high:
+        return np.full(scores.size, 0.5, dtype=np.float32)
+    return ((scores - low) / F32(high - low)).astype(np.float32)
 
 
 def dbsf(sources: Sequence[Source], limit: int | None = None) -> Fused:
     """Distribution-based score fusion of scored sources."""
-    ids, _ = _concat(sources)
+    ids, lengths = _concat(sources)
     if ids.size == 0:
-        return ids, np.empty(0, dtype=np.float64)
+        return ids, np.empty(0, dtype=np.float32)
     normalized = np.concatenate(
         [
-            _dbsf_normalize(np.asarray(s, dtype=np.float64).reshape(-1))
+            _dbsf_normalize(np.asarray(s, dtype=np.float32).reshape(-1))
             for _, s in sources
             if np.asarray(s).size
         ]
     )
     codes, uniques = _factorize(ids)
-    totals = np.bincount(codes, weights=normalized, minlength=uniques.size).astype(np.float64)
-    return _ranked(totals, uniques, limit)
+    return _ranked(_summed(codes, normalized, lengths, uniques.size), uniques, limit)
