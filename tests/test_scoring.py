@@ -841,8 +841,12 @@ def test_formula_parse_shape() -> None:
 
 
 def test_a_cosine_query_is_prepared_as_a_stored_vector_is() -> None:
-    """A float32 Cosine query (the search's own, one vector) is unit-normalised bit for bit
-    as a stored vector is, in a new array: tiny, huge, zero and NaN vectors included."""
+    """A float32 Cosine query (the search's own, one vector) is unit-normalised as a stored
+    vector is, in a new array: tiny, huge, zero and NaN vectors included. Bit for bit under 16
+    dimensions (where scores are Qdrant's to the bit); above, stored vectors follow Qdrant's
+    SIMD kernels (scoring._kernel_norm2), which cost a query 40-140 us, so a query keeps
+    numpy's sum and may differ in the last bit or two (its scores do not match Qdrant's to
+    the bit there anyway: Qdrant's dot kernels are not replayed)."""
     rng = np.random.default_rng(11)
     vectors = [
         rng.normal(size=dim).astype(np.float32) * np.float32(scale)
@@ -854,5 +858,8 @@ def test_a_cosine_query_is_prepared_as_a_stored_vector_is() -> None:
         prepared = scoring.prepare_query("Cosine", vector)
         stored = scoring.prepare_stored("Cosine", vector[None, :])[0]
         assert prepared.dtype == np.float32 and prepared.shape == vector.shape
-        assert prepared.tobytes() == stored.tobytes()
+        if vector.shape[0] < scoring.SEQUENTIAL_DIMS or not np.isfinite(vector).all():
+            assert prepared.tobytes() == stored.tobytes()
+        else:
+            np.testing.assert_array_max_ulp(prepared, stored, maxulp=2)
         assert not np.shares_memory(prepared, vector)

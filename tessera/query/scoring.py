@@ -54,6 +54,8 @@ _CHUNK_ELEMENTS = 1 << 22
 # bit for bit against Qdrant Edge at 2-15 dimensions, every distance:
 # tests/test_small_dims_exact.py).
 SEQUENTIAL_DIMS = 16
+# From this many dimensions Qdrant's x86 kernels are AVX ones (SSE from SEQUENTIAL_DIMS).
+_AVX_DIMS = 32
 
 
 def _sequential_sum(terms: FloatArray) -> FloatArray:
@@ -86,15 +88,32 @@ def check_datatype(datatype: str) -> Datatype:
 
 
 def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
-    """Unit-normalise each row (or a single vector), leaving near-zero ones as they are."""
+    """Unit-normalise each row (or a single vector) as Qdrant's cosine preprocessing does:
+    the squared length summed in its kernels' order (`_norm2`, `_kernel_norm2` for rows), a
+    vector left as it is when that is below f32::EPSILON or within 1e-6 of 1 (already unit:
+    embedding models send them so, and Qdrant stores them bit for bit), else each component
+    divided by the float32 square root."""
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim == 1:  # a query (a per-query cost): the same float32 arithmetic, fewer calls
-        norm = np.sqrt(_norm2(arr))
-        return arr / norm if norm >= EPSILON else arr.copy()
-    norms = np.sqrt(_norm2(arr))[..., np.newaxis]
-    # Qdrant keeps a vector with norm < EPSILON untouched rather than dividing by ~0.
-    safe = np.where(norms < EPSILON, np.float32(1.0), norms)
-    return (arr / safe).astype(np.float32, copy=False)
+        return _unit_or_kept(arr, _norm2(arr))
+    rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr
+    length2 = _kernel_norm2(rows) if rows.shape[-1] >= SEQUENTIAL_DIMS else _norm2(rows)
+    keep = (length2 < EPSILON) | (np.abs(length2 - np.float32(1.0)) <= np.float32(1e-6))
+    safe = np.where(keep, np.float32(1.0), np.sqrt(length2))[:, np.newaxis]
+    if rows.shape[-1] >= _AVX_DIMS:
+        # Qdrant's AVX preprocessing multiplies by the reciprocal; the others divide
+        unit = rows * (np.float32(1.0) / safe)
+    else:
+        unit = rows / safe
+    return unit.astype(np.float32, copy=False).reshape(arr.shape)
+
+
+def _unit_or_kept(vector: FloatArray, length2: Any) -> FloatArray:
+    """One vector through Qdrant's `is_length_zero_or_normalized` rule, then divided."""
+    if length2 < EPSILON or abs(length2 - np.float32(1.0)) <= np.float32(1e-6):
+        return vector.copy()
+    unit: FloatArray = vector / np.sqrt(np.float32(length2))
+    return unit
 
 
 def _norm2(vectors: FloatArray) -> Any:
@@ -104,6 +123,49 @@ def _norm2(vectors: FloatArray) -> Any:
     if squares.shape[-1] < SEQUENTIAL_DIMS:
         return _sequential_sum(squares)
     return np.add.reduce(squares, axis=-1)
+
+
+def _kernel_norm2(rows: FloatArray) -> FloatArray:
+    """Squared lengths of rows (n, d >= 16) summed as Qdrant's x86 kernels sum them, so a
+    stored Cosine vector is Qdrant's to the bit (checked against Qdrant Edge, which picks
+    the same kernels on this CPU: tests/test_small_dims_exact.py). 16-31 dimensions: SSE,
+    four 4-lane sums of rounded squares over blocks of 16, each folded (0 + 2) + (1 + 3),
+    then added in turn; 32 and more: AVX with FMA, four 8-lane sums over blocks of 32, each
+    square added without rounding it first (float64 holds it exactly), the four summed
+    pairwise, then folded high half + low half, (0 + 1) + (2 + 3). The rest of the components
+    are then added one by one (the AVX path then multiplies by the reciprocal of the
+    length: normalize_rows). A loop over the blocks (d / 16 or d / 32 steps), each
+    vectorised over every row: the recurrence rounds at each step. ARM machines (NEON) sum
+    in another order; x86 with AVX is what Qdrant runs on most."""
+    n, d = rows.shape
+    if d < _AVX_DIMS:
+        m = d - d % 16
+        blocks = rows[:, :m].reshape(n, m // 16, 4, 4)
+        acc = np.zeros((n, 4, 4), dtype=np.float32)
+        for b in range(m // 16):
+            acc += blocks[:, b] * blocks[:, b]
+        pairs = acc[:, :, 0:2] + acc[:, :, 2:4]
+        lanes = pairs[:, :, 0] + pairs[:, :, 1]
+        total = ((lanes[:, 0] + lanes[:, 1]) + lanes[:, 2]) + lanes[:, 3]
+    else:
+        m = d - d % _AVX_DIMS
+        # block-major squares in float64 (exact), added to the float32 lanes and rounded
+        # once per step, as an FMA rounds: into `acc32` by the assignment's cast
+        squares = rows[:, :m].reshape(n, m // _AVX_DIMS, _AVX_DIMS).transpose(1, 0, 2)
+        squares = squares.astype(np.float64)
+        np.square(squares, out=squares)
+        acc32 = np.zeros((n, _AVX_DIMS), dtype=np.float32)
+        step = np.empty((n, _AVX_DIMS), dtype=np.float64)
+        for block in squares:
+            np.add(block, acc32, out=step)
+            acc32[...] = step
+        lanes8 = acc32.reshape(n, 4, 8)
+        half = (lanes8[:, 0] + lanes8[:, 1]) + (lanes8[:, 2] + lanes8[:, 3])
+        quarter = half[:, 4:8] + half[:, 0:4]
+        total = (quarter[:, 0] + quarter[:, 1]) + (quarter[:, 2] + quarter[:, 3])
+    for j in range(m, d):
+        total += rows[:, j] * rows[:, j]
+    return np.asarray(total, dtype=np.float32)
 
 
 def to_uint8(vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
@@ -142,8 +204,7 @@ def prepare_query(
         # prepare_stored's answer here without its datatype layers: every search asks
         arr = np.asarray(query, dtype=np.float32)
         if arr.ndim == 1:  # normalize_rows' steps; both answers are fresh, contiguous arrays
-            norm = np.sqrt(_norm2(arr))
-            return arr / norm if norm >= EPSILON else arr.copy()
+            return _unit_or_kept(arr, _norm2(arr))
         return np.ascontiguousarray(normalize_rows(arr))
     if datatype in turbo.ROW_DTYPES:
         datatype = "float32"
