@@ -99,3 +99,27 @@ def test_a_wake_with_work_plans_again_under_the_lock(
         assert int(eng.info("c")["indexed_vectors_count"]) == 500
     finally:
         eng.close()
+
+
+def test_a_shard_closed_under_a_run_ends_the_loop_without_an_error(
+    quiet: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A collection deleted while its optimizer runs closes the shard, whose flush then
+    raises ShardClosed: the loop ends quietly (it logged "optimizer failed" with a
+    traceback, at ERROR, for a deletion the user asked for)."""
+    from tessera.shard.errors import ShardClosed
+
+    optimizer = quiet.toc.get("c").shard.optimizer
+    optimizer.stop()
+
+    def closed(self: Optimizer) -> bool:
+        self.running = True
+        raise ShardClosed("Not found: shard 0 is closed")
+
+    monkeypatch.setattr(Optimizer, "run_once", closed)
+    optimizer._stop.clear()
+    optimizer.poke()
+    with caplog.at_level("DEBUG", logger=optimizer_module.__name__):
+        optimizer._loop()  # returns: it does not wait for a stop
+    assert not optimizer.running
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

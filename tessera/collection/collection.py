@@ -78,12 +78,13 @@ from tessera.query.filter_model import Filter
 from tessera.segment.field_index import parse_field_schema
 from tessera.shard import operations as ops
 from tessera.shard import read
+from tessera.shard.errors import ShardClosed
 from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.optimizer import optimizations_disabled
 from tessera.shard.search import Run, VectorQuery, search_run
-from tessera.shard.shard import LocalShard, ShardClosed, ShardDamaged
+from tessera.shard.shard import LocalShard, ShardDamaged
 from tessera.shard.vector_schema import schema_json
 
 log = logging.getLogger(__name__)

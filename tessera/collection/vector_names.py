@@ -25,8 +25,9 @@ from tessera.config_json import SPARSE_DATATYPES, decode_dense, decode_modifier,
 from tessera.config_model import SparseIndexSpec, SparseSpec, VectorSpec
 from tessera.errors import BadRequest
 from tessera.shard import operations as ops
+from tessera.shard.errors import ShardClosed
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.shard import LocalShard, ShardClosed
+from tessera.shard.shard import LocalShard
 from tessera.shard.vector_schema import (
     existing_params,
     params_from_json,

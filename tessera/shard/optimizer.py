@@ -42,6 +42,7 @@ from tessera.segment import build_record
 from tessera.segment.ann_index import HnswIndex, idle_since
 from tessera.segment.segment import Segment, Storage
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
+from tessera.shard.errors import ShardClosed
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.rwlock import RWLock
 
@@ -408,6 +409,11 @@ class Optimizer:
             try:
                 while not self._stop.is_set() and self.run_once():
                     pass
+            except ShardClosed:
+                # Its collection was deleted under the run: nothing is left to keep.
+                log.debug("optimizer stopped: the shard closed during a run")
+                self.running = False
+                return
             except Exception:
                 log.exception("optimizer failed; sources are kept")
                 self.running = False

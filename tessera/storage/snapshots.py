@@ -80,8 +80,8 @@ from tessera.fsutil import (
     write_file_synced,
 )
 from tessera.segment.persist import verify_segment_files
+from tessera.shard.errors import ShardClosed
 from tessera.shard.shard import (
-    ShardClosed,
     manifest_generations,
     manifest_name,
     min_free_bytes,
