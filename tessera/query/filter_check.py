@@ -64,10 +64,6 @@ def bounds_test(b: m.Bounds) -> Callable[[Any], bool]:
     return test
 
 
-def _bounds(b: m.Bounds) -> tuple[float | None, float | None, float | None, float | None]:
-    return (b.gt, b.gte, b.lt, b.lte)
-
-
 def _any_value(cond_key: Any, test: Callable[[Any], bool]) -> Predicate:
     def pred(payload: Payload) -> bool:
         return any(test(v) for v in extract_values(payload, cond_key))
@@ -123,7 +119,9 @@ def value_test(cond: m.FieldTest) -> Callable[[Any], bool] | None:
         case m.NumericRange():
             # Qdrant compares numbers as f64, bounds and values alike: 2**60 + 1 is 2**60
             b = cond.bounds
-            ok = bounds_test(m.Bounds(*(None if x is None else float(x) for x in _bounds(b))))
+            ok = bounds_test(
+                m.Bounds(*(None if x is None else float(x) for x in (b.gt, b.gte, b.lt, b.lte)))
+            )
             return lambda v: not isinstance(v, bool) and isinstance(v, int | float) and ok(float(v))
         case m.DatetimeRange():
             ok = bounds_test(cond.bounds)
