@@ -4,8 +4,9 @@ that compare the two."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
+
+from tessera.segment.field_index import parse_uuid_text
 
 # Qdrant's map indexes answer `except`, and its integer index `range`, from their own values
 # (tests/test_indexed_conditions.py checks both against Qdrant Edge): a point holding only
@@ -55,11 +56,8 @@ def index_rule_differs(raw: Any, schemas: dict[str, Any] | None) -> bool:
 
 
 def is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
+    """As the uuid index reads a string (tessera's own rule)."""
+    return parse_uuid_text(text) is not None
 
 
 def crossed_range(raw: Any, schemas: dict[str, Any]) -> bool:

@@ -21,8 +21,6 @@ import httpx
 import pytest
 import qdrant_edge as qe
 
-from tests.conftest import ServerProcess, module_server
-
 U1 = "550e8400-e29b-41d4-a716-446655440000"
 U2 = "650e8400-e29b-41d4-a716-446655440000"
 PAYLOADS: dict[int, dict[str, Any]] = {
@@ -59,19 +57,8 @@ INDEXES = {
 EXCEPT_LISTS: list[list[Any]] = [[], ["x"], ["x", "y"], [1], [5, 2], [U1], [U1, "plain"]]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from module_server(tmp_path_factory, "indexed-conditions")
-
-
-@pytest.fixture(scope="module")
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30.0) as client:
-        yield client
-
-
 def _collection(http: httpx.Client, indexed: bool) -> str:
-    name = f"except_{int(indexed)}"
+    name = f"indexed_conditions_{int(indexed)}"  # on the session's shared server
     if http.get(f"/collections/{name}/exists").json()["result"]["exists"]:
         return name
     create = {"vectors": {"size": 2, "distance": "Dot"}}

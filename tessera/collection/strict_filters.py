@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from tessera.collection_config import CollectionConfig
 from tessera.query import filter_model as fm
 from tessera.query import formula as fx
 from tessera.query import query_model as qm
+from tessera.segment.field_index import parse_uuid_text
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.segment import Segment
 from tessera.shard.holder import SegmentHolder
@@ -140,16 +140,8 @@ def supports_match(schema: FieldSchema) -> bool:
     return schema.data_type in ("keyword", "integer", "uuid", "bool")
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _strings_need(values: tuple[Any, ...]) -> tuple[str, ...]:
-    if all(isinstance(v, str) and _is_uuid(v) for v in values):
+    if all(isinstance(v, str) and parse_uuid_text(v) is not None for v in values):
         return ("uuid_match", "keyword_match")
     return ("keyword_match",)
 

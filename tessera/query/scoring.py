@@ -98,8 +98,7 @@ def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
         return _unit_or_kept(arr, _norm2(arr))
     rows = arr.reshape(-1, arr.shape[-1]) if arr.ndim != 2 else arr
     length2 = _kernel_norm2(rows) if rows.shape[-1] >= SEQUENTIAL_DIMS else _norm2(rows)
-    keep = (length2 < EPSILON) | (np.abs(length2 - np.float32(1.0)) <= np.float32(1e-6))
-    safe = np.where(keep, np.float32(1.0), np.sqrt(length2))[:, np.newaxis]
+    safe = np.where(_kept(length2), np.float32(1.0), np.sqrt(length2))[:, np.newaxis]
     if rows.shape[-1] >= _AVX_DIMS:
         # Qdrant's AVX preprocessing multiplies by the reciprocal; the others divide
         unit = rows * (np.float32(1.0) / safe)
@@ -108,9 +107,15 @@ def normalize_rows(vectors: npt.ArrayLike) -> FloatArray:
     return unit.astype(np.float32, copy=False).reshape(arr.shape)
 
 
+def _kept(length2: Any) -> Any:
+    """Qdrant's `is_length_zero_or_normalized` on squared lengths (one or an array): zero, or
+    already unit within 1e-6, is left as it is."""
+    return (length2 < EPSILON) | (np.abs(length2 - np.float32(1.0)) <= np.float32(1e-6))
+
+
 def _unit_or_kept(vector: FloatArray, length2: Any) -> FloatArray:
-    """One vector through Qdrant's `is_length_zero_or_normalized` rule, then divided."""
-    if length2 < EPSILON or abs(length2 - np.float32(1.0)) <= np.float32(1e-6):
+    """One vector through `_kept`, else divided by its length."""
+    if _kept(length2):
         return vector.copy()
     unit: FloatArray = vector / np.sqrt(np.float32(length2))
     return unit
