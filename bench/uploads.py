@@ -9,7 +9,7 @@ points/s and the ratio to Edge, each row prints the CPU seconds the client proce
 server is another process): `n / client CPU` is what that client could reach against a
 server that took no time at all, the ceiling no server can lift.
 
-    .venv/bin/python bench/uploads.py [--n 100000] [--batch 1000]
+    .venv/bin/python bench/uploads.py [--n 100000] [--batch 1000] [--parallel 1]
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def run_edge(ds: Dataset, batch: int) -> float:
     return ds.n / r["upsert_s"]
 
 
-def run_client(ds: Dataset, row: str, batch: int, venv: str | None) -> dict[str, float]:
+def run_client(
+    ds: Dataset, row: str, batch: int, venv: str | None, parallel: int = 1
+) -> dict[str, float]:
     from qdrant_client import QdrantClient, models
 
     payloads = ds.payloads(0, ds.n)
@@ -58,7 +60,7 @@ def run_client(ds: Dataset, row: str, batch: int, venv: str | None) -> dict[str,
                 models.PointStruct(id=i, vector=ds.vectors[i].tolist(), payload=payloads[i])
                 for i in range(ds.n)
             )
-            client.upload_points("c", points, batch_size=batch, wait=True)
+            client.upload_points("c", points, batch_size=batch, wait=True, parallel=parallel)
         else:
             client.upload_collection(
                 "c",
@@ -67,6 +69,7 @@ def run_client(ds: Dataset, row: str, batch: int, venv: str | None) -> dict[str,
                 ids=range(ds.n),
                 batch_size=batch,
                 wait=True,
+                parallel=parallel,
             )
         seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         count = int(client.count("c", exact=True).count)
@@ -81,6 +84,9 @@ def main() -> None:
     common.add_data_args(ap, queries=1)
     ap.add_argument("--batch", type=int, default=1000, help="points per request (default 1000)")
     ap.add_argument("--venv", default=None, help="Tessera's virtualenv (default .venv)")
+    ap.add_argument(
+        "--parallel", type=int, default=1, help="the client's worker processes (its `parallel`)"
+    )
     ap.add_argument("--rows", default=",".join(ROWS), help="which rows, comma-separated")
     args = ap.parse_args()
 
@@ -90,7 +96,7 @@ def main() -> None:
     print(f"Qdrant Edge in-process: {edge:,.0f} points/s", flush=True)
     rows = []
     for row in [r for r in args.rows.split(",") if r]:
-        r = run_client(ds, row, args.batch, args.venv)
+        r = run_client(ds, row, args.batch, args.venv, args.parallel)
         print(f"{row}: {r}", flush=True)
         rows.append(
             [
