@@ -640,7 +640,9 @@ WRITES = [
             ),
             CONFIG,
         ),
-        lambda: points_parse.parse_delete_vectors(CONFIG, {"points": [1, 2], "vector": ["text"]}),
+        lambda: points_parse.parse_delete_vectors(CONFIG, {"points": [1, 2], "vector": ["text"]})[
+            0
+        ],
     ),
 ]
 

@@ -944,6 +944,65 @@ _BATCH_NAMES = {
 }
 
 
+def _named_points(http: httpx.Client, name: str) -> None:
+    body = {"vectors": {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}}}
+    create(http, name, body)
+    upsert(
+        http,
+        name,
+        [
+            {"id": i, "vector": {"a": [1, 0], "b": [0, 1]}, "payload": {"k": int(i <= 2)}}
+            for i in range(1, 6)
+        ],
+    )
+
+
+def _with_a(http: httpx.Client, name: str) -> list[int]:
+    points = scroll(http, name, with_vector=["a"], limit=10)["points"]
+    return [p["id"] for p in points if "a" in p["vector"]]
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_delete_vectors_by_filter_and_points_runs_both(
+    http: httpx.Client, collection, batched: bool
+) -> None:
+    """A delete_vectors naming both a filter and points is two operations in Qdrant, the
+    filter's then the points' (`do_delete_vectors`), answered with the last one's result;
+    Tessera deleted the named points' vectors only. A missing id among the points: the
+    filter's deletion stays, the points found lose theirs, then 404."""
+    name = collection()
+    _named_points(http, name)
+    before = upsert(http, name, [])["operation_id"]
+    body = {"filter": {"must": [{"key": "k", "match": {"value": 1}}]}, "points": [4]}
+    body["vector"] = ["a"]
+    if batched:
+        operation = {"delete_vectors": body}
+        response = http.post(
+            f"/collections/{name}/points/batch?wait=true",
+            json={"operations": [operation, {"delete_vectors": {"points": [5], "vector": ["b"]}}]},
+        )
+        results = assert_ok(response, "post", f"{C}/points/batch")
+        assert [r["operation_id"] for r in results] == [before + 2, before + 3]
+    else:
+        response = http.post(f"/collections/{name}/points/vectors/delete?wait=true", json=body)
+        result = assert_ok(response, "post", f"{C}/points/vectors/delete")
+        assert result == {"operation_id": before + 2, "status": "completed"}
+    assert _with_a(http, name) == [3, 5]
+    # a missing id: 404 after both operations ran (the filter's, then the points found)
+    body = {"filter": {"must": [{"key": "k", "match": {"value": 0}}]}, "points": [5, 99]}
+    body["vector"] = ["b"]
+    response = http.post(f"/collections/{name}/points/vectors/delete?wait=true", json=body)
+    assert "No point with id 99 found" in assert_error(response, 404)
+    points = scroll(http, name, with_vector=True, limit=10)["points"]
+    assert {p["id"]: sorted(p["vector"]) for p in points} == {
+        1: ["b"],
+        2: ["b"],
+        3: ["a"],
+        4: [],
+        5: ["a"],
+    }
+
+
 def test_shard_keys_a_standalone_collection_lacks(http: httpx.Client, coll: str) -> None:
     """A collection without shard keys: a named key is Qdrant's bad request
     (`get_shard_ids_by_key`), a key with a fallback its not-found

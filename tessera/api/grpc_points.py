@@ -109,7 +109,7 @@ class PointsService(pb.PointsServicer):
         operations = []
         for op in request.operations:
             write, selector = decode_write.operation(op, collection.config)
-            operations.append((collection.for_write(selector or batch_selector), write))
+            operations.append((collection.for_write(selector or batch_selector), [write]))
         results = writes.run_batch(operations, bool(request.wait))()
         return build(pb.UpdateBatchResponse, result=[out.update_result(r) for r in results])
 

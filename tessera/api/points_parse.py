@@ -226,14 +226,25 @@ def parse_update_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prep
     return writes.update_vectors(ids, columns, update_filter)
 
 
-def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> Prepare:
+def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> list[Prepare]:
+    """The operations of a REST delete_vectors, in order (one, or two: see below)."""
     names = body.get("vector", body.get("vectors"))  # Qdrant's alias
     if names is None:
         raise BadRequest("Format error in JSON body: missing field `vector`")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("Format error in JSON body: `vector` must be a list of names")
     check_names_to_delete(config, names)
-    return writes.delete_vectors(_selection(body, NO_FILTER_OR_POINTS), list(names))
+    # Qdrant runs a filter and a list of points given together as two operations, the
+    # filter's first, and answers the last one's result (`do_delete_vectors`); either alone
+    # is one. Both are parsed before either runs.
+    steps: list[Prepare] = []
+    if body.get("filter") is not None:
+        steps.append(writes.delete_vectors(writes.Matching(parse_filter(body["filter"])), names))
+    if body.get("points") is not None:
+        steps.append(writes.delete_vectors(parse_ids(body["points"]), names))
+    if not steps:
+        raise BadRequest(NO_FILTER_OR_POINTS)
+    return steps
 
 
 def check_names_to_delete(config: CollectionConfig, names: list[str]) -> None:
@@ -266,14 +277,26 @@ BATCH_KINDS = (
 )
 
 
-def parse_batch_operation(config: CollectionConfig, raw: Any) -> Prepare:
+def parse_batch_operation(config: CollectionConfig, raw: Any) -> list[Prepare]:
+    """One item of `POST /points/batch` as the operations it runs, in order (one, or two
+    for a delete_vectors with both a filter and points); its result is the last one's."""
+    kind, inner = _batch_item(raw)
+    if kind == "delete_vectors":
+        return parse_delete_vectors(config, inner)
+    return [_batch_operation(config, kind, inner)]
+
+
+def _batch_item(raw: Any) -> tuple[str, dict[str, Any]]:
     item = _obj(raw, "operation")
     if len(item) != 1 or next(iter(item)) not in BATCH_KINDS:
         raise BadRequest(
             "Format error in JSON body: each operation must be one of " + ", ".join(BATCH_KINDS)
         )
     kind, inner = next(iter(item.items()))
-    inner = _obj(inner, kind)
+    return kind, _obj(inner, kind)
+
+
+def _batch_operation(config: CollectionConfig, kind: str, inner: dict[str, Any]) -> Prepare:
     if kind == "upsert":
         return parse_upsert(config, inner)
     if kind == "delete":
@@ -286,6 +309,4 @@ def parse_batch_operation(config: CollectionConfig, raw: Any) -> Prepare:
         return parse_delete_payload(inner)
     if kind == "clear_payload":
         return parse_clear_payload(inner)
-    if kind == "update_vectors":
-        return parse_update_vectors(config, inner)
-    return parse_delete_vectors(config, inner)
+    return parse_update_vectors(config, inner)

@@ -12,6 +12,7 @@ from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json, write_wait
 from tessera.api.shard_selector import selected_for_write
 from tessera.collection.collection import Collection
+from tessera.collection.no_wait import NO_WAIT
 from tessera.errors import UnprocessableEntity
 
 
@@ -34,7 +35,31 @@ overwrite_payload = _writer(lambda config, body: parse.parse_set_payload(body, o
 delete_payload = _writer(lambda config, body: parse.parse_delete_payload(body))
 clear_payload = _writer(lambda config, body: parse.parse_clear_payload(body))
 update_vectors = _writer(parse.parse_update_vectors)
-delete_vectors = _writer(parse.parse_delete_vectors)
+
+
+async def delete_vectors(request: Request) -> Callable[[], Any]:
+    collection = collection_of(request)
+    wait = write_wait(request)
+    body = expect_object(await read_json(request))
+    steps = parse.parse_delete_vectors(collection.config, body)
+    target = selected_for_write(collection, body)
+    return lambda: run_steps(target, steps, wait)
+
+
+def run_steps(target: Collection, steps: list[parse.Prepare], wait: bool) -> dict[str, Any]:
+    """The operations of one request (or batch item) in order; the last one's result."""
+    result = target.update(steps[0], wait)
+    if len(steps) > 1:
+        # The first has changed the collection: a quick write on the event loop may not
+        # stop after it to be run again from the start (`WouldWait`), so the rest wait.
+        no_wait = NO_WAIT.set(False)
+        try:
+            for step in steps[1:]:
+                result = target.update(step, wait)
+        finally:
+            NO_WAIT.reset(no_wait)
+    out: dict[str, Any] = result.to_json()
+    return out
 
 
 async def batch_update(request: Request) -> Callable[[], Any]:
@@ -55,13 +80,14 @@ def prepare_batch(
 
 
 def run_batch(
-    operations: list[tuple[Collection, parse.Prepare]], wait: bool
+    operations: list[tuple[Collection, list[parse.Prepare]]], wait: bool
 ) -> Callable[[], list[dict[str, Any]]]:
     """A batch of writes, each on the collection (view) its shard keys select."""
 
     def run() -> list[dict[str, Any]]:
-        # One WAL record per operation, applied in order, as Qdrant answers one result each.
-        return [target.update(write, wait).to_json() for target, write in operations]
+        # One WAL record per operation, applied in order, as Qdrant answers one result per
+        # item (an item of two operations: the last one's).
+        return [run_steps(target, steps, wait) for target, steps in operations]
 
     return run
 
