@@ -5,6 +5,7 @@ on, and a failed fsync is never retried as if the data were safe."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import time
@@ -224,7 +225,7 @@ def test_a_dropped_payload_index_keeps_the_files_of_pinned_and_kept_checkpoints(
 
 
 def test_free_space_is_read_again_near_the_reserve_and_every_second(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A free-space reading stands for the writes of the next second only while they leave
     three reserves free; nearer the limit, and after a second, every write reads again, and
@@ -263,6 +264,16 @@ def test_free_space_is_read_again_near_the_reserve_and_every_second(
     _upsert(engine, [6])
     assert free["reads"] == 4
     free["bytes"] = reserve  # full: refused, nothing logged
-    with pytest.raises(ServiceUnavailable):
-        _upsert(engine, [7])
+    with caplog.at_level(logging.ERROR, logger="tessera.shard.shard"):
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailable, match="No space left on device: "):
+                _upsert(engine, [7])
+        # The operator sees it in the log, as in Qdrant's ("No space left on device:"),
+        # once a minute while writes keep being refused.
+        refused = [r.getMessage() for r in caplog.records if "write refused" in r.getMessage()]
+        assert len(refused) == 1 and "No space left on device: " in refused[0]
+        clock["now"] += 61
+        with pytest.raises(ServiceUnavailable):
+            _upsert(engine, [7])
+        assert sum("write refused" in r.getMessage() for r in caplog.records) == 2
     assert engine.toc.get("c").count(None, exact=True) == 6

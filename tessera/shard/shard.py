@@ -129,6 +129,9 @@ def wal_segment_bytes(config: CollectionConfig) -> int:
     return min(int(config.wal_config.get("wal_capacity_mb") or 32) << 20, MAX_WAL_SEGMENT)
 
 
+_REFUSAL_LOG_S = 60.0
+
+
 def min_free_bytes(path: Path, wal_capacity: int) -> int:
     """Free space kept for checkpoints and the next WAL segments; writes beyond it are
     refused. Scales with the WAL segment size and the volume (1%), capped at 1 GiB, so that a
@@ -211,6 +214,7 @@ class LocalShard:
         self._reserve = min_free_bytes(path, wal_capacity)
         # The last free-space reading, when, and the bytes written since (`_check_disk`).
         self._free_seen, self._free_read_at, self._written_since = 0, -math.inf, 0
+        self._refusal_logged_at = -math.inf  # (`_check_disk`: one log line per minute)
         candidates = manifest_generations(path)
         if (path / "manifest.json").exists():
             raise ShardDamaged(
@@ -405,10 +409,16 @@ class LocalShard:
         free = shutil.disk_usage(self.path).free
         self._free_seen, self._free_read_at, self._written_since = free, now, need
         if free < need + self._reserve:
-            raise ServiceUnavailable(
-                f"Service unavailable: No space left on device: {free} bytes free, "
+            reason = (
+                f"No space left on device: {free} bytes free, "
                 f"{need + self._reserve} needed for the WAL and checkpoints"
             )
+            # The operator's signal, as Qdrant logs a write the disk cannot take (the client
+            # gets the 503); at most once a minute while writes keep being refused.
+            if now - self._refusal_logged_at >= _REFUSAL_LOG_S:
+                self._refusal_logged_at = now
+                log.error("shard %s: write refused: %s", self.path, reason)
+            raise ServiceUnavailable(f"Service unavailable: {reason}")
 
     def read(self) -> HolderRead:
         """`with shard.read() as holder:` the segments under a shared hold of the lock."""

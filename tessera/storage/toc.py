@@ -400,6 +400,7 @@ class TableOfContents:
             except OSError as exc:
                 shutil.rmtree(staging, ignore_errors=True)
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    log.error("collection %s not created: No space left on device: %s", name, exc)
                     raise ServiceUnavailable(
                         f"Service unavailable: No space left on device: {exc}"
                     ) from exc
@@ -587,6 +588,7 @@ class TableOfContents:
     def _check_space(self) -> None:
         free = shutil.disk_usage(self.root).free
         if free < _MIN_FREE_TO_CREATE:
+            log.error("collection not created: No space left on device: %d bytes free", free)
             raise ServiceUnavailable(
                 f"Service unavailable: No space left on device: {free} bytes free"
             )
