@@ -214,6 +214,20 @@ def test_empty_collection_name_is_422(http: httpx.Client) -> None:
     assert http.get("/collections/").status_code == 404  # no collection route at all
 
 
+def test_leading_double_slashes_are_merged(http: httpx.Client, coll: str) -> None:
+    """`//collections/...` is served as `/collections/...` (Qdrant's basic API test sends
+    one, as does a client whose base URL ends in a slash); Tessera answered 404. An empty
+    segment further on stays one (the 422 above)."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 0, 0]}, {"id": 2, "vector": [0, 1, 0]}])
+    base = str(http.base_url).rstrip("/")
+    listed = assert_ok(http.get(base + "//collections"))["collections"]
+    assert coll in {c["name"] for c in listed}
+    body = {"vector": [1, 0, 0], "limit": 1}
+    found = assert_ok(http.post(f"{base}///collections/{coll}/points/search", json=body))
+    assert [p["id"] for p in found] == [1]
+    assert assert_error(http.get(base + "//collections//exists"), 422)
+
+
 @pytest.mark.parametrize("raw", ["%2E%2E", "%2E", "evil%2F..%2F..%2Fescape", "%2Fabs"])
 def test_path_tricks_create_nothing(http: httpx.Client, server, raw: str) -> None:
     storage = getattr(server, "storage", None)

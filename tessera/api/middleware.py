@@ -107,6 +107,16 @@ def _exists(scope: Scope, collection: str) -> bool:
     return toc is not None and bool(toc.exists(collection))
 
 
+def merge_leading_slashes(scope: Scope) -> None:
+    """`//collections/...` is `/collections/...`, as Qdrant serves it (a client whose base
+    URL ends in a slash sends such paths). Only the leading run: an empty segment further
+    on stays one (`/collections//exists` names the empty collection, a 422)."""
+    scope["path"] = "/" + scope["path"].lstrip("/")
+    raw = scope.get("raw_path")
+    if raw:
+        scope["raw_path"] = b"/" + raw.lstrip(b"/")
+
+
 class AccessLog:
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = (), log: bool = True) -> None:
         self.app = app
@@ -121,6 +131,8 @@ class AccessLog:
         started = time.perf_counter()
         status = 0
         size = 0
+        if scope["path"].startswith("//"):
+            merge_leading_slashes(scope)
 
         async def logged_send(message: Message) -> None:
             nonlocal status, size
