@@ -114,6 +114,11 @@ def check_no_control_chars(name: str) -> None:
         )
 
 
+# How long a lookup waits for a collection being replaced (`TableOfContents.install`):
+# closing the old one and opening the new one, seconds at most for a large collection.
+_REPLACE_WAIT_S = 60.0
+
+
 class TableOfContents:
     def __init__(
         self,
@@ -136,6 +141,9 @@ class TableOfContents:
         mkdir_durable(self.root)
         self._lock = threading.Lock()
         self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
+        # Collections being replaced (`install`): a lookup that finds the name missing in
+        # that window waits for the new one instead of answering 404.
+        self._replacing: dict[str, threading.Event] = {}
         swap.roll_forward(self.root)
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(_STAGING):
@@ -227,13 +235,25 @@ class TableOfContents:
         return Collection(name, path, config)
 
     def get(self, name: str) -> Collection:
+        collection = self._lookup(name)
+        if collection is None:
+            # Perhaps being replaced (a snapshot recovered into it): wait for the new one.
+            # Looked up again whether or not a replacement was seen, since one may have
+            # ended between the lookup and the look at `_replacing`.
+            replacing = self._replacing.get(self.aliases.resolve(name) or name)
+            if replacing is not None:
+                replacing.wait(_REPLACE_WAIT_S)
+            collection = self._lookup(name)
+        if collection is None:
+            raise collection_not_found(name)
+        return collection
+
+    def _lookup(self, name: str) -> Collection | None:
         collection = self.collections.get(name)
         if collection is None:
             target = self.aliases.resolve(name)
             if target is not None:
                 collection = self.collections.get(target)
-        if collection is None:
-            raise collection_not_found(name)
         return collection
 
     def exists(self, name: str) -> bool:
@@ -440,14 +460,19 @@ class TableOfContents:
         A crash at any point leaves the old collection or the new one (tessera.storage.swap)."""
         validate_collection_name(name)
         with self._lock:
-            journal, aside = swap.begin(self.root, name, staging)
-            old = self.collections.pop(name, None)
-            if old is not None:
-                old.close(flush=False)  # replaced: its last state need not be kept
-            swap.complete(self.root, name, staging, aside)
-            swap.finish(journal)
-            collection = self._open(name, self.root / name, None)
-            self.collections[name] = collection
+            replaced = self._replacing[name] = threading.Event()
+            try:
+                journal, aside = swap.begin(self.root, name, staging)
+                old = self.collections.pop(name, None)
+                if old is not None:
+                    old.close(flush=False)  # replaced: its last state need not be kept
+                swap.complete(self.root, name, staging, aside)
+                swap.finish(journal)
+                collection = self._open(name, self.root / name, None)
+                self.collections[name] = collection
+            finally:
+                del self._replacing[name]
+                replaced.set()
         if aside.exists():
             rmtree_durable(aside)
         if self.cluster is None and isinstance(collection, ClusterCollection):
