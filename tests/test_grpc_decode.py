@@ -20,6 +20,7 @@ from tessera.api import (
     grpc_legacy,
     grpc_plan,
     grpc_reads,
+    grpc_validate,
     grpc_writes,
     points_parse,
     points_read,
@@ -727,7 +728,9 @@ def test_writes_fail_alike() -> None:
 
 
 def test_point_vector_rules_name_the_point_over_both_transports() -> None:
-    """REST's 422 names the point in brackets; Qdrant's gRPC says "Wrong input: <place>"."""
+    """REST's 422 names the point in brackets; over gRPC Qdrant's request validation refuses
+    it first, "Validation error in body" with the gRPC field path (its basic gRPC test checks
+    the words for a repeated sparse index)."""
     repeated = pb.Vector(sparse=pb.SparseVector(indices=[1, 1], values=[1.0, 2.0]))
     named = pb.Vectors(vectors=pb.NamedVectors(vectors={"text": repeated}))
     message = pb.UpsertPoints(collection_name="c", points=[_point(1, named)])
@@ -736,7 +739,33 @@ def test_point_vector_rules_name_the_point_over_both_transports() -> None:
     assert _error(lambda: points_parse.parse_upsert(CONFIG, body)) == (
         f"Validation error in JSON body: [{place}]"
     )
-    assert _error(lambda: grpc_writes.upsert(message, CONFIG)) == f"Wrong input: {place}"
+    assert _error(lambda: grpc_writes.upsert(message, CONFIG)) == (
+        "Validation error in body: [points[0].vectors.vectors_options.vectors.[].indices: "
+        "Validation error: must be unique [{}]]"
+    )
+
+
+def test_deprecated_vector_forms_are_validated_as_qdrant_words_them() -> None:
+    """`data` with `vectors_count` (a flat multivector) and `data` with `indices` are checked
+    by Qdrant's `Vector::validate` before conversion (its basic multivector gRPC test checks
+    the words); Tessera answered its own conversion error ("Unable to convert ...")."""
+
+    def grpc(v: pb.Vector, named: bool = False) -> str:
+        vectors = pb.Vectors(vectors=pb.NamedVectors(vectors={"m": v})) if named else None
+        vectors = vectors or pb.Vectors(vector=v)
+        message = pb.UpsertPoints(collection_name="c", points=[_point(1, vectors)])
+        return _error(lambda: grpc_writes.upsert(message, CONFIG))
+
+    where = "Validation error in body: [points[0].vectors.vectors_options."
+    assert grpc(pb.Vector(data=[0.5] * 7, vectors_count=2), named=True) == (
+        f"{where}vectors.[].data: Validation error: invalid dense vector length for vectors "
+        'count [{"vector_len": Number(7), "vectors_count": Number(2)}]]'
+    )
+    assert grpc(pb.Vector(data=[0.5] * 8, vectors_count=0)) == (
+        f"{where}data: vectors count must be greater than 0]"
+    )
+    both = pb.Vector(data=[0.5], indices=pb.SparseIndices(data=[1]), vectors_count=1)
+    assert grpc(both) == f"{where}indices: `indices` and `vectors_count` cannot be both specified]"
 
 
 def test_point_vectors_rules_as_qdrant_words_them() -> None:
@@ -793,3 +822,40 @@ def test_vector_rules_come_before_names() -> None:
         "Validation error in JSON body: [points[0].vector.?.data: all vectors must have the "
         "same dimension, found vector with dimension 1]"
     )
+
+
+def test_sparse_search_of_uneven_lengths_in_qdrant_words() -> None:
+    """`vector` with `sparse_indices` of another length: Qdrant's conversion refuses it as
+    "Sparse indices does not match sparse vector conditions" (its basic sparse gRPC test)."""
+    request = pb.SearchPoints(
+        collection_name="c",
+        vector=[0.2, 0.1],
+        sparse_indices=pb.SparseIndices(data=[0, 1, 2, 3]),
+        vector_name="text",
+        limit=3,
+    )
+    assert _error(lambda: grpc_legacy.search(request, CONFIG)) == (
+        "Sparse indices does not match sparse vector conditions: values: Validation error: must "
+        "be the same length as indices [{}]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch", "field", "inner"),
+    [
+        (pb.SearchBatchPoints, "search_points", pb.SearchPoints),
+        (pb.RecommendBatchPoints, "recommend_points", pb.RecommendPoints),
+        (pb.DiscoverBatchPoints, "discover_points", pb.DiscoverPoints),
+        (pb.QueryBatchPoints, "query_points", pb.QueryPoints),
+    ],
+)
+def test_a_batch_validates_its_requests(batch: Any, field: str, inner: Any) -> None:
+    """Qdrant validates each request of a batch (nested rules): an empty collection name
+    inside is refused; Tessera answered as if each named the batch's collection."""
+    good, bad = inner(collection_name="c"), inner(collection_name="", timeout=0)
+    request = batch(collection_name="c", **{field: [good, bad]})
+    assert _error(lambda: grpc_validate.validate(request)) == (
+        f'Validation error in body: [{field}[1].collection_name: value "" invalid, must be '
+        f"from 1 to 255 characters; {field}[1].timeout: value 0 invalid, must be 1 or larger]"
+    )
+    grpc_validate.validate(batch(collection_name="c", **{field: [good, good]}))

@@ -20,7 +20,7 @@ from tessera.api.grpc_reads import selection, with_lookup
 from tessera.api.grpc_vectors import inferred, sparse, vector
 from tessera.api.points_read import parse_limit, positive_limit, vector_query
 from tessera.api.render import check_vector_names
-from tessera.api.vectors_parse import checked_vector
+from tessera.api.vectors_parse import VectorRule, checked_vector
 from tessera.collection import requests
 from tessera.collection.values import Lookup, Quantization, SearchParams, Selection, VectorInput
 from tessera.collection_config import CollectionConfig
@@ -42,7 +42,15 @@ def _search_vector(req: Any, config: CollectionConfig) -> VectorInput:
     else:
         kind, value = "dense", np.asarray(req.vector, dtype=np.float64)
     name = req.vector_name if req.HasField("vector_name") else ""
-    return vector_query(config, name, checked_vector(config, name, kind, value))
+    try:
+        return vector_query(config, name, checked_vector(config, name, kind, value))
+    except VectorRule as exc:
+        if kind != "sparse":
+            raise
+        # Qdrant's conversion of `vector` + `sparse_indices` into a sparse vector
+        raise BadRequest(
+            f"Sparse indices does not match sparse vector conditions: {exc.field}: {exc.shown}"
+        ) from None
 
 
 def search(req: pb.SearchPoints, config: CollectionConfig) -> requests.Search:

@@ -163,20 +163,40 @@ RULES = _rules()
 _LABELS = {"vectors_config.params.size": "vectors_config.config.size"}
 
 
+# A batch's requests, each checked by its own message's rules (Qdrant's nested
+# validation): a search with an empty collection name inside a batch is refused too.
+_BATCHES = {
+    "SearchBatchPoints": "search_points",
+    "RecommendBatchPoints": "recommend_points",
+    "DiscoverBatchPoints": "discover_points",
+    "QueryBatchPoints": "query_points",
+}
+
+
 def validate(request: Any) -> None:
     """Raise BadRequest with Qdrant's gRPC text when a field of `request` breaks its rule."""
-    rules = RULES.get(request.DESCRIPTOR.name)
-    if rules is None:
-        return
+    name = request.DESCRIPTOR.name
+    failed = _failures(request)
+    items = _BATCHES.get(name)
+    if items is not None:
+        for index, item in enumerate(getattr(request, items)):
+            failed += [(f"{items}[{index}].{path}", text) for path, text in _failures(item)]
+        failed.sort(key=lambda found: found[0].split(".")[0].split("[")[0])  # by field name
+    if failed:
+        shown = "; ".join(f"{path}: {text}" for path, text in failed)
+        raise BadRequest(f"Validation error in body: [{shown}]")
+
+
+def _failures(request: Any) -> list[tuple[str, str]]:
+    """(field as Qdrant labels it, text) of each rule of `request`'s message it breaks."""
     failed = []
-    for path, check in rules:
+    for path, check in RULES.get(request.DESCRIPTOR.name, ()):
         value = _field(request, path)
         if value is not None:
             text = check(value)
             if text is not None:
-                failed.append(f"{_LABELS.get(path, path)}: {text}")
-    if failed:
-        raise BadRequest(f"Validation error in body: [{'; '.join(failed)}]")
+                failed.append((_LABELS.get(path, path), text))
+    return failed
 
 
 def _field(message: Any, path: str) -> Any:

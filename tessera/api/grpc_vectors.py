@@ -15,6 +15,7 @@ import numpy as np
 from qdrant_client import grpc as pb
 
 from tessera.api.grpc_convert import packed_f32, payload
+from tessera.api.vectors_parse import VectorRule
 from tessera.errors import BadRequest, inference_unavailable
 from tessera.query.bm25 import embed
 
@@ -32,12 +33,20 @@ def _flat_multi(data: Any, count: int) -> list[Any]:
             "Unable to convert to multi-dense vector: Empty multi-vector data with vectors "
             f"count: {count}"
         )
-    if count == 0 or len(values) % count:
-        raise BadRequest(
-            f"Unable to convert to multi-dense vector: data length {len(values)} is not "
-            f"divisible by vectors count {count}"
+    # Qdrant's `validate_multi_vector_len`, which its request validation runs first.
+    if count == 0:
+        raise VectorRule(_NO_ROWS, "data", _NO_ROWS)
+    if len(values) % count:
+        shown = (
+            "Validation error: invalid dense vector length for vectors count "
+            f'[{{"vector_len": Number({len(values)}), "vectors_count": Number({count})}}]'
         )
+        raise VectorRule(shown, "data", shown)
     return list(values.reshape(count, -1))
+
+
+_NO_ROWS = "vectors count must be greater than 0"
+_BOTH_FORMS = "`indices` and `vectors_count` cannot be both specified"
 
 
 def vector(v: pb.Vector) -> tuple[str, Any]:
@@ -54,6 +63,8 @@ def vector(v: pb.Vector) -> tuple[str, Any]:
     if kind is not None:  # image, object
         return "inference", None
     if v.HasField("indices"):
+        if v.HasField("vectors_count"):
+            raise VectorRule(_BOTH_FORMS, "indices", _BOTH_FORMS)
         return "sparse", sparse(v.indices.data, v.data)
     if v.HasField("vectors_count"):
         return "multi", _flat_multi(v.data, v.vectors_count)

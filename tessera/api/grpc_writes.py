@@ -18,7 +18,7 @@ from tessera.api import points_parse as parse
 from tessera.api.grpc_convert import malformed, opt_shard_selector, payload
 from tessera.api.grpc_filter import decode_filter, point_id
 from tessera.api.grpc_vectors import inferred, vectors
-from tessera.api.vectors_parse import EMPTY_DENSE, typed_columns, unnamed_sparse
+from tessera.api.vectors_parse import EMPTY_DENSE, VectorRule, typed_columns, unnamed_sparse
 from tessera.collection import writes
 from tessera.collection.values import ShardSelector
 from tessera.collection_config import CollectionConfig
@@ -87,7 +87,11 @@ def upsert(msg: Any, config: CollectionConfig) -> writes.Write:
         ids.append(parse.body_point_id(point_id(p.id)))
         if not p.HasField("vectors"):
             raise BadRequest(NO_POINT_VECTORS)
-        vectors = _point_vectors(p.vectors, fast=True)
+        try:
+            vectors = _point_vectors(p.vectors, fast=True)
+        except VectorRule as exc:
+            named = p.vectors.WhichOneof("vectors_options") == "vectors"
+            raise exc.at_grpc_point(i, named) from None
         unnamed = vectors.get("")
         if unnamed is not None and unnamed[0] == "dense" and not len(unnamed[1]):
             raise BadRequest(f"Wrong input: points[{i}].vector.vector: {EMPTY_DENSE}")

@@ -41,8 +41,14 @@ class VectorRule(UnprocessableEntity):
         return UnprocessableEntity(f"Validation error in JSON body: [{self.place(index, named)}]")
 
     def at_grpc_point(self, index: int, named: bool) -> BadRequest:
-        """Qdrant's gRPC conversion words the same failure "Wrong input: <place>"."""
-        return BadRequest(f"Wrong input: {self.place(index, named)}")
+        """The same failure in a gRPC request's point `index`: Qdrant's validation of the
+        request's `Vector` messages (`Vectors.vectors_options`, a named map's values under
+        `[]`), before anything else is read, in the field path `validator` flattens."""
+        where = "vectors.[]." if named else ""
+        return BadRequest(
+            f"Validation error in body: [points[{index}].vectors.vectors_options.{where}"
+            f"{self.field}: {self.shown}]"
+        )
 
 
 class EmptyDense(BadRequest):
