@@ -859,3 +859,8 @@ def test_a_batch_validates_its_requests(batch: Any, field: str, inner: Any) -> N
         f"from 1 to 255 characters; {field}[1].timeout: value 0 invalid, must be 1 or larger]"
     )
     grpc_validate.validate(batch(collection_name="c", **{field: [good, good]}))
+    slashed = batch(collection_name="c", **{field: [inner(collection_name="a/" + "b" * 300)]})
+    assert _error(lambda: grpc_validate.validate(slashed)).endswith(
+        f"must be from 1 to 255 characters; {field}[0].collection_name: collection name cannot "
+        'contain "/" char]'
+    )

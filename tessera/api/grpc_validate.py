@@ -180,7 +180,12 @@ def validate(request: Any) -> None:
     items = _BATCHES.get(name)
     if items is not None:
         for index, item in enumerate(getattr(request, items)):
-            failed += [(f"{items}[{index}].{path}", text) for path, text in _failures(item)]
+            at = f"{items}[{index}]."
+            # (a name's second error, joined in its text, is labelled at the item too)
+            failed += [
+                (at + path, text.replace("; collection_name: ", f"; {at}collection_name: "))
+                for path, text in _failures(item)
+            ]
         failed.sort(key=lambda found: found[0].split(".")[0].split("[")[0])  # by field name
     if failed:
         shown = "; ".join(f"{path}: {text}" for path, text in failed)
