@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 from tessera.errors import BadRequest, UnprocessableEntity
 
 # Rule: (field path, check). A check answers None for a valid value, else the text after
-# "field: ". Only a set field is checked (proto3 optional fields unset are not values).
-Check = Callable[[Any], str | None]
+# "field: " (a list: one per error, each reported at the field). Only a set field is
+# checked (proto3 optional fields unset are not values).
+Check = Callable[[Any], str | list[str] | None]
+OneCheck = Callable[[Any], str | None]
 
 
-def _length(low: int, high: int | None = None) -> Check:
+def _length(low: int, high: int | None = None) -> OneCheck:
     def check(value: Any) -> str | None:
         size = len(value)
         if size >= low and (high is None or size <= high):
@@ -36,7 +38,7 @@ def _length(low: int, high: int | None = None) -> Check:
     return check
 
 
-def _within(low: int, high: int) -> Check:
+def _within(low: int, high: int) -> OneCheck:
     def check(value: Any) -> str | None:
         if low <= value <= high:
             return None
@@ -45,7 +47,7 @@ def _within(low: int, high: int) -> Check:
     return check
 
 
-def _at_least(low: int) -> Check:
+def _at_least(low: int) -> OneCheck:
     def check(value: Any) -> str | None:
         return None if value >= low else f"value {value} invalid, must be {low} or larger"
 
@@ -55,10 +57,10 @@ def _at_least(low: int) -> Check:
 _NAME_LENGTH = _length(1, 255)
 
 
-def _collection_name(value: str) -> str | None:
+def _collection_name(value: str) -> list[str] | None:
     """Qdrant's length rule and `validate_collection_name_legacy` (both errors, in order)."""
     found = [text for text in (_NAME_LENGTH(value), _name_chars(value)) if text is not None]
-    return "; collection_name: ".join(found) or None
+    return found or None
 
 
 def _name_chars(value: str) -> str | None:
@@ -180,12 +182,7 @@ def validate(request: Any) -> None:
     items = _BATCHES.get(name)
     if items is not None:
         for index, item in enumerate(getattr(request, items)):
-            at = f"{items}[{index}]."
-            # (a name's second error, joined in its text, is labelled at the item too)
-            failed += [
-                (at + path, text.replace("; collection_name: ", f"; {at}collection_name: "))
-                for path, text in _failures(item)
-            ]
+            failed += [(f"{items}[{index}].{path}", text) for path, text in _failures(item)]
         failed.sort(key=lambda found: found[0].split(".")[0].split("[")[0])  # by field name
     if failed:
         shown = "; ".join(f"{path}: {text}" for path, text in failed)
@@ -198,9 +195,9 @@ def _failures(request: Any) -> list[tuple[str, str]]:
     for path, check in RULES.get(request.DESCRIPTOR.name, ()):
         value = _field(request, path)
         if value is not None:
-            text = check(value)
-            if text is not None:
-                failed.append((_LABELS.get(path, path), text))
+            found = check(value)
+            texts = [found] if isinstance(found, str) else found or []
+            failed += [(_LABELS.get(path, path), text) for text in texts]
     return failed
 
 

@@ -16,14 +16,20 @@ from tessera.collection.no_wait import NO_WAIT
 from tessera.errors import UnprocessableEntity
 
 
-def _writer(build: Callable[[Any, dict[str, Any]], parse.Prepare]) -> Callable[[Request], Any]:
+def _writer(
+    build: Callable[[Any, dict[str, Any]], parse.Prepare | list[parse.Prepare]],
+) -> Callable[[Request], Any]:
+    """A write route: `build` parses the body into its write, or the writes it runs in
+    order (a delete_vectors with both a filter and points)."""
+
     async def work(request: Request) -> Callable[[], Any]:
         collection = collection_of(request)
         wait = write_wait(request)
         body = expect_object(await read_json(request))
-        prepare = build(collection.config, body)
+        built = build(collection.config, body)
+        steps = built if isinstance(built, list) else [built]
         target = selected_for_write(collection, body)
-        return lambda: target.update(prepare, wait).to_json()
+        return lambda: run_steps(target, steps, wait)
 
     return work
 
@@ -35,15 +41,7 @@ overwrite_payload = _writer(lambda config, body: parse.parse_set_payload(body, o
 delete_payload = _writer(lambda config, body: parse.parse_delete_payload(body))
 clear_payload = _writer(lambda config, body: parse.parse_clear_payload(body))
 update_vectors = _writer(parse.parse_update_vectors)
-
-
-async def delete_vectors(request: Request) -> Callable[[], Any]:
-    collection = collection_of(request)
-    wait = write_wait(request)
-    body = expect_object(await read_json(request))
-    steps = parse.parse_delete_vectors(collection.config, body)
-    target = selected_for_write(collection, body)
-    return lambda: run_steps(target, steps, wait)
+delete_vectors = _writer(parse.parse_delete_vectors)
 
 
 def run_steps(target: Collection, steps: list[parse.Prepare], wait: bool) -> dict[str, Any]:
