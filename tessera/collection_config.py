@@ -155,6 +155,9 @@ class CollectionConfig:
     vectors: dict[str, DenseVectorParams]
     sparse_vectors: dict[str, SparseVectorParams]
     unnamed: bool
+    # `params.sparse_vectors` is a map, possibly empty, rather than absent: Qdrant keeps the
+    # map a create request gave (`{}` too) and one its last sparse name was deleted from.
+    sparse_map: bool = False
     hnsw_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HNSW))
     optimizer_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZERS))
     wal_config: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WAL))
@@ -173,7 +176,7 @@ class CollectionConfig:
         else:
             vectors = {name: p.to_json() for name, p in self.vectors.items()}
         params: dict[str, Any] = {"vectors": vectors, **self.params_extra}
-        if self.sparse_vectors:
+        if self.sparse_vectors or self.sparse_map:
             params["sparse_vectors"] = {n: p.to_json() for n, p in self.sparse_vectors.items()}
         out: dict[str, Any] = {
             "params": params,
@@ -419,6 +422,7 @@ def build_config(
     return CollectionConfig(
         vectors={n: dense_params(s, d.vectors_on_disk) for n, s in request.vectors.items()},
         sparse_vectors={n: sparse_params(s) for n, s in request.sparse_vectors.items()},
+        sparse_map=request.sparse_map,
         unnamed=request.unnamed,
         hnsw_config=hnsw,
         optimizer_config=optimizers,

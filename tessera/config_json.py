@@ -376,6 +376,7 @@ def decode_create(raw: Any) -> CreateCollection:
         vectors=vectors,
         unnamed=unnamed,
         sparse_vectors=decode_sparse(body.get("sparse_vectors")),
+        sparse_map=body.get("sparse_vectors") is not None,
         hnsw=part("hnsw_config", decode_hnsw),
         wal=part("wal_config", decode_wal),
         optimizers=part("optimizers_config", decode_optimizers),

@@ -317,6 +317,7 @@ class CreateCollection:
     vectors: dict[str, VectorSpec] = field(default_factory=dict)
     unnamed: bool = False
     sparse_vectors: dict[str, SparseSpec] = field(default_factory=dict)
+    sparse_map: bool = False  # `sparse_vectors` was given (possibly empty)
     hnsw: HnswDiff | None = None
     wal: WalDiff | None = None
     optimizers: OptimizersDiff | None = None

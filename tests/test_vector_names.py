@@ -150,9 +150,82 @@ def test_sparse_vector_name_and_unnamed_default(
     ).points
     assert [h.id for h in hits] == [2]
     client.delete_vector_name(collection, "text")
-    assert client.get_collection(collection).config.params.sparse_vectors in (None, {})
+    # Qdrant keeps the map, empty, once its last sparse name is gone (an absent one is None)
+    assert client.get_collection(collection).config.params.sparse_vectors == {}
     record = client.retrieve(collection, [2], with_vectors=True)[0]
     assert record.vector == [2, 1]
+
+
+def test_sparse_vectors_map_shown_as_given(server_factory: Any) -> None:
+    """`params.sparse_vectors` is absent only when no map was ever given: a create with
+    `{}` shows `{}`, as does a collection whose last sparse name was deleted, over REST and
+    gRPC and after a restart (Qdrant's `Option<BTreeMap>`, skipped only when None)."""
+    server = server_factory(grpc_port=free_port())
+    http = httpx.Client(base_url=server.url, timeout=30)
+    dot = {"size": 2, "distance": "Dot"}
+    bodies: dict[str, dict[str, Any]] = {
+        "given_empty": {"vectors": dot, "sparse_vectors": {}},
+        "absent": {"vectors": dot},
+        "null": {"vectors": dot, "sparse_vectors": None},
+        "emptied": {"vectors": dot, "sparse_vectors": {"s": {}}},
+        "added_then_deleted": {"vectors": dot},
+    }
+    for name, body in bodies.items():
+        assert http.put(f"/collections/{name}", json=body).status_code == 200
+    assert http.delete("/collections/emptied/vectors/s").status_code == 200
+    assert http.put("/collections/added_then_deleted/vectors/t", json={"sparse": {}}).is_success
+    assert http.delete("/collections/added_then_deleted/vectors/t").status_code == 200
+    grpc = QdrantClient(
+        host=server.host,
+        port=server.port,
+        grpc_port=server.grpc_port,
+        prefer_grpc=True,
+        timeout=30,
+        check_compatibility=False,
+    )
+    grpc.create_collection(
+        "grpc_empty",
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        sparse_vectors_config={},
+    )
+    grpc.create_collection(
+        "grpc_absent", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+    )
+    expected = {
+        "given_empty": {},
+        "absent": None,
+        "null": None,
+        "emptied": {},
+        "added_then_deleted": {},
+        "grpc_empty": {},
+        "grpc_absent": None,
+    }
+
+    def shown() -> tuple[dict[str, Any], dict[str, Any]]:
+        rest = {
+            name: http.get(f"/collections/{name}")
+            .json()["result"]["config"]["params"]
+            .get("sparse_vectors")
+            for name in expected
+        }
+        over_grpc = {
+            name: grpc.get_collection(name).config.params.sparse_vectors for name in expected
+        }
+        return rest, over_grpc
+
+    assert shown() == (expected, expected)
+    grpc.close()
+    server.restart()
+    grpc = QdrantClient(
+        host=server.host,
+        port=server.port,
+        grpc_port=server.grpc_port,
+        prefer_grpc=True,
+        timeout=30,
+        check_compatibility=False,
+    )
+    assert shown() == (expected, expected)
+    grpc.close()
 
 
 def test_vector_name_changes_survive_crash_and_replay(server_factory: Any) -> None:

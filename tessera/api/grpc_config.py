@@ -283,6 +283,7 @@ def create(req: pb.CreateCollection) -> CreateCollection:
         sparse_vectors=(
             _sparse_map(req.sparse_vectors_config) if req.HasField("sparse_vectors_config") else {}
         ),
+        sparse_map=req.HasField("sparse_vectors_config"),
         hnsw=hnsw(req.hnsw_config) if req.HasField("hnsw_config") else None,
         wal=wal(req.wal_config) if req.HasField("wal_config") else None,
         optimizers=optimizers(req.optimizers_config) if req.HasField("optimizers_config") else None,

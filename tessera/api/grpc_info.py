@@ -165,6 +165,8 @@ def collection_params(info: CollectionInfo) -> pb.CollectionParams:
         entries = message.vectors_config.params_map.map
         for name, params in config.vectors.items():
             entries[name].CopyFrom(vector_params(params))
+    if config.sparse_map:  # a map, possibly empty (see CollectionConfig.sparse_map)
+        message.sparse_vectors_config.SetInParent()
     for name, sparse in config.sparse_vectors.items():
         message.sparse_vectors_config.map[name].CopyFrom(sparse_params(sparse))
     if extra.get("sharding_method") is not None:

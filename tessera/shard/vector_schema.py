@@ -84,6 +84,8 @@ def set_params(config: CollectionConfig, name: str, params: VectorParams | None)
     shard's record and cluster mode's etcd config change the same way."""
     dense = {k: v for k, v in config.vectors.items() if k != name}
     sparse = {k: v for k, v in config.sparse_vectors.items() if k != name}
+    if config.sparse_vectors or isinstance(params, SparseVectorParams):
+        config.sparse_map = True  # the map stays, empty, once its last name is deleted
     if isinstance(params, DenseVectorParams):
         dense[name] = params
     elif isinstance(params, SparseVectorParams):
@@ -155,4 +157,5 @@ def restore_schema(config: CollectionConfig, raw: Any) -> None:
             sparse[name] = params
     config.vectors = dense
     config.sparse_vectors = sparse
+    config.sparse_map = config.sparse_map or bool(sparse)
     config.unnamed = bool(raw.get("unnamed", False))
