@@ -449,6 +449,19 @@ def test_text_state_of_another_tokenizer_version_is_stale() -> None:
     assert not isinstance(caught.value, StaleIndexState)
 
 
+def test_geo_state_holding_out_of_range_points_is_stale() -> None:
+    """A geo index saved before out-of-range points were left out (Qdrant's index holds only
+    `lat` within [-90; 90] and `lon` within [-180; 180]) is rebuilt from the payloads."""
+    index = build("g", "geo", [{"g": {"lat": 10, "lon": 20}}, {"g": {"lat": 95, "lon": 0}}])
+    assert index.points_count() == 1
+    meta, arrays = export_field_index(index)
+    import_field_index("g", parse_field_schema("geo"), meta, arrays)
+    for name, bad in (("lat", 90.5), ("lon", -180.5)):
+        older = {**arrays, name: np.array([bad])}
+        with pytest.raises(StaleIndexState, match="outside the valid range"):
+            import_field_index("g", parse_field_schema("geo"), meta, older)
+
+
 @pytest.mark.parametrize("schema", ["keyword", "integer", "float", "geo", "text", "bool"])
 def test_missing_truncated_or_mistyped_arrays_are_rejected(schema: str) -> None:
     meta, arrays = sample_state(schema)

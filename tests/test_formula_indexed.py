@@ -20,14 +20,15 @@ from tests.conftest import ServerProcess
 edge = pytest.importorskip("qdrant_edge")
 
 PAYLOADS = {
-    1: {"x": 2, "n": None, "s": "abc", "dt": "2024-01-01T00:00:00Z"},
-    2: {"x": None, "n": [], "s": 3, "dt": "garbage"},
+    1: {"x": 2, "n": None, "s": "abc", "dt": "2024-01-01T00:00:00Z", "w": 3.0},
+    2: {"x": None, "n": [], "s": 3, "dt": "garbage", "w": 3},
 }
 VECTORS = {1: [1.0, 0.0], 2: [0.5, 0.0]}
-INDEXES = {"x": "Integer", "n": "Float", "s": "Float", "dt": "Datetime"}
-DEFAULTS = {"x": 7, "n": 1.5, "s": 9, "dt": "2025-01-01T00:00:00Z"}
+INDEXES = {"x": "Integer", "n": "Float", "s": "Float", "dt": "Datetime", "w": "Integer"}
+DEFAULTS = {"x": 7, "n": 1.5, "s": 9, "dt": "2025-01-01T00:00:00Z", "w": -999}
 FORMULAS: dict[str, tuple[Any, Any]] = {
     "integer": ("x", "x"),
+    "integer, a whole float": ("w", "w"),  # an integer index holds 3.0 as 3
     "float, null and empty": ("n", "n"),
     "float, a string": ("s", "s"),
     "sum": (models.SumExpression(sum=["x", "s"]), {"sum": ["x", "s"]}),

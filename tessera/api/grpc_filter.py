@@ -136,11 +136,11 @@ def _values_count(key: PayloadPath, v: pb.ValuesCount, where: str) -> m.Conditio
 
 
 def _is_empty(key: PayloadPath, value: bool, where: str) -> m.Condition:
-    return m.IsEmpty(key, bool(value))
+    return m.IsEmpty(key, bool(value), per_value=True)
 
 
 def _is_null(key: PayloadPath, value: bool, where: str) -> m.Condition:
-    return m.IsNull(key, bool(value))
+    return m.IsNull(key, bool(value), per_value=True)
 
 
 def geo_point(p: pb.GeoPoint, where: str) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tessera.query.geo_math import geo_point_of
+from tessera.query.geo_math import valid_geo_point_of
 from tessera.query.payload_path import extract_values
 from tessera.segment.field_index import datetime_key, parse_uuid_text
 from tessera.segment.segment import Segment
@@ -23,6 +23,8 @@ Kept = Callable[[Any], bool]
 
 
 def _integer(value: Any) -> bool:
+    if type(value) is float:  # 3.0 is held as 3 (IntegerIndex._convert)
+        return value.is_integer() and -(2.0**63) <= value < 2.0**63
     return type(value) is int and -(2**63) <= value < 2**63
 
 
@@ -45,7 +47,7 @@ HELD: dict[str, Kept] = {
     "datetime": _datetime,
     "keyword": lambda value: isinstance(value, str),
     "uuid": _uuid,
-    "geo": lambda value: geo_point_of(value) is not None,
+    "geo": lambda value: valid_geo_point_of(value) is not None,
     "bool": lambda value: isinstance(value, bool),
 }
 

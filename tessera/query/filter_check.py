@@ -168,6 +168,8 @@ def _field_predicate(cond: m.FieldTest) -> Predicate:
     if isinstance(cond, m.ValuesCount):
         ok = bounds_test(cond.bounds)
         return lambda p: any(ok(c) for c in value_counts(raw_values(p, key)))
+    if isinstance(cond, m.IsEmpty | m.IsNull) and cond.per_value:
+        return _per_value_test(cond)
     if isinstance(cond, m.IsEmpty):
         expected = cond.expected
         return lambda p: is_empty_values(raw_values(p, key)) == expected
@@ -177,6 +179,34 @@ def _field_predicate(cond: m.FieldTest) -> Predicate:
     test = value_test(cond)
     assert test is not None
     return _any_value(key, test)
+
+
+def _per_value_test(cond: m.IsEmpty | m.IsNull) -> Predicate:
+    """The FieldCondition form of `is_empty` / `is_null`, as Qdrant checks it: a point with
+    no value at the key passes `is_empty: true` and `is_null: false`; otherwise any one value
+    passing does. A null is empty and null; an array is empty when it has no element and
+    null when one is null; any other value is neither."""
+    key, expected = cond.key, cond.expected
+    if isinstance(cond, m.IsEmpty):
+
+        def holds(v: Any) -> bool:
+            return v is None or (isinstance(v, list) and not v)
+
+        absent = expected
+    else:
+
+        def holds(v: Any) -> bool:
+            return v is None or (isinstance(v, list) and any(e is None for e in v))
+
+        absent = not expected
+
+    def test(p: Payload) -> bool:
+        values = raw_values(p, key)
+        if not values:
+            return absent
+        return any(holds(v) == expected for v in values)
+
+    return test
 
 
 def _all(preds: Iterable[Predicate]) -> Predicate:

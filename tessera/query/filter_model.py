@@ -118,16 +118,22 @@ class ValuesCount:
 
 @dataclass(frozen=True)
 class IsEmpty:
-    """`is_empty` condition; `expected=False` is the FieldCondition `is_empty: false` form."""
+    """`{"is_empty": {"key": ...}}`, or with `per_value` the FieldCondition form
+    `{"key": ..., "is_empty": expected}`, which Qdrant checks on each value the path selects
+    (any one null or empty array passes `true`), not on them all."""
 
     key: PayloadPath
     expected: bool = True
+    per_value: bool = False
 
 
 @dataclass(frozen=True)
 class IsNull:
+    """`{"is_null": {"key": ...}}`, or with `per_value` the FieldCondition form (see IsEmpty)."""
+
     key: PayloadPath
     expected: bool = True
+    per_value: bool = False
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ def _bool_test(
     def parse(key: PayloadPath, raw: Any, where: str) -> m.Condition:
         if not isinstance(raw, bool):
             _shape(where, f"expected a boolean, got {_json_type(raw)}")
-        return cls(key, raw)
+        return cls(key, raw, per_value=True)
 
     return parse
 

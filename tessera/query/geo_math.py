@@ -45,6 +45,16 @@ def geo_point_of(value: Any) -> tuple[float, float] | None:
     return (lat, lon)
 
 
+def valid_geo_point_of(value: Any) -> tuple[float, float] | None:
+    """(lat, lon) of a geo point a payload index holds: Qdrant's index deserializes
+    `GeoPoint`, which refuses `lat` outside [-90; 90] or `lon` outside [-180; 180] (a
+    payload check reads them unchecked: `geo_point_of`)."""
+    point = geo_point_of(value)
+    if point is None or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180):
+        return None
+    return point
+
+
 def haversine_m(lat: float, lon: float, c_lat: float, c_lon: float) -> float:
     lon1, lat1, lon2, lat2 = map(math.radians, (lon, lat, c_lon, c_lat))
     a = (

@@ -19,12 +19,13 @@ from tessera.query.geo_math import (
     EARTH_RADIUS_M,
     F64,
     Ring,
-    geo_point_of,
     haversine_m_array,
     in_bbox_array,
     in_polygon_array,
+    valid_geo_point_of,
 )
 from tessera.segment.field_index import BoolMask, FieldIndex, owners_mask
+from tessera.segment.field_index_state import StaleIndexState
 from tessera.segment.field_schema import FieldSchema
 from tessera.segment.postings import KeyArray, Postings
 
@@ -43,7 +44,7 @@ class GeoIndex(FieldIndex):
         self._postings = Postings(np.float64)
 
     def _convert(self, value: Any) -> Any | None:
-        return geo_point_of(value)
+        return valid_geo_point_of(value)
 
     def _store(self, offset: int, values: list[Any]) -> None:
         points = list(dict.fromkeys((float(lat), float(lon)) for lat, lon in values))
@@ -66,6 +67,10 @@ class GeoIndex(FieldIndex):
         lons = r.array("lon", np.float64, entries)
         if not bool(np.isfinite(lats).all() and np.isfinite(lons).all()):
             raise r.fail("a geo point is not finite")
+        if bool((np.abs(lats) > 90).any() or (np.abs(lons) > 180).any()):
+            # saved by a build that indexed out-of-range points (Qdrant's index leaves them
+            # to the payload): consistent, only built the old way
+            raise StaleIndexState("geo field index state: holds points outside the valid range")
         try:
             live = self._postings.load_state(lats, owners, lons, size)
         except ValueError as exc:

@@ -262,7 +262,7 @@ def _compile(ctx: _Ctx, cond: m.Condition) -> _Node:
             return _PredNode(ctx, compile_predicate(cond))
         case _:
             index = target.field_index(cond.key.text)
-            if isinstance(index, FieldIndex):
+            if isinstance(index, FieldIndex) and _index_serves(index, cond):
                 found = _index_answer(index, cond, n)
                 if found is not None:
                     return _IndexNode(ctx, found, index, _fallback_kinds(cond, index), cond)
@@ -275,6 +275,20 @@ def _bounds(b: m.Bounds) -> tuple[float | None, float | None, float | None, floa
     # (Qdrant Edge: `{"gt": 2, "gte": 5}` alone selects 3, beside a has_id it does not): the
     # documented reading is kept.
     return (b.gt, b.gte, b.lt, b.lte)
+
+
+def _index_serves(idx: FieldIndex, cond: m.FieldTest) -> bool:
+    """Whether Qdrant reads this condition from the index rather than the payloads: an
+    integer index built without `lookup` answers no match, one without `range` no range (the
+    payloads do: 2.5 then passes `gt: 1`). (The FieldCondition form of `is_empty` / `is_null`
+    is answered by an index on its key as the condition form is, Qdrant Edge shows; only the
+    payloads' check takes it value by value.)"""
+    match cond:
+        case m.MatchValue() | m.MatchAny() | m.MatchExcept():
+            return idx.data_type != "integer" or idx.schema().param("lookup") is not False
+        case m.NumericRange() | m.DatetimeRange():
+            return idx.data_type != "integer" or idx.schema().param("range") is not False
+    return True
 
 
 def _index_answer(idx: FieldIndex, cond: m.FieldTest, n: int) -> BoolMask | None:

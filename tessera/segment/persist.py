@@ -50,7 +50,8 @@ shard manifest names a segment's files with their size and crc32, checked before
                            "tokenizer_version" (int): one saved under another version, or
                            before it was recorded, is rebuilt from the payloads on load
                            (logged once per shard and key) and written anew by the next
-                           flush
+                           flush; so is a geo index holding a point outside lat [-90; 90]
+                           / lon [-180; 180] (saved before such points were left out)
 
 A component is rewritten only when it changed since the last flush, so an immutable segment
 costs one small `ids` file per flush. Files are fsynced, and the directory once, before the
