@@ -552,17 +552,31 @@ def map_on_disk_data(segment: Segment, directory: Path, config: CollectionConfig
     """After a flush wrote an immutable segment: vectors configured `on_disk` (and payloads,
     with `on_disk_payload`) are swapped for maps of the files just written, so the heap copy
     built by the optimizer is freed and the process holds only what the page cache lends it.
-    Caller holds the shard's write lock."""
+    Caller holds the shard's write lock.
+
+    The files hold the segment as the flush's snapshot saw it; the flush wrote them without
+    the lock. A component changed since (marked dirty again: the optimizer may have sealed
+    the segment meanwhile, and a write edited or appended to it) stays in memory: its file
+    is older than its data, and mapping it would undo acknowledged writes. The next flush
+    writes it again and maps it then."""
     if segment.appendable:
         return
     payload_files = segment.files_by_component.get("payload")
-    if _payload_on_disk(segment) and payload_files and isinstance(segment.payloads, list):
+    if (
+        "payload" not in segment.dirty
+        and "ids" not in segment.dirty
+        and _payload_on_disk(segment)
+        and payload_files
+        and isinstance(segment.payloads, list)
+    ):
         path = directory / payload_files[0]["name"]
         segment.payloads = _load_payloads(path, segment.size, mapped=True)
     for name, storage in segment.storages.items():
         params = config.vectors.get(name)
         if params is None or not params.vectors_on_disk() or not isinstance(storage, DenseStorage):
             continue
+        if {f"vec:{name}", f"hnsw:{name}", "ids"} & segment.dirty:
+            continue  # changed since the snapshot (see above)
         index = segment.vector_indexes.get(name)
         if isinstance(storage.matrix, np.memmap) or (index is not None and index.mapped):
             continue  # mapped already: reloading would only free what readers may hold
