@@ -244,6 +244,29 @@ def test_overwritten_last_record(tmp_path: Path, where: str) -> None:
         assert read_all(wal) == [(1, payload(1, 50)), (2, payload(2, 50)), (3, b"three")]
 
 
+@pytest.mark.parametrize("bad", [[2], [2, 3], [1, 2, 3]], ids=["one", "two", "three"])
+def test_damaged_records_among_intact_ones_are_reported_not_cut_as_a_tail(
+    tmp_path: Path, bad: list[int]
+) -> None:
+    """Bit rot in records followed by intact ones is damage, however many bad records run
+    together: a torn tail has nothing intact after it. (Two in a row were taken for a torn
+    tail and every later record was dropped silently.)"""
+    sizes = [50] * 6
+    with Wal(tmp_path, segment_capacity=CAP) as wal:
+        for i, size in enumerate(sizes, 1):
+            wal.append(payload(i, size))
+    (path,) = segments(tmp_path)
+    with open(path, "r+b") as f:
+        for index in bad:
+            f.seek(record_offset(index, sizes) + RECORD_HEADER_SIZE + 10)
+            f.write(b"\xa5")
+    with Wal(tmp_path, segment_capacity=CAP) as wal:
+        assert wal.last_seq == bad[0]
+        (damage,) = wal.damage
+        assert (damage.first_lost, damage.last_intact) == (bad[0] + 1, 6)
+        assert f"operations {bad[0] + 1}..6 lost" in str(damage)
+
+
 def test_stale_records_after_the_cut_never_come_back(tmp_path: Path) -> None:
     # A crash can leave a later page on disk while an earlier one was lost: record 3 reads
     # as zeros but 4 and 5 are intact.  Rewriting the same record 3 (same bytes, so the same
