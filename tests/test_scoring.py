@@ -203,6 +203,50 @@ def test_datatypes_against_qdrant_edge(
     np.testing.assert_allclose(returned, scoring.as_float32(stored)[ids], rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [3, 20])  # under and over the sequential path's size
+@pytest.mark.parametrize("datatype", ["float16", "uint8"])
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_multivector_datatypes_against_qdrant_edge(
+    tmp_path: Path, distance: Distance, datatype: Datatype, dim: int
+) -> None:
+    """max_sim over stored rows of each datatype; a uint8 Cosine multivector is compared by
+    true cosine, as its dense form is (its rows stay raw bytes, not unit vectors)."""
+    edge = pytest.importorskip("qdrant_edge")
+    rng = np.random.default_rng(7)
+    points = [rng.uniform(0.0, 200.0, size=(int(rng.integers(1, 4)), dim)) for _ in range(30)]
+    query = rng.uniform(0.0, 200.0, size=(2, dim)).astype(np.float32)
+    kinds = {
+        "float16": edge.VectorStorageDatatype.Float16,
+        "uint8": edge.VectorStorageDatatype.Uint8,
+    }
+    params = edge.EdgeVectorParams(
+        size=dim,
+        distance=getattr(edge.Distance, distance),
+        datatype=kinds[datatype],
+        multivector_config=edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim),
+    )
+    shard = edge.EdgeShard.create(str(tmp_path / "shard"), edge.EdgeConfig(vectors={"m": params}))
+    shard.update(
+        edge.UpdateOperation.upsert_points(
+            [edge.Point(i, {"m": p.tolist()}, {}) for i, p in enumerate(points)]
+        )
+    )
+    result = shard.query(
+        edge.QueryRequest(
+            limit=len(points),
+            query=edge.Query.Nearest(query.tolist(), using="m"),
+            params=edge.SearchParams(exact=True),
+        )
+    )
+    shard.close()
+    rows = [scoring.prepare_stored(distance, p, datatype) for p in points]
+    flat = np.concatenate(rows).astype(np.float32)  # as the storage packs them
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    scores = multivector.score_multi(distance, query, flat, offsets, datatype=datatype)
+    by_id = {p.id: p.score for p in result}
+    np.testing.assert_allclose([by_id[i] for i in range(len(points))], scores, rtol=2e-3, atol=1e-3)
+
+
 # --------------------------------------------------------------------------- sparse
 
 

@@ -346,10 +346,12 @@ def similarity(
     # Byte arithmetic is integer arithmetic in Qdrant; float32 sums stay exact while every
     # partial sum is below 2^24 (d * 255^2), beyond that float64 takes over.
     exact = datatype == "uint8" and stored.shape[1] * 255 * 255 >= 2**24
-    if stored.dtype == np.float32 and stored.shape[1] < SEQUENTIAL_DIMS:
+    # (uint8 rows may come as float32, a multivector's flat rows do: their Cosine is no dot)
+    bytes_cosine = distance == "Cosine" and datatype == "uint8"
+    if stored.dtype == np.float32 and stored.shape[1] < SEQUENTIAL_DIMS and not bytes_cosine:
         out = _sequential_similarity(distance, queries.astype(np.float32, copy=False), stored)
     elif distance in ("Dot", "Cosine"):
-        if distance == "Cosine" and datatype == "uint8":
+        if bytes_cosine:
             out = _cosine_bytes(queries, stored, exact)
         else:
             out = _dot_like(queries, stored, exact)
