@@ -96,13 +96,48 @@ def test_every_quantization_walks_codes_and_rescores(engine: Engine, distance: s
         found = 0
         for q in queries:
             exact_ids, exact_scores = _search(engine, name, q, exact=True)
-            ids, scores = _search(engine, name, q, oversampling=4.0)
+            ids, scores = _search(engine, name, q, oversampling=4.0, rescore=True)
             found += len(set(ids) & set(exact_ids))
             by_id = dict(zip(exact_ids, exact_scores, strict=True))
             for pid, score in zip(ids, scores, strict=True):
                 if pid in by_id:  # rescored with the original vectors: the exact score
                     assert score == pytest.approx(by_id[pid], abs=1e-4), config
         assert found / (10 * len(queries)) >= 0.8, (config, found)
+
+
+@pytest.mark.parametrize(
+    ("config", "rescored"),
+    [
+        ({"scalar": {"type": "int8"}}, False),
+        ({"product": {"compression": "x8"}}, False),
+        ({"binary": {}}, True),
+        ({"turbo": {}}, False),
+        ({"turbo": {"bits": "bits2"}}, True),
+        ({"turbo": {"bits": "bits1"}}, True),
+    ],
+    ids=["scalar", "product", "binary", "turbo4", "turbo2", "turbo1"],
+)
+def test_a_search_that_does_not_say_rescores_as_the_quantization_decides(
+    engine: Engine, config: dict[str, Any], rescored: bool
+) -> None:
+    """Qdrant's `default_rescoring`: binary and TurboQuant under 4 bits rescore with the
+    original vectors, scalar, product and 4-bit TurboQuant answer their codes' scores;
+    `rescore` given either way is obeyed."""
+    _build(engine, "d", "Dot", config)
+    queries = _data(9)[:8]
+    exact = [dict(zip(*_search(engine, "d", q, exact=True), strict=True)) for q in queries]
+
+    def all_exact(**quant: Any) -> bool:
+        for q, by_id in zip(queries, exact, strict=True):
+            ids, scores = _search(engine, "d", q, **quant)
+            for pid, score in zip(ids, scores, strict=True):
+                if pid in by_id and score != pytest.approx(by_id[pid], abs=1e-4):
+                    return False
+        return True
+
+    assert all_exact() is rescored
+    assert all_exact(rescore=True)
+    assert not all_exact(rescore=False)
 
 
 def test_search_params_rescore_ignore_and_restart(engine: Engine, tmp_path: Path) -> None:
@@ -460,7 +495,8 @@ def test_always_ram_keeps_codes_off_the_map(tmp_path: Path, always_ram: bool, ma
         ((exact_id, exact_score),) = reopened.search("r", vectors[9], 1, exact=True)
         ((found_id, found_score),) = reopened.search("r", vectors[9], 1)
         assert found_id == exact_id
-        assert found_score == pytest.approx(exact_score, rel=1e-5)
+        # the int8 codes' score: scalar quantization is not rescored unless a search asks
+        assert found_score == pytest.approx(exact_score, rel=1e-2)
     finally:
         reopened.close()
 

@@ -119,8 +119,9 @@ def checked_hnsw_ef(ef: int | None) -> int | None:
 
 def parse_quantization(raw: Any) -> qm.QuantizationParams | None:
     """`params.quantization` (Qdrant's `QuantizationSearchParams`) of a query or a search:
-    `ignore` (default false), `rescore` (default true), `oversampling` (a number, at least 1).
-    With `ignore` the originals are searched: nothing to rescore or oversample."""
+    `ignore` (default false), `rescore` (default: as the quantization decides, Qdrant's
+    `default_rescoring`), `oversampling` (a number, at least 1). With `ignore` the originals
+    are searched: nothing to rescore or oversample."""
     if raw is None:
         return None
     quant = expect_object(raw, "params").get("quantization")
@@ -154,7 +155,7 @@ def quantization_params(
         return qm.QuantizationParams(ignore=True, rescore=True, oversampling=1.0)
     return qm.QuantizationParams(
         ignore=ignore,
-        rescore=True if rescore is None else rescore,
+        rescore=rescore,
         oversampling=1.0 if oversampling is None else float(oversampling),
     )
 

@@ -169,10 +169,11 @@ class QueryNode:
 class QuantizationParams:
     """`params.quantization` of a search or query (one type for every layer): skip the
     quantized codes (`ignore`), rescore the walk's results on the original vectors
-    (`rescore`, Qdrant's default), and walk `oversampling` times more candidates for it."""
+    (`rescore`; None: as the quantization decides, `segment.quantization.default_rescoring`),
+    and walk `oversampling` times more candidates for it."""
 
     ignore: bool = False
-    rescore: bool = True
+    rescore: bool | None = None
     oversampling: float = 1.0
 
 

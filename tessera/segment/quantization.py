@@ -91,6 +91,19 @@ def quantization_for(config: CollectionConfig, name: str) -> dict[str, Any] | No
     return config.quantization_config
 
 
+def default_rescoring(quantization: dict[str, Any] | None) -> bool:
+    """Whether a search rescores a quantized walk's results with the original vectors when
+    it does not say (Qdrant's `default_rescoring`): binary and TurboQuant under 4 bits do,
+    scalar, product and TurboQuant at 4 bits answer the codes' scores."""
+    if not quantization:
+        return False
+    if "binary" in quantization:
+        return True
+    if "turbo" in quantization:
+        return (quantization["turbo"] or {}).get("bits") in ("bits1", "bits1_5", "bits2")
+    return False
+
+
 def keeps_in_ram(quantization: dict[str, Any] | None) -> bool:
     """`always_ram` (or `memory` pinned / cached): the quantized codes are read into RAM
     even when the vectors are on disk; otherwise they follow the vectors' placement."""

@@ -8,7 +8,7 @@ planner prefers it. The shard merges each segment's best `offset + limit`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,6 +29,7 @@ from tessera.query.scoring import (
     top_k,
 )
 from tessera.segment.filter_eval import evaluate
+from tessera.segment.quantization import default_rescoring, quantization_for
 from tessera.segment.segment import Segment
 from tessera.segment.vector_storage import DenseStorage, ObjectStorage
 from tessera.shard.explain import QueryReport, SegmentPlan, now
@@ -383,6 +384,9 @@ def search_run(
 ) -> list[ScoredRef] | Run:
     """`search`'s hits; a `Run` where they all come from one segment's run (no merge)."""
     quantization = quantization or _NO_QUANTIZATION_PARAMS
+    if quantization.rescore is None:
+        rescore = default_rescoring(quantization_for(holder.config, query.using))
+        quantization = replace(quantization, rescore=rescore)
     params = holder.config.vectors.get(query.using)  # (query_distance, inline: per query)
     distance = check_distance(params.distance if params is not None else "Dot")
     better_high = higher_is_better(distance) if query.kind != "sparse" else True
