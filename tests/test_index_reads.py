@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
-from tests.conftest import private_server, require_server_target
+from tests.conftest import make_grpc_client, private_server, require_server_target
 
 qe = pytest.importorskip("qdrant_edge")
 
@@ -176,14 +176,7 @@ def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def test_the_field_form_over_grpc(grpc_server: Any, edge_shards: dict[str, Any]) -> None:
     """gRPC's FieldCondition `is_empty` / `is_null` are the field form too."""
     _collection(httpx.Client(base_url=grpc_server.url, timeout=30), "none")
-    client = QdrantClient(
-        host=grpc_server.host,
-        port=grpc_server.port,
-        grpc_port=grpc_server.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-        check_compatibility=False,
-    )
+    client = make_grpc_client(grpc_server, timeout=30, check_compatibility=False)
     for test in ("is_empty", "is_null"):
         for value in (True, False):
             condition = models.FieldCondition(key="m[]", **{test: value})

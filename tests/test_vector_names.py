@@ -12,7 +12,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tests.conftest import free_port
+from tests.conftest import free_port, make_grpc_client
 
 pytestmark = pytest.mark.server_only(reason="wire errors and restarts")
 
@@ -175,14 +175,7 @@ def test_sparse_vectors_map_shown_as_given(server_factory: Any) -> None:
     assert http.delete("/collections/emptied/vectors/s").status_code == 200
     assert http.put("/collections/added_then_deleted/vectors/t", json={"sparse": {}}).is_success
     assert http.delete("/collections/added_then_deleted/vectors/t").status_code == 200
-    grpc = QdrantClient(
-        host=server.host,
-        port=server.port,
-        grpc_port=server.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-        check_compatibility=False,
-    )
+    grpc = make_grpc_client(server, timeout=30, check_compatibility=False)
     grpc.create_collection(
         "grpc_empty",
         vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
@@ -216,14 +209,7 @@ def test_sparse_vectors_map_shown_as_given(server_factory: Any) -> None:
     assert shown() == (expected, expected)
     grpc.close()
     server.restart()
-    grpc = QdrantClient(
-        host=server.host,
-        port=server.port,
-        grpc_port=server.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-        check_compatibility=False,
-    )
+    grpc = make_grpc_client(server, timeout=30, check_compatibility=False)
     assert shown() == (expected, expected)
     grpc.close()
 
