@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tessera.collection.values import Quantization, SearchParams, VectorInput
 from tessera.engine import Engine
 
 N, DIM = 4000, 24
@@ -91,7 +92,11 @@ def test_scalar_quantization_rescores_to_exact_scores(engine: Engine) -> None:
     queries = vectors[:20] + 0.05
     assert _recall(engine, "q", queries) >= 0.9
     exact = engine.search("q", queries[0], 5, exact=True)
-    approx = engine.search("q", queries[0], 5)
+    # Asked to rescore (scalar codes are not rescored unless a search asks, as in Qdrant)
+    params = SearchParams(quantization=Quantization(rescore=True))
+    query = VectorInput("", "dense", np.asarray(queries[0], dtype=np.float32))
+    hits = engine.toc.get("q").search(query, None, 5, params=params)
+    approx = list(zip(hits.ids, hits.scores or (), strict=True))
     common = {pid for pid, _ in exact} & {pid for pid, _ in approx}
     assert common
     exact_scores = dict(exact)

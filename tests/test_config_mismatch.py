@@ -88,7 +88,8 @@ def _wait_green(engine: Engine, name: str, timeout: float = 120.0) -> None:
 def _search(
     collection: Collection, using: str, q: Any, exact: bool = False
 ) -> tuple[list[Any], list[float]]:
-    params = SearchParams(exact=exact, hnsw_ef=128, quantization=Quantization(oversampling=4.0))
+    quantization = Quantization(oversampling=4.0, rescore=True)
+    params = SearchParams(exact=exact, hnsw_ef=128, quantization=quantization)
     query = VectorInput(using, "dense", np.asarray(q, dtype=np.float32))
     hits = collection.search(query, parse_filter(None), 10, params=params)
     return list(hits.ids), list(hits.scores or ())
