@@ -385,8 +385,9 @@ def search_run(
     """`search`'s hits; a `Run` where they all come from one segment's run (no merge)."""
     quantization = quantization or _NO_QUANTIZATION_PARAMS
     if quantization.rescore is None:
-        rescore = default_rescoring(quantization_for(holder.config, query.using))
-        quantization = replace(quantization, rescore=rescore)
+        quantized = quantization_for(holder.config, query.using)
+        if quantized:  # (without quantization nothing reads it: no copy per search)
+            quantization = replace(quantization, rescore=default_rescoring(quantized))
     params = holder.config.vectors.get(query.using)  # (query_distance, inline: per query)
     distance = check_distance(params.distance if params is not None else "Dot")
     better_high = higher_is_better(distance) if query.kind != "sparse" else True
