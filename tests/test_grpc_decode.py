@@ -199,6 +199,8 @@ def test_reads_decode_as_rest_parses() -> None:
         }
     )
     assert grpc_reads.scroll(pb.ScrollPoints(collection_name="c")) == points_read.scroll_request({})
+    whole = pb.OrderBy(key="n", start_from=pb.StartFrom(integer=2**53 + 1))
+    assert grpc_reads.order_by(whole).start_from == 2**53 + 1  # not rounded to a float
     page = pb.ScrollPoints(collection_name="c", offset=pb.PointId(num=9))
     assert grpc_reads.scroll(page) == points_read.scroll_request({"offset": 9})
     assert grpc_reads.count(pb.CountPoints(collection_name="c")) == points_read.count_request({})

@@ -664,6 +664,29 @@ def test_scroll_order_by_on_the_wire(http: httpx.Client, filled: str) -> None:
     assert page.get("next_page_offset") is None
 
 
+def test_order_by_start_from_compares_an_integer_index_as_integers(
+    http: httpx.Client, coll: str
+) -> None:
+    """A whole `start_from` meets an integer index as an i64, as Qdrant's does: 2^53 + 1 is
+    past 2^53 (both are the same float)."""
+    big = 2**53
+    upsert(
+        http,
+        coll,
+        [{"id": i, "vector": [1, 0, 0], "payload": {"i": big + i}} for i in range(3)],
+    )
+    assert_ok(
+        http.put(
+            f"/collections/{coll}/index?wait=true",
+            json={"field_name": "i", "field_schema": "integer"},
+        )
+    )
+    desc = {"key": "i", "direction": "desc", "start_from": big + 1}
+    assert [p["id"] for p in scroll(http, coll, order_by=desc, limit=5)["points"]] == [1, 0]
+    asc = {"key": "i", "start_from": big + 1}
+    assert [p["id"] for p in scroll(http, coll, order_by=asc, limit=5)["points"]] == [1, 2]
+
+
 def oracle_order(
     distance: str, data: np.ndarray, query: np.ndarray
 ) -> tuple[list[int], np.ndarray]:

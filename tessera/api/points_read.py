@@ -156,7 +156,10 @@ def _parse_order_by(raw: Any) -> tuple[str, bool, float | None] | None:
     start = raw.get("start_from")
     start_value: float | None = None
     if start is not None:
-        if isinstance(start, (int, float)) and not isinstance(start, bool):
+        if isinstance(start, int) and not isinstance(start, bool) and -(2**63) <= start < 2**63:
+            # kept whole: an integer index compares it as an i64 (2^53 + 1 is not 2^53)
+            start_value = start
+        elif isinstance(start, (int, float)) and not isinstance(start, bool):
             start_value = float(start)
         elif isinstance(start, str):
             from tessera.query.filter_parse import parse_datetime_value
