@@ -558,3 +558,53 @@ def test_browser_asks_for_the_key(
     page.goto("/dashboard#/visualize/keyed")
     page.wait_for_selector("#map-status")
     assert not page.locator("#key-dialog[open]").count()
+
+
+def test_browser_named_vectors_and_refusals_that_are_not_about_the_key(
+    http: httpx.Client,
+    server: ServerProcess,
+    page_at: Callable[[str], Any],
+    collection: CollectionFactory,
+) -> None:
+    """ "Find similar" on a collection of named vectors, vectors not shown, compares by the
+    first named vector (it sent no `using`: 400); a 403 that is not about a key's access (a
+    recovery from outside the snapshots directory) is shown as an error, no key dialog."""
+    name = collection()
+    create(
+        http,
+        name,
+        {
+            "vectors": {
+                "image": {"size": 2, "distance": "Dot"},
+                "text": {"size": 3, "distance": "Dot"},
+            }
+        },
+    )
+    upsert(
+        http,
+        name,
+        [
+            {"id": i, "vector": {"image": [1.0, i / 10], "text": [0.0, 1.0, -i / 10]}}
+            for i in range(1, 6)
+        ],
+    )
+    page = page_at(server.url)
+    page.goto(f"/dashboard#/points/{name}")
+    page.wait_for_selector('.card.point[data-id="3"]')
+    assert not page.is_checked("#with-vectors")
+    page.locator('.card.point[data-id="3"] button.similar').click()
+    page.wait_for_selector("text=Similar to 3")
+    ids = page.eval_on_selector_all(".card.point", "cards => cards.map(c => c.dataset.id)")
+    assert ids[:2] == ["5", "4"]  # by `image` (Dot [1, i/10] · [1, 0.3])
+
+    recovered = page.evaluate(
+        """async (name) => {
+            const api = await import('/dashboard/js/api.js');
+            const r = await api.send('PUT', `/collections/${name}/snapshots/recover`,
+                                     {location: 'file:///etc/passwd'});
+            return r.status;
+        }""",
+        name,
+    )
+    assert recovered == 403
+    assert not page.locator("#key-dialog[open]").count()

@@ -73,7 +73,11 @@ export async function send(method, path, body) {
     if ((response.status !== 401 && response.status !== 403) || attempt >= MAX_PROMPTS) {
       return response;
     }
-    const reason = `${response.status}: ${await errorText(response)}`;
+    const text = await errorText(response);
+    // A 403 asks for another key only when it is about the key's access (a read-only key
+    // writing); other refusals (a snapshot path outside the snapshots directory) are answers.
+    if (response.status === 403 && !/access/i.test(text)) return response;
+    const reason = `${response.status}: ${text}`;
     const given = await askKey(reason);
     if (given === null) return response;
     sessionStorage.setItem(KEY_NAME, given);

@@ -77,10 +77,24 @@ export async function render(root, route) {
     if (!page.points.length) results.append(h("p", { class: "muted" }, "No points."));
   }, results);
 
+  // The vector a "find similar" compares by, when the point's vectors are not shown: the
+  // collection's first named dense vector, else its first sparse one (none: the unnamed one).
+  let firstVector;
+  const defaultUsing = async () => {
+    if (firstVector === undefined) {
+      const params = (await call("GET", `/collections/${enc(name)}`)).config.params;
+      const vectors = params.vectors ?? {};
+      const unnamed = typeof vectors === "object" && "size" in vectors;
+      const names = unnamed ? [] : [...Object.keys(vectors), ...Object.keys(params.sparse_vectors ?? {})];
+      firstVector = unnamed ? null : (names[0] ?? null);
+    }
+    return firstVector;
+  };
+
   const similar = (point) => attempt(async () => {
     const filter = currentFilter();
     const body = { query: point.id, limit: Number(limit.value), with_payload: true, with_vector: withVectors.checked };
-    const using = usingOf(point);
+    const using = usingOf(point) ?? await defaultUsing();
     if (using) body.using = using;
     if (filter) body.filter = filter;
     const found = await call("POST", `/collections/${enc(name)}/points/query`, body);
