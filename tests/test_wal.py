@@ -244,13 +244,18 @@ def test_overwritten_last_record(tmp_path: Path, where: str) -> None:
         assert read_all(wal) == [(1, payload(1, 50)), (2, payload(2, 50)), (3, b"three")]
 
 
-@pytest.mark.parametrize("bad", [[2], [2, 3], [1, 2, 3]], ids=["one", "two", "three"])
+@pytest.mark.parametrize(
+    "bad",
+    [[2], [2, 3], [1, 2, 3], [1, 3], [0, 2, 4]],
+    ids=["one", "two", "three", "apart", "three apart"],
+)
 def test_damaged_records_among_intact_ones_are_reported_not_cut_as_a_tail(
     tmp_path: Path, bad: list[int]
 ) -> None:
     """Bit rot in records followed by intact ones is damage, however many bad records run
-    together: a torn tail has nothing intact after it. (Two in a row were taken for a torn
-    tail and every later record was dropped silently.)"""
+    together or lie apart: a torn tail has nothing intact after it. The loss reported runs to
+    the file's last intact record. (Two in a row were taken for a torn tail, and a second bad
+    record further on ended the report there: the records after it were dropped silently.)"""
     sizes = [50] * 6
     with Wal(tmp_path, segment_capacity=CAP) as wal:
         for i, size in enumerate(sizes, 1):

@@ -751,30 +751,29 @@ def _copy_synced(src: Path, dst: Path) -> None:
 def _salvage(path: Path, offset: int, bad_seq: int) -> int | None:
     """After a bad record at ``offset``: if its framing is sound and the records after it
     validate against the chain (seeded with the bad record's stored crc), the bad record is
-    damage among intact records, not a torn tail. A run of bad records whose framing is
-    sound (their lengths and seqs in order) is stepped over the same way, so that two
-    damaged records in a row are not taken for a tail a crash cut. Returns the last intact
-    seq, else None: nothing intact follows, which is what a torn tail leaves (its unwritten
-    part reads as zeros, no sound framing)."""
+    damage among intact records, not a torn tail. Every bad record whose framing is sound
+    (its length and seq in order) is stepped over the same way, in a run or between intact
+    records, to the last intact record of the file: records past a second damaged one are
+    acknowledged writes too. Returns the last intact seq, else None: nothing intact follows,
+    which is what a torn tail leaves (its unwritten part reads as zeros, no sound framing)."""
+    last = None
     with open(path, "rb", buffering=_READ_BUFFER) as f:
         size = os.fstat(f.fileno()).st_size
         while True:
             f.seek(offset)
             hdr = f.read(RECORD_HEADER_SIZE)
             if len(hdr) < RECORD_HEADER_SIZE:
-                return None
+                return last
             length, stored_crc, seq = struct.unpack("<IIQ", hdr)
             if seq != bad_seq or length < 8 or offset + 8 + length > size:
-                return None
+                return last
             f.seek(offset + 8 + length)
             reader = RecordReader(f, first_seq=bad_seq + 1, seed=stored_crc, limit=size)
             reader.offset = offset + 8 + length
-            last = None
             while (record := reader.read()) is not None:
                 last = record[0]
-            if last is not None:
-                return last
-            offset, bad_seq = offset + 8 + length, bad_seq + 1  # the next one is bad too
+            # the reader stopped at the next bad record (or the end): step over it too
+            offset, bad_seq = reader.offset, reader.next_seq
 
 
 def _last_intact(paths: list[tuple[int, Path]]) -> int | None:
