@@ -608,3 +608,52 @@ def test_browser_named_vectors_and_refusals_that_are_not_about_the_key(
     )
     assert recovered == 403
     assert not page.locator("#key-dialog[open]").count()
+
+
+def test_browser_snapshot_upload_asks_before_replacing(
+    http: httpx.Client,
+    server: ServerProcess,
+    page_at: Callable[[str], Any],
+    collection: CollectionFactory,
+    tmp_path: Path,
+) -> None:
+    """ "Upload" replaces the collection with the chosen file: asked first, as "Restore" is;
+    dismissed, nothing is sent."""
+    name = collection()
+    create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    upsert(http, name, [{"id": 1, "vector": [1.0, 0.0]}])
+    made = http.post(f"/collections/{name}/snapshots?wait=true").json()["result"]["name"]
+    snapshot = tmp_path / made
+    snapshot.write_bytes(http.get(f"/collections/{name}/snapshots/{made}").content)
+    upsert(http, name, [{"id": 2, "vector": [0.0, 1.0]}])  # not in the snapshot
+
+    page = page_at(server.url)
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if "/snapshots/upload" in r.url else None)
+    asked: list[str] = []
+    accept = [False]
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        if accept[0]:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.goto(f"/dashboard#/snapshots/{name}")
+    page.wait_for_selector("#snapshot-file")
+    page.set_input_files("#snapshot-file", str(snapshot))
+    page.click('button:text-is("Upload")')
+    page.wait_for_timeout(500)
+    assert asked and "Replace collection" in asked[0]
+    assert uploads == []
+    count = http.post(f"/collections/{name}/points/count", json={"exact": True}).json()
+    assert count["result"]["count"] == 2
+
+    accept[0] = True
+    page.click('button:text-is("Upload")')
+    page.wait_for_selector(f"text={name} restored from")
+    assert len(uploads) == 1
+    count = http.post(f"/collections/{name}/points/count", json={"exact": True}).json()
+    assert count["result"]["count"] == 1

@@ -112,6 +112,7 @@ async function snapshotsPanel(name) {
   const uploadFile = () => attempt(async () => {
     const chosen = file.files[0];
     if (!chosen) throw new Error("choose a snapshot file first");
+    if (!confirm(`Replace collection ${name} with the uploaded snapshot ${chosen.name}?`)) return;
     await upload(name, chosen, chosen.name);
     toast(`${name} restored from ${chosen.name}`);
     await refresh();
