@@ -558,6 +558,18 @@ def test_browser_asks_for_the_key(
     page.goto("/dashboard#/visualize/keyed")
     page.wait_for_selector("#map-status")
     assert not page.locator("#key-dialog[open]").count()
+    # Forgotten, then the prompt cancelled on "Refresh": the 401 is shown, nothing thrown.
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/dashboard")
+    page.wait_for_selector('tr[data-collection="keyed"]')
+    page.evaluate("sessionStorage.removeItem('tessera-api-key')")
+    page.click('button:text-is("Refresh")')
+    page.wait_for_selector("#key-dialog[open]")
+    page.click("#key-cancel")
+    page.wait_for_selector("#collections-table pre.error")
+    assert "401" in page.inner_text("#collections-table pre.error")
+    assert errors == []
 
 
 def test_browser_named_vectors_and_refusals_that_are_not_about_the_key(

@@ -27,7 +27,7 @@ async function renderList(root) {
   const createPanel = createForm(() => renderListInto(table));
   root.append(
     h("div", { class: "row" },
-      h("button", { onclick: () => renderListInto(table) }, "Refresh"),
+      h("button", { onclick: () => attempt(() => renderListInto(table), table) }, "Refresh"),
       h("button", { class: "primary", onclick: () => createPanel.toggleAttribute("hidden") }, "Create collection")),
     createPanel,
     table,
