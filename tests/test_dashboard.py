@@ -578,7 +578,7 @@ def test_browser_named_vectors_and_refusals_that_are_not_about_the_key(
     page_at: Callable[[str], Any],
     collection: CollectionFactory,
 ) -> None:
-    """ "Find similar" on a collection of named vectors, vectors not shown, compares by the
+    """On a collection of named vectors, vectors not shown, "find similar" compares by the
     first named vector (it sent no `using`: 400); a 403 that is not about a key's access (a
     recovery from outside the snapshots directory) is shown as an error, no key dialog."""
     name = collection()
@@ -629,8 +629,8 @@ def test_browser_snapshot_upload_asks_before_replacing(
     collection: CollectionFactory,
     tmp_path: Path,
 ) -> None:
-    """ "Upload" replaces the collection with the chosen file: asked first, as "Restore" is;
-    dismissed, nothing is sent."""
+    """The "Upload" button replaces the collection with the chosen file: asked first, as
+    "Restore" is; dismissed, nothing is sent."""
     name = collection()
     create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
     upsert(http, name, [{"id": 1, "vector": [1.0, 0.0]}])
