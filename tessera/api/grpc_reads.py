@@ -74,7 +74,7 @@ def order_by(o: pb.OrderBy) -> qm.OrderBy:
         if kind == "float":
             start = float(o.start_from.float)
         elif kind == "integer":
-            start = int(o.start_from.integer)  # (whole, as over REST)
+            start = o.start_from.integer  # (whole, as over REST)
         elif kind == "timestamp":
             start = timestamp_micros(o.start_from.timestamp)
         elif kind == "datetime":

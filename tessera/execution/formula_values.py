@@ -17,15 +17,10 @@ from typing import Any
 from tessera.query.geo_math import valid_geo_point_of
 from tessera.query.payload_path import extract_values
 from tessera.segment.field_index import datetime_key, parse_uuid_text
+from tessera.segment.field_index_scalar import int64_of
 from tessera.segment.segment import Segment
 
 Kept = Callable[[Any], bool]
-
-
-def _integer(value: Any) -> bool:
-    if type(value) is float:  # 3.0 is held as 3 (IntegerIndex._convert)
-        return value.is_integer() and -(2.0**63) <= value < 2.0**63
-    return type(value) is int and -(2**63) <= value < 2**63
 
 
 def _float(value: Any) -> bool:
@@ -42,7 +37,7 @@ def _uuid(value: Any) -> bool:
 
 # What an index of each type holds of a point's values (as its `_convert` keeps them).
 HELD: dict[str, Kept] = {
-    "integer": _integer,
+    "integer": lambda value: int64_of(value) is not None,  # 3.0 is held as 3
     "float": _float,
     "datetime": _datetime,
     "keyword": lambda value: isinstance(value, str),

@@ -187,24 +187,15 @@ def _per_value_test(cond: m.IsEmpty | m.IsNull) -> Predicate:
     passing does. A null is empty and null; an array is empty when it has no element and
     null when one is null; any other value is neither."""
     key, expected = cond.key, cond.expected
-    if isinstance(cond, m.IsEmpty):
-
-        def holds(v: Any) -> bool:
-            return v is None or (isinstance(v, list) and not v)
-
-        absent = expected
-    else:
-
-        def holds(v: Any) -> bool:
-            return v is None or (isinstance(v, list) and any(e is None for e in v))
-
-        absent = not expected
+    # the whole-field tests, asked of one value at a time
+    holds = is_empty_values if isinstance(cond, m.IsEmpty) else is_null_values
+    absent = expected if isinstance(cond, m.IsEmpty) else not expected
 
     def test(p: Payload) -> bool:
         values = raw_values(p, key)
         if not values:
             return absent
-        return any(holds(v) == expected for v in values)
+        return any(holds([v]) == expected for v in values)
 
     return test
 

@@ -262,18 +262,23 @@ class UuidIndex(_InternedIndex):
             self._canon = np.concatenate([self._canon, np.asarray(extra, dtype=np.int64)])
 
 
+def int64_of(value: Any) -> int | None:
+    """What an integer index holds of a payload value: an int64, or a float with an integral
+    value inside int64 (1.0 is indexed as 1, as Qdrant's `value_to_integer` takes it);
+    None for anything else, which is left to the payload."""
+    if isinstance(value, float):
+        ok = value.is_integer() and -(2.0**63) <= value < 2.0**63
+        return int(value) if ok else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    return value if ok else None
+
+
 class IntegerIndex(_OrderedMixin):
     data_type = "integer"
     complete_for = frozenset({"except", "range"})
 
     def _convert(self, value: Any) -> Any | None:
-        """An int64, or a float with an integral value inside int64 (1.0 is indexed as 1, as
-        Qdrant's `value_to_integer` takes it); anything else is left to the payload."""
-        if isinstance(value, float):
-            ok = value.is_integer() and -(2.0**63) <= value < 2.0**63
-            return int(value) if ok else None
-        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-        return value if ok else None
+        return int64_of(value)
 
     @staticmethod
     def _ints(values: Sequence[Any]) -> list[float]:
