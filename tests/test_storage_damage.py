@@ -313,3 +313,67 @@ def test_check_command_reports_damage(pristine: Path, tmp_path: Path) -> None:
     bad = subprocess.run(check, capture_output=True, text=True)
     assert bad.returncode == 1
     assert "checksum mismatch" in bad.stdout and "victim" in bad.stdout
+
+
+def test_deleted_wal_files_are_reported(server_factory: Any) -> None:
+    """The WAL's files removed while a checkpoint exists: the log may have held acknowledged
+    operations after the checkpoint, so the collection reports it (red, across restarts)
+    rather than coming up green with a silent subset; a restored snapshot, whose log never
+    held its checkpoint's operations, does not read as such a loss."""
+    server = server_factory()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        r = http.put(
+            "/collections/d",
+            json={
+                "vectors": {"size": DIM, "distance": "Dot"},
+                "optimizers_config": {"flush_interval_sec": 1, "indexing_threshold": 0},
+            },
+        )
+        assert r.status_code == 200, r.text
+        r = http.put("/collections/d/points?wait=true", json={"points": _points(range(0, 50))})
+        assert r.status_code == 200
+        shard = server.storage / "collections" / "d" / "shard"
+        _wait(lambda: bool(list(shard.glob("manifest.*.json"))))
+        # A snapshot of the checkpoint, restored into another collection below.
+        r = http.post("/collections/d/snapshots?wait=true")
+        assert r.status_code == 200, r.text
+        snapshot = next(server.storage.rglob(r.json()["result"]["name"]))
+        r = http.put(
+            "/collections/r/snapshots/recover?wait=true",
+            json={"location": snapshot.resolve().as_uri()},
+        )
+        assert r.status_code == 200, r.text
+        r = http.put("/collections/r/points?wait=true", json={"points": _points(range(50, 60))})
+        assert r.status_code == 200
+        r = http.put("/collections/d/points?wait=true", json={"points": _points(range(50, 60))})
+        assert r.status_code == 200
+    server.kill()
+    check = [sys.executable, "-m", "tessera", "check", "--storage", str(server.storage)]
+    intact = subprocess.run(check, capture_output=True, text=True)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    for log_file in (shard / "wal").glob("*.log"):
+        log_file.unlink()
+    found = subprocess.run(check, capture_output=True, text=True)
+    assert found.returncode == 1
+    assert "FAIL d: WAL files missing" in found.stdout and "FAIL r" not in found.stdout
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        result = http.get("/collections/d").json()["result"]
+        assert result["status"] == "red", result
+        reported = result["optimizer_status"]["error"]
+        assert "WAL files missing" in reported
+        # What the checkpoint holds is still served, and writes go on.
+        count = http.post("/collections/d/points/count", json={"exact": True}).json()["result"]
+        assert 50 <= count["count"] <= 60
+        r = http.put("/collections/d/points?wait=true", json={"points": _points(range(70, 71))})
+        assert r.status_code == 200
+        restored = http.get("/collections/r").json()["result"]
+        assert restored["status"] == "green", restored
+        assert restored["points_count"] == 60
+    server.kill()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        result = http.get("/collections/d").json()["result"]
+        assert result["status"] == "red"
+        assert result["optimizer_status"]["error"] == reported
+        assert http.get("/collections/r").json()["result"]["status"] == "green"

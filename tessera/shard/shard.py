@@ -83,6 +83,10 @@ _FREE_SPACE_TTL_S = 1.0
 _MANIFEST_RE = re.compile(r"^manifest\.(\d{20})\.json$")
 
 
+def wal_dir(shard_path: Path) -> Path:
+    return shard_path / "wal"
+
+
 def manifest_name(gen: int) -> str:
     return f"manifest.{gen:020d}.json"
 
@@ -221,7 +225,7 @@ class LocalShard:
                 f"{path / 'manifest.json'} is from an older Tessera (pickle format), which is "
                 "no longer readable; re-create the collection"
             )
-        self.wal = Wal(path / "wal", segment_capacity=wal_capacity, aside=path / "damaged")
+        self.wal = Wal(wal_dir(path), segment_capacity=wal_capacity, aside=path / "damaged")
         try:
             # The WAL's recovery has set damaged records aside already: the losses are
             # recorded before anything else (a kill during a long load or replay must not
@@ -329,9 +333,25 @@ class LocalShard:
         if replayed:
             log.info("shard %s: replayed %d WAL records", self.path, replayed)
         if self.wal.last_seq < self.applied_seq:
+            if not self.wal.damage and not self.wal.torn_tail:
+                # Nothing cut the log short, and a checkpoint keeps the log's newest file (and
+                # a snapshot's unpacking writes the floor): its files were removed. Whatever
+                # was acknowledged after the checkpoint went with them.
+                self.damage.extend(_remembered_losses(self.path, [self._missing_log()]))
             # The WAL lost records the checkpoint already holds (damage cut it short): new
             # operations must not reuse their numbers.
             self.wal.restart_at(self.applied_seq + 1)
+
+    def _missing_log(self) -> str:
+        wal = self.wal
+        held = f"ends at operation {wal.last_seq}" if wal.last_seq else "holds no operation"
+        report = (
+            f"WAL files missing: the log {held} but the checkpoint "
+            f"holds operations up to {self.applied_seq}; operations acknowledged after "
+            f"{self.applied_seq}, if any, are lost"
+        )
+        log.error("shard %s: %s", self.path, report)
+        return report
 
     # ---- writes -------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ from tessera.shard.wal_format import (
     segment_name,
 )
 
-__all__ = ["Wal", "WalCorruptionError", "WalDamage"]
+__all__ = ["Wal", "WalCorruptionError", "WalDamage", "start_log_at"]
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,8 @@ class Wal:
         # What recovery found: records that were intact but could not be replayed because
         # an earlier record was damaged (media damage, not a torn tail); see _recover.
         self.damage: list[WalDamage] = []
+        # Whether recovery cut a torn record off the end (a write a crash interrupted).
+        self.torn_tail = False
 
         # _lock guards the write state: _segments, _fd, _last_seq, _closed and _failed.  Held
         # for the pwrite of one record, never across an fdatasync except while rolling to a
@@ -546,6 +548,7 @@ class Wal:
                     log.error("WAL: %s", damage)
                     self.damage.append(damage)
                 else:
+                    self.torn_tail = True
                     log.warning("WAL: torn tail in %s cut after seq %d", last.path, last.last_seq)
             # One scan of the free space: its non-zero bytes are copied aside, then zeroed.
             stale_end = _last_nonzero(fd, last.end, last.size)
@@ -634,6 +637,14 @@ class Wal:
             os.fdatasync(fd)
         finally:
             os.close(fd)
+
+
+def start_log_at(directory: Path, seq: int) -> None:
+    """Makes ``directory`` a log whose first record will be ``seq``: a shard unpacked from a
+    checkpoint of operations up to ``seq - 1`` (a snapshot), whose log never held them.  The
+    floor file says so; without it a log with no records reads as one that lost its files."""
+    mkdir_durable(directory)
+    write_durable(directory / FLOOR_NAME, encode_floor(seq))
 
 
 # ---------------------------------------------------------------------- helpers

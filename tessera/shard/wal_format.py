@@ -4,6 +4,7 @@ The WAL of a shard is a directory of segment files plus two small files::
 
     <first_seq:020d>.log     a segment: records with seq >= first_seq, in order
     first_seq                the truncation floor (see below); absent until the first truncation
+                             or until the shard is unpacked from a snapshot
     lock                     held with flock(LOCK_EX) while a Wal has the directory open
     *.tmp                    unfinished creations, deleted on open
 
@@ -67,6 +68,9 @@ segment whose records all lie below the floor (that is, whose successor starts a
 floor) has been or is being deleted, and is deleted again by recovery if an unlink did not
 survive a crash.  It is written in place (no new blocks, so truncation still works on a full
 disk) and a bad crc is read as floor 0, which can only resurrect already-applied records.
+A shard unpacked from a snapshot gets the floor of its checkpoint's operation + 1 before its
+log is first opened: its log never held what the checkpoint holds, where a log that ends
+before its shard's checkpoint otherwise has lost files (the current file is never deleted).
 """
 
 from __future__ import annotations

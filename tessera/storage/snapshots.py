@@ -86,7 +86,9 @@ from tessera.shard.shard import (
     manifest_name,
     min_free_bytes,
     read_manifest,
+    wal_dir,
 )
+from tessera.shard.wal import start_log_at
 from tessera.storage import swap
 from tessera.storage.snapshot_activity import SnapshotActivity
 from tessera.storage.snapshot_format import (
@@ -706,7 +708,8 @@ def pack_collection(collection: Collection, dest: Path, scope: str) -> tuple[int
 
 
 def validate_extracted(staging: Path, members: dict[str, Member]) -> CollectionConfig:
-    """Everything an unpacked snapshot claims, checked; its collection config."""
+    """Everything an unpacked snapshot claims, checked; its collection config. The shard's
+    log is made to start after the checkpoint's operation."""
     if CONFIG_MEMBER not in members or MANIFEST_MEMBER not in members:
         raise invalid("the archive does not contain a collection config")
     body = read_checked_json(staging / MANIFEST_MEMBER, SNAPSHOT_KIND, (SNAPSHOT_VERSION,))
@@ -735,6 +738,8 @@ def validate_extracted(staging: Path, members: dict[str, Member]) -> CollectionC
     extra = sorted(m for m in members if m.startswith("shard/segments/") and m not in named)
     if extra:
         raise invalid(f"member {extra[0]!r} is not named by the shard manifest")
+    # The shard's log starts after the checkpoint: it never held what the checkpoint holds.
+    start_log_at(wal_dir(shard_dir), int(manifest["seq"]) + 1)
     return config
 
 
