@@ -113,6 +113,32 @@ def _search_one(
 # faiss's `swig_ptr` itself, without its Python wrapper (a frame per call, three per search)
 _swig_ptr = native_function("swig_ptr")
 
+# faiss allocates (and zero-fills) each vector a file declares before it reads its bytes, up
+# to a process-wide limit of 1 TiB: a graph file from an uploaded snapshot, a few hundred
+# bytes long, could claim gigabytes. No vector a file holds is longer than the file, so
+# each read runs with that limit (the setting is global: one read at a time changes it).
+_DESERIALIZE_LOCK = threading.Lock()
+
+
+def _read_bounded(size: int, read: Any, *args: Any) -> Any:
+    """`read(*args)` (a faiss index reader) allowed vectors of at most `size` bytes."""
+    with _DESERIALIZE_LOCK:
+        before = faiss.get_deserialization_vector_byte_limit()
+        faiss.set_deserialization_vector_byte_limit(max(size, 1))
+        try:
+            return read(*args)
+        finally:
+            faiss.set_deserialization_vector_byte_limit(before)
+
+
+def _copy_bounded(index: Any, binary: bool) -> Any:
+    """A copy of `index` through its serialized bytes."""
+    if binary:
+        data = faiss.serialize_index_binary(index)
+        return _read_bounded(data.nbytes, faiss.deserialize_index_binary, data)
+    data = faiss.serialize_index(index)
+    return _read_bounded(data.nbytes, faiss.deserialize_index, data)
+
 
 def add_in_chunks(index: Any, data: FloatArray, codec: BinaryCodec | None = None) -> None:
     for start in range(0, len(data), _CHUNK):
@@ -438,9 +464,9 @@ class HnswIndex:
             data = _lift(data, self.lift_norm2)
         index: Any
         if self.codec is not None:
-            index = faiss.deserialize_index_binary(faiss.serialize_index_binary(self.index))
+            index = _copy_bounded(self.index, binary=True)
         elif self.mapped or self.quantized:
-            index = faiss.deserialize_index(faiss.serialize_index(self.index))
+            index = _copy_bounded(self.index, binary=False)
         else:
             index = faiss.clone_index(self.index)
         reserve(index, int(index.ntotal) + len(data))
@@ -490,7 +516,8 @@ class HnswIndex:
             binary = f.read(4) == b"IBHf"
         if binary:
             codec = BinaryCodec.from_meta(meta)  # FormatError: the codes cannot be read
-            binary_index: Any = faiss.read_index_binary(str(path))
+            size = path.stat().st_size
+            binary_index: Any = _read_bounded(size, faiss.read_index_binary, str(path))
             if int(binary_index.d) != codec.bits:
                 raise FormatError(f"{path}: {binary_index.d} bit codes, the codec says {codec}")
             return cls(binary_index, distance, None, codec=codec)
@@ -500,7 +527,7 @@ class HnswIndex:
         flags = faiss.IO_FLAG_PQ_SKIP_SDC_TABLE
         if mmap:
             flags |= faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
-        index: Any = faiss.read_index(str(path), flags)
+        index: Any = _read_bounded(path.stat().st_size, faiss.read_index, str(path), flags)
         if mmap:
             mapped_pages.release(path)  # what faiss's check of the graph's links paged in
         if meta is not None and meta.get("kind") == "turbo":
