@@ -10,6 +10,7 @@ collection or the new one, and writes go on while a snapshot is packed.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -667,6 +668,9 @@ def _attacks(real: bytes) -> dict[str, bytes]:
         "directory": _tar(_special(f"{seg}", tarfile.DIRTYPE)),
         "oversized_member": _raw_header(f"{seg}/huge", 1 << 50),
         "truncated_member": _raw_header(f"{seg}/short", 1 << 24),
+        # More than the volume's free space, in a 1.5 KiB archive: refused as truncated, not
+        # answered 503 with the volume's free bytes.
+        "claims_terabytes": _raw_header(f"{seg}/huge", 2 << 40),
         "oversized_pax_header": _pax_bomb(),
         "gnu_long_name": _raw_header("././@LongLink", 1 << 40, tarfile.GNUTYPE_LONGNAME),
         "gnu_sparse": _raw_header(f"{seg}/sparse", 1 << 40, tarfile.GNUTYPE_SPARSE),
@@ -714,6 +718,7 @@ def victim(
         "directory",
         "oversized_member",
         "truncated_member",
+        "claims_terabytes",
         "oversized_pax_header",
         "gnu_long_name",
         "gnu_sparse",
@@ -1046,3 +1051,122 @@ def test_the_peer_id_is_chosen_once_under_concurrent_first_snapshots(tmp_path: P
         for thread in threads:
             thread.join()
         assert failed == [] and len(set(found)) == 1 and len(found) == 8
+
+
+def test_recover_into_an_alias_restores_its_collection(
+    rest: QdrantClient, http: httpx.Client, server: ServerProcess, name: Callable[[], str]
+) -> None:
+    """A snapshot uploaded or recovered under an alias's name goes into the collection the
+    alias names, as Qdrant resolves it: no collection of the alias's name appears to hide
+    the alias."""
+    target, source = name(), name()
+    alias = f"alias_{uuid.uuid4().hex[:8]}"
+    fill(rest, target, n=50, tag="target")
+    fill(rest, source, n=7, tag="source")
+    rest.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=target, alias_name=alias)
+            )
+        ]
+    )
+    try:
+        made = rest.create_snapshot(source)
+        assert made is not None
+        data = http.get(f"/collections/{source}/snapshots/{made.name}").content
+        response = upload(http, alias, data)
+        assert response.status_code == 200, response.text
+        assert alias not in {c.name for c in rest.get_collections().collections}
+        assert rest.count(target).count == 7
+        aliases = {a.alias_name: a.collection_name for a in rest.get_aliases().aliases}
+        assert aliases[alias] == target
+        # Recovered from a file under the alias: the same collection again.
+        rest.upsert(
+            source,
+            [models.PointStruct(id=1000, vector={"dense": vec(1000)}, payload={"tag": "more"})],
+        )
+        made = rest.create_snapshot(source)
+        assert made is not None
+        location = next(server.storage.rglob(made.name)).resolve().as_uri()
+        assert rest.recover_snapshot(alias, location, wait=True)
+        assert alias not in {c.name for c in rest.get_collections().collections}
+        assert rest.count(target).count == 8
+        assert rest.count(alias).count == 8
+    finally:
+        rest.update_collection_aliases(
+            change_aliases_operations=[
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            ]
+        )
+
+
+def test_recover_refuses_another_shard_number(
+    rest: QdrantClient, http: httpx.Client, name: Callable[[], str]
+) -> None:
+    """Over an existing collection a snapshot must have its shard number, as Qdrant checks
+    (after the vectors, before the sparse vectors); the collection is left as it was."""
+    single, sharded = name(), name()
+    fill(rest, single, n=5)
+    rest.create_collection(
+        sharded,
+        vectors_config={"dense": models.VectorParams(size=DIM, distance=models.Distance.COSINE)},
+        sparse_vectors_config={"text": models.SparseVectorParams()},
+        shard_number=3,
+    )
+    rest.upsert(sharded, [models.PointStruct(id=1, vector={"dense": vec(1)})], wait=True)
+    made = rest.create_snapshot(single)
+    assert made is not None
+    data = http.get(f"/collections/{single}/snapshots/{made.name}").content
+    response = upload(http, sharded, data)
+    assert response.status_code == 400, response.text
+    assert response.json()["status"]["error"] == (
+        "Wrong input: Snapshot is not compatible with existing collection: "
+        "Collection shard number: 3 Snapshot shard number: 1"
+    )
+    assert rest.count(sharded).count == 1
+
+
+def test_recover_from_a_url_with_credentials(
+    rest: QdrantClient, http: httpx.Client, tmp_path: Path, name: Callable[[], str]
+) -> None:
+    """`http://user:password@host/...` is fetched with basic auth (percent-decoded), as
+    Qdrant's HTTP client does; wrong credentials get the server's status back."""
+    source = name()
+    fill(rest, source, n=9)
+    made = rest.create_snapshot(source)
+    assert made is not None
+    data = http.get(f"/collections/{source}/snapshots/{made.name}").content
+    expected = "Basic " + base64.b64encode(b"us er:p@ss").decode()
+
+    class Guarded(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Guarded)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        target = name()
+        url = f"http://us%20er:p%40ss@127.0.0.1:{port}/a.snapshot"
+        assert rest.recover_snapshot(target, url, wait=True)
+        assert rest.count(target).count == 9
+        response = http.put(
+            f"/collections/{name()}/snapshots/recover",
+            json={"location": f"http://us%20er:wrong@127.0.0.1:{port}/a.snapshot"},
+        )
+        assert response.status_code == 400
+        error = response.json()["status"]["error"]
+        assert "status - 401 Unauthorized" in error and "wrong" not in error
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import zlib
@@ -366,6 +367,10 @@ def extract(
             raise invalid(f"more than {max_members} members")
         if size < 0 or size > MAX_MEMBER_BYTES:
             raise invalid(f"member {name!r} is oversized ({size} bytes)")
+        left = _bytes_left(src)
+        if left is not None and size > left:
+            # Said before the free space is weighed against a size the archive cannot hold.
+            raise invalid(f"the archive ends inside member {name!r} (truncated)")
         parts = name.split("/")
         target = dest.joinpath(*parts)
         for depth in range(1, len(parts)):
@@ -408,6 +413,14 @@ def extract(
     for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
         fsync_dir(d)
     return members
+
+
+def _bytes_left(src: BinaryIO) -> int | None:
+    """What a file being read has left; None for a stream of unknown length."""
+    try:
+        return os.fstat(src.fileno()).st_size - src.tell()
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 def _header_name(block: bytes) -> str:

@@ -32,6 +32,7 @@ a single node there are none, so every priority restores the snapshot's data, as
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http
 import logging
@@ -439,10 +440,19 @@ class SnapshotStore:
         validate_collection_name(collection)
         check_priority(priority)
         check_checksum(checksum)
+        collection = self._aliased(collection)
         if shard is not None:
             self._shard_dir(collection, shard)
         with self.activity.recovering(collection):
             return self._recover(collection, location, checksum, api_key, shard)
+
+    def _aliased(self, name: str) -> str:
+        """The collection an alias names, else `name`: a snapshot recovered "into" an alias
+        goes to its collection, as Qdrant resolves the name (a collection of the alias's
+        name would hide the alias, and replace it at the next start)."""
+        if name in self.toc.collections:
+            return name
+        return self.toc.aliases.resolve(name) or name
 
     def _recover(
         self,
@@ -497,6 +507,7 @@ class SnapshotStore:
             validate_collection_name(collection)
             check_priority(priority)
             check_checksum(checksum)
+            collection = self._aliased(collection)
             if shard is not None:
                 self._shard_dir(collection, shard)
             with self.activity.recovering(collection):
@@ -578,7 +589,21 @@ class SnapshotStore:
 
     def _download(self, url: str, api_key: str | None) -> Path:
         headers = {"api-key": api_key} if api_key else {}
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            # Credentials in the URL are basic auth (Qdrant's HTTP client takes them so);
+            # urllib would read `user:password@host` as the host name.
+            user = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            netloc = parts.netloc.rpartition("@")[2]
+            url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        else:
+            token = None
         request = urllib.request.Request(url, headers=headers)
+        if token is not None:
+            # Not sent on to where a redirect leads.
+            request.add_unredirected_header("Authorization", f"Basic {token}")
         opener = urllib.request.build_opener(_HttpOnly)
         dest = self.tmp_dir() / f"{uuid.uuid4().hex}.download"
         reserve = self.reserve()
@@ -744,16 +769,28 @@ def validate_extracted(staging: Path, members: dict[str, Member]) -> CollectionC
 
 
 def check_compatible(existing: CollectionConfig, snapshot: CollectionConfig) -> None:
-    """Qdrant's check before recovering into an existing collection."""
+    """Qdrant's checks before recovering into an existing collection, in its order."""
     ours = existing.to_json()["params"]
     theirs = snapshot.to_json()["params"]
-    for key, label in (("vectors", "vectors"), ("sparse_vectors", "sparse vectors")):
-        if ours.get(key) != theirs.get(key):
-            raise BadRequest(
-                f"Wrong input: Snapshot is not compatible with existing collection: Collection "
-                f"{label}: {orjson.dumps(ours.get(key)).decode()} Snapshot {label.capitalize()}: "
-                f"{orjson.dumps(theirs.get(key)).decode()}"
-            )
+    _same(ours.get("vectors"), theirs.get("vectors"), "vectors")
+    mine, other = ours.get("shard_number", 1), theirs.get("shard_number", 1)
+    if mine != other:
+        raise _incompatible(f"Collection shard number: {mine} Snapshot shard number: {other}")
+    _same(ours.get("sparse_vectors"), theirs.get("sparse_vectors"), "sparse vectors")
+
+
+def _same(mine: Any, other: Any, label: str) -> None:
+    if mine != other:
+        raise _incompatible(
+            f"Collection {label}: {orjson.dumps(mine).decode()} Snapshot {label.capitalize()}: "
+            f"{orjson.dumps(other).decode()}"
+        )
+
+
+def _incompatible(difference: str) -> BadRequest:
+    return BadRequest(
+        f"Wrong input: Snapshot is not compatible with existing collection: {difference}"
+    )
 
 
 def trial_load(name: str, staging: Path) -> None:
