@@ -319,6 +319,7 @@ def test_wait_false_and_operation_ids(g: QdrantClient, name: Callable[[], str]) 
     assert second.status == models.UpdateStatus.COMPLETED
     assert second.operation_id is not None and first.operation_id is not None
     assert second.operation_id > first.operation_id
+    assert second.operation_id == 1  # Qdrant numbers a collection's operations from 0
     assert g.count(coll).count == 2
 
 

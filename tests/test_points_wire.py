@@ -1171,7 +1171,8 @@ def test_query_reads_without_scoring_carry_version_zero(http: httpx.Client, coll
     """A query root that only reads (no query, `order_by`, `sample`) is Qdrant's
     `query_scroll`: score 1 and version 0 per point; a scored query gives the point's
     version."""
-    upsert(http, coll, [{"id": i, "vector": [1, i, 0], "payload": {"n": i}} for i in range(1, 4)])
+    points = [{"id": i, "vector": [1, i, 0], "payload": {"n": i}} for i in range(1, 4)]
+    written = upsert(http, coll, points)["operation_id"]
     body = {"field_name": "n", "field_schema": "integer"}
     response = http.put(f"/collections/{coll}/index", params={"wait": "true"}, json=body)
     assert_ok(response, "put", f"{C}/index")
@@ -1189,7 +1190,19 @@ def test_query_reads_without_scoring_carry_version_zero(http: httpx.Client, coll
         assert len(found) == 3 and all(p["version"] == 0 for p in found), (query, found)
         assert all(p["score"] == 1.0 for p in found), (query, found)
     found = assert_ok(http.post(url, json={"query": [1, 0, 0]}), "post", f"{C}/points/query")
-    assert all(p["version"] > 0 for p in found["points"])
+    assert [p["version"] for p in found["points"]] == [written] * 3
+
+
+def test_operations_are_numbered_from_zero(http: httpx.Client, coll: str) -> None:
+    """As Qdrant numbers them: a new collection's first write answers `operation_id: 0` and
+    the points it wrote carry version 0; the next write is operation 1."""
+    first = upsert(http, coll, [{"id": 1, "vector": [1, 0, 0]}, {"id": 2, "vector": [0, 1, 0]}])
+    assert first == {"operation_id": 0, "status": "completed"}
+    second = upsert(http, coll, [{"id": 2, "vector": [1, 1, 0]}])
+    assert second["operation_id"] == 1
+    response = http.post(f"/collections/{coll}/points/query", json={"query": [1, 0, 0]})
+    hits = assert_ok(response, "post", f"{C}/points/query")["points"]
+    assert {h["id"]: h["version"] for h in hits} == {1: 0, 2: 1}
 
 
 def test_a_conditional_upsert_that_writes_nothing_is_still_an_operation(

@@ -125,7 +125,7 @@ class UpdateResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "operation_id": self.operation_id,
+            "operation_id": reads.qdrant_operation(self.operation_id),
             "status": "completed" if self.completed else "acknowledged",
         }
 

@@ -117,11 +117,20 @@ def _sole_segment(refs: Sequence[PointRef]) -> Segment | None:
     return first if segments.count(first) == len(segments) else None
 
 
+def qdrant_operation(seq: int) -> int:
+    """An operation's number as Qdrant shows it (`operation_id`, a point's `version`): Qdrant
+    counts from 0 (its first upsert answers `operation_id: 0`, and its points carry version
+    0), where the WAL counts from 1 (0 stands for "before any operation")."""
+    return seq - 1 if seq > 0 else 0
+
+
 def _versions(refs: Sequence[PointRef]) -> list[int]:
     sole = _sole_segment(refs)
     if sole is not None:
-        return list(map(sole.versions.item, map(_OFFSET, refs)))
-    return [seg.versions.item(off) for seg, off in refs]
+        seqs = list(map(sole.versions.item, map(_OFFSET, refs)))
+    else:
+        seqs = [seg.versions.item(off) for seg, off in refs]
+    return list(map(qdrant_operation, seqs))
 
 
 def points(refs: Sequence[PointRef], select: Selection, unnamed: bool) -> Points:
@@ -166,7 +175,7 @@ def run_points(run: Run, select: Selection, unnamed: bool) -> Points:
         found = points(refs_in(segment, offsets), select, unnamed)
     else:
         found = Points(segment.external_ids_at(offsets))
-    found.versions = list(map(segment.versions.item, offsets))
+    found.versions = list(map(qdrant_operation, map(segment.versions.item, offsets)))
     found.scores = run.scores
     return found
 
