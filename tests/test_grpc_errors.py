@@ -889,6 +889,53 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ARG,
         "Invalid json path: 'a b'",
     ),
+    (
+        "has_id with a uuid that is not one",
+        lambda p, c, name: p.Count(
+            pb.CountPoints(
+                collection_name=name,
+                filter=pb.Filter(
+                    must=[pb.Condition(has_id=pb.HasIdCondition(has_id=[pb.PointId(uuid="zz")]))]
+                ),
+            )
+        ),
+        ARG,
+        "Unable to parse UUID: zz",
+    ),
+    (
+        "geo_radius without a center",
+        lambda p, c, name: p.Count(
+            pb.CountPoints(
+                collection_name=name,
+                filter=pb.Filter(
+                    must=[
+                        pb.Condition(
+                            field=pb.FieldCondition(key="a", geo_radius=pb.GeoRadius(radius=1.0))
+                        )
+                    ]
+                ),
+            )
+        ),
+        ARG,
+        "Malformed GeoRadius type",
+    ),
+    (
+        "geo_bounding_box without corners",
+        lambda p, c, name: p.Count(
+            pb.CountPoints(
+                collection_name=name,
+                filter=pb.Filter(
+                    must=[
+                        pb.Condition(
+                            field=pb.FieldCondition(key="a", geo_bounding_box=pb.GeoBoundingBox())
+                        )
+                    ]
+                ),
+            )
+        ),
+        ARG,
+        "Malformed GeoBoundingBox type",
+    ),
 ]
 
 
@@ -981,3 +1028,35 @@ def test_standard_health_service_answers_serving(server: ServerProcess) -> None:
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         assert check(b"") == b"\x08\x01"  # HealthCheckResponse {status: SERVING}
         assert check(b"\x0a\x0dqdrant.Points") == b"\x08\x01"  # any service named
+
+
+@server_only
+def test_delete_vectors_of_no_names_is_accepted(server: ServerProcess, coll: str) -> None:
+    """Over gRPC an empty list of vector names deletes nothing and answers OK, as in Qdrant
+    (the REST body's validator refuses it; the gRPC message has no such rule)."""
+    with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
+        points = pb.PointsStub(channel)
+        points.Upsert(
+            pb.UpsertPoints(
+                collection_name=coll,
+                wait=True,
+                points=[pb.PointStruct(id=pb.PointId(num=1), vectors=dense(1, 2, 3, 4))],
+            )
+        )
+        answer = points.DeleteVectors(
+            pb.DeletePointVectors(
+                collection_name=coll,
+                wait=True,
+                points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pb.PointId(num=1)])),
+                vectors=pb.VectorsSelector(names=[]),
+            )
+        )
+        assert answer.result.status == pb.UpdateStatus.Completed
+        got = points.Get(
+            pb.GetPoints(
+                collection_name=coll,
+                ids=[pb.PointId(num=1)],
+                with_vectors=pb.WithVectorsSelector(enable=True),
+            )
+        )
+        assert len(got.result) == 1 and len(got.result[0].vectors.vector.data) == 4  # kept

@@ -16,7 +16,7 @@ from qdrant_client import grpc as pb
 
 from tessera.api.grpc_convert import malformed
 from tessera.errors import BadRequest
-from tessera.ids import PointId
+from tessera.ids import PointId, parse_point_id
 from tessera.query import filter_model as m
 from tessera.query import filter_parse as rules
 from tessera.query.payload_path import PayloadPath
@@ -84,10 +84,8 @@ def _condition(c: pb.Condition, where: str, depth: int) -> m.Condition:
     if kind == "is_null":
         return m.IsNull(rules.key_path(c.is_null.key, f"{where}.is_null.key"))
     if kind == "has_id":
-        at = f"{where}.has_id"
-        ids: frozenset[PointId] = frozenset(
-            rules.point_id_at(point_id(p), f"{at}[{i}]") for i, p in enumerate(c.has_id.has_id)
-        )
+        # Qdrant's `TryFrom<PointId>` words a bad UUID here as anywhere else in gRPC.
+        ids: frozenset[PointId] = frozenset(parse_point_id(point_id(p)) for p in c.has_id.has_id)
         return m.HasId(ids)
     if kind == "filter":
         return _filter(c.filter, where, depth)
@@ -148,6 +146,8 @@ def geo_point(p: pb.GeoPoint, where: str) -> tuple[float, float]:
 
 
 def _bbox(key: PayloadPath, box: pb.GeoBoundingBox, where: str) -> m.Condition:
+    if not (box.HasField("top_left") and box.HasField("bottom_right")):
+        raise BadRequest("Malformed GeoBoundingBox type")  # Qdrant's TryFrom
     return m.GeoBoundingBox(
         key,
         geo_point(box.top_left, f"{where}.top_left"),
@@ -156,6 +156,8 @@ def _bbox(key: PayloadPath, box: pb.GeoBoundingBox, where: str) -> m.Condition:
 
 
 def _radius(key: PayloadPath, radius: pb.GeoRadius, where: str) -> m.Condition:
+    if not radius.HasField("center"):
+        raise BadRequest("Malformed GeoRadius type")  # Qdrant's TryFrom
     center = geo_point(radius.center, f"{where}.center")
     return m.GeoRadius(key, center, rules.check_number(float(radius.radius), f"{where}.radius"))
 

@@ -233,6 +233,10 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> list
         raise BadRequest("Format error in JSON body: missing field `vector`")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BadRequest("Format error in JSON body: `vector` must be a list of names")
+    if not names:  # REST's validator (the gRPC message has no such rule)
+        raise UnprocessableEntity(
+            "Validation error in JSON body: [vector: must specify vector names to delete]"
+        )
     check_names_to_delete(config, names)
     # Qdrant runs a filter and a list of points given together as two operations, the
     # filter's first, and answers the last one's result (`do_delete_vectors`); either alone
@@ -248,11 +252,8 @@ def parse_delete_vectors(config: CollectionConfig, body: dict[str, Any]) -> list
 
 
 def check_names_to_delete(config: CollectionConfig, names: list[str]) -> None:
-    """The rules on the vector names of a delete_vectors (both transports check them)."""
-    if not names:
-        raise UnprocessableEntity(
-            "Validation error in JSON body: [vector: must specify vector names to delete]"
-        )
+    """The rule on the vector names of a delete_vectors that both transports check: each
+    must exist (an empty list deletes nothing over gRPC, as in Qdrant)."""
     for name in names:
         if name not in config.vectors and name not in config.sparse_vectors:
             raise BadRequest(f"Wrong input: Not existing vector name error: {name}")
