@@ -11,7 +11,9 @@ The semantics are Qdrant's as its local mode states them; in particular:
 - full text without an index compares lowercased alphanumeric runs within one string value.
 
 Inside a `nested` filter the "payload" is one array element; `has_id`, `has_vector` and
-`slice` never match there.
+`slice` never match there. A full-text condition there is read as the text index on its full
+path (`arr[].t` for `t` inside `nested` on `arr`) would read the element's strings, when there
+is one (`TextRules`): Qdrant checks nested conditions with the indexes of their full paths.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from tessera.query.payload_path import (
     raw_values,
     value_counts,
 )
-from tessera.query.text_tokenizer import default_tokens
+from tessera.query.text_tokenizer import Tokenizer, default_tokens
 
 Payload = dict[str, Any]
 Predicate = Callable[[Payload], bool]
 TypedKey = tuple[str, Any]
+# A text index by the full key path it is on: its tokenizer and whether it matches phrases;
+# None where the path has no text index.
+TextRules = Callable[[str], "tuple[Tokenizer, bool] | None"]
 
 
 def typed_key(value: Any) -> TypedKey | None:
@@ -205,38 +210,74 @@ def _all(preds: Iterable[Predicate]) -> Predicate:
     return lambda p: all(f(p) for f in ps)
 
 
-def compile_predicate(cond: m.Condition, nested: bool = False) -> Predicate:
+def compile_predicate(
+    cond: m.Condition,
+    nested: bool = False,
+    text_rules: TextRules | None = None,
+    prefix: str = "",
+) -> Predicate:
     """A payload-only check of the condition (id/vector conditions never match). `nested`:
-    the condition is checked on one element of a `nested` array (see compile_filter_predicate)."""
+    the condition is checked on one element of a `nested` array (see compile_filter_predicate)
+    whose full path starts with `prefix` (`arr[].`); `text_rules`: the text indexes a
+    full-text condition inside `nested` is read by."""
     match cond:
         case m.HasId() | m.HasVector() | m.Slice():
             return lambda p: False
         case m.Nested():
-            inner = compile_filter_predicate(cond.filter, nested=True)
+            inner = compile_filter_predicate(
+                cond.filter, True, text_rules, f"{prefix}{cond.key.text}[]."
+            )
             key = cond.key
             return lambda p: any(inner(e) for e in nested_elements(p, key))
         case m.Filter():
-            return compile_filter_predicate(cond, nested)
+            return compile_filter_predicate(cond, nested, text_rules, prefix)
+        case m.MatchText() | m.MatchPhrase() if nested and text_rules is not None:
+            rule = text_rules(prefix + cond.key.text)
+            if rule is not None:
+                return _any_value(cond.key, _indexed_text_test(cond, *rule))
+            return _field_predicate(cond)
         case _:
             return _field_predicate(cond)
 
 
-def compile_filter_predicate(f: m.Filter, nested: bool = False) -> Predicate:
+def _indexed_text_test(
+    cond: m.MatchText | m.MatchPhrase, tokenizer: Tokenizer, phrases: bool
+) -> Callable[[Any], bool]:
+    """A full-text test of one string as a text index with `tokenizer` answers it."""
+    if isinstance(cond, m.MatchPhrase):
+        if not phrases:  # an index without phrase_matching matches no phrase
+            return lambda v: False
+        phrase = tokenizer.phrase_terms(cond.phrase)
+        return lambda v: isinstance(v, str) and tokenizer.phrase_in(tokenizer.doc_words(v), phrase)
+    terms = set(tokenizer.query_terms(cond.text))
+    if cond.any_token:
+        return lambda v: isinstance(v, str) and not terms.isdisjoint(tokenizer.doc_terms(v))
+    if not terms:
+        return lambda v: False
+    return lambda v: isinstance(v, str) and terms.issubset(tokenizer.doc_terms(v))
+
+
+def compile_filter_predicate(
+    f: m.Filter, nested: bool = False, text_rules: TextRules | None = None, prefix: str = ""
+) -> Predicate:
+    def each(c: m.Condition) -> Predicate:
+        return compile_predicate(c, nested, text_rules, prefix)
+
     parts: list[Predicate] = []
     if f.must is not None:
-        parts.append(_all(compile_predicate(c, nested) for c in f.must))
+        parts.append(_all(each(c) for c in f.must))
     if f.must_not is not None:
-        negs = tuple(compile_predicate(c, nested) for c in f.must_not)
+        negs = tuple(each(c) for c in f.must_not)
         parts.append(lambda p: not any(g(p) for g in negs))
     if f.should:
-        alts = tuple(compile_predicate(c, nested) for c in f.should)
+        alts = tuple(each(c) for c in f.should)
         parts.append(lambda p: any(g(p) for g in alts))
     elif nested and f.should is not None:
         # Qdrant's nested check reads an empty `should` as "none of them matched", where
         # its filter at the top level reads it as no constraint (Qdrant Edge answers both)
         parts.append(lambda p: False)
     if f.min_should is not None:
-        opts = tuple(compile_predicate(c, nested) for c in f.min_should.conditions)
+        opts = tuple(each(c) for c in f.min_should.conditions)
         need = f.min_should.min_count
         parts.append(lambda p: sum(1 for g in opts if g(p)) >= need)
     return _all(parts)

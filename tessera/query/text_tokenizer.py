@@ -220,6 +220,10 @@ class Tokenizer:
         """What a document is indexed under: its words, or for `prefix` their prefixes."""
         return set(self.word_tokens(words))
 
+    def doc_terms(self, text: str) -> set[str]:
+        """The terms one string is indexed under (what `query_terms` are looked up in)."""
+        return self.index_terms(self.doc_words(text))
+
     def doc_tokens(self, text: str) -> list[str]:
         """Every token a document yields, repeats kept (BM25 term frequencies)."""
         return self.word_tokens(self.doc_words(text))
@@ -239,14 +243,29 @@ class Tokenizer:
         terms = query.doc_words(text)
         return terms if self.max_len is None else [t[: self.max_len] for t in terms]
 
+    def phrase_terms(self, text: str) -> list[str]:
+        """A phrase query's terms: its words as a document's are made (stopwords dropped,
+        with a `prefix` tokenizer too, as Qdrant Edge shows)."""
+        return self.doc_words(text)
+
+    def lookup_terms(self, terms: list[str]) -> list[str]:
+        """The index terms a phrase's documents must all hold (a `prefix` index holds its
+        words' prefixes up to `max_token_len` only)."""
+        if self.kind != "prefix" or self.max_len is None:
+            return terms
+        return [t[: self.max_len] for t in terms]
+
     def phrase_in(self, words: list[str], phrase: list[str]) -> bool:
-        """Whether the phrase terms occur consecutively in the document words."""
+        """Whether the phrase terms occur consecutively in the document words; with a
+        `prefix` tokenizer the last one may be the start of a word, the others are whole
+        words (Qdrant Edge: "hello wor" matches "hello world", "hel world" does not)."""
         k = len(phrase)
         if k == 0 or k > len(words):
             return False
         if self.kind == "prefix":
+            head, last = phrase[:-1], phrase[-1]
             return any(
-                all(words[i + j].startswith(phrase[j]) for j in range(k))
+                words[i : i + k - 1] == head and words[i + k - 1].startswith(last)
                 for i in range(len(words) - k + 1)
             )
         return any(words[i : i + k] == phrase for i in range(len(words) - k + 1))

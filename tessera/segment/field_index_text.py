@@ -230,8 +230,8 @@ class TextIndex(FieldIndex):
     def match_phrase(self, phrase: str, n: int) -> BoolMask | None:
         if not self.phrase_matching:
             return np.zeros(n, dtype=np.bool_)
-        terms = self.tokenizer.query_terms(phrase)
-        docs = self._docs_with_all(terms)  # live documents only
+        terms = self.tokenizer.phrase_terms(phrase)
+        docs = self._docs_with_all(self.tokenizer.lookup_terms(terms))  # live documents only
         keep = [d for d in docs.tolist() if self.tokenizer.phrase_in(self._doc_words(d), terms)]
         return self._offsets_mask(np.asarray(keep, dtype=np.int64), n)
 

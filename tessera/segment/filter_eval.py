@@ -30,6 +30,7 @@ from tessera.query.filter_check import (
 )
 from tessera.query.slice_hash import slice_of
 from tessera.query.target import BoolMask, FilterTarget
+from tessera.query.text_tokenizer import Tokenizer
 from tessera.segment.field_index import (
     K_ALL,
     K_FLOAT,
@@ -38,6 +39,7 @@ from tessera.segment.field_index import (
     FieldIndex,
     kind_of,
 )
+from tessera.segment.field_index_text import TextIndex
 
 Estimate = tuple[int, int, int]
 
@@ -47,6 +49,13 @@ class _Ctx:
         self.target = target
         self.n = target.point_count()
         self._payloads: dict[int, Payload] = {}
+
+    def text_rule(self, path: str) -> tuple[Tokenizer, bool] | None:
+        """The text index on `path`, as a full-text condition inside `nested` reads it."""
+        index = self.target.field_index(path)
+        if isinstance(index, TextIndex):
+            return index.tokenizer, index.phrase_matching
+        return None
 
     def payload(self, offset: int) -> Payload:
         found = self._payloads.get(offset)
@@ -247,7 +256,7 @@ def _compile(ctx: _Ctx, cond: m.Condition) -> _Node:
             if not node._children() and cond.min_should is None:
                 return _MaskNode(np.ones(n, dtype=np.bool_), 3)
             if all(isinstance(c, _PredNode) for c in node._children()):
-                return _PredNode(ctx, compile_filter_predicate(cond))
+                return _PredNode(ctx, compile_filter_predicate(cond, text_rules=ctx.text_rule))
             return node
         case m.HasId():
             answer = np.zeros(n, dtype=np.bool_)
@@ -259,7 +268,7 @@ def _compile(ctx: _Ctx, cond: m.Condition) -> _Node:
         case m.Slice():
             return _SliceNode(ctx, cond)
         case m.Nested():
-            return _PredNode(ctx, compile_predicate(cond))
+            return _PredNode(ctx, compile_predicate(cond, text_rules=ctx.text_rule))
         case _:
             index = target.field_index(cond.key.text)
             if isinstance(index, FieldIndex) and _index_serves(index, cond):
