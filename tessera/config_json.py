@@ -82,9 +82,12 @@ def _opt_usize(body: dict[str, Any], key: str, where: str) -> int | None:
 
 
 def _opt_bool(body: dict[str, Any], key: str, where: str) -> bool | None:
-    value = body.get(key)
+    return _bool_or_none(body.get(key), f"{where}.{key}" if where else key)
+
+
+def _bool_or_none(value: Any, where: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise format_error(f"{where}.{key}: invalid type: {json_type(value)}, expected a boolean")
+        raise format_error(f"{where}: invalid type: {json_type(value)}, expected a boolean")
     return value
 
 
@@ -383,7 +386,7 @@ def decode_create(raw: Any) -> CreateCollection:
         quantization=create_quantization(body.get("quantization_config"), "quantization_config"),
         strict_mode=part("strict_mode_config", decode_strict_mode),
         **counts,
-        on_disk_payload=body.get("on_disk_payload"),
+        on_disk_payload=_opt_bool(body, "on_disk_payload", ""),
         sharding_method=method,
         payload_memory=None if payload is None else decode_payload_memory(payload, "payload"),
         payload_storage=payload is not None,
@@ -431,7 +434,7 @@ def decode_update(raw: Any) -> UpdateCollection:
         payload = given.get("payload")
         params = ParamsDiff(
             **counts,
-            on_disk_payload=given.get("on_disk_payload"),
+            on_disk_payload=_opt_bool(given, "on_disk_payload", "params"),
             payload_memory=None
             if payload is None
             else decode_payload_memory(payload, "params.payload"),

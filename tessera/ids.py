@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -29,6 +30,16 @@ def parse_point_id(raw: Any) -> PointId:
             pass
         raise BadRequest(f"Unable to parse UUID: {raw}")
     raise BadRequest(f"Unable to parse point id: {raw!r} is not an unsigned integer or UUID")
+
+
+def not_a_point_id(raw: Any) -> str:
+    """Qdrant's words for a JSON value that is not a point id (its `ExtendedPointId`
+    deserializer's; a string is shown without quotes)."""
+    shown = raw if isinstance(raw, str) else json.dumps(raw)
+    return (
+        f"value {shown} is not a valid point ID, valid values are either an unsigned integer "
+        "or a UUID"
+    )
 
 
 def render_point_id(pid: PointId) -> int | str:

@@ -293,3 +293,22 @@ def test_collection_config_survives_kill_9(server_factory) -> None:
         assert raw.endswith("Z") and datetime.fromisoformat(raw) == info.created_at
     finally:
         qc.close()
+
+
+@pytest.mark.parametrize("value", ["yes", 1, [True]])
+def test_on_disk_payload_must_be_a_boolean(http: httpx.Client, collection, value) -> None:
+    """A create or PATCH with a non-boolean `on_disk_payload` is a 400 and changes nothing
+    (it was stored as given, and qdrant-client then failed to read the collection)."""
+    name = collection()
+    body = {"vectors": {"size": 2, "distance": "Dot"}, "on_disk_payload": value}
+    refused = http.put(f"/collections/{name}", json=body)
+    assert refused.status_code == 400, refused.text
+    assert "on_disk_payload: invalid type" in refused.json()["status"]["error"]
+    assert http.get(f"/collections/{name}/exists").json()["result"]["exists"] is False
+    made = http.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    assert made.status_code == 200
+    patched = http.patch(f"/collections/{name}", json={"params": {"on_disk_payload": value}})
+    assert patched.status_code == 400, patched.text
+    assert "params.on_disk_payload: invalid type" in patched.json()["status"]["error"]
+    params = http.get(f"/collections/{name}").json()["result"]["config"]["params"]
+    assert params["on_disk_payload"] is True

@@ -76,8 +76,8 @@ def test_status_code_by_error_class(exc: TesseraError, code: grpc.StatusCode) ->
             'Validation error in body: [collection_name: collection name cannot contain "/" char]',
         ),
         (
-            "Format error in JSON body: data did not match any variant of untagged enum "
-            "ExtendedPointId (got 'not-a-uuid')",
+            "Format error in JSON body: value not-a-uuid is not a valid point ID, valid values "
+            "are either an unsigned integer or a UUID",
             "Unable to parse UUID: not-a-uuid",
         ),
         (

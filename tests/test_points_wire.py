@@ -1260,3 +1260,26 @@ def test_huge_beams_and_limits_on_an_indexed_segment(http: httpx.Client, collect
         assert len(found["points"]) == (
             0 if "offset" in extra else min(300, extra.get("limit", 10))
         )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [(-1, "-1"), ("abc", "abc"), (1.5, "1.5"), (True, "true")]
+)
+def test_invalid_point_id_in_qdrants_words(
+    http: httpx.Client, coll: str, raw: Any, shown: str
+) -> None:
+    """What is neither an unsigned integer nor a UUID, as Qdrant's point id deserializer
+    words it (a string shown without quotes), in a body and in a filter's has_id."""
+    text = (
+        f"value {shown} is not a valid point ID, valid values are either an unsigned integer "
+        "or a UUID"
+    )
+    body = {"points": [{"id": raw, "vector": [1, 0, 0]}]}
+    answer = http.put(f"/collections/{coll}/points", params={"wait": "true"}, json=body)
+    assert answer.status_code == 400
+    assert answer.json()["status"]["error"] == f"Format error in JSON body: {text}"
+    body = {"filter": {"must": [{"has_id": [raw]}]}}
+    answer = http.post(f"/collections/{coll}/points/count", json=body)
+    assert answer.status_code == 400
+    assert answer.json()["status"]["error"].endswith(text)
+    assert count(http, coll) == 0

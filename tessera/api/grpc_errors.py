@@ -105,8 +105,8 @@ NO_SELECTOR_BY_RPC = {
 _BAD_DISTANCE = re.compile(r"Wrong input: invalid Distance model: (?P<value>-?\d+)")
 # REST's parse of a UUID string that is not one; Qdrant's TryFrom<PointId> says this.
 _BAD_UUID = re.compile(
-    r"Format error in JSON body: data did not match any variant of untagged enum "
-    r"ExtendedPointId \(got '(?P<uuid>.*)'\)",
+    r"Format error in JSON body: value (?P<uuid>.*) is not a valid point ID, valid values "
+    r"are either an unsigned integer or a UUID",
     re.DOTALL,
 )
 _REST_VALIDATION = "Validation error in JSON body: "

@@ -13,7 +13,7 @@ from tessera.api.vectors_parse import build_columns, normalize_vector_struct
 from tessera.collection import writes
 from tessera.collection_config import CollectionConfig
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.ids import PointId, parse_point_id
+from tessera.ids import PointId, not_a_point_id, parse_point_id
 from tessera.query.filter_parse import parse_filter
 
 Prepare = writes.Write
@@ -37,14 +37,11 @@ def _payload(raw: Any) -> dict[str, Any] | None:
 
 def body_point_id(raw: Any) -> PointId:
     """A point id of a JSON body: what is neither an u64 nor a UUID fails to deserialize,
-    as Qdrant's untagged `ExtendedPointId` does (400)."""
+    in the words of Qdrant's `ExtendedPointId` deserializer (400)."""
     try:
         return parse_point_id(raw)
     except BadRequest:
-        raise BadRequest(
-            "Format error in JSON body: data did not match any variant of untagged enum "
-            f"ExtendedPointId (got {raw!r})"
-        ) from None
+        raise BadRequest(f"Format error in JSON body: {not_a_point_id(raw)}") from None
 
 
 def parse_ids(raw: Any) -> list[PointId]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from tessera.errors import BadRequest, UnprocessableEntity
-from tessera.ids import PointId, parse_point_id
+from tessera.ids import PointId, not_a_point_id, parse_point_id
 from tessera.query import filter_model as m
 from tessera.query.datetime_parse import parse_datetime_micros
 from tessera.query.payload_path import PayloadPath, parse_path
@@ -187,8 +187,8 @@ _SLICE = ("total", "index")
 def _point_id(raw: Any, where: str) -> PointId:
     try:
         return parse_point_id(raw)
-    except BadRequest as exc:
-        _shape(where, exc.message)
+    except BadRequest:
+        _shape(where, not_a_point_id(raw))
 
 
 def _field_condition(raw: dict[str, Any], where: str) -> m.Condition:
