@@ -562,7 +562,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         P + "/search",
         {"vector": [1, 0], "limit": 3, "params": {"hnsw_ef": 0}},
         422,
-        "Validation error in JSON body: [params.hnsw_ef",
+        "Validation error in JSON body: [search_request.params.hnsw_ef",
     ),
     (
         "POST",
@@ -576,7 +576,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         P + "/search",
         {"vector": [1, 0], "limit": 3, "params": {"acorn": {"max_selectivity": -0.1}}},
         422,
-        "Validation error in JSON body: [params.acorn.max_selectivity",
+        "Validation error in JSON body: [search_request.params.acorn.max_selectivity",
     ),
     (
         "POST",
@@ -637,13 +637,20 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         "Bad request: At least one positive or negative vector ID required with this strategy",
     ),
     ("POST", P + "/query", {"query": [1, 0], "limit": "x"}, 400, "Format error in JSON body:"),
-    ("POST", P + "/scroll", {"limit": 0}, 422, "Validation error in JSON body: [limit"),
+    (
+        "POST",
+        P + "/scroll",
+        {"limit": 0},
+        422,
+        "Validation error in JSON body: [scroll_request.limit",
+    ),
     (
         "POST",
         P + "/search/matrix/pairs",
         {"sample": 0},
         422,
-        "Validation error in JSON body: [sample: value 0 invalid, must be 2 or larger]",
+        "Validation error in JSON body: [search_request.sample: value 0 invalid, must be 2 or "
+        "larger]",
     ),
     (
         "POST",
@@ -703,14 +710,14 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         P + "/search",
         {"vector": [1, 0], "limit": 0},
         422,
-        "Validation error in JSON body: [limit",
+        "Validation error in JSON body: [search_request.limit",
     ),
     (
         "POST",
         "/collections/{c}/facet",
         {"key": "n", "limit": 0},
         422,
-        "Validation error in JSON body: [limit",
+        "Validation error in JSON body: [facet_request.limit",
     ),
     ("POST", P + "/count", {"exact": "yes"}, 400, "Format error in JSON body:"),
     ("PUT", P, {"points": {"id": 9}}, 400, "Format error in JSON body:"),
@@ -741,6 +748,42 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         "Wrong input: Not existing vector name error: nope",
     ),
     ("POST", P + "/query", {"query": [1, 0, 0]}, 400, "Wrong input: Vector dimension error"),
+    # Qdrant's validator paths run through the field a request struct is flattened from
+    (
+        "POST",
+        P + "/search/batch",
+        {"searches": [{"vector": [1, 0], "limit": 3}, {"vector": [1, 0], "limit": 0}]},
+        422,
+        "Validation error in JSON body: [searches[1].search_request.limit: value 0 invalid",
+    ),
+    (
+        "POST",
+        P + "/recommend",
+        {"positive": [1], "limit": 0},
+        422,
+        "Validation error in JSON body: [recommend_request.limit: value 0 invalid",
+    ),
+    (
+        "POST",
+        P + "/discover",
+        {"target": 1, "limit": 0},
+        422,
+        "Validation error in JSON body: [discover_request.limit: value 0 invalid",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {"query": {"nearest": [1, 0], "mmr": {"diversity": 2}}},
+        422,
+        "Validation error in JSON body: [internal.query.mmr.diversity: value 2.0 invalid",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {"prefetch": [{"query": [1, 0]}], "query": {"rrf": {"k": 0}}},
+        422,
+        "Validation error in JSON body: [internal.query.rrf.k: value 0 invalid",
+    ),
 ]
 
 

@@ -890,6 +890,41 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         "Invalid json path: 'a b'",
     ),
     (
+        "mmr diversity out of range",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(
+                    nearest_with_mmr=pb.NearestInputWithMmr(
+                        nearest=pb.VectorInput(dense=pb.DenseVector(data=[1, 2, 3, 4])),
+                        mmr=pb.Mmr(diversity=2.0),
+                    )
+                ),
+            )
+        ),
+        ARG,
+        "Validation error in body: [query.variant.mmr.diversity: value 2.0 invalid, must be "
+        "from 0.0 to 1.0]",
+    ),
+    (
+        "rrf k of 0",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                prefetch=[
+                    pb.PrefetchQuery(
+                        query=pb.Query(
+                            nearest=pb.VectorInput(dense=pb.DenseVector(data=[1, 2, 3, 4]))
+                        )
+                    )
+                ],
+                query=pb.Query(rrf=pb.Rrf(k=0)),
+            )
+        ),
+        ARG,
+        "Validation error in body: [query.variant.k: value 0 invalid, must be 1 or larger]",
+    ),
+    (
         "has_id with a uuid that is not one",
         lambda p, c, name: p.Count(
             pb.CountPoints(

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from tessera.api.collections import collection_of
 from tessera.api.envelope import expect_object, read_json
 from tessera.api.shard_selector import selected
+from tessera.api.validation_paths import under
 from tessera.collection import requests
 from tessera.collection.collection import Collection
 from tessera.collection.values import FacetHit
@@ -45,7 +46,9 @@ async def facet(request: Request) -> Callable[[], Any]:
 
 
 def prepare_facet(collection: Collection, body: dict[str, Any]) -> Callable[[], list[FacetHit]]:
-    return run_facet(selected(collection, body), facet_request(body))
+    with under("facet_request"):
+        request = facet_request(body)
+    return run_facet(selected(collection, body), request)
 
 
 def facet_request(body: dict[str, Any]) -> requests.Facet:

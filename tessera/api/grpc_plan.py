@@ -78,6 +78,7 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
             vector_input(inputs, q.nearest_with_mmr.nearest),
             None if diversity is None else float(diversity),
             opt(mmr, "candidates_limit"),
+            "query.variant.",  # the message's path, as Qdrant's gRPC validator names it
         )
     if kind == "recommend":
         rec = q.recommend
@@ -106,7 +107,7 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
         return qm.Fusion("dbsf" if FUSIONS[q.fusion] == "dbsf" else "rrf")
     if kind == "rrf":
         weights = tuple(float(w) for w in q.rrf.weights) or None
-        return qp.rrf_fusion(opt(q.rrf, "k"), weights)
+        return qp.rrf_fusion(opt(q.rrf, "k"), weights, "query.variant.")
     if kind == "sample":
         if q.sample != pb.Sample.Random:
             raise BadRequest(f"invalid sample type value {q.sample}")

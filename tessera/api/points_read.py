@@ -19,6 +19,7 @@ from tessera.api.render import (
     render_scored,
 )
 from tessera.api.shard_selector import selected
+from tessera.api.validation_paths import under
 from tessera.api.vectors_parse import parse_one_vector
 from tessera.collection import requests
 from tessera.collection.collection import Collection
@@ -115,7 +116,9 @@ async def scroll_points(request: Request) -> Callable[[], Any]:
 
 
 def prepare_scroll(collection: Collection, body: dict[str, Any]) -> Callable[[], ScrollPage]:
-    return run_scroll(selected(collection, body), scroll_request(body))
+    with under("scroll_request"):
+        request = scroll_request(body)
+    return run_scroll(selected(collection, body), request)
 
 
 def scroll_request(body: dict[str, Any]) -> requests.Scroll:
@@ -293,5 +296,7 @@ def prepare_search(
     collection = selected(collection, body)
     if "vector" not in body:
         raise BadRequest("Format error in JSON body: missing field `vector`")
-    query = parse_named_vector(collection.config, body["vector"])
-    return run_search(collection, search_request(body, query), explain)
+    with under("search_request"):
+        query = parse_named_vector(collection.config, body["vector"])
+        request = search_request(body, query)
+    return run_search(collection, request, explain)

@@ -40,6 +40,7 @@ from tessera.api.query_routes import (
 )
 from tessera.api.render import check_vector_names, parse_selection, render_scored
 from tessera.api.shard_selector import selected
+from tessera.api.validation_paths import under
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Points, Selection
 from tessera.collection_config import CollectionConfig
@@ -107,11 +108,13 @@ def discover_node(body: dict[str, Any], config: CollectionConfig) -> qm.QueryNod
 
 
 def _prepared(
-    body: dict[str, Any], config: CollectionConfig, parse: Parser
+    body: dict[str, Any], config: CollectionConfig, parse: Parser, within: str = ""
 ) -> tuple[qm.Plan, Selection]:
-    node = parse(body, config)
-    offset = parse_limit(body.get("offset"), 0, "offset")
-    select = parse_selection(body)
+    """One request's plan; `within`: where a batch holds it (`searches[2].`)."""
+    with under(within + _REQUESTS[parse]):
+        node = parse(body, config)
+        offset = parse_limit(body.get("offset"), 0, "offset")
+        select = parse_selection(body)
     check_vector_names(select, config)
     return qm.Plan(node, offset), select
 
@@ -130,7 +133,10 @@ def prepare_batch(
     searches = body.get("searches")
     if not isinstance(searches, list):
         raise shape_error("missing field `searches`")
-    prepared = [_prepared(expect_object(s, "search"), collection.config, parse) for s in searches]
+    prepared = [
+        _prepared(expect_object(s, "search"), collection.config, parse, f"searches[{i}].")
+        for i, s in enumerate(searches)
+    ]
     return run_selected(toc, collection, body_selectors(searches), prepared)
 
 
@@ -149,6 +155,13 @@ def prepare_groups(
 
 
 Prepare = Callable[[TableOfContents, Collection, dict[str, Any], Parser], Callable[[], Any]]
+
+# The field each route's request struct is flattened from, as Qdrant's validator names it.
+_REQUESTS: dict[Parser, str] = {
+    search_node: "search_request",
+    recommend_node: "recommend_request",
+    discover_node: "discover_request",
+}
 
 
 def _render_batch(results: list[Points]) -> list[list[dict[str, Any]]]:

@@ -288,7 +288,7 @@ def parse_query(
     kind = found[0]
     body = raw[kind]
     if kind == "nearest":
-        return _nearest(inputs, body, raw.get("mmr"))
+        return _nearest(inputs, body, raw.get("mmr"), f"{where}.query.")
     if kind == "recommend":
         obj = expect_object(body, "recommend")
         if obj.get("positive") in (None, []) and obj.get("negative") in (None, []):
@@ -311,7 +311,7 @@ def parse_query(
             raise shape_error(f"unknown variant `{body}`, expected `rrf` or `dbsf`")
         return qm.Fusion(body)
     if kind == "rrf":
-        return _rrf(expect_object(body or {}, "rrf"))
+        return _rrf(expect_object(body or {}, "rrf"), f"{where}.query.rrf.")
     if kind == "formula":
         return _formula(body, raw.get("defaults"))
     if kind == "sample":
@@ -366,7 +366,7 @@ def context_query(pairs: tuple[qm.ContextPair, ...]) -> qm.Context:
     return qm.Context(pairs)
 
 
-def _nearest(inputs: InputParser, body: Any, mmr: Any) -> qm.Nearest:
+def _nearest(inputs: InputParser, body: Any, mmr: Any, where: str) -> qm.Nearest:
     vector = inputs.input(body)
     if mmr is None:
         return qm.Nearest(vector)
@@ -379,18 +379,21 @@ def _nearest(inputs: InputParser, body: Any, mmr: Any) -> qm.Nearest:
     candidates = obj.get("candidates_limit")
     if candidates is not None:
         candidates = parse_limit(candidates, 0, "candidates_limit")
-    return nearest_mmr(vector, diversity, candidates)
+    return nearest_mmr(vector, diversity, candidates, where)
 
 
-def nearest_mmr(vector: Any, diversity: float | None, candidates: int | None) -> qm.Nearest:
-    """A nearest query with MMR, after its rules."""
+def nearest_mmr(
+    vector: Any, diversity: float | None, candidates: int | None, where: str = ""
+) -> qm.Nearest:
+    """A nearest query with MMR, after its rules; `where`: the path of the query holding it,
+    as Qdrant's validator names it (`internal.query.` over REST)."""
     if diversity is not None and not 0.0 <= diversity <= 1.0:
         raise validation_error(
-            "mmr.diversity", f"value {diversity} invalid, must be from 0.0 to 1.0"
+            f"{where}mmr.diversity", f"value {diversity} invalid, must be from 0.0 to 1.0"
         )
     if candidates is not None and candidates > MMR_CANDIDATES_MAX:
         raise validation_error(
-            "mmr.candidates_limit",
+            f"{where}mmr.candidates_limit",
             f"value {candidates} invalid, must be {MMR_CANDIDATES_MAX} or smaller",
         )
     return qm.Nearest(vector, diversity, candidates, mmr=True)
@@ -412,7 +415,7 @@ def _recommend(inputs: InputParser, obj: dict[str, Any]) -> qm.Recommend:
     return qm.Recommend(positive, negative, strategy)
 
 
-def _rrf(obj: dict[str, Any]) -> qm.Fusion:
+def _rrf(obj: dict[str, Any], where: str) -> qm.Fusion:
     k = obj.get("k")
     if k is not None:
         k = parse_limit(k, 0, "k")
@@ -423,12 +426,13 @@ def _rrf(obj: dict[str, Any]) -> qm.Fusion:
         ):
             raise shape_error("`rrf.weights` must be a list of numbers")
         weights = tuple(float(w) for w in weights)
-    return rrf_fusion(k, weights)
+    return rrf_fusion(k, weights, where)
 
 
-def rrf_fusion(k: int | None, weights: tuple[float, ...] | None) -> qm.Fusion:
+def rrf_fusion(k: int | None, weights: tuple[float, ...] | None, where: str = "rrf.") -> qm.Fusion:
+    """`where`: the path of `k`'s parent, as Qdrant's validator names it."""
     if k is not None and k < 1:
-        raise validation_error("rrf.k", f"value {k} invalid, must be 1 or larger")
+        raise validation_error(f"{where}k", f"value {k} invalid, must be 1 or larger")
     return qm.Fusion("rrf", k, weights)
 
 

@@ -31,6 +31,7 @@ from tessera.api.query_parse import (
 )
 from tessera.api.render import render_record, render_scored
 from tessera.api.shard_selector import parse_selector, selected
+from tessera.api.validation_paths import under
 from tessera.collection import requests
 from tessera.collection.collection import Collection
 from tessera.collection.values import Group, Lookup, Matrix, Points, Selection, ShardSelector
@@ -167,9 +168,10 @@ def _matrix(request: Request, body: dict[str, Any]) -> Callable[[], Matrix]:
 def prepare_matrix(collection: Collection, body: dict[str, Any]) -> Callable[[], Matrix]:
     """The distance matrix over a sample: (point ids, per row its (column, score) pairs)."""
     collection = selected(collection, body)
-    filt = parse_filter(body.get("filter"))
-    sample = matrix_sample(parse_limit(body.get("sample"), 10, "sample"))
-    limit = positive_int(body.get("limit"), 3, "limit")
+    with under("search_request"):
+        filt = parse_filter(body.get("filter"))
+        sample = matrix_sample(parse_limit(body.get("sample"), 10, "sample"))
+        limit = positive_int(body.get("limit"), 3, "limit")
     using = body.get("using") or ""
     if not isinstance(using, str):
         raise shape_error("`using` must be a string")
