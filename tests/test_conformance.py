@@ -1064,3 +1064,60 @@ def test_json_depth_limit(body: str, refused_at: str | None) -> None:
         check_depth(body.encode())
     assert info.value.message.startswith("Format error in JSON body: recursion limit exceeded")
     assert refused_at in info.value.message
+
+
+def test_condition_fields_beyond_those_read_are_ignored(
+    http: httpx.Client, collection: Make
+) -> None:
+    """Qdrant's condition structs (a field condition, `match`, `has_id`, `is_empty`, `nested`)
+    ignore fields they do not read, where its `Filter` refuses them; an object that is no
+    condition gets its words, and a field condition without a test its validator's."""
+    name = collection()
+    _create(http, name, VECTORS)
+    _upsert(
+        http,
+        name,
+        [
+            {"id": 1, "vector": [1, 0], "payload": {"k": 1, "a": [{"t": "x"}]}},
+            {"id": 2, "vector": [0, 1], "payload": {"k": 2}},
+        ],
+    )
+    url = f"/collections/{name}/points/count"
+
+    def count(condition: Any) -> httpx.Response:
+        return http.post(url, json={"filter": {"must": [condition]}, "exact": True})
+
+    for condition, expected in (
+        ({"key": "k", "match": {"value": 1, "foo": 1}, "foo": 1}, 1),
+        ({"key": "k", "range": {"gt": 1, "foo": 1}}, 1),
+        ({"has_id": [1], "foo": 1}, 1),
+        ({"is_empty": {"key": "a", "foo": 1}}, 1),
+        (
+            {
+                "nested": {
+                    "key": "a",
+                    "filter": {"must": [{"key": "t", "match": {"value": "x"}}]},
+                    "foo": 1,
+                }
+            },
+            1,
+        ),
+    ):
+        answer = count(condition)
+        assert answer.status_code == 200, (condition, answer.text)
+        assert answer.json()["result"]["count"] == expected, condition
+    answer = count({"key": "k", "datetime_range": {"gt": "2020-01-01T00:00:00Z"}})
+    assert answer.status_code == 422
+    assert answer.json()["status"]["error"] == (
+        "Validation error in JSON body: [filter.must[0]: At least one field condition must be "
+        "specified]"
+    )
+    answer = count({"foo": 1})
+    assert answer.status_code == 400
+    assert "Expected some form of condition, which can be a field condition" in answer.text
+    answer = http.post(url, json={"filter": {"foo": 1}})
+    assert answer.status_code == 400
+    assert answer.json()["status"]["error"] == (
+        "Format error in JSON body: filter: unknown field `foo`, expected one of `should`, "
+        "`min_should`, `must`, `must_not`"
+    )

@@ -361,6 +361,10 @@ def test_query_rules_fail_alike() -> None:
         body = request_.model_dump(mode="json", by_alias=True, exclude_none=True)
         rest = _error(lambda b=body: parse_query_request(b, CONFIG))
         message = RestToGrpc.convert_query_points(request_, "c")
+        if "mmr.diversity" in rest:
+            # the same rule, at the path each API's validator names (REST's body, gRPC's
+            # message with its oneof)
+            rest = rest.replace("internal.query.", "query.variant.")
         assert _error(lambda m=message: grpc_plan.query_points(m, CONFIG)) == rest
 
 
@@ -515,7 +519,8 @@ def test_older_searches_fail_alike() -> None:
     for message, body in cases:
         rest = _error(lambda b=body: query_legacy._prepared(b, CONFIG, query_legacy.search_node))
         grpc = _error(lambda m=message: grpc_legacy.plan(m, CONFIG, grpc_legacy.search_node))
-        assert grpc == rest
+        # REST's body flattens the request into `search_request`; gRPC's message is the request
+        assert grpc == rest.replace("[search_request.", "[")
     nothing = pb.RecommendPoints(collection_name="c", limit=3)
     assert _error(lambda: grpc_legacy.plan(nothing, CONFIG, grpc_legacy.recommend_node)) == _error(
         lambda: query_legacy._prepared({"limit": 3}, CONFIG, query_legacy.recommend_node)

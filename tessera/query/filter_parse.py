@@ -22,7 +22,9 @@ from tessera.query.payload_path import PayloadPath, parse_path
 
 _MAX_DEPTH = 64
 _I64 = (-(2**63), 2**63 - 1)
-_FILTER_KEYS = frozenset({"must", "should", "must_not", "min_should"})
+# Qdrant's `Filter` refuses unknown fields (in its fields' order); its conditions' structs
+# (field conditions, `match`, `range`, geo shapes, `has_id`, `nested`...) ignore them.
+_FILTER_KEYS = ("should", "min_should", "must", "must_not")
 # Local mode's order of precedence when one FieldCondition sets several tests.
 FIELD_TESTS = (
     "values_count",
@@ -45,12 +47,20 @@ def _rule(where: str, message: str) -> NoReturn:
     raise UnprocessableEntity(f"Validation error in JSON body: [{where}: {message}]")
 
 
-def _object(raw: Any, where: str, allowed: frozenset[str] | tuple[str, ...]) -> dict[str, Any]:
+def _object(raw: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """An object whose fields are all `allowed` (serde's `deny_unknown_fields`)."""
+    obj = _record(raw, where)
+    unknown = [k for k in obj if k not in allowed]
+    if unknown:
+        expected = ", ".join(f"`{a}`" for a in allowed)
+        _shape(where, f"unknown field `{unknown[0]}`, expected one of {expected}")
+    return obj
+
+
+def _record(raw: Any, where: str) -> dict[str, Any]:
+    """An object; fields it has beyond those read are ignored, as serde ignores them."""
     if not isinstance(raw, dict):
         _shape(where, f"expected an object, got {_json_type(raw)}")
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        _shape(where, f"unknown field `{unknown[0]}`, expected one of {sorted(allowed)}")
     return raw
 
 
@@ -142,29 +152,29 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
     if "key" in raw:
         return _field_condition(raw, where)
     if "nested" in raw:
-        body = _object(raw, where, ("nested",))["nested"]
-        nested = _object(body, f"{where}.nested", ("key", "filter"))
+        body = _record(raw, where)["nested"]
+        nested = _record(body, f"{where}.nested")
         if "key" not in nested or "filter" not in nested:
             _shape(f"{where}.nested", "missing field `key` or `filter`")
         key = _key(nested["key"], f"{where}.nested.key")
         return m.Nested(key, _filter(nested["filter"], f"{where}.nested.filter", depth + 1))
     for name, cls in (("is_empty", m.IsEmpty), ("is_null", m.IsNull)):
         if name in raw:
-            body = _object(raw, where, (name,))[name]
-            field = _object(body, f"{where}.{name}", ("key",))
+            body = _record(raw, where)[name]
+            field = _record(body, f"{where}.{name}")
             if "key" not in field:
                 _shape(f"{where}.{name}", "missing field `key`")
             return cls(_key(field["key"], f"{where}.{name}.key"))
     if "has_id" in raw:
-        ids = _object(raw, where, ("has_id",))["has_id"]
+        ids = _record(raw, where)["has_id"]
         if not isinstance(ids, list):
             _shape(f"{where}.has_id", f"expected an array of point ids, got {_json_type(ids)}")
         return m.HasId(frozenset(_point_id(p, f"{where}.has_id[{i}]") for i, p in enumerate(ids)))
     if "has_vector" in raw:
-        name = _object(raw, where, ("has_vector",))["has_vector"]
+        name = _record(raw, where)["has_vector"]
         return m.HasVector(_string(name, f"{where}.has_vector"))
     if "slice" in raw:
-        body = _object(_object(raw, where, ("slice",))["slice"], f"{where}.slice", _SLICE)
+        body = _object(_record(raw, where)["slice"], f"{where}.slice", _SLICE)
         if "total" not in body or "index" not in body:
             _shape(f"{where}.slice", "missing field `total` or `index`")
         total = _uint(body["total"], f"{where}.slice.total", 2**32 - 1)
@@ -172,12 +182,14 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
             _shape(f"{where}.slice.total", "invalid value: integer `0`, expected a nonzero u32")
         index = _uint(body["index"], f"{where}.slice.index", 2**32 - 1)
         return checked_slice(total, index, where)
-    if raw.keys() <= _FILTER_KEYS:
+    if raw.keys() <= set(_FILTER_KEYS):
         return _filter(raw, where, depth)
+    # Qdrant's words for an object that is none of its conditions
     _shape(
         where,
-        f"unknown condition with fields {sorted(raw)}: expected a field condition (`key`), "
-        "`is_empty`, `is_null`, `has_id`, `has_vector`, `slice`, `nested` or a filter",
+        'Expected some form of condition, which can be a field condition (like {"key": ..., '
+        '"match": ... }), or some other mentioned in the documentation: '
+        "https://qdrant.tech/documentation/concepts/filtering/#filtering-conditions",
     )
 
 
@@ -192,7 +204,7 @@ def _point_id(raw: Any, where: str) -> PointId:
 
 
 def _field_condition(raw: dict[str, Any], where: str) -> m.Condition:
-    obj = _object(raw, where, ("key", *FIELD_TESTS))
+    obj = _record(raw, where)
     key = _key(obj["key"], f"{where}.key")
     for test in FIELD_TESTS:
         value = obj.get(test)
@@ -213,14 +225,14 @@ def _bool_test(
 
 
 def _values_count(key: PayloadPath, raw: Any, where: str) -> m.Condition:
-    obj = _object(raw, where, _BOUND_KEYS)
+    obj = _record(raw, where)
     b = {k: _uint(obj[k], f"{where}.{k}") for k in _BOUND_KEYS if obj.get(k) is not None}
     return m.ValuesCount(key, m.Bounds(**{k: float(v) for k, v in b.items()}))
 
 
 def _match(key: PayloadPath, raw: Any, where: str) -> m.Condition:
     kinds = ("value", "text", "text_any", "phrase", "prefix", "substring", "any", "except")
-    obj = _object(raw, where, kinds)
+    obj = _record(raw, where)
     present = [k for k in kinds if k in obj]
     if len(present) != 1:
         _shape(where, f"expected exactly one of {list(kinds)}, got {sorted(obj)}")
@@ -272,7 +284,7 @@ def _any_variants(raw: Any, where: str) -> tuple[str, ...] | tuple[int, ...]:
 
 
 def _range(key: PayloadPath, raw: Any, where: str) -> m.Condition:
-    obj = _object(raw, where, _BOUND_KEYS)
+    obj = _record(raw, where)
     given = {k: obj[k] for k in _BOUND_KEYS if obj.get(k) is not None}
     if any(isinstance(v, str) for v in given.values()):
         micros: dict[str, float] = {}
@@ -290,7 +302,7 @@ def _range(key: PayloadPath, raw: Any, where: str) -> m.Condition:
 
 
 def _geo_point(raw: Any, where: str) -> tuple[float, float]:
-    obj = _object(raw, where, ("lat", "lon"))
+    obj = _record(raw, where)
     if "lat" not in obj or "lon" not in obj:
         _shape(where, "missing field `lat` or `lon`")
     return checked_geo_point(
@@ -299,7 +311,7 @@ def _geo_point(raw: Any, where: str) -> tuple[float, float]:
 
 
 def _bbox(key: PayloadPath, raw: Any, where: str) -> m.Condition:
-    obj = _object(raw, where, ("top_left", "bottom_right"))
+    obj = _record(raw, where)
     if "top_left" not in obj or "bottom_right" not in obj:
         _shape(where, "missing field `top_left` or `bottom_right`")
     return m.GeoBoundingBox(
@@ -310,7 +322,7 @@ def _bbox(key: PayloadPath, raw: Any, where: str) -> m.Condition:
 
 
 def _radius(key: PayloadPath, raw: Any, where: str) -> m.Condition:
-    obj = _object(raw, where, ("center", "radius"))
+    obj = _record(raw, where)
     if "center" not in obj or "radius" not in obj:
         _shape(where, "missing field `center` or `radius`")
     center = _geo_point(obj["center"], f"{where}.center")
@@ -318,7 +330,7 @@ def _radius(key: PayloadPath, raw: Any, where: str) -> m.Condition:
 
 
 def _ring(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
-    obj = _object(raw, where, ("points",))
+    obj = _record(raw, where)
     points = obj.get("points")
     if not isinstance(points, list):
         _shape(f"{where}.points", "expected an array of geo points")
@@ -328,7 +340,7 @@ def _ring(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
 
 
 def _polygon(key: PayloadPath, raw: Any, where: str) -> m.Condition:
-    obj = _object(raw, where, ("exterior", "interiors"))
+    obj = _record(raw, where)
     if "exterior" not in obj:
         _shape(where, "missing field `exterior`")
     exterior = _ring(obj["exterior"], f"{where}.exterior")
