@@ -1283,3 +1283,24 @@ def test_invalid_point_id_in_qdrants_words(
     assert answer.status_code == 400
     assert answer.json()["status"]["error"].endswith(text)
     assert count(http, coll) == 0
+
+
+def test_batch_vectors_are_required(http: httpx.Client, coll: str) -> None:
+    """Qdrant's `Batch` requires `vectors` (an object of no names, `{}`, is points without
+    vectors); absent or null it is a 400 and nothing is written."""
+    url = f"/collections/{coll}/points"
+    for batch, text in (
+        ({"ids": [77]}, "Format error in JSON body: missing field `vectors`"),
+        (
+            {"ids": [77], "vectors": None},
+            "Format error in JSON body: data did not match any variant of untagged enum "
+            "BatchVectorStruct",
+        ),
+    ):
+        answer = http.put(url, params={"wait": "true"}, json={"batch": batch})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["status"]["error"] == text
+    assert count(http, coll) == 0
+    done = http.put(url, params={"wait": "true"}, json={"batch": {"ids": [77], "vectors": {}}})
+    assert done.status_code == 200, done.text
+    assert count(http, coll) == 1

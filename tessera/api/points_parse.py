@@ -123,8 +123,8 @@ def _parse_batch(
                 raise _bad_batch_vectors()
             for i, v in enumerate(column):
                 vectors[i][name] = v
-    elif raw_vectors is None:
-        vectors = [{} for _ in range(n)]
+    elif "vectors" not in batch:  # required in Qdrant's `Batch` (`{}`: no vectors)
+        raise BadRequest("Format error in JSON body: missing field `vectors`")
     else:
         raise _bad_batch_vectors()
     raw_payloads = batch.get("payloads")
