@@ -1304,3 +1304,25 @@ def test_batch_vectors_are_required(http: httpx.Client, coll: str) -> None:
     done = http.put(url, params={"wait": "true"}, json={"batch": {"ids": [77], "vectors": {}}})
     assert done.status_code == 200, done.text
     assert count(http, coll) == 1
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [{"include": ["k"], "foo": 1}, {"include": ["k"], "exclude": ["j"]}, {"only": ["k"]}, 3],
+)
+def test_payload_selector_with_other_fields_is_refused(
+    http: httpx.Client, coll: str, selector: Any
+) -> None:
+    """Qdrant's payload selectors are `{"include": [...]}` or `{"exclude": [...]}` and refuse
+    any other field beside (400), as its untagged `WithPayloadInterface` words it."""
+    upsert(http, coll, [{"id": 1, "vector": [1, 0, 0], "payload": {"k": 1, "j": 2}}])
+    answer = http.post(f"/collections/{coll}/points/scroll", json={"with_payload": selector})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"]["error"] == (
+        "Format error in JSON body: data did not match any variant of untagged enum "
+        "WithPayloadInterface"
+    )
+    fine = http.post(
+        f"/collections/{coll}/points/scroll", json={"with_payload": {"include": ["k"]}}
+    )
+    assert fine.json()["result"]["points"][0]["payload"] == {"k": 1}

@@ -32,14 +32,16 @@ def parse_payload_selector(raw: Any, default: bool) -> PayloadSelector:
         return PayloadSelector(raw)
     if isinstance(raw, list) and all(isinstance(k, str) for k in raw):
         return PayloadSelector(True, include=check_paths(list(raw)))
-    if isinstance(raw, dict):
+    # {"include": [...]} or {"exclude": [...]}, nothing else beside (Qdrant's selectors
+    # refuse unknown fields)
+    if isinstance(raw, dict) and len(raw) == 1:
         if isinstance(raw.get("include"), list):
             return PayloadSelector(True, include=check_paths(list(raw["include"])))
         if isinstance(raw.get("exclude"), list):
             return PayloadSelector(True, exclude=check_paths(list(raw["exclude"])))
     raise BadRequest(
-        "Format error in JSON body: with_payload must be a bool, a list of keys or "
-        "{include|exclude: [...]}"
+        "Format error in JSON body: data did not match any variant of untagged enum "
+        "WithPayloadInterface"
     )
 
 
