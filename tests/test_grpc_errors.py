@@ -213,6 +213,19 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
     ),
     # Qdrant's field rules on the messages (lib/api/build.rs), checked before any lookup
     (
+        "wal_retain_closed of 0",
+        lambda p, c, name: c.Create(
+            pb.CreateCollection(
+                collection_name=f"{name}_wal",
+                vectors_config=vparams(**COSINE4),
+                wal_config=pb.WalConfigDiff(wal_retain_closed=0),
+            )
+        ),
+        ARG,
+        "Validation error in body: [wal_config.wal_retain_closed: value 0 invalid, must be 1 "
+        "or larger]",
+    ),
+    (
         "empty collection name, a read",
         lambda p, c, name: p.Count(pb.CountPoints(collection_name="")),
         ARG,

@@ -37,6 +37,7 @@ from tessera.config_model import (
     VectorDiff,
     VectorSpec,
     WalDiff,
+    at_least,
 )
 from tessera.errors import BadRequest
 from tessera.storage.aliases import AliasAction, CreateAlias, DeleteAlias, RenameAlias
@@ -98,7 +99,10 @@ def hnsw(message: pb.HnswConfigDiff) -> HnswDiff:
 
 
 def wal(message: pb.WalConfigDiff) -> WalDiff:
-    return WalDiff(**_fields(message, WAL_COUNTS))
+    diff = WalDiff(**_fields(message, WAL_COUNTS))
+    # A rule of the gRPC message's that REST's body lacks (Qdrant's build.rs: min 1)
+    at_least(diff.wal_retain_closed, 1, "wal_config.wal_retain_closed")
+    return diff
 
 
 def optimizers(message: pb.OptimizersConfigDiff) -> OptimizersDiff:
