@@ -139,3 +139,33 @@ def test_phrases_on_a_prefix_index(http: httpx.Client, case: str) -> None:
     name = "prefix_phrase_" + case.replace(" ", "_").replace(",", "")
     found = _counts(http, name, FLAT_POINTS, "t", PREFIX_PHRASE_INDEXES[case], conditions)
     assert [f for f in found if f[1] != f[2]] == []
+
+
+def test_index_params_ignore_fields_they_do_not_have(http: httpx.Client) -> None:
+    """Qdrant's index params structs ignore fields they lack (no `deny_unknown_fields`): a
+    keyword index given a `tokenizer`, a text index given `foo`, a stemmer with an extra
+    field; what is kept and shown is only what the type has."""
+    name = "index_params_extra_fields"
+    http.delete(f"/collections/{name}")
+    assert http.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    for field, schema in (
+        ("k", {"type": "keyword", "tokenizer": "word"}),
+        (
+            "t",
+            {
+                "type": "text",
+                "foo": 1,
+                "stemmer": {"type": "snowball", "language": "english", "x": 1},
+            },
+        ),
+        ("u", {"type": "text", "stemmer": {"type": "none", "language": "english"}}),
+    ):
+        body = {"field_name": field, "field_schema": schema}
+        answer = http.put(f"/collections/{name}/index?wait=true", json=body)
+        assert answer.status_code == 200, answer.text
+    shown = http.get(f"/collections/{name}").json()["result"]["payload_schema"]
+    assert shown["k"] == {"data_type": "keyword", "params": {"type": "keyword"}, "points": 0}
+    assert shown["t"]["params"]["stemmer"] == {"type": "snowball", "language": "english"}
+    assert "foo" not in shown["t"]["params"]
+    assert shown["u"]["params"]["stemmer"] == {"type": "none"}
+    http.delete(f"/collections/{name}")

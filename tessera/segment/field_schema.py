@@ -114,6 +114,9 @@ def _check(kind: str, name: str, value: Any) -> Any:
     elif kind == "stemmer":
         value = canonical_stemmer(value)
         _check_stemmer(name, value)
+        value = {k: value[k] for k in ("type", "language") if k in value}  # no extras kept
+        if value["type"] == "none":
+            value = {"type": "none"}
     elif kind == "nested":
         return _nested(value)
     elif kind == "scoring":
@@ -190,9 +193,9 @@ def _stopwords_as_sets(value: Any) -> Any:
 def _check_stemmer(name: str, value: Any) -> None:
     if not isinstance(value, dict):
         raise _fail(f"`{name}` must be an object")
-    if value.get("type") == "none" and set(value) == {"type"}:
+    if value.get("type") == "none":  # other fields beside are ignored, as by Qdrant
         return
-    if value.get("type") != "snowball" or set(value) != {"type", "language"}:
+    if value.get("type") != "snowball" or "language" not in value:
         raise _fail(
             f"`{name}` must be {{'type': 'snowball', 'language': ...}} or {{'type': 'none'}}"
         )
@@ -216,12 +219,14 @@ def parse_field_schema(raw: Any) -> FieldSchema:
             f"unknown index params type {data_type!r}, expected one of {list(SCHEMA_TYPES)}"
         )
     allowed = _PARAMS[data_type]
-    params: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in allowed:
-            raise _fail(f"unknown field `{name}` for a {data_type} index")
-        if value is not None and name != "type":
-            params[name] = value
+    # Fields the type's params do not have are ignored, as Qdrant's params structs (without
+    # `deny_unknown_fields`) ignore them: `{"type": "keyword", "tokenizer": "word"}` is a
+    # keyword index.
+    params = {
+        name: value
+        for name, value in raw.items()
+        if name in allowed and name != "type" and value is not None
+    }
     return schema_of(data_type, params)
 
 
