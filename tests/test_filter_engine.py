@@ -517,11 +517,15 @@ def test_field_schema_parse_and_render() -> None:
     }
     integer = parse_field_schema({"type": "integer", "lookup": True, "is_principal": None})
     assert integer.to_json()["params"] == {"type": "integer", "lookup": True}
+    # a field the type's params lack is ignored, as Qdrant's structs ignore it
+    assert parse_field_schema({"type": "keyword", "tokenizer": "word"}).to_json() == {
+        "data_type": "keyword",
+        "params": {"type": "keyword"},
+    }
     for bad in (
         "strings",
         5,
         {"type": "nope"},
-        {"type": "keyword", "tokenizer": "word"},
         {"type": "text", "tokenizer": "chars"},
         {"type": "text", "min_token_len": -1},
         {"type": "text", "stopwords": "klingon"},

@@ -305,6 +305,12 @@ def test_missing_manifest_is_not_a_silent_subset(server_factory: Any) -> None:
 def test_check_command_reports_damage(pristine: Path, tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     shutil.copytree(pristine, storage)
+    # A collection whose creation a kill cut after its config was in place: no shard yet,
+    # which the server makes when it loads it; nothing is wrong.
+    (storage / "collections" / "half").mkdir()
+    shutil.copy(
+        storage / "collections" / "victim" / "config.json", storage / "collections" / "half"
+    )
     check = [sys.executable, "-m", "tessera", "check", "--storage", str(storage)]
     ok = subprocess.run(check, capture_output=True, text=True, env=dict(os.environ))
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -377,3 +383,42 @@ def test_deleted_wal_files_are_reported(server_factory: Any) -> None:
         assert result["status"] == "red"
         assert result["optimizer_status"]["error"] == reported
         assert http.get("/collections/r").json()["result"]["status"] == "green"
+        # The restored collection's log, whose floor sits right after its checkpoint, loses
+        # its only file with acknowledged writes in it: reported too.
+        r = http.put("/collections/r/points?wait=true", json={"points": _points(range(80, 90))})
+        assert r.status_code == 200
+    server.kill()
+    restored_wal = server.storage / "collections" / "r" / "shard" / "wal"
+    for log_file in restored_wal.glob("*.log"):
+        log_file.unlink()
+    found = subprocess.run(check, capture_output=True, text=True)
+    assert found.returncode == 1 and "FAIL r: WAL files missing" in found.stdout, found.stdout
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        result = http.get("/collections/r").json()["result"]
+        assert result["status"] == "red", result
+        assert "WAL files missing" in result["optimizer_status"]["error"]
+
+
+def test_check_finds_a_gap_in_the_log(tmp_path: Path) -> None:
+    """`tessera check` reads the log's files in order: a file missing between two others,
+    with operations the checkpoint does not hold, is reported (the server refuses to load
+    such a shard); one the checkpoint covers is not."""
+    from tessera.shard.wal import Wal
+    from tessera.storage.check import check_wal
+
+    wal_dir = tmp_path / "wal"
+    with Wal(wal_dir, segment_capacity=4096) as wal:
+        for i in range(40):
+            wal.append_and_sync(bytes(1000) + bytes([i]))
+    files = sorted(wal_dir.glob("*.log"))
+    assert len(files) >= 4
+    out: list[str] = []
+    assert check_wal(wal_dir, "c", 0, out, None) == (40, True), out
+    files[1].unlink()
+    first_gone = int(files[1].name.split(".")[0])
+    out = []
+    assert check_wal(wal_dir, "c", 0, out, None)[1] is False
+    assert any(f"operations {first_gone}.." in line for line in out), out
+    out = []
+    assert check_wal(wal_dir, "c", 40, out, None)[1] is True, out  # the checkpoint holds them

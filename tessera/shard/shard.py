@@ -332,19 +332,24 @@ class LocalShard:
             replayed += 1
         if replayed:
             log.info("shard %s: replayed %d WAL records", self.path, replayed)
-        if self.wal.last_seq < self.applied_seq:
-            if not self.wal.damage and not self.wal.torn_tail:
-                # Nothing cut the log short, and a checkpoint keeps the log's newest file (and
-                # a snapshot's unpacking writes the floor): its files were removed. Whatever
-                # was acknowledged after the checkpoint went with them.
-                self.damage.extend(_remembered_losses(self.path, [self._missing_log()]))
+        wal = self.wal
+        short = wal.last_seq < self.applied_seq
+        if (short or (self.applied_seq and not wal.found_files)) and not (
+            wal.damage or wal.torn_tail
+        ):
+            # Nothing cut the log short, and a log keeps a file from its first record on (a
+            # checkpoint never deletes the newest; a snapshot's unpacking makes an empty one):
+            # its files were removed, and whatever was acknowledged after the checkpoint
+            # went with them.
+            self.damage.extend(_remembered_losses(self.path, [self._missing_log()]))
+        if short:
             # The WAL lost records the checkpoint already holds (damage cut it short): new
             # operations must not reuse their numbers.
-            self.wal.restart_at(self.applied_seq + 1)
+            wal.restart_at(self.applied_seq + 1)
 
     def _missing_log(self) -> str:
         wal = self.wal
-        held = f"ends at operation {wal.last_seq}" if wal.last_seq else "holds no operation"
+        held = f"ends at operation {wal.last_seq}" if wal.found_files else "has no file"
         report = (
             f"WAL files missing: the log {held} but the checkpoint "
             f"holds operations up to {self.applied_seq}; operations acknowledged after "

@@ -150,6 +150,9 @@ class Wal:
         self.damage: list[WalDamage] = []
         # Whether recovery cut a torn record off the end (a write a crash interrupted).
         self.torn_tail = False
+        # Whether recovery found any segment file (a log that has held a record always has
+        # one: the current file is never deleted, and `restart_at` makes the next first).
+        self.found_files = False
 
         # _lock guards the write state: _segments, _fd, _last_seq, _closed and _failed.  Held
         # for the pwrite of one record, never across an fdatasync except while rolling to a
@@ -347,6 +350,11 @@ class Wal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            # The log's next file, empty, made before the old ones go: a log never lacks a
+            # file once it has held a record, so one with none has lost them (see LocalShard).
+            fresh = _empty_segment(self._dir, seq, self._capacity)
+            if fresh is not None:
+                self._segments, self._fd = [fresh[0]], fresh[1]
             for seg in old:
                 remove_quietly(seg.path)
             fsync_dir(self._dir)
@@ -533,6 +541,7 @@ class Wal:
 
         if changed:
             fsync_dir(self._dir)
+        self.found_files = bool(paths)
         self._segments = segments
         if not segments:
             self._last_seq = max(self._floor - 1, 0)
@@ -642,9 +651,23 @@ class Wal:
 def start_log_at(directory: Path, seq: int) -> None:
     """Makes ``directory`` a log whose first record will be ``seq``: a shard unpacked from a
     checkpoint of operations up to ``seq - 1`` (a snapshot), whose log never held them.  The
-    floor file says so; without it a log with no records reads as one that lost its files."""
+    floor file says so, and an empty file for ``seq`` on is there from the start: a log with
+    no file beside a checkpoint has lost its files (see LocalShard)."""
     mkdir_durable(directory)
     write_durable(directory / FLOOR_NAME, encode_floor(seq))
+    fresh = _empty_segment(directory, seq, DEFAULT_SEGMENT_CAPACITY)
+    if fresh is not None:
+        os.close(fresh[1])
+
+
+def _empty_segment(directory: Path, seq: int, capacity: int) -> tuple[_Segment, int] | None:
+    """A new empty segment for ``seq`` on, with its fd; None (logged) on a disk too full for
+    it, where the log goes on without one until its next record makes it."""
+    try:
+        return _new_segment(directory, seq, capacity)
+    except OSError as exc:
+        log.warning("WAL: no empty segment for %d in %s (%s)", seq, directory, exc)
+        return None
 
 
 # ---------------------------------------------------------------------- helpers
