@@ -68,9 +68,11 @@ segment whose records all lie below the floor (that is, whose successor starts a
 floor) has been or is being deleted, and is deleted again by recovery if an unlink did not
 survive a crash.  It is written in place (no new blocks, so truncation still works on a full
 disk) and a bad crc is read as floor 0, which can only resurrect already-applied records.
-A shard unpacked from a snapshot gets the floor of its checkpoint's operation + 1 before its
-log is first opened: its log never held what the checkpoint holds, where a log that ends
-before its shard's checkpoint otherwise has lost files (the current file is never deleted).
+A shard unpacked from a snapshot gets the floor of its checkpoint's operation + 1, and an
+empty segment for that operation on, before its log is first opened: its log never held
+what the checkpoint holds. A log keeps a file from its first record on (the current file is
+never deleted; `restart_at` makes the next one before it deletes the old), so a log with no
+file, or one that ends before its shard's checkpoint, has lost files.
 """
 
 from __future__ import annotations
