@@ -923,7 +923,7 @@ def test_a_malformed_payload_path_is_refused_and_changes_nothing(
     `order_by` key as they came (set_payload at "a b" wrote a key with a space)."""
     upsert(http, coll, [{"id": 1, "vector": [1, 0, 0], "payload": {"tag": "x"}}])
     response = http.request(method, f"/collections/{coll}{path}", json=body)
-    assert assert_error(response, 400) == "Invalid json path: 'a b'"
+    assert assert_error(response, 400) == "Format error in JSON body: Invalid json path: 'a b'"
     assert scroll(http, coll, with_payload=True)["points"] == [{"id": 1, "payload": {"tag": "x"}}]
     info = assert_ok(http.get(f"/collections/{coll}"), "get", C)
     assert info["payload_schema"] == {}

@@ -42,6 +42,7 @@ from tessera.errors import (
     ServiceUnavailable,
     TesseraError,
 )
+from tessera.query.payload_path import BAD_PATH_PREFIX
 
 # Most specific class first (UnprocessableEntity is a BadRequest).
 CODES: tuple[tuple[type[TesseraError], Any], ...] = (
@@ -134,6 +135,8 @@ def message(text: str, rpc: str = "") -> str:
         return "Validation error in body: " + text[len(_REST_VALIDATION) :]
     if text.startswith(_PATH_NAME):
         return "Validation error in body: [collection_name: " + text[len(_PATH_NAME) :]
+    if text.startswith(BAD_PATH_PREFIX):  # Qdrant's gRPC conversion: no body to name
+        return "Invalid json path: " + text[len(BAD_PATH_PREFIX) :]
     bad_uuid = _BAD_UUID.fullmatch(text)
     if bad_uuid is not None:
         return f"Unable to parse UUID: {bad_uuid['uuid']}"

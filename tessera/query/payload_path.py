@@ -79,11 +79,15 @@ def _parse(text: str) -> tuple[PathItem, ...]:
 @lru_cache(maxsize=4096)
 def parse_path(text: str) -> PayloadPath:
     """Parse a key path; raises BadRequest naming the path when it is malformed, in the
-    words of Qdrant's `JsonPath` (its serde and gRPC conversions say the same)."""
+    words of Qdrant's `JsonPath` as its JSON body reader reports them (gRPC's conversion
+    says the same without the body's prefix: `api.grpc_errors`)."""
     try:
         return PayloadPath(text, _parse(text))
     except ValueError:
-        raise BadRequest(f"Invalid json path: '{text}'") from None
+        raise BadRequest(f"{BAD_PATH_PREFIX}'{text}'") from None
+
+
+BAD_PATH_PREFIX = "Format error in JSON body: Invalid json path: "
 
 
 def check_paths(texts: list[str]) -> list[str]:
