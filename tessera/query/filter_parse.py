@@ -149,15 +149,10 @@ def _clause(raw: Any, where: str, depth: int) -> tuple[m.Condition, ...] | None:
 def _condition(raw: Any, where: str, depth: int) -> m.Condition:
     if not isinstance(raw, dict):
         _shape(where, f"expected a condition object, got {_json_type(raw)}")
+    # Tried in the order of Qdrant's untagged `Condition` (what has several names is the
+    # first that fits)
     if "key" in raw:
         return _field_condition(raw, where)
-    if "nested" in raw:
-        body = _record(raw, where)["nested"]
-        nested = _record(body, f"{where}.nested")
-        if "key" not in nested or "filter" not in nested:
-            _shape(f"{where}.nested", "missing field `key` or `filter`")
-        key = _key(nested["key"], f"{where}.nested.key")
-        return m.Nested(key, _filter(nested["filter"], f"{where}.nested.filter", depth + 1))
     for name, cls in (("is_empty", m.IsEmpty), ("is_null", m.IsNull)):
         if name in raw:
             body = _record(raw, where)[name]
@@ -173,6 +168,13 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
     if "has_vector" in raw:
         name = _record(raw, where)["has_vector"]
         return m.HasVector(_string(name, f"{where}.has_vector"))
+    if "nested" in raw:
+        body = _record(raw, where)["nested"]
+        nested = _record(body, f"{where}.nested")
+        if "key" not in nested or "filter" not in nested:
+            _shape(f"{where}.nested", "missing field `key` or `filter`")
+        key = _key(nested["key"], f"{where}.nested.key")
+        return m.Nested(key, _filter(nested["filter"], f"{where}.nested.filter", depth + 1))
     if "slice" in raw:
         body = _object(_record(raw, where)["slice"], f"{where}.slice", _SLICE)
         if "total" not in body or "index" not in body:
