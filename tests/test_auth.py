@@ -536,3 +536,47 @@ def test_cors_preflight_needs_no_key(secured: ServerProcess) -> None:
         assert refused.headers["access-control-allow-origin"] == origin
         ok = http.get("/collections", headers={"origin": origin, "api-key": FULL})
         assert ok.headers["access-control-allow-origin"] == origin
+
+
+def test_lookups_need_read_access_to_the_collection_they_name(secured: ServerProcess) -> None:
+    """A token scoped to `alpha` may not read `users` through `lookup_from` or `with_lookup`
+    (Qdrant checks the collections a query names before it runs: 403, over REST and gRPC);
+    looking up in `alpha` itself is allowed."""
+    key = CREDENTIALS["JWT alpha r"][0]
+    denied_text = "Forbidden: Access to collection users is required"
+    headers = headers_for(key)
+    url = f"{secured.url}/collections/alpha/points"
+    lookup = {"collection": "users"}
+    bodies = {
+        "/query": {"query": 1, "lookup_from": lookup},
+        "/query/batch": {"searches": [{"query": 1, "lookup_from": lookup}]},
+        "/query/groups": {"query": [1, 0, 0, 0], "group_by": "g", "with_lookup": "users"},
+        "/recommend": {"positive": [1], "limit": 3, "lookup_from": lookup},
+        "/discover": {"target": 1, "limit": 3, "lookup_from": lookup},
+        "/search/groups": {
+            "vector": [1, 0, 0, 0],
+            "group_by": "g",
+            "limit": 3,
+            "group_size": 1,
+            "with_lookup": "users",
+        },
+    }
+    for path, body in bodies.items():
+        answer = httpx.post(url + path, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 403, (path, answer.text)
+        assert answer.json()["status"]["error"] == denied_text, path
+    nested = {"prefetch": [{"query": 1, "lookup_from": lookup}], "query": {"fusion": "rrf"}}
+    answer = httpx.post(url + "/query", json=nested, headers=headers, timeout=30)
+    assert answer.status_code == 403, answer.text
+    own = httpx.post(
+        url + "/query", json={"query": 1, "lookup_from": {"collection": "alpha"}}, headers=headers
+    )
+    assert own.status_code == 200, own.text
+    _, grpc_client = clients(secured, key)
+    with pytest.raises(grpc.RpcError) as raised:
+        grpc_client.query_points(
+            "alpha", query=1, lookup_from=models.LookupLocation(collection="users")
+        )
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert raised.value.details() == denied_text
+    grpc_client.close()

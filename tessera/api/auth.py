@@ -25,13 +25,15 @@ import hashlib
 import hmac
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from tessera.api.access import Level
+from tessera.errors import Forbidden
 from tessera.query.filter_parse import parse_filter
 from tessera.storage.toc import TableOfContents
 
@@ -105,6 +107,24 @@ class Access:
 
 FULL = Access("m")
 READ_ONLY = Access("r")
+
+# The access of the request being served (REST's `Auth` layer and the gRPC guard set it;
+# None: no keys configured, everything allowed). What a request names beyond the collection
+# it is addressed to (`lookup_from`, `with_lookup`) is checked against it.
+REQUEST_ACCESS: ContextVar[Access | None] = ContextVar("tessera_request_access", default=None)
+
+
+def check_readable(collections: Iterable[str]) -> None:
+    """Forbidden (403, Qdrant's words) unless the request may read every one of
+    `collections`, as Qdrant checks the collections a query looks up."""
+    access = REQUEST_ACCESS.get()
+    if access is None:
+        return
+    for name in collections:
+        try:
+            access.check(Level.READ, name)
+        except AuthError as exc:
+            raise Forbidden(exc.message) from None
 
 
 def _digest(key: str) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 
 from tessera.api.access import GRPC, GRPC_STREAMING, LISTS_COLLECTIONS_GRPC, Level
-from tessera.api.auth import Access, Authenticator, AuthError
+from tessera.api.auth import REQUEST_ACCESS, Access, Authenticator, AuthError
 from tessera.api.request_stats import STATS
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,15 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                     access = check(authenticator, level, method, request, context)
                 else:
                     access = None
+                token = REQUEST_ACCESS.set(access)  # what the call names beyond its collection
                 try:
                     response = behaviour(request, context)
                 except NotImplementedError:
                     log.info("gRPC %s is not implemented by Tessera", method)
                     code = "UNIMPLEMENTED"
                     context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+                finally:
+                    REQUEST_ACCESS.reset(token)
                 if (
                     access is not None
                     and access.collections is not None

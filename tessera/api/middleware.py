@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Route
 
 from tessera.api.access import COLLECTION_PARAM, LISTS_COLLECTIONS_REST, Level, rest_rule
-from tessera.api.auth import Access, Authenticator, AuthError
+from tessera.api.auth import REQUEST_ACCESS, Access, Authenticator, AuthError
 from tessera.api.dashboard import is_static
 from tessera.api.request_stats import STATS
 
@@ -293,14 +293,18 @@ class Auth:
                 await send_response(send, exc.status, body, b"application/json")
             return
         scope[ACCESS_SCOPE] = access  # routes that filter what they report read it
-        if (
-            target is not None
-            and access.collections is not None
-            and target[2] in LISTS_COLLECTIONS_REST
-        ):
-            await self.app(scope, receive, filtered_listing(send, access))
-            return
-        await self.app(scope, receive, send)
+        token = REQUEST_ACCESS.set(access)  # what a request names beyond its collection
+        try:
+            if (
+                target is not None
+                and access.collections is not None
+                and target[2] in LISTS_COLLECTIONS_REST
+            ):
+                await self.app(scope, receive, filtered_listing(send, access))
+                return
+            await self.app(scope, receive, send)
+        finally:
+            REQUEST_ACCESS.reset(token)
 
 
 def filtered_listing(send: Send, access: Access) -> Send:

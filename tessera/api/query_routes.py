@@ -12,12 +12,13 @@ with gRPC, return the collection call; its answer is rendered by the transport.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
 
+from tessera.api.auth import check_readable
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import endpoint, expect_object, read_json
 from tessera.api.float_render import f32_scores
@@ -46,10 +47,25 @@ Prepared = tuple[qm.Plan, Selection]
 # --------------------------------------------------------------------------- running
 
 
+def looked_up(nodes: Iterable[qm.QueryNode]) -> set[str]:
+    """The collections the `lookup_from` of these query trees (prefetches included) name."""
+    names: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.lookup_from is not None:
+            names.add(node.lookup_from.collection)
+        stack.extend(node.prefetch)
+    return names
+
+
 def run_plans(
     toc: TableOfContents, collection: Collection, prepared: list[Prepared]
 ) -> Callable[[], list[Points]]:
-    """The collection call answering several plans: one list of scored records per plan."""
+    """The collection call answering several plans: one list of scored records per plan.
+    The collections they look vectors up in must be readable by the request, as Qdrant
+    checks them before anything runs."""
+    check_readable(looked_up(plan.root for plan, _ in prepared))
     return lambda: collection.query(prepared, toc.get)
 
 
@@ -78,6 +94,10 @@ def run_groups(
     select: Selection,
     with_lookup: Lookup | None,
 ) -> Callable[[], list[Group]]:
+    named = looked_up([plan.root])
+    if with_lookup is not None:
+        named.add(with_lookup.collection)
+    check_readable(named)
     return lambda: collection.query_groups(plan, select, with_lookup, toc.get)
 
 
@@ -100,6 +120,7 @@ async def query_points(request: Request) -> Callable[[], Any]:
     body = expect_object(await read_json(request, required=False) or {})
     if wants_explain(body):
         plan, select = parse_query_request(body, collection.config)
+        check_readable(looked_up([plan.root]))
         toc = toc_of(request)
 
         def explained() -> dict[str, Any]:

@@ -103,6 +103,7 @@ from tessera.storage.snapshot_format import (
     Member,
     extract,
     invalid,
+    make_durable,
     same_members,
     sha256_file,
 )
@@ -547,6 +548,7 @@ class SnapshotStore:
                     with open(archive, "rb") as f:
                         members = extract(f, staging, _collection_member, self.reserve())
                     config = validate_extracted(staging, members)
+                    make_durable(staging, members)
                     if keep_config and existing is not None and existing.failure is None:
                         check_compatible(existing.config, config)
                         write_config(staging, existing.config)
