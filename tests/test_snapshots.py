@@ -845,7 +845,7 @@ def unpacking(fn):
         return result
     return wrapped
 
-fmt.write_file_synced = unpacking(fmt.write_file_synced)
+fmt.write_member = unpacking(fmt.write_member)
 # Steps 1..: after each durable step of the swap (journal, old aside, new in, journal gone).
 for fn in ("write_checked_json", "rename_durable", "remove_durable"):
     setattr(swap, fn, crashing(getattr(swap, fn)))

@@ -405,8 +405,7 @@ def extract(
                     checked = 0
 
         try:
-            with open(target, "wb") as f:
-                write(f)
+            write_member(target, write)
         except (IsADirectoryError, NotADirectoryError):
             raise invalid(f"member {name!r} collides with another member's directory") from None
         _read_exact(src, -size % BLOCK)
@@ -414,6 +413,12 @@ def extract(
     if pax is not None:
         raise invalid("a pax header without a member")
     return members
+
+
+def write_member(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """One extracted file, written (not fsynced: see `make_durable`)."""
+    with open(path, "wb") as f:
+        write(f)
 
 
 def make_durable(dest: Path, members: Iterable[str]) -> None:
