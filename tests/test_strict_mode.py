@@ -658,3 +658,31 @@ def test_a_refused_write_filter_is_not_evaluated_first(tmp_path: Path) -> None:
         assert selected == []
     finally:
         collection.close(flush=False)
+
+
+def test_group_routes_are_weighed_as_qdrant_weighs_each(http: httpx.Client, strict: str) -> None:
+    """Qdrant's `/query/groups` counts `limit` x `group_size` and needs an index on the
+    grouping key, but does not look at its prefetches; the older `/search/groups` and
+    `/recommend/groups` count their `limit` only and need no index on the key."""
+    at = f"/collections/{strict}/points"
+    older = {"limit": 2, "group_size": 3, "group_by": "color"}
+    for path, body in (
+        ("/search/groups", {"vector": vec(0), **older}),
+        ("/recommend/groups", {"positive": [1], **older}),
+    ):
+        answer = http.post(at + path, json=body)
+        assert answer.status_code == 200, (path, answer.text)
+    refused_http(
+        http.post(at + "/search/groups", json={"vector": vec(0), **older, "limit": 8}),
+        400,
+        limit_error(8, 4, "limit"),
+    )
+    prefetched = {
+        "prefetch": [{"query": vec(1), "limit": 8}],
+        "query": vec(0),
+        "group_by": "tag",
+        "limit": 2,
+        "group_size": 2,
+    }
+    answer = http.post(at + "/query/groups", json=prefetched)
+    assert answer.status_code == 200, answer.text

@@ -158,6 +158,7 @@ def group_plan(
         req.group_by,
         qp.positive_int(req.group_size, 1, "group_size"),
         qp.positive_int(req.limit, 10, "limit"),
+        query_api=False,
     )
     select = selection(req, payload_default=False)
     check_vector_names(select, config)

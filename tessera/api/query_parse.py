@@ -566,4 +566,5 @@ def group_spec(body: dict[str, Any], request: str, default_size: int | None) -> 
             body.get("group_size"), default_size or 1, "group_size", f"{where}.group_size"
         ),
         positive_limit(body.get("limit"), 10, "limit", f"{where}.limit"),
+        query_api=default_size is not None,  # only the Query API's groups have a default
     )

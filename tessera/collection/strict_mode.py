@@ -197,16 +197,20 @@ class StrictMode:
         if len(plans) > 1:
             check_limit(len(plans), self.get("search_max_batchsize"), "search batch size")
         for plan in plans:
-            root = plan.root
-            self._check_node(holder, config, root, root_of_plan=True)
-            limit = (
-                root.limit if plan.groups is None else plan.groups.limit * plan.groups.group_size
-            )
+            root, groups = plan.root, plan.groups
+            if groups is not None and groups.query_api:
+                # Qdrant's `/query/groups`: the query and the grouping key first, its
+                # prefetches not looked at, then `limit` x `group_size` as the limit
+                self._check_node(holder, config, root, root_of_plan=True, prefetches=False)
+                self._check_group_by(holder, groups.group_by)
+                limit = groups.limit * groups.group_size
+            else:
+                # (the older `/search/groups` and `/recommend/groups`: their `limit` only)
+                self._check_node(holder, config, root, root_of_plan=True)
+                limit = root.limit if groups is None else groups.limit
             check_limit(limit, self.get("max_query_limit"), "limit")
             self.check_filter(holder, root.filter, write=False)
             self.check_node_params(holder, root)
-            if plan.groups is not None:
-                self._check_group_by(holder, plan.groups.group_by)
         self.limiter.check_read(sum(sf.node_cost(plan.root) for plan in plans))
 
     def _check_node(
@@ -215,8 +219,9 @@ class StrictMode:
         config: CollectionConfig,
         node: qm.QueryNode,
         root_of_plan: bool,
+        prefetches: bool = True,
     ) -> None:
-        for prefetch in node.prefetch:
+        for prefetch in node.prefetch if prefetches else ():
             self._check_node(holder, config, prefetch, root_of_plan=False)
             check_limit(prefetch.limit, self.get("max_query_limit"), "limit")
             self.check_filter(holder, prefetch.filter, write=False)

@@ -182,6 +182,9 @@ class GroupSpec:
     group_by: str
     group_size: int
     limit: int
+    # From the Query API's `/query/groups` (not the older `/search/groups` and
+    # `/recommend/groups`): strict mode weighs those differently, as Qdrant does.
+    query_api: bool = True
 
 
 @dataclass(frozen=True)
