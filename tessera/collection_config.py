@@ -110,6 +110,8 @@ class DenseVectorParams:
     hnsw_config: dict[str, Any] | None = None
     quantization_config: dict[str, Any] | None = None
     memory: str | None = None  # placement of the original vectors (MEMORY_PLACEMENTS)
+    # Whether `datatype` was given (Qdrant shows a given float32; a default one is absent)
+    datatype_given: bool = False
 
     def vectors_on_disk(self) -> bool:
         """Whether the original vectors are served from their files: `memory` (`cold`)
@@ -128,7 +130,7 @@ class DenseVectorParams:
             out["quantization_config"] = self.quantization_config
         if self.on_disk is not None:
             out["on_disk"] = self.on_disk
-        if self.datatype != "float32":
+        if self.datatype != "float32" or self.datatype_given:
             out["datatype"] = self.datatype
         if self.multivector:
             out["multivector_config"] = {"comparator": "max_sim"}
@@ -325,6 +327,7 @@ def dense_params(spec: VectorSpec, default_on_disk: bool | None = None) -> Dense
         size=spec.size,
         distance=spec.distance,
         datatype=spec.datatype,
+        datatype_given=spec.datatype_given,
         multivector=spec.multivector,
         on_disk=spec.on_disk if spec.on_disk is not None else default_on_disk,
         hnsw_config=spec.hnsw.given() if spec.hnsw is not None else None,

@@ -272,6 +272,7 @@ def decode_dense(raw: Any, where: str) -> VectorSpec:
         size=size,
         distance=distance,
         datatype=datatype,
+        datatype_given=body.get("datatype") is not None,
         multivector=multi is not None,
         on_disk=on_disk,
         hnsw=decode_hnsw(hnsw, f"{where}.hnsw_config") if hnsw else None,

@@ -279,6 +279,7 @@ class VectorSpec:
     hnsw: HnswDiff | None = None
     quantization: Quantization | None = None
     memory: str | None = None
+    datatype_given: bool = False  # set explicitly (Qdrant shows a given float32, not a default)
 
     def check(self, where: str, validated: str) -> None:
         if self.size < 1:

@@ -312,3 +312,21 @@ def test_on_disk_payload_must_be_a_boolean(http: httpx.Client, collection, value
     assert "params.on_disk_payload: invalid type" in patched.json()["status"]["error"]
     params = http.get(f"/collections/{name}").json()["result"]["config"]["params"]
     assert params["on_disk_payload"] is True
+
+
+def test_a_given_float32_datatype_is_shown(http: httpx.Client, collection) -> None:
+    """Qdrant keeps a vector's `datatype` as given: an explicit float32 is shown (and kept),
+    a default one is absent."""
+    given, default = collection(), collection()
+    body = {"vectors": {"size": 2, "distance": "Dot", "datatype": "float32"}}
+    assert http.put(f"/collections/{given}", json=body).status_code == 200
+    assert (
+        http.put(
+            f"/collections/{default}", json={"vectors": {"size": 2, "distance": "Dot"}}
+        ).status_code
+        == 200
+    )
+    shown = http.get(f"/collections/{given}").json()["result"]["config"]["params"]["vectors"]
+    assert shown == {"size": 2, "distance": "Dot", "datatype": "float32"}
+    plain = http.get(f"/collections/{default}").json()["result"]["config"]["params"]["vectors"]
+    assert "datatype" not in plain

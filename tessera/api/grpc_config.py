@@ -231,6 +231,8 @@ def vector_spec(message: Any) -> VectorSpec:
         size=message.size,
         distance=distance(message.distance),
         datatype=_opt_enum(message, "datatype", DATATYPE, "Datatype") or "float32",
+        # Qdrant keeps a datatype given as anything but Default (0), float32 included
+        datatype_given=message.HasField("datatype") and message.datatype != 0,
         multivector=message.HasField("multivector_config"),
         on_disk=opt(message, "on_disk") if "on_disk" in has else None,
         hnsw=hnsw_diff if hnsw_diff is not None and hnsw_diff.given() else None,

@@ -112,7 +112,7 @@ def vector_params(params: DenseVectorParams) -> pb.VectorParams:
         message.on_disk = params.on_disk
     if params.memory is not None:
         message.memory = MEMORY[params.memory]
-    if params.datatype != "float32":
+    if params.datatype != "float32" or params.datatype_given:
         message.datatype = DATATYPE[params.datatype]
     if params.multivector:
         message.multivector_config.comparator = ZERO
