@@ -183,7 +183,8 @@ class CollectionConfig:
         out: dict[str, Any] = {
             "params": params,
             "hnsw_config": self.hnsw_config,
-            "optimizer_config": self.optimizer_config,
+            # Qdrant's OptimizersConfig always shows `prevent_unoptimized` (null by default)
+            "optimizer_config": {"prevent_unoptimized": None, **self.optimizer_config},
             "wal_config": self.wal_config,
             "quantization_config": self.quantization_config,
             "strict_mode_config": self.strict_mode_config or {"enabled": False},

@@ -330,3 +330,15 @@ def test_a_given_float32_datatype_is_shown(http: httpx.Client, collection) -> No
     assert shown == {"size": 2, "distance": "Dot", "datatype": "float32"}
     plain = http.get(f"/collections/{default}").json()["result"]["config"]["params"]["vectors"]
     assert "datatype" not in plain
+
+
+def test_optimizer_config_shows_prevent_unoptimized(http: httpx.Client, collection) -> None:
+    """Qdrant's OptimizersConfig always carries `prevent_unoptimized` (null unless set)."""
+    name = collection()
+    assert http.put(f"/collections/{name}", json={"vectors": {"size": 2, "distance": "Dot"}})
+    shown = http.get(f"/collections/{name}").json()["result"]["config"]["optimizer_config"]
+    assert "prevent_unoptimized" in shown and shown["prevent_unoptimized"] is None
+    body = {"optimizers_config": {"prevent_unoptimized": True}}
+    assert http.patch(f"/collections/{name}", json=body).status_code == 200
+    shown = http.get(f"/collections/{name}").json()["result"]["config"]["optimizer_config"]
+    assert shown["prevent_unoptimized"] is True
