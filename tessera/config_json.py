@@ -155,7 +155,8 @@ def decode_optimizers(raw: Any, where: str) -> OptimizersDiff:
     if threads is not None and threads != "auto":
         threads = usize(threads, f"{where}.max_optimization_threads")
     return OptimizersDiff(
-        deleted_threshold=threshold,
+        # an f64 in Qdrant: shown as one (1.0), whatever form the number came in
+        deleted_threshold=None if threshold is None else float(threshold),
         **{key: _opt_usize(body, key, where) for key in OPTIMIZER_COUNTS},
         max_optimization_threads=threads,
         prevent_unoptimized=prevent,
@@ -192,8 +193,10 @@ def decode_quantization(raw: Any, where: str, diff: bool = False) -> Quantizatio
             raise mismatch
         if key == "always_ram" and not isinstance(value, bool):
             raise mismatch
-        if key == "quantile" and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise mismatch
+        if key == "quantile":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise mismatch
+            value = float(value)  # an f32 in Qdrant: shown as one (1.0)
         fields[key] = value
     return Quantization(kind, **fields)
 

@@ -342,3 +342,17 @@ def test_optimizer_config_shows_prevent_unoptimized(http: httpx.Client, collecti
     assert http.patch(f"/collections/{name}", json=body).status_code == 200
     shown = http.get(f"/collections/{name}").json()["result"]["config"]["optimizer_config"]
     assert shown["prevent_unoptimized"] is True
+
+
+def test_float_settings_are_shown_as_floats(http: httpx.Client, collection) -> None:
+    """`deleted_threshold` (f64) and a scalar `quantile` (f32) are floats in Qdrant: a whole
+    number given for them is shown as one (1.0)."""
+    name = collection()
+    body = {
+        "vectors": {"size": 2, "distance": "Dot"},
+        "optimizers_config": {"deleted_threshold": 1},
+        "quantization_config": {"scalar": {"type": "int8", "quantile": 1}},
+    }
+    assert http.put(f"/collections/{name}", json=body).status_code == 200
+    raw = http.get(f"/collections/{name}").text
+    assert '"deleted_threshold":1.0' in raw and '"quantile":1.0' in raw, raw
