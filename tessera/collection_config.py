@@ -488,9 +488,19 @@ def apply_update(config: CollectionConfig, request: UpdateCollection) -> None:
             config.strict_mode_config, request.strict_mode
         )
     if request.metadata is not None:
-        merged = {**(config.metadata or {}), **copy.deepcopy(request.metadata)}
-        # as Qdrant: a key set to null is removed
-        config.metadata = {k: v for k, v in merged.items() if v is not None}
+        given = copy.deepcopy(request.metadata)
+        if config.metadata is None:
+            config.metadata = given  # as Qdrant: the first metadata is taken as it comes
+        else:
+            # merged as Qdrant merges it: a key the update sets to null is removed, the
+            # others set; keys it does not name stay as they are (nulls from the create too)
+            merged = dict(config.metadata)
+            for key, value in given.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            config.metadata = merged
     params = request.params
     if params is not None:
         for key in ("replication_factor", "write_consistency_factor", "on_disk_payload", *FAN_OUT):

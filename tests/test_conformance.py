@@ -175,6 +175,16 @@ def test_patch_metadata_null_deletes_key(http: httpx.Client, collection: Make) -
     assert response.status_code == 200, response.text
     config = http.get(f"/collections/{name}").json()["result"]["config"]
     assert config["metadata"] == {"b": 2, "c": 3}
+    # The first metadata of a collection is taken as it comes, nulls too; later updates
+    # leave the keys they do not name alone.
+    other = collection()
+    _create(http, other, {"vectors": {"size": 2, "distance": "Dot"}})
+    response = http.patch(f"/collections/{other}", json={"metadata": {"a": None, "b": 1}})
+    assert response.status_code == 200, response.text
+    response = http.patch(f"/collections/{other}", json={"metadata": {}})
+    assert response.status_code == 200, response.text
+    shown = http.get(f"/collections/{other}").json()["result"]["config"]["metadata"]
+    assert shown == {"a": None, "b": 1}
 
 
 def test_formula_null_payload_is_not_a_number(http: httpx.Client, collection: Make) -> None:
