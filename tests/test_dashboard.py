@@ -669,3 +669,41 @@ def test_browser_snapshot_upload_asks_before_replacing(
     assert len(uploads) == 1
     count = http.post(f"/collections/{name}/points/count", json={"exact": True}).json()
     assert count["result"]["count"] == 1
+
+
+def test_browser_keeps_point_ids_above_2_53_exact(
+    http: httpx.Client,
+    server: ServerProcess,
+    page_at: Callable[[str], Any],
+    collection: CollectionFactory,
+) -> None:
+    """Point ids go to 2^64 - 1, past what a JS number holds exactly (2^53): the points page
+    shows them, finds similar points to them and deletes them by their exact digits."""
+    name = collection()
+    create(http, name, {"vectors": {"size": 2, "distance": "Dot"}})
+    big, near = 2**64 - 1, 2**53 + 1
+    upsert(
+        http,
+        name,
+        [
+            {"id": big, "vector": [1.0, 0.0], "payload": {"n": 2**60 + 3}},
+            {"id": near, "vector": [0.9, 0.1]},
+            {"id": 7, "vector": [0.0, 1.0]},
+        ],
+    )
+    page = page_at(server.url)
+    page.goto(f"/dashboard#/points/{name}")
+    page.wait_for_selector(f'.card.point[data-id="{big}"]')
+    ids = page.eval_on_selector_all(".card.point", "cards => cards.map(c => c.dataset.id)")
+    assert sorted(ids) == sorted([str(big), str(near), "7"])
+    assert str(2**60 + 3) in page.locator(f'.card.point[data-id="{big}"]').inner_text()
+    page.locator(f'.card.point[data-id="{big}"] button.similar').click()
+    page.wait_for_selector(f"text=Similar to {big}")
+    similar = page.eval_on_selector_all(".card.point", "cards => cards.map(c => c.dataset.id)")
+    # by the exact id (a rounded one names no point): the point itself is left out
+    assert similar[0] == str(near) and str(big) not in similar
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator(f'.card.point[data-id="{near}"] button.danger').click()
+    page.wait_for_selector(f"text=Point {near} deleted")
+    left = http.post(f"/collections/{name}/points/scroll", json={"limit": 10}).json()["result"]
+    assert sorted(p["id"] for p in left["points"]) == [7, big]

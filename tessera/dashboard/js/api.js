@@ -1,5 +1,7 @@
 // Requests to this server. The key (API key or JWT) lives in sessionStorage and goes out as
 // `api-key`; a 401/403 asks for one in a dialog and retries.
+import { parseJSON, toJSON } from "./json.js";
+
 const KEY_NAME = "tessera-api-key";
 const MAX_PROMPTS = 3;
 
@@ -67,7 +69,7 @@ export async function send(method, path, body) {
       payload = body;
     } else if (body !== undefined && body !== null && body !== "") {
       headers["content-type"] = "application/json";
-      payload = typeof body === "string" ? body : JSON.stringify(body);
+      payload = typeof body === "string" ? body : toJSON(body);
     }
     const response = await fetch(path, { method, headers, body: payload });
     if ((response.status !== 401 && response.status !== 403) || attempt >= MAX_PROMPTS) {
@@ -90,7 +92,7 @@ export async function call(method, path, body) {
   const text = await response.text();
   let doc = null;
   try {
-    doc = text ? JSON.parse(text) : null;
+    doc = text ? parseJSON(text) : null;
   } catch {
     doc = null;
   }

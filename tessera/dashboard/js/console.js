@@ -1,6 +1,7 @@
 // Console: any REST request (method, path, JSON body), the answer pretty-printed, a history
 // in localStorage and examples of the common calls.
 import { send } from "./api.js";
+import { parseJSON, toJSON } from "./json.js";
 import { h, pretty, select } from "./ui.js";
 
 const HISTORY_KEY = "tessera-console-history";
@@ -72,7 +73,7 @@ export async function render(root, route) {
     let text = body.value.trim();
     if (text) {
       try {
-        text = JSON.stringify(JSON.parse(text));
+        text = toJSON(parseJSON(text));
       } catch (err) {
         status.textContent = `The body is not JSON: ${err.message}`;
         return;
@@ -87,7 +88,7 @@ export async function render(root, route) {
       const raw = await response.text();
       let shown = raw;
       try {
-        shown = pretty(JSON.parse(raw));
+        shown = pretty(parseJSON(raw));
       } catch {
         // not JSON: shown as it came
       }

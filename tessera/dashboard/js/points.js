@@ -2,6 +2,7 @@
 // key/match rows or raw JSON; payload and vectors shown; edit payload, delete, and "find
 // similar" (a query by the point's id).
 import { call, enc } from "./api.js";
+import { parseJSON } from "./json.js";
 import { attempt, collectionNames, collectionPicker, h, parseJson, pretty, select, shortVector, toast } from "./ui.js";
 
 const PAGE_SIZES = ["10", "20", "50", "100"];
@@ -154,7 +155,7 @@ function usingOf(point) {
 
 function typed(text) {
   try {
-    return JSON.parse(text);
+    return parseJSON(text);
   } catch {
     return text;
   }

@@ -1,4 +1,5 @@
 // Small DOM helpers shared by the pages.
+import { parseJSON, toJSON } from "./json.js";
 
 // h("div", {class: "x", onclick: f}, child, ...): an element; strings become text nodes.
 export function h(tag, attrs = {}, ...children) {
@@ -18,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function pretty(value) {
-  return JSON.stringify(value, null, 2);
+  return toJSON(value, 2);
 }
 
 export function jsonBlock(value) {
@@ -47,7 +48,7 @@ export async function attempt(work, where) {
 export function parseJson(text, what) {
   if (!text.trim()) return null;
   try {
-    return JSON.parse(text);
+    return parseJSON(text);
   } catch (err) {
     throw new Error(`${what}: ${err.message}`);
   }
