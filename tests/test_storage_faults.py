@@ -20,6 +20,7 @@ import tessera.fileformat as fileformat
 from tessera.collection import writes
 from tessera.engine import Engine
 from tessera.errors import ServiceUnavailable
+from tessera.shard import optimizer as optimizer_module
 
 DIM = 8
 
@@ -115,12 +116,18 @@ def test_disk_full_in_the_middle_of_a_checkpoint_loses_nothing(
     monkeypatch.setattr("tessera.segment.persist.write_array_file", write_array_file)
     with pytest.raises(OSError):
         engine.toc.get("c").shard.flush()
+    # Reported (red, the reason) until a checkpoint succeeds, as Qdrant reports its
+    # optimizer errors.
+    info = engine.toc.get("c").info()
+    assert info.status == "red"
+    assert info.damage == ["Checkpoint failed: No space left on device (os error 28)"]
     shard_dir = engine.toc.root / "c" / "shard"
     assert not list(shard_dir.glob("manifest.*.json")), "a checkpoint claimed half its files"
     storage = engine.toc.root.parent
     _assert_exactly(_crash_copy(storage, tmp_path / "after-enospc"), list(range(300)))
     monkeypatch.undo()
     engine.toc.get("c").shard.flush()
+    assert engine.toc.get("c").info().damage == []
     assert len(list(shard_dir.glob("manifest.*.json"))) == 1
     _assert_exactly(_crash_copy(storage, tmp_path / "after-retry"), list(range(300)))
 
@@ -277,3 +284,39 @@ def test_free_space_is_read_again_near_the_reserve_and_every_second(
             _upsert(engine, [7])
         assert sum("write refused" in r.getMessage() for r in caplog.records) == 2
     assert engine.toc.get("c").count(None, exact=True) == 6
+
+
+def test_a_failing_optimization_is_reported_until_one_succeeds(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An optimization that fails (a full disk while the new segment is written) keeps its
+    sources and is reported (red, the reason), as Qdrant reports its optimizer errors; the
+    next one that succeeds clears it."""
+    engine.create_collection(
+        "o",
+        {
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "optimizers_config": {"flush_interval_sec": 3600, "indexing_threshold": 1},
+        },
+    )
+    collection = engine.toc.get("o")
+    optimizer = collection.shard.optimizer
+    optimizer.stop()  # the test runs the optimizer itself
+    # 400 x 32 bytes: past ten times the 1 KB threshold, so built even while writes stream
+    ids = list(range(400))
+    engine.upsert_arrays("o", ids, _vectors(ids), [{"n": i} for i in ids])
+    real = optimizer_module.build_segment
+
+    def build_segment(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(optimizer_module, "build_segment", build_segment)
+    with pytest.raises(OSError):
+        optimizer.run_once()
+    info = collection.info()
+    assert info.status == "red"
+    assert info.damage == ["Optimization failed: No space left on device (os error 28)"]
+    assert info.points_count == 400
+    monkeypatch.setattr(optimizer_module, "build_segment", real)
+    assert optimizer.run_once()
+    assert collection.info().damage == []

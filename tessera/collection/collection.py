@@ -228,7 +228,7 @@ class Collection:
         """What is wrong with this collection, for its info; empty when healthy."""
         if self._shard is None:
             return [self.failure or "not loaded"]
-        return list(self._shard.damage)
+        return self._shard.problems()
 
     def update(
         self, write: Write, wait: bool = True, logged: list[bytes] | None = None

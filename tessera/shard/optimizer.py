@@ -386,6 +386,9 @@ class Optimizer:
         self.current: Tracker | None = None  # the rebuild in progress, for progress reports
         self.completed: deque[Tracker] = deque(maxlen=TRACKER_LOG)
         self.done_count = 0  # optimizations completed since start (the log keeps the last)
+        # Why the last run failed, until one succeeds (the collection reports it, red, as
+        # Qdrant reports its optimizer errors).
+        self.error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="optimizer", daemon=True)
@@ -414,8 +417,9 @@ class Optimizer:
                 log.debug("optimizer stopped: the shard closed during a run")
                 self.running = False
                 return
-            except Exception:
+            except Exception as exc:
                 log.exception("optimizer failed; sources are kept")
+                self.error = f"Optimization failed: {failure_text(exc)}"
                 self.running = False
 
     def _plan(self) -> Plan | None:
@@ -480,6 +484,7 @@ class Optimizer:
             points = new.live_count()
             tracker.points, tracker.status = points, "done"
             self.done_count += 1
+            self.error = None
             del new, taken
             release_free_memory(collect=True)
             log.info(
@@ -490,6 +495,7 @@ class Optimizer:
             )
         except Exception as exc:
             tracker.status = f"{exc}"
+            self.error = f"Optimization failed: {failure_text(exc)}"
             raise
         finally:
             tracker.enter(None)
@@ -543,3 +549,10 @@ class Optimizer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, as Qdrant words an OS error (its reason and number, no path)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (os error {exc.errno})"
+    return str(exc) or type(exc).__name__

@@ -56,7 +56,7 @@ from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.errors import ShardClosed
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.optimizer import Optimizer
+from tessera.shard.optimizer import Optimizer, failure_text
 from tessera.shard.rwlock import NO_WAIT, RWLock
 from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
@@ -213,6 +213,7 @@ class LocalShard:
         # Damage found at recovery or later: reported in the collection's info, never silent.
         self.damage: list[str] = []
         self._write_failure: str | None = None
+        self._flush_error: str | None = None  # the last periodic checkpoint's failure
         mkdir_durable(path / "segments")
         wal_capacity = wal_segment_bytes(config)
         self._reserve = min_free_bytes(path, wal_capacity)
@@ -453,7 +454,18 @@ class LocalShard:
 
     def flush(self, force: bool = False) -> None:
         """Write a checkpoint of everything applied so far (`force`: even if nothing
-        changed since the last one)."""
+        changed since the last one). A failure is reported by `problems` until one
+        succeeds."""
+        try:
+            self._flush(force)
+        except ShardClosed:
+            raise
+        except Exception as exc:
+            self._flush_error = f"Checkpoint failed: {failure_text(exc)}"
+            raise
+        self._flush_error = None
+
+    def _flush(self, force: bool) -> None:
         with self._flush_lock:
             if self._dropped:
                 raise ShardClosed(f"Not found: shard {self.path.name} is closed")
@@ -582,6 +594,16 @@ class LocalShard:
                 self.flush()
             except Exception:  # a failed checkpoint leaves the WAL intact; retry later
                 log.exception("flush of %s failed", self.path)
+
+    def problems(self) -> list[str]:
+        """What is wrong: damage found at recovery, writes refused after a failed WAL sync,
+        and a checkpoint or optimization that keeps failing (a full disk), until it
+        succeeds again."""
+        found = list(self.damage)
+        for current in (self._write_failure, self._flush_error, self.optimizer.error):
+            if current is not None:
+                found.append(current)
+        return found
 
     def _flush_interval(self) -> float:
         interval = self.config.optimizer_config.get("flush_interval_sec") or 5
