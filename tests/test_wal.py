@@ -542,3 +542,26 @@ def test_an_absurd_flush_interval_keeps_the_checkpoint_thread(tmp_path: Path) ->
         assert shard._flusher.is_alive()
     finally:
         shard.close()
+
+
+def test_floor_of_an_earlier_version_does_not_vouch_for_files(tmp_path: Path) -> None:
+    """A floor this version writes says the log keeps a file from it on, so a log with none
+    beside a checkpoint has lost files; one an earlier version wrote (flags 0: it left no
+    file after a restart) says nothing, and such a log is not taken for a damaged one."""
+    from tessera.shard.wal_format import FLOOR_NAME, encode_floor, floor_keeps_file
+
+    wal_dir = tmp_path / "wal"
+    with Wal(wal_dir) as wal:
+        wal.append_and_sync(b"x")
+        wal.restart_at(5)
+    assert sorted(p.name for p in wal_dir.glob("*.log")) == [f"{5:020d}.log"]
+    assert floor_keeps_file((wal_dir / FLOOR_NAME).read_bytes())
+    for log_file in wal_dir.glob("*.log"):
+        log_file.unlink()
+    with Wal(wal_dir) as wal:
+        assert (wal.found_files, wal.files_kept) == (False, True)
+    old = bytearray(encode_floor(5))
+    old[12:16] = bytes(4)  # the flags an earlier version wrote
+    (wal_dir / FLOOR_NAME).write_bytes(bytes(old))
+    with Wal(wal_dir) as wal:
+        assert (wal.found_files, wal.files_kept, wal.last_seq) == (False, False, 4)

@@ -335,9 +335,8 @@ class LocalShard:
             log.info("shard %s: replayed %d WAL records", self.path, replayed)
         wal = self.wal
         short = wal.last_seq < self.applied_seq
-        if (short or (self.applied_seq and not wal.found_files)) and not (
-            wal.damage or wal.torn_tail
-        ):
+        emptied = self.applied_seq and not wal.found_files and wal.files_kept
+        if (short or emptied) and not (wal.damage or wal.torn_tail):
             # Nothing cut the log short, and a log keeps a file from its first record on (a
             # checkpoint never deletes the newest; a snapshot's unpacking makes an empty one):
             # its files were removed, and whatever was acknowledged after the checkpoint

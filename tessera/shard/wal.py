@@ -62,6 +62,7 @@ from tessera.shard.wal_format import (
     encode_file_header,
     encode_floor,
     encode_record_header,
+    floor_keeps_file,
     parse_segment_name,
     record_size,
     segment_name,
@@ -150,9 +151,11 @@ class Wal:
         self.damage: list[WalDamage] = []
         # Whether recovery cut a torn record off the end (a write a crash interrupted).
         self.torn_tail = False
-        # Whether recovery found any segment file (a log that has held a record always has
-        # one: the current file is never deleted, and `restart_at` makes the next first).
+        # Whether recovery found any segment file, and whether the log must have one once it
+        # has held a record: the current file is never deleted and `restart_at` makes the
+        # next first, which a floor written by an earlier version does not vouch for.
         self.found_files = False
+        self.files_kept = True
 
         # _lock guards the write state: _segments, _fd, _last_seq, _closed and _failed.  Held
         # for the pwrite of one record, never across an fdatasync except while rolling to a
@@ -625,6 +628,7 @@ class Wal:
             buf = (self._dir / FLOOR_NAME).read_bytes()
         except FileNotFoundError:
             return 0
+        self.files_kept = floor_keeps_file(buf)
         floor = decode_floor(buf)
         if floor is None:
             log.warning("WAL: unreadable truncation floor in %s, taken as 0", self._dir)

@@ -63,7 +63,9 @@ deleted.
 Truncation floor
 ================
 
-``first_seq`` holds 16 bytes: u64 floor, u32 zlib.crc32 of those 8 bytes, u32 zero.  Every
+``first_seq`` holds 16 bytes: u64 floor, u32 zlib.crc32 of those 8 bytes, u32 flags (1: the
+log keeps a file from the floor on, as every floor this version writes says; 0, written by
+earlier versions: nothing is known of the files).  Every
 segment whose records all lie below the floor (that is, whose successor starts at or below the
 floor) has been or is being deleted, and is deleted again by recovery if an unlink did not
 survive a crash.  It is written in place (no new blocks, so truncation still works on a full
@@ -145,15 +147,25 @@ def record_size(payload_len: int) -> int:
     return RECORD_HEADER_SIZE + payload_len
 
 
+# The floor file's last u32: 1 where the log keeps a file from the floor on (every floor this
+# version writes); 0 in a floor an earlier version wrote, which says nothing of the files.
+FLOOR_KEEPS_FILE = 1
+
+
 def encode_floor(floor: int) -> bytes:
-    return _FLOOR.pack(floor, zlib.crc32(_SEQ.pack(floor)), 0)
+    return _FLOOR.pack(floor, zlib.crc32(_SEQ.pack(floor)), FLOOR_KEEPS_FILE)
 
 
 def decode_floor(buf: bytes) -> int | None:
     if len(buf) < FLOOR_SIZE:
         return None
-    floor, crc, _zero = _FLOOR.unpack_from(buf)
+    floor, crc, _flags = _FLOOR.unpack_from(buf)
     return floor if zlib.crc32(_SEQ.pack(floor)) == crc else None
+
+
+def floor_keeps_file(buf: bytes) -> bool:
+    """Whether a floor file was written by a version whose logs keep a file from it on."""
+    return len(buf) >= FLOOR_SIZE and _FLOOR.unpack_from(buf)[2] == FLOOR_KEEPS_FILE
 
 
 class Stop(enum.Enum):

@@ -18,7 +18,12 @@ from tessera.fileformat import FormatError
 from tessera.shard import operations as ops
 from tessera.shard.shard import LOSSES_FILE, manifest_generations, verify_checkpoint
 from tessera.shard.wal import scan_wal_file
-from tessera.shard.wal_format import FLOOR_NAME, decode_floor, parse_segment_name
+from tessera.shard.wal_format import (
+    FLOOR_NAME,
+    decode_floor,
+    floor_keeps_file,
+    parse_segment_name,
+)
 
 
 def check_storage(storage: Path, out: list[str]) -> bool:
@@ -92,7 +97,10 @@ def check_wal(
     if not wal.is_dir():
         return 0, True
     floor_path = wal / FLOOR_NAME
-    floor = decode_floor(floor_path.read_bytes()) if floor_path.exists() else None
+    floor_bytes = floor_path.read_bytes() if floor_path.exists() else None
+    floor = decode_floor(floor_bytes) if floor_bytes is not None else None
+    # a floor an earlier version wrote says nothing of whether the log keeps a file
+    files_kept = floor_bytes is None or floor_keeps_file(floor_bytes)
     expected = max(floor or 1, 1)  # the first operation the log must hold
     records = 0
     ok = True
@@ -114,7 +122,7 @@ def check_wal(
         if problem is not None:
             out.append(f"FAIL {name}: WAL {entry.name}: {problem}")
             ok = False
-    if ok and newest_seq and (not found or expected - 1 < newest_seq):
+    if ok and newest_seq and ((not found and files_kept) or expected - 1 < newest_seq):
         # A checkpoint keeps the log's newest file: a log that has none, or ends before
         # the checkpoint, lost whatever was acknowledged after it.
         held = f"ends at operation {expected - 1}" if found else "has no file"
