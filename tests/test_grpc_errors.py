@@ -170,6 +170,14 @@ def vparams(**kw: Any) -> pb.VectorsConfig:
 COSINE4 = {"size": DIM, "distance": pb.Distance.Cosine}
 LIMIT0 = "Validation error in body: [limit: value 0 invalid, must be 1 or larger]"
 
+
+def _count_where(condition: Any) -> Callable[[Any, Any, str], Any]:
+    """A stub call counting the points of a collection under one condition."""
+    return lambda p, c, name: p.Count(
+        pb.CountPoints(collection_name=name, filter=pb.Filter(must=[condition]))
+    )
+
+
 # (what, call(points stub, collections stub, collection) -> Any, code, text)
 STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str]] = [
     (
@@ -939,47 +947,22 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
     ),
     (
         "has_id with a uuid that is not one",
-        lambda p, c, name: p.Count(
-            pb.CountPoints(
-                collection_name=name,
-                filter=pb.Filter(
-                    must=[pb.Condition(has_id=pb.HasIdCondition(has_id=[pb.PointId(uuid="zz")]))]
-                ),
-            )
-        ),
+        _count_where(pb.Condition(has_id=pb.HasIdCondition(has_id=[pb.PointId(uuid="zz")]))),
         ARG,
         "Unable to parse UUID: zz",
     ),
     (
         "geo_radius without a center",
-        lambda p, c, name: p.Count(
-            pb.CountPoints(
-                collection_name=name,
-                filter=pb.Filter(
-                    must=[
-                        pb.Condition(
-                            field=pb.FieldCondition(key="a", geo_radius=pb.GeoRadius(radius=1.0))
-                        )
-                    ]
-                ),
-            )
+        _count_where(
+            pb.Condition(field=pb.FieldCondition(key="a", geo_radius=pb.GeoRadius(radius=1.0)))
         ),
         ARG,
         "Malformed GeoRadius type",
     ),
     (
         "geo_bounding_box without corners",
-        lambda p, c, name: p.Count(
-            pb.CountPoints(
-                collection_name=name,
-                filter=pb.Filter(
-                    must=[
-                        pb.Condition(
-                            field=pb.FieldCondition(key="a", geo_bounding_box=pb.GeoBoundingBox())
-                        )
-                    ]
-                ),
-            )
+        _count_where(
+            pb.Condition(field=pb.FieldCondition(key="a", geo_bounding_box=pb.GeoBoundingBox()))
         ),
         ARG,
         "Malformed GeoBoundingBox type",

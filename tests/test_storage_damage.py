@@ -209,20 +209,28 @@ def test_one_damaged_file_is_contained(pristine: Path, tmp_path: Path, kind: str
     del original
 
 
+def _unindexed(http: httpx.Client, name: str, flush_interval_sec: int) -> None:
+    """A collection that builds no index, checkpointed every `flush_interval_sec`."""
+    r = http.put(
+        f"/collections/{name}",
+        json={
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "optimizers_config": {
+                "flush_interval_sec": flush_interval_sec,
+                "indexing_threshold": 0,
+            },
+        },
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_damage_mid_wal_keeps_the_prefix_and_reports(server_factory: Any) -> None:
     """Writes that live only in the WAL (no checkpoint: the server is killed), then one byte
     flipped in the middle of the log: what comes before is served, the collection reports the
     lost operations, and the damaged log is kept byte for byte."""
     server = server_factory()
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        r = http.put(
-            "/collections/w",
-            json={
-                "vectors": {"size": DIM, "distance": "Dot"},
-                "optimizers_config": {"flush_interval_sec": 3600, "indexing_threshold": 0},
-            },
-        )
-        assert r.status_code == 200
+        _unindexed(http, "w", flush_interval_sec=3600)
         for pid in range(40):
             r = http.put(
                 "/collections/w/points?wait=true", json={"points": _points(range(pid, pid + 1))}
@@ -328,14 +336,7 @@ def test_deleted_wal_files_are_reported(server_factory: Any) -> None:
     held its checkpoint's operations, does not read as such a loss."""
     server = server_factory()
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        r = http.put(
-            "/collections/d",
-            json={
-                "vectors": {"size": DIM, "distance": "Dot"},
-                "optimizers_config": {"flush_interval_sec": 1, "indexing_threshold": 0},
-            },
-        )
-        assert r.status_code == 200, r.text
+        _unindexed(http, "d", flush_interval_sec=1)
         r = http.put("/collections/d/points?wait=true", json={"points": _points(range(0, 50))})
         assert r.status_code == 200
         shard = server.storage / "collections" / "d" / "shard"
