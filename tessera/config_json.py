@@ -358,6 +358,10 @@ def decode_create(raw: Any) -> CreateCollection:
         vectors[""] = decode_dense(vectors_raw, "vectors")
         unnamed = True
     elif isinstance(vectors_raw, dict):
+        if not all(isinstance(params, dict) for params in vectors_raw.values()):
+            # neither one VectorParams (`{"size": 4}` lacks its distance) nor a map of them:
+            # serde's words for Qdrant's untagged VectorsConfig
+            raise format_error("data did not match any variant of untagged enum VectorsConfig")
         for name, params in vectors_raw.items():
             # "" is the default vector's name, allowed in a map beside named ones (Qdrant
             # checks only sparse names for emptiness).

@@ -841,6 +841,11 @@ def test_refused_changes_nothing(
 FULL_SCAN_5 = "value 5 invalid, must be 10 or larger]"
 CREATE_REFUSED: list[tuple[dict[str, Any], int, str]] = [
     (
+        {"vectors": {"size": 4}},
+        400,
+        "Format error in JSON body: data did not match any variant of untagged enum VectorsConfig",
+    ),
+    (
         {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 0},
         422,
         "Validation error in JSON body: [shard_number: value 0 invalid, must be 1 or larger]",
