@@ -512,6 +512,18 @@ def test_full_snapshot(
         assert toc.aliases.resolve(alias) == first
     finally:
         toc.close()
+    # Where a collection has one of the archive's alias names, nothing is restored (it used to
+    # restore the collections, then fail on the alias: half a restore).
+    from tessera.engine import Engine
+
+    taken = Engine(tmp_path / "taken")
+    try:
+        taken.create_collection(alias, {"vectors": {"size": DIM, "distance": "Cosine"}})
+        with pytest.raises(Conflict, match=alias):
+            taken.toc.snapshots.recover_full(archive, force=True)
+        assert sorted(taken.toc.collections) == [alias]
+    finally:
+        taken.close()
 
 
 def test_startup_recovery(

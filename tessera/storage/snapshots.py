@@ -407,6 +407,16 @@ class SnapshotStore:
                 validate_collection_name(alias)
                 if not isinstance(target, str) or target not in mapping or alias in mapping:
                     raise invalid(f"alias {alias!r} does not name a collection of the archive")
+            # Checked before anything is restored, so that a refusal leaves nothing half done:
+            # an alias of the archive may not take an existing collection's name, force or not
+            # (the collection would not be replaced by it), nor a collection an alias's.
+            taken = sorted(a for a in aliases if a in self.toc.collections)
+            taken += sorted(n for n in mapping if n in self.toc.aliases)
+            if taken:
+                raise Conflict(
+                    f"Wrong input: Names already taken by a collection or an alias: "
+                    f"{', '.join(taken)}"
+                )
             if not force:
                 clash = sorted(n for n in mapping if n in self.toc.collections)
                 clash += sorted(a for a in aliases if a in self.toc.aliases)
