@@ -1182,3 +1182,18 @@ def test_recover_from_a_url_with_credentials(
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_snapshots_time_is_the_one_its_name_says(
+    rest: QdrantClient, name: Callable[[], str]
+) -> None:
+    """Snapshots taken within one second get names a second apart; each one's
+    `creation_time` is the time its name says."""
+    collection = name()
+    fill(rest, collection, n=3)
+    made = [rest.create_snapshot(collection) for _ in range(3)]
+    for snapshot in made:
+        assert snapshot is not None
+        stamp = snapshot.name.removesuffix(".snapshot").rsplit("-", 6)[1:]
+        date, clock = "-".join(stamp[:3]), ":".join(stamp[3:])
+        assert snapshot.creation_time == f"{date}T{clock}", snapshot

@@ -668,6 +668,10 @@ class SnapshotStore:
                 if not path.exists() and not checksum.exists():
                     break
                 when += timedelta(seconds=1)
+            # `creation_time` (the file's time) says what the name says, even when the name
+            # moved on a second past another snapshot of the same second
+            stamp = when.timestamp()
+            os.utime(tmp, (stamp, stamp))
             write_durable(checksum, digest.encode())
             rename_durable(tmp, path)
         return describe(path)
