@@ -213,7 +213,7 @@ class LocalShard:
         # Damage found at recovery or later: reported in the collection's info, never silent.
         self.damage: list[str] = []
         self._write_failure: str | None = None
-        self._flush_error: str | None = None  # the last periodic checkpoint's failure
+        self._flush_error: str | None = None  # why the last checkpoint failed, until one works
         mkdir_durable(path / "segments")
         wal_capacity = wal_segment_bytes(config)
         self._reserve = min_free_bytes(path, wal_capacity)
@@ -335,7 +335,7 @@ class LocalShard:
             log.info("shard %s: replayed %d WAL records", self.path, replayed)
         wal = self.wal
         short = wal.last_seq < self.applied_seq
-        emptied = self.applied_seq and not wal.found_files and wal.files_kept
+        emptied = self.applied_seq > 0 and not wal.found_files and wal.files_kept
         if (short or emptied) and not (wal.damage or wal.torn_tail):
             # Nothing cut the log short, and a log keeps a file from its first record on (a
             # checkpoint never deletes the newest; a snapshot's unpacking makes an empty one):
