@@ -123,3 +123,16 @@ def point_does_not_exist(point_id: object) -> NotFound:
 
 class StorageCorruption(InternalError):
     """Bytes that were verified once no longer check out (media damage while running)."""
+
+
+def os_error_text(exc: BaseException) -> str:
+    """An error's text as Qdrant words an OS error: its reason and number, never the file's
+    path (which would leak the storage layout); any other error's own text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (os error {exc.errno})"
+    return str(exc)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, for a report: `os_error_text`, else the error's kind."""
+    return os_error_text(exc) or type(exc).__name__

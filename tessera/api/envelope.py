@@ -19,7 +19,13 @@ from tessera import deadline
 from tessera.api import quick_requests
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
-from tessera.errors import BadRequest, RateLimited, TesseraError, UnprocessableEntity
+from tessera.errors import (
+    BadRequest,
+    RateLimited,
+    TesseraError,
+    UnprocessableEntity,
+    os_error_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +199,7 @@ def internal_error_text(exc: Exception) -> str:
     """Qdrant's wording for an unexpected failure; an OS error is told by its reason and
     number as Qdrant tells it, never with the file's path (which would leak the storage
     layout)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"Service internal error: {exc.strerror} (os error {exc.errno})"
-    return f"Service internal error: {exc}"
+    return f"Service internal error: {os_error_text(exc)}"
 
 
 def _kind(request: Request) -> tuple[Any, ...]:

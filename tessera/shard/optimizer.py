@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tessera.collection_config import CollectionConfig
+from tessera.errors import failure_text
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32, normalize_rows
 from tessera.segment import build_record
@@ -549,10 +550,3 @@ class Optimizer:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=60)
-
-
-def failure_text(exc: BaseException) -> str:
-    """What went wrong, as Qdrant words an OS error (its reason and number, no path)."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror} (os error {exc.errno})"
-    return str(exc) or type(exc).__name__

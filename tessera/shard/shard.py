@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.collection_config import CollectionConfig
-from tessera.errors import ServiceUnavailable, TesseraError
+from tessera.errors import ServiceUnavailable, TesseraError, failure_text
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import free_name, fsync_dir, mkdir_durable
 from tessera.memory import release_free_memory
@@ -56,7 +56,7 @@ from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.errors import ShardClosed
 from tessera.shard.holder import SegmentHolder
-from tessera.shard.optimizer import Optimizer, failure_text
+from tessera.shard.optimizer import Optimizer
 from tessera.shard.rwlock import NO_WAIT, RWLock
 from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
