@@ -155,28 +155,26 @@ def _condition(raw: Any, where: str, depth: int) -> m.Condition:
         return _field_condition(raw, where)
     for name, cls in (("is_empty", m.IsEmpty), ("is_null", m.IsNull)):
         if name in raw:
-            body = _record(raw, where)[name]
-            field = _record(body, f"{where}.{name}")
+            field = _record(raw[name], f"{where}.{name}")
             if "key" not in field:
                 _shape(f"{where}.{name}", "missing field `key`")
             return cls(_key(field["key"], f"{where}.{name}.key"))
     if "has_id" in raw:
-        ids = _record(raw, where)["has_id"]
+        ids = raw["has_id"]
         if not isinstance(ids, list):
             _shape(f"{where}.has_id", f"expected an array of point ids, got {_json_type(ids)}")
         return m.HasId(frozenset(_point_id(p, f"{where}.has_id[{i}]") for i, p in enumerate(ids)))
     if "has_vector" in raw:
-        name = _record(raw, where)["has_vector"]
+        name = raw["has_vector"]
         return m.HasVector(_string(name, f"{where}.has_vector"))
     if "nested" in raw:
-        body = _record(raw, where)["nested"]
-        nested = _record(body, f"{where}.nested")
+        nested = _record(raw["nested"], f"{where}.nested")
         if "key" not in nested or "filter" not in nested:
             _shape(f"{where}.nested", "missing field `key` or `filter`")
         key = _key(nested["key"], f"{where}.nested.key")
         return m.Nested(key, _filter(nested["filter"], f"{where}.nested.filter", depth + 1))
     if "slice" in raw:
-        body = _object(_record(raw, where)["slice"], f"{where}.slice", _SLICE)
+        body = _object(raw["slice"], f"{where}.slice", _SLICE)
         if "total" not in body or "index" not in body:
             _shape(f"{where}.slice", "missing field `total` or `index`")
         total = _uint(body["total"], f"{where}.slice.total", 2**32 - 1)
@@ -206,10 +204,9 @@ def _point_id(raw: Any, where: str) -> PointId:
 
 
 def _field_condition(raw: dict[str, Any], where: str) -> m.Condition:
-    obj = _record(raw, where)
-    key = _key(obj["key"], f"{where}.key")
+    key = _key(raw["key"], f"{where}.key")
     for test in FIELD_TESTS:
-        value = obj.get(test)
+        value = raw.get(test)
         if value is not None:
             return _FIELD_PARSERS[test](key, value, f"{where}.{test}")
     no_field_test(where)
