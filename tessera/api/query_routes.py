@@ -12,7 +12,7 @@ with gRPC, return the collection call; its answer is rendered by the transport.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -35,6 +35,7 @@ from tessera.api.shard_selector import parse_selector, selected
 from tessera.api.validation_paths import under
 from tessera.collection import requests
 from tessera.collection.collection import Collection
+from tessera.collection.reads import external_inputs
 from tessera.collection.values import Group, Lookup, Matrix, Points, Selection, ShardSelector
 from tessera.ids import render_point_id
 from tessera.query import query_model as qm
@@ -47,16 +48,10 @@ Prepared = tuple[qm.Plan, Selection]
 # --------------------------------------------------------------------------- running
 
 
-def looked_up(nodes: Iterable[qm.QueryNode]) -> set[str]:
-    """The collections the `lookup_from` of these query trees (prefetches included) name."""
-    names: set[str] = set()
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        if node.lookup_from is not None:
-            names.add(node.lookup_from.collection)
-        stack.extend(node.prefetch)
-    return names
+def looked_up(plans: list[qm.Plan]) -> set[str]:
+    """Every collection the `lookup_from` of these plans (prefetches included) names, the
+    one they run on too (no collection has the empty name)."""
+    return {name for name, _ in external_inputs(plans, "")}
 
 
 def run_plans(
@@ -65,7 +60,7 @@ def run_plans(
     """The collection call answering several plans: one list of scored records per plan.
     The collections they look vectors up in must be readable by the request, as Qdrant
     checks them before anything runs."""
-    check_readable(looked_up(plan.root for plan, _ in prepared))
+    check_readable(looked_up([plan for plan, _ in prepared]))
     return lambda: collection.query(prepared, toc.get)
 
 
@@ -94,7 +89,7 @@ def run_groups(
     select: Selection,
     with_lookup: Lookup | None,
 ) -> Callable[[], list[Group]]:
-    named = looked_up([plan.root])
+    named = looked_up([plan])
     if with_lookup is not None:
         named.add(with_lookup.collection)
     check_readable(named)
@@ -120,7 +115,7 @@ async def query_points(request: Request) -> Callable[[], Any]:
     body = expect_object(await read_json(request, required=False) or {})
     if wants_explain(body):
         plan, select = parse_query_request(body, collection.config)
-        check_readable(looked_up([plan.root]))
+        check_readable(looked_up([plan]))
         toc = toc_of(request)
 
         def explained() -> dict[str, Any]:
