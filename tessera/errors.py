@@ -62,6 +62,12 @@ class ServiceUnavailable(TesseraError):
     status_code = 503
 
 
+class LeaderMoved(ServiceUnavailable):
+    """A write reached a replica that no longer leads its shard (a transfer or a dropped
+    replica moved the lead meanwhile): nothing was acknowledged, and the peer that routed it
+    sends it again to the shard's new leader instead of failing it."""
+
+
 class InternalError(TesseraError):
     status_code = 500
 

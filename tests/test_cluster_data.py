@@ -855,3 +855,71 @@ def placement_of_all(cluster: Cluster, name: str, node: int) -> dict[int, tuple[
     for local in view["local_shards"]:
         found[view["peer_id"]] = (local["state"], local["points_count"])
     return found
+
+
+def test_writes_go_on_while_a_shard_moves_and_its_leader_is_dropped(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """Qdrant's transfers do not interrupt writes: while a shard moves back and forth and its
+    leading replica is dropped, every upsert sent through any node is acknowledged (none is
+    refused with a 503 for the leadership change) and every acknowledged point is there."""
+    import threading
+
+    name = unique("steady")
+    create(clients[0], name, shard_number=1, replication_factor=2)
+    eventually(lambda: len(placement_of(cluster, name).get(0, {})) == 2, "two replicas")
+    stop = threading.Event()
+    acknowledged: list[int] = []
+    refused: list[str] = []
+
+    def writer(node: int, first_id: int) -> None:
+        with httpx.Client(base_url=cluster.nodes[node].url, timeout=60) as http:
+            pid = first_id
+            while not stop.is_set():
+                answer = http.put(
+                    f"/collections/{name}/points?wait=true",
+                    json={"points": [{"id": pid, "vector": [0.1 * (pid % 7)] * DIM}]},
+                )
+                if answer.status_code == 200:
+                    acknowledged.append(pid)
+                else:
+                    refused.append(f"{answer.status_code} {answer.text}")
+                pid += 1
+
+    threads = [threading.Thread(target=writer, args=(n, n * 1_000_000)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
+        peers = sorted(
+            int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"]
+        )
+        for _ in range(3):
+            holders = sorted(placement_of(cluster, name)[0])
+            spare = next(p for p in peers if p not in holders)
+            move = {"move_shard": {"shard_id": 0, "from_peer_id": holders[0], "to_peer_id": spare}}
+            assert_ok(httpx.post(url, json=move))
+            moved = sorted([holders[1], spare])
+            eventually(
+                lambda moved=moved: (
+                    sorted(placement_of(cluster, name)[0]) == moved
+                    and replicas_active(cluster, 0, name, 2)
+                ),
+                "shard moved",
+                60,
+            )
+            time.sleep(0.3)
+        # The leader's replica dropped, then replicated again.
+        leader = sorted(placement_of(cluster, name)[0])[0]
+        drop = {"drop_replica": {"shard_id": 0, "peer_id": leader}}
+        assert_ok(httpx.post(url, json=drop))
+        eventually(lambda: leader not in placement_of(cluster, name)[0], "replica dropped")
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not refused, refused[:5]
+    assert len(acknowledged) > 50
+    found = clients[1].retrieve(name, acknowledged, with_payload=False)
+    assert len(found) == len(acknowledged)

@@ -20,7 +20,7 @@ import orjson
 from tessera.api.cluster_info import peer_details
 from tessera.collection import wire
 from tessera.collection.distributed import VIEW_WAIT_S, ClusterCollection
-from tessera.errors import BadRequest, NotFound, ServiceUnavailable, TesseraError
+from tessera.errors import BadRequest, LeaderMoved, NotFound, ServiceUnavailable, TesseraError
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ def _handler(toc: TableOfContents) -> type[BaseHTTPRequestHandler]:
                     raise NotFound(f"Not found: {self.path}")
                 self._send(200, answer)
             except TesseraError as exc:
-                error = {"status": exc.status_code, "message": exc.message}
+                error: dict[str, Any] = {"status": exc.status_code, "message": exc.message}
+                if isinstance(exc, LeaderMoved):
+                    error["leader_moved"] = True
                 self._send(exc.status_code, orjson.dumps(error))
             except Exception as exc:  # one bad call must not stop the port
                 log.exception("p2p call failed")

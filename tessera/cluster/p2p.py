@@ -24,6 +24,7 @@ from tessera.errors import (
     Conflict,
     Forbidden,
     InternalError,
+    LeaderMoved,
     NotFound,
     RateLimited,
     ServiceUnavailable,
@@ -104,9 +105,10 @@ class PeerClient:
         try:
             error = orjson.loads(response.content)
             status, message = int(error["status"]), str(error["message"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            status, message = response.status_code, response.text[:500]
-        raise _BY_STATUS.get(status, InternalError)(message)
+            moved = error.get("leader_moved") is True
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            status, message, moved = response.status_code, response.text[:500], False
+        raise LeaderMoved(message) if moved else _BY_STATUS.get(status, InternalError)(message)
 
     def close(self) -> None:
         client: httpx.Client | None = getattr(self._local, "client", None)

@@ -78,6 +78,7 @@ from tessera.config_model import UpdateCollection
 from tessera.errors import (
     BadRequest,
     Conflict,
+    LeaderMoved,
     NotFound,
     ServiceUnavailable,
     TesseraError,
@@ -111,6 +112,10 @@ CLEAN_STOP = "clean-stop.json"
 CLEAN_STOP_KIND = "tessera/clean-stop"
 # How long a replica waits for its view of replica states to include the leader's.
 VIEW_WAIT_S = 5.0
+# How long a write keeps following its shard's lead while a transfer or a dropped replica
+# moves it, and the pause before asking again (the move reaches this peer's view by then).
+LEADER_MOVE_WAIT_S = 10.0
+LEADER_MOVE_PAUSE_S = 0.02
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # The calls a peer may make on this peer's replica of a shard (tessera.api.p2p).
@@ -467,30 +472,49 @@ class ClusterCollection(Collection):
 
     def _write_shard(self, shard: int, spec: writes.WriteSpec, wait: bool) -> int:
         """Send one shard's part of a write to its leader; a leader that cannot be reached
-        is marked dead when another replica can lead, and the next one is asked."""
-        for _ in range(len(self.placement().get(shard, [])) + 1):
+        is marked dead when another replica can lead, and the next one is asked. A leader
+        that no longer leads (a transfer or a dropped replica moved the lead meanwhile) is
+        not an error for the client: the write goes to the new leader, as Qdrant's
+        transfers do not interrupt writes (writes are idempotent: a replica that took it
+        from the old leader takes the same again)."""
+        unreachable = 0
+        deadline = time.monotonic() + LEADER_MOVE_WAIT_S
+        while True:
             leader = self._leader(shard)
             if leader is None:
                 raise ServiceUnavailable(
                     f"Service unavailable: no active replica of shard {shard} of collection "
                     f"{self.name} can take writes"
                 )
-            if leader == self.me:
-                return self._lead_write(shard, spec, wait)
             try:
+                if leader == self.me:
+                    return self._lead_write(shard, spec, wait)
                 return int(self._call(leader, shard, "lead_write", (spec, wait)))
+            except LeaderMoved:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(LEADER_MOVE_PAUSE_S)  # for the move to reach this peer's view
             except PeerUnreachable:
+                unreachable += 1
                 if not [p for p in self._serving(shard) if p != leader]:
                     raise
+                if unreachable > len(self.placement().get(shard, [])):
+                    raise ServiceUnavailable(
+                        f"Service unavailable: shard {shard} has no reachable leader"
+                    ) from None
                 log.warning("shard %d of %s: leader %d unreachable", shard, self.name, leader)
                 self.cluster.set_replica_state(self.name, shard, leader, active=False)
-        raise ServiceUnavailable(f"Service unavailable: shard {shard} has no reachable leader")
 
     def _lead_write(self, shard: int, spec: writes.WriteSpec, wait: bool) -> int:
-        part = self._part(shard)
+        try:
+            part = self._part(shard)
+        except NotFound:
+            raise LeaderMoved(
+                f"Service unavailable: shard {shard} has no replica on peer {self.me} any more"
+            ) from None
         with self._order_lock(shard):
             if not self._active(shard, self.me):
-                raise ServiceUnavailable(
+                raise LeaderMoved(
                     f"Service unavailable: the replica of shard {shard} on peer {self.me} is "
                     "not active; retry"
                 )
@@ -537,7 +561,7 @@ class ClusterCollection(Collection):
                 return True
             except Conflict as exc:
                 self.cluster.set_replica_state(self.name, shard, self.me, active=False)
-                raise ServiceUnavailable(
+                raise LeaderMoved(
                     f"Service unavailable: peer {self.me} no longer leads shard {shard}: "
                     f"{exc.message}; retry"
                 ) from None
