@@ -923,3 +923,49 @@ def test_writes_go_on_while_a_shard_moves_and_its_leader_is_dropped(
     assert len(acknowledged) > 50
     found = clients[1].retrieve(name, acknowledged, with_payload=False)
     assert len(found) == len(acknowledged)
+
+
+def test_a_transfer_whose_source_dies_leaves_its_target_dead(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """Qdrant aborts a transfer whose source peer goes away: the replica that was taking it
+    is Dead (not Partial), and no transfer from the gone peer is listed."""
+    a = clients[0]
+    name = unique("orphan")
+    create(a, name, shard_number=1)
+    n = 30_000
+    _, points = make_points(list(range(n)), seed=41)
+    for start in range(0, n, 3000):
+        a.upsert(name, points[start : start + 3000])
+    (holder,) = placement_of(cluster, name)[0]
+    ids = [assert_ok(httpx.get(f"{node.url}/cluster"))["peer_id"] for node in cluster.nodes[:3]]
+    source = cluster.nodes[ids.index(holder)]
+    target = next(p for p in ids if p != holder)
+    observer = cluster.nodes[next(i for i, p in enumerate(ids) if p not in (holder, target))]
+    url = f"{observer.url}/collections/{name}/cluster"
+
+    def target_state() -> str | None:
+        view = assert_ok(httpx.get(url))
+        states = {s["peer_id"]: s["state"] for s in view["remote_shards"]}
+        for local in view["local_shards"]:  # one shard: at most one here
+            states[view["peer_id"]] = local["state"]
+        return states.get(target)
+
+    copy = {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": target}}
+    assert_ok(httpx.post(url, json=copy))
+    eventually(lambda: target_state() == "Partial", "transfer started", 30)
+    source.kill()
+    try:
+        eventually(
+            lambda: str(holder) not in assert_ok(httpx.get(f"{observer.url}/cluster"))["peers"],
+            "the source left",
+            30,
+        )
+        eventually(lambda: target_state() == "Dead", "the target dead", 10)
+        view = assert_ok(httpx.get(url))
+        assert not [t for t in view["shard_transfers"] if t["from"] == holder], view
+    finally:
+        source.start()
+    eventually(lambda: target_state() == "Active", "caught up from the source once back", 60)
+    assert a.count(name, exact=True).count == n
+    a.delete_collection(name)

@@ -613,8 +613,7 @@ class ClusterService:
             return "Dead"
         if self.is_active(name, shard, peer):
             return "Partial" if self._of_partial_key(name, shard) else "Active"
-        incarnation = self.incarnation(name)
-        return "Partial" if (name, incarnation, shard, peer) in self.partial else "Dead"
+        return "Partial" if self.transfer_source(name, shard, peer) is not None else "Dead"
 
     def transfer_method(self, name: str, shard: int, peer: int) -> str:
         """The method of the transfer to that replica: as asked, else `stream_records`
@@ -622,9 +621,12 @@ class ClusterService:
         replica = (name, self.incarnation(name) or "", shard, peer)
         return self.methods.get(replica, "stream_records")
 
-    def is_partial(self, name: str, shard: int, peer: int) -> bool:
-        """Whether a transfer to that replica is recorded (its dead mark names a source)."""
-        return (name, self.incarnation(name) or "", shard, peer) in self.partial
+    def transfer_source(self, name: str, shard: int, peer: int) -> int | None:
+        """The live peer a transfer to that replica streams from; None when none is
+        recorded or its source is gone (Qdrant aborts a transfer whose source goes away:
+        the replica is then Dead, and catches up from whichever replica leads)."""
+        source = self.partial.get((name, self.incarnation(name) or "", shard, peer))
+        return source if source is not None and self.is_alive(source) else None
 
     def _of_partial_key(self, name: str, shard: int) -> bool:
         record = self.collections.get(name)
@@ -895,7 +897,8 @@ class ClusterService:
             for peer in replicas:
                 if active and self.is_alive(peer) and not self.is_active(name, shard, peer):
                     replica = (name, incarnation or "", shard, peer)
-                    source = self.partial.get(replica, active[0])
+                    source = self.transfer_source(name, shard, peer)
+                    source = active[0] if source is None else source
                     out.append((shard, source, peer, replica in self.moves))
         return out
 

@@ -735,7 +735,7 @@ class ClusterCollection(Collection):
             # the target takes the stream: Partial until it is whole (Dead again if it fails);
             # a transfer asked for (replicate_shard, move_shard) is Partial already and keeps
             # the source it was asked from, as Qdrant reports it
-            if not self.cluster.is_partial(self.name, shard, target):
+            if self.cluster.transfer_source(self.name, shard, target) is None:
                 self.cluster.set_replica_transfer(self.name, shard, target, self.me)
             try:
                 offset: PointId | None = None

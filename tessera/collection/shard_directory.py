@@ -36,7 +36,7 @@ class ShardDirectory(Protocol):
 
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None: ...
 
-    def is_partial(self, name: str, shard: int, peer: int) -> bool: ...
+    def transfer_source(self, name: str, shard: int, peer: int) -> int | None: ...
 
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None: ...
 
@@ -81,8 +81,8 @@ class LocalShards:
     def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
         return None  # one replica per shard: nothing to mark
 
-    def is_partial(self, name: str, shard: int, peer: int) -> bool:
-        return False
+    def transfer_source(self, name: str, shard: int, peer: int) -> int | None:
+        return None
 
     def set_replica_transfer(self, name: str, shard: int, peer: int, source: int) -> None:
         return None
