@@ -843,9 +843,17 @@ def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(
         }
         assert counts[me] == counts[other]
         assert {int(p.id) for p in cut.retrieve(name, sorted(acknowledged))} == acknowledged
+        a.delete_collection(name)
     finally:
         cut.close()
+        # The module's later tests place replicas on the three nodes they know.
+        node.stop()
+        cluster.nodes.remove(node)
         proxy.close()
+    eventually(
+        lambda: str(me) not in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
+        "the fourth node left",
+    )
 
 
 def placement_of_all(cluster: Cluster, name: str, node: int) -> dict[int, tuple[str, int]]:
