@@ -846,6 +846,39 @@ def test_scroll_order_by_needs_a_range_index(
         client.scroll(plain, order_by=models.OrderBy(key="s", direction=models.Direction.DESC))
 
 
+@pytest.mark.server_only(reason="local mode orders without an index")
+def test_order_by_over_no_candidates_still_needs_a_range_index(
+    client: QdrantClient, plain: str, expect_error
+) -> None:
+    """Qdrant checks the index before reading: an order_by over a prefetch that found
+    nothing is refused too, also inside a fusion whose other branch found points."""
+    client.upsert(plain, [PS(id=i, vector=[1, 1, i], payload={"n": i}) for i in (1, 2)])
+    empty = models.Prefetch(query=[1, 0, 0], limit=5, score_threshold=100.0)
+    with expect_error(400, "No range index for `order_by` key: `n`"):
+        client.query_points(plain, prefetch=[empty], query=models.OrderByQuery(order_by="n"))
+    nested = [
+        models.Prefetch(prefetch=[empty], query=models.OrderByQuery(order_by="n"), limit=2),
+        models.Prefetch(query=[1, 0, 0], limit=2),
+    ]
+    with expect_error(400, "No range index for `order_by` key: `n`"):
+        client.query_points(plain, prefetch=nested, query=models.FusionQuery(fusion="rrf"))
+
+
+def test_fusion_keeps_the_order_value_of_an_order_by_prefetch(
+    client: QdrantClient, plain: str
+) -> None:
+    """Qdrant's fusion keeps each point as its first prefetch found it and sets its score:
+    points from an order_by prefetch keep their `order_value`."""
+    client.upsert(plain, [PS(id=i, vector=[1, 1, i], payload={"n": i * 10}) for i in (1, 2, 3)])
+    create_index(client, plain, "n", models.PayloadSchemaType.INTEGER)
+    found = client.query_points(
+        plain,
+        prefetch=[models.Prefetch(query=models.OrderByQuery(order_by="n"), limit=2)],
+        query=models.FusionQuery(fusion="rrf"),
+    ).points
+    assert [(p.id, p.order_value) for p in found] == [(1, 10), (2, 20)]
+
+
 # --------------------------------------------------------------------------------------------
 # Count points
 

@@ -136,6 +136,8 @@ def _run(
         return hits
     ids = {hit.ref.id for source in sources for hit in source}
     if not ids:
+        if isinstance(query, qm.OrderBy):
+            read.require_range_index(ctx.holder, query.key)
         return []
     # Only the prefetched points, as Qdrant rescores (`has_id` alone): the filters above
     # were merged into every prefetch's own already, where a `should` of the prefetch's
@@ -405,12 +407,14 @@ def _sample(holder: SegmentHolder, filt: fm.Filter | None, limit: int) -> list[H
     return hits
 
 
-def _by_id(sources: list[list[Hit]]) -> dict[PointId, PointRef]:
-    refs: dict[PointId, PointRef] = {}
+def _by_id(sources: list[list[Hit]]) -> dict[PointId, Hit]:
+    """Each point's first hit over the sources: fusion keeps it (its `order_value` too, when
+    it came from an order_by prefetch) and sets its score, as Qdrant's fusions do."""
+    first: dict[PointId, Hit] = {}
     for source in sources:
         for hit in source:
-            refs.setdefault(hit.ref.id, hit.ref)
-    return refs
+            first.setdefault(hit.ref.id, hit)
+    return first
 
 
 def _fuse(
@@ -427,7 +431,7 @@ def _fuse(
     else:
         ids, scores = fusion.dbsf(ranked, limit=limit + offset)
     hits = [
-        Hit(float(score), refs[_native_id(pid)])
+        refs[_native_id(pid)]._replace(score=float(score))
         for pid, score in zip(ids.tolist(), scores.tolist(), strict=True)
     ]
     return _at_least(hits, threshold)[offset:]
@@ -453,7 +457,7 @@ def _formula(
     offset: int,
     threshold: float | None,
 ) -> list[Hit]:
-    refs = list(_by_id(sources).values())
+    refs = [hit.ref for hit in _by_id(sources).values()]
     if not refs:
         return []
     position = {ref.id: i for i, ref in enumerate(refs)}

@@ -202,16 +202,9 @@ def _merge_by_id(parts: list[tuple[Segment, npt.NDArray[np.int64]]], k: int) -> 
 ORDERABLE = ("integer", "float", "datetime")
 
 
-def scroll_by_payload(
-    holder: SegmentHolder,
-    filt: Filter | None,
-    key: str,
-    descending: bool,
-    start_from: float | None,
-    limit: int,
-) -> list[tuple[PointRef, Any]]:
-    """Points ordered by a payload value from its range index; a point with several values
-    appears once per value, as Qdrant does."""
+def require_range_index(holder: SegmentHolder, key: str) -> None:
+    """BadRequest unless `key` has an index that orders (Qdrant checks it before reading,
+    whether or not there is anything to order)."""
     schema = holder.index_schemas.get(key)
     parsed = parse_field_schema(schema) if schema is not None else None
     orderable = parsed is not None and parsed.data_type in ORDERABLE
@@ -224,6 +217,19 @@ def scroll_by_payload(
             "concepts/indexing/#payload-index to see which payload schemas support Range "
             "conditions"
         )
+
+
+def scroll_by_payload(
+    holder: SegmentHolder,
+    filt: Filter | None,
+    key: str,
+    descending: bool,
+    start_from: float | None,
+    limit: int,
+) -> list[tuple[PointRef, Any]]:
+    """Points ordered by a payload value from its range index; a point with several values
+    appears once per value, as Qdrant does."""
+    require_range_index(holder, key)
     rows: list[tuple[float, tuple[int, int, int], PointRef]] = []
     for segment in holder.segments:
         deadline.check()
