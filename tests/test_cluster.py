@@ -705,6 +705,49 @@ def test_snapshot_restored_on_one_node_joins_the_cluster(
     b.delete_collection(source)
 
 
+def test_snapshot_recovered_over_a_cluster_collection_replaces_its_points(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """A snapshot recovered into an existing cluster collection leaves it holding the
+    snapshot's points, on every shard and read through every node (points written or deleted
+    since the snapshot do not survive it), whatever the priority."""
+    a, b, c = clients
+    name = unique("rewound")
+    assert a.create_collection(
+        name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT)
+    )
+    points = [models.PointStruct(id=i, vector=[1, 0, 0, i]) for i in range(1, 31)]
+    a.upsert(name, points[:20])
+    made = a.create_snapshot(name)
+    assert made is not None
+    data = httpx.get(
+        f"{cluster.nodes[0].url}/collections/{name}/snapshots/{made.name}", timeout=30
+    ).content
+    a.upsert(name, points[20:])
+    a.delete(name, models.PointIdsList(points=[1, 2, 3]))
+
+    def upload(priority: str | None) -> None:
+        query = f"?priority={priority}" if priority else ""
+        answer = httpx.post(
+            f"{cluster.nodes[1].url}/collections/{name}/snapshots/upload{query}",
+            files={"snapshot": ("s.snapshot", data)},
+            timeout=60,
+        )
+        assert assert_ok(answer) is True
+
+    def ids(client: QdrantClient) -> list[int]:
+        found, _ = client.scroll(name, limit=100)
+        return sorted(int(p.id) for p in found)
+
+    for priority in (None, "replica"):
+        upload(priority)
+        for client in (a, b, c):
+            eventually(lambda cl=client: ids(cl) == list(range(1, 21)), "the snapshot's points")
+        a.upsert(name, points[20:])
+        a.delete(name, models.PointIdsList(points=[1, 2, 3]))
+    a.delete_collection(name)
+
+
 def test_remove_peer(cluster: Cluster, clients: list[QdrantClient]) -> None:
     a = clients[0]
     name = unique("held")

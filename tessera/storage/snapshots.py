@@ -28,6 +28,8 @@ it (Qdrant's compatibility check); a damaged collection is replaced whole.
 
 `priority` (`no_sync`, `snapshot`, `replica`) chooses the source of truth among replicas; on
 a single node there are none, so every priority restores the snapshot's data, as in Qdrant.
+In cluster mode a snapshot (which holds every shard's points) recovered over an existing
+collection replaces its points on every shard, whatever the priority.
 """
 
 from __future__ import annotations

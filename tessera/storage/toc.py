@@ -457,8 +457,18 @@ class TableOfContents:
     def install(self, name: str, staging: Path) -> Collection:
         """Replace collection `name`, or create it, with the collection in `staging`: a
         complete, durable directory made by `swap.staging_dir(self.root)` and verified to load.
-        A crash at any point leaves the old collection or the new one (tessera.storage.swap)."""
+        A crash at any point leaves the old collection or the new one (tessera.storage.swap).
+
+        In cluster mode the restored points are written to the cluster's collection of that
+        name, whose points are deleted first, on every shard: it then holds the snapshot's
+        state, as a recovered snapshot replaces Qdrant's shards. (Kept instead, they would
+        mix with the snapshot's, and this node's replicas, whose files the snapshot's
+        replace, would lose theirs where no other replica has them.)"""
         validate_collection_name(name)
+        if self.cluster is not None:
+            current = self.collections.get(name)
+            if isinstance(current, ClusterCollection) and current.failure is None:
+                current.update(writes.delete(writes.Matching(None)))
         with self._lock:
             replaced = self._replacing[name] = threading.Event()
             try:
