@@ -705,6 +705,19 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         "Invalid json path: 'a b'",
     ),
     (
+        "OverwritePayload at a malformed key (which it ignores)",
+        lambda p, c, name: p.OverwritePayload(
+            pb.SetPayloadPoints(
+                collection_name=name,
+                payload={"a": pb.Value(integer_value=1)},
+                points_selector=pb.PointsSelector(points=pb.PointsIdsList(ids=[pid(1)])),
+                key="a b",
+            )
+        ),
+        ARG,
+        "Invalid json path: 'a b'",
+    ),
+    (
         "DeletePayload of a malformed key",
         lambda p, c, name: p.DeletePayload(
             pb.DeletePayloadPoints(

@@ -903,6 +903,16 @@ def test_sparse_vector_names_are_checked_on_create(
     ("method", "path", "body"),
     [
         ("post", "/points/payload", {"payload": {"x": 1}, "points": [1], "key": "a b"}),
+        ("put", "/points/payload", {"payload": {"x": 1}, "points": [1], "key": "a b"}),
+        (
+            "post",
+            "/points/batch",
+            {
+                "operations": [
+                    {"overwrite_payload": {"payload": {"x": 1}, "points": [1], "key": "a b"}}
+                ]
+            },
+        ),
         ("post", "/points/payload/delete", {"keys": ["tag", "a b"], "points": [1]}),
         ("put", "/index", {"field_name": "a b", "field_schema": "keyword"}),
         ("post", "/points/scroll", {"with_payload": ["tag", "a b"]}),

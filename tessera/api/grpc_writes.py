@@ -111,11 +111,11 @@ def delete(msg: Any) -> writes.Write:
 def set_payload(msg: Any, overwrite: bool) -> writes.Write:
     points = _required(msg, "points_selector", NO_POINTS_SELECTOR)
     values = payload(msg.payload)
-    if overwrite:
-        return writes.overwrite_payload(points, values)
     key = msg.key if msg.HasField("key") else None
     if key is not None:
-        writes.check_payload_key(key)
+        writes.check_payload_key(key)  # also for an overwrite, which ignores it, as Qdrant
+    if overwrite:
+        return writes.overwrite_payload(points, values)
     return writes.set_payload(points, values, key)
 
 

@@ -180,10 +180,11 @@ def parse_set_payload(body: dict[str, Any], overwrite: bool) -> Prepare:
     key = body.get("key")
     if key is not None and not isinstance(key, str):
         raise BadRequest("Format error in JSON body: `key` must be a string")
+    if key is not None:
+        # A path, also for an overwrite, which ignores it: Qdrant reads both bodies alike.
+        writes.check_payload_key(key)
     if overwrite:
         return writes.overwrite_payload(_selection(body, NO_IDS_OR_FILTER), payload)
-    if key is not None:
-        writes.check_payload_key(key)
     return writes.set_payload(_selection(body, NO_IDS_OR_FILTER), payload, key)
 
 
