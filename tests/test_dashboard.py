@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -570,6 +571,45 @@ def test_browser_asks_for_the_key(
     page.wait_for_selector("#collections-table pre.error")
     assert "401" in page.inner_text("#collections-table pre.error")
     assert errors == []
+
+
+def test_browser_asks_once_for_requests_refused_together(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """Requests refused for the key while its prompt is open, or answered only after it was
+    given, use the key given: no second prompt for a 401 about the key it replaced."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"service:\n  api_key: {API_KEY}\n")
+    secured = server_factory(config=config)
+    page = page_at(secured.url)
+    page.goto("/dashboard")
+    page.wait_for_selector("#key-dialog[open]")
+    page.click("#key-cancel")
+    # The answer to one request comes late (after the key is given): fetch delayed by 1.5 s.
+    page.evaluate(
+        """() => {
+          const plain = window.fetch;
+          window.fetch = async (path, init) => {
+            const answer = await plain(path, init);
+            if (String(path).includes("late")) await new Promise((r) => setTimeout(r, 1500));
+            return answer;
+          };
+          import("/dashboard/js/api.js").then((api) => Promise.all([
+            api.send("GET", "/collections").then((r) => r.status),
+            api.send("GET", "/collections?late=1").then((r) => r.status),
+            api.send("GET", "/aliases").then((r) => r.status),
+          ])).then((statuses) => { window.statuses = statuses; });
+        }"""
+    )
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", API_KEY)
+    page.click("#key-ok")
+    # Old code: the late 401 asked again (the dialog reopened, the request never answered).
+    deadline = time.monotonic() + 15
+    while page.evaluate("() => window.statuses") is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert page.evaluate("() => window.statuses") == [200, 200, 200]
+    assert not page.locator("#key-dialog[open]").count()
 
 
 def test_browser_named_vectors_and_refusals_that_are_not_about_the_key(

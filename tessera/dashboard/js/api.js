@@ -21,6 +21,18 @@ export function forgetKey() {
   sessionStorage.removeItem(KEY_NAME);
 }
 
+// One prompt at a time: requests refused together wait for the same answer.
+let asking = null;
+
+function askKeyOnce(reason) {
+  if (!asking) {
+    asking = askKey(reason).finally(() => {
+      asking = null;
+    });
+  }
+  return asking;
+}
+
 function askKey(reason) {
   const dialog = document.getElementById("key-dialog");
   const input = document.getElementById("key-input");
@@ -79,8 +91,11 @@ export async function send(method, path, body) {
     // A 403 asks for another key only when it is about the key's access (a read-only key
     // writing); other refusals (a snapshot path outside the snapshots directory) are answers.
     if (response.status === 403 && !/access/i.test(text)) return response;
+    // Sent with a key since replaced (another request's prompt answered meanwhile): the
+    // refusal is about the old key, so the new one is tried before asking again.
+    if (storedKey() !== key) continue;
     const reason = `${response.status}: ${text}`;
-    const given = await askKey(reason);
+    const given = await askKeyOnce(reason);
     if (given === null) return response;
     sessionStorage.setItem(KEY_NAME, given);
   }
