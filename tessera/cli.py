@@ -356,6 +356,8 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         )
     for line in banner(conf):
         log.info("%s", line)
+    if conf.missing_config:
+        log.error("Config file via --config-path is not found: %s", conf.missing_config)
     for warning in config_warnings(conf):
         log.warning("%s", warning)
     if recovery is not None and getattr(recovery, "bootstrap", None):

@@ -51,6 +51,12 @@ class CollectionDefaults:
     # `storage.collection.shard_number_per_node`: the shards of an auto-sharded collection
     # created without `shard_number`, per peer (Qdrant's `get_shard_number`).
     shard_number_per_node: int = 1
+    # `storage.collection.shard_number`: those shards whatever the peers (wins over per node).
+    shard_number: int | None = None
+
+    def auto_shards(self, peers: int) -> int:
+        """The shards of an auto-sharded collection created without `shard_number`."""
+        return self.shard_number or peers * self.shard_number_per_node
 
 
 BUILTIN_DEFAULTS = CollectionDefaults()
@@ -70,7 +76,7 @@ def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
     `shard_number_per_node`) the defaults of every collection created from now on. Checked
     as a create request is: raises BadRequest."""
     global _defaults
-    own = ("vectors_on_disk", "shard_number_per_node")
+    own = ("vectors_on_disk", "shard_number_per_node", "shard_number")
     probe = parse_create_collection(
         {k: v for k, v in body.items() if k not in own}, BUILTIN_DEFAULTS
     )
@@ -80,6 +86,11 @@ def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
     per_node = body.get("shard_number_per_node", 1)
     if isinstance(per_node, bool) or not isinstance(per_node, int) or per_node < 1:
         raise BadRequest("shard_number_per_node must be a positive integer")
+    shards = body.get("shard_number")
+    if shards is not None and (
+        isinstance(shards, bool) or not isinstance(shards, int) or shards < 1
+    ):
+        raise BadRequest("shard_number must be a positive integer")
     _defaults = CollectionDefaults(
         hnsw=probe.hnsw_config,
         optimizers=probe.optimizer_config,
@@ -91,6 +102,7 @@ def set_collection_defaults(body: dict[str, Any]) -> CollectionDefaults:
         quantization=probe.quantization_config,
         strict_mode=probe.strict_mode_config,
         shard_number_per_node=per_node,
+        shard_number=shards,
     )
     return _defaults
 
@@ -401,7 +413,7 @@ def build_config(
         return value if value is not None else default
 
     # Custom sharding makes no shards up front: its `shard_number` is per shard key.
-    per_node = 1 if request.sharding_method == "custom" else d.shard_number_per_node
+    per_node = 1 if request.sharding_method == "custom" else d.auto_shards(1)
     extra: dict[str, Any] = {
         "shard_number": given(request.shard_number, per_node),
         "replication_factor": given(request.replication_factor, d.replication_factor),

@@ -24,7 +24,10 @@ own objects (collection defaults, TLS contexts, log handlers).
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,12 +255,17 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "storage.hnsw_index.max_indexing_threads": (_HNSW["max_indexing_threads"], integer(0)),
     "storage.hnsw_index.on_disk": (_HNSW["on_disk"], boolean()),
     "storage.hnsw_index.payload_m": (None, optional(integer(0))),
+    "storage.hnsw_index.inline_storage": (None, optional(boolean())),
+    "storage.optimizers.prevent_unoptimized": (None, optional(boolean())),
     "storage.collection.replication_factor": (1, integer(1)),
     "storage.collection.write_consistency_factor": (1, integer(1)),
     "storage.collection.vectors.on_disk": (None, optional(boolean())),
     "storage.collection.quantization": (None, optional(obj())),
     "storage.collection.strict_mode": (None, optional(obj())),
     "storage.collection.shard_number_per_node": (1, integer(1)),
+    # Shards of an auto-sharded collection created without `shard_number` (None: the
+    # number of peers times `shard_number_per_node`); wins over `shard_number_per_node`.
+    "storage.collection.shard_number": (None, optional(integer(1))),
     "service.host": ("0.0.0.0", nonempty()),
     "service.http_port": (6333, integer(1, 65535)),
     "service.grpc_port": (6334, optional(integer(0, 65535))),
@@ -317,6 +325,8 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.performance.max_concurrent_collection_loads": 1,
     "storage.performance.max_concurrent_shard_loads": 1,
     "storage.performance.max_concurrent_segment_loads": 8,
+    "storage.handle_collection_load_errors": False,
+    "storage.mmap_advice": "random",
     "storage.shard_transfer_method": None,
     "service.hardware_reporting": False,
     "service.hide_jwt_dashboard": None,
@@ -335,7 +345,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "service.http_client_request_timeout_sec": None,
     "service.http_client_disconnect_timeout_sec": None,
     "service.max_snapshot_upload_size_mb": None,
-    "storage.optimizers.prevent_unoptimized": None,
 }
 # Sections of Qdrant's configuration Tessera ignores as a whole (any key under them is a
 # Qdrant key, reported as unused when set).
@@ -376,6 +385,8 @@ class Settings:
     unused: list[str] = field(default_factory=list)  # Qdrant keys Tessera ignores
     unknown: list[str] = field(default_factory=list)  # keys neither knows
     deprecated: list[str] = field(default_factory=list)  # older Tessera spellings used
+    # `--config-path` naming no file: Qdrant logs an error and starts without it.
+    missing_config: str | None = None
 
     @classmethod
     def default(cls) -> Settings:
@@ -450,18 +461,23 @@ class Settings:
         }
         if v["storage.hnsw_index.payload_m"] is not None:
             hnsw["payload_m"] = v["storage.hnsw_index.payload_m"]
+        if v["storage.hnsw_index.inline_storage"] is not None:
+            hnsw["inline_storage"] = v["storage.hnsw_index.inline_storage"]
+        optimizers = {
+            "deleted_threshold": v["storage.optimizers.deleted_threshold"],
+            "vacuum_min_vector_number": v["storage.optimizers.vacuum_min_vector_number"],
+            "default_segment_number": v["storage.optimizers.default_segment_number"],
+            "max_segment_size": v["storage.optimizers.max_segment_size_kb"],
+            "memmap_threshold": v["storage.optimizers.memmap_threshold_kb"],
+            "indexing_threshold": v["storage.optimizers.indexing_threshold_kb"],
+            "flush_interval_sec": v["storage.optimizers.flush_interval_sec"],
+            "max_optimization_threads": v["storage.optimizers.max_optimization_threads"],
+        }
+        if v["storage.optimizers.prevent_unoptimized"] is not None:
+            optimizers["prevent_unoptimized"] = v["storage.optimizers.prevent_unoptimized"]
         return {
             "hnsw_config": hnsw,
-            "optimizers_config": {
-                "deleted_threshold": v["storage.optimizers.deleted_threshold"],
-                "vacuum_min_vector_number": v["storage.optimizers.vacuum_min_vector_number"],
-                "default_segment_number": v["storage.optimizers.default_segment_number"],
-                "max_segment_size": v["storage.optimizers.max_segment_size_kb"],
-                "memmap_threshold": v["storage.optimizers.memmap_threshold_kb"],
-                "indexing_threshold": v["storage.optimizers.indexing_threshold_kb"],
-                "flush_interval_sec": v["storage.optimizers.flush_interval_sec"],
-                "max_optimization_threads": v["storage.optimizers.max_optimization_threads"],
-            },
+            "optimizers_config": optimizers,
             "wal_config": {
                 "wal_capacity_mb": v["storage.wal.wal_capacity_mb"],
                 "wal_segments_ahead": v["storage.wal.wal_segments_ahead"],
@@ -474,6 +490,7 @@ class Settings:
             "quantization_config": v["storage.collection.quantization"],
             "strict_mode_config": v["storage.collection.strict_mode"],
             "shard_number_per_node": v["storage.collection.shard_number_per_node"],
+            "shard_number": v["storage.collection.shard_number"],
         }
 
 
@@ -485,11 +502,91 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and path not in OBJECT_KEYS:
+        if isinstance(value, dict) and value:
             out.update(_flatten(value, path + "."))
         else:
             out[path] = value
     return out
+
+
+def _assemble_objects(
+    given: dict[str, Any], origins: dict[str, str], order: dict[str, int]
+) -> None:
+    """The values that are whole objects (`OBJECT_KEYS`) from their inner keys, merged key by
+    key across sources as Qdrant's config library merges maps: `strict_mode.enabled` in one
+    file and `strict_mode.max_query_limit` in a later one (or from
+    `QDRANT__STORAGE__COLLECTION__STRICT_MODE__ENABLED`) give both; the object given whole by
+    a later source replaces what earlier ones said of its keys."""
+    for key in OBJECT_KEYS:
+        prefix = key + "."
+        parts = sorted((p for p in given if p.startswith(prefix)), key=lambda p: order[p])
+        if not parts:
+            continue
+        whole_at = order.get(key, -1)
+        base = given.get(key)
+        if isinstance(base, str):  # from the environment: a YAML/JSON mapping
+            with contextlib.suppress(yaml.YAMLError):
+                base = yaml.load(base, Loader=QdrantYamlLoader)  # a SafeLoader
+        tree: dict[str, Any] = copy.deepcopy(base) if isinstance(base, dict) else {}
+        latest = origins.get(key, "")
+        for path in parts:
+            value = given.pop(path)
+            origin = origins.pop(path)
+            if order[path] < whole_at:
+                continue  # an earlier source, replaced by the whole object given later
+            if isinstance(value, str) and origin.upper().startswith(ENV_PREFIXES):
+                with contextlib.suppress(yaml.YAMLError):  # an environment variable's text
+                    value = yaml.load(value, Loader=QdrantYamlLoader)
+            node = tree
+            steps = path[len(prefix) :].split(".")
+            for step in steps[:-1]:
+                child = node.get(step)
+                if not isinstance(child, dict):
+                    child = node[step] = {}
+                node = child
+            node[steps[-1]] = value
+            latest = origin
+        given[key] = tree
+        origins[key] = latest
+        order[key] = max(order[p] for p in parts)
+
+
+class QdrantYamlLoader(yaml.SafeLoader):
+    """YAML read as Qdrant reads it (YAML 1.2's core schema; PyYAML follows 1.1): only
+    `true` / `false` are booleans (`log_level: off` is the text "off"), and integers are
+    decimal even with leading zeros (`api_key: 0123` is 123, not octal 83), `0o` octal and
+    `0x` hexadecimal. Everything else as PyYAML's safe loader (no object construction)."""
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+QdrantYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _INT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+QdrantYamlLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+QdrantYamlLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
+
+def _yaml12_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _yaml12_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"  # type: ignore[arg-type]
+
+
+QdrantYamlLoader.add_constructor(_INT_TAG, _yaml12_int)
+QdrantYamlLoader.add_constructor(_BOOL_TAG, _yaml12_bool)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -498,7 +595,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=QdrantYamlLoader)  # a SafeLoader: no objects built
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if loaded is None:
@@ -518,7 +615,8 @@ def _find(base: Path) -> Path | None:
 
 
 def config_files(cwd: Path, env: Mapping[str, str], explicit: str | None) -> list[Path]:
-    """The config files to read, in order; an explicit one that does not exist is an error."""
+    """The config files to read, in order (an explicit one that does not exist is left out:
+    `missing_config` says so)."""
     run_mode = env.get("RUN_MODE") or "development"
     found = [_find(cwd / "config" / name) for name in ("config", run_mode, "local")]
     files = [p for p in found if p is not None]
@@ -527,9 +625,9 @@ def config_files(cwd: Path, env: Mapping[str, str], explicit: str | None) -> lis
         if not path.is_absolute():
             path = cwd / path
         chosen = path if path.is_file() else _find(path)
-        if chosen is None:
-            raise ConfigError(f"config file not found: {explicit}")
-        files.append(chosen)
+        if chosen is not None:
+            files.append(chosen)
+        # else: Qdrant logs an error and starts without it (`Settings.missing_config`)
     return files
 
 
@@ -560,15 +658,20 @@ def load(
     env = os.environ if env is None else env
     explicit = config_file or env.get("TESSERA_CONFIG") or None
     files = config_files(cwd, env, explicit)
+    missing = explicit if explicit and len(files) == len(config_files(cwd, env, None)) else None
 
     given: dict[str, Any] = {}  # flattened, normalised path -> raw value
     origins: dict[str, str] = {}
     deprecated: list[str] = []
 
+    order: dict[str, int] = {}  # path -> when it was last given (for OBJECT_KEYS)
+    ticks = itertools.count()
+
     def put(path: str, value: Any, origin: str) -> None:
         path = ALIASES.get(path, path)
         given[path] = value
         origins[path] = origin
+        order[path] = next(ticks)
 
     for file in files:
         tree = _read_file(file)
@@ -583,6 +686,7 @@ def load(
     for key, value in (flags or {}).items():
         if value is not None:
             put(key, value, "the command line")
+    _assemble_objects(given, origins, order)
 
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -623,6 +727,7 @@ def load(
         unused=sorted(unused),
         unknown=sorted(unknown),
         deprecated=deprecated,
+        missing_config=missing,
     )
 
 

@@ -196,8 +196,10 @@ def test_invalid_values_are_named_with_their_source(
 
 
 def test_bad_files_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found"):
-        load(cwd=tmp_path, env={}, config_file="nope.yaml")
+    # A --config-path naming no file: Qdrant logs an error and starts without it.
+    missing = load(cwd=tmp_path, env={}, config_file="nope.yaml")
+    assert missing.missing_config == "nope.yaml" and missing.files == []
+    assert load(cwd=tmp_path, env={}).missing_config is None
     bad = write(tmp_path / "bad.yaml", "service: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(cwd=tmp_path, env={}, config_file=str(bad))
@@ -427,3 +429,65 @@ def test_environment_variables_in_any_case(tmp_path: Path) -> None:
         cwd=tmp_path, env={"qdrant__service__api_key": "k", "Qdrant__Service__Http_Port": "7"}
     )
     assert conf.api_keys[0] == "k" and conf.http_port == 7
+
+
+def test_object_settings_merge_key_by_key_across_sources(tmp_path: Path) -> None:
+    """`storage.collection.strict_mode` / `quantization` are merged as Qdrant's config
+    library merges maps: inner keys from several files and from QDRANT__ variables; a later
+    source giving the whole object replaces what earlier ones said of it."""
+    write(
+        tmp_path / "config" / "config.yaml",
+        "storage:\n  collection:\n    strict_mode:\n      enabled: true\n",
+    )
+    write(
+        tmp_path / "config" / "local.yaml",
+        "storage:\n  collection:\n    strict_mode:\n      max_query_limit: 10\n",
+    )
+    env = {
+        "QDRANT__STORAGE__COLLECTION__STRICT_MODE__SEARCH_ALLOW_EXACT": "false",
+        "QDRANT__STORAGE__COLLECTION__QUANTIZATION__SCALAR__TYPE": "int8",
+        "QDRANT__STORAGE__COLLECTION__QUANTIZATION__SCALAR__QUANTILE": "0.99",
+    }
+    conf = load(cwd=tmp_path, env=env)
+    assert conf["storage.collection.strict_mode"] == {
+        "enabled": True,
+        "max_query_limit": 10,
+        "search_allow_exact": False,
+    }
+    assert conf["storage.collection.quantization"] == {"scalar": {"type": "int8", "quantile": 0.99}}
+    assert not conf.unused and not conf.unknown
+    replaced = load(
+        cwd=tmp_path, env={"QDRANT__STORAGE__COLLECTION__STRICT_MODE": '{"enabled": false}'}
+    )
+    assert replaced["storage.collection.strict_mode"] == {"enabled": False}
+
+
+def test_yaml_is_read_as_qdrant_reads_it(tmp_path: Path) -> None:
+    """YAML 1.2's core schema, as Qdrant's reader: `off` is text, not a boolean, and digits
+    with a leading zero are a decimal number, not octal."""
+    conf = write(
+        tmp_path / "c.yaml", "log_level: off\nservice:\n  api_key: 0123\n  enable_cors: false\n"
+    )
+    loaded = load(cwd=tmp_path, env={}, config_file=str(conf))
+    assert loaded["log_level"] == "off"
+    assert loaded["service.api_key"] == "123"
+    assert loaded["service.enable_cors"] is False
+
+
+def test_collection_defaults_qdrant_keys(tmp_path: Path) -> None:
+    """`storage.collection.shard_number`, `storage.optimizers.prevent_unoptimized` and
+    `storage.hnsw_index.inline_storage` are defaults of new collections; Qdrant's own keys
+    Tessera does not use are not reported as typos."""
+    conf = write(
+        tmp_path / "c.yaml",
+        "storage:\n  handle_collection_load_errors: true\n  mmap_advice: normal\n"
+        "  collection:\n    shard_number: 4\n"
+        "  optimizers:\n    prevent_unoptimized: true\n"
+        "  hnsw_index:\n    inline_storage: true\n",
+    )
+    loaded = load(cwd=tmp_path, env={}, config_file=str(conf))
+    defaults = loaded.collection_defaults()
+    assert defaults["shard_number"] == 4
+    assert defaults["optimizers_config"]["prevent_unoptimized"] is True
+    assert defaults["hnsw_config"]["inline_storage"] is True
+    assert loaded.unknown == []

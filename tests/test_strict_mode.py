@@ -525,6 +525,32 @@ def test_config_validation(http: httpx.Client, rest: QdrantClient) -> None:
     rest.delete_collection(name)
 
 
+def test_storage_defaults_from_environment_variables_of_inner_keys(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """Qdrant's config merges QDRANT__ variables into nested settings key by key: the inner
+    keys of `storage.collection.strict_mode` (Tessera ignored them with a warning), and
+    `storage.collection.shard_number` (ignored too)."""
+    proc = server_factory(
+        env={
+            "QDRANT__STORAGE__COLLECTION__STRICT_MODE__ENABLED": "true",
+            "QDRANT__STORAGE__COLLECTION__STRICT_MODE__MAX_QUERY_LIMIT": "3",
+            "QDRANT__STORAGE__COLLECTION__SHARD_NUMBER": "2",
+        }
+    )
+    qc = QdrantClient(url=proc.url, timeout=30)
+    qc.create_collection("by_env", models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    info = qc.get_collection("by_env")
+    assert info.config.strict_mode_config is not None
+    assert info.config.strict_mode_config.enabled is True
+    assert info.config.strict_mode_config.max_query_limit == 3
+    assert info.config.params.shard_number == 2
+    qc.upsert("by_env", points(range(6)))
+    with refused(400, limit_error(4, 3, "limit")):
+        qc.query_points("by_env", vec(0), limit=4)
+    qc.close()
+
+
 def test_patch_merges_persists_and_storage_default(
     server_factory: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:

@@ -515,13 +515,13 @@ class ClusterService:
         timeout: float | None = None,
         auto_shards: bool = False,
     ) -> None:
-        """`auto_shards`: no `shard_number` was asked for; it is the number of peers times
-        `storage.collection.shard_number_per_node`, as Qdrant's `suggest_shard_distribution`
-        makes it."""
+        """`auto_shards`: no `shard_number` was asked for; it is
+        `storage.collection.shard_number`, else the number of peers times
+        `storage.collection.shard_number_per_node`, as Qdrant's `get_shard_number` makes it."""
         if auto_shards:
             config = copy.deepcopy(config)
             peers = len(set(self.peers) | {self.peer_id})
-            shards = peers * collection_defaults().shard_number_per_node
+            shards = collection_defaults().auto_shards(peers)
             config.setdefault("create", {}).setdefault("params", {})["shard_number"] = shards
         with _etcd():
             revision = self.store.create_collection(
