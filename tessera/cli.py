@@ -87,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
         "in etcd (cluster.etcd.endpoints)",
     )
     serve.add_argument(
+        "--reinit",
+        action="store_true",
+        help="accepted for Qdrant's command lines (re-initialise its consensus state); "
+        "nothing to do: the cluster's state lives in etcd",
+    )
+    serve.add_argument(
         "--storage",
         "--storage-path",
         dest="storage",
@@ -362,6 +368,8 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         log.warning("%s", warning)
     if recovery is not None and getattr(recovery, "bootstrap", None):
         log.info("--bootstrap %s ignored: peers find each other in etcd", recovery.bootstrap)
+    if recovery is not None and getattr(recovery, "reinit", False):
+        log.info("--reinit ignored: the cluster's state lives in etcd")
     app = build_app(
         storage,
         grpc_port=conf.grpc_port,

@@ -283,6 +283,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     # A filtered read slower than this reports its unindexed fields in `/issues` (Qdrant:
     # unset, meaning 1.2 s).
     "service.slow_query_secs": (None, optional(number(0.0, float("inf")))),
+    # false: no dashboard (`/dashboard` answers 404, as Qdrant's web UI when it is off).
+    "service.enable_static_content": (None, optional(boolean())),
     # Tessera's own: the access log (Qdrant always logs requests at INFO).
     "service.access_log": (True, boolean()),
     "tls.cert": (None, optional(nonempty())),
@@ -330,7 +332,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.shard_transfer_method": None,
     "service.hardware_reporting": False,
     "service.hide_jwt_dashboard": None,
-    "service.enable_static_content": None,
     "service.static_content_dir": None,
     "cluster.p2p.enable_tls": False,
     "cluster.consensus.tick_period_ms": 100,
@@ -440,10 +441,13 @@ class Settings:
         if not self.values["service.enable_tls"]:
             return None
         ca = self.values["tls.ca_cert"]
+        verify = bool(self.values["service.verify_https_client_certificate"])
         return TlsSettings(
             cert=Path(self.values["tls.cert"]),
             key=Path(self.values["tls.key"]),
-            ca_cert=Path(ca) if ca else None,
+            # Read only to verify clients, as Qdrant reads it (its stock config names a
+            # ca_cert that a server without client certificates need not have).
+            ca_cert=Path(ca) if ca and verify else None,
             cert_ttl=self.values["tls.cert_ttl"],
             verify_client=bool(self.values["service.verify_https_client_certificate"]),
         )

@@ -573,6 +573,18 @@ def test_browser_asks_for_the_key(
     assert errors == []
 
 
+def test_static_content_off_serves_no_dashboard(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """`service.enable_static_content: false` turns the web UI off, as in Qdrant (404); the
+    API is served as before."""
+    server = server_factory(env={"QDRANT__SERVICE__ENABLE_STATIC_CONTENT": "false"})
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.get("/dashboard").status_code == 404
+        assert http.get("/dashboard/js/app.js").status_code == 404
+        assert http.get("/collections").status_code == 200
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

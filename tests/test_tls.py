@@ -273,3 +273,14 @@ def test_unusable_certificate_stops_start_up(pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="exited with code 2"):
         server.start(timeout=20)
     assert "TLS certificate or key unusable" in server.log_path.read_text()
+
+
+def test_ca_cert_is_read_only_to_verify_clients(pki: Pki, tmp_path: Path) -> None:
+    """Qdrant's stock config names a `tls.ca_cert`; a server that does not verify client
+    certificates never reads it, so a missing one does not stop it (Tessera failed to
+    start)."""
+    server = tls_server(pki, tmp_path, mutual=False, ttl=None)
+    server.env["QDRANT__TLS__CA_CERT"] = str(tmp_path / "no-such-ca.pem")
+    with running(server):
+        answer = httpx.get(server.url + "/", verify=pki.context(with_client_cert=False))
+        assert answer.status_code == 200

@@ -82,7 +82,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return error(404, f"Not found: {request.url.path}", time.perf_counter())
 
 
-def _routes() -> list[Route]:
+def _routes(static_content: bool = True) -> list[Route]:
     c = "/collections/{collection_name}"
     e = endpoint
 
@@ -99,7 +99,7 @@ def _routes() -> list[Route]:
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
-        *dashboard.routes(),
+        *dashboard.routes(static_content),
         Route("/collections", e(coll.list_collections), methods=["GET"]),
         Route("/collections/aliases", e(aliases.update_aliases), methods=["POST"]),
         Route("/aliases", e(aliases.list_aliases), methods=["GET"]),
@@ -178,7 +178,7 @@ def build_app(
     context uvicorn serves with, reloaded here every `tls.cert_ttl`. `snapshots_path`: where
     snapshots live (default: the setting, else `<storage>/snapshots`)."""
     conf = settings or Settings.default()
-    routes = _routes()
+    routes = _routes(conf["service.enable_static_content"] is not False)
     unguarded = missing_rest(route_methods(routes))
     if unguarded:
         raise RuntimeError(

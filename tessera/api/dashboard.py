@@ -170,10 +170,15 @@ async def projection(request: Request) -> Callable[[], Any]:
     return lambda: render_projection(project(collection, **args))
 
 
-def routes() -> list[Route]:
+def routes(static_content: bool = True) -> list[Route]:
+    """The dashboard's pages (unless `service.enable_static_content` is false) and the API
+    route it adds."""
     c = API_PREFIX + "collections/{collection_name}"
-    return [
+    pages = [
         Route(PREFIX, index, methods=["GET"]),
         Route(PREFIX + "/{path:path}", asset, methods=["GET"]),
+    ]
+    return [
+        *(pages if static_content else []),
         Route(c + "/projection", endpoint(projection), methods=["POST"]),
     ]
