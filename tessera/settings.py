@@ -278,6 +278,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "service.alt_api_key": (None, optional(string())),
     "service.read_only_api_key": (None, optional(string())),
     "service.jwt_rbac": (None, optional(boolean())),
+    # `/metrics` also served on this port, without API keys (Qdrant: none).
+    "service.metrics_port": (None, optional(integer(1, 65535))),
     # Prepended to every `/metrics` name (Qdrant: none).
     "service.metrics_prefix": (None, optional(string())),
     # A filtered read slower than this reports its unindexed fields in `/issues` (Qdrant:
@@ -341,7 +343,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "logger.on_disk.buffer_size_bytes": 1024,
     "audit.enabled": False,
     # Qdrant service keys without a default in its config file: reported whenever set.
-    "service.metrics_port": None,
     "service.http_keep_alive_timeout_sec": None,
     "service.http_client_request_timeout_sec": None,
     "service.http_client_disconnect_timeout_sec": None,
@@ -742,6 +743,12 @@ def _cross_checks(values: Mapping[str, Any], origin: Callable[[str], str]) -> li
         problems.append(
             f"service.grpc_port: {grpc_port} is also service.http_port "
             f"(from {origin('service.grpc_port')})"
+        )
+    metrics_port = values["service.metrics_port"]
+    if metrics_port and metrics_port in (values["service.http_port"], grpc_port):
+        problems.append(
+            f"service.metrics_port: {metrics_port} is also the REST or gRPC port "
+            f"(from {origin('service.metrics_port')})"
         )
     if values["service.enable_tls"]:
         why = f"(service.enable_tls from {origin('service.enable_tls')})"

@@ -308,6 +308,29 @@ def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
     assert "# TYPE tst_rest_responses_duration_seconds histogram" in text
 
 
+def test_metrics_port_serves_metrics_without_the_api_key(server_factory: Any) -> None:
+    """`service.metrics_port`: `/metrics` on a port of its own, without the API key the API
+    asks for, as Qdrant serves it for internal monitoring."""
+    port = free_port()
+    srv = server_factory(
+        env={
+            "QDRANT__SERVICE__METRICS_PORT": str(port),
+            "QDRANT__SERVICE__API_KEY": "secret-key",
+            "QDRANT__SERVICE__METRICS_PREFIX": "mp_",
+        }
+    )
+    assert httpx.get(f"{srv.url}/metrics", timeout=30).status_code == 401
+    keyed = {"api-key": "secret-key"}
+    vectors = {"vectors": {"size": 2, "distance": "Dot"}}
+    assert_ok(httpx.put(f"{srv.url}/collections/watched", json=vectors, headers=keyed))
+    answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    assert [s.value for s in families["mp_collections_total"].samples] == [1.0]
+    assert httpx.get(f"http://127.0.0.1:{port}/collections", timeout=30).status_code == 404
+
+
 def test_quotas_are_stored_and_refuse_updates(server_factory: Any) -> None:
     """PUT /quotas stores Qdrant's quota config (kept across a restart); while enabled, an
     update that adds data is refused once the disk is filled to the limit (here 1%), with

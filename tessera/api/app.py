@@ -216,7 +216,18 @@ def build_app(
         reload_task = None
         cluster_service = None
         p2p_server = None
+        metrics_server = None
         try:
+            if conf["service.metrics_port"]:
+                from tessera.api.metrics_port import MetricsServer
+
+                metrics_server = MetricsServer(
+                    app.state.toc,
+                    grpc_host,
+                    conf["service.metrics_port"],
+                    conf["service.metrics_prefix"] or "",
+                )
+                metrics_server.start()
             if conf["cluster.enabled"]:
                 from tessera.api.p2p import P2PServer
 
@@ -257,6 +268,8 @@ def build_app(
                 await run_in_threadpool(cluster_service.stop)  # leaves the cluster
             if p2p_server is not None:
                 await run_in_threadpool(p2p_server.stop)
+            if metrics_server is not None:
+                await run_in_threadpool(metrics_server.stop)
             app.state.toc.close()
 
     layers: list[Middleware] = []
