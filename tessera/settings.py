@@ -278,6 +278,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "service.alt_api_key": (None, optional(string())),
     "service.read_only_api_key": (None, optional(string())),
     "service.jwt_rbac": (None, optional(boolean())),
+    # Shown in `/telemetry` (Qdrant's web UI reads it); Tessera's dashboard has no JWT page.
+    "service.hide_jwt_dashboard": (None, optional(boolean())),
     # `/metrics` also served on this port, without API keys (Qdrant: none).
     "service.metrics_port": (None, optional(integer(1, 65535))),
     # Prepended to every `/metrics` name (Qdrant: none).
@@ -333,7 +335,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.mmap_advice": "random",
     "storage.shard_transfer_method": None,
     "service.hardware_reporting": False,
-    "service.hide_jwt_dashboard": None,
     "service.static_content_dir": None,
     "cluster.p2p.enable_tls": False,
     "cluster.consensus.tick_period_ms": 100,

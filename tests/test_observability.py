@@ -331,6 +331,27 @@ def test_metrics_port_serves_metrics_without_the_api_key(server_factory: Any) ->
     assert httpx.get(f"http://127.0.0.1:{port}/collections", timeout=30).status_code == 404
 
 
+def test_telemetry_reports_the_configured_jwt_and_collection_limits(server_factory: Any) -> None:
+    """As Qdrant: `app.jwt_rbac` / `app.hide_jwt_dashboard` when configured (at every
+    level) and `collections.max_collections` when set; left out when unset."""
+    key = "k" * 32
+    srv = server_factory(
+        env={
+            "QDRANT__SERVICE__API_KEY": key,
+            "QDRANT__SERVICE__JWT_RBAC": "true",
+            "QDRANT__SERVICE__HIDE_JWT_DASHBOARD": "true",
+            "QDRANT__STORAGE__MAX_COLLECTIONS": "5",
+        }
+    )
+    found = assert_ok(httpx.get(f"{srv.url}/telemetry", headers={"api-key": key}, timeout=30))
+    assert found["app"]["jwt_rbac"] is True and found["app"]["hide_jwt_dashboard"] is True
+    assert found["collections"]["max_collections"] == 5
+    plain = server_factory()
+    found = assert_ok(httpx.get(f"{plain.url}/telemetry", timeout=30))
+    assert "jwt_rbac" not in found["app"] and "hide_jwt_dashboard" not in found["app"]
+    assert "max_collections" not in found["collections"]
+
+
 def test_quotas_are_stored_and_refuse_updates(server_factory: Any) -> None:
     """PUT /quotas stores Qdrant's quota config (kept across a restart); while enabled, an
     update that adds data is refused once the disk is filled to the limit (here 1%), with

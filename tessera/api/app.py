@@ -209,6 +209,10 @@ def build_app(
             recovery_mode=conf["storage.recovery_mode"],
         )
         app.state.toc.max_collections = conf["storage.max_collections"]
+        app.state.toc.service_flags = {
+            "jwt_rbac": conf["service.jwt_rbac"],
+            "hide_jwt_dashboard": conf["service.hide_jwt_dashboard"],
+        }
         if workers:
             anyio.to_thread.current_default_thread_limiter().total_tokens = workers
             set_workers(workers)  # the pool REST routes run the engine in

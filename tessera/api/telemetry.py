@@ -107,7 +107,7 @@ def telemetry(
     }
     out: dict[str, Any] = {
         "id": PROCESS_ID,
-        "app": app_section(level, toc.recovery_mode is not None),
+        "app": app_section(level, toc.recovery_mode is not None, toc.service_flags),
         "collections": collections_section(
             toc,
             collections,
@@ -180,7 +180,11 @@ def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
     return out
 
 
-def app_section(level: int, recovery_mode: bool = False) -> dict[str, Any]:
+def app_section(
+    level: int, recovery_mode: bool = False, service_flags: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`service_flags`: `jwt_rbac` and `hide_jwt_dashboard` as configured, shown at every
+    level when set (Qdrant leaves out the unset ones)."""
     # The version is the Qdrant API's, as `GET /` and gRPC's HealthCheck give it: tools read it
     # from here to decide what the server speaks (`tessera --version` names the release).
     app: dict[str, Any] = {"name": "tessera", "version": QDRANT_API_VERSION}
@@ -194,6 +198,9 @@ def app_section(level: int, recovery_mode: bool = False) -> dict[str, Any]:
             "staging": False,
         }
         app["system"] = system_section()
+    for key, value in (service_flags or {}).items():
+        if value is not None:
+            app[key] = value
     app["startup"] = iso_time(STARTED)
     return app
 
@@ -251,6 +258,8 @@ def collections_section(
 ) -> dict[str, Any]:
     """`snapshots`: the snapshot activity (`snapshots_section`), shown from level 1 on."""
     out: dict[str, Any] = {"number_of_collections": len(collections)}
+    if toc.max_collections is not None:
+        out["max_collections"] = toc.max_collections
     if level >= 1:
         items = [
             full_collection(toc, name, c, level, anonymize, peer)

@@ -135,6 +135,8 @@ class TableOfContents:
         self.cluster: ClusterService | None = None
         # `storage.max_collections`: a create beyond it is refused (None: no limit).
         self.max_collections: int | None = None
+        # `service.jwt_rbac` / `hide_jwt_dashboard` as configured, for `/telemetry`.
+        self.service_flags: dict[str, bool | None] = {}
         # Set from the start of `join_cluster`: collections are opened sharded over peers.
         self._sharding: ClusterService | None = None
         self._peer_id: int | None = None
