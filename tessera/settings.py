@@ -321,7 +321,7 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.snapshots_config.snapshots_storage": "local",
     "storage.temp_path": None,
     "storage.update_concurrency": None,
-    "storage.node_type": "Normal",
+    "storage.node_type": "normal",
     "storage.performance.max_search_threads": 0,
     "storage.performance.optimizer_cpu_budget": 0,
     "storage.performance.update_rate_limit": None,
@@ -349,6 +349,38 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "service.http_client_disconnect_timeout_sec": None,
     "service.max_snapshot_upload_size_mb": None,
 }
+# The types of those keys (from their defaults, and these where the default says too
+# little): Qdrant reads every key into typed settings and stops on a wrong type, so a value
+# Tessera ignores still stops start-up when Qdrant's would.
+QDRANT_UNUSED_TYPES: dict[str, Checker] = {
+    "storage.node_type": choice("normal", "listener"),
+    "storage.update_concurrency": optional(integer(1)),
+    "storage.temp_path": optional(nonempty()),
+    "storage.shard_transfer_method": optional(
+        choice("stream_records", "snapshot", "wal_delta", "resharding_stream_records")
+    ),
+    "storage.performance.update_rate_limit": optional(integer(1)),
+    "storage.mmap_advice": choice("normal", "random", "sequential"),
+    "service.http_keep_alive_timeout_sec": optional(integer(0)),
+    "service.http_client_request_timeout_sec": optional(integer(1)),
+    "service.http_client_disconnect_timeout_sec": optional(integer(1)),
+    "service.max_snapshot_upload_size_mb": optional(integer(0)),
+    "service.static_content_dir": optional(string()),
+}
+
+
+def _unused_check(path: str) -> Checker | None:
+    """How Qdrant would type an ignored key of QDRANT_UNUSED_DEFAULTS (None: not known)."""
+    if path in QDRANT_UNUSED_TYPES:
+        return QDRANT_UNUSED_TYPES[path]
+    default = QDRANT_UNUSED_DEFAULTS.get(path)
+    if isinstance(default, bool):
+        return boolean()
+    if isinstance(default, int):
+        return integer(0)
+    return None
+
+
 # Sections of Qdrant's configuration Tessera ignores as a whole (any key under them is a
 # Qdrant key, reported as unused when set).
 QDRANT_UNUSED_PREFIXES = (
@@ -710,6 +742,13 @@ def load(
         if path in SCHEMA:
             continue
         if path in QDRANT_UNUSED_DEFAULTS:
+            unused_check = _unused_check(path)
+            if unused_check is not None:
+                try:
+                    raw = unused_check(raw)
+                except ValueError as exc:
+                    problems.append(f"{path}: {exc} (from {origins.get(path, 'the defaults')})")
+                    continue
             if raw != QDRANT_UNUSED_DEFAULTS[path] and not (
                 _null(raw) and QDRANT_UNUSED_DEFAULTS[path] is None
             ):

@@ -491,3 +491,31 @@ def test_collection_defaults_qdrant_keys(tmp_path: Path) -> None:
     assert defaults["optimizers_config"]["prevent_unoptimized"] is True
     assert defaults["hnsw_config"]["inline_storage"] is True
     assert loaded.unknown == []
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"QDRANT__TELEMETRY_DISABLED": "maybe"}, "telemetry_disabled: expected true or false"),
+        ({"QDRANT__STORAGE__NODE_TYPE": "Foo"}, "storage.node_type: expected one of"),
+        ({"QDRANT__STORAGE__UPDATE_CONCURRENCY": "0"}, "storage.update_concurrency: must be 1"),
+        ({"QDRANT__CLUSTER__CONSENSUS__TICK_PERIOD_MS": "abc"}, "expected an integer"),
+        (
+            {"QDRANT__STORAGE__SHARD_TRANSFER_METHOD": "carrier_pigeon"},
+            "storage.shard_transfer_method: expected one of",
+        ),
+    ],
+)
+def test_keys_tessera_ignores_are_still_typed_as_qdrant_types_them(
+    tmp_path: Path, env: dict[str, str], words: str
+) -> None:
+    """Qdrant stops on a wrong type in any key; Tessera ignores these keys but refuses the
+    values Qdrant would refuse (a config that starts here starts there)."""
+    with pytest.raises(ConfigError) as raised:
+        load(cwd=tmp_path, env=env)
+    assert words in str(raised.value)
+
+
+def test_ignored_keys_at_their_defaults_are_not_reported(tmp_path: Path) -> None:
+    env = {"QDRANT__STORAGE__NODE_TYPE": "Normal", "QDRANT__TELEMETRY_DISABLED": "false"}
+    assert load(cwd=tmp_path, env=env).unused == []
