@@ -323,7 +323,7 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
 
     from tessera.api.app import build_app
     from tessera.api.tls import RestCertificates
-    from tessera.collection_config import set_collection_defaults
+    from tessera.collection_config import set_collection_defaults, set_optimizers_overwrite
     from tessera.errors import TesseraError
     from tessera.logs import configure
 
@@ -337,6 +337,7 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
     )
     try:
         set_collection_defaults(conf.collection_defaults())
+        set_optimizers_overwrite(conf["storage.optimizers_overwrite"])
     except TesseraError as exc:
         raise ConfigError(f"invalid collection defaults (storage.*): {exc.message}") from None
     certificates = None

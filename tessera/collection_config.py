@@ -276,6 +276,52 @@ class CollectionConfig:
         return own if own is not None else self.hnsw_config.get(key)
 
 
+# `storage.optimizers_overwrite`: optimizer settings over every collection's own (its
+# stored config, shown by its info, stays as it was given).
+_optimizers_overwrite: dict[str, Any] = {}
+_OVERWRITE_INTS = {
+    "vacuum_min_vector_number": 100,
+    "default_segment_number": 0,
+    "max_segment_size": 1,
+    "memmap_threshold": 0,
+    "indexing_threshold": 0,
+    "flush_interval_sec": 0,
+    "max_optimization_threads": 0,
+}
+
+
+def set_optimizers_overwrite(values: dict[str, Any] | None) -> None:
+    """Qdrant's `storage.optimizers_overwrite` (its OptimizersConfigDiff: sizes with or
+    without `_kb`); BadRequest for a key or value Qdrant would not take."""
+    global _optimizers_overwrite
+    checked: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        name = key[: -len("_kb")] if key.endswith("_kb") else key
+        if value is None:
+            continue
+        if name == "deleted_threshold":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        elif name == "prevent_unoptimized":
+            ok = isinstance(value, bool)
+        elif name in _OVERWRITE_INTS:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            ok = ok and value >= _OVERWRITE_INTS[name]
+        else:
+            raise BadRequest(f"optimizers_overwrite: unknown field `{key}`")
+        if not ok:
+            raise BadRequest(f"optimizers_overwrite.{key}: invalid value {value!r}")
+        checked[name] = value
+    _optimizers_overwrite = checked
+
+
+def optimizer_settings(config: CollectionConfig) -> dict[str, Any]:
+    """The optimizer settings a collection runs with: its own, `storage.optimizers_overwrite`
+    over them."""
+    if not _optimizers_overwrite:
+        return config.optimizer_config
+    return {**config.optimizer_config, **_optimizers_overwrite}
+
+
 def custom_sharding(config: CollectionConfig) -> bool:
     """`sharding_method: custom`: points go to the shards of the shard key a write names."""
     return config.params_extra.get("sharding_method") == "custom"
@@ -285,7 +331,7 @@ def deferred_limit(config: CollectionConfig) -> int | None:
     """With `prevent_unoptimized`: how many points an unindexed segment shows; those at
     higher offsets are *deferred* (stored, logged, invisible to reads) until the optimizer
     has built the segment's index. None: nothing is deferred."""
-    opt = config.optimizer_config
+    opt = optimizer_settings(config)
     if not opt.get("prevent_unoptimized"):
         return None
     threshold_kb = opt.get("indexing_threshold")

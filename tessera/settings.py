@@ -263,6 +263,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "storage.collection.quantization": (None, optional(obj())),
     "storage.collection.strict_mode": (None, optional(obj())),
     "storage.collection.shard_number_per_node": (1, integer(1)),
+    # Optimizer settings over every collection's own (Qdrant's OptimizersConfigDiff).
+    "storage.optimizers_overwrite": (None, optional(obj())),
     # Shards of an auto-sharded collection created without `shard_number` (None: the
     # number of peers times `shard_number_per_node`); wins over `shard_number_per_node`.
     "storage.collection.shard_number": (None, optional(integer(1))),
@@ -392,11 +394,14 @@ QDRANT_UNUSED_PREFIXES = (
     "feature_flags.",
     "storage.performance.",
     "storage.snapshots_config.",
-    "storage.optimizers_overwrite.",
     "storage.collection.",
 )
 # Values that are whole objects (their inner keys are not settings of their own).
-OBJECT_KEYS = {"storage.collection.quantization", "storage.collection.strict_mode"}
+OBJECT_KEYS = {
+    "storage.collection.quantization",
+    "storage.collection.strict_mode",
+    "storage.optimizers_overwrite",
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -519,3 +519,36 @@ def test_keys_tessera_ignores_are_still_typed_as_qdrant_types_them(
 def test_ignored_keys_at_their_defaults_are_not_reported(tmp_path: Path) -> None:
     env = {"QDRANT__STORAGE__NODE_TYPE": "Normal", "QDRANT__TELEMETRY_DISABLED": "false"}
     assert load(cwd=tmp_path, env=env).unused == []
+
+
+def test_optimizers_overwrite_is_read_and_checked(tmp_path: Path) -> None:
+    from tessera.collection_config import (
+        CollectionConfig,
+        optimizer_settings,
+        set_optimizers_overwrite,
+    )
+    from tessera.errors import BadRequest
+
+    conf = write(
+        tmp_path / "c.yaml",
+        "storage:\n  optimizers_overwrite:\n    indexing_threshold_kb: 1\n"
+        "    deleted_threshold: 0.5\n",
+    )
+    given = load(cwd=tmp_path, env={}, config_file=str(conf))["storage.optimizers_overwrite"]
+    assert given == {"indexing_threshold_kb": 1, "deleted_threshold": 0.5}
+    try:
+        set_optimizers_overwrite(given)
+        own = CollectionConfig(
+            {}, {}, False, optimizer_config={"indexing_threshold": 10000, "flush_interval_sec": 5}
+        )
+        assert optimizer_settings(own) == {
+            "indexing_threshold": 1,
+            "flush_interval_sec": 5,
+            "deleted_threshold": 0.5,
+        }
+        assert own.optimizer_config["indexing_threshold"] == 10000
+        for bad in ({"bogus": 1}, {"deleted_threshold": 2}, {"indexing_threshold": -1}):
+            with pytest.raises(BadRequest):
+                set_optimizers_overwrite(bad)
+    finally:
+        set_optimizers_overwrite(None)

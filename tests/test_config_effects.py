@@ -368,3 +368,26 @@ def test_indexed_only_leaves_out_large_segments_without_a_graph(
     assert ids(names["large"], True, "search") == []
     assert ids(names["small"], True) == [99, 98, 97]
     assert ids(names["graph"], True) == [999, 998, 997]
+
+
+def test_optimizers_overwrite_applies_to_every_collection(server_factory: Any) -> None:
+    """`storage.optimizers_overwrite` (here from QDRANT__ variables of its keys) runs every
+    collection with those optimizer settings over its own, as Qdrant's does; the
+    collection's own config, shown by its info, stays as created."""
+    server = server_factory(
+        env={"QDRANT__STORAGE__OPTIMIZERS_OVERWRITE__INDEXING_THRESHOLD_KB": "1"}
+    )
+    client = QdrantClient(url=server.url, timeout=60)
+    client.create_collection("over", models.VectorParams(size=8, distance=models.Distance.DOT))
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(2000, 8)).astype(np.float32)
+    client.upsert(
+        "over",
+        [models.PointStruct(id=i, vector=v.tolist()) for i, v in enumerate(vectors)],
+    )
+    deadline = time.monotonic() + 60
+    while client.get_collection("over").indexed_vectors_count != 2000:
+        assert time.monotonic() < deadline, "not indexed under the overwritten threshold"
+        time.sleep(0.2)
+    assert client.get_collection("over").config.optimizer_config.indexing_threshold == 10000
+    client.close()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, optimizer_settings
 from tessera.errors import failure_text
 from tessera.memory import release_free_memory
 from tessera.query.scoring import as_float32, normalize_rows
@@ -116,7 +116,7 @@ def vector_bytes(segment: Segment, config: CollectionConfig) -> int:
 
 
 def _index_wanted(config: CollectionConfig, points_bytes: int) -> bool:
-    threshold_kb = config.optimizer_config.get("indexing_threshold")
+    threshold_kb = optimizer_settings(config).get("indexing_threshold")
     if threshold_kb is None:
         threshold_kb = 10000
     if not threshold_kb or not config.vectors:
@@ -125,7 +125,7 @@ def _index_wanted(config: CollectionConfig, points_bytes: int) -> bool:
 
 
 def _max_bytes(config: CollectionConfig) -> int:
-    max_kb = config.optimizer_config.get("max_segment_size") or DEFAULT_MAX_SEGMENT_KB
+    max_kb = optimizer_settings(config).get("max_segment_size") or DEFAULT_MAX_SEGMENT_KB
     return int(max_kb) * 1024
 
 
@@ -159,7 +159,7 @@ def _pick_base(
 def optimizations_disabled(config: CollectionConfig) -> bool:
     """`max_optimization_threads: 0`: "no optimization threads, optimizations will be
     disabled" (Qdrant's config): nothing is indexed, merged or vacuumed until it changes."""
-    return config.optimizer_config.get("max_optimization_threads") == 0
+    return optimizer_settings(config).get("max_optimization_threads") == 0
 
 
 def plan_optimization(
@@ -169,7 +169,7 @@ def plan_optimization(
     the indexing threshold (1000 or more, and 1% of the base or more) are added to an
     indexed segment's graph too, so that searches walk one graph instead of also scanning
     the leftovers."""
-    opt = config.optimizer_config
+    opt = optimizer_settings(config)
     if optimizations_disabled(config):
         return None
     target = int(opt.get("default_segment_number") or 0) or 1
@@ -183,7 +183,7 @@ def plan_optimization(
         size = vector_bytes(segment, config)
         wanted = _index_wanted(config, size)
         # prevent_unoptimized: points past the threshold wait for this index, unseen.
-        prevent = bool(config.optimizer_config.get("prevent_unoptimized"))
+        prevent = bool(optimizer_settings(config).get("prevent_unoptimized"))
         if wanted and writing and not prevent and not _index_wanted(config, size // BACKLOG_FACTOR):
             # Updates are streaming in: building now would take the cores they need. The
             # appendable segment keeps them (searched exactly) until a pause, or until it

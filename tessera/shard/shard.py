@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tessera.collection_config import CollectionConfig
+from tessera.collection_config import CollectionConfig, optimizer_settings
 from tessera.errors import ServiceUnavailable, TesseraError, failure_text
 from tessera.fileformat import FormatError, read_checked_json, write_checked_json
 from tessera.fsutil import free_name, fsync_dir, mkdir_durable
@@ -605,7 +605,7 @@ class LocalShard:
         return found
 
     def _flush_interval(self) -> float:
-        interval = self.config.optimizer_config.get("flush_interval_sec") or 5
+        interval = optimizer_settings(self.config).get("flush_interval_sec") or 5
         # Qdrant bounds it not; a wait past a day (2^64 - 1 s overflows it and killed
         # this thread) is a wait of a day: the checkpoint then runs, the PATCH is re-read.
         return min(float(interval), MAX_FLUSH_WAIT_S)
