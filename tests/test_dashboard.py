@@ -585,6 +585,37 @@ def test_static_content_off_serves_no_dashboard(
         assert http.get("/collections").status_code == 200
 
 
+def test_browser_console_takes_qdrant_console_requests(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any]
+) -> None:
+    """Requests written as Qdrant's console and its docs write them (`PUT collections/x`
+    then the JSON body) are sent as they say, whatever the method picker shows; of several,
+    the one at the cursor."""
+    server = server_factory()
+    page = page_at(server.url)
+    page.goto("/dashboard#/console")
+    create = 'PUT collections/syntax\n{"vectors": {"size": 2, "distance": "Dot"}}'
+    page.fill("#console-body", create)
+    page.click("#console-send")
+    page.wait_for_selector('#console-status[data-status="200"]')
+    assert page.input_value("#console-method") == "PUT"
+    assert page.input_value("#console-path") == "/collections/syntax"
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        info = http.get("/collections/syntax").json()["result"]
+        assert info["config"]["params"]["vectors"] == {"size": 2, "distance": "Dot"}
+    page.fill("#console-body", "GET collections\n\nGET /collections/syntax/exists\n")
+    page.evaluate(
+        "() => { const t = document.getElementById('console-body');"
+        " t.selectionStart = t.selectionEnd = t.value.length; }"
+    )
+    page.click("#console-send")
+    deadline = time.monotonic() + 15
+    while '"exists"' not in page.inner_text("#console-output") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert '"exists": true' in page.inner_text("#console-output")
+    assert page.input_value("#console-path") == "/collections/syntax/exists"
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

@@ -35,6 +35,33 @@ export const EXAMPLES = [
   ["Delete collection", "DELETE", "/collections/demo", null],
 ];
 
+// Qdrant's console syntax, as its docs' snippets are written: a `METHOD path` line (the
+// leading slash optional), then the JSON body. Several requests may share the text; the
+// one the cursor is in (else the first) is sent. null: the text is a bare JSON body.
+const REQUEST_LINE = /^\s*(GET|POST|PUT|PATCH|DELETE)\s+(\S+)\s*$/i;
+
+export function parseRequestText(text, cursor = 0) {
+  const lines = text.split("\n");
+  const starts = [];
+  let offset = 0;
+  const lineAt = [];
+  lines.forEach((line, i) => {
+    lineAt.push(offset);
+    offset += line.length + 1;
+    if (REQUEST_LINE.test(line)) starts.push(i);
+  });
+  if (!starts.length) return null;
+  let chosen = starts[0];
+  for (const start of starts) if (lineAt[start] <= cursor) chosen = start;
+  const next = starts.find((start) => start > chosen) ?? lines.length;
+  const [, method, target] = lines[chosen].match(REQUEST_LINE);
+  return {
+    method: method.toUpperCase(),
+    path: target.startsWith("/") ? target : `/${target}`,
+    body: lines.slice(chosen + 1, next).join("\n").trim(),
+  };
+}
+
 function loadHistory() {
   try {
     return JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
@@ -54,7 +81,7 @@ function remember(entry) {
 export async function render(root, route) {
   const method = select(METHODS, route.query.get("method") || "GET", { id: "console-method" });
   const path = h("input", { id: "console-path", class: "grow", value: route.query.get("path") || "/collections" });
-  const body = h("textarea", { id: "console-body", placeholder: "JSON body (POST, PUT, PATCH)", style: "min-height:14rem" });
+  const body = h("textarea", { id: "console-body", placeholder: "JSON body (POST, PUT, PATCH), or whole requests as Qdrant's console takes them:\nPUT collections/demo\n{ \"vectors\": { \"size\": 4, \"distance\": \"Cosine\" } }", style: "min-height:14rem" });
   const status = h("div", { id: "console-status", class: "muted" });
   const output = h("pre", { id: "console-output" }, "");
   const history = h("ul", { class: "history", id: "console-history" });
@@ -70,7 +97,12 @@ export async function render(root, route) {
         h("span", { class: `method m-${e.method}` }, e.method), e.path)));
   };
   const run = async () => {
-    let text = body.value.trim();
+    const request = parseRequestText(body.value, body.selectionStart ?? 0);
+    if (request) {
+      method.value = request.method;
+      path.value = request.path;
+    }
+    let text = request ? request.body : body.value.trim();
     if (text) {
       try {
         text = toJSON(parseJSON(text));
@@ -95,7 +127,7 @@ export async function render(root, route) {
       status.textContent = `${response.status} ${response.statusText} · ${ms} ms · ${raw.length} bytes`;
       status.dataset.status = String(response.status);
       output.textContent = shown;
-      remember({ method: method.value, path: target, body: body.value.trim() });
+      remember({ method: method.value, path: target, body: request ? request.body : body.value.trim() });
       showHistory();
     } catch (err) {
       status.textContent = `Request failed: ${err.message}`;
@@ -112,7 +144,7 @@ export async function render(root, route) {
       h("div", {},
         h("div", { class: "row" }, method, path, h("button", { class: "primary", id: "console-send", onclick: run }, "Send")),
         body,
-        h("p", { class: "muted" }, "Ctrl+Enter sends. Examples:"),
+        h("p", { class: "muted" }, "Ctrl+Enter sends (with several METHOD path requests, the one at the cursor). Examples:"),
         examples,
         h("h3", {}, "History"),
         h("div", { class: "row" }, h("button", { onclick: () => { localStorage.removeItem(HISTORY_KEY); showHistory(); } }, "Clear history")),
