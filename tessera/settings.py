@@ -282,6 +282,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "service.jwt_rbac": (None, optional(boolean())),
     # Shown in `/telemetry` (Qdrant's web UI reads it); Tessera's dashboard has no JWT page.
     "service.hide_jwt_dashboard": (None, optional(boolean())),
+    # `usage.hardware` in the answers of point reads and writes (tessera.hw_meter).
+    "service.hardware_reporting": (False, boolean()),
     # `/metrics` also served on this port, without API keys (Qdrant: none).
     "service.metrics_port": (None, optional(integer(1, 65535))),
     # Prepended to every `/metrics` name (Qdrant: none).
@@ -336,7 +338,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.handle_collection_load_errors": False,
     "storage.mmap_advice": "random",
     "storage.shard_transfer_method": None,
-    "service.hardware_reporting": False,
     "service.static_content_dir": None,
     "cluster.p2p.enable_tls": False,
     "cluster.consensus.tick_period_ms": 100,

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import jwt
 import pytest
@@ -350,6 +351,49 @@ def test_telemetry_reports_the_configured_jwt_and_collection_limits(server_facto
     found = assert_ok(httpx.get(f"{plain.url}/telemetry", timeout=30))
     assert "jwt_rbac" not in found["app"] and "hide_jwt_dashboard" not in found["app"]
     assert "max_collections" not in found["collections"]
+
+
+def test_hardware_reporting_in_answers(server_factory: Any) -> None:
+    """`service.hardware_reporting: true`: point reads and writes answer their hardware
+    usage (`usage.hardware`, REST and gRPC) as Qdrant does: the vector and payload bytes a
+    write stores, the vector elements a search scores; other answers and a server that
+    does not report carry none."""
+    from qdrant_client import grpc as pb
+
+    srv = server_factory(grpc_port=free_port(), env={"QDRANT__SERVICE__HARDWARE_REPORTING": "true"})
+    http = httpx.Client(base_url=srv.url, timeout=30)
+    assert_ok(http.put("/collections/hw", json={"vectors": {"size": 4, "distance": "Dot"}}))
+    points = [{"id": i, "vector": [1.0, 0.5, i, 2.0], "payload": {"n": i}} for i in range(100)]
+    answer = http.put("/collections/hw/points?wait=true", json={"points": points}).json()
+    hardware = answer["usage"]["hardware"]
+    assert hardware["vector_io_write"] == 100 * 4 * 4
+    payload_bytes = len(json.dumps([p["payload"] for p in points], separators=(",", ":")))
+    assert hardware["payload_io_write"] == payload_bytes
+    assert answer["usage"]["inference"] is None
+    body = {"query": [1, 0, 0, 0], "limit": 3, "params": {"exact": True}}
+    answer = http.post("/collections/hw/points/query", json=body).json()
+    assert answer["usage"]["hardware"]["cpu"] == 100 * 4  # every point scored, 4 elements
+    assert answer["usage"]["hardware"]["vector_io_write"] == 0
+    assert "usage" not in http.get("/collections/hw").json()
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}")
+    points_stub = pb.PointsStub(channel)
+    found = points_stub.Query(
+        pb.QueryPoints(
+            collection_name="hw",
+            query=pb.Query(nearest=pb.VectorInput(dense=pb.DenseVector(data=[1, 0, 0, 0]))),
+            limit=3,
+            params=pb.SearchParams(exact=True),
+        )
+    )
+    assert found.usage.hardware.cpu == 400
+    channel.close()
+
+    plain = server_factory()
+    with httpx.Client(base_url=plain.url, timeout=30) as other:
+        assert_ok(other.put("/collections/hw", json={"vectors": {"size": 4, "distance": "Dot"}}))
+        answer = other.put("/collections/hw/points?wait=true", json={"points": points}).json()
+        assert "usage" not in answer
 
 
 def test_quotas_are_stored_and_refuse_updates(server_factory: Any) -> None:

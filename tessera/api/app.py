@@ -253,6 +253,7 @@ def build_app(
                     authenticator=authenticator,
                     tls=conf.tls,
                     access_log=bool(conf["service.access_log"]),
+                    hardware_reporting=bool(conf["service.hardware_reporting"]),
                 )
             if certificates is not None:
                 reload_task = asyncio.get_running_loop().create_task(certificates.run())
@@ -294,4 +295,5 @@ def build_app(
     # In cluster mode a read may wait for another peer: never on the loop.
     setattr(app.state, QUICK_REQUESTS, not conf["cluster.enabled"])
     app.state.metrics_prefix = conf["service.metrics_prefix"] or ""
+    app.state.hardware_reporting = bool(conf["service.hardware_reporting"])
     return app

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tessera import deadline
+from tessera import deadline, hw_meter
 from tessera.api import quick_requests
 from tessera.api.json_depth import check_depth
 from tessera.collection.strict_mode import REQUEST_TIMEOUT
@@ -77,8 +77,12 @@ def json_response(body: Any, status_code: int = 200) -> Response:
     )
 
 
-def ok(result: Any, started: float) -> Response:
-    return json_response({"result": result, "status": "ok", "time": time.perf_counter() - started})
+def ok(result: Any, started: float, meter: hw_meter.Meter | None = None) -> Response:
+    """Qdrant's envelope; with a `meter` (`service.hardware_reporting`) its `usage`."""
+    body = {"result": result, "status": "ok", "time": time.perf_counter() - started}
+    if meter is not None:
+        body["usage"] = {"hardware": meter.to_json(), "inference": None}
+    return json_response(body)
 
 
 def error(status_code: int, message: str, started: float) -> Response:
@@ -268,6 +272,11 @@ def endpoint(
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
+        meter, meter_token = (
+            hw_meter.start()
+            if quick and getattr(request.app.state, "hardware_reporting", False)
+            else (None, None)
+        )
         try:
             timeout = check_timeout(request, writes)
             REQUEST_TIMEOUT.set(timeout)
@@ -295,8 +304,11 @@ def endpoint(
         except Exception as exc:  # a bug: answer 500 in Qdrant's shape, keep serving
             log.exception("internal error on %s %s", request.method, request.url.path)
             return error(500, internal_error_text(exc), started)
+        finally:
+            if meter_token is not None:
+                hw_meter.stop(meter_token)
         if isinstance(result, Response):
             return result
-        return ok(result, started)
+        return ok(result, started, meter)
 
     return handle

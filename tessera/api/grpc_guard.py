@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from tessera import hw_meter
 from tessera.api.access import GRPC, GRPC_STREAMING, LISTS_COLLECTIONS_GRPC, Level
 from tessera.api.auth import REQUEST_ACCESS, Access, Authenticator, AuthError
 from tessera.api.request_stats import STATS
@@ -38,9 +39,12 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
         authenticator: Authenticator | None,
         log_access: bool,
         collection_exists: Callable[[str], bool] | None = None,
+        hardware_reporting: bool = False,
     ) -> None:
         """`collection_exists`: whether a request's collection is counted per collection (a
-        made-up name is counted globally only); without it, none is."""
+        made-up name is counted globally only); without it, none is. `hardware_reporting`:
+        answers that have a `usage` field carry the call's hardware usage (tessera.hw_meter)."""
+        self.hardware_reporting = hardware_reporting
         self.authenticator = authenticator
         self.log_access = log_access
         self.collection_exists = collection_exists
@@ -90,6 +94,7 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
         authenticator = None if open_method else self.authenticator
         log_access = self.log_access and not open_method
         exists = self.collection_exists
+        metered = self.hardware_reporting
 
         def guarded(request: Any, context: Any) -> Any:
             started = time.perf_counter()
@@ -100,6 +105,7 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                 else:
                     access = None
                 token = REQUEST_ACCESS.set(access)  # what the call names beyond its collection
+                meter, meter_token = hw_meter.start() if metered else (None, None)
                 try:
                     response = behaviour(request, context)
                 except NotImplementedError:
@@ -108,6 +114,10 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
                     context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
                 finally:
                     REQUEST_ACCESS.reset(token)
+                    if meter_token is not None:
+                        hw_meter.stop(meter_token)
+                if meter is not None:
+                    report_usage(response, meter)
                 if (
                     access is not None
                     and access.collections is not None
@@ -135,6 +145,16 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def report_usage(response: Any, meter: hw_meter.Meter) -> None:
+    """The call's hardware usage in an answer that has Qdrant's `usage` field."""
+    descriptor = getattr(response, "DESCRIPTOR", None)
+    if descriptor is None or "usage" not in descriptor.fields_by_name:
+        return
+    hardware = response.usage.hardware
+    for name, value in meter.to_json().items():
+        setattr(hardware, name, value)
 
 
 def check(

@@ -190,6 +190,7 @@ class GrpcServer:
         authenticator: Authenticator | None = None,
         tls: TlsSettings | None = None,
         access_log: bool = False,
+        hardware_reporting: bool = False,
     ) -> None:
         from tessera.api.grpc_collections import CollectionsService
         from tessera.api.grpc_points import PointsService
@@ -204,7 +205,7 @@ class GrpcServer:
             )
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-            interceptors=[Guard(authenticator, access_log, toc.exists)],
+            interceptors=[Guard(authenticator, access_log, toc.exists, hardware_reporting)],
             options=[
                 ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
                 ("grpc.max_receive_message_length", -1),

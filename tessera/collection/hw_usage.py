@@ -3,9 +3,9 @@
 
 Tessera measures what its writes store: the bytes of the vectors (`vector_io_write`) and of
 the payloads (`payload_io_write`, their JSON) in each accepted write, counted by the node
-that took the write. What Qdrant meters inside its storage and search (`cpu`: vector
-elements scored; `*_io_read`; `payload_index_io_*`) Tessera has no counter for: those stay
-0 rather than a guess.
+that took the write. A request's own usage, which also counts its reads' scoring, is
+`tessera.hw_meter`'s; these per-collection totals keep the writes' only: `cpu`, the reads
+and the payload index counters stay 0 here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tessera import hw_meter
 from tessera.shard import operations as ops
 
 
@@ -70,10 +71,14 @@ class HardwareCounters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_write(self, record: ops.Record) -> None:
+        """Counted here, and in the request's meter when it reports its usage."""
         vectors, payloads = write_bytes(record)
         with self._lock:
             self.vector_io_write += vectors
             self.payload_io_write += payloads
+        meter = hw_meter.current()
+        if meter is not None:
+            meter.add_writes(vectors, payloads)
 
     def to_json(self) -> dict[str, int]:
         with self._lock:

@@ -69,6 +69,12 @@ def note_write() -> None:
     _last_write = time.monotonic()
 
 
+def distance_count() -> int:
+    """faiss's count of the distances its graph walks have computed (process-wide, growing):
+    a request's hardware meter reads it before and after its walk."""
+    return int(faiss.cvar.hnsw_stats.ndis)  # type: ignore[attr-defined]
+
+
 def idle_since(seconds: float) -> bool:
     """No update anywhere in the process for `seconds`."""
     return time.monotonic() - _last_write >= seconds

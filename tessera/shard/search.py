@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from tessera import deadline
+from tessera import deadline, hw_meter
+from tessera.collection_config import DenseVectorParams
 from tessera.query import exact_knn
 from tessera.query.filter_model import Filter
 from tessera.query.query_model import QuantizationParams
@@ -28,6 +29,7 @@ from tessera.query.scoring import (
     score_dense,
     top_k,
 )
+from tessera.segment.ann_index import distance_count
 from tessera.segment.filter_eval import evaluate
 from tessera.segment.quantization import default_rescoring, quantization_for
 from tessera.segment.segment import Segment
@@ -398,6 +400,7 @@ def search_run(
     idf = sparse_idf_for(holder, query, idf_corpus) if query.kind == "sparse" else None
     seg: SegmentPlan | None = None
     t = 0.0
+    meter = hw_meter.current()  # None unless the request reports its hardware usage
     for number, segment in enumerate(holder.segments):
         if want <= 0:
             break
@@ -432,9 +435,13 @@ def search_run(
             _explain_plan(seg, holder, query, segment, count, exact, graph, flat)
         if index is not None and (graph or flat):
             walks = cached.walks if cached is not None else None
+            compared = distance_count() if meter is not None and not flat else 0
             hits = _graph_search(
                 holder, index, query, mask, count, want, hnsw_ef, quantization, flat, seg, walks
             )
+            if meter is not None:
+                scored = count if flat else max(0, distance_count() - compared)
+                _meter_scored(meter, params, query, scored)
             if seg is not None:
                 seg.scored = count if flat else 0
                 t = seg.add("search", t)
@@ -485,6 +492,8 @@ def search_run(
                 )
         if seg is not None:
             seg.scored = len(candidates)
+        if meter is not None:
+            _meter_scored(meter, params, query, len(candidates))
         native = score_threshold is None and query.kind == "dense"
         listed = (
             _native_listed(segment, query, candidates, distance, want, cached) if native else None
@@ -532,6 +541,24 @@ def search_run(
         report.add("merge", t)
         report.results = results
     return found
+
+
+_ELEMENT_BYTES = {"float32": 4, "float16": 2, "uint8": 1}
+
+
+def _meter_scored(
+    meter: hw_meter.Meter, params: DenseVectorParams | None, query: VectorQuery, scored: int
+) -> None:
+    """`scored` vectors compared with the query: Qdrant's scorers count their elements as
+    `cpu`, and as `vector_io_read` the bytes read from an on-disk storage."""
+    if query.kind == "sparse":
+        elements = len(query.value[0])  # the query's non-zero elements, each looked up
+        meter.add(cpu=scored * elements)
+        return
+    size = params.size if params is not None else 0
+    meter.add(cpu=scored * size)
+    if params is not None and params.vectors_on_disk():
+        meter.add(vector_io_read=scored * size * _ELEMENT_BYTES.get(params.datatype, 4))
 
 
 def _best_of(
