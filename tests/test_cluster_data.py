@@ -460,6 +460,17 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
     assert b.count(name, exact=True).count == 51
 
 
+def filled_one_shard(client: QdrantClient, cluster: Cluster, name: str, n: int, seed: int) -> int:
+    """A one-shard collection of `n` points (long enough to transfer that its states can be
+    watched); the peer holding the shard."""
+    create(client, name, shard_number=1)
+    _, points = make_points(list(range(n)), seed=seed)
+    for start in range(0, n, 2000):
+        client.upsert(name, points[start : start + 2000])
+    (holder,) = placement_of(cluster, name)[0]
+    return holder
+
+
 def test_a_replica_taking_a_transfer_is_partial(
     cluster: Cluster, clients: list[QdrantClient]
 ) -> None:
@@ -467,12 +478,8 @@ def test_a_replica_taking_a_transfer_is_partial(
     stream starts, Partial while it takes it, then Active with every point."""
     a, _, _ = clients
     name = unique("partial")
-    create(a, name, shard_number=1)
     n = 20_000
-    _, points = make_points(list(range(n)), seed=31)
-    for start in range(0, n, 2000):
-        a.upsert(name, points[start : start + 2000])
-    (holder,) = placement_of(cluster, name)[0]
+    holder = filled_one_shard(a, cluster, name, n, seed=31)
     peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
     target = next(p for p in peers if p != holder)
     url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
@@ -940,12 +947,8 @@ def test_a_transfer_whose_source_dies_leaves_its_target_dead(
     is Dead (not Partial), and no transfer from the gone peer is listed."""
     a = clients[0]
     name = unique("orphan")
-    create(a, name, shard_number=1)
     n = 30_000
-    _, points = make_points(list(range(n)), seed=41)
-    for start in range(0, n, 3000):
-        a.upsert(name, points[start : start + 3000])
-    (holder,) = placement_of(cluster, name)[0]
+    holder = filled_one_shard(a, cluster, name, n, seed=41)
     ids = [assert_ok(httpx.get(f"{node.url}/cluster"))["peer_id"] for node in cluster.nodes[:3]]
     source = cluster.nodes[ids.index(holder)]
     target = next(p for p in ids if p != holder)
