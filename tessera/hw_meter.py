@@ -13,9 +13,12 @@ What is counted, per request:
   distance count) times the dimension;
 - `vector_io_read`: the bytes of those vectors where they are read from disk
   (`on_disk: true`), as Qdrant counts reads of its on-disk storages only;
+- `payload_io_read`: the JSON bytes of the payloads an answer reads from disk
+  (`on_disk_payload: true`, the default), as Qdrant counts reads of its on-disk payloads;
+  payloads a filter reads are not counted;
 - `vector_io_write` / `payload_io_write`: the bytes of the vectors and of the payloads' JSON
   a write stores (the same figures `/telemetry`'s `hardware` adds up per collection).
-`payload_io_read` and the payload index counters are not measured: they stay 0.
+The payload index counters are not measured: they stay 0.
 """
 
 from __future__ import annotations

@@ -389,6 +389,24 @@ def test_hardware_reporting_in_answers(server_factory: Any) -> None:
     assert found.usage.hardware.cpu == 400
     channel.close()
 
+    # Payloads read from their files (a sealed segment, on_disk_payload): their bytes,
+    # those of the 10 points answered only (Qdrant's test of this: under 300 bytes here).
+    sealed = {
+        "vectors": {"size": 2, "distance": "Dot"},
+        "optimizers_config": {"indexing_threshold": 1},
+    }
+    assert_ok(http.put("/collections/sealed", json=sealed))
+    many = [{"id": i, "vector": [1, i], "payload": {"city": "Berlin", "n": i}} for i in range(1000)]
+    assert_ok(http.put("/collections/sealed/points?wait=true", json={"points": many}))
+    deadline = time.monotonic() + 60
+    while assert_ok(http.get("/collections/sealed"))["indexed_vectors_count"] < 1000:
+        assert time.monotonic() < deadline, "never indexed"
+        time.sleep(0.2)
+    answer = http.post(
+        "/collections/sealed/points/scroll", json={"limit": 10, "with_payload": True}
+    )
+    assert 10 * 20 < answer.json()["usage"]["hardware"]["payload_io_read"] < 300
+
     plain = server_factory()
     with httpx.Client(base_url=plain.url, timeout=30) as other:
         assert_ok(other.put("/collections/hw", json={"vectors": {"size": 4, "distance": "Dot"}}))

@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
+import orjson
+
+from tessera import hw_meter
 from tessera.collection.values import PayloadSelector, Points, Selection, VectorSelector
 from tessera.execution.query_exec import Hit
 from tessera.query import query_model as qm
@@ -66,7 +69,18 @@ def _payloads(refs: Sequence[PointRef], selector: PayloadSelector) -> list[Any] 
 def _read_payloads(refs: Sequence[PointRef]) -> list[dict[str, Any]]:
     """The payload of each ref, read segment by segment in one batch each (a segment's
     mapped payloads decode without a Python lookup per point)."""
-    return _per_segment(refs, Segment.payloads_at, Segment.payload_at, small_batch=False)
+    found = _per_segment(refs, Segment.payloads_at, Segment.payload_at, small_batch=False)
+    meter = hw_meter.current()
+    if meter is not None:
+        # Qdrant counts the payload bytes read from its on-disk payload storage.
+        on_disk = [p for ref, p in zip(refs, found, strict=True) if _mapped(ref.segment)]
+        meter.payload_io_read += len(orjson.dumps(on_disk)) - 2 if on_disk else 0
+    return found
+
+
+def _mapped(segment: Segment) -> bool:
+    """Whether the segment's payloads are read from their file (`on_disk_payload`)."""
+    return getattr(segment.payloads, "many", None) is not None
 
 
 def _ids(refs: Sequence[PointRef]) -> list[Any]:
