@@ -616,6 +616,103 @@ def test_browser_console_takes_qdrant_console_requests(
     assert page.input_value("#console-path") == "/collections/syntax/exists"
 
 
+def test_browser_key_dialog_escape_and_the_header_key_button(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """Escape closes the key dialog as Cancel does: the waiting request answers its 401
+    (it waited forever, and every later one behind it); the header's "API key" button gives
+    another key for the tab, or forgets it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"service:\n  api_key: {API_KEY}\n")
+    secured = server_factory(config=config)
+    made = httpx.put(
+        f"{secured.url}/collections/keyed",
+        json={"vectors": {"size": 2, "distance": "Dot"}},
+        headers={"api-key": API_KEY},
+        timeout=30,
+    )
+    assert made.status_code == 200
+    page = page_at(secured.url)
+    page.goto("/dashboard")
+    page.wait_for_selector("#key-dialog[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("pre.error")
+    assert "401" in page.inner_text("pre.error")
+    page.click("#change-key")
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", API_KEY)
+    page.click("#key-ok")
+    page.wait_for_selector('tr[data-collection="keyed"]')
+    assert page.evaluate("() => sessionStorage.getItem('tessera-api-key')") == API_KEY
+    page.click("#change-key")
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", "")
+    page.click("#key-ok")
+    page.wait_for_selector("#key-dialog[open]")  # the page again, without a key: asked
+    assert page.evaluate("() => sessionStorage.getItem('tessera-api-key')") is None
+
+
+def test_browser_big_ids_sparse_collections_keyword_filters_and_console_comments(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any]
+) -> None:
+    """Ids above 2^53 typed or linked are asked for by their own digits; a sparse-only
+    collection's vectors are offered by Explain (Visualize says it has none to map); a value
+    typed for a keyword-indexed key is text; the console drops `//` comments and sends
+    nothing off this server."""
+    server = server_factory()
+    big = 2**64 - 1
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert (
+            http.put(
+                "/collections/big", json={"vectors": {"size": 2, "distance": "Dot"}}
+            ).status_code
+            == 200
+        )
+        body = {"points": [{"id": big, "vector": [1, 0], "payload": {"zip": "10115"}}]}
+        assert http.put("/collections/big/points?wait=true", json=body).status_code == 200
+        index = {"field_name": "zip", "field_schema": "keyword"}
+        assert http.put("/collections/big/index?wait=true", json=index).status_code == 200
+        sparse = {"sparse_vectors": {"words": {}}}
+        assert http.put("/collections/words", json=sparse).status_code == 200
+        point = {"id": 1, "vector": {"words": {"indices": [1, 5], "values": [0.5, 0.2]}}}
+        assert (
+            http.put("/collections/words/points?wait=true", json={"points": [point]}).status_code
+            == 200
+        )
+    page = page_at(server.url)
+    page.goto(f"/dashboard#/points/big?id={big}")
+    page.wait_for_selector(f'.card.point[data-id="{big}"]')
+    page.goto("/dashboard#/points/big")
+    page.wait_for_selector(".card.point")
+    page.fill(".filter-key", "zip")
+    page.fill(".filter-value", "10115")
+    page.click("#scroll-button")
+    page.wait_for_function(
+        "() => document.getElementById('points-status').textContent.startsWith('1 points')"
+    )
+    page.goto("/dashboard#/explain/words")
+    page.wait_for_selector("#explain-using")
+    assert page.input_value("#explain-using") == "words"
+    page.goto("/dashboard#/visualize/words")
+    page.wait_for_selector("#map-status")
+    assert "no dense vectors" in page.inner_text("#map-status")
+    # A phone's width: the collections table scrolls inside itself, not the page sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto("/dashboard#/collections")
+    page.wait_for_selector('tr[data-collection="big"]')
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/dashboard#/console")
+    page.fill("#console-body", "// list them\nGET collections // every one\n")
+    page.click("#console-send")
+    page.wait_for_selector('#console-status[data-status="200"]')
+    page.fill("#console-path", "//example.com/collections")
+    page.fill("#console-body", "")
+    page.select_option("#console-method", "GET")
+    page.click("#console-send")
+    assert "this server only" in page.inner_text("#console-status")
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

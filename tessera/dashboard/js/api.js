@@ -41,10 +41,14 @@ function askKey(reason) {
   return new Promise((resolve) => {
     const form = document.getElementById("key-form");
     const cancel = document.getElementById("key-cancel");
+    let settled = false;
     const done = (value) => {
+      if (settled) return;
+      settled = true;
       form.removeEventListener("submit", onSubmit);
       cancel.removeEventListener("click", onCancel);
-      dialog.close();
+      dialog.removeEventListener("close", onCancel);
+      if (dialog.open) dialog.close();
       resolve(value);
     };
     const onSubmit = (event) => {
@@ -54,9 +58,21 @@ function askKey(reason) {
     const onCancel = () => done(null);
     form.addEventListener("submit", onSubmit);
     cancel.addEventListener("click", onCancel);
+    // Escape closes the dialog without a click: as Cancel (the requests waiting answer).
+    dialog.addEventListener("close", onCancel);
     if (!dialog.open) dialog.showModal();
     input.focus();
   });
+}
+
+// The header's "API key" button: give another key for this tab (an empty one forgets it),
+// then show the page again with it.
+export async function changeKey() {
+  const given = await askKeyOnce("Use another API key or JWT in this tab (empty: none).");
+  if (given === null) return false;
+  if (given.trim()) sessionStorage.setItem(KEY_NAME, given.trim());
+  else forgetKey();
+  return true;
 }
 
 async function errorText(response) {
@@ -90,14 +106,17 @@ export async function send(method, path, body) {
     const text = await errorText(response);
     // A 403 asks for another key only when it is about the key's access (a read-only key
     // writing); other refusals (a snapshot path outside the snapshots directory) are answers.
-    if (response.status === 403 && !/access/i.test(text)) return response;
+    if (response.status === 403 && (!/access/i.test(text) || /global access/i.test(text))) {
+      return response; // (a key scoped to some collections asking for all: the key is right)
+    }
     // Sent with a key since replaced (another request's prompt answered meanwhile): the
     // refusal is about the old key, so the new one is tried before asking again.
     if (storedKey() !== key) continue;
     const reason = `${response.status}: ${text}`;
     const given = await askKeyOnce(reason);
     if (given === null) return response;
-    sessionStorage.setItem(KEY_NAME, given);
+    if (given.trim()) sessionStorage.setItem(KEY_NAME, given.trim());
+    else forgetKey();
   }
 }
 

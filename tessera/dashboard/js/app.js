@@ -1,4 +1,5 @@
 // The single-page app: hash routes `#/<page>/<collection>?<query>`, one module per page.
+import { changeKey } from "./api.js";
 import { h, toast } from "./ui.js";
 import * as collections from "./collections.js";
 import * as points from "./points.js";
@@ -57,6 +58,9 @@ async function showVersion() {
   }
 }
 
+document.getElementById("change-key").addEventListener("click", async () => {
+  if (await changeKey()) render();
+});
 window.addEventListener("hashchange", render);
 showVersion();
 render();

@@ -40,8 +40,32 @@ export const EXAMPLES = [
 // one the cursor is in (else the first) is sent. null: the text is a bare JSON body.
 const REQUEST_LINE = /^\s*(GET|POST|PUT|PATCH|DELETE)\s+(\S+)\s*$/i;
 
+// The text without `//` comments (outside JSON strings), as Qdrant's console allows them.
+export function stripComments(text) {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (ch === "\\") out += text[++i] ?? "";
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') {
+      inString = true;
+      out += ch;
+    } else if (ch === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      if (i < text.length) out += "\n";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 export function parseRequestText(text, cursor = 0) {
-  const lines = text.split("\n");
+  // Comments out, line by line (a comment never spans lines): offsets stay comparable.
+  const lines = text.split("\n").map((line) => stripComments(line));
   const starts = [];
   let offset = 0;
   const lineAt = [];
@@ -102,7 +126,7 @@ export async function render(root, route) {
       method.value = request.method;
       path.value = request.path;
     }
-    let text = request ? request.body : body.value.trim();
+    let text = request ? request.body : stripComments(body.value).trim();
     if (text) {
       try {
         text = toJSON(parseJSON(text));
@@ -111,7 +135,12 @@ export async function render(root, route) {
         return;
       }
     }
-    const target = path.value.trim().startsWith("/") ? path.value.trim() : `/${path.value.trim()}`;
+    const given = path.value.trim();
+    if (given.startsWith("//") || /^[a-z][a-z0-9+.-]*:/i.test(given)) {
+      status.textContent = "The console sends requests to this server only: give a path (/collections/…)";
+      return;
+    }
+    const target = given.startsWith("/") ? given : `/${given}`;
     status.textContent = "…";
     const started = performance.now();
     try {

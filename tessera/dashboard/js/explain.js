@@ -1,6 +1,7 @@
 // Explain: a query run with `"explain": true` (Tessera's extension of /points/query); per
 // query of the tree, the plan of every segment as a table and the time per stage as a bar.
 import { call, enc } from "./api.js";
+import { pointId } from "./json.js";
 import { attempt, collectionNames, collectionPicker, h, parseJson, select, vectorNames } from "./ui.js";
 
 const STAGE_COLORS = {
@@ -21,7 +22,7 @@ function queryBody(text, using, limit, filter, ef, exact) {
   let body;
   if (raw.startsWith("{")) body = parseJson(raw, "query body");
   else if (raw.startsWith("[")) body = { query: parseJson(raw, "query vector") };
-  else if (/^\d+$/.test(raw)) body = { query: Number(raw) };
+  else if (/^\d+$/.test(raw)) body = { query: pointId(raw) };
   else if (raw) body = { query: raw }; // a UUID
   else throw new Error("give a point id, a vector or a query body");
   if (body.limit === undefined) body.limit = limit;
@@ -40,7 +41,7 @@ export async function render(root, route) {
     return;
   }
   const info = await call("GET", `/collections/${enc(name)}`);
-  const vectors = vectorNames(info);
+  const vectors = vectorNames(info, true);
   const using = select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id: "explain-using" });
   const query = h("textarea", { id: "explain-query", rows: 3, placeholder: 'a point id (42), a vector ([0.1, 0.2, …]) or a Query API body ({"query": …, "prefetch": …})' });
   query.value = route.query.get("id") ?? "";

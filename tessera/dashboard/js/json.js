@@ -22,3 +22,12 @@ export function toJSON(value, indent) {
     indent,
   );
 }
+
+// A point id typed or given in a link: digits as an exact integer (a BigInt beyond 2^53, where
+// it can be written back exactly), anything else as text (a UUID).
+export function pointId(text) {
+  const raw = String(text).trim();
+  if (!/^\d+$/.test(raw)) return raw;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) || !EXACT ? n : BigInt(raw);
+}

@@ -2,7 +2,7 @@
 // key/match rows or raw JSON; payload and vectors shown; edit payload, delete, and "find
 // similar" (a query by the point's id).
 import { call, enc } from "./api.js";
-import { parseJSON } from "./json.js";
+import { parseJSON, pointId } from "./json.js";
 import { attempt, collectionNames, collectionPicker, h, parseJson, pretty, select, shortVector, toast } from "./ui.js";
 
 const PAGE_SIZES = ["10", "20", "50", "100"];
@@ -25,6 +25,11 @@ export async function render(root, route) {
     return;
   }
   const state = { name, offsets: [null], page: 0, similarTo: null };
+  // Keys whose index holds text: a value typed there is text even when it looks like a
+  // number (a keyword "10115" is not the integer 10115).
+  const info = await call("GET", `/collections/${enc(name)}`);
+  const textKeys = new Set(Object.entries(info.payload_schema || {})
+    .filter(([, schema]) => TEXT_SCHEMAS.has(schema.data_type)).map(([key]) => key));
   const results = h("div", { id: "points-list" });
   const status = h("span", { class: "muted", id: "points-status" });
   const rows = h("div", { id: "filter-rows" });
@@ -50,7 +55,7 @@ export async function render(root, route) {
       const kind = row.querySelector(".filter-kind").value;
       const text = row.querySelector(".filter-value").value.trim();
       if (!key) continue;
-      must.push(condition(key, kind, text));
+      must.push(condition(key, kind, text, textKeys.has(key)));
     }
     return must.length ? { must } : null;
   };
@@ -67,11 +72,12 @@ export async function render(root, route) {
     if (filter) body.filter = filter;
     const [page, count] = await Promise.all([
       call("POST", `/collections/${enc(name)}/points/scroll`, body),
-      call("POST", `/collections/${enc(name)}/points/count`, { filter, exact: !filter }),
+      call("POST", `/collections/${enc(name)}/points/count`, { filter, exact: true }),
     ]);
     state.offsets[state.page + 1] = page.next_page_offset;
     const shownFrom = state.page * Number(limit.value);
-    status.textContent = `${count.count}${filter ? " (estimated)" : ""} points match; showing ${shownFrom + 1}–${shownFrom + page.points.length}`;
+    const shown = page.points.length ? `showing ${shownFrom + 1}–${shownFrom + page.points.length}` : "none shown";
+    status.textContent = `${count.count} points match; ${shown}`;
     prev.disabled = state.page === 0;
     next.disabled = page.next_page_offset === null || page.next_page_offset === undefined;
     results.replaceChildren(...page.points.map((p) => pointCard(name, p, { onSimilar: similar, onChanged: load })));
@@ -114,7 +120,7 @@ export async function render(root, route) {
   addRow();
   const lookup = h("input", { placeholder: "point id", id: "point-id", style: "width:16rem" });
   const open = () => attempt(async () => {
-    const id = /^\d+$/.test(lookup.value.trim()) ? Number(lookup.value.trim()) : lookup.value.trim();
+    const id = pointId(lookup.value);
     const point = await call("GET", `/collections/${enc(name)}/points/${enc(String(id))}`);
     status.textContent = `point ${point.id}`;
     results.replaceChildren(pointCard(name, point, { onSimilar: similar, onChanged: load }));
@@ -153,7 +159,8 @@ function usingOf(point) {
   return null;
 }
 
-function typed(text) {
+// A typed value: JSON where it reads as JSON (42, true, "quoted text"), else the text.
+function typedValue(text) {
   try {
     return parseJSON(text);
   } catch {
@@ -161,7 +168,16 @@ function typed(text) {
   }
 }
 
-export function condition(key, kind, text) {
+// A value for a text-indexed key: the text, without the quotes it may be typed in.
+function textValue(text) {
+  const quoted = /^"(.*)"$/.exec(text);
+  return quoted ? quoted[1] : text;
+}
+
+const TEXT_SCHEMAS = new Set(["keyword", "uuid", "text"]);
+
+export function condition(key, kind, text, asText = false) {
+  const typed = asText ? textValue : typedValue;
   const list = () => text.split(",").map((s) => typed(s.trim())).filter((s) => s !== "");
   switch (kind) {
     case "any": return { key, match: { any: list() } };

@@ -12,7 +12,7 @@ export async function render(root, route) {
     return;
   }
   const info = await call("GET", `/collections/${enc(name)}`);
-  const vectors = vectorNames(info);
+  const vectors = vectorNames(info, true);
   const using = select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id: "quality-using" });
   const queries = h("input", { type: "number", id: "quality-queries", min: 1, max: 1000, value: 20, style: "width:5rem" });
   const limit = h("input", { type: "number", id: "quality-limit", min: 1, max: 1000, value: 10, style: "width:5rem" });

@@ -97,8 +97,10 @@ export function collectionPicker(names, current, page) {
 }
 
 // Vector names of a collection's config ("" for the unnamed one).
-export function vectorNames(info) {
+// The dense vector names of a collection ("" for the unnamed one); with `sparse`, its sparse
+// vector names after them.
+export function vectorNames(info, sparse = false) {
   const vectors = info.config.params.vectors;
-  if (vectors && typeof vectors.size === "number") return [""];
-  return Object.keys(vectors || {});
+  const dense = vectors && typeof vectors.size === "number" ? [""] : Object.keys(vectors || {});
+  return sparse ? [...dense, ...Object.keys(info.config.params.sparse_vectors || {})] : dense;
 }

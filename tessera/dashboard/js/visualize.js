@@ -2,6 +2,7 @@
 // the server (PCA), drawn on a canvas, colored by a payload field; wheel zooms, drag pans,
 // a click on a dot opens the point.
 import { call, enc } from "./api.js";
+import { pointId } from "./json.js";
 import { attempt, collectionNames, collectionPicker, h, parseJson, select, vectorNames } from "./ui.js";
 
 const PALETTE = ["#3358d4", "#d6453d", "#1d8a4c", "#b7791f", "#8a4baf", "#0f8a8a", "#d14d8b",
@@ -19,6 +20,10 @@ export async function render(root, route) {
   }
   const info = await call("GET", `/collections/${enc(name)}`);
   const vectors = vectorNames(info);
+  if (!vectors.length) {
+    root.append(h("p", { class: "muted", id: "map-status" }, "This collection has no dense vectors to map (sparse vectors only)."));
+    return;
+  }
   const using = select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id: "map-using" });
   const sample = h("input", { type: "number", id: "map-sample", min: 1, max: 10000, value: 1000, style: "width:6rem" });
   const fields = await payloadKeys(name, info);
@@ -55,7 +60,7 @@ export async function render(root, route) {
   const drawQuery = () => attempt(async () => {
     const text = query.value.trim();
     if (!text) throw new Error("a query needs a point id or a vector");
-    let q = /^\d+$/.test(text) ? Number(text) : text;
+    let q = pointId(text);
     if (text.startsWith("[") || text.startsWith("{")) q = parseJson(text, "query");
     const request = { query: q, limit: Number(queryLimit.value), with_payload: false };
     if (using.value) request.using = using.value;
@@ -63,7 +68,8 @@ export async function render(root, route) {
     if (f) request.filter = f;
     const found = await call("POST", `/collections/${enc(name)}/points/query`, request);
     const ids = found.points.map((p) => p.id);
-    if (typeof q === "number" || (typeof q === "string" && !ids.includes(q))) ids.unshift(q);
+    const shown = ids.map(String);
+    if (typeof q !== "object" && !shown.includes(String(q))) ids.unshift(q);
     const projection = body();
     delete projection.filter;
     projection.ids = ids;
@@ -96,7 +102,9 @@ export async function render(root, route) {
 async function payloadKeys(name, info) {
   const keys = new Set(Object.keys(info.payload_schema || {}));
   const page = await call("POST", `/collections/${enc(name)}/points/scroll`, { limit: 20, with_payload: true });
-  for (const p of page.points) for (const key of Object.keys(p.payload || {})) keys.add(key);
+  // A payload key as a key path: quoted unless it is a plain name (`first name`, `a.b`).
+  const path = (key) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : JSON.stringify(key));
+  for (const p of page.points) for (const key of Object.keys(p.payload || {})) keys.add(path(key));
   return [...keys];
 }
 
