@@ -713,6 +713,57 @@ def test_browser_big_ids_sparse_collections_keyword_filters_and_console_comments
     assert "this server only" in page.inner_text("#console-status")
 
 
+def test_browser_access_page_makes_jwts_the_server_takes(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """The Access page signs JWTs in the browser with the API key, as Qdrant's web UI makes
+    them: a token for one collection, read only, lists that collection and may not write
+    it; a global read token reads everything."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"service:\n  api_key: {API_KEY}\n  jwt_rbac: true\n")
+    secured = server_factory(config=config)
+    keyed = {"api-key": API_KEY}
+    for name in ("open", "closed"):
+        made = httpx.put(
+            f"{secured.url}/collections/{name}",
+            json={"vectors": {"size": 2, "distance": "Dot"}},
+            headers=keyed,
+            timeout=30,
+        )
+        assert made.status_code == 200
+    page = page_at(secured.url)
+    page.goto("/dashboard#/jwt")
+    page.wait_for_selector("#key-dialog[open]")  # the collections list wants the key
+    page.fill("#key-input", API_KEY)
+    page.click("#key-ok")
+    page.wait_for_selector(".jwt-row")
+    assert page.input_value("#jwt-secret") == API_KEY
+    page.select_option(".jwt-collection", "open")
+    page.select_option(".jwt-access", "r")
+    page.click("#jwt-generate")
+    page.wait_for_function(
+        "() => document.getElementById('jwt-token').textContent.split('.').length === 3"
+    )
+    token = page.inner_text("#jwt-token").strip()
+    bearer = {"authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{secured.url}/collections", headers=bearer, timeout=30).json()
+    assert [c["name"] for c in listed["result"]["collections"]] == ["open"]
+    write = {"points": [{"id": 1, "vector": [1, 0]}]}
+    refused = httpx.put(f"{secured.url}/collections/open/points", json=write, headers=bearer)
+    assert refused.status_code == 403
+    assert httpx.get(f"{secured.url}/collections/closed", headers=bearer).status_code == 403
+    page.click("#jwt-check")
+    page.wait_for_function("() => document.getElementById('jwt-token').dataset.check === '200'")
+    page.select_option("#jwt-global", "r")
+    page.click("#jwt-generate")
+    page.wait_for_function(
+        "() => JSON.parse(document.getElementById('jwt-token').dataset.claims).access === 'r'"
+    )
+    token = page.inner_text("#jwt-token").strip()
+    bearer = {"authorization": f"Bearer {token}"}
+    assert httpx.get(f"{secured.url}/collections/closed", headers=bearer).status_code == 200
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import * as snapshots from "./snapshots.js";
 import * as quality from "./quality.js";
 import * as explain from "./explain.js";
 import * as apiref from "./apiref.js";
+import * as jwt from "./jwt.js";
 
 const PAGES = {
   collections,
@@ -19,6 +20,7 @@ const PAGES = {
   quality,
   explain,
   api: apiref,
+  jwt,
 };
 
 export function parseHash(hash) {
