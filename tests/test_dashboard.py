@@ -764,6 +764,29 @@ def test_browser_access_page_makes_jwts_the_server_takes(
     assert httpx.get(f"{secured.url}/collections/closed", headers=bearer).status_code == 200
 
 
+def test_browser_graph_draws_a_point_and_its_neighbours(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any]
+) -> None:
+    """The Graph page, as Qdrant's web UI explores a neighbourhood: a point and its nearest
+    neighbours (`limit` of them) as nodes and edges; another start point redraws it."""
+    server = server_factory()
+    points = [{"id": i, "vector": [1.0, i / 30], "payload": {"n": i}} for i in range(30)]
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        made = http.put("/collections/near", json={"vectors": {"size": 2, "distance": "Cosine"}})
+        assert made.status_code == 200
+        written = http.put("/collections/near/points?wait=true", json={"points": points})
+        assert written.status_code == 200
+    page = page_at(server.url)
+    page.goto("/dashboard#/graph/near")
+    page.wait_for_selector('#graph-canvas[data-nodes="6"]')
+    assert page.get_attribute("#graph-canvas", "data-edges") == "5"
+    page.fill("#graph-start", "17")
+    page.fill("#graph-limit", "3")
+    page.click("#graph-draw")
+    page.wait_for_selector('#graph-canvas[data-nodes="4"]')
+    assert "4 points, 3 edges" in page.inner_text("#graph-status")
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

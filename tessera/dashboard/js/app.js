@@ -10,12 +10,14 @@ import * as quality from "./quality.js";
 import * as explain from "./explain.js";
 import * as apiref from "./apiref.js";
 import * as jwt from "./jwt.js";
+import * as graph from "./graph.js";
 
 const PAGES = {
   collections,
   points,
   console: consolePage,
   visualize,
+  graph,
   snapshots,
   quality,
   explain,

@@ -96,7 +96,6 @@ export function collectionPicker(names, current, page) {
   });
 }
 
-// Vector names of a collection's config ("" for the unnamed one).
 // The dense vector names of a collection ("" for the unnamed one); with `sparse`, its sparse
 // vector names after them.
 export function vectorNames(info, sparse = false) {
