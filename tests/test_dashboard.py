@@ -787,6 +787,37 @@ def test_browser_graph_draws_a_point_and_its_neighbours(
     assert "4 points, 3 edges" in page.inner_text("#graph-status")
 
 
+def test_browser_find_similar_by_the_vector_chosen(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any]
+) -> None:
+    """With several named vectors, "Find similar" compares by the one picked (it always
+    took the point's first)."""
+    server = server_factory()
+    vectors = {"a": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}}
+    points = [
+        {"id": 1, "vector": {"a": [1, 0], "b": [0, 1]}},
+        {"id": 2, "vector": {"a": [1, 0.1], "b": [1, 0]}},
+        {"id": 3, "vector": {"a": [0, 1], "b": [0, 2]}},
+    ]
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.put("/collections/two", json={"vectors": vectors}).status_code == 200
+        written = http.put("/collections/two/points?wait=true", json={"points": points})
+        assert written.status_code == 200
+    page = page_at(server.url)
+    page.goto("/dashboard#/points/two")
+    page.wait_for_selector('.card.point[data-id="1"]')
+    page.select_option("#similar-using", "b")
+    page.click('.card.point[data-id="1"] button.similar')
+    page.wait_for_selector("text=Similar to 1")
+    assert page.locator(".card.point").first.get_attribute("data-id") == "3"
+    page.click("text=Back to scroll")
+    page.wait_for_selector('.card.point[data-id="1"]')
+    page.select_option("#similar-using", "a")
+    page.click('.card.point[data-id="1"] button.similar')
+    page.wait_for_selector("text=Similar to 1")
+    assert page.locator(".card.point").first.get_attribute("data-id") == "2"
+
+
 def test_browser_asks_once_for_requests_refused_together(
     server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any], tmp_path: Path
 ) -> None:

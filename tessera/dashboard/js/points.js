@@ -3,7 +3,7 @@
 // similar" (a query by the point's id).
 import { call, enc } from "./api.js";
 import { parseJSON, pointId } from "./json.js";
-import { attempt, collectionNames, collectionPicker, h, parseJson, pretty, select, shortVector, toast } from "./ui.js";
+import { attempt, collectionNames, collectionPicker, h, parseJson, pretty, select, shortVector, toast, vectorNames } from "./ui.js";
 
 const PAGE_SIZES = ["10", "20", "50", "100"];
 const MATCHES = [
@@ -30,6 +30,9 @@ export async function render(root, route) {
   const info = await call("GET", `/collections/${enc(name)}`);
   const textKeys = new Set(Object.entries(info.payload_schema || {})
     .filter(([, schema]) => TEXT_SCHEMAS.has(schema.data_type)).map(([key]) => key));
+  // Which vector "Find similar" compares by: the point's first one unless chosen.
+  const named = vectorNames(info, true).filter((v) => v);
+  const similarUsing = select([["", "its first vector"], ...named.map((v) => [v, v])], "", { id: "similar-using" });
   const results = h("div", { id: "points-list" });
   const status = h("span", { class: "muted", id: "points-status" });
   const rows = h("div", { id: "filter-rows" });
@@ -101,7 +104,7 @@ export async function render(root, route) {
   const similar = (point) => attempt(async () => {
     const filter = currentFilter();
     const body = { query: point.id, limit: Number(limit.value), with_payload: true, with_vector: withVectors.checked };
-    const using = usingOf(point) ?? await defaultUsing();
+    const using = similarUsing.value || (usingOf(point) ?? await defaultUsing());
     if (using) body.using = using;
     if (filter) body.filter = filter;
     const found = await call("POST", `/collections/${enc(name)}/points/query`, body);
@@ -136,6 +139,7 @@ export async function render(root, route) {
         h("button", { class: "primary", id: "scroll-button", onclick: search }, "Scroll"),
         h("label", {}, "page size ", limit),
         h("label", {}, withVectors, " show vectors"),
+        named.length > 1 ? h("label", {}, "similar by ", similarUsing) : null,
         h("span", { class: "grow" }),
         lookup, h("button", { onclick: open }, "Open point"))),
     h("div", { class: "row" }, prev, next, status),
