@@ -134,13 +134,14 @@ class PortProxy:
     """A TCP forwarder from a free loopback port to `target` (a node's p2p port), standing in
     for the network between peers: `block()` cuts every connection through it and refuses
     new ones (the peers behind can no longer reach that port; the node itself still reaches
-    the others and etcd), `unblock()` heals it."""
+    the others and etcd), `unblock()` heals it; `hold()` stalls what goes through instead."""
 
     def __init__(self) -> None:
         self.target = free_port()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._blocked = threading.Event()
+        self._held = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -167,6 +168,8 @@ class PortProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                while self._held.is_set():  # the bytes wait: the call hangs, unanswered
+                    time.sleep(0.01)
                 sink.sendall(data)
         except OSError:
             pass
@@ -189,6 +192,14 @@ class PortProxy:
 
     def unblock(self) -> None:
         self._blocked.clear()
+
+    def hold(self) -> None:
+        """Bytes through the proxy wait from now on (a call in flight neither fails nor
+        answers) until `release()`."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
 
     def close(self) -> None:
         self.block()

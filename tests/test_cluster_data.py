@@ -10,6 +10,7 @@ when it comes back; a snapshot of a sharded collection holds all of its points.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -458,6 +459,23 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         assert client.count(name, exact=True).count == 50
     a.upsert(name, [models.PointStruct(id=77, vector=[0.5] * DIM)])
     assert b.count(name, exact=True).count == 51
+
+
+def has_point(node_url: str, name: str, pid: int) -> bool:
+    """Whether the node at `node_url` answers point `pid` of `name` (from its own replica
+    where it holds an active one)."""
+    found = assert_ok(httpx.post(f"{node_url}/collections/{name}/points", json={"ids": [pid]}))
+    return [p["id"] for p in found] == [pid]
+
+
+def states_of(url: str) -> dict[int, str]:
+    """Replica states of a one-shard collection, by peer, as the node at `url` (its
+    `/collections/{c}/cluster`) sees them."""
+    view = assert_ok(httpx.get(url))
+    states = {s["peer_id"]: s["state"] for s in view["remote_shards"]}
+    for local in view["local_shards"]:  # one shard: at most one here
+        states[view["peer_id"]] = local["state"]
+    return states
 
 
 def filled_one_shard(client: QdrantClient, cluster: Cluster, name: str, n: int, seed: int) -> int:
@@ -980,3 +998,90 @@ def test_a_transfer_whose_source_dies_leaves_its_target_dead(
     eventually(lambda: target_state() == "Active", "caught up from the source once back", 60)
     assert a.count(name, exact=True).count == n
     a.delete_collection(name)
+
+
+def test_a_leader_killed_mid_replication_leaves_no_replica_behind(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """The leader of a 3-replica shard gives a delete to one replica and is killed before the
+    third takes it (its p2p port stalls). The client's retry through the new leader changes
+    nothing there; the third replica must not go on serving the deleted point: a peer that
+    takes over a shard has the others catch up from it."""
+    import threading
+
+    a = clients[0]
+    name = unique("takeover")
+    # Placed on the module's three nodes first; the fourth, whose p2p port can stall, joins after.
+    holder = filled_one_shard(a, cluster, name, 1, seed=61)
+    proxy = PortProxy()
+    lagging = cluster.add_node(proxy=proxy)
+    try:
+        ids = [assert_ok(httpx.get(f"{n.url}/cluster"))["peer_id"] for n in cluster.nodes[:3]]
+        lag_id = int(assert_ok(httpx.get(f"{lagging.url}/cluster"))["peer_id"])
+        second = next(p for p in ids if p != holder)
+        url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
+        for target in (second, lag_id):
+            copy = {
+                "replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": target}
+            }
+            assert_ok(httpx.post(url, json=copy))
+            eventually(lambda t=target: states_of(url).get(t) == "Active", "replica active", 60)
+        leader_node = cluster.nodes[ids.index(holder)]
+        second_node = cluster.nodes[ids.index(second)]
+        point = {"points": [{"id": 7, "vector": [1.0] * DIM, "payload": {"k": 1}}]}
+        assert_ok(httpx.put(f"{leader_node.url}/collections/{name}/points?wait=true", json=point))
+        eventually(lambda: has_point(lagging.url, name, 7), "the lagging replica has the point")
+        by_filter = {"filter": {"must": [{"key": "k", "match": {"value": 1}}]}}
+        proxy.hold()
+
+        def delete() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(
+                    f"{leader_node.url}/collections/{name}/points/delete?wait=true",
+                    json=by_filter,
+                    timeout=30,
+                )
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        eventually(
+            lambda: has_point(second_node.url, name, 7) is False,
+            "the second replica took the delete",
+        )
+        leader_node.kill()
+        thread.join()
+        # The stalled call is lost with the killed leader: cut, never delivered late.
+        proxy.block()
+        proxy.release()
+        proxy.unblock()
+
+        def retried() -> bool:
+            with contextlib.suppress(httpx.HTTPError):
+                answer = httpx.post(
+                    f"{second_node.url}/collections/{name}/points/delete?wait=true",
+                    json=by_filter,
+                    timeout=30,
+                )
+                return answer.status_code == 200
+            return False
+
+        eventually(retried, "the retry acknowledged", 60)
+        eventually(
+            lambda: has_point(lagging.url, name, 7) is False,
+            "the lagging replica's node no longer serves the deleted point",
+            60,
+        )
+    finally:
+        proxy.release()
+        for node in cluster.nodes[:3]:
+            if node.proc is None or node.proc.poll() is not None:
+                node.start()
+        with contextlib.suppress(Exception):
+            a.delete_collection(name)
+        lagging.stop()
+        cluster.nodes.remove(lagging)
+        proxy.close()
+    eventually(
+        lambda: str(lag_id) not in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
+        "the fourth node left",
+    )

@@ -175,6 +175,8 @@ class ClusterCollection(Collection):
         self._parts: dict[int, Collection] = {}
         self._parts_lock = threading.Lock()
         self._order_locks: dict[int, threading.Lock] = {}
+        # Per shard, the peer this one last saw leading it (`_claim_lead`).
+        self._seen_leaders: dict[int, int] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"shards-{name}")
         if self.failure is None:
             for entry in sorted(path.glob("shard-*")):
@@ -518,6 +520,7 @@ class ClusterCollection(Collection):
                     f"Service unavailable: the replica of shard {shard} on peer {self.me} is "
                     "not active; retry"
                 )
+            self._claim_lead(shard)
             logged: list[bytes] = []
             failure: NotFound | None = None
             try:
@@ -671,8 +674,52 @@ class ClusterCollection(Collection):
             moved += len(spec.points)
             log.info("collection %s: %d local points moved to the cluster", self.name, moved)
 
+    def _claim_lead(self, shard: int) -> None:
+        """This peer leads `shard` now. Where another peer led it when this one last looked
+        and no longer serves it (killed, cut off, or its replica moved or dropped), that
+        peer may have given its last records to some replicas only, and a write this peer takes
+        again can change nothing here and so send nothing to the replicas that lack it:
+        the other replicas catch up from this one (a full transfer each), so that every
+        replica that serves holds what this one does."""
+        before = self._seen_leaders.get(shard)
+        self._seen_leaders[shard] = self.me
+        serving = self._serving(shard)
+        if before is None or before == self.me or before in serving:
+            # (the lead came back to this peer by placement order from one still serving:
+            # it caught up from that one, which refused it nothing meanwhile)
+            return
+        others = [p for p in serving if p != self.me]
+        if others:
+            log.warning(
+                "shard %d of %s: peer %d leads it after peer %d; replicas %s catch up from it",
+                shard,
+                self.name,
+                self.me,
+                before,
+                others,
+            )
+        for peer in others:
+            self.cluster.set_replica_state(self.name, shard, peer, active=False)
+
+    def _watch_leads(self) -> None:
+        """Note who leads each shard this peer holds a replica of (`_claim_lead`)."""
+        for shard, replicas in sorted(self.cluster.placement(self.name).items()):
+            if self.me not in replicas:
+                continue
+            leader = self._leader(shard)
+            if leader == self.me:
+                with self._order_lock(shard):  # not beside a write this peer leads
+                    self._claim_lead(shard)
+            elif leader is not None:
+                self._seen_leaders[shard] = leader
+
     def _catch_up(self) -> None:
-        for step in (self._catch_up_replicas, self.adopt_local_points, self._drop_unplaced):
+        for step in (
+            self._watch_leads,
+            self._catch_up_replicas,
+            self.adopt_local_points,
+            self._drop_unplaced,
+        ):
             try:
                 step()
             except Exception:  # the other steps go on; this one is retried next round
