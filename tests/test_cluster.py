@@ -1139,3 +1139,14 @@ def test_a_compacted_watch_resyncs_without_reporting_an_outage(
     assert problems == [None, None]
     assert service.watch_error is None
     service.client.close()
+
+
+def test_a_watch_answer_without_a_header_is_a_lost_watch() -> None:
+    """What the gateway streams when etcd stops under a watch (an `error` object, no header)
+    ends the watch as a lost connection does (EtcdUnavailable: one ERROR line, a resync),
+    not as a bug (it raised KeyError, logged with a traceback every time etcd stopped)."""
+    from tessera.cluster.etcd import EtcdUnavailable, _watch_result
+
+    with pytest.raises(EtcdUnavailable, match="watch ended"):
+        _watch_result({"error": {"grpc_code": 14, "message": "error reading from server: EOF"}})
+    assert _watch_result({"header": {"revision": "12"}}) == (12, [])

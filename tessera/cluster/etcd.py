@@ -263,4 +263,9 @@ def _watch_result(result: dict[str, Any]) -> tuple[int, list[Event]] | None:
     events = [Event(raw.get("type", "PUT"), _kv(raw["kv"])) for raw in result.get("events", [])]
     if events:
         return max(e.kv.mod_revision for e in events), events
-    return int(result["header"]["revision"]), []  # a progress notification
+    header = result.get("header")
+    if not isinstance(header, dict):
+        # What the gateway streams when etcd goes away under a watch (an `error` object):
+        # the watch is lost, as when its connection drops, not a bug to log with a traceback.
+        raise EtcdUnavailable(f"watch ended: {result.get('error') or result}")
+    return int(header["revision"]), []  # a progress notification
