@@ -3,21 +3,16 @@
 // adds its own neighbours. Laid out by a small force simulation on a canvas.
 import { call, enc } from "./api.js";
 import { pointId } from "./json.js";
-import { attempt, collectionNames, collectionPicker, h, parseJson, select, vectorNames } from "./ui.js";
+import { attempt, h, parseJson, pickedCollection, vectorNames, vectorPicker } from "./ui.js";
 
 const RADIUS = 7;
 
 export async function render(root, route) {
-  const names = await collectionNames(call);
-  const name = route.args[0];
-  root.append(h("h2", {}, "Graph"), h("div", { class: "row" }, collectionPicker(names, name, "graph")));
-  if (!name) {
-    root.append(h("p", { class: "muted" }, "Pick a collection."));
-    return;
-  }
+  const name = await pickedCollection(root, route, "Graph", "graph", call);
+  if (name === null) return;
   const info = await call("GET", `/collections/${enc(name)}`);
   const vectors = vectorNames(info, true);
-  const using = select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id: "graph-using" });
+  const using = vectorPicker(vectors, "graph-using");
   const start = h("input", { id: "graph-start", placeholder: "point id (empty: the first point)", style: "width:16rem" });
   start.value = route.query.get("id") ?? "";
   const limit = h("input", { type: "number", id: "graph-limit", min: 1, max: 50, value: 5, style: "width:4rem" });

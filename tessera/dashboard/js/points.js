@@ -3,7 +3,7 @@
 // similar" (a query by the point's id).
 import { call, enc } from "./api.js";
 import { parseJSON, pointId } from "./json.js";
-import { attempt, collectionNames, collectionPicker, h, parseJson, pretty, select, shortVector, toast, vectorNames } from "./ui.js";
+import { attempt, h, parseJson, pickedCollection, pretty, select, shortVector, toast, vectorNames } from "./ui.js";
 
 const PAGE_SIZES = ["10", "20", "50", "100"];
 const MATCHES = [
@@ -17,13 +17,8 @@ const MATCHES = [
 ];
 
 export async function render(root, route) {
-  const names = await collectionNames(call);
-  const name = route.args[0];
-  root.append(h("h2", {}, "Points"), h("div", { class: "row" }, collectionPicker(names, name, "points")));
-  if (!name) {
-    root.append(h("p", { class: "muted" }, "Pick a collection."));
-    return;
-  }
+  const name = await pickedCollection(root, route, "Points", "points", call);
+  if (name === null) return;
   const state = { name, offsets: [null], page: 0, similarTo: null };
   // Keys whose index holds text: a value typed there is text even when it looks like a
   // number (a keyword "10115" is not the integer 10115).

@@ -87,6 +87,24 @@ export async function collectionNames(call) {
 }
 
 // A collection picker that navigates to `#/<page>/<name>` on change.
+// A page about one collection: its title and the collection picker; the collection's name,
+// or null (with a hint) while none is picked.
+export async function pickedCollection(root, route, title, page, call) {
+  const names = await collectionNames(call);
+  const name = route.args[0];
+  root.append(h("h2", {}, title), h("div", { class: "row" }, collectionPicker(names, name, page)));
+  if (!name) {
+    root.append(h("p", { class: "muted" }, "Pick a collection."));
+    return null;
+  }
+  return name;
+}
+
+// A picker of `vectors` (names; "" the unnamed one), the first chosen.
+export function vectorPicker(vectors, id) {
+  return select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id });
+}
+
 export function collectionPicker(names, current, page) {
   return select([["", "— collection —"], ...names], current ?? "", {
     id: "collection-picker",

@@ -3,7 +3,7 @@
 // a click on a dot opens the point.
 import { call, enc } from "./api.js";
 import { pointId } from "./json.js";
-import { attempt, collectionNames, collectionPicker, h, parseJson, select, vectorNames } from "./ui.js";
+import { attempt, h, parseJson, pickedCollection, vectorNames, vectorPicker } from "./ui.js";
 
 const PALETTE = ["#3358d4", "#d6453d", "#1d8a4c", "#b7791f", "#8a4baf", "#0f8a8a", "#d14d8b",
   "#5b6b2f", "#e07b00", "#2f5f8a", "#7a3e2b", "#4b8a2f"];
@@ -11,20 +11,15 @@ const OTHER = "#9aa3b2";
 const DOT = 3.5;
 
 export async function render(root, route) {
-  const names = await collectionNames(call);
-  const name = route.args[0];
-  root.append(h("h2", {}, "Visualize"), h("div", { class: "row" }, collectionPicker(names, name, "visualize")));
-  if (!name) {
-    root.append(h("p", { class: "muted" }, "Pick a collection."));
-    return;
-  }
+  const name = await pickedCollection(root, route, "Visualize", "visualize", call);
+  if (name === null) return;
   const info = await call("GET", `/collections/${enc(name)}`);
   const vectors = vectorNames(info);
   if (!vectors.length) {
     root.append(h("p", { class: "muted", id: "map-status" }, "This collection has no dense vectors to map (sparse vectors only)."));
     return;
   }
-  const using = select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id: "map-using" });
+  const using = vectorPicker(vectors, "map-using");
   const sample = h("input", { type: "number", id: "map-sample", min: 1, max: 10000, value: 1000, style: "width:6rem" });
   const fields = await payloadKeys(name, info);
   const colorBy = h("input", { id: "map-color", list: "map-fields", placeholder: "payload key", value: fields[0] ?? "" });
