@@ -461,6 +461,20 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
     assert b.count(name, exact=True).count == 51
 
 
+def remove_added_node(cluster: Cluster, node: Any, proxy: PortProxy) -> None:
+    """Stop a node a test added beside the module's three and wait until it has left: the
+    module's later tests place replicas on the three nodes they know."""
+    peer = str(assert_ok(httpx.get(f"{node.url}/cluster"))["peer_id"]) if node.running else None
+    node.stop()
+    cluster.nodes.remove(node)
+    proxy.close()
+    if peer is not None:
+        eventually(
+            lambda: peer not in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
+            "the added node left",
+        )
+
+
 def has_point(node_url: str, name: str, pid: int) -> bool:
     """Whether the node at `node_url` answers point `pid` of `name` (from its own replica
     where it holds an active one)."""
@@ -871,14 +885,7 @@ def test_a_leader_cut_off_from_its_peers_cannot_make_replicas_diverge(
         a.delete_collection(name)
     finally:
         cut.close()
-        # The module's later tests place replicas on the three nodes they know.
-        node.stop()
-        cluster.nodes.remove(node)
-        proxy.close()
-    eventually(
-        lambda: str(me) not in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
-        "the fourth node left",
-    )
+        remove_added_node(cluster, node, proxy)
 
 
 def placement_of_all(cluster: Cluster, name: str, node: int) -> dict[int, tuple[str, int]]:
@@ -1078,10 +1085,4 @@ def test_a_leader_killed_mid_replication_leaves_no_replica_behind(
                 node.start()
         with contextlib.suppress(Exception):
             a.delete_collection(name)
-        lagging.stop()
-        cluster.nodes.remove(lagging)
-        proxy.close()
-    eventually(
-        lambda: str(lag_id) not in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"],
-        "the fourth node left",
-    )
+        remove_added_node(cluster, lagging, proxy)
