@@ -1150,3 +1150,34 @@ def test_a_watch_answer_without_a_header_is_a_lost_watch() -> None:
     with pytest.raises(EtcdUnavailable, match="watch ended"):
         _watch_result({"error": {"grpc_code": 14, "message": "error reading from server: EOF"}})
     assert _watch_result({"header": {"revision": "12"}}) == (12, [])
+
+
+def test_a_peer_call_cut_before_its_answer_is_made_once_more() -> None:
+    """A kept-alive connection a peer closes before answering (it restarted, or let an idle
+    one go) is not the peer being away: the call is made once more on a new connection
+    (it failed the write with a 503 'unreachable' while the peer was up)."""
+    import socket as sockets
+
+    from tessera.cluster.p2p import PeerClient
+
+    listener = sockets.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        first.recv(65536)
+        first.close()  # read, no answer
+        second, _ = listener.accept()
+        second.recv(65536)
+        second.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        second.close()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    client = PeerClient()
+    try:
+        assert client.call(f"http://127.0.0.1:{port}/", "shard", b"{}", timeout=10) == b"ok"
+    finally:
+        client.close()
+        listener.close()
+    server.join(timeout=10)

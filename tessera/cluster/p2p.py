@@ -89,17 +89,24 @@ class PeerClient:
         import httpx
 
         url = f"{uri.rstrip('/')}/p2p/{VERSION}/{call}"
-        try:
-            response = self._client().post(
-                url,
-                content=body,
-                headers={"content-type": "application/octet-stream"},
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
-            raise PeerTimeout(uri, f"{type(exc).__name__}: {exc}") from None
-        except httpx.HTTPError as exc:
-            raise PeerUnreachable(uri, f"{type(exc).__name__}: {exc}") from None
+        for attempt in range(2):
+            try:
+                response = self._client().post(
+                    url,
+                    content=body,
+                    headers={"content-type": "application/octet-stream"},
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+                break
+            except httpx.RemoteProtocolError as exc:
+                # A kept-alive connection the peer had closed (it restarted, or let an idle
+                # one go) before reading the call: once more, on a new connection.
+                if attempt:
+                    raise PeerUnreachable(uri, f"{type(exc).__name__}: {exc}") from None
+            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
+                raise PeerTimeout(uri, f"{type(exc).__name__}: {exc}") from None
+            except httpx.HTTPError as exc:
+                raise PeerUnreachable(uri, f"{type(exc).__name__}: {exc}") from None
         if response.status_code == 200:
             return response.content
         try:
