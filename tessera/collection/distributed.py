@@ -515,7 +515,11 @@ class ClusterCollection(Collection):
                 f"Service unavailable: shard {shard} has no replica on peer {self.me} any more"
             ) from None
         with self._order_lock(shard):
-            if not self._active(shard, self.me):
+            with self._parts_lock:
+                # Dropped (`_drop_unplaced`) while this write waited for the shard's order:
+                # the write goes to the shard's leader now, not into a closed replica.
+                dropped = self._parts.get(shard) is not part
+            if dropped or not self._active(shard, self.me):
                 raise LeaderMoved(
                     f"Service unavailable: the replica of shard {shard} on peer {self.me} is "
                     "not active; retry"
@@ -738,7 +742,8 @@ class ClusterCollection(Collection):
             gone = [k for k in self._parts if self.me not in placement.get(k, [])]
             parts = [(k, self._parts.pop(k)) for k in gone]
         for shard, part in parts:
-            part.close(flush=False)
+            with self._order_lock(shard):  # a write this replica leads finishes first
+                part.close(flush=False)
             shutil.rmtree(self.path / f"shard-{shard}", ignore_errors=True)
             log.info("shard %d of %s: replica dropped from this peer", shard, self.name)
 
