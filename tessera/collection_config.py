@@ -20,10 +20,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from tessera.config_defaults import DEFAULT_HNSW, DEFAULT_OPTIMIZERS, DEFAULT_WAL
-from tessera.config_json import decode_create, decode_dense
+from tessera.config_json import decode_create, decode_dense, decode_optimizers
 from tessera.config_model import (
     CreateCollection,
     OptimizersDiff,
@@ -34,7 +35,7 @@ from tessera.config_model import (
     UpdateCollection,
     VectorSpec,
 )
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, TesseraError
 
 
 @dataclass(frozen=True)
@@ -279,39 +280,24 @@ class CollectionConfig:
 # `storage.optimizers_overwrite`: optimizer settings over every collection's own (its
 # stored config, shown by its info, stays as it was given).
 _optimizers_overwrite: dict[str, Any] = {}
-_OVERWRITE_INTS = {
-    "vacuum_min_vector_number": 100,
-    "default_segment_number": 0,
-    "max_segment_size": 1,
-    "memmap_threshold": 0,
-    "indexing_threshold": 0,
-    "flush_interval_sec": 0,
-    "max_optimization_threads": 0,
-}
+_OPTIMIZER_FIELDS = frozenset(f.name for f in dataclass_fields(OptimizersDiff))
 
 
 def set_optimizers_overwrite(values: dict[str, Any] | None) -> None:
-    """Qdrant's `storage.optimizers_overwrite` (its OptimizersConfigDiff: sizes with or
-    without `_kb`); BadRequest for a key or value Qdrant would not take."""
+    """Qdrant's `storage.optimizers_overwrite`: an optimizers diff, read and checked as a
+    PATCH's `optimizers_config` is (sizes also with `_kb`, as its config file spells them);
+    BadRequest for a field or value Qdrant would not take."""
     global _optimizers_overwrite
-    checked: dict[str, Any] = {}
-    for key, value in (values or {}).items():
-        name = key[: -len("_kb")] if key.endswith("_kb") else key
-        if value is None:
-            continue
-        if name == "deleted_threshold":
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
-        elif name == "prevent_unoptimized":
-            ok = isinstance(value, bool)
-        elif name in _OVERWRITE_INTS:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            ok = ok and value >= _OVERWRITE_INTS[name]
-        else:
-            raise BadRequest(f"optimizers_overwrite: unknown field `{key}`")
-        if not ok:
-            raise BadRequest(f"optimizers_overwrite.{key}: invalid value {value!r}")
-        checked[name] = value
-    _optimizers_overwrite = checked
+    given = {(k[: -len("_kb")] if k.endswith("_kb") else k): v for k, v in (values or {}).items()}
+    unknown = sorted(set(given) - _OPTIMIZER_FIELDS)
+    if unknown:
+        raise BadRequest(f"optimizers_overwrite: unknown field `{unknown[0]}`")
+    try:
+        diff = decode_optimizers(given, "optimizers_overwrite")
+        diff.check("optimizers_overwrite")
+    except TesseraError as exc:  # a validation error (422) too: the config is bad input
+        raise BadRequest(exc.message) from None
+    _optimizers_overwrite = optimizer_values(diff)
 
 
 def optimizer_settings(config: CollectionConfig) -> dict[str, Any]:
