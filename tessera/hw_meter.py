@@ -24,17 +24,7 @@ The payload index counters are not measured: they stay 0.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
-
-FIELDS = (
-    "cpu",
-    "payload_io_read",
-    "payload_io_write",
-    "payload_index_io_read",
-    "payload_index_io_write",
-    "vector_io_read",
-    "vector_io_write",
-)
+from dataclasses import asdict, dataclass
 
 
 @dataclass(slots=True)
@@ -59,7 +49,8 @@ class Meter:
         self.payload_io_write += payload_bytes
 
     def to_json(self) -> dict[str, int]:
-        return {name: int(getattr(self, name)) for name in FIELDS}
+        """Qdrant's `HardwareUsage`: every counter, in its order."""
+        return asdict(self)
 
 
 _CURRENT: ContextVar[Meter | None] = ContextVar("hw_meter", default=None)

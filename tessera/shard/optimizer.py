@@ -183,7 +183,7 @@ def plan_optimization(
         size = vector_bytes(segment, config)
         wanted = _index_wanted(config, size)
         # prevent_unoptimized: points past the threshold wait for this index, unseen.
-        prevent = bool(optimizer_settings(config).get("prevent_unoptimized"))
+        prevent = bool(opt.get("prevent_unoptimized"))
         if wanted and writing and not prevent and not _index_wanted(config, size // BACKLOG_FACTOR):
             # Updates are streaming in: building now would take the cores they need. The
             # appendable segment keeps them (searched exactly) until a pause, or until it

@@ -543,9 +543,6 @@ def search_run(
     return found
 
 
-_ELEMENT_BYTES = {"float32": 4, "float16": 2, "uint8": 1}
-
-
 def _meter_scored(
     meter: hw_meter.Meter, params: DenseVectorParams | None, query: VectorQuery, scored: int
 ) -> None:
@@ -558,7 +555,7 @@ def _meter_scored(
     size = params.size if params is not None else 0
     meter.add(cpu=scored * size)
     if params is not None and params.vectors_on_disk():
-        meter.add(vector_io_read=scored * size * _ELEMENT_BYTES.get(params.datatype, 4))
+        meter.add(vector_io_read=scored * size * np.dtype(params.datatype).itemsize)
 
 
 def _best_of(
