@@ -23,7 +23,6 @@ own objects (collection defaults, TLS contexts, log handlers).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import os
@@ -154,11 +153,19 @@ def choice(*options: str) -> Checker:
     return check
 
 
+def _yaml_text(text: str) -> Any:
+    """An environment variable's text read as YAML (a mapping, a list, a number), as the
+    config files are read; the text itself where it is not YAML."""
+    try:
+        return yaml.load(text, Loader=QdrantYamlLoader)  # a SafeLoader: no objects built
+    except yaml.YAMLError:
+        return text
+
+
 def obj() -> Checker:
     def check(raw: Any) -> Any:
         if isinstance(raw, str):  # from the environment: a YAML/JSON mapping
-            with contextlib.suppress(yaml.YAMLError):
-                raw = yaml.safe_load(raw)
+            raw = _yaml_text(raw)
         if not isinstance(raw, dict):
             raise ValueError(f"expected a mapping, got {raw!r}")
         return raw
@@ -176,9 +183,8 @@ def url_list() -> Checker:
 
     def check(raw: Any) -> list[str]:
         if isinstance(raw, str):
-            with contextlib.suppress(yaml.YAMLError):
-                loaded = yaml.safe_load(raw)
-                raw = loaded if isinstance(loaded, list) else raw
+            loaded = _yaml_text(raw)
+            raw = loaded if isinstance(loaded, list) else raw
         if isinstance(raw, str):
             raw = [part.strip() for part in raw.split(",") if part.strip()]
         if not isinstance(raw, list):
@@ -489,7 +495,7 @@ class Settings:
             # ca_cert that a server without client certificates need not have).
             ca_cert=Path(ca) if ca and verify else None,
             cert_ttl=self.values["tls.cert_ttl"],
-            verify_client=bool(self.values["service.verify_https_client_certificate"]),
+            verify_client=verify,
         )
 
     def collection_defaults(self) -> dict[str, Any]:
@@ -569,8 +575,7 @@ def _assemble_objects(
         whole_at = order.get(key, -1)
         base = given.get(key)
         if isinstance(base, str):  # from the environment: a YAML/JSON mapping
-            with contextlib.suppress(yaml.YAMLError):
-                base = yaml.load(base, Loader=QdrantYamlLoader)  # a SafeLoader
+            base = _yaml_text(base)
         tree: dict[str, Any] = copy.deepcopy(base) if isinstance(base, dict) else {}
         latest = origins.get(key, "")
         for path in parts:
@@ -579,8 +584,7 @@ def _assemble_objects(
             if order[path] < whole_at:
                 continue  # an earlier source, replaced by the whole object given later
             if isinstance(value, str) and origin.upper().startswith(ENV_PREFIXES):
-                with contextlib.suppress(yaml.YAMLError):  # an environment variable's text
-                    value = yaml.load(value, Loader=QdrantYamlLoader)
+                value = _yaml_text(value)
             node = tree
             steps = path[len(prefix) :].split(".")
             for step in steps[:-1]:
@@ -658,21 +662,20 @@ def _find(base: Path) -> Path | None:
     return base if base.is_file() else None
 
 
-def config_files(cwd: Path, env: Mapping[str, str], explicit: str | None) -> list[Path]:
-    """The config files to read, in order (an explicit one that does not exist is left out:
-    `missing_config` says so)."""
+def config_files(cwd: Path, env: Mapping[str, str]) -> list[Path]:
+    """The config files found under `cwd`, in the order they are read (the one
+    `--config-path` names is read after them: `_explicit_file`)."""
     run_mode = env.get("RUN_MODE") or "development"
     found = [_find(cwd / "config" / name) for name in ("config", run_mode, "local")]
-    files = [p for p in found if p is not None]
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_absolute():
-            path = cwd / path
-        chosen = path if path.is_file() else _find(path)
-        if chosen is not None:
-            files.append(chosen)
-        # else: Qdrant logs an error and starts without it (`Settings.missing_config`)
-    return files
+    return [p for p in found if p is not None]
+
+
+def _explicit_file(cwd: Path, explicit: str) -> Path | None:
+    """The file `--config-path` names (relative to `cwd`, any supported extension)."""
+    path = Path(explicit).expanduser()
+    if not path.is_absolute():
+        path = cwd / path
+    return path if path.is_file() else _find(path)
 
 
 def _env_layer(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
@@ -701,8 +704,12 @@ def load(
     cwd = cwd or Path.cwd()
     env = os.environ if env is None else env
     explicit = config_file or env.get("TESSERA_CONFIG") or None
-    files = config_files(cwd, env, explicit)
-    missing = explicit if explicit and len(files) == len(config_files(cwd, env, None)) else None
+    files = config_files(cwd, env)
+    chosen = _explicit_file(cwd, explicit) if explicit else None
+    if chosen is not None:
+        files.append(chosen)
+    # An explicit file that is not there: Qdrant logs an error and starts without it.
+    missing = explicit if explicit and chosen is None else None
 
     given: dict[str, Any] = {}  # flattened, normalised path -> raw value
     origins: dict[str, str] = {}
