@@ -330,6 +330,13 @@ def test_metrics_port_serves_metrics_without_the_api_key(server_factory: Any) ->
     families = {f.name: f for f in text_string_to_metric_families(answer.text)}
     assert [s.value for s in families["mp_collections_total"].samples] == [1.0]
     assert httpx.get(f"http://127.0.0.1:{port}/collections", timeout=30).status_code == 404
+    # Its parameters as the API's /metrics reads them (serde's `true` / `false` only).
+    base = f"http://127.0.0.1:{port}/metrics"
+    assert httpx.get(f"{base}?anonymize=true", timeout=30).status_code == 200
+    refused = httpx.get(f"{base}?anonymize=1", timeout=30)
+    api = httpx.get(f"{srv.url}/metrics?anonymize=1", headers=keyed, timeout=30)
+    assert refused.status_code == api.status_code == 400
+    assert api.json()["status"]["error"] == refused.text
 
 
 def test_telemetry_reports_the_configured_jwt_and_collection_limits(server_factory: Any) -> None:

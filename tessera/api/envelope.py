@@ -129,7 +129,11 @@ QUERY_VALIDATION = "Validation error in query parameters"
 
 def query_flag(request: Request, name: str, default: bool = False) -> bool:
     """A boolean query parameter as serde reads it: `true` or `false`, nothing else."""
-    raw = request.query_params.get(name)
+    return flag_value(request.query_params.get(name), default)
+
+
+def flag_value(raw: str | None, default: bool = False) -> bool:
+    """`query_flag` of a parameter's text (None: not given)."""
     if raw is None:
         return default
     if raw == "true":

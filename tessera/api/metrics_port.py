@@ -12,12 +12,12 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tessera.api.envelope import flag_value
 from tessera.api.metrics import CONTENT_TYPE, render_metrics
+from tessera.errors import BadRequest
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
-
-TRUE = ("", "true", "1")
 
 
 class MetricsServer:
@@ -52,12 +52,16 @@ def _handler(toc: TableOfContents, prefix: str) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"Not Found", "text/plain; charset=utf-8")
                 return
             query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-
-            def flag(name: str) -> bool:
-                return query.get(name, ["false"])[-1].lower() in TRUE
-
+            try:  # the parameters as the API's `/metrics` reads them
+                anonymize, per_collection = (
+                    flag_value(query.get(name, [None])[-1])
+                    for name in ("anonymize", "per_collection")
+                )
+            except BadRequest as exc:
+                self._send(400, exc.message.encode(), "text/plain; charset=utf-8")
+                return
             try:
-                text = render_metrics(toc, flag("anonymize"), flag("per_collection"), prefix)
+                text = render_metrics(toc, anonymize, per_collection, prefix)
             except Exception:  # one failed scrape must not stop the port
                 log.exception("metrics on the metrics port failed")
                 self._send(500, b"metrics failed", "text/plain; charset=utf-8")
