@@ -738,14 +738,18 @@ def test_browser_access_page_makes_jwts_the_server_takes(
     page.click("#key-ok")
     page.wait_for_selector(".jwt-row")
     assert page.input_value("#jwt-secret") == API_KEY
+
+    def generated(ready: str) -> dict[str, str]:
+        """Generate, wait until `ready` (a page expression) holds: the token's header."""
+        page.click("#jwt-generate")
+        page.wait_for_function(ready)
+        return {"authorization": f"Bearer {page.inner_text('#jwt-token').strip()}"}
+
     page.select_option(".jwt-collection", "open")
     page.select_option(".jwt-access", "r")
-    page.click("#jwt-generate")
-    page.wait_for_function(
+    bearer = generated(
         "() => document.getElementById('jwt-token').textContent.split('.').length === 3"
     )
-    token = page.inner_text("#jwt-token").strip()
-    bearer = {"authorization": f"Bearer {token}"}
     listed = httpx.get(f"{secured.url}/collections", headers=bearer, timeout=30).json()
     assert [c["name"] for c in listed["result"]["collections"]] == ["open"]
     write = {"points": [{"id": 1, "vector": [1, 0]}]}
@@ -755,12 +759,9 @@ def test_browser_access_page_makes_jwts_the_server_takes(
     page.click("#jwt-check")
     page.wait_for_function("() => document.getElementById('jwt-token').dataset.check === '200'")
     page.select_option("#jwt-global", "r")
-    page.click("#jwt-generate")
-    page.wait_for_function(
+    bearer = generated(
         "() => JSON.parse(document.getElementById('jwt-token').dataset.claims).access === 'r'"
     )
-    token = page.inner_text("#jwt-token").strip()
-    bearer = {"authorization": f"Bearer {token}"}
     assert httpx.get(f"{secured.url}/collections/closed", headers=bearer).status_code == 200
 
 
