@@ -21,6 +21,12 @@ export function forgetKey() {
   sessionStorage.removeItem(KEY_NAME);
 }
 
+// A key given in the dialog, kept for the tab (an empty one: none).
+function useKey(given) {
+  if (given.trim()) sessionStorage.setItem(KEY_NAME, given.trim());
+  else forgetKey();
+}
+
 // One prompt at a time: requests refused together wait for the same answer.
 let asking = null;
 
@@ -70,8 +76,7 @@ function askKey(reason) {
 export async function changeKey() {
   const given = await askKeyOnce("Use another API key or JWT in this tab (empty: none).");
   if (given === null) return false;
-  if (given.trim()) sessionStorage.setItem(KEY_NAME, given.trim());
-  else forgetKey();
+  useKey(given);
   return true;
 }
 
@@ -115,8 +120,7 @@ export async function send(method, path, body) {
     const reason = `${response.status}: ${text}`;
     const given = await askKeyOnce(reason);
     if (given === null) return response;
-    if (given.trim()) sessionStorage.setItem(KEY_NAME, given.trim());
-    else forgetKey();
+    useKey(given);
   }
 }
 

@@ -84,22 +84,13 @@ export async function render(root, route) {
 
   // The vector a "find similar" compares by, when the point's vectors are not shown: the
   // collection's first named dense vector, else its first sparse one (none: the unnamed one).
-  let firstVector;
-  const defaultUsing = async () => {
-    if (firstVector === undefined) {
-      const params = (await call("GET", `/collections/${enc(name)}`)).config.params;
-      const vectors = params.vectors ?? {};
-      const unnamed = typeof vectors === "object" && "size" in vectors;
-      const names = unnamed ? [] : [...Object.keys(vectors), ...Object.keys(params.sparse_vectors ?? {})];
-      firstVector = unnamed ? null : (names[0] ?? null);
-    }
-    return firstVector;
-  };
+  // Without a vector of its own to go by: the collection's first (null: the unnamed one).
+  const firstVector = vectorNames(info, true)[0] || null;
 
   const similar = (point) => attempt(async () => {
     const filter = currentFilter();
     const body = { query: point.id, limit: Number(limit.value), with_payload: true, with_vector: withVectors.checked };
-    const using = similarUsing.value || (usingOf(point) ?? await defaultUsing());
+    const using = similarUsing.value || (usingOf(point) ?? firstVector);
     if (using) body.using = using;
     if (filter) body.filter = filter;
     const found = await call("POST", `/collections/${enc(name)}/points/query`, body);
