@@ -244,6 +244,9 @@ def config_warnings(conf: Settings) -> list[str]:
         out.append("config keys without effect: " + "; ".join(parts))
     for item in conf.deprecated:
         out.append(f"deprecated config key {item}")
+    if conf.out_of_range:  # Qdrant's lines for them: the server starts all the same
+        out.append("Settings configuration file has validation errors:")
+        out.extend(f"- {item}" for item in conf.out_of_range)
     rw, alt, _ = conf.api_keys
     if conf["service.jwt_rbac"]:
         if not (rw or alt):

@@ -60,6 +60,37 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message lists every problem found."""
 
 
+class OutOfRange(ValueError):
+    """A value of the right type outside its range (`value`, `lo`, `hi`)."""
+
+    def __init__(self, value: float, lo: float | None, hi: float | None) -> None:
+        if lo is not None and hi is not None:
+            super().__init__(f"must be between {lo} and {hi}, got {value}")
+        elif lo is not None:
+            super().__init__(f"must be {lo} or larger, got {value}")
+        else:
+            super().__init__(f"must be {hi} or smaller, got {value}")
+        self.value, self.lo, self.hi = value, lo, hi
+
+    def nearest(self) -> float:
+        """The bound it is past: the value used in its place."""
+        if self.lo is not None and self.value < self.lo:
+            return self.lo
+        return self.value if self.hi is None else min(self.value, self.hi)
+
+    def qdrant_text(self) -> str:
+        """Qdrant's words for it (its validator renders bounds as floats: `1.0`)."""
+        lo = None if self.lo is None else float(self.lo)
+        hi = None if self.hi is None else float(self.hi)
+        if lo is not None and hi is not None:
+            bound = f"must be from {lo} to {hi}"
+        elif lo is not None:
+            bound = f"must be {lo} or larger"
+        else:
+            bound = f"must be {hi} or smaller"
+        return f"value {self.value} invalid, {bound}"
+
+
 # --------------------------------------------------------------------------------------------
 # Value checks
 
@@ -91,9 +122,9 @@ def _as_int(raw: Any, lo: int | None, hi: int | None) -> int:
     else:
         raise ValueError(f"expected an integer, got {raw!r}")
     if lo is not None and value < lo:
-        raise ValueError(f"must be {lo} or larger, got {value}")
+        raise OutOfRange(value, lo, None)
     if hi is not None and value > hi:
-        raise ValueError(f"must be {hi} or smaller, got {value}")
+        raise OutOfRange(value, None, hi)
     return value
 
 
@@ -105,7 +136,7 @@ def _as_float(raw: Any, lo: float, hi: float) -> float:
     except (TypeError, ValueError):
         raise ValueError(f"expected a number, got {raw!r}") from None
     if not lo <= value <= hi:
-        raise ValueError(f"must be between {lo} and {hi}, got {value}")
+        raise OutOfRange(value, lo, hi)
     return value
 
 
@@ -316,6 +347,22 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "cluster.etcd.lease_ttl_sec": (10, integer(2, 3600)),
 }
 
+# Keys whose range Qdrant checks only to warn (its settings validation logs "Settings
+# configuration file has validation errors" and the server starts with the value as
+# given). Tessera starts too, with the same warning lines, but uses the bound the value is
+# past: a collection's config is checked again whenever it is read back, so an
+# out-of-range default would make a collection created with it unreadable after a restart.
+# Every other range or type problem stops the start, as a value Qdrant cannot deserialize
+# stops Qdrant's.
+WARN_ONLY_RANGES = {
+    "storage.optimizers.deleted_threshold",
+    "storage.optimizers.vacuum_min_vector_number",
+    "storage.optimizers.max_segment_size_kb",
+    "storage.wal.wal_capacity_mb",
+    "storage.hnsw_index.ef_construct",
+    "tls.cert_ttl",
+}
+
 # Qdrant spells some sizes with `_kb` in the file and without in the collection API; both
 # are accepted, as in Qdrant (serde aliases).
 ALIASES = {
@@ -434,6 +481,8 @@ class Settings:
     deprecated: list[str] = field(default_factory=list)  # older Tessera spellings used
     # `--config-path` naming no file: Qdrant logs an error and starts without it.
     missing_config: str | None = None
+    # WARN_ONLY_RANGES values past their range, in Qdrant's words ("path: value ...").
+    out_of_range: list[str] = field(default_factory=list)
 
     @classmethod
     def default(cls) -> Settings:
@@ -741,13 +790,23 @@ def load(
 
     values: dict[str, Any] = {}
     problems: list[str] = []
+
+    def where(path: str) -> str:
+        return origins.get(path, "the defaults")
+
+    out_of_range: list[str] = []
     for path, (default, check) in SCHEMA.items():
         raw = given.get(path, default)
         try:
             values[path] = check(raw)
         except ValueError as exc:
-            where = origins.get(path, "the defaults")
-            problems.append(f"{path}: {exc} (from {where})")
+            if isinstance(exc, OutOfRange) and path in WARN_ONLY_RANGES:
+                values[path] = exc.nearest()
+                out_of_range.append(
+                    f"{path}: {exc.qdrant_text()} (Tessera uses {values[path]}; from {where(path)})"
+                )
+            else:
+                problems.append(f"{path}: {exc} (from {where(path)})")
 
     unused: list[str] = []
     unknown: list[str] = []
@@ -786,6 +845,7 @@ def load(
         unknown=sorted(unknown),
         deprecated=deprecated,
         missing_config=missing,
+        out_of_range=out_of_range,
     )
 
 

@@ -24,6 +24,11 @@ from qdrant_client import QdrantClient, models
 
 from tessera import QDRANT_API_VERSION, __version__
 from tessera.cli import banner, config_warnings, parser, settings
+from tessera.collection_config import (
+    collection_defaults,
+    reset_collection_defaults,
+    set_collection_defaults,
+)
 from tessera.settings import ConfigError, Settings, load
 from tests.conftest import TARGET, ServerProcess, free_port
 
@@ -181,7 +186,7 @@ def test_cli_flags_and_legacy_flat_file(tmp_path: Path) -> None:
         ({"QDRANT__SERVICE__HTTP_PORT": "70000"}, "must be 65535 or smaller"),
         ({"QDRANT__SERVICE__ENABLE_CORS": "maybe"}, "service.enable_cors: expected true"),
         ({"QDRANT__LOG_LEVEL": "LOUD"}, "unknown log level 'LOUD'"),
-        ({"QDRANT__STORAGE__HNSW_INDEX__EF_CONSTRUCT": "2"}, "must be 4 or larger"),
+        ({"QDRANT__STORAGE__WAL__WAL_SEGMENTS_AHEAD": "-1"}, "must be 0 or larger"),
         ({"QDRANT__SERVICE__ENABLE_TLS": "true"}, "tls.cert: required"),
         ({"QDRANT__SERVICE__GRPC_PORT": "6333"}, "is also service.http_port"),
     ],
@@ -193,6 +198,36 @@ def test_invalid_values_are_named_with_their_source(
         load(cwd=tmp_path, env=env)
     assert words in str(raised.value)
     assert next(iter(env)) in str(raised.value) or "defaults" in str(raised.value)
+
+
+def test_values_qdrant_only_warns_about_start_with_its_warning(tmp_path: Path) -> None:
+    # Qdrant's settings validation (a range broken by a value of the right type) only logs
+    # "Settings configuration file has validation errors:"; the server starts.
+    env = {
+        "QDRANT__STORAGE__HNSW_INDEX__EF_CONSTRUCT": "2",
+        "QDRANT__STORAGE__OPTIMIZERS__DELETED_THRESHOLD": "1.5",
+        "QDRANT__STORAGE__OPTIMIZERS__VACUUM_MIN_VECTOR_NUMBER": "50",
+    }
+    conf = load(cwd=tmp_path, env=env)
+    assert conf["storage.hnsw_index.ef_construct"] == 4
+    assert conf["storage.optimizers.deleted_threshold"] == 1.0
+    assert conf["storage.optimizers.vacuum_min_vector_number"] == 100
+    lines = config_warnings(conf)
+    header = lines.index("Settings configuration file has validation errors:")
+    assert lines[header + 1 : header + 4] == [
+        "- storage.optimizers.deleted_threshold: value 1.5 invalid, must be from 0.0 to 1.0 "
+        "(Tessera uses 1.0; from QDRANT__STORAGE__OPTIMIZERS__DELETED_THRESHOLD)",
+        "- storage.optimizers.vacuum_min_vector_number: value 50 invalid, must be 100.0 or "
+        "larger (Tessera uses 100; from QDRANT__STORAGE__OPTIMIZERS__VACUUM_MIN_VECTOR_NUMBER)",
+        "- storage.hnsw_index.ef_construct: value 2 invalid, must be 4.0 or larger "
+        "(Tessera uses 4; from QDRANT__STORAGE__HNSW_INDEX__EF_CONSTRUCT)",
+    ]
+    # New collections take the values used (in range: a stored config is checked on reading).
+    set_collection_defaults(conf.collection_defaults())
+    try:
+        assert collection_defaults().hnsw["ef_construct"] == 4
+    finally:
+        reset_collection_defaults()
 
 
 def test_bad_files_are_refused(tmp_path: Path) -> None:
