@@ -587,3 +587,30 @@ def test_optimizers_overwrite_is_read_and_checked(tmp_path: Path) -> None:
                 set_optimizers_overwrite(bad)
     finally:
         set_optimizers_overwrite(None)
+
+
+@pytestmark_server
+@pytest.mark.parametrize("level", ["INFO", "INFO,tessera.access=debug"])
+def test_grpc_calls_are_logged_as_qdrant_logs_them(server_factory: Any, level: str) -> None:
+    """Qdrant's gRPC logging layer: a call that succeeds is not an INFO line (TRACE there,
+    DEBUG here); one refused for the caller's reasons is, with its status and message."""
+    grpc_port = free_port()
+    server = server_factory(grpc_port=grpc_port, extra_args=["--log-level", level])
+    client = QdrantClient(host="127.0.0.1", grpc_port=grpc_port, prefer_grpc=True)
+    try:
+        assert client.collection_exists("nowhere") is False
+        with pytest.raises(grpc.RpcError):
+            client.get_collection("nowhere")
+    finally:
+        client.close()
+        time.sleep(0.2)
+        server.stop()
+    access = [line for line in server.log_path.read_text().splitlines() if "tessera.access" in line]
+    failed = [line for line in access if "/qdrant.Collections/Get" in line]
+    assert len(failed) == 1 and " INFO " in failed[0]
+    assert "NOT_FOUND" in failed[0] and "Collection `nowhere` doesn't exist!" in failed[0]
+    succeeded = [line for line in access if "/qdrant.Collections/CollectionExists" in line]
+    if level == "INFO":
+        assert succeeded == []
+    else:
+        assert len(succeeded) == 1 and " DEBUG " in succeeded[0] and '" OK ' in succeeded[0]
