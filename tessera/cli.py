@@ -216,7 +216,9 @@ def banner(conf: Settings) -> list[str]:
     if tls is None:
         tls_line = "off"
     else:
-        tls_line = "on" + (" (mutual: client certificates required)" if tls.verify_client else "")
+        tls_line = "on" + (
+            " (mutual on REST: client certificates required)" if tls.verify_client else ""
+        )
         tls_line += f", certificate reload every {tls.cert_ttl} s" if tls.cert_ttl else ""
     lines = [
         version_line(),

@@ -7,8 +7,10 @@ restart. Qdrant does this for REST only; Tessera does it for gRPC too (grpcio as
 current certificate before each new connection's handshake). A file that cannot be read or
 does not match its key at reload time is logged and the previous certificate kept.
 
-With `verify_https_client_certificate`, clients must present a certificate signed by
-`tls.ca_cert` (mutual TLS), on both APIs.
+With `verify_https_client_certificate`, REST clients must present a certificate signed by
+`tls.ca_cert` (mutual TLS). The gRPC API never asks for one: Qdrant's external gRPC server
+is configured with its own identity only (`load_tls_external_server_config`), whatever that
+setting says, and clients that connect to it with a CA alone must go on working.
 """
 
 from __future__ import annotations
@@ -85,8 +87,7 @@ class RestCertificates:
 def _grpc_config(tls: TlsSettings) -> Any:
     key = tls.key.read_bytes()
     cert = tls.cert.read_bytes()
-    ca = tls.ca_cert.read_bytes() if tls.ca_cert is not None else None
-    return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
+    return grpc.ssl_server_certificate_configuration([(key, cert)])
 
 
 class GrpcCertificates:
@@ -102,7 +103,7 @@ class GrpcCertificates:
         self.credentials = grpc.dynamic_ssl_server_credentials(
             initial,
             self._fetch,
-            require_client_authentication=tls.verify_client,
+            require_client_authentication=False,
         )
 
     def _fetch(self) -> Any:
