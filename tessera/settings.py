@@ -341,6 +341,8 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "cluster.enabled": (False, boolean()),
     "cluster.p2p.port": (6335, integer(1, 65535)),
     "cluster.p2p.uri": (None, optional(nonempty())),
+    # Peers talk over mutual TLS with `tls.cert` / `tls.key`, checked against `tls.ca_cert`.
+    "cluster.p2p.enable_tls": (False, boolean()),
     "cluster.etcd.endpoints": ([], url_list()),
     "cluster.etcd.prefix": ("/tessera/", nonempty()),
     # How long a peer that stops answering stays registered (its etcd lease, seconds).
@@ -392,7 +394,6 @@ QDRANT_UNUSED_DEFAULTS: dict[str, Any] = {
     "storage.mmap_advice": "random",
     "storage.shard_transfer_method": None,
     "service.static_content_dir": None,
-    "cluster.p2p.enable_tls": False,
     "cluster.consensus.tick_period_ms": 100,
     "cluster.consensus.compact_wal_entries": 128,
     "telemetry_disabled": False,
@@ -472,6 +473,13 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class P2pTls:
+    cert: Path
+    key: Path
+    ca_cert: Path
+
+
+@dataclass(frozen=True)
 class Settings:
     values: dict[str, Any]  # every SCHEMA path -> its checked value
     origins: dict[str, str]  # path -> where its value came from (absent: the default)
@@ -545,6 +553,19 @@ class Settings:
             ca_cert=Path(ca) if ca and verify else None,
             cert_ttl=self.values["tls.cert_ttl"],
             verify_client=verify,
+        )
+
+    @property
+    def p2p_tls(self) -> P2pTls | None:
+        """Mutual TLS between peers (`cluster.p2p.enable_tls`), as Qdrant's internal gRPC:
+        this node's certificate serves and calls, and the other's must be signed by
+        `tls.ca_cert`."""
+        if not (self.values["cluster.enabled"] and self.values["cluster.p2p.enable_tls"]):
+            return None
+        return P2pTls(
+            cert=Path(self.values["tls.cert"]),
+            key=Path(self.values["tls.key"]),
+            ca_cert=Path(self.values["tls.ca_cert"]),
         )
 
     def collection_defaults(self) -> dict[str, Any]:
@@ -864,21 +885,13 @@ def _cross_checks(values: Mapping[str, Any], origin: Callable[[str], str]) -> li
             f"(from {origin('service.metrics_port')})"
         )
     if values["service.enable_tls"]:
-        why = f"(service.enable_tls from {origin('service.enable_tls')})"
-        for key in ("tls.cert", "tls.key"):
-            if not values[key]:
-                problems.append(f"{key}: required when service.enable_tls is true {why}")
-            elif not Path(values[key]).is_file():
-                problems.append(f"{key}: no such file: {values[key]} (from {origin(key)})")
+        problems.extend(_tls_files(values, origin, ["tls.cert", "tls.key"], "service.enable_tls"))
         if values["service.verify_https_client_certificate"]:
-            ca = values["tls.ca_cert"]
-            if not ca:
-                problems.append(
-                    "tls.ca_cert: required when service.verify_https_client_certificate is "
-                    f"true (from {origin('service.verify_https_client_certificate')})"
-                )
-            elif not Path(ca).is_file():
-                problems.append(f"tls.ca_cert: no such file: {ca} (from {origin('tls.ca_cert')})")
+            switch = "service.verify_https_client_certificate"
+            problems.extend(_tls_files(values, origin, ["tls.ca_cert"], switch))
+    if values["cluster.enabled"] and values["cluster.p2p.enable_tls"]:
+        keys = ["tls.cert", "tls.key", "tls.ca_cert"]
+        problems.extend(_tls_files(values, origin, keys, "cluster.p2p.enable_tls"))
     if values["cluster.enabled"] and not values["cluster.etcd.endpoints"]:
         problems.append(
             "cluster.etcd.endpoints: required when cluster.enabled is true (the etcd that "
@@ -889,4 +902,17 @@ def _cross_checks(values: Mapping[str, Any], origin: Callable[[str], str]) -> li
             "logger.on_disk.log_file: required when logger.on_disk.enabled is true "
             f"(from {origin('logger.on_disk.enabled')})"
         )
+    return problems
+
+
+def _tls_files(
+    values: Mapping[str, Any], origin: Callable[[str], str], keys: list[str], switch: str
+) -> list[str]:
+    """What is wrong with the files `keys` name, which `switch` (true) asks for."""
+    problems = []
+    for key in keys:
+        if not values[key]:
+            problems.append(f"{key}: required when {switch} is true (from {origin(switch)})")
+        elif not Path(values[key]).is_file():
+            problems.append(f"{key}: no such file: {values[key]} (from {origin(key)})")
     return problems

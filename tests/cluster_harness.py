@@ -209,10 +209,21 @@ class PortProxy:
 class Cluster:
     """Tessera nodes sharing one etcd (under one key prefix)."""
 
-    def __init__(self, base: Path, etcd: EtcdProcess, prefix: str) -> None:
+    def __init__(
+        self,
+        base: Path,
+        etcd: EtcdProcess,
+        prefix: str,
+        env: dict[str, str] | None = None,
+        scheme: str = "http",
+    ) -> None:
+        """`env`: added to every node's environment (`QDRANT__...` settings); `scheme`: of
+        the p2p URIs the nodes advertise (`https` with `cluster.p2p.enable_tls`)."""
         self.base = base
         self.etcd = etcd
         self.prefix = prefix
+        self.env = env or {}
+        self.scheme = scheme
         self.nodes: list[ServerProcess] = []
 
     def node_directory(self, n: int) -> Path:
@@ -242,7 +253,8 @@ class Cluster:
             log_path=directory / "server.log",
             grpc_port=free_port(),
             config=config,
-            extra_args=["--uri", f"http://127.0.0.1:{advertised}/"],
+            env=dict(self.env),
+            extra_args=["--uri", f"{self.scheme}://127.0.0.1:{advertised}"],
         )
         self.nodes.append(node)
         if start:

@@ -162,11 +162,12 @@ def test_every_node_reports_the_same_cluster(cluster: Cluster, clients: list[Qdr
         assert raft["is_voter"] is True and raft["commit"] > 0 and raft["term"] >= 1
         if spec_path() is not None:
             validate_component("ClusterStatus", status)
-    # The advertised URIs are the ones given with --uri.
+    # The advertised URIs are the ones given with --uri (given without a path: kept with
+    # the `/` Qdrant's Uri adds).
     uris = {s["peers"][str(s["peer_id"])]["uri"] for s in statuses}
     for node in nodes:
-        assert node.extra_args[0] == "--uri"
-        assert node.extra_args[1] in uris
+        assert node.extra_args[0] == "--uri" and not node.extra_args[1].endswith("/")
+        assert node.extra_args[1] + "/" in uris
     # One leader, the same for everyone, and it says so itself.
     leaders = eventually(agreed, "every node agrees on the leader")
     # The official client reads it into its own typed model.

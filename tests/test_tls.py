@@ -1,6 +1,7 @@
 """TLS on REST and gRPC (`service.enable_tls`, `tls.*`), mutual TLS
-(`service.verify_https_client_certificate`) and certificate reload (`tls.cert_ttl`), with
-certificates made here by the `cryptography` package."""
+(`service.verify_https_client_certificate`), certificate reload (`tls.cert_ttl`) and mutual
+TLS between cluster peers (`cluster.p2p.enable_tls`), with certificates made here by the
+`cryptography` package."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 
+from tests.cluster_harness import Cluster, eventually, running_etcd
 from tests.conftest import TARGET, ServerProcess, free_port, running
 
 pytestmark = [
@@ -72,8 +74,15 @@ def make_ca(common: str) -> tuple[Pem, x509.Certificate, ec.EllipticCurvePrivate
 
 
 def make_leaf(
-    ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, common: str, server: bool
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    common: str,
+    server: bool,
+    client_too: bool = False,
 ) -> Pem:
+    """A certificate for a server (`server`, named localhost / 127.0.0.1) or a client; a
+    server's `client_too` also authenticates it as a client (a cluster peer's, which both
+    serves and calls)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -87,9 +96,14 @@ def make_leaf(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage(
-                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
-                if server
-                else [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+                [
+                    *([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH] if server else []),
+                    *(
+                        [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+                        if client_too or not server
+                        else []
+                    ),
+                ]
             ),
             critical=False,
         )
@@ -283,3 +297,52 @@ def test_ca_cert_is_read_only_to_verify_clients(pki: Pki, tmp_path: Path) -> Non
     with running(server):
         answer = httpx.get(server.url + "/", verify=pki.context(with_client_cert=False))
         assert answer.status_code == 200
+
+
+def test_cluster_peers_talk_over_mutual_tls(pki: Pki, tmp_path: Path) -> None:
+    """`cluster.p2p.enable_tls`: peers call each other over TLS with their own certificate
+    and take only those `tls.ca_cert` signed, as Qdrant's internal gRPC; `--uri` shows as
+    Qdrant keeps it (`https://127.0.0.1:port/`). Before, the key was ignored: the port spoke
+    plain HTTP while the peers called its https URI, and every call across peers failed."""
+    peer = make_leaf(pki.ca_cert, pki.ca_key, "localhost", server=True, client_too=True)
+    (tmp_path / "peer.pem").write_bytes(peer.cert)
+    (tmp_path / "peer-key.pem").write_bytes(peer.key)
+    env = {
+        "QDRANT__CLUSTER__P2P__ENABLE_TLS": "true",
+        "QDRANT__TLS__CERT": str(tmp_path / "peer.pem"),
+        "QDRANT__TLS__KEY": str(tmp_path / "peer-key.pem"),
+        "QDRANT__TLS__CA_CERT": str(pki.ca_path),
+    }
+    (tmp_path / "etcd").mkdir()
+    with running_etcd(tmp_path / "etcd") as etcd:
+        group = Cluster(tmp_path / "cluster", etcd, "/tessera-tls/", env=env, scheme="https")
+        try:
+            first, second = group.start_nodes(2)
+            peers = httpx.get(f"{first.url}/cluster", timeout=10).json()["result"]["peers"]
+            uris = [p["uri"] for p in peers.values()]
+            assert len(uris) == 2
+            assert all(u.startswith("https://127.0.0.1:") and u.endswith("/") for u in uris)
+            client = QdrantClient(url=first.url, timeout=30, check_compatibility=False)
+            client.create_collection(
+                "t",
+                vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+                shard_number=2,
+            )
+            points = [models.PointStruct(id=i, vector=[1.0, i]) for i in range(20)]
+            client.upsert("t", points, wait=True)
+            other = QdrantClient(url=second.url, timeout=30, check_compatibility=False)
+            # Each node holds one shard: counting all 20 takes a call across peers.
+            eventually(lambda: other.count("t").count == 20 or None, "count through peer 2")
+            assert client.count("t").count == 20
+            client.close()
+            other.close()
+            # A caller without a certificate signed by the CA is refused at the handshake.
+            with pytest.raises(httpx.HTTPError):
+                httpx.post(
+                    f"{uris[0]}p2p/v1/peer",
+                    content=b"{}",
+                    verify=pki.context(with_client_cert=False),
+                    timeout=5,
+                )
+        finally:
+            group.stop()

@@ -237,7 +237,9 @@ def build_app(
 
                 # Other peers' shard calls: served before joining, as a peer catching up
                 # or leading a shard may call this one as soon as it is registered.
-                p2p_server = P2PServer(app.state.toc, grpc_host, conf["cluster.p2p.port"])
+                p2p_server = P2PServer(
+                    app.state.toc, grpc_host, conf["cluster.p2p.port"], conf.p2p_tls
+                )
                 p2p_server.start()
                 # Joins before serving: /readyz answers once the cluster's state is applied.
                 cluster_service = ClusterService.from_settings(storage, conf)

@@ -6,11 +6,16 @@ runs one call on this peer's replica of that shard of that incarnation of the co
 answers its value; an error answers its status with `{"status", "message"}`
 (tessera.cluster.p2p raises it again on the calling peer). A plain threaded HTTP server: the
 calls run the collection's own (blocking) code, each on its own thread.
+
+With `cluster.p2p.enable_tls` the port speaks TLS and takes only peers whose certificate
+`tls.ca_cert` signed (mutual TLS, as Qdrant's internal gRPC port); the handshake runs on
+the connection's own thread, so a slow or failing one holds up no other peer.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +26,7 @@ from tessera.api.cluster_info import peer_details
 from tessera.collection import wire
 from tessera.collection.distributed import VIEW_WAIT_S, ClusterCollection
 from tessera.errors import BadRequest, LeaderMoved, NotFound, ServiceUnavailable, TesseraError
+from tessera.settings import P2pTls
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
@@ -30,11 +36,17 @@ PEER_ROUTE = "/p2p/v1/peer"  # this peer's consensus details, for `GET /cluster/
 
 
 class P2PServer:
-    def __init__(self, toc: TableOfContents, host: str, port: int) -> None:
+    def __init__(
+        self, toc: TableOfContents, host: str, port: int, tls: P2pTls | None = None
+    ) -> None:
         self.toc = toc
         handler = _handler(toc)
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = _Server((host, port), handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = server_context(tls).wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(target=self._server.serve_forever, name="p2p", daemon=True)
 
     def start(self) -> None:
@@ -45,12 +57,33 @@ class P2PServer:
         self._server.server_close()
 
 
+def server_context(tls: P2pTls) -> ssl.SSLContext:
+    """The p2p port's side of mutual TLS: this node's certificate, and a peer's required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    context.load_verify_locations(cafile=str(tls.ca_cert))
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A connection that fails its TLS handshake or drops mid-call: one line, no
+        # traceback on stderr (socketserver's default); the calling peer sees the error.
+        log.warning("p2p connection from %s failed", client_address[0], exc_info=True)
+
+
 def _handler(toc: TableOfContents) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in separate writes: with Nagle's algorithm the body would
         # wait for the peer's delayed ACK (40 ms) on every keep-alive call.
         disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()  # here, on this connection's thread
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))

@@ -7,10 +7,15 @@ than 200 carries `{"status": <code>, "message": <text>}`, raised here as the err
 status with the peer's message, so a 404 or 400 found on another peer reaches the user as
 if it were found here. A peer that cannot be reached (refused, reset, timed out) raises
 `PeerUnreachable`: the caller decides whether that replica is dead.
+
+With `cluster.p2p.enable_tls` the calls go over mutual TLS, as Qdrant's internal gRPC: this
+node presents its own certificate (`tls.cert` / `tls.key`) and checks the peer's, host name
+included, against `tls.ca_cert` (`client_context`; the server's side is tessera.api.p2p).
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import TYPE_CHECKING
 
@@ -31,6 +36,7 @@ from tessera.errors import (
     TesseraError,
     UnprocessableEntity,
 )
+from tessera.settings import P2pTls
 
 VERSION = "v1"
 # A peer that does not answer within this is taken as unreachable (a shard transfer can take
@@ -65,11 +71,20 @@ class PeerTimeout(ServiceUnavailable):
         self.uri = uri
 
 
-class PeerClient:
-    """One pooled HTTP client for every peer (keep-alive connections per peer)."""
+def client_context(tls: P2pTls) -> ssl.SSLContext:
+    """This node's side of a call to a peer over mutual TLS."""
+    context = ssl.create_default_context(cafile=str(tls.ca_cert))
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    return context
 
-    def __init__(self) -> None:
+
+class PeerClient:
+    """One pooled HTTP client for every peer (keep-alive connections per peer); `tls`:
+    mutual TLS (`cluster.p2p.enable_tls`)."""
+
+    def __init__(self, tls: P2pTls | None = None) -> None:
         self._local = threading.local()
+        self._verify: ssl.SSLContext | bool = client_context(tls) if tls is not None else True
 
     def _client(self) -> httpx.Client:
         import httpx  # only in cluster mode: a standalone server never loads it
@@ -79,6 +94,7 @@ class PeerClient:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
             client = httpx.Client(
+                verify=self._verify,
                 timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=3.0),
                 limits=httpx.Limits(max_keepalive_connections=16),
             )

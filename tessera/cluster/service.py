@@ -59,7 +59,7 @@ from tessera.errors import (
     ServiceUnavailable,
     TesseraError,
 )
-from tessera.settings import Settings
+from tessera.settings import P2pTls, Settings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,15 @@ class LocalNode(Protocol):
     def apply_aliases(self, table: dict[str, str]) -> None: ...
 
 
+def given_uri(uri: str) -> str:
+    """`--uri` as Qdrant keeps it (its `Uri`'s text): an address without a path ends in `/`
+    (`https://node1:6335` is shown and registered as `https://node1:6335/`)."""
+    _, sep, rest = uri.partition("://")
+    if sep and "/" not in rest:
+        return f"{uri}/"
+    return uri
+
+
 class ClusterService:
     def __init__(
         self,
@@ -100,6 +109,7 @@ class ClusterService:
         uri: str,
         rest_url: str,
         lease_ttl: int = DEFAULT_LEASE_TTL_S,
+        p2p_tls: P2pTls | None = None,
     ) -> None:
         self.client = EtcdClient(endpoints)
         self.store = MetadataStore(self.client, prefix)
@@ -121,7 +131,7 @@ class ClusterService:
         self.methods: dict[tuple[str, str, int, int], str] = {}
         # Shards being moved: (collection, uuid, shard, to) -> from; replaced, never changed.
         self.moves: dict[tuple[str, str, int, int], int] = {}
-        self.p2p = PeerClient()
+        self.p2p = PeerClient(p2p_tls)
         self.applied_revision = 0
         self._own_revision = 0  # of this node's own replica state changes
         self._changed = threading.Condition()
@@ -142,7 +152,9 @@ class ClusterService:
         if host in ("0.0.0.0", "::", "[::]", ""):
             host = socket.gethostname()
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        uri = conf["cluster.p2p.uri"] or f"http://{shown}:{conf['cluster.p2p.port']}/"
+        p2p_scheme = "https" if conf.p2p_tls is not None else "http"
+        given = conf["cluster.p2p.uri"]
+        uri = given_uri(given) if given else f"{p2p_scheme}://{shown}:{conf['cluster.p2p.port']}/"
         scheme = "https" if conf.tls is not None else "http"
         return cls(
             storage,
@@ -151,6 +163,7 @@ class ClusterService:
             uri,
             f"{scheme}://{shown}:{conf.http_port}",
             conf["cluster.etcd.lease_ttl_sec"],
+            conf.p2p_tls,
         )
 
     # ------------------------------------------------------------------ life cycle
