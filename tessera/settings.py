@@ -64,12 +64,7 @@ class OutOfRange(ValueError):
     """A value of the right type outside its range (`value`, `lo`, `hi`)."""
 
     def __init__(self, value: float, lo: float | None, hi: float | None) -> None:
-        if lo is not None and hi is not None:
-            super().__init__(f"must be between {lo} and {hi}, got {value}")
-        elif lo is not None:
-            super().__init__(f"must be {lo} or larger, got {value}")
-        else:
-            super().__init__(f"must be {hi} or smaller, got {value}")
+        super().__init__(f"{_bounds(lo, hi, 'between', 'and')}, got {value}")
         self.value, self.lo, self.hi = value, lo, hi
 
     def nearest(self) -> float:
@@ -82,13 +77,15 @@ class OutOfRange(ValueError):
         """Qdrant's words for it (its validator renders bounds as floats: `1.0`)."""
         lo = None if self.lo is None else float(self.lo)
         hi = None if self.hi is None else float(self.hi)
-        if lo is not None and hi is not None:
-            bound = f"must be from {lo} to {hi}"
-        elif lo is not None:
-            bound = f"must be {lo} or larger"
-        else:
-            bound = f"must be {hi} or smaller"
-        return f"value {self.value} invalid, {bound}"
+        return f"value {self.value} invalid, {_bounds(lo, hi, 'from', 'to')}"
+
+
+def _bounds(lo: float | None, hi: float | None, before: str, between: str) -> str:
+    if lo is not None and hi is not None:
+        return f"must be {before} {lo} {between} {hi}"
+    if lo is not None:
+        return f"must be {lo} or larger"
+    return f"must be {hi} or smaller"
 
 
 # --------------------------------------------------------------------------------------------
