@@ -993,3 +993,39 @@ def test_browser_keeps_point_ids_above_2_53_exact(
     page.wait_for_selector(f"text=Point {near} deleted")
     left = http.post(f"/collections/{name}/points/scroll", json={"limit": 10}).json()["result"]
     assert sorted(p["id"] for p in left["points"]) == [7, big]
+
+
+def test_browser_tutorial_lessons_run_from_start_to_end(
+    server_factory: Callable[..., ServerProcess], page_at: Callable[[str], Any]
+) -> None:
+    """Every lesson of the Tutorial page runs whole ("Run all") against a fresh server and
+    again after itself: each request written there is one the server takes."""
+    server = server_factory()
+    page = page_at(server.url)
+    lessons = ["quickstart", "filtering", "recommend", "hybrid", "multivector", "operations"]
+    page.goto("/dashboard#/tutorial")
+    page.wait_for_selector(".tutorial-lessons a")
+    shown = page.eval_on_selector_all(
+        ".tutorial-lessons a", "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert shown == [f"#/tutorial/{lesson}" for lesson in lessons]
+    for lesson in lessons * 2:
+        page.goto(f"/dashboard#/tutorial/{lesson}")
+        page.wait_for_selector(f'.tutorial-lessons a.active[href="#/tutorial/{lesson}"]')
+        page.click("#tutorial-run-all")
+        page.wait_for_function(
+            "() => { const s = [...document.querySelectorAll('.tutorial-status')];"
+            " return s.length && s.every(e => e.dataset.status) || s.some(e => e.dataset.status"
+            " && !e.dataset.status.startsWith('2')); }"
+        )
+        codes = page.eval_on_selector_all(".tutorial-status", "s => s.map(e => e.dataset.status)")
+        assert codes and all(code.startswith("2") for code in codes), (lesson, codes)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        found = http.post("/collections/tutorial/points/count", json={"exact": True}).json()
+        assert found["result"]["count"] == 6
+        assert http.get("/collections/tutorial/snapshots").json()["result"]
+    # A step opens in the Console with its request, ready to change and send.
+    page.goto("/dashboard#/tutorial/quickstart")
+    page.click(".tutorial-step >> nth=3 >> text=Open in console")
+    page.wait_for_selector("#console-body")
+    assert page.input_value("#console-body").startswith("POST collections/tutorial/points/query")

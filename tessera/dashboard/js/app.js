@@ -11,11 +11,13 @@ import * as explain from "./explain.js";
 import * as apiref from "./apiref.js";
 import * as jwt from "./jwt.js";
 import * as graph from "./graph.js";
+import * as tutorial from "./tutorial.js";
 
 const PAGES = {
   collections,
   points,
   console: consolePage,
+  tutorial,
   visualize,
   graph,
   snapshots,
