@@ -71,10 +71,12 @@ def _allowed(level: access.Level, collection: str | None) -> None:
 
 
 def _global_read(level: access.Level, collection: str | None) -> tuple[int, str] | None:
-    return None if level in (access.OPEN, access.READ, access.GLOBAL_READ) else MANAGE_NEEDED
+    return None if level is access.OPEN or level in access.READS else MANAGE_NEEDED
 
 
-def _collections(rights: dict[str, bool]) -> Expected:
+def _collections(rights: dict[str, str]) -> Expected:
+    """A collection-scoped token's answers (Qdrant's rbac: the extras check, then write)."""
+
     def expected(level: access.Level, collection: str | None) -> tuple[int, str] | None:
         if level is access.OPEN:
             return None
@@ -84,7 +86,10 @@ def _collections(rights: dict[str, bool]) -> Expected:
             return None
         if collection not in rights:
             return (403, f"Forbidden: Access to collection {collection} is required")
-        if level is access.WRITE and not rights[collection]:
+        extras = level in (access.READ_EXTRAS, access.WRITE_EXTRAS)
+        if extras and rights[collection] == "prw":
+            return (403, f"Forbidden: Only points access is allowed for collection {collection}")
+        if level in (access.WRITE, access.WRITE_EXTRAS) and rights[collection] == "r":
             return (403, f"Forbidden: Write access to collection {collection} is required")
         return None
 
@@ -105,11 +110,15 @@ CREDENTIALS: dict[str, tuple[str | None, Expected]] = {
     "JWT no access claim": (token({"exp": in_minutes(10)}), _allowed),
     "JWT alpha rw": (
         token({"access": [{"collection": "alpha", "access": "rw"}]}),
-        _collections({"alpha": True}),
+        _collections({"alpha": "rw"}),
     ),
     "JWT alpha r": (
         token({"access": [{"collection": "alpha", "access": "r"}]}),
-        _collections({"alpha": False}),
+        _collections({"alpha": "r"}),
+    ),
+    "JWT alpha prw": (
+        token({"access": [{"collection": "alpha", "access": "prw"}]}),
+        _collections({"alpha": "prw"}),
     ),
     "JWT expired": (
         token({"access": "m", "exp": in_minutes(-5)}),

@@ -7,6 +7,9 @@ snapshots): the read-only key and global tokens, not collection-scoped ones; `WR
 changes points, vectors, payloads, payload indexes or snapshots of one collection (`rw`
 access to it, or global `m`); `MANAGE` creates, changes, drops or replaces collections
 (global `m` only). This is Qdrant's "Table of access" in its security guide.
+`READ_EXTRAS` / `WRITE_EXTRAS` read or change a collection's "extras" (payload indexes,
+snapshots, its cluster info): as `READ` / `WRITE`, but not with `prw` access (points read
+and write only), which Qdrant refuses them (`AccessRequirements::extras`).
 
 The REST app refuses to start with a route missing here, the gRPC server with a method of a
 service it serves missing here, and a test checks both, so a new endpoint cannot slip
@@ -21,13 +24,17 @@ from enum import Enum
 class Level(Enum):
     OPEN = "open"
     READ = "read"
+    READ_EXTRAS = "read extras"
     GLOBAL_READ = "global read"
     WRITE = "write"
+    WRITE_EXTRAS = "write extras"
     MANAGE = "manage"
 
 
 OPEN, READ, WRITE, MANAGE = Level.OPEN, Level.READ, Level.WRITE, Level.MANAGE
-GLOBAL_READ = Level.GLOBAL_READ
+GLOBAL_READ, READ_EXTRAS, WRITE_EXTRAS = Level.GLOBAL_READ, Level.READ_EXTRAS, Level.WRITE_EXTRAS
+# The levels a global read access (the read-only key, an `r` token) is allowed.
+READS = (READ, READ_EXTRAS, GLOBAL_READ)
 
 # The path parameter that names the collection a REST route works on.
 COLLECTION_PARAM = "collection_name"
@@ -57,8 +64,8 @@ REST: dict[tuple[str, str], Level] = {
     ("POST", "/collections/aliases"): MANAGE,
     ("GET", "/aliases"): READ,
     ("GET", _C + "/aliases"): READ,
-    ("PUT", _C + "/index"): WRITE,
-    ("DELETE", _C + "/index/{field_name:path}"): WRITE,
+    ("PUT", _C + "/index"): WRITE_EXTRAS,
+    ("DELETE", _C + "/index/{field_name:path}"): WRITE_EXTRAS,
     ("PUT", _C + "/vectors/{vector_name}"): MANAGE,
     ("DELETE", _C + "/vectors/{vector_name}"): MANAGE,
     ("PUT", _P): WRITE,
@@ -91,19 +98,19 @@ REST: dict[tuple[str, str], Level] = {
     # Snapshots (tessera.api.snapshots), as Qdrant's table of access has them: listing and
     # downloading read the collection, creating and deleting write it, uploading and
     # recovering replace it (manage); full snapshots belong to no collection.
-    ("GET", _C + "/snapshots"): READ,
-    ("POST", _C + "/snapshots"): WRITE,
+    ("GET", _C + "/snapshots"): READ_EXTRAS,
+    ("POST", _C + "/snapshots"): WRITE_EXTRAS,
     ("POST", _C + "/snapshots/upload"): MANAGE,
     ("PUT", _C + "/snapshots/recover"): MANAGE,
-    ("GET", _C + "/snapshots/{snapshot_name}"): READ,
-    ("DELETE", _C + "/snapshots/{snapshot_name}"): WRITE,
-    ("GET", _S + "/snapshots"): READ,
-    ("POST", _S + "/snapshots"): WRITE,
+    ("GET", _C + "/snapshots/{snapshot_name}"): READ_EXTRAS,
+    ("DELETE", _C + "/snapshots/{snapshot_name}"): WRITE_EXTRAS,
+    ("GET", _S + "/snapshots"): READ_EXTRAS,
+    ("POST", _S + "/snapshots"): WRITE_EXTRAS,
     ("POST", _S + "/snapshots/upload"): MANAGE,
     ("PUT", _S + "/snapshots/recover"): MANAGE,
-    ("GET", _S + "/snapshots/{snapshot_name}"): READ,
-    ("DELETE", _S + "/snapshots/{snapshot_name}"): WRITE,
-    ("GET", _S + "/snapshot"): WRITE,  # makes a snapshot and streams it
+    ("GET", _S + "/snapshots/{snapshot_name}"): READ_EXTRAS,
+    ("DELETE", _S + "/snapshots/{snapshot_name}"): WRITE_EXTRAS,
+    ("GET", _S + "/snapshot"): WRITE_EXTRAS,  # makes a snapshot and streams it
     # The dashboard (tessera.api.dashboard): its static files are public, as Qdrant's are
     # (the page asks for a key when the API wants one); its API reads a collection.
     ("GET", "/dashboard"): OPEN,
@@ -125,7 +132,7 @@ REST: dict[tuple[str, str], Level] = {
     ("DELETE", "/cluster/peer/{peer_id}"): MANAGE,
     ("GET", "/quotas"): GLOBAL_READ,
     ("PUT", "/quotas"): MANAGE,
-    ("GET", _C + "/cluster"): READ,
+    ("GET", _C + "/cluster"): READ_EXTRAS,
     ("POST", _C + "/cluster"): MANAGE,
     ("PUT", _C + "/shards"): MANAGE,
     ("POST", _C + "/shards/delete"): MANAGE,
@@ -150,7 +157,7 @@ GRPC: dict[str, Level] = {
     "/qdrant.Collections/UpdateAliases": MANAGE,
     "/qdrant.Collections/ListCollectionAliases": READ,
     "/qdrant.Collections/ListAliases": READ,
-    "/qdrant.Collections/CollectionClusterInfo": READ,
+    "/qdrant.Collections/CollectionClusterInfo": READ_EXTRAS,
     "/qdrant.Collections/CollectionExists": READ,
     "/qdrant.Collections/UpdateCollectionClusterSetup": MANAGE,
     "/qdrant.Collections/CreateShardKey": MANAGE,
@@ -165,8 +172,8 @@ GRPC: dict[str, Level] = {
     "/qdrant.Points/OverwritePayload": WRITE,
     "/qdrant.Points/DeletePayload": WRITE,
     "/qdrant.Points/ClearPayload": WRITE,
-    "/qdrant.Points/CreateFieldIndex": WRITE,
-    "/qdrant.Points/DeleteFieldIndex": WRITE,
+    "/qdrant.Points/CreateFieldIndex": WRITE_EXTRAS,
+    "/qdrant.Points/DeleteFieldIndex": WRITE_EXTRAS,
     "/qdrant.Points/CreateVectorName": MANAGE,
     "/qdrant.Points/DeleteVectorName": MANAGE,
     "/qdrant.Points/Search": READ,
@@ -186,9 +193,9 @@ GRPC: dict[str, Level] = {
     "/qdrant.Points/Facet": READ,
     "/qdrant.Points/SearchMatrixPairs": READ,
     "/qdrant.Points/SearchMatrixOffsets": READ,
-    "/qdrant.Snapshots/Create": WRITE,
-    "/qdrant.Snapshots/List": READ,
-    "/qdrant.Snapshots/Delete": WRITE,
+    "/qdrant.Snapshots/Create": WRITE_EXTRAS,
+    "/qdrant.Snapshots/List": READ_EXTRAS,
+    "/qdrant.Snapshots/Delete": WRITE_EXTRAS,
     "/qdrant.Snapshots/CreateFull": MANAGE,
     "/qdrant.Snapshots/ListFull": GLOBAL_READ,
     "/qdrant.Snapshots/DeleteFull": MANAGE,

@@ -32,7 +32,7 @@ from typing import Any
 
 import jwt
 
-from tessera.api.access import Level
+from tessera.api.access import READS, Level
 from tessera.errors import Forbidden
 from tessera.query.filter_parse import parse_filter
 from tessera.storage.toc import TableOfContents
@@ -76,29 +76,39 @@ def denied(message: str) -> AuthError:
     return AuthError(403, f"Forbidden: {message}", plain=False)
 
 
+# A collection-scoped token's modes: read, read-write, and points read-write (points and
+# their vectors and payloads only: no payload indexes, snapshots or cluster info).
+COLLECTION_MODES = ("r", "rw", "prw")
+
+
 @dataclass(frozen=True)
 class Access:
-    """Global `mode` ("m" manage, "r" read), or per-collection rights (name -> may write)."""
+    """Global `mode` ("m" manage, "r" read), or per-collection modes (name -> "r", "rw" or
+    "prw")."""
 
     mode: str | None
-    collections: dict[str, bool] | None = None
+    collections: dict[str, str] | None = None
 
     def check(self, level: Level, collection: str | None) -> None:
         """Raise AuthError (403) unless this access allows an operation of `level` on
-        `collection` (None: not about one collection)."""
+        `collection` (None: not about one collection). In Qdrant's order: extras, then
+        write."""
         if level is Level.OPEN:
             return
         if self.collections is None:
-            if level not in (Level.READ, Level.GLOBAL_READ) and self.mode != "m":
+            if level not in READS and self.mode != "m":
                 raise denied("Global manage access is required")
             return
         if level in (Level.MANAGE, Level.GLOBAL_READ):
             raise denied("Global access is required")
         if collection is None:
             return  # listing: filtered to the readable collections
-        if collection not in self.collections:
+        mode = self.collections.get(collection)
+        if mode is None:
             raise denied(f"Access to collection {collection} is required")
-        if level is Level.WRITE and not self.collections[collection]:
+        if level in (Level.READ_EXTRAS, Level.WRITE_EXTRAS) and mode == "prw":
+            raise denied(f"Only points access is allowed for collection {collection}")
+        if level in (Level.WRITE, Level.WRITE_EXTRAS) and mode == "r":
             raise denied(f"Write access to collection {collection} is required")
 
     def can_read(self, collection: str) -> bool:
@@ -273,12 +283,12 @@ def parse_access(raw: Any) -> Access:
         return Access(raw)
     if not isinstance(raw, list):
         raise unauthorized(BAD_KEY)
-    rights: dict[str, bool] = {}
+    rights: dict[str, str] = {}
     for item in raw:
         if (
             not isinstance(item, dict)
             or not isinstance(item.get("collection"), str)
-            or item.get("access") not in ("r", "rw")
+            or item.get("access") not in COLLECTION_MODES
         ):
             raise unauthorized(BAD_KEY)
         name = item["collection"]
@@ -290,7 +300,7 @@ def parse_access(raw: Any) -> Access:
             )
         if name in rights:
             raise unauthorized(f"{ACCESS_ITEM}.collection: Collection name should be unique")
-        rights[name] = item["access"] == "rw"
+        rights[name] = item["access"]
     return Access(None, rights)
 
 

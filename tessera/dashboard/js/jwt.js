@@ -1,12 +1,12 @@
 // Access: JWTs for `service.jwt_rbac`, made in the browser as Qdrant's web UI makes them:
 // HS256, signed with the API key (never sent anywhere: Web Crypto signs it here), with
-// global access (read or manage) or access per collection (read or read-write), optionally
-// an expiry and a `value_exists` condition.
+// global access (read or manage) or access per collection (read, read-write or points
+// read-write), optionally an expiry and a `value_exists` condition.
 import { call, storedKey } from "./api.js";
 import { attempt, collectionNames, h, parseJson, select } from "./ui.js";
 
 const GLOBAL = [["", "per collection (below)"], ["r", "read every collection"], ["m", "manage everything"]];
-const PER_COLLECTION = [["r", "read"], ["rw", "read and write"]];
+const PER_COLLECTION = [["r", "read"], ["rw", "read and write"], ["prw", "points read and write (no indexes, snapshots)"]];
 
 function base64url(bytes) {
   let text = "";
