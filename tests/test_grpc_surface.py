@@ -109,3 +109,35 @@ def test_server_reflection_asks_for_the_key(keyed: ServerProcess) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         _reflect(keyed, [reflection.Request(list_services="")], None)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_reflection_lists_the_health_check_as_qdrant_does(keyed: ServerProcess) -> None:
+    """Qdrant's health_check.proto has `Check` only: Tessera listed `Watch` too, which it
+    does not serve (UNIMPLEMENTED), and tools that call every listed method tripped on it."""
+    (health,) = _reflect(
+        keyed, [reflection.Request(file_containing_symbol="grpc.health.v1.Health")], KEY
+    )
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in health.file_descriptor_response.file_descriptor_proto
+    ]
+    methods = [m.name for f in files for s in f.service if s.name == "Health" for m in s.method]
+    assert methods == ["Check"]
+
+
+def test_restart_transfer_over_grpc_is_decoded() -> None:
+    """`RestartTransfer.method` is a plain enum in Qdrant's proto (no presence): reading it
+    with HasField failed every such request with INTERNAL."""
+    from qdrant_client import grpc as pb
+
+    from tessera.api.grpc_collections import cluster_operation
+
+    message = pb.RestartTransfer(shard_id=2, from_peer_id=1, to_peer_id=3, method=pb.Snapshot)
+    operation = cluster_operation("restart_transfer", message)
+    assert (operation.kind, operation.shard, operation.source, operation.target) == (
+        "restart_transfer",
+        2,
+        1,
+        3,
+    )
+    assert operation.method == "snapshot"

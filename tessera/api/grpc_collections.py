@@ -191,7 +191,9 @@ GRPC_TRANSFER_METHODS = ("stream_records", "snapshot", "wal_delta", "resharding_
 def transfer_method(message: Any) -> str | None:
     """A transfer message's `method` in REST's spelling; None when absent (or when the
     message has no such field, as AbortShardTransfer)."""
-    if "method" not in message.DESCRIPTOR.fields_by_name or not message.HasField("method"):
+    field = message.DESCRIPTOR.fields_by_name.get("method")
+    # RestartTransfer's `method` is a plain enum (always set); the others' are optional.
+    if field is None or (field.has_presence and not message.HasField("method")):
         return None
     number = int(message.method)
     return GRPC_TRANSFER_METHODS[number] if 0 <= number < len(GRPC_TRANSFER_METHODS) else None

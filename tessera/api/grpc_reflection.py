@@ -115,7 +115,8 @@ def _reflection_file() -> descriptor_pb2.FileDescriptorProto:
 
 
 def _health_file() -> descriptor_pb2.FileDescriptorProto:
-    """grpc/health/v1/health.proto (the Check method Tessera serves, and Watch)."""
+    """grpc/health/v1/health.proto as Qdrant's health_check.proto has it: the Check method
+    only (Watch is neither in it nor served)."""
     status = descriptor_pb2.EnumDescriptorProto(name="ServingStatus")
     for number, name in enumerate(("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")):
         status.value.add(name=name, number=number)
@@ -125,13 +126,11 @@ def _health_file() -> descriptor_pb2.FileDescriptorProto:
     )
     response.enum_type.append(status)
     service = descriptor_pb2.ServiceDescriptorProto(name="Health")
-    for name, streaming in (("Check", False), ("Watch", True)):
-        service.method.add(
-            name=name,
-            input_type=".grpc.health.v1.HealthCheckRequest",
-            output_type=".grpc.health.v1.HealthCheckResponse",
-            server_streaming=streaming,
-        )
+    service.method.add(
+        name="Check",
+        input_type=".grpc.health.v1.HealthCheckRequest",
+        output_type=".grpc.health.v1.HealthCheckResponse",
+    )
     return descriptor_pb2.FileDescriptorProto(
         name="health.proto",
         package="grpc.health.v1",
