@@ -589,3 +589,33 @@ def test_lookups_need_read_access_to_the_collection_they_name(secured: ServerPro
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert raised.value.details() == denied_text
     grpc_client.close()
+
+
+def test_cluster_telemetry_shows_a_scoped_token_its_collections(tmp_path: Any) -> None:
+    """As Qdrant's `GET /cluster/telemetry`: any access may ask; a collection-scoped token
+    gets the collections it may read (Tessera answered 403 "Global access is required")."""
+    require_server_target()
+    from tests.cluster_harness import Cluster, running_etcd
+
+    env = {"QDRANT__SERVICE__API_KEY": FULL, "QDRANT__SERVICE__JWT_RBAC": "true"}
+    (tmp_path / "etcd").mkdir()
+    with running_etcd(tmp_path / "etcd") as etcd:
+        group = Cluster(tmp_path / "cluster", etcd, "/tessera-auth/", env=env)
+        try:
+            (node,) = group.start_nodes(1)
+            admin = QdrantClient(url=node.url, api_key=FULL, timeout=30)
+            for name in ("alpha", "beta"):
+                admin.create_collection(
+                    name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+                )
+            admin.close()
+            scoped = token({"access": [{"collection": "alpha", "access": "r"}]})
+            answer = httpx.get(
+                f"{node.url}/cluster/telemetry", headers={"api-key": scoped}, timeout=30
+            )
+            assert answer.status_code == 200, answer.text
+            assert set(answer.json()["result"]["collections"]) == {"alpha"}
+            full = httpx.get(f"{node.url}/cluster/telemetry", headers={"api-key": FULL}, timeout=30)
+            assert set(full.json()["result"]["collections"]) == {"alpha", "beta"}
+        finally:
+            group.stop()

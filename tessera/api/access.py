@@ -127,7 +127,7 @@ REST: dict[tuple[str, str], Level] = {
     ("GET", "/issues"): READ,
     ("DELETE", "/issues"): MANAGE,
     ("GET", "/cluster"): GLOBAL_READ,
-    ("GET", "/cluster/telemetry"): GLOBAL_READ,
+    ("GET", "/cluster/telemetry"): READ,  # a scoped token's: its collections only
     ("POST", "/cluster/recover"): MANAGE,
     ("DELETE", "/cluster/peer/{peer_id}"): MANAGE,
     ("GET", "/quotas"): GLOBAL_READ,

@@ -44,9 +44,11 @@ import orjson
 from starlette.requests import Request
 
 from tessera import __version__
+from tessera.api.auth import Access
 from tessera.api.cluster_ops import parse_operation, run_operation
 from tessera.api.collections import collection_of, toc_of
 from tessera.api.envelope import QUERY_DESERIALIZE, expect_object, query_flag, read_json
+from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import peer_id, query_int
 from tessera.api.telemetry_system import memory_telemetry
@@ -152,7 +154,9 @@ async def cluster_telemetry(request: Request) -> Callable[[], Any]:
     toc = toc_of(request)
     if toc.cluster is None:
         raise InternalError("Service internal error: Could not get telemetry from cluster")
-    return lambda: distributed_telemetry(toc, float(timeout or PEER_TIMEOUT_S))
+    # Any access may ask, as in Qdrant: a collection-scoped one sees its collections only.
+    access: Access | None = request.scope.get(ACCESS_SCOPE)
+    return lambda: distributed_telemetry(toc, float(timeout or PEER_TIMEOUT_S), access)
 
 
 PEER_TIMEOUT_S = 2.0
@@ -173,9 +177,12 @@ def peer_details(toc: TableOfContents) -> dict[str, Any]:
     }
 
 
-def distributed_telemetry(toc: TableOfContents, timeout: float) -> dict[str, Any]:
+def distributed_telemetry(
+    toc: TableOfContents, timeout: float, access: Access | None = None
+) -> dict[str, Any]:
     """Qdrant's `DistributedTelemetryData`: every peer (asked over its p2p port whether it
-    answers) and every collection's shards, replicas and transfers, as this peer sees them."""
+    answers) and the shards, replicas and transfers of every collection `access` may read,
+    as this peer sees them."""
     cluster = toc.cluster
     assert cluster is not None
     peers: dict[str, Any] = {}
@@ -193,6 +200,8 @@ def distributed_telemetry(toc: TableOfContents, timeout: float) -> dict[str, Any
         peers[str(peer)] = entry
     collections: dict[str, Any] = {}
     for name in toc.names():
+        if access is not None and not access.can_read(name):
+            continue
         placement = cluster.placement(name)
         key_of = {s: key for key, ids in cluster.shard_keys(name).items() for s in ids}
         shards = []
