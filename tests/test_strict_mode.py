@@ -21,7 +21,8 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from tessera.collection.strict_filters import resident_memory_percent
+from tessera.collection import strict_filters
+from tessera.collection.strict_filters import cgroup_memory_limit, resident_memory_percent
 from tests.conftest import ServerProcess, make_grpc_client, private_server, running
 
 pytestmark = pytest.mark.server_only(reason="strict mode is the server's")
@@ -712,3 +713,24 @@ def test_group_routes_are_weighed_as_qdrant_weighs_each(http: httpx.Client, stri
     }
     answer = http.post(at + "/query/groups", json=prefetched)
     assert answer.status_code == 200, answer.text
+
+
+def test_memory_limit_of_a_cgroup_v1_container_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`max_resident_memory_percent` is of the cgroup's limit where there is one, as
+    Qdrant's: a container under cgroup v1 has it in `memory/memory.limit_in_bytes` (only
+    the v2 file was read, so the percentage was of the whole machine and never reached)."""
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("419430400\n")
+    assert cgroup_memory_limit(tmp_path) == 419430400
+    (tmp_path / "memory.max").write_text("max\n")  # v2 without a limit: the v1 file counts
+    assert cgroup_memory_limit(tmp_path) == 419430400
+    (tmp_path / "memory.max").write_text("1048576\n")
+    assert cgroup_memory_limit(tmp_path) == 1048576
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (tmp_path / "memory.max").unlink()
+    assert cgroup_memory_limit(tmp_path) is None  # v1's "no limit"
+    # This process under a 1 MiB limit uses far more than all of it.
+    monkeypatch.setattr(strict_filters, "cgroup_memory_limit", lambda: 1 << 20)
+    assert (resident_memory_percent() or 0) > 100

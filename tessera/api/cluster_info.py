@@ -52,7 +52,7 @@ from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import peer_id, query_int
 from tessera.api.telemetry_system import memory_telemetry
-from tessera.collection import quota
+from tessera.collection import quota, strict_filters
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.collection.distributed import ClusterCollection
@@ -352,7 +352,7 @@ async def update_quotas(request: Request) -> Callable[[], Any]:
 def quota_usage(toc: TableOfContents) -> dict[str, int | None]:
     """This node's resident memory (of the cgroup limit, else of the machine) and the use of
     the filesystem holding the storage, in whole percent."""
-    limit = _cgroup_memory_limit()
+    limit = strict_filters.cgroup_memory_limit()
     total: int | None
     try:
         total = limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -364,18 +364,6 @@ def quota_usage(toc: TableOfContents) -> dict[str, int | None]:
         "resident_memory_percent": resident * 100 // total if total and resident else None,
         "disk_usage_percent": disk.used * 100 // disk.total if disk.total else None,
     }
-
-
-def _cgroup_memory_limit() -> int | None:
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path, encoding="ascii") as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 1 << 60:
-            return int(text)
-    return None
 
 
 # ------------------------------------------------------------------ optimizations

@@ -834,7 +834,9 @@ class ClusterService:
                 candidates = set(peers)
             number = shards_number or int(params.get("shard_number") or 1)
             factor = replication_factor or int(params.get("replication_factor") or 1)
-            first = max(record.next_shard, max(record.shards, default=-1) + 1)
+            # Qdrant numbers a key's shards from its holder's highest id + 1, the highest of
+            # none being 0: the first key's shards are 1, 2, ...
+            first = max(record.next_shard, max(record.shards, default=0) + 1)
             placed = place(number, factor, candidates)
             new = {first + shard: replicas for shard, replicas in placed.items()}
             made[:] = [(*record.shard_keys, (key, tuple(sorted(new))))]

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -327,11 +326,24 @@ def resident_memory_percent() -> int | None:
     except (OSError, StopIteration, ValueError):
         return None
     total = total_kb * 1024
-    with contextlib.suppress(OSError, ValueError):
-        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if cgroup.isdigit():
-            total = min(total, int(cgroup))
+    limit = cgroup_memory_limit()
+    if limit is not None:
+        total = min(total, limit)
     return int(rss_kb * 1024 * 100 // total) if total else None
+
+
+def cgroup_memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of this process's cgroup (v2 `memory.max`, else v1
+    `memory.limit_in_bytes`, where a container under cgroup v1 finds its limit); None
+    without one ("max", or v1's page-rounded 2^63)."""
+    for path in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text)
+    return None
 
 
 # ---------------------------------------------------------------------- rate costs
