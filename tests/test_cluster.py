@@ -217,7 +217,7 @@ def test_metrics_and_telemetry_report_the_cluster(cluster: Cluster) -> None:
             validate_component("ClusterTelemetry", section)
         return section
 
-    assert telemetry(0) == {"enabled": True}
+    assert telemetry(0) == {"enabled": True, "resharding_enabled": False}
     status = telemetry(1)["status"]
     assert status["number_of_peers"] == 3 and status["peer_id"] == me
     assert status["is_voter"] is True and status["pending_operations"] == 0
@@ -227,6 +227,11 @@ def test_metrics_and_telemetry_report_the_cluster(cluster: Cluster) -> None:
     assert detailed["config"]["etcd"]["endpoints"] == [cluster.etcd.endpoint]
     assert detailed["config"]["etcd"]["prefix"] == cluster.prefix
     assert set(detailed["peers"]) == set(status_of(node)["peers"])
+    assert "peer_metadata" not in detailed
+    # From level 3, each peer's version (Qdrant's peer metadata; its tests wait on it).
+    versions = telemetry(3)["peer_metadata"]
+    assert set(versions) == set(detailed["peers"])
+    assert {v["version"] for v in versions.values()} == {httpx.get(node.url).json()["version"]}
 
 
 def test_shard_number_defaults_to_peers_and_timeout_bounds_the_wait(cluster: Cluster) -> None:

@@ -145,7 +145,7 @@ def test_telemetry_by_details_level(
     assert "features" not in result["app"]
     assert result["collections"]["number_of_collections"] >= 1
     assert "collections" not in result["collections"]
-    assert result["cluster"] == {"enabled": False}
+    assert result["cluster"] == {"enabled": False, "resharding_enabled": False}
     rest = result["requests"]["rest"]["responses"]
     assert rest["PUT /collections/{collection_name}"]["200"]["count"] >= 1
     stats = rest["PUT /collections/{collection_name}/points"]["200"]

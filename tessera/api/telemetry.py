@@ -131,10 +131,12 @@ def telemetry(
 def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
     """Qdrant's `ClusterTelemetry`, from the cluster service's view of etcd (no etcd call):
     `status` from level 1, `config` (Tessera's: the p2p URI and the etcd it follows, in
-    place of Qdrant's Raft settings) and `peers` from level 2."""
+    place of Qdrant's Raft settings) and `peers` from level 2, `peer_metadata` from 3."""
     cluster = toc.cluster
     if cluster is None:
-        return {"enabled": False}
+        # Qdrant's `resharding_enabled` is its setting, always shown; resharding is refused
+        # here as in open-source Qdrant (a Cloud feature).
+        return {"enabled": False, "resharding_enabled": False}
     out: dict[str, Any] = {"enabled": True}
     if level >= 1:
         problem = cluster.problem()
@@ -177,6 +179,13 @@ def cluster_section(toc: TableOfContents, level: int) -> dict[str, Any]:
         out["peers"] = {
             str(peer): {"uri": info.get("uri", "")} for peer, info in sorted(cluster.peers.items())
         }
+    if level >= 3:  # the version each peer registered with (an older Tessera's: none)
+        out["peer_metadata"] = {
+            str(peer): {"version": info["version"]}
+            for peer, info in sorted(cluster.peers.items())
+            if isinstance(info.get("version"), str)
+        }
+    out["resharding_enabled"] = False
     return out
 
 

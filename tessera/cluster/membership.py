@@ -1,7 +1,8 @@
 """This node as a peer of the cluster: registered in etcd under a lease kept alive, and a
 candidate in the leader election.
 
-- Registration: `peers/<peer id>` = `{"uri": <p2p URI>, "rest": <REST URL>}`, attached to a
+- Registration: `peers/<peer id>` = `{"uri": <p2p URI>, "rest": <REST URL>, "version": <the
+  Qdrant API version>}`, attached to a
   lease of `cluster.etcd.lease_ttl_sec` seconds (10) renewed four times per TTL. A node that
   dies (kill -9, a lost network) drops out of `/cluster` when its lease runs out; a node that
   stops cleanly revokes its lease and leaves at once. When the lease is found expired (etcd
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from tessera import QDRANT_API_VERSION
 from tessera.cluster.etcd import EtcdClient, EtcdUnavailable, compare_created, put_op
 from tessera.cluster.metadata import MetadataStore
 
@@ -57,9 +59,9 @@ class Membership:
         """Grant a lease and put this peer's key under it (EtcdUnavailable when etcd does not
         answer), then try to lead."""
         self.lease = self.client.grant(self.lease_ttl)
-        self.client.put(
-            self.store.peer_key(self.peer_id), {"uri": self.uri, "rest": self.rest_url}, self.lease
-        )
+        # `version`: the Qdrant version it speaks, Qdrant's peer metadata (`/telemetry`).
+        record = {"uri": self.uri, "rest": self.rest_url, "version": QDRANT_API_VERSION}
+        self.client.put(self.store.peer_key(self.peer_id), record, self.lease)
         self.campaign()
         self.last_contact = time.time()
 

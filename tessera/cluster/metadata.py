@@ -2,7 +2,8 @@
 
 Keys, under the configured prefix (`cluster.etcd.prefix`, default `/tessera/`), values JSON:
 
-    peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>}   under the peer's lease
+    peers/<peer id>        {"uri": <p2p URI>, "rest": <REST URL>, "version": <Qdrant API>}
+                           under the peer's lease
     leader                 {"peer_id": <id>}                        under the leader's lease
     removed/<peer id>      {"removed_at": <unix time>}              a peer taken out for good
     collections/<name>     {"uuid", "config", "patch", "indexes", "shards", "shard_keys",
