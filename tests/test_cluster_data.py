@@ -433,6 +433,14 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         answer = httpx.post(f"{cluster.nodes[0].url}/collections/{name}/cluster", json=bad)
         assert answer.status_code == 400, answer.text
 
+    # A condition the drop must meet (newer Qdrant's `min_other_active_replicas`): with one
+    # other active replica, asking for two is refused and changes nothing.
+    url = f"{cluster.nodes[0].url}/collections/{name}/cluster?wait=true"
+    conditional = {"drop_replica": {"shard_id": 0, "peer_id": holder}}
+    conditional["drop_replica"]["min_other_active_replicas"] = 2
+    refused = httpx.post(url, json=conditional, timeout=30)
+    assert refused.status_code == 400 and "at least 2 are required" in refused.text
+    assert set(placement_of(cluster, name)[0]) == {holder, first}
     # The old holder's replica dropped: the data lives on.
     drop = models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=holder))
     assert b.cluster_collection_update(name, drop)

@@ -58,6 +58,8 @@ class ClusterOperation:
     # replicate_points: `key` is the source shard key
     to_key: str | int | None = None
     filter: Filter | None = None
+    # drop_replica: refused unless this many other replicas of the shard stay active.
+    min_other_active: int | None = None
 
 
 TRANSFERS = ("move_shard", "replicate_shard", "abort_transfer", "restart_transfer")
@@ -92,7 +94,13 @@ def parse_operation(body: Any) -> ClusterOperation:
         source, target = _u64(raw, "from_peer_id"), _u64(raw, "to_peer_id")
         return transfer_operation(kind, _u32(raw, "shard_id"), source, target, method)
     if kind == "drop_replica":
-        return ClusterOperation(kind, _u32(raw, "shard_id"), None, _u64(raw, "peer_id"))
+        return ClusterOperation(
+            kind,
+            _u32(raw, "shard_id"),
+            None,
+            _u64(raw, "peer_id"),
+            min_other_active=_optional_u32(raw, "min_other_active_replicas"),
+        )
     if kind in ("create_sharding_key", "drop_sharding_key"):
         key = parse_key(raw.get("shard_key"), UNTAGGED)
         if kind == "drop_sharding_key":
@@ -177,7 +185,7 @@ def run_operation(
         cluster.abort_transfer(name, shard, source, target, timeout)
     elif operation.kind == "drop_replica":
         assert target is not None
-        cluster.drop_replica(name, shard, target, timeout)
+        cluster.drop_replica(name, shard, target, timeout, operation.min_other_active)
     elif operation.kind == "create_sharding_key":
         assert operation.key is not None
         # Qdrant: a key created in a given state (Partial: to be filled by replicate_points)

@@ -739,8 +739,17 @@ class ClusterService:
             revision = self.store.change_replicas(name, change)
         self.wait_applied(revision, timeout)
 
-    def drop_replica(self, name: str, shard: int, peer: int, timeout: float | None) -> None:
-        """Qdrant's `drop_replica`: the peer's replica leaves the placement (its files go)."""
+    def drop_replica(
+        self,
+        name: str,
+        shard: int,
+        peer: int,
+        timeout: float | None,
+        min_other_active: int | None = None,
+    ) -> None:
+        """Qdrant's `drop_replica`: the peer's replica leaves the placement (its files go);
+        with `min_other_active`, only while that many other replicas are active (checked
+        against the same state the drop changes)."""
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
             replicas = _replicas(record, shard, name)
@@ -748,7 +757,14 @@ class ClusterService:
             if peer not in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is not present on peer {peer}")
             rest = [p for p in replicas if p != peer]
-            if not any((name, record.uuid, shard, p) not in state.dead for p in rest):
+            active = [p for p in rest if (name, record.uuid, shard, p) not in state.dead]
+            if min_other_active is not None and len(active) < min_other_active:
+                raise BadRequest(
+                    f"Bad request: Cannot drop the replica of shard {shard} on peer {peer}: "
+                    f"{len(active)} other replicas are active, at least {min_other_active} "
+                    "are required"
+                )
+            if not active:
                 raise BadRequest(
                     f"Bad request: Shard {shard} must keep at least one active replica"
                 )
