@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import time
 import uuid
 from typing import Any
@@ -322,6 +323,34 @@ def test_replicated_writes_survive_a_killed_node_which_catches_up(
         # And writes through it reach the others.
         own.upsert(name, [models.PointStruct(id=999, vector=[1.0] * DIM)])
         assert [p.id for p in a.retrieve(name, [999])] == [999]
+    finally:
+        own.close()
+
+
+def test_a_node_whose_collection_files_are_gone_catches_up_before_it_serves(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """A node killed, its collection's directory removed, started again: the replicas it
+    makes again are empty, so they catch up from the others instead of serving, Active,
+    an empty copy (they answered 0 points for their shards; Qdrant's
+    test_collection_recovery)."""
+    a, _, _ = clients
+    name = unique("lost")
+    create(a, name, shard_number=2, replication_factor=3)
+    _, points = make_points(list(range(1, 101)), seed=21)
+    a.upsert(name, points)
+    node = cluster.nodes[2]
+    node.kill()
+    shutil.rmtree(cluster.node_directory(2) / "storage" / "collections" / name)
+    node.start()
+    own = client_for(node.url)
+    try:
+        eventually(
+            lambda: replicas_active(cluster, 2, name, 6), "the node's replicas caught up", 60
+        )
+        local = cluster_view(cluster, 2, name)["local_shards"]
+        assert len(local) == 2 and sum(s["points_count"] for s in local) == 100
+        assert own.count(name, exact=True).count == 100
     finally:
         own.close()
 

@@ -88,6 +88,10 @@ class LocalNode(Protocol):
     def drop_local(self, name: str, keep_data: bool) -> None:
         """Remove the local collection; `keep_data`: move its files aside instead."""
 
+    def files_lost(self, name: str) -> None:
+        """This node had applied the collection, and its files were gone: the (empty) replicas
+        just made catch up from the others before they serve."""
+
     def apply_aliases(self, table: dict[str, str]) -> None: ...
 
 
@@ -315,6 +319,9 @@ class ClusterService:
     def _apply_record(self, record: CollectionRecord) -> None:
         node = self._require_node()
         known = self.applied.get(record.name)
+        # Applied here before, and its directory gone (removed, or a disk replaced): the
+        # replicas made again below are empty, not copies to serve as they are.
+        lost = known == record.uuid and record.name not in node.local_collections()
         if known != record.uuid and record.name in node.local_collections():
             # Not this incarnation: an older one whose deletion this node never applied
             # (dropped and made again while it was away - or etcd lost its data and the
@@ -324,6 +331,13 @@ class ClusterService:
             self.applied.set(record.name, None)
         node.apply_collection(record)
         self.applied.set(record.name, record.uuid)
+        if lost:
+            log.error(
+                "collection %s: this node's files of it are gone; its replicas are made "
+                "again empty and catch up from the other peers",
+                record.name,
+            )
+            node.files_lost(record.name)
 
     def _watch(self) -> None:
         """Follow the cluster's changes until stopped. When the watch breaks (etcd restarted

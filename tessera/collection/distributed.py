@@ -188,6 +188,7 @@ class ClusterCollection(Collection):
         # caught up (`fence_after_crash`). A clean close leaves `clean-stop.json`.
         marker = path / CLEAN_STOP
         self._suspect = bool(self._parts) and not marker.exists()
+        self._lost = False  # made again after this node's files of it were gone
         if marker.exists():
             marker.unlink()
             fsync_dir(path)
@@ -1202,22 +1203,29 @@ class ClusterCollection(Collection):
                     break
         return copy_of
 
+    def files_lost(self) -> None:
+        """This peer had this collection and its files were gone (`ClusterService`): every
+        replica placed here is empty, however the cluster marks it, until it caught up."""
+        self._lost = self._suspect = True
+
     def fence_after_crash(self) -> None:
-        """After a stop without close: this peer's replicas that have another live, active
-        replica are marked dead, to catch up from their leader before they serve (the only
-        replica of a shard serves on: it holds the most there is)."""
+        """After a stop without close, or once the files were found gone: this peer's
+        replicas that have another live, active replica are marked dead, to catch up from
+        their leader before they serve (the only replica of a shard serves on: it holds the
+        most there is)."""
         if not self._suspect:
             return
         self._suspect = False
         for shard, replicas in sorted(self.cluster.placement(self.name).items()):
-            if self.me not in replicas or shard not in self._parts:
+            if self.me not in replicas or (shard not in self._parts and not self._lost):
                 continue
             others = [p for p in self._serving(shard, replicas) if p != self.me]
             if others and self._active(shard, self.me):
                 log.warning(
-                    "shard %d of %s: this peer stopped without closing; catching up first",
+                    "shard %d of %s: this peer %s; catching up first",
                     shard,
                     self.name,
+                    "lost its files" if self._lost else "stopped without closing",
                 )
                 self.cluster.set_replica_state(self.name, shard, self.me, active=False)
 

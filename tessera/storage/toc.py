@@ -524,6 +524,13 @@ class TableOfContents:
         with collection.shard.read() as holder:
             return dict(holder.index_schemas)
 
+    def files_lost(self, name: str) -> None:
+        collection = self.collections.get(name)
+        if isinstance(collection, ClusterCollection):
+            collection.files_lost()
+            if self.cluster is not None:  # joined already (else join_cluster fences it)
+                collection.fence_after_crash()
+
     def apply_collection(self, record: CollectionRecord) -> None:
         config = CollectionConfig.from_storage(record.config)
         existing = self.collections.get(record.name)
