@@ -23,8 +23,12 @@ The payload index counters are not measured: they stay 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import asdict, dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -67,3 +71,20 @@ def stop(token: Token[Meter | None]) -> None:
 
 def current() -> Meter | None:
     return _CURRENT.get()
+
+
+def carried(call: Callable[[], T]) -> Callable[[], T]:
+    """`call`, measured into the current meter wherever it runs (a worker thread of a shard
+    fan-out starts without the request's context)."""
+    meter = _CURRENT.get()
+    if meter is None:
+        return call
+
+    def run() -> T:
+        token = _CURRENT.set(meter)
+        try:
+            return call()
+        finally:
+            _CURRENT.reset(token)
+
+    return run

@@ -396,6 +396,15 @@ def test_hardware_reporting_in_answers(server_factory: Any) -> None:
     assert found.usage.hardware.cpu == 400
     channel.close()
 
+    # A collection of several shards (their writes and reads run on a pool's threads) is
+    # measured whole too: it reported 0 once more than one shard took part.
+    sharded = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 3}
+    assert_ok(http.put("/collections/hw3", json=sharded))
+    answer = http.put("/collections/hw3/points?wait=true", json={"points": points}).json()
+    assert answer["usage"]["hardware"]["vector_io_write"] == 100 * 4 * 4
+    answer = http.post("/collections/hw3/points/query", json=body).json()
+    assert answer["usage"]["hardware"]["cpu"] == 100 * 4
+
     # Payloads read from their files (a sealed segment, on_disk_payload): their bytes,
     # those of the 10 points answered only (Qdrant's test of this: under 300 bytes here).
     sealed = {

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from tessera import hw_meter
 from tessera.cluster.p2p import PeerUnreachable
 from tessera.cluster.placement import Placement
 from tessera.collection import merge, wire, writes
@@ -416,7 +417,9 @@ class ClusterCollection(Collection):
         if len(calls) == 1:
             ((shard, call),) = calls.items()
             return {shard: call()}
-        futures = {shard: self._pool.submit(call) for shard, call in calls.items()}
+        futures = {
+            shard: self._pool.submit(hw_meter.carried(call)) for shard, call in calls.items()
+        }
         wait_all(futures.values())
         return {shard: future.result() for shard, future in futures.items()}
 
