@@ -453,9 +453,14 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
         lambda: placement_of(cluster, name)[0].get(first) == ("Active", 50), "replica caught up"
     )
     assert placement_of(cluster, name)[0][holder] == ("Active", 50)
-    # Refusals: a replica that exists, a shard that does not, an unknown operation.
+    # A replica that exists is copied again (Qdrant's transfer replaces the target's copy):
+    # it catches up once more and holds the shard's points.
+    again = {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": first}}
+    assert_ok(httpx.post(f"{cluster.nodes[0].url}/collections/{name}/cluster", json=again))
+    eventually(lambda: placement_of(cluster, name)[0].get(first) == ("Active", 50), "copied again")
+    assert set(placement_of(cluster, name)[0]) == {holder, first}
+    # Refusals: a shard that does not exist, an unknown operation.
     for bad in (
-        {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": first}},
         {"replicate_shard": {"shard_id": 7, "from_peer_id": holder, "to_peer_id": second}},
         {"frobnicate": {}},
     ):

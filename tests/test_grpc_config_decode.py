@@ -22,7 +22,7 @@ from tessera.collection.values import CollectionInfo, PayloadIndexInfo
 from tessera.collection.writes import parse_field_schema
 from tessera.collection_config import build_config, config_warnings, parse_create_collection
 from tessera.config_json import decode_create, decode_update
-from tessera.errors import BadRequest
+from tessera.errors import BadRequest, UnprocessableEntity
 
 R = RestToGrpc
 
@@ -422,8 +422,13 @@ def test_cluster_operations_decode_equal() -> None:
             kind, grpc_message
         ) == cluster_ops.parse_operation(rest_body)
     same_peer = pb.ReplicateShard(shard_id=1, from_peer_id=2, to_peer_id=2)
-    with pytest.raises(BadRequest, match="cannot transfer a shard to the peer it is on"):
+    # Qdrant's validate_shard_different_peers: 422, named by the target field.
+    with pytest.raises(UnprocessableEntity, match=r"replicate_shard\.to_peer_id: cannot transfer"):
         grpc_collections.cluster_operation("replicate_shard", same_peer)
+    with pytest.raises(UnprocessableEntity, match="must be different than 3 in"):
+        cluster_ops.parse_operation(
+            {"move_shard": {"shard_id": 0, "from_peer_id": 3, "to_peer_id": 3}}
+        )
 
 
 def rest_info_message(info: CollectionInfo, warnings: list[str]) -> pb.CollectionInfo:

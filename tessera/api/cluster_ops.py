@@ -27,7 +27,7 @@ from tessera.cluster.service import ClusterService
 from tessera.collection import writes
 from tessera.collection.collection import Collection
 from tessera.collection.values import EVERYTHING, ShardSelector
-from tessera.errors import BadRequest, NotFound, bad_input
+from tessera.errors import BadRequest, NotFound, UnprocessableEntity, bad_input
 from tessera.query.filter_model import Filter
 from tessera.query.filter_parse import parse_filter
 
@@ -70,9 +70,10 @@ def transfer_operation(
 ) -> ClusterOperation:
     """A transfer operation (one of TRANSFERS), REST's or gRPC's, checked."""
     if source == target and kind in ("move_shard", "replicate_shard"):
-        raise BadRequest(
-            "Validation error in JSON body: [from_peer_id: cannot transfer a shard to the "
-            "peer it is on]"
+        # Qdrant's validate_shard_different_peers: a validation error of the body (422).
+        raise UnprocessableEntity(
+            f"Validation error in JSON body: [{kind}.to_peer_id: cannot transfer shard to "
+            f'itself, "to_peer_id" must be different than {source} in "from_peer_id"]'
         )
     return ClusterOperation(kind, shard, source, target, method)
 

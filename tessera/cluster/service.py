@@ -721,7 +721,8 @@ class ClusterService:
     ) -> None:
         """Qdrant's `replicate_shard` (`move`: `move_shard`): `target` gets a replica of
         `shard`, dead until it has caught up from the shard's leader; a move then drops the
-        `source` replica."""
+        `source` replica. A replica `target` holds already is copied again (as Qdrant's
+        transfer to a peer with the shard replaces its copy)."""
 
         def change(state: ClusterState, record: CollectionRecord) -> tuple[Placement, list[Any]]:
             replicas = _replicas(record, shard, name)
@@ -730,14 +731,15 @@ class ClusterService:
             if source not in replicas:
                 raise BadRequest(f"Bad request: Shard {shard} is not present on peer {source}")
             _no_conflicting_transfer(state, record, shard, {source, target})
-            if target in replicas:
+            if target in replicas and move:
                 raise BadRequest(f"Bad request: Shard {shard} is already present on peer {target}")
             if (name, record.uuid, shard, source) in state.dead:
                 raise BadRequest(
                     f"Bad request: Shard {shard} on peer {source} is not active and cannot be "
                     "the source of a transfer"
                 )
-            placement = {**record.shards, shard: [*replicas, target]}
+            placed = replicas if target in replicas else [*replicas, target]
+            placement = {**record.shards, shard: placed}
             # Partial from the start, naming the peer asked for as the source, as Qdrant's
             # transfer start does in the same consensus operation.
             mark: dict[str, Any] = {"at": 0, "transfer": source}
