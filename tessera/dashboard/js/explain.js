@@ -2,7 +2,7 @@
 // query of the tree, the plan of every segment as a table and the time per stage as a bar.
 import { call, enc } from "./api.js";
 import { pointId } from "./json.js";
-import { attempt, h, parseJson, pickedCollection, vectorNames, vectorPicker } from "./ui.js";
+import { attempt, collectionVectorPicker, h, parseJson, pickedCollection } from "./ui.js";
 
 const STAGE_COLORS = {
   filter: "#b7791f", search: "#3358d4", rescore: "#8a4baf", merge: "#1d8a4c",
@@ -35,9 +35,7 @@ function queryBody(text, using, limit, filter, ef, exact) {
 export async function render(root, route) {
   const name = await pickedCollection(root, route, "Explain a query", "explain", call);
   if (name === null) return;
-  const info = await call("GET", `/collections/${enc(name)}`);
-  const vectors = vectorNames(info, true);
-  const using = vectorPicker(vectors, "explain-using");
+  const using = await collectionVectorPicker(name, call, "explain-using");
   const query = h("textarea", { id: "explain-query", rows: 3, placeholder: 'a point id (42), a vector ([0.1, 0.2, …]) or a Query API body ({"query": …, "prefetch": …})' });
   query.value = route.query.get("id") ?? "";
   const filter = h("textarea", { id: "explain-filter", rows: 3, placeholder: 'filter (optional): {"must": [{"key": "color", "match": {"value": "red"}}]}' });

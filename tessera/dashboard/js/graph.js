@@ -3,16 +3,14 @@
 // adds its own neighbours. Laid out by a small force simulation on a canvas.
 import { call, enc } from "./api.js";
 import { pointId } from "./json.js";
-import { attempt, h, parseJson, pickedCollection, vectorNames, vectorPicker } from "./ui.js";
+import { attempt, collectionVectorPicker, h, parseJson, pickedCollection } from "./ui.js";
 
 const RADIUS = 7;
 
 export async function render(root, route) {
   const name = await pickedCollection(root, route, "Graph", "graph", call);
   if (name === null) return;
-  const info = await call("GET", `/collections/${enc(name)}`);
-  const vectors = vectorNames(info, true);
-  const using = vectorPicker(vectors, "graph-using");
+  const using = await collectionVectorPicker(name, call, "graph-using");
   const start = h("input", { id: "graph-start", placeholder: "point id (empty: the first point)", style: "width:16rem" });
   start.value = route.query.get("id") ?? "";
   const limit = h("input", { type: "number", id: "graph-limit", min: 1, max: 50, value: 5, style: "width:4rem" });

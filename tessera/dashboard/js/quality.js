@@ -1,14 +1,12 @@
 // Search quality: recall@k of the HNSW answers against exact search, for random stored
 // points as queries, at several `hnsw_ef` values; plotted.
 import { call, enc } from "./api.js";
-import { attempt, h, pickedCollection, vectorNames, vectorPicker } from "./ui.js";
+import { attempt, collectionVectorPicker, h, pickedCollection } from "./ui.js";
 
 export async function render(root, route) {
   const name = await pickedCollection(root, route, "Search quality", "quality", call);
   if (name === null) return;
-  const info = await call("GET", `/collections/${enc(name)}`);
-  const vectors = vectorNames(info, true);
-  const using = vectorPicker(vectors, "quality-using");
+  const using = await collectionVectorPicker(name, call, "quality-using");
   const queries = h("input", { type: "number", id: "quality-queries", min: 1, max: 1000, value: 20, style: "width:5rem" });
   const limit = h("input", { type: "number", id: "quality-limit", min: 1, max: 1000, value: 10, style: "width:5rem" });
   const efs = h("input", { id: "quality-efs", value: "8, 16, 32, 64, 128, 256" });

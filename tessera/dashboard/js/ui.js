@@ -105,6 +105,12 @@ export function vectorPicker(vectors, id) {
   return select(vectors.map((v) => [v, v || "(unnamed)"]), vectors[0] ?? "", { id });
 }
 
+// The picker of collection `name`'s vectors, dense then sparse (`call`: api.js's).
+export async function collectionVectorPicker(name, call, id) {
+  const info = await call("GET", `/collections/${encodeURIComponent(name)}`);
+  return vectorPicker(vectorNames(info, true), id);
+}
+
 export function collectionPicker(names, current, page) {
   return select([["", "— collection —"], ...names], current ?? "", {
     id: "collection-picker",
