@@ -348,6 +348,13 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
+def answer_key_dialog(page: Any, key: str) -> None:
+    """Once the page asks for a key, give it `key` ("" forgets the key kept)."""
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", key)
+    page.click("#key-ok")
+
+
 @pytest.fixture
 def page_at(browser: Any) -> Iterator[Callable[[str], Any]]:
     """`page_at(base_url)`: a fresh page (own storage) whose script errors fail the test."""
@@ -550,9 +557,7 @@ def test_browser_asks_for_the_key(
     assert "401" in page.inner_text("#key-reason")
     page.fill("#key-input", "not-the-key")
     page.click("#key-ok")
-    page.wait_for_selector("#key-dialog[open]")  # asked again
-    page.fill("#key-input", API_KEY)
-    page.click("#key-ok")
+    answer_key_dialog(page, API_KEY)  # asked again
     page.wait_for_selector('tr[data-collection="keyed"]')
     assert page.evaluate("sessionStorage.getItem('tessera-api-key')") == API_KEY
     # The key stays for the tab: another page of the app needs no new prompt.
@@ -639,15 +644,11 @@ def test_browser_key_dialog_escape_and_the_header_key_button(
     page.wait_for_selector("pre.error")
     assert "401" in page.inner_text("pre.error")
     page.click("#change-key")
-    page.wait_for_selector("#key-dialog[open]")
-    page.fill("#key-input", API_KEY)
-    page.click("#key-ok")
+    answer_key_dialog(page, API_KEY)
     page.wait_for_selector('tr[data-collection="keyed"]')
     assert page.evaluate("() => sessionStorage.getItem('tessera-api-key')") == API_KEY
     page.click("#change-key")
-    page.wait_for_selector("#key-dialog[open]")
-    page.fill("#key-input", "")
-    page.click("#key-ok")
+    answer_key_dialog(page, "")
     page.wait_for_selector("#key-dialog[open]")  # the page again, without a key: asked
     assert page.evaluate("() => sessionStorage.getItem('tessera-api-key')") is None
 
@@ -733,9 +734,7 @@ def test_browser_access_page_makes_jwts_the_server_takes(
         assert made.status_code == 200
     page = page_at(secured.url)
     page.goto("/dashboard#/jwt")
-    page.wait_for_selector("#key-dialog[open]")  # the collections list wants the key
-    page.fill("#key-input", API_KEY)
-    page.click("#key-ok")
+    answer_key_dialog(page, API_KEY)  # the collections list wants the key
     page.wait_for_selector(".jwt-row")
     assert page.input_value("#jwt-secret") == API_KEY
 
@@ -847,9 +846,7 @@ def test_browser_asks_once_for_requests_refused_together(
           ])).then((statuses) => { window.statuses = statuses; });
         }"""
     )
-    page.wait_for_selector("#key-dialog[open]")
-    page.fill("#key-input", API_KEY)
-    page.click("#key-ok")
+    answer_key_dialog(page, API_KEY)
     # Old code: the late 401 asked again (the dialog reopened, the request never answered).
     deadline = time.monotonic() + 15
     while page.evaluate("() => window.statuses") is None and time.monotonic() < deadline:
