@@ -470,13 +470,6 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
-class P2pTls:
-    cert: Path
-    key: Path
-    ca_cert: Path
-
-
-@dataclass(frozen=True)
 class Settings:
     values: dict[str, Any]  # every SCHEMA path -> its checked value
     origins: dict[str, str]  # path -> where its value came from (absent: the default)
@@ -553,16 +546,18 @@ class Settings:
         )
 
     @property
-    def p2p_tls(self) -> P2pTls | None:
+    def p2p_tls(self) -> TlsSettings | None:
         """Mutual TLS between peers (`cluster.p2p.enable_tls`), as Qdrant's internal gRPC:
         this node's certificate serves and calls, and the other's must be signed by
-        `tls.ca_cert`."""
+        `tls.ca_cert` (read once: Qdrant's internal port does not reload it either)."""
         if not (self.values["cluster.enabled"] and self.values["cluster.p2p.enable_tls"]):
             return None
-        return P2pTls(
+        return TlsSettings(
             cert=Path(self.values["tls.cert"]),
             key=Path(self.values["tls.key"]),
             ca_cert=Path(self.values["tls.ca_cert"]),
+            cert_ttl=None,
+            verify_client=True,
         )
 
     def collection_defaults(self) -> dict[str, Any]:

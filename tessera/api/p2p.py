@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 
 from tessera.api.cluster_info import peer_details
+from tessera.api.tls import server_context
 from tessera.collection import wire
 from tessera.collection.distributed import VIEW_WAIT_S, ClusterCollection
 from tessera.errors import BadRequest, LeaderMoved, NotFound, ServiceUnavailable, TesseraError
-from tessera.settings import P2pTls
+from tessera.settings import TlsSettings
 from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ PEER_ROUTE = "/p2p/v1/peer"  # this peer's consensus details, for `GET /cluster/
 
 class P2PServer:
     def __init__(
-        self, toc: TableOfContents, host: str, port: int, tls: P2pTls | None = None
+        self, toc: TableOfContents, host: str, port: int, tls: TlsSettings | None = None
     ) -> None:
         self.toc = toc
         handler = _handler(toc)
@@ -55,15 +56,6 @@ class P2PServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def server_context(tls: P2pTls) -> ssl.SSLContext:
-    """The p2p port's side of mutual TLS: this node's certificate, and a peer's required."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(tls.cert), str(tls.key))
-    context.load_verify_locations(cafile=str(tls.ca_cert))
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
 
 
 class _Server(ThreadingHTTPServer):

@@ -36,7 +36,7 @@ from tessera.errors import (
     TesseraError,
     UnprocessableEntity,
 )
-from tessera.settings import P2pTls
+from tessera.settings import TlsSettings
 
 VERSION = "v1"
 # A peer that does not answer within this is taken as unreachable (a shard transfer can take
@@ -71,8 +71,8 @@ class PeerTimeout(ServiceUnavailable):
         self.uri = uri
 
 
-def client_context(tls: P2pTls) -> ssl.SSLContext:
-    """This node's side of a call to a peer over mutual TLS."""
+def client_context(tls: TlsSettings) -> ssl.SSLContext:
+    """This node's side of a call to a peer over mutual TLS (`Settings.p2p_tls`)."""
     context = ssl.create_default_context(cafile=str(tls.ca_cert))
     context.load_cert_chain(str(tls.cert), str(tls.key))
     return context
@@ -82,7 +82,7 @@ class PeerClient:
     """One pooled HTTP client for every peer (keep-alive connections per peer); `tls`:
     mutual TLS (`cluster.p2p.enable_tls`)."""
 
-    def __init__(self, tls: P2pTls | None = None) -> None:
+    def __init__(self, tls: TlsSettings | None = None) -> None:
         self._local = threading.local()
         self._verify: ssl.SSLContext | bool = client_context(tls) if tls is not None else True
 

@@ -59,7 +59,7 @@ from tessera.errors import (
     ServiceUnavailable,
     TesseraError,
 )
-from tessera.settings import P2pTls, Settings
+from tessera.settings import Settings, TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class ClusterService:
         uri: str,
         rest_url: str,
         lease_ttl: int = DEFAULT_LEASE_TTL_S,
-        p2p_tls: P2pTls | None = None,
+        p2p_tls: TlsSettings | None = None,
     ) -> None:
         self.client = EtcdClient(endpoints)
         self.store = MetadataStore(self.client, prefix)
