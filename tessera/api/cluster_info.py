@@ -35,8 +35,6 @@ local shard (the others read 0).
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +49,6 @@ from tessera.api.envelope import QUERY_DESERIALIZE, expect_object, query_flag, r
 from tessera.api.middleware import ACCESS_SCOPE
 from tessera.api.request_stats import iso_time
 from tessera.api.telemetry import peer_id, query_int
-from tessera.api.telemetry_system import memory_telemetry
 from tessera.collection import quota, strict_filters
 from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
@@ -351,18 +348,11 @@ async def update_quotas(request: Request) -> Callable[[], Any]:
 
 def quota_usage(toc: TableOfContents) -> dict[str, int | None]:
     """This node's resident memory (of the cgroup limit, else of the machine) and the use of
-    the filesystem holding the storage, in whole percent."""
-    limit = strict_filters.cgroup_memory_limit()
-    total: int | None
-    try:
-        total = limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = limit
-    resident = memory_telemetry()["resident_bytes"]
-    disk = shutil.disk_usage(toc.root)
+    the filesystem holding the storage, in whole percent: the figures the quota's own check
+    compares with its limits."""
     return {
-        "resident_memory_percent": resident * 100 // total if total and resident else None,
-        "disk_usage_percent": disk.used * 100 // disk.total if disk.total else None,
+        "resident_memory_percent": strict_filters.resident_memory_percent(),
+        "disk_usage_percent": quota.manager(toc.root).disk_percent(),
     }
 
 

@@ -319,10 +319,11 @@ class ClusterService:
     def _apply_record(self, record: CollectionRecord) -> None:
         node = self._require_node()
         known = self.applied.get(record.name)
+        local = record.name in node.local_collections()
         # Applied here before, and its directory gone (removed, or a disk replaced): the
         # replicas made again below are empty, not copies to serve as they are.
-        lost = known == record.uuid and record.name not in node.local_collections()
-        if known != record.uuid and record.name in node.local_collections():
+        lost = known == record.uuid and not local
+        if known != record.uuid and local:
             # Not this incarnation: an older one whose deletion this node never applied
             # (dropped and made again while it was away - or etcd lost its data and the
             # name was used again), or a collection made only here (a snapshot restored on
