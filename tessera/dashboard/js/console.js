@@ -86,6 +86,26 @@ export function parseRequestText(text, cursor = 0) {
   };
 }
 
+// A request's body as sent (JSON, its numbers kept exact); null once `status` says why the
+// text is not JSON.
+export function jsonBody(text, status) {
+  try {
+    return toJSON(parseJSON(text));
+  } catch (err) {
+    status.textContent = `The body is not JSON: ${err.message}`;
+    return null;
+  }
+}
+
+// An answer's text as shown: pretty-printed when it is JSON, else as it came.
+export function shownAnswer(raw) {
+  try {
+    return pretty(parseJSON(raw));
+  } catch {
+    return raw;
+  }
+}
+
 function loadHistory() {
   try {
     return JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
@@ -128,12 +148,8 @@ export async function render(root, route) {
     }
     let text = request ? request.body : stripComments(body.value).trim();
     if (text) {
-      try {
-        text = toJSON(parseJSON(text));
-      } catch (err) {
-        status.textContent = `The body is not JSON: ${err.message}`;
-        return;
-      }
+      text = jsonBody(text, status);
+      if (text === null) return;
     }
     const given = path.value.trim();
     if (given.startsWith("//") || /^[a-z][a-z0-9+.-]*:/i.test(given)) {
@@ -147,15 +163,9 @@ export async function render(root, route) {
       const response = await send(method.value, target, text && method.value !== "GET" ? text : undefined);
       const ms = (performance.now() - started).toFixed(1);
       const raw = await response.text();
-      let shown = raw;
-      try {
-        shown = pretty(parseJSON(raw));
-      } catch {
-        // not JSON: shown as it came
-      }
       status.textContent = `${response.status} ${response.statusText} · ${ms} ms · ${raw.length} bytes`;
       status.dataset.status = String(response.status);
-      output.textContent = shown;
+      output.textContent = shownAnswer(raw);
       remember({ method: method.value, path: target, body: request ? request.body : body.value.trim() });
       showHistory();
     } catch (err) {

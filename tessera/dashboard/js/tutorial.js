@@ -2,9 +2,8 @@
 // here with its answer shown under it, or opened in the Console to change and send. Every
 // lesson starts from its own fresh collection, so any lesson runs on its own and again.
 import { send } from "./api.js";
-import { parseRequestText } from "./console.js";
-import { parseJSON, toJSON } from "./json.js";
-import { h, pretty } from "./ui.js";
+import { jsonBody, parseRequestText, shownAnswer } from "./console.js";
+import { h } from "./ui.js";
 
 const CITIES = [
   [1, [0.05, 0.61, 0.76, 0.74], "Berlin", "Germany", 3.7],
@@ -128,28 +127,14 @@ async function runStep(text, status, output) {
     status.textContent = "Not a request: a `METHOD path` line first, then the JSON body";
     return false;
   }
-  let body;
-  if (request.body) {
-    try {
-      body = toJSON(parseJSON(request.body));
-    } catch (err) {
-      status.textContent = `The body is not JSON: ${err.message}`;
-      return false;
-    }
-  }
+  const body = request.body ? jsonBody(request.body, status) : undefined;
+  if (body === null) return false;
   status.textContent = "…";
   try {
     const response = await send(request.method, request.path, body);
-    const raw = await response.text();
-    let shown = raw;
-    try {
-      shown = pretty(parseJSON(raw));
-    } catch {
-      // not JSON: shown as it came
-    }
     status.textContent = `${response.status} ${response.statusText}`;
     status.dataset.status = String(response.status);
-    output.textContent = shown;
+    output.textContent = shownAnswer(await response.text());
     output.hidden = false;
     return response.ok;
   } catch (err) {
