@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.collection_config import CollectionConfig, optimizer_settings
 from tessera.errors import ServiceUnavailable, TesseraError, failure_text
@@ -60,6 +60,9 @@ from tessera.shard.optimizer import Optimizer
 from tessera.shard.rwlock import NO_WAIT, RWLock
 from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal import Wal
+
+if TYPE_CHECKING:  # a follower reads through the same HolderRead
+    from tessera.shard.follower import ShardFollower
 
 log = logging.getLogger(__name__)
 
@@ -645,7 +648,7 @@ class HolderRead:
 
     __slots__ = ("_shard",)
 
-    def __init__(self, shard: LocalShard) -> None:
+    def __init__(self, shard: LocalShard | ShardFollower) -> None:
         self._shard = shard
 
     def __enter__(self) -> SegmentHolder:
