@@ -316,7 +316,15 @@ def recover_snapshots(
         toc.close()
 
 
-def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
+def uvicorn_log_level() -> str:
+    return "debug" if logging.getLogger().level <= logging.DEBUG else "warning"
+
+
+def serve(
+    conf: Settings, recovery: argparse.Namespace | None = None, argv: list[str] | None = None
+) -> None:
+    """Runs the server (`argv`: the command line it was started with, which read workers
+    are started with too)."""
     if conf["cluster.enabled"]:
         # A peer answers its part of other peers' queries while running its own: several
         # BLAS calls run at once, and OpenBLAS's one-thread-per-core pools in every such
@@ -326,6 +334,7 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import uvicorn
 
+    from tessera.api import read_workers
     from tessera.api.app import build_app
     from tessera.api.tls import RestCertificates
     from tessera.collection_config import set_collection_defaults, set_optimizers_overwrite
@@ -345,6 +354,13 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         set_optimizers_overwrite(conf["storage.optimizers_overwrite"])
     except TesseraError as exc:
         raise ConfigError(f"invalid collection defaults (storage.*): {exc.message}") from None
+    handoff = os.environ.get(read_workers.WORKER_ENV)
+    if handoff:  # a read worker of a server started with service.read_workers
+        read_workers.watch_parent(os.getppid())
+        log.info("read worker %d of server %d serving point reads", os.getpid(), os.getppid())
+        app = build_app(conf.storage_path, settings=conf, handoff=handoff)
+        read_workers.run_worker_server(conf, app, uvicorn, uvicorn_log_level())
+        return
     certificates = None
     if conf.tls is not None:
         try:
@@ -376,19 +392,27 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
         log.info("--bootstrap %s ignored: peers find each other in etcd", recovery.bootstrap)
     if recovery is not None and getattr(recovery, "reinit", False):
         log.info("--reinit ignored: the cluster's state lives in etcd")
+    workers = None
+    count = conf["service.read_workers"] or 0
+    if count and (certificates is not None or conf["cluster.enabled"]):
+        why = "TLS" if certificates is not None else "cluster mode"
+        log.warning("service.read_workers ignored: read workers do not run with %s", why)
+    elif count:
+        workers = read_workers.ReadWorkers(count, argv if argv is not None else sys.argv[1:])
     app = build_app(
         storage,
         grpc_port=conf.grpc_port,
         grpc_host=conf.host,
         settings=conf,
         certificates=certificates,
+        read_workers=workers,
     )
     config = uvicorn.Config(
         app,
         host=conf.host,
         port=conf.http_port,
         log_config=None,
-        log_level="debug" if logging.getLogger().level <= logging.DEBUG else "warning",
+        log_level=uvicorn_log_level(),
         access_log=False,
         loop="uvloop",
         http="httptools",
@@ -400,7 +424,17 @@ def serve(conf: Settings, recovery: argparse.Namespace | None = None) -> None:
     # "::" is every address, IPv4 included, as Qdrant's listener takes it; asyncio's own
     # socket for it would be IPv6 only.
     sockets = [dual_stack_socket(conf.http_port)] if conf.host.strip("[]") == "::" else None
-    uvicorn.Server(config).run(sockets=sockets)
+    if workers is not None:  # the port shared with the workers
+        try:
+            sockets = [read_workers.reuse_port_socket(conf.host, conf.http_port)]
+        except OSError as exc:
+            raise ConfigError(
+                f"service.http_port {conf.http_port} on {conf.host}: {exc.strerror or exc}"
+            ) from None
+    server = uvicorn.Server(config)
+    if workers is not None:
+        workers.bind(server, config)
+    server.run(sockets=sockets)
 
 
 def check_bindable(host: str, port: int, key: str) -> None:
@@ -447,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if intact else 1)
     try:
         conf = settings_of(args)
-        serve(conf, args)
+        serve(conf, args, list(sys.argv[1:] if argv is None else argv))
     except ConfigError as exc:
         print(f"tessera: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

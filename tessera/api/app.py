@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -44,11 +45,13 @@ from tessera.api.envelope import (
     json_response,
     set_workers,
 )
+from tessera.api.read_workers import ReadWorkers, local_read, set_gate, worker_poller
 from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
 from tessera.collection.issues import set_slow_query_seconds
 from tessera.settings import Settings
+from tessera.storage.follower_toc import FollowerToc
 from tessera.storage.toc import TableOfContents
 
 
@@ -169,6 +172,8 @@ def build_app(
     settings: Settings | None = None,
     certificates: RestCertificates | None = None,
     snapshots_path: Path | None = None,
+    read_workers: ReadWorkers | None = None,
+    handoff: str | None = None,
 ) -> Starlette:
     """The REST app; with a `grpc_port` its lifespan also serves Qdrant's gRPC API there,
     over the same table of contents (started after it opens, stopped before it closes).
@@ -176,7 +181,10 @@ def build_app(
     `settings`: the `service.*` part applies (keys, JWT, CORS, body limit, access log,
     workers, TLS for gRPC); None: Qdrant's defaults, no keys. `certificates`: the REST TLS
     context uvicorn serves with, reloaded here every `tls.cert_ttl`. `snapshots_path`: where
-    snapshots live (default: the setting, else `<storage>/snapshots`)."""
+    snapshots live (default: the setting, else `<storage>/snapshots`). `read_workers`: the
+    worker processes started once the collections are open (tessera.api.read_workers).
+    `handoff`: this app is such a worker's, serving point reads from read-only copies of
+    the collections and handing other requests to the owner through that socket."""
     conf = settings or Settings.default()
     routes = _routes(conf["service.enable_static_content"] is not False)
     unguarded = missing_rest(route_methods(routes))
@@ -185,7 +193,7 @@ def build_app(
             "REST routes missing from the access table (tessera/api/access.py): "
             + ", ".join(unguarded)
         )
-    state: dict[str, TableOfContents] = {}
+    state: dict[str, Any] = {}
     api_key, alt_api_key, read_only_key = conf.api_keys
     authenticator = (
         Authenticator(
@@ -199,6 +207,27 @@ def build_app(
         else None
     )
     workers: int = conf["service.max_workers"] or 0
+
+    @asynccontextmanager
+    async def worker_lifespan(app: Starlette) -> AsyncIterator[None]:
+        assert handoff is not None
+        set_slow_query_seconds(conf["service.slow_query_secs"])
+        toc = FollowerToc(storage)
+        await run_in_threadpool(toc.load_all)
+        app.state.toc = state["toc"] = toc
+        if workers:
+            set_workers(workers)
+        set_gate(local_read(toc), handoff)
+        stop = threading.Event()
+        poller = worker_poller(toc, stop)
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            stop.set()
+            await run_in_threadpool(poller.join)
+            toc.close()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -266,8 +295,12 @@ def build_app(
             # (points are in numpy arrays, which it does not track).
             gc.collect()
             gc.freeze()
+            if read_workers is not None:
+                read_workers.start()
             yield
         finally:
+            if read_workers is not None:
+                await run_in_threadpool(read_workers.stop)
             await cancel(reload_task)
             if grpc_server is not None:
                 await run_in_threadpool(grpc_server.stop)
@@ -289,7 +322,7 @@ def build_app(
     layers.append(Middleware(mw.BodyLimits, max_bytes=conf["service.max_request_size_mb"] << 20))
     app = Starlette(
         routes=routes,
-        lifespan=lifespan,
+        lifespan=lifespan if handoff is None else worker_lifespan,
         middleware=layers,
         exception_handlers={404: not_found},
     )

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -81,6 +81,7 @@ from tessera.shard import read
 from tessera.shard.errors import ShardClosed
 from tessera.shard.explain import Explain
 from tessera.shard.facet import facet
+from tessera.shard.follower import ShardFollower
 from tessera.shard.holder import SegmentHolder
 from tessera.shard.optimizer import optimizations_disabled
 from tessera.shard.search import Run, VectorQuery, search_run
@@ -159,9 +160,12 @@ class Collection:
         config: CollectionConfig | None,
         recovery: str | None = None,
         shard_dir: str = "shard",
+        follow: bool = False,
     ) -> None:
         """Loads the collection's shard (`path / shard_dir`); `config` None: read it from
-        `path`. Never raises for damaged files: the collection is then marked damaged
+        `path`. `follow`: a read-only copy of a collection another process owns (its shard a
+        `ShardFollower`, see tessera.shard.follower): only its reads are ever called.
+        Never raises for damaged files: the collection is then marked damaged
         (`failure`). `recovery` (Qdrant's recovery mode, its message): the config only,
         no shard; every operation but deleting fails with the message."""
         started = time.monotonic()
@@ -180,6 +184,12 @@ class Collection:
             self.config = config if config is not None else read_config(path)
             if recovery is not None:
                 self.failure = recovery
+                self._finish_init(started)
+                return
+            if follow:
+                # Reads take the follower as they take a LocalShard (`read()`); nothing
+                # else of a LocalShard is called on a followed collection.
+                self._shard = cast(LocalShard, ShardFollower(path / shard_dir, self.config))
                 self._finish_init(started)
                 return
             stored_schema = schema_json(self.config)

@@ -25,6 +25,7 @@ import io
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,12 +163,19 @@ class ShardFollower:
         self.lock = RWLock()
         self._holder_read = HolderRead(self)
         self._tail_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one load at a time
+        # Records read from the tail but not applied yet (the lock was refused): guarded by
+        # _tail_lock.
+        self._pending: list[tuple[int, bytes]] = []
         self.holder = SegmentHolder(config)
         self.applied_seq = 0
         self.generation = 0  # of the checkpoint loaded (0: none)
         self.reloads = 0
+        self.replayed = 0  # records applied since the last load
+        self.loaded_at = time.monotonic()
         self._tail = WalTail(wal_dir(path), 1)
         self.reload()
+        self.reloads = 0
 
     # ---- loading --------------------------------------------------------------------
 
@@ -216,36 +224,66 @@ class ShardFollower:
     def reload(self) -> None:
         """Loads the newest checkpoint and the WAL after it, then swaps it in: what was
         replayed before (in the appendable segment, never indexed here) is dropped for the
-        owner's indexed segments."""
-        with self._tail_lock:
+        owner's indexed segments. The load runs without the locks (reads go on); before the
+        swap the new copy takes what landed meanwhile, so no read sees an older state after
+        a newer one."""
+        with self._reload_lock:
             holder, seq, gen, tail = self._load()
-            with self.lock.write():
-                self.holder, self.applied_seq, self.generation = holder, seq, gen
-                old, self._tail = self._tail, tail
-            old.close()
-            self.reloads += 1
+            try:
+                with self._tail_lock:
+                    for record_seq, data in tail.read_new():
+                        apply_record(holder, record_seq, ops.decode(data))
+                        seq = record_seq
+                    with self.lock.write():
+                        self.holder, self.applied_seq, self.generation = holder, seq, gen
+                        tail, self._tail = self._tail, tail
+                        self._pending.clear()
+                        self.reloads += 1
+                        self.replayed, self.loaded_at = 0, time.monotonic()
+            finally:
+                tail.close()  # the old one once swapped, else the new one
+
+    def stale(self, records: int, age_s: float) -> bool:
+        """Whether the owner has a newer checkpoint and this copy has replayed `records`
+        records since it loaded, or loaded `age_s` seconds ago: its replayed points sit in
+        an appendable segment that is scanned, never indexed, until it loads again."""
+        if self.newest_generation() <= self.generation:
+            return False
+        return self.replayed >= records or time.monotonic() - self.loaded_at >= age_s
+
+    def newest_generation(self) -> int:
+        """The generation of the owner's newest checkpoint (0: none yet)."""
+        gens = manifest_generations(self.path)
+        return gens[0] if gens else 0
 
     # ---- reads ----------------------------------------------------------------------
 
     def catch_up(self) -> int:
         """Applies every record the owner has written since; returns how many. One caller
-        at a time reads the tail and applies what it read, so records apply in order."""
+        at a time reads the tail and applies what it read, so records apply in order. Under
+        `NO_WAIT` (a read on the event loop) the write lock may be refused (`WouldWait`):
+        the records read stay pending for the next call, none is lost or applied twice."""
         with self._tail_lock:
             try:
-                records = list(self._tail.read_new())
+                self._pending.extend(self._tail.read_new())
             except FollowerBehind as exc:
                 log.info("shard follower %s: %s; loading the newest checkpoint", self.path, exc)
-                records = None
-            if records:
+                behind = True
+            else:
+                behind = False
+            applied = len(self._pending)
+            if self._pending and not behind:
                 with self.lock.write():
-                    for seq, data in records:
+                    for seq, data in self._pending:
                         if seq > self.applied_seq:
                             apply_record(self.holder, seq, ops.decode(data))
                             self.applied_seq = seq
-        if records is None:
+                            self.replayed += 1
+                self._pending.clear()
+        if behind:
             self.reload()
             return 0
-        return len(records)
+        return applied
 
     def read(self) -> HolderRead:
         """The holder under the read lock, after every write acknowledged so far."""
@@ -255,7 +293,9 @@ class ShardFollower:
     def problems(self) -> list[str]:
         return []
 
-    def close(self) -> None:
+    def close(self, flush: bool = False) -> None:
+        """Lets go of the WAL file (`flush`: as `LocalShard.close` takes it; a follower has
+        nothing to write)."""
         with self._tail_lock:
             self._tail.close()
 

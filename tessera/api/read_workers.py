@@ -1,0 +1,490 @@
+"""More processes serving REST point reads: `service.read_workers` (Tessera's own setting).
+
+One process serves REST on one core: its Python per request, not the search, sets the
+capacity (bench/README.md, "Issue 13"). With `read_workers: N` the server (the owner: it
+alone writes, runs the optimizer, serves gRPC) starts N worker processes that listen on the
+same REST port (SO_REUSEPORT: the kernel spreads new connections over every process). A
+worker holds a read-only copy of each collection, loaded from the owner's files and kept
+current from its WAL (tessera.shard.follower, tessera.storage.follower_toc), and serves the
+point reads itself: retrieve, scroll, count, facet, search, recommend, discover, query and
+their batch, group and matrix forms.
+
+Any other request that reaches a worker (a write, a collection's info, snapshots, the
+dashboard...) is handed to the owner with its connection: the worker reads a request's head
+before its HTTP server sees any of it, and when the request is not one it serves, it passes
+the connection's socket (SCM_RIGHTS over a Unix socket only this user can reach) and the
+bytes read so far to the owner, which carries on with that connection as if it had accepted
+it. From then on the connection is the owner's. A read of a collection a worker does not
+serve (several shards, a strict-mode read rate limit, not loaded yet) is handed over the same
+way.
+
+Read-your-writes holds across processes: the owner answers a write once its record is in the
+WAL, and a worker applies every record in the WAL before each read.
+
+Not with TLS (an encrypted connection cannot change hands) nor in cluster mode: there the
+setting is ignored with a warning. What each worker serves is counted by that worker: the
+owner's `/metrics` and `/telemetry` count the requests it served itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import unquote
+
+import httptools
+
+log = logging.getLogger(__name__)
+
+# Set in a worker's environment: the owner's hand-off socket.
+WORKER_ENV = "TESSERA_READ_WORKER_OF"
+_HEADER = struct.Struct("<Q")
+_RESTART_DELAY_S = 1.0
+_READ_ROUTES = re.compile(
+    r"^/collections/(?P<name>[^/]+)/(?:points(?:/(?:search(?:/batch|/groups|/matrix/pairs"
+    r"|/matrix/offsets)?|recommend(?:/batch|/groups)?|discover(?:/batch)?|query(?:/batch"
+    r"|/groups)?|scroll|count))?|facet)$"
+)
+_GET_POINT = re.compile(r"^/collections/(?P<name>[^/]+)/points/(?P<id>[^/]+)$")
+
+
+def read_route(method: bytes, url: bytes) -> str | None:
+    """The collection a request reads points of, when it is one a worker serves; None for
+    any other request."""
+    path = url.split(b"?", 1)[0].decode("latin-1")
+    if method == b"POST":
+        found = _READ_ROUTES.match(path)
+    elif method == b"GET":
+        found = _GET_POINT.match(path)
+    else:
+        return None
+    return unquote(found["name"]) if found else None
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port that other processes of this user may bind too."""
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6 and bare == "::":
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind((bare, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+# ---- the owner's side -----------------------------------------------------------------
+
+
+class ReadWorkers:
+    """The owner's workers: started once its collections are open (the app's lifespan),
+    restarted when one exits, stopped with the server; and the connections they hand over,
+    adopted by the owner's HTTP server."""
+
+    def __init__(self, count: int, argv: list[str]) -> None:
+        self.count = count
+        self._argv = argv
+        self._folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))  # mode 0700
+        self.path = self._folder / "handoff.sock"
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._factory: Callable[[], asyncio.Protocol] | None = None
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.adopted = 0
+
+    def bind(self, server: Any, config: Any) -> None:
+        """uvicorn's server and config: a handed-over connection gets their protocol."""
+
+        def factory() -> asyncio.Protocol:
+            protocol: asyncio.Protocol = config.http_protocol_class(
+                config=config, server_state=server.server_state, app_state=server.lifespan.state
+            )
+            return protocol
+
+        self._factory = factory
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        listener.listen(self.count * 2)
+        self._listener = listener
+        threading.Thread(target=self._accept, name="handoff-accept", daemon=True).start()
+        for index in range(self.count):
+            self._spawn(index)
+        threading.Thread(target=self._watch, name="read-workers", daemon=True).start()
+        log.info("%d read worker(s) started: point reads are served by %d processes",
+                 self.count, self.count + 1)  # fmt: skip
+
+    def _spawn(self, index: int) -> None:
+        env = dict(os.environ)
+        env[WORKER_ENV] = str(self.path)
+        cmd = [sys.executable, "-m", "tessera", *self._argv]
+        self._procs[index] = subprocess.Popen(cmd, env=env)
+
+    def _watch(self) -> None:
+        """Starts again a worker that exited while the server runs."""
+        while not self._stopping.wait(0.5):
+            for index, proc in enumerate(self._procs):
+                if proc is None or proc.poll() is None:
+                    continue
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    log.error("read worker %d exited (%s); starting it again", proc.pid,
+                              proc.returncode)  # fmt: skip
+                    time.sleep(_RESTART_DELAY_S)
+                    self._spawn(index)
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+            if uid != os.getuid():  # only this user's processes hand connections over
+                conn.close()
+                continue
+            threading.Thread(target=self._receive, args=(conn,), daemon=True).start()
+
+    def _receive(self, conn: socket.socket) -> None:
+        """Connections handed over by one worker: each its socket and the bytes of the
+        request read so far."""
+        with conn:
+            while True:
+                try:
+                    head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 1)
+                    if len(head) < _HEADER.size or len(fds) != 1:
+                        for fd in fds:
+                            os.close(fd)
+                        return
+                    (size,) = _HEADER.unpack(head)
+                    data = _recv_exactly(conn, size)
+                except OSError:
+                    return
+                loop = self._loop
+                assert loop is not None
+                loop.call_soon_threadsafe(self._adopt, fds[0], data)
+
+    def _adopt(self, fd: int, data: bytes) -> None:
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        assert self._loop is not None
+        self._loop.create_task(self._adopted(sock, data))
+
+    async def _adopted(self, sock: socket.socket, data: bytes) -> None:
+        assert self._loop is not None and self._factory is not None
+        make = self._factory
+
+        def protocol() -> asyncio.Protocol:
+            made = make()
+            connection_made = made.connection_made
+
+            def with_data(transport: asyncio.BaseTransport) -> None:
+                # The bytes the worker read go in before anything read here from now on.
+                connection_made(transport)
+                made.data_received(data)
+
+            made.connection_made = with_data  # type: ignore[method-assign]
+            return made
+
+        try:
+            await self._loop.connect_accepted_socket(protocol, sock)
+        except OSError:  # the client went away meanwhile
+            sock.close()
+            return
+        self.adopted += 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            procs = [p for p in self._procs if p is not None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._listener is not None:
+            self._listener.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _recv_exactly(conn: socket.socket, size: int) -> bytes:
+    parts = []
+    while size:
+        part = conn.recv(min(size, 1 << 20))
+        if not part:
+            raise OSError("hand-off socket closed")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+# ---- a worker's side ------------------------------------------------------------------
+
+
+class HandOff:
+    """A worker's link to the owner: passes connections over."""
+
+    def __init__(self, path: str) -> None:
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(path)
+
+    def send(self, transport: asyncio.Transport, data: bytes) -> None:
+        raw = transport.get_extra_info("socket")
+        fd = os.dup(raw.fileno())
+        try:
+            socket.send_fds(self._sock, [_HEADER.pack(len(data))], [fd])
+            self._sock.sendall(data)
+        finally:
+            os.close(fd)
+
+
+class Gate:
+    """Decides, for a worker, whether it serves a request (`local`) and hands the others to
+    the owner; set up by `run_worker`."""
+
+    def __init__(self, local: Callable[[bytes, bytes], bool], hand_off: HandOff | None) -> None:
+        self.local = local
+        self.hand_off = hand_off
+        self.handed = 0
+
+
+GATE: Gate | None = None
+
+
+class WorkerProtocol(asyncio.Protocol):
+    """uvicorn's HTTP protocol for a worker's connections, behind a gate: the bytes of a
+    request are held until its head is complete, then passed on to uvicorn's protocol (a
+    read this worker serves) or, with the connection, to the owner. Clients send the next
+    request on a connection after the answer to the last; one that pipelines requests has
+    the rest of its connection served here (`ReadOnlyGuard` refuses what is not a read)."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: Any = None, _loop: Any = None):
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        self._inner = HttpToolsProtocol(
+            config=config, server_state=server_state, app_state=app_state, _loop=_loop
+        )
+        self._parser = httptools.HttpRequestParser(self)
+        self._held = bytearray()
+        self._url = bytearray()
+        self._head_done = False
+        self._complete = False
+        self._deciding = True  # at a request's start: nothing of it passed on yet
+        self._passing = False  # every byte to uvicorn from now on
+        self._gone = False
+        self.transport: asyncio.Transport | None = None
+
+    # httptools' callbacks (of the gate's own parser)
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second request in the same bytes: pipelined
+            self._passing = True
+        self._url.clear()
+        self._head_done = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's: no subclass)
+        self._inner.connection_made(self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        self._inner.eof_received()
+        return None
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self._gone:
+            return
+        if self._passing:
+            self._inner.data_received(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._passing = True  # uvicorn answers it (400)
+        if not self._deciding:
+            self._inner.data_received(data)
+        else:
+            self._held += data
+            if not self._head_done and not self._passing:
+                return  # the head is not all here yet
+            gate = GATE
+            method = self._parser.get_method() if self._head_done else b""
+            if (
+                self._passing
+                or gate is None
+                or gate.hand_off is None
+                or gate.local(method, bytes(self._url))
+                or not self._hand_off(gate)
+            ):
+                held = bytes(self._held)
+                self._held.clear()
+                self._deciding = False
+                self._inner.data_received(held)
+        if self._complete and not self._passing:
+            self._complete = False
+            self._deciding = True
+
+    def _hand_off(self, gate: Gate) -> bool:
+        """The connection and the request's bytes to the owner; False when it cannot take
+        them (this worker then answers)."""
+        transport = self.transport
+        assert transport is not None and gate.hand_off is not None
+        if transport.get_write_buffer_size() or (
+            self._inner.cycle is not None and not (self._inner.cycle.response_complete)
+        ):
+            return False  # an answer still on its way out (a pipelining client)
+        try:
+            gate.hand_off.send(transport, bytes(self._held))
+        except OSError as exc:
+            log.error("read worker: handing a connection to the server failed: %s", exc)
+            return False
+        gate.handed += 1
+        self._gone = True
+        self._held.clear()
+        transport.abort()  # the owner holds the connection now: only this end is closed
+        return True
+
+    # what uvicorn's server calls on its connections
+    def shutdown(self) -> None:
+        if not self._gone:
+            self._inner.shutdown()
+
+
+def watch_parent(parent: int) -> None:
+    """A worker ends with its owner (killed included): SIGTERM to itself once the owner
+    is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def set_gate(local: Callable[[bytes, bytes], bool], path: str) -> None:
+    global GATE
+    GATE = Gate(local, HandOff(path))
+
+
+def local_read(toc: Any) -> Callable[[bytes, bytes], bool]:
+    """The gate's test: a point read of a collection this worker follows, current."""
+
+    def local(method: bytes, url: bytes) -> bool:
+        name = read_route(method, url)
+        return name is not None and toc.followable(name) is not None
+
+    return local
+
+
+class ReadOnlyGuard:
+    """The outermost layer of a worker's app: what is not a point read (only ever here from
+    a pipelining client, or when the owner could not take the connection) is answered 503,
+    never run against the worker's read-only copies."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            url = scope.get("raw_path") or scope["path"].encode()
+            if read_route(scope["method"].encode(), url) is None:
+                body = (
+                    b'{"status":{"error":"Service unavailable: this request reached a read '
+                    b'worker, which serves point reads only; send it again"},"time":0.0}'
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def worker_poller(toc: Any, stop: threading.Event) -> threading.Thread:
+    """Keeps a worker's copies current between reads (each read catches up anyway): applies
+    what the owner wrote every 0.1 s, and loads the owner's newer checkpoint (its indexed
+    segments) once a copy has replayed many records or a while has passed."""
+
+    def poll() -> None:
+        while not stop.wait(0.1):
+            try:
+                toc.catch_up()
+                toc.refresh()
+            except Exception:
+                log.exception("read worker: catching up")
+
+    thread = threading.Thread(target=poll, name="follow-poller", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_worker_server(conf: Any, app: Any, uvicorn: Any, log_level: str) -> None:
+    """A worker's HTTP server on the shared port."""
+    config = uvicorn.Config(
+        ReadOnlyGuard(app),
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http=WorkerProtocol,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    config.load()
+    sock = reuse_port_socket(conf.host, conf.http_port)
+    uvicorn.Server(config).run(sockets=[sock])

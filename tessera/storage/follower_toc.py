@@ -1,0 +1,220 @@
+"""The table of contents of a read worker (tessera.api.read_workers): the collections of a
+storage that another process (the server that owns it) writes, followed read-only.
+
+A collection is followed from its files (`Collection(..., follow=True)`: its shard a
+`ShardFollower`), current with every write acknowledged before a read starts. What is not in
+its WAL, the collection's existence and config, is checked on each lookup against
+`config.json` (inode, mtime, size: one `stat`): a collection deleted, created, replaced by a
+snapshot or whose config changed is dropped and loaded again. The alias table likewise, by
+its file. Nothing here writes a file.
+
+`followable(name)` is what a read worker asks before it serves a request itself: the
+collection when it is loaded, current and of a kind a worker serves, else None (the request
+goes to the owner) and, where it can be, a load starts in the background for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from tessera.collection.collection import Collection, read_config
+from tessera.errors import collection_not_found
+from tessera.fileformat import FormatError, read_checked_json
+from tessera.shard.follower import ShardFollower
+from tessera.storage import aliases as alias_file
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[int, int, int]
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """What tells one version of a file from the next: inode, mtime (ns), size."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class FollowedAliases:
+    """The alias table as its file stands (the mirror when the file does not read)."""
+
+    def __init__(self, storage: Path) -> None:
+        self.path = storage / alias_file.FILE_NAME
+        self.mirror = storage / alias_file.MIRROR_NAME
+        self._stamp: Stamp | None = None
+        self._table: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _current(self) -> dict[str, str]:
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return self._table
+        with self._lock:
+            table: dict[str, str] = {}
+            for path in (self.path, self.mirror):
+                try:
+                    body = read_checked_json(path, alias_file.KIND, (alias_file.VERSION,))
+                except (FormatError, OSError):
+                    continue
+                found = body.get("aliases") if isinstance(body, dict) else None
+                if isinstance(found, dict):
+                    table = {str(a): str(c) for a, c in found.items()}
+                    break
+            self._table, self._stamp = table, stamp
+        return table
+
+    def resolve(self, name: str) -> str | None:
+        return self._current().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._current()
+
+
+class FollowerToc:
+    """Collections of `storage`, followed read-only; loaded on first use."""
+
+    def __init__(self, storage: Path) -> None:
+        self.storage = storage
+        self.root = storage / "collections"
+        self.aliases = FollowedAliases(storage)
+        # What the owner's table of contents also has, for the routes a worker serves.
+        self.cluster = None
+        self.recovery_mode = None
+        self._lock = threading.Lock()
+        self.collections: dict[str, Collection] = {}  # guarded by _lock for changes
+        self._stamps: dict[str, Stamp] = {}  # the config.json each collection was loaded at
+        self._refused: dict[str, Stamp] = {}  # not served here, at that config.json
+        self._loading: set[str] = set()  # guarded by _lock
+        self._closed = False
+
+    def _target(self, name: str) -> tuple[str, Stamp] | None:
+        """The collection `name` means (itself, or the one it is an alias of) and the stamp
+        of its config, when it exists on disk."""
+        stamp = _stamp(self.root / name / "config.json")
+        if stamp is not None:
+            return name, stamp
+        target = self.aliases.resolve(name)
+        if target is None:
+            return None
+        stamp = _stamp(self.root / target / "config.json")
+        return (target, stamp) if stamp is not None else None
+
+    def followable(self, name: str) -> Collection | None:
+        """The collection to serve a read of `name` from here, current with its files; None
+        when the owner should serve it (missing, not loaded yet, loading, or not a kind a
+        worker serves), in which case a load starts for the next request."""
+        found = self._target(name)
+        if found is None:
+            return None
+        target, stamp = found
+        collection = self.collections.get(target)
+        if collection is not None and self._stamps.get(target) == stamp:
+            return collection if collection.failure is None else None
+        if self._refused.get(target) == stamp:
+            return None
+        self._load_in_background(target, stamp)
+        return None
+
+    def get(self, name: str) -> Collection:
+        """The collection for a request being served here: current with its files (loaded
+        now if it is not); 404 when it does not exist."""
+        found = self._target(name)
+        if found is None:
+            raise collection_not_found(name)
+        target, stamp = found
+        collection = self.collections.get(target)
+        if collection is not None and self._stamps.get(target) == stamp:
+            return collection
+        return self._load(target, stamp)
+
+    def exists(self, name: str) -> bool:
+        return self._target(name) is not None
+
+    def _served_here(self, target: str) -> bool:
+        """Whether a worker serves this collection's reads: one local shard (a collection of
+        several shards reads through the owner), and no strict-mode read rate limit (the
+        owner counts every read against it)."""
+        try:
+            config = read_config(self.root / target)
+        except FormatError:
+            return False
+        if int(config.params_extra.get("shard_number") or 1) > 1:
+            return False
+        strict = config.strict_mode_config or {}
+        return not (strict.get("enabled") and strict.get("read_rate_limit") is not None)
+
+    def _load(self, target: str, stamp: Stamp) -> Collection:
+        if not self._served_here(target):
+            with self._lock:
+                self._refused[target] = stamp
+            raise collection_not_found(target)  # (never asked: followable said no)
+        collection = Collection(target, self.root / target, None, follow=True)
+        with self._lock:
+            if self._closed:
+                collection.close()
+                raise collection_not_found(target)
+            old = self.collections.get(target)
+            self.collections[target] = collection
+            self._stamps[target] = stamp
+        if old is not None:
+            old.close()
+        if collection.failure is not None:
+            log.warning("read worker: collection %s not followed: %s", target, collection.failure)
+        return collection
+
+    def _load_in_background(self, target: str, stamp: Stamp) -> None:
+        with self._lock:
+            if target in self._loading or self._closed:
+                return
+            self._loading.add(target)
+
+        def load() -> None:
+            try:
+                self._load(target, stamp)
+            except Exception as exc:
+                log.warning("read worker: collection %s not followed: %s", target, exc)
+            finally:
+                with self._lock:
+                    self._loading.discard(target)
+
+        threading.Thread(target=load, name=f"follow-{target}", daemon=True).start()
+
+    def load_all(self) -> None:
+        """Every collection on disk, loaded now (a worker's start)."""
+        for entry in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            stamp = _stamp(entry / "config.json")
+            if stamp is None:
+                continue
+            try:
+                self._load(entry.name, stamp)
+            except Exception as exc:
+                log.info("read worker: collection %s not followed: %s", entry.name, exc)
+
+    def catch_up(self) -> None:
+        """Every followed shard applies what its owner wrote since (the workers' poller:
+        a read then finds little to apply, and a follower idle for long never falls behind
+        a truncated log)."""
+        for collection in list(self.collections.values()):
+            shard = collection._shard
+            if isinstance(shard, ShardFollower):
+                shard.catch_up()
+
+    def refresh(self, records: int = 100, age_s: float = 30.0) -> None:
+        """Followed shards load the owner's newer checkpoint when `ShardFollower.stale`."""
+        for collection in list(self.collections.values()):
+            shard = collection._shard
+            if isinstance(shard, ShardFollower) and shard.stale(records, age_s):
+                shard.reload()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            collections = list(self.collections.values())
+            self.collections.clear()
+        for collection in collections:
+            collection.close()
