@@ -156,8 +156,11 @@ class ReadWorkers:
                         return
                     log.error("read worker %d exited (%s); starting it again", proc.pid,
                               proc.returncode)  # fmt: skip
-                    time.sleep(_RESTART_DELAY_S)
-                    self._spawn(index)
+                if self._stopping.wait(_RESTART_DELAY_S):
+                    return
+                with self._lock:
+                    if not self._stopping.is_set():
+                        self._spawn(index)
 
     def _accept(self) -> None:
         assert self._listener is not None

@@ -1,0 +1,298 @@
+"""`service.read_workers`: worker processes serve REST point reads on the server's port and
+hand every other request, with its connection, to the server (tessera.api.read_workers).
+
+Which process holds a connection is read from /proc (the server-side socket of the client's
+port, and the process with that socket open), so the tests know they went through a worker:
+a read there sees every write the server acknowledged before it, on any connection; a write
+or any other request there is answered by the server, which keeps the connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerProcess, make_client
+
+WORKERS = 2
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _inode(server_port: int, client_port: int) -> str | None:
+    """The inode of the server's end of the connection from `client_port`."""
+    want_local, want_remote = f":{server_port:04X}", f":{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
+            return fields[9]
+    return None
+
+
+def _holder(pids: list[int], inode: str) -> int | None:
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                        return pid
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection (a raw socket, so its port is known)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(30)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\n"
+        self.sock.sendall(head.encode() + b"\r\n")
+        if data:
+            self.sock.sendall(data)  # a second write: the body may come apart from the head
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            part = self.sock.recv(65536)
+            assert part, "connection closed"
+            buf += part
+        head_bytes, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head_bytes.decode().split("\r\n")
+        length = int(
+            next(
+                v for k, v in (h.split(": ", 1) for h in lines[1:]) if k.lower() == "content-length"
+            )
+        )
+        while len(rest) < length:
+            part = self.sock.recv(65536)
+            assert part, "connection closed"
+            rest += part
+        return int(lines[0].split()[1]), json.loads(rest) if rest else None
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = self.request(method, path, body)
+        assert status == 200, (method, path, status, answer)
+        return answer["result"]
+
+    def holder(self, server: ServerProcess) -> int | None:
+        inode = _inode(self.port, self.sock.getsockname()[1])
+        assert server.proc is not None and inode is not None
+        return _holder([server.proc.pid, *_children(server.proc.pid)], inode)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def served(server_factory: Callable[..., ServerProcess]) -> Iterator[ServerProcess]:
+    proc = server_factory(env={"QDRANT__SERVICE__READ_WORKERS": str(WORKERS)})
+    deadline = time.monotonic() + 30
+    assert proc.proc is not None
+    while len(_children(proc.proc.pid)) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    yield proc
+
+
+def _on_workers(server: ServerProcess, count: int = 24) -> tuple[list[Conn], list[Conn]]:
+    """Connections a worker holds after a read of `c` (at least a few), and those the server
+    holds. A worker loads a collection it has not seen in the background, handing its first
+    reads to the server meanwhile: connections are opened until reads stay on workers."""
+    assert server.proc is not None
+    owner = server.proc.pid
+    workers: list[Conn] = []
+    mine: list[Conn] = []
+    deadline = time.monotonic() + 30
+    while len(workers) < count // 3 and time.monotonic() < deadline:
+        for _ in range(count):
+            conn = Conn(server.port)
+            conn.ok("POST", "/collections/c/points/count", {"exact": True})
+            (mine if conn.holder(server) == owner else workers).append(conn)
+        time.sleep(0.05)
+    assert len(workers) >= count // 3, "no read stayed on a worker"
+    assert all(c.holder(server) not in (owner, None) for c in workers)
+    return workers, mine
+
+
+def _collection(conn: Conn, dim: int = 4) -> None:
+    conn.ok("PUT", "/collections/c", {"vectors": {"size": dim, "distance": "Dot"}})
+    conn.ok(
+        "PUT", "/collections/c/index?wait=true", {"field_name": "tag", "field_schema": "keyword"}
+    )
+
+
+def _point(i: int) -> dict[str, Any]:
+    return {"id": i, "vector": [1.0, i % 7, i % 5, 1.0], "payload": {"tag": f"t{i % 3}", "i": i}}
+
+
+def test_every_acknowledged_write_is_read_back_through_the_workers(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    workers, _ = _on_workers(served)
+    writer = Conn(served.port)
+    for i in range(60):
+        writer.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i)]})
+        reader = workers[i % len(workers)]
+        assert reader.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": i + 1}
+        got = reader.ok("POST", "/collections/c/points", {"ids": [i], "with_payload": True})
+        assert got == [{"id": i, "payload": {"tag": f"t{i % 3}", "i": i}}]
+        hits = reader.ok(
+            "POST",
+            "/collections/c/points/query",
+            {
+                "query": [1, 1, 1, 1],
+                "limit": 100,
+                "filter": {"must": [{"key": "tag", "match": {"value": f"t{i % 3}"}}]},
+            },
+        )["points"]
+        assert i in [h["id"] for h in hits]
+    writer.ok("POST", "/collections/c/points/delete?wait=true", {"points": [0, 1]})
+    writer.ok(
+        "POST", "/collections/c/points/payload?wait=true", {"payload": {"x": 1}, "points": [5]}
+    )
+    for reader in workers:
+        assert reader.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 58}
+        assert reader.ok("GET", "/collections/c/points/5")["payload"] == {
+            "tag": "t2",
+            "i": 5,
+            "x": 1,
+        }
+        scroll = reader.ok("POST", "/collections/c/points/scroll", {"limit": 100})
+        assert [p["id"] for p in scroll["points"]] == list(range(2, 60))
+        facet = reader.ok("POST", "/collections/c/facet", {"key": "tag", "exact": True})
+        assert sum(h["count"] for h in facet["hits"]) == 58
+    # They were served by the workers (the connections are still theirs).
+    assert all(
+        c.holder(served) not in (None, served.proc.pid if served.proc else None) for c in workers
+    )
+
+
+def test_other_requests_on_a_worker_connection_go_to_the_server(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    workers, _ = _on_workers(served, 24)
+    assert served.proc is not None
+    owner = served.proc.pid
+    conn = workers[0]
+    conn.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(10)]})
+    assert conn.holder(served) == owner  # handed over with the write
+    # The connection goes on with the server, reads included.
+    assert conn.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 10}
+    info = workers[1].ok("GET", "/collections/c")
+    assert info["points_count"] == 10 and workers[1].holder(served) == owner
+    status, answer = workers[2].request("PUT", "/collections/c/points", {"points": [{"id": 1}]})
+    assert status == 400 and "vector" in answer["status"]["error"]  # the server's own answer
+    snapshot = workers[3].ok("POST", "/collections/c/snapshots")
+    assert snapshot["name"].endswith(".snapshot")
+    status, _ = workers[4].request("GET", "/collections/nope/points/1")
+    assert status == 404
+    # A write with a body far larger than one read, split by TCP.
+    big = {"points": [_point(i) for i in range(10, 2010)]}
+    workers[5].ok("PUT", "/collections/c/points?wait=true", big)
+    assert workers[6].ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 2010}
+
+
+def test_collections_and_aliases_change_under_the_workers(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(5)]})
+    workers, _ = _on_workers(served, 24)
+    reader = workers[0]
+    setup.ok(
+        "POST",
+        "/collections/aliases",
+        {"actions": [{"create_alias": {"collection_name": "c", "alias_name": "a"}}]},
+    )
+    assert reader.ok("POST", "/collections/a/points/count", {"exact": True}) == {"count": 5}
+    # Deleted, then made again with another size: the worker follows the new one.
+    setup.ok("DELETE", "/collections/c")
+    status, _ = workers[1].request("POST", "/collections/c/points/count", {"exact": True})
+    assert status == 404
+    setup.ok("PUT", "/collections/c", {"vectors": {"size": 2, "distance": "Dot"}})
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [{"id": 9, "vector": [1, 2]}]})
+    for conn in workers[2:6]:
+        hits = conn.ok("POST", "/collections/c/points/query", {"query": [1, 1], "limit": 3})[
+            "points"
+        ]
+        assert [h["id"] for h in hits] == [9]
+    # A config change (not in the WAL) reaches the workers too.
+    setup.ok("PATCH", "/collections/c", {"hnsw_config": {"ef_construct": 50}})
+    time.sleep(0.05)
+    assert workers[6].ok("POST", "/collections/c/points/count", {}) == {"count": 1}
+
+
+def test_a_worker_that_dies_is_replaced(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(5)]})
+    assert served.proc is not None
+    victim = _children(served.proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = _children(served.proc.pid)
+        if len(children) == WORKERS and victim not in children:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the worker was not started again")
+    # Reads go on, through the new worker too.
+    time.sleep(1.0)
+    workers, _ = _on_workers(served, 16)
+    assert all(
+        c.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 5}
+        for c in workers
+    )
+    assert "read worker" in served.log_tail(200)
+
+
+def test_the_official_client_reads_its_writes_on_any_connection(served: ServerProcess) -> None:
+    from qdrant_client import models
+
+    clients = [make_client(served.url) for _ in range(6)]
+    first = clients[0]
+    first.create_collection("c", vectors_config=models.VectorParams(size=4, distance="Dot"))
+    first.create_payload_index("c", "tag", "keyword")
+    for i in range(120):
+        point = _point(i)
+        clients[i % 6].upsert("c", [models.PointStruct(**point)], wait=True)
+        reader = clients[(i * 5 + 1) % 6]
+        assert reader.count("c", exact=True).count == i + 1
+        assert [p.id for p in reader.retrieve("c", [i])] == [i]
+        found = reader.query_points(
+            "c",
+            query=point["vector"],
+            limit=200,
+            query_filter=models.Filter(
+                must=[models.FieldCondition(key="tag", match=models.MatchValue(value=f"t{i % 3}"))]
+            ),
+        ).points
+        assert i in [p.id for p in found]
+    first.delete("c", points_selector=models.PointIdsList(points=[0, 1, 2]), wait=True)
+    assert all(c.count("c", exact=True).count == 117 for c in clients)
