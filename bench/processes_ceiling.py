@@ -8,8 +8,10 @@ one `wrk -c<connections>` against the first server alone (one process, as `tesse
 runs today), and one wrk per server at the same time, the connections split between them
 (every process serving reads). The sum of the concurrent runs over the single run is the
 most that several processes could give here: it leaves out what keeping them in step with
-the writer would cost. Both figures are set beside the in-process engine's single-thread QPS
-for the same filtered query (target 2: >= 1.0x).
+the writer would cost. A third row is what Tessera gives: one server with
+`service.read_workers` = `--servers` - 1 (worker processes following the server's files,
+tessera.api.read_workers), loaded with all the connections. Each figure is set beside the
+in-process engine's single-thread QPS for the same filtered query (target 2: >= 1.0x).
 
     .venv/bin/python bench/processes_ceiling.py
     .venv/bin/python bench/processes_ceiling.py --servers 3 --rounds 5
@@ -83,26 +85,33 @@ def main() -> None:
     ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
     one: list[float] = []
     every: list[float] = []
+    workers: list[float] = []
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-procs-")))
         bodies = filtered_queries(ds.queries.tolist())
         script = lua_script(folder, "query", "POST", "/collections/bench/points/query", bodies)
         urls = []
-        for _ in range(args.servers):
-            url, grpc_port = stack.enter_context(serve(repo))
+        for i in range(args.servers + 1):  # the last: one server with its read workers
+            url, grpc_port = stack.enter_context(
+                serve(repo, args.servers - 1 if i == args.servers else 0)
+            )
             target = Target(url, grpc_port, ds, 100)
             stack.callback(target.close)
             target.load()
             urls.append(url)
+        with_workers = urls.pop()
+        for _ in range(20):  # the workers load the collection after its first reads
+            run_wrk(with_workers, script, argparse.Namespace(**{**vars(args), "duration": 1}))
         for r in range(args.rounds):
             one.append(run_wrk(urls[0], script, args))
             rates = concurrent_rates(urls, script, args)
+            workers.append(run_wrk(with_workers, script, args))
             every.append(sum(rates))
             split = " + ".join(f"{x:,.0f}" for x in rates)
             note = f"one process {one[-1]:,.0f} req/s, {args.servers}: {split} = {every[-1]:,.0f}"
-            print(f"round {r + 1}: {note}", file=sys.stderr)
+            print(f"round {r + 1}: {note}; read workers {workers[-1]:,.0f}", file=sys.stderr)
     engine = engine_qps(ds, 2000)
-    single, several = median(one), median(every)
+    single, several, served = median(one), median(every), median(workers)
     rows = [
         ["one process, all connections", f"{single:,.0f}", f"{single / engine:.2f}x", "1.00"],
         [
@@ -110,6 +119,12 @@ def main() -> None:
             f"{several:,.0f}",
             f"{several / engine:.2f}x",
             f"{several / single:.2f}",
+        ],
+        [
+            f"one server, service.read_workers {args.servers - 1}",
+            f"{served:,.0f}",
+            f"{served / engine:.2f}x",
+            f"{served / single:.2f}",
         ],
     ]
     print(f"engine (this tree, in process, 1 thread): {engine:,.0f} QPS for the filtered query")

@@ -48,7 +48,9 @@ Call = Callable[[int], Any]
 
 
 @contextlib.contextmanager
-def serve(repo: Path) -> Iterator[tuple[str, int]]:
+def serve(repo: Path, read_workers: int = 0) -> Iterator[tuple[str, int]]:
+    """`python -m tessera serve` of `repo` on free ports and a fresh storage (`read_workers`:
+    its `service.read_workers`, for a tree that has them); (REST URL, gRPC port)."""
     port, grpc_port = free_port(), free_port()
     storage = Path(tempfile.mkdtemp(prefix="tessera-reqpath-"))
     cmd = [
@@ -66,6 +68,8 @@ def serve(repo: Path) -> Iterator[tuple[str, int]]:
         str(storage),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    if read_workers:
+        env["QDRANT__SERVICE__READ_WORKERS"] = str(read_workers)
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -233,7 +233,7 @@ def main() -> None:
         writers: list[Writer | WrkWriter] = []
         urls = []
         for repo in repos:
-            url, grpc_port = stack.enter_context(serve(repo))
+            url, grpc_port = stack.enter_context(serve(repo, args.read_workers))
             target = Target(url, grpc_port, ds, 100)
             stack.callback(target.close)
             target.load()

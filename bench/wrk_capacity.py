@@ -188,6 +188,12 @@ def add_wrk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show-errors", action="store_true", help="print non-2xx answers (slows wrk down)"
     )
+    parser.add_argument(
+        "--read-workers",
+        type=int,
+        default=0,
+        help="the servers' service.read_workers (processes serving point reads beside each)",
+    )
 
 
 def main() -> None:
@@ -226,7 +232,7 @@ def main() -> None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-wrk-")))
         urls, grpc_ports = [], []
         for repo in repos:
-            url, grpc_port = stack.enter_context(serve(repo))
+            url, grpc_port = stack.enter_context(serve(repo, args.read_workers))
             target = Target(url, grpc_port, ds, 100)
             stack.callback(target.close)
             target.load()
@@ -274,6 +280,7 @@ def main() -> None:
     title = (
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, n={args.n} "
         f"dim={args.dim}, median of {args.rounds} rounds"
+        + (f", service.read_workers={args.read_workers}" if args.read_workers else "")
     )
     print_table(headers, rows, title)
 

@@ -394,8 +394,11 @@ def serve(
         log.info("--reinit ignored: the cluster's state lives in etcd")
     workers = None
     count = conf["service.read_workers"] or 0
-    if count and (certificates is not None or conf["cluster.enabled"]):
+    if count and (
+        certificates is not None or conf["cluster.enabled"] or conf["storage.recovery_mode"]
+    ):
         why = "TLS" if certificates is not None else "cluster mode"
+        why = "recovery mode" if conf["storage.recovery_mode"] else why
         log.warning("service.read_workers ignored: read workers do not run with %s", why)
     elif count:
         workers = read_workers.ReadWorkers(count, argv if argv is not None else sys.argv[1:])

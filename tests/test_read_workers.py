@@ -64,8 +64,9 @@ def _holder(pids: list[int], inode: str) -> int | None:
 class Conn:
     """One keep-alive HTTP/1.1 connection (a raw socket, so its port is known)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: str = "") -> None:
         self.port = port
+        self.headers = headers  # extra header lines, each ending with \r\n
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(30)
@@ -73,6 +74,7 @@ class Conn:
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
         head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+        head += self.headers
         if body is not None:
             head += "Content-Type: application/json\r\n"
         self.sock.sendall(head.encode() + b"\r\n")
@@ -94,7 +96,11 @@ class Conn:
             part = self.sock.recv(65536)
             assert part, "connection closed"
             rest += part
-        return int(lines[0].split()[1]), json.loads(rest) if rest else None
+        try:
+            answer = json.loads(rest) if rest else None
+        except ValueError:
+            answer = rest.decode(errors="replace")  # (401: a line of text, as Qdrant's)
+        return int(lines[0].split()[1]), answer
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = self.request(method, path, body)
@@ -120,7 +126,9 @@ def served(server_factory: Callable[..., ServerProcess]) -> Iterator[ServerProce
     yield proc
 
 
-def _on_workers(server: ServerProcess, count: int = 24) -> tuple[list[Conn], list[Conn]]:
+def _on_workers(
+    server: ServerProcess, count: int = 24, headers: str = ""
+) -> tuple[list[Conn], list[Conn]]:
     """Connections a worker holds after a read of `c` (at least a few), and those the server
     holds. A worker loads a collection it has not seen in the background, handing its first
     reads to the server meanwhile: connections are opened until reads stay on workers."""
@@ -131,7 +139,7 @@ def _on_workers(server: ServerProcess, count: int = 24) -> tuple[list[Conn], lis
     deadline = time.monotonic() + 30
     while len(workers) < count // 3 and time.monotonic() < deadline:
         for _ in range(count):
-            conn = Conn(server.port)
+            conn = Conn(server.port, headers)
             conn.ok("POST", "/collections/c/points/count", {"exact": True})
             (mine if conn.holder(server) == owner else workers).append(conn)
         time.sleep(0.05)
@@ -296,3 +304,42 @@ def test_the_official_client_reads_its_writes_on_any_connection(served: ServerPr
         assert i in [p.id for p in found]
     first.delete("c", points_selector=models.PointIdsList(points=[0, 1, 2]), wait=True)
     assert all(c.count("c", exact=True).count == 117 for c in clients)
+
+
+def test_api_keys_hold_on_the_workers(server_factory: Callable[..., ServerProcess]) -> None:
+    env = {"QDRANT__SERVICE__READ_WORKERS": "1", "QDRANT__SERVICE__API_KEY": "secret"}
+    env["QDRANT__SERVICE__READ_ONLY_API_KEY"] = "reader"
+    served = server_factory(env=env)
+    _collection(Conn(served.port, "api-key: secret\r\n"))
+    workers, _ = _on_workers(served, 12, "api-key: reader\r\n")
+    reader = workers[0]
+    assert reader.ok("POST", "/collections/c/points/count", {}) == {"count": 0}
+    status, _ = reader.request("PUT", "/collections/c/points?wait=true", {"points": [_point(1)]})
+    assert status == 403  # the read-only key, on a write the server answers
+    anonymous = [Conn(served.port) for _ in range(12)]
+    for conn in anonymous:
+        status, answer = conn.request("POST", "/collections/c/points/count", {})
+        assert status == 401, answer
+    assert any(c.holder(served) not in (None, served.proc and served.proc.pid) for c in anonymous)
+
+
+def test_collections_the_workers_do_not_serve_go_to_the_server(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    workers, _ = _on_workers(served, 12)
+    assert served.proc is not None
+    # Several shards: read through the server. A read rate limit: counted by the server.
+    setup.ok(
+        "PUT", "/collections/s", {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2}
+    )
+    setup.ok("PUT", "/collections/s/points?wait=true", {"points": [_point(i) for i in range(8)]})
+    limited = {"vectors": {"size": 4, "distance": "Dot"}}
+    limited["strict_mode_config"] = {"enabled": True, "read_rate_limit": 1000}
+    setup.ok("PUT", "/collections/r", limited)
+    for name, count in (("s", 8), ("r", 0)):
+        conn = workers.pop()
+        for _ in range(3):  # (the first is handed over while the worker looks at it)
+            assert conn.ok("POST", f"/collections/{name}/points/count", {"exact": True}) == {
+                "count": count
+            }
+        assert conn.holder(served) == served.proc.pid

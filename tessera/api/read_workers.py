@@ -154,8 +154,13 @@ class ReadWorkers:
                 with self._lock:
                     if self._stopping.is_set():
                         return
-                    log.error("read worker %d exited (%s); starting it again", proc.pid,
-                              proc.returncode)  # fmt: skip
+                    # Stopped by a signal to the server's process group (the server stops
+                    # too, and says so), or crashed.
+                    level = (
+                        logging.INFO if proc.returncode in (0, -signal.SIGTERM) else logging.ERROR
+                    )
+                    log.log(level, "read worker %d exited (%s); starting it again", proc.pid,
+                            proc.returncode)  # fmt: skip
                 if self._stopping.wait(_RESTART_DELAY_S):
                     return
                 with self._lock:
@@ -490,4 +495,12 @@ def run_worker_server(conf: Any, app: Any, uvicorn: Any, log_level: str) -> None
     )
     config.load()
     sock = reuse_port_socket(conf.host, conf.http_port)
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class WorkerServer(uvicorn.Server):  # type: ignore[misc,name-defined]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Ctrl-C reaches the whole process group: the server stops its workers itself
+            # (SIGTERM), after its own connections are done.
+            if sig != signal.SIGINT:
+                super().handle_exit(sig, frame)
+
+    WorkerServer(config).run(sockets=[sock])

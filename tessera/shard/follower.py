@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.collection_config import CollectionConfig
-from tessera.fileformat import FormatError
+from tessera.fileformat import FormatError, verify_file
 from tessera.segment.persist import load_segment
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
@@ -41,7 +41,8 @@ from tessera.shard.shard import (
     HolderRead,
     ShardDamaged,
     manifest_generations,
-    verify_checkpoint,
+    manifest_name,
+    read_manifest,
     wal_dir,
 )
 from tessera.shard.vector_schema import restore_schema, schema_json
@@ -164,6 +165,9 @@ class ShardFollower:
         self._holder_read = HolderRead(self)
         self._tail_lock = threading.Lock()
         self._reload_lock = threading.Lock()  # one load at a time
+        # (path, size, crc32) of the checkpoint files checked so far (`_verified_manifest`):
+        # used by loads only, under _reload_lock.
+        self._verified: set[tuple[str, int, int]] = set()
         # Records read from the tail but not applied yet (the lock was refused): guarded by
         # _tail_lock.
         self._pending: list[tuple[int, bytes]] = []
@@ -192,7 +196,7 @@ class ShardFollower:
                 gens = manifest_generations(self.path)
                 if gens:
                     gen = gens[0]
-                    manifest = verify_checkpoint(self.path, gen)
+                    manifest = self._verified_manifest(gen)
                     seq = int(manifest["seq"])
                     restore_schema(self.config, manifest.get("vectors", initial_schema))
                     holder.segments = [
@@ -220,6 +224,25 @@ class ShardFollower:
                 errors.append(str(exc))
                 restore_schema(self.config, initial_schema)
         raise ShardDamaged(f"{self.path}: no checkpoint loads: {'; '.join(errors)}")
+
+    def _verified_manifest(self, gen: int) -> dict[str, Any]:
+        """The manifest of `gen` with every file it names checked (size and crc32), as
+        `verify_checkpoint` checks them; a file checked for an earlier load is not read
+        again: a checkpoint's files never change once a manifest names them (their names
+        carry their generation), and a reload comes with every checkpoint the owner
+        writes."""
+        manifest = read_manifest(self.path / manifest_name(gen))
+        named: set[tuple[str, int, int]] = set()
+        for entry in manifest["segments"]:
+            directory = self.path / "segments" / entry["id"]
+            for files in entry["files"].values():
+                for file in files:
+                    key = (str(directory / file["name"]), int(file["size"]), int(file["crc32"]))
+                    if key not in self._verified:
+                        verify_file(Path(key[0]), key[1], key[2])
+                    named.add(key)
+        self._verified = named  # (files of older generations are gone or going)
+        return manifest
 
     def reload(self) -> None:
         """Loads the newest checkpoint and the WAL after it, then swaps it in: what was

@@ -98,6 +98,8 @@ class FollowerToc:
         stamp = _stamp(self.root / name / "config.json")
         if stamp is not None:
             return name, stamp
+        if name in self.collections:  # deleted by the owner: its copy goes
+            self._forget(name)
         target = self.aliases.resolve(name)
         if target is None:
             return None
@@ -131,6 +133,13 @@ class FollowerToc:
         if collection is not None and self._stamps.get(target) == stamp:
             return collection
         return self._load(target, stamp)
+
+    def _forget(self, target: str) -> None:
+        with self._lock:
+            collection = self.collections.pop(target, None)
+            self._stamps.pop(target, None)
+        if collection is not None:
+            collection.close()
 
     def exists(self, name: str) -> bool:
         return self._target(name) is not None
@@ -204,7 +213,7 @@ class FollowerToc:
             if isinstance(shard, ShardFollower):
                 shard.catch_up()
 
-    def refresh(self, records: int = 100, age_s: float = 30.0) -> None:
+    def refresh(self, records: int = 2000, age_s: float = 60.0) -> None:
         """Followed shards load the owner's newer checkpoint when `ShardFollower.stale`."""
         for collection in list(self.collections.values()):
             shard = collection._shard
