@@ -49,6 +49,7 @@ from tessera.shard.vector_schema import restore_schema, schema_json
 from tessera.shard.wal_format import (
     FILE_HEADER_SIZE,
     RecordReader,
+    Stop,
     decode_file_header,
     parse_segment_name,
 )
@@ -76,6 +77,7 @@ class WalTail:
         self._first = 0  # the first seq of _file, which names it
         self._offset = 0  # where the next record starts in _file
         self._crc = 0  # the chain's value before that record
+        self._size = 0  # of _file when last looked at
 
     def close(self) -> None:
         if self._file is not None:
@@ -121,37 +123,59 @@ class WalTail:
                     raise FollowerBehind(f"{path} ends at {reader.next_seq - 1}")
         self._file, self._first = f, first
         self._offset, self._crc = reader.offset, reader.crc
+        self._size = os.fstat(f.fileno()).st_size
         return True
 
-    def read_new(self) -> Iterator[tuple[int, bytes]]:
-        """Every record that has landed since the last call, in order."""
+    def read_new(self, thorough: bool = True) -> Iterator[tuple[int, bytes]]:
+        """Every record that has landed since the last call, in order. `thorough`: the log's
+        files are listed, to find one that is gone (the follower then is behind); without
+        (a read's catch-up), only the file the owner's next one would be is looked for, and
+        the files are listed only when the one being read has been removed: the owner
+        removes the oldest files first, so while this one is there, so is the next."""
         while True:
             if self._file is None and not self._open():
                 return
             yield from self._read_file()
             # Stopped at the end of what is written, or at a record still being written. The
             # owner may have moved on to a newer file: it writes a file's last record before
-            # it makes the next one, so once a newer file is listed this one is read to its
+            # it makes the next one, so once a newer file is there this one is read to its
             # end again, and the next file must start where it ends.
-            firsts = self._firsts()
-            if not firsts or firsts[-1] == self._first:
-                return
-            yield from self._read_file()
-            if self.next_seq not in firsts:
-                raise FollowerBehind(f"no WAL file starts at {self.next_seq} any more")
+            assert self._file is not None
+            if thorough or not os.fstat(self._file.fileno()).st_nlink:
+                firsts = self._firsts()
+                if not firsts or firsts[-1] == self._first:
+                    return
+                yield from self._read_file()
+                if self.next_seq not in firsts:
+                    raise FollowerBehind(f"no WAL file starts at {self.next_seq} any more")
+            else:
+                if not os.path.exists(self.directory / f"{self.next_seq:020d}.log"):
+                    return
+                yield from self._read_file()
             self.close()
 
     def _read_file(self) -> Iterator[tuple[int, bytes]]:
         f = self._file
         assert f is not None
         f.seek(self._offset)
-        size = os.fstat(f.fileno()).st_size
-        reader = RecordReader(f, first_seq=self.next_seq, seed=self._crc, limit=size)
+        # (a segment is allocated whole when it is made: its size is read again only when
+        # a record seems to run past it)
+        reader = RecordReader(f, first_seq=self.next_seq, seed=self._crc, limit=self._size)
         reader.offset = self._offset
-        while (record := reader.read()) is not None:
-            self._offset, self._crc = reader.offset, reader.crc
-            self.next_seq = record[0] + 1
-            yield record
+        while True:
+            while (record := reader.read()) is not None:
+                self._offset, self._crc = reader.offset, reader.crc
+                self.next_seq = record[0] + 1
+                yield record
+            if reader.stop is not Stop.CORRUPT:
+                return
+            size = os.fstat(f.fileno()).st_size
+            if size == self._size:
+                return  # a record still being written (or damage): not taken
+            self._size = size
+            f.seek(self._offset)
+            reader = RecordReader(f, first_seq=self.next_seq, seed=self._crc, limit=size)
+            reader.offset = self._offset
 
 
 class ShardFollower:
@@ -281,14 +305,15 @@ class ShardFollower:
 
     # ---- reads ----------------------------------------------------------------------
 
-    def catch_up(self) -> int:
+    def catch_up(self, thorough: bool = True) -> int:
         """Applies every record the owner has written since; returns how many. One caller
         at a time reads the tail and applies what it read, so records apply in order. Under
         `NO_WAIT` (a read on the event loop) the write lock may be refused (`WouldWait`):
-        the records read stay pending for the next call, none is lost or applied twice."""
+        the records read stay pending for the next call, none is lost or applied twice.
+        `thorough`: see `WalTail.read_new` (a read's catch-up is not)."""
         with self._tail_lock:
             try:
-                self._pending.extend(self._tail.read_new())
+                self._pending.extend(self._tail.read_new(thorough))
             except FollowerBehind as exc:
                 log.info("shard follower %s: %s; loading the newest checkpoint", self.path, exc)
                 behind = True
@@ -310,7 +335,7 @@ class ShardFollower:
 
     def read(self) -> HolderRead:
         """The holder under the read lock, after every write acknowledged so far."""
-        self.catch_up()
+        self.catch_up(thorough=False)
         return self._holder_read
 
     def problems(self) -> list[str]:

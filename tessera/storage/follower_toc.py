@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from tessera.collection.collection import Collection, read_config
-from tessera.errors import collection_not_found
+from tessera.errors import TesseraError, collection_not_found
 from tessera.fileformat import FormatError, read_checked_json
 from tessera.shard.follower import ShardFollower
 from tessera.storage import aliases as alias_file
@@ -29,6 +29,24 @@ from tessera.storage import aliases as alias_file
 log = logging.getLogger(__name__)
 
 Stamp = tuple[int, int, int]
+# A collection whose segment files take less than this loads on the request that finds it
+# missing or changed (milliseconds); a larger one loads in the background while its reads go
+# to the owner. (Its WAL is not counted: a file is allocated whole, whatever it holds.)
+SMALL_BYTES = 64 << 20
+
+
+def _size_under(path: Path, limit: int) -> bool:
+    """Whether the files under `path` take less than `limit` bytes (stops counting there)."""
+    total = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+            if total >= limit:
+                return False
+    return True
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -119,6 +137,14 @@ class FollowerToc:
             return collection if collection.failure is None else None
         if self._refused.get(target) == stamp:
             return None
+        if _size_under(self.root / target / "shard" / "segments", SMALL_BYTES):
+            # Loaded here and now (a collection just created, or changed while small): a
+            # request handed over takes its connection to the owner for good.
+            try:
+                collection = self._load(target, stamp)
+            except TesseraError:
+                return None
+            return collection if collection.failure is None else None
         self._load_in_background(target, stamp)
         return None
 
