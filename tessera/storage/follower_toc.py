@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from tessera.collection.collection import Collection, read_config
@@ -33,6 +34,8 @@ Stamp = tuple[int, int, int]
 # missing or changed (milliseconds); a larger one loads in the background while its reads go
 # to the owner. (Its WAL is not counted: a file is allocated whole, whatever it holds.)
 SMALL_BYTES = 64 << 20
+# How long a collection whose files did not load waits before it is tried again.
+RETRY_S = 5.0
 
 
 def _size_under(path: Path, limit: int) -> bool:
@@ -108,6 +111,7 @@ class FollowerToc:
         self._stamps: dict[str, Stamp] = {}  # the config.json each collection was loaded at
         self._refused: dict[str, Stamp] = {}  # not served here, at that config.json
         self._loading: set[str] = set()  # guarded by _lock
+        self._loaded_at: dict[str, float] = {}  # monotonic time of each collection's load
         self._closed = False
 
     def _target(self, name: str) -> tuple[str, Stamp] | None:
@@ -134,7 +138,13 @@ class FollowerToc:
         target, stamp = found
         collection = self.collections.get(target)
         if collection is not None and self._stamps.get(target) == stamp:
-            return collection if collection.failure is None else None
+            if collection.failure is None:
+                return collection
+            # Its files did not load (perhaps read while the owner replaced them): the
+            # owner serves it, and it is tried again now and then.
+            if time.monotonic() - self._loaded_at.get(target, 0.0) > RETRY_S:
+                self._load_in_background(target, stamp)
+            return None
         if self._refused.get(target) == stamp:
             return None
         if _size_under(self.root / target / "shard" / "segments", SMALL_BYTES):
@@ -196,6 +206,7 @@ class FollowerToc:
             old = self.collections.get(target)
             self.collections[target] = collection
             self._stamps[target] = stamp
+            self._loaded_at[target] = time.monotonic()
         if old is not None:
             old.close()
         if collection.failure is not None:
