@@ -210,8 +210,13 @@ def test_other_requests_on_a_worker_connection_go_to_the_server(served: ServerPr
     conn = workers[0]
     conn.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(10)]})
     assert conn.holder(served) == owner  # handed over with the write
-    # The connection goes on with the server, reads included.
+    # The next read takes it back to a worker, the next write to the server again.
     assert conn.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 10}
+    assert conn.holder(served) not in (owner, None)
+    conn.ok("POST", "/collections/c/points/payload?wait=true", {"payload": {"y": 2}, "points": [3]})
+    assert conn.holder(served) == owner
+    assert conn.ok("GET", "/collections/c/points/3")["payload"]["y"] == 2
+    assert conn.holder(served) not in (owner, None)
     info = workers[1].ok("GET", "/collections/c")
     assert info["points_count"] == 10 and workers[1].holder(served) == owner
     status, answer = workers[2].request("PUT", "/collections/c/points", {"points": [{"id": 1}]})
@@ -342,4 +347,4 @@ def test_collections_the_workers_do_not_serve_go_to_the_server(served: ServerPro
             assert conn.ok("POST", f"/collections/{name}/points/count", {"exact": True}) == {
                 "count": count
             }
-        assert conn.holder(served) == served.proc.pid
+        assert conn.holder(served) == served.proc.pid  # (and it stays there for such reads)

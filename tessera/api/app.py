@@ -45,7 +45,13 @@ from tessera.api.envelope import (
     json_response,
     set_workers,
 )
-from tessera.api.read_workers import ReadWorkers, local_read, set_gate, worker_poller
+from tessera.api.read_workers import (
+    ReadWorkers,
+    local_read,
+    reads_back,
+    start_worker,
+    worker_poller,
+)
 from tessera.api.routing import memoize_routes
 from tessera.api.tls import RestCertificates, cancel
 from tessera.cluster.service import ClusterService
@@ -217,7 +223,7 @@ def build_app(
         app.state.toc = state["toc"] = toc
         if workers:
             set_workers(workers)
-        set_gate(local_read(toc), handoff)
+        start_worker(local_read(toc), handoff)
         stop = threading.Event()
         poller = worker_poller(toc, stop)
         gc.collect()
@@ -296,7 +302,7 @@ def build_app(
             gc.collect()
             gc.freeze()
             if read_workers is not None:
-                read_workers.start()
+                read_workers.start(reads_back(app.state.toc))
             yield
         finally:
             if read_workers is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -48,6 +49,10 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
+
+from tessera.collection.collection import Collection
+from tessera.storage.follower_toc import followable_config
+from tessera.storage.toc import TableOfContents
 
 log = logging.getLogger(__name__)
 
@@ -94,156 +99,47 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-# ---- the owner's side -----------------------------------------------------------------
+# ---- passing connections between processes ---------------------------------------------
 
 
-class ReadWorkers:
-    """The owner's workers: started once its collections are open (the app's lifespan),
-    restarted when one exits, stopped with the server; and the connections they hand over,
-    adopted by the owner's HTTP server."""
+class Link:
+    """One end of the Unix socket between the owner and a worker, over which connections
+    go either way: a connection's socket (SCM_RIGHTS) and the bytes of its next request read
+    so far. Sent from the event loop, received on a thread of its own."""
 
-    def __init__(self, count: int, argv: list[str]) -> None:
-        self.count = count
-        self._argv = argv
-        self._folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))  # mode 0700
-        self.path = self._folder / "handoff.sock"
-        self._listener: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._factory: Callable[[], asyncio.Protocol] | None = None
-        self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self.adopted = 0
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._send_lock = threading.Lock()
 
-    def bind(self, server: Any, config: Any) -> None:
-        """uvicorn's server and config: a handed-over connection gets their protocol."""
+    def send(self, transport: asyncio.Transport, data: bytes) -> None:
+        raw = transport.get_extra_info("socket")
+        fd = os.dup(raw.fileno())
+        try:
+            with self._send_lock:
+                socket.send_fds(self.sock, [_HEADER.pack(len(data))], [fd])
+                self.sock.sendall(data)
+        finally:
+            os.close(fd)
 
-        def factory() -> asyncio.Protocol:
-            protocol: asyncio.Protocol = config.http_protocol_class(
-                config=config, server_state=server.server_state, app_state=server.lifespan.state
-            )
-            return protocol
-
-        self._factory = factory
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.path))
-        listener.listen(self.count * 2)
-        self._listener = listener
-        threading.Thread(target=self._accept, name="handoff-accept", daemon=True).start()
-        for index in range(self.count):
-            self._spawn(index)
-        threading.Thread(target=self._watch, name="read-workers", daemon=True).start()
-        log.info("%d read worker(s) started: point reads are served by %d processes",
-                 self.count, self.count + 1)  # fmt: skip
-
-    def _spawn(self, index: int) -> None:
-        env = dict(os.environ)
-        env[WORKER_ENV] = str(self.path)
-        cmd = [sys.executable, "-m", "tessera", *self._argv]
-        self._procs[index] = subprocess.Popen(cmd, env=env)
-
-    def _watch(self) -> None:
-        """Starts again a worker that exited while the server runs."""
-        while not self._stopping.wait(0.5):
-            for index, proc in enumerate(self._procs):
-                if proc is None or proc.poll() is None:
-                    continue
-                with self._lock:
-                    if self._stopping.is_set():
-                        return
-                    # Stopped by a signal to the server's process group (the server stops
-                    # too, and says so), or crashed.
-                    level = (
-                        logging.INFO if proc.returncode in (0, -signal.SIGTERM) else logging.ERROR
-                    )
-                    log.log(level, "read worker %d exited (%s); starting it again", proc.pid,
-                            proc.returncode)  # fmt: skip
-                if self._stopping.wait(_RESTART_DELAY_S):
-                    return
-                with self._lock:
-                    if not self._stopping.is_set():
-                        self._spawn(index)
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopping.is_set():
+    def receive(self, loop: asyncio.AbstractEventLoop, adopt: Callable[[int, bytes], None]) -> None:
+        """Until the link closes: each connection received goes to `adopt(fd, data)` on
+        `loop`."""
+        while True:
             try:
-                conn, _ = self._listener.accept()
+                head, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
+                if len(head) < _HEADER.size or len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    return
+                (size,) = _HEADER.unpack(head)
+                data = _recv_exactly(self.sock, size)
             except OSError:
                 return
-            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
-            if uid != os.getuid():  # only this user's processes hand connections over
-                conn.close()
-                continue
-            threading.Thread(target=self._receive, args=(conn,), daemon=True).start()
-
-    def _receive(self, conn: socket.socket) -> None:
-        """Connections handed over by one worker: each its socket and the bytes of the
-        request read so far."""
-        with conn:
-            while True:
-                try:
-                    head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 1)
-                    if len(head) < _HEADER.size or len(fds) != 1:
-                        for fd in fds:
-                            os.close(fd)
-                        return
-                    (size,) = _HEADER.unpack(head)
-                    data = _recv_exactly(conn, size)
-                except OSError:
-                    return
-                loop = self._loop
-                assert loop is not None
-                loop.call_soon_threadsafe(self._adopt, fds[0], data)
-
-    def _adopt(self, fd: int, data: bytes) -> None:
-        sock = socket.socket(fileno=fd)
-        sock.setblocking(False)
-        assert self._loop is not None
-        self._loop.create_task(self._adopted(sock, data))
-
-    async def _adopted(self, sock: socket.socket, data: bytes) -> None:
-        assert self._loop is not None and self._factory is not None
-        make = self._factory
-
-        def protocol() -> asyncio.Protocol:
-            made = make()
-            connection_made = made.connection_made
-
-            def with_data(transport: asyncio.BaseTransport) -> None:
-                # The bytes the worker read go in before anything read here from now on.
-                connection_made(transport)
-                made.data_received(data)
-
-            made.connection_made = with_data  # type: ignore[method-assign]
-            return made
-
-        try:
-            await self._loop.connect_accepted_socket(protocol, sock)
-        except OSError:  # the client went away meanwhile
-            sock.close()
-            return
-        self.adopted += 1
-
-    def stop(self) -> None:
-        self._stopping.set()
-        with self._lock:
-            procs = [p for p in self._procs if p is not None]
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._listener is not None:
-            self._listener.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+                loop.call_soon_threadsafe(adopt, fds[0], data)
+            except RuntimeError:  # the loop is closed: the process is ending
+                os.close(fds[0])
+                return
 
 
 def _recv_exactly(conn: socket.socket, size: int) -> bytes:
@@ -257,52 +153,76 @@ def _recv_exactly(conn: socket.socket, size: int) -> bytes:
     return b"".join(parts)
 
 
-# ---- a worker's side ------------------------------------------------------------------
+def adopt(
+    loop: asyncio.AbstractEventLoop, make: Callable[[], asyncio.Protocol], fd: int, data: bytes
+) -> None:
+    """Carries on with a connection another process passed over: its socket gets the
+    protocol `make` gives, and the bytes read there go in before anything read here."""
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
 
+    def protocol() -> asyncio.Protocol:
+        made = make()
+        connection_made = made.connection_made
 
-class HandOff:
-    """A worker's link to the owner: passes connections over."""
+        def with_data(transport: asyncio.BaseTransport) -> None:
+            # (in connection_made: a body arriving after its head must not overtake it)
+            connection_made(transport)
+            made.data_received(data)
 
-    def __init__(self, path: str) -> None:
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.connect(path)
+        made.connection_made = with_data  # type: ignore[method-assign]
+        return made
 
-    def send(self, transport: asyncio.Transport, data: bytes) -> None:
-        raw = transport.get_extra_info("socket")
-        fd = os.dup(raw.fileno())
+    async def connect() -> None:
         try:
-            socket.send_fds(self._sock, [_HEADER.pack(len(data))], [fd])
-            self._sock.sendall(data)
-        finally:
-            os.close(fd)
+            await loop.connect_accepted_socket(protocol, sock)
+        except OSError:  # the client went away meanwhile
+            sock.close()
+
+    loop.create_task(connect())
 
 
 class Gate:
-    """Decides, for a worker, whether it serves a request (`local`) and hands the others to
-    the owner; set up by `run_worker`."""
+    """What a process keeps of a connection's requests and where the others go: `serves
+    (method, url)` says whether this process answers a request; `pass_on(transport, data)`
+    hands the connection over with the request's bytes (False: it could not, so this
+    process answers)."""
 
-    def __init__(self, local: Callable[[bytes, bytes], bool], hand_off: HandOff | None) -> None:
-        self.local = local
-        self.hand_off = hand_off
-        self.handed = 0
+    def __init__(
+        self,
+        serves: Callable[[bytes, bytes], bool],
+        pass_on: Callable[[asyncio.Transport, bytes], bool],
+    ) -> None:
+        self.serves = serves
+        self.pass_on = pass_on
 
 
-GATE: Gate | None = None
+class GatedProtocol(asyncio.Protocol):
+    """uvicorn's HTTP protocol behind a gate: the bytes of a request are held until its
+    head is complete, then passed on to uvicorn's protocol (a request this process serves)
+    or, with the connection, to the other process. Clients send the next request on a
+    connection after the answer to the last; one that pipelines requests has the rest of
+    its connection served where it is (in a worker `ReadOnlyGuard` refuses what is not a
+    read). `first_here`: the first request is served here whatever it is (it came from the
+    other process, which could not serve it)."""
 
-
-class WorkerProtocol(asyncio.Protocol):
-    """uvicorn's HTTP protocol for a worker's connections, behind a gate: the bytes of a
-    request are held until its head is complete, then passed on to uvicorn's protocol (a
-    read this worker serves) or, with the connection, to the owner. Clients send the next
-    request on a connection after the answer to the last; one that pipelines requests has
-    the rest of its connection served here (`ReadOnlyGuard` refuses what is not a read)."""
-
-    def __init__(self, config: Any, server_state: Any, app_state: Any = None, _loop: Any = None):
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: Any = None,
+        _loop: Any = None,
+        *,
+        gate: Gate | None = None,
+        first_here: bool = False,
+    ) -> None:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         self._inner = HttpToolsProtocol(
             config=config, server_state=server_state, app_state=app_state, _loop=_loop
         )
+        self._gate = gate
+        self._first_here = first_here
         self._parser = httptools.HttpRequestParser(self)
         self._held = bytearray()
         self._url = bytearray()
@@ -312,6 +232,9 @@ class WorkerProtocol(asyncio.Protocol):
         self._passing = False  # every byte to uvicorn from now on
         self._gone = False
         self.transport: asyncio.Transport | None = None
+
+    def gate(self) -> Gate | None:
+        return self._gate
 
     # httptools' callbacks (of the gate's own parser)
     def on_message_begin(self) -> None:
@@ -363,15 +286,7 @@ class WorkerProtocol(asyncio.Protocol):
             self._held += data
             if not self._head_done and not self._passing:
                 return  # the head is not all here yet
-            gate = GATE
-            method = self._parser.get_method() if self._head_done else b""
-            if (
-                self._passing
-                or gate is None
-                or gate.hand_off is None
-                or gate.local(method, bytes(self._url))
-                or not self._hand_off(gate)
-            ):
+            if self._passing or not self._pass_on():
                 held = bytes(self._held)
                 self._held.clear()
                 self._deciding = False
@@ -380,30 +295,201 @@ class WorkerProtocol(asyncio.Protocol):
             self._complete = False
             self._deciding = True
 
-    def _hand_off(self, gate: Gate) -> bool:
-        """The connection and the request's bytes to the owner; False when it cannot take
-        them (this worker then answers)."""
+    def _pass_on(self) -> bool:
+        """The connection and the request's bytes to the other process, when the gate
+        says so and it takes them; False: this process answers."""
+        gate = self.gate()
+        if self._first_here or gate is None:
+            self._first_here = False
+            return False
+        if gate.serves(self._parser.get_method(), bytes(self._url)):
+            return False
         transport = self.transport
-        assert transport is not None and gate.hand_off is not None
+        assert transport is not None
         if transport.get_write_buffer_size() or (
-            self._inner.cycle is not None and not (self._inner.cycle.response_complete)
+            self._inner.cycle is not None and not self._inner.cycle.response_complete
         ):
             return False  # an answer still on its way out (a pipelining client)
-        try:
-            gate.hand_off.send(transport, bytes(self._held))
-        except OSError as exc:
-            log.error("read worker: handing a connection to the server failed: %s", exc)
+        if not gate.pass_on(transport, bytes(self._held)):
             return False
-        gate.handed += 1
         self._gone = True
         self._held.clear()
-        transport.abort()  # the owner holds the connection now: only this end is closed
+        transport.abort()  # the other process holds the connection now: only this end closes
         return True
 
     # what uvicorn's server calls on its connections
     def shutdown(self) -> None:
         if not self._gone:
             self._inner.shutdown()
+
+
+def _send_over(link: Link, transport: asyncio.Transport, data: bytes) -> bool:
+    try:
+        link.send(transport, data)
+    except OSError as exc:
+        log.error("read workers: passing a connection over failed: %s", exc)
+        return False
+    return True
+
+
+def _protocol_factory(server: Any, config: Any, **extra: Any) -> Callable[[], asyncio.Protocol]:
+    def factory() -> asyncio.Protocol:
+        return GatedProtocol(
+            config=config,
+            server_state=server.server_state,
+            app_state=server.lifespan.state,
+            **extra,
+        )
+
+    return factory
+
+
+# ---- the owner's side -----------------------------------------------------------------
+
+
+class ReadWorkers:
+    """The owner's workers: started once its collections are open (the app's lifespan),
+    restarted when one exits, stopped with the server. A connection a worker passes over
+    (a request it does not serve) is adopted by the owner's HTTP server; when a point read
+    comes next on it, the owner passes it back to a worker."""
+
+    def __init__(self, count: int, argv: list[str]) -> None:
+        self.count = count
+        self._argv = argv
+        self._folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))  # mode 0700
+        self.path = self._folder / "handoff.sock"
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._config: Any = None
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self._links: list[Link] = []  # guarded by _lock
+        self._next = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._reads_back: Callable[[bytes, bytes], bool] = lambda method, url: False
+        self.adopted = 0
+
+    def bind(self, server: Any, config: Any) -> None:
+        """uvicorn's server and config: a connection passed over gets their protocol."""
+        self._server, self._config = server, config
+
+    def start(self, reads_back: Callable[[bytes, bytes], bool]) -> None:
+        """`reads_back(method, url)`: whether a request on a connection a worker passed over
+        goes back to a worker (a point read of a collection workers serve)."""
+        self._loop = asyncio.get_running_loop()
+        self._reads_back = reads_back
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        listener.listen(self.count * 2)
+        self._listener = listener
+        threading.Thread(target=self._accept, name="handoff-accept", daemon=True).start()
+        for index in range(self.count):
+            self._spawn(index)
+        threading.Thread(target=self._watch, name="read-workers", daemon=True).start()
+        log.info("%d read worker(s) started: point reads are served by %d processes",
+                 self.count, self.count + 1)  # fmt: skip
+
+    def _spawn(self, index: int) -> None:
+        env = dict(os.environ)
+        env[WORKER_ENV] = str(self.path)
+        cmd = [sys.executable, "-m", "tessera", *self._argv]
+        self._procs[index] = subprocess.Popen(cmd, env=env)
+
+    def _watch(self) -> None:
+        """Starts again a worker that exited while the server runs."""
+        while not self._stopping.wait(0.5):
+            for index, proc in enumerate(self._procs):
+                if proc is None or proc.poll() is None:
+                    continue
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    # Stopped by a signal to the server's process group (the server stops
+                    # too, and says so), or crashed.
+                    level = (
+                        logging.INFO if proc.returncode in (0, -signal.SIGTERM) else logging.ERROR
+                    )
+                    log.log(level, "read worker %d exited (%s); starting it again", proc.pid,
+                            proc.returncode)  # fmt: skip
+                if self._stopping.wait(_RESTART_DELAY_S):
+                    return
+                with self._lock:
+                    if not self._stopping.is_set():
+                        self._spawn(index)
+
+    def _accept(self) -> None:
+        assert self._listener is not None and self._loop is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+            if uid != os.getuid():  # only this user's processes pass connections
+                conn.close()
+                continue
+            link = Link(conn)
+            with self._lock:
+                self._links.append(link)
+            threading.Thread(target=self._serve_link, args=(link,), daemon=True).start()
+
+    def _serve_link(self, link: Link) -> None:
+        assert self._loop is not None
+        try:
+            link.receive(self._loop, self._adopt)
+        finally:
+            with self._lock:
+                if link in self._links:
+                    self._links.remove(link)
+            link.sock.close()
+
+    def _adopt(self, fd: int, data: bytes) -> None:
+        assert self._loop is not None
+        gate = Gate(lambda method, url: not self._reads_back(method, url), self._pass_back)
+        # The first request came from a worker, which could not serve it: served here.
+        make = _protocol_factory(self._server, self._config, gate=gate, first_here=True)
+        adopt(self._loop, make, fd, data)
+        self.adopted += 1
+
+    def _pass_back(self, transport: asyncio.Transport, data: bytes) -> bool:
+        with self._lock:
+            if not self._links:
+                return False
+            self._next = (self._next + 1) % len(self._links)
+            link = self._links[self._next]
+        return _send_over(link, transport, data)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            procs = [p for p in self._procs if p is not None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._listener is not None:
+            self._listener.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+# ---- a worker's side ------------------------------------------------------------------
+
+# The worker's gate, set once its collections are open (`start_worker`); uvicorn makes
+# `WorkerProtocol`s itself, which read it.
+GATE: Gate | None = None
+
+
+class WorkerProtocol(GatedProtocol):
+    """The protocol of the connections a worker accepts: behind the worker's gate."""
+
+    def gate(self) -> Gate | None:
+        return GATE
 
 
 def watch_parent(parent: int) -> None:
@@ -420,9 +506,45 @@ def watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
-def set_gate(local: Callable[[bytes, bytes], bool], path: str) -> None:
+def start_worker(serves: Callable[[bytes, bytes], bool], path: str) -> None:
+    """A worker's gate: it serves what `serves` says, passes the rest to the owner over the
+    hand-off socket at `path`, and takes back the connections the owner passes (a point
+    read came next on them)."""
     global GATE
-    GATE = Gate(local, HandOff(path))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    link = Link(sock)
+    GATE = Gate(serves, functools.partial(_send_over, link))
+    loop = asyncio.get_running_loop()
+
+    def adopt_back(fd: int, data: bytes) -> None:
+        server, config = WORKER_SERVER
+        adopt(loop, _protocol_factory(server, config, gate=GATE), fd, data)
+
+    threading.Thread(target=link.receive, args=(loop, adopt_back), daemon=True).start()
+
+
+# (uvicorn's server and config of this worker, for the connections the owner passes back)
+WORKER_SERVER: tuple[Any, Any] = (None, None)
+
+
+def reads_back(toc: TableOfContents) -> Callable[[bytes, bytes], bool]:
+    """The owner's test, on a connection a worker passed over: a point read of a collection
+    the workers serve goes back to one."""
+
+    def back(method: bytes, url: bytes) -> bool:
+        name = read_route(method, url)
+        if name is None or toc.cluster is not None:
+            return False
+        collection = toc.collections.get(toc.aliases.resolve(name) or name)
+        return (
+            collection is not None
+            and type(collection) is Collection  # (one local shard)
+            and collection.failure is None
+            and followable_config(collection.config)
+        )
+
+    return back
 
 
 def local_read(toc: Any) -> Callable[[bytes, bytes], bool]:
@@ -503,4 +625,7 @@ def run_worker_server(conf: Any, app: Any, uvicorn: Any, log_level: str) -> None
             if sig != signal.SIGINT:
                 super().handle_exit(sig, frame)
 
-    WorkerServer(config).run(sockets=[sock])
+    global WORKER_SERVER
+    server = WorkerServer(config)
+    WORKER_SERVER = (server, config)
+    server.run(sockets=[sock])

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from tessera.collection.collection import Collection, read_config
+from tessera.collection_config import CollectionConfig
 from tessera.errors import TesseraError, collection_not_found
 from tessera.fileformat import FormatError, read_checked_json
 from tessera.shard.follower import ShardFollower
@@ -59,6 +60,16 @@ def _stamp(path: Path) -> Stamp | None:
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def followable_config(config: CollectionConfig) -> bool:
+    """Whether read workers serve the reads of a collection of this config: one local shard
+    (a collection of several shards reads through the owner), and no strict-mode read rate
+    limit (the owner counts every read against it)."""
+    if int(config.params_extra.get("shard_number") or 1) > 1:
+        return False
+    strict = config.strict_mode_config or {}
+    return not (strict.get("enabled") and strict.get("read_rate_limit") is not None)
 
 
 class FollowedAliases:
@@ -181,17 +192,10 @@ class FollowerToc:
         return self._target(name) is not None
 
     def _served_here(self, target: str) -> bool:
-        """Whether a worker serves this collection's reads: one local shard (a collection of
-        several shards reads through the owner), and no strict-mode read rate limit (the
-        owner counts every read against it)."""
         try:
-            config = read_config(self.root / target)
+            return followable_config(read_config(self.root / target))
         except FormatError:
             return False
-        if int(config.params_extra.get("shard_number") or 1) > 1:
-            return False
-        strict = config.strict_mode_config or {}
-        return not (strict.get("enabled") and strict.get("read_rate_limit") is not None)
 
     def _load(self, target: str, stamp: Stamp) -> Collection:
         if not self._served_here(target):
