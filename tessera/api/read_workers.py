@@ -14,9 +14,9 @@ dashboard...) is handed to the owner with its connection: the worker reads a req
 before its HTTP server sees any of it, and when the request is not one it serves, it passes
 the connection's socket (SCM_RIGHTS over a Unix socket only this user can reach) and the
 bytes read so far to the owner, which carries on with that connection as if it had accepted
-it. From then on the connection is the owner's. A read of a collection a worker does not
-serve (several shards, a strict-mode read rate limit, not loaded yet) is handed over the same
-way.
+it, and passes it back to a worker the same way when a point read comes next on it. A read
+of a collection a worker does not serve (several shards, a strict-mode read rate limit, not
+loaded yet) is handed over too, and served where it lands.
 
 Read-your-writes holds across processes: the owner answers a write once its record is in the
 WAL, and a worker applies every record in the WAL before each read.
