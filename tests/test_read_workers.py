@@ -348,3 +348,26 @@ def test_collections_the_workers_do_not_serve_go_to_the_server(served: ServerPro
                 "count": count
             }
         assert conn.holder(served) == served.proc.pid  # (and it stays there for such reads)
+
+
+def test_metrics_and_telemetry_count_what_the_workers_answered(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    workers, mine = _on_workers(served, 12)
+    for conn in workers:
+        for _ in range(5):
+            conn.ok("POST", "/collections/c/points/count", {"exact": True})
+    # Every count of _on_workers' connections, and five more on each worker's.
+    expected = len(workers) + len(mine) + 5 * len(workers)
+    key = "POST /collections/{collection_name}/points/count"
+    deadline = time.monotonic() + 10
+    while True:
+        rest = setup.ok("GET", "/telemetry?details_level=2")["requests"]["rest"]["responses"]
+        counted = rest.get(key, {}).get("200", {}).get("count", 0)
+        if counted >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counted == expected
+    metrics = setup.request("GET", "/metrics")[1]
+    line = f'rest_responses_total{{method="POST",endpoint="{key.split()[1]}",status="200"}}'
+    assert f"{line} {expected}" in metrics

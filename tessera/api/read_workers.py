@@ -22,8 +22,9 @@ Read-your-writes holds across processes: the owner answers a write once its reco
 WAL, and a worker applies every record in the WAL before each read.
 
 Not with TLS (an encrypted connection cannot change hands) nor in cluster mode: there the
-setting is ignored with a warning. What each worker serves is counted by that worker: the
-owner's `/metrics` and `/telemetry` count the requests it served itself.
+setting is ignored with a warning. Each worker reports its REST response statistics to the
+owner every second over the same socket, so the owner's `/metrics` and `/telemetry` count
+every request.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from tessera.api.request_stats import STATS
 from tessera.collection.collection import Collection
 from tessera.storage.follower_toc import followable_config
 from tessera.storage.toc import TableOfContents
@@ -58,7 +60,11 @@ log = logging.getLogger(__name__)
 
 # Set in a worker's environment: the owner's hand-off socket.
 WORKER_ENV = "TESSERA_READ_WORKER_OF"
-_HEADER = struct.Struct("<Q")
+# A message on the link between the owner and a worker: its kind, then its length.
+_HEADER = struct.Struct("<BQ")
+_CONNECTION = 0  # a connection's socket (passed with the message) and its request's bytes
+_STATS = 1  # a worker's request statistics since its last such message (JSON)
+_STATS_EVERY_S = 1.0
 _RESTART_DELAY_S = 1.0
 _READ_ROUTES = re.compile(
     r"^/collections/(?P<name>[^/]+)/(?:points(?:/(?:search(?:/batch|/groups|/matrix/pairs"
@@ -116,24 +122,43 @@ class Link:
         fd = os.dup(raw.fileno())
         try:
             with self._send_lock:
-                socket.send_fds(self.sock, [_HEADER.pack(len(data))], [fd])
+                socket.send_fds(self.sock, [_HEADER.pack(_CONNECTION, len(data))], [fd])
                 self.sock.sendall(data)
         finally:
             os.close(fd)
 
-    def receive(self, loop: asyncio.AbstractEventLoop, adopt: Callable[[int, bytes], None]) -> None:
+    def send_stats(self, data: bytes) -> None:
+        with self._send_lock:
+            self.sock.sendall(_HEADER.pack(_STATS, len(data)) + data)
+
+    def receive(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        adopt: Callable[[int, bytes], None],
+        stats: Callable[[bytes], None] | None = None,
+    ) -> None:
         """Until the link closes: each connection received goes to `adopt(fd, data)` on
-        `loop`."""
+        `loop`, each worker's statistics to `stats(data)` (on this thread)."""
         while True:
             try:
                 head, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
-                if len(head) < _HEADER.size or len(fds) != 1:
-                    for fd in fds:
-                        os.close(fd)
+                if not head:
                     return
-                (size,) = _HEADER.unpack(head)
+                if len(head) < _HEADER.size:
+                    head += _recv_exactly(self.sock, _HEADER.size - len(head))
+                kind, size = _HEADER.unpack(head)
                 data = _recv_exactly(self.sock, size)
             except OSError:
+                return
+            if kind == _STATS and not fds:
+                if stats is not None:
+                    stats(data)
+                continue
+            if kind != _CONNECTION or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                log.error("read workers: a message of kind %d with %d sockets; link closed",
+                          kind, len(fds))  # fmt: skip
                 return
             try:
                 loop.call_soon_threadsafe(adopt, fds[0], data)
@@ -437,7 +462,7 @@ class ReadWorkers:
     def _serve_link(self, link: Link) -> None:
         assert self._loop is not None
         try:
-            link.receive(self._loop, self._adopt)
+            link.receive(self._loop, self._adopt, STATS.merge_json)
         finally:
             with self._lock:
                 if link in self._links:
@@ -522,6 +547,20 @@ def start_worker(serves: Callable[[bytes, bytes], bool], path: str) -> None:
         adopt(loop, _protocol_factory(server, config, gate=GATE), fd, data)
 
     threading.Thread(target=link.receive, args=(loop, adopt_back), daemon=True).start()
+
+    def report() -> None:
+        # What this worker answered goes into the owner's /metrics and /telemetry.
+        while True:
+            time.sleep(_STATS_EVERY_S)
+            data = STATS.take_json()
+            if data is None:
+                continue
+            try:
+                link.send_stats(data)
+            except OSError:
+                return
+
+    threading.Thread(target=report, name="stats-report", daemon=True).start()
 
 
 # (uvicorn's server and config of this worker, for the connections the owner passes back)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import orjson
 
 # Upper bounds (seconds) of the response-duration histogram buckets.
 BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
@@ -147,6 +148,38 @@ class RequestStats:
             _drop(self.rest_by_collection, gone)
             _drop(self.grpc_by_collection, gone)
 
+    def take_json(self) -> bytes | None:
+        """The REST tables as JSON, emptied (a read worker's report to its owner, which
+        `merge_json` adds into its own); None when nothing was recorded since."""
+        with self._lock:
+            if not self.rest:
+                return None
+            rest, self.rest = self.rest, {}
+            by_collection, self.rest_by_collection = self.rest_by_collection, {}
+            self.collections = set()
+        body = {
+            "rest": [[*key, _stats_json(st)] for key, st in rest.items()],
+            "by_collection": [[*key, _stats_json(st)] for key, st in by_collection.items()],
+        }
+        return orjson.dumps(body)
+
+    def merge_json(self, data: bytes) -> None:
+        """Adds a read worker's report (`take_json`) into these tables."""
+        try:
+            body = orjson.loads(data)
+            rest = [((m, e, int(code)), _stats_of(st)) for m, e, code, st in body["rest"]]
+            by_collection = [
+                ((c, m, e, int(code)), _stats_of(st)) for c, m, e, code, st in body["by_collection"]
+            ]
+        except (ValueError, KeyError, TypeError):
+            return  # (from this server's own worker: never, unless versions differ)
+        with self._lock:
+            for key, stats in rest:
+                _merge(self.rest, key, stats)
+            for ckey, stats in by_collection:
+                if self._tracked(ckey[0]):
+                    _merge(self.rest_by_collection, ckey, stats)
+
     def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
         with self._lock:
             return [(m, e, s, copy(st)) for (m, e, s), st in sorted(self.rest.items())]
@@ -174,6 +207,36 @@ def _add(table: dict[Any, Stats], key: Any, seconds: float, failed: bool) -> Non
     if stats is None:
         stats = table[key] = Stats()
     stats.add(seconds, failed)
+
+
+def _stats_json(stats: Stats) -> list[Any]:
+    return [stats.count, stats.fail_count, stats.total, stats.min, stats.max, stats.last,
+            stats.buckets]  # fmt: skip
+
+
+def _stats_of(fields: list[Any]) -> Stats:
+    stats = Stats()
+    count, fail, total, low, high, last, buckets = fields
+    stats.count, stats.fail_count, stats.total = int(count), int(fail), float(total)
+    stats.min, stats.max, stats.last = float(low), float(high), float(last)
+    if len(buckets) != len(stats.buckets):
+        raise ValueError("buckets")
+    stats.buckets = [int(b) for b in buckets]
+    return stats
+
+
+def _merge(table: dict[Any, Stats], key: Any, other: Stats) -> None:
+    stats = table.get(key)
+    if stats is None:
+        table[key] = other
+        return
+    stats.count += other.count
+    stats.fail_count += other.fail_count
+    stats.total += other.total
+    stats.min = min(stats.min, other.min)
+    stats.max = max(stats.max, other.max)
+    stats.last = max(stats.last, other.last)
+    stats.buckets = [a + b for a, b in zip(stats.buckets, other.buckets, strict=True)]
 
 
 def _drop(table: dict[Any, Stats], collections: set[str]) -> None:
