@@ -371,3 +371,21 @@ def test_metrics_and_telemetry_count_what_the_workers_answered(served: ServerPro
     metrics = setup.request("GET", "/metrics")[1]
     line = f'rest_responses_total{{method="POST",endpoint="{key.split()[1]}",status="200"}}'
     assert f"{line} {expected}" in metrics
+
+
+def test_workers_end_with_a_killed_server(served: ServerProcess) -> None:
+    assert served.proc is not None
+    workers = _children(served.proc.pid)
+    assert len(workers) == WORKERS
+    os.kill(served.proc.pid, signal.SIGKILL)  # the server alone, not its process group
+    served.proc.wait()
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in alive:  # (zombies are reaped by init; a live one fails the test)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "Z", f"worker {pid} still running"
+    served.proc = None
+    served.start()  # the port and the storage are free again
+    assert Conn(served.port).ok("GET", "/collections")["collections"] == []
