@@ -311,10 +311,16 @@ def _expect(cond: bool, path: Path, what: str) -> None:
 
 
 def load_segment(
-    directory: Path, segment_id: str, files: dict[str, list[FileEntry]], config: CollectionConfig
+    directory: Path,
+    segment_id: str,
+    files: dict[str, list[FileEntry]],
+    config: CollectionConfig,
+    map_graphs: bool = False,
 ) -> Segment:
     """A segment from files already verified (verify_segment_files). Raises FormatError when
-    the files do not fit together or the config."""
+    the files do not fit together or the config. `map_graphs`: the graphs' stored vectors stay
+    in their files whatever the config says (a read worker's copy: the page cache holds them
+    once for every process that maps them)."""
     ids_path = directory / files["ids"][0]["name"]
     # `id_tracker.memory` cold / cached: an indexed segment's id keys (never written once
     # sealed) stay mapped; versions and deletion flags change, so they are always copied.
@@ -375,7 +381,7 @@ def load_segment(
             assert params is not None
             hnsw = config.hnsw_for(name)
             on_disk = params.vectors_on_disk() or placed_on_disk(hnsw, hnsw.get("on_disk"))
-            on_disk = on_disk and not keeps_in_ram(quantization_for(config, name))
+            on_disk = (on_disk or map_graphs) and not keeps_in_ram(quantization_for(config, name))
             index = HnswIndex.load(
                 directory / entries[0]["name"],
                 params.distance,

@@ -229,6 +229,7 @@ class ShardFollower:
                             entry["id"],
                             entry["files"],
                             self.config,
+                            map_graphs=True,
                         )
                         for entry in manifest["segments"]
                     ]
