@@ -389,3 +389,66 @@ def test_workers_end_with_a_killed_server(served: ServerProcess) -> None:
     served.proc = None
     served.start()  # the port and the storage are free again
     assert Conn(served.port).ok("GET", "/collections")["collections"] == []
+
+
+def test_a_collection_recovered_from_a_snapshot_reads_back(served: ServerProcess) -> None:
+    import httpx
+
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(3)]})
+    name = setup.ok("POST", "/collections/c/snapshots")["name"]
+    snapshot = httpx.get(f"{served.url}/collections/c/snapshots/{name}", timeout=30).content
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(3, 6)]})
+    workers, _ = _on_workers(served, 12)
+    answer = httpx.post(
+        f"{served.url}/collections/c/snapshots/upload?wait=true",
+        files={"snapshot": ("c.snapshot", snapshot)},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    # The recovered shard's log starts afresh, empty: the workers read it back at once
+    # (they spun in a loop over that empty file, and every connection on them hung).
+    for conn in [*workers, *(Conn(served.port) for _ in range(6))]:
+        conn.sock.settimeout(10)
+        assert conn.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 3}
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(9)]})
+    assert all(
+        c.ok("POST", "/collections/c/points/count", {"exact": True}) == {"count": 4}
+        for c in workers
+    )
+
+
+def test_lookups_of_collections_the_workers_do_not_serve(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(4)]})
+    body = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2}
+    setup.ok("PUT", "/collections/s", body)
+    setup.ok("PUT", "/collections/s/points?wait=true", {"points": [_point(i) for i in range(2)]})
+    workers, _ = _on_workers(served, 12)
+    query = {"query": {"recommend": {"positive": [0]}}, "lookup_from": {"collection": "s"}}
+    for conn in workers:  # (the worker passes it to the server, which has every collection)
+        assert len(conn.ok("POST", "/collections/c/points/query", {**query, "limit": 2})["points"])
+        assert conn.holder(served) == (served.proc.pid if served.proc else None)
+        # A read without a lookup goes back to a worker.
+        conn.ok("POST", "/collections/c/points/count", {})
+        assert conn.holder(served) != (served.proc.pid if served.proc else None)
+
+
+def test_a_deleted_collection_is_let_go(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(4)]})
+    _on_workers(served, 12)
+    assert served.proc is not None
+    setup.ok("DELETE", "/collections/c")
+    time.sleep(1.5)  # the workers' poller passes every 0.1 s
+    for pid in _children(served.proc.pid):
+        held = [
+            os.readlink(f"/proc/{pid}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if "(deleted)" in os.readlink(f"/proc/{pid}/fd/{fd}")
+        ]
+        assert not [f for f in held if str(served.storage) in f], held
+    assert "ERROR" not in served.log_tail(400)

@@ -209,17 +209,35 @@ def adopt(
 
 class Gate:
     """What a process keeps of a connection's requests and where the others go: `serves
-    (method, url)` says whether this process answers a request; `pass_on(transport, data)`
-    hands the connection over with the request's bytes (False: it could not, so this
-    process answers)."""
+    (method, url, body)` says whether this process answers a request (`body`: None when it
+    was not waited for, or was too long to hold); `pass_on(transport, data)` hands the
+    connection over with the request's bytes (False: it could not, so this process
+    answers); `wants_body(method, url)`: the decision waits for the whole body."""
 
     def __init__(
         self,
-        serves: Callable[[bytes, bytes], bool],
+        serves: Callable[[bytes, bytes, bytes | None], bool],
         pass_on: Callable[[asyncio.Transport, bytes], bool],
+        wants_body: Callable[[bytes, bytes], bool],
     ) -> None:
         self.serves = serves
         self.pass_on = pass_on
+        self.wants_body = wants_body
+
+
+# A read's body is held this long at most before its gate decides (without it).
+_BODY_WAIT_BYTES = 1 << 20
+
+
+def read_body(method: bytes, url: bytes) -> bool:
+    """A point read whose body may name other collections (lookups): waited for."""
+    return method == b"POST" and read_route(method, url) is not None
+
+
+def looks_elsewhere(body: bytes | None) -> bool:
+    """Whether a read's body may name another collection (`lookup_from`, `with_lookup`),
+    or was not read whole: such a read is served by the owner, which has them all."""
+    return body is None or b"lookup" in body
 
 
 class GatedProtocol(asyncio.Protocol):
@@ -251,6 +269,7 @@ class GatedProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._held = bytearray()
         self._url = bytearray()
+        self._body = bytearray()  # a request's body, while its gate waits for it
         self._head_done = False
         self._complete = False
         self._deciding = True  # at a request's start: nothing of it passed on yet
@@ -266,6 +285,7 @@ class GatedProtocol(asyncio.Protocol):
         if self._complete:  # a second request in the same bytes: pipelined
             self._passing = True
         self._url.clear()
+        self._body.clear()
         self._head_done = False
 
     def on_url(self, url: bytes) -> None:
@@ -273,6 +293,10 @@ class GatedProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._deciding:
+            self._body += body
 
     def on_message_complete(self) -> None:
         self._complete = True
@@ -311,6 +335,8 @@ class GatedProtocol(asyncio.Protocol):
             self._held += data
             if not self._head_done and not self._passing:
                 return  # the head is not all here yet
+            if self._waits_for_body():
+                return
             if self._passing or not self._pass_on():
                 held = bytes(self._held)
                 self._held.clear()
@@ -320,6 +346,17 @@ class GatedProtocol(asyncio.Protocol):
             self._complete = False
             self._deciding = True
 
+    def _waits_for_body(self) -> bool:
+        gate = self.gate()
+        return (
+            not self._passing
+            and not self._complete
+            and not self._first_here
+            and gate is not None
+            and len(self._held) < _BODY_WAIT_BYTES
+            and gate.wants_body(self._parser.get_method(), bytes(self._url))
+        )
+
     def _pass_on(self) -> bool:
         """The connection and the request's bytes to the other process, when the gate
         says so and it takes them; False: this process answers."""
@@ -327,7 +364,8 @@ class GatedProtocol(asyncio.Protocol):
         if self._first_here or gate is None:
             self._first_here = False
             return False
-        if gate.serves(self._parser.get_method(), bytes(self._url)):
+        body = bytes(self._body) if self._complete else None
+        if gate.serves(self._parser.get_method(), bytes(self._url), body):
             return False
         transport = self.transport
         assert transport is not None
@@ -471,7 +509,14 @@ class ReadWorkers:
 
     def _adopt(self, fd: int, data: bytes) -> None:
         assert self._loop is not None
-        gate = Gate(lambda method, url: not self._reads_back(method, url), self._pass_back)
+        reads_back = self._reads_back
+
+        def serves(method: bytes, url: bytes, body: bytes | None) -> bool:
+            if method == b"POST" and looks_elsewhere(body):
+                return True
+            return not reads_back(method, url)
+
+        gate = Gate(serves, self._pass_back, read_body)
         # The first request came from a worker, which could not serve it: served here.
         make = _protocol_factory(self._server, self._config, gate=gate, first_here=True)
         adopt(self._loop, make, fd, data)
@@ -539,7 +584,11 @@ def start_worker(serves: Callable[[bytes, bytes], bool], path: str) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     link = Link(sock)
-    GATE = Gate(serves, functools.partial(_send_over, link))
+
+    def local(method: bytes, url: bytes, body: bytes | None) -> bool:
+        return (method != b"POST" or not looks_elsewhere(body)) and serves(method, url)
+
+    GATE = Gate(local, functools.partial(_send_over, link), read_body)
     loop = asyncio.get_running_loop()
 
     def adopt_back(fd: int, data: bytes) -> None:
@@ -633,8 +682,7 @@ def worker_poller(toc: Any, stop: threading.Event) -> threading.Thread:
         while not stop.wait(0.1):
             try:
                 toc.catch_up()
-                toc.refresh()
-            except Exception:
+            except Exception:  # (each collection's failures are caught there)
                 log.exception("read worker: catching up")
 
     thread = threading.Thread(target=poll, name="follow-poller", daemon=True)

@@ -149,7 +149,11 @@ class WalTail:
                 if self.next_seq not in firsts:
                     raise FollowerBehind(f"no WAL file starts at {self.next_seq} any more")
             else:
-                if not os.path.exists(self.directory / f"{self.next_seq:020d}.log"):
+                # (the file being read may be the one that starts at next_seq: a log started
+                # afresh, as after a snapshot's recovery, before its first record)
+                if self._first == self.next_seq or not os.path.exists(
+                    self.directory / f"{self.next_seq:020d}.log"
+                ):
                     return
                 yield from self._read_file()
             self.close()

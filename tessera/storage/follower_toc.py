@@ -123,6 +123,7 @@ class FollowerToc:
         self._refused: dict[str, Stamp] = {}  # not served here, at that config.json
         self._loading: set[str] = set()  # guarded by _lock
         self._loaded_at: dict[str, float] = {}  # monotonic time of each collection's load
+        self._failing: set[str] = set()  # collections the poller's last pass failed on
         self._closed = False
 
     def _target(self, name: str) -> tuple[str, Stamp] | None:
@@ -246,20 +247,29 @@ class FollowerToc:
                 log.info("read worker: collection %s not followed: %s", entry.name, exc)
 
     def catch_up(self) -> None:
-        """Every followed shard applies what its owner wrote since (the workers' poller:
-        a read then finds little to apply, and a follower idle for long never falls behind
-        a truncated log)."""
-        for collection in list(self.collections.values()):
+        """The poller's pass over every followed collection: one whose files are gone (the
+        owner deleted it) is dropped, letting go of its files; each other applies what its
+        owner wrote since (a read then finds little to apply, and a copy idle for long does
+        not fall behind a truncated log), and loads the owner's newer checkpoint when
+        `ShardFollower.stale` (2,000 replayed records, or a minute). A failure is logged
+        once per collection and does not stop the others."""
+        for name, collection in list(self.collections.items()):
+            if _stamp(self.root / name / "config.json") is None:
+                self._forget(name)
+                continue
             shard = collection._shard
-            if isinstance(shard, ShardFollower):
+            if not isinstance(shard, ShardFollower):
+                continue
+            try:
                 shard.catch_up()
-
-    def refresh(self, records: int = 2000, age_s: float = 60.0) -> None:
-        """Followed shards load the owner's newer checkpoint when `ShardFollower.stale`."""
-        for collection in list(self.collections.values()):
-            shard = collection._shard
-            if isinstance(shard, ShardFollower) and shard.stale(records, age_s):
-                shard.reload()
+                if shard.stale(records=2000, age_s=60.0):
+                    shard.reload()
+            except Exception as exc:
+                if name not in self._failing:
+                    self._failing.add(name)
+                    log.warning("read worker: following collection %s: %r", name, exc)
+            else:
+                self._failing.discard(name)
 
     def close(self) -> None:
         with self._lock:
