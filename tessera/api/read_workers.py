@@ -74,9 +74,11 @@ _READ_ROUTES = re.compile(
 _GET_POINT = re.compile(r"^/collections/(?P<name>[^/]+)/points/(?P<id>[^/]+)$")
 
 
+@functools.lru_cache(maxsize=4096)
 def read_route(method: bytes, url: bytes) -> str | None:
     """The collection a request reads points of, when it is one a worker serves; None for
-    any other request."""
+    any other request. (Remembered: every request asks, and clients send the same few
+    URLs.)"""
     path = url.split(b"?", 1)[0].decode("latin-1")
     if method == b"POST":
         found = _READ_ROUTES.match(path)
