@@ -35,6 +35,12 @@ Stamp = tuple[int, int, int]
 # missing or changed (milliseconds); a larger one loads in the background while its reads go
 # to the owner. (Its WAL is not counted: a file is allocated whole, whatever it holds.)
 SMALL_BYTES = 64 << 20
+# A copy loads the owner's newer checkpoint (its indexed segments) once it has replayed this
+# many records since its last load, or this long after it: the points it replays sit in an
+# appendable segment every read scans. (The owner writes a checkpoint every
+# `flush_interval_sec`, 5 s by default, and only then is a load worth it.)
+STALE_RECORDS = 200
+STALE_AGE_S = 10.0
 # How long a collection whose files did not load waits before it is tried again.
 RETRY_S = 5.0
 
@@ -251,7 +257,7 @@ class FollowerToc:
         owner deleted it) is dropped, letting go of its files; each other applies what its
         owner wrote since (a read then finds little to apply, and a copy idle for long does
         not fall behind a truncated log), and loads the owner's newer checkpoint when
-        `ShardFollower.stale` (2,000 replayed records, or a minute). A failure is logged
+        `ShardFollower.stale` (STALE_RECORDS, STALE_AGE_S). A failure is logged
         once per collection and does not stop the others."""
         for name, collection in list(self.collections.items()):
             if _stamp(self.root / name / "config.json") is None:
@@ -262,7 +268,7 @@ class FollowerToc:
                 continue
             try:
                 shard.catch_up()
-                if shard.stale(records=2000, age_s=60.0):
+                if shard.stale(records=STALE_RECORDS, age_s=STALE_AGE_S):
                     shard.reload()
             except Exception as exc:
                 if name not in self._failing:
