@@ -463,3 +463,43 @@ def test_a_deleted_collection_is_let_go(served: ServerProcess) -> None:
     assert not held()
     time.sleep(0.5)
     assert "ERROR" not in served.log_tail(400)
+
+
+def test_jwt_value_exists_is_checked_by_the_server(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    import jwt as pyjwt
+
+    KEY = "a-key-long-enough-for-hs256-0123456789"
+
+    env = {"QDRANT__SERVICE__READ_WORKERS": "1", "QDRANT__SERVICE__API_KEY": KEY}
+    env["QDRANT__SERVICE__JWT_RBAC"] = "true"
+    served = server_factory(env=env)
+    admin = Conn(served.port, f"api-key: {KEY}\r\n")
+    _collection(admin)
+    # The users' collection has two shards: no worker holds a copy of it.
+    users = {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 2}
+    admin.ok("PUT", "/collections/users", users)
+    admin.ok(
+        "PUT",
+        "/collections/users/points?wait=true",
+        {"points": [{"id": 1, "vector": [1, 0], "payload": {"user": "alice"}}]},
+    )
+    claims = {
+        "access": "r",
+        "value_exists": {"collection": "users", "matches": [{"key": "user", "value": "alice"}]},
+    }
+    token = pyjwt.encode(claims, KEY, algorithm="HS256")
+    header = f"Authorization: Bearer {token}\r\n"
+    _on_workers(served, 12, f"api-key: {KEY}\r\n")  # the worker is up and serves reads
+    # Reads with the token go to the server, wherever they land (a worker took the claim's
+    # collection for missing: 403).
+    assert served.proc is not None
+    conns = [Conn(served.port, header) for _ in range(12)]
+    for conn in conns:
+        assert conn.ok("POST", "/collections/c/points/count", {}) == {"count": 0}
+        assert conn.holder(served) == served.proc.pid
+    admin.ok("POST", "/collections/users/points/delete?wait=true", {"points": [1]})
+    for conn in conns:  # revoked: the next request of each is refused
+        status, _ = conn.request("POST", "/collections/c/points/count", {})
+        assert status == 401

@@ -30,6 +30,7 @@ every request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import logging
@@ -211,14 +212,15 @@ def adopt(
 
 class Gate:
     """What a process keeps of a connection's requests and where the others go: `serves
-    (method, url, body)` says whether this process answers a request (`body`: None when it
-    was not waited for, or was too long to hold); `pass_on(transport, data)` hands the
+    (method, url, body, stateful)` says whether this process answers a request (`body`: None
+    when it was not waited for, or was too long to hold; `stateful`: its JWT has a
+    `value_exists` claim, which the owner checks); `pass_on(transport, data)` hands the
     connection over with the request's bytes (False: it could not, so this process
     answers); `wants_body(method, url)`: the decision waits for the whole body."""
 
     def __init__(
         self,
-        serves: Callable[[bytes, bytes, bytes | None], bool],
+        serves: Callable[[bytes, bytes, bytes | None, bool], bool],
         pass_on: Callable[[asyncio.Transport, bytes], bool],
         wants_body: Callable[[bytes, bytes], bool],
     ) -> None:
@@ -234,6 +236,24 @@ _BODY_WAIT_BYTES = 1 << 20
 def read_body(method: bytes, url: bytes) -> bool:
     """A point read whose body may name other collections (lookups): waited for."""
     return method == b"POST" and read_route(method, url) is not None
+
+
+def stateful_token(keys: list[bytes]) -> bool:
+    """Whether a request's keys (`api-key`, `Authorization: Bearer`) hold a JWT with a
+    `value_exists` claim: its check reads another collection, which only the owner has in
+    every form (several shards included). Only routing: the signature is checked by
+    whoever serves the request."""
+    for value in keys:
+        parts = value.split()[-1].split(b".") if value.split() else []
+        if len(parts) != 3:
+            continue
+        try:
+            claims = base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4))
+        except ValueError:
+            continue
+        if b"value_exists" in claims:
+            return True
+    return False
 
 
 def looks_elsewhere(body: bytes | None) -> bool:
@@ -272,6 +292,7 @@ class GatedProtocol(asyncio.Protocol):
         self._held = bytearray()
         self._url = bytearray()
         self._body = bytearray()  # a request's body, while its gate waits for it
+        self._keys: list[bytes] = []  # its api-key and Authorization headers
         self._head_done = False
         self._complete = False
         self._deciding = True  # at a request's start: nothing of it passed on yet
@@ -288,10 +309,15 @@ class GatedProtocol(asyncio.Protocol):
             self._passing = True
         self._url.clear()
         self._body.clear()
+        self._keys.clear()
         self._head_done = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"authorization", b"api-key"):
+            self._keys.append(value)
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -367,7 +393,8 @@ class GatedProtocol(asyncio.Protocol):
             self._first_here = False
             return False
         body = bytes(self._body) if self._complete else None
-        if gate.serves(self._parser.get_method(), bytes(self._url), body):
+        stateful = bool(self._keys) and stateful_token(self._keys)
+        if gate.serves(self._parser.get_method(), bytes(self._url), body, stateful):
             return False
         transport = self.transport
         assert transport is not None
@@ -513,8 +540,8 @@ class ReadWorkers:
         assert self._loop is not None
         reads_back = self._reads_back
 
-        def serves(method: bytes, url: bytes, body: bytes | None) -> bool:
-            if method == b"POST" and looks_elsewhere(body):
+        def serves(method: bytes, url: bytes, body: bytes | None, stateful: bool) -> bool:
+            if stateful or (method == b"POST" and looks_elsewhere(body)):
                 return True
             return not reads_back(method, url)
 
@@ -587,8 +614,10 @@ def start_worker(serves: Callable[[bytes, bytes], bool], path: str) -> None:
     sock.connect(path)
     link = Link(sock)
 
-    def local(method: bytes, url: bytes, body: bytes | None) -> bool:
-        return (method != b"POST" or not looks_elsewhere(body)) and serves(method, url)
+    def local(method: bytes, url: bytes, body: bytes | None, stateful: bool) -> bool:
+        if stateful or (method == b"POST" and looks_elsewhere(body)):
+            return False
+        return serves(method, url)
 
     GATE = Gate(local, functools.partial(_send_over, link), read_body)
     loop = asyncio.get_running_loop()
