@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -503,3 +504,89 @@ def test_jwt_value_exists_is_checked_by_the_server(
     for conn in conns:  # revoked: the next request of each is refused
         status, _ = conn.request("POST", "/collections/c/points/count", {})
         assert status == 401
+
+
+def _raw_exchange(port: int, payload: bytes, answers: int, timeout: float = 10) -> list[bytes]:
+    """Sends `payload` on a fresh connection and reads `answers` responses' status lines."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(timeout)
+    sock.sendall(payload)
+    buf = b""
+    try:
+        while buf.count(b"HTTP/1.1 ") < answers or not buf.endswith(b"}"):
+            part = sock.recv(65536)
+            if not part:
+                break
+            buf += part
+    finally:
+        sock.close()
+    return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", buf)
+
+
+def _post(path: str, body: bytes, extra: str = "") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}"
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_reads_whose_body_a_worker_cannot_look_into(served: ServerProcess) -> None:
+    import gzip
+
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(4)]})
+    body = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2}
+    setup.ok("PUT", "/collections/s", body)
+    setup.ok("PUT", "/collections/s/points?wait=true", {"points": [_point(i) for i in range(2)]})
+    _on_workers(served, 12)
+    query = {"query": {"recommend": {"positive": [0]}}, "lookup_from": {"collection": "s"}}
+    plain = json.dumps({**query, "limit": 2}).encode()
+    escaped = plain.replace(b'"lookup_from"', b'"\\u006cookup_from"')
+    packed = gzip.compress(plain)
+    for _ in range(8):  # (a worker answered 404 for the collection it does not hold)
+        for payload in (
+            _post("/collections/c/points/query", packed, "Content-Encoding: gzip\r\n"),
+            _post("/collections/c/points/query", escaped),
+        ):
+            assert _raw_exchange(served.port, payload, 1) == [b"HTTP/1.1 200 OK"]
+    # Expect: 100-continue: the body comes after the server's "100 Continue" only.
+    count = json.dumps({"exact": True, "filter": {"must": [{"key": "i", "range": {"gte": 0}}]}})
+    for _ in range(8):
+        sock = socket.create_connection(("127.0.0.1", served.port))
+        sock.settimeout(5)  # (a worker waited for the body, the client for "100 Continue")
+        data = count.encode()
+        head = _post("/collections/c/points/count", b"", "Expect: 100-continue\r\n")
+        head = head.replace(b"Content-Length: 0", f"Content-Length: {len(data)}".encode())
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100")
+        sock.sendall(data)
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200") and b'"count":4' in answer
+        sock.close()
+
+
+def test_pipelined_requests_are_all_answered(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    _on_workers(served, 12)
+    for i in range(12):  # a write and a read in one packet, the first on a fresh connection
+        write = json.dumps({"points": [_point(100 + i)]}).encode()
+        payload = _post("/collections/c/points?wait=true", write).replace(b"POST", b"PUT", 1)
+        payload += _post("/collections/c/points/count", b'{"exact": true}')
+        assert _raw_exchange(served.port, payload, 2) == [b"HTTP/1.1 200 OK"] * 2
+
+
+def test_a_client_gone_mid_body_is_no_internal_error(served: ServerProcess) -> None:
+    setup = Conn(served.port)
+    _collection(setup)
+    for _ in range(6):  # (wherever it lands: a worker, or the server)
+        sock = socket.create_connection(("127.0.0.1", served.port))
+        head = _post("/collections/c/points/count", b"", "")
+        sock.sendall(head.replace(b"Content-Length: 0", b"Content-Length: 1000") + b'{"ex')
+        time.sleep(0.05)
+        sock.close()
+    time.sleep(0.5)
+    assert setup.ok("POST", "/collections/c/points/count", {}) == {"count": 0}
+    log = served.log_tail(300)
+    assert "internal error" not in log and "ClientDisconnect" not in log, log

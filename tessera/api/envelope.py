@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tessera import deadline, hw_meter
@@ -305,6 +305,9 @@ def endpoint(
             if isinstance(exc, RateLimited) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
             return response
+        except ClientDisconnect:  # the client went away before its body was all read
+            log.debug("client disconnected during %s %s", request.method, request.url.path)
+            return error(400, "Bad request: the client disconnected", started)
         except Exception as exc:  # a bug: answer 500 in Qdrant's shape, keep serving
             log.exception("internal error on %s %s", request.method, request.url.path)
             return error(500, internal_error_text(exc), started)

@@ -223,10 +223,13 @@ class Gate:
         serves: Callable[[bytes, bytes, bytes | None, bool], bool],
         pass_on: Callable[[asyncio.Transport, bytes], bool],
         wants_body: Callable[[bytes, bytes], bool],
+        keeps_pipelined: bool = False,
     ) -> None:
         self.serves = serves
         self.pass_on = pass_on
         self.wants_body = wants_body
+        # Requests that come pipelined are served here (the owner) or passed on (a worker).
+        self.keeps_pipelined = keeps_pipelined
 
 
 # A read's body is held this long at most before its gate decides (without it).
@@ -258,8 +261,10 @@ def stateful_token(keys: list[bytes]) -> bool:
 
 def looks_elsewhere(body: bytes | None) -> bool:
     """Whether a read's body may name another collection (`lookup_from`, `with_lookup`),
-    or was not read whole: such a read is served by the owner, which has them all."""
-    return body is None or b"lookup" in body
+    or was not read plain and whole (encoded, `Expect: 100-continue`, too long: None): such
+    a read is served by the owner, which has them all. (A key written with `\\u` escapes
+    counts as a lookup.)"""
+    return body is None or b"lookup" in body or b"\\u" in body
 
 
 class GatedProtocol(asyncio.Protocol):
@@ -293,6 +298,8 @@ class GatedProtocol(asyncio.Protocol):
         self._url = bytearray()
         self._body = bytearray()  # a request's body, while its gate waits for it
         self._keys: list[bytes] = []  # its api-key and Authorization headers
+        self._opaque = False  # its body cannot be read here (encoded, Expect: 100-continue)
+        self._pipelined = False  # a second request came in the same bytes as the first
         self._head_done = False
         self._complete = False
         self._deciding = True  # at a request's start: nothing of it passed on yet
@@ -306,18 +313,24 @@ class GatedProtocol(asyncio.Protocol):
     # httptools' callbacks (of the gate's own parser)
     def on_message_begin(self) -> None:
         if self._complete:  # a second request in the same bytes: pipelined
-            self._passing = True
+            self._passing = self._pipelined = True
         self._url.clear()
         self._body.clear()
         self._keys.clear()
+        self._opaque = False
         self._head_done = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in (b"authorization", b"api-key"):
+        lower = name.lower()
+        if lower in (b"authorization", b"api-key"):
             self._keys.append(value)
+        elif lower == b"expect" or (lower == b"content-encoding" and value.strip() != b"identity"):
+            # The body cannot be looked into here: encoded, or not sent before the answer
+            # "100 Continue", which uvicorn gives once the app reads it.
+            self._opaque = True
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -365,6 +378,8 @@ class GatedProtocol(asyncio.Protocol):
                 return  # the head is not all here yet
             if self._waits_for_body():
                 return
+            if self._pipelined and self._pass_pipelined():
+                return
             if self._passing or not self._pass_on():
                 held = bytes(self._held)
                 self._held.clear()
@@ -380,10 +395,19 @@ class GatedProtocol(asyncio.Protocol):
             not self._passing
             and not self._complete
             and not self._first_here
+            and not self._opaque
             and gate is not None
             and len(self._held) < _BODY_WAIT_BYTES
             and gate.wants_body(self._parser.get_method(), bytes(self._url))
         )
+
+    def _pass_pipelined(self) -> bool:
+        """Requests that came pipelined, none of them passed on yet: to the owner, which
+        serves any of them (a worker would refuse what is not a read)."""
+        gate = self.gate()
+        if gate is None or gate.keeps_pipelined:
+            return False
+        return self._hand_over(gate)
 
     def _pass_on(self) -> bool:
         """The connection and the request's bytes to the other process, when the gate
@@ -392,10 +416,13 @@ class GatedProtocol(asyncio.Protocol):
         if self._first_here or gate is None:
             self._first_here = False
             return False
-        body = bytes(self._body) if self._complete else None
+        body = bytes(self._body) if self._complete and not self._opaque else None
         stateful = bool(self._keys) and stateful_token(self._keys)
         if gate.serves(self._parser.get_method(), bytes(self._url), body, stateful):
             return False
+        return self._hand_over(gate)
+
+    def _hand_over(self, gate: Gate) -> bool:
         transport = self.transport
         assert transport is not None
         if transport.get_write_buffer_size() or (
@@ -545,7 +572,7 @@ class ReadWorkers:
                 return True
             return not reads_back(method, url)
 
-        gate = Gate(serves, self._pass_back, read_body)
+        gate = Gate(serves, self._pass_back, read_body, keeps_pipelined=True)
         # The first request came from a worker, which could not serve it: served here.
         make = _protocol_factory(self._server, self._config, gate=gate, first_here=True)
         adopt(self._loop, make, fd, data)
