@@ -421,13 +421,17 @@ def test_a_collection_recovered_from_a_snapshot_reads_back(served: ServerProcess
     )
 
 
-def test_lookups_of_collections_the_workers_do_not_serve(served: ServerProcess) -> None:
-    setup = Conn(served.port)
+def _with_a_lookup_collection(setup: Conn) -> None:
+    """`c` with 4 points, and `s` of two shards (no worker holds it) with 2."""
     _collection(setup)
     setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(4)]})
     body = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2}
     setup.ok("PUT", "/collections/s", body)
     setup.ok("PUT", "/collections/s/points?wait=true", {"points": [_point(i) for i in range(2)]})
+
+
+def test_lookups_of_collections_the_workers_do_not_serve(served: ServerProcess) -> None:
+    _with_a_lookup_collection(Conn(served.port))
     workers, _ = _on_workers(served, 12)
     query = {"query": {"recommend": {"positive": [0]}}, "lookup_from": {"collection": "s"}}
     for conn in workers:  # (the worker passes it to the server, which has every collection)
@@ -531,12 +535,7 @@ def _post(path: str, body: bytes, extra: str = "") -> bytes:
 def test_reads_whose_body_a_worker_cannot_look_into(served: ServerProcess) -> None:
     import gzip
 
-    setup = Conn(served.port)
-    _collection(setup)
-    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(i) for i in range(4)]})
-    body = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2}
-    setup.ok("PUT", "/collections/s", body)
-    setup.ok("PUT", "/collections/s/points?wait=true", {"points": [_point(i) for i in range(2)]})
+    _with_a_lookup_collection(Conn(served.port))
     _on_workers(served, 12)
     query = {"query": {"recommend": {"positive": [0]}}, "lookup_from": {"collection": "s"}}
     plain = json.dumps({**query, "limit": 2}).encode()
