@@ -394,12 +394,17 @@ def serve(
         log.info("--reinit ignored: the cluster's state lives in etcd")
     workers = None
     count = conf["service.read_workers"] or 0
-    if count and (
-        certificates is not None or conf["cluster.enabled"] or conf["storage.recovery_mode"]
-    ):
-        why = "TLS" if certificates is not None else "cluster mode"
-        why = "recovery mode" if conf["storage.recovery_mode"] else why
-        log.warning("service.read_workers ignored: read workers do not run with %s", why)
+    barred = (
+        "recovery mode"
+        if conf["storage.recovery_mode"]
+        else "TLS"
+        if certificates is not None
+        else "cluster mode"
+        if conf["cluster.enabled"]
+        else None
+    )
+    if count and barred:
+        log.warning("service.read_workers ignored: read workers do not run with %s", barred)
     elif count:
         workers = read_workers.ReadWorkers(count, argv if argv is not None else sys.argv[1:])
     app = build_app(
@@ -424,15 +429,18 @@ def serve(
     config.load()
     if certificates is not None:
         config.ssl = certificates.context
-    # "::" is every address, IPv4 included, as Qdrant's listener takes it; asyncio's own
-    # socket for it would be IPv6 only.
-    sockets = [dual_stack_socket(conf.http_port)] if conf.host.strip("[]") == "::" else None
-    if workers is not None:  # the port shared with the workers
+    # Made here rather than by uvicorn: "::" is every address, IPv4 included, as Qdrant's
+    # listener takes it (asyncio's own socket for it would be IPv6 only), and a port shared
+    # with the read workers.
+    sockets = None
+    shared = workers is not None
+    if shared or conf.host.strip("[]") == "::":
         try:
-            sockets = [read_workers.reuse_port_socket(conf.host, conf.http_port)]
+            sockets = [read_workers.listening_socket(conf.host, conf.http_port, shared)]
         except OSError as exc:
+            where = conf.host.strip("[]")
             raise ConfigError(
-                f"service.http_port {conf.http_port} on {conf.host}: {exc.strerror or exc}"
+                f"service.http_port {conf.http_port} on {where}: {exc.strerror or exc}"
             ) from None
     server = uvicorn.Server(config)
     if workers is not None:
@@ -457,20 +465,6 @@ def check_bindable(host: str, port: int, key: str) -> None:
             probe.bind(address)
         except OSError as exc:
             raise ConfigError(f"{key} {port} on {host}: {exc.strerror or exc}") from None
-
-
-def dual_stack_socket(port: int) -> socket.socket:
-    """A socket bound to [::]:port that takes IPv4 connections too."""
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    try:
-        sock.bind(("::", port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"service.http_port {port} on ::: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def main(argv: list[str] | None = None) -> None:

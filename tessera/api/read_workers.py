@@ -92,13 +92,15 @@ def read_route(method: bytes, url: bytes) -> str | None:
     return unquote(found["name"]) if found else None
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port that other processes of this user may bind too."""
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """The REST socket bound to host:port ("::": IPv4 connections too); `reuse_port`: other
+    processes of this user may bind it too (the server and its read workers)."""
     bare = host.strip("[]")
     family = socket.AF_INET6 if ":" in bare else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6 and bare == "::":
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
@@ -439,7 +441,7 @@ def run_worker_server(conf: Any, app: Any, uvicorn: Any, log_level: str) -> None
         timeout_graceful_shutdown=10,
     )
     config.load()
-    sock = reuse_port_socket(conf.host, conf.http_port)
+    sock = listening_socket(conf.host, conf.http_port, reuse_port=True)
 
     class WorkerServer(uvicorn.Server):  # type: ignore[misc,name-defined]
         def handle_exit(self, sig: int, frame: Any) -> None:
