@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from tessera.collection_config import CollectionConfig
-from tessera.fileformat import FormatError, verify_file
-from tessera.segment.persist import load_segment
+from tessera.fileformat import FormatError
+from tessera.segment.persist import load_segment, verify_segments
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
 from tessera.shard.holder import SegmentHolder
@@ -58,6 +58,15 @@ log = logging.getLogger(__name__)
 
 # How often a load retries when the owner retires the generation it is reading.
 _LOAD_ATTEMPTS = 5
+
+
+def _replay(holder: SegmentHolder, tail: WalTail, seq: int) -> int:
+    """Applies to `holder` (not shared yet: no lock) what `tail` has landed since; the seq it
+    reaches (`seq` when nothing has)."""
+    for record_seq, data in tail.read_new():
+        apply_record(holder, record_seq, ops.decode(data))
+        seq = record_seq
+    return seq
 
 
 class FollowerBehind(Exception):
@@ -111,9 +120,8 @@ class WalTail:
         if header is None or header[0] != first:
             f.close()
             raise FormatError(f"{path}: not a WAL segment this version reads")
-        reader = RecordReader(
-            f, first_seq=first, seed=header[1], limit=os.fstat(f.fileno()).st_size
-        )
+        size = os.fstat(f.fileno()).st_size
+        reader = RecordReader(f, first_seq=first, seed=header[1], limit=size)
         while reader.next_seq < self.next_seq:
             if reader.skip() is None:
                 f.close()
@@ -122,8 +130,7 @@ class WalTail:
                     # later file: the owner lost records this follower already holds.
                     raise FollowerBehind(f"{path} ends at {reader.next_seq - 1}")
         self._file, self._first = f, first
-        self._offset, self._crc = reader.offset, reader.crc
-        self._size = os.fstat(f.fileno()).st_size
+        self._offset, self._crc, self._size = reader.offset, reader.crc, size
         return True
 
     def read_new(self, thorough: bool = True) -> Iterator[tuple[int, bytes]]:
@@ -240,9 +247,7 @@ class ShardFollower:
                     holder.index_schemas = dict(manifest.get("index_schemas", {}))
                 tail = WalTail(wal_dir(self.path), seq + 1)
                 try:
-                    for record_seq, data in tail.read_new():
-                        apply_record(holder, record_seq, ops.decode(data))
-                        seq = record_seq
+                    seq = _replay(holder, tail, seq)
                 except BaseException:
                     tail.close()
                     raise
@@ -262,14 +267,18 @@ class ShardFollower:
         writes."""
         manifest = read_manifest(self.path / manifest_name(gen))
         named: set[tuple[str, int, int]] = set()
+        unchecked = []
         for entry in manifest["segments"]:
             directory = self.path / "segments" / entry["id"]
-            for files in entry["files"].values():
+            new: dict[str, list[Any]] = {}
+            for component, files in entry["files"].items():
                 for file in files:
                     key = (str(directory / file["name"]), int(file["size"]), int(file["crc32"]))
-                    if key not in self._verified:
-                        verify_file(Path(key[0]), key[1], key[2])
                     named.add(key)
+                    if key not in self._verified:
+                        new.setdefault(component, []).append(file)
+            unchecked.append((directory, new))
+        verify_segments(unchecked)
         self._verified = named  # (files of older generations are gone or going)
         return manifest
 
@@ -283,9 +292,7 @@ class ShardFollower:
             holder, seq, gen, tail = self._load()
             try:
                 with self._tail_lock:
-                    for record_seq, data in tail.read_new():
-                        apply_record(holder, record_seq, ops.decode(data))
-                        seq = record_seq
+                    seq = _replay(holder, tail, seq)
                     with self.lock.write():
                         self.holder, self.applied_seq, self.generation = holder, seq, gen
                         tail, self._tail = self._tail, tail
@@ -351,6 +358,3 @@ class ShardFollower:
         nothing to write)."""
         with self._tail_lock:
             self._tail.close()
-
-    def state(self) -> dict[str, Any]:
-        return {"generation": self.generation, "seq": self.applied_seq, "reloads": self.reloads}
