@@ -85,6 +85,16 @@ def planned_aliases(
     return table
 
 
+def read_table(path: Path) -> dict[str, str]:
+    """The alias -> collection table of an alias file (FormatError when it does not read:
+    damaged, or not this format); nothing is changed on disk."""
+    body = read_checked_json(path, KIND, (VERSION,))
+    table = body.get("aliases") if isinstance(body, dict) else None
+    if not isinstance(table, dict):
+        raise FormatError(f"{path}: no `aliases` object")
+    return {str(a): str(c) for a, c in table.items()}
+
+
 class AliasTable:
     """The alias table; the caller (TableOfContents) serialises changes under its lock."""
 
@@ -117,17 +127,13 @@ class AliasTable:
         if not path.exists():
             return None, False
         try:
-            body = read_checked_json(path, KIND, (VERSION,))
-            table = body.get("aliases") if isinstance(body, dict) else None
-            if not isinstance(table, dict):
-                raise FormatError(f"{path}: no `aliases` object")
+            return read_table(path), False
         except FormatError as exc:
             stamp = time.strftime("%Y%m%dT%H%M%S")
             aside = free_name(path.with_name(f"{path.name}.damaged-{stamp}"))
             rename_durable(path, aside)
             log.error("alias table %s unreadable (%s); moved to %s", path, exc, aside)
             return None, True
-        return {str(a): str(c) for a, c in table.items()}, False
 
     def resolve(self, name: str) -> str | None:
         return self._table.get(name)

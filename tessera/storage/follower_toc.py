@@ -24,7 +24,7 @@ from pathlib import Path
 from tessera.collection.collection import Collection, read_config
 from tessera.collection_config import CollectionConfig
 from tessera.errors import TesseraError, collection_not_found
-from tessera.fileformat import FormatError, read_checked_json
+from tessera.fileformat import FormatError
 from tessera.shard.follower import ShardFollower
 from tessera.storage import aliases as alias_file
 
@@ -96,13 +96,10 @@ class FollowedAliases:
             table: dict[str, str] = {}
             for path in (self.path, self.mirror):
                 try:
-                    body = read_checked_json(path, alias_file.KIND, (alias_file.VERSION,))
+                    table = alias_file.read_table(path)
                 except (FormatError, OSError):
                     continue
-                found = body.get("aliases") if isinstance(body, dict) else None
-                if isinstance(found, dict):
-                    table = {str(a): str(c) for a, c in found.items()}
-                    break
+                break
             self._table, self._stamp = table, stamp
         return table
 
@@ -154,8 +151,8 @@ class FollowerToc:
         if found is None:
             return None
         target, stamp = found
-        collection = self.collections.get(target)
-        if collection is not None and self._stamps.get(target) == stamp:
+        collection = self._loaded(target, stamp)
+        if collection is not None:
             if collection.failure is None:
                 return collection
             # Its files did not load (perhaps read while the owner replaced them): the
@@ -183,10 +180,13 @@ class FollowerToc:
         if found is None:
             raise collection_not_found(name)
         target, stamp = found
+        loaded = self._loaded(target, stamp)
+        return loaded if loaded is not None else self._load(target, stamp)
+
+    def _loaded(self, target: str, stamp: Stamp) -> Collection | None:
+        """The copy of `target` loaded at this config.json, if there is one."""
         collection = self.collections.get(target)
-        if collection is not None and self._stamps.get(target) == stamp:
-            return collection
-        return self._load(target, stamp)
+        return collection if collection is not None and self._stamps.get(target) == stamp else None
 
     def _forget(self, target: str) -> None:
         with self._lock:
@@ -198,18 +198,16 @@ class FollowerToc:
     def exists(self, name: str) -> bool:
         return self._target(name) is not None
 
-    def _served_here(self, target: str) -> bool:
-        try:
-            return followable_config(read_config(self.root / target))
-        except FormatError:
-            return False
-
     def _load(self, target: str, stamp: Stamp) -> Collection:
-        if not self._served_here(target):
+        try:
+            config = read_config(self.root / target)
+        except FormatError:
+            config = None
+        if config is None or not followable_config(config):
             with self._lock:
                 self._refused[target] = stamp
             raise collection_not_found(target)  # (never asked: followable said no)
-        collection = Collection(target, self.root / target, None, follow=True)
+        collection = Collection(target, self.root / target, config, follow=True)
         with self._lock:
             if self._closed:
                 collection.close()
