@@ -178,6 +178,7 @@ class GatedProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._held = bytearray()
         self._url = bytearray()
+        self._method, self._target = b"", b""  # of the request, once its head is read
         self._body = bytearray()  # a request's body, while its gate waits for it
         self._keys: list[bytes] = []  # its api-key and Authorization headers
         self._opaque = False  # its body cannot be read here (encoded, Expect: 100-continue)
@@ -216,6 +217,7 @@ class GatedProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        self._method, self._target = self._parser.get_method(), bytes(self._url)
 
     def on_body(self, body: bytes) -> None:
         if self._deciding:
@@ -280,7 +282,7 @@ class GatedProtocol(asyncio.Protocol):
             and not self._opaque
             and gate is not None
             and len(self._held) < _BODY_WAIT_BYTES
-            and gate.wants_body(self._parser.get_method(), bytes(self._url))
+            and gate.wants_body(self._method, self._target)
         )
 
     def _pass_pipelined(self) -> bool:
@@ -299,7 +301,7 @@ class GatedProtocol(asyncio.Protocol):
             self._first_here = False
             return False
         body = bytes(self._body) if self._complete and not self._opaque else None
-        if gate.serves(self._parser.get_method(), bytes(self._url), body, self._keys):
+        if gate.serves(self._method, self._target, body, self._keys):
             return False
         return self._hand_over(gate)
 

@@ -58,6 +58,7 @@ from tessera.api.connection_handoff import (
     protocol_factory,
     send_over,
 )
+from tessera.api.envelope import error
 from tessera.api.request_stats import STATS
 from tessera.collection.collection import Collection
 from tessera.storage.follower_toc import followable_config
@@ -133,6 +134,12 @@ def stateful_token(keys: list[bytes]) -> bool:
         if b"value_exists" in claims:
             return True
     return False
+
+
+def owner_only(method: bytes, body: bytes | None, keys: list[bytes]) -> bool:
+    """What only the owner serves, whatever the route: a JWT whose claim reads another
+    collection, a read whose body may name one."""
+    return stateful_token(keys) or (method == b"POST" and looks_elsewhere(body))
 
 
 def looks_elsewhere(body: bytes | None) -> bool:
@@ -248,9 +255,7 @@ class ReadWorkers:
         reads_back = self._reads_back
 
         def serves(method: bytes, url: bytes, body: bytes | None, keys: list[bytes]) -> bool:
-            if stateful_token(keys) or (method == b"POST" and looks_elsewhere(body)):
-                return True
-            return not reads_back(method, url)
+            return owner_only(method, body, keys) or not reads_back(method, url)
 
         gate = Gate(serves, self._pass_back, read_body, keeps_pipelined=True)
         # The first request came from a worker, which could not serve it: served here.
@@ -322,9 +327,7 @@ def start_worker(serves: Callable[[bytes, bytes], bool], path: str) -> None:
     link = Link(sock)
 
     def local(method: bytes, url: bytes, body: bytes | None, keys: list[bytes]) -> bool:
-        if stateful_token(keys) or (method == b"POST" and looks_elsewhere(body)):
-            return False
-        return serves(method, url)
+        return not owner_only(method, body, keys) and serves(method, url)
 
     GATE = Gate(local, functools.partial(send_over, link), read_body)
     loop = asyncio.get_running_loop()
@@ -395,18 +398,11 @@ class ReadOnlyGuard:
         if scope["type"] == "http":
             url = scope.get("raw_path") or scope["path"].encode()
             if read_route(scope["method"].encode(), url) is None:
-                body = (
-                    b'{"status":{"error":"Service unavailable: this request reached a read '
-                    b'worker, which serves point reads only; send it again"},"time":0.0}'
+                text = (
+                    "Service unavailable: this request reached a read worker, which serves "
+                    "point reads only; send it again"
                 )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 503,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await error(503, text, time.perf_counter())(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
