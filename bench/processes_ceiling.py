@@ -26,24 +26,11 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_dataset, median, print_table
 from request_path import Target, serve
-from wrk_capacity import engine_qps, lua_script, run_wrk
-
-
-def filtered_queries(queries: list[list[float]]) -> list[dict[str, Any]]:
-    """`wrk_capacity.py`'s filtered query row: limit 10 and a `kw` match."""
-    return [
-        {
-            "query": q,
-            "limit": 10,
-            "filter": {"must": [{"key": "kw", "match": {"value": f"k{i % 10}"}}]},
-        }
-        for i, q in enumerate(queries[:100])
-    ]
+from wrk_capacity import engine_qps, filtered_queries, lua_script, run_wrk
 
 
 def concurrent_rates(urls: list[str], script: Path, args: argparse.Namespace) -> list[float]:

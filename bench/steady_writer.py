@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_dataset, median, print_table
 from request_path import Target, serve
-from wrk_capacity import ERRORS_LUA, add_wrk_options, lua_script, run_wrk
+from wrk_capacity import ERRORS_LUA, add_wrk_options, filtered_queries, lua_script, run_wrk
 
 
 def run_counting(url: str, script: Path, args: argparse.Namespace) -> float:
@@ -210,14 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     repos = [r.resolve() for r in (args.repo or [Path(__file__).resolve().parent.parent])]
     ds = make_dataset(n=args.n, dim=args.dim, n_queries=500)
-    bodies = [
-        {
-            "query": q,
-            "limit": 10,
-            "filter": {"must": [{"key": "kw", "match": {"value": f"k{i % 10}"}}]},
-        }
-        for i, q in enumerate(ds.queries.tolist()[:100])
-    ]
+    bodies = filtered_queries(ds.queries.tolist())
     alone: dict[int, list[float]] = {}
     loaded: dict[int, list[float]] = {}
     under: dict[int, list[float]] = {}

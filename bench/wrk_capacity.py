@@ -121,6 +121,19 @@ def protoset(folder: Path) -> Path:
     return path
 
 
+def filtered_queries(queries: list[list[float]]) -> list[dict[str, Any]]:
+    """The filtered query row's REST bodies (limit 10, a `kw` match), of the first 100
+    queries; `steady_writer.py` and `processes_ceiling.py` send the same."""
+    return [
+        {
+            "query": q,
+            "limit": 10,
+            "filter": {"must": [{"key": "kw", "match": {"value": f"k{i % 10}"}}]},
+        }
+        for i, q in enumerate(queries[:100])
+    ]
+
+
 def grpc_queries(queries: list[list[float]]) -> list[dict[str, Any]]:
     """The REST rows' filtered queries as `QueryPoints` messages (protobuf JSON)."""
     return [
@@ -210,14 +223,7 @@ def main() -> None:
         "query limit 10 + kw filter": (
             "POST",
             "/collections/bench/points/query",
-            [
-                {
-                    "query": q,
-                    "limit": 10,
-                    "filter": {"must": [{"key": "kw", "match": {"value": f"k{i % 10}"}}]},
-                }
-                for i, q in enumerate(queries[:100])
-            ],
+            filtered_queries(queries),
         ),
         "scroll 100 + payload": (
             "POST",
