@@ -503,6 +503,50 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
     assert b.count(name, exact=True).count == 51
 
 
+def test_a_replica_copied_from_a_new_leader_stays_active(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """A shard moved to a peer, then copied from it to another right away: the copy, which
+    has every point of its new leader, stays Active. (The new leader once took it for a
+    replica its previous leader might have left behind and marked it dead a moment after it
+    caught up, for a second transfer: writes in that window had one replica only, and one
+    cut off from the leader then had none to go to.) Three rounds: the window was a race."""
+    a, _, _ = clients
+    name = unique("relead")
+    create(a, name, shard_number=1)
+    _, points = make_points(list(range(1, 41)), seed=23)
+    a.upsert(name, points)
+    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+    (leader,) = placement_of(cluster, name)[0]
+    url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
+    for _ in range(3):
+        target, copy = [p for p in peers if p != leader]
+        move = {"move_shard": {"shard_id": 0, "from_peer_id": leader, "to_peer_id": target}}
+        assert_ok(httpx.post(url, json=move))
+        moved = {target: "Active"}
+        eventually(lambda moved=moved: states_of(url) == moved, "shard moved", 60)
+        replicate = {"replicate_shard": {"shard_id": 0, "from_peer_id": target, "to_peer_id": copy}}
+        assert_ok(httpx.post(url, json=replicate))
+        both = {target: "Active", copy: "Active"}
+        seen = []  # the copy's states: Partial while it takes the transfer, then Active
+        watched_until = time.monotonic() + 60
+        while time.monotonic() < watched_until:
+            states = states_of(url)
+            seen.append(states.get(copy))
+            if states == both and watched_until - time.monotonic() > 2.5:
+                watched_until = time.monotonic() + 2.5  # past two rounds of catch-up
+            time.sleep(0.02)
+        assert states_of(url) == both
+        assert "Dead" not in seen, seen
+        drop = {"drop_replica": {"shard_id": 0, "peer_id": target}}
+        assert_ok(httpx.post(url, json=drop))
+        kept = {copy: "Active"}
+        eventually(lambda kept=kept: states_of(url) == kept, "replica dropped", 60)
+        leader = copy
+    assert a.count(name, exact=True).count == 40
+    a.delete_collection(name)
+
+
 def remove_added_node(cluster: Cluster, node: Any, proxy: PortProxy) -> None:
     """Stop a node a test added beside the module's three and wait until it has left: the
     module's later tests place replicas on the three nodes they know."""

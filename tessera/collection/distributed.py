@@ -787,6 +787,12 @@ class ClusterCollection(Collection):
                 )
             if self._active(shard, target):
                 return 0  # caught up already (an earlier transfer that timed out for the asker)
+            if self._leader(shard) == self.me:
+                # Taken up now, before the target has this replica's points: were the lead
+                # noted only at the next write or round, a target made active meanwhile
+                # would count among the replicas an earlier leader may have left behind,
+                # and be marked dead for a second transfer right after this one.
+                self._claim_lead(shard)
             self._call(target, shard, "transfer_reset", ())
             # the target takes the stream: Partial until it is whole (Dead again if it fails);
             # a transfer asked for (replicate_shard, move_shard) is Partial already and keeps
