@@ -358,7 +358,13 @@ def serve(
     if handoff:  # a read worker of a server started with service.read_workers
         read_workers.watch_parent(os.getppid())
         log.info("read worker %d of server %d serving point reads", os.getpid(), os.getppid())
-        app = build_app(conf.storage_path, settings=conf, handoff=handoff)
+        app = build_app(
+            conf.storage_path,
+            grpc_port=conf.grpc_port,
+            grpc_host=conf.host,
+            settings=conf,
+            handoff=handoff,
+        )
         read_workers.run_worker_server(conf, app, uvicorn, uvicorn_log_level())
         return
     certificates = None

@@ -47,9 +47,11 @@ from tessera.api.envelope import (
 )
 from tessera.api.read_workers import (
     ReadWorkers,
+    grpc_socket,
     local_read,
     reads_back,
     start_worker,
+    stateful_token,
     worker_poller,
 )
 from tessera.api.routing import memoize_routes
@@ -226,11 +228,29 @@ def build_app(
         start_worker(local_read(toc), handoff)
         stop = threading.Event()
         poller = worker_poller(toc, stop)
+        grpc_server = None
+        if grpc_port:
+            from tessera.api.grpc_forward import WorkerGrpcServer
+            from tessera.api.grpc_server import WORKERS
+
+            grpc_server = WorkerGrpcServer(
+                toc,
+                grpc_host,
+                grpc_port,
+                grpc_socket(handoff),
+                stateful_token,
+                workers or WORKERS,
+                authenticator=authenticator,
+                access_log=bool(conf["service.access_log"]),
+                hardware_reporting=bool(conf["service.hardware_reporting"]),
+            )
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await run_in_threadpool(grpc_server.stop)
             stop.set()
             await run_in_threadpool(poller.join)
             toc.close()
@@ -291,6 +311,7 @@ def build_app(
                     tls=conf.tls,
                     access_log=bool(conf["service.access_log"]),
                     hardware_reporting=bool(conf["service.hardware_reporting"]),
+                    workers_socket=read_workers.grpc_path if read_workers is not None else None,
                 )
             if certificates is not None:
                 reload_task = asyncio.get_running_loop().create_task(certificates.run())

@@ -171,6 +171,64 @@ def served_methods() -> list[str]:
     ]
 
 
+def server_options(reuse_port: bool) -> list[tuple[str, int]]:
+    """grpcio's options for a server of Tessera's; `reuse_port`: the port is shared with
+    the read workers (tessera.api.read_workers), else one in use is an error."""
+    return [
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ("grpc.max_receive_message_length", -1),
+        ("grpc.max_send_message_length", -1),
+        # Clients keep idle connections alive with pings (the Go client every 10 s,
+        # without calls): accept them, as Qdrant's tonic server does, instead of grpc
+        # core's default policy (one ping per 5 minutes, GOAWAY too_many_pings).
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+
+
+def add_services(server: Any, toc: Any) -> None:
+    """Registers every service served (over `toc`, a table of contents or a read worker's
+    copies of it) on `server` (grpcio's, or any object with `add_generic_rpc_handlers`)."""
+    from tessera.api.grpc_collections import CollectionsService
+    from tessera.api.grpc_points import PointsService
+    from tessera.api.grpc_reflection import REFLECTION
+    from tessera.api.grpc_snapshots import SnapshotsService
+
+    add: Any = pb  # the generated registration functions are untyped
+    add.add_QdrantServicer_to_server(QdrantService(), server)
+    add.add_CollectionsServicer_to_server(CollectionsService(toc), server)
+    add.add_PointsServicer_to_server(PointsService(toc), server)
+    add.add_SnapshotsServicer_to_server(SnapshotsService(toc), server)
+    server.add_generic_rpc_handlers((HEALTH, REFLECTION))
+
+
+def check_guarded() -> None:
+    unguarded = missing_grpc(served_methods())
+    if unguarded:
+        raise RuntimeError(
+            "gRPC methods missing from the access table (tessera/api/access.py): "
+            + ", ".join(unguarded)
+        )
+
+
+def listen(server: Any, address: str, credentials: Any = None) -> None:
+    """`server` listening at `address` (TLS with `credentials`), or RuntimeError."""
+    try:
+        if credentials is not None:
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise RuntimeError(f"cannot listen for gRPC on {address}: {exc}") from exc
+    if not bound:
+        raise RuntimeError(f"cannot listen for gRPC on {address}")
+
+
+def address_of(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class GrpcServer:
     """The gRPC server of one Tessera process, listening from construction until `stop()`.
 
@@ -178,7 +236,9 @@ class GrpcServer:
     `tls`: serve TLS (mutual TLS when it says so), certificates reloaded every `cert_ttl`;
     `access_log`: one INFO line per call on `tessera.access`. A request message of any size
     is read: Qdrant's public gRPC server sets no decoding limit (`max_decoding_message_size
-    (usize::MAX)`, qdrant/qdrant#1659); `service.max_request_size_mb` bounds REST bodies only."""
+    (usize::MAX)`, qdrant/qdrant#1659); `service.max_request_size_mb` bounds REST bodies only.
+    `workers_socket`: the read workers share the port, and pass the calls they do not serve
+    to this server through this Unix socket (tessera.api.grpc_forward)."""
 
     def __init__(
         self,
@@ -191,51 +251,21 @@ class GrpcServer:
         tls: TlsSettings | None = None,
         access_log: bool = False,
         hardware_reporting: bool = False,
+        workers_socket: str | None = None,
     ) -> None:
-        from tessera.api.grpc_collections import CollectionsService
-        from tessera.api.grpc_points import PointsService
-        from tessera.api.grpc_reflection import REFLECTION
-        from tessera.api.grpc_snapshots import SnapshotsService
-
-        unguarded = missing_grpc(served_methods())
-        if unguarded:
-            raise RuntimeError(
-                "gRPC methods missing from the access table (tessera/api/access.py): "
-                + ", ".join(unguarded)
-            )
+        check_guarded()
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
             interceptors=[Guard(authenticator, access_log, toc.exists, hardware_reporting)],
-            options=[
-                ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
-                ("grpc.max_receive_message_length", -1),
-                ("grpc.max_send_message_length", -1),
-                # Clients keep idle connections alive with pings (the Go client every 10 s,
-                # without calls): accept them, as Qdrant's tonic server does, instead of grpc
-                # core's default policy (one ping per 5 minutes, GOAWAY too_many_pings).
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.http2.min_ping_interval_without_data_ms", 1000),
-                ("grpc.http2.max_ping_strikes", 0),
-            ],
+            options=server_options(reuse_port=workers_socket is not None),
         )
-        add: Any = pb  # the generated registration functions are untyped
-        add.add_QdrantServicer_to_server(QdrantService(), self._server)
-        add.add_CollectionsServicer_to_server(CollectionsService(toc), self._server)
-        add.add_PointsServicer_to_server(PointsService(toc), self._server)
-        add.add_SnapshotsServicer_to_server(SnapshotsService(toc), self._server)
-        self._server.add_generic_rpc_handlers((HEALTH, REFLECTION))
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        try:
-            if tls is not None:
-                self.certificates: GrpcCertificates | None = GrpcCertificates(tls)
-                bound = self._server.add_secure_port(address, self.certificates.credentials)
-            else:
-                self.certificates = None
-                bound = self._server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise RuntimeError(f"cannot listen for gRPC on {address}: {exc}") from exc
-        if not bound:
-            raise RuntimeError(f"cannot listen for gRPC on {address}")
+        add_services(self._server, toc)
+        address = address_of(host, port)
+        self.certificates = GrpcCertificates(tls) if tls is not None else None
+        credentials = self.certificates.credentials if self.certificates is not None else None
+        listen(self._server, address, credentials)
+        if workers_socket is not None:
+            listen(self._server, f"unix:{workers_socket}")
         self._server.start()
         log.debug("gRPC listening on %s", address)
 

@@ -93,6 +93,12 @@ def read_route(method: bytes, url: bytes) -> str | None:
     return unquote(found["name"]) if found else None
 
 
+def grpc_socket(handoff: str) -> str:
+    """The Unix socket the server takes its workers' gRPC calls on, beside the hand-off
+    socket `handoff` (in the same folder only this user can enter)."""
+    return str(Path(handoff).parent / "grpc.sock")
+
+
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     """The REST socket bound to host:port ("::": IPv4 connections too); `reuse_port`: other
     processes of this user may bind it too (the server and its read workers)."""
@@ -164,6 +170,8 @@ class ReadWorkers:
         self._argv = argv
         self._folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))  # mode 0700
         self.path = self._folder / "handoff.sock"
+        # The server's gRPC calls passed on by the workers (tessera.api.grpc_forward).
+        self.grpc_path = grpc_socket(str(self.path))
         self._listener: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None

@@ -149,17 +149,23 @@ class RequestStats:
             _drop(self.grpc_by_collection, gone)
 
     def take_json(self) -> bytes | None:
-        """The REST tables as JSON, emptied (a read worker's report to its owner, which
-        `merge_json` adds into its own); None when nothing was recorded since."""
+        """The REST and gRPC tables as JSON, emptied (a read worker's report to its owner,
+        which `merge_json` adds into its own); None when nothing was recorded since."""
         with self._lock:
-            if not self.rest:
+            if not self.rest and not self.grpc:
                 return None
             rest, self.rest = self.rest, {}
             by_collection, self.rest_by_collection = self.rest_by_collection, {}
+            grpc, self.grpc = self.grpc, {}
+            grpc_by_collection, self.grpc_by_collection = self.grpc_by_collection, {}
             self.collections = set()
         body = {
             "rest": [[*key, _stats_json(st)] for key, st in rest.items()],
             "by_collection": [[*key, _stats_json(st)] for key, st in by_collection.items()],
+            "grpc": [[*key, _stats_json(st)] for key, st in grpc.items()],
+            "grpc_by_collection": [
+                [*key, _stats_json(st)] for key, st in grpc_by_collection.items()
+            ],
         }
         return orjson.dumps(body)
 
@@ -171,6 +177,10 @@ class RequestStats:
             by_collection = [
                 ((c, m, e, int(code)), _stats_of(st)) for c, m, e, code, st in body["by_collection"]
             ]
+            grpc = [((m, int(code)), _stats_of(st)) for m, code, st in body["grpc"]]
+            grpc_by_collection = [
+                ((c, m, int(code)), _stats_of(st)) for c, m, code, st in body["grpc_by_collection"]
+            ]
         except (ValueError, KeyError, TypeError):
             return  # (from this server's own worker: never, unless versions differ)
         with self._lock:
@@ -179,6 +189,11 @@ class RequestStats:
             for ckey, stats in by_collection:
                 if self._tracked(ckey[0]):
                     _merge(self.rest_by_collection, ckey, stats)
+            for gkey, stats in grpc:
+                _merge(self.grpc, gkey, stats)
+            for gckey, stats in grpc_by_collection:
+                if self._tracked(gckey[0]):
+                    _merge(self.grpc_by_collection, gckey, stats)
 
     def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
         with self._lock:
