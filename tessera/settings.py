@@ -329,7 +329,7 @@ SCHEMA: dict[str, tuple[Any, Checker]] = {
     "service.enable_static_content": (None, optional(boolean())),
     # Tessera's own: the access log (Qdrant always logs requests at INFO).
     "service.access_log": (True, boolean()),
-    # Tessera's own: processes serving REST point reads beside the server's own
+    # Tessera's own: processes serving point reads (REST and gRPC) beside the server's own
     # (tessera.api.read_workers); 0: none.
     "service.read_workers": (0, integer(0)),
     "tls.cert": (None, optional(nonempty())),

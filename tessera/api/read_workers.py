@@ -1,8 +1,8 @@
-"""More processes serving REST point reads: `service.read_workers` (Tessera's own setting).
+"""More processes serving point reads: `service.read_workers` (Tessera's own setting).
 
 One process serves REST on one core: its Python per request, not the search, sets the
 capacity (bench/README.md, "Issue 13"). With `read_workers: N` the server (the owner: it
-alone writes, runs the optimizer, serves gRPC) starts N worker processes that listen on the
+alone writes and runs the optimizer) starts N worker processes that listen on the
 same REST port (SO_REUSEPORT: the kernel spreads new connections over every process). A
 worker holds a read-only copy of each collection, loaded from the owner's files and kept
 current from its WAL (tessera.shard.follower, tessera.storage.follower_toc), and serves the
@@ -21,10 +21,13 @@ loaded yet) is handed over too, and served where it lands.
 Read-your-writes holds across processes: the owner answers a write once its record is in the
 WAL, and a worker applies every record in the WAL before each read.
 
+Over gRPC the workers share the server's port too, and pass each call they do not serve to
+the owner (tessera.api.grpc_forward): an HTTP/2 connection cannot change hands per call.
+
 Not with TLS (an encrypted connection cannot change hands) nor in cluster mode: there the
-setting is ignored with a warning. Each worker reports its REST response statistics to the
-owner every second over the same socket, so the owner's `/metrics` and `/telemetry` count
-every request.
+setting is ignored with a warning. Each worker reports its REST and gRPC response statistics
+to the owner every second over the same socket, so the owner's `/metrics` and `/telemetry`
+count every request.
 """
 
 from __future__ import annotations
