@@ -42,7 +42,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: lint test-deps
-	$(PY) -m pytest -q -x -m "not slow"
+	$(PY) -m pytest -q -x -m "not slow" --durations=30
 
 test-slow: test-deps
 	$(PY) -m pytest -q -m slow

@@ -11,7 +11,8 @@ single-thread QPS for the same queries (target 2 of issue 13: >= 1.0x).
 
 Where `ghz` is installed (`go install github.com/bojand/ghz/cmd/ghz@latest`; found on PATH
 or in ~/go/bin), the same filtered query is also sent over gRPC (`qdrant.Points/Query`, the
-same `--connections` concurrent calls over 4 connections, `--duration` seconds), the
+same `--connections` concurrent calls over `--grpc-connections` connections (default 4),
+`--duration` seconds), the
 messages described by qdrant-client's own protobuf descriptors: target 2 asks the same of
 gRPC. Calls still in flight when ghz stops are reported by it as UNAVAILABLE ("transport is
 closing") and are not counted.
@@ -151,7 +152,8 @@ def run_ghz(ghz: str, port: int, descriptors: Path, data: Path, args: argparse.N
     """Completed calls per second of `qdrant.Points/Query` over gRPC; any status but OK (and
     UNAVAILABLE or CANCELED for the calls cut off at the end) fails the run."""
     cmd = [ghz, "--insecure", "--protoset", str(descriptors), "--call", "qdrant.Points/Query"]
-    cmd += ["-D", str(data), "-c", str(args.connections), "--connections", "4"]
+    cmd += ["-D", str(data), "-c", str(args.connections)]
+    cmd += ["--connections", str(args.grpc_connections)]
     cmd += ["-z", f"{args.duration}s", "-O", "json", f"127.0.0.1:{port}"]
     report = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     codes = dict(report.get("statusCodeDistribution") or {})
@@ -200,6 +202,13 @@ def add_wrk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--show-errors", action="store_true", help="print non-2xx answers (slows wrk down)"
+    )
+    parser.add_argument(
+        "--grpc-connections",
+        type=int,
+        default=4,
+        help="ghz's connections (the calls are spread over them; with read workers the kernel "
+        "spreads the connections over the processes: give it enough to spread)",
     )
     parser.add_argument(
         "--read-workers",
