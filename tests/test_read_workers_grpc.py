@@ -235,3 +235,22 @@ def test_grpc_calls_a_worker_answered_are_counted(served: ServerProcess) -> None
     while line not in (metrics := httpx.get(f"{served.url}/metrics").text):
         assert time.monotonic() < deadline, metrics
         time.sleep(0.2)
+
+
+def test_a_call_the_client_cancels_frees_the_worker(served: ServerProcess) -> None:
+    """Calls passed on to a stopped server, then cancelled by their client, do not hold the
+    worker's threads: a read it serves itself is answered at once (there were 32 threads,
+    and 40 cancelled calls kept them until the server answered)."""
+    channel, points, collections = _on_a_worker(served)
+    try:
+        _create(collections, "c")
+        with _stopped(served):
+            info = pb.GetCollectionInfoRequest(collection_name="c")
+            passed_on = [collections.Get.future(info) for _ in range(40)]
+            time.sleep(0.5)
+            for call in passed_on:
+                call.cancel()
+            count = points.Count(pb.CountPoints(collection_name="c", exact=True), timeout=5)
+            assert count.result.count == 0
+    finally:
+        channel.close()

@@ -182,17 +182,25 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
 
         def forward(raw: bytes, context: Any) -> bytes:
             remaining = context.time_remaining()
+            answer = call.future(
+                raw,
+                metadata=forwarded_metadata(context),
+                timeout=remaining if remaining is not None and remaining < 1e6 else None,
+            )
+            # A client that cancels (or goes) cancels the server's call too: the thread
+            # waiting here is one of those that serve this worker's own reads.
+            if not context.add_callback(answer.cancel):
+                answer.cancel()
             try:
-                response, outcome = call.with_call(
-                    raw,
-                    metadata=forwarded_metadata(context),
-                    timeout=remaining if remaining is not None and remaining < 1e6 else None,
-                )
+                response = answer.result()
+            except grpc.FutureCancelledError:
+                context.abort(grpc.StatusCode.CANCELLED, "Cancelled")
+                raise AssertionError("unreachable: abort raises") from None
             except grpc.RpcError as exc:
                 context.set_trailing_metadata(_custom(exc.trailing_metadata()))
                 context.abort(exc.code(), exc.details() or "")
                 raise AssertionError("unreachable: abort raises") from None
-            context.set_trailing_metadata(_custom(outcome.trailing_metadata()))
+            context.set_trailing_metadata(_custom(answer.trailing_metadata()))
             return bytes(response)
 
         return forward
