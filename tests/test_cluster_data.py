@@ -533,8 +533,8 @@ def test_a_replica_copied_from_a_new_leader_stays_active(
         while time.monotonic() < watched_until:
             states = states_of(url)
             seen.append(states.get(copy))
-            if states == both and watched_until - time.monotonic() > 2.5:
-                watched_until = time.monotonic() + 2.5  # past two rounds of catch-up
+            if states == both and watched_until - time.monotonic() > 1.2:
+                watched_until = time.monotonic() + 1.2  # past the peers' next catch-up round
             time.sleep(0.02)
         assert states_of(url) == both
         assert "Dead" not in seen, seen
