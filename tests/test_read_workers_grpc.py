@@ -155,6 +155,13 @@ def test_grpc_reads_on_a_worker_see_every_acknowledged_write(served: ServerProce
             points.Upsert(pb.UpsertPoints(collection_name="nope", points=[_point(1)]))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         assert "Collection `nope` doesn't exist!" in (missing.value.details() or "")
+        # The server's access log names the client, not the worker's socket.
+        logged = [
+            line
+            for line in served.log_path.read_text().splitlines()
+            if '"/qdrant.Points/Upsert" NOT_FOUND' in line
+        ]
+        assert logged and "127.0.0.1" in logged[-1] and "unix:" not in logged[-1], logged
         wrong = pb.PointStruct(id=pb.PointId(num=1), vectors=pb.Vectors(vector=pb.Vector(data=[1])))
         with pytest.raises(grpc.RpcError) as refused:
             points.Upsert(pb.UpsertPoints(collection_name="c", wait=True, points=[wrong]))

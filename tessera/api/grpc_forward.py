@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 
 from tessera.api.auth import Authenticator
-from tessera.api.grpc_guard import Guard
+from tessera.api.grpc_guard import FORWARDED_FOR, Guard
 from tessera.api.grpc_server import (
     READ_OPERATIONS,
     STOP_GRACE_S,
@@ -82,11 +82,14 @@ def _repeated(field: Any) -> bool:
 
 
 def forwarded_metadata(context: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple(
+    """The call's metadata as the server gets it: the client's own, and its address for
+    the server's access log (one the client sent under that key is dropped)."""
+    kept = tuple(
         (key, value)
         for key, value in context.invocation_metadata()
-        if not key.startswith(_NOT_FORWARDED) and key != "user-agent"
+        if not key.startswith(_NOT_FORWARDED) and key not in ("user-agent", FORWARDED_FOR)
     )
+    return (*kept, (FORWARDED_FOR, str(context.peer() or "-")))
 
 
 def keys_of(context: Any) -> list[bytes]:

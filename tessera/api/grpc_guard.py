@@ -165,11 +165,26 @@ def log_call(context: Any, method: str, code: str, elapsed: float) -> None:
     if not access_log.isEnabledFor(level):
         return
     line = 'gRPC %s "%s" %s %.6f'
-    args: tuple[Any, ...] = (context.peer() or "-", method, code, elapsed)
+    args: tuple[Any, ...] = (caller(context), method, code, elapsed)
     details = context.details() if level > logging.DEBUG else None  # bytes, as grpcio keeps it
     if details:
         line, args = line + " %r", (*args, details.decode("utf-8", "replace"))
     access_log.log(level, line, *args)
+
+
+# The client's address of a call a read worker passed on (tessera.api.grpc_forward): the
+# server sees the worker's Unix socket as the caller, and trusts this key only from there.
+FORWARDED_FOR = "tessera-forwarded-for"
+
+
+def caller(context: Any) -> str:
+    """The address a call came from, as the access log shows it."""
+    peer = str(context.peer() or "-")
+    if peer.startswith("unix:"):
+        for key, value in context.invocation_metadata():
+            if key == FORWARDED_FOR:
+                return str(value)
+    return peer
 
 
 def report_usage(response: Any, meter: hw_meter.Meter) -> None:
