@@ -421,6 +421,11 @@ def test_points_keep_flowing_while_etcd_restarts(
         assert {int(p.id) for p in client.retrieve(name, list(range(1, 62)))} == set(range(1, 62))
 
 
+def peer_ids(cluster: Cluster) -> list[int]:
+    """Every peer of the cluster, as the first node lists them, in order."""
+    return sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+
+
 def placement_of(cluster: Cluster, name: str) -> dict[int, dict[int, tuple[str, int | None]]]:
     """shard -> {peer: (state, points on that peer or None when remote)} from every node."""
     out: dict[int, dict[int, tuple[str, int | None]]] = {}
@@ -437,7 +442,7 @@ def test_replicate_move_and_drop_a_shard(cluster: Cluster, clients: list[QdrantC
     create(a, name, shard_number=1)
     _, points = make_points(list(range(1, 51)), seed=21)
     a.upsert(name, points)
-    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+    peers = peer_ids(cluster)
     (holder,) = placement_of(cluster, name)[0]
     first, second = [p for p in peers if p != holder]
 
@@ -513,11 +518,8 @@ def test_a_replica_copied_from_a_new_leader_stays_active(
     cut off from the leader then had none to go to.) Three rounds: the window was a race."""
     a, _, _ = clients
     name = unique("relead")
-    create(a, name, shard_number=1)
-    _, points = make_points(list(range(1, 41)), seed=23)
-    a.upsert(name, points)
-    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
-    (leader,) = placement_of(cluster, name)[0]
+    leader = filled_one_shard(a, cluster, name, 40, seed=23)
+    peers = peer_ids(cluster)
     url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
     for _ in range(3):
         target, copy = [p for p in peers if p != leader]
@@ -598,7 +600,7 @@ def test_a_replica_taking_a_transfer_is_partial(
     name = unique("partial")
     n = 20_000
     holder = filled_one_shard(a, cluster, name, n, seed=31)
-    peers = sorted(int(p) for p in assert_ok(httpx.get(f"{cluster.nodes[0].url}/cluster"))["peers"])
+    peers = peer_ids(cluster)
     target = next(p for p in peers if p != holder)
     url = f"{cluster.nodes[0].url}/collections/{name}/cluster"
     copy = {"replicate_shard": {"shard_id": 0, "from_peer_id": holder, "to_peer_id": target}}
