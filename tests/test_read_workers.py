@@ -589,3 +589,18 @@ def test_a_client_gone_mid_body_is_no_internal_error(served: ServerProcess) -> N
     assert setup.ok("POST", "/collections/c/points/count", {}) == {"count": 0}
     log = served.log_tail(300)
     assert "internal error" not in log and "ClientDisconnect" not in log, log
+
+
+def test_names_that_walk_the_storage_are_the_servers_to_answer(served: ServerProcess) -> None:
+    """A collection is looked up by name alone: `../collections/c` or `./c` is no way to
+    read `c` (the server answers 404 or its 422 for the name), also where a worker looks
+    the name up on disk, and a NUL in a name is the server's 422, not a worker's failure."""
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(1)]})
+    workers, _ = _on_workers(served, 24)
+    names = ["..%2Fcollections%2Fc", ".%2Fc", "c%2F", "..", "%00c", "c%3A"]
+    for conn, name in zip(workers, names, strict=False):
+        status, answer = conn.request("POST", f"/collections/{name}/points/count", {})
+        assert status in (404, 422), (name, status, answer)
+    assert workers[-1].ok("POST", "/collections/c/points/count", {}) == {"count": 1}

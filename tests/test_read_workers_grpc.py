@@ -261,3 +261,16 @@ def test_a_call_the_client_cancels_frees_the_worker(served: ServerProcess) -> No
             assert count.result.count == 0
     finally:
         channel.close()
+
+
+def test_names_that_walk_the_storage_are_the_servers_to_answer(served: ServerProcess) -> None:
+    channel, points, collections = _on_a_worker(served)
+    try:
+        _create(collections, "c")
+        for name in ("../collections/c", "./c", "c/", "c\x00"):
+            with pytest.raises(grpc.RpcError) as refused:
+                points.Count(pb.CountPoints(collection_name=name), timeout=30)
+            code = refused.value.code()
+            assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), name
+    finally:
+        channel.close()

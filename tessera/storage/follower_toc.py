@@ -68,6 +68,20 @@ def _stamp(path: Path | str) -> Stamp | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _plain(name: str) -> bool:
+    """Whether `name` can only mean a directory right under `collections/`: no path
+    separator, NUL or staging mark (`:`), not `.` or `..`. A name a request gives is looked
+    up on disk here, and the server's own lookup is by name alone: `../collections/c` or
+    `./c` would otherwise load another copy of `c` under that name."""
+    return (
+        bool(name)
+        and "/" not in name
+        and "\x00" not in name
+        and ":" not in name
+        and name not in (".", "..")
+    )
+
+
 def followable_config(config: CollectionConfig) -> bool:
     """Whether read workers serve the reads of a collection of this config: one local shard
     (a collection of several shards reads through the owner), and no strict-mode read rate
@@ -135,6 +149,8 @@ class FollowerToc:
     def _target(self, name: str) -> tuple[str, Stamp] | None:
         """The collection `name` means (itself, or the one it is an alias of) and the stamp
         of its config, when it exists on disk."""
+        if not _plain(name):
+            return None  # (the server answers it: 404, or its 422 for the name)
         stamp = _stamp(f"{self._root}/{name}/config.json")
         if stamp is not None:
             return name, stamp
