@@ -301,7 +301,12 @@ class GatedProtocol(asyncio.Protocol):
             self._first_here = False
             return False
         body = bytes(self._body) if self._complete and not self._opaque else None
-        if gate.serves(self._method, self._target, body, self._keys):
+        try:
+            here = gate.serves(self._method, self._target, body, self._keys)
+        except Exception:  # a bug in deciding must not cost the connection: the owner decides
+            log.exception("read workers: deciding where %r goes failed", bytes(self._target))
+            here = gate.keeps_pipelined  # (true of the owner's gate only)
+        if here:
             return False
         return self._hand_over(gate)
 

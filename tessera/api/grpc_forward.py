@@ -170,11 +170,16 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
                 request = deserialize(raw)
             except Exception:  # the server answers it as it answers a bad message
                 return forward(raw, context)
-            if (
-                local(request.collection_name)
-                and not names_other_collection(request)
-                and not stateful(keys_of(context))
-            ):
+            try:
+                here = (
+                    local(request.collection_name)
+                    and not names_other_collection(request)
+                    and not stateful(keys_of(context))
+                )
+            except Exception:  # a bug in deciding must not fail the call: the server decides
+                log.exception("read worker: deciding where gRPC %s goes failed", method)
+                here = False
+            if here:
                 return bytes(serialize(behaviour(request, context)))
             return forward(raw, context)
 
