@@ -32,6 +32,7 @@ from typing import Any
 
 from tessera.collection_config import CollectionConfig
 from tessera.fileformat import FormatError
+from tessera.memory import release_free_memory
 from tessera.segment.persist import load_segment, verify_segments
 from tessera.shard import operations as ops
 from tessera.shard.apply import apply_record
@@ -301,6 +302,10 @@ class ShardFollower:
                         self.replayed, self.loaded_at = 0, time.monotonic()
             finally:
                 tail.close()  # the old one once swapped, else the new one
+        # The copy replaced (the replayed points' appendable segment, the old indexes) is
+        # freed now; glibc would keep its pages, and a worker's memory would stay at the
+        # high-water mark of the points it replayed.
+        release_free_memory(collect=True)
 
     def stale(self, records: int, age_s: float) -> bool:
         """Whether the owner has a newer checkpoint and this copy has replayed `records`
