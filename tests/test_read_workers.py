@@ -495,12 +495,13 @@ def test_jwt_value_exists_is_checked_by_the_server(
         "value_exists": {"collection": "users", "matches": [{"key": "user", "value": "alice"}]},
     }
     token = pyjwt.encode(claims, KEY, algorithm="HS256")
-    header = f"Authorization: Bearer {token}\r\n"
+    # The same claims with the claim's name escaped (`\u0076alue_exists`), as JSON allows.
+    escaped = _hs256_token(KEY, json.dumps(claims).replace("value_exists", "\\u0076alue_exists"))
     _on_workers(served, 12, f"api-key: {KEY}\r\n")  # the worker is up and serves reads
     # Reads with the token go to the server, wherever they land (a worker took the claim's
     # collection for missing: 403).
     assert served.proc is not None
-    conns = [Conn(served.port, header) for _ in range(12)]
+    conns = [Conn(served.port, f"Authorization: Bearer {t}\r\n") for t in [token, escaped] * 8]
     for conn in conns:
         assert conn.ok("POST", "/collections/c/points/count", {}) == {"count": 0}
         assert conn.holder(served) == served.proc.pid
@@ -508,6 +509,51 @@ def test_jwt_value_exists_is_checked_by_the_server(
     for conn in conns:  # revoked: the next request of each is refused
         status, _ = conn.request("POST", "/collections/c/points/count", {})
         assert status == 401
+
+
+def _hs256_token(key: str, claims: str) -> str:
+    """A JWT of these claims, written as given (pyjwt writes its own JSON)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def part(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signed = part(b'{"alg":"HS256","typ":"JWT"}') + b"." + part(claims.encode())
+    signature = hmac.new(key.encode(), signed, hashlib.sha256).digest()
+    return (signed + b"." + part(signature)).decode()
+
+
+def test_upgrade_and_connect_are_answered_as_the_server_answers(served: ServerProcess) -> None:
+    """`Upgrade` headers and CONNECT stop an HTTP parser where they are: a worker's gate
+    closed such connections unanswered; now they are answered as without workers."""
+    setup = Conn(served.port)
+    _collection(setup)
+    setup.ok("PUT", "/collections/c/points?wait=true", {"points": [_point(1)]})
+    _on_workers(served, 12)
+    body = b'{"limit": 5}'
+    cases = [
+        (
+            _post("/collections/c/points/scroll", body, "Upgrade: h2c\r\nConnection: Upgrade\r\n"),
+            b"200",
+        ),
+        (
+            _post(
+                "/collections/c/points/count", body, "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            ),
+            b"400",
+        ),
+        (
+            b"GET /collections/c/points/1 HTTP/1.1\r\nHost: x\r\n"
+            b"Upgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+            b"200",
+        ),
+        (b"CONNECT /collections/c/points/scroll HTTP/1.1\r\nHost: x\r\n\r\n", b"404"),
+    ]
+    for payload, status in cases * 6:  # (the kernel gives most connections to a worker)
+        answers = _raw_exchange(served.port, payload, 1)
+        assert answers and answers[0].split()[1] == status, (payload, answers)
 
 
 def _raw_exchange(port: int, payload: bytes, answers: int, timeout: float = 10) -> list[bytes]:

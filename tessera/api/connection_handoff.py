@@ -250,8 +250,15 @@ class GatedProtocol(asyncio.Protocol):
         if self._passing:
             self._inner.data_received(data)
             return
+        upgrade = False
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # `Upgrade` or CONNECT: this parser reads no further. Where the request goes is
+            # decided on its head alone (its body unread: opaque), then every byte goes to
+            # the HTTP server that got it, which answers as it answers any such request.
+            upgrade = self._opaque = True
+            self._head_done = True
         except httptools.HttpParserError:
             self._passing = True  # uvicorn answers it (400)
         if not self._deciding:
@@ -268,6 +275,7 @@ class GatedProtocol(asyncio.Protocol):
                 held = bytes(self._held)
                 self._held.clear()
                 self._deciding = False
+                self._passing = self._passing or upgrade
                 self._inner.data_received(held)
         if self._complete and not self._passing:
             self._complete = False
