@@ -79,16 +79,21 @@ class _WithKey(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         return continuation(details._replace(metadata=metadata), request)
 
 
-def _on_a_worker(server: ServerProcess, key: str | None = None) -> Stubs:
-    """A gRPC connection a worker accepted (connections are opened, one at a time, until
-    the kernel gives one to a worker)."""
+@contextlib.contextmanager
+def _on_a_worker(server: ServerProcess, key: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """The Points and Collections stubs of a gRPC connection a worker accepted (connections
+    are opened, one at a time, until the kernel gives one to a worker); closed after."""
     assert server.proc is not None
     for _ in range(60):
         channel, points, collections = _stubs(server, key)
         with contextlib.suppress(grpc.RpcError):  # (refused for a wrong key: connected)
             collections.List(pb.ListCollectionsRequest(), timeout=30)
         if _grpc_holder(server) not in (server.proc.pid, None):
-            return channel, points, collections
+            try:
+                yield points, collections
+            finally:
+                channel.close()
+            return
         channel.close()
         time.sleep(0.05)  # (the closed connection leaves the established state)
     pytest.fail("no gRPC connection landed on a worker")
@@ -127,8 +132,7 @@ def _tagged(tag: str) -> pb.Filter:
 
 
 def test_grpc_reads_on_a_worker_see_every_acknowledged_write(served: ServerProcess) -> None:
-    channel, points, collections = _on_a_worker(served)
-    try:
+    with _on_a_worker(served) as (points, collections):
         # Calls a worker does not serve reach the server: a collection made, an index.
         _create(collections, "c")
         index = pb.CreateFieldIndexCollection(
@@ -190,31 +194,22 @@ def test_grpc_reads_on_a_worker_see_every_acknowledged_write(served: ServerProce
                 points.Query(lookup, timeout=1)
             assert waited.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert len(points.Query(lookup, timeout=30).result) == 3
-    finally:
-        channel.close()
 
 
 def test_grpc_keys_hold_on_the_workers(server_factory: Callable[..., ServerProcess]) -> None:
     keys = {"QDRANT__SERVICE__API_KEY": "secret", "QDRANT__SERVICE__READ_ONLY_API_KEY": "reader"}
     served = _with_workers(server_factory, 1, **keys)
-    channel, points, collections = _on_a_worker(served, "secret")
-    try:
+    with _on_a_worker(served, "secret") as (points, collections):
         _create(collections, "c")
         points.Upsert(pb.UpsertPoints(collection_name="c", wait=True, points=[_point(1)]))
-    finally:
-        channel.close()
-    channel, points, _ = _on_a_worker(served, "reader")
-    try:
+    with _on_a_worker(served, "reader") as (points, _):
         with _stopped(served):  # a read: checked and served by the worker
             count = points.Count(pb.CountPoints(collection_name="c", exact=True), timeout=10)
             assert count.result.count == 1
         with pytest.raises(grpc.RpcError) as denied:  # a write: the server says no
             points.Upsert(pb.UpsertPoints(collection_name="c", points=[_point(2)]), timeout=30)
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    finally:
-        channel.close()
-    channel, points, collections = _on_a_worker(served, "wrong")  # (List: refused, but connects)
-    try:
+    with _on_a_worker(served, "wrong") as (points, collections):  # (List: refused, but connects)
         for call, request in (
             (points.Count, pb.CountPoints(collection_name="c")),
             (collections.Get, pb.GetCollectionInfoRequest(collection_name="c")),
@@ -222,19 +217,14 @@ def test_grpc_keys_hold_on_the_workers(server_factory: Callable[..., ServerProce
             with pytest.raises(grpc.RpcError) as anonymous:
                 call(request, timeout=30)
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    finally:
-        channel.close()
 
 
 def test_grpc_calls_a_worker_answered_are_counted(served: ServerProcess) -> None:
-    channel, points, collections = _on_a_worker(served)
-    try:
+    with _on_a_worker(served) as (points, collections):
         _create(collections, "c")
         with _stopped(served):
             for _ in range(7):
                 points.Count(pb.CountPoints(collection_name="c"), timeout=10)
-    finally:
-        channel.close()
     import httpx
 
     line = 'grpc_responses_total{endpoint="/qdrant.Points/Count",status="0"} 7'
@@ -248,8 +238,7 @@ def test_a_call_the_client_cancels_frees_the_worker(served: ServerProcess) -> No
     """Calls passed on to a stopped server, then cancelled by their client, do not hold the
     worker's threads: a read it serves itself is answered at once (there were 32 threads,
     and 40 cancelled calls kept them until the server answered)."""
-    channel, points, collections = _on_a_worker(served)
-    try:
+    with _on_a_worker(served) as (points, collections):
         _create(collections, "c")
         with _stopped(served):
             info = pb.GetCollectionInfoRequest(collection_name="c")
@@ -259,18 +248,13 @@ def test_a_call_the_client_cancels_frees_the_worker(served: ServerProcess) -> No
                 call.cancel()
             count = points.Count(pb.CountPoints(collection_name="c", exact=True), timeout=5)
             assert count.result.count == 0
-    finally:
-        channel.close()
 
 
 def test_names_that_walk_the_storage_are_the_servers_to_answer(served: ServerProcess) -> None:
-    channel, points, collections = _on_a_worker(served)
-    try:
+    with _on_a_worker(served) as (points, collections):
         _create(collections, "c")
         for name in ("../collections/c", "./c", "c/", "c\x00"):
             with pytest.raises(grpc.RpcError) as refused:
                 points.Count(pb.CountPoints(collection_name=name), timeout=30)
             code = refused.value.code()
             assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), name
-    finally:
-        channel.close()
