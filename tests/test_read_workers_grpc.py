@@ -258,3 +258,11 @@ def test_names_that_walk_the_storage_are_the_servers_to_answer(served: ServerPro
                 points.Count(pb.CountPoints(collection_name=name), timeout=30)
             code = refused.value.code()
             assert code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), name
+        # A method no service has: UNIMPLEMENTED, as from the server (nothing kept for it).
+        made_up = grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}")
+        try:
+            with pytest.raises(grpc.RpcError) as unknown:
+                made_up.unary_unary("/qdrant.Points/Nope")(b"", timeout=30)
+            assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        finally:
+            made_up.close()

@@ -38,6 +38,7 @@ from tessera.api.grpc_server import (
     address_of,
     check_guarded,
     listen,
+    served_methods,
     server_options,
 )
 
@@ -144,11 +145,16 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
         self._owner = owner
         self._stateful_token = stateful_token
         self._handlers: dict[str, Any] = {}  # by method, made on its first call
+        self._known = frozenset(served_methods()) | ANSWERED_HERE
 
     def service(self, handler_call_details: Any) -> Any:
         method: str = handler_call_details.method
         handler = self._handlers.get(method)
         if handler is None:
+            if method not in self._known:
+                # grpcio answers UNIMPLEMENTED, as the server would; nothing is kept for a
+                # name a client made up (any number of them, before any key is checked)
+                return None
             handler = self._handlers[method] = self._make(method)
         return handler
 

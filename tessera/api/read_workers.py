@@ -140,7 +140,9 @@ def stateful_token(keys: list[bytes]) -> bool:
             claims = base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4))
         except ValueError:
             continue
-        if b"value_exists" in claims or b"\\u" in claims:  # (a claim's name may be escaped)
+        # (a claim's name may be escaped, or the JSON be UTF-16 or -32, which JSON readers
+        # take too: NUL bytes beside each ASCII character)
+        if b"value_exists" in claims or b"\\u" in claims or b"\x00" in claims:
             return True
     return False
 

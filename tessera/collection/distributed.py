@@ -690,11 +690,11 @@ class ClusterCollection(Collection):
         the other replicas catch up from this one (a full transfer each), so that every
         replica that serves holds what this one does."""
         before = self._seen_leaders.get(shard)
-        self._seen_leaders[shard] = self.me
         serving = self._serving(shard)
         if before is None or before == self.me or before in serving:
             # (the lead came back to this peer by placement order from one still serving:
             # it caught up from that one, which refused it nothing meanwhile)
+            self._seen_leaders[shard] = self.me
             return
         others = [p for p in serving if p != self.me]
         if others:
@@ -708,6 +708,9 @@ class ClusterCollection(Collection):
             )
         for peer in others:
             self.cluster.set_replica_state(self.name, shard, peer, active=False)
+        # Noted once every mark is written: a mark that failed (etcd away) is tried again
+        # at the next claim, not left undone for good.
+        self._seen_leaders[shard] = self.me
 
     def _watch_leads(self) -> None:
         """Note who leads each shard this peer holds a replica of (`_claim_lead`)."""
@@ -719,7 +722,16 @@ class ClusterCollection(Collection):
                 with self._order_lock(shard):  # not beside a write this peer leads
                     self._claim_lead(shard)
             elif leader is not None:
-                self._seen_leaders[shard] = leader
+                # Under the shard's order too, or this could overwrite a claim a transfer
+                # made meanwhile; a transfer holding it for long: noted at a later round.
+                order = self._order_lock(shard)
+                if order.acquire(blocking=False):
+                    try:
+                        leader = self._leader(shard)
+                        if leader is not None and leader != self.me:
+                            self._seen_leaders[shard] = leader
+                    finally:
+                        order.release()
 
     def _catch_up(self) -> None:
         for step in (

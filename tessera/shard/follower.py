@@ -214,7 +214,7 @@ class ShardFollower:
         self.replayed = 0  # records applied since the last load
         self.loaded_at = time.monotonic()
         self._tail = WalTail(wal_dir(path), 1)
-        self.reload()
+        self.reload(first=True)
         self.reloads = 0
 
     # ---- loading --------------------------------------------------------------------
@@ -283,7 +283,7 @@ class ShardFollower:
         self._verified = named  # (files of older generations are gone or going)
         return manifest
 
-    def reload(self) -> None:
+    def reload(self, first: bool = False) -> None:
         """Loads the newest checkpoint and the WAL after it, then swaps it in: what was
         replayed before (in the appendable segment, never indexed here) is dropped for the
         owner's indexed segments. The load runs without the locks (reads go on); before the
@@ -304,8 +304,10 @@ class ShardFollower:
                 tail.close()  # the old one once swapped, else the new one
         # The copy replaced (the replayed points' appendable segment, the old indexes) is
         # freed now; glibc would keep its pages, and a worker's memory would stay at the
-        # high-water mark of the points it replayed.
-        release_free_memory(collect=True)
+        # high-water mark of the points it replayed. (`first`: nothing was replaced, and a
+        # worker loads its collections before anything else, some on the event loop.)
+        if not first:
+            release_free_memory(collect=True)
 
     def stale(self, records: int, age_s: float) -> bool:
         """Whether the owner has a newer checkpoint and this copy has replayed `records`
