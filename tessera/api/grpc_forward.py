@@ -158,16 +158,20 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
             handler = self._handlers[method] = self._make(method)
         return handler
 
+    def _guarded(self, method: str) -> Any:
+        """The services' own handler of `method`, behind the same interceptor as in the
+        server."""
+        real = self._services.find(method)
+        return self._guard.intercept_service(lambda details: real, _Details(method))
+
     def _make(self, method: str) -> Any:
-        real = self._services.find(method) if method in SERVED_HERE | ANSWERED_HERE else None
-        if real is not None:
-            guarded = self._guard.intercept_service(lambda details: real, _Details(method))
-        if method in ANSWERED_HERE and real is not None:
-            return guarded
+        if method in ANSWERED_HERE:
+            return self._guarded(method)
         forward = self._forwarder(method)
-        if real is None:
+        if method not in SERVED_HERE:
             return grpc.unary_unary_rpc_method_handler(forward)
-        deserialize, serialize = real.request_deserializer, real.response_serializer
+        guarded = self._guarded(method)
+        deserialize, serialize = guarded.request_deserializer, guarded.response_serializer
         behaviour = guarded.unary_unary
         local, stateful = self._local, self._stateful_token
 
