@@ -154,18 +154,14 @@ class RequestStats:
         with self._lock:
             if not self.rest and not self.grpc:
                 return None
-            rest, self.rest = self.rest, {}
-            by_collection, self.rest_by_collection = self.rest_by_collection, {}
-            grpc, self.grpc = self.grpc, {}
-            grpc_by_collection, self.grpc_by_collection = self.grpc_by_collection, {}
+            taken: dict[str, dict[Any, Stats]] = {}
+            for name, _, _ in _REPORTED:
+                taken[name] = getattr(self, name)
+                setattr(self, name, {})
             self.collections = set()
         body = {
-            "rest": [[*key, _stats_json(st)] for key, st in rest.items()],
-            "by_collection": [[*key, _stats_json(st)] for key, st in by_collection.items()],
-            "grpc": [[*key, _stats_json(st)] for key, st in grpc.items()],
-            "grpc_by_collection": [
-                [*key, _stats_json(st)] for key, st in grpc_by_collection.items()
-            ],
+            name: [[*key, _stats_json(st)] for key, st in table.items()]
+            for name, table in taken.items()
         }
         return orjson.dumps(body)
 
@@ -173,27 +169,15 @@ class RequestStats:
         """Adds a read worker's report (`take_json`) into these tables."""
         try:
             body = orjson.loads(data)
-            rest = [((m, e, int(code)), _stats_of(st)) for m, e, code, st in body["rest"]]
-            by_collection = [
-                ((c, m, e, int(code)), _stats_of(st)) for c, m, e, code, st in body["by_collection"]
-            ]
-            grpc = [((m, int(code)), _stats_of(st)) for m, code, st in body["grpc"]]
-            grpc_by_collection = [
-                ((c, m, int(code)), _stats_of(st)) for c, m, code, st in body["grpc_by_collection"]
-            ]
+            rows = {name: [_row(row, size) for row in body[name]] for name, size, _ in _REPORTED}
         except (ValueError, KeyError, TypeError):
             return  # (from this server's own worker: never, unless versions differ)
         with self._lock:
-            for key, stats in rest:
-                _merge(self.rest, key, stats)
-            for ckey, stats in by_collection:
-                if self._tracked(ckey[0]):
-                    _merge(self.rest_by_collection, ckey, stats)
-            for gkey, stats in grpc:
-                _merge(self.grpc, gkey, stats)
-            for gckey, stats in grpc_by_collection:
-                if self._tracked(gckey[0]):
-                    _merge(self.grpc_by_collection, gckey, stats)
+            for name, _, per_collection in _REPORTED:
+                table = getattr(self, name)
+                for key, stats in rows[name]:
+                    if not per_collection or self._tracked(key[0]):
+                        _merge(table, key, stats)
 
     def rest_snapshot(self) -> list[tuple[str, str, int, Stats]]:
         with self._lock:
@@ -227,6 +211,23 @@ def _add(table: dict[Any, Stats], key: Any, seconds: float, failed: bool) -> Non
 def _stats_json(stats: Stats) -> list[Any]:
     return [stats.count, stats.fail_count, stats.total, stats.min, stats.max, stats.last,
             stats.buckets]  # fmt: skip
+
+
+# The tables a read worker reports: each one's name, the parts of its key (the status code
+# last), and whether its rows are per collection (the collection first).
+_REPORTED = (
+    ("rest", 3, False),
+    ("rest_by_collection", 4, True),
+    ("grpc", 2, False),
+    ("grpc_by_collection", 3, True),
+)
+
+
+def _row(row: list[Any], size: int) -> tuple[tuple[Any, ...], Stats]:
+    """A reported row (`take_json`): its key of `size` parts, and its statistics."""
+    if len(row) != size + 1:
+        raise ValueError("row")
+    return (*row[: size - 1], int(row[size - 1])), _stats_of(row[size])
 
 
 def _stats_of(fields: list[Any]) -> Stats:
