@@ -42,10 +42,12 @@ def _children(pid: int) -> list[int]:
 def _inode(server_port: int, client_port: int) -> str | None:
     """The inode of the server's end of the connection from `client_port`."""
     want_local, want_remote = f":{server_port:04X}", f":{client_port:04X}"
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
-            return fields[9]
+    for _ in range(20):  # (the kernel writes the table a page at a time: a read can miss one)
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
+                return fields[9]
+        time.sleep(0.05)
     return None
 
 

@@ -48,18 +48,25 @@ def _grpc_holder(server: ServerProcess) -> int | None:
     """The process holding the one established connection to the server's gRPC port."""
     assert server.proc is not None
     want = f":{server.grpc_port:04X}"
-    lines = [
-        line
-        for table in ("/proc/net/tcp", "/proc/net/tcp6")  # (grpc's sockets: IPv6, v4-mapped)
-        for line in Path(table).read_text().splitlines()[1:]
-    ]
-    inodes = [
-        fields[9]
-        for fields in map(str.split, lines)
-        if fields[1].endswith(want) and fields[3] == "01"
-    ]
+    # The kernel writes these tables a page at a time while connections come and go: a
+    # read can list a socket twice or miss one, so the tables are read until they agree
+    inodes: set[str] = set()
+    for _ in range(20):
+        lines = [
+            line
+            for table in ("/proc/net/tcp", "/proc/net/tcp6")  # (grpc's: IPv6, v4-mapped)
+            for line in Path(table).read_text().splitlines()[1:]
+        ]
+        inodes = {
+            fields[9]
+            for fields in map(str.split, lines)
+            if fields[1].endswith(want) and fields[3] == "01"
+        }
+        if len(inodes) == 1:
+            break
+        time.sleep(0.05)
     assert len(inodes) == 1, inodes
-    return _holder([server.proc.pid, *_children(server.proc.pid)], inodes[0])
+    return _holder([server.proc.pid, *_children(server.proc.pid)], inodes.pop())
 
 
 def _stubs(server: ServerProcess, key: str | None = None) -> Stubs:
