@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -273,3 +275,46 @@ def test_names_that_walk_the_storage_are_the_servers_to_answer(served: ServerPro
             assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
         finally:
             made_up.close()
+
+
+def test_a_worker_that_cannot_reach_the_server_says_so_plainly(
+    server_factory: Callable[..., ServerProcess], request: pytest.FixtureRequest
+) -> None:
+    """UNAVAILABLE, without grpc's own text, which names the server's Unix socket; and the
+    calls go through again once the socket is back."""
+    # (a short temporary directory of its own: the workers' sockets are found there)
+    temp = Path(tempfile.mkdtemp(dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    served = _with_workers(server_factory, 1, TMPDIR=str(temp))
+    (sock,) = temp.glob("tessera-read-workers-*/grpc.sock")
+    away = sock.with_name("away.sock")
+    sock.rename(away)
+    with _on_a_worker(served) as (_, collections):
+        with pytest.raises(grpc.RpcError) as refused:
+            collections.List(pb.ListCollectionsRequest(), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert refused.value.details() == "Service unavailable: the server process is not reachable"
+        away.rename(sock)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                collections.List(pb.ListCollectionsRequest(), timeout=30)
+                break
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+
+
+def test_workers_start_under_a_temporary_directory_of_a_long_path(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """The workers' Unix sockets go under /tmp when the temporary directory's path would make
+    them longer than a socket's path can be (the server failed to start)."""
+    temp = tmp_path / ("t" * 90)
+    temp.mkdir()
+    served = _with_workers(server_factory, 1, TMPDIR=str(temp))
+    assert served.proc is not None and len(_children(served.proc.pid)) == 1
+    with _on_a_worker(served) as (points, collections):  # (passed on, and served here)
+        _create(collections, "c")
+        assert points.Count(pb.CountPoints(collection_name="c"), timeout=30).result.count == 0

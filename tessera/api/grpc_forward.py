@@ -138,8 +138,10 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
         local: Callable[[str], bool],
         owner: grpc.Channel,
         stateful_token: Callable[[list[bytes]], bool],
+        owner_path: str,
     ) -> None:
         self._services = services
+        self._owner_path = owner_path  # the Unix socket `owner` connects to
         self._guard = guard
         self._local = local
         self._owner = owner
@@ -216,12 +218,21 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
                 raise AssertionError("unreachable: abort raises") from None
             except grpc.RpcError as exc:
                 context.set_trailing_metadata(_custom(exc.trailing_metadata()))
-                context.abort(exc.code(), exc.details() or "")
+                context.abort(exc.code(), self._client_details(exc))
                 raise AssertionError("unreachable: abort raises") from None
             context.set_trailing_metadata(_custom(answer.trailing_metadata()))
             return bytes(response)
 
         return forward
+
+    def _client_details(self, exc: grpc.RpcError) -> str:
+        """The server's details as it gave them; when the worker could not reach the server
+        at all, grpc's own text names the server's Unix socket, a path the client has no
+        business seeing: a plain one instead."""
+        details = str(exc.details() or "")
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and self._owner_path in details:
+            return "Service unavailable: the server process is not reachable"
+        return details
 
 
 def _custom(metadata: Any) -> tuple[tuple[str, Any], ...]:
@@ -258,7 +269,7 @@ class WorkerGrpcServer:
         def local(name: str) -> bool:
             return toc.followable(name) is not None
 
-        router = Router(services, guard, local, self._owner, stateful_token)
+        router = Router(services, guard, local, self._owner, stateful_token, owner_socket)
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
             handlers=[router],

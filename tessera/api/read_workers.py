@@ -102,6 +102,20 @@ def grpc_socket(handoff: str) -> str:
     return str(Path(handoff).parent / "grpc.sock")
 
 
+# A Unix socket's path fits in 108 bytes with its NUL (sun_path); kept shorter here.
+_UNIX_PATH_MAX = 100
+
+
+def workers_folder() -> Path:
+    """A new folder (mode 0700) for the sockets between the server and its workers: in the
+    temporary directory, or in /tmp where that one's path would make a socket's too long."""
+    folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))
+    if len(os.fsencode(folder / "handoff.sock")) > _UNIX_PATH_MAX:
+        folder.rmdir()
+        folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-", dir="/tmp"))
+    return folder
+
+
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     """The REST socket bound to host:port ("::": IPv4 connections too); `reuse_port`: other
     processes of this user may bind it too (the server and its read workers)."""
@@ -173,7 +187,7 @@ class ReadWorkers:
     def __init__(self, count: int, argv: list[str]) -> None:
         self.count = count
         self._argv = argv
-        self._folder = Path(tempfile.mkdtemp(prefix="tessera-read-workers-"))  # mode 0700
+        self._folder = workers_folder()
         self.path = self._folder / "handoff.sock"
         # The server's gRPC calls passed on by the workers (tessera.api.grpc_forward).
         self.grpc_path = grpc_socket(str(self.path))
