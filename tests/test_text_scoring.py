@@ -391,22 +391,44 @@ def test_refusals(server: ServerProcess) -> None:
                     "Wrong input: Validation failed: BM25 requires a text index on field "
                     f"{field}, which has none",
                 )
-            bad = {
-                "query": {"text": {"query": "dog", "scoring": {"bm25": {"k": -1}}}},
-                "using": "t",
-            }
-            assert error(bad) == (
-                400,
-                "Wrong input: Validation failed: BM25 k1 must be finite and non-negative, got -1",
-            )
-            bad = {
-                "query": {"text": {"query": "dog", "scoring": {"bm25": {"b": 1.5}}}},
-                "using": "t",
-            }
-            assert error(bad) == (
-                400,
-                "Wrong input: Validation failed: BM25 b must be finite and within [0, 1], got 1.5",
-            )
+            # BM25's ranges: in Qdrant's REST form (k and b in `text`) rules of the request
+            # (422); in the `scoring.bm25` form (qdrant-client's model) the scorer's (400)
+            for params, message, scorer in (
+                (
+                    {"k": -1},
+                    "k: value -1 invalid, must be 0 or larger",
+                    "k1 must be finite and non-negative, got -1",
+                ),
+                (
+                    {"b": 1.5},
+                    "b: value 1.5 invalid, must be from 0 to 1",
+                    "b must be finite and within [0, 1], got 1.5",
+                ),
+            ):
+                flat = {"query": {"text": {"query": "dog", **params}}, "using": "t"}
+                assert error(flat) == (
+                    422,
+                    f"Validation error in JSON body: [internal.query.text.{message}]",
+                )
+                nested = {
+                    "query": {"text": {"query": "dog", "scoring": {"bm25": params}}},
+                    "using": "t",
+                }
+                assert error(nested) == (400, f"Wrong input: Validation failed: BM25 {scorer}")
+            # The two forms rank alike
+            ranked = []
+            for form in (
+                {"query": "a dog", "k": 2.0, "b": 0.3},
+                {"query": "a dog", "scoring": {"bm25": {"k": 2.0, "b": 0.3}}},
+            ):
+                r = http.post(f"{url}/points/query", json={"query": {"text": form}, "using": "t"})
+                assert r.status_code == 200, r.text
+                ranked.append([(p["id"], p["score"]) for p in r.json()["result"]["points"]])
+            assert ranked[0] == ranked[1] != []
+            assert error({"query": {"text": "dog"}})[0] == 400
+            assert "needs `using`" in error({"query": {"text": "dog"}})[1]
+            both = {"query": "dog", "k": 1.0, "scoring": {"bm25": {"b": 0.5}}}
+            assert error({"query": {"text": both}, "using": "t"})[0] == 400
             assert error({"query": {"text": {"scoring": None}}, "using": "t"})[0] == 400
             assert error({"query": {"text": "dog", "extra": 1}, "using": "t"})[0] == 400
             r = http.put(

@@ -8,6 +8,7 @@ order_by, no `using` with fusion).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tessera.api.envelope import expect_object
@@ -279,7 +280,7 @@ def parse_query(
     inputs = InputParser(config, using)
     found = [k for k in _QUERY_KEYS if k in raw] if isinstance(raw, dict) else []
     if isinstance(raw, dict) and not found and "text" in raw and "model" not in raw:
-        return _text_query(raw)  # (a Document has a `model`)
+        return _text_query(raw, where)  # (a Document has a `model`)
     if not found or ("indices" in raw and "values" in raw):
         try:  # a plain vector input: a vector, a point id, a document
             return qm.Nearest(inputs.input(raw))
@@ -321,43 +322,52 @@ def parse_query(
     return _feedback(inputs, expect_object(body, "relevance_feedback"))
 
 
-def _text_query(raw: dict[str, Any]) -> qm.TextQuery:
-    """`{"text": "..."}` or `{"text": {"query": "...", "scoring": {"bm25": {"k", "b"}}}}`."""
+def _text_query(raw: dict[str, Any], where: str) -> qm.TextQuery:
+    """`{"text": "..."}` or `{"text": {"query": "...", "k": .., "b": ..}}` (Qdrant's form), or
+    with the parameters under `scoring.bm25` (as Qdrant Edge's `TextQuery` holds them)."""
     if set(raw) != {"text"}:
         raise shape_error("data did not match any variant of untagged enum QueryInterface")
     body = raw["text"]
     if isinstance(body, str):
         return qm.text_query(body, None, None)
     obj = expect_object(body, "text")
-    unknown = set(obj) - {"query", "scoring"}
+    unknown = set(obj) - {"query", "k", "b", "scoring"}
     if unknown:
         raise shape_error(
-            f"text: unknown field `{sorted(unknown)[0]}`, expected `query` or `scoring`"
+            f"text: unknown field `{sorted(unknown)[0]}`, expected one of `query`, `k`, `b`"
         )
     text = obj.get("query")
     if not isinstance(text, str):
         raise shape_error(
             "text: missing field `query`" if text is None else "text.query: expected a string"
         )
+    params, at = obj, "text"
     scoring = obj.get("scoring")
-    if scoring is None:
-        return qm.text_query(text, None, None)
-    scoring = expect_object(scoring, "text.scoring")
-    if set(scoring) != {"bm25"}:
-        raise shape_error("text.scoring: unknown variant, expected `bm25`")
-    params = expect_object(scoring["bm25"] or {}, "text.scoring.bm25")
+    if scoring is not None:
+        if "k" in obj or "b" in obj:
+            raise shape_error("text: `k` and `b` go either in `text` or in `scoring.bm25`")
+        scoring = expect_object(scoring, "text.scoring")
+        if set(scoring) != {"bm25"}:
+            raise shape_error("text.scoring: unknown variant, expected `bm25`")
+        params, at = expect_object(scoring["bm25"] or {}, "text.scoring.bm25"), "text.scoring.bm25"
+        extra = set(params) - {"k", "b"}
+        if extra:
+            raise shape_error(f"{at}: unknown field `{sorted(extra)[0]}`, expected `k` or `b`")
     values: list[float | None] = []
     for name in ("k", "b"):
         value = params.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise shape_error(f"text.scoring.bm25.{name}: expected a number")
+            raise shape_error(f"{at}.{name}: expected a number")
         values.append(None if value is None else float(value))
-    extra = set(params) - {"k", "b"}
-    if extra:
-        raise shape_error(
-            f"text.scoring.bm25: unknown field `{sorted(extra)[0]}`, expected `k` or `b`"
-        )
-    return qm.text_query(text, *values)
+    k, b = values
+    if scoring is None:  # Qdrant's form: the ranges are rules of the request's schema (422)
+        if k is not None and not (math.isfinite(k) and k >= 0):
+            problem = f"value {params['k']} invalid, must be 0 or larger"
+            raise validation_error(f"{where}.query.text.k", problem)
+        if b is not None and not (math.isfinite(b) and 0 <= b <= 1):
+            problem = f"value {params['b']} invalid, must be from 0 to 1"
+            raise validation_error(f"{where}.query.text.b", problem)
+    return qm.text_query(text, k, b)
 
 
 def context_query(pairs: tuple[qm.ContextPair, ...]) -> qm.Context:

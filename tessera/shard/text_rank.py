@@ -63,8 +63,8 @@ def check_scoring_index(holder: SegmentHolder, field: str) -> None:
     """400 unless `field` has a text index with `scoring` (Qdrant's wording)."""
     if not field:
         raise BadRequest(
-            "Wrong input: Validation failed: a text query ranks by the text index of the "
-            "payload field named by `using`, and none is named"
+            "Wrong input: Validation failed: a text query needs `using`: the payload field "
+            "whose text index ranks the points"
         )
     raw = holder.index_schemas.get(field)
     schema = parse_field_schema(raw) if raw is not None else None
