@@ -150,6 +150,19 @@ def test_telemetry_by_details_level(
     assert rest["PUT /collections/{collection_name}"]["200"]["count"] >= 1
     stats = rest["PUT /collections/{collection_name}/points"]["200"]
     assert stats["avg_duration_micros"] > 0 and stats["last_responded"].endswith("Z")
+    # Keyed by the pattern of Qdrant's route, whose parameters are not all named as in its
+    # OpenAPI document: a point is `{id}`, a shard `{shard}`, a shard's snapshot `{snapshot}`
+    assert http.get(f"/collections/{name}/points/1").status_code == 200
+    shard_snapshots = f"/collections/{name}/shards/0/snapshots"
+    assert http.get(shard_snapshots).status_code == 200
+    assert http.get(f"{shard_snapshots}/nope.snapshot").status_code == 404
+    keys = set(http.get("/telemetry").json()["result"]["requests"]["rest"]["responses"])
+    assert {
+        "GET /collections/{collection_name}/points/{id}",
+        "GET /collections/{collection_name}/shards/{shard}/snapshots",
+        "GET /collections/{collection_name}/shards/{shard}/snapshots/{snapshot}",
+    } <= keys
+    assert not any("point_id" in key or "shard_id" in key for key in keys)
 
     level1 = assert_ok(http.get("/telemetry", params={"details_level": 1}), "GET", "/telemetry")
     assert level1["app"]["features"]["recovery_mode"] is False

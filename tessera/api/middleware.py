@@ -90,9 +90,22 @@ def envelope(message: str, started: float | None = None) -> bytes:
 REFUSED_EARLY = frozenset({400, 401, 403, 413})
 
 
+# Path parameters Qdrant's routes name otherwise than its OpenAPI document (telemetry and
+# /metrics key requests by the route's pattern): a point is `{id}`, a shard `{shard}`, and a
+# shard's snapshot `{snapshot}`.
+_QDRANT_PARAMS = (
+    ("{point_id}", "{id}"),
+    ("/shards/{shard_id}/snapshots/{snapshot_name}", "/shards/{shard}/snapshots/{snapshot}"),
+    ("{shard_id}", "{shard}"),
+)
+
+
 def _pattern(path: str) -> str:
-    """A route's path as Qdrant names it: `{shard_id}`, not `{shard_id:int}`."""
-    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+    """A route's path as Qdrant's server names it: `{shard}`, not `{shard_id:int}`."""
+    path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+    for ours, theirs in _QDRANT_PARAMS:
+        path = path.replace(ours, theirs)
+    return path
 
 
 def route_patterns(routes: Sequence[BaseRoute]) -> dict[Any, str]:
