@@ -615,7 +615,27 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
             }
         },
         422,
-        "Validation error in JSON body: [query.relevance_feedback.feedback: must be non-empty]",
+        "Validation error in JSON body: [internal.query.relevance_feedback.feedback: feedback "
+        "elements must be non-empty]",
+    ),
+    (
+        "POST",
+        P + "/query",
+        {
+            "prefetch": {
+                "query": {
+                    "relevance_feedback": {
+                        "target": [1, 0],
+                        "feedback": [{"example": [0, 1], "score": 0.5}],
+                        "strategy": {"naive": {"a": 1, "b": -1, "c": 1}},
+                    }
+                }
+            },
+            "query": {"fusion": "rrf"},
+        },
+        422,
+        "Validation error in JSON body: [internal.prefetch[0].query.relevance_feedback.strategy"
+        ".naive.b: value -1.0 invalid, must be 0.0 or larger]",
     ),
     ("POST", P + "/query", {"query": [1, 0], "limit": 0}, 422, "Validation error in JSON body:"),
     ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),

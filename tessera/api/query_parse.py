@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from tessera.api.envelope import expect_object
 from tessera.api.points_read import _parse_order_by, parse_limit, positive_limit
 from tessera.api.render import (
@@ -319,7 +321,7 @@ def parse_query(
         if body != "random":
             raise shape_error(f"unknown variant `{body}`, expected `random`")
         return qm.Sample()
-    return _feedback(inputs, expect_object(body, "relevance_feedback"))
+    return _feedback(inputs, expect_object(body, "relevance_feedback"), where)
 
 
 def _text_query(raw: dict[str, Any], where: str) -> qm.TextQuery:
@@ -456,14 +458,14 @@ def _formula(body: Any, defaults: Any) -> qm.FormulaQuery:
     return qm.FormulaQuery(formula, tuple(conditions))
 
 
-def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
+def _feedback(inputs: InputParser, obj: dict[str, Any], where: str) -> qm.RelevanceFeedback:
     if "target" not in obj:
         raise shape_error("missing field `target`")
     if "feedback" not in obj:
         raise shape_error("missing field `feedback`")
     if not isinstance(obj["feedback"], list):
         raise shape_error("`feedback` must be a list")
-    check_feedback(len(obj["feedback"]))
+    check_feedback(len(obj["feedback"]), where)
     items = []
     for raw in obj["feedback"]:
         item = expect_object(raw, "feedback item")
@@ -479,20 +481,39 @@ def _feedback(inputs: InputParser, obj: dict[str, Any]) -> qm.RelevanceFeedback:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise shape_error(f"`naive.{name}` must be a number")
         coefficients.append(float(value))
-    return relevance_feedback(inputs.input(obj["target"]), tuple(items), *coefficients)
+    target = inputs.input(obj["target"])
+    a, b, c = coefficients
+    return relevance_feedback(target, tuple(items), a, b, c, where)
 
 
-def check_feedback(count: int) -> None:
+def check_feedback(count: int, where: str = "internal") -> None:
+    """Qdrant's rule on `RelevanceFeedbackInput` (a rule of the whole input, named by its
+    code `feedback`)."""
     if not count:
-        raise validation_error("query.relevance_feedback.feedback", "must be non-empty")
+        raise validation_error(
+            f"{where}.query.relevance_feedback.feedback", "feedback elements must be non-empty"
+        )
 
 
 def relevance_feedback(
-    target: Any, items: tuple[qm.FeedbackItem, ...], a: float, b: float, c: float
+    target: Any,
+    items: tuple[qm.FeedbackItem, ...],
+    a: float,
+    b: float,
+    c: float,
+    where: str = "internal",
 ) -> qm.RelevanceFeedback:
-    if b < 0:
-        raise validation_error("naive.b", f"value {b} invalid, must be 0 or larger")
+    if b < 0:  # (`b` is an f32 that serde_json writes as `-1.0`, the minimum as `0.0`)
+        raise validation_error(
+            f"{where}.query.relevance_feedback.strategy.naive.b",
+            f"value {_json_f32(b)} invalid, must be 0.0 or larger",
+        )
     return qm.RelevanceFeedback(target, items, a, b, c)
+
+
+def _json_f32(value: float) -> str:
+    """An f32 as serde_json writes it: its shortest form, `.0` on a whole number."""
+    return np.format_float_positional(np.float32(value), unique=True, trim="0")
 
 
 # --------------------------------------------------------------------------- nodes
