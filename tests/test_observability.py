@@ -314,6 +314,11 @@ def test_metrics_prefix_and_slow_query_threshold(server_factory: Any) -> None:
     assert_ok(http.post("/collections/small/points/count", json={"filter": red}))
     ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
     assert "UNINDEXED_FIELD/small/color" in ids
+    # Deleted, its issues go at once: made again under that name, it has none
+    assert_ok(http.delete("/collections/small"))
+    assert_ok(http.put("/collections/small", json=vectors))
+    ids = [i["id"] for i in http.get("/issues").json()["result"]["issues"]]
+    assert "UNINDEXED_FIELD/small/color" not in ids
 
     text = http.get("/metrics").text
     names = [f.name for f in text_string_to_metric_families(text)]

@@ -13,7 +13,8 @@ suggestions found while serving, each with a ready-made solution.
 
 Issues live in one board per process (as Qdrant's dashboard) until cleared
 (`DELETE /issues`) or solved: an index issue disappears once the index exists or the
-collection is gone, a damage issue once the collection is healthy or gone.
+collection is gone, a damage issue once the collection is healthy or gone (a deleted
+collection's issues go with it at once, so a new one of that name starts with none).
 """
 
 from __future__ import annotations
@@ -121,6 +122,17 @@ def clear() -> None:
     with _lock:
         _board.clear()
         _removals += 1
+
+
+def forget(collection: str) -> None:
+    """Drops the issues of a collection deleted just now (as Qdrant solves them on its
+    deletion event): one created again under that name starts with none."""
+    global _removals
+    with _lock:
+        for key, issue in list(_board.items()):
+            if issue.collection == collection and issue.id != TOO_MANY:
+                del _board[key]
+                _removals += 1
 
 
 def report(collections: Mapping[str, Collection]) -> list[Issue]:

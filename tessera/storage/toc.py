@@ -38,7 +38,7 @@ from typing import Any, cast
 
 from tessera.cluster.metadata import CollectionRecord
 from tessera.cluster.service import ClusterService
-from tessera.collection import vector_names, writes
+from tessera.collection import issues, vector_names, writes
 from tessera.collection.collection import Collection, UpdateResult, read_config, write_config
 from tessera.collection.distributed import ClusterCollection
 from tessera.collection.shard_directory import LocalShards
@@ -448,6 +448,7 @@ class TableOfContents:
             collection = self.collections.pop(name, None)
             if collection is None:
                 return False
+            issues.forget(name)
             collection.close(flush=False)
             doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
             rename_durable(collection.path, doomed)
