@@ -48,6 +48,13 @@ class RequestTimeout(TesseraError):
     status_code = 408
 
 
+class NotAllowed(TesseraError):
+    """405: the route exists, but not in this node's mode (a cluster route on a standalone
+    node)."""
+
+    status_code = 405
+
+
 class RateLimited(TesseraError):
     """`retry_after`: seconds until the request would pass; None when it never will."""
 

@@ -6,11 +6,12 @@ optimizations, for one Tessera node:
   one shard (0), local, `Active` (`Dead` when the collection is damaged) with its points;
 - the routes that need consensus, refused as Qdrant refuses them without it:
   `POST /collections/{c}/cluster` (and gRPC `UpdateCollectionClusterSetup`) 400 "Distributed
-  mode disabled", before looking at the collection; `DELETE /cluster/peer/{peer_id}` 400
-  "Distributed mode disabled." (or "Cannot remove peer .. as there are shards on it" for
-  this peer without `force`); `POST /cluster/recover` 500 "Qdrant is running in standalone
-  mode"; `GET /cluster/telemetry` 500 "Could not get telemetry from cluster" (no peer
-  answers);
+  mode disabled", before looking at the collection; `DELETE /cluster/peer/{peer_id}` and
+  `POST /cluster/recover` 405 "Qdrant is running in standalone mode", as Qdrant answers its
+  cluster routes on a standalone node since 1.19 (it was a 500 and a 400 "Distributed mode
+  disabled."; still 400 "Cannot remove peer .. as there are shards on it" for this peer
+  without `force`); `GET /cluster/telemetry` 500 "Could not get telemetry from cluster" (no
+  peer answers);
 - `GET /quotas`: the stored quota config (disabled until `PUT /quotas` sets one) and this
   node's memory and disk use; `PUT /quotas` stores the config in `quota.json` and enforces
   it on updates that add data (tessera.collection.quota);
@@ -54,10 +55,11 @@ from tessera.collection import stats as cstats
 from tessera.collection.collection import Collection
 from tessera.collection.distributed import ClusterCollection
 from tessera.collection_config import custom_sharding
-from tessera.errors import BadRequest, InternalError, NotFound, TesseraError
+from tessera.errors import BadRequest, InternalError, NotAllowed, NotFound, TesseraError
 from tessera.storage.toc import TableOfContents
 
 DISABLED = "Bad request: Distributed mode disabled"
+STANDALONE = "Method not allowed: Qdrant is running in standalone mode"
 WITH_VALUES = ("queued", "completed", "idle_segments")
 
 
@@ -130,13 +132,13 @@ async def remove_peer(request: Request) -> Callable[[], Any]:
         return remove
     if not force and int(raw) == peer_id(toc) and toc.names():
         raise BadRequest(f"Bad request: Cannot remove peer {raw} as there are shards on it")
-    raise BadRequest(DISABLED + ".")
+    raise NotAllowed(STANDALONE)
 
 
 async def recover_current_peer(request: Request) -> Callable[[], Any]:
     cluster = toc_of(request).cluster
     if cluster is None:
-        raise InternalError("Service internal error: Qdrant is running in standalone mode")
+        raise NotAllowed(STANDALONE)
 
     def recover() -> bool:
         cluster.recover()  # re-reads the cluster state from etcd and reconciles with it
