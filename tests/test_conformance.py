@@ -637,6 +637,23 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
         "Validation error in JSON body: [internal.prefetch[0].query.relevance_feedback.strategy"
         ".naive.b: value -1.0 invalid, must be 0.0 or larger]",
     ),
+    (  # (Qdrant's QueryGroupsRequest flattens its query part under search_group_request)
+        "POST",
+        P + "/query/groups",
+        {
+            "group_by": "g",
+            "query": {
+                "relevance_feedback": {
+                    "target": [1, 0],
+                    "feedback": [],
+                    "strategy": {"naive": {"a": 1, "b": 1, "c": 1}},
+                }
+            },
+        },
+        422,
+        "Validation error in JSON body: [search_group_request.query.relevance_feedback.feedback: "
+        "feedback elements must be non-empty]",
+    ),
     ("POST", P + "/query", {"query": [1, 0], "limit": 0}, 422, "Validation error in JSON body:"),
     ("POST", P + "/query", {"query": {"fusion": "nope"}}, 400, "Format error in JSON body:"),
     ("POST", P + "/query", {"query": {"order_by": None}}, 400, "Format error in JSON body:"),

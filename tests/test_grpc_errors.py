@@ -171,6 +171,18 @@ COSINE4 = {"size": DIM, "distance": pb.Distance.Cosine}
 LIMIT0 = "Validation error in body: [limit: value 0 invalid, must be 1 or larger]"
 
 
+def _feedback(example: list[float], b: float) -> pb.RelevanceFeedbackInput:
+    """A relevance feedback query: one feedback item of `example` (none when empty)."""
+    vector = pb.VectorInput(dense=pb.DenseVector(data=[1, 2, 3, 4]))
+    items = (
+        [pb.FeedbackItem(example=pb.VectorInput(dense=pb.DenseVector(data=example)), score=0.5)]
+        if example
+        else []
+    )
+    strategy = pb.FeedbackStrategy(naive=pb.NaiveFeedbackStrategy(a=1.0, b=b, c=1.0))
+    return pb.RelevanceFeedbackInput(target=vector, feedback=items, strategy=strategy)
+
+
 def _count_where(condition: Any) -> Callable[[Any, Any, str], Any]:
     """A stub call counting the points of a collection under one condition."""
     return lambda p, c, name: p.Count(
@@ -957,6 +969,34 @@ STUB_CASES: list[tuple[str, Callable[[Any, Any, str], Any], grpc.StatusCode, str
         ),
         ARG,
         "Validation error in body: [query.variant.k: value 0 invalid, must be 1 or larger]",
+    ),
+    (
+        "relevance feedback without feedback",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                query=pb.Query(relevance_feedback=_feedback([], b=1.0)),
+            )
+        ),
+        ARG,
+        "Validation error in body: [query.variant.feedback: feedback elements must be non-empty]",
+    ),
+    (
+        "relevance feedback with a negative b, in a prefetch",
+        lambda p, c, name: p.Query(
+            pb.QueryPoints(
+                collection_name=name,
+                prefetch=[
+                    pb.PrefetchQuery(
+                        query=pb.Query(relevance_feedback=_feedback([1.0, 0, 0, 0], b=-1.0))
+                    )
+                ],
+                query=pb.Query(fusion=pb.Fusion.RRF),
+            )
+        ),
+        ARG,
+        "Validation error in body: [prefetch[0].query.variant.strategy.variant.b: value -1.0 "
+        "invalid, must be 0.0 or larger]",
     ),
     (
         "has_id with a uuid that is not one",

@@ -282,8 +282,9 @@ def test_a_worker_that_cannot_reach_the_server_says_so_plainly(
 ) -> None:
     """UNAVAILABLE, without grpc's own text, which names the server's Unix socket; and the
     calls go through again once the socket is back."""
-    # (a short temporary directory of its own: the workers' sockets are found there)
-    temp = Path(tempfile.mkdtemp(dir="/tmp"))
+    # (a short temporary directory of its own: the workers' sockets are found there; a
+    # space and a non-ASCII letter in it, which grpc's text percent-encodes)
+    temp = Path(tempfile.mkdtemp(dir="/tmp", prefix="wö rk"))
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     served = _with_workers(server_factory, 1, TMPDIR=str(temp))
     (sock,) = temp.glob("tessera-read-workers-*/grpc.sock")

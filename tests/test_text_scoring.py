@@ -396,12 +396,12 @@ def test_refusals(server: ServerProcess) -> None:
             for params, message, scorer in (
                 (
                     {"k": -1},
-                    "k: value -1 invalid, must be 0 or larger",
+                    "k: value -1.0 invalid, must be 0.0 or larger",
                     "k1 must be finite and non-negative, got -1",
                 ),
                 (
                     {"b": 1.5},
-                    "b: value 1.5 invalid, must be from 0 to 1",
+                    "b: value 1.5 invalid, must be from 0.0 to 1.0",
                     "b must be finite and within [0, 1], got 1.5",
                 ),
             ):

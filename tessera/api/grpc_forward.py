@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 
@@ -230,7 +231,9 @@ class Router(grpc.GenericRpcHandler):  # type: ignore[misc]
         at all, grpc's own text names the server's Unix socket, a path the client has no
         business seeing: a plain one instead."""
         details = str(exc.details() or "")
-        if exc.code() == grpc.StatusCode.UNAVAILABLE and self._owner_path in details:
+        # (grpc's text percent-encodes the path: a space, any non-ASCII character)
+        named = self._owner_path in details or quote(self._owner_path) in details
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and named:
             return "Service unavailable: the server process is not reachable"
         return details
 

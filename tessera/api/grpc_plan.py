@@ -125,7 +125,9 @@ def query(q: pb.Query, config: CollectionConfig, using: str) -> qm.Query:
 
 
 def _feedback(inputs: qp.InputParser, fb: pb.RelevanceFeedbackInput) -> qm.RelevanceFeedback:
-    qp.check_feedback(len(fb.feedback))
+    # The places as Qdrant's gRPC validator names them: a oneof's message is `variant`
+    # (`query.variant.k` for an rrf's k), its fields follow
+    qp.check_feedback(len(fb.feedback), "query.variant")
     items = tuple(
         qm.FeedbackItem(vector_input(inputs, i.example), float(i.score)) for i in fb.feedback
     )
@@ -133,7 +135,8 @@ def _feedback(inputs: qp.InputParser, fb: pb.RelevanceFeedbackInput) -> qm.Relev
         expect_object(None, "strategy")  # REST's error for a missing strategy
     naive = fb.strategy.naive
     target = vector_input(inputs, fb.target)
-    return qp.relevance_feedback(target, items, naive.a, naive.b, naive.c)
+    b_at = "query.variant.strategy.variant.b"
+    return qp.relevance_feedback(target, items, naive.a, naive.b, naive.c, b_at)
 
 
 # --------------------------------------------------------------------------- formulas

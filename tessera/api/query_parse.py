@@ -336,7 +336,8 @@ def _text_query(raw: dict[str, Any], where: str) -> qm.TextQuery:
     unknown = set(obj) - {"query", "k", "b", "scoring"}
     if unknown:
         raise shape_error(
-            f"text: unknown field `{sorted(unknown)[0]}`, expected one of `query`, `k`, `b`"
+            f"text: unknown field `{sorted(unknown)[0]}`, expected one of `query`, `k`, `b`, "
+            "`scoring`"
         )
     text = obj.get("query")
     if not isinstance(text, str):
@@ -363,11 +364,15 @@ def _text_query(raw: dict[str, Any], where: str) -> qm.TextQuery:
         values.append(None if value is None else float(value))
     k, b = values
     if scoring is None:  # Qdrant's form: the ranges are rules of the request's schema (422)
-        if k is not None and not (math.isfinite(k) and k >= 0):
-            problem = f"value {params['k']} invalid, must be 0 or larger"
+        # (k and b are f32s: compared as such, -1e-50 is -0.0 and 1.00000001 is 1.0)
+        with np.errstate(over="ignore"):
+            k32 = None if k is None else float(np.float32(k))
+            b32 = None if b is None else float(np.float32(b))
+        if k32 is not None and not (math.isfinite(k32) and k32 >= 0):
+            problem = f"value {json_f32(k32)} invalid, must be 0.0 or larger"
             raise validation_error(f"{where}.query.text.k", problem)
-        if b is not None and not (math.isfinite(b) and 0 <= b <= 1):
-            problem = f"value {params['b']} invalid, must be from 0 to 1"
+        if b32 is not None and not (math.isfinite(b32) and 0 <= b32 <= 1):
+            problem = f"value {json_f32(b32)} invalid, must be from 0.0 to 1.0"
             raise validation_error(f"{where}.query.text.b", problem)
     return qm.text_query(text, k, b)
 
@@ -465,7 +470,8 @@ def _feedback(inputs: InputParser, obj: dict[str, Any], where: str) -> qm.Releva
         raise shape_error("missing field `feedback`")
     if not isinstance(obj["feedback"], list):
         raise shape_error("`feedback` must be a list")
-    check_feedback(len(obj["feedback"]), where)
+    at = f"{where}.query.relevance_feedback"
+    check_feedback(len(obj["feedback"]), at)
     items = []
     for raw in obj["feedback"]:
         item = expect_object(raw, "feedback item")
@@ -483,16 +489,14 @@ def _feedback(inputs: InputParser, obj: dict[str, Any], where: str) -> qm.Releva
         coefficients.append(float(value))
     target = inputs.input(obj["target"])
     a, b, c = coefficients
-    return relevance_feedback(target, tuple(items), a, b, c, where)
+    return relevance_feedback(target, tuple(items), a, b, c, f"{at}.strategy.naive.b")
 
 
-def check_feedback(count: int, where: str = "internal") -> None:
+def check_feedback(count: int, at: str = "internal.query.relevance_feedback") -> None:
     """Qdrant's rule on `RelevanceFeedbackInput` (a rule of the whole input, named by its
-    code `feedback`)."""
+    code `feedback`); `at`: the input's place in the request."""
     if not count:
-        raise validation_error(
-            f"{where}.query.relevance_feedback.feedback", "feedback elements must be non-empty"
-        )
+        raise validation_error(f"{at}.feedback", "feedback elements must be non-empty")
 
 
 def relevance_feedback(
@@ -501,19 +505,27 @@ def relevance_feedback(
     a: float,
     b: float,
     c: float,
-    where: str = "internal",
+    b_at: str = "internal.query.relevance_feedback.strategy.naive.b",
 ) -> qm.RelevanceFeedback:
-    if b < 0:  # (`b` is an f32 that serde_json writes as `-1.0`, the minimum as `0.0`)
-        raise validation_error(
-            f"{where}.query.relevance_feedback.strategy.naive.b",
-            f"value {_json_f32(b)} invalid, must be 0.0 or larger",
-        )
+    """`b_at`: the place of `b` in the request, for its rule (`b` is an f32: -1e-50 is -0.0,
+    which the rule takes)."""
+    if np.float32(b) < 0:
+        raise validation_error(b_at, f"value {json_f32(b)} invalid, must be 0.0 or larger")
     return qm.RelevanceFeedback(target, items, a, b, c)
 
 
-def _json_f32(value: float) -> str:
-    """An f32 as serde_json writes it: its shortest form, `.0` on a whole number."""
-    return np.format_float_positional(np.float32(value), unique=True, trim="0")
+def json_f32(value: float) -> str:
+    """An f32 as serde_json writes it (ryu): its shortest form, `.0` on a whole number, with
+    an exponent below 1e-5 and from 1e16 (`-1e-7`, `1e20`)."""
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
+    if not np.isfinite(single):
+        return str(float(single))  # (`inf`, `nan`: beyond an f32; not JSON either way)
+    magnitude = abs(float(single))
+    if magnitude == 0 or 1e-5 <= magnitude < 1e16:
+        return np.format_float_positional(single, unique=True, trim="0")
+    text = np.format_float_scientific(single, unique=True, trim="-", exp_digits=1)
+    return text.replace("e+", "e")
 
 
 # --------------------------------------------------------------------------- nodes
@@ -572,7 +584,8 @@ def parse_groups_request(
     body: dict[str, Any], config: CollectionConfig
 ) -> tuple[qm.Plan, Selection, Lookup | None]:
     groups = group_spec(body, "search_group_request", default_size=3)
-    node = parse_node(body, config)
+    # (Qdrant's QueryGroupsRequest flattens its query part under `search_group_request`)
+    node = parse_node(body, config, where="search_group_request")
     select = parse_selection(body)
     check_vector_names(select, config)
     return qm.Plan(node, 0, groups), select, parse_with_lookup(body.get("with_lookup"))

@@ -747,6 +747,11 @@ class Collection:
             qm.check_node(plan.root)
         return found
 
+    @property
+    def closed(self) -> bool:
+        """Closed: deleted or replaced (its reads may still be finishing)."""
+        return self._closed
+
     def close(self, flush: bool = True) -> None:
         # Under the config lock: a PATCH or a vector name change in flight writes its
         # config.json first, none after (the directory may be removed next).

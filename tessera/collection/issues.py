@@ -240,7 +240,7 @@ def observe_read(
 
 
 def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds: float) -> None:
-    if collection.failure is not None:
+    if collection.failure is not None or collection.closed:  # (closed: deleted meanwhile)
         return
     holder = collection.shard.holder
     if seconds <= _slow_query_seconds and holder.live_count() < LARGE_COLLECTION:
@@ -268,7 +268,7 @@ def observe(collection: Collection, filters: Sequence[fm.Filter | None], seconds
     if len(reported) < len(wanted):
         indexed = _index_types(collection)
         for key, types in wanted.items():
-            if key not in reported and indexed.get(key) not in types:
+            if key not in reported and indexed.get(key) not in types and not collection.closed:
                 submit(unindexed_issue(collection.name, key, types))
     if seen is not None:
         if len(_told) >= _TOLD_SIZE:

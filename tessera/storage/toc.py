@@ -448,8 +448,9 @@ class TableOfContents:
             collection = self.collections.pop(name, None)
             if collection is None:
                 return False
-            issues.forget(name)
             collection.close(flush=False)
+            # After the close: a read of it that ends later files no issue (`observe`)
+            issues.forget(name)
             doomed = self.root / f"{_STAGING}deleting-{uuid.uuid4().hex}"
             rename_durable(collection.path, doomed)
             # After the collection is gone: a crash between leaves aliases that start-up drops.
@@ -604,6 +605,7 @@ class TableOfContents:
         with self._lock:
             collection = self.collections.pop(name)
             collection.close()
+            issues.forget(name)
             stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
             aside = self.storage / "cluster-orphans" / f"{name}-{stamp}"
             mkdir_durable(aside.parent)
