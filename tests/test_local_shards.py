@@ -17,9 +17,13 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tessera.collection import writes
 from tessera.collection.distributed import ClusterCollection
 from tessera.collection.shard_directory import LocalShards, Placement
+from tessera.collection.values import NOTHING
 from tessera.collection_config import parse_create_collection
+from tessera.errors import ServiceUnavailable
+from tessera.shard.operations import DenseColumn
 from tests.conftest import ServerProcess
 from tests.openapi_check import assert_ok
 
@@ -195,5 +199,74 @@ def test_a_replica_made_for_a_shard_placed_meanwhile_is_not_dropped(tmp_path: Pa
         made.join()
         assert 1 in collection.local_parts()
         assert (tmp_path / "c" / "shard-1").is_dir()
+    finally:
+        collection.close()
+
+
+class ThreeReplicas(LocalShards):
+    """Shard 0 on peers 1 (this one, placed first: it leads), 3 and 2 (being copied);
+    `down`: the peers this one sees as gone."""
+
+    def __init__(self) -> None:
+        super().__init__(peer_id=1, shard_number=1)
+        self.down: set[int] = set()
+        self.active = {1, 3}
+
+    def placement(self, name: str) -> Placement:
+        return {0: [1, 3, 2]}
+
+    def is_alive(self, peer: int) -> bool:
+        return peer not in self.down
+
+    def is_active(self, name: str, shard: int, peer: int) -> bool:
+        return peer in self.active
+
+    def set_replica_state(self, name: str, shard: int, peer: int, active: bool) -> None:
+        if active:
+            self.active.add(peer)
+        else:
+            self.active.discard(peer)
+
+
+def _upsert(ids: list[int]) -> Any:
+    values = np.ones((len(ids), 2), dtype=np.float32)
+    column = DenseColumn(np.ones(len(ids), dtype=bool), values)
+    return writes.upsert(list(ids), {"": column}, [None] * len(ids))
+
+
+def test_a_copy_made_while_another_peer_led_for_a_moment_is_not_called_whole(
+    tmp_path: Path,
+) -> None:
+    """A transfer checked at its end only that its source led the shard then. Had another
+    peer led for a moment meanwhile (this one's lease lapsed), its writes reached this replica
+    behind the export's cursor and the copy lacked them, yet it was marked active once the
+    lead came back: now the transfer fails and the copy catches up again."""
+    directory = ThreeReplicas()
+    config = parse_create_collection({"vectors": {"size": 2, "distance": "Dot"}})
+    collection = ClusterCollection("c", tmp_path / "c", config, directory)
+    try:
+        collection._part(0).update(_upsert(list(range(1, 601))))  # three export batches
+        # A record another leader takes: point 0, before the export's cursor once it moved
+        scratch = ClusterCollection("s", tmp_path / "s", config, LocalShards(1, 1))
+        logged: list[bytes] = []
+        scratch._part(0).update(_upsert([0]), True, logged)
+        scratch.close()
+        sent: list[int] = []
+
+        def call(peer: int, shard: int, method: str, args: tuple[Any, ...], **_: Any) -> Any:
+            if method == "transfer_batch":
+                sent.extend(args[0].points)
+                if len(sent) == 256:  # after the first batch: peer 3 leads for a moment
+                    directory.down.add(1)
+                    record = np.frombuffer(logged[0], dtype=np.uint8)
+                    collection._replica_apply(0, record, 3, 0)
+                    directory.down.discard(1)
+            return None
+
+        collection._call = call  # type: ignore[method-assign]
+        with pytest.raises(ServiceUnavailable, match="throughout the transfer"):
+            collection._transfer_out(0, 2)
+        assert 0 not in sent and collection._part(0).retrieve([0], NOTHING).ids == [0]
+        assert 2 not in directory.active  # not called whole: it catches up again
     finally:
         collection.close()

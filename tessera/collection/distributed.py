@@ -178,6 +178,9 @@ class ClusterCollection(Collection):
         self._order_locks: dict[int, threading.Lock] = {}
         # Per shard, the peer this one last saw leading it (`_claim_lead`).
         self._seen_leaders: dict[int, int] = {}
+        # Per shard, how many records other peers' leads gave this replica: a transfer out of
+        # it counts them before and after, so that it knows whether this peer led throughout
+        self._foreign_records: dict[int, int] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"shards-{name}")
         if self.failure is None:
             for entry in sorted(path.glob("shard-*")):
@@ -606,6 +609,7 @@ class ClusterCollection(Collection):
                 f"(peer {leader} does)"
             )
         data = bytes(record)
+        self._foreign_records[shard] = self._foreign_records.get(shard, 0) + 1
         return self._part(shard).shard.update(lambda holder: ops.decode(data))
 
     def apply_schema_write(self, write: Write) -> int:
@@ -805,6 +809,7 @@ class ClusterCollection(Collection):
                 # would count among the replicas an earlier leader may have left behind,
                 # and be marked dead for a second transfer right after this one.
                 self._claim_lead(shard)
+            foreign = self._foreign_records.get(shard, 0)
             self._call(target, shard, "transfer_reset", ())
             # the target takes the stream: Partial until it is whole (Dead again if it fails);
             # a transfer asked for (replicate_shard, move_shard) is Partial already and keeps
@@ -820,12 +825,18 @@ class ClusterCollection(Collection):
                         sent += len(spec.points) if isinstance(spec.points, list) else 0
                     if offset is None:
                         break
-                # Only a peer that still leads may say the copy is whole: another that took
-                # over meanwhile may have taken writes this copy lacks.
-                if self._leader(shard) != self.me:
+                # Only a peer that led throughout may say the copy is whole: another that
+                # took over meanwhile may have taken writes this copy lacks - ones given to
+                # this replica behind the export's cursor (counted), or ones it never got
+                # (it was marked dead then) - even when the lead came back since.
+                if (
+                    self._leader(shard) != self.me
+                    or not self._active(shard, self.me)
+                    or self._foreign_records.get(shard, 0) != foreign
+                ):
                     raise ServiceUnavailable(
-                        f"Service unavailable: peer {self.me} stopped leading shard {shard} "
-                        "during the transfer; the replica catches up again"
+                        f"Service unavailable: peer {self.me} did not lead shard {shard} "
+                        "throughout the transfer; the replica catches up again"
                     )
             except BaseException:
                 with contextlib.suppress(Exception):  # etcd away: the mark stays Partial
