@@ -163,6 +163,13 @@ def test_telemetry_by_details_level(
         "GET /collections/{collection_name}/shards/{shard}/snapshots/{snapshot}",
     } <= keys
     assert not any("point_id" in key or "shard_id" in key for key in keys)
+    # A request no endpoint takes is counted as Qdrant counts it: by the first route whose
+    # path matches, whatever the method, else as `unknown`
+    assert http.get("/no/such/route").status_code == 404
+    assert http.delete(f"/collections/{name}/points/search").status_code == 404
+    rest = http.get("/telemetry").json()["result"]["requests"]["rest"]["responses"]
+    assert rest["GET unknown"]["404"]["count"] >= 1
+    assert rest["DELETE /collections/{collection_name}/points/search"]["404"]["count"] >= 1
 
     level1 = assert_ok(http.get("/telemetry", params={"details_level": 1}), "GET", "/telemetry")
     assert level1["app"]["features"]["recovery_mode"] is False

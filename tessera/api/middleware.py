@@ -164,7 +164,9 @@ class AccessLog:
                 # Refused before routing (keys, body limits): counted under its route too.
                 found = resolve(self.routes, scope)
                 endpoint = _pattern(found[2][1]) if found is not None else None
-            if endpoint is not None:  # unknown paths are not counted: keys stay the API's
+            if endpoint is None:
+                endpoint = _path_pattern(self.routes, scope)
+            if endpoint is not None:
                 collection = scope.get("path_params", {}).get(COLLECTION_PARAM)
                 if collection is not None and not _exists(scope, collection):
                     collection = None  # a made-up name: counted globally only
@@ -254,6 +256,16 @@ def whitelisted(routes: Sequence[BaseRoute], scope: Scope) -> bool:
         if isinstance(route, Route) and route.matches(probe)[0] is Match.FULL:
             return rest_rule("GET", route.path) is Level.OPEN
     return False
+
+
+def _path_pattern(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """A request no endpoint took (another method, a CORS preflight, no such path), keyed as
+    Qdrant keys it: by the first route whose path matches whatever the method, else
+    `unknown`."""
+    for route in routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            return _pattern(route.path)
+    return "unknown"
 
 
 def resolve(
