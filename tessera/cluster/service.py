@@ -937,16 +937,19 @@ class ClusterService:
         self.sync_peers(revision, timeout)
 
     def transfers(self, name: str) -> list[tuple[int, int, int, bool]]:
-        """Replicas catching up: (shard, from the leader, to, whether a move)."""
+        """Transfers running or asked for: (shard, from, to, whether a move). A replica that
+        waits to catch up (dead, no source streaming to it yet) is none, as in Qdrant, whose
+        transfers are listed from the moment they start."""
         incarnation = self.incarnation(name)
         out = []
         for shard, replicas in sorted(self.placement(name).items()):
             active = [p for p in replicas if self.is_alive(p) and self.is_active(name, shard, p)]
             for peer in replicas:
                 if active and self.is_alive(peer) and not self.is_active(name, shard, peer):
-                    replica = (name, incarnation or "", shard, peer)
                     source = self.transfer_source(name, shard, peer)
-                    source = active[0] if source is None else source
+                    if source is None:
+                        continue
+                    replica = (name, incarnation or "", shard, peer)
                     out.append((shard, source, peer, replica in self.moves))
         return out
 
