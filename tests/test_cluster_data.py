@@ -1183,3 +1183,55 @@ def test_a_leader_killed_mid_replication_leaves_no_replica_behind(
         with contextlib.suppress(Exception):
             a.delete_collection(name)
         remove_added_node(cluster, lagging, proxy)
+
+
+def test_a_node_in_recovery_mode_loads_nothing_and_steps_aside(
+    cluster: Cluster, clients: list[QdrantClient]
+) -> None:
+    """`storage.recovery_mode` in cluster mode (Qdrant's test_recovery_mode): the node's
+    collections stay unloaded (the reason an operator starts it so), its replicas are marked
+    dead so that the other peers serve without them, and once it runs without recovery mode
+    it catches up. It used to load and serve every replica as if not in recovery mode."""
+    a, b, _ = clients
+    name = unique("recovery")
+    create(a, name, shard_number=1, replication_factor=3)
+    _, first = make_points(list(range(1, 101)), seed=21)
+    a.upsert(name, first)
+    node = cluster.nodes[2]
+    plain = dict(node.env)
+    node.stop()
+    node.env = {**plain, "QDRANT__STORAGE__RECOVERY_MODE": "Custom recovery msg"}
+    try:
+        node.start()
+        answer = httpx.post(
+            f"{node.url}/collections/{name}/points/count", json={"exact": True}, timeout=30
+        )
+        assert answer.status_code >= 400 and "Custom recovery msg" in answer.text, answer.text
+
+        def stepped_aside() -> bool:
+            states = [
+                s["state"]
+                for s in cluster_view(cluster, 0, name)["local_shards"]
+                + cluster_view(cluster, 0, name)["remote_shards"]
+            ]
+            return sorted(states) == ["Active", "Active", "Dead"]
+
+        eventually(stepped_aside, "the replica of the node in recovery mode marked dead")
+        _, second = make_points(list(range(101, 151)), seed=22)
+        a.upsert(name, second)  # the two others take writes
+        for client in (a, b):
+            assert client.count(name, exact=True).count == 150
+    finally:
+        node.stop()
+        node.env = plain
+        node.start()
+    eventually(
+        lambda: replicas_active(cluster, 2, name, 3),
+        "the node caught up once out of recovery mode",
+        timeout=60,
+    )
+    own = client_for(node.url)
+    try:
+        assert own.count(name, exact=True).count == 150
+    finally:
+        own.close()

@@ -187,10 +187,13 @@ class TableOfContents:
         self._sharding = service
         with self._lock:
             for name, collection in list(self.collections.items()):
+                if collection.recovery is not None:
+                    continue  # recovery mode: its data stays unloaded (the operator's reason)
                 collection.close()
                 self.collections[name] = self._open(name, collection.path, None)
         service.start(self)
         self.cluster = service
+        self._step_aside_in_recovery(service)
         for collection in list(self.collections.values()):
             if isinstance(collection, ClusterCollection) and collection.failure is None:
                 try:
@@ -198,6 +201,21 @@ class TableOfContents:
                 except TesseraError as exc:  # etcd away: its catch-up goes on later
                     log.error("collection %s: %s", collection.name, exc.message)
         self._adopt_local_points()
+
+    def _step_aside_in_recovery(self, service: ClusterService) -> None:
+        """In recovery mode this peer's replicas hold nothing loaded: they are marked dead,
+        so that no peer sends them reads or writes, and they catch up from the others once
+        the node runs without recovery mode."""
+        for name, collection in list(self.collections.items()):
+            if collection.recovery is None:
+                continue
+            for shard, replicas in service.placement(name).items():
+                if service.peer_id not in replicas:
+                    continue
+                try:
+                    service.set_replica_state(name, shard, service.peer_id, active=False)
+                except TesseraError as exc:  # etcd away: its peers mark it at their next write
+                    log.error("collection %s: shard %d not marked: %s", name, shard, exc.message)
 
     def _adopt_local_points(self, timeout: float = 30.0) -> None:
         """Before this node serves: points its collections hold outside the cluster's shards
