@@ -460,6 +460,15 @@ def _filtered(condition: dict[str, Any]) -> dict[str, Any]:
 
 
 P = "/collections/{c}/points"
+
+# A relevance feedback query without feedback (Qdrant's RelevanceFeedbackInput rule refuses it).
+NO_FEEDBACK = {
+    "relevance_feedback": {
+        "target": [1, 0],
+        "feedback": [],
+        "strategy": {"naive": {"a": 1, "b": 1, "c": 1}},
+    }
+}
 # (method, path, body, status, the start of Qdrant's message)
 REFUSED: list[tuple[str, str, Any, int, str]] = [
     (
@@ -605,15 +614,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     (
         "POST",
         P + "/query",
-        {
-            "query": {
-                "relevance_feedback": {
-                    "target": [1, 0],
-                    "feedback": [],
-                    "strategy": {"naive": {"a": 1, "b": 1, "c": 1}},
-                }
-            }
-        },
+        {"query": NO_FEEDBACK},
         422,
         "Validation error in JSON body: [internal.query.relevance_feedback.feedback: feedback "
         "elements must be non-empty]",
@@ -640,16 +641,7 @@ REFUSED: list[tuple[str, str, Any, int, str]] = [
     (  # (Qdrant's QueryGroupsRequest flattens its query part under search_group_request)
         "POST",
         P + "/query/groups",
-        {
-            "group_by": "g",
-            "query": {
-                "relevance_feedback": {
-                    "target": [1, 0],
-                    "feedback": [],
-                    "strategy": {"naive": {"a": 1, "b": 1, "c": 1}},
-                }
-            },
-        },
+        {"group_by": "g", "query": NO_FEEDBACK},
         422,
         "Validation error in JSON body: [search_group_request.query.relevance_feedback.feedback: "
         "feedback elements must be non-empty]",
