@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -124,15 +124,20 @@ def clear() -> None:
         _removals += 1
 
 
+def _drop_where(gone: Callable[[Issue], bool]) -> None:
+    """Removes the issues `gone` says are solved (under `_lock`), counted in `_removals`."""
+    global _removals
+    for key, issue in list(_board.items()):
+        if gone(issue):
+            del _board[key]
+            _removals += 1
+
+
 def forget(collection: str) -> None:
     """Drops the issues of a collection deleted just now (as Qdrant solves them on its
     deletion event): one created again under that name starts with none."""
-    global _removals
     with _lock:
-        for key, issue in list(_board.items()):
-            if issue.collection == collection and issue.id != TOO_MANY:
-                del _board[key]
-                _removals += 1
+        _drop_where(lambda issue: issue.collection == collection and issue.id != TOO_MANY)
 
 
 def report(collections: Mapping[str, Collection]) -> list[Issue]:
@@ -145,12 +150,8 @@ def report(collections: Mapping[str, Collection]) -> list[Issue]:
     crowded = too_many_collections(collections)
     if crowded:
         submit(too_many_issue())
-    global _removals
     with _lock:
-        for key, issue in list(_board.items()):
-            if not _still_active(issue, collections, crowded):
-                del _board[key]
-                _removals += 1
+        _drop_where(lambda issue: not _still_active(issue, collections, crowded))
         return sorted(_board.values(), key=lambda i: i.timestamp)
 
 
